@@ -1,0 +1,103 @@
+package sessionstore
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrNotFound is returned when a record does not exist (or has expired).
+	ErrNotFound = errors.New("sessionstore: not found")
+	// ErrDuplicateCredential is returned when a credential identifier is
+	// already taken by another identity. The check runs inside the write
+	// transaction, so two concurrent registrations of one identifier give
+	// exactly one identity.
+	ErrDuplicateCredential = errors.New("sessionstore: duplicate credential identifier")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("sessionstore: closed")
+)
+
+// Identity is the stored identity. Its JSON shape is Kratos's identity model
+// (admin shape, credentials included); the frontend API strips credentials
+// and metadata_admin before answering.
+type Identity struct {
+	ID                  string                `json:"id"`
+	SchemaID            string                `json:"schema_id"`
+	State               string                `json:"state"`
+	StateChangedAt      time.Time             `json:"state_changed_at"`
+	Traits              json.RawMessage       `json:"traits"`
+	VerifiableAddresses []VerifiableAddress   `json:"verifiable_addresses"`
+	RecoveryAddresses   []RecoveryAddress     `json:"recovery_addresses"`
+	MetadataPublic      json.RawMessage       `json:"metadata_public"`
+	MetadataAdmin       json.RawMessage       `json:"metadata_admin"`
+	CreatedAt           time.Time             `json:"created_at"`
+	UpdatedAt           time.Time             `json:"updated_at"`
+	Credentials         map[string]Credential `json:"credentials"`
+}
+
+// Credential is one credential of an identity (password, totp, …), keyed in
+// Identity.Credentials by its Type. Identifiers are unique per Type across
+// all identities (index cred/<type>/<identifier>).
+type Credential struct {
+	Type        string          `json:"type"`
+	Identifiers []string        `json:"identifiers"`
+	Config      json.RawMessage `json:"config"`
+	Version     int             `json:"version"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+}
+
+// VerifiableAddress mirrors Kratos's verifiable address.
+type VerifiableAddress struct {
+	ID         string     `json:"id"`
+	Value      string     `json:"value"`
+	Verified   bool       `json:"verified"`
+	Via        string     `json:"via"`
+	Status     string     `json:"status"`
+	VerifiedAt *time.Time `json:"verified_at,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+}
+
+// RecoveryAddress mirrors Kratos's recovery address.
+type RecoveryAddress struct {
+	ID        string    `json:"id"`
+	Value     string    `json:"value"`
+	Via       string    `json:"via"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// AuthMethod is one completed authentication step of a session.
+type AuthMethod struct {
+	Method      string    `json:"method"`
+	AAL         string    `json:"aal"`
+	CompletedAt time.Time `json:"completed_at"`
+}
+
+// Device is where a session was created or extended.
+type Device struct {
+	ID        string  `json:"id"`
+	IPAddress *string `json:"ip_address"`
+	UserAgent *string `json:"user_agent"`
+	Location  string  `json:"location"`
+}
+
+// Session is a stored session. It never holds the session token or the
+// logout token themselves, only their SHA-256 hashes (TokenHash,
+// LogoutTokenHash), which are not part of the wire JSON.
+type Session struct {
+	ID                    string       `json:"id"`
+	IdentityID            string       `json:"identity_id"`
+	Active                bool         `json:"active"`
+	ExpiresAt             time.Time    `json:"expires_at"`
+	AuthenticatedAt       time.Time    `json:"authenticated_at"`
+	IssuedAt              time.Time    `json:"issued_at"`
+	AAL                   string       `json:"authenticator_assurance_level"`
+	AuthenticationMethods []AuthMethod `json:"authentication_methods"`
+	Devices               []Device     `json:"devices"`
+	TokenHash             []byte       `json:"token_hash"`
+	LogoutTokenHash       []byte       `json:"logout_token_hash"`
+}
