@@ -6,8 +6,12 @@
 package flows
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -74,9 +78,17 @@ type Config struct {
 // concurrent use. Several engines (old and new config during a Caddy
 // reload) may share one store.
 type Engine struct {
-	cfg    Config
-	store  *sessionstore.Store
-	logger *zap.Logger
+	cfg     Config
+	store   *sessionstore.Store
+	logger  *zap.Logger
+	schema  *identitySchema
+	hasher  *hasher
+	cookies *cookieCodec
+	// base is the configured public URL (nil: derived per request).
+	base    *url.URL
+	allowed []*url.URL
+	mux     *http.ServeMux
+	now     func() time.Time
 }
 
 // ErrNoSession is returned by Authenticate when the request carries no
@@ -93,36 +105,142 @@ type SessionInfo struct {
 	Methods    []string
 }
 
+// withDefaults fills Kratos's defaults into zero fields.
+func (c Config) withDefaults() Config {
+	if c.UIPrefix == "" {
+		c.UIPrefix = "/ui/"
+	}
+	if !strings.HasPrefix(c.UIPrefix, "/") {
+		c.UIPrefix = "/" + c.UIPrefix
+	}
+	if !strings.HasSuffix(c.UIPrefix, "/") {
+		c.UIPrefix += "/"
+	}
+	if c.SessionLifespan <= 0 {
+		c.SessionLifespan = 24 * time.Hour
+	}
+	if c.FlowLifespan <= 0 {
+		c.FlowLifespan = time.Hour
+	}
+	if c.PrivilegedSessionMaxAge <= 0 {
+		c.PrivilegedSessionMaxAge = time.Hour
+	}
+	if c.CookieName == "" {
+		c.CookieName = "ory_kratos_session"
+	}
+	if c.CookiePath == "" {
+		c.CookiePath = "/"
+	}
+	if c.CookieSameSite == 0 {
+		c.CookieSameSite = http.SameSiteLaxMode
+	}
+	if c.RegistrationStyle == "" {
+		c.RegistrationStyle = "profile_first"
+	}
+	if c.PasswordHasher == "" {
+		c.PasswordHasher = "bcrypt"
+	}
+	if c.BcryptCost == 0 {
+		c.BcryptCost = 12
+	}
+	if c.IdentitySchemaID == "" {
+		c.IdentitySchemaID = "default"
+	}
+	return c
+}
+
 // New validates cfg, fills defaults and returns a ready engine. It reads or
 // creates the persisted cookie secret in store.
 func New(cfg Config, store *sessionstore.Store, logger *zap.Logger) (*Engine, error) {
-	panic("TODO")
+	if store == nil {
+		return nil, errors.New("flows: nil store")
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	cfg = cfg.withDefaults()
+	e := &Engine{cfg: cfg, store: store, logger: logger, now: time.Now}
+	switch cfg.RegistrationStyle {
+	case "profile_first", "unified":
+	default:
+		return nil, fmt.Errorf("flows: registration style %q: want profile_first or unified", cfg.RegistrationStyle)
+	}
+	switch cfg.PasswordHasher {
+	case "bcrypt", "argon2id":
+	default:
+		return nil, fmt.Errorf("flows: password hasher %q: want bcrypt or argon2id", cfg.PasswordHasher)
+	}
+	if cfg.BcryptCost < 4 || cfg.BcryptCost > 31 {
+		return nil, fmt.Errorf("flows: bcrypt cost %d out of range 4..31", cfg.BcryptCost)
+	}
+	if cfg.PublicURL != "" {
+		u, err := parseBaseURL(cfg.PublicURL)
+		if err != nil {
+			return nil, fmt.Errorf("flows: public URL: %w", err)
+		}
+		e.base = u
+	}
+	for _, s := range cfg.AllowedReturnURLs {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("flows: allowed return URL %q is not an absolute URL", s)
+		}
+		e.allowed = append(e.allowed, u)
+	}
+	for kind, s := range cfg.UIURLs {
+		if u, err := url.Parse(s); err != nil || u.Host == "" {
+			return nil, fmt.Errorf("flows: ui_url %s %q is not an absolute URL", kind, s)
+		}
+	}
+	if cfg.DefaultReturnURL != "" {
+		if u, err := url.Parse(cfg.DefaultReturnURL); err != nil || u.Host == "" {
+			return nil, fmt.Errorf("flows: default return URL %q is not an absolute URL", cfg.DefaultReturnURL)
+		}
+	}
+	sch, err := loadIdentitySchema(cfg.IdentitySchemaID, cfg.IdentitySchema)
+	if err != nil {
+		return nil, fmt.Errorf("flows: %w", err)
+	}
+	e.schema = sch
+	if e.hasher, err = newHasher(cfg.PasswordHasher, cfg.BcryptCost); err != nil {
+		return nil, fmt.Errorf("flows: %w", err)
+	}
+	var secrets [][]byte
+	for _, s := range cfg.CookieSecrets {
+		if len(s) < 16 {
+			return nil, errors.New("flows: cookie secrets must be at least 16 characters")
+		}
+		secrets = append(secrets, []byte(s))
+	}
+	if len(secrets) == 0 {
+		// Generated once and persisted, so restarts keep users logged in.
+		sec, err := store.Secret(context.Background(), "cookie", func() ([]byte, error) { return randomBytes(32), nil })
+		if err != nil {
+			return nil, fmt.Errorf("flows: cookie secret: %w", err)
+		}
+		secrets = [][]byte{sec}
+	}
+	if e.cookies, err = newCookieCodec(secrets); err != nil {
+		return nil, fmt.Errorf("flows: %w", err)
+	}
+	e.routes()
+	return e, nil
+}
+
+func parseBaseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u, nil
 }
 
 // Close stops the engine's background work. It does not close the store.
 func (e *Engine) Close() error { return nil }
-
-// Handles reports whether r is for a path the engine serves
-// (/self-service/…, /sessions…, /schemas…, /.well-known/ory/…, /health/…,
-// and the built-in UI prefix). Other requests go to the next handler.
-func (e *Engine) Handles(r *http.Request) bool { panic("TODO") }
-
-// ServeHTTP serves the Kratos public API.
-func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) { panic("TODO") }
-
-// Authenticate is the toSession check without the response: it reads the
-// session from X-Session-Token, the session cookie or Authorization: Bearer
-// and returns ErrNoSession when there is none or it is expired/revoked.
-func (e *Engine) Authenticate(r *http.Request) (*SessionInfo, error) { panic("TODO") }
-
-// LoginBrowserURL is the public createBrowserLoginFlow URL with return_to
-// set (empty returnTo: none).
-func (e *Engine) LoginBrowserURL(r *http.Request, returnTo string) string { panic("TODO") }
-
-// PrefersHTML reports whether the client prefers text/html over
-// application/json (a browser navigation), with Kratos's negotiation rules.
-func PrefersHTML(r *http.Request) bool { panic("TODO") }
-
-// WriteUnauthorized answers 401 in Kratos's JSON error shape, as whoami does
-// without a session.
-func WriteUnauthorized(w http.ResponseWriter, r *http.Request) { panic("TODO") }

@@ -1,0 +1,116 @@
+package flows
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// csrfFromCookie returns the raw CSRF token of the request's cookie, or nil.
+func (e *Engine) csrfFromCookie(r *http.Request) []byte {
+	c, err := r.Cookie(csrfCookieName(e.baseURL(r)))
+	if err != nil {
+		return nil
+	}
+	b, err := base64.StdEncoding.DecodeString(c.Value)
+	if err != nil || len(b) != 32 {
+		return nil
+	}
+	return b
+}
+
+// ensureCSRF returns the request's CSRF token, issuing a new cookie when it
+// has none (Kratos does this on every non-exempt GET).
+func (e *Engine) ensureCSRF(w http.ResponseWriter, r *http.Request) []byte {
+	if t := e.csrfFromCookie(r); t != nil {
+		return t
+	}
+	return e.issueCSRF(w, r)
+}
+
+// issueCSRF sets a fresh CSRF cookie (also used to regenerate it on login
+// and logout).
+func (e *Engine) issueCSRF(w http.ResponseWriter, r *http.Request) []byte {
+	t := randomBytes(32)
+	secure := e.secureCookies(r)
+	same := e.cfg.CookieSameSite
+	if !secure && same == http.SameSiteNoneMode {
+		same = http.SameSiteLaxMode
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     csrfCookieName(e.baseURL(r)),
+		Value:    base64.StdEncoding.EncodeToString(t),
+		Path:     e.cfg.CookiePath,
+		Domain:   e.cfg.CookieDomain,
+		MaxAge:   int((365 * 24 * time.Hour).Seconds()),
+		HttpOnly: true,
+		Secure:   secure,
+		SameSite: same,
+	})
+	return t
+}
+
+// secureCookies: Secure unless dev mode over plain http.
+func (e *Engine) secureCookies(r *http.Request) bool {
+	if !e.cfg.Dev {
+		return true
+	}
+	return strings.HasPrefix(e.baseURL(r), "https://")
+}
+
+// Reject reasons, Kratos's texts.
+const (
+	csrfNoCookieHeader = "The HTTP Cookie Header was not set. Please ensure that the cookie header is set in the request."
+	csrfCookieMissing  = "The HTTP Cookie Header was set but did not include the anti-CSRF cookie. We recommend deleting all cookies for this domain and retrying the flow."
+	csrfMismatch       = "The HTTP Cookie Header was set and a CSRF token was sent but they do not match. We recommend deleting all cookies for this domain and retrying the flow."
+	csrfNoToken        = "The anti-CSRF token was not sent in the request body or X-CSRF-Token header."
+)
+
+// checkCSRF is EnsureCSRF for a browser flow submit: the token from the
+// body (or X-CSRF-Token) must match the cookie, and the cookie must match
+// the token the flow was created with.
+func (e *Engine) checkCSRF(r *http.Request, f *flow, bodyToken string) *Error {
+	if r.Header.Get("Cookie") == "" {
+		return errCSRF(csrfNoCookieHeader)
+	}
+	cookie := e.csrfFromCookie(r)
+	if cookie == nil {
+		return errCSRF(csrfCookieMissing)
+	}
+	if bodyToken == "" {
+		bodyToken = r.Header.Get("X-CSRF-Token")
+	}
+	if bodyToken == "" {
+		return errCSRF(csrfMismatch)
+	}
+	sent, err := unmaskCSRF(bodyToken)
+	if err != nil || !equalTokens(sent, cookie) {
+		return errCSRF(csrfMismatch)
+	}
+	if len(f.CSRFToken) > 0 && !equalTokens(f.CSRFToken, cookie) {
+		return errCSRF(csrfMismatch)
+	}
+	return nil
+}
+
+// checkAPIRequest is EnsureCSRF for an API flow submit: no Origin header
+// and no cookies except Cloudflare's.
+func checkAPIRequest(r *http.Request) *Error {
+	if r.Header.Get("Origin") != "" {
+		return errBadRequest("The request was rejected to protect you from Cross-Site-Request-Forgery (CSRF). The request contained an HTTP Origin header indicating that it was made by a Browser. This flow was however initiated as an API request. Use the Browser flow for browser-based requests.")
+	}
+	var found []string
+	for _, c := range r.Cookies() {
+		n := c.Name
+		if strings.HasPrefix(n, "__cf") || strings.HasPrefix(n, "_cf") || strings.HasPrefix(n, "cf_") {
+			continue
+		}
+		found = append(found, n)
+	}
+	if len(found) > 0 {
+		return errBadRequest("The request was rejected to protect you from Cross-Site-Request-Forgery (CSRF). The request contained HTTP Cookies indicating that it was made by a Browser. This flow was however initiated as an API request. Use the Browser flow for browser-based requests.").
+			withDetail("found cookies", found)
+	}
+	return nil
+}

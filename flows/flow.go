@@ -1,0 +1,306 @@
+package flows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// flow is the stored state of any self-service flow. Kind picks which wire
+// fields are emitted (flowWire).
+type flow struct {
+	ID               string         `json:"id"`
+	Kind             string         `json:"kind"`
+	Type             string         `json:"type"`
+	ExpiresAt        time.Time      `json:"expires_at"`
+	IssuedAt         time.Time      `json:"issued_at"`
+	CreatedAt        time.Time      `json:"created_at"`
+	UpdatedAt        time.Time      `json:"updated_at"`
+	RequestURL       string         `json:"request_url"`
+	ReturnTo         string         `json:"return_to,omitempty"`
+	UI               Container      `json:"ui"`
+	State            string         `json:"state"`
+	Active           string         `json:"active,omitempty"`
+	Refresh          bool           `json:"refresh"`
+	RequestedAAL     string         `json:"requested_aal,omitempty"`
+	TransientPayload map[string]any `json:"transient_payload,omitempty"`
+	ContinueWith     []any          `json:"continue_with,omitempty"`
+
+	// Never on the wire.
+	CSRFToken        []byte         `json:"csrf_token,omitempty"`
+	IdentityID       string         `json:"identity_id,omitempty"`
+	SessionID        string         `json:"session_id,omitempty"`
+	ExchangeCodeHash []byte         `json:"exchange_code_hash,omitempty"`
+	Internal         map[string]any `json:"internal,omitempty"`
+	// exchangeCode is shown once, in the create answer.
+	exchangeCode string
+}
+
+const flowNS = "flow"
+
+// flowGrace keeps expired flows around so they answer 410, not 404.
+const flowGrace = time.Hour
+
+func (e *Engine) newFlow(r *http.Request, kind, typ string) *flow {
+	now := e.now().UTC()
+	id := uuid.NewString()
+	return &flow{
+		ID: id, Kind: kind, Type: typ,
+		IssuedAt: now, CreatedAt: now, UpdatedAt: now,
+		ExpiresAt:  now.Add(e.cfg.FlowLifespan),
+		RequestURL: e.requestURL(r),
+		UI: Container{
+			Action: e.publicURL(r, "self-service/"+kind+"?flow="+id),
+			Method: "POST",
+			Nodes:  []*Node{},
+		},
+	}
+}
+
+func (e *Engine) saveFlow(ctx context.Context, f *flow) error {
+	f.UpdatedAt = e.now().UTC()
+	b, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("encode flow: %w", err)
+	}
+	ttl := time.Until(f.ExpiresAt) + flowGrace
+	if ttl <= 0 {
+		ttl = flowGrace
+	}
+	if err := e.store.PutRecord(ctx, flowNS, f.ID, b, ttl); err != nil {
+		return fmt.Errorf("store flow: %w", err)
+	}
+	return nil
+}
+
+var errFlowNotFound = errors.New("flow not found")
+
+// loadFlow loads a flow of the given kind; other kinds count as not found.
+func (e *Engine) loadFlow(ctx context.Context, id, kind string) (*flow, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, errFlowNotFound
+	}
+	b, err := e.store.GetRecord(ctx, flowNS, id)
+	if errors.Is(err, sessionstore.ErrNotFound) {
+		return nil, errFlowNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load flow: %w", err)
+	}
+	var f flow
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("decode flow: %w", err)
+	}
+	if f.Kind != kind {
+		return nil, errFlowNotFound
+	}
+	if f.UI.Nodes == nil {
+		f.UI.Nodes = []*Node{}
+	}
+	return &f, nil
+}
+
+// UnmarshalJSON restores typed node attributes.
+func (n *Node) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Type       string          `json:"type"`
+		Group      string          `json:"group"`
+		Attributes json.RawMessage `json:"attributes"`
+		Messages   []Text          `json:"messages"`
+		Meta       Meta            `json:"meta"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	n.Type, n.Group, n.Messages, n.Meta = raw.Type, raw.Group, raw.Messages, raw.Meta
+	if n.Messages == nil {
+		n.Messages = []Text{}
+	}
+	var target any
+	switch raw.Type {
+	case "input":
+		target = &InputAttrs{}
+	case "text":
+		target = &TextAttrs{}
+	case "img":
+		target = &ImageAttrs{}
+	case "a":
+		target = &AnchorAttrs{}
+	case "script":
+		target = &ScriptAttrs{}
+	default:
+		target = &map[string]any{}
+	}
+	if err := json.Unmarshal(raw.Attributes, target); err != nil {
+		return err
+	}
+	n.Attributes = target
+	return nil
+}
+
+// wire returns the flow's Kratos JSON shape for its kind.
+func (f *flow) wire() any {
+	type base struct {
+		ID             string    `json:"id"`
+		OrganizationID *string   `json:"organization_id"`
+		Type           string    `json:"type"`
+		ExpiresAt      time.Time `json:"expires_at"`
+		IssuedAt       time.Time `json:"issued_at"`
+		RequestURL     string    `json:"request_url"`
+		ReturnTo       string    `json:"return_to,omitempty"`
+		Active         string    `json:"active,omitempty"`
+		UI             Container `json:"ui"`
+	}
+	b := base{ID: f.ID, Type: f.Type, ExpiresAt: f.ExpiresAt, IssuedAt: f.IssuedAt, RequestURL: f.RequestURL,
+		ReturnTo: f.ReturnTo, Active: f.Active, UI: f.UI}
+	switch f.Kind {
+	case "login":
+		return struct {
+			base
+			CreatedAt        time.Time      `json:"created_at"`
+			UpdatedAt        time.Time      `json:"updated_at"`
+			Refresh          bool           `json:"refresh"`
+			RequestedAAL     string         `json:"requested_aal"`
+			ExchangeCode     string         `json:"session_token_exchange_code,omitempty"`
+			State            string         `json:"state"`
+			TransientPayload map[string]any `json:"transient_payload,omitempty"`
+		}{b, f.CreatedAt, f.UpdatedAt, f.Refresh, f.RequestedAAL, f.exchangeCode, f.State, f.TransientPayload}
+	case "registration":
+		return struct {
+			base
+			ExchangeCode     string         `json:"session_token_exchange_code,omitempty"`
+			TransientPayload map[string]any `json:"transient_payload,omitempty"`
+			State            string         `json:"state"`
+		}{b, f.exchangeCode, f.TransientPayload, f.State}
+	default:
+		return struct {
+			base
+			ContinueWith     []any          `json:"continue_with,omitempty"`
+			TransientPayload map[string]any `json:"transient_payload,omitempty"`
+			State            string         `json:"state"`
+		}{b, f.ContinueWith, f.TransientPayload, f.State}
+	}
+}
+
+// writeFlow answers a flow as JSON.
+func writeFlow(w http.ResponseWriter, status int, f *flow) {
+	writeJSON(w, status, f.wire())
+}
+
+// --- create / get ---
+
+// createFlow serves create{Browser,Native}{Login,Registration}Flow.
+func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ string) {
+	var csrf []byte
+	if typ == "browser" {
+		csrf = e.ensureCSRF(w, r)
+	}
+	var f *flow
+	var ferr *Error
+	switch kind {
+	case "login":
+		f, ferr = e.initLogin(r, typ)
+	case "registration":
+		f, ferr = e.initRegistration(r, typ)
+	}
+	if ferr != nil {
+		if ferr.ID == "session_already_available" && typ == "browser" && PrefersHTML(r) {
+			// Already signed in: go where the user wanted to go.
+			to := e.defaultReturnURL(r)
+			if rt, err := e.validateReturnTo(r, r.URL.Query().Get("return_to")); err == nil && rt != "" {
+				to = rt
+			}
+			code := http.StatusSeeOther
+			if kind == "registration" {
+				code = http.StatusFound
+			}
+			redirect(w, code, to)
+			return
+		}
+		e.writeBrowserOrJSONError(w, r, typ, ferr)
+		return
+	}
+	f.CSRFToken = csrf
+	e.setCSRFNode(f, csrf)
+	if err := e.saveFlow(r.Context(), f); err != nil {
+		e.logger.Error("saving flow", zapErr(err))
+		writeError(w, r, errInternal("unable to store the flow"))
+		return
+	}
+	if typ == "browser" && PrefersHTML(r) {
+		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, kind), "flow", f.ID))
+		return
+	}
+	writeFlow(w, http.StatusOK, f)
+}
+
+// setCSRFNode puts the (masked, for browsers) CSRF token on the flow's node.
+func (e *Engine) setCSRFNode(f *flow, raw []byte) {
+	v := ""
+	if f.Type == "browser" && raw != nil {
+		v = maskCSRF(raw)
+	}
+	if n := f.UI.findNode("csrf_token"); n != nil {
+		n.input().Value = v
+		return
+	}
+	f.UI.Nodes = append([]*Node{csrfNode(v)}, f.UI.Nodes...)
+}
+
+// getFlow serves get{Login,Registration}Flow.
+func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
+	id := r.URL.Query().Get("id")
+	f, err := e.loadFlow(r.Context(), id, kind)
+	if err != nil {
+		e.ensureCSRF(w, r)
+		if errors.Is(err, errFlowNotFound) {
+			writeError(w, r, errNotFound())
+			return
+		}
+		e.logger.Error("loading flow", zapErr(err))
+		writeError(w, r, errInternal("unable to load the flow"))
+		return
+	}
+	if kind == "registration" && e.cfg.DisableRegistration {
+		writeError(w, r, errRegistrationDisabled())
+		return
+	}
+	if f.Type == "browser" {
+		cookie := e.csrfFromCookie(r)
+		if cookie == nil || !equalTokens(cookie, f.CSRFToken) {
+			writeError(w, r, errCSRF(csrfMismatch))
+			return
+		}
+	}
+	if e.now().After(f.ExpiresAt) {
+		details := map[string]any{}
+		if f.Type == "browser" {
+			to := e.publicURL(r, "self-service/"+kind+"/browser")
+			if f.ReturnTo != "" {
+				to = withQuery(to, "return_to", f.ReturnTo)
+			}
+			details["redirect_to"] = to
+			if f.ReturnTo != "" {
+				details["return_to"] = f.ReturnTo
+			}
+		} else {
+			details["api"] = e.publicURL(r, "self-service/"+kind+"/api")
+		}
+		writeError(w, r, errFlowExpired(f.ExpiresAt, details))
+		return
+	}
+	// A fresh mask on every render.
+	e.setCSRFNode(f, f.CSRFToken)
+	writeFlow(w, http.StatusOK, f)
+}
+
+func errRegistrationDisabled() *Error {
+	return errFlowDisabled("Registration is not allowed because it was disabled.")
+}

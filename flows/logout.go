@@ -1,0 +1,112 @@
+package flows
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+type logoutFlow struct {
+	LogoutURL   string `json:"logout_url"`
+	LogoutToken string `json:"logout_token"`
+}
+
+// createLogoutFlow serves GET /self-service/logout/browser. It answers
+// JSON even to browsers, as Kratos does.
+func (e *Engine) createLogoutFlow(w http.ResponseWriter, r *http.Request) {
+	e.ensureCSRF(w, r)
+	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	if rerr != nil {
+		e.writeBrowserOrJSONError(w, r, "browser", rerr)
+		return
+	}
+	sess, _, err := e.currentSession(r)
+	if err != nil {
+		e.writeBrowserOrJSONError(w, r, "browser", errSessionInactiveFlow())
+		return
+	}
+	token := e.logoutToken(sess.ID)
+	u := e.publicURL(r, "self-service/logout?token="+token)
+	if returnTo != "" {
+		u = withQuery(u, "return_to", returnTo)
+	}
+	writeJSON(w, http.StatusOK, logoutFlow{LogoutURL: u, LogoutToken: token})
+}
+
+// updateLogoutFlow serves GET /self-service/logout?token=.
+func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	token := q.Get("token")
+	if token == "" {
+		e.writeBrowserOrJSONError(w, r, "browser", errBadRequest("Please include a token in the URL query."))
+		return
+	}
+	returnTo, rerr := e.validateReturnTo(r, q.Get("return_to"))
+	if rerr != nil {
+		e.writeBrowserOrJSONError(w, r, "browser", rerr)
+		return
+	}
+	sess, _, err := e.currentSession(r)
+	if err != nil {
+		e.writeBrowserOrJSONError(w, r, "browser", errSessionInactiveFlow())
+		return
+	}
+	want := e.logoutToken(sess.ID)
+	if subtle.ConstantTimeCompare([]byte(token), []byte(want)) != 1 {
+		e.writeBrowserOrJSONError(w, r, "browser", newError(http.StatusForbidden, "", "",
+			"Unable to log out because the logout token in the URL query does not match the session cookie."))
+		return
+	}
+	if err := e.store.RevokeSession(r.Context(), sess.ID); err != nil {
+		writeError(w, r, errInternal("unable to revoke the session"))
+		return
+	}
+	e.clearSessionCookie(w, r)
+	e.issueCSRF(w, r)
+	if isJSONRequest(r) {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if returnTo == "" {
+		returnTo = e.defaultReturnURL(r)
+	}
+	redirect(w, http.StatusSeeOther, returnTo)
+}
+
+// performNativeLogout serves DELETE /self-service/logout/api. A token that
+// is already revoked still answers 204 (observed on Kratos).
+func (e *Engine) performNativeLogout(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		SessionToken string `json:"session_token"`
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil || len(raw) > maxBodyBytes || json.Unmarshal(raw, &body) != nil {
+		writeError(w, r, errBadRequest("Unable to decode the request body as JSON."))
+		return
+	}
+	forbidden := newError(http.StatusForbidden, "", "", "The provided Ory Session Token could not be found, is invalid, or otherwise malformed.")
+	if body.SessionToken == "" {
+		writeError(w, r, forbidden)
+		return
+	}
+	sess, err := e.lookupToken(r.Context(), body.SessionToken)
+	if errors.Is(err, sessionstore.ErrNotFound) {
+		writeError(w, r, forbidden)
+		return
+	}
+	if err != nil {
+		writeError(w, r, errInternal("unable to look up the session"))
+		return
+	}
+	if sess.Active {
+		if err := e.store.RevokeSession(r.Context(), sess.ID); err != nil {
+			writeError(w, r, errInternal("unable to revoke the session"))
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,274 @@
+package flows
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// initRegistration builds a new registration flow (not yet stored).
+func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *Error) {
+	if e.cfg.DisableRegistration {
+		return nil, errRegistrationDisabled()
+	}
+	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	if rerr != nil {
+		return nil, rerr
+	}
+	sess, _, err := e.currentSession(r)
+	if err != nil && !errors.Is(err, ErrNoSession) {
+		return nil, errInternal("unable to look up the session")
+	}
+	if sess != nil {
+		return nil, errSessionAlreadyAvailable()
+	}
+	f := e.newFlow(r, "registration", typ)
+	f.ReturnTo, f.State = returnTo, "choose_method"
+	if typ == "api" && r.URL.Query().Get("return_session_token_exchange_code") == "true" {
+		code := newExchangeCode()
+		f.exchangeCode = code
+		f.ExchangeCodeHash = hashToken(code)
+	}
+	e.registrationForm(f, nil)
+	return f, nil
+}
+
+// registrationForm renders the first screen: traits (and, in the unified
+// style, the password) with values from traits.
+func (e *Engine) registrationForm(f *flow, traits map[string]any) {
+	csrf := ""
+	if n := f.UI.findNode("csrf_token"); n != nil {
+		csrf, _ = n.input().Value.(string)
+	}
+	f.UI.Nodes = []*Node{csrfNode(csrf)}
+	f.UI.Nodes = append(f.UI.Nodes, e.schema.traitNodes("default", traits, false)...)
+	if e.cfg.RegistrationStyle == "unified" {
+		f.UI.Nodes = append(f.UI.Nodes,
+			inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("new-password"),
+			submitNode("password", "method", "password", labelOf(1040001, nil)))
+	} else {
+		f.UI.Nodes = append(f.UI.Nodes, submitNode("profile", "method", "profile", labelOf(1040001, nil)))
+	}
+	f.State = "choose_method"
+}
+
+// credentialSelection renders the second screen of profile_first: traits
+// hidden, then the credential methods, then "Back".
+func (e *Engine) credentialSelection(f *flow, traits map[string]any) {
+	csrf := ""
+	if n := f.UI.findNode("csrf_token"); n != nil {
+		csrf, _ = n.input().Value.(string)
+	}
+	f.UI.Nodes = []*Node{csrfNode(csrf)}
+	f.UI.Nodes = append(f.UI.Nodes, e.schema.traitNodes("default", traits, true)...)
+	f.UI.Nodes = append(f.UI.Nodes,
+		inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("new-password"),
+		submitNode("password", "method", "password", labelOf(1040001, nil)),
+		submitNode("profile", "screen", "previous", labelOf(1040008, nil)))
+	f.UI.Messages = []Text{newText(1040009, nil)}
+	f.State = "choose_method"
+	if f.Internal == nil {
+		f.Internal = map[string]any{}
+	}
+	f.Internal["traits"] = traits
+}
+
+// submitRegistration is updateRegistrationFlow after the shared checks.
+func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub *submission) {
+	f := sub.f
+	f.UI.resetMessages()
+	if e.cfg.DisableRegistration {
+		e.writeBrowserOrJSONError(w, r, f.Type, errRegistrationDisabled())
+		return
+	}
+	if f.State == "passed_challenge" {
+		f.UI.Messages = []Text{newText(4040002, nil)}
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	if sess, _, _ := e.currentSession(r); sess != nil {
+		if f.Type == "browser" && !sub.json {
+			redirect(w, http.StatusFound, e.defaultReturnURL(r))
+			return
+		}
+		f.UI.Messages = []Text{textReason(4000001, errSessionAlreadyAvailable().Reason)}
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	traits, _ := sub.body["traits"].(map[string]any)
+	if traits == nil {
+		if t, ok := f.Internal["traits"].(map[string]any); ok {
+			traits = t
+		}
+	}
+	switch sub.method {
+	case "profile":
+		if e.cfg.RegistrationStyle != "profile_first" {
+			break
+		}
+		if str(sub.body, "screen") == "previous" {
+			e.registrationForm(f, traits)
+			e.renderFlowError(w, r, sub, http.StatusOK)
+			return
+		}
+		if traits == nil {
+			traits = map[string]any{}
+		}
+		if errs := e.schema.validate(traits); len(errs) > 0 {
+			e.registrationForm(f, traits)
+			applyFieldErrors(&f.UI, errs)
+			e.renderFlowError(w, r, sub, http.StatusBadRequest)
+			return
+		}
+		e.credentialSelection(f, traits)
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	case "password":
+		e.registerPassword(w, r, sub, traits)
+		return
+	}
+	f.UI.Messages = []Text{newText(4010003, nil)}
+	e.renderFlowError(w, r, sub, http.StatusBadRequest)
+}
+
+// applyFieldErrors puts validation messages on trait nodes (or the flow).
+func applyFieldErrors(c *Container, errs []fieldError) {
+	for _, fe := range errs {
+		if fe.Name == "" {
+			c.Messages = append(c.Messages, fe.Text)
+			continue
+		}
+		c.addNodeMessage(fe.Name, fe.Text)
+	}
+}
+
+func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any) {
+	f := sub.f
+	password := str(sub.body, "password")
+	if traits == nil {
+		traits = map[string]any{}
+	}
+	fail := func() {
+		// Kratos re-renders the first screen with the submitted values.
+		msgs := f.UI.Messages
+		nodeMsgs := map[string][]Text{}
+		for _, n := range f.UI.Nodes {
+			if a := n.input(); a != nil && len(n.Messages) > 0 {
+				nodeMsgs[a.Name] = n.Messages
+			}
+		}
+		e.registrationForm(f, traits)
+		for name, m := range nodeMsgs {
+			if n := f.UI.findNode(name); n != nil {
+				n.Messages = m
+			} else if name == "password" {
+				f.UI.Messages = append(f.UI.Messages, m...)
+			}
+		}
+		f.UI.Messages = append(f.UI.Messages, msgs...)
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+	}
+	if errs := e.schema.validate(traits); len(errs) > 0 {
+		e.registrationForm(f, traits)
+		applyFieldErrors(&f.UI, errs)
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	identifiers := e.identifiers(traits, "password")
+	if len(identifiers) == 0 {
+		f.UI.Messages = []Text{newText(4000009, nil)}
+		fail()
+		return
+	}
+	if password == "" {
+		f.UI.addNodeMessage("password", newText(4000002, map[string]any{"property": "password"}, "password"))
+		fail()
+		return
+	}
+	if t := e.passwordPolicy(password, identifiers); t != nil {
+		f.UI.addNodeMessage("password", *t)
+		fail()
+		return
+	}
+	hash, err := e.hasher.hash(password)
+	if err != nil {
+		writeError(w, r, errInternal("unable to hash the password"))
+		return
+	}
+	now := e.now().UTC()
+	traitsJSON, _ := json.Marshal(traits)
+	ident := &sessionstore.Identity{
+		ID: uuid.NewString(), SchemaID: e.schema.ID, State: "active", StateChangedAt: now,
+		Traits: traitsJSON, MetadataPublic: json.RawMessage("null"), MetadataAdmin: json.RawMessage("null"),
+		CreatedAt: now, UpdatedAt: now,
+		Credentials: map[string]sessionstore.Credential{
+			"password": {Type: "password", Identifiers: identifiers, Config: jsonMarshal(passwordConfig{HashedPassword: hash}),
+				Version: 0, CreatedAt: now, UpdatedAt: now},
+		},
+	}
+	ident.VerifiableAddresses, ident.RecoveryAddresses = e.addresses(traits, now)
+	if err := e.store.CreateIdentity(r.Context(), ident); err != nil {
+		if errors.Is(err, sessionstore.ErrDuplicateCredential) {
+			e.registrationForm(f, traits)
+			f.UI.Messages = []Text{newText(4000007, nil)}
+			e.renderFlowError(w, r, sub, http.StatusBadRequest)
+			return
+		}
+		e.logger.Error("creating identity", zapErr(err))
+		writeError(w, r, errInternal("unable to store the identity"))
+		return
+	}
+	// The session after-hook: the new identity is signed in.
+	is := e.newSession(r, ident.ID, "password", "aal1")
+	if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
+		e.logger.Error("creating session", zapErr(err))
+		writeError(w, r, errInternal("unable to store the session"))
+		return
+	}
+	f.Active = "password"
+	e.completeFlow(r.Context(), f)
+	idw := e.identityJSON(r, ident)
+	sw := e.sessionJSON(is.sess, idw)
+	if f.Type == "api" {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"session_token": is.token, "session": sw, "identity": idw,
+			"continue_with": []any{map[string]any{"action": "set_ory_session_token", "ory_session_token": is.token}},
+		})
+		return
+	}
+	e.issueCSRF(w, r)
+	e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
+	to := e.flowReturnTo(r, f)
+	e.finish(w, r, sub, to, nil, map[string]any{"session": sw, "identity": idw, "continue_with": []any{continueRedirect(to)}})
+}
+
+// identifiers returns the normalised values of traits marked as
+// identifiers of credType.
+func (e *Engine) identifiers(traits map[string]any, credType string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, f := range e.schema.Fields {
+		if !f.Identifier[credType] {
+			continue
+		}
+		v, ok := lookupPath(traits, f.Path)
+		if !ok {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok || strings.TrimSpace(s) == "" {
+			continue
+		}
+		s = normalizeIdentifier(s)
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,181 @@
+package flows
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"go.uber.org/zap"
+)
+
+// noCache is the Cache-Control Kratos sends on its GET routes.
+const noCache = "private, no-cache, no-store, must-revalidate"
+
+func (e *Engine) routes() {
+	m := http.NewServeMux()
+	for _, kind := range []string{"login", "registration"} {
+		kind := kind
+		m.HandleFunc("GET /self-service/"+kind+"/browser", func(w http.ResponseWriter, r *http.Request) { e.createFlow(w, r, kind, "browser") })
+		m.HandleFunc("GET /self-service/"+kind+"/api", func(w http.ResponseWriter, r *http.Request) { e.createFlow(w, r, kind, "api") })
+		m.HandleFunc("GET /self-service/"+kind+"/flows", func(w http.ResponseWriter, r *http.Request) { e.getFlow(w, r, kind) })
+		m.HandleFunc("POST /self-service/"+kind, func(w http.ResponseWriter, r *http.Request) { e.submitFlow(w, r, kind) })
+	}
+	// Kratos routes GET on the login submit path too (links); it answers
+	// with the flow's error handling.
+	m.HandleFunc("GET /self-service/login", func(w http.ResponseWriter, r *http.Request) { e.submitFlow(w, r, "login") })
+
+	m.HandleFunc("GET /self-service/logout/browser", e.createLogoutFlow)
+	m.HandleFunc("GET /self-service/logout", e.updateLogoutFlow)
+	m.HandleFunc("DELETE /self-service/logout/api", e.performNativeLogout)
+
+	m.HandleFunc("GET /sessions/whoami", e.whoami)
+	m.HandleFunc("POST /sessions/whoami", e.whoami)
+	m.HandleFunc("PUT /sessions/whoami", e.whoami)
+	m.HandleFunc("PATCH /sessions/whoami", e.whoami)
+	m.HandleFunc("HEAD /sessions/whoami", e.whoami)
+	m.HandleFunc("DELETE /sessions/whoami", e.whoami)
+	m.HandleFunc("GET /sessions/token-exchange", e.exchangeSessionToken)
+	m.HandleFunc("GET /sessions", e.listMySessions)
+	m.HandleFunc("DELETE /sessions", e.disableMyOtherSessions)
+	m.HandleFunc("DELETE /sessions/{id}", e.disableMySession)
+
+	m.HandleFunc("GET /self-service/errors", e.getFlowError)
+	m.HandleFunc("GET /.well-known/ory/webauthn.js", e.webauthnJS)
+	m.HandleFunc("GET /schemas", e.listSchemas)
+	m.HandleFunc("GET /schemas/{id}", e.getSchema)
+	m.HandleFunc("GET /health/alive", e.health)
+	m.HandleFunc("GET /health/ready", e.health)
+
+	m.HandleFunc("GET "+e.cfg.UIPrefix+"{page}", e.uiPage)
+	e.mux = m
+}
+
+// Handles reports whether r is for a path the engine serves
+// (/self-service/…, /sessions…, /schemas…, /.well-known/ory/…, /health/…,
+// and the built-in UI prefix). Other requests go to the next handler.
+func (e *Engine) Handles(r *http.Request) bool {
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/self-service/"),
+		p == "/sessions", strings.HasPrefix(p, "/sessions/"),
+		p == "/schemas", strings.HasPrefix(p, "/schemas/"),
+		strings.HasPrefix(p, "/.well-known/ory/"),
+		p == "/health/alive", p == "/health/ready",
+		strings.HasPrefix(p, e.cfg.UIPrefix):
+		return true
+	}
+	return false
+}
+
+// ServeHTTP serves the Kratos public API. It never panics out: a panic in
+// a handler becomes a 500 in Kratos's error shape.
+func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			e.logger.Error("panic serving request", zap.Any("panic", v), zap.String("path", r.URL.Path))
+			writeError(w, r, errInternal("internal error"))
+		}
+	}()
+	h, pattern := e.mux.Handler(r)
+	if pattern == "" {
+		// Unknown path or method under our prefixes: Kratos's 404/405 shape.
+		if allowed := e.allowedMethods(r); allowed != "" {
+			w.Header().Set("Allow", allowed)
+			writeError(w, r, newError(http.StatusMethodNotAllowed, "", "", ""))
+			return
+		}
+		writeError(w, r, errNotFound())
+		return
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		w.Header().Set("Cache-Control", noCache)
+	}
+	h.ServeHTTP(w, r)
+}
+
+func (e *Engine) allowedMethods(r *http.Request) string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, p := e.mux.Handler(r2); p != "" {
+			out = append(out, m)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// baseURL is the public base URL with a trailing slash.
+func (e *Engine) baseURL(r *http.Request) string {
+	if e.base != nil {
+		return e.base.String()
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/"
+}
+
+// publicURL joins the public base and a path (without leading slash).
+func (e *Engine) publicURL(r *http.Request, path string) string {
+	return e.baseURL(r) + strings.TrimPrefix(path, "/")
+}
+
+// uiURL is the configured UI page of a flow kind, or the built-in page.
+func (e *Engine) uiURL(r *http.Request, kind string) string {
+	if u, ok := e.cfg.UIURLs[kind]; ok && u != "" {
+		return u
+	}
+	return e.publicURL(r, e.cfg.UIPrefix+kind)
+}
+
+// defaultReturnURL is selfservice.default_browser_return_url.
+func (e *Engine) defaultReturnURL(r *http.Request) string {
+	if e.cfg.DefaultReturnURL != "" {
+		return e.cfg.DefaultReturnURL
+	}
+	return e.baseURL(r)
+}
+
+// withQuery appends query parameters to a URL string.
+func withQuery(u string, kv ...string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	q := p.Query()
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Set(kv[i], kv[i+1])
+	}
+	p.RawQuery = q.Encode()
+	return p.String()
+}
+
+// requestURL rebuilds the absolute URL of r on the public base.
+func (e *Engine) requestURL(r *http.Request) string {
+	return strings.TrimSuffix(e.baseURL(r), "/") + r.URL.RequestURI()
+}
+
+// redirect answers a 303 with Kratos's small HTML body.
+func redirect(w http.ResponseWriter, code int, to string) {
+	w.Header().Set("Location", to)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "<a href=\"%s\">%s</a>.\n\n", htmlEscape(to), http.StatusText(code))
+}
+
+func htmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;").Replace(s)
+}
+
+func (e *Engine) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}

@@ -1,0 +1,437 @@
+package flows
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+)
+
+// defaultIdentitySchema is used when no identity_schema is configured:
+// Kratos's quickstart email + password schema with an optional name.
+const defaultIdentitySchema = `{
+  "$id": "https://schemas.caddy-kratos.dev/default/identity.schema.json",
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "title": "Person",
+  "type": "object",
+  "properties": {
+    "traits": {
+      "type": "object",
+      "properties": {
+        "email": {
+          "type": "string",
+          "format": "email",
+          "title": "E-Mail",
+          "minLength": 3,
+          "maxLength": 320,
+          "ory.sh/kratos": {
+            "credentials": {
+              "password": { "identifier": true },
+              "webauthn": { "identifier": true },
+              "code": { "identifier": true, "via": "email" },
+              "passkey": { "display_name": true },
+              "totp": { "account_name": true }
+            },
+            "verification": { "via": "email" },
+            "recovery": { "via": "email" }
+          }
+        },
+        "name": {
+          "type": "object",
+          "properties": {
+            "first": { "title": "First Name", "type": "string" },
+            "last": { "title": "Last Name", "type": "string" }
+          }
+        }
+      },
+      "required": ["email"],
+      "additionalProperties": false
+    }
+  }
+}`
+
+// traitField is one leaf trait of the identity schema, in schema order.
+type traitField struct {
+	Path      string // dotted, without "traits."
+	JSONType  string
+	Format    string
+	Title     string
+	Required  bool
+	Pattern   string
+	Enum      []any
+	MaxLength int
+
+	// ory.sh/kratos annotations
+	Identifier      map[string]bool // credential type → is identifier
+	CodeVia         string
+	TOTPAccountName bool
+	PasskeyName     bool
+	VerificationVia string
+	RecoveryVia     string
+}
+
+// identitySchema is a compiled identity schema.
+type identitySchema struct {
+	ID     string
+	Raw    []byte
+	Fields []traitField
+	sch    *jsonschema.Schema
+}
+
+func loadIdentitySchema(id string, raw []byte) (*identitySchema, error) {
+	if len(raw) == 0 {
+		raw = []byte(defaultIdentitySchema)
+	}
+	var probe map[string]any
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return nil, fmt.Errorf("identity schema is not valid JSON: %w", err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("identity schema: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	const loc = "urn:caddy-kratos:identity-schema"
+	if err := c.AddResource(loc, doc); err != nil {
+		return nil, fmt.Errorf("identity schema: %w", err)
+	}
+	sch, err := c.Compile(loc)
+	if err != nil {
+		return nil, fmt.Errorf("identity schema does not compile: %w", err)
+	}
+	root, err := decodeOrdered(raw)
+	if err != nil {
+		return nil, fmt.Errorf("identity schema: %w", err)
+	}
+	rootObj, _ := root.(*omap)
+	props, _ := rootObj.get("properties").(*omap)
+	traits, _ := props.get("traits").(*omap)
+	if traits == nil {
+		return nil, errors.New("identity schema has no properties.traits object")
+	}
+	s := &identitySchema{ID: id, Raw: raw, sch: sch}
+	s.walk(traits, "", true)
+	return s, nil
+}
+
+func (s *identitySchema) walk(obj *omap, prefix string, required bool) {
+	props, _ := obj.get("properties").(*omap)
+	if props == nil {
+		return
+	}
+	req := map[string]bool{}
+	if list, ok := obj.get("required").([]any); ok {
+		for _, r := range list {
+			if rs, ok := r.(string); ok {
+				req[rs] = true
+			}
+		}
+	}
+	for _, k := range props.keys {
+		p, ok := props.vals[k].(*omap)
+		if !ok {
+			continue
+		}
+		path := k
+		if prefix != "" {
+			path = prefix + "." + k
+		}
+		typ, _ := p.get("type").(string)
+		if typ == "object" {
+			s.walk(p, path, required && req[k])
+			continue
+		}
+		f := traitField{Path: path, JSONType: typ, Required: required && req[k], Identifier: map[string]bool{}}
+		f.Format, _ = p.get("format").(string)
+		f.Title, _ = p.get("title").(string)
+		f.Pattern, _ = p.get("pattern").(string)
+		if e, ok := p.get("enum").([]any); ok {
+			f.Enum = e
+		}
+		if n, ok := p.get("maxLength").(json.Number); ok {
+			v, _ := n.Int64()
+			f.MaxLength = int(v)
+		}
+		if ext, ok := p.get("ory.sh/kratos").(*omap); ok {
+			if creds, ok := ext.get("credentials").(*omap); ok {
+				for _, ct := range creds.keys {
+					c, _ := creds.vals[ct].(*omap)
+					if c == nil {
+						continue
+					}
+					if b, _ := c.get("identifier").(bool); b {
+						f.Identifier[ct] = true
+					}
+					if ct == "code" {
+						f.CodeVia, _ = c.get("via").(string)
+					}
+					if ct == "totp" {
+						f.TOTPAccountName, _ = c.get("account_name").(bool)
+					}
+					if ct == "passkey" {
+						f.PasskeyName, _ = c.get("display_name").(bool)
+					}
+				}
+			}
+			if v, ok := ext.get("verification").(*omap); ok {
+				f.VerificationVia, _ = v.get("via").(string)
+			}
+			if r, ok := ext.get("recovery").(*omap); ok {
+				f.RecoveryVia, _ = r.get("via").(string)
+			}
+		}
+		s.Fields = append(s.Fields, f)
+	}
+}
+
+// identifierLabel is the label of the login identifier node: the title of
+// the single password identifier trait (1070002), else 1070004 "ID".
+func (s *identitySchema) identifierLabel(credType string) *Text {
+	var found *traitField
+	n := 0
+	for i := range s.Fields {
+		if s.Fields[i].Identifier[credType] {
+			found = &s.Fields[i]
+			n++
+		}
+	}
+	if n == 1 && found.Title != "" {
+		return labelOf(1070002, map[string]any{"title": found.Title, "name": "traits." + found.Path}, found.Title)
+	}
+	return labelOf(1070004, nil)
+}
+
+// traitNodes builds the input nodes for every trait in group, with values
+// from traits (nil: none), as ui-nodes.md describes.
+func (s *identitySchema) traitNodes(group string, traits map[string]any, hidden bool) []*Node {
+	nodes := make([]*Node, 0, len(s.Fields))
+	for _, f := range s.Fields {
+		typ, auto := "text", ""
+		switch f.JSONType {
+		case "number", "integer":
+			typ = "number"
+		case "boolean":
+			typ = "checkbox"
+		}
+		switch f.Format {
+		case "email":
+			typ, auto = "email", "email"
+		case "tel":
+			typ, auto = "tel", "tel"
+		case "date":
+			typ = "date"
+		case "date-time":
+			typ = "datetime-local"
+		case "uri":
+			typ, auto = "url", "url"
+		}
+		var label *Text
+		if f.Title != "" {
+			label = labelOf(1070002, map[string]any{"title": f.Title, "name": "traits." + f.Path}, f.Title)
+		}
+		if hidden {
+			typ = "hidden"
+		}
+		n := inputNode(group, "traits."+f.Path, typ, label)
+		a := n.input()
+		a.Required = f.Required
+		a.Autocomplete = auto
+		a.Pattern = f.Pattern
+		for _, e := range f.Enum {
+			a.Options = append(a.Options, map[string]any{"value": e})
+		}
+		if v, ok := lookupPath(traits, f.Path); ok {
+			a.Value = v
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes
+}
+
+// lookupPath reads a dotted path from nested maps.
+func lookupPath(m map[string]any, path string) (any, bool) {
+	if m == nil {
+		return nil, false
+	}
+	parts := strings.Split(path, ".")
+	var cur any = m
+	for _, p := range parts {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		cur, ok = mm[p]
+		if !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// fieldError is a validation message for a trait node ("traits.email") or
+// the flow ("" name).
+type fieldError struct {
+	Name string
+	Text Text
+}
+
+// validate checks traits against the schema and returns Kratos's messages
+// per node. traits must be JSON-decoded with UseNumber.
+func (s *identitySchema) validate(traits any) []fieldError {
+	raw, err := json.Marshal(map[string]any{"traits": traits})
+	if err != nil {
+		return []fieldError{{Text: textReason(4000001, "traits are not valid JSON")}}
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return []fieldError{{Text: textReason(4000001, "traits are not valid JSON")}}
+	}
+	err = s.sch.Validate(inst)
+	if err == nil {
+		return nil
+	}
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return []fieldError{{Text: textReason(4000001, err.Error())}}
+	}
+	var out []fieldError
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				walk(c)
+			}
+			return
+		}
+		out = append(out, mapValidationError(e, inst)...)
+	}
+	walk(ve)
+	return out
+}
+
+func mapValidationError(e *jsonschema.ValidationError, inst any) []fieldError {
+	name := strings.Join(e.InstanceLocation, ".")
+	switch k := e.ErrorKind.(type) {
+	case *kind.Required:
+		var out []fieldError
+		for _, m := range k.Missing {
+			n := m
+			if name != "" {
+				n = name + "." + m
+			}
+			out = append(out, fieldError{Name: n, Text: newText(4000002, map[string]any{"property": m}, m)})
+		}
+		return out
+	case *kind.Format:
+		if k.Want == "email" {
+			return []fieldError{{Name: name, Text: newText(4000040, map[string]any{"value": k.Got})}}
+		}
+		return []fieldError{{Name: name, Text: newText(4000001, map[string]any{"reason": fmt.Sprintf("%v is not valid %q", k.Got, k.Want)}, fmt.Sprintf("%v is not valid %q", k.Got, k.Want))}}
+	case *kind.MinLength:
+		return []fieldError{{Name: name, Text: newText(4000003, map[string]any{"min_length": k.Want, "actual_length": k.Got}, k.Want, k.Got)}}
+	case *kind.MaxLength:
+		return []fieldError{{Name: name, Text: newText(4000017, map[string]any{"max_length": k.Want, "actual_length": k.Got}, k.Want, k.Got)}}
+	case *kind.Pattern:
+		return []fieldError{{Name: name, Text: newText(4000004, map[string]any{"pattern": k.Want}, k.Want)}}
+	case *kind.Type:
+		want := strings.Join(k.Want, ",")
+		return []fieldError{{Name: name, Text: newText(4000026, map[string]any{"allowed_types": k.Want, "actual_type": k.Got}, want, k.Got)}}
+	case *kind.Minimum:
+		return []fieldError{{Name: name, Text: newText(4000018, map[string]any{"minimum": ratF(k.Want), "actual": ratF(k.Got)}, ratF(k.Want), ratF(k.Got))}}
+	case *kind.Maximum:
+		return []fieldError{{Name: name, Text: newText(4000020, map[string]any{"maximum": ratF(k.Want), "actual": ratF(k.Got)}, ratF(k.Want), ratF(k.Got))}}
+	case *kind.AdditionalProperties:
+		var out []fieldError
+		for _, p := range k.Properties {
+			reason := fmt.Sprintf("additionalProperties %q not allowed", p)
+			out = append(out, fieldError{Name: name, Text: textReason(4000001, reason)})
+		}
+		return out
+	}
+	reason := fmt.Sprint(e.ErrorKind)
+	if lk, ok := e.ErrorKind.(interface{ KeywordPath() []string }); ok {
+		reason = fmt.Sprintf("%s validation failed", strings.Join(lk.KeywordPath(), "/"))
+	}
+	return []fieldError{{Name: name, Text: textReason(4000001, reason)}}
+}
+
+func ratF(r *big.Rat) float64 {
+	if r == nil {
+		return 0
+	}
+	f, _ := r.Float64()
+	return f
+}
+
+// --- ordered JSON decoding (property order drives node order) ---
+
+type omap struct {
+	keys []string
+	vals map[string]any
+}
+
+func (m *omap) get(k string) any {
+	if m == nil {
+		return nil
+	}
+	return m.vals[k]
+}
+
+func decodeOrdered(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	return decodeValue(dec)
+}
+
+func decodeValue(dec *json.Decoder) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			m := &omap{vals: map[string]any{}}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				k, _ := kt.(string)
+				v, err := decodeValue(dec)
+				if err != nil {
+					return nil, err
+				}
+				if _, dup := m.vals[k]; !dup {
+					m.keys = append(m.keys, k)
+				}
+				m.vals[k] = v
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, err
+			}
+			return m, nil
+		case '[':
+			var list []any
+			for dec.More() {
+				v, err := decodeValue(dec)
+				if err != nil {
+					return nil, err
+				}
+				list = append(list, v)
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, err
+			}
+			return list, nil
+		}
+	}
+	return tok, nil
+}

@@ -1,0 +1,234 @@
+package flows
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// --- wire shapes ---
+
+type identityWire struct {
+	ID                  string                           `json:"id"`
+	SchemaID            string                           `json:"schema_id"`
+	SchemaURL           string                           `json:"schema_url"`
+	State               string                           `json:"state"`
+	StateChangedAt      time.Time                        `json:"state_changed_at"`
+	Traits              json.RawMessage                  `json:"traits"`
+	VerifiableAddresses []sessionstore.VerifiableAddress `json:"verifiable_addresses"`
+	RecoveryAddresses   []sessionstore.RecoveryAddress   `json:"recovery_addresses"`
+	MetadataPublic      json.RawMessage                  `json:"metadata_public"`
+	CreatedAt           time.Time                        `json:"created_at"`
+	UpdatedAt           time.Time                        `json:"updated_at"`
+	OrganizationID      *string                          `json:"organization_id"`
+}
+
+// identityJSON is the frontend API's identity: no credentials, no admin
+// metadata.
+func (e *Engine) identityJSON(r *http.Request, id *sessionstore.Identity) *identityWire {
+	w := &identityWire{
+		ID: id.ID, SchemaID: id.SchemaID,
+		SchemaURL: e.publicURL(r, "schemas/"+base64.RawURLEncoding.EncodeToString([]byte(id.SchemaID))),
+		State:     id.State, StateChangedAt: id.StateChangedAt, Traits: id.Traits,
+		VerifiableAddresses: id.VerifiableAddresses, RecoveryAddresses: id.RecoveryAddresses,
+		MetadataPublic: id.MetadataPublic, CreatedAt: id.CreatedAt, UpdatedAt: id.UpdatedAt,
+	}
+	if len(w.MetadataPublic) == 0 {
+		w.MetadataPublic = json.RawMessage("null")
+	}
+	if len(w.Traits) == 0 {
+		w.Traits = json.RawMessage("{}")
+	}
+	if w.VerifiableAddresses == nil {
+		w.VerifiableAddresses = []sessionstore.VerifiableAddress{}
+	}
+	if w.RecoveryAddresses == nil {
+		w.RecoveryAddresses = []sessionstore.RecoveryAddress{}
+	}
+	return w
+}
+
+type sessionWire struct {
+	ID                    string                    `json:"id"`
+	Active                bool                      `json:"active"`
+	ExpiresAt             time.Time                 `json:"expires_at"`
+	AuthenticatedAt       time.Time                 `json:"authenticated_at"`
+	AAL                   string                    `json:"authenticator_assurance_level"`
+	AuthenticationMethods []sessionstore.AuthMethod `json:"authentication_methods"`
+	IssuedAt              time.Time                 `json:"issued_at"`
+	Identity              *identityWire             `json:"identity"`
+	Devices               []sessionstore.Device     `json:"devices"`
+}
+
+func (e *Engine) sessionJSON(s *sessionstore.Session, idw *identityWire) *sessionWire {
+	w := &sessionWire{
+		ID: s.ID, Active: e.sessionActive(s), ExpiresAt: s.ExpiresAt, AuthenticatedAt: s.AuthenticatedAt,
+		AAL: s.AAL, AuthenticationMethods: s.AuthenticationMethods, IssuedAt: s.IssuedAt,
+		Identity: idw, Devices: s.Devices,
+	}
+	if w.AuthenticationMethods == nil {
+		w.AuthenticationMethods = []sessionstore.AuthMethod{}
+	}
+	if w.Devices == nil {
+		w.Devices = []sessionstore.Device{}
+	}
+	return w
+}
+
+func (e *Engine) sessionActive(s *sessionstore.Session) bool {
+	return s.Active && e.now().Before(s.ExpiresAt)
+}
+
+// --- creation ---
+
+// issuedSession is a new session with its token (shown once).
+type issuedSession struct {
+	sess  *sessionstore.Session
+	token string
+}
+
+// newSession builds (but does not store) a session for identity after a
+// first factor method.
+func (e *Engine) newSession(r *http.Request, identityID, method, aal string) *issuedSession {
+	now := e.now().UTC()
+	token := newSessionToken()
+	ip := r.RemoteAddr
+	var ua *string
+	if s := r.UserAgent(); s != "" {
+		ua = &s
+	}
+	s := &sessionstore.Session{
+		ID: uuid.NewString(), IdentityID: identityID, Active: true,
+		ExpiresAt: now.Add(e.cfg.SessionLifespan), AuthenticatedAt: now, IssuedAt: now,
+		AAL:                   aal,
+		AuthenticationMethods: []sessionstore.AuthMethod{{Method: method, AAL: aal, CompletedAt: now}},
+		Devices:               []sessionstore.Device{{ID: uuid.NewString(), IPAddress: &ip, UserAgent: ua}},
+		TokenHash:             hashToken(token),
+	}
+	s.LogoutTokenHash = hashToken(e.logoutToken(s.ID))
+	return &issuedSession{sess: s, token: token}
+}
+
+// logoutToken is derived from the session id with a keyed MAC, so it can be
+// shown again on every createBrowserLogoutFlow without being stored.
+func (e *Engine) logoutToken(sessionID string) string {
+	key := e.cookies.macKey
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("logout\x00" + sessionID))
+	sum := m.Sum(nil)
+	b := make([]byte, 32)
+	for i := range b {
+		b[i] = alnum[int(sum[i])%len(alnum)]
+	}
+	return "ory_lo_" + string(b)
+}
+
+// setSessionCookie sets ory_kratos_session for s.
+func (e *Engine) setSessionCookie(w http.ResponseWriter, r *http.Request, token string, expires time.Time) {
+	maxAge := int(time.Until(expires).Seconds())
+	if maxAge < 1 {
+		maxAge = 1
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: e.cfg.CookieName, Value: e.cookies.seal(token, expires),
+		Path: e.cfg.CookiePath, Domain: e.cfg.CookieDomain,
+		Expires: expires.UTC(), MaxAge: maxAge,
+		HttpOnly: true, Secure: e.secureCookies(r), SameSite: e.cfg.CookieSameSite,
+	})
+}
+
+func (e *Engine) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{
+		Name: e.cfg.CookieName, Value: "", Path: e.cfg.CookiePath, Domain: e.cfg.CookieDomain,
+		Expires: time.Unix(1, 0).UTC(), MaxAge: -1,
+		HttpOnly: true, Secure: e.secureCookies(r), SameSite: e.cfg.CookieSameSite,
+	})
+}
+
+// --- lookup ---
+
+// requestToken extracts the session token: X-Session-Token, then the
+// session cookie, then Authorization: Bearer (Kratos's order).
+func (e *Engine) requestToken(r *http.Request) (string, bool) {
+	if t := r.Header.Get("X-Session-Token"); t != "" {
+		return t, true
+	}
+	if c, err := r.Cookie(e.cfg.CookieName); err == nil && c.Value != "" {
+		if t, err := e.cookies.open(c.Value, e.now()); err == nil {
+			return t, true
+		}
+	}
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:]), true
+	}
+	return "", false
+}
+
+// lookupToken returns the stored session for token (active or not).
+func (e *Engine) lookupToken(ctx context.Context, token string) (*sessionstore.Session, error) {
+	if !validTokenShape(token) {
+		return nil, sessionstore.ErrNotFound
+	}
+	return e.store.GetSessionByTokenHash(ctx, hashToken(token))
+}
+
+// currentSession returns the request's active session and its token.
+func (e *Engine) currentSession(r *http.Request) (*sessionstore.Session, string, error) {
+	token, ok := e.requestToken(r)
+	if !ok {
+		return nil, "", ErrNoSession
+	}
+	s, err := e.lookupToken(r.Context(), token)
+	if errors.Is(err, sessionstore.ErrNotFound) {
+		return nil, "", ErrNoSession
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("session lookup: %w", err)
+	}
+	if !e.sessionActive(s) {
+		return nil, "", ErrNoSession
+	}
+	return s, token, nil
+}
+
+// Authenticate is the toSession check without the response: it reads the
+// session from X-Session-Token, the session cookie or Authorization: Bearer
+// and returns ErrNoSession when there is none or it is expired/revoked.
+func (e *Engine) Authenticate(r *http.Request) (*SessionInfo, error) {
+	s, _, err := e.currentSession(r)
+	if err != nil {
+		return nil, err
+	}
+	info := &SessionInfo{SessionID: s.ID, IdentityID: s.IdentityID, AAL: s.AAL, ExpiresAt: s.ExpiresAt}
+	for _, m := range s.AuthenticationMethods {
+		info.Methods = append(info.Methods, m.Method)
+	}
+	return info, nil
+}
+
+// LoginBrowserURL is the public createBrowserLoginFlow URL with return_to
+// set (empty returnTo: none).
+func (e *Engine) LoginBrowserURL(r *http.Request, returnTo string) string {
+	u := e.publicURL(r, "self-service/login/browser")
+	if returnTo != "" {
+		u = withQuery(u, "return_to", returnTo)
+	}
+	return u
+}
+
+// WriteUnauthorized answers 401 in Kratos's JSON error shape, as whoami does
+// without a session.
+func WriteUnauthorized(w http.ResponseWriter, r *http.Request) {
+	writeError(w, r, errNoCredentials())
+}

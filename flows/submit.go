@@ -1,0 +1,252 @@
+package flows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// submission is one POST to a flow, decoded and checked.
+type submission struct {
+	f      *flow
+	body   map[string]any
+	method string
+	// json: answer with JSON (API flow, JSON body or JSON Accept).
+	json bool
+}
+
+const flowParamReason = "The flow query parameter is missing or malformed."
+
+// submitFlow is the shared front half of every update*Flow endpoint:
+// flow lookup, body decoding, CSRF / API rules and expiry. Then it hands over
+// to the kind's handler.
+func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string) {
+	id := r.URL.Query().Get("flow")
+	if _, err := uuid.Parse(id); err != nil {
+		e.writeBrowserOrJSONError(w, r, "", errBadRequest(flowParamReason))
+		return
+	}
+	f, err := e.loadFlow(r.Context(), id, kind)
+	if err != nil {
+		if errors.Is(err, errFlowNotFound) {
+			e.writeBrowserOrJSONError(w, r, "", errNotFound())
+			return
+		}
+		e.logger.Error("loading flow", zapErr(err))
+		writeError(w, r, errInternal("unable to load the flow"))
+		return
+	}
+	sub := &submission{f: f, json: f.Type == "api" || isJSONRequest(r)}
+	if r.Method != http.MethodPost {
+		// GET on a submit path (e.g. a link without a method): show the flow.
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	body, derr := decodeBody(r)
+	if derr != nil {
+		f.UI.resetMessages()
+		f.UI.Messages = []Text{textReason(4000001, derr.Error())}
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	sub.body = body
+	sub.method = str(body, "method")
+	if tp, ok := body["transient_payload"].(map[string]any); ok {
+		f.TransientPayload = tp
+	}
+	if f.Type == "api" {
+		if aerr := checkAPIRequest(r); aerr != nil {
+			f.UI.resetMessages()
+			f.UI.Messages = []Text{textReason(4000001, aerr.Reason)}
+			e.renderFlowError(w, r, sub, http.StatusBadRequest)
+			return
+		}
+	} else if cerr := e.checkCSRF(r, f, str(body, "csrf_token")); cerr != nil {
+		writeError(w, r, cerr)
+		return
+	}
+	if e.now().After(f.ExpiresAt) {
+		e.replaceExpiredFlow(w, r, sub)
+		return
+	}
+	switch kind {
+	case "login":
+		e.submitLogin(w, r, sub)
+	case "registration":
+		e.submitRegistration(w, r, sub)
+	}
+}
+
+// renderFlowError saves the flow with its messages and answers it: 303 to
+// the UI for browser form posts, the flow as JSON otherwise.
+func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *submission, status int) {
+	f := sub.f
+	for _, n := range f.UI.Nodes {
+		if a := n.input(); a != nil && a.Type == "password" {
+			a.Value = nil // passwords are never echoed
+		}
+	}
+	if err := e.saveFlow(r.Context(), f); err != nil {
+		e.logger.Error("saving flow", zapErr(err))
+		writeError(w, r, errInternal("unable to store the flow"))
+		return
+	}
+	if f.Type == "browser" && !sub.json {
+		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, f.Kind), "flow", f.ID))
+		return
+	}
+	if f.Type == "browser" {
+		e.setCSRFNode(f, f.CSRFToken)
+	}
+	writeFlow(w, status, f)
+}
+
+// replaceExpiredFlow answers a submit to an expired flow: a new flow of the
+// same kind with the "expired" message, 410 with use_flow_id or 303 to it.
+func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub *submission) {
+	old := sub.f
+	var nf *flow
+	var ferr *Error
+	r2 := r.Clone(r.Context())
+	if u, err := parseRequestURL(old.RequestURL); err == nil {
+		r2.URL.RawQuery = u
+	}
+	switch old.Kind {
+	case "login":
+		nf, ferr = e.initLogin(r2, old.Type)
+	case "registration":
+		nf, ferr = e.initRegistration(r2, old.Type)
+	}
+	if ferr != nil {
+		e.writeBrowserOrJSONError(w, r, old.Type, ferr)
+		return
+	}
+	nf.RequestURL = old.RequestURL
+	nf.CSRFToken = old.CSRFToken
+	e.setCSRFNode(nf, old.CSRFToken)
+	ago := e.now().Sub(old.ExpiresAt)
+	msgID := map[string]int{"login": 4010001, "registration": 4040001, "settings": 4050001, "recovery": 4060005, "verification": 4070005}[old.Kind]
+	nf.UI.Messages = []Text{newText(msgID, map[string]any{"expired_at": old.ExpiresAt, "expired_at_unix": old.ExpiresAt.Unix()}, ago.Minutes())}
+	if err := e.saveFlow(r.Context(), nf); err != nil {
+		writeError(w, r, errInternal("unable to store the flow"))
+		return
+	}
+	if old.Type == "browser" && !sub.json {
+		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, old.Kind), "flow", nf.ID))
+		return
+	}
+	ee := errFlowExpired(old.ExpiresAt, nil)
+	ee.withExtra("use_flow_id", nf.ID)
+	writeError(w, r, ee)
+}
+
+func parseRequestURL(s string) (string, error) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '?' {
+			return s[i+1:], nil
+		}
+	}
+	return "", nil
+}
+
+// --- flow errors (stored for the error UI) ---
+
+const errorNS = "ferr"
+
+type flowError struct {
+	ID        string    `json:"id"`
+	Error     *Error    `json:"error"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// writeBrowserOrJSONError answers a non-flow error: browser navigations are
+// sent to the error UI with the error stored; everyone else gets JSON.
+func (e *Engine) writeBrowserOrJSONError(w http.ResponseWriter, r *http.Request, typ string, ee *Error) {
+	if typ == "api" || !PrefersHTML(r) || isJSONRequest(r) {
+		writeError(w, r, ee)
+		return
+	}
+	id, err := e.storeFlowError(r.Context(), ee)
+	if err != nil {
+		writeError(w, r, ee)
+		return
+	}
+	redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, "error"), "id", id))
+}
+
+func (e *Engine) storeFlowError(ctx context.Context, ee *Error) (string, error) {
+	now := e.now().UTC()
+	fe := flowError{ID: uuid.NewString(), Error: ee, CreatedAt: now, UpdatedAt: now}
+	b, err := json.Marshal(fe)
+	if err != nil {
+		return "", err
+	}
+	return fe.ID, e.store.PutRecord(ctx, errorNS, fe.ID, b, 24*time.Hour)
+}
+
+// getFlowError serves GET /self-service/errors?id=.
+func (e *Engine) getFlowError(w http.ResponseWriter, r *http.Request) {
+	e.ensureCSRF(w, r)
+	id := r.URL.Query().Get("id")
+	if id == "" {
+		id = r.URL.Query().Get("error")
+	}
+	if id == "stub:500" {
+		writeJSON(w, http.StatusOK, flowError{ID: uuid.NewString(),
+			Error: newError(http.StatusInternalServerError, "", "", "This is a stub error.")})
+		return
+	}
+	if _, err := uuid.Parse(id); err != nil {
+		writeError(w, r, errNotFound())
+		return
+	}
+	b, err := e.store.GetRecord(r.Context(), errorNS, id)
+	if errors.Is(err, sessionstore.ErrNotFound) {
+		writeError(w, r, errNotFound())
+		return
+	}
+	if err != nil {
+		writeError(w, r, errInternal("unable to load the error"))
+		return
+	}
+	var fe flowError
+	if err := json.Unmarshal(b, &fe); err != nil {
+		writeError(w, r, errInternal("unable to decode the error"))
+		return
+	}
+	writeJSON(w, http.StatusOK, fe)
+}
+
+// finishBrowserOrAPI answers a completed flow per client kind.
+//   - API: 200 with apiBody.
+//   - browser JSON: 200 with jsonBody.
+//   - browser form post: 303 to returnTo.
+func (e *Engine) finish(w http.ResponseWriter, r *http.Request, sub *submission, returnTo string, apiBody, jsonBody any) {
+	switch {
+	case sub.f.Type == "api":
+		writeJSON(w, http.StatusOK, apiBody)
+	case sub.json:
+		writeJSON(w, http.StatusOK, jsonBody)
+	default:
+		redirect(w, http.StatusSeeOther, returnTo)
+	}
+}
+
+// returnTo is where a finished browser flow goes.
+func (e *Engine) flowReturnTo(r *http.Request, f *flow) string {
+	if f.ReturnTo != "" {
+		return f.ReturnTo
+	}
+	return e.defaultReturnURL(r)
+}
+
+func continueRedirect(to string) map[string]any {
+	return map[string]any{"action": "redirect_browser_to", "redirect_browser_to": to}
+}
