@@ -1,12 +1,40 @@
 // Package sessionstore keeps identities, credentials, sessions, flows,
 // one-time codes and other records in an embedded Badger database on disk.
 // It imports nothing from Caddy.
+//
+// Key layout (ASCII prefixes):
+//
+//	id/<identity id>                       identity JSON (credentials inside)
+//	cred/<type>/<identifier>               identity id (unique per type)
+//	sess/<hex token hash>                  session JSON (TTL: ExpiresAt+24h)
+//	sessid/<session id>                    hex token hash (same TTL)
+//	lo/<hex logout token hash>             session id (same TTL)
+//	idsess/<identity id>/<session id>      empty (same TTL)
+//	rec/<ns>/<key>                         opaque record (optional TTL)
+//	secret/<name>                          generated secret
+//
+// Ownership of returned values: everything returned is a fresh value the
+// caller owns, except the *Session returned by GetSessionByTokenHash, which
+// is shared with the session cache and must be treated as read-only (use
+// Session.Clone before modifying it).
 package sessionstore
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
+
+// ErrAlreadyExists is returned when creating an identity or a session whose
+// id (or token hash) is already stored.
+var ErrAlreadyExists = errors.New("sessionstore: already exists")
 
 // Options tune Open.
 type Options struct {
@@ -14,111 +42,229 @@ type Options struct {
 	// returns. Open always syncs unless NoSync is set (tests of speed only).
 	NoSync bool
 	// SessionCacheSize bounds the in-memory session cache (entries).
-	// Default: 100000.
+	// Default (0): 100000. Negative disables the cache.
 	SessionCacheSize int
 	// Logf receives Badger's warnings and errors. Nil: discarded.
 	Logf func(level, format string, args ...any)
+	// GCInterval is how often the value-log GC runs. Default: 5 minutes.
+	GCInterval time.Duration
 }
+
+const (
+	defaultSessionCacheSize = 100000
+	defaultGCInterval       = 5 * time.Minute
+	// maxTxnAttempts bounds conflict retries; with n concurrent writers of
+	// one key at least one commits per round, so this is far above need.
+	maxTxnAttempts = 1000
+)
 
 // Store is the Badger-backed store. Safe for concurrent use.
-type Store struct{}
+type Store struct {
+	db    *badger.DB
+	cache *sessionCache // nil when disabled
+
+	// closed and inflight implement a lock-free close guard: an operation
+	// increments inflight, then checks closed; Close sets closed, then
+	// waits for inflight to drain. Unlike an RWMutex this cannot deadlock
+	// when a callback (ScanRecords, UpdateRecord) calls back into the Store
+	// while Close is waiting.
+	closed   atomic.Bool
+	inflight atomic.Int64
+
+	stopGC    chan struct{}
+	gcDone    chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
 
 // Open opens (creating if needed) the store in dir.
-func Open(dir string, opts Options) (*Store, error) { panic("TODO") }
-
-// Close flushes and closes the database and stops background GC.
-func (s *Store) Close() error { panic("TODO") }
-
-// CreateIdentity stores a new identity and its credential indexes in one
-// transaction; ErrDuplicateCredential if any identifier is taken.
-func (s *Store) CreateIdentity(ctx context.Context, id *Identity) error { panic("TODO") }
-
-// UpdateIdentity replaces an identity, re-indexing its credentials.
-func (s *Store) UpdateIdentity(ctx context.Context, id *Identity) error { panic("TODO") }
-
-// GetIdentity loads an identity by id.
-func (s *Store) GetIdentity(ctx context.Context, id string) (*Identity, error) { panic("TODO") }
-
-// FindIdentityByCredential loads the identity owning identifier for
-// credential type credType (identifiers are compared as stored; callers
-// normalise, e.g. lower-case emails).
-func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifier string) (*Identity, error) {
-	panic("TODO")
+func Open(dir string, opts Options) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("sessionstore: open: empty directory")
+	}
+	bo := badger.DefaultOptions(dir).
+		WithSyncWrites(!opts.NoSync).
+		WithLogger(badgerLogger{logf: opts.Logf}).
+		WithMetricsEnabled(false).
+		// Modest memory: the data set is small (identities, sessions,
+		// flows), so Badger's defaults (64 MiB memtables x5, 256 MiB block
+		// cache, unbounded index cache) are far more than needed.
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(3).
+		WithNumLevelZeroTables(3).
+		WithNumLevelZeroTablesStall(8).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithNumCompactors(2).
+		WithValueLogFileSize(64 << 20).
+		WithDetectConflicts(true)
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("sessionstore: open %s: %w", dir, err)
+	}
+	s := &Store{
+		db:     db,
+		stopGC: make(chan struct{}),
+		gcDone: make(chan struct{}),
+	}
+	size := opts.SessionCacheSize
+	if size == 0 {
+		size = defaultSessionCacheSize
+	}
+	if size > 0 {
+		s.cache = newSessionCache(size)
+	}
+	interval := opts.GCInterval
+	if interval <= 0 {
+		interval = defaultGCInterval
+	}
+	go s.gcLoop(interval)
+	return s, nil
 }
 
-// DeleteIdentity removes an identity, its indexes and its sessions.
-func (s *Store) DeleteIdentity(ctx context.Context, id string) error { panic("TODO") }
-
-// ListIdentities pages through identities ordered by id. pageToken "" is
-// the first page; the returned next is "" on the last page.
-func (s *Store) ListIdentities(ctx context.Context, pageToken string, pageSize int) (ids []*Identity, next string, err error) {
-	panic("TODO")
+// Close flushes and closes the database and stops background GC. It waits
+// for operations in flight. Calling it again returns nil; every other
+// method returns ErrClosed after Close.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.stopGC)
+		<-s.gcDone
+		for s.inflight.Load() > 0 {
+			time.Sleep(time.Millisecond)
+		}
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("sessionstore: close: %w", err)
+		}
+	})
+	return s.closeErr
 }
 
-// CreateSession stores a new session under its token hash, with indexes by
-// id, by logout-token hash and by identity.
-func (s *Store) CreateSession(ctx context.Context, sess *Session) error { panic("TODO") }
-
-// UpdateSession replaces a session (extension, AAL upgrade, revocation).
-func (s *Store) UpdateSession(ctx context.Context, sess *Session) error { panic("TODO") }
-
-// GetSessionByTokenHash is the hot path: cache, then one Badger read.
-func (s *Store) GetSessionByTokenHash(ctx context.Context, hash []byte) (*Session, error) {
-	panic("TODO")
+// enter registers an operation; the returned func must be called when it
+// ends. It fails with ErrClosed after Close and with ctx's error when ctx
+// is already done.
+func (s *Store) enter(ctx context.Context) (func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.inflight.Add(1)
+	if s.closed.Load() {
+		s.inflight.Add(-1)
+		return nil, ErrClosed
+	}
+	return s.leave, nil
 }
 
-// GetSession loads a session by id.
-func (s *Store) GetSession(ctx context.Context, id string) (*Session, error) { panic("TODO") }
+func (s *Store) leave() { s.inflight.Add(-1) }
 
-// GetSessionByLogoutTokenHash loads a session by its logout token hash.
-func (s *Store) GetSessionByLogoutTokenHash(ctx context.Context, hash []byte) (*Session, error) {
-	panic("TODO")
+// gcLoop runs value-log GC until Close. RunValueLogGC rewrites at most one
+// file per call, so it is repeated until it reports nothing to do.
+func (s *Store) gcLoop(interval time.Duration) {
+	defer close(s.gcDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopGC:
+			return
+		case <-t.C:
+		}
+		for {
+			select {
+			case <-s.stopGC:
+				return
+			default:
+			}
+			if s.db.RunValueLogGC(0.5) != nil {
+				break
+			}
+		}
+	}
 }
 
-// ListSessionsByIdentity returns all stored sessions of an identity,
-// newest first.
-func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) ([]*Session, error) {
-	panic("TODO")
+// update runs fn in a read-write transaction, retrying the whole
+// transaction when Badger reports a conflict (a key fn read was written by
+// a transaction that committed first). fn must not keep side effects across
+// attempts.
+func (s *Store) update(ctx context.Context, fn func(txn *badger.Txn) error) error {
+	var err error
+	for attempt := 0; attempt < maxTxnAttempts; attempt++ {
+		err = s.db.Update(fn)
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		// Jittered backoff keeps colliding writers from colliding again.
+		backoff := time.Duration(attempt+1) * 50 * time.Microsecond
+		if backoff > 5*time.Millisecond {
+			backoff = 5 * time.Millisecond
+		}
+		time.Sleep(backoff/2 + rand.N(backoff))
+	}
+	return err
 }
 
-// RevokeSession marks a session inactive.
-func (s *Store) RevokeSession(ctx context.Context, id string) error { panic("TODO") }
-
-// RevokeSessionsOfIdentity marks every active session of an identity except
-// exceptID inactive and returns how many it revoked.
-func (s *Store) RevokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (int, error) {
-	panic("TODO")
+// getValue returns a copy of key's value; ErrNotFound when absent or expired.
+func getValue(txn *badger.Txn, key []byte) ([]byte, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		v = []byte{} // present but empty: distinguish from absent
+	}
+	return v, nil
 }
 
-// PutRecord stores value under (ns, key); ttl 0 means no expiry.
-func (s *Store) PutRecord(ctx context.Context, ns, key string, value []byte, ttl time.Duration) error {
-	panic("TODO")
+// exists reports whether key is present (and, in an update transaction,
+// registers the read for conflict detection).
+func exists(txn *badger.Txn, key []byte) (bool, error) {
+	_, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
-// GetRecord loads a record; ErrNotFound when absent or expired.
-func (s *Store) GetRecord(ctx context.Context, ns, key string) ([]byte, error) { panic("TODO") }
-
-// DeleteRecord removes a record (no error when absent).
-func (s *Store) DeleteRecord(ctx context.Context, ns, key string) error { panic("TODO") }
-
-// TakeRecord atomically reads and deletes a record: of concurrent callers
-// exactly one gets it, the others ErrNotFound.
-func (s *Store) TakeRecord(ctx context.Context, ns, key string) ([]byte, error) { panic("TODO") }
-
-// UpdateRecord runs fn on the current value (nil when absent) inside a
-// transaction, retrying on conflicts, and stores what fn returns with ttl.
-// fn returning a nil value deletes the record.
-func (s *Store) UpdateRecord(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, time.Duration, error)) error {
-	panic("TODO")
+// expiresAtUnix converts an absolute deadline to Badger's ExpiresAt (unix
+// seconds), rounding up so an entry never expires before its deadline.
+func expiresAtUnix(deadline time.Time) uint64 {
+	sec := deadline.Unix()
+	if deadline.Nanosecond() > 0 {
+		sec++
+	}
+	if sec <= 0 {
+		return 1 // already expired; 0 would mean "never"
+	}
+	return uint64(sec)
 }
 
-// ScanRecords calls fn for every live record of namespace ns in key order.
-func (s *Store) ScanRecords(ctx context.Context, ns string, fn func(key string, value []byte) error) error {
-	panic("TODO")
+// badgerLogger forwards Badger's warnings and errors to Logf and drops its
+// chatty info and debug output.
+type badgerLogger struct {
+	logf func(level, format string, args ...any)
 }
 
-// Secret returns the persisted secret called name, creating it with gen on
-// first use (atomically, so concurrent first calls agree).
-func (s *Store) Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error) {
-	panic("TODO")
+func (l badgerLogger) Errorf(format string, args ...any) {
+	if l.logf != nil {
+		l.logf("error", strings.TrimSuffix(format, "\n"), args...)
+	}
 }
+
+func (l badgerLogger) Warningf(format string, args ...any) {
+	if l.logf != nil {
+		l.logf("warn", strings.TrimSuffix(format, "\n"), args...)
+	}
+}
+
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}

@@ -1,0 +1,119 @@
+package sessionstore
+
+import (
+	"hash/maphash"
+	"sync"
+)
+
+// cacheShards is a power of two; sharding keeps lock contention on the
+// gate's hot path low.
+const cacheShards = 64
+
+// sessionCache is a bounded map from token hash to decoded session. It
+// holds shared *Session values that nobody may modify.
+//
+// Staleness guard: a reader that missed remembers its shard's generation
+// before reading Badger and only inserts if the generation is unchanged.
+// Writers bump the generation (and drop the entry) after their commit, so
+// a read that raced with a revocation can never re-insert the old value.
+// Eviction is random (Go's map iteration order), which is good enough for
+// session access patterns and costs nothing on hits.
+type sessionCache struct {
+	seed   maphash.Seed
+	shards [cacheShards]cacheShard
+}
+
+type cacheShard struct {
+	mu  sync.RWMutex
+	m   map[string]cacheEntry
+	max int
+	gen uint64
+	_   [64]byte // keep neighbouring shard locks off one cache line
+}
+
+type cacheEntry struct {
+	sess *Session
+	// deadline is when Badger's TTL drops the session (unix nanoseconds);
+	// 0 means never. Past it the entry is treated as a miss so the cache
+	// never outlives the store.
+	deadline int64
+}
+
+func newSessionCache(size int) *sessionCache {
+	c := &sessionCache{seed: maphash.MakeSeed()}
+	per := (size + cacheShards - 1) / cacheShards
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]cacheEntry)
+		c.shards[i].max = per
+	}
+	return c
+}
+
+func (c *sessionCache) shard(hash []byte) *cacheShard {
+	return &c.shards[maphash.Bytes(c.seed, hash)&(cacheShards-1)]
+}
+
+// get returns the cached session and, on a miss, the shard generation to
+// pass to put. nowNano is only consulted for entries with a deadline.
+func (c *sessionCache) get(hash []byte, nowNano func() int64) (*Session, uint64, bool) {
+	if c == nil {
+		return nil, 0, false
+	}
+	sh := c.shard(hash)
+	sh.mu.RLock()
+	e, ok := sh.m[string(hash)] // no allocation: the compiler special-cases this
+	gen := sh.gen
+	sh.mu.RUnlock()
+	if ok && (e.deadline == 0 || nowNano() < e.deadline) {
+		return e.sess, gen, true
+	}
+	return nil, gen, false
+}
+
+// put inserts sess unless a writer invalidated the shard since get.
+func (c *sessionCache) put(hash []byte, sess *Session, deadline int64, gen uint64) {
+	if c == nil {
+		return
+	}
+	sh := c.shard(hash)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.gen != gen {
+		return
+	}
+	if _, ok := sh.m[string(hash)]; !ok && len(sh.m) >= sh.max {
+		for k := range sh.m {
+			delete(sh.m, k)
+			break
+		}
+	}
+	sh.m[string(hash)] = cacheEntry{sess: sess, deadline: deadline}
+}
+
+// invalidate drops hash and fences out in-flight readers of its shard.
+// Call it after the write that changed the session has committed.
+func (c *sessionCache) invalidate(hash []byte) {
+	if c == nil || len(hash) == 0 {
+		return
+	}
+	sh := c.shard(hash)
+	sh.mu.Lock()
+	delete(sh.m, string(hash))
+	sh.gen++
+	sh.mu.Unlock()
+}
+
+// len reports the number of cached entries (tests).
+func (c *sessionCache) len() int {
+	if c == nil {
+		return 0
+	}
+	n := 0
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.RLock()
+		n += len(sh.m)
+		sh.mu.RUnlock()
+	}
+	return n
+}

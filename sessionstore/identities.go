@@ -1,0 +1,393 @@
+package sessionstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+const (
+	prefixIdentity   = "id/"
+	prefixCredential = "cred/"
+
+	defaultPageSize = 250
+)
+
+func identityKey(id string) []byte { return []byte(prefixIdentity + id) }
+
+func credKey(credType, identifier string) []byte {
+	return []byte(prefixCredential + credType + "/" + identifier)
+}
+
+// validID rejects ids that would break the key layout (ids are UUIDs in
+// practice; a '/' would make idsess/<identity>/ prefixes ambiguous).
+func validID(kind, id string) error {
+	if id == "" {
+		return fmt.Errorf("empty %s id", kind)
+	}
+	if strings.IndexByte(id, '/') >= 0 {
+		return fmt.Errorf("%s id %q contains '/'", kind, id)
+	}
+	return nil
+}
+
+// credIndex is one cred/<type>/<identifier> index entry of an identity.
+type credIndex struct {
+	credType, identifier string
+}
+
+// credIndexes lists the index entries an identity needs. The map key of
+// Identity.Credentials is the type; empty identifiers are not indexed.
+func credIndexes(id *Identity) ([]credIndex, error) {
+	var out []credIndex
+	seen := make(map[credIndex]struct{})
+	for t, c := range id.Credentials {
+		if t == "" {
+			t = c.Type
+		}
+		if t == "" || strings.IndexByte(t, '/') >= 0 {
+			return nil, fmt.Errorf("invalid credential type %q", t)
+		}
+		for _, ident := range c.Identifiers {
+			if ident == "" {
+				continue
+			}
+			ci := credIndex{t, ident}
+			if _, dup := seen[ci]; dup {
+				continue
+			}
+			seen[ci] = struct{}{}
+			out = append(out, ci)
+		}
+	}
+	return out, nil
+}
+
+// claimCredentials checks that every index entry is free or already owned by
+// identityID and writes it. The Get registers each key in the transaction's
+// read set, so a concurrent claim of the same identifier makes one of the
+// two commits fail with ErrConflict; on retry the loser sees the winner's
+// entry and gets ErrDuplicateCredential.
+func claimCredentials(txn *badger.Txn, identityID string, idx []credIndex) error {
+	owner := []byte(identityID)
+	for _, ci := range idx {
+		k := credKey(ci.credType, ci.identifier)
+		v, err := getValue(txn, k)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return err
+		case !bytes.Equal(v, owner):
+			return fmt.Errorf("%w: %s %q", ErrDuplicateCredential, ci.credType, ci.identifier)
+		default:
+			continue // already ours
+		}
+		if err := txn.Set(k, owner); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// releaseCredentials deletes index entries that still point at identityID.
+func releaseCredentials(txn *badger.Txn, identityID string, idx []credIndex) error {
+	for _, ci := range idx {
+		k := credKey(ci.credType, ci.identifier)
+		v, err := getValue(txn, k)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if string(v) != identityID {
+			continue // owned by someone else since; not ours to delete
+		}
+		if err := txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loadIdentity(txn *badger.Txn, id string) (*Identity, error) {
+	item, err := txn.Get(identityKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeIdentity(item)
+}
+
+func decodeIdentity(item *badger.Item) (*Identity, error) {
+	ident := new(Identity)
+	err := item.Value(func(v []byte) error { return json.Unmarshal(v, ident) })
+	if err != nil {
+		return nil, fmt.Errorf("decode identity %q: %w", item.Key(), err)
+	}
+	return ident, nil
+}
+
+// CreateIdentity stores a new identity and its credential indexes in one
+// transaction; ErrDuplicateCredential if any identifier is taken,
+// ErrAlreadyExists if the id is.
+func (s *Store) CreateIdentity(ctx context.Context, id *Identity) error {
+	if id == nil {
+		return errors.New("sessionstore: create identity: nil identity")
+	}
+	err := s.createIdentity(ctx, id)
+	if err != nil {
+		return fmt.Errorf("sessionstore: create identity %s: %w", id.ID, err)
+	}
+	return nil
+}
+
+func (s *Store) createIdentity(ctx context.Context, id *Identity) error {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := validID("identity", id.ID); err != nil {
+		return err
+	}
+	idx, err := credIndexes(id)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(id)
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, func(txn *badger.Txn) error {
+		taken, err := exists(txn, identityKey(id.ID))
+		if err != nil {
+			return err
+		}
+		if taken {
+			return ErrAlreadyExists
+		}
+		if err := claimCredentials(txn, id.ID, idx); err != nil {
+			return err
+		}
+		return txn.Set(identityKey(id.ID), data)
+	})
+}
+
+// UpdateIdentity replaces an identity, re-indexing its credentials:
+// identifiers no longer present are released, new ones claimed
+// (ErrDuplicateCredential if another identity owns one). ErrNotFound if the
+// identity does not exist.
+func (s *Store) UpdateIdentity(ctx context.Context, id *Identity) error {
+	if id == nil {
+		return errors.New("sessionstore: update identity: nil identity")
+	}
+	if err := s.updateIdentity(ctx, id); err != nil {
+		return fmt.Errorf("sessionstore: update identity %s: %w", id.ID, err)
+	}
+	return nil
+}
+
+func (s *Store) updateIdentity(ctx context.Context, id *Identity) error {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := validID("identity", id.ID); err != nil {
+		return err
+	}
+	newIdx, err := credIndexes(id)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(id)
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, func(txn *badger.Txn) error {
+		old, err := loadIdentity(txn, id.ID)
+		if err != nil {
+			return err
+		}
+		oldIdx, err := credIndexes(old)
+		if err != nil {
+			return err
+		}
+		keep := make(map[credIndex]struct{}, len(newIdx))
+		for _, ci := range newIdx {
+			keep[ci] = struct{}{}
+		}
+		var gone []credIndex
+		for _, ci := range oldIdx {
+			if _, ok := keep[ci]; !ok {
+				gone = append(gone, ci)
+			}
+		}
+		if err := releaseCredentials(txn, id.ID, gone); err != nil {
+			return err
+		}
+		if err := claimCredentials(txn, id.ID, newIdx); err != nil {
+			return err
+		}
+		return txn.Set(identityKey(id.ID), data)
+	})
+}
+
+// GetIdentity loads an identity by id; ErrNotFound if absent.
+func (s *Store) GetIdentity(ctx context.Context, id string) (*Identity, error) {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
+	}
+	defer done()
+	var ident *Identity
+	err = s.db.View(func(txn *badger.Txn) error {
+		var err error
+		ident, err = loadIdentity(txn, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
+	}
+	return ident, nil
+}
+
+// FindIdentityByCredential loads the identity owning identifier for
+// credential type credType (identifiers are compared as stored; callers
+// normalise, e.g. lower-case emails). ErrNotFound if nobody owns it.
+func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifier string) (*Identity, error) {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sessionstore: find identity by %s: %w", credType, err)
+	}
+	defer done()
+	var ident *Identity
+	err = s.db.View(func(txn *badger.Txn) error {
+		owner, err := getValue(txn, credKey(credType, identifier))
+		if err != nil {
+			return err
+		}
+		ident, err = loadIdentity(txn, string(owner))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sessionstore: find identity by %s: %w", credType, err)
+	}
+	return ident, nil
+}
+
+// DeleteIdentity removes an identity, its credential indexes and all its
+// sessions (with their indexes), and drops those sessions from the cache.
+// ErrNotFound if the identity does not exist.
+func (s *Store) DeleteIdentity(ctx context.Context, id string) error {
+	if err := s.deleteIdentity(ctx, id); err != nil {
+		return fmt.Errorf("sessionstore: delete identity %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Store) deleteIdentity(ctx context.Context, id string) error {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := validID("identity", id); err != nil {
+		return err
+	}
+	var hashes [][]byte
+	err = s.update(ctx, func(txn *badger.Txn) error {
+		hashes = hashes[:0]
+		ident, err := loadIdentity(txn, id)
+		if err != nil {
+			return err
+		}
+		idx, err := credIndexes(ident)
+		if err != nil {
+			return err
+		}
+		if err := releaseCredentials(txn, id, idx); err != nil {
+			return err
+		}
+		if err := txn.Delete(identityKey(id)); err != nil {
+			return err
+		}
+		sessIDs, err := sessionIDsOfIdentity(txn, id)
+		if err != nil {
+			return err
+		}
+		for _, sid := range sessIDs {
+			h, err := deleteSessionKeys(txn, id, sid)
+			if err != nil {
+				return err
+			}
+			if h != nil {
+				hashes = append(hashes, h)
+			}
+		}
+		return nil
+	})
+	// Invalidate even on error: harmless, and a partially observed commit
+	// must never leave a stale cached session behind.
+	for _, h := range hashes {
+		s.cache.invalidate(h)
+	}
+	return err
+}
+
+// ListIdentities pages through identities ordered by id. pageToken "" is
+// the first page; otherwise it is the next value of the previous call (the
+// last id of that page). The returned next is "" on the last page.
+// pageSize <= 0 means 250.
+func (s *Store) ListIdentities(ctx context.Context, pageToken string, pageSize int) (ids []*Identity, next string, err error) {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("sessionstore: list identities: %w", err)
+	}
+	defer done()
+	if pageSize <= 0 {
+		pageSize = defaultPageSize
+	}
+	prefix := []byte(prefixIdentity)
+	start := identityKey(pageToken)
+	err = s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = prefix
+		opts.PrefetchSize = min(pageSize+1, 100)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		it.Seek(start)
+		if pageToken != "" && it.Valid() && bytes.Equal(it.Item().Key(), start) {
+			it.Next() // the token is the last id already returned
+		}
+		var last string
+		for ; it.Valid(); it.Next() {
+			if len(ids) == pageSize {
+				next = last
+				return nil
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			ident, err := decodeIdentity(it.Item())
+			if err != nil {
+				return err
+			}
+			ids = append(ids, ident)
+			last = string(it.Item().Key()[len(prefix):])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("sessionstore: list identities: %w", err)
+	}
+	return ids, next, nil
+}
