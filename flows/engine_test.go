@@ -126,6 +126,10 @@ func TestNativeRegistrationLoginWhoamiLogout(t *testing.T) {
 	// Login: wrong password and unknown user look the same.
 	l := do(t, nil, "GET", srv.URL+"/self-service/login/api", nil, nil)
 	la := l.body["ui"].(map[string]any)["action"].(string)
+	ident := l.body["ui"].(map[string]any)["nodes"].([]any)[1].(map[string]any)
+	if lbl := ident["meta"].(map[string]any)["label"].(map[string]any); lbl["text"] != "E-Mail" || lbl["id"].(float64) != 1070002 {
+		t.Fatalf("identifier label: %v", lbl)
+	}
 	for _, c := range []map[string]any{
 		{"method": "password", "identifier": "a@example.com", "password": "wrong-password-1"},
 		{"method": "password", "identifier": "nobody@example.com", "password": "wrong-password-1"},

@@ -80,7 +80,8 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, errInternal("internal error"))
 		}
 	}()
-	h, pattern := e.mux.Handler(r)
+	// Handler only finds the pattern; ServeHTTP below also sets path values.
+	_, pattern := e.mux.Handler(r)
 	if pattern == "" {
 		// Unknown path or method under our prefixes: Kratos's 404/405 shape.
 		if allowed := e.allowedMethods(r); allowed != "" {
@@ -94,7 +95,7 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		w.Header().Set("Cache-Control", noCache)
 	}
-	h.ServeHTTP(w, r)
+	e.mux.ServeHTTP(w, r)
 }
 
 func (e *Engine) allowedMethods(r *http.Request) string {
