@@ -1,0 +1,142 @@
+package caddymodule
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-kratos/caddy-kratos/flows"
+)
+
+func TestFlowsConfigMapsEveryOption(t *testing.T) {
+	t.Setenv("CK_TEST_SECRET", "from-the-environment-0123456789")
+	t.Setenv("CK_TEST_HOST", "auth.example.com")
+	schema := filepath.Join(t.TempDir(), "identity.schema.json")
+	if err := os.WriteFile(schema, []byte(`{"$id":"x"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	a := &App{
+		PublicURL:               "https://{env.CK_TEST_HOST}/",
+		IdentitySchema:          schema,
+		Dev:                     true,
+		DefaultReturnURL:        "https://app.example.com/",
+		AllowedReturnURLs:       []string{"https://app.example.com/", "https://*.example.org/"},
+		UIURLs:                  map[string]string{"login": "https://ui.example.com/login", "error": "https://ui.example.com/error"},
+		UIPrefix:                "/auth-ui/",
+		SessionLifespan:         caddy.Duration(720 * time.Hour),
+		FlowLifespan:            caddy.Duration(30 * time.Minute),
+		PrivilegedSessionMaxAge: caddy.Duration(15 * time.Minute),
+		CookieName:              "my_session",
+		CookieDomain:            ".example.com",
+		CookiePath:              "/",
+		CookieSameSite:          "strict",
+		CookieSecrets:           []string{"{env.CK_TEST_SECRET}", "an-older-secret-still-valid"},
+		RegistrationStyle:       "unified",
+		DisableRegistration:     true,
+		PasswordHasher:          "argon2id",
+		BcryptCost:              10,
+	}
+	got, err := a.flowsConfig(caddy.NewReplacer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := flows.Config{
+		PublicURL:               "https://auth.example.com/",
+		Dev:                     true,
+		DefaultReturnURL:        "https://app.example.com/",
+		AllowedReturnURLs:       []string{"https://app.example.com/", "https://*.example.org/"},
+		UIURLs:                  map[string]string{"login": "https://ui.example.com/login", "error": "https://ui.example.com/error"},
+		UIPrefix:                "/auth-ui/",
+		SessionLifespan:         720 * time.Hour,
+		FlowLifespan:            30 * time.Minute,
+		PrivilegedSessionMaxAge: 15 * time.Minute,
+		CookieName:              "my_session",
+		CookieDomain:            ".example.com",
+		CookiePath:              "/",
+		CookieSameSite:          http.SameSiteStrictMode,
+		CookieSecrets:           []string{"from-the-environment-0123456789", "an-older-secret-still-valid"},
+		DisableRegistration:     true,
+		RegistrationStyle:       "unified",
+		PasswordHasher:          "argon2id",
+		BcryptCost:              10,
+		IdentitySchema:          []byte(`{"$id":"x"}`),
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("flowsConfig:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestFlowsConfigDefaultsStayZero(t *testing.T) {
+	got, err := new(App).flowsConfig(caddy.NewReplacer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, flows.Config{}) {
+		t.Errorf("an empty app should leave every default to the engine, got %+v", got)
+	}
+}
+
+func TestFlowsConfigRejectsBadJSONValues(t *testing.T) {
+	t.Setenv("CK_TEST_EMPTY", "")
+	for _, tc := range []struct {
+		app  App
+		want string
+	}{
+		{App{PublicURL: "auth.example.com"}, "public_url"},
+		{App{PublicURL: "{env.CK_TEST_EMPTY}/x"}, "public_url"},
+		{App{DefaultReturnURL: "ftp://x/"}, "default_return_url"},
+		{App{AllowedReturnURLs: []string{"/relative"}}, "allowed_return_urls"},
+		{App{UIURLs: map[string]string{"logout": "https://x/"}}, "ui_urls"},
+		{App{UIURLs: map[string]string{"login": "login.html"}}, "ui_urls.login"},
+		{App{UIPrefix: "ui/"}, "ui_prefix"},
+		{App{SessionLifespan: caddy.Duration(-time.Second)}, "session_lifespan"},
+		{App{CookieName: "a b"}, "cookie_name"},
+		{App{CookieDomain: "example.com/x"}, "cookie_domain"},
+		{App{CookiePath: "x"}, "cookie_path"},
+		{App{CookieSameSite: "lenient"}, "cookie_same_site"},
+		{App{CookieSecrets: []string{"short"}}, "cookie_secrets"},
+		{App{CookieSecrets: []string{"{env.CK_TEST_EMPTY}"}}, "cookie_secrets"},
+		{App{RegistrationStyle: "two_step"}, "registration_style"},
+		{App{PasswordHasher: "md5"}, "password_hasher"},
+		{App{BcryptCost: 3}, "bcrypt_cost"},
+		{App{IdentitySchema: "/does/not/exist.json"}, "identity_schema"},
+	} {
+		_, err := tc.app.flowsConfig(caddy.NewReplacer())
+		if err == nil || !strings.Contains(err.Error(), tc.want+":") {
+			t.Errorf("%+v: err = %v, want one naming %s", tc.app, err, tc.want)
+		}
+	}
+}
+
+func TestStorageDir(t *testing.T) {
+	t.Setenv("CK_TEST_DIR", "/srv/kratos")
+	repl := caddy.NewReplacer()
+	for _, tc := range []struct{ storage, want string }{
+		{"", filepath.Join(caddy.AppDataDir(), "kratos")},
+		{"{env.CK_TEST_DIR}", "/srv/kratos"},
+		{"/var/lib/ck/../ck", "/var/lib/ck"},
+	} {
+		got, err := (&App{Storage: tc.storage}).storageDir(repl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !filepath.IsAbs(got) || got != tc.want {
+			t.Errorf("storageDir(%q) = %q, want %q", tc.storage, got, tc.want)
+		}
+	}
+	rel, err := (&App{Storage: "data/kratos"}).storageDir(repl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	if rel != filepath.Join(wd, "data/kratos") {
+		t.Errorf("relative storage resolved to %q, want it under %q", rel, wd)
+	}
+}

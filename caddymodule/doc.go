@@ -1,0 +1,15 @@
+// Package caddymodule is the Caddy glue of caddy-kratos and nothing else:
+//
+//   - the `kratos` app (app.go): turns Caddy config into a flows.Config,
+//     shares one sessionstore.Store per storage directory across config
+//     reloads through a caddy.UsagePool, and owns the flows.Engine;
+//   - the `http.handlers.kratos` handler (handler.go): serves the Kratos
+//     public API and the built-in UI pages, passes every other request on;
+//   - the `http.handlers.kratos_gate` handler (gate.go): the toSession check
+//     in front of an app, setting X-Kratos-Authenticated-Identity-Id;
+//   - Caddyfile parsing and directive order (caddyfile.go), with the value
+//     checks shared by the Caddyfile and JSON paths in options.go.
+//
+// The business logic lives in flows and sessionstore, which never import
+// Caddy.
+package caddymodule

@@ -1,0 +1,75 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(new(Handler))
+}
+
+// Handler serves the Ory Kratos public API (/self-service/…, /sessions…,
+// /schemas…, /.well-known/ory/…, /health/…) and the built-in UI pages, and
+// passes every other request to the next handler. Its configuration lives
+// in the `kratos` app.
+type Handler struct {
+	api api
+}
+
+// api is what Handler needs from the engine (*flows.Engine).
+type api interface {
+	Handles(r *http.Request) bool
+	ServeHTTP(w http.ResponseWriter, r *http.Request)
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.kratos",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision gets the engine from the `kratos` app, which is created with
+// defaults if the config has none.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	app, err := kratosApp(ctx)
+	if err != nil {
+		return err
+	}
+	h.api = app.Engine()
+	return nil
+}
+
+// ServeHTTP serves the Kratos API or calls next.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.api.Handles(r) {
+		h.api.ServeHTTP(w, r)
+		return nil
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// kratosApp loads (instantiating and provisioning it if needed) the
+// `kratos` app.
+func kratosApp(ctx caddy.Context) (*App, error) {
+	v, err := ctx.App("kratos")
+	if err != nil {
+		return nil, fmt.Errorf("getting kratos app: %w", err)
+	}
+	app, ok := v.(*App)
+	if !ok || app.Engine() == nil {
+		return nil, fmt.Errorf("kratos app is not provisioned")
+	}
+	return app, nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,155 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The value checks below are shared by the Caddyfile parser (which wraps
+// their errors with the file and line) and by App.Provision (which sees
+// JSON configs and values behind {env.X} placeholders). One check, one
+// place.
+
+// uiKinds are the flows that have a UI page, in Kratos's order.
+var uiKinds = []string{"login", "registration", "settings", "recovery", "verification", "error"}
+
+// registrationStyles are the accepted values of registration_style.
+var registrationStyles = []string{"profile_first", "unified"}
+
+// passwordHashers are the accepted values of password_hasher.
+var passwordHashers = []string{"bcrypt", "argon2id"}
+
+// Bounds of bcrypt_cost (golang.org/x/crypto/bcrypt's MinCost and MaxCost).
+const (
+	minBcryptCost = 4
+	maxBcryptCost = 31
+)
+
+// minSecretLength is Kratos's minimum length of secrets.default/cookie.
+const minSecretLength = 16
+
+// hasPlaceholder reports whether s still holds a {placeholder}, whose value
+// is only known at provision time.
+func hasPlaceholder(s string) bool {
+	return strings.Contains(s, "{") && strings.Contains(s, "}")
+}
+
+// checkHTTPURL accepts an absolute http or https URL with a host.
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("invalid URL %q: %v", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("invalid URL %q: must be an absolute http:// or https:// URL", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("invalid URL %q: missing host", s)
+	}
+	return nil
+}
+
+// checkURLOrPath accepts an absolute http(s) URL or an absolute path
+// (same host as the request), e.g. a gate's login_url.
+func checkURLOrPath(s string) error {
+	if strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") {
+		if _, err := url.Parse(s); err != nil {
+			return fmt.Errorf("invalid path %q: %v", s, err)
+		}
+		return nil
+	}
+	return checkHTTPURL(s)
+}
+
+// checkPath accepts an absolute URL path such as /ui/ or /.
+func checkPath(s string) error {
+	if !strings.HasPrefix(s, "/") {
+		return fmt.Errorf("invalid path %q: must start with /", s)
+	}
+	if strings.ContainsAny(s, " ?#;") {
+		return fmt.Errorf("invalid path %q: must not contain spaces, '?', '#' or ';'", s)
+	}
+	return nil
+}
+
+// checkUIKind accepts the flow names of ui_url.
+func checkUIKind(kind string) error {
+	if !slices.Contains(uiKinds, kind) {
+		return fmt.Errorf("unknown UI kind %q: want one of %s", kind, strings.Join(uiKinds, ", "))
+	}
+	return nil
+}
+
+// checkOneOf accepts v if it is one of allowed.
+func checkOneOf(what, v string, allowed []string) error {
+	if !slices.Contains(allowed, v) {
+		return fmt.Errorf("invalid %s %q: want one of %s", what, v, strings.Join(allowed, ", "))
+	}
+	return nil
+}
+
+// checkBcryptCost accepts the costs bcrypt supports.
+func checkBcryptCost(n int) error {
+	if n < minBcryptCost || n > maxBcryptCost {
+		return fmt.Errorf("invalid bcrypt cost %d: want %d..%d", n, minBcryptCost, maxBcryptCost)
+	}
+	return nil
+}
+
+// checkLifespan accepts a positive duration.
+func checkLifespan(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("invalid duration %s: must be positive", d)
+	}
+	return nil
+}
+
+// checkCookieName accepts an RFC 6265 cookie name (an HTTP token).
+func checkCookieName(s string) error {
+	if s == "" {
+		return fmt.Errorf("empty cookie name")
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return fmt.Errorf("invalid cookie name %q: must be an HTTP token", s)
+		}
+	}
+	return nil
+}
+
+// checkCookieDomain accepts a host name (with an optional leading dot).
+func checkCookieDomain(s string) error {
+	d := strings.TrimPrefix(s, ".")
+	if d == "" || strings.ContainsAny(d, " /:;,") {
+		return fmt.Errorf("invalid cookie domain %q", s)
+	}
+	return nil
+}
+
+// checkSecret accepts a cookie secret of Kratos's minimum length.
+func checkSecret(s string) error {
+	if len(s) < minSecretLength {
+		return fmt.Errorf("cookie secret too short: want at least %d characters", minSecretLength)
+	}
+	return nil
+}
+
+// parseSameSite maps lax, strict and none (any case) to http.SameSite;
+// the empty string is the zero value (the engine's default, Lax).
+func parseSameSite(s string) (http.SameSite, error) {
+	switch strings.ToLower(s) {
+	case "":
+		return 0, nil
+	case "lax":
+		return http.SameSiteLaxMode, nil
+	case "strict":
+		return http.SameSiteStrictMode, nil
+	case "none":
+		return http.SameSiteNoneMode, nil
+	}
+	return 0, fmt.Errorf("invalid cookie SameSite %q: want lax, strict or none", s)
+}
