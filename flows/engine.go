@@ -72,6 +72,58 @@ type Config struct {
 	IdentitySchema []byte
 	// IdentitySchemaID is the schema's id. Default: "default".
 	IdentitySchemaID string
+
+	// RecoveryEnabled turns on account recovery. Default: off (Kratos).
+	RecoveryEnabled bool
+	// RecoveryUse is code (default) or link.
+	RecoveryUse string
+	// VerificationEnabled turns on address verification. Default: off.
+	VerificationEnabled bool
+	// VerificationUse is code (default) or link.
+	VerificationUse string
+	// CodeLifespan is how long a mailed code or link is valid. Default: 1h.
+	CodeLifespan time.Duration
+	// CodeMaxSubmissions is the wrong-code limit per flow. Default: 5.
+	CodeMaxSubmissions int
+	// NotifyUnknownRecipients mails an "invalid" message to addresses that
+	// belong to no account. Default: off.
+	NotifyUnknownRecipients bool
+	// UseContinueWithTransitions answers a completed recovery with 200 and
+	// continue_with instead of 422 (Kratos's feature flag). Default: off.
+	UseContinueWithTransitions bool
+	// RequireVerifiedAddress refuses password login until an address is
+	// verified (Kratos's require_verified_address login hook).
+	RequireVerifiedAddress bool
+	// Methods enables optional credential methods by name (totp,
+	// lookup_secret, webauthn, passkey, code). password and profile are
+	// always on.
+	Methods map[string]bool
+	// RequiredAAL is highest_available (default) or aal1, for whoami,
+	// settings and the gate.
+	RequiredAAL string
+	// Mailer sends courier messages. Nil: codes are not sent anywhere
+	// (caddymodule always wires the courier, which logs when no SMTP is set).
+	Mailer Mailer
+}
+
+// Mailer queues a templated message durably before returning.
+type Mailer interface {
+	Send(ctx context.Context, m Mail) error
+}
+
+// Mail is one message for the courier: a Kratos template name (as
+// courier.TemplateID: recovery_code_valid, …) and its data.
+type Mail struct {
+	To       string
+	Template string
+	// Data fields as Kratos's templates see them.
+	RecoveryCode, RecoveryURL         string
+	VerificationCode, VerificationURL string
+	LoginCode, RegistrationCode       string
+	Identity                          map[string]any
+	RequestURL                        string
+	TransientPayload                  map[string]any
+	ExpiresInMinutes                  int
 }
 
 // Engine serves the self-service API. Create it with New; it is safe for
@@ -146,6 +198,18 @@ func (c Config) withDefaults() Config {
 	if c.IdentitySchemaID == "" {
 		c.IdentitySchemaID = "default"
 	}
+	if c.RecoveryUse == "" {
+		c.RecoveryUse = "code"
+	}
+	if c.VerificationUse == "" {
+		c.VerificationUse = "code"
+	}
+	if c.CodeLifespan <= 0 {
+		c.CodeLifespan = time.Hour
+	}
+	if c.CodeMaxSubmissions <= 0 {
+		c.CodeMaxSubmissions = 5
+	}
 	return c
 }
 
@@ -164,6 +228,11 @@ func New(cfg Config, store *sessionstore.Store, logger *zap.Logger) (*Engine, er
 	case "profile_first", "unified":
 	default:
 		return nil, fmt.Errorf("flows: registration style %q: want profile_first or unified", cfg.RegistrationStyle)
+	}
+	for _, u := range []string{cfg.RecoveryUse, cfg.VerificationUse} {
+		if u != "code" && u != "link" {
+			return nil, fmt.Errorf("flows: recovery/verification method %q: want code or link", u)
+		}
 	}
 	switch cfg.PasswordHasher {
 	case "bcrypt", "argon2id":

@@ -41,6 +41,8 @@ type flow struct {
 	Internal         map[string]any `json:"internal,omitempty"`
 	// exchangeCode is shown once, in the create answer.
 	exchangeCode string
+	// identity is the settings flow's identity, set before writing.
+	identity *identityWire
 }
 
 const flowNS = "flow"
@@ -179,6 +181,14 @@ func (f *flow) wire() any {
 			TransientPayload map[string]any `json:"transient_payload,omitempty"`
 			State            string         `json:"state"`
 		}{b, f.exchangeCode, f.TransientPayload, f.State}
+	case "settings":
+		return struct {
+			base
+			Identity         *identityWire  `json:"identity"`
+			ContinueWith     []any          `json:"continue_with,omitempty"`
+			TransientPayload map[string]any `json:"transient_payload,omitempty"`
+			State            string         `json:"state"`
+		}{b, f.identity, f.ContinueWith, f.TransientPayload, f.State}
 	default:
 		return struct {
 			base
@@ -209,6 +219,13 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 		f, ferr = e.initLogin(r, typ)
 	case "registration":
 		f, ferr = e.initRegistration(r, typ)
+	case "recovery":
+		f, ferr = e.initRecovery(r, typ)
+	case "verification":
+		f, ferr = e.initVerification(r, typ)
+	case "settings":
+		e.createSettingsFlow(w, r, typ)
+		return
 	}
 	if ferr != nil {
 		if ferr.ID == "session_already_available" && typ == "browser" && PrefersHTML(r) {
@@ -218,7 +235,7 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 				to = rt
 			}
 			code := http.StatusSeeOther
-			if kind == "registration" {
+			if kind == "registration" || kind == "recovery" {
 				code = http.StatusFound
 			}
 			redirect(w, code, to)
@@ -254,8 +271,12 @@ func (e *Engine) setCSRFNode(f *flow, raw []byte) {
 	f.UI.Nodes = append([]*Node{csrfNode(v)}, f.UI.Nodes...)
 }
 
-// getFlow serves get{Login,Registration}Flow.
+// getFlow serves get{Login,Registration,Recovery,Verification}Flow.
 func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
+	if kind == "settings" {
+		e.getSettingsFlow(w, r)
+		return
+	}
 	id := r.URL.Query().Get("id")
 	f, err := e.loadFlow(r.Context(), id, kind)
 	if err != nil {
@@ -268,8 +289,15 @@ func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 		writeError(w, r, errInternal("unable to load the flow"))
 		return
 	}
-	if kind == "registration" && e.cfg.DisableRegistration {
+	switch {
+	case kind == "registration" && e.cfg.DisableRegistration:
 		writeError(w, r, errRegistrationDisabled())
+		return
+	case kind == "recovery" && !e.cfg.RecoveryEnabled:
+		writeError(w, r, errRecoveryDisabled())
+		return
+	case kind == "verification" && !e.cfg.VerificationEnabled:
+		writeError(w, r, errVerificationDisabled())
 		return
 	}
 	if f.Type == "browser" {

@@ -231,20 +231,30 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 		return
 	}
 	f.Active = "password"
+	f.ContinueWith = nil
+	for _, a := range ident.VerifiableAddresses {
+		e.sendVerificationForAddress(r, ident, a, f)
+	}
+	if len(f.ContinueWith) > 0 {
+		// Reload: the addresses are now "sent".
+		if fresh, err := e.store.GetIdentity(r.Context(), ident.ID); err == nil {
+			ident = fresh
+		}
+	}
 	e.completeFlow(r.Context(), f)
 	idw := e.identityJSON(r, ident)
 	sw := e.sessionJSON(is.sess, idw)
 	if f.Type == "api" {
 		writeJSON(w, http.StatusOK, map[string]any{
 			"session_token": is.token, "session": sw, "identity": idw,
-			"continue_with": []any{map[string]any{"action": "set_ory_session_token", "ory_session_token": is.token}},
+			"continue_with": append([]any{map[string]any{"action": "set_ory_session_token", "ory_session_token": is.token}}, f.ContinueWith...),
 		})
 		return
 	}
 	e.issueCSRF(w, r)
 	e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
 	to := e.flowReturnTo(r, f)
-	e.finish(w, r, sub, to, nil, map[string]any{"session": sw, "identity": idw, "continue_with": []any{continueRedirect(to)}})
+	e.finish(w, r, sub, to, nil, map[string]any{"session": sw, "identity": idw, "continue_with": append(f.ContinueWith, continueRedirect(to))})
 }
 
 // identifiers returns the normalised values of traits marked as

@@ -14,16 +14,17 @@ const noCache = "private, no-cache, no-store, must-revalidate"
 
 func (e *Engine) routes() {
 	m := http.NewServeMux()
-	for _, kind := range []string{"login", "registration"} {
+	for _, kind := range []string{"login", "registration", "settings", "recovery", "verification"} {
 		kind := kind
 		m.HandleFunc("GET /self-service/"+kind+"/browser", func(w http.ResponseWriter, r *http.Request) { e.createFlow(w, r, kind, "browser") })
 		m.HandleFunc("GET /self-service/"+kind+"/api", func(w http.ResponseWriter, r *http.Request) { e.createFlow(w, r, kind, "api") })
 		m.HandleFunc("GET /self-service/"+kind+"/flows", func(w http.ResponseWriter, r *http.Request) { e.getFlow(w, r, kind) })
 		m.HandleFunc("POST /self-service/"+kind, func(w http.ResponseWriter, r *http.Request) { e.submitFlow(w, r, kind) })
 	}
-	// Kratos routes GET on the login submit path too (links); it answers
-	// with the flow's error handling.
+	// Kratos routes GET on the submit paths too: mailed links.
 	m.HandleFunc("GET /self-service/login", func(w http.ResponseWriter, r *http.Request) { e.submitFlow(w, r, "login") })
+	m.HandleFunc("GET /self-service/verification", e.verificationLink)
+	m.HandleFunc("GET /self-service/recovery", e.recoveryLink)
 
 	m.HandleFunc("GET /self-service/logout/browser", e.createLogoutFlow)
 	m.HandleFunc("GET /self-service/logout", e.updateLogoutFlow)

@@ -19,6 +19,9 @@ type submission struct {
 	method string
 	// json: answer with JSON (API flow, JSON body or JSON Accept).
 	json bool
+	// toUI: answer flow renders with a 303 to the UI (browser form posts,
+	// and links opened in a browser).
+	toUI bool
 }
 
 const flowParamReason = "The flow query parameter is missing or malformed."
@@ -43,6 +46,7 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 		return
 	}
 	sub := &submission{f: f, json: f.Type == "api" || isJSONRequest(r)}
+	sub.toUI = f.Type == "browser" && !sub.json
 	if r.Method != http.MethodPost {
 		// GET on a submit path (e.g. a link without a method): show the flow.
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
@@ -80,6 +84,12 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 		e.submitLogin(w, r, sub)
 	case "registration":
 		e.submitRegistration(w, r, sub)
+	case "settings":
+		e.submitSettings(w, r, sub)
+	case "recovery":
+		e.submitRecovery(w, r, sub)
+	case "verification":
+		e.submitVerification(w, r, sub)
 	}
 }
 
@@ -97,7 +107,7 @@ func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *su
 		writeError(w, r, errInternal("unable to store the flow"))
 		return
 	}
-	if f.Type == "browser" && !sub.json {
+	if sub.toUI {
 		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, f.Kind), "flow", f.ID))
 		return
 	}
@@ -122,6 +132,22 @@ func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub 
 		nf, ferr = e.initLogin(r2, old.Type)
 	case "registration":
 		nf, ferr = e.initRegistration(r2, old.Type)
+	case "recovery":
+		nf, ferr = e.initRecovery(r2, old.Type)
+	case "verification":
+		nf, ferr = e.initVerification(r2, old.Type)
+	case "settings":
+		sess, _, err := e.currentSession(r)
+		if err != nil {
+			ferr = errSessionInactiveFlow()
+			break
+		}
+		ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
+		if err != nil {
+			ferr = errSessionInactiveFlow()
+			break
+		}
+		nf = e.newSettingsFlow(r2, old.Type, sess, ident, old.CSRFToken)
 	}
 	if ferr != nil {
 		e.writeBrowserOrJSONError(w, r, old.Type, ferr)
@@ -137,7 +163,7 @@ func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub 
 		writeError(w, r, errInternal("unable to store the flow"))
 		return
 	}
-	if old.Type == "browser" && !sub.json {
+	if sub.toUI {
 		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, old.Kind), "flow", nf.ID))
 		return
 	}

@@ -65,7 +65,32 @@ func credIndexes(id *Identity) ([]credIndex, error) {
 			out = append(out, ci)
 		}
 	}
+	// Addresses are unique too (Kratos has unique indexes on them) and
+	// recovery/verification look identities up by address.
+	for _, a := range id.VerifiableAddresses {
+		if ci := (credIndex{AddressIndexType("verification", a.Via), a.Value}); a.Value != "" {
+			if _, dup := seen[ci]; !dup {
+				seen[ci] = struct{}{}
+				out = append(out, ci)
+			}
+		}
+	}
+	for _, a := range id.RecoveryAddresses {
+		if ci := (credIndex{AddressIndexType("recovery", a.Via), a.Value}); a.Value != "" {
+			if _, dup := seen[ci]; !dup {
+				seen[ci] = struct{}{}
+				out = append(out, ci)
+			}
+		}
+	}
 	return out, nil
+}
+
+// AddressIndexType is the pseudo credential type under which addresses
+// are indexed: FindIdentityByCredential(AddressIndexType("recovery",
+// "email"), "a@example.com") finds the owner of a recovery address.
+func AddressIndexType(kind, via string) string {
+	return "address." + kind + "." + strings.ReplaceAll(via, "/", "_")
 }
 
 // claimCredentials checks that every index entry is free or already owned by

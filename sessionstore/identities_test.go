@@ -302,3 +302,31 @@ func TestListIdentitiesPaging(t *testing.T) {
 		t.Fatalf("empty: %d %q %v", len(ids), next, err)
 	}
 }
+
+func TestAddressIndex(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	a := &Identity{ID: "11111111-1111-4111-8111-111111111111", Traits: []byte(`{}`),
+		RecoveryAddresses:   []RecoveryAddress{{ID: "r1", Value: "a@example.com", Via: "email"}},
+		VerifiableAddresses: []VerifiableAddress{{ID: "v1", Value: "a@example.com", Via: "email"}}}
+	if err := s.CreateIdentity(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.FindIdentityByCredential(ctx, AddressIndexType("recovery", "email"), "a@example.com")
+	if err != nil || got.ID != a.ID {
+		t.Fatalf("find by recovery address: %v %v", got, err)
+	}
+	b := &Identity{ID: "22222222-2222-4222-8222-222222222222", Traits: []byte(`{}`),
+		RecoveryAddresses: []RecoveryAddress{{ID: "r2", Value: "a@example.com", Via: "email"}}}
+	if err := s.CreateIdentity(ctx, b); !errors.Is(err, ErrDuplicateCredential) {
+		t.Fatalf("duplicate address: %v", err)
+	}
+	a.RecoveryAddresses = nil
+	a.VerifiableAddresses = nil
+	if err := s.UpdateIdentity(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FindIdentityByCredential(ctx, AddressIndexType("recovery", "email"), "a@example.com"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("index not released: %v", err)
+	}
+}

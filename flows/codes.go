@@ -1,0 +1,113 @@
+package flows
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"time"
+)
+
+// newCode returns a uniformly random 6-digit code.
+func newCode() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		panic("flows: crypto/rand failed: " + err.Error())
+	}
+	return fmt.Sprintf("%06d", n.Int64())
+}
+
+// codeMAC keys a code to its flow with a server secret, so the stored
+// value reveals nothing even to someone who can read the store (6 digits
+// would fall to an offline search of a plain hash).
+func (e *Engine) codeMAC(flowID, code string) string {
+	m := hmac.New(sha256.New, e.cookies.macKey)
+	m.Write([]byte("code\x00" + flowID + "\x00" + code))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// challenge is the pending code of a recovery/verification/login flow,
+// kept in flow.Internal["challenge"].
+type challenge struct {
+	MAC        string    `json:"mac"`
+	Address    string    `json:"address"`
+	IdentityID string    `json:"identity_id,omitempty"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	Attempts   int       `json:"attempts"`
+}
+
+func (f *flow) challenge() *challenge {
+	raw, ok := f.Internal["challenge"]
+	if !ok {
+		return nil
+	}
+	var c challenge
+	if jsonUnmarshal(jsonMarshal(raw), &c) != nil || c.MAC == "" {
+		return nil
+	}
+	return &c
+}
+
+func (f *flow) setChallenge(c *challenge) {
+	if f.Internal == nil {
+		f.Internal = map[string]any{}
+	}
+	if c == nil {
+		delete(f.Internal, "challenge")
+		return
+	}
+	var m map[string]any
+	_ = jsonUnmarshal(jsonMarshal(c), &m)
+	f.Internal["challenge"] = m
+}
+
+// checkCode verifies code against the flow's challenge in constant time;
+// it counts the attempt and reports whether the flow may still be tried.
+func (e *Engine) checkCode(f *flow, code string) (ok bool, c *challenge) {
+	c = f.challenge()
+	if c == nil {
+		return false, nil
+	}
+	c.Attempts++
+	if c.Attempts > e.cfg.CodeMaxSubmissions || e.now().After(c.ExpiresAt) {
+		f.setChallenge(c)
+		return false, c
+	}
+	want := c.MAC
+	got := e.codeMAC(f.ID, code)
+	ok = hmac.Equal([]byte(want), []byte(got))
+	if ok {
+		f.setChallenge(nil)
+	} else {
+		f.setChallenge(c)
+	}
+	return ok, c
+}
+
+// consumeCode checks code against the stored flow atomically (a store
+// transaction), so of concurrent submissions of one correct code exactly
+// one succeeds. f is refreshed from the store.
+func (e *Engine) consumeCode(ctx context.Context, f *flow, code string) (ok bool, c *challenge, err error) {
+	err = e.store.UpdateRecord(ctx, flowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
+		if old == nil {
+			return nil, 0, errFlowNotFound
+		}
+		var sf flow
+		if err := json.Unmarshal(old, &sf); err != nil {
+			return nil, 0, err
+		}
+		ok, c = e.checkCode(&sf, code)
+		sf.UpdatedAt = e.now().UTC()
+		b, err := json.Marshal(&sf)
+		if err != nil {
+			return nil, 0, err
+		}
+		*f = sf
+		return b, time.Until(sf.ExpiresAt) + flowGrace, nil
+	})
+	return ok, c, err
+}

@@ -1,0 +1,263 @@
+package flows
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+func (e *Engine) recoveryForm(f *flow, csrf string) {
+	g := e.cfg.RecoveryUse
+	f.State, f.Active = "choose_method", g
+	f.UI.Nodes = []*Node{
+		csrfNode(csrf),
+		inputNode(g, "email", "email", labelOf(1070007, nil)).required(),
+		submitNode(g, "method", g, labelOf(1070009, nil)),
+	}
+}
+
+func (e *Engine) recoverySent(f *flow, address string) {
+	g := e.cfg.RecoveryUse
+	f.State, f.Active = "sent_email", g
+	csrf := ""
+	if n := f.UI.findNode("csrf_token"); n != nil {
+		csrf, _ = n.input().Value.(string)
+	}
+	if g == "link" {
+		f.UI.Nodes = []*Node{
+			csrfNode(csrf),
+			inputNode(g, "email", "email", labelOf(1070007, nil)).required().value(address),
+			submitNode(g, "method", "link", labelOf(1070009, nil)),
+		}
+		f.UI.Messages = []Text{newText(1060002, nil)}
+		return
+	}
+	code := inputNode("code", "code", "text", labelOf(1070010, nil)).required().autocomplete("one-time-code")
+	code.input().Pattern, code.input().MaxLength = "[0-9]+", 6
+	f.UI.Nodes = []*Node{
+		csrfNode(csrf),
+		code,
+		inputNode("code", "method", "hidden", nil).value("code"),
+		submitNode("code", "method", "code", labelOf(1070009, nil)),
+		submitNode("code", "email", address, labelOf(1070008, nil)),
+	}
+	f.UI.Messages = []Text{newText(1060003, nil)}
+}
+
+func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *Error) {
+	if !e.cfg.RecoveryEnabled {
+		return nil, errRecoveryDisabled()
+	}
+	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	if rerr != nil {
+		return nil, rerr
+	}
+	if sess, _, _ := e.currentSession(r); sess != nil {
+		return nil, errSessionAlreadyAvailable()
+	}
+	f := e.newFlow(r, "recovery", typ)
+	f.ReturnTo = returnTo
+	e.recoveryForm(f, "")
+	return f, nil
+}
+
+func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *submission) {
+	f := sub.f
+	f.UI.resetMessages()
+	if !e.cfg.RecoveryEnabled {
+		e.writeBrowserOrJSONError(w, r, f.Type, errRecoveryDisabled())
+		return
+	}
+	if sub.method != e.cfg.RecoveryUse {
+		f.UI.Messages = []Text{newText(4010005, nil)}
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	if f.State == "passed_challenge" {
+		// A used flow cannot be replayed: start over (observed: 303 to a
+		// fresh flow, for every client kind).
+		nf, ferr := e.initRecovery(r, f.Type)
+		if ferr != nil {
+			e.writeBrowserOrJSONError(w, r, f.Type, ferr)
+			return
+		}
+		nf.CSRFToken = f.CSRFToken
+		nf.UI.Messages = []Text{newText(4060001, nil)}
+		if err := e.saveFlow(r.Context(), nf); err != nil {
+			writeError(w, r, errInternal("unable to store the flow"))
+			return
+		}
+		redirect(w, http.StatusSeeOther, e.publicURL(r, "self-service/recovery/flows?id="+nf.ID))
+		return
+	}
+	if code := str(sub.body, "code"); code != "" && sub.method == "code" && f.State == "sent_email" {
+		e.recoverWithCode(w, r, sub, code)
+		return
+	}
+	email := strings.ToLower(strings.TrimSpace(str(sub.body, "email")))
+	if email == "" || !validEmail(email) {
+		if email == "" {
+			f.UI.addNodeMessage("email", newText(4000002, map[string]any{"property": "email"}, "email"))
+		} else {
+			f.UI.setValue("email", email)
+			f.UI.addNodeMessage("email", newText(4000040, map[string]any{"value": email}))
+		}
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	if err := e.startRecovery(r, f, email); err != nil {
+		e.logger.Error("recovery mail", zapErr(err))
+		writeError(w, r, errInternal("unable to send the recovery message"))
+		return
+	}
+	e.recoverySent(f, email)
+	e.renderFlowError(w, r, sub, http.StatusOK)
+}
+
+// startRecovery puts a challenge on f and mails it; unknown addresses get
+// the same answer and no code.
+func (e *Engine) startRecovery(r *http.Request, f *flow, email string) error {
+	ident, err := e.store.FindIdentityByCredential(r.Context(), sessionstore.AddressIndexType("recovery", "email"), email)
+	if errors.Is(err, sessionstore.ErrNotFound) {
+		f.setChallenge(nil)
+		if e.cfg.NotifyUnknownRecipients {
+			tpl := "recovery_code_invalid"
+			if e.cfg.RecoveryUse == "link" {
+				tpl = "recovery_invalid"
+			}
+			return e.mail(r.Context(), Mail{To: email, Template: tpl, RequestURL: f.RequestURL})
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m := Mail{To: email, Identity: e.mailIdentity(r, ident), RequestURL: f.RequestURL,
+		TransientPayload: f.TransientPayload, ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}
+	if e.cfg.RecoveryUse == "link" {
+		token := randomString(32, alnum)
+		if err := e.putLinkToken(r.Context(), "rtok", token, f, ident.ID, email); err != nil {
+			return err
+		}
+		m.Template = "recovery_valid"
+		m.RecoveryURL = e.publicURL(r, "self-service/recovery?flow="+f.ID+"&token="+token)
+	} else {
+		code := newCode()
+		f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: email, IdentityID: ident.ID,
+			ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
+		m.Template = "recovery_code_valid"
+		m.RecoveryCode = code
+	}
+	return e.mail(r.Context(), m)
+}
+
+func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *submission, code string) {
+	f := sub.f
+	ok, c, err := e.consumeCode(r.Context(), f, code)
+	if err != nil {
+		writeError(w, r, errInternal("unable to check the code"))
+		return
+	}
+	sub.f = f
+	addr := ""
+	if c != nil {
+		addr = c.Address
+	}
+	if !ok {
+		if c != nil && c.Attempts > e.cfg.CodeMaxSubmissions {
+			// Too many wrong codes: the flow must be started again.
+			e.recoveryForm(f, "")
+			f.setChallenge(nil)
+			f.UI.Messages = []Text{newText(4060002, nil)}
+			e.renderFlowError(w, r, sub, http.StatusOK)
+			return
+		}
+		e.recoverySent(f, addr)
+		f.UI.Messages = []Text{newText(4060006, nil)}
+		e.renderFlowError(w, r, sub, http.StatusOK)
+		return
+	}
+	e.completeRecovery(w, r, sub, c.IdentityID, c.Address, "code_recovery")
+}
+
+// recoveryLink serves GET /self-service/recovery?flow=&token= (the mailed
+// link).
+func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f, err := e.loadFlow(r.Context(), q.Get("flow"), "recovery")
+	if err != nil {
+		e.writeBrowserOrJSONError(w, r, "browser", errNotFound())
+		return
+	}
+	sub := &submission{f: f, json: !PrefersHTML(r), toUI: PrefersHTML(r)}
+	if e.now().After(f.ExpiresAt) {
+		e.replaceExpiredFlow(w, r, sub)
+		return
+	}
+	f.UI.resetMessages()
+	lt, err := e.takeLinkToken(r.Context(), "rtok", q.Get("token"))
+	if err != nil || lt.FlowID != f.ID {
+		e.recoveryForm(f, "")
+		f.UI.Messages = []Text{newText(4060004, nil)}
+		e.renderFlowError(w, r, sub, http.StatusOK)
+		return
+	}
+	e.completeRecovery(w, r, sub, lt.IdentityID, lt.Address, "link_recovery")
+}
+
+// completeRecovery signs the identity in with a privileged session and
+// hands over to a settings flow, answered per client kind as Kratos does.
+func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *submission, identityID, address, method string) {
+	f := sub.f
+	// The address just proved itself: it counts as verified (Kratos does
+	// the same).
+	if err := e.markVerified(r.Context(), identityID, address); err != nil {
+		e.logger.Warn("marking recovered address verified", zapErr(err))
+	}
+	ident, err := e.store.GetIdentity(r.Context(), identityID)
+	if err != nil {
+		writeError(w, r, errInternal("unable to load the identity"))
+		return
+	}
+	is := e.newSession(r, ident.ID, method, "aal1")
+	if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
+		writeError(w, r, errInternal("unable to store the session"))
+		return
+	}
+	sf := e.newSettingsFlow(r, f.Type, is.sess, ident, f.CSRFToken)
+	sf.RequestURL = e.publicURL(r, "self-service/settings/"+f.Type)
+	sf.ReturnTo = f.ReturnTo
+	expires := is.sess.AuthenticatedAt.Add(e.cfg.PrivilegedSessionMaxAge)
+	mins := float64(e.cfg.PrivilegedSessionMaxAge.Minutes())
+	sf.UI.Messages = []Text{newText(1060001, map[string]any{"privileged_session_expires_at": expires, "privileged_session_expires_at_unix": expires.Unix()}, mins)}
+	if err := e.saveFlow(r.Context(), sf); err != nil {
+		writeError(w, r, errInternal("unable to store the flow"))
+		return
+	}
+	f.State = "passed_challenge"
+	settingsURL := withQuery(e.uiURL(r, "settings"), "flow", sf.ID)
+	if f.Type == "browser" {
+		e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
+	}
+	showSettings := map[string]any{"action": "show_settings_ui", "flow": map[string]any{"id": sf.ID, "url": settingsURL}}
+	f.ContinueWith = []any{showSettings}
+	if f.Type == "api" {
+		f.ContinueWith = []any{map[string]any{"action": "set_ory_session_token", "ory_session_token": is.token}, showSettings}
+	}
+	if err := e.saveFlow(r.Context(), f); err != nil {
+		writeError(w, r, errInternal("unable to store the flow"))
+		return
+	}
+	switch {
+	case sub.toUI:
+		redirect(w, http.StatusSeeOther, settingsURL)
+	case e.cfg.UseContinueWithTransitions:
+		writeFlow(w, http.StatusOK, f)
+	default:
+		// Kratos's default, for JSON clients native ones included: a
+		// browser must continue; no session token is handed out.
+		writeError(w, r, errBrowserLocationChange(settingsURL))
+	}
+}

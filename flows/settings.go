@@ -1,0 +1,326 @@
+package flows
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// settingsMethod is one group of the settings flow (profile, password,
+// totp, …). A new method is one new file that appends itself to
+// settingsMethods in init(); the engine shows it when it is enabled.
+type settingsMethod struct {
+	name string
+	// nodes appends the method's nodes for ident to f.
+	nodes func(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity)
+	// update handles a submit whose method is name.
+	update func(e *Engine, r *http.Request, st *settingsState) settingsOutcome
+}
+
+// settingsState is what a method's update sees.
+type settingsState struct {
+	sub   *submission
+	ident *sessionstore.Identity
+	sess  *sessionstore.Session
+}
+
+// settingsOutcome is what a method's update decided.
+type settingsOutcome struct {
+	// ident, when set, is stored (the method changed it).
+	ident *sessionstore.Identity
+	// privileged: the change needs a recent login.
+	privileged bool
+	// success: state success and message 1050001.
+	success bool
+	// invalid: answer the flow with its messages (status 400).
+	invalid bool
+	// show: answer the flow as it is now (status 200), e.g. revealed codes.
+	show bool
+	// err: a non-flow error.
+	err *Error
+	// after runs once the identity is stored (verification mails, session
+	// upgrades); it may add continue_with items.
+	after func(f *flow)
+}
+
+// settingsMethods is the registry, in Kratos's display order.
+var settingsMethods []*settingsMethod
+
+func (e *Engine) methodEnabled(name string) bool {
+	switch name {
+	case "profile", "password":
+		return true
+	}
+	return e.cfg.Methods[name]
+}
+
+func (e *Engine) settingsNodes(r *http.Request, f *flow, ident *sessionstore.Identity) {
+	csrf := ""
+	if n := f.UI.findNode("csrf_token"); n != nil {
+		csrf, _ = n.input().Value.(string)
+	}
+	f.UI.Nodes = []*Node{csrfNode(csrf)}
+	for _, m := range settingsMethods {
+		if e.methodEnabled(m.name) {
+			m.nodes(e, r, f, ident)
+		}
+	}
+}
+
+// createSettingsFlow serves create{Browser,Native}SettingsFlow.
+func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ string) {
+	var csrf []byte
+	if typ == "browser" {
+		csrf = e.ensureCSRF(w, r)
+	}
+	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	if rerr != nil {
+		e.writeBrowserOrJSONError(w, r, typ, rerr)
+		return
+	}
+	sess, _, err := e.currentSession(r)
+	if err != nil {
+		if typ == "browser" && PrefersHTML(r) {
+			redirect(w, http.StatusSeeOther, e.LoginBrowserURL(r, returnTo))
+			return
+		}
+		writeError(w, r, errSessionInactiveFlow())
+		return
+	}
+	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
+	if err != nil {
+		writeError(w, r, errSessionInactiveFlow())
+		return
+	}
+	if !e.aalSatisfied(sess, ident) {
+		to := withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2", "return_to", e.requestURL(r))
+		if typ == "browser" && PrefersHTML(r) {
+			redirect(w, http.StatusSeeOther, to)
+			return
+		}
+		writeError(w, r, errAAL2Required(to))
+		return
+	}
+	f := e.newSettingsFlow(r, typ, sess, ident, csrf)
+	f.ReturnTo = returnTo
+	if err := e.saveFlow(r.Context(), f); err != nil {
+		writeError(w, r, errInternal("unable to store the flow"))
+		return
+	}
+	if typ == "browser" && PrefersHTML(r) {
+		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, "settings"), "flow", f.ID))
+		return
+	}
+	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
+}
+
+func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore.Session, ident *sessionstore.Identity, csrf []byte) *flow {
+	f := e.newFlow(r, "settings", typ)
+	f.State = "show_form"
+	f.IdentityID, f.SessionID = ident.ID, sess.ID
+	f.CSRFToken = csrf
+	e.settingsNodes(r, f, ident)
+	e.setCSRFNode(f, csrf)
+	return f
+}
+
+func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, status int, f *flow, ident *sessionstore.Identity) {
+	f.identity = e.identityJSON(r, ident)
+	writeFlow(w, status, f)
+}
+
+// settingsSession answers 401/403 unless the request's session may use f.
+func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow) (*sessionstore.Session, *sessionstore.Identity, bool) {
+	sess, _, err := e.currentSession(r)
+	if err != nil {
+		if f != nil && f.Type == "browser" && PrefersHTML(r) && !isJSONRequest(r) {
+			redirect(w, http.StatusSeeOther, e.LoginBrowserURL(r, ""))
+			return nil, nil, false
+		}
+		writeError(w, r, newError(http.StatusUnauthorized, "", "", "No valid session credentials found in the request."))
+		return nil, nil, false
+	}
+	if f != nil && f.IdentityID != sess.IdentityID {
+		writeError(w, r, newError(http.StatusForbidden, "security_identity_mismatch", "",
+			"The request was made for another identity and has been blocked for security reasons."))
+		return nil, nil, false
+	}
+	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
+	if err != nil {
+		writeError(w, r, errNoCredentials())
+		return nil, nil, false
+	}
+	if !e.aalSatisfied(sess, ident) {
+		to := withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")
+		writeError(w, r, errAAL2Required(to))
+		return nil, nil, false
+	}
+	return sess, ident, true
+}
+
+// getSettingsFlow serves GET /self-service/settings/flows?id=.
+func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
+	f, err := e.loadFlow(r.Context(), r.URL.Query().Get("id"), "settings")
+	if err != nil {
+		if errors.Is(err, errFlowNotFound) {
+			writeError(w, r, errNotFound())
+			return
+		}
+		writeError(w, r, errInternal("unable to load the flow"))
+		return
+	}
+	_, ident, ok := e.settingsSession(w, r, f)
+	if !ok {
+		return
+	}
+	if f.Type == "browser" {
+		cookie := e.csrfFromCookie(r)
+		if cookie == nil || !equalTokens(cookie, f.CSRFToken) {
+			writeError(w, r, errCSRF(csrfMismatch))
+			return
+		}
+	}
+	if e.now().After(f.ExpiresAt) {
+		details := map[string]any{}
+		if f.Type == "browser" {
+			details["redirect_to"] = e.publicURL(r, "self-service/settings/browser")
+		} else {
+			details["api"] = e.publicURL(r, "self-service/settings/api")
+		}
+		writeError(w, r, errFlowExpired(f.ExpiresAt, details))
+		return
+	}
+	e.setCSRFNode(f, f.CSRFToken)
+	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
+}
+
+// privileged reports whether sess authenticated recently enough for
+// sensitive settings changes.
+func (e *Engine) privileged(sess *sessionstore.Session) bool {
+	return e.now().Before(sess.AuthenticatedAt.Add(e.cfg.PrivilegedSessionMaxAge))
+}
+
+// submitSettings is updateSettingsFlow after the shared checks.
+func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *submission) {
+	f := sub.f
+	sess, ident, ok := e.settingsSession(w, r, f)
+	if !ok {
+		return
+	}
+	f.UI.resetMessages()
+	var m *settingsMethod
+	for _, cand := range settingsMethods {
+		if cand.name == sub.method && e.methodEnabled(cand.name) {
+			m = cand
+		}
+	}
+	if m == nil {
+		f.UI.Messages = []Text{newText(4010004, nil)}
+		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
+		return
+	}
+	out := m.update(e, r, &settingsState{sub: sub, ident: ident, sess: sess})
+	if out.err != nil {
+		e.writeBrowserOrJSONError(w, r, f.Type, out.err)
+		return
+	}
+	if out.privileged && !e.privileged(sess) {
+		settingsURL := withQuery(e.uiURL(r, "settings"), "flow", f.ID)
+		to := withQuery(e.publicURL(r, "self-service/login/browser"), "refresh", "true", "return_to", settingsURL)
+		if sub.toUI {
+			redirect(w, http.StatusSeeOther, to)
+			return
+		}
+		ee := newError(http.StatusForbidden, "session_refresh_required", "The login session is too old and thus not allowed to update these fields. Please re-authenticate.",
+			"The login session is too old and thus not allowed to update these fields. Please re-authenticate.")
+		writeError(w, r, ee.withExtra("redirect_browser_to", to))
+		return
+	}
+	switch {
+	case out.invalid:
+		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
+		return
+	case out.show:
+		e.renderSettings(w, r, sub, ident, http.StatusOK)
+		return
+	}
+	if out.ident != nil {
+		out.ident.UpdatedAt = e.now().UTC()
+		if err := e.store.UpdateIdentity(r.Context(), out.ident); err != nil {
+			if errors.Is(err, sessionstore.ErrDuplicateCredential) {
+				f.UI.Messages = []Text{newText(4000007, nil)}
+				e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
+				return
+			}
+			e.logger.Error("updating identity", zapErr(err))
+			writeError(w, r, errInternal("unable to store the identity"))
+			return
+		}
+		ident = out.ident
+	}
+	f.ContinueWith = nil
+	if out.after != nil {
+		out.after(f)
+	}
+	f.State = "success"
+	e.settingsNodes(r, f, ident)
+	e.setCSRFNode(f, f.CSRFToken)
+	f.UI.Messages = []Text{newText(1050001, nil)}
+	f.Active = sub.method
+	if sub.toUI {
+		if err := e.saveFlow(r.Context(), f); err != nil {
+			writeError(w, r, errInternal("unable to store the flow"))
+			return
+		}
+		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, "settings"), "flow", f.ID))
+		return
+	}
+	if err := e.saveFlow(r.Context(), f); err != nil {
+		writeError(w, r, errInternal("unable to store the flow"))
+		return
+	}
+	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
+}
+
+// renderSettings answers the settings flow with its messages.
+func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, status int) {
+	f := sub.f
+	for _, n := range f.UI.Nodes {
+		if a := n.input(); a != nil && a.Type == "password" {
+			a.Value = nil
+		}
+	}
+	if err := e.saveFlow(r.Context(), f); err != nil {
+		writeError(w, r, errInternal("unable to store the flow"))
+		return
+	}
+	if sub.toUI {
+		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, "settings"), "flow", f.ID))
+		return
+	}
+	e.setCSRFNode(f, f.CSRFToken)
+	e.writeSettingsFlow(w, r, status, f, ident)
+}
+
+// aalSatisfied applies required_aal highest_available: a session must be
+// aal2 when the identity has a second factor.
+func (e *Engine) aalSatisfied(sess *sessionstore.Session, ident *sessionstore.Identity) bool {
+	if e.cfg.RequiredAAL == "aal1" {
+		return true
+	}
+	return sess.AAL == "aal2" || identityAAL(ident) != "aal2"
+}
+
+// secondFactors are the credential types that make an identity aal2-capable.
+var secondFactors = map[string]bool{"totp": true, "lookup_secret": true, "webauthn": true}
+
+// identityAAL is the highest level the identity can reach.
+func identityAAL(ident *sessionstore.Identity) string {
+	for t := range ident.Credentials {
+		if secondFactors[t] {
+			return "aal2"
+		}
+	}
+	return "aal1"
+}

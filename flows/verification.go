@@ -1,0 +1,381 @@
+package flows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// Verification and recovery by code or link (issue: mail, verification,
+// recovery). Both flows keep the pending code in flow.Internal.
+
+func errVerificationDisabled() *Error {
+	return errFlowDisabled("Verification is not allowed because it was disabled.")
+}
+
+func errRecoveryDisabled() *Error {
+	return errFlowDisabled("Recovery is not allowed because it was disabled.")
+}
+
+// verificationForm renders the choose_method screen.
+func (e *Engine) verificationForm(f *flow) {
+	group := e.cfg.VerificationUse
+	f.State = "choose_method"
+	f.Active = group
+	f.UI.Nodes = []*Node{
+		inputNode(group, "email", "email", labelOf(1070007, nil)).required(),
+		submitNode(group, "method", group, labelOf(1070009, nil)),
+	}
+	if f.Type == "browser" {
+		f.UI.Nodes = append(f.UI.Nodes, csrfNode(""))
+	}
+}
+
+// verificationSent renders the sent_email screen.
+func (e *Engine) verificationSent(f *flow, address string) {
+	group := e.cfg.VerificationUse
+	f.State = "sent_email"
+	f.Active = group
+	if group == "link" {
+		f.UI.Nodes = []*Node{
+			inputNode(group, "email", "email", labelOf(1070007, nil)).required().value(address),
+			submitNode(group, "method", "link", labelOf(1070009, nil)),
+		}
+		f.UI.Messages = []Text{newText(1080001, nil)}
+	} else {
+		f.UI.Nodes = []*Node{
+			inputNode("code", "method", "hidden", nil).value("code"),
+			inputNode("code", "code", "text", labelOf(1070011, nil)).required().autocomplete("one-time-code"),
+			submitNode("code", "method", "code", labelOf(1070009, nil)),
+			submitNode("code", "email", address, labelOf(1070008, nil)),
+		}
+		f.UI.Messages = []Text{newText(1080003, nil)}
+	}
+	if f.Type == "browser" {
+		f.UI.Nodes = append(f.UI.Nodes, csrfNode(""))
+	}
+}
+
+func (e *Engine) initVerification(r *http.Request, typ string) (*flow, *Error) {
+	if !e.cfg.VerificationEnabled {
+		return nil, errVerificationDisabled()
+	}
+	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	if rerr != nil {
+		return nil, rerr
+	}
+	f := e.newFlow(r, "verification", typ)
+	f.ReturnTo = returnTo
+	e.verificationForm(f)
+	return f, nil
+}
+
+// validEmail is a syntactic check for submitted addresses.
+func validEmail(s string) bool {
+	if len(s) > 320 || strings.ContainsAny(s, " \r\n<>") {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && strings.Contains(s, "@")
+}
+
+func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub *submission) {
+	f := sub.f
+	f.UI.resetMessages()
+	if !e.cfg.VerificationEnabled {
+		e.writeBrowserOrJSONError(w, r, f.Type, errVerificationDisabled())
+		return
+	}
+	if sub.method != "code" && sub.method != "link" || sub.method != e.cfg.VerificationUse {
+		if n := f.UI.findNode("method"); n != nil {
+			f.UI.addNodeMessage("method", textReason(4000001, "Could not find a strategy to verify your account with. Did you fill out the form correctly?"))
+		} else {
+			f.UI.Messages = []Text{newText(4010006, nil)}
+		}
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	if f.State == "passed_challenge" {
+		f.UI.Messages = []Text{newText(4070002, nil)}
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	if code := str(sub.body, "code"); code != "" && sub.method == "code" {
+		e.verifyCode(w, r, sub, code)
+		return
+	}
+	email := strings.ToLower(strings.TrimSpace(str(sub.body, "email")))
+	if email == "" {
+		f.UI.addNodeMessage("email", newText(4000002, map[string]any{"property": "email"}, "email"))
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	if !validEmail(email) {
+		// Kratos treats a non-email as a phone number it cannot reach and
+		// still answers "sent" (observed): no enumeration either way.
+		e.verificationSent(f, email)
+		f.UI.Messages = []Text{newText(1080004, nil)}
+		e.renderFlowError(w, r, sub, http.StatusOK)
+		return
+	}
+	if err := e.startVerification(r, f, email); err != nil {
+		e.logger.Error("verification mail", zapErr(err))
+		writeError(w, r, errInternal("unable to send the verification message"))
+		return
+	}
+	e.verificationSent(f, email)
+	e.renderFlowError(w, r, sub, http.StatusOK)
+}
+
+// startVerification creates the challenge on f (saved by the caller) and
+// queues the mail. Unknown addresses get no code (and, if configured, the
+// "invalid" message).
+func (e *Engine) startVerification(r *http.Request, f *flow, email string) error {
+	ident, err := e.store.FindIdentityByCredential(r.Context(), sessionstore.AddressIndexType("verification", "email"), email)
+	if errors.Is(err, sessionstore.ErrNotFound) {
+		f.setChallenge(nil)
+		if e.cfg.NotifyUnknownRecipients {
+			tpl := "verification_code_invalid"
+			if e.cfg.VerificationUse == "link" {
+				tpl = "verification_invalid"
+			}
+			return e.mail(r.Context(), Mail{To: email, Template: tpl, RequestURL: f.RequestURL})
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("find address: %w", err)
+	}
+	return e.sendVerification(r, f, ident, email)
+}
+
+// sendVerification puts a new code or link on f and mails it.
+func (e *Engine) sendVerification(r *http.Request, f *flow, ident *sessionstore.Identity, email string) error {
+	m := Mail{To: email, Identity: e.mailIdentity(r, ident), RequestURL: f.RequestURL,
+		TransientPayload: f.TransientPayload, ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}
+	if e.cfg.VerificationUse == "link" {
+		token := randomString(32, alnum)
+		if err := e.putLinkToken(r.Context(), "vtok", token, f, ident.ID, email); err != nil {
+			return err
+		}
+		m.Template = "verification_valid"
+		m.VerificationURL = e.publicURL(r, "self-service/verification?flow="+f.ID+"&token="+token)
+	} else {
+		code := newCode()
+		f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: email, IdentityID: ident.ID,
+			ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
+		m.Template = "verification_code_valid"
+		m.VerificationCode = code
+		m.VerificationURL = e.publicURL(r, "self-service/verification?flow="+f.ID+"&code="+code)
+	}
+	if err := e.mail(r.Context(), m); err != nil {
+		return err
+	}
+	return e.markAddressSent(r.Context(), ident.ID, email)
+}
+
+// markAddressSent sets a pending verifiable address to "sent".
+func (e *Engine) markAddressSent(ctx context.Context, identityID, email string) error {
+	ident, err := e.store.GetIdentity(ctx, identityID)
+	if err != nil {
+		return err
+	}
+	changed := false
+	for i, a := range ident.VerifiableAddresses {
+		if a.Value == email && a.Status == "pending" {
+			ident.VerifiableAddresses[i].Status = "sent"
+			ident.VerifiableAddresses[i].UpdatedAt = e.now().UTC()
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return e.store.UpdateIdentity(ctx, ident)
+}
+
+func (e *Engine) mail(ctx context.Context, m Mail) error {
+	if e.cfg.Mailer == nil {
+		e.logger.Warn("no mailer configured; message dropped", zap.String("template", m.Template))
+		return nil
+	}
+	return e.cfg.Mailer.Send(ctx, m)
+}
+
+// mailIdentity is the identity as templates see it.
+func (e *Engine) mailIdentity(r *http.Request, ident *sessionstore.Identity) map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(jsonMarshal(e.identityJSON(r, ident)), &m)
+	return m
+}
+
+// verifyCode completes verification with a code.
+func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *submission, code string) {
+	f := sub.f
+	ok, c, err := e.consumeCode(r.Context(), f, code)
+	if err != nil {
+		writeError(w, r, errInternal("unable to check the code"))
+		return
+	}
+	sub.f = f
+	if !ok {
+		addr := ""
+		if c != nil {
+			addr = c.Address
+		} else if n := f.UI.findNode("email"); n != nil {
+			addr, _ = n.input().Value.(string)
+		}
+		e.verificationSent(f, addr)
+		f.UI.Messages = []Text{newText(4070006, nil)}
+		e.renderFlowError(w, r, sub, http.StatusOK)
+		return
+	}
+	e.completeVerification(w, r, sub, c.IdentityID, c.Address)
+}
+
+// completeVerification marks the address verified and renders success.
+func (e *Engine) completeVerification(w http.ResponseWriter, r *http.Request, sub *submission, identityID, address string) {
+	f := sub.f
+	if err := e.markVerified(r.Context(), identityID, address); err != nil {
+		e.logger.Error("marking address verified", zapErr(err))
+		writeError(w, r, errInternal("unable to store the identity"))
+		return
+	}
+	to := e.flowReturnTo(r, f)
+	f.State = "passed_challenge"
+	f.UI.Action, f.UI.Method = to, "GET"
+	a := &Node{Type: "a", Group: e.cfg.VerificationUse, Messages: []Text{}, Meta: Meta{Label: labelOf(1070009, nil)},
+		Attributes: &AnchorAttrs{ID: "continue", Href: to, Title: newText(1070009, nil), NodeType: "a"}}
+	f.UI.Nodes = []*Node{csrfNode(""), a}
+	f.UI.Messages = []Text{newText(1080002, nil)}
+	e.renderFlowError(w, r, sub, http.StatusOK)
+}
+
+func (e *Engine) markVerified(ctx context.Context, identityID, address string) error {
+	ident, err := e.store.GetIdentity(ctx, identityID)
+	if err != nil {
+		return err
+	}
+	now := e.now().UTC()
+	changed := false
+	for i, a := range ident.VerifiableAddresses {
+		if a.Value == address && !a.Verified {
+			changed = true
+			ident.VerifiableAddresses[i].Verified = true
+			ident.VerifiableAddresses[i].Status = "completed"
+			ident.VerifiableAddresses[i].VerifiedAt = &now
+			ident.VerifiableAddresses[i].UpdatedAt = now
+		}
+	}
+	if !changed {
+		return nil
+	}
+	ident.UpdatedAt = now
+	return e.store.UpdateIdentity(ctx, ident)
+}
+
+// --- links ---
+
+type linkToken struct {
+	FlowID     string `json:"flow_id"`
+	IdentityID string `json:"identity_id"`
+	Address    string `json:"address"`
+}
+
+func (e *Engine) putLinkToken(ctx context.Context, ns, token string, f *flow, identityID, address string) error {
+	b, _ := json.Marshal(linkToken{FlowID: f.ID, IdentityID: identityID, Address: address})
+	return e.store.PutRecord(ctx, ns, fmt.Sprintf("%x", hashToken(token)), b, e.cfg.CodeLifespan)
+}
+
+// takeLinkToken consumes a link token (single use).
+func (e *Engine) takeLinkToken(ctx context.Context, ns, token string) (*linkToken, error) {
+	if len(token) != 32 {
+		return nil, sessionstore.ErrNotFound
+	}
+	b, err := e.store.TakeRecord(ctx, ns, fmt.Sprintf("%x", hashToken(token)))
+	if err != nil {
+		return nil, err
+	}
+	var lt linkToken
+	if err := json.Unmarshal(b, &lt); err != nil {
+		return nil, err
+	}
+	return &lt, nil
+}
+
+// verificationLink serves GET /self-service/verification?flow=&code=|token=
+// (the link in the mail).
+func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f, err := e.loadFlow(r.Context(), q.Get("flow"), "verification")
+	if err != nil {
+		e.writeBrowserOrJSONError(w, r, "browser", errNotFound())
+		return
+	}
+	// A link is opened by a browser, whatever kind the flow is.
+	sub := &submission{f: f, json: !PrefersHTML(r), toUI: PrefersHTML(r)}
+	if e.now().After(f.ExpiresAt) {
+		e.replaceExpiredFlow(w, r, sub)
+		return
+	}
+	f.UI.resetMessages()
+	if f.State == "passed_challenge" {
+		e.renderFlowError(w, r, sub, http.StatusOK)
+		return
+	}
+	if code := q.Get("code"); code != "" {
+		e.verifyCode(w, r, sub, code)
+		return
+	}
+	lt, err := e.takeLinkToken(r.Context(), "vtok", q.Get("token"))
+	if err != nil || lt.FlowID != f.ID {
+		e.verificationForm(f)
+		f.UI.Messages = []Text{newText(4070001, nil)}
+		e.renderFlowError(w, r, sub, http.StatusOK)
+		return
+	}
+	e.completeVerification(w, r, sub, lt.IdentityID, lt.Address)
+}
+
+// sendVerificationForAddress starts a verification flow for a new address
+// (after registration or a profile change) and adds show_verification_ui
+// to src's continue_with.
+func (e *Engine) sendVerificationForAddress(r *http.Request, ident *sessionstore.Identity, a sessionstore.VerifiableAddress, src *flow) {
+	if !e.cfg.VerificationEnabled || a.Via != "email" {
+		return
+	}
+	typ := "browser"
+	if src != nil && src.Type == "api" {
+		typ = "api"
+	}
+	vf := e.newFlow(r, "verification", typ)
+	vf.RequestURL = e.publicURL(r, "self-service/verification/"+typ)
+	if src != nil {
+		vf.CSRFToken = src.CSRFToken
+	}
+	e.verificationForm(vf)
+	if err := e.sendVerification(r, vf, ident, a.Value); err != nil {
+		e.logger.Error("verification after registration", zapErr(err))
+		return
+	}
+	e.verificationSent(vf, a.Value)
+	if err := e.saveFlow(r.Context(), vf); err != nil {
+		e.logger.Error("saving verification flow", zapErr(err))
+		return
+	}
+	item := map[string]any{"action": "show_verification_ui", "flow": map[string]any{"id": vf.ID, "verifiable_address": a.Value}}
+	if typ == "browser" {
+		item["flow"].(map[string]any)["url"] = withQuery(e.uiURL(r, "verification"), "flow", vf.ID)
+	}
+	if src != nil {
+		src.ContinueWith = append(src.ContinueWith, item)
+	}
+}
