@@ -126,6 +126,18 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 		return next.ServeHTTP(w, r)
 	}
+	if errors.Is(err, flows.ErrAAL2Required) {
+		// Signed in, but a second factor is due: browsers go to the aal2
+		// login flow and come back; API clients get Kratos's 403.
+		to := withQueryParam(g.auth.LoginBrowserURL(r, originalURL(r)), "aal", "aal2")
+		if flows.PrefersHTML(r) {
+			w.Header().Set("Location", to)
+			w.WriteHeader(http.StatusSeeOther)
+			return nil
+		}
+		flows.WriteAAL2Required(w, r, to)
+		return nil
+	}
 	if !errors.Is(err, flows.ErrNoSession) {
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("kratos_gate: %w", err))
 	}
@@ -137,6 +149,18 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	flows.WriteUnauthorized(w, r)
 	return nil
+}
+
+// withQueryParam sets one query parameter on a URL string.
+func withQueryParam(raw, k, v string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	q.Set(k, v)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // loginLocation is the login URL with return_to set to returnTo.

@@ -44,9 +44,15 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *Error) {
 	f.UI.Nodes = append(f.UI.Nodes, csrfNode(""))
 	switch {
 	case aal == "aal2":
-		// Second factors arrive with their methods; none is configured here.
 		f.IdentityID, f.SessionID = sess.IdentityID, sess.ID
 		f.UI.Messages = []Text{newText(1010004, nil)}
+		if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
+			for _, m := range loginMethods {
+				if m.aal == "aal2" && e.methodEnabled(m.name) {
+					m.nodes(e, r, f, ident)
+				}
+			}
+		}
 	case refresh && sess != nil:
 		f.IdentityID, f.SessionID = sess.IdentityID, sess.ID
 		ident := ""
@@ -101,13 +107,130 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		e.writeBrowserOrJSONError(w, r, f.Type, errAAL1Required())
 		return
 	}
-	switch sub.method {
-	case "password":
+	if sub.method == "password" {
 		e.loginPassword(w, r, sub, sess)
-	default:
-		f.UI.Messages = []Text{newText(4010002, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
 	}
+	for _, m := range loginMethods {
+		if m.name == sub.method && e.methodEnabled(m.name) && (m.aal == f.RequestedAAL || m.aal == "aal1" && f.RequestedAAL == "") {
+			e.loginWith(w, r, sub, sess, m)
+			return
+		}
+	}
+	f.UI.Messages = []Text{newText(4010002, nil)}
+	e.renderFlowError(w, r, sub, http.StatusBadRequest)
+}
+
+// loginMethod is a login factor other than password. A new method is one
+// new file that appends itself to loginMethods in init().
+type loginMethod struct {
+	name string
+	// aal is "aal1" for a first factor, "aal2" for a second factor.
+	aal string
+	// nodes appends the method's nodes to a login flow. For aal2 flows
+	// ident is the session's identity (show nodes only if it has the
+	// credential); for aal1 flows it is nil.
+	nodes func(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity)
+	// verify checks a submission. It returns the identity that passed, or
+	// nil after putting messages on the flow (answered with 400).
+	verify func(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error)
+}
+
+// loginState is what a method's verify sees.
+type loginState struct {
+	sub *submission
+	// sess and ident are the current session and its identity (aal2 and
+	// refresh flows), nil otherwise.
+	sess  *sessionstore.Session
+	ident *sessionstore.Identity
+}
+
+var loginMethods []*loginMethod
+
+// loginWith runs a registered method and signs in or upgrades the session.
+func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submission, sess *sessionstore.Session, m *loginMethod) {
+	f := sub.f
+	st := &loginState{sub: sub, sess: sess}
+	if sess != nil {
+		ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
+		if err != nil {
+			writeError(w, r, errInternal("unable to load the identity"))
+			return
+		}
+		st.ident = ident
+	}
+	ident, ferr := m.verify(e, r, st)
+	if ferr != nil {
+		e.writeBrowserOrJSONError(w, r, f.Type, ferr)
+		return
+	}
+	if ident == nil {
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	if ident.State != "" && ident.State != "active" {
+		f.UI.Messages = []Text{newText(4010011, nil)}
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	var issued *issuedSession
+	if sess != nil && (m.aal == "aal2" || f.Refresh) {
+		if sess.IdentityID != ident.ID {
+			e.writeBrowserOrJSONError(w, r, f.Type, newError(http.StatusForbidden, "security_identity_mismatch", "",
+				"The requested identity does not match the identity of the current session."))
+			return
+		}
+		up, err := e.upgradeSession(r, sess, m.name, m.aal)
+		if err != nil {
+			writeError(w, r, errInternal("unable to store the session"))
+			return
+		}
+		token, _ := e.requestToken(r)
+		issued = &issuedSession{sess: up, token: token}
+	} else {
+		issued = e.newSession(r, ident.ID, m.name, m.aal)
+		if err := e.store.CreateSession(r.Context(), issued.sess); err != nil {
+			writeError(w, r, errInternal("unable to store the session"))
+			return
+		}
+	}
+	f.Active = m.name
+	e.completeFlow(r.Context(), f)
+	e.answerLogin(w, r, sub, ident, issued)
+}
+
+// upgradeSession records a completed method on an existing session:
+// authenticated_at moves, and the AAL is recomputed.
+func (e *Engine) upgradeSession(r *http.Request, sess *sessionstore.Session, method, aal string) (*sessionstore.Session, error) {
+	now := e.now().UTC()
+	up := sess.Clone()
+	up.AuthenticatedAt = now
+	up.AuthenticationMethods = append(up.AuthenticationMethods, sessionstore.AuthMethod{Method: method, AAL: aal, CompletedAt: now})
+	up.AAL = sessionAAL(up.AuthenticationMethods)
+	if err := e.store.UpdateSession(r.Context(), up); err != nil {
+		return nil, err
+	}
+	return up, nil
+}
+
+// sessionAAL: aal2 once a first and a second factor are both completed.
+func sessionAAL(ms []sessionstore.AuthMethod) string {
+	has1, has2 := false, false
+	for _, m := range ms {
+		switch m.AAL {
+		case "aal1":
+			has1 = true
+		case "aal2":
+			has2 = true
+		}
+	}
+	switch {
+	case has1 && has2:
+		return "aal2"
+	case has1 || has2:
+		return "aal1"
+	}
+	return "aal0"
 }
 
 // normalizeIdentifier lower-cases and trims identifiers, as Kratos does for
@@ -171,17 +294,13 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 	var issued *issuedSession
 	if f.Refresh && sess != nil {
 		// Refresh: re-authenticate the same session.
-		now := e.now().UTC()
-		up := *sess
-		up.AuthenticatedAt = now
-		up.AuthenticationMethods = append(append([]sessionstore.AuthMethod{}, sess.AuthenticationMethods...),
-			sessionstore.AuthMethod{Method: "password", AAL: "aal1", CompletedAt: now})
-		if err := e.store.UpdateSession(r.Context(), &up); err != nil {
+		up, err := e.upgradeSession(r, sess, "password", "aal1")
+		if err != nil {
 			writeError(w, r, errInternal("unable to store the session"))
 			return
 		}
 		token, _ := e.requestToken(r)
-		issued = &issuedSession{sess: &up, token: token}
+		issued = &issuedSession{sess: up, token: token}
 	} else {
 		issued = e.newSession(r, ident.ID, "password", "aal1")
 		if err := e.store.CreateSession(r.Context(), issued.sess); err != nil {
@@ -246,13 +365,31 @@ func (e *Engine) completeFlow(ctx context.Context, f *flow) {
 // answerLogin answers a successful login per client kind.
 func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, is *issuedSession) {
 	f := sub.f
-	sw := e.sessionJSON(is.sess, e.identityJSON(r, ident))
+	needAAL2 := !e.aalSatisfied(is.sess, ident)
+	var idw *identityWire
+	if !needAAL2 {
+		idw = e.identityJSON(r, ident)
+	}
+	sw := e.sessionJSON(is.sess, idw)
 	if f.Type == "api" {
+		// With a second factor still due, the identity is withheld.
 		writeJSON(w, http.StatusOK, map[string]any{"session_token": is.token, "session": sw, "continue_with": nil})
 		return
 	}
 	e.issueCSRF(w, r)
 	e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
 	to := e.flowReturnTo(r, f)
+	if needAAL2 {
+		aal2 := withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")
+		if f.ReturnTo != "" {
+			aal2 = withQuery(aal2, "return_to", f.ReturnTo)
+		}
+		if sub.json {
+			writeError(w, r, errBrowserLocationChange(aal2))
+		} else {
+			redirect(w, http.StatusSeeOther, aal2)
+		}
+		return
+	}
 	e.finish(w, r, sub, to, nil, map[string]any{"session": sw, "continue_with": []any{continueRedirect(to)}})
 }

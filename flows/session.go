@@ -210,6 +210,19 @@ func (e *Engine) Authenticate(r *http.Request) (*SessionInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.AAL != "aal2" && e.cfg.RequiredAAL != "aal1" {
+		// Only an aal1 session needs the identity: is a second factor due?
+		ident, err := e.store.GetIdentity(r.Context(), s.IdentityID)
+		if err != nil {
+			return nil, ErrNoSession
+		}
+		if ident.State != "" && ident.State != "active" {
+			return nil, ErrNoSession
+		}
+		if !e.aalSatisfied(s, ident) {
+			return nil, ErrAAL2Required
+		}
+	}
 	info := &SessionInfo{SessionID: s.ID, IdentityID: s.IdentityID, AAL: s.AAL, ExpiresAt: s.ExpiresAt}
 	for _, m := range s.AuthenticationMethods {
 		info.Methods = append(info.Methods, m.Method)
@@ -231,4 +244,10 @@ func (e *Engine) LoginBrowserURL(r *http.Request, returnTo string) string {
 // without a session.
 func WriteUnauthorized(w http.ResponseWriter, r *http.Request) {
 	writeError(w, r, errNoCredentials())
+}
+
+// WriteAAL2Required answers 403 session_aal2_required with
+// redirect_browser_to, as whoami does when a second factor is due.
+func WriteAAL2Required(w http.ResponseWriter, r *http.Request, redirectTo string) {
+	writeError(w, r, errAAL2Required(redirectTo))
 }

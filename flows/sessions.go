@@ -30,6 +30,10 @@ func (e *Engine) whoami(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errNoCredentials())
 		return
 	}
+	if !e.aalSatisfied(sess, ident) {
+		writeError(w, r, errAAL2Required(withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")))
+		return
+	}
 	w.Header().Set("X-Kratos-Authenticated-Identity-Id", sess.IdentityID)
 	writeJSON(w, http.StatusOK, e.sessionJSON(sess, e.identityJSON(r, ident)))
 }
@@ -78,6 +82,10 @@ func (e *Engine) listMySessions(w http.ResponseWriter, r *http.Request) {
 	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
 		writeError(w, r, errInternal("unable to load the identity"))
+		return
+	}
+	if !e.aalSatisfied(sess, ident) {
+		writeError(w, r, errAAL2Required(withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")))
 		return
 	}
 	idw := e.identityJSON(r, ident)
