@@ -101,6 +101,24 @@ type Config struct {
 	// RequiredAAL is highest_available (default) or aal1, for whoami,
 	// settings and the gate.
 	RequiredAAL string
+	// TOTPIssuer names the issuer in authenticator apps. Default: the
+	// public URL's host.
+	TOTPIssuer string
+	// WebAuthnRPID is the relying party id (a registrable domain). Default:
+	// the public URL's hostname.
+	WebAuthnRPID string
+	// WebAuthnRPDisplayName is shown by authenticators. Default: the RP id.
+	WebAuthnRPDisplayName string
+	// WebAuthnRPOrigins are the origins allowed in ceremonies. Default: the
+	// public URL's origin.
+	WebAuthnRPOrigins []string
+	// WebAuthnPasswordless lets security keys be a first factor (Kratos's
+	// webauthn.config.passwordless). Default: off (second factor only).
+	WebAuthnPasswordless bool
+	// CodePasswordless enables sign-in and sign-up with a mailed code.
+	CodePasswordless bool
+	// CodeMFA enables a mailed code as a second factor.
+	CodeMFA bool
 	// Mailer sends courier messages. Nil: codes are not sent anywhere
 	// (caddymodule always wires the courier, which logs when no SMTP is set).
 	Mailer Mailer
