@@ -41,6 +41,12 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *Error) {
 // registrationForm renders the first screen: traits (and, in the unified
 // style, the password) with values from traits.
 func (e *Engine) registrationForm(f *flow, traits map[string]any) {
+	e.registrationFormFor(nil, f, traits)
+}
+
+// registrationFormFor is registrationForm with the request, which methods
+// need for URLs (nil is fine for password-only forms).
+func (e *Engine) registrationFormFor(r0 *http.Request, f *flow, traits map[string]any) {
 	csrf := ""
 	if n := f.UI.findNode("csrf_token"); n != nil {
 		csrf, _ = n.input().Value.(string)
@@ -51,6 +57,7 @@ func (e *Engine) registrationForm(f *flow, traits map[string]any) {
 		f.UI.Nodes = append(f.UI.Nodes,
 			inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("new-password"),
 			submitNode("password", "method", "password", labelOf(1040001, nil)))
+		e.registrationMethodNodes(r0, f, traits)
 	} else {
 		f.UI.Nodes = append(f.UI.Nodes, submitNode("profile", "method", "profile", labelOf(1040001, nil)))
 	}
@@ -59,7 +66,7 @@ func (e *Engine) registrationForm(f *flow, traits map[string]any) {
 
 // credentialSelection renders the second screen of profile_first: traits
 // hidden, then the credential methods, then "Back".
-func (e *Engine) credentialSelection(f *flow, traits map[string]any) {
+func (e *Engine) credentialSelection(r *http.Request, f *flow, traits map[string]any) {
 	csrf := ""
 	if n := f.UI.findNode("csrf_token"); n != nil {
 		csrf, _ = n.input().Value.(string)
@@ -68,8 +75,9 @@ func (e *Engine) credentialSelection(f *flow, traits map[string]any) {
 	f.UI.Nodes = append(f.UI.Nodes, e.schema.traitNodes("default", traits, true)...)
 	f.UI.Nodes = append(f.UI.Nodes,
 		inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("new-password"),
-		submitNode("password", "method", "password", labelOf(1040001, nil)),
-		submitNode("profile", "screen", "previous", labelOf(1040008, nil)))
+		submitNode("password", "method", "password", labelOf(1040001, nil)))
+	e.registrationMethodNodes(r, f, traits)
+	f.UI.Nodes = append(f.UI.Nodes, submitNode("profile", "screen", "previous", labelOf(1040008, nil)))
 	f.UI.Messages = []Text{newText(1040009, nil)}
 	f.State = "choose_method"
 	if f.Internal == nil {
@@ -125,12 +133,18 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 			e.renderFlowError(w, r, sub, http.StatusBadRequest)
 			return
 		}
-		e.credentialSelection(f, traits)
+		e.credentialSelection(r, f, traits)
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	case "password":
 		e.registerPassword(w, r, sub, traits)
 		return
+	}
+	for _, m := range registrationMethods {
+		if m.name == sub.method && e.methodEnabled(m.name) {
+			e.registerWith(w, r, sub, traits, m)
+			return
+		}
 	}
 	f.UI.Messages = []Text{newText(4010003, nil)}
 	e.renderFlowError(w, r, sub, http.StatusBadRequest)
@@ -201,20 +215,29 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 		return
 	}
 	now := e.now().UTC()
+	creds := map[string]sessionstore.Credential{
+		"password": {Type: "password", Identifiers: identifiers, Config: jsonMarshal(passwordConfig{HashedPassword: hash}),
+			CreatedAt: now, UpdatedAt: now},
+	}
+	e.finishRegistration(w, r, sub, traits, creds, "password")
+}
+
+// finishRegistration creates the identity with creds (unique identifiers
+// checked in the store's transaction), runs the session and verification
+// after-hooks and answers per client kind.
+func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any, creds map[string]sessionstore.Credential, method string) {
+	f := sub.f
+	now := e.now().UTC()
 	traitsJSON, _ := json.Marshal(traits)
 	ident := &sessionstore.Identity{
 		ID: uuid.NewString(), SchemaID: e.schema.ID, State: "active", StateChangedAt: now,
 		Traits: traitsJSON, MetadataPublic: json.RawMessage("null"), MetadataAdmin: json.RawMessage("null"),
-		CreatedAt: now, UpdatedAt: now,
-		Credentials: map[string]sessionstore.Credential{
-			"password": {Type: "password", Identifiers: identifiers, Config: jsonMarshal(passwordConfig{HashedPassword: hash}),
-				Version: 0, CreatedAt: now, UpdatedAt: now},
-		},
+		CreatedAt: now, UpdatedAt: now, Credentials: creds,
 	}
 	ident.VerifiableAddresses, ident.RecoveryAddresses = e.addresses(traits, now)
 	if err := e.store.CreateIdentity(r.Context(), ident); err != nil {
 		if errors.Is(err, sessionstore.ErrDuplicateCredential) {
-			e.registrationForm(f, traits)
+			e.registrationFormFor(r, f, traits)
 			f.UI.Messages = []Text{newText(4000007, nil)}
 			e.renderFlowError(w, r, sub, http.StatusBadRequest)
 			return
@@ -224,13 +247,13 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 		return
 	}
 	// The session after-hook: the new identity is signed in.
-	is := e.newSession(r, ident.ID, "password", "aal1")
+	is := e.newSession(r, ident.ID, method, "aal1")
 	if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
 		e.logger.Error("creating session", zapErr(err))
 		writeError(w, r, errInternal("unable to store the session"))
 		return
 	}
-	f.Active = "password"
+	f.Active = method
 	f.ContinueWith = nil
 	for _, a := range ident.VerifiableAddresses {
 		e.sendVerificationForAddress(r, ident, a, f)
@@ -255,6 +278,70 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 	e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
 	to := e.flowReturnTo(r, f)
 	e.finish(w, r, sub, to, nil, map[string]any{"session": sw, "identity": idw, "continue_with": append(f.ContinueWith, continueRedirect(to))})
+}
+
+// registrationMethod is a credential offered at sign-up besides password
+// (code, passkey, webauthn). A new method is one new file that appends
+// itself to registrationMethods in init().
+type registrationMethod struct {
+	name string
+	// nodes appends the method's nodes to the credential-selection screen
+	// (profile_first) or the one-step form (unified).
+	nodes func(e *Engine, r *http.Request, f *flow, traits map[string]any)
+	// register handles a submit whose method is name, with traits already
+	// validated against the schema.
+	register func(e *Engine, r *http.Request, st *registrationState) registrationOutcome
+}
+
+type registrationState struct {
+	sub    *submission
+	traits map[string]any
+}
+
+// registrationOutcome: creds set → create the identity with them; invalid
+// → 400 with the flow's messages; show → 200 with the flow (e.g. a code
+// was sent); err → a non-flow error.
+type registrationOutcome struct {
+	creds   map[string]sessionstore.Credential
+	invalid bool
+	show    bool
+	err     *Error
+}
+
+var registrationMethods []*registrationMethod
+
+func (e *Engine) registrationMethodNodes(r *http.Request, f *flow, traits map[string]any) {
+	for _, m := range registrationMethods {
+		if e.methodEnabled(m.name) {
+			m.nodes(e, r, f, traits)
+		}
+	}
+}
+
+func (e *Engine) registerWith(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any, m *registrationMethod) {
+	f := sub.f
+	if traits == nil {
+		traits = map[string]any{}
+	}
+	if errs := e.schema.validate(traits); len(errs) > 0 {
+		e.registrationFormFor(r, f, traits)
+		applyFieldErrors(&f.UI, errs)
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	out := m.register(e, r, &registrationState{sub: sub, traits: traits})
+	switch {
+	case out.err != nil:
+		e.writeBrowserOrJSONError(w, r, f.Type, out.err)
+	case out.invalid:
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+	case out.show:
+		e.renderFlowError(w, r, sub, http.StatusOK)
+	case out.creds != nil:
+		e.finishRegistration(w, r, sub, traits, out.creds, m.name)
+	default:
+		writeError(w, r, errInternal("registration method gave no outcome"))
+	}
 }
 
 // identifiers returns the normalised values of traits marked as
