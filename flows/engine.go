@@ -119,6 +119,17 @@ type Config struct {
 	CodePasswordless bool
 	// CodeMFA enables a mailed code as a second factor.
 	CodeMFA bool
+	// UIProductName brands the built-in pages. Default: "Account".
+	UIProductName string
+	// UILogoURL is an image shown on the built-in pages (same origin or
+	// data: URL, CSP permitting). Default: none.
+	UILogoURL string
+	// UIPrimaryColor is a CSS colour for buttons and links. Default:
+	// #2563eb.
+	UIPrimaryColor string
+	// CORSAllowedOrigins enables CORS with credentials for these origins
+	// (Kratos's serve.public.cors). Default: CORS off.
+	CORSAllowedOrigins []string
 	// Mailer sends courier messages. Nil: codes are not sent anywhere
 	// (caddymodule always wires the courier, which logs when no SMTP is set).
 	Mailer Mailer
