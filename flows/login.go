@@ -132,7 +132,8 @@ type loginMethod struct {
 	// credential); for aal1 flows it is nil.
 	nodes func(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity)
 	// verify checks a submission. It returns the identity that passed, or
-	// nil after putting messages on the flow (answered with 400).
+	// nil after putting messages on the flow (answered with 400), or
+	// errShowFlow when the flow moved on to another step (answered 200).
 	verify func(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error)
 }
 
@@ -147,6 +148,10 @@ type loginState struct {
 
 var loginMethods []*loginMethod
 
+// errShowFlow is returned by a method's verify when the flow moved to its
+// next step (e.g. a code was sent): the flow is answered with 200.
+var errShowFlow = &Error{Code: http.StatusOK}
+
 // loginWith runs a registered method and signs in or upgrades the session.
 func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submission, sess *sessionstore.Session, m *loginMethod) {
 	f := sub.f
@@ -160,6 +165,10 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		st.ident = ident
 	}
 	ident, ferr := m.verify(e, r, st)
+	if ferr == errShowFlow {
+		e.renderFlowError(w, r, sub, http.StatusOK)
+		return
+	}
 	if ferr != nil {
 		e.writeBrowserOrJSONError(w, r, f.Type, ferr)
 		return

@@ -225,7 +225,7 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 // finishRegistration creates the identity with creds (unique identifiers
 // checked in the store's transaction), runs the session and verification
 // after-hooks and answers per client kind.
-func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any, creds map[string]sessionstore.Credential, method string) {
+func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any, creds map[string]sessionstore.Credential, method string, verified ...string) {
 	f := sub.f
 	now := e.now().UTC()
 	traitsJSON, _ := json.Marshal(traits)
@@ -235,6 +235,16 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 		CreatedAt: now, UpdatedAt: now, Credentials: creds,
 	}
 	ident.VerifiableAddresses, ident.RecoveryAddresses = e.addresses(traits, now)
+	// Addresses the method itself proved (a mailed sign-up code) start out
+	// verified and need no verification mail.
+	for i, a := range ident.VerifiableAddresses {
+		for _, v := range verified {
+			if a.Value == v {
+				t := now
+				ident.VerifiableAddresses[i].Verified, ident.VerifiableAddresses[i].Status, ident.VerifiableAddresses[i].VerifiedAt = true, "completed", &t
+			}
+		}
+	}
 	if err := e.store.CreateIdentity(r.Context(), ident); err != nil {
 		if errors.Is(err, sessionstore.ErrDuplicateCredential) {
 			e.registrationFormFor(r, f, traits)
@@ -256,7 +266,9 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 	f.Active = method
 	f.ContinueWith = nil
 	for _, a := range ident.VerifiableAddresses {
-		e.sendVerificationForAddress(r, ident, a, f)
+		if !a.Verified {
+			e.sendVerificationForAddress(r, ident, a, f)
+		}
 	}
 	if len(f.ContinueWith) > 0 {
 		// Reload: the addresses are now "sent".
@@ -302,7 +314,9 @@ type registrationState struct {
 // → 400 with the flow's messages; show → 200 with the flow (e.g. a code
 // was sent); err → a non-flow error.
 type registrationOutcome struct {
-	creds   map[string]sessionstore.Credential
+	creds map[string]sessionstore.Credential
+	// verified lists addresses the method proved.
+	verified []string
 	invalid bool
 	show    bool
 	err     *Error
@@ -338,7 +352,7 @@ func (e *Engine) registerWith(w http.ResponseWriter, r *http.Request, sub *submi
 	case out.show:
 		e.renderFlowError(w, r, sub, http.StatusOK)
 	case out.creds != nil:
-		e.finishRegistration(w, r, sub, traits, out.creds, m.name)
+		e.finishRegistration(w, r, sub, traits, out.creds, m.name, out.verified...)
 	default:
 		writeError(w, r, errInternal("registration method gave no outcome"))
 	}

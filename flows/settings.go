@@ -309,7 +309,14 @@ func (e *Engine) aalSatisfied(sess *sessionstore.Session, ident *sessionstore.Id
 	if e.cfg.RequiredAAL == "aal1" {
 		return true
 	}
-	return sess.AAL == "aal2" || identityAAL(ident) != "aal2"
+	if sess.AAL == "aal2" {
+		return true
+	}
+	if identityAAL(ident) == "aal2" {
+		return false
+	}
+	// With code as a second factor, any verifiable address can be one.
+	return !(e.cfg.CodeMFA && len(ident.VerifiableAddresses) > 0)
 }
 
 // secondFactors are the credential types that make an identity aal2-capable.

@@ -1,0 +1,251 @@
+package flows
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// The code method: sign-in and sign-up with a mailed one-time code
+// (Config.CodePasswordless) and a mailed code as a second factor
+// (Config.CodeMFA). Answers for the "code sent" step are 200 with the flow
+// in state sent_email, as Kratos writes flows a strategy sends back to the
+// UI.
+
+func init() {
+	loginMethods = append(loginMethods,
+		&loginMethod{name: "code", aal: "aal1", nodes: codeLoginNodes, verify: codeLoginVerify},
+		&loginMethod{name: "code", aal: "aal2", nodes: codeMFANodes, verify: codeLoginVerify})
+	registrationMethods = append(registrationMethods,
+		&registrationMethod{name: "code", nodes: codeRegistrationNodes, register: codeRegister})
+}
+
+func codeLoginNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+	if !e.cfg.CodePasswordless {
+		return
+	}
+	if f.UI.findNode("identifier") == nil {
+		f.UI.Nodes = append(f.UI.Nodes, inputNode("default", "identifier", "text", e.schema.identifierLabel("code")).value("").required())
+	}
+	f.UI.Nodes = append(f.UI.Nodes, submitNode("code", "method", "code", labelOf(1010015, nil)))
+}
+
+func codeMFANodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+	if !e.cfg.CodeMFA || ident == nil {
+		return
+	}
+	for _, a := range ident.VerifiableAddresses {
+		if a.Via != "email" {
+			continue
+		}
+		f.UI.Nodes = append(f.UI.Nodes, submitNode("code", "address", a.Value,
+			labelOf(1010023, map[string]any{"address": a.Value, "channel": a.Via}, a.Value)))
+	}
+}
+
+// codeSentNodes is the login form once a code is on its way.
+func (e *Engine) codeSentNodes(f *flow, identifier string, mfa bool) {
+	csrf := ""
+	if n := f.UI.findNode("csrf_token"); n != nil {
+		csrf, _ = n.input().Value.(string)
+	}
+	f.UI.Nodes = []*Node{csrfNode(csrf)}
+	if mfa {
+		f.UI.Nodes = append(f.UI.Nodes, inputNode("code", "address", "hidden", nil).value(identifier))
+	} else {
+		f.UI.Nodes = append(f.UI.Nodes, inputNode("default", "identifier", "hidden", nil).value(identifier))
+	}
+	f.UI.Nodes = append(f.UI.Nodes,
+		inputNode("code", "code", "text", labelOf(1070013, nil)).required().autocomplete("one-time-code"),
+		submitNode("code", "method", "code", labelOf(1070009, nil)),
+		submitNode("code", "resend", "code", labelOf(1070008, nil)))
+	f.State = "sent_email"
+}
+
+// findCodeIdentity finds the identity an identifier (email) belongs to.
+func (e *Engine) findCodeIdentity(r *http.Request, identifier string) (*sessionstore.Identity, string, error) {
+	id := normalizeIdentifier(identifier)
+	for _, t := range []string{"code", "password", sessionstore.AddressIndexType("verification", "email"), sessionstore.AddressIndexType("recovery", "email")} {
+		ident, err := e.store.FindIdentityByCredential(r.Context(), t, id)
+		if err == nil {
+			return ident, id, nil
+		}
+		if !errors.Is(err, sessionstore.ErrNotFound) {
+			return nil, "", err
+		}
+	}
+	return nil, id, sessionstore.ErrNotFound
+}
+
+func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+	f := st.sub.f
+	mfa := f.RequestedAAL == "aal2"
+	if mfa && !e.cfg.CodeMFA || !mfa && !e.cfg.CodePasswordless {
+		f.UI.Messages = []Text{newText(4010002, nil)}
+		return nil, nil
+	}
+	body := st.sub.body
+	code := strings.TrimSpace(str(body, "code"))
+	if code != "" && str(body, "resend") != "code" {
+		ok, c, err := e.consumeCode(r.Context(), f, code)
+		if err != nil {
+			return nil, errInternal("unable to check the code")
+		}
+		st.sub.f = f
+		if !ok || c == nil {
+			addr := ""
+			if c != nil {
+				addr = c.Address
+			}
+			e.codeSentNodes(f, addr, mfa)
+			f.UI.Messages = []Text{newText(4010008, nil)}
+			return nil, nil
+		}
+		ident, err := e.store.GetIdentity(r.Context(), c.IdentityID)
+		if err != nil {
+			return nil, errInternal("unable to load the identity")
+		}
+		// Signing in with a mailed code proves the address.
+		_ = e.markVerified(r.Context(), ident.ID, c.Address)
+		return ident, nil
+	}
+	// Step one (or resend): send a code.
+	var ident *sessionstore.Identity
+	var address string
+	if mfa {
+		address = strings.ToLower(strings.TrimSpace(str(body, "address")))
+		if address == "" {
+			if ch := f.challenge(); ch != nil {
+				address = ch.Address
+			}
+		}
+		ident = st.ident
+		found := false
+		for _, a := range ident.VerifiableAddresses {
+			if a.Value == address {
+				found = true
+			}
+		}
+		if !found {
+			f.UI.Messages = []Text{newText(4010010, nil)}
+			return nil, nil
+		}
+	} else {
+		identifier := str(body, "identifier")
+		if identifier == "" {
+			if ch := f.challenge(); ch != nil {
+				identifier = ch.Address
+			}
+		}
+		if identifier == "" {
+			f.UI.addNodeMessage("identifier", newText(4000002, map[string]any{"property": "identifier"}, "identifier"))
+			return nil, nil
+		}
+		var err error
+		ident, address, err = e.findCodeIdentity(r, identifier)
+		if errors.Is(err, sessionstore.ErrNotFound) {
+			f.UI.setValue("identifier", identifier)
+			f.UI.Messages = []Text{newText(4000035, nil)}
+			return nil, nil
+		}
+		if err != nil {
+			return nil, errInternal("unable to look up the account")
+		}
+	}
+	code = newCode()
+	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: address, IdentityID: ident.ID,
+		ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
+	if err := e.mail(r.Context(), Mail{To: address, Template: "login_code_valid", LoginCode: code,
+		Identity: e.mailIdentity(r, ident), RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
+		ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}); err != nil {
+		return nil, errInternal("unable to send the code")
+	}
+	e.codeSentNodes(f, address, mfa)
+	f.UI.Messages = []Text{newText(1010014, nil)}
+	return nil, errShowFlow
+}
+
+func codeRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[string]any) {
+	if !e.cfg.CodePasswordless {
+		return
+	}
+	f.UI.Nodes = append(f.UI.Nodes, submitNode("code", "method", "code", labelOf(1040006, nil)))
+}
+
+// codeAddress is the address a sign-up code goes to: the trait marked as
+// the code identifier, else the first email verification address.
+func (e *Engine) codeAddress(traits map[string]any) string {
+	if ids := e.identifiers(traits, "code"); len(ids) > 0 {
+		return ids[0]
+	}
+	for _, f := range e.schema.Fields {
+		if f.VerificationVia == "email" {
+			if v, ok := lookupPath(traits, f.Path); ok {
+				if s, ok := v.(string); ok && s != "" {
+					return normalizeIdentifier(s)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func codeRegister(e *Engine, r *http.Request, st *registrationState) registrationOutcome {
+	f := st.sub.f
+	if !e.cfg.CodePasswordless {
+		f.UI.Messages = []Text{newText(4010003, nil)}
+		return registrationOutcome{invalid: true}
+	}
+	address := e.codeAddress(st.traits)
+	if address == "" {
+		f.UI.Messages = []Text{newText(4000009, nil)}
+		return registrationOutcome{invalid: true}
+	}
+	sentNodes := func() {
+		csrf := ""
+		if n := f.UI.findNode("csrf_token"); n != nil {
+			csrf, _ = n.input().Value.(string)
+		}
+		f.UI.Nodes = []*Node{csrfNode(csrf)}
+		f.UI.Nodes = append(f.UI.Nodes, e.schema.traitNodes("default", st.traits, true)...)
+		f.UI.Nodes = append(f.UI.Nodes,
+			inputNode("code", "code", "text", labelOf(1070012, nil)).required().autocomplete("one-time-code"),
+			submitNode("code", "method", "code", labelOf(1070009, nil)),
+			submitNode("code", "resend", "code", labelOf(1070008, nil)))
+		f.State = "sent_email"
+		if f.Internal == nil {
+			f.Internal = map[string]any{}
+		}
+		f.Internal["traits"] = st.traits
+	}
+	code := strings.TrimSpace(str(st.sub.body, "code"))
+	if code != "" && str(st.sub.body, "resend") != "code" {
+		ok, c, err := e.consumeCode(r.Context(), f, code)
+		if err != nil {
+			return registrationOutcome{err: errInternal("unable to check the code")}
+		}
+		st.sub.f = f
+		if !ok || c == nil || c.Address != address {
+			sentNodes()
+			f.UI.Messages = []Text{newText(4040003, nil)}
+			return registrationOutcome{invalid: true}
+		}
+		now := e.now().UTC()
+		creds := map[string]sessionstore.Credential{"code": {Type: "code", Identifiers: []string{address},
+			Config:    jsonMarshal(map[string]any{"addresses": []map[string]string{{"channel": "email", "address": address}}}),
+			CreatedAt: now, UpdatedAt: now}}
+		return registrationOutcome{creds: creds, verified: []string{address}}
+	}
+	code = newCode()
+	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: address, ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
+	if err := e.mail(r.Context(), Mail{To: address, Template: "registration_code_valid", RegistrationCode: code,
+		Identity: map[string]any{"traits": st.traits}, RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
+		ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}); err != nil {
+		return registrationOutcome{err: errInternal("unable to send the code")}
+	}
+	sentNodes()
+	f.UI.Messages = []Text{newText(1040005, nil)}
+	return registrationOutcome{show: true}
+}
