@@ -317,9 +317,9 @@ type registrationOutcome struct {
 	creds map[string]sessionstore.Credential
 	// verified lists addresses the method proved.
 	verified []string
-	invalid bool
-	show    bool
-	err     *Error
+	invalid  bool
+	show     bool
+	err      *Error
 }
 
 var registrationMethods []*registrationMethod
