@@ -89,9 +89,9 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	body := st.sub.body
 	code := strings.TrimSpace(str(body, "code"))
 	if code != "" && str(body, "resend") != "code" {
-		ok, c, err := e.consumeCode(r.Context(), f, code)
+		ok, c, err := e.consumeCode(r, f, code)
 		if err != nil {
-			return nil, errInternal("unable to check the code")
+			return nil, asError(err, "unable to check the code")
 		}
 		st.sub.f = f
 		if !ok || c == nil {
@@ -153,6 +153,9 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 		if err != nil {
 			return nil, errInternal("unable to look up the account")
 		}
+	}
+	if d := e.limitSend(r, address); d > 0 {
+		return nil, errTooMany(d)
 	}
 	code = newCode()
 	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: address, IdentityID: ident.ID,
@@ -222,9 +225,9 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 	}
 	code := strings.TrimSpace(str(st.sub.body, "code"))
 	if code != "" && str(st.sub.body, "resend") != "code" {
-		ok, c, err := e.consumeCode(r.Context(), f, code)
+		ok, c, err := e.consumeCode(r, f, code)
 		if err != nil {
-			return registrationOutcome{err: errInternal("unable to check the code")}
+			return registrationOutcome{err: asError(err, "unable to check the code")}
 		}
 		st.sub.f = f
 		if !ok || c == nil || c.Address != address {
@@ -237,6 +240,9 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 			Config:    jsonMarshal(map[string]any{"addresses": []map[string]string{{"channel": "email", "address": address}}}),
 			CreatedAt: now, UpdatedAt: now}}
 		return registrationOutcome{creds: creds, verified: []string{address}}
+	}
+	if d := e.limitSend(r, address); d > 0 {
+		return registrationOutcome{err: errTooMany(d)}
 	}
 	code = newCode()
 	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: address, ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})

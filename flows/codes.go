@@ -1,14 +1,15 @@
 package flows
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
+	"net/http"
 	"time"
 )
 
@@ -91,7 +92,17 @@ func (e *Engine) checkCode(f *flow, code string) (ok bool, c *challenge) {
 // consumeCode checks code against the stored flow atomically (a store
 // transaction), so of concurrent submissions of one correct code exactly
 // one succeeds. f is refreshed from the store.
-func (e *Engine) consumeCode(ctx context.Context, f *flow, code string) (ok bool, c *challenge, err error) {
+func (e *Engine) consumeCode(r *http.Request, f *flow, code string) (ok bool, c *challenge, err error) {
+	ctx := r.Context()
+	ip := e.clientIP(r)
+	if d := e.blocked(ctx, "code_ip", ip); d > 0 {
+		return false, nil, errTooMany(d)
+	}
+	defer func() {
+		if err == nil && !ok {
+			e.hit(ctx, "code_ip", ip)
+		}
+	}()
 	err = e.store.UpdateRecord(ctx, flowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
 		if old == nil {
 			return nil, 0, errFlowNotFound
@@ -110,4 +121,14 @@ func (e *Engine) consumeCode(ctx context.Context, f *flow, code string) (ok bool
 		return b, time.Until(sf.ExpiresAt) + flowGrace, nil
 	})
 	return ok, c, err
+}
+
+// asError returns err as a Kratos error when it is one (a 429 from the
+// limiter), or an internal error.
+func asError(err error, internal string) *Error {
+	var ee *Error
+	if errors.As(err, &ee) {
+		return ee
+	}
+	return errInternal(internal)
 }

@@ -130,6 +130,11 @@ type Config struct {
 	// CORSAllowedOrigins enables CORS with credentials for these origins
 	// (Kratos's serve.public.cors). Default: CORS off.
 	CORSAllowedOrigins []string
+	// RateLimits bounds guessing and mail bombing; on by default.
+	RateLimits RateLimits
+	// ClientIP returns the client address of a request (Caddy's client_ip,
+	// which honours trusted proxies). Nil: the connection's remote host.
+	ClientIP func(*http.Request) string
 	// Mailer sends courier messages. Nil: codes are not sent anywhere
 	// (caddymodule always wires the courier, which logs when no SMTP is set).
 	Mailer Mailer

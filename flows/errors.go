@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -20,6 +21,8 @@ type Error struct {
 	Request string         `json:"request,omitempty"`
 
 	extra map[string]any
+	// retryAfter, when set, becomes the Retry-After header (429s).
+	retryAfter int
 }
 
 func (e *Error) Error() string {
@@ -180,6 +183,9 @@ func writeError(w http.ResponseWriter, r *http.Request, e *Error) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h["Ory-Error-Id"] = []string{e.ID}
+	if e.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(e.retryAfter))
+	}
 	w.WriteHeader(e.Code)
 	_, _ = w.Write(b)
 }

@@ -279,6 +279,11 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
+	ip, idKey := e.clientIP(r), normalizeIdentifier(identifier)
+	if d := e.firstBlock(r.Context(), "login_id", idKey, "login_ip", ip); d > 0 {
+		e.tooMany(w, r, sub, d)
+		return
+	}
 	ident, ok, err := e.checkPassword(r.Context(), identifier, password)
 	if err != nil {
 		e.logger.Error("password login", zapErr(err))
@@ -286,6 +291,8 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 		return
 	}
 	if !ok {
+		e.hit(r.Context(), "login_id", idKey)
+		e.hit(r.Context(), "login_ip", ip)
 		f.UI.Messages = []Text{newText(4000006, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
@@ -295,6 +302,7 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
+	e.forgive(r.Context(), "login_id", idKey)
 	if f.Refresh && sess != nil && sess.IdentityID != ident.ID {
 		e.writeBrowserOrJSONError(w, r, f.Type, newError(http.StatusForbidden, "security_identity_mismatch",
 			"", "The requested identity does not match the identity of the current session."))

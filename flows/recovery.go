@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -107,6 +108,10 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
+	if d := e.limitSend(r, email); d > 0 {
+		e.tooMany(w, r, sub, d)
+		return
+	}
 	if err := e.startRecovery(r, f, email); err != nil {
 		e.logger.Error("recovery mail", zapErr(err))
 		writeError(w, r, errInternal("unable to send the recovery message"))
@@ -155,8 +160,12 @@ func (e *Engine) startRecovery(r *http.Request, f *flow, email string) error {
 
 func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *submission, code string) {
 	f := sub.f
-	ok, c, err := e.consumeCode(r.Context(), f, code)
+	ok, c, err := e.consumeCode(r, f, code)
 	if err != nil {
+		if ee := asError(err, ""); ee.Code == http.StatusTooManyRequests {
+			e.tooMany(w, r, sub, time.Duration(ee.retryAfter)*time.Second)
+			return
+		}
 		writeError(w, r, errInternal("unable to check the code"))
 		return
 	}

@@ -163,6 +163,10 @@ func applyFieldErrors(c *Container, errs []fieldError) {
 
 func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any) {
 	f := sub.f
+	if d := e.blocked(r.Context(), "reg_ip", e.clientIP(r)); d > 0 {
+		e.tooMany(w, r, sub, d)
+		return
+	}
 	password := str(sub.body, "password")
 	if traits == nil {
 		traits = map[string]any{}
@@ -256,6 +260,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 		writeError(w, r, errInternal("unable to store the identity"))
 		return
 	}
+	e.hit(r.Context(), "reg_ip", e.clientIP(r))
 	// The session after-hook: the new identity is signed in.
 	is := e.newSession(r, ident.ID, method, "aal1")
 	if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
@@ -334,6 +339,10 @@ func (e *Engine) registrationMethodNodes(r *http.Request, f *flow, traits map[st
 
 func (e *Engine) registerWith(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any, m *registrationMethod) {
 	f := sub.f
+	if d := e.blocked(r.Context(), "reg_ip", e.clientIP(r)); d > 0 {
+		e.tooMany(w, r, sub, d)
+		return
+	}
 	if traits == nil {
 		traits = map[string]any{}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -126,6 +127,10 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
+	if d := e.limitSend(r, email); d > 0 {
+		e.tooMany(w, r, sub, d)
+		return
+	}
 	if err := e.startVerification(r, f, email); err != nil {
 		e.logger.Error("verification mail", zapErr(err))
 		writeError(w, r, errInternal("unable to send the verification message"))
@@ -220,8 +225,12 @@ func (e *Engine) mailIdentity(r *http.Request, ident *sessionstore.Identity) map
 // verifyCode completes verification with a code.
 func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *submission, code string) {
 	f := sub.f
-	ok, c, err := e.consumeCode(r.Context(), f, code)
+	ok, c, err := e.consumeCode(r, f, code)
 	if err != nil {
+		if ee := asError(err, ""); ee.Code == http.StatusTooManyRequests {
+			e.tooMany(w, r, sub, time.Duration(ee.retryAfter)*time.Second)
+			return
+		}
 		writeError(w, r, errInternal("unable to check the code"))
 		return
 	}
