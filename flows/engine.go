@@ -130,6 +130,9 @@ type Config struct {
 	// CORSAllowedOrigins enables CORS with credentials for these origins
 	// (Kratos's serve.public.cors). Default: CORS off.
 	CORSAllowedOrigins []string
+	// DisableBreachedPasswordCheck turns off the offline check against the
+	// embedded list of common leaked passwords. Default: on.
+	DisableBreachedPasswordCheck bool
 	// RateLimits bounds guessing and mail bombing; on by default.
 	RateLimits RateLimits
 	// ClientIP returns the client address of a request (Caddy's client_ip,

@@ -24,6 +24,12 @@ func (e *Engine) passwordPolicy(password string, identifiers []string) *Text {
 			return &t
 		}
 	}
+	if !e.cfg.DisableBreachedPasswordCheck && isCommonPassword(password) {
+		// Kratos reports a HaveIBeenPwned breach count; the offline list
+		// only knows "found", reported as one breach.
+		t := newText(4000034, map[string]any{"breaches": 1})
+		return &t
+	}
 	return nil
 }
 
