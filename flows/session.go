@@ -210,18 +210,18 @@ func (e *Engine) Authenticate(r *http.Request) (*SessionInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.AAL != "aal2" && e.cfg.RequiredAAL != "aal1" {
-		// Only an aal1 session needs the identity: is a second factor due?
-		ident, err := e.store.GetIdentity(r.Context(), s.IdentityID)
-		if err != nil {
-			return nil, ErrNoSession
-		}
-		if ident.State != "" && ident.State != "active" {
-			return nil, ErrNoSession
-		}
-		if !e.aalSatisfied(s, ident) {
-			return nil, ErrAAL2Required
-		}
+	// The identity decides whether the session still counts (state) and
+	// whether a second factor is due; the shared, cached copy keeps this
+	// off Badger on the hot path.
+	ident, err := e.store.GetIdentityShared(r.Context(), s.IdentityID)
+	if err != nil {
+		return nil, ErrNoSession
+	}
+	if ident.State != "" && ident.State != "active" {
+		return nil, ErrNoSession
+	}
+	if !e.aalSatisfied(s, ident) {
+		return nil, ErrAAL2Required
 	}
 	info := &SessionInfo{SessionID: s.ID, IdentityID: s.IdentityID, AAL: s.AAL, ExpiresAt: s.ExpiresAt}
 	for _, m := range s.AuthenticationMethods {

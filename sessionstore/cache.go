@@ -18,46 +18,53 @@ const cacheShards = 64
 // a read that raced with a revocation can never re-insert the old value.
 // Eviction is random (Go's map iteration order), which is good enough for
 // session access patterns and costs nothing on hits.
-type sessionCache struct {
+type sessionCache = sharedCache[*Session]
+
+// sharedCache is the bounded, sharded map behind the session and identity
+// caches.
+type sharedCache[V any] struct {
 	seed   maphash.Seed
-	shards [cacheShards]cacheShard
+	shards [cacheShards]cacheShard[V]
 }
 
-type cacheShard struct {
+type cacheShard[V any] struct {
 	mu  sync.RWMutex
-	m   map[string]cacheEntry
+	m   map[string]cacheEntry[V]
 	max int
 	gen uint64
 	_   [64]byte // keep neighbouring shard locks off one cache line
 }
 
-type cacheEntry struct {
-	sess *Session
+type cacheEntry[V any] struct {
+	sess V
 	// deadline is when Badger's TTL drops the session (unix nanoseconds);
 	// 0 means never. Past it the entry is treated as a miss so the cache
 	// never outlives the store.
 	deadline int64
 }
 
-func newSessionCache(size int) *sessionCache {
-	c := &sessionCache{seed: maphash.MakeSeed()}
+func newSessionCache(size int) *sessionCache { return newSharedCache[*Session](size) }
+
+func newSharedCache[V any](size int) *sharedCache[V] {
+	c := &sharedCache[V]{seed: maphash.MakeSeed()}
 	per := (size + cacheShards - 1) / cacheShards
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]cacheEntry)
+		c.shards[i].m = make(map[string]cacheEntry[V])
 		c.shards[i].max = per
 	}
 	return c
 }
 
-func (c *sessionCache) shard(hash []byte) *cacheShard {
+func (c *sharedCache[V]) shard(hash []byte) *cacheShard[V] {
 	return &c.shards[maphash.Bytes(c.seed, hash)&(cacheShards-1)]
 }
 
 // get returns the cached session and, on a miss, the shard generation to
 // pass to put. nowNano is only consulted for entries with a deadline.
-func (c *sessionCache) get(hash []byte, nowNano func() int64) (*Session, uint64, bool) {
+func (c *sharedCache[V]) get(hash []byte, nowNano func() int64) (V, uint64, bool) {
 	if c == nil {
-		return nil, 0, false
+		var zero V
+		return zero, 0, false
 	}
 	sh := c.shard(hash)
 	sh.mu.RLock()
@@ -67,11 +74,12 @@ func (c *sessionCache) get(hash []byte, nowNano func() int64) (*Session, uint64,
 	if ok && (e.deadline == 0 || nowNano() < e.deadline) {
 		return e.sess, gen, true
 	}
-	return nil, gen, false
+	var zero V
+	return zero, gen, false
 }
 
 // put inserts sess unless a writer invalidated the shard since get.
-func (c *sessionCache) put(hash []byte, sess *Session, deadline int64, gen uint64) {
+func (c *sharedCache[V]) put(hash []byte, sess V, deadline int64, gen uint64) {
 	if c == nil {
 		return
 	}
@@ -87,12 +95,12 @@ func (c *sessionCache) put(hash []byte, sess *Session, deadline int64, gen uint6
 			break
 		}
 	}
-	sh.m[string(hash)] = cacheEntry{sess: sess, deadline: deadline}
+	sh.m[string(hash)] = cacheEntry[V]{sess: sess, deadline: deadline}
 }
 
 // invalidate drops hash and fences out in-flight readers of its shard.
 // Call it after the write that changed the session has committed.
-func (c *sessionCache) invalidate(hash []byte) {
+func (c *sharedCache[V]) invalidate(hash []byte) {
 	if c == nil || len(hash) == 0 {
 		return
 	}
@@ -104,7 +112,7 @@ func (c *sessionCache) invalidate(hash []byte) {
 }
 
 // len reports the number of cached entries (tests).
-func (c *sessionCache) len() int {
+func (c *sharedCache[V]) len() int {
 	if c == nil {
 		return 0
 	}

@@ -237,6 +237,7 @@ func (s *Store) updateIdentity(ctx context.Context, id *Identity) error {
 	if err != nil {
 		return err
 	}
+	defer s.idCache.invalidate([]byte(id.ID))
 	return s.update(ctx, func(txn *badger.Txn) error {
 		old, err := loadIdentity(txn, id.ID)
 		if err != nil {
@@ -282,6 +283,24 @@ func (s *Store) GetIdentity(ctx context.Context, id string) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
 	}
+	return ident, nil
+}
+
+// GetIdentityShared is GetIdentity for hot paths (the gate's AAL and
+// state checks): it serves from an in-memory cache that UpdateIdentity and
+// DeleteIdentity invalidate, and the returned *Identity is shared — callers
+// must not modify it.
+func (s *Store) GetIdentityShared(ctx context.Context, id string) (*Identity, error) {
+	key := []byte(id)
+	ident, gen, ok := s.idCache.get(key, unixNanoNow)
+	if ok {
+		return ident, nil
+	}
+	ident, err := s.GetIdentity(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.idCache.put(key, ident, 0, gen)
 	return ident, nil
 }
 
@@ -365,6 +384,7 @@ func (s *Store) deleteIdentity(ctx context.Context, id string) error {
 	for _, h := range hashes {
 		s.cache.invalidate(h)
 	}
+	s.idCache.invalidate([]byte(id))
 	return err
 }
 

@@ -330,3 +330,32 @@ func TestAddressIndex(t *testing.T) {
 		t.Fatalf("index not released: %v", err)
 	}
 }
+
+func TestGetIdentitySharedInvalidation(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	id := &Identity{ID: "33333333-3333-4333-8333-333333333333", State: "active", Traits: []byte(`{}`)}
+	if err := s.CreateIdentity(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.GetIdentityShared(ctx, id.ID)
+	if err != nil || a.State != "active" {
+		t.Fatalf("first read: %v %v", a, err)
+	}
+	if b, _ := s.GetIdentityShared(ctx, id.ID); b != a {
+		t.Fatal("second read did not come from the cache")
+	}
+	id.State = "inactive"
+	if err := s.UpdateIdentity(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.GetIdentityShared(ctx, id.ID); c.State != "inactive" {
+		t.Fatalf("stale identity after update: %s", c.State)
+	}
+	if err := s.DeleteIdentity(ctx, id.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetIdentityShared(ctx, id.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted identity still served: %v", err)
+	}
+}

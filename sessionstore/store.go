@@ -62,6 +62,9 @@ const (
 type Store struct {
 	db    *badger.DB
 	cache *sessionCache // nil when disabled
+	// idCache holds shared identities for GetIdentityShared; nil when the
+	// session cache is disabled.
+	idCache *sharedCache[*Identity]
 
 	// closed and inflight implement a lock-free close guard: an operation
 	// increments inflight, then checks closed; Close sets closed, then
@@ -113,6 +116,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if size > 0 {
 		s.cache = newSessionCache(size)
+		s.idCache = newSharedCache[*Identity](size)
 	}
 	interval := opts.GCInterval
 	if interval <= 0 {
