@@ -43,7 +43,7 @@ type resp struct {
 	raw    []byte
 }
 
-func do(t *testing.T, c *http.Client, method, u string, body any, hdr map[string]string) resp {
+func do(t testing.TB, c *http.Client, method, u string, body any, hdr map[string]string) resp {
 	t.Helper()
 	var rd io.Reader
 	ct := ""
