@@ -1,0 +1,351 @@
+package flows
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// The lookup_secret method: 12 single-use backup recovery codes of 8
+// characters [a-z0-9], a second factor.
+//
+// Settings: "regenerate" shows new codes (kept sealed on the flow) with a
+// confirm button; only "confirm" stores them. Each stored code is kept as
+// an HMAC (what sign-in compares, in constant time) and sealed (so
+// "reveal" can show them again, as Kratos does). Sign-in marks a code used
+// through a store record created in a transaction (lookupUsedNS), so two
+// concurrent uses of one code succeed at most once; used_at on the
+// identity is what reveal shows.
+
+func init() {
+	settingsMethods = append(settingsMethods,
+		&settingsMethod{name: "lookup_secret", nodes: lookupSettingsNodes, update: lookupSettingsUpdate})
+	loginMethods = append(loginMethods,
+		&loginMethod{name: "lookup_secret", aal: "aal2", nodes: lookupLoginNodes, verify: lookupLoginVerify})
+	sortRegistries()
+}
+
+const (
+	lookupPurpose     = "lookup_secret"
+	lookupInternalKey = "lookup_secret_regenerated"
+	lookupCodeCount   = 12
+	lookupCodeLength  = 8
+	lookupAlphabet    = "abcdefghijklmnopqrstuvwxyz0123456789"
+	lookupUsedNS      = "lookupused"
+)
+
+type lookupConfig struct {
+	// Salt makes each generation's hashes distinct.
+	Salt          string       `json:"salt,omitempty"`
+	RecoveryCodes []lookupCode `json:"recovery_codes"`
+}
+
+type lookupCode struct {
+	// Hash is the HMAC of salt and code (hex).
+	Hash string `json:"hash,omitempty"`
+	// Sealed is the code, encrypted, for reveal.
+	Sealed string `json:"sealed,omitempty"`
+	// Code is a plain code (credentials imported from Kratos).
+	Code   string     `json:"code,omitempty"`
+	UsedAt *time.Time `json:"used_at,omitempty"`
+}
+
+var errLookupUsed = errors.New("lookup secret already used")
+
+func lookupMACInput(identityID, salt, code string) string {
+	return identityID + "\x00" + salt + "\x00" + code
+}
+
+func newLookupCodes() []string {
+	out := make([]string, lookupCodeCount)
+	for i := range out {
+		out[i] = randomString(lookupCodeLength, lookupAlphabet)
+	}
+	return out
+}
+
+func lookupConfigOf(ident *sessionstore.Identity) (*lookupConfig, bool) {
+	c, ok := ident.Credentials["lookup_secret"]
+	if !ok {
+		return nil, false
+	}
+	var cfg lookupConfig
+	if err := jsonUnmarshal(c.Config, &cfg); err != nil {
+		return nil, false
+	}
+	return &cfg, true
+}
+
+func lookupSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+	if hasCredential(ident, "lookup_secret") {
+		f.UI.Nodes = append(f.UI.Nodes, lookupRevealNode(), lookupDisableNode())
+		return
+	}
+	f.UI.Nodes = append(f.UI.Nodes, lookupRegenerateNode())
+}
+
+func lookupRegenerateNode() *Node {
+	return submitNode("lookup_secret", "lookup_secret_regenerate", "true", labelOf(1050008, nil))
+}
+func lookupRevealNode() *Node {
+	return submitNode("lookup_secret", "lookup_secret_reveal", "true", labelOf(1050007, nil))
+}
+func lookupDisableNode() *Node {
+	return submitNode("lookup_secret", "lookup_secret_disable", "true", labelOf(1050016, nil))
+}
+func lookupConfirmNode() *Node {
+	return submitNode("lookup_secret", "lookup_secret_confirm", "true", labelOf(1050011, nil))
+}
+
+// lookupEntry is one code as shown: the code, or when it was used.
+type lookupEntry struct {
+	code   string
+	usedAt *time.Time
+}
+
+// lookupCodesNode is the text node listing codes (1050015 with one 1050009
+// per code, 1050014 for used ones).
+func lookupCodesNode(entries []lookupEntry) *Node {
+	formatted := make([]string, len(entries))
+	secrets := make([]Text, len(entries))
+	for i, en := range entries {
+		if en.usedAt != nil {
+			t := en.usedAt.UTC()
+			formatted[i] = "used"
+			secrets[i] = newText(1050014, map[string]any{"used_at": t, "used_at_unix": t.Unix()}, t.String())
+			continue
+		}
+		formatted[i] = en.code
+		secrets[i] = newText(1050009, map[string]any{"secret": en.code}, en.code)
+	}
+	list := strings.Join(formatted, ", ")
+	return &Node{Type: "text", Group: "lookup_secret", Messages: []Text{}, Meta: Meta{Label: labelOf(1050010, nil)},
+		Attributes: &TextAttrs{ID: "lookup_secret_codes", NodeType: "text",
+			Text: newText(1050015, map[string]any{"secrets": secrets}, list)}}
+}
+
+func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
+	f := st.sub.f
+	body := st.sub.body
+	confirm, reveal := boolField(body, "lookup_secret_confirm"), boolField(body, "lookup_secret_reveal")
+	disable, regenerate := boolField(body, "lookup_secret_disable"), boolField(body, "lookup_secret_regenerate")
+	if !confirm && !reveal && !disable && !regenerate {
+		f.UI.Messages = []Text{newText(4010004, nil)}
+		return settingsOutcome{invalid: true}
+	}
+	if !e.privileged(st.sess) {
+		return settingsOutcome{privileged: true}
+	}
+	ctx := r.Context()
+	switch {
+	case confirm:
+		var codes []string
+		if s := f.internalString(lookupInternalKey); s != "" {
+			if plain, _, err := e.open(ctx, lookupPurpose, f.ID, s); err == nil {
+				_ = json.Unmarshal(plain, &codes)
+			}
+		}
+		if len(codes) != lookupCodeCount {
+			return settingsOutcome{privileged: true, err: errBadRequest("You must (re-)generate recovery backup codes before you can save them.")}
+		}
+		cfg, err := e.newLookupConfig(ctx, st.ident.ID, codes)
+		if err != nil {
+			return settingsOutcome{err: errInternal("unable to protect the recovery codes")}
+		}
+		now := e.now().UTC()
+		up := cloneIdentity(st.ident)
+		up.Credentials["lookup_secret"] = sessionstore.Credential{
+			Type: "lookup_secret", Identifiers: []string{up.ID}, Config: jsonMarshal(cfg),
+			CreatedAt: now, UpdatedAt: now,
+		}
+		delete(f.Internal, lookupInternalKey)
+		sess := st.sess
+		return settingsOutcome{ident: up, privileged: true, success: true, after: func(*flow) {
+			// Kratos counts confirming the codes as completing the method.
+			if _, err := e.upgradeSession(r, sess, "lookup_secret", "aal2"); err != nil {
+				e.logger.Error("upgrading the session after confirming recovery codes", zapErr(err))
+			}
+		}}
+	case reveal:
+		cfg, ok := lookupConfigOf(st.ident)
+		if !ok {
+			return settingsOutcome{privileged: true, err: errBadRequest("Can not reveal lookup codes because you have none.")}
+		}
+		entries := make([]lookupEntry, 0, len(cfg.RecoveryCodes))
+		for _, c := range cfg.RecoveryCodes {
+			code := c.Code
+			if code == "" {
+				plain, _, err := e.open(ctx, lookupPurpose, st.ident.ID, c.Sealed)
+				if err != nil {
+					return settingsOutcome{err: errInternal("The recovery codes could not be read.")}
+				}
+				code = string(plain)
+			}
+			entries = append(entries, lookupEntry{code: code, usedAt: c.UsedAt})
+		}
+		f.UI.removeGroup("lookup_secret")
+		f.UI.Nodes = append(f.UI.Nodes, lookupCodesNode(entries), lookupDisableNode(), lookupRegenerateNode())
+		return settingsOutcome{privileged: true, show: true}
+	case disable:
+		up := cloneIdentity(st.ident)
+		delete(up.Credentials, "lookup_secret")
+		delete(f.Internal, lookupInternalKey)
+		return settingsOutcome{ident: up, privileged: true, success: true}
+	default: // regenerate
+		codes := newLookupCodes()
+		plain, _ := json.Marshal(codes)
+		sealed, err := e.seal(ctx, lookupPurpose, f.ID, plain)
+		if err != nil {
+			return settingsOutcome{err: errInternal("unable to protect the recovery codes")}
+		}
+		f.internal()[lookupInternalKey] = sealed
+		entries := make([]lookupEntry, len(codes))
+		for i, c := range codes {
+			entries[i] = lookupEntry{code: c}
+		}
+		f.UI.removeGroup("lookup_secret")
+		f.UI.Nodes = append(f.UI.Nodes, lookupCodesNode(entries), lookupConfirmNode())
+		return settingsOutcome{privileged: true, show: true}
+	}
+}
+
+// newLookupConfig hashes and seals codes for identityID.
+func (e *Engine) newLookupConfig(ctx context.Context, identityID string, codes []string) (*lookupConfig, error) {
+	cfg := &lookupConfig{Salt: randomString(16, alnum)}
+	for _, c := range codes {
+		sealed, err := e.seal(ctx, lookupPurpose, identityID, []byte(c))
+		if err != nil {
+			return nil, err
+		}
+		macs, err := e.macs(ctx, lookupPurpose, lookupMACInput(identityID, cfg.Salt, c))
+		if err != nil {
+			return nil, err
+		}
+		cfg.RecoveryCodes = append(cfg.RecoveryCodes, lookupCode{Hash: macs[0], Sealed: sealed})
+	}
+	return cfg, nil
+}
+
+func lookupLoginNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+	if !hasCredential(ident, "lookup_secret") {
+		return
+	}
+	f.UI.Nodes = append(f.UI.Nodes,
+		inputNode("lookup_secret", "lookup_secret", "text", labelOf(1010007, nil)).value("").required(),
+		submitNode("lookup_secret", "method", "lookup_secret", labelOf(1010010, nil)))
+}
+
+// lookupMatch finds the index of code among the stored codes, comparing
+// every entry in constant time; -1 when none matches.
+func (e *Engine) lookupMatch(ctx context.Context, identityID string, cfg *lookupConfig, code string) (int, error) {
+	macs, err := e.macs(ctx, lookupPurpose, lookupMACInput(identityID, cfg.Salt, code))
+	if err != nil {
+		return -1, err
+	}
+	found := -1
+	for i, c := range cfg.RecoveryCodes {
+		hit := 0
+		if c.Code != "" {
+			hit |= subtle.ConstantTimeCompare([]byte(c.Code), []byte(code))
+		}
+		for _, m := range macs {
+			hit |= subtle.ConstantTimeCompare([]byte(c.Hash), []byte(m))
+		}
+		if hit == 1 && found < 0 {
+			found = i
+		}
+	}
+	return found, nil
+}
+
+// lookupUsedKey is the single-use marker of one stored code.
+func lookupUsedKey(identityID string, c lookupCode) string {
+	h := c.Hash
+	if h == "" {
+		h = hex.EncodeToString(hashToken(c.Code))
+	}
+	return identityID + "." + h
+}
+
+func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+	f := st.sub.f
+	ctx := r.Context()
+	ident := st.ident
+	f.UI.setValue("lookup_secret", "")
+	cfg, ok := lookupConfigOf(ident)
+	if !ok {
+		f.UI.Messages = []Text{newText(4000014, nil)}
+		return nil, nil
+	}
+	code := strings.ToLower(strings.TrimSpace(str(st.sub.body, "lookup_secret")))
+	if code == "" {
+		f.UI.addNodeMessage("lookup_secret", newText(4000002, map[string]any{"property": "lookup_secret"}, "lookup_secret"))
+		return nil, nil
+	}
+	if ee := e.mfaBlocked(r, ident.ID); ee != nil {
+		return nil, ee
+	}
+	i, err := e.lookupMatch(ctx, ident.ID, cfg, code)
+	if err != nil {
+		return nil, errInternal("unable to check the recovery code")
+	}
+	if i < 0 {
+		e.mfaFailed(r, ident.ID)
+		f.UI.Messages = []Text{newText(4000016, nil)}
+		return nil, nil
+	}
+	if cfg.RecoveryCodes[i].UsedAt != nil {
+		f.UI.Messages = []Text{newText(4000012, nil)}
+		return nil, nil
+	}
+	// The marker is created in a transaction that fails when it exists:
+	// of concurrent uses of one code exactly one gets past this point.
+	now := e.now().UTC().Round(time.Second)
+	err = e.store.UpdateRecord(ctx, lookupUsedNS, lookupUsedKey(ident.ID, cfg.RecoveryCodes[i]),
+		func(old []byte) ([]byte, time.Duration, error) {
+			if old != nil {
+				return nil, 0, errLookupUsed
+			}
+			return []byte(now.Format(time.RFC3339)), 0, nil
+		})
+	if errors.Is(err, errLookupUsed) {
+		f.UI.Messages = []Text{newText(4000012, nil)}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, errInternal("unable to record the recovery code use")
+	}
+	e.mfaPassed(r, ident.ID)
+	// Record used_at on a fresh copy, so a concurrent change of the
+	// identity (another code, a settings update) is not overwritten.
+	fresh, err := e.store.GetIdentity(ctx, ident.ID)
+	if err != nil {
+		return nil, errInternal("unable to load the identity")
+	}
+	if fcfg, ok := lookupConfigOf(fresh); ok {
+		for j, c := range fcfg.RecoveryCodes {
+			if lookupUsedKey(ident.ID, c) == lookupUsedKey(ident.ID, cfg.RecoveryCodes[i]) && c.UsedAt == nil {
+				fcfg.RecoveryCodes[j].UsedAt = &now
+			}
+		}
+		up := cloneIdentity(fresh)
+		cred := up.Credentials["lookup_secret"]
+		cred.Config = jsonMarshal(fcfg)
+		cred.UpdatedAt = now
+		up.Credentials["lookup_secret"] = cred
+		up.UpdatedAt = now
+		if err := e.store.UpdateIdentity(ctx, up); err != nil {
+			e.logger.Error("recording a used recovery code", zapErr(err))
+		} else {
+			fresh = up
+		}
+	}
+	return fresh, nil
+}

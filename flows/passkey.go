@@ -1,0 +1,366 @@
+package flows
+
+import (
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// The passkey method: discoverable WebAuthn credentials as a first factor
+// (sign-up, sign-in without an identifier, add/remove in settings).
+// Browser flows only, as in Kratos.
+//
+// Credential "passkey": config {user_handle, credentials} (see
+// webauthnConfig) with identifiers [user handle]. The user handle is the
+// identity id for passkeys added in settings, and a random value for
+// passkeys made at sign-up (the identity id does not exist yet); sign-in
+// finds the identity by the handle the authenticator returns, through that
+// identifier. Ceremony state is kept and consumed as for webauthn.
+
+func init() {
+	registrationMethods = append(registrationMethods,
+		&registrationMethod{name: "passkey", nodes: passkeyRegistrationNodes, register: passkeyRegister})
+	loginMethods = append(loginMethods,
+		&loginMethod{name: "passkey", aal: "aal1", nodes: passkeyLoginNodes, verify: passkeyLoginVerify})
+	settingsMethods = append(settingsMethods,
+		&settingsMethod{name: "passkey", nodes: passkeySettingsNodes, update: passkeySettingsUpdate})
+	sortRegistries()
+}
+
+const (
+	ceremonyPasskeyRegister = "passkey_registration"
+	ceremonyPasskeyLogin    = "passkey_login"
+)
+
+// passkeyCreateData is the value of the passkey_create_data node that
+// webauthn.js reads.
+type passkeyCreateData struct {
+	CredentialOptions    *protocol.CredentialCreation `json:"credentialOptions"`
+	DisplayNameFieldName string                       `json:"displayNameFieldName,omitempty"`
+}
+
+// passkeyDisplayNameField is the trait whose value names the account in
+// the authenticator: the one marked credentials.passkey.display_name, else
+// the first identifier.
+func (e *Engine) passkeyDisplayNameField() string {
+	for _, f := range e.schema.Fields {
+		if f.PasskeyName {
+			return "traits." + f.Path
+		}
+	}
+	for _, typ := range []string{"passkey", "webauthn", "password", "code"} {
+		for _, f := range e.schema.Fields {
+			if f.Identifier[typ] {
+				return "traits." + f.Path
+			}
+		}
+	}
+	return ""
+}
+
+func (e *Engine) passkeyDisplayName(traits map[string]any, fallback string) string {
+	if field := e.passkeyDisplayNameField(); field != "" {
+		if v, ok := lookupPath(traits, strings.TrimPrefix(field, "traits.")); ok {
+			if s, ok := v.(string); ok && s != "" {
+				return s
+			}
+		}
+	}
+	return fallback
+}
+
+// beginPasskeyRegistration starts a discoverable-credential registration
+// on f for handle and returns the passkey_create_data JSON.
+func (e *Engine) beginPasskeyRegistration(r *http.Request, f *flow, handle []byte, traits map[string]any, keys []webauthnKey) (string, error) {
+	wa, err := e.webAuthn(r, "passkey")
+	if err != nil {
+		return "", err
+	}
+	name := e.webauthnUserName(traits, "")
+	user := &waUser{id: handle, name: name, display: e.passkeyDisplayName(traits, name), keys: keys}
+	creation, sd, err := wa.BeginRegistration(user, webauthn.WithExclusions(descriptors(keys)))
+	if err != nil {
+		return "", err
+	}
+	storeCeremony(f, ceremonyPasskeyRegister, sd)
+	return optionsJSON(passkeyCreateData{CredentialOptions: creation, DisplayNameFieldName: e.passkeyDisplayNameField()}), nil
+}
+
+// --- registration ---
+
+func passkeyRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[string]any) {
+	if !e.canWebAuthn(r, f) {
+		return
+	}
+	data, err := e.beginPasskeyRegistration(r, f, []byte(randomString(64, alnum)), traits, nil)
+	if err != nil {
+		e.logger.Error("starting a passkey registration", zapErr(err))
+		return
+	}
+	f.UI.Nodes = append(f.UI.Nodes,
+		triggerNode("passkey", "passkey_register_trigger", "oryPasskeyRegistration", "", labelOf(1040007, nil)),
+		inputNode("passkey", "passkey_register", "hidden", nil),
+		inputNode("passkey", "passkey_create_data", "hidden", nil).value(data))
+	e.ensureWebAuthnScript(r, f)
+}
+
+func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registrationOutcome {
+	f := st.sub.f
+	if f.Type != "browser" {
+		notResponsible(f, 4010003)
+		return registrationOutcome{invalid: true}
+	}
+	resp := str(st.sub.body, "passkey_register")
+	fail := func(reason string) registrationOutcome {
+		f.UI.Messages = []Text{textReason(4000001, reason)}
+		f.UI.setValue("passkey_register", nil)
+		if data, err := e.beginPasskeyRegistration(r, f, []byte(randomString(64, alnum)), st.traits, nil); err == nil {
+			f.UI.setValue("passkey_create_data", data)
+		}
+		return registrationOutcome{invalid: true}
+	}
+	sd, err := e.takeCeremony(r.Context(), f, ceremonyPasskeyRegister)
+	if err != nil {
+		return registrationOutcome{err: errInternal("unable to load the flow")}
+	}
+	if resp == "" {
+		if sd != nil {
+			storeCeremony(f, ceremonyPasskeyRegister, sd) // nothing was tried
+		}
+		f.UI.addNodeMessage("passkey_register", newText(4000002, map[string]any{"property": "passkey_register"}, "passkey_register"))
+		return registrationOutcome{invalid: true}
+	}
+	if sd == nil || len(sd.UserID) == 0 {
+		return fail("The passkey registration expired or was already completed. Please try again.")
+	}
+	cred, reason := e.createCredential(r, "passkey", sd, resp)
+	if cred == nil {
+		return fail(reason)
+	}
+	now := e.now().UTC()
+	cfg := webauthnConfig{UserHandle: sd.UserID,
+		Credentials: []webauthnKey{keyFromLib(cred, e.passkeyDisplayName(st.traits, ""), now.Round(time.Second), true)}}
+	return registrationOutcome{creds: map[string]sessionstore.Credential{
+		"passkey": {Type: "passkey", Identifiers: []string{string(sd.UserID)}, Config: jsonMarshal(cfg), CreatedAt: now, UpdatedAt: now},
+	}}
+}
+
+// createCredential verifies an attestation against a pending ceremony. On
+// failure it returns nil and the reason.
+func (e *Engine) createCredential(r *http.Request, kind string, sd *webauthn.SessionData, resp string) (*webauthn.Credential, string) {
+	parsed, err := protocol.ParseCredentialCreationResponseBytes([]byte(resp))
+	if err != nil {
+		return nil, "Unable to parse WebAuthn response: " + protocolReason(err)
+	}
+	wa, err := e.webAuthn(r, kind)
+	if err != nil {
+		return nil, "Unable to configure WebAuthn."
+	}
+	cred, err := wa.CreateCredential(&waUser{id: sd.UserID}, *sd, parsed)
+	if err != nil {
+		return nil, "Unable to create WebAuthn credential: " + protocolReason(err)
+	}
+	return cred, ""
+}
+
+// --- login ---
+
+func (e *Engine) beginPasskeyLogin(r *http.Request, f *flow) (string, error) {
+	wa, err := e.webAuthn(r, "passkey")
+	if err != nil {
+		return "", err
+	}
+	assertion, sd, err := wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationPreferred))
+	if err != nil {
+		return "", err
+	}
+	storeCeremony(f, ceremonyPasskeyLogin, sd)
+	return optionsJSON(assertion), nil
+}
+
+func passkeyLoginNodes(e *Engine, r *http.Request, f *flow, _ *sessionstore.Identity) {
+	if !e.canWebAuthn(r, f) || f.Refresh || f.RequestedAAL == "aal2" {
+		return
+	}
+	opts, err := e.beginPasskeyLogin(r, f)
+	if err != nil {
+		e.logger.Error("starting a passkey login", zapErr(err))
+		return
+	}
+	if n := f.UI.findNode("identifier"); n != nil && n.input().Type != "hidden" {
+		n.input().Autocomplete = "username webauthn"
+	}
+	login := inputNode("passkey", "passkey_login", "hidden", nil)
+	login.input().OnLoad = "window.oryPasskeyLoginAutocompleteInit()"
+	login.input().OnLoadTrigger = "oryPasskeyLoginAutocompleteInit"
+	f.UI.Nodes = append(f.UI.Nodes, inputNode("passkey", "passkey_challenge", "hidden", nil).value(opts))
+	e.ensureWebAuthnScript(r, f)
+	f.UI.Nodes = append(f.UI.Nodes, login,
+		triggerNode("passkey", "passkey_login_trigger", "oryPasskeyLogin", "", labelOf(1010021, nil)).value(""))
+}
+
+var errNoPasskey = errors.New("no passkey for this user handle")
+
+func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+	f := st.sub.f
+	if f.Type != "browser" {
+		notResponsible(f, 4010002)
+		return nil, nil
+	}
+	ctx := r.Context()
+	fail := func() (*sessionstore.Identity, *Error) {
+		f.UI.Messages = []Text{newText(4000043, nil)}
+		f.UI.setValue("passkey_login", nil)
+		if opts, err := e.beginPasskeyLogin(r, f); err == nil {
+			f.UI.setValue("passkey_challenge", opts)
+		}
+		return nil, nil
+	}
+	resp := str(st.sub.body, "passkey_login")
+	if resp == "" {
+		f.UI.addNodeMessage("passkey_login", newText(4000002, map[string]any{"property": "passkey_login"}, "passkey_login"))
+		return nil, nil
+	}
+	sd, err := e.takeCeremony(ctx, f, ceremonyPasskeyLogin)
+	if err != nil {
+		return nil, errInternal("unable to load the flow")
+	}
+	if sd == nil {
+		return fail()
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes([]byte(resp))
+	if err != nil {
+		return fail()
+	}
+	wa, err := e.webAuthn(r, "passkey")
+	if err != nil {
+		return nil, errInternal("unable to configure WebAuthn")
+	}
+	var ident *sessionstore.Identity
+	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
+		id, err := e.store.FindIdentityByCredential(ctx, "passkey", string(userHandle))
+		if err != nil {
+			return nil, errNoPasskey
+		}
+		cfg, ok := webauthnConfigOf(id, "passkey")
+		if !ok {
+			return nil, errNoPasskey
+		}
+		ident = id
+		return &waUser{id: cfg.UserHandle, keys: cfg.Credentials}, nil
+	}
+	_, cred, err := wa.ValidatePasskeyLogin(handler, *sd, parsed)
+	if err != nil || ident == nil {
+		e.logger.Debug("passkey assertion refused", zapErr(err))
+		return fail()
+	}
+	if cred.Authenticator.CloneWarning {
+		e.logger.Warn("passkey sign counter went backwards; refusing the key")
+		return fail()
+	}
+	up, err := e.recordKeyUse(ctx, ident.ID, "passkey", cred)
+	if err != nil {
+		return nil, errInternal("unable to store the identity")
+	}
+	return up, nil
+}
+
+// --- settings ---
+
+func (e *Engine) beginPasskeySettings(r *http.Request, f *flow, ident *sessionstore.Identity) (string, error) {
+	handle := []byte(ident.ID)
+	var keys []webauthnKey
+	if cfg, ok := webauthnConfigOf(ident, "passkey"); ok {
+		if len(cfg.UserHandle) > 0 {
+			handle = cfg.UserHandle
+		}
+		keys = cfg.Credentials
+	}
+	return e.beginPasskeyRegistration(r, f, handle, traitsMap(ident), keys)
+}
+
+func passkeySettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+	if !e.canWebAuthn(r, f) {
+		return
+	}
+	if cfg, ok := webauthnConfigOf(ident, "passkey"); ok {
+		for _, k := range cfg.Credentials {
+			n := submitNode("passkey", "passkey_remove", hex.EncodeToString(k.ID), keyRemoveLabel(1050020, k))
+			n.input().Disabled = e.firstFactors(ident, k.ID) == 0
+			f.UI.Nodes = append(f.UI.Nodes, n)
+		}
+	}
+	data, err := e.beginPasskeySettings(r, f, ident)
+	if err != nil {
+		e.logger.Error("starting a passkey registration", zapErr(err))
+		return
+	}
+	f.UI.Nodes = append(f.UI.Nodes,
+		triggerNode("passkey", "passkey_register_trigger", "oryPasskeySettingsRegistration", "", labelOf(1050019, nil)),
+		inputNode("passkey", "passkey_settings_register", "hidden", nil),
+		inputNode("passkey", "passkey_create_data", "hidden", nil).value(data))
+	e.ensureWebAuthnScript(r, f)
+}
+
+func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
+	f := st.sub.f
+	body := st.sub.body
+	register, remove := str(body, "passkey_settings_register"), str(body, "passkey_remove")
+	if f.Type != "browser" || register == "" && remove == "" {
+		notResponsible(f, 4010004)
+		return settingsOutcome{invalid: true}
+	}
+	if !e.privileged(st.sess) {
+		return settingsOutcome{privileged: true}
+	}
+	if remove != "" {
+		return e.removeKey(st, "passkey", remove)
+	}
+	fail := func(reason string) settingsOutcome {
+		f.UI.Messages = []Text{textReason(4000001, reason)}
+		f.UI.setValue("passkey_settings_register", nil)
+		if data, err := e.beginPasskeySettings(r, f, st.ident); err == nil {
+			f.UI.setValue("passkey_create_data", data)
+		}
+		return settingsOutcome{invalid: true, privileged: true}
+	}
+	sd, err := e.takeCeremony(r.Context(), f, ceremonyPasskeyRegister)
+	if err != nil {
+		return settingsOutcome{err: errInternal("unable to load the flow")}
+	}
+	if sd == nil || len(sd.UserID) == 0 {
+		return fail("The passkey registration expired or was already completed. Please try again.")
+	}
+	cred, reason := e.createCredential(r, "passkey", sd, register)
+	if cred == nil {
+		return fail(reason)
+	}
+	now := e.now().UTC()
+	up := cloneIdentity(st.ident)
+	cfg, _ := webauthnConfigOf(up, "passkey")
+	if cfg == nil {
+		cfg = &webauthnConfig{}
+	}
+	for _, k := range cfg.Credentials {
+		if string(k.ID) == string(cred.ID) {
+			return fail("This passkey is already registered.")
+		}
+	}
+	cfg.UserHandle = sd.UserID
+	cfg.Credentials = append(cfg.Credentials,
+		keyFromLib(cred, e.passkeyDisplayName(traitsMap(up), ""), now.Round(time.Second), true))
+	c, had := up.Credentials["passkey"]
+	if !had {
+		c = sessionstore.Credential{Type: "passkey", CreatedAt: now}
+	}
+	c.Identifiers, c.Config, c.UpdatedAt = []string{string(sd.UserID)}, jsonMarshal(cfg), now
+	up.Credentials["passkey"] = c
+	return settingsOutcome{ident: up, privileged: true, success: true}
+}

@@ -1,0 +1,287 @@
+package flows
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"image/png"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// The totp method: an authenticator app as second factor (RFC 6238, SHA1,
+// 6 digits, 30 s, one period of clock skew either way).
+//
+// Settings: while no app is linked the flow shows a QR code and the secret
+// of a key generated for that flow; the key stays on the flow
+// (Internal["totp_url"], sealed) until a correct code links it. Linking
+// stores credential "totp" {totp_url} (the URL sealed, see credseal.go)
+// and upgrades the current session to aal2, as Kratos does.
+
+func init() {
+	settingsMethods = append(settingsMethods,
+		&settingsMethod{name: "totp", nodes: totpSettingsNodes, update: totpSettingsUpdate})
+	loginMethods = append(loginMethods,
+		&loginMethod{name: "totp", aal: "aal2", nodes: totpLoginNodes, verify: totpLoginVerify})
+	sortRegistries()
+}
+
+const (
+	totpPurpose     = "totp"
+	totpInternalKey = "totp_url"
+	totpPNGSize     = 256
+)
+
+type totpConfig struct {
+	// TOTPURL is the otpauth:// key URL, sealed (a plain otpauth:// URL,
+	// e.g. imported from Kratos, is read too).
+	TOTPURL string `json:"totp_url"`
+}
+
+// totpIssuer is the issuer shown by authenticator apps.
+func (e *Engine) totpIssuer(r *http.Request) string {
+	if e.cfg.TOTPIssuer != "" {
+		return e.cfg.TOTPIssuer
+	}
+	if r == nil && e.base == nil {
+		return "caddy-kratos"
+	}
+	u, err := url.Parse(e.baseURL(r))
+	if err != nil || u.Host == "" {
+		return "caddy-kratos"
+	}
+	return u.Host
+}
+
+// totpAccountName is the trait marked credentials.totp.account_name, else
+// the login identifier, else the identity id.
+func (e *Engine) totpAccountName(ident *sessionstore.Identity) string {
+	traits := traitsMap(ident)
+	for _, f := range e.schema.Fields {
+		if !f.TOTPAccountName {
+			continue
+		}
+		if v, ok := lookupPath(traits, f.Path); ok {
+			if s, ok := v.(string); ok && strings.TrimSpace(s) != "" {
+				return s
+			}
+		}
+	}
+	if ids := e.identifiers(traits, "password"); len(ids) > 0 {
+		return ids[0]
+	}
+	return ident.ID
+}
+
+// pendingTOTPKey returns the flow's not yet linked key, creating one.
+func (e *Engine) pendingTOTPKey(r *http.Request, f *flow, ident *sessionstore.Identity) (*otp.Key, error) {
+	ctx := r.Context()
+	if s := f.internalString(totpInternalKey); s != "" {
+		if plain, _, err := e.open(ctx, totpPurpose, f.ID, s); err == nil {
+			if k, err := otp.NewKeyFromURL(string(plain)); err == nil {
+				return k, nil
+			}
+		}
+	}
+	k, err := totp.Generate(totp.GenerateOpts{Issuer: e.totpIssuer(r), AccountName: e.totpAccountName(ident)})
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := e.seal(ctx, totpPurpose, f.ID, []byte(k.URL()))
+	if err != nil {
+		return nil, err
+	}
+	f.internal()[totpInternalKey] = sealed
+	return k, nil
+}
+
+func totpQRDataURI(k *otp.Key) (string, error) {
+	img, err := k.Image(totpPNGSize, totpPNGSize)
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return "", err
+	}
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+}
+
+func totpSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+	if hasCredential(ident, "totp") {
+		f.UI.Nodes = append(f.UI.Nodes,
+			submitNode("totp", "totp_unlink", "true", labelOf(1050004, nil)).required())
+		return
+	}
+	k, err := e.pendingTOTPKey(r, f, ident)
+	if err != nil {
+		e.logger.Error("generating a TOTP key", zapErr(err))
+		return
+	}
+	src, err := totpQRDataURI(k)
+	if err != nil {
+		e.logger.Error("rendering the TOTP QR code", zapErr(err))
+		return
+	}
+	secret := k.Secret()
+	f.UI.Nodes = append(f.UI.Nodes,
+		&Node{Type: "img", Group: "totp", Messages: []Text{}, Meta: Meta{Label: labelOf(1050005, nil)},
+			Attributes: &ImageAttrs{ID: "totp_qr", Src: src, Width: totpPNGSize, Height: totpPNGSize, NodeType: "img"}},
+		&Node{Type: "text", Group: "totp", Messages: []Text{}, Meta: Meta{Label: labelOf(1050017, nil)},
+			Attributes: &TextAttrs{ID: "totp_secret_key", Text: newText(1050006, map[string]any{"secret": secret}, secret), NodeType: "text"}},
+		inputNode("totp", "totp_code", "text", labelOf(1070006, nil)).required(),
+		submitNode("totp", "method", "totp", labelOf(1070003, nil)))
+}
+
+func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
+	f := st.sub.f
+	if !e.privileged(st.sess) {
+		return settingsOutcome{privileged: true}
+	}
+	if hasCredential(st.ident, "totp") {
+		if !boolField(st.sub.body, "totp_unlink") {
+			// Linked already and nothing asked: nothing changes (Kratos).
+			return settingsOutcome{privileged: true, success: true}
+		}
+		up := cloneIdentity(st.ident)
+		delete(up.Credentials, "totp")
+		return settingsOutcome{ident: up, privileged: true, success: true}
+	}
+	if boolField(st.sub.body, "totp_unlink") {
+		f.UI.Messages = []Text{newText(4000011, nil)}
+		return settingsOutcome{invalid: true, privileged: true}
+	}
+	s := f.internalString(totpInternalKey)
+	plain, _, err := e.open(r.Context(), totpPurpose, f.ID, s)
+	if s == "" || err != nil {
+		return settingsOutcome{err: errInternal("Could not find the TOTP key of this flow. Please start a new settings flow.")}
+	}
+	k, err := otp.NewKeyFromURL(string(plain))
+	if err != nil || k.Secret() == "" {
+		return settingsOutcome{err: errInternal("Could not decode the TOTP key of this flow.")}
+	}
+	code := strings.TrimSpace(str(st.sub.body, "totp_code"))
+	if code == "" {
+		f.UI.addNodeMessage("totp_code", newText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
+		return settingsOutcome{invalid: true, privileged: true}
+	}
+	if ee := e.mfaBlocked(r, st.ident.ID); ee != nil {
+		return settingsOutcome{err: ee}
+	}
+	if !e.totpValid(k, code) {
+		e.mfaFailed(r, st.ident.ID)
+		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
+		return settingsOutcome{invalid: true, privileged: true}
+	}
+	sealed, err := e.seal(r.Context(), totpPurpose, st.ident.ID, []byte(k.URL()))
+	if err != nil {
+		return settingsOutcome{err: errInternal("unable to protect the TOTP key")}
+	}
+	now := e.now().UTC()
+	up := cloneIdentity(st.ident)
+	up.Credentials["totp"] = sessionstore.Credential{
+		Type: "totp", Identifiers: []string{up.ID}, Config: jsonMarshal(totpConfig{TOTPURL: sealed}),
+		CreatedAt: now, UpdatedAt: now,
+	}
+	delete(f.Internal, totpInternalKey)
+	sess := st.sess
+	return settingsOutcome{ident: up, privileged: true, success: true, after: func(*flow) {
+		// Proving the app's code completes a second factor (Kratos adds
+		// totp to the session's authentication methods).
+		if _, err := e.upgradeSession(r, sess, "totp", "aal2"); err != nil {
+			e.logger.Error("upgrading the session after linking TOTP", zapErr(err))
+		}
+	}}
+}
+
+// totpValid checks code against k at now with one period of skew.
+func (e *Engine) totpValid(k *otp.Key, code string) bool {
+	if len(code) != int(k.Digits()) {
+		return false
+	}
+	ok, err := totp.ValidateCustom(code, k.Secret(), e.now().UTC(), totp.ValidateOpts{
+		Period: uint(k.Period()), Skew: 1, Digits: k.Digits(), Algorithm: k.Algorithm(),
+	})
+	return err == nil && ok
+}
+
+// identityTOTPKey decodes the identity's linked key. stale: sealed under
+// an older secret or stored in plain text.
+func (e *Engine) identityTOTPKey(ctx context.Context, ident *sessionstore.Identity) (k *otp.Key, stale bool, err error) {
+	var cfg totpConfig
+	if err := jsonUnmarshal(ident.Credentials["totp"].Config, &cfg); err != nil {
+		return nil, false, err
+	}
+	raw := cfg.TOTPURL
+	if strings.HasPrefix(raw, "otpauth://") {
+		stale = true
+	} else {
+		plain, old, err := e.open(ctx, totpPurpose, ident.ID, raw)
+		if err != nil {
+			return nil, false, err
+		}
+		raw, stale = string(plain), old
+	}
+	k, err = otp.NewKeyFromURL(raw)
+	return k, stale, err
+}
+
+func totpLoginNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+	if !hasCredential(ident, "totp") {
+		return
+	}
+	// As captured from Kratos: value "" and no autocomplete attribute.
+	f.UI.Nodes = append(f.UI.Nodes,
+		inputNode("totp", "totp_code", "text", labelOf(1010006, nil)).value("").required(),
+		submitNode("totp", "method", "totp", labelOf(1010009, nil)))
+}
+
+func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+	f := st.sub.f
+	ident := st.ident
+	if !hasCredential(ident, "totp") {
+		f.UI.Messages = []Text{newText(4000011, nil)}
+		return nil, nil
+	}
+	f.UI.setValue("totp_code", "")
+	code := strings.TrimSpace(str(st.sub.body, "totp_code"))
+	if code == "" {
+		f.UI.addNodeMessage("totp_code", newText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
+		return nil, nil
+	}
+	if ee := e.mfaBlocked(r, ident.ID); ee != nil {
+		return nil, ee
+	}
+	k, stale, err := e.identityTOTPKey(r.Context(), ident)
+	if err != nil {
+		e.logger.Error("reading a TOTP credential", zapErr(err))
+		return nil, errInternal("The TOTP credential could not be read.")
+	}
+	if !e.totpValid(k, code) {
+		e.mfaFailed(r, ident.ID)
+		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
+		return nil, nil
+	}
+	e.mfaPassed(r, ident.ID)
+	if stale {
+		// Re-seal under the current secret.
+		if sealed, err := e.seal(r.Context(), totpPurpose, ident.ID, []byte(k.URL())); err == nil {
+			up := cloneIdentity(ident)
+			c := up.Credentials["totp"]
+			c.Config = jsonMarshal(totpConfig{TOTPURL: sealed})
+			up.Credentials["totp"] = c
+			if err := e.store.UpdateIdentity(r.Context(), up); err != nil {
+				e.logger.Warn("re-sealing a TOTP credential", zapErr(err))
+			} else {
+				ident = up
+			}
+		}
+	}
+	return ident, nil
+}

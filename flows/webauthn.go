@@ -1,0 +1,789 @@
+package flows
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// The webauthn method: security keys as a second factor (default) or, with
+// Config.WebAuthnPasswordless, as a first factor. Browser flows only, as
+// in Kratos (native apps get no webauthn nodes and their submits find no
+// strategy).
+//
+// The ceremony state (go-webauthn's SessionData with the challenge) is kept
+// on the flow (Internal) and taken out atomically when a response is
+// checked, so every challenge is answered at most once: a replayed
+// response, or one made for another flow's challenge, fails. A new
+// challenge is issued with the re-rendered form.
+//
+// Credential "webauthn": config {user_handle, credentials: [...]} with per
+// key id, public key, sign count, AAGUID, transports, flags, display name,
+// added_at and whether it is passwordless. A sign counter that does not
+// move forward (go-webauthn's CloneWarning) fails the sign-in.
+
+func init() {
+	settingsMethods = append(settingsMethods,
+		&settingsMethod{name: "webauthn", nodes: webauthnSettingsNodes, update: webauthnSettingsUpdate})
+	loginMethods = append(loginMethods,
+		&loginMethod{name: "webauthn", aal: "aal1", nodes: webauthnPasswordlessNodes, verify: webauthnPasswordlessVerify},
+		&loginMethod{name: "webauthn", aal: "aal2", nodes: webauthnMFANodes, verify: webauthnMFAVerify})
+	secondFactorCheck["webauthn"] = func(c sessionstore.Credential) bool {
+		var cfg webauthnConfig
+		if jsonUnmarshal(c.Config, &cfg) != nil {
+			return false
+		}
+		for _, k := range cfg.Credentials {
+			if !k.IsPasswordless {
+				return true
+			}
+		}
+		return false
+	}
+	sortRegistries()
+}
+
+// Flow Internal keys of pending ceremonies.
+const (
+	ceremonyWebAuthnRegister = "webauthn_registration"
+	ceremonyWebAuthnLogin    = "webauthn_login"
+	ceremonyIdentity         = "webauthn_login_identity"
+)
+
+// webauthnConfig is the config of a "webauthn" or "passkey" credential.
+type webauthnConfig struct {
+	UserHandle  []byte        `json:"user_handle"`
+	Credentials []webauthnKey `json:"credentials"`
+}
+
+type webauthnKey struct {
+	ID                []byte    `json:"id"`
+	PublicKey         []byte    `json:"public_key"`
+	AttestationType   string    `json:"attestation_type"`
+	AttestationFormat string    `json:"attestation_format,omitempty"`
+	Authenticator     keyAuthn  `json:"authenticator"`
+	Transports        []string  `json:"transports,omitempty"`
+	Flags             keyFlags  `json:"flags"`
+	DisplayName       string    `json:"display_name"`
+	AddedAt           time.Time `json:"added_at"`
+	IsPasswordless    bool      `json:"is_passwordless"`
+}
+
+type keyAuthn struct {
+	AAGUID       []byte `json:"aaguid"`
+	SignCount    uint32 `json:"sign_count"`
+	CloneWarning bool   `json:"clone_warning"`
+}
+
+type keyFlags struct {
+	UserPresent    bool `json:"user_present"`
+	UserVerified   bool `json:"user_verified"`
+	BackupEligible bool `json:"backup_eligible"`
+	BackupState    bool `json:"backup_state"`
+	Raw            byte `json:"raw"`
+}
+
+func (k webauthnKey) toLib() webauthn.Credential {
+	// The booleans are what Kratos stores (imported credentials have no raw
+	// byte).
+	fl := protocol.AuthenticatorFlags(k.Flags.Raw)
+	for _, b := range []struct {
+		set  bool
+		flag protocol.AuthenticatorFlags
+	}{{k.Flags.UserPresent, protocol.FlagUserPresent}, {k.Flags.UserVerified, protocol.FlagUserVerified},
+		{k.Flags.BackupEligible, protocol.FlagBackupEligible}, {k.Flags.BackupState, protocol.FlagBackupState}} {
+		if b.set {
+			fl |= b.flag
+		}
+	}
+	c := webauthn.Credential{
+		ID: k.ID, PublicKey: k.PublicKey, AttestationType: k.AttestationType, AttestationFormat: k.AttestationFormat,
+		Flags:         webauthn.NewCredentialFlags(fl),
+		Authenticator: webauthn.Authenticator{AAGUID: k.Authenticator.AAGUID, SignCount: k.Authenticator.SignCount},
+	}
+	for _, t := range k.Transports {
+		c.Transport = append(c.Transport, protocol.AuthenticatorTransport(t))
+	}
+	return c
+}
+
+func keyFromLib(c *webauthn.Credential, displayName string, addedAt time.Time, passwordless bool) webauthnKey {
+	k := webauthnKey{
+		ID: c.ID, PublicKey: c.PublicKey, AttestationType: c.AttestationType, AttestationFormat: c.AttestationFormat,
+		DisplayName: displayName, AddedAt: addedAt, IsPasswordless: passwordless,
+	}
+	k.Authenticator = keyAuthn{AAGUID: c.Authenticator.AAGUID, SignCount: c.Authenticator.SignCount}
+	k.setFlags(c.Flags)
+	for _, t := range c.Transport {
+		k.Transports = append(k.Transports, string(t))
+	}
+	return k
+}
+
+func (k *webauthnKey) setFlags(f webauthn.CredentialFlags) {
+	k.Flags = keyFlags{UserPresent: f.UserPresent, UserVerified: f.UserVerified,
+		BackupEligible: f.BackupEligible, BackupState: f.BackupState, Raw: byte(f.ProtocolValue())}
+}
+
+// waUser is a webauthn.User over stored keys.
+type waUser struct {
+	id      []byte
+	name    string
+	display string
+	keys    []webauthnKey
+	cache   []webauthn.Credential
+}
+
+func (u *waUser) WebAuthnID() []byte   { return u.id }
+func (u *waUser) WebAuthnName() string { return u.name }
+func (u *waUser) WebAuthnDisplayName() string {
+	if u.display != "" {
+		return u.display
+	}
+	return u.name
+}
+func (u *waUser) WebAuthnCredentials() []webauthn.Credential {
+	if u.cache == nil {
+		u.cache = make([]webauthn.Credential, 0, len(u.keys))
+		for _, k := range u.keys {
+			u.cache = append(u.cache, k.toLib())
+		}
+	}
+	return u.cache
+}
+
+func webauthnConfigOf(ident *sessionstore.Identity, typ string) (*webauthnConfig, bool) {
+	if ident == nil {
+		return nil, false
+	}
+	c, ok := ident.Credentials[typ]
+	if !ok {
+		return nil, false
+	}
+	var cfg webauthnConfig
+	if err := jsonUnmarshal(c.Config, &cfg); err != nil {
+		return nil, false
+	}
+	return &cfg, true
+}
+
+// canWebAuthn: a form with WebAuthn needs the public URL (RP id, origin,
+// script src).
+func (e *Engine) canWebAuthn(r *http.Request, f *flow) bool {
+	return f.Type == "browser" && (r != nil || e.base != nil)
+}
+
+// webAuthn returns the relying party for this request. passkey selects
+// discoverable credentials with user verification.
+func (e *Engine) webAuthn(r *http.Request, kind string) (*webauthn.WebAuthn, error) {
+	base, err := url.Parse(e.baseURL(r))
+	if err != nil {
+		return nil, err
+	}
+	rpID := e.cfg.WebAuthnRPID
+	if rpID == "" {
+		rpID = base.Hostname()
+	}
+	name := e.cfg.WebAuthnRPDisplayName
+	if name == "" {
+		name = rpID
+	}
+	origins := e.cfg.WebAuthnRPOrigins
+	if len(origins) == 0 {
+		origins = []string{base.Scheme + "://" + base.Host}
+	}
+	cfg := &webauthn.Config{RPID: rpID, RPDisplayName: name, RPOrigins: origins,
+		AttestationPreference: protocol.PreferNoAttestation}
+	switch kind {
+	case "passkey":
+		yes := true
+		cfg.AuthenticatorSelection = protocol.AuthenticatorSelection{
+			RequireResidentKey: &yes, ResidentKey: protocol.ResidentKeyRequirementRequired,
+			UserVerification: protocol.VerificationPreferred}
+	case "passwordless":
+		yes := true
+		cfg.AuthenticatorSelection = protocol.AuthenticatorSelection{
+			RequireResidentKey: &yes, ResidentKey: protocol.ResidentKeyRequirementRequired,
+			UserVerification: protocol.VerificationRequired}
+	default:
+		cfg.AuthenticatorSelection = protocol.AuthenticatorSelection{UserVerification: protocol.VerificationDiscouraged}
+	}
+	return webauthn.New(cfg)
+}
+
+// --- ceremony state on the flow ---
+
+func storeCeremony(f *flow, key string, sd *webauthn.SessionData) {
+	b, _ := json.Marshal(sd)
+	f.internal()[key] = string(b)
+}
+
+// takeCeremony removes the pending ceremony key from the stored flow in a
+// store transaction and returns it: of concurrent submits exactly one gets
+// it. It is also removed from f (so saving f cannot bring it back). nil
+// when there is none.
+func (e *Engine) takeCeremony(ctx context.Context, f *flow, key string) (*webauthn.SessionData, error) {
+	var raw string
+	err := e.store.UpdateRecord(ctx, flowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
+		raw = ""
+		if old == nil {
+			return nil, 0, errFlowNotFound
+		}
+		var sf flow
+		if err := json.Unmarshal(old, &sf); err != nil {
+			return nil, 0, err
+		}
+		ttl := time.Until(sf.ExpiresAt) + flowGrace
+		if ttl <= 0 {
+			ttl = flowGrace
+		}
+		raw, _ = sf.Internal[key].(string)
+		if raw == "" {
+			return old, ttl, nil
+		}
+		delete(sf.Internal, key)
+		b, err := json.Marshal(&sf)
+		return b, ttl, err
+	})
+	delete(f.Internal, key)
+	if err != nil {
+		return nil, err
+	}
+	if raw == "" {
+		return nil, nil
+	}
+	var sd webauthn.SessionData
+	if err := json.Unmarshal([]byte(raw), &sd); err != nil {
+		return nil, nil
+	}
+	return &sd, nil
+}
+
+// --- node helpers ---
+
+// triggerNode is an input/button that runs a webauthn.js function; value
+// carries the options JSON (Kratos also sets the deprecated onclick).
+func triggerNode(group, name, fn, options string, label *Text) *Node {
+	n := inputNode(group, name, "button", label).value(options)
+	a := n.input()
+	a.OnClickTrigger = fn
+	if options != "" {
+		a.OnClick = "window." + fn + "(" + options + ")"
+	} else {
+		a.OnClick = "window." + fn + "()"
+	}
+	return n
+}
+
+// setTrigger updates a trigger node's options (a new challenge).
+func (c *Container) setTrigger(name, fn, options string) {
+	if n := c.findNode(name); n != nil {
+		a := n.input()
+		a.Value = options
+		a.OnClick = "window." + fn + "(" + options + ")"
+	}
+}
+
+// insertAfterCSRF puts n right after the csrf_token node (default group
+// nodes come first).
+func (c *Container) insertAfterCSRF(n *Node) {
+	for i, x := range c.Nodes {
+		if a := x.input(); a != nil && a.Name == "csrf_token" {
+			c.Nodes = append(c.Nodes[:i+1], append([]*Node{n}, c.Nodes[i+1:]...)...)
+			return
+		}
+	}
+	c.Nodes = append([]*Node{n}, c.Nodes...)
+}
+
+// webauthnUserName is the name authenticators show for ident.
+func (e *Engine) webauthnUserName(traits map[string]any, fallback string) string {
+	for _, typ := range []string{"webauthn", "passkey", "password", "code"} {
+		if ids := e.identifiers(traits, typ); len(ids) > 0 {
+			return ids[0]
+		}
+	}
+	return fallback
+}
+
+// webauthnIdentifiers are the credential identifiers of a webauthn
+// credential: the traits marked for webauthn (or password), else the id.
+func (e *Engine) webauthnIdentifiers(ident *sessionstore.Identity) []string {
+	traits := traitsMap(ident)
+	if ids := e.identifiers(traits, "webauthn"); len(ids) > 0 {
+		return ids
+	}
+	if ids := e.identifiers(traits, "password"); len(ids) > 0 {
+		return ids
+	}
+	return []string{ident.ID}
+}
+
+func descriptors(keys []webauthnKey) []protocol.CredentialDescriptor {
+	out := make([]protocol.CredentialDescriptor, 0, len(keys))
+	for _, k := range keys {
+		c := k.toLib()
+		out = append(out, c.Descriptor())
+	}
+	return out
+}
+
+func optionsJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// keyRemoveLabel is 1050018 / 1050020 for a key.
+func keyRemoveLabel(id int, k webauthnKey) *Text {
+	added := k.AddedAt.UTC()
+	return labelOf(id, map[string]any{"display_name": k.DisplayName, "added_at": added, "added_at_unix": added.Unix()}, k.DisplayName)
+}
+
+// firstFactors counts the ways ident can sign in without key (for
+// refusing to remove the last one).
+func (e *Engine) firstFactors(ident *sessionstore.Identity, exceptKey []byte) int {
+	n := 0
+	if hasCredential(ident, "password") {
+		n++
+	}
+	if e.cfg.CodePasswordless && len(ident.VerifiableAddresses) > 0 {
+		n++
+	}
+	for _, typ := range []string{"passkey", "webauthn"} {
+		if cfg, ok := webauthnConfigOf(ident, typ); ok {
+			for _, k := range cfg.Credentials {
+				if (typ == "passkey" || k.IsPasswordless) && !bytes.Equal(k.ID, exceptKey) {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// --- settings ---
+
+func webauthnSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+	if !e.canWebAuthn(r, f) {
+		return
+	}
+	cfg, _ := webauthnConfigOf(ident, "webauthn")
+	if cfg != nil {
+		for _, k := range cfg.Credentials {
+			n := submitNode("webauthn", "webauthn_remove", hex.EncodeToString(k.ID), keyRemoveLabel(1050018, k))
+			n.input().Disabled = k.IsPasswordless && e.firstFactors(ident, k.ID) == 0
+			f.UI.Nodes = append(f.UI.Nodes, n)
+		}
+	}
+	opts, err := e.beginWebAuthnRegistration(r, f, ident)
+	if err != nil {
+		e.logger.Error("starting a WebAuthn registration", zapErr(err))
+		return
+	}
+	f.UI.Nodes = append(f.UI.Nodes,
+		inputNode("webauthn", "webauthn_register_displayname", "text", labelOf(1050013, nil)).value(""),
+		triggerNode("webauthn", "webauthn_register_trigger", "oryWebAuthnRegistration", opts, labelOf(1050012, nil)),
+		inputNode("webauthn", "webauthn_register", "hidden", nil).value(""))
+	e.ensureWebAuthnScript(r, f)
+}
+
+// beginWebAuthnRegistration starts a security-key registration for ident
+// on f and returns the creation options JSON.
+func (e *Engine) beginWebAuthnRegistration(r *http.Request, f *flow, ident *sessionstore.Identity) (string, error) {
+	kind := "webauthn"
+	if e.cfg.WebAuthnPasswordless {
+		kind = "passwordless"
+	}
+	wa, err := e.webAuthn(r, kind)
+	if err != nil {
+		return "", err
+	}
+	cfg, _ := webauthnConfigOf(ident, "webauthn")
+	handle := []byte(ident.ID)
+	var keys []webauthnKey
+	if cfg != nil {
+		if len(cfg.UserHandle) > 0 {
+			handle = cfg.UserHandle
+		}
+		keys = cfg.Credentials
+	}
+	user := &waUser{id: handle, name: e.webauthnUserName(traitsMap(ident), ident.ID), keys: keys}
+	creation, sd, err := wa.BeginRegistration(user, webauthn.WithExclusions(descriptors(keys)))
+	if err != nil {
+		return "", err
+	}
+	storeCeremony(f, ceremonyWebAuthnRegister, sd)
+	return optionsJSON(creation), nil
+}
+
+// notResponsible answers a submit no strategy takes (4010002/3/4).
+func notResponsible(f *flow, id int) {
+	f.UI.Messages = []Text{newText(id, nil)}
+}
+
+func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
+	f := st.sub.f
+	body := st.sub.body
+	register, remove := str(body, "webauthn_register"), str(body, "webauthn_remove")
+	if f.Type != "browser" || register == "" && remove == "" {
+		notResponsible(f, 4010004)
+		return settingsOutcome{invalid: true}
+	}
+	if !e.privileged(st.sess) {
+		return settingsOutcome{privileged: true}
+	}
+	if remove != "" {
+		return e.removeKey(st, "webauthn", remove)
+	}
+	fail := func(reason string) settingsOutcome {
+		f.UI.Messages = []Text{textReason(4000001, reason)}
+		if opts, err := e.beginWebAuthnRegistration(r, f, st.ident); err == nil {
+			f.UI.setTrigger("webauthn_register_trigger", "oryWebAuthnRegistration", opts)
+		}
+		f.UI.setValue("webauthn_register", "")
+		return settingsOutcome{invalid: true, privileged: true}
+	}
+	sd, err := e.takeCeremony(r.Context(), f, ceremonyWebAuthnRegister)
+	if err != nil {
+		return settingsOutcome{err: errInternal("unable to load the flow")}
+	}
+	if sd == nil {
+		return fail("The security key registration expired or was already completed. Please try again.")
+	}
+	parsed, err := protocol.ParseCredentialCreationResponseBytes([]byte(register))
+	if err != nil {
+		return fail("Unable to parse WebAuthn response: " + protocolReason(err))
+	}
+	kind := "webauthn"
+	if e.cfg.WebAuthnPasswordless {
+		kind = "passwordless"
+	}
+	wa, err := e.webAuthn(r, kind)
+	if err != nil {
+		return settingsOutcome{err: errInternal("unable to configure WebAuthn")}
+	}
+	cred, err := wa.CreateCredential(&waUser{id: sd.UserID}, *sd, parsed)
+	if err != nil {
+		return fail("Unable to create WebAuthn credential: " + protocolReason(err))
+	}
+	now := e.now().UTC()
+	up := cloneIdentity(st.ident)
+	cfg, _ := webauthnConfigOf(up, "webauthn")
+	if cfg == nil {
+		cfg = &webauthnConfig{}
+	}
+	cfg.UserHandle = sd.UserID
+	for _, k := range cfg.Credentials {
+		if bytes.Equal(k.ID, cred.ID) {
+			return fail("This security key is already registered.")
+		}
+	}
+	name := strings.TrimSpace(str(body, "webauthn_register_displayname"))
+	cfg.Credentials = append(cfg.Credentials, keyFromLib(cred, name, now.Round(time.Second), e.cfg.WebAuthnPasswordless))
+	c, had := up.Credentials["webauthn"]
+	if !had {
+		c = sessionstore.Credential{Type: "webauthn", CreatedAt: now}
+	}
+	c.Identifiers, c.Config, c.UpdatedAt = e.webauthnIdentifiers(up), jsonMarshal(cfg), now
+	up.Credentials["webauthn"] = c
+	aal := "aal2"
+	if e.cfg.WebAuthnPasswordless {
+		aal = "aal1"
+	}
+	sess := st.sess
+	return settingsOutcome{ident: up, privileged: true, success: true, after: func(*flow) {
+		// Registering a key proves it, as signing in with it would.
+		if _, err := e.upgradeSession(r, sess, "webauthn", aal); err != nil {
+			e.logger.Error("upgrading the session after adding a security key", zapErr(err))
+		}
+	}}
+}
+
+// removeKey removes the key with hex id from credential typ.
+func (e *Engine) removeKey(st *settingsState, typ, hexID string) settingsOutcome {
+	id, err := hex.DecodeString(hexID)
+	cfg, ok := webauthnConfigOf(st.ident, typ)
+	if err != nil || !ok {
+		return settingsOutcome{privileged: true, err: errBadRequest("You tried to remove a WebAuthn credential which does not exist.")}
+	}
+	kept := cfg.Credentials[:0:0]
+	var removed *webauthnKey
+	for i, k := range cfg.Credentials {
+		if bytes.Equal(k.ID, id) {
+			removed = &cfg.Credentials[i]
+			continue
+		}
+		kept = append(kept, k)
+	}
+	if removed == nil {
+		return settingsOutcome{privileged: true, err: errBadRequest("You tried to remove a WebAuthn credential which does not exist.")}
+	}
+	if (typ == "passkey" || removed.IsPasswordless) && e.firstFactors(st.ident, id) == 0 {
+		return settingsOutcome{privileged: true, err: errBadRequest("Unable to remove this security key because it would lock you out of your account.")}
+	}
+	up := cloneIdentity(st.ident)
+	if len(kept) == 0 {
+		delete(up.Credentials, typ)
+	} else {
+		cfg.Credentials = kept
+		c := up.Credentials[typ]
+		c.Config, c.UpdatedAt = jsonMarshal(cfg), e.now().UTC()
+		up.Credentials[typ] = c
+	}
+	return settingsOutcome{ident: up, privileged: true, success: true}
+}
+
+// protocolReason is the most useful text of a go-webauthn error.
+func protocolReason(err error) string {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		if pe.DevInfo != "" {
+			return pe.Details + ": " + pe.DevInfo
+		}
+		if pe.Details != "" {
+			return pe.Details
+		}
+	}
+	return err.Error()
+}
+
+// --- login: second factor ---
+
+func mfaKeys(cfg *webauthnConfig) []webauthnKey {
+	var out []webauthnKey
+	for _, k := range cfg.Credentials {
+		if !k.IsPasswordless {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func passwordlessKeys(cfg *webauthnConfig) []webauthnKey {
+	var out []webauthnKey
+	for _, k := range cfg.Credentials {
+		if k.IsPasswordless {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// beginWebAuthnLogin starts an assertion for keys on f and returns the
+// options JSON.
+func (e *Engine) beginWebAuthnLogin(r *http.Request, f *flow, kind string, handle []byte, keys []webauthnKey) (string, error) {
+	wa, err := e.webAuthn(r, kind)
+	if err != nil {
+		return "", err
+	}
+	assertion, sd, err := wa.BeginLogin(&waUser{id: handle, keys: keys})
+	if err != nil {
+		return "", err
+	}
+	storeCeremony(f, ceremonyWebAuthnLogin, sd)
+	return optionsJSON(assertion), nil
+}
+
+// webauthnLoginNodes renders the assertion step: hidden identifier, the
+// trigger with the options, the hidden result input and the script.
+func (e *Engine) webauthnLoginNodes(r *http.Request, f *flow, identifier, opts string, label *Text) {
+	if n := f.UI.findNode("identifier"); n != nil {
+		n.input().Type, n.input().Value, n.input().Required = "hidden", identifier, false
+		n.Meta.Label = nil
+	} else {
+		f.UI.insertAfterCSRF(inputNode("default", "identifier", "hidden", nil).value(identifier))
+	}
+	f.UI.Nodes = append(f.UI.Nodes,
+		triggerNode("webauthn", "webauthn_login_trigger", "oryWebAuthnLogin", opts, label),
+		inputNode("webauthn", "webauthn_login", "hidden", nil).value(""))
+	e.ensureWebAuthnScript(r, f)
+}
+
+func webauthnMFANodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+	if e.cfg.WebAuthnPasswordless || !e.canWebAuthn(r, f) {
+		return
+	}
+	cfg, ok := webauthnConfigOf(ident, "webauthn")
+	if !ok {
+		return
+	}
+	keys := mfaKeys(cfg)
+	if len(keys) == 0 {
+		return
+	}
+	opts, err := e.beginWebAuthnLogin(r, f, "webauthn", cfg.UserHandle, keys)
+	if err != nil {
+		e.logger.Error("starting a WebAuthn login", zapErr(err))
+		return
+	}
+	identifier := ident.ID
+	if c := ident.Credentials["webauthn"]; len(c.Identifiers) > 0 {
+		identifier = c.Identifiers[0]
+	}
+	e.webauthnLoginNodes(r, f, identifier, opts, labelOf(1010008, nil))
+}
+
+// verifyAssertion checks the submitted webauthn_login of f against the
+// flow's pending challenge and ident's keys. On success it stores the
+// key's new sign count and returns the updated identity; on failure it
+// puts 4000043 on the flow and issues a new challenge.
+func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, ident *sessionstore.Identity, kind string, keys func(*webauthnConfig) []webauthnKey) (*sessionstore.Identity, *Error) {
+	ctx := r.Context()
+	cfg, ok := webauthnConfigOf(ident, "webauthn")
+	fail := func() (*sessionstore.Identity, *Error) {
+		f.UI.Messages = []Text{newText(4000043, nil)}
+		f.UI.setValue("webauthn_login", "")
+		if ok {
+			if opts, err := e.beginWebAuthnLogin(r, f, kind, cfg.UserHandle, keys(cfg)); err == nil {
+				f.UI.setTrigger("webauthn_login_trigger", "oryWebAuthnLogin", opts)
+			}
+		}
+		return nil, nil
+	}
+	sd, err := e.takeCeremony(ctx, f, ceremonyWebAuthnLogin)
+	if err != nil {
+		return nil, errInternal("unable to load the flow")
+	}
+	if !ok || len(keys(cfg)) == 0 {
+		f.UI.Messages = []Text{newText(4000013, nil)}
+		return nil, nil
+	}
+	resp := str(body, "webauthn_login")
+	if sd == nil || resp == "" {
+		return fail()
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes([]byte(resp))
+	if err != nil {
+		return fail()
+	}
+	wa, err := e.webAuthn(r, kind)
+	if err != nil {
+		return nil, errInternal("unable to configure WebAuthn")
+	}
+	cred, err := wa.ValidateLogin(&waUser{id: cfg.UserHandle, keys: keys(cfg)}, *sd, parsed)
+	if err != nil {
+		e.logger.Debug("WebAuthn assertion refused", zapErr(err))
+		return fail()
+	}
+	if cred.Authenticator.CloneWarning {
+		// The signature counter did not move forward: the key may have
+		// been cloned.
+		e.logger.Warn("WebAuthn sign counter went backwards; refusing the key")
+		return fail()
+	}
+	up, err := e.recordKeyUse(ctx, ident.ID, "webauthn", cred)
+	if err != nil {
+		return nil, errInternal("unable to store the identity")
+	}
+	return up, nil
+}
+
+// recordKeyUse stores a key's new sign count and flags after a sign-in.
+func (e *Engine) recordKeyUse(ctx context.Context, identityID, typ string, cred *webauthn.Credential) (*sessionstore.Identity, error) {
+	fresh, err := e.store.GetIdentity(ctx, identityID)
+	if err != nil {
+		return nil, err
+	}
+	cfg, ok := webauthnConfigOf(fresh, typ)
+	if !ok {
+		return fresh, nil
+	}
+	for i := range cfg.Credentials {
+		if bytes.Equal(cfg.Credentials[i].ID, cred.ID) {
+			cfg.Credentials[i].Authenticator.SignCount = cred.Authenticator.SignCount
+			cfg.Credentials[i].setFlags(cred.Flags)
+		}
+	}
+	up := cloneIdentity(fresh)
+	c := up.Credentials[typ]
+	c.Config = jsonMarshal(cfg)
+	up.Credentials[typ] = c
+	if err := e.store.UpdateIdentity(ctx, up); err != nil {
+		return nil, err
+	}
+	return up, nil
+}
+
+func webauthnMFAVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+	f := st.sub.f
+	if f.Type != "browser" || e.cfg.WebAuthnPasswordless {
+		notResponsible(f, 4010002)
+		return nil, nil
+	}
+	return e.verifyAssertion(r, f, st.sub.body, st.ident, "webauthn", mfaKeys)
+}
+
+// --- login: passwordless (first factor) ---
+
+func webauthnPasswordlessNodes(e *Engine, r *http.Request, f *flow, _ *sessionstore.Identity) {
+	if !e.cfg.WebAuthnPasswordless || !e.canWebAuthn(r, f) || f.Refresh {
+		return
+	}
+	if n := f.UI.findNode("identifier"); n != nil {
+		n.input().Autocomplete = "username webauthn"
+	} else {
+		f.UI.insertAfterCSRF(inputNode("default", "identifier", "text", e.schema.identifierLabel("webauthn")).
+			value("").required().autocomplete("username webauthn"))
+	}
+	f.UI.Nodes = append(f.UI.Nodes, submitNode("webauthn", "method", "webauthn", labelOf(1010008, nil)))
+}
+
+func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+	f := st.sub.f
+	if !e.cfg.WebAuthnPasswordless || f.Type != "browser" {
+		notResponsible(f, 4010002)
+		return nil, nil
+	}
+	ctx := r.Context()
+	if str(st.sub.body, "webauthn_login") == "" {
+		// Step one: the identifier names the account whose keys to ask for.
+		identifier := normalizeIdentifier(str(st.sub.body, "identifier"))
+		if identifier == "" {
+			f.UI.addNodeMessage("identifier", newText(4000002, map[string]any{"property": "identifier"}, "identifier"))
+			return nil, nil
+		}
+		ident, err := e.store.FindIdentityByCredential(ctx, "webauthn", identifier)
+		var keys []webauthnKey
+		var cfg *webauthnConfig
+		if err == nil {
+			if c, ok := webauthnConfigOf(ident, "webauthn"); ok {
+				cfg, keys = c, passwordlessKeys(c)
+			}
+		}
+		if len(keys) == 0 {
+			f.UI.Messages = []Text{newText(4000015, nil)}
+			return nil, nil
+		}
+		opts, err := e.beginWebAuthnLogin(r, f, "passwordless", cfg.UserHandle, keys)
+		if err != nil {
+			return nil, errInternal("unable to start the WebAuthn login")
+		}
+		f.internal()[ceremonyIdentity] = ident.ID
+		csrf := ""
+		if n := f.UI.findNode("csrf_token"); n != nil {
+			csrf, _ = n.input().Value.(string)
+		}
+		f.UI.Nodes = []*Node{csrfNode(csrf)}
+		e.webauthnLoginNodes(r, f, identifier, opts, labelOf(1010011, nil))
+		f.UI.Messages = []Text{newText(1010012, nil)}
+		return nil, nil
+	}
+	id := f.internalString(ceremonyIdentity)
+	ident, err := e.store.GetIdentity(ctx, id)
+	if id == "" || err != nil {
+		f.UI.Messages = []Text{newText(4000015, nil)}
+		return nil, nil
+	}
+	return e.verifyAssertion(r, f, st.sub.body, ident, "passwordless", passwordlessKeys)
+}
