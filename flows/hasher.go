@@ -79,7 +79,7 @@ func verify(password, stored string) (bool, error) {
 	case strings.HasPrefix(stored, "$argon2id$"), strings.HasPrefix(stored, "$argon2i$"):
 		return verifyArgon2(password, stored)
 	}
-	return false, errUnknownHash
+	return verifyImported(password, stored) // pbkdf2, scrypt: hasher_import.go
 }
 
 func verifyArgon2(password, stored string) (bool, error) {
@@ -101,14 +101,15 @@ func verifyArgon2(password, stored string) (bool, error) {
 		return false, errUnknownHash
 	}
 	want, err := base64.RawStdEncoding.DecodeString(parts[5])
-	if err != nil || len(want) == 0 {
+	if err != nil || len(want) == 0 || len(want) > 1024 {
 		return false, errUnknownHash
 	}
+	keyLen := uint32(len(want)) // #nosec G115 -- bounded to 1024 just above
 	var got []byte
 	if parts[1] == "argon2id" {
-		got = argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+		got = argon2.IDKey([]byte(password), salt, t, m, p, keyLen)
 	} else {
-		got = argon2.Key([]byte(password), salt, t, m, p, uint32(len(want)))
+		got = argon2.Key([]byte(password), salt, t, m, p, keyLen)
 	}
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }

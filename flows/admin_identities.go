@@ -1,0 +1,822 @@
+package flows
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// --- bodies ---
+
+// createIdentityBody is Kratos's createIdentityBody.
+type createIdentityBody struct {
+	SchemaID            string                    `json:"schema_id"`
+	Traits              json.RawMessage           `json:"traits"`
+	Credentials         *importCredentials        `json:"credentials"`
+	VerifiableAddresses []importVerifiableAddress `json:"verifiable_addresses"`
+	RecoveryAddresses   []importRecoveryAddress   `json:"recovery_addresses"`
+	MetadataPublic      json.RawMessage           `json:"metadata_public"`
+	MetadataAdmin       json.RawMessage           `json:"metadata_admin"`
+	State               string                    `json:"state"`
+	ExternalID          string                    `json:"external_id"`
+	OrganizationID      *string                   `json:"organization_id"`
+	Region              string                    `json:"region"`
+}
+
+// updateIdentityBody is Kratos's updateIdentityBody.
+type updateIdentityBody struct {
+	SchemaID       string             `json:"schema_id"`
+	Traits         json.RawMessage    `json:"traits"`
+	Credentials    *importCredentials `json:"credentials"`
+	MetadataPublic json.RawMessage    `json:"metadata_public"`
+	MetadataAdmin  json.RawMessage    `json:"metadata_admin"`
+	State          string             `json:"state"`
+	ExternalID     string             `json:"external_id"`
+	Region         string             `json:"region"`
+}
+
+// importCredentials is identityWithCredentials. Only password can be
+// imported; the other kinds are recognised so that they are refused with
+// a clear reason rather than as unknown fields.
+type importCredentials struct {
+	Password     *importPassword `json:"password"`
+	OIDC         json.RawMessage `json:"oidc"`
+	SAML         json.RawMessage `json:"saml"`
+	TOTP         json.RawMessage `json:"totp"`
+	LookupSecret json.RawMessage `json:"lookup_secret"`
+	WebAuthn     json.RawMessage `json:"webauthn"`
+	Passkey      json.RawMessage `json:"passkey"`
+}
+
+type importPassword struct {
+	Config importPasswordConfig `json:"config"`
+}
+
+type importPasswordConfig struct {
+	HashedPassword           string `json:"hashed_password"`
+	Password                 string `json:"password"`
+	UsePasswordMigrationHook bool   `json:"use_password_migration_hook"`
+}
+
+type importVerifiableAddress struct {
+	ID         string     `json:"id"`
+	Value      string     `json:"value"`
+	Verified   bool       `json:"verified"`
+	Via        string     `json:"via"`
+	Status     string     `json:"status"`
+	VerifiedAt *time.Time `json:"verified_at"`
+	CreatedAt  *time.Time `json:"created_at"`
+	UpdatedAt  *time.Time `json:"updated_at"`
+}
+
+type importRecoveryAddress struct {
+	ID                       string     `json:"id"`
+	Value                    string     `json:"value"`
+	Via                      string     `json:"via"`
+	CreatedAt                *time.Time `json:"created_at"`
+	UpdatedAt                *time.Time `json:"updated_at"`
+	BreakGlassForOrganizaton *string    `json:"break_glass_for_organization"`
+}
+
+// --- errors ---
+
+func errIdentityConflict() *Error {
+	return newError(http.StatusConflict, "", "The resource could not be created due to a conflict",
+		"This identity conflicts with another identity that already exists.")
+}
+
+func errInvalidState(s string) *Error {
+	return errBadRequest(fmt.Sprintf("The supplied state ('%s') was not valid. Valid states are ('active', 'inactive').", s))
+}
+
+func errInvalidTraits(errs []fieldError) *Error {
+	var parts []string
+	details := map[string]any{}
+	for _, fe := range errs {
+		name := fe.Name
+		if name == "" {
+			name = "traits"
+		}
+		parts = append(parts, name+": "+fe.Text.Text)
+		details[name] = fe.Text.Text
+	}
+	e := errBadRequest("The traits do not match the identity schema: " + strings.Join(parts, "; "))
+	e.Details = details
+	return e
+}
+
+// --- building identities ---
+
+// adminCheckState validates a state value ("" means keep / default).
+func adminCheckState(s string) *Error {
+	switch s {
+	case "", "active", "inactive":
+		return nil
+	}
+	return errInvalidState(s)
+}
+
+// decodeTraits parses and validates traits against the identity schema.
+func (e *Engine) decodeTraits(raw json.RawMessage) (map[string]any, json.RawMessage, *Error) {
+	if len(raw) == 0 {
+		raw = json.RawMessage("null")
+	}
+	v, err := decodeJSONValue(raw)
+	if err != nil {
+		return nil, nil, errBadRequest("traits are not valid JSON")
+	}
+	traits, ok := v.(map[string]any)
+	if !ok {
+		if v != nil {
+			return nil, nil, errBadRequest("traits must be a JSON object")
+		}
+		traits = map[string]any{}
+	}
+	if errs := e.schema.validate(traits); len(errs) > 0 {
+		return nil, nil, errInvalidTraits(errs)
+	}
+	b, err := json.Marshal(traits)
+	if err != nil {
+		return nil, nil, errBadRequest("traits are not valid JSON")
+	}
+	return traits, b, nil
+}
+
+func (e *Engine) checkSchemaID(id string) *Error {
+	if id == "" || id == e.schema.ID {
+		return nil
+	}
+	return errBadRequest(fmt.Sprintf("unable to find JSON Schema ID: %s", id))
+}
+
+func adminMetadata(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return json.RawMessage("null")
+	}
+	return raw
+}
+
+// mergeAddresses derives the addresses from traits as registration does,
+// keeping id, verification state and timestamps of addresses that already
+// exist (same value and channel). Addresses the traits no longer hold go.
+func (e *Engine) mergeAddresses(traits map[string]any, now time.Time, oldVer []sessionstore.VerifiableAddress,
+	oldRec []sessionstore.RecoveryAddress) ([]sessionstore.VerifiableAddress, []sessionstore.RecoveryAddress) {
+	ver, rec := e.addresses(traits, now)
+	for i, a := range ver {
+		for _, o := range oldVer {
+			if strings.EqualFold(o.Value, a.Value) && o.Via == a.Via {
+				o.Value = a.Value
+				ver[i] = o
+				break
+			}
+		}
+	}
+	for i, a := range rec {
+		for _, o := range oldRec {
+			if strings.EqualFold(o.Value, a.Value) && o.Via == a.Via {
+				o.Value = a.Value
+				rec[i] = o
+				break
+			}
+		}
+	}
+	return ver, rec
+}
+
+// importedAddresses turns the addresses of a create body into stored ones
+// (they only count where the traits hold them; see mergeAddresses).
+func importedAddresses(now time.Time, ver []importVerifiableAddress, rec []importRecoveryAddress) ([]sessionstore.VerifiableAddress, []sessionstore.RecoveryAddress) {
+	var outV []sessionstore.VerifiableAddress
+	for _, a := range ver {
+		v := sessionstore.VerifiableAddress{ID: uuid.NewString(), Value: strings.ToLower(strings.TrimSpace(a.Value)),
+			Verified: a.Verified, Via: a.Via, Status: a.Status, CreatedAt: now, UpdatedAt: now}
+		if v.Via == "" {
+			v.Via = "email"
+		}
+		if v.Verified {
+			t := now
+			if a.VerifiedAt != nil {
+				t = a.VerifiedAt.UTC()
+			}
+			v.VerifiedAt = &t
+			if v.Status == "" || v.Status == "pending" || v.Status == "sent" {
+				v.Status = "completed"
+			}
+		} else if v.Status == "" || v.Status == "completed" {
+			v.Status = "pending"
+		}
+		outV = append(outV, v)
+	}
+	var outR []sessionstore.RecoveryAddress
+	for _, a := range rec {
+		r := sessionstore.RecoveryAddress{ID: uuid.NewString(), Value: strings.ToLower(strings.TrimSpace(a.Value)),
+			Via: a.Via, CreatedAt: now, UpdatedAt: now}
+		if r.Via == "" {
+			r.Via = "email"
+		}
+		outR = append(outR, r)
+	}
+	return outV, outR
+}
+
+// importCredentialsInto applies the credentials of a create/update body:
+// a password (plaintext, hashed with the configured hasher, or an imported
+// hash in a supported format) replaces the password credential.
+func (e *Engine) importCredentialsInto(ident *sessionstore.Identity, traits map[string]any, c *importCredentials, now time.Time) *Error {
+	if c == nil {
+		return nil
+	}
+	for name, raw := range map[string]json.RawMessage{"oidc": c.OIDC, "saml": c.SAML, "totp": c.TOTP,
+		"lookup_secret": c.LookupSecret, "webauthn": c.WebAuthn, "passkey": c.Passkey} {
+		if len(raw) > 0 && string(raw) != "null" {
+			return errBadRequest(fmt.Sprintf("Importing %s credentials is not supported; only password credentials can be imported.", name))
+		}
+	}
+	if c.Password == nil {
+		return nil
+	}
+	cfg := c.Password.Config
+	if cfg.UsePasswordMigrationHook {
+		return errBadRequest("use_password_migration_hook is not supported: import the password hash or the password itself.")
+	}
+	hashed := cfg.HashedPassword
+	if cfg.Password != "" {
+		if len(cfg.Password) > 72 && e.cfg.PasswordHasher == "bcrypt" {
+			return errBadRequest("The password is longer than 72 bytes, which bcrypt cannot hash.")
+		}
+		h, err := e.hasher.hash(cfg.Password)
+		if err != nil {
+			return errInternal("unable to hash the password")
+		}
+		hashed = h
+	}
+	if hashed == "" {
+		return errBadRequest("credentials.password.config needs a password or a hashed_password.")
+	}
+	if err := validateImportedHash(hashed); err != nil {
+		if errors.Is(err, errUnknownHash) {
+			return errBadRequest("The imported password does not match any known hash format. For more information see https://www.ory.sh/dr/2")
+		}
+		return errBadRequest("The imported password hash is malformed: " + err.Error())
+	}
+	identifiers := e.identifiers(traits, "password")
+	if len(identifiers) == 0 {
+		return errBadRequest("The identity has no password identifier: no trait marked as a password identifier in the identity schema has a value.")
+	}
+	cred := sessionstore.Credential{Type: "password", Identifiers: identifiers,
+		Config: jsonMarshal(passwordConfig{HashedPassword: hashed}), CreatedAt: now, UpdatedAt: now}
+	if old, ok := ident.Credentials["password"]; ok && !old.CreatedAt.IsZero() {
+		cred.CreatedAt = old.CreatedAt
+	}
+	if ident.Credentials == nil {
+		ident.Credentials = map[string]sessionstore.Credential{}
+	}
+	ident.Credentials["password"] = cred
+	return nil
+}
+
+// reindexCredentials follows trait changes in credential identifiers: the
+// password identifiers always mirror the identifier traits; another
+// credential type's identifiers are replaced when they were exactly the
+// ones derived from the old traits.
+func (e *Engine) reindexCredentials(ident *sessionstore.Identity, oldTraits, traits map[string]any, now time.Time) *Error {
+	for t, c := range ident.Credentials {
+		derived := e.identifiers(traits, t)
+		switch {
+		case t == "password":
+			if len(derived) == 0 {
+				return errBadRequest("The identity has a password but no password identifier: no trait marked as a password identifier in the identity schema has a value.")
+			}
+		case len(derived) == 0 || !sameIdentifiers(c.Identifiers, e.identifiers(oldTraits, t)):
+			continue
+		}
+		if !sameIdentifiers(c.Identifiers, derived) {
+			c.Identifiers = derived
+			c.UpdatedAt = now
+			ident.Credentials[t] = c
+		}
+	}
+	return nil
+}
+
+func sameIdentifiers(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
+}
+
+// identityFromCreateBody builds a new identity (not stored).
+func (e *Engine) identityFromCreateBody(b *createIdentityBody) (*sessionstore.Identity, *Error) {
+	if ferr := e.checkSchemaID(b.SchemaID); ferr != nil {
+		return nil, ferr
+	}
+	if ferr := adminCheckState(b.State); ferr != nil {
+		return nil, ferr
+	}
+	if b.ExternalID != "" {
+		return nil, errBadRequest("external_id is not supported.")
+	}
+	if b.OrganizationID != nil && *b.OrganizationID != "" {
+		return nil, errBadRequest("organization_id is not supported: there are no organizations.")
+	}
+	traits, traitsJSON, ferr := e.decodeTraits(b.Traits)
+	if ferr != nil {
+		return nil, ferr
+	}
+	now := e.now().UTC()
+	state := b.State
+	if state == "" {
+		state = "active"
+	}
+	ident := &sessionstore.Identity{
+		ID: uuid.NewString(), SchemaID: e.schema.ID, State: state, StateChangedAt: now,
+		Traits: traitsJSON, MetadataPublic: adminMetadata(b.MetadataPublic), MetadataAdmin: adminMetadata(b.MetadataAdmin),
+		CreatedAt: now, UpdatedAt: now, Credentials: map[string]sessionstore.Credential{},
+	}
+	impV, impR := importedAddresses(now, b.VerifiableAddresses, b.RecoveryAddresses)
+	ident.VerifiableAddresses, ident.RecoveryAddresses = e.mergeAddresses(traits, now, impV, impR)
+	if ferr := e.importCredentialsInto(ident, traits, b.Credentials, now); ferr != nil {
+		return nil, ferr
+	}
+	return ident, nil
+}
+
+// adminStoreError maps a store write error to Kratos's answer.
+func (e *Engine) adminStoreError(err error, what string) *Error {
+	switch {
+	case errors.Is(err, sessionstore.ErrDuplicateCredential), errors.Is(err, sessionstore.ErrAlreadyExists):
+		return errIdentityConflict()
+	case errors.Is(err, sessionstore.ErrNotFound):
+		return errNotFound()
+	}
+	e.logger.Error("admin: "+what, zapErr(err))
+	return errInternal("unable to " + what)
+}
+
+// --- handlers ---
+
+// adminListIdentities serves GET /admin/identities.
+func (e *Engine) adminListIdentities(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	declassify, ferr := parseIncludeCredential(q)
+	if ferr != nil {
+		writeError(w, r, ferr)
+		return
+	}
+	ident, similar := q.Get("credentials_identifier"), q.Get("preview_credentials_identifier_similar")
+	if ident != "" && similar != "" {
+		writeError(w, r, errBadRequest("Cannot pass both credentials_identifier and preview_credentials_identifier_similar."))
+		return
+	}
+	out := []*adminIdentity{}
+	switch {
+	case ident != "":
+		// Exact lookup: identifiers are stored normalised.
+		for _, t := range []string{"password", "code", "webauthn", "passkey"} {
+			found, err := e.store.FindIdentityByCredential(r.Context(), t, normalizeIdentifier(ident))
+			if err == nil {
+				out = append(out, e.adminIdentityJSON(r, found, declassify))
+				break
+			}
+			if !errors.Is(err, sessionstore.ErrNotFound) {
+				writeError(w, r, e.adminStoreError(err, "list identities"))
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+		return
+	case len(q["ids"]) > 0:
+		seen := map[string]bool{}
+		for _, id := range q["ids"] {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			found, err := e.store.GetIdentity(r.Context(), id)
+			if err == nil {
+				out = append(out, e.adminIdentityJSON(r, found, declassify))
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+		return
+	case q.Get("organization_id") != "":
+		writeJSON(w, http.StatusOK, out) // no organizations
+		return
+	}
+	pp, ferr := parseAdminPage(q)
+	if ferr != nil {
+		writeError(w, r, ferr)
+		return
+	}
+	needle := strings.ToLower(similar)
+	match := func(id *sessionstore.Identity) bool {
+		if needle == "" {
+			return true
+		}
+		for _, c := range id.Credentials {
+			for _, v := range c.Identifiers {
+				if strings.Contains(strings.ToLower(v), needle) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	// Walk store pages until this page is full (filters and offsets skip
+	// identities, so a store page may contribute fewer).
+	token, skip, next := pp.token, pp.offset, ""
+	for len(out) < pp.size {
+		batch, nt, err := e.store.ListIdentities(r.Context(), token, pp.size)
+		if err != nil {
+			writeError(w, r, e.adminStoreError(err, "list identities"))
+			return
+		}
+		for i, id := range batch {
+			if !match(id) {
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			out = append(out, e.adminIdentityJSON(r, id, declassify))
+			if len(out) == pp.size {
+				if i < len(batch)-1 || nt != "" {
+					next = id.ID
+				}
+				break
+			}
+		}
+		if nt == "" || len(out) == pp.size {
+			break
+		}
+		token = nt
+	}
+	if pp.paged {
+		adminPageLinks(w, r, pp, next != "")
+	} else {
+		adminLinkHeader(w, r, pp.size, next)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// adminPageLinks is the Link header of the deprecated per_page/page
+// pagination.
+func adminPageLinks(w http.ResponseWriter, r *http.Request, pp adminPage, hasNext bool) {
+	page := pp.offset / pp.size
+	mk := func(rel string, p int) string {
+		u := adminSelfURL(r)
+		q := r.URL.Query()
+		q.Set("per_page", fmt.Sprint(pp.size))
+		q.Set("page", fmt.Sprint(p))
+		u.RawQuery = q.Encode()
+		return fmt.Sprintf("<%s>; rel=%q", u.String(), rel)
+	}
+	links := []string{mk("first", 0)}
+	if hasNext {
+		links = append(links, mk("next", page+1))
+	}
+	if page > 0 {
+		links = append(links, mk("prev", page-1))
+	}
+	w.Header().Set("Link", strings.Join(links, ","))
+}
+
+// adminGetIdentity serves GET /admin/identities/{id}.
+func (e *Engine) adminGetIdentity(w http.ResponseWriter, r *http.Request) {
+	declassify, ferr := parseIncludeCredential(r.URL.Query())
+	if ferr != nil {
+		writeError(w, r, ferr)
+		return
+	}
+	ident := e.adminLoadIdentity(w, r, r.PathValue("id"))
+	if ident == nil {
+		return
+	}
+	writeJSON(w, http.StatusOK, e.adminIdentityJSON(r, ident, declassify))
+}
+
+// adminCreateIdentity serves POST /admin/identities.
+func (e *Engine) adminCreateIdentity(w http.ResponseWriter, r *http.Request) {
+	var body createIdentityBody
+	if ferr := adminDecode(w, r, maxAdminBody, &body); ferr != nil {
+		writeError(w, r, ferr)
+		return
+	}
+	ident, ferr := e.identityFromCreateBody(&body)
+	if ferr != nil {
+		writeError(w, r, ferr)
+		return
+	}
+	if err := e.store.CreateIdentity(r.Context(), ident); err != nil {
+		writeError(w, r, e.adminStoreError(err, "store the identity"))
+		return
+	}
+	loc := adminSelfURL(r)
+	loc.Path = strings.TrimSuffix(loc.Path, "/") + "/" + ident.ID
+	w.Header().Set("Location", loc.String())
+	writeJSON(w, http.StatusCreated, e.adminIdentityJSON(r, ident, nil))
+}
+
+// batchPatchBody is patchIdentitiesBody.
+type batchPatchBody struct {
+	Identities []struct {
+		Create  *createIdentityBody `json:"create"`
+		PatchID *string             `json:"patch_id"`
+	} `json:"identities"`
+}
+
+// batchPatchResult is identityPatchResponse.
+type batchPatchResult struct {
+	Action   string  `json:"action"`
+	Identity *string `json:"identity,omitempty"`
+	PatchID  *string `json:"patch_id,omitempty"`
+	Error    *Error  `json:"error,omitempty"`
+}
+
+// maxBatchIdentities bounds one batchPatchIdentities request (Kratos:
+// 1000 with hashed passwords, 200 with plaintext ones).
+const maxBatchIdentities = 1000
+
+// adminBatchPatchIdentities serves PATCH /admin/identities: every create
+// gets its own result, the identity's id or an error. The answer is 200
+// when at least one identity was created (or the batch was empty); when
+// all fail it is 409 if all failed on conflicts, else 400, with the
+// per-identity results in error.details.identities.
+func (e *Engine) adminBatchPatchIdentities(w http.ResponseWriter, r *http.Request) {
+	var body batchPatchBody
+	if ferr := adminDecode(w, r, maxBatchBody, &body); ferr != nil {
+		writeError(w, r, ferr)
+		return
+	}
+	if len(body.Identities) > maxBatchIdentities {
+		writeError(w, r, errBadRequest(fmt.Sprintf("The maximum number of identities that can be created or deleted at once is %d.", maxBatchIdentities)))
+		return
+	}
+	results := make([]batchPatchResult, len(body.Identities))
+	created, conflicts := 0, 0
+	for i, p := range body.Identities {
+		res := &results[i]
+		res.PatchID = p.PatchID
+		res.Action = "create"
+		if p.Create == nil {
+			res.Action, res.Error = "error", errBadRequest("The patch has no create operation.")
+			continue
+		}
+		ident, ferr := e.identityFromCreateBody(p.Create)
+		if ferr == nil {
+			if err := e.store.CreateIdentity(r.Context(), ident); err != nil {
+				ferr = e.adminStoreError(err, "store the identity")
+			}
+		}
+		if ferr != nil {
+			res.Action, res.Error = "error", ferr
+			if ferr.Code == http.StatusConflict {
+				conflicts++
+			}
+			continue
+		}
+		id := ident.ID
+		res.Identity = &id
+		created++
+	}
+	if created == 0 && len(results) > 0 {
+		code := http.StatusBadRequest
+		reason := "None of the identities could be created."
+		if conflicts == len(results) {
+			code = http.StatusConflict
+			reason = "None of the identities could be created: all conflict with existing identities."
+		}
+		ee := newError(code, "", "", reason)
+		if code == http.StatusConflict {
+			ee.Message = errIdentityConflict().Message
+		}
+		ee.withDetail("identities", results)
+		writeError(w, r, ee)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"identities": results})
+}
+
+// adminUpdateIdentity serves PUT /admin/identities/{id}: traits, state and
+// both metadata are replaced; credentials only when given.
+func (e *Engine) adminUpdateIdentity(w http.ResponseWriter, r *http.Request) {
+	var body updateIdentityBody
+	if ferr := adminDecode(w, r, maxAdminBody, &body); ferr != nil {
+		writeError(w, r, ferr)
+		return
+	}
+	ident := e.adminLoadIdentity(w, r, r.PathValue("id"))
+	if ident == nil {
+		return
+	}
+	for _, ferr := range []*Error{e.checkSchemaID(body.SchemaID), adminCheckState(body.State)} {
+		if ferr != nil {
+			writeError(w, r, ferr)
+			return
+		}
+	}
+	if body.ExternalID != "" {
+		writeError(w, r, errBadRequest("external_id is not supported."))
+		return
+	}
+	traits, traitsJSON, ferr := e.decodeTraits(body.Traits)
+	if ferr != nil {
+		writeError(w, r, ferr)
+		return
+	}
+	oldTraits := adminTraitsOf(ident)
+	wasActive := adminIdentityActive(ident)
+	now := e.now().UTC()
+	if body.State != "" && body.State != ident.State {
+		ident.State, ident.StateChangedAt = body.State, now
+	}
+	ident.Traits = traitsJSON
+	ident.MetadataPublic = adminMetadata(body.MetadataPublic)
+	ident.MetadataAdmin = adminMetadata(body.MetadataAdmin)
+	e.adminSaveIdentity(w, r, ident, oldTraits, traits, body.Credentials, wasActive, now)
+}
+
+// adminPatchIdentity serves PATCH /admin/identities/{id}: a JSON Patch on
+// the identity's admin JSON. traits, state, schema_id, metadata_public,
+// metadata_admin and the verification state of verifiable_addresses can be
+// changed; id, credentials and timestamps cannot (400). Addresses always
+// follow the traits afterwards.
+func (e *Engine) adminPatchIdentity(w http.ResponseWriter, r *http.Request) {
+	patch, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	if err != nil {
+		writeError(w, r, errBadRequest("Unable to read the request body."))
+		return
+	}
+	ident := e.adminLoadIdentity(w, r, r.PathValue("id"))
+	if ident == nil {
+		return
+	}
+	before, err := decodeJSONValue(jsonMarshal(e.adminIdentityJSON(r, ident, nil)))
+	if err != nil {
+		writeError(w, r, errInternal("unable to encode the identity"))
+		return
+	}
+	orig := deepCopyJSON(before)
+	after, err := applyJSONPatch(before, patch)
+	if err != nil {
+		writeError(w, r, errBadRequest("An error occurred when applying the JSON patch: "+err.Error()))
+		return
+	}
+	doc, ok := after.(map[string]any)
+	if !ok {
+		writeError(w, r, errBadRequest("The patched identity is not a JSON object."))
+		return
+	}
+	origDoc := orig.(map[string]any)
+	for _, f := range []string{"id", "credentials", "schema_url", "created_at", "updated_at", "state_changed_at", "organization_id"} {
+		if !patchValuesEqual(origDoc[f], doc[f]) {
+			writeError(w, r, errBadRequest(fmt.Sprintf("The field %q cannot be changed with a JSON patch.", f)))
+			return
+		}
+	}
+	for f := range doc {
+		if _, known := origDoc[f]; !known {
+			writeError(w, r, errBadRequest(fmt.Sprintf("The identity has no field %q.", f)))
+			return
+		}
+	}
+	var patched struct {
+		SchemaID            string                    `json:"schema_id"`
+		State               string                    `json:"state"`
+		Traits              json.RawMessage           `json:"traits"`
+		MetadataPublic      json.RawMessage           `json:"metadata_public"`
+		MetadataAdmin       json.RawMessage           `json:"metadata_admin"`
+		VerifiableAddresses []importVerifiableAddress `json:"verifiable_addresses"`
+	}
+	if err := json.Unmarshal(jsonMarshal(doc), &patched); err != nil {
+		writeError(w, r, errBadRequest("The patched identity does not have the identity's shape: "+err.Error()))
+		return
+	}
+	if ferr := e.checkSchemaID(patched.SchemaID); ferr != nil {
+		writeError(w, r, ferr)
+		return
+	}
+	if patched.State != "active" && patched.State != "inactive" {
+		writeError(w, r, errInvalidState(patched.State))
+		return
+	}
+	traits, traitsJSON, ferr := e.decodeTraits(patched.Traits)
+	if ferr != nil {
+		writeError(w, r, ferr)
+		return
+	}
+	oldTraits := adminTraitsOf(ident)
+	wasActive := adminIdentityActive(ident)
+	now := e.now().UTC()
+	if patched.State != ident.State {
+		ident.State, ident.StateChangedAt = patched.State, now
+	}
+	ident.Traits = traitsJSON
+	ident.MetadataPublic = adminMetadata(patched.MetadataPublic)
+	ident.MetadataAdmin = adminMetadata(patched.MetadataAdmin)
+	// Verification state as patched, for addresses the identity keeps.
+	for _, pa := range patched.VerifiableAddresses {
+		for i, a := range ident.VerifiableAddresses {
+			if (pa.ID != "" && pa.ID == a.ID) || (pa.ID == "" && strings.EqualFold(pa.Value, a.Value) && pa.Via == a.Via) {
+				origStatus := a.Status
+				if pa.Verified != a.Verified {
+					a.Verified = pa.Verified
+					a.UpdatedAt = now
+					if a.Verified {
+						t := now
+						if pa.VerifiedAt != nil {
+							t = pa.VerifiedAt.UTC()
+						}
+						a.VerifiedAt, a.Status = &t, "completed"
+					} else {
+						a.VerifiedAt, a.Status = nil, "pending"
+					}
+				}
+				if pa.Status != origStatus && (pa.Status == "pending" || pa.Status == "sent" || pa.Status == "completed") {
+					a.Status = pa.Status
+				}
+				ident.VerifiableAddresses[i] = a
+			}
+		}
+	}
+	e.adminSaveIdentity(w, r, ident, oldTraits, traits, nil, wasActive, now)
+}
+
+// adminSaveIdentity finishes update and patch: addresses and credential
+// identifiers follow the traits, credentials are imported, the identity
+// is stored and, when it was just deactivated, its sessions are revoked.
+func (e *Engine) adminSaveIdentity(w http.ResponseWriter, r *http.Request, ident *sessionstore.Identity, oldTraits, traits map[string]any,
+	creds *importCredentials, wasActive bool, now time.Time) {
+	ident.VerifiableAddresses, ident.RecoveryAddresses = e.mergeAddresses(traits, now, ident.VerifiableAddresses, ident.RecoveryAddresses)
+	if ferr := e.importCredentialsInto(ident, traits, creds, now); ferr != nil {
+		writeError(w, r, ferr)
+		return
+	}
+	if ferr := e.reindexCredentials(ident, oldTraits, traits, now); ferr != nil {
+		writeError(w, r, ferr)
+		return
+	}
+	ident.UpdatedAt = now
+	if err := e.store.UpdateIdentity(r.Context(), ident); err != nil {
+		writeError(w, r, e.adminStoreError(err, "update the identity"))
+		return
+	}
+	if wasActive && !adminIdentityActive(ident) {
+		// Kratos keeps the sessions of a deactivated identity and refuses
+		// them whenever it loads the identity (whoami and the gate check
+		// the state here too). They are revoked as well: revocation drops
+		// them from the session cache at once, so the cut-off does not
+		// depend on any identity copy being fresh, and reactivating the
+		// identity does not bring old sessions back.
+		if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, ""); err != nil {
+			e.logger.Error("admin: revoking the sessions of a deactivated identity", zapErr(err))
+			writeError(w, r, errInternal("the identity was deactivated but its sessions could not be revoked"))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, e.adminIdentityJSON(r, ident, nil))
+}
+
+func adminIdentityActive(id *sessionstore.Identity) bool {
+	return id.State == "" || id.State == "active"
+}
+
+func adminTraitsOf(id *sessionstore.Identity) map[string]any {
+	v, err := decodeJSONValue(id.Traits)
+	if err != nil {
+		return map[string]any{}
+	}
+	m, _ := v.(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m
+}
+
+// adminDeleteIdentity serves DELETE /admin/identities/{id}; its sessions
+// go with it.
+func (e *Engine) adminDeleteIdentity(w http.ResponseWriter, r *http.Request) {
+	if err := e.store.DeleteIdentity(r.Context(), r.PathValue("id")); err != nil {
+		if errors.Is(err, sessionstore.ErrNotFound) || r.PathValue("id") == "" {
+			writeError(w, r, errNotFound())
+			return
+		}
+		writeError(w, r, e.adminStoreError(err, "delete the identity"))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

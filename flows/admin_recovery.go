@@ -1,0 +1,201 @@
+package flows
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+)
+
+// Recovery codes and links created by an administrator
+// (createRecoveryCodeForIdentity, createRecoveryLinkForIdentity).
+//
+// A code flow is a browser recovery flow in state sent_email whose
+// challenge is the returned code. Kratos marks such flows
+// DangerousSkipCSRFCheck because the administrator's request, not the
+// user's browser, created them. Here the flow is bound to the browser
+// instead: recovery_link is the public GET /self-service/recovery?flow=<id>
+// (no token), which gives the browser a CSRF cookie, binds the flow to it
+// and redirects to the recovery UI with the flow (openAdminRecovery). From
+// there the flow is an ordinary recovery flow: the code is submitted with
+// method=code and CSRF is checked as usual.
+
+const adminFlowKey = "admin_created"
+
+type adminRecoveryBody struct {
+	IdentityID string `json:"identity_id"`
+	ExpiresIn  string `json:"expires_in"`
+	FlowType   string `json:"flow_type"`
+}
+
+func errEndpointDisabled() *Error {
+	return newError(http.StatusNotFound, "", "", "This endpoint was disabled by system administrator. Please check your url or contact the system administrator to enable it.")
+}
+
+// adminRecoveryStart checks the common parts of both endpoints and
+// returns the flow lifespan.
+func (e *Engine) adminRecoveryStart(w http.ResponseWriter, r *http.Request, body *adminRecoveryBody) (time.Duration, bool) {
+	if ferr := adminDecode(w, r, maxAdminBody, body); ferr != nil {
+		writeError(w, r, ferr)
+		return 0, false
+	}
+	if !e.cfg.RecoveryEnabled {
+		writeError(w, r, errRecoveryDisabled())
+		return 0, false
+	}
+	if e.base == nil {
+		writeError(w, r, errBadRequest("Recovery links need the public URL of the Kratos API: set public_url in the kratos configuration."))
+		return 0, false
+	}
+	lifespan := e.cfg.CodeLifespan
+	if body.ExpiresIn != "" {
+		d, err := time.ParseDuration(body.ExpiresIn)
+		if err != nil {
+			writeError(w, r, errBadRequest(fmt.Sprintf(`Unable to parse "expires_in" whose format should match "[0-9]+(ns|us|ms|s|m|h)" but did not: %s`, body.ExpiresIn)))
+			return 0, false
+		}
+		if d <= 0 {
+			writeError(w, r, errBadRequest(fmt.Sprintf(`Value from "expires_in" must result to a future time: %s`, body.ExpiresIn)))
+			return 0, false
+		}
+		lifespan = d
+	}
+	if _, err := uuid.Parse(body.IdentityID); err != nil {
+		writeError(w, r, errBadRequest("identity_id must be the UUID of an identity."))
+		return 0, false
+	}
+	return lifespan, true
+}
+
+// newAdminRecoveryFlow creates a recovery flow of typ that lives for
+// lifespan, in state sent_email.
+func (e *Engine) newAdminRecoveryFlow(r *http.Request, typ string, lifespan time.Duration) *flow {
+	f := e.newFlow(r, "recovery", typ)
+	f.ExpiresAt = f.IssuedAt.Add(lifespan)
+	f.RequestURL = e.publicURL(r, "self-service/recovery/"+typ)
+	if f.Internal == nil {
+		f.Internal = map[string]any{}
+	}
+	f.Internal[adminFlowKey] = true
+	e.recoveryForm(f, "")
+	return f
+}
+
+// adminCreateRecoveryCode serves POST /admin/recovery/code.
+func (e *Engine) adminCreateRecoveryCode(w http.ResponseWriter, r *http.Request) {
+	var body adminRecoveryBody
+	lifespan, ok := e.adminRecoveryStart(w, r, &body)
+	if !ok {
+		return
+	}
+	if e.cfg.RecoveryUse != "code" {
+		writeError(w, r, errEndpointDisabled())
+		return
+	}
+	typ := body.FlowType
+	switch typ {
+	case "":
+		typ = "browser"
+	case "browser", "api":
+	default:
+		writeError(w, r, errBadRequest("flow_type must be browser or api."))
+		return
+	}
+	ident := e.adminLoadIdentity(w, r, body.IdentityID)
+	if ident == nil {
+		return
+	}
+	f := e.newAdminRecoveryFlow(r, typ, lifespan)
+	code := newCode()
+	// The code screen without the "resend" button: there is no address
+	// to send to.
+	e.recoverySent(f, "")
+	nodes := f.UI.Nodes[:0]
+	for _, n := range f.UI.Nodes {
+		if a := n.input(); a != nil && a.Name == "email" {
+			continue
+		}
+		nodes = append(nodes, n)
+	}
+	f.UI.Nodes, f.UI.Messages = nodes, []Text{}
+	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), IdentityID: ident.ID, ExpiresAt: f.ExpiresAt})
+	if err := e.saveFlow(r.Context(), f); err != nil {
+		writeError(w, r, errInternal("unable to store the flow"))
+		return
+	}
+	e.logger.Info("admin: recovery code created", zap.String("identity_id", ident.ID), zap.String("flow_id", f.ID))
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"recovery_link": e.publicURL(r, "self-service/recovery?flow="+f.ID),
+		"recovery_code": code,
+		"expires_at":    f.ExpiresAt.UTC(),
+	})
+}
+
+// adminCreateRecoveryLink serves POST /admin/recovery/link: a single-use
+// link that signs the identity in and opens the settings flow.
+func (e *Engine) adminCreateRecoveryLink(w http.ResponseWriter, r *http.Request) {
+	var body adminRecoveryBody
+	lifespan, ok := e.adminRecoveryStart(w, r, &body)
+	if !ok {
+		return
+	}
+	if body.FlowType != "" {
+		writeError(w, r, errBadRequest(`Unable to decode the request body as JSON: json: unknown field "flow_type"`))
+		return
+	}
+	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	if rerr != nil {
+		writeError(w, r, rerr)
+		return
+	}
+	ident := e.adminLoadIdentity(w, r, body.IdentityID)
+	if ident == nil {
+		return
+	}
+	f := e.newAdminRecoveryFlow(r, "browser", lifespan)
+	f.ReturnTo = returnTo
+	f.State = "sent_email"
+	token := randomString(32, alnum)
+	lt, _ := json.Marshal(linkToken{FlowID: f.ID, IdentityID: ident.ID})
+	if err := e.saveFlow(r.Context(), f); err != nil {
+		writeError(w, r, errInternal("unable to store the flow"))
+		return
+	}
+	if err := e.store.PutRecord(r.Context(), "rtok", fmt.Sprintf("%x", hashToken(token)), lt, lifespan); err != nil {
+		writeError(w, r, errInternal("unable to store the recovery link"))
+		return
+	}
+	e.logger.Info("admin: recovery link created", zap.String("identity_id", ident.ID), zap.String("flow_id", f.ID))
+	writeJSON(w, http.StatusOK, map[string]any{
+		"recovery_link": e.publicURL(r, "self-service/recovery?flow="+f.ID+"&token="+token),
+		"expires_at":    f.ExpiresAt.UTC(),
+	})
+}
+
+// openAdminRecovery serves the recovery_link of an administrator's code
+// flow (GET /self-service/recovery?flow=<id> without a token): the flow is
+// bound to this browser's CSRF cookie (every opener rebinds it; the code
+// is the secret) and the browser goes on to the recovery UI. It reports
+// false for every other flow and for expired flows, which the caller
+// handles as before.
+func (e *Engine) openAdminRecovery(w http.ResponseWriter, r *http.Request, f *flow) bool {
+	if admin, _ := f.Internal[adminFlowKey].(bool); !admin || f.Type != "browser" || f.State != "sent_email" ||
+		f.challenge() == nil || e.now().After(f.ExpiresAt) {
+		return false
+	}
+	f.CSRFToken = e.ensureCSRF(w, r)
+	e.setCSRFNode(f, f.CSRFToken)
+	if err := e.saveFlow(r.Context(), f); err != nil {
+		writeError(w, r, errInternal("unable to store the flow"))
+		return true
+	}
+	if PrefersHTML(r) {
+		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, "recovery"), "flow", f.ID))
+		return true
+	}
+	writeFlow(w, http.StatusOK, f)
+	return true
+}
