@@ -1,17 +1,21 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/courier"
 	"github.com/caddy-kratos/caddy-kratos/flows"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -21,8 +25,9 @@ func init() {
 }
 
 // App is the `kratos` Caddy app. It owns the caddy-kratos configuration,
-// the storage and the self-service engine that the `kratos` and
-// `kratos_gate` HTTP handlers use. Configure it with the `kratos` global
+// the storage, the mail courier (started and stopped with the app) and the
+// self-service engine that the `kratos` and `kratos_gate` HTTP handlers
+// use. Configure it with the `kratos` global
 // option of the Caddyfile; a site that only uses the handlers gets an app
 // with every default.
 //
@@ -70,9 +75,24 @@ type App struct {
 	// Default: /ui/.
 	UIPrefix string `json:"ui_prefix,omitempty"`
 
+	// UI brands the built-in pages: product name, logo, primary colour
+	// (and their prefix, as ui_prefix). Default: "Account" in blue.
+	UI *UIOptions `json:"ui,omitempty"`
+
+	// CORSAllowedOrigins enables CORS with credentials for SPAs on these
+	// origins (serve.public.cors). Default: none (CORS off).
+	CORSAllowedOrigins []string `json:"cors_allowed_origins,omitempty"`
+
 	// SessionLifespan is how long a session lives (session.lifespan).
 	// Default: 24h.
 	SessionLifespan caddy.Duration `json:"session_lifespan,omitempty"`
+
+	// EarliestPossibleExtend turns on sliding sessions
+	// (session.earliest_possible_extend): when whoami or a gate sees a
+	// session with less than this left, it extends the session by
+	// SessionLifespan (at most once a minute per session) and whoami
+	// re-issues the cookie. Default: 0, sessions are not extended.
+	EarliestPossibleExtend caddy.Duration `json:"earliest_possible_extend,omitempty"`
 
 	// FlowLifespan is how long a self-service flow stays valid
 	// (selfservice.flows.<flow>.lifespan). Default: 1h.
@@ -110,6 +130,15 @@ type App struct {
 	// (selfservice.flows.registration.style). Default: profile_first.
 	RegistrationStyle string `json:"registration_style,omitempty"`
 
+	// RateLimits sets the abuse limits (failed logins, wrong codes, mails,
+	// sign-ups). Default: on with RateLimitsConfig's defaults.
+	RateLimits *RateLimitsConfig `json:"rate_limits,omitempty"`
+
+	// DisableBreachedPasswordCheck turns off the offline check of new
+	// passwords against the embedded list of common leaked passwords.
+	// Default: false (the check is on).
+	DisableBreachedPasswordCheck bool `json:"disable_breached_password_check,omitempty"`
+
 	// DisableRegistration closes self-service registration
 	// (selfservice.flows.registration.enabled: false). Default: false.
 	DisableRegistration bool `json:"disable_registration,omitempty"`
@@ -122,9 +151,154 @@ type App struct {
 	// Default: 12.
 	BcryptCost int `json:"bcrypt_cost,omitempty"`
 
+	// Recovery turns on account recovery (selfservice.flows.recovery) with
+	// its method: code (a six-digit code is mailed) or link (a one-time
+	// link is mailed) (selfservice.flows.recovery.use). Default: off, as in
+	// Kratos.
+	Recovery string `json:"recovery,omitempty"`
+
+	// Verification turns on address verification
+	// (selfservice.flows.verification) with its method: code (a code and a
+	// link carrying it are mailed) or link
+	// (selfservice.flows.verification.use). When on, registration mails a
+	// verification code to each new address. Default: off, as in Kratos.
+	Verification string `json:"verification,omitempty"`
+
+	// CodeLifespan is how long a mailed code or link stays valid
+	// (selfservice.methods.code.config.lifespan, …link.config.lifespan).
+	// Default: 1h.
+	CodeLifespan caddy.Duration `json:"code_lifespan,omitempty"`
+
+	// CodeMaxSubmissions is how many codes may be tried on one flow before
+	// it must be started again (selfservice.methods.code.config.max_submissions).
+	// Default: 5.
+	CodeMaxSubmissions int `json:"code_max_submissions,omitempty"`
+
+	// NotifyUnknownRecipients mails a "no account with this address"
+	// message when recovery or verification is asked for an address that
+	// belongs to no identity
+	// (selfservice.flows.<recovery|verification>.notify_unknown_recipients).
+	// Default: false (nothing is sent).
+	NotifyUnknownRecipients bool `json:"notify_unknown_recipients,omitempty"`
+
+	// UseContinueWithTransitions answers a completed recovery with 200 and
+	// continue_with instead of 422 browser_location_change_required
+	// (feature_flags.use_continue_with_transitions). Default: false.
+	UseContinueWithTransitions bool `json:"use_continue_with_transitions,omitempty"`
+
+	// RequireVerifiedAddress refuses password login until one of the
+	// identity's addresses is verified (the require_verified_address login
+	// hook). Default: false.
+	RequireVerifiedAddress bool `json:"require_verified_address,omitempty"`
+
+	// Methods enables optional credential methods: totp, lookup_secret,
+	// webauthn, passkey and code (selfservice.methods.<name>.enabled).
+	// Password and profile are always on; recovery and verification codes
+	// do not need `code` here. Default: none.
+	Methods []string `json:"methods,omitempty"`
+
+	// RequiredAAL is the assurance level whoami, settings and the gate
+	// require: highest_available (a second factor is due when the identity
+	// has one) or aal1 (session.whoami.required_aal,
+	// selfservice.flows.settings.required_aal). Default: highest_available.
+	RequiredAAL string `json:"required_aal,omitempty"`
+
+	// TOTPIssuer is the issuer authenticator apps show
+	// (selfservice.methods.totp.config.issuer). Default: the public URL's
+	// host.
+	TOTPIssuer string `json:"totp_issuer,omitempty"`
+
+	// WebAuthn configures the relying party of the webauthn and passkey
+	// methods (enable them with Methods). Default: derived from the public
+	// URL.
+	WebAuthn *WebAuthnConfig `json:"webauthn,omitempty"`
+
+	// Code configures the code credential method (enable it with Methods).
+	// Default: neither passwordless nor mfa.
+	Code *CodeConfig `json:"code,omitempty"`
+
+	// SMTP is the SMTP server the courier delivers mail through
+	// (courier.smtp.connection_uri): smtp://user:pass@host:port/ (STARTTLS
+	// required) or smtps://user:pass@host:port/ (implicit TLS); query
+	// parameters disable_starttls=true, skip_ssl_verify=true and
+	// server_name=<name>. Use an {env.X} placeholder to keep the password
+	// out of the config. Default: none — mails are only written to Caddy's
+	// log (DEV ONLY).
+	SMTP string `json:"smtp,omitempty"`
+
+	// DisableStartTLS sends smtp:// mail without STARTTLS, in plain text
+	// (same as ?disable_starttls=true). Only for a local relay or tests.
+	// Default: false.
+	DisableStartTLS bool `json:"disable_starttls,omitempty"`
+
+	// From is the sender of the mails, with an optional display name:
+	// "Login <no-reply@example.com>" (courier.smtp.from_address,
+	// from_name). Default: no-reply@ory.kratos.sh.
+	From string `json:"from,omitempty"`
+
+	// MailTemplates overrides parts of the built-in mail templates
+	// (courier.templates). Keys are template names: recovery_code_valid,
+	// recovery_code_invalid, recovery_valid, recovery_invalid,
+	// verification_code_valid, verification_code_invalid,
+	// verification_valid, verification_invalid, login_code_valid,
+	// registration_code_valid. Default: the built-in templates.
+	MailTemplates map[string]*MailTemplate `json:"mail_templates,omitempty"`
+
+	// MailRetryBase is the delay before the first retry of a mail the SMTP
+	// server did not take; it doubles with every failed attempt, up to 10
+	// minutes. A tuning knob. Default: 1s.
+	MailRetryBase caddy.Duration `json:"mail_retry_base,omitempty"`
+
 	engine  *flows.Engine
-	poolKey string // absolute storage directory, set while holding a pool reference
+	courier *courier.Courier
+	pool    *pooledStore // set while holding a pool reference
+	poolKey string       // absolute storage directory, set while holding a pool reference
 	logger  *zap.Logger
+}
+
+// WebAuthnConfig is the relying party of the webauthn and passkey methods
+// (selfservice.methods.<webauthn|passkey>.config).
+type WebAuthnConfig struct {
+	// RPID is the relying party id, a registrable domain such as
+	// example.com (config.rp.id). Default: the public URL's host name.
+	RPID string `json:"rp_id,omitempty"`
+
+	// RPDisplayName is the name authenticators show
+	// (config.rp.display_name). Default: the relying party id.
+	RPDisplayName string `json:"rp_display_name,omitempty"`
+
+	// RPOrigins are the origins (scheme://host[:port]) allowed in
+	// ceremonies (config.rp.origins). Default: the public URL's origin.
+	RPOrigins []string `json:"rp_origins,omitempty"`
+
+	// Passwordless lets security keys sign in without a password
+	// (webauthn config.passwordless). Default: false (second factor only).
+	Passwordless bool `json:"passwordless,omitempty"`
+}
+
+// CodeConfig configures the code credential method
+// (selfservice.methods.code).
+type CodeConfig struct {
+	// Passwordless enables sign-up and sign-in with a mailed code
+	// (passwordless_enabled). Default: false.
+	Passwordless bool `json:"passwordless,omitempty"`
+
+	// MFA enables a mailed code as a second factor (mfa_enabled).
+	// Default: false.
+	MFA bool `json:"mfa,omitempty"`
+}
+
+// MailTemplate overrides parts of one mail template. Each part is a file
+// path (or file:// URL, or base64://… inline template) of a Go template
+// that sees Kratos's template data (.To, .RecoveryCode, .VerificationURL,
+// .Identity, …); an empty part keeps the built-in one.
+type MailTemplate struct {
+	// Subject is the template of the subject line.
+	Subject string `json:"subject,omitempty"`
+	// Text is the template of the plain-text body.
+	Text string `json:"text,omitempty"`
+	// HTML is the template of the HTML body.
+	HTML string `json:"html,omitempty"`
 }
 
 // stores holds one open sessionstore.Store per absolute storage directory.
@@ -137,10 +311,34 @@ var stores = caddy.NewUsagePool()
 // config using it is cleaned up.
 type pooledStore struct {
 	store *sessionstore.Store
+
+	mu       sync.Mutex
+	couriers []*courier.Courier // of the configs using the store
 }
 
 // Destruct closes the store.
 func (p *pooledStore) Destruct() error { return p.store.Close() }
+
+// addCourier registers the courier of a config using the store.
+func (p *pooledStore) addCourier(c *courier.Courier) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.couriers = append(p.couriers, c)
+}
+
+// removeCourier unregisters a stopped courier and wakes the others: a mail
+// the stopped one had put off (a failed attempt, or one it held while the
+// next config's courier scanned the outbox) is then retried by the next
+// config at once instead of at its next poll.
+func (p *pooledStore) removeCourier(c *courier.Courier) {
+	p.mu.Lock()
+	p.couriers = slices.DeleteFunc(p.couriers, func(o *courier.Courier) bool { return o == c })
+	others := slices.Clone(p.couriers)
+	p.mu.Unlock()
+	for _, o := range others {
+		o.Wake()
+	}
+}
 
 // CaddyModule returns the Caddy module information.
 func (*App) CaddyModule() caddy.ModuleInfo {
@@ -182,11 +380,99 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.poolKey = dir
 	a.logger.Info("kratos storage", zap.String("dir", dir), zap.Bool("reused", loaded))
 
-	a.engine, err = flows.New(cfg, val.(*pooledStore).store, a.logger)
+	a.pool = val.(*pooledStore)
+	store := a.pool.store
+
+	// The courier of this config. During a reload the old config's courier
+	// still runs on the same store until it is stopped; the outbox leases
+	// keep them from sending a message twice.
+	ccfg, err := a.courierConfig(repl)
+	if err != nil {
+		return err
+	}
+	a.courier, err = courier.New(store, ccfg, a.logger)
+	if err != nil {
+		return courierConfigError(err)
+	}
+	a.pool.addCourier(a.courier)
+	cfg.Mailer = courierMailer{a.courier}
+
+	a.engine, err = flows.New(cfg, store, a.logger)
 	if err != nil {
 		return fmt.Errorf("starting kratos engine: %w", err)
 	}
 	return nil
+}
+
+// courierConfig resolves placeholders and maps the mail options to the
+// courier's Config. Values are checked by courier.New.
+func (a *App) courierConfig(repl *caddy.Replacer) (courier.Config, error) {
+	r := func(s string) string { return repl.ReplaceKnown(s, "") }
+	cfg := courier.Config{
+		ConnectionURI:   r(a.SMTP),
+		DisableStartTLS: a.DisableStartTLS,
+		From:            r(a.From),
+		RetryBase:       time.Duration(a.MailRetryBase),
+	}
+	if a.SMTP != "" && cfg.ConnectionURI == "" {
+		return cfg, fmt.Errorf("smtp: %q is empty after replacing placeholders", a.SMTP)
+	}
+	if len(a.MailTemplates) > 0 {
+		cfg.Templates = make(map[string]courier.TemplateFiles, len(a.MailTemplates))
+		for name, t := range a.MailTemplates {
+			if t == nil {
+				continue
+			}
+			cfg.Templates[name] = courier.TemplateFiles{Subject: r(t.Subject), BodyPlaintext: r(t.Text), BodyHTML: r(t.HTML)}
+		}
+	}
+	return cfg, nil
+}
+
+// courierConfigError names the option behind a courier configuration
+// error.
+func courierConfigError(err error) error {
+	var ce *courier.ConfigError
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("kratos mail courier: %w", err)
+	}
+	field := ce.Field
+	switch {
+	case field == "connection_uri":
+		field = "smtp"
+	case field == "from_address":
+		field = "from"
+	case field == "templates":
+		field = "mail_templates"
+	case strings.HasPrefix(field, "templates."):
+		field = "mail_template " + strings.TrimPrefix(field, "templates.")
+	}
+	return fmt.Errorf("%s: %w", field, ce.Err)
+}
+
+// courierMailer queues the engine's mails in the courier's outbox.
+type courierMailer struct{ c *courier.Courier }
+
+// Send renders m and stores it durably; delivery happens in the background.
+func (m courierMailer) Send(ctx context.Context, mail flows.Mail) error {
+	_, err := m.c.Enqueue(ctx, courier.Message{
+		To:       mail.To,
+		Template: courier.TemplateID(mail.Template),
+		Data: courier.TemplateData{
+			To:               mail.To,
+			RecoveryCode:     mail.RecoveryCode,
+			RecoveryURL:      mail.RecoveryURL,
+			VerificationCode: mail.VerificationCode,
+			VerificationURL:  mail.VerificationURL,
+			LoginCode:        mail.LoginCode,
+			RegistrationCode: mail.RegistrationCode,
+			Identity:         mail.Identity,
+			RequestURL:       mail.RequestURL,
+			TransientPayload: mail.TransientPayload,
+			ExpiresInMinutes: mail.ExpiresInMinutes,
+		},
+	})
+	return err
 }
 
 // storageDir is the absolute storage directory.
@@ -213,6 +499,7 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 		DefaultReturnURL:        r(a.DefaultReturnURL),
 		UIPrefix:                r(a.UIPrefix),
 		SessionLifespan:         time.Duration(a.SessionLifespan),
+		EarliestPossibleExtend:  time.Duration(a.EarliestPossibleExtend),
 		FlowLifespan:            time.Duration(a.FlowLifespan),
 		PrivilegedSessionMaxAge: time.Duration(a.PrivilegedSessionMaxAge),
 		CookieName:              r(a.CookieName),
@@ -222,6 +509,18 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 		RegistrationStyle:       a.RegistrationStyle,
 		PasswordHasher:          a.PasswordHasher,
 		BcryptCost:              a.BcryptCost,
+
+		RecoveryEnabled:            a.Recovery != "",
+		RecoveryUse:                a.Recovery,
+		VerificationEnabled:        a.Verification != "",
+		VerificationUse:            a.Verification,
+		CodeLifespan:               time.Duration(a.CodeLifespan),
+		CodeMaxSubmissions:         a.CodeMaxSubmissions,
+		NotifyUnknownRecipients:    a.NotifyUnknownRecipients,
+		UseContinueWithTransitions: a.UseContinueWithTransitions,
+		RequireVerifiedAddress:     a.RequireVerifiedAddress,
+		RequiredAAL:                a.RequiredAAL,
+		TOTPIssuer:                 r(a.TOTPIssuer),
 	}
 
 	var errs []error
@@ -258,6 +557,7 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 		d     caddy.Duration
 	}{
 		{"session_lifespan", a.SessionLifespan},
+		{"earliest_possible_extend", a.EarliestPossibleExtend},
 		{"flow_lifespan", a.FlowLifespan},
 		{"privileged_session_max_age", a.PrivilegedSessionMaxAge},
 	} {
@@ -291,12 +591,68 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 	if a.BcryptCost != 0 {
 		check("bcrypt_cost", checkBcryptCost(a.BcryptCost))
 	}
+	if a.Recovery != "" {
+		check("recovery", checkOneOf("recovery method", a.Recovery, flowMethods))
+	}
+	if a.Verification != "" {
+		check("verification", checkOneOf("verification method", a.Verification, flowMethods))
+	}
+	if a.CodeLifespan != 0 {
+		check("code_lifespan", checkLifespan(time.Duration(a.CodeLifespan)))
+	}
+	if a.CodeMaxSubmissions != 0 {
+		check("code_max_submissions", checkCodeMaxSubmissions(a.CodeMaxSubmissions))
+	}
+	if len(a.Methods) > 0 {
+		check("methods", checkMethods(a.Methods))
+		cfg.Methods = make(map[string]bool, len(a.Methods))
+		for _, m := range a.Methods {
+			cfg.Methods[m] = true
+		}
+	}
+	if a.RequiredAAL != "" {
+		check("required_aal", checkOneOf("required AAL", a.RequiredAAL, requiredAALs))
+	}
+	if a.TOTPIssuer != "" && cfg.TOTPIssuer == "" {
+		check("totp_issuer", fmt.Errorf("%q is empty after replacing placeholders", a.TOTPIssuer))
+	}
+	if w := a.WebAuthn; w != nil {
+		cfg.WebAuthnRPID = r(w.RPID)
+		cfg.WebAuthnRPDisplayName = r(w.RPDisplayName)
+		cfg.WebAuthnPasswordless = w.Passwordless
+		if w.RPID != "" {
+			check("webauthn.rp_id", checkRPID(cfg.WebAuthnRPID))
+		}
+		for _, o := range w.RPOrigins {
+			o = r(o)
+			check("webauthn.rp_origins", checkOrigin(o))
+			cfg.WebAuthnRPOrigins = append(cfg.WebAuthnRPOrigins, o)
+		}
+	}
+	if c := a.Code; c != nil {
+		cfg.CodePasswordless = c.Passwordless
+		cfg.CodeMFA = c.MFA
+	}
+	for _, name := range slices.Sorted(maps.Keys(a.MailTemplates)) {
+		check("mail_templates", checkMailTemplateName(name))
+	}
+	if a.SMTP != "" && !hasPlaceholder(a.SMTP) {
+		check("smtp", checkSMTPURI(a.SMTP))
+	}
+	if a.From != "" && !hasPlaceholder(a.From) {
+		check("from", checkFromAddress(a.From))
+	}
+	if a.MailRetryBase != 0 {
+		check("mail_retry_base", checkLifespan(time.Duration(a.MailRetryBase)))
+	}
 	if a.IdentitySchema != "" {
 		path := r(a.IdentitySchema)
-		schema, err := os.ReadFile(path)
+		schema, err := os.ReadFile(path) // #nosec G304 -- identity_schema is a path from the operator's Caddyfile
 		check("identity_schema", err)
 		cfg.IdentitySchema = schema
 	}
+	a.applyHardening(&cfg)
+	errs = append(errs, a.uiFlowsConfig(&cfg, r)...)
 	return cfg, errors.Join(errs...)
 }
 
@@ -320,17 +676,49 @@ func storeLogf(l *zap.Logger) func(level, format string, args ...any) {
 // Engine is the self-service engine; nil before Provision.
 func (a *App) Engine() *flows.Engine { return a.engine }
 
-// Start is a no-op: the engine does its work in the HTTP handlers.
-func (a *App) Start() error { return nil }
+// courierStopTimeout bounds how long Stop waits for a mail being
+// delivered; the message stays queued if it is cut off.
+const courierStopTimeout = 5 * time.Second
 
-// Stop is a no-op: resources are released in Cleanup.
-func (a *App) Stop() error { return nil }
+// Start starts the mail courier, which first sends whatever is still
+// queued (from before a restart, or from a previous config). The engine
+// does its work in the HTTP handlers.
+func (a *App) Start() error {
+	if a.courier != nil {
+		a.courier.Start()
+	}
+	return nil
+}
 
-// Cleanup closes the engine and releases this config's reference to the
-// store; the last reference closes it. Caddy also calls it after a failed
-// Provision, so it releases only what was taken.
+// Stop stops the mail courier, waiting a few seconds for a delivery in
+// progress; queued mails stay in the outbox for the next config or start.
+// Other resources are released in Cleanup.
+func (a *App) Stop() error { return a.stopCourier() }
+
+func (a *App) stopCourier() error {
+	if a.courier == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), courierStopTimeout)
+	defer cancel()
+	err := a.courier.Stop(ctx)
+	a.pool.removeCourier(a.courier)
+	if err != nil {
+		return fmt.Errorf("stopping kratos mail courier: %w", err)
+	}
+	return nil
+}
+
+// Cleanup stops the courier (if Stop was not called), closes the engine
+// and releases this config's reference to the store; the last reference
+// closes it. Caddy also calls it after a failed Provision, so it releases
+// only what was taken.
 func (a *App) Cleanup() error {
 	var errs []error
+	if a.courier != nil {
+		errs = append(errs, a.stopCourier())
+		a.courier = nil
+	}
 	if a.engine != nil {
 		errs = append(errs, a.engine.Close())
 		a.engine = nil
@@ -340,7 +728,7 @@ func (a *App) Cleanup() error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("closing kratos storage %s: %w", a.poolKey, err))
 		}
-		a.poolKey = ""
+		a.poolKey, a.pool = "", nil
 	}
 	return errors.Join(errs...)
 }

@@ -42,6 +42,27 @@ func TestFlowsConfigMapsEveryOption(t *testing.T) {
 		DisableRegistration:     true,
 		PasswordHasher:          "argon2id",
 		BcryptCost:              10,
+
+		Recovery:                   "link",
+		Verification:               "code",
+		CodeLifespan:               caddy.Duration(15 * time.Minute),
+		CodeMaxSubmissions:         3,
+		NotifyUnknownRecipients:    true,
+		UseContinueWithTransitions: true,
+		RequireVerifiedAddress:     true,
+		Methods:                    []string{"totp", "lookup_secret", "webauthn", "passkey", "code"},
+		RequiredAAL:                "aal1",
+		TOTPIssuer:                 "{env.CK_TEST_HOST}",
+		WebAuthn: &WebAuthnConfig{
+			RPID:          "example.com",
+			RPDisplayName: "Example",
+			RPOrigins:     []string{"https://{env.CK_TEST_HOST}", "https://app.example.com"},
+			Passwordless:  true,
+		},
+		Code: &CodeConfig{Passwordless: true, MFA: true},
+		// The courier options do not reach flows.Config (see courierConfig).
+		SMTP: "smtp://127.0.0.1:2525/",
+		From: "Login <no-reply@example.com>",
 	}
 	got, err := a.flowsConfig(caddy.NewReplacer())
 	if err != nil {
@@ -67,7 +88,27 @@ func TestFlowsConfigMapsEveryOption(t *testing.T) {
 		PasswordHasher:          "argon2id",
 		BcryptCost:              10,
 		IdentitySchema:          []byte(`{"$id":"x"}`),
+
+		RecoveryEnabled:            true,
+		RecoveryUse:                "link",
+		VerificationEnabled:        true,
+		VerificationUse:            "code",
+		CodeLifespan:               15 * time.Minute,
+		CodeMaxSubmissions:         3,
+		NotifyUnknownRecipients:    true,
+		UseContinueWithTransitions: true,
+		RequireVerifiedAddress:     true,
+		Methods:                    map[string]bool{"totp": true, "lookup_secret": true, "webauthn": true, "passkey": true, "code": true},
+		RequiredAAL:                "aal1",
+		TOTPIssuer:                 "auth.example.com",
+		WebAuthnRPID:               "example.com",
+		WebAuthnRPDisplayName:      "Example",
+		WebAuthnRPOrigins:          []string{"https://auth.example.com", "https://app.example.com"},
+		WebAuthnPasswordless:       true,
+		CodePasswordless:           true,
+		CodeMFA:                    true,
 	}
+	got = withoutFuncs(t, got)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("flowsConfig:\n got %+v\nwant %+v", got, want)
 	}
@@ -78,9 +119,22 @@ func TestFlowsConfigDefaultsStayZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	got = withoutFuncs(t, got)
 	if !reflect.DeepEqual(got, flows.Config{}) {
 		t.Errorf("an empty app should leave every default to the engine, got %+v", got)
 	}
+}
+
+// withoutFuncs checks that flowsConfig always wires Caddy's client IP
+// into the engine and clears that function, which reflect.DeepEqual cannot
+// compare.
+func withoutFuncs(t *testing.T, c flows.Config) flows.Config {
+	t.Helper()
+	if c.ClientIP == nil {
+		t.Error("flowsConfig did not set ClientIP")
+	}
+	c.ClientIP = nil
+	return c
 }
 
 func TestFlowsConfigRejectsBadJSONValues(t *testing.T) {
@@ -107,6 +161,21 @@ func TestFlowsConfigRejectsBadJSONValues(t *testing.T) {
 		{App{PasswordHasher: "md5"}, "password_hasher"},
 		{App{BcryptCost: 3}, "bcrypt_cost"},
 		{App{IdentitySchema: "/does/not/exist.json"}, "identity_schema"},
+		{App{Recovery: "email"}, "recovery"},
+		{App{Verification: "sms"}, "verification"},
+		{App{CodeLifespan: caddy.Duration(-time.Minute)}, "code_lifespan"},
+		{App{CodeMaxSubmissions: -1}, "code_max_submissions"},
+		{App{Methods: []string{"password"}}, "methods"},
+		{App{Methods: []string{"totp", "totp"}}, "methods"},
+		{App{RequiredAAL: "aal2"}, "required_aal"},
+		{App{TOTPIssuer: "{env.CK_TEST_EMPTY}"}, "totp_issuer"},
+		{App{WebAuthn: &WebAuthnConfig{RPID: "https://example.com"}}, "webauthn.rp_id"},
+		{App{WebAuthn: &WebAuthnConfig{RPOrigins: []string{"example.com"}}}, "webauthn.rp_origins"},
+		{App{WebAuthn: &WebAuthnConfig{RPOrigins: []string{"https://example.com/path"}}}, "webauthn.rp_origins"},
+		{App{MailTemplates: map[string]*MailTemplate{"welcome": {Subject: "x"}}}, "mail_templates"},
+		{App{SMTP: "http://mail.example.com/"}, "smtp"},
+		{App{From: "nobody"}, "from"},
+		{App{MailRetryBase: caddy.Duration(-time.Second)}, "mail_retry_base"},
 	} {
 		_, err := tc.app.flowsConfig(caddy.NewReplacer())
 		if err == nil || !strings.Contains(err.Error(), tc.want+":") {

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -48,6 +49,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		ui_url <login|registration|settings|recovery|verification|error> <url>
 //		ui_prefix <path>
 //		session_lifespan <duration>
+//		earliest_possible_extend <duration>
 //		flow_lifespan <duration>
 //		privileged_session_max_age <duration>
 //		cookie_name <name>
@@ -59,10 +61,38 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		registration <enabled|disabled>
 //		password_hasher <bcrypt|argon2id>
 //		bcrypt_cost <n>
+//
+//		recovery [code|link]
+//		verification [code|link]
+//		code_lifespan <duration>
+//		code_max_submissions <n>
+//		notify_unknown_recipients
+//		use_continue_with_transitions
+//		require_verified_address
+//		methods <totp|lookup_secret|webauthn|passkey|code...>
+//		required_aal <highest_available|aal1>
+//		totp_issuer <name>
+//		webauthn {
+//			rp_id <host>
+//			rp_display_name <name>
+//			rp_origins <origin...>
+//			passwordless
+//		}
+//		code {
+//			passwordless
+//			mfa
+//		}
+//
+//		smtp <smtp://user:pass@host:port/|smtps://...>
+//		disable_starttls
+//		from <address>
+//		mail_template <name> <subject|text|html> <file>
+//		mail_retry_base <duration>
 //	}
 //
-// allowed_return_urls may repeat (the lists are joined) and ui_url may
-// repeat for different flows; every other subdirective may appear once.
+// allowed_return_urls and methods may repeat (the lists are joined),
+// ui_url may repeat for different flows and mail_template for different
+// templates or parts; every other subdirective may appear once.
 // Values holding {placeholders} are checked when the config is loaded.
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // option name
@@ -72,7 +102,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := make(map[string]bool)
 	for d.NextBlock(0) {
 		name := d.Val()
-		if name != "allowed_return_urls" && name != "ui_url" {
+		if !repeatableOptions[name] {
 			if seen[name] {
 				return d.Errf("duplicate subdirective %q", name)
 			}
@@ -121,6 +151,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return 0, err
 			}
 			return caddy.Duration(dur), nil
+		}
+		// flag reads a subdirective without arguments.
+		flag := func() (bool, error) {
+			if d.NextArg() {
+				return false, d.ArgErr()
+			}
+			return true, nil
 		}
 		// choiceArg reads one of allowed.
 		choiceArg := func(what string, allowed []string) (string, error) {
@@ -186,6 +223,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.UIURLs[kind] = u
 
+		case "ui", "cors_allowed_origins":
+			err = a.unmarshalUIOption(d, name, seen)
+
 		case "ui_prefix":
 			a.UIPrefix, err = one()
 			if err == nil {
@@ -194,6 +234,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 		case "session_lifespan":
 			a.SessionLifespan, err = durationArg()
+
+		case "earliest_possible_extend":
+			a.EarliestPossibleExtend, err = durationArg()
 
 		case "flow_lifespan":
 			a.FlowLifespan, err = durationArg()
@@ -240,6 +283,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.CookieSecrets = secrets
 
+		case "rate_limits":
+			a.RateLimits, err = parseRateLimits(d)
+
+		case "breached_password_check":
+			var v string
+			v, err = choiceArg("breached_password_check", []string{"on", "off"})
+			a.DisableBreachedPasswordCheck = v == "off"
+
 		case "registration_style":
 			a.RegistrationStyle, err = choiceArg("registration style", registrationStyles)
 
@@ -265,11 +316,224 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.BcryptCost = n
 
+		case "recovery", "verification":
+			v := "code"
+			args := d.RemainingArgs()
+			switch len(args) {
+			case 0:
+			case 1:
+				v = args[0]
+				err = check(checkOneOf(name+" method", v, flowMethods))
+			default:
+				return d.ArgErr()
+			}
+			if name == "recovery" {
+				a.Recovery = v
+			} else {
+				a.Verification = v
+			}
+
+		case "code_lifespan":
+			a.CodeLifespan, err = durationArg()
+
+		case "code_max_submissions":
+			var v string
+			if v, err = one(); err != nil {
+				return err
+			}
+			n, convErr := strconv.Atoi(v)
+			if convErr != nil {
+				return d.Errf("code_max_submissions: invalid number %q", v)
+			}
+			if err := check(checkCodeMaxSubmissions(n)); err != nil {
+				return err
+			}
+			a.CodeMaxSubmissions = n
+
+		case "notify_unknown_recipients":
+			a.NotifyUnknownRecipients, err = flag()
+
+		case "use_continue_with_transitions":
+			a.UseContinueWithTransitions, err = flag()
+
+		case "require_verified_address":
+			a.RequireVerifiedAddress, err = flag()
+
+		case "methods":
+			methods := d.RemainingArgs()
+			if len(methods) == 0 {
+				return d.ArgErr()
+			}
+			if err := check(checkMethods(append(slices.Clone(a.Methods), methods...))); err != nil {
+				return err
+			}
+			a.Methods = append(a.Methods, methods...)
+
+		case "required_aal":
+			a.RequiredAAL, err = choiceArg("required AAL", requiredAALs)
+
+		case "totp_issuer":
+			a.TOTPIssuer, err = one()
+
+		case "webauthn":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.WebAuthn = new(WebAuthnConfig)
+			err = a.WebAuthn.unmarshalCaddyfile(d)
+
+		case "code":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.Code = new(CodeConfig)
+			err = a.Code.unmarshalCaddyfile(d)
+
+		case "smtp":
+			a.SMTP, err = one()
+			if err == nil && !hasPlaceholder(a.SMTP) {
+				err = check(checkSMTPURI(a.SMTP))
+			}
+
+		case "disable_starttls":
+			a.DisableStartTLS, err = flag()
+
+		case "from":
+			a.From, err = one()
+			if err == nil && !hasPlaceholder(a.From) {
+				err = check(checkFromAddress(a.From))
+			}
+
+		case "mail_template":
+			var tpl, part, file string
+			if !d.AllArgs(&tpl, &part, &file) {
+				return d.ArgErr()
+			}
+			if err := check(checkMailTemplateName(tpl)); err != nil {
+				return err
+			}
+			if err := check(checkOneOf("mail template part", part, mailTemplateParts)); err != nil {
+				return err
+			}
+			if a.MailTemplates == nil {
+				a.MailTemplates = make(map[string]*MailTemplate)
+			}
+			t := a.MailTemplates[tpl]
+			if t == nil {
+				t = new(MailTemplate)
+				a.MailTemplates[tpl] = t
+			}
+			dst := map[string]*string{"subject": &t.Subject, "text": &t.Text, "html": &t.HTML}[part]
+			if *dst != "" {
+				return d.Errf("mail_template: duplicate %s of %s", part, tpl)
+			}
+			*dst = file
+
+		case "mail_retry_base":
+			a.MailRetryBase, err = durationArg()
+
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
 		}
 		if err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// repeatableOptions are the subdirectives of the kratos global option that
+// may appear more than once.
+var repeatableOptions = map[string]bool{
+	"allowed_return_urls": true,
+	"ui_url":              true,
+	"methods":             true,
+	"mail_template":       true,
+}
+
+// unmarshalCaddyfile reads the block of the webauthn subdirective:
+//
+//	webauthn {
+//		rp_id <host>
+//		rp_display_name <name>
+//		rp_origins <origin...>
+//		passwordless
+//	}
+//
+// rp_origins may repeat (the lists are joined).
+func (w *WebAuthnConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	seen := make(map[string]bool)
+	for d.NextBlock(1) {
+		name := d.Val()
+		if name != "rp_origins" {
+			if seen[name] {
+				return d.Errf("webauthn: duplicate subdirective %q", name)
+			}
+			seen[name] = true
+		}
+		switch name {
+		case "rp_id":
+			if !d.AllArgs(&w.RPID) {
+				return d.ArgErr()
+			}
+			if !hasPlaceholder(w.RPID) {
+				if err := checkRPID(w.RPID); err != nil {
+					return d.Errf("webauthn rp_id: %v", err)
+				}
+			}
+		case "rp_display_name":
+			if !d.AllArgs(&w.RPDisplayName) {
+				return d.ArgErr()
+			}
+		case "rp_origins":
+			origins := d.RemainingArgs()
+			if len(origins) == 0 {
+				return d.ArgErr()
+			}
+			for _, o := range origins {
+				if !hasPlaceholder(o) {
+					if err := checkOrigin(o); err != nil {
+						return d.Errf("webauthn rp_origins: %v", err)
+					}
+				}
+			}
+			w.RPOrigins = append(w.RPOrigins, origins...)
+		case "passwordless":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			w.Passwordless = true
+		default:
+			return d.Errf("webauthn: unrecognized subdirective %q", name)
+		}
+	}
+	return nil
+}
+
+// unmarshalCaddyfile reads the block of the code subdirective:
+//
+//	code {
+//		passwordless
+//		mfa
+//	}
+func (c *CodeConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	seen := make(map[string]bool)
+	for d.NextBlock(1) {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("code: duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		switch name {
+		case "passwordless":
+			c.Passwordless = true
+		case "mfa":
+			c.MFA = true
+		default:
+			return d.Errf("code: unrecognized subdirective %q", name)
+		}
+		if d.NextArg() {
+			return d.ArgErr()
 		}
 	}
 	return nil
@@ -299,57 +563,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// parseGate sets up the `kratos_gate` directive.
-func parseGate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	g := new(Gate)
-	err := g.UnmarshalCaddyfile(h.Dispenser)
-	return g, err
-}
-
-// UnmarshalCaddyfile sets up the gate from the `kratos_gate` directive:
-//
-//	kratos_gate {
-//		login_url <url>
-//		allow <path patterns...>
-//	}
-//
-// allow may repeat; login_url may appear once.
-func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "login_url":
-			if g.LoginURL != "" {
-				return d.Errf("duplicate subdirective %q", "login_url")
-			}
-			if !d.AllArgs(&g.LoginURL) {
-				return d.ArgErr()
-			}
-			if !hasPlaceholder(g.LoginURL) {
-				if err := checkURLOrPath(g.LoginURL); err != nil {
-					return d.Errf("login_url: %v", err)
-				}
-			}
-		case "allow":
-			paths := d.RemainingArgs()
-			if len(paths) == 0 {
-				return d.ArgErr()
-			}
-			for _, p := range paths {
-				if (p == "" || p[0] != '/' && p[0] != '*') && !hasPlaceholder(p) {
-					return d.Errf("allow: path pattern %q must start with / or *", p)
-				}
-			}
-			g.Allow = append(g.Allow, paths...)
-		default:
-			return d.Errf("unrecognized subdirective %q", d.Val())
-		}
-	}
-	return nil
-}
+// parseGate and Gate.UnmarshalCaddyfile, the `kratos_gate` directive, are
+// in gate_caddyfile.go.
 
 // Interface guards
 var (

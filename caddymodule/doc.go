@@ -2,7 +2,10 @@
 //
 //   - the `kratos` app (app.go): turns Caddy config into a flows.Config,
 //     shares one sessionstore.Store per storage directory across config
-//     reloads through a caddy.UsagePool, and owns the flows.Engine;
+//     reloads through a caddy.UsagePool, and owns the flows.Engine and
+//     the courier.Courier that delivers its mails (started in Start,
+//     stopped in Stop; the couriers of old and new configs share the
+//     store's outbox during a reload);
 //   - the `http.handlers.kratos` handler (handler.go): serves the Kratos
 //     public API and the built-in UI pages, passes every other request on;
 //   - the `http.handlers.kratos_gate` handler (gate.go): the toSession check

@@ -1,12 +1,16 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"net/mail"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/courier"
 )
 
 // The value checks below are shared by the Caddyfile parser (which wraps
@@ -152,4 +156,95 @@ func parseSameSite(s string) (http.SameSite, error) {
 		return http.SameSiteNoneMode, nil
 	}
 	return 0, fmt.Errorf("invalid cookie SameSite %q: want lax, strict or none", s)
+}
+
+// flowMethods are the values of recovery and verification.
+var flowMethods = []string{"code", "link"}
+
+// credentialMethods are the optional credential methods of `methods`
+// (password and profile are always on).
+var credentialMethods = []string{"totp", "lookup_secret", "webauthn", "passkey", "code"}
+
+// requiredAALs are the accepted values of required_aal.
+var requiredAALs = []string{"highest_available", "aal1"}
+
+// mailTemplateParts are the parts of a mail template override.
+var mailTemplateParts = []string{"subject", "text", "html"}
+
+// checkCodeMaxSubmissions accepts a positive number of code submissions.
+func checkCodeMaxSubmissions(n int) error {
+	if n < 1 {
+		return fmt.Errorf("invalid number of submissions %d: must be at least 1", n)
+	}
+	return nil
+}
+
+// checkMethods accepts a list of distinct credential method names.
+func checkMethods(names []string) error {
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if err := checkOneOf("method", n, credentialMethods); err != nil {
+			return err
+		}
+		if seen[n] {
+			return fmt.Errorf("method %q listed twice", n)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// checkOrigin accepts a web origin: http(s)://host[:port], without path,
+// query or user info (WebAuthn's rp origins).
+func checkOrigin(s string) error {
+	if err := checkHTTPURL(s); err != nil {
+		return err
+	}
+	u, _ := url.Parse(s)
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("invalid origin %q: want scheme://host[:port] only", s)
+	}
+	return nil
+}
+
+// checkRPID accepts a WebAuthn relying party id: a bare host name such as
+// example.com (no scheme, port or path).
+func checkRPID(s string) error {
+	if s == "" || strings.ContainsAny(s, ":/?#@ ") {
+		return fmt.Errorf("invalid relying party id %q: want a host name such as example.com", s)
+	}
+	return nil
+}
+
+// checkMailTemplateName accepts a courier template name such as
+// recovery_code_valid.
+func checkMailTemplateName(name string) error {
+	if !slices.Contains(courier.AllTemplates, courier.TemplateID(name)) {
+		known := make([]string, len(courier.AllTemplates))
+		for i, t := range courier.AllTemplates {
+			known[i] = string(t)
+		}
+		return fmt.Errorf("unknown mail template %q: want one of %s", name, strings.Join(known, ", "))
+	}
+	return nil
+}
+
+// checkSMTPURI accepts an smtp:// or smtps:// connection URI. Its errors
+// never contain the password.
+func checkSMTPURI(s string) error {
+	_, err := courier.ParseConnectionURI(s, false)
+	var ce *courier.ConfigError
+	if errors.As(err, &ce) {
+		return ce.Err
+	}
+	return err
+}
+
+// checkFromAddress accepts an address with an optional display name
+// ("Login <no-reply@example.com>").
+func checkFromAddress(s string) error {
+	if _, err := mail.ParseAddress(s); err != nil {
+		return fmt.Errorf("invalid address %q: %v", s, err)
+	}
+	return nil
 }

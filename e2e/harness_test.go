@@ -56,8 +56,34 @@ func TestMain(m *testing.M) {
 		}
 		sharedInst.stop()
 	}
+	runExitHooks(code != 0)
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// exitHooks release what outlives single tests (more shared instances,
+// their SMTP servers); TestMain runs them after all tests.
+var (
+	exitMu    sync.Mutex
+	exitHooks []func(failed bool)
+)
+
+// atExit registers f to run after all tests; failed reports whether any
+// test failed.
+func atExit(f func(failed bool)) {
+	exitMu.Lock()
+	defer exitMu.Unlock()
+	exitHooks = append(exitHooks, f)
+}
+
+func runExitHooks(failed bool) {
+	exitMu.Lock()
+	hooks := exitHooks
+	exitHooks = nil
+	exitMu.Unlock()
+	for _, f := range hooks {
+		f(failed)
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -70,6 +96,9 @@ type instanceOptions struct {
 	GlobalKratos []string
 	// ExtraSites is appended to the Caddyfile verbatim.
 	ExtraSites string
+	// Env is added to the process environment (KEY=value), for {env.KEY}
+	// placeholders.
+	Env []string
 }
 
 // instance is one running caddy-kratos process with its ports, storage
@@ -124,6 +153,29 @@ func shared(t *testing.T) *instance {
 		t.Fatalf("shared caddy-kratos instance did not start: %v\n--- output ---\n%s", sharedErr, sharedLogs())
 	}
 	return sharedInst
+}
+
+// newSharedInstance starts an instance in a new temporary directory that
+// outlives single tests: it is stopped and its directory removed after
+// all tests (atExit). Its output is printed when a test failed.
+func newSharedInstance(prefix string, opts instanceOptions) (*instance, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, err
+	}
+	in, err := newInstance(dir, opts)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	atExit(func(failed bool) {
+		if failed {
+			fmt.Fprintf(os.Stderr, "\n===== shared instance %s output (tail) =====\n%s\n", dir, in.logs.tail(24<<10))
+		}
+		in.stop()
+		os.RemoveAll(dir)
+	})
+	return in, in.start()
 }
 
 func sharedLogs() string {
@@ -235,6 +287,7 @@ func (in *instance) start() error {
 		"XDG_DATA_HOME="+filepath.Join(in.dir, "xdg-data"),
 		"XDG_CONFIG_HOME="+filepath.Join(in.dir, "xdg-config"),
 	)
+	cmd.Env = append(cmd.Env, in.opts.Env...)
 	cmd.Stdout = in.logs
 	cmd.Stderr = in.logs
 	fmt.Fprintf(in.logs, "\n=== starting %s (config %s) ===\n", binPath, in.configPath)

@@ -139,6 +139,10 @@ func (e *Engine) startRecovery(r *http.Request, f *flow, email string) error {
 	if err != nil {
 		return err
 	}
+	// Sending a code or link restarts the flow's clock on the code's
+	// lifespan: once the code is stale the flow is too, and the client is
+	// moved to a new flow with the "expired" message (as Kratos does).
+	f.ExpiresAt = e.now().UTC().Add(e.cfg.CodeLifespan)
 	m := Mail{To: email, Identity: e.mailIdentity(r, ident), RequestURL: f.RequestURL,
 		TransientPayload: f.TransientPayload, ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}
 	if e.cfg.RecoveryUse == "link" {
@@ -200,6 +204,9 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 		e.writeBrowserOrJSONError(w, r, "browser", errNotFound())
 		return
 	}
+	if q.Get("token") == "" && e.openAdminRecovery(w, r, f) {
+		return // an administrator's recovery code flow (admin_recovery.go)
+	}
 	sub := &submission{f: f, json: !PrefersHTML(r), toUI: PrefersHTML(r)}
 	if e.now().After(f.ExpiresAt) {
 		e.replaceExpiredFlow(w, r, sub)
@@ -235,8 +242,14 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 		writeError(w, r, errInternal("unable to store the session"))
 		return
 	}
-	sf := e.newSettingsFlow(r, f.Type, is.sess, ident, f.CSRFToken)
-	sf.RequestURL = e.publicURL(r, "self-service/settings/"+f.Type)
+	// The settings flow is for whoever continues: a browser that opened
+	// the mailed link gets a browser flow bound to its CSRF cookie.
+	typ, csrf := f.Type, f.CSRFToken
+	if sub.toUI && typ == "api" {
+		typ, csrf = "browser", e.ensureCSRF(w, r)
+	}
+	sf := e.newSettingsFlow(r, typ, is.sess, ident, csrf)
+	sf.RequestURL = e.publicURL(r, "self-service/settings/"+typ)
 	sf.ReturnTo = f.ReturnTo
 	expires := is.sess.AuthenticatedAt.Add(e.cfg.PrivilegedSessionMaxAge)
 	mins := float64(e.cfg.PrivilegedSessionMaxAge.Minutes())
@@ -247,7 +260,10 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	}
 	f.State = "passed_challenge"
 	settingsURL := withQuery(e.uiURL(r, "settings"), "flow", sf.ID)
-	if f.Type == "browser" {
+	if f.Type == "browser" || sub.toUI {
+		// A mailed link opens in a browser even for a native flow: that
+		// browser is the one that proved the address, so it gets the
+		// session cookie.
 		e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
 	}
 	showSettings := map[string]any{"action": "show_settings_ui", "flow": map[string]any{"id": sf.ID, "url": settingsURL}}

@@ -166,6 +166,10 @@ func (e *Engine) startVerification(r *http.Request, f *flow, email string) error
 func (e *Engine) sendVerification(r *http.Request, f *flow, ident *sessionstore.Identity, email string) error {
 	m := Mail{To: email, Identity: e.mailIdentity(r, ident), RequestURL: f.RequestURL,
 		TransientPayload: f.TransientPayload, ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}
+	// Sending a code or link restarts the flow's clock on the code's
+	// lifespan: once the code is stale the flow is too, and the client is
+	// moved to a new flow with the "expired" message (as Kratos does).
+	f.ExpiresAt = e.now().UTC().Add(e.cfg.CodeLifespan)
 	if e.cfg.VerificationUse == "link" {
 		token := randomString(32, alnum)
 		if err := e.putLinkToken(r.Context(), "vtok", token, f, ident.ID, email); err != nil {
