@@ -43,25 +43,27 @@ func (e *Engine) routes() {
 
 	m.HandleFunc("GET /self-service/errors", e.getFlowError)
 	m.HandleFunc("GET /.well-known/ory/webauthn.js", e.webauthnJS)
+	m.HandleFunc("GET "+jwksPath, e.jwks) // the gate's assertion keys (assertion.go)
 	m.HandleFunc("GET /schemas", e.listSchemas)
 	m.HandleFunc("GET /schemas/{id}", e.getSchema)
 	m.HandleFunc("GET /health/alive", e.health)
 	m.HandleFunc("GET /health/ready", e.health)
 
-	m.HandleFunc("GET "+e.cfg.UIPrefix+"{page}", e.uiPage)
+	e.uiRoutes(m)
 	e.mux = m
 }
 
 // Handles reports whether r is for a path the engine serves
-// (/self-service/…, /sessions…, /schemas…, /.well-known/ory/…, /health/…,
-// and the built-in UI prefix). Other requests go to the next handler.
+// (/self-service/…, /sessions…, /schemas…, /.well-known/ory/…,
+// /.well-known/jwks.json, /health/…, and the built-in UI prefix). Other
+// requests go to the next handler.
 func (e *Engine) Handles(r *http.Request) bool {
 	p := r.URL.Path
 	switch {
 	case strings.HasPrefix(p, "/self-service/"),
 		p == "/sessions", strings.HasPrefix(p, "/sessions/"),
 		p == "/schemas", strings.HasPrefix(p, "/schemas/"),
-		strings.HasPrefix(p, "/.well-known/ory/"),
+		strings.HasPrefix(p, "/.well-known/ory/"), p == jwksPath,
 		p == "/health/alive", p == "/health/ready",
 		strings.HasPrefix(p, e.cfg.UIPrefix):
 		return true
@@ -81,6 +83,9 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, errInternal("internal error"))
 		}
 	}()
+	if e.cors(w, r) {
+		return // a CORS preflight, answered (cors.go)
+	}
 	// Handler only finds the pattern; ServeHTTP below also sets path values.
 	_, pattern := e.mux.Handler(r)
 	if pattern == "" {
@@ -171,7 +176,7 @@ func redirect(w http.ResponseWriter, code int, to string) {
 	w.Header().Set("Location", to)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
-	fmt.Fprintf(w, "<a href=\"%s\">%s</a>.\n\n", htmlEscape(to), http.StatusText(code))
+	fmt.Fprintf(w, "<a href=\"%s\">%s</a>.\n\n", htmlEscape(to), http.StatusText(code)) // #nosec G705 -- the only interpolated value is escaped by htmlEscape
 }
 
 func htmlEscape(s string) string {
