@@ -38,7 +38,7 @@ func (e *Engine) issueCSRF(w http.ResponseWriter, r *http.Request) []byte {
 	if !secure && same == http.SameSiteNoneMode {
 		same = http.SameSiteLaxMode
 	}
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- HttpOnly and SameSite are set; Secure is off only in dev mode over plain http (kratos --dev)
 		Name:     csrfCookieName(e.baseURL(r)),
 		Value:    base64.StdEncoding.EncodeToString(t),
 		Path:     e.cfg.CookiePath,
@@ -64,7 +64,6 @@ const (
 	csrfNoCookieHeader = "The HTTP Cookie Header was not set. Please ensure that the cookie header is set in the request."
 	csrfCookieMissing  = "The HTTP Cookie Header was set but did not include the anti-CSRF cookie. We recommend deleting all cookies for this domain and retrying the flow."
 	csrfMismatch       = "The HTTP Cookie Header was set and a CSRF token was sent but they do not match. We recommend deleting all cookies for this domain and retrying the flow."
-	csrfNoToken        = "The anti-CSRF token was not sent in the request body or X-CSRF-Token header."
 )
 
 // checkCSRF is EnsureCSRF for a browser flow submit: the token from the

@@ -3,7 +3,6 @@ package flows
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -87,8 +86,14 @@ func isJSONRequest(r *http.Request) bool {
 	return ct == "application/json" || !PrefersHTML(r)
 }
 
+// reasonError is an error whose text is Kratos's user-facing reason
+// (capitalised sentences, as clients show them).
+type reasonError string
+
+func (e reasonError) Error() string { return string(e) }
+
 // errBodyTooLarge marks a body over maxBodyBytes.
-var errBodyTooLarge = errors.New("request body too large")
+var errBodyTooLarge = reasonError("The request body is too large.")
 
 // decodeBody reads a submit body (JSON, url-encoded or multipart form) into
 // a JSON-like map. Form field names with dots (traits.email) become nested
@@ -104,7 +109,7 @@ func decodeBody(r *http.Request) (map[string]any, error) {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("Unable to read the request body.")
+		return nil, reasonError("Unable to read the request body.")
 	}
 	if len(body) > maxBodyBytes {
 		return nil, errBodyTooLarge
@@ -115,28 +120,28 @@ func decodeBody(r *http.Request) (map[string]any, error) {
 		dec.UseNumber()
 		var m map[string]any
 		if err := dec.Decode(&m); err != nil || m == nil {
-			return nil, errors.New("Unable to decode form as JSON.")
+			return nil, reasonError("Unable to decode form as JSON.")
 		}
 		if dec.More() {
-			return nil, errors.New("Unable to decode form as JSON.")
+			return nil, reasonError("Unable to decode form as JSON.")
 		}
 		return m, nil
 	case "application/x-www-form-urlencoded":
 		vals, err := url.ParseQuery(string(body))
 		if err != nil {
-			return nil, errors.New("Unable to parse the form body.")
+			return nil, reasonError("Unable to parse the form body.")
 		}
 		return expandForm(vals), nil
 	case "multipart/form-data":
 		r2 := r.Clone(r.Context())
 		r2.Body = io.NopCloser(bytes.NewReader(body))
 		r2.Header.Set("Content-Type", mime.FormatMediaType(ct, params))
-		if err := r2.ParseMultipartForm(maxBodyBytes); err != nil {
-			return nil, errors.New("Unable to parse the form body.")
+		if err := r2.ParseMultipartForm(maxBodyBytes); err != nil { // #nosec G120 -- the body was already read through a maxBodyBytes limit
+			return nil, reasonError("Unable to parse the form body.")
 		}
 		return expandForm(r2.MultipartForm.Value), nil
 	default:
-		return nil, fmt.Errorf("HTTP %s Request used unknown HTTP Header \"Content-Type: %s\", only [multipart/form-data application/x-www-form-urlencoded application/json] are supported.", r.Method, raw)
+		return nil, reasonError(fmt.Sprintf("HTTP %s Request used unknown HTTP Header \"Content-Type: %s\", only [multipart/form-data application/x-www-form-urlencoded application/json] are supported.", r.Method, raw))
 	}
 }
 

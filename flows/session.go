@@ -140,7 +140,7 @@ func (e *Engine) setSessionCookie(w http.ResponseWriter, r *http.Request, token 
 	if maxAge < 1 {
 		maxAge = 1
 	}
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- HttpOnly and SameSite are set; Secure is off only in dev mode over plain http (kratos --dev)
 		Name: e.cfg.CookieName, Value: e.cookies.seal(token, expires),
 		Path: e.cfg.CookiePath, Domain: e.cfg.CookieDomain,
 		Expires: expires.UTC(), MaxAge: maxAge,
@@ -149,7 +149,7 @@ func (e *Engine) setSessionCookie(w http.ResponseWriter, r *http.Request, token 
 }
 
 func (e *Engine) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- clears the cookie; same attributes as when it was set
 		Name: e.cfg.CookieName, Value: "", Path: e.cfg.CookiePath, Domain: e.cfg.CookieDomain,
 		Expires: time.Unix(1, 0).UTC(), MaxAge: -1,
 		HttpOnly: true, Secure: e.secureCookies(r), SameSite: e.cfg.CookieSameSite,
@@ -204,28 +204,22 @@ func (e *Engine) currentSession(r *http.Request) (*sessionstore.Session, string,
 
 // Authenticate is the toSession check without the response: it reads the
 // session from X-Session-Token, the session cookie or Authorization: Bearer
-// and returns ErrNoSession when there is none or it is expired/revoked.
+// and returns ErrNoSession when there is none or it is expired/revoked, or
+// ErrAAL2Required when a second factor is due (required_aal). The gate uses
+// CheckGate (gate_api.go), which also applies a per-route AAL policy.
 func (e *Engine) Authenticate(r *http.Request) (*SessionInfo, error) {
-	s, _, err := e.currentSession(r)
+	var c requestCred
+	s, _, err := e.checkSession(r, "", &c)
 	if err != nil {
+		if errors.Is(err, ErrAAL2SetupRequired) {
+			err = ErrAAL2Required // not reachable with the engine's policies
+		}
 		return nil, err
 	}
-	// The identity decides whether the session still counts (state) and
-	// whether a second factor is due; the shared, cached copy keeps this
-	// off Badger on the hot path.
-	ident, err := e.store.GetIdentityShared(r.Context(), s.IdentityID)
-	if err != nil {
-		return nil, ErrNoSession
-	}
-	if ident.State != "" && ident.State != "active" {
-		return nil, ErrNoSession
-	}
-	if !e.aalSatisfied(s, ident) {
-		return nil, ErrAAL2Required
-	}
-	info := &SessionInfo{SessionID: s.ID, IdentityID: s.IdentityID, AAL: s.AAL, ExpiresAt: s.ExpiresAt}
-	for _, m := range s.AuthenticationMethods {
-		info.Methods = append(info.Methods, m.Method)
+	info := &SessionInfo{SessionID: s.ID, IdentityID: s.IdentityID, AAL: s.AAL, ExpiresAt: s.ExpiresAt,
+		Methods: make([]string, len(s.AuthenticationMethods))}
+	for i, m := range s.AuthenticationMethods {
+		info.Methods[i] = m.Method
 	}
 	return info, nil
 }

@@ -43,7 +43,6 @@ func randomBytes(n int) []byte {
 
 // Token formats, as Kratos ≥ 1.0.
 func newSessionToken() string { return "ory_st_" + randomString(32, alnum) }
-func newLogoutToken() string  { return "ory_lo_" + randomString(32, alnum) }
 func newExchangeCode() string { return randomString(64, alnum) }
 
 // hashToken is how tokens are kept at rest: only their SHA-256.
@@ -52,9 +51,20 @@ func hashToken(t string) []byte {
 	return h[:]
 }
 
+// hashTokenTo is hashToken into a caller's array, without allocating for
+// tokens up to 128 bytes (every valid shape): the hot path's variant.
+func hashTokenTo(t string, out *[32]byte) {
+	var buf [128]byte
+	if len(t) > len(buf) {
+		*out = sha256.Sum256([]byte(t))
+		return
+	}
+	*out = sha256.Sum256(buf[:copy(buf[:], t)])
+}
+
 // validTokenShape rejects obviously malformed tokens before any store
 // access (also keeps garbage out of the cache).
-func validTokenShape(t string) bool {
+func validTokenShape[T string | []byte](t T) bool {
 	if len(t) < 16 || len(t) > 128 {
 		return false
 	}

@@ -291,7 +291,13 @@ func (s *Store) GetIdentity(ctx context.Context, id string) (*Identity, error) {
 // DeleteIdentity invalidate, and the returned *Identity is shared — callers
 // must not modify it.
 func (s *Store) GetIdentityShared(ctx context.Context, id string) (*Identity, error) {
-	key := []byte(id)
+	// A UUID is longer than the compiler's 32-byte stack buffer for
+	// []byte(id): copy it into our own, so a hit allocates nothing.
+	var kb [64]byte
+	key := kb[:copy(kb[:], id)]
+	if len(id) > len(kb) {
+		key = []byte(id)
+	}
 	ident, gen, ok := s.idCache.get(key, unixNanoNow)
 	if ok {
 		return ident, nil

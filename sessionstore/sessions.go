@@ -71,7 +71,7 @@ func cacheDeadline(sess *Session) int64 {
 	if exp == 0 {
 		return 0
 	}
-	return int64(exp) * int64(time.Second)
+	return int64(exp) * int64(time.Second) // #nosec G115 -- unix nanoseconds of a time.Time fit in int64 until year 2262
 }
 
 func unixNanoNow() int64 { return time.Now().UnixNano() }

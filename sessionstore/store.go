@@ -205,7 +205,7 @@ func (s *Store) update(ctx context.Context, fn func(txn *badger.Txn) error) erro
 		if backoff > 5*time.Millisecond {
 			backoff = 5 * time.Millisecond
 		}
-		time.Sleep(backoff/2 + rand.N(backoff))
+		time.Sleep(backoff/2 + rand.N(backoff)) // #nosec G404 -- retry jitter, not a secret
 	}
 	return err
 }

@@ -1,0 +1,120 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-kratos/caddy-kratos/flows"
+)
+
+// RateLimitsConfig sets the abuse limits (on by default; Kratos has none).
+// Zero fields keep the defaults.
+type RateLimitsConfig struct {
+	// Off turns every limit off. Default: false.
+	Off bool `json:"off,omitempty"`
+	// LoginFailuresPerIdentifier: failed password logins per identifier
+	// per 15 minutes before a backoff block. Default: 10.
+	LoginFailuresPerIdentifier int `json:"login_failures_per_identifier,omitempty"`
+	// LoginFailuresPerIP: failed password logins per client IP per 15
+	// minutes. Default: 50.
+	LoginFailuresPerIP int `json:"login_failures_per_ip,omitempty"`
+	// CodeFailuresPerIP: wrong one-time codes per client IP per 15
+	// minutes. Default: 30.
+	CodeFailuresPerIP int `json:"code_failures_per_ip,omitempty"`
+	// SendsPerAddress: mailed codes/links per address per hour. Default: 10.
+	SendsPerAddress int `json:"sends_per_address,omitempty"`
+	// SendsPerIP: mailed codes/links requested per client IP per hour.
+	// Default: 50.
+	SendsPerIP int `json:"sends_per_ip,omitempty"`
+	// RegistrationsPerIP: sign-ups per client IP per hour. Default: 30.
+	RegistrationsPerIP int `json:"registrations_per_ip,omitempty"`
+}
+
+// parseRateLimits reads `rate_limits off` or
+//
+//	rate_limits {
+//		login_failures_per_identifier <n>
+//		login_failures_per_ip <n>
+//		code_failures_per_ip <n>
+//		sends_per_address <n>
+//		sends_per_ip <n>
+//		registrations_per_ip <n>
+//	}
+func parseRateLimits(d *caddyfile.Dispenser) (*RateLimitsConfig, error) {
+	rl := &RateLimitsConfig{}
+	args := d.RemainingArgs()
+	switch {
+	case len(args) == 1 && args[0] == "off":
+		rl.Off = true
+		if d.NextBlock(1) {
+			return nil, d.Err("rate_limits off takes no block")
+		}
+		return rl, nil
+	case len(args) > 0:
+		return nil, d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(1) {
+		name := d.Val()
+		if seen[name] {
+			return nil, d.Errf("rate_limits: duplicate subdirective %q", name)
+		}
+		seen[name] = true
+		var target *int
+		switch name {
+		case "login_failures_per_identifier":
+			target = &rl.LoginFailuresPerIdentifier
+		case "login_failures_per_ip":
+			target = &rl.LoginFailuresPerIP
+		case "code_failures_per_ip":
+			target = &rl.CodeFailuresPerIP
+		case "sends_per_address":
+			target = &rl.SendsPerAddress
+		case "sends_per_ip":
+			target = &rl.SendsPerIP
+		case "registrations_per_ip":
+			target = &rl.RegistrationsPerIP
+		default:
+			return nil, d.Errf("rate_limits: unrecognized subdirective %q", name)
+		}
+		var v string
+		if !d.AllArgs(&v) {
+			return nil, d.ArgErr()
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, d.Errf("rate_limits: %s: want a positive number, got %q", name, v)
+		}
+		*target = n
+	}
+	return rl, nil
+}
+
+// applyHardening maps the abuse-limit and password-policy options, and
+// gives the engine Caddy's client IP (which honours trusted_proxies).
+func (a *App) applyHardening(cfg *flows.Config) {
+	if rl := a.RateLimits; rl != nil {
+		cfg.RateLimits = flows.RateLimits{
+			Disabled:                   rl.Off,
+			LoginFailuresPerIdentifier: rl.LoginFailuresPerIdentifier,
+			LoginFailuresPerIP:         rl.LoginFailuresPerIP,
+			CodeFailuresPerIP:          rl.CodeFailuresPerIP,
+			SendsPerAddress:            rl.SendsPerAddress,
+			SendsPerIP:                 rl.SendsPerIP,
+			RegistrationsPerIP:         rl.RegistrationsPerIP,
+		}
+	}
+	cfg.DisableBreachedPasswordCheck = a.DisableBreachedPasswordCheck
+	cfg.ClientIP = clientIP
+}
+
+// clientIP is the client address Caddy determined for the request.
+func clientIP(r *http.Request) string {
+	if v, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
+		return v
+	}
+	return ""
+}
