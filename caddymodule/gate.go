@@ -3,8 +3,16 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"net/textproto"
 	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -21,9 +29,12 @@ func init() {
 const IdentityHeader = "X-Kratos-Authenticated-Identity-Id"
 
 // Gate lets a request through only with a valid Kratos session (the same
-// check as GET /sessions/whoami). It sets the X-Kratos-Authenticated-Identity-Id
-// request header and the placeholders {http.auth.user.id},
-// {kratos.identity.id}, {kratos.session.id} and {kratos.session.aal}.
+// check as GET /sessions/whoami, with a per-route assurance level policy).
+// It sets the X-Kratos-Authenticated-Identity-Id request header, the
+// configured identity headers and, optionally, a signed assertion, and the
+// placeholders {http.auth.user.id}, {kratos.identity.id},
+// {kratos.session.id}, {kratos.session.aal}, {kratos.session.methods},
+// {kratos.session.expires_at} and {kratos.identity.traits.<path>}.
 // Without a session, browser navigations are redirected (303) to the login
 // flow with return_to set to the requested URL; other requests get 401 in
 // Kratos's JSON error shape.
@@ -40,15 +51,89 @@ type Gate struct {
 	// Default: none.
 	Allow []string `json:"allow,omitempty"`
 
-	auth  authenticator
-	allow caddyhttp.MatchPath
-	login *url.URL // parsed LoginURL when it has no placeholders
+	// Methods lists HTTP methods that pass without a session, such as
+	// OPTIONS for CORS preflight requests. Default: none.
+	Methods []string `json:"methods,omitempty"`
+
+	// RequiredAAL is the assurance level this gate requires: aal1 (any
+	// session), highest_available (a second factor when the identity has
+	// one) or aal2 (always a second factor: users without one are sent to
+	// settings to add it). Default: the kratos app's required_aal.
+	RequiredAAL string `json:"required_aal,omitempty"`
+
+	// OnUnauthenticated fixes the answer to requests without a valid
+	// session: "redirect" (303 to the login or settings flow) or "401"
+	// (Kratos's JSON error: 401, or 403 session_aal2_required). Default:
+	// negotiated by Accept, browsers are redirected.
+	OnUnauthenticated string `json:"on_unauthenticated,omitempty"`
+
+	// Headers maps request header names to values with placeholders, e.g.
+	// "X-User-Email": "{kratos.identity.traits.email}", set for the next
+	// handler on every request with a session (an empty value sets
+	// nothing). Any copy the client sent is removed first, also on allowed
+	// paths and methods, including spellings with '_' for '-'. Default:
+	// none.
+	Headers map[string]string `json:"headers,omitempty"`
+
+	// Assertion adds a signed, short-lived JWT about the identity to the
+	// request (verify it with the JWKS at /.well-known/jwks.json of the
+	// Kratos API). Default: off.
+	Assertion *GateAssertion `json:"assertion,omitempty"`
+
+	auth    authenticator
+	allow   caddyhttp.MatchPath
+	login   *url.URL // parsed LoginURL when it has no placeholders
+	policy  flows.GatePolicy
+	methods []string        // upper-case
+	headers []headerMapping // sorted by name
+	strip   []string        // headers never taken from the client
+	signer  assertionSigner
+}
+
+// GateAssertion configures the gate's signed identity assertion, an ES256
+// JWT with the claims iss (the public URL), sub (identity id), sid
+// (session id), aal, amr (authentication methods), iat, exp and, when
+// chosen, traits.
+type GateAssertion struct {
+	// Header is the request header that carries the token. Default:
+	// X-Kratos-Assertion.
+	Header string `json:"header,omitempty"`
+
+	// TTL is the lifetime of a token. Tokens are reused for a quarter of
+	// it, so one session costs about one signature per TTL/4. Default: 60s.
+	TTL caddy.Duration `json:"ttl,omitempty"`
+
+	// Traits are dotted identity trait paths (email, name.first) copied
+	// into the "traits" claim. Default: none.
+	Traits []string `json:"traits,omitempty"`
+
+	// KeyFile is a PEM file with an ES256 (P-256) private key, PKCS #8 or
+	// SEC 1. Default: a key generated once and kept in the kratos storage.
+	KeyFile string `json:"key_file,omitempty"`
+}
+
+// DefaultAssertionHeader is the default header of the gate's assertion.
+const DefaultAssertionHeader = "X-Kratos-Assertion"
+
+// headerMapping is one compiled entry of Gate.Headers.
+type headerMapping struct {
+	name  string // canonical header name
+	value string // template
+	key   string // set when value is exactly one placeholder
 }
 
 // authenticator is what Gate needs from the engine (*flows.Engine).
 type authenticator interface {
-	Authenticate(r *http.Request) (*flows.SessionInfo, error)
+	CheckGate(w http.ResponseWriter, r *http.Request, policy flows.GatePolicy, out *flows.GateSession) error
 	LoginBrowserURL(r *http.Request, returnTo string) string
+	AAL2LoginURL(r *http.Request, returnTo string) string
+	SettingsBrowserURL(r *http.Request, returnTo string) string
+	Traits(g *flows.GateSession) (map[string]any, error)
+}
+
+// assertionSigner is what Gate needs from *flows.AssertionSigner.
+type assertionSigner interface {
+	Assertion(r *http.Request, g *flows.GateSession) (string, error)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -60,7 +145,8 @@ func (*Gate) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision gets the engine from the `kratos` app (created with defaults
-// if the config has none) and prepares the matchers.
+// if the config has none), prepares the matchers and loads the assertion
+// key.
 func (g *Gate) Provision(ctx caddy.Context) error {
 	if err := g.provision(); err != nil {
 		return err
@@ -69,17 +155,36 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	g.auth = app.Engine()
+	engine := app.Engine()
+	g.auth = engine
+	if a := g.Assertion; a != nil {
+		cfg := flows.AssertionConfig{TTL: time.Duration(a.TTL), Traits: a.Traits}
+		if a.KeyFile != "" {
+			path := caddy.NewReplacer().ReplaceKnown(a.KeyFile, "")
+			pemData, err := os.ReadFile(path) // #nosec G304 -- key_file is a path from the operator's Caddyfile
+			if err != nil {
+				return fmt.Errorf("assertion: key_file: %w", err)
+			}
+			cfg.KeyPEM = pemData
+		}
+		signer, err := engine.NewAssertionSigner(cfg)
+		if err != nil {
+			return err
+		}
+		g.signer = signer
+	}
 	return nil
 }
 
-// provision is the part of Provision that needs no Caddy context.
+// provision is the part of Provision that needs no Caddy context: it
+// checks and compiles the options.
 func (g *Gate) provision() error {
 	for _, p := range g.Allow {
 		if p == "" {
 			return fmt.Errorf("allow: empty path pattern")
 		}
 	}
+	g.allow = nil
 	if len(g.Allow) > 0 {
 		g.allow = append(caddyhttp.MatchPath(nil), g.Allow...)
 		if err := g.allow.Provision(caddy.Context{}); err != nil {
@@ -97,14 +202,72 @@ func (g *Gate) provision() error {
 		}
 		g.login = u
 	}
+	g.methods = nil
+	for _, m := range g.Methods {
+		if err := checkHTTPMethod(m); err != nil {
+			return fmt.Errorf("methods: %w", err)
+		}
+		g.methods = append(g.methods, strings.ToUpper(m))
+	}
+	if g.RequiredAAL != "" {
+		if err := checkOneOf("required_aal", g.RequiredAAL, gateAALs); err != nil {
+			return err
+		}
+	}
+	g.policy = flows.GatePolicy{RequiredAAL: g.RequiredAAL}
+	if g.OnUnauthenticated != "" {
+		if err := checkOneOf("on_unauthenticated", g.OnUnauthenticated, unauthenticatedModes); err != nil {
+			return err
+		}
+	}
+
+	g.strip = []string{IdentityHeader}
+	if a := g.Assertion; a != nil {
+		if a.Header == "" {
+			a.Header = DefaultAssertionHeader
+		}
+		if err := checkGateHeaderName(a.Header, g.strip); err != nil {
+			return fmt.Errorf("assertion: header: %w", err)
+		}
+		if a.TTL < 0 {
+			return fmt.Errorf("assertion: ttl: must be positive")
+		}
+		for _, t := range a.Traits {
+			if err := checkTraitPath(t); err != nil {
+				return fmt.Errorf("assertion: traits: %w", err)
+			}
+		}
+		g.strip = append(g.strip, a.Header)
+	}
+	g.headers = nil
+	for _, name := range slices.Sorted(maps.Keys(g.Headers)) {
+		if err := checkGateHeaderName(name, g.strip); err != nil {
+			return fmt.Errorf("headers: %w", err)
+		}
+		g.strip = append(g.strip, name)
+		m := headerMapping{name: textproto.CanonicalMIMEHeaderKey(name), value: g.Headers[name]}
+		if k, ok := singlePlaceholder(m.value); ok {
+			m.key = k
+		}
+		g.headers = append(g.headers, m)
+	}
 	return nil
 }
 
-// ServeHTTP checks the session and calls next, or answers 303/401.
-func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	// Never trust the client's copy, not even on allowed paths.
-	stripIdentityHeader(r.Header)
+// gateAALs are the values of the gate's required_aal.
+var gateAALs = []string{"aal1", "aal2", "highest_available"}
 
+// unauthenticatedModes are the values of on_unauthenticated.
+var unauthenticatedModes = []string{"redirect", "401"}
+
+// ServeHTTP checks the session and calls next, or answers 303/401/403.
+func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// Never trust the client's copies, not even on allowed paths.
+	stripHeaders(r.Header, g.strip)
+
+	if g.methods != nil && slices.Contains(g.methods, r.Method) {
+		return next.ServeHTTP(w, r)
+	}
 	if g.allow != nil {
 		ok, err := g.allow.MatchWithError(r)
 		if err != nil {
@@ -115,52 +278,154 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		}
 	}
 
-	info, err := g.auth.Authenticate(r)
+	gr := &gateRequest{g: g}
+	err := g.auth.CheckGate(w, r, g.policy, &gr.s)
 	if err == nil {
-		r.Header.Set(IdentityHeader, info.IdentityID)
-		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-			repl.Set("http.auth.user.id", info.IdentityID)
-			repl.Set("kratos.identity.id", info.IdentityID)
-			repl.Set("kratos.session.id", info.SessionID)
-			repl.Set("kratos.session.aal", info.AAL)
+		// One backing array for every header value the gate sets; each
+		// value slice is capped at 1 so an append elsewhere copies.
+		vals := make([]string, 1+len(g.headers))
+		vals[0] = gr.s.IdentityID
+		r.Header[IdentityHeader] = vals[0:1:1]
+		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		if repl != nil {
+			repl.Map(gr.placeholder)
+		}
+		for i, m := range g.headers {
+			if v := gr.resolve(repl, m); v != "" {
+				vals[i+1] = v
+				r.Header[m.name] = vals[i+1 : i+2 : i+2]
+			}
+		}
+		if g.signer != nil {
+			tok, err := g.signer.Assertion(r, &gr.s)
+			if err != nil {
+				return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("kratos_gate: %w", err))
+			}
+			r.Header.Set(g.Assertion.Header, tok)
 		}
 		return next.ServeHTTP(w, r)
 	}
-	if errors.Is(err, flows.ErrAAL2Required) {
+
+	var to string
+	switch {
+	case errors.Is(err, flows.ErrAAL2Required):
 		// Signed in, but a second factor is due: browsers go to the aal2
 		// login flow and come back; API clients get Kratos's 403.
-		to := withQueryParam(g.auth.LoginBrowserURL(r, originalURL(r)), "aal", "aal2")
-		if flows.PrefersHTML(r) {
-			w.Header().Set("Location", to)
+		to = g.auth.AAL2LoginURL(r, originalURL(r))
+	case errors.Is(err, flows.ErrAAL2SetupRequired):
+		// aal2 required, but there is no second factor yet: add one.
+		to = g.auth.SettingsBrowserURL(r, originalURL(r))
+	case errors.Is(err, flows.ErrNoSession):
+		if g.redirects(r) {
+			w.Header().Set("Location", g.loginLocation(r, originalURL(r)))
 			w.WriteHeader(http.StatusSeeOther)
 			return nil
 		}
-		flows.WriteAAL2Required(w, r, to)
+		flows.WriteUnauthorized(w, r)
 		return nil
-	}
-	if !errors.Is(err, flows.ErrNoSession) {
+	default:
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("kratos_gate: %w", err))
 	}
-
-	if flows.PrefersHTML(r) {
-		w.Header().Set("Location", g.loginLocation(r, originalURL(r)))
+	if g.redirects(r) {
+		w.Header().Set("Location", to)
 		w.WriteHeader(http.StatusSeeOther)
 		return nil
 	}
-	flows.WriteUnauthorized(w, r)
+	flows.WriteAAL2Required(w, r, to)
 	return nil
 }
 
-// withQueryParam sets one query parameter on a URL string.
-func withQueryParam(raw, k, v string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
+// redirects decides between a redirect and Kratos's JSON error.
+func (g *Gate) redirects(r *http.Request) bool {
+	switch g.OnUnauthenticated {
+	case "redirect":
+		return true
+	case "401":
+		return false
 	}
-	q := u.Query()
-	q.Set(k, v)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return flows.PrefersHTML(r)
+}
+
+// gateRequest is a request that passed the gate: its session, and the
+// placeholders derived from it.
+type gateRequest struct {
+	g *Gate
+	s flows.GateSession
+}
+
+// The placeholders the gate provides.
+const (
+	phUserID       = "http.auth.user.id"
+	phIdentityID   = "kratos.identity.id"
+	phSessionID    = "kratos.session.id"
+	phAAL          = "kratos.session.aal"
+	phMethods      = "kratos.session.methods"
+	phExpiresAt    = "kratos.session.expires_at"
+	phTraitsPrefix = "kratos.identity.traits."
+)
+
+// placeholder is the replacer's provider of the gate's placeholders.
+func (gr *gateRequest) placeholder(key string) (any, bool) {
+	if v, ok := gr.value(key); ok {
+		return v, true
+	}
+	return nil, false
+}
+
+// value resolves one of the gate's placeholders. Traits are loaded only
+// when one is asked for (from the engine's cache).
+func (gr *gateRequest) value(key string) (string, bool) {
+	switch key {
+	case phUserID, phIdentityID:
+		return gr.s.IdentityID, true
+	case phSessionID:
+		return gr.s.SessionID, true
+	case phAAL:
+		return gr.s.AAL, true
+	case phMethods:
+		return string(gr.s.AppendMethods(nil, ",")), true
+	case phExpiresAt:
+		return gr.s.ExpiresAt.UTC().Format(time.RFC3339), true
+	}
+	if path, ok := strings.CutPrefix(key, phTraitsPrefix); ok {
+		traits, err := gr.g.auth.Traits(&gr.s)
+		if err != nil {
+			return "", true
+		}
+		v, _ := flows.TraitValue(traits, path)
+		return flows.TraitString(v), true
+	}
+	return "", false
+}
+
+// resolve is the value of one header mapping.
+func (gr *gateRequest) resolve(repl *caddy.Replacer, m headerMapping) string {
+	if m.key != "" {
+		if v, ok := gr.value(m.key); ok {
+			return v
+		}
+		if repl != nil {
+			v, _ := repl.GetString(m.key)
+			return v
+		}
+		return ""
+	}
+	if repl == nil {
+		return m.value
+	}
+	return repl.ReplaceKnown(m.value, "")
+}
+
+// singlePlaceholder reports whether v is exactly one placeholder, "{key}".
+func singlePlaceholder(v string) (string, bool) {
+	if len(v) < 3 || v[0] != '{' || v[len(v)-1] != '}' {
+		return "", false
+	}
+	k := v[1 : len(v)-1]
+	if strings.ContainsAny(k, "{}\\") {
+		return "", false
+	}
+	return k, true
 }
 
 // loginLocation is the login URL with return_to set to returnTo.
@@ -202,15 +467,53 @@ func originalURL(r *http.Request) string {
 	return scheme + "://" + r.Host + uri
 }
 
-// stripIdentityHeader deletes every request header that an upstream could
-// read as IdentityHeader: any case, and with '_' for '-' (CGI/FastCGI and
-// some frameworks map both to HTTP_X_KRATOS_AUTHENTICATED_IDENTITY_ID).
-func stripIdentityHeader(h http.Header) {
+// stripHeaders deletes every request header that an upstream could read
+// as one of names: any case, and with '_' for '-' (CGI/FastCGI and some
+// frameworks map both X-Kratos-Authenticated-Identity-Id and
+// X_Kratos_Authenticated_Identity_Id to HTTP_X_KRATOS_AUTHENTICATED_IDENTITY_ID).
+func stripHeaders(h http.Header, names []string) {
 	for k := range h {
-		if sameHeaderName(k, IdentityHeader) {
-			delete(h, k)
+		for _, n := range names {
+			if sameHeaderName(k, n) {
+				delete(h, k)
+				break
+			}
 		}
 	}
+}
+
+// checkGateHeaderName accepts an HTTP header name that is none of taken
+// (compared like stripHeaders does).
+func checkGateHeaderName(name string, taken []string) error {
+	if !httpguts.ValidHeaderFieldName(name) {
+		return fmt.Errorf("invalid header name %q", name)
+	}
+	for _, t := range taken {
+		if sameHeaderName(name, t) {
+			return fmt.Errorf("header %q is already set by the gate", name)
+		}
+	}
+	switch textproto.CanonicalMIMEHeaderKey(name) {
+	case "Host", "Cookie", "Authorization", "X-Session-Token", "Content-Length", "Transfer-Encoding", "Connection":
+		return fmt.Errorf("header %q cannot be set by the gate", name)
+	}
+	return nil
+}
+
+// checkHTTPMethod accepts an HTTP method token such as OPTIONS.
+func checkHTTPMethod(m string) error {
+	if m == "" || !httpguts.ValidHeaderFieldName(m) {
+		return fmt.Errorf("invalid HTTP method %q", m)
+	}
+	return nil
+}
+
+// checkTraitPath accepts a dotted trait path such as name.first.
+func checkTraitPath(p string) error {
+	if p == "" || strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") || strings.Contains(p, "..") {
+		return fmt.Errorf("invalid trait path %q", p)
+	}
+	return nil
 }
 
 // sameHeaderName compares header names case-insensitively, treating '_'

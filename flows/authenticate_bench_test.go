@@ -74,3 +74,52 @@ func BenchmarkAuthenticateCookieCacheMiss(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCheckGate is the gate's check as kratos_gate calls it: like
+// BenchmarkAuthenticateCookieCacheHit, but into a caller's GateSession.
+func BenchmarkCheckGate(b *testing.B) {
+	e, req := benchEngine(b, 0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var gs GateSession
+		for pb.Next() {
+			if err := e.CheckGate(nil, req, GatePolicy{}, &gs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkWhoami is GET /sessions/whoami through the engine's ServeHTTP
+// with the session cookie (caches warm), response discarded.
+func BenchmarkWhoami(b *testing.B) {
+	e, gateReq := benchEngine(b, 0)
+	req := httptest.NewRequest("GET", "http://127.0.0.1:4433/sessions/whoami", nil)
+	req.Header = gateReq.Header.Clone()
+	req.Header.Set("Accept", "application/json")
+	w := &discardWriter{h: http.Header{}}
+	e.ServeHTTP(w, req)
+	if w.status != http.StatusOK {
+		b.Fatalf("whoami: %d", w.status)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discardWriter{h: http.Header{}}
+		for pb.Next() {
+			clear(w.h)
+			e.ServeHTTP(w, req)
+		}
+	})
+}
+
+// discardWriter is a ResponseWriter that keeps only the status.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) WriteHeader(code int)        { w.status = code }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }

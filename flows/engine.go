@@ -42,6 +42,11 @@ type Config struct {
 	UIPrefix string
 	// SessionLifespan is how long a session lives. Default: 24h.
 	SessionLifespan time.Duration
+	// EarliestPossibleExtend turns on sliding sessions: whoami and the gate
+	// extend a session by SessionLifespan once its remaining lifetime is
+	// below this (session.earliest_possible_extend), at most once a minute
+	// per session. Default: 0, sessions are never extended that way.
+	EarliestPossibleExtend time.Duration
 	// FlowLifespan is how long a self-service flow lives. Default: 1h.
 	FlowLifespan time.Duration
 	// PrivilegedSessionMaxAge is the settings privileged window. Default: 1h.
@@ -178,6 +183,8 @@ type Engine struct {
 	allowed []*url.URL
 	mux     *http.ServeMux
 	now     func() time.Time
+	// gate is the state of the gate API (gate_api.go, sessioncheck.go).
+	gate gateFeatures
 }
 
 // ErrNoSession is returned by Authenticate when the request carries no

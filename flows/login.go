@@ -71,6 +71,12 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *Error) {
 			inputNode("default", "identifier", "text", e.schema.identifierLabel("password")).value("").required(),
 			inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
 			submitNode("password", "method", "password", labelOf(1010022, nil)))
+		// First factors besides password (passkey, passwordless webauthn, code).
+		for _, m := range loginMethods {
+			if m.aal == "aal1" && e.methodEnabled(m.name) {
+				m.nodes(e, r, f, nil)
+			}
+		}
 	}
 	if typ == "api" && q.Get("return_session_token_exchange_code") == "true" && sess == nil {
 		code := newExchangeCode()

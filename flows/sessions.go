@@ -11,31 +11,31 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
-// whoami serves toSession.
+// whoami serves toSession. The check is the gate's (sessioncheck.go): the
+// token is hashed without allocating, session and identity come from the
+// store's caches, and the answer is appended by hand (whoami_json.go).
+// With earliest_possible_extend it extends the session and, when the
+// session came in a cookie, re-issues the cookie.
 func (e *Engine) whoami(w http.ResponseWriter, r *http.Request) {
-	sess, _, err := e.currentSession(r)
+	var c requestCred
+	sess, ident, err := e.checkSession(r, "", &c)
 	if err != nil {
+		if errors.Is(err, ErrAAL2Required) {
+			writeError(w, r, errAAL2Required(withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")))
+			return
+		}
 		if !errors.Is(err, ErrNoSession) {
 			e.logger.Error("whoami", zapErr(err))
 		}
 		writeError(w, r, errNoCredentials())
 		return
 	}
-	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
-	if err != nil {
-		writeError(w, r, errNoCredentials())
-		return
+	if e.cfg.EarliestPossibleExtend > 0 {
+		sess = e.maybeExtend(r.Context(), sess)
 	}
-	if ident.State != "" && ident.State != "active" {
-		writeError(w, r, errNoCredentials())
-		return
-	}
-	if !e.aalSatisfied(sess, ident) {
-		writeError(w, r, errAAL2Required(withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")))
-		return
-	}
+	e.reissueCookie(w, r, &c, sess)
 	w.Header().Set("X-Kratos-Authenticated-Identity-Id", sess.IdentityID)
-	writeJSON(w, http.StatusOK, e.sessionJSON(sess, e.identityJSON(r, ident)))
+	e.writeWhoami(w, r, sess, ident)
 }
 
 // sessionOr401 returns the caller's session or answers 401 (no error id,

@@ -324,8 +324,8 @@ var secondFactors = map[string]bool{"totp": true, "lookup_secret": true, "webaut
 
 // identityAAL is the highest level the identity can reach.
 func identityAAL(ident *sessionstore.Identity) string {
-	for t := range ident.Credentials {
-		if secondFactors[t] {
+	for t, c := range ident.Credentials {
+		if secondFactors[t] && (secondFactorCheck[t] == nil || secondFactorCheck[t](c)) {
 			return "aal2"
 		}
 	}

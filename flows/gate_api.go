@@ -1,0 +1,194 @@
+package flows
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// The engine's API for the gate (caddymodule's kratos_gate) and for tools:
+// the session check with a per-route AAL policy, the identity's traits,
+// the URLs a refused browser is sent to, and session cookies for seeded
+// sessions (benchmarks).
+
+// ErrAAL2SetupRequired is returned by CheckGate when the policy asks for
+// aal2 but the identity has no second factor yet: the user must add one
+// (settings) before the session can reach aal2.
+var ErrAAL2SetupRequired = errors.New("flows: aal2 required but the identity has no second factor")
+
+// GatePolicy is what one gate asks of a session.
+type GatePolicy struct {
+	// RequiredAAL is aal1, aal2 or highest_available. Empty: the engine's
+	// required_aal.
+	RequiredAAL string
+}
+
+// GateSession is a valid session as the gate sees it. It refers to the
+// store's shared copies: read only.
+type GateSession struct {
+	SessionID  string
+	IdentityID string
+	AAL        string
+	ExpiresAt  time.Time
+
+	sess  *sessionstore.Session
+	ident *sessionstore.Identity
+}
+
+// AppendMethods appends the session's authentication methods (password,
+// totp, …) joined with sep.
+func (g *GateSession) AppendMethods(b []byte, sep string) []byte {
+	if g.sess == nil {
+		return b
+	}
+	for i, m := range g.sess.AuthenticationMethods {
+		if i > 0 {
+			b = append(b, sep...)
+		}
+		b = append(b, m.Method...)
+	}
+	return b
+}
+
+// Methods returns the session's authentication methods (password, totp, …).
+func (g *GateSession) Methods() []string {
+	if g.sess == nil {
+		return nil
+	}
+	out := make([]string, len(g.sess.AuthenticationMethods))
+	for i, m := range g.sess.AuthenticationMethods {
+		out[i] = m.Method
+	}
+	return out
+}
+
+// CheckGate is the gate's session check: whoami's rules with policy's AAL.
+// On success it fills *out and returns nil; otherwise ErrNoSession,
+// ErrAAL2Required (the identity has a second factor the session did not
+// use), ErrAAL2SetupRequired, or a store error. With earliest_possible_extend
+// it extends the session like whoami and, when w is not nil and the
+// session came in a cookie, sets the renewed cookie on w.
+func (e *Engine) CheckGate(w http.ResponseWriter, r *http.Request, policy GatePolicy, out *GateSession) error {
+	var c requestCred
+	s, ident, err := e.checkSession(r, policy.RequiredAAL, &c)
+	if err != nil {
+		return err
+	}
+	if e.cfg.EarliestPossibleExtend > 0 {
+		s = e.maybeExtend(r.Context(), s)
+		e.reissueCookie(w, r, &c, s)
+	}
+	*out = GateSession{SessionID: s.ID, IdentityID: s.IdentityID, AAL: s.AAL, ExpiresAt: s.ExpiresAt, sess: s, ident: ident}
+	return nil
+}
+
+// IdentityTraits returns the traits of an identity, decoded (numbers as
+// json.Number). The map is shared and cached per stored version of the
+// identity: callers must not modify it.
+func (e *Engine) IdentityTraits(ctx context.Context, identityID string) (map[string]any, error) {
+	ident, err := e.store.GetIdentityShared(ctx, identityID)
+	if err != nil {
+		return nil, err
+	}
+	return e.identityTraits(ident)
+}
+
+func (e *Engine) identityTraits(ident *sessionstore.Identity) (map[string]any, error) {
+	iv := e.gate.views.get(ident)
+	iv.traitsOnce.Do(func() {
+		m := map[string]any{}
+		if len(ident.Traits) > 0 {
+			d := json.NewDecoder(bytes.NewReader(ident.Traits))
+			d.UseNumber()
+			iv.traitsErr = d.Decode(&m)
+		}
+		iv.traits = m
+	})
+	return iv.traits, iv.traitsErr
+}
+
+// Traits is IdentityTraits for the session's identity, without a lookup.
+func (e *Engine) Traits(g *GateSession) (map[string]any, error) {
+	if g.ident == nil {
+		return e.IdentityTraits(context.Background(), g.IdentityID)
+	}
+	return e.identityTraits(g.ident)
+}
+
+// TraitValue looks up a dotted path (name.first) in decoded traits.
+func TraitValue(traits map[string]any, path string) (any, bool) {
+	var cur any = traits
+	for path != "" {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		var key string
+		key, path, _ = strings.Cut(path, ".")
+		if cur, ok = m[key]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// TraitString formats a trait value for a header or placeholder: strings
+// as they are, numbers and booleans in JSON notation, null as "", objects
+// and arrays as compact JSON.
+func TraitString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case bool:
+		return strconv.FormatBool(x)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// AAL2LoginURL is the browser login flow for a second factor (aal=aal2),
+// returning to returnTo.
+func (e *Engine) AAL2LoginURL(r *http.Request, returnTo string) string {
+	return withQuery(e.LoginBrowserURL(r, returnTo), "aal", "aal2")
+}
+
+// SettingsBrowserURL is the public createBrowserSettingsFlow URL with
+// return_to set (empty: none): where a user without a second factor adds
+// one.
+func (e *Engine) SettingsBrowserURL(r *http.Request, returnTo string) string {
+	u := e.publicURL(r, "self-service/settings/browser")
+	if returnTo != "" {
+		u = withQuery(u, "return_to", returnTo)
+	}
+	return u
+}
+
+// PublicBaseURL is the public base URL (with a trailing slash) as seen by
+// r: the configured public_url, or derived from r.
+func (e *Engine) PublicBaseURL(r *http.Request) string { return e.baseURL(r) }
+
+// SessionCookieValue seals a session token into a session cookie value
+// valid until expires, as login sets it. For tools that seed sessions
+// directly into the store (scripts/benchseed).
+func (e *Engine) SessionCookieValue(token string, expires time.Time) string {
+	return e.cookies.seal(token, expires)
+}
+
+// CookieName is the session cookie's name.
+func (e *Engine) CookieName() string { return e.cfg.CookieName }

@@ -1,0 +1,430 @@
+package flows
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/google/uuid"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// gateFixture stores an identity and a session directly and returns the
+// session token.
+func gateFixture(t *testing.T, e *Engine, traits string, creds map[string]sessionstore.Credential, aal string) (*sessionstore.Identity, *sessionstore.Session, string) {
+	t.Helper()
+	now := time.Now().UTC()
+	ident := &sessionstore.Identity{ID: uuid.NewString(), SchemaID: "default", State: "active", StateChangedAt: now,
+		Traits: json.RawMessage(traits), CreatedAt: now, UpdatedAt: now, Credentials: creds}
+	if err := e.store.CreateIdentity(context.Background(), ident); err != nil {
+		t.Fatal(err)
+	}
+	tok := newSessionToken()
+	ip, ua := "127.0.0.1:1234", `Mozilla/5.0 "quoted" <b>&`
+	methods := []sessionstore.AuthMethod{{Method: "password", AAL: "aal1", CompletedAt: now}}
+	if aal == "aal2" {
+		methods = append(methods, sessionstore.AuthMethod{Method: "totp", AAL: "aal2", CompletedAt: now})
+	}
+	s := &sessionstore.Session{ID: uuid.NewString(), IdentityID: ident.ID, Active: true,
+		ExpiresAt: now.Add(e.cfg.SessionLifespan), AuthenticatedAt: now, IssuedAt: now, AAL: aal,
+		AuthenticationMethods: methods,
+		Devices:               []sessionstore.Device{{ID: uuid.NewString(), IPAddress: &ip, UserAgent: &ua}},
+		TokenHash:             hashToken(tok)}
+	if err := e.store.CreateSession(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	return ident, s, tok
+}
+
+func tokenRequest(target, tok string) *http.Request {
+	r := httptest.NewRequest("GET", target, nil)
+	r.Header.Set("X-Session-Token", tok)
+	r.Header.Set("Accept", "application/json")
+	return r
+}
+
+func TestWhoamiJSONMatchesEncodingJSON(t *testing.T) {
+	e, srv := testEngine(t, nil)
+	ip := "10.0.0.1"
+	odd := "ua \u2028 é \x01 </script>"
+	zone := time.FixedZone("CEST", 2*3600)
+	t0 := time.Date(2026, 5, 17, 10, 11, 12, 130000000, zone)
+	sessions := []*sessionstore.Session{
+		{ID: "s1", IdentityID: "i1", Active: true, ExpiresAt: t0.Add(time.Hour), AuthenticatedAt: t0, IssuedAt: t0, AAL: "aal1"},
+		{ID: "s2", IdentityID: "i1", Active: true, ExpiresAt: t0.UTC().Add(time.Hour), AuthenticatedAt: t0.UTC(), IssuedAt: t0, AAL: "aal2",
+			AuthenticationMethods: []sessionstore.AuthMethod{{Method: "password", AAL: "aal1", CompletedAt: t0}, {Method: "totp", AAL: "aal2", CompletedAt: t0.Add(time.Second)}},
+			Devices:               []sessionstore.Device{{ID: "d1", IPAddress: &ip, UserAgent: &odd, Location: "Zürich"}, {ID: "d2"}}},
+	}
+	idents := []*sessionstore.Identity{
+		{ID: "i1", SchemaID: "default", State: "active", Traits: json.RawMessage(`{"email":"a@example.com","name":{"first":"<A>"}}`), CreatedAt: t0, UpdatedAt: t0},
+		{ID: "i2", SchemaID: "custom schema", State: "active", CreatedAt: t0, UpdatedAt: t0,
+			VerifiableAddresses: []sessionstore.VerifiableAddress{{ID: "v", Value: "a@example.com", Via: "email", Status: "pending", CreatedAt: t0, UpdatedAt: t0}}},
+	}
+	r := httptest.NewRequest("GET", srv.URL+"/sessions/whoami", nil)
+	for _, s := range sessions {
+		for _, ident := range idents {
+			want, err := json.Marshal(e.sessionJSON(s, e.identityJSON(r, ident)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			idJSON, err := e.identityJSONBytes(r, ident)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := appendSessionJSON(nil, s, e.sessionActive(s), idJSON)
+			if !bytes.Equal(got, want) {
+				t.Errorf("session %s identity %s:\n got %s\nwant %s", s.ID, ident.ID, got, want)
+			}
+		}
+	}
+}
+
+func TestCookieValueLikeNetHTTP(t *testing.T) {
+	for _, line := range []string{
+		"ory_kratos_session=abc",
+		"a=1; ory_kratos_session=abc; b=2",
+		"a=1;ory_kratos_session=\"abc\"",
+		"ory_kratos_session=; ory_kratos_session=second",
+		"ory_kratos_session=bad\\value; ory_kratos_session=good",
+		"  ory_kratos_session = spaced ",
+		"ory_kratos_session_x=no; x_ory_kratos_session=no",
+		"",
+		"ory_kratos_session",
+		"ory_kratos_session=a=b",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Add("Cookie", line)
+		r.Header.Add("Cookie", "ory_kratos_session=from-second-line")
+		want, werr := r.Cookie("ory_kratos_session")
+		got, ok := cookieValue(r.Header, "ory_kratos_session")
+		if (werr == nil) != ok || (ok && got != want.Value) {
+			t.Errorf("%q: cookieValue = %q, %v; net/http %v, %v", line, got, ok, want, werr)
+		}
+	}
+}
+
+func TestOpenHashMatchesOpen(t *testing.T) {
+	old, _ := newCookieCodec([][]byte{[]byte("old secret 0123456789")})
+	rotated, _ := newCookieCodec([][]byte{[]byte("new secret 0123456789"), []byte("old secret 0123456789")})
+	now := time.Now()
+	tok := newSessionToken()
+	for name, v := range map[string]string{"current": rotated.seal(tok, now.Add(time.Hour)), "rotated": old.seal(tok, now.Add(time.Hour))} {
+		var h [32]byte
+		exp, err := rotated.openHash(v, now, &h)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !bytes.Equal(h[:], hashToken(tok)) || exp != now.Add(time.Hour).Unix() {
+			t.Errorf("%s: hash or expiry differs", name)
+		}
+		if got, _ := rotated.open(v, now); got != tok {
+			t.Errorf("%s: open after openHash = %q", name, got)
+		}
+	}
+	var h [32]byte
+	if _, err := rotated.openHash(rotated.seal(tok, now.Add(-time.Second)), now, &h); err == nil {
+		t.Error("expired cookie opened")
+	}
+	if _, err := rotated.openHash(rotated.seal("short", now.Add(time.Hour)), now, &h); err == nil {
+		t.Error("token of a bad shape opened")
+	}
+	if _, err := rotated.openHash("garbage!", now, &h); err == nil {
+		t.Error("garbage opened")
+	}
+}
+
+func TestCheckGatePolicies(t *testing.T) {
+	e, srv := testEngine(t, nil)
+	totp := map[string]sessionstore.Credential{"totp": {Type: "totp", Config: json.RawMessage(`{"totp_url":"otpauth://totp/x?secret=ABC"}`)}}
+	_, _, plain1 := gateFixture(t, e, `{"email":"p@example.com"}`, nil, "aal1")
+	_, _, mfa1 := gateFixture(t, e, `{"email":"m@example.com"}`, totp, "aal1")
+	_, _, mfa2 := gateFixture(t, e, `{"email":"n@example.com"}`, totp, "aal2")
+	for _, tc := range []struct {
+		tok, policy string
+		want        error
+	}{
+		{plain1, "", nil}, {plain1, "aal1", nil}, {plain1, "highest_available", nil}, {plain1, "aal2", ErrAAL2SetupRequired},
+		{mfa1, "", ErrAAL2Required}, {mfa1, "aal1", nil}, {mfa1, "aal2", ErrAAL2Required},
+		{mfa2, "", nil}, {mfa2, "aal2", nil},
+		{"ory_st_" + strings.Repeat("x", 32), "aal1", ErrNoSession},
+	} {
+		var gs GateSession
+		err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tc.tok), GatePolicy{RequiredAAL: tc.policy}, &gs)
+		if !errors.Is(err, tc.want) && !(err == nil && tc.want == nil) {
+			t.Errorf("policy %q: err %v, want %v", tc.policy, err, tc.want)
+		}
+		if err == nil && (gs.IdentityID == "" || gs.SessionID == "" || gs.AAL == "") {
+			t.Errorf("policy %q: incomplete GateSession %+v", tc.policy, gs)
+		}
+	}
+	// The engine-wide aal1 turns highest_available off for whoami and
+	// gates without their own policy, not for a gate that asks for more.
+	e.cfg.RequiredAAL = "aal1"
+	var gs GateSession
+	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", mfa1), GatePolicy{}, &gs); err != nil {
+		t.Errorf("aal1 engine: %v", err)
+	}
+	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", mfa1), GatePolicy{RequiredAAL: "highest_available"}, &gs); !errors.Is(err, ErrAAL2Required) {
+		t.Errorf("aal1 engine, highest_available gate: %v", err)
+	}
+}
+
+func TestGateSessionMethodsAndTraits(t *testing.T) {
+	e, srv := testEngine(t, nil)
+	ident, _, tok := gateFixture(t, e, `{"email":"t@example.com","name":{"first":"Ada","last":"L"},"age":42,"admin":true,"tags":["a","b"]}`, nil, "aal2")
+	var gs GateSession
+	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{}, &gs); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(gs.AppendMethods(nil, ",")); got != "password,totp" {
+		t.Errorf("methods %q", got)
+	}
+	traits, err := e.IdentityTraits(context.Background(), ident.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{"email": "t@example.com", "name.first": "Ada", "age": "42", "admin": "true", "tags": `["a","b"]`, "name": `{"first":"Ada","last":"L"}`} {
+		v, ok := TraitValue(traits, path)
+		if !ok || TraitString(v) != want {
+			t.Errorf("%s = %v (%v), want %s", path, TraitString(v), ok, want)
+		}
+	}
+	if _, ok := TraitValue(traits, "name.middle"); ok {
+		t.Error("missing trait found")
+	}
+	again, _ := e.Traits(&gs)
+	if again["email"] != traits["email"] {
+		t.Error("Traits and IdentityTraits differ")
+	}
+	// A changed identity is a new version: new traits, no stale cache.
+	fresh, _ := e.store.GetIdentity(context.Background(), ident.ID)
+	fresh.Traits = json.RawMessage(`{"email":"new@example.com"}`)
+	if err := e.store.UpdateIdentity(context.Background(), fresh); err != nil {
+		t.Fatal(err)
+	}
+	traits, _ = e.IdentityTraits(context.Background(), ident.ID)
+	if traits["email"] != "new@example.com" {
+		t.Errorf("traits after update: %v", traits)
+	}
+}
+
+func TestSlidingExpiry(t *testing.T) {
+	e, srv := testEngine(t, func(c *Config) {
+		c.SessionLifespan = time.Hour
+		c.EarliestPossibleExtend = 30 * time.Minute
+	})
+	_, s, tok := gateFixture(t, e, `{"email":"x@example.com"}`, nil, "aal1")
+	cookie := e.cookies.seal(tok, s.ExpiresAt)
+	whoami := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", srv.URL+"/sessions/whoami", nil)
+		r.Header.Set("Accept", "application/json")
+		r.Header.Set("Cookie", e.cfg.CookieName+"="+cookie)
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, r)
+		if w.Code != 200 {
+			t.Fatalf("whoami %d %s", w.Code, w.Body)
+		}
+		return w
+	}
+	stored := func() time.Time {
+		got, err := e.store.GetSession(context.Background(), s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.ExpiresAt
+	}
+	// Plenty of time left: nothing happens.
+	if w := whoami(); w.Header().Get("Set-Cookie") != "" || !stored().Equal(s.ExpiresAt) {
+		t.Fatalf("extended too early: %v", w.Header())
+	}
+	// 40 minutes later, 20 left (< 30): extended to now+1h, new cookie.
+	base := time.Now()
+	e.now = func() time.Time { return base.Add(40 * time.Minute) }
+	w := whoami()
+	want := base.Add(40 * time.Minute).Add(time.Hour)
+	if got := stored(); got.Sub(want).Abs() > time.Second {
+		t.Fatalf("stored expiry %v, want %v", got, want)
+	}
+	var body struct {
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	_ = json.Unmarshal(w.Body.Bytes(), &body)
+	if body.ExpiresAt.Sub(want).Abs() > time.Second {
+		t.Errorf("whoami expires_at %v, want %v", body.ExpiresAt, want)
+	}
+	resp := http.Response{Header: w.Header()}
+	cs := resp.Cookies()
+	if len(cs) != 1 || cs[0].Name != e.cfg.CookieName {
+		t.Fatalf("no re-issued cookie: %v", w.Header())
+	}
+	var h [32]byte
+	exp, err := e.cookies.openHash(cs[0].Value, e.now(), &h)
+	if err != nil || exp != stored().Unix() || !bytes.Equal(h[:], hashToken(tok)) {
+		t.Fatalf("re-issued cookie: exp %d err %v", exp, err)
+	}
+	// Again 30 s later: within the one-minute step, no second write; the
+	// old cookie still gets the new one (its expiry is behind the session's).
+	first := stored()
+	e.now = func() time.Time { return base.Add(40*time.Minute + 30*time.Second) }
+	if w := whoami(); w.Header().Get("Set-Cookie") == "" || !stored().Equal(first) {
+		t.Errorf("second extension within a minute, or no cookie for a stale one")
+	}
+	cookie = cs[0].Value
+	if w := whoami(); w.Header().Get("Set-Cookie") != "" {
+		t.Error("cookie re-issued although it is current")
+	}
+	// The gate extends too (token clients).
+	e.now = func() time.Time { return base.Add(90 * time.Minute) }
+	var gs GateSession
+	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{}, &gs); err != nil {
+		t.Fatal(err)
+	}
+	if want := base.Add(150 * time.Minute); stored().Sub(want).Abs() > time.Second || gs.ExpiresAt.Sub(want).Abs() > time.Second {
+		t.Errorf("gate extension: stored %v, gate saw %v, want %v", stored(), gs.ExpiresAt, want)
+	}
+}
+
+func TestAssertionAndJWKS(t *testing.T) {
+	e, srv := testEngine(t, nil)
+	_, s, tok := gateFixture(t, e, `{"email":"j@example.com","name":{"first":"Jo","last":"X"}}`, nil, "aal1")
+
+	jwks := func() jose.JSONWebKeySet {
+		res := do(t, nil, "GET", srv.URL+"/.well-known/jwks.json", nil, nil)
+		if res.status != 200 {
+			t.Fatalf("jwks %d", res.status)
+		}
+		var set jose.JSONWebKeySet
+		if err := json.Unmarshal(res.raw, &set); err != nil {
+			t.Fatal(err)
+		}
+		return set
+	}
+	if n := len(jwks().Keys); n != 0 {
+		t.Fatalf("jwks before any signer: %d keys", n)
+	}
+	a, err := e.NewAssertionSigner(AssertionConfig{TTL: time.Minute, Traits: []string{"email", "name.first", "missing"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second engine on the same store finds the same generated key.
+	e2, err := New(e.cfg, e.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := e2.NewAssertionSigner(AssertionConfig{}); b.KeyID() != a.KeyID() {
+		t.Error("the generated key is not persisted")
+	}
+
+	r := tokenRequest(srv.URL+"/app", tok)
+	var gs GateSession
+	if err := e.CheckGate(nil, r, GatePolicy{}, &gs); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := a.Assertion(r, &gs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := jwks()
+	keys := set.Key(a.KeyID())
+	if len(keys) != 1 {
+		t.Fatalf("kid %s not in the JWKS %+v", a.KeyID(), set)
+	}
+	parsed, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c AssertionClaims
+	if err := parsed.Claims(keys[0].Key, &c); err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	if c.Subject != s.IdentityID || c.Session != s.ID || c.AAL != "aal1" || c.Issuer != srv.URL+"/" ||
+		c.Expiry-c.IssuedAt != 60 || len(c.Methods) != 1 || c.Methods[0] != "password" {
+		t.Errorf("claims %+v", c)
+	}
+	if want := map[string]any{"email": "j@example.com", "name": map[string]any{"first": "Jo"}}; !jsonEqual(c.Traits, want) {
+		t.Errorf("traits claim %v, want %v", c.Traits, want)
+	}
+	// Reused within a quarter of the ttl, re-signed after.
+	if again, _ := a.Assertion(r, &gs); again != raw {
+		t.Error("assertion re-signed within ttl/4")
+	}
+	base := time.Now()
+	e.now = func() time.Time { return base.Add(16 * time.Second) }
+	if again, _ := a.Assertion(r, &gs); again == raw {
+		t.Error("assertion reused after ttl/4")
+	}
+
+	// A key file: PKCS #8 and SEC 1 PEM, both published.
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalECPrivateKey(k)
+	f, err := e.NewAssertionSigner(AssertionConfig{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set := jwks(); len(set.Key(f.KeyID())) != 1 || len(set.Key(a.KeyID())) != 1 {
+		t.Error("JWKS lacks the file key or the generated key")
+	}
+	p8, _ := x509.MarshalPKCS8PrivateKey(k)
+	if g, err := e.NewAssertionSigner(AssertionConfig{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})}); err != nil || g.KeyID() != f.KeyID() {
+		t.Errorf("PKCS #8: %v", err)
+	}
+	k384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	der384, _ := x509.MarshalECPrivateKey(k384)
+	if _, err := e.NewAssertionSigner(AssertionConfig{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der384})}); err == nil {
+		t.Error("P-384 key accepted for ES256")
+	}
+	if _, err := e.NewAssertionSigner(AssertionConfig{KeyPEM: []byte("nope")}); err == nil {
+		t.Error("garbage key accepted")
+	}
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}
+
+// BenchmarkAssertion is the gate's assertion per request: cached (the
+// common case) and signed every time (a new session, or ttl/4 elapsed).
+func BenchmarkAssertion(b *testing.B) {
+	e, req := benchEngine(b, 0)
+	a, err := e.NewAssertionSigner(AssertionConfig{Traits: []string{"email"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var gs GateSession
+	if err := e.CheckGate(nil, req, GatePolicy{}, &gs); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("cached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := a.Assertion(req, &gs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("sign", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			a.cache = &boundedMap[*assertionEntry]{perShard: 4096}
+			if _, err := a.Assertion(req, &gs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

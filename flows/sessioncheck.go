@@ -1,0 +1,250 @@
+package flows
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// The session check of whoami and the gate, built for the hot path: the
+// token is found and hashed without allocating (cookieValue, openHash,
+// hashTokenTo), the session and the identity come from the store's shared
+// caches (one Badger read on a miss of either), and nothing is encoded.
+// Other flows use currentSession, which returns the same sessions.
+
+// requestCred is the session credential of a request: the SHA-256 of its
+// token and where it came from.
+type requestCred struct {
+	hash       [32]byte
+	fromCookie bool
+	// cookieExp is the expiry sealed into the cookie (unix seconds); a
+	// session whose ExpiresAt moved past it gets a new cookie.
+	cookieExp int64
+}
+
+// requestCredential finds the session token like requestToken
+// (X-Session-Token, then the session cookie, then Authorization: Bearer)
+// and hashes it into c. False when the request carries none of a valid
+// shape.
+func (e *Engine) requestCredential(r *http.Request, c *requestCred) bool {
+	if t := r.Header.Get("X-Session-Token"); t != "" {
+		if !validTokenShape(t) {
+			return false
+		}
+		hashTokenTo(t, &c.hash)
+		return true
+	}
+	if v, ok := cookieValue(r.Header, e.cfg.CookieName); ok && v != "" {
+		if exp, err := e.cookies.openHash(v, e.now(), &c.hash); err == nil {
+			c.fromCookie, c.cookieExp = true, exp
+			return true
+		}
+	}
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		t := strings.TrimSpace(a[7:])
+		if !validTokenShape(t) {
+			return false
+		}
+		hashTokenTo(t, &c.hash)
+		return true
+	}
+	return false
+}
+
+// checkSession is toSession without the response: the request's active
+// session and its identity (both shared with the store's caches: read
+// only), or ErrNoSession, ErrAAL2Required, ErrAAL2SetupRequired or a store
+// error. requiredAAL is aal1, aal2 or highest_available; empty means the
+// engine's required_aal.
+func (e *Engine) checkSession(r *http.Request, requiredAAL string, c *requestCred) (*sessionstore.Session, *sessionstore.Identity, error) {
+	if !e.requestCredential(r, c) {
+		return nil, nil, ErrNoSession
+	}
+	s, err := e.store.GetSessionByTokenHash(r.Context(), c.hash[:])
+	if errors.Is(err, sessionstore.ErrNotFound) {
+		return nil, nil, ErrNoSession
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("session lookup: %w", err)
+	}
+	if !e.sessionActive(s) {
+		return nil, nil, ErrNoSession
+	}
+	// The identity decides whether the session still counts (state) and
+	// whether a second factor is due.
+	ident, err := e.store.GetIdentityShared(r.Context(), s.IdentityID)
+	if err != nil {
+		return nil, nil, ErrNoSession
+	}
+	if ident.State != "" && ident.State != "active" {
+		return nil, nil, ErrNoSession
+	}
+	if err := e.checkAAL(s, ident, requiredAAL); err != nil {
+		return nil, nil, err
+	}
+	return s, ident, nil
+}
+
+// checkAAL applies an assurance level policy to a session.
+func (e *Engine) checkAAL(s *sessionstore.Session, ident *sessionstore.Identity, required string) error {
+	if required == "" {
+		required = e.cfg.RequiredAAL
+	}
+	switch required {
+	case "aal1":
+		return nil
+	case "aal2":
+		if s.AAL == "aal2" {
+			return nil
+		}
+		if e.identityHasSecondFactor(ident) {
+			return ErrAAL2Required
+		}
+		return ErrAAL2SetupRequired
+	default: // highest_available
+		if s.AAL == "aal2" || !e.identityHasSecondFactor(ident) {
+			return nil
+		}
+		return ErrAAL2Required
+	}
+}
+
+// identityHasSecondFactor reports whether the identity can reach aal2: a
+// second-factor credential, or any verifiable address when a mailed code
+// is a second factor (the rule of aalSatisfied).
+func (e *Engine) identityHasSecondFactor(ident *sessionstore.Identity) bool {
+	return identityAAL(ident) == "aal2" || (e.cfg.CodeMFA && len(ident.VerifiableAddresses) > 0)
+}
+
+// --- sliding expiry ---
+
+// minExtendStep is the least an extension moves ExpiresAt: it bounds the
+// writes to one per session per minute (per tenth of the lifespan when
+// that is shorter).
+func (e *Engine) minExtendStep() time.Duration {
+	return min(time.Minute, e.cfg.SessionLifespan/10)
+}
+
+// maybeExtend implements earliest_possible_extend: a session whose
+// remaining lifetime is below it is extended by the session lifespan. It
+// returns the session to answer with (the stored, extended copy, or s
+// unchanged). Concurrent requests of one session extend it once; the
+// others go on with s. A failed write is logged and ignored: the session
+// is still valid.
+func (e *Engine) maybeExtend(ctx context.Context, s *sessionstore.Session) *sessionstore.Session {
+	epe := e.cfg.EarliestPossibleExtend
+	if epe <= 0 {
+		return s
+	}
+	now := e.now()
+	if s.ExpiresAt.Sub(now) >= epe {
+		return s
+	}
+	next := now.UTC().Add(e.cfg.SessionLifespan)
+	if next.Sub(s.ExpiresAt) < e.minExtendStep() {
+		return s
+	}
+	st := e.gateState()
+	if _, busy := st.extending.LoadOrStore(s.ID, struct{}{}); busy {
+		return s
+	}
+	defer st.extending.Delete(s.ID)
+	c := s.Clone()
+	c.ExpiresAt = next
+	if err := e.store.UpdateSession(ctx, c); err != nil {
+		e.logger.Warn("extending session", zapErr(err))
+		return s
+	}
+	return c
+}
+
+// reissueCookie sets a new session cookie when the request's cookie was
+// sealed with an expiry that the session has since moved past (an
+// extension), as Kratos's whoami does. It needs the token, so it opens the
+// cookie once more: this happens once per extension, not per request.
+func (e *Engine) reissueCookie(w http.ResponseWriter, r *http.Request, c *requestCred, s *sessionstore.Session) {
+	if w == nil || !c.fromCookie || c.cookieExp >= s.ExpiresAt.Unix() {
+		return
+	}
+	v, ok := cookieValue(r.Header, e.cfg.CookieName)
+	if !ok {
+		return
+	}
+	tok, err := e.cookies.open(v, e.now())
+	if err != nil {
+		return
+	}
+	e.setSessionCookie(w, r, tok, s.ExpiresAt)
+}
+
+// --- per-engine state of the gate's features ---
+
+// gateFeatures is the engine's state for the gate API: in-flight
+// extensions, decoded identity views and assertion keys. Its zero value is
+// ready; the engine holds one (Engine.gate).
+type gateFeatures struct {
+	// extending holds the ids of sessions being extended.
+	extending sync.Map
+	views     identityViews
+	keys      assertionKeys
+}
+
+func (e *Engine) gateState() *gateFeatures { return &e.gate }
+
+// boundedMap is a small sharded map with a size bound (random eviction)
+// for the gate's per-session and per-identity caches. Its zero value is
+// ready and holds up to 16 × 2048 entries.
+type boundedMap[V any] struct {
+	once sync.Once
+	seed maphash.Seed
+	// perShard bounds each of the 16 shards. Default (0): 2048.
+	perShard int
+	shards   [boundedShards]boundedShard[V]
+}
+
+const boundedShards = 16
+
+type boundedShard[V any] struct {
+	mu sync.RWMutex
+	m  map[string]V
+	_  [40]byte // keep neighbouring locks off one cache line
+}
+
+func (b *boundedMap[V]) shard(key string) *boundedShard[V] {
+	b.once.Do(func() {
+		b.seed = maphash.MakeSeed()
+		for i := range b.shards {
+			b.shards[i].m = make(map[string]V)
+		}
+	})
+	return &b.shards[maphash.String(b.seed, key)&(boundedShards-1)]
+}
+
+func (b *boundedMap[V]) load(key string) (V, bool) {
+	sh := b.shard(key)
+	sh.mu.RLock()
+	v, ok := sh.m[key]
+	sh.mu.RUnlock()
+	return v, ok
+}
+
+func (b *boundedMap[V]) store(key string, v V) {
+	sh := b.shard(key)
+	sh.mu.Lock()
+	if _, ok := sh.m[key]; !ok && len(sh.m) >= cmp.Or(b.perShard, 2048) {
+		for k := range sh.m {
+			delete(sh.m, k)
+			break
+		}
+	}
+	sh.m[key] = v
+	sh.mu.Unlock()
+}

@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# Load benchmarks of the gate and whoami (docs/benchmarks.md explains the
+# setup and holds the latest numbers). Not part of ./test.sh.
+#
+# One caddy-kratos process serves five sites on loopback:
+#   upstream  respond "hello from upstream" (the app behind both proxies)
+#   plain     reverse_proxy upstream
+#   gated     kratos_gate + reverse_proxy upstream
+#   api       kratos (GET /sessions/whoami)
+#   static    respond with a body as large as a whoami answer
+# The store is seeded directly (scripts/benchtool) with 1 000 and with
+# 1 000 000 sessions; wrk sends each request with the cookie of a session
+# drawn at random from a sample (all 1 000, or 100 000 of the million).
+# Plain/gated and static/whoami runs alternate, ROUNDS times each; the
+# tables show medians.
+#
+# The machine this was written for has 2 cores: the server is pinned to
+# one (GOMAXPROCS=1, taskset), wrk (-t1) and the load tools to the other.
+#
+# Knobs (environment): SIZES="1000 1000000" CONNS="20 200" DURATION=10s
+# ROUNDS=3 SERVER_CPU=1 CLIENT_CPU=0 LOGIN_SECONDS=30 BENCH_DIR=<dir>
+# KEEP=1 (keep BENCH_DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZES=${SIZES:-"1000 1000000"}
+CONNS=${CONNS:-"20 200"}
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+LOGIN_SECONDS=${LOGIN_SECONDS:-30}
+WORK=${BENCH_DIR:-$(mktemp -d /tmp/caddy-kratos-bench.XXXXXX)}
+mkdir -p "$WORK"
+
+P_ADMIN=29990 P_UP=29991 P_PLAIN=29992 P_GATED=29993 P_API=29994 P_STATIC=29995
+
+log() { printf '\n== %s\n' "$*" >&2; }
+server_pid=""
+cleanup() {
+	if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+	if [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+# --- tools -------------------------------------------------------------------
+if ! command -v wrk >/dev/null 2>&1; then
+	log "installing wrk (apt-get)"
+	sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null
+fi
+for t in taskset curl; do command -v $t >/dev/null || { echo "bench.sh: $t is required" >&2; exit 1; }; done
+
+log "building caddy-kratos and benchtool"
+export GOFLAGS="${GOFLAGS:-} -tags=nobadger,nomysql,nopgx"
+go build -trimpath -o "$WORK/caddy-kratos" ./cmd/caddy-kratos
+go build -trimpath -o "$WORK/benchtool" ./scripts/benchtool
+CLIENT="taskset -c $CLIENT_CPU"
+
+cat >"$WORK/cookies.lua" <<'EOF'
+-- A random line of $COOKIES as the Cookie header of every request.
+local cookies = {}
+for line in io.lines(os.getenv("COOKIES")) do cookies[#cookies + 1] = line end
+local n = #cookies
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+request = function()
+	return wrk.format("GET", nil, { ["Cookie"] = cookies[math.random(n)], ["Accept"] = "application/json" })
+end
+EOF
+
+# --- results -------------------------------------------------------------------
+RESULTS="$WORK/results.tsv" # size conns target round rps p50ms p99ms errors cpu_us_per_req
+: >"$RESULTS"
+
+# to_ms converts wrk's 1.23ms / 456.00us / 1.20s to milliseconds.
+to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) { sub(/us$/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v); print v+0 } else if (v ~ /s$/) { sub(/s$/,"",v); print v*1000 } else print v }'; }
+
+# cpu_ticks <pid>: user+system CPU time of a process in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
+# run_wrk <size> <conns> <target> <round> <url>: one wrk run; records
+# req/s, p50, p99, errors and the server's CPU time per request (µs),
+# which machine noise does not skew the way it skews throughput.
+run_wrk() {
+	local out c0 c1
+	c0=$(cpu_ticks "$server_pid")
+	out=$(COOKIES="$WORK/$1/cookies.txt" $CLIENT wrk -t1 -c"$2" -d"$DURATION" --latency -s "$WORK/cookies.lua" "$5")
+	c1=$(cpu_ticks "$server_pid")
+	echo "$out" >"$WORK/$1/wrk-$3-c$2-r$4.txt"
+	local rps p50 p99 errs reqs cpu
+	rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
+	p50=$(to_ms "$(echo "$out" | awk '$1=="50%" {print $2}')")
+	p99=$(to_ms "$(echo "$out" | awk '$1=="99%" {print $2}')")
+	errs=$(echo "$out" | awk '/Non-2xx or 3xx responses:/ {n+=$NF} /Socket errors:/ {for(i=3;i<=NF;i++) if ($i ~ /^[0-9]+,?$/) n+=$i} END {print n+0}')
+	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+	cpu=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$reqs" 'BEGIN{printf "%.1f", t / hz * 1e6 / n}')
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$rps" "$p50" "$p99" "$errs" "$cpu" >>"$RESULTS"
+	printf '   %-8s c=%-3s round %s: %10s req/s  p50 %7.3f ms  p99 %7.3f ms  CPU %6s us/req  errors %s\n' "$3" "$2" "$4" "$rps" "$p50" "$p99" "$cpu" "$errs" >&2
+}
+
+rss_mb() { awk '/^VmRSS:/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+
+start_server() { # <size>
+	local d="$WORK/$1"
+	XDG_DATA_HOME="$d/xdg" XDG_CONFIG_HOME="$d/xdg" GOMAXPROCS=1 \
+		taskset -c "$SERVER_CPU" "$WORK/caddy-kratos" run --config "$d/Caddyfile" --adapter caddyfile >"$d/server.log" 2>&1 &
+	server_pid=$!
+}
+
+stop_server() {
+	kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+}
+
+# wait_ready <size>: polls whoami with a seeded cookie; prints milliseconds
+# from the process start to the first 200.
+wait_ready() {
+	local t0=$1 cookie; cookie=$(head -1 "$WORK/$2/cookies.txt")
+	for _ in $(seq 1 1500); do
+		if [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $cookie" -H 'Accept: application/json' "http://127.0.0.1:$P_API/sessions/whoami")" = 200 ]; then
+			echo $((($(date +%s%N) - t0) / 1000000)); return 0
+		fi
+		kill -0 "$server_pid" 2>/dev/null || { echo "bench.sh: server exited, see $WORK/$2/server.log" >&2; exit 1; }
+		sleep 0.01
+	done
+	echo "bench.sh: server not ready after 15 s" >&2; exit 1
+}
+
+MEM="$WORK/memory.tsv"; : >"$MEM" # size rss_idle_mb rss_loaded_mb coldstart_ms seed_s
+LOGIN_LINE="" BCRYPT_LINE="" LOGIN_CPU=""
+
+go test -c -o "$WORK/flows.test" ./flows
+for size in $SIZES; do
+	d="$WORK/$size"; mkdir -p "$d"
+	idents=$((size < 100000 ? size : 100000))
+	sample=$((size < 100000 ? size : 100000))
+	log "seeding $size sessions over $idents identities"
+	t0=$(date +%s%N)
+	$CLIENT "$WORK/benchtool" seed -dir "$d/data" -identities "$idents" -sessions "$size" -sample "$sample" \
+		-public-url "http://127.0.0.1:$P_API/" -out "$d" >&2
+	seed_s=$(awk -v n=$(($(date +%s%N) - t0)) 'BEGIN{printf "%.1f", n/1e9}')
+	du -sh "$d/data" >&2
+	body_len=$(wc -c <"$d/whoami.json")
+	static_body=$(head -c "$body_len" /dev/zero | tr '\0' 'x')
+	cat >"$d/Caddyfile" <<EOF
+{
+	admin 127.0.0.1:$P_ADMIN
+	auto_https off
+	persist_config off
+	kratos {
+		storage $d/data
+		public_url http://127.0.0.1:$P_API/
+		dev
+		rate_limits off
+	}
+}
+http://127.0.0.1:$P_UP {
+	respond "hello from upstream"
+}
+http://127.0.0.1:$P_PLAIN {
+	reverse_proxy 127.0.0.1:$P_UP
+}
+http://127.0.0.1:$P_GATED {
+	kratos_gate
+	reverse_proxy 127.0.0.1:$P_UP
+}
+http://127.0.0.1:$P_API {
+	kratos
+}
+http://127.0.0.1:$P_STATIC {
+	header Content-Type "application/json; charset=utf-8"
+	respond "$static_body"
+}
+EOF
+	log "cold start with $size sessions"
+	t0=$(date +%s%N); start_server "$size"; cold_ms=$(wait_ready "$t0" "$size")
+	rss_idle=$(rss_mb "$server_pid")
+	echo "   first answered whoami after $cold_ms ms; RSS $rss_idle MB" >&2
+	log "warm-up: one whoami per identity and per sampled session"
+	$CLIENT "$WORK/benchtool" warm -url "http://127.0.0.1:$P_API/sessions/whoami" -file "$d/warm.txt" -workers 16 >&2
+	rss_loaded=$(rss_mb "$server_pid")
+	echo "   RSS after loading: $rss_loaded MB" >&2
+	printf '%s\t%s\t%s\t%s\t%s\n' "$size" "$rss_idle" "$rss_loaded" "$cold_ms" "$seed_s" >>"$MEM"
+
+	for c in $CONNS; do
+		log "size $size, $c connections"
+		for r in $(seq 1 "$ROUNDS"); do
+			if [ $((r % 2)) = 1 ]; then order="plain gated static whoami"; else order="gated plain whoami static"; fi
+			for target in $order; do
+				case $target in
+				plain) url="http://127.0.0.1:$P_PLAIN/" ;;
+				gated) url="http://127.0.0.1:$P_GATED/" ;;
+				static) url="http://127.0.0.1:$P_STATIC/" ;;
+				whoami) url="http://127.0.0.1:$P_API/sessions/whoami" ;;
+				esac
+				run_wrk "$size" "$c" "$target" "$r" "$url"
+			done
+		done
+	done
+	rss_after=$(rss_mb "$server_pid")
+	echo "   RSS after the load runs: $rss_after MB" >&2
+
+	if [ "$size" = "$(echo $SIZES | awk '{print $NF}')" ]; then
+		# The yardstick right before the logins, on the server's core.
+		log "bcrypt cost 12 alone (go test -bench BcryptCost12/compare -cpu 1 on CPU $SERVER_CPU)"
+		BCRYPT_LINE=$(taskset -c "$SERVER_CPU" "$WORK/flows.test" -test.run '^$' -test.bench 'BcryptCost12/compare' \
+			-test.benchtime 20x -test.cpu 1 | awk '/^BenchmarkBcryptCost12/ {print $3}')
+		echo "   bcrypt compare: $BCRYPT_LINE ns/op" >&2
+		log "password login, bcrypt cost 12, ${LOGIN_SECONDS}s"
+		c0=$(cpu_ticks "$server_pid")
+		LOGIN_LINE=$($CLIENT "$WORK/benchtool" login -url "http://127.0.0.1:$P_API" \
+			-email "$(sed -n 1p "$d/login.txt")" -password "$(sed -n 2p "$d/login.txt")" -workers 4 -d "${LOGIN_SECONDS}s")
+		LOGIN_CPU=$(awk -v t=$(($(cpu_ticks "$server_pid") - c0)) -v hz="$HZ" -v l="$LOGIN_LINE" \
+			'BEGIN{split(l, f, " "); printf "%.1f", t / hz * 1000 / f[2]}')
+		echo "   $LOGIN_LINE; server CPU $LOGIN_CPU ms/login" >&2
+	fi
+	stop_server
+done
+
+# --- report ------------------------------------------------------------------------
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+col() { awk -F'\t' -v s="$1" -v c="$2" -v t="$3" -v k="$4" '$1==s && $2==c && $3==t {print $k}' "$RESULTS" | median; }
+
+echo
+echo "caddy-kratos load benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')),"
+echo "server GOMAXPROCS=1 on CPU $SERVER_CPU, wrk -t1 on CPU $CLIENT_CPU, -d $DURATION, median of $ROUNDS rounds"
+echo
+echo "| sessions | conns | plain req/s | gated req/s | ratio | plain p99 ms | gated p99 ms | added p99 ms | plain CPU µs/req | gated CPU µs/req | CPU ratio plain/gated |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for size in $SIZES; do for c in $CONNS; do
+	pr=$(col "$size" "$c" plain 5); gr=$(col "$size" "$c" gated 5)
+	pp=$(col "$size" "$c" plain 7); gp=$(col "$size" "$c" gated 7)
+	pc=$(col "$size" "$c" plain 9); gc=$(col "$size" "$c" gated 9)
+	awk -v s="$size" -v c="$c" -v pr="$pr" -v gr="$gr" -v pp="$pp" -v gp="$gp" -v pc="$pc" -v gc="$gc" \
+		'BEGIN{printf "| %s | %s | %.0f | %.0f | %.3f | %.3f | %.3f | %+.3f | %.1f | %.1f | %.3f |\n", s, c, pr, gr, gr/pr, pp, gp, gp-pp, pc, gc, pc/gc}'
+done; done
+echo
+echo "| sessions | conns | static req/s | whoami req/s | ratio | static p50/p99 ms | whoami p50 ms | whoami p99 ms | static / whoami CPU µs/req |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for size in $SIZES; do for c in $CONNS; do
+	sr=$(col "$size" "$c" static 5); wr=$(col "$size" "$c" whoami 5)
+	s50=$(col "$size" "$c" static 6); s99=$(col "$size" "$c" static 7)
+	w50=$(col "$size" "$c" whoami 6); w99=$(col "$size" "$c" whoami 7)
+	sc=$(col "$size" "$c" static 9); wc=$(col "$size" "$c" whoami 9)
+	awk -v s="$size" -v c="$c" -v sr="$sr" -v wr="$wr" -v s50="$s50" -v s99="$s99" -v w50="$w50" -v w99="$w99" -v sc="$sc" -v wc="$wc" \
+		'BEGIN{printf "| %s | %s | %.0f | %.0f | %.3f | %.3f / %.3f | %.3f | %.3f | %.1f / %.1f |\n", s, c, sr, wr, wr/sr, s50, s99, w50, w99, sc, wc}'
+done; done
+first=$(echo $SIZES | awk '{print $1}'); last=$(echo $SIZES | awk '{print $NF}')
+if [ "$first" != "$last" ]; then
+	echo
+	for c in $CONNS; do
+		awk -v a="$(col "$first" "$c" whoami 7)" -v b="$(col "$last" "$c" whoami 7)" -v c="$c" -v f="$first" -v l="$last" \
+			'BEGIN{printf "whoami p99 at %s connections: %.3f ms with %s sessions, %.3f ms with %s (x%.2f)\n", c, a, f, b, l, b/a}'
+	done
+fi
+echo
+echo "| sessions | seed s | cold start to first whoami ms | RSS idle MB | RSS loaded MB |"
+echo "|---:|---:|---:|---:|---:|"
+awk -F'\t' '{printf "| %s | %s | %s | %s | %s |\n", $1, $5, $4, $2, $3}' "$MEM"
+echo
+if [ -n "$LOGIN_LINE" ] && [ -n "$BCRYPT_LINE" ]; then
+	awk -v l="$LOGIN_LINE" -v ns="$BCRYPT_LINE" -v cpu="$LOGIN_CPU" 'BEGIN{split(l, f, " "); for (i in f) if (f[i]=="rate") r=f[i+1]; sub("/s","",r);
+		printf "password login: %s; server CPU %.1f ms per login\n", l, cpu;
+		printf "bcrypt cost 12 alone: %.1f ms/op = %.2f/s on one core; login/bcrypt throughput ratio %.3f; CPU ratio bcrypt/login %.3f\n", ns/1e6, 1e9/ns, r/(1e9/ns), ns/1e6/cpu}'
+fi
+echo
+echo "raw results: $RESULTS (kept with KEEP=1)"

@@ -1,0 +1,372 @@
+// Command benchtool supports scripts/bench.sh: it seeds a caddy-kratos
+// store directly through sessionstore (far faster than the HTTP API) and
+// drives password logins.
+//
+//	benchtool seed  -dir <storage> -identities N -sessions M -sample W -public-url U -out <dir>
+//	benchtool login -url <public url> -email E -password P -workers N -d 20s
+//	benchtool warm  -url <whoami url> -file warm.txt -workers N
+//
+// seed writes into -out: cookies.txt (a Cookie header value per line for W
+// sessions drawn uniformly from all M), warm.txt (one session of every
+// identity, then the sample: a full pass loads every identity and fills
+// the caches), tokens.txt (the sample's session tokens), whoami.json (the
+// whoami body of one seeded session) and login.txt (email and password of
+// a seeded identity). The store must not be open elsewhere.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-kratos/caddy-kratos/flows"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: benchtool seed|login|warm [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "seed":
+		err = seed(os.Args[2:])
+	case "login":
+		err = login(os.Args[2:])
+	case "warm":
+		err = warm(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchtool:", err)
+		os.Exit(1)
+	}
+}
+
+// BenchPassword is the password of every seeded identity.
+const BenchPassword = "Bench-Horse-Battery-42!"
+
+func email(i int) string { return fmt.Sprintf("user%07d@bench.example.com", i) }
+
+const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// token is a session token of Kratos's shape from a fast, seeded PRNG
+// (benchmark data, not secrets).
+func token(r *rand.Rand) string {
+	b := make([]byte, 0, 39)
+	b = append(b, "ory_st_"...)
+	for range 32 {
+		b = append(b, alnum[r.IntN(len(alnum))])
+	}
+	return string(b)
+}
+
+func uuidFrom(r *rand.Rand) string {
+	var b [16]byte
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func seed(args []string) error {
+	fs := flag.NewFlagSet("seed", flag.ExitOnError)
+	dir := fs.String("dir", "", "Badger storage directory (created)")
+	nIdent := fs.Int("identities", 1000, "identities to create")
+	nSess := fs.Int("sessions", 1000, "sessions to create (spread over the identities)")
+	sample := fs.Int("sample", 1000, "sessions written to cookies.txt / tokens.txt")
+	publicURL := fs.String("public-url", "http://127.0.0.1:9004/", "public_url of the server (cookie sealing, whoami body)")
+	out := fs.String("out", ".", "output directory")
+	cost := fs.Int("bcrypt-cost", 12, "bcrypt cost of the seeded password hash")
+	lifespan := fs.Duration("lifespan", 24*time.Hour, "session lifetime")
+	workers := fs.Int("workers", 4*runtime.NumCPU(), "concurrent writers")
+	_ = fs.Parse(args)
+	if *dir == "" {
+		return fmt.Errorf("-dir is required")
+	}
+	*sample = min(*sample, *nSess)
+	st, err := sessionstore.Open(*dir, sessionstore.Options{NoSync: true, SessionCacheSize: -1})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// The engine generates and persists the cookie secret the server will
+	// find, and seals the cookies.
+	e, err := flows.New(flows.Config{PublicURL: *publicURL, Dev: true, BcryptCost: *cost}, st, nil)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	hash, err := bcrypt.GenerateFromPassword([]byte(BenchPassword), *cost)
+	if err != nil {
+		return err
+	}
+	cfg, _ := json.Marshal(map[string]string{"hashed_password": string(hash)})
+
+	ctx := context.Background()
+	ids := make([]string, *nIdent)
+	rng := rand.New(rand.NewChaCha8([32]byte{1}))
+	for i := range ids {
+		ids[i] = uuidFrom(rng)
+	}
+	now := time.Now().UTC()
+	err = parallel(*nIdent, *workers, func(i int) error {
+		em := email(i)
+		r := rand.New(rand.NewChaCha8([32]byte{2, byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)}))
+		traits, _ := json.Marshal(map[string]any{"email": em, "name": map[string]string{"first": "Bench", "last": fmt.Sprintf("User %d", i)}})
+		return st.CreateIdentity(ctx, &sessionstore.Identity{
+			ID: ids[i], SchemaID: "default", State: "active", StateChangedAt: now, Traits: traits,
+			VerifiableAddresses: []sessionstore.VerifiableAddress{{ID: uuidFrom(r), Value: em, Via: "email", Status: "pending", CreatedAt: now, UpdatedAt: now}},
+			RecoveryAddresses:   []sessionstore.RecoveryAddress{{ID: uuidFrom(r), Value: em, Via: "email", CreatedAt: now, UpdatedAt: now}},
+			CreatedAt:           now, UpdatedAt: now,
+			Credentials: map[string]sessionstore.Credential{"password": {Type: "password", Identifiers: []string{em},
+				Config: cfg, Version: 0, CreatedAt: now, UpdatedAt: now}},
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("identities: %w", err)
+	}
+	identDone := time.Since(start)
+	fmt.Printf("seed: %d identities in %v\n", *nIdent, identDone.Round(time.Millisecond))
+
+	// Which sessions go to the output files: a uniform sample, and for the
+	// warm-up one session per identity (session i belongs to identity
+	// i % identities, so sessions 0..identities-1 cover them all).
+	pick := rand.New(rand.NewChaCha8([32]byte{3}))
+	inSample := make(map[int]bool, *sample)
+	for len(inSample) < *sample {
+		inSample[pick.IntN(*nSess)] = true
+	}
+	sampled := make([]int, 0, *sample)
+	for i := range inSample {
+		sampled = append(sampled, i)
+	}
+	slices.Sort(sampled)
+	tokens := make(map[int]string, *sample+*nIdent)
+	var mu sync.Mutex
+	ip, ua := "127.0.0.1:40000", "Mozilla/5.0 (X11; Linux x86_64) bench"
+	var done atomic.Int64
+	sessStart := time.Now()
+	err = parallel(*nSess, *workers, func(i int) error {
+		r := rand.New(rand.NewChaCha8([32]byte{4, byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)}))
+		tok := token(r)
+		if inSample[i] || i < *nIdent {
+			mu.Lock()
+			tokens[i] = tok
+			mu.Unlock()
+		}
+		h := sha256Sum(tok)
+		issued := now.Add(-time.Duration(r.IntN(3600)) * time.Second)
+		err := st.CreateSession(ctx, &sessionstore.Session{
+			ID: uuidFrom(r), IdentityID: ids[i%*nIdent], Active: true,
+			ExpiresAt: issued.Add(*lifespan), AuthenticatedAt: issued, IssuedAt: issued, AAL: "aal1",
+			AuthenticationMethods: []sessionstore.AuthMethod{{Method: "password", AAL: "aal1", CompletedAt: issued}},
+			Devices:               []sessionstore.Device{{ID: uuidFrom(r), IPAddress: &ip, UserAgent: &ua}},
+			TokenHash:             h[:],
+		})
+		if n := done.Add(1); n%100000 == 0 {
+			fmt.Printf("seed: %d sessions (%v)\n", n, time.Since(sessStart).Round(time.Second))
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sessions: %w", err)
+	}
+	fmt.Printf("seed: %d sessions in %v (%.0f/s)\n", *nSess, time.Since(sessStart).Round(time.Millisecond),
+		float64(*nSess)/time.Since(sessStart).Seconds())
+
+	cookie := func(i int) string {
+		return e.CookieName() + "=" + e.SessionCookieValue(tokens[i], now.Add(*lifespan))
+	}
+	var cookies, toks, warm []string
+	for _, i := range sampled {
+		cookies = append(cookies, cookie(i))
+		toks = append(toks, tokens[i])
+	}
+	for i := 0; i < min(*nIdent, *nSess); i++ {
+		warm = append(warm, cookie(i))
+	}
+	warm = append(warm, cookies...)
+	for name, lines := range map[string][]string{"cookies.txt": cookies, "tokens.txt": toks, "warm.txt": warm,
+		"login.txt": {email(0), BenchPassword}} {
+		if err := os.WriteFile(filepath.Join(*out, name), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	// The whoami body of a seeded session, for a static site of equal size.
+	req := httptest.NewRequest("GET", strings.TrimSuffix(*publicURL, "/")+"/sessions/whoami", nil)
+	req.Header.Set("Cookie", cookies[0])
+	req.Header.Set("Accept", "application/json")
+	w := httptest.NewRecorder()
+	e.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		return fmt.Errorf("whoami of a seeded session: %d %s", w.Code, w.Body)
+	}
+	if err := os.WriteFile(filepath.Join(*out, "whoami.json"), w.Body.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("seed: done in %v; whoami body %d bytes\n", time.Since(start).Round(time.Millisecond), w.Body.Len())
+	return nil
+}
+
+// parallel runs f(0..n-1) on workers goroutines and returns the first error.
+func parallel(n, workers int, f func(int) error) error {
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := f(i); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// login runs native password logins (create flow, submit) in a loop and
+// reports logins per second and latency percentiles.
+func login(args []string) error {
+	fs := flag.NewFlagSet("login", flag.ExitOnError)
+	base := fs.String("url", "http://127.0.0.1:9004", "public API base URL")
+	em := fs.String("email", email(0), "identifier")
+	pw := fs.String("password", BenchPassword, "password")
+	workers := fs.Int("workers", 4, "concurrent clients")
+	dur := fs.Duration("d", 20*time.Second, "duration")
+	_ = fs.Parse(args)
+	*base = strings.TrimSuffix(*base, "/")
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *workers}}
+	var mu sync.Mutex
+	var lat []time.Duration
+	var failed atomic.Int64
+	deadline := time.Now().Add(*dur)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range *workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				if err := loginOnce(hc, *base, *em, *pw); err != nil {
+					failed.Add(1)
+					fmt.Fprintln(os.Stderr, "login:", err)
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				mu.Lock()
+				lat = append(lat, time.Since(t0))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if len(lat) == 0 {
+		return fmt.Errorf("no successful login (%d failed)", failed.Load())
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	fmt.Printf("logins %d failed %d elapsed %.1fs rate %.2f/s p50 %v p99 %v\n", len(lat), failed.Load(),
+		elapsed.Seconds(), float64(len(lat))/elapsed.Seconds(), pct(0.50).Round(time.Millisecond), pct(0.99).Round(time.Millisecond))
+	return nil
+}
+
+func loginOnce(hc *http.Client, base, em, pw string) error {
+	resp, err := hc.Get(base + "/self-service/login/api")
+	if err != nil {
+		return err
+	}
+	var flow struct {
+		ID string `json:"id"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&flow)
+	resp.Body.Close()
+	if err != nil || flow.ID == "" {
+		return fmt.Errorf("create flow: %d %v", resp.StatusCode, err)
+	}
+	body, _ := json.Marshal(map[string]string{"method": "password", "identifier": em, "password": pw})
+	resp, err = hc.Post(base+"/self-service/login?flow="+flow.ID, "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		return err
+	}
+	b, _ := io.ReadAll(bufio.NewReader(resp.Body))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("submit: %d %.200s", resp.StatusCode, b)
+	}
+	return nil
+}
+
+func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// warm sends one request per line of -file (a Cookie header value) to -url
+// and reports how many were not 200: one pass over warm.txt loads every
+// identity and fills the server's caches.
+func warm(args []string) error {
+	fs := flag.NewFlagSet("warm", flag.ExitOnError)
+	u := fs.String("url", "http://127.0.0.1:9004/sessions/whoami", "URL")
+	file := fs.String("file", "warm.txt", "Cookie header values, one per line")
+	workers := fs.Int("workers", 8, "concurrent clients")
+	_ = fs.Parse(args)
+	data, err := os.ReadFile(*file)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *workers}}
+	var bad atomic.Int64
+	start := time.Now()
+	err = parallel(len(lines), *workers, func(i int) error {
+		req, _ := http.NewRequest("GET", *u, nil)
+		req.Header.Set("Cookie", lines[i])
+		req.Header.Set("Accept", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			bad.Add(1)
+		}
+		return nil
+	})
+	fmt.Printf("warm: %d requests in %v, %d not 200\n", len(lines), time.Since(start).Round(time.Millisecond), bad.Load())
+	if err == nil && bad.Load() > 0 {
+		err = fmt.Errorf("%d warm-up requests failed", bad.Load())
+	}
+	return err
+}
