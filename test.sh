@@ -20,3 +20,15 @@ go vet ./...
 ./scripts/lint.sh
 go test -count=1 -timeout 20m "$@" ./...
 FUZZTIME="${FUZZTIME:-3s}" ./scripts/fuzz.sh
+
+# Wire compatibility with a real Kratos: replay the captured exchanges of
+# ../shared/spec/samples against our gateway and compare field by field.
+# The one known difference is deliberate (README, "Differences from Kratos").
+if [ -d "${SHARED_DIR:-../shared}/spec/samples" ] && command -v python3 >/dev/null; then
+	compat=$(./scripts/compat/run.sh 2>&1 | tail -1)
+	echo "compat: $compat"
+	identical=${compat%% identical*}
+	if [ "${identical:-0}" -lt 86 ]; then
+		echo "compat: expected at least 86 of 87 exchanges identical to Kratos"; exit 1
+	fi
+fi

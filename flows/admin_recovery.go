@@ -193,7 +193,7 @@ func (e *Engine) openAdminRecovery(w http.ResponseWriter, r *http.Request, f *fl
 		return true
 	}
 	if PrefersHTML(r) {
-		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, "recovery"), "flow", f.ID))
+		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, "recovery"), "flow", f.ID))
 		return true
 	}
 	writeFlow(w, http.StatusOK, f)

@@ -151,7 +151,7 @@ func (n *Node) UnmarshalJSON(b []byte) error {
 func (f *flow) wire() any {
 	type base struct {
 		ID             string    `json:"id"`
-		OrganizationID *string   `json:"organization_id"`
+		OrganizationID orgID     `json:"organization_id,omitzero"`
 		Type           string    `json:"type"`
 		ExpiresAt      time.Time `json:"expires_at"`
 		IssuedAt       time.Time `json:"issued_at"`
@@ -160,8 +160,15 @@ func (f *flow) wire() any {
 		Active         string    `json:"active,omitempty"`
 		UI             Container `json:"ui"`
 	}
+	// A nil map stays absent; an empty one (after a submit) is {}.
+	var tp any
+	if f.TransientPayload != nil {
+		tp = f.TransientPayload
+	}
 	b := base{ID: f.ID, Type: f.Type, ExpiresAt: f.ExpiresAt, IssuedAt: f.IssuedAt, RequestURL: f.RequestURL,
 		ReturnTo: f.ReturnTo, Active: f.Active, UI: f.UI}
+	// Recovery and verification flows have no organization_id in Kratos.
+	b.OrganizationID.present = f.Kind == "login" || f.Kind == "registration" || f.Kind == "settings"
 	switch f.Kind {
 	case "login":
 		return struct {
@@ -172,30 +179,30 @@ func (f *flow) wire() any {
 			RequestedAAL     string         `json:"requested_aal"`
 			ExchangeCode     string         `json:"session_token_exchange_code,omitempty"`
 			State            string         `json:"state"`
-			TransientPayload map[string]any `json:"transient_payload,omitempty"`
-		}{b, f.CreatedAt, f.UpdatedAt, f.Refresh, f.RequestedAAL, f.exchangeCode, f.State, f.TransientPayload}
+			TransientPayload any            `json:"transient_payload,omitempty"`
+		}{b, f.CreatedAt, f.UpdatedAt, f.Refresh, f.RequestedAAL, f.exchangeCode, f.State, tp}
 	case "registration":
 		return struct {
 			base
 			ExchangeCode     string         `json:"session_token_exchange_code,omitempty"`
-			TransientPayload map[string]any `json:"transient_payload,omitempty"`
+			TransientPayload any            `json:"transient_payload,omitempty"`
 			State            string         `json:"state"`
-		}{b, f.exchangeCode, f.TransientPayload, f.State}
+		}{b, f.exchangeCode, tp, f.State}
 	case "settings":
 		return struct {
 			base
 			Identity         *identityWire  `json:"identity"`
 			ContinueWith     []any          `json:"continue_with,omitempty"`
-			TransientPayload map[string]any `json:"transient_payload,omitempty"`
+			TransientPayload any            `json:"transient_payload,omitempty"`
 			State            string         `json:"state"`
-		}{b, f.identity, f.ContinueWith, f.TransientPayload, f.State}
+		}{b, f.identity, f.ContinueWith, tp, f.State}
 	default:
 		return struct {
 			base
 			ContinueWith     []any          `json:"continue_with,omitempty"`
-			TransientPayload map[string]any `json:"transient_payload,omitempty"`
+			TransientPayload any            `json:"transient_payload,omitempty"`
 			State            string         `json:"state"`
-		}{b, f.ContinueWith, f.TransientPayload, f.State}
+		}{b, f.ContinueWith, tp, f.State}
 	}
 }
 
@@ -238,7 +245,7 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 			if kind == "registration" || kind == "recovery" {
 				code = http.StatusFound
 			}
-			redirect(w, code, to)
+			redirect(w, r, code, to)
 			return
 		}
 		e.writeBrowserOrJSONError(w, r, typ, ferr)
@@ -252,7 +259,7 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 		return
 	}
 	if typ == "browser" && PrefersHTML(r) {
-		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, kind), "flow", f.ID))
+		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, kind), "flow", f.ID))
 		return
 	}
 	writeFlow(w, http.StatusOK, f)
@@ -268,6 +275,9 @@ func (e *Engine) setCSRFNode(f *flow, raw []byte) {
 		n.input().Value = v
 		return
 	}
+	if f.Kind == "verification" && f.Type == "api" {
+		return // Kratos's native verification flows carry no csrf_token node
+	}
 	f.UI.Nodes = append([]*Node{csrfNode(v)}, f.UI.Nodes...)
 }
 
@@ -277,10 +287,12 @@ func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 		e.getSettingsFlow(w, r)
 		return
 	}
+	// GETs of flows issue the CSRF cookie when missing (Kratos's nosurf
+	// does, whatever the flow's type).
+	e.ensureCSRF(w, r)
 	id := r.URL.Query().Get("id")
 	f, err := e.loadFlow(r.Context(), id, kind)
 	if err != nil {
-		e.ensureCSRF(w, r)
 		if errors.Is(err, errFlowNotFound) {
 			writeError(w, r, errNotFound())
 			return
@@ -331,4 +343,22 @@ func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 
 func errRegistrationDisabled() *Error {
 	return errFlowDisabled("Registration is not allowed because it was disabled.")
+}
+
+// orgID is organization_id: null when present, absent otherwise (organisations
+// are an Ory Network feature; Kratos OSS always sends null on the flows that
+// carry the field).
+type orgID struct{ present bool }
+
+func (o orgID) IsZero() bool { return !o.present }
+
+func (o orgID) MarshalJSON() ([]byte, error) { return []byte("null"), nil }
+
+// keepTransient marks answers where Kratos's strategy stored the flow
+// itself (a step moved on): those carry transient_payload, {} when none
+// was sent.
+func (f *flow) keepTransient() {
+	if f.TransientPayload == nil {
+		f.TransientPayload = map[string]any{}
+	}
 }

@@ -102,7 +102,7 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 	}
 	if sess != nil && !f.Refresh && f.RequestedAAL != "aal2" {
 		if f.Type == "browser" && !sub.json {
-			redirect(w, http.StatusSeeOther, e.defaultReturnURL(r))
+			redirect(w, r, http.StatusSeeOther, e.defaultReturnURL(r))
 			return
 		}
 		f.UI.Messages = []Text{textReason(4000001, errSessionAlreadyAvailable().Reason)}
@@ -410,7 +410,7 @@ func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		if sub.json {
 			writeError(w, r, errBrowserLocationChange(aal2))
 		} else {
-			redirect(w, http.StatusSeeOther, aal2)
+			redirect(w, r, http.StatusSeeOther, aal2)
 		}
 		return
 	}

@@ -74,7 +74,7 @@ func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
 	if returnTo == "" {
 		returnTo = e.defaultReturnURL(r)
 	}
-	redirect(w, http.StatusSeeOther, returnTo)
+	redirect(w, r, http.StatusSeeOther, returnTo)
 }
 
 // performNativeLogout serves DELETE /self-service/logout/api. A token that

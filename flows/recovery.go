@@ -90,7 +90,7 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 			writeError(w, r, errInternal("unable to store the flow"))
 			return
 		}
-		redirect(w, http.StatusSeeOther, e.publicURL(r, "self-service/recovery/flows?id="+nf.ID))
+		redirect(w, r, http.StatusSeeOther, e.publicURL(r, "self-service/recovery/flows?id="+nf.ID))
 		return
 	}
 	if code := str(sub.body, "code"); code != "" && sub.method == "code" && f.State == "sent_email" {
@@ -118,6 +118,7 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 		return
 	}
 	e.recoverySent(f, email)
+	f.keepTransient()
 	e.renderFlowError(w, r, sub, http.StatusOK)
 }
 
@@ -188,6 +189,7 @@ func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *su
 			return
 		}
 		e.recoverySent(f, addr)
+		f.keepTransient()
 		f.UI.Messages = []Text{newText(4060006, nil)}
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
@@ -277,7 +279,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	}
 	switch {
 	case sub.toUI:
-		redirect(w, http.StatusSeeOther, settingsURL)
+		redirect(w, r, http.StatusSeeOther, settingsURL)
 	case e.cfg.UseContinueWithTransitions:
 		writeFlow(w, http.StatusOK, f)
 	default:

@@ -101,7 +101,7 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 	}
 	if sess, _, _ := e.currentSession(r); sess != nil {
 		if f.Type == "browser" && !sub.json {
-			redirect(w, http.StatusFound, e.defaultReturnURL(r))
+			redirect(w, r, http.StatusFound, e.defaultReturnURL(r))
 			return
 		}
 		f.UI.Messages = []Text{textReason(4000001, errSessionAlreadyAvailable().Reason)}
@@ -134,6 +134,7 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 			return
 		}
 		e.credentialSelection(r, f, traits)
+		f.keepTransient()
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	case "password":
@@ -232,6 +233,7 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any, creds map[string]sessionstore.Credential, method string, verified ...string) {
 	f := sub.f
 	now := e.now().UTC()
+	e.schema.fillObjects(traits)
 	traitsJSON, _ := json.Marshal(traits)
 	ident := &sessionstore.Identity{
 		ID: uuid.NewString(), SchemaID: e.schema.ID, State: "active", StateChangedAt: now,

@@ -171,9 +171,15 @@ func (e *Engine) requestURL(r *http.Request) string {
 	return strings.TrimSuffix(e.baseURL(r), "/") + r.URL.RequestURI()
 }
 
-// redirect answers a 303 with Kratos's small HTML body.
-func redirect(w http.ResponseWriter, code int, to string) {
+// redirect answers a redirect. Like net/http's Redirect (which Kratos
+// uses), only GET and HEAD get the small HTML body; a form post's 303 has
+// none.
+func redirect(w http.ResponseWriter, r *http.Request, code int, to string) {
 	w.Header().Set("Location", to)
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.WriteHeader(code)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
 	fmt.Fprintf(w, "<a href=\"%s\">%s</a>.\n\n", htmlEscape(to), http.StatusText(code)) // #nosec G705 -- the only interpolated value is escaped by htmlEscape

@@ -80,6 +80,8 @@ type identitySchema struct {
 	ID     string
 	Raw    []byte
 	Fields []traitField
+	// Objects are the dotted paths of nested object traits ("name").
+	Objects []string
 	sch    *jsonschema.Schema
 }
 
@@ -144,6 +146,7 @@ func (s *identitySchema) walk(obj *omap, prefix string, required bool) {
 		}
 		typ, _ := p.get("type").(string)
 		if typ == "object" {
+			s.Objects = append(s.Objects, path)
 			s.walk(p, path, required && req[k])
 			continue
 		}
@@ -434,4 +437,23 @@ func decodeValue(dec *json.Decoder) (any, error) {
 		}
 	}
 	return tok, nil
+}
+
+// fillObjects adds an empty object for every nested object trait the
+// schema declares and traits lacks ("name": {}), as Kratos stores them.
+func (s *identitySchema) fillObjects(traits map[string]any) {
+	for _, path := range s.Objects {
+		m := traits
+		for _, p := range strings.Split(path, ".") {
+			next, ok := m[p].(map[string]any)
+			if !ok {
+				if _, exists := m[p]; exists {
+					break // a non-object value: leave it to validation
+				}
+				next = map[string]any{}
+				m[p] = next
+			}
+			m = next
+		}
+	}
 }

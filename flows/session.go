@@ -26,8 +26,10 @@ type identityWire struct {
 	State               string                           `json:"state"`
 	StateChangedAt      time.Time                        `json:"state_changed_at"`
 	Traits              json.RawMessage                  `json:"traits"`
-	VerifiableAddresses []sessionstore.VerifiableAddress `json:"verifiable_addresses"`
-	RecoveryAddresses   []sessionstore.RecoveryAddress   `json:"recovery_addresses"`
+	// The address lists are interfaces so the slim identity of session
+	// listings can leave them out (nil) while others send [] when empty.
+	VerifiableAddresses any `json:"verifiable_addresses,omitempty"`
+	RecoveryAddresses   any `json:"recovery_addresses,omitempty"`
 	MetadataPublic      json.RawMessage                  `json:"metadata_public"`
 	CreatedAt           time.Time                        `json:"created_at"`
 	UpdatedAt           time.Time                        `json:"updated_at"`
@@ -41,20 +43,21 @@ func (e *Engine) identityJSON(r *http.Request, id *sessionstore.Identity) *ident
 		ID: id.ID, SchemaID: id.SchemaID,
 		SchemaURL: e.publicURL(r, "schemas/"+base64.RawURLEncoding.EncodeToString([]byte(id.SchemaID))),
 		State:     id.State, StateChangedAt: id.StateChangedAt, Traits: id.Traits,
-		VerifiableAddresses: id.VerifiableAddresses, RecoveryAddresses: id.RecoveryAddresses,
 		MetadataPublic: id.MetadataPublic, CreatedAt: id.CreatedAt, UpdatedAt: id.UpdatedAt,
 	}
+	ver, rec := id.VerifiableAddresses, id.RecoveryAddresses
+	if ver == nil {
+		ver = []sessionstore.VerifiableAddress{}
+	}
+	if rec == nil {
+		rec = []sessionstore.RecoveryAddress{}
+	}
+	w.VerifiableAddresses, w.RecoveryAddresses = ver, rec
 	if len(w.MetadataPublic) == 0 {
 		w.MetadataPublic = json.RawMessage("null")
 	}
 	if len(w.Traits) == 0 {
 		w.Traits = json.RawMessage("{}")
-	}
-	if w.VerifiableAddresses == nil {
-		w.VerifiableAddresses = []sessionstore.VerifiableAddress{}
-	}
-	if w.RecoveryAddresses == nil {
-		w.RecoveryAddresses = []sessionstore.RecoveryAddress{}
 	}
 	return w
 }

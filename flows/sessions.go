@@ -88,7 +88,10 @@ func (e *Engine) listMySessions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errAAL2Required(withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")))
 		return
 	}
+	// Kratos lists sessions with a slim identity: no addresses and an
+	// empty schema_url.
 	idw := e.identityJSON(r, ident)
+	idw.SchemaURL, idw.VerifiableAddresses, idw.RecoveryAddresses = "", nil, nil
 	var others []*sessionWire
 	for _, s := range all {
 		if s.ID == sess.ID || !e.sessionActive(s) {

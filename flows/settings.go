@@ -82,10 +82,11 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 	sess, _, err := e.currentSession(r)
 	if err != nil {
 		if typ == "browser" && PrefersHTML(r) {
-			redirect(w, http.StatusSeeOther, e.LoginBrowserURL(r, returnTo))
+			redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, returnTo))
 			return
 		}
-		writeError(w, r, errSessionInactiveFlow())
+		// Kratos adds a stray top-level CredentialsMissing here.
+		writeError(w, r, errSessionInactiveFlow().withExtra("CredentialsMissing", false))
 		return
 	}
 	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
@@ -96,7 +97,7 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 	if !e.aalSatisfied(sess, ident) {
 		to := withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2", "return_to", e.requestURL(r))
 		if typ == "browser" && PrefersHTML(r) {
-			redirect(w, http.StatusSeeOther, to)
+			redirect(w, r, http.StatusSeeOther, to)
 			return
 		}
 		writeError(w, r, errAAL2Required(to))
@@ -109,7 +110,7 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 		return
 	}
 	if typ == "browser" && PrefersHTML(r) {
-		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, "settings"), "flow", f.ID))
+		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, "settings"), "flow", f.ID))
 		return
 	}
 	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
@@ -135,7 +136,7 @@ func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow
 	sess, _, err := e.currentSession(r)
 	if err != nil {
 		if f != nil && f.Type == "browser" && PrefersHTML(r) && !isJSONRequest(r) {
-			redirect(w, http.StatusSeeOther, e.LoginBrowserURL(r, ""))
+			redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, ""))
 			return nil, nil, false
 		}
 		writeError(w, r, newError(http.StatusUnauthorized, "", "", "No valid session credentials found in the request."))
@@ -161,6 +162,7 @@ func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow
 
 // getSettingsFlow serves GET /self-service/settings/flows?id=.
 func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
+	e.ensureCSRF(w, r)
 	f, err := e.loadFlow(r.Context(), r.URL.Query().Get("id"), "settings")
 	if err != nil {
 		if errors.Is(err, errFlowNotFound) {
@@ -229,7 +231,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		settingsURL := withQuery(e.uiURL(r, "settings"), "flow", f.ID)
 		to := withQuery(e.publicURL(r, "self-service/login/browser"), "refresh", "true", "return_to", settingsURL)
 		if sub.toUI {
-			redirect(w, http.StatusSeeOther, to)
+			redirect(w, r, http.StatusSeeOther, to)
 			return
 		}
 		ee := newError(http.StatusForbidden, "session_refresh_required", "The login session is too old and thus not allowed to update these fields. Please re-authenticate.",
@@ -242,6 +244,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 		return
 	case out.show:
+		f.keepTransient()
 		e.renderSettings(w, r, sub, ident, http.StatusOK)
 		return
 	}
@@ -267,13 +270,12 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	e.settingsNodes(r, f, ident)
 	e.setCSRFNode(f, f.CSRFToken)
 	f.UI.Messages = []Text{newText(1050001, nil)}
-	f.Active = sub.method
 	if sub.toUI {
 		if err := e.saveFlow(r.Context(), f); err != nil {
 			writeError(w, r, errInternal("unable to store the flow"))
 			return
 		}
-		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, "settings"), "flow", f.ID))
+		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, "settings"), "flow", f.ID))
 		return
 	}
 	if err := e.saveFlow(r.Context(), f); err != nil {
@@ -296,7 +298,7 @@ func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		return
 	}
 	if sub.toUI {
-		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, "settings"), "flow", f.ID))
+		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, "settings"), "flow", f.ID))
 		return
 	}
 	e.setCSRFNode(f, f.CSRFToken)

@@ -48,6 +48,7 @@ func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcom
 	}
 	now := e.now().UTC()
 	up := cloneIdentity(st.ident)
+	e.schema.fillObjects(traits)
 	up.Traits, _ = json.Marshal(traits)
 	ver, rec := e.addresses(traits, now)
 	// Unchanged addresses keep their ids and verification state.

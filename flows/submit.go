@@ -108,7 +108,7 @@ func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *su
 		return
 	}
 	if sub.toUI {
-		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, f.Kind), "flow", f.ID))
+		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, f.Kind), "flow", f.ID))
 		return
 	}
 	if f.Type == "browser" {
@@ -164,7 +164,7 @@ func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub 
 		return
 	}
 	if sub.toUI {
-		redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, old.Kind), "flow", nf.ID))
+		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, old.Kind), "flow", nf.ID))
 		return
 	}
 	ee := errFlowExpired(old.ExpiresAt, nil)
@@ -204,7 +204,7 @@ func (e *Engine) writeBrowserOrJSONError(w http.ResponseWriter, r *http.Request,
 		writeError(w, r, ee)
 		return
 	}
-	redirect(w, http.StatusSeeOther, withQuery(e.uiURL(r, "error"), "id", id))
+	redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, "error"), "id", id))
 }
 
 func (e *Engine) storeFlowError(ctx context.Context, ee *Error) (string, error) {
@@ -261,7 +261,7 @@ func (e *Engine) finish(w http.ResponseWriter, r *http.Request, sub *submission,
 	case sub.json:
 		writeJSON(w, http.StatusOK, jsonBody)
 	default:
-		redirect(w, http.StatusSeeOther, returnTo)
+		redirect(w, r, http.StatusSeeOther, returnTo)
 	}
 }
 

@@ -571,12 +571,12 @@ func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string)
 		e.logger.Error("loading flow for page", zapErr(err))
 	}
 	if err != nil || f.Type != "browser" {
-		redirect(w, http.StatusSeeOther, e.restartURL(r, kind, nil))
+		redirect(w, r, http.StatusSeeOther, e.restartURL(r, kind, nil))
 		return
 	}
 	cookie := e.csrfFromCookie(r)
 	if cookie == nil || !equalTokens(cookie, f.CSRFToken) || e.now().After(f.ExpiresAt) {
-		redirect(w, http.StatusSeeOther, e.restartURL(r, kind, f))
+		redirect(w, r, http.StatusSeeOther, e.restartURL(r, kind, f))
 		return
 	}
 	e.setCSRFNode(f, f.CSRFToken)
@@ -1281,16 +1281,16 @@ func (e *Engine) pageSession(w http.ResponseWriter, r *http.Request, page string
 	self := e.publicURL(r, strings.TrimPrefix(e.cfg.UIPrefix, "/")+page)
 	sess, _, err := e.currentSession(r)
 	if err != nil {
-		redirect(w, http.StatusSeeOther, e.LoginBrowserURL(r, self))
+		redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, self))
 		return nil, nil
 	}
 	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		redirect(w, http.StatusSeeOther, e.LoginBrowserURL(r, self))
+		redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, self))
 		return nil, nil
 	}
 	if !e.aalSatisfied(sess, ident) {
-		redirect(w, http.StatusSeeOther, withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2", "return_to", self))
+		redirect(w, r, http.StatusSeeOther, withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2", "return_to", self))
 		return nil, nil
 	}
 	return sess, ident
@@ -1543,7 +1543,7 @@ func (e *Engine) uiRevokeSession(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	redirect(w, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked")
+	redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked")
 }
 
 func (e *Engine) uiRevokeOtherSessions(w http.ResponseWriter, r *http.Request) {
@@ -1556,5 +1556,5 @@ func (e *Engine) uiRevokeOtherSessions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errInternal("unable to revoke sessions"))
 		return
 	}
-	redirect(w, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked-others&count="+strconv.Itoa(n))
+	redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked-others&count="+strconv.Itoa(n))
 }

@@ -247,6 +247,7 @@ func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *submiss
 			addr, _ = n.input().Value.(string)
 		}
 		e.verificationSent(f, addr)
+		f.keepTransient()
 		f.UI.Messages = []Text{newText(4070006, nil)}
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
