@@ -173,35 +173,35 @@ func (f *flow) wire() any {
 	case "login":
 		return struct {
 			base
-			CreatedAt        time.Time      `json:"created_at"`
-			UpdatedAt        time.Time      `json:"updated_at"`
-			Refresh          bool           `json:"refresh"`
-			RequestedAAL     string         `json:"requested_aal"`
-			ExchangeCode     string         `json:"session_token_exchange_code,omitempty"`
-			State            string         `json:"state"`
-			TransientPayload any            `json:"transient_payload,omitempty"`
+			CreatedAt        time.Time `json:"created_at"`
+			UpdatedAt        time.Time `json:"updated_at"`
+			Refresh          bool      `json:"refresh"`
+			RequestedAAL     string    `json:"requested_aal"`
+			ExchangeCode     string    `json:"session_token_exchange_code,omitempty"`
+			State            string    `json:"state"`
+			TransientPayload any       `json:"transient_payload,omitempty"`
 		}{b, f.CreatedAt, f.UpdatedAt, f.Refresh, f.RequestedAAL, f.exchangeCode, f.State, tp}
 	case "registration":
 		return struct {
 			base
-			ExchangeCode     string         `json:"session_token_exchange_code,omitempty"`
-			TransientPayload any            `json:"transient_payload,omitempty"`
-			State            string         `json:"state"`
+			ExchangeCode     string `json:"session_token_exchange_code,omitempty"`
+			TransientPayload any    `json:"transient_payload,omitempty"`
+			State            string `json:"state"`
 		}{b, f.exchangeCode, tp, f.State}
 	case "settings":
 		return struct {
 			base
-			Identity         *identityWire  `json:"identity"`
-			ContinueWith     []any          `json:"continue_with,omitempty"`
-			TransientPayload any            `json:"transient_payload,omitempty"`
-			State            string         `json:"state"`
+			Identity         *identityWire `json:"identity"`
+			ContinueWith     []any         `json:"continue_with,omitempty"`
+			TransientPayload any           `json:"transient_payload,omitempty"`
+			State            string        `json:"state"`
 		}{b, f.identity, f.ContinueWith, tp, f.State}
 	default:
 		return struct {
 			base
-			ContinueWith     []any          `json:"continue_with,omitempty"`
-			TransientPayload any            `json:"transient_payload,omitempty"`
-			State            string         `json:"state"`
+			ContinueWith     []any  `json:"continue_with,omitempty"`
+			TransientPayload any    `json:"transient_payload,omitempty"`
+			State            string `json:"state"`
 		}{b, f.ContinueWith, tp, f.State}
 	}
 }

@@ -82,7 +82,7 @@ type identitySchema struct {
 	Fields []traitField
 	// Objects are the dotted paths of nested object traits ("name").
 	Objects []string
-	sch    *jsonschema.Schema
+	sch     *jsonschema.Schema
 }
 
 func loadIdentitySchema(id string, raw []byte) (*identitySchema, error) {

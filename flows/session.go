@@ -20,20 +20,20 @@ import (
 // --- wire shapes ---
 
 type identityWire struct {
-	ID                  string                           `json:"id"`
-	SchemaID            string                           `json:"schema_id"`
-	SchemaURL           string                           `json:"schema_url"`
-	State               string                           `json:"state"`
-	StateChangedAt      time.Time                        `json:"state_changed_at"`
-	Traits              json.RawMessage                  `json:"traits"`
+	ID             string          `json:"id"`
+	SchemaID       string          `json:"schema_id"`
+	SchemaURL      string          `json:"schema_url"`
+	State          string          `json:"state"`
+	StateChangedAt time.Time       `json:"state_changed_at"`
+	Traits         json.RawMessage `json:"traits"`
 	// The address lists are interfaces so the slim identity of session
 	// listings can leave them out (nil) while others send [] when empty.
-	VerifiableAddresses any `json:"verifiable_addresses,omitempty"`
-	RecoveryAddresses   any `json:"recovery_addresses,omitempty"`
-	MetadataPublic      json.RawMessage                  `json:"metadata_public"`
-	CreatedAt           time.Time                        `json:"created_at"`
-	UpdatedAt           time.Time                        `json:"updated_at"`
-	OrganizationID      *string                          `json:"organization_id"`
+	VerifiableAddresses any             `json:"verifiable_addresses,omitempty"`
+	RecoveryAddresses   any             `json:"recovery_addresses,omitempty"`
+	MetadataPublic      json.RawMessage `json:"metadata_public"`
+	CreatedAt           time.Time       `json:"created_at"`
+	UpdatedAt           time.Time       `json:"updated_at"`
+	OrganizationID      *string         `json:"organization_id"`
 }
 
 // identityJSON is the frontend API's identity: no credentials, no admin
