@@ -1,12 +1,9 @@
 package flows
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
 func (e *Engine) recoveryForm(f *flow, csrf string) {
@@ -112,7 +109,7 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 		e.tooMany(w, r, sub, d)
 		return
 	}
-	if err := e.startRecovery(r, f, email); err != nil {
+	if err := e.startAddressChallenge(r, f, recoveryKind, email); err != nil {
 		e.logger.Error("recovery mail", zapErr(err))
 		writeError(w, r, errInternal("unable to send the recovery message"))
 		return
@@ -120,47 +117,6 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 	e.recoverySent(f, email)
 	f.keepTransient()
 	e.renderFlowError(w, r, sub, http.StatusOK)
-}
-
-// startRecovery puts a challenge on f and mails it; unknown addresses get
-// the same answer and no code.
-func (e *Engine) startRecovery(r *http.Request, f *flow, email string) error {
-	ident, err := e.store.FindIdentityByCredential(r.Context(), sessionstore.AddressIndexType("recovery", "email"), email)
-	if errors.Is(err, sessionstore.ErrNotFound) {
-		f.setChallenge(nil)
-		if e.cfg.NotifyUnknownRecipients {
-			tpl := "recovery_code_invalid"
-			if e.cfg.RecoveryUse == "link" {
-				tpl = "recovery_invalid"
-			}
-			return e.mail(r.Context(), Mail{To: email, Template: tpl, RequestURL: f.RequestURL})
-		}
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	// Sending a code or link restarts the flow's clock on the code's
-	// lifespan: once the code is stale the flow is too, and the client is
-	// moved to a new flow with the "expired" message (as Kratos does).
-	f.ExpiresAt = e.now().UTC().Add(e.cfg.CodeLifespan)
-	m := Mail{To: email, Identity: e.mailIdentity(r, ident), RequestURL: f.RequestURL,
-		TransientPayload: f.TransientPayload, ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}
-	if e.cfg.RecoveryUse == "link" {
-		token := randomString(32, alnum)
-		if err := e.putLinkToken(r.Context(), "rtok", token, f, ident.ID, email); err != nil {
-			return err
-		}
-		m.Template = "recovery_valid"
-		m.RecoveryURL = e.publicURL(r, "self-service/recovery?flow="+f.ID+"&token="+token)
-	} else {
-		code := newCode()
-		f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: email, IdentityID: ident.ID,
-			ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
-		m.Template = "recovery_code_valid"
-		m.RecoveryCode = code
-	}
-	return e.mail(r.Context(), m)
 }
 
 func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *submission, code string) {

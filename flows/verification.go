@@ -3,7 +3,6 @@ package flows
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/mail"
@@ -131,7 +130,7 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 		e.tooMany(w, r, sub, d)
 		return
 	}
-	if err := e.startVerification(r, f, email); err != nil {
+	if err := e.startAddressChallenge(r, f, verificationKind, email); err != nil {
 		e.logger.Error("verification mail", zapErr(err))
 		writeError(w, r, errInternal("unable to send the verification message"))
 		return
@@ -140,52 +139,10 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 	e.renderFlowError(w, r, sub, http.StatusOK)
 }
 
-// startVerification creates the challenge on f (saved by the caller) and
-// queues the mail. Unknown addresses get no code (and, if configured, the
-// "invalid" message).
-func (e *Engine) startVerification(r *http.Request, f *flow, email string) error {
-	ident, err := e.store.FindIdentityByCredential(r.Context(), sessionstore.AddressIndexType("verification", "email"), email)
-	if errors.Is(err, sessionstore.ErrNotFound) {
-		f.setChallenge(nil)
-		if e.cfg.NotifyUnknownRecipients {
-			tpl := "verification_code_invalid"
-			if e.cfg.VerificationUse == "link" {
-				tpl = "verification_invalid"
-			}
-			return e.mail(r.Context(), Mail{To: email, Template: tpl, RequestURL: f.RequestURL})
-		}
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("find address: %w", err)
-	}
-	return e.sendVerification(r, f, ident, email)
-}
-
-// sendVerification puts a new code or link on f and mails it.
+// sendVerification puts a new code or link on f, mails it and marks the
+// address "sent".
 func (e *Engine) sendVerification(r *http.Request, f *flow, ident *sessionstore.Identity, email string) error {
-	m := Mail{To: email, Identity: e.mailIdentity(r, ident), RequestURL: f.RequestURL,
-		TransientPayload: f.TransientPayload, ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}
-	// Sending a code or link restarts the flow's clock on the code's
-	// lifespan: once the code is stale the flow is too, and the client is
-	// moved to a new flow with the "expired" message (as Kratos does).
-	f.ExpiresAt = e.now().UTC().Add(e.cfg.CodeLifespan)
-	if e.cfg.VerificationUse == "link" {
-		token := randomString(32, alnum)
-		if err := e.putLinkToken(r.Context(), "vtok", token, f, ident.ID, email); err != nil {
-			return err
-		}
-		m.Template = "verification_valid"
-		m.VerificationURL = e.publicURL(r, "self-service/verification?flow="+f.ID+"&token="+token)
-	} else {
-		code := newCode()
-		f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: email, IdentityID: ident.ID,
-			ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
-		m.Template = "verification_code_valid"
-		m.VerificationCode = code
-		m.VerificationURL = e.publicURL(r, "self-service/verification?flow="+f.ID+"&code="+code)
-	}
-	if err := e.mail(r.Context(), m); err != nil {
+	if err := e.sendAddressChallenge(r, f, verificationKind, ident, email); err != nil {
 		return err
 	}
 	return e.markAddressSent(r.Context(), ident.ID, email)
