@@ -141,7 +141,10 @@ func shared(t *testing.T) *instance {
 			sharedErr = err
 			return
 		}
-		in, err := newInstance(dir, instanceOptions{})
+		// Every parallel test signs up from 127.0.0.1: the per-IP abuse
+		// limits (tested on their own instance in ratelimit_test.go) would
+		// trip on a shared instance.
+		in, err := newInstance(dir, instanceOptions{GlobalKratos: []string{"rate_limits off"}})
 		if err != nil {
 			sharedErr = err
 			return

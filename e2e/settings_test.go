@@ -196,6 +196,7 @@ func TestSettingsBrowser(t *testing.T) {
 		t.Fatalf("no session: Location %s", r.Header.Get("Location"))
 	}
 	r, body = do(t, b.hc, "GET", in.apiBase+"/self-service/settings/browser", hdr{"Accept": "application/json"}, nil)
+	wantStatus(t, r, body, http.StatusUnauthorized)
 	if e := decodeError(t, http.StatusUnauthorized, body); e.Error.ID != "session_inactive" {
 		t.Fatalf("no session JSON: %s", clip(body))
 	}
