@@ -94,6 +94,10 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			return nil, asError(err, "unable to check the code")
 		}
 		st.sub.f = f
+		if !ok && f.State == "passed_challenge" {
+			f.UI.Messages = []Text{newText(4010007, nil)}
+			return nil, nil
+		}
 		if !ok || c == nil {
 			addr := ""
 			if c != nil {
@@ -230,6 +234,10 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 			return registrationOutcome{err: asError(err, "unable to check the code")}
 		}
 		st.sub.f = f
+		if !ok && f.State == "passed_challenge" {
+			f.UI.Messages = []Text{newText(4040002, nil)}
+			return registrationOutcome{invalid: true}
+		}
 		if !ok || c == nil || c.Address != address {
 			sentNodes()
 			f.UI.Messages = []Text{newText(4040003, nil)}

@@ -111,7 +111,18 @@ func (e *Engine) consumeCode(r *http.Request, f *flow, code string) (ok bool, c 
 		if err := json.Unmarshal(old, &sf); err != nil {
 			return nil, 0, err
 		}
+		if sf.State == "passed_challenge" {
+			// Someone already succeeded: leave the flow as it is.
+			ok, c = false, nil
+			*f = sf
+			return old, time.Until(sf.ExpiresAt) + flowGrace, nil
+		}
 		ok, c = e.checkCode(&sf, code)
+		if ok {
+			// Part of the same transaction, so a concurrent loser can
+			// never save its stale copy over the winner's state.
+			sf.State = "passed_challenge"
+		}
 		sf.UpdatedAt = e.now().UTC()
 		b, err := json.Marshal(&sf)
 		if err != nil {

@@ -182,16 +182,12 @@ func expandForm(vals url.Values) map[string]any {
 
 // str returns body[k] as a string: strings as they are, numbers and booleans
 // formatted, anything else "".
+// Only JSON strings count: Kratos's method bodies declare these fields as
+// strings, so a number or boolean (e.g. "password": 1234567890) is treated
+// as missing and the submit is refused rather than coerced.
 func str(body map[string]any, k string) string {
-	switch v := body[k].(type) {
-	case string:
-		return v
-	case json.Number:
-		return v.String()
-	case bool:
-		return strconv.FormatBool(v)
-	}
-	return ""
+	v, _ := body[k].(string)
+	return v
 }
 
 // boolField returns body[k] as a bool (true, "true", "1", "on").

@@ -74,20 +74,7 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 		return
 	}
 	if f.State == "passed_challenge" {
-		// A used flow cannot be replayed: start over (observed: 303 to a
-		// fresh flow, for every client kind).
-		nf, ferr := e.initRecovery(r, f.Type)
-		if ferr != nil {
-			e.writeBrowserOrJSONError(w, r, f.Type, ferr)
-			return
-		}
-		nf.CSRFToken = f.CSRFToken
-		nf.UI.Messages = []Text{newText(4060001, nil)}
-		if err := e.saveFlow(r.Context(), nf); err != nil {
-			writeError(w, r, errInternal("unable to store the flow"))
-			return
-		}
-		redirect(w, r, http.StatusSeeOther, e.publicURL(r, "self-service/recovery/flows?id="+nf.ID))
+		e.recoveryReplayed(w, r, f)
 		return
 	}
 	if code := str(sub.body, "code"); code != "" && sub.method == "code" && f.State == "sent_email" {
@@ -131,6 +118,10 @@ func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *su
 		return
 	}
 	sub.f = f
+	if !ok && f.State == "passed_challenge" {
+		e.recoveryReplayed(w, r, f)
+		return
+	}
 	addr := ""
 	if c != nil {
 		addr = c.Address
@@ -225,10 +216,9 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 		e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
 	}
 	showSettings := map[string]any{"action": "show_settings_ui", "flow": map[string]any{"id": sf.ID, "url": settingsURL}}
+	// The stored flow never holds the session token: anyone who knows a
+	// flow id can read the flow.
 	f.ContinueWith = []any{showSettings}
-	if f.Type == "api" {
-		f.ContinueWith = []any{map[string]any{"action": "set_ory_session_token", "ory_session_token": is.token}, showSettings}
-	}
 	if err := e.saveFlow(r.Context(), f); err != nil {
 		writeError(w, r, errInternal("unable to store the flow"))
 		return
@@ -237,10 +227,32 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	case sub.toUI:
 		redirect(w, r, http.StatusSeeOther, settingsURL)
 	case e.cfg.UseContinueWithTransitions:
+		if f.Type == "api" {
+			// Handed out once, in this answer only.
+			f.ContinueWith = []any{map[string]any{"action": "set_ory_session_token", "ory_session_token": is.token}, showSettings}
+		}
 		writeFlow(w, http.StatusOK, f)
 	default:
 		// Kratos's default, for JSON clients native ones included: a
 		// browser must continue; no session token is handed out.
 		writeError(w, r, errBrowserLocationChange(settingsURL))
 	}
+}
+
+// recoveryReplayed answers a submit to a flow that already passed: it
+// cannot be replayed, so the client starts over (observed: 303 to a fresh
+// flow, for every client kind).
+func (e *Engine) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flow) {
+	nf, ferr := e.initRecovery(r, f.Type)
+	if ferr != nil {
+		e.writeBrowserOrJSONError(w, r, f.Type, ferr)
+		return
+	}
+	nf.CSRFToken = f.CSRFToken
+	nf.UI.Messages = []Text{newText(4060001, nil)}
+	if err := e.saveFlow(r.Context(), nf); err != nil {
+		writeError(w, r, errInternal("unable to store the flow"))
+		return
+	}
+	redirect(w, r, http.StatusSeeOther, e.publicURL(r, "self-service/recovery/flows?id="+nf.ID))
 }

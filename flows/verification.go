@@ -196,6 +196,11 @@ func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *submiss
 		return
 	}
 	sub.f = f
+	if !ok && f.State == "passed_challenge" {
+		f.UI.Messages = []Text{newText(4070002, nil)}
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
 	if !ok {
 		addr := ""
 		if c != nil {
