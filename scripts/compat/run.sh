@@ -11,7 +11,27 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 shared="${SHARED_DIR:-../shared}"
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+cleanup() {
+	# Stop the servers and wait for them before removing their directory
+	# (Badger would retry flushing into a deleted directory forever).
+	local pids
+	pids=$(jobs -p)
+	if [ -n "$pids" ]; then
+		kill $pids 2>/dev/null || true
+		for _ in $(seq 1 50); do
+			kill -0 $pids 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 $pids 2>/dev/null || true
+		wait 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+if curl -fs http://127.0.0.1:4433/health/alive >/dev/null 2>&1; then
+	echo "compat: something already listens on 127.0.0.1:4433; stop it first" >&2
+	exit 1
+fi
 go build -tags nobadger,nomysql,nopgx -o "$work/caddy-kratos" ./cmd/caddy-kratos
 go build -o "$work/mailcatcher" ./scripts/mailcatcher
 "$work/mailcatcher" -smtp 127.0.0.1:1025 -http 127.0.0.1:8025 >"$work/mail.log" 2>&1 &
