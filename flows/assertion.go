@@ -126,7 +126,7 @@ func (a *AssertionSigner) KeyID() string { return a.kid }
 // Assertion returns a signed token for the session, from the cache while
 // it has at least three quarters of its lifetime left.
 func (a *AssertionSigner) Assertion(r *http.Request, g *GateSession) (string, error) {
-	iss := a.e.baseURL(r)
+	iss := a.e.gate.publicBase(a.e, r)
 	now := a.e.now()
 	if ent, ok := a.cache.load(g.SessionID); ok && ent.sess == g.sess && ent.ident == g.ident &&
 		ent.issuer == iss && now.UnixNano() < ent.reuse {

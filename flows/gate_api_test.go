@@ -58,36 +58,54 @@ func tokenRequest(target, tok string) *http.Request {
 }
 
 func TestWhoamiJSONMatchesEncodingJSON(t *testing.T) {
-	e, srv := testEngine(t, nil)
 	ip := "10.0.0.1"
 	odd := "ua \u2028 é \x01 </script>"
 	zone := time.FixedZone("CEST", 2*3600)
 	t0 := time.Date(2026, 5, 17, 10, 11, 12, 130000000, zone)
+	verified := t0.Add(time.Minute)
 	sessions := []*sessionstore.Session{
 		{ID: "s1", IdentityID: "i1", Active: true, ExpiresAt: t0.Add(time.Hour), AuthenticatedAt: t0, IssuedAt: t0, AAL: "aal1"},
 		{ID: "s2", IdentityID: "i1", Active: true, ExpiresAt: t0.UTC().Add(time.Hour), AuthenticatedAt: t0.UTC(), IssuedAt: t0, AAL: "aal2",
 			AuthenticationMethods: []sessionstore.AuthMethod{{Method: "password", AAL: "aal1", CompletedAt: t0}, {Method: "totp", AAL: "aal2", CompletedAt: t0.Add(time.Second)}},
 			Devices:               []sessionstore.Device{{ID: "d1", IPAddress: &ip, UserAgent: &odd, Location: "Zürich"}, {ID: "d2"}}},
 	}
-	idents := []*sessionstore.Identity{
-		{ID: "i1", SchemaID: "default", State: "active", Traits: json.RawMessage(`{"email":"a@example.com","name":{"first":"<A>"}}`), CreatedAt: t0, UpdatedAt: t0},
-		{ID: "i2", SchemaID: "custom schema", State: "active", CreatedAt: t0, UpdatedAt: t0,
-			VerifiableAddresses: []sessionstore.VerifiableAddress{{ID: "v", Value: "a@example.com", Via: "email", Status: "pending", CreatedAt: t0, UpdatedAt: t0}}},
+	idents := []struct {
+		ident *sessionstore.Identity
+		fast  bool // hand-encoded without encoding/json
+	}{
+		{&sessionstore.Identity{ID: "i1", SchemaID: "default", State: "active", Traits: json.RawMessage(`{"email":"a@example.com","name":{"first":"A \"q\" \\ b"}}`), CreatedAt: t0, UpdatedAt: t0,
+			MetadataPublic: json.RawMessage(`{"plan":"pro","n":[1,2.5,true,null]}`),
+			VerifiableAddresses: []sessionstore.VerifiableAddress{
+				{ID: "v1", Value: "a@example.com", Via: "email", Status: "completed", Verified: true, VerifiedAt: &verified, CreatedAt: t0, UpdatedAt: t0},
+				{ID: "v2", Value: "b@example.com", Via: "email", Status: "pending", CreatedAt: t0, UpdatedAt: t0}},
+			RecoveryAddresses: []sessionstore.RecoveryAddress{{ID: "r1", Value: "a@example.com", Via: "email", CreatedAt: t0, UpdatedAt: t0}}}, true},
+		{&sessionstore.Identity{ID: "i2", SchemaID: "custom schema/ü", State: "active", CreatedAt: t0, UpdatedAt: t0}, true},
+		{&sessionstore.Identity{ID: "i3", SchemaID: "default", State: "active", Traits: json.RawMessage(`{"name":"<A> & co"}`)}, false},
+		{&sessionstore.Identity{ID: "i4", SchemaID: "default", State: "active", Traits: json.RawMessage(`{ "email": "x@example.com" }`)}, false},
+		{&sessionstore.Identity{ID: "i5", SchemaID: "default", State: "active", Traits: json.RawMessage(`{"name":"Zoë \u2028"}`)}, false},
+		{&sessionstore.Identity{ID: "i6", SchemaID: "default", State: "inactive", Traits: json.RawMessage(`{}`), MetadataPublic: json.RawMessage("{\n}")}, false},
 	}
-	r := httptest.NewRequest("GET", srv.URL+"/sessions/whoami", nil)
-	for _, s := range sessions {
-		for _, ident := range idents {
-			want, err := json.Marshal(e.sessionJSON(s, e.identityJSON(r, ident)))
-			if err != nil {
-				t.Fatal(err)
+	for _, publicURL := range []bool{true, false} {
+		e, srv := testEngine(t, func(c *Config) {
+			if !publicURL {
+				c.PublicURL = ""
 			}
-			idJSON, err := e.identityJSONBytes(r, ident)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := appendSessionJSON(nil, s, e.sessionActive(s), idJSON)
-			if !bytes.Equal(got, want) {
-				t.Errorf("session %s identity %s:\n got %s\nwant %s", s.ID, ident.ID, got, want)
+		})
+		r := httptest.NewRequest("GET", srv.URL+"/sessions/whoami", nil)
+		for _, s := range sessions {
+			for _, tc := range idents {
+				want, err := json.Marshal(e.sessionJSON(s, e.identityJSON(r, tc.ident)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				w := httptest.NewRecorder()
+				e.writeWhoami(w, r, s, tc.ident)
+				if got := w.Body.Bytes(); !bytes.Equal(got, want) {
+					t.Errorf("public_url %v, session %s, identity %s:\n got %s\nwant %s", publicURL, s.ID, tc.ident.ID, got, want)
+				}
+				if _, fast := e.appendIdentityJSON(nil, r, tc.ident); fast != tc.fast {
+					t.Errorf("identity %s: hand-encoded %v, want %v", tc.ident.ID, fast, tc.fast)
+				}
 			}
 		}
 	}
@@ -295,6 +313,20 @@ func TestSlidingExpiry(t *testing.T) {
 	}
 	if want := base.Add(150 * time.Minute); stored().Sub(want).Abs() > time.Second || gs.ExpiresAt.Sub(want).Abs() > time.Second {
 		t.Errorf("gate extension: stored %v, gate saw %v, want %v", stored(), gs.ExpiresAt, want)
+	}
+	// A gate that received the (now stale) cookie renews it on its answer.
+	r := httptest.NewRequest("GET", srv.URL+"/app", nil)
+	r.Header.Set("Cookie", e.cfg.CookieName+"="+cookie)
+	rec := httptest.NewRecorder()
+	if err := e.CheckGate(rec, r, GatePolicy{}, &gs); err != nil {
+		t.Fatal(err)
+	}
+	renewed := (&http.Response{Header: rec.Header()}).Cookies()
+	if len(renewed) != 1 {
+		t.Fatalf("gate did not renew a stale cookie: %v", rec.Header())
+	}
+	if exp, err := e.cookies.openHash(renewed[0].Value, e.now(), &h); err != nil || exp != stored().Unix() {
+		t.Errorf("renewed cookie: exp %d, err %v", exp, err)
 	}
 }
 

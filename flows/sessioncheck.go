@@ -195,6 +195,19 @@ type gateFeatures struct {
 	extending sync.Map
 	views     identityViews
 	keys      assertionKeys
+
+	baseOnce sync.Once
+	base     string // the configured public URL as a string
+}
+
+// publicBase is e.baseURL(r) without building the string per request when
+// the public URL is configured.
+func (g *gateFeatures) publicBase(e *Engine, r *http.Request) string {
+	if e.base == nil {
+		return e.baseURL(r)
+	}
+	g.baseOnce.Do(func() { g.base = e.base.String() })
+	return g.base
 }
 
 func (e *Engine) gateState() *gateFeatures { return &e.gate }

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -11,15 +12,15 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
-// whoami's answer without encoding/json on the hot path: the identity's
-// JSON is encoded once per stored version of the identity (identityViews,
-// keyed by the shared *Identity of the store's cache) and the session is
-// appended by hand into a pooled buffer. The bytes are exactly what
-// json.Marshal(e.sessionJSON(s, e.identityJSON(r, ident))) produces
-// (TestWhoamiJSONMatchesEncodingJSON).
+// whoami's answer without encoding/json on the hot path: the session and
+// its identity are appended by hand into a pooled buffer. The bytes are
+// exactly what json.Marshal(e.sessionJSON(s, e.identityJSON(r, ident)))
+// produces (TestWhoamiJSONMatchesEncodingJSON); values the appenders do not
+// handle themselves (strings that need escaping, traits or metadata that
+// are not compact plain ASCII JSON) go through encoding/json.
 
 // identityViews caches per identity what the hot paths derive from it: the
-// frontend JSON and the decoded traits. An entry is valid while the store
+// decoded traits (for placeholders and assertions, only when asked for). An entry is valid while the store
 // hands out the same *Identity (UpdateIdentity replaces it), so it never
 // serves stale data. Bounded (32768 identities); eviction is random.
 type identityViews struct {
@@ -29,10 +30,6 @@ type identityViews struct {
 // identityView is what is derived from one stored version of an identity.
 type identityView struct {
 	ident *sessionstore.Identity
-
-	jsonMu   sync.Mutex
-	jsonBase string // public base URL the JSON was made for
-	json     []byte
 
 	traitsOnce sync.Once
 	traits     map[string]any
@@ -50,45 +47,154 @@ func (v *identityViews) get(ident *sessionstore.Identity) *identityView {
 	return iv
 }
 
-// identityJSONBytes is json.Marshal(e.identityJSON(r, ident)), cached.
-func (e *Engine) identityJSONBytes(r *http.Request, ident *sessionstore.Identity) ([]byte, error) {
-	iv := e.gate.views.get(ident)
-	base := ""
-	if e.base == nil {
-		base = e.baseURL(r) // derived per request: part of the key
-	}
-	iv.jsonMu.Lock()
-	defer iv.jsonMu.Unlock()
-	if iv.json != nil && iv.jsonBase == base {
-		return iv.json, nil
-	}
-	b, err := json.Marshal(e.identityJSON(r, ident))
-	if err != nil {
-		return nil, err
-	}
-	iv.json, iv.jsonBase = b, base
-	return b, nil
-}
+// whoamiBuf is the scratch memory of one whoami answer.
+type whoamiBuf struct{ identity, out []byte }
 
-var whoamiBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+var whoamiBufPool = sync.Pool{New: func() any {
+	return &whoamiBuf{identity: make([]byte, 0, 1024), out: make([]byte, 0, 2048)}
+}}
 
 // writeWhoami answers 200 with the session and its identity.
 func (e *Engine) writeWhoami(w http.ResponseWriter, r *http.Request, s *sessionstore.Session, ident *sessionstore.Identity) {
-	idJSON, err := e.identityJSONBytes(r, ident)
-	if err != nil {
-		writeError(w, r, errInternal("unable to encode response"))
-		return
+	buf := whoamiBufPool.Get().(*whoamiBuf)
+	defer func() {
+		if cap(buf.identity) <= 64<<10 && cap(buf.out) <= 64<<10 {
+			whoamiBufPool.Put(buf)
+		}
+	}()
+	idJSON, ok := e.appendIdentityJSON(buf.identity[:0], r, ident)
+	if ok {
+		buf.identity = idJSON
+	} else {
+		enc, err := json.Marshal(e.identityJSON(r, ident))
+		if err != nil {
+			writeError(w, r, errInternal("unable to encode response"))
+			return
+		}
+		idJSON = enc
 	}
-	bp := whoamiBufPool.Get().(*[]byte)
-	b := appendSessionJSON((*bp)[:0], s, e.sessionActive(s), idJSON)
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
+	buf.out = appendSessionJSON(buf.out[:0], s, e.sessionActive(s), idJSON)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b) // #nosec G705 -- a JSON body with Content-Type application/json, not HTML
-	if cap(b) <= 64<<10 {
-		*bp = b
-		whoamiBufPool.Put(bp)
+	_, _ = w.Write(buf.out)
+}
+
+// appendIdentityJSON appends the identityWire encoding of ident. False
+// when a value needs encoding/json (traits or metadata that are not
+// compact plain ASCII JSON).
+func (e *Engine) appendIdentityJSON(b []byte, r *http.Request, ident *sessionstore.Identity) ([]byte, bool) {
+	traits, metadata := []byte(ident.Traits), []byte(ident.MetadataPublic)
+	if len(traits) == 0 {
+		traits = []byte("{}")
 	}
+	if len(metadata) == 0 {
+		metadata = []byte("null")
+	}
+	if !plainCompactJSON(traits) || !plainCompactJSON(metadata) {
+		return b, false
+	}
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, ident.ID)
+	b = append(b, `,"schema_id":`...)
+	b = appendJSONString(b, ident.SchemaID)
+	b = append(b, `,"schema_url":`...)
+	base := e.gate.publicBase(e, r)
+	if !plainJSONString(base) {
+		return b, false
+	}
+	b = append(b, '"')
+	b = append(b, base...)
+	b = append(b, "schemas/"...)
+	b = base64.RawURLEncoding.AppendEncode(b, []byte(ident.SchemaID))
+	b = append(b, `","state":`...)
+	b = appendJSONString(b, ident.State)
+	b = append(b, `,"state_changed_at":`...)
+	b = appendJSONTime(b, ident.StateChangedAt)
+	b = append(b, `,"traits":`...)
+	b = append(b, traits...)
+	b = append(b, `,"verifiable_addresses":[`...)
+	for i, a := range ident.VerifiableAddresses {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendJSONString(b, a.ID)
+		b = append(b, `,"value":`...)
+		b = appendJSONString(b, a.Value)
+		b = append(b, `,"verified":`...)
+		b = strconv.AppendBool(b, a.Verified)
+		b = append(b, `,"via":`...)
+		b = appendJSONString(b, a.Via)
+		b = append(b, `,"status":`...)
+		b = appendJSONString(b, a.Status)
+		if a.VerifiedAt != nil {
+			b = append(b, `,"verified_at":`...)
+			b = appendJSONTime(b, *a.VerifiedAt)
+		}
+		b = append(b, `,"created_at":`...)
+		b = appendJSONTime(b, a.CreatedAt)
+		b = append(b, `,"updated_at":`...)
+		b = appendJSONTime(b, a.UpdatedAt)
+		b = append(b, '}')
+	}
+	b = append(b, `],"recovery_addresses":[`...)
+	for i, a := range ident.RecoveryAddresses {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendJSONString(b, a.ID)
+		b = append(b, `,"value":`...)
+		b = appendJSONString(b, a.Value)
+		b = append(b, `,"via":`...)
+		b = appendJSONString(b, a.Via)
+		b = append(b, `,"created_at":`...)
+		b = appendJSONTime(b, a.CreatedAt)
+		b = append(b, `,"updated_at":`...)
+		b = appendJSONTime(b, a.UpdatedAt)
+		b = append(b, '}')
+	}
+	b = append(b, `],"metadata_public":`...)
+	b = append(b, metadata...)
+	b = append(b, `,"created_at":`...)
+	b = appendJSONTime(b, ident.CreatedAt)
+	b = append(b, `,"updated_at":`...)
+	b = appendJSONTime(b, ident.UpdatedAt)
+	return append(b, `,"organization_id":null}`...), true
+}
+
+// plainCompactJSON reports whether raw JSON would come out of
+// encoding/json unchanged: printable ASCII without <, > and &, and no
+// whitespace outside strings. (The store only holds valid JSON.)
+func plainCompactJSON(raw []byte) bool {
+	inString, escaped := false, false
+	for _, c := range raw {
+		if c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case !inString && c == ' ':
+			return false
+		}
+	}
+	return true
+}
+
+// plainJSONString reports whether s needs no escaping in a JSON string.
+func plainJSONString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // appendSessionJSON appends the sessionWire encoding of s with the

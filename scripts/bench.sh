@@ -10,7 +10,8 @@
 #   static    respond with a body as large as a whoami answer
 # The store is seeded directly (scripts/benchtool) with 1 000 and with
 # 1 000 000 sessions; wrk sends each request with the cookie of a session
-# drawn at random from a sample (all 1 000, or 100 000 of the million).
+# drawn at random from the active ones: all 1 000 of the small store; 1 000
+# and 100 000 of the million.
 # Plain/gated and static/whoami runs alternate, ROUNDS times each; the
 # tables show medians.
 #
@@ -18,8 +19,9 @@
 # one (GOMAXPROCS=1, taskset), wrk (-t1) and the load tools to the other.
 #
 # Knobs (environment): SIZES="1000 1000000" CONNS="20 200" DURATION=10s
-# ROUNDS=3 SERVER_CPU=1 CLIENT_CPU=0 LOGIN_SECONDS=30 BENCH_DIR=<dir>
-# KEEP=1 (keep BENCH_DIR).
+# ROUNDS=3 SERVER_CPU=1 CLIENT_CPU=0 LOGIN_SECONDS=30 SETTLE_SECONDS=15
+# IDLE_SECONDS=90 QUIET_PCT=10 QUIET_WAIT=120 BENCH_DIR=<dir> KEEP=1 (keep
+# BENCH_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,7 +72,7 @@ end
 EOF
 
 # --- results -------------------------------------------------------------------
-RESULTS="$WORK/results.tsv" # size conns target round rps p50ms p99ms errors cpu_us_per_req
+RESULTS="$WORK/results.tsv" # case conns target round rps p50ms p99ms errors cpu_us_per_req busy_pct_before
 : >"$RESULTS"
 
 # to_ms converts wrk's 1.23ms / 456.00us / 1.20s to milliseconds.
@@ -80,15 +82,31 @@ to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) { sub(/us$/,"",v); print v/1000 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
 
-# run_wrk <size> <conns> <target> <round> <url>: one wrk run; records
-# req/s, p50, p99, errors and the server's CPU time per request (µs),
-# which machine noise does not skew the way it skews throughput.
+# wait_quiet: the machine may be shared; wait (up to QUIET_WAIT seconds)
+# until the other processes use less than QUIET_PCT % of the CPUs over a
+# second, so that they do not run on the server's or wrk's core during a
+# run. Prints the busy percentage it saw last.
+wait_quiet() {
+	local busy=100
+	for _ in $(seq 1 "${QUIET_WAIT:-120}"); do
+		busy=$(awk '/^cpu / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat; sleep 1; awk '/^cpu / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat)
+		busy=$(echo $busy | awk '{printf "%.0f", ($3-$1) * 100 / ($4-$2)}')
+		[ "$busy" -lt "${QUIET_PCT:-10}" ] && break
+	done
+	echo "$busy"
+}
+
+# run_wrk <case> <conns> <target> <round> <url> <cookies file>: one wrk
+# run; records req/s, p50, p99, errors, the server's CPU time per request
+# (µs; machine noise skews it less than throughput) and the machine's
+# busy percentage just before the run.
 run_wrk() {
-	local out c0 c1
+	local out c0 c1 quiet
+	quiet=$(wait_quiet)
 	c0=$(cpu_ticks "$server_pid")
-	out=$(COOKIES="$WORK/$1/cookies.txt" $CLIENT wrk -t1 -c"$2" -d"$DURATION" --latency -s "$WORK/cookies.lua" "$5")
+	out=$(COOKIES="$6" $CLIENT wrk -t1 -c"$2" -d"$DURATION" --latency -s "$WORK/cookies.lua" "$5")
 	c1=$(cpu_ticks "$server_pid")
-	echo "$out" >"$WORK/$1/wrk-$3-c$2-r$4.txt"
+	echo "$out" >"$WORK/wrk-${1//\//_}-$3-c$2-r$4.txt"
 	local rps p50 p99 errs reqs cpu
 	rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
 	p50=$(to_ms "$(echo "$out" | awk '$1=="50%" {print $2}')")
@@ -96,8 +114,8 @@ run_wrk() {
 	errs=$(echo "$out" | awk '/Non-2xx or 3xx responses:/ {n+=$NF} /Socket errors:/ {for(i=3;i<=NF;i++) if ($i ~ /^[0-9]+,?$/) n+=$i} END {print n+0}')
 	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
 	cpu=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$reqs" 'BEGIN{printf "%.1f", t / hz * 1e6 / n}')
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$rps" "$p50" "$p99" "$errs" "$cpu" >>"$RESULTS"
-	printf '   %-8s c=%-3s round %s: %10s req/s  p50 %7.3f ms  p99 %7.3f ms  CPU %6s us/req  errors %s\n' "$3" "$2" "$4" "$rps" "$p50" "$p99" "$cpu" "$errs" >&2
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$rps" "$p50" "$p99" "$errs" "$cpu" "$quiet" >>"$RESULTS"
+	printf '   %-8s c=%-3s round %s: %10s req/s  p50 %7.3f ms  p99 %7.3f ms  CPU %6s us/req  errors %s  (machine %s%% busy before)\n' "$3" "$2" "$4" "$rps" "$p50" "$p99" "$cpu" "$errs" "$quiet" >&2
 }
 
 rss_mb() { awk '/^VmRSS:/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
@@ -127,7 +145,9 @@ wait_ready() {
 	echo "bench.sh: server not ready after 15 s" >&2; exit 1
 }
 
-MEM="$WORK/memory.tsv"; : >"$MEM" # size rss_idle_mb rss_loaded_mb coldstart_ms seed_s
+: >"$WORK/settled.tsv"
+CASES=""
+MEM="$WORK/memory.tsv"; : >"$MEM" # size rss_idle_mb rss_loaded_mb coldstart_ms seed_s first_start_ms rss_anon_loaded_mb
 LOGIN_LINE="" BCRYPT_LINE="" LOGIN_CPU=""
 
 go test -c -o "$WORK/flows.test" ./flows
@@ -159,11 +179,19 @@ http://127.0.0.1:$P_UP {
 	respond "hello from upstream"
 }
 http://127.0.0.1:$P_PLAIN {
-	reverse_proxy 127.0.0.1:$P_UP
+	reverse_proxy 127.0.0.1:$P_UP {
+		transport http {
+			keepalive_idle_conns_per_host 512
+		}
+	}
 }
 http://127.0.0.1:$P_GATED {
 	kratos_gate
-	reverse_proxy 127.0.0.1:$P_UP
+	reverse_proxy 127.0.0.1:$P_UP {
+		transport http {
+			keepalive_idle_conns_per_host 512
+		}
+	}
 }
 http://127.0.0.1:$P_API {
 	kratos
@@ -173,33 +201,50 @@ http://127.0.0.1:$P_STATIC {
 	respond "$static_body"
 }
 EOF
-	log "cold start with $size sessions"
+	log "first start after seeding (Badger compacts what the bulk load left), then a cold restart"
+	t0=$(date +%s%N); start_server "$size"; first_ms=$(wait_ready "$t0" "$size")
+	echo "   first start: first answered whoami after $first_ms ms; RSS $(rss_mb "$server_pid") MB" >&2
+	sleep "${SETTLE_SECONDS:-15}"; stop_server
 	t0=$(date +%s%N); start_server "$size"; cold_ms=$(wait_ready "$t0" "$size")
 	rss_idle=$(rss_mb "$server_pid")
-	echo "   first answered whoami after $cold_ms ms; RSS $rss_idle MB" >&2
+	echo "   restart: first answered whoami after $cold_ms ms; RSS $rss_idle MB" >&2
 	log "warm-up: one whoami per identity and per sampled session"
 	$CLIENT "$WORK/benchtool" warm -url "http://127.0.0.1:$P_API/sessions/whoami" -file "$d/warm.txt" -workers 16 >&2
 	rss_loaded=$(rss_mb "$server_pid")
 	echo "   RSS after loading: $rss_loaded MB" >&2
-	printf '%s\t%s\t%s\t%s\t%s\n' "$size" "$rss_idle" "$rss_loaded" "$cold_ms" "$seed_s" >>"$MEM"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$rss_idle" "$rss_loaded" "$cold_ms" "$seed_s" "$first_ms" "$(grep -E '^RssAnon' /proc/$server_pid/status | awk '{printf "%.0f", $2/1024}')" >>"$MEM"
 
-	for c in $CONNS; do
-		log "size $size, $c connections"
-		for r in $(seq 1 "$ROUNDS"); do
-			if [ $((r % 2)) = 1 ]; then order="plain gated static whoami"; else order="gated plain whoami static"; fi
-			for target in $order; do
-				case $target in
-				plain) url="http://127.0.0.1:$P_PLAIN/" ;;
-				gated) url="http://127.0.0.1:$P_GATED/" ;;
-				static) url="http://127.0.0.1:$P_STATIC/" ;;
-				whoami) url="http://127.0.0.1:$P_API/sessions/whoami" ;;
-				esac
-				run_wrk "$size" "$c" "$target" "$r" "$url"
+	# Active sessions: all of a small store; of the million, 1 000 (the
+	# same working set as the small store: only the store size differs)
+	# and 100 000 (as many as the session cache holds by default).
+	if [ "$size" -le 1000 ]; then actives="$size"; else actives="1000 $sample"; fi
+	for active in $actives; do
+		head -n "$active" "$d/cookies.txt" >"$d/cookies-$active.txt"
+		label="$size/$active"
+		CASES="$CASES $label"
+		for c in $CONNS; do
+			log "$size sessions, $active active, $c connections"
+			for r in $(seq 1 "$ROUNDS"); do
+				if [ $((r % 2)) = 1 ]; then order="plain gated static whoami"; else order="gated plain whoami static"; fi
+				for target in $order; do
+					case $target in
+					plain) url="http://127.0.0.1:$P_PLAIN/" ;;
+					gated) url="http://127.0.0.1:$P_GATED/" ;;
+					static) url="http://127.0.0.1:$P_STATIC/" ;;
+					whoami) url="http://127.0.0.1:$P_API/sessions/whoami" ;;
+					esac
+					run_wrk "$label" "$c" "$target" "$r" "$url" "$d/cookies-$active.txt"
+				done
 			done
 		done
 	done
-	rss_after=$(rss_mb "$server_pid")
-	echo "   RSS after the load runs: $rss_after MB" >&2
+	echo "   RSS after the load runs: $(rss_mb "$server_pid") MB" >&2
+	# The Go runtime returns heap it no longer needs over a minute or two.
+	sleep "${IDLE_SECONDS:-90}"
+	rss_settled=$(rss_mb "$server_pid")
+	rss_split=$(awk '/^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} END {printf "%.0f anon + %.0f file", a/1024, f/1024}' "/proc/$server_pid/status")
+	echo "   RSS ${IDLE_SECONDS:-90}s later: $rss_settled MB ($rss_split)" >&2
+	printf '%s\t%s\t%s\n' "$size" "$rss_settled" "$rss_split" >>"$WORK/settled.tsv"
 
 	if [ "$size" = "$(echo $SIZES | awk '{print $NF}')" ]; then
 		# The yardstick right before the logins, on the server's core.
@@ -224,40 +269,46 @@ col() { awk -F'\t' -v s="$1" -v c="$2" -v t="$3" -v k="$4" '$1==s && $2==c && $3
 
 echo
 echo "caddy-kratos load benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')),"
-echo "server GOMAXPROCS=1 on CPU $SERVER_CPU, wrk -t1 on CPU $CLIENT_CPU, -d $DURATION, median of $ROUNDS rounds"
+echo "server GOMAXPROCS=1 on CPU $SERVER_CPU, wrk -t1 on CPU $CLIENT_CPU, -d $DURATION, median of $ROUNDS rounds;"
+echo "runs started when the machine was below ${QUIET_PCT:-10}% busy (median busy before a run: $(awk -F'\t' '{print $10}' "$RESULTS" | median)%)"
 echo
-echo "| sessions | conns | plain req/s | gated req/s | ratio | plain p99 ms | gated p99 ms | added p99 ms | plain CPU µs/req | gated CPU µs/req | CPU ratio plain/gated |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-for size in $SIZES; do for c in $CONNS; do
-	pr=$(col "$size" "$c" plain 5); gr=$(col "$size" "$c" gated 5)
-	pp=$(col "$size" "$c" plain 7); gp=$(col "$size" "$c" gated 7)
-	pc=$(col "$size" "$c" plain 9); gc=$(col "$size" "$c" gated 9)
-	awk -v s="$size" -v c="$c" -v pr="$pr" -v gr="$gr" -v pp="$pp" -v gp="$gp" -v pc="$pc" -v gc="$gc" \
+echo "| sessions / active | conns | plain req/s | gated req/s | ratio | plain p99 ms | gated p99 ms | added p99 ms | plain CPU µs/req | gated CPU µs/req | CPU ratio plain/gated |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for cs in $CASES; do for c in $CONNS; do
+	pr=$(col "$cs" "$c" plain 5); gr=$(col "$cs" "$c" gated 5)
+	pp=$(col "$cs" "$c" plain 7); gp=$(col "$cs" "$c" gated 7)
+	pc=$(col "$cs" "$c" plain 9); gc=$(col "$cs" "$c" gated 9)
+	awk -v s="$cs" -v c="$c" -v pr="$pr" -v gr="$gr" -v pp="$pp" -v gp="$gp" -v pc="$pc" -v gc="$gc" \
 		'BEGIN{printf "| %s | %s | %.0f | %.0f | %.3f | %.3f | %.3f | %+.3f | %.1f | %.1f | %.3f |\n", s, c, pr, gr, gr/pr, pp, gp, gp-pp, pc, gc, pc/gc}'
 done; done
 echo
-echo "| sessions | conns | static req/s | whoami req/s | ratio | static p50/p99 ms | whoami p50 ms | whoami p99 ms | static / whoami CPU µs/req |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-for size in $SIZES; do for c in $CONNS; do
-	sr=$(col "$size" "$c" static 5); wr=$(col "$size" "$c" whoami 5)
-	s50=$(col "$size" "$c" static 6); s99=$(col "$size" "$c" static 7)
-	w50=$(col "$size" "$c" whoami 6); w99=$(col "$size" "$c" whoami 7)
-	sc=$(col "$size" "$c" static 9); wc=$(col "$size" "$c" whoami 9)
-	awk -v s="$size" -v c="$c" -v sr="$sr" -v wr="$wr" -v s50="$s50" -v s99="$s99" -v w50="$w50" -v w99="$w99" -v sc="$sc" -v wc="$wc" \
+echo "| sessions / active | conns | static req/s | whoami req/s | ratio | static p50/p99 ms | whoami p50 ms | whoami p99 ms | static / whoami CPU µs/req |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+for cs in $CASES; do for c in $CONNS; do
+	sr=$(col "$cs" "$c" static 5); wr=$(col "$cs" "$c" whoami 5)
+	s50=$(col "$cs" "$c" static 6); s99=$(col "$cs" "$c" static 7)
+	w50=$(col "$cs" "$c" whoami 6); w99=$(col "$cs" "$c" whoami 7)
+	sc=$(col "$cs" "$c" static 9); wc=$(col "$cs" "$c" whoami 9)
+	awk -v s="$cs" -v c="$c" -v sr="$sr" -v wr="$wr" -v s50="$s50" -v s99="$s99" -v w50="$w50" -v w99="$w99" -v sc="$sc" -v wc="$wc" \
 		'BEGIN{printf "| %s | %s | %.0f | %.0f | %.3f | %.3f / %.3f | %.3f | %.3f | %.1f / %.1f |\n", s, c, sr, wr, wr/sr, s50, s99, w50, w99, sc, wc}'
 done; done
-first=$(echo $SIZES | awk '{print $1}'); last=$(echo $SIZES | awk '{print $NF}')
-if [ "$first" != "$last" ]; then
-	echo
-	for c in $CONNS; do
-		awk -v a="$(col "$first" "$c" whoami 7)" -v b="$(col "$last" "$c" whoami 7)" -v c="$c" -v f="$first" -v l="$last" \
-			'BEGIN{printf "whoami p99 at %s connections: %.3f ms with %s sessions, %.3f ms with %s (x%.2f)\n", c, a, f, b, l, b/a}'
-	done
-fi
+first=$(echo $CASES | awk '{print $1}')
 echo
-echo "| sessions | seed s | cold start to first whoami ms | RSS idle MB | RSS loaded MB |"
-echo "|---:|---:|---:|---:|---:|"
-awk -F'\t' '{printf "| %s | %s | %s | %s | %s |\n", $1, $5, $4, $2, $3}' "$MEM"
+for cs in $CASES; do
+	[ "$cs" = "$first" ] && continue
+	for c in $CONNS; do
+		awk -v a="$(col "$first" "$c" whoami 7)" -v b="$(col "$cs" "$c" whoami 7)" -v c="$c" -v f="$first" -v l="$cs" \
+			'BEGIN{printf "whoami p99 at %s connections: %.3f ms (%s), %.3f ms (%s): x%.2f\n", c, a, f, b, l, b/a}'
+	done
+done
+echo
+echo "| sessions | seed s | first start after seeding ms | cold restart to first whoami ms | RSS idle MB | RSS loaded MB (anon) |"
+echo "|---:|---:|---:|---:|---:|---:|"
+awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s (%s) |\n", $1, $5, $6, $4, $2, $3, $7}' "$MEM"
+echo
+echo "| sessions | RSS after the load runs and ${IDLE_SECONDS:-90} s idle MB |"
+echo "|---:|---|"
+awk -F'\t' '{printf "| %s | %s (%s) |\n", $1, $2, $3}' "$WORK/settled.tsv"
 echo
 if [ -n "$LOGIN_LINE" ] && [ -n "$BCRYPT_LINE" ]; then
 	awk -v l="$LOGIN_LINE" -v ns="$BCRYPT_LINE" -v cpu="$LOGIN_CPU" 'BEGIN{split(l, f, " "); for (i in f) if (f[i]=="rate") r=f[i+1]; sub("/s","",r);

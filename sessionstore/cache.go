@@ -29,10 +29,27 @@ type sharedCache[V any] struct {
 
 type cacheShard[V any] struct {
 	mu  sync.RWMutex
-	m   map[string]cacheEntry[V]
+	m   map[cacheKey]cacheEntry[V]
 	max int
 	gen uint64
 	_   [64]byte // keep neighbouring shard locks off one cache line
+}
+
+// cacheKey holds a key (a token hash, an identity id) inline in the map's
+// slots: unlike a string key it is no separate object for the garbage
+// collector to trace, and a lookup compares it without following a
+// pointer into cold memory. Byte 0 is the length; keys of up to 47 bytes
+// fit, longer ones are not cached.
+type cacheKey [48]byte
+
+func makeCacheKey(b []byte) (cacheKey, bool) {
+	var k cacheKey
+	if len(b) >= len(k) {
+		return k, false
+	}
+	k[0] = byte(len(b)) // #nosec G115 -- len(b) < 48, checked above
+	copy(k[1:], b)
+	return k, true
 }
 
 type cacheEntry[V any] struct {
@@ -49,7 +66,7 @@ func newSharedCache[V any](size int) *sharedCache[V] {
 	c := &sharedCache[V]{seed: maphash.MakeSeed()}
 	per := (size + cacheShards - 1) / cacheShards
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]cacheEntry[V])
+		c.shards[i].m = make(map[cacheKey]cacheEntry[V])
 		c.shards[i].max = per
 	}
 	return c
@@ -67,11 +84,12 @@ func (c *sharedCache[V]) get(hash []byte, nowNano func() int64) (V, uint64, bool
 		return zero, 0, false
 	}
 	sh := c.shard(hash)
+	k, cacheable := makeCacheKey(hash)
 	sh.mu.RLock()
-	e, ok := sh.m[string(hash)] // no allocation: the compiler special-cases this
+	e, ok := sh.m[k]
 	gen := sh.gen
 	sh.mu.RUnlock()
-	if ok && (e.deadline == 0 || nowNano() < e.deadline) {
+	if ok && cacheable && (e.deadline == 0 || nowNano() < e.deadline) {
 		return e.sess, gen, true
 	}
 	var zero V
@@ -83,19 +101,23 @@ func (c *sharedCache[V]) put(hash []byte, sess V, deadline int64, gen uint64) {
 	if c == nil {
 		return
 	}
+	k, ok := makeCacheKey(hash)
+	if !ok {
+		return
+	}
 	sh := c.shard(hash)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.gen != gen {
 		return
 	}
-	if _, ok := sh.m[string(hash)]; !ok && len(sh.m) >= sh.max {
-		for k := range sh.m {
-			delete(sh.m, k)
+	if _, ok := sh.m[k]; !ok && len(sh.m) >= sh.max {
+		for old := range sh.m {
+			delete(sh.m, old)
 			break
 		}
 	}
-	sh.m[string(hash)] = cacheEntry[V]{sess: sess, deadline: deadline}
+	sh.m[k] = cacheEntry[V]{sess: sess, deadline: deadline}
 }
 
 // invalidate drops hash and fences out in-flight readers of its shard.
@@ -104,9 +126,10 @@ func (c *sharedCache[V]) invalidate(hash []byte) {
 	if c == nil || len(hash) == 0 {
 		return
 	}
+	k, _ := makeCacheKey(hash) // an uncacheable key is absent: bumping gen is enough
 	sh := c.shard(hash)
 	sh.mu.Lock()
-	delete(sh.m, string(hash))
+	delete(sh.m, k)
 	sh.gen++
 	sh.mu.Unlock()
 }

@@ -157,6 +157,7 @@ func decodeIdentity(item *badger.Item) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode identity %q: %w", item.Key(), err)
 	}
+	internIdentity(ident)
 	return ident, nil
 }
 
@@ -287,9 +288,10 @@ func (s *Store) GetIdentity(ctx context.Context, id string) (*Identity, error) {
 }
 
 // GetIdentityShared is GetIdentity for hot paths (the gate's AAL and
-// state checks): it serves from an in-memory cache that UpdateIdentity and
-// DeleteIdentity invalidate, and the returned *Identity is shared — callers
-// must not modify it.
+// state checks, whoami): it serves from an in-memory cache that
+// UpdateIdentity and DeleteIdentity invalidate, and the returned *Identity
+// is shared — callers must not modify it. The shared copy has no password
+// credential and no admin metadata (see sharedIdentity).
 func (s *Store) GetIdentityShared(ctx context.Context, id string) (*Identity, error) {
 	// A UUID is longer than the compiler's 32-byte stack buffer for
 	// []byte(id): copy it into our own, so a hit allocates nothing.
@@ -306,8 +308,26 @@ func (s *Store) GetIdentityShared(ctx context.Context, id string) (*Identity, er
 	if err != nil {
 		return nil, err
 	}
+	ident = sharedIdentity(ident)
 	s.idCache.put(key, ident, 0, gen)
 	return ident, nil
+}
+
+// sharedIdentity trims an identity (the caller's own copy) for the shared
+// cache: hot paths never verify passwords, so the password credential (its
+// hash) stays out of long-lived memory, and so does the admin metadata.
+// For the common password-only identity this drops the credentials map,
+// about half of what a cached identity costs.
+func sharedIdentity(id *Identity) *Identity {
+	id.MetadataAdmin = nil
+	if _, ok := id.Credentials["password"]; ok {
+		if len(id.Credentials) == 1 {
+			id.Credentials = nil
+		} else {
+			delete(id.Credentials, "password")
+		}
+	}
+	return id
 }
 
 // FindIdentityByCredential loads the identity owning identifier for

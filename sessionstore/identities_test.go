@@ -359,3 +359,40 @@ func TestGetIdentitySharedInvalidation(t *testing.T) {
 		t.Fatalf("deleted identity still served: %v", err)
 	}
 }
+
+func TestGetIdentitySharedTrimsSecrets(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	pw := func(email string) Credential {
+		return Credential{Type: "password", Identifiers: []string{email}, Config: []byte(`{"hashed_password":"$2a$12$x"}`)}
+	}
+	totp := Credential{Type: "totp", Config: []byte(`{"totp_url":"otpauth://totp/x"}`)}
+	for _, tc := range []struct {
+		id    string
+		creds map[string]Credential
+		want  []string
+	}{
+		{"44444444-4444-4444-8444-444444444444", map[string]Credential{"password": pw("a@example.com")}, nil},
+		{"55555555-5555-4555-8555-555555555555", map[string]Credential{"password": pw("b@example.com"), "totp": totp}, []string{"totp"}},
+	} {
+		id := &Identity{ID: tc.id, State: "active", Traits: []byte(`{}`), MetadataAdmin: []byte(`{"secret":1}`), Credentials: tc.creds}
+		if err := s.CreateIdentity(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		shared, err := s.GetIdentityShared(ctx, tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for k := range shared.Credentials {
+			got = append(got, k)
+		}
+		if len(got) != len(tc.want) || (len(got) == 1 && got[0] != tc.want[0]) || shared.MetadataAdmin != nil {
+			t.Errorf("%s: shared credentials %v, admin metadata %s", tc.id, got, shared.MetadataAdmin)
+		}
+		full, _ := s.GetIdentity(ctx, tc.id)
+		if _, ok := full.Credentials["password"]; !ok || full.MetadataAdmin == nil {
+			t.Errorf("%s: GetIdentity lost data", tc.id)
+		}
+	}
+}

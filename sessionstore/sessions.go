@@ -154,6 +154,7 @@ func decodeSession(item *badger.Item) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode session: %w", err)
 	}
+	internSession(sess)
 	return sess, nil
 }
 

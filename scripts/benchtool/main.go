@@ -7,9 +7,9 @@
 //	benchtool warm  -url <whoami url> -file warm.txt -workers N
 //
 // seed writes into -out: cookies.txt (a Cookie header value per line for W
-// sessions drawn uniformly from all M), warm.txt (one session of every
-// identity, then the sample: a full pass loads every identity and fills
-// the caches), tokens.txt (the sample's session tokens), whoami.json (the
+// sessions drawn uniformly from all M), warm.txt (a session of every
+// identity the sample does not cover, then the sample three times: it
+// loads every identity and leaves the sample in the session cache), tokens.txt (the sample's session tokens), whoami.json (the
 // whoami body of one seeded session) and login.txt (email and password of
 // a seeded identity). The store must not be open elsewhere.
 package main
@@ -164,6 +164,7 @@ func seed(args []string) error {
 	}
 	slices.Sort(sampled)
 	tokens := make(map[int]string, *sample+*nIdent)
+	// Every session below nIdent is the first of its identity.
 	var mu sync.Mutex
 	ip, ua := "127.0.0.1:40000", "Mozilla/5.0 (X11; Linux x86_64) bench"
 	var done atomic.Int64
@@ -204,10 +205,21 @@ func seed(args []string) error {
 		cookies = append(cookies, cookie(i))
 		toks = append(toks, tokens[i])
 	}
-	for i := 0; i < min(*nIdent, *nSess); i++ {
-		warm = append(warm, cookie(i))
+	// Identities without a sampled session get one pass with another of
+	// their sessions (they pollute the session cache: the three passes
+	// over the sample that follow displace them).
+	covered := make([]bool, *nIdent)
+	for _, i := range sampled {
+		covered[i%*nIdent] = true
 	}
-	warm = append(warm, cookies...)
+	for i := 0; i < min(*nIdent, *nSess); i++ {
+		if !covered[i] {
+			warm = append(warm, cookie(i))
+		}
+	}
+	for range 3 {
+		warm = append(warm, cookies...)
+	}
 	for name, lines := range map[string][]string{"cookies.txt": cookies, "tokens.txt": toks, "warm.txt": warm,
 		"login.txt": {email(0), BenchPassword}} {
 		if err := os.WriteFile(filepath.Join(*out, name), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
