@@ -89,3 +89,19 @@ func (e *Engine) sendAddressChallenge(r *http.Request, f *flow, k addressKind, i
 	}
 	return e.mail(r.Context(), m)
 }
+
+// sendAddressChallengeOrAnswer applies the mail limits and sends the code
+// or link for a submitted address. It reports false after answering the
+// request itself (429, or an internal error).
+func (e *Engine) sendAddressChallengeOrAnswer(w http.ResponseWriter, r *http.Request, sub *submission, k addressKind, email string) bool {
+	if d := e.limitSend(r, email); d > 0 {
+		e.tooMany(w, r, sub, d)
+		return false
+	}
+	if err := e.startAddressChallenge(r, sub.f, k, email); err != nil {
+		e.logger.Error(k.name+" mail", zapErr(err))
+		writeError(w, r, errInternal("unable to send the "+k.name+" message"))
+		return false
+	}
+	return true
+}

@@ -92,13 +92,7 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	if d := e.limitSend(r, email); d > 0 {
-		e.tooMany(w, r, sub, d)
-		return
-	}
-	if err := e.startAddressChallenge(r, f, recoveryKind, email); err != nil {
-		e.logger.Error("recovery mail", zapErr(err))
-		writeError(w, r, errInternal("unable to send the recovery message"))
+	if !e.sendAddressChallengeOrAnswer(w, r, sub, recoveryKind, email) {
 		return
 	}
 	e.recoverySent(f, email)

@@ -126,13 +126,7 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
-	if d := e.limitSend(r, email); d > 0 {
-		e.tooMany(w, r, sub, d)
-		return
-	}
-	if err := e.startAddressChallenge(r, f, verificationKind, email); err != nil {
-		e.logger.Error("verification mail", zapErr(err))
-		writeError(w, r, errInternal("unable to send the verification message"))
+	if !e.sendAddressChallengeOrAnswer(w, r, sub, verificationKind, email) {
 		return
 	}
 	e.verificationSent(f, email)
