@@ -365,6 +365,14 @@ func (in *instance) running() bool {
 	}
 }
 
+// handedOut remembers every port freePorts returned in this test process:
+// the kernel may offer a just-closed port again, and two parallel tests
+// (or an instance and a later reload's new site) must never share one.
+var (
+	handedOutMu sync.Mutex
+	handedOut   = map[int]bool{}
+)
+
 func freePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
@@ -372,14 +380,21 @@ func freePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
+	handedOutMu.Lock()
+	defer handedOutMu.Unlock()
 	var ports []int
-	for i := 0; i < n; i++ {
+	for len(ports) < n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		p := l.Addr().(*net.TCPAddr).Port
+		if handedOut[p] {
+			continue
+		}
+		handedOut[p] = true
+		ports = append(ports, p)
 	}
 	return ports, nil
 }
