@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -365,34 +366,35 @@ func (in *instance) running() bool {
 	}
 }
 
-// handedOut remembers every port freePorts returned in this test process:
-// the kernel may offer a just-closed port again, and two parallel tests
-// (or an instance and a later reload's new site) must never share one.
+// handedOut remembers every port freePorts returned in this test process,
+// so two parallel tests (or an instance and a later reload's new site)
+// never share one.
 var (
 	handedOutMu sync.Mutex
 	handedOut   = map[int]bool{}
 )
 
+// freePorts picks ports below Linux's ephemeral range (32768–60999): a
+// port probed with :0 and closed again can be handed by the kernel to the
+// next :0 listener (the in-process SMTP and echo servers) before
+// caddy-kratos binds it; ports outside that range never are.
 func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
 	handedOutMu.Lock()
 	defer handedOutMu.Unlock()
 	var ports []int
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 10000 {
+			return nil, errors.New("no free port below the ephemeral range")
 		}
-		ls = append(ls, l)
-		p := l.Addr().(*net.TCPAddr).Port
+		p := 20000 + mrand.IntN(12000)
 		if handedOut[p] {
 			continue
 		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
 		handedOut[p] = true
 		ports = append(ports, p)
 	}
