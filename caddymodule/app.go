@@ -28,8 +28,8 @@ func init() {
 // the storage, the mail courier (started and stopped with the app) and the
 // self-service engine that the `kratos` and `kratos_gate` HTTP handlers
 // use. Configure it with the `kratos` global
-// option of the Caddyfile; a site that only uses the handlers gets an app
-// with every default.
+// option of the Caddyfile; public_url is required, everything else has a
+// default.
 //
 // Secrets, URLs and paths may use {env.VAR} placeholders; they are
 // replaced when the config is loaded.
@@ -42,8 +42,9 @@ type App struct {
 
 	// PublicURL is the absolute http(s) URL at which the Kratos public API
 	// is reached (Kratos's serve.public.base_url). It is the base of form
-	// actions, logout URLs and the CSRF cookie name. Default: derived from
-	// each request's scheme and Host.
+	// actions, links in mails, redirects, logout URLs, the CSRF cookie name
+	// and the issuer of the gates' assertions. Required: none of these is
+	// ever derived from a request's Host header.
 	PublicURL string `json:"public_url,omitempty"`
 
 	// IdentitySchema is the path of a JSON identity schema file (Kratos's
@@ -529,8 +530,13 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
 	}
-	if cfg.PublicURL != "" {
+	switch {
+	case cfg.PublicURL != "":
 		check("public_url", checkHTTPURL(cfg.PublicURL))
+	case a.PublicURL != "":
+		errs = append(errs, fmt.Errorf("public_url: %q is empty after replacing placeholders", a.PublicURL))
+	default:
+		errs = append(errs, errors.New(publicURLRequired))
 	}
 	if cfg.DefaultReturnURL != "" {
 		check("default_return_url", checkHTTPURL(cfg.DefaultReturnURL))

@@ -115,12 +115,12 @@ func TestFlowsConfigMapsEveryOption(t *testing.T) {
 }
 
 func TestFlowsConfigDefaultsStayZero(t *testing.T) {
-	got, err := new(App).flowsConfig(caddy.NewReplacer())
+	got, err := (&App{PublicURL: "https://auth.example.com/"}).flowsConfig(caddy.NewReplacer())
 	if err != nil {
 		t.Fatal(err)
 	}
 	got = withoutFuncs(t, got)
-	if !reflect.DeepEqual(got, flows.Config{}) {
+	if !reflect.DeepEqual(got, flows.Config{PublicURL: "https://auth.example.com/"}) {
 		t.Errorf("an empty app should leave every default to the engine, got %+v", got)
 	}
 }
@@ -135,6 +135,27 @@ func withoutFuncs(t *testing.T, c flows.Config) flows.Config {
 	}
 	c.ClientIP = nil
 	return c
+}
+
+// TestFlowsConfigRequiresPublicURL: a JSON config without public_url (or
+// with one that a placeholder empties) does not load; nothing falls back
+// to the request's Host header.
+func TestFlowsConfigRequiresPublicURL(t *testing.T) {
+	t.Setenv("CK_TEST_EMPTY", "")
+	for app, want := range map[*App]string{
+		{}:                                   "public_url is required",
+		{Recovery: "code"}:                   "public_url is required",
+		{PublicURL: "{env.CK_TEST_EMPTY}"}:   `public_url: "{env.CK_TEST_EMPTY}" is empty after replacing placeholders`,
+		{PublicURL: "https://auth.example/"}: "",
+	} {
+		_, err := app.flowsConfig(caddy.NewReplacer())
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%+v: unexpected error %v", app, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%+v: err = %v, want one containing %q", app, err, want)
+		}
+	}
 }
 
 func TestFlowsConfigRejectsBadJSONValues(t *testing.T) {

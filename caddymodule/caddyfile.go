@@ -31,6 +31,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if err := app.UnmarshalCaddyfile(d); err != nil {
 		return nil, err
 	}
+	if app.PublicURL == "" {
+		d.Reset()
+		d.Next() // option name, for the line number
+		return nil, d.Err(publicURLRequired)
+	}
 	return httpcaddyfile.App{
 		Name:  "kratos",
 		Value: caddyconfig.JSON(app, nil),
@@ -41,7 +46,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //
 //	kratos {
 //		storage <dir>
-//		public_url <url>
+//		public_url <url>          (required)
 //		identity_schema <file>
 //		dev
 //		default_return_url <url>
@@ -542,8 +547,27 @@ func (c *CodeConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // parseHandler sets up the `kratos` directive.
 func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	m := new(Handler)
-	err := m.UnmarshalCaddyfile(h.Dispenser)
-	return m, err
+	if err := m.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return m, requireGlobalOption(h)
+}
+
+// publicURLRequired explains why public_url has no default.
+const publicURLRequired = "kratos: public_url is required (e.g. public_url https://auth.example.com/): " +
+	"links in mails, redirects, the CSRF cookie name and assertion issuers are built from it, never from the request's Host header"
+
+// requireGlobalOption fails a kratos or kratos_gate directive, naming its
+// line, when the Caddyfile has no `kratos` global option: without it there
+// is no public_url (the option itself refuses to be without one).
+func requireGlobalOption(h httpcaddyfile.Helper) error {
+	if _, ok := h.Option("kratos").(httpcaddyfile.App); ok {
+		return nil
+	}
+	h.Reset()
+	h.Next() // directive name, for the line number
+	return h.Errf("%s: add the kratos global option with public_url, e.g. { kratos { public_url https://auth.example.com/ } }; "+
+		"links in mails, redirects, the CSRF cookie name and assertion issuers are built from it, never from the request's Host header", h.Val())
 }
 
 // UnmarshalCaddyfile sets up the handler from the `kratos` directive,

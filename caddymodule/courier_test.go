@@ -70,6 +70,9 @@ func provisionApp(t *testing.T, a *App) error {
 	if a.Storage == "" {
 		a.Storage = filepath.Join(t.TempDir(), "data")
 	}
+	if a.PublicURL == "" {
+		a.PublicURL = "https://auth.example.com/"
+	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
 	err := a.Provision(ctx)

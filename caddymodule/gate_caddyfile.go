@@ -13,8 +13,10 @@ import (
 // caddyfile.go's init).
 func parseGate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	g := new(Gate)
-	err := g.UnmarshalCaddyfile(h.Dispenser)
-	return g, err
+	if err := g.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return g, requireGlobalOption(h)
 }
 
 // UnmarshalCaddyfile sets up the gate from the `kratos_gate` directive:

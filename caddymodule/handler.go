@@ -34,8 +34,8 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision gets the engine from the `kratos` app, which is created with
-// defaults if the config has none.
+// Provision gets the engine from the `kratos` app (which refuses to start
+// without public_url).
 func (h *Handler) Provision(ctx caddy.Context) error {
 	app, err := kratosApp(ctx)
 	if err != nil {

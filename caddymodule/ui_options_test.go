@@ -11,6 +11,7 @@ func TestUIOptionsMapIntoFlowsConfig(t *testing.T) {
 	t.Setenv("SPA_ORIGIN", "https://spa.example.net")
 	t.Setenv("BRAND", "oklch(55% 0.2 260)")
 	a := App{
+		PublicURL:          "https://auth.example.com/",
 		UI:                 &UIOptions{ProductName: "Example Cloud", LogoURL: "/static/logo.svg", PrimaryColor: "{env.BRAND}", Prefix: "/account/"},
 		CORSAllowedOrigins: []string{"https://app.example.com", "{env.SPA_ORIGIN}"},
 	}

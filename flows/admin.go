@@ -226,15 +226,9 @@ func (e *Engine) adminIdentityJSON(r *http.Request, id *sessionstore.Identity, d
 	return w
 }
 
-// adminSchemaURL points at the public getIdentitySchema endpoint. Without
-// a configured public URL the admin request's host would be wrong, so the
-// URL is then relative.
+// adminSchemaURL points at the public getIdentitySchema endpoint.
 func (e *Engine) adminSchemaURL(r *http.Request, schemaID string) string {
-	p := "schemas/" + base64.RawURLEncoding.EncodeToString([]byte(schemaID))
-	if e.base == nil {
-		return "/" + p
-	}
-	return e.base.String() + p
+	return e.baseStr + "schemas/" + base64.RawURLEncoding.EncodeToString([]byte(schemaID))
 }
 
 // adminSession is Kratos's session for the admin API; identity and devices

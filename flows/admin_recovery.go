@@ -46,10 +46,6 @@ func (e *Engine) adminRecoveryStart(w http.ResponseWriter, r *http.Request, body
 		writeError(w, r, errRecoveryDisabled())
 		return 0, false
 	}
-	if e.base == nil {
-		writeError(w, r, errBadRequest("Recovery links need the public URL of the Kratos API: set public_url in the kratos configuration."))
-		return 0, false
-	}
 	lifespan := e.cfg.CodeLifespan
 	if body.ExpiresIn != "" {
 		d, err := time.ParseDuration(body.ExpiresIn)

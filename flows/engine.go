@@ -22,8 +22,10 @@ import (
 // Config is everything the engine needs. Zero values mean Kratos's defaults
 // (filled by Config.withDefaults).
 type Config struct {
-	// PublicURL is the base URL of the public API (ui.action, schema_url,
-	// CSRF cookie name). Empty: derived from each request's Host.
+	// PublicURL is the base URL of the public API: ui.action, schema_url,
+	// links in mails, redirects, the CSRF cookie name, the assertion
+	// issuer. Required: none of these is ever taken from a request's Host
+	// header, which the client chooses.
 	PublicURL string
 	// Dev allows cookies without Secure over plain http (kratos --dev).
 	Dev bool
@@ -178,14 +180,22 @@ type Engine struct {
 	schema  *identitySchema
 	hasher  *hasher
 	cookies *cookieCodec
-	// base is the configured public URL (nil: derived per request).
+	// base is the configured public URL; baseStr is its string form.
 	base    *url.URL
+	baseStr string
 	allowed []*url.URL
 	mux     *http.ServeMux
 	now     func() time.Time
 	// gate is the state of the gate API (gate_api.go, sessioncheck.go).
 	gate gateFeatures
 }
+
+// ErrNoPublicURL is returned by New without Config.PublicURL. Links in
+// mails, redirects, cookie names and assertion issuers built from a
+// request's Host header would point wherever the client says (a recovery
+// link mailed to evil.example is an account takeover), so there is no
+// per-request default.
+var ErrNoPublicURL = errors.New("flows: public_url is required: links in mails, redirects, the CSRF cookie name and assertion issuers are built from it, never from a request's Host header")
 
 // ErrNoSession is returned by Authenticate when the request carries no
 // valid session.
@@ -290,13 +300,14 @@ func New(cfg Config, store *sessionstore.Store, logger *zap.Logger) (*Engine, er
 	if cfg.BcryptCost < 4 || cfg.BcryptCost > 31 {
 		return nil, fmt.Errorf("flows: bcrypt cost %d out of range 4..31", cfg.BcryptCost)
 	}
-	if cfg.PublicURL != "" {
-		u, err := parseBaseURL(cfg.PublicURL)
-		if err != nil {
-			return nil, fmt.Errorf("flows: public URL: %w", err)
-		}
-		e.base = u
+	if cfg.PublicURL == "" {
+		return nil, ErrNoPublicURL
 	}
+	u, err := parseBaseURL(cfg.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("flows: public URL: %w", err)
+	}
+	e.base, e.baseStr = u, u.String()
 	for _, s := range cfg.AllowedReturnURLs {
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" {

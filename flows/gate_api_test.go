@@ -85,12 +85,10 @@ func TestWhoamiJSONMatchesEncodingJSON(t *testing.T) {
 		{&sessionstore.Identity{ID: "i5", SchemaID: "default", State: "active", Traits: json.RawMessage(`{"name":"Zoë \u2028"}`)}, false},
 		{&sessionstore.Identity{ID: "i6", SchemaID: "default", State: "inactive", Traits: json.RawMessage(`{}`), MetadataPublic: json.RawMessage("{\n}")}, false},
 	}
-	for _, publicURL := range []bool{true, false} {
-		e, srv := testEngine(t, func(c *Config) {
-			if !publicURL {
-				c.PublicURL = ""
-			}
-		})
+	// public_url is required (no URL comes from the Host header), so the
+	// one configuration to pin is the configured one.
+	for _, publicURL := range []bool{true} {
+		e, srv := testEngine(t, nil)
 		r := httptest.NewRequest("GET", srv.URL+"/sessions/whoami", nil)
 		for _, s := range sessions {
 			for _, tc := range idents {

@@ -119,17 +119,10 @@ func (e *Engine) allowedMethods(r *http.Request) string {
 	return strings.Join(out, ", ")
 }
 
-// baseURL is the public base URL with a trailing slash.
-func (e *Engine) baseURL(r *http.Request) string {
-	if e.base != nil {
-		return e.base.String()
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + "/"
-}
+// baseURL is the configured public base URL with a trailing slash. It
+// takes the request only so call sites read alike; nothing of the request
+// (Host, X-Forwarded-*, TLS) goes into it.
+func (e *Engine) baseURL(*http.Request) string { return e.baseStr }
 
 // publicURL joins the public base and a path (without leading slash).
 func (e *Engine) publicURL(r *http.Request, path string) string {

@@ -195,20 +195,10 @@ type gateFeatures struct {
 	extending sync.Map
 	views     identityViews
 	keys      assertionKeys
-
-	baseOnce sync.Once
-	base     string // the configured public URL as a string
 }
 
-// publicBase is e.baseURL(r) without building the string per request when
-// the public URL is configured.
-func (g *gateFeatures) publicBase(e *Engine, r *http.Request) string {
-	if e.base == nil {
-		return e.baseURL(r)
-	}
-	g.baseOnce.Do(func() { g.base = e.base.String() })
-	return g.base
-}
+// publicBase is the configured public URL (never built from the request).
+func (g *gateFeatures) publicBase(e *Engine, _ *http.Request) string { return e.baseStr }
 
 func (e *Engine) gateState() *gateFeatures { return &e.gate }
 
