@@ -187,9 +187,10 @@ type App struct {
 	// (feature_flags.use_continue_with_transitions). Default: false.
 	UseContinueWithTransitions bool `json:"use_continue_with_transitions,omitempty"`
 
-	// RequireVerifiedAddress refuses password login until one of the
-	// identity's addresses is verified (the require_verified_address login
-	// hook). Default: false.
+	// RequireVerifiedAddress refuses every first-factor sign-in (message
+	// 4000010) until one of the identity's addresses is verified, and
+	// sign-up then issues no session (Kratos's require_verified_address
+	// login hook). Default: false.
 	RequireVerifiedAddress bool `json:"require_verified_address,omitempty"`
 
 	// Methods enables optional credential methods: totp, lookup_secret,

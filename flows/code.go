@@ -107,12 +107,13 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			f.UI.Messages = []Text{newText(4010008, nil)}
 			return nil, nil
 		}
+		// Signing in with a mailed code proves the address; read the
+		// identity after, so require_verified_address sees it verified.
+		_ = e.markVerified(r.Context(), c.IdentityID, c.Address)
 		ident, err := e.store.GetIdentity(r.Context(), c.IdentityID)
 		if err != nil {
 			return nil, errInternal("unable to load the identity")
 		}
-		// Signing in with a mailed code proves the address.
-		_ = e.markVerified(r.Context(), ident.ID, c.Address)
 		return ident, nil
 	}
 	// Step one (or resend): send a code.

@@ -98,8 +98,9 @@ type Config struct {
 	// UseContinueWithTransitions answers a completed recovery with 200 and
 	// continue_with instead of 422 (Kratos's feature flag). Default: off.
 	UseContinueWithTransitions bool
-	// RequireVerifiedAddress refuses password login until an address is
-	// verified (Kratos's require_verified_address login hook).
+	// RequireVerifiedAddress refuses every first-factor sign-in (message
+	// 4000010) until an address is verified, and sign-up then issues no
+	// session (Kratos's require_verified_address login hook).
 	RequireVerifiedAddress bool
 	// Methods enables optional credential methods by name (totp,
 	// lookup_secret, webauthn, passkey, code). password and profile are

@@ -188,6 +188,11 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
+	if m.aal == "aal1" && !(sess != nil && f.Refresh) && e.addressUnverified(ident) {
+		f.UI.Messages = []Text{newText(4000010, nil)}
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
 	var issued *issuedSession
 	if sess != nil && (m.aal == "aal2" || f.Refresh) {
 		if sess.IdentityID != ident.ID {
@@ -248,6 +253,22 @@ func sessionAAL(ms []sessionstore.AuthMethod) string {
 	return "aal0"
 }
 
+// addressUnverified is Kratos's require_verified_address login hook: with
+// the option on, a first-factor sign-in of an identity none of whose
+// addresses is verified gets no session (message 4000010). Re-authenticating
+// an existing session (refresh) and second factors are not sign-ins.
+func (e *Engine) addressUnverified(ident *sessionstore.Identity) bool {
+	if !e.cfg.RequireVerifiedAddress {
+		return false
+	}
+	for _, a := range ident.VerifiableAddresses {
+		if a.Verified {
+			return false
+		}
+	}
+	return true
+}
+
 // normalizeIdentifier lower-cases and trims identifiers, as Kratos does for
 // email-like identifiers.
 func normalizeIdentifier(s string) string {
@@ -305,6 +326,11 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 	}
 	if ident.State != "" && ident.State != "active" {
 		f.UI.Messages = []Text{newText(4010011, nil)}
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	if !(f.Refresh && sess != nil) && e.addressUnverified(ident) {
+		f.UI.Messages = []Text{newText(4000010, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}

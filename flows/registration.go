@@ -263,12 +263,17 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 		return
 	}
 	e.hit(r.Context(), "reg_ip", e.clientIP(r))
-	// The session after-hook: the new identity is signed in.
-	is := e.newSession(r, ident.ID, method, "aal1")
-	if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
-		e.logger.Error("creating session", zapErr(err))
-		writeError(w, r, errInternal("unable to store the session"))
-		return
+	// The session after-hook: the new identity is signed in — unless
+	// require_verified_address wants a verified address first (Kratos: the
+	// login hook would refuse this session, so it is not issued).
+	var is *issuedSession
+	if !e.addressUnverified(ident) {
+		is = e.newSession(r, ident.ID, method, "aal1")
+		if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
+			e.logger.Error("creating session", zapErr(err))
+			writeError(w, r, errInternal("unable to store the session"))
+			return
+		}
 	}
 	f.Active = method
 	f.ContinueWith = nil
@@ -285,6 +290,16 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 	}
 	e.completeFlow(r.Context(), f)
 	idw := e.identityJSON(r, ident)
+	if is == nil {
+		// Kratos's answer without the session hook: the identity only.
+		if f.Type == "api" {
+			writeJSON(w, http.StatusOK, map[string]any{"identity": idw, "continue_with": f.ContinueWith})
+			return
+		}
+		to := e.flowReturnTo(r, f)
+		e.finish(w, r, sub, to, nil, map[string]any{"identity": idw, "continue_with": append(f.ContinueWith, continueRedirect(to))})
+		return
+	}
 	sw := e.sessionJSON(is.sess, idw)
 	if f.Type == "api" {
 		writeJSON(w, http.StatusOK, map[string]any{
