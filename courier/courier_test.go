@@ -375,8 +375,13 @@ func TestAbandonAfterMaxAttempts(t *testing.T) {
 	if s.Attempts != 3 || s.LastError == "" {
 		t.Errorf("status = %+v", s)
 	}
-	if logs.FilterMessage("mail abandoned after too many failed attempts").Len() != 1 {
-		t.Errorf("abandon not logged once")
+	// The worker logs after it has recorded the state, so the line may
+	// follow waitState by a moment.
+	for deadline := time.Now().Add(2 * time.Second); logs.FilterMessage("mail abandoned after too many failed attempts").Len() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := logs.FilterMessage("mail abandoned after too many failed attempts").Len(); n != 1 {
+		t.Errorf("abandon logged %d times, want once", n)
 	}
 	if logs.FilterMessage("mail delivery failed, will retry").Len() != 2 {
 		t.Errorf("retries logged %d times", logs.FilterMessage("mail delivery failed, will retry").Len())
