@@ -126,6 +126,16 @@ type App struct {
 	// in the storage, so restarts keep users logged in.
 	CookieSecrets []string `json:"cookie_secrets,omitempty"`
 
+	// CipherSecrets seal credentials at rest — TOTP keys, the sealed copy
+	// of backup codes, pending WebAuthn ceremonies — and key the MACs of
+	// one-time codes (secrets.cipher), each at least 16 characters. The
+	// first seals; all open (rotation; values sealed under the cookie
+	// secrets still open and are re-sealed when used). Kept outside the
+	// storage (e.g. {env.KRATOS_CIPHER_SECRET}), a copy of the storage
+	// directory does not reveal TOTP keys or backup codes and cannot test
+	// pending codes offline. Default: the cookie secrets.
+	CipherSecrets []string `json:"cipher_secrets,omitempty"`
+
 	// RegistrationStyle is profile_first (traits first, then the
 	// credential) or unified (one step)
 	// (selfservice.flows.registration.style). Default: profile_first.
@@ -588,6 +598,11 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 		s = r(s)
 		check("cookie_secrets", checkSecret(s))
 		cfg.CookieSecrets = append(cfg.CookieSecrets, s)
+	}
+	for _, s := range a.CipherSecrets {
+		s = r(s)
+		check("cipher_secrets", checkSecret(s))
+		cfg.CipherSecrets = append(cfg.CipherSecrets, s)
 	}
 	if a.RegistrationStyle != "" {
 		check("registration_style", checkOneOf("registration style", a.RegistrationStyle, registrationStyles))

@@ -62,6 +62,10 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		cookie_path <path>
 //		cookie_same_site <lax|strict|none>
 //		cookie_secret <secret...>
+//		secrets {
+//			cookie <secret...>
+//			cipher <secret...>
+//		}
 //		registration_style <profile_first|unified>
 //		registration <enabled|disabled>
 //		password_hasher <bcrypt|argon2id>
@@ -275,18 +279,39 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 
 		case "cookie_secret":
-			secrets := d.RemainingArgs()
-			if len(secrets) == 0 {
+			if seen["secrets.cookie"] {
+				return d.Errf("cookie_secret: already set by secrets { cookie … }")
+			}
+			seen["secrets.cookie"] = true
+			if a.CookieSecrets, err = secretArgs(d, name); err != nil {
+				return err
+			}
+
+		case "secrets":
+			if d.NextArg() {
 				return d.ArgErr()
 			}
-			for _, s := range secrets {
-				if !hasPlaceholder(s) {
-					if err := check(checkSecret(s)); err != nil {
-						return err
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				sub := d.Val()
+				if seen["secrets."+sub] {
+					if sub == "cookie" {
+						return d.Errf("secrets: cookie: already set (by cookie_secret or an earlier line)")
 					}
+					return d.Errf("secrets: duplicate subdirective %q", sub)
+				}
+				seen["secrets."+sub] = true
+				switch sub {
+				case "cookie":
+					a.CookieSecrets, err = secretArgs(d, "secrets: cookie")
+				case "cipher":
+					a.CipherSecrets, err = secretArgs(d, "secrets: cipher")
+				default:
+					return d.Errf("secrets: unrecognized subdirective %q (want cookie or cipher)", sub)
+				}
+				if err != nil {
+					return err
 				}
 			}
-			a.CookieSecrets = secrets
 
 		case "rate_limits":
 			a.RateLimits, err = parseRateLimits(d)
@@ -445,6 +470,23 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// secretArgs reads one or more secrets (the first is current, the others
+// are still accepted) and checks those without placeholders now.
+func secretArgs(d *caddyfile.Dispenser, what string) ([]string, error) {
+	secrets := d.RemainingArgs()
+	if len(secrets) == 0 {
+		return nil, d.ArgErr()
+	}
+	for _, s := range secrets {
+		if !hasPlaceholder(s) {
+			if err := checkSecret(s); err != nil {
+				return nil, d.Errf("%s: %v", what, err)
+			}
+		}
+	}
+	return secrets, nil
 }
 
 // repeatableOptions are the subdirectives of the kratos global option that

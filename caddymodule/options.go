@@ -137,7 +137,7 @@ func checkCookieDomain(s string) error {
 // checkSecret accepts a cookie secret of Kratos's minimum length.
 func checkSecret(s string) error {
 	if len(s) < minSecretLength {
-		return fmt.Errorf("cookie secret too short: want at least %d characters", minSecretLength)
+		return fmt.Errorf("secret too short: want at least %d characters", minSecretLength)
 	}
 	return nil
 }

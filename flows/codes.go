@@ -24,9 +24,10 @@ func newCode() string {
 
 // codeMAC keys a code to its flow with a server secret, so the stored
 // value reveals nothing even to someone who can read the store (6 digits
-// would fall to an offline search of a plain hash).
+// would fall to an offline search of a plain hash). The key comes from the
+// cipher secrets when they are set, else from the cookie secrets.
 func (e *Engine) codeMAC(flowID, code string) string {
-	m := hmac.New(sha256.New, e.cookies.macKey)
+	m := hmac.New(sha256.New, e.codeKey)
 	m.Write([]byte("code\x00" + flowID + "\x00" + code))
 	return hex.EncodeToString(m.Sum(nil))
 }

@@ -15,20 +15,27 @@ import (
 
 // Credential secrets at rest (TOTP keys, lookup codes, pending ceremony
 // state kept on flows) are sealed with AES-256-GCM. The keys are derived
-// from the cookie secrets: the configured ones (the first seals, all open,
-// so listing the old secret after a new one keeps existing credentials
-// readable), or the secret generated once and persisted in the store. A
-// copy of the store alone therefore does not reveal TOTP seeds or recovery
-// codes when the secrets are configured outside it.
+// from the cipher secrets when they are configured, else from the cookie
+// secrets: the configured ones, or the secret generated once and persisted
+// in the store. The first root seals; every root opens, so listing an old
+// secret after a new one — or adding cipher secrets to a deployment that
+// sealed under its cookie secrets — keeps existing credentials readable
+// (they are re-sealed under the current root when next used). A copy of the
+// store alone therefore does not reveal TOTP seeds or recovery codes when
+// the secrets are configured outside it.
 
 const sealPrefix = "sealed.v1."
 
 var errUnsealable = errors.New("sealed value cannot be opened with any configured secret")
 
-// sealRoots returns the root secrets, primary first.
+// sealRoots returns the root secrets, primary first: the cipher secrets,
+// then the cookie secrets (configured or persisted).
 func (e *Engine) sealRoots(ctx context.Context) ([][]byte, error) {
+	out := make([][]byte, 0, len(e.cfg.CipherSecrets)+len(e.cfg.CookieSecrets)+1)
+	for _, s := range e.cfg.CipherSecrets {
+		out = append(out, []byte(s))
+	}
 	if len(e.cfg.CookieSecrets) > 0 {
-		out := make([][]byte, 0, len(e.cfg.CookieSecrets))
 		for _, s := range e.cfg.CookieSecrets {
 			out = append(out, []byte(s))
 		}
@@ -40,7 +47,7 @@ func (e *Engine) sealRoots(ctx context.Context) ([][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credential key: %w", err)
 	}
-	return [][]byte{sec}, nil
+	return append(out, sec), nil
 }
 
 // purposeKey derives the 32-byte key for purpose from root.

@@ -65,6 +65,12 @@ type Config struct {
 	// used for new cookies, all of them are tried on read (rotation).
 	// Default: a secret generated once and persisted in the store.
 	CookieSecrets []string
+	// CipherSecrets seal credentials at rest (TOTP keys, backup codes,
+	// ceremony state on flows) and key the MACs of one-time codes
+	// (secrets.cipher). The first seals; all open, and so do the cookie
+	// secrets (values sealed before cipher secrets were set). Default: the
+	// cookie secrets.
+	CipherSecrets []string
 	// RegistrationEnabled turns self-service registration on. Default: true
 	// (set DisableRegistration to close it).
 	DisableRegistration bool
@@ -187,6 +193,8 @@ type Engine struct {
 	allowed []*url.URL
 	mux     *http.ServeMux
 	now     func() time.Time
+	// codeKey keys the MACs of one-time codes (codes.go).
+	codeKey []byte
 	// gate is the state of the gate API (gate_api.go, sessioncheck.go).
 	gate gateFeatures
 }
@@ -351,6 +359,15 @@ func New(cfg Config, store *sessionstore.Store, logger *zap.Logger) (*Engine, er
 	}
 	if e.cookies, err = newCookieCodec(secrets); err != nil {
 		return nil, fmt.Errorf("flows: %w", err)
+	}
+	for _, s := range cfg.CipherSecrets {
+		if len(s) < 16 {
+			return nil, errors.New("flows: cipher secrets must be at least 16 characters")
+		}
+	}
+	e.codeKey = e.cookies.macKey
+	if len(cfg.CipherSecrets) > 0 {
+		e.codeKey = purposeKey([]byte(cfg.CipherSecrets[0]), "code-mac")
 	}
 	e.routes()
 	return e, nil
