@@ -120,6 +120,14 @@ type App struct {
 	// or none (cookies.same_site). Default: lax.
 	CookieSameSite string `json:"cookie_same_site,omitempty"`
 
+	// CookieHostPrefix names the session and CSRF cookies with the
+	// __Host- prefix (__Host-ory_kratos_session, __Host-csrf_token_…):
+	// browsers then take them only from this host, Secure, with Path=/ and
+	// no Domain, so a sibling subdomain cannot plant or overwrite them
+	// (cookie tossing). Needs an https public_url (or a loopback one), no
+	// cookie_domain and cookie_path /. Default: false (Kratos's names).
+	CookieHostPrefix bool `json:"cookie_host_prefix,omitempty"`
+
 	// CookieSecrets sign and encrypt the session cookie (secrets.cookie),
 	// each at least 16 characters. The first signs new cookies; all are
 	// accepted (rotation). Default: a random secret generated once and kept
@@ -517,6 +525,7 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 		CookieName:              r(a.CookieName),
 		CookieDomain:            r(a.CookieDomain),
 		CookiePath:              r(a.CookiePath),
+		CookieHostPrefix:        a.CookieHostPrefix,
 		DisableRegistration:     a.DisableRegistration,
 		RegistrationStyle:       a.RegistrationStyle,
 		PasswordHasher:          a.PasswordHasher,

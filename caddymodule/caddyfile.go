@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 
@@ -61,6 +62,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		cookie_domain <domain>
 //		cookie_path <path>
 //		cookie_same_site <lax|strict|none>
+//		cookie_host_prefix
 //		cookie_secret <secret...>
 //		secrets {
 //			cookie <secret...>
@@ -109,6 +111,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	seen := make(map[string]bool)
+	var hostPrefixAt string // file:line of cookie_host_prefix
 	for d.NextBlock(0) {
 		name := d.Val()
 		if !repeatableOptions[name] {
@@ -193,6 +196,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			a.Dev = true
+
+		case "cookie_host_prefix":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.CookieHostPrefix = true
+			hostPrefixAt = fmt.Sprintf("%s:%d", d.File(), d.Line())
 
 		case "default_return_url":
 			a.DefaultReturnURL, err = urlArg()
@@ -467,6 +477,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		if err != nil {
 			return err
+		}
+	}
+	if hostPrefixAt != "" {
+		// Browsers silently drop __Host- cookies with these: nobody could
+		// sign in.
+		switch {
+		case a.CookieDomain != "":
+			return fmt.Errorf("cookie_host_prefix: __Host- cookies cannot have a cookie_domain, at %s", hostPrefixAt)
+		case a.CookiePath != "" && a.CookiePath != "/":
+			return fmt.Errorf("cookie_host_prefix: __Host- cookies need cookie_path /, at %s", hostPrefixAt)
 		}
 	}
 	return nil

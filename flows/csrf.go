@@ -9,7 +9,7 @@ import (
 
 // csrfFromCookie returns the raw CSRF token of the request's cookie, or nil.
 func (e *Engine) csrfFromCookie(r *http.Request) []byte {
-	c, err := r.Cookie(csrfCookieName(e.baseURL(r)))
+	c, err := r.Cookie(e.csrfName)
 	if err != nil {
 		return nil
 	}
@@ -39,7 +39,7 @@ func (e *Engine) issueCSRF(w http.ResponseWriter, r *http.Request) []byte {
 		same = http.SameSiteLaxMode
 	}
 	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- HttpOnly and SameSite are set; Secure is off only in dev mode over plain http (kratos --dev)
-		Name:     csrfCookieName(e.baseURL(r)),
+		Name:     e.csrfName,
 		Value:    base64.StdEncoding.EncodeToString(t),
 		Path:     e.cfg.CookiePath,
 		Domain:   e.cfg.CookieDomain,
@@ -51,9 +51,10 @@ func (e *Engine) issueCSRF(w http.ResponseWriter, r *http.Request) []byte {
 	return t
 }
 
-// secureCookies: Secure unless dev mode over plain http.
+// secureCookies: Secure unless dev mode over plain http (__Host- cookies
+// are always Secure).
 func (e *Engine) secureCookies(r *http.Request) bool {
-	if !e.cfg.Dev {
+	if !e.cfg.Dev || e.cfg.CookieHostPrefix {
 		return true
 	}
 	return strings.HasPrefix(e.baseURL(r), "https://")

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -59,6 +60,11 @@ type Config struct {
 	CookieDomain string
 	// CookiePath is the Path attribute of cookies. Default: /.
 	CookiePath string
+	// CookieHostPrefix prefixes the session and CSRF cookie names with
+	// __Host- (Secure, Path=/, no Domain: a sibling subdomain cannot plant
+	// them). Needs an https (or loopback) public URL, no CookieDomain and
+	// CookiePath /.
+	CookieHostPrefix bool
 	// CookieSameSite is Lax, Strict or None. Default: Lax.
 	CookieSameSite http.SameSite
 	// CookieSecrets sign and encrypt the session cookie; the first one is
@@ -193,6 +199,8 @@ type Engine struct {
 	allowed []*url.URL
 	mux     *http.ServeMux
 	now     func() time.Time
+	// csrfName is the CSRF cookie's name (from the public URL).
+	csrfName string
 	// codeKey keys the MACs of one-time codes (codes.go).
 	codeKey []byte
 	// gate is the state of the gate API (gate_api.go, sessioncheck.go).
@@ -317,6 +325,16 @@ func New(cfg Config, store *sessionstore.Store, logger *zap.Logger) (*Engine, er
 		return nil, fmt.Errorf("flows: public URL: %w", err)
 	}
 	e.base, e.baseStr = u, u.String()
+	e.csrfName = csrfCookieName(e.baseStr)
+	if cfg.CookieHostPrefix {
+		if err := checkHostPrefix(cfg, u); err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(cfg.CookieName, hostPrefix) {
+			e.cfg.CookieName = hostPrefix + cfg.CookieName
+		}
+		e.csrfName = hostPrefix + e.csrfName
+	}
 	for _, s := range cfg.AllowedReturnURLs {
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" {
@@ -371,6 +389,35 @@ func New(cfg Config, store *sessionstore.Store, logger *zap.Logger) (*Engine, er
 	}
 	e.routes()
 	return e, nil
+}
+
+// hostPrefix is the cookie name prefix browsers accept only for Secure,
+// host-only cookies with Path=/ (RFC 6265bis).
+const hostPrefix = "__Host-"
+
+// checkHostPrefix refuses settings a __Host- cookie cannot have: browsers
+// drop such cookies silently, and nobody could sign in.
+func checkHostPrefix(cfg Config, base *url.URL) error {
+	if cfg.CookieDomain != "" {
+		return errors.New("flows: cookie_host_prefix: __Host- cookies cannot have a cookie_domain")
+	}
+	if cfg.CookiePath != "/" {
+		return errors.New("flows: cookie_host_prefix: __Host- cookies need cookie_path /")
+	}
+	if base.Scheme != "https" && !isLoopback(base.Hostname()) {
+		return errors.New("flows: cookie_host_prefix: __Host- cookies are Secure, so the public_url must be https (or on localhost)")
+	}
+	return nil
+}
+
+// isLoopback: browsers treat http://localhost and loopback addresses as
+// secure contexts and keep Secure cookies for them.
+func isLoopback(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func parseBaseURL(s string) (*url.URL, error) {

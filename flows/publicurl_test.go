@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -93,5 +94,50 @@ func TestSpoofedHostChangesNoURL(t *testing.T) {
 	}
 	if strings.Contains(m.RequestURL, "evil.example") {
 		t.Errorf("mail's request URL = %q names the forged host", m.RequestURL)
+	}
+}
+
+// TestCookieHostPrefix: with CookieHostPrefix the session and CSRF cookies
+// are __Host- cookies (Secure even in dev, Path=/, no Domain), and settings
+// a browser would refuse for such cookies stop the engine.
+func TestCookieHostPrefix(t *testing.T) {
+	st, err := sessionstore.Open(t.TempDir(), sessionstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{PublicURL: "https://auth.example.com/", CookieDomain: "example.com"}, "cookie_domain"},
+		{Config{PublicURL: "https://auth.example.com/", CookiePath: "/auth/"}, "cookie_path"},
+		{Config{PublicURL: "http://auth.example.com/", Dev: true}, "https"},
+	} {
+		tc.cfg.CookieHostPrefix = true
+		if _, err := New(tc.cfg, st, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: err = %v, want one naming %s", tc.cfg, err, tc.want)
+		}
+	}
+	e, err := New(Config{PublicURL: "http://127.0.0.1:4433/", Dev: true, CookieHostPrefix: true}, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.cfg.CookieName != "__Host-ory_kratos_session" || e.csrfName != "__Host-"+csrfCookieName("http://127.0.0.1:4433/") {
+		t.Fatalf("cookie names %q %q", e.cfg.CookieName, e.csrfName)
+	}
+	r := httptest.NewRequest("GET", "http://127.0.0.1:4433/self-service/login/browser", nil)
+	r.Header.Set("Accept", "application/json")
+	w := httptest.NewRecorder()
+	e.ServeHTTP(w, r)
+	cs := w.Result().Cookies()
+	if len(cs) != 1 || cs[0].Name != e.csrfName || !cs[0].Secure || cs[0].Path != "/" || cs[0].Domain != "" {
+		t.Fatalf("CSRF cookie %+v, want a Secure host-only __Host- cookie with Path=/", cs)
+	}
+	w = httptest.NewRecorder()
+	e.setSessionCookie(w, r, "ory_st_x", time.Now().Add(time.Hour))
+	cs = w.Result().Cookies()
+	if len(cs) != 1 || cs[0].Name != "__Host-ory_kratos_session" || !cs[0].Secure || cs[0].Path != "/" || cs[0].Domain != "" {
+		t.Fatalf("session cookie %+v", cs)
 	}
 }
