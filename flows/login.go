@@ -366,7 +366,8 @@ func (e *Engine) checkPassword(ctx context.Context, identifier, password string)
 			// and only while it still holds the hash just verified.
 			checked := cfg.HashedPassword
 			now := e.now().UTC()
-			up, err := e.store.ModifyIdentity(ctx, ident.ID, func(cur *sessionstore.Identity) error {
+			// A client that goes away now must not decide what is stored.
+			up, err := e.store.ModifyIdentity(context.WithoutCancel(ctx), ident.ID, func(cur *sessionstore.Identity) error {
 				c, ok := cur.Credentials["password"]
 				var cc passwordConfig
 				if !ok || jsonUnmarshal(c.Config, &cc) != nil || cc.HashedPassword != checked {
@@ -387,8 +388,9 @@ func (e *Engine) checkPassword(ctx context.Context, identifier, password string)
 	}
 	// The caller decides on the identity as it is now, not as it was
 	// before the hash comparison (its state above all: a deactivation
-	// during the comparison must refuse this login).
-	fresh, err := e.store.GetIdentity(ctx, ident.ID)
+	// during the comparison must refuse this login). A client that went
+	// away meanwhile gets the same answer as one that stayed.
+	fresh, err := e.store.GetIdentity(context.WithoutCancel(ctx), ident.ID)
 	switch {
 	case errors.Is(err, sessionstore.ErrNotFound):
 		return nil, false, nil // deleted meanwhile

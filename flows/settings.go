@@ -270,6 +270,10 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		case errors.Is(err, sessionstore.ErrConflict):
 			e.writeBrowserOrJSONError(w, r, f.Type, errIdentityChanged())
 			return
+		case errors.Is(err, sessionstore.ErrNotFound):
+			// Deleted meanwhile, with its sessions.
+			e.writeBrowserOrJSONError(w, r, f.Type, errNoCredentials())
+			return
 		case err != nil:
 			e.logger.Error("updating identity", zapErr(err))
 			writeError(w, r, errInternal("unable to store the identity"))
