@@ -100,6 +100,9 @@ type instanceOptions struct {
 	// Env is added to the process environment (KEY=value), for {env.KEY}
 	// placeholders.
 	Env []string
+	// BcryptCost replaces the default bcrypt_cost 4 (slow hashes widen
+	// race windows).
+	BcryptCost int
 }
 
 // instance is one running caddy-kratos process with its ports, storage
@@ -248,12 +251,12 @@ func (in *instance) caddyfile(opts instanceOptions) string {
 		public_url %s
 		dev
 		default_return_url %s
-		bcrypt_cost 4
+		bcrypt_cost %d
 		ui_url login http://127.0.0.1:4455/login
 		ui_url registration http://127.0.0.1:4455/registration
 		ui_url error http://127.0.0.1:4455/error
 		allowed_return_urls %s/
-`, in.adminPort, in.storage, in.publicURL, in.publicURL, in.appBase)
+`, in.adminPort, in.storage, in.publicURL, in.publicURL, max(opts.BcryptCost, 4), in.appBase)
 	for _, l := range opts.GlobalKratos {
 		fmt.Fprintf(&b, "\t\t%s\n", l)
 	}

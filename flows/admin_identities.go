@@ -613,14 +613,18 @@ func (e *Engine) adminBatchPatchIdentities(w http.ResponseWriter, r *http.Reques
 
 // adminUpdateIdentity serves PUT /admin/identities/{id}: traits, state and
 // both metadata are replaced; credentials only when given.
+//
+// The body replaces those fields of the identity as it is when the write
+// happens (a password change or a verification that commits meanwhile is
+// kept, as if it had happened just before this PUT): last writer wins for
+// what the body carries, nothing else is reverted.
 func (e *Engine) adminUpdateIdentity(w http.ResponseWriter, r *http.Request) {
 	var body updateIdentityBody
 	if ferr := adminDecode(w, r, maxAdminBody, &body); ferr != nil {
 		writeError(w, r, ferr)
 		return
 	}
-	ident := e.adminLoadIdentity(w, r, r.PathValue("id"))
-	if ident == nil {
+	if e.adminLoadIdentity(w, r, r.PathValue("id")) == nil {
 		return
 	}
 	for _, ferr := range []*Error{e.checkSchemaID(body.SchemaID), adminCheckState(body.State)} {
@@ -638,16 +642,29 @@ func (e *Engine) adminUpdateIdentity(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, ferr)
 		return
 	}
-	oldTraits := adminTraitsOf(ident)
-	wasActive := adminIdentityActive(ident)
+	// A given password is hashed once, before the write (which may run
+	// more than once).
 	now := e.now().UTC()
-	if body.State != "" && body.State != ident.State {
-		ident.State, ident.StateChangedAt = body.State, now
+	imported := &sessionstore.Identity{}
+	if ferr := e.importCredentialsInto(imported, traits, body.Credentials, now); ferr != nil {
+		writeError(w, r, ferr)
+		return
 	}
-	ident.Traits = traitsJSON
-	ident.MetadataPublic = adminMetadata(body.MetadataPublic)
-	ident.MetadataAdmin = adminMetadata(body.MetadataAdmin)
-	e.adminSaveIdentity(w, r, ident, oldTraits, traits, body.Credentials, wasActive, now)
+	e.adminWriteIdentity(w, r, r.PathValue("id"), now, func(ident *sessionstore.Identity) (map[string]any, *Error) {
+		if body.State != "" && body.State != ident.State {
+			ident.State, ident.StateChangedAt = body.State, now
+		}
+		ident.Traits = traitsJSON
+		ident.MetadataPublic = adminMetadata(body.MetadataPublic)
+		ident.MetadataAdmin = adminMetadata(body.MetadataAdmin)
+		if pw, ok := imported.Credentials["password"]; ok {
+			if old, ok := ident.Credentials["password"]; ok && !old.CreatedAt.IsZero() {
+				pw.CreatedAt = old.CreatedAt
+			}
+			setCredential(ident, "password", pw)
+		}
+		return traits, nil
+	})
 }
 
 // adminPatchIdentity serves PATCH /admin/identities/{id}: a JSON Patch on
@@ -655,43 +672,51 @@ func (e *Engine) adminUpdateIdentity(w http.ResponseWriter, r *http.Request) {
 // metadata_admin and the verification state of verifiable_addresses can be
 // changed; id, credentials and timestamps cannot (400). Addresses always
 // follow the traits afterwards.
+//
+// The patch is applied to the identity as it is when the write happens
+// (re-applied if another write commits first), so its "test" operations
+// check the current identity and fields it does not touch keep their
+// current values.
 func (e *Engine) adminPatchIdentity(w http.ResponseWriter, r *http.Request) {
 	patch, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
 	if err != nil {
 		writeError(w, r, errBadRequest("Unable to read the request body."))
 		return
 	}
-	ident := e.adminLoadIdentity(w, r, r.PathValue("id"))
-	if ident == nil {
+	if e.adminLoadIdentity(w, r, r.PathValue("id")) == nil {
 		return
 	}
+	now := e.now().UTC()
+	e.adminWriteIdentity(w, r, r.PathValue("id"), now, func(ident *sessionstore.Identity) (map[string]any, *Error) {
+		return e.applyIdentityPatch(r, ident, patch, now)
+	})
+}
+
+// applyIdentityPatch applies a JSON Patch to ident and returns the patched
+// traits.
+func (e *Engine) applyIdentityPatch(r *http.Request, ident *sessionstore.Identity, patch []byte, now time.Time) (map[string]any, *Error) {
 	before, err := decodeJSONValue(jsonMarshal(e.adminIdentityJSON(r, ident, nil)))
 	if err != nil {
-		writeError(w, r, errInternal("unable to encode the identity"))
-		return
+		return nil, errInternal("unable to encode the identity")
 	}
 	orig := deepCopyJSON(before)
 	after, err := applyJSONPatch(before, patch)
 	if err != nil {
-		writeError(w, r, errBadRequest("An error occurred when applying the JSON patch: "+err.Error()))
-		return
+		return nil, errBadRequest("An error occurred when applying the JSON patch: " + err.Error())
 	}
 	doc, ok := after.(map[string]any)
 	if !ok {
-		writeError(w, r, errBadRequest("The patched identity is not a JSON object."))
-		return
+		return nil, errBadRequest("The patched identity is not a JSON object.")
 	}
 	origDoc := orig.(map[string]any)
 	for _, f := range []string{"id", "credentials", "schema_url", "created_at", "updated_at", "state_changed_at", "organization_id"} {
 		if !patchValuesEqual(origDoc[f], doc[f]) {
-			writeError(w, r, errBadRequest(fmt.Sprintf("The field %q cannot be changed with a JSON patch.", f)))
-			return
+			return nil, errBadRequest(fmt.Sprintf("The field %q cannot be changed with a JSON patch.", f))
 		}
 	}
 	for f := range doc {
 		if _, known := origDoc[f]; !known {
-			writeError(w, r, errBadRequest(fmt.Sprintf("The identity has no field %q.", f)))
-			return
+			return nil, errBadRequest(fmt.Sprintf("The identity has no field %q.", f))
 		}
 	}
 	var patched struct {
@@ -703,25 +728,18 @@ func (e *Engine) adminPatchIdentity(w http.ResponseWriter, r *http.Request) {
 		VerifiableAddresses []importVerifiableAddress `json:"verifiable_addresses"`
 	}
 	if err := json.Unmarshal(jsonMarshal(doc), &patched); err != nil {
-		writeError(w, r, errBadRequest("The patched identity does not have the identity's shape: "+err.Error()))
-		return
+		return nil, errBadRequest("The patched identity does not have the identity's shape: " + err.Error())
 	}
 	if ferr := e.checkSchemaID(patched.SchemaID); ferr != nil {
-		writeError(w, r, ferr)
-		return
+		return nil, ferr
 	}
 	if patched.State != "active" && patched.State != "inactive" {
-		writeError(w, r, errInvalidState(patched.State))
-		return
+		return nil, errInvalidState(patched.State)
 	}
 	traits, traitsJSON, ferr := e.decodeTraits(patched.Traits)
 	if ferr != nil {
-		writeError(w, r, ferr)
-		return
+		return nil, ferr
 	}
-	oldTraits := adminTraitsOf(ident)
-	wasActive := adminIdentityActive(ident)
-	now := e.now().UTC()
 	if patched.State != ident.State {
 		ident.State, ident.StateChangedAt = patched.State, now
 	}
@@ -753,25 +771,40 @@ func (e *Engine) adminPatchIdentity(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	e.adminSaveIdentity(w, r, ident, oldTraits, traits, nil, wasActive, now)
+	return traits, nil
 }
 
-// adminSaveIdentity finishes update and patch: addresses and credential
-// identifiers follow the traits, credentials are imported, the identity
-// is stored and, when it was just deactivated, its sessions are revoked.
-func (e *Engine) adminSaveIdentity(w http.ResponseWriter, r *http.Request, ident *sessionstore.Identity, oldTraits, traits map[string]any,
-	creds *importCredentials, wasActive bool, now time.Time) {
-	ident.VerifiableAddresses, ident.RecoveryAddresses = e.mergeAddresses(traits, now, ident.VerifiableAddresses, ident.RecoveryAddresses)
-	if ferr := e.importCredentialsInto(ident, traits, creds, now); ferr != nil {
+// adminWriteIdentity finishes update and patch: change sets the fields of
+// the identity as it is at write time and returns its new traits;
+// addresses and credential identifiers follow the traits, the identity is
+// stored (change re-runs if another write commits first) and, when this
+// write deactivated it, its sessions are revoked.
+func (e *Engine) adminWriteIdentity(w http.ResponseWriter, r *http.Request, id string, now time.Time,
+	change func(ident *sessionstore.Identity) (map[string]any, *Error)) {
+	var wasActive bool
+	ident, err := e.store.ModifyIdentity(r.Context(), id, func(ident *sessionstore.Identity) error {
+		oldTraits := adminTraitsOf(ident)
+		wasActive = adminIdentityActive(ident)
+		traits, ferr := change(ident)
+		if ferr != nil {
+			return ferr
+		}
+		ident.VerifiableAddresses, ident.RecoveryAddresses = e.mergeAddresses(traits, now, ident.VerifiableAddresses, ident.RecoveryAddresses)
+		if ferr := e.reindexCredentials(ident, oldTraits, traits, now); ferr != nil {
+			return ferr
+		}
+		ident.UpdatedAt = now
+		return nil
+	})
+	var ferr *Error
+	switch {
+	case errors.As(err, &ferr):
 		writeError(w, r, ferr)
 		return
-	}
-	if ferr := e.reindexCredentials(ident, oldTraits, traits, now); ferr != nil {
-		writeError(w, r, ferr)
+	case errors.Is(err, sessionstore.ErrConflict):
+		writeError(w, r, errIdentityChanged())
 		return
-	}
-	ident.UpdatedAt = now
-	if err := e.store.UpdateIdentity(r.Context(), ident); err != nil {
+	case err != nil:
 		writeError(w, r, e.adminStoreError(err, "update the identity"))
 		return
 	}

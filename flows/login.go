@@ -387,16 +387,43 @@ func (e *Engine) checkPassword(ctx context.Context, identifier, password string)
 	}
 	if e.hasher.needsRehash(cfg.HashedPassword) {
 		if h, err := e.hasher.hash(password); err == nil {
-			cfg.HashedPassword = h
-			cred.Config = jsonMarshal(cfg)
-			cred.UpdatedAt = e.now().UTC()
-			ident.Credentials["password"] = cred
-			if err := e.store.UpdateIdentity(ctx, ident); err != nil {
+			// The new hash goes into the identity as it is now (hashing
+			// takes a while: an admin may have deactivated it meanwhile),
+			// and only while it still holds the hash just verified.
+			checked := cfg.HashedPassword
+			now := e.now().UTC()
+			// A client that goes away now must not decide what is stored.
+			up, err := e.store.ModifyIdentity(context.WithoutCancel(ctx), ident.ID, func(cur *sessionstore.Identity) error {
+				c, ok := cur.Credentials["password"]
+				var cc passwordConfig
+				if !ok || jsonUnmarshal(c.Config, &cc) != nil || cc.HashedPassword != checked {
+					return sessionstore.ErrNoChange
+				}
+				cc.HashedPassword = h
+				c.Config = jsonMarshal(cc)
+				c.UpdatedAt = now
+				cur.Credentials["password"] = c
+				return nil
+			})
+			if err != nil {
 				e.logger.Warn("upgrading password hash", zapErr(err))
+			} else {
+				return up, true, nil
 			}
 		}
 	}
-	return ident, true, nil
+	// The caller decides on the identity as it is now, not as it was
+	// before the hash comparison (its state above all: a deactivation
+	// during the comparison must refuse this login). A client that went
+	// away meanwhile gets the same answer as one that stayed.
+	fresh, err := e.store.GetIdentity(context.WithoutCancel(ctx), ident.ID)
+	switch {
+	case errors.Is(err, sessionstore.ErrNotFound):
+		return nil, false, nil // deleted meanwhile
+	case err != nil:
+		return nil, false, fmt.Errorf("reload identity: %w", err)
+	}
+	return fresh, true, nil
 }
 
 type passwordConfig struct {

@@ -160,14 +160,16 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			return settingsOutcome{err: errInternal("unable to protect the recovery codes")}
 		}
 		now := e.now().UTC()
-		up := cloneIdentity(st.ident)
-		up.Credentials["lookup_secret"] = sessionstore.Credential{
-			Type: "lookup_secret", Identifiers: []string{up.ID}, Config: jsonMarshal(cfg),
-			CreatedAt: now, UpdatedAt: now,
-		}
 		delete(f.Internal, lookupInternalKey)
 		sess := st.sess
-		return settingsOutcome{ident: up, privileged: true, success: true, after: func(*flow) {
+		apply := func(cur *sessionstore.Identity) error {
+			setCredential(cur, "lookup_secret", sessionstore.Credential{
+				Type: "lookup_secret", Identifiers: []string{cur.ID}, Config: jsonMarshal(cfg),
+				CreatedAt: now, UpdatedAt: now,
+			})
+			return nil
+		}
+		return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow) {
 			// Kratos counts confirming the codes as completing the method.
 			if _, err := e.upgradeSession(r, sess, "lookup_secret", "aal2"); err != nil {
 				e.logger.Error("upgrading the session after confirming recovery codes", zapErr(err))
@@ -194,10 +196,14 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 		f.UI.Nodes = append(f.UI.Nodes, lookupCodesNode(entries), lookupDisableNode(), lookupRegenerateNode())
 		return settingsOutcome{privileged: true, show: true}
 	case disable:
-		up := cloneIdentity(st.ident)
-		delete(up.Credentials, "lookup_secret")
 		delete(f.Internal, lookupInternalKey)
-		return settingsOutcome{ident: up, privileged: true, success: true}
+		return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {
+			if !hasCredential(cur, "lookup_secret") {
+				return sessionstore.ErrNoChange // disabled meanwhile
+			}
+			delete(cur.Credentials, "lookup_secret")
+			return nil
+		}}
 	default: // regenerate
 		codes := newLookupCodes()
 		plain, _ := json.Marshal(codes)
@@ -323,28 +329,40 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 		return nil, errInternal("unable to record the recovery code use")
 	}
 	e.mfaPassed(r, ident.ID)
-	// Record used_at on a fresh copy, so a concurrent change of the
-	// identity (another code, a settings update) is not overwritten.
-	fresh, err := e.store.GetIdentity(ctx, ident.ID)
-	if err != nil {
-		return nil, errInternal("unable to load the identity")
-	}
-	if fcfg, ok := lookupConfigOf(fresh); ok {
+	// Record used_at on the identity as it is now, so a concurrent change
+	// (another code, a settings update, a deactivation) is kept.
+	usedKey := lookupUsedKey(ident.ID, cfg.RecoveryCodes[i])
+	fresh, err := e.store.ModifyIdentity(ctx, ident.ID, func(cur *sessionstore.Identity) error {
+		fcfg, ok := lookupConfigOf(cur)
+		if !ok {
+			return sessionstore.ErrNoChange
+		}
+		changed := false
 		for j, c := range fcfg.RecoveryCodes {
-			if lookupUsedKey(ident.ID, c) == lookupUsedKey(ident.ID, cfg.RecoveryCodes[i]) && c.UsedAt == nil {
+			if lookupUsedKey(ident.ID, c) == usedKey && c.UsedAt == nil {
 				fcfg.RecoveryCodes[j].UsedAt = &now
+				changed = true
 			}
 		}
-		up := cloneIdentity(fresh)
-		cred := up.Credentials["lookup_secret"]
+		if !changed {
+			return sessionstore.ErrNoChange
+		}
+		cred := cur.Credentials["lookup_secret"]
 		cred.Config = jsonMarshal(fcfg)
 		cred.UpdatedAt = now
-		up.Credentials["lookup_secret"] = cred
-		up.UpdatedAt = now
-		if err := e.store.UpdateIdentity(ctx, up); err != nil {
-			e.logger.Error("recording a used recovery code", zapErr(err))
-		} else {
-			fresh = up
+		cur.Credentials["lookup_secret"] = cred
+		cur.UpdatedAt = now
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, sessionstore.ErrNotFound) {
+			return nil, errInternal("unable to load the identity")
+		}
+		// The use is recorded in lookupUsedNS already; used_at is what
+		// reveal shows.
+		e.logger.Error("recording a used recovery code", zapErr(err))
+		if fresh, err = e.store.GetIdentity(ctx, ident.ID); err != nil {
+			return nil, errInternal("unable to load the identity")
 		}
 	}
 	return fresh, nil

@@ -343,24 +343,26 @@ func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settin
 		return fail(reason)
 	}
 	now := e.now().UTC()
-	up := cloneIdentity(st.ident)
-	cfg, _ := webauthnConfigOf(up, "passkey")
-	if cfg == nil {
-		cfg = &webauthnConfig{}
+	if cfg, ok := webauthnConfigOf(st.ident, "passkey"); ok && hasKey(cfg, cred.ID) {
+		return fail("This passkey is already registered.")
 	}
-	for _, k := range cfg.Credentials {
-		if string(k.ID) == string(cred.ID) {
-			return fail("This passkey is already registered.")
+	return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {
+		cfg, _ := webauthnConfigOf(cur, "passkey")
+		if cfg == nil {
+			cfg = &webauthnConfig{}
 		}
-	}
-	cfg.UserHandle = sd.UserID
-	cfg.Credentials = append(cfg.Credentials,
-		keyFromLib(cred, e.passkeyDisplayName(traitsMap(up), ""), now.Round(time.Second), true))
-	c, had := up.Credentials["passkey"]
-	if !had {
-		c = sessionstore.Credential{Type: "passkey", CreatedAt: now}
-	}
-	c.Identifiers, c.Config, c.UpdatedAt = []string{string(sd.UserID)}, jsonMarshal(cfg), now
-	up.Credentials["passkey"] = c
-	return settingsOutcome{ident: up, privileged: true, success: true}
+		if hasKey(cfg, cred.ID) {
+			return &settingsRefused{out: fail("This passkey is already registered.")}
+		}
+		cfg.UserHandle = sd.UserID
+		cfg.Credentials = append(cfg.Credentials,
+			keyFromLib(cred, e.passkeyDisplayName(traitsMap(cur), ""), now.Round(time.Second), true))
+		c, had := cur.Credentials["passkey"]
+		if !had {
+			c = sessionstore.Credential{Type: "passkey", CreatedAt: now}
+		}
+		c.Identifiers, c.Config, c.UpdatedAt = []string{string(sd.UserID)}, jsonMarshal(cfg), now
+		setCredential(cur, "passkey", c)
+		return nil
+	}}
 }

@@ -27,8 +27,12 @@ type settingsState struct {
 
 // settingsOutcome is what a method's update decided.
 type settingsOutcome struct {
-	// ident, when set, is stored (the method changed it).
-	ident *sessionstore.Identity
+	// apply, when set, makes the method's change to the identity as it is
+	// at write time (the store re-runs it on the new identity when another
+	// write won, so it must not keep side effects across runs). It
+	// returns a *settingsRefused when the change no longer fits, or
+	// sessionstore.ErrNoChange when there is nothing left to do.
+	apply func(cur *sessionstore.Identity) error
 	// privileged: the change needs a recent login.
 	privileged bool
 	// success: state success and message 1050001.
@@ -228,15 +232,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		return
 	}
 	if out.privileged && !e.privileged(sess) {
-		settingsURL := withQuery(e.uiURL(r, "settings"), "flow", f.ID)
-		to := withQuery(e.publicURL(r, "self-service/login/browser"), "refresh", "true", "return_to", settingsURL)
-		if sub.toUI {
-			redirect(w, r, http.StatusSeeOther, to)
-			return
-		}
-		ee := newError(http.StatusForbidden, "session_refresh_required", "The login session is too old and thus not allowed to update these fields. Please re-authenticate.",
-			"The login session is too old and thus not allowed to update these fields. Please re-authenticate.")
-		writeError(w, r, ee.withExtra("redirect_browser_to", to))
+		e.settingsRefreshRequired(w, r, sub)
 		return
 	}
 	switch {
@@ -248,19 +244,42 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		e.renderSettings(w, r, sub, ident, http.StatusOK)
 		return
 	}
-	if out.ident != nil {
-		out.ident.UpdatedAt = e.now().UTC()
-		if err := e.store.UpdateIdentity(r.Context(), out.ident); err != nil {
-			if errors.Is(err, sessionstore.ErrDuplicateCredential) {
-				f.UI.Messages = []Text{newText(4000007, nil)}
-				e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
-				return
+	if out.apply != nil {
+		// The change is made to the identity as it is now, not to the
+		// copy read before the method ran (hashing takes a while).
+		up, err := e.store.ModifyIdentity(r.Context(), ident.ID, func(cur *sessionstore.Identity) error {
+			if !identityActive(cur) {
+				// Deactivated meanwhile (which also revoked this session).
+				return &settingsRefused{out: settingsOutcome{err: errNoCredentials()}}
 			}
+			if err := out.apply(cur); err != nil {
+				return err
+			}
+			cur.UpdatedAt = e.now().UTC()
+			return nil
+		})
+		var refused *settingsRefused
+		switch {
+		case errors.As(err, &refused):
+			e.answerSettingsRefusal(w, r, sub, ident, refused.out)
+			return
+		case errors.Is(err, sessionstore.ErrDuplicateCredential):
+			f.UI.Messages = []Text{newText(4000007, nil)}
+			e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
+			return
+		case errors.Is(err, sessionstore.ErrConflict):
+			e.writeBrowserOrJSONError(w, r, f.Type, errIdentityChanged())
+			return
+		case errors.Is(err, sessionstore.ErrNotFound):
+			// Deleted meanwhile, with its sessions.
+			e.writeBrowserOrJSONError(w, r, f.Type, errNoCredentials())
+			return
+		case err != nil:
 			e.logger.Error("updating identity", zapErr(err))
 			writeError(w, r, errInternal("unable to store the identity"))
 			return
 		}
-		ident = out.ident
+		ident = up
 	}
 	f.ContinueWith = nil
 	if out.after != nil {
@@ -283,6 +302,32 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		return
 	}
 	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
+}
+
+// settingsRefreshRequired answers a change that needs a privileged
+// session: a browser goes to a refresh login, an API client gets 403.
+func (e *Engine) settingsRefreshRequired(w http.ResponseWriter, r *http.Request, sub *submission) {
+	settingsURL := withQuery(e.uiURL(r, "settings"), "flow", sub.f.ID)
+	to := withQuery(e.publicURL(r, "self-service/login/browser"), "refresh", "true", "return_to", settingsURL)
+	if sub.toUI {
+		redirect(w, r, http.StatusSeeOther, to)
+		return
+	}
+	ee := newError(http.StatusForbidden, "session_refresh_required", "The login session is too old and thus not allowed to update these fields. Please re-authenticate.",
+		"The login session is too old and thus not allowed to update these fields. Please re-authenticate.")
+	writeError(w, r, ee.withExtra("redirect_browser_to", to))
+}
+
+// answerSettingsRefusal answers a change its method refused at write time.
+func (e *Engine) answerSettingsRefusal(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, out settingsOutcome) {
+	switch {
+	case out.err != nil:
+		e.writeBrowserOrJSONError(w, r, sub.f.Type, out.err)
+	case out.invalid:
+		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
+	default: // the change needs a privileged session now
+		e.settingsRefreshRequired(w, r, sub)
+	}
 }
 
 // renderSettings answers the settings flow with its messages.

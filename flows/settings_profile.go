@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -47,43 +48,71 @@ func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcom
 		return settingsOutcome{invalid: true}
 	}
 	now := e.now().UTC()
-	up := cloneIdentity(st.ident)
 	e.schema.fillObjects(traits)
-	up.Traits, _ = json.Marshal(traits)
+	traitsJSON, _ := json.Marshal(traits)
+	// Whether the change needs a privileged session is decided on the
+	// identity as read, and again on the identity as it is at write time.
+	changedIdentifiers, changedAddresses, _ := e.applyProfile(cloneIdentity(st.ident), traits, traitsJSON, now)
+	var stored *sessionstore.Identity
+	var newAddrs []sessionstore.VerifiableAddress
+	sess := st.sess
+	return settingsOutcome{
+		privileged: changedIdentifiers || changedAddresses,
+		success:    true,
+		apply: func(cur *sessionstore.Identity) error {
+			ids, addrs, added := e.applyProfile(cur, traits, traitsJSON, now)
+			if (ids || addrs) && !e.privileged(sess) {
+				return &settingsRefused{out: settingsOutcome{privileged: true}}
+			}
+			stored, newAddrs = cur, added
+			return nil
+		},
+		after: func(f *flow) {
+			for _, a := range newAddrs {
+				e.sendVerificationForAddress(r, stored, a, f)
+			}
+		},
+	}
+}
+
+// applyProfile sets traits on ident with the addresses and credential
+// identifiers they imply. Unchanged addresses keep their ids and
+// verification state. It reports whether credential identifiers or
+// addresses changed, and the new addresses that need verification.
+func (e *Engine) applyProfile(ident *sessionstore.Identity, traits map[string]any, traitsJSON json.RawMessage, now time.Time) (changedIdentifiers, changedAddresses bool, newAddrs []sessionstore.VerifiableAddress) {
+	old := *ident
+	ident.Traits = traitsJSON
 	ver, rec := e.addresses(traits, now)
-	// Unchanged addresses keep their ids and verification state.
 	for i, a := range ver {
-		for _, old := range st.ident.VerifiableAddresses {
-			if old.Value == a.Value && old.Via == a.Via {
-				ver[i] = old
+		for _, o := range old.VerifiableAddresses {
+			if o.Value == a.Value && o.Via == a.Via {
+				ver[i] = o
 			}
 		}
 	}
 	for i, a := range rec {
-		for _, old := range st.ident.RecoveryAddresses {
-			if old.Value == a.Value && old.Via == a.Via {
-				rec[i] = old
+		for _, o := range old.RecoveryAddresses {
+			if o.Value == a.Value && o.Via == a.Via {
+				rec[i] = o
 			}
 		}
 	}
-	up.VerifiableAddresses, up.RecoveryAddresses = ver, rec
-	changedIdentifiers := false
-	for typ, c := range up.Credentials {
+	ident.VerifiableAddresses, ident.RecoveryAddresses = ver, rec
+	for typ, c := range ident.Credentials {
 		ids := e.identifiers(traits, typ)
 		if len(ids) > 0 && !slices.Equal(ids, c.Identifiers) {
 			c.Identifiers = ids
 			c.UpdatedAt = now
-			up.Credentials[typ] = c
+			ident.Credentials[typ] = c
 			changedIdentifiers = true
 		}
 	}
-	changedAddresses := !sameAddresses(st.ident, up)
-	var newAddrs []sessionstore.VerifiableAddress
+	changedAddresses = !sameAddresses(&old, ident)
 	for _, a := range ver {
 		if a.Status == "pending" && !a.Verified {
 			known := false
-			for _, old := range st.ident.VerifiableAddresses {
-				if old.Value == a.Value {
+			for _, o := range old.VerifiableAddresses {
+				if o.Value == a.Value {
 					known = true
 				}
 			}
@@ -92,16 +121,7 @@ func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcom
 			}
 		}
 	}
-	return settingsOutcome{
-		ident:      up,
-		privileged: changedIdentifiers || changedAddresses,
-		success:    true,
-		after: func(f *flow) {
-			for _, a := range newAddrs {
-				e.sendVerificationForAddress(r, up, a, f)
-			}
-		},
-	}
+	return changedIdentifiers, changedAddresses, newAddrs
 }
 
 func mustLookup(traits map[string]any, name string) any {
@@ -170,25 +190,27 @@ func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	if t := e.passwordPolicy(password, ids); t != nil {
 		return fail(*t)
 	}
-	up := cloneIdentity(st.ident)
-	now := e.now().UTC()
-	cred, had := up.Credentials["password"]
-	if had {
+	if cred, had := st.ident.Credentials["password"]; had {
 		var pc passwordConfig
 		_ = jsonUnmarshal(cred.Config, &pc)
 		if same, _ := verify(password, pc.HashedPassword); same {
 			return fail(newText(4000039, nil))
 		}
-	} else {
-		cred = sessionstore.Credential{Type: "password", CreatedAt: now}
 	}
 	hash, err := e.hasher.hash(password)
 	if err != nil {
 		return settingsOutcome{err: errInternal("unable to hash the password")}
 	}
-	cred.Identifiers = ids
-	cred.Config = jsonMarshal(passwordConfig{HashedPassword: hash})
-	cred.UpdatedAt = now
-	up.Credentials["password"] = cred
-	return settingsOutcome{ident: up, privileged: true, success: true}
+	now := e.now().UTC()
+	return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {
+		cred, had := cur.Credentials["password"]
+		if !had {
+			cred = sessionstore.Credential{Type: "password", CreatedAt: now}
+		}
+		cred.Identifiers = e.identifiers(traitsMap(cur), "password")
+		cred.Config = jsonMarshal(passwordConfig{HashedPassword: hash})
+		cred.UpdatedAt = now
+		setCredential(cur, "password", cred)
+		return nil
+	}}
 }

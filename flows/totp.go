@@ -149,9 +149,13 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 			// Linked already and nothing asked: nothing changes (Kratos).
 			return settingsOutcome{privileged: true, success: true}
 		}
-		up := cloneIdentity(st.ident)
-		delete(up.Credentials, "totp")
-		return settingsOutcome{ident: up, privileged: true, success: true}
+		return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {
+			if !hasCredential(cur, "totp") {
+				return sessionstore.ErrNoChange // unlinked meanwhile
+			}
+			delete(cur.Credentials, "totp")
+			return nil
+		}}
 	}
 	if boolField(st.sub.body, "totp_unlink") {
 		f.UI.Messages = []Text{newText(4000011, nil)}
@@ -184,14 +188,16 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		return settingsOutcome{err: errInternal("unable to protect the TOTP key")}
 	}
 	now := e.now().UTC()
-	up := cloneIdentity(st.ident)
-	up.Credentials["totp"] = sessionstore.Credential{
-		Type: "totp", Identifiers: []string{up.ID}, Config: jsonMarshal(totpConfig{TOTPURL: sealed}),
-		CreatedAt: now, UpdatedAt: now,
-	}
 	delete(f.Internal, totpInternalKey)
 	sess := st.sess
-	return settingsOutcome{ident: up, privileged: true, success: true, after: func(*flow) {
+	apply := func(cur *sessionstore.Identity) error {
+		setCredential(cur, "totp", sessionstore.Credential{
+			Type: "totp", Identifiers: []string{cur.ID}, Config: jsonMarshal(totpConfig{TOTPURL: sealed}),
+			CreatedAt: now, UpdatedAt: now,
+		})
+		return nil
+	}
+	return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow) {
 		// Proving the app's code completes a second factor (Kratos adds
 		// totp to the session's authentication methods).
 		if _, err := e.upgradeSession(r, sess, "totp", "aal2"); err != nil {
@@ -272,11 +278,19 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	if stale {
 		// Re-seal under the current secret.
 		if sealed, err := e.seal(r.Context(), totpPurpose, ident.ID, []byte(k.URL())); err == nil {
-			up := cloneIdentity(ident)
-			c := up.Credentials["totp"]
-			c.Config = jsonMarshal(totpConfig{TOTPURL: sealed})
-			up.Credentials["totp"] = c
-			if err := e.store.UpdateIdentity(r.Context(), up); err != nil {
+			// Only the key that was checked is re-sealed, on the identity
+			// as it is now.
+			checked := string(ident.Credentials["totp"].Config)
+			up, err := e.store.ModifyIdentity(r.Context(), ident.ID, func(cur *sessionstore.Identity) error {
+				c, ok := cur.Credentials["totp"]
+				if !ok || string(c.Config) != checked {
+					return sessionstore.ErrNoChange
+				}
+				c.Config = jsonMarshal(totpConfig{TOTPURL: sealed})
+				cur.Credentials["totp"] = c
+				return nil
+			})
+			if err != nil {
 				e.logger.Warn("re-sealing a TOTP credential", zapErr(err))
 			} else {
 				ident = up

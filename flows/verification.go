@@ -144,22 +144,22 @@ func (e *Engine) sendVerification(r *http.Request, f *flow, ident *sessionstore.
 
 // markAddressSent sets a pending verifiable address to "sent".
 func (e *Engine) markAddressSent(ctx context.Context, identityID, email string) error {
-	ident, err := e.store.GetIdentity(ctx, identityID)
-	if err != nil {
-		return err
-	}
-	changed := false
-	for i, a := range ident.VerifiableAddresses {
-		if a.Value == email && a.Status == "pending" {
-			ident.VerifiableAddresses[i].Status = "sent"
-			ident.VerifiableAddresses[i].UpdatedAt = e.now().UTC()
-			changed = true
+	now := e.now().UTC()
+	_, err := e.store.ModifyIdentity(ctx, identityID, func(ident *sessionstore.Identity) error {
+		changed := false
+		for i, a := range ident.VerifiableAddresses {
+			if a.Value == email && a.Status == "pending" {
+				ident.VerifiableAddresses[i].Status = "sent"
+				ident.VerifiableAddresses[i].UpdatedAt = now
+				changed = true
+			}
 		}
-	}
-	if !changed {
+		if !changed {
+			return sessionstore.ErrNoChange
+		}
 		return nil
-	}
-	return e.store.UpdateIdentity(ctx, ident)
+	})
+	return err
 }
 
 func (e *Engine) mail(ctx context.Context, m Mail) error {
@@ -230,26 +230,25 @@ func (e *Engine) completeVerification(w http.ResponseWriter, r *http.Request, su
 }
 
 func (e *Engine) markVerified(ctx context.Context, identityID, address string) error {
-	ident, err := e.store.GetIdentity(ctx, identityID)
-	if err != nil {
-		return err
-	}
 	now := e.now().UTC()
-	changed := false
-	for i, a := range ident.VerifiableAddresses {
-		if a.Value == address && !a.Verified {
-			changed = true
-			ident.VerifiableAddresses[i].Verified = true
-			ident.VerifiableAddresses[i].Status = "completed"
-			ident.VerifiableAddresses[i].VerifiedAt = &now
-			ident.VerifiableAddresses[i].UpdatedAt = now
+	_, err := e.store.ModifyIdentity(ctx, identityID, func(ident *sessionstore.Identity) error {
+		changed := false
+		for i, a := range ident.VerifiableAddresses {
+			if a.Value == address && !a.Verified {
+				changed = true
+				ident.VerifiableAddresses[i].Verified = true
+				ident.VerifiableAddresses[i].Status = "completed"
+				ident.VerifiableAddresses[i].VerifiedAt = &now
+				ident.VerifiableAddresses[i].UpdatedAt = now
+			}
 		}
-	}
-	if !changed {
+		if !changed {
+			return sessionstore.ErrNoChange
+		}
+		ident.UpdatedAt = now
 		return nil
-	}
-	ident.UpdatedAt = now
-	return e.store.UpdateIdentity(ctx, ident)
+	})
+	return err
 }
 
 // --- links ---

@@ -478,31 +478,35 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 		return fail("Unable to create WebAuthn credential: " + protocolReason(err))
 	}
 	now := e.now().UTC()
-	up := cloneIdentity(st.ident)
-	cfg, _ := webauthnConfigOf(up, "webauthn")
-	if cfg == nil {
-		cfg = &webauthnConfig{}
-	}
-	cfg.UserHandle = sd.UserID
-	for _, k := range cfg.Credentials {
-		if bytes.Equal(k.ID, cred.ID) {
-			return fail("This security key is already registered.")
-		}
+	if cfg, ok := webauthnConfigOf(st.ident, "webauthn"); ok && hasKey(cfg, cred.ID) {
+		return fail("This security key is already registered.")
 	}
 	name := strings.TrimSpace(str(body, "webauthn_register_displayname"))
-	cfg.Credentials = append(cfg.Credentials, keyFromLib(cred, name, now.Round(time.Second), e.cfg.WebAuthnPasswordless))
-	c, had := up.Credentials["webauthn"]
-	if !had {
-		c = sessionstore.Credential{Type: "webauthn", CreatedAt: now}
+	key := keyFromLib(cred, name, now.Round(time.Second), e.cfg.WebAuthnPasswordless)
+	apply := func(cur *sessionstore.Identity) error {
+		cfg, _ := webauthnConfigOf(cur, "webauthn")
+		if cfg == nil {
+			cfg = &webauthnConfig{}
+		}
+		if hasKey(cfg, cred.ID) {
+			return &settingsRefused{out: fail("This security key is already registered.")}
+		}
+		cfg.UserHandle = sd.UserID
+		cfg.Credentials = append(cfg.Credentials, key)
+		c, had := cur.Credentials["webauthn"]
+		if !had {
+			c = sessionstore.Credential{Type: "webauthn", CreatedAt: now}
+		}
+		c.Identifiers, c.Config, c.UpdatedAt = e.webauthnIdentifiers(cur), jsonMarshal(cfg), now
+		setCredential(cur, "webauthn", c)
+		return nil
 	}
-	c.Identifiers, c.Config, c.UpdatedAt = e.webauthnIdentifiers(up), jsonMarshal(cfg), now
-	up.Credentials["webauthn"] = c
 	aal := "aal2"
 	if e.cfg.WebAuthnPasswordless {
 		aal = "aal1"
 	}
 	sess := st.sess
-	return settingsOutcome{ident: up, privileged: true, success: true, after: func(*flow) {
+	return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow) {
 		// Registering a key proves it, as signing in with it would.
 		if _, err := e.upgradeSession(r, sess, "webauthn", aal); err != nil {
 			e.logger.Error("upgrading the session after adding a security key", zapErr(err))
@@ -529,19 +533,60 @@ func (e *Engine) removeKey(st *settingsState, typ, hexID string) settingsOutcome
 	if removed == nil {
 		return settingsOutcome{privileged: true, err: errBadRequest("You tried to remove a WebAuthn credential which does not exist.")}
 	}
-	if (typ == "passkey" || removed.IsPasswordless) && e.firstFactors(st.ident, id) == 0 {
-		return settingsOutcome{privileged: true, err: errBadRequest("Unable to remove this security key because it would lock you out of your account.")}
+	lockout := func(ident *sessionstore.Identity, k *webauthnKey) bool {
+		return (typ == "passkey" || k.IsPasswordless) && e.firstFactors(ident, id) == 0
 	}
-	up := cloneIdentity(st.ident)
-	if len(kept) == 0 {
-		delete(up.Credentials, typ)
-	} else {
+	if lockout(st.ident, removed) {
+		return settingsOutcome{privileged: true, err: errLockout()}
+	}
+	now := e.now().UTC()
+	// Removed from the identity as it is now: a key removed meanwhile is
+	// done already, and the lock-out check counts the keys left now (two
+	// concurrent removals must not take the last two sign-in keys).
+	return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {
+		cfg, ok := webauthnConfigOf(cur, typ)
+		if !ok {
+			return sessionstore.ErrNoChange
+		}
+		kept := cfg.Credentials[:0:0]
+		var removed *webauthnKey
+		for i, k := range cfg.Credentials {
+			if bytes.Equal(k.ID, id) {
+				removed = &cfg.Credentials[i]
+				continue
+			}
+			kept = append(kept, k)
+		}
+		if removed == nil {
+			return sessionstore.ErrNoChange
+		}
+		if lockout(cur, removed) {
+			return &settingsRefused{out: settingsOutcome{privileged: true, err: errLockout()}}
+		}
+		if len(kept) == 0 {
+			delete(cur.Credentials, typ)
+			return nil
+		}
 		cfg.Credentials = kept
-		c := up.Credentials[typ]
-		c.Config, c.UpdatedAt = jsonMarshal(cfg), e.now().UTC()
-		up.Credentials[typ] = c
+		c := cur.Credentials[typ]
+		c.Config, c.UpdatedAt = jsonMarshal(cfg), now
+		cur.Credentials[typ] = c
+		return nil
+	}}
+}
+
+func errLockout() *Error {
+	return errBadRequest("Unable to remove this security key because it would lock you out of your account.")
+}
+
+// hasKey reports whether cfg holds the key with credential id id.
+func hasKey(cfg *webauthnConfig, id []byte) bool {
+	for _, k := range cfg.Credentials {
+		if bytes.Equal(k.ID, id) {
+			return true
+		}
 	}
-	return settingsOutcome{ident: up, privileged: true, success: true}
+	return false
 }
 
 // protocolReason is the most useful text of a go-webauthn error.
@@ -689,30 +734,26 @@ func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, 
 	return up, nil
 }
 
-// recordKeyUse stores a key's new sign count and flags after a sign-in.
+// recordKeyUse stores a key's new sign count and flags after a sign-in,
+// on the identity as it is now.
 func (e *Engine) recordKeyUse(ctx context.Context, identityID, typ string, cred *webauthn.Credential) (*sessionstore.Identity, error) {
-	fresh, err := e.store.GetIdentity(ctx, identityID)
-	if err != nil {
-		return nil, err
-	}
-	cfg, ok := webauthnConfigOf(fresh, typ)
-	if !ok {
-		return fresh, nil
-	}
-	for i := range cfg.Credentials {
-		if bytes.Equal(cfg.Credentials[i].ID, cred.ID) {
-			cfg.Credentials[i].Authenticator.SignCount = cred.Authenticator.SignCount
-			cfg.Credentials[i].setFlags(cred.Flags)
+	return e.store.ModifyIdentity(ctx, identityID, func(cur *sessionstore.Identity) error {
+		cfg, ok := webauthnConfigOf(cur, typ)
+		if !ok || !hasKey(cfg, cred.ID) {
+			return sessionstore.ErrNoChange
 		}
-	}
-	up := cloneIdentity(fresh)
-	c := up.Credentials[typ]
-	c.Config = jsonMarshal(cfg)
-	up.Credentials[typ] = c
-	if err := e.store.UpdateIdentity(ctx, up); err != nil {
-		return nil, err
-	}
-	return up, nil
+		for i := range cfg.Credentials {
+			if bytes.Equal(cfg.Credentials[i].ID, cred.ID) {
+				// Never lower the counter a concurrent sign-in stored.
+				cfg.Credentials[i].Authenticator.SignCount = max(cfg.Credentials[i].Authenticator.SignCount, cred.Authenticator.SignCount)
+				cfg.Credentials[i].setFlags(cred.Flags)
+			}
+		}
+		c := cur.Credentials[typ]
+		c.Config = jsonMarshal(cfg)
+		cur.Credentials[typ] = c
+		return nil
+	})
 }
 
 func webauthnMFAVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -211,6 +213,14 @@ func (s *Store) createIdentity(ctx context.Context, id *Identity) error {
 // identifiers no longer present are released, new ones claimed
 // (ErrDuplicateCredential if another identity owns one). ErrNotFound if the
 // identity does not exist.
+//
+// The write is optimistic: id must have been read at the identity's
+// current Version, checked inside the write transaction; otherwise nothing
+// is written and the error wraps ErrConflict (someone else wrote the
+// identity since, and storing this copy would undo their change). On
+// success the stored Version is one higher and id.Version is set to it, so
+// the caller's copy stays current. Callers that change an identity should
+// use ModifyIdentity, which re-reads and re-applies on a conflict.
 func (s *Store) UpdateIdentity(ctx context.Context, id *Identity) error {
 	if id == nil {
 		return errors.New("sessionstore: update identity: nil identity")
@@ -230,19 +240,33 @@ func (s *Store) updateIdentity(ctx context.Context, id *Identity) error {
 	if err := validID("identity", id.ID); err != nil {
 		return err
 	}
+	if id.trimmed {
+		return errors.New("refusing to store a shared identity copy (it lacks the password credential and admin metadata)")
+	}
 	newIdx, err := credIndexes(id)
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(id)
+	next := *id
+	next.Version = id.Version + 1
+	data, err := json.Marshal(&next)
 	if err != nil {
 		return err
 	}
+	// Invalidated after the commit (deferred calls run after s.update):
+	// a reader that missed the cache before then cannot insert its old
+	// copy (see sharedCache).
 	defer s.idCache.invalidate([]byte(id.ID))
-	return s.update(ctx, func(txn *badger.Txn) error {
+	err = s.update(ctx, func(txn *badger.Txn) error {
+		// Reading the key puts it in the transaction's read set: a write
+		// that commits between this read and our commit makes Badger
+		// retry us, and the retry sees the new version.
 		old, err := loadIdentity(txn, id.ID)
 		if err != nil {
 			return err
+		}
+		if old.Version != id.Version {
+			return fmt.Errorf("%w: stored version %d, the update was made from version %d", ErrConflict, old.Version, id.Version)
 		}
 		oldIdx, err := credIndexes(old)
 		if err != nil {
@@ -266,6 +290,69 @@ func (s *Store) updateIdentity(ctx context.Context, id *Identity) error {
 		}
 		return txn.Set(identityKey(id.ID), data)
 	})
+	if err != nil {
+		return err
+	}
+	id.Version = next.Version
+	return nil
+}
+
+// maxModifyAttempts bounds ModifyIdentity's re-reads. Each conflict means
+// another write of the identity committed, so running out takes a burst
+// of writers to one identity; the caller then answers 409.
+const maxModifyAttempts = 32
+
+// ModifyIdentity applies fn to the current identity and stores the result
+// with UpdateIdentity's version check. On a conflict (another write
+// committed in between) it reads the identity again and re-applies fn, up
+// to maxModifyAttempts times, then fails with ErrConflict. So a change is
+// always made to the identity as it is now: fields fn does not touch
+// (state, other credentials, addresses) are never reverted to an older
+// copy.
+//
+// fn gets a fresh copy it may modify; it may run several times and must
+// keep no side effects across runs (reset what it records at its start).
+// Its error aborts and is returned wrapped; ErrNoChange aborts without a
+// write and ModifyIdentity returns the identity as read, so fn must not
+// have modified it then. fn must not change ID or Version. Returned: the
+// stored identity (the caller's own copy).
+func (s *Store) ModifyIdentity(ctx context.Context, id string, fn func(*Identity) error) (*Identity, error) {
+	var err error
+	for attempt := 0; attempt < maxModifyAttempts; attempt++ {
+		var cur *Identity
+		cur, err = s.GetIdentity(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		version := cur.Version
+		if ferr := fn(cur); ferr != nil {
+			if errors.Is(ferr, ErrNoChange) {
+				return cur, nil
+			}
+			return nil, fmt.Errorf("sessionstore: modify identity %s: %w", id, ferr)
+		}
+		if cur.ID != id {
+			return nil, fmt.Errorf("sessionstore: modify identity %s: the change altered the id", id)
+		}
+		cur.Version = version
+		err = s.UpdateIdentity(ctx, cur)
+		if err == nil {
+			return cur, nil
+		}
+		if !errors.Is(err, ErrConflict) {
+			return nil, err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, fmt.Errorf("sessionstore: modify identity %s: %w", id, cerr)
+		}
+		// Jittered backoff keeps colliding writers from colliding again.
+		backoff := time.Duration(attempt+1) * 100 * time.Microsecond
+		if backoff > 5*time.Millisecond {
+			backoff = 5 * time.Millisecond
+		}
+		time.Sleep(backoff/2 + rand.N(backoff)) // #nosec G404 -- retry jitter, not a secret
+	}
+	return nil, err
 }
 
 // GetIdentity loads an identity by id; ErrNotFound if absent.
@@ -319,6 +406,7 @@ func (s *Store) GetIdentityShared(ctx context.Context, id string) (*Identity, er
 // For the common password-only identity this drops the credentials map,
 // about half of what a cached identity costs.
 func sharedIdentity(id *Identity) *Identity {
+	id.trimmed = true
 	id.MetadataAdmin = nil
 	if _, ok := id.Credentials["password"]; ok {
 		if len(id.Credentials) == 1 {

@@ -17,6 +17,15 @@ var (
 	ErrDuplicateCredential = errors.New("sessionstore: duplicate credential identifier")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("sessionstore: closed")
+	// ErrConflict is returned by UpdateIdentity when the stored identity
+	// changed since the caller read it (its Version moved on), and by
+	// ModifyIdentity when its retries ran out. Writing the old copy back
+	// would undo the other writer's change (a deactivation, a new
+	// credential), so the caller must re-read and re-apply its change.
+	ErrConflict = errors.New("sessionstore: identity changed concurrently")
+	// ErrNoChange, returned by a ModifyIdentity function, ends it without
+	// a write: the change is already there or no longer applies.
+	ErrNoChange = errors.New("sessionstore: nothing to change")
 )
 
 // Identity is the stored identity. Its JSON shape is Kratos's identity model
@@ -35,6 +44,15 @@ type Identity struct {
 	CreatedAt           time.Time             `json:"created_at"`
 	UpdatedAt           time.Time             `json:"updated_at"`
 	Credentials         map[string]Credential `json:"credentials"`
+	// Version counts the identity's stored writes. UpdateIdentity stores
+	// only a copy read at the current version (optimistic concurrency) and
+	// bumps it; identities stored before the field existed read as 0.
+	Version uint64 `json:"version,omitempty"`
+
+	// trimmed marks the read-only copies of GetIdentityShared, which lack
+	// the password credential and admin metadata: storing one would drop
+	// them, so UpdateIdentity refuses it.
+	trimmed bool
 }
 
 // Credential is one credential of an identity (password, totp, …), keyed in
