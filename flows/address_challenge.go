@@ -94,8 +94,8 @@ func (e *Engine) sendAddressChallenge(r *http.Request, f *flow, k addressKind, i
 // or link for a submitted address. It reports false after answering the
 // request itself (429, or an internal error).
 func (e *Engine) sendAddressChallengeOrAnswer(w http.ResponseWriter, r *http.Request, sub *submission, k addressKind, email string) bool {
-	if d := e.limitSend(r, email); d > 0 {
-		e.tooMany(w, r, sub, d)
+	if lerr := e.limitSend(r, email); lerr != nil {
+		e.refuse(w, r, sub, lerr)
 		return false
 	}
 	if err := e.startAddressChallenge(r, sub.f, k, email); err != nil {

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 
@@ -176,13 +177,20 @@ func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	if had {
 		var pc passwordConfig
 		_ = jsonUnmarshal(cred.Config, &pc)
-		if same, _ := verify(password, pc.HashedPassword); same {
+		same, err := e.hasher.verify(r.Context(), password, pc.HashedPassword)
+		if errors.Is(err, errHashBusy) {
+			return settingsOutcome{err: errHashersBusy()}
+		}
+		if same {
 			return fail(newText(4000039, nil))
 		}
 	} else {
 		cred = sessionstore.Credential{Type: "password", CreatedAt: now}
 	}
-	hash, err := e.hasher.hash(password)
+	hash, err := e.hasher.hash(r.Context(), password)
+	if errors.Is(err, errHashBusy) {
+		return settingsOutcome{err: errHashersBusy()}
+	}
 	if err != nil {
 		return settingsOutcome{err: errInternal("unable to hash the password")}
 	}
