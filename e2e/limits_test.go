@@ -440,3 +440,79 @@ func TestLimitsDuplicateSignUps(t *testing.T) {
 	}
 	decodeError(t, http.StatusTooManyRequests, r.body)
 }
+
+// mailsSettle waits until at least n mails with subject reached addr, then
+// a little longer for more, and returns how many arrived.
+func mailsSettle(t *testing.T, m *mailServer, addr, subject string, n int) int {
+	t.Helper()
+	m.wait(t, addr, subject, n)
+	time.Sleep(1500 * time.Millisecond)
+	return len(m.to(addr, subject))
+}
+
+// TestLimitsVerificationMailsFromProfileChanges (item 13): the
+// verification mails a profile change sends go through the mail limits.
+// An account alternating its address between A and B ten times (limit 3
+// per address) gets at most 4 mails to each; every change still succeeds.
+func TestLimitsVerificationMailsFromProfileChanges(t *testing.T) {
+	t.Parallel()
+	m := startMailServer(t)
+	in := limitsInstance(t, []string{"sends_per_address 3"}, append(mailLines(m), "verification")...)
+	u := registerNative(t, in)
+	a, b := u.Email, randEmail()
+	hc := hbClient()
+	for i := 0; i < 10; i++ {
+		to := b
+		if i%2 == 1 {
+			to = a
+		}
+		id, _ := hbFlowID(t, hc, in, "settings", "api", hdr{"X-Session-Token": u.Token})
+		r := hcPost(hc, in.apiBase+"/self-service/settings?flow="+id, hdr{"X-Session-Token": u.Token},
+			map[string]any{"method": "profile", "traits": map[string]any{"email": to}})
+		if r.status != http.StatusOK {
+			t.Fatalf("profile change %d to %s: %d %s", i, to, r.status, clip(r.body))
+		}
+	}
+	gotA := mailsSettle(t, m, a, subjectVerification, 4)
+	gotB := mailsSettle(t, m, b, subjectVerification, 4)
+	t.Logf("sign-up and 10 alternating profile changes: %d verification mails to A, %d to B (limit 3)", gotA, gotB)
+	if gotA > 4 || gotB > 4 {
+		t.Errorf("verification mails: %d to A, %d to B; want at most 4 each (sends_per_address 3)", gotA, gotB)
+	}
+}
+
+// TestLimitsVerificationMailsFromSignUps (item 13): the verification
+// mails of sign-ups count against sends_per_ip: of six sign-ups from one
+// IP at a limit of 3, four send a mail (and offer show_verification_ui);
+// the others still succeed, without the mail.
+func TestLimitsVerificationMailsFromSignUps(t *testing.T) {
+	t.Parallel()
+	m := startMailServer(t)
+	in := limitsInstance(t, []string{"sends_per_ip 3"}, append(mailLines(m), "verification")...)
+	hc := hbClient()
+	var emails []string
+	offered := 0
+	for i := 0; i < 6; i++ {
+		email := randEmail()
+		emails = append(emails, email)
+		id, _ := hbFlowID(t, hc, in, "registration", "api", nil)
+		r := hcPost(hc, in.apiBase+"/self-service/registration?flow="+id, nil, map[string]any{
+			"method": "password", "password": randPassword(), "traits": map[string]any{"email": email}})
+		if r.status != http.StatusOK {
+			t.Fatalf("sign-up %d: %d %s", i, r.status, clip(r.body))
+		}
+		if strings.Contains(string(r.body), `"show_verification_ui"`) {
+			offered++
+		}
+	}
+	m.wait(t, emails[0], subjectVerification, 1)
+	time.Sleep(1500 * time.Millisecond)
+	total := 0
+	for _, e := range emails {
+		total += len(m.to(e, subjectVerification))
+	}
+	t.Logf("6 sign-ups from one IP: %d verification mails, %d offered show_verification_ui (limit 3)", total, offered)
+	if total != 4 || offered != 4 {
+		t.Errorf("6 sign-ups at sends_per_ip 3: %d verification mails, %d show_verification_ui; want 4 and 4", total, offered)
+	}
+}

@@ -319,6 +319,13 @@ func (e *Engine) sendVerificationForAddress(r *http.Request, ident *sessionstore
 	if !e.cfg.VerificationEnabled || a.Via != "email" {
 		return
 	}
+	// These mails count against the same per-address and per-IP limits as
+	// the ones a client asks for; over a limit the change or sign-up still
+	// succeeds, without the mail (the verification flow can send it later).
+	if lerr := e.limitSend(r, a.Value); lerr != nil {
+		e.logger.Warn("verification mail not sent: mail limit reached", zap.Int("status", lerr.Code))
+		return
+	}
 	typ := "browser"
 	if src != nil && src.Type == "api" {
 		typ = "api"
