@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -515,4 +518,108 @@ func TestLimitsVerificationMailsFromSignUps(t *testing.T) {
 	if total != 4 || offered != 4 {
 		t.Errorf("6 sign-ups at sends_per_ip 3: %d verification mails, %d show_verification_ui; want 4 and 4", total, offered)
 	}
+}
+
+// dirBlocks is the disk space the files under dir take (allocated blocks:
+// Badger's files are sparse until written).
+func dirBlocks(t *testing.T, dir string) int64 {
+	t.Helper()
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			total += st.Blocks * 512
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return total
+}
+
+// nested returns an object nested depth levels deep.
+func nested(depth int) map[string]any {
+	m := map[string]any{"leaf": "x"}
+	for i := 1; i < depth; i++ {
+		m = map[string]any{"n": m}
+	}
+	return m
+}
+
+// TestLimitsTransientPayloadBounded (item 17): transient_payload is
+// stored with the flow, so it is bounded: more than 16 KiB of JSON or more
+// than 8 levels of nesting is refused with 400 and the reason on the flow
+// (message 4000001), and nothing of it is stored; 100 submits with a
+// 180 KiB payload no longer grow the store by megabytes.
+func TestLimitsTransientPayloadBounded(t *testing.T) {
+	t.Parallel()
+	in := limitsInstance(t, nil)
+	hc := hbClient()
+	submit := func(id string, tp any) hcResult {
+		return hcPost(hc, in.apiBase+"/self-service/login?flow="+id, nil, map[string]any{
+			"method": "password", "identifier": randEmail(), "password": "wrong-password", "transient_payload": tp})
+	}
+	wantRefused := func(what string, r hcResult, want string) {
+		t.Helper()
+		var f flowJSON
+		if r.status != http.StatusBadRequest || json.Unmarshal(r.body, &f) != nil || f.UI == nil || !containsID(f.messageIDs(), 4000001) ||
+			!strings.Contains(string(r.body), want) {
+			t.Fatalf("%s: %d %s, want 400 with 4000001 %q", what, r.status, clip(r.body), want)
+		}
+	}
+	id, _ := hbFlowID(t, hc, in, "login", "api", nil)
+	wantRefused("a 20 KiB payload", submit(id, map[string]any{"blob": strings.Repeat("a", 20<<10)}), "transient_payload is too large")
+	wantRefused("a payload nested 9 levels", submit(id, nested(9)), "transient_payload is nested too deeply")
+	r, body := do(t, hc, "GET", in.apiBase+"/self-service/login/flows?id="+id, hdr{"Accept": "application/json"}, nil)
+	wantStatus(t, r, body, http.StatusOK)
+	if strings.Contains(string(body), "aaaaaaaa") || strings.Contains(string(body), `"leaf"`) {
+		t.Fatalf("a refused payload was stored with the flow: %s", clip(body))
+	}
+	// At the bounds the payload is taken (the login answers as usual).
+	ok := submit(id, map[string]any{"blob": strings.Repeat("a", 15<<10), "deep": nested(7)})
+	if ok.status != http.StatusBadRequest || !flowHas(ok.body, 4000006, "") {
+		t.Fatalf("a payload within the bounds: %d %s, want the wrong-password answer", ok.status, clip(ok.body))
+	}
+
+	before := dirBlocks(t, in.storage)
+	big := map[string]any{"blob": strings.Repeat("b", 180<<10)}
+	for i := 0; i < 100; i++ {
+		id, _ := hbFlowID(t, hc, in, "login", "api", nil)
+		if r := submit(id, big); r.status != http.StatusBadRequest {
+			t.Fatalf("180 KiB payload %d: %d %s", i, r.status, clip(r.body))
+		}
+	}
+	grown := dirBlocks(t, in.storage) - before
+	t.Logf("100 submits with a 180 KiB transient_payload grew the store by %.1f MB", float64(grown)/1e6)
+	if grown > 4<<20 {
+		t.Errorf("100 submits with a 180 KiB transient_payload grew the store by %.1f MB, want under 4 MiB", float64(grown)/1e6)
+	}
+}
+
+// TestLimitsFlowCreationPerIP (item 17): flows_per_ip bounds the flows one
+// client creates (limit 5: the sixth still gets its flow, the seventh a
+// 429 in Kratos's shape with Retry-After), for every kind.
+func TestLimitsFlowCreationPerIP(t *testing.T) {
+	t.Parallel()
+	in := limitsInstance(t, []string{"flows_per_ip 5"}, "recovery", "verification")
+	hc := hbClient()
+	kinds := []string{"login", "registration", "recovery", "verification", "login", "registration"}
+	for _, k := range kinds {
+		r, body := do(t, hc, "GET", in.apiBase+"/self-service/"+k+"/api", hdr{"Accept": "application/json"}, nil)
+		wantStatus(t, r, body, http.StatusOK)
+		decodeFlow(t, body)
+	}
+	for _, k := range []string{"login", "recovery"} {
+		r, body := do(t, hc, "GET", in.apiBase+"/self-service/"+k+"/api", hdr{"Accept": "application/json"}, nil)
+		want429(t, "flow "+k+" over flows_per_ip", r.StatusCode, r.Header, body)
+	}
+	r, body := do(t, hc, "GET", in.apiBase+"/self-service/login/browser", hdr{"Accept": "application/json"}, nil)
+	want429(t, "browser flow over flows_per_ip", r.StatusCode, r.Header, body)
 }

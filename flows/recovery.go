@@ -234,6 +234,10 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 // cannot be replayed, so the client starts over (observed: 303 to a fresh
 // flow, for every client kind).
 func (e *Engine) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flow) {
+	if _, lerr := e.reserve(r.Context(), "flow_ip", e.limitIP(r)); lerr != nil {
+		e.refuse(w, r, nil, lerr)
+		return
+	}
 	nf, ferr := e.initRecovery(r, f.Type)
 	if ferr != nil {
 		e.writeBrowserOrJSONError(w, r, f.Type, ferr)
