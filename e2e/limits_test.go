@@ -591,7 +591,7 @@ func TestLimitsTransientPayloadBounded(t *testing.T) {
 	}
 
 	before := dirBlocks(t, in.storage)
-	big := map[string]any{"blob": strings.Repeat("b", 180<<10)}
+	big := map[string]any{"blob": randHex(90 << 10)} // 180 KiB, incompressible
 	for i := 0; i < 100; i++ {
 		id, _ := hbFlowID(t, hc, in, "login", "api", nil)
 		if r := submit(id, big); r.status != http.StatusBadRequest {
