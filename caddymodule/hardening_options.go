@@ -29,8 +29,12 @@ type RateLimitsConfig struct {
 	// SendsPerIP: mailed codes/links requested per client IP per hour.
 	// Default: 50.
 	SendsPerIP int `json:"sends_per_ip,omitempty"`
-	// RegistrationsPerIP: sign-ups per client IP per hour. Default: 30.
+	// RegistrationsPerIP: sign-up attempts per client IP per hour.
+	// Default: 30.
 	RegistrationsPerIP int `json:"registrations_per_ip,omitempty"`
+	// FlowsPerIP: self-service flows created per client IP per 10
+	// minutes. Default: 300.
+	FlowsPerIP int `json:"flows_per_ip,omitempty"`
 }
 
 // parseRateLimits reads `rate_limits off` or
@@ -42,6 +46,7 @@ type RateLimitsConfig struct {
 //		sends_per_address <n>
 //		sends_per_ip <n>
 //		registrations_per_ip <n>
+//		flows_per_ip <n>
 //	}
 func parseRateLimits(d *caddyfile.Dispenser) (*RateLimitsConfig, error) {
 	rl := &RateLimitsConfig{}
@@ -77,6 +82,8 @@ func parseRateLimits(d *caddyfile.Dispenser) (*RateLimitsConfig, error) {
 			target = &rl.SendsPerIP
 		case "registrations_per_ip":
 			target = &rl.RegistrationsPerIP
+		case "flows_per_ip":
+			target = &rl.FlowsPerIP
 		default:
 			return nil, d.Errf("rate_limits: unrecognized subdirective %q", name)
 		}
@@ -105,6 +112,7 @@ func (a *App) applyHardening(cfg *flows.Config) {
 			SendsPerAddress:            rl.SendsPerAddress,
 			SendsPerIP:                 rl.SendsPerIP,
 			RegistrationsPerIP:         rl.RegistrationsPerIP,
+			FlowsPerIP:                 rl.FlowsPerIP,
 		}
 	}
 	cfg.DisableBreachedPasswordCheck = a.DisableBreachedPasswordCheck

@@ -1,9 +1,11 @@
 package flows
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -37,7 +39,7 @@ func (e *Engine) startAddressChallenge(r *http.Request, f *flow, k addressKind, 
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		f.setChallenge(nil)
 		if !e.cfg.NotifyUnknownRecipients {
-			return nil
+			return e.decoyWrite(r.Context(), k)
 		}
 		tpl := k.name + "_code_invalid"
 		if e.use(k) == "link" {
@@ -94,14 +96,49 @@ func (e *Engine) sendAddressChallenge(r *http.Request, f *flow, k addressKind, i
 // or link for a submitted address. It reports false after answering the
 // request itself (429, or an internal error).
 func (e *Engine) sendAddressChallengeOrAnswer(w http.ResponseWriter, r *http.Request, sub *submission, k addressKind, email string) bool {
-	if d := e.limitSend(r, email); d > 0 {
-		e.tooMany(w, r, sub, d)
+	if lerr := e.limitSend(r, email); lerr != nil {
+		e.refuse(w, r, sub, lerr)
 		return false
 	}
+	// Known and unknown addresses must not be told apart by the answer's
+	// timing: both paths write to the store (decoyWrite) and take at
+	// least addressChallengeFloor.
+	defer padSince(time.Now(), addressChallengeFloor)
 	if err := e.startAddressChallenge(r, sub.f, k, email); err != nil {
 		e.logger.Error(k.name+" mail", zapErr(err))
 		writeError(w, r, errInternal("unable to send the "+k.name+" message"))
 		return false
 	}
 	return true
+}
+
+// addressChallengeFloor is the least time an address submit takes, known
+// address or not; it is well above the known path's usual cost (a lookup,
+// a mail and a link token put durably in the store, a few milliseconds).
+const addressChallengeFloor = 50 * time.Millisecond
+
+// padSince sleeps until floor has passed since start.
+func padSince(start time.Time, floor time.Duration) {
+	if d := floor - time.Since(start); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+const decoyNS = "decoy"
+
+// decoyWrite does for an unknown address the durable writes a known one
+// costs (the mail in the outbox, and the link token for links), with a
+// record of about a mail's size that expires at once, so the store's work
+// (and its fsync) does not tell the two apart either.
+func (e *Engine) decoyWrite(ctx context.Context, k addressKind) error {
+	writes := 1
+	if e.use(k) == "link" {
+		writes = 2
+	}
+	for i := 0; i < writes; i++ {
+		if err := e.store.PutRecord(ctx, decoyNS, randomString(16, alnum), randomBytes(4<<10), time.Second); err != nil {
+			return fmt.Errorf("decoy write: %w", err)
+		}
+	}
+	return nil
 }

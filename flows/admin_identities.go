@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -253,7 +254,12 @@ func (e *Engine) importCredentialsInto(ident *sessionstore.Identity, traits map[
 		if len(cfg.Password) > 72 && e.cfg.PasswordHasher == "bcrypt" {
 			return errBadRequest("The password is longer than 72 bytes, which bcrypt cannot hash.")
 		}
-		h, err := e.hasher.hash(cfg.Password)
+		// The admin API has no client to go away; the gate still bounds
+		// concurrent hashing.
+		h, err := e.hasher.hash(context.Background(), cfg.Password)
+		if errors.Is(err, errHashBusy) {
+			return errHashersBusy()
+		}
 		if err != nil {
 			return errInternal("unable to hash the password")
 		}

@@ -159,8 +159,8 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			return nil, errInternal("unable to look up the account")
 		}
 	}
-	if d := e.limitSend(r, address); d > 0 {
-		return nil, errTooMany(d)
+	if lerr := e.limitSend(r, address); lerr != nil {
+		return nil, lerr
 	}
 	code = newCode()
 	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: address, IdentityID: ident.ID,
@@ -250,8 +250,8 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 			CreatedAt: now, UpdatedAt: now}}
 		return registrationOutcome{creds: creds, verified: []string{address}}
 	}
-	if d := e.limitSend(r, address); d > 0 {
-		return registrationOutcome{err: errTooMany(d)}
+	if lerr := e.limitSend(r, address); lerr != nil {
+		return registrationOutcome{err: lerr}
 	}
 	code = newCode()
 	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: address, ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})

@@ -95,13 +95,15 @@ func (e *Engine) checkCode(f *flow, code string) (ok bool, c *challenge) {
 // one succeeds. f is refreshed from the store.
 func (e *Engine) consumeCode(r *http.Request, f *flow, code string) (ok bool, c *challenge, err error) {
 	ctx := r.Context()
-	ip := e.clientIP(r)
-	if d := e.blocked(ctx, "code_ip", ip); d > 0 {
-		return false, nil, errTooMany(d)
+	// The guess is counted before it is checked; only a wrong code keeps
+	// the count.
+	rv, lerr := e.reserve(ctx, "code_ip", e.limitIP(r))
+	if lerr != nil {
+		return false, nil, lerr
 	}
 	defer func() {
-		if err == nil && !ok {
-			e.hit(ctx, "code_ip", ip)
+		if err != nil || ok {
+			rv.release()
 		}
 	}()
 	err = e.store.UpdateRecord(ctx, flowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
@@ -135,8 +137,8 @@ func (e *Engine) consumeCode(r *http.Request, f *flow, code string) (ok bool, c 
 	return ok, c, err
 }
 
-// asError returns err as a Kratos error when it is one (a 429 from the
-// limiter), or an internal error.
+// asError returns err as a Kratos error when it is one (a 429 or 503 from
+// the limiter), or an internal error.
 func asError(err error, internal string) *Error {
 	var ee *Error
 	if errors.As(err, &ee) {

@@ -215,6 +215,12 @@ func writeFlow(w http.ResponseWriter, status int, f *flow) {
 
 // createFlow serves create{Browser,Native}{Login,Registration}Flow.
 func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ string) {
+	// Every flow is stored for its lifespan: creations per client are
+	// limited so they cannot fill the store.
+	if _, lerr := e.reserve(r.Context(), "flow_ip", e.limitIP(r)); lerr != nil {
+		e.refuse(w, r, nil, lerr)
+		return
+	}
 	var csrf []byte
 	if typ == "browser" {
 		csrf = e.ensureCSRF(w, r)

@@ -1,12 +1,18 @@
 package flows
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
+	"net/http"
 	"runtime"
+	"runtime/debug"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -20,16 +26,205 @@ type hasher struct {
 	// dummy is a hash of a random password in the configured format, used
 	// to spend the same time on unknown identifiers as on wrong passwords.
 	dummy string
+	// gate bounds concurrent hashing (processHashGate unless a test sets
+	// its own).
+	gate *hashGate
 }
 
 func newHasher(algorithm string, cost int) (*hasher, error) {
-	h := &hasher{algorithm: algorithm, bcryptCost: cost}
-	d, err := h.hash(randomString(24, alnum))
+	h := &hasher{algorithm: algorithm, bcryptCost: cost, gate: processHashGate()}
+	d, err := h.compute(randomString(24, alnum))
 	if err != nil {
 		return nil, err
 	}
 	h.dummy = d
 	return h, nil
+}
+
+// hash hashes a new password once the gate grants the memory it needs.
+func (h *hasher) hash(ctx context.Context, password string) (string, error) {
+	release, err := h.gate.acquire(ctx, h.memKiB())
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return h.compute(password)
+}
+
+// verify checks password against stored once the gate grants the memory
+// the stored hash's parameters need.
+func (h *hasher) verify(ctx context.Context, password, stored string) (bool, error) {
+	release, err := h.gate.acquire(ctx, hashMemKiB(stored))
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	return verify(password, stored)
+}
+
+// memKiB is the memory one new hash takes.
+func (h *hasher) memKiB() int64 {
+	if h.algorithm == "argon2id" {
+		return argonMemory
+	}
+	return 0
+}
+
+// hashMemKiB estimates the memory verifying stored takes (0: negligible,
+// as for bcrypt and pbkdf2).
+func hashMemKiB(stored string) int64 {
+	switch {
+	case strings.HasPrefix(stored, "$argon2id$"), strings.HasPrefix(stored, "$argon2i$"):
+		var m, t uint32
+		var p uint8
+		if parts := strings.Split(stored, "$"); len(parts) == 6 {
+			if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err == nil {
+				return int64(m)
+			}
+		}
+	case strings.HasPrefix(stored, "$scrypt$"):
+		if p, err := parseScrypt(stored); err == nil {
+			return int64(128) * int64(p.n) * int64(p.r) / 1024
+		}
+	}
+	return 0
+}
+
+// Concurrent hashing is bounded: argon2id takes 128 MiB per hash, and a
+// login flood must neither exhaust memory nor queue without end. Each hash
+// holds a share of a memory budget: its own memory need, and at least
+// budget/GOMAXPROCS, so that no more hashes run at once than there are
+// CPUs (which bounds bcrypt). A hash that cannot get its share within
+// hashWait is refused with errHashBusy (503 with Retry-After).
+
+// errHashBusy: every hashing slot stayed taken for hashWait.
+var errHashBusy = errors.New("password hashing is saturated")
+
+const hashWait = 10 * time.Second
+
+// errHashersBusy is the answer when errHashBusy refused a request.
+func errHashersBusy() *Error {
+	ee := newError(http.StatusServiceUnavailable, "", "", "The server is busy checking other passwords; this one was not checked. Please try again in a few seconds.")
+	ee.retryAfter = 5
+	return ee
+}
+
+// busyOnly keeps errHashBusy and drops other verification errors (an
+// unreadable stored hash counts as a mismatch).
+func busyOnly(err error) error {
+	if errors.Is(err, errHashBusy) {
+		return err
+	}
+	return nil
+}
+
+// hashGate is a FIFO weighted semaphore over a memory budget in KiB.
+type hashGate struct {
+	budget int64 // KiB
+	min    int64 // smallest share: budget / GOMAXPROCS
+	wait   time.Duration
+
+	mu      sync.Mutex
+	used    int64
+	waiters []*hashWaiter
+}
+
+type hashWaiter struct {
+	n     int64
+	ready chan struct{}
+}
+
+func newHashGate(budgetKiB int64, procs int, wait time.Duration) *hashGate {
+	if procs < 1 {
+		procs = 1
+	}
+	if budgetKiB < int64(procs) {
+		budgetKiB = int64(procs)
+	}
+	return &hashGate{budget: budgetKiB, min: budgetKiB / int64(procs), wait: wait}
+}
+
+var (
+	hashGateOnce sync.Once
+	hashGateProc *hashGate
+)
+
+// processHashGate is shared by every engine of the process (old and new
+// configs during a reload hash on the same machine). Its budget is a
+// quarter of GOMEMLIMIT when one is set (Caddy sets it from the cgroup
+// limit), else 1 GiB.
+func processHashGate() *hashGate {
+	hashGateOnce.Do(func() {
+		budget := int64(1 << 20) // KiB
+		if l := debug.SetMemoryLimit(-1); l > 0 && l < math.MaxInt64 {
+			budget = min(budget, l/4/1024)
+		}
+		hashGateProc = newHashGate(max(budget, argonMemory), runtime.GOMAXPROCS(0), hashWait)
+	})
+	return hashGateProc
+}
+
+// acquire waits (at most g.wait, less if ctx ends first) for a share of
+// needKiB and returns the function that gives it back.
+func (g *hashGate) acquire(ctx context.Context, needKiB int64) (func(), error) {
+	n := min(max(needKiB, g.min), g.budget)
+	g.mu.Lock()
+	if len(g.waiters) == 0 && g.used+n <= g.budget {
+		g.used += n
+		g.mu.Unlock()
+		return func() { g.release(n) }, nil
+	}
+	w := &hashWaiter{n: n, ready: make(chan struct{})}
+	g.waiters = append(g.waiters, w)
+	g.mu.Unlock()
+	t := time.NewTimer(g.wait)
+	defer t.Stop()
+	var cause error
+	select {
+	case <-w.ready:
+		return func() { g.release(n) }, nil
+	case <-t.C:
+		cause = errHashBusy
+	case <-ctx.Done():
+		cause = fmt.Errorf("%w: %w", errHashBusy, ctx.Err())
+	}
+	g.mu.Lock()
+	select {
+	case <-w.ready:
+		// Granted while giving up: hand the share back.
+		g.mu.Unlock()
+		g.release(n)
+	default:
+		for i, x := range g.waiters {
+			if x == w {
+				g.waiters = append(g.waiters[:i], g.waiters[i+1:]...)
+				break
+			}
+		}
+		g.grantLocked() // the head may have changed
+		g.mu.Unlock()
+	}
+	return nil, cause
+}
+
+func (g *hashGate) release(n int64) {
+	g.mu.Lock()
+	g.used -= n
+	g.grantLocked()
+	g.mu.Unlock()
+}
+
+// grantLocked wakes waiters in order while their share fits.
+func (g *hashGate) grantLocked() {
+	for len(g.waiters) > 0 {
+		w := g.waiters[0]
+		if g.used+w.n > g.budget {
+			return
+		}
+		g.used += w.n
+		g.waiters = g.waiters[1:]
+		close(w.ready)
+	}
 }
 
 const (
@@ -47,7 +242,8 @@ func argonThreads() uint8 {
 	return uint8(n)
 }
 
-func (h *hasher) hash(password string) (string, error) {
+// compute hashes password in the configured format, ungated.
+func (h *hasher) compute(password string) (string, error) {
 	switch h.algorithm {
 	case "argon2id":
 		salt := randomBytes(argonSaltLen)

@@ -306,35 +306,41 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	ip, idKey := e.clientIP(r), normalizeIdentifier(identifier)
-	if d := e.firstBlock(r.Context(), "login_id", idKey, "login_ip", ip); d > 0 {
-		e.tooMany(w, r, sub, d)
+	// The guess is counted before it is checked; a wrong one keeps it.
+	rv, lerr := e.reserve(r.Context(), "login_id", normalizeIdentifier(identifier), "login_ip", e.limitIP(r))
+	if lerr != nil {
+		e.refuse(w, r, sub, lerr)
 		return
 	}
 	ident, ok, err := e.checkPassword(r.Context(), identifier, password)
 	if err != nil {
+		rv.release() // not evaluated
+		if errors.Is(err, errHashBusy) {
+			writeError(w, r, errHashersBusy())
+			return
+		}
 		e.logger.Error("password login", zapErr(err))
 		writeError(w, r, errInternal("unable to verify credentials"))
 		return
 	}
 	if !ok {
-		e.hit(r.Context(), "login_id", idKey)
-		e.hit(r.Context(), "login_ip", ip)
 		f.UI.Messages = []Text{newText(4000006, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if ident.State != "" && ident.State != "active" {
+		rv.release()
 		f.UI.Messages = []Text{newText(4010011, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
+	rv.forgive("login_id")
+	rv.release()
 	if !(f.Refresh && sess != nil) && e.addressUnverified(ident) {
 		f.UI.Messages = []Text{newText(4000010, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	e.forgive(r.Context(), "login_id", idKey)
 	if f.Refresh && sess != nil && sess.IdentityID != ident.ID {
 		e.writeBrowserOrJSONError(w, r, f.Type, newError(http.StatusForbidden, "security_identity_mismatch",
 			"", "The requested identity does not match the identity of the current session."))
@@ -368,25 +374,25 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 func (e *Engine) checkPassword(ctx context.Context, identifier, password string) (*sessionstore.Identity, bool, error) {
 	ident, err := e.store.FindIdentityByCredential(ctx, "password", normalizeIdentifier(identifier))
 	if errors.Is(err, sessionstore.ErrNotFound) {
-		_, _ = verify(password, e.hasher.dummy)
-		return nil, false, nil
+		_, err := e.hasher.verify(ctx, password, e.hasher.dummy)
+		return nil, false, busyOnly(err)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("find identity: %w", err)
 	}
 	cred, ok := ident.Credentials["password"]
 	if !ok {
-		_, _ = verify(password, e.hasher.dummy)
-		return nil, false, nil
+		_, err := e.hasher.verify(ctx, password, e.hasher.dummy)
+		return nil, false, busyOnly(err)
 	}
 	var cfg passwordConfig
 	_ = jsonUnmarshal(cred.Config, &cfg)
-	match, err := verify(password, cfg.HashedPassword)
+	match, err := e.hasher.verify(ctx, password, cfg.HashedPassword)
 	if err != nil || !match {
-		return nil, false, nil
+		return nil, false, busyOnly(err)
 	}
 	if e.hasher.needsRehash(cfg.HashedPassword) {
-		if h, err := e.hasher.hash(password); err == nil {
+		if h, err := e.hasher.hash(ctx, password); err == nil {
 			// The new hash goes into the identity as it is now (hashing
 			// takes a while: an admin may have deactivated it meanwhile),
 			// and only while it still holds the hash just verified.

@@ -295,15 +295,16 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 		f.UI.addNodeMessage("lookup_secret", newText(4000002, map[string]any{"property": "lookup_secret"}, "lookup_secret"))
 		return nil, nil
 	}
-	if ee := e.mfaBlocked(r, ident.ID); ee != nil {
+	rv, ee := e.mfaReserve(r, ident.ID)
+	if ee != nil {
 		return nil, ee
 	}
 	i, err := e.lookupMatch(ctx, ident.ID, cfg, code)
 	if err != nil {
+		rv.release() // not evaluated
 		return nil, errInternal("unable to check the recovery code")
 	}
 	if i < 0 {
-		e.mfaFailed(r, ident.ID)
 		f.UI.Messages = []Text{newText(4000016, nil)}
 		return nil, nil
 	}
@@ -326,9 +327,10 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 		return nil, nil
 	}
 	if err != nil {
+		rv.release() // not evaluated
 		return nil, errInternal("unable to record the recovery code use")
 	}
-	e.mfaPassed(r, ident.ID)
+	mfaPassed(rv)
 	// Record used_at on the identity as it is now, so a concurrent change
 	// (another code, a settings update, a deactivation) is kept.
 	usedKey := lookupUsedKey(ident.ID, cfg.RecoveryCodes[i])

@@ -108,22 +108,15 @@ func (f *flow) internalString(k string) string {
 
 func mfaLimitSubject(identityID string) string { return "aal2:" + identityID }
 
-// mfaBlocked returns a 429 error while the client or the identity is
-// blocked.
-func (e *Engine) mfaBlocked(r *http.Request, identityID string) *Error {
-	if d := e.firstBlock(r.Context(), "code_ip", e.clientIP(r), "login_id", mfaLimitSubject(identityID)); d > 0 {
-		return errTooMany(d)
-	}
-	return nil
+// mfaReserve counts a guess against the client and the identity before
+// the code is checked: a 429 (or 503, fail closed) error when refused.
+func (e *Engine) mfaReserve(r *http.Request, identityID string) (*reservation, *Error) {
+	return e.reserve(r.Context(), "code_ip", e.limitIP(r), "login_id", mfaLimitSubject(identityID))
 }
 
-// mfaFailed counts a wrong code.
-func (e *Engine) mfaFailed(r *http.Request, identityID string) {
-	e.hit(r.Context(), "code_ip", e.clientIP(r))
-	e.hit(r.Context(), "login_id", mfaLimitSubject(identityID))
-}
-
-// mfaPassed clears the identity's count after a correct code.
-func (e *Engine) mfaPassed(r *http.Request, identityID string) {
-	e.forgive(r.Context(), "login_id", mfaLimitSubject(identityID))
+// mfaPassed gives a correct code's attempt back and clears the identity's
+// count.
+func mfaPassed(rv *reservation) {
+	rv.forgive("login_id")
+	rv.release()
 }

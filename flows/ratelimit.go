@@ -5,12 +5,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
 // Abuse limits. Kratos OSS has none (its maintainers leave it to the
@@ -18,6 +22,16 @@ import (
 // it. A subject over its limit is blocked for a backoff window that doubles
 // with each consecutive block up to a cap, never for good: an attacker can
 // slow a known user down, not lock them out.
+//
+// A limit of N admits N+1 attempts per window: the attempt that exceeds N
+// starts the block and is still evaluated, every later one is refused.
+// Attempts are reserved before they are evaluated (reserve), in one store
+// transaction per bucket, so concurrent attempts cannot all pass a check
+// made before any of them is counted; a success gives its attempt back.
+// Limit state is read and written with a context detached from the
+// client's: a client that goes away or half-closes its connection cannot
+// make its attempt go uncounted. A store error refuses the attempt (503):
+// the limits fail closed.
 
 // RateLimits configures the limits; zero fields take the defaults below.
 type RateLimits struct {
@@ -38,8 +52,12 @@ type RateLimits struct {
 	// SendsPerIP: such mails requested from one client IP per hour.
 	// Default: 50.
 	SendsPerIP int
-	// RegistrationsPerIP: sign-ups from one client IP per hour. Default: 30.
+	// RegistrationsPerIP: sign-up attempts (successful or not, duplicates
+	// included) from one client IP per hour. Default: 30.
 	RegistrationsPerIP int
+	// FlowsPerIP: self-service flows created for one client IP per 10
+	// minutes (each flow is stored for its lifespan). Default: 300.
+	FlowsPerIP int
 }
 
 type limitRule struct {
@@ -65,6 +83,7 @@ func (e *Engine) rules() map[string]limitRule {
 		"send_addr": {"send_addr", def(l.SendsPerAddress, 10), time.Hour, 5 * time.Minute, time.Hour},
 		"send_ip":   {"send_ip", def(l.SendsPerIP, 50), time.Hour, 5 * time.Minute, time.Hour},
 		"reg_ip":    {"reg_ip", def(l.RegistrationsPerIP, 30), time.Hour, 5 * time.Minute, time.Hour},
+		"flow_ip":   {"flow_ip", def(l.FlowsPerIP, 300), 10 * time.Minute, time.Minute, 10 * time.Minute},
 	}
 }
 
@@ -76,6 +95,15 @@ type bucket struct {
 }
 
 const limitNS = "rl"
+
+// limitOpTimeout bounds each read or write of limit state.
+const limitOpTimeout = 5 * time.Second
+
+// limitCtx is ctx without its cancellation (values kept), bounded by
+// limitOpTimeout: counting must not depend on the client staying.
+func limitCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), limitOpTimeout)
+}
 
 // limitKey hashes the subject: identifiers and IPs are not kept in clear.
 func limitKey(rule, subject string) string {
@@ -98,40 +126,86 @@ func (e *Engine) clientIP(r *http.Request) string {
 	return host
 }
 
-// blocked returns how long subject stays blocked under rule (0: not).
-func (e *Engine) blocked(ctx context.Context, rule, subject string) time.Duration {
-	if e.cfg.RateLimits.Disabled || subject == "" {
-		return 0
-	}
-	b, err := e.store.GetRecord(ctx, limitNS, limitKey(rule, subject))
-	if err != nil {
-		return 0
-	}
-	var bk bucket
-	if json.Unmarshal(b, &bk) != nil {
-		return 0
-	}
-	if d := bk.BlockedUntil.Sub(e.now()); d > 0 {
-		return d
-	}
-	return 0
+// limitIP is the subject of the per-IP limits: the client's IPv4 address
+// (IPv4-mapped IPv6 included), or the /64 of its IPv6 address, since one
+// client usually holds a whole /64 and could rotate through it.
+func (e *Engine) limitIP(r *http.Request) string {
+	return ipSubject(e.clientIP(r))
 }
 
-// hit counts one event for subject and returns the block it caused (0:
-// none).
-func (e *Engine) hit(ctx context.Context, rule, subject string) time.Duration {
+func ipSubject(s string) string {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return s
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return a.String()
+	}
+	return p.String()
+}
+
+// blockedError refuses an attempt while its subject is blocked.
+type blockedError struct{ d time.Duration }
+
+func (b *blockedError) Error() string { return fmt.Sprintf("rate limit: blocked for %s", b.d) }
+
+func (e *Engine) decodeBucket(old []byte) bucket {
+	var bk bucket
+	if old != nil {
+		_ = json.Unmarshal(old, &bk)
+	}
+	return bk
+}
+
+func (lr limitRule) ttl() time.Duration { return lr.window + lr.maxBlock + time.Hour }
+
+// blocked returns how long subject stays blocked under rule (0: not). A
+// store error is returned, and callers refuse the attempt.
+func (e *Engine) blocked(ctx context.Context, rule, subject string) (time.Duration, error) {
 	if e.cfg.RateLimits.Disabled || subject == "" {
-		return 0
+		return 0, nil
+	}
+	lctx, cancel := limitCtx(ctx)
+	defer cancel()
+	b, err := e.store.GetRecord(lctx, limitNS, limitKey(rule, subject))
+	if errors.Is(err, sessionstore.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("rate limit %s: %w", rule, err)
+	}
+	bk := e.decodeBucket(b)
+	if d := bk.BlockedUntil.Sub(e.now()); d > 0 {
+		return d, nil
+	}
+	return 0, nil
+}
+
+// hit counts one attempt of subject under rule in one store transaction:
+// while the subject is blocked the attempt is refused (*blockedError);
+// otherwise it is counted, and when the count exceeds the rule's max a
+// block starts. The attempt that starts the block is admitted (tripped is
+// the end of the block it set), so at most max+1 attempts pass per window
+// however many arrive at once.
+func (e *Engine) hit(ctx context.Context, rule, subject string) (tripped time.Time, err error) {
+	if e.cfg.RateLimits.Disabled || subject == "" {
+		return time.Time{}, nil
 	}
 	lr := e.rules()[rule]
 	now := e.now()
-	var blockedFor time.Duration
-	err := e.store.UpdateRecord(ctx, limitNS, limitKey(rule, subject), func(old []byte) ([]byte, time.Duration, error) {
-		var bk bucket
-		if old != nil {
-			_ = json.Unmarshal(old, &bk)
+	var refused time.Duration
+	err = e.store.UpdateRecord(ctx, limitNS, limitKey(rule, subject), func(old []byte) ([]byte, time.Duration, error) {
+		bk := e.decodeBucket(old)
+		tripped, refused = time.Time{}, 0
+		if d := bk.BlockedUntil.Sub(now); d > 0 {
+			refused = d
+			return nil, 0, errRefused
 		}
-		blockedFor = 0
 		if now.Sub(bk.WindowStart) > lr.window {
 			bk.Count, bk.WindowStart = 0, now
 			// A quiet window after the last block forgives earlier blocks.
@@ -148,16 +222,49 @@ func (e *Engine) hit(ctx context.Context, rule, subject string) time.Duration {
 			}
 			bk.BlockedUntil = now.Add(d)
 			bk.Count, bk.WindowStart = 0, now
-			blockedFor = d
+			tripped = bk.BlockedUntil
 		}
 		b, err := json.Marshal(bk)
-		ttl := lr.window + lr.maxBlock + time.Hour
-		return b, ttl, err
+		return b, lr.ttl(), err
 	})
-	if err != nil {
-		e.logger.Warn("rate limit update", zapErr(err))
+	if refused > 0 {
+		return time.Time{}, &blockedError{d: refused}
 	}
-	return blockedFor
+	if err != nil {
+		return time.Time{}, fmt.Errorf("rate limit %s: %w", rule, err)
+	}
+	return tripped, nil
+}
+
+// errRefused aborts hit's transaction without writing.
+var errRefused = errors.New("refused")
+
+// unhit gives back one attempt counted by hit (a success, or an attempt
+// that was not evaluated). If that attempt started a block (tripped), the
+// block is lifted and the count left at the limit, as before the attempt.
+func (e *Engine) unhit(ctx context.Context, rule, subject string, tripped time.Time) error {
+	if e.cfg.RateLimits.Disabled || subject == "" {
+		return nil
+	}
+	lr := e.rules()[rule]
+	return e.store.UpdateRecord(ctx, limitNS, limitKey(rule, subject), func(old []byte) ([]byte, time.Duration, error) {
+		if old == nil {
+			return nil, 0, nil
+		}
+		bk := e.decodeBucket(old)
+		switch {
+		case !tripped.IsZero() && bk.BlockedUntil.Equal(tripped):
+			bk.BlockedUntil = time.Time{}
+			if bk.Blocks > 0 {
+				bk.Blocks--
+			}
+			bk.Count = lr.max
+		case bk.Count > 0:
+			bk.Count--
+		}
+		b, err := json.Marshal(bk)
+		return b, lr.ttl(), err
+	})
 }
 
 // forgive clears subject's bucket (a successful login).
@@ -165,7 +272,99 @@ func (e *Engine) forgive(ctx context.Context, rule, subject string) {
 	if e.cfg.RateLimits.Disabled || subject == "" {
 		return
 	}
-	_ = e.store.DeleteRecord(ctx, limitNS, limitKey(rule, subject))
+	lctx, cancel := limitCtx(ctx)
+	defer cancel()
+	if err := e.store.DeleteRecord(lctx, limitNS, limitKey(rule, subject)); err != nil {
+		e.logger.Warn("rate limit forgive", zapErr(err))
+	}
+}
+
+// reservation is the attempts reserve counted for one request.
+type reservation struct {
+	e     *Engine
+	ctx   context.Context
+	taken []reserved
+}
+
+type reserved struct {
+	rule, subject string
+	tripped       time.Time
+}
+
+// reserve counts one attempt against each (rule, subject) pair before the
+// attempt is evaluated. It returns a 429 error while a pair is blocked, a
+// 503 error when the limit state cannot be read or written (fail closed);
+// either way nothing stays counted. Release gives the attempts back when
+// the attempt succeeds or is not evaluated; a failure keeps them.
+func (e *Engine) reserve(ctx context.Context, pairs ...string) (*reservation, *Error) {
+	rv := &reservation{e: e, ctx: context.WithoutCancel(ctx)}
+	if e.cfg.RateLimits.Disabled {
+		return rv, nil
+	}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		rule, subject := pairs[i], pairs[i+1]
+		if subject == "" {
+			continue
+		}
+		lctx, cancel := limitCtx(ctx)
+		tripped, err := e.hit(lctx, rule, subject)
+		cancel()
+		if err != nil {
+			rv.release()
+			var be *blockedError
+			if errors.As(err, &be) {
+				return nil, errTooMany(be.d)
+			}
+			e.logger.Error("rate limit state unavailable; refusing the attempt", zapErr(err))
+			return nil, errLimitsUnavailable()
+		}
+		rv.taken = append(rv.taken, reserved{rule: rule, subject: subject, tripped: tripped})
+	}
+	return rv, nil
+}
+
+// release gives back every attempt still held.
+func (rv *reservation) release() {
+	for _, t := range rv.taken {
+		lctx, cancel := limitCtx(rv.ctx)
+		if err := rv.e.unhit(lctx, t.rule, t.subject, t.tripped); err != nil {
+			rv.e.logger.Warn("rate limit release", zapErr(err))
+		}
+		cancel()
+	}
+	rv.taken = nil
+}
+
+// forgive clears the bucket of rule (a success wipes earlier failures of
+// that subject) and drops it from the reservation.
+func (rv *reservation) forgive(rule string) {
+	kept := rv.taken[:0]
+	for _, t := range rv.taken {
+		if t.rule == rule {
+			rv.e.forgive(rv.ctx, t.rule, t.subject)
+			continue
+		}
+		kept = append(kept, t)
+	}
+	rv.taken = kept
+}
+
+// refuse answers a request reserve refused: 429 through tooMany (form
+// posts see the message on their flow), anything else as a plain error.
+func (e *Engine) refuse(w http.ResponseWriter, r *http.Request, sub *submission, ee *Error) {
+	if ee.Code == http.StatusTooManyRequests {
+		e.tooMany(w, r, sub, time.Duration(ee.retryAfter)*time.Second)
+		return
+	}
+	writeError(w, r, ee)
+}
+
+// errLimitsUnavailable refuses an attempt whose limits could not be
+// checked: 503 with Retry-After, never an unchecked attempt.
+func errLimitsUnavailable() *Error {
+	ee := newError(http.StatusServiceUnavailable, "", "", "The abuse limits could not be checked; the attempt was not evaluated. Please try again in a few seconds.")
+	ee.retryAfter = 5
+	return ee
 }
 
 // tooMany answers a rate-limited submit: 429 in Kratos's error shape with
@@ -196,25 +395,11 @@ func errTooMany(retry time.Duration) *Error {
 	return ee.withDetail("retry_after_seconds", secs)
 }
 
-// firstBlock returns the longest active block among (rule, subject) pairs.
-func (e *Engine) firstBlock(ctx context.Context, pairs ...string) time.Duration {
-	var longest time.Duration
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if d := e.blocked(ctx, pairs[i], pairs[i+1]); d > longest {
-			longest = d
-		}
-	}
-	return longest
-}
-
-// limitSend checks and counts a mail sent to address on the client's
-// request; it returns the block when the limit is reached.
-func (e *Engine) limitSend(r *http.Request, address string) time.Duration {
-	ip := e.clientIP(r)
-	if d := e.firstBlock(r.Context(), "send_addr", address, "send_ip", ip); d > 0 {
-		return d
-	}
-	d1 := e.hit(r.Context(), "send_addr", address)
-	d2 := e.hit(r.Context(), "send_ip", ip)
-	return max(d1, d2)
+// limitSend counts a mail to address requested by the client against the
+// per-address and per-IP mail limits; it returns the refusal (429 or 503)
+// when the mail must not be sent. Every Mailer.Send of a code or link goes
+// through it.
+func (e *Engine) limitSend(r *http.Request, address string) *Error {
+	_, ee := e.reserve(r.Context(), "send_addr", normalizeIdentifier(address), "send_ip", e.limitIP(r))
+	return ee
 }

@@ -64,7 +64,7 @@ func TestRateLimitsLiveInTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := e2.blocked(t.Context(), "login_id", "x@example.com"); d <= 0 {
+	if d, err := e2.blocked(t.Context(), "login_id", "x@example.com"); err != nil || d <= 0 {
 		t.Fatal("block not persisted in the store")
 	}
 }

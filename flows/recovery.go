@@ -3,7 +3,6 @@ package flows
 import (
 	"net/http"
 	"strings"
-	"time"
 )
 
 func (e *Engine) recoveryForm(f *flow, csrf string) {
@@ -104,11 +103,9 @@ func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *su
 	f := sub.f
 	ok, c, err := e.consumeCode(r, f, code)
 	if err != nil {
-		if ee := asError(err, ""); ee.Code == http.StatusTooManyRequests {
-			e.tooMany(w, r, sub, time.Duration(ee.retryAfter)*time.Second)
-			return
-		}
-		writeError(w, r, errInternal("unable to check the code"))
+		// A limit refusal (429, or 503 when the limits cannot be
+		// checked), else an internal error.
+		e.refuse(w, r, sub, asError(err, "unable to check the code"))
 		return
 	}
 	sub.f = f
@@ -237,6 +234,10 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 // cannot be replayed, so the client starts over (observed: 303 to a fresh
 // flow, for every client kind).
 func (e *Engine) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flow) {
+	if _, lerr := e.reserve(r.Context(), "flow_ip", e.limitIP(r)); lerr != nil {
+		e.refuse(w, r, nil, lerr)
+		return
+	}
 	nf, ferr := e.initRecovery(r, f.Type)
 	if ferr != nil {
 		e.writeBrowserOrJSONError(w, r, f.Type, ferr)

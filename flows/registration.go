@@ -164,10 +164,6 @@ func applyFieldErrors(c *Container, errs []fieldError) {
 
 func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any) {
 	f := sub.f
-	if d := e.blocked(r.Context(), "reg_ip", e.clientIP(r)); d > 0 {
-		e.tooMany(w, r, sub, d)
-		return
-	}
 	password := str(sub.body, "password")
 	if traits == nil {
 		traits = map[string]any{}
@@ -214,7 +210,30 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 		fail()
 		return
 	}
-	hash, err := e.hasher.hash(password)
+	// Every sign-up attempt that gets this far counts, duplicates
+	// included: each one costs a lookup and tells whether an account
+	// exists.
+	if _, lerr := e.reserve(r.Context(), "reg_ip", e.limitIP(r)); lerr != nil {
+		e.refuse(w, r, sub, lerr)
+		return
+	}
+	// A taken identifier is answered before the password is hashed; the
+	// store's transaction still decides races (finishRegistration).
+	taken, err := e.identifiersTaken(r, traits, identifiers)
+	if err != nil {
+		e.logger.Error("looking up identifiers", zapErr(err))
+		writeError(w, r, errInternal("unable to store the identity"))
+		return
+	}
+	if taken {
+		e.answerDuplicate(w, r, sub, traits)
+		return
+	}
+	hash, err := e.hasher.hash(r.Context(), password)
+	if errors.Is(err, errHashBusy) {
+		writeError(w, r, errHashersBusy())
+		return
+	}
 	if err != nil {
 		writeError(w, r, errInternal("unable to hash the password"))
 		return
@@ -253,16 +272,13 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 	}
 	if err := e.store.CreateIdentity(r.Context(), ident); err != nil {
 		if errors.Is(err, sessionstore.ErrDuplicateCredential) {
-			e.registrationFormFor(r, f, traits)
-			f.UI.Messages = []Text{newText(4000007, nil)}
-			e.renderFlowError(w, r, sub, http.StatusBadRequest)
+			e.answerDuplicate(w, r, sub, traits)
 			return
 		}
 		e.logger.Error("creating identity", zapErr(err))
 		writeError(w, r, errInternal("unable to store the identity"))
 		return
 	}
-	e.hit(r.Context(), "reg_ip", e.clientIP(r))
 	// The session after-hook: the new identity is signed in — unless
 	// require_verified_address wants a verified address first (Kratos: the
 	// login hook would refuse this session, so it is not issued).
@@ -314,6 +330,46 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 	e.finish(w, r, sub, to, nil, map[string]any{"session": sw, "identity": idw, "continue_with": append(f.ContinueWith, continueRedirect(to))})
 }
 
+// answerDuplicate answers a sign-up whose identifier or address belongs to
+// another identity (Kratos's 4000007 on the first screen).
+func (e *Engine) answerDuplicate(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any) {
+	e.schema.fillObjects(traits)
+	e.registrationFormFor(r, sub.f, traits)
+	sub.f.UI.Messages = []Text{newText(4000007, nil)}
+	e.renderFlowError(w, r, sub, http.StatusBadRequest)
+}
+
+// identifiersTaken reports whether one of the password identifiers or
+// addresses of traits is already indexed for another identity: the
+// indexes CreateIdentity would refuse to claim.
+func (e *Engine) identifiersTaken(r *http.Request, traits map[string]any, identifiers []string) (bool, error) {
+	type key struct{ typ, value string }
+	var keys []key
+	for _, id := range identifiers {
+		keys = append(keys, key{"password", id})
+	}
+	ver, rec := e.addresses(traits, e.now().UTC())
+	for _, a := range ver {
+		keys = append(keys, key{sessionstore.AddressIndexType("verification", a.Via), a.Value})
+	}
+	for _, a := range rec {
+		keys = append(keys, key{sessionstore.AddressIndexType("recovery", a.Via), a.Value})
+	}
+	for _, k := range keys {
+		if k.value == "" {
+			continue
+		}
+		_, err := e.store.FindIdentityByCredential(r.Context(), k.typ, k.value)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, sessionstore.ErrNotFound) {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
 // registrationMethod is a credential offered at sign-up besides password
 // (code, passkey, webauthn). A new method is one new file that appends
 // itself to registrationMethods in init().
@@ -356,7 +412,14 @@ func (e *Engine) registrationMethodNodes(r *http.Request, f *flow, traits map[st
 
 func (e *Engine) registerWith(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any, m *registrationMethod) {
 	f := sub.f
-	if d := e.blocked(r.Context(), "reg_ip", e.clientIP(r)); d > 0 {
+	// Early refusal while blocked (before a code is mailed, say); the
+	// attempt itself is counted below, when an identity is to be created.
+	if d, err := e.blocked(r.Context(), "reg_ip", e.limitIP(r)); err != nil || d > 0 {
+		if err != nil {
+			e.logger.Error("rate limit state unavailable; refusing the attempt", zapErr(err))
+			e.refuse(w, r, sub, errLimitsUnavailable())
+			return
+		}
 		e.tooMany(w, r, sub, d)
 		return
 	}
@@ -378,6 +441,10 @@ func (e *Engine) registerWith(w http.ResponseWriter, r *http.Request, sub *submi
 	case out.show:
 		e.renderFlowError(w, r, sub, http.StatusOK)
 	case out.creds != nil:
+		if _, lerr := e.reserve(r.Context(), "reg_ip", e.limitIP(r)); lerr != nil {
+			e.refuse(w, r, sub, lerr)
+			return
+		}
 		e.finishRegistration(w, r, sub, traits, out.creds, m.name, out.verified...)
 	default:
 		writeError(w, r, errInternal("registration method gave no outcome"))

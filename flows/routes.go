@@ -1,10 +1,12 @@
 package flows
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -101,7 +103,38 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		w.Header().Set("Cache-Control", noCache)
 	}
+	if changesState(r) {
+		// A client that goes away (or half-closes its connection, which
+		// cancels the request's context) must not leave a submit half done
+		// (a guess evaluated but not counted, a session half written, a
+		// code mailed but not stored): the handler runs to completion on a
+		// context without the client's cancellation, bounded by
+		// submitTimeout.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), submitTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
 	e.mux.ServeHTTP(w, r)
+}
+
+// submitTimeout bounds a state-changing request once it no longer follows
+// the client's cancellation (hashWait plus store writes fit well inside).
+const submitTimeout = 30 * time.Second
+
+// changesState reports whether r may write state: everything under
+// /self-service/ (submits, flow creation, mailed links that consume a
+// token), the token exchange, and every method but GET and HEAD elsewhere
+// (revoking sessions). whoami keeps the client's context (and stays
+// allocation-free), whatever its method.
+func changesState(r *http.Request) bool {
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/self-service/"), p == "/sessions/token-exchange":
+		return true
+	case p == "/sessions/whoami":
+		return false
+	}
+	return r.Method != http.MethodGet && r.Method != http.MethodHead
 }
 
 func (e *Engine) allowedMethods(r *http.Request) string {

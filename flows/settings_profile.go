@@ -2,6 +2,7 @@ package flows
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"time"
@@ -193,11 +194,18 @@ func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	if cred, had := st.ident.Credentials["password"]; had {
 		var pc passwordConfig
 		_ = jsonUnmarshal(cred.Config, &pc)
-		if same, _ := verify(password, pc.HashedPassword); same {
+		same, err := e.hasher.verify(r.Context(), password, pc.HashedPassword)
+		if errors.Is(err, errHashBusy) {
+			return settingsOutcome{err: errHashersBusy()}
+		}
+		if same {
 			return fail(newText(4000039, nil))
 		}
 	}
-	hash, err := e.hasher.hash(password)
+	hash, err := e.hasher.hash(r.Context(), password)
+	if errors.Is(err, errHashBusy) {
+		return settingsOutcome{err: errHashersBusy()}
+	}
 	if err != nil {
 		return settingsOutcome{err: errInternal("unable to hash the password")}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -62,6 +63,14 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 	sub.body = body
 	sub.method = str(body, "method")
 	if tp, ok := body["transient_payload"].(map[string]any); ok {
+		// The payload is stored with the flow and copied into mails:
+		// bounded, so submits cannot fill the store.
+		if reason := checkTransientPayload(tp); reason != "" {
+			f.UI.resetMessages()
+			f.UI.Messages = []Text{textReason(4000001, reason)}
+			e.renderFlowError(w, r, sub, http.StatusBadRequest)
+			return
+		}
 		f.TransientPayload = tp
 	}
 	if f.Type == "api" {
@@ -93,6 +102,46 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 	}
 }
 
+// Bounds of transient_payload: its JSON encoding and its nesting (the
+// payload object itself is level 1).
+const (
+	maxTransientPayloadBytes = 16 << 10
+	maxTransientPayloadDepth = 8
+)
+
+// checkTransientPayload returns why tp is refused, or "".
+func checkTransientPayload(tp map[string]any) string {
+	if jsonDepth(tp, maxTransientPayloadDepth+1) > maxTransientPayloadDepth {
+		return fmt.Sprintf("transient_payload is nested too deeply: at most %d levels of objects and arrays are accepted.", maxTransientPayloadDepth)
+	}
+	if b, err := json.Marshal(tp); err != nil || len(b) > maxTransientPayloadBytes {
+		return fmt.Sprintf("transient_payload is too large: at most %d bytes of JSON are accepted.", maxTransientPayloadBytes)
+	}
+	return ""
+}
+
+// jsonDepth is the nesting depth of v's objects and arrays, counted up to
+// limit (deeper values report limit).
+func jsonDepth(v any, limit int) int {
+	if limit <= 0 {
+		return 0
+	}
+	deepest := 0
+	switch x := v.(type) {
+	case map[string]any:
+		for _, c := range x {
+			deepest = max(deepest, jsonDepth(c, limit-1))
+		}
+	case []any:
+		for _, c := range x {
+			deepest = max(deepest, jsonDepth(c, limit-1))
+		}
+	default:
+		return 0
+	}
+	return 1 + deepest
+}
+
 // renderFlowError saves the flow with its messages and answers it: 303 to
 // the UI for browser form posts, the flow as JSON otherwise.
 func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *submission, status int) {
@@ -121,6 +170,10 @@ func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *su
 // same kind with the "expired" message, 410 with use_flow_id or 303 to it.
 func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub *submission) {
 	old := sub.f
+	if _, lerr := e.reserve(r.Context(), "flow_ip", e.limitIP(r)); lerr != nil {
+		e.refuse(w, r, sub, lerr)
+		return
+	}
 	var nf *flow
 	var ferr *Error
 	r2 := r.Clone(r.Context())

@@ -175,14 +175,15 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		f.UI.addNodeMessage("totp_code", newText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
 		return settingsOutcome{invalid: true, privileged: true}
 	}
-	if ee := e.mfaBlocked(r, st.ident.ID); ee != nil {
+	rv, ee := e.mfaReserve(r, st.ident.ID)
+	if ee != nil {
 		return settingsOutcome{err: ee}
 	}
 	if !e.totpValid(k, code) {
-		e.mfaFailed(r, st.ident.ID)
 		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
 		return settingsOutcome{invalid: true, privileged: true}
 	}
+	rv.release()
 	sealed, err := e.seal(r.Context(), totpPurpose, st.ident.ID, []byte(k.URL()))
 	if err != nil {
 		return settingsOutcome{err: errInternal("unable to protect the TOTP key")}
@@ -261,20 +262,21 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 		f.UI.addNodeMessage("totp_code", newText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
 		return nil, nil
 	}
-	if ee := e.mfaBlocked(r, ident.ID); ee != nil {
+	rv, ee := e.mfaReserve(r, ident.ID)
+	if ee != nil {
 		return nil, ee
 	}
 	k, stale, err := e.identityTOTPKey(r.Context(), ident)
 	if err != nil {
+		rv.release() // not evaluated
 		e.logger.Error("reading a TOTP credential", zapErr(err))
 		return nil, errInternal("The TOTP credential could not be read.")
 	}
 	if !e.totpValid(k, code) {
-		e.mfaFailed(r, ident.ID)
 		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
 		return nil, nil
 	}
-	e.mfaPassed(r, ident.ID)
+	mfaPassed(rv)
 	if stale {
 		// Re-seal under the current secret.
 		if sealed, err := e.seal(r.Context(), totpPurpose, ident.ID, []byte(k.URL())); err == nil {

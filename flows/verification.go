@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -182,11 +181,9 @@ func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *submiss
 	f := sub.f
 	ok, c, err := e.consumeCode(r, f, code)
 	if err != nil {
-		if ee := asError(err, ""); ee.Code == http.StatusTooManyRequests {
-			e.tooMany(w, r, sub, time.Duration(ee.retryAfter)*time.Second)
-			return
-		}
-		writeError(w, r, errInternal("unable to check the code"))
+		// A limit refusal (429, or 503 when the limits cannot be
+		// checked), else an internal error.
+		e.refuse(w, r, sub, asError(err, "unable to check the code"))
 		return
 	}
 	sub.f = f
@@ -319,6 +316,13 @@ func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
 // to src's continue_with.
 func (e *Engine) sendVerificationForAddress(r *http.Request, ident *sessionstore.Identity, a sessionstore.VerifiableAddress, src *flow) {
 	if !e.cfg.VerificationEnabled || a.Via != "email" {
+		return
+	}
+	// These mails count against the same per-address and per-IP limits as
+	// the ones a client asks for; over a limit the change or sign-up still
+	// succeeds, without the mail (the verification flow can send it later).
+	if lerr := e.limitSend(r, a.Value); lerr != nil {
+		e.logger.Warn("verification mail not sent: mail limit reached", zap.Int("status", lerr.Code))
 		return
 	}
 	typ := "browser"

@@ -1,0 +1,252 @@
+package flows
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Attempts are reserved atomically: of 50 concurrent attempts on one
+// subject with a limit of 10, exactly 11 are admitted (the 11th starts
+// the block), the others are refused with 429.
+func TestReserveIsAtomicUnderConcurrency(t *testing.T) {
+	e, _ := testEngine(t, nil)
+	const n = 50
+	var admitted, refused atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, ee := e.reserve(context.Background(), "login_id", "burst@example.com")
+			switch {
+			case ee == nil:
+				admitted.Add(1)
+			case ee.Code == http.StatusTooManyRequests:
+				refused.Add(1)
+			default:
+				t.Errorf("reserve: %v", ee)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if admitted.Load() != 11 || refused.Load() != n-11 {
+		t.Fatalf("%d concurrent attempts at limit 10: %d admitted, %d refused; want 11 and %d", n, admitted.Load(), refused.Load(), n-11)
+	}
+}
+
+// A released attempt (a success) is given back, and if it started the
+// block the block is lifted: successes never block a subject.
+func TestReleaseGivesTheAttemptBack(t *testing.T) {
+	e, _ := testEngine(t, func(c *Config) { c.RateLimits = RateLimits{LoginFailuresPerIP: 2} })
+	ctx := context.Background()
+	for i := 0; i < 20; i++ {
+		rv, ee := e.reserve(ctx, "login_ip", "192.0.2.1")
+		if ee != nil {
+			t.Fatalf("success %d refused: %v", i, ee)
+		}
+		rv.release()
+	}
+	for i := 0; i < 3; i++ { // two failures, the third starts the block
+		if _, ee := e.reserve(ctx, "login_ip", "192.0.2.1"); ee != nil {
+			t.Fatalf("failure %d refused: %v", i, ee)
+		}
+	}
+	if _, ee := e.reserve(ctx, "login_ip", "192.0.2.1"); ee == nil || ee.Code != http.StatusTooManyRequests {
+		t.Fatalf("after 3 failures at limit 2: %v, want 429", ee)
+	}
+}
+
+// A store that cannot be read or written refuses the attempt (503), and
+// blocked reports the error instead of "not blocked".
+func TestLimitsFailClosed(t *testing.T) {
+	e, _ := testEngine(t, nil)
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, ee := e.reserve(context.Background(), "login_id", "x@example.com")
+	if ee == nil || ee.Code != http.StatusServiceUnavailable || ee.retryAfter <= 0 {
+		t.Fatalf("reserve on a closed store: %+v, want 503 with Retry-After", ee)
+	}
+	if _, err := e.blocked(context.Background(), "reg_ip", "192.0.2.1"); err == nil {
+		t.Fatal("blocked on a closed store: no error")
+	}
+}
+
+// A cancelled request context (the client went away) still counts.
+func TestReserveCountsWithACancelledContext(t *testing.T) {
+	e, _ := testEngine(t, func(c *Config) { c.RateLimits = RateLimits{LoginFailuresPerIdentifier: 1} })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := 0; i < 2; i++ {
+		if _, ee := e.reserve(ctx, "login_id", "gone@example.com"); ee != nil {
+			t.Fatalf("attempt %d with a cancelled context: %v", i, ee)
+		}
+	}
+	if _, ee := e.reserve(ctx, "login_id", "gone@example.com"); ee == nil || ee.Code != http.StatusTooManyRequests {
+		t.Fatalf("third attempt at limit 1: %v, want 429", ee)
+	}
+}
+
+func TestIPSubjectAggregatesIPv6By64(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":                 "192.0.2.7",
+		"::ffff:192.0.2.7":          "192.0.2.7",
+		"2001:db8:1:2::1":           "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:ffff::9": "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":           "2001:db8:1:3::/64",
+		"fe80::1%eth0":              "fe80::/64",
+		"not-an-ip":                 "not-an-ip",
+	} {
+		if got := ipSubject(in); got != want {
+			t.Errorf("ipSubject(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// Clients of one IPv6 /64 share the per-IP limits; another /64 does not.
+func TestPerIPLimitsAggregateIPv6(t *testing.T) {
+	_, srv := testEngine(t, func(c *Config) {
+		c.RateLimits = RateLimits{LoginFailuresPerIP: 2}
+		c.ClientIP = func(r *http.Request) string { return r.Header.Get("X-Test-Client") }
+	})
+	try := func(ip string) int {
+		l := do(t, nil, "GET", srv.URL+"/self-service/login/api", nil, nil)
+		return do(t, nil, "POST", actionOf(t, l), map[string]any{"method": "password", "identifier": randomString(8, alnum) + "@example.com", "password": "x-x-x-x-x"},
+			map[string]string{"X-Test-Client": ip}).status
+	}
+	for i, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:aaaa::3"} {
+		if s := try(ip); s != 400 {
+			t.Fatalf("failure %d from %s: %d, want 400", i, ip, s)
+		}
+	}
+	if s := try("2001:db8:1:2:ffff::4"); s != 429 {
+		t.Fatalf("fourth failure from the same /64: %d, want 429", s)
+	}
+	if s := try("2001:db8:1:3::1"); s != 400 {
+		t.Fatalf("another /64: %d, want 400", s)
+	}
+	// IPv4-mapped IPv6 is the IPv4 address.
+	for i := 0; i < 3; i++ {
+		if s := try("192.0.2.9"); s != 400 {
+			t.Fatalf("IPv4 failure %d: %d", i, s)
+		}
+	}
+	if s := try("::ffff:192.0.2.9"); s != 429 {
+		t.Fatalf("the same IPv4 address, IPv4-mapped: %d, want 429", s)
+	}
+}
+
+// No more hashes run at once than the gate allows: argon2id's 128 MiB
+// against the budget, and at most one per CPU for cheap hashes.
+func TestHashGateBoundsConcurrentHashes(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		need  int64
+		procs int
+		want  int64
+	}{
+		{"argon2id, budget for 3", argonMemory, 8, 3},
+		{"bcrypt, 4 CPUs", 0, 4, 4},
+		{"argon2id over budget runs alone", 8 * argonMemory, 8, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := newHashGate(3*argonMemory, c.procs, 10*time.Second)
+			var inflight, peak atomic.Int64
+			var wg sync.WaitGroup
+			for i := 0; i < 40; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					release, err := g.acquire(context.Background(), c.need)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					n := inflight.Add(1)
+					for {
+						p := peak.Load()
+						if n <= p || peak.CompareAndSwap(p, n) {
+							break
+						}
+					}
+					time.Sleep(2 * time.Millisecond)
+					inflight.Add(-1)
+					release()
+				}()
+			}
+			wg.Wait()
+			if peak.Load() > c.want {
+				t.Fatalf("%d hashes ran at once, the bound is %d", peak.Load(), c.want)
+			}
+			if peak.Load() < c.want {
+				t.Fatalf("only %d hashes ran at once, the bound %d was never used", peak.Load(), c.want)
+			}
+		})
+	}
+}
+
+// A real hasher goes through its gate: with every slot taken, hash and
+// verify give up after the gate's wait with errHashBusy.
+func TestHasherWaitsBoundedForTheGate(t *testing.T) {
+	h, err := newHasher("bcrypt", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.gate = newHashGate(argonMemory, 1, 50*time.Millisecond)
+	release, err := h.gate.acquire(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := h.hash(context.Background(), "a-password"); !errors.Is(err, errHashBusy) {
+		t.Fatalf("hash with the gate full: %v, want errHashBusy", err)
+	}
+	if _, err := h.verify(context.Background(), "a-password", h.dummy); !errors.Is(err, errHashBusy) {
+		t.Fatalf("verify with the gate full: %v, want errHashBusy", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("waited %s for a full gate", d)
+	}
+	release()
+	if _, err := h.hash(context.Background(), "a-password"); err != nil {
+		t.Fatalf("hash with the gate free: %v", err)
+	}
+}
+
+// A login while hashing is saturated answers 503 in Kratos's shape with
+// Retry-After, and the attempt is not counted.
+func TestLoginWhileHashingSaturated(t *testing.T) {
+	e, srv := testEngine(t, func(c *Config) { c.RateLimits = RateLimits{LoginFailuresPerIdentifier: 1} })
+	e.hasher.gate = newHashGate(argonMemory, 1, 20*time.Millisecond)
+	release, err := e.hasher.gate.acquire(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := do(t, nil, "GET", srv.URL+"/self-service/login/api", nil, nil)
+	a := actionOf(t, l)
+	bad := map[string]any{"method": "password", "identifier": "busy@example.com", "password": "x-x-x-x-x"}
+	for i := 0; i < 3; i++ {
+		r := do(t, nil, "POST", a, bad, nil)
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+			t.Fatalf("saturated %d: %d %v %s, want 503 with Retry-After", i, r.status, r.header, r.raw)
+		}
+		if e, _ := r.body["error"].(map[string]any); e == nil || e["code"] != float64(503) || e["reason"] == "" {
+			t.Fatalf("saturated %d: not Kratos's error shape: %s", i, r.raw)
+		}
+	}
+	release()
+	// Nothing was counted while saturated: at limit 1, two failures pass.
+	for i := 0; i < 2; i++ {
+		if r := do(t, nil, "POST", a, bad, nil); r.status != 400 {
+			t.Fatalf("failure %d after the saturation: %d %s", i, r.status, r.raw)
+		}
+	}
+}
