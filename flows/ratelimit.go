@@ -23,8 +23,8 @@ import (
 // with each consecutive block up to a cap, never for good: an attacker can
 // slow a known user down, not lock them out.
 //
-// A limit of N admits N+1 attempts per window: the attempt that exceeds N
-// starts the block and is still evaluated, every later one is refused.
+// A limit of N admits N attempts per window: the attempt that would exceed
+// N starts the block and is refused, and so is every later one.
 // Attempts are reserved before they are evaluated (reserve), in one store
 // transaction per bucket, so concurrent attempts cannot all pass a check
 // made before any of them is counted; a success gives its attempt back.
@@ -187,21 +187,20 @@ func (e *Engine) blocked(ctx context.Context, rule, subject string) (time.Durati
 }
 
 // hit counts one attempt of subject under rule in one store transaction:
-// while the subject is blocked the attempt is refused (*blockedError);
-// otherwise it is counted, and when the count exceeds the rule's max a
-// block starts. The attempt that starts the block is admitted (tripped is
-// the end of the block it set), so at most max+1 attempts pass per window
-// however many arrive at once.
-func (e *Engine) hit(ctx context.Context, rule, subject string) (tripped time.Time, err error) {
+// while the subject is blocked the attempt is refused (*blockedError); an
+// attempt that would be number max+1 of the window starts a block and is
+// refused too, so at most max attempts are evaluated per window however
+// many arrive at once. Otherwise the attempt is counted and admitted.
+func (e *Engine) hit(ctx context.Context, rule, subject string) error {
 	if e.cfg.RateLimits.Disabled || subject == "" {
-		return time.Time{}, nil
+		return nil
 	}
 	lr := e.rules()[rule]
 	now := e.now()
 	var refused time.Duration
-	err = e.store.UpdateRecord(ctx, limitNS, limitKey(rule, subject), func(old []byte) ([]byte, time.Duration, error) {
+	err := e.store.UpdateRecord(ctx, limitNS, limitKey(rule, subject), func(old []byte) ([]byte, time.Duration, error) {
 		bk := e.decodeBucket(old)
-		tripped, refused = time.Time{}, 0
+		refused = 0
 		if d := bk.BlockedUntil.Sub(now); d > 0 {
 			refused = d
 			return nil, 0, errRefused
@@ -213,8 +212,7 @@ func (e *Engine) hit(ctx context.Context, rule, subject string) (tripped time.Ti
 				bk.Blocks = 0
 			}
 		}
-		bk.Count++
-		if bk.Count > lr.max {
+		if bk.Count >= lr.max {
 			bk.Blocks++
 			d := time.Duration(float64(lr.block) * math.Pow(2, float64(bk.Blocks-1)))
 			if d > lr.maxBlock || d <= 0 {
@@ -222,27 +220,28 @@ func (e *Engine) hit(ctx context.Context, rule, subject string) (tripped time.Ti
 			}
 			bk.BlockedUntil = now.Add(d)
 			bk.Count, bk.WindowStart = 0, now
-			tripped = bk.BlockedUntil
+			refused = d
+		} else {
+			bk.Count++
 		}
 		b, err := json.Marshal(bk)
 		return b, lr.ttl(), err
 	})
-	if refused > 0 {
-		return time.Time{}, &blockedError{d: refused}
+	if refused > 0 && (err == nil || errors.Is(err, errRefused)) {
+		return &blockedError{d: refused}
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("rate limit %s: %w", rule, err)
+		return fmt.Errorf("rate limit %s: %w", rule, err)
 	}
-	return tripped, nil
+	return nil
 }
 
 // errRefused aborts hit's transaction without writing.
 var errRefused = errors.New("refused")
 
 // unhit gives back one attempt counted by hit (a success, or an attempt
-// that was not evaluated). If that attempt started a block (tripped), the
-// block is lifted and the count left at the limit, as before the attempt.
-func (e *Engine) unhit(ctx context.Context, rule, subject string, tripped time.Time) error {
+// that was not evaluated).
+func (e *Engine) unhit(ctx context.Context, rule, subject string) error {
 	if e.cfg.RateLimits.Disabled || subject == "" {
 		return nil
 	}
@@ -252,14 +251,7 @@ func (e *Engine) unhit(ctx context.Context, rule, subject string, tripped time.T
 			return nil, 0, nil
 		}
 		bk := e.decodeBucket(old)
-		switch {
-		case !tripped.IsZero() && bk.BlockedUntil.Equal(tripped):
-			bk.BlockedUntil = time.Time{}
-			if bk.Blocks > 0 {
-				bk.Blocks--
-			}
-			bk.Count = lr.max
-		case bk.Count > 0:
+		if bk.Count > 0 {
 			bk.Count--
 		}
 		b, err := json.Marshal(bk)
@@ -288,7 +280,6 @@ type reservation struct {
 
 type reserved struct {
 	rule, subject string
-	tripped       time.Time
 }
 
 // reserve counts one attempt against each (rule, subject) pair before the
@@ -307,7 +298,7 @@ func (e *Engine) reserve(ctx context.Context, pairs ...string) (*reservation, *E
 			continue
 		}
 		lctx, cancel := limitCtx(ctx)
-		tripped, err := e.hit(lctx, rule, subject)
+		err := e.hit(lctx, rule, subject)
 		cancel()
 		if err != nil {
 			rv.release()
@@ -318,7 +309,7 @@ func (e *Engine) reserve(ctx context.Context, pairs ...string) (*reservation, *E
 			e.logger.Error("rate limit state unavailable; refusing the attempt", zapErr(err))
 			return nil, errLimitsUnavailable()
 		}
-		rv.taken = append(rv.taken, reserved{rule: rule, subject: subject, tripped: tripped})
+		rv.taken = append(rv.taken, reserved{rule: rule, subject: subject})
 	}
 	return rv, nil
 }
@@ -327,7 +318,7 @@ func (e *Engine) reserve(ctx context.Context, pairs ...string) (*reservation, *E
 func (rv *reservation) release() {
 	for _, t := range rv.taken {
 		lctx, cancel := limitCtx(rv.ctx)
-		if err := rv.e.unhit(lctx, t.rule, t.subject, t.tripped); err != nil {
+		if err := rv.e.unhit(lctx, t.rule, t.subject); err != nil {
 			rv.e.logger.Warn("rate limit release", zapErr(err))
 		}
 		cancel()
