@@ -9,8 +9,9 @@ import (
 )
 
 // TestRateLimitFailedLogins: with a limit of 3 failures per identifier,
-// the fourth wrong password is still a 400 (it was counted), then even the
-// right password is answered 429 with Retry-After in Kratos's error shape,
+// three wrong passwords are answered 400, the fourth guess is refused
+// (429, not evaluated), then even the right password is answered 429 with
+// Retry-After in Kratos's error shape,
 // while another identifier is unaffected. Limits are on by default; this
 // instance only lowers one.
 func TestRateLimitFailedLogins(t *testing.T) {
@@ -32,11 +33,14 @@ func TestRateLimitFailedLogins(t *testing.T) {
 		}
 		return resp, body
 	}
-	for i := 0; i < 4; i++ {
+	for i := 0; i < 3; i++ {
 		resp, body := attempt(u.Email, "wrong-"+randHex(6))
 		if resp.StatusCode != 400 || !containsID(decodeFlow(t, body).messageIDs(), 4000006) {
 			t.Fatalf("failure %d: %d %s", i, resp.StatusCode, clip(body))
 		}
+	}
+	if resp, body := attempt(u.Email, "wrong-"+randHex(6)); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("fourth guess at limit 3: %d %s, want 429", resp.StatusCode, clip(body))
 	}
 	resp, body := attempt(u.Email, u.Password)
 	if resp.StatusCode != http.StatusTooManyRequests {
