@@ -3,8 +3,10 @@ package e2e
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	ory "github.com/ory/client-go"
+	"github.com/pquerna/otp/totp"
 )
 
 // Regression tests of issue 11 for sessions, privilege and recovery: the
@@ -94,4 +96,265 @@ func TestSessionsEndpointsRequireAAL2(t *testing.T) {
 	if _, st := whoamiToken(t, in, atk); st != http.StatusUnauthorized {
 		t.Errorf("attacker's session after disableMyOtherSessions: whoami %d, want 401", st)
 	}
+}
+
+// secTOTPCode is the TOTP code of secret for the time step offset steps
+// from now. Near the end of a step it first waits for the next one, so a
+// code for the previous step (offset -1) is still inside the server's
+// one-step skew when it arrives. Codes asked for later in a test never
+// belong to an earlier step, so a replay guard (refusing steps at or
+// before the last accepted one) accepts each of them.
+func secTOTPCode(t *testing.T, secret string, offset int) string {
+	t.Helper()
+	now := time.Now()
+	if rem := 30 - now.Unix()%30; rem < 4 {
+		time.Sleep(time.Duration(rem)*time.Second + 200*time.Millisecond)
+		now = time.Now()
+	}
+	code, err := totp.GenerateCode(secret, now.Add(time.Duration(offset)*30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// secLinkTOTP links TOTP to the identity of the native token with the code
+// of the previous time step (leaving the current and next ones for logins)
+// and returns the secret.
+func secLinkTOTP(t *testing.T, in *instance, token string) string {
+	t.Helper()
+	c := in.api()
+	s, resp, err := c.FrontendAPI.CreateNativeSettingsFlow(ctx).XSessionToken(token).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	sec := mfaNode(s.Ui.Nodes, "totp_secret_key")
+	if sec == nil {
+		t.Fatal("no totp_secret_key node")
+	}
+	secret, _ := sec.Attributes.UiNodeTextAttributes.Text.Context["secret"].(string)
+	body := ory.UpdateSettingsFlowWithTotpMethod{Method: "totp", TotpCode: ptr(secTOTPCode(t, secret, -1))}
+	_, resp, err = c.FrontendAPI.UpdateSettingsFlow(ctx).Flow(s.Id).XSessionToken(token).
+		UpdateSettingsFlowBody(ory.UpdateSettingsFlowWithTotpMethodAsUpdateSettingsFlowBody(&body)).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	return secret
+}
+
+// secCookieStatus asks whoami (JSON) and the gate (JSON) with only the
+// session cookie value v and returns both status codes.
+func secCookieStatus(t *testing.T, in *instance, v string) (whoami, gate int) {
+	t.Helper()
+	h := hdr{"Accept": "application/json", "Cookie": "ory_kratos_session=" + v}
+	r, _ := do(t, plainHTTP(), "GET", in.apiBase+"/sessions/whoami", h, nil)
+	g, _, echo := gateGet(t, in, plainHTTP(), "/private/rotation", h)
+	if echo != nil && g.StatusCode != http.StatusOK {
+		t.Fatalf("gate: upstream answered %d", g.StatusCode)
+	}
+	return r.StatusCode, g.StatusCode
+}
+
+// TestSessionTokenRotation (issue 11 item 21): a browser session gets a
+// new token and cookie when its AAL rises (aal2 step) or it is refreshed;
+// the old cookie value stops working at once, at whoami and at a gate that
+// had already cached the session. Linking TOTP in browser settings rotates
+// too. Native tokens are kept, as in Kratos.
+func TestSessionTokenRotation(t *testing.T) {
+	t.Parallel()
+	in := mfaInstance(t)
+	u := registerNative(t, in)
+	secret := secLinkTOTP(t, in, u.Token)
+
+	b := newBrowser(t, in)
+	b.loginExpectingAAL2(t, u.Email, u.Password)
+	aal1 := b.cookie("ory_kratos_session").Value
+	// The aal1 cookie is known to whoami and to the gate (cached there).
+	if w, g := secCookieStatus(t, in, aal1); w != http.StatusForbidden || g != http.StatusForbidden {
+		t.Fatalf("aal1 cookie before the second factor: whoami %d gate %d, want 403 and 403", w, g)
+	}
+	before, _, err := b.sdk.FrontendAPI.ToSession(ctx).Execute()
+	if err == nil || before != nil {
+		t.Fatal("aal1 browser session passed whoami")
+	}
+
+	lf, resp, err := b.sdk.FrontendAPI.CreateBrowserLoginFlow(ctx).Aal("aal2").Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	step := ory.NewUpdateLoginFlowWithTotpMethod("totp", secTOTPCode(t, secret, 0))
+	step.SetCsrfToken(sdkCSRF(t, lf.Ui.Nodes))
+	res, resp, err := b.sdk.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).
+		UpdateLoginFlowBody(ory.UpdateLoginFlowWithTotpMethodAsUpdateLoginFlowBody(step)).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	set := cookieFrom(resp, "ory_kratos_session")
+	if set == nil || set.Value == "" || set.Value == aal1 {
+		t.Fatalf("aal2 step: Set-Cookie %v, want a new session cookie", set)
+	}
+	assertCookieAttrs(t, set)
+	if res.Session.GetAuthenticatorAssuranceLevel() != "aal2" {
+		t.Fatalf("aal2 step: aal %s", res.Session.GetAuthenticatorAssuranceLevel())
+	}
+	sessionID := res.Session.Id
+	if w, g := secCookieStatus(t, in, aal1); w != http.StatusUnauthorized || g != http.StatusUnauthorized {
+		t.Errorf("the aal1 cookie after the aal2 step: whoami %d gate %d, want 401 and 401", w, g)
+	}
+	aal2 := set.Value
+	if w, g := secCookieStatus(t, in, aal2); w != http.StatusOK || g != http.StatusOK {
+		t.Fatalf("the new cookie: whoami %d gate %d, want 200 and 200", w, g)
+	}
+	if s, _, err := b.sdk.FrontendAPI.ToSession(ctx).Execute(); err != nil || s.Id != sessionID || s.GetAuthenticatorAssuranceLevel() != "aal2" {
+		t.Fatalf("browser whoami after the aal2 step: %v %v", s, err)
+	}
+
+	// refresh=true re-authenticates the same session under a new token.
+	rf, resp, err := b.sdk.FrontendAPI.CreateBrowserLoginFlow(ctx).Refresh(true).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	pw := ory.NewUpdateLoginFlowWithPasswordMethod(u.Email, "password", u.Password)
+	pw.SetCsrfToken(sdkCSRF(t, rf.Ui.Nodes))
+	res, resp, err = b.sdk.FrontendAPI.UpdateLoginFlow(ctx).Flow(rf.Id).
+		UpdateLoginFlowBody(ory.UpdateLoginFlowWithPasswordMethodAsUpdateLoginFlowBody(pw)).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	set = cookieFrom(resp, "ory_kratos_session")
+	if set == nil || set.Value == "" || set.Value == aal2 || set.Value == aal1 {
+		t.Fatalf("refresh: Set-Cookie %v, want a new session cookie", set)
+	}
+	if res.Session.Id != sessionID || res.Session.GetAuthenticatorAssuranceLevel() != "aal2" {
+		t.Fatalf("refresh: session %s aal %s, want the same session at aal2", res.Session.Id, res.Session.GetAuthenticatorAssuranceLevel())
+	}
+	if w, g := secCookieStatus(t, in, aal2); w != http.StatusUnauthorized || g != http.StatusUnauthorized {
+		t.Errorf("the cookie from before the refresh: whoami %d gate %d, want 401 and 401", w, g)
+	}
+	if w, g := secCookieStatus(t, in, set.Value); w != http.StatusOK || g != http.StatusOK {
+		t.Errorf("the cookie after the refresh: whoami %d gate %d, want 200 and 200", w, g)
+	}
+
+	// Native: the aal2 step and a refresh keep the token.
+	c := in.api()
+	tok, _ := loginNative(t, in, u.Email, u.Password)
+	nf, resp, err := c.FrontendAPI.CreateNativeLoginFlow(ctx).Aal("aal2").XSessionToken(tok).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	nres, resp, err := c.FrontendAPI.UpdateLoginFlow(ctx).Flow(nf.Id).XSessionToken(tok).
+		UpdateLoginFlowBody(ory.UpdateLoginFlowWithTotpMethodAsUpdateLoginFlowBody(ory.NewUpdateLoginFlowWithTotpMethod("totp", secTOTPCode(t, secret, 1)))).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if nres.GetSessionToken() != tok || cookieFrom(resp, "ory_kratos_session") != nil {
+		t.Errorf("native aal2 step: token kept %v, cookie set %v; want the same token and no cookie", nres.GetSessionToken() == tok, cookieFrom(resp, "ory_kratos_session") != nil)
+	}
+	nf, resp, err = c.FrontendAPI.CreateNativeLoginFlow(ctx).Refresh(true).XSessionToken(tok).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	nres, resp, err = c.FrontendAPI.UpdateLoginFlow(ctx).Flow(nf.Id).XSessionToken(tok).
+		UpdateLoginFlowBody(passwordLoginBody(u.Email, u.Password, "")).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if nres.GetSessionToken() != tok {
+		t.Error("native refresh changed the session token")
+	}
+	if _, st := whoamiToken(t, in, tok); st != http.StatusOK {
+		t.Errorf("native token after aal2 step and refresh: whoami %d, want 200", st)
+	}
+}
+
+// TestSessionTokenRotationOnLinking: linking TOTP in a browser settings
+// flow raises the session to aal2; the settings answer carries a new
+// cookie and the old value no longer works.
+func TestSessionTokenRotationOnLinking(t *testing.T) {
+	t.Parallel()
+	in := mfaInstance(t)
+	u := registerNative(t, in)
+	b := newBrowser(t, in)
+	b.login(t, u.Email, u.Password)
+	old := b.cookie("ory_kratos_session").Value
+	sf, resp, err := b.sdk.FrontendAPI.CreateBrowserSettingsFlow(ctx).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	secret, _ := mfaNode(sf.Ui.Nodes, "totp_secret_key").Attributes.UiNodeTextAttributes.Text.Context["secret"].(string)
+	body := ory.UpdateSettingsFlowWithTotpMethod{Method: "totp", TotpCode: ptr(secTOTPCode(t, secret, 0)), CsrfToken: ptr(sdkCSRF(t, sf.Ui.Nodes))}
+	_, resp, err = b.sdk.FrontendAPI.UpdateSettingsFlow(ctx).Flow(sf.Id).
+		UpdateSettingsFlowBody(ory.UpdateSettingsFlowWithTotpMethodAsUpdateSettingsFlowBody(&body)).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	set := cookieFrom(resp, "ory_kratos_session")
+	if set == nil || set.Value == "" || set.Value == old {
+		t.Fatalf("linking TOTP: Set-Cookie %v, want a new session cookie", set)
+	}
+	if w, g := secCookieStatus(t, in, old); w != http.StatusUnauthorized || g != http.StatusUnauthorized {
+		t.Errorf("the cookie from before linking: whoami %d gate %d, want 401 and 401", w, g)
+	}
+	s, _, err := b.sdk.FrontendAPI.ToSession(ctx).Execute()
+	if err != nil || s.GetAuthenticatorAssuranceLevel() != "aal2" {
+		t.Fatalf("browser session after linking: %v %v", s, err)
+	}
+}
+
+// secTOTPBase returns the current time once at least margin is left in
+// the current 30 s TOTP step (waiting for the next step if not), so codes
+// computed from it stay valid for margin.
+func secTOTPBase(margin time.Duration) time.Time {
+	now := time.Now()
+	step := 30 * time.Second
+	if left := step - time.Duration(now.UnixNano()%int64(step)); left < margin {
+		time.Sleep(left + 200*time.Millisecond)
+		now = time.Now()
+	}
+	return now
+}
+
+// TestPrivilegedWindowOnlyFromFirstFactor (issue 11, privilege renews
+// itself): privileged_session_max_age counts from the last first-factor
+// authentication. Linking TOTP or an aal2 step does not renew it (a
+// password change stays 403 session_refresh_required); a refresh with the
+// password does.
+func TestPrivilegedWindowOnlyFromFirstFactor(t *testing.T) {
+	t.Parallel()
+	in := startInstance(t, instanceOptions{GlobalKratos: []string{"methods totp", "privileged_session_max_age 3s", "rate_limits off"}})
+	c := in.api()
+	u := registerNative(t, in)
+	s, resp, err := c.FrontendAPI.CreateNativeSettingsFlow(ctx).XSessionToken(u.Token).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	secret, _ := mfaNode(s.Ui.Nodes, "totp_secret_key").Attributes.UiNodeTextAttributes.Text.Context["secret"].(string)
+	base := secTOTPBase(15 * time.Second)
+	code := func(offset int) string {
+		c, err := totp.GenerateCode(secret, base.Add(time.Duration(offset)*30*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	changePassword := func(tok string) (*http.Response, error) {
+		f, resp, err := c.FrontendAPI.CreateNativeSettingsFlow(ctx).XSessionToken(tok).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		_, resp, err = c.FrontendAPI.UpdateSettingsFlow(ctx).Flow(f.Id).XSessionToken(tok).
+			UpdateSettingsFlowBody(settingsPasswordBody(randPassword(), nil)).Execute()
+		return resp, err
+	}
+	wantRefreshRequired := func(what, tok string) {
+		t.Helper()
+		resp, err := changePassword(tok)
+		if resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("%s: password change answered %d (%v), want 403", what, statusOf(resp), err)
+		}
+		if e := decodeError(t, http.StatusForbidden, sdkErrBody(t, err)); e.Error.ID != "session_refresh_required" {
+			t.Fatalf("%s: error id %q, want session_refresh_required", what, e.Error.ID)
+		}
+	}
+
+	tok, _ := loginNative(t, in, u.Email, u.Password) // the window opens
+	time.Sleep(2 * time.Second)
+	body := ory.UpdateSettingsFlowWithTotpMethod{Method: "totp", TotpCode: ptr(code(-1))}
+	_, resp, err = c.FrontendAPI.UpdateSettingsFlow(ctx).Flow(s.Id).XSessionToken(tok).
+		UpdateSettingsFlowBody(ory.UpdateSettingsFlowWithTotpMethodAsUpdateSettingsFlowBody(&body)).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	time.Sleep(1500 * time.Millisecond) // 3.5 s after the login, 1.5 s after linking
+	if sess, st := whoamiToken(t, in, tok); st != http.StatusOK || sess.GetAuthenticatorAssuranceLevel() != "aal2" {
+		t.Fatalf("session after linking TOTP: whoami %d", st)
+	}
+	wantRefreshRequired("after linking TOTP", tok)
+
+	// An aal2 step alone (refresh=true&aal=aal2) does not renew it either.
+	lf, resp, err := c.FrontendAPI.CreateNativeLoginFlow(ctx).Aal("aal2").Refresh(true).XSessionToken(tok).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	_, resp, err = c.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).XSessionToken(tok).
+		UpdateLoginFlowBody(ory.UpdateLoginFlowWithTotpMethodAsUpdateLoginFlowBody(ory.NewUpdateLoginFlowWithTotpMethod("totp", code(0)))).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	wantRefreshRequired("after an aal2 step", tok)
+
+	// Re-authenticating with the password does.
+	lf, resp, err = c.FrontendAPI.CreateNativeLoginFlow(ctx).Refresh(true).XSessionToken(tok).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	_, resp, err = c.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).XSessionToken(tok).
+		UpdateLoginFlowBody(passwordLoginBody(u.Email, u.Password, "")).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	resp, err = changePassword(tok)
+	wantSDKStatus(t, resp, err, http.StatusOK)
 }

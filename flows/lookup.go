@@ -166,12 +166,9 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			CreatedAt: now, UpdatedAt: now,
 		}
 		delete(f.Internal, lookupInternalKey)
-		sess := st.sess
 		return settingsOutcome{ident: up, privileged: true, success: true, after: func(*flow) {
 			// Kratos counts confirming the codes as completing the method.
-			if _, err := e.upgradeSession(r, sess, "lookup_secret", "aal2"); err != nil {
-				e.logger.Error("upgrading the session after confirming recovery codes", zapErr(err))
-			}
+			e.recordLinkedMethod(r, st, "lookup_secret", "aal2")
 		}}
 	case reveal:
 		cfg, ok := lookupConfigOf(st.ident)

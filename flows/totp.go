@@ -190,13 +190,10 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		CreatedAt: now, UpdatedAt: now,
 	}
 	delete(f.Internal, totpInternalKey)
-	sess := st.sess
 	return settingsOutcome{ident: up, privileged: true, success: true, after: func(*flow) {
 		// Proving the app's code completes a second factor (Kratos adds
 		// totp to the session's authentication methods).
-		if _, err := e.upgradeSession(r, sess, "totp", "aal2"); err != nil {
-			e.logger.Error("upgrading the session after linking TOTP", zapErr(err))
-		}
+		e.recordLinkedMethod(r, st, "totp", "aal2")
 	}}
 }
 
