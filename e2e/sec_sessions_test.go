@@ -358,3 +358,102 @@ func TestPrivilegedWindowOnlyFromFirstFactor(t *testing.T) {
 	resp, err = changePassword(tok)
 	wantSDKStatus(t, resp, err, http.StatusOK)
 }
+
+// TestCompletedFlowRefusesEarlierTokens (issue 11, recovery link from an
+// earlier send): every send on one flow mails a new token; once the flow
+// is completed with the latest, the earlier ones sign nobody in. The same
+// holds for recovery codes and verification links.
+func TestCompletedFlowRefusesEarlierTokens(t *testing.T) {
+	t.Parallel()
+
+	t.Run("recovery link", func(t *testing.T) {
+		t.Parallel()
+		in, mails := sharedLinkMail(t)
+		u := registerNative(t, in)
+		c := in.api()
+		flow, resp, err := c.FrontendAPI.CreateNativeRecoveryFlow(ctx).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		send := ory.UpdateRecoveryFlowWithLinkMethodAsUpdateRecoveryFlowBody(ory.NewUpdateRecoveryFlowWithLinkMethod(u.Email, "link"))
+		for i := 0; i < 2; i++ {
+			_, resp, err = c.FrontendAPI.UpdateRecoveryFlow(ctx).Flow(flow.Id).UpdateRecoveryFlowBody(send).Execute()
+			wantSDKStatus(t, resp, err, http.StatusOK)
+		}
+		links := mails.wait(t, u.Email, subjectRecovery, 2)
+		first, second := links[0].link(t), links[1].link(t)
+		if first == second {
+			t.Fatal("two sends mailed the same link")
+		}
+		r, rb := do(t, newBrowser(t, in).hc, "GET", second, hdr{"Accept": "text/html"}, nil)
+		wantStatus(t, r, rb, http.StatusSeeOther)
+		if cookieFrom(r, "ory_kratos_session") == nil {
+			t.Fatal("the latest link did not sign in")
+		}
+		sessions := hbActiveSessions(t, in, u.IdentityID)
+		for _, accept := range []string{"application/json", "text/html"} {
+			r, rb = do(t, newBrowser(t, in).hc, "GET", first, hdr{"Accept": accept}, nil)
+			if cookieFrom(r, "ory_kratos_session") != nil {
+				t.Fatalf("the earlier link of the completed flow signed in (Accept %s): %d %s", accept, r.StatusCode, clip(rb))
+			}
+			if r.StatusCode != http.StatusSeeOther {
+				t.Fatalf("earlier link (Accept %s): status %d, want 303 to a new flow; body %s", accept, r.StatusCode, clip(rb))
+			}
+		}
+		got, resp, err := c.FrontendAPI.GetRecoveryFlow(ctx).Id(flow.Id).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		if got.State != "passed_challenge" {
+			t.Errorf("flow state after the refused link: %q, want passed_challenge", got.State)
+		}
+		if n := hbActiveSessions(t, in, u.IdentityID); n != sessions {
+			t.Errorf("%d active sessions after the earlier link, want %d", n, sessions)
+		}
+	})
+
+	t.Run("recovery code", func(t *testing.T) {
+		t.Parallel()
+		in, mails := sharedMail(t)
+		u := registerNative(t, in)
+		c := in.api()
+		flowID := startRecovery(t, in, u.Email)
+		_, resp, err := c.FrontendAPI.UpdateRecoveryFlow(ctx).Flow(flowID).UpdateRecoveryFlowBody(recoveryEmailBody(u.Email, "")).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		codes := mails.wait(t, u.Email, subjectRecovery, 2)
+		first, second := codes[0].code(t), codes[1].code(t)
+		wantRecovered(t, in, flowID, second)
+		sessions := hbActiveSessions(t, in, u.IdentityID)
+		if first != second {
+			_, resp, _ = c.FrontendAPI.UpdateRecoveryFlow(ctx).Flow(flowID).UpdateRecoveryFlowBody(recoveryCodeBody(first, "")).Execute()
+			if resp == nil || resp.StatusCode != http.StatusSeeOther || cookieFrom(resp, "ory_kratos_session") != nil {
+				t.Fatalf("earlier code on the completed flow: %d, want 303 to a new flow without a session", statusOf(resp))
+			}
+		}
+		if n := hbActiveSessions(t, in, u.IdentityID); n != sessions {
+			t.Errorf("%d active sessions after the earlier code, want %d", n, sessions)
+		}
+	})
+
+	t.Run("verification link", func(t *testing.T) {
+		t.Parallel()
+		in, mails := sharedLinkMail(t)
+		u, _ := registerNativeVerify(t, in)
+		mails.last(t, u.Email, subjectVerification, 1)
+		c := in.api()
+		flow, resp, err := c.FrontendAPI.CreateNativeVerificationFlow(ctx).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		body := ory.UpdateVerificationFlowWithLinkMethodAsUpdateVerificationFlowBody(ory.NewUpdateVerificationFlowWithLinkMethod(u.Email, "link"))
+		for i := 0; i < 2; i++ {
+			_, resp, err = c.FrontendAPI.UpdateVerificationFlow(ctx).Flow(flow.Id).UpdateVerificationFlowBody(body).Execute()
+			wantSDKStatus(t, resp, err, http.StatusOK)
+		}
+		links := mails.wait(t, u.Email, subjectVerification, 3)
+		r, rb := do(t, plainHTTP(), "GET", links[2].link(t), hdr{"Accept": "application/json"}, nil)
+		wantStatus(t, r, rb, http.StatusOK)
+		if f := decodeFlow(t, rb); f.State != "passed_challenge" || !containsID(f.messageIDs(), 1080002) {
+			t.Fatalf("latest link: state %v messages %v", f.State, f.messageIDs())
+		}
+		r, rb = do(t, plainHTTP(), "GET", links[1].link(t), hdr{"Accept": "application/json"}, nil)
+		wantStatus(t, r, rb, http.StatusOK)
+		if f := decodeFlow(t, rb); f.State != "passed_challenge" || containsID(f.messageIDs(), 1080002) {
+			t.Errorf("earlier link of the completed flow: state %v messages %v, want the passed flow without a new success", f.State, f.messageIDs())
+		}
+	})
+}

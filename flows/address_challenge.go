@@ -1,9 +1,12 @@
 package flows
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -104,4 +107,39 @@ func (e *Engine) sendAddressChallengeOrAnswer(w http.ResponseWriter, r *http.Req
 		return false
 	}
 	return true
+}
+
+// passFlow moves f to passed_challenge in one store transaction and
+// reports whether this call did it: of several link tokens of one flow
+// (every send mails a new one) only the first that arrives completes it,
+// also when two arrive at once; a completed flow refuses every other
+// token. f is refreshed from the store.
+func (e *Engine) passFlow(ctx context.Context, f *flow) (bool, error) {
+	won := false
+	err := e.store.UpdateRecord(ctx, flowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
+		won = false
+		if old == nil {
+			return nil, 0, errFlowNotFound
+		}
+		var sf flow
+		if err := json.Unmarshal(old, &sf); err != nil {
+			return nil, 0, err
+		}
+		if sf.State != "passed_challenge" {
+			won = true
+			sf.State = "passed_challenge"
+			sf.setChallenge(nil)
+			sf.UpdatedAt = e.now().UTC()
+		}
+		b, err := json.Marshal(&sf)
+		if err != nil {
+			return nil, 0, err
+		}
+		*f = sf
+		return b, time.Until(sf.ExpiresAt) + flowGrace, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("completing the flow: %w", err)
+	}
+	return won, nil
 }

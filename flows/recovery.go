@@ -157,7 +157,21 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 	}
 	f.UI.resetMessages()
 	lt, err := e.takeLinkToken(r.Context(), "rtok", q.Get("token"))
-	if err != nil || lt.FlowID != f.ID {
+	won := false
+	if err == nil && lt.FlowID == f.ID {
+		// Every send mails a new token: the first one used completes the
+		// flow, atomically, and a completed flow takes no other.
+		if won, err = e.passFlow(r.Context(), f); err != nil {
+			e.logger.Error("recovery link", zapErr(err))
+			writeError(w, r, errInternal("unable to store the flow"))
+			return
+		}
+	}
+	if !won && f.State == "passed_challenge" {
+		e.recoveryReplayed(w, r, f)
+		return
+	}
+	if !won {
 		e.recoveryForm(f, "")
 		f.UI.Messages = []Text{newText(4060004, nil)}
 		e.renderFlowError(w, r, sub, http.StatusOK)
