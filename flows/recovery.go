@@ -167,12 +167,12 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !won && f.State == "passed_challenge" {
-		e.recoveryReplayed(w, r, f)
-		return
-	}
 	if !won {
+		passed := f.State == "passed_challenge"
 		e.recoveryForm(f, "")
+		if passed {
+			f.State = "passed_challenge" // stays completed: it takes no token, and no new send
+		}
 		f.UI.Messages = []Text{newText(4060004, nil)}
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
