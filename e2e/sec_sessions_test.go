@@ -458,3 +458,89 @@ func TestCompletedFlowRefusesEarlierTokens(t *testing.T) {
 		}
 	})
 }
+
+// TestRevokeActiveSessions (issue 11, revoke_active_sessions): by default
+// a recovery signs out every other session of the identity and a password
+// change keeps them (Kratos's defaults need the hook; ours is on for
+// recovery); `revoke_active_sessions password` turns it around.
+func TestRevokeActiveSessions(t *testing.T) {
+	t.Parallel()
+	changePassword := func(t *testing.T, in *instance, u *user) {
+		t.Helper()
+		c := in.api()
+		f, resp, err := c.FrontendAPI.CreateNativeSettingsFlow(ctx).XSessionToken(u.Token).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		u.Password = randPassword()
+		_, resp, err = c.FrontendAPI.UpdateSettingsFlow(ctx).Flow(f.Id).XSessionToken(u.Token).
+			UpdateSettingsFlowBody(settingsPasswordBody(u.Password, nil)).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+	}
+	wantWhoami := func(t *testing.T, in *instance, what, tok string, want int) {
+		t.Helper()
+		if _, st := whoamiToken(t, in, tok); st != want {
+			t.Errorf("%s: whoami %d, want %d", what, st, want)
+		}
+	}
+	recoverAccount := func(t *testing.T, in *instance, mails *mailServer, u user, n int) {
+		t.Helper()
+		flowID := startRecovery(t, in, u.Email)
+		wantRecovered(t, in, flowID, mails.last(t, u.Email, subjectRecovery, n).code(t))
+	}
+
+	t.Run("default", func(t *testing.T) {
+		t.Parallel()
+		in, mails := sharedMail(t)
+		u := registerNative(t, in)
+		other, _ := loginNative(t, in, u.Email, u.Password)
+		b := newBrowser(t, in)
+		b.login(t, u.Email, u.Password)
+		changePassword(t, in, &u)
+		wantWhoami(t, in, "other session after a password change", other, http.StatusOK)
+		recoverAccount(t, in, mails, u, 1)
+		wantWhoami(t, in, "session of the password change after recovery", u.Token, http.StatusUnauthorized)
+		wantWhoami(t, in, "other native session after recovery", other, http.StatusUnauthorized)
+		if _, _, err := b.sdk.FrontendAPI.ToSession(ctx).Execute(); err == nil {
+			t.Error("browser session still valid after recovery")
+		}
+		if n := hbActiveSessions(t, in, u.IdentityID); n != 1 {
+			t.Errorf("%d active sessions after recovery, want 1 (the recovery's own)", n)
+		}
+	})
+
+	t.Run("password", func(t *testing.T) {
+		t.Parallel()
+		in, mails := startMailInstance(t, "recovery", "rate_limits off", "revoke_active_sessions password")
+		u := registerNative(t, in)
+		other, _ := loginNative(t, in, u.Email, u.Password)
+		recoverAccount(t, in, mails, u, 1)
+		wantWhoami(t, in, "session after recovery (recovery not listed)", u.Token, http.StatusOK)
+		wantWhoami(t, in, "other session after recovery (recovery not listed)", other, http.StatusOK)
+		changePassword(t, in, &u)
+		wantWhoami(t, in, "the session that changed the password", u.Token, http.StatusOK)
+		wantWhoami(t, in, "other session after a password change", other, http.StatusUnauthorized)
+		if n := hbActiveSessions(t, in, u.IdentityID); n != 1 {
+			t.Errorf("%d active sessions after the password change, want 1", n)
+		}
+	})
+}
+
+// secSessionsWithMethod counts the sessions of an identity, active or not,
+// that completed method.
+func secSessionsWithMethod(t *testing.T, in *instance, identityID, method string) int {
+	t.Helper()
+	type session struct {
+		Methods []struct {
+			Method string `json:"method"`
+		} `json:"authentication_methods"`
+	}
+	n := 0
+	for _, s := range admJSON[[]session](t, in, "GET", "/admin/identities/"+identityID+"/sessions", nil, http.StatusOK) {
+		for _, m := range s.Methods {
+			if m.Method == method {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}

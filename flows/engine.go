@@ -99,6 +99,15 @@ type Config struct {
 	// RequireVerifiedAddress refuses password login until an address is
 	// verified (Kratos's require_verified_address login hook).
 	RequireVerifiedAddress bool
+	// KeepSessionsAfterRecovery leaves the identity's other sessions
+	// alive after a recovery. Default: false, they are revoked (Kratos's
+	// revoke_active_sessions hook after recovery).
+	KeepSessionsAfterRecovery bool
+	// RevokeSessionsAfterPasswordChange revokes the identity's other
+	// sessions when the password is changed in settings (the
+	// revoke_active_sessions hook after settings' password method).
+	// Default: off.
+	RevokeSessionsAfterPasswordChange bool
 	// Methods enables optional credential methods by name (totp,
 	// lookup_secret, webauthn, passkey, code). password and profile are
 	// always on.

@@ -194,6 +194,16 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 		writeError(w, r, errInternal("unable to load the identity"))
 		return
 	}
+	if !e.cfg.KeepSessionsAfterRecovery {
+		// Kratos's revoke_active_sessions hook: whoever held the account
+		// before the recovery is signed out. Before the new session exists,
+		// so a failure leaves nobody signed in by this recovery.
+		if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, ""); err != nil {
+			e.logger.Error("revoking sessions after recovery", zapErr(err))
+			writeError(w, r, errInternal("unable to revoke the sessions"))
+			return
+		}
+	}
 	is := e.newSession(r, ident.ID, method, "aal1")
 	if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
 		writeError(w, r, errInternal("unable to store the session"))

@@ -281,6 +281,15 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 			return
 		}
 		ident = out.ident
+		if m.name == "password" && e.cfg.RevokeSessionsAfterPasswordChange {
+			// The revoke_active_sessions settings hook: every other session
+			// of the identity ends with the old password.
+			if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, sess.ID); err != nil {
+				e.logger.Error("revoking sessions after a password change", zapErr(err))
+				writeError(w, r, errInternal("unable to revoke the sessions"))
+				return
+			}
+		}
 	}
 	f.ContinueWith = nil
 	if out.after != nil {
