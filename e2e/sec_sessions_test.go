@@ -544,3 +544,124 @@ func secSessionsWithMethod(t *testing.T, in *instance, identityID, method string
 	}
 	return n
 }
+
+// secCodeSignIn signs email in with a mailed code (the n-th login code
+// mail to it) on a native flow and returns the answer.
+func secCodeSignIn(t *testing.T, in *instance, mails *mailServer, email string, n int) *ory.SuccessfulNativeLogin {
+	t.Helper()
+	c := in.api()
+	lf, resp, err := c.FrontendAPI.CreateNativeLoginFlow(ctx).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	send := ory.NewUpdateLoginFlowWithCodeMethod("", "code")
+	send.SetIdentifier(email)
+	_, resp, _ = c.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).UpdateLoginFlowBody(ory.UpdateLoginFlowWithCodeMethodAsUpdateLoginFlowBody(send)).Execute()
+	if resp == nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("sending the login code: %d", statusOf(resp))
+	}
+	code := ory.NewUpdateLoginFlowWithCodeMethod("", "code")
+	code.SetCode(mails.last(t, email, subjectLoginCode, n).code(t))
+	res, resp, err := c.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).UpdateLoginFlowBody(ory.UpdateLoginFlowWithCodeMethodAsUpdateLoginFlowBody(code)).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if res.GetSessionToken() == "" {
+		t.Fatal("code sign-in returned no session token")
+	}
+	return res
+}
+
+// TestMailboxSignInClaimsUnverifiedAddress (issue 11, code sign-in on
+// unverified addresses): an attacker registers the victim's address with
+// a password before the victim. When the victim signs in with a mailed
+// code (or recovers the account), the address becomes verified, the
+// attacker's password (and passkeys) are removed and the attacker's
+// sessions revoked. A second factor the attacker set stays (a mailbox
+// alone never removes one), and a verified address is never claimed again.
+func TestMailboxSignInClaimsUnverifiedAddress(t *testing.T) {
+	t.Parallel()
+	in, mails := startMailInstance(t, "recovery", "methods code totp", "code {\n\t\t\tpasswordless\n\t\t}",
+		"rate_limits off", "revoke_active_sessions off")
+	wantClaimed := func(t *testing.T, atk user) {
+		t.Helper()
+		if _, st := whoamiToken(t, in, atk.Token); st != http.StatusUnauthorized {
+			t.Errorf("the attacker's session after the victim's sign-in: whoami %d, want 401", st)
+		}
+		if f := admLoginFails(t, in, atk.Email, atk.Password); !containsID(sdkMessageIDs(f.Ui.Messages), 4000006) {
+			t.Errorf("the attacker's password after the victim's sign-in: messages %v, want 4000006", sdkMessageIDs(f.Ui.Messages))
+		}
+		id := admJSON[admIdentity](t, in, "GET", "/admin/identities/"+atk.IdentityID, nil, http.StatusOK)
+		if _, ok := id.Credentials["password"]; ok {
+			t.Error("the identity still has the attacker's password credential")
+		}
+		if len(id.VerifiableAddresses) != 1 || !id.VerifiableAddresses[0].Verified || id.VerifiableAddresses[0].Status != "completed" {
+			t.Errorf("address after the mailbox sign-in: %+v, want verified", id.VerifiableAddresses)
+		}
+	}
+
+	t.Run("code sign-in", func(t *testing.T) {
+		t.Parallel()
+		atk := registerNative(t, in) // the attacker, with the victim's address
+		other, _ := loginNative(t, in, atk.Email, atk.Password)
+		victim := secCodeSignIn(t, in, mails, atk.Email, 1)
+		if victim.Session.Identity == nil || victim.Session.Identity.Id != atk.IdentityID {
+			t.Fatalf("code sign-in: identity %v", victim.Session.Identity)
+		}
+		wantClaimed(t, atk)
+		if _, st := whoamiToken(t, in, other); st != http.StatusUnauthorized {
+			t.Errorf("the attacker's second session: whoami %d, want 401", st)
+		}
+		if _, st := whoamiToken(t, in, victim.GetSessionToken()); st != http.StatusOK {
+			t.Fatalf("the victim's session: whoami %d, want 200", st)
+		}
+		// Verified now: the next code sign-in claims nothing.
+		secCodeSignIn(t, in, mails, atk.Email, 2)
+		if _, st := whoamiToken(t, in, victim.GetSessionToken()); st != http.StatusOK {
+			t.Errorf("the first code session after a second code sign-in: whoami %d, want 200", st)
+		}
+	})
+
+	t.Run("recovery", func(t *testing.T) {
+		t.Parallel()
+		atk := registerNative(t, in)
+		wantRecovered(t, in, startRecovery(t, in, atk.Email), mails.last(t, atk.Email, subjectRecovery, 1).code(t))
+		wantClaimed(t, atk)
+	})
+
+	t.Run("second factor stays", func(t *testing.T) {
+		t.Parallel()
+		atk := registerNative(t, in)
+		secLinkTOTP(t, in, atk.Token)
+		victim := secCodeSignIn(t, in, mails, atk.Email, 1)
+		wantClaimed(t, atk)
+		if victim.Session.GetAuthenticatorAssuranceLevel() != "aal1" {
+			t.Errorf("mailbox sign-in: aal %s, want aal1", victim.Session.GetAuthenticatorAssuranceLevel())
+		}
+		if _, st := whoamiToken(t, in, victim.GetSessionToken()); st != http.StatusForbidden {
+			t.Errorf("mailbox sign-in of an identity with TOTP: whoami %d, want 403 (TOTP still due)", st)
+		}
+		id := admJSON[admIdentity](t, in, "GET", "/admin/identities/"+atk.IdentityID, nil, http.StatusOK)
+		if _, ok := id.Credentials["totp"]; !ok {
+			t.Error("the mailbox sign-in removed the TOTP credential")
+		}
+	})
+
+	t.Run("verified address keeps its password", func(t *testing.T) {
+		t.Parallel()
+		u := registerNative(t, in)
+		// The first code sign-in verifies the address (and claims the
+		// account: the password goes); the owner sets a new password, which
+		// later mailbox sign-ins keep.
+		tok := secCodeSignIn(t, in, mails, u.Email, 1).GetSessionToken()
+		c := in.api()
+		f, resp, err := c.FrontendAPI.CreateNativeSettingsFlow(ctx).XSessionToken(tok).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		u.Password = randPassword()
+		_, resp, err = c.FrontendAPI.UpdateSettingsFlow(ctx).Flow(f.Id).XSessionToken(tok).
+			UpdateSettingsFlowBody(settingsPasswordBody(u.Password, nil)).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		pwTok, _ := loginNative(t, in, u.Email, u.Password)
+		secCodeSignIn(t, in, mails, u.Email, 2)
+		loginNative(t, in, u.Email, u.Password)
+		if _, st := whoamiToken(t, in, pwTok); st != http.StatusOK {
+			t.Errorf("password session after a code sign-in on a verified address: whoami %d, want 200", st)
+		}
+	})
+}

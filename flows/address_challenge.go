@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -142,4 +144,86 @@ func (e *Engine) passFlow(ctx context.Context, f *flow) (bool, error) {
 		return false, fmt.Errorf("completing the flow: %w", err)
 	}
 	return won, nil
+}
+
+// mailboxFirstFactors are the credential types a mailbox sign-in removes
+// from an identity whose address it proves for the first time (see
+// claimAddress). webauthn keys go only when they are passwordless; the
+// second factors (totp, lookup_secret, second-factor webauthn keys) stay.
+var mailboxFirstFactors = []string{"password", "passkey"}
+
+// claimAddress runs when a mailed code or link signs someone in (code
+// sign-in, recovery): the mailbox proved address, which becomes verified.
+//
+// If the address was not verified before, whoever set the identity's
+// other first factors never proved they own it: an attacker can register
+// someone's address with a password before its owner does and wait for
+// the owner to sign in by code (account pre-hijacking). So the first
+// factors the mailbox owner did not set are removed — the password,
+// passkeys and passwordless security keys — and every session of the
+// identity except keepSessionID is revoked (the caller's new session does
+// not exist yet). Second factors are kept: a mailbox alone never removes
+// one (whoever holds only the mailbox still needs the TOTP app, backup
+// codes or key to reach aal2). Once verified, an address is never claimed
+// again.
+//
+// It reports whether the identity was claimed. The identity is read,
+// changed and written back here only (the store's UpdateIdentity).
+func (e *Engine) claimAddress(ctx context.Context, identityID, address, keepSessionID string) (bool, error) {
+	ident, err := e.store.GetIdentity(ctx, identityID)
+	if err != nil {
+		return false, fmt.Errorf("claim address: %w", err)
+	}
+	now := e.now().UTC()
+	found, claimed := false, false
+	for i, a := range ident.VerifiableAddresses {
+		if a.Value != address {
+			continue
+		}
+		found = true
+		if !a.Verified {
+			claimed = true
+			ident.VerifiableAddresses[i].Verified = true
+			ident.VerifiableAddresses[i].Status = "completed"
+			ident.VerifiableAddresses[i].VerifiedAt = &now
+			ident.VerifiableAddresses[i].UpdatedAt = now
+		}
+	}
+	if !found || !claimed {
+		// Nothing to prove (no such verifiable address, e.g. a recovery
+		// address only) or already proven: the credentials stand.
+		return false, nil
+	}
+	for _, typ := range mailboxFirstFactors {
+		delete(ident.Credentials, typ)
+	}
+	if c, ok := ident.Credentials["webauthn"]; ok {
+		var cfg webauthnConfig
+		if err := jsonUnmarshal(c.Config, &cfg); err != nil {
+			return false, fmt.Errorf("claim address: webauthn credential: %w", err)
+		}
+		kept := cfg.Credentials[:0:0]
+		for _, k := range cfg.Credentials {
+			if !k.IsPasswordless {
+				kept = append(kept, k)
+			}
+		}
+		if len(kept) == 0 {
+			delete(ident.Credentials, "webauthn")
+		} else if len(kept) != len(cfg.Credentials) {
+			cfg.Credentials = kept
+			c.Config, c.UpdatedAt = jsonMarshal(cfg), now
+			ident.Credentials["webauthn"] = c
+		}
+	}
+	ident.UpdatedAt = now
+	if err := e.store.UpdateIdentity(ctx, ident); err != nil {
+		return false, fmt.Errorf("claim address: %w", err)
+	}
+	if _, err := e.store.RevokeSessionsOfIdentity(ctx, ident.ID, keepSessionID); err != nil {
+		return false, fmt.Errorf("claim address: revoking sessions: %w", err)
+	}
+	e.logger.Info("address proven by a mailbox sign-in for the first time: other first factors removed, sessions revoked",
+		zap.String("identity_id", ident.ID))
+	return true, nil
 }

@@ -185,9 +185,11 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *submission, identityID, address, method string) {
 	f := sub.f
 	// The address just proved itself: it counts as verified (Kratos does
-	// the same).
-	if err := e.markVerified(r.Context(), identityID, address); err != nil {
-		e.logger.Warn("marking recovered address verified", zapErr(err))
+	// the same), and proving it for the first time claims the account.
+	if _, err := e.claimAddress(r.Context(), identityID, address, ""); err != nil {
+		e.logger.Error("recovery", zapErr(err))
+		writeError(w, r, errInternal("unable to store the identity"))
+		return
 	}
 	ident, err := e.store.GetIdentity(r.Context(), identityID)
 	if err != nil {
