@@ -174,6 +174,9 @@ func (e *Engine) claimAddress(ctx context.Context, identityID, address, keepSess
 	if err != nil {
 		return false, fmt.Errorf("claim address: %w", err)
 	}
+	if ident.State != "" && ident.State != "active" {
+		return false, nil // no sign-in follows; an administrator decides
+	}
 	now := e.now().UTC()
 	found, claimed := false, false
 	for i, a := range ident.VerifiableAddresses {

@@ -43,6 +43,17 @@ func TestClaimAddress(t *testing.T) {
 	if claimed, err := e.claimAddress(ctx, ident.ID, "other@example.com", keep.ID); err != nil || claimed {
 		t.Fatalf("an address the identity does not have: claimed %v, %v", claimed, err)
 	}
+	ident.State = "inactive"
+	if err := e.store.UpdateIdentity(ctx, ident); err != nil {
+		t.Fatal(err)
+	}
+	if claimed, err := e.claimAddress(ctx, ident.ID, "claim@example.com", keep.ID); err != nil || claimed {
+		t.Fatalf("an inactive identity: claimed %v, %v", claimed, err)
+	}
+	ident.State = "active"
+	if err := e.store.UpdateIdentity(ctx, ident); err != nil {
+		t.Fatal(err)
+	}
 	claimed, err := e.claimAddress(ctx, ident.ID, "claim@example.com", keep.ID)
 	if err != nil || !claimed {
 		t.Fatalf("first proof: claimed %v, %v", claimed, err)
