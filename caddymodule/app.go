@@ -211,6 +211,18 @@ type App struct {
 	// login hook). Default: false.
 	RequireVerifiedAddress bool `json:"require_verified_address,omitempty"`
 
+	// KeepSessionsAfterRecovery leaves an identity's other sessions alive
+	// after a recovery. Default: false — a successful recovery signs out
+	// every other session of the identity (Kratos's revoke_active_sessions
+	// hook in selfservice.flows.recovery.after).
+	KeepSessionsAfterRecovery bool `json:"keep_sessions_after_recovery,omitempty"`
+
+	// RevokeSessionsAfterPasswordChange signs out an identity's other
+	// sessions when its password is changed in settings (the
+	// revoke_active_sessions hook in selfservice.flows.settings.after.password).
+	// Default: false.
+	RevokeSessionsAfterPasswordChange bool `json:"revoke_sessions_after_password_change,omitempty"`
+
 	// Methods enables optional credential methods: totp, lookup_secret,
 	// webauthn, passkey and code (selfservice.methods.<name>.enabled).
 	// Password and profile are always on; recovery and verification codes
@@ -542,6 +554,9 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 		RequireVerifiedAddress:     a.RequireVerifiedAddress,
 		RequiredAAL:                a.RequiredAAL,
 		TOTPIssuer:                 r(a.TOTPIssuer),
+
+		KeepSessionsAfterRecovery:         a.KeepSessionsAfterRecovery,
+		RevokeSessionsAfterPasswordChange: a.RevokeSessionsAfterPasswordChange,
 	}
 
 	var errs []error

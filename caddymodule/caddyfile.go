@@ -80,6 +80,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		notify_unknown_recipients
 //		use_continue_with_transitions
 //		require_verified_address
+//		revoke_active_sessions <recovery|password|off...>
 //		methods <totp|lookup_secret|webauthn|passkey|code...>
 //		required_aal <highest_available|aal1>
 //		totp_issuer <name>
@@ -399,6 +400,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "require_verified_address":
 			a.RequireVerifiedAddress, err = flag()
 
+		case "revoke_active_sessions":
+			err = a.parseRevokeActiveSessions(d)
+
 		case "methods":
 			methods := d.RemainingArgs()
 			if len(methods) == 0 {
@@ -658,3 +662,29 @@ var (
 	_ caddyfile.Unmarshaler = (*Handler)(nil)
 	_ caddyfile.Unmarshaler = (*Gate)(nil)
 )
+
+// parseRevokeActiveSessions reads `revoke_active_sessions <after…>`: the
+// flows after which an identity's other sessions are signed out, recovery
+// and/or password (a password change in settings), or off. Without the
+// option: recovery.
+func (a *App) parseRevokeActiveSessions(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for _, v := range args {
+		switch {
+		case v != "recovery" && v != "password" && v != "off":
+			return d.Errf("revoke_active_sessions: unknown value %q (want recovery, password or off)", v)
+		case seen[v]:
+			return d.Errf("revoke_active_sessions: %q listed twice", v)
+		case v == "off" && len(args) > 1:
+			return d.Errf("revoke_active_sessions: off cannot be combined with %q", args[slices.IndexFunc(args, func(s string) bool { return s != "off" })])
+		}
+		seen[v] = true
+	}
+	a.KeepSessionsAfterRecovery = !seen["recovery"]
+	a.RevokeSessionsAfterPasswordChange = seen["password"]
+	return nil
+}

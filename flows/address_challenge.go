@@ -2,10 +2,13 @@ package flows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -141,4 +144,130 @@ func (e *Engine) decoyWrite(ctx context.Context, k addressKind) error {
 		}
 	}
 	return nil
+}
+
+// passFlow moves f to passed_challenge in one store transaction and
+// reports whether this call did it: of several link tokens of one flow
+// (every send mails a new one) only the first that arrives completes it,
+// also when two arrive at once; a completed flow refuses every other
+// token. f is refreshed from the store.
+func (e *Engine) passFlow(ctx context.Context, f *flow) (bool, error) {
+	won := false
+	err := e.store.UpdateRecord(ctx, flowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
+		won = false
+		if old == nil {
+			return nil, 0, errFlowNotFound
+		}
+		var sf flow
+		if err := json.Unmarshal(old, &sf); err != nil {
+			return nil, 0, err
+		}
+		if sf.State != "passed_challenge" {
+			won = true
+			sf.State = "passed_challenge"
+			sf.setChallenge(nil)
+			sf.UpdatedAt = e.now().UTC()
+		}
+		b, err := json.Marshal(&sf)
+		if err != nil {
+			return nil, 0, err
+		}
+		*f = sf
+		return b, time.Until(sf.ExpiresAt) + flowGrace, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("completing the flow: %w", err)
+	}
+	return won, nil
+}
+
+// mailboxFirstFactors are the credential types a mailbox sign-in removes
+// from an identity whose address it proves for the first time (see
+// claimAddress). webauthn keys go only when they are passwordless; the
+// second factors (totp, lookup_secret, second-factor webauthn keys) stay.
+var mailboxFirstFactors = []string{"password", "passkey"}
+
+// claimAddress runs when a mailed code or link signs someone in (code
+// sign-in, recovery): the mailbox proved address, which becomes verified.
+//
+// If the address was not verified before, whoever set the identity's
+// other first factors never proved they own it: an attacker can register
+// someone's address with a password before its owner does and wait for
+// the owner to sign in by code (account pre-hijacking). So the first
+// factors the mailbox owner did not set are removed — the password,
+// passkeys and passwordless security keys — and every session of the
+// identity except keepSessionID is revoked (the caller's new session does
+// not exist yet). Second factors are kept: a mailbox alone never removes
+// one (whoever holds only the mailbox still needs the TOTP app, backup
+// codes or key to reach aal2). Once verified, an address is never claimed
+// again.
+//
+// It reports whether the identity was claimed.
+func (e *Engine) claimAddress(ctx context.Context, identityID, address, keepSessionID string) (bool, error) {
+	now := e.now().UTC()
+	claimed := false
+	// Applied to the identity as it is when written (ModifyIdentity), so a
+	// concurrent change — a deactivation above all — is never undone.
+	_, err := e.store.ModifyIdentity(ctx, identityID, func(ident *sessionstore.Identity) error {
+		claimed = false
+		if ident.State != "" && ident.State != "active" {
+			return sessionstore.ErrNoChange // no sign-in follows; an administrator decides
+		}
+		found := false
+		for i, a := range ident.VerifiableAddresses {
+			if a.Value != address {
+				continue
+			}
+			found = true
+			if !a.Verified {
+				claimed = true
+				ident.VerifiableAddresses[i].Verified = true
+				ident.VerifiableAddresses[i].Status = "completed"
+				ident.VerifiableAddresses[i].VerifiedAt = &now
+				ident.VerifiableAddresses[i].UpdatedAt = now
+			}
+		}
+		if !found || !claimed {
+			// Nothing to prove (no such verifiable address, e.g. a recovery
+			// address only) or already proven: the credentials stand.
+			claimed = false
+			return sessionstore.ErrNoChange
+		}
+		for _, typ := range mailboxFirstFactors {
+			delete(ident.Credentials, typ)
+		}
+		if c, ok := ident.Credentials["webauthn"]; ok {
+			var cfg webauthnConfig
+			if err := jsonUnmarshal(c.Config, &cfg); err != nil {
+				return fmt.Errorf("webauthn credential: %w", err)
+			}
+			kept := cfg.Credentials[:0:0]
+			for _, k := range cfg.Credentials {
+				if !k.IsPasswordless {
+					kept = append(kept, k)
+				}
+			}
+			if len(kept) == 0 {
+				delete(ident.Credentials, "webauthn")
+			} else if len(kept) != len(cfg.Credentials) {
+				cfg.Credentials = kept
+				c.Config, c.UpdatedAt = jsonMarshal(cfg), now
+				ident.Credentials["webauthn"] = c
+			}
+		}
+		ident.UpdatedAt = now
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("claim address: %w", err)
+	}
+	if !claimed {
+		return false, nil
+	}
+	if _, err := e.store.RevokeSessionsOfIdentity(ctx, identityID, keepSessionID); err != nil {
+		return false, fmt.Errorf("claim address: revoking sessions: %w", err)
+	}
+	e.logger.Info("address proven by a mailbox sign-in for the first time: other first factors removed, sessions revoked",
+		zap.String("identity_id", identityID))
+	return true, nil
 }

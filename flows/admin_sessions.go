@@ -158,8 +158,14 @@ func (e *Engine) adminExtendSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, errNotFound().withDetail("reason", "The session is not active."))
 		return
 	}
-	s.ExpiresAt = e.now().UTC().Add(e.cfg.SessionLifespan)
-	if err := e.store.UpdateSession(r.Context(), s); err != nil {
+	expires := e.now().UTC().Add(e.cfg.SessionLifespan)
+	// By id, on the stored session: the token may have been rotated since
+	// it was read.
+	s, err := e.store.ModifySession(r.Context(), s.ID, nil, func(c *sessionstore.Session) error {
+		c.ExpiresAt = expires
+		return nil
+	})
+	if err != nil {
 		writeError(w, r, e.adminStoreError(err, "extend the session"))
 		return
 	}

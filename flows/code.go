@@ -107,9 +107,21 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			f.UI.Messages = []Text{newText(4010008, nil)}
 			return nil, nil
 		}
-		// Signing in with a mailed code proves the address; read the
-		// identity after, so require_verified_address sees it verified.
-		_ = e.markVerified(r.Context(), c.IdentityID, c.Address)
+		// Signing in with a mailed code proves the address; as the first
+		// factor it also claims an account whose address was never proven
+		// (claimAddress). As a second factor it only verifies it.
+		if mfa {
+			_ = e.markVerified(r.Context(), c.IdentityID, c.Address)
+		} else {
+			keep := ""
+			if st.sess != nil {
+				keep = st.sess.ID // a refresh: the caller's own session
+			}
+			if _, err := e.claimAddress(r.Context(), c.IdentityID, c.Address, keep); err != nil {
+				e.logger.Error("code sign-in", zapErr(err))
+				return nil, errInternal("unable to store the identity")
+			}
+		}
 		ident, err := e.store.GetIdentity(r.Context(), c.IdentityID)
 		if err != nil {
 			return nil, errInternal("unable to load the identity")

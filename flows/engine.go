@@ -114,6 +114,15 @@ type Config struct {
 	// 4000010) until an address is verified, and sign-up then issues no
 	// session (Kratos's require_verified_address login hook).
 	RequireVerifiedAddress bool
+	// KeepSessionsAfterRecovery leaves the identity's other sessions
+	// alive after a recovery. Default: false, they are revoked (Kratos's
+	// revoke_active_sessions hook after recovery).
+	KeepSessionsAfterRecovery bool
+	// RevokeSessionsAfterPasswordChange revokes the identity's other
+	// sessions when the password is changed in settings (the
+	// revoke_active_sessions hook after settings' password method).
+	// Default: off.
+	RevokeSessionsAfterPasswordChange bool
 	// Methods enables optional credential methods by name (totp,
 	// lookup_secret, webauthn, passkey, code). password and profile are
 	// always on.

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -200,13 +201,13 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 				"The requested identity does not match the identity of the current session."))
 			return
 		}
-		up, err := e.upgradeSession(r, sess, m.name, m.aal)
-		if err != nil {
-			writeError(w, r, errInternal("unable to store the session"))
+		// A second factor adds to the session; a first factor here is a
+		// refresh, which re-authenticates it.
+		var err error
+		if issued, err = e.upgradeSession(r, sess, m.name, m.aal, m.aal == "aal1"); err != nil {
+			e.upgradeFailed(w, r, f, err)
 			return
 		}
-		token, _ := e.requestToken(r)
-		issued = &issuedSession{sess: up, token: token}
 	} else {
 		issued = e.newSession(r, ident.ID, m.name, m.aal)
 		if err := e.store.CreateSession(r.Context(), issued.sess); err != nil {
@@ -219,18 +220,75 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 	e.answerLogin(w, r, sub, ident, issued)
 }
 
-// upgradeSession records a completed method on an existing session:
-// authenticated_at moves, and the AAL is recomputed.
-func (e *Engine) upgradeSession(r *http.Request, sess *sessionstore.Session, method, aal string) (*sessionstore.Session, error) {
-	now := e.now().UTC()
-	up := sess.Clone()
-	up.AuthenticatedAt = now
-	up.AuthenticationMethods = append(up.AuthenticationMethods, sessionstore.AuthMethod{Method: method, AAL: aal, CompletedAt: now})
-	up.AAL = sessionAAL(up.AuthenticationMethods)
-	if err := e.store.UpdateSession(r.Context(), up); err != nil {
-		return nil, err
+// errSessionGone: the request's session was revoked, expired or got a new
+// token while the request ran.
+var errSessionGone = errors.New("flows: the session is no longer valid")
+
+// upgradeSession records a completed method on the request's session sess
+// (as currentSession read it), recomputes the AAL and returns the stored
+// session with the token to answer with. The change is applied to the
+// stored session in one store transaction, so concurrent writers (a
+// sliding extension, another step) do not undo each other.
+//
+// reauth: the method re-proved the first factor (a refresh login). Only
+// then does authenticated_at move: privileged_session_max_age counts from
+// the last first-factor authentication, so a second factor, or a
+// credential linked in settings, never renews the privileged window
+// (Kratos moves it on every login step).
+//
+// A session whose token came in the session cookie gets a new token (the
+// caller sets the new cookie; issuedSession.rotated): a cookie planted
+// from a sibling subdomain then never rides along into a higher AAL or a
+// refreshed session, and the old value stops working at the commit, in
+// the store's caches too. Tokens the client holds itself (X-Session-Token
+// or Bearer: native apps) are kept, as Kratos does; a cookie cannot plant
+// them.
+func (e *Engine) upgradeSession(r *http.Request, sess *sessionstore.Session, method, aal string, reauth bool) (*issuedSession, error) {
+	var c requestCred
+	if !e.requestCredential(r, &c) || !bytes.Equal(c.hash[:], sess.TokenHash) {
+		return nil, errSessionGone
 	}
-	return up, nil
+	is := &issuedSession{}
+	var newHash []byte
+	if c.fromCookie {
+		is.token, is.rotated = newSessionToken(), true
+		newHash = hashToken(is.token)
+	} else {
+		is.token, _ = e.requestToken(r)
+	}
+	now := e.now().UTC()
+	stored, err := e.store.ModifySession(r.Context(), sess.ID, sess.TokenHash, func(up *sessionstore.Session) error {
+		if !e.sessionActive(up) {
+			return errSessionGone
+		}
+		if reauth {
+			up.AuthenticatedAt = now
+		}
+		up.AuthenticationMethods = append(up.AuthenticationMethods, sessionstore.AuthMethod{Method: method, AAL: aal, CompletedAt: now})
+		up.AAL = sessionAAL(up.AuthenticationMethods)
+		if newHash != nil {
+			up.TokenHash = newHash
+		}
+		return nil
+	})
+	if errors.Is(err, sessionstore.ErrTokenChanged) || errors.Is(err, sessionstore.ErrNotFound) {
+		return nil, errSessionGone
+	}
+	if err != nil {
+		return nil, fmt.Errorf("upgrading session: %w", err)
+	}
+	is.sess = stored
+	return is, nil
+}
+
+// upgradeFailed answers a login step whose session could not be upgraded.
+func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow, err error) {
+	if errors.Is(err, errSessionGone) {
+		e.writeBrowserOrJSONError(w, r, f.Type, errSessionInactiveFlow())
+		return
+	}
+	e.logger.Error("upgrading session", zapErr(err))
+	writeError(w, r, errInternal("unable to store the session"))
 }
 
 // sessionAAL: aal2 once a first and a second factor are both completed.
@@ -349,13 +407,10 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 	var issued *issuedSession
 	if f.Refresh && sess != nil {
 		// Refresh: re-authenticate the same session.
-		up, err := e.upgradeSession(r, sess, "password", "aal1")
-		if err != nil {
-			writeError(w, r, errInternal("unable to store the session"))
+		if issued, err = e.upgradeSession(r, sess, "password", "aal1", true); err != nil {
+			e.upgradeFailed(w, r, f, err)
 			return
 		}
-		token, _ := e.requestToken(r)
-		issued = &issuedSession{sess: up, token: token}
 	} else {
 		issued = e.newSession(r, ident.ID, "password", "aal1")
 		if err := e.store.CreateSession(r.Context(), issued.sess); err != nil {
@@ -454,6 +509,10 @@ func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submis
 	}
 	sw := e.sessionJSON(is.sess, idw)
 	if f.Type == "api" {
+		if is.rotated {
+			// The session came in a cookie: that cookie's token is gone.
+			e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
+		}
 		// With a second factor still due, the identity is withheld.
 		writeJSON(w, http.StatusOK, map[string]any{"session_token": is.token, "session": sw, "continue_with": nil})
 		return

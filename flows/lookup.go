@@ -161,7 +161,6 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 		}
 		now := e.now().UTC()
 		delete(f.Internal, lookupInternalKey)
-		sess := st.sess
 		apply := func(cur *sessionstore.Identity) error {
 			setCredential(cur, "lookup_secret", sessionstore.Credential{
 				Type: "lookup_secret", Identifiers: []string{cur.ID}, Config: jsonMarshal(cfg),
@@ -171,9 +170,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 		}
 		return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow) {
 			// Kratos counts confirming the codes as completing the method.
-			if _, err := e.upgradeSession(r, sess, "lookup_secret", "aal2"); err != nil {
-				e.logger.Error("upgrading the session after confirming recovery codes", zapErr(err))
-			}
+			e.recordLinkedMethod(r, st, "lookup_secret", "aal2")
 		}}
 	case reveal:
 		cfg, ok := lookupConfigOf(st.ident)

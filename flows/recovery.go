@@ -154,8 +154,22 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 	}
 	f.UI.resetMessages()
 	lt, err := e.takeLinkToken(r.Context(), "rtok", q.Get("token"))
-	if err != nil || lt.FlowID != f.ID {
+	won := false
+	if err == nil && lt.FlowID == f.ID {
+		// Every send mails a new token: the first one used completes the
+		// flow, atomically, and a completed flow takes no other.
+		if won, err = e.passFlow(r.Context(), f); err != nil {
+			e.logger.Error("recovery link", zapErr(err))
+			writeError(w, r, errInternal("unable to store the flow"))
+			return
+		}
+	}
+	if !won {
+		passed := f.State == "passed_challenge"
 		e.recoveryForm(f, "")
+		if passed {
+			f.State = "passed_challenge" // stays completed: it takes no token, and no new send
+		}
 		f.UI.Messages = []Text{newText(4060004, nil)}
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
@@ -168,14 +182,26 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *submission, identityID, address, method string) {
 	f := sub.f
 	// The address just proved itself: it counts as verified (Kratos does
-	// the same).
-	if err := e.markVerified(r.Context(), identityID, address); err != nil {
-		e.logger.Warn("marking recovered address verified", zapErr(err))
+	// the same), and proving it for the first time claims the account.
+	if _, err := e.claimAddress(r.Context(), identityID, address, ""); err != nil {
+		e.logger.Error("recovery", zapErr(err))
+		writeError(w, r, errInternal("unable to store the identity"))
+		return
 	}
 	ident, err := e.store.GetIdentity(r.Context(), identityID)
 	if err != nil {
 		writeError(w, r, errInternal("unable to load the identity"))
 		return
+	}
+	if !e.cfg.KeepSessionsAfterRecovery {
+		// Kratos's revoke_active_sessions hook: whoever held the account
+		// before the recovery is signed out. Before the new session exists,
+		// so a failure leaves nobody signed in by this recovery.
+		if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, ""); err != nil {
+			e.logger.Error("revoking sessions after recovery", zapErr(err))
+			writeError(w, r, errInternal("unable to revoke the sessions"))
+			return
+		}
 	}
 	is := e.newSession(r, ident.ID, method, "aal1")
 	if err := e.store.CreateSession(r.Context(), is.sess); err != nil {

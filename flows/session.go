@@ -99,6 +99,9 @@ func (e *Engine) sessionActive(s *sessionstore.Session) bool {
 type issuedSession struct {
 	sess  *sessionstore.Session
 	token string
+	// rotated: the token replaced the one the request's session cookie
+	// held, so the answer must set the cookie whatever the flow's type.
+	rotated bool
 }
 
 // newSession builds (but does not store) a session for identity after a

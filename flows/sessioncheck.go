@@ -157,10 +157,18 @@ func (e *Engine) maybeExtend(ctx context.Context, s *sessionstore.Session) *sess
 		return s
 	}
 	defer st.extending.Delete(s.ID)
-	c := s.Clone()
-	c.ExpiresAt = next
-	if err := e.store.UpdateSession(ctx, c); err != nil {
-		e.logger.Warn("extending session", zapErr(err))
+	// Applied to the stored session, not to s: a concurrent AAL upgrade
+	// is kept, and a token rotated meanwhile is never brought back.
+	c, err := e.store.ModifySession(ctx, s.ID, s.TokenHash, func(c *sessionstore.Session) error {
+		if c.ExpiresAt.Before(next) {
+			c.ExpiresAt = next
+		}
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, sessionstore.ErrTokenChanged) {
+			e.logger.Warn("extending session", zapErr(err))
+		}
 		return s
 	}
 	return c

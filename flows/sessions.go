@@ -38,20 +38,32 @@ func (e *Engine) whoami(w http.ResponseWriter, r *http.Request) {
 	e.writeWhoami(w, r, sess, ident)
 }
 
-// sessionOr401 returns the caller's session or answers 401 (no error id,
-// as observed on /sessions).
-func (e *Engine) sessionOr401(w http.ResponseWriter, r *http.Request) *sessionstore.Session {
+// mySession is the gate of every /sessions handler: the caller's session
+// and identity, or it answers 401 (no error id, as observed on /sessions)
+// or 403 session_aal2_required when a second factor is due. Listing or
+// revoking sessions with only the first factor of an identity that has a
+// second one would let a stolen password sign out the owner's sessions.
+func (e *Engine) mySession(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, *sessionstore.Identity) {
 	sess, _, err := e.currentSession(r)
 	if err != nil {
 		writeError(w, r, newError(http.StatusUnauthorized, "", "", "No valid session cookie found."))
-		return nil
+		return nil, nil
 	}
-	return sess
+	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
+	if err != nil {
+		writeError(w, r, errInternal("unable to load the identity"))
+		return nil, nil
+	}
+	if !e.aalSatisfied(sess, ident) {
+		writeError(w, r, errAAL2Required(withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")))
+		return nil, nil
+	}
+	return sess, ident
 }
 
 // listMySessions serves GET /sessions: the caller's other active sessions.
 func (e *Engine) listMySessions(w http.ResponseWriter, r *http.Request) {
-	sess := e.sessionOr401(w, r)
+	sess, ident := e.mySession(w, r)
 	if sess == nil {
 		return
 	}
@@ -77,15 +89,6 @@ func (e *Engine) listMySessions(w http.ResponseWriter, r *http.Request) {
 	all, err := e.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
 		writeError(w, r, errInternal("unable to list sessions"))
-		return
-	}
-	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
-	if err != nil {
-		writeError(w, r, errInternal("unable to load the identity"))
-		return
-	}
-	if !e.aalSatisfied(sess, ident) {
-		writeError(w, r, errAAL2Required(withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")))
 		return
 	}
 	// Kratos lists sessions with a slim identity: no addresses and an
@@ -132,7 +135,7 @@ func paginationLink(path string, page, perPage, total int) string {
 
 // disableMySession serves DELETE /sessions/{id}.
 func (e *Engine) disableMySession(w http.ResponseWriter, r *http.Request) {
-	sess := e.sessionOr401(w, r)
+	sess, _ := e.mySession(w, r)
 	if sess == nil {
 		return
 	}
@@ -166,7 +169,7 @@ func (e *Engine) disableMySession(w http.ResponseWriter, r *http.Request) {
 
 // disableMyOtherSessions serves DELETE /sessions.
 func (e *Engine) disableMyOtherSessions(w http.ResponseWriter, r *http.Request) {
-	sess := e.sessionOr401(w, r)
+	sess, _ := e.mySession(w, r)
 	if sess == nil {
 		return
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 
+	"go.uber.org/zap"
+
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -23,6 +25,23 @@ type settingsState struct {
 	sub   *submission
 	ident *sessionstore.Identity
 	sess  *sessionstore.Session
+	// issued is set when linking a method upgraded the session
+	// (recordLinkedMethod); a rotated token goes out as the new cookie.
+	issued *issuedSession
+}
+
+// recordLinkedMethod records on the settings session a method the user
+// just proved by linking it (a TOTP code, confirmed backup codes, a new
+// key), as Kratos does. Linking is no re-authentication: authenticated_at
+// stays, so it cannot renew the privileged window. A session that came in
+// the cookie gets a new token (upgradeSession).
+func (e *Engine) recordLinkedMethod(r *http.Request, st *settingsState, method, aal string) {
+	is, err := e.upgradeSession(r, st.sess, method, aal, false)
+	if err != nil {
+		e.logger.Error("recording a linked method on the session", zap.String("method", method), zapErr(err))
+		return
+	}
+	st.issued = is
 }
 
 // settingsOutcome is what a method's update decided.
@@ -226,7 +245,8 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 		return
 	}
-	out := m.update(e, r, &settingsState{sub: sub, ident: ident, sess: sess})
+	st := &settingsState{sub: sub, ident: ident, sess: sess}
+	out := m.update(e, r, st)
 	if out.err != nil {
 		e.writeBrowserOrJSONError(w, r, f.Type, out.err)
 		return
@@ -280,10 +300,22 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 			return
 		}
 		ident = up
+		if m.name == "password" && e.cfg.RevokeSessionsAfterPasswordChange {
+			// The revoke_active_sessions settings hook: every other session
+			// of the identity ends with the old password.
+			if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, sess.ID); err != nil {
+				e.logger.Error("revoking sessions after a password change", zapErr(err))
+				writeError(w, r, errInternal("unable to revoke the sessions"))
+				return
+			}
+		}
 	}
 	f.ContinueWith = nil
 	if out.after != nil {
 		out.after(f)
+	}
+	if st.issued != nil && st.issued.rotated {
+		e.setSessionCookie(w, r, st.issued.token, st.issued.sess.ExpiresAt)
 	}
 	f.State = "success"
 	e.settingsNodes(r, f, ident)

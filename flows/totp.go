@@ -190,7 +190,6 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 	}
 	now := e.now().UTC()
 	delete(f.Internal, totpInternalKey)
-	sess := st.sess
 	apply := func(cur *sessionstore.Identity) error {
 		setCredential(cur, "totp", sessionstore.Credential{
 			Type: "totp", Identifiers: []string{cur.ID}, Config: jsonMarshal(totpConfig{TOTPURL: sealed}),
@@ -201,9 +200,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 	return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow) {
 		// Proving the app's code completes a second factor (Kratos adds
 		// totp to the session's authentication methods).
-		if _, err := e.upgradeSession(r, sess, "totp", "aal2"); err != nil {
-			e.logger.Error("upgrading the session after linking TOTP", zapErr(err))
-		}
+		e.recordLinkedMethod(r, st, "totp", "aal2")
 	}}
 }
 

@@ -308,6 +308,17 @@ func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
+	// Another token of this flow may have completed it meanwhile.
+	won, err := e.passFlow(r.Context(), f)
+	if err != nil {
+		e.logger.Error("verification link", zapErr(err))
+		writeError(w, r, errInternal("unable to store the flow"))
+		return
+	}
+	if !won {
+		e.renderFlowError(w, r, sub, http.StatusOK)
+		return
+	}
 	e.completeVerification(w, r, sub, lt.IdentityID, lt.Address)
 }
 

@@ -505,12 +505,9 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	if e.cfg.WebAuthnPasswordless {
 		aal = "aal1"
 	}
-	sess := st.sess
 	return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow) {
 		// Registering a key proves it, as signing in with it would.
-		if _, err := e.upgradeSession(r, sess, "webauthn", aal); err != nil {
-			e.logger.Error("upgrading the session after adding a security key", zapErr(err))
-		}
+		e.recordLinkedMethod(r, st, "webauthn", aal)
 	}}
 }
 

@@ -266,10 +266,17 @@ func (s *Store) createSession(ctx context.Context, sess *Session) error {
 	})
 }
 
-// UpdateSession replaces a session (extension, AAL upgrade, revocation),
-// refreshing the TTL of its indexes and moving indexes whose key changed.
-// ErrNotFound if no session with sess.ID exists. The cached copy is dropped
-// after the commit; sess itself is not retained.
+// ErrTokenChanged is returned when a session's stored token hash is not
+// the one the caller holds: the token was rotated (ModifySession) after
+// the caller read the session, so the caller's token no longer works.
+var ErrTokenChanged = errors.New("sessionstore: session token changed")
+
+// UpdateSession replaces a session (extension, revocation), refreshing the
+// TTL of its indexes and moving the logout-token index if it changed.
+// ErrNotFound if no session with sess.ID exists; ErrTokenChanged if
+// sess.TokenHash is not the stored one: a stale copy must never bring a
+// rotated-out token back (rotate with ModifySession). The cached copy is
+// dropped after the commit; sess itself is not retained.
 func (s *Store) UpdateSession(ctx context.Context, sess *Session) error {
 	if err := s.updateSession(ctx, sess); err != nil {
 		return fmt.Errorf("sessionstore: update session: %w", err)
@@ -299,16 +306,7 @@ func (s *Store) updateSession(ctx context.Context, sess *Session) error {
 		}
 		oldHash = old.TokenHash
 		if !bytes.Equal(old.TokenHash, sess.TokenHash) {
-			taken, err := exists(txn, sessKey(sess.TokenHash))
-			if err != nil {
-				return err
-			}
-			if taken {
-				return fmt.Errorf("%w: sess", ErrAlreadyExists)
-			}
-			if err := txn.Delete(sessKey(old.TokenHash)); err != nil {
-				return err
-			}
+			return ErrTokenChanged
 		}
 		if !bytes.Equal(old.LogoutTokenHash, sess.LogoutTokenHash) {
 			if len(sess.LogoutTokenHash) > 0 {
@@ -336,6 +334,88 @@ func (s *Store) updateSession(ctx context.Context, sess *Session) error {
 	s.cache.invalidate(oldHash)
 	s.cache.invalidate(sess.TokenHash)
 	return err
+}
+
+// ModifySession changes the stored session id in one transaction and
+// returns the stored result (the caller's own copy). change receives the
+// current stored session, never a stale copy, so concurrent writers (an
+// extension and an AAL upgrade) do not undo each other; it may be called
+// more than once when the transaction is retried, and an error from it
+// aborts without writing (errors.Is finds it in the returned error).
+//
+// tokenHash is the hash the caller knows the session by: if the stored one
+// differs (rotated meanwhile) nothing is written and ErrTokenChanged is
+// returned; nil skips the check. When change sets a new TokenHash, the
+// token is rotated atomically: from the commit on the old hash resolves to
+// nothing, in Badger and in the session cache. ErrNotFound if there is no
+// such session; ErrAlreadyExists if the new hash is taken. change may not
+// move the session to another id or identity.
+func (s *Store) ModifySession(ctx context.Context, id string, tokenHash []byte, change func(*Session) error) (*Session, error) {
+	out, err := s.modifySession(ctx, id, tokenHash, change)
+	if err != nil {
+		return nil, fmt.Errorf("sessionstore: modify session %s: %w", id, err)
+	}
+	return out, nil
+}
+
+func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, change func(*Session) error) (*Session, error) {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var out *Session
+	var oldHash, newHash []byte
+	err = s.update(ctx, func(txn *badger.Txn) error {
+		out, oldHash, newHash = nil, nil, nil
+		cur, err := loadSessionByID(txn, id)
+		if err != nil {
+			return err
+		}
+		if tokenHash != nil && !bytes.Equal(cur.TokenHash, tokenHash) {
+			return ErrTokenChanged
+		}
+		oldHash = cur.TokenHash
+		oldIdentity, oldLogout := cur.IdentityID, bytes.Clone(cur.LogoutTokenHash)
+		if err := change(cur); err != nil {
+			return err
+		}
+		if cur.ID != id || cur.IdentityID != oldIdentity || !bytes.Equal(cur.LogoutTokenHash, oldLogout) {
+			return errors.New("a session's id, identity and logout token cannot be modified")
+		}
+		if err := validSession(cur); err != nil {
+			return err
+		}
+		if !bytes.Equal(cur.TokenHash, oldHash) {
+			taken, err := exists(txn, sessKey(cur.TokenHash))
+			if err != nil {
+				return err
+			}
+			if taken {
+				return fmt.Errorf("%w: sess", ErrAlreadyExists)
+			}
+			if err := txn.Delete(sessKey(oldHash)); err != nil {
+				return err
+			}
+		}
+		data, err := json.Marshal(cur)
+		if err != nil {
+			return err
+		}
+		if err := writeSession(txn, cur, data); err != nil {
+			return err
+		}
+		out, newHash = cur, cur.TokenHash
+		return nil
+	})
+	// After the commit (or a failed attempt): the old token must not be
+	// served from the cache a moment longer than from Badger.
+	s.cache.invalidate(oldHash)
+	s.cache.invalidate(newHash)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // GetSessionByTokenHash is the hot path: cache, then one Badger read.

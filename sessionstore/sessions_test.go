@@ -313,3 +313,108 @@ func TestUpdateSessionMovesIndexes(t *testing.T) {
 		t.Fatalf("new logout hash: %v %v", g, err)
 	}
 }
+
+// TestModifySessionRotatesToken: a new token hash replaces the old one in
+// one step, the old hash stops resolving at once (cache included), a
+// writer holding the old hash (a stale copy) gets ErrTokenChanged and can
+// never bring the old token back, and of concurrent rotations from one
+// token exactly one wins.
+func TestModifySessionRotatesToken(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	id := newIdentity("66666666-6666-4666-8666-666666666666", "rot@example.com")
+	if err := s.CreateIdentity(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	sess := newSession("77777777-7777-4777-8777-777777777777", id.ID, now, time.Hour)
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := s.GetSessionByTokenHash(ctx, sess.TokenHash) // cached now
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := tokenHash("rotated")
+	got, err := s.ModifySession(ctx, sess.ID, sess.TokenHash, func(c *Session) error {
+		c.TokenHash = next
+		c.AAL = "aal2"
+		c.AuthenticationMethods = append(c.AuthenticationMethods, AuthMethod{Method: "totp", AAL: "aal2", CompletedAt: now})
+		return nil
+	})
+	if err != nil || string(got.TokenHash) != string(next) || got.AAL != "aal2" {
+		t.Fatalf("rotate: %+v %v", got, err)
+	}
+	if _, err := s.GetSessionByTokenHash(ctx, sess.TokenHash); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old token hash after rotation: %v, want ErrNotFound", err)
+	}
+	if g, err := s.GetSessionByTokenHash(ctx, next); err != nil || g.ID != sess.ID || g.AAL != "aal2" || len(g.AuthenticationMethods) != 2 {
+		t.Fatalf("new token hash: %+v %v", g, err)
+	}
+	if g, err := s.GetSessionByLogoutTokenHash(ctx, sess.LogoutTokenHash); err != nil || string(g.TokenHash) != string(next) {
+		t.Fatalf("logout index after rotation: %+v %v", g, err)
+	}
+
+	// Writers that still hold the old token.
+	ext := stale.Clone()
+	ext.ExpiresAt = now.Add(2 * time.Hour)
+	if err := s.UpdateSession(ctx, ext); !errors.Is(err, ErrTokenChanged) {
+		t.Fatalf("UpdateSession with the rotated-out hash: %v, want ErrTokenChanged", err)
+	}
+	if _, err := s.ModifySession(ctx, sess.ID, sess.TokenHash, func(c *Session) error { c.ExpiresAt = ext.ExpiresAt; return nil }); !errors.Is(err, ErrTokenChanged) {
+		t.Fatalf("ModifySession with the rotated-out hash: %v, want ErrTokenChanged", err)
+	}
+	if _, err := s.GetSessionByTokenHash(ctx, sess.TokenHash); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old token hash came back: %v", err)
+	}
+	// A nil hash skips the check (administrative changes).
+	if g, err := s.ModifySession(ctx, sess.ID, nil, func(c *Session) error { c.ExpiresAt = ext.ExpiresAt; return nil }); err != nil || !g.ExpiresAt.Equal(ext.ExpiresAt) || g.AAL != "aal2" {
+		t.Fatalf("extend by id: %+v %v", g, err)
+	}
+	// The identity, id and logout token cannot be changed this way.
+	if _, err := s.ModifySession(ctx, sess.ID, nil, func(c *Session) error { c.IdentityID = "other"; return nil }); err == nil {
+		t.Fatal("ModifySession moved the session to another identity")
+	}
+	// An error from change writes nothing.
+	boom := errors.New("boom")
+	if _, err := s.ModifySession(ctx, sess.ID, nil, func(c *Session) error { c.Active = false; return boom }); !errors.Is(err, boom) {
+		t.Fatalf("change error: %v", err)
+	}
+	if g, _ := s.GetSessionByTokenHash(ctx, next); g == nil || !g.Active {
+		t.Fatal("a failed change was written")
+	}
+
+	// Concurrent rotations from one token: exactly one wins.
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, errs[i] = s.ModifySession(ctx, sess.ID, next, func(c *Session) error {
+				c.TokenHash = tokenHash(fmt.Sprintf("race-%d", i))
+				return nil
+			})
+		}(i)
+	}
+	wg.Wait()
+	wins := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+			if g, err := s.GetSessionByTokenHash(ctx, tokenHash(fmt.Sprintf("race-%d", i))); err != nil || g.ID != sess.ID {
+				t.Errorf("winner's token: %v", err)
+			}
+		case !errors.Is(err, ErrTokenChanged):
+			t.Errorf("rotation %d: %v, want ErrTokenChanged", i, err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d concurrent rotations from one token succeeded, want 1", wins)
+	}
+	if rep, err := s.Check(ctx); err != nil || len(rep.Problems) != 0 || rep.Sessions != 1 {
+		t.Fatalf("store after rotations: %+v %v", rep, err)
+	}
+}
