@@ -28,7 +28,7 @@ func init() {
 	settingsMethods = append(settingsMethods,
 		&settingsMethod{name: "lookup_secret", nodes: lookupSettingsNodes, update: lookupSettingsUpdate})
 	loginMethods = append(loginMethods,
-		&loginMethod{name: "lookup_secret", aal: "aal2", nodes: lookupLoginNodes, verify: lookupLoginVerify})
+		&loginMethod{name: "lookup_secret", aal: "aal2", nodes: lookupLoginNodes, verify: lookupLoginVerify, active: lookupActive})
 	sortRegistries()
 }
 
@@ -81,6 +81,23 @@ func lookupConfigOf(ident *sessionstore.Identity) (*lookupConfig, bool) {
 		return nil, false
 	}
 	return &cfg, true
+}
+
+// lookupActive: backup codes count as a second factor while one is unused.
+func lookupActive(_ *Engine, ident *sessionstore.Identity) bool {
+	cfg, ok := lookupConfigOf(ident)
+	return ok && lookupUnused(cfg) > 0
+}
+
+// lookupUnused is the number of codes not yet used.
+func lookupUnused(cfg *lookupConfig) int {
+	n := 0
+	for _, c := range cfg.RecoveryCodes {
+		if c.UsedAt == nil {
+			n++
+		}
+	}
+	return n
 }
 
 func lookupSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {

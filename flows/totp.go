@@ -28,7 +28,8 @@ func init() {
 	settingsMethods = append(settingsMethods,
 		&settingsMethod{name: "totp", nodes: totpSettingsNodes, update: totpSettingsUpdate})
 	loginMethods = append(loginMethods,
-		&loginMethod{name: "totp", aal: "aal2", nodes: totpLoginNodes, verify: totpLoginVerify})
+		&loginMethod{name: "totp", aal: "aal2", nodes: totpLoginNodes, verify: totpLoginVerify,
+			active: func(_ *Engine, ident *sessionstore.Identity) bool { return hasCredential(ident, "totp") }})
 	sortRegistries()
 }
 

@@ -1,0 +1,233 @@
+package e2e
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	ory "github.com/ory/client-go"
+	"github.com/pquerna/otp/totp"
+)
+
+// Second factors and the assurance rule (issue 11, items 3, 14, 15, 16),
+// against the built binary with real mail.
+
+// wantAAL2Required fails unless err carries 403 session_aal2_required.
+func wantAAL2Required(t *testing.T, what string, resp *http.Response, err error) {
+	t.Helper()
+	if resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("%s: %v %v, want 403 session_aal2_required", what, resp, err)
+	}
+	if e := decodeError(t, http.StatusForbidden, sdkErrBody(t, err)); e.Error.ID != "session_aal2_required" {
+		t.Fatalf("%s: error id %q, want session_aal2_required", what, e.Error.ID)
+	}
+}
+
+// wantNoStrategy fails unless the answer is the flow with 400 and message
+// 4010002, Kratos's answer for a method it does not offer.
+func wantNoStrategy(t *testing.T, what string, resp *http.Response, err error) {
+	t.Helper()
+	if resp == nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("%s: %v %v, want 400 with 4010002", what, resp, err)
+	}
+	if f := decodeFlow(t, sdkErrBody(t, err)); !containsID(f.messageIDs(), 4010002) {
+		t.Fatalf("%s: messages %v, want 4010002", what, f.messageIDs())
+	}
+}
+
+// linkTOTP links a new authenticator app through a native settings flow
+// of token and returns its secret.
+func linkTOTP(t *testing.T, in *instance, token string) string {
+	t.Helper()
+	c := in.api()
+	s, resp, err := c.FrontendAPI.CreateNativeSettingsFlow(ctx).XSessionToken(token).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	sec := mfaNode(s.Ui.Nodes, "totp_secret_key")
+	if sec == nil {
+		t.Fatal("no totp_secret_key node")
+	}
+	secret, _ := sec.Attributes.UiNodeTextAttributes.Text.Context["secret"].(string)
+	code, _ := totp.GenerateCode(secret, time.Now())
+	body := ory.UpdateSettingsFlowWithTotpMethod{Method: "totp", TotpCode: ptr(code)}
+	linked, resp, err := c.FrontendAPI.UpdateSettingsFlow(ctx).Flow(s.Id).XSessionToken(token).
+		UpdateSettingsFlowBody(ory.UpdateSettingsFlowWithTotpMethodAsUpdateSettingsFlowBody(&body)).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if linked.State != "success" || mfaNode(linked.Ui.Nodes, "totp_unlink") == nil {
+		t.Fatalf("linking TOTP: state %v", linked.State)
+	}
+	return secret
+}
+
+// TestMailboxAloneNeverReachesAAL2 replays the two attacks of item 3: with
+// `methods totp lookup_secret code` and `code { passwordless mfa }`,
+// someone who controls only the victim's mailbox (a) recovers by code and
+// (b) signs in with a mailed code, then answers the aal2 step with another
+// mailed code. Before the fix both reached aal2 (methods code_recovery,code
+// and code,code) and could change the password and unlink TOTP. Now the
+// mailed code is not offered and refused as second factor, whoami stays
+// 403 session_aal2_required, and settings refuse both changes.
+func TestMailboxAloneNeverReachesAAL2(t *testing.T) {
+	t.Parallel()
+	in, mails := startMailInstance(t, "methods totp lookup_secret code",
+		"code {\n\t\t\tpasswordless\n\t\t\tmfa\n\t\t}", "recovery")
+	c := in.api()
+
+	// The victim: password, the mailed code as second factor (legitimate:
+	// password + mailbox), then an authenticator app.
+	u := registerNative(t, in)
+	lf, resp, err := c.FrontendAPI.CreateNativeLoginFlow(ctx).Aal("aal2").XSessionToken(u.Token).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	send := ory.NewUpdateLoginFlowWithCodeMethod("", "code")
+	send.SetAddress(u.Email)
+	_, resp, _ = c.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).XSessionToken(u.Token).
+		UpdateLoginFlowBody(ory.UpdateLoginFlowWithCodeMethodAsUpdateLoginFlowBody(send)).Execute()
+	if resp == nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("victim: send second-factor code: %v", resp)
+	}
+	up := ory.NewUpdateLoginFlowWithCodeMethod("", "code")
+	up.SetCode(mails.last(t, u.Email, subjectLoginCode, 1).code(t))
+	res, resp, err := c.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).XSessionToken(u.Token).
+		UpdateLoginFlowBody(ory.UpdateLoginFlowWithCodeMethodAsUpdateLoginFlowBody(up)).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if res.Session.GetAuthenticatorAssuranceLevel() != "aal2" || methodsOf(&res.Session) != "password,code" {
+		t.Fatalf("victim: password + mailed code: %s %s", res.Session.GetAuthenticatorAssuranceLevel(), methodsOf(&res.Session))
+	}
+	linkTOTP(t, in, u.Token)
+
+	t.Run("recovery by code", func(t *testing.T) {
+		b := newBrowser(t, in)
+		flow, resp, err := b.sdk.FrontendAPI.CreateBrowserRecoveryFlow(ctx).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		csrf := sdkCSRF(t, flow.Ui.Nodes)
+		_, resp, err = b.sdk.FrontendAPI.UpdateRecoveryFlow(ctx).Flow(flow.Id).UpdateRecoveryFlowBody(recoveryEmailBody(u.Email, csrf)).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		code := mails.last(t, u.Email, subjectRecovery, 1).code(t)
+		_, resp, err = b.sdk.FrontendAPI.UpdateRecoveryFlow(ctx).Flow(flow.Id).UpdateRecoveryFlowBody(recoveryCodeBody(code, csrf)).Execute()
+		if resp == nil || resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("recovery: %v %v, want 422", resp, err)
+		}
+		settingsFlow := flowIDFrom(t, decodeError(t, 422, sdkErrBody(t, err)).RedirectBrowserTo)
+
+		_, resp, err = b.sdk.FrontendAPI.ToSession(ctx).Execute()
+		wantAAL2Required(t, "whoami after recovery", resp, err)
+
+		alf, resp, err := b.sdk.FrontendAPI.CreateBrowserLoginFlow(ctx).Aal("aal2").Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		if sdkNode(alf.Ui.Nodes, "address") != nil {
+			t.Error("the aal2 flow of a recovered session offers a mailed code")
+		}
+		if sdkNode(alf.Ui.Nodes, "totp_code") == nil {
+			t.Error("the aal2 flow does not offer the authenticator app")
+		}
+		send := ory.NewUpdateLoginFlowWithCodeMethod(sdkCSRF(t, alf.Ui.Nodes), "code")
+		send.SetAddress(u.Email)
+		_, resp, err = b.sdk.FrontendAPI.UpdateLoginFlow(ctx).Flow(alf.Id).
+			UpdateLoginFlowBody(ory.UpdateLoginFlowWithCodeMethodAsUpdateLoginFlowBody(send)).Execute()
+		wantNoStrategy(t, "mailed code as second factor after recovery", resp, err)
+
+		_, resp, err = b.sdk.FrontendAPI.ToSession(ctx).Execute()
+		wantAAL2Required(t, "whoami after the refused step", resp, err)
+		_, resp, err = b.sdk.FrontendAPI.CreateBrowserSettingsFlow(ctx).Execute()
+		wantAAL2Required(t, "new settings flow", resp, err)
+		// The browser's CSRF token (one per browser, as in Kratos).
+		pw := ory.NewUpdateSettingsFlowWithPasswordMethod("password", randPassword())
+		pw.SetCsrfToken(csrf)
+		_, resp, err = b.sdk.FrontendAPI.UpdateSettingsFlow(ctx).Flow(settingsFlow).
+			UpdateSettingsFlowBody(ory.UpdateSettingsFlowWithPasswordMethodAsUpdateSettingsFlowBody(pw)).Execute()
+		wantAAL2Required(t, "password change", resp, err)
+		unlink := ory.UpdateSettingsFlowWithTotpMethod{Method: "totp", TotpUnlink: ptr(true), CsrfToken: ptr(csrf)}
+		_, resp, err = b.sdk.FrontendAPI.UpdateSettingsFlow(ctx).Flow(settingsFlow).
+			UpdateSettingsFlowBody(ory.UpdateSettingsFlowWithTotpMethodAsUpdateSettingsFlowBody(&unlink)).Execute()
+		wantAAL2Required(t, "TOTP unlink", resp, err)
+	})
+
+	t.Run("passwordless code login", func(t *testing.T) {
+		lf, resp, err := c.FrontendAPI.CreateNativeLoginFlow(ctx).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		ask := ory.NewUpdateLoginFlowWithCodeMethod("", "code")
+		ask.SetIdentifier(u.Email)
+		_, resp, _ = c.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).UpdateLoginFlowBody(ory.UpdateLoginFlowWithCodeMethodAsUpdateLoginFlowBody(ask)).Execute()
+		if resp == nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("send login code: %v", resp)
+		}
+		in1 := ory.NewUpdateLoginFlowWithCodeMethod("", "code")
+		in1.SetCode(mails.last(t, u.Email, subjectLoginCode, 2).code(t))
+		res, resp, err := c.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).UpdateLoginFlowBody(ory.UpdateLoginFlowWithCodeMethodAsUpdateLoginFlowBody(in1)).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		tok := res.GetSessionToken()
+		if res.Session.GetAuthenticatorAssuranceLevel() != "aal1" || methodsOf(&res.Session) != "code" {
+			t.Fatalf("code login: %s %s", res.Session.GetAuthenticatorAssuranceLevel(), methodsOf(&res.Session))
+		}
+		_, resp, err = c.FrontendAPI.ToSession(ctx).XSessionToken(tok).Execute()
+		wantAAL2Required(t, "whoami after code login", resp, err)
+
+		alf, resp, err := c.FrontendAPI.CreateNativeLoginFlow(ctx).Aal("aal2").XSessionToken(tok).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		if sdkNode(alf.Ui.Nodes, "address") != nil {
+			t.Error("the aal2 flow of a code session offers a mailed code")
+		}
+		send := ory.NewUpdateLoginFlowWithCodeMethod("", "code")
+		send.SetAddress(u.Email)
+		_, resp, err = c.FrontendAPI.UpdateLoginFlow(ctx).Flow(alf.Id).XSessionToken(tok).
+			UpdateLoginFlowBody(ory.UpdateLoginFlowWithCodeMethodAsUpdateLoginFlowBody(send)).Execute()
+		wantNoStrategy(t, "mailed code as second factor after code login", resp, err)
+
+		_, resp, err = c.FrontendAPI.ToSession(ctx).XSessionToken(tok).Execute()
+		wantAAL2Required(t, "whoami after the refused step", resp, err)
+		_, resp, err = c.FrontendAPI.CreateNativeSettingsFlow(ctx).XSessionToken(tok).Execute()
+		wantAAL2Required(t, "settings", resp, err)
+	})
+
+	// No second-factor code went out to the attacker's requests, and the
+	// victim's password and authenticator app are as they were.
+	if n := len(mails.to(u.Email, subjectLoginCode)); n != 2 {
+		t.Errorf("%d login-code mails, want 2 (the victim's and the code sign-in)", n)
+	}
+	tok, sess := loginNative(t, in, u.Email, u.Password)
+	if sess.GetAuthenticatorAssuranceLevel() != "aal1" {
+		t.Fatalf("password login: %s", sess.GetAuthenticatorAssuranceLevel())
+	}
+	alf, resp, err := c.FrontendAPI.CreateNativeLoginFlow(ctx).Aal("aal2").XSessionToken(tok).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if sdkNode(alf.Ui.Nodes, "totp_code") == nil {
+		t.Error("TOTP is no longer linked")
+	}
+}
+
+// TestMailboxCodeAfterMailboxFirstFactor: without a strong second factor a
+// mailed code still cannot be the second factor of a session that began
+// with the mailbox (code_recovery); the session stays aal1, which is all
+// highest_available asks of it (nothing it could add would count), so
+// whoami answers 200 at aal1. Password + mailed code stays aal2.
+func TestMailboxCodeAfterMailboxFirstFactor(t *testing.T) {
+	t.Parallel()
+	in, mails := startMailInstance(t, "methods code", "code {\n\t\t\tmfa\n\t\t}", "recovery")
+	u := registerNative(t, in)
+	b := newBrowser(t, in)
+	flow, resp, err := b.sdk.FrontendAPI.CreateBrowserRecoveryFlow(ctx).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	csrf := sdkCSRF(t, flow.Ui.Nodes)
+	_, resp, err = b.sdk.FrontendAPI.UpdateRecoveryFlow(ctx).Flow(flow.Id).UpdateRecoveryFlowBody(recoveryEmailBody(u.Email, csrf)).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	code := mails.last(t, u.Email, subjectRecovery, 1).code(t)
+	_, resp, _ = b.sdk.FrontendAPI.UpdateRecoveryFlow(ctx).Flow(flow.Id).UpdateRecoveryFlowBody(recoveryCodeBody(code, csrf)).Execute()
+	if resp == nil || resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("recovery: %v, want 422", resp)
+	}
+	alf, resp, err := b.sdk.FrontendAPI.CreateBrowserLoginFlow(ctx).Aal("aal2").Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if sdkNode(alf.Ui.Nodes, "address") != nil {
+		t.Error("the aal2 flow of a recovered session offers a mailed code")
+	}
+	send := ory.NewUpdateLoginFlowWithCodeMethod(sdkCSRF(t, alf.Ui.Nodes), "code")
+	send.SetAddress(u.Email)
+	_, resp, err = b.sdk.FrontendAPI.UpdateLoginFlow(ctx).Flow(alf.Id).
+		UpdateLoginFlowBody(ory.UpdateLoginFlowWithCodeMethodAsUpdateLoginFlowBody(send)).Execute()
+	wantNoStrategy(t, "mailed code after code_recovery", resp, err)
+	s, resp, err := b.sdk.FrontendAPI.ToSession(ctx).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if s.GetAuthenticatorAssuranceLevel() != "aal1" || methodsOf(s) != "code_recovery" {
+		t.Fatalf("recovered session: %s %s, want aal1 code_recovery", s.GetAuthenticatorAssuranceLevel(), methodsOf(s))
+	}
+	mails.none(t, u.Email, subjectLoginCode)
+}
