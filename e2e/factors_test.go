@@ -231,3 +231,93 @@ func TestMailboxCodeAfterMailboxFirstFactor(t *testing.T) {
 	}
 	mails.none(t, u.Email, subjectLoginCode)
 }
+
+// setUpLookup generates and confirms backup codes through a native
+// settings flow of token and returns them.
+func setUpLookup(t *testing.T, in *instance, token string) []string {
+	t.Helper()
+	c := in.api()
+	s, resp, err := c.FrontendAPI.CreateNativeSettingsFlow(ctx).XSessionToken(token).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	update := func(body ory.UpdateSettingsFlowWithLookupMethod) *ory.SettingsFlow {
+		body.Method = "lookup_secret"
+		f, resp, err := c.FrontendAPI.UpdateSettingsFlow(ctx).Flow(s.Id).XSessionToken(token).
+			UpdateSettingsFlowBody(ory.UpdateSettingsFlowWithLookupMethodAsUpdateSettingsFlowBody(&body)).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		return f
+	}
+	codes := lookupCodes(t, update(ory.UpdateSettingsFlowWithLookupMethod{LookupSecretRegenerate: ptr(true)}).Ui.Nodes)
+	if conf := update(ory.UpdateSettingsFlowWithLookupMethod{LookupSecretConfirm: ptr(true)}); conf.State != "success" {
+		t.Fatalf("confirm: %v", conf.State)
+	}
+	return codes
+}
+
+// useLookup signs in with the password and completes the aal2 step with
+// a backup code; it returns the session token.
+func useLookup(t *testing.T, in *instance, u user, code string) string {
+	t.Helper()
+	c := in.api()
+	tok, _ := loginNative(t, in, u.Email, u.Password)
+	lf, resp, err := c.FrontendAPI.CreateNativeLoginFlow(ctx).Aal("aal2").XSessionToken(tok).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	res, resp, err := c.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).XSessionToken(tok).UpdateLoginFlowBody(
+		ory.UpdateLoginFlowWithLookupSecretMethodAsUpdateLoginFlowBody(ory.NewUpdateLoginFlowWithLookupSecretMethod(code, "lookup_secret"))).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if res.Session.GetAuthenticatorAssuranceLevel() != "aal2" {
+		t.Fatalf("backup code: %s", res.Session.GetAuthenticatorAssuranceLevel())
+	}
+	return tok
+}
+
+// TestLookupExhaustedIsNoFactor (item 14): once every backup code of an
+// identity whose only second factor they are is used, they no longer
+// count. Before the fix the next password login was stuck at 403
+// session_aal2_required with nothing left to use. Now whoami and settings
+// pass at aal1 (highest_available), the aal2 flow offers no backup code,
+// settings offer new codes, and confirming them makes aal2 due again.
+func TestLookupExhaustedIsNoFactor(t *testing.T) {
+	t.Parallel()
+	in := mfaInstance(t)
+	c := in.api()
+	u := registerNative(t, in)
+	codes := setUpLookup(t, in, u.Token)
+	if len(codes) != 12 {
+		t.Fatalf("%d codes", len(codes))
+	}
+	for _, code := range codes {
+		useLookup(t, in, u, code)
+	}
+
+	tok, sess := loginNative(t, in, u.Email, u.Password)
+	if sess.GetAuthenticatorAssuranceLevel() != "aal1" {
+		t.Fatalf("password login: %s", sess.GetAuthenticatorAssuranceLevel())
+	}
+	if sess.Identity == nil {
+		t.Error("the login answer withholds the identity: a second factor is still considered due")
+	}
+	if s, status := whoamiToken(t, in, tok); status != http.StatusOK || s.GetAuthenticatorAssuranceLevel() != "aal1" {
+		t.Fatalf("whoami with every backup code used: %d, want 200 at aal1", status)
+	}
+	lf, resp, err := c.FrontendAPI.CreateNativeLoginFlow(ctx).Aal("aal2").XSessionToken(tok).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if sdkNode(lf.Ui.Nodes, "lookup_secret") != nil {
+		t.Error("the aal2 flow offers used-up backup codes")
+	}
+	res, resp, err := c.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).XSessionToken(tok).UpdateLoginFlowBody(
+		ory.UpdateLoginFlowWithLookupSecretMethodAsUpdateLoginFlowBody(ory.NewUpdateLoginFlowWithLookupSecretMethod(codes[0], "lookup_secret"))).Execute()
+	if res != nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("used code on the aal2 flow: %v %v, want 400", resp, err)
+	}
+	s, resp, err := c.FrontendAPI.CreateNativeSettingsFlow(ctx).XSessionToken(tok).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if mfaNode(s.Ui.Nodes, "lookup_secret_regenerate") == nil {
+		t.Error("settings do not offer new backup codes")
+	}
+
+	// New codes: a second factor again, due at the next login.
+	setUpLookup(t, in, tok)
+	tok2, _ := loginNative(t, in, u.Email, u.Password)
+	_, resp, err = c.FrontendAPI.ToSession(ctx).XSessionToken(tok2).Execute()
+	wantAAL2Required(t, "whoami with new backup codes", resp, err)
+}

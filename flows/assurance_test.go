@@ -155,3 +155,22 @@ func TestCheckGateSecondFactorNoAllocs(t *testing.T) {
 		t.Errorf("passed check: %.1f allocs", n)
 	}
 }
+
+// TestLookupExhaustedGate (item 14): an identity whose only second factor
+// is a set of used-up backup codes passes highest_available at aal1, and
+// a gate that requires aal2 sends it to set a factor up (not to an aal2
+// login it cannot complete).
+func TestLookupExhaustedGate(t *testing.T) {
+	e, srv := testEngine(t, func(c *Config) { c.Methods = map[string]bool{"lookup_secret": true} })
+	now := time.Now().UTC()
+	used := map[string]sessionstore.Credential{"lookup_secret": {Type: "lookup_secret",
+		Config: jsonMarshal(lookupConfig{RecoveryCodes: []lookupCode{{Hash: "a", UsedAt: &now}, {Hash: "b", UsedAt: &now}}})}}
+	_, _, tok := gateFixture(t, e, `{"email":"used@example.com"}`, used, "aal1")
+	for policy, want := range map[string]error{"": nil, "highest_available": nil, "aal2": ErrAAL2SetupRequired} {
+		var gs GateSession
+		err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: policy}, &gs)
+		if !errors.Is(err, want) || (err == nil) != (want == nil) {
+			t.Errorf("policy %q: %v, want %v", policy, err, want)
+		}
+	}
+}

@@ -102,6 +102,12 @@ func lookupUnused(cfg *lookupConfig) int {
 
 func lookupSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
 	if hasCredential(ident, "lookup_secret") {
+		if !lookupActive(e, ident) {
+			// Every code is used: no longer a second factor. Offer new
+			// codes right away (the prompt to set a factor up again).
+			f.UI.Nodes = append(f.UI.Nodes, lookupRevealNode(), lookupRegenerateNode(), lookupDisableNode())
+			return
+		}
 		f.UI.Nodes = append(f.UI.Nodes, lookupRevealNode(), lookupDisableNode())
 		return
 	}
