@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -320,4 +321,89 @@ func TestLookupExhaustedIsNoFactor(t *testing.T) {
 	tok2, _ := loginNative(t, in, u.Email, u.Password)
 	_, resp, err = c.FrontendAPI.ToSession(ctx).XSessionToken(tok2).Execute()
 	wantAAL2Required(t, "whoami with new backup codes", resp, err)
+}
+
+// totpAAL2Flow signs u in with the password and opens an aal2 flow.
+func totpAAL2Flow(t *testing.T, in *instance, u user) (string, *ory.LoginFlow) {
+	t.Helper()
+	tok, _ := loginNative(t, in, u.Email, u.Password)
+	lf, resp, err := in.api().FrontendAPI.CreateNativeLoginFlow(ctx).Aal("aal2").XSessionToken(tok).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	return tok, lf
+}
+
+func submitTOTP(in *instance, tok string, lf *ory.LoginFlow, code string) (*ory.SuccessfulNativeLogin, *http.Response, error) {
+	return in.api().FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).XSessionToken(tok).
+		UpdateLoginFlowBody(ory.UpdateLoginFlowWithTotpMethodAsUpdateLoginFlowBody(ory.NewUpdateLoginFlowWithTotpMethod("totp", code))).Execute()
+}
+
+// TestTOTPCodeCountsOnce (item 15): a TOTP code brings one session to
+// aal2. Before the fix one code, replayed within its window, brought every
+// session that sent it to aal2. Now, of 20 sessions sending one code at
+// once, exactly one passes; a later replay and the code that linked the
+// app are refused with 4000008, and the replaying session stays aal1.
+func TestTOTPCodeCountsOnce(t *testing.T) {
+	t.Parallel()
+	in := mfaInstance(t)
+	u := registerNative(t, in)
+	secret := linkTOTP(t, in, u.Token)
+	linkCode, _ := totp.GenerateCode(secret, time.Now())
+
+	const n = 20
+	toks, flows := make([]string, n), make([]*ory.LoginFlow, n)
+	for i := range n {
+		toks[i], flows[i] = totpAAL2Flow(t, in, u)
+	}
+	// The app's next code (valid now with one period of skew).
+	code, _ := totp.GenerateCode(secret, time.Now().Add(30*time.Second))
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if _, resp, _ := submitTOTP(in, toks[i], flows[i], code); resp != nil {
+				statuses[i] = resp.StatusCode
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	ok, refused := 0, 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusOK:
+			ok++
+		case http.StatusBadRequest:
+			refused++
+		}
+	}
+	if ok != 1 || refused != n-1 {
+		t.Fatalf("%d sessions sending one code at once: %v (%d passed, %d refused), want exactly one 200", n, statuses, ok, refused)
+	}
+	aal2 := 0
+	for _, tok := range toks {
+		if _, status := whoamiToken(t, in, tok); status == http.StatusOK {
+			aal2++
+		}
+	}
+	if aal2 != 1 {
+		t.Fatalf("%d sessions at aal2 after the burst, want 1", aal2)
+	}
+
+	for what, c := range map[string]string{"replayed code": code, "linking code": linkCode} {
+		tok, lf := totpAAL2Flow(t, in, u)
+		_, resp, err := submitTOTP(in, tok, lf, c)
+		if resp == nil || resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s: %v %v, want 400", what, resp, err)
+		}
+		if f := decodeFlow(t, sdkErrBody(t, err)); !containsID(flowNodeMessages(f, "totp_code"), 4000008) {
+			t.Fatalf("%s: messages %v, want 4000008", what, flowNodeMessages(f, "totp_code"))
+		}
+		if _, status := whoamiToken(t, in, tok); status != http.StatusForbidden {
+			t.Fatalf("%s: whoami of the replaying session %d, want 403", what, status)
+		}
+	}
 }

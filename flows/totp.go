@@ -3,13 +3,19 @@ package flows
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"image/png"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/hotp"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -180,6 +186,15 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
 		return settingsOutcome{invalid: true, privileged: true}
 	}
+	// Linking completes the factor on this session: its code is used up
+	// too, so it cannot bring a second session to aal2.
+	if fresh, err := e.claimTOTPCode(r.Context(), st.ident.ID, k, code); err != nil {
+		e.logger.Error("accepting a TOTP code", zapErr(err))
+		return settingsOutcome{err: errInternal("unable to record the TOTP code")}
+	} else if !fresh {
+		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
+		return settingsOutcome{invalid: true, privileged: true}
+	}
 	sealed, err := e.seal(r.Context(), totpPurpose, st.ident.ID, []byte(k.URL()))
 	if err != nil {
 		return settingsOutcome{err: errInternal("unable to protect the TOTP key")}
@@ -203,13 +218,71 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 
 // totpValid checks code against k at now with one period of skew.
 func (e *Engine) totpValid(k *otp.Key, code string) bool {
+	_, ok := e.totpStep(k, code)
+	return ok
+}
+
+// totpStep returns the time step (RFC 6238 counter) whose code is code,
+// looking at now and one period either way, comparing in constant time.
+func (e *Engine) totpStep(k *otp.Key, code string) (uint64, bool) {
 	if len(code) != int(k.Digits()) {
-		return false
+		return 0, false
 	}
-	ok, err := totp.ValidateCustom(code, k.Secret(), e.now().UTC(), totp.ValidateOpts{
-		Period: uint(k.Period()), Skew: 1, Digits: k.Digits(), Algorithm: k.Algorithm(),
+	period := uint64(k.Period())
+	if period == 0 {
+		period = 30
+	}
+	now := e.now().UTC().Unix()
+	if now < 0 {
+		return 0, false
+	}
+	cur := uint64(now) / period
+	var step uint64
+	found := false
+	for _, c := range []uint64{cur - 1, cur, cur + 1} {
+		want, err := hotp.GenerateCodeCustom(k.Secret(), c, hotp.ValidateOpts{Digits: k.Digits(), Algorithm: k.Algorithm()})
+		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			step, found = c, true
+		}
+	}
+	return step, found
+}
+
+// totpStepNS holds per identity the last time step whose code was
+// accepted (a record of its own: identity writes are not transactional
+// read-modify-writes, this must be).
+const totpStepNS = "totpstep"
+
+var errTOTPReplayed = errors.New("totp: this time step was used already")
+
+// claimTOTPCode accepts a valid code for the identity once: it records the
+// code's time step unless that step or a later one was accepted before
+// (false). The check and the write are one store transaction, so of
+// concurrent submits of one code exactly one gets true.
+func (e *Engine) claimTOTPCode(ctx context.Context, identityID string, k *otp.Key, code string) (bool, error) {
+	step, ok := e.totpStep(k, code)
+	if !ok {
+		return false, nil
+	}
+	period := time.Duration(k.Period()) * time.Second
+	if period <= 0 {
+		period = 30 * time.Second
+	}
+	err := e.store.UpdateRecord(ctx, totpStepNS, identityID, func(old []byte) ([]byte, time.Duration, error) {
+		if last, err := strconv.ParseUint(string(old), 10, 64); err == nil && step <= last {
+			return nil, 0, errTOTPReplayed
+		}
+		// Codes of steps up to this one stop being accepted at the latest
+		// two periods later (one of skew): the record is needed until then.
+		return []byte(strconv.FormatUint(step, 10)), 4 * period, nil
 	})
-	return err == nil && ok
+	if errors.Is(err, errTOTPReplayed) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("recording the TOTP time step: %w", err)
+	}
+	return true, nil
 }
 
 // identityTOTPKey decodes the identity's linked key. stale: sealed under
@@ -266,6 +339,15 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	}
 	if !e.totpValid(k, code) {
 		e.mfaFailed(r, ident.ID)
+		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
+		return nil, nil
+	}
+	if fresh, err := e.claimTOTPCode(r.Context(), ident.ID, k, code); err != nil {
+		e.logger.Error("accepting a TOTP code", zapErr(err))
+		return nil, errInternal("unable to record the TOTP code")
+	} else if !fresh {
+		// A code already used (here or by another session): refused like
+		// a wrong one. Not counted as a guess: whoever sends it knows it.
 		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
 		return nil, nil
 	}
