@@ -1,7 +1,13 @@
 package e2e
 
 import (
+	"bytes"
+	"io/fs"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -406,4 +412,119 @@ func TestTOTPCodeCountsOnce(t *testing.T) {
 			t.Fatalf("%s: whoami of the replaying session %d, want 403", what, status)
 		}
 	}
+}
+
+// storageHolds reports which of needles occur in the bytes of the
+// instance's Badger directory (write-ahead log, value log, tables).
+func storageHolds(t *testing.T, in *instance, needles ...string) map[string]bool {
+	t.Helper()
+	found := map[string]bool{}
+	err := filepath.WalkDir(in.storage, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, n := range needles {
+			if bytes.Contains(b, []byte(n)) {
+				found[n] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// wantCodesNotStored fails if a code is in the storage directory; the
+// flow id (stored in clear as the record key) proves the scan sees it.
+func wantCodesNotStored(t *testing.T, in *instance, what, flowID string, codes []string) {
+	t.Helper()
+	found := storageHolds(t, in, append([]string{flowID}, codes...)...)
+	if !found[flowID] {
+		t.Fatalf("%s: the storage scan does not see flow %s", what, flowID)
+	}
+	for _, c := range codes {
+		if found[c] {
+			t.Fatalf("%s: backup code %s is in the storage directory in clear", what, c)
+		}
+	}
+}
+
+// TestLookupCodesNotAtRest (item 16): regenerated and revealed backup
+// codes reach the user (API answer, getSettingsFlow, the built-in page
+// after a form post) but never the storage directory in clear. Before the
+// fix the settings flow record held them in a text node.
+func TestLookupCodesNotAtRest(t *testing.T) {
+	t.Parallel()
+	in := mfaInstance(t)
+	c := in.api()
+	u := registerNative(t, in)
+
+	t.Run("native", func(t *testing.T) {
+		s, resp, err := c.FrontendAPI.CreateNativeSettingsFlow(ctx).XSessionToken(u.Token).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		update := func(body ory.UpdateSettingsFlowWithLookupMethod) *ory.SettingsFlow {
+			body.Method = "lookup_secret"
+			f, resp, err := c.FrontendAPI.UpdateSettingsFlow(ctx).Flow(s.Id).XSessionToken(u.Token).
+				UpdateSettingsFlowBody(ory.UpdateSettingsFlowWithLookupMethodAsUpdateSettingsFlowBody(&body)).Execute()
+			wantSDKStatus(t, resp, err, http.StatusOK)
+			return f
+		}
+		shown := func() []string {
+			f, resp, err := c.FrontendAPI.GetSettingsFlow(ctx).Id(s.Id).XSessionToken(u.Token).Execute()
+			wantSDKStatus(t, resp, err, http.StatusOK)
+			return lookupCodes(t, f.Ui.Nodes)
+		}
+		codes := lookupCodes(t, update(ory.UpdateSettingsFlowWithLookupMethod{LookupSecretRegenerate: ptr(true)}).Ui.Nodes)
+		if len(codes) != 12 {
+			t.Fatalf("regenerate: %v", codes)
+		}
+		wantCodesNotStored(t, in, "after regenerate", s.Id, codes)
+		if got := shown(); strings.Join(got, ",") != strings.Join(codes, ",") {
+			t.Fatalf("getSettingsFlow after regenerate: %v, want %v", got, codes)
+		}
+		update(ory.UpdateSettingsFlowWithLookupMethod{LookupSecretConfirm: ptr(true)})
+		revealed := lookupCodes(t, update(ory.UpdateSettingsFlowWithLookupMethod{LookupSecretReveal: ptr(true)}).Ui.Nodes)
+		if strings.Join(revealed, ",") != strings.Join(codes, ",") {
+			t.Fatalf("reveal: %v, want %v", revealed, codes)
+		}
+		wantCodesNotStored(t, in, "after reveal", s.Id, codes)
+		if got := shown(); strings.Join(got, ",") != strings.Join(codes, ",") {
+			t.Fatalf("getSettingsFlow after reveal: %v, want %v", got, codes)
+		}
+	})
+
+	t.Run("browser form and built-in page", func(t *testing.T) {
+		u2 := registerNative(t, in) // no second factor yet
+		b := newBrowser(t, in)
+		b.login(t, u2.Email, u2.Password)
+		s, resp, err := b.sdk.FrontendAPI.CreateBrowserSettingsFlow(ctx).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		form := url.Values{"method": {"lookup_secret"}, "lookup_secret_regenerate": {"true"}, "csrf_token": {sdkCSRF(t, s.Ui.Nodes)}}
+		r, body := do(t, b.hc, "POST", in.apiBase+"/self-service/settings?flow="+s.Id,
+			hdr{"Accept": "text/html", "Content-Type": "application/x-www-form-urlencoded"}, []byte(form.Encode()))
+		wantStatus(t, r, body, http.StatusSeeOther)
+		if loc := r.Header.Get("Location"); loc != settingsUIPrefix(in)+s.Id {
+			t.Fatalf("Location %q, want %s%s", loc, settingsUIPrefix(in), s.Id)
+		}
+		f, resp, err := b.sdk.FrontendAPI.GetSettingsFlow(ctx).Id(s.Id).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		codes := lookupCodes(t, f.Ui.Nodes)
+		if len(codes) != 12 {
+			t.Fatalf("codes %v", codes)
+		}
+		r, page := do(t, b.hc, "GET", settingsUIPrefix(in)+s.Id, hdr{"Accept": "text/html"}, nil)
+		wantStatus(t, r, page, http.StatusOK)
+		for _, code := range codes {
+			if !strings.Contains(string(page), code) {
+				t.Fatalf("the settings page does not show code %s", code)
+			}
+		}
+		wantCodesNotStored(t, in, "after a form post", s.Id, codes)
+	})
 }

@@ -127,6 +127,7 @@ func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore
 }
 
 func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, status int, f *flow, ident *sessionstore.Identity) {
+	e.unmaskLookupCodes(r.Context(), f)
 	f.identity = e.identityJSON(r, ident)
 	writeFlow(w, status, f)
 }

@@ -580,6 +580,13 @@ func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string)
 		return
 	}
 	e.setCSRFNode(f, f.CSRFToken)
+	if kind == "settings" {
+		// Backup codes (kept sealed on the flow) are shown to the flow's
+		// own identity only.
+		if sess, _, err := e.currentSession(r); err == nil && sess.IdentityID == f.IdentityID {
+			e.unmaskLookupCodes(r.Context(), f)
+		}
+	}
 	v := e.flowView(r, f)
 	e.pageHeaders(w, r, f)
 	e.render(w, http.StatusOK, v)
