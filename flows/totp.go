@@ -268,6 +268,11 @@ func (e *Engine) claimTOTPCode(ctx context.Context, identityID string, k *otp.Ke
 	if period <= 0 {
 		period = 30 * time.Second
 	}
+	// A right code is claimed whether or not the client is still there
+	// (a client that half-closes must not turn the claim into an error
+	// answer that tells right codes from wrong ones).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	err := e.store.UpdateRecord(ctx, totpStepNS, identityID, func(old []byte) ([]byte, time.Duration, error) {
 		if last, err := strconv.ParseUint(string(old), 10, 64); err == nil && step <= last {
 			return nil, 0, errTOTPReplayed
