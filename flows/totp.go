@@ -264,9 +264,12 @@ func (e *Engine) claimTOTPCode(ctx context.Context, identityID string, k *otp.Ke
 	if !ok {
 		return false, nil
 	}
-	period := time.Duration(k.Period()) * time.Second
-	if period <= 0 {
-		period = 30 * time.Second
+	// Codes of steps up to this one stop being accepted two periods later
+	// at the latest (one of skew): four periods of 30 s cover it. A key
+	// with a longer period (imported) keeps its tiny record.
+	ttl := 2 * time.Minute
+	if k.Period() > 30 {
+		ttl = 0
 	}
 	// A right code is claimed whether or not the client is still there
 	// (a client that half-closes must not turn the claim into an error
@@ -277,9 +280,7 @@ func (e *Engine) claimTOTPCode(ctx context.Context, identityID string, k *otp.Ke
 		if last, err := strconv.ParseUint(string(old), 10, 64); err == nil && step <= last {
 			return nil, 0, errTOTPReplayed
 		}
-		// Codes of steps up to this one stop being accepted at the latest
-		// two periods later (one of skew): the record is needed until then.
-		return []byte(strconv.FormatUint(step, 10)), 4 * period, nil
+		return []byte(strconv.FormatUint(step, 10)), ttl, nil
 	})
 	if errors.Is(err, errTOTPReplayed) {
 		return false, nil
