@@ -3,6 +3,7 @@ package flows
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,6 +172,55 @@ func TestLookupExhaustedGate(t *testing.T) {
 		err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: policy}, &gs)
 		if !errors.Is(err, want) || (err == nil) != (want == nil) {
 			t.Errorf("policy %q: %v, want %v", policy, err, want)
+		}
+	}
+}
+
+// TestStaleAAL2Session: a session stored at aal2 whose second factor is a
+// mailed code no longer counts once the identity has TOTP (or was stored
+// by the old rule after code_recovery): the gate and whoami see aal1, and
+// it may start an aal2 flow that offers the authenticator app.
+func TestStaleAAL2Session(t *testing.T) {
+	e, srv := testEngine(t, func(c *Config) {
+		c.Methods = map[string]bool{"totp": true, "code": true}
+		c.CodeMFA = true
+	})
+	now := time.Now().UTC()
+	totpCred := map[string]sessionstore.Credential{"totp": {Type: "totp", Config: json.RawMessage(`{"totp_url":"otpauth://totp/x?secret=ABC"}`)}}
+	for _, tc := range []struct {
+		name    string
+		creds   map[string]sessionstore.Credential
+		methods []sessionstore.AuthMethod
+	}{
+		{"password+code, totp added since", totpCred, methods("password", "code2")},
+		{"code_recovery+code by the old rule", nil, methods("code_recovery", "code2")},
+	} {
+		addr := strings.ReplaceAll(tc.name[:8], " ", "") + "@example.com"
+		ident, s, tok := gateFixture(t, e, `{"email":"`+addr+`"}`, tc.creds, "aal1")
+		ident.VerifiableAddresses = []sessionstore.VerifiableAddress{{ID: addr, Value: addr, Via: "email"}}
+		if err := e.store.UpdateIdentity(t.Context(), ident); err != nil {
+			t.Fatal(err)
+		}
+		up := s.Clone()
+		up.AAL, up.AuthenticationMethods = "aal2", tc.methods
+		for i := range up.AuthenticationMethods {
+			up.AuthenticationMethods[i].CompletedAt = now
+		}
+		if err := e.store.UpdateSession(t.Context(), up); err != nil {
+			t.Fatal(err)
+		}
+		var gs GateSession
+		if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: "aal2"}, &gs); err == nil {
+			t.Errorf("%s: passed an aal2 gate", tc.name)
+		}
+		if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: "aal1"}, &gs); err != nil || gs.AAL != "aal1" {
+			t.Errorf("%s: aal1 gate: %v, aal %q, want aal1", tc.name, err, gs.AAL)
+		}
+		l := do(t, nil, "GET", srv.URL+"/self-service/login/api?aal=aal2", nil, map[string]string{"X-Session-Token": tok})
+		if l.status != 200 {
+			t.Errorf("%s: aal2 flow: %d %s", tc.name, l.status, l.raw)
+		} else if findUINode(l.body, "address") != nil {
+			t.Errorf("%s: the aal2 flow offers a mailed code", tc.name)
 		}
 	}
 }
