@@ -346,8 +346,9 @@ func submitTOTP(in *instance, tok string, lf *ory.LoginFlow, code string) (*ory.
 // TestTOTPCodeCountsOnce (item 15): a TOTP code brings one session to
 // aal2. Before the fix one code, replayed within its window, brought every
 // session that sent it to aal2. Now, of 20 sessions sending one code at
-// once, exactly one passes; a later replay and the code that linked the
-// app are refused with 4000008, and the replaying session stays aal1.
+// once, exactly one passes; a later replay and the code of an earlier
+// step (the one that linked the app) are refused with 4000008, and the
+// replaying session stays aal1.
 func TestTOTPCodeCountsOnce(t *testing.T) {
 	t.Parallel()
 	in := mfaInstance(t)
@@ -399,7 +400,7 @@ func TestTOTPCodeCountsOnce(t *testing.T) {
 		t.Fatalf("%d sessions at aal2 after the burst, want 1", aal2)
 	}
 
-	for what, c := range map[string]string{"replayed code": code, "linking code": linkCode} {
+	for what, c := range map[string]string{"replayed code": code, "earlier step's code": linkCode} {
 		tok, lf := totpAAL2Flow(t, in, u)
 		_, resp, err := submitTOTP(in, tok, lf, c)
 		if resp == nil || resp.StatusCode != http.StatusBadRequest {

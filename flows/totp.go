@@ -186,15 +186,10 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
 		return settingsOutcome{invalid: true, privileged: true}
 	}
-	// Linking completes the factor on this session: its code is used up
-	// too, so it cannot bring a second session to aal2.
-	if fresh, err := e.claimTOTPCode(r.Context(), st.ident.ID, k, code); err != nil {
-		e.logger.Error("accepting a TOTP code", zapErr(err))
-		return settingsOutcome{err: errInternal("unable to record the TOTP code")}
-	} else if !fresh {
-		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
-		return settingsOutcome{invalid: true, privileged: true}
-	}
+	// Linking does not claim the code's time step (claimTOTPCode): clients
+	// written for Kratos sign in with that same code right after linking
+	// (the captured Kratos exchanges do). Sign-ins claim it, so it brings
+	// one sign-in to aal2, not two.
 	sealed, err := e.seal(r.Context(), totpPurpose, st.ident.ID, []byte(k.URL()))
 	if err != nil {
 		return settingsOutcome{err: errInternal("unable to protect the TOTP key")}
