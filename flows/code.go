@@ -17,7 +17,7 @@ import (
 func init() {
 	loginMethods = append(loginMethods,
 		&loginMethod{name: "code", aal: "aal1", nodes: codeLoginNodes, verify: codeLoginVerify},
-		&loginMethod{name: "code", aal: "aal2", nodes: codeMFANodes, verify: codeLoginVerify})
+		&loginMethod{name: "code", aal: "aal2", nodes: codeMFANodes, verify: codeLoginVerify, active: codeMFAActive})
 	registrationMethods = append(registrationMethods,
 		&registrationMethod{name: "code", nodes: codeRegistrationNodes, register: codeRegister})
 }
@@ -30,6 +30,21 @@ func codeLoginNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Ide
 		f.UI.Nodes = append(f.UI.Nodes, inputNode("default", "identifier", "text", e.schema.identifierLabel("code")).value("").required())
 	}
 	f.UI.Nodes = append(f.UI.Nodes, submitNode("code", "method", "code", labelOf(1010015, nil)))
+}
+
+// codeMFAActive: with code { mfa }, any email address of the identity can
+// receive a second-factor code (whether it counts is the assurance rule's
+// call, mfa.go).
+func codeMFAActive(e *Engine, ident *sessionstore.Identity) bool {
+	if !e.cfg.CodeMFA || !e.methodEnabled("code") {
+		return false
+	}
+	for _, a := range ident.VerifiableAddresses {
+		if a.Via == "email" {
+			return true
+		}
+	}
+	return false
 }
 
 func codeMFANodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {

@@ -68,7 +68,7 @@ func (e *Engine) newFlow(r *http.Request, kind, typ string) *flow {
 
 func (e *Engine) saveFlow(ctx context.Context, f *flow) error {
 	f.UpdatedAt = e.now().UTC()
-	b, err := json.Marshal(f)
+	b, err := json.Marshal(maskLookupCodes(f))
 	if err != nil {
 		return fmt.Errorf("encode flow: %w", err)
 	}

@@ -37,7 +37,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *Error) {
 		return nil, errAAL1Required()
 	case sess != nil && !refresh && aal == "aal1":
 		return nil, errSessionAlreadyAvailable()
-	case sess != nil && aal == "aal2" && sess.AAL == "aal2" && !refresh:
+	case sess != nil && aal == "aal2" && !refresh && e.effectiveAAL(r.Context(), sess) == "aal2":
 		return nil, errSessionAlreadyAvailable()
 	}
 	f := e.newFlow(r, "login", typ)
@@ -49,7 +49,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *Error) {
 		f.UI.Messages = []Text{newText(1010004, nil)}
 		if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
 			for _, m := range loginMethods {
-				if m.aal == "aal2" && e.methodEnabled(m.name) {
+				if e.secondFactorUsable(m, sess, ident) {
 					m.nodes(e, r, f, ident)
 				}
 			}
@@ -142,6 +142,10 @@ type loginMethod struct {
 	// nil after putting messages on the flow (answered with 400), or
 	// errShowFlow when the flow moved on to another step (answered 200).
 	verify func(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error)
+	// active (second factors) reports whether the identity holds a
+	// credential of this kind it can still use (Kratos's
+	// CountActiveMultiFactorCredentials); see the assurance rule in mfa.go.
+	active func(e *Engine, ident *sessionstore.Identity) bool
 }
 
 // loginState is what a method's verify sees.
@@ -170,6 +174,14 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 			return
 		}
 		st.ident = ident
+	}
+	if m.aal == "aal2" && !e.secondFactorUsable(m, sess, st.ident) {
+		// Not a second factor for this session and identity (the
+		// assurance rule, mfa.go): as Kratos answers a method it does not
+		// offer.
+		f.UI.Messages = []Text{newText(4010002, nil)}
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
 	}
 	ident, ferr := m.verify(e, r, st)
 	if ferr == errShowFlow {
@@ -289,26 +301,6 @@ func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow, 
 	}
 	e.logger.Error("upgrading session", zapErr(err))
 	writeError(w, r, errInternal("unable to store the session"))
-}
-
-// sessionAAL: aal2 once a first and a second factor are both completed.
-func sessionAAL(ms []sessionstore.AuthMethod) string {
-	has1, has2 := false, false
-	for _, m := range ms {
-		switch m.AAL {
-		case "aal1":
-			has1 = true
-		case "aal2":
-			has2 = true
-		}
-	}
-	switch {
-	case has1 && has2:
-		return "aal2"
-	case has1 || has2:
-		return "aal1"
-	}
-	return "aal0"
 }
 
 // addressUnverified is Kratos's require_verified_address login hook: with

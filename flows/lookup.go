@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,13 +29,17 @@ func init() {
 	settingsMethods = append(settingsMethods,
 		&settingsMethod{name: "lookup_secret", nodes: lookupSettingsNodes, update: lookupSettingsUpdate})
 	loginMethods = append(loginMethods,
-		&loginMethod{name: "lookup_secret", aal: "aal2", nodes: lookupLoginNodes, verify: lookupLoginVerify})
+		&loginMethod{name: "lookup_secret", aal: "aal2", nodes: lookupLoginNodes, verify: lookupLoginVerify, active: lookupActive})
 	sortRegistries()
 }
 
 const (
 	lookupPurpose     = "lookup_secret"
 	lookupInternalKey = "lookup_secret_regenerated"
+	// lookupShownKey holds, sealed, the codes the flow's codes node shows
+	// (regenerated or revealed): the stored flow keeps the node empty.
+	lookupShownKey    = "lookup_secret_shown"
+	lookupCodesNodeID = "lookup_secret_codes"
 	lookupCodeCount   = 12
 	lookupCodeLength  = 8
 	lookupAlphabet    = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -83,8 +88,33 @@ func lookupConfigOf(ident *sessionstore.Identity) (*lookupConfig, bool) {
 	return &cfg, true
 }
 
+// lookupActive: backup codes count as a second factor while one is unused.
+func lookupActive(_ *Engine, ident *sessionstore.Identity) bool {
+	cfg, ok := lookupConfigOf(ident)
+	return ok && lookupUnused(cfg) > 0
+}
+
+// lookupUnused is the number of codes not yet used.
+func lookupUnused(cfg *lookupConfig) int {
+	n := 0
+	for _, c := range cfg.RecoveryCodes {
+		if c.UsedAt == nil {
+			n++
+		}
+	}
+	return n
+}
+
 func lookupSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+	// The nodes are rebuilt: no codes are shown any more.
+	delete(f.Internal, lookupShownKey)
 	if hasCredential(ident, "lookup_secret") {
+		if !lookupActive(e, ident) {
+			// Every code is used: no longer a second factor. Offer new
+			// codes right away (the prompt to set a factor up again).
+			f.UI.Nodes = append(f.UI.Nodes, lookupRevealNode(), lookupRegenerateNode(), lookupDisableNode())
+			return
+		}
 		f.UI.Nodes = append(f.UI.Nodes, lookupRevealNode(), lookupDisableNode())
 		return
 	}
@@ -110,6 +140,79 @@ type lookupEntry struct {
 	usedAt *time.Time
 }
 
+// lookupShown is a lookupEntry as sealed on the flow.
+type lookupShown struct {
+	Code   string     `json:"c,omitempty"`
+	UsedAt *time.Time `json:"u,omitempty"`
+}
+
+// Backup codes never rest in clear in a stored flow (the README's
+// promise). A regenerate or reveal answer shows them in its codes node;
+// the flow keeps them sealed (lookupShownKey, credseal.go) and stores the
+// node empty (maskLookupCodes, applied by saveFlow). Whatever renders the
+// flow later for its identity (getSettingsFlow, the built-in page after a
+// form post) fills the node in again (showLookupCodes).
+
+// showLookupCodes seals entries on f and puts them in its codes node.
+func (e *Engine) showLookupCodes(ctx context.Context, f *flow, entries []lookupEntry, after ...*Node) error {
+	shown := make([]lookupShown, len(entries))
+	for i, en := range entries {
+		shown[i] = lookupShown{Code: en.code, UsedAt: en.usedAt}
+	}
+	plain, err := json.Marshal(shown)
+	if err != nil {
+		return err
+	}
+	sealed, err := e.seal(ctx, lookupPurpose, f.ID, plain)
+	if err != nil {
+		return err
+	}
+	f.internal()[lookupShownKey] = sealed
+	f.UI.removeGroup("lookup_secret")
+	f.UI.Nodes = append(f.UI.Nodes, lookupCodesNode(entries))
+	f.UI.Nodes = append(f.UI.Nodes, after...)
+	return nil
+}
+
+// maskLookupCodes returns f as it may be stored: when it shows codes, a
+// copy whose codes node is empty (f itself is not changed).
+func maskLookupCodes(f *flow) *flow {
+	i := f.UI.nodeIndexByID(lookupCodesNodeID)
+	if i < 0 {
+		return f
+	}
+	c := *f
+	c.UI.Nodes = slices.Clone(f.UI.Nodes)
+	c.UI.Nodes[i] = lookupCodesNode(nil)
+	return &c
+}
+
+// unmaskLookupCodes fills the codes node of a flow read from the store
+// with the sealed codes. Callers have checked that the request's session
+// belongs to the flow's identity. Codes that cannot be opened (a rotated
+// secret) stay hidden.
+func (e *Engine) unmaskLookupCodes(ctx context.Context, f *flow) {
+	i := f.UI.nodeIndexByID(lookupCodesNodeID)
+	s := f.internalString(lookupShownKey)
+	if i < 0 || s == "" {
+		return
+	}
+	plain, _, err := e.open(ctx, lookupPurpose, f.ID, s)
+	if err != nil {
+		e.logger.Warn("opening the shown recovery codes", zapErr(err))
+		return
+	}
+	var shown []lookupShown
+	if err := json.Unmarshal(plain, &shown); err != nil {
+		return
+	}
+	entries := make([]lookupEntry, len(shown))
+	for j, sh := range shown {
+		entries[j] = lookupEntry{code: sh.Code, usedAt: sh.UsedAt}
+	}
+	f.UI.Nodes[i] = lookupCodesNode(entries)
+}
+
 // lookupCodesNode is the text node listing codes (1050015 with one 1050009
 // per code, 1050014 for used ones).
 func lookupCodesNode(entries []lookupEntry) *Node {
@@ -127,7 +230,7 @@ func lookupCodesNode(entries []lookupEntry) *Node {
 	}
 	list := strings.Join(formatted, ", ")
 	return &Node{Type: "text", Group: "lookup_secret", Messages: []Text{}, Meta: Meta{Label: labelOf(1050010, nil)},
-		Attributes: &TextAttrs{ID: "lookup_secret_codes", NodeType: "text",
+		Attributes: &TextAttrs{ID: lookupCodesNodeID, NodeType: "text",
 			Text: newText(1050015, map[string]any{"secrets": secrets}, list)}}
 }
 
@@ -189,8 +292,9 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			}
 			entries = append(entries, lookupEntry{code: code, usedAt: c.UsedAt})
 		}
-		f.UI.removeGroup("lookup_secret")
-		f.UI.Nodes = append(f.UI.Nodes, lookupCodesNode(entries), lookupDisableNode(), lookupRegenerateNode())
+		if err := e.showLookupCodes(ctx, f, entries, lookupDisableNode(), lookupRegenerateNode()); err != nil {
+			return settingsOutcome{err: errInternal("unable to protect the recovery codes")}
+		}
 		return settingsOutcome{privileged: true, show: true}
 	case disable:
 		delete(f.Internal, lookupInternalKey)
@@ -213,8 +317,9 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 		for i, c := range codes {
 			entries[i] = lookupEntry{code: c}
 		}
-		f.UI.removeGroup("lookup_secret")
-		f.UI.Nodes = append(f.UI.Nodes, lookupCodesNode(entries), lookupConfirmNode())
+		if err := e.showLookupCodes(ctx, f, entries, lookupConfirmNode()); err != nil {
+			return settingsOutcome{err: errInternal("unable to protect the recovery codes")}
+		}
 		return settingsOutcome{privileged: true, show: true}
 	}
 }

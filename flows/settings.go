@@ -150,6 +150,7 @@ func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore
 }
 
 func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, status int, f *flow, ident *sessionstore.Identity) {
+	e.unmaskLookupCodes(r.Context(), f)
 	f.identity = e.identityJSON(r, ident)
 	writeFlow(w, status, f)
 }
@@ -380,33 +381,4 @@ func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	}
 	e.setCSRFNode(f, f.CSRFToken)
 	e.writeSettingsFlow(w, r, status, f, ident)
-}
-
-// aalSatisfied applies required_aal highest_available: a session must be
-// aal2 when the identity has a second factor.
-func (e *Engine) aalSatisfied(sess *sessionstore.Session, ident *sessionstore.Identity) bool {
-	if e.cfg.RequiredAAL == "aal1" {
-		return true
-	}
-	if sess.AAL == "aal2" {
-		return true
-	}
-	if identityAAL(ident) == "aal2" {
-		return false
-	}
-	// With code as a second factor, any verifiable address can be one.
-	return !(e.cfg.CodeMFA && len(ident.VerifiableAddresses) > 0)
-}
-
-// secondFactors are the credential types that make an identity aal2-capable.
-var secondFactors = map[string]bool{"totp": true, "lookup_secret": true, "webauthn": true}
-
-// identityAAL is the highest level the identity can reach.
-func identityAAL(ident *sessionstore.Identity) string {
-	for t, c := range ident.Credentials {
-		if secondFactors[t] && (secondFactorCheck[t] == nil || secondFactorCheck[t](c)) {
-			return "aal2"
-		}
-	}
-	return "aal1"
 }

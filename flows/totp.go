@@ -3,13 +3,19 @@ package flows
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"image/png"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/hotp"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -28,7 +34,8 @@ func init() {
 	settingsMethods = append(settingsMethods,
 		&settingsMethod{name: "totp", nodes: totpSettingsNodes, update: totpSettingsUpdate})
 	loginMethods = append(loginMethods,
-		&loginMethod{name: "totp", aal: "aal2", nodes: totpLoginNodes, verify: totpLoginVerify})
+		&loginMethod{name: "totp", aal: "aal2", nodes: totpLoginNodes, verify: totpLoginVerify,
+			active: func(_ *Engine, ident *sessionstore.Identity) bool { return hasCredential(ident, "totp") }})
 	sortRegistries()
 }
 
@@ -184,6 +191,10 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		return settingsOutcome{invalid: true, privileged: true}
 	}
 	rv.release()
+	// Linking does not claim the code's time step (claimTOTPCode): clients
+	// written for Kratos sign in with that same code right after linking
+	// (the captured Kratos exchanges do). Sign-ins claim it, so it brings
+	// one sign-in to aal2, not two.
 	sealed, err := e.seal(r.Context(), totpPurpose, st.ident.ID, []byte(k.URL()))
 	if err != nil {
 		return settingsOutcome{err: errInternal("unable to protect the TOTP key")}
@@ -206,13 +217,77 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 
 // totpValid checks code against k at now with one period of skew.
 func (e *Engine) totpValid(k *otp.Key, code string) bool {
+	_, ok := e.totpStep(k, code)
+	return ok
+}
+
+// totpStep returns the time step (RFC 6238 counter) whose code is code,
+// looking at now and one period either way, comparing in constant time.
+func (e *Engine) totpStep(k *otp.Key, code string) (uint64, bool) {
 	if len(code) != int(k.Digits()) {
-		return false
+		return 0, false
 	}
-	ok, err := totp.ValidateCustom(code, k.Secret(), e.now().UTC(), totp.ValidateOpts{
-		Period: uint(k.Period()), Skew: 1, Digits: k.Digits(), Algorithm: k.Algorithm(),
+	period := uint64(k.Period())
+	if period == 0 {
+		period = 30
+	}
+	now := e.now().UTC().Unix()
+	if now < 0 {
+		return 0, false
+	}
+	cur := uint64(now) / period
+	var step uint64
+	found := false
+	for _, c := range []uint64{cur - 1, cur, cur + 1} {
+		want, err := hotp.GenerateCodeCustom(k.Secret(), c, hotp.ValidateOpts{Digits: k.Digits(), Algorithm: k.Algorithm()})
+		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			step, found = c, true
+		}
+	}
+	return step, found
+}
+
+// totpStepNS holds per identity the last time step whose code was
+// accepted (a record of its own: identity writes are not transactional
+// read-modify-writes, this must be).
+const totpStepNS = "totpstep"
+
+var errTOTPReplayed = errors.New("totp: this time step was used already")
+
+// claimTOTPCode accepts a valid code for the identity once: it records the
+// code's time step unless that step or a later one was accepted before
+// (false). The check and the write are one store transaction, so of
+// concurrent submits of one code exactly one gets true.
+func (e *Engine) claimTOTPCode(ctx context.Context, identityID string, k *otp.Key, code string) (bool, error) {
+	step, ok := e.totpStep(k, code)
+	if !ok {
+		return false, nil
+	}
+	// Codes of steps up to this one stop being accepted two periods later
+	// at the latest (one of skew): four periods of 30 s cover it. A key
+	// with a longer period (imported) keeps its tiny record.
+	ttl := 2 * time.Minute
+	if k.Period() > 30 {
+		ttl = 0
+	}
+	// A right code is claimed whether or not the client is still there
+	// (a client that half-closes must not turn the claim into an error
+	// answer that tells right codes from wrong ones).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := e.store.UpdateRecord(ctx, totpStepNS, identityID, func(old []byte) ([]byte, time.Duration, error) {
+		if last, err := strconv.ParseUint(string(old), 10, 64); err == nil && step <= last {
+			return nil, 0, errTOTPReplayed
+		}
+		return []byte(strconv.FormatUint(step, 10)), ttl, nil
 	})
-	return err == nil && ok
+	if errors.Is(err, errTOTPReplayed) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("recording the TOTP time step: %w", err)
+	}
+	return true, nil
 }
 
 // identityTOTPKey decodes the identity's linked key. stale: sealed under
@@ -270,6 +345,17 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 		return nil, errInternal("The TOTP credential could not be read.")
 	}
 	if !e.totpValid(k, code) {
+		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
+		return nil, nil
+	}
+	if fresh, err := e.claimTOTPCode(r.Context(), ident.ID, k, code); err != nil {
+		rv.release() // not evaluated
+		e.logger.Error("accepting a TOTP code", zapErr(err))
+		return nil, errInternal("unable to record the TOTP code")
+	} else if !fresh {
+		// A code already used (here or by another session): refused like
+		// a wrong one. Not counted as a guess: whoever sends it knows it.
+		rv.release()
 		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
 		return nil, nil
 	}

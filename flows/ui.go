@@ -155,6 +155,16 @@ func (c *Container) findNode(name string) *Node {
 	return nil
 }
 
+// nodeIndexByID returns the index of the text node with that id, or -1.
+func (c *Container) nodeIndexByID(id string) int {
+	for i, n := range c.Nodes {
+		if a, ok := n.Attributes.(*TextAttrs); ok && a.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
 // resetMessages clears flow and node messages, as Kratos does before each
 // error rendering.
 func (c *Container) resetMessages() {

@@ -580,6 +580,15 @@ func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string)
 		return
 	}
 	e.setCSRFNode(f, f.CSRFToken)
+	if kind == "settings" {
+		// Backup codes (kept sealed on the flow) are shown only to a
+		// session of the flow's identity that may use settings.
+		if sess, _, err := e.currentSession(r); err == nil && sess.IdentityID == f.IdentityID {
+			if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil && e.aalSatisfied(sess, ident) {
+				e.unmaskLookupCodes(r.Context(), f)
+			}
+		}
+	}
 	v := e.flowView(r, f)
 	e.pageHeaders(w, r, f)
 	e.render(w, http.StatusOK, v)

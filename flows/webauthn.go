@@ -38,19 +38,7 @@ func init() {
 		&settingsMethod{name: "webauthn", nodes: webauthnSettingsNodes, update: webauthnSettingsUpdate})
 	loginMethods = append(loginMethods,
 		&loginMethod{name: "webauthn", aal: "aal1", nodes: webauthnPasswordlessNodes, verify: webauthnPasswordlessVerify},
-		&loginMethod{name: "webauthn", aal: "aal2", nodes: webauthnMFANodes, verify: webauthnMFAVerify})
-	secondFactorCheck["webauthn"] = func(c sessionstore.Credential) bool {
-		var cfg webauthnConfig
-		if jsonUnmarshal(c.Config, &cfg) != nil {
-			return false
-		}
-		for _, k := range cfg.Credentials {
-			if !k.IsPasswordless {
-				return true
-			}
-		}
-		return false
-	}
+		&loginMethod{name: "webauthn", aal: "aal2", nodes: webauthnMFANodes, verify: webauthnMFAVerify, active: webauthnMFAActive})
 	sortRegistries()
 }
 
@@ -751,6 +739,21 @@ func (e *Engine) recordKeyUse(ctx context.Context, identityID, typ string, cred 
 		cur.Credentials[typ] = c
 		return nil
 	})
+}
+
+// webauthnMFAActive: a key registered as second factor (keys registered
+// for passwordless sign-in are a first factor).
+func webauthnMFAActive(_ *Engine, ident *sessionstore.Identity) bool {
+	cfg, ok := webauthnConfigOf(ident, "webauthn")
+	if !ok {
+		return false
+	}
+	for _, k := range cfg.Credentials {
+		if !k.IsPasswordless {
+			return true
+		}
+	}
+	return false
 }
 
 func webauthnMFAVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {

@@ -34,6 +34,10 @@ type identityView struct {
 	traitsOnce sync.Once
 	traits     map[string]any
 	traitsErr  error
+
+	// factors: the second factors it can use (sharedIdentityFactors).
+	factorsOnce sync.Once
+	factors     factorSet
 }
 
 // get returns the view of ident, creating it if the cached one is of

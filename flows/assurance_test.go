@@ -1,0 +1,226 @@
+package flows
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+func methods(names ...string) []sessionstore.AuthMethod {
+	var out []sessionstore.AuthMethod
+	for _, n := range names {
+		aal := "aal1"
+		switch n {
+		case "totp", "lookup_secret", "webauthn2", "code2":
+			aal = "aal2"
+		}
+		switch n {
+		case "webauthn2":
+			n = "webauthn"
+		case "code2":
+			n = "code"
+		}
+		out = append(out, sessionstore.AuthMethod{Method: n, AAL: aal})
+	}
+	return out
+}
+
+// TestAssuranceRule is the rule of mfa.go as a table: the session's level
+// and the verdict of each policy.
+func TestAssuranceRule(t *testing.T) {
+	strong, mail := factorStrong, factorMailbox
+	for _, tc := range []struct {
+		name    string
+		ms      []sessionstore.AuthMethod
+		fs      factorSet
+		level   string
+		highest error // highest_available
+		aal2    error
+	}{
+		{"password only, no factor", methods("password"), 0, "aal1", nil, ErrAAL2SetupRequired},
+		{"password, totp linked", methods("password"), strong, "aal1", ErrAAL2Required, ErrAAL2Required},
+		{"password+totp", methods("password", "totp"), strong, "aal2", nil, nil},
+		{"password, mailed code possible", methods("password"), mail, "aal1", ErrAAL2Required, ErrAAL2Required},
+		{"password+code", methods("password", "code2"), mail, "aal2", nil, nil},
+		// Item 3: the mailbox twice is one factor.
+		{"code_recovery+code", methods("code_recovery", "code2"), mail, "aal1", nil, ErrAAL2SetupRequired},
+		{"link_recovery+code", methods("link_recovery", "code2"), mail, "aal1", nil, ErrAAL2SetupRequired},
+		{"code+code", methods("code", "code2"), mail, "aal1", nil, ErrAAL2SetupRequired},
+		{"code_recovery+code, totp linked", methods("code_recovery", "code2"), strong | mail, "aal1", ErrAAL2Required, ErrAAL2Required},
+		{"code_recovery, totp linked", methods("code_recovery"), strong | mail, "aal1", ErrAAL2Required, ErrAAL2Required},
+		{"code+code, totp linked", methods("code", "code2"), strong | mail, "aal1", ErrAAL2Required, ErrAAL2Required},
+		// A strong factor must be used once the identity has one.
+		{"password+code, totp linked", methods("password", "code2"), strong | mail, "aal1", ErrAAL2Required, ErrAAL2Required},
+		{"code_recovery+totp", methods("code_recovery", "totp"), strong, "aal2", nil, nil},
+		{"code+lookup", methods("code", "lookup_secret"), strong | mail, "aal2", nil, nil},
+		// A refresh with the password makes the mailed code count again.
+		{"code_recovery+password+code", methods("code_recovery", "password", "code2"), mail, "aal2", nil, nil},
+		{"passkey+webauthn key", methods("passkey", "webauthn2"), strong, "aal2", nil, nil},
+		{"no methods", nil, 0, "aal0", nil, ErrAAL2SetupRequired},
+	} {
+		if got := methodsAAL(tc.ms, tc.fs); got != tc.level {
+			t.Errorf("%s: level %s, want %s", tc.name, got, tc.level)
+		}
+		if _, err := assess(tc.ms, tc.fs, "aal1"); err != nil {
+			t.Errorf("%s: aal1: %v", tc.name, err)
+		}
+		if _, err := assess(tc.ms, tc.fs, "highest_available"); !errors.Is(err, tc.highest) || (err == nil) != (tc.highest == nil) {
+			t.Errorf("%s: highest_available: %v, want %v", tc.name, err, tc.highest)
+		}
+		if _, err := assess(tc.ms, tc.fs, "aal2"); !errors.Is(err, tc.aal2) || (err == nil) != (tc.aal2 == nil) {
+			t.Errorf("%s: aal2: %v, want %v", tc.name, err, tc.aal2)
+		}
+	}
+	// The stored level never counts the mailbox twice either.
+	if got := sessionAAL(methods("code_recovery", "code2")); got != "aal1" {
+		t.Errorf("stored level of code_recovery+code: %s", got)
+	}
+}
+
+// TestIdentityFactors: what each method reports as an active credential.
+func TestIdentityFactors(t *testing.T) {
+	e, _ := testEngine(t, func(c *Config) {
+		c.Methods = map[string]bool{"totp": true, "lookup_secret": true, "webauthn": true, "code": true}
+		c.CodeMFA = true
+	})
+	now := time.Now().UTC()
+	lookup := func(used ...bool) sessionstore.Credential {
+		var cfg lookupConfig
+		for _, u := range used {
+			c := lookupCode{Hash: "h"}
+			if u {
+				c.UsedAt = &now
+			}
+			cfg.RecoveryCodes = append(cfg.RecoveryCodes, c)
+		}
+		return sessionstore.Credential{Type: "lookup_secret", Config: jsonMarshal(cfg)}
+	}
+	key := func(passwordless bool) sessionstore.Credential {
+		return sessionstore.Credential{Type: "webauthn", Config: jsonMarshal(webauthnConfig{Credentials: []webauthnKey{{IsPasswordless: passwordless}}})}
+	}
+	email := []sessionstore.VerifiableAddress{{Value: "a@example.com", Via: "email"}}
+	for _, tc := range []struct {
+		name  string
+		creds map[string]sessionstore.Credential
+		addrs []sessionstore.VerifiableAddress
+		want  factorSet
+	}{
+		{"nothing", nil, nil, 0},
+		{"address only: mailed code", nil, email, factorMailbox},
+		{"totp", map[string]sessionstore.Credential{"totp": {Type: "totp", Config: json.RawMessage(`{}`)}}, nil, factorStrong},
+		{"backup codes, one left", map[string]sessionstore.Credential{"lookup_secret": lookup(true, false)}, nil, factorStrong},
+		{"backup codes, all used", map[string]sessionstore.Credential{"lookup_secret": lookup(true, true)}, email, factorMailbox},
+		{"second-factor key", map[string]sessionstore.Credential{"webauthn": key(false)}, nil, factorStrong},
+		{"passwordless key", map[string]sessionstore.Credential{"webauthn": key(true)}, nil, 0},
+	} {
+		ident := &sessionstore.Identity{ID: "i", Credentials: tc.creds, VerifiableAddresses: tc.addrs}
+		if got := e.identityFactors(ident); got != tc.want {
+			t.Errorf("%s: factors %b, want %b", tc.name, got, tc.want)
+		}
+	}
+	// The mailed code needs code { mfa } and the code method.
+	e.cfg.Methods["code"] = false
+	if got := e.identityFactors(&sessionstore.Identity{VerifiableAddresses: email}); got != 0 {
+		t.Errorf("code method off: factors %b", got)
+	}
+}
+
+// TestCheckGateSecondFactorNoAllocs: the gate's check of an identity with
+// second factors (credentials decoded once per stored version) allocates
+// nothing, at aal1 (refused) and aal2 (passed).
+func TestCheckGateSecondFactorNoAllocs(t *testing.T) {
+	e, srv := testEngine(t, func(c *Config) { c.Methods = map[string]bool{"totp": true, "lookup_secret": true} })
+	now := time.Now().UTC()
+	creds := map[string]sessionstore.Credential{
+		"totp":          {Type: "totp", Config: json.RawMessage(`{"totp_url":"x"}`)},
+		"lookup_secret": {Type: "lookup_secret", Config: jsonMarshal(lookupConfig{RecoveryCodes: []lookupCode{{Hash: "a", UsedAt: &now}, {Hash: "b"}}})},
+	}
+	_, _, tok1 := gateFixture(t, e, `{"email":"f1@example.com"}`, creds, "aal1")
+	_, _, tok2 := gateFixture(t, e, `{"email":"f2@example.com"}`, creds, "aal2")
+	r1, r2 := tokenRequest(srv.URL+"/", tok1), tokenRequest(srv.URL+"/", tok2)
+	var gs GateSession
+	if err := e.CheckGate(nil, r1, GatePolicy{}, &gs); !errors.Is(err, ErrAAL2Required) {
+		t.Fatalf("aal1 session: %v", err)
+	}
+	if err := e.CheckGate(nil, r2, GatePolicy{}, &gs); err != nil {
+		t.Fatalf("aal2 session: %v", err)
+	}
+	if n := testing.AllocsPerRun(200, func() { _ = e.CheckGate(nil, r1, GatePolicy{}, &gs) }); n != 0 {
+		t.Errorf("refused check: %.1f allocs", n)
+	}
+	if n := testing.AllocsPerRun(200, func() { _ = e.CheckGate(nil, r2, GatePolicy{}, &gs) }); n != 0 {
+		t.Errorf("passed check: %.1f allocs", n)
+	}
+}
+
+// TestLookupExhaustedGate (item 14): an identity whose only second factor
+// is a set of used-up backup codes passes highest_available at aal1, and
+// a gate that requires aal2 sends it to set a factor up (not to an aal2
+// login it cannot complete).
+func TestLookupExhaustedGate(t *testing.T) {
+	e, srv := testEngine(t, func(c *Config) { c.Methods = map[string]bool{"lookup_secret": true} })
+	now := time.Now().UTC()
+	used := map[string]sessionstore.Credential{"lookup_secret": {Type: "lookup_secret",
+		Config: jsonMarshal(lookupConfig{RecoveryCodes: []lookupCode{{Hash: "a", UsedAt: &now}, {Hash: "b", UsedAt: &now}}})}}
+	_, _, tok := gateFixture(t, e, `{"email":"used@example.com"}`, used, "aal1")
+	for policy, want := range map[string]error{"": nil, "highest_available": nil, "aal2": ErrAAL2SetupRequired} {
+		var gs GateSession
+		err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: policy}, &gs)
+		if !errors.Is(err, want) || (err == nil) != (want == nil) {
+			t.Errorf("policy %q: %v, want %v", policy, err, want)
+		}
+	}
+}
+
+// TestStaleAAL2Session: a session stored at aal2 whose second factor is a
+// mailed code no longer counts once the identity has TOTP (or was stored
+// by the old rule after code_recovery): the gate and whoami see aal1, and
+// it may start an aal2 flow that offers the authenticator app.
+func TestStaleAAL2Session(t *testing.T) {
+	e, srv := testEngine(t, func(c *Config) {
+		c.Methods = map[string]bool{"totp": true, "code": true}
+		c.CodeMFA = true
+	})
+	now := time.Now().UTC()
+	totpCred := map[string]sessionstore.Credential{"totp": {Type: "totp", Config: json.RawMessage(`{"totp_url":"otpauth://totp/x?secret=ABC"}`)}}
+	for _, tc := range []struct {
+		name    string
+		creds   map[string]sessionstore.Credential
+		methods []sessionstore.AuthMethod
+	}{
+		{"password+code, totp added since", totpCred, methods("password", "code2")},
+		{"code_recovery+code by the old rule", nil, methods("code_recovery", "code2")},
+	} {
+		addr := strings.ReplaceAll(tc.name[:8], " ", "") + "@example.com"
+		ident, s, tok := gateFixture(t, e, `{"email":"`+addr+`"}`, tc.creds, "aal1")
+		ident.VerifiableAddresses = []sessionstore.VerifiableAddress{{ID: addr, Value: addr, Via: "email"}}
+		if err := e.store.UpdateIdentity(t.Context(), ident); err != nil {
+			t.Fatal(err)
+		}
+		up := s.Clone()
+		up.AAL, up.AuthenticationMethods = "aal2", tc.methods
+		for i := range up.AuthenticationMethods {
+			up.AuthenticationMethods[i].CompletedAt = now
+		}
+		if err := e.store.UpdateSession(t.Context(), up); err != nil {
+			t.Fatal(err)
+		}
+		var gs GateSession
+		if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: "aal2"}, &gs); err == nil {
+			t.Errorf("%s: passed an aal2 gate", tc.name)
+		}
+		if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: "aal1"}, &gs); err != nil || gs.AAL != "aal1" {
+			t.Errorf("%s: aal1 gate: %v, aal %q, want aal1", tc.name, err, gs.AAL)
+		}
+		l := do(t, nil, "GET", srv.URL+"/self-service/login/api?aal=aal2", nil, map[string]string{"X-Session-Token": tok})
+		if l.status != 200 {
+			t.Errorf("%s: aal2 flow: %d %s", tc.name, l.status, l.raw)
+		} else if findUINode(l.body, "address") != nil {
+			t.Errorf("%s: the aal2 flow offers a mailed code", tc.name)
+		}
+	}
+}
