@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -262,20 +263,19 @@ var unauthenticatedModes = []string{"redirect", "401"}
 
 // ServeHTTP checks the session and calls next, or answers 303/401/403.
 func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	// Never trust the client's copies, not even on allowed paths.
+	// Never trust the client's copies, not even on allowed paths, and do
+	// not let the client name them as hop-by-hop headers, which the proxy
+	// would then drop after the gate set them.
 	stripHeaders(r.Header, g.strip)
+	stripConnectionTokens(r.Header, g.strip)
 
-	if g.methods != nil && slices.Contains(g.methods, r.Method) {
+	if g.passesMethod(r) {
 		return next.ServeHTTP(w, r)
 	}
-	if g.allow != nil {
-		ok, err := g.allow.MatchWithError(r)
-		if err != nil {
-			return caddyhttp.Error(http.StatusInternalServerError, err)
-		}
-		if ok {
-			return next.ServeHTTP(w, r)
-		}
+	if ok, err := g.allowed(r); err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	} else if ok {
+		return next.ServeHTTP(w, r)
 	}
 
 	gr := &gateRequest{g: g}
@@ -333,6 +333,136 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	flows.WriteAAL2Required(w, r, to)
 	return nil
+}
+
+// passesMethod reports whether r passes without a session by its method.
+// OPTIONS passes only as a CORS preflight (Origin and
+// Access-Control-Request-Method set): a plain OPTIONS is an ordinary
+// request to the app.
+func (g *Gate) passesMethod(r *http.Request) bool {
+	if g.methods == nil || !slices.Contains(g.methods, r.Method) {
+		return false
+	}
+	if r.Method == http.MethodOptions {
+		return r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != ""
+	}
+	return true
+}
+
+// allowed reports whether r passes without a session by an allow pattern.
+// The pattern must match the path the next handler forwards (Caddy's path
+// matcher cleans and unescapes it first), so a path that an upstream may
+// read differently from its cleaned form never matches: see plainPath.
+func (g *Gate) allowed(r *http.Request) (bool, error) {
+	// r.URL.Path is the escaped path decoded: invalid UTF-8 there is, for
+	// one, an overlong encoding of '/' or '.' (%c0%af).
+	if g.allow == nil || !plainPath(r.URL.EscapedPath()) || !utf8.ValidString(r.URL.Path) {
+		return false, nil
+	}
+	return g.allow.MatchWithError(r)
+}
+
+// plainPath reports whether p, an escaped request path, reads the same to
+// every server: it starts with '/', has no dot segment ("." or "..", also
+// percent-encoded) and no segment ending in '.' or a space (Windows drops
+// them), no ';' (path parameters: Tomcat and others cut the segment
+// there), no backslash, and no percent-encoded '/', '\', '.', ';', '?',
+// '#', '%' (a second decoding), NUL or other control byte. Other escapes
+// (spaces, UTF-8) are plain. Doubled slashes are plain: the path matcher
+// merges them as most servers do.
+func plainPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	var last byte // last decoded byte of the current segment
+	for i := 1; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '/':
+			if last == '.' || last == ' ' {
+				return false
+			}
+			last = 0
+			continue
+		case c == '%':
+			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+				return false
+			}
+			c = unhex(p[i+1])<<4 | unhex(p[i+2])
+			i += 2
+			switch c {
+			case '/', '\\', '.', ';', '?', '#', '%':
+				return false
+			}
+		case c == ';' || c == '\\':
+			return false
+		}
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+		last = c
+	}
+	return last != '.' && last != ' '
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// stripConnectionTokens removes names (compared like stripHeaders does)
+// from the tokens of every Connection header, keeping the other tokens:
+// a proxy drops the headers a request names in Connection, which would
+// remove the headers the gate sets.
+func stripConnectionTokens(h http.Header, names []string) {
+	vals := h["Connection"]
+	hit := false
+	for _, v := range vals {
+		for tok := range strings.SplitSeq(v, ",") {
+			if namedIn(textproto.TrimString(tok), names) {
+				hit = true
+			}
+		}
+	}
+	if !hit {
+		return
+	}
+	var kept []string
+	for _, v := range vals {
+		var toks []string
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = textproto.TrimString(tok); tok != "" && !namedIn(tok, names) {
+				toks = append(toks, tok)
+			}
+		}
+		if len(toks) > 0 {
+			kept = append(kept, strings.Join(toks, ", "))
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = kept
+}
+
+// namedIn reports whether name is one of names, compared like stripHeaders.
+func namedIn(name string, names []string) bool {
+	for _, n := range names {
+		if sameHeaderName(name, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // redirects decides between a redirect and Kratos's JSON error.

@@ -333,6 +333,8 @@ func TestGateMethodsPassWithoutSessionAndStripMappedHeaders(t *testing.T) {
 	g := newGate(t, &Gate{Methods: []string{"options"}, Headers: map[string]string{"X-User-Email": "{kratos.identity.traits.email}"},
 		Assertion: &GateAssertion{}}, auth)
 	r, _ := caddyRequest(http.MethodOptions, "http://app.example.com/api")
+	r.Header.Set("Origin", "https://spa.example.com")
+	r.Header.Set("Access-Control-Request-Method", "PUT")
 	r.Header.Set("X-User-Email", "forged@example.com")
 	r.Header["X_user_email"] = []string{"forged"}
 	r.Header.Set(DefaultAssertionHeader, "forged.jwt")
@@ -513,4 +515,153 @@ func BenchmarkGateServeHTTP(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestGateOptionsPassesOnlyAsPreflight(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		hdr    map[string]string
+		passes bool
+	}{
+		{"plain OPTIONS", nil, false},
+		{"Origin only", map[string]string{"Origin": "https://spa.example.com"}, false},
+		{"request method only", map[string]string{"Access-Control-Request-Method": "GET"}, false},
+		{"preflight", map[string]string{"Origin": "https://spa.example.com", "Access-Control-Request-Method": "GET"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			auth := &fakeAuth{err: flows.ErrNoSession}
+			g := newGate(t, &Gate{Methods: []string{"OPTIONS", "HEAD"}}, auth)
+			r, _ := caddyRequest(http.MethodOptions, "http://app.example.com/api")
+			r.Header.Set("Accept", "application/json")
+			for k, v := range tc.hdr {
+				r.Header.Set(k, v)
+			}
+			next := &nextRecorder{}
+			w := httptest.NewRecorder()
+			if err := g.ServeHTTP(w, r, next); err != nil {
+				t.Fatal(err)
+			}
+			if next.called != tc.passes {
+				t.Errorf("passed without a session = %v, want %v", next.called, tc.passes)
+			}
+			if !tc.passes && w.Code != http.StatusUnauthorized {
+				t.Errorf("status %d, want 401", w.Code)
+			}
+		})
+	}
+	// Other listed methods pass as before.
+	auth := &fakeAuth{err: flows.ErrNoSession}
+	g := newGate(t, &Gate{Methods: []string{"OPTIONS", "HEAD"}}, auth)
+	r, _ := caddyRequest(http.MethodHead, "http://app.example.com/api")
+	next := &nextRecorder{}
+	if err := g.ServeHTTP(httptest.NewRecorder(), r, next); err != nil || !next.called || auth.calls != 0 {
+		t.Errorf("HEAD: next %v, checks %d, err %v", next.called, auth.calls, err)
+	}
+}
+
+func TestPlainPath(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/":                      true,
+		"/static/app.js":         true,
+		"//static/x":             true,
+		"/static/a%20b.js":       true,
+		"/static/%E2%9C%93.png":  true,
+		"/a/b.c/d":               true,
+		"/static/x~1,@!$&'()*+=": true,
+		"":                       false,
+		"static/x":               false,
+		"/static/../admin":       false,
+		"/static/./x":            false,
+		"/static/..":             false,
+		"/static/.":              false,
+		"/static/x/..":           false,
+		"/..":                    false,
+		"/admin/..%2fstatic":     false,
+		"/admin/..%2Fstatic":     false,
+		"/admin/%2e%2e/static":   false,
+		"/admin/%2E./static":     false,
+		"/admin/x%2ecss":         false,
+		"/admin/..%5cstatic":     false,
+		"/admin/..\\static":      false,
+		"/admin/x;.css":          false,
+		"/admin/x%3b.css":        false,
+		"/admin/x%3f.css":        false,
+		"/admin/x%3F.css":        false,
+		"/admin/x%23.css":        false,
+		"/admin/x%00.css":        false,
+		"/admin/x%0a.css":        false,
+		"/admin/x%7f.css":        false,
+		"/admin/x%252f":          false,
+		"/admin/x%2":             false,
+		"/admin/x%zz":            false,
+		"/admin./x.css":          false,
+		"/admin/x.":              false,
+		"/admin%20/x.css":        false,
+		"/admin/x%20":            false,
+	} {
+		if got := plainPath(p); got != want {
+			t.Errorf("plainPath(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+func TestGateAllowMatchesTheEscapedPath(t *testing.T) {
+	for _, tc := range []struct {
+		target  string
+		allowed bool
+	}{
+		{"/static/app.js", true},
+		{"/theme/site.css", true},
+		{"/static/%E2%9C%93.png", true},
+		{"/admin/../static/x", false},
+		{"/admin/..%2fstatic/x", false},
+		{"/admin/%2e%2e/static/x", false},
+		{"/admin/secret;.css", false},
+		{"/admin/secret%3f.css", false},
+		{"/static/..%252fadmin", false},
+		{"/static/..%c0%afadmin", false},
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			auth := &fakeAuth{err: flows.ErrNoSession}
+			g := newGate(t, &Gate{Allow: []string{"/static/*", "*.css"}}, auth)
+			r, _ := caddyRequest(http.MethodGet, "http://app.example.com/")
+			u, err := url.ParseRequestURI(tc.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.URL.Path, r.URL.RawPath = u.Path, u.RawPath
+			r.Header.Set("Accept", "application/json")
+			next := &nextRecorder{}
+			if err := g.ServeHTTP(httptest.NewRecorder(), r, next); err != nil {
+				t.Fatal(err)
+			}
+			if next.called != tc.allowed {
+				t.Errorf("%s: allowed without a session = %v, want %v", tc.target, next.called, tc.allowed)
+			}
+		})
+	}
+}
+
+func TestStripConnectionTokens(t *testing.T) {
+	names := []string{IdentityHeader, "X-User-Email"}
+	for _, tc := range []struct {
+		in   []string
+		want []string
+	}{
+		{nil, nil},
+		{[]string{"keep-alive"}, []string{"keep-alive"}},
+		{[]string{"X-Kratos-Authenticated-Identity-Id"}, nil},
+		{[]string{"keep-alive, x-kratos-authenticated-identity-id ,Upgrade"}, []string{"keep-alive, Upgrade"}},
+		{[]string{"X_User_Email,\tX-Other", "close", "X-KRATOS-AUTHENTICATED-IDENTITY-ID"}, []string{"X-Other", "close"}},
+		{[]string{" , X-User-Email ,, "}, nil},
+	} {
+		h := http.Header{}
+		if tc.in != nil {
+			h["Connection"] = append([]string(nil), tc.in...)
+		}
+		stripConnectionTokens(h, names)
+		if got := h["Connection"]; strings.Join(got, "|") != strings.Join(tc.want, "|") || (tc.want == nil) != (got == nil) {
+			t.Errorf("Connection %q → %q, want %q", tc.in, got, tc.want)
+		}
+	}
 }
