@@ -81,6 +81,15 @@ type Gate struct {
 	// Kratos API). Default: off.
 	Assertion *GateAssertion `json:"assertion,omitempty"`
 
+	// StripCredentials removes the client's session credentials from every
+	// request the gate passes on: X-Session-Token, the session cookie (the
+	// app's other cookies stay) and an Authorization header that carries a
+	// session token (Bearer ory_st_…; other Authorization values stay). The
+	// upstream then cannot replay the session against the Kratos API; an
+	// app that calls whoami itself with the forwarded cookie or token
+	// needs it off. Default: off.
+	StripCredentials bool `json:"strip_credentials,omitempty"`
+
 	auth    authenticator
 	allow   caddyhttp.MatchPath
 	login   *url.URL // parsed LoginURL when it has no placeholders
@@ -89,6 +98,7 @@ type Gate struct {
 	headers []headerMapping // sorted by name
 	strip   []string        // headers never taken from the client
 	signer  assertionSigner
+	cookie  string // the session cookie's name (StripCredentials)
 }
 
 // GateAssertion configures the gate's signed identity assertion, an ES256
@@ -158,6 +168,7 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	}
 	engine := app.Engine()
 	g.auth = engine
+	g.cookie = engine.CookieName()
 	if a := g.Assertion; a != nil {
 		cfg := flows.AssertionConfig{TTL: time.Duration(a.TTL), Traits: a.Traits}
 		if a.KeyFile != "" {
@@ -270,12 +281,12 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	stripConnectionTokens(r.Header, g.strip)
 
 	if g.passesMethod(r) {
-		return next.ServeHTTP(w, r)
+		return g.forward(w, r, next)
 	}
 	if ok, err := g.allowed(r); err != nil {
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	} else if ok {
-		return next.ServeHTTP(w, r)
+		return g.forward(w, r, next)
 	}
 
 	gr := &gateRequest{g: g}
@@ -303,7 +314,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			}
 			r.Header.Set(g.Assertion.Header, tok)
 		}
-		return next.ServeHTTP(w, r)
+		return g.forward(w, r, next)
 	}
 
 	var to string
@@ -333,6 +344,61 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	flows.WriteAAL2Required(w, r, to)
 	return nil
+}
+
+// forward passes r to next, without the client's session credentials
+// when StripCredentials is on. The session check has read them already.
+func (g *Gate) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if g.StripCredentials {
+		stripCredentials(r.Header, g.cookie)
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// stripCredentials removes a request's Kratos session credentials:
+// X-Session-Token (any spelling), the cookies named cookie (other cookies
+// are kept) and Authorization values that carry a session token.
+func stripCredentials(h http.Header, cookie string) {
+	stripHeaders(h, []string{"X-Session-Token"})
+	if vals, ok := h["Cookie"]; ok {
+		var kept []string
+		for _, v := range vals {
+			var parts []string
+			for part := range strings.SplitSeq(v, ";") {
+				part = textproto.TrimString(part)
+				name, _, _ := strings.Cut(part, "=")
+				if part != "" && textproto.TrimString(name) != cookie {
+					parts = append(parts, part)
+				}
+			}
+			if len(parts) > 0 {
+				kept = append(kept, strings.Join(parts, "; "))
+			}
+		}
+		if len(kept) == 0 {
+			delete(h, "Cookie")
+		} else {
+			h["Cookie"] = kept
+		}
+	}
+	if vals, ok := h["Authorization"]; ok {
+		kept := slices.DeleteFunc(slices.Clone(vals), isSessionBearer)
+		if len(kept) == 0 {
+			delete(h, "Authorization")
+		} else {
+			h["Authorization"] = kept
+		}
+	}
+}
+
+// isSessionBearer reports whether an Authorization value is a Kratos
+// session token as a bearer token (Kratos ≥ 1.0 tokens start with ory_st_).
+func isSessionBearer(v string) bool {
+	v = textproto.TrimString(v)
+	if len(v) < 7 || !strings.EqualFold(v[:7], "bearer ") {
+		return false
+	}
+	return strings.HasPrefix(textproto.TrimString(v[7:]), "ory_st_")
 }
 
 // passesMethod reports whether r passes without a session by its method.

@@ -26,6 +26,7 @@ func parseGate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		required_aal <aal1|aal2|highest_available>
 //		on_unauthenticated <redirect|401>
 //		header <name> <value with placeholders>
+//		strip_credentials
 //		assertion {
 //			header <name>
 //			ttl <duration>
@@ -116,6 +117,11 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				g.Headers = map[string]string{}
 			}
 			g.Headers[hname] = value
+		case "strip_credentials":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			g.StripCredentials = true
 		case "assertion":
 			a, err := parseGateAssertion(d)
 			if err != nil {

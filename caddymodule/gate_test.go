@@ -665,3 +665,81 @@ func TestStripConnectionTokens(t *testing.T) {
 		}
 	}
 }
+
+func TestStripCredentials(t *testing.T) {
+	h := http.Header{
+		"X-Session-Token": {"ory_st_abc"},
+		"X_session_token": {"ory_st_abc"},
+		"Cookie":          {"a=1; ory_kratos_session=sealed; b=2", "ory_kratos_session=again", "ory_kratos_session_x=keep"},
+		"Authorization":   {"Bearer ory_st_0123456789abcdef", "bearer  ory_st_x", "Bearer app-token", "Basic dXNlcjpwdw=="},
+		"X-Other":         {"kept"},
+	}
+	stripCredentials(h, "ory_kratos_session")
+	want := http.Header{
+		"Cookie":        {"a=1; b=2", "ory_kratos_session_x=keep"},
+		"Authorization": {"Bearer app-token", "Basic dXNlcjpwdw=="},
+		"X-Other":       {"kept"},
+	}
+	if !equalHeaders(h, want) {
+		t.Errorf("after stripCredentials:\n%v\nwant\n%v", h, want)
+	}
+
+	h = http.Header{"Cookie": {"ory_kratos_session=x"}, "Authorization": {"Bearer ory_st_x"}}
+	stripCredentials(h, "ory_kratos_session")
+	if len(h) != 0 {
+		t.Errorf("headers left: %v", h)
+	}
+}
+
+func equalHeaders(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if strings.Join(v, "\x00") != strings.Join(b[k], "\x00") || len(v) != len(b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestGateStripCredentialsOnEveryPassedRequest(t *testing.T) {
+	creds := func(r *http.Request) {
+		r.Header.Set("X-Session-Token", "ory_st_0123456789abcdef")
+		r.Header.Set("Cookie", "theme=dark; ory_kratos_session=sealed")
+		r.Header.Set("Authorization", "Bearer ory_st_0123456789abcdef")
+	}
+	for _, tc := range []struct {
+		name   string
+		method string
+		path   string
+		strip  bool
+	}{
+		{"session", http.MethodGet, "/private", true},
+		{"allowed path", http.MethodGet, "/static/x.js", true},
+		{"preflight", http.MethodOptions, "/private", true},
+		{"off", http.MethodGet, "/private", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			auth := &fakeAuth{info: &flows.SessionInfo{IdentityID: "id-1"}}
+			g := newGate(t, &Gate{Allow: []string{"/static/*"}, Methods: []string{"OPTIONS"}, StripCredentials: tc.strip}, auth)
+			g.cookie = "ory_kratos_session"
+			r, _ := caddyRequest(tc.method, "http://app.example.com"+tc.path)
+			creds(r)
+			r.Header.Set("Origin", "https://spa.example.com")
+			r.Header.Set("Access-Control-Request-Method", "GET")
+			next := &nextRecorder{}
+			if err := g.ServeHTTP(httptest.NewRecorder(), r, next); err != nil || !next.called {
+				t.Fatalf("next %v, err %v", next.called, err)
+			}
+			h := next.req.Header
+			if tc.strip {
+				if h.Get("X-Session-Token") != "" || h.Get("Authorization") != "" || h.Get("Cookie") != "theme=dark" {
+					t.Errorf("credentials reached next: %v", h)
+				}
+			} else if h.Get("X-Session-Token") == "" || h.Get("Authorization") == "" || h.Get("Cookie") != "theme=dark; ory_kratos_session=sealed" {
+				t.Errorf("strip_credentials off changed the credentials: %v", h)
+			}
+		})
+	}
+}

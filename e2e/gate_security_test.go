@@ -363,3 +363,118 @@ func TestGateNoHealthCheckBypass(t *testing.T) {
 		wantStatus(t, r, body, http.StatusUnauthorized)
 	}
 }
+
+// startGateSites starts a dedicated instance with extra sites rendered by
+// sites from the instance (its echo upstream) and n more free ports.
+func startGateSites(t *testing.T, opts instanceOptions, n int, sites func(in *instance, bases []string) string) (*instance, []string) {
+	t.Helper()
+	in, err := newInstance(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports, err := freePorts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bases := make([]string, n)
+	for i, p := range ports {
+		bases[i] = fmt.Sprintf("http://127.0.0.1:%d", p)
+	}
+	in.opts.ExtraSites = sites(in, bases)
+	t.Cleanup(func() {
+		in.stop()
+		if t.Failed() {
+			t.Logf("--- caddy-kratos output (tail) ---\n%s", in.logs.tail(24<<10))
+		}
+	})
+	if err := in.start(); err != nil {
+		t.Fatalf("caddy-kratos did not start: %v\n--- output ---\n%s", err, in.logs.tail(24<<10))
+	}
+	return in, bases
+}
+
+// TestGateStripCredentials: with strip_credentials the upstream never
+// sees the session token, the session cookie or a session bearer token
+// (the app's own cookies and Authorization stay); without it, it does.
+func TestGateStripCredentials(t *testing.T) {
+	t.Parallel()
+	in, bases := startGateSites(t, instanceOptions{GlobalKratos: []string{"rate_limits off"}}, 1, func(in *instance, bases []string) string {
+		return fmt.Sprintf(`%s {
+	kratos_gate {
+		strip_credentials
+		allow /public/*
+		methods OPTIONS
+	}
+	reverse_proxy %s
+}
+`, bases[0], in.upstream.hostPort())
+	})
+	strip := bases[0]
+	u := registerNative(t, in)
+	b := newBrowser(t, in)
+	b.login(t, u.Email, u.Password)
+	sessionCookie := b.cookie("ory_kratos_session")
+	cookies := "theme=dark; ory_kratos_session=" + sessionCookie.Value + "; lang=en"
+
+	for name, tc := range map[string]struct {
+		target string
+		lines  []string
+		ident  bool
+		auth   string // Authorization the upstream must see
+		cookie string // Cookie the upstream must see
+	}{
+		"X-Session-Token": {"/private", []string{"X-Session-Token: " + u.Token, "Authorization: Bearer app-token.jwt"}, true, "Bearer app-token.jwt", ""},
+		"bearer":          {"/private", []string{"Authorization: Bearer " + u.Token, "Cookie: theme=dark"}, true, "", "theme=dark"},
+		"cookie":          {"/private", []string{"Cookie: " + cookies, "Authorization: Basic dXNlcjpwdw=="}, true, "Basic dXNlcjpwdw==", "theme=dark; lang=en"},
+		"cookie lines":    {"/private", []string{"Cookie: theme=dark", "Cookie: ory_kratos_session=" + sessionCookie.Value}, true, "", "theme=dark"},
+		"allowed path":    {"/public/x", []string{"X-Session-Token: " + u.Token, "Authorization: bearer " + u.Token, "Cookie: " + cookies}, false, "", "theme=dark; lang=en"},
+		"preflight": {"/private", []string{"Origin: https://spa.example.com", "Access-Control-Request-Method: GET",
+			"X-Session-Token: " + u.Token, "X_Session_Token: " + u.Token, "Cookie: " + cookies}, false, "", "theme=dark; lang=en"},
+	} {
+		method := "GET"
+		if name == "preflight" {
+			method = "OPTIONS"
+		}
+		head := method + " " + tc.target + " HTTP/1.1\r\nHost: " + strings.TrimPrefix(strip, "http://") + "\r\nConnection: close\r\nAccept: application/json\r\n"
+		for _, l := range tc.lines {
+			head += l + "\r\n"
+		}
+		r, body := rawHTTP(t, strip, head)
+		if r.Header.Get("X-Echo-Upstream") == "" {
+			t.Errorf("%s: upstream not reached: %d %s", name, r.StatusCode, clip(body))
+			continue
+		}
+		echo := decodeJSON[echoResponse](t, body)
+		h := http.Header(echo.Headers)
+		if got := seenIdentity(&echo); (len(got) == 1 && got[0] == u.IdentityID) != tc.ident {
+			t.Errorf("%s: identity %v, want set: %v", name, got, tc.ident)
+		}
+		for k := range h {
+			if sameName := strings.EqualFold(strings.ReplaceAll(k, "_", "-"), "X-Session-Token"); sameName {
+				t.Errorf("%s: upstream saw %s", name, k)
+			}
+		}
+		if got := strings.Join(h.Values("Authorization"), " | "); got != tc.auth {
+			t.Errorf("%s: upstream saw Authorization %q, want %q", name, got, tc.auth)
+		}
+		if got := strings.Join(h.Values("Cookie"), " | "); got != tc.cookie {
+			t.Errorf("%s: upstream saw Cookie %q, want %q", name, got, tc.cookie)
+		}
+		if strings.Contains(string(body), u.Token) || strings.Contains(string(body), sessionCookie.Value) {
+			t.Errorf("%s: a session credential reached the upstream: %s", name, clip(body))
+		}
+	}
+
+	// Without strip_credentials (the instance's app site) the upstream
+	// gets them: apps written for Kratos call whoami with them.
+	_, _, echo := gateGet(t, in, plainHTTP(), "/private", hdr{"Accept": "application/json", "X-Session-Token": u.Token, "Cookie": cookies})
+	if echo == nil {
+		t.Fatal("default gate: upstream not reached")
+	}
+	if got := echoHeader(echo, "X-Session-Token"); len(got) != 1 || got[0] != u.Token {
+		t.Errorf("default gate: upstream saw X-Session-Token %v", got)
+	}
+	if got := echoHeader(echo, "Cookie"); len(got) != 1 || got[0] != cookies {
+		t.Errorf("default gate: upstream saw Cookie %v", got)
+	}
+}
