@@ -99,12 +99,16 @@ type Gate struct {
 	strip   []string        // headers never taken from the client
 	signer  assertionSigner
 	cookie  string // the session cookie's name (StripCredentials)
+
+	// noPublicURL is the Caddyfile error, at the assertion line, for a
+	// config without the kratos app's public_url (parseGate).
+	noPublicURL error
 }
 
 // GateAssertion configures the gate's signed identity assertion, an ES256
-// JWT with the claims iss (the public URL), sub (identity id), sid
-// (session id), aal, amr (authentication methods), iat, exp and, when
-// chosen, traits.
+// JWT with the claims iss (the kratos app's public_url, required), sub
+// (identity id), sid (session id), aal, amr (authentication methods), iat,
+// exp and, when chosen, aud and traits.
 type GateAssertion struct {
 	// Header is the request header that carries the token. Default:
 	// X-Kratos-Assertion.
@@ -121,6 +125,12 @@ type GateAssertion struct {
 	// KeyFile is a PEM file with an ES256 (P-256) private key, PKCS #8 or
 	// SEC 1. Default: a key generated once and kept in the kratos storage.
 	KeyFile string `json:"key_file,omitempty"`
+
+	// Audience is the "aud" claim: who the token is for, e.g. the app's
+	// URL, so that an upstream refuses tokens minted for another one (a
+	// string for one value, an array for several). Default: none (no aud
+	// claim).
+	Audience []string `json:"audience,omitempty"`
 }
 
 // DefaultAssertionHeader is the default header of the gate's assertion.
@@ -170,7 +180,7 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	g.auth = engine
 	g.cookie = engine.CookieName()
 	if a := g.Assertion; a != nil {
-		cfg := flows.AssertionConfig{TTL: time.Duration(a.TTL), Traits: a.Traits}
+		cfg := flows.AssertionConfig{TTL: time.Duration(a.TTL), Traits: a.Traits, Audience: a.Audience}
 		if a.KeyFile != "" {
 			path := caddy.NewReplacer().ReplaceKnown(a.KeyFile, "")
 			pemData, err := os.ReadFile(path) // #nosec G304 -- key_file is a path from the operator's Caddyfile
@@ -247,6 +257,11 @@ func (g *Gate) provision() error {
 		for _, t := range a.Traits {
 			if err := checkTraitPath(t); err != nil {
 				return fmt.Errorf("assertion: traits: %w", err)
+			}
+		}
+		for _, aud := range a.Audience {
+			if aud == "" {
+				return fmt.Errorf("assertion: audience: empty value")
 			}
 		}
 		g.strip = append(g.strip, a.Header)

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -13,8 +14,28 @@ import (
 // caddyfile.go's init).
 func parseGate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	g := new(Gate)
-	err := g.UnmarshalCaddyfile(h.Dispenser)
-	return g, err
+	if err := g.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	// The assertion's issuer is the public URL: without one it would
+	// have to come from the request's Host header.
+	if g.Assertion != nil && !hasPublicURL(h.Option("kratos")) {
+		return nil, g.noPublicURL
+	}
+	return g, nil
+}
+
+// hasPublicURL reports whether the `kratos` global option (as parsed by
+// parseGlobalOption) sets public_url.
+func hasPublicURL(opt any) bool {
+	app, ok := opt.(httpcaddyfile.App)
+	if !ok {
+		return false
+	}
+	var cfg struct {
+		PublicURL string `json:"public_url"`
+	}
+	return json.Unmarshal(app.Value, &cfg) == nil && cfg.PublicURL != ""
 }
 
 // UnmarshalCaddyfile sets up the gate from the `kratos_gate` directive:
@@ -32,6 +53,7 @@ func parseGate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //			ttl <duration>
 //			traits <trait paths...>
 //			key_file <pem file>
+//			audience <aud...>
 //		}
 //	}
 //
@@ -123,6 +145,7 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			g.StripCredentials = true
 		case "assertion":
+			g.noPublicURL = d.Err("assertion: needs public_url in the kratos global option (the token's issuer)")
 			a, err := parseGateAssertion(d)
 			if err != nil {
 				return err
@@ -155,7 +178,7 @@ func parseGateAssertion(d *caddyfile.Dispenser) (*GateAssertion, error) {
 	seen := map[string]bool{}
 	for d.NextBlock(1) {
 		name := d.Val()
-		if name != "traits" {
+		if name != "traits" && name != "audience" {
 			if seen[name] {
 				return nil, d.Errf("assertion: duplicate subdirective %q", name)
 			}
@@ -194,6 +217,17 @@ func parseGateAssertion(d *caddyfile.Dispenser) (*GateAssertion, error) {
 			if !d.AllArgs(&a.KeyFile) {
 				return nil, d.ArgErr()
 			}
+		case "audience":
+			auds := d.RemainingArgs()
+			if len(auds) == 0 {
+				return nil, d.ArgErr()
+			}
+			for _, aud := range auds {
+				if aud == "" {
+					return nil, d.Errf("assertion: audience: empty value")
+				}
+			}
+			a.Audience = append(a.Audience, auds...)
 		default:
 			return nil, d.Errf("assertion: unrecognized subdirective %q", name)
 		}

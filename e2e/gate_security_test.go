@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // Attacks on kratos_gate as published against other gateways, sent the
@@ -477,4 +481,84 @@ func TestGateStripCredentials(t *testing.T) {
 	if got := echoHeader(echo, "Cookie"); len(got) != 1 || got[0] != cookies {
 		t.Errorf("default gate: upstream saw Cookie %v", got)
 	}
+}
+
+// TestGateAssertionIssuerAndAudience: the assertion's iss is the public
+// URL whatever Host and X-Forwarded-Host say, and aud is the gate's
+// audience (absent when none is set).
+func TestGateAssertionIssuerAndAudience(t *testing.T) {
+	t.Parallel()
+	in, bases := startGateSites(t, instanceOptions{GlobalKratos: []string{"rate_limits off"}}, 2, func(in *instance, bases []string) string {
+		// Sites without a host, so a spoofed Host still reaches the gate.
+		return fmt.Sprintf(`http://:%s {
+	kratos_gate {
+		assertion {
+			audience https://app.example.com billing
+		}
+	}
+	reverse_proxy %s
+}
+
+http://:%s {
+	kratos_gate {
+		assertion
+	}
+	reverse_proxy %s
+}
+`, portOf(bases[0]), in.upstream.hostPort(), portOf(bases[1]), in.upstream.hostPort())
+	})
+	u := registerNative(t, in)
+	r, body := do(t, plainHTTP(), "GET", in.apiBase+"/.well-known/jwks.json", nil, nil)
+	wantStatus(t, r, body, http.StatusOK)
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(body, &set); err != nil || len(set.Keys) == 0 {
+		t.Fatalf("JWKS %s: %v", clip(body), err)
+	}
+	claims := func(base, host string) map[string]any {
+		t.Helper()
+		head := "GET /x HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\nAccept: application/json\r\n" +
+			"X-Forwarded-Host: evil.example\r\nX-Forwarded-Proto: https\r\nX-Session-Token: " + u.Token + "\r\n"
+		r, body := rawHTTP(t, base, head)
+		if r.Header.Get("X-Echo-Upstream") == "" {
+			t.Fatalf("Host %s: upstream not reached: %d %s", host, r.StatusCode, clip(body))
+		}
+		echo := decodeJSON[echoResponse](t, body)
+		tok, err := jwt.ParseSigned(strings.Join(echoHeader(&echo, "X-Kratos-Assertion"), ""), []jose.SignatureAlgorithm{jose.ES256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := set.Key(tok.Headers[0].KeyID)
+		if len(keys) != 1 {
+			t.Fatalf("kid %q not in the JWKS", tok.Headers[0].KeyID)
+		}
+		var c jwt.Claims
+		var m map[string]any
+		if err := tok.Claims(keys[0].Key, &c, &m); err != nil {
+			t.Fatalf("signature: %v", err)
+		}
+		if err := c.Validate(jwt.Expected{Issuer: in.publicURL, Subject: u.IdentityID, Time: time.Now()}); err != nil {
+			t.Errorf("Host %s: %v (iss %q, want %q)", host, err, c.Issuer, in.publicURL)
+		}
+		return m
+	}
+	for _, host := range []string{"evil.example", "evil.example:" + portOf(bases[0]), strings.TrimPrefix(bases[0], "http://")} {
+		m := claims(bases[0], host)
+		if !jsonEqualAny(m["aud"], []any{"https://app.example.com", "billing"}) {
+			t.Errorf("Host %s: aud %#v, want [https://app.example.com billing]", host, m["aud"])
+		}
+	}
+	if m := claims(bases[1], "evil.example"); m["aud"] != nil {
+		t.Errorf("aud %#v without an audience", m["aud"])
+	}
+}
+
+func portOf(base string) string {
+	_, p, _ := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
+	return p
+}
+
+func jsonEqualAny(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
 }
