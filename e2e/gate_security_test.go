@@ -562,3 +562,41 @@ func jsonEqualAny(a, b any) bool {
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
 }
+
+// TestCORSStarWithoutCredentials: cors_allowed_origins * answers a literal
+// "*" without Access-Control-Allow-Credentials (rs/cors's behaviour), so
+// no other site can read answers made with the user's cookie; a listed
+// origin keeps credentials.
+func TestCORSStarWithoutCredentials(t *testing.T) {
+	t.Parallel()
+	in, _ := gsInstance(t)
+	b := newBrowser(t, in)
+	u := registerNative(t, in)
+	b.login(t, u.Email, u.Password)
+	for _, tc := range []struct{ origin, acao, acac string }{
+		{"https://evil.example", "*", ""},
+		{"https://spa.example.com", "https://spa.example.com", "true"},
+	} {
+		r, body := do(t, b.hc, "OPTIONS", in.apiBase+"/sessions/whoami", hdr{"Origin": tc.origin,
+			"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "Content-Type"}, nil)
+		wantStatus(t, r, body, http.StatusNoContent)
+		if got := r.Header.Get("Access-Control-Allow-Origin"); got != tc.acao {
+			t.Errorf("preflight from %s: Access-Control-Allow-Origin %q, want %q", tc.origin, got, tc.acao)
+		}
+		if got := r.Header.Values("Access-Control-Allow-Credentials"); strings.Join(got, ",") != tc.acac {
+			t.Errorf("preflight from %s: Access-Control-Allow-Credentials %q, want %q", tc.origin, got, tc.acac)
+		}
+		if got := r.Header.Get("Access-Control-Allow-Methods"); got != "GET" {
+			t.Errorf("preflight from %s: Access-Control-Allow-Methods %q", tc.origin, got)
+		}
+		// The actual request, with the session cookie as a browser sends it.
+		r, body = do(t, b.hc, "GET", in.apiBase+"/sessions/whoami", hdr{"Origin": tc.origin, "Accept": "application/json"}, nil)
+		wantStatus(t, r, body, http.StatusOK)
+		if got := r.Header.Get("Access-Control-Allow-Origin"); got != tc.acao {
+			t.Errorf("whoami from %s: Access-Control-Allow-Origin %q, want %q", tc.origin, got, tc.acao)
+		}
+		if got := r.Header.Values("Access-Control-Allow-Credentials"); strings.Join(got, ",") != tc.acac {
+			t.Errorf("whoami from %s: Access-Control-Allow-Credentials %q, want %q", tc.origin, got, tc.acac)
+		}
+	}
+}
