@@ -99,6 +99,7 @@ type Gate struct {
 	strip   []string        // headers never taken from the client
 	signer  assertionSigner
 	cookie  string // the session cookie's name (StripCredentials)
+	log     accessLog
 
 	// noPublicURL is the Caddyfile error, at the assertion line, for a
 	// config without the kratos app's public_url (parseGate).
@@ -179,6 +180,7 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	engine := app.Engine()
 	g.auth = engine
 	g.cookie = engine.CookieName()
+	g.log.provision(ctx)
 	if a := g.Assertion; a != nil {
 		cfg := flows.AssertionConfig{TTL: time.Duration(a.TTL), Traits: a.Traits, Audience: a.Audience}
 		if a.KeyFile != "" {
@@ -287,8 +289,20 @@ var gateAALs = []string{"aal1", "aal2", "highest_available"}
 // unauthenticatedModes are the values of on_unauthenticated.
 var unauthenticatedModes = []string{"redirect", "401"}
 
-// ServeHTTP checks the session and calls next, or answers 303/401/403.
+// ServeHTTP checks the session and calls next, or answers 303/401/403. A
+// request that carries X-Session-Token gets an access log entry without
+// it (accesslog.go).
 func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	w, r, done := g.log.takeOver(w, r, false)
+	if done != nil {
+		err := g.serve(w, r, next)
+		done(err)
+		return err
+	}
+	return g.serve(w, r, next)
+}
+
+func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// Never trust the client's copies, not even on allowed paths, and do
 	// not let the client name them as hop-by-hop headers, which the proxy
 	// would then drop after the gate set them.
