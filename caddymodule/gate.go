@@ -49,11 +49,13 @@ type Gate struct {
 
 	// Allow lists request paths that pass without a session, matched like
 	// Caddy's path matcher (exact, /prefix/*, *suffix, case-insensitive).
-	// Default: none.
+	// A path whose escaped form is not plain (dot segments, ';', encoded
+	// separators…: see plainPath) never matches. Default: none.
 	Allow []string `json:"allow,omitempty"`
 
-	// Methods lists HTTP methods that pass without a session, such as
-	// OPTIONS for CORS preflight requests. Default: none.
+	// Methods lists HTTP methods that pass without a session. OPTIONS
+	// passes only as a CORS preflight (Origin and
+	// Access-Control-Request-Method set). Default: none.
 	Methods []string `json:"methods,omitempty"`
 
 	// RequiredAAL is the assurance level this gate requires: aal1 (any
