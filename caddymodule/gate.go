@@ -130,10 +130,10 @@ type GateAssertion struct {
 	KeyFile string `json:"key_file,omitempty"`
 
 	// Audience is the "aud" claim: who the token is for, e.g. the app's
-	// URL, so that an upstream refuses tokens minted for another one (a
-	// string for one value, an array for several). Default: none (no aud
-	// claim).
-	Audience []string `json:"audience,omitempty"`
+	// URL, so that an upstream refuses tokens minted for another one. A
+	// string or an array; the claim is a string for one value, an array
+	// for several. Default: none (no aud claim).
+	Audience caddyhttp.StringArray `json:"audience,omitempty"`
 }
 
 // DefaultAssertionHeader is the default header of the gate's assertion.

@@ -743,3 +743,22 @@ func TestGateStripCredentialsOnEveryPassedRequest(t *testing.T) {
 		})
 	}
 }
+
+func TestGateAssertionAudienceJSON(t *testing.T) {
+	for raw, want := range map[string]string{
+		`{"assertion":{"audience":"https://app.example.com"}}`:             "https://app.example.com",
+		`{"assertion":{"audience":["https://app.example.com","billing"]}}`: "https://app.example.com,billing",
+	} {
+		var g Gate
+		if err := json.Unmarshal([]byte(raw), &g); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if got := strings.Join(g.Assertion.Audience, ","); got != want {
+			t.Errorf("%s: audience %q, want %q", raw, got, want)
+		}
+	}
+	g := &Gate{Assertion: &GateAssertion{Audience: []string{"app", ""}}}
+	if err := g.provision(); err == nil || !strings.Contains(err.Error(), "audience") {
+		t.Errorf("empty audience: %v", err)
+	}
+}
