@@ -434,17 +434,30 @@ func isSessionBearer(v string) bool {
 
 // passesMethod reports whether r passes without a session by its method.
 // OPTIONS passes only as a CORS preflight (Origin and
-// Access-Control-Request-Method set): a plain OPTIONS is an ordinary
-// request to the app.
+// Access-Control-Request-Method set, no body): a plain OPTIONS is an
+// ordinary request to the app. A request that asks the app to take it as
+// another method (X-HTTP-Method-Override and the like, _method) never
+// passes by its method.
 func (g *Gate) passesMethod(r *http.Request) bool {
 	if g.methods == nil || !slices.Contains(g.methods, r.Method) {
 		return false
 	}
+	for k := range r.Header {
+		if namedIn(k, methodOverrideHeaders) {
+			return false
+		}
+	}
+	if strings.Contains(r.URL.RawQuery, "method") && r.URL.Query().Has("_method") {
+		return false
+	}
 	if r.Method == http.MethodOptions {
-		return r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != ""
+		return r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" && r.ContentLength == 0
 	}
 	return true
 }
+
+// methodOverrideHeaders are the headers frameworks read as the real method.
+var methodOverrideHeaders = []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
 
 // allowed reports whether r passes without a session by an allow pattern.
 // The pattern must match the path the next handler forwards (Caddy's path

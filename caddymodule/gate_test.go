@@ -527,6 +527,10 @@ func TestGateOptionsPassesOnlyAsPreflight(t *testing.T) {
 		{"Origin only", map[string]string{"Origin": "https://spa.example.com"}, false},
 		{"request method only", map[string]string{"Access-Control-Request-Method": "GET"}, false},
 		{"preflight", map[string]string{"Origin": "https://spa.example.com", "Access-Control-Request-Method": "GET"}, true},
+		{"preflight with method override", map[string]string{"Origin": "https://spa.example.com", "Access-Control-Request-Method": "GET",
+			"X-HTTP-Method-Override": "DELETE"}, false},
+		{"preflight with X_Method_Override", map[string]string{"Origin": "https://spa.example.com", "Access-Control-Request-Method": "GET",
+			"X_Method_Override": "DELETE"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			auth := &fakeAuth{err: flows.ErrNoSession}
@@ -549,13 +553,33 @@ func TestGateOptionsPassesOnlyAsPreflight(t *testing.T) {
 			}
 		})
 	}
-	// Other listed methods pass as before.
+	// Other listed methods pass as before, unless they ask to be taken as
+	// another method.
 	auth := &fakeAuth{err: flows.ErrNoSession}
 	g := newGate(t, &Gate{Methods: []string{"OPTIONS", "HEAD"}}, auth)
 	r, _ := caddyRequest(http.MethodHead, "http://app.example.com/api")
 	next := &nextRecorder{}
 	if err := g.ServeHTTP(httptest.NewRecorder(), r, next); err != nil || !next.called || auth.calls != 0 {
 		t.Errorf("HEAD: next %v, checks %d, err %v", next.called, auth.calls, err)
+	}
+	for _, target := range []string{"http://app.example.com/api?_method=DELETE", "http://app.example.com/api?a=1"} {
+		r, _ = caddyRequest(http.MethodHead, target)
+		if strings.HasSuffix(target, "a=1") {
+			r.Header.Set("X-Http-Method", "POST")
+		}
+		next = &nextRecorder{}
+		if err := g.ServeHTTP(httptest.NewRecorder(), r, next); err != nil || next.called {
+			t.Errorf("HEAD %s with a method override passed: %v", target, err)
+		}
+	}
+	// A preflight with a body is not one.
+	r, _ = caddyRequest(http.MethodOptions, "http://app.example.com/api")
+	r.Header.Set("Origin", "https://spa.example.com")
+	r.Header.Set("Access-Control-Request-Method", "GET")
+	r.ContentLength = 9
+	next = &nextRecorder{}
+	if err := g.ServeHTTP(httptest.NewRecorder(), r, next); err != nil || next.called {
+		t.Errorf("preflight with a body passed: %v", err)
 	}
 }
 

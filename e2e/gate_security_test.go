@@ -229,6 +229,39 @@ func TestGateMethodsOptionsOnlyForPreflights(t *testing.T) {
 		wantStatus(t, r, body, http.StatusUnauthorized)
 		decodeError(t, http.StatusUnauthorized, body)
 	}
+	// A preflight that asks the app to run it as another method, or has a
+	// body, is not a preflight.
+	pre := hdr{"Accept": "application/json", "Origin": "https://spa.example.com", "Access-Control-Request-Method": "DELETE"}
+	for _, extra := range []hdr{{"X-HTTP-Method-Override": "DELETE"}, {"X-Http-Method": "DELETE"}, {"x-method-override": "DELETE"}} {
+		h := hdr{}
+		for k, v := range pre {
+			h[k] = v
+		}
+		for k, v := range extra {
+			h[k] = v
+		}
+		r, body, echo := echoDo(t, plainHTTP(), "OPTIONS", site+"/admin/users", h)
+		if echo != nil {
+			t.Errorf("preflight with %v reached the upstream without a session", extra)
+			continue
+		}
+		wantStatus(t, r, body, http.StatusUnauthorized)
+	}
+	for _, target := range []string{"/admin/users?_method=DELETE", "/admin/users?x=1&_method=PUT"} {
+		r, body, echo := echoDo(t, plainHTTP(), "OPTIONS", site+target, pre)
+		if echo != nil {
+			t.Errorf("preflight %s reached the upstream without a session", target)
+			continue
+		}
+		wantStatus(t, r, body, http.StatusUnauthorized)
+	}
+	withBody := "OPTIONS /admin/users HTTP/1.1\r\nHost: " + strings.TrimPrefix(site, "http://") + "\r\nConnection: close\r\n" +
+		"Accept: application/json\r\nOrigin: https://spa.example.com\r\nAccess-Control-Request-Method: DELETE\r\n" +
+		"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 9\r\n\r\nconfirm=1"
+	if r, body := rawHTTP(t, site, withBody); r.Header.Get("X-Echo-Upstream") != "" || r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("preflight with a body: %d %s", r.StatusCode, clip(body))
+	}
+
 	r, body, echo := echoDo(t, plainHTTP(), "OPTIONS", site+"/admin/users", hdr{
 		"Origin": "https://spa.example.com", "Access-Control-Request-Method": "DELETE",
 		identityHeader: "forged", "X-User-Email": "forged@example.com",
