@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -48,11 +49,13 @@ type Gate struct {
 
 	// Allow lists request paths that pass without a session, matched like
 	// Caddy's path matcher (exact, /prefix/*, *suffix, case-insensitive).
-	// Default: none.
+	// A path whose escaped form is not plain (dot segments, ';', encoded
+	// separators…: see plainPath) never matches. Default: none.
 	Allow []string `json:"allow,omitempty"`
 
-	// Methods lists HTTP methods that pass without a session, such as
-	// OPTIONS for CORS preflight requests. Default: none.
+	// Methods lists HTTP methods that pass without a session. OPTIONS
+	// passes only as a CORS preflight (Origin and
+	// Access-Control-Request-Method set). Default: none.
 	Methods []string `json:"methods,omitempty"`
 
 	// RequiredAAL is the assurance level this gate requires: aal1 (any
@@ -80,6 +83,15 @@ type Gate struct {
 	// Kratos API). Default: off.
 	Assertion *GateAssertion `json:"assertion,omitempty"`
 
+	// StripCredentials removes the client's session credentials from every
+	// request the gate passes on: X-Session-Token, the session cookie (the
+	// app's other cookies stay) and an Authorization header that carries a
+	// session token (Bearer ory_st_…; other Authorization values stay). The
+	// upstream then cannot replay the session against the Kratos API; an
+	// app that calls whoami itself with the forwarded cookie or token
+	// needs it off. Default: off.
+	StripCredentials bool `json:"strip_credentials,omitempty"`
+
 	auth    authenticator
 	allow   caddyhttp.MatchPath
 	login   *url.URL // parsed LoginURL when it has no placeholders
@@ -88,12 +100,18 @@ type Gate struct {
 	headers []headerMapping // sorted by name
 	strip   []string        // headers never taken from the client
 	signer  assertionSigner
+	cookie  string // the session cookie's name (StripCredentials)
+	log     accessLog
+
+	// noPublicURL is the Caddyfile error, at the assertion line, for a
+	// config without the kratos app's public_url (parseGate).
+	noPublicURL error
 }
 
 // GateAssertion configures the gate's signed identity assertion, an ES256
-// JWT with the claims iss (the public URL), sub (identity id), sid
-// (session id), aal, amr (authentication methods), iat, exp and, when
-// chosen, traits.
+// JWT with the claims iss (the kratos app's public_url, required), sub
+// (identity id), sid (session id), aal, amr (authentication methods), iat,
+// exp and, when chosen, aud and traits.
 type GateAssertion struct {
 	// Header is the request header that carries the token. Default:
 	// X-Kratos-Assertion.
@@ -110,6 +128,12 @@ type GateAssertion struct {
 	// KeyFile is a PEM file with an ES256 (P-256) private key, PKCS #8 or
 	// SEC 1. Default: a key generated once and kept in the kratos storage.
 	KeyFile string `json:"key_file,omitempty"`
+
+	// Audience is the "aud" claim: who the token is for, e.g. the app's
+	// URL, so that an upstream refuses tokens minted for another one. A
+	// string or an array; the claim is a string for one value, an array
+	// for several. Default: none (no aud claim).
+	Audience caddyhttp.StringArray `json:"audience,omitempty"`
 }
 
 // DefaultAssertionHeader is the default header of the gate's assertion.
@@ -157,8 +181,10 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	}
 	engine := app.Engine()
 	g.auth = engine
+	g.cookie = engine.CookieName()
+	g.log.provision(ctx)
 	if a := g.Assertion; a != nil {
-		cfg := flows.AssertionConfig{TTL: time.Duration(a.TTL), Traits: a.Traits}
+		cfg := flows.AssertionConfig{TTL: time.Duration(a.TTL), Traits: a.Traits, Audience: a.Audience}
 		if a.KeyFile != "" {
 			path := caddy.NewReplacer().ReplaceKnown(a.KeyFile, "")
 			pemData, err := os.ReadFile(path) // #nosec G304 -- key_file is a path from the operator's Caddyfile
@@ -237,6 +263,11 @@ func (g *Gate) provision() error {
 				return fmt.Errorf("assertion: traits: %w", err)
 			}
 		}
+		for _, aud := range a.Audience {
+			if aud == "" {
+				return fmt.Errorf("assertion: audience: empty value")
+			}
+		}
 		g.strip = append(g.strip, a.Header)
 	}
 	g.headers = nil
@@ -260,22 +291,33 @@ var gateAALs = []string{"aal1", "aal2", "highest_available"}
 // unauthenticatedModes are the values of on_unauthenticated.
 var unauthenticatedModes = []string{"redirect", "401"}
 
-// ServeHTTP checks the session and calls next, or answers 303/401/403.
+// ServeHTTP checks the session and calls next, or answers 303/401/403. A
+// request that carries X-Session-Token gets an access log entry without
+// it (accesslog.go).
 func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	// Never trust the client's copies, not even on allowed paths.
-	stripHeaders(r.Header, g.strip)
-
-	if g.methods != nil && slices.Contains(g.methods, r.Method) {
-		return next.ServeHTTP(w, r)
+	w, r, done := g.log.takeOver(w, r, false)
+	if done != nil {
+		err := g.serve(w, r, next)
+		done(err)
+		return err
 	}
-	if g.allow != nil {
-		ok, err := g.allow.MatchWithError(r)
-		if err != nil {
-			return caddyhttp.Error(http.StatusInternalServerError, err)
-		}
-		if ok {
-			return next.ServeHTTP(w, r)
-		}
+	return g.serve(w, r, next)
+}
+
+func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// Never trust the client's copies, not even on allowed paths, and do
+	// not let the client name them as hop-by-hop headers, which the proxy
+	// would then drop after the gate set them.
+	stripHeaders(r.Header, g.strip)
+	stripConnectionTokens(r.Header, g.strip)
+
+	if g.passesMethod(r) {
+		return g.forward(w, r, next)
+	}
+	if ok, err := g.allowed(r); err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	} else if ok {
+		return g.forward(w, r, next)
 	}
 
 	gr := &gateRequest{g: g}
@@ -303,7 +345,7 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 			}
 			r.Header.Set(g.Assertion.Header, tok)
 		}
-		return next.ServeHTTP(w, r)
+		return g.forward(w, r, next)
 	}
 
 	var to string
@@ -333,6 +375,204 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	flows.WriteAAL2Required(w, r, to)
 	return nil
+}
+
+// forward passes r to next, without the client's session credentials
+// when StripCredentials is on. The session check has read them already.
+func (g *Gate) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if g.StripCredentials {
+		stripCredentials(r.Header, g.cookie)
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// stripCredentials removes a request's Kratos session credentials:
+// X-Session-Token (any spelling), the cookies named cookie (other cookies
+// are kept) and Authorization values that carry a session token.
+func stripCredentials(h http.Header, cookie string) {
+	stripHeaders(h, []string{"X-Session-Token"})
+	if vals, ok := h["Cookie"]; ok {
+		var kept []string
+		for _, v := range vals {
+			var parts []string
+			for part := range strings.SplitSeq(v, ";") {
+				part = textproto.TrimString(part)
+				name, _, _ := strings.Cut(part, "=")
+				if part != "" && textproto.TrimString(name) != cookie {
+					parts = append(parts, part)
+				}
+			}
+			if len(parts) > 0 {
+				kept = append(kept, strings.Join(parts, "; "))
+			}
+		}
+		if len(kept) == 0 {
+			delete(h, "Cookie")
+		} else {
+			h["Cookie"] = kept
+		}
+	}
+	if vals, ok := h["Authorization"]; ok {
+		kept := slices.DeleteFunc(slices.Clone(vals), isSessionBearer)
+		if len(kept) == 0 {
+			delete(h, "Authorization")
+		} else {
+			h["Authorization"] = kept
+		}
+	}
+}
+
+// isSessionBearer reports whether an Authorization value is a Kratos
+// session token as a bearer token (Kratos ≥ 1.0 tokens start with ory_st_).
+func isSessionBearer(v string) bool {
+	v = textproto.TrimString(v)
+	if len(v) < 7 || !strings.EqualFold(v[:7], "bearer ") {
+		return false
+	}
+	return strings.HasPrefix(textproto.TrimString(v[7:]), "ory_st_")
+}
+
+// passesMethod reports whether r passes without a session by its method.
+// OPTIONS passes only as a CORS preflight (Origin and
+// Access-Control-Request-Method set, no body): a plain OPTIONS is an
+// ordinary request to the app. A request that asks the app to take it as
+// another method (X-HTTP-Method-Override and the like, _method) never
+// passes by its method.
+func (g *Gate) passesMethod(r *http.Request) bool {
+	if g.methods == nil || !slices.Contains(g.methods, r.Method) {
+		return false
+	}
+	for k := range r.Header {
+		if namedIn(k, methodOverrideHeaders) {
+			return false
+		}
+	}
+	if strings.Contains(r.URL.RawQuery, "method") && r.URL.Query().Has("_method") {
+		return false
+	}
+	if r.Method == http.MethodOptions {
+		return r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != "" && r.ContentLength == 0
+	}
+	return true
+}
+
+// methodOverrideHeaders are the headers frameworks read as the real method.
+var methodOverrideHeaders = []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
+
+// allowed reports whether r passes without a session by an allow pattern.
+// The pattern must match the path the next handler forwards (Caddy's path
+// matcher cleans and unescapes it first), so a path that an upstream may
+// read differently from its cleaned form never matches: see plainPath.
+func (g *Gate) allowed(r *http.Request) (bool, error) {
+	// r.URL.Path is the escaped path decoded: invalid UTF-8 there is, for
+	// one, an overlong encoding of '/' or '.' (%c0%af).
+	if g.allow == nil || !plainPath(r.URL.EscapedPath()) || !utf8.ValidString(r.URL.Path) {
+		return false, nil
+	}
+	return g.allow.MatchWithError(r)
+}
+
+// plainPath reports whether p, an escaped request path, reads the same to
+// every server: it starts with '/', has no dot segment ("." or "..", also
+// percent-encoded) and no segment ending in '.' or a space (Windows drops
+// them), no ';' (path parameters: Tomcat and others cut the segment
+// there), no backslash, and no percent-encoded '/', '\', '.', ';', '?',
+// '#', '%' (a second decoding), NUL or other control byte. Other escapes
+// (spaces, UTF-8) are plain. Doubled slashes are plain: the path matcher
+// merges them as most servers do.
+func plainPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	var last byte // last decoded byte of the current segment
+	for i := 1; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '/':
+			if last == '.' || last == ' ' {
+				return false
+			}
+			last = 0
+			continue
+		case c == '%':
+			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+				return false
+			}
+			c = unhex(p[i+1])<<4 | unhex(p[i+2])
+			i += 2
+			switch c {
+			case '/', '\\', '.', ';', '?', '#', '%':
+				return false
+			}
+		case c == ';' || c == '\\':
+			return false
+		}
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+		last = c
+	}
+	return last != '.' && last != ' '
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// stripConnectionTokens removes names (compared like stripHeaders does)
+// from the tokens of every Connection header, keeping the other tokens:
+// a proxy drops the headers a request names in Connection, which would
+// remove the headers the gate sets.
+func stripConnectionTokens(h http.Header, names []string) {
+	vals := h["Connection"]
+	hit := false
+	for _, v := range vals {
+		for tok := range strings.SplitSeq(v, ",") {
+			if namedIn(textproto.TrimString(tok), names) {
+				hit = true
+			}
+		}
+	}
+	if !hit {
+		return
+	}
+	var kept []string
+	for _, v := range vals {
+		var toks []string
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = textproto.TrimString(tok); tok != "" && !namedIn(tok, names) {
+				toks = append(toks, tok)
+			}
+		}
+		if len(toks) > 0 {
+			kept = append(kept, strings.Join(toks, ", "))
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = kept
+}
+
+// namedIn reports whether name is one of names, compared like stripHeaders.
+func namedIn(name string, names []string) bool {
+	for _, n := range names {
+		if sameHeaderName(name, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // redirects decides between a redirect and Kratos's JSON error.

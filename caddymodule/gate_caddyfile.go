@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -16,7 +17,25 @@ func parseGate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	if err := g.UnmarshalCaddyfile(h.Dispenser); err != nil {
 		return nil, err
 	}
+	// The assertion's issuer is the public URL: without one it would
+	// have to come from the request's Host header.
+	if g.Assertion != nil && !hasPublicURL(h.Option("kratos")) {
+		return nil, g.noPublicURL
+	}
 	return g, requireGlobalOption(h)
+}
+
+// hasPublicURL reports whether the `kratos` global option (as parsed by
+// parseGlobalOption) sets public_url.
+func hasPublicURL(opt any) bool {
+	app, ok := opt.(httpcaddyfile.App)
+	if !ok {
+		return false
+	}
+	var cfg struct {
+		PublicURL string `json:"public_url"`
+	}
+	return json.Unmarshal(app.Value, &cfg) == nil && cfg.PublicURL != ""
 }
 
 // UnmarshalCaddyfile sets up the gate from the `kratos_gate` directive:
@@ -28,11 +47,13 @@ func parseGate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		required_aal <aal1|aal2|highest_available>
 //		on_unauthenticated <redirect|401>
 //		header <name> <value with placeholders>
+//		strip_credentials
 //		assertion {
 //			header <name>
 //			ttl <duration>
 //			traits <trait paths...>
 //			key_file <pem file>
+//			audience <aud...>
 //		}
 //	}
 //
@@ -118,7 +139,13 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				g.Headers = map[string]string{}
 			}
 			g.Headers[hname] = value
+		case "strip_credentials":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			g.StripCredentials = true
 		case "assertion":
+			g.noPublicURL = d.Err("assertion: needs public_url in the kratos global option (the token's issuer)")
 			a, err := parseGateAssertion(d)
 			if err != nil {
 				return err
@@ -151,7 +178,7 @@ func parseGateAssertion(d *caddyfile.Dispenser) (*GateAssertion, error) {
 	seen := map[string]bool{}
 	for d.NextBlock(1) {
 		name := d.Val()
-		if name != "traits" {
+		if name != "traits" && name != "audience" {
 			if seen[name] {
 				return nil, d.Errf("assertion: duplicate subdirective %q", name)
 			}
@@ -190,6 +217,17 @@ func parseGateAssertion(d *caddyfile.Dispenser) (*GateAssertion, error) {
 			if !d.AllArgs(&a.KeyFile) {
 				return nil, d.ArgErr()
 			}
+		case "audience":
+			auds := d.RemainingArgs()
+			if len(auds) == 0 {
+				return nil, d.ArgErr()
+			}
+			for _, aud := range auds {
+				if aud == "" {
+					return nil, d.Errf("assertion: audience: empty value")
+				}
+			}
+			a.Audience = append(a.Audience, auds...)
 		default:
 			return nil, d.Errf("assertion: unrecognized subdirective %q", name)
 		}

@@ -333,6 +333,8 @@ func TestGateMethodsPassWithoutSessionAndStripMappedHeaders(t *testing.T) {
 	g := newGate(t, &Gate{Methods: []string{"options"}, Headers: map[string]string{"X-User-Email": "{kratos.identity.traits.email}"},
 		Assertion: &GateAssertion{}}, auth)
 	r, _ := caddyRequest(http.MethodOptions, "http://app.example.com/api")
+	r.Header.Set("Origin", "https://spa.example.com")
+	r.Header.Set("Access-Control-Request-Method", "PUT")
 	r.Header.Set("X-User-Email", "forged@example.com")
 	r.Header["X_user_email"] = []string{"forged"}
 	r.Header.Set(DefaultAssertionHeader, "forged.jwt")
@@ -513,4 +515,274 @@ func BenchmarkGateServeHTTP(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestGateOptionsPassesOnlyAsPreflight(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		hdr    map[string]string
+		passes bool
+	}{
+		{"plain OPTIONS", nil, false},
+		{"Origin only", map[string]string{"Origin": "https://spa.example.com"}, false},
+		{"request method only", map[string]string{"Access-Control-Request-Method": "GET"}, false},
+		{"preflight", map[string]string{"Origin": "https://spa.example.com", "Access-Control-Request-Method": "GET"}, true},
+		{"preflight with method override", map[string]string{"Origin": "https://spa.example.com", "Access-Control-Request-Method": "GET",
+			"X-HTTP-Method-Override": "DELETE"}, false},
+		{"preflight with X_Method_Override", map[string]string{"Origin": "https://spa.example.com", "Access-Control-Request-Method": "GET",
+			"X_Method_Override": "DELETE"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			auth := &fakeAuth{err: flows.ErrNoSession}
+			g := newGate(t, &Gate{Methods: []string{"OPTIONS", "HEAD"}}, auth)
+			r, _ := caddyRequest(http.MethodOptions, "http://app.example.com/api")
+			r.Header.Set("Accept", "application/json")
+			for k, v := range tc.hdr {
+				r.Header.Set(k, v)
+			}
+			next := &nextRecorder{}
+			w := httptest.NewRecorder()
+			if err := g.ServeHTTP(w, r, next); err != nil {
+				t.Fatal(err)
+			}
+			if next.called != tc.passes {
+				t.Errorf("passed without a session = %v, want %v", next.called, tc.passes)
+			}
+			if !tc.passes && w.Code != http.StatusUnauthorized {
+				t.Errorf("status %d, want 401", w.Code)
+			}
+		})
+	}
+	// Other listed methods pass as before, unless they ask to be taken as
+	// another method.
+	auth := &fakeAuth{err: flows.ErrNoSession}
+	g := newGate(t, &Gate{Methods: []string{"OPTIONS", "HEAD"}}, auth)
+	r, _ := caddyRequest(http.MethodHead, "http://app.example.com/api")
+	next := &nextRecorder{}
+	if err := g.ServeHTTP(httptest.NewRecorder(), r, next); err != nil || !next.called || auth.calls != 0 {
+		t.Errorf("HEAD: next %v, checks %d, err %v", next.called, auth.calls, err)
+	}
+	for _, target := range []string{"http://app.example.com/api?_method=DELETE", "http://app.example.com/api?a=1"} {
+		r, _ = caddyRequest(http.MethodHead, target)
+		if strings.HasSuffix(target, "a=1") {
+			r.Header.Set("X-Http-Method", "POST")
+		}
+		next = &nextRecorder{}
+		if err := g.ServeHTTP(httptest.NewRecorder(), r, next); err != nil || next.called {
+			t.Errorf("HEAD %s with a method override passed: %v", target, err)
+		}
+	}
+	// A preflight with a body is not one.
+	r, _ = caddyRequest(http.MethodOptions, "http://app.example.com/api")
+	r.Header.Set("Origin", "https://spa.example.com")
+	r.Header.Set("Access-Control-Request-Method", "GET")
+	r.ContentLength = 9
+	next = &nextRecorder{}
+	if err := g.ServeHTTP(httptest.NewRecorder(), r, next); err != nil || next.called {
+		t.Errorf("preflight with a body passed: %v", err)
+	}
+}
+
+func TestPlainPath(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/":                      true,
+		"/static/app.js":         true,
+		"//static/x":             true,
+		"/static/a%20b.js":       true,
+		"/static/%E2%9C%93.png":  true,
+		"/a/b.c/d":               true,
+		"/static/x~1,@!$&'()*+=": true,
+		"":                       false,
+		"static/x":               false,
+		"/static/../admin":       false,
+		"/static/./x":            false,
+		"/static/..":             false,
+		"/static/.":              false,
+		"/static/x/..":           false,
+		"/..":                    false,
+		"/admin/..%2fstatic":     false,
+		"/admin/..%2Fstatic":     false,
+		"/admin/%2e%2e/static":   false,
+		"/admin/%2E./static":     false,
+		"/admin/x%2ecss":         false,
+		"/admin/..%5cstatic":     false,
+		"/admin/..\\static":      false,
+		"/admin/x;.css":          false,
+		"/admin/x%3b.css":        false,
+		"/admin/x%3f.css":        false,
+		"/admin/x%3F.css":        false,
+		"/admin/x%23.css":        false,
+		"/admin/x%00.css":        false,
+		"/admin/x%0a.css":        false,
+		"/admin/x%7f.css":        false,
+		"/admin/x%252f":          false,
+		"/admin/x%2":             false,
+		"/admin/x%zz":            false,
+		"/admin./x.css":          false,
+		"/admin/x.":              false,
+		"/admin%20/x.css":        false,
+		"/admin/x%20":            false,
+	} {
+		if got := plainPath(p); got != want {
+			t.Errorf("plainPath(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+func TestGateAllowMatchesTheEscapedPath(t *testing.T) {
+	for _, tc := range []struct {
+		target  string
+		allowed bool
+	}{
+		{"/static/app.js", true},
+		{"/theme/site.css", true},
+		{"/static/%E2%9C%93.png", true},
+		{"/admin/../static/x", false},
+		{"/admin/..%2fstatic/x", false},
+		{"/admin/%2e%2e/static/x", false},
+		{"/admin/secret;.css", false},
+		{"/admin/secret%3f.css", false},
+		{"/static/..%252fadmin", false},
+		{"/static/..%c0%afadmin", false},
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			auth := &fakeAuth{err: flows.ErrNoSession}
+			g := newGate(t, &Gate{Allow: []string{"/static/*", "*.css"}}, auth)
+			r, _ := caddyRequest(http.MethodGet, "http://app.example.com/")
+			u, err := url.ParseRequestURI(tc.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.URL.Path, r.URL.RawPath = u.Path, u.RawPath
+			r.Header.Set("Accept", "application/json")
+			next := &nextRecorder{}
+			if err := g.ServeHTTP(httptest.NewRecorder(), r, next); err != nil {
+				t.Fatal(err)
+			}
+			if next.called != tc.allowed {
+				t.Errorf("%s: allowed without a session = %v, want %v", tc.target, next.called, tc.allowed)
+			}
+		})
+	}
+}
+
+func TestStripConnectionTokens(t *testing.T) {
+	names := []string{IdentityHeader, "X-User-Email"}
+	for _, tc := range []struct {
+		in   []string
+		want []string
+	}{
+		{nil, nil},
+		{[]string{"keep-alive"}, []string{"keep-alive"}},
+		{[]string{"X-Kratos-Authenticated-Identity-Id"}, nil},
+		{[]string{"keep-alive, x-kratos-authenticated-identity-id ,Upgrade"}, []string{"keep-alive, Upgrade"}},
+		{[]string{"X_User_Email,\tX-Other", "close", "X-KRATOS-AUTHENTICATED-IDENTITY-ID"}, []string{"X-Other", "close"}},
+		{[]string{" , X-User-Email ,, "}, nil},
+	} {
+		h := http.Header{}
+		if tc.in != nil {
+			h["Connection"] = append([]string(nil), tc.in...)
+		}
+		stripConnectionTokens(h, names)
+		if got := h["Connection"]; strings.Join(got, "|") != strings.Join(tc.want, "|") || (tc.want == nil) != (got == nil) {
+			t.Errorf("Connection %q → %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestStripCredentials(t *testing.T) {
+	h := http.Header{
+		"X-Session-Token": {"ory_st_abc"},
+		"X_session_token": {"ory_st_abc"},
+		"Cookie":          {"a=1; ory_kratos_session=sealed; b=2", "ory_kratos_session=again", "ory_kratos_session_x=keep"},
+		"Authorization":   {"Bearer ory_st_0123456789abcdef", "bearer  ory_st_x", "Bearer app-token", "Basic dXNlcjpwdw=="},
+		"X-Other":         {"kept"},
+	}
+	stripCredentials(h, "ory_kratos_session")
+	want := http.Header{
+		"Cookie":        {"a=1; b=2", "ory_kratos_session_x=keep"},
+		"Authorization": {"Bearer app-token", "Basic dXNlcjpwdw=="},
+		"X-Other":       {"kept"},
+	}
+	if !equalHeaders(h, want) {
+		t.Errorf("after stripCredentials:\n%v\nwant\n%v", h, want)
+	}
+
+	h = http.Header{"Cookie": {"ory_kratos_session=x"}, "Authorization": {"Bearer ory_st_x"}}
+	stripCredentials(h, "ory_kratos_session")
+	if len(h) != 0 {
+		t.Errorf("headers left: %v", h)
+	}
+}
+
+func equalHeaders(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if strings.Join(v, "\x00") != strings.Join(b[k], "\x00") || len(v) != len(b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestGateStripCredentialsOnEveryPassedRequest(t *testing.T) {
+	creds := func(r *http.Request) {
+		r.Header.Set("X-Session-Token", "ory_st_0123456789abcdef")
+		r.Header.Set("Cookie", "theme=dark; ory_kratos_session=sealed")
+		r.Header.Set("Authorization", "Bearer ory_st_0123456789abcdef")
+	}
+	for _, tc := range []struct {
+		name   string
+		method string
+		path   string
+		strip  bool
+	}{
+		{"session", http.MethodGet, "/private", true},
+		{"allowed path", http.MethodGet, "/static/x.js", true},
+		{"preflight", http.MethodOptions, "/private", true},
+		{"off", http.MethodGet, "/private", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			auth := &fakeAuth{info: &flows.SessionInfo{IdentityID: "id-1"}}
+			g := newGate(t, &Gate{Allow: []string{"/static/*"}, Methods: []string{"OPTIONS"}, StripCredentials: tc.strip}, auth)
+			g.cookie = "ory_kratos_session"
+			r, _ := caddyRequest(tc.method, "http://app.example.com"+tc.path)
+			creds(r)
+			r.Header.Set("Origin", "https://spa.example.com")
+			r.Header.Set("Access-Control-Request-Method", "GET")
+			next := &nextRecorder{}
+			if err := g.ServeHTTP(httptest.NewRecorder(), r, next); err != nil || !next.called {
+				t.Fatalf("next %v, err %v", next.called, err)
+			}
+			h := next.req.Header
+			if tc.strip {
+				if h.Get("X-Session-Token") != "" || h.Get("Authorization") != "" || h.Get("Cookie") != "theme=dark" {
+					t.Errorf("credentials reached next: %v", h)
+				}
+			} else if h.Get("X-Session-Token") == "" || h.Get("Authorization") == "" || h.Get("Cookie") != "theme=dark; ory_kratos_session=sealed" {
+				t.Errorf("strip_credentials off changed the credentials: %v", h)
+			}
+		})
+	}
+}
+
+func TestGateAssertionAudienceJSON(t *testing.T) {
+	for raw, want := range map[string]string{
+		`{"assertion":{"audience":"https://app.example.com"}}`:             "https://app.example.com",
+		`{"assertion":{"audience":["https://app.example.com","billing"]}}`: "https://app.example.com,billing",
+	} {
+		var g Gate
+		if err := json.Unmarshal([]byte(raw), &g); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if got := strings.Join(g.Assertion.Audience, ","); got != want {
+			t.Errorf("%s: audience %q, want %q", raw, got, want)
+		}
+	}
+	g := &Gate{Assertion: &GateAssertion{Audience: []string{"app", ""}}}
+	if err := g.provision(); err == nil || !strings.Contains(err.Error(), "audience") {
+		t.Errorf("empty audience: %v", err)
+	}
 }

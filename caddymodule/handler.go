@@ -18,6 +18,7 @@ func init() {
 // in the `kratos` app.
 type Handler struct {
 	api api
+	log accessLog
 }
 
 // api is what Handler needs from the engine (*flows.Engine).
@@ -42,12 +43,26 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.api = app.Engine()
+	h.log.provision(ctx)
 	return nil
 }
 
-// ServeHTTP serves the Kratos API or calls next.
+// ServeHTTP serves the Kratos API or calls next. A request that carries
+// a session token or, on the API's paths, a link secret gets an access
+// log entry without them (accesslog.go).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if h.api.Handles(r) {
+	handles := h.api.Handles(r)
+	w, r, done := h.log.takeOver(w, r, handles)
+	if done != nil {
+		err := h.serve(w, r, next, handles)
+		done(err)
+		return err
+	}
+	return h.serve(w, r, next, handles)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, handles bool) error {
+	if handles {
 		h.api.ServeHTTP(w, r)
 		return nil
 	}

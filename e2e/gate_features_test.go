@@ -209,7 +209,9 @@ func TestGateIdentityHeadersAndPlaceholders(t *testing.T) {
 	})
 
 	t.Run("methods pass without a session, stripped all the same", func(t *testing.T) {
-		r, body, echo := gfGet(t, in, plainHTTP(), "OPTIONS", s.headers+"/cors", hdr{"X-User-Email": "forged@example.com", identityHeader: "forged"})
+		// A CORS preflight: a plain OPTIONS is gated (TestGateMethodsOptionsOnlyForPreflights).
+		r, body, echo := gfGet(t, in, plainHTTP(), "OPTIONS", s.headers+"/cors", hdr{"Origin": "https://spa.example.com",
+			"Access-Control-Request-Method": "GET", "X-User-Email": "forged@example.com", identityHeader: "forged"})
 		if echo == nil {
 			t.Fatalf("OPTIONS without a session did not reach the upstream: %d %s", r.StatusCode, clip(body))
 		}

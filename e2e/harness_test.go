@@ -423,6 +423,7 @@ type echoUpstream struct {
 type echoResponse struct {
 	Method  string              `json:"method"`
 	Path    string              `json:"path"`
+	URI     string              `json:"uri"` // the request target as received, escapes and dot segments kept
 	Query   string              `json:"query"`
 	Headers map[string][]string `json:"headers"`
 }
@@ -433,7 +434,7 @@ func newEchoUpstream() *echoUpstream {
 		u.hits.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Echo-Upstream", "1")
-		_ = json.NewEncoder(w).Encode(echoResponse{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Headers: r.Header})
+		_ = json.NewEncoder(w).Encode(echoResponse{Method: r.Method, Path: r.URL.Path, URI: r.RequestURI, Query: r.URL.RawQuery, Headers: r.Header})
 	}))
 	return u
 }

@@ -31,16 +31,6 @@ func secUpgradeWithLookup(t *testing.T, in *instance, token, code string) *ory.S
 	return res
 }
 
-// wantAAL2Required checks an SDK answer is 403 session_aal2_required.
-func wantAAL2Required(t *testing.T, what string, resp *http.Response, err error) {
-	t.Helper()
-	if resp == nil || resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("%s with an aal1 session: %v (want 403)", what, err)
-	}
-	if e := decodeError(t, http.StatusForbidden, sdkErrBody(t, err)); e.Error.ID != "session_aal2_required" {
-		t.Fatalf("%s: error id %q, want session_aal2_required", what, e.Error.ID)
-	}
-}
 
 // TestSessionsEndpointsRequireAAL2 (issue 11 item 5): an identity with
 // TOTP has several aal2 sessions; a session with only the password (aal1,

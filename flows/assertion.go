@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,11 +52,16 @@ type AssertionConfig struct {
 	// KeyPEM is an ES256 (P-256) private key in PEM (PKCS #8 or SEC 1).
 	// Nil: the key generated once and persisted in the store.
 	KeyPEM []byte
+	// Audience is the "aud" claim: the upstreams the token is meant for
+	// (one value is written as a string, several as an array). Empty: no
+	// aud claim.
+	Audience []string
 }
 
 // AssertionClaims are the claims of an assertion.
 type AssertionClaims struct {
 	Issuer   string         `json:"iss"`
+	Audience jwt.Audience   `json:"aud,omitempty"`
 	Subject  string         `json:"sub"`
 	Session  string         `json:"sid"`
 	AAL      string         `json:"aal"`
@@ -68,6 +74,8 @@ type AssertionClaims struct {
 // AssertionSigner signs the assertions of one gate.
 type AssertionSigner struct {
 	e      *Engine
+	iss    string // the configured public URL, never the request's host
+	aud    jwt.Audience
 	ttl    time.Duration
 	traits []string
 	signer jose.Signer
@@ -76,17 +84,22 @@ type AssertionSigner struct {
 }
 
 type assertionEntry struct {
-	sess   *sessionstore.Session
-	ident  *sessionstore.Identity
-	issuer string
-	token  string
-	reuse  int64 // unix nanoseconds until which token is handed out again
+	sess  *sessionstore.Session
+	ident *sessionstore.Identity
+	token string
+	reuse int64 // unix nanoseconds until which token is handed out again
 }
 
 // NewAssertionSigner loads the key (or the persisted generated one,
 // creating it on first use), publishes its public half in the engine's
-// JWKS and returns a signer.
+// JWKS and returns a signer. The tokens' issuer is the engine's configured
+// public URL; a request's Host header never is.
 func (e *Engine) NewAssertionSigner(cfg AssertionConfig) (*AssertionSigner, error) {
+	for _, a := range cfg.Audience {
+		if a == "" {
+			return nil, errors.New("assertion: empty audience")
+		}
+	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultAssertionTTL
 	}
@@ -117,23 +130,23 @@ func (e *Engine) NewAssertionSigner(cfg AssertionConfig) (*AssertionSigner, erro
 		return nil, fmt.Errorf("assertion signer: %w", err)
 	}
 	e.gate.keys.add(jwk)
-	return &AssertionSigner{e: e, ttl: cfg.TTL, traits: cfg.Traits, signer: signer, kid: jwk.KeyID, cache: &boundedMap[*assertionEntry]{perShard: 4096}}, nil
+	return &AssertionSigner{e: e, iss: e.base.String(), aud: jwt.Audience(slices.Clone(cfg.Audience)), ttl: cfg.TTL, traits: cfg.Traits,
+		signer: signer, kid: jwk.KeyID, cache: &boundedMap[*assertionEntry]{perShard: 4096}}, nil
 }
 
 // KeyID is the "kid" of the signer's key (its RFC 7638 thumbprint).
 func (a *AssertionSigner) KeyID() string { return a.kid }
 
 // Assertion returns a signed token for the session, from the cache while
-// it has at least three quarters of its lifetime left.
-func (a *AssertionSigner) Assertion(r *http.Request, g *GateSession) (string, error) {
-	iss := a.e.gate.publicBase(a.e, r)
+// it has at least three quarters of its lifetime left. Nothing in it comes
+// from r.
+func (a *AssertionSigner) Assertion(_ *http.Request, g *GateSession) (string, error) {
 	now := a.e.now()
-	if ent, ok := a.cache.load(g.SessionID); ok && ent.sess == g.sess && ent.ident == g.ident &&
-		ent.issuer == iss && now.UnixNano() < ent.reuse {
+	if ent, ok := a.cache.load(g.SessionID); ok && ent.sess == g.sess && ent.ident == g.ident && now.UnixNano() < ent.reuse {
 		return ent.token, nil
 	}
 	c := AssertionClaims{
-		Issuer: iss, Subject: g.IdentityID, Session: g.SessionID, AAL: g.AAL, Methods: g.Methods(),
+		Issuer: a.iss, Audience: a.aud, Subject: g.IdentityID, Session: g.SessionID, AAL: g.AAL, Methods: g.Methods(),
 		IssuedAt: now.Unix(), Expiry: now.Add(a.ttl).Unix(),
 	}
 	if len(a.traits) > 0 {
@@ -147,8 +160,7 @@ func (a *AssertionSigner) Assertion(r *http.Request, g *GateSession) (string, er
 	if err != nil {
 		return "", fmt.Errorf("signing assertion: %w", err)
 	}
-	a.cache.store(g.SessionID, &assertionEntry{sess: g.sess, ident: g.ident, issuer: iss, token: tok,
-		reuse: now.Add(a.ttl / 4).UnixNano()})
+	a.cache.store(g.SessionID, &assertionEntry{sess: g.sess, ident: g.ident, token: tok, reuse: now.Add(a.ttl / 4).UnixNano()})
 	return tok, nil
 }
 

@@ -7,11 +7,14 @@ import (
 )
 
 // CORS for single-page apps on other origins, as Kratos's serve.public.cors
-// (github.com/rs/cors with allow_credentials): allowed origins get their
-// Origin echoed with credentials allowed; a preflight is answered here with
-// 204 because the mux has no OPTIONS routes; other origins get no CORS
-// headers at all (a preflight from them is still answered 204, as rs/cors
-// does, but the browser then refuses the request).
+// (github.com/rs/cors with allow_credentials): listed origins get their
+// Origin echoed with credentials allowed; "*" lets any other origin in with
+// a literal "*" and never with credentials (rs/cors does the same, and
+// browsers refuse credentials with "*"), so a page on any site cannot make
+// requests with the user's session cookie and read the answers. A preflight
+// is answered here with 204 because the mux has no OPTIONS routes; other
+// origins get no CORS headers at all (a preflight from them is still
+// answered 204, as rs/cors does, but the browser then refuses the request).
 
 var (
 	corsMethods        = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
@@ -32,10 +35,9 @@ func (e *Engine) cors(w http.ResponseWriter, r *http.Request) bool {
 		h.Add("Vary", "Access-Control-Request-Method")
 		h.Add("Vary", "Access-Control-Request-Headers")
 		method := strings.ToUpper(strings.TrimSpace(r.Header.Get("Access-Control-Request-Method")))
-		if origin != "" && e.corsOriginAllowed(origin) && corsMethodAllowed(method) {
+		if allow := e.corsAllow(origin); allow != corsDenied && corsMethodAllowed(method) {
 			if reqHeaders, ok := corsHeadersAllowed(r.Header.Values("Access-Control-Request-Headers")); ok {
-				h.Set("Access-Control-Allow-Origin", origin)
-				h.Set("Access-Control-Allow-Credentials", "true")
+				setCORSOrigin(h, origin, allow)
 				h.Set("Access-Control-Allow-Methods", method)
 				if reqHeaders != "" {
 					h.Set("Access-Control-Allow-Headers", reqHeaders)
@@ -46,42 +48,64 @@ func (e *Engine) cors(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	h.Add("Vary", "Origin")
-	if origin == "" || !e.corsOriginAllowed(origin) || !corsMethodAllowed(r.Method) && r.Method != http.MethodHead {
+	allow := e.corsAllow(origin)
+	if allow == corsDenied || !corsMethodAllowed(r.Method) && r.Method != http.MethodHead {
 		return false
 	}
-	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Credentials", "true")
+	setCORSOrigin(h, origin, allow)
 	h.Set("Access-Control-Expose-Headers", corsExposedHeaders)
 	return false
 }
 
-// corsOriginAllowed matches origin against the configured origins: exact
-// (case-insensitive, trailing slash ignored), "*" for any, or one wildcard
-// in the host, e.g. https://*.example.com.
-func (e *Engine) corsOriginAllowed(origin string) bool {
-	origin = strings.ToLower(strings.TrimSuffix(origin, "/"))
-	if origin == "null" {
-		return false
+// corsAccess is what the configuration grants an origin.
+type corsAccess int
+
+const (
+	corsDenied      corsAccess = iota
+	corsAny                    // by "*": a literal "*", no credentials
+	corsCredentials            // listed: the origin echoed, with credentials
+)
+
+// setCORSOrigin sets Access-Control-Allow-Origin (and -Credentials) for
+// an allowed origin.
+func setCORSOrigin(h http.Header, origin string, allow corsAccess) {
+	if allow == corsAny {
+		h.Set("Access-Control-Allow-Origin", "*")
+		return
 	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
+}
+
+// corsAllow matches origin against the configured origins: exact
+// (case-insensitive, trailing slash ignored) or one wildcard in the host,
+// e.g. https://*.example.com, allow it with credentials; "*" allows any
+// other origin without them. "null" and an empty origin are never allowed.
+func (e *Engine) corsAllow(origin string) corsAccess {
+	origin = strings.ToLower(strings.TrimSuffix(origin, "/"))
+	if origin == "" || origin == "null" {
+		return corsDenied
+	}
+	access := corsDenied
 	for _, allowed := range e.cfg.CORSAllowedOrigins {
 		a := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(allowed), "/"))
 		switch {
 		case a == "*":
-			return true
+			access = corsAny
 		case a == origin:
-			return true
+			return corsCredentials
 		case strings.Contains(a, "*"):
 			prefix, suffix, _ := strings.Cut(a, "*")
 			if len(origin) > len(prefix)+len(suffix) && strings.HasPrefix(origin, prefix) && strings.HasSuffix(origin, suffix) {
 				// The wildcard stands for host labels only.
 				mid := origin[len(prefix) : len(origin)-len(suffix)]
 				if !strings.ContainsAny(mid, "/:@?#") {
-					return true
+					return corsCredentials
 				}
 			}
 		}
 	}
-	return false
+	return access
 }
 
 func corsMethodAllowed(m string) bool {

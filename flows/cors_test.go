@@ -82,3 +82,46 @@ func TestValidCORSOrigin(t *testing.T) {
 		}
 	}
 }
+
+// TestCORSWildcardWithoutCredentials: "*" answers a literal
+// Access-Control-Allow-Origin: * and never allows credentials (as rs/cors,
+// which Kratos uses); an origin listed besides "*" keeps credentials.
+func TestCORSWildcardWithoutCredentials(t *testing.T) {
+	_, srv := testEngine(t, func(c *Config) {
+		c.CORSAllowedOrigins = []string{"*", "https://spa.example.com"}
+	})
+	for _, tc := range []struct {
+		origin, acao, acac string
+	}{
+		{"https://evil.example.com", "*", ""},
+		{"http://localhost:3000", "*", ""},
+		{"https://spa.example.com", "https://spa.example.com", "true"},
+		{"null", "", ""},
+	} {
+		pre := do(t, nil, "OPTIONS", srv.URL+"/sessions/whoami", nil, map[string]string{
+			"Origin": tc.origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "X-Session-Token"})
+		act := do(t, nil, "GET", srv.URL+"/sessions/whoami", nil, map[string]string{"Origin": tc.origin})
+		for name, r := range map[string]resp{"preflight": pre, "request": act} {
+			if got := r.header.Get("Access-Control-Allow-Origin"); got != tc.acao {
+				t.Errorf("%s from %s: Access-Control-Allow-Origin %q, want %q", name, tc.origin, got, tc.acao)
+			}
+			if got, ok := r.header["Access-Control-Allow-Credentials"]; tc.acac == "" && ok || tc.acac != "" && (len(got) != 1 || got[0] != tc.acac) {
+				t.Errorf("%s from %s: Access-Control-Allow-Credentials %q, want %q", name, tc.origin, got, tc.acac)
+			}
+		}
+		if tc.acao != "" {
+			if pre.header.Get("Access-Control-Allow-Methods") != "GET" || pre.header.Get("Access-Control-Allow-Headers") != "X-Session-Token" {
+				t.Errorf("preflight from %s: %v", tc.origin, pre.header)
+			}
+			if act.header.Get("Access-Control-Expose-Headers") != "Content-Type, Set-Cookie" {
+				t.Errorf("request from %s: %v", tc.origin, act.header)
+			}
+		}
+	}
+	// "*" alone: every origin gets "*", none gets credentials.
+	_, srv = testEngine(t, func(c *Config) { c.CORSAllowedOrigins = []string{"*"} })
+	r := do(t, nil, "GET", srv.URL+"/sessions/whoami", nil, map[string]string{"Origin": "https://spa.example.com"})
+	if r.header.Get("Access-Control-Allow-Origin") != "*" || r.header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Errorf("\"*\" only: %v", r.header)
+	}
+}

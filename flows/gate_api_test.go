@@ -458,3 +458,59 @@ func BenchmarkAssertion(b *testing.B) {
 		}
 	})
 }
+
+// TestAssertionIssuerNeverFromHost: iss is the configured public URL
+// whatever the Host (an engine without one does not exist:
+// TestNewRequiresPublicURL), and aud is the configured audience.
+func TestAssertionIssuerNeverFromHost(t *testing.T) {
+	e, srv := testEngine(t, nil)
+	_, _, tok := gateFixture(t, e, `{"email":"h@example.com"}`, nil, "aal1")
+	claims := func(a *AssertionSigner) (AssertionClaims, map[string]any) {
+		t.Helper()
+		r := tokenRequest("http://evil.example/app", tok)
+		r.Host = "evil.example"
+		var gs GateSession
+		if err := e.CheckGate(nil, r, GatePolicy{}, &gs); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := a.Assertion(r, &gs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c AssertionClaims
+		var m map[string]any
+		if err := p.UnsafeClaimsWithoutVerification(&c, &m); err != nil {
+			t.Fatal(err)
+		}
+		return c, m
+	}
+	one, err := e.NewAssertionSigner(AssertionConfig{Audience: []string{"https://app.example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, m := claims(one)
+	if c.Issuer != srv.URL+"/" || m["aud"] != "https://app.example.com" {
+		t.Errorf("iss %q aud %#v, want %q and the one audience as a string", c.Issuer, m["aud"], srv.URL+"/")
+	}
+	two, err := e.NewAssertionSigner(AssertionConfig{Audience: []string{"https://app.example.com", "billing"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, m := claims(two); !jsonEqual(m["aud"], []string{"https://app.example.com", "billing"}) || c.Issuer != srv.URL+"/" {
+		t.Errorf("iss %q aud %#v", c.Issuer, m["aud"])
+	}
+	none, err := e.NewAssertionSigner(AssertionConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, m := claims(none); m["aud"] != nil {
+		t.Errorf("aud %#v without an audience", m["aud"])
+	}
+	if _, err := e.NewAssertionSigner(AssertionConfig{Audience: []string{""}}); err == nil {
+		t.Error("empty audience accepted")
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"image/png"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -56,14 +55,7 @@ func (e *Engine) totpIssuer(r *http.Request) string {
 	if e.cfg.TOTPIssuer != "" {
 		return e.cfg.TOTPIssuer
 	}
-	if r == nil && e.base == nil {
-		return "caddy-kratos"
-	}
-	u, err := url.Parse(e.baseURL(r))
-	if err != nil || u.Host == "" {
-		return "caddy-kratos"
-	}
-	return u.Host
+	return e.base.Host
 }
 
 // totpAccountName is the trait marked credentials.totp.account_name, else
