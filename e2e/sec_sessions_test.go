@@ -31,7 +31,6 @@ func secUpgradeWithLookup(t *testing.T, in *instance, token, code string) *ory.S
 	return res
 }
 
-
 // TestSessionsEndpointsRequireAAL2 (issue 11 item 5): an identity with
 // TOTP has several aal2 sessions; a session with only the password (aal1,
 // second factor due) can neither list nor revoke them — every /sessions
