@@ -144,10 +144,10 @@ func startGFInstance() (*instance, gfSites, error) {
 // the request did not reach it).
 func gfGet(t *testing.T, in *instance, hc *http.Client, method, u string, h hdr) (*http.Response, []byte, *echoResponse) {
 	t.Helper()
-	before := in.upstream.hits.Load()
+	h, probe := withProbe(h)
 	r, body := do(t, hc, method, u, h, nil)
 	if r.Header.Get("X-Echo-Upstream") == "" {
-		if in.upstream.hits.Load() != before {
+		if in.upstream.saw(probe) {
 			t.Errorf("%s %s: the upstream was reached but its answer was not returned", method, u)
 		}
 		return r, body, nil

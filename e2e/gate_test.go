@@ -14,17 +14,27 @@ const identityHeader = "X-Kratos-Authenticated-Identity-Id"
 // when the upstream answered, what it saw.
 func gateGet(t *testing.T, in *instance, hc *http.Client, path string, h hdr) (*http.Response, []byte, *echoResponse) {
 	t.Helper()
-	before := in.upstream.hits.Load()
+	h, probe := withProbe(h)
 	r, body := do(t, hc, "GET", in.appBase+path, h, nil)
-	reached := in.upstream.hits.Load() != before
 	if r.Header.Get("X-Echo-Upstream") == "" {
-		if reached {
+		if in.upstream.saw(probe) {
 			t.Errorf("GET %s: the upstream was reached but its answer was not returned", path)
 		}
 		return r, body, nil
 	}
 	e := decodeJSON[echoResponse](t, body)
 	return r, body, &e
+}
+
+// withProbe returns a copy of h with a fresh probe header (see
+// echoUpstream.saw) and the probe.
+func withProbe(h hdr) (hdr, string) {
+	probe := randHex(8)
+	out := hdr{probeHeader: probe}
+	for k, v := range h {
+		out[k] = v
+	}
+	return out, probe
 }
 
 func seenIdentity(e *echoResponse) []string {

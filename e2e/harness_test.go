@@ -418,6 +418,19 @@ func (in *instance) csrfCookieName() string {
 type echoUpstream struct {
 	srv  *httptest.Server
 	hits atomic.Int64
+	// probes holds the X-E2e-Probe values of the requests it saw, so a
+	// test can tell whether its own request got through while parallel
+	// tests use the same upstream (hits alone cannot).
+	probes sync.Map
+}
+
+// probeHeader tags one request so the upstream's sighting can be checked.
+const probeHeader = "X-E2e-Probe"
+
+// saw reports whether a request tagged with probe reached the upstream.
+func (u *echoUpstream) saw(probe string) bool {
+	_, ok := u.probes.Load(probe)
+	return ok
 }
 
 type echoResponse struct {
@@ -432,6 +445,9 @@ func newEchoUpstream() *echoUpstream {
 	u := &echoUpstream{}
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.hits.Add(1)
+		if p := r.Header.Get(probeHeader); p != "" {
+			u.probes.Store(p, true)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Echo-Upstream", "1")
 		_ = json.NewEncoder(w).Encode(echoResponse{Method: r.Method, Path: r.URL.Path, URI: r.RequestURI, Query: r.URL.RawQuery, Headers: r.Header})
