@@ -139,6 +139,21 @@ func (c *cookieCodec) openHash(v string, now time.Time, hash *[32]byte) (int64, 
 // quotes removed, cookies with invalid bytes skipped), without parsing
 // the other cookies or allocating.
 func cookieValue(h http.Header, name string) (string, bool) {
+	var first string
+	found := false
+	eachCookie(h, name, func(v string) bool {
+		first, found = v, true
+		return false
+	})
+	return first, found
+}
+
+// eachCookie calls fn with the value of every cookie called name in the
+// request's Cookie headers, in order, until fn returns false. Browsers send
+// several cookies of one name when they were set for different domains or
+// paths — a cookie tossed from a sibling subdomain, say — and put the one
+// with the longest path first, so the first is not always the right one.
+func eachCookie(h http.Header, name string, fn func(v string) bool) {
 	for _, line := range h["Cookie"] {
 		for len(line) > 0 {
 			var part string
@@ -151,12 +166,11 @@ func cookieValue(h http.Header, name string) (string, bool) {
 			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
 			}
-			if validCookieValue(v) {
-				return v, true
+			if validCookieValue(v) && !fn(v) {
+				return
 			}
 		}
 	}
-	return "", false
 }
 
 // validCookieValue is net/http's cookie-octet check.

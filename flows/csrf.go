@@ -7,17 +7,30 @@ import (
 	"time"
 )
 
-// csrfFromCookie returns the raw CSRF token of the request's cookie, or nil.
+// csrfFromCookie returns the raw CSRF token of the request's first
+// well-formed CSRF cookie, or nil.
 func (e *Engine) csrfFromCookie(r *http.Request) []byte {
-	c, err := r.Cookie(e.csrfName)
-	if err != nil {
-		return nil
-	}
-	b, err := base64.StdEncoding.DecodeString(c.Value)
-	if err != nil || len(b) != 32 {
-		return nil
-	}
-	return b
+	var tok []byte
+	e.eachCSRFCookie(r, func(t []byte) bool {
+		tok = t
+		return false
+	})
+	return tok
+}
+
+// eachCSRFCookie calls fn with the raw token of every well-formed CSRF
+// cookie of the request, in order, until fn returns false. Several arrive
+// when one was set for a parent domain too (tossed from a sibling
+// subdomain): checkCSRF accepts the request when any of them matches, so
+// a planted cookie cannot make the real one fail.
+func (e *Engine) eachCSRFCookie(r *http.Request, fn func(tok []byte) bool) {
+	eachCookie(r.Header, e.csrfName, func(v string) bool {
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(b) != 32 {
+			return true
+		}
+		return fn(b)
+	})
 }
 
 // ensureCSRF returns the request's CSRF token, issuing a new cookie when it
@@ -74,8 +87,7 @@ func (e *Engine) checkCSRF(r *http.Request, f *flow, bodyToken string) *Error {
 	if r.Header.Get("Cookie") == "" {
 		return errCSRF(csrfNoCookieHeader)
 	}
-	cookie := e.csrfFromCookie(r)
-	if cookie == nil {
+	if e.csrfFromCookie(r) == nil {
 		return errCSRF(csrfCookieMissing)
 	}
 	if bodyToken == "" {
@@ -85,10 +97,17 @@ func (e *Engine) checkCSRF(r *http.Request, f *flow, bodyToken string) *Error {
 		return errCSRF(csrfMismatch)
 	}
 	sent, err := unmaskCSRF(bodyToken)
-	if err != nil || !equalTokens(sent, cookie) {
+	if err != nil {
 		return errCSRF(csrfMismatch)
 	}
-	if len(f.CSRFToken) > 0 && !equalTokens(f.CSRFToken, cookie) {
+	// One cookie must match both the submitted token and the token the
+	// flow was created with.
+	ok := false
+	e.eachCSRFCookie(r, func(cookie []byte) bool {
+		ok = equalTokens(sent, cookie) && (len(f.CSRFToken) == 0 || equalTokens(f.CSRFToken, cookie))
+		return !ok
+	})
+	if !ok {
 		return errCSRF(csrfMismatch)
 	}
 	return nil

@@ -257,7 +257,7 @@ var errSessionGone = errors.New("flows: the session is no longer valid")
 // them.
 func (e *Engine) upgradeSession(r *http.Request, sess *sessionstore.Session, method, aal string, reauth bool) (*issuedSession, error) {
 	var c requestCred
-	if !e.requestCredential(r, &c) || !bytes.Equal(c.hash[:], sess.TokenHash) {
+	if !e.requestCredential(r, &c) || (c.ncands > 1 && e.resolveCookies(r.Context(), &c) != nil) || !bytes.Equal(c.hash[:], sess.TokenHash) {
 		return nil, errSessionGone
 	}
 	is := &issuedSession{}

@@ -170,8 +170,13 @@ func (e *Engine) requestToken(r *http.Request) (string, bool) {
 	if t := r.Header.Get("X-Session-Token"); t != "" {
 		return t, true
 	}
-	if c, err := r.Cookie(e.cfg.CookieName); err == nil && c.Value != "" {
-		if t, err := e.cookies.open(c.Value, e.now()); err == nil {
+	var c requestCred
+	if e.requestCredential(r, &c) && c.fromCookie {
+		// The same choice among several session cookies as the gate's.
+		if c.ncands > 1 && e.resolveCookies(r.Context(), &c) != nil {
+			return "", false
+		}
+		if t, err := e.cookies.open(c.cookie, e.now()); err == nil {
 			return t, true
 		}
 	}

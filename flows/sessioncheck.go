@@ -28,7 +28,24 @@ type requestCred struct {
 	// cookieExp is the expiry sealed into the cookie (unix seconds); a
 	// session whose ExpiresAt moved past it gets a new cookie.
 	cookieExp int64
+	// cookie is the session cookie's value (hash is its token's).
+	cookie string
+	// cands are the distinct session cookies that opened, in the order
+	// they came, when there is more than one (resolveCookies picks).
+	cands  [maxCookieCands]cookieCand
+	ncands int
 }
+
+// cookieCand is one session cookie that opened with the cookie secrets.
+type cookieCand struct {
+	hash  [32]byte
+	exp   int64
+	value string
+}
+
+// maxCookieCands bounds the session cookies of one name a request may
+// carry; more than that is no browser's doing and gets no session.
+const maxCookieCands = 4
 
 // requestCredential finds the session token like requestToken
 // (X-Session-Token, then the session cookie, then Authorization: Bearer)
@@ -42,11 +59,37 @@ func (e *Engine) requestCredential(r *http.Request, c *requestCred) bool {
 		hashTokenTo(t, &c.hash)
 		return true
 	}
-	if v, ok := cookieValue(r.Header, e.cfg.CookieName); ok && v != "" {
-		if exp, err := e.cookies.openHash(v, e.now(), &c.hash); err == nil {
-			c.fromCookie, c.cookieExp = true, exp
+	// Every session cookie of the name is tried: a planted one that does
+	// not open (sealed with another key, or garbage) never hides the
+	// valid one behind it. When several open, resolveCookies decides.
+	now, tooMany := e.now(), false
+	eachCookie(r.Header, e.cfg.CookieName, func(v string) bool {
+		var cand cookieCand
+		exp, err := e.cookies.openHash(v, now, &cand.hash)
+		if err != nil {
 			return true
 		}
+		for i := 0; i < c.ncands; i++ {
+			if c.cands[i].hash == cand.hash {
+				return true // the same token twice
+			}
+		}
+		if c.ncands == maxCookieCands {
+			tooMany = true
+			return false
+		}
+		cand.exp, cand.value = exp, v
+		c.cands[c.ncands] = cand
+		c.ncands++
+		return true
+	})
+	if tooMany {
+		return false
+	}
+	if c.ncands > 0 {
+		first := &c.cands[0]
+		c.hash, c.cookieExp, c.cookie, c.fromCookie = first.hash, first.exp, first.value, true
+		return true
 	}
 	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
 		t := strings.TrimSpace(a[7:])
@@ -67,6 +110,11 @@ func (e *Engine) requestCredential(r *http.Request, c *requestCred) bool {
 func (e *Engine) checkSession(r *http.Request, requiredAAL string, c *requestCred) (*sessionstore.Session, *sessionstore.Identity, error) {
 	if !e.requestCredential(r, c) {
 		return nil, nil, ErrNoSession
+	}
+	if c.ncands > 1 {
+		if err := e.resolveCookies(r.Context(), c); err != nil {
+			return nil, nil, err
+		}
 	}
 	s, err := e.store.GetSessionByTokenHash(r.Context(), c.hash[:])
 	if errors.Is(err, sessionstore.ErrNotFound) {
@@ -152,6 +200,42 @@ func (e *Engine) maybeExtend(ctx context.Context, s *sessionstore.Session) *sess
 	return c
 }
 
+// resolveCookies chooses among several session cookies that all opened
+// (c.ncands > 1): the active sessions among them must all belong to one
+// identity, and the first of those is used. Active sessions of different
+// identities — one of them a session cookie tossed from a sibling
+// subdomain, say, to sign the victim into the attacker's account — give
+// no session at all (ErrNoSession): a planted cookie never wins over a
+// valid one, and an ambiguous request is refused rather than guessed. If
+// none is active, c keeps the first (its lookup then fails). This path
+// costs one session lookup per cookie; a single cookie never takes it.
+func (e *Engine) resolveCookies(ctx context.Context, c *requestCred) error {
+	chosen, identity := -1, ""
+	for i := 0; i < c.ncands; i++ {
+		s, err := e.store.GetSessionByTokenHash(ctx, c.cands[i].hash[:])
+		if errors.Is(err, sessionstore.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("session lookup: %w", err)
+		}
+		if !e.sessionActive(s) {
+			continue
+		}
+		switch {
+		case chosen < 0:
+			chosen, identity = i, s.IdentityID
+		case s.IdentityID != identity:
+			return ErrNoSession
+		}
+	}
+	if chosen > 0 {
+		ch := &c.cands[chosen]
+		c.hash, c.cookieExp, c.cookie = ch.hash, ch.exp, ch.value
+	}
+	return nil
+}
+
 // reissueCookie sets a new session cookie when the request's cookie was
 // sealed with an expiry that the session has since moved past (an
 // extension), as Kratos's whoami does. It needs the token, so it opens the
@@ -160,11 +244,7 @@ func (e *Engine) reissueCookie(w http.ResponseWriter, r *http.Request, c *reques
 	if w == nil || !c.fromCookie || c.cookieExp >= s.ExpiresAt.Unix() {
 		return
 	}
-	v, ok := cookieValue(r.Header, e.cfg.CookieName)
-	if !ok {
-		return
-	}
-	tok, err := e.cookies.open(v, e.now())
+	tok, err := e.cookies.open(c.cookie, e.now())
 	if err != nil {
 		return
 	}
