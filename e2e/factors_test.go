@@ -383,7 +383,9 @@ func TestTOTPCodeCountsOnce(t *testing.T) {
 		switch s {
 		case http.StatusOK:
 			ok++
-		case http.StatusBadRequest:
+		case http.StatusBadRequest, http.StatusTooManyRequests:
+			// A replay (400) or over the per-identity code limit, which
+			// counts attempts before they are evaluated (429).
 			refused++
 		}
 	}
