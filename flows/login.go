@@ -223,7 +223,7 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 	} else {
 		issued = e.newSession(r, ident.ID, m.name, m.aal)
 		if err := e.store.CreateSession(r.Context(), issued.sess); err != nil {
-			writeError(w, r, errInternal("unable to store the session"))
+			e.sessionNotCreated(w, r, sub, err)
 			return
 		}
 	}
@@ -300,6 +300,19 @@ func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow, 
 		return
 	}
 	e.logger.Error("upgrading session", zapErr(err))
+	writeError(w, r, errInternal("unable to store the session"))
+}
+
+// sessionNotCreated answers a sign-in whose session the store refused: an
+// identity deactivated while the credential was being checked gets the
+// same answer as one that was inactive before (4010011).
+func (e *Engine) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *submission, err error) {
+	if errors.Is(err, sessionstore.ErrIdentityInactive) {
+		sub.f.UI.Messages = []Text{newText(4010011, nil)}
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	e.logger.Error("creating session", zapErr(err))
 	writeError(w, r, errInternal("unable to store the session"))
 }
 
@@ -406,8 +419,7 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 	} else {
 		issued = e.newSession(r, ident.ID, "password", "aal1")
 		if err := e.store.CreateSession(r.Context(), issued.sess); err != nil {
-			e.logger.Error("creating session", zapErr(err))
-			writeError(w, r, errInternal("unable to store the session"))
+			e.sessionNotCreated(w, r, sub, err)
 			return
 		}
 	}

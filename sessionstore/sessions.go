@@ -249,6 +249,20 @@ func (s *Store) createSession(ctx context.Context, sess *Session) error {
 		return err
 	}
 	return s.update(ctx, func(txn *badger.Txn) error {
+		// The identity must not be inactive when the session is stored,
+		// read in this transaction: a deactivation that commits while a
+		// login is hashing makes this transaction retry and fail here,
+		// rather than leave a session the deactivation's revocation ran
+		// too early to see (and that a reactivation would bring back). A
+		// missing identity is left to the readers, which refuse sessions
+		// without one.
+		switch ident, err := loadIdentity(txn, sess.IdentityID); {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("identity %s: %w", sess.IdentityID, err)
+		case ident.State != "" && ident.State != "active":
+			return fmt.Errorf("identity %s: %w", sess.IdentityID, ErrIdentityInactive)
+		}
 		keys := [][]byte{sessIDKey(sess.ID), sessKey(sess.TokenHash)}
 		if len(sess.LogoutTokenHash) > 0 {
 			keys = append(keys, logoutKey(sess.LogoutTokenHash))

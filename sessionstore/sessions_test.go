@@ -418,3 +418,28 @@ func TestModifySessionRotatesToken(t *testing.T) {
 		t.Fatalf("store after rotations: %+v %v", rep, err)
 	}
 }
+
+// TestCreateSessionRefusesInactiveIdentity: the identity's state is read in
+// the session's own transaction, so a deactivation that lands while a
+// login is checking the password leaves no session behind.
+func TestCreateSessionRefusesInactiveIdentity(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	id := &Identity{ID: "id-inactive", SchemaID: "default", State: "active", CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateIdentity(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSession(ctx, newSession("s-ok", id.ID, now, time.Hour)); err != nil {
+		t.Fatalf("active identity: %v", err)
+	}
+	if _, err := s.ModifyIdentity(ctx, id.ID, func(cur *Identity) error { cur.State = "inactive"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSession(ctx, newSession("s-late", id.ID, now, time.Hour)); !errors.Is(err, ErrIdentityInactive) {
+		t.Fatalf("inactive identity: err = %v, want ErrIdentityInactive", err)
+	}
+	if _, err := s.GetSession(ctx, "s-late"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the refused session was stored: %v", err)
+	}
+}

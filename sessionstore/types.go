@@ -23,6 +23,9 @@ var (
 	// would undo the other writer's change (a deactivation, a new
 	// credential), so the caller must re-read and re-apply its change.
 	ErrConflict = errors.New("sessionstore: identity changed concurrently")
+	// ErrIdentityInactive is returned by CreateSession for an identity
+	// that is not active (deactivated meanwhile): it gets no session.
+	ErrIdentityInactive = errors.New("sessionstore: identity is not active")
 	// ErrNoChange, returned by a ModifyIdentity function, ends it without
 	// a write: the change is already there or no longer applies.
 	ErrNoChange = errors.New("sessionstore: nothing to change")
