@@ -67,3 +67,27 @@ func TestCaddyfileExampleGolden(t *testing.T) {
 		t.Errorf("testdata/caddyfile_example.caddyfiletest does not start with ../Caddyfile.example; copy the example into it and update the JSON")
 	}
 }
+
+// TestREADMEExamplesAdapt adapts every complete Caddyfile in the README
+// (the code blocks that start with a global options block), so the
+// documented setups stay valid as options change.
+func TestREADMEExamplesAdapt(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
+	n := 0
+	for _, b := range blocks {
+		if !strings.HasPrefix(b[1], "{\n") {
+			continue // a fragment (one directive or subdirective)
+		}
+		n++
+		if _, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(b[1]), nil); err != nil {
+			t.Errorf("README example %d does not adapt: %v\n%s", n, err, b[1])
+		}
+	}
+	if n < 2 {
+		t.Fatalf("found %d complete Caddyfiles in the README, want at least 2", n)
+	}
+}
