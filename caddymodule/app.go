@@ -446,6 +446,15 @@ func (a *App) courierConfig(repl *caddy.Replacer) (courier.Config, error) {
 		From:            r(a.From),
 		RetryBase:       time.Duration(a.MailRetryBase),
 	}
+	// Queued mails are sealed with secrets kept outside the storage, when
+	// the configuration gives any (the generated one lives in the store).
+	bodySecrets := a.CipherSecrets
+	if len(bodySecrets) == 0 {
+		bodySecrets = a.CookieSecrets
+	}
+	for _, s := range bodySecrets {
+		cfg.BodySecrets = append(cfg.BodySecrets, r(s))
+	}
 	if a.SMTP != "" && cfg.ConnectionURI == "" {
 		return cfg, fmt.Errorf("smtp: %q is empty after replacing placeholders", a.SMTP)
 	}

@@ -59,6 +59,13 @@ type Config struct {
 	// ("recovery_code.valid"). Set files must be readable.
 	Templates map[string]TemplateFiles `json:"templates,omitempty"`
 
+	// BodySecrets seal the text and HTML of queued mails at rest (they
+	// hold codes and links until delivered); the first seals, all open.
+	// Give secrets kept outside the storage (caddymodule passes the cipher
+	// secrets, else the configured cookie secrets). Empty: bodies are
+	// stored in clear until delivered.
+	BodySecrets []string `json:"-"`
+
 	// RetryBase is the first retry delay; it doubles per failed attempt up
 	// to RetryMax. Defaults 1s and 10m.
 	RetryBase time.Duration `json:"retry_base,omitempty"`

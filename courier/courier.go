@@ -10,6 +10,7 @@ package courier
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -74,8 +75,10 @@ type Status struct {
 // record is the stored outbox entry.
 type record struct {
 	Status
-	Text       string    `json:"text,omitempty"`
-	HTML       string    `json:"html,omitempty"`
+	Text string `json:"text,omitempty"`
+	HTML string `json:"html,omitempty"`
+	// Sealed holds Text and HTML encrypted when body secrets are set.
+	Sealed     string    `json:"sealed,omitempty"`
 	LeaseOwner string    `json:"lease_owner,omitempty"`
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
 }
@@ -104,6 +107,8 @@ type Courier struct {
 	cancelBase context.CancelFunc
 
 	now func() time.Time
+	// bodyKeys seal queued mail bodies (seal.go); none: stored in clear.
+	bodyKeys []cipher.AEAD
 }
 
 // New validates cfg (see ParseConfig) and returns a courier writing to
@@ -130,6 +135,9 @@ func New(store Store, cfg Config, logger *zap.Logger) (*Courier, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 		now:      time.Now,
+	}
+	if c.bodyKeys, err = bodyKeys(cfg.BodySecrets); err != nil {
+		return nil, &ConfigError{Field: "body secrets", Err: err}
 	}
 	c.baseCtx, c.cancelBase = context.WithCancel(context.Background())
 	if s.SMTP != nil {
@@ -179,6 +187,9 @@ func (c *Courier) Enqueue(ctx context.Context, msg Message) (string, error) {
 		},
 		Text: r.Text,
 		HTML: r.HTML,
+	}
+	if err := c.sealBody(&rec); err != nil {
+		return "", fmt.Errorf("courier: seal message: %w", err)
 	}
 	b, err := json.Marshal(&rec)
 	if err != nil {
@@ -396,9 +407,12 @@ func (c *Courier) deliver(id string) time.Time {
 		return time.Time{}
 	}
 
-	sendCtx, cancel := context.WithTimeout(ctx, c.settings.SendTimeout)
-	sendErr := c.sender.send(sendCtx, &claimed)
-	cancel()
+	sendErr := c.openBody(&claimed)
+	if sendErr == nil {
+		sendCtx, cancel := context.WithTimeout(ctx, c.settings.SendTimeout)
+		sendErr = c.sender.send(sendCtx, &claimed)
+		cancel()
+	}
 
 	var errText string
 	if sendErr != nil {
@@ -425,12 +439,12 @@ func (c *Courier) deliver(id string) time.Time {
 			rec.State = StateSent
 			rec.SentAt = &now
 			rec.LastError = ""
-			rec.Text, rec.HTML = "", "" // codes do not outlive delivery
+			rec.Text, rec.HTML, rec.Sealed = "", "", "" // codes do not outlive delivery
 			ttl = c.settings.RetainTTL
 		case rec.Attempts >= c.settings.MaxAttempts:
 			rec.State = StateAbandoned
 			rec.LastError = errText
-			rec.Text, rec.HTML = "", ""
+			rec.Text, rec.HTML, rec.Sealed = "", "", ""
 			ttl = c.settings.RetainTTL
 		default:
 			rec.State = StateQueued
