@@ -270,6 +270,7 @@ func (e *Engine) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flo
 		return
 	}
 	nf.CSRFToken = f.CSRFToken
+	e.setCSRFNode(nf, nf.CSRFToken)
 	nf.UI.Messages = []Text{newText(4060001, nil)}
 	if err := e.saveFlow(r.Context(), nf); err != nil {
 		writeError(w, r, errInternal("unable to store the flow"))
