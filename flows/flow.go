@@ -35,6 +35,7 @@ type flow struct {
 
 	// Never on the wire.
 	CSRFToken        []byte         `json:"csrf_token,omitempty"`
+	CSRFMasked       string         `json:"csrf_masked,omitempty"` // the node's mask of CSRFToken (setCSRFNode)
 	IdentityID       string         `json:"identity_id,omitempty"`
 	SessionID        string         `json:"session_id,omitempty"`
 	ExchangeCodeHash []byte         `json:"exchange_code_hash,omitempty"`
@@ -272,10 +273,21 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 }
 
 // setCSRFNode puts the (masked, for browsers) CSRF token on the flow's node.
+// A flow shows one masked value for as long as it is bound to the same
+// token: Kratos stores the flow's token, and UIs compare and cache it, so
+// every read of the flow answers the value it was created with. Any mask
+// of the token verifies against the cookie (checkCSRF).
 func (e *Engine) setCSRFNode(f *flow, raw []byte) {
 	v := ""
 	if f.Type == "browser" && raw != nil {
-		v = maskCSRF(raw)
+		cur := f.CSRFMasked
+		if n := f.UI.findNode("csrf_token"); cur == "" && n != nil {
+			cur, _ = n.input().Value.(string) // a flow stored before csrf_masked
+		}
+		if !isMaskOf(cur, raw) {
+			cur = maskCSRF(raw)
+		}
+		f.CSRFMasked, v = cur, cur
 	}
 	if n := f.UI.findNode("csrf_token"); n != nil {
 		n.input().Value = v
@@ -342,7 +354,7 @@ func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 		writeError(w, r, errFlowExpired(f.ExpiresAt, details))
 		return
 	}
-	// A fresh mask on every render.
+	// The flow's own mask (setCSRFNode), the same on every read.
 	e.setCSRFNode(f, f.CSRFToken)
 	writeFlow(w, http.StatusOK, f)
 }

@@ -260,7 +260,7 @@ func (e *Engine) upgradeSession(r *http.Request, sess *sessionstore.Session, met
 	if !e.requestCredential(r, &c) || (c.ncands > 1 && e.resolveCookies(r.Context(), &c) != nil) || !bytes.Equal(c.hash[:], sess.TokenHash) {
 		return nil, errSessionGone
 	}
-	is := &issuedSession{}
+	is := &issuedSession{upgraded: true}
 	var newHash []byte
 	if c.fromCookie {
 		is.token, is.rotated = newSessionToken(), true
@@ -521,7 +521,13 @@ func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		writeJSON(w, http.StatusOK, map[string]any{"session_token": is.token, "session": sw, "continue_with": nil})
 		return
 	}
-	e.issueCSRF(w, r)
+	if !is.upgraded {
+		// A new session gets a new CSRF token. Raising or refreshing the
+		// request's own session (same identity) keeps it, as Kratos does,
+		// so the flows bound to it (a settings flow waiting for this
+		// second factor) go on; the session token itself is rotated.
+		e.issueCSRF(w, r)
+	}
 	e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
 	to := e.flowReturnTo(r, f)
 	if needAAL2 {

@@ -67,7 +67,23 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 		e.writeBrowserOrJSONError(w, r, f.Type, errRecoveryDisabled())
 		return
 	}
-	if sub.method != e.cfg.RecoveryUse {
+	for _, k := range []string{"email", "code"} {
+		if v, ok := sub.body[k]; ok && v != nil {
+			if _, isStr := v.(string); !isStr {
+				// Kratos's body schema: both are strings.
+				got := jsonKind(v)
+				f.UI.addNodeMessage(k, newText(4000026, map[string]any{"allowed_types": []string{"string"}, "actual_type": got}, "string", got))
+				e.renderFlowError(w, r, sub, http.StatusBadRequest)
+				return
+			}
+		}
+	}
+	// Once a code was sent, a submit without an address is the code (as
+	// Kratos reads it: the method may be left out); one with an address
+	// asks for a new code.
+	m, hasMethod := sub.body["method"]
+	codeStep := e.cfg.RecoveryUse == "code" && f.State == "sent_email" && str(sub.body, "email") == "" && (!hasMethod || m == "")
+	if sub.method != e.cfg.RecoveryUse && !codeStep {
 		f.UI.Messages = []Text{newText(4010005, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
@@ -76,8 +92,8 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 		e.recoveryReplayed(w, r, f)
 		return
 	}
-	if code := str(sub.body, "code"); code != "" && sub.method == "code" && f.State == "sent_email" {
-		e.recoverWithCode(w, r, sub, code)
+	if e.cfg.RecoveryUse == "code" && f.State == "sent_email" && str(sub.body, "email") == "" {
+		e.recoverWithCode(w, r, sub, str(sub.body, "code"))
 		return
 	}
 	email := strings.ToLower(strings.TrimSpace(str(sub.body, "email")))
@@ -270,10 +286,28 @@ func (e *Engine) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flo
 		return
 	}
 	nf.CSRFToken = f.CSRFToken
+	e.setCSRFNode(nf, nf.CSRFToken)
 	nf.UI.Messages = []Text{newText(4060001, nil)}
 	if err := e.saveFlow(r.Context(), nf); err != nil {
 		writeError(w, r, errInternal("unable to store the flow"))
 		return
 	}
 	redirect(w, r, http.StatusSeeOther, e.publicURL(r, "self-service/recovery/flows?id="+nf.ID))
+}
+
+// jsonKind is the JSON type name of a decoded body value.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return "number"
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -61,6 +62,34 @@ func (e *Engine) routes() {
 // requests go to the next handler.
 func (e *Engine) Handles(r *http.Request) bool {
 	p := r.URL.Path
+	if e.handlesPath(p) {
+		return true
+	}
+	// "//self-service/login/flows" (a UI whose KRATOS_PUBLIC_URL ends in
+	// /) or dot segments: ours when the clean path is, and ServeHTTP
+	// redirects there.
+	c, ok := cleanedPath(p)
+	return ok && e.handlesPath(c)
+}
+
+// cleanedPath returns p with repeated slashes and dot segments removed
+// (a trailing slash kept), and whether that changed anything.
+func cleanedPath(p string) (string, bool) {
+	if !strings.Contains(p, "//") && !strings.Contains(p, "/.") {
+		return p, false // the common case, without allocating
+	}
+	c := p
+	if !strings.HasPrefix(c, "/") {
+		c = "/" + c
+	}
+	c = path.Clean(c)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c, c != p
+}
+
+func (e *Engine) handlesPath(p string) bool {
 	switch {
 	case strings.HasPrefix(p, "/self-service/"),
 		p == "/sessions", strings.HasPrefix(p, "/sessions/"),
@@ -85,6 +114,14 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, errInternal("internal error"))
 		}
 	}()
+	if c, ok := cleanedPath(r.URL.Path); ok && e.handlesPath(c) {
+		// Kratos answers an unclean path with a redirect to the clean one.
+		// 307 keeps the method and body. The Location is a path on this
+		// host: the clean path starts with one slash and one of our
+		// prefixes, so it can never read as //other.host.
+		redirect(w, r, http.StatusTemporaryRedirect, (&url.URL{Path: c, RawQuery: r.URL.RawQuery}).String())
+		return
+	}
 	if e.cors(w, r) {
 		return // a CORS preflight, answered (cors.go)
 	}

@@ -102,6 +102,9 @@ type issuedSession struct {
 	// rotated: the token replaced the one the request's session cookie
 	// held, so the answer must set the cookie whatever the flow's type.
 	rotated bool
+	// upgraded: the request's own session was raised or refreshed
+	// (upgradeSession), not a new one created.
+	upgraded bool
 }
 
 // newSession builds (but does not store) a session for identity after a

@@ -1,9 +1,12 @@
 package flows
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -67,24 +70,10 @@ func (e *Engine) listMySessions(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	q := r.URL.Query()
-	perPage := 250
-	if v := q.Get("per_page"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeError(w, r, errBadRequest("per_page must be a positive integer"))
-			return
-		}
-		perPage = min(n, 1000)
-	}
-	page := 0
-	if v := q.Get("page"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeError(w, r, errBadRequest("page must be a non-negative integer"))
-			return
-		}
-		page = n
+	page, size, perr := parseSessionsPage(r.URL.Query())
+	if perr != nil {
+		writeError(w, r, perr)
+		return
 	}
 	all, err := e.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
@@ -103,15 +92,131 @@ func (e *Engine) listMySessions(w http.ResponseWriter, r *http.Request) {
 		others = append(others, e.sessionJSON(s, idw))
 	}
 	total := len(others)
-	start := min(page*perPage, total)
-	end := min(start+perPage, total)
+	page = min(page, total/size+1) // past the end: no overflow in page*size
+	start := min(page*size, total)
+	end := min(start+size, total)
 	out := others[start:end]
 	if out == nil {
 		out = []*sessionWire{}
 	}
 	w.Header().Set("X-Total-Count", strconv.Itoa(total))
-	w.Header().Set("Link", paginationLink("/sessions", page, perPage, total))
+	w.Header().Set("Link", sessionsLink(page, size, total))
 	writeJSON(w, http.StatusOK, out)
+}
+
+// parseSessionsPage reads Kratos's mixed pagination of GET /sessions: the
+// token form (page_size, page_token), else the deprecated page form
+// (per_page, page; page counts from 0). Kratos takes the token form
+// whenever page_size is present; the official SDKs send page_size=250 and
+// per_page=250 as defaults with every call, so an explicit page (which
+// they never add) selects the page form here. Sizes are capped at 1000 as
+// Kratos caps them; a value that is no integer, or a token that is not
+// one of ours, is a 400.
+func parseSessionsPage(q url.Values) (page, size int, _ *Error) {
+	num := func(name string, def int) (int, *Error) {
+		v := q.Get(name)
+		if v == "" {
+			return def, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, errBadRequest(fmt.Sprintf("The query parameter %s must be an integer.", name))
+		}
+		return n, nil
+	}
+	if q.Has("page_token") || (q.Has("page_size") && !q.Has("page")) {
+		n, err := num("page_size", 250)
+		if err != nil {
+			return 0, 0, err
+		}
+		size = min(max(n, 1), 1000)
+		offset := 0
+		if t := q.Get("page_token"); t != "" {
+			var ok bool
+			if offset, ok = decodeSessionsToken(t); !ok {
+				return 0, 0, errBadRequest("Unable to parse pagination token.")
+			}
+		}
+		return offset / size, size, nil
+	}
+	n, err := num("per_page", 250)
+	if err != nil {
+		return 0, 0, err
+	}
+	if n < 1 {
+		return 0, 0, errBadRequest("per_page must be a positive integer")
+	}
+	size = min(n, 1000)
+	if page, err = num("page", 0); err != nil {
+		return 0, 0, err
+	}
+	if page < 0 {
+		return 0, 0, errBadRequest("page must be a non-negative integer")
+	}
+	return page, size, nil
+}
+
+// encodeSessionsToken is Kratos's page token: base64url of
+// {"offset":"<n>","v":2}.
+func encodeSessionsToken(offset int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(`{"offset":"` + strconv.Itoa(offset) + `","v":2}`))
+}
+
+func decodeSessionsToken(t string) (int, bool) {
+	if len(t) > 128 {
+		return 0, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(t)
+	if err != nil {
+		return 0, false
+	}
+	var tok struct {
+		Offset json.Number `json:"offset"`
+	}
+	if json.Unmarshal(b, &tok) != nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(tok.Offset.String())
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// sessionsLink is Kratos's Link header of GET /sessions (ory/x
+// migrationpagination): each link carries both forms of the page (page and
+// per_page, page_size and page_token). Kratos also copies the request's
+// other query parameters; the endpoint takes none, and echoing them would
+// let a long request URL make a four times longer header. Kratos's rels:
+// the first page has next and last; a middle page first, next, prev and
+// last; the last page first and prev; a single page only first (with the
+// size of what it holds). An empty list gets only first (Kratos adds next
+// and prev links to nowhere).
+func sessionsLink(page, size, total int) string {
+	link := func(rel string, size, offset int) string {
+		v := url.Values{}
+		v.Set("page", strconv.Itoa(offset/size))
+		v.Set("per_page", strconv.Itoa(size))
+		v.Set("page_size", strconv.Itoa(size))
+		v.Set("page_token", encodeSessionsToken(offset))
+		return "</sessions?" + v.Encode() + `>; rel="` + rel + `"`
+	}
+	offset := page * size
+	last := (total / size) * size
+	if total%size == 0 {
+		last = total - size
+	}
+	switch {
+	case total == 0:
+		return link("first", size, 0)
+	case offset >= last && total <= size:
+		return link("first", total, 0)
+	case offset >= last:
+		return link("first", size, 0) + "," + link("prev", size, last-size)
+	case offset < size:
+		return link("next", size, size) + "," + link("last", size, last)
+	}
+	return link("first", size, 0) + "," + link("next", size, offset+size) + "," + link("prev", size, offset-size) + "," + link("last", size, last)
 }
 
 // paginationLink builds the Link header (first/prev/next/last).

@@ -177,11 +177,35 @@ func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow
 		return nil, nil, false
 	}
 	if !e.aalSatisfied(sess, ident) {
-		to := withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")
+		// Step-up keeps the way back (Kratos's getSettingsFlow): after
+		// the second factor the browser returns to this flow in the UI.
+		back := ""
+		if f != nil {
+			back = withQuery(e.uiURL(r, "settings"), "flow", f.ID)
+		}
+		to := e.aal2LoginURL(r, back)
+		if f != nil && f.Type == "browser" && r.Method == http.MethodPost && !isJSONRequest(r) {
+			redirect(w, r, http.StatusSeeOther, to) // a form post, as Kratos answers it
+			return nil, nil, false
+		}
 		writeError(w, r, errAAL2Required(to))
 		return nil, nil, false
 	}
 	return sess, ident, true
+}
+
+// aal2LoginURL is the browser login flow for a second factor. returnTo,
+// where the browser goes after it, is kept only when that login flow will
+// accept it (allowed_return_urls): otherwise the flow would refuse to
+// start, and without it the login ends at the default return URL.
+func (e *Engine) aal2LoginURL(r *http.Request, returnTo string) string {
+	to := withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")
+	if returnTo != "" {
+		if _, err := e.validateReturnTo(r, returnTo); err == nil {
+			to = withQuery(to, "return_to", returnTo)
+		}
+	}
+	return to
 }
 
 // getSettingsFlow serves GET /self-service/settings/flows?id=.

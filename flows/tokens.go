@@ -91,8 +91,9 @@ func csrfCookieName(base string) string {
 	return string(b)
 }
 
-// maskCSRF returns base64(pad ‖ token XOR pad): a different string on every
-// render for the same raw token (BREACH mitigation).
+// maskCSRF returns base64(pad ‖ token XOR pad): a different string for
+// every flow bound to the same raw token (BREACH mitigation across flows;
+// a flow keeps its mask, setCSRFNode).
 func maskCSRF(raw []byte) string {
 	pad := randomBytes(len(raw))
 	out := make([]byte, 2*len(raw))
@@ -101,6 +102,15 @@ func maskCSRF(raw []byte) string {
 		out[len(raw)+i] = raw[i] ^ pad[i]
 	}
 	return base64.StdEncoding.EncodeToString(out)
+}
+
+// isMaskOf reports whether s is a masked form (not the raw form) of raw.
+func isMaskOf(s string, raw []byte) bool {
+	if len(s) != 88 { // base64 of pad ‖ masked token, 2×32 bytes
+		return false
+	}
+	m, err := unmaskCSRF(s)
+	return err == nil && equalTokens(m, raw)
 }
 
 // unmaskCSRF accepts a masked (64-byte) or raw (32-byte) token.

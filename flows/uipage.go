@@ -584,7 +584,14 @@ func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string)
 		// Backup codes (kept sealed on the flow) are shown only to a
 		// session of the flow's identity that may use settings.
 		if sess, _, err := e.currentSession(r); err == nil && sess.IdentityID == f.IdentityID {
-			if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil && e.aalSatisfied(sess, ident) {
+			if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
+				if !e.aalSatisfied(sess, ident) {
+					// A second factor is due first (getSettingsFlow's
+					// 403): to the aal2 login and back to this flow.
+					self := withQuery(e.publicURL(r, strings.TrimPrefix(e.cfg.UIPrefix, "/")+"settings"), "flow", f.ID)
+					redirect(w, r, http.StatusSeeOther, e.aal2LoginURL(r, self))
+					return
+				}
 				e.unmaskLookupCodes(r.Context(), f)
 			}
 		}

@@ -351,6 +351,9 @@ func (e *Engine) sendVerificationForAddress(r *http.Request, ident *sessionstore
 		return
 	}
 	e.verificationSent(vf, a.Value)
+	if typ == "browser" {
+		e.setCSRFNode(vf, vf.CSRFToken)
+	}
 	if err := e.saveFlow(r.Context(), vf); err != nil {
 		e.logger.Error("saving verification flow", zapErr(err))
 		return
