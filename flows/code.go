@@ -291,3 +291,17 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 	f.UI.Messages = []Text{newText(1040005, nil)}
 	return registrationOutcome{show: true}
 }
+
+// In identifier-first login a sign-in code can be asked for any account
+// (Kratos counts the method for every identity while passwordless is on);
+// an account with no other first factor gets its code at once.
+func init() {
+	registerIDFirst(&idFirstMethod{name: "code", rank: idFirstRankCode, fast: true,
+		offered: func(e *Engine, _ *http.Request, _ *flow) bool {
+			return e.cfg.CodePasswordless && e.methodEnabled("code")
+		},
+		has: func(_ *Engine, ident *sessionstore.Identity, _ string) bool { return ident != nil },
+		second: func(_ *Engine, _ *http.Request, f *flow) {
+			f.UI.Nodes = append(f.UI.Nodes, submitNode("code", "method", "code", labelOf(1010015, nil)))
+		}})
+}

@@ -828,3 +828,27 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 	}
 	return e.verifyAssertion(r, f, st.sub.body, ident, "passwordless", passwordlessKeys)
 }
+
+// In identifier-first login, accounts with a passwordless security key get
+// its button on the second screen; pressing it asks for the key's
+// challenge (webauthnPasswordlessVerify).
+func init() {
+	registerIDFirst(&idFirstMethod{name: "webauthn", rank: idFirstRankWebAuthn,
+		offered: func(e *Engine, r *http.Request, f *flow) bool {
+			return e.cfg.WebAuthnPasswordless && e.methodEnabled("webauthn") && e.canWebAuthn(r, f)
+		},
+		has: func(_ *Engine, ident *sessionstore.Identity, identifier string) bool {
+			cfg, ok := webauthnConfigOf(ident, "webauthn")
+			return ok && len(passwordlessKeys(cfg)) > 0 && credentialNamed(ident, "webauthn", identifier)
+		},
+		first: func(_ *Engine, _ *http.Request, f *flow) {
+			// Browsers offer security keys in the identifier field.
+			if n := f.UI.findNode("identifier"); n != nil {
+				n.input().Autocomplete = "username webauthn"
+			}
+		},
+		second: func(_ *Engine, _ *http.Request, f *flow) {
+			f.UI.Nodes = append(f.UI.Nodes, submitNode("webauthn", "method", "webauthn", labelOf(1010008, nil)))
+		},
+	})
+}
