@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -175,9 +176,16 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			f.UI.addNodeMessage("identifier", newText(4000002, map[string]any{"property": "identifier"}, "identifier"))
 			return nil, nil
 		}
+		if e.cfg.MitigateAccountEnumeration {
+			// Known and unknown addresses take the same time.
+			defer padSince(time.Now(), addressChallengeFloor)
+		}
 		var err error
 		ident, address, err = e.findCodeIdentity(r, identifier)
 		if errors.Is(err, sessionstore.ErrNotFound) {
+			if e.cfg.MitigateAccountEnumeration {
+				return e.codeSentNowhere(r, f, address)
+			}
 			f.UI.setValue("identifier", identifier)
 			f.UI.Messages = []Text{newText(4000035, nil)}
 			return nil, nil

@@ -802,6 +802,13 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 				cfg, keys = c, passwordlessKeys(c)
 			}
 		}
+		if len(keys) == 0 && e.cfg.MitigateAccountEnumeration {
+			// No account, or no key: the options of a made-up key, the
+			// same ones each time for this identifier.
+			ident = e.decoyWebAuthnIdentity(identifier)
+			cfg, _ = webauthnConfigOf(ident, "webauthn")
+			keys = passwordlessKeys(cfg)
+		}
 		if len(keys) == 0 {
 			f.UI.Messages = []Text{newText(4000015, nil)}
 			return nil, nil
@@ -811,6 +818,11 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 			return nil, errInternal("unable to start the WebAuthn login")
 		}
 		f.internal()[ceremonyIdentity] = ident.ID
+		if ident.ID == "" {
+			f.internal()[ceremonyDecoy] = identifier
+		} else {
+			delete(f.Internal, ceremonyDecoy)
+		}
 		csrf := ""
 		if n := f.UI.findNode("csrf_token"); n != nil {
 			csrf, _ = n.input().Value.(string)
@@ -821,6 +833,15 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 		return nil, nil
 	}
 	id := f.internalString(ceremonyIdentity)
+	if decoy := f.internalString(ceremonyDecoy); id == "" && decoy != "" && e.cfg.MitigateAccountEnumeration {
+		// Made-up options: the same checks as for an account, which the
+		// key without a public key always fails (4000043, new options).
+		if _, ferr := e.verifyAssertion(r, f, st.sub.body, e.decoyWebAuthnIdentity(decoy), "passwordless", passwordlessKeys); ferr != nil {
+			return nil, ferr
+		}
+		f.UI.Messages = []Text{newText(4000043, nil)}
+		return nil, nil
+	}
 	ident, err := e.store.GetIdentity(ctx, id)
 	if id == "" || err != nil {
 		f.UI.Messages = []Text{newText(4000015, nil)}
