@@ -358,14 +358,16 @@ func TestEnumerationWebAuthnOptions(t *testing.T) {
 		status int
 		body   []byte
 		opts   string
+		took   time.Duration
 	}
 	options := func(identifier string) asked {
 		t.Helper()
 		br := newBrowser(t, in)
 		id, csrf := hbFlowID(t, br.hc, in, "login", "browser", nil)
 		payload, _ := json.Marshal(map[string]string{"method": "webauthn", "identifier": identifier, "csrf_token": csrf})
+		start := time.Now()
 		r, body := do(t, br.hc, "POST", in.apiBase+"/self-service/login?flow="+id, hdr{"Accept": "application/json", "Content-Type": "application/json"}, payload)
-		a := asked{br: br, flowID: id, status: r.StatusCode, body: body}
+		a := asked{br: br, flowID: id, status: r.StatusCode, body: body, took: time.Since(start)}
 		if n := decodeFlow(t, body).node("webauthn_login_trigger"); n != nil {
 			a.opts, _ = n.Attributes["value"].(string)
 		}
@@ -406,6 +408,20 @@ func TestEnumerationWebAuthnOptions(t *testing.T) {
 	if noKey := options(passwordOnly.Email); noKey.status != known.status || normalizeFlow(t, noKey.body, passwordOnly.Email) != normalizeFlow(t, known.body, email) {
 		t.Fatalf("an account without a key is told apart:\n%s\n%s", clip(noKey.body), clip(known.body))
 	}
+
+	var diff []time.Duration
+	for i := 0; i < 43; i++ {
+		var k, un time.Duration
+		if i%2 == 0 {
+			k, un = options(email).took, options(randEmail()).took
+		} else {
+			un, k = options(randEmail()).took, options(email).took
+		}
+		if i >= 3 {
+			diff = append(diff, k-un)
+		}
+	}
+	wantNoTimingDifference(t, "security key options for an account vs none", diff)
 
 	// Answering the options: a wrong assertion for the account, any
 	// assertion for the made-up key: the same 4000043 with new options.

@@ -99,9 +99,10 @@ func (e *Engine) identifierFirstNodes(r *http.Request, f *flow) {
 // enumeration mitigation) 4000037 for an identifier with no account.
 func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, sub *submission, sess *sessionstore.Session) {
 	f := sub.f
-	if e.cfg.LoginStyle != "identifier_first" || f.RequestedAAL == "aal2" || f.Refresh {
-		// Not a step of this flow: as Kratos answers a method no
-		// strategy is responsible for.
+	if e.cfg.LoginStyle != "identifier_first" || f.RequestedAAL == "aal2" || f.SessionID != "" {
+		// Not a step of this flow (second factor, re-authentication of a
+		// session): as Kratos answers a method no strategy is
+		// responsible for.
 		f.UI.Messages = []Text{newText(4010002, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
