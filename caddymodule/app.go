@@ -149,6 +149,19 @@ type App struct {
 	// (selfservice.flows.registration.style). Default: profile_first.
 	RegistrationStyle string `json:"registration_style,omitempty"`
 
+	// LoginStyle is unified (the identifier and every first factor on one
+	// form) or identifier_first (the identifier alone, then the methods of
+	// that account) (selfservice.flows.login.style). Default: unified.
+	LoginStyle string `json:"login_style,omitempty"`
+
+	// MitigateAccountEnumeration makes no sign-in answer tell whether an
+	// account exists: identifier-first login shows every enabled method
+	// whatever the identifier, sign-in codes for unknown addresses are
+	// answered as sent (and sent nowhere), and WebAuthn options for unknown
+	// identifiers look like real ones
+	// (security.account_enumeration.mitigate). Default: false.
+	MitigateAccountEnumeration bool `json:"mitigate_account_enumeration,omitempty"`
+
 	// RateLimits sets the abuse limits (failed logins, wrong codes, mails,
 	// sign-ups). Default: on with RateLimitsConfig's defaults.
 	RateLimits *RateLimitsConfig `json:"rate_limits,omitempty"`
@@ -561,6 +574,8 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 		NotifyUnknownRecipients:    a.NotifyUnknownRecipients,
 		UseContinueWithTransitions: a.UseContinueWithTransitions,
 		RequireVerifiedAddress:     a.RequireVerifiedAddress,
+		LoginStyle:                 a.LoginStyle,
+		MitigateAccountEnumeration: a.MitigateAccountEnumeration,
 		RequiredAAL:                a.RequiredAAL,
 		TOTPIssuer:                 r(a.TOTPIssuer),
 
@@ -639,6 +654,9 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 	}
 	if a.RegistrationStyle != "" {
 		check("registration_style", checkOneOf("registration style", a.RegistrationStyle, registrationStyles))
+	}
+	if a.LoginStyle != "" {
+		check("login_style", checkOneOf("login style", a.LoginStyle, loginStyles))
 	}
 	if a.PasswordHasher != "" {
 		check("password_hasher", checkOneOf("password hasher", a.PasswordHasher, passwordHashers))

@@ -69,6 +69,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			cipher <secret...>
 //		}
 //		registration_style <profile_first|unified>
+//		login_style <unified|identifier_first>
+//		mitigate_account_enumeration
 //		registration <enabled|disabled>
 //		password_hasher <bcrypt|argon2id>
 //		bcrypt_cost <n>
@@ -334,6 +336,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 		case "registration_style":
 			a.RegistrationStyle, err = choiceArg("registration style", registrationStyles)
+
+		case "login_style":
+			a.LoginStyle, err = choiceArg("login style", loginStyles)
+
+		case "mitigate_account_enumeration":
+			a.MitigateAccountEnumeration, err = flag()
 
 		case "registration":
 			var v string

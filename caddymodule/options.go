@@ -24,6 +24,9 @@ var uiKinds = []string{"login", "registration", "settings", "recovery", "verific
 // registrationStyles are the accepted values of registration_style.
 var registrationStyles = []string{"profile_first", "unified"}
 
+// loginStyles are the accepted values of login_style.
+var loginStyles = []string{"unified", "identifier_first"}
+
 // passwordHashers are the accepted values of password_hasher.
 var passwordHashers = []string{"bcrypt", "argon2id"}
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -175,9 +176,16 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			f.UI.addNodeMessage("identifier", newText(4000002, map[string]any{"property": "identifier"}, "identifier"))
 			return nil, nil
 		}
+		if e.cfg.MitigateAccountEnumeration {
+			// Known and unknown addresses take the same time.
+			defer padSince(time.Now(), addressChallengeFloor)
+		}
 		var err error
 		ident, address, err = e.findCodeIdentity(r, identifier)
 		if errors.Is(err, sessionstore.ErrNotFound) {
+			if e.cfg.MitigateAccountEnumeration {
+				return e.codeSentNowhere(r, f, address)
+			}
 			f.UI.setValue("identifier", identifier)
 			f.UI.Messages = []Text{newText(4000035, nil)}
 			return nil, nil
@@ -290,4 +298,18 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 	sentNodes()
 	f.UI.Messages = []Text{newText(1040005, nil)}
 	return registrationOutcome{show: true}
+}
+
+// In identifier-first login a sign-in code can be asked for any account
+// (Kratos counts the method for every identity while passwordless is on);
+// an account with no other first factor gets its code at once.
+func init() {
+	registerIDFirst(&idFirstMethod{name: "code", rank: idFirstRankCode, fast: true,
+		offered: func(e *Engine, _ *http.Request, _ *flow) bool {
+			return e.cfg.CodePasswordless && e.methodEnabled("code")
+		},
+		has: func(_ *Engine, ident *sessionstore.Identity, _ string) bool { return ident != nil },
+		second: func(_ *Engine, _ *http.Request, f *flow) {
+			f.UI.Nodes = append(f.UI.Nodes, submitNode("code", "method", "code", labelOf(1010015, nil)))
+		}})
 }

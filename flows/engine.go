@@ -82,6 +82,16 @@ type Config struct {
 	DisableRegistration bool
 	// RegistrationStyle is profile_first (Kratos default) or unified.
 	RegistrationStyle string
+	// LoginStyle is unified (default: the identifier with every first
+	// factor on one form) or identifier_first (the identifier alone, then
+	// the methods of that account) (selfservice.flows.login.style).
+	LoginStyle string
+	// MitigateAccountEnumeration makes no answer tell whether an account
+	// exists: identifier-first shows every enabled method whatever the
+	// identifier, a sign-in code "sent" to an unknown address is sent
+	// nowhere, and WebAuthn sign-in options for an unknown identifier look
+	// like real ones (security.account_enumeration.mitigate).
+	MitigateAccountEnumeration bool
 	// PasswordHasher is bcrypt (default) or argon2id.
 	PasswordHasher string
 	// BcryptCost is the bcrypt cost. Default: 12.
@@ -273,6 +283,9 @@ func (c Config) withDefaults() Config {
 	if c.RegistrationStyle == "" {
 		c.RegistrationStyle = "profile_first"
 	}
+	if c.LoginStyle == "" {
+		c.LoginStyle = "unified"
+	}
 	if c.PasswordHasher == "" {
 		c.PasswordHasher = "bcrypt"
 	}
@@ -312,6 +325,9 @@ func New(cfg Config, store *sessionstore.Store, logger *zap.Logger) (*Engine, er
 	case "profile_first", "unified":
 	default:
 		return nil, fmt.Errorf("flows: registration style %q: want profile_first or unified", cfg.RegistrationStyle)
+	}
+	if cfg.LoginStyle != "unified" && cfg.LoginStyle != "identifier_first" {
+		return nil, fmt.Errorf("flows: login style %q: want unified or identifier_first", cfg.LoginStyle)
 	}
 	for _, u := range []string{cfg.RecoveryUse, cfg.VerificationUse} {
 		if u != "code" && u != "link" {

@@ -67,6 +67,8 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *Error) {
 			inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
 			submitNode("password", "method", "password", labelOf(1010001, nil)))
 		f.UI.Messages = []Text{newText(1010003, nil)}
+	case e.cfg.LoginStyle == "identifier_first":
+		e.identifierFirstNodes(r, f)
 	default:
 		f.UI.Nodes = append(f.UI.Nodes,
 			inputNode("default", "identifier", "text", e.schema.identifierLabel("password")).value("").required(),
@@ -112,6 +114,10 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 	}
 	if f.RequestedAAL == "aal2" && sess == nil {
 		e.writeBrowserOrJSONError(w, r, f.Type, errAAL1Required())
+		return
+	}
+	if sub.method == "identifier_first" {
+		e.loginIdentifierFirst(w, r, sub, sess)
 		return
 	}
 	if sub.method == "password" {

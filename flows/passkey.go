@@ -186,13 +186,25 @@ func (e *Engine) beginPasskeyLogin(r *http.Request, f *flow) (string, error) {
 }
 
 func passkeyLoginNodes(e *Engine, r *http.Request, f *flow, _ *sessionstore.Identity) {
-	if !e.canWebAuthn(r, f) || f.Refresh || f.RequestedAAL == "aal2" {
+	if !e.passkeyAutofillNodes(r, f) {
 		return
+	}
+	f.UI.Nodes = append(f.UI.Nodes,
+		triggerNode("passkey", "passkey_login_trigger", "oryPasskeyLogin", "", labelOf(1010021, nil)).value(""))
+}
+
+// passkeyAutofillNodes appends a discoverable-login challenge, the script
+// and the hidden passkey_login input that offers passkeys in the
+// identifier field (Kratos's populateLoginMethodForPasskeys). It reports
+// whether it did.
+func (e *Engine) passkeyAutofillNodes(r *http.Request, f *flow) bool {
+	if !e.canWebAuthn(r, f) || f.Refresh || f.RequestedAAL == "aal2" {
+		return false
 	}
 	opts, err := e.beginPasskeyLogin(r, f)
 	if err != nil {
 		e.logger.Error("starting a passkey login", zapErr(err))
-		return
+		return false
 	}
 	if n := f.UI.findNode("identifier"); n != nil && n.input().Type != "hidden" {
 		n.input().Autocomplete = "username webauthn"
@@ -202,8 +214,8 @@ func passkeyLoginNodes(e *Engine, r *http.Request, f *flow, _ *sessionstore.Iden
 	login.input().OnLoadTrigger = "oryPasskeyLoginAutocompleteInit"
 	f.UI.Nodes = append(f.UI.Nodes, inputNode("passkey", "passkey_challenge", "hidden", nil).value(opts))
 	e.ensureWebAuthnScript(r, f)
-	f.UI.Nodes = append(f.UI.Nodes, login,
-		triggerNode("passkey", "passkey_login_trigger", "oryPasskeyLogin", "", labelOf(1010021, nil)).value(""))
+	f.UI.Nodes = append(f.UI.Nodes, login)
+	return true
 }
 
 var errNoPasskey = errors.New("no passkey for this user handle")
@@ -365,4 +377,21 @@ func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settin
 		setCredential(cur, "passkey", c)
 		return nil
 	}}
+}
+
+// In identifier-first login the first screen carries the passkey challenge
+// (the browser offers passkeys in the identifier field), the second the
+// passkey button for accounts that have one.
+func init() {
+	registerIDFirst(&idFirstMethod{name: "passkey", rank: idFirstRankPasskey,
+		offered: func(e *Engine, r *http.Request, f *flow) bool {
+			return e.methodEnabled("passkey") && e.canWebAuthn(r, f)
+		},
+		has: func(_ *Engine, ident *sessionstore.Identity, _ string) bool {
+			cfg, ok := webauthnConfigOf(ident, "passkey")
+			return ok && len(cfg.Credentials) > 0
+		},
+		first:  func(e *Engine, r *http.Request, f *flow) { e.passkeyAutofillNodes(r, f) },
+		second: func(e *Engine, r *http.Request, f *flow) { passkeyLoginNodes(e, r, f, nil) },
+	})
 }

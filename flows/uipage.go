@@ -73,6 +73,7 @@ var uiStrings = map[string]string{
 	"link.back.login":              "Back to sign in",
 	"link.logout":                  "Sign out",
 	"link.logout.aal2":             "Use another account",
+	"link.login.other":             "Use another account",
 	"link.home":                    "Home",
 	"link.settings":                "Account settings",
 	"link.sessions":                "Sessions",
@@ -652,6 +653,11 @@ func (e *Engine) flowLinks(r *http.Request, v *uiView, f *flow) {
 				v.Footer = append(v.Footer, uiFooter{Link: uiLink{Href: e.logoutURL(r, sess), Text: tr(key)}})
 			}
 			return
+		}
+		if n := f.UI.findNode("identifier"); n != nil && n.input().Type == "hidden" {
+			// A later step (identifier-first, code sent): the way back
+			// to typing another identifier.
+			v.Footer = append(v.Footer, uiFooter{Link: uiLink{Href: withReturn("login"), Text: tr("link.login.other")}})
 		}
 		if e.cfg.RecoveryEnabled {
 			v.Footer = append(v.Footer, uiFooter{Link: uiLink{Href: withReturn("recovery"), Text: tr("link.recovery")}})

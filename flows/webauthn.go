@@ -802,6 +802,13 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 				cfg, keys = c, passwordlessKeys(c)
 			}
 		}
+		if len(keys) == 0 && e.cfg.MitigateAccountEnumeration {
+			// No account, or no key: the options of a made-up key, the
+			// same ones each time for this identifier.
+			ident = e.decoyWebAuthnIdentity(identifier)
+			cfg, _ = webauthnConfigOf(ident, "webauthn")
+			keys = passwordlessKeys(cfg)
+		}
 		if len(keys) == 0 {
 			f.UI.Messages = []Text{newText(4000015, nil)}
 			return nil, nil
@@ -811,6 +818,11 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 			return nil, errInternal("unable to start the WebAuthn login")
 		}
 		f.internal()[ceremonyIdentity] = ident.ID
+		if ident.ID == "" {
+			f.internal()[ceremonyDecoy] = identifier
+		} else {
+			delete(f.Internal, ceremonyDecoy)
+		}
 		csrf := ""
 		if n := f.UI.findNode("csrf_token"); n != nil {
 			csrf, _ = n.input().Value.(string)
@@ -821,10 +833,43 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 		return nil, nil
 	}
 	id := f.internalString(ceremonyIdentity)
+	if decoy := f.internalString(ceremonyDecoy); id == "" && decoy != "" && e.cfg.MitigateAccountEnumeration {
+		// Made-up options: the same checks as for an account, which the
+		// key without a public key always fails (4000043, new options).
+		if _, ferr := e.verifyAssertion(r, f, st.sub.body, e.decoyWebAuthnIdentity(decoy), "passwordless", passwordlessKeys); ferr != nil {
+			return nil, ferr
+		}
+		f.UI.Messages = []Text{newText(4000043, nil)}
+		return nil, nil
+	}
 	ident, err := e.store.GetIdentity(ctx, id)
 	if id == "" || err != nil {
 		f.UI.Messages = []Text{newText(4000015, nil)}
 		return nil, nil
 	}
 	return e.verifyAssertion(r, f, st.sub.body, ident, "passwordless", passwordlessKeys)
+}
+
+// In identifier-first login, accounts with a passwordless security key get
+// its button on the second screen; pressing it asks for the key's
+// challenge (webauthnPasswordlessVerify).
+func init() {
+	registerIDFirst(&idFirstMethod{name: "webauthn", rank: idFirstRankWebAuthn,
+		offered: func(e *Engine, r *http.Request, f *flow) bool {
+			return e.cfg.WebAuthnPasswordless && e.methodEnabled("webauthn") && e.canWebAuthn(r, f)
+		},
+		has: func(_ *Engine, ident *sessionstore.Identity, identifier string) bool {
+			cfg, ok := webauthnConfigOf(ident, "webauthn")
+			return ok && len(passwordlessKeys(cfg)) > 0 && credentialNamed(ident, "webauthn", identifier)
+		},
+		first: func(_ *Engine, _ *http.Request, f *flow) {
+			// Browsers offer security keys in the identifier field.
+			if n := f.UI.findNode("identifier"); n != nil {
+				n.input().Autocomplete = "username webauthn"
+			}
+		},
+		second: func(_ *Engine, _ *http.Request, f *flow) {
+			f.UI.Nodes = append(f.UI.Nodes, submitNode("webauthn", "method", "webauthn", labelOf(1010008, nil)))
+		},
+	})
 }

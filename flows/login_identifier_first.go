@@ -1,0 +1,191 @@
+package flows
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// Identifier-first login (Kratos's selfservice.flows.login.style:
+// identifier_first). The first screen asks only for the identifier
+// (method=identifier_first); its submit answers the same flow (400, or 303
+// to the UI) with the identifier hidden and the first factors the account
+// can use. With MitigateAccountEnumeration the second screen shows every
+// enabled first factor whatever the identifier, and the identity is not
+// even looked up, so neither the answer nor its timing tells whether the
+// account exists.
+
+// idFirstMethod is how a first factor takes part in identifier-first
+// login. A method takes part by registering itself (registerIDFirst in its
+// file's init), as login methods do in loginMethods.
+type idFirstMethod struct {
+	name string
+	// rank orders the groups of the second screen: Kratos's strategy
+	// order (password, oidc, code, passkey, webauthn).
+	rank int
+	// offered reports whether the method is on for flows like f
+	// (configuration, flow type).
+	offered func(e *Engine, r *http.Request, f *flow) bool
+	// has reports whether ident can sign in with the method using
+	// identifier (Kratos's CountActiveFirstFactorCredentials > 0).
+	has func(e *Engine, ident *sessionstore.Identity, identifier string) bool
+	// first appends the method's nodes to the first screen (optional;
+	// passkeys: the conditional-UI challenge).
+	first func(e *Engine, r *http.Request, f *flow)
+	// second appends the method's nodes to the second screen.
+	second func(e *Engine, r *http.Request, f *flow)
+	// fast: when this is the only method the account has, the second
+	// screen is skipped and the method's first-factor loginMethod runs
+	// with the identifier right away (Kratos's FastLogin1FA: the sign-in
+	// code is mailed). Never with MitigateAccountEnumeration.
+	fast bool
+}
+
+var idFirstMethods []*idFirstMethod
+
+// registerIDFirst adds m in rank order.
+func registerIDFirst(m *idFirstMethod) {
+	i := len(idFirstMethods)
+	for i > 0 && idFirstMethods[i-1].rank > m.rank {
+		i--
+	}
+	idFirstMethods = slices.Insert(idFirstMethods, i, m)
+}
+
+// Ranks of the second screen's groups.
+const (
+	idFirstRankPassword = 10
+	idFirstRankOIDC     = 20
+	idFirstRankCode     = 30
+	idFirstRankPasskey  = 40
+	idFirstRankWebAuthn = 50
+)
+
+func init() {
+	registerIDFirst(&idFirstMethod{
+		name: "password", rank: idFirstRankPassword,
+		offered: func(e *Engine, _ *http.Request, _ *flow) bool { return e.methodEnabled("password") },
+		has: func(_ *Engine, ident *sessionstore.Identity, identifier string) bool {
+			return credentialNamed(ident, "password", identifier)
+		},
+		second: func(_ *Engine, _ *http.Request, f *flow) {
+			f.UI.Nodes = append(f.UI.Nodes,
+				inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
+				submitNode("password", "method", "password", labelOf(1010022, nil)))
+		},
+	})
+}
+
+// identifierFirstNodes is the first screen of an aal1 login flow: the
+// identifier and Continue, plus what offered methods add (the passkey
+// challenge for the browser's autofill). One identifier input, whatever
+// the methods.
+func (e *Engine) identifierFirstNodes(r *http.Request, f *flow) {
+	f.UI.Nodes = append(f.UI.Nodes,
+		inputNode("default", "identifier", "text", e.schema.identifierLabel("password")).value("").required(),
+		submitNode("identifier_first", "method", "identifier_first", labelOf(1070009, nil)))
+	for _, m := range idFirstMethods {
+		if m.first != nil && m.offered(e, r, f) {
+			m.first(e, r, f)
+		}
+	}
+}
+
+// loginIdentifierFirst answers method=identifier_first: the second
+// screen, or the fast path of an account with one method, or (without
+// enumeration mitigation) 4000037 for an identifier with no account.
+func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, sub *submission, sess *sessionstore.Session) {
+	f := sub.f
+	if e.cfg.LoginStyle != "identifier_first" || f.RequestedAAL == "aal2" || f.SessionID != "" {
+		// Not a step of this flow (second factor, re-authentication of a
+		// session): as Kratos answers a method no strategy is
+		// responsible for.
+		f.UI.Messages = []Text{newText(4010002, nil)}
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	identifier := str(sub.body, "identifier")
+	if identifier == "" {
+		f.UI.addNodeMessage("identifier", newText(4000002, map[string]any{"property": "identifier"}, "identifier"))
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	mitigate := e.cfg.MitigateAccountEnumeration
+	var ident *sessionstore.Identity
+	if !mitigate {
+		var err error
+		ident, err = e.findLoginIdentity(r.Context(), identifier)
+		if err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
+			e.logger.Error("identifier-first lookup", zapErr(err))
+			writeError(w, r, errInternal("unable to look up the account"))
+			return
+		}
+	}
+	var shown []*idFirstMethod
+	for _, m := range idFirstMethods {
+		if m.offered(e, r, f) && (mitigate || ident != nil && m.has(e, ident, identifier)) {
+			shown = append(shown, m)
+		}
+	}
+	if len(shown) == 0 {
+		// No account, or none this flow can sign in to (Kratos's
+		// NewAccountNotFoundError, on the identifier).
+		f.UI.setValue("identifier", identifier)
+		f.UI.addNodeMessage("identifier", newText(4000037, nil))
+		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		return
+	}
+	if !mitigate && len(shown) == 1 && shown[0].fast {
+		for _, lm := range loginMethods {
+			if lm.name == shown[0].name && lm.aal == "aal1" {
+				e.loginWith(w, r, sub, sess, lm)
+				return
+			}
+		}
+	}
+	csrf := ""
+	if n := f.UI.findNode("csrf_token"); n != nil {
+		csrf, _ = n.input().Value.(string)
+	}
+	// The identifier stays in the form, hidden, for every method's submit.
+	f.UI.Nodes = []*Node{csrfNode(csrf),
+		inputNode("default", "identifier", "hidden", e.schema.identifierLabel("password")).
+			value(identifier).required().autocomplete("username webauthn")}
+	for _, m := range shown {
+		m.second(e, r, f)
+	}
+	f.Active, f.State = "identifier_first", "choose_method"
+	e.renderFlowError(w, r, sub, http.StatusBadRequest)
+}
+
+// findLoginIdentity finds the account an identifier names: a credential
+// identifier (Kratos looks through all of them) or one of its addresses
+// (an account made with a passkey is known by its address).
+func (e *Engine) findLoginIdentity(ctx context.Context, identifier string) (*sessionstore.Identity, error) {
+	id := normalizeIdentifier(identifier)
+	for _, t := range []string{"password", "code", "webauthn",
+		sessionstore.AddressIndexType("verification", "email"), sessionstore.AddressIndexType("recovery", "email")} {
+		ident, err := e.store.FindIdentityByCredential(ctx, t, id)
+		if err == nil {
+			return ident, nil
+		}
+		if !errors.Is(err, sessionstore.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return nil, sessionstore.ErrNotFound
+}
+
+// credentialNamed reports whether ident has a typ credential whose
+// identifiers include identifier: the one that method's sign-in looks up.
+func credentialNamed(ident *sessionstore.Identity, typ, identifier string) bool {
+	c, ok := ident.Credentials[typ]
+	if !ok {
+		return false
+	}
+	want := normalizeIdentifier(identifier)
+	return slices.ContainsFunc(c.Identifiers, func(s string) bool { return normalizeIdentifier(s) == want })
+}
