@@ -151,6 +151,16 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 	e.renderFlowError(w, r, sub, http.StatusBadRequest)
 }
 
+// setTraitValues writes the values of traits into the flow's trait nodes
+// that exist (their types stay as the form made them).
+func (e *Engine) setTraitValues(f *flow, traits map[string]any) {
+	for _, fd := range e.schema.Fields {
+		if v, ok := lookupPath(traits, fd.Path); ok {
+			f.UI.setValue("traits."+fd.Path, v)
+		}
+	}
+}
+
 // applyFieldErrors puts validation messages on trait nodes (or the flow).
 func applyFieldErrors(c *Container, errs []fieldError) {
 	for _, fe := range errs {
@@ -169,23 +179,11 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 		traits = map[string]any{}
 	}
 	fail := func() {
-		// Kratos re-renders the first screen with the submitted values.
-		msgs := f.UI.Messages
-		nodeMsgs := map[string][]Text{}
-		for _, n := range f.UI.Nodes {
-			if a := n.input(); a != nil && len(n.Messages) > 0 {
-				nodeMsgs[a.Name] = n.Messages
-			}
-		}
-		e.registrationForm(f, traits)
-		for name, m := range nodeMsgs {
-			if n := f.UI.findNode(name); n != nil {
-				n.Messages = m
-			} else if name == "password" {
-				f.UI.Messages = append(f.UI.Messages, m...)
-			}
-		}
-		f.UI.Messages = append(f.UI.Messages, msgs...)
+		// Kratos keeps the flow's screen and writes the submitted trait
+		// values back; a message for a node the screen lacks (the password
+		// of a one-step submit on profile_first's first screen) got a node
+		// of its own (addNodeMessage), as Kratos's AddMessage does.
+		e.setTraitValues(f, traits)
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 	}
 	if errs := e.schema.validate(traits); len(errs) > 0 {
