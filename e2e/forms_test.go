@@ -1,8 +1,13 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -190,4 +195,103 @@ func TestLargeSubmitsStoreLittle(t *testing.T) {
 	if ids := f.messageIDs(); len(ids) != 1 || ids[0] != 4000001 || !strings.Contains(f.UI.Messages[0].Text, "traits are too large") {
 		t.Errorf("registration with 70 KiB of traits: messages %+v, want 4000001 traits are too large", f.UI.Messages)
 	}
+}
+
+// formsSchema has the optional boolean, number and string traits Ory's UI
+// renders as empty hidden inputs on the credential step, and a required
+// boolean.
+const formsSchema = `{
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "type": "object",
+  "properties": {
+    "traits": {
+      "type": "object",
+      "properties": {
+        "email": {"type": "string", "format": "email", "title": "E-Mail",
+          "ory.sh/kratos": {"credentials": {"password": {"identifier": true}}}},
+        "consent": {"type": "boolean", "title": "Newsletter"},
+        "age": {"type": "integer", "title": "Age"},
+        "nickname": {"type": "string", "title": "Nickname", "minLength": 2},
+        "tos": {"type": "boolean", "title": "Terms"}
+      },
+      "required": ["email", "tos"],
+      "additionalProperties": false
+    }
+  }
+}`
+
+// TestFormEmptyBooleans: a browser form post as Ory's reference UI sends
+// it (unset traits as empty inputs, values as strings) completes the
+// two-step registration: empty optional booleans, numbers and strings are
+// dropped, an empty required boolean is false, set values are typed by
+// the identity schema (issue 12, item 13).
+func TestFormEmptyBooleans(t *testing.T) {
+	t.Parallel()
+	schema := filepath.Join(t.TempDir(), "identity.schema.json")
+	if err := os.WriteFile(schema, []byte(formsSchema), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := startInstance(t, instanceOptions{GlobalKratos: []string{"identity_schema " + schema, "rate_limits off"}})
+	form := hdr{"Accept": "text/html,application/xhtml+xml", "Content-Type": "application/x-www-form-urlencoded"}
+
+	register := func(step1 url.Values, wantTraits map[string]any) {
+		t.Helper()
+		b := newBrowser(t, in)
+		flow, resp, err := b.sdk.FrontendAPI.CreateBrowserRegistrationFlow(ctx).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		csrf := sdkCSRF(t, flow.Ui.Nodes)
+		action := in.apiBase + "/self-service/registration?flow=" + flow.Id
+
+		step1.Set("csrf_token", csrf)
+		step1.Set("method", "profile")
+		r, body := do(t, b.hc, "POST", action, form, []byte(step1.Encode()))
+		wantStatus(t, r, body, http.StatusSeeOther)
+		got, resp, err := b.sdk.FrontendAPI.GetRegistrationFlow(ctx).Id(flow.Id).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		for _, n := range got.Ui.Nodes {
+			if len(n.Messages) > 0 {
+				t.Fatalf("profile step: node %s has messages %v", n.Attributes.UiNodeInputAttributes.Name, sdkMessageIDs(n.Messages))
+			}
+		}
+		if ids := sdkMessageIDs(got.Ui.Messages); len(ids) != 1 || ids[0] != 1040009 || sdkNode(got.Ui.Nodes, "password") == nil {
+			t.Fatalf("profile step: messages %v, want the credential step (1040009 and a password node)", ids)
+		}
+
+		// Step 2 posts the traits back as the hidden inputs render them:
+		// an unset value is an empty string.
+		step2 := url.Values{"csrf_token": {csrf}, "method": {"password"}, "password": {randPassword()}}
+		for _, n := range got.Ui.Nodes {
+			a := n.Attributes.UiNodeInputAttributes
+			if a == nil || !strings.HasPrefix(a.Name, "traits.") {
+				continue
+			}
+			if a.Type != "hidden" {
+				t.Errorf("credential step: %s is %s, want hidden", a.Name, a.Type)
+			}
+			v := ""
+			if a.Value != nil {
+				v = fmt.Sprint(a.Value)
+			}
+			step2.Set(a.Name, v)
+		}
+		r, body = do(t, b.hc, "POST", action, form, []byte(step2.Encode()))
+		wantStatus(t, r, body, http.StatusSeeOther)
+		if cookieFrom(r, "ory_kratos_session") == nil {
+			got, _, _ := b.sdk.FrontendAPI.GetRegistrationFlow(ctx).Id(flow.Id).Execute()
+			t.Fatalf("credential step: no session; Location %s; flow %+v", r.Header.Get("Location"), got.Ui)
+		}
+		s, resp, err := b.sdk.FrontendAPI.ToSession(ctx).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		traits, _ := s.Identity.Traits.(map[string]any)
+		if !reflect.DeepEqual(traits, wantTraits) {
+			t.Errorf("traits = %v, want %v", traits, wantTraits)
+		}
+	}
+
+	email := randEmail()
+	register(url.Values{"traits.email": {email}, "traits.consent": {""}, "traits.age": {""}, "traits.nickname": {""}, "traits.tos": {""}},
+		map[string]any{"email": email, "tos": false})
+	email = randEmail()
+	register(url.Values{"traits.email": {email}, "traits.consent": {"true"}, "traits.age": {"42"}, "traits.nickname": {"Al"}, "traits.tos": {"false", "true"}},
+		map[string]any{"email": email, "consent": true, "age": float64(42), "nickname": "Al", "tos": true})
 }

@@ -65,7 +65,13 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	_ = form
+	if form != nil {
+		// Form values are strings: the identity schema types the traits,
+		// as Kratos's form decoder does.
+		if traits, has := e.schema.formTraits(form); has {
+			body["traits"] = traits
+		}
+	}
 	sub.body = body
 	sub.method = str(body, "method")
 	if tr, ok := body["traits"]; ok {
