@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -212,6 +213,9 @@ func checkOrigin(s string) error {
 func checkRPID(s string) error {
 	if s == "" || strings.ContainsAny(s, ":/?#@ ") {
 		return fmt.Errorf("invalid relying party id %q: want a host name such as example.com", s)
+	}
+	if net.ParseIP(s) != nil {
+		return fmt.Errorf("invalid relying party id %q: WebAuthn does not accept an IP address; use a host name such as example.com (or localhost)", s)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -181,7 +182,7 @@ func (e *Engine) webAuthn(r *http.Request, kind string) (*webauthn.WebAuthn, err
 	}
 	rpID := e.cfg.WebAuthnRPID
 	if rpID == "" {
-		rpID = base.Hostname()
+		rpID = defaultRPID(base.Hostname())
 	}
 	name := e.cfg.WebAuthnRPDisplayName
 	if name == "" {
@@ -208,6 +209,19 @@ func (e *Engine) webAuthn(r *http.Request, kind string) (*webauthn.WebAuthn, err
 		cfg.AuthenticatorSelection = protocol.AuthenticatorSelection{UserVerification: protocol.VerificationDiscouraged}
 	}
 	return webauthn.New(cfg)
+}
+
+// defaultRPID is the relying party id for a public URL on host when none
+// is configured: the host name, or localhost for an IP address, which
+// WebAuthn does not accept as an RP id (go-webauthn refuses it, browsers
+// too). localhost is what the reference Kratos setup on 127.0.0.1 uses;
+// the forms then carry WebAuthn nodes as Kratos's do, and real ceremonies
+// need the UI on a host name with webauthn { rp_id; rp_origins } set.
+func defaultRPID(host string) string {
+	if net.ParseIP(host) != nil {
+		return "localhost"
+	}
+	return host
 }
 
 // --- ceremony state on the flow ---
