@@ -162,6 +162,14 @@ type App struct {
 	// (selfservice.flows.registration.enabled: false). Default: false.
 	DisableRegistration bool `json:"disable_registration,omitempty"`
 
+	// DisablePassword turns the password method off
+	// (selfservice.methods.password.enabled: false) for passwordless
+	// deployments: no password nodes in any flow, and password submits are
+	// refused as a disabled method. Needs another first factor: passkey,
+	// webauthn with passwordless, or code with passwordless. Default:
+	// false.
+	DisablePassword bool `json:"disable_password,omitempty"`
+
 	// PasswordHasher is bcrypt or argon2id (hashers.algorithm). Default:
 	// bcrypt.
 	PasswordHasher string `json:"password_hasher,omitempty"`
@@ -225,8 +233,9 @@ type App struct {
 
 	// Methods enables optional credential methods: totp, lookup_secret,
 	// webauthn, passkey and code (selfservice.methods.<name>.enabled).
-	// Password and profile are always on; recovery and verification codes
-	// do not need `code` here. Default: none.
+	// password and profile may be listed and are on anyway (profile
+	// always, password unless DisablePassword); recovery and verification
+	// codes do not need `code` here. Default: none.
 	Methods []string `json:"methods,omitempty"`
 
 	// RequiredAAL is the assurance level whoami, settings and the gate
@@ -548,6 +557,7 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 		CookiePath:              r(a.CookiePath),
 		CookieHostPrefix:        a.CookieHostPrefix,
 		DisableRegistration:     a.DisableRegistration,
+		DisablePassword:         a.DisablePassword,
 		RegistrationStyle:       a.RegistrationStyle,
 		PasswordHasher:          a.PasswordHasher,
 		BcryptCost:              a.BcryptCost,
@@ -658,6 +668,7 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 	if a.CodeMaxSubmissions != 0 {
 		check("code_max_submissions", checkCodeMaxSubmissions(a.CodeMaxSubmissions))
 	}
+	check("disable_password", checkFirstFactor(a))
 	if len(a.Methods) > 0 {
 		check("methods", checkMethods(a.Methods))
 		cfg.Methods = make(map[string]bool, len(a.Methods))

@@ -70,6 +70,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		}
 //		registration_style <profile_first|unified>
 //		registration <enabled|disabled>
+//		password <enabled|disabled>
 //		password_hasher <bcrypt|argon2id>
 //		bcrypt_cost <n>
 //
@@ -81,7 +82,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		use_continue_with_transitions
 //		require_verified_address
 //		revoke_active_sessions <recovery|password|off...>
-//		methods <totp|lookup_secret|webauthn|passkey|code...>
+//		methods <password|profile|totp|lookup_secret|webauthn|passkey|code...>
 //		required_aal <highest_available|aal1>
 //		totp_issuer <name>
 //		webauthn {
@@ -113,6 +114,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	seen := make(map[string]bool)
 	var hostPrefixAt string // file:line of cookie_host_prefix
+	var passwordAt string   // file:line of password
 	for d.NextBlock(0) {
 		name := d.Val()
 		if !repeatableOptions[name] {
@@ -340,6 +342,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			v, err = choiceArg("registration", []string{"enabled", "disabled"})
 			a.DisableRegistration = v == "disabled"
 
+		case "password":
+			var v string
+			v, err = choiceArg("password", []string{"enabled", "disabled"})
+			a.DisablePassword = v == "disabled"
+			passwordAt = fmt.Sprintf("%s:%d", d.File(), d.Line())
+
 		case "password_hasher":
 			a.PasswordHasher, err = choiceArg("password hasher", passwordHashers)
 
@@ -482,6 +490,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if err != nil {
 			return err
 		}
+	}
+	if err := checkFirstFactor(a); err != nil {
+		return fmt.Errorf("password: %v, at %s", err, passwordAt)
 	}
 	if hostPrefixAt != "" {
 		// Browsers silently drop __Host- cookies with these: nobody could

@@ -162,9 +162,28 @@ func parseSameSite(s string) (http.SameSite, error) {
 // flowMethods are the values of recovery and verification.
 var flowMethods = []string{"code", "link"}
 
-// credentialMethods are the optional credential methods of `methods`
-// (password and profile are always on).
-var credentialMethods = []string{"totp", "lookup_secret", "webauthn", "passkey", "code"}
+// credentialMethods are the names `methods` accepts: password and profile
+// (on anyway, listed as a Kratos user thinks of them; `password disabled`
+// turns the password off) and the optional methods.
+var credentialMethods = []string{"password", "profile", "totp", "lookup_secret", "webauthn", "passkey", "code"}
+
+// checkFirstFactor refuses a config without a way to sign in: the
+// password method off and no passkey, passwordless webauthn or
+// passwordless code.
+func checkFirstFactor(a *App) error {
+	if !a.DisablePassword {
+		return nil
+	}
+	if slices.Contains(a.Methods, "password") {
+		return errors.New("the password method is disabled but methods lists password")
+	}
+	has := func(m string) bool { return slices.Contains(a.Methods, m) }
+	if has("passkey") || has("webauthn") && a.WebAuthn != nil && a.WebAuthn.Passwordless || has("code") && a.Code != nil && a.Code.Passwordless {
+		return nil
+	}
+	return errors.New("the password method is disabled and no other first factor is enabled, so nobody could sign in: " +
+		"add methods passkey, or methods webauthn with webauthn { passwordless }, or methods code with code { passwordless }")
+}
 
 // requiredAALs are the accepted values of required_aal.
 var requiredAALs = []string{"highest_available", "aal1"}

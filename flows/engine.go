@@ -124,9 +124,15 @@ type Config struct {
 	// Default: off.
 	RevokeSessionsAfterPasswordChange bool
 	// Methods enables optional credential methods by name (totp,
-	// lookup_secret, webauthn, passkey, code). password and profile are
-	// always on.
+	// lookup_secret, webauthn, passkey, code). profile is always on, and
+	// password unless DisablePassword.
 	Methods map[string]bool
+	// DisablePassword turns the password method off
+	// (selfservice.methods.password.enabled: false) for passwordless
+	// deployments: no password nodes in any flow, password submits find
+	// no strategy. Another first factor must be on (passkey, webauthn
+	// passwordless or code passwordless).
+	DisablePassword bool
 	// RequiredAAL is highest_available (default) or aal1, for whoami,
 	// settings and the gate.
 	RequiredAAL string
@@ -222,6 +228,16 @@ type Engine struct {
 // link mailed to evil.example is an account takeover), so there is no
 // per-request default.
 var ErrNoPublicURL = errors.New("flows: public_url is required: links in mails, redirects, the CSRF cookie name and assertion issuers are built from it, never from a request's Host header")
+
+// ErrNoFirstFactor is returned by New when the password method is off and
+// no other first factor is on: nobody could sign in.
+var ErrNoFirstFactor = errors.New("flows: the password method is disabled and no other first factor is enabled (passkey, webauthn passwordless or code passwordless): nobody could sign in")
+
+// hasPasswordlessFirstFactor reports whether a first factor other than
+// the password is on.
+func (c Config) hasPasswordlessFirstFactor() bool {
+	return c.Methods["passkey"] || c.Methods["webauthn"] && c.WebAuthnPasswordless || c.Methods["code"] && c.CodePasswordless
+}
 
 // ErrNoSession is returned by Authenticate when the request carries no
 // valid session.
@@ -328,6 +344,9 @@ func New(cfg Config, store *sessionstore.Store, logger *zap.Logger) (*Engine, er
 	}
 	if cfg.PublicURL == "" {
 		return nil, ErrNoPublicURL
+	}
+	if cfg.DisablePassword && !cfg.hasPasswordlessFirstFactor() {
+		return nil, ErrNoFirstFactor
 	}
 	u, err := parseBaseURL(cfg.PublicURL)
 	if err != nil {

@@ -63,15 +63,20 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *Error) {
 			}
 		}
 		n := inputNode("default", "identifier", "hidden", nil).value(ident)
-		f.UI.Nodes = append(f.UI.Nodes, n,
-			inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
-			submitNode("password", "method", "password", labelOf(1010001, nil)))
+		f.UI.Nodes = append(f.UI.Nodes, n)
+		if e.methodEnabled("password") {
+			f.UI.Nodes = append(f.UI.Nodes,
+				inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
+				submitNode("password", "method", "password", labelOf(1010001, nil)))
+		}
 		f.UI.Messages = []Text{newText(1010003, nil)}
 	default:
-		f.UI.Nodes = append(f.UI.Nodes,
-			inputNode("default", "identifier", "text", e.schema.identifierLabel("password")).value("").required(),
-			inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
-			submitNode("password", "method", "password", labelOf(1010022, nil)))
+		if e.methodEnabled("password") {
+			f.UI.Nodes = append(f.UI.Nodes,
+				inputNode("default", "identifier", "text", e.schema.identifierLabel("password")).value("").required(),
+				inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
+				submitNode("password", "method", "password", labelOf(1010022, nil)))
+		}
 		// First factors besides password (passkey, passwordless webauthn, code).
 		for _, m := range loginMethods {
 			if m.aal == "aal1" && e.methodEnabled(m.name) {
@@ -114,7 +119,7 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		e.writeBrowserOrJSONError(w, r, f.Type, errAAL1Required())
 		return
 	}
-	if sub.method == "password" {
+	if sub.method == "password" && e.methodEnabled("password") {
 		e.loginPassword(w, r, sub, sess)
 		return
 	}

@@ -93,6 +93,18 @@ func (e *Engine) beginPasskeyRegistration(r *http.Request, f *flow, handle []byt
 	return optionsJSON(passkeyCreateData{CredentialOptions: creation, DisplayNameFieldName: e.passkeyDisplayNameField()}), nil
 }
 
+// anyIdentifierLabel is the identifier label of the first credential type
+// whose identifier trait has a title (the schema names the identifier
+// once, whatever credential marks it), else 1070004 "ID".
+func (s *identitySchema) anyIdentifierLabel() *Text {
+	for _, typ := range []string{"password", "webauthn", "code", "passkey"} {
+		if l := s.identifierLabel(typ); l.ID != 1070004 {
+			return l
+		}
+	}
+	return labelOf(1070004, nil)
+}
+
 // --- registration ---
 
 func passkeyRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[string]any) {
@@ -196,6 +208,11 @@ func passkeyLoginNodes(e *Engine, r *http.Request, f *flow, _ *sessionstore.Iden
 	}
 	if n := f.UI.findNode("identifier"); n != nil && n.input().Type != "hidden" {
 		n.input().Autocomplete = "username webauthn"
+	} else if n == nil {
+		// Without the password method no one else brought the identifier
+		// (Kratos's passkey strategy renders it for autofill).
+		f.UI.insertAfterCSRF(inputNode("default", "identifier", "text", e.schema.anyIdentifierLabel()).
+			value("").required().autocomplete("username webauthn"))
 	}
 	login := inputNode("passkey", "passkey_login", "hidden", nil)
 	login.input().OnLoad = "window.oryPasskeyLoginAutocompleteInit()"

@@ -54,14 +54,23 @@ func (e *Engine) registrationFormFor(r0 *http.Request, f *flow, traits map[strin
 	f.UI.Nodes = []*Node{csrfNode(csrf)}
 	f.UI.Nodes = append(f.UI.Nodes, e.schema.traitNodes("default", traits, false)...)
 	if e.cfg.RegistrationStyle == "unified" {
-		f.UI.Nodes = append(f.UI.Nodes,
-			inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("new-password"),
-			submitNode("password", "method", "password", labelOf(1040001, nil)))
+		e.passwordRegistrationNodes(f)
 		e.registrationMethodNodes(r0, f, traits)
 	} else {
 		f.UI.Nodes = append(f.UI.Nodes, submitNode("profile", "method", "profile", labelOf(1040001, nil)))
 	}
 	f.State = "choose_method"
+}
+
+// passwordRegistrationNodes appends the password field and its submit,
+// unless the password method is off.
+func (e *Engine) passwordRegistrationNodes(f *flow) {
+	if !e.methodEnabled("password") {
+		return
+	}
+	f.UI.Nodes = append(f.UI.Nodes,
+		inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("new-password"),
+		submitNode("password", "method", "password", labelOf(1040001, nil)))
 }
 
 // credentialSelection renders the second screen of profile_first: traits
@@ -73,9 +82,7 @@ func (e *Engine) credentialSelection(r *http.Request, f *flow, traits map[string
 	}
 	f.UI.Nodes = []*Node{csrfNode(csrf)}
 	f.UI.Nodes = append(f.UI.Nodes, e.schema.traitNodes("default", traits, true)...)
-	f.UI.Nodes = append(f.UI.Nodes,
-		inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("new-password"),
-		submitNode("password", "method", "password", labelOf(1040001, nil)))
+	e.passwordRegistrationNodes(f)
 	e.registrationMethodNodes(r, f, traits)
 	f.UI.Nodes = append(f.UI.Nodes, submitNode("profile", "screen", "previous", labelOf(1040008, nil)))
 	f.UI.Messages = []Text{newText(1040009, nil)}
@@ -138,6 +145,9 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	case "password":
+		if !e.methodEnabled("password") {
+			break // no strategy: 4010003 below
+		}
 		e.registerPassword(w, r, sub, traits)
 		return
 	}
