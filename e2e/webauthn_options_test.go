@@ -83,3 +83,89 @@ func TestWebAuthnOnAnIPPublicURL(t *testing.T) {
 		t.Errorf("relying party id %q, want localhost", o.PublicKey.RP.ID)
 	}
 }
+
+// TestWebAuthnUnifiedRegistration: with registration_style unified and
+// passwordless webauthn, the registration form offers the webauthn group
+// beside password, code and passkey, as Kratos does, and a security key
+// signs up and then in without a password (issue 12, item 14).
+func TestWebAuthnUnifiedRegistration(t *testing.T) {
+	t.Parallel()
+	in := startInstance(t, instanceOptions{GlobalKratos: []string{
+		"registration_style unified", "rate_limits off",
+		"methods webauthn passkey code",
+		"code {\n\t\t\tpasswordless\n\t\t}",
+		"webauthn {\n\t\t\trp_id " + mfaRPID + "\n\t\t\trp_origins " + mfaOrigin + "\n\t\t\tpasswordless\n\t\t}",
+	}})
+	b := newBrowser(t, in)
+	f, resp, err := b.sdk.FrontendAPI.CreateBrowserRegistrationFlow(ctx).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	groups := map[string]bool{}
+	for _, n := range f.Ui.Nodes {
+		groups[n.Group] = true
+	}
+	for _, g := range []string{"password", "code", "passkey", "webauthn"} {
+		if !groups[g] {
+			t.Errorf("unified registration lacks the %s group; nodes %v", g, sdkNodeSpecs(f.Ui.Nodes))
+		}
+	}
+	wantWebAuthnScript(t, "registration", in, f.Ui.Nodes)
+	name := sdkNode(f.Ui.Nodes, "webauthn_register_displayname")
+	if name == nil || name.Group != "webauthn" || name.Attributes.UiNodeInputAttributes.Type != "text" || labelID(name) != 1050013 {
+		t.Fatalf("webauthn_register_displayname: %+v", name)
+	}
+	if n := sdkNode(f.Ui.Nodes, "webauthn_register"); n == nil || n.Group != "webauthn" || n.Attributes.UiNodeInputAttributes.Type != "hidden" {
+		t.Fatalf("webauthn_register: %+v", n)
+	}
+	trig := sdkNode(f.Ui.Nodes, "webauthn_register_trigger")
+	if trig == nil || trig.Group != "webauthn" || trig.Attributes.UiNodeInputAttributes.Type != "button" ||
+		trig.Attributes.UiNodeInputAttributes.OnclickTrigger == nil || *trig.Attributes.UiNodeInputAttributes.OnclickTrigger != "oryWebAuthnRegistration" ||
+		labelID(trig) != 1040004 {
+		t.Fatalf("webauthn_register_trigger: %+v", trig)
+	}
+	opts, _ := trig.Attributes.UiNodeInputAttributes.Value.(string)
+	if o := decodeCreationOptions(t, "registration", opts); o.PublicKey.RP.ID != mfaRPID {
+		t.Errorf("relying party id %q, want %s", o.PublicKey.RP.ID, mfaRPID)
+	}
+
+	// Sign up with the key.
+	email := randEmail()
+	key := newMFAKey(t)
+	wa := ory.NewUpdateRegistrationFlowWithWebAuthnMethod("webauthn", map[string]any{"email": email})
+	wa.SetCsrfToken(sdkCSRF(t, f.Ui.Nodes))
+	wa.SetWebauthnRegister(key.attest(t, opts))
+	wa.SetWebauthnRegisterDisplayname("my key")
+	reg, resp, err := b.sdk.FrontendAPI.UpdateRegistrationFlow(ctx).Flow(f.Id).
+		UpdateRegistrationFlowBody(ory.UpdateRegistrationFlowWithWebAuthnMethodAsUpdateRegistrationFlowBody(wa)).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if reg.Session == nil || methodsOf(reg.Session) != "webauthn" || reg.Identity.Id == "" {
+		t.Fatalf("security key sign-up: session %+v", reg.Session)
+	}
+	// The same attestation cannot sign up twice (the ceremony is used up).
+	_, resp, err = b.sdk.FrontendAPI.UpdateRegistrationFlow(ctx).Flow(f.Id).
+		UpdateRegistrationFlowBody(ory.UpdateRegistrationFlowWithWebAuthnMethodAsUpdateRegistrationFlowBody(wa)).Execute()
+	if resp == nil || resp.StatusCode == http.StatusOK {
+		t.Fatalf("the used attestation signed up again: %v", err)
+	}
+
+	// Sign in with the key alone: identifier, then the assertion.
+	b2 := newBrowser(t, in)
+	lf, resp, err := b2.sdk.FrontendAPI.CreateBrowserLoginFlow(ctx).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	step := ory.NewUpdateLoginFlowWithWebAuthnMethod(email, "webauthn")
+	step.SetCsrfToken(sdkCSRF(t, lf.Ui.Nodes))
+	_, resp, err = b2.sdk.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).
+		UpdateLoginFlowBody(ory.UpdateLoginFlowWithWebAuthnMethodAsUpdateLoginFlowBody(step)).Execute()
+	ch := sdkFlowError(t, "passwordless step one", resp, err, http.StatusBadRequest)
+	lt := ch.node("webauthn_login_trigger")
+	if lt == nil {
+		t.Fatalf("no webauthn_login_trigger after the identifier: %v", rawNodeSpecs(ch.UI.Nodes))
+	}
+	key.cred.Counter = 1
+	step.SetWebauthnLogin(key.assert(t, lt.Attributes["value"].(string), mfaOrigin))
+	res, resp, err := b2.sdk.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).
+		UpdateLoginFlowBody(ory.UpdateLoginFlowWithWebAuthnMethodAsUpdateLoginFlowBody(step)).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if res.Session.Identity == nil || res.Session.Identity.Id != reg.Identity.Id || methodsOf(&res.Session) != "webauthn" {
+		t.Fatalf("security key sign-in: %+v", res.Session)
+	}
+}
