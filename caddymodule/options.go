@@ -239,6 +239,46 @@ func checkRPID(s string) error {
 	return nil
 }
 
+// Values of the passkey authenticator selection.
+var (
+	passkeyResidentKeys       = []string{"required", "preferred"}
+	passkeyUserVerifications  = []string{"required", "preferred", "discouraged"}
+	passkeyAttachments        = []string{"platform", "cross-platform", "any"}
+	errPasskeyDiscoverable    = errors.New("passkeys sign in without an identifier, which needs a discoverable (resident) credential: want required or preferred")
+	errPasskeyMethodNotListed = errors.New("configures the passkey method, which is not enabled: add methods passkey")
+)
+
+// checkPasskeySelection accepts the authenticator selection of passkeys.
+func checkPasskeySelection(s *PasskeySelection) error {
+	if s.ResidentKey == "discouraged" {
+		return fmt.Errorf("resident_key discouraged: %w", errPasskeyDiscoverable)
+	}
+	for _, c := range []struct {
+		what, v string
+		allowed []string
+	}{
+		{"resident_key", s.ResidentKey, passkeyResidentKeys},
+		{"user_verification", s.UserVerification, passkeyUserVerifications},
+		{"attachment", s.Attachment, passkeyAttachments},
+	} {
+		if c.v != "" {
+			if err := checkOneOf(c.what, c.v, c.allowed); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkPasskeyEnabled refuses a passkey block without the passkey method
+// (a block that would do nothing is a mistake).
+func checkPasskeyEnabled(a *App) error {
+	if a.Passkey != nil && !slices.Contains(a.Methods, "passkey") {
+		return errPasskeyMethodNotListed
+	}
+	return nil
+}
+
 // checkMailTemplateName accepts a courier template name such as
 // recovery_code_valid.
 func checkMailTemplateName(name string) error {

@@ -169,3 +169,132 @@ func TestWebAuthnUnifiedRegistration(t *testing.T) {
 		t.Fatalf("security key sign-in: %+v", res.Session)
 	}
 }
+
+// passkeyStep returns the credential step of a browser registration
+// (profile_first) and the creation options of its passkey_create_data.
+func passkeyStep(t *testing.T, b *browser, traits map[string]any) (*ory.RegistrationFlow, flowJSON, string) {
+	t.Helper()
+	f, resp, err := b.sdk.FrontendAPI.CreateBrowserRegistrationFlow(ctx).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	profile := ory.UpdateRegistrationFlowWithProfileMethod{Method: "profile", Traits: traits, CsrfToken: ptr(sdkCSRF(t, f.Ui.Nodes))}
+	_, resp, err = b.sdk.FrontendAPI.UpdateRegistrationFlow(ctx).Flow(f.Id).
+		UpdateRegistrationFlowBody(ory.UpdateRegistrationFlowWithProfileMethodAsUpdateRegistrationFlowBody(&profile)).Execute()
+	sel := sdkFlowError(t, "profile step", resp, err, http.StatusBadRequest)
+	n := sel.node("passkey_create_data")
+	if n == nil {
+		t.Fatalf("no passkey_create_data on the credential step: %v", rawNodeSpecs(sel.UI.Nodes))
+	}
+	var data struct {
+		CredentialOptions json.RawMessage `json:"credentialOptions"`
+	}
+	raw, _ := n.Attributes["value"].(string)
+	if err := json.Unmarshal([]byte(raw), &data); err != nil || len(data.CredentialOptions) == 0 {
+		t.Fatalf("passkey_create_data %q: %v", raw, err)
+	}
+	return f, sel, string(data.CredentialOptions)
+}
+
+// loginUserVerification is the userVerification of a browser login
+// flow's passkey_challenge.
+func loginUserVerification(t *testing.T, b *browser) (string, *ory.LoginFlow) {
+	t.Helper()
+	lf, resp, err := b.sdk.FrontendAPI.CreateBrowserLoginFlow(ctx).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	var ch struct {
+		PublicKey struct {
+			RPID             string `json:"rpId"`
+			UserVerification string `json:"userVerification"`
+		} `json:"publicKey"`
+	}
+	if err := json.Unmarshal([]byte(mfaInputValue(t, lf.Ui.Nodes, "passkey_challenge")), &ch); err != nil {
+		t.Fatal(err)
+	}
+	return ch.PublicKey.UserVerification, lf
+}
+
+// TestPasskeyOptions: the passkey block sets the relying party and the
+// authenticator selection the passkey ceremonies send; without it they
+// are Kratos's (a discoverable credential, user verification preferred, a
+// platform authenticator) (issue 12, item 19).
+func TestPasskeyOptions(t *testing.T) {
+	t.Parallel()
+	webauthnRP := "webauthn {\n\t\t\trp_id " + mfaRPID + "\n\t\t\trp_display_name \"Acme Keys\"\n\t\t\trp_origins " + mfaOrigin + "\n\t\t}"
+
+	t.Run("defaults", func(t *testing.T) {
+		t.Parallel()
+		in := startInstance(t, instanceOptions{GlobalKratos: []string{"methods passkey", webauthnRP, "rate_limits off"}})
+		b := newBrowser(t, in)
+		_, _, opts := passkeyStep(t, b, map[string]any{"email": randEmail()})
+		o := decodeCreationOptions(t, "defaults", opts)
+		s := o.PublicKey.AuthenticatorSelection
+		if o.PublicKey.RP.ID != mfaRPID || o.PublicKey.RP.Name != "Acme Keys" {
+			t.Errorf("relying party %+v, want the webauthn one (%s, Acme Keys)", o.PublicKey.RP, mfaRPID)
+		}
+		if s.AuthenticatorAttachment != "platform" || s.ResidentKey != "required" || s.RequireResidentKey == nil || !*s.RequireResidentKey || s.UserVerification != "preferred" {
+			t.Errorf("authenticatorSelection %+v, want Kratos's platform / required / preferred", s)
+		}
+		if uv, _ := loginUserVerification(t, newBrowser(t, in)); uv != "preferred" {
+			t.Errorf("login userVerification %q, want preferred", uv)
+		}
+	})
+
+	t.Run("configured", func(t *testing.T) {
+		t.Parallel()
+		in := startInstance(t, instanceOptions{GlobalKratos: []string{"methods webauthn passkey", webauthnRP, "rate_limits off",
+			"passkey {\n\t\t\trp_id " + mfaRPID + "\n\t\t\trp_display_name \"Acme Passkeys\"\n\t\t\trp_origins " + mfaOrigin +
+				"\n\t\t\tauthenticator_selection {\n\t\t\t\tresident_key preferred\n\t\t\t\tuser_verification required\n\t\t\t\tattachment cross-platform\n\t\t\t}\n\t\t}"}})
+		b := newBrowser(t, in)
+		traits := map[string]any{"email": randEmail()}
+		f, _, opts := passkeyStep(t, b, traits)
+		o := decodeCreationOptions(t, "configured", opts)
+		s := o.PublicKey.AuthenticatorSelection
+		if o.PublicKey.RP.ID != mfaRPID || o.PublicKey.RP.Name != "Acme Passkeys" {
+			t.Errorf("relying party %+v, want %s, Acme Passkeys", o.PublicKey.RP, mfaRPID)
+		}
+		if s.AuthenticatorAttachment != "cross-platform" || s.ResidentKey != "preferred" || s.RequireResidentKey == nil || *s.RequireResidentKey || s.UserVerification != "required" {
+			t.Errorf("authenticatorSelection %+v, want cross-platform / preferred / required", s)
+		}
+
+		// The options work: sign up with a passkey, then sign in with it.
+		key := newMFAKey(t)
+		pk := ory.UpdateRegistrationFlowWithPasskeyMethod{Method: "passkey", Traits: traits, CsrfToken: ptr(sdkCSRF(t, f.Ui.Nodes)),
+			PasskeyRegister: ptr(key.attest(t, opts))}
+		reg, resp, err := b.sdk.FrontendAPI.UpdateRegistrationFlow(ctx).Flow(f.Id).
+			UpdateRegistrationFlowBody(ory.UpdateRegistrationFlowWithPasskeyMethodAsUpdateRegistrationFlowBody(&pk)).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+
+		// Settings: the passkey options; the security keys keep the
+		// WebAuthn relying party.
+		sf, resp, err := b.sdk.FrontendAPI.CreateBrowserSettingsFlow(ctx).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		var data struct {
+			CredentialOptions json.RawMessage `json:"credentialOptions"`
+		}
+		if err := json.Unmarshal([]byte(mfaInputValue(t, sf.Ui.Nodes, "passkey_create_data")), &data); err != nil {
+			t.Fatal(err)
+		}
+		if so := decodeCreationOptions(t, "settings passkey", string(data.CredentialOptions)); so.PublicKey.RP.Name != "Acme Passkeys" ||
+			so.PublicKey.AuthenticatorSelection.AuthenticatorAttachment != "cross-platform" || so.PublicKey.AuthenticatorSelection.UserVerification != "required" {
+			t.Errorf("settings passkey options %+v", so.PublicKey)
+		}
+		if wo := decodeCreationOptions(t, "settings webauthn", mfaInputValue(t, sf.Ui.Nodes, "webauthn_register_trigger")); wo.PublicKey.RP.Name != "Acme Keys" ||
+			wo.PublicKey.AuthenticatorSelection.AuthenticatorAttachment != "" {
+			t.Errorf("settings security key options %+v, want the WebAuthn relying party Acme Keys and any attachment", wo.PublicKey)
+		}
+
+		b2 := newBrowser(t, in)
+		uv, lf := loginUserVerification(t, b2)
+		if uv != "required" {
+			t.Errorf("login userVerification %q, want required", uv)
+		}
+		key.cred.Counter = 1
+		body := ory.UpdateLoginFlowWithPasskeyMethod{Method: "passkey", CsrfToken: ptr(sdkCSRF(t, lf.Ui.Nodes)),
+			PasskeyLogin: ptr(key.assert(t, mfaInputValue(t, lf.Ui.Nodes, "passkey_challenge"), mfaOrigin))}
+		res, resp, err := b2.sdk.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).
+			UpdateLoginFlowBody(ory.UpdateLoginFlowWithPasskeyMethodAsUpdateLoginFlowBody(&body)).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		if res.Session.Identity == nil || res.Session.Identity.Id != reg.Identity.Id {
+			t.Fatalf("passkey sign-in: %+v", res.Session)
+		}
+	})
+}

@@ -150,6 +150,21 @@ type Config struct {
 	// WebAuthnPasswordless lets security keys be a first factor (Kratos's
 	// webauthn.config.passwordless). Default: off (second factor only).
 	WebAuthnPasswordless bool
+	// PasskeyRPID, PasskeyRPDisplayName and PasskeyRPOrigins are the
+	// relying party of the passkey method
+	// (selfservice.methods.passkey.config.rp). Default: the WebAuthn
+	// relying party.
+	PasskeyRPID          string
+	PasskeyRPDisplayName string
+	PasskeyRPOrigins     []string
+	// PasskeyResidentKey (required or preferred), PasskeyUserVerification
+	// (required, preferred or discouraged) and PasskeyAttachment
+	// (platform, cross-platform or any) select the authenticators of
+	// passkeys. Default: required, preferred, platform (what Kratos's
+	// passkey strategy asks for).
+	PasskeyResidentKey      string
+	PasskeyUserVerification string
+	PasskeyAttachment       string
 	// CodePasswordless enables sign-in and sign-up with a mailed code.
 	CodePasswordless bool
 	// CodeMFA enables a mailed code as a second factor.
@@ -310,6 +325,15 @@ func (c Config) withDefaults() Config {
 	if c.CodeMaxSubmissions <= 0 {
 		c.CodeMaxSubmissions = 5
 	}
+	if c.PasskeyResidentKey == "" {
+		c.PasskeyResidentKey = "required"
+	}
+	if c.PasskeyUserVerification == "" {
+		c.PasskeyUserVerification = "preferred"
+	}
+	if c.PasskeyAttachment == "" {
+		c.PasskeyAttachment = "platform"
+	}
 	return c
 }
 
@@ -347,6 +371,9 @@ func New(cfg Config, store *sessionstore.Store, logger *zap.Logger) (*Engine, er
 	}
 	if cfg.DisablePassword && !cfg.hasPasswordlessFirstFactor() {
 		return nil, ErrNoFirstFactor
+	}
+	if err := cfg.checkPasskeySelection(); err != nil {
+		return nil, err
 	}
 	u, err := parseBaseURL(cfg.PublicURL)
 	if err != nil {

@@ -39,3 +39,44 @@ func TestDisablePasswordNeedsAnotherFirstFactor(t *testing.T) {
 		}
 	}
 }
+
+// Passkeys need a discoverable credential; the selection values are
+// WebAuthn's.
+func TestPasskeySelectionChecked(t *testing.T) {
+	st, err := sessionstore.Open(t.TempDir(), sessionstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, tc := range []struct {
+		rk, uv, at string
+		ok         bool
+	}{
+		{"", "", "", true},
+		{"preferred", "required", "cross-platform", true},
+		{"required", "discouraged", "any", true},
+		{"discouraged", "", "", false},
+		{"always", "", "", false},
+		{"", "sometimes", "", false},
+		{"", "", "usb", false},
+	} {
+		cfg := Config{PublicURL: "https://auth.example.com/", BcryptCost: 4, Methods: map[string]bool{"passkey": true},
+			PasskeyResidentKey: tc.rk, PasskeyUserVerification: tc.uv, PasskeyAttachment: tc.at}
+		e, err := New(cfg, st, nil)
+		if tc.ok != (err == nil) {
+			t.Errorf("%+v: err %v, want ok %v", tc, err, tc.ok)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		sel := e.passkeySelection()
+		wantAt := map[string]string{"": "platform", "any": ""}[tc.at]
+		if tc.at == "cross-platform" {
+			wantAt = "cross-platform"
+		}
+		if string(sel.AuthenticatorAttachment) != wantAt || *sel.RequireResidentKey != (sel.ResidentKey == "required") {
+			t.Errorf("%+v: selection %+v", tc, sel)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -180,15 +181,24 @@ func (e *Engine) webAuthn(r *http.Request, kind string) (*webauthn.WebAuthn, err
 	if err != nil {
 		return nil, err
 	}
-	rpID := e.cfg.WebAuthnRPID
+	rpID, name, origins := e.cfg.WebAuthnRPID, e.cfg.WebAuthnRPDisplayName, e.cfg.WebAuthnRPOrigins
+	if kind == "passkey" {
+		// The passkey method's own relying party: with its own id, nothing
+		// of the WebAuthn one applies; otherwise what it sets wins.
+		if e.cfg.PasskeyRPID != "" {
+			rpID, name, origins = e.cfg.PasskeyRPID, "", nil
+		}
+		name = cmp.Or(e.cfg.PasskeyRPDisplayName, name)
+		if len(e.cfg.PasskeyRPOrigins) > 0 {
+			origins = e.cfg.PasskeyRPOrigins
+		}
+	}
 	if rpID == "" {
 		rpID = defaultRPID(base.Hostname())
 	}
-	name := e.cfg.WebAuthnRPDisplayName
 	if name == "" {
 		name = rpID
 	}
-	origins := e.cfg.WebAuthnRPOrigins
 	if len(origins) == 0 {
 		origins = []string{base.Scheme + "://" + base.Host}
 	}
@@ -196,10 +206,7 @@ func (e *Engine) webAuthn(r *http.Request, kind string) (*webauthn.WebAuthn, err
 		AttestationPreference: protocol.PreferNoAttestation}
 	switch kind {
 	case "passkey":
-		yes := true
-		cfg.AuthenticatorSelection = protocol.AuthenticatorSelection{
-			RequireResidentKey: &yes, ResidentKey: protocol.ResidentKeyRequirementRequired,
-			UserVerification: protocol.VerificationPreferred}
+		cfg.AuthenticatorSelection = e.passkeySelection()
 	case "passwordless":
 		yes := true
 		cfg.AuthenticatorSelection = protocol.AuthenticatorSelection{
