@@ -175,6 +175,14 @@ type App struct {
 	// (selfservice.flows.registration.enabled: false). Default: false.
 	DisableRegistration bool `json:"disable_registration,omitempty"`
 
+	// DisablePassword turns the password method off
+	// (selfservice.methods.password.enabled: false) for passwordless
+	// deployments: no password nodes in any flow, and password submits are
+	// refused as a disabled method. Needs another first factor: passkey,
+	// webauthn with passwordless, or code with passwordless. Default:
+	// false.
+	DisablePassword bool `json:"disable_password,omitempty"`
+
 	// PasswordHasher is bcrypt or argon2id (hashers.algorithm). Default:
 	// bcrypt.
 	PasswordHasher string `json:"password_hasher,omitempty"`
@@ -238,8 +246,9 @@ type App struct {
 
 	// Methods enables optional credential methods: totp, lookup_secret,
 	// webauthn, passkey and code (selfservice.methods.<name>.enabled).
-	// Password and profile are always on; recovery and verification codes
-	// do not need `code` here. Default: none.
+	// password and profile may be listed and are on anyway (profile
+	// always, password unless DisablePassword); recovery and verification
+	// codes do not need `code` here. Default: none.
 	Methods []string `json:"methods,omitempty"`
 
 	// RequiredAAL is the assurance level whoami, settings and the gate
@@ -261,6 +270,13 @@ type App struct {
 	// Code configures the code credential method (enable it with Methods).
 	// Default: neither passwordless nor mfa.
 	Code *CodeConfig `json:"code,omitempty"`
+
+	// Passkey configures the passkey method (enable it with Methods):
+	// its relying party and which authenticators make passkeys
+	// (selfservice.methods.passkey.config). Default: the WebAuthn relying
+	// party; a discoverable credential, user verification preferred, a
+	// platform authenticator.
+	Passkey *PasskeyConfig `json:"passkey,omitempty"`
 
 	// SMTP is the SMTP server the courier delivers mail through
 	// (courier.smtp.connection_uri): smtp://user:pass@host:port/ (STARTTLS
@@ -319,6 +335,46 @@ type WebAuthnConfig struct {
 	// Passwordless lets security keys sign in without a password
 	// (webauthn config.passwordless). Default: false (second factor only).
 	Passwordless bool `json:"passwordless,omitempty"`
+}
+
+// PasskeyConfig is the passkey method's configuration
+// (selfservice.methods.passkey.config).
+type PasskeyConfig struct {
+	// RPID is the relying party id of passkeys (config.rp.id). Default:
+	// the WebAuthn one (webauthn rp_id, else the public URL's host name).
+	RPID string `json:"rp_id,omitempty"`
+
+	// RPDisplayName is the name authenticators show
+	// (config.rp.display_name). Default: the WebAuthn one, else the
+	// relying party id.
+	RPDisplayName string `json:"rp_display_name,omitempty"`
+
+	// RPOrigins are the origins allowed in passkey ceremonies
+	// (config.rp.origins). Default: the WebAuthn ones (without an own
+	// rp_id), else the public URL's origin.
+	RPOrigins []string `json:"rp_origins,omitempty"`
+
+	// AuthenticatorSelection selects the authenticators that make
+	// passkeys.
+	AuthenticatorSelection *PasskeySelection `json:"authenticator_selection,omitempty"`
+}
+
+// PasskeySelection is the authenticator selection of passkey
+// registrations (WebAuthn's authenticatorSelection).
+type PasskeySelection struct {
+	// ResidentKey is required or preferred: passkeys sign in without an
+	// identifier, which needs a discoverable credential. Default:
+	// required.
+	ResidentKey string `json:"resident_key,omitempty"`
+
+	// UserVerification is required, preferred or discouraged, for passkey
+	// sign-up and sign-in. Default: preferred.
+	UserVerification string `json:"user_verification,omitempty"`
+
+	// Attachment is platform (the device's own authenticator),
+	// cross-platform (security keys, phones) or any. Default: platform,
+	// as Kratos.
+	Attachment string `json:"attachment,omitempty"`
 }
 
 // CodeConfig configures the code credential method
@@ -561,6 +617,7 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 		CookiePath:              r(a.CookiePath),
 		CookieHostPrefix:        a.CookieHostPrefix,
 		DisableRegistration:     a.DisableRegistration,
+		DisablePassword:         a.DisablePassword,
 		RegistrationStyle:       a.RegistrationStyle,
 		PasswordHasher:          a.PasswordHasher,
 		BcryptCost:              a.BcryptCost,
@@ -676,6 +733,7 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 	if a.CodeMaxSubmissions != 0 {
 		check("code_max_submissions", checkCodeMaxSubmissions(a.CodeMaxSubmissions))
 	}
+	check("disable_password", checkFirstFactor(a))
 	if len(a.Methods) > 0 {
 		check("methods", checkMethods(a.Methods))
 		cfg.Methods = make(map[string]bool, len(a.Methods))
@@ -705,6 +763,23 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 	if c := a.Code; c != nil {
 		cfg.CodePasswordless = c.Passwordless
 		cfg.CodeMFA = c.MFA
+	}
+	if p := a.Passkey; p != nil {
+		check("passkey", checkPasskeyEnabled(a))
+		cfg.PasskeyRPID = r(p.RPID)
+		cfg.PasskeyRPDisplayName = r(p.RPDisplayName)
+		if p.RPID != "" {
+			check("passkey.rp_id", checkRPID(cfg.PasskeyRPID))
+		}
+		for _, o := range p.RPOrigins {
+			o = r(o)
+			check("passkey.rp_origins", checkOrigin(o))
+			cfg.PasskeyRPOrigins = append(cfg.PasskeyRPOrigins, o)
+		}
+		if s := p.AuthenticatorSelection; s != nil {
+			cfg.PasskeyResidentKey, cfg.PasskeyUserVerification, cfg.PasskeyAttachment = s.ResidentKey, s.UserVerification, s.Attachment
+			check("passkey.authenticator_selection", checkPasskeySelection(s))
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(a.MailTemplates)) {
 		check("mail_templates", checkMailTemplateName(name))

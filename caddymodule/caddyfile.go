@@ -72,6 +72,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		login_style <unified|identifier_first>
 //		mitigate_account_enumeration
 //		registration <enabled|disabled>
+//		password <enabled|disabled>
 //		password_hasher <bcrypt|argon2id>
 //		bcrypt_cost <n>
 //
@@ -83,7 +84,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		use_continue_with_transitions
 //		require_verified_address
 //		revoke_active_sessions <recovery|password|off...>
-//		methods <totp|lookup_secret|webauthn|passkey|code...>
+//		methods <password|profile|totp|lookup_secret|webauthn|passkey|code...>
 //		required_aal <highest_available|aal1>
 //		totp_issuer <name>
 //		webauthn {
@@ -95,6 +96,16 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		code {
 //			passwordless
 //			mfa
+//		}
+//		passkey {
+//			rp_id <host>
+//			rp_display_name <name>
+//			rp_origins <origin...>
+//			authenticator_selection {
+//				resident_key <required|preferred>
+//				user_verification <required|preferred|discouraged>
+//				attachment <platform|cross-platform|any>
+//			}
 //		}
 //
 //		smtp <smtp://user:pass@host:port/|smtps://...>
@@ -115,6 +126,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	seen := make(map[string]bool)
 	var hostPrefixAt string // file:line of cookie_host_prefix
+	var passwordAt string   // file:line of password
+	var passkeyAt string    // file:line of passkey
 	for d.NextBlock(0) {
 		name := d.Val()
 		if !repeatableOptions[name] {
@@ -348,6 +361,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			v, err = choiceArg("registration", []string{"enabled", "disabled"})
 			a.DisableRegistration = v == "disabled"
 
+		case "password":
+			var v string
+			v, err = choiceArg("password", []string{"enabled", "disabled"})
+			a.DisablePassword = v == "disabled"
+			passwordAt = fmt.Sprintf("%s:%d", d.File(), d.Line())
+
 		case "password_hasher":
 			a.PasswordHasher, err = choiceArg("password hasher", passwordHashers)
 
@@ -441,6 +460,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.Code = new(CodeConfig)
 			err = a.Code.unmarshalCaddyfile(d)
 
+		case "passkey":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.Passkey = new(PasskeyConfig)
+			passkeyAt = fmt.Sprintf("%s:%d", d.File(), d.Line())
+			err = a.Passkey.unmarshalCaddyfile(d)
+
 		case "smtp":
 			a.SMTP, err = one()
 			if err == nil && !hasPlaceholder(a.SMTP) {
@@ -490,6 +517,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if err != nil {
 			return err
 		}
+	}
+	if err := checkPasskeyEnabled(a); err != nil {
+		return fmt.Errorf("passkey: %v, at %s", err, passkeyAt)
+	}
+	if err := checkFirstFactor(a); err != nil {
+		return fmt.Errorf("password: %v, at %s", err, passwordAt)
 	}
 	if hostPrefixAt != "" {
 		// Browsers silently drop __Host- cookies with these: nobody could
@@ -584,6 +617,88 @@ func (w *WebAuthnConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			w.Passwordless = true
 		default:
 			return d.Errf("webauthn: unrecognized subdirective %q", name)
+		}
+	}
+	return nil
+}
+
+// unmarshalCaddyfile reads the block of the passkey subdirective:
+//
+//	passkey {
+//		rp_id <host>
+//		rp_display_name <name>
+//		rp_origins <origin...>
+//		authenticator_selection {
+//			resident_key <required|preferred>
+//			user_verification <required|preferred|discouraged>
+//			attachment <platform|cross-platform|any>
+//		}
+//	}
+//
+// rp_origins may repeat (the lists are joined).
+func (p *PasskeyConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if name != "rp_origins" {
+			if seen[name] {
+				return d.Errf("passkey: duplicate subdirective %q", name)
+			}
+			seen[name] = true
+		}
+		switch name {
+		case "rp_id":
+			if !d.AllArgs(&p.RPID) {
+				return d.ArgErr()
+			}
+			if !hasPlaceholder(p.RPID) {
+				if err := checkRPID(p.RPID); err != nil {
+					return d.Errf("passkey rp_id: %v", err)
+				}
+			}
+		case "rp_display_name":
+			if !d.AllArgs(&p.RPDisplayName) {
+				return d.ArgErr()
+			}
+		case "rp_origins":
+			origins := d.RemainingArgs()
+			if len(origins) == 0 {
+				return d.ArgErr()
+			}
+			for _, o := range origins {
+				if !hasPlaceholder(o) {
+					if err := checkOrigin(o); err != nil {
+						return d.Errf("passkey rp_origins: %v", err)
+					}
+				}
+			}
+			p.RPOrigins = append(p.RPOrigins, origins...)
+		case "authenticator_selection":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			s := new(PasskeySelection)
+			p.AuthenticatorSelection = s
+			inner := make(map[string]bool)
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				sub := d.Val()
+				if inner[sub] {
+					return d.Errf("passkey authenticator_selection: duplicate subdirective %q", sub)
+				}
+				inner[sub] = true
+				dst := map[string]*string{"resident_key": &s.ResidentKey, "user_verification": &s.UserVerification, "attachment": &s.Attachment}[sub]
+				if dst == nil {
+					return d.Errf("passkey authenticator_selection: unrecognized subdirective %q (want resident_key, user_verification or attachment)", sub)
+				}
+				if !d.AllArgs(dst) {
+					return d.ArgErr()
+				}
+				if err := checkPasskeySelection(s); err != nil {
+					return d.Errf("passkey authenticator_selection: %v", err)
+				}
+			}
+		default:
+			return d.Errf("passkey: unrecognized subdirective %q", name)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -164,9 +165,28 @@ func parseSameSite(s string) (http.SameSite, error) {
 // flowMethods are the values of recovery and verification.
 var flowMethods = []string{"code", "link"}
 
-// credentialMethods are the optional credential methods of `methods`
-// (password and profile are always on).
-var credentialMethods = []string{"totp", "lookup_secret", "webauthn", "passkey", "code"}
+// credentialMethods are the names `methods` accepts: password and profile
+// (on anyway, listed as a Kratos user thinks of them; `password disabled`
+// turns the password off) and the optional methods.
+var credentialMethods = []string{"password", "profile", "totp", "lookup_secret", "webauthn", "passkey", "code"}
+
+// checkFirstFactor refuses a config without a way to sign in: the
+// password method off and no passkey, passwordless webauthn or
+// passwordless code.
+func checkFirstFactor(a *App) error {
+	if !a.DisablePassword {
+		return nil
+	}
+	if slices.Contains(a.Methods, "password") {
+		return errors.New("the password method is disabled but methods lists password")
+	}
+	has := func(m string) bool { return slices.Contains(a.Methods, m) }
+	if has("passkey") || has("webauthn") && a.WebAuthn != nil && a.WebAuthn.Passwordless || has("code") && a.Code != nil && a.Code.Passwordless {
+		return nil
+	}
+	return errors.New("the password method is disabled and no other first factor is enabled, so nobody could sign in: " +
+		"add methods passkey, or methods webauthn with webauthn { passwordless }, or methods code with code { passwordless }")
+}
 
 // requiredAALs are the accepted values of required_aal.
 var requiredAALs = []string{"highest_available", "aal1"}
@@ -215,6 +235,49 @@ func checkOrigin(s string) error {
 func checkRPID(s string) error {
 	if s == "" || strings.ContainsAny(s, ":/?#@ ") {
 		return fmt.Errorf("invalid relying party id %q: want a host name such as example.com", s)
+	}
+	if net.ParseIP(s) != nil {
+		return fmt.Errorf("invalid relying party id %q: WebAuthn does not accept an IP address; use a host name such as example.com (or localhost)", s)
+	}
+	return nil
+}
+
+// Values of the passkey authenticator selection.
+var (
+	passkeyResidentKeys       = []string{"required", "preferred"}
+	passkeyUserVerifications  = []string{"required", "preferred", "discouraged"}
+	passkeyAttachments        = []string{"platform", "cross-platform", "any"}
+	errPasskeyDiscoverable    = errors.New("passkeys sign in without an identifier, which needs a discoverable (resident) credential: want required or preferred")
+	errPasskeyMethodNotListed = errors.New("configures the passkey method, which is not enabled: add methods passkey")
+)
+
+// checkPasskeySelection accepts the authenticator selection of passkeys.
+func checkPasskeySelection(s *PasskeySelection) error {
+	if s.ResidentKey == "discouraged" {
+		return fmt.Errorf("resident_key discouraged: %w", errPasskeyDiscoverable)
+	}
+	for _, c := range []struct {
+		what, v string
+		allowed []string
+	}{
+		{"resident_key", s.ResidentKey, passkeyResidentKeys},
+		{"user_verification", s.UserVerification, passkeyUserVerifications},
+		{"attachment", s.Attachment, passkeyAttachments},
+	} {
+		if c.v != "" {
+			if err := checkOneOf(c.what, c.v, c.allowed); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkPasskeyEnabled refuses a passkey block without the passkey method
+// (a block that would do nothing is a mistake).
+func checkPasskeyEnabled(a *App) error {
+	if a.Passkey != nil && !slices.Contains(a.Methods, "passkey") {
+		return errPasskeyMethodNotListed
 	}
 	return nil
 }

@@ -254,6 +254,9 @@ func (e *Engine) importCredentialsInto(ident *sessionstore.Identity, traits map[
 		if len(cfg.Password) > 72 && e.cfg.PasswordHasher == "bcrypt" {
 			return errBadRequest("The password is longer than 72 bytes, which bcrypt cannot hash.")
 		}
+		if len(cfg.Password) > maxPasswordBytes {
+			return errBadRequest(fmt.Sprintf("The password is longer than %d bytes.", maxPasswordBytes))
+		}
 		// The admin API has no client to go away; the gate still bounds
 		// concurrent hashing.
 		h, err := e.hasher.hash(context.Background(), cfg.Password)

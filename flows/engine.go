@@ -134,9 +134,15 @@ type Config struct {
 	// Default: off.
 	RevokeSessionsAfterPasswordChange bool
 	// Methods enables optional credential methods by name (totp,
-	// lookup_secret, webauthn, passkey, code). password and profile are
-	// always on.
+	// lookup_secret, webauthn, passkey, code). profile is always on, and
+	// password unless DisablePassword.
 	Methods map[string]bool
+	// DisablePassword turns the password method off
+	// (selfservice.methods.password.enabled: false) for passwordless
+	// deployments: no password nodes in any flow, password submits find
+	// no strategy. Another first factor must be on (passkey, webauthn
+	// passwordless or code passwordless).
+	DisablePassword bool
 	// RequiredAAL is highest_available (default) or aal1, for whoami,
 	// settings and the gate.
 	RequiredAAL string
@@ -154,6 +160,21 @@ type Config struct {
 	// WebAuthnPasswordless lets security keys be a first factor (Kratos's
 	// webauthn.config.passwordless). Default: off (second factor only).
 	WebAuthnPasswordless bool
+	// PasskeyRPID, PasskeyRPDisplayName and PasskeyRPOrigins are the
+	// relying party of the passkey method
+	// (selfservice.methods.passkey.config.rp). Default: the WebAuthn
+	// relying party.
+	PasskeyRPID          string
+	PasskeyRPDisplayName string
+	PasskeyRPOrigins     []string
+	// PasskeyResidentKey (required or preferred), PasskeyUserVerification
+	// (required, preferred or discouraged) and PasskeyAttachment
+	// (platform, cross-platform or any) select the authenticators of
+	// passkeys. Default: required, preferred, platform (what Kratos's
+	// passkey strategy asks for).
+	PasskeyResidentKey      string
+	PasskeyUserVerification string
+	PasskeyAttachment       string
 	// CodePasswordless enables sign-in and sign-up with a mailed code.
 	CodePasswordless bool
 	// CodeMFA enables a mailed code as a second factor.
@@ -233,6 +254,16 @@ type Engine struct {
 // per-request default.
 var ErrNoPublicURL = errors.New("flows: public_url is required: links in mails, redirects, the CSRF cookie name and assertion issuers are built from it, never from a request's Host header")
 
+// ErrNoFirstFactor is returned by New when the password method is off and
+// no other first factor is on: nobody could sign in.
+var ErrNoFirstFactor = errors.New("flows: the password method is disabled and no other first factor is enabled (passkey, webauthn passwordless or code passwordless): nobody could sign in")
+
+// hasPasswordlessFirstFactor reports whether a first factor other than
+// the password is on.
+func (c Config) hasPasswordlessFirstFactor() bool {
+	return c.Methods["passkey"] || c.Methods["webauthn"] && c.WebAuthnPasswordless || c.Methods["code"] && c.CodePasswordless
+}
+
 // ErrNoSession is returned by Authenticate when the request carries no
 // valid session.
 var ErrNoSession = errors.New("flows: no valid session")
@@ -307,6 +338,15 @@ func (c Config) withDefaults() Config {
 	if c.CodeMaxSubmissions <= 0 {
 		c.CodeMaxSubmissions = 5
 	}
+	if c.PasskeyResidentKey == "" {
+		c.PasskeyResidentKey = "required"
+	}
+	if c.PasskeyUserVerification == "" {
+		c.PasskeyUserVerification = "preferred"
+	}
+	if c.PasskeyAttachment == "" {
+		c.PasskeyAttachment = "platform"
+	}
 	return c
 }
 
@@ -344,6 +384,12 @@ func New(cfg Config, store *sessionstore.Store, logger *zap.Logger) (*Engine, er
 	}
 	if cfg.PublicURL == "" {
 		return nil, ErrNoPublicURL
+	}
+	if cfg.DisablePassword && !cfg.hasPasswordlessFirstFactor() {
+		return nil, ErrNoFirstFactor
+	}
+	if err := cfg.checkPasskeySelection(); err != nil {
+		return nil, err
 	}
 	u, err := parseBaseURL(cfg.PublicURL)
 	if err != nil {

@@ -29,10 +29,17 @@ type hasher struct {
 	// gate bounds concurrent hashing (processHashGate unless a test sets
 	// its own).
 	gate *hashGate
+	// overlong stands in for a password too long to match (see verify).
+	overlong string
 }
 
+// maxPasswordBytes: no password longer than this is ever hashed. New
+// passwords stop at 72 bytes (the policy, bcrypt's limit); this bound is
+// for verifying imported hashes of other formats.
+const maxPasswordBytes = 1024
+
 func newHasher(algorithm string, cost int) (*hasher, error) {
-	h := &hasher{algorithm: algorithm, bcryptCost: cost, gate: processHashGate()}
+	h := &hasher{algorithm: algorithm, bcryptCost: cost, gate: processHashGate(), overlong: randomString(24, alnum)}
 	d, err := h.compute(randomString(24, alnum))
 	if err != nil {
 		return nil, err
@@ -59,7 +66,26 @@ func (h *hasher) verify(ctx context.Context, password, stored string) (bool, err
 		return false, err
 	}
 	defer release()
+	if len(password) > passwordLimit(stored) {
+		// Too long to ever match: a wrong password. The long input is not
+		// hashed, but the comparison still costs what a wrong password
+		// costs, so the answer's timing tells nothing (a known identifier
+		// with a bcrypt hash must not answer faster than an unknown one,
+		// which costs the dummy hash).
+		_, _ = verify(h.overlong, stored)
+		return false, nil
+	}
 	return verify(password, stored)
+}
+
+// passwordLimit is the longest password that can match stored: bcrypt
+// compares 72 bytes, and no longer password than maxPasswordBytes is
+// accepted anywhere.
+func passwordLimit(stored string) int {
+	if strings.HasPrefix(stored, "$2") {
+		return 72
+	}
+	return maxPasswordBytes
 }
 
 // memKiB is the memory one new hash takes.

@@ -63,17 +63,22 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *Error) {
 			}
 		}
 		n := inputNode("default", "identifier", "hidden", nil).value(ident)
-		f.UI.Nodes = append(f.UI.Nodes, n,
-			inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
-			submitNode("password", "method", "password", labelOf(1010001, nil)))
+		f.UI.Nodes = append(f.UI.Nodes, n)
+		if e.methodEnabled("password") {
+			f.UI.Nodes = append(f.UI.Nodes,
+				inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
+				submitNode("password", "method", "password", labelOf(1010001, nil)))
+		}
 		f.UI.Messages = []Text{newText(1010003, nil)}
 	case e.cfg.LoginStyle == "identifier_first":
 		e.identifierFirstNodes(r, f)
 	default:
-		f.UI.Nodes = append(f.UI.Nodes,
-			inputNode("default", "identifier", "text", e.schema.identifierLabel("password")).value("").required(),
-			inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
-			submitNode("password", "method", "password", labelOf(1010022, nil)))
+		if e.methodEnabled("password") {
+			f.UI.Nodes = append(f.UI.Nodes,
+				inputNode("default", "identifier", "text", e.schema.identifierLabel("password")).value("").required(),
+				inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
+				submitNode("password", "method", "password", labelOf(1010022, nil)))
+		}
 		// First factors besides password (passkey, passwordless webauthn, code).
 		for _, m := range loginMethods {
 			if m.aal == "aal1" && e.methodEnabled(m.name) {
@@ -120,7 +125,7 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		e.loginIdentifierFirst(w, r, sub, sess)
 		return
 	}
-	if sub.method == "password" {
+	if sub.method == "password" && e.methodEnabled("password") {
 		e.loginPassword(w, r, sub, sess)
 		return
 	}

@@ -83,8 +83,8 @@ func (e *Engine) performNativeLogout(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		SessionToken string `json:"session_token"`
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
-	if err != nil || len(raw) > maxBodyBytes || json.Unmarshal(raw, &body) != nil {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, smallBodyBytes+1))
+	if err != nil || len(raw) > smallBodyBytes || json.Unmarshal(raw, &body) != nil {
 		writeError(w, r, errBadRequest("Unable to decode the request body as JSON."))
 		return
 	}

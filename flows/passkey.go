@@ -3,6 +3,7 @@ package flows
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -38,6 +39,44 @@ const (
 	ceremonyPasskeyRegister = "passkey_registration"
 	ceremonyPasskeyLogin    = "passkey_login"
 )
+
+// checkPasskeySelection refuses authenticator selections passkeys cannot
+// work with.
+func (c Config) checkPasskeySelection() error {
+	switch c.PasskeyResidentKey {
+	case "required", "preferred":
+	case "discouraged":
+		return errors.New("flows: passkey resident_key discouraged: passkeys sign in without an identifier, which needs a discoverable (resident) credential; want required or preferred")
+	default:
+		return fmt.Errorf("flows: passkey resident_key %q: want required or preferred", c.PasskeyResidentKey)
+	}
+	switch c.PasskeyUserVerification {
+	case "required", "preferred", "discouraged":
+	default:
+		return fmt.Errorf("flows: passkey user_verification %q: want required, preferred or discouraged", c.PasskeyUserVerification)
+	}
+	switch c.PasskeyAttachment {
+	case "platform", "cross-platform", "any":
+	default:
+		return fmt.Errorf("flows: passkey attachment %q: want platform, cross-platform or any", c.PasskeyAttachment)
+	}
+	return nil
+}
+
+// passkeySelection is the authenticator selection of passkey
+// registrations.
+func (e *Engine) passkeySelection() protocol.AuthenticatorSelection {
+	required := e.cfg.PasskeyResidentKey == "required"
+	sel := protocol.AuthenticatorSelection{
+		RequireResidentKey: &required,
+		ResidentKey:        protocol.ResidentKeyRequirement(e.cfg.PasskeyResidentKey),
+		UserVerification:   protocol.UserVerificationRequirement(e.cfg.PasskeyUserVerification),
+	}
+	if e.cfg.PasskeyAttachment != "any" {
+		sel.AuthenticatorAttachment = protocol.AuthenticatorAttachment(e.cfg.PasskeyAttachment)
+	}
+	return sel
+}
 
 // passkeyCreateData is the value of the passkey_create_data node that
 // webauthn.js reads.
@@ -91,6 +130,18 @@ func (e *Engine) beginPasskeyRegistration(r *http.Request, f *flow, handle []byt
 	}
 	storeCeremony(f, ceremonyPasskeyRegister, sd)
 	return optionsJSON(passkeyCreateData{CredentialOptions: creation, DisplayNameFieldName: e.passkeyDisplayNameField()}), nil
+}
+
+// anyIdentifierLabel is the identifier label of the first credential type
+// whose identifier trait has a title (the schema names the identifier
+// once, whatever credential marks it), else 1070004 "ID".
+func (s *identitySchema) anyIdentifierLabel() *Text {
+	for _, typ := range []string{"password", "webauthn", "code", "passkey"} {
+		if l := s.identifierLabel(typ); l.ID != 1070004 {
+			return l
+		}
+	}
+	return labelOf(1070004, nil)
 }
 
 // --- registration ---
@@ -177,7 +228,7 @@ func (e *Engine) beginPasskeyLogin(r *http.Request, f *flow) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	assertion, sd, err := wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationPreferred))
+	assertion, sd, err := wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.UserVerificationRequirement(e.cfg.PasskeyUserVerification)))
 	if err != nil {
 		return "", err
 	}
@@ -208,6 +259,11 @@ func (e *Engine) passkeyAutofillNodes(r *http.Request, f *flow) bool {
 	}
 	if n := f.UI.findNode("identifier"); n != nil && n.input().Type != "hidden" {
 		n.input().Autocomplete = "username webauthn"
+	} else if n == nil {
+		// Without the password method no one else brought the identifier
+		// (Kratos's passkey strategy renders it for autofill).
+		f.UI.insertAfterCSRF(inputNode("default", "identifier", "text", e.schema.anyIdentifierLabel()).
+			value("").required().autocomplete("username webauthn"))
 	}
 	login := inputNode("passkey", "passkey_login", "hidden", nil)
 	login.input().OnLoad = "window.oryPasskeyLoginAutocompleteInit()"

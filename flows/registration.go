@@ -54,14 +54,23 @@ func (e *Engine) registrationFormFor(r0 *http.Request, f *flow, traits map[strin
 	f.UI.Nodes = []*Node{csrfNode(csrf)}
 	f.UI.Nodes = append(f.UI.Nodes, e.schema.traitNodes("default", traits, false)...)
 	if e.cfg.RegistrationStyle == "unified" {
-		f.UI.Nodes = append(f.UI.Nodes,
-			inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("new-password"),
-			submitNode("password", "method", "password", labelOf(1040001, nil)))
+		e.passwordRegistrationNodes(f)
 		e.registrationMethodNodes(r0, f, traits)
 	} else {
 		f.UI.Nodes = append(f.UI.Nodes, submitNode("profile", "method", "profile", labelOf(1040001, nil)))
 	}
 	f.State = "choose_method"
+}
+
+// passwordRegistrationNodes appends the password field and its submit,
+// unless the password method is off.
+func (e *Engine) passwordRegistrationNodes(f *flow) {
+	if !e.methodEnabled("password") {
+		return
+	}
+	f.UI.Nodes = append(f.UI.Nodes,
+		inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("new-password"),
+		submitNode("password", "method", "password", labelOf(1040001, nil)))
 }
 
 // credentialSelection renders the second screen of profile_first: traits
@@ -73,9 +82,7 @@ func (e *Engine) credentialSelection(r *http.Request, f *flow, traits map[string
 	}
 	f.UI.Nodes = []*Node{csrfNode(csrf)}
 	f.UI.Nodes = append(f.UI.Nodes, e.schema.traitNodes("default", traits, true)...)
-	f.UI.Nodes = append(f.UI.Nodes,
-		inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("new-password"),
-		submitNode("password", "method", "password", labelOf(1040001, nil)))
+	e.passwordRegistrationNodes(f)
 	e.registrationMethodNodes(r, f, traits)
 	f.UI.Nodes = append(f.UI.Nodes, submitNode("profile", "screen", "previous", labelOf(1040008, nil)))
 	f.UI.Messages = []Text{newText(1040009, nil)}
@@ -138,6 +145,9 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	case "password":
+		if !e.methodEnabled("password") {
+			break // no strategy: 4010003 below
+		}
 		e.registerPassword(w, r, sub, traits)
 		return
 	}
@@ -149,6 +159,16 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 	}
 	f.UI.Messages = []Text{newText(4010003, nil)}
 	e.renderFlowError(w, r, sub, http.StatusBadRequest)
+}
+
+// setTraitValues writes the values of traits into the flow's trait nodes
+// that exist (their types stay as the form made them).
+func (e *Engine) setTraitValues(f *flow, traits map[string]any) {
+	for _, fd := range e.schema.Fields {
+		if v, ok := lookupPath(traits, fd.Path); ok {
+			f.UI.setValue("traits."+fd.Path, v)
+		}
+	}
 }
 
 // applyFieldErrors puts validation messages on trait nodes (or the flow).
@@ -169,23 +189,11 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 		traits = map[string]any{}
 	}
 	fail := func() {
-		// Kratos re-renders the first screen with the submitted values.
-		msgs := f.UI.Messages
-		nodeMsgs := map[string][]Text{}
-		for _, n := range f.UI.Nodes {
-			if a := n.input(); a != nil && len(n.Messages) > 0 {
-				nodeMsgs[a.Name] = n.Messages
-			}
-		}
-		e.registrationForm(f, traits)
-		for name, m := range nodeMsgs {
-			if n := f.UI.findNode(name); n != nil {
-				n.Messages = m
-			} else if name == "password" {
-				f.UI.Messages = append(f.UI.Messages, m...)
-			}
-		}
-		f.UI.Messages = append(f.UI.Messages, msgs...)
+		// Kratos keeps the flow's screen and writes the submitted trait
+		// values back; a message for a node the screen lacks (the password
+		// of a one-step submit on profile_first's first screen) got a node
+		// of its own (addNodeMessage), as Kratos's AddMessage does.
+		e.setTraitValues(f, traits)
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 	}
 	if errs := e.schema.validate(traits); len(errs) > 0 {

@@ -65,6 +65,11 @@ type traitField struct {
 	Pattern   string
 	Enum      []any
 	MaxLength int
+	// ParentRequired: the parent object lists the field as required
+	// (what Kratos's form decoder asks, see formTraits).
+	ParentRequired bool
+	// ItemType is the items type of an array trait.
+	ItemType string
 
 	// ory.sh/kratos annotations
 	Identifier      map[string]bool // credential type → is identifier
@@ -150,7 +155,10 @@ func (s *identitySchema) walk(obj *omap, prefix string, required bool) {
 			s.walk(p, path, required && req[k])
 			continue
 		}
-		f := traitField{Path: path, JSONType: typ, Required: required && req[k], Identifier: map[string]bool{}}
+		f := traitField{Path: path, JSONType: typ, Required: required && req[k], ParentRequired: req[k], Identifier: map[string]bool{}}
+		if items, ok := p.get("items").(*omap); ok {
+			f.ItemType, _ = items.get("type").(string)
+		}
 		f.Format, _ = p.get("format").(string)
 		f.Title, _ = p.get("title").(string)
 		f.Pattern, _ = p.get("pattern").(string)

@@ -72,8 +72,10 @@ var settingsMethods []*settingsMethod
 
 func (e *Engine) methodEnabled(name string) bool {
 	switch name {
-	case "profile", "password":
+	case "profile":
 		return true
+	case "password":
+		return !e.cfg.DisablePassword
 	}
 	return e.cfg.Methods[name]
 }

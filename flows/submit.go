@@ -53,15 +53,37 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	body, derr := decodeBody(r)
+	body, form, release, derr := decodeBodyRelease(r)
+	defer release()
+	if errors.Is(derr, errBodiesBusy) {
+		writeError(w, r, errLargeBodiesBusy())
+		return
+	}
 	if derr != nil {
 		f.UI.resetMessages()
 		f.UI.Messages = []Text{textReason(4000001, derr.Error())}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
+	if form != nil {
+		// Form values are strings: the identity schema types the traits,
+		// as Kratos's form decoder does.
+		if traits, has := e.schema.formTraits(form); has {
+			body["traits"] = traits
+		}
+	}
 	sub.body = body
 	sub.method = str(body, "method")
+	if tr, ok := body["traits"]; ok {
+		// Traits end up in the identity: bounded, so 4 MiB submits do not
+		// become 4 MiB identities.
+		if b, err := json.Marshal(tr); err != nil || len(b) > maxTraitsBytes {
+			f.UI.resetMessages()
+			f.UI.Messages = []Text{textReason(4000001, fmt.Sprintf("The traits are too large: at most %d bytes of JSON are accepted.", maxTraitsBytes))}
+			e.renderFlowError(w, r, sub, http.StatusBadRequest)
+			return
+		}
+	}
 	if tp, ok := body["transient_payload"].(map[string]any); ok {
 		// The payload is stored with the flow and copied into mails:
 		// bounded, so submits cannot fill the store.
@@ -109,6 +131,14 @@ const (
 	maxTransientPayloadDepth = 8
 )
 
+// Bounds of what a submit stores: the traits' JSON encoding, and each
+// submitted value written back into a stored flow (a larger one is not
+// echoed), so a submit near the body cap cannot store megabytes.
+const (
+	maxTraitsBytes      = 64 << 10
+	maxEchoedValueBytes = 16 << 10
+)
+
 // checkTransientPayload returns why tp is refused, or "".
 func checkTransientPayload(tp map[string]any) string {
 	if jsonDepth(tp, maxTransientPayloadDepth+1) > maxTransientPayloadDepth {
@@ -147,8 +177,13 @@ func jsonDepth(v any, limit int) int {
 func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *submission, status int) {
 	f := sub.f
 	for _, n := range f.UI.Nodes {
-		if a := n.input(); a != nil && a.Type == "password" {
+		a := n.input()
+		switch {
+		case a == nil:
+		case a.Type == "password":
 			a.Value = nil // passwords are never echoed
+		case echoTooLarge(a.Value):
+			a.Value = ""
 		}
 	}
 	if err := e.saveFlow(r.Context(), f); err != nil {
@@ -164,6 +199,18 @@ func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *su
 		e.setCSRFNode(f, f.CSRFToken)
 	}
 	writeFlow(w, status, f)
+}
+
+// echoTooLarge reports whether v, a node value, is over maxEchoedValueBytes.
+func echoTooLarge(v any) bool {
+	switch x := v.(type) {
+	case nil, bool, json.Number:
+		return false
+	case string:
+		return len(x) > maxEchoedValueBytes
+	}
+	b, err := json.Marshal(v)
+	return err != nil || len(b) > maxEchoedValueBytes
 }
 
 // replaceExpiredFlow answers a submit to an expired flow: a new flow of the

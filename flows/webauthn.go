@@ -2,10 +2,12 @@ package flows
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -179,15 +181,24 @@ func (e *Engine) webAuthn(r *http.Request, kind string) (*webauthn.WebAuthn, err
 	if err != nil {
 		return nil, err
 	}
-	rpID := e.cfg.WebAuthnRPID
-	if rpID == "" {
-		rpID = base.Hostname()
+	rpID, name, origins := e.cfg.WebAuthnRPID, e.cfg.WebAuthnRPDisplayName, e.cfg.WebAuthnRPOrigins
+	if kind == "passkey" {
+		// The passkey method's own relying party: with its own id, nothing
+		// of the WebAuthn one applies; otherwise what it sets wins.
+		if e.cfg.PasskeyRPID != "" {
+			rpID, name, origins = e.cfg.PasskeyRPID, "", nil
+		}
+		name = cmp.Or(e.cfg.PasskeyRPDisplayName, name)
+		if len(e.cfg.PasskeyRPOrigins) > 0 {
+			origins = e.cfg.PasskeyRPOrigins
+		}
 	}
-	name := e.cfg.WebAuthnRPDisplayName
+	if rpID == "" {
+		rpID = defaultRPID(base.Hostname())
+	}
 	if name == "" {
 		name = rpID
 	}
-	origins := e.cfg.WebAuthnRPOrigins
 	if len(origins) == 0 {
 		origins = []string{base.Scheme + "://" + base.Host}
 	}
@@ -195,10 +206,7 @@ func (e *Engine) webAuthn(r *http.Request, kind string) (*webauthn.WebAuthn, err
 		AttestationPreference: protocol.PreferNoAttestation}
 	switch kind {
 	case "passkey":
-		yes := true
-		cfg.AuthenticatorSelection = protocol.AuthenticatorSelection{
-			RequireResidentKey: &yes, ResidentKey: protocol.ResidentKeyRequirementRequired,
-			UserVerification: protocol.VerificationPreferred}
+		cfg.AuthenticatorSelection = e.passkeySelection()
 	case "passwordless":
 		yes := true
 		cfg.AuthenticatorSelection = protocol.AuthenticatorSelection{
@@ -208,6 +216,19 @@ func (e *Engine) webAuthn(r *http.Request, kind string) (*webauthn.WebAuthn, err
 		cfg.AuthenticatorSelection = protocol.AuthenticatorSelection{UserVerification: protocol.VerificationDiscouraged}
 	}
 	return webauthn.New(cfg)
+}
+
+// defaultRPID is the relying party id for a public URL on host when none
+// is configured: the host name, or localhost for an IP address, which
+// WebAuthn does not accept as an RP id (go-webauthn refuses it, browsers
+// too). localhost is what the reference Kratos setup on 127.0.0.1 uses;
+// the forms then carry WebAuthn nodes as Kratos's do, and real ceremonies
+// need the UI on a host name with webauthn { rp_id; rp_origins } set.
+func defaultRPID(host string) string {
+	if net.ParseIP(host) != nil {
+		return "localhost"
+	}
+	return host
 }
 
 // --- ceremony state on the flow ---
@@ -342,7 +363,7 @@ func keyRemoveLabel(id int, k webauthnKey) *Text {
 // refusing to remove the last one).
 func (e *Engine) firstFactors(ident *sessionstore.Identity, exceptKey []byte) int {
 	n := 0
-	if hasCredential(ident, "password") {
+	if e.methodEnabled("password") && hasCredential(ident, "password") {
 		n++
 	}
 	if e.cfg.CodePasswordless && len(ident.VerifiableAddresses) > 0 {

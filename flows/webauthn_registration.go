@@ -1,0 +1,104 @@
+package flows
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// Sign-up with a security key: with webauthn { passwordless }, the
+// registration flow (the unified form, and profile_first's credential
+// step) offers the webauthn group beside password, code and passkey, as
+// Kratos's webauthn strategy does. The new identity gets a "webauthn"
+// credential with one passwordless key, identified by the traits marked
+// as webauthn identifiers (else the password ones); it then signs in with
+// method webauthn.
+
+func init() {
+	registrationMethods = append(registrationMethods,
+		&registrationMethod{name: "webauthn", nodes: webauthnRegistrationNodes, register: webauthnRegister})
+	sortRegistries()
+}
+
+// beginWebAuthnSignUp starts a security-key registration for a new
+// identity (a random user handle: the identity id does not exist yet) and
+// returns the creation options JSON.
+func (e *Engine) beginWebAuthnSignUp(r *http.Request, f *flow, traits map[string]any) (string, error) {
+	wa, err := e.webAuthn(r, "passwordless")
+	if err != nil {
+		return "", err
+	}
+	name := e.webauthnUserName(traits, "")
+	creation, sd, err := wa.BeginRegistration(&waUser{id: randomBytes(16), name: name})
+	if err != nil {
+		return "", err
+	}
+	storeCeremony(f, ceremonyWebAuthnRegister, sd)
+	return optionsJSON(creation), nil
+}
+
+func webauthnRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[string]any) {
+	if !e.cfg.WebAuthnPasswordless || !e.canWebAuthn(r, f) {
+		return
+	}
+	opts, err := e.beginWebAuthnSignUp(r, f, traits)
+	if err != nil {
+		e.logger.Error("starting a WebAuthn sign-up", zapErr(err))
+		return
+	}
+	f.UI.Nodes = append(f.UI.Nodes,
+		inputNode("webauthn", "webauthn_register_displayname", "text", labelOf(1050013, nil)).value(""),
+		inputNode("webauthn", "webauthn_register", "hidden", nil).value(""),
+		triggerNode("webauthn", "webauthn_register_trigger", "oryWebAuthnRegistration", opts, labelOf(1040004, nil)))
+	e.ensureWebAuthnScript(r, f)
+}
+
+func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registrationOutcome {
+	f := st.sub.f
+	body := st.sub.body
+	resp := str(body, "webauthn_register")
+	if !e.cfg.WebAuthnPasswordless || f.Type != "browser" || resp == "" {
+		// Kratos's webauthn strategy is not responsible then.
+		notResponsible(f, 4010003)
+		return registrationOutcome{invalid: true}
+	}
+	name := strings.TrimSpace(str(body, "webauthn_register_displayname"))
+	f.UI.setValue("webauthn_register_displayname", name)
+	fail := func(reason string) registrationOutcome {
+		f.UI.Messages = []Text{textReason(4000001, reason)}
+		f.UI.setValue("webauthn_register", "")
+		if opts, err := e.beginWebAuthnSignUp(r, f, st.traits); err == nil {
+			f.UI.setTrigger("webauthn_register_trigger", "oryWebAuthnRegistration", opts)
+		}
+		return registrationOutcome{invalid: true}
+	}
+	// The identifiers passwordless sign-in looks the key up by, as in
+	// settings (webauthnIdentifiers).
+	identifiers := e.identifiers(st.traits, "webauthn")
+	if len(identifiers) == 0 {
+		identifiers = e.identifiers(st.traits, "password")
+	}
+	if len(identifiers) == 0 {
+		f.UI.Messages = []Text{newText(4000009, nil)}
+		return registrationOutcome{invalid: true}
+	}
+	sd, err := e.takeCeremony(r.Context(), f, ceremonyWebAuthnRegister)
+	if err != nil {
+		return registrationOutcome{err: errInternal("unable to load the flow")}
+	}
+	if sd == nil || len(sd.UserID) == 0 {
+		return fail("The security key registration expired or was already completed. Please try again.")
+	}
+	cred, reason := e.createCredential(r, "passwordless", sd, resp)
+	if cred == nil {
+		return fail(reason)
+	}
+	now := e.now().UTC()
+	cfg := webauthnConfig{UserHandle: sd.UserID,
+		Credentials: []webauthnKey{keyFromLib(cred, name, now.Round(time.Second), true)}}
+	return registrationOutcome{creds: map[string]sessionstore.Credential{
+		"webauthn": {Type: "webauthn", Identifiers: identifiers, Config: jsonMarshal(cfg), CreatedAt: now, UpdatedAt: now},
+	}}
+}
