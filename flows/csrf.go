@@ -113,6 +113,21 @@ func (e *Engine) checkCSRF(r *http.Request, f *flow, bodyToken string) *Error {
 	return nil
 }
 
+// holdsFlowCSRF reports whether the request carries a CSRF cookie that is
+// the browser flow's own token: only such a request may read the flow with
+// its csrf_token value.
+func (e *Engine) holdsFlowCSRF(r *http.Request, f *flow) bool {
+	if len(f.CSRFToken) == 0 {
+		return false
+	}
+	ok := false
+	e.eachCSRFCookie(r, func(cookie []byte) bool {
+		ok = equalTokens(cookie, f.CSRFToken)
+		return !ok
+	})
+	return ok
+}
+
 // checkAPIRequest is EnsureCSRF for an API flow submit: no Origin header
 // and no cookies except Cloudflare's.
 func checkAPIRequest(r *http.Request) *Error {

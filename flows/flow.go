@@ -330,12 +330,9 @@ func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 		writeError(w, r, errVerificationDisabled())
 		return
 	}
-	if f.Type == "browser" {
-		cookie := e.csrfFromCookie(r)
-		if cookie == nil || !equalTokens(cookie, f.CSRFToken) {
-			writeError(w, r, errCSRF(csrfMismatch))
-			return
-		}
+	if f.Type == "browser" && !e.holdsFlowCSRF(r, f) {
+		writeError(w, r, errCSRF(csrfMismatch))
+		return
 	}
 	if e.now().After(f.ExpiresAt) {
 		details := map[string]any{}

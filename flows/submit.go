@@ -196,7 +196,14 @@ func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *su
 		return
 	}
 	if f.Type == "browser" {
-		e.setCSRFNode(f, f.CSRFToken)
+		if e.holdsFlowCSRF(r, f) {
+			e.setCSRFNode(f, f.CSRFToken)
+		} else if n := f.UI.findNode("csrf_token"); n != nil {
+			// Not shown to hold the flow's CSRF cookie (a GET of the submit
+			// path, a body that did not decode, before the CSRF check): the
+			// answer must not hand the flow's token to whoever knows its id.
+			n.input().Value = ""
+		}
 	}
 	writeFlow(w, status, f)
 }
