@@ -587,7 +587,7 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 	}
 	for _, u := range a.AllowedReturnURLs {
 		u = r(u)
-		check("allowed_return_urls", checkHTTPURL(u))
+		check("allowed_return_urls", flows.CheckAllowedReturnURL(u))
 		cfg.AllowedReturnURLs = append(cfg.AllowedReturnURLs, u)
 	}
 	if len(a.UIURLs) > 0 {

@@ -170,6 +170,8 @@ func TestFlowsConfigRejectsBadJSONValues(t *testing.T) {
 		{App{PublicURL: "{env.CK_TEST_EMPTY}/x"}, "public_url"},
 		{App{DefaultReturnURL: "ftp://x/"}, "default_return_url"},
 		{App{AllowedReturnURLs: []string{"/relative"}}, "allowed_return_urls"},
+		{App{AllowedReturnURLs: []string{"javascript://example.com/%0aalert(1)"}}, "allowed_return_urls"},
+		{App{AllowedReturnURLs: []string{"exp://*.example.com/"}}, "allowed_return_urls"},
 		{App{UIURLs: map[string]string{"logout": "https://x/"}}, "ui_urls"},
 		{App{UIURLs: map[string]string{"login": "login.html"}}, "ui_urls.login"},
 		{App{UIPrefix: "ui/"}, "ui_prefix"},

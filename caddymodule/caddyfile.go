@@ -10,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-kratos/caddy-kratos/flows"
 )
 
 func init() {
@@ -215,7 +217,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			for _, u := range urls {
 				if !hasPlaceholder(u) {
-					if err := check(checkHTTPURL(u)); err != nil {
+					if err := check(flows.CheckAllowedReturnURL(u)); err != nil {
 						return err
 					}
 				}

@@ -345,10 +345,10 @@ func New(cfg Config, store *sessionstore.Store, logger *zap.Logger) (*Engine, er
 		e.csrfName = hostPrefix + e.csrfName
 	}
 	for _, s := range cfg.AllowedReturnURLs {
-		u, err := url.Parse(s)
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("flows: allowed return URL %q is not an absolute URL", s)
+		if err := CheckAllowedReturnURL(s); err != nil {
+			return nil, fmt.Errorf("flows: allowed return URL: %w", err)
 		}
+		u, _ := url.Parse(s)
 		e.allowed = append(e.allowed, u)
 	}
 	for kind, s := range cfg.UIURLs {
