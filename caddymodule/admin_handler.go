@@ -1,9 +1,13 @@
 package caddymodule
 
 import (
+	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
@@ -36,8 +40,9 @@ func init() {
 // their admin URL. It is the same API as the admin.api.kratos mount on
 // Caddy's admin endpoint (the engine's AdminHandler), and it has no access
 // control of its own: whoever reaches it can read and change every
-// identity. So it answers every request itself (unknown paths get 404)
-// and refuses, with 403:
+// identity. So Caddy does not start when it shares an HTTP server (a
+// listener) with kratos or kratos_gate (checkAdminServers), and it answers
+// every request itself (unknown paths get 404), refusing with 403:
 //   - requests that arrived on a public address of this machine (the
 //     connection's local address is neither loopback, private, shared
 //     (100.64.0.0/10) nor link-local), unless the client proved itself
@@ -101,6 +106,68 @@ func (h *AdminHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddy
 	}
 	engine.AdminHandler().ServeHTTP(w, r)
 	return nil
+}
+
+// checkAdminServers refuses a configuration in which kratos_admin shares
+// an HTTP server (its listeners) with the public API or a gate: sites on
+// one server are told apart by the Host header, which any client sets, so
+// the admin API would be one header away from the public. Run at Start,
+// when every app is provisioned.
+func (a *App) checkAdminServers() error {
+	if a.ctx.Context == nil {
+		return nil
+	}
+	v, err := a.ctx.AppIfConfigured("http")
+	if err != nil {
+		return nil // no HTTP app: nothing serves the admin API
+	}
+	httpApp, ok := v.(*caddyhttp.App)
+	if !ok {
+		return nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(httpApp.Servers)) {
+		srv := httpApp.Servers[name]
+		var admin, public bool
+		walkServerHandlers(srv, func(h caddyhttp.MiddlewareHandler) {
+			switch h.(type) {
+			case *AdminHandler:
+				admin = true
+			case *Handler, *Gate:
+				public = true
+			}
+		})
+		if admin && public {
+			return fmt.Errorf("kratos_admin shares the HTTP server %s (listening on %s) with kratos or kratos_gate: "+
+				"give the admin API a site with a port of its own, bound to an internal address, e.g. http://:4434 { bind 127.0.0.1; kratos_admin }",
+				name, strings.Join(srv.Listen, ", "))
+		}
+	}
+	return nil
+}
+
+// walkServerHandlers calls f for every handler of srv's routes, error
+// routes and named routes, descending into subroutes.
+func walkServerHandlers(srv *caddyhttp.Server, f func(caddyhttp.MiddlewareHandler)) {
+	var walk func(routes caddyhttp.RouteList, errs *caddyhttp.HTTPErrorConfig)
+	walk = func(routes caddyhttp.RouteList, errs *caddyhttp.HTTPErrorConfig) {
+		if errs != nil {
+			routes = append(slices.Clone(routes), errs.Routes...)
+		}
+		for _, r := range routes {
+			for _, h := range r.Handlers {
+				f(h)
+				if sr, ok := h.(*caddyhttp.Subroute); ok {
+					walk(sr.Routes, sr.Errors)
+				}
+			}
+		}
+	}
+	walk(srv.Routes, srv.Errors)
+	for _, r := range srv.NamedRoutes {
+		if r != nil {
+			walk(caddyhttp.RouteList{*r}, nil)
+		}
+	}
 }
 
 // sharedAddressSpace is 100.64.0.0/10 (RFC 6598: carrier-grade NAT, also

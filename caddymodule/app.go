@@ -299,6 +299,9 @@ type App struct {
 	pool    *pooledStore // set while holding a pool reference
 	poolKey string       // absolute storage directory, set while holding a pool reference
 	logger  *zap.Logger
+
+	// ctx is this config's context, for checks across apps at Start.
+	ctx caddy.Context
 }
 
 // IdentitySchemaEntry is one entry of identity.schemas.
@@ -411,6 +414,7 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 // store for the storage directory from the pool and creates the engine.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.ctx = ctx
 	repl := caddy.NewReplacer()
 
 	cfg, err := a.flowsConfig(repl)
@@ -779,6 +783,9 @@ const courierStopTimeout = 5 * time.Second
 // queued (from before a restart, or from a previous config). The engine
 // does its work in the HTTP handlers.
 func (a *App) Start() error {
+	if err := a.checkAdminServers(); err != nil {
+		return err
+	}
 	if a.courier != nil {
 		a.courier.Start()
 	}

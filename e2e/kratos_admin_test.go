@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	ory "github.com/ory/client-go"
 )
@@ -255,5 +257,44 @@ func TestKratosAdminDirectiveRefusesBrowsers(t *testing.T) {
 	wantSDKStatus(t, resp, err, http.StatusOK)
 	if len(list) != 0 {
 		t.Errorf("a refused request created an identity: %+v", list)
+	}
+}
+
+// kratos_admin on the same HTTP server as the public API or a gate (one
+// site, or two sites on one port told apart by Host, which any client
+// sets) stops Caddy at start.
+func TestKratosAdminDirectiveRefusesSharedServer(t *testing.T) {
+	t.Parallel()
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ports[0]
+	for name, sites := range map[string]string{
+		"one site":            fmt.Sprintf("http://127.0.0.1:%d {\n\tbind 127.0.0.1\n\tkratos\n\tkratos_admin\n}\n", p),
+		"one port, two hosts": fmt.Sprintf("http://auth.localhost:%d {\n\tbind 127.0.0.1\n\tkratos\n}\n\nhttp://admin.localhost:%d {\n\tbind 127.0.0.1\n\tkratos_admin\n}\n", p, p),
+		"gate and admin":      fmt.Sprintf("http://127.0.0.1:%d {\n\tbind 127.0.0.1\n\thandle /admin/* {\n\t\tkratos_admin\n\t}\n\tkratos_gate\n\trespond ok\n}\n", p),
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			cf := filepath.Join(dir, "Caddyfile")
+			config := fmt.Sprintf("{\n\tadmin off\n\tkratos {\n\t\tstorage %s\n\t\tpublic_url http://127.0.0.1:%d/\n\t}\n}\n\n%s", filepath.Join(dir, "data"), p, sites)
+			if err := os.WriteFile(cf, []byte(config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(binPath, "run", "--config", cf, "--adapter", "caddyfile")
+			cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+			done := make(chan []byte, 1)
+			go func() { out, _ := cmd.CombinedOutput(); done <- out }()
+			select {
+			case out := <-done:
+				if !strings.Contains(string(out), "kratos_admin shares the HTTP server") || cmd.ProcessState.ExitCode() == 0 {
+					t.Errorf("exit %d, output lacks the refusal:\n%s", cmd.ProcessState.ExitCode(), clip(out))
+				}
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatal("caddy-kratos started with kratos_admin beside kratos on one server")
+			}
+		})
 	}
 }
