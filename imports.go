@@ -5,10 +5,11 @@
 //
 // Importing this package registers every caddy-kratos module, so
 //
-//	xcaddy build --with github.com/caddy-kratos/caddy-kratos
+//	xcaddy build --with github.com/caddy-kratos/caddy-kratos@v0.0.0=/path/to/checkout
 //
-// builds a Caddy with the `kratos` app and the `kratos` and `kratos_gate`
-// HTTP handlers. The modules live in package caddymodule.
+// builds a Caddy with the `kratos` app, the `kratos`, `kratos_gate` and
+// `kratos_admin` HTTP handlers and the admin.api.kratos admin routes (see
+// xcaddy.md). The modules live in package caddymodule.
 package caddykratos
 
 import (

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -51,6 +50,20 @@ type App struct {
 	// identity.schemas). Default: the built-in schema (email with password
 	// identifier, optional first and last name).
 	IdentitySchema string `json:"identity_schema,omitempty"`
+
+	// IdentitySchemas are further identity schemas, each with its id
+	// (Kratos's identity.schemas): identities keep the schema they were
+	// created with, the admin API picks one with schema_id, registration
+	// flows with ?identity_schema= when it is selfservice_selectable.
+	// Without IdentitySchema, the built-in schema is not configured when
+	// these are given. Default: none.
+	IdentitySchemas []*IdentitySchemaEntry `json:"identity_schemas,omitempty"`
+
+	// DefaultIdentitySchema is the id of the schema new identities get
+	// when nothing names one (identity.default_schema_id). Default:
+	// "default" when such a schema exists (IdentitySchema, or the built-in
+	// one), else the only schema.
+	DefaultIdentitySchema string `json:"default_identity_schema,omitempty"`
 
 	// Dev allows cookies without the Secure attribute over plain http, like
 	// `kratos --dev`. Default: false.
@@ -315,6 +328,23 @@ type App struct {
 	pool    *pooledStore // set while holding a pool reference
 	poolKey string       // absolute storage directory, set while holding a pool reference
 	logger  *zap.Logger
+
+	// ctx is this config's context, for checks across apps at Start.
+	ctx caddy.Context
+}
+
+// IdentitySchemaEntry is one entry of identity.schemas.
+type IdentitySchemaEntry struct {
+	// ID is the schema id (identity schema_id, ?identity_schema=).
+	ID string `json:"id"`
+	// Path is the schema's JSON file: a path, a file:// URL or an inline
+	// base64://… document.
+	Path string `json:"path"`
+	// SelfserviceSelectable lets registration flows choose this schema
+	// with ?identity_schema=<id> (selfservice_selectable). Default: false,
+	// only the admin API creates identities with it (the default schema
+	// needs no flag).
+	SelfserviceSelectable bool `json:"selfservice_selectable,omitempty"`
 }
 
 // WebAuthnConfig is the relying party of the webauthn and passkey methods
@@ -453,6 +483,7 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 // store for the storage directory from the pool and creates the engine.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.ctx = ctx
 	repl := caddy.NewReplacer()
 
 	cfg, err := a.flowsConfig(repl)
@@ -659,7 +690,7 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 	}
 	for _, u := range a.AllowedReturnURLs {
 		u = r(u)
-		check("allowed_return_urls", checkHTTPURL(u))
+		check("allowed_return_urls", flows.CheckAllowedReturnURL(u))
 		cfg.AllowedReturnURLs = append(cfg.AllowedReturnURLs, u)
 	}
 	if len(a.UIURLs) > 0 {
@@ -794,11 +825,24 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 		check("mail_retry_base", checkLifespan(time.Duration(a.MailRetryBase)))
 	}
 	if a.IdentitySchema != "" {
-		path := r(a.IdentitySchema)
-		schema, err := os.ReadFile(path) // #nosec G304 -- identity_schema is a path from the operator's Caddyfile
+		schema, err := readSchemaSource(r(a.IdentitySchema))
 		check("identity_schema", err)
 		cfg.IdentitySchema = schema
 	}
+	for _, s := range a.IdentitySchemas {
+		if s == nil {
+			continue
+		}
+		if err := flows.CheckIdentitySchemaID(s.ID); err != nil {
+			check("identity_schemas", err)
+			continue
+		}
+		schema, err := readSchemaSource(r(s.Path))
+		check("identity_schemas."+s.ID, err)
+		cfg.IdentitySchemas = append(cfg.IdentitySchemas,
+			flows.IdentitySchemaConfig{ID: s.ID, Raw: schema, SelfserviceSelectable: s.SelfserviceSelectable})
+	}
+	cfg.DefaultIdentitySchemaID = r(a.DefaultIdentitySchema)
 	a.applyHardening(&cfg)
 	errs = append(errs, a.uiFlowsConfig(&cfg, r)...)
 	return cfg, errors.Join(errs...)
@@ -832,6 +876,9 @@ const courierStopTimeout = 5 * time.Second
 // queued (from before a restart, or from a previous config). The engine
 // does its work in the HTTP handlers.
 func (a *App) Start() error {
+	if err := a.checkAdminServers(); err != nil {
+		return err
+	}
 	if a.courier != nil {
 		a.courier.Start()
 	}

@@ -23,8 +23,13 @@ func TestFlowsConfigMapsEveryOption(t *testing.T) {
 	}
 
 	a := &App{
-		PublicURL:               "https://{env.CK_TEST_HOST}/",
-		IdentitySchema:          schema,
+		PublicURL:      "https://{env.CK_TEST_HOST}/",
+		IdentitySchema: schema,
+		IdentitySchemas: []*IdentitySchemaEntry{
+			{ID: "email", Path: "file://" + schema},
+			{ID: "inline", Path: "base64://eyIkaWQiOiJ5In0=", SelfserviceSelectable: true},
+		},
+		DefaultIdentitySchema:   "email",
 		Dev:                     true,
 		DefaultReturnURL:        "https://app.example.com/",
 		AllowedReturnURLs:       []string{"https://app.example.com/", "https://*.example.org/"},
@@ -92,6 +97,11 @@ func TestFlowsConfigMapsEveryOption(t *testing.T) {
 		PasswordHasher:          "argon2id",
 		BcryptCost:              10,
 		IdentitySchema:          []byte(`{"$id":"x"}`),
+		IdentitySchemas: []flows.IdentitySchemaConfig{
+			{ID: "email", Raw: []byte(`{"$id":"x"}`)},
+			{ID: "inline", Raw: []byte(`{"$id":"y"}`), SelfserviceSelectable: true},
+		},
+		DefaultIdentitySchemaID: "email",
 
 		RecoveryEnabled:            true,
 		RecoveryUse:                "link",
@@ -174,6 +184,8 @@ func TestFlowsConfigRejectsBadJSONValues(t *testing.T) {
 		{App{PublicURL: "{env.CK_TEST_EMPTY}/x"}, "public_url"},
 		{App{DefaultReturnURL: "ftp://x/"}, "default_return_url"},
 		{App{AllowedReturnURLs: []string{"/relative"}}, "allowed_return_urls"},
+		{App{AllowedReturnURLs: []string{"javascript://example.com/%0aalert(1)"}}, "allowed_return_urls"},
+		{App{AllowedReturnURLs: []string{"exp://*.example.com/"}}, "allowed_return_urls"},
 		{App{UIURLs: map[string]string{"logout": "https://x/"}}, "ui_urls"},
 		{App{UIURLs: map[string]string{"login": "login.html"}}, "ui_urls.login"},
 		{App{UIPrefix: "ui/"}, "ui_prefix"},
@@ -190,6 +202,10 @@ func TestFlowsConfigRejectsBadJSONValues(t *testing.T) {
 		{App{PasswordHasher: "md5"}, "password_hasher"},
 		{App{BcryptCost: 3}, "bcrypt_cost"},
 		{App{IdentitySchema: "/does/not/exist.json"}, "identity_schema"},
+		{App{IdentitySchema: "https://example.com/identity.schema.json"}, "identity_schema"},
+		{App{IdentitySchemas: []*IdentitySchemaEntry{{ID: "email", Path: "/does/not/exist.json"}}}, "identity_schemas.email"},
+		{App{IdentitySchemas: []*IdentitySchemaEntry{{ID: "a b", Path: "base64://e30="}}}, "identity_schemas"},
+		{App{IdentitySchemas: []*IdentitySchemaEntry{{ID: "email", Path: "base64://!!"}}}, "identity_schemas.email"},
 		{App{Recovery: "email"}, "recovery"},
 		{App{Verification: "sms"}, "verification"},
 		{App{CodeLifespan: caddy.Duration(-time.Minute)}, "code_lifespan"},

@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-kratos/caddy-kratos/flows"
 )
 
 func init() {
@@ -48,7 +51,8 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //	kratos {
 //		storage <dir>
 //		public_url <url>          (required)
-//		identity_schema <file>
+//		identity_schema [<id>] <file> [selfservice_selectable]
+//		default_identity_schema <id>
 //		dev
 //		default_return_url <url>
 //		allowed_return_urls <url...>
@@ -116,6 +120,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //	}
 //
 // allowed_return_urls and methods may repeat (the lists are joined),
+// identity_schema may repeat with different ids,
 // ui_url may repeat for different flows and mail_template for different
 // templates or parts; every other subdirective may appear once.
 // Values holding {placeholders} are checked when the config is loaded.
@@ -128,6 +133,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	var hostPrefixAt string // file:line of cookie_host_prefix
 	var passwordAt string   // file:line of password
 	var passkeyAt string    // file:line of passkey
+
+	// file:line of default_identity_schema and of the last identity_schema
+	var defaultSchemaAt, schemaAt string
 	for d.NextBlock(0) {
 		name := d.Val()
 		if !repeatableOptions[name] {
@@ -205,7 +213,15 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.PublicURL, err = urlArg()
 
 		case "identity_schema":
-			a.IdentitySchema, err = one()
+			schemaAt = fmt.Sprintf("%s:%d", d.File(), d.Line())
+			err = a.parseIdentitySchema(d)
+
+		case "default_identity_schema":
+			a.DefaultIdentitySchema, err = one()
+			if err == nil {
+				err = check(flows.CheckIdentitySchemaID(a.DefaultIdentitySchema))
+				defaultSchemaAt = fmt.Sprintf("%s:%d", d.File(), d.Line())
+			}
 
 		case "dev":
 			if d.NextArg() {
@@ -230,7 +246,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			for _, u := range urls {
 				if !hasPlaceholder(u) {
-					if err := check(checkHTTPURL(u)); err != nil {
+					if err := check(flows.CheckAllowedReturnURL(u)); err != nil {
 						return err
 					}
 				}
@@ -524,6 +540,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if err := checkFirstFactor(a); err != nil {
 		return fmt.Errorf("password: %v, at %s", err, passwordAt)
 	}
+	if err := a.checkDefaultIdentitySchema(defaultSchemaAt, schemaAt); err != nil {
+		return err
+	}
 	if hostPrefixAt != "" {
 		// Browsers silently drop __Host- cookies with these: nobody could
 		// sign in.
@@ -558,6 +577,7 @@ func secretArgs(d *caddyfile.Dispenser, what string) ([]string, error) {
 // may appear more than once.
 var repeatableOptions = map[string]bool{
 	"allowed_return_urls": true,
+	"identity_schema":     true,
 	"ui_url":              true,
 	"methods":             true,
 	"mail_template":       true,
@@ -809,5 +829,76 @@ func (a *App) parseRevokeActiveSessions(d *caddyfile.Dispenser) error {
 	}
 	a.KeepSessionsAfterRecovery = !seen["recovery"]
 	a.RevokeSessionsAfterPasswordChange = seen["password"]
+	return nil
+}
+
+// parseIdentitySchema reads one identity_schema line (Kratos's
+// identity.schemas[]):
+//
+//	identity_schema <file>                                 (the schema "default")
+//	identity_schema <id> <file> [selfservice_selectable]
+//
+// The file may also be a file:// URL or an inline base64://… schema.
+func (a *App) parseIdentitySchema(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	id, path, selectable := "default", "", false
+	switch len(args) {
+	case 1:
+		path = args[0]
+	case 3:
+		if args[2] != "selfservice_selectable" {
+			return d.Errf("identity_schema: unknown flag %q (want selfservice_selectable)", args[2])
+		}
+		selectable = true
+		fallthrough
+	case 2:
+		id, path = args[0], args[1]
+		if err := flows.CheckIdentitySchemaID(id); err != nil {
+			return d.Errf("identity_schema: %v", err)
+		}
+	default:
+		return d.ArgErr()
+	}
+	if (id == "default" && a.IdentitySchema != "") ||
+		slices.ContainsFunc(a.IdentitySchemas, func(s *IdentitySchemaEntry) bool { return s.ID == id }) {
+		return d.Errf("identity_schema: schema %q is configured twice", id)
+	}
+	if len(args) == 1 {
+		a.IdentitySchema = path
+		return nil
+	}
+	a.IdentitySchemas = append(a.IdentitySchemas, &IdentitySchemaEntry{ID: id, Path: path, SelfserviceSelectable: selectable})
+	return nil
+}
+
+// schemaIDs are the ids of the configured identity schemas; without any,
+// the built-in schema "default".
+func (a *App) schemaIDs() []string {
+	var ids []string
+	if a.IdentitySchema != "" || len(a.IdentitySchemas) == 0 {
+		ids = append(ids, "default")
+	}
+	for _, s := range a.IdentitySchemas {
+		ids = append(ids, s.ID)
+	}
+	return ids
+}
+
+// checkDefaultIdentitySchema: the default schema must be one of the
+// configured ones, and several schemas without one named "default" need
+// default_identity_schema (at and schemaAt are the file:line of that
+// subdirective and of the last identity_schema).
+func (a *App) checkDefaultIdentitySchema(at, schemaAt string) error {
+	ids := a.schemaIDs()
+	switch {
+	case a.DefaultIdentitySchema != "":
+		if !slices.Contains(ids, a.DefaultIdentitySchema) {
+			return fmt.Errorf("default_identity_schema: %q is not a configured identity schema (configured: %s), at %s",
+				a.DefaultIdentitySchema, strings.Join(ids, ", "), at)
+		}
+	case len(ids) > 1 && !slices.Contains(ids, "default"):
+		return fmt.Errorf("identity_schema: several schemas (%s) and none named \"default\": name the default with default_identity_schema <id>, at %s",
+			strings.Join(ids, ", "), schemaAt)
+	}
 	return nil
 }

@@ -10,6 +10,10 @@
 //     public API and the built-in UI pages, passes every other request on;
 //   - the `http.handlers.kratos_gate` handler (gate.go): the toSession check
 //     in front of an app, setting X-Kratos-Authenticated-Identity-Id;
+//   - the Kratos admin API: `admin.api.kratos` on Caddy's admin endpoint
+//     (admin.go) and the `http.handlers.kratos_admin` handler on a site of
+//     the operator's choosing (admin_handler.go), both the engine's
+//     AdminHandler;
 //   - Caddyfile parsing and directive order (caddyfile.go), with the value
 //     checks shared by the Caddyfile and JSON paths in options.go.
 //

@@ -40,6 +40,7 @@ import (
 //	POST   /admin/recovery/code              createRecoveryCodeForIdentity
 //	POST   /admin/recovery/link              createRecoveryLinkForIdentity
 //	GET    /admin/health/alive, /admin/health/ready
+//	GET    /schemas, /schemas/{id}                  listIdentitySchemas, getIdentitySchema
 
 // AdminHandler returns the handler of the Kratos admin API. It expects
 // paths without any mount prefix (/admin/identities, …).
@@ -76,6 +77,10 @@ var adminMux = sync.OnceValue(func() *http.ServeMux {
 	h("POST /admin/recovery/link", (*Engine).adminCreateRecoveryLink)
 	h("GET /admin/health/alive", (*Engine).health)
 	h("GET /admin/health/ready", (*Engine).health)
+	// Kratos's admin port serves the schemas too (IdentityAPI's
+	// ListIdentitySchemas and GetIdentitySchema call them there).
+	h("GET /schemas", (*Engine).writeSchemaList)
+	h("GET /schemas/{id}", (*Engine).getSchema)
 	return m
 })
 
@@ -117,6 +122,12 @@ func (e *Engine) serveAdmin(w http.ResponseWriter, r *http.Request) {
 // is mounted but no kratos app is running.
 func WriteAdminUnavailable(w http.ResponseWriter, r *http.Request, reason string) {
 	writeError(w, r, newError(http.StatusServiceUnavailable, "", "The service is temporarily unavailable", reason))
+}
+
+// WriteAdminForbidden answers 403 in Kratos's error shape: the admin API
+// refuses this request (see caddymodule's kratos_admin).
+func WriteAdminForbidden(w http.ResponseWriter, r *http.Request, reason string) {
+	writeError(w, r, newError(http.StatusForbidden, "", "", reason))
 }
 
 // --- wire shapes ---

@@ -126,8 +126,8 @@ func adminCheckState(s string) *Error {
 	return errInvalidState(s)
 }
 
-// decodeTraits parses and validates traits against the identity schema.
-func (e *Engine) decodeTraits(raw json.RawMessage) (map[string]any, json.RawMessage, *Error) {
+// decodeTraits parses and validates traits against the identity schema sch.
+func (e *Engine) decodeTraits(sch *identitySchema, raw json.RawMessage) (map[string]any, json.RawMessage, *Error) {
 	if len(raw) == 0 {
 		raw = json.RawMessage("null")
 	}
@@ -142,7 +142,7 @@ func (e *Engine) decodeTraits(raw json.RawMessage) (map[string]any, json.RawMess
 		}
 		traits = map[string]any{}
 	}
-	if errs := e.schema.validate(traits); len(errs) > 0 {
+	if errs := sch.validate(traits); len(errs) > 0 {
 		return nil, nil, errInvalidTraits(errs)
 	}
 	b, err := json.Marshal(traits)
@@ -152,11 +152,17 @@ func (e *Engine) decodeTraits(raw json.RawMessage) (map[string]any, json.RawMess
 	return traits, b, nil
 }
 
-func (e *Engine) checkSchemaID(id string) *Error {
-	if id == "" || id == e.schema.ID {
-		return nil
+// adminSchema is the schema a body's schema_id names: nil for an empty id
+// (the caller's default: the default schema for a new identity, the
+// identity's own schema for an update), 400 for an id not configured.
+func (e *Engine) adminSchema(id string) (*identitySchema, *Error) {
+	if id == "" {
+		return nil, nil
 	}
-	return errBadRequest(fmt.Sprintf("unable to find JSON Schema ID: %s", id))
+	if s := e.schemas[id]; s != nil {
+		return s, nil
+	}
+	return nil, errBadRequest(fmt.Sprintf("unable to find JSON Schema ID: %s", id))
 }
 
 func adminMetadata(raw json.RawMessage) json.RawMessage {
@@ -169,9 +175,9 @@ func adminMetadata(raw json.RawMessage) json.RawMessage {
 // mergeAddresses derives the addresses from traits as registration does,
 // keeping id, verification state and timestamps of addresses that already
 // exist (same value and channel). Addresses the traits no longer hold go.
-func (e *Engine) mergeAddresses(traits map[string]any, now time.Time, oldVer []sessionstore.VerifiableAddress,
+func (e *Engine) mergeAddresses(sch *identitySchema, traits map[string]any, now time.Time, oldVer []sessionstore.VerifiableAddress,
 	oldRec []sessionstore.RecoveryAddress) ([]sessionstore.VerifiableAddress, []sessionstore.RecoveryAddress) {
-	ver, rec := e.addresses(traits, now)
+	ver, rec := sch.addresses(traits, now)
 	for i, a := range ver {
 		for _, o := range oldVer {
 			if strings.EqualFold(o.Value, a.Value) && o.Via == a.Via {
@@ -277,7 +283,7 @@ func (e *Engine) importCredentialsInto(ident *sessionstore.Identity, traits map[
 		}
 		return errBadRequest("The imported password hash is malformed: " + err.Error())
 	}
-	identifiers := e.identifiers(traits, "password")
+	identifiers := e.schemaOf(ident).identifiers(traits, "password")
 	if len(identifiers) == 0 {
 		return errBadRequest("The identity has no password identifier: no trait marked as a password identifier in the identity schema has a value.")
 	}
@@ -296,16 +302,17 @@ func (e *Engine) importCredentialsInto(ident *sessionstore.Identity, traits map[
 // reindexCredentials follows trait changes in credential identifiers: the
 // password identifiers always mirror the identifier traits; another
 // credential type's identifiers are replaced when they were exactly the
-// ones derived from the old traits.
-func (e *Engine) reindexCredentials(ident *sessionstore.Identity, oldTraits, traits map[string]any, now time.Time) *Error {
+// ones derived from the old traits (under the old schema).
+func (e *Engine) reindexCredentials(ident *sessionstore.Identity, oldSch *identitySchema, oldTraits map[string]any,
+	sch *identitySchema, traits map[string]any, now time.Time) *Error {
 	for t, c := range ident.Credentials {
-		derived := e.identifiers(traits, t)
+		derived := sch.identifiers(traits, t)
 		switch {
 		case t == "password":
 			if len(derived) == 0 {
 				return errBadRequest("The identity has a password but no password identifier: no trait marked as a password identifier in the identity schema has a value.")
 			}
-		case len(derived) == 0 || !sameIdentifiers(c.Identifiers, e.identifiers(oldTraits, t)):
+		case len(derived) == 0 || !sameIdentifiers(c.Identifiers, oldSch.identifiers(oldTraits, t)):
 			continue
 		}
 		if !sameIdentifiers(c.Identifiers, derived) {
@@ -329,8 +336,12 @@ func sameIdentifiers(a, b []string) bool {
 
 // identityFromCreateBody builds a new identity (not stored).
 func (e *Engine) identityFromCreateBody(b *createIdentityBody) (*sessionstore.Identity, *Error) {
-	if ferr := e.checkSchemaID(b.SchemaID); ferr != nil {
+	sch, ferr := e.adminSchema(b.SchemaID)
+	if ferr != nil {
 		return nil, ferr
+	}
+	if sch == nil {
+		sch = e.schema
 	}
 	if ferr := adminCheckState(b.State); ferr != nil {
 		return nil, ferr
@@ -341,7 +352,7 @@ func (e *Engine) identityFromCreateBody(b *createIdentityBody) (*sessionstore.Id
 	if b.OrganizationID != nil && *b.OrganizationID != "" {
 		return nil, errBadRequest("organization_id is not supported: there are no organizations.")
 	}
-	traits, traitsJSON, ferr := e.decodeTraits(b.Traits)
+	traits, traitsJSON, ferr := e.decodeTraits(sch, b.Traits)
 	if ferr != nil {
 		return nil, ferr
 	}
@@ -351,12 +362,12 @@ func (e *Engine) identityFromCreateBody(b *createIdentityBody) (*sessionstore.Id
 		state = "active"
 	}
 	ident := &sessionstore.Identity{
-		ID: uuid.NewString(), SchemaID: e.schema.ID, State: state, StateChangedAt: now,
+		ID: uuid.NewString(), SchemaID: sch.ID, State: state, StateChangedAt: now,
 		Traits: traitsJSON, MetadataPublic: adminMetadata(b.MetadataPublic), MetadataAdmin: adminMetadata(b.MetadataAdmin),
 		CreatedAt: now, UpdatedAt: now, Credentials: map[string]sessionstore.Credential{},
 	}
 	impV, impR := importedAddresses(now, b.VerifiableAddresses, b.RecoveryAddresses)
-	ident.VerifiableAddresses, ident.RecoveryAddresses = e.mergeAddresses(traits, now, impV, impR)
+	ident.VerifiableAddresses, ident.RecoveryAddresses = e.mergeAddresses(sch, traits, now, impV, impR)
 	if ferr := e.importCredentialsInto(ident, traits, b.Credentials, now); ferr != nil {
 		return nil, ferr
 	}
@@ -633,20 +644,30 @@ func (e *Engine) adminUpdateIdentity(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, ferr)
 		return
 	}
-	if e.adminLoadIdentity(w, r, r.PathValue("id")) == nil {
+	loaded := e.adminLoadIdentity(w, r, r.PathValue("id"))
+	if loaded == nil {
 		return
 	}
-	for _, ferr := range []*Error{e.checkSchemaID(body.SchemaID), adminCheckState(body.State)} {
-		if ferr != nil {
-			writeError(w, r, ferr)
-			return
+	sch := e.schemaOf(loaded)
+	var ferr *Error
+	if body.SchemaID != loaded.SchemaID {
+		var named *identitySchema
+		if named, ferr = e.adminSchema(body.SchemaID); named != nil {
+			sch = named
 		}
+	}
+	if ferr == nil {
+		ferr = adminCheckState(body.State)
+	}
+	if ferr != nil {
+		writeError(w, r, ferr)
+		return
 	}
 	if body.ExternalID != "" {
 		writeError(w, r, errBadRequest("external_id is not supported."))
 		return
 	}
-	traits, traitsJSON, ferr := e.decodeTraits(body.Traits)
+	traits, traitsJSON, ferr := e.decodeTraits(sch, body.Traits)
 	if ferr != nil {
 		writeError(w, r, ferr)
 		return
@@ -654,12 +675,18 @@ func (e *Engine) adminUpdateIdentity(w http.ResponseWriter, r *http.Request) {
 	// A given password is hashed once, before the write (which may run
 	// more than once).
 	now := e.now().UTC()
-	imported := &sessionstore.Identity{}
+	imported := &sessionstore.Identity{SchemaID: sch.ID}
 	if ferr := e.importCredentialsInto(imported, traits, body.Credentials, now); ferr != nil {
 		writeError(w, r, ferr)
 		return
 	}
 	e.adminWriteIdentity(w, r, r.PathValue("id"), now, func(ident *sessionstore.Identity) (map[string]any, *Error) {
+		if e.schemaOf(ident) != sch && (body.SchemaID == "" || body.SchemaID == loaded.SchemaID) {
+			// The traits were checked against the schema the identity had
+			// when it was read; another write changed it since.
+			return nil, errIdentityChanged()
+		}
+		ident.SchemaID = sch.ID
 		if body.State != "" && body.State != ident.State {
 			ident.State, ident.StateChangedAt = body.State, now
 		}
@@ -739,16 +766,24 @@ func (e *Engine) applyIdentityPatch(r *http.Request, ident *sessionstore.Identit
 	if err := json.Unmarshal(jsonMarshal(doc), &patched); err != nil {
 		return nil, errBadRequest("The patched identity does not have the identity's shape: " + err.Error())
 	}
-	if ferr := e.checkSchemaID(patched.SchemaID); ferr != nil {
-		return nil, ferr
+	sch := e.schemaOf(ident)
+	if patched.SchemaID != ident.SchemaID {
+		named, ferr := e.adminSchema(patched.SchemaID)
+		if ferr != nil {
+			return nil, ferr
+		}
+		if named != nil {
+			sch = named
+		}
 	}
 	if patched.State != "active" && patched.State != "inactive" {
 		return nil, errInvalidState(patched.State)
 	}
-	traits, traitsJSON, ferr := e.decodeTraits(patched.Traits)
+	traits, traitsJSON, ferr := e.decodeTraits(sch, patched.Traits)
 	if ferr != nil {
 		return nil, ferr
 	}
+	ident.SchemaID = sch.ID
 	if patched.State != ident.State {
 		ident.State, ident.StateChangedAt = patched.State, now
 	}
@@ -792,14 +827,15 @@ func (e *Engine) adminWriteIdentity(w http.ResponseWriter, r *http.Request, id s
 	change func(ident *sessionstore.Identity) (map[string]any, *Error)) {
 	var wasActive bool
 	ident, err := e.store.ModifyIdentity(r.Context(), id, func(ident *sessionstore.Identity) error {
-		oldTraits := adminTraitsOf(ident)
+		oldTraits, oldSch := adminTraitsOf(ident), e.schemaOf(ident)
 		wasActive = adminIdentityActive(ident)
 		traits, ferr := change(ident)
 		if ferr != nil {
 			return ferr
 		}
-		ident.VerifiableAddresses, ident.RecoveryAddresses = e.mergeAddresses(traits, now, ident.VerifiableAddresses, ident.RecoveryAddresses)
-		if ferr := e.reindexCredentials(ident, oldTraits, traits, now); ferr != nil {
+		sch := e.schemaOf(ident)
+		ident.VerifiableAddresses, ident.RecoveryAddresses = e.mergeAddresses(sch, traits, now, ident.VerifiableAddresses, ident.RecoveryAddresses)
+		if ferr := e.reindexCredentials(ident, oldSch, oldTraits, sch, traits, now); ferr != nil {
 			return ferr
 		}
 		ident.UpdatedAt = now

@@ -219,11 +219,11 @@ func codeRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[strin
 
 // codeAddress is the address a sign-up code goes to: the trait marked as
 // the code identifier, else the first email verification address.
-func (e *Engine) codeAddress(traits map[string]any) string {
-	if ids := e.identifiers(traits, "code"); len(ids) > 0 {
+func (e *Engine) codeAddress(sch *identitySchema, traits map[string]any) string {
+	if ids := sch.identifiers(traits, "code"); len(ids) > 0 {
 		return ids[0]
 	}
-	for _, f := range e.schema.Fields {
+	for _, f := range sch.Fields {
 		if f.VerificationVia == "email" {
 			if v, ok := lookupPath(traits, f.Path); ok {
 				if s, ok := v.(string); ok && s != "" {
@@ -241,7 +241,7 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 		f.UI.Messages = []Text{newText(4010003, nil)}
 		return registrationOutcome{invalid: true}
 	}
-	address := e.codeAddress(st.traits)
+	address := e.codeAddress(e.flowSchema(f), st.traits)
 	if address == "" {
 		f.UI.Messages = []Text{newText(4000009, nil)}
 		return registrationOutcome{invalid: true}
@@ -252,7 +252,7 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 			csrf, _ = n.input().Value.(string)
 		}
 		f.UI.Nodes = []*Node{csrfNode(csrf)}
-		f.UI.Nodes = append(f.UI.Nodes, e.schema.traitNodes("default", st.traits, true)...)
+		f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).traitNodes("default", st.traits, true)...)
 		f.UI.Nodes = append(f.UI.Nodes,
 			inputNode("code", "code", "text", labelOf(1070012, nil)).required().autocomplete("one-time-code"),
 			submitNode("code", "method", "code", labelOf(1070009, nil)),

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -101,6 +102,15 @@ type Config struct {
 	IdentitySchema []byte
 	// IdentitySchemaID is the schema's id. Default: "default".
 	IdentitySchemaID string
+	// IdentitySchemas are further identity schemas (identity.schemas), in
+	// the order GET /schemas lists them, after IdentitySchema when that is
+	// set. Without IdentitySchema, the built-in schema is there only when
+	// IdentitySchemas is empty.
+	IdentitySchemas []IdentitySchemaConfig
+	// DefaultIdentitySchemaID is the schema of new identities when a flow
+	// or an admin request names none (identity.default_schema_id). Default:
+	// IdentitySchemaID when that schema exists, else the only schema.
+	DefaultIdentitySchemaID string
 
 	// RecoveryEnabled turns on account recovery. Default: off (Kratos).
 	RecoveryEnabled bool
@@ -203,6 +213,18 @@ type Config struct {
 	Mailer Mailer
 }
 
+// IdentitySchemaConfig is one entry of identity.schemas.
+type IdentitySchemaConfig struct {
+	// ID names the schema (schema_id of identities, ?identity_schema=).
+	ID string
+	// Raw is the schema's JSON.
+	Raw []byte
+	// SelfserviceSelectable lets registration flows choose the schema with
+	// ?identity_schema=<id> (selfservice_selectable). The default schema
+	// needs no flag.
+	SelfserviceSelectable bool
+}
+
 // Mailer queues a templated message durably before returning.
 type Mailer interface {
 	Send(ctx context.Context, m Mail) error
@@ -245,6 +267,14 @@ type Engine struct {
 	codeKey []byte
 	// gate is the state of the gate API (gate_api.go, sessioncheck.go).
 	gate gateFeatures
+
+	// schema (above) is the default identity schema; schemas holds every
+	// schema by id, schemaList in configuration order (schema.go).
+	schemas    map[string]*identitySchema
+	schemaList []*identitySchema
+	// schemaWarned: schema ids of stored identities that are no longer
+	// configured, warned about once.
+	schemaWarned sync.Map
 }
 
 // ErrNoPublicURL is returned by New without Config.PublicURL. Links in
@@ -407,10 +437,10 @@ func New(cfg Config, store *sessionstore.Store, logger *zap.Logger) (*Engine, er
 		e.csrfName = hostPrefix + e.csrfName
 	}
 	for _, s := range cfg.AllowedReturnURLs {
-		u, err := url.Parse(s)
-		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("flows: allowed return URL %q is not an absolute URL", s)
+		if err := CheckAllowedReturnURL(s); err != nil {
+			return nil, fmt.Errorf("flows: allowed return URL: %w", err)
 		}
+		u, _ := url.Parse(s)
 		e.allowed = append(e.allowed, u)
 	}
 	for kind, s := range cfg.UIURLs {
@@ -423,11 +453,9 @@ func New(cfg Config, store *sessionstore.Store, logger *zap.Logger) (*Engine, er
 			return nil, fmt.Errorf("flows: default return URL %q is not an absolute URL", cfg.DefaultReturnURL)
 		}
 	}
-	sch, err := loadIdentitySchema(cfg.IdentitySchemaID, cfg.IdentitySchema)
-	if err != nil {
+	if err := e.loadSchemas(); err != nil {
 		return nil, fmt.Errorf("flows: %w", err)
 	}
-	e.schema = sch
 	if e.hasher, err = newHasher(cfg.PasswordHasher, cfg.BcryptCost); err != nil {
 		return nil, fmt.Errorf("flows: %w", err)
 	}

@@ -32,6 +32,9 @@ type flow struct {
 	RequestedAAL     string         `json:"requested_aal,omitempty"`
 	TransientPayload map[string]any `json:"transient_payload,omitempty"`
 	ContinueWith     []any          `json:"continue_with,omitempty"`
+	// IdentitySchema is the schema a registration flow was asked for
+	// (?identity_schema=); empty: the default schema.
+	IdentitySchema string `json:"identity_schema,omitempty"`
 
 	// Never on the wire.
 	CSRFToken        []byte         `json:"csrf_token,omitempty"`
@@ -188,7 +191,8 @@ func (f *flow) wire() any {
 			ExchangeCode     string `json:"session_token_exchange_code,omitempty"`
 			TransientPayload any    `json:"transient_payload,omitempty"`
 			State            string `json:"state"`
-		}{b, f.exchangeCode, tp, f.State}
+			IdentitySchema   string `json:"identity_schema,omitempty"`
+		}{b, f.exchangeCode, tp, f.State, f.IdentitySchema}
 	case "settings":
 		return struct {
 			base

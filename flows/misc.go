@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strconv"
 )
 
 //go:embed assets/webauthn.js
@@ -24,29 +25,49 @@ func (e *Engine) webauthnJS(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(webauthnJS)
 }
 
-// listSchemas serves GET /schemas.
+// listSchemas serves GET /schemas: every configured schema in
+// configuration order, paginated with page and per_page (Kratos's
+// defaults: page 0, 250 per page, at most 1000).
 func (e *Engine) listSchemas(w http.ResponseWriter, r *http.Request) {
 	e.ensureCSRF(w, r)
-	w.Header().Set("X-Total-Count", "1")
-	w.Header().Set("Link", paginationLink("/schemas", 0, 1, 1))
-	writeJSON(w, http.StatusOK, []map[string]any{{"id": e.schema.ID, "schema": json.RawMessage(e.schema.Raw)}})
+	e.writeSchemaList(w, r)
+}
+
+// writeSchemaList is listSchemas without the CSRF cookie (the admin API
+// sets none).
+func (e *Engine) writeSchemaList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	perPage := 250
+	if n, err := strconv.Atoi(q.Get("per_page")); err == nil && n > 0 {
+		perPage = min(n, 1000)
+	}
+	page := 0
+	if n, err := strconv.Atoi(q.Get("page")); err == nil && n > 0 {
+		page = n
+	}
+	total := len(e.schemaList)
+	out := []map[string]any{}
+	if start := page * perPage; page < total && start < total {
+		for _, s := range e.schemaList[start:min(start+perPage, total)] {
+			out = append(out, map[string]any{"id": s.ID, "schema": json.RawMessage(s.Raw)})
+		}
+	}
+	w.Header().Set("X-Total-Count", strconv.Itoa(total))
+	// Kratos's links name at most as many per page as there are schemas.
+	w.Header().Set("Link", paginationLink("/schemas", page, max(1, min(perPage, total)), total))
+	writeJSON(w, http.StatusOK, out)
 }
 
 // getSchema serves GET /schemas/{id}; id is the base64url of the schema id
 // (as in schema_url) or the plain id.
 func (e *Engine) getSchema(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	match := id == e.schema.ID
-	if !match {
-		if b, err := base64.RawURLEncoding.DecodeString(id); err == nil && string(b) == e.schema.ID {
-			match = true
-		}
-	}
-	if !match {
+	s := e.lookupSchema(id)
+	if s == nil {
 		writeError(w, r, newError(http.StatusNotFound, "", "", "Identity schema `"+id+"` could not be found."))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(e.schema.Raw)
+	_, _ = w.Write(s.Raw)
 }

@@ -88,14 +88,14 @@ type passkeyCreateData struct {
 // passkeyDisplayNameField is the trait whose value names the account in
 // the authenticator: the one marked credentials.passkey.display_name, else
 // the first identifier.
-func (e *Engine) passkeyDisplayNameField() string {
-	for _, f := range e.schema.Fields {
+func (e *Engine) passkeyDisplayNameField(sch *identitySchema) string {
+	for _, f := range sch.Fields {
 		if f.PasskeyName {
 			return "traits." + f.Path
 		}
 	}
 	for _, typ := range []string{"passkey", "webauthn", "password", "code"} {
-		for _, f := range e.schema.Fields {
+		for _, f := range sch.Fields {
 			if f.Identifier[typ] {
 				return "traits." + f.Path
 			}
@@ -104,8 +104,8 @@ func (e *Engine) passkeyDisplayNameField() string {
 	return ""
 }
 
-func (e *Engine) passkeyDisplayName(traits map[string]any, fallback string) string {
-	if field := e.passkeyDisplayNameField(); field != "" {
+func (e *Engine) passkeyDisplayName(sch *identitySchema, traits map[string]any, fallback string) string {
+	if field := e.passkeyDisplayNameField(sch); field != "" {
 		if v, ok := lookupPath(traits, strings.TrimPrefix(field, "traits.")); ok {
 			if s, ok := v.(string); ok && s != "" {
 				return s
@@ -117,19 +117,19 @@ func (e *Engine) passkeyDisplayName(traits map[string]any, fallback string) stri
 
 // beginPasskeyRegistration starts a discoverable-credential registration
 // on f for handle and returns the passkey_create_data JSON.
-func (e *Engine) beginPasskeyRegistration(r *http.Request, f *flow, handle []byte, traits map[string]any, keys []webauthnKey) (string, error) {
+func (e *Engine) beginPasskeyRegistration(r *http.Request, f *flow, sch *identitySchema, handle []byte, traits map[string]any, keys []webauthnKey) (string, error) {
 	wa, err := e.webAuthn(r, "passkey")
 	if err != nil {
 		return "", err
 	}
-	name := e.webauthnUserName(traits, "")
-	user := &waUser{id: handle, name: name, display: e.passkeyDisplayName(traits, name), keys: keys}
+	name := e.webauthnUserName(sch, traits, "")
+	user := &waUser{id: handle, name: name, display: e.passkeyDisplayName(sch, traits, name), keys: keys}
 	creation, sd, err := wa.BeginRegistration(user, webauthn.WithExclusions(descriptors(keys)))
 	if err != nil {
 		return "", err
 	}
 	storeCeremony(f, ceremonyPasskeyRegister, sd)
-	return optionsJSON(passkeyCreateData{CredentialOptions: creation, DisplayNameFieldName: e.passkeyDisplayNameField()}), nil
+	return optionsJSON(passkeyCreateData{CredentialOptions: creation, DisplayNameFieldName: e.passkeyDisplayNameField(sch)}), nil
 }
 
 // anyIdentifierLabel is the identifier label of the first credential type
@@ -150,7 +150,7 @@ func passkeyRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[st
 	if !e.canWebAuthn(r, f) {
 		return
 	}
-	data, err := e.beginPasskeyRegistration(r, f, []byte(randomString(64, alnum)), traits, nil)
+	data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(randomString(64, alnum)), traits, nil)
 	if err != nil {
 		e.logger.Error("starting a passkey registration", zapErr(err))
 		return
@@ -172,7 +172,7 @@ func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registra
 	fail := func(reason string) registrationOutcome {
 		f.UI.Messages = []Text{textReason(4000001, reason)}
 		f.UI.setValue("passkey_register", nil)
-		if data, err := e.beginPasskeyRegistration(r, f, []byte(randomString(64, alnum)), st.traits, nil); err == nil {
+		if data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(randomString(64, alnum)), st.traits, nil); err == nil {
 			f.UI.setValue("passkey_create_data", data)
 		}
 		return registrationOutcome{invalid: true}
@@ -197,7 +197,7 @@ func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registra
 	}
 	now := e.now().UTC()
 	cfg := webauthnConfig{UserHandle: sd.UserID,
-		Credentials: []webauthnKey{keyFromLib(cred, e.passkeyDisplayName(st.traits, ""), now.Round(time.Second), true)}}
+		Credentials: []webauthnKey{keyFromLib(cred, e.passkeyDisplayName(e.flowSchema(f), st.traits, ""), now.Round(time.Second), true)}}
 	return registrationOutcome{creds: map[string]sessionstore.Credential{
 		"passkey": {Type: "passkey", Identifiers: []string{string(sd.UserID)}, Config: jsonMarshal(cfg), CreatedAt: now, UpdatedAt: now},
 	}}
@@ -351,7 +351,7 @@ func (e *Engine) beginPasskeySettings(r *http.Request, f *flow, ident *sessionst
 		}
 		keys = cfg.Credentials
 	}
-	return e.beginPasskeyRegistration(r, f, handle, traitsMap(ident), keys)
+	return e.beginPasskeyRegistration(r, f, e.schemaOf(ident), handle, traitsMap(ident), keys)
 }
 
 func passkeySettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
@@ -424,7 +424,7 @@ func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settin
 		}
 		cfg.UserHandle = sd.UserID
 		cfg.Credentials = append(cfg.Credentials,
-			keyFromLib(cred, e.passkeyDisplayName(traitsMap(cur), ""), now.Round(time.Second), true))
+			keyFromLib(cred, e.passkeyDisplayName(e.schemaOf(cur), traitsMap(cur), ""), now.Round(time.Second), true))
 		c, had := cur.Credentials["passkey"]
 		if !had {
 			c = sessionstore.Credential{Type: "passkey", CreatedAt: now}

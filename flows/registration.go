@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/google/uuid"
 
@@ -20,6 +19,10 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *Error) {
 	if rerr != nil {
 		return nil, rerr
 	}
+	schemaID := r.URL.Query().Get("identity_schema")
+	if _, serr := e.selfServiceSchema(schemaID); serr != nil {
+		return nil, serr
+	}
 	sess, _, err := e.currentSession(r)
 	if err != nil && !errors.Is(err, ErrNoSession) {
 		return nil, errInternal("unable to look up the session")
@@ -28,7 +31,7 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *Error) {
 		return nil, errSessionAlreadyAvailable()
 	}
 	f := e.newFlow(r, "registration", typ)
-	f.ReturnTo, f.State = returnTo, "choose_method"
+	f.ReturnTo, f.State, f.IdentitySchema = returnTo, "choose_method", schemaID
 	if typ == "api" && r.URL.Query().Get("return_session_token_exchange_code") == "true" {
 		code := newExchangeCode()
 		f.exchangeCode = code
@@ -52,7 +55,7 @@ func (e *Engine) registrationFormFor(r0 *http.Request, f *flow, traits map[strin
 		csrf, _ = n.input().Value.(string)
 	}
 	f.UI.Nodes = []*Node{csrfNode(csrf)}
-	f.UI.Nodes = append(f.UI.Nodes, e.schema.traitNodes("default", traits, false)...)
+	f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).traitNodes("default", traits, false)...)
 	if e.cfg.RegistrationStyle == "unified" {
 		e.passwordRegistrationNodes(f)
 		e.registrationMethodNodes(r0, f, traits)
@@ -81,7 +84,7 @@ func (e *Engine) credentialSelection(r *http.Request, f *flow, traits map[string
 		csrf, _ = n.input().Value.(string)
 	}
 	f.UI.Nodes = []*Node{csrfNode(csrf)}
-	f.UI.Nodes = append(f.UI.Nodes, e.schema.traitNodes("default", traits, true)...)
+	f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).traitNodes("default", traits, true)...)
 	e.passwordRegistrationNodes(f)
 	e.registrationMethodNodes(r, f, traits)
 	f.UI.Nodes = append(f.UI.Nodes, submitNode("profile", "screen", "previous", labelOf(1040008, nil)))
@@ -134,7 +137,7 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 		if traits == nil {
 			traits = map[string]any{}
 		}
-		if errs := e.schema.validate(traits); len(errs) > 0 {
+		if errs := e.flowSchema(f).validate(traits); len(errs) > 0 {
 			e.registrationForm(f, traits)
 			applyFieldErrors(&f.UI, errs)
 			e.renderFlowError(w, r, sub, http.StatusBadRequest)
@@ -164,7 +167,7 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 // setTraitValues writes the values of traits into the flow's trait nodes
 // that exist (their types stay as the form made them).
 func (e *Engine) setTraitValues(f *flow, traits map[string]any) {
-	for _, fd := range e.schema.Fields {
+	for _, fd := range e.flowSchema(f).Fields {
 		if v, ok := lookupPath(traits, fd.Path); ok {
 			f.UI.setValue("traits."+fd.Path, v)
 		}
@@ -196,13 +199,13 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 		e.setTraitValues(f, traits)
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 	}
-	if errs := e.schema.validate(traits); len(errs) > 0 {
+	if errs := e.flowSchema(f).validate(traits); len(errs) > 0 {
 		e.registrationForm(f, traits)
 		applyFieldErrors(&f.UI, errs)
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	identifiers := e.identifiers(traits, "password")
+	identifiers := e.flowSchema(f).identifiers(traits, "password")
 	if len(identifiers) == 0 {
 		f.UI.Messages = []Text{newText(4000009, nil)}
 		fail()
@@ -227,7 +230,7 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 	}
 	// A taken identifier is answered before the password is hashed; the
 	// store's transaction still decides races (finishRegistration).
-	taken, err := e.identifiersTaken(r, traits, identifiers)
+	taken, err := e.identifiersTaken(r, e.flowSchema(f), traits, identifiers)
 	if err != nil {
 		e.logger.Error("looking up identifiers", zapErr(err))
 		writeError(w, r, errInternal("unable to store the identity"))
@@ -260,14 +263,15 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any, creds map[string]sessionstore.Credential, method string, verified ...string) {
 	f := sub.f
 	now := e.now().UTC()
-	e.schema.fillObjects(traits)
+	sch := e.flowSchema(f)
+	sch.fillObjects(traits)
 	traitsJSON, _ := json.Marshal(traits)
 	ident := &sessionstore.Identity{
-		ID: uuid.NewString(), SchemaID: e.schema.ID, State: "active", StateChangedAt: now,
+		ID: uuid.NewString(), SchemaID: sch.ID, State: "active", StateChangedAt: now,
 		Traits: traitsJSON, MetadataPublic: json.RawMessage("null"), MetadataAdmin: json.RawMessage("null"),
 		CreatedAt: now, UpdatedAt: now, Credentials: creds,
 	}
-	ident.VerifiableAddresses, ident.RecoveryAddresses = e.addresses(traits, now)
+	ident.VerifiableAddresses, ident.RecoveryAddresses = sch.addresses(traits, now)
 	// Addresses the method itself proved (a mailed sign-up code) start out
 	// verified and need no verification mail.
 	for i, a := range ident.VerifiableAddresses {
@@ -341,7 +345,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 // answerDuplicate answers a sign-up whose identifier or address belongs to
 // another identity (Kratos's 4000007 on the first screen).
 func (e *Engine) answerDuplicate(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any) {
-	e.schema.fillObjects(traits)
+	e.flowSchema(sub.f).fillObjects(traits)
 	e.registrationFormFor(r, sub.f, traits)
 	sub.f.UI.Messages = []Text{newText(4000007, nil)}
 	e.renderFlowError(w, r, sub, http.StatusBadRequest)
@@ -350,13 +354,13 @@ func (e *Engine) answerDuplicate(w http.ResponseWriter, r *http.Request, sub *su
 // identifiersTaken reports whether one of the password identifiers or
 // addresses of traits is already indexed for another identity: the
 // indexes CreateIdentity would refuse to claim.
-func (e *Engine) identifiersTaken(r *http.Request, traits map[string]any, identifiers []string) (bool, error) {
+func (e *Engine) identifiersTaken(r *http.Request, sch *identitySchema, traits map[string]any, identifiers []string) (bool, error) {
 	type key struct{ typ, value string }
 	var keys []key
 	for _, id := range identifiers {
 		keys = append(keys, key{"password", id})
 	}
-	ver, rec := e.addresses(traits, e.now().UTC())
+	ver, rec := sch.addresses(traits, e.now().UTC())
 	for _, a := range ver {
 		keys = append(keys, key{sessionstore.AddressIndexType("verification", a.Via), a.Value})
 	}
@@ -434,7 +438,7 @@ func (e *Engine) registerWith(w http.ResponseWriter, r *http.Request, sub *submi
 	if traits == nil {
 		traits = map[string]any{}
 	}
-	if errs := e.schema.validate(traits); len(errs) > 0 {
+	if errs := e.flowSchema(f).validate(traits); len(errs) > 0 {
 		e.registrationFormFor(r, f, traits)
 		applyFieldErrors(&f.UI, errs)
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
@@ -457,30 +461,4 @@ func (e *Engine) registerWith(w http.ResponseWriter, r *http.Request, sub *submi
 	default:
 		writeError(w, r, errInternal("registration method gave no outcome"))
 	}
-}
-
-// identifiers returns the normalised values of traits marked as
-// identifiers of credType.
-func (e *Engine) identifiers(traits map[string]any, credType string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, f := range e.schema.Fields {
-		if !f.Identifier[credType] {
-			continue
-		}
-		v, ok := lookupPath(traits, f.Path)
-		if !ok {
-			continue
-		}
-		s, ok := v.(string)
-		if !ok || strings.TrimSpace(s) == "" {
-			continue
-		}
-		s = normalizeIdentifier(s)
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
 }

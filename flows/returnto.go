@@ -1,16 +1,59 @@
 package flows
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 )
 
-// validateReturnTo applies security.md §6: an absolute http(s) URL whose
-// scheme and host match an allowed entry (exact, or *.suffix) and whose path
-// starts with the entry's path. Allowed: the configured list, the public
-// URL's /self-service path, and (our addition) the public URL's own origin.
-// Relative values inherit scheme and host from the default return URL.
+// unsafeReturnSchemes run code, show local or in-memory data, or reach
+// browser internals when a browser or app follows the redirect: they are
+// never a return URL, whatever the allow-list says.
+var unsafeReturnSchemes = map[string]bool{
+	"javascript": true, "vbscript": true, "livescript": true, "mocha": true,
+	"data": true, "file": true, "blob": true, "filesystem": true,
+	"about": true, "view-source": true, "jar": true, "resource": true,
+	"chrome": true, "chrome-extension": true, "moz-extension": true, "ms-appx": true,
+}
+
+// isHTTPScheme reports whether scheme is http or https (url.Parse lowers
+// the scheme).
+func isHTTPScheme(scheme string) bool { return scheme == "http" || scheme == "https" }
+
+// CheckAllowedReturnURL checks an entry of allowed_return_urls: an
+// absolute http(s) URL (its host may be a *.example.com wildcard), or a
+// custom-scheme URL with a host such as exp://example.com/my-app, the deep
+// link of a native app (Kratos allows any scheme). Custom schemes match
+// only as listed: no wildcard host, and never one of the schemes that run
+// code or show local data (javascript:, data:, file:, blob:, …).
+func CheckAllowedReturnURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("invalid URL %q: %w", s, err)
+	}
+	switch {
+	case u.Scheme == "":
+		return fmt.Errorf("invalid URL %q: must be absolute (https://… or a native app's scheme://host/…)", s)
+	case unsafeReturnSchemes[u.Scheme]:
+		return fmt.Errorf("invalid URL %q: the %s: scheme is never allowed as a return URL", s, u.Scheme)
+	case u.Opaque != "" || u.Host == "":
+		return fmt.Errorf("invalid URL %q: missing host (write scheme://host/path)", s)
+	case u.User != nil:
+		return fmt.Errorf("invalid URL %q: must not contain user info", s)
+	case !isHTTPScheme(u.Scheme) && strings.Contains(u.Host, "*"):
+		return fmt.Errorf("invalid URL %q: a custom scheme matches only as listed, without wildcard hosts", s)
+	}
+	return nil
+}
+
+// validateReturnTo applies security.md §6: an absolute URL whose scheme and
+// host match an allowed entry (exact, or *.suffix for http(s)) and whose
+// path starts with the entry's path. Allowed: the configured list, the
+// public URL's /self-service path, and (our addition) the public URL's own
+// origin. Relative values inherit scheme and host from the default return
+// URL. A custom scheme (a native app's deep link, exp://…) can only match
+// an allow-list entry of that scheme; unsafe schemes never match.
 func (e *Engine) validateReturnTo(r *http.Request, raw string) (string, *Error) {
 	if raw == "" {
 		return "", nil
@@ -32,7 +75,7 @@ func (e *Engine) validateReturnTo(r *http.Request, raw string) (string, *Error) 
 		}
 		u.Scheme, u.Host = def.Scheme, def.Host
 	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+	if u.Host == "" || unsafeReturnSchemes[u.Scheme] {
 		return "", errReturnToForbidden(raw)
 	}
 	base, _ := url.Parse(e.baseURL(r))

@@ -2,14 +2,23 @@ package flows
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
 	"strings"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
 // defaultIdentitySchema is used when no identity_schema is configured:
@@ -82,12 +91,198 @@ type traitField struct {
 
 // identitySchema is a compiled identity schema.
 type identitySchema struct {
-	ID     string
-	Raw    []byte
-	Fields []traitField
+	ID  string
+	Raw []byte
+	// Selectable: registration flows may choose it by id
+	// (selfservice_selectable).
+	Selectable bool
+	Fields     []traitField
 	// Objects are the dotted paths of nested object traits ("name").
 	Objects []string
 	sch     *jsonschema.Schema
+}
+
+// loadSchemas compiles the configured identity schemas and picks the
+// default one (identity.schemas, identity.default_schema_id).
+func (e *Engine) loadSchemas() error {
+	var list []IdentitySchemaConfig
+	if len(e.cfg.IdentitySchema) > 0 || len(e.cfg.IdentitySchemas) == 0 {
+		// The one schema of the simple configuration; the built-in one
+		// when none is given.
+		list = append(list, IdentitySchemaConfig{ID: e.cfg.IdentitySchemaID, Raw: e.cfg.IdentitySchema})
+	}
+	list = append(list, e.cfg.IdentitySchemas...)
+	e.schemas = make(map[string]*identitySchema, len(list))
+	ids := make([]string, 0, len(list))
+	for i, c := range list {
+		if err := CheckIdentitySchemaID(c.ID); err != nil {
+			return err
+		}
+		if e.schemas[c.ID] != nil {
+			return fmt.Errorf("identity schema %q is configured twice", c.ID)
+		}
+		if len(c.Raw) == 0 && (i > 0 || len(e.cfg.IdentitySchemas) > 0) {
+			return fmt.Errorf("identity schema %q is empty", c.ID)
+		}
+		sch, err := loadIdentitySchema(c.ID, c.Raw)
+		if err != nil {
+			return fmt.Errorf("identity schema %q: %w", c.ID, err)
+		}
+		sch.Selectable = c.SelfserviceSelectable
+		e.schemas[c.ID] = sch
+		e.schemaList = append(e.schemaList, sch)
+		ids = append(ids, c.ID)
+	}
+	def := e.cfg.DefaultIdentitySchemaID
+	switch {
+	case def != "":
+	case e.schemas[e.cfg.IdentitySchemaID] != nil:
+		def = e.cfg.IdentitySchemaID
+	case len(list) == 1:
+		def = list[0].ID
+	default:
+		return fmt.Errorf("no default identity schema: name one of %s as the default (default_identity_schema)", strings.Join(ids, ", "))
+	}
+	if e.schema = e.schemas[def]; e.schema == nil {
+		return fmt.Errorf("default identity schema %q is not configured (configured: %s)", def, strings.Join(ids, ", "))
+	}
+	return nil
+}
+
+// CheckIdentitySchemaID accepts an identity schema id: 1 to 128 printable
+// characters without spaces (the id appears in URLs and in the Caddyfile).
+func CheckIdentitySchemaID(id string) error {
+	if id == "" || len(id) > 128 {
+		return fmt.Errorf("invalid identity schema id %q: want 1 to 128 characters", id)
+	}
+	for _, r := range id {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) || r == '/' {
+			return fmt.Errorf("invalid identity schema id %q: no spaces, control characters or '/'", id)
+		}
+	}
+	return nil
+}
+
+// schemaFor is the schema with id; "" is the default schema. An identity
+// keeps the schema id it was created with: when that schema is no longer
+// configured, the default schema stands in (and the operator is warned),
+// so its owner can still use settings.
+func (e *Engine) schemaFor(id string) *identitySchema {
+	if id == "" {
+		return e.schema
+	}
+	if s := e.schemas[id]; s != nil {
+		return s
+	}
+	if _, warned := e.schemaWarned.LoadOrStore(id, true); !warned {
+		e.logger.Warn("identity schema is not configured; using the default schema for its identities",
+			zap.String("schema_id", id), zap.String("default_schema_id", e.schema.ID))
+	}
+	return e.schema
+}
+
+// schemaOf is the schema of an identity's traits.
+func (e *Engine) schemaOf(ident *sessionstore.Identity) *identitySchema {
+	return e.schemaFor(ident.SchemaID)
+}
+
+// submitSchema is the schema that types a flow's form traits: the
+// identity's for a settings flow, else the flow's own (registration).
+func (e *Engine) submitSchema(ctx context.Context, f *flow) *identitySchema {
+	if f.Kind == "settings" && f.IdentityID != "" {
+		if ident, err := e.store.GetIdentityShared(ctx, f.IdentityID); err == nil {
+			return e.schemaOf(ident)
+		}
+	}
+	return e.flowSchema(f)
+}
+
+// flowSchema is the schema a registration flow creates its identity with.
+func (e *Engine) flowSchema(f *flow) *identitySchema {
+	return e.schemaFor(f.IdentitySchema)
+}
+
+// lookupSchema finds a configured schema by its id or by the base64url of
+// its id (the last segment of schema_url).
+func (e *Engine) lookupSchema(id string) *identitySchema {
+	if s := e.schemas[id]; s != nil {
+		return s
+	}
+	if b, err := base64.RawURLEncoding.DecodeString(id); err == nil {
+		return e.schemas[string(b)]
+	}
+	return nil
+}
+
+// selfServiceSchema resolves ?identity_schema= of a new registration flow:
+// empty is the default schema; a named schema must be configured and
+// marked selfservice_selectable (naming the default is always fine).
+// Anything else is refused, so no one signs up under a schema meant for
+// identities the operator creates (staff, say).
+func (e *Engine) selfServiceSchema(id string) (*identitySchema, *Error) {
+	if id == "" {
+		return e.schema, nil
+	}
+	if s := e.schemas[id]; s != nil && (s.Selectable || s == e.schema) {
+		return s, nil
+	}
+	return nil, errBadRequest(fmt.Sprintf("Identity schema %q does not exist or cannot be selected in self-service flows.", id))
+}
+
+// identifiers returns the normalised values of traits marked as
+// identifiers of credType.
+func (s *identitySchema) identifiers(traits map[string]any, credType string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, f := range s.Fields {
+		if !f.Identifier[credType] {
+			continue
+		}
+		v, ok := lookupPath(traits, f.Path)
+		if !ok {
+			continue
+		}
+		str, ok := v.(string)
+		if !ok || strings.TrimSpace(str) == "" {
+			continue
+		}
+		str = normalizeIdentifier(str)
+		if !seen[str] {
+			seen[str] = true
+			out = append(out, str)
+		}
+	}
+	return out
+}
+
+// addresses derives verifiable and recovery addresses from traits marked
+// with ory.sh/kratos verification.via / recovery.via.
+func (s *identitySchema) addresses(traits map[string]any, now time.Time) ([]sessionstore.VerifiableAddress, []sessionstore.RecoveryAddress) {
+	ver := []sessionstore.VerifiableAddress{}
+	rec := []sessionstore.RecoveryAddress{}
+	for _, f := range s.Fields {
+		v, ok := lookupPath(traits, f.Path)
+		if !ok {
+			continue
+		}
+		str, ok := v.(string)
+		if !ok || strings.TrimSpace(str) == "" {
+			continue
+		}
+		val := str
+		if f.Format == "email" || f.VerificationVia == "email" || f.RecoveryVia == "email" {
+			val = strings.ToLower(strings.TrimSpace(str))
+		}
+		if f.VerificationVia != "" {
+			ver = append(ver, sessionstore.VerifiableAddress{ID: uuid.NewString(), Value: val, Via: f.VerificationVia,
+				Status: "pending", CreatedAt: now, UpdatedAt: now})
+		}
+		if f.RecoveryVia != "" {
+			rec = append(rec, sessionstore.RecoveryAddress{ID: uuid.NewString(), Value: val, Via: f.RecoveryVia,
+				CreatedAt: now, UpdatedAt: now})
+		}
+	}
+	return ver, rec
 }
 
 func loadIdentitySchema(id string, raw []byte) (*identitySchema, error) {

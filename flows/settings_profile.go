@@ -26,7 +26,7 @@ func traitsMap(ident *sessionstore.Identity) map[string]any {
 }
 
 func profileNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
-	f.UI.Nodes = append(f.UI.Nodes, e.schema.traitNodes("profile", traitsMap(ident), false)...)
+	f.UI.Nodes = append(f.UI.Nodes, e.schemaOf(ident).traitNodes("profile", traitsMap(ident), false)...)
 	f.UI.Nodes = append(f.UI.Nodes, submitNode("profile", "method", "profile", labelOf(1070003, nil)))
 }
 
@@ -36,7 +36,8 @@ func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcom
 	if traits == nil {
 		traits = map[string]any{}
 	}
-	if errs := e.schema.validate(traits); len(errs) > 0 {
+	sch := e.schemaOf(st.ident)
+	if errs := sch.validate(traits); len(errs) > 0 {
 		e.settingsNodes(r, f, st.ident)
 		for _, fe := range errs {
 			if fe.Name == "" {
@@ -49,7 +50,7 @@ func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcom
 		return settingsOutcome{invalid: true}
 	}
 	now := e.now().UTC()
-	e.schema.fillObjects(traits)
+	sch.fillObjects(traits)
 	traitsJSON, _ := json.Marshal(traits)
 	// Whether the change needs a privileged session is decided on the
 	// identity as read, and again on the identity as it is at write time.
@@ -83,7 +84,8 @@ func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcom
 func (e *Engine) applyProfile(ident *sessionstore.Identity, traits map[string]any, traitsJSON json.RawMessage, now time.Time) (changedIdentifiers, changedAddresses bool, newAddrs []sessionstore.VerifiableAddress) {
 	old := *ident
 	ident.Traits = traitsJSON
-	ver, rec := e.addresses(traits, now)
+	sch := e.schemaOf(ident)
+	ver, rec := sch.addresses(traits, now)
 	for i, a := range ver {
 		for _, o := range old.VerifiableAddresses {
 			if o.Value == a.Value && o.Via == a.Via {
@@ -100,7 +102,7 @@ func (e *Engine) applyProfile(ident *sessionstore.Identity, traits map[string]an
 	}
 	ident.VerifiableAddresses, ident.RecoveryAddresses = ver, rec
 	for typ, c := range ident.Credentials {
-		ids := e.identifiers(traits, typ)
+		ids := sch.identifiers(traits, typ)
 		if len(ids) > 0 && !slices.Equal(ids, c.Identifiers) {
 			c.Identifiers = ids
 			c.UpdatedAt = now
@@ -187,7 +189,7 @@ func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	if password == "" {
 		return fail(newText(4000002, map[string]any{"property": "password"}, "password"))
 	}
-	ids := e.identifiers(traitsMap(st.ident), "password")
+	ids := e.schemaOf(st.ident).identifiers(traitsMap(st.ident), "password")
 	if t := e.passwordPolicy(password, ids); t != nil {
 		return fail(*t)
 	}
@@ -215,7 +217,7 @@ func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 		if !had {
 			cred = sessionstore.Credential{Type: "password", CreatedAt: now}
 		}
-		cred.Identifiers = e.identifiers(traitsMap(cur), "password")
+		cred.Identifiers = e.schemaOf(cur).identifiers(traitsMap(cur), "password")
 		cred.Config = jsonMarshal(passwordConfig{HashedPassword: hash})
 		cred.UpdatedAt = now
 		setCredential(cur, "password", cred)

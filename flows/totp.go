@@ -61,8 +61,8 @@ func (e *Engine) totpIssuer(r *http.Request) string {
 // totpAccountName is the trait marked credentials.totp.account_name, else
 // the login identifier, else the identity id.
 func (e *Engine) totpAccountName(ident *sessionstore.Identity) string {
-	traits := traitsMap(ident)
-	for _, f := range e.schema.Fields {
+	traits, sch := traitsMap(ident), e.schemaOf(ident)
+	for _, f := range sch.Fields {
 		if !f.TOTPAccountName {
 			continue
 		}
@@ -72,7 +72,7 @@ func (e *Engine) totpAccountName(ident *sessionstore.Identity) string {
 			}
 		}
 	}
-	if ids := e.identifiers(traits, "password"); len(ids) > 0 {
+	if ids := sch.identifiers(traits, "password"); len(ids) > 0 {
 		return ids[0]
 	}
 	return ident.ID

@@ -471,6 +471,21 @@ func cspOrigin(s string) string {
 	return u.Scheme + "://" + u.Host
 }
 
+// addAppLink adds scheme://host of a native app's deep link (a custom-scheme
+// return URL such as exp://example.com/my-app, validated against the
+// allow-list before it gets here) to sources: browsers apply form-action to
+// the redirect after a form post.
+func addAppLink(sources *[]string, s string) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || isHTTPScheme(u.Scheme) || unsafeReturnSchemes[u.Scheme] ||
+		u.Host == "" || strings.ContainsAny(u.Host, " ;,'\"*") {
+		return
+	}
+	if o := u.Scheme + "://" + u.Host; !slices.Contains(*sources, o) {
+		*sources = append(*sources, o)
+	}
+}
+
 // pageHeaders sets the security headers of every page. form-action lists the
 // origins a form post may end on: Chrome applies it to the redirect after
 // the post too, so the origins of return URLs and UI URLs are included.
@@ -486,12 +501,14 @@ func (e *Engine) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow) {
 	add(e.defaultReturnURL(r))
 	for _, u := range e.cfg.AllowedReturnURLs {
 		add(u)
+		addAppLink(&formAction, u)
 	}
 	for _, u := range e.cfg.UIURLs {
 		add(u)
 	}
 	if f != nil {
 		add(f.ReturnTo)
+		addAppLink(&formAction, f.ReturnTo)
 		add(f.UI.Action)
 	}
 	script := "'self'"

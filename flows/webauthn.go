@@ -317,9 +317,9 @@ func (c *Container) insertAfterCSRF(n *Node) {
 }
 
 // webauthnUserName is the name authenticators show for ident.
-func (e *Engine) webauthnUserName(traits map[string]any, fallback string) string {
+func (e *Engine) webauthnUserName(sch *identitySchema, traits map[string]any, fallback string) string {
 	for _, typ := range []string{"webauthn", "passkey", "password", "code"} {
-		if ids := e.identifiers(traits, typ); len(ids) > 0 {
+		if ids := sch.identifiers(traits, typ); len(ids) > 0 {
 			return ids[0]
 		}
 	}
@@ -329,11 +329,11 @@ func (e *Engine) webauthnUserName(traits map[string]any, fallback string) string
 // webauthnIdentifiers are the credential identifiers of a webauthn
 // credential: the traits marked for webauthn (or password), else the id.
 func (e *Engine) webauthnIdentifiers(ident *sessionstore.Identity) []string {
-	traits := traitsMap(ident)
-	if ids := e.identifiers(traits, "webauthn"); len(ids) > 0 {
+	traits, sch := traitsMap(ident), e.schemaOf(ident)
+	if ids := sch.identifiers(traits, "webauthn"); len(ids) > 0 {
 		return ids
 	}
-	if ids := e.identifiers(traits, "password"); len(ids) > 0 {
+	if ids := sch.identifiers(traits, "password"); len(ids) > 0 {
 		return ids
 	}
 	return []string{ident.ID}
@@ -427,7 +427,7 @@ func (e *Engine) beginWebAuthnRegistration(r *http.Request, f *flow, ident *sess
 		}
 		keys = cfg.Credentials
 	}
-	user := &waUser{id: handle, name: e.webauthnUserName(traitsMap(ident), ident.ID), keys: keys}
+	user := &waUser{id: handle, name: e.webauthnUserName(e.schemaOf(ident), traitsMap(ident), ident.ID), keys: keys}
 	creation, sd, err := wa.BeginRegistration(user, webauthn.WithExclusions(descriptors(keys)))
 	if err != nil {
 		return "", err

@@ -30,7 +30,7 @@ func (e *Engine) beginWebAuthnSignUp(r *http.Request, f *flow, traits map[string
 	if err != nil {
 		return "", err
 	}
-	name := e.webauthnUserName(traits, "")
+	name := e.webauthnUserName(e.flowSchema(f), traits, "")
 	creation, sd, err := wa.BeginRegistration(&waUser{id: randomBytes(16), name: name})
 	if err != nil {
 		return "", err
@@ -76,9 +76,10 @@ func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registr
 	}
 	// The identifiers passwordless sign-in looks the key up by, as in
 	// settings (webauthnIdentifiers).
-	identifiers := e.identifiers(st.traits, "webauthn")
+	sch := e.flowSchema(f)
+	identifiers := sch.identifiers(st.traits, "webauthn")
 	if len(identifiers) == 0 {
-		identifiers = e.identifiers(st.traits, "password")
+		identifiers = sch.identifiers(st.traits, "password")
 	}
 	if len(identifiers) == 0 {
 		f.UI.Messages = []Text{newText(4000009, nil)}
