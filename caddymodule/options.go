@@ -30,8 +30,9 @@ var registrationStyles = []string{"profile_first", "unified"}
 // loginStyles are the accepted values of login_style.
 var loginStyles = []string{"unified", "identifier_first"}
 
-// passwordHashers are the accepted values of password_hasher.
-var passwordHashers = []string{"bcrypt", "argon2id"}
+// passwordHashers are the accepted values of password_hasher (argon2 is
+// Kratos's name for argon2id).
+var passwordHashers = []string{"bcrypt", "argon2id", "argon2"}
 
 // Bounds of bcrypt_cost (golang.org/x/crypto/bcrypt's MinCost and MaxCost).
 const (

@@ -347,8 +347,11 @@ func (c Config) withDefaults() Config {
 	if c.LoginStyle == "" {
 		c.LoginStyle = "unified"
 	}
-	if c.PasswordHasher == "" {
+	switch c.PasswordHasher {
+	case "":
 		c.PasswordHasher = "bcrypt"
+	case "argon2": // Kratos's name (hashers.algorithm: argon2) for argon2id
+		c.PasswordHasher = "argon2id"
 	}
 	if c.BcryptCost == 0 {
 		c.BcryptCost = 12
