@@ -6,7 +6,7 @@ import "github.com/caddy-kratos/caddy-kratos/sessionstore/internal/cache"
 // identity cache maps identity ids to shared trimmed identities. Both are
 // internal/cache's bounded map with its staleness fence.
 type (
-	sessionCache = cache.Cache[*Session]
+	sessionCache       = cache.Cache[*Session]
 	sharedCache[V any] = cache.Cache[V]
 )
 
