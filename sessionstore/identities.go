@@ -321,19 +321,29 @@ const maxModifyAttempts = 32
 // have modified it then. fn must not change ID or Version. Returned: the
 // stored identity (the caller's own copy).
 func (s *Store) ModifyIdentity(ctx context.Context, id string, fn func(*Identity) error) (*Identity, error) {
-	return ModifyIdentityWith(ctx, id, fn, s.GetIdentity, s.UpdateIdentity)
+	return IdentityModifier{Get: s.GetIdentity, Update: s.UpdateIdentity}.Modify(ctx, id, fn)
 }
 
-// ModifyIdentityWith is ModifyIdentity's re-read and re-apply loop over
-// an engine's GetIdentity and optimistic UpdateIdentity (which must wrap
-// ErrConflict on a version mismatch), so every engine modifies
-// identities by the same rules.
-func ModifyIdentityWith(ctx context.Context, id string, fn func(*Identity) error,
-	get func(context.Context, string) (*Identity, error), update func(context.Context, *Identity) error) (*Identity, error) {
+// IdentityModifier is ModifyIdentity's re-read and re-apply loop over an
+// engine's GetIdentity and optimistic UpdateIdentity (which must wrap
+// ErrConflict on a version mismatch), so every engine modifies identities
+// by the same rules.
+type IdentityModifier struct {
+	Get    func(context.Context, string) (*Identity, error)
+	Update func(context.Context, *Identity) error
+	// Backoff is the wait after the attempt-th conflict (0-based), before
+	// jitter. Default: (attempt+1)×100µs up to 5ms, which suits an engine
+	// whose writes take microseconds; an engine whose writes take a
+	// round trip spreads colliding writers further.
+	Backoff func(attempt int) time.Duration
+}
+
+// Modify is ModifyIdentity (see Store.ModifyIdentity).
+func (m IdentityModifier) Modify(ctx context.Context, id string, fn func(*Identity) error) (*Identity, error) {
 	var err error
 	for attempt := 0; attempt < maxModifyAttempts; attempt++ {
 		var cur *Identity
-		cur, err = get(ctx, id)
+		cur, err = m.Get(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -348,7 +358,7 @@ func ModifyIdentityWith(ctx context.Context, id string, fn func(*Identity) error
 			return nil, fmt.Errorf("sessionstore: modify identity %s: the change altered the id", id)
 		}
 		cur.Version = version
-		err = update(ctx, cur)
+		err = m.Update(ctx, cur)
 		if err == nil {
 			return cur, nil
 		}
@@ -362,6 +372,9 @@ func ModifyIdentityWith(ctx context.Context, id string, fn func(*Identity) error
 		backoff := time.Duration(attempt+1) * 100 * time.Microsecond
 		if backoff > 5*time.Millisecond {
 			backoff = 5 * time.Millisecond
+		}
+		if m.Backoff != nil {
+			backoff = max(m.Backoff(attempt), time.Microsecond)
 		}
 		time.Sleep(backoff/2 + rand.N(backoff)) // #nosec G404 -- retry jitter, not a secret
 	}
