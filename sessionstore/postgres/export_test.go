@@ -22,3 +22,6 @@ func ListenGen(s *Store) uint64 { return s.listenGen.Load() }
 
 // CacheLen is the number of cached sessions and identities.
 func CacheLen(s *Store) int { return s.cache.Len() + s.idCache.Len() }
+
+// SweepLockKey is the advisory lock id of s's sweeper.
+func SweepLockKey(s *Store) int64 { return s.sweepID }
