@@ -302,7 +302,10 @@ func TestDatabaseDownAndBack(t *testing.T) {
 		"TakeRecord":  func() error { _, err := s.TakeRecord(ctx, "code", "k"); return err },
 		"PutRecord":   func() error { return s.PutRecord(ctx, "flow", "f", []byte("x"), time.Hour) },
 		"ScanRecords": func() error { return s.ScanRecords(ctx, "outbox", func(string, []byte) error { return nil }) },
-		"Secret":      func() error { _, err := s.Secret(ctx, "cookie", func() ([]byte, error) { return []byte("k"), nil }); return err },
+		"Secret": func() error {
+			_, err := s.Secret(ctx, "cookie", func() ([]byte, error) { return []byte("k"), nil })
+			return err
+		},
 	}
 	for name, call := range calls {
 		start := time.Now()
