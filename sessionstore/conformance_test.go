@@ -20,3 +20,21 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+func openBadger(tb testing.TB, cacheSize int) sessionstore.Storage {
+	s, err := sessionstore.Open(tb.TempDir(), sessionstore.Options{SessionCacheSize: cacheSize})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// BenchmarkEngine measures the Badger engine (durable writes, as in
+// production); the PostgreSQL engine runs the same benchmarks.
+func BenchmarkEngine(b *testing.B) {
+	storetest.Bench(b, storetest.BenchEngine{
+		Open:         func(tb testing.TB) sessionstore.Storage { return openBadger(tb, 0) },
+		OpenUncached: func(tb testing.TB) sessionstore.Storage { return openBadger(tb, -1) },
+	})
+}

@@ -38,3 +38,15 @@ func TestConformance(t *testing.T) {
 		Open: func(t testing.TB) ss.Storage { return newStore(t) },
 	})
 }
+
+// BenchmarkEngine measures the PostgreSQL engine with the benchmarks the
+// Badger engine runs (sessionstore.BenchmarkEngine).
+func BenchmarkEngine(b *testing.B) {
+	storetest.Bench(b, storetest.BenchEngine{
+		Open: func(tb testing.TB) ss.Storage { return newStore(tb) },
+		OpenUncached: func(tb testing.TB) ss.Storage {
+			dsn, schema := pgtest.Schema(tb)
+			return openSchema(tb, dsn, schema, postgres.Options{SessionCacheSize: -1})
+		},
+	})
+}
