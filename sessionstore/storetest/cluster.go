@@ -46,6 +46,7 @@ func RunCluster(t *testing.T, c Cluster) {
 		{"RateLimitAcrossNodes", testClusterRateLimit},
 		{"SecretsAgreeAcrossNodes", testClusterSecrets},
 		{"OptimisticWritesAcrossNodes", testClusterModifyIdentity},
+		{"DeactivationRacesLogin", testClusterDeactivationRacesLogin},
 		{"CacheCoherence", testClusterCoherence},
 		{"RevocationBound", testClusterRevocationBound},
 		{"LostNotificationsEmptyCaches", testClusterDisconnect},
@@ -491,4 +492,57 @@ func testClusterDisconnect(t *testing.T, c Cluster) {
 		g, err := a.GetSessionByTokenHash(ctx, s3.TokenHash)
 		return err == nil && !g.Active
 	})
+}
+
+// A deactivation on one node (ModifyIdentity, then revoking the
+// identity's sessions, as the admin API does) racing logins on another:
+// afterwards no active session of the identity is left, because a login
+// either sees the deactivation and fails (ErrIdentityInactive) or commits
+// before it and is revoked.
+func testClusterDeactivationRacesLogin(t *testing.T, c Cluster) {
+	ns := nodes(t, c, 2)
+	ctx := ctxOf(t)
+	now := time.Now()
+	for round := range 30 {
+		idv := fmt.Sprintf("33333333-3333-4333-8333-%012d", round)
+		if err := ns[0].CreateIdentity(ctx, NewIdentity(idv, fmt.Sprintf("r%d@example.com", round))); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				err := ns[0].CreateSession(ctx, NewSession(fmt.Sprintf("r%d-%d", round, i), idv, now, time.Hour))
+				if err != nil && !errors.Is(err, ss.ErrIdentityInactive) {
+					t.Errorf("login: %v", err)
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if _, err := ns[1].ModifyIdentity(ctx, idv, func(i *ss.Identity) error { i.State = "inactive"; return nil }); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := ns[1].RevokeSessionsOfIdentity(ctx, idv, ""); err != nil {
+				t.Error(err)
+			}
+		}()
+		close(start)
+		wg.Wait()
+		list, err := ns[0].ListSessionsByIdentity(ctx, idv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range list {
+			if s.Active {
+				t.Fatalf("round %d: session %s of the deactivated identity is active", round, s.ID)
+			}
+		}
+	}
 }
