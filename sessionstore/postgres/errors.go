@@ -112,6 +112,14 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// callbackError carries an error of the caller's function (UpdateRecord's
+// fn, ModifySession's change) through tx untouched: it is the caller's
+// answer, never retried or taken for a database problem.
+type callbackError struct{ err error }
+
+func (e *callbackError) Error() string { return e.err.Error() }
+func (e *callbackError) Unwrap() error { return e.err }
+
 // errCommitUnknown marks a failure of COMMIT itself: the transaction may
 // or may not have committed, so it is never retried.
 type errCommitUnknown struct{ err error }
@@ -140,6 +148,10 @@ func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error, also ...retryTx) 
 		err = s.tryTx(ctx, fn)
 		if err == nil {
 			return nil
+		}
+		var cb *callbackError
+		if errors.As(err, &cb) {
+			return cb.err
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

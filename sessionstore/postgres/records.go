@@ -239,7 +239,7 @@ func (s *Store) updateRecord(ctx context.Context, ns, key string, fn func(old []
 			}
 			nv, ttl, err := fn(old)
 			if err != nil {
-				return err
+				return &callbackError{err}
 			}
 			switch {
 			case nv == nil || ttl < 0:

@@ -218,7 +218,7 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 		oldHash = cur.TokenHash
 		oldIdentity, oldLogout := cur.IdentityID, bytes.Clone(cur.LogoutTokenHash)
 		if err := change(cur); err != nil {
-			return err
+			return &callbackError{err}
 		}
 		if cur.ID != id || cur.IdentityID != oldIdentity || !bytes.Equal(cur.LogoutTokenHash, oldLogout) {
 			return errors.New("a session's id, identity and logout token cannot be modified")
