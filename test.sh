@@ -11,6 +11,7 @@ cd "$(dirname "$0")"
 export GOFLAGS="${GOFLAGS:-} -tags=nobadger,nomysql,nopgx"
 
 ./scripts/install-test-deps.sh
+./scripts/postgres-test-deps.sh
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

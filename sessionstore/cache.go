@@ -1,150 +1,17 @@
 package sessionstore
 
-import (
-	"hash/maphash"
-	"sync"
+import "github.com/caddy-kratos/caddy-kratos/sessionstore/internal/cache"
+
+// The session cache maps token hashes to shared decoded sessions; the
+// identity cache maps identity ids to shared trimmed identities. Both are
+// internal/cache's bounded map with its staleness fence.
+type (
+	sessionCache       = cache.Cache[*Session]
+	sharedCache[V any] = cache.Cache[V]
 )
 
-// cacheShards is a power of two; sharding keeps lock contention on the
-// gate's hot path low.
-const cacheShards = 64
+const cacheShards = cache.Shards
 
-// sessionCache is a bounded map from token hash to decoded session. It
-// holds shared *Session values that nobody may modify.
-//
-// Staleness guard: a reader that missed remembers its shard's generation
-// before reading Badger and only inserts if the generation is unchanged.
-// Writers bump the generation (and drop the entry) after their commit, so
-// a read that raced with a revocation can never re-insert the old value.
-// Eviction is random (Go's map iteration order), which is good enough for
-// session access patterns and costs nothing on hits.
-type sessionCache = sharedCache[*Session]
+func newSessionCache(size int) *sessionCache { return cache.New[*Session](size) }
 
-// sharedCache is the bounded, sharded map behind the session and identity
-// caches.
-type sharedCache[V any] struct {
-	seed   maphash.Seed
-	shards [cacheShards]cacheShard[V]
-}
-
-type cacheShard[V any] struct {
-	mu  sync.RWMutex
-	m   map[cacheKey]cacheEntry[V]
-	max int
-	gen uint64
-	_   [64]byte // keep neighbouring shard locks off one cache line
-}
-
-// cacheKey holds a key (a token hash, an identity id) inline in the map's
-// slots: unlike a string key it is no separate object for the garbage
-// collector to trace, and a lookup compares it without following a
-// pointer into cold memory. Byte 0 is the length; keys of up to 47 bytes
-// fit, longer ones are not cached.
-type cacheKey [48]byte
-
-func makeCacheKey(b []byte) (cacheKey, bool) {
-	var k cacheKey
-	if len(b) >= len(k) {
-		return k, false
-	}
-	k[0] = byte(len(b)) // #nosec G115 -- len(b) < 48, checked above
-	copy(k[1:], b)
-	return k, true
-}
-
-type cacheEntry[V any] struct {
-	sess V
-	// deadline is when Badger's TTL drops the session (unix nanoseconds);
-	// 0 means never. Past it the entry is treated as a miss so the cache
-	// never outlives the store.
-	deadline int64
-}
-
-func newSessionCache(size int) *sessionCache { return newSharedCache[*Session](size) }
-
-func newSharedCache[V any](size int) *sharedCache[V] {
-	c := &sharedCache[V]{seed: maphash.MakeSeed()}
-	per := (size + cacheShards - 1) / cacheShards
-	for i := range c.shards {
-		c.shards[i].m = make(map[cacheKey]cacheEntry[V])
-		c.shards[i].max = per
-	}
-	return c
-}
-
-func (c *sharedCache[V]) shard(hash []byte) *cacheShard[V] {
-	return &c.shards[maphash.Bytes(c.seed, hash)&(cacheShards-1)]
-}
-
-// get returns the cached session and, on a miss, the shard generation to
-// pass to put. nowNano is only consulted for entries with a deadline.
-func (c *sharedCache[V]) get(hash []byte, nowNano func() int64) (V, uint64, bool) {
-	if c == nil {
-		var zero V
-		return zero, 0, false
-	}
-	sh := c.shard(hash)
-	k, cacheable := makeCacheKey(hash)
-	sh.mu.RLock()
-	e, ok := sh.m[k]
-	gen := sh.gen
-	sh.mu.RUnlock()
-	if ok && cacheable && (e.deadline == 0 || nowNano() < e.deadline) {
-		return e.sess, gen, true
-	}
-	var zero V
-	return zero, gen, false
-}
-
-// put inserts sess unless a writer invalidated the shard since get.
-func (c *sharedCache[V]) put(hash []byte, sess V, deadline int64, gen uint64) {
-	if c == nil {
-		return
-	}
-	k, ok := makeCacheKey(hash)
-	if !ok {
-		return
-	}
-	sh := c.shard(hash)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.gen != gen {
-		return
-	}
-	if _, ok := sh.m[k]; !ok && len(sh.m) >= sh.max {
-		for old := range sh.m {
-			delete(sh.m, old)
-			break
-		}
-	}
-	sh.m[k] = cacheEntry[V]{sess: sess, deadline: deadline}
-}
-
-// invalidate drops hash and fences out in-flight readers of its shard.
-// Call it after the write that changed the session has committed.
-func (c *sharedCache[V]) invalidate(hash []byte) {
-	if c == nil || len(hash) == 0 {
-		return
-	}
-	k, _ := makeCacheKey(hash) // an uncacheable key is absent: bumping gen is enough
-	sh := c.shard(hash)
-	sh.mu.Lock()
-	delete(sh.m, k)
-	sh.gen++
-	sh.mu.Unlock()
-}
-
-// len reports the number of cached entries (tests).
-func (c *sharedCache[V]) len() int {
-	if c == nil {
-		return 0
-	}
-	n := 0
-	for i := range c.shards {
-		sh := &c.shards[i]
-		sh.mu.RLock()
-		n += len(sh.m)
-		sh.mu.RUnlock()
-	}
-	return n
-}
+func newSharedCache[V any](size int) *sharedCache[V] { return cache.New[V](size) }

@@ -58,9 +58,9 @@ func (s *Store) Check(ctx context.Context) (*CheckReport, error) {
 			}
 			indexed[owner+"\x00"+typ+"\x00"+ident] = true
 			found := false
-			idx, _ := credIndexes(id)
+			idx, _ := IdentityIndexes(id)
 			for _, ci := range idx {
-				if ci.credType == typ && ci.identifier == ident {
+				if ci.Type == typ && ci.Identifier == ident {
 					found = true
 				}
 			}
@@ -72,14 +72,14 @@ func (s *Store) Check(ctx context.Context) (*CheckReport, error) {
 			return err
 		}
 		for _, id := range identities {
-			idx, err := credIndexes(id)
+			idx, err := IdentityIndexes(id)
 			if err != nil {
 				rep.Problems = append(rep.Problems, fmt.Sprintf("identity %s: %v", id.ID, err))
 				continue
 			}
 			for _, ci := range idx {
-				if !indexed[id.ID+"\x00"+ci.credType+"\x00"+ci.identifier] {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("identity %s: %s identifier %q not indexed", id.ID, ci.credType, ci.identifier))
+				if !indexed[id.ID+"\x00"+ci.Type+"\x00"+ci.Identifier] {
+					rep.Problems = append(rep.Problems, fmt.Sprintf("identity %s: %s identifier %q not indexed", id.ID, ci.Type, ci.Identifier))
 				}
 			}
 		}

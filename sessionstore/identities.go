@@ -38,16 +38,20 @@ func validID(kind, id string) error {
 	return nil
 }
 
-// credIndex is one cred/<type>/<identifier> index entry of an identity.
-type credIndex struct {
-	credType, identifier string
+// IndexEntry is one entry of the unique identifier index of an identity
+// (Badger: cred/<type>/<identifier>): a credential identifier under its
+// credential type, or an address under AddressIndexType. Each (Type,
+// Identifier) belongs to at most one identity, in every engine.
+type IndexEntry struct {
+	Type, Identifier string
 }
 
-// credIndexes lists the index entries an identity needs. The map key of
-// Identity.Credentials is the type; empty identifiers are not indexed.
-func credIndexes(id *Identity) ([]credIndex, error) {
-	var out []credIndex
-	seen := make(map[credIndex]struct{})
+// IdentityIndexes lists the index entries an identity needs, without
+// duplicates. The map key of Identity.Credentials is the type; empty
+// identifiers are not indexed. Every engine indexes exactly these.
+func IdentityIndexes(id *Identity) ([]IndexEntry, error) {
+	var out []IndexEntry
+	seen := make(map[IndexEntry]struct{})
 	for t, c := range id.Credentials {
 		if t == "" {
 			t = c.Type
@@ -59,7 +63,7 @@ func credIndexes(id *Identity) ([]credIndex, error) {
 			if ident == "" {
 				continue
 			}
-			ci := credIndex{t, ident}
+			ci := IndexEntry{t, ident}
 			if _, dup := seen[ci]; dup {
 				continue
 			}
@@ -70,7 +74,7 @@ func credIndexes(id *Identity) ([]credIndex, error) {
 	// Addresses are unique too (Kratos has unique indexes on them) and
 	// recovery/verification look identities up by address.
 	for _, a := range id.VerifiableAddresses {
-		if ci := (credIndex{AddressIndexType("verification", a.Via), a.Value}); a.Value != "" {
+		if ci := (IndexEntry{AddressIndexType("verification", a.Via), a.Value}); a.Value != "" {
 			if _, dup := seen[ci]; !dup {
 				seen[ci] = struct{}{}
 				out = append(out, ci)
@@ -78,7 +82,7 @@ func credIndexes(id *Identity) ([]credIndex, error) {
 		}
 	}
 	for _, a := range id.RecoveryAddresses {
-		if ci := (credIndex{AddressIndexType("recovery", a.Via), a.Value}); a.Value != "" {
+		if ci := (IndexEntry{AddressIndexType("recovery", a.Via), a.Value}); a.Value != "" {
 			if _, dup := seen[ci]; !dup {
 				seen[ci] = struct{}{}
 				out = append(out, ci)
@@ -100,17 +104,17 @@ func AddressIndexType(kind, via string) string {
 // read set, so a concurrent claim of the same identifier makes one of the
 // two commits fail with ErrConflict; on retry the loser sees the winner's
 // entry and gets ErrDuplicateCredential.
-func claimCredentials(txn *badger.Txn, identityID string, idx []credIndex) error {
+func claimCredentials(txn *badger.Txn, identityID string, idx []IndexEntry) error {
 	owner := []byte(identityID)
 	for _, ci := range idx {
-		k := credKey(ci.credType, ci.identifier)
+		k := credKey(ci.Type, ci.Identifier)
 		v, err := getValue(txn, k)
 		switch {
 		case errors.Is(err, ErrNotFound):
 		case err != nil:
 			return err
 		case !bytes.Equal(v, owner):
-			return fmt.Errorf("%w: %s %q", ErrDuplicateCredential, ci.credType, ci.identifier)
+			return fmt.Errorf("%w: %s %q", ErrDuplicateCredential, ci.Type, ci.Identifier)
 		default:
 			continue // already ours
 		}
@@ -122,9 +126,9 @@ func claimCredentials(txn *badger.Txn, identityID string, idx []credIndex) error
 }
 
 // releaseCredentials deletes index entries that still point at identityID.
-func releaseCredentials(txn *badger.Txn, identityID string, idx []credIndex) error {
+func releaseCredentials(txn *badger.Txn, identityID string, idx []IndexEntry) error {
 	for _, ci := range idx {
-		k := credKey(ci.credType, ci.identifier)
+		k := credKey(ci.Type, ci.Identifier)
 		v, err := getValue(txn, k)
 		if errors.Is(err, ErrNotFound) {
 			continue
@@ -186,7 +190,7 @@ func (s *Store) createIdentity(ctx context.Context, id *Identity) error {
 	if err := validID("identity", id.ID); err != nil {
 		return err
 	}
-	idx, err := credIndexes(id)
+	idx, err := IdentityIndexes(id)
 	if err != nil {
 		return err
 	}
@@ -241,9 +245,9 @@ func (s *Store) updateIdentity(ctx context.Context, id *Identity) error {
 		return err
 	}
 	if id.trimmed {
-		return errors.New("refusing to store a shared identity copy (it lacks the password credential and admin metadata)")
+		return ErrSharedIdentity
 	}
-	newIdx, err := credIndexes(id)
+	newIdx, err := IdentityIndexes(id)
 	if err != nil {
 		return err
 	}
@@ -256,7 +260,7 @@ func (s *Store) updateIdentity(ctx context.Context, id *Identity) error {
 	// Invalidated after the commit (deferred calls run after s.update):
 	// a reader that missed the cache before then cannot insert its old
 	// copy (see sharedCache).
-	defer s.idCache.invalidate([]byte(id.ID))
+	defer s.idCache.Invalidate([]byte(id.ID))
 	err = s.update(ctx, func(txn *badger.Txn) error {
 		// Reading the key puts it in the transaction's read set: a write
 		// that commits between this read and our commit makes Badger
@@ -268,15 +272,15 @@ func (s *Store) updateIdentity(ctx context.Context, id *Identity) error {
 		if old.Version != id.Version {
 			return fmt.Errorf("%w: stored version %d, the update was made from version %d", ErrConflict, old.Version, id.Version)
 		}
-		oldIdx, err := credIndexes(old)
+		oldIdx, err := IdentityIndexes(old)
 		if err != nil {
 			return err
 		}
-		keep := make(map[credIndex]struct{}, len(newIdx))
+		keep := make(map[IndexEntry]struct{}, len(newIdx))
 		for _, ci := range newIdx {
 			keep[ci] = struct{}{}
 		}
-		var gone []credIndex
+		var gone []IndexEntry
 		for _, ci := range oldIdx {
 			if _, ok := keep[ci]; !ok {
 				gone = append(gone, ci)
@@ -317,10 +321,29 @@ const maxModifyAttempts = 32
 // have modified it then. fn must not change ID or Version. Returned: the
 // stored identity (the caller's own copy).
 func (s *Store) ModifyIdentity(ctx context.Context, id string, fn func(*Identity) error) (*Identity, error) {
+	return IdentityModifier{Get: s.GetIdentity, Update: s.UpdateIdentity}.Modify(ctx, id, fn)
+}
+
+// IdentityModifier is ModifyIdentity's re-read and re-apply loop over an
+// engine's GetIdentity and optimistic UpdateIdentity (which must wrap
+// ErrConflict on a version mismatch), so every engine modifies identities
+// by the same rules.
+type IdentityModifier struct {
+	Get    func(context.Context, string) (*Identity, error)
+	Update func(context.Context, *Identity) error
+	// Backoff is the wait after the attempt-th conflict (0-based), before
+	// jitter. Default: (attempt+1)×100µs up to 5ms, which suits an engine
+	// whose writes take microseconds; an engine whose writes take a
+	// round trip spreads colliding writers further.
+	Backoff func(attempt int) time.Duration
+}
+
+// Modify is ModifyIdentity (see Store.ModifyIdentity).
+func (m IdentityModifier) Modify(ctx context.Context, id string, fn func(*Identity) error) (*Identity, error) {
 	var err error
 	for attempt := 0; attempt < maxModifyAttempts; attempt++ {
 		var cur *Identity
-		cur, err = s.GetIdentity(ctx, id)
+		cur, err = m.Get(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -335,7 +358,7 @@ func (s *Store) ModifyIdentity(ctx context.Context, id string, fn func(*Identity
 			return nil, fmt.Errorf("sessionstore: modify identity %s: the change altered the id", id)
 		}
 		cur.Version = version
-		err = s.UpdateIdentity(ctx, cur)
+		err = m.Update(ctx, cur)
 		if err == nil {
 			return cur, nil
 		}
@@ -349,6 +372,9 @@ func (s *Store) ModifyIdentity(ctx context.Context, id string, fn func(*Identity
 		backoff := time.Duration(attempt+1) * 100 * time.Microsecond
 		if backoff > 5*time.Millisecond {
 			backoff = 5 * time.Millisecond
+		}
+		if m.Backoff != nil {
+			backoff = max(m.Backoff(attempt), time.Microsecond)
 		}
 		time.Sleep(backoff/2 + rand.N(backoff)) // #nosec G404 -- retry jitter, not a secret
 	}
@@ -387,7 +413,7 @@ func (s *Store) GetIdentityShared(ctx context.Context, id string) (*Identity, er
 	if len(id) > len(kb) {
 		key = []byte(id)
 	}
-	ident, gen, ok := s.idCache.get(key, unixNanoNow)
+	ident, gen, ok := s.idCache.Get(key, unixNanoNow)
 	if ok {
 		return ident, nil
 	}
@@ -396,7 +422,7 @@ func (s *Store) GetIdentityShared(ctx context.Context, id string) (*Identity, er
 		return nil, err
 	}
 	ident = sharedIdentity(ident)
-	s.idCache.put(key, ident, 0, gen)
+	s.idCache.Put(key, ident, 0, gen)
 	return ident, nil
 }
 
@@ -468,7 +494,7 @@ func (s *Store) deleteIdentity(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		idx, err := credIndexes(ident)
+		idx, err := IdentityIndexes(ident)
 		if err != nil {
 			return err
 		}
@@ -496,9 +522,9 @@ func (s *Store) deleteIdentity(ctx context.Context, id string) error {
 	// Invalidate even on error: harmless, and a partially observed commit
 	// must never leave a stale cached session behind.
 	for _, h := range hashes {
-		s.cache.invalidate(h)
+		s.cache.Invalidate(h)
 	}
-	s.idCache.invalidate([]byte(id))
+	s.idCache.Invalidate([]byte(id))
 	return err
 }
 

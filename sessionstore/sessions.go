@@ -345,8 +345,8 @@ func (s *Store) updateSession(ctx context.Context, sess *Session) error {
 		}
 		return writeSession(txn, sess, data)
 	})
-	s.cache.invalidate(oldHash)
-	s.cache.invalidate(sess.TokenHash)
+	s.cache.Invalidate(oldHash)
+	s.cache.Invalidate(sess.TokenHash)
 	return err
 }
 
@@ -424,8 +424,8 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 	})
 	// After the commit (or a failed attempt): the old token must not be
 	// served from the cache a moment longer than from Badger.
-	s.cache.invalidate(oldHash)
-	s.cache.invalidate(newHash)
+	s.cache.Invalidate(oldHash)
+	s.cache.Invalidate(newHash)
 	if err != nil {
 		return nil, err
 	}
@@ -450,7 +450,7 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, hash []byte) (*Sessio
 	if len(hash) == 0 {
 		return nil, fmt.Errorf("sessionstore: get session by token: %w", ErrNotFound)
 	}
-	sess, gen, ok := s.cache.get(hash, unixNanoNow)
+	sess, gen, ok := s.cache.Get(hash, unixNanoNow)
 	if ok {
 		return sess, nil
 	}
@@ -467,7 +467,7 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, hash []byte) (*Sessio
 	if err != nil {
 		return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
 	}
-	s.cache.put(hash, sess, cacheDeadline(sess), gen)
+	s.cache.Put(hash, sess, cacheDeadline(sess), gen)
 	return sess, nil
 }
 
@@ -591,7 +591,7 @@ func (s *Store) revokeSession(ctx context.Context, id string) error {
 		}
 		return putSessionValue(txn, sess, data)
 	})
-	s.cache.invalidate(hash)
+	s.cache.Invalidate(hash)
 	return err
 }
 
@@ -648,7 +648,7 @@ func (s *Store) revokeSessionsOfIdentity(ctx context.Context, identityID, except
 		return nil
 	})
 	for _, h := range hashes {
-		s.cache.invalidate(h)
+		s.cache.Invalidate(h)
 	}
 	if err != nil {
 		return 0, err

@@ -209,7 +209,7 @@ func TestSessionCacheBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := s.cache.len(); n > 128+cacheShards {
+	if n := s.cache.Len(); n > 128+cacheShards {
 		t.Fatalf("cache holds %d entries, bound 128", n)
 	}
 	// Disabled cache still works.

@@ -2,6 +2,11 @@
 // one-time codes and other records in an embedded Badger database on disk.
 // It imports nothing from Caddy.
 //
+// Storage (storage.go) is what the gateway needs of any engine; *Store is
+// the Badger engine (one node), sessionstore/postgres the PostgreSQL one
+// (several nodes on one database). Both pass the conformance suite in
+// sessionstore/storetest.
+//
 // Key layout (ASCII prefixes):
 //
 //	id/<identity id>                       identity JSON (credentials inside)

@@ -1,0 +1,220 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	ss "github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// Check verifies, in one REPEATABLE READ snapshot, the invariants the
+// write paths keep (the same ones as the Badger engine's Check): every
+// identifier row belongs to an identity that lists it, every identity's
+// identifiers have their row, and every live session belongs to a stored
+// identity.
+func (s *Store) Check(ctx context.Context) (*ss.CheckReport, error) {
+	rep, err := s.check(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sessionstore: check: %w", err)
+	}
+	return rep, nil
+}
+
+func (s *Store) check(ctx context.Context) (*ss.CheckReport, error) {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	var rep *ss.CheckReport
+	err = s.read(ctx, func() error {
+		rep = &ss.CheckReport{}
+		return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			identities := map[string]*ss.Identity{}
+			rows, err := tx.Query(ctx, "SELECT id, version, data FROM kratos_identities")
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id string
+				var version int64
+				var data []byte
+				if err := rows.Scan(&id, &version, &data); err != nil {
+					rows.Close()
+					return err
+				}
+				ident, err := decodeIdentityRow(version, data)
+				if err != nil {
+					rep.Problems = append(rep.Problems, fmt.Sprintf("identity %s: undecodable: %v", id, err))
+					continue
+				}
+				if ident.ID != id {
+					rep.Problems = append(rep.Problems, fmt.Sprintf("identity row %s holds identity %s", id, ident.ID))
+				}
+				identities[id] = ident
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			rep.Identities = len(identities)
+			indexed := map[string]bool{}
+			rows, err = tx.Query(ctx, "SELECT type, hash, identifier, identity_id FROM kratos_identifiers")
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var typ, owner string
+				var hash, ident []byte
+				if err := rows.Scan(&typ, &hash, &ident, &owner); err != nil {
+					rows.Close()
+					return err
+				}
+				if string(identifierHash(string(ident))) != string(hash) {
+					rep.Problems = append(rep.Problems, fmt.Sprintf("identifier %s %q: hash does not match", typ, ident))
+				}
+				id, ok := identities[owner]
+				if !ok {
+					rep.Problems = append(rep.Problems, fmt.Sprintf("identifier %s %q points at missing identity %s", typ, ident, owner))
+					continue
+				}
+				indexed[owner+"\x00"+typ+"\x00"+string(ident)] = true
+				found := false
+				idx, _ := ss.IdentityIndexes(id)
+				for _, e := range idx {
+					if e.Type == typ && e.Identifier == string(ident) {
+						found = true
+					}
+				}
+				if !found {
+					rep.Problems = append(rep.Problems, fmt.Sprintf("identifier %s %q points at identity %s which does not list it", typ, ident, owner))
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, id := range identities {
+				idx, err := ss.IdentityIndexes(id)
+				if err != nil {
+					rep.Problems = append(rep.Problems, fmt.Sprintf("identity %s: %v", id.ID, err))
+					continue
+				}
+				for _, e := range idx {
+					if !indexed[id.ID+"\x00"+e.Type+"\x00"+e.Identifier] {
+						rep.Problems = append(rep.Problems, fmt.Sprintf("identity %s: %s identifier %q not indexed", id.ID, e.Type, e.Identifier))
+					}
+				}
+			}
+			rows, err = tx.Query(ctx, "SELECT id, token_hash, identity_id, data FROM kratos_sessions WHERE "+liveSession)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id, identityID string
+				var hash, data []byte
+				if err := rows.Scan(&id, &hash, &identityID, &data); err != nil {
+					rows.Close()
+					return err
+				}
+				rep.Sessions++
+				sess, err := ss.DecodeSession(data)
+				switch {
+				case err != nil:
+					rep.Problems = append(rep.Problems, fmt.Sprintf("session %s: undecodable: %v", id, err))
+					continue
+				case sess.ID != id || string(sess.TokenHash) != string(hash) || sess.IdentityID != identityID:
+					rep.Problems = append(rep.Problems, fmt.Sprintf("session %s: columns disagree with its data", id))
+				}
+				if _, ok := identities[identityID]; !ok {
+					rep.Problems = append(rep.Problems, fmt.Sprintf("session %s belongs to missing identity %s", id, identityID))
+				}
+			}
+			rows.Close()
+			return rows.Err()
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// SweepReport says what one Sweep removed.
+type SweepReport struct {
+	// Swept is false when another node held the sweep lock.
+	Swept    bool
+	Records  int64
+	Sessions int64
+}
+
+// sweepBatch bounds the rows one sweep statement deletes, so each
+// transaction stays short.
+const sweepBatch = 5000
+
+// Sweep deletes expired records (flows, codes, sent mail, rate-limit
+// buckets) and sessions past ExpiresAt+SessionGrace, unless another node
+// is sweeping (a transaction-level advisory lock: one node at a time).
+// Readers already ignore such rows; sweeping keeps the tables bounded.
+func (s *Store) Sweep(ctx context.Context) (SweepReport, error) {
+	var total SweepReport
+	done, err := s.enter(ctx)
+	if err != nil {
+		return total, fmt.Errorf("sessionstore: sweep: %w", err)
+	}
+	defer done()
+	for {
+		var rep SweepReport
+		err := s.tx(ctx, func(tx pgx.Tx) error {
+			rep = SweepReport{}
+			if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", s.sweepID).Scan(&rep.Swept); err != nil || !rep.Swept {
+				return err
+			}
+			tag, err := tx.Exec(ctx, `DELETE FROM kratos_records WHERE ctid = ANY(ARRAY(
+				SELECT ctid FROM kratos_records WHERE expires_at <= clock_timestamp() LIMIT $1))`, sweepBatch)
+			if err != nil {
+				return err
+			}
+			rep.Records = tag.RowsAffected()
+			tag, err = tx.Exec(ctx, `DELETE FROM kratos_sessions WHERE ctid = ANY(ARRAY(
+				SELECT ctid FROM kratos_sessions WHERE purge_at <= clock_timestamp() LIMIT $1))`, sweepBatch)
+			if err != nil {
+				return err
+			}
+			rep.Sessions = tag.RowsAffected()
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("sessionstore: sweep: %w", err)
+		}
+		total.Swept = total.Swept || rep.Swept
+		total.Records += rep.Records
+		total.Sessions += rep.Sessions
+		if !rep.Swept || (rep.Records < sweepBatch && rep.Sessions < sweepBatch) {
+			return total, nil
+		}
+	}
+}
+
+func (s *Store) sweepLoop(ctx context.Context) {
+	defer s.bg.Done()
+	interval := s.opts.SweepInterval
+	if interval == 0 {
+		interval = defaultSweepInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.logf("warn", "sweeping expired rows failed: %v", err)
+		}
+	}
+}

@@ -1,0 +1,446 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	ss "github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+const defaultPageSize = 250
+
+func identifierHash(ident string) []byte {
+	h := sha256.Sum256([]byte(ident))
+	return h[:]
+}
+
+// indexArrays flattens an identity's index entries for unnest().
+func indexArrays(idx []ss.IndexEntry) (types []string, hashes, idents [][]byte) {
+	for _, e := range idx {
+		types = append(types, e.Type)
+		hashes = append(hashes, identifierHash(e.Identifier))
+		idents = append(idents, []byte(e.Identifier))
+	}
+	return types, hashes, idents
+}
+
+// validIdentity checks what every stored identity needs, including that
+// its id and credential types fit a text column.
+func validIdentity(id *ss.Identity) ([]ss.IndexEntry, []byte, error) {
+	if err := ss.ValidateID("identity", id.ID); err != nil {
+		return nil, nil, err
+	}
+	if !storable(id.ID) {
+		return nil, nil, fmt.Errorf("identity id %q cannot be stored", id.ID)
+	}
+	idx, err := ss.IdentityIndexes(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range idx {
+		if !storable(e.Type) {
+			return nil, nil, fmt.Errorf("credential type %q cannot be stored", e.Type)
+		}
+	}
+	data, err := json.Marshal(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return idx, data, nil
+}
+
+// claimIdentifiers makes identityID the owner of idx's entries: an entry
+// already owned by identityID stays, one owned by another identity fails
+// with ErrDuplicateCredential. The primary key decides races: a
+// concurrent claim of the same identifier waits for the first
+// transaction and then sees its row.
+func claimIdentifiers(ctx context.Context, tx pgx.Tx, identityID string, idx []ss.IndexEntry) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	types, hashes, idents := indexArrays(idx)
+	rows, err := tx.Query(ctx, `
+		INSERT INTO kratos_identifiers AS x (type, hash, identifier, identity_id)
+		SELECT t, h, i, $4 FROM unnest($1::text[], $2::bytea[], $3::bytea[]) AS u(t, h, i)
+		ON CONFLICT (type, hash) DO UPDATE SET identity_id = EXCLUDED.identity_id
+			WHERE x.identity_id = EXCLUDED.identity_id
+		RETURNING x.type, x.hash`, types, hashes, idents, identityID)
+	if err != nil {
+		return err
+	}
+	owned := map[string]bool{}
+	for rows.Next() {
+		var t string
+		var h []byte
+		if err := rows.Scan(&t, &h); err != nil {
+			rows.Close()
+			return err
+		}
+		owned[t+"\x00"+string(h)] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i, e := range idx {
+		if !owned[e.Type+"\x00"+string(hashes[i])] {
+			return fmt.Errorf("%w: %s %q", ss.ErrDuplicateCredential, e.Type, e.Identifier)
+		}
+	}
+	return nil
+}
+
+// CreateIdentity stores a new identity and claims its identifiers in one
+// transaction; ErrDuplicateCredential if any identifier is taken (also
+// under a race), ErrAlreadyExists if the id is.
+func (s *Store) CreateIdentity(ctx context.Context, id *ss.Identity) error {
+	if id == nil {
+		return errors.New("sessionstore: create identity: nil identity")
+	}
+	if err := s.createIdentity(ctx, id); err != nil {
+		return fmt.Errorf("sessionstore: create identity %s: %w", id.ID, err)
+	}
+	return nil
+}
+
+func (s *Store) createIdentity(ctx context.Context, id *ss.Identity) error {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	idx, data, err := validIdentity(id)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO kratos_identities (id, version, state, data) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (id) DO NOTHING`, id.ID, int64(id.Version), id.State, data) // #nosec G115 -- versions count writes
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ss.ErrAlreadyExists
+		}
+		return claimIdentifiers(ctx, tx, id.ID, idx)
+	})
+}
+
+// UpdateIdentity replaces an identity read at its current Version
+// (optimistic: else ErrConflict), re-indexing its identifiers;
+// ErrNotFound if it does not exist. On success id.Version is the new
+// version. Callers should use ModifyIdentity.
+func (s *Store) UpdateIdentity(ctx context.Context, id *ss.Identity) error {
+	if id == nil {
+		return errors.New("sessionstore: update identity: nil identity")
+	}
+	if err := s.updateIdentity(ctx, id); err != nil {
+		return fmt.Errorf("sessionstore: update identity %s: %w", id.ID, err)
+	}
+	return nil
+}
+
+func (s *Store) updateIdentity(ctx context.Context, id *ss.Identity) error {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if id.IsShared() {
+		return ss.ErrSharedIdentity
+	}
+	if err := ss.ValidateID("identity", id.ID); err != nil {
+		return err
+	}
+	if !storable(id.ID) {
+		return ss.ErrNotFound
+	}
+	next := *id
+	next.Version = id.Version + 1
+	idx, data, err := validIdentity(&next)
+	if err != nil {
+		return err
+	}
+	// Dropped after the commit (deferred calls run after s.tx): a reader
+	// that missed the cache before then cannot insert its old copy.
+	defer s.idCache.Invalidate([]byte(id.ID))
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		var version int64
+		err := tx.QueryRow(ctx, "SELECT version FROM kratos_identities WHERE id = $1 FOR UPDATE", id.ID).Scan(&version)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ss.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if uint64(version) != id.Version { // #nosec G115 -- versions are never negative
+			return fmt.Errorf("%w: stored version %d, the update was made from version %d", ss.ErrConflict, version, id.Version)
+		}
+		types, hashes, _ := indexArrays(idx)
+		if _, err := tx.Exec(ctx, `DELETE FROM kratos_identifiers WHERE identity_id = $1
+			AND (type, hash) NOT IN (SELECT * FROM unnest($2::text[], $3::bytea[]))`, id.ID, types, hashes); err != nil {
+			return err
+		}
+		if err := claimIdentifiers(ctx, tx, id.ID, idx); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE kratos_identities SET version = $2, state = $3, data = $4 WHERE id = $1",
+			id.ID, int64(next.Version), next.State, data); err != nil { // #nosec G115 -- versions count writes
+			return err
+		}
+		return s.publish(ctx, tx, kindIdentity, []byte(id.ID))
+	})
+	if err != nil {
+		return err
+	}
+	id.Version = next.Version
+	return nil
+}
+
+// ModifyIdentity applies fn to the current identity and stores the result
+// with UpdateIdentity's version check, re-reading and re-applying on a
+// conflict (sessionstore.IdentityModifier: the same rules as Badger).
+// Colliding writers back off exponentially (0.2ms doubling up to 40ms):
+// a write here costs round trips, and a burst of writers to one identity
+// must not use up its attempts on collisions.
+func (s *Store) ModifyIdentity(ctx context.Context, id string, fn func(*ss.Identity) error) (*ss.Identity, error) {
+	return ss.IdentityModifier{Get: s.GetIdentity, Update: s.UpdateIdentity, Backoff: modifyBackoff}.Modify(ctx, id, fn)
+}
+
+func modifyBackoff(attempt int) time.Duration {
+	return min(200*time.Microsecond<<min(attempt, 10), 40*time.Millisecond)
+}
+
+// decodeIdentityRow decodes a stored identity; the version column is
+// authoritative.
+func decodeIdentityRow(version int64, data []byte) (*ss.Identity, error) {
+	ident, err := ss.DecodeIdentity(data)
+	if err != nil {
+		return nil, err
+	}
+	ident.Version = uint64(version) // #nosec G115 -- versions are never negative
+	return ident, nil
+}
+
+// GetIdentity loads an identity by id; ErrNotFound if absent.
+func (s *Store) GetIdentity(ctx context.Context, id string) (*ss.Identity, error) {
+	ident, err := s.getIdentity(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
+	}
+	return ident, nil
+}
+
+func (s *Store) getIdentity(ctx context.Context, id string) (*ss.Identity, error) {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if !storable(id) {
+		return nil, ss.ErrNotFound
+	}
+	var version int64
+	var data []byte
+	err = s.read(ctx, func() error {
+		return s.pool.QueryRow(ctx, "SELECT version, data FROM kratos_identities WHERE id = $1", id).Scan(&version, &data)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ss.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeIdentityRow(version, data)
+}
+
+// GetIdentityShared is GetIdentity for hot paths, served from this node's
+// identity cache (kept coherent across nodes); the result is shared and
+// trimmed (sessionstore.ShareIdentity): read-only.
+func (s *Store) GetIdentityShared(ctx context.Context, id string) (*ss.Identity, error) {
+	var kb [64]byte
+	key := kb[:copy(kb[:], id)]
+	if len(id) > len(kb) {
+		key = []byte(id)
+	}
+	live := s.cacheLive.Load()
+	var gen uint64
+	if live {
+		ident, g, ok := s.idCache.Get(key, unixNanoNow)
+		if ok {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
+			}
+			if s.closed.Load() {
+				return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, ss.ErrClosed)
+			}
+			return ident, nil
+		}
+		gen = g
+	}
+	ident, err := s.GetIdentity(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ident = ss.ShareIdentity(ident)
+	if live {
+		s.idCache.Put(key, ident, 0, gen)
+	}
+	return ident, nil
+}
+
+// FindIdentityByCredential loads the identity owning identifier for
+// credType (compared byte for byte); ErrNotFound if nobody owns it.
+func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifier string) (*ss.Identity, error) {
+	ident, err := s.findIdentity(ctx, credType, identifier)
+	if err != nil {
+		return nil, fmt.Errorf("sessionstore: find identity by %s: %w", credType, err)
+	}
+	return ident, nil
+}
+
+func (s *Store) findIdentity(ctx context.Context, credType, identifier string) (*ss.Identity, error) {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if !storable(credType) {
+		return nil, ss.ErrNotFound
+	}
+	var version int64
+	var data []byte
+	err = s.read(ctx, func() error {
+		return s.pool.QueryRow(ctx, `SELECT i.version, i.data FROM kratos_identifiers x
+			JOIN kratos_identities i ON i.id = x.identity_id
+			WHERE x.type = $1 AND x.hash = $2 AND x.identifier = $3`,
+			credType, identifierHash(identifier), []byte(identifier)).Scan(&version, &data)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ss.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeIdentityRow(version, data)
+}
+
+// DeleteIdentity removes an identity, its identifiers and all its
+// sessions, on every node's caches too. ErrNotFound if absent.
+func (s *Store) DeleteIdentity(ctx context.Context, id string) error {
+	if err := s.deleteIdentity(ctx, id); err != nil {
+		return fmt.Errorf("sessionstore: delete identity %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Store) deleteIdentity(ctx context.Context, id string) error {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := ss.ValidateID("identity", id); err != nil {
+		return err
+	}
+	if !storable(id) {
+		return ss.ErrNotFound
+	}
+	var hashes [][]byte
+	err = s.tx(ctx, func(tx pgx.Tx) error {
+		hashes = hashes[:0]
+		tag, err := tx.Exec(ctx, "DELETE FROM kratos_identities WHERE id = $1", id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ss.ErrNotFound
+		}
+		rows, err := tx.Query(ctx, "DELETE FROM kratos_sessions WHERE identity_id = $1 RETURNING token_hash", id)
+		if err != nil {
+			return err
+		}
+		hashes, err = pgx.CollectRows(rows, pgx.RowTo[[]byte])
+		if err != nil {
+			return err
+		}
+		if err := s.publish(ctx, tx, kindSession, hashes...); err != nil {
+			return err
+		}
+		return s.publish(ctx, tx, kindIdentity, []byte(id))
+	})
+	for _, h := range hashes {
+		s.cache.Invalidate(h)
+	}
+	s.idCache.Invalidate([]byte(id))
+	return err
+}
+
+// ListIdentities pages through identities ordered by id (bytes); see
+// sessionstore.Store.ListIdentities.
+func (s *Store) ListIdentities(ctx context.Context, pageToken string, pageSize int) ([]*ss.Identity, string, error) {
+	ids, next, err := s.listIdentities(ctx, pageToken, pageSize)
+	if err != nil {
+		return nil, "", fmt.Errorf("sessionstore: list identities: %w", err)
+	}
+	return ids, next, nil
+}
+
+func (s *Store) listIdentities(ctx context.Context, pageToken string, pageSize int) ([]*ss.Identity, string, error) {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	defer done()
+	if pageSize <= 0 {
+		pageSize = defaultPageSize
+	}
+	// A token that is no storable id (nobody's: it came from outside)
+	// still pages from where it sorts, compared as bytes, without the
+	// index; our own tokens are ids and use it.
+	query := "SELECT id, version, data FROM kratos_identities WHERE id > $1 ORDER BY id LIMIT $2"
+	var arg any = pageToken
+	if !storable(pageToken) {
+		query = "SELECT id, version, data FROM kratos_identities WHERE convert_to(id, 'UTF8') > $1 ORDER BY id LIMIT $2"
+		arg = []byte(pageToken)
+	}
+	var out []*ss.Identity
+	var last string
+	err = s.read(ctx, func() error {
+		out, last = out[:0], ""
+		rows, err := s.pool.Query(ctx, query, arg, pageSize+1)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var version int64
+			var data []byte
+			if err := rows.Scan(&id, &version, &data); err != nil {
+				return err
+			}
+			if len(out) == pageSize {
+				return nil // one more exists
+			}
+			ident, err := decodeIdentityRow(version, data)
+			if err != nil {
+				return err
+			}
+			out = append(out, ident)
+			last = id
+		}
+		last = ""
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return out, last, nil
+}
