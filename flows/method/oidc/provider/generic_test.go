@@ -180,7 +180,9 @@ func TestGenericIDTokenForgeries(t *testing.T) {
 		{"wrong nonce", func(s *oidctest.Server) { s.MutateIDToken = func(c map[string]any) { c["nonce"] = "other" } }, "nonce mismatch"},
 		{"no nonce", func(s *oidctest.Server) { s.MutateIDToken = func(c map[string]any) { delete(c, "nonce") } }, "nonce mismatch"},
 		{"wrong audience", func(s *oidctest.Server) { s.MutateIDToken = func(c map[string]any) { c["aud"] = "other-client" } }, "expected audience"},
-		{"wrong issuer", func(s *oidctest.Server) { s.MutateIDToken = func(c map[string]any) { c["iss"] = "https://evil.example.com" } }, "issued by a different provider"},
+		{"wrong issuer", func(s *oidctest.Server) {
+			s.MutateIDToken = func(c map[string]any) { c["iss"] = "https://evil.example.com" }
+		}, "issued by a different provider"},
 		{"expired", func(s *oidctest.Server) {
 			s.MutateIDToken = func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() }
 		}, "token is expired"},
@@ -190,7 +192,9 @@ func TestGenericIDTokenForgeries(t *testing.T) {
 			id := s.ClientID
 			s.MutateIDToken = func(c map[string]any) { c["aud"] = []string{id, "other-client"} }
 		}, "issued to another party"},
-		{"at_hash of another token", func(s *oidctest.Server) { s.MutateIDToken = func(c map[string]any) { c["at_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" } }, "access token hash does not match"},
+		{"at_hash of another token", func(s *oidctest.Server) {
+			s.MutateIDToken = func(c map[string]any) { c["at_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" }
+		}, "access token hash does not match"},
 		{"no id_token", func(s *oidctest.Server) { s.NoIDToken = true }, "the token response has no id_token"},
 	}
 	for _, tc := range cases {
@@ -271,7 +275,9 @@ func TestGenericUserinfo(t *testing.T) {
 	}
 
 	// A userinfo answer about someone else is refused (token substitution).
-	srv.Set(func(s *oidctest.Server) { s.Userinfo = map[string]any{"sub": "user-2", "email": "victim@example.com", "email_verified": true} })
+	srv.Set(func(s *oidctest.Server) {
+		s.Userinfo = map[string]any{"sub": "user-2", "email": "victim@example.com", "email_verified": true}
+	})
 	st, _, cb = signIn(t, srv, p, AuthOptions{})
 	if _, err := p.Exchange(context.Background(), st, cb); !errors.Is(err, ErrClaims) || !strings.Contains(err.Error(), `userinfo subject "user-2"`) {
 		t.Fatalf("userinfo of another subject: %v", err)
@@ -358,7 +364,9 @@ func TestGenericDiscoveryFailures(t *testing.T) {
 	t.Run("issuer mismatch", func(t *testing.T) {
 		srv := oidctest.New()
 		defer srv.Close()
-		srv.Set(func(s *oidctest.Server) { s.MutateDiscovery = func(d map[string]any) { d["issuer"] = "https://evil.example.com" } })
+		srv.Set(func(s *oidctest.Server) {
+			s.MutateDiscovery = func(d map[string]any) { d["issuer"] = "https://evil.example.com" }
+		})
 		p := newTestProvider(t, srv, nil)
 		if _, err := p.NewAuthState(ctx); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), `names issuer "https://evil.example.com"`) {
 			t.Fatalf("issuer mismatch: %v", err)
@@ -376,7 +384,9 @@ func TestGenericDiscoveryFailures(t *testing.T) {
 	t.Run("http endpoint off loopback", func(t *testing.T) {
 		srv := oidctest.New()
 		defer srv.Close()
-		srv.Set(func(s *oidctest.Server) { s.MutateDiscovery = func(d map[string]any) { d["token_endpoint"] = "http://idp.example.com/token" } })
+		srv.Set(func(s *oidctest.Server) {
+			s.MutateDiscovery = func(d map[string]any) { d["token_endpoint"] = "http://idp.example.com/token" }
+		})
 		p := newTestProvider(t, srv, nil)
 		if _, err := p.NewAuthState(ctx); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "token_endpoint") {
 			t.Fatalf("http token endpoint: %v", err)
