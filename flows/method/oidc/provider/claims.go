@@ -41,6 +41,10 @@ type Claims struct {
 	Team                string `json:"team,omitempty"`
 	Nonce               string `json:"nonce,omitempty"`
 	NonceSupported      bool   `json:"nonce_supported,omitempty"`
+	// ACR and AMR are the authentication context and methods the provider
+	// asserts (acr, amr).
+	ACR string   `json:"acr,omitempty"`
+	AMR []string `json:"amr,omitempty"`
 	// RawClaims holds every claim as the provider sent it (the verified ID
 	// token's, merged with userinfo's; the user API's for GitHub and
 	// Discord).
@@ -91,6 +95,8 @@ func claimsFromRaw(raw map[string]any) *Claims {
 		PhoneNumberVerified: boolClaim(raw["phone_number_verified"]),
 		NonceSupported:      boolClaim(raw["nonce_supported"]),
 		UpdatedAt:           intClaim(raw["updated_at"]),
+		ACR:                 s("acr"),
+		AMR:                 stringList(raw["amr"]),
 		RawClaims:           raw,
 	}
 	// A numeric sub (some OAuth APIs) is still the subject.

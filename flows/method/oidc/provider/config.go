@@ -41,8 +41,8 @@ const (
 )
 
 // Config is one provider of selfservice.methods.oidc.config.providers[], with
-// Kratos's JSON names so a Kratos provider block decodes as it is. The fields
-// after RequestedClaims are ours (Kratos has no equivalent) and say so.
+// Kratos's JSON names so a Kratos provider block decodes as it is. Icon and
+// HostedDomains are ours (Kratos has no equivalent) and say so.
 type Config struct {
 	// ID names the provider in the callback path, in the `provider` node
 	// value and in the identity's oidc credential; it never changes once
@@ -95,9 +95,9 @@ type Config struct {
 	// and the verified ID token's hd claim must be one of them; consumer
 	// accounts, which carry no hd, are refused.
 	HostedDomains []string `json:"hd,omitempty"`
-	// AAL2ACRValues and AAL2AMRValues are ours: the provider's assurance
-	// is trusted as aal2 when the verified ID token's acr is one of
-	// AAL2ACRValues, or its amr has one of AAL2AMRValues (RFC 8176, e.g.
+	// AAL2ACRValues and AAL2AMRValues (Kratos's names): the provider's
+	// assurance is trusted as aal2 when the verified ID token's acr is one
+	// of AAL2ACRValues, or its amr has one of AAL2AMRValues (RFC 8176, e.g.
 	// mfa, otp, hwk). Empty: sessions from this provider are aal1.
 	AAL2ACRValues []string `json:"aal2_acr_values,omitempty"`
 	AAL2AMRValues []string `json:"aal2_amr_values,omitempty"`

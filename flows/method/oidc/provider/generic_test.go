@@ -322,6 +322,11 @@ func TestGenericAAL(t *testing.T) {
 		r, err := p.Exchange(context.Background(), st, cb)
 		if err != nil || r.AAL != tc.want || q.Get("acr_values") != tc.wantAuth {
 			t.Errorf("%s: err %v aal %v acr_values %q", tc.name, err, r, q.Get("acr_values"))
+			continue
+		}
+		// The mapper sees them too.
+		if acr, _ := tc.acr.(string); r.Claims.ACR != acr || (tc.amr != nil && len(r.Claims.AMR) != len(tc.amr.([]string))) {
+			t.Errorf("%s: claims acr %q amr %v", tc.name, r.Claims.ACR, r.Claims.AMR)
 		}
 	}
 }
