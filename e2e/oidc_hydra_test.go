@@ -159,3 +159,53 @@ func TestOIDCHydraHarness(t *testing.T) {
 	}
 	t.Logf("whole harness test %s", time.Since(start).Round(time.Millisecond))
 }
+
+// TestOIDCHydraSharedUsers: on the shared Hydra, each client signs in its
+// own test user, and a login_hint registered with setUser picks another
+// (how parallel tests keep their users apart).
+func TestOIDCHydraSharedUsers(t *testing.T) {
+	h := sharedHydra(t)
+	ctx := context.Background()
+	public, _ := url.Parse("http://127.0.0.1:4456/")
+	callback := public.String() + "self-service/methods/oidc/callback/hydra"
+	newProvider := func(sub string) provider.Provider {
+		cl := h.registerClient(t, []string{callback}, oidcUser{Subject: sub, Claims: map[string]any{"email": sub + "@example.com"}})
+		p, err := provider.New(provider.Config{ID: "hydra", Provider: provider.KindGeneric, ClientID: cl.ID, ClientSecret: cl.Secret, IssuerURL: h.Issuer}, provider.Options{PublicURL: public})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	subject := func(p provider.Provider, hint string) (string, bool) {
+		st, err := p.NewAuthState(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := provider.AuthOptions{}
+		if hint != "" {
+			o.UpstreamParameters = map[string]string{"login_hint": hint}
+		}
+		authURL, err := p.AuthCodeURL(ctx, st, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := p.Exchange(ctx, st, provider.ParseCallback(browseToCallback(t, authURL, callback).Query()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Claims.Subject, r.Claims.EmailVerified
+	}
+	a, b := "a-"+randHex(4), "b-"+randHex(4)
+	pa, pb := newProvider(a), newProvider(b)
+	if got, _ := subject(pa, ""); got != a {
+		t.Fatalf("client a signed in %q", got)
+	}
+	if got, _ := subject(pb, ""); got != b {
+		t.Fatalf("client b signed in %q", got)
+	}
+	c := "c-" + randHex(4)
+	h.setUser(c, oidcUser{Subject: c, Claims: map[string]any{"email": c + "@example.com", "email_verified": true}})
+	if got, verified := subject(pa, c); got != c || !verified {
+		t.Fatalf("login_hint %q signed in %q (verified %v)", c, got, verified)
+	}
+}

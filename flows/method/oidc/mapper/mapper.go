@@ -184,7 +184,7 @@ func decodeOutput(name string, out []byte) (*Result, error) {
 	r := &Result{}
 	traits, ok := doc.Identity["traits"]
 	if !ok || !isObject(traits) {
-		return nil, fmt.Errorf("%w: %s did not return an object for key identity.traits. Please check your Jsonnet code!", ErrMapper, name)
+		return nil, fmt.Errorf("%w: %s did not return an object for key identity.traits. Please check your Jsonnet code", ErrMapper, name)
 	}
 	r.Traits = traits
 	for key, dst := range map[string]*json.RawMessage{"metadata_public": &r.MetadataPublic, "metadata_admin": &r.MetadataAdmin} {
@@ -193,13 +193,13 @@ func decodeOutput(name string, out []byte) (*Result, error) {
 			continue
 		}
 		if !isObject(raw) {
-			return nil, fmt.Errorf("%w: %s did not return an object for key identity.%s. Please check your Jsonnet code!", ErrMapper, name, key)
+			return nil, fmt.Errorf("%w: %s did not return an object for key identity.%s. Please check your Jsonnet code", ErrMapper, name, key)
 		}
 		*dst = raw
 	}
 	if raw, ok := doc.Identity["verified_addresses"]; ok {
 		if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '[' {
-			return nil, fmt.Errorf("%w: %s did not return an array for key identity.verified_addresses. Please check your Jsonnet code!", ErrMapper, name)
+			return nil, fmt.Errorf("%w: %s did not return an array for key identity.verified_addresses. Please check your Jsonnet code", ErrMapper, name)
 		}
 		if err := json.Unmarshal(raw, &r.VerifiedAddresses); err != nil {
 			return nil, fmt.Errorf("%w: %s: identity.verified_addresses: %v", ErrMapper, name, err)

@@ -158,7 +158,7 @@ func TestDefaultMapper(t *testing.T) {
 
 func TestMapperShapeErrors(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
-		{`{identity: {traits: "x"}}`, "did not return an object for key identity.traits. Please check your Jsonnet code!"},
+		{`{identity: {traits: "x"}}`, "did not return an object for key identity.traits. Please check your Jsonnet code"},
 		{`{identity: {}}`, "did not return an object for key identity.traits"},
 		{`{traits: {}}`, "did not return an object for key identity.traits"},
 		{`{identity: {traits: {}, metadata_public: [1]}}`, "did not return an object for key identity.metadata_public"},
