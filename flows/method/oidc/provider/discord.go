@@ -17,8 +17,8 @@ const discordIssuer = "https://discord.com/api/v9/oauth2/"
 func newDiscord(b *base) *apiProvider {
 	api := strings.TrimSuffix(b.opts.endpoints.discord, "/")
 	p := &apiProvider{base: b, authURL: api + "/oauth2/authorize", tokenURL: api + "/oauth2/token", scopeSep: " "}
-	p.authExtra = func(o AuthOptions) []oauth2.AuthCodeOption {
-		if o.ForceLogin {
+	p.authExtra = func(st AuthState, _ AuthOptions) []oauth2.AuthCodeOption {
+		if st.ForceLogin {
 			return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "consent")}
 		}
 		return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "none")}

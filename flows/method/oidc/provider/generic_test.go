@@ -335,9 +335,76 @@ func TestGenericAuthOptions(t *testing.T) {
 	srv := oidctest.New()
 	defer srv.Close()
 	p := newTestProvider(t, srv, func(c *Config) { c.RequestedClaims = []byte(`{"id_token":{"email":{"essential":true}}}`) })
-	_, q, _ := signIn(t, srv, p, AuthOptions{ForceLogin: true, UpstreamParameters: map[string]string{"prompt": "select_account", "hd": "example.com", "auth_type": "reauthenticate", "login_hint": strings.Repeat("x", 257)}})
-	if q.Get("prompt") != "login" || q.Get("hd") != "example.com" || q.Get("auth_type") != "reauthenticate" || q.Has("login_hint") || q.Get("claims") != `{"id_token":{"email":{"essential":true}}}` {
+	st, err := p.NewAuthState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.ForceLogin = true
+	u, err := p.AuthCodeURL(context.Background(), st, AuthOptions{UpstreamParameters: map[string]string{"prompt": "select_account", "hd": "example.com", "auth_type": "reauthenticate", "login_hint": strings.Repeat("x", 257)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu, _ := url.Parse(u)
+	q := pu.Query()
+	if q.Get("prompt") != "login" || q.Get("max_age") != "0" || q.Get("hd") != "example.com" || q.Get("auth_type") != "reauthenticate" || q.Has("login_hint") || q.Get("claims") != `{"id_token":{"email":{"essential":true}}}` {
 		t.Fatalf("query %v", q)
+	}
+}
+
+// TestGenericForcedLoginIsFresh: a refresh asks the provider to
+// authenticate again, and an ID token saying the authentication is older
+// than the request is refused.
+func TestGenericForcedLoginIsFresh(t *testing.T) {
+	srv := oidctest.New()
+	defer srv.Close()
+	p := newTestProvider(t, srv, nil)
+	for _, tc := range []struct {
+		authTime any
+		force    bool
+		ok       bool
+	}{
+		{time.Now().Add(-time.Hour).Unix(), true, false},
+		{time.Now().Unix(), true, true},
+		{nil, true, true}, // the provider does not say: prompt=login and max_age=0 were asked
+		{time.Now().Add(-time.Hour).Unix(), false, true},
+	} {
+		srv.Set(func(s *oidctest.Server) {
+			s.MutateIDToken = func(c map[string]any) {
+				if tc.authTime != nil {
+					c["auth_time"] = tc.authTime
+				}
+			}
+		})
+		st, err := p.NewAuthState(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.ForceLogin = tc.force
+		u, _ := p.AuthCodeURL(context.Background(), st, AuthOptions{})
+		back, err := srv.Authorize(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.Exchange(context.Background(), st, ParseCallback(back))
+		if tc.ok != (err == nil) || (err != nil && (!errors.Is(err, ErrToken) || !strings.Contains(err.Error(), "did not authenticate the user again"))) {
+			t.Errorf("auth_time %v force %v: %v", tc.authTime, tc.force, err)
+		}
+	}
+}
+
+// TestGenericForgedErrorCallback: an error on a callback whose state is not
+// this flow's is a forged callback, not the provider's word.
+func TestGenericForgedErrorCallback(t *testing.T) {
+	srv := oidctest.New()
+	defer srv.Close()
+	p := newTestProvider(t, srv, nil)
+	st, err := p.NewAuthState(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := ParseCallback(url.Values{"error": {"access_denied"}, "error_description": {"Your account is locked, call +1 555 0100"}, "state": {"guess"}})
+	if _, err := p.Exchange(context.Background(), st, forged); !errors.Is(err, ErrCallback) || errors.Is(err, ErrDenied) {
+		t.Fatalf("forged error callback: %v", err)
 	}
 }
 

@@ -357,8 +357,9 @@ func TestDiscord(t *testing.T) {
 		c.Locale != "en-US" || c.Issuer != discordIssuer || c.Picture != "https://cdn.discordapp.com/avatars/80351110224678912/a_8342729096ea3675442027381ff50dfe.gif" {
 		t.Fatalf("claims %+v", c)
 	}
-	u, _ := p.AuthCodeURL(context.Background(), st, AuthOptions{ForceLogin: true})
-	if pu, _ := url.Parse(u); pu.Query().Get("prompt") != "consent" {
+	st.ForceLogin = true
+	u, _ := p.AuthCodeURL(context.Background(), st, AuthOptions{})
+	if pu, _ := url.Parse(u); pu.Query().Get("prompt") != "consent" || pu.Query().Has("max_age") {
 		t.Fatalf("forced login: %s", u)
 	}
 }

@@ -17,7 +17,7 @@ type apiProvider struct {
 	authURL, tokenURL string
 	scopeSep          string // how the token response lists granted scopes
 	pkceKnown         bool
-	authExtra         func(o AuthOptions) []oauth2.AuthCodeOption
+	authExtra         func(st AuthState, o AuthOptions) []oauth2.AuthCodeOption
 	claims            func(ctx context.Context, tok *oauth2.Token, granted []string) (*Claims, error)
 }
 
@@ -38,7 +38,7 @@ func (p *apiProvider) NewAuthState(context.Context) (AuthState, error) {
 func (p *apiProvider) AuthCodeURL(_ context.Context, st AuthState, o AuthOptions) (string, error) {
 	opts := p.authParams(st, o, false)
 	if p.authExtra != nil {
-		opts = append(opts, p.authExtra(o)...)
+		opts = append(opts, p.authExtra(st, o)...)
 	}
 	return p.oauth2Config().AuthCodeURL(st.State, opts...), nil
 }

@@ -294,6 +294,11 @@ func (p *oidcProvider) verify(ctx context.Context, d *discovered, raw string, st
 	if (hasAZP && azp != p.cfg.ClientID) || (!hasAZP && len(tok.Audience) > 1) {
 		return nil, fmt.Errorf("%w: the token was issued to another party (azp %q)", ErrToken, azp)
 	}
+	// A forced login must be a fresh one where the provider says when it
+	// was (auth_time; a minute of clock skew).
+	if at := intClaim(claims["auth_time"]); st.ForceLogin && at != 0 && at < st.Created-60 {
+		return nil, fmt.Errorf("%w: the provider did not authenticate the user again (auth_time %d)", ErrToken, at)
+	}
 	if tok.AccessTokenHash != "" {
 		if err := tok.VerifyAccessToken(accessToken); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrToken, err)

@@ -111,6 +111,13 @@ type AuthState struct {
 	State        string `json:"state"`
 	Nonce        string `json:"nonce,omitempty"`
 	PKCEVerifier string `json:"pkce_verifier,omitempty"`
+	// Created is when the state was drawn (Unix seconds).
+	Created int64 `json:"created"`
+	// ForceLogin asks the provider to authenticate the user again
+	// (prompt=login, max_age=0), for a refresh or a privileged settings
+	// change: the method sets it before AuthCodeURL. The ID token's
+	// auth_time, when present, must then not be older than Created.
+	ForceLogin bool `json:"force_login,omitempty"`
 }
 
 // AuthOptions are the per-request parts of the authorization URL.
@@ -118,9 +125,6 @@ type AuthOptions struct {
 	// UpstreamParameters from the submit body; only Kratos's login_hint,
 	// hd, prompt and auth_type are passed on.
 	UpstreamParameters map[string]string
-	// ForceLogin asks the provider to authenticate again (refresh=true):
-	// prompt=login.
-	ForceLogin bool
 	// RequestAAL2 asks for the configured aal2_acr_values (acr_values),
 	// for a flow that needs aal2.
 	RequestAAL2 bool
@@ -232,7 +236,7 @@ func randomToken() (string, error) {
 }
 
 func newAuthState(provider string, pkce bool) (AuthState, error) {
-	st := AuthState{Provider: provider}
+	st := AuthState{Provider: provider, Created: time.Now().Unix()}
 	var err error
 	if st.State, err = randomToken(); err != nil {
 		return st, err
@@ -249,14 +253,18 @@ func newAuthState(provider string, pkce bool) (AuthState, error) {
 // checkCallback is the part of the exchange every kind shares: the
 // provider's error, the code's presence, and the state in constant time.
 func (b *base) checkCallback(st AuthState, cb Callback) error {
-	if cb.Error != "" {
-		return &ProviderError{Code: clip(cb.Error, 64), Description: clip(cb.ErrorDescription, 256)}
-	}
 	if st.Provider != b.cfg.ID {
 		return fmt.Errorf("%w: the flow started with provider %q", ErrCallback, st.Provider)
 	}
+	// The state first: a provider's error is only believed on a callback
+	// that belongs to this flow (anyone can link a victim to
+	// callback?error=…), and providers echo the state on errors (RFC 6749
+	// 4.1.2.1).
 	if st.State == "" || subtle.ConstantTimeCompare([]byte(st.State), []byte(cb.State)) != 1 {
 		return fmt.Errorf("%w: state mismatch", ErrCallback)
+	}
+	if cb.Error != "" {
+		return &ProviderError{Code: clip(cb.Error, 64), Description: clip(cb.ErrorDescription, 256)}
 	}
 	if cb.Code == "" {
 		return fmt.Errorf("%w: no authorization code", ErrCallback)
@@ -278,8 +286,11 @@ func (b *base) authParams(st AuthState, o AuthOptions, oidc bool) []oauth2.AuthC
 			opts = append(opts, oauth2.SetAuthURLParam(k, v))
 		}
 	}
-	if o.ForceLogin {
+	if st.ForceLogin {
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+		if oidc {
+			opts = append(opts, oauth2.SetAuthURLParam("max_age", "0"))
+		}
 	}
 	if oidc && o.RequestAAL2 && len(b.cfg.AAL2ACRValues) > 0 {
 		opts = append(opts, oauth2.SetAuthURLParam("acr_values", strings.Join(b.cfg.AAL2ACRValues, " ")))
