@@ -252,7 +252,8 @@ func (c *Config) validate() error {
 		only("apple_private_key_id", c.ApplePrivateKeyID != "", KindApple),
 		only("apple_private_key", c.ApplePrivateKey != "", KindApple),
 		only("hd", len(c.HostedDomains) > 0, KindGoogle),
-		only("claims_source", c.ClaimsSource != "", KindGeneric, KindGitLab),
+		only("claims_source userinfo", c.ClaimsSource == ClaimsSourceUserinfo, KindGeneric, KindGitLab),
+		only("claims_source", c.ClaimsSource != "", KindGeneric, KindGitLab, KindGoogle, KindMicrosoft, KindApple),
 		only("aal2_acr_values", len(c.AAL2ACRValues) > 0, KindGeneric, KindGoogle, KindMicrosoft, KindGitLab, KindApple),
 		only("aal2_amr_values", len(c.AAL2AMRValues) > 0, KindGeneric, KindGoogle, KindMicrosoft, KindGitLab, KindApple),
 		only("requested_claims", len(c.RequestedClaims) > 0, KindGeneric, KindGoogle, KindMicrosoft, KindGitLab, KindApple),
@@ -331,6 +332,9 @@ func (c *Config) validate() error {
 	}
 	switch c.ClaimsSource {
 	case "":
+		if !c.isOIDC() {
+			break // GitHub and Discord: their user API
+		}
 		c.ClaimsSource = ClaimsSourceIDToken
 		if c.Provider == KindGitLab {
 			c.ClaimsSource = ClaimsSourceUserinfo // GitLab's ID token lacks the profile (Kratos reads its userinfo)

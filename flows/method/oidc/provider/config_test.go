@@ -67,7 +67,10 @@ func TestConfigValidate(t *testing.T) {
 		{"apple P-384 key", Config{ID: "a", Provider: "apple", ClientID: "c", AppleTeamID: "T", ApplePrivateKeyID: "K", ApplePrivateKey: rsaDER}, "apple_private_key: not a P-256 EC key"},
 		{"apple valid", Config{ID: "a", Provider: "apple", ClientID: "c", AppleTeamID: "T", ApplePrivateKeyID: "K", ApplePrivateKey: applePEM}, ""},
 		{"claims_source bad", with(func(c *Config) { c.ClaimsSource = "both" }), `claims_source "both" must be id_token or userinfo`},
-		{"claims_source on github", Config{ID: "gh", Provider: "github", ClientID: "c", ClientSecret: "s", ClaimsSource: "userinfo"}, "claims_source is not used by provider github"},
+		{"claims_source on github", Config{ID: "gh", Provider: "github", ClientID: "c", ClientSecret: "s", ClaimsSource: "userinfo"}, "claims_source userinfo is not used by provider github"},
+		{"claims_source id_token on github", Config{ID: "gh", Provider: "github", ClientID: "c", ClientSecret: "s", ClaimsSource: "id_token"}, "claims_source is not used by provider github"},
+		{"claims_source userinfo on google", Config{ID: "g", Provider: "google", ClientID: "c", ClientSecret: "s", ClaimsSource: "userinfo"}, "claims_source userinfo is not used by provider google (only by generic, gitlab)"},
+		{"claims_source id_token on google", Config{ID: "g", Provider: "google", ClientID: "c", ClientSecret: "s", ClaimsSource: "id_token"}, ""},
 		{"pkce bad", with(func(c *Config) { c.PKCE = "sometimes" }), `pkce "sometimes" must be auto, never or force`},
 		{"scope with quote", with(func(c *Config) { c.Scope = []string{`a"b`} }), `scope "a\"b" is not a valid scope token`},
 		{"requested_claims not object", with(func(c *Config) { c.RequestedClaims = []byte(`[1]`) }), "requested_claims must be a JSON object"},
@@ -99,6 +102,18 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+var testApplePEM = func() string {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		panic(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}()
+
 func TestConfigDefaults(t *testing.T) {
 	for _, tc := range []struct {
 		cfg                Config
@@ -106,8 +121,10 @@ func TestConfigDefaults(t *testing.T) {
 		claimsSource, pkce string
 	}{
 		{Config{ID: "g", Provider: "google", ClientID: "c", ClientSecret: "s"}, []string{"openid", "email", "profile"}, "id_token", "auto"},
-		{Config{ID: "gh", Provider: "github", ClientID: "c", ClientSecret: "s"}, []string{"user:email"}, "id_token", "auto"},
-		{Config{ID: "d", Provider: "discord", ClientID: "c", ClientSecret: "s"}, []string{"identify", "email"}, "id_token", "auto"},
+		{Config{ID: "gh", Provider: "github", ClientID: "c", ClientSecret: "s"}, []string{"user:email"}, "", "auto"},
+		{Config{ID: "d", Provider: "discord", ClientID: "c", ClientSecret: "s"}, []string{"identify", "email"}, "", "auto"},
+		{Config{ID: "ap", Provider: "apple", ClientID: "c", AppleTeamID: "T", ApplePrivateKeyID: "K", ApplePrivateKey: testApplePEM}, []string{"openid", "email", "name"}, "id_token", "auto"},
+		{Config{ID: "ms", Provider: "microsoft", ClientID: "c", ClientSecret: "s", MicrosoftTenant: "organizations"}, []string{"openid", "email", "profile"}, "id_token", "auto"},
 		{Config{ID: "gl", Provider: "gitlab", ClientID: "c", ClientSecret: "s"}, []string{"openid", "email", "profile"}, "userinfo", "auto"},
 		// openid is added to an OpenID Connect provider's scope, as Kratos.
 		{Config{ID: "x", Provider: "generic", ClientID: "c", ClientSecret: "s", IssuerURL: "https://i.example.com", Scope: []string{"email"}, PKCE: "never"}, []string{"openid", "email"}, "id_token", "never"},
@@ -118,6 +135,11 @@ func TestConfigDefaults(t *testing.T) {
 		}
 		if !slices.Equal(c.Scope, tc.scope) || c.ClaimsSource != tc.claimsSource || c.PKCE != tc.pkce {
 			t.Errorf("%s: scope %v claims_source %q pkce %q, want %v %q %q", c.Provider, c.Scope, c.ClaimsSource, c.PKCE, tc.scope, tc.claimsSource, tc.pkce)
+		}
+		// Validating again (caddymodule, then New) changes nothing.
+		again := c
+		if err := again.Validate(); err != nil || !slices.Equal(again.Scope, c.Scope) || again.ClaimsSource != c.ClaimsSource || again.IssuerURL != c.IssuerURL {
+			t.Errorf("%s: second Validate: %v %+v", c.Provider, err, again)
 		}
 	}
 	ms := Config{ID: "ms", Provider: "microsoft", ClientID: "c", ClientSecret: "s", MicrosoftTenant: "common"}
