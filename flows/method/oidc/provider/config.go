@@ -440,11 +440,13 @@ func checkEndpointURL(raw string) error {
 }
 
 func isLoopback(host string) bool {
-	if host == "localhost" {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		return true
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	// 0.0.0.0 and :: reach this machine's listeners too.
+	ip := net.ParseIP(h)
+	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
 }
 
 func checkIconURL(raw string) error {

@@ -483,3 +483,30 @@ func TestGenericDiscoveryFailures(t *testing.T) {
 		}
 	})
 }
+
+// TestDiscoveredEndpointsStayOffLoopback: a remote provider's metadata
+// cannot point caddy-kratos at its own machine's services.
+func TestDiscoveredEndpointsStayOffLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		url        string
+		issuerHere bool
+		ok         bool
+	}{
+		{"https://idp.example.com/jwks", false, true},
+		{"https://idp.example.com/jwks?x=1", false, true},
+		{"http://127.0.0.1:2019/config/", false, false},
+		{"https://127.0.0.1/jwks", false, false},
+		{"https://localhost./jwks", false, false},
+		{"https://admin.localhost/jwks", false, false},
+		{"http://[::1]:2019/", false, false},
+		{"http://[::ffff:127.0.0.1]:2019/", false, false},
+		{"http://0.0.0.0:2019/", false, false},
+		{"http://idp.example.com/jwks", false, false},
+		{"http://127.0.0.1:4444/jwks", true, true}, // a provider on this machine (tests)
+		{"", false, false},
+	} {
+		if err := checkDiscoveredURL(tc.url, tc.issuerHere); (err == nil) != tc.ok {
+			t.Errorf("%q (issuer on loopback %v): %v", tc.url, tc.issuerHere, err)
+		}
+	}
+}

@@ -113,14 +113,13 @@ func (p *oidcProvider) discover(ctx context.Context) (*discovered, error) {
 	if p.cfg.AuthURL != "" {
 		d.AuthURL, d.TokenURL = p.cfg.AuthURL, p.cfg.TokenURL
 	}
-	for name, u := range map[string]string{"issuer": d.Issuer, "authorization_endpoint": d.AuthURL, "token_endpoint": d.TokenURL, "jwks_uri": d.JWKSURL} {
-		if err := checkDiscoveredURL(u); err != nil {
-			return nil, fmt.Errorf("%w: discovery document of %s: %s: %v", ErrUnavailable, p.discoveryURL, name, err)
+	local := isLoopbackURL(p.discoveryURL)
+	for _, e := range [][2]string{{"issuer", d.Issuer}, {"authorization_endpoint", d.AuthURL}, {"token_endpoint", d.TokenURL}, {"jwks_uri", d.JWKSURL}, {"userinfo_endpoint", d.UserinfoURL}} {
+		if e[1] == "" && e[0] == "userinfo_endpoint" {
+			continue
 		}
-	}
-	if d.UserinfoURL != "" {
-		if err := checkDiscoveredURL(d.UserinfoURL); err != nil {
-			return nil, fmt.Errorf("%w: discovery document of %s: userinfo_endpoint: %v", ErrUnavailable, p.discoveryURL, err)
+		if err := checkDiscoveredURL(e[1], local); err != nil {
+			return nil, fmt.Errorf("%w: discovery document of %s: %s: %v", ErrUnavailable, p.discoveryURL, e[0], err)
 		}
 	}
 	keyCtx := gooidc.ClientContext(context.Background(), p.opts.HTTPClient)
@@ -129,14 +128,25 @@ func (p *oidcProvider) discover(ctx context.Context) (*discovered, error) {
 }
 
 // checkDiscoveredURL is checkEndpointURL allowing a query (some providers
-// put one on their endpoints).
-func checkDiscoveredURL(raw string) error {
+// put one on their endpoints), and, unless the configured issuer is itself
+// on loopback, refusing loopback hosts: a provider's metadata must not turn
+// caddy-kratos into a client of its own machine's services (Caddy's admin
+// API), whose answers would come back as claims.
+func checkDiscoveredURL(raw string, issuerOnLoopback bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || raw == "" {
 		return fmt.Errorf("%q is not a URL", raw)
 	}
+	if !issuerOnLoopback && isLoopback(u.Hostname()) {
+		return fmt.Errorf("%q is on loopback, the issuer is not", raw)
+	}
 	u.RawQuery = ""
 	return checkEndpointURL(u.String())
+}
+
+func isLoopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && isLoopback(u.Hostname())
 }
 
 func (p *oidcProvider) usePKCE(ctx context.Context) (bool, error) {
