@@ -380,6 +380,17 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// onLoopback reports whether the provider is configured on this machine
+// (a local IdP, tests): its client may then dial loopback.
+func (c *Config) onLoopback() bool {
+	for _, u := range []string{c.IssuerURL, c.AuthURL, c.TokenURL} {
+		if u != "" && isLoopbackURL(u) {
+			return true
+		}
+	}
+	return false
+}
+
 // isOIDC reports whether the kind issues ID tokens (GitHub and Discord are
 // plain OAuth 2.0 with a user API).
 func (c *Config) isOIDC() bool {

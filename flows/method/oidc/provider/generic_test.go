@@ -510,3 +510,35 @@ func TestDiscoveredEndpointsStayOffLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardedClient: the default client dials neither this machine (unless
+// the provider is configured here) nor link-local addresses, by the
+// address dialled: a DNS name for 127.0.0.1 does not get around it.
+func TestGuardedClient(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("{}")) }))
+	defer srv.Close()
+	byName := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	for _, u := range []string{srv.URL, byName} {
+		if _, err := guardedClient(false).Get(u); err == nil || !strings.Contains(err.Error(), "refused: this machine") {
+			t.Errorf("GET %s off-loopback client: %v", u, err)
+		}
+		resp, err := guardedClient(true).Get(u)
+		if err != nil {
+			t.Errorf("GET %s loopback client: %v", u, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	// Refused before connecting: no packet leaves for the metadata address.
+	if _, err := guardedClient(true).Get("http://169.254.169.254/latest/meta-data/"); err == nil || !strings.Contains(err.Error(), "refused: link-local") {
+		t.Errorf("link-local: %v", err)
+	}
+	// A provider configured off loopback gets the guarded client.
+	p, err := New(Config{ID: "corp", Provider: KindGeneric, ClientID: "c", ClientSecret: "s", IssuerURL: "https://idp.example.com"}, Options{PublicURL: publicURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.(*oidcProvider).opts.HTTPClient.Get(srv.URL); err == nil || !strings.Contains(err.Error(), "refused: this machine") {
+		t.Errorf("provider client: %v", err)
+	}
+}

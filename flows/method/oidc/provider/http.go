@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"syscall"
+	"time"
 )
 
 // maxResponseBytes bounds every body read from a provider (discovery, keys,
@@ -97,4 +100,35 @@ func (b *base) getJSON(ctx context.Context, url, bearer string, fail4xx error) (
 		return nil, fmt.Errorf("%w: GET %s: signed (application/jwt) answers are not supported", fail4xx, url)
 	}
 	return body, nil
+}
+
+// guardedClient is the default client: a 10 s timeout, and a dialer that
+// refuses this machine (loopback, unspecified) unless the provider itself
+// is configured on loopback, and link-local addresses (cloud metadata)
+// always. It is checked on the address actually dialled, so neither a
+// redirect nor a DNS name pointing at 127.0.0.1 gets around it.
+func guardedClient(allowLoopback bool) *http.Client {
+	dialer := &net.Dialer{
+		Timeout: 5 * time.Second,
+		Control: func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			ip := net.ParseIP(host)
+			switch {
+			case ip == nil:
+				return fmt.Errorf("oidc: dialing %q: not an IP address", address)
+			case ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast():
+				return fmt.Errorf("oidc: dialing %s refused: link-local", address)
+			case !allowLoopback && (ip.IsLoopback() || ip.IsUnspecified()):
+				return fmt.Errorf("oidc: dialing %s refused: this machine", address)
+			}
+			return nil
+		},
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = dialer.DialContext
+	tr.Proxy = nil // the provider is dialled directly, where the guard sees it
+	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
 }

@@ -95,7 +95,9 @@ type Options struct {
 	// <PublicURL>/self-service/methods/oidc/callback/<id>.
 	PublicURL *url.URL
 	// HTTPClient talks to the provider; nil means a client with a 10 s
-	// timeout. Its responses are read up to a bound either way.
+	// timeout that does not dial this machine (unless the provider is
+	// configured on loopback) nor link-local addresses. Responses are read
+	// up to a bound either way.
 	HTTPClient *http.Client
 	// Now is the clock for token expiry and Apple's client secret.
 	Now func() time.Time
@@ -180,15 +182,15 @@ func New(cfg Config, opts Options) (Provider, error) {
 	if opts.PublicURL == nil || !opts.PublicURL.IsAbs() {
 		return nil, errors.New("oidc: the public URL is required")
 	}
+	if opts.endpoints == nil {
+		opts.endpoints = &defaultEndpoints
+	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		opts.HTTPClient = guardedClient(cfg.onLoopback() || *opts.endpoints != defaultEndpoints)
 	}
 	opts.HTTPClient = limitedClient(opts.HTTPClient)
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.endpoints == nil {
-		opts.endpoints = &defaultEndpoints
 	}
 	b := &base{cfg: &cfg, opts: opts}
 	b.redirect = strings.TrimSuffix(opts.PublicURL.String(), "/") + CallbackPath + cfg.ID
