@@ -250,7 +250,7 @@ type Mail struct {
 // reload) may share one store.
 type Engine struct {
 	cfg     Config
-	store   *sessionstore.Store
+	store   sessionstore.Storage
 	logger  *zap.Logger
 	schema  *identitySchema
 	hasher  *hasher
@@ -385,7 +385,7 @@ func (c Config) withDefaults() Config {
 
 // New validates cfg, fills defaults and returns a ready engine. It reads or
 // creates the persisted cookie secret in store.
-func New(cfg Config, store *sessionstore.Store, logger *zap.Logger) (*Engine, error) {
+func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, error) {
 	if store == nil {
 		return nil, errors.New("flows: nil store")
 	}
