@@ -49,7 +49,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 // UnmarshalCaddyfile sets up the app from the `kratos` global option:
 //
 //	kratos {
-//		storage <dir>
+//		storage <dir> | postgres://… | { dsn …; schema …; max_conns …; … }
 //		public_url <url>          (required)
 //		identity_schema [<id>] <file> [selfservice_selectable]
 //		default_identity_schema <id>
@@ -207,7 +207,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch name {
 		case "storage":
-			a.Storage, err = one()
+			err = a.parseStorage(d)
 
 		case "public_url":
 			a.PublicURL, err = urlArg()
@@ -805,6 +805,97 @@ var (
 	_ caddyfile.Unmarshaler = (*Handler)(nil)
 	_ caddyfile.Unmarshaler = (*Gate)(nil)
 )
+
+// parseStorage reads the storage option:
+//
+//	storage <dir>                   the embedded Badger engine
+//	storage postgres://…            PostgreSQL with default pool options
+//	storage {                       PostgreSQL with pool options
+//		dsn                {env.DATABASE_URL}
+//		schema             kratos
+//		max_conns          20
+//		min_conns          2
+//		max_conn_lifetime  1h
+//		max_conn_idle_time 30m
+//		connect_timeout    5s
+//	}
+//
+// A value with a URL scheme other than postgres(ql):// is an error naming
+// the line, never a directory.
+func (a *App) parseStorage(d *caddyfile.Dispenser) error {
+	if a.Storage != "" || a.Postgres != nil {
+		return d.Err("storage: given twice")
+	}
+	args := d.RemainingArgs()
+	if len(args) > 1 {
+		return d.ArgErr()
+	}
+	if len(args) == 1 {
+		if d.NextBlock(d.Nesting()) {
+			return d.Err("storage: give either a value or a block, not both")
+		}
+		if !hasPlaceholder(args[0]) {
+			if err := checkStorageValue(args[0]); err != nil {
+				return d.Errf("%v", err)
+			}
+		}
+		a.Storage = args[0]
+		return nil
+	}
+	p := &PostgresOptions{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		var v string
+		if !d.AllArgs(&v) {
+			return d.ArgErr()
+		}
+		var err error
+		switch sub {
+		case "dsn":
+			if !hasPlaceholder(v) && !isPostgresDSN(v) && schemeRE.MatchString(v) {
+				err = fmt.Errorf("%q is not a PostgreSQL URL (postgres://…)", redactDSN(v))
+			}
+			p.DSN = v
+		case "schema":
+			p.Schema = v
+		case "max_conns", "min_conns":
+			n, convErr := strconv.Atoi(v)
+			if convErr != nil || n < 0 || n > 10000 {
+				err = fmt.Errorf("%q is not a connection count (0 to 10000)", v)
+			} else if sub == "max_conns" {
+				p.MaxConns = int32(n)
+			} else {
+				p.MinConns = int32(n)
+			}
+		case "max_conn_lifetime", "max_conn_idle_time", "connect_timeout":
+			dur, durErr := caddy.ParseDuration(v)
+			if durErr != nil || dur <= 0 {
+				err = fmt.Errorf("invalid duration %q (want e.g. 5s, 30m or 1h)", v)
+			}
+			switch sub {
+			case "max_conn_lifetime":
+				p.MaxConnLifetime = caddy.Duration(dur)
+			case "max_conn_idle_time":
+				p.MaxConnIdleTime = caddy.Duration(dur)
+			default:
+				p.ConnectTimeout = caddy.Duration(dur)
+			}
+		default:
+			return d.Errf("storage: unknown option %q (want dsn, schema, max_conns, min_conns, max_conn_lifetime, max_conn_idle_time or connect_timeout)", sub)
+		}
+		if err != nil {
+			return d.Errf("storage: %s: %v", sub, err)
+		}
+	}
+	if p.DSN == "" {
+		return d.Err("storage: the block needs a dsn (postgres://…)")
+	}
+	if p.MaxConns > 0 && p.MinConns > p.MaxConns {
+		return d.Errf("storage: min_conns %d is above max_conns %d", p.MinConns, p.MaxConns)
+	}
+	a.Postgres = p
+	return nil
+}
 
 // parseRevokeActiveSessions reads `revoke_active_sessions <after…>`: the
 // flows after which an identity's other sessions are signed out, recovery
