@@ -109,7 +109,7 @@ func (e *Engine) sendAddressChallengeOrAnswer(w http.ResponseWriter, r *http.Req
 	defer padSince(time.Now(), addressChallengeFloor)
 	if err := e.startAddressChallenge(r, sub.f, k, email); err != nil {
 		e.logger.Error(k.name+" mail", zapErr(err))
-		writeError(w, r, errInternal("unable to send the "+k.name+" message"))
+		writeError(w, r, orUnavailable(err, "unable to send the "+k.name+" message"))
 		return false
 	}
 	return true

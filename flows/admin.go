@@ -322,7 +322,7 @@ func (e *Engine) adminLoadIdentity(w http.ResponseWriter, r *http.Request, id st
 		return nil
 	}
 	e.logger.Error("admin: loading identity", zapErr(err))
-	writeError(w, r, errInternal("unable to load the identity"))
+	writeError(w, r, orUnavailable(err, "unable to load the identity"))
 	return nil
 }
 

@@ -270,7 +270,7 @@ func (e *Engine) importCredentialsInto(ident *sessionstore.Identity, traits map[
 			return errHashersBusy()
 		}
 		if err != nil {
-			return errInternal("unable to hash the password")
+			return orUnavailable(err, "unable to hash the password")
 		}
 		hashed = h
 	}
@@ -383,7 +383,7 @@ func (e *Engine) adminStoreError(err error, what string) *Error {
 		return errNotFound()
 	}
 	e.logger.Error("admin: "+what, zapErr(err))
-	return errInternal("unable to " + what)
+	return orUnavailable(err, "unable to " + what)
 }
 
 // --- handlers ---
@@ -733,7 +733,7 @@ func (e *Engine) adminPatchIdentity(w http.ResponseWriter, r *http.Request) {
 func (e *Engine) applyIdentityPatch(r *http.Request, ident *sessionstore.Identity, patch []byte, now time.Time) (map[string]any, *Error) {
 	before, err := decodeJSONValue(jsonMarshal(e.adminIdentityJSON(r, ident, nil)))
 	if err != nil {
-		return nil, errInternal("unable to encode the identity")
+		return nil, orUnavailable(err, "unable to encode the identity")
 	}
 	orig := deepCopyJSON(before)
 	after, err := applyJSONPatch(before, patch)
@@ -862,7 +862,7 @@ func (e *Engine) adminWriteIdentity(w http.ResponseWriter, r *http.Request, id s
 		// identity does not bring old sessions back.
 		if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, ""); err != nil {
 			e.logger.Error("admin: revoking the sessions of a deactivated identity", zapErr(err))
-			writeError(w, r, errInternal("the identity was deactivated but its sessions could not be revoked"))
+			writeError(w, r, orUnavailable(err, "the identity was deactivated but its sessions could not be revoked"))
 			return
 		}
 	}

@@ -119,7 +119,7 @@ func (e *Engine) adminCreateRecoveryCode(w http.ResponseWriter, r *http.Request)
 	f.UI.Nodes, f.UI.Messages = nodes, []Text{}
 	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), IdentityID: ident.ID, ExpiresAt: f.ExpiresAt})
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		writeError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	e.logger.Info("admin: recovery code created", zap.String("identity_id", ident.ID), zap.String("flow_id", f.ID))
@@ -157,11 +157,11 @@ func (e *Engine) adminCreateRecoveryLink(w http.ResponseWriter, r *http.Request)
 	token := randomString(32, alnum)
 	lt, _ := json.Marshal(linkToken{FlowID: f.ID, IdentityID: ident.ID})
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		writeError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	if err := e.store.PutRecord(r.Context(), "rtok", fmt.Sprintf("%x", hashToken(token)), lt, lifespan); err != nil {
-		writeError(w, r, errInternal("unable to store the recovery link"))
+		writeError(w, r, orUnavailable(err, "unable to store the recovery link"))
 		return
 	}
 	e.logger.Info("admin: recovery link created", zap.String("identity_id", ident.ID), zap.String("flow_id", f.ID))
@@ -185,7 +185,7 @@ func (e *Engine) openAdminRecovery(w http.ResponseWriter, r *http.Request, f *fl
 	f.CSRFToken = e.ensureCSRF(w, r)
 	e.setCSRFNode(f, f.CSRFToken)
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		writeError(w, r, orUnavailable(err, "unable to store the flow"))
 		return true
 	}
 	if PrefersHTML(r) {

@@ -290,7 +290,7 @@ func (e *Engine) jwks(w http.ResponseWriter, r *http.Request) {
 	set := jose.JSONWebKeySet{Keys: e.gate.keys.list()}
 	if k, err := e.generatedAssertionKey(r.Context(), false); err != nil {
 		e.logger.Error("jwks", zapErr(err))
-		writeError(w, r, errInternal("unable to load the keys"))
+		writeError(w, r, orUnavailable(err, "unable to load the keys"))
 		return
 	} else if k != nil {
 		if jwk, err := publicJWK(k); err == nil && !hasKID(set.Keys, jwk.KeyID) {
@@ -302,7 +302,7 @@ func (e *Engine) jwks(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := json.Marshal(set)
 	if err != nil {
-		writeError(w, r, errInternal("unable to encode the keys"))
+		writeError(w, r, orUnavailable(err, "unable to encode the keys"))
 		return
 	}
 	h := w.Header()

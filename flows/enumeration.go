@@ -45,7 +45,7 @@ func (e *Engine) codeSentNowhere(r *http.Request, f *flow, address string) (*ses
 	// What queuing the mail costs a known address: one durable write.
 	if err := e.store.PutRecord(r.Context(), decoyNS, randomString(16, alnum), randomBytes(4<<10), time.Second); err != nil {
 		e.logger.Error("decoy write", zapErr(err))
-		return nil, errInternal("unable to send the code")
+		return nil, orUnavailable(err, "unable to send the code")
 	}
 	e.codeSentNodes(f, address, false)
 	f.UI.Messages = []Text{newText(1010014, nil)}

@@ -155,7 +155,7 @@ func errInternal(reason string) *Error {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		writeError(w, nil, errInternal("unable to encode response"))
+		writeError(w, nil, orUnavailable(err, "unable to encode response"))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

@@ -266,7 +266,7 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 	e.setCSRFNode(f, csrf)
 	if err := e.saveFlow(r.Context(), f); err != nil {
 		e.logger.Error("saving flow", zapErr(err))
-		writeError(w, r, errInternal("unable to store the flow"))
+		writeError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	if typ == "browser" && PrefersHTML(r) {
@@ -320,7 +320,7 @@ func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 			return
 		}
 		e.logger.Error("loading flow", zapErr(err))
-		writeError(w, r, errInternal("unable to load the flow"))
+		writeError(w, r, orUnavailable(err, "unable to load the flow"))
 		return
 	}
 	switch {

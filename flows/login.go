@@ -30,7 +30,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *Error) {
 	}
 	sess, _, err := e.currentSession(r)
 	if err != nil && !errors.Is(err, ErrNoSession) {
-		return nil, errInternal("unable to look up the session")
+		return nil, orUnavailable(err, "unable to look up the session")
 	}
 	switch {
 	case sess == nil && aal == "aal2":
@@ -105,7 +105,7 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 	}
 	sess, _, err := e.currentSession(r)
 	if err != nil && !errors.Is(err, ErrNoSession) {
-		writeError(w, r, errInternal("unable to look up the session"))
+		writeError(w, r, orUnavailable(err, "unable to look up the session"))
 		return
 	}
 	if sess != nil && !f.Refresh && f.RequestedAAL != "aal2" {
@@ -181,7 +181,7 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 	if sess != nil {
 		ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
 		if err != nil {
-			writeError(w, r, errInternal("unable to load the identity"))
+			writeError(w, r, orUnavailable(err, "unable to load the identity"))
 			return
 		}
 		st.ident = ident
@@ -311,7 +311,7 @@ func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow, 
 		return
 	}
 	e.logger.Error("upgrading session", zapErr(err))
-	writeError(w, r, errInternal("unable to store the session"))
+	writeError(w, r, orUnavailable(err, "unable to store the session"))
 }
 
 // sessionNotCreated answers a sign-in whose session the store refused: an
@@ -324,7 +324,7 @@ func (e *Engine) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *
 		return
 	}
 	e.logger.Error("creating session", zapErr(err))
-	writeError(w, r, errInternal("unable to store the session"))
+	writeError(w, r, orUnavailable(err, "unable to store the session"))
 }
 
 // addressUnverified is Kratos's require_verified_address login hook: with
@@ -394,7 +394,7 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 			return
 		}
 		e.logger.Error("password login", zapErr(err))
-		writeError(w, r, errInternal("unable to verify credentials"))
+		writeError(w, r, orUnavailable(err, "unable to verify credentials"))
 		return
 	}
 	if !ok {

@@ -120,7 +120,7 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		ident, err = e.findLoginIdentity(r.Context(), identifier)
 		if err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
 			e.logger.Error("identifier-first lookup", zapErr(err))
-			writeError(w, r, errInternal("unable to look up the account"))
+			writeError(w, r, orUnavailable(err, "unable to look up the account"))
 			return
 		}
 	}

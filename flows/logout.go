@@ -25,6 +25,10 @@ func (e *Engine) createLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, _, err := e.currentSession(r)
+	if IsUnavailable(err) {
+		writeError(w, r, errUnavailable())
+		return
+	}
 	if err != nil {
 		e.writeBrowserOrJSONError(w, r, "browser", errSessionInactiveFlow())
 		return
@@ -51,6 +55,10 @@ func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, _, err := e.currentSession(r)
+	if IsUnavailable(err) {
+		writeError(w, r, errUnavailable())
+		return
+	}
 	if err != nil {
 		e.writeBrowserOrJSONError(w, r, "browser", errSessionInactiveFlow())
 		return
@@ -62,7 +70,7 @@ func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := e.store.RevokeSession(r.Context(), sess.ID); err != nil {
-		writeError(w, r, errInternal("unable to revoke the session"))
+		writeError(w, r, orUnavailable(err, "unable to revoke the session"))
 		return
 	}
 	e.clearSessionCookie(w, r)
@@ -99,12 +107,12 @@ func (e *Engine) performNativeLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		writeError(w, r, errInternal("unable to look up the session"))
+		writeError(w, r, orUnavailable(err, "unable to look up the session"))
 		return
 	}
 	if sess.Active {
 		if err := e.store.RevokeSession(r.Context(), sess.ID); err != nil {
-			writeError(w, r, errInternal("unable to revoke the session"))
+			writeError(w, r, orUnavailable(err, "unable to revoke the session"))
 			return
 		}
 	}

@@ -179,7 +179,7 @@ func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registra
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyPasskeyRegister)
 	if err != nil {
-		return registrationOutcome{err: errInternal("unable to load the flow")}
+		return registrationOutcome{err: orUnavailable(err, "unable to load the flow")}
 	}
 	if resp == "" {
 		if sd != nil {
@@ -298,7 +298,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 	}
 	sd, err := e.takeCeremony(ctx, f, ceremonyPasskeyLogin)
 	if err != nil {
-		return nil, errInternal("unable to load the flow")
+		return nil, orUnavailable(err, "unable to load the flow")
 	}
 	if sd == nil {
 		return fail()
@@ -309,7 +309,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 	}
 	wa, err := e.webAuthn(r, "passkey")
 	if err != nil {
-		return nil, errInternal("unable to configure WebAuthn")
+		return nil, orUnavailable(err, "unable to configure WebAuthn")
 	}
 	var ident *sessionstore.Identity
 	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
@@ -335,7 +335,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 	}
 	up, err := e.recordKeyUse(ctx, ident.ID, "passkey", cred)
 	if err != nil {
-		return nil, errInternal("unable to store the identity")
+		return nil, orUnavailable(err, "unable to store the identity")
 	}
 	return up, nil
 }
@@ -401,7 +401,7 @@ func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settin
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyPasskeyRegister)
 	if err != nil {
-		return settingsOutcome{err: errInternal("unable to load the flow")}
+		return settingsOutcome{err: orUnavailable(err, "unable to load the flow")}
 	}
 	if sd == nil || len(sd.UserID) == 0 {
 		return fail("The passkey registration expired or was already completed. Please try again.")

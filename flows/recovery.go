@@ -176,7 +176,7 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 		// flow, atomically, and a completed flow takes no other.
 		if won, err = e.passFlow(r.Context(), f); err != nil {
 			e.logger.Error("recovery link", zapErr(err))
-			writeError(w, r, errInternal("unable to store the flow"))
+			writeError(w, r, orUnavailable(err, "unable to store the flow"))
 			return
 		}
 	}
@@ -201,12 +201,12 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	// the same), and proving it for the first time claims the account.
 	if _, err := e.claimAddress(r.Context(), identityID, address, ""); err != nil {
 		e.logger.Error("recovery", zapErr(err))
-		writeError(w, r, errInternal("unable to store the identity"))
+		writeError(w, r, orUnavailable(err, "unable to store the identity"))
 		return
 	}
 	ident, err := e.store.GetIdentity(r.Context(), identityID)
 	if err != nil {
-		writeError(w, r, errInternal("unable to load the identity"))
+		writeError(w, r, orUnavailable(err, "unable to load the identity"))
 		return
 	}
 	if !e.cfg.KeepSessionsAfterRecovery {
@@ -215,13 +215,13 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 		// so a failure leaves nobody signed in by this recovery.
 		if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, ""); err != nil {
 			e.logger.Error("revoking sessions after recovery", zapErr(err))
-			writeError(w, r, errInternal("unable to revoke the sessions"))
+			writeError(w, r, orUnavailable(err, "unable to revoke the sessions"))
 			return
 		}
 	}
 	is := e.newSession(r, ident.ID, method, "aal1")
 	if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
-		writeError(w, r, errInternal("unable to store the session"))
+		writeError(w, r, orUnavailable(err, "unable to store the session"))
 		return
 	}
 	// The settings flow is for whoever continues: a browser that opened
@@ -237,7 +237,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	mins := float64(e.cfg.PrivilegedSessionMaxAge.Minutes())
 	sf.UI.Messages = []Text{newText(1060001, map[string]any{"privileged_session_expires_at": expires, "privileged_session_expires_at_unix": expires.Unix()}, mins)}
 	if err := e.saveFlow(r.Context(), sf); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		writeError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	f.State = "passed_challenge"
@@ -253,7 +253,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	// flow id can read the flow.
 	f.ContinueWith = []any{showSettings}
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		writeError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	switch {
@@ -289,7 +289,7 @@ func (e *Engine) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flo
 	e.setCSRFNode(nf, nf.CSRFToken)
 	nf.UI.Messages = []Text{newText(4060001, nil)}
 	if err := e.saveFlow(r.Context(), nf); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		writeError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	redirect(w, r, http.StatusSeeOther, e.publicURL(r, "self-service/recovery/flows?id="+nf.ID))

@@ -25,7 +25,7 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *Error) {
 	}
 	sess, _, err := e.currentSession(r)
 	if err != nil && !errors.Is(err, ErrNoSession) {
-		return nil, errInternal("unable to look up the session")
+		return nil, orUnavailable(err, "unable to look up the session")
 	}
 	if sess != nil {
 		return nil, errSessionAlreadyAvailable()
@@ -233,7 +233,7 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 	taken, err := e.identifiersTaken(r, e.flowSchema(f), traits, identifiers)
 	if err != nil {
 		e.logger.Error("looking up identifiers", zapErr(err))
-		writeError(w, r, errInternal("unable to store the identity"))
+		writeError(w, r, orUnavailable(err, "unable to store the identity"))
 		return
 	}
 	if taken {
@@ -246,7 +246,7 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 		return
 	}
 	if err != nil {
-		writeError(w, r, errInternal("unable to hash the password"))
+		writeError(w, r, orUnavailable(err, "unable to hash the password"))
 		return
 	}
 	now := e.now().UTC()
@@ -288,7 +288,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 			return
 		}
 		e.logger.Error("creating identity", zapErr(err))
-		writeError(w, r, errInternal("unable to store the identity"))
+		writeError(w, r, orUnavailable(err, "unable to store the identity"))
 		return
 	}
 	// The session after-hook: the new identity is signed in — unless
@@ -299,7 +299,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 		is = e.newSession(r, ident.ID, method, "aal1")
 		if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
 			e.logger.Error("creating session", zapErr(err))
-			writeError(w, r, errInternal("unable to store the session"))
+			writeError(w, r, orUnavailable(err, "unable to store the session"))
 			return
 		}
 	}

@@ -130,6 +130,9 @@ func (e *Engine) checkSession(r *http.Request, requiredAAL string, c *requestCre
 	// whether a second factor is due.
 	ident, err := e.store.GetIdentityShared(r.Context(), s.IdentityID)
 	if err != nil {
+		if IsUnavailable(err) {
+			return nil, nil, fmt.Errorf("identity lookup: %w", err)
+		}
 		return nil, nil, ErrNoSession
 	}
 	if ident.State != "" && ident.State != "active" {

@@ -27,6 +27,10 @@ func (e *Engine) whoami(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, errAAL2Required(withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")))
 			return
 		}
+		if IsUnavailable(err) {
+			writeError(w, r, errUnavailable())
+			return
+		}
 		if !errors.Is(err, ErrNoSession) {
 			e.logger.Error("whoami", zapErr(err))
 		}
@@ -48,13 +52,17 @@ func (e *Engine) whoami(w http.ResponseWriter, r *http.Request) {
 // second one would let a stolen password sign out the owner's sessions.
 func (e *Engine) mySession(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, *sessionstore.Identity) {
 	sess, _, err := e.currentSession(r)
+	if IsUnavailable(err) {
+		writeError(w, r, errUnavailable())
+		return nil, nil
+	}
 	if err != nil {
 		writeError(w, r, newError(http.StatusUnauthorized, "", "", "No valid session cookie found."))
 		return nil, nil
 	}
 	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		writeError(w, r, errInternal("unable to load the identity"))
+		writeError(w, r, orUnavailable(err, "unable to load the identity"))
 		return nil, nil
 	}
 	if !e.aalSatisfied(sess, ident) {
@@ -77,7 +85,7 @@ func (e *Engine) listMySessions(w http.ResponseWriter, r *http.Request) {
 	}
 	all, err := e.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		writeError(w, r, errInternal("unable to list sessions"))
+		writeError(w, r, orUnavailable(err, "unable to list sessions"))
 		return
 	}
 	// Kratos lists sessions with a slim identity: no addresses and an
@@ -264,7 +272,7 @@ func (e *Engine) disableMySession(w http.ResponseWriter, r *http.Request) {
 	other, err := e.store.GetSession(r.Context(), id)
 	if err == nil && other.IdentityID == sess.IdentityID {
 		if err := e.store.RevokeSession(r.Context(), id); err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
-			writeError(w, r, errInternal("unable to revoke the session"))
+			writeError(w, r, orUnavailable(err, "unable to revoke the session"))
 			return
 		}
 	}
@@ -280,7 +288,7 @@ func (e *Engine) disableMyOtherSessions(w http.ResponseWriter, r *http.Request) 
 	}
 	n, err := e.store.RevokeSessionsOfIdentity(r.Context(), sess.IdentityID, sess.ID)
 	if err != nil {
-		writeError(w, r, errInternal("unable to revoke sessions"))
+		writeError(w, r, orUnavailable(err, "unable to revoke sessions"))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"count": n})

@@ -105,6 +105,10 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 		return
 	}
 	sess, _, err := e.currentSession(r)
+	if IsUnavailable(err) {
+		writeError(w, r, errUnavailable())
+		return
+	}
 	if err != nil {
 		if typ == "browser" && PrefersHTML(r) {
 			redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, returnTo))
@@ -131,7 +135,7 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 	f := e.newSettingsFlow(r, typ, sess, ident, csrf)
 	f.ReturnTo = returnTo
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		writeError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	if typ == "browser" && PrefersHTML(r) {
@@ -160,6 +164,10 @@ func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, statu
 // settingsSession answers 401/403 unless the request's session may use f.
 func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow) (*sessionstore.Session, *sessionstore.Identity, bool) {
 	sess, _, err := e.currentSession(r)
+	if IsUnavailable(err) {
+		writeError(w, r, errUnavailable())
+		return nil, nil, false
+	}
 	if err != nil {
 		if f != nil && f.Type == "browser" && PrefersHTML(r) && !isJSONRequest(r) {
 			redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, ""))
@@ -219,7 +227,7 @@ func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, errNotFound())
 			return
 		}
-		writeError(w, r, errInternal("unable to load the flow"))
+		writeError(w, r, orUnavailable(err, "unable to load the flow"))
 		return
 	}
 	_, ident, ok := e.settingsSession(w, r, f)
@@ -323,7 +331,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 			return
 		case err != nil:
 			e.logger.Error("updating identity", zapErr(err))
-			writeError(w, r, errInternal("unable to store the identity"))
+			writeError(w, r, orUnavailable(err, "unable to store the identity"))
 			return
 		}
 		ident = up
@@ -332,7 +340,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 			// of the identity ends with the old password.
 			if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, sess.ID); err != nil {
 				e.logger.Error("revoking sessions after a password change", zapErr(err))
-				writeError(w, r, errInternal("unable to revoke the sessions"))
+				writeError(w, r, orUnavailable(err, "unable to revoke the sessions"))
 				return
 			}
 		}
@@ -350,14 +358,14 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	f.UI.Messages = []Text{newText(1050001, nil)}
 	if sub.toUI {
 		if err := e.saveFlow(r.Context(), f); err != nil {
-			writeError(w, r, errInternal("unable to store the flow"))
+			writeError(w, r, orUnavailable(err, "unable to store the flow"))
 			return
 		}
 		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, "settings"), "flow", f.ID))
 		return
 	}
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		writeError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
@@ -398,7 +406,7 @@ func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		}
 	}
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		writeError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	if sub.toUI {

@@ -209,7 +209,7 @@ func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 		return settingsOutcome{err: errHashersBusy()}
 	}
 	if err != nil {
-		return settingsOutcome{err: errInternal("unable to hash the password")}
+		return settingsOutcome{err: orUnavailable(err, "unable to hash the password")}
 	}
 	now := e.now().UTC()
 	return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {

@@ -43,7 +43,7 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 			return
 		}
 		e.logger.Error("loading flow", zapErr(err))
-		writeError(w, r, errInternal("unable to load the flow"))
+		writeError(w, r, orUnavailable(err, "unable to load the flow"))
 		return
 	}
 	sub := &submission{f: f, json: f.Type == "api" || isJSONRequest(r)}
@@ -188,7 +188,7 @@ func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *su
 	}
 	if err := e.saveFlow(r.Context(), f); err != nil {
 		e.logger.Error("saving flow", zapErr(err))
-		writeError(w, r, errInternal("unable to store the flow"))
+		writeError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	if sub.toUI {
@@ -245,6 +245,10 @@ func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub 
 		nf, ferr = e.initVerification(r2, old.Type)
 	case "settings":
 		sess, _, err := e.currentSession(r)
+		if IsUnavailable(err) {
+			ferr = errUnavailable()
+			break
+		}
 		if err != nil {
 			ferr = errSessionInactiveFlow()
 			break
@@ -267,7 +271,7 @@ func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub 
 	msgID := map[string]int{"login": 4010001, "registration": 4040001, "settings": 4050001, "recovery": 4060005, "verification": 4070005}[old.Kind]
 	nf.UI.Messages = []Text{newText(msgID, map[string]any{"expired_at": old.ExpiresAt, "expired_at_unix": old.ExpiresAt.Unix()}, ago.Minutes())}
 	if err := e.saveFlow(r.Context(), nf); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		writeError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	if sub.toUI {
@@ -346,12 +350,12 @@ func (e *Engine) getFlowError(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		writeError(w, r, errInternal("unable to load the error"))
+		writeError(w, r, orUnavailable(err, "unable to load the error"))
 		return
 	}
 	var fe flowError
 	if err := json.Unmarshal(b, &fe); err != nil {
-		writeError(w, r, errInternal("unable to decode the error"))
+		writeError(w, r, orUnavailable(err, "unable to decode the error"))
 		return
 	}
 	writeJSON(w, http.StatusOK, fe)

@@ -163,11 +163,11 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 	s := f.internalString(totpInternalKey)
 	plain, _, err := e.open(r.Context(), totpPurpose, f.ID, s)
 	if s == "" || err != nil {
-		return settingsOutcome{err: errInternal("Could not find the TOTP key of this flow. Please start a new settings flow.")}
+		return settingsOutcome{err: orUnavailable(err, "Could not find the TOTP key of this flow. Please start a new settings flow.")}
 	}
 	k, err := otp.NewKeyFromURL(string(plain))
 	if err != nil || k.Secret() == "" {
-		return settingsOutcome{err: errInternal("Could not decode the TOTP key of this flow.")}
+		return settingsOutcome{err: orUnavailable(err, "Could not decode the TOTP key of this flow.")}
 	}
 	code := strings.TrimSpace(str(st.sub.body, "totp_code"))
 	if code == "" {
@@ -189,7 +189,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 	// one sign-in to aal2, not two.
 	sealed, err := e.seal(r.Context(), totpPurpose, st.ident.ID, []byte(k.URL()))
 	if err != nil {
-		return settingsOutcome{err: errInternal("unable to protect the TOTP key")}
+		return settingsOutcome{err: orUnavailable(err, "unable to protect the TOTP key")}
 	}
 	now := e.now().UTC()
 	delete(f.Internal, totpInternalKey)
@@ -334,7 +334,7 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	if err != nil {
 		rv.release() // not evaluated
 		e.logger.Error("reading a TOTP credential", zapErr(err))
-		return nil, errInternal("The TOTP credential could not be read.")
+		return nil, orUnavailable(err, "The TOTP credential could not be read.")
 	}
 	if !e.totpValid(k, code) {
 		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
@@ -343,7 +343,7 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	if fresh, err := e.claimTOTPCode(r.Context(), ident.ID, k, code); err != nil {
 		rv.release() // not evaluated
 		e.logger.Error("accepting a TOTP code", zapErr(err))
-		return nil, errInternal("unable to record the TOTP code")
+		return nil, orUnavailable(err, "unable to record the TOTP code")
 	} else if !fresh {
 		// A code already used (here or by another session): refused like
 		// a wrong one. Not counted as a guess: whoever sends it knows it.

@@ -1404,7 +1404,7 @@ func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
 	all, err := e.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
 		e.logger.Error("listing sessions for page", zapErr(err))
-		writeError(w, r, errInternal("unable to list sessions"))
+		writeError(w, r, orUnavailable(err, "unable to list sessions"))
 		return
 	}
 	v := e.newView("sessions")
@@ -1578,7 +1578,7 @@ func (e *Engine) uiRevokeSession(w http.ResponseWriter, r *http.Request) {
 	// Only the caller's own sessions can be revoked.
 	if other, err := e.store.GetSession(r.Context(), id); err == nil && other.IdentityID == sess.IdentityID {
 		if err := e.store.RevokeSession(r.Context(), id); err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
-			writeError(w, r, errInternal("unable to revoke the session"))
+			writeError(w, r, orUnavailable(err, "unable to revoke the session"))
 			return
 		}
 	}
@@ -1592,7 +1592,7 @@ func (e *Engine) uiRevokeOtherSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := e.store.RevokeSessionsOfIdentity(r.Context(), sess.IdentityID, sess.ID)
 	if err != nil {
-		writeError(w, r, errInternal("unable to revoke sessions"))
+		writeError(w, r, orUnavailable(err, "unable to revoke sessions"))
 		return
 	}
 	redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked-others&count="+strconv.Itoa(n))

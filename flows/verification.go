@@ -213,7 +213,7 @@ func (e *Engine) completeVerification(w http.ResponseWriter, r *http.Request, su
 	f := sub.f
 	if err := e.markVerified(r.Context(), identityID, address); err != nil {
 		e.logger.Error("marking address verified", zapErr(err))
-		writeError(w, r, errInternal("unable to store the identity"))
+		writeError(w, r, orUnavailable(err, "unable to store the identity"))
 		return
 	}
 	to := e.flowReturnTo(r, f)
@@ -312,7 +312,7 @@ func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
 	won, err := e.passFlow(r.Context(), f)
 	if err != nil {
 		e.logger.Error("verification link", zapErr(err))
-		writeError(w, r, errInternal("unable to store the flow"))
+		writeError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	if !won {

@@ -465,7 +465,7 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyWebAuthnRegister)
 	if err != nil {
-		return settingsOutcome{err: errInternal("unable to load the flow")}
+		return settingsOutcome{err: orUnavailable(err, "unable to load the flow")}
 	}
 	if sd == nil {
 		return fail("The security key registration expired or was already completed. Please try again.")
@@ -480,7 +480,7 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	}
 	wa, err := e.webAuthn(r, kind)
 	if err != nil {
-		return settingsOutcome{err: errInternal("unable to configure WebAuthn")}
+		return settingsOutcome{err: orUnavailable(err, "unable to configure WebAuthn")}
 	}
 	cred, err := wa.CreateCredential(&waUser{id: sd.UserID}, *sd, parsed)
 	if err != nil {
@@ -704,7 +704,7 @@ func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, 
 	}
 	sd, err := e.takeCeremony(ctx, f, ceremonyWebAuthnLogin)
 	if err != nil {
-		return nil, errInternal("unable to load the flow")
+		return nil, orUnavailable(err, "unable to load the flow")
 	}
 	if !ok || len(keys(cfg)) == 0 {
 		f.UI.Messages = []Text{newText(4000013, nil)}
@@ -720,7 +720,7 @@ func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, 
 	}
 	wa, err := e.webAuthn(r, kind)
 	if err != nil {
-		return nil, errInternal("unable to configure WebAuthn")
+		return nil, orUnavailable(err, "unable to configure WebAuthn")
 	}
 	cred, err := wa.ValidateLogin(&waUser{id: cfg.UserHandle, keys: keys(cfg)}, *sd, parsed)
 	if err != nil {
@@ -735,7 +735,7 @@ func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, 
 	}
 	up, err := e.recordKeyUse(ctx, ident.ID, "webauthn", cred)
 	if err != nil {
-		return nil, errInternal("unable to store the identity")
+		return nil, orUnavailable(err, "unable to store the identity")
 	}
 	return up, nil
 }
@@ -836,7 +836,7 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 		}
 		opts, err := e.beginWebAuthnLogin(r, f, "passwordless", cfg.UserHandle, keys)
 		if err != nil {
-			return nil, errInternal("unable to start the WebAuthn login")
+			return nil, orUnavailable(err, "unable to start the WebAuthn login")
 		}
 		f.internal()[ceremonyIdentity] = ident.ID
 		if ident.ID == "" {

@@ -72,7 +72,7 @@ func (e *Engine) writeWhoami(w http.ResponseWriter, r *http.Request, s *sessions
 	} else {
 		enc, err := json.Marshal(e.identityJSON(r, ident))
 		if err != nil {
-			writeError(w, r, errInternal("unable to encode response"))
+			writeError(w, r, orUnavailable(err, "unable to encode response"))
 			return
 		}
 		idJSON = enc
