@@ -383,7 +383,7 @@ func (e *Engine) adminStoreError(err error, what string) *Error {
 		return errNotFound()
 	}
 	e.logger.Error("admin: "+what, zapErr(err))
-	return orUnavailable(err, "unable to " + what)
+	return orUnavailable(err, "unable to "+what)
 }
 
 // --- handlers ---
