@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/budget"
 )
 
 // countingReader counts the bytes read from it.
@@ -64,7 +66,7 @@ func TestLargeBodiesShareABudget(t *testing.T) {
 	saved := largeBodies
 	t.Cleanup(func() { largeBodies = saved })
 	// Room for one 1 MiB body (2 MiB with its decoded values), a short wait.
-	largeBodies = newHashGate(2*1024+1, 2*1024+1, 50*time.Millisecond)
+	largeBodies = budget.New(2*1024+1, 2*1024+1, 50*time.Millisecond)
 
 	mib := bytes.Repeat([]byte("z"), 1<<20)
 	r := httptest.NewRequest("POST", "/", bytes.NewReader(mib))

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/budget"
 )
 
 // Submit bodies are read into memory, so they are bounded one by one and
@@ -37,7 +39,7 @@ const (
 // largeBodies is the process-wide budget of large submit bodies (every
 // engine of the process, old and new config during a reload, shares the
 // machine's memory). The gate's smallest share is 1 KiB.
-var largeBodies = newHashGate(largeBodyBudgetKiB, largeBodyBudgetKiB, largeBodyWait)
+var largeBodies = budget.New(largeBodyBudgetKiB, largeBodyBudgetKiB, largeBodyWait)
 
 // errBodiesBusy: the large-body budget stayed taken for largeBodyWait.
 var errBodiesBusy = errors.New("large request bodies are saturated")
@@ -188,7 +190,7 @@ func readBody(r *http.Request) (body []byte, release func(), err error) {
 	if r.ContentLength > 0 {
 		need = r.ContentLength
 	}
-	rel, err := largeBodies.acquire(r.Context(), 2*need/1024+1)
+	rel, err := largeBodies.Acquire(r.Context(), 2*need/1024+1)
 	if err != nil {
 		return nil, release, errBodiesBusy
 	}

@@ -116,7 +116,7 @@ func (e *Engine) checkSession(r *http.Request, requiredAAL string, c *requestCre
 			return nil, nil, err
 		}
 	}
-	s, err := e.store.GetSessionByTokenHash(r.Context(), c.hash[:])
+	s, err := e.sessionByHash(r.Context(), &c.hash)
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		return nil, nil, ErrNoSession
 	}
@@ -151,6 +151,22 @@ func (e *Engine) checkSession(r *http.Request, requiredAAL string, c *requestCre
 		s = c
 	}
 	return s, ident, nil
+}
+
+// hashBufs lends the hot path the token hash it hands the store: a slice
+// of the caller's requestCred passed through the Storage interface would
+// make the whole credential escape to the heap, one allocation per check.
+// The stores copy what they keep of the hash (cache keys, query
+// arguments), so the array goes back to the pool once the call returns.
+var hashBufs = sync.Pool{New: func() any { return new([32]byte) }}
+
+// sessionByHash is store.GetSessionByTokenHash without the allocation.
+func (e *Engine) sessionByHash(ctx context.Context, h *[32]byte) (*sessionstore.Session, error) {
+	buf := hashBufs.Get().(*[32]byte)
+	*buf = *h
+	s, err := e.store.GetSessionByTokenHash(ctx, buf[:])
+	hashBufs.Put(buf)
+	return s, err
 }
 
 // --- sliding expiry ---
@@ -215,7 +231,7 @@ func (e *Engine) maybeExtend(ctx context.Context, s *sessionstore.Session) *sess
 func (e *Engine) resolveCookies(ctx context.Context, c *requestCred) error {
 	chosen, identity := -1, ""
 	for i := 0; i < c.ncands; i++ {
-		s, err := e.store.GetSessionByTokenHash(ctx, c.cands[i].hash[:])
+		s, err := e.sessionByHash(ctx, &c.cands[i].hash)
 		if errors.Is(err, sessionstore.ErrNotFound) {
 			continue
 		}
