@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // The code method: sign-in and sign-up with a mailed one-time code
@@ -95,7 +98,7 @@ func (e *Engine) findCodeIdentity(r *http.Request, identifier string) (*sessions
 	return nil, id, sessionstore.ErrNotFound
 }
 
-func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.sub.f
 	mfa := f.RequestedAAL == "aal2"
 	if mfa && !e.cfg.CodeMFA || !mfa && !e.cfg.CodePasswordless {
@@ -103,8 +106,8 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 		return nil, nil
 	}
 	body := st.sub.body
-	code := strings.TrimSpace(str(body, "code"))
-	if code != "" && str(body, "resend") != "code" {
+	code := strings.TrimSpace(wire.BodyString(body, "code"))
+	if code != "" && wire.BodyString(body, "resend") != "code" {
 		ok, c, err := e.consumeCode(r, f, code)
 		if err != nil {
 			return nil, asError(err, "unable to check the code")
@@ -134,13 +137,13 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 				keep = st.sess.ID // a refresh: the caller's own session
 			}
 			if _, err := e.claimAddress(r.Context(), c.IdentityID, c.Address, keep); err != nil {
-				e.logger.Error("code sign-in", zapErr(err))
-				return nil, errInternal("unable to store the identity")
+				e.logger.Error("code sign-in", zap.Error(err))
+				return nil, wire.Internal("unable to store the identity")
 			}
 		}
 		ident, err := e.store.GetIdentity(r.Context(), c.IdentityID)
 		if err != nil {
-			return nil, errInternal("unable to load the identity")
+			return nil, wire.Internal("unable to load the identity")
 		}
 		return ident, nil
 	}
@@ -148,7 +151,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	var ident *sessionstore.Identity
 	var address string
 	if mfa {
-		address = strings.ToLower(strings.TrimSpace(str(body, "address")))
+		address = strings.ToLower(strings.TrimSpace(wire.BodyString(body, "address")))
 		if address == "" {
 			if ch := f.challenge(); ch != nil {
 				address = ch.Address
@@ -166,7 +169,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			return nil, nil
 		}
 	} else {
-		identifier := str(body, "identifier")
+		identifier := wire.BodyString(body, "identifier")
 		if identifier == "" {
 			if ch := f.challenge(); ch != nil {
 				identifier = ch.Address
@@ -191,7 +194,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			return nil, nil
 		}
 		if err != nil {
-			return nil, errInternal("unable to look up the account")
+			return nil, wire.Internal("unable to look up the account")
 		}
 	}
 	if lerr := e.limitSend(r, address); lerr != nil {
@@ -203,7 +206,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	if err := e.mail(r.Context(), Mail{To: address, Template: "login_code_valid", LoginCode: code,
 		Identity: e.mailIdentity(r, ident), RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
 		ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}); err != nil {
-		return nil, errInternal("unable to send the code")
+		return nil, wire.Internal("unable to send the code")
 	}
 	e.codeSentNodes(f, address, mfa)
 	f.UI.Messages = []Text{newText(1010014, nil)}
@@ -263,8 +266,8 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 		}
 		f.Internal["traits"] = st.traits
 	}
-	code := strings.TrimSpace(str(st.sub.body, "code"))
-	if code != "" && str(st.sub.body, "resend") != "code" {
+	code := strings.TrimSpace(wire.BodyString(st.sub.body, "code"))
+	if code != "" && wire.BodyString(st.sub.body, "resend") != "code" {
 		ok, c, err := e.consumeCode(r, f, code)
 		if err != nil {
 			return registrationOutcome{err: asError(err, "unable to check the code")}
@@ -293,7 +296,7 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 	if err := e.mail(r.Context(), Mail{To: address, Template: "registration_code_valid", RegistrationCode: code,
 		Identity: map[string]any{"traits": st.traits}, RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
 		ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}); err != nil {
-		return registrationOutcome{err: errInternal("unable to send the code")}
+		return registrationOutcome{err: wire.Internal("unable to send the code")}
 	}
 	sentNodes()
 	f.UI.Messages = []Text{newText(1040005, nil)}

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -61,9 +63,9 @@ func (e *Engine) newFlow(r *http.Request, kind, typ string) *flow {
 		ID: id, Kind: kind, Type: typ,
 		IssuedAt: now, CreatedAt: now, UpdatedAt: now,
 		ExpiresAt:  now.Add(e.cfg.FlowLifespan),
-		RequestURL: e.requestURL(r),
+		RequestURL: e.urls.Request(r),
 		UI: Container{
-			Action: e.publicURL(r, "self-service/"+kind+"?flow="+id),
+			Action: e.urls.Public("self-service/" + kind + "?flow=" + id),
 			Method: "POST",
 			Nodes:  []*Node{},
 		},
@@ -213,7 +215,7 @@ func (f *flow) wire() any {
 
 // writeFlow answers a flow as JSON.
 func writeFlow(w http.ResponseWriter, status int, f *flow) {
-	writeJSON(w, status, f.wire())
+	wire.WriteJSON(w, status, f.wire())
 }
 
 // --- create / get ---
@@ -231,7 +233,7 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 		csrf = e.ensureCSRF(w, r)
 	}
 	var f *flow
-	var ferr *Error
+	var ferr *wire.Error
 	switch kind {
 	case "login":
 		f, ferr = e.initLogin(r, typ)
@@ -246,9 +248,9 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 		return
 	}
 	if ferr != nil {
-		if ferr.ID == "session_already_available" && typ == "browser" && PrefersHTML(r) {
+		if ferr.ID == "session_already_available" && typ == "browser" && wire.PrefersHTML(r) {
 			// Already signed in: go where the user wanted to go.
-			to := e.defaultReturnURL(r)
+			to := e.urls.DefaultReturn()
 			if rt, err := e.validateReturnTo(r, r.URL.Query().Get("return_to")); err == nil && rt != "" {
 				to = rt
 			}
@@ -256,7 +258,7 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 			if kind == "registration" || kind == "recovery" {
 				code = http.StatusFound
 			}
-			redirect(w, r, code, to)
+			wire.Redirect(w, r, code, to)
 			return
 		}
 		e.writeBrowserOrJSONError(w, r, typ, ferr)
@@ -265,12 +267,12 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 	f.CSRFToken = csrf
 	e.setCSRFNode(f, csrf)
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		e.logger.Error("saving flow", zapErr(err))
-		writeError(w, r, errInternal("unable to store the flow"))
+		e.logger.Error("saving flow", zap.Error(err))
+		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
-	if typ == "browser" && PrefersHTML(r) {
-		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, kind), "flow", f.ID))
+	if typ == "browser" && wire.PrefersHTML(r) {
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI(kind), "flow", f.ID))
 		return
 	}
 	writeFlow(w, http.StatusOK, f)
@@ -316,43 +318,43 @@ func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 	f, err := e.loadFlow(r.Context(), id, kind)
 	if err != nil {
 		if errors.Is(err, errFlowNotFound) {
-			writeError(w, r, errNotFound())
+			wire.WriteError(w, r, wire.NotFound())
 			return
 		}
-		e.logger.Error("loading flow", zapErr(err))
-		writeError(w, r, errInternal("unable to load the flow"))
+		e.logger.Error("loading flow", zap.Error(err))
+		wire.WriteError(w, r, wire.Internal("unable to load the flow"))
 		return
 	}
 	switch {
 	case kind == "registration" && e.cfg.DisableRegistration:
-		writeError(w, r, errRegistrationDisabled())
+		wire.WriteError(w, r, errRegistrationDisabled())
 		return
 	case kind == "recovery" && !e.cfg.RecoveryEnabled:
-		writeError(w, r, errRecoveryDisabled())
+		wire.WriteError(w, r, errRecoveryDisabled())
 		return
 	case kind == "verification" && !e.cfg.VerificationEnabled:
-		writeError(w, r, errVerificationDisabled())
+		wire.WriteError(w, r, errVerificationDisabled())
 		return
 	}
 	if f.Type == "browser" && !e.holdsFlowCSRF(r, f) {
-		writeError(w, r, errCSRF(csrfMismatch))
+		wire.WriteError(w, r, wire.CSRFViolation(csrfMismatch))
 		return
 	}
 	if e.now().After(f.ExpiresAt) {
 		details := map[string]any{}
 		if f.Type == "browser" {
-			to := e.publicURL(r, "self-service/"+kind+"/browser")
+			to := e.urls.Public("self-service/" + kind + "/browser")
 			if f.ReturnTo != "" {
-				to = withQuery(to, "return_to", f.ReturnTo)
+				to = wire.WithQuery(to, "return_to", f.ReturnTo)
 			}
 			details["redirect_to"] = to
 			if f.ReturnTo != "" {
 				details["return_to"] = f.ReturnTo
 			}
 		} else {
-			details["api"] = e.publicURL(r, "self-service/"+kind+"/api")
+			details["api"] = e.urls.Public("self-service/" + kind + "/api")
 		}
-		writeError(w, r, errFlowExpired(f.ExpiresAt, details))
+		wire.WriteError(w, r, wire.FlowExpired(f.ExpiresAt, details))
 		return
 	}
 	// The flow's own mask (setCSRFNode), the same on every read.
@@ -360,8 +362,8 @@ func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 	writeFlow(w, http.StatusOK, f)
 }
 
-func errRegistrationDisabled() *Error {
-	return errFlowDisabled("Registration is not allowed because it was disabled.")
+func errRegistrationDisabled() *wire.Error {
+	return wire.FlowDisabled("Registration is not allowed because it was disabled.")
 }
 
 // orgID is organization_id: null when present, absent otherwise (organisations

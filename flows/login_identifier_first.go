@@ -7,6 +7,9 @@ import (
 	"slices"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // Identifier-first login (Kratos's selfservice.flows.login.style:
@@ -107,7 +110,7 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	identifier := str(sub.body, "identifier")
+	identifier := wire.BodyString(sub.body, "identifier")
 	if identifier == "" {
 		f.UI.addNodeMessage("identifier", newText(4000002, map[string]any{"property": "identifier"}, "identifier"))
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
@@ -119,8 +122,8 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		var err error
 		ident, err = e.findLoginIdentity(r.Context(), identifier)
 		if err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
-			e.logger.Error("identifier-first lookup", zapErr(err))
-			writeError(w, r, errInternal("unable to look up the account"))
+			e.logger.Error("identifier-first lookup", zap.Error(err))
+			wire.WriteError(w, r, wire.Internal("unable to look up the account"))
 			return
 		}
 	}

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // The lookup_secret method: 12 single-use backup recovery codes of 8
@@ -199,7 +202,7 @@ func (e *Engine) unmaskLookupCodes(ctx context.Context, f *flow) {
 	}
 	plain, _, err := e.open(ctx, lookupPurpose, f.ID, s)
 	if err != nil {
-		e.logger.Warn("opening the shown recovery codes", zapErr(err))
+		e.logger.Warn("opening the shown recovery codes", zap.Error(err))
 		return
 	}
 	var shown []lookupShown
@@ -237,8 +240,8 @@ func lookupCodesNode(entries []lookupEntry) *Node {
 func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
 	f := st.sub.f
 	body := st.sub.body
-	confirm, reveal := boolField(body, "lookup_secret_confirm"), boolField(body, "lookup_secret_reveal")
-	disable, regenerate := boolField(body, "lookup_secret_disable"), boolField(body, "lookup_secret_regenerate")
+	confirm, reveal := wire.BodyBool(body, "lookup_secret_confirm"), wire.BodyBool(body, "lookup_secret_reveal")
+	disable, regenerate := wire.BodyBool(body, "lookup_secret_disable"), wire.BodyBool(body, "lookup_secret_regenerate")
 	if !confirm && !reveal && !disable && !regenerate {
 		f.UI.Messages = []Text{newText(4010004, nil)}
 		return settingsOutcome{invalid: true}
@@ -256,11 +259,11 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			}
 		}
 		if len(codes) != lookupCodeCount {
-			return settingsOutcome{privileged: true, err: errBadRequest("You must (re-)generate recovery backup codes before you can save them.")}
+			return settingsOutcome{privileged: true, err: wire.BadRequest("You must (re-)generate recovery backup codes before you can save them.")}
 		}
 		cfg, err := e.newLookupConfig(ctx, st.ident.ID, codes)
 		if err != nil {
-			return settingsOutcome{err: errInternal("unable to protect the recovery codes")}
+			return settingsOutcome{err: wire.Internal("unable to protect the recovery codes")}
 		}
 		now := e.now().UTC()
 		delete(f.Internal, lookupInternalKey)
@@ -278,7 +281,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 	case reveal:
 		cfg, ok := lookupConfigOf(st.ident)
 		if !ok {
-			return settingsOutcome{privileged: true, err: errBadRequest("Can not reveal lookup codes because you have none.")}
+			return settingsOutcome{privileged: true, err: wire.BadRequest("Can not reveal lookup codes because you have none.")}
 		}
 		entries := make([]lookupEntry, 0, len(cfg.RecoveryCodes))
 		for _, c := range cfg.RecoveryCodes {
@@ -286,14 +289,14 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			if code == "" {
 				plain, _, err := e.open(ctx, lookupPurpose, st.ident.ID, c.Sealed)
 				if err != nil {
-					return settingsOutcome{err: errInternal("The recovery codes could not be read.")}
+					return settingsOutcome{err: wire.Internal("The recovery codes could not be read.")}
 				}
 				code = string(plain)
 			}
 			entries = append(entries, lookupEntry{code: code, usedAt: c.UsedAt})
 		}
 		if err := e.showLookupCodes(ctx, f, entries, lookupDisableNode(), lookupRegenerateNode()); err != nil {
-			return settingsOutcome{err: errInternal("unable to protect the recovery codes")}
+			return settingsOutcome{err: wire.Internal("unable to protect the recovery codes")}
 		}
 		return settingsOutcome{privileged: true, show: true}
 	case disable:
@@ -310,7 +313,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 		plain, _ := json.Marshal(codes)
 		sealed, err := e.seal(ctx, lookupPurpose, f.ID, plain)
 		if err != nil {
-			return settingsOutcome{err: errInternal("unable to protect the recovery codes")}
+			return settingsOutcome{err: wire.Internal("unable to protect the recovery codes")}
 		}
 		f.internal()[lookupInternalKey] = sealed
 		entries := make([]lookupEntry, len(codes))
@@ -318,7 +321,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			entries[i] = lookupEntry{code: c}
 		}
 		if err := e.showLookupCodes(ctx, f, entries, lookupConfirmNode()); err != nil {
-			return settingsOutcome{err: errInternal("unable to protect the recovery codes")}
+			return settingsOutcome{err: wire.Internal("unable to protect the recovery codes")}
 		}
 		return settingsOutcome{privileged: true, show: true}
 	}
@@ -382,7 +385,7 @@ func lookupUsedKey(identityID string, c lookupCode) string {
 	return identityID + "." + h
 }
 
-func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.sub.f
 	ctx := r.Context()
 	ident := st.ident
@@ -392,7 +395,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 		f.UI.Messages = []Text{newText(4000014, nil)}
 		return nil, nil
 	}
-	code := strings.ToLower(strings.TrimSpace(str(st.sub.body, "lookup_secret")))
+	code := strings.ToLower(strings.TrimSpace(wire.BodyString(st.sub.body, "lookup_secret")))
 	if code == "" {
 		f.UI.addNodeMessage("lookup_secret", newText(4000002, map[string]any{"property": "lookup_secret"}, "lookup_secret"))
 		return nil, nil
@@ -404,7 +407,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 	i, err := e.lookupMatch(ctx, ident.ID, cfg, code)
 	if err != nil {
 		rv.release() // not evaluated
-		return nil, errInternal("unable to check the recovery code")
+		return nil, wire.Internal("unable to check the recovery code")
 	}
 	if i < 0 {
 		f.UI.Messages = []Text{newText(4000016, nil)}
@@ -430,7 +433,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 	}
 	if err != nil {
 		rv.release() // not evaluated
-		return nil, errInternal("unable to record the recovery code use")
+		return nil, wire.Internal("unable to record the recovery code use")
 	}
 	mfaPassed(rv)
 	// Record used_at on the identity as it is now, so a concurrent change
@@ -460,13 +463,13 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 	})
 	if err != nil {
 		if errors.Is(err, sessionstore.ErrNotFound) {
-			return nil, errInternal("unable to load the identity")
+			return nil, wire.Internal("unable to load the identity")
 		}
 		// The use is recorded in lookupUsedNS already; used_at is what
 		// reveal shows.
-		e.logger.Error("recording a used recovery code", zapErr(err))
+		e.logger.Error("recording a used recovery code", zap.Error(err))
 		if fresh, err = e.store.GetIdentity(ctx, ident.ID); err != nil {
-			return nil, errInternal("unable to load the identity")
+			return nil, wire.Internal("unable to load the identity")
 		}
 	}
 	return fresh, nil

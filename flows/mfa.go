@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -64,7 +65,7 @@ func (c *Container) findScript(id string) *Node {
 func (e *Engine) webauthnScriptNode(r *http.Request) *Node {
 	return &Node{Type: "script", Group: "webauthn", Messages: []Text{}, Attributes: &ScriptAttrs{
 		ID:             "webauthn_script",
-		Src:            e.publicURL(r, ".well-known/ory/webauthn.js"),
+		Src:            e.urls.Public(".well-known/ory/webauthn.js"),
 		Async:          true,
 		ReferrerPolicy: "no-referrer",
 		CrossOrigin:    "anonymous",
@@ -105,7 +106,7 @@ func mfaLimitSubject(identityID string) string { return "aal2:" + identityID }
 
 // mfaReserve counts a guess against the client and the identity before
 // the code is checked: a 429 (or 503, fail closed) error when refused.
-func (e *Engine) mfaReserve(r *http.Request, identityID string) (*reservation, *Error) {
+func (e *Engine) mfaReserve(r *http.Request, identityID string) (*reservation, *wire.Error) {
 	return e.reserve(r.Context(), "code_ip", e.limitIP(r), "login_id", mfaLimitSubject(identityID))
 }
 

@@ -10,7 +10,9 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -152,7 +154,7 @@ func passkeyRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[st
 	}
 	data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(randomString(64, alnum)), traits, nil)
 	if err != nil {
-		e.logger.Error("starting a passkey registration", zapErr(err))
+		e.logger.Error("starting a passkey registration", zap.Error(err))
 		return
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
@@ -168,7 +170,7 @@ func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registra
 		notResponsible(f, 4010003)
 		return registrationOutcome{invalid: true}
 	}
-	resp := str(st.sub.body, "passkey_register")
+	resp := wire.BodyString(st.sub.body, "passkey_register")
 	fail := func(reason string) registrationOutcome {
 		f.UI.Messages = []Text{textReason(4000001, reason)}
 		f.UI.setValue("passkey_register", nil)
@@ -179,7 +181,7 @@ func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registra
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyPasskeyRegister)
 	if err != nil {
-		return registrationOutcome{err: errInternal("unable to load the flow")}
+		return registrationOutcome{err: wire.Internal("unable to load the flow")}
 	}
 	if resp == "" {
 		if sd != nil {
@@ -254,7 +256,7 @@ func (e *Engine) passkeyAutofillNodes(r *http.Request, f *flow) bool {
 	}
 	opts, err := e.beginPasskeyLogin(r, f)
 	if err != nil {
-		e.logger.Error("starting a passkey login", zapErr(err))
+		e.logger.Error("starting a passkey login", zap.Error(err))
 		return false
 	}
 	if n := f.UI.findNode("identifier"); n != nil && n.input().Type != "hidden" {
@@ -276,14 +278,14 @@ func (e *Engine) passkeyAutofillNodes(r *http.Request, f *flow) bool {
 
 var errNoPasskey = errors.New("no passkey for this user handle")
 
-func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.sub.f
 	if f.Type != "browser" {
 		notResponsible(f, 4010002)
 		return nil, nil
 	}
 	ctx := r.Context()
-	fail := func() (*sessionstore.Identity, *Error) {
+	fail := func() (*sessionstore.Identity, *wire.Error) {
 		f.UI.Messages = []Text{newText(4000043, nil)}
 		f.UI.setValue("passkey_login", nil)
 		if opts, err := e.beginPasskeyLogin(r, f); err == nil {
@@ -291,14 +293,14 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 		}
 		return nil, nil
 	}
-	resp := str(st.sub.body, "passkey_login")
+	resp := wire.BodyString(st.sub.body, "passkey_login")
 	if resp == "" {
 		f.UI.addNodeMessage("passkey_login", newText(4000002, map[string]any{"property": "passkey_login"}, "passkey_login"))
 		return nil, nil
 	}
 	sd, err := e.takeCeremony(ctx, f, ceremonyPasskeyLogin)
 	if err != nil {
-		return nil, errInternal("unable to load the flow")
+		return nil, wire.Internal("unable to load the flow")
 	}
 	if sd == nil {
 		return fail()
@@ -309,7 +311,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 	}
 	wa, err := e.webAuthn(r, "passkey")
 	if err != nil {
-		return nil, errInternal("unable to configure WebAuthn")
+		return nil, wire.Internal("unable to configure WebAuthn")
 	}
 	var ident *sessionstore.Identity
 	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
@@ -326,7 +328,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 	}
 	_, cred, err := wa.ValidatePasskeyLogin(handler, *sd, parsed)
 	if err != nil || ident == nil {
-		e.logger.Debug("passkey assertion refused", zapErr(err))
+		e.logger.Debug("passkey assertion refused", zap.Error(err))
 		return fail()
 	}
 	if cred.Authenticator.CloneWarning {
@@ -335,7 +337,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 	}
 	up, err := e.recordKeyUse(ctx, ident.ID, "passkey", cred)
 	if err != nil {
-		return nil, errInternal("unable to store the identity")
+		return nil, wire.Internal("unable to store the identity")
 	}
 	return up, nil
 }
@@ -367,7 +369,7 @@ func passkeySettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionsto
 	}
 	data, err := e.beginPasskeySettings(r, f, ident)
 	if err != nil {
-		e.logger.Error("starting a passkey registration", zapErr(err))
+		e.logger.Error("starting a passkey registration", zap.Error(err))
 		return
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
@@ -380,7 +382,7 @@ func passkeySettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionsto
 func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
 	f := st.sub.f
 	body := st.sub.body
-	register, remove := str(body, "passkey_settings_register"), str(body, "passkey_remove")
+	register, remove := wire.BodyString(body, "passkey_settings_register"), wire.BodyString(body, "passkey_remove")
 	if f.Type != "browser" || register == "" && remove == "" {
 		notResponsible(f, 4010004)
 		return settingsOutcome{invalid: true}
@@ -401,7 +403,7 @@ func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settin
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyPasskeyRegister)
 	if err != nil {
-		return settingsOutcome{err: errInternal("unable to load the flow")}
+		return settingsOutcome{err: wire.Internal("unable to load the flow")}
 	}
 	if sd == nil || len(sd.UserID) == 0 {
 		return fail("The passkey registration expired or was already completed. Please try again.")

@@ -3,6 +3,10 @@ package flows
 import (
 	"net/http"
 	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 func (e *Engine) recoveryForm(f *flow, csrf string) {
@@ -43,7 +47,7 @@ func (e *Engine) recoverySent(f *flow, address string) {
 	f.UI.Messages = []Text{newText(1060003, nil)}
 }
 
-func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *Error) {
+func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *wire.Error) {
 	if !e.cfg.RecoveryEnabled {
 		return nil, errRecoveryDisabled()
 	}
@@ -52,7 +56,7 @@ func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *Error) {
 		return nil, rerr
 	}
 	if sess, _, _ := e.currentSession(r); sess != nil {
-		return nil, errSessionAlreadyAvailable()
+		return nil, wire.SessionAlreadyAvailable()
 	}
 	f := e.newFlow(r, "recovery", typ)
 	f.ReturnTo = returnTo
@@ -82,7 +86,7 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 	// Kratos reads it: the method may be left out); one with an address
 	// asks for a new code.
 	m, hasMethod := sub.body["method"]
-	codeStep := e.cfg.RecoveryUse == "code" && f.State == "sent_email" && str(sub.body, "email") == "" && (!hasMethod || m == "")
+	codeStep := e.cfg.RecoveryUse == "code" && f.State == "sent_email" && wire.BodyString(sub.body, "email") == "" && (!hasMethod || m == "")
 	if sub.method != e.cfg.RecoveryUse && !codeStep {
 		f.UI.Messages = []Text{newText(4010005, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
@@ -92,11 +96,11 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 		e.recoveryReplayed(w, r, f)
 		return
 	}
-	if e.cfg.RecoveryUse == "code" && f.State == "sent_email" && str(sub.body, "email") == "" {
-		e.recoverWithCode(w, r, sub, str(sub.body, "code"))
+	if e.cfg.RecoveryUse == "code" && f.State == "sent_email" && wire.BodyString(sub.body, "email") == "" {
+		e.recoverWithCode(w, r, sub, wire.BodyString(sub.body, "code"))
 		return
 	}
-	email := strings.ToLower(strings.TrimSpace(str(sub.body, "email")))
+	email := strings.ToLower(strings.TrimSpace(wire.BodyString(sub.body, "email")))
 	if email == "" || !validEmail(email) {
 		if email == "" {
 			f.UI.addNodeMessage("email", newText(4000002, map[string]any{"property": "email"}, "email"))
@@ -157,13 +161,13 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, err := e.loadFlow(r.Context(), q.Get("flow"), "recovery")
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", errNotFound())
+		e.writeBrowserOrJSONError(w, r, "browser", wire.NotFound())
 		return
 	}
 	if q.Get("token") == "" && e.openAdminRecovery(w, r, f) {
 		return // an administrator's recovery code flow (admin_recovery.go)
 	}
-	sub := &submission{f: f, json: !PrefersHTML(r), toUI: PrefersHTML(r)}
+	sub := &submission{f: f, json: !wire.PrefersHTML(r), toUI: wire.PrefersHTML(r)}
 	if e.now().After(f.ExpiresAt) {
 		e.replaceExpiredFlow(w, r, sub)
 		return
@@ -175,8 +179,8 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 		// Every send mails a new token: the first one used completes the
 		// flow, atomically, and a completed flow takes no other.
 		if won, err = e.passFlow(r.Context(), f); err != nil {
-			e.logger.Error("recovery link", zapErr(err))
-			writeError(w, r, errInternal("unable to store the flow"))
+			e.logger.Error("recovery link", zap.Error(err))
+			wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 			return
 		}
 	}
@@ -200,13 +204,13 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	// The address just proved itself: it counts as verified (Kratos does
 	// the same), and proving it for the first time claims the account.
 	if _, err := e.claimAddress(r.Context(), identityID, address, ""); err != nil {
-		e.logger.Error("recovery", zapErr(err))
-		writeError(w, r, errInternal("unable to store the identity"))
+		e.logger.Error("recovery", zap.Error(err))
+		wire.WriteError(w, r, wire.Internal("unable to store the identity"))
 		return
 	}
 	ident, err := e.store.GetIdentity(r.Context(), identityID)
 	if err != nil {
-		writeError(w, r, errInternal("unable to load the identity"))
+		wire.WriteError(w, r, wire.Internal("unable to load the identity"))
 		return
 	}
 	if !e.cfg.KeepSessionsAfterRecovery {
@@ -214,14 +218,14 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 		// before the recovery is signed out. Before the new session exists,
 		// so a failure leaves nobody signed in by this recovery.
 		if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, ""); err != nil {
-			e.logger.Error("revoking sessions after recovery", zapErr(err))
-			writeError(w, r, errInternal("unable to revoke the sessions"))
+			e.logger.Error("revoking sessions after recovery", zap.Error(err))
+			wire.WriteError(w, r, wire.Internal("unable to revoke the sessions"))
 			return
 		}
 	}
 	is := e.newSession(r, ident.ID, method, "aal1")
 	if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
-		writeError(w, r, errInternal("unable to store the session"))
+		wire.WriteError(w, r, wire.Internal("unable to store the session"))
 		return
 	}
 	// The settings flow is for whoever continues: a browser that opened
@@ -231,17 +235,17 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 		typ, csrf = "browser", e.ensureCSRF(w, r)
 	}
 	sf := e.newSettingsFlow(r, typ, is.sess, ident, csrf)
-	sf.RequestURL = e.publicURL(r, "self-service/settings/"+typ)
+	sf.RequestURL = e.urls.Public("self-service/settings/" + typ)
 	sf.ReturnTo = f.ReturnTo
 	expires := is.sess.AuthenticatedAt.Add(e.cfg.PrivilegedSessionMaxAge)
 	mins := float64(e.cfg.PrivilegedSessionMaxAge.Minutes())
 	sf.UI.Messages = []Text{newText(1060001, map[string]any{"privileged_session_expires_at": expires, "privileged_session_expires_at_unix": expires.Unix()}, mins)}
 	if err := e.saveFlow(r.Context(), sf); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
 	f.State = "passed_challenge"
-	settingsURL := withQuery(e.uiURL(r, "settings"), "flow", sf.ID)
+	settingsURL := wire.WithQuery(e.urls.UI("settings"), "flow", sf.ID)
 	if f.Type == "browser" || sub.toUI {
 		// A mailed link opens in a browser even for a native flow: that
 		// browser is the one that proved the address, so it gets the
@@ -253,12 +257,12 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	// flow id can read the flow.
 	f.ContinueWith = []any{showSettings}
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
 	switch {
 	case sub.toUI:
-		redirect(w, r, http.StatusSeeOther, settingsURL)
+		wire.Redirect(w, r, http.StatusSeeOther, settingsURL)
 	case e.cfg.UseContinueWithTransitions:
 		if f.Type == "api" {
 			// Handed out once, in this answer only.
@@ -268,7 +272,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	default:
 		// Kratos's default, for JSON clients native ones included: a
 		// browser must continue; no session token is handed out.
-		writeError(w, r, errBrowserLocationChange(settingsURL))
+		wire.WriteError(w, r, wire.BrowserLocationChange(settingsURL))
 	}
 }
 
@@ -289,10 +293,10 @@ func (e *Engine) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flo
 	e.setCSRFNode(nf, nf.CSRFToken)
 	nf.UI.Messages = []Text{newText(4060001, nil)}
 	if err := e.saveFlow(r.Context(), nf); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
-	redirect(w, r, http.StatusSeeOther, e.publicURL(r, "self-service/recovery/flows?id="+nf.ID))
+	wire.Redirect(w, r, http.StatusSeeOther, e.urls.Public("self-service/recovery/flows?id="+nf.ID))
 }
 
 // jsonKind is the JSON type name of a decoded body value.

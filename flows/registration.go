@@ -6,12 +6,14 @@ import (
 	"net/http"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
 // initRegistration builds a new registration flow (not yet stored).
-func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *Error) {
+func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *wire.Error) {
 	if e.cfg.DisableRegistration {
 		return nil, errRegistrationDisabled()
 	}
@@ -25,10 +27,10 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *Error) {
 	}
 	sess, _, err := e.currentSession(r)
 	if err != nil && !errors.Is(err, ErrNoSession) {
-		return nil, errInternal("unable to look up the session")
+		return nil, wire.Internal("unable to look up the session")
 	}
 	if sess != nil {
-		return nil, errSessionAlreadyAvailable()
+		return nil, wire.SessionAlreadyAvailable()
 	}
 	f := e.newFlow(r, "registration", typ)
 	f.ReturnTo, f.State, f.IdentitySchema = returnTo, "choose_method", schemaID
@@ -111,10 +113,10 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 	}
 	if sess, _, _ := e.currentSession(r); sess != nil {
 		if f.Type == "browser" && !sub.json {
-			redirect(w, r, http.StatusFound, e.defaultReturnURL(r))
+			wire.Redirect(w, r, http.StatusFound, e.urls.DefaultReturn())
 			return
 		}
-		f.UI.Messages = []Text{textReason(4000001, errSessionAlreadyAvailable().Reason)}
+		f.UI.Messages = []Text{textReason(4000001, wire.SessionAlreadyAvailable().Reason)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -129,7 +131,7 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 		if e.cfg.RegistrationStyle != "profile_first" {
 			break
 		}
-		if str(sub.body, "screen") == "previous" {
+		if wire.BodyString(sub.body, "screen") == "previous" {
 			e.registrationForm(f, traits)
 			e.renderFlowError(w, r, sub, http.StatusOK)
 			return
@@ -187,7 +189,7 @@ func applyFieldErrors(c *Container, errs []fieldError) {
 
 func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any) {
 	f := sub.f
-	password := str(sub.body, "password")
+	password := wire.BodyString(sub.body, "password")
 	if traits == nil {
 		traits = map[string]any{}
 	}
@@ -232,8 +234,8 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 	// store's transaction still decides races (finishRegistration).
 	taken, err := e.identifiersTaken(r, e.flowSchema(f), traits, identifiers)
 	if err != nil {
-		e.logger.Error("looking up identifiers", zapErr(err))
-		writeError(w, r, errInternal("unable to store the identity"))
+		e.logger.Error("looking up identifiers", zap.Error(err))
+		wire.WriteError(w, r, wire.Internal("unable to store the identity"))
 		return
 	}
 	if taken {
@@ -242,11 +244,11 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 	}
 	hash, err := e.hasher.hash(r.Context(), password)
 	if errors.Is(err, errHashBusy) {
-		writeError(w, r, errHashersBusy())
+		wire.WriteError(w, r, errHashersBusy())
 		return
 	}
 	if err != nil {
-		writeError(w, r, errInternal("unable to hash the password"))
+		wire.WriteError(w, r, wire.Internal("unable to hash the password"))
 		return
 	}
 	now := e.now().UTC()
@@ -287,8 +289,8 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 			e.answerDuplicate(w, r, sub, traits)
 			return
 		}
-		e.logger.Error("creating identity", zapErr(err))
-		writeError(w, r, errInternal("unable to store the identity"))
+		e.logger.Error("creating identity", zap.Error(err))
+		wire.WriteError(w, r, wire.Internal("unable to store the identity"))
 		return
 	}
 	// The session after-hook: the new identity is signed in — unless
@@ -298,8 +300,8 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 	if !e.addressUnverified(ident) {
 		is = e.newSession(r, ident.ID, method, "aal1")
 		if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
-			e.logger.Error("creating session", zapErr(err))
-			writeError(w, r, errInternal("unable to store the session"))
+			e.logger.Error("creating session", zap.Error(err))
+			wire.WriteError(w, r, wire.Internal("unable to store the session"))
 			return
 		}
 	}
@@ -321,7 +323,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 	if is == nil {
 		// Kratos's answer without the session hook: the identity only.
 		if f.Type == "api" {
-			writeJSON(w, http.StatusOK, map[string]any{"identity": idw, "continue_with": f.ContinueWith})
+			wire.WriteJSON(w, http.StatusOK, map[string]any{"identity": idw, "continue_with": f.ContinueWith})
 			return
 		}
 		to := e.flowReturnTo(r, f)
@@ -330,7 +332,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 	}
 	sw := e.sessionJSON(is.sess, idw)
 	if f.Type == "api" {
-		writeJSON(w, http.StatusOK, map[string]any{
+		wire.WriteJSON(w, http.StatusOK, map[string]any{
 			"session_token": is.token, "session": sw, "identity": idw,
 			"continue_with": append([]any{map[string]any{"action": "set_ory_session_token", "ory_session_token": is.token}}, f.ContinueWith...),
 		})
@@ -409,7 +411,7 @@ type registrationOutcome struct {
 	verified []string
 	invalid  bool
 	show     bool
-	err      *Error
+	err      *wire.Error
 }
 
 var registrationMethods []*registrationMethod
@@ -428,7 +430,7 @@ func (e *Engine) registerWith(w http.ResponseWriter, r *http.Request, sub *submi
 	// attempt itself is counted below, when an identity is to be created.
 	if d, err := e.blocked(r.Context(), "reg_ip", e.limitIP(r)); err != nil || d > 0 {
 		if err != nil {
-			e.logger.Error("rate limit state unavailable; refusing the attempt", zapErr(err))
+			e.logger.Error("rate limit state unavailable; refusing the attempt", zap.Error(err))
 			e.refuse(w, r, sub, errLimitsUnavailable())
 			return
 		}
@@ -459,6 +461,6 @@ func (e *Engine) registerWith(w http.ResponseWriter, r *http.Request, sub *submi
 		}
 		e.finishRegistration(w, r, sub, traits, out.creds, m.name, out.verified...)
 	default:
-		writeError(w, r, errInternal("registration method gave no outcome"))
+		wire.WriteError(w, r, wire.Internal("registration method gave no outcome"))
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -219,14 +220,14 @@ func (e *Engine) lookupSchema(id string) *identitySchema {
 // marked selfservice_selectable (naming the default is always fine).
 // Anything else is refused, so no one signs up under a schema meant for
 // identities the operator creates (staff, say).
-func (e *Engine) selfServiceSchema(id string) (*identitySchema, *Error) {
+func (e *Engine) selfServiceSchema(id string) (*identitySchema, *wire.Error) {
 	if id == "" {
 		return e.schema, nil
 	}
 	if s := e.schemas[id]; s != nil && (s.Selectable || s == e.schema) {
 		return s, nil
 	}
-	return nil, errBadRequest(fmt.Sprintf("Identity schema %q does not exist or cannot be selected in self-service flows.", id))
+	return nil, wire.BadRequest(fmt.Sprintf("Identity schema %q does not exist or cannot be selected in self-service flows.", id))
 }
 
 // identifiers returns the normalised values of traits marked as

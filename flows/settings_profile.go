@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -178,7 +179,7 @@ func passwordSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionst
 
 func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
 	f := st.sub.f
-	password := str(st.sub.body, "password")
+	password := wire.BodyString(st.sub.body, "password")
 	fail := func(t Text) settingsOutcome {
 		f.UI.addNodeMessage("password", t)
 		return settingsOutcome{invalid: true, privileged: true}
@@ -209,7 +210,7 @@ func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 		return settingsOutcome{err: errHashersBusy()}
 	}
 	if err != nil {
-		return settingsOutcome{err: errInternal("unable to hash the password")}
+		return settingsOutcome{err: wire.Internal("unable to hash the password")}
 	}
 	now := e.now().UTC()
 	return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {

@@ -16,7 +16,9 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
 	"github.com/pquerna/otp/totp"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -120,12 +122,12 @@ func totpSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.
 	}
 	k, err := e.pendingTOTPKey(r, f, ident)
 	if err != nil {
-		e.logger.Error("generating a TOTP key", zapErr(err))
+		e.logger.Error("generating a TOTP key", zap.Error(err))
 		return
 	}
 	src, err := totpQRDataURI(k)
 	if err != nil {
-		e.logger.Error("rendering the TOTP QR code", zapErr(err))
+		e.logger.Error("rendering the TOTP QR code", zap.Error(err))
 		return
 	}
 	secret := k.Secret()
@@ -144,7 +146,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		return settingsOutcome{privileged: true}
 	}
 	if hasCredential(st.ident, "totp") {
-		if !boolField(st.sub.body, "totp_unlink") {
+		if !wire.BodyBool(st.sub.body, "totp_unlink") {
 			// Linked already and nothing asked: nothing changes (Kratos).
 			return settingsOutcome{privileged: true, success: true}
 		}
@@ -156,20 +158,20 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 			return nil
 		}}
 	}
-	if boolField(st.sub.body, "totp_unlink") {
+	if wire.BodyBool(st.sub.body, "totp_unlink") {
 		f.UI.Messages = []Text{newText(4000011, nil)}
 		return settingsOutcome{invalid: true, privileged: true}
 	}
 	s := f.internalString(totpInternalKey)
 	plain, _, err := e.open(r.Context(), totpPurpose, f.ID, s)
 	if s == "" || err != nil {
-		return settingsOutcome{err: errInternal("Could not find the TOTP key of this flow. Please start a new settings flow.")}
+		return settingsOutcome{err: wire.Internal("Could not find the TOTP key of this flow. Please start a new settings flow.")}
 	}
 	k, err := otp.NewKeyFromURL(string(plain))
 	if err != nil || k.Secret() == "" {
-		return settingsOutcome{err: errInternal("Could not decode the TOTP key of this flow.")}
+		return settingsOutcome{err: wire.Internal("Could not decode the TOTP key of this flow.")}
 	}
-	code := strings.TrimSpace(str(st.sub.body, "totp_code"))
+	code := strings.TrimSpace(wire.BodyString(st.sub.body, "totp_code"))
 	if code == "" {
 		f.UI.addNodeMessage("totp_code", newText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
 		return settingsOutcome{invalid: true, privileged: true}
@@ -189,7 +191,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 	// one sign-in to aal2, not two.
 	sealed, err := e.seal(r.Context(), totpPurpose, st.ident.ID, []byte(k.URL()))
 	if err != nil {
-		return settingsOutcome{err: errInternal("unable to protect the TOTP key")}
+		return settingsOutcome{err: wire.Internal("unable to protect the TOTP key")}
 	}
 	now := e.now().UTC()
 	delete(f.Internal, totpInternalKey)
@@ -313,7 +315,7 @@ func totpLoginNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Ide
 		submitNode("totp", "method", "totp", labelOf(1010009, nil)))
 }
 
-func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.sub.f
 	ident := st.ident
 	if !hasCredential(ident, "totp") {
@@ -321,7 +323,7 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 		return nil, nil
 	}
 	f.UI.setValue("totp_code", "")
-	code := strings.TrimSpace(str(st.sub.body, "totp_code"))
+	code := strings.TrimSpace(wire.BodyString(st.sub.body, "totp_code"))
 	if code == "" {
 		f.UI.addNodeMessage("totp_code", newText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
 		return nil, nil
@@ -333,8 +335,8 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	k, stale, err := e.identityTOTPKey(r.Context(), ident)
 	if err != nil {
 		rv.release() // not evaluated
-		e.logger.Error("reading a TOTP credential", zapErr(err))
-		return nil, errInternal("The TOTP credential could not be read.")
+		e.logger.Error("reading a TOTP credential", zap.Error(err))
+		return nil, wire.Internal("The TOTP credential could not be read.")
 	}
 	if !e.totpValid(k, code) {
 		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
@@ -342,8 +344,8 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	}
 	if fresh, err := e.claimTOTPCode(r.Context(), ident.ID, k, code); err != nil {
 		rv.release() // not evaluated
-		e.logger.Error("accepting a TOTP code", zapErr(err))
-		return nil, errInternal("unable to record the TOTP code")
+		e.logger.Error("accepting a TOTP code", zap.Error(err))
+		return nil, wire.Internal("unable to record the TOTP code")
 	} else if !fresh {
 		// A code already used (here or by another session): refused like
 		// a wrong one. Not counted as a guess: whoever sends it knows it.
@@ -368,7 +370,7 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 				return nil
 			})
 			if err != nil {
-				e.logger.Warn("re-sealing a TOTP credential", zapErr(err))
+				e.logger.Warn("re-sealing a TOTP credential", zap.Error(err))
 			} else {
 				ident = up
 			}

@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -262,7 +264,7 @@ func (e *Engine) uiAsset(w http.ResponseWriter, r *http.Request) {
 	} else if a, ok := uiAssets[name]; ok {
 		body, ctype = a.body, a.ctype
 	} else {
-		writeError(w, r, errNotFound())
+		wire.WriteError(w, r, wire.NotFound())
 		return
 	}
 	h := w.Header()
@@ -490,15 +492,15 @@ func addAppLink(sources *[]string, s string) {
 // origins a form post may end on: Chrome applies it to the redirect after
 // the post too, so the origins of return URLs and UI URLs are included.
 func (e *Engine) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow) {
-	public := cspOrigin(e.baseURL(r))
+	public := cspOrigin(e.urls.Base())
 	formAction := []string{"'self'"}
 	add := func(s string) {
 		if o := cspOrigin(s); o != "" && !slices.Contains(formAction, o) {
 			formAction = append(formAction, o)
 		}
 	}
-	add(e.baseURL(r))
-	add(e.defaultReturnURL(r))
+	add(e.urls.Base())
+	add(e.urls.DefaultReturn())
 	for _, u := range e.cfg.AllowedReturnURLs {
 		add(u)
 		addAppLink(&formAction, u)
@@ -532,7 +534,7 @@ func (e *Engine) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow) {
 func (e *Engine) render(w http.ResponseWriter, status int, v *uiView) {
 	var buf bytes.Buffer
 	if err := uiTmpl.ExecuteTemplate(&buf, "page", v); err != nil {
-		e.logger.Error("rendering page", zapErr(err))
+		e.logger.Error("rendering page", zap.Error(err))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -557,14 +559,14 @@ func (e *Engine) uiPage(w http.ResponseWriter, r *http.Request) {
 	case flowPages[page]:
 		e.uiFlowPage(w, r, page)
 	default:
-		writeError(w, r, errNotFound())
+		wire.WriteError(w, r, wire.NotFound())
 	}
 }
 
 // restartURL is the browser flow init URL for kind; a known flow keeps the
 // query it was created with (return_to, refresh, aal).
 func (e *Engine) restartURL(r *http.Request, kind string, f *flow) string {
-	u := e.publicURL(r, "self-service/"+kind+"/browser")
+	u := e.urls.Public("self-service/" + kind + "/browser")
 	if f != nil {
 		if q, _ := parseRequestURL(f.RequestURL); q != "" {
 			if vals, err := url.ParseQuery(q); err == nil {
@@ -586,15 +588,15 @@ func (e *Engine) restartURL(r *http.Request, kind string, f *flow) string {
 func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string) {
 	f, err := e.loadFlow(r.Context(), r.URL.Query().Get("flow"), kind)
 	if err != nil && !errors.Is(err, errFlowNotFound) {
-		e.logger.Error("loading flow for page", zapErr(err))
+		e.logger.Error("loading flow for page", zap.Error(err))
 	}
 	if err != nil || f.Type != "browser" {
-		redirect(w, r, http.StatusSeeOther, e.restartURL(r, kind, nil))
+		wire.Redirect(w, r, http.StatusSeeOther, e.restartURL(r, kind, nil))
 		return
 	}
 	cookie := e.csrfFromCookie(r)
 	if cookie == nil || !equalTokens(cookie, f.CSRFToken) || e.now().After(f.ExpiresAt) {
-		redirect(w, r, http.StatusSeeOther, e.restartURL(r, kind, f))
+		wire.Redirect(w, r, http.StatusSeeOther, e.restartURL(r, kind, f))
 		return
 	}
 	e.setCSRFNode(f, f.CSRFToken)
@@ -606,8 +608,8 @@ func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string)
 				if !e.aalSatisfied(sess, ident) {
 					// A second factor is due first (getSettingsFlow's
 					// 403): to the aal2 login and back to this flow.
-					self := withQuery(e.publicURL(r, strings.TrimPrefix(e.cfg.UIPrefix, "/")+"settings"), "flow", f.ID)
-					redirect(w, r, http.StatusSeeOther, e.aal2LoginURL(r, self))
+					self := wire.WithQuery(e.urls.Public(strings.TrimPrefix(e.cfg.UIPrefix, "/")+"settings"), "flow", f.ID)
+					wire.Redirect(w, r, http.StatusSeeOther, e.aal2LoginURL(r, self))
 					return
 				}
 				e.unmaskLookupCodes(r.Context(), f)
@@ -653,9 +655,9 @@ func (e *Engine) flowView(r *http.Request, f *flow) *uiView {
 // the account navigation on settings.
 func (e *Engine) flowLinks(r *http.Request, v *uiView, f *flow) {
 	withReturn := func(kind string) string {
-		u := e.publicURL(r, "self-service/"+kind+"/browser")
+		u := e.urls.Public("self-service/" + kind + "/browser")
 		if f.ReturnTo != "" {
-			u = withQuery(u, "return_to", f.ReturnTo)
+			u = wire.WithQuery(u, "return_to", f.ReturnTo)
 		}
 		return u
 	}
@@ -701,14 +703,14 @@ func (e *Engine) flowLinks(r *http.Request, v *uiView, f *flow) {
 func (e *Engine) accountNav(r *http.Request, v *uiView, sess *sessionstore.Session, current string) {
 	v.Nav = []uiLink{
 		{Href: e.cfg.UIPrefix, Text: tr("link.home"), Current: current == "welcome"},
-		{Href: e.publicURL(r, "self-service/settings/browser"), Text: tr("nav.settings"), Current: current == "settings"},
+		{Href: e.urls.Public("self-service/settings/browser"), Text: tr("nav.settings"), Current: current == "settings"},
 		{Href: e.cfg.UIPrefix + "sessions", Text: tr("link.sessions"), Current: current == "sessions"},
 		{Href: e.logoutURL(r, sess), Text: tr("link.logout")},
 	}
 }
 
 func (e *Engine) logoutURL(r *http.Request, sess *sessionstore.Session) string {
-	return e.publicURL(r, "self-service/logout?token="+e.logoutToken(sess.ID))
+	return e.urls.Public("self-service/logout?token=" + e.logoutToken(sess.ID))
 }
 
 // --- generic node rendering ---
@@ -1291,7 +1293,7 @@ func (e *Engine) uiErrorPage(w http.ResponseWriter, r *http.Request) {
 	if sess, _, err := e.currentSession(r); err == nil {
 		e.accountNav(r, v, sess, "")
 	}
-	v.LoginURL = e.publicURL(r, "self-service/login/browser")
+	v.LoginURL = e.urls.Public("self-service/login/browser")
 	e.pageHeaders(w, r, nil)
 	e.render(w, status, v)
 }
@@ -1317,19 +1319,19 @@ func (e *Engine) loadStoredFlowError(r *http.Request) *flowError {
 // pageSession returns the session for a signed-in page, or answers with a
 // redirect to login (or the second factor) and returns nil.
 func (e *Engine) pageSession(w http.ResponseWriter, r *http.Request, page string) (*sessionstore.Session, *sessionstore.Identity) {
-	self := e.publicURL(r, strings.TrimPrefix(e.cfg.UIPrefix, "/")+page)
+	self := e.urls.Public(strings.TrimPrefix(e.cfg.UIPrefix, "/") + page)
 	sess, _, err := e.currentSession(r)
 	if err != nil {
-		redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, self))
+		wire.Redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, self))
 		return nil, nil
 	}
 	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, self))
+		wire.Redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, self))
 		return nil, nil
 	}
 	if !e.aalSatisfied(sess, ident) {
-		redirect(w, r, http.StatusSeeOther, withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2", "return_to", self))
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2", "return_to", self))
 		return nil, nil
 	}
 	return sess, ident
@@ -1339,9 +1341,9 @@ func (e *Engine) uiWelcome(w http.ResponseWriter, r *http.Request) {
 	e.ensureCSRF(w, r)
 	v := e.newView("welcome")
 	wv := &uiWelcomeView{
-		Login:     e.publicURL(r, "self-service/login/browser"),
-		Register:  e.publicURL(r, "self-service/registration/browser"),
-		Recovery:  e.publicURL(r, "self-service/recovery/browser"),
+		Login:     e.urls.Public("self-service/login/browser"),
+		Register:  e.urls.Public("self-service/registration/browser"),
+		Recovery:  e.urls.Public("self-service/recovery/browser"),
 		ShowReg:   !e.cfg.DisableRegistration,
 		ShowRecov: e.cfg.RecoveryEnabled,
 	}
@@ -1354,10 +1356,10 @@ func (e *Engine) uiWelcome(w http.ResponseWriter, r *http.Request) {
 				v.Title = tr("welcome.title.signedin", name)
 			}
 			v.Subtitle = tr("welcome.subtitle.signedin", addr)
-			wv.Settings = e.publicURL(r, "self-service/settings/browser")
+			wv.Settings = e.urls.Public("self-service/settings/browser")
 			wv.Sessions = e.cfg.UIPrefix + "sessions"
 			wv.Logout = e.logoutURL(r, sess)
-			if ret := e.defaultReturnURL(r); !strings.HasPrefix(ret, e.publicURL(r, strings.TrimPrefix(e.cfg.UIPrefix, "/"))) {
+			if ret := e.urls.DefaultReturn(); !strings.HasPrefix(ret, e.urls.Public(strings.TrimPrefix(e.cfg.UIPrefix, "/"))) {
 				wv.Continue = ret
 			}
 			e.accountNav(r, v, sess, "welcome")
@@ -1403,8 +1405,8 @@ func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	all, err := e.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		e.logger.Error("listing sessions for page", zapErr(err))
-		writeError(w, r, errInternal("unable to list sessions"))
+		e.logger.Error("listing sessions for page", zap.Error(err))
+		wire.WriteError(w, r, wire.Internal("unable to list sessions"))
 		return
 	}
 	v := e.newView("sessions")
@@ -1549,12 +1551,12 @@ func describeUserAgent(ua string) string {
 // uiSessionPost checks a POST from the sessions page: the CSRF token of
 // the form against the CSRF cookie, and a session.
 func (e *Engine) uiSessionPost(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, map[string]any) {
-	body, err := decodeBody(r)
+	body, err := wire.DecodeBody(r)
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", errBadRequest(err.Error()))
+		e.writeBrowserOrJSONError(w, r, "browser", wire.BadRequest(err.Error()))
 		return nil, nil
 	}
-	if cerr := e.checkCSRF(r, &flow{}, str(body, "csrf_token")); cerr != nil {
+	if cerr := e.checkCSRF(r, &flow{}, wire.BodyString(body, "csrf_token")); cerr != nil {
 		e.writeBrowserOrJSONError(w, r, "browser", cerr)
 		return nil, nil
 	}
@@ -1570,19 +1572,19 @@ func (e *Engine) uiRevokeSession(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	id := str(body, "session_id")
+	id := wire.BodyString(body, "session_id")
 	if _, err := uuid.Parse(id); err != nil || id == sess.ID {
-		e.writeBrowserOrJSONError(w, r, "browser", errBadRequest("The session id is missing or invalid."))
+		e.writeBrowserOrJSONError(w, r, "browser", wire.BadRequest("The session id is missing or invalid."))
 		return
 	}
 	// Only the caller's own sessions can be revoked.
 	if other, err := e.store.GetSession(r.Context(), id); err == nil && other.IdentityID == sess.IdentityID {
 		if err := e.store.RevokeSession(r.Context(), id); err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
-			writeError(w, r, errInternal("unable to revoke the session"))
+			wire.WriteError(w, r, wire.Internal("unable to revoke the session"))
 			return
 		}
 	}
-	redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked")
+	wire.Redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked")
 }
 
 func (e *Engine) uiRevokeOtherSessions(w http.ResponseWriter, r *http.Request) {
@@ -1592,8 +1594,8 @@ func (e *Engine) uiRevokeOtherSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := e.store.RevokeSessionsOfIdentity(r.Context(), sess.IdentityID, sess.ID)
 	if err != nil {
-		writeError(w, r, errInternal("unable to revoke sessions"))
+		wire.WriteError(w, r, wire.Internal("unable to revoke sessions"))
 		return
 	}
-	redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked-others&count="+strconv.Itoa(n))
+	wire.Redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked-others&count="+strconv.Itoa(n))
 }

@@ -10,18 +10,19 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
 // Verification and recovery by code or link (issue: mail, verification,
 // recovery). Both flows keep the pending code in flow.Internal.
 
-func errVerificationDisabled() *Error {
-	return errFlowDisabled("Verification is not allowed because it was disabled.")
+func errVerificationDisabled() *wire.Error {
+	return wire.FlowDisabled("Verification is not allowed because it was disabled.")
 }
 
-func errRecoveryDisabled() *Error {
-	return errFlowDisabled("Recovery is not allowed because it was disabled.")
+func errRecoveryDisabled() *wire.Error {
+	return wire.FlowDisabled("Recovery is not allowed because it was disabled.")
 }
 
 // verificationForm renders the choose_method screen.
@@ -63,7 +64,7 @@ func (e *Engine) verificationSent(f *flow, address string) {
 	}
 }
 
-func (e *Engine) initVerification(r *http.Request, typ string) (*flow, *Error) {
+func (e *Engine) initVerification(r *http.Request, typ string) (*flow, *wire.Error) {
 	if !e.cfg.VerificationEnabled {
 		return nil, errVerificationDisabled()
 	}
@@ -107,11 +108,11 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	if code := str(sub.body, "code"); code != "" && sub.method == "code" {
+	if code := wire.BodyString(sub.body, "code"); code != "" && sub.method == "code" {
 		e.verifyCode(w, r, sub, code)
 		return
 	}
-	email := strings.ToLower(strings.TrimSpace(str(sub.body, "email")))
+	email := strings.ToLower(strings.TrimSpace(wire.BodyString(sub.body, "email")))
 	if email == "" {
 		f.UI.addNodeMessage("email", newText(4000002, map[string]any{"property": "email"}, "email"))
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
@@ -212,8 +213,8 @@ func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *submiss
 func (e *Engine) completeVerification(w http.ResponseWriter, r *http.Request, sub *submission, identityID, address string) {
 	f := sub.f
 	if err := e.markVerified(r.Context(), identityID, address); err != nil {
-		e.logger.Error("marking address verified", zapErr(err))
-		writeError(w, r, errInternal("unable to store the identity"))
+		e.logger.Error("marking address verified", zap.Error(err))
+		wire.WriteError(w, r, wire.Internal("unable to store the identity"))
 		return
 	}
 	to := e.flowReturnTo(r, f)
@@ -283,11 +284,11 @@ func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, err := e.loadFlow(r.Context(), q.Get("flow"), "verification")
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", errNotFound())
+		e.writeBrowserOrJSONError(w, r, "browser", wire.NotFound())
 		return
 	}
 	// A link is opened by a browser, whatever kind the flow is.
-	sub := &submission{f: f, json: !PrefersHTML(r), toUI: PrefersHTML(r)}
+	sub := &submission{f: f, json: !wire.PrefersHTML(r), toUI: wire.PrefersHTML(r)}
 	if e.now().After(f.ExpiresAt) {
 		e.replaceExpiredFlow(w, r, sub)
 		return
@@ -311,8 +312,8 @@ func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
 	// Another token of this flow may have completed it meanwhile.
 	won, err := e.passFlow(r.Context(), f)
 	if err != nil {
-		e.logger.Error("verification link", zapErr(err))
-		writeError(w, r, errInternal("unable to store the flow"))
+		e.logger.Error("verification link", zap.Error(err))
+		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
 	if !won {
@@ -341,13 +342,13 @@ func (e *Engine) sendVerificationForAddress(r *http.Request, ident *sessionstore
 		typ = "api"
 	}
 	vf := e.newFlow(r, "verification", typ)
-	vf.RequestURL = e.publicURL(r, "self-service/verification/"+typ)
+	vf.RequestURL = e.urls.Public("self-service/verification/" + typ)
 	if src != nil {
 		vf.CSRFToken = src.CSRFToken
 	}
 	e.verificationForm(vf)
 	if err := e.sendVerification(r, vf, ident, a.Value); err != nil {
-		e.logger.Error("verification after registration", zapErr(err))
+		e.logger.Error("verification after registration", zap.Error(err))
 		return
 	}
 	e.verificationSent(vf, a.Value)
@@ -355,12 +356,12 @@ func (e *Engine) sendVerificationForAddress(r *http.Request, ident *sessionstore
 		e.setCSRFNode(vf, vf.CSRFToken)
 	}
 	if err := e.saveFlow(r.Context(), vf); err != nil {
-		e.logger.Error("saving verification flow", zapErr(err))
+		e.logger.Error("saving verification flow", zap.Error(err))
 		return
 	}
 	item := map[string]any{"action": "show_verification_ui", "flow": map[string]any{"id": vf.ID, "verifiable_address": a.Value}}
 	if typ == "browser" {
-		item["flow"].(map[string]any)["url"] = withQuery(e.uiURL(r, "verification"), "flow", vf.ID)
+		item["flow"].(map[string]any)["url"] = wire.WithQuery(e.urls.UI("verification"), "flow", vf.ID)
 	}
 	if src != nil {
 		src.ContinueWith = append(src.ContinueWith, item)

@@ -15,7 +15,9 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -177,7 +179,7 @@ func (e *Engine) canWebAuthn(r *http.Request, f *flow) bool {
 // webAuthn returns the relying party for this request. passkey selects
 // discoverable credentials with user verification.
 func (e *Engine) webAuthn(r *http.Request, kind string) (*webauthn.WebAuthn, error) {
-	base, err := url.Parse(e.baseURL(r))
+	base, err := url.Parse(e.urls.Base())
 	if err != nil {
 		return nil, err
 	}
@@ -397,7 +399,7 @@ func webauthnSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionst
 	}
 	opts, err := e.beginWebAuthnRegistration(r, f, ident)
 	if err != nil {
-		e.logger.Error("starting a WebAuthn registration", zapErr(err))
+		e.logger.Error("starting a WebAuthn registration", zap.Error(err))
 		return
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
@@ -444,7 +446,7 @@ func notResponsible(f *flow, id int) {
 func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
 	f := st.sub.f
 	body := st.sub.body
-	register, remove := str(body, "webauthn_register"), str(body, "webauthn_remove")
+	register, remove := wire.BodyString(body, "webauthn_register"), wire.BodyString(body, "webauthn_remove")
 	if f.Type != "browser" || register == "" && remove == "" {
 		notResponsible(f, 4010004)
 		return settingsOutcome{invalid: true}
@@ -465,7 +467,7 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyWebAuthnRegister)
 	if err != nil {
-		return settingsOutcome{err: errInternal("unable to load the flow")}
+		return settingsOutcome{err: wire.Internal("unable to load the flow")}
 	}
 	if sd == nil {
 		return fail("The security key registration expired or was already completed. Please try again.")
@@ -480,7 +482,7 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	}
 	wa, err := e.webAuthn(r, kind)
 	if err != nil {
-		return settingsOutcome{err: errInternal("unable to configure WebAuthn")}
+		return settingsOutcome{err: wire.Internal("unable to configure WebAuthn")}
 	}
 	cred, err := wa.CreateCredential(&waUser{id: sd.UserID}, *sd, parsed)
 	if err != nil {
@@ -490,7 +492,7 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	if cfg, ok := webauthnConfigOf(st.ident, "webauthn"); ok && hasKey(cfg, cred.ID) {
 		return fail("This security key is already registered.")
 	}
-	name := strings.TrimSpace(str(body, "webauthn_register_displayname"))
+	name := strings.TrimSpace(wire.BodyString(body, "webauthn_register_displayname"))
 	key := keyFromLib(cred, name, now.Round(time.Second), e.cfg.WebAuthnPasswordless)
 	apply := func(cur *sessionstore.Identity) error {
 		cfg, _ := webauthnConfigOf(cur, "webauthn")
@@ -525,7 +527,7 @@ func (e *Engine) removeKey(st *settingsState, typ, hexID string) settingsOutcome
 	id, err := hex.DecodeString(hexID)
 	cfg, ok := webauthnConfigOf(st.ident, typ)
 	if err != nil || !ok {
-		return settingsOutcome{privileged: true, err: errBadRequest("You tried to remove a WebAuthn credential which does not exist.")}
+		return settingsOutcome{privileged: true, err: wire.BadRequest("You tried to remove a WebAuthn credential which does not exist.")}
 	}
 	kept := cfg.Credentials[:0:0]
 	var removed *webauthnKey
@@ -537,7 +539,7 @@ func (e *Engine) removeKey(st *settingsState, typ, hexID string) settingsOutcome
 		kept = append(kept, k)
 	}
 	if removed == nil {
-		return settingsOutcome{privileged: true, err: errBadRequest("You tried to remove a WebAuthn credential which does not exist.")}
+		return settingsOutcome{privileged: true, err: wire.BadRequest("You tried to remove a WebAuthn credential which does not exist.")}
 	}
 	lockout := func(ident *sessionstore.Identity, k *webauthnKey) bool {
 		return (typ == "passkey" || k.IsPasswordless) && e.firstFactors(ident, id) == 0
@@ -581,8 +583,8 @@ func (e *Engine) removeKey(st *settingsState, typ, hexID string) settingsOutcome
 	}}
 }
 
-func errLockout() *Error {
-	return errBadRequest("Unable to remove this security key because it would lock you out of your account.")
+func errLockout() *wire.Error {
+	return wire.BadRequest("Unable to remove this security key because it would lock you out of your account.")
 }
 
 // hasKey reports whether cfg holds the key with credential id id.
@@ -675,7 +677,7 @@ func webauthnMFANodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.I
 	}
 	opts, err := e.beginWebAuthnLogin(r, f, "webauthn", cfg.UserHandle, keys)
 	if err != nil {
-		e.logger.Error("starting a WebAuthn login", zapErr(err))
+		e.logger.Error("starting a WebAuthn login", zap.Error(err))
 		return
 	}
 	identifier := ident.ID
@@ -689,10 +691,10 @@ func webauthnMFANodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.I
 // flow's pending challenge and ident's keys. On success it stores the
 // key's new sign count and returns the updated identity; on failure it
 // puts 4000043 on the flow and issues a new challenge.
-func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, ident *sessionstore.Identity, kind string, keys func(*webauthnConfig) []webauthnKey) (*sessionstore.Identity, *Error) {
+func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, ident *sessionstore.Identity, kind string, keys func(*webauthnConfig) []webauthnKey) (*sessionstore.Identity, *wire.Error) {
 	ctx := r.Context()
 	cfg, ok := webauthnConfigOf(ident, "webauthn")
-	fail := func() (*sessionstore.Identity, *Error) {
+	fail := func() (*sessionstore.Identity, *wire.Error) {
 		f.UI.Messages = []Text{newText(4000043, nil)}
 		f.UI.setValue("webauthn_login", "")
 		if ok {
@@ -704,13 +706,13 @@ func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, 
 	}
 	sd, err := e.takeCeremony(ctx, f, ceremonyWebAuthnLogin)
 	if err != nil {
-		return nil, errInternal("unable to load the flow")
+		return nil, wire.Internal("unable to load the flow")
 	}
 	if !ok || len(keys(cfg)) == 0 {
 		f.UI.Messages = []Text{newText(4000013, nil)}
 		return nil, nil
 	}
-	resp := str(body, "webauthn_login")
+	resp := wire.BodyString(body, "webauthn_login")
 	if sd == nil || resp == "" {
 		return fail()
 	}
@@ -720,11 +722,11 @@ func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, 
 	}
 	wa, err := e.webAuthn(r, kind)
 	if err != nil {
-		return nil, errInternal("unable to configure WebAuthn")
+		return nil, wire.Internal("unable to configure WebAuthn")
 	}
 	cred, err := wa.ValidateLogin(&waUser{id: cfg.UserHandle, keys: keys(cfg)}, *sd, parsed)
 	if err != nil {
-		e.logger.Debug("WebAuthn assertion refused", zapErr(err))
+		e.logger.Debug("WebAuthn assertion refused", zap.Error(err))
 		return fail()
 	}
 	if cred.Authenticator.CloneWarning {
@@ -735,7 +737,7 @@ func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, 
 	}
 	up, err := e.recordKeyUse(ctx, ident.ID, "webauthn", cred)
 	if err != nil {
-		return nil, errInternal("unable to store the identity")
+		return nil, wire.Internal("unable to store the identity")
 	}
 	return up, nil
 }
@@ -777,7 +779,7 @@ func webauthnMFAActive(_ *Engine, ident *sessionstore.Identity) bool {
 	return false
 }
 
-func webauthnMFAVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+func webauthnMFAVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.sub.f
 	if f.Type != "browser" || e.cfg.WebAuthnPasswordless {
 		notResponsible(f, 4010002)
@@ -801,16 +803,16 @@ func webauthnPasswordlessNodes(e *Engine, r *http.Request, f *flow, _ *sessionst
 	f.UI.Nodes = append(f.UI.Nodes, submitNode("webauthn", "method", "webauthn", labelOf(1010008, nil)))
 }
 
-func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.sub.f
 	if !e.cfg.WebAuthnPasswordless || f.Type != "browser" {
 		notResponsible(f, 4010002)
 		return nil, nil
 	}
 	ctx := r.Context()
-	if str(st.sub.body, "webauthn_login") == "" {
+	if wire.BodyString(st.sub.body, "webauthn_login") == "" {
 		// Step one: the identifier names the account whose keys to ask for.
-		identifier := normalizeIdentifier(str(st.sub.body, "identifier"))
+		identifier := normalizeIdentifier(wire.BodyString(st.sub.body, "identifier"))
 		if identifier == "" {
 			f.UI.addNodeMessage("identifier", newText(4000002, map[string]any{"property": "identifier"}, "identifier"))
 			return nil, nil
@@ -836,7 +838,7 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 		}
 		opts, err := e.beginWebAuthnLogin(r, f, "passwordless", cfg.UserHandle, keys)
 		if err != nil {
-			return nil, errInternal("unable to start the WebAuthn login")
+			return nil, wire.Internal("unable to start the WebAuthn login")
 		}
 		f.internal()[ceremonyIdentity] = ident.ID
 		if ident.ID == "" {

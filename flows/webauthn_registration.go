@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // Sign-up with a security key: with webauthn { passwordless }, the
@@ -45,7 +48,7 @@ func webauthnRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[s
 	}
 	opts, err := e.beginWebAuthnSignUp(r, f, traits)
 	if err != nil {
-		e.logger.Error("starting a WebAuthn sign-up", zapErr(err))
+		e.logger.Error("starting a WebAuthn sign-up", zap.Error(err))
 		return
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
@@ -58,13 +61,13 @@ func webauthnRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[s
 func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registrationOutcome {
 	f := st.sub.f
 	body := st.sub.body
-	resp := str(body, "webauthn_register")
+	resp := wire.BodyString(body, "webauthn_register")
 	if !e.cfg.WebAuthnPasswordless || f.Type != "browser" || resp == "" {
 		// Kratos's webauthn strategy is not responsible then.
 		notResponsible(f, 4010003)
 		return registrationOutcome{invalid: true}
 	}
-	name := strings.TrimSpace(str(body, "webauthn_register_displayname"))
+	name := strings.TrimSpace(wire.BodyString(body, "webauthn_register_displayname"))
 	f.UI.setValue("webauthn_register_displayname", name)
 	fail := func(reason string) registrationOutcome {
 		f.UI.Messages = []Text{textReason(4000001, reason)}
@@ -87,7 +90,7 @@ func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registr
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyWebAuthnRegister)
 	if err != nil {
-		return registrationOutcome{err: errInternal("unable to load the flow")}
+		return registrationOutcome{err: wire.Internal("unable to load the flow")}
 	}
 	if sd == nil || len(sd.UserID) == 0 {
 		return fail("The security key registration expired or was already completed. Please try again.")
