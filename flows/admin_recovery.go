@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -113,12 +114,12 @@ func (e *Engine) adminCreateRecoveryCode(w http.ResponseWriter, r *http.Request)
 	e.recoverySent(f, "")
 	nodes := f.UI.Nodes[:0]
 	for _, n := range f.UI.Nodes {
-		if a := n.input(); a != nil && a.Name == "email" {
+		if a := n.Input(); a != nil && a.Name == "email" {
 			continue
 		}
 		nodes = append(nodes, n)
 	}
-	f.UI.Nodes, f.UI.Messages = nodes, []Text{}
+	f.UI.Nodes, f.UI.Messages = nodes, []node.Text{}
 	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), IdentityID: ident.ID, ExpiresAt: f.ExpiresAt})
 	if err := e.saveFlow(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))

@@ -9,6 +9,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -51,7 +52,7 @@ func (e *Engine) codeSentNowhere(r *http.Request, f *flow, address string) (*ses
 		return nil, wire.Internal("unable to send the code")
 	}
 	e.codeSentNodes(f, address, false)
-	f.UI.Messages = []Text{newText(1010014, nil)}
+	f.UI.Messages = []node.Text{node.NewText(1010014, nil)}
 	return nil, errShowFlow
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -27,7 +28,7 @@ type flow struct {
 	UpdatedAt        time.Time      `json:"updated_at"`
 	RequestURL       string         `json:"request_url"`
 	ReturnTo         string         `json:"return_to,omitempty"`
-	UI               Container      `json:"ui"`
+	UI               node.Container `json:"ui"`
 	State            string         `json:"state"`
 	Active           string         `json:"active,omitempty"`
 	Refresh          bool           `json:"refresh"`
@@ -64,10 +65,10 @@ func (e *Engine) newFlow(r *http.Request, kind, typ string) *flow {
 		IssuedAt: now, CreatedAt: now, UpdatedAt: now,
 		ExpiresAt:  now.Add(e.cfg.FlowLifespan),
 		RequestURL: e.urls.Request(r),
-		UI: Container{
+		UI: node.Container{
 			Action: e.urls.Public("self-service/" + kind + "?flow=" + id),
 			Method: "POST",
-			Nodes:  []*Node{},
+			Nodes:  []*node.Node{},
 		},
 	}
 }
@@ -110,61 +111,23 @@ func (e *Engine) loadFlow(ctx context.Context, id, kind string) (*flow, error) {
 		return nil, errFlowNotFound
 	}
 	if f.UI.Nodes == nil {
-		f.UI.Nodes = []*Node{}
+		f.UI.Nodes = []*node.Node{}
 	}
 	return &f, nil
-}
-
-// UnmarshalJSON restores typed node attributes.
-func (n *Node) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Type       string          `json:"type"`
-		Group      string          `json:"group"`
-		Attributes json.RawMessage `json:"attributes"`
-		Messages   []Text          `json:"messages"`
-		Meta       Meta            `json:"meta"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return err
-	}
-	n.Type, n.Group, n.Messages, n.Meta = raw.Type, raw.Group, raw.Messages, raw.Meta
-	if n.Messages == nil {
-		n.Messages = []Text{}
-	}
-	var target any
-	switch raw.Type {
-	case "input":
-		target = &InputAttrs{}
-	case "text":
-		target = &TextAttrs{}
-	case "img":
-		target = &ImageAttrs{}
-	case "a":
-		target = &AnchorAttrs{}
-	case "script":
-		target = &ScriptAttrs{}
-	default:
-		target = &map[string]any{}
-	}
-	if err := json.Unmarshal(raw.Attributes, target); err != nil {
-		return err
-	}
-	n.Attributes = target
-	return nil
 }
 
 // wire returns the flow's Kratos JSON shape for its kind.
 func (f *flow) wire() any {
 	type base struct {
-		ID             string    `json:"id"`
-		OrganizationID orgID     `json:"organization_id,omitzero"`
-		Type           string    `json:"type"`
-		ExpiresAt      time.Time `json:"expires_at"`
-		IssuedAt       time.Time `json:"issued_at"`
-		RequestURL     string    `json:"request_url"`
-		ReturnTo       string    `json:"return_to,omitempty"`
-		Active         string    `json:"active,omitempty"`
-		UI             Container `json:"ui"`
+		ID             string         `json:"id"`
+		OrganizationID orgID          `json:"organization_id,omitzero"`
+		Type           string         `json:"type"`
+		ExpiresAt      time.Time      `json:"expires_at"`
+		IssuedAt       time.Time      `json:"issued_at"`
+		RequestURL     string         `json:"request_url"`
+		ReturnTo       string         `json:"return_to,omitempty"`
+		Active         string         `json:"active,omitempty"`
+		UI             node.Container `json:"ui"`
 	}
 	// A nil map stays absent; an empty one (after a submit) is {}.
 	var tp any
@@ -287,22 +250,22 @@ func (e *Engine) setCSRFNode(f *flow, raw []byte) {
 	v := ""
 	if f.Type == "browser" && raw != nil {
 		cur := f.CSRFMasked
-		if n := f.UI.findNode("csrf_token"); cur == "" && n != nil {
-			cur, _ = n.input().Value.(string) // a flow stored before csrf_masked
+		if n := f.UI.Find("csrf_token"); cur == "" && n != nil {
+			cur, _ = n.Input().Value.(string) // a flow stored before csrf_masked
 		}
 		if !isMaskOf(cur, raw) {
 			cur = maskCSRF(raw)
 		}
 		f.CSRFMasked, v = cur, cur
 	}
-	if n := f.UI.findNode("csrf_token"); n != nil {
-		n.input().Value = v
+	if n := f.UI.Find("csrf_token"); n != nil {
+		n.Input().Value = v
 		return
 	}
 	if f.Kind == "verification" && f.Type == "api" {
 		return // Kratos's native verification flows carry no csrf_token node
 	}
-	f.UI.Nodes = append([]*Node{csrfNode(v)}, f.UI.Nodes...)
+	f.UI.Nodes = append([]*node.Node{node.CSRF(v)}, f.UI.Nodes...)
 }
 
 // getFlow serves get{Login,Registration,Recovery,Verification}Flow.

@@ -11,6 +11,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -45,11 +46,11 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 	}
 	f := e.newFlow(r, "login", typ)
 	f.Refresh, f.RequestedAAL, f.ReturnTo, f.State = refresh, aal, returnTo, "choose_method"
-	f.UI.Nodes = append(f.UI.Nodes, csrfNode(""))
+	f.UI.Nodes = append(f.UI.Nodes, node.CSRF(""))
 	switch {
 	case aal == "aal2":
 		f.IdentityID, f.SessionID = sess.IdentityID, sess.ID
-		f.UI.Messages = []Text{newText(1010004, nil)}
+		f.UI.Messages = []node.Text{node.NewText(1010004, nil)}
 		if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
 			for _, m := range loginMethods {
 				if e.secondFactorUsable(m, sess, ident) {
@@ -65,22 +66,22 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 				ident = c.Identifiers[0]
 			}
 		}
-		n := inputNode("default", "identifier", "hidden", nil).value(ident)
+		n := node.Input("default", "identifier", "hidden", nil).Value(ident)
 		f.UI.Nodes = append(f.UI.Nodes, n)
 		if e.methodEnabled("password") {
 			f.UI.Nodes = append(f.UI.Nodes,
-				inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
-				submitNode("password", "method", "password", labelOf(1010001, nil)))
+				node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("current-password"),
+				node.Submit("password", "method", "password", node.Label(1010001, nil)))
 		}
-		f.UI.Messages = []Text{newText(1010003, nil)}
+		f.UI.Messages = []node.Text{node.NewText(1010003, nil)}
 	case e.cfg.LoginStyle == "identifier_first":
 		e.identifierFirstNodes(r, f)
 	default:
 		if e.methodEnabled("password") {
 			f.UI.Nodes = append(f.UI.Nodes,
-				inputNode("default", "identifier", "text", e.schema.identifierLabel("password")).value("").required(),
-				inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
-				submitNode("password", "method", "password", labelOf(1010022, nil)))
+				node.Input("default", "identifier", "text", e.schema.identifierLabel("password")).Value("").Required(),
+				node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("current-password"),
+				node.Submit("password", "method", "password", node.Label(1010022, nil)))
 		}
 		// First factors besides password (passkey, passwordless webauthn, code).
 		for _, m := range loginMethods {
@@ -100,9 +101,9 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 // submitLogin is updateLoginFlow after the shared checks.
 func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submission) {
 	f := sub.f
-	f.UI.resetMessages()
+	f.UI.ResetMessages()
 	if f.State == "passed_challenge" {
-		f.UI.Messages = []Text{newText(4010007, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010007, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -116,7 +117,7 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 			wire.Redirect(w, r, http.StatusSeeOther, e.urls.DefaultReturn())
 			return
 		}
-		f.UI.Messages = []Text{textReason(4000001, wire.SessionAlreadyAvailable().Reason)}
+		f.UI.Messages = []node.Text{node.TextReason(4000001, wire.SessionAlreadyAvailable().Reason)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -138,7 +139,7 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 			return
 		}
 	}
-	f.UI.Messages = []Text{newText(4010002, nil)}
+	f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
 	e.renderFlowError(w, r, sub, http.StatusBadRequest)
 }
 
@@ -193,7 +194,7 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		// Not a second factor for this session and identity (the
 		// assurance rule, mfa.go): as Kratos answers a method it does not
 		// offer.
-		f.UI.Messages = []Text{newText(4010002, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -211,12 +212,12 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		return
 	}
 	if ident.State != "" && ident.State != "active" {
-		f.UI.Messages = []Text{newText(4010011, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if m.aal == "aal1" && !(sess != nil && f.Refresh) && e.addressUnverified(ident) {
-		f.UI.Messages = []Text{newText(4000010, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000010, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -322,7 +323,7 @@ func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow, 
 // same answer as one that was inactive before (4010011).
 func (e *Engine) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *submission, err error) {
 	if errors.Is(err, sessionstore.ErrIdentityInactive) {
-		sub.f.UI.Messages = []Text{newText(4010011, nil)}
+		sub.f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -355,7 +356,7 @@ func normalizeIdentifier(s string) string {
 func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *submission, sess *sessionstore.Session) {
 	f := sub.f
 	if f.RequestedAAL == "aal2" {
-		f.UI.Messages = []Text{newText(4010002, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -365,18 +366,18 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 	}
 	password := wire.BodyString(sub.body, "password")
 	if f.Refresh && sess != nil {
-		if n := f.UI.findNode("identifier"); n != nil && identifier == "" {
-			identifier, _ = n.input().Value.(string)
+		if n := f.UI.Find("identifier"); n != nil && identifier == "" {
+			identifier, _ = n.Input().Value.(string)
 		}
 	}
-	f.UI.setValue("identifier", identifier)
+	f.UI.SetValue("identifier", identifier)
 	missing := false
 	if identifier == "" {
-		f.UI.addNodeMessage("identifier", newText(4000002, map[string]any{"property": "identifier"}, "identifier"))
+		f.UI.AddNodeMessage("identifier", node.NewText(4000002, map[string]any{"property": "identifier"}, "identifier"))
 		missing = true
 	}
 	if password == "" {
-		f.UI.addNodeMessage("password", newText(4000002, map[string]any{"property": "password"}, "password"))
+		f.UI.AddNodeMessage("password", node.NewText(4000002, map[string]any{"property": "password"}, "password"))
 		missing = true
 	}
 	if missing {
@@ -401,20 +402,20 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 		return
 	}
 	if !ok {
-		f.UI.Messages = []Text{newText(4000006, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000006, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if ident.State != "" && ident.State != "active" {
 		rv.release()
-		f.UI.Messages = []Text{newText(4010011, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	rv.forgive("login_id")
 	rv.release()
 	if !(f.Refresh && sess != nil) && e.addressUnverified(ident) {
-		f.UI.Messages = []Text{newText(4000010, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000010, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}

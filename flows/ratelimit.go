@@ -17,6 +17,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -371,7 +372,7 @@ func (e *Engine) tooMany(w http.ResponseWriter, r *http.Request, sub *submission
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	reason := fmt.Sprintf("Too many attempts. Please try again in %d seconds.", secs)
 	if sub != nil && sub.toUI {
-		sub.f.UI.Messages = []Text{textReason(4000001, reason)}
+		sub.f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
 		e.renderFlowError(w, r, sub, http.StatusTooManyRequests)
 		return
 	}

@@ -6,16 +6,17 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 func (e *Engine) recoveryForm(f *flow, csrf string) {
 	g := e.cfg.RecoveryUse
 	f.State, f.Active = "choose_method", g
-	f.UI.Nodes = []*Node{
-		csrfNode(csrf),
-		inputNode(g, "email", "email", labelOf(1070007, nil)).required(),
-		submitNode(g, "method", g, labelOf(1070009, nil)),
+	f.UI.Nodes = []*node.Node{
+		node.CSRF(csrf),
+		node.Input(g, "email", "email", node.Label(1070007, nil)).Required(),
+		node.Submit(g, "method", g, node.Label(1070009, nil)),
 	}
 }
 
@@ -23,28 +24,28 @@ func (e *Engine) recoverySent(f *flow, address string) {
 	g := e.cfg.RecoveryUse
 	f.State, f.Active = "sent_email", g
 	csrf := ""
-	if n := f.UI.findNode("csrf_token"); n != nil {
-		csrf, _ = n.input().Value.(string)
+	if n := f.UI.Find("csrf_token"); n != nil {
+		csrf, _ = n.Input().Value.(string)
 	}
 	if g == "link" {
-		f.UI.Nodes = []*Node{
-			csrfNode(csrf),
-			inputNode(g, "email", "email", labelOf(1070007, nil)).required().value(address),
-			submitNode(g, "method", "link", labelOf(1070009, nil)),
+		f.UI.Nodes = []*node.Node{
+			node.CSRF(csrf),
+			node.Input(g, "email", "email", node.Label(1070007, nil)).Required().Value(address),
+			node.Submit(g, "method", "link", node.Label(1070009, nil)),
 		}
-		f.UI.Messages = []Text{newText(1060002, nil)}
+		f.UI.Messages = []node.Text{node.NewText(1060002, nil)}
 		return
 	}
-	code := inputNode("code", "code", "text", labelOf(1070010, nil)).required().autocomplete("one-time-code")
-	code.input().Pattern, code.input().MaxLength = "[0-9]+", 6
-	f.UI.Nodes = []*Node{
-		csrfNode(csrf),
+	code := node.Input("code", "code", "text", node.Label(1070010, nil)).Required().Autocomplete("one-time-code")
+	code.Input().Pattern, code.Input().MaxLength = "[0-9]+", 6
+	f.UI.Nodes = []*node.Node{
+		node.CSRF(csrf),
 		code,
-		inputNode("code", "method", "hidden", nil).value("code"),
-		submitNode("code", "method", "code", labelOf(1070009, nil)),
-		submitNode("code", "email", address, labelOf(1070008, nil)),
+		node.Input("code", "method", "hidden", nil).Value("code"),
+		node.Submit("code", "method", "code", node.Label(1070009, nil)),
+		node.Submit("code", "email", address, node.Label(1070008, nil)),
 	}
-	f.UI.Messages = []Text{newText(1060003, nil)}
+	f.UI.Messages = []node.Text{node.NewText(1060003, nil)}
 }
 
 func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *wire.Error) {
@@ -66,7 +67,7 @@ func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *wire.Error) 
 
 func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *submission) {
 	f := sub.f
-	f.UI.resetMessages()
+	f.UI.ResetMessages()
 	if !e.cfg.RecoveryEnabled {
 		e.writeBrowserOrJSONError(w, r, f.Type, errRecoveryDisabled())
 		return
@@ -76,7 +77,7 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 			if _, isStr := v.(string); !isStr {
 				// Kratos's body schema: both are strings.
 				got := jsonKind(v)
-				f.UI.addNodeMessage(k, newText(4000026, map[string]any{"allowed_types": []string{"string"}, "actual_type": got}, "string", got))
+				f.UI.AddNodeMessage(k, node.NewText(4000026, map[string]any{"allowed_types": []string{"string"}, "actual_type": got}, "string", got))
 				e.renderFlowError(w, r, sub, http.StatusBadRequest)
 				return
 			}
@@ -88,7 +89,7 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 	m, hasMethod := sub.body["method"]
 	codeStep := e.cfg.RecoveryUse == "code" && f.State == "sent_email" && wire.BodyString(sub.body, "email") == "" && (!hasMethod || m == "")
 	if sub.method != e.cfg.RecoveryUse && !codeStep {
-		f.UI.Messages = []Text{newText(4010005, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010005, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -103,10 +104,10 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 	email := strings.ToLower(strings.TrimSpace(wire.BodyString(sub.body, "email")))
 	if email == "" || !validEmail(email) {
 		if email == "" {
-			f.UI.addNodeMessage("email", newText(4000002, map[string]any{"property": "email"}, "email"))
+			f.UI.AddNodeMessage("email", node.NewText(4000002, map[string]any{"property": "email"}, "email"))
 		} else {
-			f.UI.setValue("email", email)
-			f.UI.addNodeMessage("email", newText(4000040, map[string]any{"value": email}))
+			f.UI.SetValue("email", email)
+			f.UI.AddNodeMessage("email", node.NewText(4000040, map[string]any{"value": email}))
 		}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
@@ -142,13 +143,13 @@ func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *su
 			// Too many wrong codes: the flow must be started again.
 			e.recoveryForm(f, "")
 			f.setChallenge(nil)
-			f.UI.Messages = []Text{newText(4060002, nil)}
+			f.UI.Messages = []node.Text{node.NewText(4060002, nil)}
 			e.renderFlowError(w, r, sub, http.StatusOK)
 			return
 		}
 		e.recoverySent(f, addr)
 		f.keepTransient()
-		f.UI.Messages = []Text{newText(4060006, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4060006, nil)}
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
@@ -172,7 +173,7 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 		e.replaceExpiredFlow(w, r, sub)
 		return
 	}
-	f.UI.resetMessages()
+	f.UI.ResetMessages()
 	lt, err := e.takeLinkToken(r.Context(), "rtok", q.Get("token"))
 	won := false
 	if err == nil && lt.FlowID == f.ID {
@@ -190,7 +191,7 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 		if passed {
 			f.State = "passed_challenge" // stays completed: it takes no token, and no new send
 		}
-		f.UI.Messages = []Text{newText(4060004, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4060004, nil)}
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
@@ -239,7 +240,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	sf.ReturnTo = f.ReturnTo
 	expires := is.sess.AuthenticatedAt.Add(e.cfg.PrivilegedSessionMaxAge)
 	mins := float64(e.cfg.PrivilegedSessionMaxAge.Minutes())
-	sf.UI.Messages = []Text{newText(1060001, map[string]any{"privileged_session_expires_at": expires, "privileged_session_expires_at_unix": expires.Unix()}, mins)}
+	sf.UI.Messages = []node.Text{node.NewText(1060001, map[string]any{"privileged_session_expires_at": expires, "privileged_session_expires_at_unix": expires.Unix()}, mins)}
 	if err := e.saveFlow(r.Context(), sf); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
@@ -291,7 +292,7 @@ func (e *Engine) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flo
 	}
 	nf.CSRFToken = f.CSRFToken
 	e.setCSRFNode(nf, nf.CSRFToken)
-	nf.UI.Messages = []Text{newText(4060001, nil)}
+	nf.UI.Messages = []node.Text{node.NewText(4060001, nil)}
 	if err := e.saveFlow(r.Context(), nf); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -53,16 +54,16 @@ func (e *Engine) registrationForm(f *flow, traits map[string]any) {
 // need for URLs (nil is fine for password-only forms).
 func (e *Engine) registrationFormFor(r0 *http.Request, f *flow, traits map[string]any) {
 	csrf := ""
-	if n := f.UI.findNode("csrf_token"); n != nil {
-		csrf, _ = n.input().Value.(string)
+	if n := f.UI.Find("csrf_token"); n != nil {
+		csrf, _ = n.Input().Value.(string)
 	}
-	f.UI.Nodes = []*Node{csrfNode(csrf)}
+	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
 	f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).traitNodes("default", traits, false)...)
 	if e.cfg.RegistrationStyle == "unified" {
 		e.passwordRegistrationNodes(f)
 		e.registrationMethodNodes(r0, f, traits)
 	} else {
-		f.UI.Nodes = append(f.UI.Nodes, submitNode("profile", "method", "profile", labelOf(1040001, nil)))
+		f.UI.Nodes = append(f.UI.Nodes, node.Submit("profile", "method", "profile", node.Label(1040001, nil)))
 	}
 	f.State = "choose_method"
 }
@@ -74,23 +75,23 @@ func (e *Engine) passwordRegistrationNodes(f *flow) {
 		return
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
-		inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("new-password"),
-		submitNode("password", "method", "password", labelOf(1040001, nil)))
+		node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("new-password"),
+		node.Submit("password", "method", "password", node.Label(1040001, nil)))
 }
 
 // credentialSelection renders the second screen of profile_first: traits
 // hidden, then the credential methods, then "Back".
 func (e *Engine) credentialSelection(r *http.Request, f *flow, traits map[string]any) {
 	csrf := ""
-	if n := f.UI.findNode("csrf_token"); n != nil {
-		csrf, _ = n.input().Value.(string)
+	if n := f.UI.Find("csrf_token"); n != nil {
+		csrf, _ = n.Input().Value.(string)
 	}
-	f.UI.Nodes = []*Node{csrfNode(csrf)}
+	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
 	f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).traitNodes("default", traits, true)...)
 	e.passwordRegistrationNodes(f)
 	e.registrationMethodNodes(r, f, traits)
-	f.UI.Nodes = append(f.UI.Nodes, submitNode("profile", "screen", "previous", labelOf(1040008, nil)))
-	f.UI.Messages = []Text{newText(1040009, nil)}
+	f.UI.Nodes = append(f.UI.Nodes, node.Submit("profile", "screen", "previous", node.Label(1040008, nil)))
+	f.UI.Messages = []node.Text{node.NewText(1040009, nil)}
 	f.State = "choose_method"
 	if f.Internal == nil {
 		f.Internal = map[string]any{}
@@ -101,13 +102,13 @@ func (e *Engine) credentialSelection(r *http.Request, f *flow, traits map[string
 // submitRegistration is updateRegistrationFlow after the shared checks.
 func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub *submission) {
 	f := sub.f
-	f.UI.resetMessages()
+	f.UI.ResetMessages()
 	if e.cfg.DisableRegistration {
 		e.writeBrowserOrJSONError(w, r, f.Type, errRegistrationDisabled())
 		return
 	}
 	if f.State == "passed_challenge" {
-		f.UI.Messages = []Text{newText(4040002, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4040002, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -116,7 +117,7 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 			wire.Redirect(w, r, http.StatusFound, e.urls.DefaultReturn())
 			return
 		}
-		f.UI.Messages = []Text{textReason(4000001, wire.SessionAlreadyAvailable().Reason)}
+		f.UI.Messages = []node.Text{node.TextReason(4000001, wire.SessionAlreadyAvailable().Reason)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -162,7 +163,7 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 			return
 		}
 	}
-	f.UI.Messages = []Text{newText(4010003, nil)}
+	f.UI.Messages = []node.Text{node.NewText(4010003, nil)}
 	e.renderFlowError(w, r, sub, http.StatusBadRequest)
 }
 
@@ -171,19 +172,19 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 func (e *Engine) setTraitValues(f *flow, traits map[string]any) {
 	for _, fd := range e.flowSchema(f).Fields {
 		if v, ok := lookupPath(traits, fd.Path); ok {
-			f.UI.setValue("traits."+fd.Path, v)
+			f.UI.SetValue("traits."+fd.Path, v)
 		}
 	}
 }
 
 // applyFieldErrors puts validation messages on trait nodes (or the flow).
-func applyFieldErrors(c *Container, errs []fieldError) {
+func applyFieldErrors(c *node.Container, errs []fieldError) {
 	for _, fe := range errs {
 		if fe.Name == "" {
 			c.Messages = append(c.Messages, fe.Text)
 			continue
 		}
-		c.addNodeMessage(fe.Name, fe.Text)
+		c.AddNodeMessage(fe.Name, fe.Text)
 	}
 }
 
@@ -209,17 +210,17 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 	}
 	identifiers := e.flowSchema(f).identifiers(traits, "password")
 	if len(identifiers) == 0 {
-		f.UI.Messages = []Text{newText(4000009, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000009, nil)}
 		fail()
 		return
 	}
 	if password == "" {
-		f.UI.addNodeMessage("password", newText(4000002, map[string]any{"property": "password"}, "password"))
+		f.UI.AddNodeMessage("password", node.NewText(4000002, map[string]any{"property": "password"}, "password"))
 		fail()
 		return
 	}
 	if t := e.passwordPolicy(password, identifiers); t != nil {
-		f.UI.addNodeMessage("password", *t)
+		f.UI.AddNodeMessage("password", *t)
 		fail()
 		return
 	}
@@ -349,7 +350,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 func (e *Engine) answerDuplicate(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any) {
 	e.flowSchema(sub.f).fillObjects(traits)
 	e.registrationFormFor(r, sub.f, traits)
-	sub.f.UI.Messages = []Text{newText(4000007, nil)}
+	sub.f.UI.Messages = []node.Text{node.NewText(4000007, nil)}
 	e.renderFlowError(w, r, sub, http.StatusBadRequest)
 }
 

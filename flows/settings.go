@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -83,10 +84,10 @@ func (e *Engine) methodEnabled(name string) bool {
 
 func (e *Engine) settingsNodes(r *http.Request, f *flow, ident *sessionstore.Identity) {
 	csrf := ""
-	if n := f.UI.findNode("csrf_token"); n != nil {
-		csrf, _ = n.input().Value.(string)
+	if n := f.UI.Find("csrf_token"); n != nil {
+		csrf, _ = n.Input().Value.(string)
 	}
-	f.UI.Nodes = []*Node{csrfNode(csrf)}
+	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
 	for _, m := range settingsMethods {
 		if e.methodEnabled(m.name) {
 			m.nodes(e, r, f, ident)
@@ -261,7 +262,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	if !ok {
 		return
 	}
-	f.UI.resetMessages()
+	f.UI.ResetMessages()
 	var m *settingsMethod
 	for _, cand := range settingsMethods {
 		if cand.name == sub.method && e.methodEnabled(cand.name) {
@@ -269,7 +270,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		}
 	}
 	if m == nil {
-		f.UI.Messages = []Text{newText(4010004, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010004, nil)}
 		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 		return
 	}
@@ -312,7 +313,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 			e.answerSettingsRefusal(w, r, sub, ident, refused.out)
 			return
 		case errors.Is(err, sessionstore.ErrDuplicateCredential):
-			f.UI.Messages = []Text{newText(4000007, nil)}
+			f.UI.Messages = []node.Text{node.NewText(4000007, nil)}
 			e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 			return
 		case errors.Is(err, sessionstore.ErrConflict):
@@ -348,7 +349,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	f.State = "success"
 	e.settingsNodes(r, f, ident)
 	e.setCSRFNode(f, f.CSRFToken)
-	f.UI.Messages = []Text{newText(1050001, nil)}
+	f.UI.Messages = []node.Text{node.NewText(1050001, nil)}
 	if sub.toUI {
 		if err := e.saveFlow(r.Context(), f); err != nil {
 			wire.WriteError(w, r, wire.Internal("unable to store the flow"))
@@ -394,7 +395,7 @@ func (e *Engine) answerSettingsRefusal(w http.ResponseWriter, r *http.Request, s
 func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, status int) {
 	f := sub.f
 	for _, n := range f.UI.Nodes {
-		if a := n.input(); a != nil && a.Type == "password" {
+		if a := n.Input(); a != nil && a.Type == "password" {
 			a.Value = nil
 		}
 	}

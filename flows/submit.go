@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -62,8 +63,8 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 		return
 	}
 	if derr != nil {
-		f.UI.resetMessages()
-		f.UI.Messages = []Text{textReason(4000001, derr.Error())}
+		f.UI.ResetMessages()
+		f.UI.Messages = []node.Text{node.TextReason(4000001, derr.Error())}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -80,8 +81,8 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 		// Traits end up in the identity: bounded, so 4 MiB submits do not
 		// become 4 MiB identities.
 		if b, err := json.Marshal(tr); err != nil || len(b) > maxTraitsBytes {
-			f.UI.resetMessages()
-			f.UI.Messages = []Text{textReason(4000001, fmt.Sprintf("The traits are too large: at most %d bytes of JSON are accepted.", maxTraitsBytes))}
+			f.UI.ResetMessages()
+			f.UI.Messages = []node.Text{node.TextReason(4000001, fmt.Sprintf("The traits are too large: at most %d bytes of JSON are accepted.", maxTraitsBytes))}
 			e.renderFlowError(w, r, sub, http.StatusBadRequest)
 			return
 		}
@@ -90,8 +91,8 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 		// The payload is stored with the flow and copied into mails:
 		// bounded, so submits cannot fill the store.
 		if reason := checkTransientPayload(tp); reason != "" {
-			f.UI.resetMessages()
-			f.UI.Messages = []Text{textReason(4000001, reason)}
+			f.UI.ResetMessages()
+			f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
 			e.renderFlowError(w, r, sub, http.StatusBadRequest)
 			return
 		}
@@ -99,8 +100,8 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 	}
 	if f.Type == "api" {
 		if aerr := checkAPIRequest(r); aerr != nil {
-			f.UI.resetMessages()
-			f.UI.Messages = []Text{textReason(4000001, aerr.Reason)}
+			f.UI.ResetMessages()
+			f.UI.Messages = []node.Text{node.TextReason(4000001, aerr.Reason)}
 			e.renderFlowError(w, r, sub, http.StatusBadRequest)
 			return
 		}
@@ -179,7 +180,7 @@ func jsonDepth(v any, limit int) int {
 func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *submission, status int) {
 	f := sub.f
 	for _, n := range f.UI.Nodes {
-		a := n.input()
+		a := n.Input()
 		switch {
 		case a == nil:
 		case a.Type == "password":
@@ -200,11 +201,11 @@ func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *su
 	if f.Type == "browser" {
 		if e.holdsFlowCSRF(r, f) {
 			e.setCSRFNode(f, f.CSRFToken)
-		} else if n := f.UI.findNode("csrf_token"); n != nil {
+		} else if n := f.UI.Find("csrf_token"); n != nil {
 			// Not shown to hold the flow's CSRF cookie (a GET of the submit
 			// path, a body that did not decode, before the CSRF check): the
 			// answer must not hand the flow's token to whoever knows its id.
-			n.input().Value = ""
+			n.Input().Value = ""
 		}
 	}
 	writeFlow(w, status, f)
@@ -267,7 +268,7 @@ func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub 
 	e.setCSRFNode(nf, old.CSRFToken)
 	ago := e.now().Sub(old.ExpiresAt)
 	msgID := map[string]int{"login": 4010001, "registration": 4040001, "settings": 4050001, "recovery": 4060005, "verification": 4070005}[old.Kind]
-	nf.UI.Messages = []Text{newText(msgID, map[string]any{"expired_at": old.ExpiresAt, "expired_at_unix": old.ExpiresAt.Unix()}, ago.Minutes())}
+	nf.UI.Messages = []node.Text{node.NewText(msgID, map[string]any{"expired_at": old.ExpiresAt, "expired_at_unix": old.ExpiresAt.Unix()}, ago.Minutes())}
 	if err := e.saveFlow(r.Context(), nf); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return

@@ -18,6 +18,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -117,7 +118,7 @@ func totpQRDataURI(k *otp.Key) (string, error) {
 func totpSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
 	if hasCredential(ident, "totp") {
 		f.UI.Nodes = append(f.UI.Nodes,
-			submitNode("totp", "totp_unlink", "true", labelOf(1050004, nil)).required())
+			node.Submit("totp", "totp_unlink", "true", node.Label(1050004, nil)).Required())
 		return
 	}
 	k, err := e.pendingTOTPKey(r, f, ident)
@@ -132,12 +133,12 @@ func totpSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.
 	}
 	secret := k.Secret()
 	f.UI.Nodes = append(f.UI.Nodes,
-		&Node{Type: "img", Group: "totp", Messages: []Text{}, Meta: Meta{Label: labelOf(1050005, nil)},
-			Attributes: &ImageAttrs{ID: "totp_qr", Src: src, Width: totpPNGSize, Height: totpPNGSize, NodeType: "img"}},
-		&Node{Type: "text", Group: "totp", Messages: []Text{}, Meta: Meta{Label: labelOf(1050017, nil)},
-			Attributes: &TextAttrs{ID: "totp_secret_key", Text: newText(1050006, map[string]any{"secret": secret}, secret), NodeType: "text"}},
-		inputNode("totp", "totp_code", "text", labelOf(1070006, nil)).required(),
-		submitNode("totp", "method", "totp", labelOf(1070003, nil)))
+		&node.Node{Type: "img", Group: "totp", Messages: []node.Text{}, Meta: node.Meta{Label: node.Label(1050005, nil)},
+			Attributes: &node.ImageAttrs{ID: "totp_qr", Src: src, Width: totpPNGSize, Height: totpPNGSize, NodeType: "img"}},
+		&node.Node{Type: "text", Group: "totp", Messages: []node.Text{}, Meta: node.Meta{Label: node.Label(1050017, nil)},
+			Attributes: &node.TextAttrs{ID: "totp_secret_key", Text: node.NewText(1050006, map[string]any{"secret": secret}, secret), NodeType: "text"}},
+		node.Input("totp", "totp_code", "text", node.Label(1070006, nil)).Required(),
+		node.Submit("totp", "method", "totp", node.Label(1070003, nil)))
 }
 
 func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
@@ -159,7 +160,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		}}
 	}
 	if wire.BodyBool(st.sub.body, "totp_unlink") {
-		f.UI.Messages = []Text{newText(4000011, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000011, nil)}
 		return settingsOutcome{invalid: true, privileged: true}
 	}
 	s := f.internalString(totpInternalKey)
@@ -173,7 +174,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 	}
 	code := strings.TrimSpace(wire.BodyString(st.sub.body, "totp_code"))
 	if code == "" {
-		f.UI.addNodeMessage("totp_code", newText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
+		f.UI.AddNodeMessage("totp_code", node.NewText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
 		return settingsOutcome{invalid: true, privileged: true}
 	}
 	rv, ee := e.mfaReserve(r, st.ident.ID)
@@ -181,7 +182,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		return settingsOutcome{err: ee}
 	}
 	if !e.totpValid(k, code) {
-		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
+		f.UI.AddNodeMessage("totp_code", node.NewText(4000008, nil))
 		return settingsOutcome{invalid: true, privileged: true}
 	}
 	rv.release()
@@ -311,21 +312,21 @@ func totpLoginNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Ide
 	}
 	// As captured from Kratos: value "" and no autocomplete attribute.
 	f.UI.Nodes = append(f.UI.Nodes,
-		inputNode("totp", "totp_code", "text", labelOf(1010006, nil)).value("").required(),
-		submitNode("totp", "method", "totp", labelOf(1010009, nil)))
+		node.Input("totp", "totp_code", "text", node.Label(1010006, nil)).Value("").Required(),
+		node.Submit("totp", "method", "totp", node.Label(1010009, nil)))
 }
 
 func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.sub.f
 	ident := st.ident
 	if !hasCredential(ident, "totp") {
-		f.UI.Messages = []Text{newText(4000011, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000011, nil)}
 		return nil, nil
 	}
-	f.UI.setValue("totp_code", "")
+	f.UI.SetValue("totp_code", "")
 	code := strings.TrimSpace(wire.BodyString(st.sub.body, "totp_code"))
 	if code == "" {
-		f.UI.addNodeMessage("totp_code", newText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
+		f.UI.AddNodeMessage("totp_code", node.NewText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
 		return nil, nil
 	}
 	rv, ee := e.mfaReserve(r, ident.ID)
@@ -339,7 +340,7 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 		return nil, wire.Internal("The TOTP credential could not be read.")
 	}
 	if !e.totpValid(k, code) {
-		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
+		f.UI.AddNodeMessage("totp_code", node.NewText(4000008, nil))
 		return nil, nil
 	}
 	if fresh, err := e.claimTOTPCode(r.Context(), ident.ID, k, code); err != nil {
@@ -350,7 +351,7 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 		// A code already used (here or by another session): refused like
 		// a wrong one. Not counted as a guess: whoever sends it knows it.
 		rv.release()
-		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
+		f.UI.AddNodeMessage("totp_code", node.NewText(4000008, nil))
 		return nil, nil
 	}
 	mfaPassed(rv)

@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -307,12 +308,12 @@ type uiView struct {
 	JS, Icon   string
 	Wide       bool
 	Nav        []uiLink
-	Messages   []Text
+	Messages   []node.Text
 	Summary    []uiSummary
 	Forms      []*uiForm
 	AltForms   []*uiForm
 	Footer     []uiFooter
-	Scripts    []*ScriptAttrs
+	Scripts    []*node.ScriptAttrs
 	Error      *uiErrorView
 	Sessions   *uiSessionsView
 	Welcome    *uiWelcomeView
@@ -386,7 +387,7 @@ type uiItem struct {
 	Pattern      string
 	MaxLength    int
 	Autofocus    bool
-	Messages     []Text
+	Messages     []node.Text
 	Invalid      bool
 	Style        string // primary, secondary, danger, quiet
 	NoValidate   bool
@@ -673,7 +674,7 @@ func (e *Engine) flowLinks(r *http.Request, v *uiView, f *flow) {
 			}
 			return
 		}
-		if n := f.UI.findNode("identifier"); n != nil && n.input().Type == "hidden" {
+		if n := f.UI.Find("identifier"); n != nil && n.Input().Type == "hidden" {
 			// A later step (identifier-first, code sent): the way back
 			// to typing another identifier.
 			v.Footer = append(v.Footer, uiFooter{Link: uiLink{Href: withReturn("login"), Text: tr("link.login.other")}})
@@ -717,10 +718,10 @@ func (e *Engine) logoutURL(r *http.Request, sess *sessionstore.Session) string {
 
 // nodeVisible reports whether n shows something (hidden inputs and scripts
 // do not).
-func nodeVisible(n *Node) bool {
+func nodeVisible(n *node.Node) bool {
 	switch n.Type {
 	case "input":
-		a := n.input()
+		a := n.Input()
 		return a != nil && a.Type != "hidden"
 	case "script":
 		return false
@@ -728,15 +729,15 @@ func nodeVisible(n *Node) bool {
 	return true
 }
 
-func isButton(n *Node) bool {
-	a := n.input()
+func isButton(n *node.Node) bool {
+	a := n.Input()
 	return a != nil && (a.Type == "submit" || a.Type == "button")
 }
 
 var dangerName = regexp.MustCompile(`(^|_)(unlink|remove|disable|delete)$`)
 
 // groupOrder returns the non-default groups in order of first appearance.
-func groupOrder(nodes []*Node) []string {
+func groupOrder(nodes []*node.Node) []string {
 	var out []string
 	for _, n := range nodes {
 		if n.Group != "default" && !slices.Contains(out, n.Group) {
@@ -769,12 +770,12 @@ func (e *Engine) buildForms(v *uiView, f *flow) {
 	defaultVisible := false
 	hasMethodNode := map[string]bool{}
 	for _, n := range nodes {
-		a := n.input()
+		a := n.Input()
 		if a != nil && a.Name == "method" {
 			hasMethodNode[n.Group] = true
 		}
 		if n.Type == "script" {
-			if s, ok := n.Attributes.(*ScriptAttrs); ok && !slices.ContainsFunc(v.Scripts, func(x *ScriptAttrs) bool { return x.Src == s.Src }) {
+			if s, ok := n.Attributes.(*node.ScriptAttrs); ok && !slices.ContainsFunc(v.Scripts, func(x *node.ScriptAttrs) bool { return x.Src == s.Src }) {
 				v.Scripts = append(v.Scripts, s)
 			}
 			continue
@@ -820,7 +821,7 @@ func (e *Engine) buildForms(v *uiView, f *flow) {
 		return fmt.Sprintf("n%d-%s", idx, sanitizeID(name))
 	}
 	primaryTaken := false
-	newItems := func(form *uiForm, ns []*Node) []*uiItem {
+	newItems := func(form *uiForm, ns []*node.Node) []*uiItem {
 		var items []*uiItem
 		for _, n := range ns {
 			it := e.nodeItem(n, nextID)
@@ -852,7 +853,7 @@ func (e *Engine) buildForms(v *uiView, f *flow) {
 
 	if defaultVisible {
 		form := &uiForm{ID: "form-flow", Action: f.UI.Action, Method: orPOST(f.UI.Method), Hidden: slices.Clone(sharedHidden)}
-		var def []*Node
+		var def []*node.Node
 		for _, n := range nodes {
 			if n.Group == "default" && nodeVisible(n) {
 				def = append(def, n)
@@ -954,9 +955,9 @@ func (e *Engine) buildForms(v *uiView, f *flow) {
 
 // isMethodSection: the group offers a way to complete the flow (a method
 // submit, a trigger button or fields), not only auxiliary buttons.
-func isMethodSection(ns []*Node) bool {
+func isMethodSection(ns []*node.Node) bool {
 	for _, n := range ns {
-		a := n.input()
+		a := n.Input()
 		switch {
 		case a == nil:
 			if nodeVisible(n) {
@@ -1030,8 +1031,8 @@ func autofocus(v *uiView) {
 	}
 }
 
-func nodesOf(nodes []*Node, g string) []*Node {
-	var out []*Node
+func nodesOf(nodes []*node.Node, g string) []*node.Node {
+	var out []*node.Node
 	for _, n := range nodes {
 		if n.Group == g && n.Type != "script" {
 			out = append(out, n)
@@ -1072,11 +1073,11 @@ func valueString(v any) string {
 	}
 }
 
-func labelText(n *Node, fallback string) string {
+func labelText(n *node.Node, fallback string) string {
 	if n.Meta.Label != nil && n.Meta.Label.Text != "" {
 		return n.Meta.Label.Text
 	}
-	if a := n.input(); a != nil && a.Label != nil && a.Label.Text != "" {
+	if a := n.Input(); a != nil && a.Label != nil && a.Label.Text != "" {
 		return a.Label.Text
 	}
 	return fallback
@@ -1109,7 +1110,7 @@ func safeSrc(s string) template.URL {
 }
 
 // nodeItem renders one node; nil for nodes that render nothing.
-func (e *Engine) nodeItem(n *Node, nextID func(string) string) *uiItem {
+func (e *Engine) nodeItem(n *node.Node, nextID func(string) string) *uiItem {
 	it := &uiItem{Messages: n.Messages, Group: n.Group}
 	for _, m := range n.Messages {
 		if m.Type == "error" {
@@ -1118,7 +1119,7 @@ func (e *Engine) nodeItem(n *Node, nextID func(string) string) *uiItem {
 	}
 	switch n.Type {
 	case "input":
-		a := n.input()
+		a := n.Input()
 		if a == nil {
 			return nil
 		}
@@ -1182,7 +1183,7 @@ func (e *Engine) nodeItem(n *Node, nextID func(string) string) *uiItem {
 		}
 		return it
 	case "text":
-		a, ok := n.Attributes.(*TextAttrs)
+		a, ok := n.Attributes.(*node.TextAttrs)
 		if !ok {
 			return nil
 		}
@@ -1205,14 +1206,14 @@ func (e *Engine) nodeItem(n *Node, nextID func(string) string) *uiItem {
 							c.Used = true
 						}
 					}
-				case Text:
+				case node.Text:
 					c.Text, c.Used = x.Text, x.ID == 1050014
 				case string:
 					c.Text = x
 				}
 				it.Codes = append(it.Codes, c)
 			}
-		} else if secrets, ok := a.Text.Context["secrets"].([]Text); ok {
+		} else if secrets, ok := a.Text.Context["secrets"].([]node.Text); ok {
 			it.Kind = "codes"
 			for _, s := range secrets {
 				it.Codes = append(it.Codes, uiCode{Text: s.Text, Used: s.ID == 1050014})
@@ -1223,7 +1224,7 @@ func (e *Engine) nodeItem(n *Node, nextID func(string) string) *uiItem {
 		}
 		return it
 	case "img":
-		a, ok := n.Attributes.(*ImageAttrs)
+		a, ok := n.Attributes.(*node.ImageAttrs)
 		if !ok {
 			return nil
 		}
@@ -1235,7 +1236,7 @@ func (e *Engine) nodeItem(n *Node, nextID func(string) string) *uiItem {
 		}
 		return it
 	case "a":
-		a, ok := n.Attributes.(*AnchorAttrs)
+		a, ok := n.Attributes.(*node.AnchorAttrs)
 		if !ok {
 			return nil
 		}
@@ -1427,7 +1428,7 @@ func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
 	v.Sessions = sv
 	switch r.URL.Query().Get("done") {
 	case "revoked":
-		v.Messages = []Text{{Text: tr("sessions.revoked"), Type: "success"}}
+		v.Messages = []node.Text{{Text: tr("sessions.revoked"), Type: "success"}}
 	case "revoked-others":
 		n, _ := strconv.Atoi(r.URL.Query().Get("count"))
 		msg := tr("sessions.revoked.others", n)
@@ -1437,7 +1438,7 @@ func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
 		case 1:
 			msg = tr("sessions.revoked.others.one")
 		}
-		v.Messages = []Text{{Text: msg, Type: "success"}}
+		v.Messages = []node.Text{{Text: msg, Type: "success"}}
 	}
 	e.accountNav(r, v, sess, "sessions")
 	e.pageHeaders(w, r, nil)

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -30,12 +31,12 @@ func (e *Engine) verificationForm(f *flow) {
 	group := e.cfg.VerificationUse
 	f.State = "choose_method"
 	f.Active = group
-	f.UI.Nodes = []*Node{
-		inputNode(group, "email", "email", labelOf(1070007, nil)).required(),
-		submitNode(group, "method", group, labelOf(1070009, nil)),
+	f.UI.Nodes = []*node.Node{
+		node.Input(group, "email", "email", node.Label(1070007, nil)).Required(),
+		node.Submit(group, "method", group, node.Label(1070009, nil)),
 	}
 	if f.Type == "browser" {
-		f.UI.Nodes = append(f.UI.Nodes, csrfNode(""))
+		f.UI.Nodes = append(f.UI.Nodes, node.CSRF(""))
 	}
 }
 
@@ -45,22 +46,22 @@ func (e *Engine) verificationSent(f *flow, address string) {
 	f.State = "sent_email"
 	f.Active = group
 	if group == "link" {
-		f.UI.Nodes = []*Node{
-			inputNode(group, "email", "email", labelOf(1070007, nil)).required().value(address),
-			submitNode(group, "method", "link", labelOf(1070009, nil)),
+		f.UI.Nodes = []*node.Node{
+			node.Input(group, "email", "email", node.Label(1070007, nil)).Required().Value(address),
+			node.Submit(group, "method", "link", node.Label(1070009, nil)),
 		}
-		f.UI.Messages = []Text{newText(1080001, nil)}
+		f.UI.Messages = []node.Text{node.NewText(1080001, nil)}
 	} else {
-		f.UI.Nodes = []*Node{
-			inputNode("code", "method", "hidden", nil).value("code"),
-			inputNode("code", "code", "text", labelOf(1070011, nil)).required().autocomplete("one-time-code"),
-			submitNode("code", "method", "code", labelOf(1070009, nil)),
-			submitNode("code", "email", address, labelOf(1070008, nil)),
+		f.UI.Nodes = []*node.Node{
+			node.Input("code", "method", "hidden", nil).Value("code"),
+			node.Input("code", "code", "text", node.Label(1070011, nil)).Required().Autocomplete("one-time-code"),
+			node.Submit("code", "method", "code", node.Label(1070009, nil)),
+			node.Submit("code", "email", address, node.Label(1070008, nil)),
 		}
-		f.UI.Messages = []Text{newText(1080003, nil)}
+		f.UI.Messages = []node.Text{node.NewText(1080003, nil)}
 	}
 	if f.Type == "browser" {
-		f.UI.Nodes = append(f.UI.Nodes, csrfNode(""))
+		f.UI.Nodes = append(f.UI.Nodes, node.CSRF(""))
 	}
 }
 
@@ -89,22 +90,22 @@ func validEmail(s string) bool {
 
 func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub *submission) {
 	f := sub.f
-	f.UI.resetMessages()
+	f.UI.ResetMessages()
 	if !e.cfg.VerificationEnabled {
 		e.writeBrowserOrJSONError(w, r, f.Type, errVerificationDisabled())
 		return
 	}
 	if sub.method != "code" && sub.method != "link" || sub.method != e.cfg.VerificationUse {
-		if n := f.UI.findNode("method"); n != nil {
-			f.UI.addNodeMessage("method", textReason(4000001, "Could not find a strategy to verify your account with. Did you fill out the form correctly?"))
+		if n := f.UI.Find("method"); n != nil {
+			f.UI.AddNodeMessage("method", node.TextReason(4000001, "Could not find a strategy to verify your account with. Did you fill out the form correctly?"))
 		} else {
-			f.UI.Messages = []Text{newText(4010006, nil)}
+			f.UI.Messages = []node.Text{node.NewText(4010006, nil)}
 		}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if f.State == "passed_challenge" {
-		f.UI.Messages = []Text{newText(4070002, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4070002, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -114,7 +115,7 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 	}
 	email := strings.ToLower(strings.TrimSpace(wire.BodyString(sub.body, "email")))
 	if email == "" {
-		f.UI.addNodeMessage("email", newText(4000002, map[string]any{"property": "email"}, "email"))
+		f.UI.AddNodeMessage("email", node.NewText(4000002, map[string]any{"property": "email"}, "email"))
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -122,7 +123,7 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 		// Kratos treats a non-email as a phone number it cannot reach and
 		// still answers "sent" (observed): no enumeration either way.
 		e.verificationSent(f, email)
-		f.UI.Messages = []Text{newText(1080004, nil)}
+		f.UI.Messages = []node.Text{node.NewText(1080004, nil)}
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
@@ -189,7 +190,7 @@ func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *submiss
 	}
 	sub.f = f
 	if !ok && f.State == "passed_challenge" {
-		f.UI.Messages = []Text{newText(4070002, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4070002, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -197,12 +198,12 @@ func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *submiss
 		addr := ""
 		if c != nil {
 			addr = c.Address
-		} else if n := f.UI.findNode("email"); n != nil {
-			addr, _ = n.input().Value.(string)
+		} else if n := f.UI.Find("email"); n != nil {
+			addr, _ = n.Input().Value.(string)
 		}
 		e.verificationSent(f, addr)
 		f.keepTransient()
-		f.UI.Messages = []Text{newText(4070006, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4070006, nil)}
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
@@ -220,10 +221,10 @@ func (e *Engine) completeVerification(w http.ResponseWriter, r *http.Request, su
 	to := e.flowReturnTo(r, f)
 	f.State = "passed_challenge"
 	f.UI.Action, f.UI.Method = to, "GET"
-	a := &Node{Type: "a", Group: e.cfg.VerificationUse, Messages: []Text{}, Meta: Meta{Label: labelOf(1070009, nil)},
-		Attributes: &AnchorAttrs{ID: "continue", Href: to, Title: newText(1070009, nil), NodeType: "a"}}
-	f.UI.Nodes = []*Node{csrfNode(""), a}
-	f.UI.Messages = []Text{newText(1080002, nil)}
+	a := &node.Node{Type: "a", Group: e.cfg.VerificationUse, Messages: []node.Text{}, Meta: node.Meta{Label: node.Label(1070009, nil)},
+		Attributes: &node.AnchorAttrs{ID: "continue", Href: to, Title: node.NewText(1070009, nil), NodeType: "a"}}
+	f.UI.Nodes = []*node.Node{node.CSRF(""), a}
+	f.UI.Messages = []node.Text{node.NewText(1080002, nil)}
 	e.renderFlowError(w, r, sub, http.StatusOK)
 }
 
@@ -293,7 +294,7 @@ func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
 		e.replaceExpiredFlow(w, r, sub)
 		return
 	}
-	f.UI.resetMessages()
+	f.UI.ResetMessages()
 	if f.State == "passed_challenge" {
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
@@ -305,7 +306,7 @@ func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
 	lt, err := e.takeLinkToken(r.Context(), "vtok", q.Get("token"))
 	if err != nil || lt.FlowID != f.ID {
 		e.verificationForm(f)
-		f.UI.Messages = []Text{newText(4070001, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4070001, nil)}
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -52,9 +53,9 @@ func webauthnRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[s
 		return
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
-		inputNode("webauthn", "webauthn_register_displayname", "text", labelOf(1050013, nil)).value(""),
-		inputNode("webauthn", "webauthn_register", "hidden", nil).value(""),
-		triggerNode("webauthn", "webauthn_register_trigger", "oryWebAuthnRegistration", opts, labelOf(1040004, nil)))
+		node.Input("webauthn", "webauthn_register_displayname", "text", node.Label(1050013, nil)).Value(""),
+		node.Input("webauthn", "webauthn_register", "hidden", nil).Value(""),
+		node.Trigger("webauthn", "webauthn_register_trigger", "oryWebAuthnRegistration", opts, node.Label(1040004, nil)))
 	e.ensureWebAuthnScript(r, f)
 }
 
@@ -68,12 +69,12 @@ func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registr
 		return registrationOutcome{invalid: true}
 	}
 	name := strings.TrimSpace(wire.BodyString(body, "webauthn_register_displayname"))
-	f.UI.setValue("webauthn_register_displayname", name)
+	f.UI.SetValue("webauthn_register_displayname", name)
 	fail := func(reason string) registrationOutcome {
-		f.UI.Messages = []Text{textReason(4000001, reason)}
-		f.UI.setValue("webauthn_register", "")
+		f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
+		f.UI.SetValue("webauthn_register", "")
 		if opts, err := e.beginWebAuthnSignUp(r, f, st.traits); err == nil {
-			f.UI.setTrigger("webauthn_register_trigger", "oryWebAuthnRegistration", opts)
+			f.UI.SetTrigger("webauthn_register_trigger", "oryWebAuthnRegistration", opts)
 		}
 		return registrationOutcome{invalid: true}
 	}
@@ -85,7 +86,7 @@ func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registr
 		identifiers = sch.identifiers(st.traits, "password")
 	}
 	if len(identifiers) == 0 {
-		f.UI.Messages = []Text{newText(4000009, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000009, nil)}
 		return registrationOutcome{invalid: true}
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyWebAuthnRegister)
