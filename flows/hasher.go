@@ -18,6 +18,8 @@ import (
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // hasher hashes new passwords with the configured algorithm and verifies
@@ -131,9 +133,9 @@ var errHashBusy = errors.New("password hashing is saturated")
 const hashWait = 10 * time.Second
 
 // errHashersBusy is the answer when errHashBusy refused a request.
-func errHashersBusy() *Error {
-	ee := newError(http.StatusServiceUnavailable, "", "", "The server is busy checking other passwords; this one was not checked. Please try again in a few seconds.")
-	ee.retryAfter = 5
+func errHashersBusy() *wire.Error {
+	ee := wire.NewError(http.StatusServiceUnavailable, "", "", "The server is busy checking other passwords; this one was not checked. Please try again in a few seconds.")
+	ee.WithRetryAfter(5)
 	return ee
 }
 

@@ -76,7 +76,7 @@ func TestLimitsFailClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, ee := e.reserve(context.Background(), "login_id", "x@example.com")
-	if ee == nil || ee.Code != http.StatusServiceUnavailable || ee.retryAfter <= 0 {
+	if ee == nil || ee.Code != http.StatusServiceUnavailable || ee.RetryAfter() <= 0 {
 		t.Fatalf("reserve on a closed store: %+v, want 503 with Retry-After", ee)
 	}
 	if _, err := e.blocked(context.Background(), "reg_ip", "192.0.2.1"); err == nil {

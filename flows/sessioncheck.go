@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
 )
 
 // The session check of whoami and the gate, built for the hot path: the
@@ -212,7 +213,7 @@ func (e *Engine) maybeExtend(ctx context.Context, s *sessionstore.Session) *sess
 	})
 	if err != nil {
 		if !errors.Is(err, sessionstore.ErrTokenChanged) {
-			e.logger.Warn("extending session", zapErr(err))
+			e.logger.Warn("extending session", zap.Error(err))
 		}
 		return s
 	}
@@ -283,7 +284,7 @@ type gateFeatures struct {
 }
 
 // publicBase is the configured public URL (never built from the request).
-func (g *gateFeatures) publicBase(e *Engine, _ *http.Request) string { return e.baseStr }
+func (g *gateFeatures) publicBase(e *Engine, _ *http.Request) string { return e.urls.Base() }
 
 func (e *Engine) gateState() *gateFeatures { return &e.gate }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -14,24 +15,23 @@ import (
 // recovers by itself when the database returns.
 func IsUnavailable(err error) bool { return errors.Is(err, sessionstore.ErrUnavailable) }
 
-func errUnavailable() *Error {
-	e := newError(http.StatusServiceUnavailable, "", "", "The storage is temporarily unavailable; the request was not carried out. Please try again in a few seconds.")
-	e.retryAfter = 5
-	return e
+func errUnavailable() *wire.Error {
+	return wire.NewError(http.StatusServiceUnavailable, "", "",
+		"The storage is temporarily unavailable; the request was not carried out. Please try again in a few seconds.").WithRetryAfter(5)
 }
 
-// orUnavailable is errInternal(reason), or the 503 of an unreachable
+// orUnavailable is wire.Internal(reason), or the 503 of an unreachable
 // storage when err is one: the one place a store failure becomes an
 // answer.
-func orUnavailable(err error, reason string) *Error {
+func orUnavailable(err error, reason string) *wire.Error {
 	if IsUnavailable(err) {
 		return errUnavailable()
 	}
-	return errInternal(reason)
+	return wire.Internal(reason)
 }
 
 // WriteUnavailable answers 503 in Kratos's error shape with Retry-After,
 // for the gate when the session could not be looked up.
 func WriteUnavailable(w http.ResponseWriter, r *http.Request) {
-	writeError(w, r, errUnavailable())
+	wire.WriteError(w, r, errUnavailable())
 }
