@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -76,7 +77,7 @@ func (e *Engine) sendAddressChallenge(r *http.Request, f *flow, k addressKind, i
 			return err
 		}
 		m.Template = k.name + "_valid"
-		url = e.publicURL(r, base+"&token="+token)
+		url = e.urls.Public(base + "&token=" + token)
 	} else {
 		code = newCode()
 		f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: email, IdentityID: ident.ID,
@@ -84,7 +85,7 @@ func (e *Engine) sendAddressChallenge(r *http.Request, f *flow, k addressKind, i
 		m.Template = k.name + "_code_valid"
 		if k.name == "verification" {
 			// Kratos's verification code mail also carries a link with it.
-			url = e.publicURL(r, base+"&code="+code)
+			url = e.urls.Public(base + "&code=" + code)
 		}
 	}
 	if k.name == "recovery" {
@@ -108,8 +109,8 @@ func (e *Engine) sendAddressChallengeOrAnswer(w http.ResponseWriter, r *http.Req
 	// least addressChallengeFloor.
 	defer padSince(time.Now(), addressChallengeFloor)
 	if err := e.startAddressChallenge(r, sub.f, k, email); err != nil {
-		e.logger.Error(k.name+" mail", zapErr(err))
-		writeError(w, r, errInternal("unable to send the "+k.name+" message"))
+		e.logger.Error(k.name+" mail", zap.Error(err))
+		wire.WriteError(w, r, orUnavailable(err, "unable to send the "+k.name+" message"))
 		return false
 	}
 	return true

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -93,7 +94,7 @@ func (e *Engine) serveAdmin(w http.ResponseWriter, r *http.Request) {
 				panic(v)
 			}
 			e.logger.Error("panic serving admin request", zap.Any("panic", v), zap.String("path", r.URL.Path))
-			writeError(w, r, errInternal("internal error"))
+			wire.WriteError(w, r, wire.Internal("internal error"))
 		}
 	}()
 	m := adminMux()
@@ -108,10 +109,10 @@ func (e *Engine) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(allowed) > 0 {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			writeError(w, r, newError(http.StatusMethodNotAllowed, "", "", ""))
+			wire.WriteError(w, r, wire.NewError(http.StatusMethodNotAllowed, "", "", ""))
 			return
 		}
-		writeError(w, r, errNotFound())
+		wire.WriteError(w, r, wire.NotFound())
 		return
 	}
 	w.Header().Set("Cache-Control", noCache)
@@ -121,13 +122,13 @@ func (e *Engine) serveAdmin(w http.ResponseWriter, r *http.Request) {
 // WriteAdminUnavailable answers 503 in Kratos's error shape: the admin API
 // is mounted but no kratos app is running.
 func WriteAdminUnavailable(w http.ResponseWriter, r *http.Request, reason string) {
-	writeError(w, r, newError(http.StatusServiceUnavailable, "", "The service is temporarily unavailable", reason))
+	wire.WriteError(w, r, wire.NewError(http.StatusServiceUnavailable, "", "The service is temporarily unavailable", reason))
 }
 
 // WriteAdminForbidden answers 403 in Kratos's error shape: the admin API
 // refuses this request (see caddymodule's kratos_admin).
 func WriteAdminForbidden(w http.ResponseWriter, r *http.Request, reason string) {
-	writeError(w, r, newError(http.StatusForbidden, "", "", reason))
+	wire.WriteError(w, r, wire.NewError(http.StatusForbidden, "", "", reason))
 }
 
 // --- wire shapes ---
@@ -170,13 +171,13 @@ var adminCredentialTypes = map[string]bool{
 
 // parseIncludeCredential reads include_credential (repeatable; a comma
 // separated list is accepted too).
-func parseIncludeCredential(q url.Values) (map[string]bool, *Error) {
+func parseIncludeCredential(q url.Values) (map[string]bool, *wire.Error) {
 	out := map[string]bool{}
 	for _, v := range q["include_credential"] {
 		for _, t := range strings.Split(v, ",") {
 			t = strings.TrimSpace(t)
 			if !adminCredentialTypes[t] {
-				return nil, errBadRequest(fmt.Sprintf("Invalid value `%s` for parameter `include_credential`.", t))
+				return nil, wire.BadRequest(fmt.Sprintf("Invalid value `%s` for parameter `include_credential`.", t))
 			}
 			out[t] = true
 		}
@@ -239,7 +240,7 @@ func (e *Engine) adminIdentityJSON(r *http.Request, id *sessionstore.Identity, d
 
 // adminSchemaURL points at the public getIdentitySchema endpoint.
 func (e *Engine) adminSchemaURL(r *http.Request, schemaID string) string {
-	return e.baseStr + "schemas/" + base64.RawURLEncoding.EncodeToString([]byte(schemaID))
+	return e.urls.Base() + "schemas/" + base64.RawURLEncoding.EncodeToString([]byte(schemaID))
 }
 
 // adminSession is Kratos's session for the admin API; identity and devices
@@ -291,22 +292,22 @@ const (
 
 // adminDecode decodes a JSON body into v, rejecting unknown fields and
 // trailing data (Kratos decodes admin bodies strictly).
-func adminDecode(w http.ResponseWriter, r *http.Request, limit int64, v any) *Error {
+func adminDecode(w http.ResponseWriter, r *http.Request, limit int64, v any) *wire.Error {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return newError(http.StatusRequestEntityTooLarge, "", "", fmt.Sprintf("The request body is larger than %d bytes.", limit))
+			return wire.NewError(http.StatusRequestEntityTooLarge, "", "", fmt.Sprintf("The request body is larger than %d bytes.", limit))
 		}
-		return errBadRequest("Unable to read the request body.")
+		return wire.BadRequest("Unable to read the request body.")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return errBadRequest(fmt.Sprintf("Unable to decode the request body as JSON: %v", err))
+		return wire.BadRequest(fmt.Sprintf("Unable to decode the request body as JSON: %v", err))
 	}
 	if dec.More() {
-		return errBadRequest("Unexpected data after the JSON body.")
+		return wire.BadRequest("Unexpected data after the JSON body.")
 	}
 	return nil
 }
@@ -318,11 +319,11 @@ func (e *Engine) adminLoadIdentity(w http.ResponseWriter, r *http.Request, id st
 		return ident
 	}
 	if errors.Is(err, sessionstore.ErrNotFound) {
-		writeError(w, r, errNotFound())
+		wire.WriteError(w, r, wire.NotFound())
 		return nil
 	}
-	e.logger.Error("admin: loading identity", zapErr(err))
-	writeError(w, r, errInternal("unable to load the identity"))
+	e.logger.Error("admin: loading identity", zap.Error(err))
+	wire.WriteError(w, r, orUnavailable(err, "unable to load the identity"))
 	return nil
 }
 
@@ -342,7 +343,7 @@ func adminSelfURL(r *http.Request) *url.URL {
 // adminLinkHeader sets Kratos's keyset pagination Link header: first, and next
 // when there is a next page.
 func adminLinkHeader(w http.ResponseWriter, r *http.Request, size int, next string) {
-	mk := func(rel, token string) string {
+	mk := func(rel, token string) wire.Link {
 		u := adminSelfURL(r)
 		q := r.URL.Query()
 		q.Del("page")
@@ -354,13 +355,13 @@ func adminLinkHeader(w http.ResponseWriter, r *http.Request, size int, next stri
 			q.Set("page_token", token)
 		}
 		u.RawQuery = q.Encode()
-		return fmt.Sprintf("<%s>; rel=%q", u.String(), rel)
+		return wire.Link{Rel: rel, URL: u.String()}
 	}
-	links := []string{mk("first", "")}
+	links := []wire.Link{mk("first", "")}
 	if next != "" {
 		links = append(links, mk("next", next))
 	}
-	w.Header().Set("Link", strings.Join(links, ","))
+	wire.SetLinks(w, links...)
 }
 
 // adminPage reads Kratos's pagination parameters. Keyset (page_size,
@@ -373,12 +374,12 @@ type adminPage struct {
 	paged  bool
 }
 
-func parseAdminPage(q url.Values) (adminPage, *Error) {
+func parseAdminPage(q url.Values) (adminPage, *wire.Error) {
 	p := adminPage{size: 250, token: q.Get("page_token")}
-	atoi := func(name string) (int, *Error) {
+	atoi := func(name string) (int, *wire.Error) {
 		var n int
 		if _, err := fmt.Sscan(q.Get(name), &n); err != nil {
-			return 0, errBadRequest(fmt.Sprintf("The query parameter %s must be an integer.", name))
+			return 0, wire.BadRequest(fmt.Sprintf("The query parameter %s must be an integer.", name))
 		}
 		return n, nil
 	}

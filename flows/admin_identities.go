@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -90,16 +92,16 @@ type importRecoveryAddress struct {
 
 // --- errors ---
 
-func errIdentityConflict() *Error {
-	return newError(http.StatusConflict, "", "The resource could not be created due to a conflict",
+func errIdentityConflict() *wire.Error {
+	return wire.NewError(http.StatusConflict, "", "The resource could not be created due to a conflict",
 		"This identity conflicts with another identity that already exists.")
 }
 
-func errInvalidState(s string) *Error {
-	return errBadRequest(fmt.Sprintf("The supplied state ('%s') was not valid. Valid states are ('active', 'inactive').", s))
+func errInvalidState(s string) *wire.Error {
+	return wire.BadRequest(fmt.Sprintf("The supplied state ('%s') was not valid. Valid states are ('active', 'inactive').", s))
 }
 
-func errInvalidTraits(errs []fieldError) *Error {
+func errInvalidTraits(errs []fieldError) *wire.Error {
 	var parts []string
 	details := map[string]any{}
 	for _, fe := range errs {
@@ -110,7 +112,7 @@ func errInvalidTraits(errs []fieldError) *Error {
 		parts = append(parts, name+": "+fe.Text.Text)
 		details[name] = fe.Text.Text
 	}
-	e := errBadRequest("The traits do not match the identity schema: " + strings.Join(parts, "; "))
+	e := wire.BadRequest("The traits do not match the identity schema: " + strings.Join(parts, "; "))
 	e.Details = details
 	return e
 }
@@ -118,7 +120,7 @@ func errInvalidTraits(errs []fieldError) *Error {
 // --- building identities ---
 
 // adminCheckState validates a state value ("" means keep / default).
-func adminCheckState(s string) *Error {
+func adminCheckState(s string) *wire.Error {
 	switch s {
 	case "", "active", "inactive":
 		return nil
@@ -127,18 +129,18 @@ func adminCheckState(s string) *Error {
 }
 
 // decodeTraits parses and validates traits against the identity schema sch.
-func (e *Engine) decodeTraits(sch *identitySchema, raw json.RawMessage) (map[string]any, json.RawMessage, *Error) {
+func (e *Engine) decodeTraits(sch *identitySchema, raw json.RawMessage) (map[string]any, json.RawMessage, *wire.Error) {
 	if len(raw) == 0 {
 		raw = json.RawMessage("null")
 	}
 	v, err := decodeJSONValue(raw)
 	if err != nil {
-		return nil, nil, errBadRequest("traits are not valid JSON")
+		return nil, nil, wire.BadRequest("traits are not valid JSON")
 	}
 	traits, ok := v.(map[string]any)
 	if !ok {
 		if v != nil {
-			return nil, nil, errBadRequest("traits must be a JSON object")
+			return nil, nil, wire.BadRequest("traits must be a JSON object")
 		}
 		traits = map[string]any{}
 	}
@@ -147,7 +149,7 @@ func (e *Engine) decodeTraits(sch *identitySchema, raw json.RawMessage) (map[str
 	}
 	b, err := json.Marshal(traits)
 	if err != nil {
-		return nil, nil, errBadRequest("traits are not valid JSON")
+		return nil, nil, wire.BadRequest("traits are not valid JSON")
 	}
 	return traits, b, nil
 }
@@ -155,14 +157,14 @@ func (e *Engine) decodeTraits(sch *identitySchema, raw json.RawMessage) (map[str
 // adminSchema is the schema a body's schema_id names: nil for an empty id
 // (the caller's default: the default schema for a new identity, the
 // identity's own schema for an update), 400 for an id not configured.
-func (e *Engine) adminSchema(id string) (*identitySchema, *Error) {
+func (e *Engine) adminSchema(id string) (*identitySchema, *wire.Error) {
 	if id == "" {
 		return nil, nil
 	}
 	if s := e.schemas[id]; s != nil {
 		return s, nil
 	}
-	return nil, errBadRequest(fmt.Sprintf("unable to find JSON Schema ID: %s", id))
+	return nil, wire.BadRequest(fmt.Sprintf("unable to find JSON Schema ID: %s", id))
 }
 
 func adminMetadata(raw json.RawMessage) json.RawMessage {
@@ -238,14 +240,14 @@ func importedAddresses(now time.Time, ver []importVerifiableAddress, rec []impor
 // importCredentialsInto applies the credentials of a create/update body:
 // a password (plaintext, hashed with the configured hasher, or an imported
 // hash in a supported format) replaces the password credential.
-func (e *Engine) importCredentialsInto(ident *sessionstore.Identity, traits map[string]any, c *importCredentials, now time.Time) *Error {
+func (e *Engine) importCredentialsInto(ident *sessionstore.Identity, traits map[string]any, c *importCredentials, now time.Time) *wire.Error {
 	if c == nil {
 		return nil
 	}
 	for name, raw := range map[string]json.RawMessage{"oidc": c.OIDC, "saml": c.SAML, "totp": c.TOTP,
 		"lookup_secret": c.LookupSecret, "webauthn": c.WebAuthn, "passkey": c.Passkey} {
 		if len(raw) > 0 && string(raw) != "null" {
-			return errBadRequest(fmt.Sprintf("Importing %s credentials is not supported; only password credentials can be imported.", name))
+			return wire.BadRequest(fmt.Sprintf("Importing %s credentials is not supported; only password credentials can be imported.", name))
 		}
 	}
 	if c.Password == nil {
@@ -253,15 +255,15 @@ func (e *Engine) importCredentialsInto(ident *sessionstore.Identity, traits map[
 	}
 	cfg := c.Password.Config
 	if cfg.UsePasswordMigrationHook {
-		return errBadRequest("use_password_migration_hook is not supported: import the password hash or the password itself.")
+		return wire.BadRequest("use_password_migration_hook is not supported: import the password hash or the password itself.")
 	}
 	hashed := cfg.HashedPassword
 	if cfg.Password != "" {
 		if len(cfg.Password) > 72 && e.cfg.PasswordHasher == "bcrypt" {
-			return errBadRequest("The password is longer than 72 bytes, which bcrypt cannot hash.")
+			return wire.BadRequest("The password is longer than 72 bytes, which bcrypt cannot hash.")
 		}
 		if len(cfg.Password) > maxPasswordBytes {
-			return errBadRequest(fmt.Sprintf("The password is longer than %d bytes.", maxPasswordBytes))
+			return wire.BadRequest(fmt.Sprintf("The password is longer than %d bytes.", maxPasswordBytes))
 		}
 		// The admin API has no client to go away; the gate still bounds
 		// concurrent hashing.
@@ -270,22 +272,22 @@ func (e *Engine) importCredentialsInto(ident *sessionstore.Identity, traits map[
 			return errHashersBusy()
 		}
 		if err != nil {
-			return errInternal("unable to hash the password")
+			return orUnavailable(err, "unable to hash the password")
 		}
 		hashed = h
 	}
 	if hashed == "" {
-		return errBadRequest("credentials.password.config needs a password or a hashed_password.")
+		return wire.BadRequest("credentials.password.config needs a password or a hashed_password.")
 	}
 	if err := validateImportedHash(hashed); err != nil {
 		if errors.Is(err, errUnknownHash) {
-			return errBadRequest("The imported password does not match any known hash format. For more information see https://www.ory.sh/dr/2")
+			return wire.BadRequest("The imported password does not match any known hash format. For more information see https://www.ory.sh/dr/2")
 		}
-		return errBadRequest("The imported password hash is malformed: " + err.Error())
+		return wire.BadRequest("The imported password hash is malformed: " + err.Error())
 	}
 	identifiers := e.schemaOf(ident).identifiers(traits, "password")
 	if len(identifiers) == 0 {
-		return errBadRequest("The identity has no password identifier: no trait marked as a password identifier in the identity schema has a value.")
+		return wire.BadRequest("The identity has no password identifier: no trait marked as a password identifier in the identity schema has a value.")
 	}
 	cred := sessionstore.Credential{Type: "password", Identifiers: identifiers,
 		Config: jsonMarshal(passwordConfig{HashedPassword: hashed}), CreatedAt: now, UpdatedAt: now}
@@ -304,13 +306,13 @@ func (e *Engine) importCredentialsInto(ident *sessionstore.Identity, traits map[
 // credential type's identifiers are replaced when they were exactly the
 // ones derived from the old traits (under the old schema).
 func (e *Engine) reindexCredentials(ident *sessionstore.Identity, oldSch *identitySchema, oldTraits map[string]any,
-	sch *identitySchema, traits map[string]any, now time.Time) *Error {
+	sch *identitySchema, traits map[string]any, now time.Time) *wire.Error {
 	for t, c := range ident.Credentials {
 		derived := sch.identifiers(traits, t)
 		switch {
 		case t == "password":
 			if len(derived) == 0 {
-				return errBadRequest("The identity has a password but no password identifier: no trait marked as a password identifier in the identity schema has a value.")
+				return wire.BadRequest("The identity has a password but no password identifier: no trait marked as a password identifier in the identity schema has a value.")
 			}
 		case len(derived) == 0 || !sameIdentifiers(c.Identifiers, oldSch.identifiers(oldTraits, t)):
 			continue
@@ -335,7 +337,7 @@ func sameIdentifiers(a, b []string) bool {
 }
 
 // identityFromCreateBody builds a new identity (not stored).
-func (e *Engine) identityFromCreateBody(b *createIdentityBody) (*sessionstore.Identity, *Error) {
+func (e *Engine) identityFromCreateBody(b *createIdentityBody) (*sessionstore.Identity, *wire.Error) {
 	sch, ferr := e.adminSchema(b.SchemaID)
 	if ferr != nil {
 		return nil, ferr
@@ -347,10 +349,10 @@ func (e *Engine) identityFromCreateBody(b *createIdentityBody) (*sessionstore.Id
 		return nil, ferr
 	}
 	if b.ExternalID != "" {
-		return nil, errBadRequest("external_id is not supported.")
+		return nil, wire.BadRequest("external_id is not supported.")
 	}
 	if b.OrganizationID != nil && *b.OrganizationID != "" {
-		return nil, errBadRequest("organization_id is not supported: there are no organizations.")
+		return nil, wire.BadRequest("organization_id is not supported: there are no organizations.")
 	}
 	traits, traitsJSON, ferr := e.decodeTraits(sch, b.Traits)
 	if ferr != nil {
@@ -375,15 +377,15 @@ func (e *Engine) identityFromCreateBody(b *createIdentityBody) (*sessionstore.Id
 }
 
 // adminStoreError maps a store write error to Kratos's answer.
-func (e *Engine) adminStoreError(err error, what string) *Error {
+func (e *Engine) adminStoreError(err error, what string) *wire.Error {
 	switch {
 	case errors.Is(err, sessionstore.ErrDuplicateCredential), errors.Is(err, sessionstore.ErrAlreadyExists):
 		return errIdentityConflict()
 	case errors.Is(err, sessionstore.ErrNotFound):
-		return errNotFound()
+		return wire.NotFound()
 	}
-	e.logger.Error("admin: "+what, zapErr(err))
-	return errInternal("unable to " + what)
+	e.logger.Error("admin: "+what, zap.Error(err))
+	return orUnavailable(err, "unable to " + what)
 }
 
 // --- handlers ---
@@ -393,12 +395,12 @@ func (e *Engine) adminListIdentities(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	declassify, ferr := parseIncludeCredential(q)
 	if ferr != nil {
-		writeError(w, r, ferr)
+		wire.WriteError(w, r, ferr)
 		return
 	}
 	ident, similar := q.Get("credentials_identifier"), q.Get("preview_credentials_identifier_similar")
 	if ident != "" && similar != "" {
-		writeError(w, r, errBadRequest("Cannot pass both credentials_identifier and preview_credentials_identifier_similar."))
+		wire.WriteError(w, r, wire.BadRequest("Cannot pass both credentials_identifier and preview_credentials_identifier_similar."))
 		return
 	}
 	out := []*adminIdentity{}
@@ -412,11 +414,11 @@ func (e *Engine) adminListIdentities(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 			if !errors.Is(err, sessionstore.ErrNotFound) {
-				writeError(w, r, e.adminStoreError(err, "list identities"))
+				wire.WriteError(w, r, e.adminStoreError(err, "list identities"))
 				return
 			}
 		}
-		writeJSON(w, http.StatusOK, out)
+		wire.WriteJSON(w, http.StatusOK, out)
 		return
 	case len(q["ids"]) > 0:
 		seen := map[string]bool{}
@@ -430,15 +432,15 @@ func (e *Engine) adminListIdentities(w http.ResponseWriter, r *http.Request) {
 				out = append(out, e.adminIdentityJSON(r, found, declassify))
 			}
 		}
-		writeJSON(w, http.StatusOK, out)
+		wire.WriteJSON(w, http.StatusOK, out)
 		return
 	case q.Get("organization_id") != "":
-		writeJSON(w, http.StatusOK, out) // no organizations
+		wire.WriteJSON(w, http.StatusOK, out) // no organizations
 		return
 	}
 	pp, ferr := parseAdminPage(q)
 	if ferr != nil {
-		writeError(w, r, ferr)
+		wire.WriteError(w, r, ferr)
 		return
 	}
 	needle := strings.ToLower(similar)
@@ -461,7 +463,7 @@ func (e *Engine) adminListIdentities(w http.ResponseWriter, r *http.Request) {
 	for len(out) < pp.size {
 		batch, nt, err := e.store.ListIdentities(r.Context(), token, pp.size)
 		if err != nil {
-			writeError(w, r, e.adminStoreError(err, "list identities"))
+			wire.WriteError(w, r, e.adminStoreError(err, "list identities"))
 			return
 		}
 		for i, id := range batch {
@@ -490,65 +492,65 @@ func (e *Engine) adminListIdentities(w http.ResponseWriter, r *http.Request) {
 	} else {
 		adminLinkHeader(w, r, pp.size, next)
 	}
-	writeJSON(w, http.StatusOK, out)
+	wire.WriteJSON(w, http.StatusOK, out)
 }
 
 // adminPageLinks is the Link header of the deprecated per_page/page
 // pagination.
 func adminPageLinks(w http.ResponseWriter, r *http.Request, pp adminPage, hasNext bool) {
 	page := pp.offset / pp.size
-	mk := func(rel string, p int) string {
+	mk := func(rel string, p int) wire.Link {
 		u := adminSelfURL(r)
 		q := r.URL.Query()
 		q.Set("per_page", fmt.Sprint(pp.size))
 		q.Set("page", fmt.Sprint(p))
 		u.RawQuery = q.Encode()
-		return fmt.Sprintf("<%s>; rel=%q", u.String(), rel)
+		return wire.Link{Rel: rel, URL: u.String()}
 	}
-	links := []string{mk("first", 0)}
+	links := []wire.Link{mk("first", 0)}
 	if hasNext {
 		links = append(links, mk("next", page+1))
 	}
 	if page > 0 {
 		links = append(links, mk("prev", page-1))
 	}
-	w.Header().Set("Link", strings.Join(links, ","))
+	wire.SetLinks(w, links...)
 }
 
 // adminGetIdentity serves GET /admin/identities/{id}.
 func (e *Engine) adminGetIdentity(w http.ResponseWriter, r *http.Request) {
 	declassify, ferr := parseIncludeCredential(r.URL.Query())
 	if ferr != nil {
-		writeError(w, r, ferr)
+		wire.WriteError(w, r, ferr)
 		return
 	}
 	ident := e.adminLoadIdentity(w, r, r.PathValue("id"))
 	if ident == nil {
 		return
 	}
-	writeJSON(w, http.StatusOK, e.adminIdentityJSON(r, ident, declassify))
+	wire.WriteJSON(w, http.StatusOK, e.adminIdentityJSON(r, ident, declassify))
 }
 
 // adminCreateIdentity serves POST /admin/identities.
 func (e *Engine) adminCreateIdentity(w http.ResponseWriter, r *http.Request) {
 	var body createIdentityBody
 	if ferr := adminDecode(w, r, maxAdminBody, &body); ferr != nil {
-		writeError(w, r, ferr)
+		wire.WriteError(w, r, ferr)
 		return
 	}
 	ident, ferr := e.identityFromCreateBody(&body)
 	if ferr != nil {
-		writeError(w, r, ferr)
+		wire.WriteError(w, r, ferr)
 		return
 	}
 	if err := e.store.CreateIdentity(r.Context(), ident); err != nil {
-		writeError(w, r, e.adminStoreError(err, "store the identity"))
+		wire.WriteError(w, r, e.adminStoreError(err, "store the identity"))
 		return
 	}
 	loc := adminSelfURL(r)
 	loc.Path = strings.TrimSuffix(loc.Path, "/") + "/" + ident.ID
 	w.Header().Set("Location", loc.String())
-	writeJSON(w, http.StatusCreated, e.adminIdentityJSON(r, ident, nil))
+	wire.WriteJSON(w, http.StatusCreated, e.adminIdentityJSON(r, ident, nil))
 }
 
 // batchPatchBody is patchIdentitiesBody.
@@ -561,10 +563,10 @@ type batchPatchBody struct {
 
 // batchPatchResult is identityPatchResponse.
 type batchPatchResult struct {
-	Action   string  `json:"action"`
-	Identity *string `json:"identity,omitempty"`
-	PatchID  *string `json:"patch_id,omitempty"`
-	Error    *Error  `json:"error,omitempty"`
+	Action   string      `json:"action"`
+	Identity *string     `json:"identity,omitempty"`
+	PatchID  *string     `json:"patch_id,omitempty"`
+	Error    *wire.Error `json:"error,omitempty"`
 }
 
 // maxBatchIdentities bounds one batchPatchIdentities request (Kratos:
@@ -579,11 +581,11 @@ const maxBatchIdentities = 1000
 func (e *Engine) adminBatchPatchIdentities(w http.ResponseWriter, r *http.Request) {
 	var body batchPatchBody
 	if ferr := adminDecode(w, r, maxBatchBody, &body); ferr != nil {
-		writeError(w, r, ferr)
+		wire.WriteError(w, r, ferr)
 		return
 	}
 	if len(body.Identities) > maxBatchIdentities {
-		writeError(w, r, errBadRequest(fmt.Sprintf("The maximum number of identities that can be created or deleted at once is %d.", maxBatchIdentities)))
+		wire.WriteError(w, r, wire.BadRequest(fmt.Sprintf("The maximum number of identities that can be created or deleted at once is %d.", maxBatchIdentities)))
 		return
 	}
 	results := make([]batchPatchResult, len(body.Identities))
@@ -593,7 +595,7 @@ func (e *Engine) adminBatchPatchIdentities(w http.ResponseWriter, r *http.Reques
 		res.PatchID = p.PatchID
 		res.Action = "create"
 		if p.Create == nil {
-			res.Action, res.Error = "error", errBadRequest("The patch has no create operation.")
+			res.Action, res.Error = "error", wire.BadRequest("The patch has no create operation.")
 			continue
 		}
 		ident, ferr := e.identityFromCreateBody(p.Create)
@@ -620,15 +622,15 @@ func (e *Engine) adminBatchPatchIdentities(w http.ResponseWriter, r *http.Reques
 			code = http.StatusConflict
 			reason = "None of the identities could be created: all conflict with existing identities."
 		}
-		ee := newError(code, "", "", reason)
+		ee := wire.NewError(code, "", "", reason)
 		if code == http.StatusConflict {
 			ee.Message = errIdentityConflict().Message
 		}
-		ee.withDetail("identities", results)
-		writeError(w, r, ee)
+		ee.WithDetail("identities", results)
+		wire.WriteError(w, r, ee)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"identities": results})
+	wire.WriteJSON(w, http.StatusOK, map[string]any{"identities": results})
 }
 
 // adminUpdateIdentity serves PUT /admin/identities/{id}: traits, state and
@@ -641,7 +643,7 @@ func (e *Engine) adminBatchPatchIdentities(w http.ResponseWriter, r *http.Reques
 func (e *Engine) adminUpdateIdentity(w http.ResponseWriter, r *http.Request) {
 	var body updateIdentityBody
 	if ferr := adminDecode(w, r, maxAdminBody, &body); ferr != nil {
-		writeError(w, r, ferr)
+		wire.WriteError(w, r, ferr)
 		return
 	}
 	loaded := e.adminLoadIdentity(w, r, r.PathValue("id"))
@@ -649,7 +651,7 @@ func (e *Engine) adminUpdateIdentity(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sch := e.schemaOf(loaded)
-	var ferr *Error
+	var ferr *wire.Error
 	if body.SchemaID != loaded.SchemaID {
 		var named *identitySchema
 		if named, ferr = e.adminSchema(body.SchemaID); named != nil {
@@ -660,16 +662,16 @@ func (e *Engine) adminUpdateIdentity(w http.ResponseWriter, r *http.Request) {
 		ferr = adminCheckState(body.State)
 	}
 	if ferr != nil {
-		writeError(w, r, ferr)
+		wire.WriteError(w, r, ferr)
 		return
 	}
 	if body.ExternalID != "" {
-		writeError(w, r, errBadRequest("external_id is not supported."))
+		wire.WriteError(w, r, wire.BadRequest("external_id is not supported."))
 		return
 	}
 	traits, traitsJSON, ferr := e.decodeTraits(sch, body.Traits)
 	if ferr != nil {
-		writeError(w, r, ferr)
+		wire.WriteError(w, r, ferr)
 		return
 	}
 	// A given password is hashed once, before the write (which may run
@@ -677,10 +679,10 @@ func (e *Engine) adminUpdateIdentity(w http.ResponseWriter, r *http.Request) {
 	now := e.now().UTC()
 	imported := &sessionstore.Identity{SchemaID: sch.ID}
 	if ferr := e.importCredentialsInto(imported, traits, body.Credentials, now); ferr != nil {
-		writeError(w, r, ferr)
+		wire.WriteError(w, r, ferr)
 		return
 	}
-	e.adminWriteIdentity(w, r, r.PathValue("id"), now, func(ident *sessionstore.Identity) (map[string]any, *Error) {
+	e.adminWriteIdentity(w, r, r.PathValue("id"), now, func(ident *sessionstore.Identity) (map[string]any, *wire.Error) {
 		if e.schemaOf(ident) != sch && (body.SchemaID == "" || body.SchemaID == loaded.SchemaID) {
 			// The traits were checked against the schema the identity had
 			// when it was read; another write changed it since.
@@ -716,43 +718,43 @@ func (e *Engine) adminUpdateIdentity(w http.ResponseWriter, r *http.Request) {
 func (e *Engine) adminPatchIdentity(w http.ResponseWriter, r *http.Request) {
 	patch, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
 	if err != nil {
-		writeError(w, r, errBadRequest("Unable to read the request body."))
+		wire.WriteError(w, r, wire.BadRequest("Unable to read the request body."))
 		return
 	}
 	if e.adminLoadIdentity(w, r, r.PathValue("id")) == nil {
 		return
 	}
 	now := e.now().UTC()
-	e.adminWriteIdentity(w, r, r.PathValue("id"), now, func(ident *sessionstore.Identity) (map[string]any, *Error) {
+	e.adminWriteIdentity(w, r, r.PathValue("id"), now, func(ident *sessionstore.Identity) (map[string]any, *wire.Error) {
 		return e.applyIdentityPatch(r, ident, patch, now)
 	})
 }
 
 // applyIdentityPatch applies a JSON Patch to ident and returns the patched
 // traits.
-func (e *Engine) applyIdentityPatch(r *http.Request, ident *sessionstore.Identity, patch []byte, now time.Time) (map[string]any, *Error) {
+func (e *Engine) applyIdentityPatch(r *http.Request, ident *sessionstore.Identity, patch []byte, now time.Time) (map[string]any, *wire.Error) {
 	before, err := decodeJSONValue(jsonMarshal(e.adminIdentityJSON(r, ident, nil)))
 	if err != nil {
-		return nil, errInternal("unable to encode the identity")
+		return nil, orUnavailable(err, "unable to encode the identity")
 	}
 	orig := deepCopyJSON(before)
 	after, err := applyJSONPatch(before, patch)
 	if err != nil {
-		return nil, errBadRequest("An error occurred when applying the JSON patch: " + err.Error())
+		return nil, wire.BadRequest("An error occurred when applying the JSON patch: " + err.Error())
 	}
 	doc, ok := after.(map[string]any)
 	if !ok {
-		return nil, errBadRequest("The patched identity is not a JSON object.")
+		return nil, wire.BadRequest("The patched identity is not a JSON object.")
 	}
 	origDoc := orig.(map[string]any)
 	for _, f := range []string{"id", "credentials", "schema_url", "created_at", "updated_at", "state_changed_at", "organization_id"} {
 		if !patchValuesEqual(origDoc[f], doc[f]) {
-			return nil, errBadRequest(fmt.Sprintf("The field %q cannot be changed with a JSON patch.", f))
+			return nil, wire.BadRequest(fmt.Sprintf("The field %q cannot be changed with a JSON patch.", f))
 		}
 	}
 	for f := range doc {
 		if _, known := origDoc[f]; !known {
-			return nil, errBadRequest(fmt.Sprintf("The identity has no field %q.", f))
+			return nil, wire.BadRequest(fmt.Sprintf("The identity has no field %q.", f))
 		}
 	}
 	var patched struct {
@@ -764,7 +766,7 @@ func (e *Engine) applyIdentityPatch(r *http.Request, ident *sessionstore.Identit
 		VerifiableAddresses []importVerifiableAddress `json:"verifiable_addresses"`
 	}
 	if err := json.Unmarshal(jsonMarshal(doc), &patched); err != nil {
-		return nil, errBadRequest("The patched identity does not have the identity's shape: " + err.Error())
+		return nil, wire.BadRequest("The patched identity does not have the identity's shape: " + err.Error())
 	}
 	sch := e.schemaOf(ident)
 	if patched.SchemaID != ident.SchemaID {
@@ -824,7 +826,7 @@ func (e *Engine) applyIdentityPatch(r *http.Request, ident *sessionstore.Identit
 // stored (change re-runs if another write commits first) and, when this
 // write deactivated it, its sessions are revoked.
 func (e *Engine) adminWriteIdentity(w http.ResponseWriter, r *http.Request, id string, now time.Time,
-	change func(ident *sessionstore.Identity) (map[string]any, *Error)) {
+	change func(ident *sessionstore.Identity) (map[string]any, *wire.Error)) {
 	var wasActive bool
 	ident, err := e.store.ModifyIdentity(r.Context(), id, func(ident *sessionstore.Identity) error {
 		oldTraits, oldSch := adminTraitsOf(ident), e.schemaOf(ident)
@@ -841,16 +843,16 @@ func (e *Engine) adminWriteIdentity(w http.ResponseWriter, r *http.Request, id s
 		ident.UpdatedAt = now
 		return nil
 	})
-	var ferr *Error
+	var ferr *wire.Error
 	switch {
 	case errors.As(err, &ferr):
-		writeError(w, r, ferr)
+		wire.WriteError(w, r, ferr)
 		return
 	case errors.Is(err, sessionstore.ErrConflict):
-		writeError(w, r, errIdentityChanged())
+		wire.WriteError(w, r, errIdentityChanged())
 		return
 	case err != nil:
-		writeError(w, r, e.adminStoreError(err, "update the identity"))
+		wire.WriteError(w, r, e.adminStoreError(err, "update the identity"))
 		return
 	}
 	if wasActive && !adminIdentityActive(ident) {
@@ -861,12 +863,12 @@ func (e *Engine) adminWriteIdentity(w http.ResponseWriter, r *http.Request, id s
 		// depend on any identity copy being fresh, and reactivating the
 		// identity does not bring old sessions back.
 		if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, ""); err != nil {
-			e.logger.Error("admin: revoking the sessions of a deactivated identity", zapErr(err))
-			writeError(w, r, errInternal("the identity was deactivated but its sessions could not be revoked"))
+			e.logger.Error("admin: revoking the sessions of a deactivated identity", zap.Error(err))
+			wire.WriteError(w, r, orUnavailable(err, "the identity was deactivated but its sessions could not be revoked"))
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, e.adminIdentityJSON(r, ident, nil))
+	wire.WriteJSON(w, http.StatusOK, e.adminIdentityJSON(r, ident, nil))
 }
 
 func adminIdentityActive(id *sessionstore.Identity) bool {
@@ -890,10 +892,10 @@ func adminTraitsOf(id *sessionstore.Identity) map[string]any {
 func (e *Engine) adminDeleteIdentity(w http.ResponseWriter, r *http.Request) {
 	if err := e.store.DeleteIdentity(r.Context(), r.PathValue("id")); err != nil {
 		if errors.Is(err, sessionstore.ErrNotFound) || r.PathValue("id") == "" {
-			writeError(w, r, errNotFound())
+			wire.WriteError(w, r, wire.NotFound())
 			return
 		}
-		writeError(w, r, e.adminStoreError(err, "delete the identity"))
+		wire.WriteError(w, r, e.adminStoreError(err, "delete the identity"))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

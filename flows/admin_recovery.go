@@ -8,6 +8,9 @@ import (
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // Recovery codes and links created by an administrator
@@ -31,36 +34,36 @@ type adminRecoveryBody struct {
 	FlowType   string `json:"flow_type"`
 }
 
-func errEndpointDisabled() *Error {
-	return newError(http.StatusNotFound, "", "", "This endpoint was disabled by system administrator. Please check your url or contact the system administrator to enable it.")
+func errEndpointDisabled() *wire.Error {
+	return wire.NewError(http.StatusNotFound, "", "", "This endpoint was disabled by system administrator. Please check your url or contact the system administrator to enable it.")
 }
 
 // adminRecoveryStart checks the common parts of both endpoints and
 // returns the flow lifespan.
 func (e *Engine) adminRecoveryStart(w http.ResponseWriter, r *http.Request, body *adminRecoveryBody) (time.Duration, bool) {
 	if ferr := adminDecode(w, r, maxAdminBody, body); ferr != nil {
-		writeError(w, r, ferr)
+		wire.WriteError(w, r, ferr)
 		return 0, false
 	}
 	if !e.cfg.RecoveryEnabled {
-		writeError(w, r, errRecoveryDisabled())
+		wire.WriteError(w, r, errRecoveryDisabled())
 		return 0, false
 	}
 	lifespan := e.cfg.CodeLifespan
 	if body.ExpiresIn != "" {
 		d, err := time.ParseDuration(body.ExpiresIn)
 		if err != nil {
-			writeError(w, r, errBadRequest(fmt.Sprintf(`Unable to parse "expires_in" whose format should match "[0-9]+(ns|us|ms|s|m|h)" but did not: %s`, body.ExpiresIn)))
+			wire.WriteError(w, r, wire.BadRequest(fmt.Sprintf(`Unable to parse "expires_in" whose format should match "[0-9]+(ns|us|ms|s|m|h)" but did not: %s`, body.ExpiresIn)))
 			return 0, false
 		}
 		if d <= 0 {
-			writeError(w, r, errBadRequest(fmt.Sprintf(`Value from "expires_in" must result to a future time: %s`, body.ExpiresIn)))
+			wire.WriteError(w, r, wire.BadRequest(fmt.Sprintf(`Value from "expires_in" must result to a future time: %s`, body.ExpiresIn)))
 			return 0, false
 		}
 		lifespan = d
 	}
 	if _, err := uuid.Parse(body.IdentityID); err != nil {
-		writeError(w, r, errBadRequest("identity_id must be the UUID of an identity."))
+		wire.WriteError(w, r, wire.BadRequest("identity_id must be the UUID of an identity."))
 		return 0, false
 	}
 	return lifespan, true
@@ -71,7 +74,7 @@ func (e *Engine) adminRecoveryStart(w http.ResponseWriter, r *http.Request, body
 func (e *Engine) newAdminRecoveryFlow(r *http.Request, typ string, lifespan time.Duration) *flow {
 	f := e.newFlow(r, "recovery", typ)
 	f.ExpiresAt = f.IssuedAt.Add(lifespan)
-	f.RequestURL = e.publicURL(r, "self-service/recovery/"+typ)
+	f.RequestURL = e.urls.Public("self-service/recovery/" + typ)
 	if f.Internal == nil {
 		f.Internal = map[string]any{}
 	}
@@ -88,7 +91,7 @@ func (e *Engine) adminCreateRecoveryCode(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	if e.cfg.RecoveryUse != "code" {
-		writeError(w, r, errEndpointDisabled())
+		wire.WriteError(w, r, errEndpointDisabled())
 		return
 	}
 	typ := body.FlowType
@@ -97,7 +100,7 @@ func (e *Engine) adminCreateRecoveryCode(w http.ResponseWriter, r *http.Request)
 		typ = "browser"
 	case "browser", "api":
 	default:
-		writeError(w, r, errBadRequest("flow_type must be browser or api."))
+		wire.WriteError(w, r, wire.BadRequest("flow_type must be browser or api."))
 		return
 	}
 	ident := e.adminLoadIdentity(w, r, body.IdentityID)
@@ -111,20 +114,20 @@ func (e *Engine) adminCreateRecoveryCode(w http.ResponseWriter, r *http.Request)
 	e.recoverySent(f, "")
 	nodes := f.UI.Nodes[:0]
 	for _, n := range f.UI.Nodes {
-		if a := n.input(); a != nil && a.Name == "email" {
+		if a := n.Input(); a != nil && a.Name == "email" {
 			continue
 		}
 		nodes = append(nodes, n)
 	}
-	f.UI.Nodes, f.UI.Messages = nodes, []Text{}
+	f.UI.Nodes, f.UI.Messages = nodes, []node.Text{}
 	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), IdentityID: ident.ID, ExpiresAt: f.ExpiresAt})
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	e.logger.Info("admin: recovery code created", zap.String("identity_id", ident.ID), zap.String("flow_id", f.ID))
-	writeJSON(w, http.StatusCreated, map[string]any{
-		"recovery_link": e.publicURL(r, "self-service/recovery?flow="+f.ID),
+	wire.WriteJSON(w, http.StatusCreated, map[string]any{
+		"recovery_link": e.urls.Public("self-service/recovery?flow=" + f.ID),
 		"recovery_code": code,
 		"expires_at":    f.ExpiresAt.UTC(),
 	})
@@ -139,12 +142,12 @@ func (e *Engine) adminCreateRecoveryLink(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	if body.FlowType != "" {
-		writeError(w, r, errBadRequest(`Unable to decode the request body as JSON: json: unknown field "flow_type"`))
+		wire.WriteError(w, r, wire.BadRequest(`Unable to decode the request body as JSON: json: unknown field "flow_type"`))
 		return
 	}
 	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
 	if rerr != nil {
-		writeError(w, r, rerr)
+		wire.WriteError(w, r, rerr)
 		return
 	}
 	ident := e.adminLoadIdentity(w, r, body.IdentityID)
@@ -157,16 +160,16 @@ func (e *Engine) adminCreateRecoveryLink(w http.ResponseWriter, r *http.Request)
 	token := randomString(32, alnum)
 	lt, _ := json.Marshal(linkToken{FlowID: f.ID, IdentityID: ident.ID})
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	if err := e.store.PutRecord(r.Context(), "rtok", fmt.Sprintf("%x", hashToken(token)), lt, lifespan); err != nil {
-		writeError(w, r, errInternal("unable to store the recovery link"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the recovery link"))
 		return
 	}
 	e.logger.Info("admin: recovery link created", zap.String("identity_id", ident.ID), zap.String("flow_id", f.ID))
-	writeJSON(w, http.StatusOK, map[string]any{
-		"recovery_link": e.publicURL(r, "self-service/recovery?flow="+f.ID+"&token="+token),
+	wire.WriteJSON(w, http.StatusOK, map[string]any{
+		"recovery_link": e.urls.Public("self-service/recovery?flow=" + f.ID + "&token=" + token),
 		"expires_at":    f.ExpiresAt.UTC(),
 	})
 }
@@ -185,11 +188,11 @@ func (e *Engine) openAdminRecovery(w http.ResponseWriter, r *http.Request, f *fl
 	f.CSRFToken = e.ensureCSRF(w, r)
 	e.setCSRFNode(f, f.CSRFToken)
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 		return true
 	}
-	if PrefersHTML(r) {
-		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, "recovery"), "flow", f.ID))
+	if wire.PrefersHTML(r) {
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("recovery"), "flow", f.ID))
 		return true
 	}
 	writeFlow(w, http.StatusOK, f)

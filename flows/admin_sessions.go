@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -17,14 +18,14 @@ func (e *Engine) adminListIdentitySessions(w http.ResponseWriter, r *http.Reques
 	if v := q.Get("active"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			writeError(w, r, errBadRequest("The query parameter active must be true or false."))
+			wire.WriteError(w, r, wire.BadRequest("The query parameter active must be true or false."))
 			return
 		}
 		active = &b
 	}
 	pp, ferr := parseAdminPage(q)
 	if ferr != nil {
-		writeError(w, r, ferr)
+		wire.WriteError(w, r, ferr)
 		return
 	}
 	ident := e.adminLoadIdentity(w, r, r.PathValue("id"))
@@ -33,7 +34,7 @@ func (e *Engine) adminListIdentitySessions(w http.ResponseWriter, r *http.Reques
 	}
 	all, err := e.store.ListSessionsByIdentity(r.Context(), ident.ID)
 	if err != nil {
-		writeError(w, r, e.adminStoreError(err, "list sessions"))
+		wire.WriteError(w, r, e.adminStoreError(err, "list sessions"))
 		return
 	}
 	var list []*sessionstore.Session
@@ -70,7 +71,7 @@ func (e *Engine) adminListIdentitySessions(w http.ResponseWriter, r *http.Reques
 		adminLinkHeader(w, r, pp.size, next)
 	}
 	w.Header().Set("X-Total-Count", strconv.Itoa(len(list)))
-	writeJSON(w, http.StatusOK, out)
+	wire.WriteJSON(w, http.StatusOK, out)
 }
 
 // adminDeleteIdentitySessions serves DELETE /admin/identities/{id}/sessions.
@@ -82,7 +83,7 @@ func (e *Engine) adminDeleteIdentitySessions(w http.ResponseWriter, r *http.Requ
 		return
 	}
 	if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, ""); err != nil {
-		writeError(w, r, e.adminStoreError(err, "revoke the sessions"))
+		wire.WriteError(w, r, e.adminStoreError(err, "revoke the sessions"))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -95,10 +96,10 @@ func (e *Engine) adminLoadSession(w http.ResponseWriter, r *http.Request) *sessi
 		return s
 	}
 	if errors.Is(err, sessionstore.ErrNotFound) {
-		writeError(w, r, errNotFound())
+		wire.WriteError(w, r, wire.NotFound())
 		return nil
 	}
-	writeError(w, r, e.adminStoreError(err, "load the session"))
+	wire.WriteError(w, r, e.adminStoreError(err, "load the session"))
 	return nil
 }
 
@@ -113,7 +114,7 @@ func (e *Engine) adminGetSession(w http.ResponseWriter, r *http.Request) {
 		case "devices", "Devices":
 			withDevices = true
 		default:
-			writeError(w, r, errBadRequest("The query parameter expand must be identity or devices."))
+			wire.WriteError(w, r, wire.BadRequest("The query parameter expand must be identity or devices."))
 			return
 		}
 	}
@@ -128,7 +129,7 @@ func (e *Engine) adminGetSession(w http.ResponseWriter, r *http.Request) {
 			idw = e.adminIdentityWire(r, ident)
 		}
 	}
-	writeJSON(w, http.StatusOK, e.adminSessionJSON(s, idw, withDevices))
+	wire.WriteJSON(w, http.StatusOK, e.adminSessionJSON(s, idw, withDevices))
 }
 
 // adminDisableSession serves DELETE /admin/sessions/{id}: the session is
@@ -136,10 +137,10 @@ func (e *Engine) adminGetSession(w http.ResponseWriter, r *http.Request) {
 func (e *Engine) adminDisableSession(w http.ResponseWriter, r *http.Request) {
 	if err := e.store.RevokeSession(r.Context(), r.PathValue("id")); err != nil {
 		if errors.Is(err, sessionstore.ErrNotFound) {
-			writeError(w, r, errNotFound())
+			wire.WriteError(w, r, wire.NotFound())
 			return
 		}
-		writeError(w, r, e.adminStoreError(err, "revoke the session"))
+		wire.WriteError(w, r, e.adminStoreError(err, "revoke the session"))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -155,7 +156,7 @@ func (e *Engine) adminExtendSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !e.sessionActive(s) {
-		writeError(w, r, errNotFound().withDetail("reason", "The session is not active."))
+		wire.WriteError(w, r, wire.NotFound().WithDetail("reason", "The session is not active."))
 		return
 	}
 	expires := e.now().UTC().Add(e.cfg.SessionLifespan)
@@ -166,8 +167,8 @@ func (e *Engine) adminExtendSession(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		writeError(w, r, e.adminStoreError(err, "extend the session"))
+		wire.WriteError(w, r, e.adminStoreError(err, "extend the session"))
 		return
 	}
-	writeJSON(w, http.StatusOK, e.adminSessionJSON(s, nil, true))
+	wire.WriteJSON(w, http.StatusOK, e.adminSessionJSON(s, nil, true))
 }

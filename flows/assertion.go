@@ -20,7 +20,9 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -289,8 +291,8 @@ func (k *assertionKeys) list() []jose.JSONWebKey {
 func (e *Engine) jwks(w http.ResponseWriter, r *http.Request) {
 	set := jose.JSONWebKeySet{Keys: e.gate.keys.list()}
 	if k, err := e.generatedAssertionKey(r.Context(), false); err != nil {
-		e.logger.Error("jwks", zapErr(err))
-		writeError(w, r, errInternal("unable to load the keys"))
+		e.logger.Error("jwks", zap.Error(err))
+		wire.WriteError(w, r, orUnavailable(err, "unable to load the keys"))
 		return
 	} else if k != nil {
 		if jwk, err := publicJWK(k); err == nil && !hasKID(set.Keys, jwk.KeyID) {
@@ -302,7 +304,7 @@ func (e *Engine) jwks(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := json.Marshal(set)
 	if err != nil {
-		writeError(w, r, errInternal("unable to encode the keys"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to encode the keys"))
 		return
 	}
 	h := w.Header()

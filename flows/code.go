@@ -7,6 +7,10 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // The code method: sign-in and sign-up with a mailed one-time code
@@ -27,10 +31,10 @@ func codeLoginNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Ide
 	if !e.cfg.CodePasswordless {
 		return
 	}
-	if f.UI.findNode("identifier") == nil {
-		f.UI.Nodes = append(f.UI.Nodes, inputNode("default", "identifier", "text", e.schema.identifierLabel("code")).value("").required())
+	if f.UI.Find("identifier") == nil {
+		f.UI.Nodes = append(f.UI.Nodes, node.Input("default", "identifier", "text", e.schema.identifierLabel("code")).Value("").Required())
 	}
-	f.UI.Nodes = append(f.UI.Nodes, submitNode("code", "method", "code", labelOf(1010015, nil)))
+	f.UI.Nodes = append(f.UI.Nodes, node.Submit("code", "method", "code", node.Label(1010015, nil)))
 }
 
 // codeMFAActive: with code { mfa }, any email address of the identity can
@@ -56,27 +60,27 @@ func codeMFANodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Ident
 		if a.Via != "email" {
 			continue
 		}
-		f.UI.Nodes = append(f.UI.Nodes, submitNode("code", "address", a.Value,
-			labelOf(1010023, map[string]any{"address": a.Value, "channel": a.Via}, a.Value)))
+		f.UI.Nodes = append(f.UI.Nodes, node.Submit("code", "address", a.Value,
+			node.Label(1010023, map[string]any{"address": a.Value, "channel": a.Via}, a.Value)))
 	}
 }
 
 // codeSentNodes is the login form once a code is on its way.
 func (e *Engine) codeSentNodes(f *flow, identifier string, mfa bool) {
 	csrf := ""
-	if n := f.UI.findNode("csrf_token"); n != nil {
-		csrf, _ = n.input().Value.(string)
+	if n := f.UI.Find("csrf_token"); n != nil {
+		csrf, _ = n.Input().Value.(string)
 	}
-	f.UI.Nodes = []*Node{csrfNode(csrf)}
+	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
 	if mfa {
-		f.UI.Nodes = append(f.UI.Nodes, inputNode("code", "address", "hidden", nil).value(identifier))
+		f.UI.Nodes = append(f.UI.Nodes, node.Input("code", "address", "hidden", nil).Value(identifier))
 	} else {
-		f.UI.Nodes = append(f.UI.Nodes, inputNode("default", "identifier", "hidden", nil).value(identifier))
+		f.UI.Nodes = append(f.UI.Nodes, node.Input("default", "identifier", "hidden", nil).Value(identifier))
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
-		inputNode("code", "code", "text", labelOf(1070013, nil)).required().autocomplete("one-time-code"),
-		submitNode("code", "method", "code", labelOf(1070009, nil)),
-		submitNode("code", "resend", "code", labelOf(1070008, nil)))
+		node.Input("code", "code", "text", node.Label(1070013, nil)).Required().Autocomplete("one-time-code"),
+		node.Submit("code", "method", "code", node.Label(1070009, nil)),
+		node.Submit("code", "resend", "code", node.Label(1070008, nil)))
 	f.State = "sent_email"
 }
 
@@ -95,23 +99,23 @@ func (e *Engine) findCodeIdentity(r *http.Request, identifier string) (*sessions
 	return nil, id, sessionstore.ErrNotFound
 }
 
-func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.sub.f
 	mfa := f.RequestedAAL == "aal2"
 	if mfa && !e.cfg.CodeMFA || !mfa && !e.cfg.CodePasswordless {
-		f.UI.Messages = []Text{newText(4010002, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
 		return nil, nil
 	}
 	body := st.sub.body
-	code := strings.TrimSpace(str(body, "code"))
-	if code != "" && str(body, "resend") != "code" {
+	code := strings.TrimSpace(wire.BodyString(body, "code"))
+	if code != "" && wire.BodyString(body, "resend") != "code" {
 		ok, c, err := e.consumeCode(r, f, code)
 		if err != nil {
 			return nil, asError(err, "unable to check the code")
 		}
 		st.sub.f = f
 		if !ok && f.State == "passed_challenge" {
-			f.UI.Messages = []Text{newText(4010007, nil)}
+			f.UI.Messages = []node.Text{node.NewText(4010007, nil)}
 			return nil, nil
 		}
 		if !ok || c == nil {
@@ -120,7 +124,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 				addr = c.Address
 			}
 			e.codeSentNodes(f, addr, mfa)
-			f.UI.Messages = []Text{newText(4010008, nil)}
+			f.UI.Messages = []node.Text{node.NewText(4010008, nil)}
 			return nil, nil
 		}
 		// Signing in with a mailed code proves the address; as the first
@@ -134,13 +138,13 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 				keep = st.sess.ID // a refresh: the caller's own session
 			}
 			if _, err := e.claimAddress(r.Context(), c.IdentityID, c.Address, keep); err != nil {
-				e.logger.Error("code sign-in", zapErr(err))
-				return nil, errInternal("unable to store the identity")
+				e.logger.Error("code sign-in", zap.Error(err))
+				return nil, orUnavailable(err, "unable to store the identity")
 			}
 		}
 		ident, err := e.store.GetIdentity(r.Context(), c.IdentityID)
 		if err != nil {
-			return nil, errInternal("unable to load the identity")
+			return nil, orUnavailable(err, "unable to load the identity")
 		}
 		return ident, nil
 	}
@@ -148,7 +152,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	var ident *sessionstore.Identity
 	var address string
 	if mfa {
-		address = strings.ToLower(strings.TrimSpace(str(body, "address")))
+		address = strings.ToLower(strings.TrimSpace(wire.BodyString(body, "address")))
 		if address == "" {
 			if ch := f.challenge(); ch != nil {
 				address = ch.Address
@@ -162,18 +166,18 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			}
 		}
 		if !found {
-			f.UI.Messages = []Text{newText(4010010, nil)}
+			f.UI.Messages = []node.Text{node.NewText(4010010, nil)}
 			return nil, nil
 		}
 	} else {
-		identifier := str(body, "identifier")
+		identifier := wire.BodyString(body, "identifier")
 		if identifier == "" {
 			if ch := f.challenge(); ch != nil {
 				identifier = ch.Address
 			}
 		}
 		if identifier == "" {
-			f.UI.addNodeMessage("identifier", newText(4000002, map[string]any{"property": "identifier"}, "identifier"))
+			f.UI.AddNodeMessage("identifier", node.NewText(4000002, map[string]any{"property": "identifier"}, "identifier"))
 			return nil, nil
 		}
 		if e.cfg.MitigateAccountEnumeration {
@@ -186,12 +190,12 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			if e.cfg.MitigateAccountEnumeration {
 				return e.codeSentNowhere(r, f, address)
 			}
-			f.UI.setValue("identifier", identifier)
-			f.UI.Messages = []Text{newText(4000035, nil)}
+			f.UI.SetValue("identifier", identifier)
+			f.UI.Messages = []node.Text{node.NewText(4000035, nil)}
 			return nil, nil
 		}
 		if err != nil {
-			return nil, errInternal("unable to look up the account")
+			return nil, orUnavailable(err, "unable to look up the account")
 		}
 	}
 	if lerr := e.limitSend(r, address); lerr != nil {
@@ -203,10 +207,10 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	if err := e.mail(r.Context(), Mail{To: address, Template: "login_code_valid", LoginCode: code,
 		Identity: e.mailIdentity(r, ident), RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
 		ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}); err != nil {
-		return nil, errInternal("unable to send the code")
+		return nil, orUnavailable(err, "unable to send the code")
 	}
 	e.codeSentNodes(f, address, mfa)
-	f.UI.Messages = []Text{newText(1010014, nil)}
+	f.UI.Messages = []node.Text{node.NewText(1010014, nil)}
 	return nil, errShowFlow
 }
 
@@ -214,7 +218,7 @@ func codeRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[strin
 	if !e.cfg.CodePasswordless {
 		return
 	}
-	f.UI.Nodes = append(f.UI.Nodes, submitNode("code", "method", "code", labelOf(1040006, nil)))
+	f.UI.Nodes = append(f.UI.Nodes, node.Submit("code", "method", "code", node.Label(1040006, nil)))
 }
 
 // codeAddress is the address a sign-up code goes to: the trait marked as
@@ -238,45 +242,45 @@ func (e *Engine) codeAddress(sch *identitySchema, traits map[string]any) string 
 func codeRegister(e *Engine, r *http.Request, st *registrationState) registrationOutcome {
 	f := st.sub.f
 	if !e.cfg.CodePasswordless {
-		f.UI.Messages = []Text{newText(4010003, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010003, nil)}
 		return registrationOutcome{invalid: true}
 	}
 	address := e.codeAddress(e.flowSchema(f), st.traits)
 	if address == "" {
-		f.UI.Messages = []Text{newText(4000009, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000009, nil)}
 		return registrationOutcome{invalid: true}
 	}
 	sentNodes := func() {
 		csrf := ""
-		if n := f.UI.findNode("csrf_token"); n != nil {
-			csrf, _ = n.input().Value.(string)
+		if n := f.UI.Find("csrf_token"); n != nil {
+			csrf, _ = n.Input().Value.(string)
 		}
-		f.UI.Nodes = []*Node{csrfNode(csrf)}
+		f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
 		f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).traitNodes("default", st.traits, true)...)
 		f.UI.Nodes = append(f.UI.Nodes,
-			inputNode("code", "code", "text", labelOf(1070012, nil)).required().autocomplete("one-time-code"),
-			submitNode("code", "method", "code", labelOf(1070009, nil)),
-			submitNode("code", "resend", "code", labelOf(1070008, nil)))
+			node.Input("code", "code", "text", node.Label(1070012, nil)).Required().Autocomplete("one-time-code"),
+			node.Submit("code", "method", "code", node.Label(1070009, nil)),
+			node.Submit("code", "resend", "code", node.Label(1070008, nil)))
 		f.State = "sent_email"
 		if f.Internal == nil {
 			f.Internal = map[string]any{}
 		}
 		f.Internal["traits"] = st.traits
 	}
-	code := strings.TrimSpace(str(st.sub.body, "code"))
-	if code != "" && str(st.sub.body, "resend") != "code" {
+	code := strings.TrimSpace(wire.BodyString(st.sub.body, "code"))
+	if code != "" && wire.BodyString(st.sub.body, "resend") != "code" {
 		ok, c, err := e.consumeCode(r, f, code)
 		if err != nil {
 			return registrationOutcome{err: asError(err, "unable to check the code")}
 		}
 		st.sub.f = f
 		if !ok && f.State == "passed_challenge" {
-			f.UI.Messages = []Text{newText(4040002, nil)}
+			f.UI.Messages = []node.Text{node.NewText(4040002, nil)}
 			return registrationOutcome{invalid: true}
 		}
 		if !ok || c == nil || c.Address != address {
 			sentNodes()
-			f.UI.Messages = []Text{newText(4040003, nil)}
+			f.UI.Messages = []node.Text{node.NewText(4040003, nil)}
 			return registrationOutcome{invalid: true}
 		}
 		now := e.now().UTC()
@@ -293,10 +297,10 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 	if err := e.mail(r.Context(), Mail{To: address, Template: "registration_code_valid", RegistrationCode: code,
 		Identity: map[string]any{"traits": st.traits}, RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
 		ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}); err != nil {
-		return registrationOutcome{err: errInternal("unable to send the code")}
+		return registrationOutcome{err: orUnavailable(err, "unable to send the code")}
 	}
 	sentNodes()
-	f.UI.Messages = []Text{newText(1040005, nil)}
+	f.UI.Messages = []node.Text{node.NewText(1040005, nil)}
 	return registrationOutcome{show: true}
 }
 
@@ -310,6 +314,6 @@ func init() {
 		},
 		has: func(_ *Engine, ident *sessionstore.Identity, _ string) bool { return ident != nil },
 		second: func(_ *Engine, _ *http.Request, f *flow) {
-			f.UI.Nodes = append(f.UI.Nodes, submitNode("code", "method", "code", labelOf(1010015, nil)))
+			f.UI.Nodes = append(f.UI.Nodes, node.Submit("code", "method", "code", node.Label(1010015, nil)))
 		}})
 }

@@ -11,6 +11,8 @@ import (
 	"math/big"
 	"net/http"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // newCode returns a uniformly random 6-digit code.
@@ -139,10 +141,10 @@ func (e *Engine) consumeCode(r *http.Request, f *flow, code string) (ok bool, c 
 
 // asError returns err as a Kratos error when it is one (a 429 or 503 from
 // the limiter), or an internal error.
-func asError(err error, internal string) *Error {
-	var ee *Error
+func asError(err error, internal string) *wire.Error {
+	var ee *wire.Error
 	if errors.As(err, &ee) {
 		return ee
 	}
-	return errInternal(internal)
+	return wire.Internal(internal)
 }

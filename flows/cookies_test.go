@@ -107,7 +107,7 @@ func TestSeveralCSRFCookies(t *testing.T) {
 			t.Fatalf("create flow: %d %s", w.Code, w.Body)
 		}
 		for _, c := range w.Result().Cookies() {
-			if c.Name == csrfCookieName(e.baseStr) {
+			if c.Name == csrfCookieName(e.urls.Base()) {
 				csrfCookie = c.Value
 			}
 		}
@@ -119,7 +119,7 @@ func TestSeveralCSRFCookies(t *testing.T) {
 	submit := func(cookies []string, token string) int {
 		var parts []string
 		for _, c := range cookies {
-			parts = append(parts, csrfCookieName(e.baseStr)+"="+c)
+			parts = append(parts, csrfCookieName(e.urls.Base())+"="+c)
 		}
 		r := httptest.NewRequest("POST", srv.URL+"/self-service/login?flow="+id,
 			strings.NewReader(`{"method":"password","identifier":"nobody@example.com","password":"x-x-x-x-x","csrf_token":"`+token+`"}`))

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // csrfFromCookie returns the raw CSRF token of the request's first
@@ -70,7 +72,7 @@ func (e *Engine) secureCookies(r *http.Request) bool {
 	if !e.cfg.Dev || e.cfg.CookieHostPrefix {
 		return true
 	}
-	return strings.HasPrefix(e.baseURL(r), "https://")
+	return strings.HasPrefix(e.urls.Base(), "https://")
 }
 
 // Reject reasons, Kratos's texts.
@@ -83,22 +85,22 @@ const (
 // checkCSRF is EnsureCSRF for a browser flow submit: the token from the
 // body (or X-CSRF-Token) must match the cookie, and the cookie must match
 // the token the flow was created with.
-func (e *Engine) checkCSRF(r *http.Request, f *flow, bodyToken string) *Error {
+func (e *Engine) checkCSRF(r *http.Request, f *flow, bodyToken string) *wire.Error {
 	if r.Header.Get("Cookie") == "" {
-		return errCSRF(csrfNoCookieHeader)
+		return wire.CSRFViolation(csrfNoCookieHeader)
 	}
 	if e.csrfFromCookie(r) == nil {
-		return errCSRF(csrfCookieMissing)
+		return wire.CSRFViolation(csrfCookieMissing)
 	}
 	if bodyToken == "" {
 		bodyToken = r.Header.Get("X-CSRF-Token")
 	}
 	if bodyToken == "" {
-		return errCSRF(csrfMismatch)
+		return wire.CSRFViolation(csrfMismatch)
 	}
 	sent, err := unmaskCSRF(bodyToken)
 	if err != nil {
-		return errCSRF(csrfMismatch)
+		return wire.CSRFViolation(csrfMismatch)
 	}
 	// One cookie must match both the submitted token and the token the
 	// flow was created with.
@@ -108,7 +110,7 @@ func (e *Engine) checkCSRF(r *http.Request, f *flow, bodyToken string) *Error {
 		return !ok
 	})
 	if !ok {
-		return errCSRF(csrfMismatch)
+		return wire.CSRFViolation(csrfMismatch)
 	}
 	return nil
 }
@@ -130,9 +132,9 @@ func (e *Engine) holdsFlowCSRF(r *http.Request, f *flow) bool {
 
 // checkAPIRequest is EnsureCSRF for an API flow submit: no Origin header
 // and no cookies except Cloudflare's.
-func checkAPIRequest(r *http.Request) *Error {
+func checkAPIRequest(r *http.Request) *wire.Error {
 	if r.Header.Get("Origin") != "" {
-		return errBadRequest("The request was rejected to protect you from Cross-Site-Request-Forgery (CSRF). The request contained an HTTP Origin header indicating that it was made by a Browser. This flow was however initiated as an API request. Use the Browser flow for browser-based requests.")
+		return wire.BadRequest("The request was rejected to protect you from Cross-Site-Request-Forgery (CSRF). The request contained an HTTP Origin header indicating that it was made by a Browser. This flow was however initiated as an API request. Use the Browser flow for browser-based requests.")
 	}
 	var found []string
 	for _, c := range r.Cookies() {
@@ -143,8 +145,8 @@ func checkAPIRequest(r *http.Request) *Error {
 		found = append(found, n)
 	}
 	if len(found) > 0 {
-		return errBadRequest("The request was rejected to protect you from Cross-Site-Request-Forgery (CSRF). The request contained HTTP Cookies indicating that it was made by a Browser. This flow was however initiated as an API request. Use the Browser flow for browser-based requests.").
-			withDetail("found cookies", found)
+		return wire.BadRequest("The request was rejected to protect you from Cross-Site-Request-Forgery (CSRF). The request contained HTTP Cookies indicating that it was made by a Browser. This flow was however initiated as an API request. Use the Browser flow for browser-based requests.").
+			WithDetail("found cookies", found)
 	}
 	return nil
 }

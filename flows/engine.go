@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -255,9 +256,10 @@ type Engine struct {
 	schema  *identitySchema
 	hasher  *hasher
 	cookies *cookieCodec
-	// base is the configured public URL; baseStr is its string form.
+	// base is the configured public URL; urls builds every public
+	// address from it.
 	base    *url.URL
-	baseStr string
+	urls    *wire.URLs
 	allowed []*url.URL
 	mux     *http.ServeMux
 	now     func() time.Time
@@ -428,8 +430,9 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	if err != nil {
 		return nil, fmt.Errorf("flows: public URL: %w", err)
 	}
-	e.base, e.baseStr = u, u.String()
-	e.csrfName = csrfCookieName(e.baseStr)
+	e.base = u
+	e.urls = wire.NewURLs(u.String(), cfg.UIPrefix, cfg.UIURLs, cfg.DefaultReturnURL)
+	e.csrfName = csrfCookieName(u.String())
 	if cfg.CookieHostPrefix {
 		if err := checkHostPrefix(cfg, u); err != nil {
 			return nil, err

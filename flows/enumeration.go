@@ -7,6 +7,10 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // Account enumeration mitigation (Config.MitigateAccountEnumeration,
@@ -37,18 +41,18 @@ const decoyChallengeMAC = "-"
 
 // codeSentNowhere answers a sign-in code request for an address that
 // belongs to no account as if a code had been mailed to it.
-func (e *Engine) codeSentNowhere(r *http.Request, f *flow, address string) (*sessionstore.Identity, *Error) {
+func (e *Engine) codeSentNowhere(r *http.Request, f *flow, address string) (*sessionstore.Identity, *wire.Error) {
 	if lerr := e.limitSend(r, address); lerr != nil {
 		return nil, lerr
 	}
 	f.setChallenge(&challenge{MAC: decoyChallengeMAC, Address: address, ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
 	// What queuing the mail costs a known address: one durable write.
 	if err := e.store.PutRecord(r.Context(), decoyNS, randomString(16, alnum), randomBytes(4<<10), time.Second); err != nil {
-		e.logger.Error("decoy write", zapErr(err))
-		return nil, errInternal("unable to send the code")
+		e.logger.Error("decoy write", zap.Error(err))
+		return nil, orUnavailable(err, "unable to send the code")
 	}
 	e.codeSentNodes(f, address, false)
-	f.UI.Messages = []Text{newText(1010014, nil)}
+	f.UI.Messages = []node.Text{node.NewText(1010014, nil)}
 	return nil, errShowFlow
 }
 

@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -25,7 +28,7 @@ type flow struct {
 	UpdatedAt        time.Time      `json:"updated_at"`
 	RequestURL       string         `json:"request_url"`
 	ReturnTo         string         `json:"return_to,omitempty"`
-	UI               Container      `json:"ui"`
+	UI               node.Container `json:"ui"`
 	State            string         `json:"state"`
 	Active           string         `json:"active,omitempty"`
 	Refresh          bool           `json:"refresh"`
@@ -61,11 +64,11 @@ func (e *Engine) newFlow(r *http.Request, kind, typ string) *flow {
 		ID: id, Kind: kind, Type: typ,
 		IssuedAt: now, CreatedAt: now, UpdatedAt: now,
 		ExpiresAt:  now.Add(e.cfg.FlowLifespan),
-		RequestURL: e.requestURL(r),
-		UI: Container{
-			Action: e.publicURL(r, "self-service/"+kind+"?flow="+id),
+		RequestURL: e.urls.Request(r),
+		UI: node.Container{
+			Action: e.urls.Public("self-service/" + kind + "?flow=" + id),
 			Method: "POST",
-			Nodes:  []*Node{},
+			Nodes:  []*node.Node{},
 		},
 	}
 }
@@ -108,61 +111,23 @@ func (e *Engine) loadFlow(ctx context.Context, id, kind string) (*flow, error) {
 		return nil, errFlowNotFound
 	}
 	if f.UI.Nodes == nil {
-		f.UI.Nodes = []*Node{}
+		f.UI.Nodes = []*node.Node{}
 	}
 	return &f, nil
-}
-
-// UnmarshalJSON restores typed node attributes.
-func (n *Node) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Type       string          `json:"type"`
-		Group      string          `json:"group"`
-		Attributes json.RawMessage `json:"attributes"`
-		Messages   []Text          `json:"messages"`
-		Meta       Meta            `json:"meta"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return err
-	}
-	n.Type, n.Group, n.Messages, n.Meta = raw.Type, raw.Group, raw.Messages, raw.Meta
-	if n.Messages == nil {
-		n.Messages = []Text{}
-	}
-	var target any
-	switch raw.Type {
-	case "input":
-		target = &InputAttrs{}
-	case "text":
-		target = &TextAttrs{}
-	case "img":
-		target = &ImageAttrs{}
-	case "a":
-		target = &AnchorAttrs{}
-	case "script":
-		target = &ScriptAttrs{}
-	default:
-		target = &map[string]any{}
-	}
-	if err := json.Unmarshal(raw.Attributes, target); err != nil {
-		return err
-	}
-	n.Attributes = target
-	return nil
 }
 
 // wire returns the flow's Kratos JSON shape for its kind.
 func (f *flow) wire() any {
 	type base struct {
-		ID             string    `json:"id"`
-		OrganizationID orgID     `json:"organization_id,omitzero"`
-		Type           string    `json:"type"`
-		ExpiresAt      time.Time `json:"expires_at"`
-		IssuedAt       time.Time `json:"issued_at"`
-		RequestURL     string    `json:"request_url"`
-		ReturnTo       string    `json:"return_to,omitempty"`
-		Active         string    `json:"active,omitempty"`
-		UI             Container `json:"ui"`
+		ID             string         `json:"id"`
+		OrganizationID orgID          `json:"organization_id,omitzero"`
+		Type           string         `json:"type"`
+		ExpiresAt      time.Time      `json:"expires_at"`
+		IssuedAt       time.Time      `json:"issued_at"`
+		RequestURL     string         `json:"request_url"`
+		ReturnTo       string         `json:"return_to,omitempty"`
+		Active         string         `json:"active,omitempty"`
+		UI             node.Container `json:"ui"`
 	}
 	// A nil map stays absent; an empty one (after a submit) is {}.
 	var tp any
@@ -213,7 +178,7 @@ func (f *flow) wire() any {
 
 // writeFlow answers a flow as JSON.
 func writeFlow(w http.ResponseWriter, status int, f *flow) {
-	writeJSON(w, status, f.wire())
+	wire.WriteJSON(w, status, f.wire())
 }
 
 // --- create / get ---
@@ -231,7 +196,7 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 		csrf = e.ensureCSRF(w, r)
 	}
 	var f *flow
-	var ferr *Error
+	var ferr *wire.Error
 	switch kind {
 	case "login":
 		f, ferr = e.initLogin(r, typ)
@@ -246,9 +211,9 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 		return
 	}
 	if ferr != nil {
-		if ferr.ID == "session_already_available" && typ == "browser" && PrefersHTML(r) {
+		if ferr.ID == "session_already_available" && typ == "browser" && wire.PrefersHTML(r) {
 			// Already signed in: go where the user wanted to go.
-			to := e.defaultReturnURL(r)
+			to := e.urls.DefaultReturn()
 			if rt, err := e.validateReturnTo(r, r.URL.Query().Get("return_to")); err == nil && rt != "" {
 				to = rt
 			}
@@ -256,7 +221,7 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 			if kind == "registration" || kind == "recovery" {
 				code = http.StatusFound
 			}
-			redirect(w, r, code, to)
+			wire.Redirect(w, r, code, to)
 			return
 		}
 		e.writeBrowserOrJSONError(w, r, typ, ferr)
@@ -265,12 +230,12 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 	f.CSRFToken = csrf
 	e.setCSRFNode(f, csrf)
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		e.logger.Error("saving flow", zapErr(err))
-		writeError(w, r, errInternal("unable to store the flow"))
+		e.logger.Error("saving flow", zap.Error(err))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
-	if typ == "browser" && PrefersHTML(r) {
-		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, kind), "flow", f.ID))
+	if typ == "browser" && wire.PrefersHTML(r) {
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI(kind), "flow", f.ID))
 		return
 	}
 	writeFlow(w, http.StatusOK, f)
@@ -285,22 +250,22 @@ func (e *Engine) setCSRFNode(f *flow, raw []byte) {
 	v := ""
 	if f.Type == "browser" && raw != nil {
 		cur := f.CSRFMasked
-		if n := f.UI.findNode("csrf_token"); cur == "" && n != nil {
-			cur, _ = n.input().Value.(string) // a flow stored before csrf_masked
+		if n := f.UI.Find("csrf_token"); cur == "" && n != nil {
+			cur, _ = n.Input().Value.(string) // a flow stored before csrf_masked
 		}
 		if !isMaskOf(cur, raw) {
 			cur = maskCSRF(raw)
 		}
 		f.CSRFMasked, v = cur, cur
 	}
-	if n := f.UI.findNode("csrf_token"); n != nil {
-		n.input().Value = v
+	if n := f.UI.Find("csrf_token"); n != nil {
+		n.Input().Value = v
 		return
 	}
 	if f.Kind == "verification" && f.Type == "api" {
 		return // Kratos's native verification flows carry no csrf_token node
 	}
-	f.UI.Nodes = append([]*Node{csrfNode(v)}, f.UI.Nodes...)
+	f.UI.Nodes = append([]*node.Node{node.CSRF(v)}, f.UI.Nodes...)
 }
 
 // getFlow serves get{Login,Registration,Recovery,Verification}Flow.
@@ -316,43 +281,43 @@ func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 	f, err := e.loadFlow(r.Context(), id, kind)
 	if err != nil {
 		if errors.Is(err, errFlowNotFound) {
-			writeError(w, r, errNotFound())
+			wire.WriteError(w, r, wire.NotFound())
 			return
 		}
-		e.logger.Error("loading flow", zapErr(err))
-		writeError(w, r, errInternal("unable to load the flow"))
+		e.logger.Error("loading flow", zap.Error(err))
+		wire.WriteError(w, r, orUnavailable(err, "unable to load the flow"))
 		return
 	}
 	switch {
 	case kind == "registration" && e.cfg.DisableRegistration:
-		writeError(w, r, errRegistrationDisabled())
+		wire.WriteError(w, r, errRegistrationDisabled())
 		return
 	case kind == "recovery" && !e.cfg.RecoveryEnabled:
-		writeError(w, r, errRecoveryDisabled())
+		wire.WriteError(w, r, errRecoveryDisabled())
 		return
 	case kind == "verification" && !e.cfg.VerificationEnabled:
-		writeError(w, r, errVerificationDisabled())
+		wire.WriteError(w, r, errVerificationDisabled())
 		return
 	}
 	if f.Type == "browser" && !e.holdsFlowCSRF(r, f) {
-		writeError(w, r, errCSRF(csrfMismatch))
+		wire.WriteError(w, r, wire.CSRFViolation(csrfMismatch))
 		return
 	}
 	if e.now().After(f.ExpiresAt) {
 		details := map[string]any{}
 		if f.Type == "browser" {
-			to := e.publicURL(r, "self-service/"+kind+"/browser")
+			to := e.urls.Public("self-service/" + kind + "/browser")
 			if f.ReturnTo != "" {
-				to = withQuery(to, "return_to", f.ReturnTo)
+				to = wire.WithQuery(to, "return_to", f.ReturnTo)
 			}
 			details["redirect_to"] = to
 			if f.ReturnTo != "" {
 				details["return_to"] = f.ReturnTo
 			}
 		} else {
-			details["api"] = e.publicURL(r, "self-service/"+kind+"/api")
+			details["api"] = e.urls.Public("self-service/" + kind + "/api")
 		}
-		writeError(w, r, errFlowExpired(f.ExpiresAt, details))
+		wire.WriteError(w, r, wire.FlowExpired(f.ExpiresAt, details))
 		return
 	}
 	// The flow's own mask (setCSRFNode), the same on every read.
@@ -360,8 +325,8 @@ func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 	writeFlow(w, http.StatusOK, f)
 }
 
-func errRegistrationDisabled() *Error {
-	return errFlowDisabled("Registration is not allowed because it was disabled.")
+func errRegistrationDisabled() *wire.Error {
+	return wire.FlowDisabled("Registration is not allowed because it was disabled.")
 }
 
 // orgID is organization_id: null when present, absent otherwise (organisations

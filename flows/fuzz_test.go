@@ -7,39 +7,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // Native fuzz targets for everything that parses untrusted input. Seed
 // corpora live in testdata/fuzz/<Target>/ and CI runs each target briefly
 // (test.sh). Each target asserts the parser's contract, not just "no
 // panic".
-
-func FuzzDecodeBody(f *testing.F) {
-	f.Add("application/json", []byte(`{"method":"password","identifier":"a@b.c","password":"x","traits":{"email":"a@b.c"}}`))
-	f.Add("application/json", []byte(`{"method": "password", "identifier": `))
-	f.Add("application/json", []byte(`["a"]`))
-	f.Add("application/x-www-form-urlencoded", []byte("method=password&traits.email=a%40b.c&traits.name.first=A&csrf_token=x"))
-	f.Add("application/x-www-form-urlencoded", []byte("a.b=1&a=2&x[]=1&x[]=2"))
-	f.Add("multipart/form-data; boundary=XX", []byte("--XX\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\npassword\r\n--XX--\r\n"))
-	f.Add("text/plain", []byte("method=password"))
-	f.Add("", []byte("\xff\xfe"))
-	f.Fuzz(func(t *testing.T, ct string, body []byte) {
-		r := httptest.NewRequest("POST", "/self-service/login?flow=x", bytes.NewReader(body))
-		if ct != "" {
-			r.Header.Set("Content-Type", ct)
-		}
-		m, err := decodeBody(r)
-		if err == nil && m == nil {
-			t.Fatal("nil map without error")
-		}
-		if len(body) > maxBodyBytes && err == nil {
-			t.Fatal("oversized body accepted")
-		}
-		// Whatever came in, field accessors never panic.
-		_ = str(m, "method")
-		_ = boolField(m, "lookup_secret_reveal")
-	})
-}
 
 func FuzzSessionCookie(f *testing.F) {
 	codec, err := newCookieCodec([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
@@ -94,6 +69,7 @@ func FuzzReturnTo(f *testing.F) {
 	e := &Engine{cfg: Config{DefaultReturnURL: "https://app.example.com/"}.withDefaults()}
 	base, _ := parseBaseURL("https://auth.example.com/")
 	e.base = base
+	e.urls = wire.NewURLs(base.String(), e.cfg.UIPrefix, e.cfg.UIURLs, e.cfg.DefaultReturnURL)
 	for _, s := range []string{"https://app.example.com/x", "https://auth.example.com/self-service/x", "//evil.com", "/\\evil.com",
 		"https://evil.com", "javascript:alert(1)", "https://auth.example.com@evil.com/", "https:evil.com", "\\\\evil.com",
 		"https://auth.example.com.evil.com/", "%2F%2Fevil.com", "/relative/path", "HTTPS://AUTH.EXAMPLE.COM/ok"} {
@@ -135,7 +111,7 @@ func FuzzTraitValidation(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		r := httptest.NewRequest("POST", "/", bytes.NewReader(append([]byte(`{"traits":`), append(raw, '}')...)))
 		r.Header.Set("Content-Type", "application/json")
-		body, err := decodeBody(r)
+		body, err := wire.DecodeBody(r)
 		if err != nil {
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -165,23 +166,23 @@ func TraitString(v any) string {
 // AAL2LoginURL is the browser login flow for a second factor (aal=aal2),
 // returning to returnTo.
 func (e *Engine) AAL2LoginURL(r *http.Request, returnTo string) string {
-	return withQuery(e.LoginBrowserURL(r, returnTo), "aal", "aal2")
+	return wire.WithQuery(e.LoginBrowserURL(r, returnTo), "aal", "aal2")
 }
 
 // SettingsBrowserURL is the public createBrowserSettingsFlow URL with
 // return_to set (empty: none): where a user without a second factor adds
 // one.
 func (e *Engine) SettingsBrowserURL(r *http.Request, returnTo string) string {
-	u := e.publicURL(r, "self-service/settings/browser")
+	u := e.urls.Public("self-service/settings/browser")
 	if returnTo != "" {
-		u = withQuery(u, "return_to", returnTo)
+		u = wire.WithQuery(u, "return_to", returnTo)
 	}
 	return u
 }
 
 // PublicBaseURL is the public base URL (with a trailing slash) as seen by
 // r: the configured public_url, or derived from r.
-func (e *Engine) PublicBaseURL(r *http.Request) string { return e.baseURL(r) }
+func (e *Engine) PublicBaseURL(r *http.Request) string { return e.urls.Base() }
 
 // SessionCookieValue seals a session token into a session cookie value
 // valid until expires, as login sets it. For tools that seed sessions
@@ -192,3 +193,8 @@ func (e *Engine) SessionCookieValue(token string, expires time.Time) string {
 
 // CookieName is the session cookie's name.
 func (e *Engine) CookieName() string { return e.cfg.CookieName }
+
+// PrefersHTML reports whether the client prefers text/html over
+// application/json, as the engine decides between a redirect and a JSON
+// error (wire.PrefersHTML).
+func PrefersHTML(r *http.Request) bool { return wire.PrefersHTML(r) }

@@ -14,8 +14,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/budget"
+
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // hasher hashes new passwords with the configured algorithm and verifies
@@ -28,7 +32,7 @@ type hasher struct {
 	dummy string
 	// gate bounds concurrent hashing (processHashGate unless a test sets
 	// its own).
-	gate *hashGate
+	gate *budget.Gate
 	// overlong stands in for a password too long to match (see verify).
 	overlong string
 }
@@ -50,9 +54,9 @@ func newHasher(algorithm string, cost int) (*hasher, error) {
 
 // hash hashes a new password once the gate grants the memory it needs.
 func (h *hasher) hash(ctx context.Context, password string) (string, error) {
-	release, err := h.gate.acquire(ctx, h.memKiB())
+	release, err := h.gate.Acquire(ctx, h.memKiB())
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: %w", errHashBusy, err)
 	}
 	defer release()
 	return h.compute(password)
@@ -61,9 +65,9 @@ func (h *hasher) hash(ctx context.Context, password string) (string, error) {
 // verify checks password against stored once the gate grants the memory
 // the stored hash's parameters need.
 func (h *hasher) verify(ctx context.Context, password, stored string) (bool, error) {
-	release, err := h.gate.acquire(ctx, hashMemKiB(stored))
+	release, err := h.gate.Acquire(ctx, hashMemKiB(stored))
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("%w: %w", errHashBusy, err)
 	}
 	defer release()
 	if len(password) > passwordLimit(stored) {
@@ -129,9 +133,9 @@ var errHashBusy = errors.New("password hashing is saturated")
 const hashWait = 10 * time.Second
 
 // errHashersBusy is the answer when errHashBusy refused a request.
-func errHashersBusy() *Error {
-	ee := newError(http.StatusServiceUnavailable, "", "", "The server is busy checking other passwords; this one was not checked. Please try again in a few seconds.")
-	ee.retryAfter = 5
+func errHashersBusy() *wire.Error {
+	ee := wire.NewError(http.StatusServiceUnavailable, "", "", "The server is busy checking other passwords; this one was not checked. Please try again in a few seconds.")
+	ee.WithRetryAfter(5)
 	return ee
 }
 
@@ -144,113 +148,24 @@ func busyOnly(err error) error {
 	return nil
 }
 
-// hashGate is a FIFO weighted semaphore over a memory budget in KiB.
-type hashGate struct {
-	budget int64 // KiB
-	min    int64 // smallest share: budget / GOMAXPROCS
-	wait   time.Duration
-
-	mu      sync.Mutex
-	used    int64
-	waiters []*hashWaiter
-}
-
-type hashWaiter struct {
-	n     int64
-	ready chan struct{}
-}
-
-func newHashGate(budgetKiB int64, procs int, wait time.Duration) *hashGate {
-	if procs < 1 {
-		procs = 1
-	}
-	if budgetKiB < int64(procs) {
-		budgetKiB = int64(procs)
-	}
-	return &hashGate{budget: budgetKiB, min: budgetKiB / int64(procs), wait: wait}
-}
-
 var (
 	hashGateOnce sync.Once
-	hashGateProc *hashGate
+	hashGateProc *budget.Gate
 )
 
 // processHashGate is shared by every engine of the process (old and new
 // configs during a reload hash on the same machine). Its budget is a
 // quarter of GOMEMLIMIT when one is set (Caddy sets it from the cgroup
 // limit), else 1 GiB.
-func processHashGate() *hashGate {
+func processHashGate() *budget.Gate {
 	hashGateOnce.Do(func() {
-		budget := int64(1 << 20) // KiB
+		kib := int64(1 << 20)
 		if l := debug.SetMemoryLimit(-1); l > 0 && l < math.MaxInt64 {
-			budget = min(budget, l/4/1024)
+			kib = min(kib, l/4/1024)
 		}
-		hashGateProc = newHashGate(max(budget, argonMemory), runtime.GOMAXPROCS(0), hashWait)
+		hashGateProc = budget.New(max(kib, argonMemory), runtime.GOMAXPROCS(0), hashWait)
 	})
 	return hashGateProc
-}
-
-// acquire waits (at most g.wait, less if ctx ends first) for a share of
-// needKiB and returns the function that gives it back.
-func (g *hashGate) acquire(ctx context.Context, needKiB int64) (func(), error) {
-	n := min(max(needKiB, g.min), g.budget)
-	g.mu.Lock()
-	if len(g.waiters) == 0 && g.used+n <= g.budget {
-		g.used += n
-		g.mu.Unlock()
-		return func() { g.release(n) }, nil
-	}
-	w := &hashWaiter{n: n, ready: make(chan struct{})}
-	g.waiters = append(g.waiters, w)
-	g.mu.Unlock()
-	t := time.NewTimer(g.wait)
-	defer t.Stop()
-	var cause error
-	select {
-	case <-w.ready:
-		return func() { g.release(n) }, nil
-	case <-t.C:
-		cause = errHashBusy
-	case <-ctx.Done():
-		cause = fmt.Errorf("%w: %w", errHashBusy, ctx.Err())
-	}
-	g.mu.Lock()
-	select {
-	case <-w.ready:
-		// Granted while giving up: hand the share back.
-		g.mu.Unlock()
-		g.release(n)
-	default:
-		for i, x := range g.waiters {
-			if x == w {
-				g.waiters = append(g.waiters[:i], g.waiters[i+1:]...)
-				break
-			}
-		}
-		g.grantLocked() // the head may have changed
-		g.mu.Unlock()
-	}
-	return nil, cause
-}
-
-func (g *hashGate) release(n int64) {
-	g.mu.Lock()
-	g.used -= n
-	g.grantLocked()
-	g.mu.Unlock()
-}
-
-// grantLocked wakes waiters in order while their share fits.
-func (g *hashGate) grantLocked() {
-	for len(g.waiters) > 0 {
-		w := g.waiters[0]
-		if g.used+w.n > g.budget {
-			return
-		}
-		g.used += w.n
-		g.waiters = g.waiters[1:]
-		close(w.ready)
-	}
 }
 
 const (

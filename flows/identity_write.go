@@ -3,6 +3,7 @@ package flows
 import (
 	"net/http"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -16,8 +17,8 @@ import (
 
 // errIdentityChanged answers a write that kept losing to concurrent
 // writes of the same identity (Store.ModifyIdentity gave up).
-func errIdentityChanged() *Error {
-	return newError(http.StatusConflict, "", "",
+func errIdentityChanged() *wire.Error {
+	return wire.NewError(http.StatusConflict, "", "",
 		"The identity was changed by another request at the same time. Please try again.")
 }
 

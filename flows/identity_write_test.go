@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -245,7 +246,7 @@ func TestSettingsWriteRefusedAfterDeactivation(t *testing.T) {
 			res := raceDo("PATCH", admURL+"/admin/identities/"+st.ident.ID,
 				[]map[string]any{{"op": "replace", "path": "/state", "value": "inactive"}}, nil)
 			if res.status != http.StatusOK {
-				return settingsOutcome{err: errInternal("deactivation failed: " + string(res.raw))}
+				return settingsOutcome{err: wire.Internal("deactivation failed: " + string(res.raw))}
 			}
 			return settingsOutcome{success: true, apply: func(cur *sessionstore.Identity) error {
 				cur.Traits = json.RawMessage(`{"email":"race-deactivated@example.com","name":{"first":"Mallory"}}`)

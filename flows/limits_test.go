@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/budget"
 )
 
 // Attempts are reserved atomically: of 50 concurrent attempts on one
@@ -74,7 +76,7 @@ func TestLimitsFailClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, ee := e.reserve(context.Background(), "login_id", "x@example.com")
-	if ee == nil || ee.Code != http.StatusServiceUnavailable || ee.retryAfter <= 0 {
+	if ee == nil || ee.Code != http.StatusServiceUnavailable || ee.RetryAfter() <= 0 {
 		t.Fatalf("reserve on a closed store: %+v, want 503 with Retry-After", ee)
 	}
 	if _, err := e.blocked(context.Background(), "reg_ip", "192.0.2.1"); err == nil {
@@ -144,55 +146,6 @@ func TestPerIPLimitsAggregateIPv6(t *testing.T) {
 	}
 }
 
-// No more hashes run at once than the gate allows: argon2id's 128 MiB
-// against the budget, and at most one per CPU for cheap hashes.
-func TestHashGateBoundsConcurrentHashes(t *testing.T) {
-	for _, c := range []struct {
-		name  string
-		need  int64
-		procs int
-		want  int64
-	}{
-		{"argon2id, budget for 3", argonMemory, 8, 3},
-		{"bcrypt, 4 CPUs", 0, 4, 4},
-		{"argon2id over budget runs alone", 8 * argonMemory, 8, 1},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			g := newHashGate(3*argonMemory, c.procs, 10*time.Second)
-			var inflight, peak atomic.Int64
-			var wg sync.WaitGroup
-			for i := 0; i < 40; i++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					release, err := g.acquire(context.Background(), c.need)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					n := inflight.Add(1)
-					for {
-						p := peak.Load()
-						if n <= p || peak.CompareAndSwap(p, n) {
-							break
-						}
-					}
-					time.Sleep(2 * time.Millisecond)
-					inflight.Add(-1)
-					release()
-				}()
-			}
-			wg.Wait()
-			if peak.Load() > c.want {
-				t.Fatalf("%d hashes ran at once, the bound is %d", peak.Load(), c.want)
-			}
-			if peak.Load() < c.want {
-				t.Fatalf("only %d hashes ran at once, the bound %d was never used", peak.Load(), c.want)
-			}
-		})
-	}
-}
-
 // A real hasher goes through its gate: with every slot taken, hash and
 // verify give up after the gate's wait with errHashBusy.
 func TestHasherWaitsBoundedForTheGate(t *testing.T) {
@@ -200,8 +153,8 @@ func TestHasherWaitsBoundedForTheGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.gate = newHashGate(argonMemory, 1, 50*time.Millisecond)
-	release, err := h.gate.acquire(context.Background(), 0)
+	h.gate = budget.New(argonMemory, 1, 50*time.Millisecond)
+	release, err := h.gate.Acquire(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,8 +178,8 @@ func TestHasherWaitsBoundedForTheGate(t *testing.T) {
 // Retry-After, and the attempt is not counted.
 func TestLoginWhileHashingSaturated(t *testing.T) {
 	e, srv := testEngine(t, func(c *Config) { c.RateLimits = RateLimits{LoginFailuresPerIdentifier: 1} })
-	e.hasher.gate = newHashGate(argonMemory, 1, 20*time.Millisecond)
-	release, err := e.hasher.gate.acquire(context.Background(), 0)
+	e.hasher.gate = budget.New(argonMemory, 1, 20*time.Millisecond)
+	release, err := e.hasher.gate.Acquire(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

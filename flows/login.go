@@ -9,11 +9,15 @@ import (
 	"strings"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // initLogin builds a new login flow (not yet stored) for
 // createBrowserLoginFlow / createNativeLoginFlow.
-func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *Error) {
+func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 	q := r.URL.Query()
 	refresh := q.Get("refresh") == "true"
 	aal := q.Get("aal")
@@ -22,7 +26,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *Error) {
 		aal = "aal1"
 	case "aal2":
 	default:
-		return nil, errBadRequest("Unable to parse AuthenticationMethod Assurance Level (AAL): expected one of [aal1, aal2] but got " + aal)
+		return nil, wire.BadRequest("Unable to parse AuthenticationMethod Assurance Level (AAL): expected one of [aal1, aal2] but got " + aal)
 	}
 	returnTo, rerr := e.validateReturnTo(r, q.Get("return_to"))
 	if rerr != nil {
@@ -30,23 +34,23 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *Error) {
 	}
 	sess, _, err := e.currentSession(r)
 	if err != nil && !errors.Is(err, ErrNoSession) {
-		return nil, errInternal("unable to look up the session")
+		return nil, orUnavailable(err, "unable to look up the session")
 	}
 	switch {
 	case sess == nil && aal == "aal2":
-		return nil, errAAL1Required()
+		return nil, wire.AAL1Required()
 	case sess != nil && !refresh && aal == "aal1":
-		return nil, errSessionAlreadyAvailable()
+		return nil, wire.SessionAlreadyAvailable()
 	case sess != nil && aal == "aal2" && !refresh && e.effectiveAAL(r.Context(), sess) == "aal2":
-		return nil, errSessionAlreadyAvailable()
+		return nil, wire.SessionAlreadyAvailable()
 	}
 	f := e.newFlow(r, "login", typ)
 	f.Refresh, f.RequestedAAL, f.ReturnTo, f.State = refresh, aal, returnTo, "choose_method"
-	f.UI.Nodes = append(f.UI.Nodes, csrfNode(""))
+	f.UI.Nodes = append(f.UI.Nodes, node.CSRF(""))
 	switch {
 	case aal == "aal2":
 		f.IdentityID, f.SessionID = sess.IdentityID, sess.ID
-		f.UI.Messages = []Text{newText(1010004, nil)}
+		f.UI.Messages = []node.Text{node.NewText(1010004, nil)}
 		if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
 			for _, m := range loginMethods {
 				if e.secondFactorUsable(m, sess, ident) {
@@ -62,22 +66,22 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *Error) {
 				ident = c.Identifiers[0]
 			}
 		}
-		n := inputNode("default", "identifier", "hidden", nil).value(ident)
+		n := node.Input("default", "identifier", "hidden", nil).Value(ident)
 		f.UI.Nodes = append(f.UI.Nodes, n)
 		if e.methodEnabled("password") {
 			f.UI.Nodes = append(f.UI.Nodes,
-				inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
-				submitNode("password", "method", "password", labelOf(1010001, nil)))
+				node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("current-password"),
+				node.Submit("password", "method", "password", node.Label(1010001, nil)))
 		}
-		f.UI.Messages = []Text{newText(1010003, nil)}
+		f.UI.Messages = []node.Text{node.NewText(1010003, nil)}
 	case e.cfg.LoginStyle == "identifier_first":
 		e.identifierFirstNodes(r, f)
 	default:
 		if e.methodEnabled("password") {
 			f.UI.Nodes = append(f.UI.Nodes,
-				inputNode("default", "identifier", "text", e.schema.identifierLabel("password")).value("").required(),
-				inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
-				submitNode("password", "method", "password", labelOf(1010022, nil)))
+				node.Input("default", "identifier", "text", e.schema.identifierLabel("password")).Value("").Required(),
+				node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("current-password"),
+				node.Submit("password", "method", "password", node.Label(1010022, nil)))
 		}
 		// First factors besides password (passkey, passwordless webauthn, code).
 		for _, m := range loginMethods {
@@ -97,28 +101,28 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *Error) {
 // submitLogin is updateLoginFlow after the shared checks.
 func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submission) {
 	f := sub.f
-	f.UI.resetMessages()
+	f.UI.ResetMessages()
 	if f.State == "passed_challenge" {
-		f.UI.Messages = []Text{newText(4010007, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010007, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	sess, _, err := e.currentSession(r)
 	if err != nil && !errors.Is(err, ErrNoSession) {
-		writeError(w, r, errInternal("unable to look up the session"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to look up the session"))
 		return
 	}
 	if sess != nil && !f.Refresh && f.RequestedAAL != "aal2" {
 		if f.Type == "browser" && !sub.json {
-			redirect(w, r, http.StatusSeeOther, e.defaultReturnURL(r))
+			wire.Redirect(w, r, http.StatusSeeOther, e.urls.DefaultReturn())
 			return
 		}
-		f.UI.Messages = []Text{textReason(4000001, errSessionAlreadyAvailable().Reason)}
+		f.UI.Messages = []node.Text{node.TextReason(4000001, wire.SessionAlreadyAvailable().Reason)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if f.RequestedAAL == "aal2" && sess == nil {
-		e.writeBrowserOrJSONError(w, r, f.Type, errAAL1Required())
+		e.writeBrowserOrJSONError(w, r, f.Type, wire.AAL1Required())
 		return
 	}
 	if sub.method == "identifier_first" {
@@ -135,7 +139,7 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 			return
 		}
 	}
-	f.UI.Messages = []Text{newText(4010002, nil)}
+	f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
 	e.renderFlowError(w, r, sub, http.StatusBadRequest)
 }
 
@@ -152,7 +156,7 @@ type loginMethod struct {
 	// verify checks a submission. It returns the identity that passed, or
 	// nil after putting messages on the flow (answered with 400), or
 	// errShowFlow when the flow moved on to another step (answered 200).
-	verify func(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error)
+	verify func(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error)
 	// active (second factors) reports whether the identity holds a
 	// credential of this kind it can still use (Kratos's
 	// CountActiveMultiFactorCredentials); see the assurance rule in mfa.go.
@@ -172,7 +176,7 @@ var loginMethods []*loginMethod
 
 // errShowFlow is returned by a method's verify when the flow moved to its
 // next step (e.g. a code was sent): the flow is answered with 200.
-var errShowFlow = &Error{Code: http.StatusOK}
+var errShowFlow = &wire.Error{Code: http.StatusOK}
 
 // loginWith runs a registered method and signs in or upgrades the session.
 func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submission, sess *sessionstore.Session, m *loginMethod) {
@@ -181,7 +185,7 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 	if sess != nil {
 		ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
 		if err != nil {
-			writeError(w, r, errInternal("unable to load the identity"))
+			wire.WriteError(w, r, orUnavailable(err, "unable to load the identity"))
 			return
 		}
 		st.ident = ident
@@ -190,7 +194,7 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		// Not a second factor for this session and identity (the
 		// assurance rule, mfa.go): as Kratos answers a method it does not
 		// offer.
-		f.UI.Messages = []Text{newText(4010002, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -208,19 +212,19 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		return
 	}
 	if ident.State != "" && ident.State != "active" {
-		f.UI.Messages = []Text{newText(4010011, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if m.aal == "aal1" && !(sess != nil && f.Refresh) && e.addressUnverified(ident) {
-		f.UI.Messages = []Text{newText(4000010, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000010, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	var issued *issuedSession
 	if sess != nil && (m.aal == "aal2" || f.Refresh) {
 		if sess.IdentityID != ident.ID {
-			e.writeBrowserOrJSONError(w, r, f.Type, newError(http.StatusForbidden, "security_identity_mismatch", "",
+			e.writeBrowserOrJSONError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch", "",
 				"The requested identity does not match the identity of the current session."))
 			return
 		}
@@ -307,11 +311,11 @@ func (e *Engine) upgradeSession(r *http.Request, sess *sessionstore.Session, met
 // upgradeFailed answers a login step whose session could not be upgraded.
 func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow, err error) {
 	if errors.Is(err, errSessionGone) {
-		e.writeBrowserOrJSONError(w, r, f.Type, errSessionInactiveFlow())
+		e.writeBrowserOrJSONError(w, r, f.Type, wire.SessionInactive())
 		return
 	}
-	e.logger.Error("upgrading session", zapErr(err))
-	writeError(w, r, errInternal("unable to store the session"))
+	e.logger.Error("upgrading session", zap.Error(err))
+	wire.WriteError(w, r, orUnavailable(err, "unable to store the session"))
 }
 
 // sessionNotCreated answers a sign-in whose session the store refused: an
@@ -319,12 +323,12 @@ func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow, 
 // same answer as one that was inactive before (4010011).
 func (e *Engine) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *submission, err error) {
 	if errors.Is(err, sessionstore.ErrIdentityInactive) {
-		sub.f.UI.Messages = []Text{newText(4010011, nil)}
+		sub.f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	e.logger.Error("creating session", zapErr(err))
-	writeError(w, r, errInternal("unable to store the session"))
+	e.logger.Error("creating session", zap.Error(err))
+	wire.WriteError(w, r, orUnavailable(err, "unable to store the session"))
 }
 
 // addressUnverified is Kratos's require_verified_address login hook: with
@@ -352,28 +356,28 @@ func normalizeIdentifier(s string) string {
 func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *submission, sess *sessionstore.Session) {
 	f := sub.f
 	if f.RequestedAAL == "aal2" {
-		f.UI.Messages = []Text{newText(4010002, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	identifier := str(sub.body, "identifier")
+	identifier := wire.BodyString(sub.body, "identifier")
 	if identifier == "" {
-		identifier = str(sub.body, "password_identifier")
+		identifier = wire.BodyString(sub.body, "password_identifier")
 	}
-	password := str(sub.body, "password")
+	password := wire.BodyString(sub.body, "password")
 	if f.Refresh && sess != nil {
-		if n := f.UI.findNode("identifier"); n != nil && identifier == "" {
-			identifier, _ = n.input().Value.(string)
+		if n := f.UI.Find("identifier"); n != nil && identifier == "" {
+			identifier, _ = n.Input().Value.(string)
 		}
 	}
-	f.UI.setValue("identifier", identifier)
+	f.UI.SetValue("identifier", identifier)
 	missing := false
 	if identifier == "" {
-		f.UI.addNodeMessage("identifier", newText(4000002, map[string]any{"property": "identifier"}, "identifier"))
+		f.UI.AddNodeMessage("identifier", node.NewText(4000002, map[string]any{"property": "identifier"}, "identifier"))
 		missing = true
 	}
 	if password == "" {
-		f.UI.addNodeMessage("password", newText(4000002, map[string]any{"property": "password"}, "password"))
+		f.UI.AddNodeMessage("password", node.NewText(4000002, map[string]any{"property": "password"}, "password"))
 		missing = true
 	}
 	if missing {
@@ -390,33 +394,33 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 	if err != nil {
 		rv.release() // not evaluated
 		if errors.Is(err, errHashBusy) {
-			writeError(w, r, errHashersBusy())
+			wire.WriteError(w, r, errHashersBusy())
 			return
 		}
-		e.logger.Error("password login", zapErr(err))
-		writeError(w, r, errInternal("unable to verify credentials"))
+		e.logger.Error("password login", zap.Error(err))
+		wire.WriteError(w, r, orUnavailable(err, "unable to verify credentials"))
 		return
 	}
 	if !ok {
-		f.UI.Messages = []Text{newText(4000006, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000006, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if ident.State != "" && ident.State != "active" {
 		rv.release()
-		f.UI.Messages = []Text{newText(4010011, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	rv.forgive("login_id")
 	rv.release()
 	if !(f.Refresh && sess != nil) && e.addressUnverified(ident) {
-		f.UI.Messages = []Text{newText(4000010, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000010, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if f.Refresh && sess != nil && sess.IdentityID != ident.ID {
-		e.writeBrowserOrJSONError(w, r, f.Type, newError(http.StatusForbidden, "security_identity_mismatch",
+		e.writeBrowserOrJSONError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch",
 			"", "The requested identity does not match the identity of the current session."))
 		return
 	}
@@ -482,7 +486,7 @@ func (e *Engine) checkPassword(ctx context.Context, identifier, password string)
 				return nil
 			})
 			if err != nil {
-				e.logger.Warn("upgrading password hash", zapErr(err))
+				e.logger.Warn("upgrading password hash", zap.Error(err))
 			} else {
 				return up, true, nil
 			}
@@ -510,7 +514,7 @@ type passwordConfig struct {
 func (e *Engine) completeFlow(ctx context.Context, f *flow) {
 	f.State = "passed_challenge"
 	if err := e.saveFlow(ctx, f); err != nil {
-		e.logger.Warn("marking flow complete", zapErr(err))
+		e.logger.Warn("marking flow complete", zap.Error(err))
 	}
 }
 
@@ -529,7 +533,7 @@ func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submis
 			e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
 		}
 		// With a second factor still due, the identity is withheld.
-		writeJSON(w, http.StatusOK, map[string]any{"session_token": is.token, "session": sw, "continue_with": nil})
+		wire.WriteJSON(w, http.StatusOK, map[string]any{"session_token": is.token, "session": sw, "continue_with": nil})
 		return
 	}
 	if !is.upgraded {
@@ -542,14 +546,14 @@ func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submis
 	e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
 	to := e.flowReturnTo(r, f)
 	if needAAL2 {
-		aal2 := withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")
+		aal2 := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")
 		if f.ReturnTo != "" {
-			aal2 = withQuery(aal2, "return_to", f.ReturnTo)
+			aal2 = wire.WithQuery(aal2, "return_to", f.ReturnTo)
 		}
 		if sub.json {
-			writeError(w, r, errBrowserLocationChange(aal2))
+			wire.WriteError(w, r, wire.BrowserLocationChange(aal2))
 		} else {
-			redirect(w, r, http.StatusSeeOther, aal2)
+			wire.Redirect(w, r, http.StatusSeeOther, aal2)
 		}
 		return
 	}

@@ -7,6 +7,10 @@ import (
 	"slices"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // Identifier-first login (Kratos's selfservice.flows.login.style:
@@ -73,8 +77,8 @@ func init() {
 		},
 		second: func(_ *Engine, _ *http.Request, f *flow) {
 			f.UI.Nodes = append(f.UI.Nodes,
-				inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("current-password"),
-				submitNode("password", "method", "password", labelOf(1010022, nil)))
+				node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("current-password"),
+				node.Submit("password", "method", "password", node.Label(1010022, nil)))
 		},
 	})
 }
@@ -85,8 +89,8 @@ func init() {
 // the methods.
 func (e *Engine) identifierFirstNodes(r *http.Request, f *flow) {
 	f.UI.Nodes = append(f.UI.Nodes,
-		inputNode("default", "identifier", "text", e.schema.identifierLabel("password")).value("").required(),
-		submitNode("identifier_first", "method", "identifier_first", labelOf(1070009, nil)))
+		node.Input("default", "identifier", "text", e.schema.identifierLabel("password")).Value("").Required(),
+		node.Submit("identifier_first", "method", "identifier_first", node.Label(1070009, nil)))
 	for _, m := range idFirstMethods {
 		if m.first != nil && m.offered(e, r, f) {
 			m.first(e, r, f)
@@ -103,13 +107,13 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		// Not a step of this flow (second factor, re-authentication of a
 		// session): as Kratos answers a method no strategy is
 		// responsible for.
-		f.UI.Messages = []Text{newText(4010002, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	identifier := str(sub.body, "identifier")
+	identifier := wire.BodyString(sub.body, "identifier")
 	if identifier == "" {
-		f.UI.addNodeMessage("identifier", newText(4000002, map[string]any{"property": "identifier"}, "identifier"))
+		f.UI.AddNodeMessage("identifier", node.NewText(4000002, map[string]any{"property": "identifier"}, "identifier"))
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -119,8 +123,8 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		var err error
 		ident, err = e.findLoginIdentity(r.Context(), identifier)
 		if err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
-			e.logger.Error("identifier-first lookup", zapErr(err))
-			writeError(w, r, errInternal("unable to look up the account"))
+			e.logger.Error("identifier-first lookup", zap.Error(err))
+			wire.WriteError(w, r, orUnavailable(err, "unable to look up the account"))
 			return
 		}
 	}
@@ -133,8 +137,8 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 	if len(shown) == 0 {
 		// No account, or none this flow can sign in to (Kratos's
 		// NewAccountNotFoundError, on the identifier).
-		f.UI.setValue("identifier", identifier)
-		f.UI.addNodeMessage("identifier", newText(4000037, nil))
+		f.UI.SetValue("identifier", identifier)
+		f.UI.AddNodeMessage("identifier", node.NewText(4000037, nil))
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -147,13 +151,13 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		}
 	}
 	csrf := ""
-	if n := f.UI.findNode("csrf_token"); n != nil {
-		csrf, _ = n.input().Value.(string)
+	if n := f.UI.Find("csrf_token"); n != nil {
+		csrf, _ = n.Input().Value.(string)
 	}
 	// The identifier stays in the form, hidden, for every method's submit.
-	f.UI.Nodes = []*Node{csrfNode(csrf),
-		inputNode("default", "identifier", "hidden", e.schema.identifierLabel("password")).
-			value(identifier).required().autocomplete("username webauthn")}
+	f.UI.Nodes = []*node.Node{node.CSRF(csrf),
+		node.Input("default", "identifier", "hidden", e.schema.identifierLabel("password")).
+			Value(identifier).Required().Autocomplete("username webauthn")}
 	for _, m := range shown {
 		m.second(e, r, f)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -25,16 +26,20 @@ func (e *Engine) createLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, _, err := e.currentSession(r)
+	if IsUnavailable(err) {
+		wire.WriteError(w, r, errUnavailable())
+		return
+	}
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", errSessionInactiveFlow())
+		e.writeBrowserOrJSONError(w, r, "browser", wire.SessionInactive())
 		return
 	}
 	token := e.logoutToken(sess.ID)
-	u := e.publicURL(r, "self-service/logout?token="+token)
+	u := e.urls.Public("self-service/logout?token=" + token)
 	if returnTo != "" {
-		u = withQuery(u, "return_to", returnTo)
+		u = wire.WithQuery(u, "return_to", returnTo)
 	}
-	writeJSON(w, http.StatusOK, logoutFlow{LogoutURL: u, LogoutToken: token})
+	wire.WriteJSON(w, http.StatusOK, logoutFlow{LogoutURL: u, LogoutToken: token})
 }
 
 // updateLogoutFlow serves GET /self-service/logout?token=.
@@ -42,7 +47,7 @@ func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	token := q.Get("token")
 	if token == "" {
-		e.writeBrowserOrJSONError(w, r, "browser", errBadRequest("Please include a token in the URL query."))
+		e.writeBrowserOrJSONError(w, r, "browser", wire.BadRequest("Please include a token in the URL query."))
 		return
 	}
 	returnTo, rerr := e.validateReturnTo(r, q.Get("return_to"))
@@ -51,30 +56,34 @@ func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, _, err := e.currentSession(r)
+	if IsUnavailable(err) {
+		wire.WriteError(w, r, errUnavailable())
+		return
+	}
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", errSessionInactiveFlow())
+		e.writeBrowserOrJSONError(w, r, "browser", wire.SessionInactive())
 		return
 	}
 	want := e.logoutToken(sess.ID)
 	if subtle.ConstantTimeCompare([]byte(token), []byte(want)) != 1 {
-		e.writeBrowserOrJSONError(w, r, "browser", newError(http.StatusForbidden, "", "",
+		e.writeBrowserOrJSONError(w, r, "browser", wire.NewError(http.StatusForbidden, "", "",
 			"Unable to log out because the logout token in the URL query does not match the session cookie."))
 		return
 	}
 	if err := e.store.RevokeSession(r.Context(), sess.ID); err != nil {
-		writeError(w, r, errInternal("unable to revoke the session"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to revoke the session"))
 		return
 	}
 	e.clearSessionCookie(w, r)
 	e.issueCSRF(w, r)
-	if isJSONRequest(r) {
+	if wire.IsJSONRequest(r) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	if returnTo == "" {
-		returnTo = e.defaultReturnURL(r)
+		returnTo = e.urls.DefaultReturn()
 	}
-	redirect(w, r, http.StatusSeeOther, returnTo)
+	wire.Redirect(w, r, http.StatusSeeOther, returnTo)
 }
 
 // performNativeLogout serves DELETE /self-service/logout/api. A token that
@@ -83,28 +92,28 @@ func (e *Engine) performNativeLogout(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		SessionToken string `json:"session_token"`
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, smallBodyBytes+1))
-	if err != nil || len(raw) > smallBodyBytes || json.Unmarshal(raw, &body) != nil {
-		writeError(w, r, errBadRequest("Unable to decode the request body as JSON."))
+	raw, err := io.ReadAll(io.LimitReader(r.Body, wire.SmallBodyBytes+1))
+	if err != nil || len(raw) > wire.SmallBodyBytes || json.Unmarshal(raw, &body) != nil {
+		wire.WriteError(w, r, wire.BadRequest("Unable to decode the request body as JSON."))
 		return
 	}
-	forbidden := newError(http.StatusForbidden, "", "", "The provided Ory Session Token could not be found, is invalid, or otherwise malformed.")
+	forbidden := wire.NewError(http.StatusForbidden, "", "", "The provided Ory Session Token could not be found, is invalid, or otherwise malformed.")
 	if body.SessionToken == "" {
-		writeError(w, r, forbidden)
+		wire.WriteError(w, r, forbidden)
 		return
 	}
 	sess, err := e.lookupToken(r.Context(), body.SessionToken)
 	if errors.Is(err, sessionstore.ErrNotFound) {
-		writeError(w, r, forbidden)
+		wire.WriteError(w, r, forbidden)
 		return
 	}
 	if err != nil {
-		writeError(w, r, errInternal("unable to look up the session"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to look up the session"))
 		return
 	}
 	if sess.Active {
 		if err := e.store.RevokeSession(r.Context(), sess.ID); err != nil {
-			writeError(w, r, errInternal("unable to revoke the session"))
+			wire.WriteError(w, r, orUnavailable(err, "unable to revoke the session"))
 			return
 		}
 	}

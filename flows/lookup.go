@@ -12,6 +12,10 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // The lookup_secret method: 12 single-use backup recovery codes of 8
@@ -121,17 +125,17 @@ func lookupSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstor
 	f.UI.Nodes = append(f.UI.Nodes, lookupRegenerateNode())
 }
 
-func lookupRegenerateNode() *Node {
-	return submitNode("lookup_secret", "lookup_secret_regenerate", "true", labelOf(1050008, nil))
+func lookupRegenerateNode() *node.Node {
+	return node.Submit("lookup_secret", "lookup_secret_regenerate", "true", node.Label(1050008, nil))
 }
-func lookupRevealNode() *Node {
-	return submitNode("lookup_secret", "lookup_secret_reveal", "true", labelOf(1050007, nil))
+func lookupRevealNode() *node.Node {
+	return node.Submit("lookup_secret", "lookup_secret_reveal", "true", node.Label(1050007, nil))
 }
-func lookupDisableNode() *Node {
-	return submitNode("lookup_secret", "lookup_secret_disable", "true", labelOf(1050016, nil))
+func lookupDisableNode() *node.Node {
+	return node.Submit("lookup_secret", "lookup_secret_disable", "true", node.Label(1050016, nil))
 }
-func lookupConfirmNode() *Node {
-	return submitNode("lookup_secret", "lookup_secret_confirm", "true", labelOf(1050011, nil))
+func lookupConfirmNode() *node.Node {
+	return node.Submit("lookup_secret", "lookup_secret_confirm", "true", node.Label(1050011, nil))
 }
 
 // lookupEntry is one code as shown: the code, or when it was used.
@@ -154,7 +158,7 @@ type lookupShown struct {
 // form post) fills the node in again (showLookupCodes).
 
 // showLookupCodes seals entries on f and puts them in its codes node.
-func (e *Engine) showLookupCodes(ctx context.Context, f *flow, entries []lookupEntry, after ...*Node) error {
+func (e *Engine) showLookupCodes(ctx context.Context, f *flow, entries []lookupEntry, after ...*node.Node) error {
 	shown := make([]lookupShown, len(entries))
 	for i, en := range entries {
 		shown[i] = lookupShown{Code: en.code, UsedAt: en.usedAt}
@@ -168,7 +172,7 @@ func (e *Engine) showLookupCodes(ctx context.Context, f *flow, entries []lookupE
 		return err
 	}
 	f.internal()[lookupShownKey] = sealed
-	f.UI.removeGroup("lookup_secret")
+	f.UI.RemoveGroup("lookup_secret")
 	f.UI.Nodes = append(f.UI.Nodes, lookupCodesNode(entries))
 	f.UI.Nodes = append(f.UI.Nodes, after...)
 	return nil
@@ -177,7 +181,7 @@ func (e *Engine) showLookupCodes(ctx context.Context, f *flow, entries []lookupE
 // maskLookupCodes returns f as it may be stored: when it shows codes, a
 // copy whose codes node is empty (f itself is not changed).
 func maskLookupCodes(f *flow) *flow {
-	i := f.UI.nodeIndexByID(lookupCodesNodeID)
+	i := f.UI.IndexByID(lookupCodesNodeID)
 	if i < 0 {
 		return f
 	}
@@ -192,14 +196,14 @@ func maskLookupCodes(f *flow) *flow {
 // belongs to the flow's identity. Codes that cannot be opened (a rotated
 // secret) stay hidden.
 func (e *Engine) unmaskLookupCodes(ctx context.Context, f *flow) {
-	i := f.UI.nodeIndexByID(lookupCodesNodeID)
+	i := f.UI.IndexByID(lookupCodesNodeID)
 	s := f.internalString(lookupShownKey)
 	if i < 0 || s == "" {
 		return
 	}
 	plain, _, err := e.open(ctx, lookupPurpose, f.ID, s)
 	if err != nil {
-		e.logger.Warn("opening the shown recovery codes", zapErr(err))
+		e.logger.Warn("opening the shown recovery codes", zap.Error(err))
 		return
 	}
 	var shown []lookupShown
@@ -215,32 +219,32 @@ func (e *Engine) unmaskLookupCodes(ctx context.Context, f *flow) {
 
 // lookupCodesNode is the text node listing codes (1050015 with one 1050009
 // per code, 1050014 for used ones).
-func lookupCodesNode(entries []lookupEntry) *Node {
+func lookupCodesNode(entries []lookupEntry) *node.Node {
 	formatted := make([]string, len(entries))
-	secrets := make([]Text, len(entries))
+	secrets := make([]node.Text, len(entries))
 	for i, en := range entries {
 		if en.usedAt != nil {
 			t := en.usedAt.UTC()
 			formatted[i] = "used"
-			secrets[i] = newText(1050014, map[string]any{"used_at": t, "used_at_unix": t.Unix()}, t.String())
+			secrets[i] = node.NewText(1050014, map[string]any{"used_at": t, "used_at_unix": t.Unix()}, t.String())
 			continue
 		}
 		formatted[i] = en.code
-		secrets[i] = newText(1050009, map[string]any{"secret": en.code}, en.code)
+		secrets[i] = node.NewText(1050009, map[string]any{"secret": en.code}, en.code)
 	}
 	list := strings.Join(formatted, ", ")
-	return &Node{Type: "text", Group: "lookup_secret", Messages: []Text{}, Meta: Meta{Label: labelOf(1050010, nil)},
-		Attributes: &TextAttrs{ID: lookupCodesNodeID, NodeType: "text",
-			Text: newText(1050015, map[string]any{"secrets": secrets}, list)}}
+	return &node.Node{Type: "text", Group: "lookup_secret", Messages: []node.Text{}, Meta: node.Meta{Label: node.Label(1050010, nil)},
+		Attributes: &node.TextAttrs{ID: lookupCodesNodeID, NodeType: "text",
+			Text: node.NewText(1050015, map[string]any{"secrets": secrets}, list)}}
 }
 
 func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
 	f := st.sub.f
 	body := st.sub.body
-	confirm, reveal := boolField(body, "lookup_secret_confirm"), boolField(body, "lookup_secret_reveal")
-	disable, regenerate := boolField(body, "lookup_secret_disable"), boolField(body, "lookup_secret_regenerate")
+	confirm, reveal := wire.BodyBool(body, "lookup_secret_confirm"), wire.BodyBool(body, "lookup_secret_reveal")
+	disable, regenerate := wire.BodyBool(body, "lookup_secret_disable"), wire.BodyBool(body, "lookup_secret_regenerate")
 	if !confirm && !reveal && !disable && !regenerate {
-		f.UI.Messages = []Text{newText(4010004, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010004, nil)}
 		return settingsOutcome{invalid: true}
 	}
 	if !e.privileged(st.sess) {
@@ -256,11 +260,11 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			}
 		}
 		if len(codes) != lookupCodeCount {
-			return settingsOutcome{privileged: true, err: errBadRequest("You must (re-)generate recovery backup codes before you can save them.")}
+			return settingsOutcome{privileged: true, err: wire.BadRequest("You must (re-)generate recovery backup codes before you can save them.")}
 		}
 		cfg, err := e.newLookupConfig(ctx, st.ident.ID, codes)
 		if err != nil {
-			return settingsOutcome{err: errInternal("unable to protect the recovery codes")}
+			return settingsOutcome{err: orUnavailable(err, "unable to protect the recovery codes")}
 		}
 		now := e.now().UTC()
 		delete(f.Internal, lookupInternalKey)
@@ -278,7 +282,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 	case reveal:
 		cfg, ok := lookupConfigOf(st.ident)
 		if !ok {
-			return settingsOutcome{privileged: true, err: errBadRequest("Can not reveal lookup codes because you have none.")}
+			return settingsOutcome{privileged: true, err: wire.BadRequest("Can not reveal lookup codes because you have none.")}
 		}
 		entries := make([]lookupEntry, 0, len(cfg.RecoveryCodes))
 		for _, c := range cfg.RecoveryCodes {
@@ -286,14 +290,14 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			if code == "" {
 				plain, _, err := e.open(ctx, lookupPurpose, st.ident.ID, c.Sealed)
 				if err != nil {
-					return settingsOutcome{err: errInternal("The recovery codes could not be read.")}
+					return settingsOutcome{err: orUnavailable(err, "The recovery codes could not be read.")}
 				}
 				code = string(plain)
 			}
 			entries = append(entries, lookupEntry{code: code, usedAt: c.UsedAt})
 		}
 		if err := e.showLookupCodes(ctx, f, entries, lookupDisableNode(), lookupRegenerateNode()); err != nil {
-			return settingsOutcome{err: errInternal("unable to protect the recovery codes")}
+			return settingsOutcome{err: orUnavailable(err, "unable to protect the recovery codes")}
 		}
 		return settingsOutcome{privileged: true, show: true}
 	case disable:
@@ -310,7 +314,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 		plain, _ := json.Marshal(codes)
 		sealed, err := e.seal(ctx, lookupPurpose, f.ID, plain)
 		if err != nil {
-			return settingsOutcome{err: errInternal("unable to protect the recovery codes")}
+			return settingsOutcome{err: orUnavailable(err, "unable to protect the recovery codes")}
 		}
 		f.internal()[lookupInternalKey] = sealed
 		entries := make([]lookupEntry, len(codes))
@@ -318,7 +322,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			entries[i] = lookupEntry{code: c}
 		}
 		if err := e.showLookupCodes(ctx, f, entries, lookupConfirmNode()); err != nil {
-			return settingsOutcome{err: errInternal("unable to protect the recovery codes")}
+			return settingsOutcome{err: orUnavailable(err, "unable to protect the recovery codes")}
 		}
 		return settingsOutcome{privileged: true, show: true}
 	}
@@ -346,8 +350,8 @@ func lookupLoginNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.I
 		return
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
-		inputNode("lookup_secret", "lookup_secret", "text", labelOf(1010007, nil)).value("").required(),
-		submitNode("lookup_secret", "method", "lookup_secret", labelOf(1010010, nil)))
+		node.Input("lookup_secret", "lookup_secret", "text", node.Label(1010007, nil)).Value("").Required(),
+		node.Submit("lookup_secret", "method", "lookup_secret", node.Label(1010010, nil)))
 }
 
 // lookupMatch finds the index of code among the stored codes, comparing
@@ -382,19 +386,19 @@ func lookupUsedKey(identityID string, c lookupCode) string {
 	return identityID + "." + h
 }
 
-func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.sub.f
 	ctx := r.Context()
 	ident := st.ident
-	f.UI.setValue("lookup_secret", "")
+	f.UI.SetValue("lookup_secret", "")
 	cfg, ok := lookupConfigOf(ident)
 	if !ok {
-		f.UI.Messages = []Text{newText(4000014, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000014, nil)}
 		return nil, nil
 	}
-	code := strings.ToLower(strings.TrimSpace(str(st.sub.body, "lookup_secret")))
+	code := strings.ToLower(strings.TrimSpace(wire.BodyString(st.sub.body, "lookup_secret")))
 	if code == "" {
-		f.UI.addNodeMessage("lookup_secret", newText(4000002, map[string]any{"property": "lookup_secret"}, "lookup_secret"))
+		f.UI.AddNodeMessage("lookup_secret", node.NewText(4000002, map[string]any{"property": "lookup_secret"}, "lookup_secret"))
 		return nil, nil
 	}
 	rv, ee := e.mfaReserve(r, ident.ID)
@@ -404,14 +408,14 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 	i, err := e.lookupMatch(ctx, ident.ID, cfg, code)
 	if err != nil {
 		rv.release() // not evaluated
-		return nil, errInternal("unable to check the recovery code")
+		return nil, orUnavailable(err, "unable to check the recovery code")
 	}
 	if i < 0 {
-		f.UI.Messages = []Text{newText(4000016, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000016, nil)}
 		return nil, nil
 	}
 	if cfg.RecoveryCodes[i].UsedAt != nil {
-		f.UI.Messages = []Text{newText(4000012, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000012, nil)}
 		return nil, nil
 	}
 	// The marker is created in a transaction that fails when it exists:
@@ -425,12 +429,12 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 			return []byte(now.Format(time.RFC3339)), 0, nil
 		})
 	if errors.Is(err, errLookupUsed) {
-		f.UI.Messages = []Text{newText(4000012, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000012, nil)}
 		return nil, nil
 	}
 	if err != nil {
 		rv.release() // not evaluated
-		return nil, errInternal("unable to record the recovery code use")
+		return nil, orUnavailable(err, "unable to record the recovery code use")
 	}
 	mfaPassed(rv)
 	// Record used_at on the identity as it is now, so a concurrent change
@@ -460,13 +464,13 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 	})
 	if err != nil {
 		if errors.Is(err, sessionstore.ErrNotFound) {
-			return nil, errInternal("unable to load the identity")
+			return nil, wire.Internal("unable to load the identity")
 		}
 		// The use is recorded in lookupUsedNS already; used_at is what
 		// reveal shows.
-		e.logger.Error("recording a used recovery code", zapErr(err))
+		e.logger.Error("recording a used recovery code", zap.Error(err))
 		if fresh, err = e.store.GetIdentity(ctx, ident.ID); err != nil {
-			return nil, errInternal("unable to load the identity")
+			return nil, orUnavailable(err, "unable to load the identity")
 		}
 	}
 	return fresh, nil

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -49,22 +51,12 @@ func hasCredential(ident *sessionstore.Identity, typ string) bool {
 	return ok
 }
 
-// findScript returns the script node with that id.
-func (c *Container) findScript(id string) *Node {
-	for _, n := range c.Nodes {
-		if a, ok := n.Attributes.(*ScriptAttrs); ok && a.ID == id {
-			return n
-		}
-	}
-	return nil
-}
-
 // webauthnScriptNode is the script node every WebAuthn/passkey form
 // carries (group webauthn; one per form).
-func (e *Engine) webauthnScriptNode(r *http.Request) *Node {
-	return &Node{Type: "script", Group: "webauthn", Messages: []Text{}, Attributes: &ScriptAttrs{
+func (e *Engine) webauthnScriptNode(r *http.Request) *node.Node {
+	return &node.Node{Type: "script", Group: "webauthn", Messages: []node.Text{}, Attributes: &node.ScriptAttrs{
 		ID:             "webauthn_script",
-		Src:            e.publicURL(r, ".well-known/ory/webauthn.js"),
+		Src:            e.urls.Public(".well-known/ory/webauthn.js"),
 		Async:          true,
 		ReferrerPolicy: "no-referrer",
 		CrossOrigin:    "anonymous",
@@ -77,7 +69,7 @@ func (e *Engine) webauthnScriptNode(r *http.Request) *Node {
 
 // ensureWebAuthnScript appends the script node unless the form has one.
 func (e *Engine) ensureWebAuthnScript(r *http.Request, f *flow) {
-	if f.UI.findScript("webauthn_script") == nil {
+	if f.UI.FindScript("webauthn_script") == nil {
 		f.UI.Nodes = append(f.UI.Nodes, e.webauthnScriptNode(r))
 	}
 }
@@ -105,7 +97,7 @@ func mfaLimitSubject(identityID string) string { return "aal2:" + identityID }
 
 // mfaReserve counts a guess against the client and the identity before
 // the code is checked: a 429 (or 503, fail closed) error when refused.
-func (e *Engine) mfaReserve(r *http.Request, identityID string) (*reservation, *Error) {
+func (e *Engine) mfaReserve(r *http.Request, identityID string) (*reservation, *wire.Error) {
 	return e.reserve(r.Context(), "code_ip", e.limitIP(r), "login_id", mfaLimitSubject(identityID))
 }
 

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 //go:embed assets/webauthn.js
@@ -55,7 +57,7 @@ func (e *Engine) writeSchemaList(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Total-Count", strconv.Itoa(total))
 	// Kratos's links name at most as many per page as there are schemas.
 	w.Header().Set("Link", paginationLink("/schemas", page, max(1, min(perPage, total)), total))
-	writeJSON(w, http.StatusOK, out)
+	wire.WriteJSON(w, http.StatusOK, out)
 }
 
 // getSchema serves GET /schemas/{id}; id is the base64url of the schema id
@@ -64,7 +66,7 @@ func (e *Engine) getSchema(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	s := e.lookupSchema(id)
 	if s == nil {
-		writeError(w, r, newError(http.StatusNotFound, "", "", "Identity schema `"+id+"` could not be found."))
+		wire.WriteError(w, r, wire.NewError(http.StatusNotFound, "", "", "Identity schema `"+id+"` could not be found."))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

@@ -10,7 +10,10 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -135,13 +138,13 @@ func (e *Engine) beginPasskeyRegistration(r *http.Request, f *flow, sch *identit
 // anyIdentifierLabel is the identifier label of the first credential type
 // whose identifier trait has a title (the schema names the identifier
 // once, whatever credential marks it), else 1070004 "ID".
-func (s *identitySchema) anyIdentifierLabel() *Text {
+func (s *identitySchema) anyIdentifierLabel() *node.Text {
 	for _, typ := range []string{"password", "webauthn", "code", "passkey"} {
 		if l := s.identifierLabel(typ); l.ID != 1070004 {
 			return l
 		}
 	}
-	return labelOf(1070004, nil)
+	return node.Label(1070004, nil)
 }
 
 // --- registration ---
@@ -152,13 +155,13 @@ func passkeyRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[st
 	}
 	data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(randomString(64, alnum)), traits, nil)
 	if err != nil {
-		e.logger.Error("starting a passkey registration", zapErr(err))
+		e.logger.Error("starting a passkey registration", zap.Error(err))
 		return
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
-		triggerNode("passkey", "passkey_register_trigger", "oryPasskeyRegistration", "", labelOf(1040007, nil)),
-		inputNode("passkey", "passkey_register", "hidden", nil),
-		inputNode("passkey", "passkey_create_data", "hidden", nil).value(data))
+		node.Trigger("passkey", "passkey_register_trigger", "oryPasskeyRegistration", "", node.Label(1040007, nil)),
+		node.Input("passkey", "passkey_register", "hidden", nil),
+		node.Input("passkey", "passkey_create_data", "hidden", nil).Value(data))
 	e.ensureWebAuthnScript(r, f)
 }
 
@@ -168,24 +171,24 @@ func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registra
 		notResponsible(f, 4010003)
 		return registrationOutcome{invalid: true}
 	}
-	resp := str(st.sub.body, "passkey_register")
+	resp := wire.BodyString(st.sub.body, "passkey_register")
 	fail := func(reason string) registrationOutcome {
-		f.UI.Messages = []Text{textReason(4000001, reason)}
-		f.UI.setValue("passkey_register", nil)
+		f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
+		f.UI.SetValue("passkey_register", nil)
 		if data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(randomString(64, alnum)), st.traits, nil); err == nil {
-			f.UI.setValue("passkey_create_data", data)
+			f.UI.SetValue("passkey_create_data", data)
 		}
 		return registrationOutcome{invalid: true}
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyPasskeyRegister)
 	if err != nil {
-		return registrationOutcome{err: errInternal("unable to load the flow")}
+		return registrationOutcome{err: orUnavailable(err, "unable to load the flow")}
 	}
 	if resp == "" {
 		if sd != nil {
 			storeCeremony(f, ceremonyPasskeyRegister, sd) // nothing was tried
 		}
-		f.UI.addNodeMessage("passkey_register", newText(4000002, map[string]any{"property": "passkey_register"}, "passkey_register"))
+		f.UI.AddNodeMessage("passkey_register", node.NewText(4000002, map[string]any{"property": "passkey_register"}, "passkey_register"))
 		return registrationOutcome{invalid: true}
 	}
 	if sd == nil || len(sd.UserID) == 0 {
@@ -241,7 +244,7 @@ func passkeyLoginNodes(e *Engine, r *http.Request, f *flow, _ *sessionstore.Iden
 		return
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
-		triggerNode("passkey", "passkey_login_trigger", "oryPasskeyLogin", "", labelOf(1010021, nil)).value(""))
+		node.Trigger("passkey", "passkey_login_trigger", "oryPasskeyLogin", "", node.Label(1010021, nil)).Value(""))
 }
 
 // passkeyAutofillNodes appends a discoverable-login challenge, the script
@@ -254,21 +257,21 @@ func (e *Engine) passkeyAutofillNodes(r *http.Request, f *flow) bool {
 	}
 	opts, err := e.beginPasskeyLogin(r, f)
 	if err != nil {
-		e.logger.Error("starting a passkey login", zapErr(err))
+		e.logger.Error("starting a passkey login", zap.Error(err))
 		return false
 	}
-	if n := f.UI.findNode("identifier"); n != nil && n.input().Type != "hidden" {
-		n.input().Autocomplete = "username webauthn"
+	if n := f.UI.Find("identifier"); n != nil && n.Input().Type != "hidden" {
+		n.Input().Autocomplete = "username webauthn"
 	} else if n == nil {
 		// Without the password method no one else brought the identifier
 		// (Kratos's passkey strategy renders it for autofill).
-		f.UI.insertAfterCSRF(inputNode("default", "identifier", "text", e.schema.anyIdentifierLabel()).
-			value("").required().autocomplete("username webauthn"))
+		f.UI.InsertAfterCSRF(node.Input("default", "identifier", "text", e.schema.anyIdentifierLabel()).
+			Value("").Required().Autocomplete("username webauthn"))
 	}
-	login := inputNode("passkey", "passkey_login", "hidden", nil)
-	login.input().OnLoad = "window.oryPasskeyLoginAutocompleteInit()"
-	login.input().OnLoadTrigger = "oryPasskeyLoginAutocompleteInit"
-	f.UI.Nodes = append(f.UI.Nodes, inputNode("passkey", "passkey_challenge", "hidden", nil).value(opts))
+	login := node.Input("passkey", "passkey_login", "hidden", nil)
+	login.Input().OnLoad = "window.oryPasskeyLoginAutocompleteInit()"
+	login.Input().OnLoadTrigger = "oryPasskeyLoginAutocompleteInit"
+	f.UI.Nodes = append(f.UI.Nodes, node.Input("passkey", "passkey_challenge", "hidden", nil).Value(opts))
 	e.ensureWebAuthnScript(r, f)
 	f.UI.Nodes = append(f.UI.Nodes, login)
 	return true
@@ -276,29 +279,29 @@ func (e *Engine) passkeyAutofillNodes(r *http.Request, f *flow) bool {
 
 var errNoPasskey = errors.New("no passkey for this user handle")
 
-func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.sub.f
 	if f.Type != "browser" {
 		notResponsible(f, 4010002)
 		return nil, nil
 	}
 	ctx := r.Context()
-	fail := func() (*sessionstore.Identity, *Error) {
-		f.UI.Messages = []Text{newText(4000043, nil)}
-		f.UI.setValue("passkey_login", nil)
+	fail := func() (*sessionstore.Identity, *wire.Error) {
+		f.UI.Messages = []node.Text{node.NewText(4000043, nil)}
+		f.UI.SetValue("passkey_login", nil)
 		if opts, err := e.beginPasskeyLogin(r, f); err == nil {
-			f.UI.setValue("passkey_challenge", opts)
+			f.UI.SetValue("passkey_challenge", opts)
 		}
 		return nil, nil
 	}
-	resp := str(st.sub.body, "passkey_login")
+	resp := wire.BodyString(st.sub.body, "passkey_login")
 	if resp == "" {
-		f.UI.addNodeMessage("passkey_login", newText(4000002, map[string]any{"property": "passkey_login"}, "passkey_login"))
+		f.UI.AddNodeMessage("passkey_login", node.NewText(4000002, map[string]any{"property": "passkey_login"}, "passkey_login"))
 		return nil, nil
 	}
 	sd, err := e.takeCeremony(ctx, f, ceremonyPasskeyLogin)
 	if err != nil {
-		return nil, errInternal("unable to load the flow")
+		return nil, orUnavailable(err, "unable to load the flow")
 	}
 	if sd == nil {
 		return fail()
@@ -309,7 +312,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 	}
 	wa, err := e.webAuthn(r, "passkey")
 	if err != nil {
-		return nil, errInternal("unable to configure WebAuthn")
+		return nil, orUnavailable(err, "unable to configure WebAuthn")
 	}
 	var ident *sessionstore.Identity
 	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
@@ -326,7 +329,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 	}
 	_, cred, err := wa.ValidatePasskeyLogin(handler, *sd, parsed)
 	if err != nil || ident == nil {
-		e.logger.Debug("passkey assertion refused", zapErr(err))
+		e.logger.Debug("passkey assertion refused", zap.Error(err))
 		return fail()
 	}
 	if cred.Authenticator.CloneWarning {
@@ -335,7 +338,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 	}
 	up, err := e.recordKeyUse(ctx, ident.ID, "passkey", cred)
 	if err != nil {
-		return nil, errInternal("unable to store the identity")
+		return nil, orUnavailable(err, "unable to store the identity")
 	}
 	return up, nil
 }
@@ -360,27 +363,27 @@ func passkeySettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionsto
 	}
 	if cfg, ok := webauthnConfigOf(ident, "passkey"); ok {
 		for _, k := range cfg.Credentials {
-			n := submitNode("passkey", "passkey_remove", hex.EncodeToString(k.ID), keyRemoveLabel(1050020, k))
-			n.input().Disabled = e.firstFactors(ident, k.ID) == 0
+			n := node.Submit("passkey", "passkey_remove", hex.EncodeToString(k.ID), keyRemoveLabel(1050020, k))
+			n.Input().Disabled = e.firstFactors(ident, k.ID) == 0
 			f.UI.Nodes = append(f.UI.Nodes, n)
 		}
 	}
 	data, err := e.beginPasskeySettings(r, f, ident)
 	if err != nil {
-		e.logger.Error("starting a passkey registration", zapErr(err))
+		e.logger.Error("starting a passkey registration", zap.Error(err))
 		return
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
-		triggerNode("passkey", "passkey_register_trigger", "oryPasskeySettingsRegistration", "", labelOf(1050019, nil)),
-		inputNode("passkey", "passkey_settings_register", "hidden", nil),
-		inputNode("passkey", "passkey_create_data", "hidden", nil).value(data))
+		node.Trigger("passkey", "passkey_register_trigger", "oryPasskeySettingsRegistration", "", node.Label(1050019, nil)),
+		node.Input("passkey", "passkey_settings_register", "hidden", nil),
+		node.Input("passkey", "passkey_create_data", "hidden", nil).Value(data))
 	e.ensureWebAuthnScript(r, f)
 }
 
 func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
 	f := st.sub.f
 	body := st.sub.body
-	register, remove := str(body, "passkey_settings_register"), str(body, "passkey_remove")
+	register, remove := wire.BodyString(body, "passkey_settings_register"), wire.BodyString(body, "passkey_remove")
 	if f.Type != "browser" || register == "" && remove == "" {
 		notResponsible(f, 4010004)
 		return settingsOutcome{invalid: true}
@@ -392,16 +395,16 @@ func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settin
 		return e.removeKey(st, "passkey", remove)
 	}
 	fail := func(reason string) settingsOutcome {
-		f.UI.Messages = []Text{textReason(4000001, reason)}
-		f.UI.setValue("passkey_settings_register", nil)
+		f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
+		f.UI.SetValue("passkey_settings_register", nil)
 		if data, err := e.beginPasskeySettings(r, f, st.ident); err == nil {
-			f.UI.setValue("passkey_create_data", data)
+			f.UI.SetValue("passkey_create_data", data)
 		}
 		return settingsOutcome{invalid: true, privileged: true}
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyPasskeyRegister)
 	if err != nil {
-		return settingsOutcome{err: errInternal("unable to load the flow")}
+		return settingsOutcome{err: orUnavailable(err, "unable to load the flow")}
 	}
 	if sd == nil || len(sd.UserID) == 0 {
 		return fail("The passkey registration expired or was already completed. Please try again.")

@@ -3,31 +3,33 @@ package flows
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 )
 
 // passwordPolicy applies Kratos's password rules and returns the message
 // for the first one violated, nil when the password is acceptable.
-func (e *Engine) passwordPolicy(password string, identifiers []string) *Text {
+func (e *Engine) passwordPolicy(password string, identifiers []string) *node.Text {
 	const minLen, maxBytes = 8, 72
 	n := utf8.RuneCountInString(password)
 	if n < minLen {
-		t := newText(4000032, map[string]any{"min_length": minLen, "actual_length": n}, minLen, n)
+		t := node.NewText(4000032, map[string]any{"min_length": minLen, "actual_length": n}, minLen, n)
 		return &t
 	}
 	if len(password) > maxBytes {
-		t := newText(4000033, map[string]any{"max_length": maxBytes, "actual_length": len(password)}, maxBytes, len(password))
+		t := node.NewText(4000033, map[string]any{"max_length": maxBytes, "actual_length": len(password)}, maxBytes, len(password))
 		return &t
 	}
 	for _, id := range identifiers {
 		if tooSimilar(id, password) {
-			t := newText(4000031, nil)
+			t := node.NewText(4000031, nil)
 			return &t
 		}
 	}
 	if !e.cfg.DisableBreachedPasswordCheck && isCommonPassword(password) {
 		// Kratos reports a HaveIBeenPwned breach count; the offline list
 		// only knows "found", reported as one breach.
-		t := newText(4000034, map[string]any{"breaches": 1})
+		t := node.NewText(4000034, map[string]any{"breaches": 1})
 		return &t
 	}
 	return nil

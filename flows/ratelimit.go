@@ -15,6 +15,10 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // Abuse limits. Kratos OSS has none (its maintainers leave it to the
@@ -267,7 +271,7 @@ func (e *Engine) forgive(ctx context.Context, rule, subject string) {
 	lctx, cancel := limitCtx(ctx)
 	defer cancel()
 	if err := e.store.DeleteRecord(lctx, limitNS, limitKey(rule, subject)); err != nil {
-		e.logger.Warn("rate limit forgive", zapErr(err))
+		e.logger.Warn("rate limit forgive", zap.Error(err))
 	}
 }
 
@@ -287,7 +291,7 @@ type reserved struct {
 // 503 error when the limit state cannot be read or written (fail closed);
 // either way nothing stays counted. Release gives the attempts back when
 // the attempt succeeds or is not evaluated; a failure keeps them.
-func (e *Engine) reserve(ctx context.Context, pairs ...string) (*reservation, *Error) {
+func (e *Engine) reserve(ctx context.Context, pairs ...string) (*reservation, *wire.Error) {
 	rv := &reservation{e: e, ctx: context.WithoutCancel(ctx)}
 	if e.cfg.RateLimits.Disabled {
 		return rv, nil
@@ -306,7 +310,7 @@ func (e *Engine) reserve(ctx context.Context, pairs ...string) (*reservation, *E
 			if errors.As(err, &be) {
 				return nil, errTooMany(be.d)
 			}
-			e.logger.Error("rate limit state unavailable; refusing the attempt", zapErr(err))
+			e.logger.Error("rate limit state unavailable; refusing the attempt", zap.Error(err))
 			return nil, errLimitsUnavailable()
 		}
 		rv.taken = append(rv.taken, reserved{rule: rule, subject: subject})
@@ -319,7 +323,7 @@ func (rv *reservation) release() {
 	for _, t := range rv.taken {
 		lctx, cancel := limitCtx(rv.ctx)
 		if err := rv.e.unhit(lctx, t.rule, t.subject); err != nil {
-			rv.e.logger.Warn("rate limit release", zapErr(err))
+			rv.e.logger.Warn("rate limit release", zap.Error(err))
 		}
 		cancel()
 	}
@@ -342,19 +346,19 @@ func (rv *reservation) forgive(rule string) {
 
 // refuse answers a request reserve refused: 429 through tooMany (form
 // posts see the message on their flow), anything else as a plain error.
-func (e *Engine) refuse(w http.ResponseWriter, r *http.Request, sub *submission, ee *Error) {
+func (e *Engine) refuse(w http.ResponseWriter, r *http.Request, sub *submission, ee *wire.Error) {
 	if ee.Code == http.StatusTooManyRequests {
-		e.tooMany(w, r, sub, time.Duration(ee.retryAfter)*time.Second)
+		e.tooMany(w, r, sub, time.Duration(ee.RetryAfter())*time.Second)
 		return
 	}
-	writeError(w, r, ee)
+	wire.WriteError(w, r, ee)
 }
 
 // errLimitsUnavailable refuses an attempt whose limits could not be
 // checked: 503 with Retry-After, never an unchecked attempt.
-func errLimitsUnavailable() *Error {
-	ee := newError(http.StatusServiceUnavailable, "", "", "The abuse limits could not be checked; the attempt was not evaluated. Please try again in a few seconds.")
-	ee.retryAfter = 5
+func errLimitsUnavailable() *wire.Error {
+	ee := wire.NewError(http.StatusServiceUnavailable, "", "", "The abuse limits could not be checked; the attempt was not evaluated. Please try again in a few seconds.")
+	ee.WithRetryAfter(5)
 	return ee
 }
 
@@ -368,29 +372,29 @@ func (e *Engine) tooMany(w http.ResponseWriter, r *http.Request, sub *submission
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	reason := fmt.Sprintf("Too many attempts. Please try again in %d seconds.", secs)
 	if sub != nil && sub.toUI {
-		sub.f.UI.Messages = []Text{textReason(4000001, reason)}
+		sub.f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
 		e.renderFlowError(w, r, sub, http.StatusTooManyRequests)
 		return
 	}
-	writeError(w, r, errTooMany(retry))
+	wire.WriteError(w, r, errTooMany(retry))
 }
 
 // errTooMany is the 429 error for a block of retry.
-func errTooMany(retry time.Duration) *Error {
+func errTooMany(retry time.Duration) *wire.Error {
 	secs := int(math.Ceil(retry.Seconds()))
 	if secs < 1 {
 		secs = 1
 	}
-	ee := newError(http.StatusTooManyRequests, "", "", fmt.Sprintf("Too many attempts. Please try again in %d seconds.", secs))
-	ee.retryAfter = secs
-	return ee.withDetail("retry_after_seconds", secs)
+	ee := wire.NewError(http.StatusTooManyRequests, "", "", fmt.Sprintf("Too many attempts. Please try again in %d seconds.", secs))
+	ee.WithRetryAfter(secs)
+	return ee.WithDetail("retry_after_seconds", secs)
 }
 
 // limitSend counts a mail to address requested by the client against the
 // per-address and per-IP mail limits; it returns the refusal (429 or 503)
 // when the mail must not be sent. Every Mailer.Send of a code or link goes
 // through it.
-func (e *Engine) limitSend(r *http.Request, address string) *Error {
+func (e *Engine) limitSend(r *http.Request, address string) *wire.Error {
 	_, ee := e.reserve(r.Context(), "send_addr", normalizeIdentifier(address), "send_ip", e.limitIP(r))
 	return ee
 }

@@ -3,15 +3,20 @@ package flows
 import (
 	"net/http"
 	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 func (e *Engine) recoveryForm(f *flow, csrf string) {
 	g := e.cfg.RecoveryUse
 	f.State, f.Active = "choose_method", g
-	f.UI.Nodes = []*Node{
-		csrfNode(csrf),
-		inputNode(g, "email", "email", labelOf(1070007, nil)).required(),
-		submitNode(g, "method", g, labelOf(1070009, nil)),
+	f.UI.Nodes = []*node.Node{
+		node.CSRF(csrf),
+		node.Input(g, "email", "email", node.Label(1070007, nil)).Required(),
+		node.Submit(g, "method", g, node.Label(1070009, nil)),
 	}
 }
 
@@ -19,31 +24,31 @@ func (e *Engine) recoverySent(f *flow, address string) {
 	g := e.cfg.RecoveryUse
 	f.State, f.Active = "sent_email", g
 	csrf := ""
-	if n := f.UI.findNode("csrf_token"); n != nil {
-		csrf, _ = n.input().Value.(string)
+	if n := f.UI.Find("csrf_token"); n != nil {
+		csrf, _ = n.Input().Value.(string)
 	}
 	if g == "link" {
-		f.UI.Nodes = []*Node{
-			csrfNode(csrf),
-			inputNode(g, "email", "email", labelOf(1070007, nil)).required().value(address),
-			submitNode(g, "method", "link", labelOf(1070009, nil)),
+		f.UI.Nodes = []*node.Node{
+			node.CSRF(csrf),
+			node.Input(g, "email", "email", node.Label(1070007, nil)).Required().Value(address),
+			node.Submit(g, "method", "link", node.Label(1070009, nil)),
 		}
-		f.UI.Messages = []Text{newText(1060002, nil)}
+		f.UI.Messages = []node.Text{node.NewText(1060002, nil)}
 		return
 	}
-	code := inputNode("code", "code", "text", labelOf(1070010, nil)).required().autocomplete("one-time-code")
-	code.input().Pattern, code.input().MaxLength = "[0-9]+", 6
-	f.UI.Nodes = []*Node{
-		csrfNode(csrf),
+	code := node.Input("code", "code", "text", node.Label(1070010, nil)).Required().Autocomplete("one-time-code")
+	code.Input().Pattern, code.Input().MaxLength = "[0-9]+", 6
+	f.UI.Nodes = []*node.Node{
+		node.CSRF(csrf),
 		code,
-		inputNode("code", "method", "hidden", nil).value("code"),
-		submitNode("code", "method", "code", labelOf(1070009, nil)),
-		submitNode("code", "email", address, labelOf(1070008, nil)),
+		node.Input("code", "method", "hidden", nil).Value("code"),
+		node.Submit("code", "method", "code", node.Label(1070009, nil)),
+		node.Submit("code", "email", address, node.Label(1070008, nil)),
 	}
-	f.UI.Messages = []Text{newText(1060003, nil)}
+	f.UI.Messages = []node.Text{node.NewText(1060003, nil)}
 }
 
-func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *Error) {
+func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *wire.Error) {
 	if !e.cfg.RecoveryEnabled {
 		return nil, errRecoveryDisabled()
 	}
@@ -52,7 +57,7 @@ func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *Error) {
 		return nil, rerr
 	}
 	if sess, _, _ := e.currentSession(r); sess != nil {
-		return nil, errSessionAlreadyAvailable()
+		return nil, wire.SessionAlreadyAvailable()
 	}
 	f := e.newFlow(r, "recovery", typ)
 	f.ReturnTo = returnTo
@@ -62,7 +67,7 @@ func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *Error) {
 
 func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *submission) {
 	f := sub.f
-	f.UI.resetMessages()
+	f.UI.ResetMessages()
 	if !e.cfg.RecoveryEnabled {
 		e.writeBrowserOrJSONError(w, r, f.Type, errRecoveryDisabled())
 		return
@@ -72,7 +77,7 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 			if _, isStr := v.(string); !isStr {
 				// Kratos's body schema: both are strings.
 				got := jsonKind(v)
-				f.UI.addNodeMessage(k, newText(4000026, map[string]any{"allowed_types": []string{"string"}, "actual_type": got}, "string", got))
+				f.UI.AddNodeMessage(k, node.NewText(4000026, map[string]any{"allowed_types": []string{"string"}, "actual_type": got}, "string", got))
 				e.renderFlowError(w, r, sub, http.StatusBadRequest)
 				return
 			}
@@ -82,9 +87,9 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 	// Kratos reads it: the method may be left out); one with an address
 	// asks for a new code.
 	m, hasMethod := sub.body["method"]
-	codeStep := e.cfg.RecoveryUse == "code" && f.State == "sent_email" && str(sub.body, "email") == "" && (!hasMethod || m == "")
+	codeStep := e.cfg.RecoveryUse == "code" && f.State == "sent_email" && wire.BodyString(sub.body, "email") == "" && (!hasMethod || m == "")
 	if sub.method != e.cfg.RecoveryUse && !codeStep {
-		f.UI.Messages = []Text{newText(4010005, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010005, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -92,17 +97,17 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 		e.recoveryReplayed(w, r, f)
 		return
 	}
-	if e.cfg.RecoveryUse == "code" && f.State == "sent_email" && str(sub.body, "email") == "" {
-		e.recoverWithCode(w, r, sub, str(sub.body, "code"))
+	if e.cfg.RecoveryUse == "code" && f.State == "sent_email" && wire.BodyString(sub.body, "email") == "" {
+		e.recoverWithCode(w, r, sub, wire.BodyString(sub.body, "code"))
 		return
 	}
-	email := strings.ToLower(strings.TrimSpace(str(sub.body, "email")))
+	email := strings.ToLower(strings.TrimSpace(wire.BodyString(sub.body, "email")))
 	if email == "" || !validEmail(email) {
 		if email == "" {
-			f.UI.addNodeMessage("email", newText(4000002, map[string]any{"property": "email"}, "email"))
+			f.UI.AddNodeMessage("email", node.NewText(4000002, map[string]any{"property": "email"}, "email"))
 		} else {
-			f.UI.setValue("email", email)
-			f.UI.addNodeMessage("email", newText(4000040, map[string]any{"value": email}))
+			f.UI.SetValue("email", email)
+			f.UI.AddNodeMessage("email", node.NewText(4000040, map[string]any{"value": email}))
 		}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
@@ -138,13 +143,13 @@ func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *su
 			// Too many wrong codes: the flow must be started again.
 			e.recoveryForm(f, "")
 			f.setChallenge(nil)
-			f.UI.Messages = []Text{newText(4060002, nil)}
+			f.UI.Messages = []node.Text{node.NewText(4060002, nil)}
 			e.renderFlowError(w, r, sub, http.StatusOK)
 			return
 		}
 		e.recoverySent(f, addr)
 		f.keepTransient()
-		f.UI.Messages = []Text{newText(4060006, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4060006, nil)}
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
@@ -157,26 +162,26 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, err := e.loadFlow(r.Context(), q.Get("flow"), "recovery")
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", errNotFound())
+		e.writeBrowserOrJSONError(w, r, "browser", wire.NotFound())
 		return
 	}
 	if q.Get("token") == "" && e.openAdminRecovery(w, r, f) {
 		return // an administrator's recovery code flow (admin_recovery.go)
 	}
-	sub := &submission{f: f, json: !PrefersHTML(r), toUI: PrefersHTML(r)}
+	sub := &submission{f: f, json: !wire.PrefersHTML(r), toUI: wire.PrefersHTML(r)}
 	if e.now().After(f.ExpiresAt) {
 		e.replaceExpiredFlow(w, r, sub)
 		return
 	}
-	f.UI.resetMessages()
+	f.UI.ResetMessages()
 	lt, err := e.takeLinkToken(r.Context(), "rtok", q.Get("token"))
 	won := false
 	if err == nil && lt.FlowID == f.ID {
 		// Every send mails a new token: the first one used completes the
 		// flow, atomically, and a completed flow takes no other.
 		if won, err = e.passFlow(r.Context(), f); err != nil {
-			e.logger.Error("recovery link", zapErr(err))
-			writeError(w, r, errInternal("unable to store the flow"))
+			e.logger.Error("recovery link", zap.Error(err))
+			wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 			return
 		}
 	}
@@ -186,7 +191,7 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 		if passed {
 			f.State = "passed_challenge" // stays completed: it takes no token, and no new send
 		}
-		f.UI.Messages = []Text{newText(4060004, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4060004, nil)}
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
@@ -200,13 +205,13 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	// The address just proved itself: it counts as verified (Kratos does
 	// the same), and proving it for the first time claims the account.
 	if _, err := e.claimAddress(r.Context(), identityID, address, ""); err != nil {
-		e.logger.Error("recovery", zapErr(err))
-		writeError(w, r, errInternal("unable to store the identity"))
+		e.logger.Error("recovery", zap.Error(err))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the identity"))
 		return
 	}
 	ident, err := e.store.GetIdentity(r.Context(), identityID)
 	if err != nil {
-		writeError(w, r, errInternal("unable to load the identity"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to load the identity"))
 		return
 	}
 	if !e.cfg.KeepSessionsAfterRecovery {
@@ -214,14 +219,14 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 		// before the recovery is signed out. Before the new session exists,
 		// so a failure leaves nobody signed in by this recovery.
 		if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, ""); err != nil {
-			e.logger.Error("revoking sessions after recovery", zapErr(err))
-			writeError(w, r, errInternal("unable to revoke the sessions"))
+			e.logger.Error("revoking sessions after recovery", zap.Error(err))
+			wire.WriteError(w, r, orUnavailable(err, "unable to revoke the sessions"))
 			return
 		}
 	}
 	is := e.newSession(r, ident.ID, method, "aal1")
 	if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
-		writeError(w, r, errInternal("unable to store the session"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the session"))
 		return
 	}
 	// The settings flow is for whoever continues: a browser that opened
@@ -231,17 +236,17 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 		typ, csrf = "browser", e.ensureCSRF(w, r)
 	}
 	sf := e.newSettingsFlow(r, typ, is.sess, ident, csrf)
-	sf.RequestURL = e.publicURL(r, "self-service/settings/"+typ)
+	sf.RequestURL = e.urls.Public("self-service/settings/" + typ)
 	sf.ReturnTo = f.ReturnTo
 	expires := is.sess.AuthenticatedAt.Add(e.cfg.PrivilegedSessionMaxAge)
 	mins := float64(e.cfg.PrivilegedSessionMaxAge.Minutes())
-	sf.UI.Messages = []Text{newText(1060001, map[string]any{"privileged_session_expires_at": expires, "privileged_session_expires_at_unix": expires.Unix()}, mins)}
+	sf.UI.Messages = []node.Text{node.NewText(1060001, map[string]any{"privileged_session_expires_at": expires, "privileged_session_expires_at_unix": expires.Unix()}, mins)}
 	if err := e.saveFlow(r.Context(), sf); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	f.State = "passed_challenge"
-	settingsURL := withQuery(e.uiURL(r, "settings"), "flow", sf.ID)
+	settingsURL := wire.WithQuery(e.urls.UI("settings"), "flow", sf.ID)
 	if f.Type == "browser" || sub.toUI {
 		// A mailed link opens in a browser even for a native flow: that
 		// browser is the one that proved the address, so it gets the
@@ -253,12 +258,12 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	// flow id can read the flow.
 	f.ContinueWith = []any{showSettings}
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	switch {
 	case sub.toUI:
-		redirect(w, r, http.StatusSeeOther, settingsURL)
+		wire.Redirect(w, r, http.StatusSeeOther, settingsURL)
 	case e.cfg.UseContinueWithTransitions:
 		if f.Type == "api" {
 			// Handed out once, in this answer only.
@@ -268,7 +273,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	default:
 		// Kratos's default, for JSON clients native ones included: a
 		// browser must continue; no session token is handed out.
-		writeError(w, r, errBrowserLocationChange(settingsURL))
+		wire.WriteError(w, r, wire.BrowserLocationChange(settingsURL))
 	}
 }
 
@@ -287,12 +292,12 @@ func (e *Engine) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flo
 	}
 	nf.CSRFToken = f.CSRFToken
 	e.setCSRFNode(nf, nf.CSRFToken)
-	nf.UI.Messages = []Text{newText(4060001, nil)}
+	nf.UI.Messages = []node.Text{node.NewText(4060001, nil)}
 	if err := e.saveFlow(r.Context(), nf); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
-	redirect(w, r, http.StatusSeeOther, e.publicURL(r, "self-service/recovery/flows?id="+nf.ID))
+	wire.Redirect(w, r, http.StatusSeeOther, e.urls.Public("self-service/recovery/flows?id="+nf.ID))
 }
 
 // jsonKind is the JSON type name of a decoded body value.

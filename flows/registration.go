@@ -6,12 +6,15 @@ import (
 	"net/http"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
 // initRegistration builds a new registration flow (not yet stored).
-func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *Error) {
+func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *wire.Error) {
 	if e.cfg.DisableRegistration {
 		return nil, errRegistrationDisabled()
 	}
@@ -25,10 +28,10 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *Error) {
 	}
 	sess, _, err := e.currentSession(r)
 	if err != nil && !errors.Is(err, ErrNoSession) {
-		return nil, errInternal("unable to look up the session")
+		return nil, orUnavailable(err, "unable to look up the session")
 	}
 	if sess != nil {
-		return nil, errSessionAlreadyAvailable()
+		return nil, wire.SessionAlreadyAvailable()
 	}
 	f := e.newFlow(r, "registration", typ)
 	f.ReturnTo, f.State, f.IdentitySchema = returnTo, "choose_method", schemaID
@@ -51,16 +54,16 @@ func (e *Engine) registrationForm(f *flow, traits map[string]any) {
 // need for URLs (nil is fine for password-only forms).
 func (e *Engine) registrationFormFor(r0 *http.Request, f *flow, traits map[string]any) {
 	csrf := ""
-	if n := f.UI.findNode("csrf_token"); n != nil {
-		csrf, _ = n.input().Value.(string)
+	if n := f.UI.Find("csrf_token"); n != nil {
+		csrf, _ = n.Input().Value.(string)
 	}
-	f.UI.Nodes = []*Node{csrfNode(csrf)}
+	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
 	f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).traitNodes("default", traits, false)...)
 	if e.cfg.RegistrationStyle == "unified" {
 		e.passwordRegistrationNodes(f)
 		e.registrationMethodNodes(r0, f, traits)
 	} else {
-		f.UI.Nodes = append(f.UI.Nodes, submitNode("profile", "method", "profile", labelOf(1040001, nil)))
+		f.UI.Nodes = append(f.UI.Nodes, node.Submit("profile", "method", "profile", node.Label(1040001, nil)))
 	}
 	f.State = "choose_method"
 }
@@ -72,23 +75,23 @@ func (e *Engine) passwordRegistrationNodes(f *flow) {
 		return
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
-		inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("new-password"),
-		submitNode("password", "method", "password", labelOf(1040001, nil)))
+		node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("new-password"),
+		node.Submit("password", "method", "password", node.Label(1040001, nil)))
 }
 
 // credentialSelection renders the second screen of profile_first: traits
 // hidden, then the credential methods, then "Back".
 func (e *Engine) credentialSelection(r *http.Request, f *flow, traits map[string]any) {
 	csrf := ""
-	if n := f.UI.findNode("csrf_token"); n != nil {
-		csrf, _ = n.input().Value.(string)
+	if n := f.UI.Find("csrf_token"); n != nil {
+		csrf, _ = n.Input().Value.(string)
 	}
-	f.UI.Nodes = []*Node{csrfNode(csrf)}
+	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
 	f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).traitNodes("default", traits, true)...)
 	e.passwordRegistrationNodes(f)
 	e.registrationMethodNodes(r, f, traits)
-	f.UI.Nodes = append(f.UI.Nodes, submitNode("profile", "screen", "previous", labelOf(1040008, nil)))
-	f.UI.Messages = []Text{newText(1040009, nil)}
+	f.UI.Nodes = append(f.UI.Nodes, node.Submit("profile", "screen", "previous", node.Label(1040008, nil)))
+	f.UI.Messages = []node.Text{node.NewText(1040009, nil)}
 	f.State = "choose_method"
 	if f.Internal == nil {
 		f.Internal = map[string]any{}
@@ -99,22 +102,22 @@ func (e *Engine) credentialSelection(r *http.Request, f *flow, traits map[string
 // submitRegistration is updateRegistrationFlow after the shared checks.
 func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub *submission) {
 	f := sub.f
-	f.UI.resetMessages()
+	f.UI.ResetMessages()
 	if e.cfg.DisableRegistration {
 		e.writeBrowserOrJSONError(w, r, f.Type, errRegistrationDisabled())
 		return
 	}
 	if f.State == "passed_challenge" {
-		f.UI.Messages = []Text{newText(4040002, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4040002, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if sess, _, _ := e.currentSession(r); sess != nil {
 		if f.Type == "browser" && !sub.json {
-			redirect(w, r, http.StatusFound, e.defaultReturnURL(r))
+			wire.Redirect(w, r, http.StatusFound, e.urls.DefaultReturn())
 			return
 		}
-		f.UI.Messages = []Text{textReason(4000001, errSessionAlreadyAvailable().Reason)}
+		f.UI.Messages = []node.Text{node.TextReason(4000001, wire.SessionAlreadyAvailable().Reason)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -129,7 +132,7 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 		if e.cfg.RegistrationStyle != "profile_first" {
 			break
 		}
-		if str(sub.body, "screen") == "previous" {
+		if wire.BodyString(sub.body, "screen") == "previous" {
 			e.registrationForm(f, traits)
 			e.renderFlowError(w, r, sub, http.StatusOK)
 			return
@@ -160,7 +163,7 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 			return
 		}
 	}
-	f.UI.Messages = []Text{newText(4010003, nil)}
+	f.UI.Messages = []node.Text{node.NewText(4010003, nil)}
 	e.renderFlowError(w, r, sub, http.StatusBadRequest)
 }
 
@@ -169,25 +172,25 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 func (e *Engine) setTraitValues(f *flow, traits map[string]any) {
 	for _, fd := range e.flowSchema(f).Fields {
 		if v, ok := lookupPath(traits, fd.Path); ok {
-			f.UI.setValue("traits."+fd.Path, v)
+			f.UI.SetValue("traits."+fd.Path, v)
 		}
 	}
 }
 
 // applyFieldErrors puts validation messages on trait nodes (or the flow).
-func applyFieldErrors(c *Container, errs []fieldError) {
+func applyFieldErrors(c *node.Container, errs []fieldError) {
 	for _, fe := range errs {
 		if fe.Name == "" {
 			c.Messages = append(c.Messages, fe.Text)
 			continue
 		}
-		c.addNodeMessage(fe.Name, fe.Text)
+		c.AddNodeMessage(fe.Name, fe.Text)
 	}
 }
 
 func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any) {
 	f := sub.f
-	password := str(sub.body, "password")
+	password := wire.BodyString(sub.body, "password")
 	if traits == nil {
 		traits = map[string]any{}
 	}
@@ -207,17 +210,17 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 	}
 	identifiers := e.flowSchema(f).identifiers(traits, "password")
 	if len(identifiers) == 0 {
-		f.UI.Messages = []Text{newText(4000009, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000009, nil)}
 		fail()
 		return
 	}
 	if password == "" {
-		f.UI.addNodeMessage("password", newText(4000002, map[string]any{"property": "password"}, "password"))
+		f.UI.AddNodeMessage("password", node.NewText(4000002, map[string]any{"property": "password"}, "password"))
 		fail()
 		return
 	}
 	if t := e.passwordPolicy(password, identifiers); t != nil {
-		f.UI.addNodeMessage("password", *t)
+		f.UI.AddNodeMessage("password", *t)
 		fail()
 		return
 	}
@@ -232,8 +235,8 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 	// store's transaction still decides races (finishRegistration).
 	taken, err := e.identifiersTaken(r, e.flowSchema(f), traits, identifiers)
 	if err != nil {
-		e.logger.Error("looking up identifiers", zapErr(err))
-		writeError(w, r, errInternal("unable to store the identity"))
+		e.logger.Error("looking up identifiers", zap.Error(err))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the identity"))
 		return
 	}
 	if taken {
@@ -242,11 +245,11 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 	}
 	hash, err := e.hasher.hash(r.Context(), password)
 	if errors.Is(err, errHashBusy) {
-		writeError(w, r, errHashersBusy())
+		wire.WriteError(w, r, errHashersBusy())
 		return
 	}
 	if err != nil {
-		writeError(w, r, errInternal("unable to hash the password"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to hash the password"))
 		return
 	}
 	now := e.now().UTC()
@@ -287,8 +290,8 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 			e.answerDuplicate(w, r, sub, traits)
 			return
 		}
-		e.logger.Error("creating identity", zapErr(err))
-		writeError(w, r, errInternal("unable to store the identity"))
+		e.logger.Error("creating identity", zap.Error(err))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the identity"))
 		return
 	}
 	// The session after-hook: the new identity is signed in — unless
@@ -298,8 +301,8 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 	if !e.addressUnverified(ident) {
 		is = e.newSession(r, ident.ID, method, "aal1")
 		if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
-			e.logger.Error("creating session", zapErr(err))
-			writeError(w, r, errInternal("unable to store the session"))
+			e.logger.Error("creating session", zap.Error(err))
+			wire.WriteError(w, r, orUnavailable(err, "unable to store the session"))
 			return
 		}
 	}
@@ -321,7 +324,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 	if is == nil {
 		// Kratos's answer without the session hook: the identity only.
 		if f.Type == "api" {
-			writeJSON(w, http.StatusOK, map[string]any{"identity": idw, "continue_with": f.ContinueWith})
+			wire.WriteJSON(w, http.StatusOK, map[string]any{"identity": idw, "continue_with": f.ContinueWith})
 			return
 		}
 		to := e.flowReturnTo(r, f)
@@ -330,7 +333,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 	}
 	sw := e.sessionJSON(is.sess, idw)
 	if f.Type == "api" {
-		writeJSON(w, http.StatusOK, map[string]any{
+		wire.WriteJSON(w, http.StatusOK, map[string]any{
 			"session_token": is.token, "session": sw, "identity": idw,
 			"continue_with": append([]any{map[string]any{"action": "set_ory_session_token", "ory_session_token": is.token}}, f.ContinueWith...),
 		})
@@ -347,7 +350,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 func (e *Engine) answerDuplicate(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any) {
 	e.flowSchema(sub.f).fillObjects(traits)
 	e.registrationFormFor(r, sub.f, traits)
-	sub.f.UI.Messages = []Text{newText(4000007, nil)}
+	sub.f.UI.Messages = []node.Text{node.NewText(4000007, nil)}
 	e.renderFlowError(w, r, sub, http.StatusBadRequest)
 }
 
@@ -409,7 +412,7 @@ type registrationOutcome struct {
 	verified []string
 	invalid  bool
 	show     bool
-	err      *Error
+	err      *wire.Error
 }
 
 var registrationMethods []*registrationMethod
@@ -428,7 +431,7 @@ func (e *Engine) registerWith(w http.ResponseWriter, r *http.Request, sub *submi
 	// attempt itself is counted below, when an identity is to be created.
 	if d, err := e.blocked(r.Context(), "reg_ip", e.limitIP(r)); err != nil || d > 0 {
 		if err != nil {
-			e.logger.Error("rate limit state unavailable; refusing the attempt", zapErr(err))
+			e.logger.Error("rate limit state unavailable; refusing the attempt", zap.Error(err))
 			e.refuse(w, r, sub, errLimitsUnavailable())
 			return
 		}
@@ -459,6 +462,6 @@ func (e *Engine) registerWith(w http.ResponseWriter, r *http.Request, sub *submi
 		}
 		e.finishRegistration(w, r, sub, traits, out.creds, m.name, out.verified...)
 	default:
-		writeError(w, r, errInternal("registration method gave no outcome"))
+		wire.WriteError(w, r, wire.Internal("registration method gave no outcome"))
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // unsafeReturnSchemes run code, show local or in-memory data, or reach
@@ -54,31 +56,31 @@ func CheckAllowedReturnURL(s string) error {
 // origin. Relative values inherit scheme and host from the default return
 // URL. A custom scheme (a native app's deep link, exp://…) can only match
 // an allow-list entry of that scheme; unsafe schemes never match.
-func (e *Engine) validateReturnTo(r *http.Request, raw string) (string, *Error) {
+func (e *Engine) validateReturnTo(r *http.Request, raw string) (string, *wire.Error) {
 	if raw == "" {
 		return "", nil
 	}
 	if len(raw) > 2048 || strings.ContainsAny(raw, "\\\x00\r\n\t") {
-		return "", errReturnToForbidden(raw)
+		return "", wire.ReturnToForbidden(raw)
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Opaque != "" || u.User != nil {
-		return "", errReturnToForbidden(raw)
+		return "", wire.ReturnToForbidden(raw)
 	}
 	if u.Scheme == "" && u.Host == "" {
 		if strings.HasPrefix(raw, "//") || !strings.HasPrefix(u.Path, "/") {
-			return "", errReturnToForbidden(raw)
+			return "", wire.ReturnToForbidden(raw)
 		}
-		def, err := url.Parse(e.defaultReturnURL(r))
+		def, err := url.Parse(e.urls.DefaultReturn())
 		if err != nil {
-			return "", errReturnToForbidden(raw)
+			return "", wire.ReturnToForbidden(raw)
 		}
 		u.Scheme, u.Host = def.Scheme, def.Host
 	}
 	if u.Host == "" || unsafeReturnSchemes[u.Scheme] {
-		return "", errReturnToForbidden(raw)
+		return "", wire.ReturnToForbidden(raw)
 	}
-	base, _ := url.Parse(e.baseURL(r))
+	base, _ := url.Parse(e.urls.Base())
 	candidates := append([]*url.URL{}, e.allowed...)
 	candidates = append(candidates, &url.URL{Scheme: base.Scheme, Host: base.Host, Path: "/"})
 	for _, a := range candidates {
@@ -86,7 +88,7 @@ func (e *Engine) validateReturnTo(r *http.Request, raw string) (string, *Error) 
 			return u.String(), nil
 		}
 	}
-	return "", errReturnToForbidden(raw)
+	return "", wire.ReturnToForbidden(raw)
 }
 
 func matchReturnTo(a, u *url.URL) bool {

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // A native app's deep link (a custom scheme) is a return URL only as
@@ -13,6 +15,7 @@ import (
 func TestReturnToCustomSchemes(t *testing.T) {
 	e := &Engine{cfg: Config{DefaultReturnURL: "https://app.example.com/"}.withDefaults()}
 	e.base, _ = parseBaseURL("https://auth.example.com/")
+	e.urls = wire.NewURLs(e.base.String(), e.cfg.UIPrefix, e.cfg.UIURLs, e.cfg.DefaultReturnURL)
 	for _, s := range []string{"https://app.example.com/", "exp://example.com/my-app", "com.example.app://callback/"} {
 		if err := CheckAllowedReturnURL(s); err != nil {
 			t.Fatalf("CheckAllowedReturnURL(%q) = %v", s, err)

@@ -2,7 +2,6 @@ package flows
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"path"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // noCache is the Cache-Control Kratos sends on its GET routes.
@@ -111,7 +112,7 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(v)
 			}
 			e.logger.Error("panic serving request", zap.Any("panic", v), zap.String("path", r.URL.Path))
-			writeError(w, r, errInternal("internal error"))
+			wire.WriteError(w, r, wire.Internal("internal error"))
 		}
 	}()
 	if c, ok := cleanedPath(r.URL.Path); ok && e.handlesPath(c) {
@@ -119,7 +120,7 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// 307 keeps the method and body. The Location is a path on this
 		// host: the clean path starts with one slash and one of our
 		// prefixes, so it can never read as //other.host.
-		redirect(w, r, http.StatusTemporaryRedirect, (&url.URL{Path: c, RawQuery: r.URL.RawQuery}).String())
+		wire.Redirect(w, r, http.StatusTemporaryRedirect, (&url.URL{Path: c, RawQuery: r.URL.RawQuery}).String())
 		return
 	}
 	if e.cors(w, r) {
@@ -131,10 +132,10 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Unknown path or method under our prefixes: Kratos's 404/405 shape.
 		if allowed := e.allowedMethods(r); allowed != "" {
 			w.Header().Set("Allow", allowed)
-			writeError(w, r, newError(http.StatusMethodNotAllowed, "", "", ""))
+			wire.WriteError(w, r, wire.NewError(http.StatusMethodNotAllowed, "", "", ""))
 			return
 		}
-		writeError(w, r, errNotFound())
+		wire.WriteError(w, r, wire.NotFound())
 		return
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
@@ -189,69 +190,6 @@ func (e *Engine) allowedMethods(r *http.Request) string {
 	return strings.Join(out, ", ")
 }
 
-// baseURL is the configured public base URL with a trailing slash. It
-// takes the request only so call sites read alike; nothing of the request
-// (Host, X-Forwarded-*, TLS) goes into it.
-func (e *Engine) baseURL(*http.Request) string { return e.baseStr }
-
-// publicURL joins the public base and a path (without leading slash).
-func (e *Engine) publicURL(r *http.Request, path string) string {
-	return e.baseURL(r) + strings.TrimPrefix(path, "/")
-}
-
-// uiURL is the configured UI page of a flow kind, or the built-in page.
-func (e *Engine) uiURL(r *http.Request, kind string) string {
-	if u, ok := e.cfg.UIURLs[kind]; ok && u != "" {
-		return u
-	}
-	return e.publicURL(r, e.cfg.UIPrefix+kind)
-}
-
-// defaultReturnURL is selfservice.default_browser_return_url.
-func (e *Engine) defaultReturnURL(r *http.Request) string {
-	if e.cfg.DefaultReturnURL != "" {
-		return e.cfg.DefaultReturnURL
-	}
-	return e.baseURL(r)
-}
-
-// withQuery appends query parameters to a URL string.
-func withQuery(u string, kv ...string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return u
-	}
-	q := p.Query()
-	for i := 0; i+1 < len(kv); i += 2 {
-		q.Set(kv[i], kv[i+1])
-	}
-	p.RawQuery = q.Encode()
-	return p.String()
-}
-
-// requestURL rebuilds the absolute URL of r on the public base.
-func (e *Engine) requestURL(r *http.Request) string {
-	return strings.TrimSuffix(e.baseURL(r), "/") + r.URL.RequestURI()
-}
-
-// redirect answers a redirect. Like net/http's Redirect (which Kratos
-// uses), only GET and HEAD get the small HTML body; a form post's 303 has
-// none.
-func redirect(w http.ResponseWriter, r *http.Request, code int, to string) {
-	w.Header().Set("Location", to)
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.WriteHeader(code)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(code)
-	fmt.Fprintf(w, "<a href=\"%s\">%s</a>.\n\n", htmlEscape(to), http.StatusText(code)) // #nosec G705 -- the only interpolated value is escaped by htmlEscape
-}
-
-func htmlEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;").Replace(s)
-}
-
 func (e *Engine) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	wire.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

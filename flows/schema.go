@@ -18,6 +18,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -219,14 +221,14 @@ func (e *Engine) lookupSchema(id string) *identitySchema {
 // marked selfservice_selectable (naming the default is always fine).
 // Anything else is refused, so no one signs up under a schema meant for
 // identities the operator creates (staff, say).
-func (e *Engine) selfServiceSchema(id string) (*identitySchema, *Error) {
+func (e *Engine) selfServiceSchema(id string) (*identitySchema, *wire.Error) {
 	if id == "" {
 		return e.schema, nil
 	}
 	if s := e.schemas[id]; s != nil && (s.Selectable || s == e.schema) {
 		return s, nil
 	}
-	return nil, errBadRequest(fmt.Sprintf("Identity schema %q does not exist or cannot be selected in self-service flows.", id))
+	return nil, wire.BadRequest(fmt.Sprintf("Identity schema %q does not exist or cannot be selected in self-service flows.", id))
 }
 
 // identifiers returns the normalised values of traits marked as
@@ -398,7 +400,7 @@ func (s *identitySchema) walk(obj *omap, prefix string, required bool) {
 
 // identifierLabel is the label of the login identifier node: the title of
 // the single password identifier trait (1070002), else 1070004 "ID".
-func (s *identitySchema) identifierLabel(credType string) *Text {
+func (s *identitySchema) identifierLabel(credType string) *node.Text {
 	var found *traitField
 	n := 0
 	for i := range s.Fields {
@@ -408,15 +410,15 @@ func (s *identitySchema) identifierLabel(credType string) *Text {
 		}
 	}
 	if n == 1 && found.Title != "" {
-		return labelOf(1070002, map[string]any{"title": found.Title, "name": "traits." + found.Path}, found.Title)
+		return node.Label(1070002, map[string]any{"title": found.Title, "name": "traits." + found.Path}, found.Title)
 	}
-	return labelOf(1070004, nil)
+	return node.Label(1070004, nil)
 }
 
 // traitNodes builds the input nodes for every trait in group, with values
 // from traits (nil: none), as ui-nodes.md describes.
-func (s *identitySchema) traitNodes(group string, traits map[string]any, hidden bool) []*Node {
-	nodes := make([]*Node, 0, len(s.Fields))
+func (s *identitySchema) traitNodes(group string, traits map[string]any, hidden bool) []*node.Node {
+	nodes := make([]*node.Node, 0, len(s.Fields))
 	for _, f := range s.Fields {
 		typ, auto := "text", ""
 		switch f.JSONType {
@@ -437,15 +439,15 @@ func (s *identitySchema) traitNodes(group string, traits map[string]any, hidden 
 		case "uri":
 			typ, auto = "url", "url"
 		}
-		var label *Text
+		var label *node.Text
 		if f.Title != "" {
-			label = labelOf(1070002, map[string]any{"title": f.Title, "name": "traits." + f.Path}, f.Title)
+			label = node.Label(1070002, map[string]any{"title": f.Title, "name": "traits." + f.Path}, f.Title)
 		}
 		if hidden {
 			typ = "hidden"
 		}
-		n := inputNode(group, "traits."+f.Path, typ, label)
-		a := n.input()
+		n := node.Input(group, "traits."+f.Path, typ, label)
+		a := n.Input()
 		a.Required = f.Required
 		a.Autocomplete = auto
 		a.Pattern = f.Pattern
@@ -484,7 +486,7 @@ func lookupPath(m map[string]any, path string) (any, bool) {
 // the flow ("" name).
 type fieldError struct {
 	Name string
-	Text Text
+	Text node.Text
 }
 
 // validate checks traits against the schema and returns Kratos's messages
@@ -492,11 +494,11 @@ type fieldError struct {
 func (s *identitySchema) validate(traits any) []fieldError {
 	raw, err := json.Marshal(map[string]any{"traits": traits})
 	if err != nil {
-		return []fieldError{{Text: textReason(4000001, "traits are not valid JSON")}}
+		return []fieldError{{Text: node.TextReason(4000001, "traits are not valid JSON")}}
 	}
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
-		return []fieldError{{Text: textReason(4000001, "traits are not valid JSON")}}
+		return []fieldError{{Text: node.TextReason(4000001, "traits are not valid JSON")}}
 	}
 	err = s.sch.Validate(inst)
 	if err == nil {
@@ -504,7 +506,7 @@ func (s *identitySchema) validate(traits any) []fieldError {
 	}
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		return []fieldError{{Text: textReason(4000001, err.Error())}}
+		return []fieldError{{Text: node.TextReason(4000001, err.Error())}}
 	}
 	var out []fieldError
 	var walk func(e *jsonschema.ValidationError)
@@ -531,32 +533,32 @@ func mapValidationError(e *jsonschema.ValidationError, inst any) []fieldError {
 			if name != "" {
 				n = name + "." + m
 			}
-			out = append(out, fieldError{Name: n, Text: newText(4000002, map[string]any{"property": m}, m)})
+			out = append(out, fieldError{Name: n, Text: node.NewText(4000002, map[string]any{"property": m}, m)})
 		}
 		return out
 	case *kind.Format:
 		if k.Want == "email" {
-			return []fieldError{{Name: name, Text: newText(4000040, map[string]any{"value": k.Got})}}
+			return []fieldError{{Name: name, Text: node.NewText(4000040, map[string]any{"value": k.Got})}}
 		}
-		return []fieldError{{Name: name, Text: newText(4000001, map[string]any{"reason": fmt.Sprintf("%v is not valid %q", k.Got, k.Want)}, fmt.Sprintf("%v is not valid %q", k.Got, k.Want))}}
+		return []fieldError{{Name: name, Text: node.NewText(4000001, map[string]any{"reason": fmt.Sprintf("%v is not valid %q", k.Got, k.Want)}, fmt.Sprintf("%v is not valid %q", k.Got, k.Want))}}
 	case *kind.MinLength:
-		return []fieldError{{Name: name, Text: newText(4000003, map[string]any{"min_length": k.Want, "actual_length": k.Got}, k.Want, k.Got)}}
+		return []fieldError{{Name: name, Text: node.NewText(4000003, map[string]any{"min_length": k.Want, "actual_length": k.Got}, k.Want, k.Got)}}
 	case *kind.MaxLength:
-		return []fieldError{{Name: name, Text: newText(4000017, map[string]any{"max_length": k.Want, "actual_length": k.Got}, k.Want, k.Got)}}
+		return []fieldError{{Name: name, Text: node.NewText(4000017, map[string]any{"max_length": k.Want, "actual_length": k.Got}, k.Want, k.Got)}}
 	case *kind.Pattern:
-		return []fieldError{{Name: name, Text: newText(4000004, map[string]any{"pattern": k.Want}, k.Want)}}
+		return []fieldError{{Name: name, Text: node.NewText(4000004, map[string]any{"pattern": k.Want}, k.Want)}}
 	case *kind.Type:
 		want := strings.Join(k.Want, ",")
-		return []fieldError{{Name: name, Text: newText(4000026, map[string]any{"allowed_types": k.Want, "actual_type": k.Got}, want, k.Got)}}
+		return []fieldError{{Name: name, Text: node.NewText(4000026, map[string]any{"allowed_types": k.Want, "actual_type": k.Got}, want, k.Got)}}
 	case *kind.Minimum:
-		return []fieldError{{Name: name, Text: newText(4000018, map[string]any{"minimum": ratF(k.Want), "actual": ratF(k.Got)}, ratF(k.Want), ratF(k.Got))}}
+		return []fieldError{{Name: name, Text: node.NewText(4000018, map[string]any{"minimum": ratF(k.Want), "actual": ratF(k.Got)}, ratF(k.Want), ratF(k.Got))}}
 	case *kind.Maximum:
-		return []fieldError{{Name: name, Text: newText(4000020, map[string]any{"maximum": ratF(k.Want), "actual": ratF(k.Got)}, ratF(k.Want), ratF(k.Got))}}
+		return []fieldError{{Name: name, Text: node.NewText(4000020, map[string]any{"maximum": ratF(k.Want), "actual": ratF(k.Got)}, ratF(k.Want), ratF(k.Got))}}
 	case *kind.AdditionalProperties:
 		var out []fieldError
 		for _, p := range k.Properties {
 			reason := fmt.Sprintf("additionalProperties %q not allowed", p)
-			out = append(out, fieldError{Name: name, Text: textReason(4000001, reason)})
+			out = append(out, fieldError{Name: name, Text: node.TextReason(4000001, reason)})
 		}
 		return out
 	}
@@ -564,7 +566,7 @@ func mapValidationError(e *jsonschema.ValidationError, inst any) []fieldError {
 	if lk, ok := e.ErrorKind.(interface{ KeywordPath() []string }); ok {
 		reason = fmt.Sprintf("%s validation failed", strings.Join(lk.KeywordPath(), "/"))
 	}
-	return []fieldError{{Name: name, Text: textReason(4000001, reason)}}
+	return []fieldError{{Name: name, Text: node.TextReason(4000001, reason)}}
 }
 
 func ratF(r *big.Rat) float64 {

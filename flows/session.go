@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -41,7 +42,7 @@ type identityWire struct {
 func (e *Engine) identityJSON(r *http.Request, id *sessionstore.Identity) *identityWire {
 	w := &identityWire{
 		ID: id.ID, SchemaID: id.SchemaID,
-		SchemaURL: e.publicURL(r, "schemas/"+base64.RawURLEncoding.EncodeToString([]byte(id.SchemaID))),
+		SchemaURL: e.urls.Public("schemas/" + base64.RawURLEncoding.EncodeToString([]byte(id.SchemaID))),
 		State:     id.State, StateChangedAt: id.StateChangedAt, Traits: id.Traits,
 		MetadataPublic: id.MetadataPublic, CreatedAt: id.CreatedAt, UpdatedAt: id.UpdatedAt,
 	}
@@ -241,9 +242,9 @@ func (e *Engine) Authenticate(r *http.Request) (*SessionInfo, error) {
 // LoginBrowserURL is the public createBrowserLoginFlow URL with return_to
 // set (empty returnTo: none).
 func (e *Engine) LoginBrowserURL(r *http.Request, returnTo string) string {
-	u := e.publicURL(r, "self-service/login/browser")
+	u := e.urls.Public("self-service/login/browser")
 	if returnTo != "" {
-		u = withQuery(u, "return_to", returnTo)
+		u = wire.WithQuery(u, "return_to", returnTo)
 	}
 	return u
 }
@@ -251,11 +252,11 @@ func (e *Engine) LoginBrowserURL(r *http.Request, returnTo string) string {
 // WriteUnauthorized answers 401 in Kratos's JSON error shape, as whoami does
 // without a session.
 func WriteUnauthorized(w http.ResponseWriter, r *http.Request) {
-	writeError(w, r, errNoCredentials())
+	wire.WriteError(w, r, wire.NoCredentials())
 }
 
 // WriteAAL2Required answers 403 session_aal2_required with
 // redirect_browser_to, as whoami does when a second factor is due.
 func WriteAAL2Required(w http.ResponseWriter, r *http.Request, redirectTo string) {
-	writeError(w, r, errAAL2Required(redirectTo))
+	wire.WriteError(w, r, wire.AAL2Required(redirectTo))
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
 )
 
 // The session check of whoami and the gate, built for the hot path: the
@@ -116,7 +117,7 @@ func (e *Engine) checkSession(r *http.Request, requiredAAL string, c *requestCre
 			return nil, nil, err
 		}
 	}
-	s, err := e.store.GetSessionByTokenHash(r.Context(), c.hash[:])
+	s, err := e.sessionByHash(r.Context(), &c.hash)
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		return nil, nil, ErrNoSession
 	}
@@ -130,6 +131,9 @@ func (e *Engine) checkSession(r *http.Request, requiredAAL string, c *requestCre
 	// whether a second factor is due.
 	ident, err := e.store.GetIdentityShared(r.Context(), s.IdentityID)
 	if err != nil {
+		if IsUnavailable(err) {
+			return nil, nil, fmt.Errorf("identity lookup: %w", err)
+		}
 		return nil, nil, ErrNoSession
 	}
 	if ident.State != "" && ident.State != "active" {
@@ -148,6 +152,22 @@ func (e *Engine) checkSession(r *http.Request, requiredAAL string, c *requestCre
 		s = c
 	}
 	return s, ident, nil
+}
+
+// hashBufs lends the hot path the token hash it hands the store: a slice
+// of the caller's requestCred passed through the Storage interface would
+// make the whole credential escape to the heap, one allocation per check.
+// The stores copy what they keep of the hash (cache keys, query
+// arguments), so the array goes back to the pool once the call returns.
+var hashBufs = sync.Pool{New: func() any { return new([32]byte) }}
+
+// sessionByHash is store.GetSessionByTokenHash without the allocation.
+func (e *Engine) sessionByHash(ctx context.Context, h *[32]byte) (*sessionstore.Session, error) {
+	buf := hashBufs.Get().(*[32]byte)
+	*buf = *h
+	s, err := e.store.GetSessionByTokenHash(ctx, buf[:])
+	hashBufs.Put(buf)
+	return s, err
 }
 
 // --- sliding expiry ---
@@ -193,7 +213,7 @@ func (e *Engine) maybeExtend(ctx context.Context, s *sessionstore.Session) *sess
 	})
 	if err != nil {
 		if !errors.Is(err, sessionstore.ErrTokenChanged) {
-			e.logger.Warn("extending session", zapErr(err))
+			e.logger.Warn("extending session", zap.Error(err))
 		}
 		return s
 	}
@@ -212,7 +232,7 @@ func (e *Engine) maybeExtend(ctx context.Context, s *sessionstore.Session) *sess
 func (e *Engine) resolveCookies(ctx context.Context, c *requestCred) error {
 	chosen, identity := -1, ""
 	for i := 0; i < c.ncands; i++ {
-		s, err := e.store.GetSessionByTokenHash(ctx, c.cands[i].hash[:])
+		s, err := e.sessionByHash(ctx, &c.cands[i].hash)
 		if errors.Is(err, sessionstore.ErrNotFound) {
 			continue
 		}
@@ -264,7 +284,7 @@ type gateFeatures struct {
 }
 
 // publicBase is the configured public URL (never built from the request).
-func (g *gateFeatures) publicBase(e *Engine, _ *http.Request) string { return e.baseStr }
+func (g *gateFeatures) publicBase(e *Engine, _ *http.Request) string { return e.urls.Base() }
 
 func (e *Engine) gateState() *gateFeatures { return &e.gate }
 

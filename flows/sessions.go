@@ -10,7 +10,9 @@ import (
 	"strconv"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -24,13 +26,17 @@ func (e *Engine) whoami(w http.ResponseWriter, r *http.Request) {
 	sess, ident, err := e.checkSession(r, "", &c)
 	if err != nil {
 		if errors.Is(err, ErrAAL2Required) {
-			writeError(w, r, errAAL2Required(withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")))
+			wire.WriteError(w, r, wire.AAL2Required(wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")))
+			return
+		}
+		if IsUnavailable(err) {
+			wire.WriteError(w, r, errUnavailable())
 			return
 		}
 		if !errors.Is(err, ErrNoSession) {
-			e.logger.Error("whoami", zapErr(err))
+			e.logger.Error("whoami", zap.Error(err))
 		}
-		writeError(w, r, errNoCredentials())
+		wire.WriteError(w, r, wire.NoCredentials())
 		return
 	}
 	if e.cfg.EarliestPossibleExtend > 0 {
@@ -48,17 +54,21 @@ func (e *Engine) whoami(w http.ResponseWriter, r *http.Request) {
 // second one would let a stolen password sign out the owner's sessions.
 func (e *Engine) mySession(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, *sessionstore.Identity) {
 	sess, _, err := e.currentSession(r)
+	if IsUnavailable(err) {
+		wire.WriteError(w, r, errUnavailable())
+		return nil, nil
+	}
 	if err != nil {
-		writeError(w, r, newError(http.StatusUnauthorized, "", "", "No valid session cookie found."))
+		wire.WriteError(w, r, wire.NewError(http.StatusUnauthorized, "", "", "No valid session cookie found."))
 		return nil, nil
 	}
 	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		writeError(w, r, errInternal("unable to load the identity"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to load the identity"))
 		return nil, nil
 	}
 	if !e.aalSatisfied(sess, ident) {
-		writeError(w, r, errAAL2Required(withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")))
+		wire.WriteError(w, r, wire.AAL2Required(wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")))
 		return nil, nil
 	}
 	return sess, ident
@@ -72,12 +82,12 @@ func (e *Engine) listMySessions(w http.ResponseWriter, r *http.Request) {
 	}
 	page, size, perr := parseSessionsPage(r.URL.Query())
 	if perr != nil {
-		writeError(w, r, perr)
+		wire.WriteError(w, r, perr)
 		return
 	}
 	all, err := e.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		writeError(w, r, errInternal("unable to list sessions"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to list sessions"))
 		return
 	}
 	// Kratos lists sessions with a slim identity: no addresses and an
@@ -101,7 +111,7 @@ func (e *Engine) listMySessions(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Total-Count", strconv.Itoa(total))
 	w.Header().Set("Link", sessionsLink(page, size, total))
-	writeJSON(w, http.StatusOK, out)
+	wire.WriteJSON(w, http.StatusOK, out)
 }
 
 // parseSessionsPage reads Kratos's mixed pagination of GET /sessions: the
@@ -112,15 +122,15 @@ func (e *Engine) listMySessions(w http.ResponseWriter, r *http.Request) {
 // they never add) selects the page form here. Sizes are capped at 1000 as
 // Kratos caps them; a value that is no integer, or a token that is not
 // one of ours, is a 400.
-func parseSessionsPage(q url.Values) (page, size int, _ *Error) {
-	num := func(name string, def int) (int, *Error) {
+func parseSessionsPage(q url.Values) (page, size int, _ *wire.Error) {
+	num := func(name string, def int) (int, *wire.Error) {
 		v := q.Get(name)
 		if v == "" {
 			return def, nil
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return 0, errBadRequest(fmt.Sprintf("The query parameter %s must be an integer.", name))
+			return 0, wire.BadRequest(fmt.Sprintf("The query parameter %s must be an integer.", name))
 		}
 		return n, nil
 	}
@@ -134,7 +144,7 @@ func parseSessionsPage(q url.Values) (page, size int, _ *Error) {
 		if t := q.Get("page_token"); t != "" {
 			var ok bool
 			if offset, ok = decodeSessionsToken(t); !ok {
-				return 0, 0, errBadRequest("Unable to parse pagination token.")
+				return 0, 0, wire.BadRequest("Unable to parse pagination token.")
 			}
 		}
 		return offset / size, size, nil
@@ -144,14 +154,14 @@ func parseSessionsPage(q url.Values) (page, size int, _ *Error) {
 		return 0, 0, err
 	}
 	if n < 1 {
-		return 0, 0, errBadRequest("per_page must be a positive integer")
+		return 0, 0, wire.BadRequest("per_page must be a positive integer")
 	}
 	size = min(n, 1000)
 	if page, err = num("page", 0); err != nil {
 		return 0, 0, err
 	}
 	if page < 0 {
-		return 0, 0, errBadRequest("page must be a non-negative integer")
+		return 0, 0, wire.BadRequest("page must be a non-negative integer")
 	}
 	return page, size, nil
 }
@@ -193,13 +203,13 @@ func decodeSessionsToken(t string) (int, bool) {
 // size of what it holds). An empty list gets only first (Kratos adds next
 // and prev links to nowhere).
 func sessionsLink(page, size, total int) string {
-	link := func(rel string, size, offset int) string {
+	link := func(rel string, size, offset int) wire.Link {
 		v := url.Values{}
 		v.Set("page", strconv.Itoa(offset/size))
 		v.Set("per_page", strconv.Itoa(size))
 		v.Set("page_size", strconv.Itoa(size))
 		v.Set("page_token", encodeSessionsToken(offset))
-		return "</sessions?" + v.Encode() + `>; rel="` + rel + `"`
+		return wire.Link{Rel: rel, URL: "/sessions?" + v.Encode()}
 	}
 	offset := page * size
 	last := (total / size) * size
@@ -208,34 +218,35 @@ func sessionsLink(page, size, total int) string {
 	}
 	switch {
 	case total == 0:
-		return link("first", size, 0)
+		return wire.FormatLinks(link("first", size, 0))
 	case offset >= last && total <= size:
-		return link("first", total, 0)
+		return wire.FormatLinks(link("first", total, 0))
 	case offset >= last:
-		return link("first", size, 0) + "," + link("prev", size, last-size)
+		return wire.FormatLinks(link("first", size, 0), link("prev", size, last-size))
 	case offset < size:
-		return link("next", size, size) + "," + link("last", size, last)
+		return wire.FormatLinks(link("next", size, size), link("last", size, last))
 	}
-	return link("first", size, 0) + "," + link("next", size, offset+size) + "," + link("prev", size, offset-size) + "," + link("last", size, last)
+	return wire.FormatLinks(link("first", size, 0), link("next", size, offset+size), link("prev", size, offset-size), link("last", size, last))
 }
 
-// paginationLink builds the Link header (first/prev/next/last).
+// paginationLink is the Link header of the page form (page, per_page):
+// first, then prev and next, last when they exist.
 func paginationLink(path string, page, perPage, total int) string {
 	last := 0
 	if total > 0 {
 		last = (total - 1) / perPage
 	}
-	link := func(p int, rel string) string {
-		return fmt.Sprintf("<%s?page=%d&per_page=%d>; rel=%q", path, p, perPage, rel)
+	link := func(p int, rel string) wire.Link {
+		return wire.Link{Rel: rel, URL: fmt.Sprintf("%s?page=%d&per_page=%d", path, p, perPage)}
 	}
-	out := link(0, "first")
+	links := []wire.Link{link(0, "first")}
 	if page > 0 {
-		out += "," + link(page-1, "prev")
+		links = append(links, link(page-1, "prev"))
 	}
 	if page < last {
-		out += "," + link(page+1, "next") + "," + link(last, "last")
+		links = append(links, link(page+1, "next"), link(last, "last"))
 	}
-	return out
+	return wire.FormatLinks(links...)
 }
 
 // disableMySession serves DELETE /sessions/{id}.
@@ -250,13 +261,13 @@ func (e *Engine) disableMySession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := uuid.Parse(id); err != nil {
-		writeError(w, r, errBadRequest("The session id is not a valid UUID."))
+		wire.WriteError(w, r, wire.BadRequest("The session id is not a valid UUID."))
 		return
 	}
 	if id == sess.ID {
-		ee := newError(http.StatusBadRequest, "", "cannot revoke current session", "")
+		ee := wire.NewError(http.StatusBadRequest, "", "cannot revoke current session", "")
 		ee.Status = http.StatusText(http.StatusBadRequest)
-		writeError(w, r, ee)
+		wire.WriteError(w, r, ee)
 		return
 	}
 	// Revoking is scoped to the caller's identity: another identity's
@@ -264,7 +275,7 @@ func (e *Engine) disableMySession(w http.ResponseWriter, r *http.Request) {
 	other, err := e.store.GetSession(r.Context(), id)
 	if err == nil && other.IdentityID == sess.IdentityID {
 		if err := e.store.RevokeSession(r.Context(), id); err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
-			writeError(w, r, errInternal("unable to revoke the session"))
+			wire.WriteError(w, r, orUnavailable(err, "unable to revoke the session"))
 			return
 		}
 	}
@@ -280,10 +291,10 @@ func (e *Engine) disableMyOtherSessions(w http.ResponseWriter, r *http.Request) 
 	}
 	n, err := e.store.RevokeSessionsOfIdentity(r.Context(), sess.IdentityID, sess.ID)
 	if err != nil {
-		writeError(w, r, errInternal("unable to revoke sessions"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to revoke sessions"))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"count": n})
+	wire.WriteJSON(w, http.StatusOK, map[string]int{"count": n})
 }
 
 // exchangeSessionToken serves GET /sessions/token-exchange. A code pair
@@ -294,8 +305,8 @@ func (e *Engine) disableMyOtherSessions(w http.ResponseWriter, r *http.Request) 
 func (e *Engine) exchangeSessionToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("init_code") == "" || q.Get("return_to_code") == "" {
-		writeError(w, r, errBadRequest(`"init_code" and "return_to_code" query params must be set`))
+		wire.WriteError(w, r, wire.BadRequest(`"init_code" and "return_to_code" query params must be set`))
 		return
 	}
-	writeError(w, r, newError(http.StatusNotFound, "", "", `no session yet for this "code"`))
+	wire.WriteError(w, r, wire.NewError(http.StatusNotFound, "", "", `no session yet for this "code"`))
 }

@@ -6,6 +6,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -38,7 +40,7 @@ type settingsState struct {
 func (e *Engine) recordLinkedMethod(r *http.Request, st *settingsState, method, aal string) {
 	is, err := e.upgradeSession(r, st.sess, method, aal, false)
 	if err != nil {
-		e.logger.Error("recording a linked method on the session", zap.String("method", method), zapErr(err))
+		e.logger.Error("recording a linked method on the session", zap.String("method", method), zap.Error(err))
 		return
 	}
 	st.issued = is
@@ -61,7 +63,7 @@ type settingsOutcome struct {
 	// show: answer the flow as it is now (status 200), e.g. revealed codes.
 	show bool
 	// err: a non-flow error.
-	err *Error
+	err *wire.Error
 	// after runs once the identity is stored (verification mails, session
 	// upgrades); it may add continue_with items.
 	after func(f *flow)
@@ -82,10 +84,10 @@ func (e *Engine) methodEnabled(name string) bool {
 
 func (e *Engine) settingsNodes(r *http.Request, f *flow, ident *sessionstore.Identity) {
 	csrf := ""
-	if n := f.UI.findNode("csrf_token"); n != nil {
-		csrf, _ = n.input().Value.(string)
+	if n := f.UI.Find("csrf_token"); n != nil {
+		csrf, _ = n.Input().Value.(string)
 	}
-	f.UI.Nodes = []*Node{csrfNode(csrf)}
+	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
 	for _, m := range settingsMethods {
 		if e.methodEnabled(m.name) {
 			m.nodes(e, r, f, ident)
@@ -105,37 +107,41 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 		return
 	}
 	sess, _, err := e.currentSession(r)
+	if IsUnavailable(err) {
+		wire.WriteError(w, r, errUnavailable())
+		return
+	}
 	if err != nil {
-		if typ == "browser" && PrefersHTML(r) {
-			redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, returnTo))
+		if typ == "browser" && wire.PrefersHTML(r) {
+			wire.Redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, returnTo))
 			return
 		}
 		// Kratos adds a stray top-level CredentialsMissing here.
-		writeError(w, r, errSessionInactiveFlow().withExtra("CredentialsMissing", false))
+		wire.WriteError(w, r, wire.SessionInactive().WithExtra("CredentialsMissing", false))
 		return
 	}
 	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		writeError(w, r, errSessionInactiveFlow())
+		wire.WriteError(w, r, wire.SessionInactive())
 		return
 	}
 	if !e.aalSatisfied(sess, ident) {
-		to := withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2", "return_to", e.requestURL(r))
-		if typ == "browser" && PrefersHTML(r) {
-			redirect(w, r, http.StatusSeeOther, to)
+		to := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2", "return_to", e.urls.Request(r))
+		if typ == "browser" && wire.PrefersHTML(r) {
+			wire.Redirect(w, r, http.StatusSeeOther, to)
 			return
 		}
-		writeError(w, r, errAAL2Required(to))
+		wire.WriteError(w, r, wire.AAL2Required(to))
 		return
 	}
 	f := e.newSettingsFlow(r, typ, sess, ident, csrf)
 	f.ReturnTo = returnTo
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
-	if typ == "browser" && PrefersHTML(r) {
-		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, "settings"), "flow", f.ID))
+	if typ == "browser" && wire.PrefersHTML(r) {
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("settings"), "flow", f.ID))
 		return
 	}
 	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
@@ -160,22 +166,26 @@ func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, statu
 // settingsSession answers 401/403 unless the request's session may use f.
 func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow) (*sessionstore.Session, *sessionstore.Identity, bool) {
 	sess, _, err := e.currentSession(r)
+	if IsUnavailable(err) {
+		wire.WriteError(w, r, errUnavailable())
+		return nil, nil, false
+	}
 	if err != nil {
-		if f != nil && f.Type == "browser" && PrefersHTML(r) && !isJSONRequest(r) {
-			redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, ""))
+		if f != nil && f.Type == "browser" && wire.PrefersHTML(r) && !wire.IsJSONRequest(r) {
+			wire.Redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, ""))
 			return nil, nil, false
 		}
-		writeError(w, r, newError(http.StatusUnauthorized, "", "", "No valid session credentials found in the request."))
+		wire.WriteError(w, r, wire.NewError(http.StatusUnauthorized, "", "", "No valid session credentials found in the request."))
 		return nil, nil, false
 	}
 	if f != nil && f.IdentityID != sess.IdentityID {
-		writeError(w, r, newError(http.StatusForbidden, "security_identity_mismatch", "",
+		wire.WriteError(w, r, wire.NewError(http.StatusForbidden, "security_identity_mismatch", "",
 			"The request was made for another identity and has been blocked for security reasons."))
 		return nil, nil, false
 	}
 	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		writeError(w, r, errNoCredentials())
+		wire.WriteError(w, r, wire.NoCredentials())
 		return nil, nil, false
 	}
 	if !e.aalSatisfied(sess, ident) {
@@ -183,14 +193,14 @@ func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow
 		// the second factor the browser returns to this flow in the UI.
 		back := ""
 		if f != nil {
-			back = withQuery(e.uiURL(r, "settings"), "flow", f.ID)
+			back = wire.WithQuery(e.urls.UI("settings"), "flow", f.ID)
 		}
 		to := e.aal2LoginURL(r, back)
-		if f != nil && f.Type == "browser" && r.Method == http.MethodPost && !isJSONRequest(r) {
-			redirect(w, r, http.StatusSeeOther, to) // a form post, as Kratos answers it
+		if f != nil && f.Type == "browser" && r.Method == http.MethodPost && !wire.IsJSONRequest(r) {
+			wire.Redirect(w, r, http.StatusSeeOther, to) // a form post, as Kratos answers it
 			return nil, nil, false
 		}
-		writeError(w, r, errAAL2Required(to))
+		wire.WriteError(w, r, wire.AAL2Required(to))
 		return nil, nil, false
 	}
 	return sess, ident, true
@@ -201,10 +211,10 @@ func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow
 // accept it (allowed_return_urls): otherwise the flow would refuse to
 // start, and without it the login ends at the default return URL.
 func (e *Engine) aal2LoginURL(r *http.Request, returnTo string) string {
-	to := withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2")
+	to := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")
 	if returnTo != "" {
 		if _, err := e.validateReturnTo(r, returnTo); err == nil {
-			to = withQuery(to, "return_to", returnTo)
+			to = wire.WithQuery(to, "return_to", returnTo)
 		}
 	}
 	return to
@@ -216,10 +226,10 @@ func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 	f, err := e.loadFlow(r.Context(), r.URL.Query().Get("id"), "settings")
 	if err != nil {
 		if errors.Is(err, errFlowNotFound) {
-			writeError(w, r, errNotFound())
+			wire.WriteError(w, r, wire.NotFound())
 			return
 		}
-		writeError(w, r, errInternal("unable to load the flow"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to load the flow"))
 		return
 	}
 	_, ident, ok := e.settingsSession(w, r, f)
@@ -229,18 +239,18 @@ func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 	if f.Type == "browser" {
 		cookie := e.csrfFromCookie(r)
 		if cookie == nil || !equalTokens(cookie, f.CSRFToken) {
-			writeError(w, r, errCSRF(csrfMismatch))
+			wire.WriteError(w, r, wire.CSRFViolation(csrfMismatch))
 			return
 		}
 	}
 	if e.now().After(f.ExpiresAt) {
 		details := map[string]any{}
 		if f.Type == "browser" {
-			details["redirect_to"] = e.publicURL(r, "self-service/settings/browser")
+			details["redirect_to"] = e.urls.Public("self-service/settings/browser")
 		} else {
-			details["api"] = e.publicURL(r, "self-service/settings/api")
+			details["api"] = e.urls.Public("self-service/settings/api")
 		}
-		writeError(w, r, errFlowExpired(f.ExpiresAt, details))
+		wire.WriteError(w, r, wire.FlowExpired(f.ExpiresAt, details))
 		return
 	}
 	e.setCSRFNode(f, f.CSRFToken)
@@ -260,7 +270,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	if !ok {
 		return
 	}
-	f.UI.resetMessages()
+	f.UI.ResetMessages()
 	var m *settingsMethod
 	for _, cand := range settingsMethods {
 		if cand.name == sub.method && e.methodEnabled(cand.name) {
@@ -268,7 +278,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		}
 	}
 	if m == nil {
-		f.UI.Messages = []Text{newText(4010004, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4010004, nil)}
 		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 		return
 	}
@@ -297,7 +307,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		up, err := e.store.ModifyIdentity(r.Context(), ident.ID, func(cur *sessionstore.Identity) error {
 			if !identityActive(cur) {
 				// Deactivated meanwhile (which also revoked this session).
-				return &settingsRefused{out: settingsOutcome{err: errNoCredentials()}}
+				return &settingsRefused{out: settingsOutcome{err: wire.NoCredentials()}}
 			}
 			if err := out.apply(cur); err != nil {
 				return err
@@ -311,7 +321,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 			e.answerSettingsRefusal(w, r, sub, ident, refused.out)
 			return
 		case errors.Is(err, sessionstore.ErrDuplicateCredential):
-			f.UI.Messages = []Text{newText(4000007, nil)}
+			f.UI.Messages = []node.Text{node.NewText(4000007, nil)}
 			e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 			return
 		case errors.Is(err, sessionstore.ErrConflict):
@@ -319,11 +329,11 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 			return
 		case errors.Is(err, sessionstore.ErrNotFound):
 			// Deleted meanwhile, with its sessions.
-			e.writeBrowserOrJSONError(w, r, f.Type, errNoCredentials())
+			e.writeBrowserOrJSONError(w, r, f.Type, wire.NoCredentials())
 			return
 		case err != nil:
-			e.logger.Error("updating identity", zapErr(err))
-			writeError(w, r, errInternal("unable to store the identity"))
+			e.logger.Error("updating identity", zap.Error(err))
+			wire.WriteError(w, r, orUnavailable(err, "unable to store the identity"))
 			return
 		}
 		ident = up
@@ -331,8 +341,8 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 			// The revoke_active_sessions settings hook: every other session
 			// of the identity ends with the old password.
 			if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, sess.ID); err != nil {
-				e.logger.Error("revoking sessions after a password change", zapErr(err))
-				writeError(w, r, errInternal("unable to revoke the sessions"))
+				e.logger.Error("revoking sessions after a password change", zap.Error(err))
+				wire.WriteError(w, r, orUnavailable(err, "unable to revoke the sessions"))
 				return
 			}
 		}
@@ -347,17 +357,17 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	f.State = "success"
 	e.settingsNodes(r, f, ident)
 	e.setCSRFNode(f, f.CSRFToken)
-	f.UI.Messages = []Text{newText(1050001, nil)}
+	f.UI.Messages = []node.Text{node.NewText(1050001, nil)}
 	if sub.toUI {
 		if err := e.saveFlow(r.Context(), f); err != nil {
-			writeError(w, r, errInternal("unable to store the flow"))
+			wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 			return
 		}
-		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, "settings"), "flow", f.ID))
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("settings"), "flow", f.ID))
 		return
 	}
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
@@ -366,15 +376,15 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 // settingsRefreshRequired answers a change that needs a privileged
 // session: a browser goes to a refresh login, an API client gets 403.
 func (e *Engine) settingsRefreshRequired(w http.ResponseWriter, r *http.Request, sub *submission) {
-	settingsURL := withQuery(e.uiURL(r, "settings"), "flow", sub.f.ID)
-	to := withQuery(e.publicURL(r, "self-service/login/browser"), "refresh", "true", "return_to", settingsURL)
+	settingsURL := wire.WithQuery(e.urls.UI("settings"), "flow", sub.f.ID)
+	to := wire.WithQuery(e.urls.Public("self-service/login/browser"), "refresh", "true", "return_to", settingsURL)
 	if sub.toUI {
-		redirect(w, r, http.StatusSeeOther, to)
+		wire.Redirect(w, r, http.StatusSeeOther, to)
 		return
 	}
-	ee := newError(http.StatusForbidden, "session_refresh_required", "The login session is too old and thus not allowed to update these fields. Please re-authenticate.",
+	ee := wire.NewError(http.StatusForbidden, "session_refresh_required", "The login session is too old and thus not allowed to update these fields. Please re-authenticate.",
 		"The login session is too old and thus not allowed to update these fields. Please re-authenticate.")
-	writeError(w, r, ee.withExtra("redirect_browser_to", to))
+	wire.WriteError(w, r, ee.WithExtra("redirect_browser_to", to))
 }
 
 // answerSettingsRefusal answers a change its method refused at write time.
@@ -393,16 +403,16 @@ func (e *Engine) answerSettingsRefusal(w http.ResponseWriter, r *http.Request, s
 func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, status int) {
 	f := sub.f
 	for _, n := range f.UI.Nodes {
-		if a := n.input(); a != nil && a.Type == "password" {
+		if a := n.Input(); a != nil && a.Type == "password" {
 			a.Value = nil
 		}
 	}
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	if sub.toUI {
-		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, "settings"), "flow", f.ID))
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("settings"), "flow", f.ID))
 		return
 	}
 	e.setCSRFNode(f, f.CSRFToken)

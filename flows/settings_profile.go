@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -27,7 +29,7 @@ func traitsMap(ident *sessionstore.Identity) map[string]any {
 
 func profileNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
 	f.UI.Nodes = append(f.UI.Nodes, e.schemaOf(ident).traitNodes("profile", traitsMap(ident), false)...)
-	f.UI.Nodes = append(f.UI.Nodes, submitNode("profile", "method", "profile", labelOf(1070003, nil)))
+	f.UI.Nodes = append(f.UI.Nodes, node.Submit("profile", "method", "profile", node.Label(1070003, nil)))
 }
 
 func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
@@ -43,8 +45,8 @@ func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcom
 			if fe.Name == "" {
 				f.UI.Messages = append(f.UI.Messages, fe.Text)
 			} else {
-				f.UI.setValue(fe.Name, mustLookup(traits, fe.Name))
-				f.UI.addNodeMessage(fe.Name, fe.Text)
+				f.UI.SetValue(fe.Name, mustLookup(traits, fe.Name))
+				f.UI.AddNodeMessage(fe.Name, fe.Text)
 			}
 		}
 		return settingsOutcome{invalid: true}
@@ -172,22 +174,22 @@ func cloneIdentity(in *sessionstore.Identity) *sessionstore.Identity {
 
 func passwordSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
 	f.UI.Nodes = append(f.UI.Nodes,
-		inputNode("password", "password", "password", labelOf(1070001, nil)).required().autocomplete("new-password"),
-		submitNode("password", "method", "password", labelOf(1070003, nil)))
+		node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("new-password"),
+		node.Submit("password", "method", "password", node.Label(1070003, nil)))
 }
 
 func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
 	f := st.sub.f
-	password := str(st.sub.body, "password")
-	fail := func(t Text) settingsOutcome {
-		f.UI.addNodeMessage("password", t)
+	password := wire.BodyString(st.sub.body, "password")
+	fail := func(t node.Text) settingsOutcome {
+		f.UI.AddNodeMessage("password", t)
 		return settingsOutcome{invalid: true, privileged: true}
 	}
 	if !e.privileged(st.sess) {
 		return settingsOutcome{privileged: true}
 	}
 	if password == "" {
-		return fail(newText(4000002, map[string]any{"property": "password"}, "password"))
+		return fail(node.NewText(4000002, map[string]any{"property": "password"}, "password"))
 	}
 	ids := e.schemaOf(st.ident).identifiers(traitsMap(st.ident), "password")
 	if t := e.passwordPolicy(password, ids); t != nil {
@@ -201,7 +203,7 @@ func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 			return settingsOutcome{err: errHashersBusy()}
 		}
 		if same {
-			return fail(newText(4000039, nil))
+			return fail(node.NewText(4000039, nil))
 		}
 	}
 	hash, err := e.hasher.hash(r.Context(), password)
@@ -209,7 +211,7 @@ func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 		return settingsOutcome{err: errHashersBusy()}
 	}
 	if err != nil {
-		return settingsOutcome{err: errInternal("unable to hash the password")}
+		return settingsOutcome{err: orUnavailable(err, "unable to hash the password")}
 	}
 	now := e.now().UTC()
 	return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {

@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -33,35 +36,35 @@ const flowParamReason = "The flow query parameter is missing or malformed."
 func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string) {
 	id := r.URL.Query().Get("flow")
 	if _, err := uuid.Parse(id); err != nil {
-		e.writeBrowserOrJSONError(w, r, "", errBadRequest(flowParamReason))
+		e.writeBrowserOrJSONError(w, r, "", wire.BadRequest(flowParamReason))
 		return
 	}
 	f, err := e.loadFlow(r.Context(), id, kind)
 	if err != nil {
 		if errors.Is(err, errFlowNotFound) {
-			e.writeBrowserOrJSONError(w, r, "", errNotFound())
+			e.writeBrowserOrJSONError(w, r, "", wire.NotFound())
 			return
 		}
-		e.logger.Error("loading flow", zapErr(err))
-		writeError(w, r, errInternal("unable to load the flow"))
+		e.logger.Error("loading flow", zap.Error(err))
+		wire.WriteError(w, r, orUnavailable(err, "unable to load the flow"))
 		return
 	}
-	sub := &submission{f: f, json: f.Type == "api" || isJSONRequest(r)}
+	sub := &submission{f: f, json: f.Type == "api" || wire.IsJSONRequest(r)}
 	sub.toUI = f.Type == "browser" && !sub.json
 	if r.Method != http.MethodPost {
 		// GET on a submit path (e.g. a link without a method): show the flow.
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	body, form, release, derr := decodeBodyRelease(r)
+	body, form, release, derr := wire.DecodeBodyRelease(r)
 	defer release()
-	if errors.Is(derr, errBodiesBusy) {
-		writeError(w, r, errLargeBodiesBusy())
+	if errors.Is(derr, wire.ErrBodiesBusy) {
+		wire.WriteError(w, r, wire.LargeBodiesBusy())
 		return
 	}
 	if derr != nil {
-		f.UI.resetMessages()
-		f.UI.Messages = []Text{textReason(4000001, derr.Error())}
+		f.UI.ResetMessages()
+		f.UI.Messages = []node.Text{node.TextReason(4000001, derr.Error())}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -73,13 +76,13 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 		}
 	}
 	sub.body = body
-	sub.method = str(body, "method")
+	sub.method = wire.BodyString(body, "method")
 	if tr, ok := body["traits"]; ok {
 		// Traits end up in the identity: bounded, so 4 MiB submits do not
 		// become 4 MiB identities.
 		if b, err := json.Marshal(tr); err != nil || len(b) > maxTraitsBytes {
-			f.UI.resetMessages()
-			f.UI.Messages = []Text{textReason(4000001, fmt.Sprintf("The traits are too large: at most %d bytes of JSON are accepted.", maxTraitsBytes))}
+			f.UI.ResetMessages()
+			f.UI.Messages = []node.Text{node.TextReason(4000001, fmt.Sprintf("The traits are too large: at most %d bytes of JSON are accepted.", maxTraitsBytes))}
 			e.renderFlowError(w, r, sub, http.StatusBadRequest)
 			return
 		}
@@ -88,8 +91,8 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 		// The payload is stored with the flow and copied into mails:
 		// bounded, so submits cannot fill the store.
 		if reason := checkTransientPayload(tp); reason != "" {
-			f.UI.resetMessages()
-			f.UI.Messages = []Text{textReason(4000001, reason)}
+			f.UI.ResetMessages()
+			f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
 			e.renderFlowError(w, r, sub, http.StatusBadRequest)
 			return
 		}
@@ -97,13 +100,13 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 	}
 	if f.Type == "api" {
 		if aerr := checkAPIRequest(r); aerr != nil {
-			f.UI.resetMessages()
-			f.UI.Messages = []Text{textReason(4000001, aerr.Reason)}
+			f.UI.ResetMessages()
+			f.UI.Messages = []node.Text{node.TextReason(4000001, aerr.Reason)}
 			e.renderFlowError(w, r, sub, http.StatusBadRequest)
 			return
 		}
-	} else if cerr := e.checkCSRF(r, f, str(body, "csrf_token")); cerr != nil {
-		writeError(w, r, cerr)
+	} else if cerr := e.checkCSRF(r, f, wire.BodyString(body, "csrf_token")); cerr != nil {
+		wire.WriteError(w, r, cerr)
 		return
 	}
 	if e.now().After(f.ExpiresAt) {
@@ -177,7 +180,7 @@ func jsonDepth(v any, limit int) int {
 func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *submission, status int) {
 	f := sub.f
 	for _, n := range f.UI.Nodes {
-		a := n.input()
+		a := n.Input()
 		switch {
 		case a == nil:
 		case a.Type == "password":
@@ -187,22 +190,22 @@ func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *su
 		}
 	}
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		e.logger.Error("saving flow", zapErr(err))
-		writeError(w, r, errInternal("unable to store the flow"))
+		e.logger.Error("saving flow", zap.Error(err))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	if sub.toUI {
-		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, f.Kind), "flow", f.ID))
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI(f.Kind), "flow", f.ID))
 		return
 	}
 	if f.Type == "browser" {
 		if e.holdsFlowCSRF(r, f) {
 			e.setCSRFNode(f, f.CSRFToken)
-		} else if n := f.UI.findNode("csrf_token"); n != nil {
+		} else if n := f.UI.Find("csrf_token"); n != nil {
 			// Not shown to hold the flow's CSRF cookie (a GET of the submit
 			// path, a body that did not decode, before the CSRF check): the
 			// answer must not hand the flow's token to whoever knows its id.
-			n.input().Value = ""
+			n.Input().Value = ""
 		}
 	}
 	writeFlow(w, status, f)
@@ -229,7 +232,7 @@ func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub 
 		return
 	}
 	var nf *flow
-	var ferr *Error
+	var ferr *wire.Error
 	r2 := r.Clone(r.Context())
 	if u, err := parseRequestURL(old.RequestURL); err == nil {
 		r2.URL.RawQuery = u
@@ -245,13 +248,17 @@ func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub 
 		nf, ferr = e.initVerification(r2, old.Type)
 	case "settings":
 		sess, _, err := e.currentSession(r)
+		if IsUnavailable(err) {
+			ferr = errUnavailable()
+			break
+		}
 		if err != nil {
-			ferr = errSessionInactiveFlow()
+			ferr = wire.SessionInactive()
 			break
 		}
 		ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
 		if err != nil {
-			ferr = errSessionInactiveFlow()
+			ferr = wire.SessionInactive()
 			break
 		}
 		nf = e.newSettingsFlow(r2, old.Type, sess, ident, old.CSRFToken)
@@ -265,18 +272,18 @@ func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub 
 	e.setCSRFNode(nf, old.CSRFToken)
 	ago := e.now().Sub(old.ExpiresAt)
 	msgID := map[string]int{"login": 4010001, "registration": 4040001, "settings": 4050001, "recovery": 4060005, "verification": 4070005}[old.Kind]
-	nf.UI.Messages = []Text{newText(msgID, map[string]any{"expired_at": old.ExpiresAt, "expired_at_unix": old.ExpiresAt.Unix()}, ago.Minutes())}
+	nf.UI.Messages = []node.Text{node.NewText(msgID, map[string]any{"expired_at": old.ExpiresAt, "expired_at_unix": old.ExpiresAt.Unix()}, ago.Minutes())}
 	if err := e.saveFlow(r.Context(), nf); err != nil {
-		writeError(w, r, errInternal("unable to store the flow"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	if sub.toUI {
-		redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, old.Kind), "flow", nf.ID))
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI(old.Kind), "flow", nf.ID))
 		return
 	}
-	ee := errFlowExpired(old.ExpiresAt, nil)
-	ee.withExtra("use_flow_id", nf.ID)
-	writeError(w, r, ee)
+	ee := wire.FlowExpired(old.ExpiresAt, nil)
+	ee.WithExtra("use_flow_id", nf.ID)
+	wire.WriteError(w, r, ee)
 }
 
 func parseRequestURL(s string) (string, error) {
@@ -293,28 +300,28 @@ func parseRequestURL(s string) (string, error) {
 const errorNS = "ferr"
 
 type flowError struct {
-	ID        string    `json:"id"`
-	Error     *Error    `json:"error"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        string      `json:"id"`
+	Error     *wire.Error `json:"error"`
+	CreatedAt time.Time   `json:"created_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
 }
 
 // writeBrowserOrJSONError answers a non-flow error: browser navigations are
 // sent to the error UI with the error stored; everyone else gets JSON.
-func (e *Engine) writeBrowserOrJSONError(w http.ResponseWriter, r *http.Request, typ string, ee *Error) {
-	if typ == "api" || !PrefersHTML(r) || isJSONRequest(r) {
-		writeError(w, r, ee)
+func (e *Engine) writeBrowserOrJSONError(w http.ResponseWriter, r *http.Request, typ string, ee *wire.Error) {
+	if typ == "api" || !wire.PrefersHTML(r) || wire.IsJSONRequest(r) {
+		wire.WriteError(w, r, ee)
 		return
 	}
 	id, err := e.storeFlowError(r.Context(), ee)
 	if err != nil {
-		writeError(w, r, ee)
+		wire.WriteError(w, r, ee)
 		return
 	}
-	redirect(w, r, http.StatusSeeOther, withQuery(e.uiURL(r, "error"), "id", id))
+	wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("error"), "id", id))
 }
 
-func (e *Engine) storeFlowError(ctx context.Context, ee *Error) (string, error) {
+func (e *Engine) storeFlowError(ctx context.Context, ee *wire.Error) (string, error) {
 	now := e.now().UTC()
 	fe := flowError{ID: uuid.NewString(), Error: ee, CreatedAt: now, UpdatedAt: now}
 	b, err := json.Marshal(fe)
@@ -332,29 +339,29 @@ func (e *Engine) getFlowError(w http.ResponseWriter, r *http.Request) {
 		id = r.URL.Query().Get("error")
 	}
 	if id == "stub:500" {
-		writeJSON(w, http.StatusOK, flowError{ID: uuid.NewString(),
-			Error: newError(http.StatusInternalServerError, "", "", "This is a stub error.")})
+		wire.WriteJSON(w, http.StatusOK, flowError{ID: uuid.NewString(),
+			Error: wire.NewError(http.StatusInternalServerError, "", "", "This is a stub error.")})
 		return
 	}
 	if _, err := uuid.Parse(id); err != nil {
-		writeError(w, r, errNotFound())
+		wire.WriteError(w, r, wire.NotFound())
 		return
 	}
 	b, err := e.store.GetRecord(r.Context(), errorNS, id)
 	if errors.Is(err, sessionstore.ErrNotFound) {
-		writeError(w, r, errNotFound())
+		wire.WriteError(w, r, wire.NotFound())
 		return
 	}
 	if err != nil {
-		writeError(w, r, errInternal("unable to load the error"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to load the error"))
 		return
 	}
 	var fe flowError
 	if err := json.Unmarshal(b, &fe); err != nil {
-		writeError(w, r, errInternal("unable to decode the error"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to decode the error"))
 		return
 	}
-	writeJSON(w, http.StatusOK, fe)
+	wire.WriteJSON(w, http.StatusOK, fe)
 }
 
 // finishBrowserOrAPI answers a completed flow per client kind.
@@ -364,11 +371,11 @@ func (e *Engine) getFlowError(w http.ResponseWriter, r *http.Request) {
 func (e *Engine) finish(w http.ResponseWriter, r *http.Request, sub *submission, returnTo string, apiBody, jsonBody any) {
 	switch {
 	case sub.f.Type == "api":
-		writeJSON(w, http.StatusOK, apiBody)
+		wire.WriteJSON(w, http.StatusOK, apiBody)
 	case sub.json:
-		writeJSON(w, http.StatusOK, jsonBody)
+		wire.WriteJSON(w, http.StatusOK, jsonBody)
 	default:
-		redirect(w, r, http.StatusSeeOther, returnTo)
+		wire.Redirect(w, r, http.StatusSeeOther, returnTo)
 	}
 }
 
@@ -377,7 +384,7 @@ func (e *Engine) flowReturnTo(r *http.Request, f *flow) string {
 	if f.ReturnTo != "" {
 		return f.ReturnTo
 	}
-	return e.defaultReturnURL(r)
+	return e.urls.DefaultReturn()
 }
 
 func continueRedirect(to string) map[string]any {

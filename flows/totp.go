@@ -16,7 +16,10 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
 	"github.com/pquerna/otp/totp"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -115,27 +118,27 @@ func totpQRDataURI(k *otp.Key) (string, error) {
 func totpSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
 	if hasCredential(ident, "totp") {
 		f.UI.Nodes = append(f.UI.Nodes,
-			submitNode("totp", "totp_unlink", "true", labelOf(1050004, nil)).required())
+			node.Submit("totp", "totp_unlink", "true", node.Label(1050004, nil)).Required())
 		return
 	}
 	k, err := e.pendingTOTPKey(r, f, ident)
 	if err != nil {
-		e.logger.Error("generating a TOTP key", zapErr(err))
+		e.logger.Error("generating a TOTP key", zap.Error(err))
 		return
 	}
 	src, err := totpQRDataURI(k)
 	if err != nil {
-		e.logger.Error("rendering the TOTP QR code", zapErr(err))
+		e.logger.Error("rendering the TOTP QR code", zap.Error(err))
 		return
 	}
 	secret := k.Secret()
 	f.UI.Nodes = append(f.UI.Nodes,
-		&Node{Type: "img", Group: "totp", Messages: []Text{}, Meta: Meta{Label: labelOf(1050005, nil)},
-			Attributes: &ImageAttrs{ID: "totp_qr", Src: src, Width: totpPNGSize, Height: totpPNGSize, NodeType: "img"}},
-		&Node{Type: "text", Group: "totp", Messages: []Text{}, Meta: Meta{Label: labelOf(1050017, nil)},
-			Attributes: &TextAttrs{ID: "totp_secret_key", Text: newText(1050006, map[string]any{"secret": secret}, secret), NodeType: "text"}},
-		inputNode("totp", "totp_code", "text", labelOf(1070006, nil)).required(),
-		submitNode("totp", "method", "totp", labelOf(1070003, nil)))
+		&node.Node{Type: "img", Group: "totp", Messages: []node.Text{}, Meta: node.Meta{Label: node.Label(1050005, nil)},
+			Attributes: &node.ImageAttrs{ID: "totp_qr", Src: src, Width: totpPNGSize, Height: totpPNGSize, NodeType: "img"}},
+		&node.Node{Type: "text", Group: "totp", Messages: []node.Text{}, Meta: node.Meta{Label: node.Label(1050017, nil)},
+			Attributes: &node.TextAttrs{ID: "totp_secret_key", Text: node.NewText(1050006, map[string]any{"secret": secret}, secret), NodeType: "text"}},
+		node.Input("totp", "totp_code", "text", node.Label(1070006, nil)).Required(),
+		node.Submit("totp", "method", "totp", node.Label(1070003, nil)))
 }
 
 func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
@@ -144,7 +147,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		return settingsOutcome{privileged: true}
 	}
 	if hasCredential(st.ident, "totp") {
-		if !boolField(st.sub.body, "totp_unlink") {
+		if !wire.BodyBool(st.sub.body, "totp_unlink") {
 			// Linked already and nothing asked: nothing changes (Kratos).
 			return settingsOutcome{privileged: true, success: true}
 		}
@@ -156,22 +159,22 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 			return nil
 		}}
 	}
-	if boolField(st.sub.body, "totp_unlink") {
-		f.UI.Messages = []Text{newText(4000011, nil)}
+	if wire.BodyBool(st.sub.body, "totp_unlink") {
+		f.UI.Messages = []node.Text{node.NewText(4000011, nil)}
 		return settingsOutcome{invalid: true, privileged: true}
 	}
 	s := f.internalString(totpInternalKey)
 	plain, _, err := e.open(r.Context(), totpPurpose, f.ID, s)
 	if s == "" || err != nil {
-		return settingsOutcome{err: errInternal("Could not find the TOTP key of this flow. Please start a new settings flow.")}
+		return settingsOutcome{err: orUnavailable(err, "Could not find the TOTP key of this flow. Please start a new settings flow.")}
 	}
 	k, err := otp.NewKeyFromURL(string(plain))
 	if err != nil || k.Secret() == "" {
-		return settingsOutcome{err: errInternal("Could not decode the TOTP key of this flow.")}
+		return settingsOutcome{err: orUnavailable(err, "Could not decode the TOTP key of this flow.")}
 	}
-	code := strings.TrimSpace(str(st.sub.body, "totp_code"))
+	code := strings.TrimSpace(wire.BodyString(st.sub.body, "totp_code"))
 	if code == "" {
-		f.UI.addNodeMessage("totp_code", newText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
+		f.UI.AddNodeMessage("totp_code", node.NewText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
 		return settingsOutcome{invalid: true, privileged: true}
 	}
 	rv, ee := e.mfaReserve(r, st.ident.ID)
@@ -179,7 +182,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		return settingsOutcome{err: ee}
 	}
 	if !e.totpValid(k, code) {
-		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
+		f.UI.AddNodeMessage("totp_code", node.NewText(4000008, nil))
 		return settingsOutcome{invalid: true, privileged: true}
 	}
 	rv.release()
@@ -189,7 +192,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 	// one sign-in to aal2, not two.
 	sealed, err := e.seal(r.Context(), totpPurpose, st.ident.ID, []byte(k.URL()))
 	if err != nil {
-		return settingsOutcome{err: errInternal("unable to protect the TOTP key")}
+		return settingsOutcome{err: orUnavailable(err, "unable to protect the TOTP key")}
 	}
 	now := e.now().UTC()
 	delete(f.Internal, totpInternalKey)
@@ -309,21 +312,21 @@ func totpLoginNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Ide
 	}
 	// As captured from Kratos: value "" and no autocomplete attribute.
 	f.UI.Nodes = append(f.UI.Nodes,
-		inputNode("totp", "totp_code", "text", labelOf(1010006, nil)).value("").required(),
-		submitNode("totp", "method", "totp", labelOf(1010009, nil)))
+		node.Input("totp", "totp_code", "text", node.Label(1010006, nil)).Value("").Required(),
+		node.Submit("totp", "method", "totp", node.Label(1010009, nil)))
 }
 
-func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.sub.f
 	ident := st.ident
 	if !hasCredential(ident, "totp") {
-		f.UI.Messages = []Text{newText(4000011, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000011, nil)}
 		return nil, nil
 	}
-	f.UI.setValue("totp_code", "")
-	code := strings.TrimSpace(str(st.sub.body, "totp_code"))
+	f.UI.SetValue("totp_code", "")
+	code := strings.TrimSpace(wire.BodyString(st.sub.body, "totp_code"))
 	if code == "" {
-		f.UI.addNodeMessage("totp_code", newText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
+		f.UI.AddNodeMessage("totp_code", node.NewText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
 		return nil, nil
 	}
 	rv, ee := e.mfaReserve(r, ident.ID)
@@ -333,22 +336,22 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	k, stale, err := e.identityTOTPKey(r.Context(), ident)
 	if err != nil {
 		rv.release() // not evaluated
-		e.logger.Error("reading a TOTP credential", zapErr(err))
-		return nil, errInternal("The TOTP credential could not be read.")
+		e.logger.Error("reading a TOTP credential", zap.Error(err))
+		return nil, orUnavailable(err, "The TOTP credential could not be read.")
 	}
 	if !e.totpValid(k, code) {
-		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
+		f.UI.AddNodeMessage("totp_code", node.NewText(4000008, nil))
 		return nil, nil
 	}
 	if fresh, err := e.claimTOTPCode(r.Context(), ident.ID, k, code); err != nil {
 		rv.release() // not evaluated
-		e.logger.Error("accepting a TOTP code", zapErr(err))
-		return nil, errInternal("unable to record the TOTP code")
+		e.logger.Error("accepting a TOTP code", zap.Error(err))
+		return nil, orUnavailable(err, "unable to record the TOTP code")
 	} else if !fresh {
 		// A code already used (here or by another session): refused like
 		// a wrong one. Not counted as a guess: whoever sends it knows it.
 		rv.release()
-		f.UI.addNodeMessage("totp_code", newText(4000008, nil))
+		f.UI.AddNodeMessage("totp_code", node.NewText(4000008, nil))
 		return nil, nil
 	}
 	mfaPassed(rv)
@@ -368,7 +371,7 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 				return nil
 			})
 			if err != nil {
-				e.logger.Warn("re-sealing a TOTP credential", zapErr(err))
+				e.logger.Warn("re-sealing a TOTP credential", zap.Error(err))
 			} else {
 				ident = up
 			}

@@ -18,7 +18,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -262,7 +265,7 @@ func (e *Engine) uiAsset(w http.ResponseWriter, r *http.Request) {
 	} else if a, ok := uiAssets[name]; ok {
 		body, ctype = a.body, a.ctype
 	} else {
-		writeError(w, r, errNotFound())
+		wire.WriteError(w, r, wire.NotFound())
 		return
 	}
 	h := w.Header()
@@ -305,12 +308,12 @@ type uiView struct {
 	JS, Icon   string
 	Wide       bool
 	Nav        []uiLink
-	Messages   []Text
+	Messages   []node.Text
 	Summary    []uiSummary
 	Forms      []*uiForm
 	AltForms   []*uiForm
 	Footer     []uiFooter
-	Scripts    []*ScriptAttrs
+	Scripts    []*node.ScriptAttrs
 	Error      *uiErrorView
 	Sessions   *uiSessionsView
 	Welcome    *uiWelcomeView
@@ -384,7 +387,7 @@ type uiItem struct {
 	Pattern      string
 	MaxLength    int
 	Autofocus    bool
-	Messages     []Text
+	Messages     []node.Text
 	Invalid      bool
 	Style        string // primary, secondary, danger, quiet
 	NoValidate   bool
@@ -490,15 +493,15 @@ func addAppLink(sources *[]string, s string) {
 // origins a form post may end on: Chrome applies it to the redirect after
 // the post too, so the origins of return URLs and UI URLs are included.
 func (e *Engine) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow) {
-	public := cspOrigin(e.baseURL(r))
+	public := cspOrigin(e.urls.Base())
 	formAction := []string{"'self'"}
 	add := func(s string) {
 		if o := cspOrigin(s); o != "" && !slices.Contains(formAction, o) {
 			formAction = append(formAction, o)
 		}
 	}
-	add(e.baseURL(r))
-	add(e.defaultReturnURL(r))
+	add(e.urls.Base())
+	add(e.urls.DefaultReturn())
 	for _, u := range e.cfg.AllowedReturnURLs {
 		add(u)
 		addAppLink(&formAction, u)
@@ -532,7 +535,7 @@ func (e *Engine) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow) {
 func (e *Engine) render(w http.ResponseWriter, status int, v *uiView) {
 	var buf bytes.Buffer
 	if err := uiTmpl.ExecuteTemplate(&buf, "page", v); err != nil {
-		e.logger.Error("rendering page", zapErr(err))
+		e.logger.Error("rendering page", zap.Error(err))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -557,14 +560,14 @@ func (e *Engine) uiPage(w http.ResponseWriter, r *http.Request) {
 	case flowPages[page]:
 		e.uiFlowPage(w, r, page)
 	default:
-		writeError(w, r, errNotFound())
+		wire.WriteError(w, r, wire.NotFound())
 	}
 }
 
 // restartURL is the browser flow init URL for kind; a known flow keeps the
 // query it was created with (return_to, refresh, aal).
 func (e *Engine) restartURL(r *http.Request, kind string, f *flow) string {
-	u := e.publicURL(r, "self-service/"+kind+"/browser")
+	u := e.urls.Public("self-service/" + kind + "/browser")
 	if f != nil {
 		if q, _ := parseRequestURL(f.RequestURL); q != "" {
 			if vals, err := url.ParseQuery(q); err == nil {
@@ -586,15 +589,15 @@ func (e *Engine) restartURL(r *http.Request, kind string, f *flow) string {
 func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string) {
 	f, err := e.loadFlow(r.Context(), r.URL.Query().Get("flow"), kind)
 	if err != nil && !errors.Is(err, errFlowNotFound) {
-		e.logger.Error("loading flow for page", zapErr(err))
+		e.logger.Error("loading flow for page", zap.Error(err))
 	}
 	if err != nil || f.Type != "browser" {
-		redirect(w, r, http.StatusSeeOther, e.restartURL(r, kind, nil))
+		wire.Redirect(w, r, http.StatusSeeOther, e.restartURL(r, kind, nil))
 		return
 	}
 	cookie := e.csrfFromCookie(r)
 	if cookie == nil || !equalTokens(cookie, f.CSRFToken) || e.now().After(f.ExpiresAt) {
-		redirect(w, r, http.StatusSeeOther, e.restartURL(r, kind, f))
+		wire.Redirect(w, r, http.StatusSeeOther, e.restartURL(r, kind, f))
 		return
 	}
 	e.setCSRFNode(f, f.CSRFToken)
@@ -606,8 +609,8 @@ func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string)
 				if !e.aalSatisfied(sess, ident) {
 					// A second factor is due first (getSettingsFlow's
 					// 403): to the aal2 login and back to this flow.
-					self := withQuery(e.publicURL(r, strings.TrimPrefix(e.cfg.UIPrefix, "/")+"settings"), "flow", f.ID)
-					redirect(w, r, http.StatusSeeOther, e.aal2LoginURL(r, self))
+					self := wire.WithQuery(e.urls.Public(strings.TrimPrefix(e.cfg.UIPrefix, "/")+"settings"), "flow", f.ID)
+					wire.Redirect(w, r, http.StatusSeeOther, e.aal2LoginURL(r, self))
 					return
 				}
 				e.unmaskLookupCodes(r.Context(), f)
@@ -653,9 +656,9 @@ func (e *Engine) flowView(r *http.Request, f *flow) *uiView {
 // the account navigation on settings.
 func (e *Engine) flowLinks(r *http.Request, v *uiView, f *flow) {
 	withReturn := func(kind string) string {
-		u := e.publicURL(r, "self-service/"+kind+"/browser")
+		u := e.urls.Public("self-service/" + kind + "/browser")
 		if f.ReturnTo != "" {
-			u = withQuery(u, "return_to", f.ReturnTo)
+			u = wire.WithQuery(u, "return_to", f.ReturnTo)
 		}
 		return u
 	}
@@ -671,7 +674,7 @@ func (e *Engine) flowLinks(r *http.Request, v *uiView, f *flow) {
 			}
 			return
 		}
-		if n := f.UI.findNode("identifier"); n != nil && n.input().Type == "hidden" {
+		if n := f.UI.Find("identifier"); n != nil && n.Input().Type == "hidden" {
 			// A later step (identifier-first, code sent): the way back
 			// to typing another identifier.
 			v.Footer = append(v.Footer, uiFooter{Link: uiLink{Href: withReturn("login"), Text: tr("link.login.other")}})
@@ -701,24 +704,24 @@ func (e *Engine) flowLinks(r *http.Request, v *uiView, f *flow) {
 func (e *Engine) accountNav(r *http.Request, v *uiView, sess *sessionstore.Session, current string) {
 	v.Nav = []uiLink{
 		{Href: e.cfg.UIPrefix, Text: tr("link.home"), Current: current == "welcome"},
-		{Href: e.publicURL(r, "self-service/settings/browser"), Text: tr("nav.settings"), Current: current == "settings"},
+		{Href: e.urls.Public("self-service/settings/browser"), Text: tr("nav.settings"), Current: current == "settings"},
 		{Href: e.cfg.UIPrefix + "sessions", Text: tr("link.sessions"), Current: current == "sessions"},
 		{Href: e.logoutURL(r, sess), Text: tr("link.logout")},
 	}
 }
 
 func (e *Engine) logoutURL(r *http.Request, sess *sessionstore.Session) string {
-	return e.publicURL(r, "self-service/logout?token="+e.logoutToken(sess.ID))
+	return e.urls.Public("self-service/logout?token=" + e.logoutToken(sess.ID))
 }
 
 // --- generic node rendering ---
 
 // nodeVisible reports whether n shows something (hidden inputs and scripts
 // do not).
-func nodeVisible(n *Node) bool {
+func nodeVisible(n *node.Node) bool {
 	switch n.Type {
 	case "input":
-		a := n.input()
+		a := n.Input()
 		return a != nil && a.Type != "hidden"
 	case "script":
 		return false
@@ -726,15 +729,15 @@ func nodeVisible(n *Node) bool {
 	return true
 }
 
-func isButton(n *Node) bool {
-	a := n.input()
+func isButton(n *node.Node) bool {
+	a := n.Input()
 	return a != nil && (a.Type == "submit" || a.Type == "button")
 }
 
 var dangerName = regexp.MustCompile(`(^|_)(unlink|remove|disable|delete)$`)
 
 // groupOrder returns the non-default groups in order of first appearance.
-func groupOrder(nodes []*Node) []string {
+func groupOrder(nodes []*node.Node) []string {
 	var out []string
 	for _, n := range nodes {
 		if n.Group != "default" && !slices.Contains(out, n.Group) {
@@ -767,12 +770,12 @@ func (e *Engine) buildForms(v *uiView, f *flow) {
 	defaultVisible := false
 	hasMethodNode := map[string]bool{}
 	for _, n := range nodes {
-		a := n.input()
+		a := n.Input()
 		if a != nil && a.Name == "method" {
 			hasMethodNode[n.Group] = true
 		}
 		if n.Type == "script" {
-			if s, ok := n.Attributes.(*ScriptAttrs); ok && !slices.ContainsFunc(v.Scripts, func(x *ScriptAttrs) bool { return x.Src == s.Src }) {
+			if s, ok := n.Attributes.(*node.ScriptAttrs); ok && !slices.ContainsFunc(v.Scripts, func(x *node.ScriptAttrs) bool { return x.Src == s.Src }) {
 				v.Scripts = append(v.Scripts, s)
 			}
 			continue
@@ -818,7 +821,7 @@ func (e *Engine) buildForms(v *uiView, f *flow) {
 		return fmt.Sprintf("n%d-%s", idx, sanitizeID(name))
 	}
 	primaryTaken := false
-	newItems := func(form *uiForm, ns []*Node) []*uiItem {
+	newItems := func(form *uiForm, ns []*node.Node) []*uiItem {
 		var items []*uiItem
 		for _, n := range ns {
 			it := e.nodeItem(n, nextID)
@@ -850,7 +853,7 @@ func (e *Engine) buildForms(v *uiView, f *flow) {
 
 	if defaultVisible {
 		form := &uiForm{ID: "form-flow", Action: f.UI.Action, Method: orPOST(f.UI.Method), Hidden: slices.Clone(sharedHidden)}
-		var def []*Node
+		var def []*node.Node
 		for _, n := range nodes {
 			if n.Group == "default" && nodeVisible(n) {
 				def = append(def, n)
@@ -952,9 +955,9 @@ func (e *Engine) buildForms(v *uiView, f *flow) {
 
 // isMethodSection: the group offers a way to complete the flow (a method
 // submit, a trigger button or fields), not only auxiliary buttons.
-func isMethodSection(ns []*Node) bool {
+func isMethodSection(ns []*node.Node) bool {
 	for _, n := range ns {
-		a := n.input()
+		a := n.Input()
 		switch {
 		case a == nil:
 			if nodeVisible(n) {
@@ -1028,8 +1031,8 @@ func autofocus(v *uiView) {
 	}
 }
 
-func nodesOf(nodes []*Node, g string) []*Node {
-	var out []*Node
+func nodesOf(nodes []*node.Node, g string) []*node.Node {
+	var out []*node.Node
 	for _, n := range nodes {
 		if n.Group == g && n.Type != "script" {
 			out = append(out, n)
@@ -1070,11 +1073,11 @@ func valueString(v any) string {
 	}
 }
 
-func labelText(n *Node, fallback string) string {
+func labelText(n *node.Node, fallback string) string {
 	if n.Meta.Label != nil && n.Meta.Label.Text != "" {
 		return n.Meta.Label.Text
 	}
-	if a := n.input(); a != nil && a.Label != nil && a.Label.Text != "" {
+	if a := n.Input(); a != nil && a.Label != nil && a.Label.Text != "" {
 		return a.Label.Text
 	}
 	return fallback
@@ -1107,7 +1110,7 @@ func safeSrc(s string) template.URL {
 }
 
 // nodeItem renders one node; nil for nodes that render nothing.
-func (e *Engine) nodeItem(n *Node, nextID func(string) string) *uiItem {
+func (e *Engine) nodeItem(n *node.Node, nextID func(string) string) *uiItem {
 	it := &uiItem{Messages: n.Messages, Group: n.Group}
 	for _, m := range n.Messages {
 		if m.Type == "error" {
@@ -1116,7 +1119,7 @@ func (e *Engine) nodeItem(n *Node, nextID func(string) string) *uiItem {
 	}
 	switch n.Type {
 	case "input":
-		a := n.input()
+		a := n.Input()
 		if a == nil {
 			return nil
 		}
@@ -1180,7 +1183,7 @@ func (e *Engine) nodeItem(n *Node, nextID func(string) string) *uiItem {
 		}
 		return it
 	case "text":
-		a, ok := n.Attributes.(*TextAttrs)
+		a, ok := n.Attributes.(*node.TextAttrs)
 		if !ok {
 			return nil
 		}
@@ -1203,14 +1206,14 @@ func (e *Engine) nodeItem(n *Node, nextID func(string) string) *uiItem {
 							c.Used = true
 						}
 					}
-				case Text:
+				case node.Text:
 					c.Text, c.Used = x.Text, x.ID == 1050014
 				case string:
 					c.Text = x
 				}
 				it.Codes = append(it.Codes, c)
 			}
-		} else if secrets, ok := a.Text.Context["secrets"].([]Text); ok {
+		} else if secrets, ok := a.Text.Context["secrets"].([]node.Text); ok {
 			it.Kind = "codes"
 			for _, s := range secrets {
 				it.Codes = append(it.Codes, uiCode{Text: s.Text, Used: s.ID == 1050014})
@@ -1221,7 +1224,7 @@ func (e *Engine) nodeItem(n *Node, nextID func(string) string) *uiItem {
 		}
 		return it
 	case "img":
-		a, ok := n.Attributes.(*ImageAttrs)
+		a, ok := n.Attributes.(*node.ImageAttrs)
 		if !ok {
 			return nil
 		}
@@ -1233,7 +1236,7 @@ func (e *Engine) nodeItem(n *Node, nextID func(string) string) *uiItem {
 		}
 		return it
 	case "a":
-		a, ok := n.Attributes.(*AnchorAttrs)
+		a, ok := n.Attributes.(*node.AnchorAttrs)
 		if !ok {
 			return nil
 		}
@@ -1291,7 +1294,7 @@ func (e *Engine) uiErrorPage(w http.ResponseWriter, r *http.Request) {
 	if sess, _, err := e.currentSession(r); err == nil {
 		e.accountNav(r, v, sess, "")
 	}
-	v.LoginURL = e.publicURL(r, "self-service/login/browser")
+	v.LoginURL = e.urls.Public("self-service/login/browser")
 	e.pageHeaders(w, r, nil)
 	e.render(w, status, v)
 }
@@ -1317,19 +1320,19 @@ func (e *Engine) loadStoredFlowError(r *http.Request) *flowError {
 // pageSession returns the session for a signed-in page, or answers with a
 // redirect to login (or the second factor) and returns nil.
 func (e *Engine) pageSession(w http.ResponseWriter, r *http.Request, page string) (*sessionstore.Session, *sessionstore.Identity) {
-	self := e.publicURL(r, strings.TrimPrefix(e.cfg.UIPrefix, "/")+page)
+	self := e.urls.Public(strings.TrimPrefix(e.cfg.UIPrefix, "/") + page)
 	sess, _, err := e.currentSession(r)
 	if err != nil {
-		redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, self))
+		wire.Redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, self))
 		return nil, nil
 	}
 	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, self))
+		wire.Redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, self))
 		return nil, nil
 	}
 	if !e.aalSatisfied(sess, ident) {
-		redirect(w, r, http.StatusSeeOther, withQuery(e.publicURL(r, "self-service/login/browser"), "aal", "aal2", "return_to", self))
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2", "return_to", self))
 		return nil, nil
 	}
 	return sess, ident
@@ -1339,9 +1342,9 @@ func (e *Engine) uiWelcome(w http.ResponseWriter, r *http.Request) {
 	e.ensureCSRF(w, r)
 	v := e.newView("welcome")
 	wv := &uiWelcomeView{
-		Login:     e.publicURL(r, "self-service/login/browser"),
-		Register:  e.publicURL(r, "self-service/registration/browser"),
-		Recovery:  e.publicURL(r, "self-service/recovery/browser"),
+		Login:     e.urls.Public("self-service/login/browser"),
+		Register:  e.urls.Public("self-service/registration/browser"),
+		Recovery:  e.urls.Public("self-service/recovery/browser"),
 		ShowReg:   !e.cfg.DisableRegistration,
 		ShowRecov: e.cfg.RecoveryEnabled,
 	}
@@ -1354,10 +1357,10 @@ func (e *Engine) uiWelcome(w http.ResponseWriter, r *http.Request) {
 				v.Title = tr("welcome.title.signedin", name)
 			}
 			v.Subtitle = tr("welcome.subtitle.signedin", addr)
-			wv.Settings = e.publicURL(r, "self-service/settings/browser")
+			wv.Settings = e.urls.Public("self-service/settings/browser")
 			wv.Sessions = e.cfg.UIPrefix + "sessions"
 			wv.Logout = e.logoutURL(r, sess)
-			if ret := e.defaultReturnURL(r); !strings.HasPrefix(ret, e.publicURL(r, strings.TrimPrefix(e.cfg.UIPrefix, "/"))) {
+			if ret := e.urls.DefaultReturn(); !strings.HasPrefix(ret, e.urls.Public(strings.TrimPrefix(e.cfg.UIPrefix, "/"))) {
 				wv.Continue = ret
 			}
 			e.accountNav(r, v, sess, "welcome")
@@ -1403,8 +1406,8 @@ func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	all, err := e.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		e.logger.Error("listing sessions for page", zapErr(err))
-		writeError(w, r, errInternal("unable to list sessions"))
+		e.logger.Error("listing sessions for page", zap.Error(err))
+		wire.WriteError(w, r, orUnavailable(err, "unable to list sessions"))
 		return
 	}
 	v := e.newView("sessions")
@@ -1425,7 +1428,7 @@ func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
 	v.Sessions = sv
 	switch r.URL.Query().Get("done") {
 	case "revoked":
-		v.Messages = []Text{{Text: tr("sessions.revoked"), Type: "success"}}
+		v.Messages = []node.Text{{Text: tr("sessions.revoked"), Type: "success"}}
 	case "revoked-others":
 		n, _ := strconv.Atoi(r.URL.Query().Get("count"))
 		msg := tr("sessions.revoked.others", n)
@@ -1435,7 +1438,7 @@ func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
 		case 1:
 			msg = tr("sessions.revoked.others.one")
 		}
-		v.Messages = []Text{{Text: msg, Type: "success"}}
+		v.Messages = []node.Text{{Text: msg, Type: "success"}}
 	}
 	e.accountNav(r, v, sess, "sessions")
 	e.pageHeaders(w, r, nil)
@@ -1549,12 +1552,12 @@ func describeUserAgent(ua string) string {
 // uiSessionPost checks a POST from the sessions page: the CSRF token of
 // the form against the CSRF cookie, and a session.
 func (e *Engine) uiSessionPost(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, map[string]any) {
-	body, err := decodeBody(r)
+	body, err := wire.DecodeBody(r)
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", errBadRequest(err.Error()))
+		e.writeBrowserOrJSONError(w, r, "browser", wire.BadRequest(err.Error()))
 		return nil, nil
 	}
-	if cerr := e.checkCSRF(r, &flow{}, str(body, "csrf_token")); cerr != nil {
+	if cerr := e.checkCSRF(r, &flow{}, wire.BodyString(body, "csrf_token")); cerr != nil {
 		e.writeBrowserOrJSONError(w, r, "browser", cerr)
 		return nil, nil
 	}
@@ -1570,19 +1573,19 @@ func (e *Engine) uiRevokeSession(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	id := str(body, "session_id")
+	id := wire.BodyString(body, "session_id")
 	if _, err := uuid.Parse(id); err != nil || id == sess.ID {
-		e.writeBrowserOrJSONError(w, r, "browser", errBadRequest("The session id is missing or invalid."))
+		e.writeBrowserOrJSONError(w, r, "browser", wire.BadRequest("The session id is missing or invalid."))
 		return
 	}
 	// Only the caller's own sessions can be revoked.
 	if other, err := e.store.GetSession(r.Context(), id); err == nil && other.IdentityID == sess.IdentityID {
 		if err := e.store.RevokeSession(r.Context(), id); err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
-			writeError(w, r, errInternal("unable to revoke the session"))
+			wire.WriteError(w, r, orUnavailable(err, "unable to revoke the session"))
 			return
 		}
 	}
-	redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked")
+	wire.Redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked")
 }
 
 func (e *Engine) uiRevokeOtherSessions(w http.ResponseWriter, r *http.Request) {
@@ -1592,8 +1595,8 @@ func (e *Engine) uiRevokeOtherSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := e.store.RevokeSessionsOfIdentity(r.Context(), sess.IdentityID, sess.ID)
 	if err != nil {
-		writeError(w, r, errInternal("unable to revoke sessions"))
+		wire.WriteError(w, r, orUnavailable(err, "unable to revoke sessions"))
 		return
 	}
-	redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked-others&count="+strconv.Itoa(n))
+	wire.Redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked-others&count="+strconv.Itoa(n))
 }

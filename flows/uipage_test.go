@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // browserClient has a cookie jar and does not follow redirects.
@@ -151,7 +153,7 @@ func TestUIPageRestartsMissingOrForeignFlows(t *testing.T) {
 
 func TestUIErrorPage(t *testing.T) {
 	e, srv := testEngine(t, nil)
-	id, err := e.storeFlowError(t.Context(), errCSRF(csrfMismatch))
+	id, err := e.storeFlowError(t.Context(), wire.CSRFViolation(csrfMismatch))
 	if err != nil {
 		t.Fatal(err)
 	}

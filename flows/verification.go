@@ -10,18 +10,20 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
 // Verification and recovery by code or link (issue: mail, verification,
 // recovery). Both flows keep the pending code in flow.Internal.
 
-func errVerificationDisabled() *Error {
-	return errFlowDisabled("Verification is not allowed because it was disabled.")
+func errVerificationDisabled() *wire.Error {
+	return wire.FlowDisabled("Verification is not allowed because it was disabled.")
 }
 
-func errRecoveryDisabled() *Error {
-	return errFlowDisabled("Recovery is not allowed because it was disabled.")
+func errRecoveryDisabled() *wire.Error {
+	return wire.FlowDisabled("Recovery is not allowed because it was disabled.")
 }
 
 // verificationForm renders the choose_method screen.
@@ -29,12 +31,12 @@ func (e *Engine) verificationForm(f *flow) {
 	group := e.cfg.VerificationUse
 	f.State = "choose_method"
 	f.Active = group
-	f.UI.Nodes = []*Node{
-		inputNode(group, "email", "email", labelOf(1070007, nil)).required(),
-		submitNode(group, "method", group, labelOf(1070009, nil)),
+	f.UI.Nodes = []*node.Node{
+		node.Input(group, "email", "email", node.Label(1070007, nil)).Required(),
+		node.Submit(group, "method", group, node.Label(1070009, nil)),
 	}
 	if f.Type == "browser" {
-		f.UI.Nodes = append(f.UI.Nodes, csrfNode(""))
+		f.UI.Nodes = append(f.UI.Nodes, node.CSRF(""))
 	}
 }
 
@@ -44,26 +46,26 @@ func (e *Engine) verificationSent(f *flow, address string) {
 	f.State = "sent_email"
 	f.Active = group
 	if group == "link" {
-		f.UI.Nodes = []*Node{
-			inputNode(group, "email", "email", labelOf(1070007, nil)).required().value(address),
-			submitNode(group, "method", "link", labelOf(1070009, nil)),
+		f.UI.Nodes = []*node.Node{
+			node.Input(group, "email", "email", node.Label(1070007, nil)).Required().Value(address),
+			node.Submit(group, "method", "link", node.Label(1070009, nil)),
 		}
-		f.UI.Messages = []Text{newText(1080001, nil)}
+		f.UI.Messages = []node.Text{node.NewText(1080001, nil)}
 	} else {
-		f.UI.Nodes = []*Node{
-			inputNode("code", "method", "hidden", nil).value("code"),
-			inputNode("code", "code", "text", labelOf(1070011, nil)).required().autocomplete("one-time-code"),
-			submitNode("code", "method", "code", labelOf(1070009, nil)),
-			submitNode("code", "email", address, labelOf(1070008, nil)),
+		f.UI.Nodes = []*node.Node{
+			node.Input("code", "method", "hidden", nil).Value("code"),
+			node.Input("code", "code", "text", node.Label(1070011, nil)).Required().Autocomplete("one-time-code"),
+			node.Submit("code", "method", "code", node.Label(1070009, nil)),
+			node.Submit("code", "email", address, node.Label(1070008, nil)),
 		}
-		f.UI.Messages = []Text{newText(1080003, nil)}
+		f.UI.Messages = []node.Text{node.NewText(1080003, nil)}
 	}
 	if f.Type == "browser" {
-		f.UI.Nodes = append(f.UI.Nodes, csrfNode(""))
+		f.UI.Nodes = append(f.UI.Nodes, node.CSRF(""))
 	}
 }
 
-func (e *Engine) initVerification(r *http.Request, typ string) (*flow, *Error) {
+func (e *Engine) initVerification(r *http.Request, typ string) (*flow, *wire.Error) {
 	if !e.cfg.VerificationEnabled {
 		return nil, errVerificationDisabled()
 	}
@@ -88,32 +90,32 @@ func validEmail(s string) bool {
 
 func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub *submission) {
 	f := sub.f
-	f.UI.resetMessages()
+	f.UI.ResetMessages()
 	if !e.cfg.VerificationEnabled {
 		e.writeBrowserOrJSONError(w, r, f.Type, errVerificationDisabled())
 		return
 	}
 	if sub.method != "code" && sub.method != "link" || sub.method != e.cfg.VerificationUse {
-		if n := f.UI.findNode("method"); n != nil {
-			f.UI.addNodeMessage("method", textReason(4000001, "Could not find a strategy to verify your account with. Did you fill out the form correctly?"))
+		if n := f.UI.Find("method"); n != nil {
+			f.UI.AddNodeMessage("method", node.TextReason(4000001, "Could not find a strategy to verify your account with. Did you fill out the form correctly?"))
 		} else {
-			f.UI.Messages = []Text{newText(4010006, nil)}
+			f.UI.Messages = []node.Text{node.NewText(4010006, nil)}
 		}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if f.State == "passed_challenge" {
-		f.UI.Messages = []Text{newText(4070002, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4070002, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	if code := str(sub.body, "code"); code != "" && sub.method == "code" {
+	if code := wire.BodyString(sub.body, "code"); code != "" && sub.method == "code" {
 		e.verifyCode(w, r, sub, code)
 		return
 	}
-	email := strings.ToLower(strings.TrimSpace(str(sub.body, "email")))
+	email := strings.ToLower(strings.TrimSpace(wire.BodyString(sub.body, "email")))
 	if email == "" {
-		f.UI.addNodeMessage("email", newText(4000002, map[string]any{"property": "email"}, "email"))
+		f.UI.AddNodeMessage("email", node.NewText(4000002, map[string]any{"property": "email"}, "email"))
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -121,7 +123,7 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 		// Kratos treats a non-email as a phone number it cannot reach and
 		// still answers "sent" (observed): no enumeration either way.
 		e.verificationSent(f, email)
-		f.UI.Messages = []Text{newText(1080004, nil)}
+		f.UI.Messages = []node.Text{node.NewText(1080004, nil)}
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
@@ -188,7 +190,7 @@ func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *submiss
 	}
 	sub.f = f
 	if !ok && f.State == "passed_challenge" {
-		f.UI.Messages = []Text{newText(4070002, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4070002, nil)}
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -196,12 +198,12 @@ func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *submiss
 		addr := ""
 		if c != nil {
 			addr = c.Address
-		} else if n := f.UI.findNode("email"); n != nil {
-			addr, _ = n.input().Value.(string)
+		} else if n := f.UI.Find("email"); n != nil {
+			addr, _ = n.Input().Value.(string)
 		}
 		e.verificationSent(f, addr)
 		f.keepTransient()
-		f.UI.Messages = []Text{newText(4070006, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4070006, nil)}
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
@@ -212,17 +214,17 @@ func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *submiss
 func (e *Engine) completeVerification(w http.ResponseWriter, r *http.Request, sub *submission, identityID, address string) {
 	f := sub.f
 	if err := e.markVerified(r.Context(), identityID, address); err != nil {
-		e.logger.Error("marking address verified", zapErr(err))
-		writeError(w, r, errInternal("unable to store the identity"))
+		e.logger.Error("marking address verified", zap.Error(err))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the identity"))
 		return
 	}
 	to := e.flowReturnTo(r, f)
 	f.State = "passed_challenge"
 	f.UI.Action, f.UI.Method = to, "GET"
-	a := &Node{Type: "a", Group: e.cfg.VerificationUse, Messages: []Text{}, Meta: Meta{Label: labelOf(1070009, nil)},
-		Attributes: &AnchorAttrs{ID: "continue", Href: to, Title: newText(1070009, nil), NodeType: "a"}}
-	f.UI.Nodes = []*Node{csrfNode(""), a}
-	f.UI.Messages = []Text{newText(1080002, nil)}
+	a := &node.Node{Type: "a", Group: e.cfg.VerificationUse, Messages: []node.Text{}, Meta: node.Meta{Label: node.Label(1070009, nil)},
+		Attributes: &node.AnchorAttrs{ID: "continue", Href: to, Title: node.NewText(1070009, nil), NodeType: "a"}}
+	f.UI.Nodes = []*node.Node{node.CSRF(""), a}
+	f.UI.Messages = []node.Text{node.NewText(1080002, nil)}
 	e.renderFlowError(w, r, sub, http.StatusOK)
 }
 
@@ -283,16 +285,16 @@ func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, err := e.loadFlow(r.Context(), q.Get("flow"), "verification")
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", errNotFound())
+		e.writeBrowserOrJSONError(w, r, "browser", wire.NotFound())
 		return
 	}
 	// A link is opened by a browser, whatever kind the flow is.
-	sub := &submission{f: f, json: !PrefersHTML(r), toUI: PrefersHTML(r)}
+	sub := &submission{f: f, json: !wire.PrefersHTML(r), toUI: wire.PrefersHTML(r)}
 	if e.now().After(f.ExpiresAt) {
 		e.replaceExpiredFlow(w, r, sub)
 		return
 	}
-	f.UI.resetMessages()
+	f.UI.ResetMessages()
 	if f.State == "passed_challenge" {
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
@@ -304,15 +306,15 @@ func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
 	lt, err := e.takeLinkToken(r.Context(), "vtok", q.Get("token"))
 	if err != nil || lt.FlowID != f.ID {
 		e.verificationForm(f)
-		f.UI.Messages = []Text{newText(4070001, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4070001, nil)}
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
 	// Another token of this flow may have completed it meanwhile.
 	won, err := e.passFlow(r.Context(), f)
 	if err != nil {
-		e.logger.Error("verification link", zapErr(err))
-		writeError(w, r, errInternal("unable to store the flow"))
+		e.logger.Error("verification link", zap.Error(err))
+		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
 	if !won {
@@ -341,13 +343,13 @@ func (e *Engine) sendVerificationForAddress(r *http.Request, ident *sessionstore
 		typ = "api"
 	}
 	vf := e.newFlow(r, "verification", typ)
-	vf.RequestURL = e.publicURL(r, "self-service/verification/"+typ)
+	vf.RequestURL = e.urls.Public("self-service/verification/" + typ)
 	if src != nil {
 		vf.CSRFToken = src.CSRFToken
 	}
 	e.verificationForm(vf)
 	if err := e.sendVerification(r, vf, ident, a.Value); err != nil {
-		e.logger.Error("verification after registration", zapErr(err))
+		e.logger.Error("verification after registration", zap.Error(err))
 		return
 	}
 	e.verificationSent(vf, a.Value)
@@ -355,12 +357,12 @@ func (e *Engine) sendVerificationForAddress(r *http.Request, ident *sessionstore
 		e.setCSRFNode(vf, vf.CSRFToken)
 	}
 	if err := e.saveFlow(r.Context(), vf); err != nil {
-		e.logger.Error("saving verification flow", zapErr(err))
+		e.logger.Error("saving verification flow", zap.Error(err))
 		return
 	}
 	item := map[string]any{"action": "show_verification_ui", "flow": map[string]any{"id": vf.ID, "verifiable_address": a.Value}}
 	if typ == "browser" {
-		item["flow"].(map[string]any)["url"] = withQuery(e.uiURL(r, "verification"), "flow", vf.ID)
+		item["flow"].(map[string]any)["url"] = wire.WithQuery(e.urls.UI("verification"), "flow", vf.ID)
 	}
 	if src != nil {
 		src.ContinueWith = append(src.ContinueWith, item)

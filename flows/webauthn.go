@@ -15,7 +15,10 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -177,7 +180,7 @@ func (e *Engine) canWebAuthn(r *http.Request, f *flow) bool {
 // webAuthn returns the relying party for this request. passkey selects
 // discoverable credentials with user verification.
 func (e *Engine) webAuthn(r *http.Request, kind string) (*webauthn.WebAuthn, error) {
-	base, err := url.Parse(e.baseURL(r))
+	base, err := url.Parse(e.urls.Base())
 	if err != nil {
 		return nil, err
 	}
@@ -281,41 +284,6 @@ func (e *Engine) takeCeremony(ctx context.Context, f *flow, key string) (*webaut
 
 // --- node helpers ---
 
-// triggerNode is an input/button that runs a webauthn.js function; value
-// carries the options JSON (Kratos also sets the deprecated onclick).
-func triggerNode(group, name, fn, options string, label *Text) *Node {
-	n := inputNode(group, name, "button", label).value(options)
-	a := n.input()
-	a.OnClickTrigger = fn
-	if options != "" {
-		a.OnClick = "window." + fn + "(" + options + ")"
-	} else {
-		a.OnClick = "window." + fn + "()"
-	}
-	return n
-}
-
-// setTrigger updates a trigger node's options (a new challenge).
-func (c *Container) setTrigger(name, fn, options string) {
-	if n := c.findNode(name); n != nil {
-		a := n.input()
-		a.Value = options
-		a.OnClick = "window." + fn + "(" + options + ")"
-	}
-}
-
-// insertAfterCSRF puts n right after the csrf_token node (default group
-// nodes come first).
-func (c *Container) insertAfterCSRF(n *Node) {
-	for i, x := range c.Nodes {
-		if a := x.input(); a != nil && a.Name == "csrf_token" {
-			c.Nodes = append(c.Nodes[:i+1], append([]*Node{n}, c.Nodes[i+1:]...)...)
-			return
-		}
-	}
-	c.Nodes = append([]*Node{n}, c.Nodes...)
-}
-
 // webauthnUserName is the name authenticators show for ident.
 func (e *Engine) webauthnUserName(sch *identitySchema, traits map[string]any, fallback string) string {
 	for _, typ := range []string{"webauthn", "passkey", "password", "code"} {
@@ -354,9 +322,9 @@ func optionsJSON(v any) string {
 }
 
 // keyRemoveLabel is 1050018 / 1050020 for a key.
-func keyRemoveLabel(id int, k webauthnKey) *Text {
+func keyRemoveLabel(id int, k webauthnKey) *node.Text {
 	added := k.AddedAt.UTC()
-	return labelOf(id, map[string]any{"display_name": k.DisplayName, "added_at": added, "added_at_unix": added.Unix()}, k.DisplayName)
+	return node.Label(id, map[string]any{"display_name": k.DisplayName, "added_at": added, "added_at_unix": added.Unix()}, k.DisplayName)
 }
 
 // firstFactors counts the ways ident can sign in without key (for
@@ -390,20 +358,20 @@ func webauthnSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionst
 	cfg, _ := webauthnConfigOf(ident, "webauthn")
 	if cfg != nil {
 		for _, k := range cfg.Credentials {
-			n := submitNode("webauthn", "webauthn_remove", hex.EncodeToString(k.ID), keyRemoveLabel(1050018, k))
-			n.input().Disabled = k.IsPasswordless && e.firstFactors(ident, k.ID) == 0
+			n := node.Submit("webauthn", "webauthn_remove", hex.EncodeToString(k.ID), keyRemoveLabel(1050018, k))
+			n.Input().Disabled = k.IsPasswordless && e.firstFactors(ident, k.ID) == 0
 			f.UI.Nodes = append(f.UI.Nodes, n)
 		}
 	}
 	opts, err := e.beginWebAuthnRegistration(r, f, ident)
 	if err != nil {
-		e.logger.Error("starting a WebAuthn registration", zapErr(err))
+		e.logger.Error("starting a WebAuthn registration", zap.Error(err))
 		return
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
-		inputNode("webauthn", "webauthn_register_displayname", "text", labelOf(1050013, nil)).value(""),
-		triggerNode("webauthn", "webauthn_register_trigger", "oryWebAuthnRegistration", opts, labelOf(1050012, nil)),
-		inputNode("webauthn", "webauthn_register", "hidden", nil).value(""))
+		node.Input("webauthn", "webauthn_register_displayname", "text", node.Label(1050013, nil)).Value(""),
+		node.Trigger("webauthn", "webauthn_register_trigger", "oryWebAuthnRegistration", opts, node.Label(1050012, nil)),
+		node.Input("webauthn", "webauthn_register", "hidden", nil).Value(""))
 	e.ensureWebAuthnScript(r, f)
 }
 
@@ -438,13 +406,13 @@ func (e *Engine) beginWebAuthnRegistration(r *http.Request, f *flow, ident *sess
 
 // notResponsible answers a submit no strategy takes (4010002/3/4).
 func notResponsible(f *flow, id int) {
-	f.UI.Messages = []Text{newText(id, nil)}
+	f.UI.Messages = []node.Text{node.NewText(id, nil)}
 }
 
 func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
 	f := st.sub.f
 	body := st.sub.body
-	register, remove := str(body, "webauthn_register"), str(body, "webauthn_remove")
+	register, remove := wire.BodyString(body, "webauthn_register"), wire.BodyString(body, "webauthn_remove")
 	if f.Type != "browser" || register == "" && remove == "" {
 		notResponsible(f, 4010004)
 		return settingsOutcome{invalid: true}
@@ -456,16 +424,16 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 		return e.removeKey(st, "webauthn", remove)
 	}
 	fail := func(reason string) settingsOutcome {
-		f.UI.Messages = []Text{textReason(4000001, reason)}
+		f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
 		if opts, err := e.beginWebAuthnRegistration(r, f, st.ident); err == nil {
-			f.UI.setTrigger("webauthn_register_trigger", "oryWebAuthnRegistration", opts)
+			f.UI.SetTrigger("webauthn_register_trigger", "oryWebAuthnRegistration", opts)
 		}
-		f.UI.setValue("webauthn_register", "")
+		f.UI.SetValue("webauthn_register", "")
 		return settingsOutcome{invalid: true, privileged: true}
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyWebAuthnRegister)
 	if err != nil {
-		return settingsOutcome{err: errInternal("unable to load the flow")}
+		return settingsOutcome{err: orUnavailable(err, "unable to load the flow")}
 	}
 	if sd == nil {
 		return fail("The security key registration expired or was already completed. Please try again.")
@@ -480,7 +448,7 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	}
 	wa, err := e.webAuthn(r, kind)
 	if err != nil {
-		return settingsOutcome{err: errInternal("unable to configure WebAuthn")}
+		return settingsOutcome{err: orUnavailable(err, "unable to configure WebAuthn")}
 	}
 	cred, err := wa.CreateCredential(&waUser{id: sd.UserID}, *sd, parsed)
 	if err != nil {
@@ -490,7 +458,7 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	if cfg, ok := webauthnConfigOf(st.ident, "webauthn"); ok && hasKey(cfg, cred.ID) {
 		return fail("This security key is already registered.")
 	}
-	name := strings.TrimSpace(str(body, "webauthn_register_displayname"))
+	name := strings.TrimSpace(wire.BodyString(body, "webauthn_register_displayname"))
 	key := keyFromLib(cred, name, now.Round(time.Second), e.cfg.WebAuthnPasswordless)
 	apply := func(cur *sessionstore.Identity) error {
 		cfg, _ := webauthnConfigOf(cur, "webauthn")
@@ -525,7 +493,7 @@ func (e *Engine) removeKey(st *settingsState, typ, hexID string) settingsOutcome
 	id, err := hex.DecodeString(hexID)
 	cfg, ok := webauthnConfigOf(st.ident, typ)
 	if err != nil || !ok {
-		return settingsOutcome{privileged: true, err: errBadRequest("You tried to remove a WebAuthn credential which does not exist.")}
+		return settingsOutcome{privileged: true, err: wire.BadRequest("You tried to remove a WebAuthn credential which does not exist.")}
 	}
 	kept := cfg.Credentials[:0:0]
 	var removed *webauthnKey
@@ -537,7 +505,7 @@ func (e *Engine) removeKey(st *settingsState, typ, hexID string) settingsOutcome
 		kept = append(kept, k)
 	}
 	if removed == nil {
-		return settingsOutcome{privileged: true, err: errBadRequest("You tried to remove a WebAuthn credential which does not exist.")}
+		return settingsOutcome{privileged: true, err: wire.BadRequest("You tried to remove a WebAuthn credential which does not exist.")}
 	}
 	lockout := func(ident *sessionstore.Identity, k *webauthnKey) bool {
 		return (typ == "passkey" || k.IsPasswordless) && e.firstFactors(ident, id) == 0
@@ -581,8 +549,8 @@ func (e *Engine) removeKey(st *settingsState, typ, hexID string) settingsOutcome
 	}}
 }
 
-func errLockout() *Error {
-	return errBadRequest("Unable to remove this security key because it would lock you out of your account.")
+func errLockout() *wire.Error {
+	return wire.BadRequest("Unable to remove this security key because it would lock you out of your account.")
 }
 
 // hasKey reports whether cfg holds the key with credential id id.
@@ -648,16 +616,16 @@ func (e *Engine) beginWebAuthnLogin(r *http.Request, f *flow, kind string, handl
 
 // webauthnLoginNodes renders the assertion step: hidden identifier, the
 // trigger with the options, the hidden result input and the script.
-func (e *Engine) webauthnLoginNodes(r *http.Request, f *flow, identifier, opts string, label *Text) {
-	if n := f.UI.findNode("identifier"); n != nil {
-		n.input().Type, n.input().Value, n.input().Required = "hidden", identifier, false
+func (e *Engine) webauthnLoginNodes(r *http.Request, f *flow, identifier, opts string, label *node.Text) {
+	if n := f.UI.Find("identifier"); n != nil {
+		n.Input().Type, n.Input().Value, n.Input().Required = "hidden", identifier, false
 		n.Meta.Label = nil
 	} else {
-		f.UI.insertAfterCSRF(inputNode("default", "identifier", "hidden", nil).value(identifier))
+		f.UI.InsertAfterCSRF(node.Input("default", "identifier", "hidden", nil).Value(identifier))
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
-		triggerNode("webauthn", "webauthn_login_trigger", "oryWebAuthnLogin", opts, label),
-		inputNode("webauthn", "webauthn_login", "hidden", nil).value(""))
+		node.Trigger("webauthn", "webauthn_login_trigger", "oryWebAuthnLogin", opts, label),
+		node.Input("webauthn", "webauthn_login", "hidden", nil).Value(""))
 	e.ensureWebAuthnScript(r, f)
 }
 
@@ -675,42 +643,42 @@ func webauthnMFANodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.I
 	}
 	opts, err := e.beginWebAuthnLogin(r, f, "webauthn", cfg.UserHandle, keys)
 	if err != nil {
-		e.logger.Error("starting a WebAuthn login", zapErr(err))
+		e.logger.Error("starting a WebAuthn login", zap.Error(err))
 		return
 	}
 	identifier := ident.ID
 	if c := ident.Credentials["webauthn"]; len(c.Identifiers) > 0 {
 		identifier = c.Identifiers[0]
 	}
-	e.webauthnLoginNodes(r, f, identifier, opts, labelOf(1010008, nil))
+	e.webauthnLoginNodes(r, f, identifier, opts, node.Label(1010008, nil))
 }
 
 // verifyAssertion checks the submitted webauthn_login of f against the
 // flow's pending challenge and ident's keys. On success it stores the
 // key's new sign count and returns the updated identity; on failure it
 // puts 4000043 on the flow and issues a new challenge.
-func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, ident *sessionstore.Identity, kind string, keys func(*webauthnConfig) []webauthnKey) (*sessionstore.Identity, *Error) {
+func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, ident *sessionstore.Identity, kind string, keys func(*webauthnConfig) []webauthnKey) (*sessionstore.Identity, *wire.Error) {
 	ctx := r.Context()
 	cfg, ok := webauthnConfigOf(ident, "webauthn")
-	fail := func() (*sessionstore.Identity, *Error) {
-		f.UI.Messages = []Text{newText(4000043, nil)}
-		f.UI.setValue("webauthn_login", "")
+	fail := func() (*sessionstore.Identity, *wire.Error) {
+		f.UI.Messages = []node.Text{node.NewText(4000043, nil)}
+		f.UI.SetValue("webauthn_login", "")
 		if ok {
 			if opts, err := e.beginWebAuthnLogin(r, f, kind, cfg.UserHandle, keys(cfg)); err == nil {
-				f.UI.setTrigger("webauthn_login_trigger", "oryWebAuthnLogin", opts)
+				f.UI.SetTrigger("webauthn_login_trigger", "oryWebAuthnLogin", opts)
 			}
 		}
 		return nil, nil
 	}
 	sd, err := e.takeCeremony(ctx, f, ceremonyWebAuthnLogin)
 	if err != nil {
-		return nil, errInternal("unable to load the flow")
+		return nil, orUnavailable(err, "unable to load the flow")
 	}
 	if !ok || len(keys(cfg)) == 0 {
-		f.UI.Messages = []Text{newText(4000013, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000013, nil)}
 		return nil, nil
 	}
-	resp := str(body, "webauthn_login")
+	resp := wire.BodyString(body, "webauthn_login")
 	if sd == nil || resp == "" {
 		return fail()
 	}
@@ -720,11 +688,11 @@ func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, 
 	}
 	wa, err := e.webAuthn(r, kind)
 	if err != nil {
-		return nil, errInternal("unable to configure WebAuthn")
+		return nil, orUnavailable(err, "unable to configure WebAuthn")
 	}
 	cred, err := wa.ValidateLogin(&waUser{id: cfg.UserHandle, keys: keys(cfg)}, *sd, parsed)
 	if err != nil {
-		e.logger.Debug("WebAuthn assertion refused", zapErr(err))
+		e.logger.Debug("WebAuthn assertion refused", zap.Error(err))
 		return fail()
 	}
 	if cred.Authenticator.CloneWarning {
@@ -735,7 +703,7 @@ func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, 
 	}
 	up, err := e.recordKeyUse(ctx, ident.ID, "webauthn", cred)
 	if err != nil {
-		return nil, errInternal("unable to store the identity")
+		return nil, orUnavailable(err, "unable to store the identity")
 	}
 	return up, nil
 }
@@ -777,7 +745,7 @@ func webauthnMFAActive(_ *Engine, ident *sessionstore.Identity) bool {
 	return false
 }
 
-func webauthnMFAVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+func webauthnMFAVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.sub.f
 	if f.Type != "browser" || e.cfg.WebAuthnPasswordless {
 		notResponsible(f, 4010002)
@@ -792,27 +760,27 @@ func webauthnPasswordlessNodes(e *Engine, r *http.Request, f *flow, _ *sessionst
 	if !e.cfg.WebAuthnPasswordless || !e.canWebAuthn(r, f) || f.Refresh {
 		return
 	}
-	if n := f.UI.findNode("identifier"); n != nil {
-		n.input().Autocomplete = "username webauthn"
+	if n := f.UI.Find("identifier"); n != nil {
+		n.Input().Autocomplete = "username webauthn"
 	} else {
-		f.UI.insertAfterCSRF(inputNode("default", "identifier", "text", e.schema.identifierLabel("webauthn")).
-			value("").required().autocomplete("username webauthn"))
+		f.UI.InsertAfterCSRF(node.Input("default", "identifier", "text", e.schema.identifierLabel("webauthn")).
+			Value("").Required().Autocomplete("username webauthn"))
 	}
-	f.UI.Nodes = append(f.UI.Nodes, submitNode("webauthn", "method", "webauthn", labelOf(1010008, nil)))
+	f.UI.Nodes = append(f.UI.Nodes, node.Submit("webauthn", "method", "webauthn", node.Label(1010008, nil)))
 }
 
-func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *Error) {
+func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.sub.f
 	if !e.cfg.WebAuthnPasswordless || f.Type != "browser" {
 		notResponsible(f, 4010002)
 		return nil, nil
 	}
 	ctx := r.Context()
-	if str(st.sub.body, "webauthn_login") == "" {
+	if wire.BodyString(st.sub.body, "webauthn_login") == "" {
 		// Step one: the identifier names the account whose keys to ask for.
-		identifier := normalizeIdentifier(str(st.sub.body, "identifier"))
+		identifier := normalizeIdentifier(wire.BodyString(st.sub.body, "identifier"))
 		if identifier == "" {
-			f.UI.addNodeMessage("identifier", newText(4000002, map[string]any{"property": "identifier"}, "identifier"))
+			f.UI.AddNodeMessage("identifier", node.NewText(4000002, map[string]any{"property": "identifier"}, "identifier"))
 			return nil, nil
 		}
 		ident, err := e.store.FindIdentityByCredential(ctx, "webauthn", identifier)
@@ -831,12 +799,12 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 			keys = passwordlessKeys(cfg)
 		}
 		if len(keys) == 0 {
-			f.UI.Messages = []Text{newText(4000015, nil)}
+			f.UI.Messages = []node.Text{node.NewText(4000015, nil)}
 			return nil, nil
 		}
 		opts, err := e.beginWebAuthnLogin(r, f, "passwordless", cfg.UserHandle, keys)
 		if err != nil {
-			return nil, errInternal("unable to start the WebAuthn login")
+			return nil, orUnavailable(err, "unable to start the WebAuthn login")
 		}
 		f.internal()[ceremonyIdentity] = ident.ID
 		if ident.ID == "" {
@@ -845,12 +813,12 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 			delete(f.Internal, ceremonyDecoy)
 		}
 		csrf := ""
-		if n := f.UI.findNode("csrf_token"); n != nil {
-			csrf, _ = n.input().Value.(string)
+		if n := f.UI.Find("csrf_token"); n != nil {
+			csrf, _ = n.Input().Value.(string)
 		}
-		f.UI.Nodes = []*Node{csrfNode(csrf)}
-		e.webauthnLoginNodes(r, f, identifier, opts, labelOf(1010011, nil))
-		f.UI.Messages = []Text{newText(1010012, nil)}
+		f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
+		e.webauthnLoginNodes(r, f, identifier, opts, node.Label(1010011, nil))
+		f.UI.Messages = []node.Text{node.NewText(1010012, nil)}
 		return nil, nil
 	}
 	id := f.internalString(ceremonyIdentity)
@@ -860,12 +828,12 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 		if _, ferr := e.verifyAssertion(r, f, st.sub.body, e.decoyWebAuthnIdentity(decoy), "passwordless", passwordlessKeys); ferr != nil {
 			return nil, ferr
 		}
-		f.UI.Messages = []Text{newText(4000043, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000043, nil)}
 		return nil, nil
 	}
 	ident, err := e.store.GetIdentity(ctx, id)
 	if id == "" || err != nil {
-		f.UI.Messages = []Text{newText(4000015, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000015, nil)}
 		return nil, nil
 	}
 	return e.verifyAssertion(r, f, st.sub.body, ident, "passwordless", passwordlessKeys)
@@ -885,12 +853,12 @@ func init() {
 		},
 		first: func(_ *Engine, _ *http.Request, f *flow) {
 			// Browsers offer security keys in the identifier field.
-			if n := f.UI.findNode("identifier"); n != nil {
-				n.input().Autocomplete = "username webauthn"
+			if n := f.UI.Find("identifier"); n != nil {
+				n.Input().Autocomplete = "username webauthn"
 			}
 		},
 		second: func(_ *Engine, _ *http.Request, f *flow) {
-			f.UI.Nodes = append(f.UI.Nodes, submitNode("webauthn", "method", "webauthn", labelOf(1010008, nil)))
+			f.UI.Nodes = append(f.UI.Nodes, node.Submit("webauthn", "method", "webauthn", node.Label(1010008, nil)))
 		},
 	})
 }

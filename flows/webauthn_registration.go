@@ -6,6 +6,10 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // Sign-up with a security key: with webauthn { passwordless }, the
@@ -45,32 +49,32 @@ func webauthnRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[s
 	}
 	opts, err := e.beginWebAuthnSignUp(r, f, traits)
 	if err != nil {
-		e.logger.Error("starting a WebAuthn sign-up", zapErr(err))
+		e.logger.Error("starting a WebAuthn sign-up", zap.Error(err))
 		return
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
-		inputNode("webauthn", "webauthn_register_displayname", "text", labelOf(1050013, nil)).value(""),
-		inputNode("webauthn", "webauthn_register", "hidden", nil).value(""),
-		triggerNode("webauthn", "webauthn_register_trigger", "oryWebAuthnRegistration", opts, labelOf(1040004, nil)))
+		node.Input("webauthn", "webauthn_register_displayname", "text", node.Label(1050013, nil)).Value(""),
+		node.Input("webauthn", "webauthn_register", "hidden", nil).Value(""),
+		node.Trigger("webauthn", "webauthn_register_trigger", "oryWebAuthnRegistration", opts, node.Label(1040004, nil)))
 	e.ensureWebAuthnScript(r, f)
 }
 
 func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registrationOutcome {
 	f := st.sub.f
 	body := st.sub.body
-	resp := str(body, "webauthn_register")
+	resp := wire.BodyString(body, "webauthn_register")
 	if !e.cfg.WebAuthnPasswordless || f.Type != "browser" || resp == "" {
 		// Kratos's webauthn strategy is not responsible then.
 		notResponsible(f, 4010003)
 		return registrationOutcome{invalid: true}
 	}
-	name := strings.TrimSpace(str(body, "webauthn_register_displayname"))
-	f.UI.setValue("webauthn_register_displayname", name)
+	name := strings.TrimSpace(wire.BodyString(body, "webauthn_register_displayname"))
+	f.UI.SetValue("webauthn_register_displayname", name)
 	fail := func(reason string) registrationOutcome {
-		f.UI.Messages = []Text{textReason(4000001, reason)}
-		f.UI.setValue("webauthn_register", "")
+		f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
+		f.UI.SetValue("webauthn_register", "")
 		if opts, err := e.beginWebAuthnSignUp(r, f, st.traits); err == nil {
-			f.UI.setTrigger("webauthn_register_trigger", "oryWebAuthnRegistration", opts)
+			f.UI.SetTrigger("webauthn_register_trigger", "oryWebAuthnRegistration", opts)
 		}
 		return registrationOutcome{invalid: true}
 	}
@@ -82,12 +86,12 @@ func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registr
 		identifiers = sch.identifiers(st.traits, "password")
 	}
 	if len(identifiers) == 0 {
-		f.UI.Messages = []Text{newText(4000009, nil)}
+		f.UI.Messages = []node.Text{node.NewText(4000009, nil)}
 		return registrationOutcome{invalid: true}
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyWebAuthnRegister)
 	if err != nil {
-		return registrationOutcome{err: errInternal("unable to load the flow")}
+		return registrationOutcome{err: orUnavailable(err, "unable to load the flow")}
 	}
 	if sd == nil || len(sd.UserID) == 0 {
 		return fail("The security key registration expired or was already completed. Please try again.")

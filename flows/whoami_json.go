@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -72,7 +73,7 @@ func (e *Engine) writeWhoami(w http.ResponseWriter, r *http.Request, s *sessions
 	} else {
 		enc, err := json.Marshal(e.identityJSON(r, ident))
 		if err != nil {
-			writeError(w, r, errInternal("unable to encode response"))
+			wire.WriteError(w, r, orUnavailable(err, "unable to encode response"))
 			return
 		}
 		idJSON = enc

@@ -42,7 +42,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchtool seed|login|warm [flags]")
+		fmt.Fprintln(os.Stderr, "usage: benchtool seed|login|register|warm [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -51,6 +51,8 @@ func main() {
 		err = seed(os.Args[2:])
 	case "login":
 		err = login(os.Args[2:])
+	case "register":
+		err = register(os.Args[2:])
 	case "warm":
 		err = warm(os.Args[2:])
 	default:
@@ -266,6 +268,83 @@ func parallel(n, workers int, f func(int) error) error {
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// register runs native one-step password registrations (create flow,
+// submit with new traits) in a loop and reports sign-ups per second and
+// latency percentiles. Each sign-up hashes its password and writes an
+// identity and a session: the storage engine's write path.
+func register(args []string) error {
+	fs := flag.NewFlagSet("register", flag.ExitOnError)
+	base := fs.String("url", "http://127.0.0.1:9004", "public API base URL")
+	workers := fs.Int("workers", 4, "concurrent clients")
+	dur := fs.Duration("d", 20*time.Second, "duration")
+	prefix := fs.String("prefix", "reg", "local part prefix of the new addresses")
+	_ = fs.Parse(args)
+	*base = strings.TrimSuffix(*base, "/")
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *workers}}
+	var mu sync.Mutex
+	var lat []time.Duration
+	var failed, seq atomic.Int64
+	deadline := time.Now().Add(*dur)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range *workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				em := fmt.Sprintf("%s-%d-%d@bench.example.com", *prefix, start.UnixNano(), seq.Add(1))
+				t0 := time.Now()
+				if err := registerOnce(hc, *base, em); err != nil {
+					failed.Add(1)
+					fmt.Fprintln(os.Stderr, "register:", err)
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				mu.Lock()
+				lat = append(lat, time.Since(t0))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if len(lat) == 0 {
+		return fmt.Errorf("no successful sign-up (%d failed)", failed.Load())
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	fmt.Printf("registrations %d failed %d elapsed %.1fs rate %.2f/s p50 %v p99 %v\n", len(lat), failed.Load(),
+		elapsed.Seconds(), float64(len(lat))/elapsed.Seconds(), pct(0.50).Round(time.Millisecond), pct(0.99).Round(time.Millisecond))
+	return nil
+}
+
+func registerOnce(hc *http.Client, base, em string) error {
+	resp, err := hc.Get(base + "/self-service/registration/api")
+	if err != nil {
+		return err
+	}
+	var flow struct {
+		ID string `json:"id"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&flow)
+	resp.Body.Close()
+	if err != nil || flow.ID == "" {
+		return fmt.Errorf("create flow: %d %v", resp.StatusCode, err)
+	}
+	body, _ := json.Marshal(map[string]any{"method": "password", "password": BenchPassword,
+		"traits": map[string]any{"email": em}})
+	resp, err = hc.Post(base+"/self-service/registration?flow="+flow.ID, "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		return err
+	}
+	b, _ := io.ReadAll(bufio.NewReader(resp.Body))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("submit: %d %.200s", resp.StatusCode, b)
+	}
+	return nil
 }
 
 // login runs native password logins (create flow, submit) in a loop and

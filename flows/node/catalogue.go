@@ -1,7 +1,7 @@
-// Code generated from ../shared/spec/messages.md ("(computed)" texts became "%s"); the ids, types and
+// Code generated from the project's shared spec/messages.md ("(computed)" texts became "%s"); the ids, types and
 // English templates are Kratos's UiText catalogue.
 
-package flows
+package node
 
 // catalogue maps a UiText id to its type and English template (Go verbs).
 var catalogue = map[int]textDef{

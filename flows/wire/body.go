@@ -1,4 +1,4 @@
-package flows
+package wire
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/budget"
 )
 
 // Submit bodies are read into memory, so they are bounded one by one and
@@ -25,7 +27,7 @@ const (
 	maxBodyBytes = 4 << 20
 	// smallBodyBytes: bodies up to this size (every real form and JSON
 	// submit) are read without taking from the large-body budget.
-	smallBodyBytes = 64 << 10
+	SmallBodyBytes = 64 << 10
 	// largeBodyBudgetKiB bounds the memory of all larger bodies being
 	// decoded and handled at once (twice the body: the bytes and the
 	// decoded values); a body that finds no room within largeBodyWait is
@@ -37,86 +39,16 @@ const (
 // largeBodies is the process-wide budget of large submit bodies (every
 // engine of the process, old and new config during a reload, shares the
 // machine's memory). The gate's smallest share is 1 KiB.
-var largeBodies = newHashGate(largeBodyBudgetKiB, largeBodyBudgetKiB, largeBodyWait)
+var largeBodies = budget.New(largeBodyBudgetKiB, largeBodyBudgetKiB, largeBodyWait)
 
-// errBodiesBusy: the large-body budget stayed taken for largeBodyWait.
-var errBodiesBusy = errors.New("large request bodies are saturated")
+// ErrBodiesBusy: the large-body budget stayed taken for largeBodyWait.
+var ErrBodiesBusy = errors.New("large request bodies are saturated")
 
-// errLargeBodiesBusy is the answer when errBodiesBusy refused a submit.
-func errLargeBodiesBusy() *Error {
-	ee := newError(http.StatusServiceUnavailable, "", "", "The server is busy reading other large requests; this one was not read. Please try again in a few seconds.")
-	ee.retryAfter = 5
+// LargeBodiesBusy is the answer when ErrBodiesBusy refused a submit.
+func LargeBodiesBusy() *Error {
+	ee := NewError(http.StatusServiceUnavailable, "", "", "The server is busy reading other large requests; this one was not read. Please try again in a few seconds.")
+	ee.WithRetryAfter(5)
 	return ee
-}
-
-// PrefersHTML reports whether the client prefers text/html over
-// application/json: no Accept, */* and text/html count as HTML; JSON wins
-// when its quality is higher, or equal with an exact match against a
-// wildcard (axios' "application/json, text/plain, */*").
-func PrefersHTML(r *http.Request) bool {
-	accept := r.Header.Get("Accept")
-	if accept == "" {
-		return true
-	}
-	var jsonQ, htmlQ float64 = -1, -1
-	var jsonExact, htmlExact bool
-	for _, part := range strings.Split(accept, ",") {
-		mt, q := parseAcceptPart(part)
-		switch mt {
-		case "application/json":
-			if q > jsonQ || (q == jsonQ && !jsonExact) {
-				jsonQ, jsonExact = q, true
-			}
-		case "text/html":
-			if q > htmlQ || (q == htmlQ && !htmlExact) {
-				htmlQ, htmlExact = q, true
-			}
-		case "application/*":
-			if jsonQ < 0 || (!jsonExact && q > jsonQ) {
-				jsonQ = q
-			}
-		case "text/*":
-			if htmlQ < 0 || (!htmlExact && q > htmlQ) {
-				htmlQ = q
-			}
-		case "*/*":
-			if htmlQ < 0 {
-				htmlQ = q
-			}
-		}
-	}
-	if jsonQ <= 0 {
-		return true
-	}
-	if jsonQ > htmlQ {
-		return false
-	}
-	if jsonQ == htmlQ && jsonExact && !htmlExact {
-		return false
-	}
-	return true
-}
-
-func parseAcceptPart(part string) (string, float64) {
-	part = strings.TrimSpace(part)
-	mt, params, _ := strings.Cut(part, ";")
-	q := 1.0
-	for _, p := range strings.Split(params, ";") {
-		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
-		if ok && strings.EqualFold(k, "q") {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				q = f
-			}
-		}
-	}
-	return strings.ToLower(strings.TrimSpace(mt)), q
-}
-
-// isJSONRequest is Kratos's IsJSONRequest for submits: JSON body or JSON
-// preferred.
-func isJSONRequest(r *http.Request) bool {
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	return ct == "application/json" || !PrefersHTML(r)
 }
 
 // reasonError is an error whose text is Kratos's user-facing reason
@@ -131,13 +63,13 @@ var errBodyTooLarge = reasonError("The request body is too large.")
 // errBodyUnreadable: the body could not be read (the client went away).
 var errBodyUnreadable = reasonError("Unable to read the request body.")
 
-// decodeBodyRelease reads a submit body (JSON, url-encoded or multipart
+// DecodeBodyRelease reads a submit body (JSON, url-encoded or multipart
 // form) into a JSON-like map. Form field names with dots (traits.email)
 // become nested objects; form bodies also come back as their values. Errors
-// carry Kratos's reason texts, except errBodiesBusy. The caller calls
+// carry Kratos's reason texts, except ErrBodiesBusy. The caller calls
 // release when it no longer holds the body's values (a large body's share
 // of the budget).
-func decodeBodyRelease(r *http.Request) (_ map[string]any, form url.Values, release func(), err error) {
+func DecodeBodyRelease(r *http.Request) (_ map[string]any, form url.Values, release func(), err error) {
 	raw := r.Header.Get("Content-Type")
 	ct, params, err := mime.ParseMediaType(raw)
 	if raw == "" {
@@ -158,10 +90,10 @@ func decodeBodyRelease(r *http.Request) (_ map[string]any, form url.Values, rele
 	return m, form, release, nil
 }
 
-// decodeBody is decodeBodyRelease for callers that are done with the body
+// DecodeBody is decodeBodyRelease for callers that are done with the body
 // once it is decoded (small, short-lived requests).
-func decodeBody(r *http.Request) (map[string]any, error) {
-	m, _, release, err := decodeBodyRelease(r)
+func DecodeBody(r *http.Request) (map[string]any, error) {
+	m, _, release, err := DecodeBodyRelease(r)
 	if err != nil {
 		return nil, err
 	}
@@ -177,20 +109,20 @@ func readBody(r *http.Request) (body []byte, release func(), err error) {
 	if r.ContentLength > maxBodyBytes {
 		return nil, release, errBodyTooLarge
 	}
-	head, err := io.ReadAll(io.LimitReader(r.Body, smallBodyBytes+1))
+	head, err := io.ReadAll(io.LimitReader(r.Body, SmallBodyBytes+1))
 	if err != nil {
 		return nil, release, errBodyUnreadable
 	}
-	if len(head) <= smallBodyBytes {
+	if len(head) <= SmallBodyBytes {
 		return head, release, nil
 	}
 	need := int64(maxBodyBytes)
 	if r.ContentLength > 0 {
 		need = r.ContentLength
 	}
-	rel, err := largeBodies.acquire(r.Context(), 2*need/1024+1)
+	rel, err := largeBodies.Acquire(r.Context(), 2*need/1024+1)
 	if err != nil {
-		return nil, release, errBodiesBusy
+		return nil, release, ErrBodiesBusy
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, need+1))
 	buf.Write(head)
@@ -277,18 +209,18 @@ func expandForm(vals url.Values) map[string]any {
 	return out
 }
 
-// str returns body[k] as a string: strings as they are, numbers and booleans
+// BodyString returns body[k] as a string: strings as they are, numbers and booleans
 // formatted, anything else "".
 // Only JSON strings count: Kratos's method bodies declare these fields as
 // strings, so a number or boolean (e.g. "password": 1234567890) is treated
 // as missing and the submit is refused rather than coerced.
-func str(body map[string]any, k string) string {
+func BodyString(body map[string]any, k string) string {
 	v, _ := body[k].(string)
 	return v
 }
 
-// boolField returns body[k] as a bool (true, "true", "1", "on").
-func boolField(body map[string]any, k string) bool {
+// BodyBool returns body[k] as a bool (true, "true", "1", "on").
+func BodyBool(body map[string]any, k string) bool {
 	switch v := body[k].(type) {
 	case bool:
 		return v
