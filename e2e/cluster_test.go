@@ -389,9 +389,7 @@ type ackedUser struct {
 	node                int
 	email, password, id string
 	token               string
-	registeredAt, ackAt time.Time
-	loginTokens         []string
-	loginNodes          []int
+	ackAt               time.Time
 }
 
 // clusterLoad runs workers against some nodes until stopped.
@@ -515,7 +513,7 @@ func (l *clusterLoad) flow(node int, kind string, body map[string]any) (clusterO
 }
 
 func (l *clusterLoad) register(node int) {
-	u := &ackedUser{node: node, email: "cluster-" + randHex(8) + "@example.com", password: randPassword(), registeredAt: time.Now()}
+	u := &ackedUser{node: node, email: "cluster-" + randHex(8) + "@example.com", password: randPassword()}
 	op, res := l.flow(node, "registration", map[string]any{"method": "password", "password": u.password, "traits": map[string]any{"email": u.email}})
 	if res == nil {
 		return

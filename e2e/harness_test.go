@@ -297,14 +297,6 @@ func (in *instance) storageRef() string {
 // onPostgres reports whether the instance keeps its data in PostgreSQL.
 func (in *instance) onPostgres() bool { return in.dsn != "" }
 
-// skipOnPostgres skips a test that inspects the Badger directory itself.
-func skipOnPostgres(t *testing.T, in *instance, why string) {
-	t.Helper()
-	if in.onPostgres() {
-		t.Skip("on PostgreSQL: " + why)
-	}
-}
-
 // caddyfile renders the configuration for opts.
 func (in *instance) caddyfile(opts instanceOptions) string {
 	var b strings.Builder
