@@ -24,7 +24,9 @@ go test -count=1 -timeout 20m "$@" ./...
 # The e2e SDK suites and the crash test once more with every gateway on
 # PostgreSQL (KRATOS_E2E_STORAGE=postgres: each instance gets a schema of
 # its own on KRATOS_TEST_POSTGRES or the local server started above).
-# About a minute; the multi-node suite (TestCluster*) already ran above.
+# One to two and a half minutes. The multi-node suite (TestCluster, three
+# gateways on one database, about 20 s) and the Badger-to-PostgreSQL move
+# (TestStorageCopy*) are part of the go test above.
 pg_e2e='^(TestLogin|TestRegistration|TestSettings|TestRecovery|TestVerification|TestToSession|TestListMySessions|TestDisableMy|TestSession|TestRevoke|TestLogout|TestCreateBrowserLogoutFlow|TestPerformNativeLogout|TestWhoami|TestSliding|TestGate|TestLimits|TestRateLimit|TestCrashSafety|TestRestart|TestReload|TestMail|TestAdmin|TestIdentity|TestCode|TestLookup)'
 pg_start=$SECONDS
 KRATOS_E2E_STORAGE=postgres go test -count=1 -timeout 10m -run "$pg_e2e" ./e2e/
