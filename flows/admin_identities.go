@@ -385,7 +385,7 @@ func (e *Engine) adminStoreError(err error, what string) *wire.Error {
 		return wire.NotFound()
 	}
 	e.logger.Error("admin: "+what, zap.Error(err))
-	return orUnavailable(err, "unable to " + what)
+	return orUnavailable(err, "unable to "+what)
 }
 
 // --- handlers ---
