@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -72,7 +73,7 @@ func (e *Engine) sendAddressChallenge(r *http.Request, f *flow, k addressKind, i
 	base := "self-service/" + k.name + "?flow=" + f.ID
 	var url, code string
 	if e.use(k) == "link" {
-		token := randomString(32, alnum)
+		token := token.RandomString(32, token.Alnum)
 		if err := e.putLinkToken(r.Context(), k.tokenNS, token, f, ident.ID, email); err != nil {
 			return err
 		}
@@ -140,7 +141,7 @@ func (e *Engine) decoyWrite(ctx context.Context, k addressKind) error {
 		writes = 2
 	}
 	for i := 0; i < writes; i++ {
-		if err := e.store.PutRecord(ctx, decoyNS, randomString(16, alnum), randomBytes(4<<10), time.Second); err != nil {
+		if err := e.store.PutRecord(ctx, decoyNS, token.RandomString(16, token.Alnum), token.RandomBytes(4<<10), time.Second); err != nil {
 			return fmt.Errorf("decoy write: %w", err)
 		}
 	}

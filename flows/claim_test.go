@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -31,7 +32,7 @@ func TestClaimAddress(t *testing.T) {
 	_, other, _ := gateFixture(t, e, `{}`, nil, "aal1")
 	// Move the second session to the claimed identity.
 	other2 := other.Clone()
-	other2.ID, other2.IdentityID, other2.TokenHash, other2.LogoutTokenHash = "99999999-9999-4999-8999-999999999999", ident.ID, hashToken(newSessionToken()), nil
+	other2.ID, other2.IdentityID, other2.TokenHash, other2.LogoutTokenHash = "99999999-9999-4999-8999-999999999999", ident.ID, token.Hash(token.NewSessionToken()), nil
 	if err := e.store.CreateSession(ctx, other2); err != nil {
 		t.Fatal(err)
 	}

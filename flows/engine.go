@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -255,7 +256,7 @@ type Engine struct {
 	logger  *zap.Logger
 	schema  *identitySchema
 	hasher  *hasher
-	cookies *cookieCodec
+	cookies *token.CookieCodec
 	// base is the configured public URL; urls builds every public
 	// address from it.
 	base    *url.URL
@@ -265,6 +266,8 @@ type Engine struct {
 	now     func() time.Time
 	// csrfName is the CSRF cookie's name (from the public URL).
 	csrfName string
+	// sealer seals credential secrets at rest (credseal.go).
+	sealer *token.Sealer
 	// codeKey keys the MACs of one-time codes (codes.go).
 	codeKey []byte
 	// gate is the state of the gate API (gate_api.go, sessioncheck.go).
@@ -432,7 +435,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	}
 	e.base = u
 	e.urls = wire.NewURLs(u.String(), cfg.UIPrefix, cfg.UIURLs, cfg.DefaultReturnURL)
-	e.csrfName = csrfCookieName(u.String())
+	e.csrfName = token.CSRFCookieName(u.String())
 	if cfg.CookieHostPrefix {
 		if err := checkHostPrefix(cfg, u); err != nil {
 			return nil, err
@@ -474,13 +477,13 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	}
 	if len(secrets) == 0 {
 		// Generated once and persisted, so restarts keep users logged in.
-		sec, err := store.Secret(context.Background(), "cookie", func() ([]byte, error) { return randomBytes(32), nil })
+		sec, err := store.Secret(context.Background(), "cookie", func() ([]byte, error) { return token.RandomBytes(32), nil })
 		if err != nil {
 			return nil, fmt.Errorf("flows: cookie secret: %w", err)
 		}
 		secrets = [][]byte{sec}
 	}
-	if e.cookies, err = newCookieCodec(secrets); err != nil {
+	if e.cookies, err = token.NewCookieCodec(secrets); err != nil {
 		return nil, fmt.Errorf("flows: %w", err)
 	}
 	for _, s := range cfg.CipherSecrets {
@@ -488,9 +491,14 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 			return nil, errors.New("flows: cipher secrets must be at least 16 characters")
 		}
 	}
-	e.codeKey = e.cookies.macKey
+	e.sealer = token.NewSealer(cfg.CipherSecrets, cfg.CookieSecrets, func(ctx context.Context) ([]byte, error) {
+		return store.Secret(ctx, "cookie", func() ([]byte, error) {
+			return nil, errors.New("the persisted cookie secret is missing")
+		})
+	})
+	e.codeKey = e.cookies.MACKey()
 	if len(cfg.CipherSecrets) > 0 {
-		e.codeKey = purposeKey([]byte(cfg.CipherSecrets[0]), "code-mac")
+		e.codeKey = token.PurposeKey([]byte(cfg.CipherSecrets[0]), "code-mac")
 	}
 	e.routes()
 	return e, nil

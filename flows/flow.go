@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -253,8 +254,8 @@ func (e *Engine) setCSRFNode(f *flow, raw []byte) {
 		if n := f.UI.Find("csrf_token"); cur == "" && n != nil {
 			cur, _ = n.Input().Value.(string) // a flow stored before csrf_masked
 		}
-		if !isMaskOf(cur, raw) {
-			cur = maskCSRF(raw)
+		if !token.IsMaskOf(cur, raw) {
+			cur = token.MaskCSRF(raw)
 		}
 		f.CSRFMasked, v = cur, cur
 	}

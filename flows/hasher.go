@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -43,8 +44,8 @@ type hasher struct {
 const maxPasswordBytes = 1024
 
 func newHasher(algorithm string, cost int) (*hasher, error) {
-	h := &hasher{algorithm: algorithm, bcryptCost: cost, gate: processHashGate(), overlong: randomString(24, alnum)}
-	d, err := h.compute(randomString(24, alnum))
+	h := &hasher{algorithm: algorithm, bcryptCost: cost, gate: processHashGate(), overlong: token.RandomString(24, token.Alnum)}
+	d, err := h.compute(token.RandomString(24, token.Alnum))
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +188,7 @@ func argonThreads() uint8 {
 func (h *hasher) compute(password string) (string, error) {
 	switch h.algorithm {
 	case "argon2id":
-		salt := randomBytes(argonSaltLen)
+		salt := token.RandomBytes(argonSaltLen)
 		p := argonThreads()
 		key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, p, argonKeyLen)
 		return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, p,

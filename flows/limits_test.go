@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/budget"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 )
 
 // Attempts are reserved atomically: of 50 concurrent attempts on one
@@ -121,7 +122,7 @@ func TestPerIPLimitsAggregateIPv6(t *testing.T) {
 	})
 	try := func(ip string) int {
 		l := do(t, nil, "GET", srv.URL+"/self-service/login/api", nil, nil)
-		return do(t, nil, "POST", actionOf(t, l), map[string]any{"method": "password", "identifier": randomString(8, alnum) + "@example.com", "password": "x-x-x-x-x"},
+		return do(t, nil, "POST", actionOf(t, l), map[string]any{"method": "password", "identifier": token.RandomString(8, token.Alnum) + "@example.com", "password": "x-x-x-x-x"},
 			map[string]string{"X-Test-Client": ip}).status
 	}
 	for i, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2:aaaa::3"} {

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -91,9 +92,9 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 		}
 	}
 	if typ == "api" && q.Get("return_session_token_exchange_code") == "true" && sess == nil {
-		code := newExchangeCode()
+		code := token.NewExchangeCode()
 		f.exchangeCode = code
-		f.ExchangeCodeHash = hashToken(code)
+		f.ExchangeCodeHash = token.Hash(code)
 	}
 	return f, nil
 }
@@ -278,8 +279,8 @@ func (e *Engine) upgradeSession(r *http.Request, sess *sessionstore.Session, met
 	is := &issuedSession{upgraded: true}
 	var newHash []byte
 	if c.fromCookie {
-		is.token, is.rotated = newSessionToken(), true
-		newHash = hashToken(is.token)
+		is.token, is.rotated = token.NewSessionToken(), true
+		newHash = token.Hash(is.token)
 	} else {
 		is.token, _ = e.requestToken(r)
 	}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -153,7 +154,7 @@ func passkeyRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[st
 	if !e.canWebAuthn(r, f) {
 		return
 	}
-	data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(randomString(64, alnum)), traits, nil)
+	data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(token.RandomString(64, token.Alnum)), traits, nil)
 	if err != nil {
 		e.logger.Error("starting a passkey registration", zap.Error(err))
 		return
@@ -175,7 +176,7 @@ func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registra
 	fail := func(reason string) registrationOutcome {
 		f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
 		f.UI.SetValue("passkey_register", nil)
-		if data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(randomString(64, alnum)), st.traits, nil); err == nil {
+		if data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(token.RandomString(64, token.Alnum)), st.traits, nil); err == nil {
 			f.UI.SetValue("passkey_create_data", data)
 		}
 		return registrationOutcome{invalid: true}

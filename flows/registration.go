@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -36,9 +37,9 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *wire.Err
 	f := e.newFlow(r, "registration", typ)
 	f.ReturnTo, f.State, f.IdentitySchema = returnTo, "choose_method", schemaID
 	if typ == "api" && r.URL.Query().Get("return_session_token_exchange_code") == "true" {
-		code := newExchangeCode()
+		code := token.NewExchangeCode()
 		f.exchangeCode = code
-		f.ExchangeCodeHash = hashToken(code)
+		f.ExchangeCodeHash = token.Hash(code)
 	}
 	e.registrationForm(f, nil)
 	return f, nil

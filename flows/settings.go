@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -238,7 +239,7 @@ func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.Type == "browser" {
 		cookie := e.csrfFromCookie(r)
-		if cookie == nil || !equalTokens(cookie, f.CSRFToken) {
+		if cookie == nil || !token.Equal(cookie, f.CSRFToken) {
 			wire.WriteError(w, r, wire.CSRFViolation(csrfMismatch))
 			return
 		}

@@ -85,7 +85,7 @@ func (e *Engine) totpAccountName(ident *sessionstore.Identity) string {
 func (e *Engine) pendingTOTPKey(r *http.Request, f *flow, ident *sessionstore.Identity) (*otp.Key, error) {
 	ctx := r.Context()
 	if s := f.internalString(totpInternalKey); s != "" {
-		if plain, _, err := e.open(ctx, totpPurpose, f.ID, s); err == nil {
+		if plain, _, err := e.sealer.Open(ctx, totpPurpose, f.ID, s); err == nil {
 			if k, err := otp.NewKeyFromURL(string(plain)); err == nil {
 				return k, nil
 			}
@@ -95,7 +95,7 @@ func (e *Engine) pendingTOTPKey(r *http.Request, f *flow, ident *sessionstore.Id
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := e.seal(ctx, totpPurpose, f.ID, []byte(k.URL()))
+	sealed, err := e.sealer.Seal(ctx, totpPurpose, f.ID, []byte(k.URL()))
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		return settingsOutcome{invalid: true, privileged: true}
 	}
 	s := f.internalString(totpInternalKey)
-	plain, _, err := e.open(r.Context(), totpPurpose, f.ID, s)
+	plain, _, err := e.sealer.Open(r.Context(), totpPurpose, f.ID, s)
 	if s == "" || err != nil {
 		return settingsOutcome{err: orUnavailable(err, "Could not find the TOTP key of this flow. Please start a new settings flow.")}
 	}
@@ -190,7 +190,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 	// written for Kratos sign in with that same code right after linking
 	// (the captured Kratos exchanges do). Sign-ins claim it, so it brings
 	// one sign-in to aal2, not two.
-	sealed, err := e.seal(r.Context(), totpPurpose, st.ident.ID, []byte(k.URL()))
+	sealed, err := e.sealer.Seal(r.Context(), totpPurpose, st.ident.ID, []byte(k.URL()))
 	if err != nil {
 		return settingsOutcome{err: orUnavailable(err, "unable to protect the TOTP key")}
 	}
@@ -296,7 +296,7 @@ func (e *Engine) identityTOTPKey(ctx context.Context, ident *sessionstore.Identi
 	if strings.HasPrefix(raw, "otpauth://") {
 		stale = true
 	} else {
-		plain, old, err := e.open(ctx, totpPurpose, ident.ID, raw)
+		plain, old, err := e.sealer.Open(ctx, totpPurpose, ident.ID, raw)
 		if err != nil {
 			return nil, false, err
 		}
@@ -357,7 +357,7 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	mfaPassed(rv)
 	if stale {
 		// Re-seal under the current secret.
-		if sealed, err := e.seal(r.Context(), totpPurpose, ident.ID, []byte(k.URL())); err == nil {
+		if sealed, err := e.sealer.Seal(r.Context(), totpPurpose, ident.ID, []byte(k.URL())); err == nil {
 			// Only the key that was checked is re-sealed, on the identity
 			// as it is now.
 			checked := string(ident.Credentials["totp"].Config)

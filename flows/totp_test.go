@@ -204,7 +204,7 @@ func TestTOTPAccountNameAndIssuer(t *testing.T) {
 	if err := jsonUnmarshal(raw, &fl); err != nil {
 		t.Fatal(err)
 	}
-	plain, _, err := e.open(t.Context(), totpPurpose, fl.ID, fl.internalString(totpInternalKey))
+	plain, _, err := e.sealer.Open(t.Context(), totpPurpose, fl.ID, fl.internalString(totpInternalKey))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -258,17 +259,17 @@ type linkToken struct {
 	Address    string `json:"address"`
 }
 
-func (e *Engine) putLinkToken(ctx context.Context, ns, token string, f *flow, identityID, address string) error {
+func (e *Engine) putLinkToken(ctx context.Context, ns, tok string, f *flow, identityID, address string) error {
 	b, _ := json.Marshal(linkToken{FlowID: f.ID, IdentityID: identityID, Address: address})
-	return e.store.PutRecord(ctx, ns, fmt.Sprintf("%x", hashToken(token)), b, e.cfg.CodeLifespan)
+	return e.store.PutRecord(ctx, ns, fmt.Sprintf("%x", token.Hash(tok)), b, e.cfg.CodeLifespan)
 }
 
 // takeLinkToken consumes a link token (single use).
-func (e *Engine) takeLinkToken(ctx context.Context, ns, token string) (*linkToken, error) {
-	if len(token) != 32 {
+func (e *Engine) takeLinkToken(ctx context.Context, ns, tok string) (*linkToken, error) {
+	if len(tok) != 32 {
 		return nil, sessionstore.ErrNotFound
 	}
-	b, err := e.store.TakeRecord(ctx, ns, fmt.Sprintf("%x", hashToken(token)))
+	b, err := e.store.TakeRecord(ctx, ns, fmt.Sprintf("%x", token.Hash(tok)))
 	if err != nil {
 		return nil, err
 	}

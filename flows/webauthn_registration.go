@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -35,7 +36,7 @@ func (e *Engine) beginWebAuthnSignUp(r *http.Request, f *flow, traits map[string
 		return "", err
 	}
 	name := e.webauthnUserName(e.flowSchema(f), traits, "")
-	creation, sd, err := wa.BeginRegistration(&waUser{id: randomBytes(16), name: name})
+	creation, sd, err := wa.BeginRegistration(&waUser{id: token.RandomBytes(16), name: name})
 	if err != nil {
 		return "", err
 	}
