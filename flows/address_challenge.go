@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -240,7 +241,7 @@ func (e *Engine) claimAddress(ctx context.Context, identityID, address, keepSess
 		}
 		if c, ok := ident.Credentials["webauthn"]; ok {
 			var cfg webauthnConfig
-			if err := jsonUnmarshal(c.Config, &cfg); err != nil {
+			if err := identity.DecodeConfig(c.Config, &cfg); err != nil {
 				return fmt.Errorf("webauthn credential: %w", err)
 			}
 			kept := cfg.Credentials[:0:0]
@@ -253,7 +254,7 @@ func (e *Engine) claimAddress(ctx context.Context, identityID, address, keepSess
 				delete(ident.Credentials, "webauthn")
 			} else if len(kept) != len(cfg.Credentials) {
 				cfg.Credentials = kept
-				c.Config, c.UpdatedAt = jsonMarshal(cfg), now
+				c.Config, c.UpdatedAt = identity.EncodeConfig(cfg), now
 				ident.Credentials["webauthn"] = c
 			}
 		}

@@ -13,11 +13,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -215,17 +215,13 @@ type Config struct {
 	Mailer Mailer
 }
 
-// IdentitySchemaConfig is one entry of identity.schemas.
-type IdentitySchemaConfig struct {
-	// ID names the schema (schema_id of identities, ?identity_schema=).
-	ID string
-	// Raw is the schema's JSON.
-	Raw []byte
-	// SelfserviceSelectable lets registration flows choose the schema with
-	// ?identity_schema=<id> (selfservice_selectable). The default schema
-	// needs no flag.
-	SelfserviceSelectable bool
-}
+// IdentitySchemaConfig is one entry of identity.schemas: its id, its
+// JSON, and whether registration flows may choose it.
+type IdentitySchemaConfig = identity.SchemaConfig
+
+// CheckIdentitySchemaID accepts an identity schema id: 1 to 128 printable
+// characters without spaces or '/'.
+func CheckIdentitySchemaID(id string) error { return identity.CheckSchemaID(id) }
 
 // Mailer queues a templated message durably before returning.
 type Mailer interface {
@@ -254,8 +250,7 @@ type Engine struct {
 	cfg     Config
 	store   sessionstore.Storage
 	logger  *zap.Logger
-	schema  *identitySchema
-	hasher  *hasher
+	hasher  *identity.Hasher
 	cookies *token.CookieCodec
 	// base is the configured public URL; urls builds every public
 	// address from it.
@@ -273,13 +268,8 @@ type Engine struct {
 	// gate is the state of the gate API (gate_api.go, sessioncheck.go).
 	gate gateFeatures
 
-	// schema (above) is the default identity schema; schemas holds every
-	// schema by id, schemaList in configuration order (schema.go).
-	schemas    map[string]*identitySchema
-	schemaList []*identitySchema
-	// schemaWarned: schema ids of stored identities that are no longer
-	// configured, warned about once.
-	schemaWarned sync.Map
+	// schemas are the configured identity schemas (schema.go).
+	schemas *identity.Schemas
 }
 
 // ErrNoPublicURL is returned by New without Config.PublicURL. Links in
@@ -465,7 +455,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	if err := e.loadSchemas(); err != nil {
 		return nil, fmt.Errorf("flows: %w", err)
 	}
-	if e.hasher, err = newHasher(cfg.PasswordHasher, cfg.BcryptCost); err != nil {
+	if e.hasher, err = identity.NewHasher(cfg.PasswordHasher, cfg.BcryptCost); err != nil {
 		return nil, fmt.Errorf("flows: %w", err)
 	}
 	var secrets [][]byte
@@ -502,6 +492,27 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	}
 	e.routes()
 	return e, nil
+}
+
+// loadSchemas compiles the configured identity schemas (identity.schemas,
+// identity.default_schema_id): the one schema of the simple configuration
+// (the built-in one when none is given), then the listed ones.
+func (e *Engine) loadSchemas() error {
+	var list []identity.SchemaConfig
+	if len(e.cfg.IdentitySchema) > 0 || len(e.cfg.IdentitySchemas) == 0 {
+		raw := e.cfg.IdentitySchema
+		if len(raw) == 0 {
+			raw = []byte(identity.DefaultSchema)
+		}
+		list = append(list, identity.SchemaConfig{ID: e.cfg.IdentitySchemaID, Raw: raw})
+	}
+	list = append(list, e.cfg.IdentitySchemas...)
+	set, err := identity.LoadSchemas(list, e.cfg.DefaultIdentitySchemaID, e.cfg.IdentitySchemaID, e.logger)
+	if err != nil {
+		return err
+	}
+	e.schemas = set
+	return nil
 }
 
 // hostPrefix is the cookie name prefix browsers accept only for Secure,

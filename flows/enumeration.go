@@ -9,6 +9,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -68,7 +69,7 @@ const ceremonyDecoy = "webauthn_login_decoy"
 // it has no public key, so no assertion ever passes.
 func (e *Engine) decoyWebAuthnIdentity(identifier string) *sessionstore.Identity {
 	m := hmac.New(sha256.New, token.PurposeKey(e.codeKey, "webauthn-decoy"))
-	m.Write([]byte(normalizeIdentifier(identifier)))
+	m.Write([]byte(identity.NormalizeIdentifier(identifier)))
 	seed := m.Sum(nil)
 	expand := func(label string, n int) []byte {
 		var out []byte
@@ -88,5 +89,5 @@ func (e *Engine) decoyWebAuthnIdentity(identifier string) *sessionstore.Identity
 		Transports: transports[int(seed[1])%len(transports)], IsPasswordless: true}
 	cfg := webauthnConfig{UserHandle: expand("handle", 36), Credentials: []webauthnKey{key}}
 	return &sessionstore.Identity{Credentials: map[string]sessionstore.Credential{
-		"webauthn": {Type: "webauthn", Config: jsonMarshal(cfg)}}}
+		"webauthn": {Type: "webauthn", Config: identity.EncodeConfig(cfg)}}}
 }

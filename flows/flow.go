@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -346,4 +347,20 @@ func (f *flow) keepTransient() {
 	if f.TransientPayload == nil {
 		f.TransientPayload = map[string]any{}
 	}
+}
+
+// submitSchema is the schema that types a flow's form traits: the
+// identity's for a settings flow, else the flow's own (registration).
+func (e *Engine) submitSchema(ctx context.Context, f *flow) *identity.Schema {
+	if f.Kind == "settings" && f.IdentityID != "" {
+		if ident, err := e.store.GetIdentityShared(ctx, f.IdentityID); err == nil {
+			return e.schemas.Of(ident)
+		}
+	}
+	return e.flowSchema(f)
+}
+
+// flowSchema is the schema a registration flow creates its identity with.
+func (e *Engine) flowSchema(f *flow) *identity.Schema {
+	return e.schemas.For(f.IdentitySchema)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -87,7 +88,7 @@ func lookupConfigOf(ident *sessionstore.Identity) (*lookupConfig, bool) {
 		return nil, false
 	}
 	var cfg lookupConfig
-	if err := jsonUnmarshal(c.Config, &cfg); err != nil {
+	if err := identity.DecodeConfig(c.Config, &cfg); err != nil {
 		return nil, false
 	}
 	return &cfg, true
@@ -270,8 +271,8 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 		now := e.now().UTC()
 		delete(f.Internal, lookupInternalKey)
 		apply := func(cur *sessionstore.Identity) error {
-			setCredential(cur, "lookup_secret", sessionstore.Credential{
-				Type: "lookup_secret", Identifiers: []string{cur.ID}, Config: jsonMarshal(cfg),
+			identity.SetCredential(cur, "lookup_secret", sessionstore.Credential{
+				Type: "lookup_secret", Identifiers: []string{cur.ID}, Config: identity.EncodeConfig(cfg),
 				CreatedAt: now, UpdatedAt: now,
 			})
 			return nil
@@ -457,7 +458,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 			return sessionstore.ErrNoChange
 		}
 		cred := cur.Credentials["lookup_secret"]
-		cred.Config = jsonMarshal(fcfg)
+		cred.Config = identity.EncodeConfig(fcfg)
 		cred.UpdatedAt = now
 		cur.Credentials["lookup_secret"] = cred
 		cur.UpdatedAt = now

@@ -18,6 +18,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -64,18 +65,18 @@ func (e *Engine) totpIssuer(r *http.Request) string {
 // totpAccountName is the trait marked credentials.totp.account_name, else
 // the login identifier, else the identity id.
 func (e *Engine) totpAccountName(ident *sessionstore.Identity) string {
-	traits, sch := traitsMap(ident), e.schemaOf(ident)
+	traits, sch := traitsMap(ident), e.schemas.Of(ident)
 	for _, f := range sch.Fields {
 		if !f.TOTPAccountName {
 			continue
 		}
-		if v, ok := lookupPath(traits, f.Path); ok {
+		if v, ok := identity.LookupPath(traits, f.Path); ok {
 			if s, ok := v.(string); ok && strings.TrimSpace(s) != "" {
 				return s
 			}
 		}
 	}
-	if ids := sch.identifiers(traits, "password"); len(ids) > 0 {
+	if ids := sch.Identifiers(traits, "password"); len(ids) > 0 {
 		return ids[0]
 	}
 	return ident.ID
@@ -197,8 +198,8 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 	now := e.now().UTC()
 	delete(f.Internal, totpInternalKey)
 	apply := func(cur *sessionstore.Identity) error {
-		setCredential(cur, "totp", sessionstore.Credential{
-			Type: "totp", Identifiers: []string{cur.ID}, Config: jsonMarshal(totpConfig{TOTPURL: sealed}),
+		identity.SetCredential(cur, "totp", sessionstore.Credential{
+			Type: "totp", Identifiers: []string{cur.ID}, Config: identity.EncodeConfig(totpConfig{TOTPURL: sealed}),
 			CreatedAt: now, UpdatedAt: now,
 		})
 		return nil
@@ -289,7 +290,7 @@ func (e *Engine) claimTOTPCode(ctx context.Context, identityID string, k *otp.Ke
 // an older secret or stored in plain text.
 func (e *Engine) identityTOTPKey(ctx context.Context, ident *sessionstore.Identity) (k *otp.Key, stale bool, err error) {
 	var cfg totpConfig
-	if err := jsonUnmarshal(ident.Credentials["totp"].Config, &cfg); err != nil {
+	if err := identity.DecodeConfig(ident.Credentials["totp"].Config, &cfg); err != nil {
 		return nil, false, err
 	}
 	raw := cfg.TOTPURL
@@ -366,7 +367,7 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 				if !ok || string(c.Config) != checked {
 					return sessionstore.ErrNoChange
 				}
-				c.Config = jsonMarshal(totpConfig{TOTPURL: sealed})
+				c.Config = identity.EncodeConfig(totpConfig{TOTPURL: sealed})
 				cur.Credentials["totp"] = c
 				return nil
 			})

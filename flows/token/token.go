@@ -39,8 +39,8 @@ func RandomBytes(n int) []byte {
 	return b
 }
 
-// Token formats, as Kratos ≥ 1.0.
-// NewSessionToken is a new session token (ory_st_…).
+// NewSessionToken is a new session token (ory_st_…, Kratos ≥ 1.0's
+// format).
 func NewSessionToken() string { return "ory_st_" + RandomString(32, Alnum) }
 
 // NewExchangeCode is a new session token exchange code.
