@@ -97,9 +97,12 @@ Copies everything a Badger storage directory holds — identities with their
 credentials, sessions (their tokens stay valid), flows, codes, pending mail,
 rate-limit buckets and the generated secrets — into a PostgreSQL database,
 then checks that every item arrived. Stop the gateway that uses the
-directory first (Badger locks it). Safe to run again: the source wins over
-rows of the same key. A database whose secrets differ (a cluster that has
-already issued cookies) is refused unless --replace-secrets is given.
+directory first (Badger locks it). Safe to run again (the source wins over
+rows of the same key) until a gateway has started on the database: then it
+refuses, since the old directory would roll back what the cluster did
+(logged-out sessions, used codes, sent mail). A database whose secrets
+differ (a cluster that has already issued cookies) is refused unless
+--replace-secrets is given.
 `,
 		RunE: func(c *cobra.Command, _ []string) error {
 			dsn, err := cf.resolve()

@@ -126,6 +126,14 @@ func TestStorageCopyCommand(t *testing.T) {
 	if v, err := dst.GetRecord(ctx, "outbox", "m1"); err != nil || string(v) != "queued" {
 		t.Fatalf("the copied record: %q, %v", v, err)
 	}
+	// A gateway starts on the database: from then on a copy would roll
+	// back what it did, and is refused.
+	if err := provisionApp(t, &App{Storage: dsn}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runStorageCLI("storage", "copy", "--from", dir, "--to", dsn); err == nil || !strings.Contains(err.Error(), "gateways have served from this database") {
+		t.Fatalf("copy into a database gateways serve from: %v", err)
+	}
 	if _, _, err := runStorageCLI("storage", "copy", "--from", filepath.Join(dir, "missing"), "--to", dsn); err == nil || !strings.Contains(err.Error(), "not a storage directory") {
 		t.Errorf("copy from a missing directory: %v", err)
 	}

@@ -170,7 +170,17 @@ func openStorage(t storageTarget) (sessionstore.Storage, error) {
 	// answer stops Caddy at start with the cause instead of hanging.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	return postgres.Open(ctx, t.dsn, opts)
+	st, err := postgres.Open(ctx, t.dsn, opts)
+	if err != nil {
+		return nil, err
+	}
+	// From now on `storage copy` refuses this database: a copy would roll
+	// back what the gateways did here (revocations, used codes).
+	if err := st.MarkServed(ctx); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // passwordRE finds a password in a key=value DSN.

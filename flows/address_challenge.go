@@ -10,6 +10,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -72,7 +74,7 @@ func (e *Engine) sendAddressChallenge(r *http.Request, f *flow, k addressKind, i
 	base := "self-service/" + k.name + "?flow=" + f.ID
 	var url, code string
 	if e.use(k) == "link" {
-		token := randomString(32, alnum)
+		token := token.RandomString(32, token.Alnum)
 		if err := e.putLinkToken(r.Context(), k.tokenNS, token, f, ident.ID, email); err != nil {
 			return err
 		}
@@ -140,7 +142,7 @@ func (e *Engine) decoyWrite(ctx context.Context, k addressKind) error {
 		writes = 2
 	}
 	for i := 0; i < writes; i++ {
-		if err := e.store.PutRecord(ctx, decoyNS, randomString(16, alnum), randomBytes(4<<10), time.Second); err != nil {
+		if err := e.store.PutRecord(ctx, decoyNS, token.RandomString(16, token.Alnum), token.RandomBytes(4<<10), time.Second); err != nil {
 			return fmt.Errorf("decoy write: %w", err)
 		}
 	}
@@ -239,7 +241,7 @@ func (e *Engine) claimAddress(ctx context.Context, identityID, address, keepSess
 		}
 		if c, ok := ident.Credentials["webauthn"]; ok {
 			var cfg webauthnConfig
-			if err := jsonUnmarshal(c.Config, &cfg); err != nil {
+			if err := identity.DecodeConfig(c.Config, &cfg); err != nil {
 				return fmt.Errorf("webauthn credential: %w", err)
 			}
 			kept := cfg.Credentials[:0:0]
@@ -252,7 +254,7 @@ func (e *Engine) claimAddress(ctx context.Context, identityID, address, keepSess
 				delete(ident.Credentials, "webauthn")
 			} else if len(kept) != len(cfg.Credentials) {
 				cfg.Credentials = kept
-				c.Config, c.UpdatedAt = jsonMarshal(cfg), now
+				c.Config, c.UpdatedAt = identity.EncodeConfig(cfg), now
 				ident.Credentials["webauthn"] = c
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -101,7 +102,7 @@ func errInvalidState(s string) *wire.Error {
 	return wire.BadRequest(fmt.Sprintf("The supplied state ('%s') was not valid. Valid states are ('active', 'inactive').", s))
 }
 
-func errInvalidTraits(errs []fieldError) *wire.Error {
+func errInvalidTraits(errs []identity.FieldError) *wire.Error {
 	var parts []string
 	details := map[string]any{}
 	for _, fe := range errs {
@@ -129,7 +130,7 @@ func adminCheckState(s string) *wire.Error {
 }
 
 // decodeTraits parses and validates traits against the identity schema sch.
-func (e *Engine) decodeTraits(sch *identitySchema, raw json.RawMessage) (map[string]any, json.RawMessage, *wire.Error) {
+func (e *Engine) decodeTraits(sch *identity.Schema, raw json.RawMessage) (map[string]any, json.RawMessage, *wire.Error) {
 	if len(raw) == 0 {
 		raw = json.RawMessage("null")
 	}
@@ -144,7 +145,7 @@ func (e *Engine) decodeTraits(sch *identitySchema, raw json.RawMessage) (map[str
 		}
 		traits = map[string]any{}
 	}
-	if errs := sch.validate(traits); len(errs) > 0 {
+	if errs := sch.Validate(traits); len(errs) > 0 {
 		return nil, nil, errInvalidTraits(errs)
 	}
 	b, err := json.Marshal(traits)
@@ -157,11 +158,11 @@ func (e *Engine) decodeTraits(sch *identitySchema, raw json.RawMessage) (map[str
 // adminSchema is the schema a body's schema_id names: nil for an empty id
 // (the caller's default: the default schema for a new identity, the
 // identity's own schema for an update), 400 for an id not configured.
-func (e *Engine) adminSchema(id string) (*identitySchema, *wire.Error) {
+func (e *Engine) adminSchema(id string) (*identity.Schema, *wire.Error) {
 	if id == "" {
 		return nil, nil
 	}
-	if s := e.schemas[id]; s != nil {
+	if s := e.schemas.Named(id); s != nil {
 		return s, nil
 	}
 	return nil, wire.BadRequest(fmt.Sprintf("unable to find JSON Schema ID: %s", id))
@@ -177,9 +178,9 @@ func adminMetadata(raw json.RawMessage) json.RawMessage {
 // mergeAddresses derives the addresses from traits as registration does,
 // keeping id, verification state and timestamps of addresses that already
 // exist (same value and channel). Addresses the traits no longer hold go.
-func (e *Engine) mergeAddresses(sch *identitySchema, traits map[string]any, now time.Time, oldVer []sessionstore.VerifiableAddress,
+func (e *Engine) mergeAddresses(sch *identity.Schema, traits map[string]any, now time.Time, oldVer []sessionstore.VerifiableAddress,
 	oldRec []sessionstore.RecoveryAddress) ([]sessionstore.VerifiableAddress, []sessionstore.RecoveryAddress) {
-	ver, rec := sch.addresses(traits, now)
+	ver, rec := sch.Addresses(traits, now)
 	for i, a := range ver {
 		for _, o := range oldVer {
 			if strings.EqualFold(o.Value, a.Value) && o.Via == a.Via {
@@ -262,14 +263,14 @@ func (e *Engine) importCredentialsInto(ident *sessionstore.Identity, traits map[
 		if len(cfg.Password) > 72 && e.cfg.PasswordHasher == "bcrypt" {
 			return wire.BadRequest("The password is longer than 72 bytes, which bcrypt cannot hash.")
 		}
-		if len(cfg.Password) > maxPasswordBytes {
-			return wire.BadRequest(fmt.Sprintf("The password is longer than %d bytes.", maxPasswordBytes))
+		if len(cfg.Password) > identity.MaxPasswordBytes {
+			return wire.BadRequest(fmt.Sprintf("The password is longer than %d bytes.", identity.MaxPasswordBytes))
 		}
 		// The admin API has no client to go away; the gate still bounds
 		// concurrent hashing.
-		h, err := e.hasher.hash(context.Background(), cfg.Password)
-		if errors.Is(err, errHashBusy) {
-			return errHashersBusy()
+		h, err := e.hasher.Hash(context.Background(), cfg.Password)
+		if errors.Is(err, identity.ErrHashBusy) {
+			return identity.HashersBusy()
 		}
 		if err != nil {
 			return orUnavailable(err, "unable to hash the password")
@@ -279,18 +280,18 @@ func (e *Engine) importCredentialsInto(ident *sessionstore.Identity, traits map[
 	if hashed == "" {
 		return wire.BadRequest("credentials.password.config needs a password or a hashed_password.")
 	}
-	if err := validateImportedHash(hashed); err != nil {
-		if errors.Is(err, errUnknownHash) {
+	if err := identity.ValidateImportedHash(hashed); err != nil {
+		if errors.Is(err, identity.ErrUnknownHash) {
 			return wire.BadRequest("The imported password does not match any known hash format. For more information see https://www.ory.sh/dr/2")
 		}
 		return wire.BadRequest("The imported password hash is malformed: " + err.Error())
 	}
-	identifiers := e.schemaOf(ident).identifiers(traits, "password")
+	identifiers := e.schemas.Of(ident).Identifiers(traits, "password")
 	if len(identifiers) == 0 {
 		return wire.BadRequest("The identity has no password identifier: no trait marked as a password identifier in the identity schema has a value.")
 	}
 	cred := sessionstore.Credential{Type: "password", Identifiers: identifiers,
-		Config: jsonMarshal(passwordConfig{HashedPassword: hashed}), CreatedAt: now, UpdatedAt: now}
+		Config: identity.EncodeConfig(identity.PasswordConfig{HashedPassword: hashed}), CreatedAt: now, UpdatedAt: now}
 	if old, ok := ident.Credentials["password"]; ok && !old.CreatedAt.IsZero() {
 		cred.CreatedAt = old.CreatedAt
 	}
@@ -305,16 +306,16 @@ func (e *Engine) importCredentialsInto(ident *sessionstore.Identity, traits map[
 // password identifiers always mirror the identifier traits; another
 // credential type's identifiers are replaced when they were exactly the
 // ones derived from the old traits (under the old schema).
-func (e *Engine) reindexCredentials(ident *sessionstore.Identity, oldSch *identitySchema, oldTraits map[string]any,
-	sch *identitySchema, traits map[string]any, now time.Time) *wire.Error {
+func (e *Engine) reindexCredentials(ident *sessionstore.Identity, oldSch *identity.Schema, oldTraits map[string]any,
+	sch *identity.Schema, traits map[string]any, now time.Time) *wire.Error {
 	for t, c := range ident.Credentials {
-		derived := sch.identifiers(traits, t)
+		derived := sch.Identifiers(traits, t)
 		switch {
 		case t == "password":
 			if len(derived) == 0 {
 				return wire.BadRequest("The identity has a password but no password identifier: no trait marked as a password identifier in the identity schema has a value.")
 			}
-		case len(derived) == 0 || !sameIdentifiers(c.Identifiers, oldSch.identifiers(oldTraits, t)):
+		case len(derived) == 0 || !sameIdentifiers(c.Identifiers, oldSch.Identifiers(oldTraits, t)):
 			continue
 		}
 		if !sameIdentifiers(c.Identifiers, derived) {
@@ -343,7 +344,7 @@ func (e *Engine) identityFromCreateBody(b *createIdentityBody) (*sessionstore.Id
 		return nil, ferr
 	}
 	if sch == nil {
-		sch = e.schema
+		sch = e.schemas.Default()
 	}
 	if ferr := adminCheckState(b.State); ferr != nil {
 		return nil, ferr
@@ -385,7 +386,7 @@ func (e *Engine) adminStoreError(err error, what string) *wire.Error {
 		return wire.NotFound()
 	}
 	e.logger.Error("admin: "+what, zap.Error(err))
-	return orUnavailable(err, "unable to " + what)
+	return orUnavailable(err, "unable to "+what)
 }
 
 // --- handlers ---
@@ -408,7 +409,7 @@ func (e *Engine) adminListIdentities(w http.ResponseWriter, r *http.Request) {
 	case ident != "":
 		// Exact lookup: identifiers are stored normalised.
 		for _, t := range []string{"password", "code", "webauthn", "passkey"} {
-			found, err := e.store.FindIdentityByCredential(r.Context(), t, normalizeIdentifier(ident))
+			found, err := e.store.FindIdentityByCredential(r.Context(), t, identity.NormalizeIdentifier(ident))
 			if err == nil {
 				out = append(out, e.adminIdentityJSON(r, found, declassify))
 				break
@@ -650,10 +651,10 @@ func (e *Engine) adminUpdateIdentity(w http.ResponseWriter, r *http.Request) {
 	if loaded == nil {
 		return
 	}
-	sch := e.schemaOf(loaded)
+	sch := e.schemas.Of(loaded)
 	var ferr *wire.Error
 	if body.SchemaID != loaded.SchemaID {
-		var named *identitySchema
+		var named *identity.Schema
 		if named, ferr = e.adminSchema(body.SchemaID); named != nil {
 			sch = named
 		}
@@ -683,10 +684,10 @@ func (e *Engine) adminUpdateIdentity(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.adminWriteIdentity(w, r, r.PathValue("id"), now, func(ident *sessionstore.Identity) (map[string]any, *wire.Error) {
-		if e.schemaOf(ident) != sch && (body.SchemaID == "" || body.SchemaID == loaded.SchemaID) {
+		if e.schemas.Of(ident) != sch && (body.SchemaID == "" || body.SchemaID == loaded.SchemaID) {
 			// The traits were checked against the schema the identity had
 			// when it was read; another write changed it since.
-			return nil, errIdentityChanged()
+			return nil, identity.ChangedMeanwhile()
 		}
 		ident.SchemaID = sch.ID
 		if body.State != "" && body.State != ident.State {
@@ -699,7 +700,7 @@ func (e *Engine) adminUpdateIdentity(w http.ResponseWriter, r *http.Request) {
 			if old, ok := ident.Credentials["password"]; ok && !old.CreatedAt.IsZero() {
 				pw.CreatedAt = old.CreatedAt
 			}
-			setCredential(ident, "password", pw)
+			identity.SetCredential(ident, "password", pw)
 		}
 		return traits, nil
 	})
@@ -733,7 +734,8 @@ func (e *Engine) adminPatchIdentity(w http.ResponseWriter, r *http.Request) {
 // applyIdentityPatch applies a JSON Patch to ident and returns the patched
 // traits.
 func (e *Engine) applyIdentityPatch(r *http.Request, ident *sessionstore.Identity, patch []byte, now time.Time) (map[string]any, *wire.Error) {
-	before, err := decodeJSONValue(jsonMarshal(e.adminIdentityJSON(r, ident, nil)))
+	current, _ := json.Marshal(e.adminIdentityJSON(r, ident, nil))
+	before, err := decodeJSONValue(current)
 	if err != nil {
 		return nil, orUnavailable(err, "unable to encode the identity")
 	}
@@ -765,10 +767,11 @@ func (e *Engine) applyIdentityPatch(r *http.Request, ident *sessionstore.Identit
 		MetadataAdmin       json.RawMessage           `json:"metadata_admin"`
 		VerifiableAddresses []importVerifiableAddress `json:"verifiable_addresses"`
 	}
-	if err := json.Unmarshal(jsonMarshal(doc), &patched); err != nil {
+	patchedJSON, _ := json.Marshal(doc)
+	if err := json.Unmarshal(patchedJSON, &patched); err != nil {
 		return nil, wire.BadRequest("The patched identity does not have the identity's shape: " + err.Error())
 	}
-	sch := e.schemaOf(ident)
+	sch := e.schemas.Of(ident)
 	if patched.SchemaID != ident.SchemaID {
 		named, ferr := e.adminSchema(patched.SchemaID)
 		if ferr != nil {
@@ -829,13 +832,13 @@ func (e *Engine) adminWriteIdentity(w http.ResponseWriter, r *http.Request, id s
 	change func(ident *sessionstore.Identity) (map[string]any, *wire.Error)) {
 	var wasActive bool
 	ident, err := e.store.ModifyIdentity(r.Context(), id, func(ident *sessionstore.Identity) error {
-		oldTraits, oldSch := adminTraitsOf(ident), e.schemaOf(ident)
+		oldTraits, oldSch := adminTraitsOf(ident), e.schemas.Of(ident)
 		wasActive = adminIdentityActive(ident)
 		traits, ferr := change(ident)
 		if ferr != nil {
 			return ferr
 		}
-		sch := e.schemaOf(ident)
+		sch := e.schemas.Of(ident)
 		ident.VerifiableAddresses, ident.RecoveryAddresses = e.mergeAddresses(sch, traits, now, ident.VerifiableAddresses, ident.RecoveryAddresses)
 		if ferr := e.reindexCredentials(ident, oldSch, oldTraits, sch, traits, now); ferr != nil {
 			return ferr
@@ -849,7 +852,7 @@ func (e *Engine) adminWriteIdentity(w http.ResponseWriter, r *http.Request, id s
 		wire.WriteError(w, r, ferr)
 		return
 	case errors.Is(err, sessionstore.ErrConflict):
-		wire.WriteError(w, r, errIdentityChanged())
+		wire.WriteError(w, r, identity.ChangedMeanwhile())
 		return
 	case err != nil:
 		wire.WriteError(w, r, e.adminStoreError(err, "update the identity"))

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -157,19 +158,19 @@ func (e *Engine) adminCreateRecoveryLink(w http.ResponseWriter, r *http.Request)
 	f := e.newAdminRecoveryFlow(r, "browser", lifespan)
 	f.ReturnTo = returnTo
 	f.State = "sent_email"
-	token := randomString(32, alnum)
+	tok := token.RandomString(32, token.Alnum)
 	lt, _ := json.Marshal(linkToken{FlowID: f.ID, IdentityID: ident.ID})
 	if err := e.saveFlow(r.Context(), f); err != nil {
 		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
 		return
 	}
-	if err := e.store.PutRecord(r.Context(), "rtok", fmt.Sprintf("%x", hashToken(token)), lt, lifespan); err != nil {
+	if err := e.store.PutRecord(r.Context(), "rtok", fmt.Sprintf("%x", token.Hash(tok)), lt, lifespan); err != nil {
 		wire.WriteError(w, r, orUnavailable(err, "unable to store the recovery link"))
 		return
 	}
 	e.logger.Info("admin: recovery link created", zap.String("identity_id", ident.ID), zap.String("flow_id", f.ID))
 	wire.WriteJSON(w, http.StatusOK, map[string]any{
-		"recovery_link": e.urls.Public("self-service/recovery?flow=" + f.ID + "&token=" + token),
+		"recovery_link": e.urls.Public("self-service/recovery?flow=" + f.ID + "&token=" + tok),
 		"expires_at":    f.ExpiresAt.UTC(),
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -32,19 +33,19 @@ var admHashVectors = []struct{ name, hash string }{
 func TestImportedHashesVerify(t *testing.T) {
 	b, _ := bcrypt.GenerateFromPassword([]byte("test"), 4)
 	vectors := append([]struct{ name, hash string }{{"bcrypt", string(b)}}, admHashVectors...)
-	bc, _ := newHasher("bcrypt", 12)
+	bc, _ := identity.NewHasher("bcrypt", 12)
 	for _, v := range vectors {
 		t.Run(v.name, func(t *testing.T) {
-			if err := validateImportedHash(v.hash); err != nil {
+			if err := identity.ValidateImportedHash(v.hash); err != nil {
 				t.Fatalf("validate: %v", err)
 			}
-			if ok, err := verify("test", v.hash); !ok || err != nil {
+			if ok, err := identity.VerifyHash("test", v.hash); !ok || err != nil {
 				t.Fatalf("verify(test) = %v, %v", ok, err)
 			}
-			if ok, _ := verify("tesu", v.hash); ok {
+			if ok, _ := identity.VerifyHash("tesu", v.hash); ok {
 				t.Fatal("a wrong password verified")
 			}
-			if v.name != "bcrypt" && !bc.needsRehash(v.hash) {
+			if v.name != "bcrypt" && !bc.NeedsRehash(v.hash) {
 				t.Fatal("needsRehash is false for an imported hash")
 			}
 		})
@@ -61,11 +62,11 @@ func TestImportedHashesVerify(t *testing.T) {
 		"$argon2id$v=16$m=32,t=5,p=4$cm94YnRVOW5jZzFzcVE4bQ$fBxypOL0nP/zdPE71JtAV71i487LbX3fJI5PoTN6Lp4",
 		"$2a$04$short",
 	} {
-		if err := validateImportedHash(bad); err == nil {
+		if err := identity.ValidateImportedHash(bad); err == nil {
 			t.Errorf("validateImportedHash(%q) accepted a bad hash", bad)
 		}
 	}
-	if err := validateImportedHash("$md5$x$y"); !errors.Is(err, errUnknownHash) {
+	if err := identity.ValidateImportedHash("$md5$x$y"); !errors.Is(err, identity.ErrUnknownHash) {
 		t.Errorf("unknown format: %v", err)
 	}
 }
@@ -106,7 +107,8 @@ func TestAdminJSONPatch(t *testing.T) {
 		}
 		want, _ := decodeJSONValue([]byte(c.want))
 		if !patchValuesEqual(got, want) {
-			t.Errorf("%s: got %s, want %s", c.patch, jsonMarshal(got), c.want)
+			gotJSON, _ := json.Marshal(got)
+			t.Errorf("%s: got %s, want %s", c.patch, gotJSON, c.want)
 		}
 	}
 }

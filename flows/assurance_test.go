@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -97,10 +98,10 @@ func TestIdentityFactors(t *testing.T) {
 			}
 			cfg.RecoveryCodes = append(cfg.RecoveryCodes, c)
 		}
-		return sessionstore.Credential{Type: "lookup_secret", Config: jsonMarshal(cfg)}
+		return sessionstore.Credential{Type: "lookup_secret", Config: identity.EncodeConfig(cfg)}
 	}
 	key := func(passwordless bool) sessionstore.Credential {
-		return sessionstore.Credential{Type: "webauthn", Config: jsonMarshal(webauthnConfig{Credentials: []webauthnKey{{IsPasswordless: passwordless}}})}
+		return sessionstore.Credential{Type: "webauthn", Config: identity.EncodeConfig(webauthnConfig{Credentials: []webauthnKey{{IsPasswordless: passwordless}}})}
 	}
 	email := []sessionstore.VerifiableAddress{{Value: "a@example.com", Via: "email"}}
 	for _, tc := range []struct {
@@ -137,7 +138,7 @@ func TestCheckGateSecondFactorNoAllocs(t *testing.T) {
 	now := time.Now().UTC()
 	creds := map[string]sessionstore.Credential{
 		"totp":          {Type: "totp", Config: json.RawMessage(`{"totp_url":"x"}`)},
-		"lookup_secret": {Type: "lookup_secret", Config: jsonMarshal(lookupConfig{RecoveryCodes: []lookupCode{{Hash: "a", UsedAt: &now}, {Hash: "b"}}})},
+		"lookup_secret": {Type: "lookup_secret", Config: identity.EncodeConfig(lookupConfig{RecoveryCodes: []lookupCode{{Hash: "a", UsedAt: &now}, {Hash: "b"}}})},
 	}
 	_, _, tok1 := gateFixture(t, e, `{"email":"f1@example.com"}`, creds, "aal1")
 	_, _, tok2 := gateFixture(t, e, `{"email":"f2@example.com"}`, creds, "aal2")
@@ -165,7 +166,7 @@ func TestLookupExhaustedGate(t *testing.T) {
 	e, srv := testEngine(t, func(c *Config) { c.Methods = map[string]bool{"lookup_secret": true} })
 	now := time.Now().UTC()
 	used := map[string]sessionstore.Credential{"lookup_secret": {Type: "lookup_secret",
-		Config: jsonMarshal(lookupConfig{RecoveryCodes: []lookupCode{{Hash: "a", UsedAt: &now}, {Hash: "b", UsedAt: &now}}})}}
+		Config: identity.EncodeConfig(lookupConfig{RecoveryCodes: []lookupCode{{Hash: "a", UsedAt: &now}, {Hash: "b", UsedAt: &now}}})}}
 	_, _, tok := gateFixture(t, e, `{"email":"used@example.com"}`, used, "aal1")
 	for policy, want := range map[string]error{"": nil, "highest_available": nil, "aal2": ErrAAL2SetupRequired} {
 		var gs GateSession

@@ -30,7 +30,7 @@ func benchEngine(b *testing.B, cacheSize int) (*Engine, *http.Request) {
 		b.Fatal(err)
 	}
 	req := httptest.NewRequest("GET", "http://app.example/", nil)
-	req.AddCookie(&http.Cookie{Name: "ory_kratos_session", Value: e.cookies.seal(tok, s.ExpiresAt)})
+	req.AddCookie(&http.Cookie{Name: "ory_kratos_session", Value: e.cookies.Seal(tok, s.ExpiresAt)})
 	return e, req
 }
 

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -21,9 +23,9 @@ func TestClaimAddress(t *testing.T) {
 		{ID: []byte("first"), IsPasswordless: true}, {ID: []byte("second")},
 	}}
 	creds := map[string]sessionstore.Credential{
-		"password":      {Type: "password", Identifiers: []string{"claim@example.com"}, Config: jsonMarshal(passwordConfig{HashedPassword: "x"})},
+		"password":      {Type: "password", Identifiers: []string{"claim@example.com"}, Config: identity.EncodeConfig(identity.PasswordConfig{HashedPassword: "x"})},
 		"passkey":       {Type: "passkey", Identifiers: []string{"claim-passkey"}, Config: []byte(`{}`)},
-		"webauthn":      {Type: "webauthn", Identifiers: []string{"claim-webauthn"}, Config: jsonMarshal(keys)},
+		"webauthn":      {Type: "webauthn", Identifiers: []string{"claim-webauthn"}, Config: identity.EncodeConfig(keys)},
 		"totp":          {Type: "totp", Identifiers: []string{"claim-totp"}, Config: []byte(`{}`)},
 		"lookup_secret": {Type: "lookup_secret", Identifiers: []string{"claim-lookup"}, Config: []byte(`{}`)},
 	}
@@ -31,7 +33,7 @@ func TestClaimAddress(t *testing.T) {
 	_, other, _ := gateFixture(t, e, `{}`, nil, "aal1")
 	// Move the second session to the claimed identity.
 	other2 := other.Clone()
-	other2.ID, other2.IdentityID, other2.TokenHash, other2.LogoutTokenHash = "99999999-9999-4999-8999-999999999999", ident.ID, hashToken(newSessionToken()), nil
+	other2.ID, other2.IdentityID, other2.TokenHash, other2.LogoutTokenHash = "99999999-9999-4999-8999-999999999999", ident.ID, token.Hash(token.NewSessionToken()), nil
 	if err := e.store.CreateSession(ctx, other2); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +75,7 @@ func TestClaimAddress(t *testing.T) {
 		}
 	}
 	var left webauthnConfig
-	if err := jsonUnmarshal(got.Credentials["webauthn"].Config, &left); err != nil || len(left.Credentials) != 1 || string(left.Credentials[0].ID) != "second" {
+	if err := identity.DecodeConfig(got.Credentials["webauthn"].Config, &left); err != nil || len(left.Credentials) != 1 || string(left.Credentials[0].ID) != "second" {
 		t.Errorf("webauthn keys after the claim: %+v %v, want only the second-factor key", left.Credentials, err)
 	}
 	if a := got.VerifiableAddresses[0]; !a.Verified || a.Status != "completed" || a.VerifiedAt == nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
@@ -32,7 +33,7 @@ func codeLoginNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Ide
 		return
 	}
 	if f.UI.Find("identifier") == nil {
-		f.UI.Nodes = append(f.UI.Nodes, node.Input("default", "identifier", "text", e.schema.identifierLabel("code")).Value("").Required())
+		f.UI.Nodes = append(f.UI.Nodes, node.Input("default", "identifier", "text", e.schemas.Default().IdentifierLabel("code")).Value("").Required())
 	}
 	f.UI.Nodes = append(f.UI.Nodes, node.Submit("code", "method", "code", node.Label(1010015, nil)))
 }
@@ -86,7 +87,7 @@ func (e *Engine) codeSentNodes(f *flow, identifier string, mfa bool) {
 
 // findCodeIdentity finds the identity an identifier (email) belongs to.
 func (e *Engine) findCodeIdentity(r *http.Request, identifier string) (*sessionstore.Identity, string, error) {
-	id := normalizeIdentifier(identifier)
+	id := identity.NormalizeIdentifier(identifier)
 	for _, t := range []string{"code", "password", sessionstore.AddressIndexType("verification", "email"), sessionstore.AddressIndexType("recovery", "email")} {
 		ident, err := e.store.FindIdentityByCredential(r.Context(), t, id)
 		if err == nil {
@@ -223,15 +224,15 @@ func codeRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[strin
 
 // codeAddress is the address a sign-up code goes to: the trait marked as
 // the code identifier, else the first email verification address.
-func (e *Engine) codeAddress(sch *identitySchema, traits map[string]any) string {
-	if ids := sch.identifiers(traits, "code"); len(ids) > 0 {
+func (e *Engine) codeAddress(sch *identity.Schema, traits map[string]any) string {
+	if ids := sch.Identifiers(traits, "code"); len(ids) > 0 {
 		return ids[0]
 	}
 	for _, f := range sch.Fields {
 		if f.VerificationVia == "email" {
-			if v, ok := lookupPath(traits, f.Path); ok {
+			if v, ok := identity.LookupPath(traits, f.Path); ok {
 				if s, ok := v.(string); ok && s != "" {
-					return normalizeIdentifier(s)
+					return identity.NormalizeIdentifier(s)
 				}
 			}
 		}
@@ -256,7 +257,7 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 			csrf, _ = n.Input().Value.(string)
 		}
 		f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
-		f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).traitNodes("default", st.traits, true)...)
+		f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).TraitNodes("default", st.traits, true)...)
 		f.UI.Nodes = append(f.UI.Nodes,
 			node.Input("code", "code", "text", node.Label(1070012, nil)).Required().Autocomplete("one-time-code"),
 			node.Submit("code", "method", "code", node.Label(1070009, nil)),
@@ -285,7 +286,7 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 		}
 		now := e.now().UTC()
 		creds := map[string]sessionstore.Credential{"code": {Type: "code", Identifiers: []string{address},
-			Config:    jsonMarshal(map[string]any{"addresses": []map[string]string{{"channel": "email", "address": address}}}),
+			Config:    identity.EncodeConfig(map[string]any{"addresses": []map[string]string{{"channel": "email", "address": address}}}),
 			CreatedAt: now, UpdatedAt: now}}
 		return registrationOutcome{creds: creds, verified: []string{address}}
 	}

@@ -50,7 +50,8 @@ func (f *flow) challenge() *challenge {
 		return nil
 	}
 	var c challenge
-	if jsonUnmarshal(jsonMarshal(raw), &c) != nil || c.MAC == "" {
+	b, _ := json.Marshal(raw)
+	if json.Unmarshal(b, &c) != nil || c.MAC == "" {
 		return nil
 	}
 	return &c
@@ -65,7 +66,8 @@ func (f *flow) setChallenge(c *challenge) {
 		return
 	}
 	var m map[string]any
-	_ = jsonUnmarshal(jsonMarshal(c), &m)
+	b, _ := json.Marshal(c)
+	_ = json.Unmarshal(b, &m)
 	f.Internal["challenge"] = m
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 )
 
 // TestSeveralSessionCookies: browsers send every cookie of one name that
@@ -23,7 +25,7 @@ func TestSeveralSessionCookies(t *testing.T) {
 	_, _, attackerTok := gateFixture(t, e, `{"email":"attacker@example.com"}`, nil, "aal1")
 	_, _, revokedTok := gateFixture(t, e, `{"email":"old@example.com"}`, nil, "aal1")
 	exp := time.Now().Add(time.Hour)
-	seal := func(tok string) string { return e.cookies.seal(tok, exp) }
+	seal := func(tok string) string { return e.cookies.Seal(tok, exp) }
 	// A second session of the victim.
 	victim2 := e.newSession(httptest.NewRequest("GET", "/", nil), victim.ID, "password", "aal1")
 	if err := e.store.CreateSession(context.Background(), victim2.sess); err != nil {
@@ -107,7 +109,7 @@ func TestSeveralCSRFCookies(t *testing.T) {
 			t.Fatalf("create flow: %d %s", w.Code, w.Body)
 		}
 		for _, c := range w.Result().Cookies() {
-			if c.Name == csrfCookieName(e.urls.Base()) {
+			if c.Name == token.CSRFCookieName(e.urls.Base()) {
 				csrfCookie = c.Value
 			}
 		}
@@ -116,13 +118,13 @@ func TestSeveralCSRFCookies(t *testing.T) {
 	}
 	id, real, realTok := get()
 	_, planted, plantedTok := get() // the attacker's own browser
-	submit := func(cookies []string, token string) int {
+	submit := func(cookies []string, csrf string) int {
 		var parts []string
 		for _, c := range cookies {
-			parts = append(parts, csrfCookieName(e.urls.Base())+"="+c)
+			parts = append(parts, token.CSRFCookieName(e.urls.Base())+"="+c)
 		}
 		r := httptest.NewRequest("POST", srv.URL+"/self-service/login?flow="+id,
-			strings.NewReader(`{"method":"password","identifier":"nobody@example.com","password":"x-x-x-x-x","csrf_token":"`+token+`"}`))
+			strings.NewReader(`{"method":"password","identifier":"nobody@example.com","password":"x-x-x-x-x","csrf_token":"`+csrf+`"}`))
 		r.Header.Set("Content-Type", "application/json")
 		r.Header.Set("Accept", "application/json")
 		r.Header.Set("Cookie", strings.Join(parts, "; "))

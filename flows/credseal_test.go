@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -33,28 +34,28 @@ func TestCipherSecretsKeepKeysOutOfTheStore(t *testing.T) {
 	cipher := []string{"cipher-secret-0123456789"}
 
 	before := engine(cookie, nil)
-	old, err := before.seal(ctx, "totp", "identity-1", []byte("JBSWY3DPEHPK3PXP"))
+	old, err := before.sealer.Seal(ctx, "totp", "identity-1", []byte("JBSWY3DPEHPK3PXP"))
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	after := engine(cookie, cipher)
-	if p, stale, err := after.open(ctx, "totp", "identity-1", old); err != nil || !stale || string(p) != "JBSWY3DPEHPK3PXP" {
+	if p, stale, err := after.sealer.Open(ctx, "totp", "identity-1", old); err != nil || !stale || string(p) != "JBSWY3DPEHPK3PXP" {
 		t.Fatalf("a value sealed under the cookie secret: %q stale=%v err=%v, want it opened and stale", p, stale, err)
 	}
-	sealed, err := after.seal(ctx, "totp", "identity-1", []byte("KRUGKIDROVUWG2ZA"))
+	sealed, err := after.sealer.Seal(ctx, "totp", "identity-1", []byte("KRUGKIDROVUWG2ZA"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, stale, err := after.open(ctx, "totp", "identity-1", sealed); err != nil || stale || string(p) != "KRUGKIDROVUWG2ZA" {
+	if p, stale, err := after.sealer.Open(ctx, "totp", "identity-1", sealed); err != nil || stale || string(p) != "KRUGKIDROVUWG2ZA" {
 		t.Fatalf("own value: %q stale=%v err=%v", p, stale, err)
 	}
 	// The store plus the cookie secret do not open it.
-	if _, _, err := before.open(ctx, "totp", "identity-1", sealed); !errors.Is(err, errUnsealable) {
+	if _, _, err := before.sealer.Open(ctx, "totp", "identity-1", sealed); !errors.Is(err, token.ErrUnsealable) {
 		t.Fatalf("opened without the cipher secret: err = %v", err)
 	}
 	// Nor the store alone (the generated, persisted cookie secret).
-	if _, _, err := engine(nil, nil).open(ctx, "totp", "identity-1", sealed); !errors.Is(err, errUnsealable) {
+	if _, _, err := engine(nil, nil).sealer.Open(ctx, "totp", "identity-1", sealed); !errors.Is(err, token.ErrUnsealable) {
 		t.Fatalf("opened with the persisted secret: err = %v", err)
 	}
 	// Code MACs are keyed with the cipher secret.
@@ -66,7 +67,7 @@ func TestCipherSecretsKeepKeysOutOfTheStore(t *testing.T) {
 	}
 	// Rotation: a new cipher secret in front still opens the old one's values.
 	rotated := engine(cookie, []string{"cipher-secret-new-000000", cipher[0]})
-	if p, stale, err := rotated.open(ctx, "totp", "identity-1", sealed); err != nil || !stale || string(p) != "KRUGKIDROVUWG2ZA" {
+	if p, stale, err := rotated.sealer.Open(ctx, "totp", "identity-1", sealed); err != nil || !stale || string(p) != "KRUGKIDROVUWG2ZA" {
 		t.Fatalf("after rotation: %q stale=%v err=%v", p, stale, err)
 	}
 	if _, err := New(Config{PublicURL: "https://auth.example.com/", CipherSecrets: []string{"short"}}, st, nil); err == nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -26,7 +27,7 @@ func (e *Engine) csrfFromCookie(r *http.Request) []byte {
 // subdomain): checkCSRF accepts the request when any of them matches, so
 // a planted cookie cannot make the real one fail.
 func (e *Engine) eachCSRFCookie(r *http.Request, fn func(tok []byte) bool) {
-	eachCookie(r.Header, e.csrfName, func(v string) bool {
+	token.EachCookie(r.Header, e.csrfName, func(v string) bool {
 		b, err := base64.StdEncoding.DecodeString(v)
 		if err != nil || len(b) != 32 {
 			return true
@@ -47,7 +48,7 @@ func (e *Engine) ensureCSRF(w http.ResponseWriter, r *http.Request) []byte {
 // issueCSRF sets a fresh CSRF cookie (also used to regenerate it on login
 // and logout).
 func (e *Engine) issueCSRF(w http.ResponseWriter, r *http.Request) []byte {
-	t := randomBytes(32)
+	t := token.RandomBytes(32)
 	secure := e.secureCookies(r)
 	same := e.cfg.CookieSameSite
 	if !secure && same == http.SameSiteNoneMode {
@@ -98,7 +99,7 @@ func (e *Engine) checkCSRF(r *http.Request, f *flow, bodyToken string) *wire.Err
 	if bodyToken == "" {
 		return wire.CSRFViolation(csrfMismatch)
 	}
-	sent, err := unmaskCSRF(bodyToken)
+	sent, err := token.UnmaskCSRF(bodyToken)
 	if err != nil {
 		return wire.CSRFViolation(csrfMismatch)
 	}
@@ -106,7 +107,7 @@ func (e *Engine) checkCSRF(r *http.Request, f *flow, bodyToken string) *wire.Err
 	// flow was created with.
 	ok := false
 	e.eachCSRFCookie(r, func(cookie []byte) bool {
-		ok = equalTokens(sent, cookie) && (len(f.CSRFToken) == 0 || equalTokens(f.CSRFToken, cookie))
+		ok = token.Equal(sent, cookie) && (len(f.CSRFToken) == 0 || token.Equal(f.CSRFToken, cookie))
 		return !ok
 	})
 	if !ok {
@@ -124,7 +125,7 @@ func (e *Engine) holdsFlowCSRF(r *http.Request, f *flow) bool {
 	}
 	ok := false
 	e.eachCSRFCookie(r, func(cookie []byte) bool {
-		ok = equalTokens(cookie, f.CSRFToken)
+		ok = token.Equal(cookie, f.CSRFToken)
 		return !ok
 	})
 	return ok

@@ -13,11 +13,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -214,17 +215,13 @@ type Config struct {
 	Mailer Mailer
 }
 
-// IdentitySchemaConfig is one entry of identity.schemas.
-type IdentitySchemaConfig struct {
-	// ID names the schema (schema_id of identities, ?identity_schema=).
-	ID string
-	// Raw is the schema's JSON.
-	Raw []byte
-	// SelfserviceSelectable lets registration flows choose the schema with
-	// ?identity_schema=<id> (selfservice_selectable). The default schema
-	// needs no flag.
-	SelfserviceSelectable bool
-}
+// IdentitySchemaConfig is one entry of identity.schemas: its id, its
+// JSON, and whether registration flows may choose it.
+type IdentitySchemaConfig = identity.SchemaConfig
+
+// CheckIdentitySchemaID accepts an identity schema id: 1 to 128 printable
+// characters without spaces or '/'.
+func CheckIdentitySchemaID(id string) error { return identity.CheckSchemaID(id) }
 
 // Mailer queues a templated message durably before returning.
 type Mailer interface {
@@ -253,9 +250,8 @@ type Engine struct {
 	cfg     Config
 	store   sessionstore.Storage
 	logger  *zap.Logger
-	schema  *identitySchema
-	hasher  *hasher
-	cookies *cookieCodec
+	hasher  *identity.Hasher
+	cookies *token.CookieCodec
 	// base is the configured public URL; urls builds every public
 	// address from it.
 	base    *url.URL
@@ -265,18 +261,15 @@ type Engine struct {
 	now     func() time.Time
 	// csrfName is the CSRF cookie's name (from the public URL).
 	csrfName string
+	// sealer seals credential secrets at rest (credseal.go).
+	sealer *token.Sealer
 	// codeKey keys the MACs of one-time codes (codes.go).
 	codeKey []byte
 	// gate is the state of the gate API (gate_api.go, sessioncheck.go).
 	gate gateFeatures
 
-	// schema (above) is the default identity schema; schemas holds every
-	// schema by id, schemaList in configuration order (schema.go).
-	schemas    map[string]*identitySchema
-	schemaList []*identitySchema
-	// schemaWarned: schema ids of stored identities that are no longer
-	// configured, warned about once.
-	schemaWarned sync.Map
+	// schemas are the configured identity schemas (schema.go).
+	schemas *identity.Schemas
 }
 
 // ErrNoPublicURL is returned by New without Config.PublicURL. Links in
@@ -432,7 +425,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	}
 	e.base = u
 	e.urls = wire.NewURLs(u.String(), cfg.UIPrefix, cfg.UIURLs, cfg.DefaultReturnURL)
-	e.csrfName = csrfCookieName(u.String())
+	e.csrfName = token.CSRFCookieName(u.String())
 	if cfg.CookieHostPrefix {
 		if err := checkHostPrefix(cfg, u); err != nil {
 			return nil, err
@@ -462,7 +455,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	if err := e.loadSchemas(); err != nil {
 		return nil, fmt.Errorf("flows: %w", err)
 	}
-	if e.hasher, err = newHasher(cfg.PasswordHasher, cfg.BcryptCost); err != nil {
+	if e.hasher, err = identity.NewHasher(cfg.PasswordHasher, cfg.BcryptCost); err != nil {
 		return nil, fmt.Errorf("flows: %w", err)
 	}
 	var secrets [][]byte
@@ -474,13 +467,13 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	}
 	if len(secrets) == 0 {
 		// Generated once and persisted, so restarts keep users logged in.
-		sec, err := store.Secret(context.Background(), "cookie", func() ([]byte, error) { return randomBytes(32), nil })
+		sec, err := store.Secret(context.Background(), "cookie", func() ([]byte, error) { return token.RandomBytes(32), nil })
 		if err != nil {
 			return nil, fmt.Errorf("flows: cookie secret: %w", err)
 		}
 		secrets = [][]byte{sec}
 	}
-	if e.cookies, err = newCookieCodec(secrets); err != nil {
+	if e.cookies, err = token.NewCookieCodec(secrets); err != nil {
 		return nil, fmt.Errorf("flows: %w", err)
 	}
 	for _, s := range cfg.CipherSecrets {
@@ -488,12 +481,38 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 			return nil, errors.New("flows: cipher secrets must be at least 16 characters")
 		}
 	}
-	e.codeKey = e.cookies.macKey
+	e.sealer = token.NewSealer(cfg.CipherSecrets, cfg.CookieSecrets, func(ctx context.Context) ([]byte, error) {
+		return store.Secret(ctx, "cookie", func() ([]byte, error) {
+			return nil, errors.New("the persisted cookie secret is missing")
+		})
+	})
+	e.codeKey = e.cookies.MACKey()
 	if len(cfg.CipherSecrets) > 0 {
-		e.codeKey = purposeKey([]byte(cfg.CipherSecrets[0]), "code-mac")
+		e.codeKey = token.PurposeKey([]byte(cfg.CipherSecrets[0]), "code-mac")
 	}
 	e.routes()
 	return e, nil
+}
+
+// loadSchemas compiles the configured identity schemas (identity.schemas,
+// identity.default_schema_id): the one schema of the simple configuration
+// (the built-in one when none is given), then the listed ones.
+func (e *Engine) loadSchemas() error {
+	var list []identity.SchemaConfig
+	if len(e.cfg.IdentitySchema) > 0 || len(e.cfg.IdentitySchemas) == 0 {
+		raw := e.cfg.IdentitySchema
+		if len(raw) == 0 {
+			raw = []byte(identity.DefaultSchema)
+		}
+		list = append(list, identity.SchemaConfig{ID: e.cfg.IdentitySchemaID, Raw: raw})
+	}
+	list = append(list, e.cfg.IdentitySchemas...)
+	set, err := identity.LoadSchemas(list, e.cfg.DefaultIdentitySchemaID, e.cfg.IdentitySchemaID, e.logger)
+	if err != nil {
+		return err
+	}
+	e.schemas = set
+	return nil
 }
 
 // hostPrefix is the cookie name prefix browsers accept only for Secure,

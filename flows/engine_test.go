@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -191,7 +192,7 @@ func TestBrowserFlowsCSRFAndCookies(t *testing.T) {
 	if r := do(t, c, "POST", action, map[string]any{"method": "password", "password": "Gx7!qVt2#pLr9$wZk4", "traits": map[string]any{"email": "b@example.com"}}, nil); r.status != 403 || errorID(r.body) != "security_csrf_violation" {
 		t.Fatalf("no csrf: %d %s", r.status, r.raw)
 	}
-	forged := maskCSRF(randomBytes(32))
+	forged := token.MaskCSRF(token.RandomBytes(32))
 	if r := do(t, c, "POST", action, map[string]any{"method": "password", "csrf_token": forged, "password": "Gx7!qVt2#pLr9$wZk4", "traits": map[string]any{"email": "b@example.com"}}, nil); r.status != 403 {
 		t.Fatalf("forged csrf: %d %s", r.status, r.raw)
 	}

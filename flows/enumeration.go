@@ -9,7 +9,9 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -47,7 +49,7 @@ func (e *Engine) codeSentNowhere(r *http.Request, f *flow, address string) (*ses
 	}
 	f.setChallenge(&challenge{MAC: decoyChallengeMAC, Address: address, ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
 	// What queuing the mail costs a known address: one durable write.
-	if err := e.store.PutRecord(r.Context(), decoyNS, randomString(16, alnum), randomBytes(4<<10), time.Second); err != nil {
+	if err := e.store.PutRecord(r.Context(), decoyNS, token.RandomString(16, token.Alnum), token.RandomBytes(4<<10), time.Second); err != nil {
 		e.logger.Error("decoy write", zap.Error(err))
 		return nil, orUnavailable(err, "unable to send the code")
 	}
@@ -66,8 +68,8 @@ const ceremonyDecoy = "webauthn_login_decoy"
 // assertion options look like an account's and are the same each time;
 // it has no public key, so no assertion ever passes.
 func (e *Engine) decoyWebAuthnIdentity(identifier string) *sessionstore.Identity {
-	m := hmac.New(sha256.New, purposeKey(e.codeKey, "webauthn-decoy"))
-	m.Write([]byte(normalizeIdentifier(identifier)))
+	m := hmac.New(sha256.New, token.PurposeKey(e.codeKey, "webauthn-decoy"))
+	m.Write([]byte(identity.NormalizeIdentifier(identifier)))
 	seed := m.Sum(nil)
 	expand := func(label string, n int) []byte {
 		var out []byte
@@ -87,5 +89,5 @@ func (e *Engine) decoyWebAuthnIdentity(identifier string) *sessionstore.Identity
 		Transports: transports[int(seed[1])%len(transports)], IsPasswordless: true}
 	cfg := webauthnConfig{UserHandle: expand("handle", 36), Credentials: []webauthnKey{key}}
 	return &sessionstore.Identity{Credentials: map[string]sessionstore.Credential{
-		"webauthn": {Type: "webauthn", Config: jsonMarshal(cfg)}}}
+		"webauthn": {Type: "webauthn", Config: identity.EncodeConfig(cfg)}}}
 }

@@ -11,7 +11,9 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -253,8 +255,8 @@ func (e *Engine) setCSRFNode(f *flow, raw []byte) {
 		if n := f.UI.Find("csrf_token"); cur == "" && n != nil {
 			cur, _ = n.Input().Value.(string) // a flow stored before csrf_masked
 		}
-		if !isMaskOf(cur, raw) {
-			cur = maskCSRF(raw)
+		if !token.IsMaskOf(cur, raw) {
+			cur = token.MaskCSRF(raw)
 		}
 		f.CSRFMasked, v = cur, cur
 	}
@@ -345,4 +347,20 @@ func (f *flow) keepTransient() {
 	if f.TransientPayload == nil {
 		f.TransientPayload = map[string]any{}
 	}
+}
+
+// submitSchema is the schema that types a flow's form traits: the
+// identity's for a settings flow, else the flow's own (registration).
+func (e *Engine) submitSchema(ctx context.Context, f *flow) *identity.Schema {
+	if f.Kind == "settings" && f.IdentityID != "" {
+		if ident, err := e.store.GetIdentityShared(ctx, f.IdentityID); err == nil {
+			return e.schemas.Of(ident)
+		}
+	}
+	return e.flowSchema(f)
+}
+
+// flowSchema is the schema a registration flow creates its identity with.
+func (e *Engine) flowSchema(f *flow) *identity.Schema {
+	return e.schemas.For(f.IdentitySchema)
 }

@@ -188,7 +188,7 @@ func (e *Engine) PublicBaseURL(r *http.Request) string { return e.urls.Base() }
 // valid until expires, as login sets it. For tools that seed sessions
 // directly into the store (scripts/benchseed).
 func (e *Engine) SessionCookieValue(token string, expires time.Time) string {
-	return e.cookies.seal(token, expires)
+	return e.cookies.Seal(token, expires)
 }
 
 // CookieName is the session cookie's name.

@@ -20,6 +20,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/uuid"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -33,7 +34,7 @@ func gateFixture(t *testing.T, e *Engine, traits string, creds map[string]sessio
 	if err := e.store.CreateIdentity(context.Background(), ident); err != nil {
 		t.Fatal(err)
 	}
-	tok := newSessionToken()
+	tok := token.NewSessionToken()
 	ip, ua := "127.0.0.1:1234", `Mozilla/5.0 "quoted" <b>&`
 	methods := []sessionstore.AuthMethod{{Method: "password", AAL: "aal1", CompletedAt: now}}
 	if aal == "aal2" {
@@ -43,7 +44,7 @@ func gateFixture(t *testing.T, e *Engine, traits string, creds map[string]sessio
 		ExpiresAt: now.Add(e.cfg.SessionLifespan), AuthenticatedAt: now, IssuedAt: now, AAL: aal,
 		AuthenticationMethods: methods,
 		Devices:               []sessionstore.Device{{ID: uuid.NewString(), IPAddress: &ip, UserAgent: &ua}},
-		TokenHash:             hashToken(tok)}
+		TokenHash:             token.Hash(tok)}
 	if err := e.store.CreateSession(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
@@ -106,60 +107,6 @@ func TestWhoamiJSONMatchesEncodingJSON(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-func TestCookieValueLikeNetHTTP(t *testing.T) {
-	for _, line := range []string{
-		"ory_kratos_session=abc",
-		"a=1; ory_kratos_session=abc; b=2",
-		"a=1;ory_kratos_session=\"abc\"",
-		"ory_kratos_session=; ory_kratos_session=second",
-		"ory_kratos_session=bad\\value; ory_kratos_session=good",
-		"  ory_kratos_session = spaced ",
-		"ory_kratos_session_x=no; x_ory_kratos_session=no",
-		"",
-		"ory_kratos_session",
-		"ory_kratos_session=a=b",
-	} {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.Header.Add("Cookie", line)
-		r.Header.Add("Cookie", "ory_kratos_session=from-second-line")
-		want, werr := r.Cookie("ory_kratos_session")
-		got, ok := cookieValue(r.Header, "ory_kratos_session")
-		if (werr == nil) != ok || (ok && got != want.Value) {
-			t.Errorf("%q: cookieValue = %q, %v; net/http %v, %v", line, got, ok, want, werr)
-		}
-	}
-}
-
-func TestOpenHashMatchesOpen(t *testing.T) {
-	old, _ := newCookieCodec([][]byte{[]byte("old secret 0123456789")})
-	rotated, _ := newCookieCodec([][]byte{[]byte("new secret 0123456789"), []byte("old secret 0123456789")})
-	now := time.Now()
-	tok := newSessionToken()
-	for name, v := range map[string]string{"current": rotated.seal(tok, now.Add(time.Hour)), "rotated": old.seal(tok, now.Add(time.Hour))} {
-		var h [32]byte
-		exp, err := rotated.openHash(v, now, &h)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if !bytes.Equal(h[:], hashToken(tok)) || exp != now.Add(time.Hour).Unix() {
-			t.Errorf("%s: hash or expiry differs", name)
-		}
-		if got, _ := rotated.open(v, now); got != tok {
-			t.Errorf("%s: open after openHash = %q", name, got)
-		}
-	}
-	var h [32]byte
-	if _, err := rotated.openHash(rotated.seal(tok, now.Add(-time.Second)), now, &h); err == nil {
-		t.Error("expired cookie opened")
-	}
-	if _, err := rotated.openHash(rotated.seal("short", now.Add(time.Hour)), now, &h); err == nil {
-		t.Error("token of a bad shape opened")
-	}
-	if _, err := rotated.openHash("garbage!", now, &h); err == nil {
-		t.Error("garbage opened")
 	}
 }
 
@@ -244,7 +191,7 @@ func TestSlidingExpiry(t *testing.T) {
 		c.EarliestPossibleExtend = 30 * time.Minute
 	})
 	_, s, tok := gateFixture(t, e, `{"email":"x@example.com"}`, nil, "aal1")
-	cookie := e.cookies.seal(tok, s.ExpiresAt)
+	cookie := e.cookies.Seal(tok, s.ExpiresAt)
 	whoami := func() *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", srv.URL+"/sessions/whoami", nil)
 		r.Header.Set("Accept", "application/json")
@@ -288,8 +235,8 @@ func TestSlidingExpiry(t *testing.T) {
 		t.Fatalf("no re-issued cookie: %v", w.Header())
 	}
 	var h [32]byte
-	exp, err := e.cookies.openHash(cs[0].Value, e.now(), &h)
-	if err != nil || exp != stored().Unix() || !bytes.Equal(h[:], hashToken(tok)) {
+	exp, err := e.cookies.OpenHash(cs[0].Value, e.now(), &h)
+	if err != nil || exp != stored().Unix() || !bytes.Equal(h[:], token.Hash(tok)) {
 		t.Fatalf("re-issued cookie: exp %d err %v", exp, err)
 	}
 	// Again 30 s later: within the one-minute step, no second write; the
@@ -323,7 +270,7 @@ func TestSlidingExpiry(t *testing.T) {
 	if len(renewed) != 1 {
 		t.Fatalf("gate did not renew a stale cookie: %v", rec.Header())
 	}
-	if exp, err := e.cookies.openHash(renewed[0].Value, e.now(), &h); err != nil || exp != stored().Unix() {
+	if exp, err := e.cookies.OpenHash(renewed[0].Value, e.now(), &h); err != nil || exp != stored().Unix() {
 		t.Errorf("renewed cookie: exp %d, err %v", exp, err)
 	}
 }

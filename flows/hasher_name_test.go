@@ -20,7 +20,7 @@ func TestKratosHasherName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := e.hasher.hash(context.Background(), "Gx7!qVt2#pLr9$wZk4")
+	h, err := e.hasher.Hash(context.Background(), "Gx7!qVt2#pLr9$wZk4")
 	if err != nil || !strings.HasPrefix(h, "$argon2id$") {
 		t.Fatalf("hash %q, %v: want an argon2id hash", h, err)
 	}

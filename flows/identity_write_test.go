@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -146,19 +147,19 @@ func TestIdentityWritersRaceAdminAndLogin(t *testing.T) {
 	if got.State != "inactive" {
 		missing = append(missing, "state inactive")
 	}
-	if first, _ := lookupPath(traitsMap(got), "name.first"); first != "Ada" {
+	if first, _ := identity.LookupPath(traitsMap(got), "name.first"); first != "Ada" {
 		missing = append(missing, "traits.name.first")
 	}
 	if len(got.VerifiableAddresses) != 1 || !got.VerifiableAddresses[0].Verified {
 		missing = append(missing, "verified address")
 	}
-	var pc passwordConfig
-	_ = jsonUnmarshal(got.Credentials["password"].Config, &pc)
-	if ok, _ := verify("test", pc.HashedPassword); !ok || !strings.HasPrefix(pc.HashedPassword, "$2a$04$") {
+	var pc identity.PasswordConfig
+	_ = identity.DecodeConfig(got.Credentials["password"].Config, &pc)
+	if ok, _ := identity.VerifyHash("test", pc.HashedPassword); !ok || !strings.HasPrefix(pc.HashedPassword, "$2a$04$") {
 		missing = append(missing, "password hash upgrade")
 	}
 	if len(missing) > 0 {
-		t.Fatalf("lost changes: %v (identity %s)", missing, jsonMarshal(got))
+		t.Fatalf("lost changes: %v (identity %s)", missing, identity.EncodeConfig(got))
 	}
 }
 
@@ -217,19 +218,19 @@ func TestIdentityWritersRaceSettingsAndAdmin(t *testing.T) {
 	if got.State != "active" {
 		missing = append(missing, "state active")
 	}
-	if first, _ := lookupPath(traitsMap(got), "name.first"); first != "Grace" {
+	if first, _ := identity.LookupPath(traitsMap(got), "name.first"); first != "Grace" {
 		missing = append(missing, "traits.name.first")
 	}
-	var pc passwordConfig
-	_ = jsonUnmarshal(got.Credentials["password"].Config, &pc)
-	if ok, _ := verify(newPassword, pc.HashedPassword); !ok {
+	var pc identity.PasswordConfig
+	_ = identity.DecodeConfig(got.Credentials["password"].Config, &pc)
+	if ok, _ := identity.VerifyHash(newPassword, pc.HashedPassword); !ok {
 		missing = append(missing, "new password")
 	}
 	if !hasCredential(got, "lookup_secret") {
 		missing = append(missing, "backup codes")
 	}
 	if len(missing) > 0 {
-		t.Fatalf("lost changes: %v (identity %s)", missing, jsonMarshal(got))
+		t.Fatalf("lost changes: %v (identity %s)", missing, identity.EncodeConfig(got))
 	}
 }
 
@@ -270,7 +271,7 @@ func TestSettingsWriteRefusedAfterDeactivation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first, _ := lookupPath(traitsMap(got), "name.first"); got.State != "inactive" || first != nil {
+	if first, _ := identity.LookupPath(traitsMap(got), "name.first"); got.State != "inactive" || first != nil {
 		t.Fatalf("identity after the refused write: state %q, name.first %v", got.State, first)
 	}
 }

@@ -2,7 +2,6 @@ package flows
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/budget"
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 )
 
 // Attempts are reserved atomically: of 50 concurrent attempts on one
@@ -121,7 +122,7 @@ func TestPerIPLimitsAggregateIPv6(t *testing.T) {
 	})
 	try := func(ip string) int {
 		l := do(t, nil, "GET", srv.URL+"/self-service/login/api", nil, nil)
-		return do(t, nil, "POST", actionOf(t, l), map[string]any{"method": "password", "identifier": randomString(8, alnum) + "@example.com", "password": "x-x-x-x-x"},
+		return do(t, nil, "POST", actionOf(t, l), map[string]any{"method": "password", "identifier": token.RandomString(8, token.Alnum) + "@example.com", "password": "x-x-x-x-x"},
 			map[string]string{"X-Test-Client": ip}).status
 	}
 	for i, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2:aaaa::3"} {
@@ -146,40 +147,13 @@ func TestPerIPLimitsAggregateIPv6(t *testing.T) {
 	}
 }
 
-// A real hasher goes through its gate: with every slot taken, hash and
-// verify give up after the gate's wait with errHashBusy.
-func TestHasherWaitsBoundedForTheGate(t *testing.T) {
-	h, err := newHasher("bcrypt", 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.gate = budget.New(argonMemory, 1, 50*time.Millisecond)
-	release, err := h.gate.Acquire(context.Background(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if _, err := h.hash(context.Background(), "a-password"); !errors.Is(err, errHashBusy) {
-		t.Fatalf("hash with the gate full: %v, want errHashBusy", err)
-	}
-	if _, err := h.verify(context.Background(), "a-password", h.dummy); !errors.Is(err, errHashBusy) {
-		t.Fatalf("verify with the gate full: %v, want errHashBusy", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("waited %s for a full gate", d)
-	}
-	release()
-	if _, err := h.hash(context.Background(), "a-password"); err != nil {
-		t.Fatalf("hash with the gate free: %v", err)
-	}
-}
-
 // A login while hashing is saturated answers 503 in Kratos's shape with
 // Retry-After, and the attempt is not counted.
 func TestLoginWhileHashingSaturated(t *testing.T) {
 	e, srv := testEngine(t, func(c *Config) { c.RateLimits = RateLimits{LoginFailuresPerIdentifier: 1} })
-	e.hasher.gate = budget.New(argonMemory, 1, 20*time.Millisecond)
-	release, err := e.hasher.gate.Acquire(context.Background(), 0)
+	gate := budget.New(identity.ArgonMemory, 1, 20*time.Millisecond)
+	e.hasher.UseGate(gate)
+	release, err := gate.Acquire(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -79,7 +80,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 	default:
 		if e.methodEnabled("password") {
 			f.UI.Nodes = append(f.UI.Nodes,
-				node.Input("default", "identifier", "text", e.schema.identifierLabel("password")).Value("").Required(),
+				node.Input("default", "identifier", "text", e.schemas.Default().IdentifierLabel("password")).Value("").Required(),
 				node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("current-password"),
 				node.Submit("password", "method", "password", node.Label(1010022, nil)))
 		}
@@ -91,9 +92,9 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 		}
 	}
 	if typ == "api" && q.Get("return_session_token_exchange_code") == "true" && sess == nil {
-		code := newExchangeCode()
+		code := token.NewExchangeCode()
 		f.exchangeCode = code
-		f.ExchangeCodeHash = hashToken(code)
+		f.ExchangeCodeHash = token.Hash(code)
 	}
 	return f, nil
 }
@@ -278,8 +279,8 @@ func (e *Engine) upgradeSession(r *http.Request, sess *sessionstore.Session, met
 	is := &issuedSession{upgraded: true}
 	var newHash []byte
 	if c.fromCookie {
-		is.token, is.rotated = newSessionToken(), true
-		newHash = hashToken(is.token)
+		is.token, is.rotated = token.NewSessionToken(), true
+		newHash = token.Hash(is.token)
 	} else {
 		is.token, _ = e.requestToken(r)
 	}
@@ -347,12 +348,6 @@ func (e *Engine) addressUnverified(ident *sessionstore.Identity) bool {
 	return true
 }
 
-// normalizeIdentifier lower-cases and trims identifiers, as Kratos does for
-// email-like identifiers.
-func normalizeIdentifier(s string) string {
-	return strings.ToLower(strings.TrimSpace(s))
-}
-
 func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *submission, sess *sessionstore.Session) {
 	f := sub.f
 	if f.RequestedAAL == "aal2" {
@@ -385,7 +380,7 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 		return
 	}
 	// The guess is counted before it is checked; a wrong one keeps it.
-	rv, lerr := e.reserve(r.Context(), "login_id", normalizeIdentifier(identifier), "login_ip", e.limitIP(r))
+	rv, lerr := e.reserve(r.Context(), "login_id", identity.NormalizeIdentifier(identifier), "login_ip", e.limitIP(r))
 	if lerr != nil {
 		e.refuse(w, r, sub, lerr)
 		return
@@ -393,8 +388,8 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 	ident, ok, err := e.checkPassword(r.Context(), identifier, password)
 	if err != nil {
 		rv.release() // not evaluated
-		if errors.Is(err, errHashBusy) {
-			wire.WriteError(w, r, errHashersBusy())
+		if errors.Is(err, identity.ErrHashBusy) {
+			wire.WriteError(w, r, identity.HashersBusy())
 			return
 		}
 		e.logger.Error("password login", zap.Error(err))
@@ -446,27 +441,27 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 // same hash comparison as wrong passwords (no enumeration by timing).
 // Hashes in another format are upgraded on success.
 func (e *Engine) checkPassword(ctx context.Context, identifier, password string) (*sessionstore.Identity, bool, error) {
-	ident, err := e.store.FindIdentityByCredential(ctx, "password", normalizeIdentifier(identifier))
+	ident, err := e.store.FindIdentityByCredential(ctx, "password", identity.NormalizeIdentifier(identifier))
 	if errors.Is(err, sessionstore.ErrNotFound) {
-		_, err := e.hasher.verify(ctx, password, e.hasher.dummy)
-		return nil, false, busyOnly(err)
+		err := e.hasher.VerifyDummy(ctx, password)
+		return nil, false, identity.BusyOnly(err)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("find identity: %w", err)
 	}
 	cred, ok := ident.Credentials["password"]
 	if !ok {
-		_, err := e.hasher.verify(ctx, password, e.hasher.dummy)
-		return nil, false, busyOnly(err)
+		err := e.hasher.VerifyDummy(ctx, password)
+		return nil, false, identity.BusyOnly(err)
 	}
-	var cfg passwordConfig
-	_ = jsonUnmarshal(cred.Config, &cfg)
-	match, err := e.hasher.verify(ctx, password, cfg.HashedPassword)
+	var cfg identity.PasswordConfig
+	_ = identity.DecodeConfig(cred.Config, &cfg)
+	match, err := e.hasher.Verify(ctx, password, cfg.HashedPassword)
 	if err != nil || !match {
-		return nil, false, busyOnly(err)
+		return nil, false, identity.BusyOnly(err)
 	}
-	if e.hasher.needsRehash(cfg.HashedPassword) {
-		if h, err := e.hasher.hash(ctx, password); err == nil {
+	if e.hasher.NeedsRehash(cfg.HashedPassword) {
+		if h, err := e.hasher.Hash(ctx, password); err == nil {
 			// The new hash goes into the identity as it is now (hashing
 			// takes a while: an admin may have deactivated it meanwhile),
 			// and only while it still holds the hash just verified.
@@ -475,12 +470,12 @@ func (e *Engine) checkPassword(ctx context.Context, identifier, password string)
 			// A client that goes away now must not decide what is stored.
 			up, err := e.store.ModifyIdentity(context.WithoutCancel(ctx), ident.ID, func(cur *sessionstore.Identity) error {
 				c, ok := cur.Credentials["password"]
-				var cc passwordConfig
-				if !ok || jsonUnmarshal(c.Config, &cc) != nil || cc.HashedPassword != checked {
+				var cc identity.PasswordConfig
+				if !ok || identity.DecodeConfig(c.Config, &cc) != nil || cc.HashedPassword != checked {
 					return sessionstore.ErrNoChange
 				}
 				cc.HashedPassword = h
-				c.Config = jsonMarshal(cc)
+				c.Config = identity.EncodeConfig(cc)
 				c.UpdatedAt = now
 				cur.Credentials["password"] = c
 				return nil
@@ -504,10 +499,6 @@ func (e *Engine) checkPassword(ctx context.Context, identifier, password string)
 		return nil, false, fmt.Errorf("reload identity: %w", err)
 	}
 	return fresh, true, nil
-}
-
-type passwordConfig struct {
-	HashedPassword string `json:"hashed_password"`
 }
 
 // completeFlow marks a flow done so it cannot be replayed.

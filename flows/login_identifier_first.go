@@ -9,6 +9,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
@@ -89,7 +90,7 @@ func init() {
 // the methods.
 func (e *Engine) identifierFirstNodes(r *http.Request, f *flow) {
 	f.UI.Nodes = append(f.UI.Nodes,
-		node.Input("default", "identifier", "text", e.schema.identifierLabel("password")).Value("").Required(),
+		node.Input("default", "identifier", "text", e.schemas.Default().IdentifierLabel("password")).Value("").Required(),
 		node.Submit("identifier_first", "method", "identifier_first", node.Label(1070009, nil)))
 	for _, m := range idFirstMethods {
 		if m.first != nil && m.offered(e, r, f) {
@@ -156,7 +157,7 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 	}
 	// The identifier stays in the form, hidden, for every method's submit.
 	f.UI.Nodes = []*node.Node{node.CSRF(csrf),
-		node.Input("default", "identifier", "hidden", e.schema.identifierLabel("password")).
+		node.Input("default", "identifier", "hidden", e.schemas.Default().IdentifierLabel("password")).
 			Value(identifier).Required().Autocomplete("username webauthn")}
 	for _, m := range shown {
 		m.second(e, r, f)
@@ -169,7 +170,7 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 // identifier (Kratos looks through all of them) or one of its addresses
 // (an account made with a passkey is known by its address).
 func (e *Engine) findLoginIdentity(ctx context.Context, identifier string) (*sessionstore.Identity, error) {
-	id := normalizeIdentifier(identifier)
+	id := identity.NormalizeIdentifier(identifier)
 	for _, t := range []string{"password", "code", "webauthn",
 		sessionstore.AddressIndexType("verification", "email"), sessionstore.AddressIndexType("recovery", "email")} {
 		ident, err := e.store.FindIdentityByCredential(ctx, t, id)
@@ -190,6 +191,6 @@ func credentialNamed(ident *sessionstore.Identity, typ, identifier string) bool 
 	if !ok {
 		return false
 	}
-	want := normalizeIdentifier(identifier)
-	return slices.ContainsFunc(c.Identifiers, func(s string) bool { return normalizeIdentifier(s) == want })
+	want := identity.NormalizeIdentifier(identifier)
+	return slices.ContainsFunc(c.Identifiers, func(s string) bool { return identity.NormalizeIdentifier(s) == want })
 }

@@ -14,7 +14,9 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -75,7 +77,7 @@ func lookupMACInput(identityID, salt, code string) string {
 func newLookupCodes() []string {
 	out := make([]string, lookupCodeCount)
 	for i := range out {
-		out[i] = randomString(lookupCodeLength, lookupAlphabet)
+		out[i] = token.RandomString(lookupCodeLength, lookupAlphabet)
 	}
 	return out
 }
@@ -86,7 +88,7 @@ func lookupConfigOf(ident *sessionstore.Identity) (*lookupConfig, bool) {
 		return nil, false
 	}
 	var cfg lookupConfig
-	if err := jsonUnmarshal(c.Config, &cfg); err != nil {
+	if err := identity.DecodeConfig(c.Config, &cfg); err != nil {
 		return nil, false
 	}
 	return &cfg, true
@@ -167,7 +169,7 @@ func (e *Engine) showLookupCodes(ctx context.Context, f *flow, entries []lookupE
 	if err != nil {
 		return err
 	}
-	sealed, err := e.seal(ctx, lookupPurpose, f.ID, plain)
+	sealed, err := e.sealer.Seal(ctx, lookupPurpose, f.ID, plain)
 	if err != nil {
 		return err
 	}
@@ -201,7 +203,7 @@ func (e *Engine) unmaskLookupCodes(ctx context.Context, f *flow) {
 	if i < 0 || s == "" {
 		return
 	}
-	plain, _, err := e.open(ctx, lookupPurpose, f.ID, s)
+	plain, _, err := e.sealer.Open(ctx, lookupPurpose, f.ID, s)
 	if err != nil {
 		e.logger.Warn("opening the shown recovery codes", zap.Error(err))
 		return
@@ -255,7 +257,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 	case confirm:
 		var codes []string
 		if s := f.internalString(lookupInternalKey); s != "" {
-			if plain, _, err := e.open(ctx, lookupPurpose, f.ID, s); err == nil {
+			if plain, _, err := e.sealer.Open(ctx, lookupPurpose, f.ID, s); err == nil {
 				_ = json.Unmarshal(plain, &codes)
 			}
 		}
@@ -269,8 +271,8 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 		now := e.now().UTC()
 		delete(f.Internal, lookupInternalKey)
 		apply := func(cur *sessionstore.Identity) error {
-			setCredential(cur, "lookup_secret", sessionstore.Credential{
-				Type: "lookup_secret", Identifiers: []string{cur.ID}, Config: jsonMarshal(cfg),
+			identity.SetCredential(cur, "lookup_secret", sessionstore.Credential{
+				Type: "lookup_secret", Identifiers: []string{cur.ID}, Config: identity.EncodeConfig(cfg),
 				CreatedAt: now, UpdatedAt: now,
 			})
 			return nil
@@ -288,7 +290,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 		for _, c := range cfg.RecoveryCodes {
 			code := c.Code
 			if code == "" {
-				plain, _, err := e.open(ctx, lookupPurpose, st.ident.ID, c.Sealed)
+				plain, _, err := e.sealer.Open(ctx, lookupPurpose, st.ident.ID, c.Sealed)
 				if err != nil {
 					return settingsOutcome{err: orUnavailable(err, "The recovery codes could not be read.")}
 				}
@@ -312,7 +314,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 	default: // regenerate
 		codes := newLookupCodes()
 		plain, _ := json.Marshal(codes)
-		sealed, err := e.seal(ctx, lookupPurpose, f.ID, plain)
+		sealed, err := e.sealer.Seal(ctx, lookupPurpose, f.ID, plain)
 		if err != nil {
 			return settingsOutcome{err: orUnavailable(err, "unable to protect the recovery codes")}
 		}
@@ -330,13 +332,13 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 
 // newLookupConfig hashes and seals codes for identityID.
 func (e *Engine) newLookupConfig(ctx context.Context, identityID string, codes []string) (*lookupConfig, error) {
-	cfg := &lookupConfig{Salt: randomString(16, alnum)}
+	cfg := &lookupConfig{Salt: token.RandomString(16, token.Alnum)}
 	for _, c := range codes {
-		sealed, err := e.seal(ctx, lookupPurpose, identityID, []byte(c))
+		sealed, err := e.sealer.Seal(ctx, lookupPurpose, identityID, []byte(c))
 		if err != nil {
 			return nil, err
 		}
-		macs, err := e.macs(ctx, lookupPurpose, lookupMACInput(identityID, cfg.Salt, c))
+		macs, err := e.sealer.MACs(ctx, lookupPurpose, lookupMACInput(identityID, cfg.Salt, c))
 		if err != nil {
 			return nil, err
 		}
@@ -357,7 +359,7 @@ func lookupLoginNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.I
 // lookupMatch finds the index of code among the stored codes, comparing
 // every entry in constant time; -1 when none matches.
 func (e *Engine) lookupMatch(ctx context.Context, identityID string, cfg *lookupConfig, code string) (int, error) {
-	macs, err := e.macs(ctx, lookupPurpose, lookupMACInput(identityID, cfg.Salt, code))
+	macs, err := e.sealer.MACs(ctx, lookupPurpose, lookupMACInput(identityID, cfg.Salt, code))
 	if err != nil {
 		return -1, err
 	}
@@ -381,7 +383,7 @@ func (e *Engine) lookupMatch(ctx context.Context, identityID string, cfg *lookup
 func lookupUsedKey(identityID string, c lookupCode) string {
 	h := c.Hash
 	if h == "" {
-		h = hex.EncodeToString(hashToken(c.Code))
+		h = hex.EncodeToString(token.Hash(c.Code))
 	}
 	return identityID + "." + h
 }
@@ -456,7 +458,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 			return sessionstore.ErrNoChange
 		}
 		cred := cur.Credentials["lookup_secret"]
-		cred.Config = jsonMarshal(fcfg)
+		cred.Config = identity.EncodeConfig(fcfg)
 		cred.UpdatedAt = now
 		cur.Credentials["lookup_secret"] = cred
 		cur.UpdatedAt = now

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -62,7 +63,7 @@ func (e *Engine) webauthnScriptNode(r *http.Request) *node.Node {
 		CrossOrigin:    "anonymous",
 		Integrity:      webauthnIntegrity,
 		Type:           "text/javascript",
-		Nonce:          randomString(16, alnum),
+		Nonce:          token.RandomString(16, token.Alnum),
 		NodeType:       "script",
 	}}
 }

@@ -12,7 +12,9 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -91,7 +93,7 @@ type passkeyCreateData struct {
 // passkeyDisplayNameField is the trait whose value names the account in
 // the authenticator: the one marked credentials.passkey.display_name, else
 // the first identifier.
-func (e *Engine) passkeyDisplayNameField(sch *identitySchema) string {
+func (e *Engine) passkeyDisplayNameField(sch *identity.Schema) string {
 	for _, f := range sch.Fields {
 		if f.PasskeyName {
 			return "traits." + f.Path
@@ -107,9 +109,9 @@ func (e *Engine) passkeyDisplayNameField(sch *identitySchema) string {
 	return ""
 }
 
-func (e *Engine) passkeyDisplayName(sch *identitySchema, traits map[string]any, fallback string) string {
+func (e *Engine) passkeyDisplayName(sch *identity.Schema, traits map[string]any, fallback string) string {
 	if field := e.passkeyDisplayNameField(sch); field != "" {
-		if v, ok := lookupPath(traits, strings.TrimPrefix(field, "traits.")); ok {
+		if v, ok := identity.LookupPath(traits, strings.TrimPrefix(field, "traits.")); ok {
 			if s, ok := v.(string); ok && s != "" {
 				return s
 			}
@@ -120,7 +122,7 @@ func (e *Engine) passkeyDisplayName(sch *identitySchema, traits map[string]any, 
 
 // beginPasskeyRegistration starts a discoverable-credential registration
 // on f for handle and returns the passkey_create_data JSON.
-func (e *Engine) beginPasskeyRegistration(r *http.Request, f *flow, sch *identitySchema, handle []byte, traits map[string]any, keys []webauthnKey) (string, error) {
+func (e *Engine) beginPasskeyRegistration(r *http.Request, f *flow, sch *identity.Schema, handle []byte, traits map[string]any, keys []webauthnKey) (string, error) {
 	wa, err := e.webAuthn(r, "passkey")
 	if err != nil {
 		return "", err
@@ -135,25 +137,13 @@ func (e *Engine) beginPasskeyRegistration(r *http.Request, f *flow, sch *identit
 	return optionsJSON(passkeyCreateData{CredentialOptions: creation, DisplayNameFieldName: e.passkeyDisplayNameField(sch)}), nil
 }
 
-// anyIdentifierLabel is the identifier label of the first credential type
-// whose identifier trait has a title (the schema names the identifier
-// once, whatever credential marks it), else 1070004 "ID".
-func (s *identitySchema) anyIdentifierLabel() *node.Text {
-	for _, typ := range []string{"password", "webauthn", "code", "passkey"} {
-		if l := s.identifierLabel(typ); l.ID != 1070004 {
-			return l
-		}
-	}
-	return node.Label(1070004, nil)
-}
-
 // --- registration ---
 
 func passkeyRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[string]any) {
 	if !e.canWebAuthn(r, f) {
 		return
 	}
-	data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(randomString(64, alnum)), traits, nil)
+	data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(token.RandomString(64, token.Alnum)), traits, nil)
 	if err != nil {
 		e.logger.Error("starting a passkey registration", zap.Error(err))
 		return
@@ -175,7 +165,7 @@ func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registra
 	fail := func(reason string) registrationOutcome {
 		f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
 		f.UI.SetValue("passkey_register", nil)
-		if data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(randomString(64, alnum)), st.traits, nil); err == nil {
+		if data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(token.RandomString(64, token.Alnum)), st.traits, nil); err == nil {
 			f.UI.SetValue("passkey_create_data", data)
 		}
 		return registrationOutcome{invalid: true}
@@ -202,7 +192,7 @@ func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registra
 	cfg := webauthnConfig{UserHandle: sd.UserID,
 		Credentials: []webauthnKey{keyFromLib(cred, e.passkeyDisplayName(e.flowSchema(f), st.traits, ""), now.Round(time.Second), true)}}
 	return registrationOutcome{creds: map[string]sessionstore.Credential{
-		"passkey": {Type: "passkey", Identifiers: []string{string(sd.UserID)}, Config: jsonMarshal(cfg), CreatedAt: now, UpdatedAt: now},
+		"passkey": {Type: "passkey", Identifiers: []string{string(sd.UserID)}, Config: identity.EncodeConfig(cfg), CreatedAt: now, UpdatedAt: now},
 	}}
 }
 
@@ -265,7 +255,7 @@ func (e *Engine) passkeyAutofillNodes(r *http.Request, f *flow) bool {
 	} else if n == nil {
 		// Without the password method no one else brought the identifier
 		// (Kratos's passkey strategy renders it for autofill).
-		f.UI.InsertAfterCSRF(node.Input("default", "identifier", "text", e.schema.anyIdentifierLabel()).
+		f.UI.InsertAfterCSRF(node.Input("default", "identifier", "text", e.schemas.Default().AnyIdentifierLabel()).
 			Value("").Required().Autocomplete("username webauthn"))
 	}
 	login := node.Input("passkey", "passkey_login", "hidden", nil)
@@ -354,7 +344,7 @@ func (e *Engine) beginPasskeySettings(r *http.Request, f *flow, ident *sessionst
 		}
 		keys = cfg.Credentials
 	}
-	return e.beginPasskeyRegistration(r, f, e.schemaOf(ident), handle, traitsMap(ident), keys)
+	return e.beginPasskeyRegistration(r, f, e.schemas.Of(ident), handle, traitsMap(ident), keys)
 }
 
 func passkeySettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
@@ -427,13 +417,13 @@ func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settin
 		}
 		cfg.UserHandle = sd.UserID
 		cfg.Credentials = append(cfg.Credentials,
-			keyFromLib(cred, e.passkeyDisplayName(e.schemaOf(cur), traitsMap(cur), ""), now.Round(time.Second), true))
+			keyFromLib(cred, e.passkeyDisplayName(e.schemas.Of(cur), traitsMap(cur), ""), now.Round(time.Second), true))
 		c, had := cur.Credentials["passkey"]
 		if !had {
 			c = sessionstore.Credential{Type: "passkey", CreatedAt: now}
 		}
-		c.Identifiers, c.Config, c.UpdatedAt = []string{string(sd.UserID)}, jsonMarshal(cfg), now
-		setCredential(cur, "passkey", c)
+		c.Identifiers, c.Config, c.UpdatedAt = []string{string(sd.UserID)}, identity.EncodeConfig(cfg), now
+		identity.SetCredential(cur, "passkey", c)
 		return nil
 	}}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -73,7 +74,7 @@ func TestSpoofedHostChangesNoURL(t *testing.T) {
 		t.Errorf("request_url = %q, want it under %s", u, public)
 	}
 	cookies := w.Result().Cookies()
-	if len(cookies) == 0 || cookies[0].Name != csrfCookieName(public) {
+	if len(cookies) == 0 || cookies[0].Name != token.CSRFCookieName(public) {
 		t.Errorf("CSRF cookie = %v, want the name derived from %s", cookies, public)
 	}
 
@@ -123,7 +124,7 @@ func TestCookieHostPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.cfg.CookieName != "__Host-ory_kratos_session" || e.csrfName != "__Host-"+csrfCookieName("http://127.0.0.1:4433/") {
+	if e.cfg.CookieName != "__Host-ory_kratos_session" || e.csrfName != "__Host-"+token.CSRFCookieName("http://127.0.0.1:4433/") {
 		t.Fatalf("cookie names %q %q", e.cfg.CookieName, e.csrfName)
 	}
 	r := httptest.NewRequest("GET", "http://127.0.0.1:4433/self-service/login/browser", nil)

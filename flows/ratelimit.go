@@ -17,6 +17,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
@@ -395,6 +396,6 @@ func errTooMany(retry time.Duration) *wire.Error {
 // when the mail must not be sent. Every Mailer.Send of a code or link goes
 // through it.
 func (e *Engine) limitSend(r *http.Request, address string) *wire.Error {
-	_, ee := e.reserve(r.Context(), "send_addr", normalizeIdentifier(address), "send_ip", e.limitIP(r))
+	_, ee := e.reserve(r.Context(), "send_addr", identity.NormalizeIdentifier(address), "send_ip", e.limitIP(r))
 	return ee
 }

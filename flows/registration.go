@@ -8,7 +8,9 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -23,7 +25,7 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *wire.Err
 		return nil, rerr
 	}
 	schemaID := r.URL.Query().Get("identity_schema")
-	if _, serr := e.selfServiceSchema(schemaID); serr != nil {
+	if _, serr := e.schemas.SelfService(schemaID); serr != nil {
 		return nil, serr
 	}
 	sess, _, err := e.currentSession(r)
@@ -36,9 +38,9 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *wire.Err
 	f := e.newFlow(r, "registration", typ)
 	f.ReturnTo, f.State, f.IdentitySchema = returnTo, "choose_method", schemaID
 	if typ == "api" && r.URL.Query().Get("return_session_token_exchange_code") == "true" {
-		code := newExchangeCode()
+		code := token.NewExchangeCode()
 		f.exchangeCode = code
-		f.ExchangeCodeHash = hashToken(code)
+		f.ExchangeCodeHash = token.Hash(code)
 	}
 	e.registrationForm(f, nil)
 	return f, nil
@@ -58,7 +60,7 @@ func (e *Engine) registrationFormFor(r0 *http.Request, f *flow, traits map[strin
 		csrf, _ = n.Input().Value.(string)
 	}
 	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
-	f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).traitNodes("default", traits, false)...)
+	f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).TraitNodes("default", traits, false)...)
 	if e.cfg.RegistrationStyle == "unified" {
 		e.passwordRegistrationNodes(f)
 		e.registrationMethodNodes(r0, f, traits)
@@ -87,7 +89,7 @@ func (e *Engine) credentialSelection(r *http.Request, f *flow, traits map[string
 		csrf, _ = n.Input().Value.(string)
 	}
 	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
-	f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).traitNodes("default", traits, true)...)
+	f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).TraitNodes("default", traits, true)...)
 	e.passwordRegistrationNodes(f)
 	e.registrationMethodNodes(r, f, traits)
 	f.UI.Nodes = append(f.UI.Nodes, node.Submit("profile", "screen", "previous", node.Label(1040008, nil)))
@@ -140,7 +142,7 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 		if traits == nil {
 			traits = map[string]any{}
 		}
-		if errs := e.flowSchema(f).validate(traits); len(errs) > 0 {
+		if errs := e.flowSchema(f).Validate(traits); len(errs) > 0 {
 			e.registrationForm(f, traits)
 			applyFieldErrors(&f.UI, errs)
 			e.renderFlowError(w, r, sub, http.StatusBadRequest)
@@ -171,14 +173,14 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 // that exist (their types stay as the form made them).
 func (e *Engine) setTraitValues(f *flow, traits map[string]any) {
 	for _, fd := range e.flowSchema(f).Fields {
-		if v, ok := lookupPath(traits, fd.Path); ok {
+		if v, ok := identity.LookupPath(traits, fd.Path); ok {
 			f.UI.SetValue("traits."+fd.Path, v)
 		}
 	}
 }
 
 // applyFieldErrors puts validation messages on trait nodes (or the flow).
-func applyFieldErrors(c *node.Container, errs []fieldError) {
+func applyFieldErrors(c *node.Container, errs []identity.FieldError) {
 	for _, fe := range errs {
 		if fe.Name == "" {
 			c.Messages = append(c.Messages, fe.Text)
@@ -202,13 +204,13 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 		e.setTraitValues(f, traits)
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 	}
-	if errs := e.flowSchema(f).validate(traits); len(errs) > 0 {
+	if errs := e.flowSchema(f).Validate(traits); len(errs) > 0 {
 		e.registrationForm(f, traits)
 		applyFieldErrors(&f.UI, errs)
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	identifiers := e.flowSchema(f).identifiers(traits, "password")
+	identifiers := e.flowSchema(f).Identifiers(traits, "password")
 	if len(identifiers) == 0 {
 		f.UI.Messages = []node.Text{node.NewText(4000009, nil)}
 		fail()
@@ -219,7 +221,7 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 		fail()
 		return
 	}
-	if t := e.passwordPolicy(password, identifiers); t != nil {
+	if t := identity.PolicyViolation(password, identifiers, !e.cfg.DisableBreachedPasswordCheck); t != nil {
 		f.UI.AddNodeMessage("password", *t)
 		fail()
 		return
@@ -243,9 +245,9 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 		e.answerDuplicate(w, r, sub, traits)
 		return
 	}
-	hash, err := e.hasher.hash(r.Context(), password)
-	if errors.Is(err, errHashBusy) {
-		wire.WriteError(w, r, errHashersBusy())
+	hash, err := e.hasher.Hash(r.Context(), password)
+	if errors.Is(err, identity.ErrHashBusy) {
+		wire.WriteError(w, r, identity.HashersBusy())
 		return
 	}
 	if err != nil {
@@ -254,7 +256,7 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 	}
 	now := e.now().UTC()
 	creds := map[string]sessionstore.Credential{
-		"password": {Type: "password", Identifiers: identifiers, Config: jsonMarshal(passwordConfig{HashedPassword: hash}),
+		"password": {Type: "password", Identifiers: identifiers, Config: identity.EncodeConfig(identity.PasswordConfig{HashedPassword: hash}),
 			CreatedAt: now, UpdatedAt: now},
 	}
 	e.finishRegistration(w, r, sub, traits, creds, "password")
@@ -267,14 +269,14 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 	f := sub.f
 	now := e.now().UTC()
 	sch := e.flowSchema(f)
-	sch.fillObjects(traits)
+	sch.FillObjects(traits)
 	traitsJSON, _ := json.Marshal(traits)
 	ident := &sessionstore.Identity{
 		ID: uuid.NewString(), SchemaID: sch.ID, State: "active", StateChangedAt: now,
 		Traits: traitsJSON, MetadataPublic: json.RawMessage("null"), MetadataAdmin: json.RawMessage("null"),
 		CreatedAt: now, UpdatedAt: now, Credentials: creds,
 	}
-	ident.VerifiableAddresses, ident.RecoveryAddresses = sch.addresses(traits, now)
+	ident.VerifiableAddresses, ident.RecoveryAddresses = sch.Addresses(traits, now)
 	// Addresses the method itself proved (a mailed sign-up code) start out
 	// verified and need no verification mail.
 	for i, a := range ident.VerifiableAddresses {
@@ -348,7 +350,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 // answerDuplicate answers a sign-up whose identifier or address belongs to
 // another identity (Kratos's 4000007 on the first screen).
 func (e *Engine) answerDuplicate(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any) {
-	e.flowSchema(sub.f).fillObjects(traits)
+	e.flowSchema(sub.f).FillObjects(traits)
 	e.registrationFormFor(r, sub.f, traits)
 	sub.f.UI.Messages = []node.Text{node.NewText(4000007, nil)}
 	e.renderFlowError(w, r, sub, http.StatusBadRequest)
@@ -357,13 +359,13 @@ func (e *Engine) answerDuplicate(w http.ResponseWriter, r *http.Request, sub *su
 // identifiersTaken reports whether one of the password identifiers or
 // addresses of traits is already indexed for another identity: the
 // indexes CreateIdentity would refuse to claim.
-func (e *Engine) identifiersTaken(r *http.Request, sch *identitySchema, traits map[string]any, identifiers []string) (bool, error) {
+func (e *Engine) identifiersTaken(r *http.Request, sch *identity.Schema, traits map[string]any, identifiers []string) (bool, error) {
 	type key struct{ typ, value string }
 	var keys []key
 	for _, id := range identifiers {
 		keys = append(keys, key{"password", id})
 	}
-	ver, rec := sch.addresses(traits, e.now().UTC())
+	ver, rec := sch.Addresses(traits, e.now().UTC())
 	for _, a := range ver {
 		keys = append(keys, key{sessionstore.AddressIndexType("verification", a.Via), a.Value})
 	}
@@ -441,7 +443,7 @@ func (e *Engine) registerWith(w http.ResponseWriter, r *http.Request, sub *submi
 	if traits == nil {
 		traits = map[string]any{}
 	}
-	if errs := e.flowSchema(f).validate(traits); len(errs) > 0 {
+	if errs := e.flowSchema(f).Validate(traits); len(errs) > 0 {
 		e.registrationFormFor(r, f, traits)
 		applyFieldErrors(&f.UI, errs)
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)

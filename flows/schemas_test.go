@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -38,37 +39,37 @@ func TestLoadSchemas(t *testing.T) {
 		return e, e.loadSchemas()
 	}
 	e, err := load(Config{})
-	if err != nil || e.schema.ID != "default" || len(e.schemaList) != 1 || !strings.Contains(string(e.schema.Raw), "Person") {
-		t.Fatalf("no schema configured: %v, default %v", err, e.schema)
+	if err != nil || e.schemas.Default().ID != "default" || len(e.schemas.List()) != 1 || !strings.Contains(string(e.schemas.Default().Raw), "Person") {
+		t.Fatalf("no schema configured: %v, default %v", err, e.schemas.Default())
 	}
-	e, err = load(Config{IdentitySchemas: []IdentitySchemaConfig{{ID: "username", Raw: []byte(usernameSchema)}}})
-	if err != nil || e.schema.ID != "username" || len(e.schemaList) != 1 {
-		t.Fatalf("one named schema: %v, default %v", err, e.schema)
+	e, err = load(Config{IdentitySchemas: []identity.SchemaConfig{{ID: "username", Raw: []byte(usernameSchema)}}})
+	if err != nil || e.schemas.Default().ID != "username" || len(e.schemas.List()) != 1 {
+		t.Fatalf("one named schema: %v, default %v", err, e.schemas.Default())
 	}
-	e, err = load(Config{IdentitySchema: []byte(usernameSchema), IdentitySchemas: []IdentitySchemaConfig{
-		{ID: "email", Raw: []byte(defaultIdentitySchema), SelfserviceSelectable: true}}})
-	if err != nil || e.schema.ID != "default" || len(e.schemaList) != 2 || e.schemaList[1].ID != "email" || !e.schemas["email"].Selectable {
+	e, err = load(Config{IdentitySchema: []byte(usernameSchema), IdentitySchemas: []identity.SchemaConfig{
+		{ID: "email", Raw: []byte(identity.DefaultSchema), SelfserviceSelectable: true}}})
+	if err != nil || e.schemas.Default().ID != "default" || len(e.schemas.List()) != 2 || e.schemas.List()[1].ID != "email" || !e.schemas.Named("email").Selectable {
 		t.Fatalf("default plus email: %v", err)
 	}
-	e, err = load(Config{DefaultIdentitySchemaID: "email", IdentitySchemas: []IdentitySchemaConfig{
-		{ID: "username", Raw: []byte(usernameSchema)}, {ID: "email", Raw: []byte(defaultIdentitySchema)}}})
-	if err != nil || e.schema.ID != "email" {
+	e, err = load(Config{DefaultIdentitySchemaID: "email", IdentitySchemas: []identity.SchemaConfig{
+		{ID: "username", Raw: []byte(usernameSchema)}, {ID: "email", Raw: []byte(identity.DefaultSchema)}}})
+	if err != nil || e.schemas.Default().ID != "email" {
 		t.Fatalf("default_identity_schema email: %v", err)
 	}
 	for _, tc := range []struct {
 		cfg  Config
 		want string
 	}{
-		{Config{IdentitySchemas: []IdentitySchemaConfig{{ID: "a", Raw: []byte(usernameSchema)}, {ID: "b", Raw: []byte(usernameSchema)}}},
+		{Config{IdentitySchemas: []identity.SchemaConfig{{ID: "a", Raw: []byte(usernameSchema)}, {ID: "b", Raw: []byte(usernameSchema)}}},
 			"no default identity schema: name one of a, b"},
-		{Config{IdentitySchemas: []IdentitySchemaConfig{{ID: "a", Raw: []byte(usernameSchema)}, {ID: "a", Raw: []byte(usernameSchema)}}},
+		{Config{IdentitySchemas: []identity.SchemaConfig{{ID: "a", Raw: []byte(usernameSchema)}, {ID: "a", Raw: []byte(usernameSchema)}}},
 			`identity schema "a" is configured twice`},
-		{Config{IdentitySchema: []byte(usernameSchema), IdentitySchemas: []IdentitySchemaConfig{{ID: "default", Raw: []byte(usernameSchema)}}},
+		{Config{IdentitySchema: []byte(usernameSchema), IdentitySchemas: []identity.SchemaConfig{{ID: "default", Raw: []byte(usernameSchema)}}},
 			`identity schema "default" is configured twice`},
 		{Config{DefaultIdentitySchemaID: "nope"}, `default identity schema "nope" is not configured (configured: default)`},
-		{Config{IdentitySchemas: []IdentitySchemaConfig{{ID: "a"}}}, `identity schema "a" is empty`},
-		{Config{IdentitySchemas: []IdentitySchemaConfig{{ID: "a b", Raw: []byte(usernameSchema)}}}, `invalid identity schema id "a b"`},
-		{Config{IdentitySchemas: []IdentitySchemaConfig{{ID: "a", Raw: []byte(`{"type":"object"}`)}}}, `identity schema "a": identity schema has no properties.traits object`},
+		{Config{IdentitySchemas: []identity.SchemaConfig{{ID: "a"}}}, `identity schema "a" is empty`},
+		{Config{IdentitySchemas: []identity.SchemaConfig{{ID: "a b", Raw: []byte(usernameSchema)}}}, `invalid identity schema id "a b"`},
+		{Config{IdentitySchemas: []identity.SchemaConfig{{ID: "a", Raw: []byte(`{"type":"object"}`)}}}, `identity schema "a": identity schema has no properties.traits object`},
 	} {
 		if _, err := load(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: err = %v, want %q", tc.cfg, err, tc.want)
@@ -79,11 +80,11 @@ func TestLoadSchemas(t *testing.T) {
 func schemasEngine(t *testing.T) (*Engine, string) {
 	t.Helper()
 	e, srv := testEngine(t, func(c *Config) {
-		c.IdentitySchemas = []IdentitySchemaConfig{
+		c.IdentitySchemas = []identity.SchemaConfig{
 			{ID: "username", Raw: []byte(usernameSchema), SelfserviceSelectable: true},
-			{ID: "staff", Raw: []byte(defaultIdentitySchema)},
+			{ID: "staff", Raw: []byte(identity.DefaultSchema)},
 		}
-		c.IdentitySchema = []byte(defaultIdentitySchema)
+		c.IdentitySchema = []byte(identity.DefaultSchema)
 		c.RateLimits.Disabled = true
 	})
 	return e, srv.URL
@@ -174,10 +175,10 @@ func TestRegistrationWithIdentitySchema(t *testing.T) {
 // default schema instead of failing.
 func TestSchemaOfRemovedSchemaFallsBack(t *testing.T) {
 	e, _ := schemasEngine(t)
-	if got := e.schemaOf(&sessionstore.Identity{SchemaID: "gone"}); got != e.schema {
+	if got := e.schemas.Of(&sessionstore.Identity{SchemaID: "gone"}); got != e.schemas.Default() {
 		t.Errorf("schemaOf(gone) = %v, want the default", got.ID)
 	}
-	if got := e.schemaOf(&sessionstore.Identity{SchemaID: "username"}); got.ID != "username" {
+	if got := e.schemas.Of(&sessionstore.Identity{SchemaID: "username"}); got.ID != "username" {
 		t.Errorf("schemaOf(username) = %v", got.ID)
 	}
 }

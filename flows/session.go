@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -112,7 +113,7 @@ type issuedSession struct {
 // first factor method.
 func (e *Engine) newSession(r *http.Request, identityID, method, aal string) *issuedSession {
 	now := e.now().UTC()
-	token := newSessionToken()
+	tok := token.NewSessionToken()
 	ip := r.RemoteAddr
 	var ua *string
 	if s := r.UserAgent(); s != "" {
@@ -124,22 +125,22 @@ func (e *Engine) newSession(r *http.Request, identityID, method, aal string) *is
 		AAL:                   aal,
 		AuthenticationMethods: []sessionstore.AuthMethod{{Method: method, AAL: aal, CompletedAt: now}},
 		Devices:               []sessionstore.Device{{ID: uuid.NewString(), IPAddress: &ip, UserAgent: ua}},
-		TokenHash:             hashToken(token),
+		TokenHash:             token.Hash(tok),
 	}
-	s.LogoutTokenHash = hashToken(e.logoutToken(s.ID))
-	return &issuedSession{sess: s, token: token}
+	s.LogoutTokenHash = token.Hash(e.logoutToken(s.ID))
+	return &issuedSession{sess: s, token: tok}
 }
 
 // logoutToken is derived from the session id with a keyed MAC, so it can be
 // shown again on every createBrowserLogoutFlow without being stored.
 func (e *Engine) logoutToken(sessionID string) string {
-	key := e.cookies.macKey
+	key := e.cookies.MACKey()
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte("logout\x00" + sessionID))
 	sum := m.Sum(nil)
 	b := make([]byte, 32)
 	for i := range b {
-		b[i] = alnum[int(sum[i])%len(alnum)]
+		b[i] = token.Alnum[int(sum[i])%len(token.Alnum)]
 	}
 	return "ory_lo_" + string(b)
 }
@@ -151,7 +152,7 @@ func (e *Engine) setSessionCookie(w http.ResponseWriter, r *http.Request, token 
 		maxAge = 1
 	}
 	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- HttpOnly and SameSite are set; Secure is off only in dev mode over plain http (kratos --dev)
-		Name: e.cfg.CookieName, Value: e.cookies.seal(token, expires),
+		Name: e.cfg.CookieName, Value: e.cookies.Seal(token, expires),
 		Path: e.cfg.CookiePath, Domain: e.cfg.CookieDomain,
 		Expires: expires.UTC(), MaxAge: maxAge,
 		HttpOnly: true, Secure: e.secureCookies(r), SameSite: e.cfg.CookieSameSite,
@@ -180,7 +181,7 @@ func (e *Engine) requestToken(r *http.Request) (string, bool) {
 		if c.ncands > 1 && e.resolveCookies(r.Context(), &c) != nil {
 			return "", false
 		}
-		if t, err := e.cookies.open(c.cookie, e.now()); err == nil {
+		if t, err := e.cookies.Open(c.cookie, e.now()); err == nil {
 			return t, true
 		}
 	}
@@ -191,11 +192,11 @@ func (e *Engine) requestToken(r *http.Request) (string, bool) {
 }
 
 // lookupToken returns the stored session for token (active or not).
-func (e *Engine) lookupToken(ctx context.Context, token string) (*sessionstore.Session, error) {
-	if !validTokenShape(token) {
+func (e *Engine) lookupToken(ctx context.Context, tok string) (*sessionstore.Session, error) {
+	if !token.ValidShape(tok) {
 		return nil, sessionstore.ErrNotFound
 	}
-	return e.store.GetSessionByTokenHash(ctx, hashToken(token))
+	return e.store.GetSessionByTokenHash(ctx, token.Hash(tok))
 }
 
 // currentSession returns the request's active session and its token.

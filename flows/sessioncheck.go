@@ -13,6 +13,8 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 )
 
 // The session check of whoami and the gate, built for the hot path: the
@@ -54,19 +56,19 @@ const maxCookieCands = 4
 // shape.
 func (e *Engine) requestCredential(r *http.Request, c *requestCred) bool {
 	if t := r.Header.Get("X-Session-Token"); t != "" {
-		if !validTokenShape(t) {
+		if !token.ValidShape(t) {
 			return false
 		}
-		hashTokenTo(t, &c.hash)
+		token.HashTo(t, &c.hash)
 		return true
 	}
 	// Every session cookie of the name is tried: a planted one that does
 	// not open (sealed with another key, or garbage) never hides the
 	// valid one behind it. When several open, resolveCookies decides.
 	now, tooMany := e.now(), false
-	eachCookie(r.Header, e.cfg.CookieName, func(v string) bool {
+	token.EachCookie(r.Header, e.cfg.CookieName, func(v string) bool {
 		var cand cookieCand
-		exp, err := e.cookies.openHash(v, now, &cand.hash)
+		exp, err := e.cookies.OpenHash(v, now, &cand.hash)
 		if err != nil {
 			return true
 		}
@@ -94,10 +96,10 @@ func (e *Engine) requestCredential(r *http.Request, c *requestCred) bool {
 	}
 	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
 		t := strings.TrimSpace(a[7:])
-		if !validTokenShape(t) {
+		if !token.ValidShape(t) {
 			return false
 		}
-		hashTokenTo(t, &c.hash)
+		token.HashTo(t, &c.hash)
 		return true
 	}
 	return false
@@ -264,7 +266,7 @@ func (e *Engine) reissueCookie(w http.ResponseWriter, r *http.Request, c *reques
 	if w == nil || !c.fromCookie || c.cookieExp >= s.ExpiresAt.Unix() {
 		return
 	}
-	tok, err := e.cookies.open(c.cookie, e.now())
+	tok, err := e.cookies.Open(c.cookie, e.now())
 	if err != nil {
 		return
 	}

@@ -6,7 +6,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -238,7 +240,7 @@ func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.Type == "browser" {
 		cookie := e.csrfFromCookie(r)
-		if cookie == nil || !equalTokens(cookie, f.CSRFToken) {
+		if cookie == nil || !token.Equal(cookie, f.CSRFToken) {
 			wire.WriteError(w, r, wire.CSRFViolation(csrfMismatch))
 			return
 		}
@@ -305,7 +307,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		// The change is made to the identity as it is now, not to the
 		// copy read before the method ran (hashing takes a while).
 		up, err := e.store.ModifyIdentity(r.Context(), ident.ID, func(cur *sessionstore.Identity) error {
-			if !identityActive(cur) {
+			if !identity.Active(cur) {
 				// Deactivated meanwhile (which also revoked this session).
 				return &settingsRefused{out: settingsOutcome{err: wire.NoCredentials()}}
 			}
@@ -325,7 +327,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 			e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 			return
 		case errors.Is(err, sessionstore.ErrConflict):
-			e.writeBrowserOrJSONError(w, r, f.Type, errIdentityChanged())
+			e.writeBrowserOrJSONError(w, r, f.Type, identity.ChangedMeanwhile())
 			return
 		case errors.Is(err, sessionstore.ErrNotFound):
 			// Deleted meanwhile, with its sessions.
@@ -418,3 +420,11 @@ func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	e.setCSRFNode(f, f.CSRFToken)
 	e.writeSettingsFlow(w, r, status, f, ident)
 }
+
+// settingsRefused is what a settings method's apply function returns when
+// its change no longer fits the identity as it is now (a key removed
+// meanwhile, a change that now needs a privileged session, a deactivated
+// identity): out is answered as if the method's update had returned it.
+type settingsRefused struct{ out settingsOutcome }
+
+func (*settingsRefused) Error() string { return "settings change refused" }

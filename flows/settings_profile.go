@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -28,7 +29,7 @@ func traitsMap(ident *sessionstore.Identity) map[string]any {
 }
 
 func profileNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
-	f.UI.Nodes = append(f.UI.Nodes, e.schemaOf(ident).traitNodes("profile", traitsMap(ident), false)...)
+	f.UI.Nodes = append(f.UI.Nodes, e.schemas.Of(ident).TraitNodes("profile", traitsMap(ident), false)...)
 	f.UI.Nodes = append(f.UI.Nodes, node.Submit("profile", "method", "profile", node.Label(1070003, nil)))
 }
 
@@ -38,8 +39,8 @@ func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcom
 	if traits == nil {
 		traits = map[string]any{}
 	}
-	sch := e.schemaOf(st.ident)
-	if errs := sch.validate(traits); len(errs) > 0 {
+	sch := e.schemas.Of(st.ident)
+	if errs := sch.Validate(traits); len(errs) > 0 {
 		e.settingsNodes(r, f, st.ident)
 		for _, fe := range errs {
 			if fe.Name == "" {
@@ -52,7 +53,7 @@ func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcom
 		return settingsOutcome{invalid: true}
 	}
 	now := e.now().UTC()
-	sch.fillObjects(traits)
+	sch.FillObjects(traits)
 	traitsJSON, _ := json.Marshal(traits)
 	// Whether the change needs a privileged session is decided on the
 	// identity as read, and again on the identity as it is at write time.
@@ -86,8 +87,8 @@ func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcom
 func (e *Engine) applyProfile(ident *sessionstore.Identity, traits map[string]any, traitsJSON json.RawMessage, now time.Time) (changedIdentifiers, changedAddresses bool, newAddrs []sessionstore.VerifiableAddress) {
 	old := *ident
 	ident.Traits = traitsJSON
-	sch := e.schemaOf(ident)
-	ver, rec := sch.addresses(traits, now)
+	sch := e.schemas.Of(ident)
+	ver, rec := sch.Addresses(traits, now)
 	for i, a := range ver {
 		for _, o := range old.VerifiableAddresses {
 			if o.Value == a.Value && o.Via == a.Via {
@@ -104,7 +105,7 @@ func (e *Engine) applyProfile(ident *sessionstore.Identity, traits map[string]an
 	}
 	ident.VerifiableAddresses, ident.RecoveryAddresses = ver, rec
 	for typ, c := range ident.Credentials {
-		ids := sch.identifiers(traits, typ)
+		ids := sch.Identifiers(traits, typ)
 		if len(ids) > 0 && !slices.Equal(ids, c.Identifiers) {
 			c.Identifiers = ids
 			c.UpdatedAt = now
@@ -130,7 +131,7 @@ func (e *Engine) applyProfile(ident *sessionstore.Identity, traits map[string]an
 }
 
 func mustLookup(traits map[string]any, name string) any {
-	v, _ := lookupPath(traits, trimTraits(name))
+	v, _ := identity.LookupPath(traits, trimTraits(name))
 	return v
 }
 
@@ -191,24 +192,24 @@ func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	if password == "" {
 		return fail(node.NewText(4000002, map[string]any{"property": "password"}, "password"))
 	}
-	ids := e.schemaOf(st.ident).identifiers(traitsMap(st.ident), "password")
-	if t := e.passwordPolicy(password, ids); t != nil {
+	ids := e.schemas.Of(st.ident).Identifiers(traitsMap(st.ident), "password")
+	if t := identity.PolicyViolation(password, ids, !e.cfg.DisableBreachedPasswordCheck); t != nil {
 		return fail(*t)
 	}
 	if cred, had := st.ident.Credentials["password"]; had {
-		var pc passwordConfig
-		_ = jsonUnmarshal(cred.Config, &pc)
-		same, err := e.hasher.verify(r.Context(), password, pc.HashedPassword)
-		if errors.Is(err, errHashBusy) {
-			return settingsOutcome{err: errHashersBusy()}
+		var pc identity.PasswordConfig
+		_ = identity.DecodeConfig(cred.Config, &pc)
+		same, err := e.hasher.Verify(r.Context(), password, pc.HashedPassword)
+		if errors.Is(err, identity.ErrHashBusy) {
+			return settingsOutcome{err: identity.HashersBusy()}
 		}
 		if same {
 			return fail(node.NewText(4000039, nil))
 		}
 	}
-	hash, err := e.hasher.hash(r.Context(), password)
-	if errors.Is(err, errHashBusy) {
-		return settingsOutcome{err: errHashersBusy()}
+	hash, err := e.hasher.Hash(r.Context(), password)
+	if errors.Is(err, identity.ErrHashBusy) {
+		return settingsOutcome{err: identity.HashersBusy()}
 	}
 	if err != nil {
 		return settingsOutcome{err: orUnavailable(err, "unable to hash the password")}
@@ -219,10 +220,10 @@ func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 		if !had {
 			cred = sessionstore.Credential{Type: "password", CreatedAt: now}
 		}
-		cred.Identifiers = e.schemaOf(cur).identifiers(traitsMap(cur), "password")
-		cred.Config = jsonMarshal(passwordConfig{HashedPassword: hash})
+		cred.Identifiers = e.schemas.Of(cur).Identifiers(traitsMap(cur), "password")
+		cred.Config = identity.EncodeConfig(identity.PasswordConfig{HashedPassword: hash})
 		cred.UpdatedAt = now
-		setCredential(cur, "password", cred)
+		identity.SetCredential(cur, "password", cred)
 		return nil
 	}}
 }

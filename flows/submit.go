@@ -71,7 +71,7 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 	if form != nil {
 		// Form values are strings: the identity schema types the traits,
 		// as Kratos's form decoder does.
-		if traits, has := e.submitSchema(r.Context(), f).formTraits(form); has {
+		if traits, has := e.submitSchema(r.Context(), f).FormTraits(form); has {
 			body["traits"] = traits
 		}
 	}

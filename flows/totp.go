@@ -18,6 +18,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -64,18 +65,18 @@ func (e *Engine) totpIssuer(r *http.Request) string {
 // totpAccountName is the trait marked credentials.totp.account_name, else
 // the login identifier, else the identity id.
 func (e *Engine) totpAccountName(ident *sessionstore.Identity) string {
-	traits, sch := traitsMap(ident), e.schemaOf(ident)
+	traits, sch := traitsMap(ident), e.schemas.Of(ident)
 	for _, f := range sch.Fields {
 		if !f.TOTPAccountName {
 			continue
 		}
-		if v, ok := lookupPath(traits, f.Path); ok {
+		if v, ok := identity.LookupPath(traits, f.Path); ok {
 			if s, ok := v.(string); ok && strings.TrimSpace(s) != "" {
 				return s
 			}
 		}
 	}
-	if ids := sch.identifiers(traits, "password"); len(ids) > 0 {
+	if ids := sch.Identifiers(traits, "password"); len(ids) > 0 {
 		return ids[0]
 	}
 	return ident.ID
@@ -85,7 +86,7 @@ func (e *Engine) totpAccountName(ident *sessionstore.Identity) string {
 func (e *Engine) pendingTOTPKey(r *http.Request, f *flow, ident *sessionstore.Identity) (*otp.Key, error) {
 	ctx := r.Context()
 	if s := f.internalString(totpInternalKey); s != "" {
-		if plain, _, err := e.open(ctx, totpPurpose, f.ID, s); err == nil {
+		if plain, _, err := e.sealer.Open(ctx, totpPurpose, f.ID, s); err == nil {
 			if k, err := otp.NewKeyFromURL(string(plain)); err == nil {
 				return k, nil
 			}
@@ -95,7 +96,7 @@ func (e *Engine) pendingTOTPKey(r *http.Request, f *flow, ident *sessionstore.Id
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := e.seal(ctx, totpPurpose, f.ID, []byte(k.URL()))
+	sealed, err := e.sealer.Seal(ctx, totpPurpose, f.ID, []byte(k.URL()))
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +165,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		return settingsOutcome{invalid: true, privileged: true}
 	}
 	s := f.internalString(totpInternalKey)
-	plain, _, err := e.open(r.Context(), totpPurpose, f.ID, s)
+	plain, _, err := e.sealer.Open(r.Context(), totpPurpose, f.ID, s)
 	if s == "" || err != nil {
 		return settingsOutcome{err: orUnavailable(err, "Could not find the TOTP key of this flow. Please start a new settings flow.")}
 	}
@@ -190,15 +191,15 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 	// written for Kratos sign in with that same code right after linking
 	// (the captured Kratos exchanges do). Sign-ins claim it, so it brings
 	// one sign-in to aal2, not two.
-	sealed, err := e.seal(r.Context(), totpPurpose, st.ident.ID, []byte(k.URL()))
+	sealed, err := e.sealer.Seal(r.Context(), totpPurpose, st.ident.ID, []byte(k.URL()))
 	if err != nil {
 		return settingsOutcome{err: orUnavailable(err, "unable to protect the TOTP key")}
 	}
 	now := e.now().UTC()
 	delete(f.Internal, totpInternalKey)
 	apply := func(cur *sessionstore.Identity) error {
-		setCredential(cur, "totp", sessionstore.Credential{
-			Type: "totp", Identifiers: []string{cur.ID}, Config: jsonMarshal(totpConfig{TOTPURL: sealed}),
+		identity.SetCredential(cur, "totp", sessionstore.Credential{
+			Type: "totp", Identifiers: []string{cur.ID}, Config: identity.EncodeConfig(totpConfig{TOTPURL: sealed}),
 			CreatedAt: now, UpdatedAt: now,
 		})
 		return nil
@@ -289,14 +290,14 @@ func (e *Engine) claimTOTPCode(ctx context.Context, identityID string, k *otp.Ke
 // an older secret or stored in plain text.
 func (e *Engine) identityTOTPKey(ctx context.Context, ident *sessionstore.Identity) (k *otp.Key, stale bool, err error) {
 	var cfg totpConfig
-	if err := jsonUnmarshal(ident.Credentials["totp"].Config, &cfg); err != nil {
+	if err := identity.DecodeConfig(ident.Credentials["totp"].Config, &cfg); err != nil {
 		return nil, false, err
 	}
 	raw := cfg.TOTPURL
 	if strings.HasPrefix(raw, "otpauth://") {
 		stale = true
 	} else {
-		plain, old, err := e.open(ctx, totpPurpose, ident.ID, raw)
+		plain, old, err := e.sealer.Open(ctx, totpPurpose, ident.ID, raw)
 		if err != nil {
 			return nil, false, err
 		}
@@ -357,7 +358,7 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	mfaPassed(rv)
 	if stale {
 		// Re-seal under the current secret.
-		if sealed, err := e.seal(r.Context(), totpPurpose, ident.ID, []byte(k.URL())); err == nil {
+		if sealed, err := e.sealer.Seal(r.Context(), totpPurpose, ident.ID, []byte(k.URL())); err == nil {
 			// Only the key that was checked is re-sealed, on the identity
 			// as it is now.
 			checked := string(ident.Credentials["totp"].Config)
@@ -366,7 +367,7 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 				if !ok || string(c.Config) != checked {
 					return sessionstore.ErrNoChange
 				}
-				c.Config = jsonMarshal(totpConfig{TOTPURL: sealed})
+				c.Config = identity.EncodeConfig(totpConfig{TOTPURL: sealed})
 				cur.Credentials["totp"] = c
 				return nil
 			})

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 )
 
 func totpEngine(t *testing.T) (*Engine, string) {
@@ -201,10 +203,10 @@ func TestTOTPAccountNameAndIssuer(t *testing.T) {
 	s := nativeSettings(t, srv.URL, reg.body["session_token"].(string))
 	raw, _ := e.store.GetRecord(t.Context(), flowNS, s.body["id"].(string))
 	var fl flow
-	if err := jsonUnmarshal(raw, &fl); err != nil {
+	if err := identity.DecodeConfig(raw, &fl); err != nil {
 		t.Fatal(err)
 	}
-	plain, _, err := e.open(t.Context(), totpPurpose, fl.ID, fl.internalString(totpInternalKey))
+	plain, _, err := e.sealer.Open(t.Context(), totpPurpose, fl.ID, fl.internalString(totpInternalKey))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -596,7 +597,7 @@ func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string)
 		return
 	}
 	cookie := e.csrfFromCookie(r)
-	if cookie == nil || !equalTokens(cookie, f.CSRFToken) || e.now().After(f.ExpiresAt) {
+	if cookie == nil || !token.Equal(cookie, f.CSRFToken) || e.now().After(f.ExpiresAt) {
 		wire.Redirect(w, r, http.StatusSeeOther, e.restartURL(r, kind, f))
 		return
 	}
@@ -1413,7 +1414,7 @@ func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
 	v := e.newView("sessions")
 	v.Wide = true
 	v.Title, v.Subtitle = tr("sessions.title"), tr("sessions.subtitle")
-	sv := &uiSessionsView{CSRF: maskCSRF(csrf), Revoke: e.cfg.UIPrefix + "sessions/revoke", RevokeOthers: e.cfg.UIPrefix + "sessions/revoke-others"}
+	sv := &uiSessionsView{CSRF: token.MaskCSRF(csrf), Revoke: e.cfg.UIPrefix + "sessions/revoke", RevokeOthers: e.cfg.UIPrefix + "sessions/revoke-others"}
 	sv.Current = e.sessionItem(sess)
 	var others []*sessionstore.Session
 	for _, s := range all {

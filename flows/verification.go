@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -174,7 +175,8 @@ func (e *Engine) mail(ctx context.Context, m Mail) error {
 // mailIdentity is the identity as templates see it.
 func (e *Engine) mailIdentity(r *http.Request, ident *sessionstore.Identity) map[string]any {
 	var m map[string]any
-	_ = json.Unmarshal(jsonMarshal(e.identityJSON(r, ident)), &m)
+	idJSON, _ := json.Marshal(e.identityJSON(r, ident))
+	_ = json.Unmarshal(idJSON, &m)
 	return m
 }
 
@@ -258,17 +260,17 @@ type linkToken struct {
 	Address    string `json:"address"`
 }
 
-func (e *Engine) putLinkToken(ctx context.Context, ns, token string, f *flow, identityID, address string) error {
+func (e *Engine) putLinkToken(ctx context.Context, ns, tok string, f *flow, identityID, address string) error {
 	b, _ := json.Marshal(linkToken{FlowID: f.ID, IdentityID: identityID, Address: address})
-	return e.store.PutRecord(ctx, ns, fmt.Sprintf("%x", hashToken(token)), b, e.cfg.CodeLifespan)
+	return e.store.PutRecord(ctx, ns, fmt.Sprintf("%x", token.Hash(tok)), b, e.cfg.CodeLifespan)
 }
 
 // takeLinkToken consumes a link token (single use).
-func (e *Engine) takeLinkToken(ctx context.Context, ns, token string) (*linkToken, error) {
-	if len(token) != 32 {
+func (e *Engine) takeLinkToken(ctx context.Context, ns, tok string) (*linkToken, error) {
+	if len(tok) != 32 {
 		return nil, sessionstore.ErrNotFound
 	}
-	b, err := e.store.TakeRecord(ctx, ns, fmt.Sprintf("%x", hashToken(token)))
+	b, err := e.store.TakeRecord(ctx, ns, fmt.Sprintf("%x", token.Hash(tok)))
 	if err != nil {
 		return nil, err
 	}

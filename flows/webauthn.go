@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha512"
+	_ "embed"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,6 +20,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -165,7 +169,7 @@ func webauthnConfigOf(ident *sessionstore.Identity, typ string) (*webauthnConfig
 		return nil, false
 	}
 	var cfg webauthnConfig
-	if err := jsonUnmarshal(c.Config, &cfg); err != nil {
+	if err := identity.DecodeConfig(c.Config, &cfg); err != nil {
 		return nil, false
 	}
 	return &cfg, true
@@ -285,9 +289,9 @@ func (e *Engine) takeCeremony(ctx context.Context, f *flow, key string) (*webaut
 // --- node helpers ---
 
 // webauthnUserName is the name authenticators show for ident.
-func (e *Engine) webauthnUserName(sch *identitySchema, traits map[string]any, fallback string) string {
+func (e *Engine) webauthnUserName(sch *identity.Schema, traits map[string]any, fallback string) string {
 	for _, typ := range []string{"webauthn", "passkey", "password", "code"} {
-		if ids := sch.identifiers(traits, typ); len(ids) > 0 {
+		if ids := sch.Identifiers(traits, typ); len(ids) > 0 {
 			return ids[0]
 		}
 	}
@@ -297,11 +301,11 @@ func (e *Engine) webauthnUserName(sch *identitySchema, traits map[string]any, fa
 // webauthnIdentifiers are the credential identifiers of a webauthn
 // credential: the traits marked for webauthn (or password), else the id.
 func (e *Engine) webauthnIdentifiers(ident *sessionstore.Identity) []string {
-	traits, sch := traitsMap(ident), e.schemaOf(ident)
-	if ids := sch.identifiers(traits, "webauthn"); len(ids) > 0 {
+	traits, sch := traitsMap(ident), e.schemas.Of(ident)
+	if ids := sch.Identifiers(traits, "webauthn"); len(ids) > 0 {
 		return ids
 	}
-	if ids := sch.identifiers(traits, "password"); len(ids) > 0 {
+	if ids := sch.Identifiers(traits, "password"); len(ids) > 0 {
 		return ids
 	}
 	return []string{ident.ID}
@@ -395,7 +399,7 @@ func (e *Engine) beginWebAuthnRegistration(r *http.Request, f *flow, ident *sess
 		}
 		keys = cfg.Credentials
 	}
-	user := &waUser{id: handle, name: e.webauthnUserName(e.schemaOf(ident), traitsMap(ident), ident.ID), keys: keys}
+	user := &waUser{id: handle, name: e.webauthnUserName(e.schemas.Of(ident), traitsMap(ident), ident.ID), keys: keys}
 	creation, sd, err := wa.BeginRegistration(user, webauthn.WithExclusions(descriptors(keys)))
 	if err != nil {
 		return "", err
@@ -474,8 +478,8 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 		if !had {
 			c = sessionstore.Credential{Type: "webauthn", CreatedAt: now}
 		}
-		c.Identifiers, c.Config, c.UpdatedAt = e.webauthnIdentifiers(cur), jsonMarshal(cfg), now
-		setCredential(cur, "webauthn", c)
+		c.Identifiers, c.Config, c.UpdatedAt = e.webauthnIdentifiers(cur), identity.EncodeConfig(cfg), now
+		identity.SetCredential(cur, "webauthn", c)
 		return nil
 	}
 	aal := "aal2"
@@ -543,7 +547,7 @@ func (e *Engine) removeKey(st *settingsState, typ, hexID string) settingsOutcome
 		}
 		cfg.Credentials = kept
 		c := cur.Credentials[typ]
-		c.Config, c.UpdatedAt = jsonMarshal(cfg), now
+		c.Config, c.UpdatedAt = identity.EncodeConfig(cfg), now
 		cur.Credentials[typ] = c
 		return nil
 	}}
@@ -724,7 +728,7 @@ func (e *Engine) recordKeyUse(ctx context.Context, identityID, typ string, cred 
 			}
 		}
 		c := cur.Credentials[typ]
-		c.Config = jsonMarshal(cfg)
+		c.Config = identity.EncodeConfig(cfg)
 		cur.Credentials[typ] = c
 		return nil
 	})
@@ -763,7 +767,7 @@ func webauthnPasswordlessNodes(e *Engine, r *http.Request, f *flow, _ *sessionst
 	if n := f.UI.Find("identifier"); n != nil {
 		n.Input().Autocomplete = "username webauthn"
 	} else {
-		f.UI.InsertAfterCSRF(node.Input("default", "identifier", "text", e.schema.identifierLabel("webauthn")).
+		f.UI.InsertAfterCSRF(node.Input("default", "identifier", "text", e.schemas.Default().IdentifierLabel("webauthn")).
 			Value("").Required().Autocomplete("username webauthn"))
 	}
 	f.UI.Nodes = append(f.UI.Nodes, node.Submit("webauthn", "method", "webauthn", node.Label(1010008, nil)))
@@ -778,7 +782,7 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 	ctx := r.Context()
 	if wire.BodyString(st.sub.body, "webauthn_login") == "" {
 		// Step one: the identifier names the account whose keys to ask for.
-		identifier := normalizeIdentifier(wire.BodyString(st.sub.body, "identifier"))
+		identifier := identity.NormalizeIdentifier(wire.BodyString(st.sub.body, "identifier"))
 		if identifier == "" {
 			f.UI.AddNodeMessage("identifier", node.NewText(4000002, map[string]any{"property": "identifier"}, "identifier"))
 			return nil, nil
@@ -861,4 +865,20 @@ func init() {
 			f.UI.Nodes = append(f.UI.Nodes, node.Submit("webauthn", "method", "webauthn", node.Label(1010008, nil)))
 		},
 	})
+}
+
+//go:embed assets/webauthn.js
+var webauthnJS []byte
+
+// webauthnIntegrity is the SRI hash script nodes advertise for webauthnJS.
+var webauthnIntegrity = func() string {
+	h := sha512.Sum512(webauthnJS)
+	return "sha512-" + base64.StdEncoding.EncodeToString(h[:])
+}()
+
+func (e *Engine) webauthnJS(w http.ResponseWriter, r *http.Request) {
+	e.ensureCSRF(w, r)
+	w.Header().Set("Content-Type", "text/javascript; charset=UTF-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(webauthnJS)
 }

@@ -8,7 +8,9 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -35,7 +37,7 @@ func (e *Engine) beginWebAuthnSignUp(r *http.Request, f *flow, traits map[string
 		return "", err
 	}
 	name := e.webauthnUserName(e.flowSchema(f), traits, "")
-	creation, sd, err := wa.BeginRegistration(&waUser{id: randomBytes(16), name: name})
+	creation, sd, err := wa.BeginRegistration(&waUser{id: token.RandomBytes(16), name: name})
 	if err != nil {
 		return "", err
 	}
@@ -81,9 +83,9 @@ func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registr
 	// The identifiers passwordless sign-in looks the key up by, as in
 	// settings (webauthnIdentifiers).
 	sch := e.flowSchema(f)
-	identifiers := sch.identifiers(st.traits, "webauthn")
+	identifiers := sch.Identifiers(st.traits, "webauthn")
 	if len(identifiers) == 0 {
-		identifiers = sch.identifiers(st.traits, "password")
+		identifiers = sch.Identifiers(st.traits, "password")
 	}
 	if len(identifiers) == 0 {
 		f.UI.Messages = []node.Text{node.NewText(4000009, nil)}
@@ -104,6 +106,6 @@ func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registr
 	cfg := webauthnConfig{UserHandle: sd.UserID,
 		Credentials: []webauthnKey{keyFromLib(cred, name, now.Round(time.Second), true)}}
 	return registrationOutcome{creds: map[string]sessionstore.Credential{
-		"webauthn": {Type: "webauthn", Identifiers: identifiers, Config: jsonMarshal(cfg), CreatedAt: now, UpdatedAt: now},
+		"webauthn": {Type: "webauthn", Identifiers: identifiers, Config: identity.EncodeConfig(cfg), CreatedAt: now, UpdatedAt: now},
 	}}
 }

@@ -144,9 +144,30 @@ done
 
 to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) { sub(/us$/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v); print v+0 } else if (v ~ /s$/) { sub(/s$/,"",v); print v*1000 } else print v }'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-RESULTS="$WORK/results.tsv"; : >"$RESULTS" # engine target conns round rps p50 p99 errors cpu_us
+# wait_quiet: wait (up to QUIET_WAIT s) until the machine is below
+# QUIET_PCT % busy over a second, as scripts/bench.sh does.
+wait_quiet() {
+	local busy=100
+	for _ in $(seq 1 "${QUIET_WAIT:-60}"); do
+		busy=$(awk '/^cpu / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat; sleep 1; awk '/^cpu / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat)
+		busy=$(echo $busy | awk '{printf "%.0f", ($3-$1) * 100 / ($4-$2)}')
+		[ "$busy" -lt "${QUIET_PCT:-10}" ] && break
+	done
+	echo "$busy"
+}
+# pg_ticks: CPU ticks of every PostgreSQL process (the server's work).
+pg_ticks() {
+	local t=0 p
+	for p in $(pgrep -x postgres 2>/dev/null || pgrep postgres); do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+xacts() { psql "$BASE_DSN" -Atc "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"; }
+RESULTS="$WORK/results.tsv"; : >"$RESULTS" # engine target conns round rps p50 p99 errors cpu_us busy_before
 run_wrk() { # <engine> <target> <conns> <round> <url>
-	local out c0 c1 rps p50 p99 errs reqs cpu
+	local out c0 c1 rps p50 p99 errs reqs cpu quiet
+	quiet=$(wait_quiet)
 	c0=$(cpu_ticks "${PID[$1]}")
 	out=$(COOKIES="$WORK/cookies.txt" $CLIENT wrk -t1 -c"$3" -d"$DURATION" --latency -s "$WORK/cookies.lua" "$5")
 	c1=$(cpu_ticks "${PID[$1]}")
@@ -156,8 +177,8 @@ run_wrk() { # <engine> <target> <conns> <round> <url>
 	errs=$(echo "$out" | awk '/Non-2xx or 3xx responses:/ {n+=$NF} /Socket errors:/ {for(i=3;i<=NF;i++) if ($i ~ /^[0-9]+,?$/) n+=$i} END {print n+0}')
 	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
 	cpu=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$reqs" 'BEGIN{printf "%.1f", t / hz * 1e6 / n}')
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$rps" "$p50" "$p99" "$errs" "$cpu" >>"$RESULTS"
-	printf '   %-8s %-6s c=%-3s round %s: %10s req/s  p50 %7.3f ms  p99 %7.3f ms  CPU %6s us/req  errors %s\n' "$1" "$2" "$3" "$4" "$rps" "$p50" "$p99" "$cpu" "$errs" >&2
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$rps" "$p50" "$p99" "$errs" "$cpu" "$quiet" >>"$RESULTS"
+	printf '   %-8s %-6s c=%-3s round %s: %10s req/s  p50 %7.3f ms  p99 %7.3f ms  CPU %6s us/req  errors %s  (machine %s%% busy before)\n' "$1" "$2" "$3" "$4" "$rps" "$p50" "$p99" "$cpu" "$errs" "$quiet" >&2
 }
 
 for c in $CONNS; do
@@ -174,21 +195,34 @@ done
 log "bcrypt cost 12 alone (the yardstick), on the server's core"
 BCRYPT_NS=$(taskset -c "$SERVER_CPU" "$WORK/flows.test" -test.run '^$' -test.bench 'BcryptCost12/compare' \
 	-test.benchtime 20x -test.cpu 1 | awk '/^BenchmarkBcryptCost12/ {print $3}')
-declare -A LOGIN REG
+declare -A LOGIN REG PGCOST
+# pg_cost <before ticks> <before xacts> <line>: PostgreSQL's CPU and
+# transactions per operation of a benchtool line ("<n> ... failed").
+pg_cost() {
+	awk -v t=$(($(pg_ticks) - $1)) -v x=$(($(xacts) - $2)) -v hz="$HZ" -v l="$3" \
+		'BEGIN{split(l, f, " "); n=f[2]; printf "PostgreSQL %.2f ms CPU and %.1f transactions per operation", t / hz * 1000 / n, x / n}'
+}
 for e in badger postgres; do
+	wait_quiet >/dev/null
 	log "password logins on $e, ${LOGIN_SECONDS}s"
+	t0=$(pg_ticks); x0=$(xacts)
 	LOGIN[$e]=$($CLIENT "$WORK/benchtool" login -url "http://127.0.0.1:${P_API[$e]}" \
 		-email "$(sed -n 1p "$WORK/login.txt")" -password "$(sed -n 2p "$WORK/login.txt")" -workers 4 -d "${LOGIN_SECONDS}s")
-	echo "   ${LOGIN[$e]}" >&2
+	PGCOST[$e-login]=$(pg_cost "$t0" "$x0" "${LOGIN[$e]}")
+	echo "   ${LOGIN[$e]}; ${PGCOST[$e-login]}" >&2
+	wait_quiet >/dev/null
 	log "registrations on $e, ${LOGIN_SECONDS}s"
+	t0=$(pg_ticks); x0=$(xacts)
 	REG[$e]=$($CLIENT "$WORK/benchtool" register -url "http://127.0.0.1:${P_API[$e]}" -prefix "$e" -workers 4 -d "${LOGIN_SECONDS}s")
-	echo "   ${REG[$e]}" >&2
+	PGCOST[$e-reg]=$(pg_cost "$t0" "$x0" "${REG[$e]}")
+	echo "   ${REG[$e]}; ${PGCOST[$e-reg]}" >&2
 done
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 col() { awk -F'\t' -v e="$1" -v t="$2" -v c="$3" -v k="$4" '$1==e && $2==t && $3==c {print $k}' "$RESULTS" | median; }
 echo
 echo "caddy-kratos storage engines, $(date -u +%Y-%m-%d), $(nproc) CPUs, $SESSIONS sessions; servers GOMAXPROCS=1 on CPU $SERVER_CPU,"
+echo "runs started when the machine was below ${QUIET_PCT:-10}% busy or after ${QUIET_WAIT:-60} s (median busy before a run: $(awk -F'\t' '{print $10}' "$RESULTS" | median)%);"
 echo "wrk -t1 and PostgreSQL $(psql "$BASE_DSN" -Atc 'SHOW server_version' 2>/dev/null | cut -d' ' -f1) on CPU $CLIENT_CPU (PostgreSQL unpinned), -d $DURATION, median of $ROUNDS rounds"
 echo
 echo "| target | conns | Badger req/s | PostgreSQL req/s | PG ÷ Badger | Badger p50 / p99 ms | PostgreSQL p50 / p99 ms | server CPU µs/req Badger / PG | errors |"
@@ -208,5 +242,7 @@ for e in badger postgres; do
 		printf "%-8s login: %s — %.3f of the hash rate\n", e, l, r/(1e9/ns);
 		printf "%-8s sign-up: %s — %.3f of the hash rate\n", e, g, q/(1e9/ns)}'
 done
+echo "postgres login: ${PGCOST[postgres-login]}"
+echo "postgres sign-up: ${PGCOST[postgres-reg]}"
 echo
 echo "raw results: $RESULTS (kept with KEEP=1)"

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 fuzztime="${FUZZTIME:-10000x}"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for pkg in ./flows; do
+for pkg in $(go list ./flows/...); do
 	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz'); do
 		for attempt in 1 2; do
 			echo "== fuzz $pkg $target ($fuzztime)"

@@ -25,7 +25,7 @@ const (
 	// clients show; the cap sits well above such a request. Bigger bodies
 	// get 4000001, without being read when Content-Length announces them.
 	maxBodyBytes = 4 << 20
-	// smallBodyBytes: bodies up to this size (every real form and JSON
+	// SmallBodyBytes: bodies up to this size (every real form and JSON
 	// submit) are read without taking from the large-body budget.
 	SmallBodyBytes = 64 << 10
 	// largeBodyBudgetKiB bounds the memory of all larger bodies being

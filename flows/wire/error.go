@@ -23,6 +23,7 @@ type Error struct {
 	retryAfter int
 }
 
+// Error is the message, and the reason after a colon when there is one.
 func (e *Error) Error() string {
 	if e.Reason != "" {
 		return e.Message + ": " + e.Reason

@@ -1,8 +1,8 @@
-package flows
+package identity
 
 import (
 	"crypto/pbkdf2"
-	"crypto/sha1" // #nosec G505 -- SHA-1 only verifies imported legacy PBKDF2 hashes, which are upgraded at the next login
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
@@ -19,27 +19,6 @@ import (
 	"golang.org/x/crypto/scrypt"
 )
 
-// Imported password hashes (createIdentity / batchPatchIdentities with
-// credentials.password.config.hashed_password). Besides the formats this
-// engine writes (bcrypt, argon2id) and argon2i, which verify() handles
-// itself, these are accepted, as Kratos accepts them:
-//
-//	$pbkdf2-<sha1|sha224|sha256|sha384|sha512>$i=<iterations>,l=<key length>$<salt>$<key>
-//	    Kratos's PHC form; salt and key in base64 (unpadded or padded)
-//	$pbkdf2[-<digest>]$<iterations>$<salt>$<key>
-//	    passlib's form; salt and key in passlib's "adapted" base64 ('.' for '+')
-//	$scrypt$ln=<N>,r=<r>,p=<p>$<salt>$<key>
-//	    Kratos's form: ln is the cost N itself (ln=16384). A value below 32
-//	    cannot be a usable N and is read as log2(N), as passlib and most
-//	    PHC writers mean it (ln=14 → N=16384). Salt and key in base64.
-//
-// Every imported hash is upgraded to the configured hasher on the next
-// successful login (hasher.needsRehash is true for any hash that is not in
-// the configured format).
-//
-// Parameters are bounded at import so that a hostile or broken export
-// cannot make a later login allocate gigabytes or spin for minutes.
-
 var errHashParams = errors.New("password hash parameters out of the supported range")
 
 const (
@@ -51,7 +30,7 @@ const (
 	maxKeyLen           = 512
 )
 
-// verifyImported verifies the formats verify() does not know itself;
+// verifyImported verifies the formats VerifyHash does not know itself;
 // errUnknownHash for anything else.
 func verifyImported(password, stored string) (bool, error) {
 	switch {
@@ -76,13 +55,13 @@ func verifyImported(password, stored string) (bool, error) {
 		}
 		return subtle.ConstantTimeCompare(got, p.key) == 1, nil
 	}
-	return false, errUnknownHash
+	return false, ErrUnknownHash
 }
 
-// validateImportedHash checks that stored is a hash this engine can verify
+// ValidateImportedHash checks that stored is a hash this engine can verify
 // and that its parameters are within bounds. It returns errUnknownHash for
 // unknown formats and errHashParams (wrapped) for malformed ones.
-func validateImportedHash(stored string) error {
+func ValidateImportedHash(stored string) error {
 	switch {
 	case strings.HasPrefix(stored, "$2a$"), strings.HasPrefix(stored, "$2b$"), strings.HasPrefix(stored, "$2y$"):
 		if _, err := bcrypt.Cost([]byte(stored)); err != nil {
@@ -101,7 +80,7 @@ func validateImportedHash(stored string) error {
 		_, err := parseScrypt(stored)
 		return err
 	}
-	return errUnknownHash
+	return ErrUnknownHash
 }
 
 func validateArgon2(stored string) error {
@@ -149,7 +128,7 @@ func parsePBKDF2(stored string) (*pbkdf2Params, error) {
 	digestName := "sha1" // passlib's plain $pbkdf2$
 	if name != "" {
 		if name[0] != '-' {
-			return nil, errUnknownHash
+			return nil, ErrUnknownHash
 		}
 		digestName = name[1:]
 	}

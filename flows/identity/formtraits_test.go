@@ -1,4 +1,4 @@
-package flows
+package identity
 
 import (
 	"encoding/json"
@@ -62,7 +62,7 @@ func TestFormTraits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, has := s.formTraits(vals)
+		got, has := s.FormTraits(vals)
 		if tc.want == "" {
 			if has {
 				t.Errorf("%s: has traits %v, want none", tc.name, got)

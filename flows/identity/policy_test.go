@@ -1,9 +1,10 @@
-package flows
+package identity
 
-import "testing"
+import (
+	"testing"
+)
 
 func TestPasswordPolicy(t *testing.T) {
-	e, _ := testEngine(t, nil)
 	cases := []struct {
 		password string
 		ids      []string
@@ -19,7 +20,7 @@ func TestPasswordPolicy(t *testing.T) {
 		{"Gx7!qVt2#pLr9$wZk4", []string{"alice@example.com"}, 0},
 	}
 	for _, c := range cases {
-		got := e.passwordPolicy(c.password, c.ids)
+		got := PolicyViolation(c.password, c.ids, true)
 		switch {
 		case c.want == 0 && got != nil:
 			t.Errorf("%q: rejected with %d", c.password, got.ID)
@@ -27,8 +28,7 @@ func TestPasswordPolicy(t *testing.T) {
 			t.Errorf("%q: got %v, want %d", c.password, got, c.want)
 		}
 	}
-	e.cfg.DisableBreachedPasswordCheck = true
-	if got := e.passwordPolicy("iloveyou", nil); got != nil {
+	if got := PolicyViolation("iloveyou", nil, false); got != nil {
 		t.Errorf("breach check not disabled: %v", got)
 	}
 }
@@ -37,7 +37,7 @@ func TestCommonPasswordList(t *testing.T) {
 	if len(commonPasswords) == 0 || len(commonPasswords)%8 != 0 {
 		t.Fatalf("embedded list has %d bytes", len(commonPasswords))
 	}
-	if isCommonPassword("Gx7!qVt2#pLr9$wZk4-not-common") {
+	if IsCommonPassword("Gx7!qVt2#pLr9$wZk4-not-common") {
 		t.Fatal("false positive")
 	}
 }

@@ -1,4 +1,4 @@
-package flows
+package identity
 
 import (
 	"strings"
@@ -7,9 +7,11 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 )
 
-// passwordPolicy applies Kratos's password rules and returns the message
+// PolicyViolation applies Kratos's password rules and returns the message
 // for the first one violated, nil when the password is acceptable.
-func (e *Engine) passwordPolicy(password string, identifiers []string) *node.Text {
+// breachCheck looks the password up in the embedded list of common leaked
+// passwords.
+func PolicyViolation(password string, identifiers []string, breachCheck bool) *node.Text {
 	const minLen, maxBytes = 8, 72
 	n := utf8.RuneCountInString(password)
 	if n < minLen {
@@ -26,7 +28,7 @@ func (e *Engine) passwordPolicy(password string, identifiers []string) *node.Tex
 			return &t
 		}
 	}
-	if !e.cfg.DisableBreachedPasswordCheck && isCommonPassword(password) {
+	if breachCheck && IsCommonPassword(password) {
 		// Kratos reports a HaveIBeenPwned breach count; the offline list
 		// only knows "found", reported as one breach.
 		t := node.NewText(4000034, map[string]any{"breaches": 1})

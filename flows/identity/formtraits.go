@@ -1,4 +1,4 @@
-package flows
+package identity
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// formTraits types the traits of a form post (url-encoded or multipart)
+// FormTraits types the traits of a form post (url-encoded or multipart)
 // by the identity schema, as Kratos's form decoder does (ory/x decoderx
 // with the identity schema, conversion errors kept as the raw string):
 //
@@ -26,7 +26,7 @@ import (
 // knows only the schema's paths. A trait without a type counts as a
 // string. has reports whether the form carried any traits.* name at all
 // (a form without one leaves the flow's stored traits in place).
-func (s *identitySchema) formTraits(vals url.Values) (traits map[string]any, has bool) {
+func (s *Schema) FormTraits(vals url.Values) (traits map[string]any, has bool) {
 	traits = map[string]any{}
 	for k, vs := range vals {
 		path, ok := strings.CutPrefix(k, "traits.")
@@ -34,7 +34,7 @@ func (s *identitySchema) formTraits(vals url.Values) (traits map[string]any, has
 			continue
 		}
 		has = true
-		f := s.field(path)
+		f := s.Field(path)
 		if f == nil || len(vs) == 0 {
 			continue
 		}
@@ -45,8 +45,8 @@ func (s *identitySchema) formTraits(vals url.Values) (traits map[string]any, has
 	return traits, has
 }
 
-// field returns the leaf trait at the dotted path, or nil.
-func (s *identitySchema) field(path string) *traitField {
+// Field returns the leaf trait at the dotted path, or nil.
+func (s *Schema) Field(path string) *Trait {
 	for i := range s.Fields {
 		if s.Fields[i].Path == path {
 			return &s.Fields[i]
@@ -57,7 +57,7 @@ func (s *identitySchema) field(path string) *traitField {
 
 // formValue converts the form values of f; keep is false when the field
 // is left out.
-func (f *traitField) formValue(vs []string) (v any, keep bool) {
+func (f *Trait) formValue(vs []string) (v any, keep bool) {
 	switch f.JSONType {
 	case "null":
 		return nil, false

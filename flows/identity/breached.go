@@ -1,4 +1,4 @@
-package flows
+package identity
 
 import (
 	"bytes"
@@ -14,9 +14,9 @@ import (
 //go:embed data/common_passwords.bin
 var commonPasswords []byte
 
-// isCommonPassword reports whether password (case-insensitively) is on the
+// IsCommonPassword reports whether password (case-insensitively) is on the
 // embedded list.
-func isCommonPassword(password string) bool {
+func IsCommonPassword(password string) bool {
 	h := sha256.Sum256([]byte(strings.ToLower(password)))
 	key := h[:8]
 	n := len(commonPasswords) / 8

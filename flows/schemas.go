@@ -1,31 +1,12 @@
 package flows
 
 import (
-	"crypto/sha512"
-	_ "embed"
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strconv"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
-
-//go:embed assets/webauthn.js
-var webauthnJS []byte
-
-// webauthnIntegrity is the SRI hash script nodes advertise for webauthnJS.
-var webauthnIntegrity = func() string {
-	h := sha512.Sum512(webauthnJS)
-	return "sha512-" + base64.StdEncoding.EncodeToString(h[:])
-}()
-
-func (e *Engine) webauthnJS(w http.ResponseWriter, r *http.Request) {
-	e.ensureCSRF(w, r)
-	w.Header().Set("Content-Type", "text/javascript; charset=UTF-8")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(webauthnJS)
-}
 
 // listSchemas serves GET /schemas: every configured schema in
 // configuration order, paginated with page and per_page (Kratos's
@@ -47,10 +28,10 @@ func (e *Engine) writeSchemaList(w http.ResponseWriter, r *http.Request) {
 	if n, err := strconv.Atoi(q.Get("page")); err == nil && n > 0 {
 		page = n
 	}
-	total := len(e.schemaList)
+	total := len(e.schemas.List())
 	out := []map[string]any{}
 	if start := page * perPage; page < total && start < total {
-		for _, s := range e.schemaList[start:min(start+perPage, total)] {
+		for _, s := range e.schemas.List()[start:min(start+perPage, total)] {
 			out = append(out, map[string]any{"id": s.ID, "schema": json.RawMessage(s.Raw)})
 		}
 	}
@@ -64,7 +45,7 @@ func (e *Engine) writeSchemaList(w http.ResponseWriter, r *http.Request) {
 // (as in schema_url) or the plain id.
 func (e *Engine) getSchema(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	s := e.lookupSchema(id)
+	s := e.schemas.Lookup(id)
 	if s == nil {
 		wire.WriteError(w, r, wire.NewError(http.StatusNotFound, "", "", "Identity schema `"+id+"` could not be found."))
 		return

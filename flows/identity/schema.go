@@ -1,31 +1,29 @@
-package flows
+package identity
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
-
-	"github.com/google/uuid"
-	"go.uber.org/zap"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
-	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"github.com/google/uuid"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"go.uber.org/zap"
 )
 
-// defaultIdentitySchema is used when no identity_schema is configured:
+// DefaultSchema is used when no identity_schema is configured:
 // Kratos's quickstart email + password schema with an optional name.
-const defaultIdentitySchema = `{
+const DefaultSchema = `{
   "$id": "https://schemas.caddy-kratos.dev/default/identity.schema.json",
   "$schema": "http://json-schema.org/draft-07/schema#",
   "title": "Person",
@@ -66,8 +64,8 @@ const defaultIdentitySchema = `{
   }
 }`
 
-// traitField is one leaf trait of the identity schema, in schema order.
-type traitField struct {
+// Trait is one leaf trait of the identity schema, in schema order.
+type Trait struct {
 	Path      string // dotted, without "traits."
 	JSONType  string
 	Format    string
@@ -91,69 +89,86 @@ type traitField struct {
 	RecoveryVia     string
 }
 
-// identitySchema is a compiled identity schema.
-type identitySchema struct {
+// Schema is a compiled identity schema.
+type Schema struct {
 	ID  string
 	Raw []byte
 	// Selectable: registration flows may choose it by id
 	// (selfservice_selectable).
 	Selectable bool
-	Fields     []traitField
+	Fields     []Trait
 	// Objects are the dotted paths of nested object traits ("name").
 	Objects []string
 	sch     *jsonschema.Schema
 }
 
-// loadSchemas compiles the configured identity schemas and picks the
-// default one (identity.schemas, identity.default_schema_id).
-func (e *Engine) loadSchemas() error {
-	var list []IdentitySchemaConfig
-	if len(e.cfg.IdentitySchema) > 0 || len(e.cfg.IdentitySchemas) == 0 {
-		// The one schema of the simple configuration; the built-in one
-		// when none is given.
-		list = append(list, IdentitySchemaConfig{ID: e.cfg.IdentitySchemaID, Raw: e.cfg.IdentitySchema})
-	}
-	list = append(list, e.cfg.IdentitySchemas...)
-	e.schemas = make(map[string]*identitySchema, len(list))
+// Schemas is every configured identity schema by id, in configuration
+// order, and the default one.
+type Schemas struct {
+	byID    map[string]*Schema
+	ordered []*Schema
+	def     *Schema
+	logger  *zap.Logger
+	// warned: schema ids of stored identities that are no longer
+	// configured, warned about once.
+	warned sync.Map
+}
+
+// LoadSchemas compiles the schemas of list (identity.schemas, in
+// order) and picks the default one: defaultID (identity.default_schema_id),
+// else preferredID when that schema exists, else the only schema. Every
+// entry needs its schema's JSON (use defaultIdentitySchema for the built-in
+// one).
+func LoadSchemas(list []SchemaConfig, defaultID, preferredID string, logger *zap.Logger) (*Schemas, error) {
+	set := &Schemas{byID: make(map[string]*Schema, len(list)), logger: logger}
 	ids := make([]string, 0, len(list))
-	for i, c := range list {
-		if err := CheckIdentitySchemaID(c.ID); err != nil {
-			return err
+	for _, c := range list {
+		if err := CheckSchemaID(c.ID); err != nil {
+			return nil, err
 		}
-		if e.schemas[c.ID] != nil {
-			return fmt.Errorf("identity schema %q is configured twice", c.ID)
+		if set.byID[c.ID] != nil {
+			return nil, fmt.Errorf("identity schema %q is configured twice", c.ID)
 		}
-		if len(c.Raw) == 0 && (i > 0 || len(e.cfg.IdentitySchemas) > 0) {
-			return fmt.Errorf("identity schema %q is empty", c.ID)
+		if len(c.Raw) == 0 {
+			return nil, fmt.Errorf("identity schema %q is empty", c.ID)
 		}
 		sch, err := loadIdentitySchema(c.ID, c.Raw)
 		if err != nil {
-			return fmt.Errorf("identity schema %q: %w", c.ID, err)
+			return nil, fmt.Errorf("identity schema %q: %w", c.ID, err)
 		}
 		sch.Selectable = c.SelfserviceSelectable
-		e.schemas[c.ID] = sch
-		e.schemaList = append(e.schemaList, sch)
+		set.byID[c.ID] = sch
+		set.ordered = append(set.ordered, sch)
 		ids = append(ids, c.ID)
 	}
-	def := e.cfg.DefaultIdentitySchemaID
+	def := defaultID
 	switch {
 	case def != "":
-	case e.schemas[e.cfg.IdentitySchemaID] != nil:
-		def = e.cfg.IdentitySchemaID
+	case set.byID[preferredID] != nil:
+		def = preferredID
 	case len(list) == 1:
 		def = list[0].ID
 	default:
-		return fmt.Errorf("no default identity schema: name one of %s as the default (default_identity_schema)", strings.Join(ids, ", "))
+		return nil, fmt.Errorf("no default identity schema: name one of %s as the default (default_identity_schema)", strings.Join(ids, ", "))
 	}
-	if e.schema = e.schemas[def]; e.schema == nil {
-		return fmt.Errorf("default identity schema %q is not configured (configured: %s)", def, strings.Join(ids, ", "))
+	if set.def = set.byID[def]; set.def == nil {
+		return nil, fmt.Errorf("default identity schema %q is not configured (configured: %s)", def, strings.Join(ids, ", "))
 	}
-	return nil
+	return set, nil
 }
 
-// CheckIdentitySchemaID accepts an identity schema id: 1 to 128 printable
+// Default is the schema of new identities when none is named.
+func (s *Schemas) Default() *Schema { return s.def }
+
+// List is every schema in configuration order.
+func (s *Schemas) List() []*Schema { return s.ordered }
+
+// Named is the configured schema with exactly that id, or nil.
+func (s *Schemas) Named(id string) *Schema { return s.byID[id] }
+
+// CheckSchemaID accepts an identity schema id: 1 to 128 printable
 // characters without spaces (the id appears in URLs and in the Caddyfile).
-func CheckIdentitySchemaID(id string) error {
+func CheckSchemaID(id string) error {
 	if id == "" || len(id) > 128 {
 		return fmt.Errorf("invalid identity schema id %q: want 1 to 128 characters", id)
 	}
@@ -165,82 +180,66 @@ func CheckIdentitySchemaID(id string) error {
 	return nil
 }
 
-// schemaFor is the schema with id; "" is the default schema. An identity
+// For is the schema with id; "" is the default schema. An identity
 // keeps the schema id it was created with: when that schema is no longer
 // configured, the default schema stands in (and the operator is warned),
 // so its owner can still use settings.
-func (e *Engine) schemaFor(id string) *identitySchema {
+func (s *Schemas) For(id string) *Schema {
 	if id == "" {
-		return e.schema
+		return s.def
 	}
-	if s := e.schemas[id]; s != nil {
-		return s
+	if sch := s.byID[id]; sch != nil {
+		return sch
 	}
-	if _, warned := e.schemaWarned.LoadOrStore(id, true); !warned {
-		e.logger.Warn("identity schema is not configured; using the default schema for its identities",
-			zap.String("schema_id", id), zap.String("default_schema_id", e.schema.ID))
+	if _, warned := s.warned.LoadOrStore(id, true); !warned {
+		s.logger.Warn("identity schema is not configured; using the default schema for its identities",
+			zap.String("schema_id", id), zap.String("default_schema_id", s.def.ID))
 	}
-	return e.schema
+	return s.def
 }
 
-// schemaOf is the schema of an identity's traits.
-func (e *Engine) schemaOf(ident *sessionstore.Identity) *identitySchema {
-	return e.schemaFor(ident.SchemaID)
+// Of is the schema of an identity's traits.
+func (s *Schemas) Of(ident *sessionstore.Identity) *Schema {
+	return s.For(ident.SchemaID)
 }
 
-// submitSchema is the schema that types a flow's form traits: the
-// identity's for a settings flow, else the flow's own (registration).
-func (e *Engine) submitSchema(ctx context.Context, f *flow) *identitySchema {
-	if f.Kind == "settings" && f.IdentityID != "" {
-		if ident, err := e.store.GetIdentityShared(ctx, f.IdentityID); err == nil {
-			return e.schemaOf(ident)
-		}
-	}
-	return e.flowSchema(f)
-}
-
-// flowSchema is the schema a registration flow creates its identity with.
-func (e *Engine) flowSchema(f *flow) *identitySchema {
-	return e.schemaFor(f.IdentitySchema)
-}
-
-// lookupSchema finds a configured schema by its id or by the base64url of
+// Lookup finds a configured schema by its id or by the base64url of
 // its id (the last segment of schema_url).
-func (e *Engine) lookupSchema(id string) *identitySchema {
-	if s := e.schemas[id]; s != nil {
-		return s
+func (s *Schemas) Lookup(id string) *Schema {
+	if sch := s.byID[id]; sch != nil {
+		return sch
 	}
 	if b, err := base64.RawURLEncoding.DecodeString(id); err == nil {
-		return e.schemas[string(b)]
+		return s.byID[string(b)]
 	}
 	return nil
 }
 
-// selfServiceSchema resolves ?identity_schema= of a new registration flow:
+// SelfService resolves ?identity_schema= of a new registration flow:
 // empty is the default schema; a named schema must be configured and
 // marked selfservice_selectable (naming the default is always fine).
 // Anything else is refused, so no one signs up under a schema meant for
 // identities the operator creates (staff, say).
-func (e *Engine) selfServiceSchema(id string) (*identitySchema, *wire.Error) {
+func (s *Schemas) SelfService(id string) (*Schema, *wire.Error) {
 	if id == "" {
-		return e.schema, nil
+		return s.def, nil
 	}
-	if s := e.schemas[id]; s != nil && (s.Selectable || s == e.schema) {
-		return s, nil
+	if sch := s.byID[id]; sch != nil && (sch.Selectable || sch == s.def) {
+		return sch, nil
 	}
 	return nil, wire.BadRequest(fmt.Sprintf("Identity schema %q does not exist or cannot be selected in self-service flows.", id))
 }
 
-// identifiers returns the normalised values of traits marked as
+// Identifiers returns the normalised values of traits marked as
 // identifiers of credType.
-func (s *identitySchema) identifiers(traits map[string]any, credType string) []string {
+func (s *Schema) Identifiers(traits map[string]any, credType string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, f := range s.Fields {
 		if !f.Identifier[credType] {
 			continue
 		}
-		v, ok := lookupPath(traits, f.Path)
+		v, ok := LookupPath(traits, f.Path)
 		if !ok {
 			continue
 		}
@@ -248,7 +247,7 @@ func (s *identitySchema) identifiers(traits map[string]any, credType string) []s
 		if !ok || strings.TrimSpace(str) == "" {
 			continue
 		}
-		str = normalizeIdentifier(str)
+		str = NormalizeIdentifier(str)
 		if !seen[str] {
 			seen[str] = true
 			out = append(out, str)
@@ -257,13 +256,13 @@ func (s *identitySchema) identifiers(traits map[string]any, credType string) []s
 	return out
 }
 
-// addresses derives verifiable and recovery addresses from traits marked
+// Addresses derives verifiable and recovery addresses from traits marked
 // with ory.sh/kratos verification.via / recovery.via.
-func (s *identitySchema) addresses(traits map[string]any, now time.Time) ([]sessionstore.VerifiableAddress, []sessionstore.RecoveryAddress) {
+func (s *Schema) Addresses(traits map[string]any, now time.Time) ([]sessionstore.VerifiableAddress, []sessionstore.RecoveryAddress) {
 	ver := []sessionstore.VerifiableAddress{}
 	rec := []sessionstore.RecoveryAddress{}
 	for _, f := range s.Fields {
-		v, ok := lookupPath(traits, f.Path)
+		v, ok := LookupPath(traits, f.Path)
 		if !ok {
 			continue
 		}
@@ -287,9 +286,9 @@ func (s *identitySchema) addresses(traits map[string]any, now time.Time) ([]sess
 	return ver, rec
 }
 
-func loadIdentitySchema(id string, raw []byte) (*identitySchema, error) {
+func loadIdentitySchema(id string, raw []byte) (*Schema, error) {
 	if len(raw) == 0 {
-		raw = []byte(defaultIdentitySchema)
+		raw = []byte(DefaultSchema)
 	}
 	var probe map[string]any
 	if err := json.Unmarshal(raw, &probe); err != nil {
@@ -319,12 +318,12 @@ func loadIdentitySchema(id string, raw []byte) (*identitySchema, error) {
 	if traits == nil {
 		return nil, errors.New("identity schema has no properties.traits object")
 	}
-	s := &identitySchema{ID: id, Raw: raw, sch: sch}
+	s := &Schema{ID: id, Raw: raw, sch: sch}
 	s.walk(traits, "", true)
 	return s, nil
 }
 
-func (s *identitySchema) walk(obj *omap, prefix string, required bool) {
+func (s *Schema) walk(obj *omap, prefix string, required bool) {
 	props, _ := obj.get("properties").(*omap)
 	if props == nil {
 		return
@@ -352,7 +351,7 @@ func (s *identitySchema) walk(obj *omap, prefix string, required bool) {
 			s.walk(p, path, required && req[k])
 			continue
 		}
-		f := traitField{Path: path, JSONType: typ, Required: required && req[k], ParentRequired: req[k], Identifier: map[string]bool{}}
+		f := Trait{Path: path, JSONType: typ, Required: required && req[k], ParentRequired: req[k], Identifier: map[string]bool{}}
 		if items, ok := p.get("items").(*omap); ok {
 			f.ItemType, _ = items.get("type").(string)
 		}
@@ -398,10 +397,10 @@ func (s *identitySchema) walk(obj *omap, prefix string, required bool) {
 	}
 }
 
-// identifierLabel is the label of the login identifier node: the title of
+// IdentifierLabel is the label of the login identifier node: the title of
 // the single password identifier trait (1070002), else 1070004 "ID".
-func (s *identitySchema) identifierLabel(credType string) *node.Text {
-	var found *traitField
+func (s *Schema) IdentifierLabel(credType string) *node.Text {
+	var found *Trait
 	n := 0
 	for i := range s.Fields {
 		if s.Fields[i].Identifier[credType] {
@@ -415,9 +414,9 @@ func (s *identitySchema) identifierLabel(credType string) *node.Text {
 	return node.Label(1070004, nil)
 }
 
-// traitNodes builds the input nodes for every trait in group, with values
+// TraitNodes builds the input nodes for every trait in group, with values
 // from traits (nil: none), as ui-nodes.md describes.
-func (s *identitySchema) traitNodes(group string, traits map[string]any, hidden bool) []*node.Node {
+func (s *Schema) TraitNodes(group string, traits map[string]any, hidden bool) []*node.Node {
 	nodes := make([]*node.Node, 0, len(s.Fields))
 	for _, f := range s.Fields {
 		typ, auto := "text", ""
@@ -454,7 +453,7 @@ func (s *identitySchema) traitNodes(group string, traits map[string]any, hidden 
 		for _, e := range f.Enum {
 			a.Options = append(a.Options, map[string]any{"value": e})
 		}
-		if v, ok := lookupPath(traits, f.Path); ok {
+		if v, ok := LookupPath(traits, f.Path); ok {
 			a.Value = v
 		}
 		nodes = append(nodes, n)
@@ -462,8 +461,8 @@ func (s *identitySchema) traitNodes(group string, traits map[string]any, hidden 
 	return nodes
 }
 
-// lookupPath reads a dotted path from nested maps.
-func lookupPath(m map[string]any, path string) (any, bool) {
+// LookupPath reads a dotted path from nested maps.
+func LookupPath(m map[string]any, path string) (any, bool) {
 	if m == nil {
 		return nil, false
 	}
@@ -482,23 +481,23 @@ func lookupPath(m map[string]any, path string) (any, bool) {
 	return cur, true
 }
 
-// fieldError is a validation message for a trait node ("traits.email") or
+// FieldError is a validation message for a trait node ("traits.email") or
 // the flow ("" name).
-type fieldError struct {
+type FieldError struct {
 	Name string
 	Text node.Text
 }
 
-// validate checks traits against the schema and returns Kratos's messages
+// Validate checks traits against the schema and returns Kratos's messages
 // per node. traits must be JSON-decoded with UseNumber.
-func (s *identitySchema) validate(traits any) []fieldError {
+func (s *Schema) Validate(traits any) []FieldError {
 	raw, err := json.Marshal(map[string]any{"traits": traits})
 	if err != nil {
-		return []fieldError{{Text: node.TextReason(4000001, "traits are not valid JSON")}}
+		return []FieldError{{Text: node.TextReason(4000001, "traits are not valid JSON")}}
 	}
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
-		return []fieldError{{Text: node.TextReason(4000001, "traits are not valid JSON")}}
+		return []FieldError{{Text: node.TextReason(4000001, "traits are not valid JSON")}}
 	}
 	err = s.sch.Validate(inst)
 	if err == nil {
@@ -506,9 +505,9 @@ func (s *identitySchema) validate(traits any) []fieldError {
 	}
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		return []fieldError{{Text: node.TextReason(4000001, err.Error())}}
+		return []FieldError{{Text: node.TextReason(4000001, err.Error())}}
 	}
-	var out []fieldError
+	var out []FieldError
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) > 0 {
@@ -523,42 +522,42 @@ func (s *identitySchema) validate(traits any) []fieldError {
 	return out
 }
 
-func mapValidationError(e *jsonschema.ValidationError, inst any) []fieldError {
+func mapValidationError(e *jsonschema.ValidationError, inst any) []FieldError {
 	name := strings.Join(e.InstanceLocation, ".")
 	switch k := e.ErrorKind.(type) {
 	case *kind.Required:
-		var out []fieldError
+		var out []FieldError
 		for _, m := range k.Missing {
 			n := m
 			if name != "" {
 				n = name + "." + m
 			}
-			out = append(out, fieldError{Name: n, Text: node.NewText(4000002, map[string]any{"property": m}, m)})
+			out = append(out, FieldError{Name: n, Text: node.NewText(4000002, map[string]any{"property": m}, m)})
 		}
 		return out
 	case *kind.Format:
 		if k.Want == "email" {
-			return []fieldError{{Name: name, Text: node.NewText(4000040, map[string]any{"value": k.Got})}}
+			return []FieldError{{Name: name, Text: node.NewText(4000040, map[string]any{"value": k.Got})}}
 		}
-		return []fieldError{{Name: name, Text: node.NewText(4000001, map[string]any{"reason": fmt.Sprintf("%v is not valid %q", k.Got, k.Want)}, fmt.Sprintf("%v is not valid %q", k.Got, k.Want))}}
+		return []FieldError{{Name: name, Text: node.NewText(4000001, map[string]any{"reason": fmt.Sprintf("%v is not valid %q", k.Got, k.Want)}, fmt.Sprintf("%v is not valid %q", k.Got, k.Want))}}
 	case *kind.MinLength:
-		return []fieldError{{Name: name, Text: node.NewText(4000003, map[string]any{"min_length": k.Want, "actual_length": k.Got}, k.Want, k.Got)}}
+		return []FieldError{{Name: name, Text: node.NewText(4000003, map[string]any{"min_length": k.Want, "actual_length": k.Got}, k.Want, k.Got)}}
 	case *kind.MaxLength:
-		return []fieldError{{Name: name, Text: node.NewText(4000017, map[string]any{"max_length": k.Want, "actual_length": k.Got}, k.Want, k.Got)}}
+		return []FieldError{{Name: name, Text: node.NewText(4000017, map[string]any{"max_length": k.Want, "actual_length": k.Got}, k.Want, k.Got)}}
 	case *kind.Pattern:
-		return []fieldError{{Name: name, Text: node.NewText(4000004, map[string]any{"pattern": k.Want}, k.Want)}}
+		return []FieldError{{Name: name, Text: node.NewText(4000004, map[string]any{"pattern": k.Want}, k.Want)}}
 	case *kind.Type:
 		want := strings.Join(k.Want, ",")
-		return []fieldError{{Name: name, Text: node.NewText(4000026, map[string]any{"allowed_types": k.Want, "actual_type": k.Got}, want, k.Got)}}
+		return []FieldError{{Name: name, Text: node.NewText(4000026, map[string]any{"allowed_types": k.Want, "actual_type": k.Got}, want, k.Got)}}
 	case *kind.Minimum:
-		return []fieldError{{Name: name, Text: node.NewText(4000018, map[string]any{"minimum": ratF(k.Want), "actual": ratF(k.Got)}, ratF(k.Want), ratF(k.Got))}}
+		return []FieldError{{Name: name, Text: node.NewText(4000018, map[string]any{"minimum": ratF(k.Want), "actual": ratF(k.Got)}, ratF(k.Want), ratF(k.Got))}}
 	case *kind.Maximum:
-		return []fieldError{{Name: name, Text: node.NewText(4000020, map[string]any{"maximum": ratF(k.Want), "actual": ratF(k.Got)}, ratF(k.Want), ratF(k.Got))}}
+		return []FieldError{{Name: name, Text: node.NewText(4000020, map[string]any{"maximum": ratF(k.Want), "actual": ratF(k.Got)}, ratF(k.Want), ratF(k.Got))}}
 	case *kind.AdditionalProperties:
-		var out []fieldError
+		var out []FieldError
 		for _, p := range k.Properties {
 			reason := fmt.Sprintf("additionalProperties %q not allowed", p)
-			out = append(out, fieldError{Name: name, Text: node.TextReason(4000001, reason)})
+			out = append(out, FieldError{Name: name, Text: node.TextReason(4000001, reason)})
 		}
 		return out
 	}
@@ -566,7 +565,7 @@ func mapValidationError(e *jsonschema.ValidationError, inst any) []fieldError {
 	if lk, ok := e.ErrorKind.(interface{ KeywordPath() []string }); ok {
 		reason = fmt.Sprintf("%s validation failed", strings.Join(lk.KeywordPath(), "/"))
 	}
-	return []fieldError{{Name: name, Text: node.TextReason(4000001, reason)}}
+	return []FieldError{{Name: name, Text: node.TextReason(4000001, reason)}}
 }
 
 func ratF(r *big.Rat) float64 {
@@ -576,8 +575,6 @@ func ratF(r *big.Rat) float64 {
 	f, _ := r.Float64()
 	return f
 }
-
-// --- ordered JSON decoding (property order drives node order) ---
 
 type omap struct {
 	keys []string
@@ -644,9 +641,9 @@ func decodeValue(dec *json.Decoder) (any, error) {
 	return tok, nil
 }
 
-// fillObjects adds an empty object for every nested object trait the
+// FillObjects adds an empty object for every nested object trait the
 // schema declares and traits lacks ("name": {}), as Kratos stores them.
-func (s *identitySchema) fillObjects(traits map[string]any) {
+func (s *Schema) FillObjects(traits map[string]any) {
 	for _, path := range s.Objects {
 		m := traits
 		for _, p := range strings.Split(path, ".") {
@@ -661,4 +658,28 @@ func (s *identitySchema) fillObjects(traits map[string]any) {
 			m = next
 		}
 	}
+}
+
+// AnyIdentifierLabel is the identifier label of the first credential type
+// whose identifier trait has a title (the schema names the identifier
+// once, whatever credential marks it), else 1070004 "ID".
+func (s *Schema) AnyIdentifierLabel() *node.Text {
+	for _, typ := range []string{"password", "webauthn", "code", "passkey"} {
+		if l := s.IdentifierLabel(typ); l.ID != 1070004 {
+			return l
+		}
+	}
+	return node.Label(1070004, nil)
+}
+
+// SchemaConfig is one entry of identity.schemas.
+type SchemaConfig struct {
+	// ID names the schema (schema_id of identities, ?identity_schema=).
+	ID string
+	// Raw is the schema's JSON.
+	Raw []byte
+	// SelfserviceSelectable lets registration flows choose the schema with
+	// ?identity_schema=<id> (selfservice_selectable). The default schema
+	// needs no flag.
+	SelfserviceSelectable bool
 }

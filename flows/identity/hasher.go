@@ -1,4 +1,4 @@
-package flows
+package identity
 
 import (
 	"context"
@@ -15,16 +15,15 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/budget"
-
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
-
-	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
-// hasher hashes new passwords with the configured algorithm and verifies
+// Hasher hashes new passwords with the configured algorithm and verifies
 // stored hashes of any supported format.
-type hasher struct {
+type Hasher struct {
 	algorithm  string // bcrypt | argon2id
 	bcryptCost int
 	// dummy is a hash of a random password in the configured format, used
@@ -37,14 +36,16 @@ type hasher struct {
 	overlong string
 }
 
-// maxPasswordBytes: no password longer than this is ever hashed. New
+// MaxPasswordBytes: no password longer than this is ever hashed. New
 // passwords stop at 72 bytes (the policy, bcrypt's limit); this bound is
 // for verifying imported hashes of other formats.
-const maxPasswordBytes = 1024
+const MaxPasswordBytes = 1024
 
-func newHasher(algorithm string, cost int) (*hasher, error) {
-	h := &hasher{algorithm: algorithm, bcryptCost: cost, gate: processHashGate(), overlong: randomString(24, alnum)}
-	d, err := h.compute(randomString(24, alnum))
+// NewHasher returns a hasher of new passwords with algorithm (bcrypt or
+// argon2id; cost is bcrypt's) that verifies every supported format.
+func NewHasher(algorithm string, cost int) (*Hasher, error) {
+	h := &Hasher{algorithm: algorithm, bcryptCost: cost, gate: processHashGate(), overlong: token.RandomString(24, token.Alnum)}
+	d, err := h.compute(token.RandomString(24, token.Alnum))
 	if err != nil {
 		return nil, err
 	}
@@ -52,22 +53,22 @@ func newHasher(algorithm string, cost int) (*hasher, error) {
 	return h, nil
 }
 
-// hash hashes a new password once the gate grants the memory it needs.
-func (h *hasher) hash(ctx context.Context, password string) (string, error) {
+// Hash hashes a new password once the gate grants the memory it needs.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	release, err := h.gate.Acquire(ctx, h.memKiB())
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", errHashBusy, err)
+		return "", fmt.Errorf("%w: %w", ErrHashBusy, err)
 	}
 	defer release()
 	return h.compute(password)
 }
 
-// verify checks password against stored once the gate grants the memory
+// Verify checks password against stored once the gate grants the memory
 // the stored hash's parameters need.
-func (h *hasher) verify(ctx context.Context, password, stored string) (bool, error) {
+func (h *Hasher) Verify(ctx context.Context, password, stored string) (bool, error) {
 	release, err := h.gate.Acquire(ctx, hashMemKiB(stored))
 	if err != nil {
-		return false, fmt.Errorf("%w: %w", errHashBusy, err)
+		return false, fmt.Errorf("%w: %w", ErrHashBusy, err)
 	}
 	defer release()
 	if len(password) > passwordLimit(stored) {
@@ -76,11 +77,22 @@ func (h *hasher) verify(ctx context.Context, password, stored string) (bool, err
 		// costs, so the answer's timing tells nothing (a known identifier
 		// with a bcrypt hash must not answer faster than an unknown one,
 		// which costs the dummy hash).
-		_, _ = verify(h.overlong, stored)
+		_, _ = VerifyHash(h.overlong, stored)
 		return false, nil
 	}
-	return verify(password, stored)
+	return VerifyHash(password, stored)
 }
+
+// VerifyDummy spends on password what verifying a wrong password costs:
+// for unknown identifiers, so that the answer's timing does not tell them
+// from known ones.
+func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
+	_, err := h.Verify(ctx, password, h.dummy)
+	return err
+}
+
+// UseGate makes h wait for g instead of the process's hashing gate.
+func (h *Hasher) UseGate(g *budget.Gate) { h.gate = g }
 
 // passwordLimit is the longest password that can match stored: bcrypt
 // compares 72 bytes, and no longer password than maxPasswordBytes is
@@ -89,13 +101,13 @@ func passwordLimit(stored string) int {
 	if strings.HasPrefix(stored, "$2") {
 		return 72
 	}
-	return maxPasswordBytes
+	return MaxPasswordBytes
 }
 
 // memKiB is the memory one new hash takes.
-func (h *hasher) memKiB() int64 {
+func (h *Hasher) memKiB() int64 {
 	if h.algorithm == "argon2id" {
-		return argonMemory
+		return ArgonMemory
 	}
 	return 0
 }
@@ -120,29 +132,22 @@ func hashMemKiB(stored string) int64 {
 	return 0
 }
 
-// Concurrent hashing is bounded: argon2id takes 128 MiB per hash, and a
-// login flood must neither exhaust memory nor queue without end. Each hash
-// holds a share of a memory budget: its own memory need, and at least
-// budget/GOMAXPROCS, so that no more hashes run at once than there are
-// CPUs (which bounds bcrypt). A hash that cannot get its share within
-// hashWait is refused with errHashBusy (503 with Retry-After).
-
-// errHashBusy: every hashing slot stayed taken for hashWait.
-var errHashBusy = errors.New("password hashing is saturated")
+// ErrHashBusy: every hashing slot stayed taken for hashWait.
+var ErrHashBusy = errors.New("password hashing is saturated")
 
 const hashWait = 10 * time.Second
 
-// errHashersBusy is the answer when errHashBusy refused a request.
-func errHashersBusy() *wire.Error {
+// HashersBusy is the answer when ErrHashBusy refused a request.
+func HashersBusy() *wire.Error {
 	ee := wire.NewError(http.StatusServiceUnavailable, "", "", "The server is busy checking other passwords; this one was not checked. Please try again in a few seconds.")
 	ee.WithRetryAfter(5)
 	return ee
 }
 
-// busyOnly keeps errHashBusy and drops other verification errors (an
+// BusyOnly keeps ErrHashBusy and drops other verification errors (an
 // unreadable stored hash counts as a mismatch).
-func busyOnly(err error) error {
-	if errors.Is(err, errHashBusy) {
+func BusyOnly(err error) error {
+	if errors.Is(err, ErrHashBusy) {
 		return err
 	}
 	return nil
@@ -163,13 +168,13 @@ func processHashGate() *budget.Gate {
 		if l := debug.SetMemoryLimit(-1); l > 0 && l < math.MaxInt64 {
 			kib = min(kib, l/4/1024)
 		}
-		hashGateProc = budget.New(max(kib, argonMemory), runtime.GOMAXPROCS(0), hashWait)
+		hashGateProc = budget.New(max(kib, ArgonMemory), runtime.GOMAXPROCS(0), hashWait)
 	})
 	return hashGateProc
 }
 
 const (
-	argonMemory  = 128 * 1024 // KiB, Kratos's default 128 MB
+	ArgonMemory  = 128 * 1024 // KiB, Kratos's default 128 MB
 	argonTime    = 1
 	argonKeyLen  = 32
 	argonSaltLen = 16
@@ -184,13 +189,13 @@ func argonThreads() uint8 {
 }
 
 // compute hashes password in the configured format, ungated.
-func (h *hasher) compute(password string) (string, error) {
+func (h *Hasher) compute(password string) (string, error) {
 	switch h.algorithm {
 	case "argon2id":
-		salt := randomBytes(argonSaltLen)
+		salt := token.RandomBytes(argonSaltLen)
 		p := argonThreads()
-		key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, p, argonKeyLen)
-		return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, p,
+		key := argon2.IDKey([]byte(password), salt, argonTime, ArgonMemory, p, argonKeyLen)
+		return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, ArgonMemory, argonTime, p,
 			base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 	default:
 		b, err := bcrypt.GenerateFromPassword([]byte(password), h.bcryptCost)
@@ -201,11 +206,12 @@ func (h *hasher) compute(password string) (string, error) {
 	}
 }
 
-var errUnknownHash = errors.New("unknown password hash format")
+// ErrUnknownHash: the stored hash is in no supported format.
+var ErrUnknownHash = errors.New("unknown password hash format")
 
-// verify reports whether password matches stored. Comparisons are constant
+// VerifyHash reports whether password matches stored. Comparisons are constant
 // time; bcrypt limits passwords to 72 bytes, longer ones never match.
-func verify(password, stored string) (bool, error) {
+func VerifyHash(password, stored string) (bool, error) {
 	switch {
 	case strings.HasPrefix(stored, "$2a$"), strings.HasPrefix(stored, "$2b$"), strings.HasPrefix(stored, "$2y$"):
 		if len(password) > 72 {
@@ -222,24 +228,24 @@ func verify(password, stored string) (bool, error) {
 func verifyArgon2(password, stored string) (bool, error) {
 	parts := strings.Split(stored, "$")
 	if len(parts) != 6 {
-		return false, errUnknownHash
+		return false, ErrUnknownHash
 	}
 	var version int
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil {
-		return false, errUnknownHash
+		return false, ErrUnknownHash
 	}
 	var m, t uint32
 	var p uint8
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
-		return false, errUnknownHash
+		return false, ErrUnknownHash
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
 	if err != nil {
-		return false, errUnknownHash
+		return false, ErrUnknownHash
 	}
 	want, err := base64.RawStdEncoding.DecodeString(parts[5])
 	if err != nil || len(want) == 0 || len(want) > 1024 {
-		return false, errUnknownHash
+		return false, ErrUnknownHash
 	}
 	keyLen := uint32(len(want)) // #nosec G115 -- bounded to 1024 just above
 	var got []byte
@@ -251,9 +257,9 @@ func verifyArgon2(password, stored string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// needsRehash reports whether stored is not in the configured format, so a
+// NeedsRehash reports whether stored is not in the configured format, so a
 // successful login upgrades it (imported hashes).
-func (h *hasher) needsRehash(stored string) bool {
+func (h *Hasher) NeedsRehash(stored string) bool {
 	if h.algorithm == "argon2id" {
 		return !strings.HasPrefix(stored, "$argon2id$")
 	}

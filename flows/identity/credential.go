@@ -1,0 +1,42 @@
+package identity
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// NormalizeIdentifier lower-cases and trims identifiers, as Kratos does for
+// email-like identifiers.
+func NormalizeIdentifier(s string) string {
+	return strings.ToLower(strings.TrimSpace(s))
+}
+
+// PasswordConfig is the stored configuration of a password credential.
+type PasswordConfig struct {
+	HashedPassword string `json:"hashed_password"`
+}
+
+// DecodeConfig decodes a credential's stored configuration into v (an
+// empty one leaves v as it is).
+func DecodeConfig(b []byte, v any) error {
+	if len(b) == 0 {
+		return nil
+	}
+	return json.Unmarshal(b, v)
+}
+
+// EncodeConfig is the stored form of a credential's configuration.
+func EncodeConfig(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// SetCredential stores c as ident's credential of type typ.
+func SetCredential(ident *sessionstore.Identity, typ string, c sessionstore.Credential) {
+	if ident.Credentials == nil {
+		ident.Credentials = map[string]sessionstore.Credential{}
+	}
+	ident.Credentials[typ] = c
+}

@@ -1,0 +1,28 @@
+package identity
+
+import (
+	"net/http"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// Identity writes. Every writer changes the identity through
+// Store.ModifyIdentity with a function of the identity as it is at write
+// time, never by storing a copy read earlier: a request that read the
+// identity and then spent a second hashing a password must not write back
+// the "active" state an admin has changed meanwhile (issue 11, item 10).
+// The store checks the identity's version inside its transaction and
+// re-runs the function on the new identity when another write won.
+
+// ChangedMeanwhile answers a write that kept losing to concurrent
+// writes of the same identity (Store.ModifyIdentity gave up).
+func ChangedMeanwhile() *wire.Error {
+	return wire.NewError(http.StatusConflict, "", "",
+		"The identity was changed by another request at the same time. Please try again.")
+}
+
+// Active reports whether ident may act (state active or unset).
+func Active(ident *sessionstore.Identity) bool {
+	return ident.State == "" || ident.State == "active"
+}
