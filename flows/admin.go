@@ -259,7 +259,7 @@ type adminSession struct {
 
 func (e *Engine) adminSessionJSON(s *sessionstore.Session, idw *identityWire, devices bool) *adminSession {
 	w := &adminSession{
-		ID: s.ID, Active: e.sessionActive(s), ExpiresAt: s.ExpiresAt, AuthenticatedAt: s.AuthenticatedAt,
+		ID: s.ID, Active: e.sessions.sessionActive(s), ExpiresAt: s.ExpiresAt, AuthenticatedAt: s.AuthenticatedAt,
 		AAL: s.AAL, AuthenticationMethods: s.AuthenticationMethods, IssuedAt: s.IssuedAt, Identity: idw,
 	}
 	if w.AuthenticationMethods == nil {
@@ -278,7 +278,7 @@ func (e *Engine) adminSessionJSON(s *sessionstore.Session, idw *identityWire, de
 // shape (no credentials, no admin metadata), as Kratos embeds it. The
 // schema URL follows adminSchemaURL.
 func (e *Engine) adminIdentityWire(r *http.Request, id *sessionstore.Identity) *identityWire {
-	w := e.identityJSON(r, id)
+	w := e.sessions.identityJSON(r, id)
 	w.SchemaURL = e.adminSchemaURL(r, id.SchemaID)
 	return w
 }

@@ -39,7 +39,7 @@ func (e *Engine) adminListIdentitySessions(w http.ResponseWriter, r *http.Reques
 	}
 	var list []*sessionstore.Session
 	for _, s := range all {
-		if active == nil || e.sessionActive(s) == *active {
+		if active == nil || e.sessions.sessionActive(s) == *active {
 			list = append(list, s)
 		}
 	}
@@ -155,7 +155,7 @@ func (e *Engine) adminExtendSession(w http.ResponseWriter, r *http.Request) {
 	if s == nil {
 		return
 	}
-	if !e.sessionActive(s) {
+	if !e.sessions.sessionActive(s) {
 		wire.WriteError(w, r, wire.NotFound().WithDetail("reason", "The session is not active."))
 		return
 	}

@@ -75,7 +75,7 @@ type AssertionClaims struct {
 
 // AssertionSigner signs the assertions of one gate.
 type AssertionSigner struct {
-	e      *Engine
+	e      *sessionManager
 	iss    string // the configured public URL, never the request's host
 	aud    jwt.Audience
 	ttl    time.Duration
@@ -96,7 +96,7 @@ type assertionEntry struct {
 // creating it on first use), publishes its public half in the engine's
 // JWKS and returns a signer. The tokens' issuer is the engine's configured
 // public URL; a request's Host header never is.
-func (e *Engine) NewAssertionSigner(cfg AssertionConfig) (*AssertionSigner, error) {
+func (e *sessionManager) NewAssertionSigner(cfg AssertionConfig) (*AssertionSigner, error) {
 	for _, a := range cfg.Audience {
 		if a == "" {
 			return nil, errors.New("assertion: empty audience")
@@ -131,8 +131,8 @@ func (e *Engine) NewAssertionSigner(cfg AssertionConfig) (*AssertionSigner, erro
 	if err != nil {
 		return nil, fmt.Errorf("assertion signer: %w", err)
 	}
-	e.gate.keys.add(jwk)
-	return &AssertionSigner{e: e, iss: e.base.String(), aud: jwt.Audience(slices.Clone(cfg.Audience)), ttl: cfg.TTL, traits: cfg.Traits,
+	e.keys.add(jwk)
+	return &AssertionSigner{e: e, iss: e.urls.Base(), aud: jwt.Audience(slices.Clone(cfg.Audience)), ttl: cfg.TTL, traits: cfg.Traits,
 		signer: signer, kid: jwk.KeyID, cache: &boundedMap[*assertionEntry]{perShard: 4096}}, nil
 }
 
@@ -223,7 +223,7 @@ func parseES256PEM(b []byte) (*ecdsa.PrivateKey, error) {
 
 // generatedAssertionKey is the key kept in the store. create false only
 // reads it: nil, nil when there is none yet.
-func (e *Engine) generatedAssertionKey(ctx context.Context, create bool) (*ecdsa.PrivateKey, error) {
+func (e *sessionManager) generatedAssertionKey(ctx context.Context, create bool) (*ecdsa.PrivateKey, error) {
 	errAbsent := errors.New("absent")
 	der, err := e.store.Secret(ctx, assertionSecretName, func() ([]byte, error) {
 		if !create {
@@ -288,8 +288,8 @@ func (k *assertionKeys) list() []jose.JSONWebKey {
 
 // jwks serves GET /.well-known/jwks.json: the keys of the gates'
 // assertions, and the generated key once it exists.
-func (e *Engine) jwks(w http.ResponseWriter, r *http.Request) {
-	set := jose.JSONWebKeySet{Keys: e.gate.keys.list()}
+func (e *sessionManager) jwks(w http.ResponseWriter, r *http.Request) {
+	set := jose.JSONWebKeySet{Keys: e.keys.list()}
 	if k, err := e.generatedAssertionKey(r.Context(), false); err != nil {
 		e.logger.Error("jwks", zap.Error(err))
 		wire.WriteError(w, r, wire.Internal("unable to load the keys"))

@@ -119,13 +119,13 @@ func TestIdentityFactors(t *testing.T) {
 		{"passwordless key", map[string]sessionstore.Credential{"webauthn": key(true)}, nil, 0},
 	} {
 		ident := &sessionstore.Identity{ID: "i", Credentials: tc.creds, VerifiableAddresses: tc.addrs}
-		if got := e.identityFactors(ident); got != tc.want {
+		if got := e.sessions.identityFactors(ident); got != tc.want {
 			t.Errorf("%s: factors %b, want %b", tc.name, got, tc.want)
 		}
 	}
 	// The mailed code needs code { mfa } and the code method.
 	e.cfg.Methods["code"] = false
-	if got := e.identityFactors(&sessionstore.Identity{VerifiableAddresses: email}); got != 0 {
+	if got := e.sessions.identityFactors(&sessionstore.Identity{VerifiableAddresses: email}); got != 0 {
 		t.Errorf("code method off: factors %b", got)
 	}
 }
@@ -144,16 +144,16 @@ func TestCheckGateSecondFactorNoAllocs(t *testing.T) {
 	_, _, tok2 := gateFixture(t, e, `{"email":"f2@example.com"}`, creds, "aal2")
 	r1, r2 := tokenRequest(srv.URL+"/", tok1), tokenRequest(srv.URL+"/", tok2)
 	var gs GateSession
-	if err := e.CheckGate(nil, r1, GatePolicy{}, &gs); !errors.Is(err, ErrAAL2Required) {
+	if err := e.sessions.CheckGate(nil, r1, GatePolicy{}, &gs); !errors.Is(err, ErrAAL2Required) {
 		t.Fatalf("aal1 session: %v", err)
 	}
-	if err := e.CheckGate(nil, r2, GatePolicy{}, &gs); err != nil {
+	if err := e.sessions.CheckGate(nil, r2, GatePolicy{}, &gs); err != nil {
 		t.Fatalf("aal2 session: %v", err)
 	}
-	if n := testing.AllocsPerRun(200, func() { _ = e.CheckGate(nil, r1, GatePolicy{}, &gs) }); n != 0 {
+	if n := testing.AllocsPerRun(200, func() { _ = e.sessions.CheckGate(nil, r1, GatePolicy{}, &gs) }); n != 0 {
 		t.Errorf("refused check: %.1f allocs", n)
 	}
-	if n := testing.AllocsPerRun(200, func() { _ = e.CheckGate(nil, r2, GatePolicy{}, &gs) }); n != 0 {
+	if n := testing.AllocsPerRun(200, func() { _ = e.sessions.CheckGate(nil, r2, GatePolicy{}, &gs) }); n != 0 {
 		t.Errorf("passed check: %.1f allocs", n)
 	}
 }
@@ -170,7 +170,7 @@ func TestLookupExhaustedGate(t *testing.T) {
 	_, _, tok := gateFixture(t, e, `{"email":"used@example.com"}`, used, "aal1")
 	for policy, want := range map[string]error{"": nil, "highest_available": nil, "aal2": ErrAAL2SetupRequired} {
 		var gs GateSession
-		err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: policy}, &gs)
+		err := e.sessions.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: policy}, &gs)
 		if !errors.Is(err, want) || (err == nil) != (want == nil) {
 			t.Errorf("policy %q: %v, want %v", policy, err, want)
 		}
@@ -211,10 +211,10 @@ func TestStaleAAL2Session(t *testing.T) {
 			t.Fatal(err)
 		}
 		var gs GateSession
-		if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: "aal2"}, &gs); err == nil {
+		if err := e.sessions.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: "aal2"}, &gs); err == nil {
 			t.Errorf("%s: passed an aal2 gate", tc.name)
 		}
-		if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: "aal1"}, &gs); err != nil || gs.AAL != "aal1" {
+		if err := e.sessions.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: "aal1"}, &gs); err != nil || gs.AAL != "aal1" {
 			t.Errorf("%s: aal1 gate: %v, aal %q, want aal1", tc.name, err, gs.AAL)
 		}
 		l := do(t, nil, "GET", srv.URL+"/self-service/login/api?aal=aal2", nil, map[string]string{"X-Session-Token": tok})

@@ -25,7 +25,7 @@ func benchEngine(b *testing.B, cacheSize int) (*Engine, *http.Request) {
 	srv := httptest.NewServer(e)
 	b.Cleanup(srv.Close)
 	tok := registerNativeB(b, srv.URL)
-	s, err := e.lookupToken(b.Context(), tok)
+	s, err := e.sessions.lookupToken(b.Context(), tok)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func BenchmarkAuthenticateCookieCacheHit(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := e.Authenticate(req); err != nil {
+			if _, err := e.sessions.Authenticate(req); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -68,7 +68,7 @@ func BenchmarkAuthenticateCookieCacheMiss(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := e.Authenticate(req); err != nil {
+			if _, err := e.sessions.Authenticate(req); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -84,7 +84,7 @@ func BenchmarkCheckGate(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		var gs GateSession
 		for pb.Next() {
-			if err := e.CheckGate(nil, req, GatePolicy{}, &gs); err != nil {
+			if err := e.sessions.CheckGate(nil, req, GatePolicy{}, &gs); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -27,12 +27,12 @@ func TestSeveralSessionCookies(t *testing.T) {
 	exp := time.Now().Add(time.Hour)
 	seal := func(tok string) string { return e.cookies.Seal(tok, exp) }
 	// A second session of the victim.
-	victim2 := e.newSession(httptest.NewRequest("GET", "/", nil), victim.ID, "password", "aal1")
+	victim2 := e.sessions.newSession(httptest.NewRequest("GET", "/", nil), victim.ID, "password", "aal1")
 	if err := e.store.CreateSession(context.Background(), victim2.sess); err != nil {
 		t.Fatal(err)
 	}
 	// The "revoked" cookie is of an identity whose session is revoked.
-	if s, err := e.lookupToken(context.Background(), revokedTok); err != nil {
+	if s, err := e.sessions.lookupToken(context.Background(), revokedTok); err != nil {
 		t.Fatal(err)
 	} else if err := e.store.RevokeSession(context.Background(), s.ID); err != nil {
 		t.Fatal(err)
@@ -70,14 +70,14 @@ func TestSeveralSessionCookies(t *testing.T) {
 					r.Header.Set("Cookie", header)
 				}
 				var gs GateSession
-				err := e.CheckGate(nil, r, GatePolicy{}, &gs)
+				err := e.sessions.CheckGate(nil, r, GatePolicy{}, &gs)
 				switch {
 				case tc.want == "" && err == nil:
 					t.Fatalf("split %v: the gate let %q in as %s", split, header, gs.IdentityID)
 				case tc.want != "" && (err != nil || gs.IdentityID != tc.want):
 					t.Fatalf("split %v: gate: %v %q, want %s", split, err, gs.IdentityID, tc.want)
 				}
-				s, _, err := e.currentSession(r)
+				s, _, err := e.sessions.currentSession(r)
 				switch {
 				case tc.want == "" && err == nil:
 					t.Fatalf("split %v: currentSession gave %s", split, s.IdentityID)

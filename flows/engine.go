@@ -265,8 +265,8 @@ type Engine struct {
 	sealer *token.Sealer
 	// codeKey keys the MACs of one-time codes (codes.go).
 	codeKey []byte
-	// gate is the state of the gate API (gate_api.go, sessioncheck.go).
-	gate gateFeatures
+	// sessions issues, finds and checks sessions (sessioncheck.go).
+	sessions *sessionManager
 
 	// schemas are the configured identity schemas (schema.go).
 	schemas *identity.Schemas
@@ -489,6 +489,20 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	e.codeKey = e.cookies.MACKey()
 	if len(cfg.CipherSecrets) > 0 {
 		e.codeKey = token.PurposeKey([]byte(cfg.CipherSecrets[0]), "code-mac")
+	}
+	e.sessions = &sessionManager{
+		cfg: sessionConfig{
+			SessionLifespan: e.cfg.SessionLifespan, EarliestPossibleExtend: e.cfg.EarliestPossibleExtend,
+			CookieName: e.cfg.CookieName, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
+			CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil), RequiredAAL: e.cfg.RequiredAAL,
+		},
+		store: store, cookies: e.cookies, urls: e.urls, logger: logger,
+		now: func() time.Time { return e.now() },
+	}
+	for _, m := range loginMethods {
+		if m.aal == "aal2" && m.active != nil {
+			e.sessions.factors = append(e.sessions.factors, loginFactor{e, m})
+		}
 	}
 	e.routes()
 	return e, nil

@@ -93,16 +93,16 @@ func TestWhoamiJSONMatchesEncodingJSON(t *testing.T) {
 		r := httptest.NewRequest("GET", srv.URL+"/sessions/whoami", nil)
 		for _, s := range sessions {
 			for _, tc := range idents {
-				want, err := json.Marshal(e.sessionJSON(s, e.identityJSON(r, tc.ident)))
+				want, err := json.Marshal(e.sessions.sessionJSON(s, e.sessions.identityJSON(r, tc.ident)))
 				if err != nil {
 					t.Fatal(err)
 				}
 				w := httptest.NewRecorder()
-				e.writeWhoami(w, r, s, tc.ident)
+				e.sessions.writeWhoami(w, r, s, tc.ident)
 				if got := w.Body.Bytes(); !bytes.Equal(got, want) {
 					t.Errorf("public_url %v, session %s, identity %s:\n got %s\nwant %s", publicURL, s.ID, tc.ident.ID, got, want)
 				}
-				if _, fast := e.appendIdentityJSON(nil, r, tc.ident); fast != tc.fast {
+				if _, fast := e.sessions.appendIdentityJSON(nil, r, tc.ident); fast != tc.fast {
 					t.Errorf("identity %s: hand-encoded %v, want %v", tc.ident.ID, fast, tc.fast)
 				}
 			}
@@ -126,7 +126,7 @@ func TestCheckGatePolicies(t *testing.T) {
 		{"ory_st_" + strings.Repeat("x", 32), "aal1", ErrNoSession},
 	} {
 		var gs GateSession
-		err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tc.tok), GatePolicy{RequiredAAL: tc.policy}, &gs)
+		err := e.sessions.CheckGate(nil, tokenRequest(srv.URL+"/", tc.tok), GatePolicy{RequiredAAL: tc.policy}, &gs)
 		if !errors.Is(err, tc.want) && !(err == nil && tc.want == nil) {
 			t.Errorf("policy %q: err %v, want %v", tc.policy, err, tc.want)
 		}
@@ -136,12 +136,12 @@ func TestCheckGatePolicies(t *testing.T) {
 	}
 	// The engine-wide aal1 turns highest_available off for whoami and
 	// gates without their own policy, not for a gate that asks for more.
-	e.cfg.RequiredAAL = "aal1"
+	e.sessions.cfg.RequiredAAL = "aal1"
 	var gs GateSession
-	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", mfa1), GatePolicy{}, &gs); err != nil {
+	if err := e.sessions.CheckGate(nil, tokenRequest(srv.URL+"/", mfa1), GatePolicy{}, &gs); err != nil {
 		t.Errorf("aal1 engine: %v", err)
 	}
-	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", mfa1), GatePolicy{RequiredAAL: "highest_available"}, &gs); !errors.Is(err, ErrAAL2Required) {
+	if err := e.sessions.CheckGate(nil, tokenRequest(srv.URL+"/", mfa1), GatePolicy{RequiredAAL: "highest_available"}, &gs); !errors.Is(err, ErrAAL2Required) {
 		t.Errorf("aal1 engine, highest_available gate: %v", err)
 	}
 }
@@ -150,13 +150,13 @@ func TestGateSessionMethodsAndTraits(t *testing.T) {
 	e, srv := testEngine(t, nil)
 	ident, _, tok := gateFixture(t, e, `{"email":"t@example.com","name":{"first":"Ada","last":"L"},"age":42,"admin":true,"tags":["a","b"]}`, nil, "aal2")
 	var gs GateSession
-	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{}, &gs); err != nil {
+	if err := e.sessions.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{}, &gs); err != nil {
 		t.Fatal(err)
 	}
 	if got := string(gs.AppendMethods(nil, ",")); got != "password,totp" {
 		t.Errorf("methods %q", got)
 	}
-	traits, err := e.IdentityTraits(context.Background(), ident.ID)
+	traits, err := e.sessions.IdentityTraits(context.Background(), ident.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestGateSessionMethodsAndTraits(t *testing.T) {
 	if _, ok := TraitValue(traits, "name.middle"); ok {
 		t.Error("missing trait found")
 	}
-	again, _ := e.Traits(&gs)
+	again, _ := e.sessions.Traits(&gs)
 	if again["email"] != traits["email"] {
 		t.Error("Traits and IdentityTraits differ")
 	}
@@ -179,7 +179,7 @@ func TestGateSessionMethodsAndTraits(t *testing.T) {
 	if err := e.store.UpdateIdentity(context.Background(), fresh); err != nil {
 		t.Fatal(err)
 	}
-	traits, _ = e.IdentityTraits(context.Background(), ident.ID)
+	traits, _ = e.sessions.IdentityTraits(context.Background(), ident.ID)
 	if traits["email"] != "new@example.com" {
 		t.Errorf("traits after update: %v", traits)
 	}
@@ -253,7 +253,7 @@ func TestSlidingExpiry(t *testing.T) {
 	// The gate extends too (token clients).
 	e.now = func() time.Time { return base.Add(90 * time.Minute) }
 	var gs GateSession
-	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{}, &gs); err != nil {
+	if err := e.sessions.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{}, &gs); err != nil {
 		t.Fatal(err)
 	}
 	if want := base.Add(150 * time.Minute); stored().Sub(want).Abs() > time.Second || gs.ExpiresAt.Sub(want).Abs() > time.Second {
@@ -263,7 +263,7 @@ func TestSlidingExpiry(t *testing.T) {
 	r := httptest.NewRequest("GET", srv.URL+"/app", nil)
 	r.Header.Set("Cookie", e.cfg.CookieName+"="+cookie)
 	rec := httptest.NewRecorder()
-	if err := e.CheckGate(rec, r, GatePolicy{}, &gs); err != nil {
+	if err := e.sessions.CheckGate(rec, r, GatePolicy{}, &gs); err != nil {
 		t.Fatal(err)
 	}
 	renewed := (&http.Response{Header: rec.Header()}).Cookies()
@@ -293,7 +293,7 @@ func TestAssertionAndJWKS(t *testing.T) {
 	if n := len(jwks().Keys); n != 0 {
 		t.Fatalf("jwks before any signer: %d keys", n)
 	}
-	a, err := e.NewAssertionSigner(AssertionConfig{TTL: time.Minute, Traits: []string{"email", "name.first", "missing"}})
+	a, err := e.sessions.NewAssertionSigner(AssertionConfig{TTL: time.Minute, Traits: []string{"email", "name.first", "missing"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func TestAssertionAndJWKS(t *testing.T) {
 
 	r := tokenRequest(srv.URL+"/app", tok)
 	var gs GateSession
-	if err := e.CheckGate(nil, r, GatePolicy{}, &gs); err != nil {
+	if err := e.sessions.CheckGate(nil, r, GatePolicy{}, &gs); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := a.Assertion(r, &gs)
@@ -348,7 +348,7 @@ func TestAssertionAndJWKS(t *testing.T) {
 	// A key file: PKCS #8 and SEC 1 PEM, both published.
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalECPrivateKey(k)
-	f, err := e.NewAssertionSigner(AssertionConfig{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})})
+	f, err := e.sessions.NewAssertionSigner(AssertionConfig{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,15 +356,15 @@ func TestAssertionAndJWKS(t *testing.T) {
 		t.Error("JWKS lacks the file key or the generated key")
 	}
 	p8, _ := x509.MarshalPKCS8PrivateKey(k)
-	if g, err := e.NewAssertionSigner(AssertionConfig{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})}); err != nil || g.KeyID() != f.KeyID() {
+	if g, err := e.sessions.NewAssertionSigner(AssertionConfig{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})}); err != nil || g.KeyID() != f.KeyID() {
 		t.Errorf("PKCS #8: %v", err)
 	}
 	k384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	der384, _ := x509.MarshalECPrivateKey(k384)
-	if _, err := e.NewAssertionSigner(AssertionConfig{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der384})}); err == nil {
+	if _, err := e.sessions.NewAssertionSigner(AssertionConfig{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der384})}); err == nil {
 		t.Error("P-384 key accepted for ES256")
 	}
-	if _, err := e.NewAssertionSigner(AssertionConfig{KeyPEM: []byte("nope")}); err == nil {
+	if _, err := e.sessions.NewAssertionSigner(AssertionConfig{KeyPEM: []byte("nope")}); err == nil {
 		t.Error("garbage key accepted")
 	}
 }
@@ -379,12 +379,12 @@ func jsonEqual(a, b any) bool {
 // common case) and signed every time (a new session, or ttl/4 elapsed).
 func BenchmarkAssertion(b *testing.B) {
 	e, req := benchEngine(b, 0)
-	a, err := e.NewAssertionSigner(AssertionConfig{Traits: []string{"email"}})
+	a, err := e.sessions.NewAssertionSigner(AssertionConfig{Traits: []string{"email"}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	var gs GateSession
-	if err := e.CheckGate(nil, req, GatePolicy{}, &gs); err != nil {
+	if err := e.sessions.CheckGate(nil, req, GatePolicy{}, &gs); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("cached", func(b *testing.B) {
@@ -417,7 +417,7 @@ func TestAssertionIssuerNeverFromHost(t *testing.T) {
 		r := tokenRequest("http://evil.example/app", tok)
 		r.Host = "evil.example"
 		var gs GateSession
-		if err := e.CheckGate(nil, r, GatePolicy{}, &gs); err != nil {
+		if err := e.sessions.CheckGate(nil, r, GatePolicy{}, &gs); err != nil {
 			t.Fatal(err)
 		}
 		raw, err := a.Assertion(r, &gs)
@@ -435,7 +435,7 @@ func TestAssertionIssuerNeverFromHost(t *testing.T) {
 		}
 		return c, m
 	}
-	one, err := e.NewAssertionSigner(AssertionConfig{Audience: []string{"https://app.example.com"}})
+	one, err := e.sessions.NewAssertionSigner(AssertionConfig{Audience: []string{"https://app.example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,21 +443,21 @@ func TestAssertionIssuerNeverFromHost(t *testing.T) {
 	if c.Issuer != srv.URL+"/" || m["aud"] != "https://app.example.com" {
 		t.Errorf("iss %q aud %#v, want %q and the one audience as a string", c.Issuer, m["aud"], srv.URL+"/")
 	}
-	two, err := e.NewAssertionSigner(AssertionConfig{Audience: []string{"https://app.example.com", "billing"}})
+	two, err := e.sessions.NewAssertionSigner(AssertionConfig{Audience: []string{"https://app.example.com", "billing"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c, m := claims(two); !jsonEqual(m["aud"], []string{"https://app.example.com", "billing"}) || c.Issuer != srv.URL+"/" {
 		t.Errorf("iss %q aud %#v", c.Issuer, m["aud"])
 	}
-	none, err := e.NewAssertionSigner(AssertionConfig{})
+	none, err := e.sessions.NewAssertionSigner(AssertionConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, m := claims(none); m["aud"] != nil {
 		t.Errorf("aud %#v without an audience", m["aud"])
 	}
-	if _, err := e.NewAssertionSigner(AssertionConfig{Audience: []string{""}}); err == nil {
+	if _, err := e.sessions.NewAssertionSigner(AssertionConfig{Audience: []string{""}}); err == nil {
 		t.Error("empty audience accepted")
 	}
 }

@@ -1,7 +1,6 @@
 package flows
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -33,7 +32,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 	if rerr != nil {
 		return nil, rerr
 	}
-	sess, _, err := e.currentSession(r)
+	sess, _, err := e.sessions.currentSession(r)
 	if err != nil && !errors.Is(err, ErrNoSession) {
 		return nil, wire.Internal("unable to look up the session")
 	}
@@ -42,7 +41,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 		return nil, wire.AAL1Required()
 	case sess != nil && !refresh && aal == "aal1":
 		return nil, wire.SessionAlreadyAvailable()
-	case sess != nil && aal == "aal2" && !refresh && e.effectiveAAL(r.Context(), sess) == "aal2":
+	case sess != nil && aal == "aal2" && !refresh && e.sessions.effectiveAAL(r.Context(), sess) == "aal2":
 		return nil, wire.SessionAlreadyAvailable()
 	}
 	f := e.newFlow(r, "login", typ)
@@ -108,7 +107,7 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	sess, _, err := e.currentSession(r)
+	sess, _, err := e.sessions.currentSession(r)
 	if err != nil && !errors.Is(err, ErrNoSession) {
 		wire.WriteError(w, r, wire.Internal("unable to look up the session"))
 		return
@@ -232,12 +231,12 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		// A second factor adds to the session; a first factor here is a
 		// refresh, which re-authenticates it.
 		var err error
-		if issued, err = e.upgradeSession(r, sess, m.name, m.aal, m.aal == "aal1"); err != nil {
+		if issued, err = e.sessions.upgradeSession(r, sess, m.name, m.aal, m.aal == "aal1"); err != nil {
 			e.upgradeFailed(w, r, f, err)
 			return
 		}
 	} else {
-		issued = e.newSession(r, ident.ID, m.name, m.aal)
+		issued = e.sessions.newSession(r, ident.ID, m.name, m.aal)
 		if err := e.store.CreateSession(r.Context(), issued.sess); err != nil {
 			e.sessionNotCreated(w, r, sub, err)
 			return
@@ -246,67 +245,6 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 	f.Active = m.name
 	e.completeFlow(r.Context(), f)
 	e.answerLogin(w, r, sub, ident, issued)
-}
-
-// errSessionGone: the request's session was revoked, expired or got a new
-// token while the request ran.
-var errSessionGone = errors.New("flows: the session is no longer valid")
-
-// upgradeSession records a completed method on the request's session sess
-// (as currentSession read it), recomputes the AAL and returns the stored
-// session with the token to answer with. The change is applied to the
-// stored session in one store transaction, so concurrent writers (a
-// sliding extension, another step) do not undo each other.
-//
-// reauth: the method re-proved the first factor (a refresh login). Only
-// then does authenticated_at move: privileged_session_max_age counts from
-// the last first-factor authentication, so a second factor, or a
-// credential linked in settings, never renews the privileged window
-// (Kratos moves it on every login step).
-//
-// A session whose token came in the session cookie gets a new token (the
-// caller sets the new cookie; issuedSession.rotated): a cookie planted
-// from a sibling subdomain then never rides along into a higher AAL or a
-// refreshed session, and the old value stops working at the commit, in
-// the store's caches too. Tokens the client holds itself (X-Session-Token
-// or Bearer: native apps) are kept, as Kratos does; a cookie cannot plant
-// them.
-func (e *Engine) upgradeSession(r *http.Request, sess *sessionstore.Session, method, aal string, reauth bool) (*issuedSession, error) {
-	var c requestCred
-	if !e.requestCredential(r, &c) || (c.ncands > 1 && e.resolveCookies(r.Context(), &c) != nil) || !bytes.Equal(c.hash[:], sess.TokenHash) {
-		return nil, errSessionGone
-	}
-	is := &issuedSession{upgraded: true}
-	var newHash []byte
-	if c.fromCookie {
-		is.token, is.rotated = token.NewSessionToken(), true
-		newHash = token.Hash(is.token)
-	} else {
-		is.token, _ = e.requestToken(r)
-	}
-	now := e.now().UTC()
-	stored, err := e.store.ModifySession(r.Context(), sess.ID, sess.TokenHash, func(up *sessionstore.Session) error {
-		if !e.sessionActive(up) {
-			return errSessionGone
-		}
-		if reauth {
-			up.AuthenticatedAt = now
-		}
-		up.AuthenticationMethods = append(up.AuthenticationMethods, sessionstore.AuthMethod{Method: method, AAL: aal, CompletedAt: now})
-		up.AAL = sessionAAL(up.AuthenticationMethods)
-		if newHash != nil {
-			up.TokenHash = newHash
-		}
-		return nil
-	})
-	if errors.Is(err, sessionstore.ErrTokenChanged) || errors.Is(err, sessionstore.ErrNotFound) {
-		return nil, errSessionGone
-	}
-	if err != nil {
-		return nil, fmt.Errorf("upgrading session: %w", err)
-	}
-	is.sess = stored
-	return is, nil
 }
 
 // upgradeFailed answers a login step whose session could not be upgraded.
@@ -422,12 +360,12 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 	var issued *issuedSession
 	if f.Refresh && sess != nil {
 		// Refresh: re-authenticate the same session.
-		if issued, err = e.upgradeSession(r, sess, "password", "aal1", true); err != nil {
+		if issued, err = e.sessions.upgradeSession(r, sess, "password", "aal1", true); err != nil {
 			e.upgradeFailed(w, r, f, err)
 			return
 		}
 	} else {
-		issued = e.newSession(r, ident.ID, "password", "aal1")
+		issued = e.sessions.newSession(r, ident.ID, "password", "aal1")
 		if err := e.store.CreateSession(r.Context(), issued.sess); err != nil {
 			e.sessionNotCreated(w, r, sub, err)
 			return
@@ -512,16 +450,16 @@ func (e *Engine) completeFlow(ctx context.Context, f *flow) {
 // answerLogin answers a successful login per client kind.
 func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, is *issuedSession) {
 	f := sub.f
-	needAAL2 := !e.aalSatisfied(is.sess, ident)
+	needAAL2 := !e.sessions.aalSatisfied(is.sess, ident)
 	var idw *identityWire
 	if !needAAL2 {
-		idw = e.identityJSON(r, ident)
+		idw = e.sessions.identityJSON(r, ident)
 	}
-	sw := e.sessionJSON(is.sess, idw)
+	sw := e.sessions.sessionJSON(is.sess, idw)
 	if f.Type == "api" {
 		if is.rotated {
 			// The session came in a cookie: that cookie's token is gone.
-			e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
+			e.sessions.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
 		}
 		// With a second factor still due, the identity is withheld.
 		wire.WriteJSON(w, http.StatusOK, map[string]any{"session_token": is.token, "session": sw, "continue_with": nil})
@@ -534,7 +472,7 @@ func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		// second factor) go on; the session token itself is rotated.
 		e.issueCSRF(w, r)
 	}
-	e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
+	e.sessions.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
 	to := e.flowReturnTo(r, f)
 	if needAAL2 {
 		aal2 := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")

@@ -56,7 +56,7 @@ func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *wire.Error) 
 	if rerr != nil {
 		return nil, rerr
 	}
-	if sess, _, _ := e.currentSession(r); sess != nil {
+	if sess, _, _ := e.sessions.currentSession(r); sess != nil {
 		return nil, wire.SessionAlreadyAvailable()
 	}
 	f := e.newFlow(r, "recovery", typ)
@@ -224,7 +224,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 			return
 		}
 	}
-	is := e.newSession(r, ident.ID, method, "aal1")
+	is := e.sessions.newSession(r, ident.ID, method, "aal1")
 	if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the session"))
 		return
@@ -251,7 +251,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 		// A mailed link opens in a browser even for a native flow: that
 		// browser is the one that proved the address, so it gets the
 		// session cookie.
-		e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
+		e.sessions.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
 	}
 	showSettings := map[string]any{"action": "show_settings_ui", "flow": map[string]any{"id": sf.ID, "url": settingsURL}}
 	// The stored flow never holds the session token: anyone who knows a

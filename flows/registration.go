@@ -28,7 +28,7 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *wire.Err
 	if _, serr := e.schemas.SelfService(schemaID); serr != nil {
 		return nil, serr
 	}
-	sess, _, err := e.currentSession(r)
+	sess, _, err := e.sessions.currentSession(r)
 	if err != nil && !errors.Is(err, ErrNoSession) {
 		return nil, wire.Internal("unable to look up the session")
 	}
@@ -114,7 +114,7 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	if sess, _, _ := e.currentSession(r); sess != nil {
+	if sess, _, _ := e.sessions.currentSession(r); sess != nil {
 		if f.Type == "browser" && !sub.json {
 			wire.Redirect(w, r, http.StatusFound, e.urls.DefaultReturn())
 			return
@@ -301,7 +301,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 	// login hook would refuse this session, so it is not issued).
 	var is *issuedSession
 	if !e.addressUnverified(ident) {
-		is = e.newSession(r, ident.ID, method, "aal1")
+		is = e.sessions.newSession(r, ident.ID, method, "aal1")
 		if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
 			e.logger.Error("creating session", zap.Error(err))
 			wire.WriteError(w, r, wire.Internal("unable to store the session"))
@@ -322,7 +322,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 		}
 	}
 	e.completeFlow(r.Context(), f)
-	idw := e.identityJSON(r, ident)
+	idw := e.sessions.identityJSON(r, ident)
 	if is == nil {
 		// Kratos's answer without the session hook: the identity only.
 		if f.Type == "api" {
@@ -333,7 +333,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 		e.finish(w, r, sub, to, nil, map[string]any{"identity": idw, "continue_with": append(f.ContinueWith, continueRedirect(to))})
 		return
 	}
-	sw := e.sessionJSON(is.sess, idw)
+	sw := e.sessions.sessionJSON(is.sess, idw)
 	if f.Type == "api" {
 		wire.WriteJSON(w, http.StatusOK, map[string]any{
 			"session_token": is.token, "session": sw, "identity": idw,
@@ -342,7 +342,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 		return
 	}
 	e.issueCSRF(w, r)
-	e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
+	e.sessions.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
 	to := e.flowReturnTo(r, f)
 	e.finish(w, r, sub, to, nil, map[string]any{"session": sw, "identity": idw, "continue_with": append(f.ContinueWith, continueRedirect(to))})
 }

@@ -40,7 +40,7 @@ type identityWire struct {
 
 // identityJSON is the frontend API's identity: no credentials, no admin
 // metadata.
-func (e *Engine) identityJSON(r *http.Request, id *sessionstore.Identity) *identityWire {
+func (e *sessionManager) identityJSON(r *http.Request, id *sessionstore.Identity) *identityWire {
 	w := &identityWire{
 		ID: id.ID, SchemaID: id.SchemaID,
 		SchemaURL: e.urls.Public("schemas/" + base64.RawURLEncoding.EncodeToString([]byte(id.SchemaID))),
@@ -76,7 +76,7 @@ type sessionWire struct {
 	Devices               []sessionstore.Device     `json:"devices"`
 }
 
-func (e *Engine) sessionJSON(s *sessionstore.Session, idw *identityWire) *sessionWire {
+func (e *sessionManager) sessionJSON(s *sessionstore.Session, idw *identityWire) *sessionWire {
 	w := &sessionWire{
 		ID: s.ID, Active: e.sessionActive(s), ExpiresAt: s.ExpiresAt, AuthenticatedAt: s.AuthenticatedAt,
 		AAL: s.AAL, AuthenticationMethods: s.AuthenticationMethods, IssuedAt: s.IssuedAt,
@@ -91,7 +91,7 @@ func (e *Engine) sessionJSON(s *sessionstore.Session, idw *identityWire) *sessio
 	return w
 }
 
-func (e *Engine) sessionActive(s *sessionstore.Session) bool {
+func (e *sessionManager) sessionActive(s *sessionstore.Session) bool {
 	return s.Active && e.now().Before(s.ExpiresAt)
 }
 
@@ -111,7 +111,7 @@ type issuedSession struct {
 
 // newSession builds (but does not store) a session for identity after a
 // first factor method.
-func (e *Engine) newSession(r *http.Request, identityID, method, aal string) *issuedSession {
+func (e *sessionManager) newSession(r *http.Request, identityID, method, aal string) *issuedSession {
 	now := e.now().UTC()
 	tok := token.NewSessionToken()
 	ip := r.RemoteAddr
@@ -133,7 +133,7 @@ func (e *Engine) newSession(r *http.Request, identityID, method, aal string) *is
 
 // logoutToken is derived from the session id with a keyed MAC, so it can be
 // shown again on every createBrowserLogoutFlow without being stored.
-func (e *Engine) logoutToken(sessionID string) string {
+func (e *sessionManager) logoutToken(sessionID string) string {
 	key := e.cookies.MACKey()
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte("logout\x00" + sessionID))
@@ -146,7 +146,7 @@ func (e *Engine) logoutToken(sessionID string) string {
 }
 
 // setSessionCookie sets ory_kratos_session for s.
-func (e *Engine) setSessionCookie(w http.ResponseWriter, r *http.Request, token string, expires time.Time) {
+func (e *sessionManager) setSessionCookie(w http.ResponseWriter, r *http.Request, token string, expires time.Time) {
 	maxAge := int(time.Until(expires).Seconds())
 	if maxAge < 1 {
 		maxAge = 1
@@ -159,7 +159,7 @@ func (e *Engine) setSessionCookie(w http.ResponseWriter, r *http.Request, token 
 	})
 }
 
-func (e *Engine) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
+func (e *sessionManager) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- clears the cookie; same attributes as when it was set
 		Name: e.cfg.CookieName, Value: "", Path: e.cfg.CookiePath, Domain: e.cfg.CookieDomain,
 		Expires: time.Unix(1, 0).UTC(), MaxAge: -1,
@@ -171,7 +171,7 @@ func (e *Engine) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 
 // requestToken extracts the session token: X-Session-Token, then the
 // session cookie, then Authorization: Bearer (Kratos's order).
-func (e *Engine) requestToken(r *http.Request) (string, bool) {
+func (e *sessionManager) requestToken(r *http.Request) (string, bool) {
 	if t := r.Header.Get("X-Session-Token"); t != "" {
 		return t, true
 	}
@@ -192,7 +192,7 @@ func (e *Engine) requestToken(r *http.Request) (string, bool) {
 }
 
 // lookupToken returns the stored session for token (active or not).
-func (e *Engine) lookupToken(ctx context.Context, tok string) (*sessionstore.Session, error) {
+func (e *sessionManager) lookupToken(ctx context.Context, tok string) (*sessionstore.Session, error) {
 	if !token.ValidShape(tok) {
 		return nil, sessionstore.ErrNotFound
 	}
@@ -200,7 +200,7 @@ func (e *Engine) lookupToken(ctx context.Context, tok string) (*sessionstore.Ses
 }
 
 // currentSession returns the request's active session and its token.
-func (e *Engine) currentSession(r *http.Request) (*sessionstore.Session, string, error) {
+func (e *sessionManager) currentSession(r *http.Request) (*sessionstore.Session, string, error) {
 	token, ok := e.requestToken(r)
 	if !ok {
 		return nil, "", ErrNoSession
@@ -223,7 +223,7 @@ func (e *Engine) currentSession(r *http.Request) (*sessionstore.Session, string,
 // and returns ErrNoSession when there is none or it is expired/revoked, or
 // ErrAAL2Required when a second factor is due (required_aal). The gate uses
 // CheckGate (gate_api.go), which also applies a per-route AAL policy.
-func (e *Engine) Authenticate(r *http.Request) (*SessionInfo, error) {
+func (e *sessionManager) Authenticate(r *http.Request) (*SessionInfo, error) {
 	var c requestCred
 	s, _, err := e.checkSession(r, "", &c)
 	if err != nil {
@@ -242,7 +242,7 @@ func (e *Engine) Authenticate(r *http.Request) (*SessionInfo, error) {
 
 // LoginBrowserURL is the public createBrowserLoginFlow URL with return_to
 // set (empty returnTo: none).
-func (e *Engine) LoginBrowserURL(r *http.Request, returnTo string) string {
+func (e *sessionManager) LoginBrowserURL(r *http.Request, returnTo string) string {
 	u := e.urls.Public("self-service/login/browser")
 	if returnTo != "" {
 		u = wire.WithQuery(u, "return_to", returnTo)

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // The session check of whoami and the gate, built for the hot path: the
@@ -54,7 +55,7 @@ const maxCookieCands = 4
 // (X-Session-Token, then the session cookie, then Authorization: Bearer)
 // and hashes it into c. False when the request carries none of a valid
 // shape.
-func (e *Engine) requestCredential(r *http.Request, c *requestCred) bool {
+func (e *sessionManager) requestCredential(r *http.Request, c *requestCred) bool {
 	if t := r.Header.Get("X-Session-Token"); t != "" {
 		if !token.ValidShape(t) {
 			return false
@@ -110,7 +111,7 @@ func (e *Engine) requestCredential(r *http.Request, c *requestCred) bool {
 // only), or ErrNoSession, ErrAAL2Required, ErrAAL2SetupRequired or a store
 // error. requiredAAL is aal1, aal2 or highest_available; empty means the
 // engine's required_aal.
-func (e *Engine) checkSession(r *http.Request, requiredAAL string, c *requestCred) (*sessionstore.Session, *sessionstore.Identity, error) {
+func (e *sessionManager) checkSession(r *http.Request, requiredAAL string, c *requestCred) (*sessionstore.Session, *sessionstore.Identity, error) {
 	if !e.requestCredential(r, c) {
 		return nil, nil, ErrNoSession
 	}
@@ -161,7 +162,7 @@ func (e *Engine) checkSession(r *http.Request, requiredAAL string, c *requestCre
 var hashBufs = sync.Pool{New: func() any { return new([32]byte) }}
 
 // sessionByHash is store.GetSessionByTokenHash without the allocation.
-func (e *Engine) sessionByHash(ctx context.Context, h *[32]byte) (*sessionstore.Session, error) {
+func (e *sessionManager) sessionByHash(ctx context.Context, h *[32]byte) (*sessionstore.Session, error) {
 	buf := hashBufs.Get().(*[32]byte)
 	*buf = *h
 	s, err := e.store.GetSessionByTokenHash(ctx, buf[:])
@@ -174,7 +175,7 @@ func (e *Engine) sessionByHash(ctx context.Context, h *[32]byte) (*sessionstore.
 // minExtendStep is the least an extension moves ExpiresAt: it bounds the
 // writes to one per session per minute (per tenth of the lifespan when
 // that is shorter).
-func (e *Engine) minExtendStep() time.Duration {
+func (e *sessionManager) minExtendStep() time.Duration {
 	return min(time.Minute, e.cfg.SessionLifespan/10)
 }
 
@@ -184,7 +185,7 @@ func (e *Engine) minExtendStep() time.Duration {
 // unchanged). Concurrent requests of one session extend it once; the
 // others go on with s. A failed write is logged and ignored: the session
 // is still valid.
-func (e *Engine) maybeExtend(ctx context.Context, s *sessionstore.Session) *sessionstore.Session {
+func (e *sessionManager) maybeExtend(ctx context.Context, s *sessionstore.Session) *sessionstore.Session {
 	epe := e.cfg.EarliestPossibleExtend
 	if epe <= 0 {
 		return s
@@ -197,11 +198,10 @@ func (e *Engine) maybeExtend(ctx context.Context, s *sessionstore.Session) *sess
 	if next.Sub(s.ExpiresAt) < e.minExtendStep() {
 		return s
 	}
-	st := e.gateState()
-	if _, busy := st.extending.LoadOrStore(s.ID, struct{}{}); busy {
+	if _, busy := e.extending.LoadOrStore(s.ID, struct{}{}); busy {
 		return s
 	}
-	defer st.extending.Delete(s.ID)
+	defer e.extending.Delete(s.ID)
 	// Applied to the stored session, not to s: a concurrent AAL upgrade
 	// is kept, and a token rotated meanwhile is never brought back.
 	c, err := e.store.ModifySession(ctx, s.ID, s.TokenHash, func(c *sessionstore.Session) error {
@@ -228,7 +228,7 @@ func (e *Engine) maybeExtend(ctx context.Context, s *sessionstore.Session) *sess
 // valid one, and an ambiguous request is refused rather than guessed. If
 // none is active, c keeps the first (its lookup then fails). This path
 // costs one session lookup per cookie; a single cookie never takes it.
-func (e *Engine) resolveCookies(ctx context.Context, c *requestCred) error {
+func (e *sessionManager) resolveCookies(ctx context.Context, c *requestCred) error {
 	chosen, identity := -1, ""
 	for i := 0; i < c.ncands; i++ {
 		s, err := e.sessionByHash(ctx, &c.cands[i].hash)
@@ -259,7 +259,7 @@ func (e *Engine) resolveCookies(ctx context.Context, c *requestCred) error {
 // sealed with an expiry that the session has since moved past (an
 // extension), as Kratos's whoami does. It needs the token, so it opens the
 // cookie once more: this happens once per extension, not per request.
-func (e *Engine) reissueCookie(w http.ResponseWriter, r *http.Request, c *requestCred, s *sessionstore.Session) {
+func (e *sessionManager) reissueCookie(w http.ResponseWriter, r *http.Request, c *requestCred, s *sessionstore.Session) {
 	if w == nil || !c.fromCookie || c.cookieExp >= s.ExpiresAt.Unix() {
 		return
 	}
@@ -270,22 +270,54 @@ func (e *Engine) reissueCookie(w http.ResponseWriter, r *http.Request, c *reques
 	e.setSessionCookie(w, r, tok, s.ExpiresAt)
 }
 
-// --- per-engine state of the gate's features ---
+// --- the session manager ---
 
-// gateFeatures is the engine's state for the gate API: in-flight
-// extensions, decoded identity views and assertion keys. Its zero value is
-// ready; the engine holds one (Engine.gate).
-type gateFeatures struct {
+// sessionManager issues, finds and checks sessions: the one way from a
+// request to its session (cookie, X-Session-Token or Bearer), the AAL
+// rule, whoami, the gate's check, the /sessions handlers and the
+// assertions. The engine holds one (Engine.sessions).
+type sessionManager struct {
+	cfg     sessionConfig
+	store   sessionstore.Storage
+	cookies *token.CookieCodec
+	urls    *wire.URLs
+	logger  *zap.Logger
+	// now is the engine's clock.
+	now func() time.Time
+	// factors are the second-factor methods the AAL rule asks.
+	factors []secondFactor
+
 	// extending holds the ids of sessions being extended.
 	extending sync.Map
 	views     identityViews
 	keys      assertionKeys
 }
 
-// publicBase is the configured public URL (never built from the request).
-func (g *gateFeatures) publicBase(e *Engine, _ *http.Request) string { return e.urls.Base() }
+// sessionConfig is what the session manager takes from the engine's
+// configuration.
+type sessionConfig struct {
+	SessionLifespan        time.Duration
+	EarliestPossibleExtend time.Duration
+	CookieName             string
+	CookieDomain           string
+	CookiePath             string
+	CookieSameSite         http.SameSite
+	// Secure: cookies carry Secure (all but dev mode over plain http).
+	Secure bool
+	// RequiredAAL is highest_available or aal1.
+	RequiredAAL string
+}
 
-func (e *Engine) gateState() *gateFeatures { return &e.gate }
+// secondFactor is a second-factor method as the AAL rule sees it: the name
+// sessions record when it completes, and whether an identity holds an
+// active credential of its kind.
+type secondFactor interface {
+	Method() string
+	HasActive(ident *sessionstore.Identity) bool
+}
+
+// secureCookies reports whether cookies carry Secure.
+func (e *sessionManager) secureCookies(*http.Request) bool { return e.cfg.Secure }
 
 // boundedMap is a small sharded map with a size bound (random eviction)
 // for the gate's per-session and per-identity caches. Its zero value is

@@ -21,7 +21,7 @@ import (
 // store's caches, and the answer is appended by hand (whoami_json.go).
 // With earliest_possible_extend it extends the session and, when the
 // session came in a cookie, re-issues the cookie.
-func (e *Engine) whoami(w http.ResponseWriter, r *http.Request) {
+func (e *sessionManager) whoami(w http.ResponseWriter, r *http.Request) {
 	var c requestCred
 	sess, ident, err := e.checkSession(r, "", &c)
 	if err != nil {
@@ -48,7 +48,7 @@ func (e *Engine) whoami(w http.ResponseWriter, r *http.Request) {
 // or 403 session_aal2_required when a second factor is due. Listing or
 // revoking sessions with only the first factor of an identity that has a
 // second one would let a stolen password sign out the owner's sessions.
-func (e *Engine) mySession(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, *sessionstore.Identity) {
+func (e *sessionManager) mySession(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, *sessionstore.Identity) {
 	sess, _, err := e.currentSession(r)
 	if err != nil {
 		wire.WriteError(w, r, wire.NewError(http.StatusUnauthorized, "", "", "No valid session cookie found."))
@@ -67,7 +67,7 @@ func (e *Engine) mySession(w http.ResponseWriter, r *http.Request) (*sessionstor
 }
 
 // listMySessions serves GET /sessions: the caller's other active sessions.
-func (e *Engine) listMySessions(w http.ResponseWriter, r *http.Request) {
+func (e *sessionManager) listMySessions(w http.ResponseWriter, r *http.Request) {
 	sess, ident := e.mySession(w, r)
 	if sess == nil {
 		return
@@ -242,7 +242,7 @@ func paginationLink(path string, page, perPage, total int) string {
 }
 
 // disableMySession serves DELETE /sessions/{id}.
-func (e *Engine) disableMySession(w http.ResponseWriter, r *http.Request) {
+func (e *sessionManager) disableMySession(w http.ResponseWriter, r *http.Request) {
 	sess, _ := e.mySession(w, r)
 	if sess == nil {
 		return
@@ -276,7 +276,7 @@ func (e *Engine) disableMySession(w http.ResponseWriter, r *http.Request) {
 }
 
 // disableMyOtherSessions serves DELETE /sessions.
-func (e *Engine) disableMyOtherSessions(w http.ResponseWriter, r *http.Request) {
+func (e *sessionManager) disableMyOtherSessions(w http.ResponseWriter, r *http.Request) {
 	sess, _ := e.mySession(w, r)
 	if sess == nil {
 		return
@@ -294,7 +294,7 @@ func (e *Engine) disableMyOtherSessions(w http.ResponseWriter, r *http.Request) 
 // sign-in), which this gateway does not offer; with password login nothing
 // can be exchanged, exactly as observed on Kratos, so every well-formed
 // request answers "no session yet".
-func (e *Engine) exchangeSessionToken(w http.ResponseWriter, r *http.Request) {
+func (e *sessionManager) exchangeSessionToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("init_code") == "" || q.Get("return_to_code") == "" {
 		wire.WriteError(w, r, wire.BadRequest(`"init_code" and "return_to_code" query params must be set`))

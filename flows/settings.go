@@ -40,7 +40,7 @@ type settingsState struct {
 // stays, so it cannot renew the privileged window. A session that came in
 // the cookie gets a new token (upgradeSession).
 func (e *Engine) recordLinkedMethod(r *http.Request, st *settingsState, method, aal string) {
-	is, err := e.upgradeSession(r, st.sess, method, aal, false)
+	is, err := e.sessions.upgradeSession(r, st.sess, method, aal, false)
 	if err != nil {
 		e.logger.Error("recording a linked method on the session", zap.String("method", method), zap.Error(err))
 		return
@@ -108,10 +108,10 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 		e.writeBrowserOrJSONError(w, r, typ, rerr)
 		return
 	}
-	sess, _, err := e.currentSession(r)
+	sess, _, err := e.sessions.currentSession(r)
 	if err != nil {
 		if typ == "browser" && wire.PrefersHTML(r) {
-			wire.Redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, returnTo))
+			wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, returnTo))
 			return
 		}
 		// Kratos adds a stray top-level CredentialsMissing here.
@@ -123,7 +123,7 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 		wire.WriteError(w, r, wire.SessionInactive())
 		return
 	}
-	if !e.aalSatisfied(sess, ident) {
+	if !e.sessions.aalSatisfied(sess, ident) {
 		to := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2", "return_to", e.urls.Request(r))
 		if typ == "browser" && wire.PrefersHTML(r) {
 			wire.Redirect(w, r, http.StatusSeeOther, to)
@@ -157,16 +157,16 @@ func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore
 
 func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, status int, f *flow, ident *sessionstore.Identity) {
 	e.unmaskLookupCodes(r.Context(), f)
-	f.identity = e.identityJSON(r, ident)
+	f.identity = e.sessions.identityJSON(r, ident)
 	writeFlow(w, status, f)
 }
 
 // settingsSession answers 401/403 unless the request's session may use f.
 func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow) (*sessionstore.Session, *sessionstore.Identity, bool) {
-	sess, _, err := e.currentSession(r)
+	sess, _, err := e.sessions.currentSession(r)
 	if err != nil {
 		if f != nil && f.Type == "browser" && wire.PrefersHTML(r) && !wire.IsJSONRequest(r) {
-			wire.Redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, ""))
+			wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, ""))
 			return nil, nil, false
 		}
 		wire.WriteError(w, r, wire.NewError(http.StatusUnauthorized, "", "", "No valid session credentials found in the request."))
@@ -182,7 +182,7 @@ func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow
 		wire.WriteError(w, r, wire.NoCredentials())
 		return nil, nil, false
 	}
-	if !e.aalSatisfied(sess, ident) {
+	if !e.sessions.aalSatisfied(sess, ident) {
 		// Step-up keeps the way back (Kratos's getSettingsFlow): after
 		// the second factor the browser returns to this flow in the UI.
 		back := ""
@@ -346,7 +346,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		out.after(f)
 	}
 	if st.issued != nil && st.issued.rotated {
-		e.setSessionCookie(w, r, st.issued.token, st.issued.sess.ExpiresAt)
+		e.sessions.setSessionCookie(w, r, st.issued.token, st.issued.sess.ExpiresAt)
 	}
 	f.State = "success"
 	e.settingsNodes(r, f, ident)

@@ -60,7 +60,7 @@ var whoamiBufPool = sync.Pool{New: func() any {
 }}
 
 // writeWhoami answers 200 with the session and its identity.
-func (e *Engine) writeWhoami(w http.ResponseWriter, r *http.Request, s *sessionstore.Session, ident *sessionstore.Identity) {
+func (e *sessionManager) writeWhoami(w http.ResponseWriter, r *http.Request, s *sessionstore.Session, ident *sessionstore.Identity) {
 	buf := whoamiBufPool.Get().(*whoamiBuf)
 	defer func() {
 		if cap(buf.identity) <= 64<<10 && cap(buf.out) <= 64<<10 {
@@ -87,7 +87,7 @@ func (e *Engine) writeWhoami(w http.ResponseWriter, r *http.Request, s *sessions
 // appendIdentityJSON appends the identityWire encoding of ident. False
 // when a value needs encoding/json (traits or metadata that are not
 // compact plain ASCII JSON).
-func (e *Engine) appendIdentityJSON(b []byte, r *http.Request, ident *sessionstore.Identity) ([]byte, bool) {
+func (e *sessionManager) appendIdentityJSON(b []byte, r *http.Request, ident *sessionstore.Identity) ([]byte, bool) {
 	traits, metadata := []byte(ident.Traits), []byte(ident.MetadataPublic)
 	if len(traits) == 0 {
 		traits = []byte("{}")
@@ -103,7 +103,7 @@ func (e *Engine) appendIdentityJSON(b []byte, r *http.Request, ident *sessionsto
 	b = append(b, `,"schema_id":`...)
 	b = appendJSONString(b, ident.SchemaID)
 	b = append(b, `,"schema_url":`...)
-	base := e.gate.publicBase(e, r)
+	base := e.urls.Base()
 	if !plainJSONString(base) {
 		return b, false
 	}
