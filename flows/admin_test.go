@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -480,14 +481,14 @@ func TestAdminSessionsAndDeactivation(t *testing.T) {
 	// Deactivation cuts the live sessions off at once: whoami and the gate.
 	req := httptest.NewRequest("GET", "/", nil)
 	req.Header.Set("X-Session-Token", tokens[1])
-	if _, err := e.sessions.Authenticate(req); err != nil {
+	if _, err := e.Authenticate(req); err != nil {
 		t.Fatalf("gate before deactivation: %v", err)
 	}
 	p := do(t, nil, "PATCH", adm.URL+"/admin/identities/"+id, []map[string]any{{"op": "replace", "path": "/state", "value": "inactive"}}, nil)
 	if p.status != 200 || p.body["state"] != "inactive" {
 		t.Fatalf("deactivate: %d %s", p.status, p.raw)
 	}
-	if _, err := e.sessions.Authenticate(req); !errors.Is(err, ErrNoSession) {
+	if _, err := e.Authenticate(req); !errors.Is(err, session.ErrNoSession) {
 		t.Fatalf("gate after deactivation: %v", err)
 	}
 	for _, tok := range tokens[1:] {

@@ -4,17 +4,65 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
 // The engine's API for the gate (caddymodule's kratos_gate) and for
 // tools. Each is the session manager's (flows/session): the engine only
 // hands it on, so that caddymodule imports this package alone.
 
+// The gate's vocabulary, as the session manager defines it.
+type (
+	// SessionInfo is what Authenticate learns about a valid session.
+	SessionInfo = session.Info
+	// GatePolicy is what one gate asks of a session.
+	GatePolicy = session.GatePolicy
+	// GateSession is a valid session as the gate sees it (read only).
+	GateSession = session.GateSession
+	// AssertionConfig configures one gate's signed identity assertions.
+	AssertionConfig = session.AssertionConfig
+	// AssertionSigner signs the assertions of one gate.
+	AssertionSigner = session.AssertionSigner
+)
+
+// The answers of the session checks.
+var (
+	// ErrNoSession: the request carries no valid session.
+	ErrNoSession = session.ErrNoSession
+	// ErrAAL2Required: the session is valid but a second factor is due.
+	ErrAAL2Required = session.ErrAAL2Required
+	// ErrAAL2SetupRequired: the policy asks for aal2 and the identity has
+	// no second factor yet (settings adds one).
+	ErrAAL2SetupRequired = session.ErrAAL2SetupRequired
+)
+
+// WriteUnauthorized answers 401 in Kratos's JSON error shape, as whoami
+// does without a session.
+func WriteUnauthorized(w http.ResponseWriter, r *http.Request) { session.WriteUnauthorized(w, r) }
+
+// WriteAAL2Required answers 403 session_aal2_required with
+// redirect_browser_to, as whoami does when a second factor is due.
+func WriteAAL2Required(w http.ResponseWriter, r *http.Request, redirectTo string) {
+	session.WriteAAL2Required(w, r, redirectTo)
+}
+
+// TraitValue looks up a dotted path (name.first) in decoded traits.
+func TraitValue(traits map[string]any, path string) (any, bool) {
+	return session.TraitValue(traits, path)
+}
+
+// TraitString formats a trait value for a header or placeholder: strings
+// as they are, numbers and booleans in JSON notation, null as "", objects
+// and arrays as compact JSON.
+func TraitString(v any) string { return session.TraitString(v) }
+
 // Authenticate is the toSession check without the response: the
 // request's session (X-Session-Token, the session cookie or Authorization:
 // Bearer), or ErrNoSession, or ErrAAL2Required when a second factor is due
 // (required_aal).
-func (e *Engine) Authenticate(r *http.Request) (*SessionInfo, error) {
+func (e *Engine) Authenticate(r *http.Request) (*session.Info, error) {
 	return e.sessions.Authenticate(r)
 }
 
@@ -24,7 +72,7 @@ func (e *Engine) Authenticate(r *http.Request) (*SessionInfo, error) {
 // nothing on a session-cache hit. With earliest_possible_extend it extends
 // the session like whoami and, when w is not nil and the session came in a
 // cookie, sets the renewed cookie on w.
-func (e *Engine) CheckGate(w http.ResponseWriter, r *http.Request, policy GatePolicy, out *GateSession) error {
+func (e *Engine) CheckGate(w http.ResponseWriter, r *http.Request, policy session.GatePolicy, out *session.GateSession) error {
 	return e.sessions.CheckGate(w, r, policy, out)
 }
 
@@ -35,11 +83,11 @@ func (e *Engine) IdentityTraits(ctx context.Context, identityID string) (map[str
 }
 
 // Traits is IdentityTraits for the session's identity, without a lookup.
-func (e *Engine) Traits(g *GateSession) (map[string]any, error) { return e.sessions.Traits(g) }
+func (e *Engine) Traits(g *session.GateSession) (map[string]any, error) { return e.sessions.Traits(g) }
 
 // NewAssertionSigner returns the signer of one gate's identity assertions
 // (ES256 JWTs whose keys the engine serves at /.well-known/jwks.json).
-func (e *Engine) NewAssertionSigner(cfg AssertionConfig) (*AssertionSigner, error) {
+func (e *Engine) NewAssertionSigner(cfg session.AssertionConfig) (*session.AssertionSigner, error) {
 	return e.sessions.NewAssertionSigner(cfg)
 }
 
@@ -74,3 +122,8 @@ func (e *Engine) SessionCookieValue(token string, expires time.Time) string {
 
 // CookieName is the session cookie's name.
 func (e *Engine) CookieName() string { return e.sessions.CookieName() }
+
+// PrefersHTML reports whether the client prefers text/html over
+// application/json, as the engine decides between a redirect and a JSON
+// error.
+func PrefersHTML(r *http.Request) bool { return wire.PrefersHTML(r) }

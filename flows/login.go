@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
@@ -32,8 +33,8 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 	if rerr != nil {
 		return nil, rerr
 	}
-	sess, _, err := e.sessions.currentSession(r)
-	if err != nil && !errors.Is(err, ErrNoSession) {
+	sess, _, err := e.sessions.Current(r)
+	if err != nil && !errors.Is(err, session.ErrNoSession) {
 		return nil, wire.Internal("unable to look up the session")
 	}
 	switch {
@@ -41,7 +42,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 		return nil, wire.AAL1Required()
 	case sess != nil && !refresh && aal == "aal1":
 		return nil, wire.SessionAlreadyAvailable()
-	case sess != nil && aal == "aal2" && !refresh && e.sessions.effectiveAAL(r.Context(), sess) == "aal2":
+	case sess != nil && aal == "aal2" && !refresh && e.sessions.EffectiveAAL(r.Context(), sess) == "aal2":
 		return nil, wire.SessionAlreadyAvailable()
 	}
 	f := e.newFlow(r, "login", typ)
@@ -107,8 +108,8 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	sess, _, err := e.sessions.currentSession(r)
-	if err != nil && !errors.Is(err, ErrNoSession) {
+	sess, _, err := e.sessions.Current(r)
+	if err != nil && !errors.Is(err, session.ErrNoSession) {
 		wire.WriteError(w, r, wire.Internal("unable to look up the session"))
 		return
 	}
@@ -221,7 +222,7 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	var issued *issuedSession
+	var issued *session.Issued
 	if sess != nil && (m.aal == "aal2" || f.Refresh) {
 		if sess.IdentityID != ident.ID {
 			e.writeBrowserOrJSONError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch", "",
@@ -231,13 +232,13 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		// A second factor adds to the session; a first factor here is a
 		// refresh, which re-authenticates it.
 		var err error
-		if issued, err = e.sessions.upgradeSession(r, sess, m.name, m.aal, m.aal == "aal1"); err != nil {
+		if issued, err = e.sessions.Upgrade(r, sess, m.name, m.aal, m.aal == "aal1"); err != nil {
 			e.upgradeFailed(w, r, f, err)
 			return
 		}
 	} else {
-		issued = e.sessions.newSession(r, ident.ID, m.name, m.aal)
-		if err := e.store.CreateSession(r.Context(), issued.sess); err != nil {
+		issued = e.sessions.NewSession(r, ident.ID, m.name, m.aal)
+		if err := e.store.CreateSession(r.Context(), issued.Session); err != nil {
 			e.sessionNotCreated(w, r, sub, err)
 			return
 		}
@@ -249,7 +250,7 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 
 // upgradeFailed answers a login step whose session could not be upgraded.
 func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow, err error) {
-	if errors.Is(err, errSessionGone) {
+	if errors.Is(err, session.ErrSessionGone) {
 		e.writeBrowserOrJSONError(w, r, f.Type, wire.SessionInactive())
 		return
 	}
@@ -357,16 +358,16 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 			"", "The requested identity does not match the identity of the current session."))
 		return
 	}
-	var issued *issuedSession
+	var issued *session.Issued
 	if f.Refresh && sess != nil {
 		// Refresh: re-authenticate the same session.
-		if issued, err = e.sessions.upgradeSession(r, sess, "password", "aal1", true); err != nil {
+		if issued, err = e.sessions.Upgrade(r, sess, "password", "aal1", true); err != nil {
 			e.upgradeFailed(w, r, f, err)
 			return
 		}
 	} else {
-		issued = e.sessions.newSession(r, ident.ID, "password", "aal1")
-		if err := e.store.CreateSession(r.Context(), issued.sess); err != nil {
+		issued = e.sessions.NewSession(r, ident.ID, "password", "aal1")
+		if err := e.store.CreateSession(r.Context(), issued.Session); err != nil {
 			e.sessionNotCreated(w, r, sub, err)
 			return
 		}
@@ -448,31 +449,31 @@ func (e *Engine) completeFlow(ctx context.Context, f *flow) {
 }
 
 // answerLogin answers a successful login per client kind.
-func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, is *issuedSession) {
+func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, is *session.Issued) {
 	f := sub.f
-	needAAL2 := !e.sessions.aalSatisfied(is.sess, ident)
-	var idw *identityWire
+	needAAL2 := !e.sessions.AALSatisfied(is.Session, ident)
+	var idw *session.IdentityWire
 	if !needAAL2 {
-		idw = e.sessions.identityJSON(r, ident)
+		idw = e.sessions.IdentityJSON(r, ident)
 	}
-	sw := e.sessions.sessionJSON(is.sess, idw)
+	sw := e.sessions.SessionJSON(is.Session, idw)
 	if f.Type == "api" {
-		if is.rotated {
+		if is.Rotated {
 			// The session came in a cookie: that cookie's token is gone.
-			e.sessions.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
+			e.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
 		}
 		// With a second factor still due, the identity is withheld.
-		wire.WriteJSON(w, http.StatusOK, map[string]any{"session_token": is.token, "session": sw, "continue_with": nil})
+		wire.WriteJSON(w, http.StatusOK, map[string]any{"session_token": is.Token, "session": sw, "continue_with": nil})
 		return
 	}
-	if !is.upgraded {
+	if !is.Upgraded {
 		// A new session gets a new CSRF token. Raising or refreshing the
 		// request's own session (same identity) keeps it, as Kratos does,
 		// so the flows bound to it (a settings flow waiting for this
 		// second factor) go on; the session token itself is rotated.
 		e.issueCSRF(w, r)
 	}
-	e.sessions.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
+	e.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
 	to := e.flowReturnTo(r, f)
 	if needAAL2 {
 		aal2 := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")

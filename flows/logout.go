@@ -25,12 +25,12 @@ func (e *Engine) createLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		e.writeBrowserOrJSONError(w, r, "browser", rerr)
 		return
 	}
-	sess, _, err := e.sessions.currentSession(r)
+	sess, _, err := e.sessions.Current(r)
 	if err != nil {
 		e.writeBrowserOrJSONError(w, r, "browser", wire.SessionInactive())
 		return
 	}
-	token := e.sessions.logoutToken(sess.ID)
+	token := e.sessions.LogoutToken(sess.ID)
 	u := e.urls.Public("self-service/logout?token=" + token)
 	if returnTo != "" {
 		u = wire.WithQuery(u, "return_to", returnTo)
@@ -51,12 +51,12 @@ func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		e.writeBrowserOrJSONError(w, r, "browser", rerr)
 		return
 	}
-	sess, _, err := e.sessions.currentSession(r)
+	sess, _, err := e.sessions.Current(r)
 	if err != nil {
 		e.writeBrowserOrJSONError(w, r, "browser", wire.SessionInactive())
 		return
 	}
-	want := e.sessions.logoutToken(sess.ID)
+	want := e.sessions.LogoutToken(sess.ID)
 	if subtle.ConstantTimeCompare([]byte(token), []byte(want)) != 1 {
 		e.writeBrowserOrJSONError(w, r, "browser", wire.NewError(http.StatusForbidden, "", "",
 			"Unable to log out because the logout token in the URL query does not match the session cookie."))
@@ -66,7 +66,7 @@ func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, wire.Internal("unable to revoke the session"))
 		return
 	}
-	e.sessions.clearSessionCookie(w, r)
+	e.sessions.ClearCookie(w, r)
 	e.issueCSRF(w, r)
 	if wire.IsJSONRequest(r) {
 		w.WriteHeader(http.StatusNoContent)
@@ -94,7 +94,7 @@ func (e *Engine) performNativeLogout(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, forbidden)
 		return
 	}
-	sess, err := e.sessions.lookupToken(r.Context(), body.SessionToken)
+	sess, err := e.sessions.ByToken(r.Context(), body.SessionToken)
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		wire.WriteError(w, r, forbidden)
 		return

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -114,7 +115,7 @@ func (e *Engine) secondFactorUsable(m *loginMethod, sess *sessionstore.Session, 
 	if m.aal != "aal2" || sess == nil || ident == nil || m.active == nil || !e.methodEnabled(m.name) || !m.active(e, ident) {
 		return false
 	}
-	return secondCounts(m.name, sess.AuthenticationMethods, e.sessions.identityFactors(ident))
+	return session.SecondCounts(m.name, sess.AuthenticationMethods, e.sessions.IdentityFactors(ident))
 }
 
 // loginFactor is an aal2 login method as the session's AAL rule sees it.

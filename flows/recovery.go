@@ -56,7 +56,7 @@ func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *wire.Error) 
 	if rerr != nil {
 		return nil, rerr
 	}
-	if sess, _, _ := e.sessions.currentSession(r); sess != nil {
+	if sess, _, _ := e.sessions.Current(r); sess != nil {
 		return nil, wire.SessionAlreadyAvailable()
 	}
 	f := e.newFlow(r, "recovery", typ)
@@ -224,8 +224,8 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 			return
 		}
 	}
-	is := e.sessions.newSession(r, ident.ID, method, "aal1")
-	if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
+	is := e.sessions.NewSession(r, ident.ID, method, "aal1")
+	if err := e.store.CreateSession(r.Context(), is.Session); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the session"))
 		return
 	}
@@ -235,10 +235,10 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	if sub.toUI && typ == "api" {
 		typ, csrf = "browser", e.ensureCSRF(w, r)
 	}
-	sf := e.newSettingsFlow(r, typ, is.sess, ident, csrf)
+	sf := e.newSettingsFlow(r, typ, is.Session, ident, csrf)
 	sf.RequestURL = e.urls.Public("self-service/settings/" + typ)
 	sf.ReturnTo = f.ReturnTo
-	expires := is.sess.AuthenticatedAt.Add(e.cfg.PrivilegedSessionMaxAge)
+	expires := is.Session.AuthenticatedAt.Add(e.cfg.PrivilegedSessionMaxAge)
 	mins := float64(e.cfg.PrivilegedSessionMaxAge.Minutes())
 	sf.UI.Messages = []node.Text{node.NewText(1060001, map[string]any{"privileged_session_expires_at": expires, "privileged_session_expires_at_unix": expires.Unix()}, mins)}
 	if err := e.saveFlow(r.Context(), sf); err != nil {
@@ -251,7 +251,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 		// A mailed link opens in a browser even for a native flow: that
 		// browser is the one that proved the address, so it gets the
 		// session cookie.
-		e.sessions.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
+		e.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
 	}
 	showSettings := map[string]any{"action": "show_settings_ui", "flow": map[string]any{"id": sf.ID, "url": settingsURL}}
 	// The stored flow never holds the session token: anyone who knows a
@@ -267,7 +267,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	case e.cfg.UseContinueWithTransitions:
 		if f.Type == "api" {
 			// Handed out once, in this answer only.
-			f.ContinueWith = []any{map[string]any{"action": "set_ory_session_token", "ory_session_token": is.token}, showSettings}
+			f.ContinueWith = []any{map[string]any{"action": "set_ory_session_token", "ory_session_token": is.Token}, showSettings}
 		}
 		writeFlow(w, http.StatusOK, f)
 	default:

@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -31,7 +32,7 @@ type settingsState struct {
 	sess  *sessionstore.Session
 	// issued is set when linking a method upgraded the session
 	// (recordLinkedMethod); a rotated token goes out as the new cookie.
-	issued *issuedSession
+	issued *session.Issued
 }
 
 // recordLinkedMethod records on the settings session a method the user
@@ -40,7 +41,7 @@ type settingsState struct {
 // stays, so it cannot renew the privileged window. A session that came in
 // the cookie gets a new token (upgradeSession).
 func (e *Engine) recordLinkedMethod(r *http.Request, st *settingsState, method, aal string) {
-	is, err := e.sessions.upgradeSession(r, st.sess, method, aal, false)
+	is, err := e.sessions.Upgrade(r, st.sess, method, aal, false)
 	if err != nil {
 		e.logger.Error("recording a linked method on the session", zap.String("method", method), zap.Error(err))
 		return
@@ -108,7 +109,7 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 		e.writeBrowserOrJSONError(w, r, typ, rerr)
 		return
 	}
-	sess, _, err := e.sessions.currentSession(r)
+	sess, _, err := e.sessions.Current(r)
 	if err != nil {
 		if typ == "browser" && wire.PrefersHTML(r) {
 			wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, returnTo))
@@ -123,7 +124,7 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 		wire.WriteError(w, r, wire.SessionInactive())
 		return
 	}
-	if !e.sessions.aalSatisfied(sess, ident) {
+	if !e.sessions.AALSatisfied(sess, ident) {
 		to := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2", "return_to", e.urls.Request(r))
 		if typ == "browser" && wire.PrefersHTML(r) {
 			wire.Redirect(w, r, http.StatusSeeOther, to)
@@ -157,13 +158,13 @@ func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore
 
 func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, status int, f *flow, ident *sessionstore.Identity) {
 	e.unmaskLookupCodes(r.Context(), f)
-	f.identity = e.sessions.identityJSON(r, ident)
+	f.identity = e.sessions.IdentityJSON(r, ident)
 	writeFlow(w, status, f)
 }
 
 // settingsSession answers 401/403 unless the request's session may use f.
 func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow) (*sessionstore.Session, *sessionstore.Identity, bool) {
-	sess, _, err := e.sessions.currentSession(r)
+	sess, _, err := e.sessions.Current(r)
 	if err != nil {
 		if f != nil && f.Type == "browser" && wire.PrefersHTML(r) && !wire.IsJSONRequest(r) {
 			wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, ""))
@@ -182,7 +183,7 @@ func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow
 		wire.WriteError(w, r, wire.NoCredentials())
 		return nil, nil, false
 	}
-	if !e.sessions.aalSatisfied(sess, ident) {
+	if !e.sessions.AALSatisfied(sess, ident) {
 		// Step-up keeps the way back (Kratos's getSettingsFlow): after
 		// the second factor the browser returns to this flow in the UI.
 		back := ""
@@ -345,8 +346,8 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	if out.after != nil {
 		out.after(f)
 	}
-	if st.issued != nil && st.issued.rotated {
-		e.sessions.setSessionCookie(w, r, st.issued.token, st.issued.sess.ExpiresAt)
+	if st.issued != nil && st.issued.Rotated {
+		e.sessions.SetCookie(w, r, st.issued.Token, st.issued.Session.ExpiresAt)
 	}
 	f.State = "success"
 	e.settingsNodes(r, f, ident)

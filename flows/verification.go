@@ -175,7 +175,7 @@ func (e *Engine) mail(ctx context.Context, m Mail) error {
 // mailIdentity is the identity as templates see it.
 func (e *Engine) mailIdentity(r *http.Request, ident *sessionstore.Identity) map[string]any {
 	var m map[string]any
-	idJSON, _ := json.Marshal(e.sessions.identityJSON(r, ident))
+	idJSON, _ := json.Marshal(e.sessions.IdentityJSON(r, ident))
 	_ = json.Unmarshal(idJSON, &m)
 	return m
 }
