@@ -112,7 +112,7 @@ func (e *Engine) sendAddressChallengeOrAnswer(w http.ResponseWriter, r *http.Req
 	defer padSince(time.Now(), addressChallengeFloor)
 	if err := e.startAddressChallenge(r, sub.f, k, email); err != nil {
 		e.logger.Error(k.name+" mail", zap.Error(err))
-		wire.WriteError(w, r, orUnavailable(err, "unable to send the "+k.name+" message"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to send the "+k.name+" message"))
 		return false
 	}
 	return true

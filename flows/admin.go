@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -253,13 +254,13 @@ type adminSession struct {
 	AAL                   string                    `json:"authenticator_assurance_level"`
 	AuthenticationMethods []sessionstore.AuthMethod `json:"authentication_methods"`
 	IssuedAt              time.Time                 `json:"issued_at"`
-	Identity              *identityWire             `json:"identity,omitempty"`
+	Identity              *session.IdentityWire     `json:"identity,omitempty"`
 	Devices               []sessionstore.Device     `json:"devices,omitempty"`
 }
 
-func (e *Engine) adminSessionJSON(s *sessionstore.Session, idw *identityWire, devices bool) *adminSession {
+func (e *Engine) adminSessionJSON(s *sessionstore.Session, idw *session.IdentityWire, devices bool) *adminSession {
 	w := &adminSession{
-		ID: s.ID, Active: e.sessionActive(s), ExpiresAt: s.ExpiresAt, AuthenticatedAt: s.AuthenticatedAt,
+		ID: s.ID, Active: e.sessions.Active(s), ExpiresAt: s.ExpiresAt, AuthenticatedAt: s.AuthenticatedAt,
 		AAL: s.AAL, AuthenticationMethods: s.AuthenticationMethods, IssuedAt: s.IssuedAt, Identity: idw,
 	}
 	if w.AuthenticationMethods == nil {
@@ -277,8 +278,8 @@ func (e *Engine) adminSessionJSON(s *sessionstore.Session, idw *identityWire, de
 // adminIdentityWire is the identity embedded in sessions: the frontend
 // shape (no credentials, no admin metadata), as Kratos embeds it. The
 // schema URL follows adminSchemaURL.
-func (e *Engine) adminIdentityWire(r *http.Request, id *sessionstore.Identity) *identityWire {
-	w := e.identityJSON(r, id)
+func (e *Engine) adminIdentityWire(r *http.Request, id *sessionstore.Identity) *session.IdentityWire {
+	w := e.sessions.IdentityJSON(r, id)
 	w.SchemaURL = e.adminSchemaURL(r, id.SchemaID)
 	return w
 }
@@ -323,7 +324,7 @@ func (e *Engine) adminLoadIdentity(w http.ResponseWriter, r *http.Request, id st
 		return nil
 	}
 	e.logger.Error("admin: loading identity", zap.Error(err))
-	wire.WriteError(w, r, orUnavailable(err, "unable to load the identity"))
+	wire.WriteError(w, r, wire.StoreError(err, "unable to load the identity"))
 	return nil
 }
 

@@ -123,7 +123,7 @@ func (e *Engine) adminCreateRecoveryCode(w http.ResponseWriter, r *http.Request)
 	f.UI.Nodes, f.UI.Messages = nodes, []node.Text{}
 	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), IdentityID: ident.ID, ExpiresAt: f.ExpiresAt})
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	e.logger.Info("admin: recovery code created", zap.String("identity_id", ident.ID), zap.String("flow_id", f.ID))
@@ -161,11 +161,11 @@ func (e *Engine) adminCreateRecoveryLink(w http.ResponseWriter, r *http.Request)
 	tok := token.RandomString(32, token.Alnum)
 	lt, _ := json.Marshal(linkToken{FlowID: f.ID, IdentityID: ident.ID})
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	if err := e.store.PutRecord(r.Context(), "rtok", fmt.Sprintf("%x", token.Hash(tok)), lt, lifespan); err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the recovery link"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the recovery link"))
 		return
 	}
 	e.logger.Info("admin: recovery link created", zap.String("identity_id", ident.ID), zap.String("flow_id", f.ID))
@@ -189,7 +189,7 @@ func (e *Engine) openAdminRecovery(w http.ResponseWriter, r *http.Request, f *fl
 	f.CSRFToken = e.ensureCSRF(w, r)
 	e.setCSRFNode(f, f.CSRFToken)
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return true
 	}
 	if wire.PrefersHTML(r) {

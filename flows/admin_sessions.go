@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -39,7 +40,7 @@ func (e *Engine) adminListIdentitySessions(w http.ResponseWriter, r *http.Reques
 	}
 	var list []*sessionstore.Session
 	for _, s := range all {
-		if active == nil || e.sessionActive(s) == *active {
+		if active == nil || e.sessions.Active(s) == *active {
 			list = append(list, s)
 		}
 	}
@@ -122,7 +123,7 @@ func (e *Engine) adminGetSession(w http.ResponseWriter, r *http.Request) {
 	if s == nil {
 		return
 	}
-	var idw *identityWire
+	var idw *session.IdentityWire
 	if withIdentity {
 		ident, err := e.store.GetIdentity(r.Context(), s.IdentityID)
 		if err == nil {
@@ -155,7 +156,7 @@ func (e *Engine) adminExtendSession(w http.ResponseWriter, r *http.Request) {
 	if s == nil {
 		return
 	}
-	if !e.sessionActive(s) {
+	if !e.sessions.Active(s) {
 		wire.WriteError(w, r, wire.NotFound().WithDetail("reason", "The session is not active."))
 		return
 	}

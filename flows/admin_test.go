@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -487,7 +488,7 @@ func TestAdminSessionsAndDeactivation(t *testing.T) {
 	if p.status != 200 || p.body["state"] != "inactive" {
 		t.Fatalf("deactivate: %d %s", p.status, p.raw)
 	}
-	if _, err := e.Authenticate(req); !errors.Is(err, ErrNoSession) {
+	if _, err := e.Authenticate(req); !errors.Is(err, session.ErrNoSession) {
 		t.Fatalf("gate after deactivation: %v", err)
 	}
 	for _, tok := range tokens[1:] {

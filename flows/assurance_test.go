@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -28,58 +29,6 @@ func methods(names ...string) []sessionstore.AuthMethod {
 		out = append(out, sessionstore.AuthMethod{Method: n, AAL: aal})
 	}
 	return out
-}
-
-// TestAssuranceRule is the rule of mfa.go as a table: the session's level
-// and the verdict of each policy.
-func TestAssuranceRule(t *testing.T) {
-	strong, mail := factorStrong, factorMailbox
-	for _, tc := range []struct {
-		name    string
-		ms      []sessionstore.AuthMethod
-		fs      factorSet
-		level   string
-		highest error // highest_available
-		aal2    error
-	}{
-		{"password only, no factor", methods("password"), 0, "aal1", nil, ErrAAL2SetupRequired},
-		{"password, totp linked", methods("password"), strong, "aal1", ErrAAL2Required, ErrAAL2Required},
-		{"password+totp", methods("password", "totp"), strong, "aal2", nil, nil},
-		{"password, mailed code possible", methods("password"), mail, "aal1", ErrAAL2Required, ErrAAL2Required},
-		{"password+code", methods("password", "code2"), mail, "aal2", nil, nil},
-		// Item 3: the mailbox twice is one factor.
-		{"code_recovery+code", methods("code_recovery", "code2"), mail, "aal1", nil, ErrAAL2SetupRequired},
-		{"link_recovery+code", methods("link_recovery", "code2"), mail, "aal1", nil, ErrAAL2SetupRequired},
-		{"code+code", methods("code", "code2"), mail, "aal1", nil, ErrAAL2SetupRequired},
-		{"code_recovery+code, totp linked", methods("code_recovery", "code2"), strong | mail, "aal1", ErrAAL2Required, ErrAAL2Required},
-		{"code_recovery, totp linked", methods("code_recovery"), strong | mail, "aal1", ErrAAL2Required, ErrAAL2Required},
-		{"code+code, totp linked", methods("code", "code2"), strong | mail, "aal1", ErrAAL2Required, ErrAAL2Required},
-		// A strong factor must be used once the identity has one.
-		{"password+code, totp linked", methods("password", "code2"), strong | mail, "aal1", ErrAAL2Required, ErrAAL2Required},
-		{"code_recovery+totp", methods("code_recovery", "totp"), strong, "aal2", nil, nil},
-		{"code+lookup", methods("code", "lookup_secret"), strong | mail, "aal2", nil, nil},
-		// A refresh with the password makes the mailed code count again.
-		{"code_recovery+password+code", methods("code_recovery", "password", "code2"), mail, "aal2", nil, nil},
-		{"passkey+webauthn key", methods("passkey", "webauthn2"), strong, "aal2", nil, nil},
-		{"no methods", nil, 0, "aal0", nil, ErrAAL2SetupRequired},
-	} {
-		if got := methodsAAL(tc.ms, tc.fs); got != tc.level {
-			t.Errorf("%s: level %s, want %s", tc.name, got, tc.level)
-		}
-		if _, err := assess(tc.ms, tc.fs, "aal1"); err != nil {
-			t.Errorf("%s: aal1: %v", tc.name, err)
-		}
-		if _, err := assess(tc.ms, tc.fs, "highest_available"); !errors.Is(err, tc.highest) || (err == nil) != (tc.highest == nil) {
-			t.Errorf("%s: highest_available: %v, want %v", tc.name, err, tc.highest)
-		}
-		if _, err := assess(tc.ms, tc.fs, "aal2"); !errors.Is(err, tc.aal2) || (err == nil) != (tc.aal2 == nil) {
-			t.Errorf("%s: aal2: %v, want %v", tc.name, err, tc.aal2)
-		}
-	}
-	// The stored level never counts the mailbox twice either.
-	if got := sessionAAL(methods("code_recovery", "code2")); got != "aal1" {
-		t.Errorf("stored level of code_recovery+code: %s", got)
-	}
 }
 
 // TestIdentityFactors: what each method reports as an active credential.
@@ -108,24 +57,24 @@ func TestIdentityFactors(t *testing.T) {
 		name  string
 		creds map[string]sessionstore.Credential
 		addrs []sessionstore.VerifiableAddress
-		want  factorSet
+		want  session.FactorSet
 	}{
 		{"nothing", nil, nil, 0},
-		{"address only: mailed code", nil, email, factorMailbox},
-		{"totp", map[string]sessionstore.Credential{"totp": {Type: "totp", Config: json.RawMessage(`{}`)}}, nil, factorStrong},
-		{"backup codes, one left", map[string]sessionstore.Credential{"lookup_secret": lookup(true, false)}, nil, factorStrong},
-		{"backup codes, all used", map[string]sessionstore.Credential{"lookup_secret": lookup(true, true)}, email, factorMailbox},
-		{"second-factor key", map[string]sessionstore.Credential{"webauthn": key(false)}, nil, factorStrong},
+		{"address only: mailed code", nil, email, session.FactorMailbox},
+		{"totp", map[string]sessionstore.Credential{"totp": {Type: "totp", Config: json.RawMessage(`{}`)}}, nil, session.FactorStrong},
+		{"backup codes, one left", map[string]sessionstore.Credential{"lookup_secret": lookup(true, false)}, nil, session.FactorStrong},
+		{"backup codes, all used", map[string]sessionstore.Credential{"lookup_secret": lookup(true, true)}, email, session.FactorMailbox},
+		{"second-factor key", map[string]sessionstore.Credential{"webauthn": key(false)}, nil, session.FactorStrong},
 		{"passwordless key", map[string]sessionstore.Credential{"webauthn": key(true)}, nil, 0},
 	} {
 		ident := &sessionstore.Identity{ID: "i", Credentials: tc.creds, VerifiableAddresses: tc.addrs}
-		if got := e.identityFactors(ident); got != tc.want {
+		if got := e.sessions.IdentityFactors(ident); got != tc.want {
 			t.Errorf("%s: factors %b, want %b", tc.name, got, tc.want)
 		}
 	}
 	// The mailed code needs code { mfa } and the code method.
 	e.cfg.Methods["code"] = false
-	if got := e.identityFactors(&sessionstore.Identity{VerifiableAddresses: email}); got != 0 {
+	if got := e.sessions.IdentityFactors(&sessionstore.Identity{VerifiableAddresses: email}); got != 0 {
 		t.Errorf("code method off: factors %b", got)
 	}
 }
@@ -143,17 +92,17 @@ func TestCheckGateSecondFactorNoAllocs(t *testing.T) {
 	_, _, tok1 := gateFixture(t, e, `{"email":"f1@example.com"}`, creds, "aal1")
 	_, _, tok2 := gateFixture(t, e, `{"email":"f2@example.com"}`, creds, "aal2")
 	r1, r2 := tokenRequest(srv.URL+"/", tok1), tokenRequest(srv.URL+"/", tok2)
-	var gs GateSession
-	if err := e.CheckGate(nil, r1, GatePolicy{}, &gs); !errors.Is(err, ErrAAL2Required) {
+	var gs session.GateSession
+	if err := e.CheckGate(nil, r1, session.GatePolicy{}, &gs); !errors.Is(err, session.ErrAAL2Required) {
 		t.Fatalf("aal1 session: %v", err)
 	}
-	if err := e.CheckGate(nil, r2, GatePolicy{}, &gs); err != nil {
+	if err := e.CheckGate(nil, r2, session.GatePolicy{}, &gs); err != nil {
 		t.Fatalf("aal2 session: %v", err)
 	}
-	if n := testing.AllocsPerRun(200, func() { _ = e.CheckGate(nil, r1, GatePolicy{}, &gs) }); n != 0 {
+	if n := testing.AllocsPerRun(200, func() { _ = e.CheckGate(nil, r1, session.GatePolicy{}, &gs) }); n != 0 {
 		t.Errorf("refused check: %.1f allocs", n)
 	}
-	if n := testing.AllocsPerRun(200, func() { _ = e.CheckGate(nil, r2, GatePolicy{}, &gs) }); n != 0 {
+	if n := testing.AllocsPerRun(200, func() { _ = e.CheckGate(nil, r2, session.GatePolicy{}, &gs) }); n != 0 {
 		t.Errorf("passed check: %.1f allocs", n)
 	}
 }
@@ -168,9 +117,9 @@ func TestLookupExhaustedGate(t *testing.T) {
 	used := map[string]sessionstore.Credential{"lookup_secret": {Type: "lookup_secret",
 		Config: identity.EncodeConfig(lookupConfig{RecoveryCodes: []lookupCode{{Hash: "a", UsedAt: &now}, {Hash: "b", UsedAt: &now}}})}}
 	_, _, tok := gateFixture(t, e, `{"email":"used@example.com"}`, used, "aal1")
-	for policy, want := range map[string]error{"": nil, "highest_available": nil, "aal2": ErrAAL2SetupRequired} {
-		var gs GateSession
-		err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: policy}, &gs)
+	for policy, want := range map[string]error{"": nil, "highest_available": nil, "aal2": session.ErrAAL2SetupRequired} {
+		var gs session.GateSession
+		err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), session.GatePolicy{RequiredAAL: policy}, &gs)
 		if !errors.Is(err, want) || (err == nil) != (want == nil) {
 			t.Errorf("policy %q: %v, want %v", policy, err, want)
 		}
@@ -210,11 +159,11 @@ func TestStaleAAL2Session(t *testing.T) {
 		if err := e.store.UpdateSession(t.Context(), up); err != nil {
 			t.Fatal(err)
 		}
-		var gs GateSession
-		if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: "aal2"}, &gs); err == nil {
+		var gs session.GateSession
+		if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), session.GatePolicy{RequiredAAL: "aal2"}, &gs); err == nil {
 			t.Errorf("%s: passed an aal2 gate", tc.name)
 		}
-		if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{RequiredAAL: "aal1"}, &gs); err != nil || gs.AAL != "aal1" {
+		if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), session.GatePolicy{RequiredAAL: "aal1"}, &gs); err != nil || gs.AAL != "aal1" {
 			t.Errorf("%s: aal1 gate: %v, aal %q, want aal1", tc.name, err, gs.AAL)
 		}
 		l := do(t, nil, "GET", srv.URL+"/self-service/login/api?aal=aal2", nil, map[string]string{"X-Session-Token": tok})

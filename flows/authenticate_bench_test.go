@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -25,7 +26,7 @@ func benchEngine(b *testing.B, cacheSize int) (*Engine, *http.Request) {
 	srv := httptest.NewServer(e)
 	b.Cleanup(srv.Close)
 	tok := registerNativeB(b, srv.URL)
-	s, err := e.lookupToken(b.Context(), tok)
+	s, err := e.sessions.ByToken(b.Context(), tok)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,9 +83,9 @@ func BenchmarkCheckGate(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		var gs GateSession
+		var gs session.GateSession
 		for pb.Next() {
-			if err := e.CheckGate(nil, req, GatePolicy{}, &gs); err != nil {
+			if err := e.CheckGate(nil, req, session.GatePolicy{}, &gs); err != nil {
 				b.Fatal(err)
 			}
 		}

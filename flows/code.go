@@ -140,12 +140,12 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			}
 			if _, err := e.claimAddress(r.Context(), c.IdentityID, c.Address, keep); err != nil {
 				e.logger.Error("code sign-in", zap.Error(err))
-				return nil, orUnavailable(err, "unable to store the identity")
+				return nil, wire.StoreError(err, "unable to store the identity")
 			}
 		}
 		ident, err := e.store.GetIdentity(r.Context(), c.IdentityID)
 		if err != nil {
-			return nil, orUnavailable(err, "unable to load the identity")
+			return nil, wire.StoreError(err, "unable to load the identity")
 		}
 		return ident, nil
 	}
@@ -196,7 +196,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			return nil, nil
 		}
 		if err != nil {
-			return nil, orUnavailable(err, "unable to look up the account")
+			return nil, wire.StoreError(err, "unable to look up the account")
 		}
 	}
 	if lerr := e.limitSend(r, address); lerr != nil {
@@ -208,7 +208,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	if err := e.mail(r.Context(), Mail{To: address, Template: "login_code_valid", LoginCode: code,
 		Identity: e.mailIdentity(r, ident), RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
 		ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}); err != nil {
-		return nil, orUnavailable(err, "unable to send the code")
+		return nil, wire.StoreError(err, "unable to send the code")
 	}
 	e.codeSentNodes(f, address, mfa)
 	f.UI.Messages = []node.Text{node.NewText(1010014, nil)}
@@ -298,7 +298,7 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 	if err := e.mail(r.Context(), Mail{To: address, Template: "registration_code_valid", RegistrationCode: code,
 		Identity: map[string]any{"traits": st.traits}, RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
 		ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}); err != nil {
-		return registrationOutcome{err: orUnavailable(err, "unable to send the code")}
+		return registrationOutcome{err: wire.StoreError(err, "unable to send the code")}
 	}
 	sentNodes()
 	f.UI.Messages = []node.Text{node.NewText(1040005, nil)}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 )
 
@@ -27,12 +28,12 @@ func TestSeveralSessionCookies(t *testing.T) {
 	exp := time.Now().Add(time.Hour)
 	seal := func(tok string) string { return e.cookies.Seal(tok, exp) }
 	// A second session of the victim.
-	victim2 := e.newSession(httptest.NewRequest("GET", "/", nil), victim.ID, "password", "aal1")
-	if err := e.store.CreateSession(context.Background(), victim2.sess); err != nil {
+	victim2 := e.sessions.NewSession(httptest.NewRequest("GET", "/", nil), victim.ID, "password", "aal1")
+	if err := e.store.CreateSession(context.Background(), victim2.Session); err != nil {
 		t.Fatal(err)
 	}
 	// The "revoked" cookie is of an identity whose session is revoked.
-	if s, err := e.lookupToken(context.Background(), revokedTok); err != nil {
+	if s, err := e.sessions.ByToken(context.Background(), revokedTok); err != nil {
 		t.Fatal(err)
 	} else if err := e.store.RevokeSession(context.Background(), s.ID); err != nil {
 		t.Fatal(err)
@@ -49,9 +50,9 @@ func TestSeveralSessionCookies(t *testing.T) {
 		{"a revoked session before the real one", []string{seal(revokedTok), seal(victimTok)}, victim.ID},
 		{"another identity's active session before the real one", []string{seal(attackerTok), seal(victimTok)}, ""},
 		{"the real one before another identity's", []string{seal(victimTok), seal(attackerTok)}, ""},
-		{"two sessions of one identity", []string{seal(victim2.token), seal(victimTok)}, victim.ID},
+		{"two sessions of one identity", []string{seal(victim2.Token), seal(victimTok)}, victim.ID},
 		{"the same cookie twice", []string{seal(victimTok), seal(victimTok)}, victim.ID},
-		{"many cookies, another identity among them", []string{"a", seal(victimTok), seal(victim2.token), seal(revokedTok), seal(victimTok), seal(attackerTok)}, ""},
+		{"many cookies, another identity among them", []string{"a", seal(victimTok), seal(victim2.Token), seal(revokedTok), seal(victimTok), seal(attackerTok)}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var parts []string
@@ -69,15 +70,15 @@ func TestSeveralSessionCookies(t *testing.T) {
 				} else {
 					r.Header.Set("Cookie", header)
 				}
-				var gs GateSession
-				err := e.CheckGate(nil, r, GatePolicy{}, &gs)
+				var gs session.GateSession
+				err := e.CheckGate(nil, r, session.GatePolicy{}, &gs)
 				switch {
 				case tc.want == "" && err == nil:
 					t.Fatalf("split %v: the gate let %q in as %s", split, header, gs.IdentityID)
 				case tc.want != "" && (err != nil || gs.IdentityID != tc.want):
 					t.Fatalf("split %v: gate: %v %q, want %s", split, err, gs.IdentityID, tc.want)
 				}
-				s, _, err := e.currentSession(r)
+				s, _, err := e.sessions.Current(r)
 				switch {
 				case tc.want == "" && err == nil:
 					t.Fatalf("split %v: currentSession gave %s", split, s.IdentityID)

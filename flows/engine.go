@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -265,8 +266,8 @@ type Engine struct {
 	sealer *token.Sealer
 	// codeKey keys the MACs of one-time codes (codes.go).
 	codeKey []byte
-	// gate is the state of the gate API (gate_api.go, sessioncheck.go).
-	gate gateFeatures
+	// sessions issues, finds and checks sessions (sessioncheck.go).
+	sessions *session.Manager
 
 	// schemas are the configured identity schemas (schema.go).
 	schemas *identity.Schemas
@@ -287,24 +288,6 @@ var ErrNoFirstFactor = errors.New("flows: the password method is disabled and no
 // the password is on.
 func (c Config) hasPasswordlessFirstFactor() bool {
 	return c.Methods["passkey"] || c.Methods["webauthn"] && c.WebAuthnPasswordless || c.Methods["code"] && c.CodePasswordless
-}
-
-// ErrNoSession is returned by Authenticate when the request carries no
-// valid session.
-var ErrNoSession = errors.New("flows: no valid session")
-
-// ErrAAL2Required is returned by Authenticate when the session is valid but
-// a second factor is due (required_aal highest_available).
-var ErrAAL2Required = errors.New("flows: session must complete a second factor")
-
-// SessionInfo is what the gate learns about a valid session, without
-// loading or encoding the identity.
-type SessionInfo struct {
-	SessionID  string
-	IdentityID string
-	AAL        string
-	ExpiresAt  time.Time
-	Methods    []string
 }
 
 // withDefaults fills Kratos's defaults into zero fields.
@@ -490,6 +473,17 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	if len(cfg.CipherSecrets) > 0 {
 		e.codeKey = token.PurposeKey([]byte(cfg.CipherSecrets[0]), "code-mac")
 	}
+	var factors []session.SecondFactor
+	for _, m := range loginMethods {
+		if m.aal == "aal2" && m.active != nil {
+			factors = append(factors, loginFactor{e, m})
+		}
+	}
+	e.sessions = session.NewManager(session.Config{
+		SessionLifespan: e.cfg.SessionLifespan, EarliestPossibleExtend: e.cfg.EarliestPossibleExtend,
+		CookieName: e.cfg.CookieName, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
+		CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil), RequiredAAL: e.cfg.RequiredAAL,
+	}, store, e.cookies, e.urls, logger, func() time.Time { return e.now() }, factors)
 	e.routes()
 	return e, nil
 }

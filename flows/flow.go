@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -51,7 +52,7 @@ type flow struct {
 	// exchangeCode is shown once, in the create answer.
 	exchangeCode string
 	// identity is the settings flow's identity, set before writing.
-	identity *identityWire
+	identity *session.IdentityWire
 }
 
 const flowNS = "flow"
@@ -163,10 +164,10 @@ func (f *flow) wire() any {
 	case "settings":
 		return struct {
 			base
-			Identity         *identityWire `json:"identity"`
-			ContinueWith     []any         `json:"continue_with,omitempty"`
-			TransientPayload any           `json:"transient_payload,omitempty"`
-			State            string        `json:"state"`
+			Identity         *session.IdentityWire `json:"identity"`
+			ContinueWith     []any                 `json:"continue_with,omitempty"`
+			TransientPayload any                   `json:"transient_payload,omitempty"`
+			State            string                `json:"state"`
 		}{b, f.identity, f.ContinueWith, tp, f.State}
 	default:
 		return struct {
@@ -233,7 +234,7 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 	e.setCSRFNode(f, csrf)
 	if err := e.saveFlow(r.Context(), f); err != nil {
 		e.logger.Error("saving flow", zap.Error(err))
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	if typ == "browser" && wire.PrefersHTML(r) {
@@ -287,7 +288,7 @@ func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 			return
 		}
 		e.logger.Error("loading flow", zap.Error(err))
-		wire.WriteError(w, r, orUnavailable(err, "unable to load the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to load the flow"))
 		return
 	}
 	switch {

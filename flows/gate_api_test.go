@@ -20,6 +20,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/uuid"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -58,58 +59,6 @@ func tokenRequest(target, tok string) *http.Request {
 	return r
 }
 
-func TestWhoamiJSONMatchesEncodingJSON(t *testing.T) {
-	ip := "10.0.0.1"
-	odd := "ua \u2028 é \x01 </script>"
-	zone := time.FixedZone("CEST", 2*3600)
-	t0 := time.Date(2026, 5, 17, 10, 11, 12, 130000000, zone)
-	verified := t0.Add(time.Minute)
-	sessions := []*sessionstore.Session{
-		{ID: "s1", IdentityID: "i1", Active: true, ExpiresAt: t0.Add(time.Hour), AuthenticatedAt: t0, IssuedAt: t0, AAL: "aal1"},
-		{ID: "s2", IdentityID: "i1", Active: true, ExpiresAt: t0.UTC().Add(time.Hour), AuthenticatedAt: t0.UTC(), IssuedAt: t0, AAL: "aal2",
-			AuthenticationMethods: []sessionstore.AuthMethod{{Method: "password", AAL: "aal1", CompletedAt: t0}, {Method: "totp", AAL: "aal2", CompletedAt: t0.Add(time.Second)}},
-			Devices:               []sessionstore.Device{{ID: "d1", IPAddress: &ip, UserAgent: &odd, Location: "Zürich"}, {ID: "d2"}}},
-	}
-	idents := []struct {
-		ident *sessionstore.Identity
-		fast  bool // hand-encoded without encoding/json
-	}{
-		{&sessionstore.Identity{ID: "i1", SchemaID: "default", State: "active", Traits: json.RawMessage(`{"email":"a@example.com","name":{"first":"A \"q\" \\ b"}}`), CreatedAt: t0, UpdatedAt: t0,
-			MetadataPublic: json.RawMessage(`{"plan":"pro","n":[1,2.5,true,null]}`),
-			VerifiableAddresses: []sessionstore.VerifiableAddress{
-				{ID: "v1", Value: "a@example.com", Via: "email", Status: "completed", Verified: true, VerifiedAt: &verified, CreatedAt: t0, UpdatedAt: t0},
-				{ID: "v2", Value: "b@example.com", Via: "email", Status: "pending", CreatedAt: t0, UpdatedAt: t0}},
-			RecoveryAddresses: []sessionstore.RecoveryAddress{{ID: "r1", Value: "a@example.com", Via: "email", CreatedAt: t0, UpdatedAt: t0}}}, true},
-		{&sessionstore.Identity{ID: "i2", SchemaID: "custom schema/ü", State: "active", CreatedAt: t0, UpdatedAt: t0}, true},
-		{&sessionstore.Identity{ID: "i3", SchemaID: "default", State: "active", Traits: json.RawMessage(`{"name":"<A> & co"}`)}, false},
-		{&sessionstore.Identity{ID: "i4", SchemaID: "default", State: "active", Traits: json.RawMessage(`{ "email": "x@example.com" }`)}, false},
-		{&sessionstore.Identity{ID: "i5", SchemaID: "default", State: "active", Traits: json.RawMessage(`{"name":"Zoë \u2028"}`)}, false},
-		{&sessionstore.Identity{ID: "i6", SchemaID: "default", State: "inactive", Traits: json.RawMessage(`{}`), MetadataPublic: json.RawMessage("{\n}")}, false},
-	}
-	// public_url is required (no URL comes from the Host header), so the
-	// one configuration to pin is the configured one.
-	for _, publicURL := range []bool{true} {
-		e, srv := testEngine(t, nil)
-		r := httptest.NewRequest("GET", srv.URL+"/sessions/whoami", nil)
-		for _, s := range sessions {
-			for _, tc := range idents {
-				want, err := json.Marshal(e.sessionJSON(s, e.identityJSON(r, tc.ident)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				w := httptest.NewRecorder()
-				e.writeWhoami(w, r, s, tc.ident)
-				if got := w.Body.Bytes(); !bytes.Equal(got, want) {
-					t.Errorf("public_url %v, session %s, identity %s:\n got %s\nwant %s", publicURL, s.ID, tc.ident.ID, got, want)
-				}
-				if _, fast := e.appendIdentityJSON(nil, r, tc.ident); fast != tc.fast {
-					t.Errorf("identity %s: hand-encoded %v, want %v", tc.ident.ID, fast, tc.fast)
-				}
-			}
-		}
-	}
-}
-
 func TestCheckGatePolicies(t *testing.T) {
 	e, srv := testEngine(t, nil)
 	totp := map[string]sessionstore.Credential{"totp": {Type: "totp", Config: json.RawMessage(`{"totp_url":"otpauth://totp/x?secret=ABC"}`)}}
@@ -120,13 +69,13 @@ func TestCheckGatePolicies(t *testing.T) {
 		tok, policy string
 		want        error
 	}{
-		{plain1, "", nil}, {plain1, "aal1", nil}, {plain1, "highest_available", nil}, {plain1, "aal2", ErrAAL2SetupRequired},
-		{mfa1, "", ErrAAL2Required}, {mfa1, "aal1", nil}, {mfa1, "aal2", ErrAAL2Required},
+		{plain1, "", nil}, {plain1, "aal1", nil}, {plain1, "highest_available", nil}, {plain1, "aal2", session.ErrAAL2SetupRequired},
+		{mfa1, "", session.ErrAAL2Required}, {mfa1, "aal1", nil}, {mfa1, "aal2", session.ErrAAL2Required},
 		{mfa2, "", nil}, {mfa2, "aal2", nil},
-		{"ory_st_" + strings.Repeat("x", 32), "aal1", ErrNoSession},
+		{"ory_st_" + strings.Repeat("x", 32), "aal1", session.ErrNoSession},
 	} {
-		var gs GateSession
-		err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tc.tok), GatePolicy{RequiredAAL: tc.policy}, &gs)
+		var gs session.GateSession
+		err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tc.tok), session.GatePolicy{RequiredAAL: tc.policy}, &gs)
 		if !errors.Is(err, tc.want) && !(err == nil && tc.want == nil) {
 			t.Errorf("policy %q: err %v, want %v", tc.policy, err, tc.want)
 		}
@@ -136,12 +85,17 @@ func TestCheckGatePolicies(t *testing.T) {
 	}
 	// The engine-wide aal1 turns highest_available off for whoami and
 	// gates without their own policy, not for a gate that asks for more.
-	e.cfg.RequiredAAL = "aal1"
-	var gs GateSession
-	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", mfa1), GatePolicy{}, &gs); err != nil {
+	cfg := e.cfg
+	cfg.RequiredAAL = "aal1"
+	e, err := New(cfg, e.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gs session.GateSession
+	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", mfa1), session.GatePolicy{}, &gs); err != nil {
 		t.Errorf("aal1 engine: %v", err)
 	}
-	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", mfa1), GatePolicy{RequiredAAL: "highest_available"}, &gs); !errors.Is(err, ErrAAL2Required) {
+	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", mfa1), session.GatePolicy{RequiredAAL: "highest_available"}, &gs); !errors.Is(err, session.ErrAAL2Required) {
 		t.Errorf("aal1 engine, highest_available gate: %v", err)
 	}
 }
@@ -149,8 +103,8 @@ func TestCheckGatePolicies(t *testing.T) {
 func TestGateSessionMethodsAndTraits(t *testing.T) {
 	e, srv := testEngine(t, nil)
 	ident, _, tok := gateFixture(t, e, `{"email":"t@example.com","name":{"first":"Ada","last":"L"},"age":42,"admin":true,"tags":["a","b"]}`, nil, "aal2")
-	var gs GateSession
-	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{}, &gs); err != nil {
+	var gs session.GateSession
+	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), session.GatePolicy{}, &gs); err != nil {
 		t.Fatal(err)
 	}
 	if got := string(gs.AppendMethods(nil, ",")); got != "password,totp" {
@@ -161,12 +115,12 @@ func TestGateSessionMethodsAndTraits(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]string{"email": "t@example.com", "name.first": "Ada", "age": "42", "admin": "true", "tags": `["a","b"]`, "name": `{"first":"Ada","last":"L"}`} {
-		v, ok := TraitValue(traits, path)
-		if !ok || TraitString(v) != want {
-			t.Errorf("%s = %v (%v), want %s", path, TraitString(v), ok, want)
+		v, ok := session.TraitValue(traits, path)
+		if !ok || session.TraitString(v) != want {
+			t.Errorf("%s = %v (%v), want %s", path, session.TraitString(v), ok, want)
 		}
 	}
-	if _, ok := TraitValue(traits, "name.middle"); ok {
+	if _, ok := session.TraitValue(traits, "name.middle"); ok {
 		t.Error("missing trait found")
 	}
 	again, _ := e.Traits(&gs)
@@ -252,8 +206,8 @@ func TestSlidingExpiry(t *testing.T) {
 	}
 	// The gate extends too (token clients).
 	e.now = func() time.Time { return base.Add(90 * time.Minute) }
-	var gs GateSession
-	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), GatePolicy{}, &gs); err != nil {
+	var gs session.GateSession
+	if err := e.CheckGate(nil, tokenRequest(srv.URL+"/", tok), session.GatePolicy{}, &gs); err != nil {
 		t.Fatal(err)
 	}
 	if want := base.Add(150 * time.Minute); stored().Sub(want).Abs() > time.Second || gs.ExpiresAt.Sub(want).Abs() > time.Second {
@@ -263,7 +217,7 @@ func TestSlidingExpiry(t *testing.T) {
 	r := httptest.NewRequest("GET", srv.URL+"/app", nil)
 	r.Header.Set("Cookie", e.cfg.CookieName+"="+cookie)
 	rec := httptest.NewRecorder()
-	if err := e.CheckGate(rec, r, GatePolicy{}, &gs); err != nil {
+	if err := e.CheckGate(rec, r, session.GatePolicy{}, &gs); err != nil {
 		t.Fatal(err)
 	}
 	renewed := (&http.Response{Header: rec.Header()}).Cookies()
@@ -293,7 +247,7 @@ func TestAssertionAndJWKS(t *testing.T) {
 	if n := len(jwks().Keys); n != 0 {
 		t.Fatalf("jwks before any signer: %d keys", n)
 	}
-	a, err := e.NewAssertionSigner(AssertionConfig{TTL: time.Minute, Traits: []string{"email", "name.first", "missing"}})
+	a, err := e.NewAssertionSigner(session.AssertionConfig{TTL: time.Minute, Traits: []string{"email", "name.first", "missing"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,13 +256,13 @@ func TestAssertionAndJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := e2.NewAssertionSigner(AssertionConfig{}); b.KeyID() != a.KeyID() {
+	if b, _ := e2.NewAssertionSigner(session.AssertionConfig{}); b.KeyID() != a.KeyID() {
 		t.Error("the generated key is not persisted")
 	}
 
 	r := tokenRequest(srv.URL+"/app", tok)
-	var gs GateSession
-	if err := e.CheckGate(nil, r, GatePolicy{}, &gs); err != nil {
+	var gs session.GateSession
+	if err := e.CheckGate(nil, r, session.GatePolicy{}, &gs); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := a.Assertion(r, &gs)
@@ -324,7 +278,7 @@ func TestAssertionAndJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c AssertionClaims
+	var c session.AssertionClaims
 	if err := parsed.Claims(keys[0].Key, &c); err != nil {
 		t.Fatalf("signature: %v", err)
 	}
@@ -348,7 +302,7 @@ func TestAssertionAndJWKS(t *testing.T) {
 	// A key file: PKCS #8 and SEC 1 PEM, both published.
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalECPrivateKey(k)
-	f, err := e.NewAssertionSigner(AssertionConfig{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})})
+	f, err := e.NewAssertionSigner(session.AssertionConfig{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,15 +310,15 @@ func TestAssertionAndJWKS(t *testing.T) {
 		t.Error("JWKS lacks the file key or the generated key")
 	}
 	p8, _ := x509.MarshalPKCS8PrivateKey(k)
-	if g, err := e.NewAssertionSigner(AssertionConfig{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})}); err != nil || g.KeyID() != f.KeyID() {
+	if g, err := e.NewAssertionSigner(session.AssertionConfig{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8})}); err != nil || g.KeyID() != f.KeyID() {
 		t.Errorf("PKCS #8: %v", err)
 	}
 	k384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	der384, _ := x509.MarshalECPrivateKey(k384)
-	if _, err := e.NewAssertionSigner(AssertionConfig{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der384})}); err == nil {
+	if _, err := e.NewAssertionSigner(session.AssertionConfig{KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der384})}); err == nil {
 		t.Error("P-384 key accepted for ES256")
 	}
-	if _, err := e.NewAssertionSigner(AssertionConfig{KeyPEM: []byte("nope")}); err == nil {
+	if _, err := e.NewAssertionSigner(session.AssertionConfig{KeyPEM: []byte("nope")}); err == nil {
 		t.Error("garbage key accepted")
 	}
 }
@@ -379,12 +333,12 @@ func jsonEqual(a, b any) bool {
 // common case) and signed every time (a new session, or ttl/4 elapsed).
 func BenchmarkAssertion(b *testing.B) {
 	e, req := benchEngine(b, 0)
-	a, err := e.NewAssertionSigner(AssertionConfig{Traits: []string{"email"}})
+	a, err := e.NewAssertionSigner(session.AssertionConfig{Traits: []string{"email"}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	var gs GateSession
-	if err := e.CheckGate(nil, req, GatePolicy{}, &gs); err != nil {
+	var gs session.GateSession
+	if err := e.CheckGate(nil, req, session.GatePolicy{}, &gs); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("cached", func(b *testing.B) {
@@ -395,11 +349,16 @@ func BenchmarkAssertion(b *testing.B) {
 			}
 		}
 	})
+	// A signer whose tokens are never handed out again (ttl/4 rounds to
+	// nothing) signs on every call.
+	signEvery, err := e.NewAssertionSigner(session.AssertionConfig{Traits: []string{"email"}, TTL: time.Nanosecond})
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.Run("sign", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			a.cache = &boundedMap[*assertionEntry]{perShard: 4096}
-			if _, err := a.Assertion(req, &gs); err != nil {
+			if _, err := signEvery.Assertion(req, &gs); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -412,12 +371,12 @@ func BenchmarkAssertion(b *testing.B) {
 func TestAssertionIssuerNeverFromHost(t *testing.T) {
 	e, srv := testEngine(t, nil)
 	_, _, tok := gateFixture(t, e, `{"email":"h@example.com"}`, nil, "aal1")
-	claims := func(a *AssertionSigner) (AssertionClaims, map[string]any) {
+	claims := func(a *session.AssertionSigner) (session.AssertionClaims, map[string]any) {
 		t.Helper()
 		r := tokenRequest("http://evil.example/app", tok)
 		r.Host = "evil.example"
-		var gs GateSession
-		if err := e.CheckGate(nil, r, GatePolicy{}, &gs); err != nil {
+		var gs session.GateSession
+		if err := e.CheckGate(nil, r, session.GatePolicy{}, &gs); err != nil {
 			t.Fatal(err)
 		}
 		raw, err := a.Assertion(r, &gs)
@@ -428,14 +387,14 @@ func TestAssertionIssuerNeverFromHost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var c AssertionClaims
+		var c session.AssertionClaims
 		var m map[string]any
 		if err := p.UnsafeClaimsWithoutVerification(&c, &m); err != nil {
 			t.Fatal(err)
 		}
 		return c, m
 	}
-	one, err := e.NewAssertionSigner(AssertionConfig{Audience: []string{"https://app.example.com"}})
+	one, err := e.NewAssertionSigner(session.AssertionConfig{Audience: []string{"https://app.example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,21 +402,21 @@ func TestAssertionIssuerNeverFromHost(t *testing.T) {
 	if c.Issuer != srv.URL+"/" || m["aud"] != "https://app.example.com" {
 		t.Errorf("iss %q aud %#v, want %q and the one audience as a string", c.Issuer, m["aud"], srv.URL+"/")
 	}
-	two, err := e.NewAssertionSigner(AssertionConfig{Audience: []string{"https://app.example.com", "billing"}})
+	two, err := e.NewAssertionSigner(session.AssertionConfig{Audience: []string{"https://app.example.com", "billing"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c, m := claims(two); !jsonEqual(m["aud"], []string{"https://app.example.com", "billing"}) || c.Issuer != srv.URL+"/" {
 		t.Errorf("iss %q aud %#v", c.Issuer, m["aud"])
 	}
-	none, err := e.NewAssertionSigner(AssertionConfig{})
+	none, err := e.NewAssertionSigner(session.AssertionConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, m := claims(none); m["aud"] != nil {
 		t.Errorf("aud %#v without an audience", m["aud"])
 	}
-	if _, err := e.NewAssertionSigner(AssertionConfig{Audience: []string{""}}); err == nil {
+	if _, err := e.NewAssertionSigner(session.AssertionConfig{Audience: []string{""}}); err == nil {
 		t.Error("empty audience accepted")
 	}
 }

@@ -1,7 +1,6 @@
 package flows
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
@@ -33,16 +33,16 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 	if rerr != nil {
 		return nil, rerr
 	}
-	sess, _, err := e.currentSession(r)
-	if err != nil && !errors.Is(err, ErrNoSession) {
-		return nil, orUnavailable(err, "unable to look up the session")
+	sess, _, err := e.sessions.Current(r)
+	if err != nil && !errors.Is(err, session.ErrNoSession) {
+		return nil, wire.StoreError(err, "unable to look up the session")
 	}
 	switch {
 	case sess == nil && aal == "aal2":
 		return nil, wire.AAL1Required()
 	case sess != nil && !refresh && aal == "aal1":
 		return nil, wire.SessionAlreadyAvailable()
-	case sess != nil && aal == "aal2" && !refresh && e.effectiveAAL(r.Context(), sess) == "aal2":
+	case sess != nil && aal == "aal2" && !refresh && e.sessions.EffectiveAAL(r.Context(), sess) == "aal2":
 		return nil, wire.SessionAlreadyAvailable()
 	}
 	f := e.newFlow(r, "login", typ)
@@ -108,9 +108,9 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	sess, _, err := e.currentSession(r)
-	if err != nil && !errors.Is(err, ErrNoSession) {
-		wire.WriteError(w, r, orUnavailable(err, "unable to look up the session"))
+	sess, _, err := e.sessions.Current(r)
+	if err != nil && !errors.Is(err, session.ErrNoSession) {
+		wire.WriteError(w, r, wire.StoreError(err, "unable to look up the session"))
 		return
 	}
 	if sess != nil && !f.Refresh && f.RequestedAAL != "aal2" {
@@ -186,7 +186,7 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 	if sess != nil {
 		ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
 		if err != nil {
-			wire.WriteError(w, r, orUnavailable(err, "unable to load the identity"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to load the identity"))
 			return
 		}
 		st.ident = ident
@@ -222,7 +222,7 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	var issued *issuedSession
+	var issued *session.Issued
 	if sess != nil && (m.aal == "aal2" || f.Refresh) {
 		if sess.IdentityID != ident.ID {
 			e.writeBrowserOrJSONError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch", "",
@@ -232,13 +232,13 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		// A second factor adds to the session; a first factor here is a
 		// refresh, which re-authenticates it.
 		var err error
-		if issued, err = e.upgradeSession(r, sess, m.name, m.aal, m.aal == "aal1"); err != nil {
+		if issued, err = e.sessions.Upgrade(r, sess, m.name, m.aal, m.aal == "aal1"); err != nil {
 			e.upgradeFailed(w, r, f, err)
 			return
 		}
 	} else {
-		issued = e.newSession(r, ident.ID, m.name, m.aal)
-		if err := e.store.CreateSession(r.Context(), issued.sess); err != nil {
+		issued = e.sessions.NewSession(r, ident.ID, m.name, m.aal)
+		if err := e.store.CreateSession(r.Context(), issued.Session); err != nil {
 			e.sessionNotCreated(w, r, sub, err)
 			return
 		}
@@ -248,75 +248,14 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 	e.answerLogin(w, r, sub, ident, issued)
 }
 
-// errSessionGone: the request's session was revoked, expired or got a new
-// token while the request ran.
-var errSessionGone = errors.New("flows: the session is no longer valid")
-
-// upgradeSession records a completed method on the request's session sess
-// (as currentSession read it), recomputes the AAL and returns the stored
-// session with the token to answer with. The change is applied to the
-// stored session in one store transaction, so concurrent writers (a
-// sliding extension, another step) do not undo each other.
-//
-// reauth: the method re-proved the first factor (a refresh login). Only
-// then does authenticated_at move: privileged_session_max_age counts from
-// the last first-factor authentication, so a second factor, or a
-// credential linked in settings, never renews the privileged window
-// (Kratos moves it on every login step).
-//
-// A session whose token came in the session cookie gets a new token (the
-// caller sets the new cookie; issuedSession.rotated): a cookie planted
-// from a sibling subdomain then never rides along into a higher AAL or a
-// refreshed session, and the old value stops working at the commit, in
-// the store's caches too. Tokens the client holds itself (X-Session-Token
-// or Bearer: native apps) are kept, as Kratos does; a cookie cannot plant
-// them.
-func (e *Engine) upgradeSession(r *http.Request, sess *sessionstore.Session, method, aal string, reauth bool) (*issuedSession, error) {
-	var c requestCred
-	if !e.requestCredential(r, &c) || (c.ncands > 1 && e.resolveCookies(r.Context(), &c) != nil) || !bytes.Equal(c.hash[:], sess.TokenHash) {
-		return nil, errSessionGone
-	}
-	is := &issuedSession{upgraded: true}
-	var newHash []byte
-	if c.fromCookie {
-		is.token, is.rotated = token.NewSessionToken(), true
-		newHash = token.Hash(is.token)
-	} else {
-		is.token, _ = e.requestToken(r)
-	}
-	now := e.now().UTC()
-	stored, err := e.store.ModifySession(r.Context(), sess.ID, sess.TokenHash, func(up *sessionstore.Session) error {
-		if !e.sessionActive(up) {
-			return errSessionGone
-		}
-		if reauth {
-			up.AuthenticatedAt = now
-		}
-		up.AuthenticationMethods = append(up.AuthenticationMethods, sessionstore.AuthMethod{Method: method, AAL: aal, CompletedAt: now})
-		up.AAL = sessionAAL(up.AuthenticationMethods)
-		if newHash != nil {
-			up.TokenHash = newHash
-		}
-		return nil
-	})
-	if errors.Is(err, sessionstore.ErrTokenChanged) || errors.Is(err, sessionstore.ErrNotFound) {
-		return nil, errSessionGone
-	}
-	if err != nil {
-		return nil, fmt.Errorf("upgrading session: %w", err)
-	}
-	is.sess = stored
-	return is, nil
-}
-
 // upgradeFailed answers a login step whose session could not be upgraded.
 func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow, err error) {
-	if errors.Is(err, errSessionGone) {
+	if errors.Is(err, session.ErrSessionGone) {
 		e.writeBrowserOrJSONError(w, r, f.Type, wire.SessionInactive())
 		return
 	}
 	e.logger.Error("upgrading session", zap.Error(err))
-	wire.WriteError(w, r, orUnavailable(err, "unable to store the session"))
+	wire.WriteError(w, r, wire.StoreError(err, "unable to store the session"))
 }
 
 // sessionNotCreated answers a sign-in whose session the store refused: an
@@ -329,7 +268,7 @@ func (e *Engine) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *
 		return
 	}
 	e.logger.Error("creating session", zap.Error(err))
-	wire.WriteError(w, r, orUnavailable(err, "unable to store the session"))
+	wire.WriteError(w, r, wire.StoreError(err, "unable to store the session"))
 }
 
 // addressUnverified is Kratos's require_verified_address login hook: with
@@ -393,7 +332,7 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 			return
 		}
 		e.logger.Error("password login", zap.Error(err))
-		wire.WriteError(w, r, orUnavailable(err, "unable to verify credentials"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to verify credentials"))
 		return
 	}
 	if !ok {
@@ -419,16 +358,16 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 			"", "The requested identity does not match the identity of the current session."))
 		return
 	}
-	var issued *issuedSession
+	var issued *session.Issued
 	if f.Refresh && sess != nil {
 		// Refresh: re-authenticate the same session.
-		if issued, err = e.upgradeSession(r, sess, "password", "aal1", true); err != nil {
+		if issued, err = e.sessions.Upgrade(r, sess, "password", "aal1", true); err != nil {
 			e.upgradeFailed(w, r, f, err)
 			return
 		}
 	} else {
-		issued = e.newSession(r, ident.ID, "password", "aal1")
-		if err := e.store.CreateSession(r.Context(), issued.sess); err != nil {
+		issued = e.sessions.NewSession(r, ident.ID, "password", "aal1")
+		if err := e.store.CreateSession(r.Context(), issued.Session); err != nil {
 			e.sessionNotCreated(w, r, sub, err)
 			return
 		}
@@ -510,31 +449,31 @@ func (e *Engine) completeFlow(ctx context.Context, f *flow) {
 }
 
 // answerLogin answers a successful login per client kind.
-func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, is *issuedSession) {
+func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, is *session.Issued) {
 	f := sub.f
-	needAAL2 := !e.aalSatisfied(is.sess, ident)
-	var idw *identityWire
+	needAAL2 := !e.sessions.AALSatisfied(is.Session, ident)
+	var idw *session.IdentityWire
 	if !needAAL2 {
-		idw = e.identityJSON(r, ident)
+		idw = e.sessions.IdentityJSON(r, ident)
 	}
-	sw := e.sessionJSON(is.sess, idw)
+	sw := e.sessions.SessionJSON(is.Session, idw)
 	if f.Type == "api" {
-		if is.rotated {
+		if is.Rotated {
 			// The session came in a cookie: that cookie's token is gone.
-			e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
+			e.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
 		}
 		// With a second factor still due, the identity is withheld.
-		wire.WriteJSON(w, http.StatusOK, map[string]any{"session_token": is.token, "session": sw, "continue_with": nil})
+		wire.WriteJSON(w, http.StatusOK, map[string]any{"session_token": is.Token, "session": sw, "continue_with": nil})
 		return
 	}
-	if !is.upgraded {
+	if !is.Upgraded {
 		// A new session gets a new CSRF token. Raising or refreshing the
 		// request's own session (same identity) keeps it, as Kratos does,
 		// so the flows bound to it (a settings flow waiting for this
 		// second factor) go on; the session token itself is rotated.
 		e.issueCSRF(w, r)
 	}
-	e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
+	e.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
 	to := e.flowReturnTo(r, f)
 	if needAAL2 {
 		aal2 := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")

@@ -125,7 +125,7 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		ident, err = e.findLoginIdentity(r.Context(), identifier)
 		if err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
 			e.logger.Error("identifier-first lookup", zap.Error(err))
-			wire.WriteError(w, r, orUnavailable(err, "unable to look up the account"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to look up the account"))
 			return
 		}
 	}

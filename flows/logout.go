@@ -25,16 +25,16 @@ func (e *Engine) createLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		e.writeBrowserOrJSONError(w, r, "browser", rerr)
 		return
 	}
-	sess, _, err := e.currentSession(r)
-	if IsUnavailable(err) {
-		wire.WriteError(w, r, errUnavailable())
+	sess, _, err := e.sessions.Current(r)
+	if wire.IsUnavailable(err) {
+		wire.WriteError(w, r, wire.Unavailable())
 		return
 	}
 	if err != nil {
 		e.writeBrowserOrJSONError(w, r, "browser", wire.SessionInactive())
 		return
 	}
-	token := e.logoutToken(sess.ID)
+	token := e.sessions.LogoutToken(sess.ID)
 	u := e.urls.Public("self-service/logout?token=" + token)
 	if returnTo != "" {
 		u = wire.WithQuery(u, "return_to", returnTo)
@@ -55,26 +55,26 @@ func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		e.writeBrowserOrJSONError(w, r, "browser", rerr)
 		return
 	}
-	sess, _, err := e.currentSession(r)
-	if IsUnavailable(err) {
-		wire.WriteError(w, r, errUnavailable())
+	sess, _, err := e.sessions.Current(r)
+	if wire.IsUnavailable(err) {
+		wire.WriteError(w, r, wire.Unavailable())
 		return
 	}
 	if err != nil {
 		e.writeBrowserOrJSONError(w, r, "browser", wire.SessionInactive())
 		return
 	}
-	want := e.logoutToken(sess.ID)
+	want := e.sessions.LogoutToken(sess.ID)
 	if subtle.ConstantTimeCompare([]byte(token), []byte(want)) != 1 {
 		e.writeBrowserOrJSONError(w, r, "browser", wire.NewError(http.StatusForbidden, "", "",
 			"Unable to log out because the logout token in the URL query does not match the session cookie."))
 		return
 	}
 	if err := e.store.RevokeSession(r.Context(), sess.ID); err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to revoke the session"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
 		return
 	}
-	e.clearSessionCookie(w, r)
+	e.sessions.ClearCookie(w, r)
 	e.issueCSRF(w, r)
 	if wire.IsJSONRequest(r) {
 		w.WriteHeader(http.StatusNoContent)
@@ -102,18 +102,18 @@ func (e *Engine) performNativeLogout(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, forbidden)
 		return
 	}
-	sess, err := e.lookupToken(r.Context(), body.SessionToken)
+	sess, err := e.sessions.ByToken(r.Context(), body.SessionToken)
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		wire.WriteError(w, r, forbidden)
 		return
 	}
 	if err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to look up the session"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to look up the session"))
 		return
 	}
 	if sess.Active {
 		if err := e.store.RevokeSession(r.Context(), sess.ID); err != nil {
-			wire.WriteError(w, r, orUnavailable(err, "unable to revoke the session"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
 			return
 		}
 	}

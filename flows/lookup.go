@@ -266,7 +266,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 		}
 		cfg, err := e.newLookupConfig(ctx, st.ident.ID, codes)
 		if err != nil {
-			return settingsOutcome{err: orUnavailable(err, "unable to protect the recovery codes")}
+			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
 		now := e.now().UTC()
 		delete(f.Internal, lookupInternalKey)
@@ -292,14 +292,14 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			if code == "" {
 				plain, _, err := e.sealer.Open(ctx, lookupPurpose, st.ident.ID, c.Sealed)
 				if err != nil {
-					return settingsOutcome{err: orUnavailable(err, "The recovery codes could not be read.")}
+					return settingsOutcome{err: wire.StoreError(err, "The recovery codes could not be read.")}
 				}
 				code = string(plain)
 			}
 			entries = append(entries, lookupEntry{code: code, usedAt: c.UsedAt})
 		}
 		if err := e.showLookupCodes(ctx, f, entries, lookupDisableNode(), lookupRegenerateNode()); err != nil {
-			return settingsOutcome{err: orUnavailable(err, "unable to protect the recovery codes")}
+			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
 		return settingsOutcome{privileged: true, show: true}
 	case disable:
@@ -316,7 +316,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 		plain, _ := json.Marshal(codes)
 		sealed, err := e.sealer.Seal(ctx, lookupPurpose, f.ID, plain)
 		if err != nil {
-			return settingsOutcome{err: orUnavailable(err, "unable to protect the recovery codes")}
+			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
 		f.internal()[lookupInternalKey] = sealed
 		entries := make([]lookupEntry, len(codes))
@@ -324,7 +324,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			entries[i] = lookupEntry{code: c}
 		}
 		if err := e.showLookupCodes(ctx, f, entries, lookupConfirmNode()); err != nil {
-			return settingsOutcome{err: orUnavailable(err, "unable to protect the recovery codes")}
+			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
 		return settingsOutcome{privileged: true, show: true}
 	}
@@ -410,7 +410,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 	i, err := e.lookupMatch(ctx, ident.ID, cfg, code)
 	if err != nil {
 		rv.release() // not evaluated
-		return nil, orUnavailable(err, "unable to check the recovery code")
+		return nil, wire.StoreError(err, "unable to check the recovery code")
 	}
 	if i < 0 {
 		f.UI.Messages = []node.Text{node.NewText(4000016, nil)}
@@ -436,7 +436,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 	}
 	if err != nil {
 		rv.release() // not evaluated
-		return nil, orUnavailable(err, "unable to record the recovery code use")
+		return nil, wire.StoreError(err, "unable to record the recovery code use")
 	}
 	mfaPassed(rv)
 	// Record used_at on the identity as it is now, so a concurrent change
@@ -472,7 +472,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 		// reveal shows.
 		e.logger.Error("recording a used recovery code", zap.Error(err))
 		if fresh, err = e.store.GetIdentity(ctx, ident.ID); err != nil {
-			return nil, orUnavailable(err, "unable to load the identity")
+			return nil, wire.StoreError(err, "unable to load the identity")
 		}
 	}
 	return fresh, nil

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 )
 
 // lookupCodesOf reads the codes of a lookup_secret_codes node (used ones
@@ -183,18 +185,19 @@ func TestLookupSecretsSurviveSecretRotation(t *testing.T) {
 		c.Methods = map[string]bool{"lookup_secret": true}
 		c.CookieSecrets = []string{old}
 	})
-	token := registerNative(t, srv.URL, "rot@example.com")
-	s := nativeSettings(t, srv.URL, token)
+	sessTok := registerNative(t, srv.URL, "rot@example.com")
+	s := nativeSettings(t, srv.URL, sessTok)
 	a := actionOf(t, s)
-	gen := do(t, nil, "POST", a, map[string]any{"method": "lookup_secret", "lookup_secret_regenerate": true}, tokenHeader(token))
+	gen := do(t, nil, "POST", a, map[string]any{"method": "lookup_secret", "lookup_secret_regenerate": true}, tokenHeader(sessTok))
 	codes, _ := lookupCodesOf(t, gen)
-	if r := do(t, nil, "POST", a, map[string]any{"method": "lookup_secret", "lookup_secret_confirm": true}, tokenHeader(token)); r.status != 200 {
+	if r := do(t, nil, "POST", a, map[string]any{"method": "lookup_secret", "lookup_secret_confirm": true}, tokenHeader(sessTok)); r.status != 200 {
 		t.Fatalf("confirm: %d %s", r.status, r.raw)
 	}
 	// A new secret first, the old one kept for reading.
 	e.cfg.CookieSecrets = []string{"fedcba9876543210-new-secret", old}
-	s2 := nativeSettings(t, srv.URL, token)
-	rev := do(t, nil, "POST", actionOf(t, s2), map[string]any{"method": "lookup_secret", "lookup_secret_reveal": true}, tokenHeader(token))
+	e.sealer = token.NewSealer(e.cfg.CipherSecrets, e.cfg.CookieSecrets, nil)
+	s2 := nativeSettings(t, srv.URL, sessTok)
+	rev := do(t, nil, "POST", actionOf(t, s2), map[string]any{"method": "lookup_secret", "lookup_secret_reveal": true}, tokenHeader(sessTok))
 	shown, _ := lookupCodesOf(t, rev)
 	if strings.Join(shown, ",") != strings.Join(codes, ",") {
 		t.Fatalf("reveal after rotation: %v", shown)

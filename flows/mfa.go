@@ -1,11 +1,11 @@
 package flows
 
 import (
-	"context"
 	"net/http"
 	"slices"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -109,211 +109,23 @@ func mfaPassed(rv *reservation) {
 	rv.release()
 }
 
-// --- the assurance rule ---
-//
-// Every assurance question (the level stored on a session, whoami, the
-// gate, settings, /sessions, the answer after a login step, which second
-// factors an aal2 login flow offers and accepts) is answered here:
-//
-//   - A session's first factors are its aal1 methods, its second factors
-//     its aal2 methods.
-//   - A mailed code proves only control of the mailbox. It never counts as
-//     the second factor of a session whose first factors all came from the
-//     mailbox too (code sign-in, code_recovery, link_recovery): one mailbox
-//     is one factor, however many codes it receives.
-//   - An identity with a strong second factor (TOTP, a security key
-//     registered as second factor, an unused backup code) must use it: for
-//     such an identity a mailed code is no second factor at all.
-//   - A second factor counts only while the identity holds an active
-//     credential of its kind (loginMethod.active, Kratos's
-//     CountActiveMultiFactorCredentials). A set of backup codes that are
-//     all used is no factor, so its owner is not locked out:
-//     highest_available is met at aal1, and a gate that requires aal2
-//     sends the user to the settings flow to set one up. As in Kratos, a
-//     credential still counts while its method is turned off (turning a
-//     method off must not lower the bar for its users); a mailed code is a
-//     factor only while code { mfa } and the code method are on.
-//
-// The functions below take the session's methods and the identity's
-// factors (a bit set) so the gate can apply them without allocating.
-
-// factorSet is what second factors an identity can still use.
-type factorSet uint8
-
-const (
-	// factorStrong: TOTP, a second-factor security key or an unused
-	// backup code.
-	factorStrong factorSet = 1 << iota
-	// factorMailbox: a mailed code (code { mfa }) to an email address.
-	factorMailbox
-)
-
-// fromMailbox reports whether a completed method only proves control of
-// the mailbox.
-func fromMailbox(method string) bool {
-	switch method {
-	case "code", "code_recovery", "link_recovery":
-		return true
-	}
-	return false
-}
-
-// secondCounts reports whether completing the second-factor method on a
-// session with methods ms makes it aal2, for an identity with factors fs.
-func secondCounts(method string, ms []sessionstore.AuthMethod, fs factorSet) bool {
-	if !fromMailbox(method) {
-		return true
-	}
-	if fs&factorStrong != 0 {
-		return false
-	}
-	for _, m := range ms {
-		if m.AAL == "aal1" && !fromMailbox(m.Method) {
-			return true
-		}
-	}
-	return false
-}
-
-// methodsAAL is the level the completed methods ms reach for an identity
-// with factors fs: aal2 once a first factor and a second factor that
-// counts are both completed.
-func methodsAAL(ms []sessionstore.AuthMethod, fs factorSet) string {
-	first, second := false, false
-	for _, m := range ms {
-		switch m.AAL {
-		case "aal1":
-			first = true
-		case "aal2":
-			second = true
-		}
-	}
-	if first && second {
-		for _, m := range ms {
-			if m.AAL == "aal2" && secondCounts(m.Method, ms, fs) {
-				return "aal2"
-			}
-		}
-	}
-	if first || second {
-		return "aal1"
-	}
-	return "aal0"
-}
-
-// sessionAAL is the level stored on a session after a method completes.
-// The checks (assess) apply the identity's factors on top of it.
-func sessionAAL(ms []sessionstore.AuthMethod) string {
-	return methodsAAL(ms, 0)
-}
-
-// canReachAAL2 reports whether a session with methods ms can still become
-// aal2 with one of the identity's factors fs.
-func canReachAAL2(ms []sessionstore.AuthMethod, fs factorSet) bool {
-	if fs&factorStrong != 0 {
-		return true
-	}
-	return fs&factorMailbox != 0 && secondCounts("code", ms, fs)
-}
-
-// assess applies an assurance policy (aal1, aal2, highest_available) to a
-// session with methods ms of an identity with factors fs. It returns the
-// session's level and nil, ErrAAL2Required (a factor the session can add
-// is due) or ErrAAL2SetupRequired (aal2 required, nothing to add it with).
-func assess(ms []sessionstore.AuthMethod, fs factorSet, required string) (string, error) {
-	level := methodsAAL(ms, fs)
-	switch required {
-	case "aal1":
-		return level, nil
-	case "aal2":
-		switch {
-		case level == "aal2":
-			return level, nil
-		case canReachAAL2(ms, fs):
-			return level, ErrAAL2Required
-		}
-		return level, ErrAAL2SetupRequired
-	default: // highest_available
-		if level == "aal2" || !canReachAAL2(ms, fs) {
-			return level, nil
-		}
-		return level, ErrAAL2Required
-	}
-}
-
-// identityFactors asks every second-factor method whether the identity
-// holds a credential of its kind it can still use.
-func (e *Engine) identityFactors(ident *sessionstore.Identity) factorSet {
-	var fs factorSet
-	if ident == nil {
-		return 0
-	}
-	for _, m := range loginMethods {
-		if m.aal != "aal2" || m.active == nil || !m.active(e, ident) {
-			continue
-		}
-		if fromMailbox(m.name) {
-			fs |= factorMailbox
-		} else {
-			fs |= factorStrong
-		}
-	}
-	return fs
-}
-
-// sharedIdentityFactors is identityFactors for an identity from the
-// store's shared cache (GetIdentityShared), computed once per stored
-// version: decoding credentials allocates, the gate must not. An identity
-// without such credentials is answered directly.
-func (e *Engine) sharedIdentityFactors(ident *sessionstore.Identity) factorSet {
-	if len(ident.Credentials) == 0 {
-		return e.identityFactors(ident)
-	}
-	iv := e.gate.views.get(ident)
-	iv.factorsOnce.Do(func() { iv.factors = e.identityFactors(ident) })
-	return iv.factors
-}
-
-// aalSatisfied applies the configured required_aal (whoami, settings,
-// /sessions, the answer after a login step) to a session of ident.
-func (e *Engine) aalSatisfied(sess *sessionstore.Session, ident *sessionstore.Identity) bool {
-	_, err := assess(sess.AuthenticationMethods, e.identityFactors(ident), e.cfg.RequiredAAL)
-	return err == nil
-}
-
-// checkAAL applies an assurance policy (empty: required_aal) to a session
-// of an identity from the shared cache. It returns the session's level.
-func (e *Engine) checkAAL(s *sessionstore.Session, ident *sessionstore.Identity, required string) (string, error) {
-	if required == "" {
-		required = e.cfg.RequiredAAL
-	}
-	return assess(s.AuthenticationMethods, e.sharedIdentityFactors(ident), required)
-}
-
-// effectiveAAL is the session's level for its identity as it is now (the
-// stored level can be higher: a mailed code that no longer counts).
-func (e *Engine) effectiveAAL(ctx context.Context, s *sessionstore.Session) string {
-	ident, err := e.store.GetIdentityShared(ctx, s.IdentityID)
-	if err != nil {
-		return s.AAL
-	}
-	return methodsAAL(s.AuthenticationMethods, e.sharedIdentityFactors(ident))
-}
-
 // secondFactorUsable reports whether the aal2 method m may complete the
 // second factor of sess: offered on an aal2 login flow and accepted there.
 func (e *Engine) secondFactorUsable(m *loginMethod, sess *sessionstore.Session, ident *sessionstore.Identity) bool {
 	if m.aal != "aal2" || sess == nil || ident == nil || m.active == nil || !e.methodEnabled(m.name) || !m.active(e, ident) {
 		return false
 	}
-	return secondCounts(m.name, sess.AuthenticationMethods, e.identityFactors(ident))
+	return session.SecondCounts(m.name, sess.AuthenticationMethods, e.sessions.IdentityFactors(ident))
 }
 
-// identityAAL is the highest level an identity can reach with its
-// factors (aal2 with any usable second factor).
-func (e *Engine) identityAAL(ident *sessionstore.Identity) string {
-	if e.identityFactors(ident) != 0 {
-		return "aal2"
-	}
-	return "aal1"
+// loginFactor is an aal2 login method as the session's AAL rule sees it.
+type loginFactor struct {
+	e *Engine
+	m *loginMethod
 }
+
+// Method is the name sessions record for the method.
+func (f loginFactor) Method() string { return f.m.name }
+
+// HasActive reports whether ident holds an active credential of the method.
+func (f loginFactor) HasActive(ident *sessionstore.Identity) bool { return f.m.active(f.e, ident) }

@@ -172,7 +172,7 @@ func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registra
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyPasskeyRegister)
 	if err != nil {
-		return registrationOutcome{err: orUnavailable(err, "unable to load the flow")}
+		return registrationOutcome{err: wire.StoreError(err, "unable to load the flow")}
 	}
 	if resp == "" {
 		if sd != nil {
@@ -291,7 +291,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 	}
 	sd, err := e.takeCeremony(ctx, f, ceremonyPasskeyLogin)
 	if err != nil {
-		return nil, orUnavailable(err, "unable to load the flow")
+		return nil, wire.StoreError(err, "unable to load the flow")
 	}
 	if sd == nil {
 		return fail()
@@ -302,7 +302,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 	}
 	wa, err := e.webAuthn(r, "passkey")
 	if err != nil {
-		return nil, orUnavailable(err, "unable to configure WebAuthn")
+		return nil, wire.StoreError(err, "unable to configure WebAuthn")
 	}
 	var ident *sessionstore.Identity
 	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
@@ -328,7 +328,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 	}
 	up, err := e.recordKeyUse(ctx, ident.ID, "passkey", cred)
 	if err != nil {
-		return nil, orUnavailable(err, "unable to store the identity")
+		return nil, wire.StoreError(err, "unable to store the identity")
 	}
 	return up, nil
 }
@@ -394,7 +394,7 @@ func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settin
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyPasskeyRegister)
 	if err != nil {
-		return settingsOutcome{err: orUnavailable(err, "unable to load the flow")}
+		return settingsOutcome{err: wire.StoreError(err, "unable to load the flow")}
 	}
 	if sd == nil || len(sd.UserID) == 0 {
 		return fail("The passkey registration expired or was already completed. Please try again.")

@@ -193,7 +193,7 @@ func TestPasskeyAddedInSettingsUsesIdentityID(t *testing.T) {
 		t.Fatalf("user handle %q, identity %s", key.auth.Options.UserHandle, id)
 	}
 	ident, _ := e.store.GetIdentity(t.Context(), id)
-	if e.identityAAL(ident) != "aal1" {
+	if e.sessions.IdentityAAL(ident) != "aal1" {
 		t.Fatal("a passkey made the identity aal2-capable")
 	}
 	b := newBrowserClient(t)

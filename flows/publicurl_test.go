@@ -136,7 +136,7 @@ func TestCookieHostPrefix(t *testing.T) {
 		t.Fatalf("CSRF cookie %+v, want a Secure host-only __Host- cookie with Path=/", cs)
 	}
 	w = httptest.NewRecorder()
-	e.setSessionCookie(w, r, "ory_st_x", time.Now().Add(time.Hour))
+	e.sessions.SetCookie(w, r, "ory_st_x", time.Now().Add(time.Hour))
 	cs = w.Result().Cookies()
 	if len(cs) != 1 || cs[0].Name != "__Host-ory_kratos_session" || !cs[0].Secure || cs[0].Path != "/" || cs[0].Domain != "" {
 		t.Fatalf("session cookie %+v", cs)

@@ -56,7 +56,7 @@ func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *wire.Error) 
 	if rerr != nil {
 		return nil, rerr
 	}
-	if sess, _, _ := e.currentSession(r); sess != nil {
+	if sess, _, _ := e.sessions.Current(r); sess != nil {
 		return nil, wire.SessionAlreadyAvailable()
 	}
 	f := e.newFlow(r, "recovery", typ)
@@ -181,7 +181,7 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 		// flow, atomically, and a completed flow takes no other.
 		if won, err = e.passFlow(r.Context(), f); err != nil {
 			e.logger.Error("recovery link", zap.Error(err))
-			wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 			return
 		}
 	}
@@ -206,12 +206,12 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	// the same), and proving it for the first time claims the account.
 	if _, err := e.claimAddress(r.Context(), identityID, address, ""); err != nil {
 		e.logger.Error("recovery", zap.Error(err))
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the identity"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
 		return
 	}
 	ident, err := e.store.GetIdentity(r.Context(), identityID)
 	if err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to load the identity"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to load the identity"))
 		return
 	}
 	if !e.cfg.KeepSessionsAfterRecovery {
@@ -220,13 +220,13 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 		// so a failure leaves nobody signed in by this recovery.
 		if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, ""); err != nil {
 			e.logger.Error("revoking sessions after recovery", zap.Error(err))
-			wire.WriteError(w, r, orUnavailable(err, "unable to revoke the sessions"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the sessions"))
 			return
 		}
 	}
-	is := e.newSession(r, ident.ID, method, "aal1")
-	if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the session"))
+	is := e.sessions.NewSession(r, ident.ID, method, "aal1")
+	if err := e.store.CreateSession(r.Context(), is.Session); err != nil {
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the session"))
 		return
 	}
 	// The settings flow is for whoever continues: a browser that opened
@@ -235,14 +235,14 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	if sub.toUI && typ == "api" {
 		typ, csrf = "browser", e.ensureCSRF(w, r)
 	}
-	sf := e.newSettingsFlow(r, typ, is.sess, ident, csrf)
+	sf := e.newSettingsFlow(r, typ, is.Session, ident, csrf)
 	sf.RequestURL = e.urls.Public("self-service/settings/" + typ)
 	sf.ReturnTo = f.ReturnTo
-	expires := is.sess.AuthenticatedAt.Add(e.cfg.PrivilegedSessionMaxAge)
+	expires := is.Session.AuthenticatedAt.Add(e.cfg.PrivilegedSessionMaxAge)
 	mins := float64(e.cfg.PrivilegedSessionMaxAge.Minutes())
 	sf.UI.Messages = []node.Text{node.NewText(1060001, map[string]any{"privileged_session_expires_at": expires, "privileged_session_expires_at_unix": expires.Unix()}, mins)}
 	if err := e.saveFlow(r.Context(), sf); err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	f.State = "passed_challenge"
@@ -251,14 +251,14 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 		// A mailed link opens in a browser even for a native flow: that
 		// browser is the one that proved the address, so it gets the
 		// session cookie.
-		e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
+		e.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
 	}
 	showSettings := map[string]any{"action": "show_settings_ui", "flow": map[string]any{"id": sf.ID, "url": settingsURL}}
 	// The stored flow never holds the session token: anyone who knows a
 	// flow id can read the flow.
 	f.ContinueWith = []any{showSettings}
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	switch {
@@ -267,7 +267,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	case e.cfg.UseContinueWithTransitions:
 		if f.Type == "api" {
 			// Handed out once, in this answer only.
-			f.ContinueWith = []any{map[string]any{"action": "set_ory_session_token", "ory_session_token": is.token}, showSettings}
+			f.ContinueWith = []any{map[string]any{"action": "set_ory_session_token", "ory_session_token": is.Token}, showSettings}
 		}
 		writeFlow(w, http.StatusOK, f)
 	default:
@@ -294,7 +294,7 @@ func (e *Engine) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flo
 	e.setCSRFNode(nf, nf.CSRFToken)
 	nf.UI.Messages = []node.Text{node.NewText(4060001, nil)}
 	if err := e.saveFlow(r.Context(), nf); err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	wire.Redirect(w, r, http.StatusSeeOther, e.urls.Public("self-service/recovery/flows?id="+nf.ID))

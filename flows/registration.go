@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -28,9 +29,9 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *wire.Err
 	if _, serr := e.schemas.SelfService(schemaID); serr != nil {
 		return nil, serr
 	}
-	sess, _, err := e.currentSession(r)
-	if err != nil && !errors.Is(err, ErrNoSession) {
-		return nil, orUnavailable(err, "unable to look up the session")
+	sess, _, err := e.sessions.Current(r)
+	if err != nil && !errors.Is(err, session.ErrNoSession) {
+		return nil, wire.StoreError(err, "unable to look up the session")
 	}
 	if sess != nil {
 		return nil, wire.SessionAlreadyAvailable()
@@ -114,7 +115,7 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	if sess, _, _ := e.currentSession(r); sess != nil {
+	if sess, _, _ := e.sessions.Current(r); sess != nil {
 		if f.Type == "browser" && !sub.json {
 			wire.Redirect(w, r, http.StatusFound, e.urls.DefaultReturn())
 			return
@@ -238,7 +239,7 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 	taken, err := e.identifiersTaken(r, e.flowSchema(f), traits, identifiers)
 	if err != nil {
 		e.logger.Error("looking up identifiers", zap.Error(err))
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the identity"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
 		return
 	}
 	if taken {
@@ -251,7 +252,7 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 		return
 	}
 	if err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to hash the password"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to hash the password"))
 		return
 	}
 	now := e.now().UTC()
@@ -293,18 +294,18 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 			return
 		}
 		e.logger.Error("creating identity", zap.Error(err))
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the identity"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
 		return
 	}
 	// The session after-hook: the new identity is signed in — unless
 	// require_verified_address wants a verified address first (Kratos: the
 	// login hook would refuse this session, so it is not issued).
-	var is *issuedSession
+	var is *session.Issued
 	if !e.addressUnverified(ident) {
-		is = e.newSession(r, ident.ID, method, "aal1")
-		if err := e.store.CreateSession(r.Context(), is.sess); err != nil {
+		is = e.sessions.NewSession(r, ident.ID, method, "aal1")
+		if err := e.store.CreateSession(r.Context(), is.Session); err != nil {
 			e.logger.Error("creating session", zap.Error(err))
-			wire.WriteError(w, r, orUnavailable(err, "unable to store the session"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to store the session"))
 			return
 		}
 	}
@@ -322,7 +323,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 		}
 	}
 	e.completeFlow(r.Context(), f)
-	idw := e.identityJSON(r, ident)
+	idw := e.sessions.IdentityJSON(r, ident)
 	if is == nil {
 		// Kratos's answer without the session hook: the identity only.
 		if f.Type == "api" {
@@ -333,16 +334,16 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 		e.finish(w, r, sub, to, nil, map[string]any{"identity": idw, "continue_with": append(f.ContinueWith, continueRedirect(to))})
 		return
 	}
-	sw := e.sessionJSON(is.sess, idw)
+	sw := e.sessions.SessionJSON(is.Session, idw)
 	if f.Type == "api" {
 		wire.WriteJSON(w, http.StatusOK, map[string]any{
-			"session_token": is.token, "session": sw, "identity": idw,
-			"continue_with": append([]any{map[string]any{"action": "set_ory_session_token", "ory_session_token": is.token}}, f.ContinueWith...),
+			"session_token": is.Token, "session": sw, "identity": idw,
+			"continue_with": append([]any{map[string]any{"action": "set_ory_session_token", "ory_session_token": is.Token}}, f.ContinueWith...),
 		})
 		return
 	}
 	e.issueCSRF(w, r)
-	e.setSessionCookie(w, r, is.token, is.sess.ExpiresAt)
+	e.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
 	to := e.flowReturnTo(r, f)
 	e.finish(w, r, sub, to, nil, map[string]any{"session": sw, "identity": idw, "continue_with": append(f.ContinueWith, continueRedirect(to))})
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -34,20 +35,20 @@ func (e *Engine) routes() {
 	m.HandleFunc("GET /self-service/logout", e.updateLogoutFlow)
 	m.HandleFunc("DELETE /self-service/logout/api", e.performNativeLogout)
 
-	m.HandleFunc("GET /sessions/whoami", e.whoami)
-	m.HandleFunc("POST /sessions/whoami", e.whoami)
-	m.HandleFunc("PUT /sessions/whoami", e.whoami)
-	m.HandleFunc("PATCH /sessions/whoami", e.whoami)
-	m.HandleFunc("HEAD /sessions/whoami", e.whoami)
-	m.HandleFunc("DELETE /sessions/whoami", e.whoami)
-	m.HandleFunc("GET /sessions/token-exchange", e.exchangeSessionToken)
-	m.HandleFunc("GET /sessions", e.listMySessions)
-	m.HandleFunc("DELETE /sessions", e.disableMyOtherSessions)
-	m.HandleFunc("DELETE /sessions/{id}", e.disableMySession)
+	m.HandleFunc("GET /sessions/whoami", e.sessions.Whoami)
+	m.HandleFunc("POST /sessions/whoami", e.sessions.Whoami)
+	m.HandleFunc("PUT /sessions/whoami", e.sessions.Whoami)
+	m.HandleFunc("PATCH /sessions/whoami", e.sessions.Whoami)
+	m.HandleFunc("HEAD /sessions/whoami", e.sessions.Whoami)
+	m.HandleFunc("DELETE /sessions/whoami", e.sessions.Whoami)
+	m.HandleFunc("GET /sessions/token-exchange", e.sessions.ExchangeToken)
+	m.HandleFunc("GET /sessions", e.sessions.ListMine)
+	m.HandleFunc("DELETE /sessions", e.sessions.DisableOthers)
+	m.HandleFunc("DELETE /sessions/{id}", e.sessions.DisableMine)
 
 	m.HandleFunc("GET /self-service/errors", e.getFlowError)
 	m.HandleFunc("GET /.well-known/ory/webauthn.js", e.webauthnJS)
-	m.HandleFunc("GET "+jwksPath, e.jwks) // the gate's assertion keys (assertion.go)
+	m.HandleFunc("GET "+session.JWKSPath, e.sessions.JWKS) // the gate's assertion keys (assertion.go)
 	m.HandleFunc("GET /schemas", e.listSchemas)
 	m.HandleFunc("GET /schemas/{id}", e.getSchema)
 	m.HandleFunc("GET /health/alive", e.health)
@@ -95,7 +96,7 @@ func (e *Engine) handlesPath(p string) bool {
 	case strings.HasPrefix(p, "/self-service/"),
 		p == "/sessions", strings.HasPrefix(p, "/sessions/"),
 		p == "/schemas", strings.HasPrefix(p, "/schemas/"),
-		strings.HasPrefix(p, "/.well-known/ory/"), p == jwksPath,
+		strings.HasPrefix(p, "/.well-known/ory/"), p == session.JWKSPath,
 		p == "/health/alive", p == "/health/ready",
 		strings.HasPrefix(p, e.cfg.UIPrefix):
 		return true

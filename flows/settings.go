@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -31,7 +32,7 @@ type settingsState struct {
 	sess  *sessionstore.Session
 	// issued is set when linking a method upgraded the session
 	// (recordLinkedMethod); a rotated token goes out as the new cookie.
-	issued *issuedSession
+	issued *session.Issued
 }
 
 // recordLinkedMethod records on the settings session a method the user
@@ -40,7 +41,7 @@ type settingsState struct {
 // stays, so it cannot renew the privileged window. A session that came in
 // the cookie gets a new token (upgradeSession).
 func (e *Engine) recordLinkedMethod(r *http.Request, st *settingsState, method, aal string) {
-	is, err := e.upgradeSession(r, st.sess, method, aal, false)
+	is, err := e.sessions.Upgrade(r, st.sess, method, aal, false)
 	if err != nil {
 		e.logger.Error("recording a linked method on the session", zap.String("method", method), zap.Error(err))
 		return
@@ -108,14 +109,14 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 		e.writeBrowserOrJSONError(w, r, typ, rerr)
 		return
 	}
-	sess, _, err := e.currentSession(r)
-	if IsUnavailable(err) {
-		wire.WriteError(w, r, errUnavailable())
+	sess, _, err := e.sessions.Current(r)
+	if wire.IsUnavailable(err) {
+		wire.WriteError(w, r, wire.Unavailable())
 		return
 	}
 	if err != nil {
 		if typ == "browser" && wire.PrefersHTML(r) {
-			wire.Redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, returnTo))
+			wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, returnTo))
 			return
 		}
 		// Kratos adds a stray top-level CredentialsMissing here.
@@ -127,7 +128,7 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 		wire.WriteError(w, r, wire.SessionInactive())
 		return
 	}
-	if !e.aalSatisfied(sess, ident) {
+	if !e.sessions.AALSatisfied(sess, ident) {
 		to := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2", "return_to", e.urls.Request(r))
 		if typ == "browser" && wire.PrefersHTML(r) {
 			wire.Redirect(w, r, http.StatusSeeOther, to)
@@ -139,7 +140,7 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 	f := e.newSettingsFlow(r, typ, sess, ident, csrf)
 	f.ReturnTo = returnTo
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	if typ == "browser" && wire.PrefersHTML(r) {
@@ -161,20 +162,20 @@ func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore
 
 func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, status int, f *flow, ident *sessionstore.Identity) {
 	e.unmaskLookupCodes(r.Context(), f)
-	f.identity = e.identityJSON(r, ident)
+	f.identity = e.sessions.IdentityJSON(r, ident)
 	writeFlow(w, status, f)
 }
 
 // settingsSession answers 401/403 unless the request's session may use f.
 func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow) (*sessionstore.Session, *sessionstore.Identity, bool) {
-	sess, _, err := e.currentSession(r)
-	if IsUnavailable(err) {
-		wire.WriteError(w, r, errUnavailable())
+	sess, _, err := e.sessions.Current(r)
+	if wire.IsUnavailable(err) {
+		wire.WriteError(w, r, wire.Unavailable())
 		return nil, nil, false
 	}
 	if err != nil {
 		if f != nil && f.Type == "browser" && wire.PrefersHTML(r) && !wire.IsJSONRequest(r) {
-			wire.Redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, ""))
+			wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, ""))
 			return nil, nil, false
 		}
 		wire.WriteError(w, r, wire.NewError(http.StatusUnauthorized, "", "", "No valid session credentials found in the request."))
@@ -190,7 +191,7 @@ func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow
 		wire.WriteError(w, r, wire.NoCredentials())
 		return nil, nil, false
 	}
-	if !e.aalSatisfied(sess, ident) {
+	if !e.sessions.AALSatisfied(sess, ident) {
 		// Step-up keeps the way back (Kratos's getSettingsFlow): after
 		// the second factor the browser returns to this flow in the UI.
 		back := ""
@@ -231,7 +232,7 @@ func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 			wire.WriteError(w, r, wire.NotFound())
 			return
 		}
-		wire.WriteError(w, r, orUnavailable(err, "unable to load the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to load the flow"))
 		return
 	}
 	_, ident, ok := e.settingsSession(w, r, f)
@@ -335,7 +336,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 			return
 		case err != nil:
 			e.logger.Error("updating identity", zap.Error(err))
-			wire.WriteError(w, r, orUnavailable(err, "unable to store the identity"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
 			return
 		}
 		ident = up
@@ -344,7 +345,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 			// of the identity ends with the old password.
 			if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, sess.ID); err != nil {
 				e.logger.Error("revoking sessions after a password change", zap.Error(err))
-				wire.WriteError(w, r, orUnavailable(err, "unable to revoke the sessions"))
+				wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the sessions"))
 				return
 			}
 		}
@@ -353,8 +354,8 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	if out.after != nil {
 		out.after(f)
 	}
-	if st.issued != nil && st.issued.rotated {
-		e.setSessionCookie(w, r, st.issued.token, st.issued.sess.ExpiresAt)
+	if st.issued != nil && st.issued.Rotated {
+		e.sessions.SetCookie(w, r, st.issued.Token, st.issued.Session.ExpiresAt)
 	}
 	f.State = "success"
 	e.settingsNodes(r, f, ident)
@@ -362,14 +363,14 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	f.UI.Messages = []node.Text{node.NewText(1050001, nil)}
 	if sub.toUI {
 		if err := e.saveFlow(r.Context(), f); err != nil {
-			wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 			return
 		}
 		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("settings"), "flow", f.ID))
 		return
 	}
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
@@ -410,7 +411,7 @@ func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		}
 	}
 	if err := e.saveFlow(r.Context(), f); err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	if sub.toUI {

@@ -46,7 +46,7 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 			return
 		}
 		e.logger.Error("loading flow", zap.Error(err))
-		wire.WriteError(w, r, orUnavailable(err, "unable to load the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to load the flow"))
 		return
 	}
 	sub := &submission{f: f, json: f.Type == "api" || wire.IsJSONRequest(r)}
@@ -191,7 +191,7 @@ func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *su
 	}
 	if err := e.saveFlow(r.Context(), f); err != nil {
 		e.logger.Error("saving flow", zap.Error(err))
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	if sub.toUI {
@@ -247,9 +247,9 @@ func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub 
 	case "verification":
 		nf, ferr = e.initVerification(r2, old.Type)
 	case "settings":
-		sess, _, err := e.currentSession(r)
-		if IsUnavailable(err) {
-			ferr = errUnavailable()
+		sess, _, err := e.sessions.Current(r)
+		if wire.IsUnavailable(err) {
+			ferr = wire.Unavailable()
 			break
 		}
 		if err != nil {
@@ -274,7 +274,7 @@ func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub 
 	msgID := map[string]int{"login": 4010001, "registration": 4040001, "settings": 4050001, "recovery": 4060005, "verification": 4070005}[old.Kind]
 	nf.UI.Messages = []node.Text{node.NewText(msgID, map[string]any{"expired_at": old.ExpiresAt, "expired_at_unix": old.ExpiresAt.Unix()}, ago.Minutes())}
 	if err := e.saveFlow(r.Context(), nf); err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	if sub.toUI {
@@ -353,12 +353,12 @@ func (e *Engine) getFlowError(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to load the error"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to load the error"))
 		return
 	}
 	var fe flowError
 	if err := json.Unmarshal(b, &fe); err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to decode the error"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to decode the error"))
 		return
 	}
 	wire.WriteJSON(w, http.StatusOK, fe)

@@ -605,9 +605,9 @@ func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string)
 	if kind == "settings" {
 		// Backup codes (kept sealed on the flow) are shown only to a
 		// session of the flow's identity that may use settings.
-		if sess, _, err := e.currentSession(r); err == nil && sess.IdentityID == f.IdentityID {
+		if sess, _, err := e.sessions.Current(r); err == nil && sess.IdentityID == f.IdentityID {
 			if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
-				if !e.aalSatisfied(sess, ident) {
+				if !e.sessions.AALSatisfied(sess, ident) {
 					// A second factor is due first (getSettingsFlow's
 					// 403): to the aal2 login and back to this flow.
 					self := wire.WithQuery(e.urls.Public(strings.TrimPrefix(e.cfg.UIPrefix, "/")+"settings"), "flow", f.ID)
@@ -666,7 +666,7 @@ func (e *Engine) flowLinks(r *http.Request, v *uiView, f *flow) {
 	switch f.Kind {
 	case "login":
 		if f.RequestedAAL == "aal2" || f.Refresh {
-			if sess, _, err := e.currentSession(r); err == nil {
+			if sess, _, err := e.sessions.Current(r); err == nil {
 				key := "link.logout"
 				if f.RequestedAAL == "aal2" {
 					key = "link.logout.aal2"
@@ -689,13 +689,13 @@ func (e *Engine) flowLinks(r *http.Request, v *uiView, f *flow) {
 	case "registration":
 		v.Footer = append(v.Footer, uiFooter{Prompt: tr("link.login.prompt"), Link: uiLink{Href: withReturn("login"), Text: tr("link.login")}})
 	case "recovery", "verification":
-		if sess, _, err := e.currentSession(r); err == nil {
+		if sess, _, err := e.sessions.Current(r); err == nil {
 			e.accountNav(r, v, sess, "")
 		} else {
 			v.Footer = append(v.Footer, uiFooter{Link: uiLink{Href: withReturn("login"), Text: tr("link.back.login")}})
 		}
 	case "settings":
-		if sess, _, err := e.currentSession(r); err == nil {
+		if sess, _, err := e.sessions.Current(r); err == nil {
 			e.accountNav(r, v, sess, "settings")
 		}
 	}
@@ -712,7 +712,7 @@ func (e *Engine) accountNav(r *http.Request, v *uiView, sess *sessionstore.Sessi
 }
 
 func (e *Engine) logoutURL(r *http.Request, sess *sessionstore.Session) string {
-	return e.urls.Public("self-service/logout?token=" + e.logoutToken(sess.ID))
+	return e.urls.Public("self-service/logout?token=" + e.sessions.LogoutToken(sess.ID))
 }
 
 // --- generic node rendering ---
@@ -1292,7 +1292,7 @@ func (e *Engine) uiErrorPage(w http.ResponseWriter, r *http.Request) {
 		ev.Message = tr("error.notfound")
 	}
 	v.Error = ev
-	if sess, _, err := e.currentSession(r); err == nil {
+	if sess, _, err := e.sessions.Current(r); err == nil {
 		e.accountNav(r, v, sess, "")
 	}
 	v.LoginURL = e.urls.Public("self-service/login/browser")
@@ -1322,17 +1322,17 @@ func (e *Engine) loadStoredFlowError(r *http.Request) *flowError {
 // redirect to login (or the second factor) and returns nil.
 func (e *Engine) pageSession(w http.ResponseWriter, r *http.Request, page string) (*sessionstore.Session, *sessionstore.Identity) {
 	self := e.urls.Public(strings.TrimPrefix(e.cfg.UIPrefix, "/") + page)
-	sess, _, err := e.currentSession(r)
+	sess, _, err := e.sessions.Current(r)
 	if err != nil {
-		wire.Redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, self))
+		wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, self))
 		return nil, nil
 	}
 	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		wire.Redirect(w, r, http.StatusSeeOther, e.LoginBrowserURL(r, self))
+		wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, self))
 		return nil, nil
 	}
-	if !e.aalSatisfied(sess, ident) {
+	if !e.sessions.AALSatisfied(sess, ident) {
 		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2", "return_to", self))
 		return nil, nil
 	}
@@ -1350,8 +1350,8 @@ func (e *Engine) uiWelcome(w http.ResponseWriter, r *http.Request) {
 		ShowRecov: e.cfg.RecoveryEnabled,
 	}
 	v.Title, v.Subtitle = tr("welcome.title"), tr("welcome.subtitle")
-	if sess, _, err := e.currentSession(r); err == nil {
-		if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil && e.aalSatisfied(sess, ident) {
+	if sess, _, err := e.sessions.Current(r); err == nil {
+		if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil && e.sessions.AALSatisfied(sess, ident) {
 			wv.SignedIn = true
 			name, addr := identityDisplay(ident)
 			if name != "" {
@@ -1408,7 +1408,7 @@ func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
 	all, err := e.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
 		e.logger.Error("listing sessions for page", zap.Error(err))
-		wire.WriteError(w, r, orUnavailable(err, "unable to list sessions"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to list sessions"))
 		return
 	}
 	v := e.newView("sessions")
@@ -1418,7 +1418,7 @@ func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
 	sv.Current = e.sessionItem(sess)
 	var others []*sessionstore.Session
 	for _, s := range all {
-		if s.ID != sess.ID && e.sessionActive(s) {
+		if s.ID != sess.ID && e.sessions.Active(s) {
 			others = append(others, s)
 		}
 	}
@@ -1582,7 +1582,7 @@ func (e *Engine) uiRevokeSession(w http.ResponseWriter, r *http.Request) {
 	// Only the caller's own sessions can be revoked.
 	if other, err := e.store.GetSession(r.Context(), id); err == nil && other.IdentityID == sess.IdentityID {
 		if err := e.store.RevokeSession(r.Context(), id); err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
-			wire.WriteError(w, r, orUnavailable(err, "unable to revoke the session"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
 			return
 		}
 	}
@@ -1596,7 +1596,7 @@ func (e *Engine) uiRevokeOtherSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := e.store.RevokeSessionsOfIdentity(r.Context(), sess.IdentityID, sess.ID)
 	if err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to revoke sessions"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke sessions"))
 		return
 	}
 	wire.Redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked-others&count="+strconv.Itoa(n))

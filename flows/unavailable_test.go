@@ -159,7 +159,8 @@ func TestStorageDownAnswers503(t *testing.T) {
 	req := httptest.NewRequest("GET", "/app", nil)
 	req.Header.Set("X-Session-Token", token)
 	var gs GateSession
-	if err := e.CheckGate(httptest.NewRecorder(), req, GatePolicy{}, &gs); !IsUnavailable(err) {
+	err = e.CheckGate(httptest.NewRecorder(), req, GatePolicy{}, &gs)
+	if !IsUnavailable(err) {
 		t.Errorf("CheckGate with the database down: %v, want an unavailable error", err)
 	}
 	if errors.Is(err, ErrNoSession) {

@@ -175,7 +175,7 @@ func (e *Engine) mail(ctx context.Context, m Mail) error {
 // mailIdentity is the identity as templates see it.
 func (e *Engine) mailIdentity(r *http.Request, ident *sessionstore.Identity) map[string]any {
 	var m map[string]any
-	idJSON, _ := json.Marshal(e.identityJSON(r, ident))
+	idJSON, _ := json.Marshal(e.sessions.IdentityJSON(r, ident))
 	_ = json.Unmarshal(idJSON, &m)
 	return m
 }
@@ -217,7 +217,7 @@ func (e *Engine) completeVerification(w http.ResponseWriter, r *http.Request, su
 	f := sub.f
 	if err := e.markVerified(r.Context(), identityID, address); err != nil {
 		e.logger.Error("marking address verified", zap.Error(err))
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the identity"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
 		return
 	}
 	to := e.flowReturnTo(r, f)
@@ -316,7 +316,7 @@ func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
 	won, err := e.passFlow(r.Context(), f)
 	if err != nil {
 		e.logger.Error("verification link", zap.Error(err))
-		wire.WriteError(w, r, orUnavailable(err, "unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	if !won {

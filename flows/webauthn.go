@@ -437,7 +437,7 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyWebAuthnRegister)
 	if err != nil {
-		return settingsOutcome{err: orUnavailable(err, "unable to load the flow")}
+		return settingsOutcome{err: wire.StoreError(err, "unable to load the flow")}
 	}
 	if sd == nil {
 		return fail("The security key registration expired or was already completed. Please try again.")
@@ -452,7 +452,7 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	}
 	wa, err := e.webAuthn(r, kind)
 	if err != nil {
-		return settingsOutcome{err: orUnavailable(err, "unable to configure WebAuthn")}
+		return settingsOutcome{err: wire.StoreError(err, "unable to configure WebAuthn")}
 	}
 	cred, err := wa.CreateCredential(&waUser{id: sd.UserID}, *sd, parsed)
 	if err != nil {
@@ -676,7 +676,7 @@ func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, 
 	}
 	sd, err := e.takeCeremony(ctx, f, ceremonyWebAuthnLogin)
 	if err != nil {
-		return nil, orUnavailable(err, "unable to load the flow")
+		return nil, wire.StoreError(err, "unable to load the flow")
 	}
 	if !ok || len(keys(cfg)) == 0 {
 		f.UI.Messages = []node.Text{node.NewText(4000013, nil)}
@@ -692,7 +692,7 @@ func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, 
 	}
 	wa, err := e.webAuthn(r, kind)
 	if err != nil {
-		return nil, orUnavailable(err, "unable to configure WebAuthn")
+		return nil, wire.StoreError(err, "unable to configure WebAuthn")
 	}
 	cred, err := wa.ValidateLogin(&waUser{id: cfg.UserHandle, keys: keys(cfg)}, *sd, parsed)
 	if err != nil {
@@ -707,7 +707,7 @@ func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, 
 	}
 	up, err := e.recordKeyUse(ctx, ident.ID, "webauthn", cred)
 	if err != nil {
-		return nil, orUnavailable(err, "unable to store the identity")
+		return nil, wire.StoreError(err, "unable to store the identity")
 	}
 	return up, nil
 }
@@ -808,7 +808,7 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 		}
 		opts, err := e.beginWebAuthnLogin(r, f, "passwordless", cfg.UserHandle, keys)
 		if err != nil {
-			return nil, orUnavailable(err, "unable to start the WebAuthn login")
+			return nil, wire.StoreError(err, "unable to start the WebAuthn login")
 		}
 		f.internal()[ceremonyIdentity] = ident.ID
 		if ident.ID == "" {

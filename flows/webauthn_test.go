@@ -206,7 +206,7 @@ func TestWebAuthnSecondFactor(t *testing.T) {
 	ident, _ := e.store.GetIdentity(t.Context(), identityID)
 	cfg, _ := webauthnConfigOf(ident, "webauthn")
 	if cfg == nil || len(cfg.Credentials) != 1 || cfg.Credentials[0].IsPasswordless || len(cfg.Credentials[0].PublicKey) == 0 ||
-		len(cfg.Credentials[0].Authenticator.AAGUID) != 16 || cfg.Credentials[0].AddedAt.IsZero() || e.identityAAL(ident) != "aal2" {
+		len(cfg.Credentials[0].Authenticator.AAGUID) != 16 || cfg.Credentials[0].AddedAt.IsZero() || e.sessions.IdentityAAL(ident) != "aal2" {
 		t.Fatalf("stored key: %+v", cfg)
 	}
 	// Adding the key upgraded this session.
@@ -280,7 +280,7 @@ func TestWebAuthnSecondFactor(t *testing.T) {
 		t.Fatalf("remove key: %d %s", r.status, r.raw)
 	}
 	ident, _ = e.store.GetIdentity(t.Context(), identityID)
-	if hasCredential(ident, "webauthn") || e.identityAAL(ident) != "aal1" {
+	if hasCredential(ident, "webauthn") || e.sessions.IdentityAAL(ident) != "aal1" {
 		t.Fatalf("key kept: %v", ident.Credentials)
 	}
 }
@@ -300,7 +300,7 @@ func TestWebAuthnPasswordless(t *testing.T) {
 		t.Fatalf("register: %d %s", ok.status, ok.raw)
 	}
 	ident, _ := e.store.GetIdentity(t.Context(), reg.body["identity"].(map[string]any)["id"].(string))
-	if e.identityAAL(ident) != "aal1" {
+	if e.sessions.IdentityAAL(ident) != "aal1" {
 		t.Fatal("a passwordless key made the identity aal2-capable")
 	}
 	// Step one: the identifier.

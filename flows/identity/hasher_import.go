@@ -2,7 +2,7 @@ package identity
 
 import (
 	"crypto/pbkdf2"
-	"crypto/sha1"
+	"crypto/sha1" // #nosec G505 -- SHA-1 only verifies imported legacy PBKDF2 hashes, which are upgraded at the next login
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -35,4 +36,25 @@ func FormatLinks(links ...Link) string {
 		b.WriteByte('"')
 	}
 	return b.String()
+}
+
+// PageLinks are the links of a list paginated in the page form (page,
+// per_page; pages count from 0): first, prev and next when they exist,
+// and last when there is a next page.
+func PageLinks(path string, page, perPage, total int) []Link {
+	last := 0
+	if total > 0 {
+		last = (total - 1) / perPage
+	}
+	link := func(p int, rel string) Link {
+		return Link{Rel: rel, URL: fmt.Sprintf("%s?page=%d&per_page=%d", path, p, perPage)}
+	}
+	links := []Link{link(0, "first")}
+	if page > 0 {
+		links = append(links, link(page-1, "prev"))
+	}
+	if page < last {
+		links = append(links, link(page+1, "next"), link(last, "last"))
+	}
+	return links
 }

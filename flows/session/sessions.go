@@ -1,4 +1,4 @@
-package flows
+package session
 
 import (
 	"encoding/base64"
@@ -9,19 +9,18 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/google/uuid"
-	"go.uber.org/zap"
-
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
 )
 
-// whoami serves toSession. The check is the gate's (sessioncheck.go): the
+// Whoami serves toSession. The check is the gate's (sessioncheck.go): the
 // token is hashed without allocating, session and identity come from the
 // store's caches, and the answer is appended by hand (whoami_json.go).
 // With earliest_possible_extend it extends the session and, when the
 // session came in a cookie, re-issues the cookie.
-func (e *Engine) whoami(w http.ResponseWriter, r *http.Request) {
+func (e *Manager) Whoami(w http.ResponseWriter, r *http.Request) {
 	var c requestCred
 	sess, ident, err := e.checkSession(r, "", &c)
 	if err != nil {
@@ -29,8 +28,8 @@ func (e *Engine) whoami(w http.ResponseWriter, r *http.Request) {
 			wire.WriteError(w, r, wire.AAL2Required(wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")))
 			return
 		}
-		if IsUnavailable(err) {
-			wire.WriteError(w, r, errUnavailable())
+		if wire.IsUnavailable(err) {
+			wire.WriteError(w, r, wire.Unavailable())
 			return
 		}
 		if !errors.Is(err, ErrNoSession) {
@@ -52,10 +51,10 @@ func (e *Engine) whoami(w http.ResponseWriter, r *http.Request) {
 // or 403 session_aal2_required when a second factor is due. Listing or
 // revoking sessions with only the first factor of an identity that has a
 // second one would let a stolen password sign out the owner's sessions.
-func (e *Engine) mySession(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, *sessionstore.Identity) {
-	sess, _, err := e.currentSession(r)
-	if IsUnavailable(err) {
-		wire.WriteError(w, r, errUnavailable())
+func (e *Manager) mySession(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, *sessionstore.Identity) {
+	sess, _, err := e.Current(r)
+	if wire.IsUnavailable(err) {
+		wire.WriteError(w, r, wire.Unavailable())
 		return nil, nil
 	}
 	if err != nil {
@@ -64,18 +63,18 @@ func (e *Engine) mySession(w http.ResponseWriter, r *http.Request) (*sessionstor
 	}
 	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to load the identity"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to load the identity"))
 		return nil, nil
 	}
-	if !e.aalSatisfied(sess, ident) {
+	if !e.AALSatisfied(sess, ident) {
 		wire.WriteError(w, r, wire.AAL2Required(wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")))
 		return nil, nil
 	}
 	return sess, ident
 }
 
-// listMySessions serves GET /sessions: the caller's other active sessions.
-func (e *Engine) listMySessions(w http.ResponseWriter, r *http.Request) {
+// ListMine serves GET /sessions: the caller's other active sessions.
+func (e *Manager) ListMine(w http.ResponseWriter, r *http.Request) {
 	sess, ident := e.mySession(w, r)
 	if sess == nil {
 		return
@@ -87,19 +86,19 @@ func (e *Engine) listMySessions(w http.ResponseWriter, r *http.Request) {
 	}
 	all, err := e.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to list sessions"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to list sessions"))
 		return
 	}
 	// Kratos lists sessions with a slim identity: no addresses and an
 	// empty schema_url.
-	idw := e.identityJSON(r, ident)
+	idw := e.IdentityJSON(r, ident)
 	idw.SchemaURL, idw.VerifiableAddresses, idw.RecoveryAddresses = "", nil, nil
-	var others []*sessionWire
+	var others []*SessionWire
 	for _, s := range all {
-		if s.ID == sess.ID || !e.sessionActive(s) {
+		if s.ID == sess.ID || !e.Active(s) {
 			continue
 		}
-		others = append(others, e.sessionJSON(s, idw))
+		others = append(others, e.SessionJSON(s, idw))
 	}
 	total := len(others)
 	page = min(page, total/size+1) // past the end: no overflow in page*size
@@ -107,7 +106,7 @@ func (e *Engine) listMySessions(w http.ResponseWriter, r *http.Request) {
 	end := min(start+size, total)
 	out := others[start:end]
 	if out == nil {
-		out = []*sessionWire{}
+		out = []*SessionWire{}
 	}
 	w.Header().Set("X-Total-Count", strconv.Itoa(total))
 	w.Header().Set("Link", sessionsLink(page, size, total))
@@ -229,35 +228,15 @@ func sessionsLink(page, size, total int) string {
 	return wire.FormatLinks(link("first", size, 0), link("next", size, offset+size), link("prev", size, offset-size), link("last", size, last))
 }
 
-// paginationLink is the Link header of the page form (page, per_page):
-// first, then prev and next, last when they exist.
-func paginationLink(path string, page, perPage, total int) string {
-	last := 0
-	if total > 0 {
-		last = (total - 1) / perPage
-	}
-	link := func(p int, rel string) wire.Link {
-		return wire.Link{Rel: rel, URL: fmt.Sprintf("%s?page=%d&per_page=%d", path, p, perPage)}
-	}
-	links := []wire.Link{link(0, "first")}
-	if page > 0 {
-		links = append(links, link(page-1, "prev"))
-	}
-	if page < last {
-		links = append(links, link(page+1, "next"), link(last, "last"))
-	}
-	return wire.FormatLinks(links...)
-}
-
-// disableMySession serves DELETE /sessions/{id}.
-func (e *Engine) disableMySession(w http.ResponseWriter, r *http.Request) {
+// DisableMine serves DELETE /sessions/{id}.
+func (e *Manager) DisableMine(w http.ResponseWriter, r *http.Request) {
 	sess, _ := e.mySession(w, r)
 	if sess == nil {
 		return
 	}
 	id := r.PathValue("id")
 	if id == "whoami" {
-		e.whoami(w, r)
+		e.Whoami(w, r)
 		return
 	}
 	if _, err := uuid.Parse(id); err != nil {
@@ -275,7 +254,7 @@ func (e *Engine) disableMySession(w http.ResponseWriter, r *http.Request) {
 	other, err := e.store.GetSession(r.Context(), id)
 	if err == nil && other.IdentityID == sess.IdentityID {
 		if err := e.store.RevokeSession(r.Context(), id); err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
-			wire.WriteError(w, r, orUnavailable(err, "unable to revoke the session"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
 			return
 		}
 	}
@@ -283,26 +262,26 @@ func (e *Engine) disableMySession(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// disableMyOtherSessions serves DELETE /sessions.
-func (e *Engine) disableMyOtherSessions(w http.ResponseWriter, r *http.Request) {
+// DisableOthers serves DELETE /sessions.
+func (e *Manager) DisableOthers(w http.ResponseWriter, r *http.Request) {
 	sess, _ := e.mySession(w, r)
 	if sess == nil {
 		return
 	}
 	n, err := e.store.RevokeSessionsOfIdentity(r.Context(), sess.IdentityID, sess.ID)
 	if err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to revoke sessions"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke sessions"))
 		return
 	}
 	wire.WriteJSON(w, http.StatusOK, map[string]int{"count": n})
 }
 
-// exchangeSessionToken serves GET /sessions/token-exchange. A code pair
+// ExchangeToken serves GET /sessions/token-exchange. A code pair
 // only completes through a browser redirect back to a native app (social
 // sign-in), which this gateway does not offer; with password login nothing
 // can be exchanged, exactly as observed on Kratos, so every well-formed
 // request answers "no session yet".
-func (e *Engine) exchangeSessionToken(w http.ResponseWriter, r *http.Request) {
+func (e *Manager) ExchangeToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("init_code") == "" || q.Get("return_to_code") == "" {
 		wire.WriteError(w, r, wire.BadRequest(`"init_code" and "return_to_code" query params must be set`))

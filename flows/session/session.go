@@ -1,4 +1,4 @@
-package flows
+package session
 
 import (
 	"context"
@@ -12,16 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"github.com/google/uuid"
 )
 
-// --- wire shapes ---
-
-type identityWire struct {
+type IdentityWire struct {
 	ID             string          `json:"id"`
 	SchemaID       string          `json:"schema_id"`
 	SchemaURL      string          `json:"schema_url"`
@@ -38,10 +35,10 @@ type identityWire struct {
 	OrganizationID      *string         `json:"organization_id"`
 }
 
-// identityJSON is the frontend API's identity: no credentials, no admin
+// IdentityJSON is the frontend API's identity: no credentials, no admin
 // metadata.
-func (e *Engine) identityJSON(r *http.Request, id *sessionstore.Identity) *identityWire {
-	w := &identityWire{
+func (e *Manager) IdentityJSON(r *http.Request, id *sessionstore.Identity) *IdentityWire {
+	w := &IdentityWire{
 		ID: id.ID, SchemaID: id.SchemaID,
 		SchemaURL: e.urls.Public("schemas/" + base64.RawURLEncoding.EncodeToString([]byte(id.SchemaID))),
 		State:     id.State, StateChangedAt: id.StateChangedAt, Traits: id.Traits,
@@ -64,7 +61,7 @@ func (e *Engine) identityJSON(r *http.Request, id *sessionstore.Identity) *ident
 	return w
 }
 
-type sessionWire struct {
+type SessionWire struct {
 	ID                    string                    `json:"id"`
 	Active                bool                      `json:"active"`
 	ExpiresAt             time.Time                 `json:"expires_at"`
@@ -72,13 +69,13 @@ type sessionWire struct {
 	AAL                   string                    `json:"authenticator_assurance_level"`
 	AuthenticationMethods []sessionstore.AuthMethod `json:"authentication_methods"`
 	IssuedAt              time.Time                 `json:"issued_at"`
-	Identity              *identityWire             `json:"identity"`
+	Identity              *IdentityWire             `json:"identity"`
 	Devices               []sessionstore.Device     `json:"devices"`
 }
 
-func (e *Engine) sessionJSON(s *sessionstore.Session, idw *identityWire) *sessionWire {
-	w := &sessionWire{
-		ID: s.ID, Active: e.sessionActive(s), ExpiresAt: s.ExpiresAt, AuthenticatedAt: s.AuthenticatedAt,
+func (e *Manager) SessionJSON(s *sessionstore.Session, idw *IdentityWire) *SessionWire {
+	w := &SessionWire{
+		ID: s.ID, Active: e.Active(s), ExpiresAt: s.ExpiresAt, AuthenticatedAt: s.AuthenticatedAt,
 		AAL: s.AAL, AuthenticationMethods: s.AuthenticationMethods, IssuedAt: s.IssuedAt,
 		Identity: idw, Devices: s.Devices,
 	}
@@ -91,27 +88,25 @@ func (e *Engine) sessionJSON(s *sessionstore.Session, idw *identityWire) *sessio
 	return w
 }
 
-func (e *Engine) sessionActive(s *sessionstore.Session) bool {
+func (e *Manager) Active(s *sessionstore.Session) bool {
 	return s.Active && e.now().Before(s.ExpiresAt)
 }
 
-// --- creation ---
-
-// issuedSession is a new session with its token (shown once).
-type issuedSession struct {
-	sess  *sessionstore.Session
-	token string
+// Issued is a new session with its token (shown once).
+type Issued struct {
+	Session *sessionstore.Session
+	Token   string
 	// rotated: the token replaced the one the request's session cookie
 	// held, so the answer must set the cookie whatever the flow's type.
-	rotated bool
+	Rotated bool
 	// upgraded: the request's own session was raised or refreshed
 	// (upgradeSession), not a new one created.
-	upgraded bool
+	Upgraded bool
 }
 
-// newSession builds (but does not store) a session for identity after a
+// NewSession builds (but does not store) a session for identity after a
 // first factor method.
-func (e *Engine) newSession(r *http.Request, identityID, method, aal string) *issuedSession {
+func (e *Manager) NewSession(r *http.Request, identityID, method, aal string) *Issued {
 	now := e.now().UTC()
 	tok := token.NewSessionToken()
 	ip := r.RemoteAddr
@@ -127,13 +122,13 @@ func (e *Engine) newSession(r *http.Request, identityID, method, aal string) *is
 		Devices:               []sessionstore.Device{{ID: uuid.NewString(), IPAddress: &ip, UserAgent: ua}},
 		TokenHash:             token.Hash(tok),
 	}
-	s.LogoutTokenHash = token.Hash(e.logoutToken(s.ID))
-	return &issuedSession{sess: s, token: tok}
+	s.LogoutTokenHash = token.Hash(e.LogoutToken(s.ID))
+	return &Issued{Session: s, Token: tok}
 }
 
-// logoutToken is derived from the session id with a keyed MAC, so it can be
+// LogoutToken is derived from the session id with a keyed MAC, so it can be
 // shown again on every createBrowserLogoutFlow without being stored.
-func (e *Engine) logoutToken(sessionID string) string {
+func (e *Manager) LogoutToken(sessionID string) string {
 	key := e.cookies.MACKey()
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte("logout\x00" + sessionID))
@@ -145,8 +140,8 @@ func (e *Engine) logoutToken(sessionID string) string {
 	return "ory_lo_" + string(b)
 }
 
-// setSessionCookie sets ory_kratos_session for s.
-func (e *Engine) setSessionCookie(w http.ResponseWriter, r *http.Request, token string, expires time.Time) {
+// SetCookie sets ory_kratos_session for s.
+func (e *Manager) SetCookie(w http.ResponseWriter, r *http.Request, token string, expires time.Time) {
 	maxAge := int(time.Until(expires).Seconds())
 	if maxAge < 1 {
 		maxAge = 1
@@ -159,7 +154,7 @@ func (e *Engine) setSessionCookie(w http.ResponseWriter, r *http.Request, token 
 	})
 }
 
-func (e *Engine) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
+func (e *Manager) ClearCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- clears the cookie; same attributes as when it was set
 		Name: e.cfg.CookieName, Value: "", Path: e.cfg.CookiePath, Domain: e.cfg.CookieDomain,
 		Expires: time.Unix(1, 0).UTC(), MaxAge: -1,
@@ -167,11 +162,9 @@ func (e *Engine) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// --- lookup ---
-
-// requestToken extracts the session token: X-Session-Token, then the
+// RequestToken extracts the session token: X-Session-Token, then the
 // session cookie, then Authorization: Bearer (Kratos's order).
-func (e *Engine) requestToken(r *http.Request) (string, bool) {
+func (e *Manager) RequestToken(r *http.Request) (string, bool) {
 	if t := r.Header.Get("X-Session-Token"); t != "" {
 		return t, true
 	}
@@ -191,28 +184,28 @@ func (e *Engine) requestToken(r *http.Request) (string, bool) {
 	return "", false
 }
 
-// lookupToken returns the stored session for token (active or not).
-func (e *Engine) lookupToken(ctx context.Context, tok string) (*sessionstore.Session, error) {
+// ByToken returns the stored session for token (active or not).
+func (e *Manager) ByToken(ctx context.Context, tok string) (*sessionstore.Session, error) {
 	if !token.ValidShape(tok) {
 		return nil, sessionstore.ErrNotFound
 	}
 	return e.store.GetSessionByTokenHash(ctx, token.Hash(tok))
 }
 
-// currentSession returns the request's active session and its token.
-func (e *Engine) currentSession(r *http.Request) (*sessionstore.Session, string, error) {
-	token, ok := e.requestToken(r)
+// Current returns the request's active session and its token.
+func (e *Manager) Current(r *http.Request) (*sessionstore.Session, string, error) {
+	token, ok := e.RequestToken(r)
 	if !ok {
 		return nil, "", ErrNoSession
 	}
-	s, err := e.lookupToken(r.Context(), token)
+	s, err := e.ByToken(r.Context(), token)
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		return nil, "", ErrNoSession
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("session lookup: %w", err)
 	}
-	if !e.sessionActive(s) {
+	if !e.Active(s) {
 		return nil, "", ErrNoSession
 	}
 	return s, token, nil
@@ -223,7 +216,7 @@ func (e *Engine) currentSession(r *http.Request) (*sessionstore.Session, string,
 // and returns ErrNoSession when there is none or it is expired/revoked, or
 // ErrAAL2Required when a second factor is due (required_aal). The gate uses
 // CheckGate (gate_api.go), which also applies a per-route AAL policy.
-func (e *Engine) Authenticate(r *http.Request) (*SessionInfo, error) {
+func (e *Manager) Authenticate(r *http.Request) (*Info, error) {
 	var c requestCred
 	s, _, err := e.checkSession(r, "", &c)
 	if err != nil {
@@ -232,7 +225,7 @@ func (e *Engine) Authenticate(r *http.Request) (*SessionInfo, error) {
 		}
 		return nil, err
 	}
-	info := &SessionInfo{SessionID: s.ID, IdentityID: s.IdentityID, AAL: s.AAL, ExpiresAt: s.ExpiresAt,
+	info := &Info{SessionID: s.ID, IdentityID: s.IdentityID, AAL: s.AAL, ExpiresAt: s.ExpiresAt,
 		Methods: make([]string, len(s.AuthenticationMethods))}
 	for i, m := range s.AuthenticationMethods {
 		info.Methods[i] = m.Method
@@ -242,7 +235,7 @@ func (e *Engine) Authenticate(r *http.Request) (*SessionInfo, error) {
 
 // LoginBrowserURL is the public createBrowserLoginFlow URL with return_to
 // set (empty returnTo: none).
-func (e *Engine) LoginBrowserURL(r *http.Request, returnTo string) string {
+func (e *Manager) LoginBrowserURL(r *http.Request, returnTo string) string {
 	u := e.urls.Public("self-service/login/browser")
 	if returnTo != "" {
 		u = wire.WithQuery(u, "return_to", returnTo)
@@ -260,4 +253,14 @@ func WriteUnauthorized(w http.ResponseWriter, r *http.Request) {
 // redirect_browser_to, as whoami does when a second factor is due.
 func WriteAAL2Required(w http.ResponseWriter, r *http.Request, redirectTo string) {
 	wire.WriteError(w, r, wire.AAL2Required(redirectTo))
+}
+
+// Info is what the gate learns about a valid session, without
+// loading or encoding the identity.
+type Info struct {
+	SessionID  string
+	IdentityID string
+	AAL        string
+	ExpiresAt  time.Time
+	Methods    []string
 }

@@ -1,4 +1,4 @@
-package flows
+package session
 
 import (
 	"encoding/base64"
@@ -12,13 +12,6 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
-
-// whoami's answer without encoding/json on the hot path: the session and
-// its identity are appended by hand into a pooled buffer. The bytes are
-// exactly what json.Marshal(e.sessionJSON(s, e.identityJSON(r, ident)))
-// produces (TestWhoamiJSONMatchesEncodingJSON); values the appenders do not
-// handle themselves (strings that need escaping, traits or metadata that
-// are not compact plain ASCII JSON) go through encoding/json.
 
 // identityViews caches per identity what the hot paths derive from it: the
 // decoded traits (for placeholders and assertions, only when asked for). An entry is valid while the store
@@ -38,7 +31,7 @@ type identityView struct {
 
 	// factors: the second factors it can use (sharedIdentityFactors).
 	factorsOnce sync.Once
-	factors     factorSet
+	factors     FactorSet
 }
 
 // get returns the view of ident, creating it if the cached one is of
@@ -60,7 +53,7 @@ var whoamiBufPool = sync.Pool{New: func() any {
 }}
 
 // writeWhoami answers 200 with the session and its identity.
-func (e *Engine) writeWhoami(w http.ResponseWriter, r *http.Request, s *sessionstore.Session, ident *sessionstore.Identity) {
+func (e *Manager) writeWhoami(w http.ResponseWriter, r *http.Request, s *sessionstore.Session, ident *sessionstore.Identity) {
 	buf := whoamiBufPool.Get().(*whoamiBuf)
 	defer func() {
 		if cap(buf.identity) <= 64<<10 && cap(buf.out) <= 64<<10 {
@@ -71,14 +64,14 @@ func (e *Engine) writeWhoami(w http.ResponseWriter, r *http.Request, s *sessions
 	if ok {
 		buf.identity = idJSON
 	} else {
-		enc, err := json.Marshal(e.identityJSON(r, ident))
+		enc, err := json.Marshal(e.IdentityJSON(r, ident))
 		if err != nil {
-			wire.WriteError(w, r, orUnavailable(err, "unable to encode response"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to encode response"))
 			return
 		}
 		idJSON = enc
 	}
-	buf.out = appendSessionJSON(buf.out[:0], s, e.sessionActive(s), idJSON)
+	buf.out = appendSessionJSON(buf.out[:0], s, e.Active(s), idJSON)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf.out)
@@ -87,7 +80,7 @@ func (e *Engine) writeWhoami(w http.ResponseWriter, r *http.Request, s *sessions
 // appendIdentityJSON appends the identityWire encoding of ident. False
 // when a value needs encoding/json (traits or metadata that are not
 // compact plain ASCII JSON).
-func (e *Engine) appendIdentityJSON(b []byte, r *http.Request, ident *sessionstore.Identity) ([]byte, bool) {
+func (e *Manager) appendIdentityJSON(b []byte, r *http.Request, ident *sessionstore.Identity) ([]byte, bool) {
 	traits, metadata := []byte(ident.Traits), []byte(ident.MetadataPublic)
 	if len(traits) == 0 {
 		traits = []byte("{}")
@@ -103,7 +96,7 @@ func (e *Engine) appendIdentityJSON(b []byte, r *http.Request, ident *sessionsto
 	b = append(b, `,"schema_id":`...)
 	b = appendJSONString(b, ident.SchemaID)
 	b = append(b, `,"schema_url":`...)
-	base := e.gate.publicBase(e, r)
+	base := e.urls.Base()
 	if !plainJSONString(base) {
 		return b, false
 	}

@@ -1,4 +1,4 @@
-package flows
+package session
 
 import (
 	"cmp"
@@ -11,17 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
-
-	"github.com/caddy-kratos/caddy-kratos/flows/token"
 )
-
-// The session check of whoami and the gate, built for the hot path: the
-// token is found and hashed without allocating (cookieValue, openHash,
-// hashTokenTo), the session and the identity come from the store's shared
-// caches (one Badger read on a miss of either), and nothing is encoded.
-// Other flows use currentSession, which returns the same sessions.
 
 // requestCred is the session credential of a request: the SHA-256 of its
 // token and where it came from.
@@ -54,7 +48,7 @@ const maxCookieCands = 4
 // (X-Session-Token, then the session cookie, then Authorization: Bearer)
 // and hashes it into c. False when the request carries none of a valid
 // shape.
-func (e *Engine) requestCredential(r *http.Request, c *requestCred) bool {
+func (e *Manager) requestCredential(r *http.Request, c *requestCred) bool {
 	if t := r.Header.Get("X-Session-Token"); t != "" {
 		if !token.ValidShape(t) {
 			return false
@@ -110,7 +104,7 @@ func (e *Engine) requestCredential(r *http.Request, c *requestCred) bool {
 // only), or ErrNoSession, ErrAAL2Required, ErrAAL2SetupRequired or a store
 // error. requiredAAL is aal1, aal2 or highest_available; empty means the
 // engine's required_aal.
-func (e *Engine) checkSession(r *http.Request, requiredAAL string, c *requestCred) (*sessionstore.Session, *sessionstore.Identity, error) {
+func (e *Manager) checkSession(r *http.Request, requiredAAL string, c *requestCred) (*sessionstore.Session, *sessionstore.Identity, error) {
 	if !e.requestCredential(r, c) {
 		return nil, nil, ErrNoSession
 	}
@@ -126,14 +120,14 @@ func (e *Engine) checkSession(r *http.Request, requiredAAL string, c *requestCre
 	if err != nil {
 		return nil, nil, fmt.Errorf("session lookup: %w", err)
 	}
-	if !e.sessionActive(s) {
+	if !e.Active(s) {
 		return nil, nil, ErrNoSession
 	}
 	// The identity decides whether the session still counts (state) and
 	// whether a second factor is due.
 	ident, err := e.store.GetIdentityShared(r.Context(), s.IdentityID)
 	if err != nil {
-		if IsUnavailable(err) {
+		if wire.IsUnavailable(err) {
 			return nil, nil, fmt.Errorf("identity lookup: %w", err)
 		}
 		return nil, nil, ErrNoSession
@@ -164,7 +158,7 @@ func (e *Engine) checkSession(r *http.Request, requiredAAL string, c *requestCre
 var hashBufs = sync.Pool{New: func() any { return new([32]byte) }}
 
 // sessionByHash is store.GetSessionByTokenHash without the allocation.
-func (e *Engine) sessionByHash(ctx context.Context, h *[32]byte) (*sessionstore.Session, error) {
+func (e *Manager) sessionByHash(ctx context.Context, h *[32]byte) (*sessionstore.Session, error) {
 	buf := hashBufs.Get().(*[32]byte)
 	*buf = *h
 	s, err := e.store.GetSessionByTokenHash(ctx, buf[:])
@@ -172,12 +166,10 @@ func (e *Engine) sessionByHash(ctx context.Context, h *[32]byte) (*sessionstore.
 	return s, err
 }
 
-// --- sliding expiry ---
-
 // minExtendStep is the least an extension moves ExpiresAt: it bounds the
 // writes to one per session per minute (per tenth of the lifespan when
 // that is shorter).
-func (e *Engine) minExtendStep() time.Duration {
+func (e *Manager) minExtendStep() time.Duration {
 	return min(time.Minute, e.cfg.SessionLifespan/10)
 }
 
@@ -187,7 +179,7 @@ func (e *Engine) minExtendStep() time.Duration {
 // unchanged). Concurrent requests of one session extend it once; the
 // others go on with s. A failed write is logged and ignored: the session
 // is still valid.
-func (e *Engine) maybeExtend(ctx context.Context, s *sessionstore.Session) *sessionstore.Session {
+func (e *Manager) maybeExtend(ctx context.Context, s *sessionstore.Session) *sessionstore.Session {
 	epe := e.cfg.EarliestPossibleExtend
 	if epe <= 0 {
 		return s
@@ -200,11 +192,10 @@ func (e *Engine) maybeExtend(ctx context.Context, s *sessionstore.Session) *sess
 	if next.Sub(s.ExpiresAt) < e.minExtendStep() {
 		return s
 	}
-	st := e.gateState()
-	if _, busy := st.extending.LoadOrStore(s.ID, struct{}{}); busy {
+	if _, busy := e.extending.LoadOrStore(s.ID, struct{}{}); busy {
 		return s
 	}
-	defer st.extending.Delete(s.ID)
+	defer e.extending.Delete(s.ID)
 	// Applied to the stored session, not to s: a concurrent AAL upgrade
 	// is kept, and a token rotated meanwhile is never brought back.
 	c, err := e.store.ModifySession(ctx, s.ID, s.TokenHash, func(c *sessionstore.Session) error {
@@ -231,7 +222,7 @@ func (e *Engine) maybeExtend(ctx context.Context, s *sessionstore.Session) *sess
 // valid one, and an ambiguous request is refused rather than guessed. If
 // none is active, c keeps the first (its lookup then fails). This path
 // costs one session lookup per cookie; a single cookie never takes it.
-func (e *Engine) resolveCookies(ctx context.Context, c *requestCred) error {
+func (e *Manager) resolveCookies(ctx context.Context, c *requestCred) error {
 	chosen, identity := -1, ""
 	for i := 0; i < c.ncands; i++ {
 		s, err := e.sessionByHash(ctx, &c.cands[i].hash)
@@ -241,7 +232,7 @@ func (e *Engine) resolveCookies(ctx context.Context, c *requestCred) error {
 		if err != nil {
 			return fmt.Errorf("session lookup: %w", err)
 		}
-		if !e.sessionActive(s) {
+		if !e.Active(s) {
 			continue
 		}
 		switch {
@@ -262,7 +253,7 @@ func (e *Engine) resolveCookies(ctx context.Context, c *requestCred) error {
 // sealed with an expiry that the session has since moved past (an
 // extension), as Kratos's whoami does. It needs the token, so it opens the
 // cookie once more: this happens once per extension, not per request.
-func (e *Engine) reissueCookie(w http.ResponseWriter, r *http.Request, c *requestCred, s *sessionstore.Session) {
+func (e *Manager) reissueCookie(w http.ResponseWriter, r *http.Request, c *requestCred, s *sessionstore.Session) {
 	if w == nil || !c.fromCookie || c.cookieExp >= s.ExpiresAt.Unix() {
 		return
 	}
@@ -270,25 +261,63 @@ func (e *Engine) reissueCookie(w http.ResponseWriter, r *http.Request, c *reques
 	if err != nil {
 		return
 	}
-	e.setSessionCookie(w, r, tok, s.ExpiresAt)
+	e.SetCookie(w, r, tok, s.ExpiresAt)
 }
 
-// --- per-engine state of the gate's features ---
+// Manager issues, finds and checks sessions: the one way from a
+// request to its session (cookie, X-Session-Token or Bearer), the AAL
+// rule, whoami, the gate's check, the /sessions handlers and the
+// assertions. The engine holds one (Engine.sessions).
+type Manager struct {
+	cfg     Config
+	store   sessionstore.Storage
+	cookies *token.CookieCodec
+	urls    *wire.URLs
+	logger  *zap.Logger
+	// now is the engine's clock.
+	now func() time.Time
+	// factors are the second-factor methods the AAL rule asks.
+	factors []SecondFactor
 
-// gateFeatures is the engine's state for the gate API: in-flight
-// extensions, decoded identity views and assertion keys. Its zero value is
-// ready; the engine holds one (Engine.gate).
-type gateFeatures struct {
 	// extending holds the ids of sessions being extended.
 	extending sync.Map
 	views     identityViews
 	keys      assertionKeys
 }
 
-// publicBase is the configured public URL (never built from the request).
-func (g *gateFeatures) publicBase(e *Engine, _ *http.Request) string { return e.urls.Base() }
+// NewManager returns the session manager of a store. cookies seals
+// the session cookie, urls builds the URLs of whoami and the gate, now is
+// the clock, and factors are the second-factor methods the AAL rule asks.
+func NewManager(cfg Config, store sessionstore.Storage, cookies *token.CookieCodec, urls *wire.URLs,
+	logger *zap.Logger, now func() time.Time, factors []SecondFactor) *Manager {
+	return &Manager{cfg: cfg, store: store, cookies: cookies, urls: urls, logger: logger, now: now, factors: factors}
+}
 
-func (e *Engine) gateState() *gateFeatures { return &e.gate }
+// Config is what the session manager takes from the engine's
+// configuration.
+type Config struct {
+	SessionLifespan        time.Duration
+	EarliestPossibleExtend time.Duration
+	CookieName             string
+	CookieDomain           string
+	CookiePath             string
+	CookieSameSite         http.SameSite
+	// Secure: cookies carry Secure (all but dev mode over plain http).
+	Secure bool
+	// RequiredAAL is highest_available or aal1.
+	RequiredAAL string
+}
+
+// SecondFactor is a second-factor method as the AAL rule sees it: the name
+// sessions record when it completes, and whether an identity holds an
+// active credential of its kind.
+type SecondFactor interface {
+	Method() string
+	HasActive(ident *sessionstore.Identity) bool
+}
+
+// secureCookies reports whether cookies carry Secure.
+func (e *Manager) secureCookies(*http.Request) bool { return e.cfg.Secure }
 
 // boundedMap is a small sharded map with a size bound (random eviction)
 // for the gate's per-session and per-identity caches. Its zero value is

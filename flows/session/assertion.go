@@ -1,4 +1,4 @@
-package flows
+package session
 
 import (
 	"context"
@@ -18,24 +18,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"go.uber.org/zap"
-
-	"github.com/caddy-kratos/caddy-kratos/flows/wire"
-	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
-// Signed identity assertions: a short-lived ES256 JWT that the gate hands
-// to the upstream, which can check it against the JWKS served at
-// /.well-known/jwks.json instead of trusting a plain header. The signing
-// key comes from a PEM file or is generated once and kept in the store.
-// Tokens are cached per session and reused for a quarter of their
-// lifetime, so the gate signs about once per session every ttl/4, not on
-// every request.
-
-// jwksPath is where the engine serves the public keys of its assertions.
-const jwksPath = "/.well-known/jwks.json"
+// JWKSPath is where the engine serves the public keys of its assertions.
+const JWKSPath = "/.well-known/jwks.json"
 
 // assertionSecretName is the store secret holding the generated key
 // (PKCS #8 DER).
@@ -75,7 +66,7 @@ type AssertionClaims struct {
 
 // AssertionSigner signs the assertions of one gate.
 type AssertionSigner struct {
-	e      *Engine
+	e      *Manager
 	iss    string // the configured public URL, never the request's host
 	aud    jwt.Audience
 	ttl    time.Duration
@@ -96,7 +87,7 @@ type assertionEntry struct {
 // creating it on first use), publishes its public half in the engine's
 // JWKS and returns a signer. The tokens' issuer is the engine's configured
 // public URL; a request's Host header never is.
-func (e *Engine) NewAssertionSigner(cfg AssertionConfig) (*AssertionSigner, error) {
+func (e *Manager) NewAssertionSigner(cfg AssertionConfig) (*AssertionSigner, error) {
 	for _, a := range cfg.Audience {
 		if a == "" {
 			return nil, errors.New("assertion: empty audience")
@@ -131,8 +122,8 @@ func (e *Engine) NewAssertionSigner(cfg AssertionConfig) (*AssertionSigner, erro
 	if err != nil {
 		return nil, fmt.Errorf("assertion signer: %w", err)
 	}
-	e.gate.keys.add(jwk)
-	return &AssertionSigner{e: e, iss: e.base.String(), aud: jwt.Audience(slices.Clone(cfg.Audience)), ttl: cfg.TTL, traits: cfg.Traits,
+	e.keys.add(jwk)
+	return &AssertionSigner{e: e, iss: e.urls.Base(), aud: jwt.Audience(slices.Clone(cfg.Audience)), ttl: cfg.TTL, traits: cfg.Traits,
 		signer: signer, kid: jwk.KeyID, cache: &boundedMap[*assertionEntry]{perShard: 4096}}, nil
 }
 
@@ -223,7 +214,7 @@ func parseES256PEM(b []byte) (*ecdsa.PrivateKey, error) {
 
 // generatedAssertionKey is the key kept in the store. create false only
 // reads it: nil, nil when there is none yet.
-func (e *Engine) generatedAssertionKey(ctx context.Context, create bool) (*ecdsa.PrivateKey, error) {
+func (e *Manager) generatedAssertionKey(ctx context.Context, create bool) (*ecdsa.PrivateKey, error) {
 	errAbsent := errors.New("absent")
 	der, err := e.store.Secret(ctx, assertionSecretName, func() ([]byte, error) {
 		if !create {
@@ -286,13 +277,13 @@ func (k *assertionKeys) list() []jose.JSONWebKey {
 	return append([]jose.JSONWebKey(nil), k.keys...)
 }
 
-// jwks serves GET /.well-known/jwks.json: the keys of the gates'
+// JWKS serves GET /.well-known/jwks.json: the keys of the gates'
 // assertions, and the generated key once it exists.
-func (e *Engine) jwks(w http.ResponseWriter, r *http.Request) {
-	set := jose.JSONWebKeySet{Keys: e.gate.keys.list()}
+func (e *Manager) JWKS(w http.ResponseWriter, r *http.Request) {
+	set := jose.JSONWebKeySet{Keys: e.keys.list()}
 	if k, err := e.generatedAssertionKey(r.Context(), false); err != nil {
 		e.logger.Error("jwks", zap.Error(err))
-		wire.WriteError(w, r, orUnavailable(err, "unable to load the keys"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to load the keys"))
 		return
 	} else if k != nil {
 		if jwk, err := publicJWK(k); err == nil && !hasKID(set.Keys, jwk.KeyID) {
@@ -304,7 +295,7 @@ func (e *Engine) jwks(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := json.Marshal(set)
 	if err != nil {
-		wire.WriteError(w, r, orUnavailable(err, "unable to encode the keys"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to encode the keys"))
 		return
 	}
 	h := w.Header()

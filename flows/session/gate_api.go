@@ -1,4 +1,4 @@
-package flows
+package session
 
 import (
 	"bytes"
@@ -13,11 +13,6 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
-
-// The engine's API for the gate (caddymodule's kratos_gate) and for tools:
-// the session check with a per-route AAL policy, the identity's traits,
-// the URLs a refused browser is sent to, and session cookies for seeded
-// sessions (benchmarks).
 
 // ErrAAL2SetupRequired is returned by CheckGate when the policy asks for
 // aal2 but the identity has no second factor yet: the user must add one
@@ -76,7 +71,7 @@ func (g *GateSession) Methods() []string {
 // use), ErrAAL2SetupRequired, or a store error. With earliest_possible_extend
 // it extends the session like whoami and, when w is not nil and the
 // session came in a cookie, sets the renewed cookie on w.
-func (e *Engine) CheckGate(w http.ResponseWriter, r *http.Request, policy GatePolicy, out *GateSession) error {
+func (e *Manager) CheckGate(w http.ResponseWriter, r *http.Request, policy GatePolicy, out *GateSession) error {
 	var c requestCred
 	s, ident, err := e.checkSession(r, policy.RequiredAAL, &c)
 	if err != nil {
@@ -93,7 +88,7 @@ func (e *Engine) CheckGate(w http.ResponseWriter, r *http.Request, policy GatePo
 // IdentityTraits returns the traits of an identity, decoded (numbers as
 // json.Number). The map is shared and cached per stored version of the
 // identity: callers must not modify it.
-func (e *Engine) IdentityTraits(ctx context.Context, identityID string) (map[string]any, error) {
+func (e *Manager) IdentityTraits(ctx context.Context, identityID string) (map[string]any, error) {
 	ident, err := e.store.GetIdentityShared(ctx, identityID)
 	if err != nil {
 		return nil, err
@@ -101,8 +96,8 @@ func (e *Engine) IdentityTraits(ctx context.Context, identityID string) (map[str
 	return e.identityTraits(ident)
 }
 
-func (e *Engine) identityTraits(ident *sessionstore.Identity) (map[string]any, error) {
-	iv := e.gate.views.get(ident)
+func (e *Manager) identityTraits(ident *sessionstore.Identity) (map[string]any, error) {
+	iv := e.views.get(ident)
 	iv.traitsOnce.Do(func() {
 		m := map[string]any{}
 		if len(ident.Traits) > 0 {
@@ -116,7 +111,7 @@ func (e *Engine) identityTraits(ident *sessionstore.Identity) (map[string]any, e
 }
 
 // Traits is IdentityTraits for the session's identity, without a lookup.
-func (e *Engine) Traits(g *GateSession) (map[string]any, error) {
+func (e *Manager) Traits(g *GateSession) (map[string]any, error) {
 	if g.ident == nil {
 		return e.IdentityTraits(context.Background(), g.IdentityID)
 	}
@@ -165,14 +160,14 @@ func TraitString(v any) string {
 
 // AAL2LoginURL is the browser login flow for a second factor (aal=aal2),
 // returning to returnTo.
-func (e *Engine) AAL2LoginURL(r *http.Request, returnTo string) string {
+func (e *Manager) AAL2LoginURL(r *http.Request, returnTo string) string {
 	return wire.WithQuery(e.LoginBrowserURL(r, returnTo), "aal", "aal2")
 }
 
 // SettingsBrowserURL is the public createBrowserSettingsFlow URL with
 // return_to set (empty: none): where a user without a second factor adds
 // one.
-func (e *Engine) SettingsBrowserURL(r *http.Request, returnTo string) string {
+func (e *Manager) SettingsBrowserURL(r *http.Request, returnTo string) string {
 	u := e.urls.Public("self-service/settings/browser")
 	if returnTo != "" {
 		u = wire.WithQuery(u, "return_to", returnTo)
@@ -182,19 +177,14 @@ func (e *Engine) SettingsBrowserURL(r *http.Request, returnTo string) string {
 
 // PublicBaseURL is the public base URL (with a trailing slash) as seen by
 // r: the configured public_url, or derived from r.
-func (e *Engine) PublicBaseURL(r *http.Request) string { return e.urls.Base() }
+func (e *Manager) PublicBaseURL(r *http.Request) string { return e.urls.Base() }
 
 // SessionCookieValue seals a session token into a session cookie value
 // valid until expires, as login sets it. For tools that seed sessions
 // directly into the store (scripts/benchseed).
-func (e *Engine) SessionCookieValue(token string, expires time.Time) string {
+func (e *Manager) SessionCookieValue(token string, expires time.Time) string {
 	return e.cookies.Seal(token, expires)
 }
 
 // CookieName is the session cookie's name.
-func (e *Engine) CookieName() string { return e.cfg.CookieName }
-
-// PrefersHTML reports whether the client prefers text/html over
-// application/json, as the engine decides between a redirect and a JSON
-// error (wire.PrefersHTML).
-func PrefersHTML(r *http.Request) bool { return wire.PrefersHTML(r) }
+func (e *Manager) CookieName() string { return e.cfg.CookieName }
