@@ -859,12 +859,13 @@ func (a *App) parseStorage(d *caddyfile.Dispenser) error {
 		case "schema":
 			p.Schema = v
 		case "max_conns", "min_conns":
-			n, convErr := strconv.Atoi(v)
-			if convErr != nil || n < 0 || n > 10000 {
+			n, convErr := strconv.ParseInt(v, 10, 32)
+			switch {
+			case convErr != nil || n < 0 || n > 10000:
 				err = fmt.Errorf("%q is not a connection count (0 to 10000)", v)
-			} else if sub == "max_conns" {
+			case sub == "max_conns":
 				p.MaxConns = int32(n)
-			} else {
+			default:
 				p.MinConns = int32(n)
 			}
 		case "max_conn_lifetime", "max_conn_idle_time", "connect_timeout":
