@@ -33,7 +33,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 	if rerr != nil {
 		return nil, rerr
 	}
-	sess, _, err := e.sessions.Current(r)
+	sess, err := e.sessions.Current(r)
 	if err != nil && !errors.Is(err, session.ErrNoSession) {
 		return nil, wire.Internal("unable to look up the session")
 	}
@@ -108,7 +108,7 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	sess, _, err := e.sessions.Current(r)
+	sess, err := e.sessions.Current(r)
 	if err != nil && !errors.Is(err, session.ErrNoSession) {
 		wire.WriteError(w, r, wire.Internal("unable to look up the session"))
 		return

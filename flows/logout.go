@@ -25,7 +25,7 @@ func (e *Engine) createLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		e.writeBrowserOrJSONError(w, r, "browser", rerr)
 		return
 	}
-	sess, _, err := e.sessions.Current(r)
+	sess, err := e.sessions.Current(r)
 	if err != nil {
 		e.writeBrowserOrJSONError(w, r, "browser", wire.SessionInactive())
 		return
@@ -51,7 +51,7 @@ func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		e.writeBrowserOrJSONError(w, r, "browser", rerr)
 		return
 	}
-	sess, _, err := e.sessions.Current(r)
+	sess, err := e.sessions.Current(r)
 	if err != nil {
 		e.writeBrowserOrJSONError(w, r, "browser", wire.SessionInactive())
 		return

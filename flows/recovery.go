@@ -56,7 +56,7 @@ func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *wire.Error) 
 	if rerr != nil {
 		return nil, rerr
 	}
-	if sess, _, _ := e.sessions.Current(r); sess != nil {
+	if sess, _ := e.sessions.Current(r); sess != nil {
 		return nil, wire.SessionAlreadyAvailable()
 	}
 	f := e.newFlow(r, "recovery", typ)

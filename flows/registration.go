@@ -29,7 +29,7 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *wire.Err
 	if _, serr := e.schemas.SelfService(schemaID); serr != nil {
 		return nil, serr
 	}
-	sess, _, err := e.sessions.Current(r)
+	sess, err := e.sessions.Current(r)
 	if err != nil && !errors.Is(err, session.ErrNoSession) {
 		return nil, wire.Internal("unable to look up the session")
 	}
@@ -115,7 +115,7 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	if sess, _, _ := e.sessions.Current(r); sess != nil {
+	if sess, _ := e.sessions.Current(r); sess != nil {
 		if f.Type == "browser" && !sub.json {
 			wire.Redirect(w, r, http.StatusFound, e.urls.DefaultReturn())
 			return

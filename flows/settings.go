@@ -109,7 +109,7 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 		e.writeBrowserOrJSONError(w, r, typ, rerr)
 		return
 	}
-	sess, _, err := e.sessions.Current(r)
+	sess, err := e.sessions.Current(r)
 	if err != nil {
 		if typ == "browser" && wire.PrefersHTML(r) {
 			wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, returnTo))
@@ -164,7 +164,7 @@ func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, statu
 
 // settingsSession answers 401/403 unless the request's session may use f.
 func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow) (*sessionstore.Session, *sessionstore.Identity, bool) {
-	sess, _, err := e.sessions.Current(r)
+	sess, err := e.sessions.Current(r)
 	if err != nil {
 		if f != nil && f.Type == "browser" && wire.PrefersHTML(r) && !wire.IsJSONRequest(r) {
 			wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, ""))

@@ -247,7 +247,7 @@ func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub 
 	case "verification":
 		nf, ferr = e.initVerification(r2, old.Type)
 	case "settings":
-		sess, _, err := e.sessions.Current(r)
+		sess, err := e.sessions.Current(r)
 		if err != nil {
 			ferr = wire.SessionInactive()
 			break

@@ -605,7 +605,7 @@ func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string)
 	if kind == "settings" {
 		// Backup codes (kept sealed on the flow) are shown only to a
 		// session of the flow's identity that may use settings.
-		if sess, _, err := e.sessions.Current(r); err == nil && sess.IdentityID == f.IdentityID {
+		if sess, err := e.sessions.Current(r); err == nil && sess.IdentityID == f.IdentityID {
 			if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
 				if !e.sessions.AALSatisfied(sess, ident) {
 					// A second factor is due first (getSettingsFlow's
@@ -666,7 +666,7 @@ func (e *Engine) flowLinks(r *http.Request, v *uiView, f *flow) {
 	switch f.Kind {
 	case "login":
 		if f.RequestedAAL == "aal2" || f.Refresh {
-			if sess, _, err := e.sessions.Current(r); err == nil {
+			if sess, err := e.sessions.Current(r); err == nil {
 				key := "link.logout"
 				if f.RequestedAAL == "aal2" {
 					key = "link.logout.aal2"
@@ -689,13 +689,13 @@ func (e *Engine) flowLinks(r *http.Request, v *uiView, f *flow) {
 	case "registration":
 		v.Footer = append(v.Footer, uiFooter{Prompt: tr("link.login.prompt"), Link: uiLink{Href: withReturn("login"), Text: tr("link.login")}})
 	case "recovery", "verification":
-		if sess, _, err := e.sessions.Current(r); err == nil {
+		if sess, err := e.sessions.Current(r); err == nil {
 			e.accountNav(r, v, sess, "")
 		} else {
 			v.Footer = append(v.Footer, uiFooter{Link: uiLink{Href: withReturn("login"), Text: tr("link.back.login")}})
 		}
 	case "settings":
-		if sess, _, err := e.sessions.Current(r); err == nil {
+		if sess, err := e.sessions.Current(r); err == nil {
 			e.accountNav(r, v, sess, "settings")
 		}
 	}
@@ -1292,7 +1292,7 @@ func (e *Engine) uiErrorPage(w http.ResponseWriter, r *http.Request) {
 		ev.Message = tr("error.notfound")
 	}
 	v.Error = ev
-	if sess, _, err := e.sessions.Current(r); err == nil {
+	if sess, err := e.sessions.Current(r); err == nil {
 		e.accountNav(r, v, sess, "")
 	}
 	v.LoginURL = e.urls.Public("self-service/login/browser")
@@ -1322,7 +1322,7 @@ func (e *Engine) loadStoredFlowError(r *http.Request) *flowError {
 // redirect to login (or the second factor) and returns nil.
 func (e *Engine) pageSession(w http.ResponseWriter, r *http.Request, page string) (*sessionstore.Session, *sessionstore.Identity) {
 	self := e.urls.Public(strings.TrimPrefix(e.cfg.UIPrefix, "/") + page)
-	sess, _, err := e.sessions.Current(r)
+	sess, err := e.sessions.Current(r)
 	if err != nil {
 		wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, self))
 		return nil, nil
@@ -1350,7 +1350,7 @@ func (e *Engine) uiWelcome(w http.ResponseWriter, r *http.Request) {
 		ShowRecov: e.cfg.RecoveryEnabled,
 	}
 	v.Title, v.Subtitle = tr("welcome.title"), tr("welcome.subtitle")
-	if sess, _, err := e.sessions.Current(r); err == nil {
+	if sess, err := e.sessions.Current(r); err == nil {
 		if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil && e.sessions.AALSatisfied(sess, ident) {
 			wv.SignedIn = true
 			name, addr := identityDisplay(ident)
