@@ -27,8 +27,8 @@ type addressKind struct {
 }
 
 var (
-	recoveryKind     = addressKind{name: "recovery", tokenNS: "rtok"}
-	verificationKind = addressKind{name: "verification", tokenNS: "vtok"}
+	recoveryAddress     = addressKind{name: "recovery", tokenNS: "rtok"}
+	verificationAddress = addressKind{name: "verification", tokenNS: "vtok"}
 )
 
 func (e *Engine) use(k addressKind) string {

@@ -266,6 +266,8 @@ type Engine struct {
 	sealer *token.Sealer
 	// codeKey keys the MACs of one-time codes (codes.go).
 	codeKey []byte
+	// kinds are the flow kinds by name (kinds.go).
+	kinds map[string]flowKind
 	// sessions issues, finds and checks sessions (sessioncheck.go).
 	sessions *session.Manager
 
@@ -484,6 +486,10 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		CookieName: e.cfg.CookieName, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
 		CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil), RequiredAAL: e.cfg.RequiredAAL,
 	}, store, e.cookies, e.urls, logger, func() time.Time { return e.now() }, factors)
+	e.kinds = map[string]flowKind{}
+	for _, k := range []flowKind{loginKind{e}, registrationKind{e}, settingsKind{e}, recoveryKind{e}, verificationKind{e}} {
+		e.kinds[k.Name()] = k
+	}
 	e.routes()
 	return e, nil
 }

@@ -198,21 +198,12 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 	if typ == "browser" {
 		csrf = e.ensureCSRF(w, r)
 	}
-	var f *flow
-	var ferr *wire.Error
-	switch kind {
-	case "login":
-		f, ferr = e.initLogin(r, typ)
-	case "registration":
-		f, ferr = e.initRegistration(r, typ)
-	case "recovery":
-		f, ferr = e.initRecovery(r, typ)
-	case "verification":
-		f, ferr = e.initVerification(r, typ)
-	case "settings":
-		e.createSettingsFlow(w, r, typ)
+	k := e.kinds[kind]
+	if c, ok := k.(flowCreator); ok {
+		c.Create(w, r, typ)
 		return
 	}
+	f, ferr := k.Init(r, typ)
 	if ferr != nil {
 		if ferr.ID == "session_already_available" && typ == "browser" && wire.PrefersHTML(r) {
 			// Already signed in: go where the user wanted to go.
@@ -273,8 +264,9 @@ func (e *Engine) setCSRFNode(f *flow, raw []byte) {
 
 // getFlow serves get{Login,Registration,Recovery,Verification}Flow.
 func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
-	if kind == "settings" {
-		e.getSettingsFlow(w, r)
+	k := e.kinds[kind]
+	if g, ok := k.(flowGetter); ok {
+		g.Get(w, r)
 		return
 	}
 	// GETs of flows issue the CSRF cookie when missing (Kratos's nosurf
@@ -291,15 +283,8 @@ func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 		wire.WriteError(w, r, wire.Internal("unable to load the flow"))
 		return
 	}
-	switch {
-	case kind == "registration" && e.cfg.DisableRegistration:
-		wire.WriteError(w, r, errRegistrationDisabled())
-		return
-	case kind == "recovery" && !e.cfg.RecoveryEnabled:
-		wire.WriteError(w, r, errRecoveryDisabled())
-		return
-	case kind == "verification" && !e.cfg.VerificationEnabled:
-		wire.WriteError(w, r, errVerificationDisabled())
+	if derr := k.Disabled(); derr != nil {
+		wire.WriteError(w, r, derr)
 		return
 	}
 	if f.Type == "browser" && !e.holdsFlowCSRF(r, f) {

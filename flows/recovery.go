@@ -112,7 +112,7 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 		e.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	if !e.sendAddressChallengeOrAnswer(w, r, sub, recoveryKind, email) {
+	if !e.sendAddressChallengeOrAnswer(w, r, sub, recoveryAddress, email) {
 		return
 	}
 	e.recoverySent(f, email)

@@ -146,6 +146,20 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
 }
 
+// renewSettingsFlow is a new settings flow for the request's session, in
+// place of an expired one (no assurance check: the submit makes it).
+func (e *Engine) renewSettingsFlow(r *http.Request, typ string) (*flow, *wire.Error) {
+	sess, err := e.sessions.Current(r)
+	if err != nil {
+		return nil, wire.SessionInactive()
+	}
+	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
+	if err != nil {
+		return nil, wire.SessionInactive()
+	}
+	return e.newSettingsFlow(r, typ, sess, ident, nil), nil
+}
+
 func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore.Session, ident *sessionstore.Identity, csrf []byte) *flow {
 	f := e.newFlow(r, "settings", typ)
 	f.State = "show_form"

@@ -113,18 +113,7 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 		e.replaceExpiredFlow(w, r, sub)
 		return
 	}
-	switch kind {
-	case "login":
-		e.submitLogin(w, r, sub)
-	case "registration":
-		e.submitRegistration(w, r, sub)
-	case "settings":
-		e.submitSettings(w, r, sub)
-	case "recovery":
-		e.submitRecovery(w, r, sub)
-	case "verification":
-		e.submitVerification(w, r, sub)
-	}
+	e.kinds[kind].Submit(w, r, sub)
 }
 
 // Bounds of transient_payload: its JSON encoding and its nesting (the
@@ -237,28 +226,7 @@ func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub 
 	if u, err := parseRequestURL(old.RequestURL); err == nil {
 		r2.URL.RawQuery = u
 	}
-	switch old.Kind {
-	case "login":
-		nf, ferr = e.initLogin(r2, old.Type)
-	case "registration":
-		nf, ferr = e.initRegistration(r2, old.Type)
-	case "recovery":
-		nf, ferr = e.initRecovery(r2, old.Type)
-	case "verification":
-		nf, ferr = e.initVerification(r2, old.Type)
-	case "settings":
-		sess, err := e.sessions.Current(r)
-		if err != nil {
-			ferr = wire.SessionInactive()
-			break
-		}
-		ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
-		if err != nil {
-			ferr = wire.SessionInactive()
-			break
-		}
-		nf = e.newSettingsFlow(r2, old.Type, sess, ident, old.CSRFToken)
-	}
+	nf, ferr = e.kinds[old.Kind].Init(r2, old.Type)
 	if ferr != nil {
 		e.writeBrowserOrJSONError(w, r, old.Type, ferr)
 		return

@@ -128,7 +128,7 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 		e.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
-	if !e.sendAddressChallengeOrAnswer(w, r, sub, verificationKind, email) {
+	if !e.sendAddressChallengeOrAnswer(w, r, sub, verificationAddress, email) {
 		return
 	}
 	e.verificationSent(f, email)
@@ -138,7 +138,7 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 // sendVerification puts a new code or link on f, mails it and marks the
 // address "sent".
 func (e *Engine) sendVerification(r *http.Request, f *flow, ident *sessionstore.Identity, email string) error {
-	if err := e.sendAddressChallenge(r, f, verificationKind, ident, email); err != nil {
+	if err := e.sendAddressChallenge(r, f, verificationAddress, ident, email); err != nil {
 		return err
 	}
 	return e.markAddressSent(r.Context(), ident.ID, email)

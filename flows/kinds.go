@@ -1,0 +1,111 @@
+package flows
+
+import (
+	"net/http"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+)
+
+// flowKind is one self-service flow (login, registration, settings,
+// recovery, verification) as the kernel drives it: create, get and submit
+// are the kernel's; a kind builds its new flows and handles its submits.
+type flowKind interface {
+	// Name is the kind's name in paths and stored flows.
+	Name() string
+	// Init builds a new flow of type typ (api or browser), not yet stored,
+	// for create*Flow and in place of an expired flow.
+	Init(r *http.Request, typ string) (*flow, *wire.Error)
+	// Submit handles update*Flow once the kernel has checked the flow,
+	// its CSRF token or API rules, its body and its expiry.
+	Submit(w http.ResponseWriter, r *http.Request, sub *submission)
+	// Disabled is the answer while the configuration turns the kind off
+	// (nil: on).
+	Disabled() *wire.Error
+}
+
+// flowCreator is a kind that answers create*Flow itself (settings: the
+// flow belongs to the request's session).
+type flowCreator interface {
+	Create(w http.ResponseWriter, r *http.Request, typ string)
+}
+
+// flowGetter is a kind that answers get*Flow itself.
+type flowGetter interface {
+	Get(w http.ResponseWriter, r *http.Request)
+}
+
+// The engine's flow kinds, until each moves into its own package.
+
+type loginKind struct{ e *Engine }
+
+func (k loginKind) Name() string { return "login" }
+func (k loginKind) Init(r *http.Request, typ string) (*flow, *wire.Error) {
+	return k.e.initLogin(r, typ)
+}
+func (k loginKind) Submit(w http.ResponseWriter, r *http.Request, sub *submission) {
+	k.e.submitLogin(w, r, sub)
+}
+func (k loginKind) Disabled() *wire.Error { return nil }
+
+type registrationKind struct{ e *Engine }
+
+func (k registrationKind) Name() string { return "registration" }
+func (k registrationKind) Init(r *http.Request, typ string) (*flow, *wire.Error) {
+	return k.e.initRegistration(r, typ)
+}
+func (k registrationKind) Submit(w http.ResponseWriter, r *http.Request, sub *submission) {
+	k.e.submitRegistration(w, r, sub)
+}
+func (k registrationKind) Disabled() *wire.Error {
+	if k.e.cfg.DisableRegistration {
+		return errRegistrationDisabled()
+	}
+	return nil
+}
+
+type settingsKind struct{ e *Engine }
+
+func (k settingsKind) Name() string { return "settings" }
+func (k settingsKind) Init(r *http.Request, typ string) (*flow, *wire.Error) {
+	return k.e.renewSettingsFlow(r, typ)
+}
+func (k settingsKind) Submit(w http.ResponseWriter, r *http.Request, sub *submission) {
+	k.e.submitSettings(w, r, sub)
+}
+func (k settingsKind) Disabled() *wire.Error { return nil }
+func (k settingsKind) Create(w http.ResponseWriter, r *http.Request, typ string) {
+	k.e.createSettingsFlow(w, r, typ)
+}
+func (k settingsKind) Get(w http.ResponseWriter, r *http.Request) { k.e.getSettingsFlow(w, r) }
+
+type recoveryKind struct{ e *Engine }
+
+func (k recoveryKind) Name() string { return "recovery" }
+func (k recoveryKind) Init(r *http.Request, typ string) (*flow, *wire.Error) {
+	return k.e.initRecovery(r, typ)
+}
+func (k recoveryKind) Submit(w http.ResponseWriter, r *http.Request, sub *submission) {
+	k.e.submitRecovery(w, r, sub)
+}
+func (k recoveryKind) Disabled() *wire.Error {
+	if !k.e.cfg.RecoveryEnabled {
+		return errRecoveryDisabled()
+	}
+	return nil
+}
+
+type verificationKind struct{ e *Engine }
+
+func (k verificationKind) Name() string { return "verification" }
+func (k verificationKind) Init(r *http.Request, typ string) (*flow, *wire.Error) {
+	return k.e.initVerification(r, typ)
+}
+func (k verificationKind) Submit(w http.ResponseWriter, r *http.Request, sub *submission) {
+	k.e.submitVerification(w, r, sub)
+}
+func (k verificationKind) Disabled() *wire.Error {
+	if !k.e.cfg.VerificationEnabled {
+		return errVerificationDisabled()
+	}
+	return nil
+}
