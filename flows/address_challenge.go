@@ -31,7 +31,7 @@ var (
 	verificationAddress = addressKind{name: "verification", tokenNS: "vtok"}
 )
 
-func (e *Engine) use(k addressKind) string {
+func (e *kernel) use(k addressKind) string {
 	if k.name == "recovery" {
 		return e.cfg.RecoveryUse
 	}
@@ -40,7 +40,7 @@ func (e *Engine) use(k addressKind) string {
 
 // startAddressChallenge finds the owner of email and mails them a code or
 // link on f (saved by the caller). Unknown addresses get the same answer.
-func (e *Engine) startAddressChallenge(r *http.Request, f *flow, k addressKind, email string) error {
+func (e *kernel) startAddressChallenge(r *http.Request, f *flow, k addressKind, email string) error {
 	ident, err := e.store.FindIdentityByCredential(r.Context(), sessionstore.AddressIndexType(k.name, "email"), email)
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		f.setChallenge(nil)
@@ -64,7 +64,7 @@ func (e *Engine) startAddressChallenge(r *http.Request, f *flow, k addressKind, 
 
 // sendAddressChallenge puts a new code or link for ident's email on f and
 // mails it.
-func (e *Engine) sendAddressChallenge(r *http.Request, f *flow, k addressKind, ident *sessionstore.Identity, email string) error {
+func (e *kernel) sendAddressChallenge(r *http.Request, f *flow, k addressKind, ident *sessionstore.Identity, email string) error {
 	// Sending a code or link restarts the flow's clock on the code's
 	// lifespan: once the code is stale the flow is too, and the client is
 	// moved to a new flow with the "expired" message (as Kratos does).
@@ -101,7 +101,7 @@ func (e *Engine) sendAddressChallenge(r *http.Request, f *flow, k addressKind, i
 // sendAddressChallengeOrAnswer applies the mail limits and sends the code
 // or link for a submitted address. It reports false after answering the
 // request itself (429, or an internal error).
-func (e *Engine) sendAddressChallengeOrAnswer(w http.ResponseWriter, r *http.Request, sub *submission, k addressKind, email string) bool {
+func (e *kernel) sendAddressChallengeOrAnswer(w http.ResponseWriter, r *http.Request, sub *submission, k addressKind, email string) bool {
 	if lerr := e.limitSend(r, email); lerr != nil {
 		e.refuse(w, r, sub, lerr)
 		return false
@@ -136,7 +136,7 @@ const decoyNS = "decoy"
 // costs (the mail in the outbox, and the link token for links), with a
 // record of about a mail's size that expires at once, so the store's work
 // (and its fsync) does not tell the two apart either.
-func (e *Engine) decoyWrite(ctx context.Context, k addressKind) error {
+func (e *kernel) decoyWrite(ctx context.Context, k addressKind) error {
 	writes := 1
 	if e.use(k) == "link" {
 		writes = 2
@@ -154,7 +154,7 @@ func (e *Engine) decoyWrite(ctx context.Context, k addressKind) error {
 // (every send mails a new one) only the first that arrives completes it,
 // also when two arrive at once; a completed flow refuses every other
 // token. f is refreshed from the store.
-func (e *Engine) passFlow(ctx context.Context, f *flow) (bool, error) {
+func (e *kernel) passFlow(ctx context.Context, f *flow) (bool, error) {
 	won := false
 	err := e.store.UpdateRecord(ctx, flowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
 		won = false
@@ -206,7 +206,7 @@ var mailboxFirstFactors = []string{"password", "passkey"}
 // again.
 //
 // It reports whether the identity was claimed.
-func (e *Engine) claimAddress(ctx context.Context, identityID, address, keepSessionID string) (bool, error) {
+func (e *kernel) claimAddress(ctx context.Context, identityID, address, keepSessionID string) (bool, error) {
 	now := e.now().UTC()
 	claimed := false
 	// Applied to the identity as it is when written (ModifyIdentity), so a
@@ -273,4 +273,76 @@ func (e *Engine) claimAddress(ctx context.Context, identityID, address, keepSess
 	e.logger.Info("address proven by a mailbox sign-in for the first time: other first factors removed, sessions revoked",
 		zap.String("identity_id", identityID))
 	return true, nil
+}
+
+// sendVerification puts a new code or link on f, mails it and marks the
+// address "sent".
+func (e *kernel) sendVerification(r *http.Request, f *flow, ident *sessionstore.Identity, email string) error {
+	if err := e.sendAddressChallenge(r, f, verificationAddress, ident, email); err != nil {
+		return err
+	}
+	return e.markAddressSent(r.Context(), ident.ID, email)
+}
+
+// markAddressSent sets a pending verifiable address to "sent".
+func (e *kernel) markAddressSent(ctx context.Context, identityID, email string) error {
+	now := e.now().UTC()
+	_, err := e.store.ModifyIdentity(ctx, identityID, func(ident *sessionstore.Identity) error {
+		changed := false
+		for i, a := range ident.VerifiableAddresses {
+			if a.Value == email && a.Status == "pending" {
+				ident.VerifiableAddresses[i].Status = "sent"
+				ident.VerifiableAddresses[i].UpdatedAt = now
+				changed = true
+			}
+		}
+		if !changed {
+			return sessionstore.ErrNoChange
+		}
+		return nil
+	})
+	return err
+}
+
+func (e *kernel) mail(ctx context.Context, m Mail) error {
+	if e.cfg.Mailer == nil {
+		e.logger.Warn("no mailer configured; message dropped", zap.String("template", m.Template))
+		return nil
+	}
+	return e.cfg.Mailer.Send(ctx, m)
+}
+
+// mailIdentity is the identity as templates see it.
+func (e *kernel) mailIdentity(r *http.Request, ident *sessionstore.Identity) map[string]any {
+	var m map[string]any
+	idJSON, _ := json.Marshal(e.sessions.IdentityJSON(r, ident))
+	_ = json.Unmarshal(idJSON, &m)
+	return m
+}
+
+type linkToken struct {
+	FlowID     string `json:"flow_id"`
+	IdentityID string `json:"identity_id"`
+	Address    string `json:"address"`
+}
+
+func (e *kernel) putLinkToken(ctx context.Context, ns, tok string, f *flow, identityID, address string) error {
+	b, _ := json.Marshal(linkToken{FlowID: f.ID, IdentityID: identityID, Address: address})
+	return e.store.PutRecord(ctx, ns, fmt.Sprintf("%x", token.Hash(tok)), b, e.cfg.CodeLifespan)
+}
+
+// takeLinkToken consumes a link token (single use).
+func (e *kernel) takeLinkToken(ctx context.Context, ns, tok string) (*linkToken, error) {
+	if len(tok) != 32 {
+		return nil, sessionstore.ErrNotFound
+	}
+	b, err := e.store.TakeRecord(ctx, ns, fmt.Sprintf("%x", token.Hash(tok)))
+	if err != nil {
+		return nil, err
+	}
+	var lt linkToken
+	if err := json.Unmarshal(b, &lt); err != nil {
+		return nil, err
+	}
+	return &lt, nil
 }

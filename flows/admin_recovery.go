@@ -73,7 +73,7 @@ func (e *Engine) adminRecoveryStart(w http.ResponseWriter, r *http.Request, body
 // newAdminRecoveryFlow creates a recovery flow of typ that lives for
 // lifespan, in state sent_email.
 func (e *Engine) newAdminRecoveryFlow(r *http.Request, typ string, lifespan time.Duration) *flow {
-	f := e.newFlow(r, "recovery", typ)
+	f := e.kernel.newFlow(r, "recovery", typ)
 	f.ExpiresAt = f.IssuedAt.Add(lifespan)
 	f.RequestURL = e.urls.Public("self-service/recovery/" + typ)
 	if f.Internal == nil {
@@ -121,8 +121,8 @@ func (e *Engine) adminCreateRecoveryCode(w http.ResponseWriter, r *http.Request)
 		nodes = append(nodes, n)
 	}
 	f.UI.Nodes, f.UI.Messages = nodes, []node.Text{}
-	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), IdentityID: ident.ID, ExpiresAt: f.ExpiresAt})
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	f.setChallenge(&challenge{MAC: e.kernel.codeMAC(f.ID, code), IdentityID: ident.ID, ExpiresAt: f.ExpiresAt})
+	if err := e.kernel.saveFlow(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
@@ -146,7 +146,7 @@ func (e *Engine) adminCreateRecoveryLink(w http.ResponseWriter, r *http.Request)
 		wire.WriteError(w, r, wire.BadRequest(`Unable to decode the request body as JSON: json: unknown field "flow_type"`))
 		return
 	}
-	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	returnTo, rerr := e.kernel.validateReturnTo(r, r.URL.Query().Get("return_to"))
 	if rerr != nil {
 		wire.WriteError(w, r, rerr)
 		return
@@ -160,7 +160,7 @@ func (e *Engine) adminCreateRecoveryLink(w http.ResponseWriter, r *http.Request)
 	f.State = "sent_email"
 	tok := token.RandomString(32, token.Alnum)
 	lt, _ := json.Marshal(linkToken{FlowID: f.ID, IdentityID: ident.ID})
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	if err := e.kernel.saveFlow(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
@@ -186,9 +186,9 @@ func (e *Engine) openAdminRecovery(w http.ResponseWriter, r *http.Request, f *fl
 		f.challenge() == nil || e.now().After(f.ExpiresAt) {
 		return false
 	}
-	f.CSRFToken = e.ensureCSRF(w, r)
-	e.setCSRFNode(f, f.CSRFToken)
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	f.CSRFToken = e.kernel.ensureCSRF(w, r)
+	e.kernel.setCSRFNode(f, f.CSRFToken)
+	if err := e.kernel.saveFlow(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return true
 	}

@@ -110,7 +110,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	body := st.sub.body
 	code := strings.TrimSpace(wire.BodyString(body, "code"))
 	if code != "" && wire.BodyString(body, "resend") != "code" {
-		ok, c, err := e.consumeCode(r, f, code)
+		ok, c, err := e.kernel.consumeCode(r, f, code)
 		if err != nil {
 			return nil, asError(err, "unable to check the code")
 		}
@@ -138,7 +138,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			if st.sess != nil {
 				keep = st.sess.ID // a refresh: the caller's own session
 			}
-			if _, err := e.claimAddress(r.Context(), c.IdentityID, c.Address, keep); err != nil {
+			if _, err := e.kernel.claimAddress(r.Context(), c.IdentityID, c.Address, keep); err != nil {
 				e.logger.Error("code sign-in", zap.Error(err))
 				return nil, wire.Internal("unable to store the identity")
 			}
@@ -199,14 +199,14 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			return nil, wire.Internal("unable to look up the account")
 		}
 	}
-	if lerr := e.limitSend(r, address); lerr != nil {
+	if lerr := e.kernel.limitSend(r, address); lerr != nil {
 		return nil, lerr
 	}
 	code = newCode()
-	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: address, IdentityID: ident.ID,
+	f.setChallenge(&challenge{MAC: e.kernel.codeMAC(f.ID, code), Address: address, IdentityID: ident.ID,
 		ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
-	if err := e.mail(r.Context(), Mail{To: address, Template: "login_code_valid", LoginCode: code,
-		Identity: e.mailIdentity(r, ident), RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
+	if err := e.kernel.mail(r.Context(), Mail{To: address, Template: "login_code_valid", LoginCode: code,
+		Identity: e.kernel.mailIdentity(r, ident), RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
 		ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}); err != nil {
 		return nil, wire.Internal("unable to send the code")
 	}
@@ -246,7 +246,7 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 		f.UI.Messages = []node.Text{node.NewText(4010003, nil)}
 		return registrationOutcome{invalid: true}
 	}
-	address := e.codeAddress(e.flowSchema(f), st.traits)
+	address := e.codeAddress(e.kernel.flowSchema(f), st.traits)
 	if address == "" {
 		f.UI.Messages = []node.Text{node.NewText(4000009, nil)}
 		return registrationOutcome{invalid: true}
@@ -257,7 +257,7 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 			csrf, _ = n.Input().Value.(string)
 		}
 		f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
-		f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).TraitNodes("default", st.traits, true)...)
+		f.UI.Nodes = append(f.UI.Nodes, e.kernel.flowSchema(f).TraitNodes("default", st.traits, true)...)
 		f.UI.Nodes = append(f.UI.Nodes,
 			node.Input("code", "code", "text", node.Label(1070012, nil)).Required().Autocomplete("one-time-code"),
 			node.Submit("code", "method", "code", node.Label(1070009, nil)),
@@ -270,7 +270,7 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 	}
 	code := strings.TrimSpace(wire.BodyString(st.sub.body, "code"))
 	if code != "" && wire.BodyString(st.sub.body, "resend") != "code" {
-		ok, c, err := e.consumeCode(r, f, code)
+		ok, c, err := e.kernel.consumeCode(r, f, code)
 		if err != nil {
 			return registrationOutcome{err: asError(err, "unable to check the code")}
 		}
@@ -290,12 +290,12 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 			CreatedAt: now, UpdatedAt: now}}
 		return registrationOutcome{creds: creds, verified: []string{address}}
 	}
-	if lerr := e.limitSend(r, address); lerr != nil {
+	if lerr := e.kernel.limitSend(r, address); lerr != nil {
 		return registrationOutcome{err: lerr}
 	}
 	code = newCode()
-	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: address, ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
-	if err := e.mail(r.Context(), Mail{To: address, Template: "registration_code_valid", RegistrationCode: code,
+	f.setChallenge(&challenge{MAC: e.kernel.codeMAC(f.ID, code), Address: address, ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
+	if err := e.kernel.mail(r.Context(), Mail{To: address, Template: "registration_code_valid", RegistrationCode: code,
 		Identity: map[string]any{"traits": st.traits}, RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
 		ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}); err != nil {
 		return registrationOutcome{err: wire.Internal("unable to send the code")}

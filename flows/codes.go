@@ -28,7 +28,7 @@ func newCode() string {
 // value reveals nothing even to someone who can read the store (6 digits
 // would fall to an offline search of a plain hash). The key comes from the
 // cipher secrets when they are set, else from the cookie secrets.
-func (e *Engine) codeMAC(flowID, code string) string {
+func (e *kernel) codeMAC(flowID, code string) string {
 	m := hmac.New(sha256.New, e.codeKey)
 	m.Write([]byte("code\x00" + flowID + "\x00" + code))
 	return hex.EncodeToString(m.Sum(nil))
@@ -73,7 +73,7 @@ func (f *flow) setChallenge(c *challenge) {
 
 // checkCode verifies code against the flow's challenge in constant time;
 // it counts the attempt and reports whether the flow may still be tried.
-func (e *Engine) checkCode(f *flow, code string) (ok bool, c *challenge) {
+func (e *kernel) checkCode(f *flow, code string) (ok bool, c *challenge) {
 	c = f.challenge()
 	if c == nil {
 		return false, nil
@@ -97,7 +97,7 @@ func (e *Engine) checkCode(f *flow, code string) (ok bool, c *challenge) {
 // consumeCode checks code against the stored flow atomically (a store
 // transaction), so of concurrent submissions of one correct code exactly
 // one succeeds. f is refreshed from the store.
-func (e *Engine) consumeCode(r *http.Request, f *flow, code string) (ok bool, c *challenge, err error) {
+func (e *kernel) consumeCode(r *http.Request, f *flow, code string) (ok bool, c *challenge, err error) {
 	ctx := r.Context()
 	// The guess is counted before it is checked; only a wrong code keeps
 	// the count.

@@ -12,7 +12,7 @@ import (
 
 // csrfFromCookie returns the raw CSRF token of the request's first
 // well-formed CSRF cookie, or nil.
-func (e *Engine) csrfFromCookie(r *http.Request) []byte {
+func (e *kernel) csrfFromCookie(r *http.Request) []byte {
 	var tok []byte
 	e.eachCSRFCookie(r, func(t []byte) bool {
 		tok = t
@@ -26,7 +26,7 @@ func (e *Engine) csrfFromCookie(r *http.Request) []byte {
 // when one was set for a parent domain too (tossed from a sibling
 // subdomain): checkCSRF accepts the request when any of them matches, so
 // a planted cookie cannot make the real one fail.
-func (e *Engine) eachCSRFCookie(r *http.Request, fn func(tok []byte) bool) {
+func (e *kernel) eachCSRFCookie(r *http.Request, fn func(tok []byte) bool) {
 	token.EachCookie(r.Header, e.csrfName, func(v string) bool {
 		b, err := base64.StdEncoding.DecodeString(v)
 		if err != nil || len(b) != 32 {
@@ -38,7 +38,7 @@ func (e *Engine) eachCSRFCookie(r *http.Request, fn func(tok []byte) bool) {
 
 // ensureCSRF returns the request's CSRF token, issuing a new cookie when it
 // has none (Kratos does this on every non-exempt GET).
-func (e *Engine) ensureCSRF(w http.ResponseWriter, r *http.Request) []byte {
+func (e *kernel) ensureCSRF(w http.ResponseWriter, r *http.Request) []byte {
 	if t := e.csrfFromCookie(r); t != nil {
 		return t
 	}
@@ -47,7 +47,7 @@ func (e *Engine) ensureCSRF(w http.ResponseWriter, r *http.Request) []byte {
 
 // issueCSRF sets a fresh CSRF cookie (also used to regenerate it on login
 // and logout).
-func (e *Engine) issueCSRF(w http.ResponseWriter, r *http.Request) []byte {
+func (e *kernel) issueCSRF(w http.ResponseWriter, r *http.Request) []byte {
 	t := token.RandomBytes(32)
 	secure := e.secureCookies(r)
 	same := e.cfg.CookieSameSite
@@ -69,12 +69,7 @@ func (e *Engine) issueCSRF(w http.ResponseWriter, r *http.Request) []byte {
 
 // secureCookies: Secure unless dev mode over plain http (__Host- cookies
 // are always Secure).
-func (e *Engine) secureCookies(r *http.Request) bool {
-	if !e.cfg.Dev || e.cfg.CookieHostPrefix {
-		return true
-	}
-	return strings.HasPrefix(e.urls.Base(), "https://")
-}
+func (e *kernel) secureCookies(*http.Request) bool { return e.cfg.Secure }
 
 // Reject reasons, Kratos's texts.
 const (
@@ -86,7 +81,7 @@ const (
 // checkCSRF is EnsureCSRF for a browser flow submit: the token from the
 // body (or X-CSRF-Token) must match the cookie, and the cookie must match
 // the token the flow was created with.
-func (e *Engine) checkCSRF(r *http.Request, f *flow, bodyToken string) *wire.Error {
+func (e *kernel) checkCSRF(r *http.Request, f *flow, bodyToken string) *wire.Error {
 	if r.Header.Get("Cookie") == "" {
 		return wire.CSRFViolation(csrfNoCookieHeader)
 	}
@@ -119,7 +114,7 @@ func (e *Engine) checkCSRF(r *http.Request, f *flow, bodyToken string) *wire.Err
 // holdsFlowCSRF reports whether the request carries a CSRF cookie that is
 // the browser flow's own token: only such a request may read the flow with
 // its csrf_token value.
-func (e *Engine) holdsFlowCSRF(r *http.Request, f *flow) bool {
+func (e *kernel) holdsFlowCSRF(r *http.Request, f *flow) bool {
 	if len(f.CSRFToken) == 0 {
 		return false
 	}

@@ -224,26 +224,6 @@ type IdentitySchemaConfig = identity.SchemaConfig
 // characters without spaces or '/'.
 func CheckIdentitySchemaID(id string) error { return identity.CheckSchemaID(id) }
 
-// Mailer queues a templated message durably before returning.
-type Mailer interface {
-	Send(ctx context.Context, m Mail) error
-}
-
-// Mail is one message for the courier: a Kratos template name (as
-// courier.TemplateID: recovery_code_valid, …) and its data.
-type Mail struct {
-	To       string
-	Template string
-	// Data fields as Kratos's templates see them.
-	RecoveryCode, RecoveryURL         string
-	VerificationCode, VerificationURL string
-	LoginCode, RegistrationCode       string
-	Identity                          map[string]any
-	RequestURL                        string
-	TransientPayload                  map[string]any
-	ExpiresInMinutes                  int
-}
-
 // Engine serves the self-service API. Create it with New; it is safe for
 // concurrent use. Several engines (old and new config during a Caddy
 // reload) may share one store.
@@ -266,8 +246,8 @@ type Engine struct {
 	sealer *token.Sealer
 	// codeKey keys the MACs of one-time codes (codes.go).
 	codeKey []byte
-	// kinds are the flow kinds by name (kinds.go).
-	kinds map[string]flowKind
+	// kernel stores and drives the flows (kernel.go).
+	kernel *kernel
 	// sessions issues, finds and checks sessions (sessioncheck.go).
 	sessions *session.Manager
 
@@ -486,9 +466,21 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		CookieName: e.cfg.CookieName, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
 		CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil), RequiredAAL: e.cfg.RequiredAAL,
 	}, store, e.cookies, e.urls, logger, func() time.Time { return e.now() }, factors)
-	e.kinds = map[string]flowKind{}
+	e.kernel = &kernel{
+		cfg: kernelConfig{
+			FlowLifespan: e.cfg.FlowLifespan, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
+			CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil),
+			CodeLifespan: e.cfg.CodeLifespan, CodeMaxSubmissions: e.cfg.CodeMaxSubmissions,
+			NotifyUnknownRecipients: e.cfg.NotifyUnknownRecipients, RecoveryUse: e.cfg.RecoveryUse,
+			VerificationUse: e.cfg.VerificationUse, RateLimits: e.cfg.RateLimits, ClientIP: e.cfg.ClientIP, Mailer: e.cfg.Mailer,
+		},
+		store: store, urls: e.urls, sessions: e.sessions, schemas: e.schemas, logger: logger,
+		now: func() time.Time { return e.now() }, csrfName: e.csrfName, codeKey: e.codeKey, allowed: e.allowed,
+		masks: []func(*flow) *flow{maskLookupCodes},
+		kinds: map[string]flowKind{},
+	}
 	for _, k := range []flowKind{loginKind{e}, registrationKind{e}, settingsKind{e}, recoveryKind{e}, verificationKind{e}} {
-		e.kinds[k.Name()] = k
+		e.kernel.kinds[k.Name()] = k
 	}
 	e.routes()
 	return e, nil
@@ -557,6 +549,15 @@ func parseBaseURL(s string) (*url.URL, error) {
 	}
 	u.RawQuery, u.Fragment = "", ""
 	return u, nil
+}
+
+// secureCookies: cookies carry Secure unless dev mode serves plain http
+// (__Host- cookies are always Secure).
+func (e *Engine) secureCookies(*http.Request) bool {
+	if !e.cfg.Dev || e.cfg.CookieHostPrefix {
+		return true
+	}
+	return strings.HasPrefix(e.urls.Base(), "https://")
 }
 
 // Close stops the engine's background work. It does not close the store.

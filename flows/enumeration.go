@@ -44,7 +44,7 @@ const decoyChallengeMAC = "-"
 // codeSentNowhere answers a sign-in code request for an address that
 // belongs to no account as if a code had been mailed to it.
 func (e *Engine) codeSentNowhere(r *http.Request, f *flow, address string) (*sessionstore.Identity, *wire.Error) {
-	if lerr := e.limitSend(r, address); lerr != nil {
+	if lerr := e.kernel.limitSend(r, address); lerr != nil {
 		return nil, lerr
 	}
 	f.setChallenge(&challenge{MAC: decoyChallengeMAC, Address: address, ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})

@@ -60,7 +60,7 @@ const flowNS = "flow"
 // flowGrace keeps expired flows around so they answer 410, not 404.
 const flowGrace = time.Hour
 
-func (e *Engine) newFlow(r *http.Request, kind, typ string) *flow {
+func (e *kernel) newFlow(r *http.Request, kind, typ string) *flow {
 	now := e.now().UTC()
 	id := uuid.NewString()
 	return &flow{
@@ -76,9 +76,13 @@ func (e *Engine) newFlow(r *http.Request, kind, typ string) *flow {
 	}
 }
 
-func (e *Engine) saveFlow(ctx context.Context, f *flow) error {
+func (e *kernel) saveFlow(ctx context.Context, f *flow) error {
 	f.UpdatedAt = e.now().UTC()
-	b, err := json.Marshal(maskLookupCodes(f))
+	stored := f
+	for _, mask := range e.masks {
+		stored = mask(stored)
+	}
+	b, err := json.Marshal(stored)
 	if err != nil {
 		return fmt.Errorf("encode flow: %w", err)
 	}
@@ -95,7 +99,7 @@ func (e *Engine) saveFlow(ctx context.Context, f *flow) error {
 var errFlowNotFound = errors.New("flow not found")
 
 // loadFlow loads a flow of the given kind; other kinds count as not found.
-func (e *Engine) loadFlow(ctx context.Context, id, kind string) (*flow, error) {
+func (e *kernel) loadFlow(ctx context.Context, id, kind string) (*flow, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, errFlowNotFound
 	}
@@ -187,7 +191,7 @@ func writeFlow(w http.ResponseWriter, status int, f *flow) {
 // --- create / get ---
 
 // createFlow serves create{Browser,Native}{Login,Registration}Flow.
-func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ string) {
+func (e *kernel) createFlow(w http.ResponseWriter, r *http.Request, kind, typ string) {
 	// Every flow is stored for its lifespan: creations per client are
 	// limited so they cannot fill the store.
 	if _, lerr := e.reserve(r.Context(), "flow_ip", e.limitIP(r)); lerr != nil {
@@ -240,7 +244,7 @@ func (e *Engine) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 // token: Kratos stores the flow's token, and UIs compare and cache it, so
 // every read of the flow answers the value it was created with. Any mask
 // of the token verifies against the cookie (checkCSRF).
-func (e *Engine) setCSRFNode(f *flow, raw []byte) {
+func (e *kernel) setCSRFNode(f *flow, raw []byte) {
 	v := ""
 	if f.Type == "browser" && raw != nil {
 		cur := f.CSRFMasked
@@ -263,7 +267,7 @@ func (e *Engine) setCSRFNode(f *flow, raw []byte) {
 }
 
 // getFlow serves get{Login,Registration,Recovery,Verification}Flow.
-func (e *Engine) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
+func (e *kernel) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 	k := e.kinds[kind]
 	if g, ok := k.(flowGetter); ok {
 		g.Get(w, r)
@@ -337,7 +341,7 @@ func (f *flow) keepTransient() {
 
 // submitSchema is the schema that types a flow's form traits: the
 // identity's for a settings flow, else the flow's own (registration).
-func (e *Engine) submitSchema(ctx context.Context, f *flow) *identity.Schema {
+func (e *kernel) submitSchema(ctx context.Context, f *flow) *identity.Schema {
 	if f.Kind == "settings" && f.IdentityID != "" {
 		if ident, err := e.store.GetIdentityShared(ctx, f.IdentityID); err == nil {
 			return e.schemas.Of(ident)
@@ -347,6 +351,14 @@ func (e *Engine) submitSchema(ctx context.Context, f *flow) *identity.Schema {
 }
 
 // flowSchema is the schema a registration flow creates its identity with.
-func (e *Engine) flowSchema(f *flow) *identity.Schema {
+func (e *kernel) flowSchema(f *flow) *identity.Schema {
 	return e.schemas.For(f.IdentitySchema)
+}
+
+// completeFlow marks a flow done so it cannot be replayed.
+func (e *kernel) completeFlow(ctx context.Context, f *flow) {
+	f.State = "passed_challenge"
+	if err := e.saveFlow(ctx, f); err != nil {
+		e.logger.Warn("marking flow complete", zap.Error(err))
+	}
 }

@@ -15,10 +15,7 @@ import (
 // panic".
 
 func FuzzReturnTo(f *testing.F) {
-	e := &Engine{cfg: Config{DefaultReturnURL: "https://app.example.com/"}.withDefaults()}
-	base, _ := parseBaseURL("https://auth.example.com/")
-	e.base = base
-	e.urls = wire.NewURLs(base.String(), e.cfg.UIPrefix, e.cfg.UIURLs, e.cfg.DefaultReturnURL)
+	e := &kernel{urls: wire.NewURLs("https://auth.example.com/", "/ui/", nil, "https://app.example.com/")}
 	for _, s := range []string{"https://app.example.com/x", "https://auth.example.com/self-service/x", "//evil.com", "/\\evil.com",
 		"https://evil.com", "javascript:alert(1)", "https://auth.example.com@evil.com/", "https:evil.com", "\\\\evil.com",
 		"https://auth.example.com.evil.com/", "%2F%2Fevil.com", "/relative/path", "HTTPS://AUTH.EXAMPLE.COM/ok"} {

@@ -6,34 +6,6 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
-// flowKind is one self-service flow (login, registration, settings,
-// recovery, verification) as the kernel drives it: create, get and submit
-// are the kernel's; a kind builds its new flows and handles its submits.
-type flowKind interface {
-	// Name is the kind's name in paths and stored flows.
-	Name() string
-	// Init builds a new flow of type typ (api or browser), not yet stored,
-	// for create*Flow and in place of an expired flow.
-	Init(r *http.Request, typ string) (*flow, *wire.Error)
-	// Submit handles update*Flow once the kernel has checked the flow,
-	// its CSRF token or API rules, its body and its expiry.
-	Submit(w http.ResponseWriter, r *http.Request, sub *submission)
-	// Disabled is the answer while the configuration turns the kind off
-	// (nil: on).
-	Disabled() *wire.Error
-}
-
-// flowCreator is a kind that answers create*Flow itself (settings: the
-// flow belongs to the request's session).
-type flowCreator interface {
-	Create(w http.ResponseWriter, r *http.Request, typ string)
-}
-
-// flowGetter is a kind that answers get*Flow itself.
-type flowGetter interface {
-	Get(w http.ResponseWriter, r *http.Request)
-}
-
 // The engine's flow kinds, until each moves into its own package.
 
 type loginKind struct{ e *Engine }

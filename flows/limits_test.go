@@ -27,7 +27,7 @@ func TestReserveIsAtomicUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, ee := e.reserve(context.Background(), "login_id", "burst@example.com")
+			_, ee := e.kernel.reserve(context.Background(), "login_id", "burst@example.com")
 			switch {
 			case ee == nil:
 				admitted.Add(1)
@@ -51,19 +51,19 @@ func TestReleaseGivesTheAttemptBack(t *testing.T) {
 	e, _ := testEngine(t, func(c *Config) { c.RateLimits = RateLimits{LoginFailuresPerIP: 2} })
 	ctx := context.Background()
 	for i := 0; i < 20; i++ {
-		rv, ee := e.reserve(ctx, "login_ip", "192.0.2.1")
+		rv, ee := e.kernel.reserve(ctx, "login_ip", "192.0.2.1")
 		if ee != nil {
 			t.Fatalf("success %d refused: %v", i, ee)
 		}
 		rv.release()
 	}
 	for i := 0; i < 2; i++ { // two failures; the third starts the block
-		if _, ee := e.reserve(ctx, "login_ip", "192.0.2.1"); ee != nil {
+		if _, ee := e.kernel.reserve(ctx, "login_ip", "192.0.2.1"); ee != nil {
 			t.Fatalf("failure %d refused: %v", i, ee)
 		}
 	}
 	for i := 0; i < 2; i++ {
-		if _, ee := e.reserve(ctx, "login_ip", "192.0.2.1"); ee == nil || ee.Code != http.StatusTooManyRequests {
+		if _, ee := e.kernel.reserve(ctx, "login_ip", "192.0.2.1"); ee == nil || ee.Code != http.StatusTooManyRequests {
 			t.Fatalf("attempt %d after 2 failures at limit 2: %v, want 429", 3+i, ee)
 		}
 	}
@@ -76,11 +76,11 @@ func TestLimitsFailClosed(t *testing.T) {
 	if err := e.store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, ee := e.reserve(context.Background(), "login_id", "x@example.com")
+	_, ee := e.kernel.reserve(context.Background(), "login_id", "x@example.com")
 	if ee == nil || ee.Code != http.StatusServiceUnavailable || ee.RetryAfter() <= 0 {
 		t.Fatalf("reserve on a closed store: %+v, want 503 with Retry-After", ee)
 	}
-	if _, err := e.blocked(context.Background(), "reg_ip", "192.0.2.1"); err == nil {
+	if _, err := e.kernel.blocked(context.Background(), "reg_ip", "192.0.2.1"); err == nil {
 		t.Fatal("blocked on a closed store: no error")
 	}
 }
@@ -90,10 +90,10 @@ func TestReserveCountsWithACancelledContext(t *testing.T) {
 	e, _ := testEngine(t, func(c *Config) { c.RateLimits = RateLimits{LoginFailuresPerIdentifier: 1} })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, ee := e.reserve(ctx, "login_id", "gone@example.com"); ee != nil {
+	if _, ee := e.kernel.reserve(ctx, "login_id", "gone@example.com"); ee != nil {
 		t.Fatalf("attempt 1 with a cancelled context: %v", ee)
 	}
-	if _, ee := e.reserve(ctx, "login_id", "gone@example.com"); ee == nil || ee.Code != http.StatusTooManyRequests {
+	if _, ee := e.kernel.reserve(ctx, "login_id", "gone@example.com"); ee == nil || ee.Code != http.StatusTooManyRequests {
 		t.Fatalf("second attempt at limit 1: %v, want 429", ee)
 	}
 }

@@ -29,7 +29,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 	default:
 		return nil, wire.BadRequest("Unable to parse AuthenticationMethod Assurance Level (AAL): expected one of [aal1, aal2] but got " + aal)
 	}
-	returnTo, rerr := e.validateReturnTo(r, q.Get("return_to"))
+	returnTo, rerr := e.kernel.validateReturnTo(r, q.Get("return_to"))
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -45,7 +45,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 	case sess != nil && aal == "aal2" && !refresh && e.sessions.EffectiveAAL(r.Context(), sess) == "aal2":
 		return nil, wire.SessionAlreadyAvailable()
 	}
-	f := e.newFlow(r, "login", typ)
+	f := e.kernel.newFlow(r, "login", typ)
 	f.Refresh, f.RequestedAAL, f.ReturnTo, f.State = refresh, aal, returnTo, "choose_method"
 	f.UI.Nodes = append(f.UI.Nodes, node.CSRF(""))
 	switch {
@@ -105,7 +105,7 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 	f.UI.ResetMessages()
 	if f.State == "passed_challenge" {
 		f.UI.Messages = []node.Text{node.NewText(4010007, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	sess, err := e.sessions.Current(r)
@@ -119,11 +119,11 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 			return
 		}
 		f.UI.Messages = []node.Text{node.TextReason(4000001, wire.SessionAlreadyAvailable().Reason)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if f.RequestedAAL == "aal2" && sess == nil {
-		e.writeBrowserOrJSONError(w, r, f.Type, wire.AAL1Required())
+		e.kernel.writeBrowserOrJSONError(w, r, f.Type, wire.AAL1Required())
 		return
 	}
 	if sub.method == "identifier_first" {
@@ -141,7 +141,7 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		}
 	}
 	f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
-	e.renderFlowError(w, r, sub, http.StatusBadRequest)
+	e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 }
 
 // loginMethod is a login factor other than password. A new method is one
@@ -196,36 +196,36 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		// assurance rule, mfa.go): as Kratos answers a method it does not
 		// offer.
 		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	ident, ferr := m.verify(e, r, st)
 	if ferr == errShowFlow {
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
 	if ferr != nil {
-		e.writeBrowserOrJSONError(w, r, f.Type, ferr)
+		e.kernel.writeBrowserOrJSONError(w, r, f.Type, ferr)
 		return
 	}
 	if ident == nil {
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if ident.State != "" && ident.State != "active" {
 		f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if m.aal == "aal1" && !(sess != nil && f.Refresh) && e.addressUnverified(ident) {
 		f.UI.Messages = []node.Text{node.NewText(4000010, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	var issued *session.Issued
 	if sess != nil && (m.aal == "aal2" || f.Refresh) {
 		if sess.IdentityID != ident.ID {
-			e.writeBrowserOrJSONError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch", "",
+			e.kernel.writeBrowserOrJSONError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch", "",
 				"The requested identity does not match the identity of the current session."))
 			return
 		}
@@ -244,14 +244,14 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		}
 	}
 	f.Active = m.name
-	e.completeFlow(r.Context(), f)
+	e.kernel.completeFlow(r.Context(), f)
 	e.answerLogin(w, r, sub, ident, issued)
 }
 
 // upgradeFailed answers a login step whose session could not be upgraded.
 func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow, err error) {
 	if errors.Is(err, session.ErrSessionGone) {
-		e.writeBrowserOrJSONError(w, r, f.Type, wire.SessionInactive())
+		e.kernel.writeBrowserOrJSONError(w, r, f.Type, wire.SessionInactive())
 		return
 	}
 	e.logger.Error("upgrading session", zap.Error(err))
@@ -264,7 +264,7 @@ func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow, 
 func (e *Engine) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *submission, err error) {
 	if errors.Is(err, sessionstore.ErrIdentityInactive) {
 		sub.f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	e.logger.Error("creating session", zap.Error(err))
@@ -291,7 +291,7 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 	f := sub.f
 	if f.RequestedAAL == "aal2" {
 		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	identifier := wire.BodyString(sub.body, "identifier")
@@ -315,13 +315,13 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 		missing = true
 	}
 	if missing {
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	// The guess is counted before it is checked; a wrong one keeps it.
-	rv, lerr := e.reserve(r.Context(), "login_id", identity.NormalizeIdentifier(identifier), "login_ip", e.limitIP(r))
+	rv, lerr := e.kernel.reserve(r.Context(), "login_id", identity.NormalizeIdentifier(identifier), "login_ip", e.kernel.limitIP(r))
 	if lerr != nil {
-		e.refuse(w, r, sub, lerr)
+		e.kernel.refuse(w, r, sub, lerr)
 		return
 	}
 	ident, ok, err := e.checkPassword(r.Context(), identifier, password)
@@ -337,24 +337,24 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 	}
 	if !ok {
 		f.UI.Messages = []node.Text{node.NewText(4000006, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if ident.State != "" && ident.State != "active" {
 		rv.release()
 		f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	rv.forgive("login_id")
 	rv.release()
 	if !(f.Refresh && sess != nil) && e.addressUnverified(ident) {
 		f.UI.Messages = []node.Text{node.NewText(4000010, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if f.Refresh && sess != nil && sess.IdentityID != ident.ID {
-		e.writeBrowserOrJSONError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch",
+		e.kernel.writeBrowserOrJSONError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch",
 			"", "The requested identity does not match the identity of the current session."))
 		return
 	}
@@ -372,7 +372,7 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 			return
 		}
 	}
-	e.completeFlow(r.Context(), f)
+	e.kernel.completeFlow(r.Context(), f)
 	e.answerLogin(w, r, sub, ident, issued)
 }
 
@@ -440,14 +440,6 @@ func (e *Engine) checkPassword(ctx context.Context, identifier, password string)
 	return fresh, true, nil
 }
 
-// completeFlow marks a flow done so it cannot be replayed.
-func (e *Engine) completeFlow(ctx context.Context, f *flow) {
-	f.State = "passed_challenge"
-	if err := e.saveFlow(ctx, f); err != nil {
-		e.logger.Warn("marking flow complete", zap.Error(err))
-	}
-}
-
 // answerLogin answers a successful login per client kind.
 func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, is *session.Issued) {
 	f := sub.f
@@ -471,10 +463,10 @@ func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		// request's own session (same identity) keeps it, as Kratos does,
 		// so the flows bound to it (a settings flow waiting for this
 		// second factor) go on; the session token itself is rotated.
-		e.issueCSRF(w, r)
+		e.kernel.issueCSRF(w, r)
 	}
 	e.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
-	to := e.flowReturnTo(r, f)
+	to := e.kernel.flowReturnTo(r, f)
 	if needAAL2 {
 		aal2 := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")
 		if f.ReturnTo != "" {
@@ -487,5 +479,5 @@ func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		}
 		return
 	}
-	e.finish(w, r, sub, to, nil, map[string]any{"session": sw, "continue_with": []any{continueRedirect(to)}})
+	e.kernel.finish(w, r, sub, to, nil, map[string]any{"session": sw, "continue_with": []any{continueRedirect(to)}})
 }

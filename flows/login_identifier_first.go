@@ -109,13 +109,13 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		// session): as Kratos answers a method no strategy is
 		// responsible for.
 		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	identifier := wire.BodyString(sub.body, "identifier")
 	if identifier == "" {
 		f.UI.AddNodeMessage("identifier", node.NewText(4000002, map[string]any{"property": "identifier"}, "identifier"))
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	mitigate := e.cfg.MitigateAccountEnumeration
@@ -140,7 +140,7 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		// NewAccountNotFoundError, on the identifier).
 		f.UI.SetValue("identifier", identifier)
 		f.UI.AddNodeMessage("identifier", node.NewText(4000037, nil))
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if !mitigate && len(shown) == 1 && shown[0].fast {
@@ -163,7 +163,7 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		m.second(e, r, f)
 	}
 	f.Active, f.State = "identifier_first", "choose_method"
-	e.renderFlowError(w, r, sub, http.StatusBadRequest)
+	e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 }
 
 // findLoginIdentity finds the account an identifier names: a credential

@@ -99,7 +99,7 @@ func mfaLimitSubject(identityID string) string { return "aal2:" + identityID }
 // mfaReserve counts a guess against the client and the identity before
 // the code is checked: a 429 (or 503, fail closed) error when refused.
 func (e *Engine) mfaReserve(r *http.Request, identityID string) (*reservation, *wire.Error) {
-	return e.reserve(r.Context(), "code_ip", e.limitIP(r), "login_id", mfaLimitSubject(identityID))
+	return e.kernel.reserve(r.Context(), "code_ip", e.kernel.limitIP(r), "login_id", mfaLimitSubject(identityID))
 }
 
 // mfaPassed gives a correct code's attempt back and clears the identity's

@@ -143,7 +143,7 @@ func passkeyRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[st
 	if !e.canWebAuthn(r, f) {
 		return
 	}
-	data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(token.RandomString(64, token.Alnum)), traits, nil)
+	data, err := e.beginPasskeyRegistration(r, f, e.kernel.flowSchema(f), []byte(token.RandomString(64, token.Alnum)), traits, nil)
 	if err != nil {
 		e.logger.Error("starting a passkey registration", zap.Error(err))
 		return
@@ -165,7 +165,7 @@ func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registra
 	fail := func(reason string) registrationOutcome {
 		f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
 		f.UI.SetValue("passkey_register", nil)
-		if data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(token.RandomString(64, token.Alnum)), st.traits, nil); err == nil {
+		if data, err := e.beginPasskeyRegistration(r, f, e.kernel.flowSchema(f), []byte(token.RandomString(64, token.Alnum)), st.traits, nil); err == nil {
 			f.UI.SetValue("passkey_create_data", data)
 		}
 		return registrationOutcome{invalid: true}
@@ -190,7 +190,7 @@ func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registra
 	}
 	now := e.now().UTC()
 	cfg := webauthnConfig{UserHandle: sd.UserID,
-		Credentials: []webauthnKey{keyFromLib(cred, e.passkeyDisplayName(e.flowSchema(f), st.traits, ""), now.Round(time.Second), true)}}
+		Credentials: []webauthnKey{keyFromLib(cred, e.passkeyDisplayName(e.kernel.flowSchema(f), st.traits, ""), now.Round(time.Second), true)}}
 	return registrationOutcome{creds: map[string]sessionstore.Credential{
 		"passkey": {Type: "passkey", Identifiers: []string{string(sd.UserID)}, Config: identity.EncodeConfig(cfg), CreatedAt: now, UpdatedAt: now},
 	}}

@@ -73,7 +73,7 @@ type limitRule struct {
 	maxBlock time.Duration
 }
 
-func (e *Engine) rules() map[string]limitRule {
+func (e *kernel) rules() map[string]limitRule {
 	l := e.cfg.RateLimits
 	def := func(v, d int) int {
 		if v <= 0 {
@@ -118,7 +118,7 @@ func limitKey(rule, subject string) string {
 
 // clientIP is the request's client address: Config.ClientIP (Caddy's
 // client_ip with trusted proxies) or the connection's remote host.
-func (e *Engine) clientIP(r *http.Request) string {
+func (e *kernel) clientIP(r *http.Request) string {
 	if e.cfg.ClientIP != nil {
 		if ip := e.cfg.ClientIP(r); ip != "" {
 			return ip
@@ -134,7 +134,7 @@ func (e *Engine) clientIP(r *http.Request) string {
 // limitIP is the subject of the per-IP limits: the client's IPv4 address
 // (IPv4-mapped IPv6 included), or the /64 of its IPv6 address, since one
 // client usually holds a whole /64 and could rotate through it.
-func (e *Engine) limitIP(r *http.Request) string {
+func (e *kernel) limitIP(r *http.Request) string {
 	return ipSubject(e.clientIP(r))
 }
 
@@ -159,7 +159,7 @@ type blockedError struct{ d time.Duration }
 
 func (b *blockedError) Error() string { return fmt.Sprintf("rate limit: blocked for %s", b.d) }
 
-func (e *Engine) decodeBucket(old []byte) bucket {
+func (e *kernel) decodeBucket(old []byte) bucket {
 	var bk bucket
 	if old != nil {
 		_ = json.Unmarshal(old, &bk)
@@ -171,7 +171,7 @@ func (lr limitRule) ttl() time.Duration { return lr.window + lr.maxBlock + time.
 
 // blocked returns how long subject stays blocked under rule (0: not). A
 // store error is returned, and callers refuse the attempt.
-func (e *Engine) blocked(ctx context.Context, rule, subject string) (time.Duration, error) {
+func (e *kernel) blocked(ctx context.Context, rule, subject string) (time.Duration, error) {
 	if e.cfg.RateLimits.Disabled || subject == "" {
 		return 0, nil
 	}
@@ -196,7 +196,7 @@ func (e *Engine) blocked(ctx context.Context, rule, subject string) (time.Durati
 // attempt that would be number max+1 of the window starts a block and is
 // refused too, so at most max attempts are evaluated per window however
 // many arrive at once. Otherwise the attempt is counted and admitted.
-func (e *Engine) hit(ctx context.Context, rule, subject string) error {
+func (e *kernel) hit(ctx context.Context, rule, subject string) error {
 	if e.cfg.RateLimits.Disabled || subject == "" {
 		return nil
 	}
@@ -246,7 +246,7 @@ var errRefused = errors.New("refused")
 
 // unhit gives back one attempt counted by hit (a success, or an attempt
 // that was not evaluated).
-func (e *Engine) unhit(ctx context.Context, rule, subject string) error {
+func (e *kernel) unhit(ctx context.Context, rule, subject string) error {
 	if e.cfg.RateLimits.Disabled || subject == "" {
 		return nil
 	}
@@ -265,7 +265,7 @@ func (e *Engine) unhit(ctx context.Context, rule, subject string) error {
 }
 
 // forgive clears subject's bucket (a successful login).
-func (e *Engine) forgive(ctx context.Context, rule, subject string) {
+func (e *kernel) forgive(ctx context.Context, rule, subject string) {
 	if e.cfg.RateLimits.Disabled || subject == "" {
 		return
 	}
@@ -278,7 +278,7 @@ func (e *Engine) forgive(ctx context.Context, rule, subject string) {
 
 // reservation is the attempts reserve counted for one request.
 type reservation struct {
-	e     *Engine
+	e     *kernel
 	ctx   context.Context
 	taken []reserved
 }
@@ -292,7 +292,7 @@ type reserved struct {
 // 503 error when the limit state cannot be read or written (fail closed);
 // either way nothing stays counted. Release gives the attempts back when
 // the attempt succeeds or is not evaluated; a failure keeps them.
-func (e *Engine) reserve(ctx context.Context, pairs ...string) (*reservation, *wire.Error) {
+func (e *kernel) reserve(ctx context.Context, pairs ...string) (*reservation, *wire.Error) {
 	rv := &reservation{e: e, ctx: context.WithoutCancel(ctx)}
 	if e.cfg.RateLimits.Disabled {
 		return rv, nil
@@ -347,7 +347,7 @@ func (rv *reservation) forgive(rule string) {
 
 // refuse answers a request reserve refused: 429 through tooMany (form
 // posts see the message on their flow), anything else as a plain error.
-func (e *Engine) refuse(w http.ResponseWriter, r *http.Request, sub *submission, ee *wire.Error) {
+func (e *kernel) refuse(w http.ResponseWriter, r *http.Request, sub *submission, ee *wire.Error) {
 	if ee.Code == http.StatusTooManyRequests {
 		e.tooMany(w, r, sub, time.Duration(ee.RetryAfter())*time.Second)
 		return
@@ -365,7 +365,7 @@ func errLimitsUnavailable() *wire.Error {
 
 // tooMany answers a rate-limited submit: 429 in Kratos's error shape with
 // Retry-After; a browser form post gets the message on its flow instead.
-func (e *Engine) tooMany(w http.ResponseWriter, r *http.Request, sub *submission, retry time.Duration) {
+func (e *kernel) tooMany(w http.ResponseWriter, r *http.Request, sub *submission, retry time.Duration) {
 	secs := int(math.Ceil(retry.Seconds()))
 	if secs < 1 {
 		secs = 1
@@ -395,7 +395,7 @@ func errTooMany(retry time.Duration) *wire.Error {
 // per-address and per-IP mail limits; it returns the refusal (429 or 503)
 // when the mail must not be sent. Every Mailer.Send of a code or link goes
 // through it.
-func (e *Engine) limitSend(r *http.Request, address string) *wire.Error {
+func (e *kernel) limitSend(r *http.Request, address string) *wire.Error {
 	_, ee := e.reserve(r.Context(), "send_addr", identity.NormalizeIdentifier(address), "send_ip", e.limitIP(r))
 	return ee
 }

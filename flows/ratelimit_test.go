@@ -61,13 +61,13 @@ func TestRegistrationsPerIPLimited(t *testing.T) {
 func TestRateLimitsLiveInTheStore(t *testing.T) {
 	e, _ := testEngine(t, nil)
 	for i := 0; i < 11; i++ {
-		_ = e.hit(t.Context(), "login_id", "x@example.com")
+		_ = e.kernel.hit(t.Context(), "login_id", "x@example.com")
 	}
 	e2, err := New(e.cfg, e.store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d, err := e2.blocked(t.Context(), "login_id", "x@example.com"); err != nil || d <= 0 {
+	if d, err := e2.kernel.blocked(t.Context(), "login_id", "x@example.com"); err != nil || d <= 0 {
 		t.Fatal("block not persisted in the store")
 	}
 }

@@ -52,14 +52,14 @@ func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *wire.Error) 
 	if !e.cfg.RecoveryEnabled {
 		return nil, errRecoveryDisabled()
 	}
-	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	returnTo, rerr := e.kernel.validateReturnTo(r, r.URL.Query().Get("return_to"))
 	if rerr != nil {
 		return nil, rerr
 	}
 	if sess, _ := e.sessions.Current(r); sess != nil {
 		return nil, wire.SessionAlreadyAvailable()
 	}
-	f := e.newFlow(r, "recovery", typ)
+	f := e.kernel.newFlow(r, "recovery", typ)
 	f.ReturnTo = returnTo
 	e.recoveryForm(f, "")
 	return f, nil
@@ -69,7 +69,7 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 	f := sub.f
 	f.UI.ResetMessages()
 	if !e.cfg.RecoveryEnabled {
-		e.writeBrowserOrJSONError(w, r, f.Type, errRecoveryDisabled())
+		e.kernel.writeBrowserOrJSONError(w, r, f.Type, errRecoveryDisabled())
 		return
 	}
 	for _, k := range []string{"email", "code"} {
@@ -78,7 +78,7 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 				// Kratos's body schema: both are strings.
 				got := jsonKind(v)
 				f.UI.AddNodeMessage(k, node.NewText(4000026, map[string]any{"allowed_types": []string{"string"}, "actual_type": got}, "string", got))
-				e.renderFlowError(w, r, sub, http.StatusBadRequest)
+				e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 				return
 			}
 		}
@@ -90,7 +90,7 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 	codeStep := e.cfg.RecoveryUse == "code" && f.State == "sent_email" && wire.BodyString(sub.body, "email") == "" && (!hasMethod || m == "")
 	if sub.method != e.cfg.RecoveryUse && !codeStep {
 		f.UI.Messages = []node.Text{node.NewText(4010005, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if f.State == "passed_challenge" {
@@ -109,24 +109,24 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 			f.UI.SetValue("email", email)
 			f.UI.AddNodeMessage("email", node.NewText(4000040, map[string]any{"value": email}))
 		}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	if !e.sendAddressChallengeOrAnswer(w, r, sub, recoveryAddress, email) {
+	if !e.kernel.sendAddressChallengeOrAnswer(w, r, sub, recoveryAddress, email) {
 		return
 	}
 	e.recoverySent(f, email)
 	f.keepTransient()
-	e.renderFlowError(w, r, sub, http.StatusOK)
+	e.kernel.renderFlowError(w, r, sub, http.StatusOK)
 }
 
 func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *submission, code string) {
 	f := sub.f
-	ok, c, err := e.consumeCode(r, f, code)
+	ok, c, err := e.kernel.consumeCode(r, f, code)
 	if err != nil {
 		// A limit refusal (429, or 503 when the limits cannot be
 		// checked), else an internal error.
-		e.refuse(w, r, sub, asError(err, "unable to check the code"))
+		e.kernel.refuse(w, r, sub, asError(err, "unable to check the code"))
 		return
 	}
 	sub.f = f
@@ -144,13 +144,13 @@ func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *su
 			e.recoveryForm(f, "")
 			f.setChallenge(nil)
 			f.UI.Messages = []node.Text{node.NewText(4060002, nil)}
-			e.renderFlowError(w, r, sub, http.StatusOK)
+			e.kernel.renderFlowError(w, r, sub, http.StatusOK)
 			return
 		}
 		e.recoverySent(f, addr)
 		f.keepTransient()
 		f.UI.Messages = []node.Text{node.NewText(4060006, nil)}
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
 	e.completeRecovery(w, r, sub, c.IdentityID, c.Address, "code_recovery")
@@ -160,9 +160,9 @@ func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *su
 // link).
 func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f, err := e.loadFlow(r.Context(), q.Get("flow"), "recovery")
+	f, err := e.kernel.loadFlow(r.Context(), q.Get("flow"), "recovery")
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", wire.NotFound())
+		e.kernel.writeBrowserOrJSONError(w, r, "browser", wire.NotFound())
 		return
 	}
 	if q.Get("token") == "" && e.openAdminRecovery(w, r, f) {
@@ -170,16 +170,16 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 	}
 	sub := &submission{f: f, json: !wire.PrefersHTML(r), toUI: wire.PrefersHTML(r)}
 	if e.now().After(f.ExpiresAt) {
-		e.replaceExpiredFlow(w, r, sub)
+		e.kernel.replaceExpiredFlow(w, r, sub)
 		return
 	}
 	f.UI.ResetMessages()
-	lt, err := e.takeLinkToken(r.Context(), "rtok", q.Get("token"))
+	lt, err := e.kernel.takeLinkToken(r.Context(), "rtok", q.Get("token"))
 	won := false
 	if err == nil && lt.FlowID == f.ID {
 		// Every send mails a new token: the first one used completes the
 		// flow, atomically, and a completed flow takes no other.
-		if won, err = e.passFlow(r.Context(), f); err != nil {
+		if won, err = e.kernel.passFlow(r.Context(), f); err != nil {
 			e.logger.Error("recovery link", zap.Error(err))
 			wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 			return
@@ -192,7 +192,7 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 			f.State = "passed_challenge" // stays completed: it takes no token, and no new send
 		}
 		f.UI.Messages = []node.Text{node.NewText(4060004, nil)}
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
 	e.completeRecovery(w, r, sub, lt.IdentityID, lt.Address, "link_recovery")
@@ -204,7 +204,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	f := sub.f
 	// The address just proved itself: it counts as verified (Kratos does
 	// the same), and proving it for the first time claims the account.
-	if _, err := e.claimAddress(r.Context(), identityID, address, ""); err != nil {
+	if _, err := e.kernel.claimAddress(r.Context(), identityID, address, ""); err != nil {
 		e.logger.Error("recovery", zap.Error(err))
 		wire.WriteError(w, r, wire.Internal("unable to store the identity"))
 		return
@@ -233,7 +233,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	// the mailed link gets a browser flow bound to its CSRF cookie.
 	typ, csrf := f.Type, f.CSRFToken
 	if sub.toUI && typ == "api" {
-		typ, csrf = "browser", e.ensureCSRF(w, r)
+		typ, csrf = "browser", e.kernel.ensureCSRF(w, r)
 	}
 	sf := e.newSettingsFlow(r, typ, is.Session, ident, csrf)
 	sf.RequestURL = e.urls.Public("self-service/settings/" + typ)
@@ -241,7 +241,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	expires := is.Session.AuthenticatedAt.Add(e.cfg.PrivilegedSessionMaxAge)
 	mins := float64(e.cfg.PrivilegedSessionMaxAge.Minutes())
 	sf.UI.Messages = []node.Text{node.NewText(1060001, map[string]any{"privileged_session_expires_at": expires, "privileged_session_expires_at_unix": expires.Unix()}, mins)}
-	if err := e.saveFlow(r.Context(), sf); err != nil {
+	if err := e.kernel.saveFlow(r.Context(), sf); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
@@ -257,7 +257,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	// The stored flow never holds the session token: anyone who knows a
 	// flow id can read the flow.
 	f.ContinueWith = []any{showSettings}
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	if err := e.kernel.saveFlow(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
@@ -281,19 +281,19 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 // cannot be replayed, so the client starts over (observed: 303 to a fresh
 // flow, for every client kind).
 func (e *Engine) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flow) {
-	if _, lerr := e.reserve(r.Context(), "flow_ip", e.limitIP(r)); lerr != nil {
-		e.refuse(w, r, nil, lerr)
+	if _, lerr := e.kernel.reserve(r.Context(), "flow_ip", e.kernel.limitIP(r)); lerr != nil {
+		e.kernel.refuse(w, r, nil, lerr)
 		return
 	}
 	nf, ferr := e.initRecovery(r, f.Type)
 	if ferr != nil {
-		e.writeBrowserOrJSONError(w, r, f.Type, ferr)
+		e.kernel.writeBrowserOrJSONError(w, r, f.Type, ferr)
 		return
 	}
 	nf.CSRFToken = f.CSRFToken
-	e.setCSRFNode(nf, nf.CSRFToken)
+	e.kernel.setCSRFNode(nf, nf.CSRFToken)
 	nf.UI.Messages = []node.Text{node.NewText(4060001, nil)}
-	if err := e.saveFlow(r.Context(), nf); err != nil {
+	if err := e.kernel.saveFlow(r.Context(), nf); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}

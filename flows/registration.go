@@ -21,7 +21,7 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *wire.Err
 	if e.cfg.DisableRegistration {
 		return nil, errRegistrationDisabled()
 	}
-	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	returnTo, rerr := e.kernel.validateReturnTo(r, r.URL.Query().Get("return_to"))
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -36,7 +36,7 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *wire.Err
 	if sess != nil {
 		return nil, wire.SessionAlreadyAvailable()
 	}
-	f := e.newFlow(r, "registration", typ)
+	f := e.kernel.newFlow(r, "registration", typ)
 	f.ReturnTo, f.State, f.IdentitySchema = returnTo, "choose_method", schemaID
 	if typ == "api" && r.URL.Query().Get("return_session_token_exchange_code") == "true" {
 		code := token.NewExchangeCode()
@@ -61,7 +61,7 @@ func (e *Engine) registrationFormFor(r0 *http.Request, f *flow, traits map[strin
 		csrf, _ = n.Input().Value.(string)
 	}
 	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
-	f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).TraitNodes("default", traits, false)...)
+	f.UI.Nodes = append(f.UI.Nodes, e.kernel.flowSchema(f).TraitNodes("default", traits, false)...)
 	if e.cfg.RegistrationStyle == "unified" {
 		e.passwordRegistrationNodes(f)
 		e.registrationMethodNodes(r0, f, traits)
@@ -90,7 +90,7 @@ func (e *Engine) credentialSelection(r *http.Request, f *flow, traits map[string
 		csrf, _ = n.Input().Value.(string)
 	}
 	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
-	f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).TraitNodes("default", traits, true)...)
+	f.UI.Nodes = append(f.UI.Nodes, e.kernel.flowSchema(f).TraitNodes("default", traits, true)...)
 	e.passwordRegistrationNodes(f)
 	e.registrationMethodNodes(r, f, traits)
 	f.UI.Nodes = append(f.UI.Nodes, node.Submit("profile", "screen", "previous", node.Label(1040008, nil)))
@@ -107,12 +107,12 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 	f := sub.f
 	f.UI.ResetMessages()
 	if e.cfg.DisableRegistration {
-		e.writeBrowserOrJSONError(w, r, f.Type, errRegistrationDisabled())
+		e.kernel.writeBrowserOrJSONError(w, r, f.Type, errRegistrationDisabled())
 		return
 	}
 	if f.State == "passed_challenge" {
 		f.UI.Messages = []node.Text{node.NewText(4040002, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if sess, _ := e.sessions.Current(r); sess != nil {
@@ -121,7 +121,7 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 			return
 		}
 		f.UI.Messages = []node.Text{node.TextReason(4000001, wire.SessionAlreadyAvailable().Reason)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	traits, _ := sub.body["traits"].(map[string]any)
@@ -137,21 +137,21 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 		}
 		if wire.BodyString(sub.body, "screen") == "previous" {
 			e.registrationForm(f, traits)
-			e.renderFlowError(w, r, sub, http.StatusOK)
+			e.kernel.renderFlowError(w, r, sub, http.StatusOK)
 			return
 		}
 		if traits == nil {
 			traits = map[string]any{}
 		}
-		if errs := e.flowSchema(f).Validate(traits); len(errs) > 0 {
+		if errs := e.kernel.flowSchema(f).Validate(traits); len(errs) > 0 {
 			e.registrationForm(f, traits)
 			applyFieldErrors(&f.UI, errs)
-			e.renderFlowError(w, r, sub, http.StatusBadRequest)
+			e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 			return
 		}
 		e.credentialSelection(r, f, traits)
 		f.keepTransient()
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	case "password":
 		if !e.methodEnabled("password") {
@@ -167,13 +167,13 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 		}
 	}
 	f.UI.Messages = []node.Text{node.NewText(4010003, nil)}
-	e.renderFlowError(w, r, sub, http.StatusBadRequest)
+	e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 }
 
 // setTraitValues writes the values of traits into the flow's trait nodes
 // that exist (their types stay as the form made them).
 func (e *Engine) setTraitValues(f *flow, traits map[string]any) {
-	for _, fd := range e.flowSchema(f).Fields {
+	for _, fd := range e.kernel.flowSchema(f).Fields {
 		if v, ok := identity.LookupPath(traits, fd.Path); ok {
 			f.UI.SetValue("traits."+fd.Path, v)
 		}
@@ -203,15 +203,15 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 		// of a one-step submit on profile_first's first screen) got a node
 		// of its own (addNodeMessage), as Kratos's AddMessage does.
 		e.setTraitValues(f, traits)
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 	}
-	if errs := e.flowSchema(f).Validate(traits); len(errs) > 0 {
+	if errs := e.kernel.flowSchema(f).Validate(traits); len(errs) > 0 {
 		e.registrationForm(f, traits)
 		applyFieldErrors(&f.UI, errs)
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	identifiers := e.flowSchema(f).Identifiers(traits, "password")
+	identifiers := e.kernel.flowSchema(f).Identifiers(traits, "password")
 	if len(identifiers) == 0 {
 		f.UI.Messages = []node.Text{node.NewText(4000009, nil)}
 		fail()
@@ -230,13 +230,13 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 	// Every sign-up attempt that gets this far counts, duplicates
 	// included: each one costs a lookup and tells whether an account
 	// exists.
-	if _, lerr := e.reserve(r.Context(), "reg_ip", e.limitIP(r)); lerr != nil {
-		e.refuse(w, r, sub, lerr)
+	if _, lerr := e.kernel.reserve(r.Context(), "reg_ip", e.kernel.limitIP(r)); lerr != nil {
+		e.kernel.refuse(w, r, sub, lerr)
 		return
 	}
 	// A taken identifier is answered before the password is hashed; the
 	// store's transaction still decides races (finishRegistration).
-	taken, err := e.identifiersTaken(r, e.flowSchema(f), traits, identifiers)
+	taken, err := e.identifiersTaken(r, e.kernel.flowSchema(f), traits, identifiers)
 	if err != nil {
 		e.logger.Error("looking up identifiers", zap.Error(err))
 		wire.WriteError(w, r, wire.Internal("unable to store the identity"))
@@ -269,7 +269,7 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any, creds map[string]sessionstore.Credential, method string, verified ...string) {
 	f := sub.f
 	now := e.now().UTC()
-	sch := e.flowSchema(f)
+	sch := e.kernel.flowSchema(f)
 	sch.FillObjects(traits)
 	traitsJSON, _ := json.Marshal(traits)
 	ident := &sessionstore.Identity{
@@ -322,7 +322,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 			ident = fresh
 		}
 	}
-	e.completeFlow(r.Context(), f)
+	e.kernel.completeFlow(r.Context(), f)
 	idw := e.sessions.IdentityJSON(r, ident)
 	if is == nil {
 		// Kratos's answer without the session hook: the identity only.
@@ -330,8 +330,8 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 			wire.WriteJSON(w, http.StatusOK, map[string]any{"identity": idw, "continue_with": f.ContinueWith})
 			return
 		}
-		to := e.flowReturnTo(r, f)
-		e.finish(w, r, sub, to, nil, map[string]any{"identity": idw, "continue_with": append(f.ContinueWith, continueRedirect(to))})
+		to := e.kernel.flowReturnTo(r, f)
+		e.kernel.finish(w, r, sub, to, nil, map[string]any{"identity": idw, "continue_with": append(f.ContinueWith, continueRedirect(to))})
 		return
 	}
 	sw := e.sessions.SessionJSON(is.Session, idw)
@@ -342,19 +342,19 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 		})
 		return
 	}
-	e.issueCSRF(w, r)
+	e.kernel.issueCSRF(w, r)
 	e.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
-	to := e.flowReturnTo(r, f)
-	e.finish(w, r, sub, to, nil, map[string]any{"session": sw, "identity": idw, "continue_with": append(f.ContinueWith, continueRedirect(to))})
+	to := e.kernel.flowReturnTo(r, f)
+	e.kernel.finish(w, r, sub, to, nil, map[string]any{"session": sw, "identity": idw, "continue_with": append(f.ContinueWith, continueRedirect(to))})
 }
 
 // answerDuplicate answers a sign-up whose identifier or address belongs to
 // another identity (Kratos's 4000007 on the first screen).
 func (e *Engine) answerDuplicate(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any) {
-	e.flowSchema(sub.f).FillObjects(traits)
+	e.kernel.flowSchema(sub.f).FillObjects(traits)
 	e.registrationFormFor(r, sub.f, traits)
 	sub.f.UI.Messages = []node.Text{node.NewText(4000007, nil)}
-	e.renderFlowError(w, r, sub, http.StatusBadRequest)
+	e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 }
 
 // identifiersTaken reports whether one of the password identifiers or
@@ -432,35 +432,35 @@ func (e *Engine) registerWith(w http.ResponseWriter, r *http.Request, sub *submi
 	f := sub.f
 	// Early refusal while blocked (before a code is mailed, say); the
 	// attempt itself is counted below, when an identity is to be created.
-	if d, err := e.blocked(r.Context(), "reg_ip", e.limitIP(r)); err != nil || d > 0 {
+	if d, err := e.kernel.blocked(r.Context(), "reg_ip", e.kernel.limitIP(r)); err != nil || d > 0 {
 		if err != nil {
 			e.logger.Error("rate limit state unavailable; refusing the attempt", zap.Error(err))
-			e.refuse(w, r, sub, errLimitsUnavailable())
+			e.kernel.refuse(w, r, sub, errLimitsUnavailable())
 			return
 		}
-		e.tooMany(w, r, sub, d)
+		e.kernel.tooMany(w, r, sub, d)
 		return
 	}
 	if traits == nil {
 		traits = map[string]any{}
 	}
-	if errs := e.flowSchema(f).Validate(traits); len(errs) > 0 {
+	if errs := e.kernel.flowSchema(f).Validate(traits); len(errs) > 0 {
 		e.registrationFormFor(r, f, traits)
 		applyFieldErrors(&f.UI, errs)
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	out := m.register(e, r, &registrationState{sub: sub, traits: traits})
 	switch {
 	case out.err != nil:
-		e.writeBrowserOrJSONError(w, r, f.Type, out.err)
+		e.kernel.writeBrowserOrJSONError(w, r, f.Type, out.err)
 	case out.invalid:
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 	case out.show:
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.renderFlowError(w, r, sub, http.StatusOK)
 	case out.creds != nil:
-		if _, lerr := e.reserve(r.Context(), "reg_ip", e.limitIP(r)); lerr != nil {
-			e.refuse(w, r, sub, lerr)
+		if _, lerr := e.kernel.reserve(r.Context(), "reg_ip", e.kernel.limitIP(r)); lerr != nil {
+			e.kernel.refuse(w, r, sub, lerr)
 			return
 		}
 		e.finishRegistration(w, r, sub, traits, out.creds, m.name, out.verified...)

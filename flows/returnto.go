@@ -56,7 +56,7 @@ func CheckAllowedReturnURL(s string) error {
 // origin. Relative values inherit scheme and host from the default return
 // URL. A custom scheme (a native app's deep link, exp://…) can only match
 // an allow-list entry of that scheme; unsafe schemes never match.
-func (e *Engine) validateReturnTo(r *http.Request, raw string) (string, *wire.Error) {
+func (e *kernel) validateReturnTo(r *http.Request, raw string) (string, *wire.Error) {
 	if raw == "" {
 		return "", nil
 	}

@@ -13,9 +13,7 @@ import (
 // listed: same scheme, same host, path under the listed one; unsafe schemes
 // never, whatever the list says.
 func TestReturnToCustomSchemes(t *testing.T) {
-	e := &Engine{cfg: Config{DefaultReturnURL: "https://app.example.com/"}.withDefaults()}
-	e.base, _ = parseBaseURL("https://auth.example.com/")
-	e.urls = wire.NewURLs(e.base.String(), e.cfg.UIPrefix, e.cfg.UIURLs, e.cfg.DefaultReturnURL)
+	e := &kernel{urls: wire.NewURLs("https://auth.example.com/", "/ui/", nil, "https://app.example.com/")}
 	for _, s := range []string{"https://app.example.com/", "exp://example.com/my-app", "com.example.app://callback/"} {
 		if err := CheckAllowedReturnURL(s); err != nil {
 			t.Fatalf("CheckAllowedReturnURL(%q) = %v", s, err)

@@ -102,11 +102,11 @@ func (e *Engine) settingsNodes(r *http.Request, f *flow, ident *sessionstore.Ide
 func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ string) {
 	var csrf []byte
 	if typ == "browser" {
-		csrf = e.ensureCSRF(w, r)
+		csrf = e.kernel.ensureCSRF(w, r)
 	}
-	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	returnTo, rerr := e.kernel.validateReturnTo(r, r.URL.Query().Get("return_to"))
 	if rerr != nil {
-		e.writeBrowserOrJSONError(w, r, typ, rerr)
+		e.kernel.writeBrowserOrJSONError(w, r, typ, rerr)
 		return
 	}
 	sess, err := e.sessions.Current(r)
@@ -135,7 +135,7 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 	}
 	f := e.newSettingsFlow(r, typ, sess, ident, csrf)
 	f.ReturnTo = returnTo
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	if err := e.kernel.saveFlow(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
@@ -161,12 +161,12 @@ func (e *Engine) renewSettingsFlow(r *http.Request, typ string) (*flow, *wire.Er
 }
 
 func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore.Session, ident *sessionstore.Identity, csrf []byte) *flow {
-	f := e.newFlow(r, "settings", typ)
+	f := e.kernel.newFlow(r, "settings", typ)
 	f.State = "show_form"
 	f.IdentityID, f.SessionID = ident.ID, sess.ID
 	f.CSRFToken = csrf
 	e.settingsNodes(r, f, ident)
-	e.setCSRFNode(f, csrf)
+	e.kernel.setCSRFNode(f, csrf)
 	return f
 }
 
@@ -222,7 +222,7 @@ func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow
 func (e *Engine) aal2LoginURL(r *http.Request, returnTo string) string {
 	to := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")
 	if returnTo != "" {
-		if _, err := e.validateReturnTo(r, returnTo); err == nil {
+		if _, err := e.kernel.validateReturnTo(r, returnTo); err == nil {
 			to = wire.WithQuery(to, "return_to", returnTo)
 		}
 	}
@@ -231,8 +231,8 @@ func (e *Engine) aal2LoginURL(r *http.Request, returnTo string) string {
 
 // getSettingsFlow serves GET /self-service/settings/flows?id=.
 func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
-	e.ensureCSRF(w, r)
-	f, err := e.loadFlow(r.Context(), r.URL.Query().Get("id"), "settings")
+	e.kernel.ensureCSRF(w, r)
+	f, err := e.kernel.loadFlow(r.Context(), r.URL.Query().Get("id"), "settings")
 	if err != nil {
 		if errors.Is(err, errFlowNotFound) {
 			wire.WriteError(w, r, wire.NotFound())
@@ -246,7 +246,7 @@ func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.Type == "browser" {
-		cookie := e.csrfFromCookie(r)
+		cookie := e.kernel.csrfFromCookie(r)
 		if cookie == nil || !token.Equal(cookie, f.CSRFToken) {
 			wire.WriteError(w, r, wire.CSRFViolation(csrfMismatch))
 			return
@@ -262,7 +262,7 @@ func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, wire.FlowExpired(f.ExpiresAt, details))
 		return
 	}
-	e.setCSRFNode(f, f.CSRFToken)
+	e.kernel.setCSRFNode(f, f.CSRFToken)
 	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
 }
 
@@ -294,7 +294,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	st := &settingsState{sub: sub, ident: ident, sess: sess}
 	out := m.update(e, r, st)
 	if out.err != nil {
-		e.writeBrowserOrJSONError(w, r, f.Type, out.err)
+		e.kernel.writeBrowserOrJSONError(w, r, f.Type, out.err)
 		return
 	}
 	if out.privileged && !e.privileged(sess) {
@@ -334,11 +334,11 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 			e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 			return
 		case errors.Is(err, sessionstore.ErrConflict):
-			e.writeBrowserOrJSONError(w, r, f.Type, identity.ChangedMeanwhile())
+			e.kernel.writeBrowserOrJSONError(w, r, f.Type, identity.ChangedMeanwhile())
 			return
 		case errors.Is(err, sessionstore.ErrNotFound):
 			// Deleted meanwhile, with its sessions.
-			e.writeBrowserOrJSONError(w, r, f.Type, wire.NoCredentials())
+			e.kernel.writeBrowserOrJSONError(w, r, f.Type, wire.NoCredentials())
 			return
 		case err != nil:
 			e.logger.Error("updating identity", zap.Error(err))
@@ -365,17 +365,17 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	}
 	f.State = "success"
 	e.settingsNodes(r, f, ident)
-	e.setCSRFNode(f, f.CSRFToken)
+	e.kernel.setCSRFNode(f, f.CSRFToken)
 	f.UI.Messages = []node.Text{node.NewText(1050001, nil)}
 	if sub.toUI {
-		if err := e.saveFlow(r.Context(), f); err != nil {
+		if err := e.kernel.saveFlow(r.Context(), f); err != nil {
 			wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 			return
 		}
 		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("settings"), "flow", f.ID))
 		return
 	}
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	if err := e.kernel.saveFlow(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
@@ -400,7 +400,7 @@ func (e *Engine) settingsRefreshRequired(w http.ResponseWriter, r *http.Request,
 func (e *Engine) answerSettingsRefusal(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, out settingsOutcome) {
 	switch {
 	case out.err != nil:
-		e.writeBrowserOrJSONError(w, r, sub.f.Type, out.err)
+		e.kernel.writeBrowserOrJSONError(w, r, sub.f.Type, out.err)
 	case out.invalid:
 		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 	default: // the change needs a privileged session now
@@ -416,7 +416,7 @@ func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *sub
 			a.Value = nil
 		}
 	}
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	if err := e.kernel.saveFlow(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
@@ -424,7 +424,7 @@ func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("settings"), "flow", f.ID))
 		return
 	}
-	e.setCSRFNode(f, f.CSRFToken)
+	e.kernel.setCSRFNode(f, f.CSRFToken)
 	e.writeSettingsFlow(w, r, status, f, ident)
 }
 

@@ -33,7 +33,7 @@ const flowParamReason = "The flow query parameter is missing or malformed."
 // submitFlow is the shared front half of every update*Flow endpoint:
 // flow lookup, body decoding, CSRF / API rules and expiry. Then it hands over
 // to the kind's handler.
-func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string) {
+func (e *kernel) submitFlow(w http.ResponseWriter, r *http.Request, kind string) {
 	id := r.URL.Query().Get("flow")
 	if _, err := uuid.Parse(id); err != nil {
 		e.writeBrowserOrJSONError(w, r, "", wire.BadRequest(flowParamReason))
@@ -166,7 +166,7 @@ func jsonDepth(v any, limit int) int {
 
 // renderFlowError saves the flow with its messages and answers it: 303 to
 // the UI for browser form posts, the flow as JSON otherwise.
-func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *submission, status int) {
+func (e *kernel) renderFlowError(w http.ResponseWriter, r *http.Request, sub *submission, status int) {
 	f := sub.f
 	for _, n := range f.UI.Nodes {
 		a := n.Input()
@@ -214,7 +214,7 @@ func echoTooLarge(v any) bool {
 
 // replaceExpiredFlow answers a submit to an expired flow: a new flow of the
 // same kind with the "expired" message, 410 with use_flow_id or 303 to it.
-func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub *submission) {
+func (e *kernel) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub *submission) {
 	old := sub.f
 	if _, lerr := e.reserve(r.Context(), "flow_ip", e.limitIP(r)); lerr != nil {
 		e.refuse(w, r, sub, lerr)
@@ -272,7 +272,7 @@ type flowError struct {
 
 // writeBrowserOrJSONError answers a non-flow error: browser navigations are
 // sent to the error UI with the error stored; everyone else gets JSON.
-func (e *Engine) writeBrowserOrJSONError(w http.ResponseWriter, r *http.Request, typ string, ee *wire.Error) {
+func (e *kernel) writeBrowserOrJSONError(w http.ResponseWriter, r *http.Request, typ string, ee *wire.Error) {
 	if typ == "api" || !wire.PrefersHTML(r) || wire.IsJSONRequest(r) {
 		wire.WriteError(w, r, ee)
 		return
@@ -285,7 +285,7 @@ func (e *Engine) writeBrowserOrJSONError(w http.ResponseWriter, r *http.Request,
 	wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("error"), "id", id))
 }
 
-func (e *Engine) storeFlowError(ctx context.Context, ee *wire.Error) (string, error) {
+func (e *kernel) storeFlowError(ctx context.Context, ee *wire.Error) (string, error) {
 	now := e.now().UTC()
 	fe := flowError{ID: uuid.NewString(), Error: ee, CreatedAt: now, UpdatedAt: now}
 	b, err := json.Marshal(fe)
@@ -296,7 +296,7 @@ func (e *Engine) storeFlowError(ctx context.Context, ee *wire.Error) (string, er
 }
 
 // getFlowError serves GET /self-service/errors?id=.
-func (e *Engine) getFlowError(w http.ResponseWriter, r *http.Request) {
+func (e *kernel) getFlowError(w http.ResponseWriter, r *http.Request) {
 	e.ensureCSRF(w, r)
 	id := r.URL.Query().Get("id")
 	if id == "" {
@@ -332,7 +332,7 @@ func (e *Engine) getFlowError(w http.ResponseWriter, r *http.Request) {
 //   - API: 200 with apiBody.
 //   - browser JSON: 200 with jsonBody.
 //   - browser form post: 303 to returnTo.
-func (e *Engine) finish(w http.ResponseWriter, r *http.Request, sub *submission, returnTo string, apiBody, jsonBody any) {
+func (e *kernel) finish(w http.ResponseWriter, r *http.Request, sub *submission, returnTo string, apiBody, jsonBody any) {
 	switch {
 	case sub.f.Type == "api":
 		wire.WriteJSON(w, http.StatusOK, apiBody)
@@ -344,7 +344,7 @@ func (e *Engine) finish(w http.ResponseWriter, r *http.Request, sub *submission,
 }
 
 // returnTo is where a finished browser flow goes.
-func (e *Engine) flowReturnTo(r *http.Request, f *flow) string {
+func (e *kernel) flowReturnTo(r *http.Request, f *flow) string {
 	if f.ReturnTo != "" {
 		return f.ReturnTo
 	}

@@ -588,7 +588,7 @@ func (e *Engine) restartURL(r *http.Request, kind string, f *flow) string {
 }
 
 func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string) {
-	f, err := e.loadFlow(r.Context(), r.URL.Query().Get("flow"), kind)
+	f, err := e.kernel.loadFlow(r.Context(), r.URL.Query().Get("flow"), kind)
 	if err != nil && !errors.Is(err, errFlowNotFound) {
 		e.logger.Error("loading flow for page", zap.Error(err))
 	}
@@ -596,12 +596,12 @@ func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string)
 		wire.Redirect(w, r, http.StatusSeeOther, e.restartURL(r, kind, nil))
 		return
 	}
-	cookie := e.csrfFromCookie(r)
+	cookie := e.kernel.csrfFromCookie(r)
 	if cookie == nil || !token.Equal(cookie, f.CSRFToken) || e.now().After(f.ExpiresAt) {
 		wire.Redirect(w, r, http.StatusSeeOther, e.restartURL(r, kind, f))
 		return
 	}
-	e.setCSRFNode(f, f.CSRFToken)
+	e.kernel.setCSRFNode(f, f.CSRFToken)
 	if kind == "settings" {
 		// Backup codes (kept sealed on the flow) are shown only to a
 		// session of the flow's identity that may use settings.
@@ -1340,7 +1340,7 @@ func (e *Engine) pageSession(w http.ResponseWriter, r *http.Request, page string
 }
 
 func (e *Engine) uiWelcome(w http.ResponseWriter, r *http.Request) {
-	e.ensureCSRF(w, r)
+	e.kernel.ensureCSRF(w, r)
 	v := e.newView("welcome")
 	wv := &uiWelcomeView{
 		Login:     e.urls.Public("self-service/login/browser"),
@@ -1400,7 +1400,7 @@ func identityDisplay(ident *sessionstore.Identity) (name, addr string) {
 }
 
 func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
-	csrf := e.ensureCSRF(w, r)
+	csrf := e.kernel.ensureCSRF(w, r)
 	sess, _ := e.pageSession(w, r, "sessions")
 	if sess == nil {
 		return
@@ -1555,11 +1555,11 @@ func describeUserAgent(ua string) string {
 func (e *Engine) uiSessionPost(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, map[string]any) {
 	body, err := wire.DecodeBody(r)
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", wire.BadRequest(err.Error()))
+		e.kernel.writeBrowserOrJSONError(w, r, "browser", wire.BadRequest(err.Error()))
 		return nil, nil
 	}
-	if cerr := e.checkCSRF(r, &flow{}, wire.BodyString(body, "csrf_token")); cerr != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", cerr)
+	if cerr := e.kernel.checkCSRF(r, &flow{}, wire.BodyString(body, "csrf_token")); cerr != nil {
+		e.kernel.writeBrowserOrJSONError(w, r, "browser", cerr)
 		return nil, nil
 	}
 	sess, _ := e.pageSession(w, r, "sessions")
@@ -1576,7 +1576,7 @@ func (e *Engine) uiRevokeSession(w http.ResponseWriter, r *http.Request) {
 	}
 	id := wire.BodyString(body, "session_id")
 	if _, err := uuid.Parse(id); err != nil || id == sess.ID {
-		e.writeBrowserOrJSONError(w, r, "browser", wire.BadRequest("The session id is missing or invalid."))
+		e.kernel.writeBrowserOrJSONError(w, r, "browser", wire.BadRequest("The session id is missing or invalid."))
 		return
 	}
 	// Only the caller's own sessions can be revoked.

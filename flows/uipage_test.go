@@ -153,7 +153,7 @@ func TestUIPageRestartsMissingOrForeignFlows(t *testing.T) {
 
 func TestUIErrorPage(t *testing.T) {
 	e, srv := testEngine(t, nil)
-	id, err := e.storeFlowError(t.Context(), wire.CSRFViolation(csrfMismatch))
+	id, err := e.kernel.storeFlowError(t.Context(), wire.CSRFViolation(csrfMismatch))
 	if err != nil {
 		t.Fatal(err)
 	}

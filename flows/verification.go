@@ -2,8 +2,6 @@ package flows
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/mail"
 	"strings"
@@ -11,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
-	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -70,11 +67,11 @@ func (e *Engine) initVerification(r *http.Request, typ string) (*flow, *wire.Err
 	if !e.cfg.VerificationEnabled {
 		return nil, errVerificationDisabled()
 	}
-	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	returnTo, rerr := e.kernel.validateReturnTo(r, r.URL.Query().Get("return_to"))
 	if rerr != nil {
 		return nil, rerr
 	}
-	f := e.newFlow(r, "verification", typ)
+	f := e.kernel.newFlow(r, "verification", typ)
 	f.ReturnTo = returnTo
 	e.verificationForm(f)
 	return f, nil
@@ -93,7 +90,7 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 	f := sub.f
 	f.UI.ResetMessages()
 	if !e.cfg.VerificationEnabled {
-		e.writeBrowserOrJSONError(w, r, f.Type, errVerificationDisabled())
+		e.kernel.writeBrowserOrJSONError(w, r, f.Type, errVerificationDisabled())
 		return
 	}
 	if sub.method != "code" && sub.method != "link" || sub.method != e.cfg.VerificationUse {
@@ -102,12 +99,12 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 		} else {
 			f.UI.Messages = []node.Text{node.NewText(4010006, nil)}
 		}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if f.State == "passed_challenge" {
 		f.UI.Messages = []node.Text{node.NewText(4070002, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if code := wire.BodyString(sub.body, "code"); code != "" && sub.method == "code" {
@@ -117,7 +114,7 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 	email := strings.ToLower(strings.TrimSpace(wire.BodyString(sub.body, "email")))
 	if email == "" {
 		f.UI.AddNodeMessage("email", node.NewText(4000002, map[string]any{"property": "email"}, "email"))
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if !validEmail(email) {
@@ -125,75 +122,30 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 		// still answers "sent" (observed): no enumeration either way.
 		e.verificationSent(f, email)
 		f.UI.Messages = []node.Text{node.NewText(1080004, nil)}
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
-	if !e.sendAddressChallengeOrAnswer(w, r, sub, verificationAddress, email) {
+	if !e.kernel.sendAddressChallengeOrAnswer(w, r, sub, verificationAddress, email) {
 		return
 	}
 	e.verificationSent(f, email)
-	e.renderFlowError(w, r, sub, http.StatusOK)
-}
-
-// sendVerification puts a new code or link on f, mails it and marks the
-// address "sent".
-func (e *Engine) sendVerification(r *http.Request, f *flow, ident *sessionstore.Identity, email string) error {
-	if err := e.sendAddressChallenge(r, f, verificationAddress, ident, email); err != nil {
-		return err
-	}
-	return e.markAddressSent(r.Context(), ident.ID, email)
-}
-
-// markAddressSent sets a pending verifiable address to "sent".
-func (e *Engine) markAddressSent(ctx context.Context, identityID, email string) error {
-	now := e.now().UTC()
-	_, err := e.store.ModifyIdentity(ctx, identityID, func(ident *sessionstore.Identity) error {
-		changed := false
-		for i, a := range ident.VerifiableAddresses {
-			if a.Value == email && a.Status == "pending" {
-				ident.VerifiableAddresses[i].Status = "sent"
-				ident.VerifiableAddresses[i].UpdatedAt = now
-				changed = true
-			}
-		}
-		if !changed {
-			return sessionstore.ErrNoChange
-		}
-		return nil
-	})
-	return err
-}
-
-func (e *Engine) mail(ctx context.Context, m Mail) error {
-	if e.cfg.Mailer == nil {
-		e.logger.Warn("no mailer configured; message dropped", zap.String("template", m.Template))
-		return nil
-	}
-	return e.cfg.Mailer.Send(ctx, m)
-}
-
-// mailIdentity is the identity as templates see it.
-func (e *Engine) mailIdentity(r *http.Request, ident *sessionstore.Identity) map[string]any {
-	var m map[string]any
-	idJSON, _ := json.Marshal(e.sessions.IdentityJSON(r, ident))
-	_ = json.Unmarshal(idJSON, &m)
-	return m
+	e.kernel.renderFlowError(w, r, sub, http.StatusOK)
 }
 
 // verifyCode completes verification with a code.
 func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *submission, code string) {
 	f := sub.f
-	ok, c, err := e.consumeCode(r, f, code)
+	ok, c, err := e.kernel.consumeCode(r, f, code)
 	if err != nil {
 		// A limit refusal (429, or 503 when the limits cannot be
 		// checked), else an internal error.
-		e.refuse(w, r, sub, asError(err, "unable to check the code"))
+		e.kernel.refuse(w, r, sub, asError(err, "unable to check the code"))
 		return
 	}
 	sub.f = f
 	if !ok && f.State == "passed_challenge" {
 		f.UI.Messages = []node.Text{node.NewText(4070002, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if !ok {
@@ -206,7 +158,7 @@ func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *submiss
 		e.verificationSent(f, addr)
 		f.keepTransient()
 		f.UI.Messages = []node.Text{node.NewText(4070006, nil)}
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
 	e.completeVerification(w, r, sub, c.IdentityID, c.Address)
@@ -220,14 +172,14 @@ func (e *Engine) completeVerification(w http.ResponseWriter, r *http.Request, su
 		wire.WriteError(w, r, wire.Internal("unable to store the identity"))
 		return
 	}
-	to := e.flowReturnTo(r, f)
+	to := e.kernel.flowReturnTo(r, f)
 	f.State = "passed_challenge"
 	f.UI.Action, f.UI.Method = to, "GET"
 	a := &node.Node{Type: "a", Group: e.cfg.VerificationUse, Messages: []node.Text{}, Meta: node.Meta{Label: node.Label(1070009, nil)},
 		Attributes: &node.AnchorAttrs{ID: "continue", Href: to, Title: node.NewText(1070009, nil), NodeType: "a"}}
 	f.UI.Nodes = []*node.Node{node.CSRF(""), a}
 	f.UI.Messages = []node.Text{node.NewText(1080002, nil)}
-	e.renderFlowError(w, r, sub, http.StatusOK)
+	e.kernel.renderFlowError(w, r, sub, http.StatusOK)
 }
 
 func (e *Engine) markVerified(ctx context.Context, identityID, address string) error {
@@ -254,73 +206,46 @@ func (e *Engine) markVerified(ctx context.Context, identityID, address string) e
 
 // --- links ---
 
-type linkToken struct {
-	FlowID     string `json:"flow_id"`
-	IdentityID string `json:"identity_id"`
-	Address    string `json:"address"`
-}
-
-func (e *Engine) putLinkToken(ctx context.Context, ns, tok string, f *flow, identityID, address string) error {
-	b, _ := json.Marshal(linkToken{FlowID: f.ID, IdentityID: identityID, Address: address})
-	return e.store.PutRecord(ctx, ns, fmt.Sprintf("%x", token.Hash(tok)), b, e.cfg.CodeLifespan)
-}
-
-// takeLinkToken consumes a link token (single use).
-func (e *Engine) takeLinkToken(ctx context.Context, ns, tok string) (*linkToken, error) {
-	if len(tok) != 32 {
-		return nil, sessionstore.ErrNotFound
-	}
-	b, err := e.store.TakeRecord(ctx, ns, fmt.Sprintf("%x", token.Hash(tok)))
-	if err != nil {
-		return nil, err
-	}
-	var lt linkToken
-	if err := json.Unmarshal(b, &lt); err != nil {
-		return nil, err
-	}
-	return &lt, nil
-}
-
 // verificationLink serves GET /self-service/verification?flow=&code=|token=
 // (the link in the mail).
 func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f, err := e.loadFlow(r.Context(), q.Get("flow"), "verification")
+	f, err := e.kernel.loadFlow(r.Context(), q.Get("flow"), "verification")
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", wire.NotFound())
+		e.kernel.writeBrowserOrJSONError(w, r, "browser", wire.NotFound())
 		return
 	}
 	// A link is opened by a browser, whatever kind the flow is.
 	sub := &submission{f: f, json: !wire.PrefersHTML(r), toUI: wire.PrefersHTML(r)}
 	if e.now().After(f.ExpiresAt) {
-		e.replaceExpiredFlow(w, r, sub)
+		e.kernel.replaceExpiredFlow(w, r, sub)
 		return
 	}
 	f.UI.ResetMessages()
 	if f.State == "passed_challenge" {
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
 	if code := q.Get("code"); code != "" {
 		e.verifyCode(w, r, sub, code)
 		return
 	}
-	lt, err := e.takeLinkToken(r.Context(), "vtok", q.Get("token"))
+	lt, err := e.kernel.takeLinkToken(r.Context(), "vtok", q.Get("token"))
 	if err != nil || lt.FlowID != f.ID {
 		e.verificationForm(f)
 		f.UI.Messages = []node.Text{node.NewText(4070001, nil)}
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
 	// Another token of this flow may have completed it meanwhile.
-	won, err := e.passFlow(r.Context(), f)
+	won, err := e.kernel.passFlow(r.Context(), f)
 	if err != nil {
 		e.logger.Error("verification link", zap.Error(err))
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
 	if !won {
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.renderFlowError(w, r, sub, http.StatusOK)
 		return
 	}
 	e.completeVerification(w, r, sub, lt.IdentityID, lt.Address)
@@ -336,7 +261,7 @@ func (e *Engine) sendVerificationForAddress(r *http.Request, ident *sessionstore
 	// These mails count against the same per-address and per-IP limits as
 	// the ones a client asks for; over a limit the change or sign-up still
 	// succeeds, without the mail (the verification flow can send it later).
-	if lerr := e.limitSend(r, a.Value); lerr != nil {
+	if lerr := e.kernel.limitSend(r, a.Value); lerr != nil {
 		e.logger.Warn("verification mail not sent: mail limit reached", zap.Int("status", lerr.Code))
 		return
 	}
@@ -344,21 +269,21 @@ func (e *Engine) sendVerificationForAddress(r *http.Request, ident *sessionstore
 	if src != nil && src.Type == "api" {
 		typ = "api"
 	}
-	vf := e.newFlow(r, "verification", typ)
+	vf := e.kernel.newFlow(r, "verification", typ)
 	vf.RequestURL = e.urls.Public("self-service/verification/" + typ)
 	if src != nil {
 		vf.CSRFToken = src.CSRFToken
 	}
 	e.verificationForm(vf)
-	if err := e.sendVerification(r, vf, ident, a.Value); err != nil {
+	if err := e.kernel.sendVerification(r, vf, ident, a.Value); err != nil {
 		e.logger.Error("verification after registration", zap.Error(err))
 		return
 	}
 	e.verificationSent(vf, a.Value)
 	if typ == "browser" {
-		e.setCSRFNode(vf, vf.CSRFToken)
+		e.kernel.setCSRFNode(vf, vf.CSRFToken)
 	}
-	if err := e.saveFlow(r.Context(), vf); err != nil {
+	if err := e.kernel.saveFlow(r.Context(), vf); err != nil {
 		e.logger.Error("saving verification flow", zap.Error(err))
 		return
 	}

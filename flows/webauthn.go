@@ -877,7 +877,7 @@ var webauthnIntegrity = func() string {
 }()
 
 func (e *Engine) webauthnJS(w http.ResponseWriter, r *http.Request) {
-	e.ensureCSRF(w, r)
+	e.kernel.ensureCSRF(w, r)
 	w.Header().Set("Content-Type", "text/javascript; charset=UTF-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(webauthnJS)

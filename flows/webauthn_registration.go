@@ -36,7 +36,7 @@ func (e *Engine) beginWebAuthnSignUp(r *http.Request, f *flow, traits map[string
 	if err != nil {
 		return "", err
 	}
-	name := e.webauthnUserName(e.flowSchema(f), traits, "")
+	name := e.webauthnUserName(e.kernel.flowSchema(f), traits, "")
 	creation, sd, err := wa.BeginRegistration(&waUser{id: token.RandomBytes(16), name: name})
 	if err != nil {
 		return "", err
@@ -82,7 +82,7 @@ func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registr
 	}
 	// The identifiers passwordless sign-in looks the key up by, as in
 	// settings (webauthnIdentifiers).
-	sch := e.flowSchema(f)
+	sch := e.kernel.flowSchema(f)
 	identifiers := sch.Identifiers(st.traits, "webauthn")
 	if len(identifiers) == 0 {
 		identifiers = sch.Identifiers(st.traits, "password")
