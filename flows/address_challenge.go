@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -184,12 +183,6 @@ func (e *kernel) passFlow(ctx context.Context, f *flow) (bool, error) {
 	return won, nil
 }
 
-// mailboxFirstFactors are the credential types a mailbox sign-in removes
-// from an identity whose address it proves for the first time (see
-// claimAddress). webauthn keys go only when they are passwordless; the
-// second factors (totp, lookup_secret, second-factor webauthn keys) stay.
-var mailboxFirstFactors = []string{"password", "passkey"}
-
 // claimAddress runs when a mailed code or link signs someone in (code
 // sign-in, recovery): the mailbox proved address, which becomes verified.
 //
@@ -236,26 +229,9 @@ func (e *kernel) claimAddress(ctx context.Context, identityID, address, keepSess
 			claimed = false
 			return sessionstore.ErrNoChange
 		}
-		for _, typ := range mailboxFirstFactors {
-			delete(ident.Credentials, typ)
-		}
-		if c, ok := ident.Credentials["webauthn"]; ok {
-			var cfg webauthnConfig
-			if err := identity.DecodeConfig(c.Config, &cfg); err != nil {
-				return fmt.Errorf("webauthn credential: %w", err)
-			}
-			kept := cfg.Credentials[:0:0]
-			for _, k := range cfg.Credentials {
-				if !k.IsPasswordless {
-					kept = append(kept, k)
-				}
-			}
-			if len(kept) == 0 {
-				delete(ident.Credentials, "webauthn")
-			} else if len(kept) != len(cfg.Credentials) {
-				cfg.Credentials = kept
-				c.Config, c.UpdatedAt = identity.EncodeConfig(cfg), now
-				ident.Credentials["webauthn"] = c
+		for _, drop := range e.claimDrops {
+			if err := drop(ident, now); err != nil {
+				return err
 			}
 		}
 		ident.UpdatedAt = now

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -139,6 +140,37 @@ func (e *kernel) consumeCode(r *http.Request, f *flow, code string) (ok bool, c 
 		return b, time.Until(sf.ExpiresAt) + flowGrace, nil
 	})
 	return ok, c, err
+}
+
+// takeInternal removes f.Internal[key] from the stored flow in one store
+// transaction and returns it: of concurrent submits exactly one gets the
+// value. It is also removed from f (so saving f cannot bring it back). ""
+// when there is none.
+func (e *kernel) takeInternal(ctx context.Context, f *flow, key string) (string, error) {
+	var raw string
+	err := e.store.UpdateRecord(ctx, flowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
+		raw = ""
+		if old == nil {
+			return nil, 0, errFlowNotFound
+		}
+		var sf flow
+		if err := json.Unmarshal(old, &sf); err != nil {
+			return nil, 0, err
+		}
+		ttl := time.Until(sf.ExpiresAt) + flowGrace
+		if ttl <= 0 {
+			ttl = flowGrace
+		}
+		raw, _ = sf.Internal[key].(string)
+		if raw == "" {
+			return old, ttl, nil
+		}
+		delete(sf.Internal, key)
+		b, err := json.Marshal(&sf)
+		return b, ttl, err
+	})
+	delete(f.Internal, key)
+	return raw, err
 }
 
 // asError returns err as a Kratos error when it is one (a 429 or 503 from

@@ -466,22 +466,16 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		CookieName: e.cfg.CookieName, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
 		CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil), RequiredAAL: e.cfg.RequiredAAL,
 	}, store, e.cookies, e.urls, logger, func() time.Time { return e.now() }, factors)
-	e.kernel = &kernel{
-		cfg: kernelConfig{
-			FlowLifespan: e.cfg.FlowLifespan, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
-			CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil),
-			CodeLifespan: e.cfg.CodeLifespan, CodeMaxSubmissions: e.cfg.CodeMaxSubmissions,
-			NotifyUnknownRecipients: e.cfg.NotifyUnknownRecipients, RecoveryUse: e.cfg.RecoveryUse,
-			VerificationUse: e.cfg.VerificationUse, RateLimits: e.cfg.RateLimits, ClientIP: e.cfg.ClientIP, Mailer: e.cfg.Mailer,
-		},
-		store: store, urls: e.urls, sessions: e.sessions, schemas: e.schemas, logger: logger,
-		now: func() time.Time { return e.now() }, csrfName: e.csrfName, codeKey: e.codeKey, allowed: e.allowed,
-		masks: []func(*flow) *flow{maskLookupCodes},
-		kinds: map[string]flowKind{},
-	}
-	for _, k := range []flowKind{loginKind{e}, registrationKind{e}, settingsKind{e}, recoveryKind{e}, verificationKind{e}} {
-		e.kernel.kinds[k.Name()] = k
-	}
+	e.kernel = newKernel(kernelConfig{
+		FlowLifespan: e.cfg.FlowLifespan, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
+		CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil),
+		CodeLifespan: e.cfg.CodeLifespan, CodeMaxSubmissions: e.cfg.CodeMaxSubmissions,
+		NotifyUnknownRecipients: e.cfg.NotifyUnknownRecipients, RecoveryUse: e.cfg.RecoveryUse,
+		VerificationUse: e.cfg.VerificationUse, RateLimits: e.cfg.RateLimits, ClientIP: e.cfg.ClientIP, Mailer: e.cfg.Mailer,
+	}, store, e.urls, e.sessions, e.schemas, logger, func() time.Time { return e.now() }, e.csrfName, e.codeKey, e.allowed,
+		[]func(*flow) *flow{maskLookupCodes},
+		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), dropPasswordlessKeys})
+	e.kernel.register(loginKind{e}, registrationKind{e}, settingsKind{e}, recoveryKind{e}, verificationKind{e})
 	e.routes()
 	return e, nil
 }

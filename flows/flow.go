@@ -49,10 +49,10 @@ type flow struct {
 	SessionID        string         `json:"session_id,omitempty"`
 	ExchangeCodeHash []byte         `json:"exchange_code_hash,omitempty"`
 	Internal         map[string]any `json:"internal,omitempty"`
-	// exchangeCode is shown once, in the create answer.
-	exchangeCode string
-	// identity is the settings flow's identity, set before writing.
-	identity *session.IdentityWire
+	// ExchangeCode is shown once, in the create answer.
+	ExchangeCode string `json:"-"`
+	// Identity is the settings flow's identity, set before writing.
+	Identity *session.IdentityWire `json:"-"`
 }
 
 const flowNS = "flow"
@@ -156,7 +156,7 @@ func (f *flow) wire() any {
 			ExchangeCode     string    `json:"session_token_exchange_code,omitempty"`
 			State            string    `json:"state"`
 			TransientPayload any       `json:"transient_payload,omitempty"`
-		}{b, f.CreatedAt, f.UpdatedAt, f.Refresh, f.RequestedAAL, f.exchangeCode, f.State, tp}
+		}{b, f.CreatedAt, f.UpdatedAt, f.Refresh, f.RequestedAAL, f.ExchangeCode, f.State, tp}
 	case "registration":
 		return struct {
 			base
@@ -164,7 +164,7 @@ func (f *flow) wire() any {
 			TransientPayload any    `json:"transient_payload,omitempty"`
 			State            string `json:"state"`
 			IdentitySchema   string `json:"identity_schema,omitempty"`
-		}{b, f.exchangeCode, tp, f.State, f.IdentitySchema}
+		}{b, f.ExchangeCode, tp, f.State, f.IdentitySchema}
 	case "settings":
 		return struct {
 			base
@@ -172,7 +172,7 @@ func (f *flow) wire() any {
 			ContinueWith     []any                 `json:"continue_with,omitempty"`
 			TransientPayload any                   `json:"transient_payload,omitempty"`
 			State            string                `json:"state"`
-		}{b, f.identity, f.ContinueWith, tp, f.State}
+		}{b, f.Identity, f.ContinueWith, tp, f.State}
 	default:
 		return struct {
 			base
@@ -315,10 +315,6 @@ func (e *kernel) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 	// The flow's own mask (setCSRFNode), the same on every read.
 	e.setCSRFNode(f, f.CSRFToken)
 	writeFlow(w, http.StatusOK, f)
-}
-
-func errRegistrationDisabled() *wire.Error {
-	return wire.FlowDisabled("Registration is not allowed because it was disabled.")
 }
 
 // orgID is organization_id: null when present, absent otherwise (organisations

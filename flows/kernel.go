@@ -36,6 +36,27 @@ type kernel struct {
 	kinds map[string]flowKind
 	// masks keep what a method shows once out of stored flows (saveFlow).
 	masks []func(*flow) *flow
+	// claimDrops remove the first factors of an identity that a mailbox
+	// sign-in claims an address of (claimAddress): each first-factor
+	// method's own (the password, passkeys, passwordless keys).
+	claimDrops []func(*sessionstore.Identity, time.Time) error
+}
+
+// newKernel returns the kernel of a store. csrfName is the CSRF cookie's
+// name, codeKey keys the MACs of one-time codes, allowed is the return_to
+// allow-list, masks and claimDrops are the methods' hooks (kernel fields).
+func newKernel(cfg kernelConfig, store sessionstore.Storage, urls *wire.URLs, sessions *session.Manager, schemas *identity.Schemas,
+	logger *zap.Logger, now func() time.Time, csrfName string, codeKey []byte, allowed []*url.URL,
+	masks []func(*flow) *flow, claimDrops []func(*sessionstore.Identity, time.Time) error) *kernel {
+	return &kernel{cfg: cfg, store: store, urls: urls, sessions: sessions, schemas: schemas, logger: logger, now: now,
+		csrfName: csrfName, codeKey: codeKey, allowed: allowed, masks: masks, claimDrops: claimDrops, kinds: map[string]flowKind{}}
+}
+
+// register adds flow kinds.
+func (e *kernel) register(kinds ...flowKind) {
+	for _, k := range kinds {
+		e.kinds[k.Name()] = k
+	}
 }
 
 // kernelConfig is what the kernel takes from the engine's configuration.

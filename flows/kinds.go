@@ -81,3 +81,7 @@ func (k verificationKind) Disabled() *wire.Error {
 	}
 	return nil
 }
+
+func errRegistrationDisabled() *wire.Error {
+	return wire.FlowDisabled("Registration is not allowed because it was disabled.")
+}

@@ -93,7 +93,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 	}
 	if typ == "api" && q.Get("return_session_token_exchange_code") == "true" && sess == nil {
 		code := token.NewExchangeCode()
-		f.exchangeCode = code
+		f.ExchangeCode = code
 		f.ExchangeCodeHash = token.Hash(code)
 	}
 	return f, nil

@@ -3,6 +3,7 @@ package flows
 import (
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
@@ -116,6 +117,15 @@ func (e *Engine) secondFactorUsable(m *loginMethod, sess *sessionstore.Session, 
 		return false
 	}
 	return session.SecondCounts(m.name, sess.AuthenticationMethods, e.sessions.IdentityFactors(ident))
+}
+
+// dropCredential removes the credential of type typ: what a mailbox
+// sign-in does to the first factors it did not set (claimAddress).
+func dropCredential(typ string) func(*sessionstore.Identity, time.Time) error {
+	return func(ident *sessionstore.Identity, _ time.Time) error {
+		delete(ident.Credentials, typ)
+		return nil
+	}
 }
 
 // loginFactor is an aal2 login method as the session's AAL rule sees it.

@@ -40,7 +40,7 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *wire.Err
 	f.ReturnTo, f.State, f.IdentitySchema = returnTo, "choose_method", schemaID
 	if typ == "api" && r.URL.Query().Get("return_session_token_exchange_code") == "true" {
 		code := token.NewExchangeCode()
-		f.exchangeCode = code
+		f.ExchangeCode = code
 		f.ExchangeCodeHash = token.Hash(code)
 	}
 	e.registrationForm(f, nil)

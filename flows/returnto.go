@@ -23,6 +23,12 @@ var unsafeReturnSchemes = map[string]bool{
 // the scheme).
 func isHTTPScheme(scheme string) bool { return scheme == "http" || scheme == "https" }
 
+// customScheme reports whether scheme is a native app's custom scheme a
+// return URL may use (not http(s), not one of the unsafe schemes).
+func customScheme(scheme string) bool {
+	return scheme != "" && !isHTTPScheme(scheme) && !unsafeReturnSchemes[scheme]
+}
+
 // CheckAllowedReturnURL checks an entry of allowed_return_urls: an
 // absolute http(s) URL (its host may be a *.example.com wildcard), or a
 // custom-scheme URL with a host such as exp://example.com/my-app, the deep

@@ -172,7 +172,7 @@ func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore
 
 func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, status int, f *flow, ident *sessionstore.Identity) {
 	e.unmaskLookupCodes(r.Context(), f)
-	f.identity = e.sessions.IdentityJSON(r, ident)
+	f.Identity = e.sessions.IdentityJSON(r, ident)
 	writeFlow(w, status, f)
 }
 

@@ -311,7 +311,7 @@ func (e *kernel) getFlowError(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, wire.NotFound())
 		return
 	}
-	b, err := e.store.GetRecord(r.Context(), errorNS, id)
+	fe, err := e.loadFlowError(r.Context(), id)
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		wire.WriteError(w, r, wire.NotFound())
 		return
@@ -320,12 +320,21 @@ func (e *kernel) getFlowError(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, wire.Internal("unable to load the error"))
 		return
 	}
+	wire.WriteJSON(w, http.StatusOK, fe)
+}
+
+// loadFlowError reads a stored flow error (sessionstore.ErrNotFound when
+// there is none).
+func (e *kernel) loadFlowError(ctx context.Context, id string) (*flowError, error) {
+	b, err := e.store.GetRecord(ctx, errorNS, id)
+	if err != nil {
+		return nil, err
+	}
 	var fe flowError
 	if err := json.Unmarshal(b, &fe); err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to decode the error"))
-		return
+		return nil, fmt.Errorf("decode flow error: %w", err)
 	}
-	wire.WriteJSON(w, http.StatusOK, fe)
+	return &fe, nil
 }
 
 // finishBrowserOrAPI answers a completed flow per client kind.

@@ -481,7 +481,7 @@ func cspOrigin(s string) string {
 // the redirect after a form post.
 func addAppLink(sources *[]string, s string) {
 	u, err := url.Parse(s)
-	if err != nil || u.Scheme == "" || isHTTPScheme(u.Scheme) || unsafeReturnSchemes[u.Scheme] ||
+	if err != nil || !customScheme(u.Scheme) ||
 		u.Host == "" || strings.ContainsAny(u.Host, " ;,'\"*") {
 		return
 	}
@@ -1305,15 +1305,11 @@ func (e *Engine) loadStoredFlowError(r *http.Request) *flowError {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil
 	}
-	b, err := e.store.GetRecord(r.Context(), errorNS, id)
+	fe, err := e.kernel.loadFlowError(r.Context(), id)
 	if err != nil {
 		return nil
 	}
-	var fe flowError
-	if err := json.Unmarshal(b, &fe); err != nil {
-		return nil
-	}
-	return &fe
+	return fe
 }
 
 // --- signed-in pages ---

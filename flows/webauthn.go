@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -250,29 +251,7 @@ func storeCeremony(f *flow, key string, sd *webauthn.SessionData) {
 // it. It is also removed from f (so saving f cannot bring it back). nil
 // when there is none.
 func (e *Engine) takeCeremony(ctx context.Context, f *flow, key string) (*webauthn.SessionData, error) {
-	var raw string
-	err := e.store.UpdateRecord(ctx, flowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
-		raw = ""
-		if old == nil {
-			return nil, 0, errFlowNotFound
-		}
-		var sf flow
-		if err := json.Unmarshal(old, &sf); err != nil {
-			return nil, 0, err
-		}
-		ttl := time.Until(sf.ExpiresAt) + flowGrace
-		if ttl <= 0 {
-			ttl = flowGrace
-		}
-		raw, _ = sf.Internal[key].(string)
-		if raw == "" {
-			return old, ttl, nil
-		}
-		delete(sf.Internal, key)
-		b, err := json.Marshal(&sf)
-		return b, ttl, err
-	})
-	delete(f.Internal, key)
+	raw, err := e.kernel.takeInternal(ctx, f, key)
 	if err != nil {
 		return nil, err
 	}
@@ -284,6 +263,34 @@ func (e *Engine) takeCeremony(ctx context.Context, f *flow, key string) (*webaut
 		return nil, nil
 	}
 	return &sd, nil
+}
+
+// dropPasswordlessKeys removes the passwordless security keys of ident
+// (a mailbox sign-in claiming its address: claimAddress); second-factor
+// keys stay.
+func dropPasswordlessKeys(ident *sessionstore.Identity, now time.Time) error {
+	c, ok := ident.Credentials["webauthn"]
+	if !ok {
+		return nil
+	}
+	var cfg webauthnConfig
+	if err := identity.DecodeConfig(c.Config, &cfg); err != nil {
+		return fmt.Errorf("webauthn credential: %w", err)
+	}
+	kept := cfg.Credentials[:0:0]
+	for _, k := range cfg.Credentials {
+		if !k.IsPasswordless {
+			kept = append(kept, k)
+		}
+	}
+	if len(kept) == 0 {
+		delete(ident.Credentials, "webauthn")
+	} else if len(kept) != len(cfg.Credentials) {
+		cfg.Credentials = kept
+		c.Config, c.UpdatedAt = identity.EncodeConfig(cfg), now
+		ident.Credentials["webauthn"] = c
+	}
+	return nil
 }
 
 // --- node helpers ---
