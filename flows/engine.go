@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
@@ -216,6 +217,20 @@ type Config struct {
 	Mailer Mailer
 }
 
+// Mailer queues a courier message durably (the courier implements it).
+type Mailer = flow.Mailer
+
+// Mail is one message for the courier: a Kratos template and its data.
+type Mail = flow.Mail
+
+// RateLimits bounds guessing and mail bombing (on by default).
+type RateLimits = flow.RateLimits
+
+// CheckAllowedReturnURL checks an entry of allowed_return_urls: an
+// absolute http(s) URL (its host may be a *.example.com wildcard), or a
+// native app's custom-scheme URL with a host.
+func CheckAllowedReturnURL(s string) error { return flow.CheckAllowedReturnURL(s) }
+
 // IdentitySchemaConfig is one entry of identity.schemas: its id, its
 // JSON, and whether registration flows may choose it.
 type IdentitySchemaConfig = identity.SchemaConfig
@@ -247,7 +262,7 @@ type Engine struct {
 	// codeKey keys the MACs of one-time codes (codes.go).
 	codeKey []byte
 	// kernel stores and drives the flows (kernel.go).
-	kernel *kernel
+	kernel *flow.Kernel
 	// sessions issues, finds and checks sessions (sessioncheck.go).
 	sessions *session.Manager
 
@@ -401,7 +416,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		e.csrfName = hostPrefix + e.csrfName
 	}
 	for _, s := range cfg.AllowedReturnURLs {
-		if err := CheckAllowedReturnURL(s); err != nil {
+		if err := flow.CheckAllowedReturnURL(s); err != nil {
 			return nil, fmt.Errorf("flows: allowed return URL: %w", err)
 		}
 		u, _ := url.Parse(s)
@@ -466,16 +481,16 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		CookieName: e.cfg.CookieName, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
 		CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil), RequiredAAL: e.cfg.RequiredAAL,
 	}, store, e.cookies, e.urls, logger, func() time.Time { return e.now() }, factors)
-	e.kernel = newKernel(kernelConfig{
+	e.kernel = flow.NewKernel(flow.Config{
 		FlowLifespan: e.cfg.FlowLifespan, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
 		CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil),
 		CodeLifespan: e.cfg.CodeLifespan, CodeMaxSubmissions: e.cfg.CodeMaxSubmissions,
 		NotifyUnknownRecipients: e.cfg.NotifyUnknownRecipients, RecoveryUse: e.cfg.RecoveryUse,
 		VerificationUse: e.cfg.VerificationUse, RateLimits: e.cfg.RateLimits, ClientIP: e.cfg.ClientIP, Mailer: e.cfg.Mailer,
 	}, store, e.urls, e.sessions, e.schemas, logger, func() time.Time { return e.now() }, e.csrfName, e.codeKey, e.allowed,
-		[]func(*flow) *flow{maskLookupCodes},
+		[]func(*flow.Flow) *flow.Flow{maskLookupCodes},
 		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), dropPasswordlessKeys})
-	e.kernel.register(loginKind{e}, registrationKind{e}, settingsKind{e}, recoveryKind{e}, verificationKind{e})
+	e.kernel.Register(loginKind{e}, registrationKind{e}, settingsKind{e}, recoveryKind{e}, verificationKind{e})
 	e.routes()
 	return e, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
@@ -18,7 +19,7 @@ import (
 
 // initLogin builds a new login flow (not yet stored) for
 // createBrowserLoginFlow / createNativeLoginFlow.
-func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
+func (e *Engine) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	q := r.URL.Query()
 	refresh := q.Get("refresh") == "true"
 	aal := q.Get("aal")
@@ -29,7 +30,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 	default:
 		return nil, wire.BadRequest("Unable to parse AuthenticationMethod Assurance Level (AAL): expected one of [aal1, aal2] but got " + aal)
 	}
-	returnTo, rerr := e.kernel.validateReturnTo(r, q.Get("return_to"))
+	returnTo, rerr := e.kernel.ValidateReturnTo(r, q.Get("return_to"))
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -45,7 +46,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 	case sess != nil && aal == "aal2" && !refresh && e.sessions.EffectiveAAL(r.Context(), sess) == "aal2":
 		return nil, wire.SessionAlreadyAvailable()
 	}
-	f := e.kernel.newFlow(r, "login", typ)
+	f := e.kernel.NewFlow(r, "login", typ)
 	f.Refresh, f.RequestedAAL, f.ReturnTo, f.State = refresh, aal, returnTo, "choose_method"
 	f.UI.Nodes = append(f.UI.Nodes, node.CSRF(""))
 	switch {
@@ -100,12 +101,12 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 }
 
 // submitLogin is updateLoginFlow after the shared checks.
-func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submission) {
-	f := sub.f
+func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+	f := sub.Flow
 	f.UI.ResetMessages()
 	if f.State == "passed_challenge" {
 		f.UI.Messages = []node.Text{node.NewText(4010007, nil)}
-		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	sess, err := e.sessions.Current(r)
@@ -114,34 +115,34 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		return
 	}
 	if sess != nil && !f.Refresh && f.RequestedAAL != "aal2" {
-		if f.Type == "browser" && !sub.json {
+		if f.Type == "browser" && !sub.JSON {
 			wire.Redirect(w, r, http.StatusSeeOther, e.urls.DefaultReturn())
 			return
 		}
 		f.UI.Messages = []node.Text{node.TextReason(4000001, wire.SessionAlreadyAvailable().Reason)}
-		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if f.RequestedAAL == "aal2" && sess == nil {
-		e.kernel.writeBrowserOrJSONError(w, r, f.Type, wire.AAL1Required())
+		e.kernel.WriteError(w, r, f.Type, wire.AAL1Required())
 		return
 	}
-	if sub.method == "identifier_first" {
+	if sub.Method == "identifier_first" {
 		e.loginIdentifierFirst(w, r, sub, sess)
 		return
 	}
-	if sub.method == "password" && e.methodEnabled("password") {
+	if sub.Method == "password" && e.methodEnabled("password") {
 		e.loginPassword(w, r, sub, sess)
 		return
 	}
 	for _, m := range loginMethods {
-		if m.name == sub.method && e.methodEnabled(m.name) && (m.aal == f.RequestedAAL || m.aal == "aal1" && f.RequestedAAL == "") {
+		if m.name == sub.Method && e.methodEnabled(m.name) && (m.aal == f.RequestedAAL || m.aal == "aal1" && f.RequestedAAL == "") {
 			e.loginWith(w, r, sub, sess, m)
 			return
 		}
 	}
 	f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
-	e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
+	e.kernel.Render(w, r, sub, http.StatusBadRequest)
 }
 
 // loginMethod is a login factor other than password. A new method is one
@@ -153,7 +154,7 @@ type loginMethod struct {
 	// nodes appends the method's nodes to a login flow. For aal2 flows
 	// ident is the session's identity (show nodes only if it has the
 	// credential); for aal1 flows it is nil.
-	nodes func(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity)
+	nodes func(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity)
 	// verify checks a submission. It returns the identity that passed, or
 	// nil after putting messages on the flow (answered with 400), or
 	// errShowFlow when the flow moved on to another step (answered 200).
@@ -166,7 +167,7 @@ type loginMethod struct {
 
 // loginState is what a method's verify sees.
 type loginState struct {
-	sub *submission
+	sub *flow.Submission
 	// sess and ident are the current session and its identity (aal2 and
 	// refresh flows), nil otherwise.
 	sess  *sessionstore.Session
@@ -180,8 +181,8 @@ var loginMethods []*loginMethod
 var errShowFlow = &wire.Error{Code: http.StatusOK}
 
 // loginWith runs a registered method and signs in or upgrades the session.
-func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submission, sess *sessionstore.Session, m *loginMethod) {
-	f := sub.f
+func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session, m *loginMethod) {
+	f := sub.Flow
 	st := &loginState{sub: sub, sess: sess}
 	if sess != nil {
 		ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
@@ -196,36 +197,36 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		// assurance rule, mfa.go): as Kratos answers a method it does not
 		// offer.
 		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
-		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	ident, ferr := m.verify(e, r, st)
 	if ferr == errShowFlow {
-		e.kernel.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.Render(w, r, sub, http.StatusOK)
 		return
 	}
 	if ferr != nil {
-		e.kernel.writeBrowserOrJSONError(w, r, f.Type, ferr)
+		e.kernel.WriteError(w, r, f.Type, ferr)
 		return
 	}
 	if ident == nil {
-		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if ident.State != "" && ident.State != "active" {
 		f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
-		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if m.aal == "aal1" && !(sess != nil && f.Refresh) && e.addressUnverified(ident) {
 		f.UI.Messages = []node.Text{node.NewText(4000010, nil)}
-		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	var issued *session.Issued
 	if sess != nil && (m.aal == "aal2" || f.Refresh) {
 		if sess.IdentityID != ident.ID {
-			e.kernel.writeBrowserOrJSONError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch", "",
+			e.kernel.WriteError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch", "",
 				"The requested identity does not match the identity of the current session."))
 			return
 		}
@@ -244,14 +245,14 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		}
 	}
 	f.Active = m.name
-	e.kernel.completeFlow(r.Context(), f)
+	e.kernel.Complete(r.Context(), f)
 	e.answerLogin(w, r, sub, ident, issued)
 }
 
 // upgradeFailed answers a login step whose session could not be upgraded.
-func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow, err error) {
+func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow.Flow, err error) {
 	if errors.Is(err, session.ErrSessionGone) {
-		e.kernel.writeBrowserOrJSONError(w, r, f.Type, wire.SessionInactive())
+		e.kernel.WriteError(w, r, f.Type, wire.SessionInactive())
 		return
 	}
 	e.logger.Error("upgrading session", zap.Error(err))
@@ -261,10 +262,10 @@ func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow, 
 // sessionNotCreated answers a sign-in whose session the store refused: an
 // identity deactivated while the credential was being checked gets the
 // same answer as one that was inactive before (4010011).
-func (e *Engine) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *submission, err error) {
+func (e *Engine) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *flow.Submission, err error) {
 	if errors.Is(err, sessionstore.ErrIdentityInactive) {
-		sub.f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
-		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
+		sub.Flow.UI.Messages = []node.Text{node.NewText(4010011, nil)}
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	e.logger.Error("creating session", zap.Error(err))
@@ -287,18 +288,18 @@ func (e *Engine) addressUnverified(ident *sessionstore.Identity) bool {
 	return true
 }
 
-func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *submission, sess *sessionstore.Session) {
-	f := sub.f
+func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session) {
+	f := sub.Flow
 	if f.RequestedAAL == "aal2" {
 		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
-		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	identifier := wire.BodyString(sub.body, "identifier")
+	identifier := wire.BodyString(sub.Body, "identifier")
 	if identifier == "" {
-		identifier = wire.BodyString(sub.body, "password_identifier")
+		identifier = wire.BodyString(sub.Body, "password_identifier")
 	}
-	password := wire.BodyString(sub.body, "password")
+	password := wire.BodyString(sub.Body, "password")
 	if f.Refresh && sess != nil {
 		if n := f.UI.Find("identifier"); n != nil && identifier == "" {
 			identifier, _ = n.Input().Value.(string)
@@ -315,18 +316,18 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 		missing = true
 	}
 	if missing {
-		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	// The guess is counted before it is checked; a wrong one keeps it.
-	rv, lerr := e.kernel.reserve(r.Context(), "login_id", identity.NormalizeIdentifier(identifier), "login_ip", e.kernel.limitIP(r))
+	rv, lerr := e.kernel.Reserve(r.Context(), "login_id", identity.NormalizeIdentifier(identifier), "login_ip", e.kernel.LimitIP(r))
 	if lerr != nil {
-		e.kernel.refuse(w, r, sub, lerr)
+		e.kernel.Refuse(w, r, sub, lerr)
 		return
 	}
 	ident, ok, err := e.checkPassword(r.Context(), identifier, password)
 	if err != nil {
-		rv.release() // not evaluated
+		rv.Release() // not evaluated
 		if errors.Is(err, identity.ErrHashBusy) {
 			wire.WriteError(w, r, identity.HashersBusy())
 			return
@@ -337,24 +338,24 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 	}
 	if !ok {
 		f.UI.Messages = []node.Text{node.NewText(4000006, nil)}
-		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if ident.State != "" && ident.State != "active" {
-		rv.release()
+		rv.Release()
 		f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
-		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	rv.forgive("login_id")
-	rv.release()
+	rv.Forgive("login_id")
+	rv.Release()
 	if !(f.Refresh && sess != nil) && e.addressUnverified(ident) {
 		f.UI.Messages = []node.Text{node.NewText(4000010, nil)}
-		e.kernel.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if f.Refresh && sess != nil && sess.IdentityID != ident.ID {
-		e.kernel.writeBrowserOrJSONError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch",
+		e.kernel.WriteError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch",
 			"", "The requested identity does not match the identity of the current session."))
 		return
 	}
@@ -372,7 +373,7 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 			return
 		}
 	}
-	e.kernel.completeFlow(r.Context(), f)
+	e.kernel.Complete(r.Context(), f)
 	e.answerLogin(w, r, sub, ident, issued)
 }
 
@@ -441,8 +442,8 @@ func (e *Engine) checkPassword(ctx context.Context, identifier, password string)
 }
 
 // answerLogin answers a successful login per client kind.
-func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, is *session.Issued) {
-	f := sub.f
+func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, is *session.Issued) {
+	f := sub.Flow
 	needAAL2 := !e.sessions.AALSatisfied(is.Session, ident)
 	var idw *session.IdentityWire
 	if !needAAL2 {
@@ -463,21 +464,21 @@ func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		// request's own session (same identity) keeps it, as Kratos does,
 		// so the flows bound to it (a settings flow waiting for this
 		// second factor) go on; the session token itself is rotated.
-		e.kernel.issueCSRF(w, r)
+		e.kernel.IssueCSRF(w, r)
 	}
 	e.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
-	to := e.kernel.flowReturnTo(r, f)
+	to := e.kernel.ReturnTo(r, f)
 	if needAAL2 {
 		aal2 := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")
 		if f.ReturnTo != "" {
 			aal2 = wire.WithQuery(aal2, "return_to", f.ReturnTo)
 		}
-		if sub.json {
+		if sub.JSON {
 			wire.WriteError(w, r, wire.BrowserLocationChange(aal2))
 		} else {
 			wire.Redirect(w, r, http.StatusSeeOther, aal2)
 		}
 		return
 	}
-	e.kernel.finish(w, r, sub, to, nil, map[string]any{"session": sw, "continue_with": []any{continueRedirect(to)}})
+	e.kernel.Finish(w, r, sub, to, nil, map[string]any{"session": sw, "continue_with": []any{flow.ContinueRedirect(to)}})
 }

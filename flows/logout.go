@@ -19,15 +19,15 @@ type logoutFlow struct {
 // createLogoutFlow serves GET /self-service/logout/browser. It answers
 // JSON even to browsers, as Kratos does.
 func (e *Engine) createLogoutFlow(w http.ResponseWriter, r *http.Request) {
-	e.kernel.ensureCSRF(w, r)
-	returnTo, rerr := e.kernel.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	e.kernel.EnsureCSRF(w, r)
+	returnTo, rerr := e.kernel.ValidateReturnTo(r, r.URL.Query().Get("return_to"))
 	if rerr != nil {
-		e.kernel.writeBrowserOrJSONError(w, r, "browser", rerr)
+		e.kernel.WriteError(w, r, "browser", rerr)
 		return
 	}
 	sess, err := e.sessions.Current(r)
 	if err != nil {
-		e.kernel.writeBrowserOrJSONError(w, r, "browser", wire.SessionInactive())
+		e.kernel.WriteError(w, r, "browser", wire.SessionInactive())
 		return
 	}
 	token := e.sessions.LogoutToken(sess.ID)
@@ -43,22 +43,22 @@ func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	token := q.Get("token")
 	if token == "" {
-		e.kernel.writeBrowserOrJSONError(w, r, "browser", wire.BadRequest("Please include a token in the URL query."))
+		e.kernel.WriteError(w, r, "browser", wire.BadRequest("Please include a token in the URL query."))
 		return
 	}
-	returnTo, rerr := e.kernel.validateReturnTo(r, q.Get("return_to"))
+	returnTo, rerr := e.kernel.ValidateReturnTo(r, q.Get("return_to"))
 	if rerr != nil {
-		e.kernel.writeBrowserOrJSONError(w, r, "browser", rerr)
+		e.kernel.WriteError(w, r, "browser", rerr)
 		return
 	}
 	sess, err := e.sessions.Current(r)
 	if err != nil {
-		e.kernel.writeBrowserOrJSONError(w, r, "browser", wire.SessionInactive())
+		e.kernel.WriteError(w, r, "browser", wire.SessionInactive())
 		return
 	}
 	want := e.sessions.LogoutToken(sess.ID)
 	if subtle.ConstantTimeCompare([]byte(token), []byte(want)) != 1 {
-		e.kernel.writeBrowserOrJSONError(w, r, "browser", wire.NewError(http.StatusForbidden, "", "",
+		e.kernel.WriteError(w, r, "browser", wire.NewError(http.StatusForbidden, "", "",
 			"Unable to log out because the logout token in the URL query does not match the session cookie."))
 		return
 	}
@@ -67,7 +67,7 @@ func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.sessions.ClearCookie(w, r)
-	e.kernel.issueCSRF(w, r)
+	e.kernel.IssueCSRF(w, r)
 	if wire.IsJSONRequest(r) {
 		w.WriteHeader(http.StatusNoContent)
 		return

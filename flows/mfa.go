@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
@@ -70,24 +71,10 @@ func (e *Engine) webauthnScriptNode(r *http.Request) *node.Node {
 }
 
 // ensureWebAuthnScript appends the script node unless the form has one.
-func (e *Engine) ensureWebAuthnScript(r *http.Request, f *flow) {
+func (e *Engine) ensureWebAuthnScript(r *http.Request, f *flow.Flow) {
 	if f.UI.FindScript("webauthn_script") == nil {
 		f.UI.Nodes = append(f.UI.Nodes, e.webauthnScriptNode(r))
 	}
-}
-
-// internal returns f.Internal, creating it.
-func (f *flow) internal() map[string]any {
-	if f.Internal == nil {
-		f.Internal = map[string]any{}
-	}
-	return f.Internal
-}
-
-// internalString returns f.Internal[k] as a string.
-func (f *flow) internalString(k string) string {
-	s, _ := f.Internal[k].(string)
-	return s
 }
 
 // Guessing limits for one-time second factors (TOTP and recovery codes):
@@ -99,15 +86,15 @@ func mfaLimitSubject(identityID string) string { return "aal2:" + identityID }
 
 // mfaReserve counts a guess against the client and the identity before
 // the code is checked: a 429 (or 503, fail closed) error when refused.
-func (e *Engine) mfaReserve(r *http.Request, identityID string) (*reservation, *wire.Error) {
-	return e.kernel.reserve(r.Context(), "code_ip", e.kernel.limitIP(r), "login_id", mfaLimitSubject(identityID))
+func (e *Engine) mfaReserve(r *http.Request, identityID string) (*flow.Reservation, *wire.Error) {
+	return e.kernel.Reserve(r.Context(), "code_ip", e.kernel.LimitIP(r), "login_id", mfaLimitSubject(identityID))
 }
 
 // mfaPassed gives a correct code's attempt back and clears the identity's
 // count.
-func mfaPassed(rv *reservation) {
-	rv.forgive("login_id")
-	rv.release()
+func mfaPassed(rv *flow.Reservation) {
+	rv.Forgive("login_id")
+	rv.Release()
 }
 
 // secondFactorUsable reports whether the aal2 method m may complete the

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
@@ -20,14 +21,14 @@ import (
 type settingsMethod struct {
 	name string
 	// nodes appends the method's nodes for ident to f.
-	nodes func(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity)
+	nodes func(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity)
 	// update handles a submit whose method is name.
 	update func(e *Engine, r *http.Request, st *settingsState) settingsOutcome
 }
 
 // settingsState is what a method's update sees.
 type settingsState struct {
-	sub   *submission
+	sub   *flow.Submission
 	ident *sessionstore.Identity
 	sess  *sessionstore.Session
 	// issued is set when linking a method upgraded the session
@@ -69,7 +70,7 @@ type settingsOutcome struct {
 	err *wire.Error
 	// after runs once the identity is stored (verification mails, session
 	// upgrades); it may add continue_with items.
-	after func(f *flow)
+	after func(f *flow.Flow)
 }
 
 // settingsMethods is the registry, in Kratos's display order.
@@ -85,7 +86,7 @@ func (e *Engine) methodEnabled(name string) bool {
 	return e.cfg.Methods[name]
 }
 
-func (e *Engine) settingsNodes(r *http.Request, f *flow, ident *sessionstore.Identity) {
+func (e *Engine) settingsNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	csrf := ""
 	if n := f.UI.Find("csrf_token"); n != nil {
 		csrf, _ = n.Input().Value.(string)
@@ -102,11 +103,11 @@ func (e *Engine) settingsNodes(r *http.Request, f *flow, ident *sessionstore.Ide
 func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ string) {
 	var csrf []byte
 	if typ == "browser" {
-		csrf = e.kernel.ensureCSRF(w, r)
+		csrf = e.kernel.EnsureCSRF(w, r)
 	}
-	returnTo, rerr := e.kernel.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	returnTo, rerr := e.kernel.ValidateReturnTo(r, r.URL.Query().Get("return_to"))
 	if rerr != nil {
-		e.kernel.writeBrowserOrJSONError(w, r, typ, rerr)
+		e.kernel.WriteError(w, r, typ, rerr)
 		return
 	}
 	sess, err := e.sessions.Current(r)
@@ -135,7 +136,7 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 	}
 	f := e.newSettingsFlow(r, typ, sess, ident, csrf)
 	f.ReturnTo = returnTo
-	if err := e.kernel.saveFlow(r.Context(), f); err != nil {
+	if err := e.kernel.Save(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
@@ -148,7 +149,7 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 
 // renewSettingsFlow is a new settings flow for the request's session, in
 // place of an expired one (no assurance check: the submit makes it).
-func (e *Engine) renewSettingsFlow(r *http.Request, typ string) (*flow, *wire.Error) {
+func (e *Engine) renewSettingsFlow(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	sess, err := e.sessions.Current(r)
 	if err != nil {
 		return nil, wire.SessionInactive()
@@ -160,24 +161,24 @@ func (e *Engine) renewSettingsFlow(r *http.Request, typ string) (*flow, *wire.Er
 	return e.newSettingsFlow(r, typ, sess, ident, nil), nil
 }
 
-func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore.Session, ident *sessionstore.Identity, csrf []byte) *flow {
-	f := e.kernel.newFlow(r, "settings", typ)
+func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore.Session, ident *sessionstore.Identity, csrf []byte) *flow.Flow {
+	f := e.kernel.NewFlow(r, "settings", typ)
 	f.State = "show_form"
 	f.IdentityID, f.SessionID = ident.ID, sess.ID
 	f.CSRFToken = csrf
 	e.settingsNodes(r, f, ident)
-	e.kernel.setCSRFNode(f, csrf)
+	e.kernel.SetCSRFNode(f, csrf)
 	return f
 }
 
-func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, status int, f *flow, ident *sessionstore.Identity) {
+func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, status int, f *flow.Flow, ident *sessionstore.Identity) {
 	e.unmaskLookupCodes(r.Context(), f)
 	f.Identity = e.sessions.IdentityJSON(r, ident)
-	writeFlow(w, status, f)
+	flow.WriteFlow(w, status, f)
 }
 
 // settingsSession answers 401/403 unless the request's session may use f.
-func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow) (*sessionstore.Session, *sessionstore.Identity, bool) {
+func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow.Flow) (*sessionstore.Session, *sessionstore.Identity, bool) {
 	sess, err := e.sessions.Current(r)
 	if err != nil {
 		if f != nil && f.Type == "browser" && wire.PrefersHTML(r) && !wire.IsJSONRequest(r) {
@@ -222,7 +223,7 @@ func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow
 func (e *Engine) aal2LoginURL(r *http.Request, returnTo string) string {
 	to := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")
 	if returnTo != "" {
-		if _, err := e.kernel.validateReturnTo(r, returnTo); err == nil {
+		if _, err := e.kernel.ValidateReturnTo(r, returnTo); err == nil {
 			to = wire.WithQuery(to, "return_to", returnTo)
 		}
 	}
@@ -231,10 +232,10 @@ func (e *Engine) aal2LoginURL(r *http.Request, returnTo string) string {
 
 // getSettingsFlow serves GET /self-service/settings/flows?id=.
 func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
-	e.kernel.ensureCSRF(w, r)
-	f, err := e.kernel.loadFlow(r.Context(), r.URL.Query().Get("id"), "settings")
+	e.kernel.EnsureCSRF(w, r)
+	f, err := e.kernel.Load(r.Context(), r.URL.Query().Get("id"), "settings")
 	if err != nil {
-		if errors.Is(err, errFlowNotFound) {
+		if errors.Is(err, flow.ErrNotFound) {
 			wire.WriteError(w, r, wire.NotFound())
 			return
 		}
@@ -246,9 +247,9 @@ func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.Type == "browser" {
-		cookie := e.kernel.csrfFromCookie(r)
+		cookie := e.kernel.CSRFFromCookie(r)
 		if cookie == nil || !token.Equal(cookie, f.CSRFToken) {
-			wire.WriteError(w, r, wire.CSRFViolation(csrfMismatch))
+			wire.WriteError(w, r, wire.CSRFViolation(flow.CSRFMismatch))
 			return
 		}
 	}
@@ -262,7 +263,7 @@ func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, wire.FlowExpired(f.ExpiresAt, details))
 		return
 	}
-	e.kernel.setCSRFNode(f, f.CSRFToken)
+	e.kernel.SetCSRFNode(f, f.CSRFToken)
 	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
 }
 
@@ -273,8 +274,8 @@ func (e *Engine) privileged(sess *sessionstore.Session) bool {
 }
 
 // submitSettings is updateSettingsFlow after the shared checks.
-func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *submission) {
-	f := sub.f
+func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+	f := sub.Flow
 	sess, ident, ok := e.settingsSession(w, r, f)
 	if !ok {
 		return
@@ -282,7 +283,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	f.UI.ResetMessages()
 	var m *settingsMethod
 	for _, cand := range settingsMethods {
-		if cand.name == sub.method && e.methodEnabled(cand.name) {
+		if cand.name == sub.Method && e.methodEnabled(cand.name) {
 			m = cand
 		}
 	}
@@ -294,7 +295,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	st := &settingsState{sub: sub, ident: ident, sess: sess}
 	out := m.update(e, r, st)
 	if out.err != nil {
-		e.kernel.writeBrowserOrJSONError(w, r, f.Type, out.err)
+		e.kernel.WriteError(w, r, f.Type, out.err)
 		return
 	}
 	if out.privileged && !e.privileged(sess) {
@@ -306,7 +307,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 		return
 	case out.show:
-		f.keepTransient()
+		f.KeepTransient()
 		e.renderSettings(w, r, sub, ident, http.StatusOK)
 		return
 	}
@@ -334,11 +335,11 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 			e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 			return
 		case errors.Is(err, sessionstore.ErrConflict):
-			e.kernel.writeBrowserOrJSONError(w, r, f.Type, identity.ChangedMeanwhile())
+			e.kernel.WriteError(w, r, f.Type, identity.ChangedMeanwhile())
 			return
 		case errors.Is(err, sessionstore.ErrNotFound):
 			// Deleted meanwhile, with its sessions.
-			e.kernel.writeBrowserOrJSONError(w, r, f.Type, wire.NoCredentials())
+			e.kernel.WriteError(w, r, f.Type, wire.NoCredentials())
 			return
 		case err != nil:
 			e.logger.Error("updating identity", zap.Error(err))
@@ -365,17 +366,17 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	}
 	f.State = "success"
 	e.settingsNodes(r, f, ident)
-	e.kernel.setCSRFNode(f, f.CSRFToken)
+	e.kernel.SetCSRFNode(f, f.CSRFToken)
 	f.UI.Messages = []node.Text{node.NewText(1050001, nil)}
-	if sub.toUI {
-		if err := e.kernel.saveFlow(r.Context(), f); err != nil {
+	if sub.ToUI {
+		if err := e.kernel.Save(r.Context(), f); err != nil {
 			wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 			return
 		}
 		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("settings"), "flow", f.ID))
 		return
 	}
-	if err := e.kernel.saveFlow(r.Context(), f); err != nil {
+	if err := e.kernel.Save(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
@@ -384,10 +385,10 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 
 // settingsRefreshRequired answers a change that needs a privileged
 // session: a browser goes to a refresh login, an API client gets 403.
-func (e *Engine) settingsRefreshRequired(w http.ResponseWriter, r *http.Request, sub *submission) {
-	settingsURL := wire.WithQuery(e.urls.UI("settings"), "flow", sub.f.ID)
+func (e *Engine) settingsRefreshRequired(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+	settingsURL := wire.WithQuery(e.urls.UI("settings"), "flow", sub.Flow.ID)
 	to := wire.WithQuery(e.urls.Public("self-service/login/browser"), "refresh", "true", "return_to", settingsURL)
-	if sub.toUI {
+	if sub.ToUI {
 		wire.Redirect(w, r, http.StatusSeeOther, to)
 		return
 	}
@@ -397,10 +398,10 @@ func (e *Engine) settingsRefreshRequired(w http.ResponseWriter, r *http.Request,
 }
 
 // answerSettingsRefusal answers a change its method refused at write time.
-func (e *Engine) answerSettingsRefusal(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, out settingsOutcome) {
+func (e *Engine) answerSettingsRefusal(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, out settingsOutcome) {
 	switch {
 	case out.err != nil:
-		e.kernel.writeBrowserOrJSONError(w, r, sub.f.Type, out.err)
+		e.kernel.WriteError(w, r, sub.Flow.Type, out.err)
 	case out.invalid:
 		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 	default: // the change needs a privileged session now
@@ -409,22 +410,22 @@ func (e *Engine) answerSettingsRefusal(w http.ResponseWriter, r *http.Request, s
 }
 
 // renderSettings answers the settings flow with its messages.
-func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, status int) {
-	f := sub.f
+func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, status int) {
+	f := sub.Flow
 	for _, n := range f.UI.Nodes {
 		if a := n.Input(); a != nil && a.Type == "password" {
 			a.Value = nil
 		}
 	}
-	if err := e.kernel.saveFlow(r.Context(), f); err != nil {
+	if err := e.kernel.Save(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
-	if sub.toUI {
+	if sub.ToUI {
 		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("settings"), "flow", f.ID))
 		return
 	}
-	e.kernel.setCSRFNode(f, f.CSRFToken)
+	e.kernel.SetCSRFNode(f, f.CSRFToken)
 	e.writeSettingsFlow(w, r, status, f, ident)
 }
 

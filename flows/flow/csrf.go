@@ -1,4 +1,4 @@
-package flows
+package flow
 
 import (
 	"encoding/base64"
@@ -10,9 +10,9 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
-// csrfFromCookie returns the raw CSRF token of the request's first
+// CSRFFromCookie returns the raw CSRF token of the request's first
 // well-formed CSRF cookie, or nil.
-func (e *kernel) csrfFromCookie(r *http.Request) []byte {
+func (e *Kernel) CSRFFromCookie(r *http.Request) []byte {
 	var tok []byte
 	e.eachCSRFCookie(r, func(t []byte) bool {
 		tok = t
@@ -26,7 +26,7 @@ func (e *kernel) csrfFromCookie(r *http.Request) []byte {
 // when one was set for a parent domain too (tossed from a sibling
 // subdomain): checkCSRF accepts the request when any of them matches, so
 // a planted cookie cannot make the real one fail.
-func (e *kernel) eachCSRFCookie(r *http.Request, fn func(tok []byte) bool) {
+func (e *Kernel) eachCSRFCookie(r *http.Request, fn func(tok []byte) bool) {
 	token.EachCookie(r.Header, e.csrfName, func(v string) bool {
 		b, err := base64.StdEncoding.DecodeString(v)
 		if err != nil || len(b) != 32 {
@@ -36,18 +36,18 @@ func (e *kernel) eachCSRFCookie(r *http.Request, fn func(tok []byte) bool) {
 	})
 }
 
-// ensureCSRF returns the request's CSRF token, issuing a new cookie when it
+// EnsureCSRF returns the request's CSRF token, issuing a new cookie when it
 // has none (Kratos does this on every non-exempt GET).
-func (e *kernel) ensureCSRF(w http.ResponseWriter, r *http.Request) []byte {
-	if t := e.csrfFromCookie(r); t != nil {
+func (e *Kernel) EnsureCSRF(w http.ResponseWriter, r *http.Request) []byte {
+	if t := e.CSRFFromCookie(r); t != nil {
 		return t
 	}
-	return e.issueCSRF(w, r)
+	return e.IssueCSRF(w, r)
 }
 
-// issueCSRF sets a fresh CSRF cookie (also used to regenerate it on login
+// IssueCSRF sets a fresh CSRF cookie (also used to regenerate it on login
 // and logout).
-func (e *kernel) issueCSRF(w http.ResponseWriter, r *http.Request) []byte {
+func (e *Kernel) IssueCSRF(w http.ResponseWriter, r *http.Request) []byte {
 	t := token.RandomBytes(32)
 	secure := e.secureCookies(r)
 	same := e.cfg.CookieSameSite
@@ -69,34 +69,34 @@ func (e *kernel) issueCSRF(w http.ResponseWriter, r *http.Request) []byte {
 
 // secureCookies: Secure unless dev mode over plain http (__Host- cookies
 // are always Secure).
-func (e *kernel) secureCookies(*http.Request) bool { return e.cfg.Secure }
+func (e *Kernel) secureCookies(*http.Request) bool { return e.cfg.Secure }
 
 // Reject reasons, Kratos's texts.
 const (
 	csrfNoCookieHeader = "The HTTP Cookie Header was not set. Please ensure that the cookie header is set in the request."
 	csrfCookieMissing  = "The HTTP Cookie Header was set but did not include the anti-CSRF cookie. We recommend deleting all cookies for this domain and retrying the flow."
-	csrfMismatch       = "The HTTP Cookie Header was set and a CSRF token was sent but they do not match. We recommend deleting all cookies for this domain and retrying the flow."
+	CSRFMismatch       = "The HTTP Cookie Header was set and a CSRF token was sent but they do not match. We recommend deleting all cookies for this domain and retrying the flow."
 )
 
-// checkCSRF is EnsureCSRF for a browser flow submit: the token from the
+// CheckCSRF is EnsureCSRF for a browser flow submit: the token from the
 // body (or X-CSRF-Token) must match the cookie, and the cookie must match
 // the token the flow was created with.
-func (e *kernel) checkCSRF(r *http.Request, f *flow, bodyToken string) *wire.Error {
+func (e *Kernel) CheckCSRF(r *http.Request, f *Flow, bodyToken string) *wire.Error {
 	if r.Header.Get("Cookie") == "" {
 		return wire.CSRFViolation(csrfNoCookieHeader)
 	}
-	if e.csrfFromCookie(r) == nil {
+	if e.CSRFFromCookie(r) == nil {
 		return wire.CSRFViolation(csrfCookieMissing)
 	}
 	if bodyToken == "" {
 		bodyToken = r.Header.Get("X-CSRF-Token")
 	}
 	if bodyToken == "" {
-		return wire.CSRFViolation(csrfMismatch)
+		return wire.CSRFViolation(CSRFMismatch)
 	}
 	sent, err := token.UnmaskCSRF(bodyToken)
 	if err != nil {
-		return wire.CSRFViolation(csrfMismatch)
+		return wire.CSRFViolation(CSRFMismatch)
 	}
 	// One cookie must match both the submitted token and the token the
 	// flow was created with.
@@ -106,15 +106,15 @@ func (e *kernel) checkCSRF(r *http.Request, f *flow, bodyToken string) *wire.Err
 		return !ok
 	})
 	if !ok {
-		return wire.CSRFViolation(csrfMismatch)
+		return wire.CSRFViolation(CSRFMismatch)
 	}
 	return nil
 }
 
-// holdsFlowCSRF reports whether the request carries a CSRF cookie that is
+// HoldsCSRF reports whether the request carries a CSRF cookie that is
 // the browser flow's own token: only such a request may read the flow with
 // its csrf_token value.
-func (e *kernel) holdsFlowCSRF(r *http.Request, f *flow) bool {
+func (e *Kernel) HoldsCSRF(r *http.Request, f *Flow) bool {
 	if len(f.CSRFToken) == 0 {
 		return false
 	}

@@ -1,4 +1,4 @@
-package flows
+package flow
 
 import (
 	"context"
@@ -16,8 +16,8 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
-// newCode returns a uniformly random 6-digit code.
-func newCode() string {
+// NewCode returns a uniformly random 6-digit code.
+func NewCode() string {
 	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
 	if err != nil {
 		panic("flows: crypto/rand failed: " + err.Error())
@@ -25,19 +25,19 @@ func newCode() string {
 	return fmt.Sprintf("%06d", n.Int64())
 }
 
-// codeMAC keys a code to its flow with a server secret, so the stored
+// CodeMAC keys a code to its flow with a server secret, so the stored
 // value reveals nothing even to someone who can read the store (6 digits
 // would fall to an offline search of a plain hash). The key comes from the
 // cipher secrets when they are set, else from the cookie secrets.
-func (e *kernel) codeMAC(flowID, code string) string {
+func (e *Kernel) CodeMAC(flowID, code string) string {
 	m := hmac.New(sha256.New, e.codeKey)
 	m.Write([]byte("code\x00" + flowID + "\x00" + code))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// challenge is the pending code of a recovery/verification/login flow,
+// Challenge is the pending code of a recovery/verification/login flow,
 // kept in flow.Internal["challenge"].
-type challenge struct {
+type Challenge struct {
 	MAC        string    `json:"mac"`
 	Address    string    `json:"address"`
 	IdentityID string    `json:"identity_id,omitempty"`
@@ -45,12 +45,12 @@ type challenge struct {
 	Attempts   int       `json:"attempts"`
 }
 
-func (f *flow) challenge() *challenge {
+func (f *Flow) Challenge() *Challenge {
 	raw, ok := f.Internal["challenge"]
 	if !ok {
 		return nil
 	}
-	var c challenge
+	var c Challenge
 	b, _ := json.Marshal(raw)
 	if json.Unmarshal(b, &c) != nil || c.MAC == "" {
 		return nil
@@ -58,7 +58,7 @@ func (f *flow) challenge() *challenge {
 	return &c
 }
 
-func (f *flow) setChallenge(c *challenge) {
+func (f *Flow) SetChallenge(c *Challenge) {
 	if f.Internal == nil {
 		f.Internal = map[string]any{}
 	}
@@ -74,48 +74,48 @@ func (f *flow) setChallenge(c *challenge) {
 
 // checkCode verifies code against the flow's challenge in constant time;
 // it counts the attempt and reports whether the flow may still be tried.
-func (e *kernel) checkCode(f *flow, code string) (ok bool, c *challenge) {
-	c = f.challenge()
+func (e *Kernel) checkCode(f *Flow, code string) (ok bool, c *Challenge) {
+	c = f.Challenge()
 	if c == nil {
 		return false, nil
 	}
 	c.Attempts++
 	if c.Attempts > e.cfg.CodeMaxSubmissions || e.now().After(c.ExpiresAt) {
-		f.setChallenge(c)
+		f.SetChallenge(c)
 		return false, c
 	}
 	want := c.MAC
-	got := e.codeMAC(f.ID, code)
+	got := e.CodeMAC(f.ID, code)
 	ok = hmac.Equal([]byte(want), []byte(got))
 	if ok {
-		f.setChallenge(nil)
+		f.SetChallenge(nil)
 	} else {
-		f.setChallenge(c)
+		f.SetChallenge(c)
 	}
 	return ok, c
 }
 
-// consumeCode checks code against the stored flow atomically (a store
+// ConsumeCode checks code against the stored flow atomically (a store
 // transaction), so of concurrent submissions of one correct code exactly
 // one succeeds. f is refreshed from the store.
-func (e *kernel) consumeCode(r *http.Request, f *flow, code string) (ok bool, c *challenge, err error) {
+func (e *Kernel) ConsumeCode(r *http.Request, f *Flow, code string) (ok bool, c *Challenge, err error) {
 	ctx := r.Context()
 	// The guess is counted before it is checked; only a wrong code keeps
 	// the count.
-	rv, lerr := e.reserve(ctx, "code_ip", e.limitIP(r))
+	rv, lerr := e.Reserve(ctx, "code_ip", e.LimitIP(r))
 	if lerr != nil {
 		return false, nil, lerr
 	}
 	defer func() {
 		if err != nil || ok {
-			rv.release()
+			rv.Release()
 		}
 	}()
-	err = e.store.UpdateRecord(ctx, flowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
+	err = e.store.UpdateRecord(ctx, FlowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
 		if old == nil {
-			return nil, 0, errFlowNotFound
+			return nil, 0, ErrNotFound
 		}
-		var sf flow
+		var sf Flow
 		if err := json.Unmarshal(old, &sf); err != nil {
 			return nil, 0, err
 		}
@@ -142,18 +142,18 @@ func (e *kernel) consumeCode(r *http.Request, f *flow, code string) (ok bool, c 
 	return ok, c, err
 }
 
-// takeInternal removes f.Internal[key] from the stored flow in one store
+// TakeInternal removes f.Internal[key] from the stored flow in one store
 // transaction and returns it: of concurrent submits exactly one gets the
 // value. It is also removed from f (so saving f cannot bring it back). ""
 // when there is none.
-func (e *kernel) takeInternal(ctx context.Context, f *flow, key string) (string, error) {
+func (e *Kernel) TakeInternal(ctx context.Context, f *Flow, key string) (string, error) {
 	var raw string
-	err := e.store.UpdateRecord(ctx, flowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
+	err := e.store.UpdateRecord(ctx, FlowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
 		raw = ""
 		if old == nil {
-			return nil, 0, errFlowNotFound
+			return nil, 0, ErrNotFound
 		}
-		var sf flow
+		var sf Flow
 		if err := json.Unmarshal(old, &sf); err != nil {
 			return nil, 0, err
 		}
@@ -173,9 +173,9 @@ func (e *kernel) takeInternal(ctx context.Context, f *flow, key string) (string,
 	return raw, err
 }
 
-// asError returns err as a Kratos error when it is one (a 429 or 503 from
+// AsError returns err as a Kratos error when it is one (a 429 or 503 from
 // the limiter), or an internal error.
-func asError(err error, internal string) *wire.Error {
+func AsError(err error, internal string) *wire.Error {
 	var ee *wire.Error
 	if errors.As(err, &ee) {
 		return ee

@@ -1,4 +1,4 @@
-package flows
+package flow
 
 import (
 	"context"
@@ -14,12 +14,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/caddy-kratos/caddy-kratos/sessionstore"
-	"go.uber.org/zap"
-
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
 )
 
 // Abuse limits. Kratos OSS has none (its maintainers leave it to the
@@ -73,7 +72,7 @@ type limitRule struct {
 	maxBlock time.Duration
 }
 
-func (e *kernel) rules() map[string]limitRule {
+func (e *Kernel) rules() map[string]limitRule {
 	l := e.cfg.RateLimits
 	def := func(v, d int) int {
 		if v <= 0 {
@@ -118,7 +117,7 @@ func limitKey(rule, subject string) string {
 
 // clientIP is the request's client address: Config.ClientIP (Caddy's
 // client_ip with trusted proxies) or the connection's remote host.
-func (e *kernel) clientIP(r *http.Request) string {
+func (e *Kernel) clientIP(r *http.Request) string {
 	if e.cfg.ClientIP != nil {
 		if ip := e.cfg.ClientIP(r); ip != "" {
 			return ip
@@ -131,10 +130,10 @@ func (e *kernel) clientIP(r *http.Request) string {
 	return host
 }
 
-// limitIP is the subject of the per-IP limits: the client's IPv4 address
+// LimitIP is the subject of the per-IP limits: the client's IPv4 address
 // (IPv4-mapped IPv6 included), or the /64 of its IPv6 address, since one
 // client usually holds a whole /64 and could rotate through it.
-func (e *kernel) limitIP(r *http.Request) string {
+func (e *Kernel) LimitIP(r *http.Request) string {
 	return ipSubject(e.clientIP(r))
 }
 
@@ -159,7 +158,7 @@ type blockedError struct{ d time.Duration }
 
 func (b *blockedError) Error() string { return fmt.Sprintf("rate limit: blocked for %s", b.d) }
 
-func (e *kernel) decodeBucket(old []byte) bucket {
+func (e *Kernel) decodeBucket(old []byte) bucket {
 	var bk bucket
 	if old != nil {
 		_ = json.Unmarshal(old, &bk)
@@ -169,9 +168,9 @@ func (e *kernel) decodeBucket(old []byte) bucket {
 
 func (lr limitRule) ttl() time.Duration { return lr.window + lr.maxBlock + time.Hour }
 
-// blocked returns how long subject stays blocked under rule (0: not). A
+// Blocked returns how long subject stays blocked under rule (0: not). A
 // store error is returned, and callers refuse the attempt.
-func (e *kernel) blocked(ctx context.Context, rule, subject string) (time.Duration, error) {
+func (e *Kernel) Blocked(ctx context.Context, rule, subject string) (time.Duration, error) {
 	if e.cfg.RateLimits.Disabled || subject == "" {
 		return 0, nil
 	}
@@ -191,12 +190,12 @@ func (e *kernel) blocked(ctx context.Context, rule, subject string) (time.Durati
 	return 0, nil
 }
 
-// hit counts one attempt of subject under rule in one store transaction:
+// Hit counts one attempt of subject under rule in one store transaction:
 // while the subject is blocked the attempt is refused (*blockedError); an
 // attempt that would be number max+1 of the window starts a block and is
 // refused too, so at most max attempts are evaluated per window however
 // many arrive at once. Otherwise the attempt is counted and admitted.
-func (e *kernel) hit(ctx context.Context, rule, subject string) error {
+func (e *Kernel) Hit(ctx context.Context, rule, subject string) error {
 	if e.cfg.RateLimits.Disabled || subject == "" {
 		return nil
 	}
@@ -246,7 +245,7 @@ var errRefused = errors.New("refused")
 
 // unhit gives back one attempt counted by hit (a success, or an attempt
 // that was not evaluated).
-func (e *kernel) unhit(ctx context.Context, rule, subject string) error {
+func (e *Kernel) unhit(ctx context.Context, rule, subject string) error {
 	if e.cfg.RateLimits.Disabled || subject == "" {
 		return nil
 	}
@@ -265,7 +264,7 @@ func (e *kernel) unhit(ctx context.Context, rule, subject string) error {
 }
 
 // forgive clears subject's bucket (a successful login).
-func (e *kernel) forgive(ctx context.Context, rule, subject string) {
+func (e *Kernel) forgive(ctx context.Context, rule, subject string) {
 	if e.cfg.RateLimits.Disabled || subject == "" {
 		return
 	}
@@ -276,9 +275,9 @@ func (e *kernel) forgive(ctx context.Context, rule, subject string) {
 	}
 }
 
-// reservation is the attempts reserve counted for one request.
-type reservation struct {
-	e     *kernel
+// Reservation is the attempts reserve counted for one request.
+type Reservation struct {
+	e     *Kernel
 	ctx   context.Context
 	taken []reserved
 }
@@ -287,13 +286,13 @@ type reserved struct {
 	rule, subject string
 }
 
-// reserve counts one attempt against each (rule, subject) pair before the
+// Reserve counts one attempt against each (rule, subject) pair before the
 // attempt is evaluated. It returns a 429 error while a pair is blocked, a
 // 503 error when the limit state cannot be read or written (fail closed);
 // either way nothing stays counted. Release gives the attempts back when
 // the attempt succeeds or is not evaluated; a failure keeps them.
-func (e *kernel) reserve(ctx context.Context, pairs ...string) (*reservation, *wire.Error) {
-	rv := &reservation{e: e, ctx: context.WithoutCancel(ctx)}
+func (e *Kernel) Reserve(ctx context.Context, pairs ...string) (*Reservation, *wire.Error) {
+	rv := &Reservation{e: e, ctx: context.WithoutCancel(ctx)}
 	if e.cfg.RateLimits.Disabled {
 		return rv, nil
 	}
@@ -303,24 +302,24 @@ func (e *kernel) reserve(ctx context.Context, pairs ...string) (*reservation, *w
 			continue
 		}
 		lctx, cancel := limitCtx(ctx)
-		err := e.hit(lctx, rule, subject)
+		err := e.Hit(lctx, rule, subject)
 		cancel()
 		if err != nil {
-			rv.release()
+			rv.Release()
 			var be *blockedError
 			if errors.As(err, &be) {
 				return nil, errTooMany(be.d)
 			}
 			e.logger.Error("rate limit state unavailable; refusing the attempt", zap.Error(err))
-			return nil, errLimitsUnavailable()
+			return nil, LimitsUnavailable()
 		}
 		rv.taken = append(rv.taken, reserved{rule: rule, subject: subject})
 	}
 	return rv, nil
 }
 
-// release gives back every attempt still held.
-func (rv *reservation) release() {
+// Release gives back every attempt still held.
+func (rv *Reservation) Release() {
 	for _, t := range rv.taken {
 		lctx, cancel := limitCtx(rv.ctx)
 		if err := rv.e.unhit(lctx, t.rule, t.subject); err != nil {
@@ -331,9 +330,9 @@ func (rv *reservation) release() {
 	rv.taken = nil
 }
 
-// forgive clears the bucket of rule (a success wipes earlier failures of
+// Forgive clears the bucket of rule (a success wipes earlier failures of
 // that subject) and drops it from the reservation.
-func (rv *reservation) forgive(rule string) {
+func (rv *Reservation) Forgive(rule string) {
 	kept := rv.taken[:0]
 	for _, t := range rv.taken {
 		if t.rule == rule {
@@ -345,36 +344,36 @@ func (rv *reservation) forgive(rule string) {
 	rv.taken = kept
 }
 
-// refuse answers a request reserve refused: 429 through tooMany (form
+// Refuse answers a request reserve refused: 429 through tooMany (form
 // posts see the message on their flow), anything else as a plain error.
-func (e *kernel) refuse(w http.ResponseWriter, r *http.Request, sub *submission, ee *wire.Error) {
+func (e *Kernel) Refuse(w http.ResponseWriter, r *http.Request, sub *Submission, ee *wire.Error) {
 	if ee.Code == http.StatusTooManyRequests {
-		e.tooMany(w, r, sub, time.Duration(ee.RetryAfter())*time.Second)
+		e.TooMany(w, r, sub, time.Duration(ee.RetryAfter())*time.Second)
 		return
 	}
 	wire.WriteError(w, r, ee)
 }
 
-// errLimitsUnavailable refuses an attempt whose limits could not be
+// LimitsUnavailable refuses an attempt whose limits could not be
 // checked: 503 with Retry-After, never an unchecked attempt.
-func errLimitsUnavailable() *wire.Error {
+func LimitsUnavailable() *wire.Error {
 	ee := wire.NewError(http.StatusServiceUnavailable, "", "", "The abuse limits could not be checked; the attempt was not evaluated. Please try again in a few seconds.")
 	ee.WithRetryAfter(5)
 	return ee
 }
 
-// tooMany answers a rate-limited submit: 429 in Kratos's error shape with
+// TooMany answers a rate-limited submit: 429 in Kratos's error shape with
 // Retry-After; a browser form post gets the message on its flow instead.
-func (e *kernel) tooMany(w http.ResponseWriter, r *http.Request, sub *submission, retry time.Duration) {
+func (e *Kernel) TooMany(w http.ResponseWriter, r *http.Request, sub *Submission, retry time.Duration) {
 	secs := int(math.Ceil(retry.Seconds()))
 	if secs < 1 {
 		secs = 1
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	reason := fmt.Sprintf("Too many attempts. Please try again in %d seconds.", secs)
-	if sub != nil && sub.toUI {
-		sub.f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
-		e.renderFlowError(w, r, sub, http.StatusTooManyRequests)
+	if sub != nil && sub.ToUI {
+		sub.Flow.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
+		e.Render(w, r, sub, http.StatusTooManyRequests)
 		return
 	}
 	wire.WriteError(w, r, errTooMany(retry))
@@ -391,11 +390,11 @@ func errTooMany(retry time.Duration) *wire.Error {
 	return ee.WithDetail("retry_after_seconds", secs)
 }
 
-// limitSend counts a mail to address requested by the client against the
+// LimitSend counts a mail to address requested by the client against the
 // per-address and per-IP mail limits; it returns the refusal (429 or 503)
 // when the mail must not be sent. Every Mailer.Send of a code or link goes
 // through it.
-func (e *kernel) limitSend(r *http.Request, address string) *wire.Error {
-	_, ee := e.reserve(r.Context(), "send_addr", identity.NormalizeIdentifier(address), "send_ip", e.limitIP(r))
+func (e *Kernel) LimitSend(r *http.Request, address string) *wire.Error {
+	_, ee := e.Reserve(r.Context(), "send_addr", identity.NormalizeIdentifier(address), "send_ip", e.LimitIP(r))
 	return ee
 }

@@ -1,24 +1,23 @@
-package flows
+package flow
 
 import (
 	"net/http"
 	"net/url"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
 )
 
-// kernel is what every flow and method stands on: the stored flow
+// Kernel is what every flow and method stands on: the stored flow
 // (create, get, load, save, submit), CSRF, return_to, one-time codes,
 // address challenges and mail, rate limits, and the registry of flow
 // kinds.
-type kernel struct {
-	cfg      kernelConfig
+type Kernel struct {
+	cfg      Config
 	store    sessionstore.Storage
 	urls     *wire.URLs
 	sessions *session.Manager
@@ -33,34 +32,34 @@ type kernel struct {
 	// allowed is the return_to allow-list.
 	allowed []*url.URL
 	// kinds are the flow kinds by name.
-	kinds map[string]flowKind
+	kinds map[string]Kind
 	// masks keep what a method shows once out of stored flows (saveFlow).
-	masks []func(*flow) *flow
+	masks []func(*Flow) *Flow
 	// claimDrops remove the first factors of an identity that a mailbox
 	// sign-in claims an address of (claimAddress): each first-factor
 	// method's own (the password, passkeys, passwordless keys).
 	claimDrops []func(*sessionstore.Identity, time.Time) error
 }
 
-// newKernel returns the kernel of a store. csrfName is the CSRF cookie's
+// NewKernel returns the kernel of a store. csrfName is the CSRF cookie's
 // name, codeKey keys the MACs of one-time codes, allowed is the return_to
 // allow-list, masks and claimDrops are the methods' hooks (kernel fields).
-func newKernel(cfg kernelConfig, store sessionstore.Storage, urls *wire.URLs, sessions *session.Manager, schemas *identity.Schemas,
+func NewKernel(cfg Config, store sessionstore.Storage, urls *wire.URLs, sessions *session.Manager, schemas *identity.Schemas,
 	logger *zap.Logger, now func() time.Time, csrfName string, codeKey []byte, allowed []*url.URL,
-	masks []func(*flow) *flow, claimDrops []func(*sessionstore.Identity, time.Time) error) *kernel {
-	return &kernel{cfg: cfg, store: store, urls: urls, sessions: sessions, schemas: schemas, logger: logger, now: now,
-		csrfName: csrfName, codeKey: codeKey, allowed: allowed, masks: masks, claimDrops: claimDrops, kinds: map[string]flowKind{}}
+	masks []func(*Flow) *Flow, claimDrops []func(*sessionstore.Identity, time.Time) error) *Kernel {
+	return &Kernel{cfg: cfg, store: store, urls: urls, sessions: sessions, schemas: schemas, logger: logger, now: now,
+		csrfName: csrfName, codeKey: codeKey, allowed: allowed, masks: masks, claimDrops: claimDrops, kinds: map[string]Kind{}}
 }
 
-// register adds flow kinds.
-func (e *kernel) register(kinds ...flowKind) {
+// Register adds flow kinds.
+func (e *Kernel) Register(kinds ...Kind) {
 	for _, k := range kinds {
 		e.kinds[k.Name()] = k
 	}
 }
 
-// kernelConfig is what the kernel takes from the engine's configuration.
-type kernelConfig struct {
+// Config is what the kernel takes from the engine's configuration.
+type Config struct {
 	FlowLifespan   time.Duration
 	CookieDomain   string
 	CookiePath     string

@@ -1,4 +1,4 @@
-package flows
+package flow
 
 import (
 	"context"
@@ -8,20 +8,19 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/google/uuid"
-	"go.uber.org/zap"
-
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
 )
 
-// flow is the stored state of any self-service flow. Kind picks which wire
+// Flow is the stored state of any self-service flow. Kind picks which wire
 // fields are emitted (flowWire).
-type flow struct {
+type Flow struct {
 	ID               string         `json:"id"`
 	Kind             string         `json:"kind"`
 	Type             string         `json:"type"`
@@ -55,15 +54,15 @@ type flow struct {
 	Identity *session.IdentityWire `json:"-"`
 }
 
-const flowNS = "flow"
+const FlowNS = "flow"
 
 // flowGrace keeps expired flows around so they answer 410, not 404.
 const flowGrace = time.Hour
 
-func (e *kernel) newFlow(r *http.Request, kind, typ string) *flow {
+func (e *Kernel) NewFlow(r *http.Request, kind, typ string) *Flow {
 	now := e.now().UTC()
 	id := uuid.NewString()
-	return &flow{
+	return &Flow{
 		ID: id, Kind: kind, Type: typ,
 		IssuedAt: now, CreatedAt: now, UpdatedAt: now,
 		ExpiresAt:  now.Add(e.cfg.FlowLifespan),
@@ -76,7 +75,7 @@ func (e *kernel) newFlow(r *http.Request, kind, typ string) *flow {
 	}
 }
 
-func (e *kernel) saveFlow(ctx context.Context, f *flow) error {
+func (e *Kernel) Save(ctx context.Context, f *Flow) error {
 	f.UpdatedAt = e.now().UTC()
 	stored := f
 	for _, mask := range e.masks {
@@ -90,32 +89,32 @@ func (e *kernel) saveFlow(ctx context.Context, f *flow) error {
 	if ttl <= 0 {
 		ttl = flowGrace
 	}
-	if err := e.store.PutRecord(ctx, flowNS, f.ID, b, ttl); err != nil {
+	if err := e.store.PutRecord(ctx, FlowNS, f.ID, b, ttl); err != nil {
 		return fmt.Errorf("store flow: %w", err)
 	}
 	return nil
 }
 
-var errFlowNotFound = errors.New("flow not found")
+var ErrNotFound = errors.New("flow not found")
 
-// loadFlow loads a flow of the given kind; other kinds count as not found.
-func (e *kernel) loadFlow(ctx context.Context, id, kind string) (*flow, error) {
+// Load loads a flow of the given kind; other kinds count as not found.
+func (e *Kernel) Load(ctx context.Context, id, kind string) (*Flow, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return nil, errFlowNotFound
+		return nil, ErrNotFound
 	}
-	b, err := e.store.GetRecord(ctx, flowNS, id)
+	b, err := e.store.GetRecord(ctx, FlowNS, id)
 	if errors.Is(err, sessionstore.ErrNotFound) {
-		return nil, errFlowNotFound
+		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load flow: %w", err)
 	}
-	var f flow
+	var f Flow
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("decode flow: %w", err)
 	}
 	if f.Kind != kind {
-		return nil, errFlowNotFound
+		return nil, ErrNotFound
 	}
 	if f.UI.Nodes == nil {
 		f.UI.Nodes = []*node.Node{}
@@ -124,7 +123,7 @@ func (e *kernel) loadFlow(ctx context.Context, id, kind string) (*flow, error) {
 }
 
 // wire returns the flow's Kratos JSON shape for its kind.
-func (f *flow) wire() any {
+func (f *Flow) wire() any {
 	type base struct {
 		ID             string         `json:"id"`
 		OrganizationID orgID          `json:"organization_id,omitzero"`
@@ -183,27 +182,27 @@ func (f *flow) wire() any {
 	}
 }
 
-// writeFlow answers a flow as JSON.
-func writeFlow(w http.ResponseWriter, status int, f *flow) {
+// WriteFlow answers a flow as JSON.
+func WriteFlow(w http.ResponseWriter, status int, f *Flow) {
 	wire.WriteJSON(w, status, f.wire())
 }
 
 // --- create / get ---
 
-// createFlow serves create{Browser,Native}{Login,Registration}Flow.
-func (e *kernel) createFlow(w http.ResponseWriter, r *http.Request, kind, typ string) {
+// Create serves create{Browser,Native}{Login,Registration}Flow.
+func (e *Kernel) Create(w http.ResponseWriter, r *http.Request, kind, typ string) {
 	// Every flow is stored for its lifespan: creations per client are
 	// limited so they cannot fill the store.
-	if _, lerr := e.reserve(r.Context(), "flow_ip", e.limitIP(r)); lerr != nil {
-		e.refuse(w, r, nil, lerr)
+	if _, lerr := e.Reserve(r.Context(), "flow_ip", e.LimitIP(r)); lerr != nil {
+		e.Refuse(w, r, nil, lerr)
 		return
 	}
 	var csrf []byte
 	if typ == "browser" {
-		csrf = e.ensureCSRF(w, r)
+		csrf = e.EnsureCSRF(w, r)
 	}
 	k := e.kinds[kind]
-	if c, ok := k.(flowCreator); ok {
+	if c, ok := k.(Creator); ok {
 		c.Create(w, r, typ)
 		return
 	}
@@ -212,7 +211,7 @@ func (e *kernel) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 		if ferr.ID == "session_already_available" && typ == "browser" && wire.PrefersHTML(r) {
 			// Already signed in: go where the user wanted to go.
 			to := e.urls.DefaultReturn()
-			if rt, err := e.validateReturnTo(r, r.URL.Query().Get("return_to")); err == nil && rt != "" {
+			if rt, err := e.ValidateReturnTo(r, r.URL.Query().Get("return_to")); err == nil && rt != "" {
 				to = rt
 			}
 			code := http.StatusSeeOther
@@ -222,12 +221,12 @@ func (e *kernel) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 			wire.Redirect(w, r, code, to)
 			return
 		}
-		e.writeBrowserOrJSONError(w, r, typ, ferr)
+		e.WriteError(w, r, typ, ferr)
 		return
 	}
 	f.CSRFToken = csrf
-	e.setCSRFNode(f, csrf)
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	e.SetCSRFNode(f, csrf)
+	if err := e.Save(r.Context(), f); err != nil {
 		e.logger.Error("saving flow", zap.Error(err))
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
@@ -236,15 +235,15 @@ func (e *kernel) createFlow(w http.ResponseWriter, r *http.Request, kind, typ st
 		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI(kind), "flow", f.ID))
 		return
 	}
-	writeFlow(w, http.StatusOK, f)
+	WriteFlow(w, http.StatusOK, f)
 }
 
-// setCSRFNode puts the (masked, for browsers) CSRF token on the flow's node.
+// SetCSRFNode puts the (masked, for browsers) CSRF token on the flow's node.
 // A flow shows one masked value for as long as it is bound to the same
 // token: Kratos stores the flow's token, and UIs compare and cache it, so
 // every read of the flow answers the value it was created with. Any mask
 // of the token verifies against the cookie (checkCSRF).
-func (e *kernel) setCSRFNode(f *flow, raw []byte) {
+func (e *Kernel) SetCSRFNode(f *Flow, raw []byte) {
 	v := ""
 	if f.Type == "browser" && raw != nil {
 		cur := f.CSRFMasked
@@ -266,20 +265,20 @@ func (e *kernel) setCSRFNode(f *flow, raw []byte) {
 	f.UI.Nodes = append([]*node.Node{node.CSRF(v)}, f.UI.Nodes...)
 }
 
-// getFlow serves get{Login,Registration,Recovery,Verification}Flow.
-func (e *kernel) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
+// Get serves get{Login,Registration,Recovery,Verification}Flow.
+func (e *Kernel) Get(w http.ResponseWriter, r *http.Request, kind string) {
 	k := e.kinds[kind]
-	if g, ok := k.(flowGetter); ok {
+	if g, ok := k.(Getter); ok {
 		g.Get(w, r)
 		return
 	}
 	// GETs of flows issue the CSRF cookie when missing (Kratos's nosurf
 	// does, whatever the flow's type).
-	e.ensureCSRF(w, r)
+	e.EnsureCSRF(w, r)
 	id := r.URL.Query().Get("id")
-	f, err := e.loadFlow(r.Context(), id, kind)
+	f, err := e.Load(r.Context(), id, kind)
 	if err != nil {
-		if errors.Is(err, errFlowNotFound) {
+		if errors.Is(err, ErrNotFound) {
 			wire.WriteError(w, r, wire.NotFound())
 			return
 		}
@@ -291,8 +290,8 @@ func (e *kernel) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 		wire.WriteError(w, r, derr)
 		return
 	}
-	if f.Type == "browser" && !e.holdsFlowCSRF(r, f) {
-		wire.WriteError(w, r, wire.CSRFViolation(csrfMismatch))
+	if f.Type == "browser" && !e.HoldsCSRF(r, f) {
+		wire.WriteError(w, r, wire.CSRFViolation(CSRFMismatch))
 		return
 	}
 	if e.now().After(f.ExpiresAt) {
@@ -313,8 +312,8 @@ func (e *kernel) getFlow(w http.ResponseWriter, r *http.Request, kind string) {
 		return
 	}
 	// The flow's own mask (setCSRFNode), the same on every read.
-	e.setCSRFNode(f, f.CSRFToken)
-	writeFlow(w, http.StatusOK, f)
+	e.SetCSRFNode(f, f.CSRFToken)
+	WriteFlow(w, http.StatusOK, f)
 }
 
 // orgID is organization_id: null when present, absent otherwise (organisations
@@ -326,10 +325,10 @@ func (o orgID) IsZero() bool { return !o.present }
 
 func (o orgID) MarshalJSON() ([]byte, error) { return []byte("null"), nil }
 
-// keepTransient marks answers where Kratos's strategy stored the flow
+// KeepTransient marks answers where Kratos's strategy stored the flow
 // itself (a step moved on): those carry transient_payload, {} when none
 // was sent.
-func (f *flow) keepTransient() {
+func (f *Flow) KeepTransient() {
 	if f.TransientPayload == nil {
 		f.TransientPayload = map[string]any{}
 	}
@@ -337,24 +336,38 @@ func (f *flow) keepTransient() {
 
 // submitSchema is the schema that types a flow's form traits: the
 // identity's for a settings flow, else the flow's own (registration).
-func (e *kernel) submitSchema(ctx context.Context, f *flow) *identity.Schema {
+func (e *Kernel) submitSchema(ctx context.Context, f *Flow) *identity.Schema {
 	if f.Kind == "settings" && f.IdentityID != "" {
 		if ident, err := e.store.GetIdentityShared(ctx, f.IdentityID); err == nil {
 			return e.schemas.Of(ident)
 		}
 	}
-	return e.flowSchema(f)
+	return e.FlowSchema(f)
 }
 
-// flowSchema is the schema a registration flow creates its identity with.
-func (e *kernel) flowSchema(f *flow) *identity.Schema {
+// FlowSchema is the schema a registration flow creates its identity with.
+func (e *Kernel) FlowSchema(f *Flow) *identity.Schema {
 	return e.schemas.For(f.IdentitySchema)
 }
 
-// completeFlow marks a flow done so it cannot be replayed.
-func (e *kernel) completeFlow(ctx context.Context, f *flow) {
+// Complete marks a flow done so it cannot be replayed.
+func (e *Kernel) Complete(ctx context.Context, f *Flow) {
 	f.State = "passed_challenge"
-	if err := e.saveFlow(ctx, f); err != nil {
+	if err := e.Save(ctx, f); err != nil {
 		e.logger.Warn("marking flow complete", zap.Error(err))
 	}
+}
+
+// Internals returns f.Internal, creating it.
+func (f *Flow) Internals() map[string]any {
+	if f.Internal == nil {
+		f.Internal = map[string]any{}
+	}
+	return f.Internal
+}
+
+// InternalString returns f.Internal[k] as a string.
+func (f *Flow) InternalString(k string) string {
+	s, _ := f.Internal[k].(string)
+	return s
 }

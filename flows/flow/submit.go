@@ -1,4 +1,4 @@
-package flows
+package flow
 
 import (
 	"context"
@@ -8,52 +8,51 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/google/uuid"
-	"go.uber.org/zap"
-
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
 )
 
-// submission is one POST to a flow, decoded and checked.
-type submission struct {
-	f      *flow
-	body   map[string]any
-	method string
+// Submission is one POST to a flow, decoded and checked.
+type Submission struct {
+	Flow   *Flow
+	Body   map[string]any
+	Method string
 	// json: answer with JSON (API flow, JSON body or JSON Accept).
-	json bool
+	JSON bool
 	// toUI: answer flow renders with a 303 to the UI (browser form posts,
 	// and links opened in a browser).
-	toUI bool
+	ToUI bool
 }
 
 const flowParamReason = "The flow query parameter is missing or malformed."
 
-// submitFlow is the shared front half of every update*Flow endpoint:
+// Submit is the shared front half of every update*Flow endpoint:
 // flow lookup, body decoding, CSRF / API rules and expiry. Then it hands over
 // to the kind's handler.
-func (e *kernel) submitFlow(w http.ResponseWriter, r *http.Request, kind string) {
+func (e *Kernel) Submit(w http.ResponseWriter, r *http.Request, kind string) {
 	id := r.URL.Query().Get("flow")
 	if _, err := uuid.Parse(id); err != nil {
-		e.writeBrowserOrJSONError(w, r, "", wire.BadRequest(flowParamReason))
+		e.WriteError(w, r, "", wire.BadRequest(flowParamReason))
 		return
 	}
-	f, err := e.loadFlow(r.Context(), id, kind)
+	f, err := e.Load(r.Context(), id, kind)
 	if err != nil {
-		if errors.Is(err, errFlowNotFound) {
-			e.writeBrowserOrJSONError(w, r, "", wire.NotFound())
+		if errors.Is(err, ErrNotFound) {
+			e.WriteError(w, r, "", wire.NotFound())
 			return
 		}
 		e.logger.Error("loading flow", zap.Error(err))
 		wire.WriteError(w, r, wire.Internal("unable to load the flow"))
 		return
 	}
-	sub := &submission{f: f, json: f.Type == "api" || wire.IsJSONRequest(r)}
-	sub.toUI = f.Type == "browser" && !sub.json
+	sub := &Submission{Flow: f, JSON: f.Type == "api" || wire.IsJSONRequest(r)}
+	sub.ToUI = f.Type == "browser" && !sub.JSON
 	if r.Method != http.MethodPost {
 		// GET on a submit path (e.g. a link without a method): show the flow.
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	body, form, release, derr := wire.DecodeBodyRelease(r)
@@ -65,7 +64,7 @@ func (e *kernel) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 	if derr != nil {
 		f.UI.ResetMessages()
 		f.UI.Messages = []node.Text{node.TextReason(4000001, derr.Error())}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if form != nil {
@@ -75,15 +74,15 @@ func (e *kernel) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 			body["traits"] = traits
 		}
 	}
-	sub.body = body
-	sub.method = wire.BodyString(body, "method")
+	sub.Body = body
+	sub.Method = wire.BodyString(body, "method")
 	if tr, ok := body["traits"]; ok {
 		// Traits end up in the identity: bounded, so 4 MiB submits do not
 		// become 4 MiB identities.
 		if b, err := json.Marshal(tr); err != nil || len(b) > maxTraitsBytes {
 			f.UI.ResetMessages()
 			f.UI.Messages = []node.Text{node.TextReason(4000001, fmt.Sprintf("The traits are too large: at most %d bytes of JSON are accepted.", maxTraitsBytes))}
-			e.renderFlowError(w, r, sub, http.StatusBadRequest)
+			e.Render(w, r, sub, http.StatusBadRequest)
 			return
 		}
 	}
@@ -93,7 +92,7 @@ func (e *kernel) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 		if reason := checkTransientPayload(tp); reason != "" {
 			f.UI.ResetMessages()
 			f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
-			e.renderFlowError(w, r, sub, http.StatusBadRequest)
+			e.Render(w, r, sub, http.StatusBadRequest)
 			return
 		}
 		f.TransientPayload = tp
@@ -102,15 +101,15 @@ func (e *kernel) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 		if aerr := checkAPIRequest(r); aerr != nil {
 			f.UI.ResetMessages()
 			f.UI.Messages = []node.Text{node.TextReason(4000001, aerr.Reason)}
-			e.renderFlowError(w, r, sub, http.StatusBadRequest)
+			e.Render(w, r, sub, http.StatusBadRequest)
 			return
 		}
-	} else if cerr := e.checkCSRF(r, f, wire.BodyString(body, "csrf_token")); cerr != nil {
+	} else if cerr := e.CheckCSRF(r, f, wire.BodyString(body, "csrf_token")); cerr != nil {
 		wire.WriteError(w, r, cerr)
 		return
 	}
 	if e.now().After(f.ExpiresAt) {
-		e.replaceExpiredFlow(w, r, sub)
+		e.ReplaceExpired(w, r, sub)
 		return
 	}
 	e.kinds[kind].Submit(w, r, sub)
@@ -164,10 +163,10 @@ func jsonDepth(v any, limit int) int {
 	return 1 + deepest
 }
 
-// renderFlowError saves the flow with its messages and answers it: 303 to
+// Render saves the flow with its messages and answers it: 303 to
 // the UI for browser form posts, the flow as JSON otherwise.
-func (e *kernel) renderFlowError(w http.ResponseWriter, r *http.Request, sub *submission, status int) {
-	f := sub.f
+func (e *Kernel) Render(w http.ResponseWriter, r *http.Request, sub *Submission, status int) {
+	f := sub.Flow
 	for _, n := range f.UI.Nodes {
 		a := n.Input()
 		switch {
@@ -178,18 +177,18 @@ func (e *kernel) renderFlowError(w http.ResponseWriter, r *http.Request, sub *su
 			a.Value = ""
 		}
 	}
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	if err := e.Save(r.Context(), f); err != nil {
 		e.logger.Error("saving flow", zap.Error(err))
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
-	if sub.toUI {
+	if sub.ToUI {
 		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI(f.Kind), "flow", f.ID))
 		return
 	}
 	if f.Type == "browser" {
-		if e.holdsFlowCSRF(r, f) {
-			e.setCSRFNode(f, f.CSRFToken)
+		if e.HoldsCSRF(r, f) {
+			e.SetCSRFNode(f, f.CSRFToken)
 		} else if n := f.UI.Find("csrf_token"); n != nil {
 			// Not shown to hold the flow's CSRF cookie (a GET of the submit
 			// path, a body that did not decode, before the CSRF check): the
@@ -197,7 +196,7 @@ func (e *kernel) renderFlowError(w http.ResponseWriter, r *http.Request, sub *su
 			n.Input().Value = ""
 		}
 	}
-	writeFlow(w, status, f)
+	WriteFlow(w, status, f)
 }
 
 // echoTooLarge reports whether v, a node value, is over maxEchoedValueBytes.
@@ -212,36 +211,36 @@ func echoTooLarge(v any) bool {
 	return err != nil || len(b) > maxEchoedValueBytes
 }
 
-// replaceExpiredFlow answers a submit to an expired flow: a new flow of the
+// ReplaceExpired answers a submit to an expired flow: a new flow of the
 // same kind with the "expired" message, 410 with use_flow_id or 303 to it.
-func (e *kernel) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub *submission) {
-	old := sub.f
-	if _, lerr := e.reserve(r.Context(), "flow_ip", e.limitIP(r)); lerr != nil {
-		e.refuse(w, r, sub, lerr)
+func (e *Kernel) ReplaceExpired(w http.ResponseWriter, r *http.Request, sub *Submission) {
+	old := sub.Flow
+	if _, lerr := e.Reserve(r.Context(), "flow_ip", e.LimitIP(r)); lerr != nil {
+		e.Refuse(w, r, sub, lerr)
 		return
 	}
-	var nf *flow
+	var nf *Flow
 	var ferr *wire.Error
 	r2 := r.Clone(r.Context())
-	if u, err := parseRequestURL(old.RequestURL); err == nil {
+	if u, err := RequestQuery(old.RequestURL); err == nil {
 		r2.URL.RawQuery = u
 	}
 	nf, ferr = e.kinds[old.Kind].Init(r2, old.Type)
 	if ferr != nil {
-		e.writeBrowserOrJSONError(w, r, old.Type, ferr)
+		e.WriteError(w, r, old.Type, ferr)
 		return
 	}
 	nf.RequestURL = old.RequestURL
 	nf.CSRFToken = old.CSRFToken
-	e.setCSRFNode(nf, old.CSRFToken)
+	e.SetCSRFNode(nf, old.CSRFToken)
 	ago := e.now().Sub(old.ExpiresAt)
 	msgID := map[string]int{"login": 4010001, "registration": 4040001, "settings": 4050001, "recovery": 4060005, "verification": 4070005}[old.Kind]
 	nf.UI.Messages = []node.Text{node.NewText(msgID, map[string]any{"expired_at": old.ExpiresAt, "expired_at_unix": old.ExpiresAt.Unix()}, ago.Minutes())}
-	if err := e.saveFlow(r.Context(), nf); err != nil {
+	if err := e.Save(r.Context(), nf); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
-	if sub.toUI {
+	if sub.ToUI {
 		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI(old.Kind), "flow", nf.ID))
 		return
 	}
@@ -250,7 +249,7 @@ func (e *kernel) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub 
 	wire.WriteError(w, r, ee)
 }
 
-func parseRequestURL(s string) (string, error) {
+func RequestQuery(s string) (string, error) {
 	for i := 0; i < len(s); i++ {
 		if s[i] == '?' {
 			return s[i+1:], nil
@@ -263,21 +262,21 @@ func parseRequestURL(s string) (string, error) {
 
 const errorNS = "ferr"
 
-type flowError struct {
+type FlowError struct {
 	ID        string      `json:"id"`
 	Error     *wire.Error `json:"error"`
 	CreatedAt time.Time   `json:"created_at"`
 	UpdatedAt time.Time   `json:"updated_at"`
 }
 
-// writeBrowserOrJSONError answers a non-flow error: browser navigations are
+// WriteError answers a non-flow error: browser navigations are
 // sent to the error UI with the error stored; everyone else gets JSON.
-func (e *kernel) writeBrowserOrJSONError(w http.ResponseWriter, r *http.Request, typ string, ee *wire.Error) {
+func (e *Kernel) WriteError(w http.ResponseWriter, r *http.Request, typ string, ee *wire.Error) {
 	if typ == "api" || !wire.PrefersHTML(r) || wire.IsJSONRequest(r) {
 		wire.WriteError(w, r, ee)
 		return
 	}
-	id, err := e.storeFlowError(r.Context(), ee)
+	id, err := e.StoreError(r.Context(), ee)
 	if err != nil {
 		wire.WriteError(w, r, ee)
 		return
@@ -285,9 +284,9 @@ func (e *kernel) writeBrowserOrJSONError(w http.ResponseWriter, r *http.Request,
 	wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("error"), "id", id))
 }
 
-func (e *kernel) storeFlowError(ctx context.Context, ee *wire.Error) (string, error) {
+func (e *Kernel) StoreError(ctx context.Context, ee *wire.Error) (string, error) {
 	now := e.now().UTC()
-	fe := flowError{ID: uuid.NewString(), Error: ee, CreatedAt: now, UpdatedAt: now}
+	fe := FlowError{ID: uuid.NewString(), Error: ee, CreatedAt: now, UpdatedAt: now}
 	b, err := json.Marshal(fe)
 	if err != nil {
 		return "", err
@@ -295,15 +294,15 @@ func (e *kernel) storeFlowError(ctx context.Context, ee *wire.Error) (string, er
 	return fe.ID, e.store.PutRecord(ctx, errorNS, fe.ID, b, 24*time.Hour)
 }
 
-// getFlowError serves GET /self-service/errors?id=.
-func (e *kernel) getFlowError(w http.ResponseWriter, r *http.Request) {
-	e.ensureCSRF(w, r)
+// GetError serves GET /self-service/errors?id=.
+func (e *Kernel) GetError(w http.ResponseWriter, r *http.Request) {
+	e.EnsureCSRF(w, r)
 	id := r.URL.Query().Get("id")
 	if id == "" {
 		id = r.URL.Query().Get("error")
 	}
 	if id == "stub:500" {
-		wire.WriteJSON(w, http.StatusOK, flowError{ID: uuid.NewString(),
+		wire.WriteJSON(w, http.StatusOK, FlowError{ID: uuid.NewString(),
 			Error: wire.NewError(http.StatusInternalServerError, "", "", "This is a stub error.")})
 		return
 	}
@@ -311,7 +310,7 @@ func (e *kernel) getFlowError(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, wire.NotFound())
 		return
 	}
-	fe, err := e.loadFlowError(r.Context(), id)
+	fe, err := e.LoadError(r.Context(), id)
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		wire.WriteError(w, r, wire.NotFound())
 		return
@@ -323,14 +322,14 @@ func (e *kernel) getFlowError(w http.ResponseWriter, r *http.Request) {
 	wire.WriteJSON(w, http.StatusOK, fe)
 }
 
-// loadFlowError reads a stored flow error (sessionstore.ErrNotFound when
+// LoadError reads a stored flow error (sessionstore.ErrNotFound when
 // there is none).
-func (e *kernel) loadFlowError(ctx context.Context, id string) (*flowError, error) {
+func (e *Kernel) LoadError(ctx context.Context, id string) (*FlowError, error) {
 	b, err := e.store.GetRecord(ctx, errorNS, id)
 	if err != nil {
 		return nil, err
 	}
-	var fe flowError
+	var fe FlowError
 	if err := json.Unmarshal(b, &fe); err != nil {
 		return nil, fmt.Errorf("decode flow error: %w", err)
 	}
@@ -341,11 +340,11 @@ func (e *kernel) loadFlowError(ctx context.Context, id string) (*flowError, erro
 //   - API: 200 with apiBody.
 //   - browser JSON: 200 with jsonBody.
 //   - browser form post: 303 to returnTo.
-func (e *kernel) finish(w http.ResponseWriter, r *http.Request, sub *submission, returnTo string, apiBody, jsonBody any) {
+func (e *Kernel) Finish(w http.ResponseWriter, r *http.Request, sub *Submission, returnTo string, apiBody, jsonBody any) {
 	switch {
-	case sub.f.Type == "api":
+	case sub.Flow.Type == "api":
 		wire.WriteJSON(w, http.StatusOK, apiBody)
-	case sub.json:
+	case sub.JSON:
 		wire.WriteJSON(w, http.StatusOK, jsonBody)
 	default:
 		wire.Redirect(w, r, http.StatusSeeOther, returnTo)
@@ -353,13 +352,13 @@ func (e *kernel) finish(w http.ResponseWriter, r *http.Request, sub *submission,
 }
 
 // returnTo is where a finished browser flow goes.
-func (e *kernel) flowReturnTo(r *http.Request, f *flow) string {
+func (e *Kernel) ReturnTo(r *http.Request, f *Flow) string {
 	if f.ReturnTo != "" {
 		return f.ReturnTo
 	}
 	return e.urls.DefaultReturn()
 }
 
-func continueRedirect(to string) map[string]any {
+func ContinueRedirect(to string) map[string]any {
 	return map[string]any{"action": "redirect_browser_to", "redirect_browser_to": to}
 }

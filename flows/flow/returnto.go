@@ -1,4 +1,4 @@
-package flows
+package flow
 
 import (
 	"fmt"
@@ -23,9 +23,9 @@ var unsafeReturnSchemes = map[string]bool{
 // the scheme).
 func isHTTPScheme(scheme string) bool { return scheme == "http" || scheme == "https" }
 
-// customScheme reports whether scheme is a native app's custom scheme a
+// CustomScheme reports whether scheme is a native app's custom scheme a
 // return URL may use (not http(s), not one of the unsafe schemes).
-func customScheme(scheme string) bool {
+func CustomScheme(scheme string) bool {
 	return scheme != "" && !isHTTPScheme(scheme) && !unsafeReturnSchemes[scheme]
 }
 
@@ -55,14 +55,14 @@ func CheckAllowedReturnURL(s string) error {
 	return nil
 }
 
-// validateReturnTo applies security.md §6: an absolute URL whose scheme and
+// ValidateReturnTo applies security.md §6: an absolute URL whose scheme and
 // host match an allowed entry (exact, or *.suffix for http(s)) and whose
 // path starts with the entry's path. Allowed: the configured list, the
 // public URL's /self-service path, and (our addition) the public URL's own
 // origin. Relative values inherit scheme and host from the default return
 // URL. A custom scheme (a native app's deep link, exp://…) can only match
 // an allow-list entry of that scheme; unsafe schemes never match.
-func (e *kernel) validateReturnTo(r *http.Request, raw string) (string, *wire.Error) {
+func (e *Kernel) ValidateReturnTo(r *http.Request, raw string) (string, *wire.Error) {
 	if raw == "" {
 		return "", nil
 	}

@@ -1,4 +1,4 @@
-package flows
+package flow
 
 import (
 	"context"
@@ -8,11 +8,10 @@ import (
 	"net/http"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
 )
 
 // Recovery and verification both prove control of an address the same
@@ -20,17 +19,17 @@ import (
 // unknown addresses nothing (or, if configured, an "invalid" notice). The
 // two differ only in names, which addressKinds holds.
 
-type addressKind struct {
+type AddressKind struct {
 	name    string // recovery | verification: flow kind, index, template prefix, path
 	tokenNS string // store namespace of link tokens
 }
 
 var (
-	recoveryAddress     = addressKind{name: "recovery", tokenNS: "rtok"}
-	verificationAddress = addressKind{name: "verification", tokenNS: "vtok"}
+	RecoveryAddress     = AddressKind{name: "recovery", tokenNS: "rtok"}
+	VerificationAddress = AddressKind{name: "verification", tokenNS: "vtok"}
 )
 
-func (e *kernel) use(k addressKind) string {
+func (e *Kernel) use(k AddressKind) string {
 	if k.name == "recovery" {
 		return e.cfg.RecoveryUse
 	}
@@ -39,10 +38,10 @@ func (e *kernel) use(k addressKind) string {
 
 // startAddressChallenge finds the owner of email and mails them a code or
 // link on f (saved by the caller). Unknown addresses get the same answer.
-func (e *kernel) startAddressChallenge(r *http.Request, f *flow, k addressKind, email string) error {
+func (e *Kernel) startAddressChallenge(r *http.Request, f *Flow, k AddressKind, email string) error {
 	ident, err := e.store.FindIdentityByCredential(r.Context(), sessionstore.AddressIndexType(k.name, "email"), email)
 	if errors.Is(err, sessionstore.ErrNotFound) {
-		f.setChallenge(nil)
+		f.SetChallenge(nil)
 		if !e.cfg.NotifyUnknownRecipients {
 			return e.decoyWrite(r.Context(), k)
 		}
@@ -50,38 +49,38 @@ func (e *kernel) startAddressChallenge(r *http.Request, f *flow, k addressKind, 
 		if e.use(k) == "link" {
 			tpl = k.name + "_invalid"
 		}
-		return e.mail(r.Context(), Mail{To: email, Template: tpl, RequestURL: f.RequestURL})
+		return e.SendMail(r.Context(), Mail{To: email, Template: tpl, RequestURL: f.RequestURL})
 	}
 	if err != nil {
 		return fmt.Errorf("find %s address: %w", k.name, err)
 	}
 	if k.name == "verification" {
-		return e.sendVerification(r, f, ident, email)
+		return e.SendVerification(r, f, ident, email)
 	}
-	return e.sendAddressChallenge(r, f, k, ident, email)
+	return e.SendAddressChallenge(r, f, k, ident, email)
 }
 
-// sendAddressChallenge puts a new code or link for ident's email on f and
+// SendAddressChallenge puts a new code or link for ident's email on f and
 // mails it.
-func (e *kernel) sendAddressChallenge(r *http.Request, f *flow, k addressKind, ident *sessionstore.Identity, email string) error {
+func (e *Kernel) SendAddressChallenge(r *http.Request, f *Flow, k AddressKind, ident *sessionstore.Identity, email string) error {
 	// Sending a code or link restarts the flow's clock on the code's
 	// lifespan: once the code is stale the flow is too, and the client is
 	// moved to a new flow with the "expired" message (as Kratos does).
 	f.ExpiresAt = e.now().UTC().Add(e.cfg.CodeLifespan)
-	m := Mail{To: email, Identity: e.mailIdentity(r, ident), RequestURL: f.RequestURL,
+	m := Mail{To: email, Identity: e.MailIdentity(r, ident), RequestURL: f.RequestURL,
 		TransientPayload: f.TransientPayload, ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}
 	base := "self-service/" + k.name + "?flow=" + f.ID
 	var url, code string
 	if e.use(k) == "link" {
 		token := token.RandomString(32, token.Alnum)
-		if err := e.putLinkToken(r.Context(), k.tokenNS, token, f, ident.ID, email); err != nil {
+		if err := e.PutLinkToken(r.Context(), k.tokenNS, token, f, ident.ID, email); err != nil {
 			return err
 		}
 		m.Template = k.name + "_valid"
 		url = e.urls.Public(base + "&token=" + token)
 	} else {
-		code = newCode()
-		f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: email, IdentityID: ident.ID,
+		code = NewCode()
+		f.SetChallenge(&Challenge{MAC: e.CodeMAC(f.ID, code), Address: email, IdentityID: ident.ID,
 			ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
 		m.Template = k.name + "_code_valid"
 		if k.name == "verification" {
@@ -94,22 +93,22 @@ func (e *kernel) sendAddressChallenge(r *http.Request, f *flow, k addressKind, i
 	} else {
 		m.VerificationCode, m.VerificationURL = code, url
 	}
-	return e.mail(r.Context(), m)
+	return e.SendMail(r.Context(), m)
 }
 
-// sendAddressChallengeOrAnswer applies the mail limits and sends the code
+// ChallengeAddress applies the mail limits and sends the code
 // or link for a submitted address. It reports false after answering the
 // request itself (429, or an internal error).
-func (e *kernel) sendAddressChallengeOrAnswer(w http.ResponseWriter, r *http.Request, sub *submission, k addressKind, email string) bool {
-	if lerr := e.limitSend(r, email); lerr != nil {
-		e.refuse(w, r, sub, lerr)
+func (e *Kernel) ChallengeAddress(w http.ResponseWriter, r *http.Request, sub *Submission, k AddressKind, email string) bool {
+	if lerr := e.LimitSend(r, email); lerr != nil {
+		e.Refuse(w, r, sub, lerr)
 		return false
 	}
 	// Known and unknown addresses must not be told apart by the answer's
 	// timing: both paths write to the store (decoyWrite) and take at
 	// least addressChallengeFloor.
-	defer padSince(time.Now(), addressChallengeFloor)
-	if err := e.startAddressChallenge(r, sub.f, k, email); err != nil {
+	defer PadSince(time.Now(), AddressChallengeFloor)
+	if err := e.startAddressChallenge(r, sub.Flow, k, email); err != nil {
 		e.logger.Error(k.name+" mail", zap.Error(err))
 		wire.WriteError(w, r, wire.Internal("unable to send the "+k.name+" message"))
 		return false
@@ -117,57 +116,57 @@ func (e *kernel) sendAddressChallengeOrAnswer(w http.ResponseWriter, r *http.Req
 	return true
 }
 
-// addressChallengeFloor is the least time an address submit takes, known
+// AddressChallengeFloor is the least time an address submit takes, known
 // address or not; it is well above the known path's usual cost (a lookup,
 // a mail and a link token put durably in the store, a few milliseconds).
-const addressChallengeFloor = 50 * time.Millisecond
+const AddressChallengeFloor = 50 * time.Millisecond
 
-// padSince sleeps until floor has passed since start.
-func padSince(start time.Time, floor time.Duration) {
+// PadSince sleeps until floor has passed since start.
+func PadSince(start time.Time, floor time.Duration) {
 	if d := floor - time.Since(start); d > 0 {
 		time.Sleep(d)
 	}
 }
 
-const decoyNS = "decoy"
+const DecoyNS = "decoy"
 
 // decoyWrite does for an unknown address the durable writes a known one
 // costs (the mail in the outbox, and the link token for links), with a
 // record of about a mail's size that expires at once, so the store's work
 // (and its fsync) does not tell the two apart either.
-func (e *kernel) decoyWrite(ctx context.Context, k addressKind) error {
+func (e *Kernel) decoyWrite(ctx context.Context, k AddressKind) error {
 	writes := 1
 	if e.use(k) == "link" {
 		writes = 2
 	}
 	for i := 0; i < writes; i++ {
-		if err := e.store.PutRecord(ctx, decoyNS, token.RandomString(16, token.Alnum), token.RandomBytes(4<<10), time.Second); err != nil {
+		if err := e.store.PutRecord(ctx, DecoyNS, token.RandomString(16, token.Alnum), token.RandomBytes(4<<10), time.Second); err != nil {
 			return fmt.Errorf("decoy write: %w", err)
 		}
 	}
 	return nil
 }
 
-// passFlow moves f to passed_challenge in one store transaction and
+// Pass moves f to passed_challenge in one store transaction and
 // reports whether this call did it: of several link tokens of one flow
 // (every send mails a new one) only the first that arrives completes it,
 // also when two arrive at once; a completed flow refuses every other
 // token. f is refreshed from the store.
-func (e *kernel) passFlow(ctx context.Context, f *flow) (bool, error) {
+func (e *Kernel) Pass(ctx context.Context, f *Flow) (bool, error) {
 	won := false
-	err := e.store.UpdateRecord(ctx, flowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
+	err := e.store.UpdateRecord(ctx, FlowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
 		won = false
 		if old == nil {
-			return nil, 0, errFlowNotFound
+			return nil, 0, ErrNotFound
 		}
-		var sf flow
+		var sf Flow
 		if err := json.Unmarshal(old, &sf); err != nil {
 			return nil, 0, err
 		}
 		if sf.State != "passed_challenge" {
 			won = true
 			sf.State = "passed_challenge"
-			sf.setChallenge(nil)
+			sf.SetChallenge(nil)
 			sf.UpdatedAt = e.now().UTC()
 		}
 		b, err := json.Marshal(&sf)
@@ -183,7 +182,7 @@ func (e *kernel) passFlow(ctx context.Context, f *flow) (bool, error) {
 	return won, nil
 }
 
-// claimAddress runs when a mailed code or link signs someone in (code
+// ClaimAddress runs when a mailed code or link signs someone in (code
 // sign-in, recovery): the mailbox proved address, which becomes verified.
 //
 // If the address was not verified before, whoever set the identity's
@@ -199,7 +198,7 @@ func (e *kernel) passFlow(ctx context.Context, f *flow) (bool, error) {
 // again.
 //
 // It reports whether the identity was claimed.
-func (e *kernel) claimAddress(ctx context.Context, identityID, address, keepSessionID string) (bool, error) {
+func (e *Kernel) ClaimAddress(ctx context.Context, identityID, address, keepSessionID string) (bool, error) {
 	now := e.now().UTC()
 	claimed := false
 	// Applied to the identity as it is when written (ModifyIdentity), so a
@@ -251,17 +250,17 @@ func (e *kernel) claimAddress(ctx context.Context, identityID, address, keepSess
 	return true, nil
 }
 
-// sendVerification puts a new code or link on f, mails it and marks the
+// SendVerification puts a new code or link on f, mails it and marks the
 // address "sent".
-func (e *kernel) sendVerification(r *http.Request, f *flow, ident *sessionstore.Identity, email string) error {
-	if err := e.sendAddressChallenge(r, f, verificationAddress, ident, email); err != nil {
+func (e *Kernel) SendVerification(r *http.Request, f *Flow, ident *sessionstore.Identity, email string) error {
+	if err := e.SendAddressChallenge(r, f, VerificationAddress, ident, email); err != nil {
 		return err
 	}
 	return e.markAddressSent(r.Context(), ident.ID, email)
 }
 
 // markAddressSent sets a pending verifiable address to "sent".
-func (e *kernel) markAddressSent(ctx context.Context, identityID, email string) error {
+func (e *Kernel) markAddressSent(ctx context.Context, identityID, email string) error {
 	now := e.now().UTC()
 	_, err := e.store.ModifyIdentity(ctx, identityID, func(ident *sessionstore.Identity) error {
 		changed := false
@@ -280,7 +279,7 @@ func (e *kernel) markAddressSent(ctx context.Context, identityID, email string) 
 	return err
 }
 
-func (e *kernel) mail(ctx context.Context, m Mail) error {
+func (e *Kernel) SendMail(ctx context.Context, m Mail) error {
 	if e.cfg.Mailer == nil {
 		e.logger.Warn("no mailer configured; message dropped", zap.String("template", m.Template))
 		return nil
@@ -288,27 +287,27 @@ func (e *kernel) mail(ctx context.Context, m Mail) error {
 	return e.cfg.Mailer.Send(ctx, m)
 }
 
-// mailIdentity is the identity as templates see it.
-func (e *kernel) mailIdentity(r *http.Request, ident *sessionstore.Identity) map[string]any {
+// MailIdentity is the identity as templates see it.
+func (e *Kernel) MailIdentity(r *http.Request, ident *sessionstore.Identity) map[string]any {
 	var m map[string]any
 	idJSON, _ := json.Marshal(e.sessions.IdentityJSON(r, ident))
 	_ = json.Unmarshal(idJSON, &m)
 	return m
 }
 
-type linkToken struct {
+type LinkToken struct {
 	FlowID     string `json:"flow_id"`
 	IdentityID string `json:"identity_id"`
 	Address    string `json:"address"`
 }
 
-func (e *kernel) putLinkToken(ctx context.Context, ns, tok string, f *flow, identityID, address string) error {
-	b, _ := json.Marshal(linkToken{FlowID: f.ID, IdentityID: identityID, Address: address})
+func (e *Kernel) PutLinkToken(ctx context.Context, ns, tok string, f *Flow, identityID, address string) error {
+	b, _ := json.Marshal(LinkToken{FlowID: f.ID, IdentityID: identityID, Address: address})
 	return e.store.PutRecord(ctx, ns, fmt.Sprintf("%x", token.Hash(tok)), b, e.cfg.CodeLifespan)
 }
 
-// takeLinkToken consumes a link token (single use).
-func (e *kernel) takeLinkToken(ctx context.Context, ns, tok string) (*linkToken, error) {
+// TakeLinkToken consumes a link token (single use).
+func (e *Kernel) TakeLinkToken(ctx context.Context, ns, tok string) (*LinkToken, error) {
 	if len(tok) != 32 {
 		return nil, sessionstore.ErrNotFound
 	}
@@ -316,7 +315,7 @@ func (e *kernel) takeLinkToken(ctx context.Context, ns, tok string) (*linkToken,
 	if err != nil {
 		return nil, err
 	}
-	var lt linkToken
+	var lt LinkToken
 	if err := json.Unmarshal(b, &lt); err != nil {
 		return nil, err
 	}
