@@ -19,6 +19,7 @@ import (
 // unknown addresses nothing (or, if configured, an "invalid" notice). The
 // two differ only in names, which addressKinds holds.
 
+// AddressKind is what recovery and verification call their challenges.
 type AddressKind struct {
 	name    string // recovery | verification: flow kind, index, template prefix, path
 	tokenNS string // store namespace of link tokens
@@ -29,88 +30,88 @@ var (
 	VerificationAddress = AddressKind{name: "verification", tokenNS: "vtok"}
 )
 
-func (e *Kernel) use(k AddressKind) string {
-	if k.name == "recovery" {
-		return e.cfg.RecoveryUse
+func (k *Kernel) use(ak AddressKind) string {
+	if ak.name == "recovery" {
+		return k.cfg.RecoveryUse
 	}
-	return e.cfg.VerificationUse
+	return k.cfg.VerificationUse
 }
 
 // startAddressChallenge finds the owner of email and mails them a code or
 // link on f (saved by the caller). Unknown addresses get the same answer.
-func (e *Kernel) startAddressChallenge(r *http.Request, f *Flow, k AddressKind, email string) error {
-	ident, err := e.store.FindIdentityByCredential(r.Context(), sessionstore.AddressIndexType(k.name, "email"), email)
+func (k *Kernel) startAddressChallenge(r *http.Request, f *Flow, ak AddressKind, email string) error {
+	ident, err := k.store.FindIdentityByCredential(r.Context(), sessionstore.AddressIndexType(ak.name, "email"), email)
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		f.SetChallenge(nil)
-		if !e.cfg.NotifyUnknownRecipients {
-			return e.decoyWrite(r.Context(), k)
+		if !k.cfg.NotifyUnknownRecipients {
+			return k.decoyWrite(r.Context(), ak)
 		}
-		tpl := k.name + "_code_invalid"
-		if e.use(k) == "link" {
-			tpl = k.name + "_invalid"
+		tpl := ak.name + "_code_invalid"
+		if k.use(ak) == "link" {
+			tpl = ak.name + "_invalid"
 		}
-		return e.SendMail(r.Context(), Mail{To: email, Template: tpl, RequestURL: f.RequestURL})
+		return k.SendMail(r.Context(), Mail{To: email, Template: tpl, RequestURL: f.RequestURL})
 	}
 	if err != nil {
-		return fmt.Errorf("find %s address: %w", k.name, err)
+		return fmt.Errorf("find %s address: %w", ak.name, err)
 	}
-	if k.name == "verification" {
-		return e.SendVerification(r, f, ident, email)
+	if ak.name == "verification" {
+		return k.SendVerification(r, f, ident, email)
 	}
-	return e.SendAddressChallenge(r, f, k, ident, email)
+	return k.SendAddressChallenge(r, f, ak, ident, email)
 }
 
 // SendAddressChallenge puts a new code or link for ident's email on f and
 // mails it.
-func (e *Kernel) SendAddressChallenge(r *http.Request, f *Flow, k AddressKind, ident *sessionstore.Identity, email string) error {
+func (k *Kernel) SendAddressChallenge(r *http.Request, f *Flow, ak AddressKind, ident *sessionstore.Identity, email string) error {
 	// Sending a code or link restarts the flow's clock on the code's
 	// lifespan: once the code is stale the flow is too, and the client is
 	// moved to a new flow with the "expired" message (as Kratos does).
-	f.ExpiresAt = e.now().UTC().Add(e.cfg.CodeLifespan)
-	m := Mail{To: email, Identity: e.MailIdentity(r, ident), RequestURL: f.RequestURL,
-		TransientPayload: f.TransientPayload, ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}
-	base := "self-service/" + k.name + "?flow=" + f.ID
+	f.ExpiresAt = k.now().UTC().Add(k.cfg.CodeLifespan)
+	m := Mail{To: email, Identity: k.MailIdentity(r, ident), RequestURL: f.RequestURL,
+		TransientPayload: f.TransientPayload, ExpiresInMinutes: int(k.cfg.CodeLifespan.Minutes())}
+	base := "self-service/" + ak.name + "?flow=" + f.ID
 	var url, code string
-	if e.use(k) == "link" {
+	if k.use(ak) == "link" {
 		token := token.RandomString(32, token.Alnum)
-		if err := e.PutLinkToken(r.Context(), k.tokenNS, token, f, ident.ID, email); err != nil {
+		if err := k.PutLinkToken(r.Context(), ak.tokenNS, token, f, ident.ID, email); err != nil {
 			return err
 		}
-		m.Template = k.name + "_valid"
-		url = e.urls.Public(base + "&token=" + token)
+		m.Template = ak.name + "_valid"
+		url = k.urls.Public(base + "&token=" + token)
 	} else {
 		code = NewCode()
-		f.SetChallenge(&Challenge{MAC: e.CodeMAC(f.ID, code), Address: email, IdentityID: ident.ID,
-			ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
-		m.Template = k.name + "_code_valid"
-		if k.name == "verification" {
+		f.SetChallenge(&Challenge{MAC: k.CodeMAC(f.ID, code), Address: email, IdentityID: ident.ID,
+			ExpiresAt: k.now().Add(k.cfg.CodeLifespan)})
+		m.Template = ak.name + "_code_valid"
+		if ak.name == "verification" {
 			// Kratos's verification code mail also carries a link with it.
-			url = e.urls.Public(base + "&code=" + code)
+			url = k.urls.Public(base + "&code=" + code)
 		}
 	}
-	if k.name == "recovery" {
+	if ak.name == "recovery" {
 		m.RecoveryCode, m.RecoveryURL = code, url
 	} else {
 		m.VerificationCode, m.VerificationURL = code, url
 	}
-	return e.SendMail(r.Context(), m)
+	return k.SendMail(r.Context(), m)
 }
 
 // ChallengeAddress applies the mail limits and sends the code
 // or link for a submitted address. It reports false after answering the
 // request itself (429, or an internal error).
-func (e *Kernel) ChallengeAddress(w http.ResponseWriter, r *http.Request, sub *Submission, k AddressKind, email string) bool {
-	if lerr := e.LimitSend(r, email); lerr != nil {
-		e.Refuse(w, r, sub, lerr)
+func (k *Kernel) ChallengeAddress(w http.ResponseWriter, r *http.Request, sub *Submission, ak AddressKind, email string) bool {
+	if lerr := k.LimitSend(r, email); lerr != nil {
+		k.Refuse(w, r, sub, lerr)
 		return false
 	}
 	// Known and unknown addresses must not be told apart by the answer's
 	// timing: both paths write to the store (decoyWrite) and take at
 	// least addressChallengeFloor.
 	defer PadSince(time.Now(), AddressChallengeFloor)
-	if err := e.startAddressChallenge(r, sub.Flow, k, email); err != nil {
-		e.logger.Error(k.name+" mail", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to send the "+k.name+" message"))
+	if err := k.startAddressChallenge(r, sub.Flow, ak, email); err != nil {
+		k.logger.Error(ak.name+" mail", zap.Error(err))
+		wire.WriteError(w, r, wire.Internal("unable to send the "+ak.name+" message"))
 		return false
 	}
 	return true
@@ -128,19 +129,21 @@ func PadSince(start time.Time, floor time.Duration) {
 	}
 }
 
+// DecoyNS is the store namespace of the writes that stand in for a known
+// address's (timing).
 const DecoyNS = "decoy"
 
 // decoyWrite does for an unknown address the durable writes a known one
 // costs (the mail in the outbox, and the link token for links), with a
 // record of about a mail's size that expires at once, so the store's work
 // (and its fsync) does not tell the two apart either.
-func (e *Kernel) decoyWrite(ctx context.Context, k AddressKind) error {
+func (k *Kernel) decoyWrite(ctx context.Context, ak AddressKind) error {
 	writes := 1
-	if e.use(k) == "link" {
+	if k.use(ak) == "link" {
 		writes = 2
 	}
 	for i := 0; i < writes; i++ {
-		if err := e.store.PutRecord(ctx, DecoyNS, token.RandomString(16, token.Alnum), token.RandomBytes(4<<10), time.Second); err != nil {
+		if err := k.store.PutRecord(ctx, DecoyNS, token.RandomString(16, token.Alnum), token.RandomBytes(4<<10), time.Second); err != nil {
 			return fmt.Errorf("decoy write: %w", err)
 		}
 	}
@@ -152,9 +155,9 @@ func (e *Kernel) decoyWrite(ctx context.Context, k AddressKind) error {
 // (every send mails a new one) only the first that arrives completes it,
 // also when two arrive at once; a completed flow refuses every other
 // token. f is refreshed from the store.
-func (e *Kernel) Pass(ctx context.Context, f *Flow) (bool, error) {
+func (k *Kernel) Pass(ctx context.Context, f *Flow) (bool, error) {
 	won := false
-	err := e.store.UpdateRecord(ctx, FlowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
+	err := k.store.UpdateRecord(ctx, FlowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
 		won = false
 		if old == nil {
 			return nil, 0, ErrNotFound
@@ -167,7 +170,7 @@ func (e *Kernel) Pass(ctx context.Context, f *Flow) (bool, error) {
 			won = true
 			sf.State = "passed_challenge"
 			sf.SetChallenge(nil)
-			sf.UpdatedAt = e.now().UTC()
+			sf.UpdatedAt = k.now().UTC()
 		}
 		b, err := json.Marshal(&sf)
 		if err != nil {
@@ -198,12 +201,12 @@ func (e *Kernel) Pass(ctx context.Context, f *Flow) (bool, error) {
 // again.
 //
 // It reports whether the identity was claimed.
-func (e *Kernel) ClaimAddress(ctx context.Context, identityID, address, keepSessionID string) (bool, error) {
-	now := e.now().UTC()
+func (k *Kernel) ClaimAddress(ctx context.Context, identityID, address, keepSessionID string) (bool, error) {
+	now := k.now().UTC()
 	claimed := false
 	// Applied to the identity as it is when written (ModifyIdentity), so a
 	// concurrent change — a deactivation above all — is never undone.
-	_, err := e.store.ModifyIdentity(ctx, identityID, func(ident *sessionstore.Identity) error {
+	_, err := k.store.ModifyIdentity(ctx, identityID, func(ident *sessionstore.Identity) error {
 		claimed = false
 		if ident.State != "" && ident.State != "active" {
 			return sessionstore.ErrNoChange // no sign-in follows; an administrator decides
@@ -223,12 +226,12 @@ func (e *Kernel) ClaimAddress(ctx context.Context, identityID, address, keepSess
 			}
 		}
 		if !found || !claimed {
-			// Nothing to prove (no such verifiable address, e.g. a recovery
+			// Nothing to prove (no such verifiable address, k.g. a recovery
 			// address only) or already proven: the credentials stand.
 			claimed = false
 			return sessionstore.ErrNoChange
 		}
-		for _, drop := range e.claimDrops {
+		for _, drop := range k.claimDrops {
 			if err := drop(ident, now); err != nil {
 				return err
 			}
@@ -242,27 +245,27 @@ func (e *Kernel) ClaimAddress(ctx context.Context, identityID, address, keepSess
 	if !claimed {
 		return false, nil
 	}
-	if _, err := e.store.RevokeSessionsOfIdentity(ctx, identityID, keepSessionID); err != nil {
+	if _, err := k.store.RevokeSessionsOfIdentity(ctx, identityID, keepSessionID); err != nil {
 		return false, fmt.Errorf("claim address: revoking sessions: %w", err)
 	}
-	e.logger.Info("address proven by a mailbox sign-in for the first time: other first factors removed, sessions revoked",
+	k.logger.Info("address proven by a mailbox sign-in for the first time: other first factors removed, sessions revoked",
 		zap.String("identity_id", identityID))
 	return true, nil
 }
 
 // SendVerification puts a new code or link on f, mails it and marks the
 // address "sent".
-func (e *Kernel) SendVerification(r *http.Request, f *Flow, ident *sessionstore.Identity, email string) error {
-	if err := e.SendAddressChallenge(r, f, VerificationAddress, ident, email); err != nil {
+func (k *Kernel) SendVerification(r *http.Request, f *Flow, ident *sessionstore.Identity, email string) error {
+	if err := k.SendAddressChallenge(r, f, VerificationAddress, ident, email); err != nil {
 		return err
 	}
-	return e.markAddressSent(r.Context(), ident.ID, email)
+	return k.markAddressSent(r.Context(), ident.ID, email)
 }
 
 // markAddressSent sets a pending verifiable address to "sent".
-func (e *Kernel) markAddressSent(ctx context.Context, identityID, email string) error {
-	now := e.now().UTC()
-	_, err := e.store.ModifyIdentity(ctx, identityID, func(ident *sessionstore.Identity) error {
+func (k *Kernel) markAddressSent(ctx context.Context, identityID, email string) error {
+	now := k.now().UTC()
+	_, err := k.store.ModifyIdentity(ctx, identityID, func(ident *sessionstore.Identity) error {
 		changed := false
 		for i, a := range ident.VerifiableAddresses {
 			if a.Value == email && a.Status == "pending" {
@@ -279,39 +282,25 @@ func (e *Kernel) markAddressSent(ctx context.Context, identityID, email string) 
 	return err
 }
 
-func (e *Kernel) SendMail(ctx context.Context, m Mail) error {
-	if e.cfg.Mailer == nil {
-		e.logger.Warn("no mailer configured; message dropped", zap.String("template", m.Template))
-		return nil
-	}
-	return e.cfg.Mailer.Send(ctx, m)
-}
-
-// MailIdentity is the identity as templates see it.
-func (e *Kernel) MailIdentity(r *http.Request, ident *sessionstore.Identity) map[string]any {
-	var m map[string]any
-	idJSON, _ := json.Marshal(e.sessions.IdentityJSON(r, ident))
-	_ = json.Unmarshal(idJSON, &m)
-	return m
-}
-
+// LinkToken is what a mailed link's token stands for.
 type LinkToken struct {
 	FlowID     string `json:"flow_id"`
 	IdentityID string `json:"identity_id"`
 	Address    string `json:"address"`
 }
 
-func (e *Kernel) PutLinkToken(ctx context.Context, ns, tok string, f *Flow, identityID, address string) error {
+// PutLinkToken stores a link token's hash for the code lifespan.
+func (k *Kernel) PutLinkToken(ctx context.Context, ns, tok string, f *Flow, identityID, address string) error {
 	b, _ := json.Marshal(LinkToken{FlowID: f.ID, IdentityID: identityID, Address: address})
-	return e.store.PutRecord(ctx, ns, fmt.Sprintf("%x", token.Hash(tok)), b, e.cfg.CodeLifespan)
+	return k.store.PutRecord(ctx, ns, fmt.Sprintf("%x", token.Hash(tok)), b, k.cfg.CodeLifespan)
 }
 
 // TakeLinkToken consumes a link token (single use).
-func (e *Kernel) TakeLinkToken(ctx context.Context, ns, tok string) (*LinkToken, error) {
+func (k *Kernel) TakeLinkToken(ctx context.Context, ns, tok string) (*LinkToken, error) {
 	if len(tok) != 32 {
 		return nil, sessionstore.ErrNotFound
 	}
-	b, err := e.store.TakeRecord(ctx, ns, fmt.Sprintf("%x", token.Hash(tok)))
+	b, err := k.store.TakeRecord(ctx, ns, fmt.Sprintf("%x", token.Hash(tok)))
 	if err != nil {
 		return nil, err
 	}

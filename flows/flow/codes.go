@@ -29,8 +29,8 @@ func NewCode() string {
 // value reveals nothing even to someone who can read the store (6 digits
 // would fall to an offline search of a plain hash). The key comes from the
 // cipher secrets when they are set, else from the cookie secrets.
-func (e *Kernel) CodeMAC(flowID, code string) string {
-	m := hmac.New(sha256.New, e.codeKey)
+func (k *Kernel) CodeMAC(flowID, code string) string {
+	m := hmac.New(sha256.New, k.codeKey)
 	m.Write([]byte("code\x00" + flowID + "\x00" + code))
 	return hex.EncodeToString(m.Sum(nil))
 }
@@ -45,6 +45,7 @@ type Challenge struct {
 	Attempts   int       `json:"attempts"`
 }
 
+// Challenge is the flow's pending code, nil when there is none.
 func (f *Flow) Challenge() *Challenge {
 	raw, ok := f.Internal["challenge"]
 	if !ok {
@@ -58,6 +59,7 @@ func (f *Flow) Challenge() *Challenge {
 	return &c
 }
 
+// SetChallenge stores c as the flow's pending code (nil removes it).
 func (f *Flow) SetChallenge(c *Challenge) {
 	if f.Internal == nil {
 		f.Internal = map[string]any{}
@@ -74,18 +76,18 @@ func (f *Flow) SetChallenge(c *Challenge) {
 
 // checkCode verifies code against the flow's challenge in constant time;
 // it counts the attempt and reports whether the flow may still be tried.
-func (e *Kernel) checkCode(f *Flow, code string) (ok bool, c *Challenge) {
+func (k *Kernel) checkCode(f *Flow, code string) (ok bool, c *Challenge) {
 	c = f.Challenge()
 	if c == nil {
 		return false, nil
 	}
 	c.Attempts++
-	if c.Attempts > e.cfg.CodeMaxSubmissions || e.now().After(c.ExpiresAt) {
+	if c.Attempts > k.cfg.CodeMaxSubmissions || k.now().After(c.ExpiresAt) {
 		f.SetChallenge(c)
 		return false, c
 	}
 	want := c.MAC
-	got := e.CodeMAC(f.ID, code)
+	got := k.CodeMAC(f.ID, code)
 	ok = hmac.Equal([]byte(want), []byte(got))
 	if ok {
 		f.SetChallenge(nil)
@@ -98,11 +100,11 @@ func (e *Kernel) checkCode(f *Flow, code string) (ok bool, c *Challenge) {
 // ConsumeCode checks code against the stored flow atomically (a store
 // transaction), so of concurrent submissions of one correct code exactly
 // one succeeds. f is refreshed from the store.
-func (e *Kernel) ConsumeCode(r *http.Request, f *Flow, code string) (ok bool, c *Challenge, err error) {
+func (k *Kernel) ConsumeCode(r *http.Request, f *Flow, code string) (ok bool, c *Challenge, err error) {
 	ctx := r.Context()
 	// The guess is counted before it is checked; only a wrong code keeps
 	// the count.
-	rv, lerr := e.Reserve(ctx, "code_ip", e.LimitIP(r))
+	rv, lerr := k.Reserve(ctx, "code_ip", k.LimitIP(r))
 	if lerr != nil {
 		return false, nil, lerr
 	}
@@ -111,7 +113,7 @@ func (e *Kernel) ConsumeCode(r *http.Request, f *Flow, code string) (ok bool, c 
 			rv.Release()
 		}
 	}()
-	err = e.store.UpdateRecord(ctx, FlowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
+	err = k.store.UpdateRecord(ctx, FlowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
 		if old == nil {
 			return nil, 0, ErrNotFound
 		}
@@ -125,13 +127,13 @@ func (e *Kernel) ConsumeCode(r *http.Request, f *Flow, code string) (ok bool, c 
 			*f = sf
 			return old, time.Until(sf.ExpiresAt) + flowGrace, nil
 		}
-		ok, c = e.checkCode(&sf, code)
+		ok, c = k.checkCode(&sf, code)
 		if ok {
 			// Part of the same transaction, so a concurrent loser can
 			// never save its stale copy over the winner's state.
 			sf.State = "passed_challenge"
 		}
-		sf.UpdatedAt = e.now().UTC()
+		sf.UpdatedAt = k.now().UTC()
 		b, err := json.Marshal(&sf)
 		if err != nil {
 			return nil, 0, err
@@ -146,9 +148,9 @@ func (e *Kernel) ConsumeCode(r *http.Request, f *Flow, code string) (ok bool, c 
 // transaction and returns it: of concurrent submits exactly one gets the
 // value. It is also removed from f (so saving f cannot bring it back). ""
 // when there is none.
-func (e *Kernel) TakeInternal(ctx context.Context, f *Flow, key string) (string, error) {
+func (k *Kernel) TakeInternal(ctx context.Context, f *Flow, key string) (string, error) {
 	var raw string
-	err := e.store.UpdateRecord(ctx, FlowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
+	err := k.store.UpdateRecord(ctx, FlowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
 		raw = ""
 		if old == nil {
 			return nil, 0, ErrNotFound

@@ -12,9 +12,9 @@ import (
 
 // CSRFFromCookie returns the raw CSRF token of the request's first
 // well-formed CSRF cookie, or nil.
-func (e *Kernel) CSRFFromCookie(r *http.Request) []byte {
+func (k *Kernel) CSRFFromCookie(r *http.Request) []byte {
 	var tok []byte
-	e.eachCSRFCookie(r, func(t []byte) bool {
+	k.eachCSRFCookie(r, func(t []byte) bool {
 		tok = t
 		return false
 	})
@@ -26,8 +26,8 @@ func (e *Kernel) CSRFFromCookie(r *http.Request) []byte {
 // when one was set for a parent domain too (tossed from a sibling
 // subdomain): checkCSRF accepts the request when any of them matches, so
 // a planted cookie cannot make the real one fail.
-func (e *Kernel) eachCSRFCookie(r *http.Request, fn func(tok []byte) bool) {
-	token.EachCookie(r.Header, e.csrfName, func(v string) bool {
+func (k *Kernel) eachCSRFCookie(r *http.Request, fn func(tok []byte) bool) {
+	token.EachCookie(r.Header, k.csrfName, func(v string) bool {
 		b, err := base64.StdEncoding.DecodeString(v)
 		if err != nil || len(b) != 32 {
 			return true
@@ -38,27 +38,27 @@ func (e *Kernel) eachCSRFCookie(r *http.Request, fn func(tok []byte) bool) {
 
 // EnsureCSRF returns the request's CSRF token, issuing a new cookie when it
 // has none (Kratos does this on every non-exempt GET).
-func (e *Kernel) EnsureCSRF(w http.ResponseWriter, r *http.Request) []byte {
-	if t := e.CSRFFromCookie(r); t != nil {
+func (k *Kernel) EnsureCSRF(w http.ResponseWriter, r *http.Request) []byte {
+	if t := k.CSRFFromCookie(r); t != nil {
 		return t
 	}
-	return e.IssueCSRF(w, r)
+	return k.IssueCSRF(w, r)
 }
 
 // IssueCSRF sets a fresh CSRF cookie (also used to regenerate it on login
 // and logout).
-func (e *Kernel) IssueCSRF(w http.ResponseWriter, r *http.Request) []byte {
+func (k *Kernel) IssueCSRF(w http.ResponseWriter, r *http.Request) []byte {
 	t := token.RandomBytes(32)
-	secure := e.secureCookies(r)
-	same := e.cfg.CookieSameSite
+	secure := k.secureCookies(r)
+	same := k.cfg.CookieSameSite
 	if !secure && same == http.SameSiteNoneMode {
 		same = http.SameSiteLaxMode
 	}
 	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- HttpOnly and SameSite are set; Secure is off only in dev mode over plain http (kratos --dev)
-		Name:     e.csrfName,
+		Name:     k.csrfName,
 		Value:    base64.StdEncoding.EncodeToString(t),
-		Path:     e.cfg.CookiePath,
-		Domain:   e.cfg.CookieDomain,
+		Path:     k.cfg.CookiePath,
+		Domain:   k.cfg.CookieDomain,
 		MaxAge:   int((365 * 24 * time.Hour).Seconds()),
 		HttpOnly: true,
 		Secure:   secure,
@@ -69,7 +69,7 @@ func (e *Kernel) IssueCSRF(w http.ResponseWriter, r *http.Request) []byte {
 
 // secureCookies: Secure unless dev mode over plain http (__Host- cookies
 // are always Secure).
-func (e *Kernel) secureCookies(*http.Request) bool { return e.cfg.Secure }
+func (k *Kernel) secureCookies(*http.Request) bool { return k.cfg.Secure }
 
 // Reject reasons, Kratos's texts.
 const (
@@ -81,11 +81,11 @@ const (
 // CheckCSRF is EnsureCSRF for a browser flow submit: the token from the
 // body (or X-CSRF-Token) must match the cookie, and the cookie must match
 // the token the flow was created with.
-func (e *Kernel) CheckCSRF(r *http.Request, f *Flow, bodyToken string) *wire.Error {
+func (k *Kernel) CheckCSRF(r *http.Request, f *Flow, bodyToken string) *wire.Error {
 	if r.Header.Get("Cookie") == "" {
 		return wire.CSRFViolation(csrfNoCookieHeader)
 	}
-	if e.CSRFFromCookie(r) == nil {
+	if k.CSRFFromCookie(r) == nil {
 		return wire.CSRFViolation(csrfCookieMissing)
 	}
 	if bodyToken == "" {
@@ -101,7 +101,7 @@ func (e *Kernel) CheckCSRF(r *http.Request, f *Flow, bodyToken string) *wire.Err
 	// One cookie must match both the submitted token and the token the
 	// flow was created with.
 	ok := false
-	e.eachCSRFCookie(r, func(cookie []byte) bool {
+	k.eachCSRFCookie(r, func(cookie []byte) bool {
 		ok = token.Equal(sent, cookie) && (len(f.CSRFToken) == 0 || token.Equal(f.CSRFToken, cookie))
 		return !ok
 	})
@@ -114,12 +114,12 @@ func (e *Kernel) CheckCSRF(r *http.Request, f *Flow, bodyToken string) *wire.Err
 // HoldsCSRF reports whether the request carries a CSRF cookie that is
 // the browser flow's own token: only such a request may read the flow with
 // its csrf_token value.
-func (e *Kernel) HoldsCSRF(r *http.Request, f *Flow) bool {
+func (k *Kernel) HoldsCSRF(r *http.Request, f *Flow) bool {
 	if len(f.CSRFToken) == 0 {
 		return false
 	}
 	ok := false
-	e.eachCSRFCookie(r, func(cookie []byte) bool {
+	k.eachCSRFCookie(r, func(cookie []byte) bool {
 		ok = token.Equal(cookie, f.CSRFToken)
 		return !ok
 	})

@@ -11,7 +11,6 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
-	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"github.com/google/uuid"
@@ -54,31 +53,36 @@ type Flow struct {
 	Identity *session.IdentityWire `json:"-"`
 }
 
+// FlowNS is the store namespace of flows.
 const FlowNS = "flow"
 
 // flowGrace keeps expired flows around so they answer 410, not 404.
 const flowGrace = time.Hour
 
-func (e *Kernel) NewFlow(r *http.Request, kind, typ string) *Flow {
-	now := e.now().UTC()
+// NewFlow builds a flow of kind and type typ (api or browser), not yet
+// stored: its id, times, request URL and empty form.
+func (k *Kernel) NewFlow(r *http.Request, kind, typ string) *Flow {
+	now := k.now().UTC()
 	id := uuid.NewString()
 	return &Flow{
 		ID: id, Kind: kind, Type: typ,
 		IssuedAt: now, CreatedAt: now, UpdatedAt: now,
-		ExpiresAt:  now.Add(e.cfg.FlowLifespan),
-		RequestURL: e.urls.Request(r),
+		ExpiresAt:  now.Add(k.cfg.FlowLifespan),
+		RequestURL: k.urls.Request(r),
 		UI: node.Container{
-			Action: e.urls.Public("self-service/" + kind + "?flow=" + id),
+			Action: k.urls.Public("self-service/" + kind + "?flow=" + id),
 			Method: "POST",
 			Nodes:  []*node.Node{},
 		},
 	}
 }
 
-func (e *Kernel) Save(ctx context.Context, f *Flow) error {
-	f.UpdatedAt = e.now().UTC()
+// Save stores f until its expiry and FlowGrace, keeping out what a
+// method showed once (the kernel's masks).
+func (k *Kernel) Save(ctx context.Context, f *Flow) error {
+	f.UpdatedAt = k.now().UTC()
 	stored := f
-	for _, mask := range e.masks {
+	for _, mask := range k.masks {
 		stored = mask(stored)
 	}
 	b, err := json.Marshal(stored)
@@ -89,20 +93,21 @@ func (e *Kernel) Save(ctx context.Context, f *Flow) error {
 	if ttl <= 0 {
 		ttl = flowGrace
 	}
-	if err := e.store.PutRecord(ctx, FlowNS, f.ID, b, ttl); err != nil {
+	if err := k.store.PutRecord(ctx, FlowNS, f.ID, b, ttl); err != nil {
 		return fmt.Errorf("store flow: %w", err)
 	}
 	return nil
 }
 
+// ErrNotFound: no flow of that id and kind.
 var ErrNotFound = errors.New("flow not found")
 
 // Load loads a flow of the given kind; other kinds count as not found.
-func (e *Kernel) Load(ctx context.Context, id, kind string) (*Flow, error) {
+func (k *Kernel) Load(ctx context.Context, id, kind string) (*Flow, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, ErrNotFound
 	}
-	b, err := e.store.GetRecord(ctx, FlowNS, id)
+	b, err := k.store.GetRecord(ctx, FlowNS, id)
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		return nil, ErrNotFound
 	}
@@ -189,133 +194,6 @@ func WriteFlow(w http.ResponseWriter, status int, f *Flow) {
 
 // --- create / get ---
 
-// Create serves create{Browser,Native}{Login,Registration}Flow.
-func (e *Kernel) Create(w http.ResponseWriter, r *http.Request, kind, typ string) {
-	// Every flow is stored for its lifespan: creations per client are
-	// limited so they cannot fill the store.
-	if _, lerr := e.Reserve(r.Context(), "flow_ip", e.LimitIP(r)); lerr != nil {
-		e.Refuse(w, r, nil, lerr)
-		return
-	}
-	var csrf []byte
-	if typ == "browser" {
-		csrf = e.EnsureCSRF(w, r)
-	}
-	k := e.kinds[kind]
-	if c, ok := k.(Creator); ok {
-		c.Create(w, r, typ)
-		return
-	}
-	f, ferr := k.Init(r, typ)
-	if ferr != nil {
-		if ferr.ID == "session_already_available" && typ == "browser" && wire.PrefersHTML(r) {
-			// Already signed in: go where the user wanted to go.
-			to := e.urls.DefaultReturn()
-			if rt, err := e.ValidateReturnTo(r, r.URL.Query().Get("return_to")); err == nil && rt != "" {
-				to = rt
-			}
-			code := http.StatusSeeOther
-			if kind == "registration" || kind == "recovery" {
-				code = http.StatusFound
-			}
-			wire.Redirect(w, r, code, to)
-			return
-		}
-		e.WriteError(w, r, typ, ferr)
-		return
-	}
-	f.CSRFToken = csrf
-	e.SetCSRFNode(f, csrf)
-	if err := e.Save(r.Context(), f); err != nil {
-		e.logger.Error("saving flow", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
-		return
-	}
-	if typ == "browser" && wire.PrefersHTML(r) {
-		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI(kind), "flow", f.ID))
-		return
-	}
-	WriteFlow(w, http.StatusOK, f)
-}
-
-// SetCSRFNode puts the (masked, for browsers) CSRF token on the flow's node.
-// A flow shows one masked value for as long as it is bound to the same
-// token: Kratos stores the flow's token, and UIs compare and cache it, so
-// every read of the flow answers the value it was created with. Any mask
-// of the token verifies against the cookie (checkCSRF).
-func (e *Kernel) SetCSRFNode(f *Flow, raw []byte) {
-	v := ""
-	if f.Type == "browser" && raw != nil {
-		cur := f.CSRFMasked
-		if n := f.UI.Find("csrf_token"); cur == "" && n != nil {
-			cur, _ = n.Input().Value.(string) // a flow stored before csrf_masked
-		}
-		if !token.IsMaskOf(cur, raw) {
-			cur = token.MaskCSRF(raw)
-		}
-		f.CSRFMasked, v = cur, cur
-	}
-	if n := f.UI.Find("csrf_token"); n != nil {
-		n.Input().Value = v
-		return
-	}
-	if f.Kind == "verification" && f.Type == "api" {
-		return // Kratos's native verification flows carry no csrf_token node
-	}
-	f.UI.Nodes = append([]*node.Node{node.CSRF(v)}, f.UI.Nodes...)
-}
-
-// Get serves get{Login,Registration,Recovery,Verification}Flow.
-func (e *Kernel) Get(w http.ResponseWriter, r *http.Request, kind string) {
-	k := e.kinds[kind]
-	if g, ok := k.(Getter); ok {
-		g.Get(w, r)
-		return
-	}
-	// GETs of flows issue the CSRF cookie when missing (Kratos's nosurf
-	// does, whatever the flow's type).
-	e.EnsureCSRF(w, r)
-	id := r.URL.Query().Get("id")
-	f, err := e.Load(r.Context(), id, kind)
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			wire.WriteError(w, r, wire.NotFound())
-			return
-		}
-		e.logger.Error("loading flow", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to load the flow"))
-		return
-	}
-	if derr := k.Disabled(); derr != nil {
-		wire.WriteError(w, r, derr)
-		return
-	}
-	if f.Type == "browser" && !e.HoldsCSRF(r, f) {
-		wire.WriteError(w, r, wire.CSRFViolation(CSRFMismatch))
-		return
-	}
-	if e.now().After(f.ExpiresAt) {
-		details := map[string]any{}
-		if f.Type == "browser" {
-			to := e.urls.Public("self-service/" + kind + "/browser")
-			if f.ReturnTo != "" {
-				to = wire.WithQuery(to, "return_to", f.ReturnTo)
-			}
-			details["redirect_to"] = to
-			if f.ReturnTo != "" {
-				details["return_to"] = f.ReturnTo
-			}
-		} else {
-			details["api"] = e.urls.Public("self-service/" + kind + "/api")
-		}
-		wire.WriteError(w, r, wire.FlowExpired(f.ExpiresAt, details))
-		return
-	}
-	// The flow's own mask (setCSRFNode), the same on every read.
-	e.SetCSRFNode(f, f.CSRFToken)
-	WriteFlow(w, http.StatusOK, f)
-}
-
 // orgID is organization_id: null when present, absent otherwise (organisations
 // are an Ory Network feature; Kratos OSS always sends null on the flows that
 // carry the field).
@@ -334,27 +212,16 @@ func (f *Flow) KeepTransient() {
 	}
 }
 
-// submitSchema is the schema that types a flow's form traits: the
-// identity's for a settings flow, else the flow's own (registration).
-func (e *Kernel) submitSchema(ctx context.Context, f *Flow) *identity.Schema {
-	if f.Kind == "settings" && f.IdentityID != "" {
-		if ident, err := e.store.GetIdentityShared(ctx, f.IdentityID); err == nil {
-			return e.schemas.Of(ident)
-		}
-	}
-	return e.FlowSchema(f)
-}
-
 // FlowSchema is the schema a registration flow creates its identity with.
-func (e *Kernel) FlowSchema(f *Flow) *identity.Schema {
-	return e.schemas.For(f.IdentitySchema)
+func (k *Kernel) FlowSchema(f *Flow) *identity.Schema {
+	return k.schemas.For(f.IdentitySchema)
 }
 
 // Complete marks a flow done so it cannot be replayed.
-func (e *Kernel) Complete(ctx context.Context, f *Flow) {
+func (k *Kernel) Complete(ctx context.Context, f *Flow) {
 	f.State = "passed_challenge"
-	if err := e.Save(ctx, f); err != nil {
-		e.logger.Warn("marking flow complete", zap.Error(err))
+	if err := k.Save(ctx, f); err != nil {
+		k.logger.Warn("marking flow complete", zap.Error(err))
 	}
 }
 

@@ -52,9 +52,9 @@ func NewKernel(cfg Config, store sessionstore.Storage, urls *wire.URLs, sessions
 }
 
 // Register adds flow kinds.
-func (e *Kernel) Register(kinds ...Kind) {
-	for _, k := range kinds {
-		e.kinds[k.Name()] = k
+func (k *Kernel) Register(kinds ...Kind) {
+	for _, fk := range kinds {
+		k.kinds[fk.Name()] = fk
 	}
 }
 

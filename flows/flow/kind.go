@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -33,24 +32,4 @@ type Creator interface {
 // Getter is a kind that answers get*Flow itself.
 type Getter interface {
 	Get(w http.ResponseWriter, r *http.Request)
-}
-
-// Mailer queues a templated message durably before returning.
-type Mailer interface {
-	Send(ctx context.Context, m Mail) error
-}
-
-// Mail is one message for the courier: a Kratos template name (as
-// courier.TemplateID: recovery_code_valid, …) and its data.
-type Mail struct {
-	To       string
-	Template string
-	// Data fields as Kratos's templates see them.
-	RecoveryCode, RecoveryURL         string
-	VerificationCode, VerificationURL string
-	LoginCode, RegistrationCode       string
-	Identity                          map[string]any
-	RequestURL                        string
-	TransientPayload                  map[string]any
-	ExpiresInMinutes                  int
 }

@@ -62,7 +62,7 @@ func CheckAllowedReturnURL(s string) error {
 // origin. Relative values inherit scheme and host from the default return
 // URL. A custom scheme (a native app's deep link, exp://…) can only match
 // an allow-list entry of that scheme; unsafe schemes never match.
-func (e *Kernel) ValidateReturnTo(r *http.Request, raw string) (string, *wire.Error) {
+func (k *Kernel) ValidateReturnTo(r *http.Request, raw string) (string, *wire.Error) {
 	if raw == "" {
 		return "", nil
 	}
@@ -77,7 +77,7 @@ func (e *Kernel) ValidateReturnTo(r *http.Request, raw string) (string, *wire.Er
 		if strings.HasPrefix(raw, "//") || !strings.HasPrefix(u.Path, "/") {
 			return "", wire.ReturnToForbidden(raw)
 		}
-		def, err := url.Parse(e.urls.DefaultReturn())
+		def, err := url.Parse(k.urls.DefaultReturn())
 		if err != nil {
 			return "", wire.ReturnToForbidden(raw)
 		}
@@ -86,8 +86,8 @@ func (e *Kernel) ValidateReturnTo(r *http.Request, raw string) (string, *wire.Er
 	if u.Host == "" || unsafeReturnSchemes[u.Scheme] {
 		return "", wire.ReturnToForbidden(raw)
 	}
-	base, _ := url.Parse(e.urls.Base())
-	candidates := append([]*url.URL{}, e.allowed...)
+	base, _ := url.Parse(k.urls.Base())
+	candidates := append([]*url.URL{}, k.allowed...)
 	candidates = append(candidates, &url.URL{Scheme: base.Scheme, Host: base.Host, Path: "/"})
 	for _, a := range candidates {
 		if matchReturnTo(a, u) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -32,27 +33,27 @@ const flowParamReason = "The flow query parameter is missing or malformed."
 // Submit is the shared front half of every update*Flow endpoint:
 // flow lookup, body decoding, CSRF / API rules and expiry. Then it hands over
 // to the kind's handler.
-func (e *Kernel) Submit(w http.ResponseWriter, r *http.Request, kind string) {
+func (k *Kernel) Submit(w http.ResponseWriter, r *http.Request, kind string) {
 	id := r.URL.Query().Get("flow")
 	if _, err := uuid.Parse(id); err != nil {
-		e.WriteError(w, r, "", wire.BadRequest(flowParamReason))
+		k.WriteError(w, r, "", wire.BadRequest(flowParamReason))
 		return
 	}
-	f, err := e.Load(r.Context(), id, kind)
+	f, err := k.Load(r.Context(), id, kind)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			e.WriteError(w, r, "", wire.NotFound())
+			k.WriteError(w, r, "", wire.NotFound())
 			return
 		}
-		e.logger.Error("loading flow", zap.Error(err))
+		k.logger.Error("loading flow", zap.Error(err))
 		wire.WriteError(w, r, wire.Internal("unable to load the flow"))
 		return
 	}
 	sub := &Submission{Flow: f, JSON: f.Type == "api" || wire.IsJSONRequest(r)}
 	sub.ToUI = f.Type == "browser" && !sub.JSON
 	if r.Method != http.MethodPost {
-		// GET on a submit path (e.g. a link without a method): show the flow.
-		e.Render(w, r, sub, http.StatusBadRequest)
+		// GET on a submit path (k.g. a link without a method): show the flow.
+		k.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	body, form, release, derr := wire.DecodeBodyRelease(r)
@@ -64,13 +65,13 @@ func (e *Kernel) Submit(w http.ResponseWriter, r *http.Request, kind string) {
 	if derr != nil {
 		f.UI.ResetMessages()
 		f.UI.Messages = []node.Text{node.TextReason(4000001, derr.Error())}
-		e.Render(w, r, sub, http.StatusBadRequest)
+		k.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if form != nil {
 		// Form values are strings: the identity schema types the traits,
 		// as Kratos's form decoder does.
-		if traits, has := e.submitSchema(r.Context(), f).FormTraits(form); has {
+		if traits, has := k.submitSchema(r.Context(), f).FormTraits(form); has {
 			body["traits"] = traits
 		}
 	}
@@ -82,7 +83,7 @@ func (e *Kernel) Submit(w http.ResponseWriter, r *http.Request, kind string) {
 		if b, err := json.Marshal(tr); err != nil || len(b) > maxTraitsBytes {
 			f.UI.ResetMessages()
 			f.UI.Messages = []node.Text{node.TextReason(4000001, fmt.Sprintf("The traits are too large: at most %d bytes of JSON are accepted.", maxTraitsBytes))}
-			e.Render(w, r, sub, http.StatusBadRequest)
+			k.Render(w, r, sub, http.StatusBadRequest)
 			return
 		}
 	}
@@ -92,7 +93,7 @@ func (e *Kernel) Submit(w http.ResponseWriter, r *http.Request, kind string) {
 		if reason := checkTransientPayload(tp); reason != "" {
 			f.UI.ResetMessages()
 			f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
-			e.Render(w, r, sub, http.StatusBadRequest)
+			k.Render(w, r, sub, http.StatusBadRequest)
 			return
 		}
 		f.TransientPayload = tp
@@ -101,18 +102,18 @@ func (e *Kernel) Submit(w http.ResponseWriter, r *http.Request, kind string) {
 		if aerr := checkAPIRequest(r); aerr != nil {
 			f.UI.ResetMessages()
 			f.UI.Messages = []node.Text{node.TextReason(4000001, aerr.Reason)}
-			e.Render(w, r, sub, http.StatusBadRequest)
+			k.Render(w, r, sub, http.StatusBadRequest)
 			return
 		}
-	} else if cerr := e.CheckCSRF(r, f, wire.BodyString(body, "csrf_token")); cerr != nil {
+	} else if cerr := k.CheckCSRF(r, f, wire.BodyString(body, "csrf_token")); cerr != nil {
 		wire.WriteError(w, r, cerr)
 		return
 	}
-	if e.now().After(f.ExpiresAt) {
-		e.ReplaceExpired(w, r, sub)
+	if k.now().After(f.ExpiresAt) {
+		k.ReplaceExpired(w, r, sub)
 		return
 	}
-	e.kinds[kind].Submit(w, r, sub)
+	k.kinds[kind].Submit(w, r, sub)
 }
 
 // Bounds of transient_payload: its JSON encoding and its nesting (the
@@ -165,7 +166,7 @@ func jsonDepth(v any, limit int) int {
 
 // Render saves the flow with its messages and answers it: 303 to
 // the UI for browser form posts, the flow as JSON otherwise.
-func (e *Kernel) Render(w http.ResponseWriter, r *http.Request, sub *Submission, status int) {
+func (k *Kernel) Render(w http.ResponseWriter, r *http.Request, sub *Submission, status int) {
 	f := sub.Flow
 	for _, n := range f.UI.Nodes {
 		a := n.Input()
@@ -177,18 +178,18 @@ func (e *Kernel) Render(w http.ResponseWriter, r *http.Request, sub *Submission,
 			a.Value = ""
 		}
 	}
-	if err := e.Save(r.Context(), f); err != nil {
-		e.logger.Error("saving flow", zap.Error(err))
+	if err := k.Save(r.Context(), f); err != nil {
+		k.logger.Error("saving flow", zap.Error(err))
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
 	if sub.ToUI {
-		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI(f.Kind), "flow", f.ID))
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(k.urls.UI(f.Kind), "flow", f.ID))
 		return
 	}
 	if f.Type == "browser" {
-		if e.HoldsCSRF(r, f) {
-			e.SetCSRFNode(f, f.CSRFToken)
+		if k.HoldsCSRF(r, f) {
+			k.SetCSRFNode(f, f.CSRFToken)
 		} else if n := f.UI.Find("csrf_token"); n != nil {
 			// Not shown to hold the flow's CSRF cookie (a GET of the submit
 			// path, a body that did not decode, before the CSRF check): the
@@ -213,10 +214,10 @@ func echoTooLarge(v any) bool {
 
 // ReplaceExpired answers a submit to an expired flow: a new flow of the
 // same kind with the "expired" message, 410 with use_flow_id or 303 to it.
-func (e *Kernel) ReplaceExpired(w http.ResponseWriter, r *http.Request, sub *Submission) {
+func (k *Kernel) ReplaceExpired(w http.ResponseWriter, r *http.Request, sub *Submission) {
 	old := sub.Flow
-	if _, lerr := e.Reserve(r.Context(), "flow_ip", e.LimitIP(r)); lerr != nil {
-		e.Refuse(w, r, sub, lerr)
+	if _, lerr := k.Reserve(r.Context(), "flow_ip", k.LimitIP(r)); lerr != nil {
+		k.Refuse(w, r, sub, lerr)
 		return
 	}
 	var nf *Flow
@@ -225,23 +226,23 @@ func (e *Kernel) ReplaceExpired(w http.ResponseWriter, r *http.Request, sub *Sub
 	if u, err := RequestQuery(old.RequestURL); err == nil {
 		r2.URL.RawQuery = u
 	}
-	nf, ferr = e.kinds[old.Kind].Init(r2, old.Type)
+	nf, ferr = k.kinds[old.Kind].Init(r2, old.Type)
 	if ferr != nil {
-		e.WriteError(w, r, old.Type, ferr)
+		k.WriteError(w, r, old.Type, ferr)
 		return
 	}
 	nf.RequestURL = old.RequestURL
 	nf.CSRFToken = old.CSRFToken
-	e.SetCSRFNode(nf, old.CSRFToken)
-	ago := e.now().Sub(old.ExpiresAt)
+	k.SetCSRFNode(nf, old.CSRFToken)
+	ago := k.now().Sub(old.ExpiresAt)
 	msgID := map[string]int{"login": 4010001, "registration": 4040001, "settings": 4050001, "recovery": 4060005, "verification": 4070005}[old.Kind]
 	nf.UI.Messages = []node.Text{node.NewText(msgID, map[string]any{"expired_at": old.ExpiresAt, "expired_at_unix": old.ExpiresAt.Unix()}, ago.Minutes())}
-	if err := e.Save(r.Context(), nf); err != nil {
+	if err := k.Save(r.Context(), nf); err != nil {
 		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
 		return
 	}
 	if sub.ToUI {
-		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI(old.Kind), "flow", nf.ID))
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(k.urls.UI(old.Kind), "flow", nf.ID))
 		return
 	}
 	ee := wire.FlowExpired(old.ExpiresAt, nil)
@@ -249,6 +250,7 @@ func (e *Kernel) ReplaceExpired(w http.ResponseWriter, r *http.Request, sub *Sub
 	wire.WriteError(w, r, ee)
 }
 
+// RequestQuery is the query of a flow's request URL.
 func RequestQuery(s string) (string, error) {
 	for i := 0; i < len(s); i++ {
 		if s[i] == '?' {
@@ -262,6 +264,7 @@ func RequestQuery(s string) (string, error) {
 
 const errorNS = "ferr"
 
+// FlowError is a stored error, as GET /self-service/errors answers it.
 type FlowError struct {
 	ID        string      `json:"id"`
 	Error     *wire.Error `json:"error"`
@@ -271,32 +274,33 @@ type FlowError struct {
 
 // WriteError answers a non-flow error: browser navigations are
 // sent to the error UI with the error stored; everyone else gets JSON.
-func (e *Kernel) WriteError(w http.ResponseWriter, r *http.Request, typ string, ee *wire.Error) {
+func (k *Kernel) WriteError(w http.ResponseWriter, r *http.Request, typ string, ee *wire.Error) {
 	if typ == "api" || !wire.PrefersHTML(r) || wire.IsJSONRequest(r) {
 		wire.WriteError(w, r, ee)
 		return
 	}
-	id, err := e.StoreError(r.Context(), ee)
+	id, err := k.StoreError(r.Context(), ee)
 	if err != nil {
 		wire.WriteError(w, r, ee)
 		return
 	}
-	wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("error"), "id", id))
+	wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(k.urls.UI("error"), "id", id))
 }
 
-func (e *Kernel) StoreError(ctx context.Context, ee *wire.Error) (string, error) {
-	now := e.now().UTC()
+// StoreError keeps an error for the error UI for a day and returns its id.
+func (k *Kernel) StoreError(ctx context.Context, ee *wire.Error) (string, error) {
+	now := k.now().UTC()
 	fe := FlowError{ID: uuid.NewString(), Error: ee, CreatedAt: now, UpdatedAt: now}
 	b, err := json.Marshal(fe)
 	if err != nil {
 		return "", err
 	}
-	return fe.ID, e.store.PutRecord(ctx, errorNS, fe.ID, b, 24*time.Hour)
+	return fe.ID, k.store.PutRecord(ctx, errorNS, fe.ID, b, 24*time.Hour)
 }
 
 // GetError serves GET /self-service/errors?id=.
-func (e *Kernel) GetError(w http.ResponseWriter, r *http.Request) {
-	e.EnsureCSRF(w, r)
+func (k *Kernel) GetError(w http.ResponseWriter, r *http.Request) {
+	k.EnsureCSRF(w, r)
 	id := r.URL.Query().Get("id")
 	if id == "" {
 		id = r.URL.Query().Get("error")
@@ -310,7 +314,7 @@ func (e *Kernel) GetError(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, wire.NotFound())
 		return
 	}
-	fe, err := e.LoadError(r.Context(), id)
+	fe, err := k.LoadError(r.Context(), id)
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		wire.WriteError(w, r, wire.NotFound())
 		return
@@ -324,8 +328,8 @@ func (e *Kernel) GetError(w http.ResponseWriter, r *http.Request) {
 
 // LoadError reads a stored flow error (sessionstore.ErrNotFound when
 // there is none).
-func (e *Kernel) LoadError(ctx context.Context, id string) (*FlowError, error) {
-	b, err := e.store.GetRecord(ctx, errorNS, id)
+func (k *Kernel) LoadError(ctx context.Context, id string) (*FlowError, error) {
+	b, err := k.store.GetRecord(ctx, errorNS, id)
 	if err != nil {
 		return nil, err
 	}
@@ -336,11 +340,11 @@ func (e *Kernel) LoadError(ctx context.Context, id string) (*FlowError, error) {
 	return &fe, nil
 }
 
-// finishBrowserOrAPI answers a completed flow per client kind.
+// Finish answers a completed flow per client kind.
 //   - API: 200 with apiBody.
 //   - browser JSON: 200 with jsonBody.
 //   - browser form post: 303 to returnTo.
-func (e *Kernel) Finish(w http.ResponseWriter, r *http.Request, sub *Submission, returnTo string, apiBody, jsonBody any) {
+func (k *Kernel) Finish(w http.ResponseWriter, r *http.Request, sub *Submission, returnTo string, apiBody, jsonBody any) {
 	switch {
 	case sub.Flow.Type == "api":
 		wire.WriteJSON(w, http.StatusOK, apiBody)
@@ -351,14 +355,26 @@ func (e *Kernel) Finish(w http.ResponseWriter, r *http.Request, sub *Submission,
 	}
 }
 
-// returnTo is where a finished browser flow goes.
-func (e *Kernel) ReturnTo(r *http.Request, f *Flow) string {
+// ReturnTo is where a finished browser flow goes.
+func (k *Kernel) ReturnTo(r *http.Request, f *Flow) string {
 	if f.ReturnTo != "" {
 		return f.ReturnTo
 	}
-	return e.urls.DefaultReturn()
+	return k.urls.DefaultReturn()
 }
 
+// ContinueRedirect is the continue_with item that sends the browser to to.
 func ContinueRedirect(to string) map[string]any {
 	return map[string]any{"action": "redirect_browser_to", "redirect_browser_to": to}
+}
+
+// submitSchema is the schema that types a flow's form traits: the
+// identity's for a settings flow, else the flow's own (registration).
+func (k *Kernel) submitSchema(ctx context.Context, f *Flow) *identity.Schema {
+	if f.Kind == "settings" && f.IdentityID != "" {
+		if ident, err := k.store.GetIdentityShared(ctx, f.IdentityID); err == nil {
+			return k.schemas.Of(ident)
+		}
+	}
+	return k.FlowSchema(f)
 }
