@@ -21,14 +21,6 @@ import (
 // in state sent_email, as Kratos writes flows a strategy sends back to the
 // UI.
 
-func init() {
-	loginMethods = append(loginMethods,
-		&loginMethod{name: "code", aal: "aal1", nodes: codeLoginNodes, verify: codeLoginVerify},
-		&loginMethod{name: "code", aal: "aal2", nodes: codeMFANodes, verify: codeLoginVerify, active: codeMFAActive})
-	registrationMethods = append(registrationMethods,
-		&registrationMethod{name: "code", nodes: codeRegistrationNodes, register: codeRegister})
-}
-
 func codeLoginNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	if !e.cfg.CodePasswordless {
 		return

@@ -261,6 +261,11 @@ type Engine struct {
 	sealer *token.Sealer
 	// codeKey keys the MACs of one-time codes (codes.go).
 	codeKey []byte
+	// loginMethods, registrationMethods and settingsMethods are the
+	// credential methods of each flow, in display order (methods.go).
+	loginMethods        []*loginMethod
+	registrationMethods []*registrationMethod
+	settingsMethods     []*settingsMethod
 	// kernel stores and drives the flows (kernel.go).
 	kernel *flow.Kernel
 	// sessions issues, finds and checks sessions (sessioncheck.go).
@@ -470,8 +475,9 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	if len(cfg.CipherSecrets) > 0 {
 		e.codeKey = token.PurposeKey([]byte(cfg.CipherSecrets[0]), "code-mac")
 	}
+	e.registerMethods()
 	var factors []session.SecondFactor
-	for _, m := range loginMethods {
+	for _, m := range e.loginMethods {
 		if m.aal == "aal2" && m.active != nil {
 			factors = append(factors, loginFactor{e, m})
 		}

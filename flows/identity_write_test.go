@@ -256,9 +256,8 @@ func TestSettingsWriteRefusedAfterDeactivation(t *testing.T) {
 			}}
 		},
 	}
-	settingsMethods = append(settingsMethods, probe)
-	t.Cleanup(func() { settingsMethods = settingsMethods[:len(settingsMethods)-1] })
 	e, pub, adm := admEngine(t, func(c *Config) { c.Methods = map[string]bool{"race_probe": true} })
+	e.settingsMethods = append(e.settingsMethods, probe)
 	admURL = adm.URL
 	token := registerNative(t, pub.URL, "race-deactivated@example.com")
 	id := whoamiStatus(t, pub.URL, token).body["identity"].(map[string]any)["id"].(string)

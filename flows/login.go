@@ -54,7 +54,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Error
 		f.IdentityID, f.SessionID = sess.IdentityID, sess.ID
 		f.UI.Messages = []node.Text{node.NewText(1010004, nil)}
 		if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
-			for _, m := range loginMethods {
+			for _, m := range e.loginMethods {
 				if e.secondFactorUsable(m, sess, ident) {
 					m.nodes(e, r, f, ident)
 				}
@@ -86,7 +86,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Error
 				node.Submit("password", "method", "password", node.Label(1010022, nil)))
 		}
 		// First factors besides password (passkey, passwordless webauthn, code).
-		for _, m := range loginMethods {
+		for _, m := range e.loginMethods {
 			if m.aal == "aal1" && e.methodEnabled(m.name) {
 				m.nodes(e, r, f, nil)
 			}
@@ -135,7 +135,7 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *flow.S
 		e.loginPassword(w, r, sub, sess)
 		return
 	}
-	for _, m := range loginMethods {
+	for _, m := range e.loginMethods {
 		if m.name == sub.Method && e.methodEnabled(m.name) && (m.aal == f.RequestedAAL || m.aal == "aal1" && f.RequestedAAL == "") {
 			e.loginWith(w, r, sub, sess, m)
 			return
@@ -146,7 +146,7 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *flow.S
 }
 
 // loginMethod is a login factor other than password. A new method is one
-// new file that appends itself to loginMethods in init().
+// new file that appends itself to e.loginMethods in init().
 type loginMethod struct {
 	name string
 	// aal is "aal1" for a first factor, "aal2" for a second factor.
@@ -173,8 +173,6 @@ type loginState struct {
 	sess  *sessionstore.Session
 	ident *sessionstore.Identity
 }
-
-var loginMethods []*loginMethod
 
 // errShowFlow is returned by a method's verify when the flow moved to its
 // next step (e.g. a code was sent): the flow is answered with 200.

@@ -26,7 +26,7 @@ import (
 
 // idFirstMethod is how a first factor takes part in identifier-first
 // login. A method takes part by registering itself (registerIDFirst in its
-// file's init), as login methods do in loginMethods.
+// file's init), as login methods do in e.loginMethods.
 type idFirstMethod struct {
 	name string
 	// rank orders the groups of the second screen: Kratos's strategy
@@ -145,7 +145,7 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		return
 	}
 	if !mitigate && len(shown) == 1 && shown[0].fast {
-		for _, lm := range loginMethods {
+		for _, lm := range e.loginMethods {
 			if lm.name == shown[0].name && lm.aal == "aal1" {
 				e.loginWith(w, r, sub, sess, lm)
 				return

@@ -32,14 +32,6 @@ import (
 // concurrent uses of one code succeed at most once; used_at on the
 // identity is what reveal shows.
 
-func init() {
-	settingsMethods = append(settingsMethods,
-		&settingsMethod{name: "lookup_secret", nodes: lookupSettingsNodes, update: lookupSettingsUpdate})
-	loginMethods = append(loginMethods,
-		&loginMethod{name: "lookup_secret", aal: "aal2", nodes: lookupLoginNodes, verify: lookupLoginVerify, active: lookupActive})
-	sortRegistries()
-}
-
 const (
 	lookupPurpose     = "lookup_secret"
 	lookupInternalKey = "lookup_secret_regenerated"

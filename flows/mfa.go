@@ -2,7 +2,6 @@ package flows
 
 import (
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
@@ -15,36 +14,6 @@ import (
 
 // Shared pieces of the strong-authentication methods (totp, lookup_secret,
 // webauthn, passkey).
-
-// Display order of the method groups, as Kratos renders them. Methods not
-// listed keep their registration order, after the listed ones.
-var (
-	settingsRank     = map[string]int{"profile": 1, "password": 2, "oidc": 3, "code": 4, "lookup_secret": 5, "totp": 6, "webauthn": 7, "passkey": 8}
-	loginRank        = map[string]int{"code": 1, "totp": 2, "lookup_secret": 3, "webauthn": 4, "passkey": 5}
-	registrationRank = map[string]int{"code": 1, "passkey": 2, "webauthn": 3}
-)
-
-func rankOf(m map[string]int, name string) int {
-	if r, ok := m[name]; ok {
-		return r
-	}
-	return 100
-}
-
-// sortRegistries puts the method registries in display order. Every
-// strong-authentication file calls it from init(): init order follows file
-// names, so whichever of them runs last leaves the registries sorted.
-func sortRegistries() {
-	slices.SortStableFunc(settingsMethods, func(a, b *settingsMethod) int {
-		return rankOf(settingsRank, a.name) - rankOf(settingsRank, b.name)
-	})
-	slices.SortStableFunc(loginMethods, func(a, b *loginMethod) int {
-		return rankOf(loginRank, a.name) - rankOf(loginRank, b.name)
-	})
-	slices.SortStableFunc(registrationMethods, func(a, b *registrationMethod) int {
-		return rankOf(registrationRank, a.name) - rankOf(registrationRank, b.name)
-	})
-}
 
 func hasCredential(ident *sessionstore.Identity, typ string) bool {
 	if ident == nil {

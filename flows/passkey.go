@@ -31,16 +31,6 @@ import (
 // finds the identity by the handle the authenticator returns, through that
 // identifier. Ceremony state is kept and consumed as for webauthn.
 
-func init() {
-	registrationMethods = append(registrationMethods,
-		&registrationMethod{name: "passkey", nodes: passkeyRegistrationNodes, register: passkeyRegister})
-	loginMethods = append(loginMethods,
-		&loginMethod{name: "passkey", aal: "aal1", nodes: passkeyLoginNodes, verify: passkeyLoginVerify})
-	settingsMethods = append(settingsMethods,
-		&settingsMethod{name: "passkey", nodes: passkeySettingsNodes, update: passkeySettingsUpdate})
-	sortRegistries()
-}
-
 const (
 	ceremonyPasskeyRegister = "passkey_registration"
 	ceremonyPasskeyLogin    = "passkey_login"

@@ -161,7 +161,7 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 		e.registerPassword(w, r, sub, traits)
 		return
 	}
-	for _, m := range registrationMethods {
+	for _, m := range e.registrationMethods {
 		if m.name == sub.Method && e.methodEnabled(m.name) {
 			e.registerWith(w, r, sub, traits, m)
 			return
@@ -391,7 +391,7 @@ func (e *Engine) identifiersTaken(r *http.Request, sch *identity.Schema, traits 
 
 // registrationMethod is a credential offered at sign-up besides password
 // (code, passkey, webauthn). A new method is one new file that appends
-// itself to registrationMethods in init().
+// itself to e.registrationMethods in init().
 type registrationMethod struct {
 	name string
 	// nodes appends the method's nodes to the credential-selection screen
@@ -419,10 +419,8 @@ type registrationOutcome struct {
 	err      *wire.Error
 }
 
-var registrationMethods []*registrationMethod
-
 func (e *Engine) registrationMethodNodes(r *http.Request, f *flow.Flow, traits map[string]any) {
-	for _, m := range registrationMethods {
+	for _, m := range e.registrationMethods {
 		if e.methodEnabled(m.name) {
 			m.nodes(e, r, f, traits)
 		}

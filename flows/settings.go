@@ -17,7 +17,7 @@ import (
 
 // settingsMethod is one group of the settings flow (profile, password,
 // totp, …). A new method is one new file that appends itself to
-// settingsMethods in init(); the engine shows it when it is enabled.
+// e.settingsMethods in init(); the engine shows it when it is enabled.
 type settingsMethod struct {
 	name string
 	// nodes appends the method's nodes for ident to f.
@@ -73,9 +73,6 @@ type settingsOutcome struct {
 	after func(f *flow.Flow)
 }
 
-// settingsMethods is the registry, in Kratos's display order.
-var settingsMethods []*settingsMethod
-
 func (e *Engine) methodEnabled(name string) bool {
 	switch name {
 	case "profile":
@@ -92,7 +89,7 @@ func (e *Engine) settingsNodes(r *http.Request, f *flow.Flow, ident *sessionstor
 		csrf, _ = n.Input().Value.(string)
 	}
 	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
-	for _, m := range settingsMethods {
+	for _, m := range e.settingsMethods {
 		if e.methodEnabled(m.name) {
 			m.nodes(e, r, f, ident)
 		}
@@ -282,7 +279,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *flo
 	}
 	f.UI.ResetMessages()
 	var m *settingsMethod
-	for _, cand := range settingsMethods {
+	for _, cand := range e.settingsMethods {
 		if cand.name == sub.Method && e.methodEnabled(cand.name) {
 			m = cand
 		}

@@ -14,12 +14,6 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
-func init() {
-	settingsMethods = append(settingsMethods,
-		&settingsMethod{name: "profile", nodes: profileNodes, update: profileUpdate},
-		&settingsMethod{name: "password", nodes: passwordSettingsNodes, update: passwordSettingsUpdate})
-}
-
 func traitsMap(ident *sessionstore.Identity) map[string]any {
 	var m map[string]any
 	_ = json.Unmarshal(ident.Traits, &m)

@@ -34,15 +34,6 @@ import (
 // stores credential "totp" {totp_url} (the URL sealed, see credseal.go)
 // and upgrades the current session to aal2, as Kratos does.
 
-func init() {
-	settingsMethods = append(settingsMethods,
-		&settingsMethod{name: "totp", nodes: totpSettingsNodes, update: totpSettingsUpdate})
-	loginMethods = append(loginMethods,
-		&loginMethod{name: "totp", aal: "aal2", nodes: totpLoginNodes, verify: totpLoginVerify,
-			active: func(_ *Engine, ident *sessionstore.Identity) bool { return hasCredential(ident, "totp") }})
-	sortRegistries()
-}
-
 const (
 	totpPurpose     = "totp"
 	totpInternalKey = "totp_url"

@@ -44,15 +44,6 @@ import (
 // added_at and whether it is passwordless. A sign counter that does not
 // move forward (go-webauthn's CloneWarning) fails the sign-in.
 
-func init() {
-	settingsMethods = append(settingsMethods,
-		&settingsMethod{name: "webauthn", nodes: webauthnSettingsNodes, update: webauthnSettingsUpdate})
-	loginMethods = append(loginMethods,
-		&loginMethod{name: "webauthn", aal: "aal1", nodes: webauthnPasswordlessNodes, verify: webauthnPasswordlessVerify},
-		&loginMethod{name: "webauthn", aal: "aal2", nodes: webauthnMFANodes, verify: webauthnMFAVerify, active: webauthnMFAActive})
-	sortRegistries()
-}
-
 // Flow Internal keys of pending ceremonies.
 const (
 	ceremonyWebAuthnRegister = "webauthn_registration"

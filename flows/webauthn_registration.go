@@ -23,12 +23,6 @@ import (
 // as webauthn identifiers (else the password ones); it then signs in with
 // method webauthn.
 
-func init() {
-	registrationMethods = append(registrationMethods,
-		&registrationMethod{name: "webauthn", nodes: webauthnRegistrationNodes, register: webauthnRegister})
-	sortRegistries()
-}
-
 // beginWebAuthnSignUp starts a security-key registration for a new
 // identity (a random user handle: the identity id does not exist yet) and
 // returns the creation options JSON.
