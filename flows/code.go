@@ -301,13 +301,13 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 // In identifier-first login a sign-in code can be asked for any account
 // (Kratos counts the method for every identity while passwordless is on);
 // an account with no other first factor gets its code at once.
-func init() {
-	registerIDFirst(&idFirstMethod{name: "code", rank: idFirstRankCode, fast: true,
+func codeIDFirst() *idFirstMethod {
+	return &idFirstMethod{name: "code", fast: true,
 		offered: func(e *Engine, _ *http.Request, _ *flow.Flow) bool {
 			return e.cfg.CodePasswordless && e.methodEnabled("code")
 		},
 		has: func(_ *Engine, ident *sessionstore.Identity, _ string) bool { return ident != nil },
 		second: func(_ *Engine, _ *http.Request, f *flow.Flow) {
 			f.UI.Nodes = append(f.UI.Nodes, node.Submit("code", "method", "code", node.Label(1010015, nil)))
-		}})
+		}}
 }

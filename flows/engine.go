@@ -266,6 +266,8 @@ type Engine struct {
 	loginMethods        []*loginMethod
 	registrationMethods []*registrationMethod
 	settingsMethods     []*settingsMethod
+	// idFirstMethods are the first factors of identifier-first login.
+	idFirstMethods []*idFirstMethod
 	// kernel stores and drives the flows (kernel.go).
 	kernel *flow.Kernel
 	// sessions issues, finds and checks sessions (sessioncheck.go).

@@ -146,7 +146,7 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *flow.S
 }
 
 // loginMethod is a login factor other than password. A new method is one
-// new file that appends itself to e.loginMethods in init().
+// entry in the engine's list (registerMethods).
 type loginMethod struct {
 	name string
 	// aal is "aal1" for a first factor, "aal2" for a second factor.

@@ -25,13 +25,11 @@ import (
 // account exists.
 
 // idFirstMethod is how a first factor takes part in identifier-first
-// login. A method takes part by registering itself (registerIDFirst in its
-// file's init), as login methods do in e.loginMethods.
+// login. The engine lists them (registerMethods) in the order of the
+// second screen's groups: Kratos's strategy order (password, oidc, code,
+// passkey, webauthn).
 type idFirstMethod struct {
 	name string
-	// rank orders the groups of the second screen: Kratos's strategy
-	// order (password, oidc, code, passkey, webauthn).
-	rank int
 	// offered reports whether the method is on for flows like f
 	// (configuration, flow type).
 	offered func(e *Engine, r *http.Request, f *flow.Flow) bool
@@ -50,29 +48,9 @@ type idFirstMethod struct {
 	fast bool
 }
 
-var idFirstMethods []*idFirstMethod
-
-// registerIDFirst adds m in rank order.
-func registerIDFirst(m *idFirstMethod) {
-	i := len(idFirstMethods)
-	for i > 0 && idFirstMethods[i-1].rank > m.rank {
-		i--
-	}
-	idFirstMethods = slices.Insert(idFirstMethods, i, m)
-}
-
-// Ranks of the second screen's groups.
-const (
-	idFirstRankPassword = 10
-	idFirstRankOIDC     = 20
-	idFirstRankCode     = 30
-	idFirstRankPasskey  = 40
-	idFirstRankWebAuthn = 50
-)
-
-func init() {
-	registerIDFirst(&idFirstMethod{
-		name: "password", rank: idFirstRankPassword,
+func passwordIDFirst() *idFirstMethod {
+	return &idFirstMethod{
+		name:    "password",
 		offered: func(e *Engine, _ *http.Request, _ *flow.Flow) bool { return e.methodEnabled("password") },
 		has: func(_ *Engine, ident *sessionstore.Identity, identifier string) bool {
 			return credentialNamed(ident, "password", identifier)
@@ -82,7 +60,7 @@ func init() {
 				node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("current-password"),
 				node.Submit("password", "method", "password", node.Label(1010022, nil)))
 		},
-	})
+	}
 }
 
 // identifierFirstNodes is the first screen of an aal1 login flow: the
@@ -93,7 +71,7 @@ func (e *Engine) identifierFirstNodes(r *http.Request, f *flow.Flow) {
 	f.UI.Nodes = append(f.UI.Nodes,
 		node.Input("default", "identifier", "text", e.schemas.Default().IdentifierLabel("password")).Value("").Required(),
 		node.Submit("identifier_first", "method", "identifier_first", node.Label(1070009, nil)))
-	for _, m := range idFirstMethods {
+	for _, m := range e.idFirstMethods {
 		if m.first != nil && m.offered(e, r, f) {
 			m.first(e, r, f)
 		}
@@ -131,7 +109,7 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		}
 	}
 	var shown []*idFirstMethod
-	for _, m := range idFirstMethods {
+	for _, m := range e.idFirstMethods {
 		if m.offered(e, r, f) && (mitigate || ident != nil && m.has(e, ident, identifier)) {
 			shown = append(shown, m)
 		}

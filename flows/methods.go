@@ -23,6 +23,7 @@ func (e *Engine) registerMethods() {
 		{name: "passkey", nodes: passkeyRegistrationNodes, register: passkeyRegister},
 		{name: "webauthn", nodes: webauthnRegistrationNodes, register: webauthnRegister},
 	}
+	e.idFirstMethods = []*idFirstMethod{passwordIDFirst(), codeIDFirst(), passkeyIDFirst(), webauthnIDFirst()}
 	e.settingsMethods = []*settingsMethod{
 		{name: "profile", nodes: profileNodes, update: profileUpdate},
 		{name: "password", nodes: passwordSettingsNodes, update: passwordSettingsUpdate},

@@ -422,8 +422,8 @@ func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settin
 // In identifier-first login the first screen carries the passkey challenge
 // (the browser offers passkeys in the identifier field), the second the
 // passkey button for accounts that have one.
-func init() {
-	registerIDFirst(&idFirstMethod{name: "passkey", rank: idFirstRankPasskey,
+func passkeyIDFirst() *idFirstMethod {
+	return &idFirstMethod{name: "passkey",
 		offered: func(e *Engine, r *http.Request, f *flow.Flow) bool {
 			return e.methodEnabled("passkey") && e.canWebAuthn(r, f)
 		},
@@ -433,5 +433,5 @@ func init() {
 		},
 		first:  func(e *Engine, r *http.Request, f *flow.Flow) { e.passkeyAutofillNodes(r, f) },
 		second: func(e *Engine, r *http.Request, f *flow.Flow) { passkeyLoginNodes(e, r, f, nil) },
-	})
+	}
 }

@@ -391,7 +391,7 @@ func (e *Engine) identifiersTaken(r *http.Request, sch *identity.Schema, traits 
 
 // registrationMethod is a credential offered at sign-up besides password
 // (code, passkey, webauthn). A new method is one new file that appends
-// itself to e.registrationMethods in init().
+// entry in the engine's list (registerMethods).
 type registrationMethod struct {
 	name string
 	// nodes appends the method's nodes to the credential-selection screen

@@ -17,7 +17,8 @@ import (
 
 // settingsMethod is one group of the settings flow (profile, password,
 // totp, …). A new method is one new file that appends itself to
-// e.settingsMethods in init(); the engine shows it when it is enabled.
+// entry in the engine's list (registerMethods); the engine shows it when
+// it is enabled.
 type settingsMethod struct {
 	name string
 	// nodes appends the method's nodes for ident to f.

@@ -845,8 +845,8 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 // In identifier-first login, accounts with a passwordless security key get
 // its button on the second screen; pressing it asks for the key's
 // challenge (webauthnPasswordlessVerify).
-func init() {
-	registerIDFirst(&idFirstMethod{name: "webauthn", rank: idFirstRankWebAuthn,
+func webauthnIDFirst() *idFirstMethod {
+	return &idFirstMethod{name: "webauthn",
 		offered: func(e *Engine, r *http.Request, f *flow.Flow) bool {
 			return e.cfg.WebAuthnPasswordless && e.methodEnabled("webauthn") && e.canWebAuthn(r, f)
 		},
@@ -863,7 +863,7 @@ func init() {
 		second: func(_ *Engine, _ *http.Request, f *flow.Flow) {
 			f.UI.Nodes = append(f.UI.Nodes, node.Submit("webauthn", "method", "webauthn", node.Label(1010008, nil)))
 		},
-	})
+	}
 }
 
 //go:embed assets/webauthn.js
