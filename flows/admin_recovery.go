@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -72,8 +73,8 @@ func (e *Engine) adminRecoveryStart(w http.ResponseWriter, r *http.Request, body
 
 // newAdminRecoveryFlow creates a recovery flow of typ that lives for
 // lifespan, in state sent_email.
-func (e *Engine) newAdminRecoveryFlow(r *http.Request, typ string, lifespan time.Duration) *flow {
-	f := e.newFlow(r, "recovery", typ)
+func (e *Engine) newAdminRecoveryFlow(r *http.Request, typ string, lifespan time.Duration) *flow.Flow {
+	f := e.kernel.NewFlow(r, "recovery", typ)
 	f.ExpiresAt = f.IssuedAt.Add(lifespan)
 	f.RequestURL = e.urls.Public("self-service/recovery/" + typ)
 	if f.Internal == nil {
@@ -109,7 +110,7 @@ func (e *Engine) adminCreateRecoveryCode(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	f := e.newAdminRecoveryFlow(r, typ, lifespan)
-	code := newCode()
+	code := flow.NewCode()
 	// The code screen without the "resend" button: there is no address
 	// to send to.
 	e.recoverySent(f, "")
@@ -121,8 +122,8 @@ func (e *Engine) adminCreateRecoveryCode(w http.ResponseWriter, r *http.Request)
 		nodes = append(nodes, n)
 	}
 	f.UI.Nodes, f.UI.Messages = nodes, []node.Text{}
-	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), IdentityID: ident.ID, ExpiresAt: f.ExpiresAt})
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	f.SetChallenge(&flow.Challenge{MAC: e.kernel.CodeMAC(f.ID, code), IdentityID: ident.ID, ExpiresAt: f.ExpiresAt})
+	if err := e.kernel.Save(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
@@ -146,7 +147,7 @@ func (e *Engine) adminCreateRecoveryLink(w http.ResponseWriter, r *http.Request)
 		wire.WriteError(w, r, wire.BadRequest(`Unable to decode the request body as JSON: json: unknown field "flow_type"`))
 		return
 	}
-	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	returnTo, rerr := e.kernel.ValidateReturnTo(r, r.URL.Query().Get("return_to"))
 	if rerr != nil {
 		wire.WriteError(w, r, rerr)
 		return
@@ -159,8 +160,8 @@ func (e *Engine) adminCreateRecoveryLink(w http.ResponseWriter, r *http.Request)
 	f.ReturnTo = returnTo
 	f.State = "sent_email"
 	tok := token.RandomString(32, token.Alnum)
-	lt, _ := json.Marshal(linkToken{FlowID: f.ID, IdentityID: ident.ID})
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	lt, _ := json.Marshal(flow.LinkToken{FlowID: f.ID, IdentityID: ident.ID})
+	if err := e.kernel.Save(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
@@ -181,14 +182,14 @@ func (e *Engine) adminCreateRecoveryLink(w http.ResponseWriter, r *http.Request)
 // is the secret) and the browser goes on to the recovery UI. It reports
 // false for every other flow and for expired flows, which the caller
 // handles as before.
-func (e *Engine) openAdminRecovery(w http.ResponseWriter, r *http.Request, f *flow) bool {
+func (e *Engine) openAdminRecovery(w http.ResponseWriter, r *http.Request, f *flow.Flow) bool {
 	if admin, _ := f.Internal[adminFlowKey].(bool); !admin || f.Type != "browser" || f.State != "sent_email" ||
-		f.challenge() == nil || e.now().After(f.ExpiresAt) {
+		f.Challenge() == nil || e.now().After(f.ExpiresAt) {
 		return false
 	}
-	f.CSRFToken = e.ensureCSRF(w, r)
-	e.setCSRFNode(f, f.CSRFToken)
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	f.CSRFToken = e.kernel.EnsureCSRF(w, r)
+	e.kernel.SetCSRFNode(f, f.CSRFToken)
+	if err := e.kernel.Save(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return true
 	}
@@ -196,6 +197,6 @@ func (e *Engine) openAdminRecovery(w http.ResponseWriter, r *http.Request, f *fl
 		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("recovery"), "flow", f.ID))
 		return true
 	}
-	writeFlow(w, http.StatusOK, f)
+	flow.WriteFlow(w, http.StatusOK, f)
 	return true
 }

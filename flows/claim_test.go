@@ -42,21 +42,21 @@ func TestClaimAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if claimed, err := e.claimAddress(ctx, ident.ID, "other@example.com", keep.ID); err != nil || claimed {
+	if claimed, err := e.kernel.ClaimAddress(ctx, ident.ID, "other@example.com", keep.ID); err != nil || claimed {
 		t.Fatalf("an address the identity does not have: claimed %v, %v", claimed, err)
 	}
 	ident.State = "inactive"
 	if err := e.store.UpdateIdentity(ctx, ident); err != nil {
 		t.Fatal(err)
 	}
-	if claimed, err := e.claimAddress(ctx, ident.ID, "claim@example.com", keep.ID); err != nil || claimed {
+	if claimed, err := e.kernel.ClaimAddress(ctx, ident.ID, "claim@example.com", keep.ID); err != nil || claimed {
 		t.Fatalf("an inactive identity: claimed %v, %v", claimed, err)
 	}
 	ident.State = "active"
 	if err := e.store.UpdateIdentity(ctx, ident); err != nil {
 		t.Fatal(err)
 	}
-	claimed, err := e.claimAddress(ctx, ident.ID, "claim@example.com", keep.ID)
+	claimed, err := e.kernel.ClaimAddress(ctx, ident.ID, "claim@example.com", keep.ID)
 	if err != nil || !claimed {
 		t.Fatalf("first proof: claimed %v, %v", claimed, err)
 	}
@@ -96,7 +96,7 @@ func TestClaimAddress(t *testing.T) {
 	if err := e.store.UpdateIdentity(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	if claimed, err := e.claimAddress(ctx, ident.ID, "claim@example.com", ""); err != nil || claimed {
+	if claimed, err := e.kernel.ClaimAddress(ctx, ident.ID, "claim@example.com", ""); err != nil || claimed {
 		t.Fatalf("second proof: claimed %v, %v", claimed, err)
 	}
 	if again, _ := e.store.GetIdentity(ctx, ident.ID); again.Credentials["password"].Type != "password" {

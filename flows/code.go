@@ -9,6 +9,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -20,15 +21,7 @@ import (
 // in state sent_email, as Kratos writes flows a strategy sends back to the
 // UI.
 
-func init() {
-	loginMethods = append(loginMethods,
-		&loginMethod{name: "code", aal: "aal1", nodes: codeLoginNodes, verify: codeLoginVerify},
-		&loginMethod{name: "code", aal: "aal2", nodes: codeMFANodes, verify: codeLoginVerify, active: codeMFAActive})
-	registrationMethods = append(registrationMethods,
-		&registrationMethod{name: "code", nodes: codeRegistrationNodes, register: codeRegister})
-}
-
-func codeLoginNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+func codeLoginNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	if !e.cfg.CodePasswordless {
 		return
 	}
@@ -53,7 +46,7 @@ func codeMFAActive(e *Engine, ident *sessionstore.Identity) bool {
 	return false
 }
 
-func codeMFANodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+func codeMFANodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	if !e.cfg.CodeMFA || ident == nil {
 		return
 	}
@@ -67,7 +60,7 @@ func codeMFANodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Ident
 }
 
 // codeSentNodes is the login form once a code is on its way.
-func (e *Engine) codeSentNodes(f *flow, identifier string, mfa bool) {
+func (e *Engine) codeSentNodes(f *flow.Flow, identifier string, mfa bool) {
 	csrf := ""
 	if n := f.UI.Find("csrf_token"); n != nil {
 		csrf, _ = n.Input().Value.(string)
@@ -101,20 +94,20 @@ func (e *Engine) findCodeIdentity(r *http.Request, identifier string) (*sessions
 }
 
 func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
-	f := st.sub.f
+	f := st.sub.Flow
 	mfa := f.RequestedAAL == "aal2"
 	if mfa && !e.cfg.CodeMFA || !mfa && !e.cfg.CodePasswordless {
 		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
 		return nil, nil
 	}
-	body := st.sub.body
+	body := st.sub.Body
 	code := strings.TrimSpace(wire.BodyString(body, "code"))
 	if code != "" && wire.BodyString(body, "resend") != "code" {
-		ok, c, err := e.consumeCode(r, f, code)
+		ok, c, err := e.kernel.ConsumeCode(r, f, code)
 		if err != nil {
-			return nil, asError(err, "unable to check the code")
+			return nil, flow.AsError(err, "unable to check the code")
 		}
-		st.sub.f = f
+		st.sub.Flow = f
 		if !ok && f.State == "passed_challenge" {
 			f.UI.Messages = []node.Text{node.NewText(4010007, nil)}
 			return nil, nil
@@ -138,7 +131,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			if st.sess != nil {
 				keep = st.sess.ID // a refresh: the caller's own session
 			}
-			if _, err := e.claimAddress(r.Context(), c.IdentityID, c.Address, keep); err != nil {
+			if _, err := e.kernel.ClaimAddress(r.Context(), c.IdentityID, c.Address, keep); err != nil {
 				e.logger.Error("code sign-in", zap.Error(err))
 				return nil, wire.StoreError(err, "unable to store the identity")
 			}
@@ -155,7 +148,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	if mfa {
 		address = strings.ToLower(strings.TrimSpace(wire.BodyString(body, "address")))
 		if address == "" {
-			if ch := f.challenge(); ch != nil {
+			if ch := f.Challenge(); ch != nil {
 				address = ch.Address
 			}
 		}
@@ -173,7 +166,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	} else {
 		identifier := wire.BodyString(body, "identifier")
 		if identifier == "" {
-			if ch := f.challenge(); ch != nil {
+			if ch := f.Challenge(); ch != nil {
 				identifier = ch.Address
 			}
 		}
@@ -183,7 +176,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 		}
 		if e.cfg.MitigateAccountEnumeration {
 			// Known and unknown addresses take the same time.
-			defer padSince(time.Now(), addressChallengeFloor)
+			defer flow.PadSince(time.Now(), flow.AddressChallengeFloor)
 		}
 		var err error
 		ident, address, err = e.findCodeIdentity(r, identifier)
@@ -199,14 +192,14 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			return nil, wire.StoreError(err, "unable to look up the account")
 		}
 	}
-	if lerr := e.limitSend(r, address); lerr != nil {
+	if lerr := e.kernel.LimitSend(r, address); lerr != nil {
 		return nil, lerr
 	}
-	code = newCode()
-	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: address, IdentityID: ident.ID,
+	code = flow.NewCode()
+	f.SetChallenge(&flow.Challenge{MAC: e.kernel.CodeMAC(f.ID, code), Address: address, IdentityID: ident.ID,
 		ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
-	if err := e.mail(r.Context(), Mail{To: address, Template: "login_code_valid", LoginCode: code,
-		Identity: e.mailIdentity(r, ident), RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
+	if err := e.kernel.SendMail(r.Context(), flow.Mail{To: address, Template: "login_code_valid", LoginCode: code,
+		Identity: e.kernel.MailIdentity(r, ident), RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
 		ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}); err != nil {
 		return nil, wire.StoreError(err, "unable to send the code")
 	}
@@ -215,7 +208,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	return nil, errShowFlow
 }
 
-func codeRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[string]any) {
+func codeRegistrationNodes(e *Engine, r *http.Request, f *flow.Flow, traits map[string]any) {
 	if !e.cfg.CodePasswordless {
 		return
 	}
@@ -241,12 +234,12 @@ func (e *Engine) codeAddress(sch *identity.Schema, traits map[string]any) string
 }
 
 func codeRegister(e *Engine, r *http.Request, st *registrationState) registrationOutcome {
-	f := st.sub.f
+	f := st.sub.Flow
 	if !e.cfg.CodePasswordless {
 		f.UI.Messages = []node.Text{node.NewText(4010003, nil)}
 		return registrationOutcome{invalid: true}
 	}
-	address := e.codeAddress(e.flowSchema(f), st.traits)
+	address := e.codeAddress(e.kernel.FlowSchema(f), st.traits)
 	if address == "" {
 		f.UI.Messages = []node.Text{node.NewText(4000009, nil)}
 		return registrationOutcome{invalid: true}
@@ -257,7 +250,7 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 			csrf, _ = n.Input().Value.(string)
 		}
 		f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
-		f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).TraitNodes("default", st.traits, true)...)
+		f.UI.Nodes = append(f.UI.Nodes, e.kernel.FlowSchema(f).TraitNodes("default", st.traits, true)...)
 		f.UI.Nodes = append(f.UI.Nodes,
 			node.Input("code", "code", "text", node.Label(1070012, nil)).Required().Autocomplete("one-time-code"),
 			node.Submit("code", "method", "code", node.Label(1070009, nil)),
@@ -268,13 +261,13 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 		}
 		f.Internal["traits"] = st.traits
 	}
-	code := strings.TrimSpace(wire.BodyString(st.sub.body, "code"))
-	if code != "" && wire.BodyString(st.sub.body, "resend") != "code" {
-		ok, c, err := e.consumeCode(r, f, code)
+	code := strings.TrimSpace(wire.BodyString(st.sub.Body, "code"))
+	if code != "" && wire.BodyString(st.sub.Body, "resend") != "code" {
+		ok, c, err := e.kernel.ConsumeCode(r, f, code)
 		if err != nil {
-			return registrationOutcome{err: asError(err, "unable to check the code")}
+			return registrationOutcome{err: flow.AsError(err, "unable to check the code")}
 		}
-		st.sub.f = f
+		st.sub.Flow = f
 		if !ok && f.State == "passed_challenge" {
 			f.UI.Messages = []node.Text{node.NewText(4040002, nil)}
 			return registrationOutcome{invalid: true}
@@ -290,12 +283,12 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 			CreatedAt: now, UpdatedAt: now}}
 		return registrationOutcome{creds: creds, verified: []string{address}}
 	}
-	if lerr := e.limitSend(r, address); lerr != nil {
+	if lerr := e.kernel.LimitSend(r, address); lerr != nil {
 		return registrationOutcome{err: lerr}
 	}
-	code = newCode()
-	f.setChallenge(&challenge{MAC: e.codeMAC(f.ID, code), Address: address, ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
-	if err := e.mail(r.Context(), Mail{To: address, Template: "registration_code_valid", RegistrationCode: code,
+	code = flow.NewCode()
+	f.SetChallenge(&flow.Challenge{MAC: e.kernel.CodeMAC(f.ID, code), Address: address, ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
+	if err := e.kernel.SendMail(r.Context(), flow.Mail{To: address, Template: "registration_code_valid", RegistrationCode: code,
 		Identity: map[string]any{"traits": st.traits}, RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
 		ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}); err != nil {
 		return registrationOutcome{err: wire.StoreError(err, "unable to send the code")}
@@ -308,13 +301,13 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 // In identifier-first login a sign-in code can be asked for any account
 // (Kratos counts the method for every identity while passwordless is on);
 // an account with no other first factor gets its code at once.
-func init() {
-	registerIDFirst(&idFirstMethod{name: "code", rank: idFirstRankCode, fast: true,
-		offered: func(e *Engine, _ *http.Request, _ *flow) bool {
+func codeIDFirst() *idFirstMethod {
+	return &idFirstMethod{name: "code", fast: true,
+		offered: func(e *Engine, _ *http.Request, _ *flow.Flow) bool {
 			return e.cfg.CodePasswordless && e.methodEnabled("code")
 		},
 		has: func(_ *Engine, ident *sessionstore.Identity, _ string) bool { return ident != nil },
-		second: func(_ *Engine, _ *http.Request, f *flow) {
+		second: func(_ *Engine, _ *http.Request, f *flow.Flow) {
 			f.UI.Nodes = append(f.UI.Nodes, node.Submit("code", "method", "code", node.Label(1010015, nil)))
-		}})
+		}}
 }

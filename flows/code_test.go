@@ -5,23 +5,25 @@ import (
 	"regexp"
 	"sync"
 	"testing"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 )
 
 // memMailer records mails (the courier has its own SMTP tests; here the
 // flows' side of the contract is checked).
 type memMailer struct {
 	mu   sync.Mutex
-	sent []Mail
+	sent []flow.Mail
 }
 
-func (m *memMailer) Send(_ context.Context, mail Mail) error {
+func (m *memMailer) Send(_ context.Context, mail flow.Mail) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sent = append(m.sent, mail)
 	return nil
 }
 
-func (m *memMailer) last(t *testing.T) Mail {
+func (m *memMailer) last(t *testing.T) flow.Mail {
 	t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -78,7 +78,7 @@ func TestSeveralSessionCookies(t *testing.T) {
 				case tc.want != "" && (err != nil || gs.IdentityID != tc.want):
 					t.Fatalf("split %v: gate: %v %q, want %s", split, err, gs.IdentityID, tc.want)
 				}
-				s, _, err := e.sessions.Current(r)
+				s, err := e.sessions.Current(r)
 				switch {
 				case tc.want == "" && err == nil:
 					t.Fatalf("split %v: currentSession gave %s", split, s.IdentityID)

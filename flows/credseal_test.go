@@ -59,10 +59,10 @@ func TestCipherSecretsKeepKeysOutOfTheStore(t *testing.T) {
 		t.Fatalf("opened with the persisted secret: err = %v", err)
 	}
 	// Code MACs are keyed with the cipher secret.
-	if before.codeMAC("flow", "123456") == after.codeMAC("flow", "123456") {
+	if before.kernel.CodeMAC("flow", "123456") == after.kernel.CodeMAC("flow", "123456") {
 		t.Fatal("the code MAC does not depend on the cipher secret")
 	}
-	if after.codeMAC("flow", "123456") != engine(nil, cipher).codeMAC("flow", "123456") {
+	if after.kernel.CodeMAC("flow", "123456") != engine(nil, cipher).kernel.CodeMAC("flow", "123456") {
 		t.Fatal("the code MAC depends on more than the first cipher secret")
 	}
 	// Rotation: a new cipher secret in front still opens the old one's values.

@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
@@ -216,6 +217,20 @@ type Config struct {
 	Mailer Mailer
 }
 
+// Mailer queues a courier message durably (the courier implements it).
+type Mailer = flow.Mailer
+
+// Mail is one message for the courier: a Kratos template and its data.
+type Mail = flow.Mail
+
+// RateLimits bounds guessing and mail bombing (on by default).
+type RateLimits = flow.RateLimits
+
+// CheckAllowedReturnURL checks an entry of allowed_return_urls: an
+// absolute http(s) URL (its host may be a *.example.com wildcard), or a
+// native app's custom-scheme URL with a host.
+func CheckAllowedReturnURL(s string) error { return flow.CheckAllowedReturnURL(s) }
+
 // IdentitySchemaConfig is one entry of identity.schemas: its id, its
 // JSON, and whether registration flows may choose it.
 type IdentitySchemaConfig = identity.SchemaConfig
@@ -223,26 +238,6 @@ type IdentitySchemaConfig = identity.SchemaConfig
 // CheckIdentitySchemaID accepts an identity schema id: 1 to 128 printable
 // characters without spaces or '/'.
 func CheckIdentitySchemaID(id string) error { return identity.CheckSchemaID(id) }
-
-// Mailer queues a templated message durably before returning.
-type Mailer interface {
-	Send(ctx context.Context, m Mail) error
-}
-
-// Mail is one message for the courier: a Kratos template name (as
-// courier.TemplateID: recovery_code_valid, …) and its data.
-type Mail struct {
-	To       string
-	Template string
-	// Data fields as Kratos's templates see them.
-	RecoveryCode, RecoveryURL         string
-	VerificationCode, VerificationURL string
-	LoginCode, RegistrationCode       string
-	Identity                          map[string]any
-	RequestURL                        string
-	TransientPayload                  map[string]any
-	ExpiresInMinutes                  int
-}
 
 // Engine serves the self-service API. Create it with New; it is safe for
 // concurrent use. Several engines (old and new config during a Caddy
@@ -266,6 +261,15 @@ type Engine struct {
 	sealer *token.Sealer
 	// codeKey keys the MACs of one-time codes (codes.go).
 	codeKey []byte
+	// loginMethods, registrationMethods and settingsMethods are the
+	// credential methods of each flow, in display order (methods.go).
+	loginMethods        []*loginMethod
+	registrationMethods []*registrationMethod
+	settingsMethods     []*settingsMethod
+	// idFirstMethods are the first factors of identifier-first login.
+	idFirstMethods []*idFirstMethod
+	// kernel stores and drives the flows (kernel.go).
+	kernel *flow.Kernel
 	// sessions issues, finds and checks sessions (sessioncheck.go).
 	sessions *session.Manager
 
@@ -419,7 +423,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		e.csrfName = hostPrefix + e.csrfName
 	}
 	for _, s := range cfg.AllowedReturnURLs {
-		if err := CheckAllowedReturnURL(s); err != nil {
+		if err := flow.CheckAllowedReturnURL(s); err != nil {
 			return nil, fmt.Errorf("flows: allowed return URL: %w", err)
 		}
 		u, _ := url.Parse(s)
@@ -473,8 +477,9 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	if len(cfg.CipherSecrets) > 0 {
 		e.codeKey = token.PurposeKey([]byte(cfg.CipherSecrets[0]), "code-mac")
 	}
+	e.registerMethods()
 	var factors []session.SecondFactor
-	for _, m := range loginMethods {
+	for _, m := range e.loginMethods {
 		if m.aal == "aal2" && m.active != nil {
 			factors = append(factors, loginFactor{e, m})
 		}
@@ -484,6 +489,16 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		CookieName: e.cfg.CookieName, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
 		CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil), RequiredAAL: e.cfg.RequiredAAL,
 	}, store, e.cookies, e.urls, logger, func() time.Time { return e.now() }, factors)
+	e.kernel = flow.NewKernel(flow.Config{
+		FlowLifespan: e.cfg.FlowLifespan, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
+		CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil),
+		CodeLifespan: e.cfg.CodeLifespan, CodeMaxSubmissions: e.cfg.CodeMaxSubmissions,
+		NotifyUnknownRecipients: e.cfg.NotifyUnknownRecipients, RecoveryUse: e.cfg.RecoveryUse,
+		VerificationUse: e.cfg.VerificationUse, RateLimits: e.cfg.RateLimits, ClientIP: e.cfg.ClientIP, Mailer: e.cfg.Mailer,
+	}, store, e.urls, e.sessions, e.schemas, logger, func() time.Time { return e.now() }, e.csrfName, e.codeKey, e.allowed,
+		[]func(*flow.Flow) *flow.Flow{maskLookupCodes},
+		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), dropPasswordlessKeys})
+	e.kernel.Register(loginKind{e}, registrationKind{e}, settingsKind{e}, recoveryKind{e}, verificationKind{e})
 	e.routes()
 	return e, nil
 }
@@ -551,6 +566,15 @@ func parseBaseURL(s string) (*url.URL, error) {
 	}
 	u.RawQuery, u.Fragment = "", ""
 	return u, nil
+}
+
+// secureCookies: cookies carry Secure unless dev mode serves plain http
+// (__Host- cookies are always Secure).
+func (e *Engine) secureCookies(*http.Request) bool {
+	if !e.cfg.Dev || e.cfg.CookieHostPrefix {
+		return true
+	}
+	return strings.HasPrefix(e.urls.Base(), "https://")
 }
 
 // Close stops the engine's background work. It does not close the store.

@@ -9,6 +9,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
@@ -43,13 +44,13 @@ const decoyChallengeMAC = "-"
 
 // codeSentNowhere answers a sign-in code request for an address that
 // belongs to no account as if a code had been mailed to it.
-func (e *Engine) codeSentNowhere(r *http.Request, f *flow, address string) (*sessionstore.Identity, *wire.Error) {
-	if lerr := e.limitSend(r, address); lerr != nil {
+func (e *Engine) codeSentNowhere(r *http.Request, f *flow.Flow, address string) (*sessionstore.Identity, *wire.Error) {
+	if lerr := e.kernel.LimitSend(r, address); lerr != nil {
 		return nil, lerr
 	}
-	f.setChallenge(&challenge{MAC: decoyChallengeMAC, Address: address, ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
+	f.SetChallenge(&flow.Challenge{MAC: decoyChallengeMAC, Address: address, ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
 	// What queuing the mail costs a known address: one durable write.
-	if err := e.store.PutRecord(r.Context(), decoyNS, token.RandomString(16, token.Alnum), token.RandomBytes(4<<10), time.Second); err != nil {
+	if err := e.store.PutRecord(r.Context(), flow.DecoyNS, token.RandomString(16, token.Alnum), token.RandomBytes(4<<10), time.Second); err != nil {
 		e.logger.Error("decoy write", zap.Error(err))
 		return nil, wire.StoreError(err, "unable to send the code")
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -242,7 +243,7 @@ func TestSettingsWriteRefusedAfterDeactivation(t *testing.T) {
 	var admURL string
 	probe := &settingsMethod{
 		name:  "race_probe",
-		nodes: func(*Engine, *http.Request, *flow, *sessionstore.Identity) {},
+		nodes: func(*Engine, *http.Request, *flow.Flow, *sessionstore.Identity) {},
 		update: func(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
 			res := raceDo("PATCH", admURL+"/admin/identities/"+st.ident.ID,
 				[]map[string]any{{"op": "replace", "path": "/state", "value": "inactive"}}, nil)
@@ -255,9 +256,8 @@ func TestSettingsWriteRefusedAfterDeactivation(t *testing.T) {
 			}}
 		},
 	}
-	settingsMethods = append(settingsMethods, probe)
-	t.Cleanup(func() { settingsMethods = settingsMethods[:len(settingsMethods)-1] })
 	e, pub, adm := admEngine(t, func(c *Config) { c.Methods = map[string]bool{"race_probe": true} })
+	e.settingsMethods = append(e.settingsMethods, probe)
 	admURL = adm.URL
 	token := registerNative(t, pub.URL, "race-deactivated@example.com")
 	id := whoamiStatus(t, pub.URL, token).body["identity"].(map[string]any)["id"].(string)

@@ -9,6 +9,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
@@ -18,7 +19,7 @@ import (
 
 // initLogin builds a new login flow (not yet stored) for
 // createBrowserLoginFlow / createNativeLoginFlow.
-func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
+func (e *Engine) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	q := r.URL.Query()
 	refresh := q.Get("refresh") == "true"
 	aal := q.Get("aal")
@@ -29,11 +30,11 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 	default:
 		return nil, wire.BadRequest("Unable to parse AuthenticationMethod Assurance Level (AAL): expected one of [aal1, aal2] but got " + aal)
 	}
-	returnTo, rerr := e.validateReturnTo(r, q.Get("return_to"))
+	returnTo, rerr := e.kernel.ValidateReturnTo(r, q.Get("return_to"))
 	if rerr != nil {
 		return nil, rerr
 	}
-	sess, _, err := e.sessions.Current(r)
+	sess, err := e.sessions.Current(r)
 	if err != nil && !errors.Is(err, session.ErrNoSession) {
 		return nil, wire.StoreError(err, "unable to look up the session")
 	}
@@ -45,7 +46,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 	case sess != nil && aal == "aal2" && !refresh && e.sessions.EffectiveAAL(r.Context(), sess) == "aal2":
 		return nil, wire.SessionAlreadyAvailable()
 	}
-	f := e.newFlow(r, "login", typ)
+	f := e.kernel.NewFlow(r, "login", typ)
 	f.Refresh, f.RequestedAAL, f.ReturnTo, f.State = refresh, aal, returnTo, "choose_method"
 	f.UI.Nodes = append(f.UI.Nodes, node.CSRF(""))
 	switch {
@@ -53,7 +54,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 		f.IdentityID, f.SessionID = sess.IdentityID, sess.ID
 		f.UI.Messages = []node.Text{node.NewText(1010004, nil)}
 		if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
-			for _, m := range loginMethods {
+			for _, m := range e.loginMethods {
 				if e.secondFactorUsable(m, sess, ident) {
 					m.nodes(e, r, f, ident)
 				}
@@ -85,7 +86,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 				node.Submit("password", "method", "password", node.Label(1010022, nil)))
 		}
 		// First factors besides password (passkey, passwordless webauthn, code).
-		for _, m := range loginMethods {
+		for _, m := range e.loginMethods {
 			if m.aal == "aal1" && e.methodEnabled(m.name) {
 				m.nodes(e, r, f, nil)
 			}
@@ -93,59 +94,59 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow, *wire.Error) {
 	}
 	if typ == "api" && q.Get("return_session_token_exchange_code") == "true" && sess == nil {
 		code := token.NewExchangeCode()
-		f.exchangeCode = code
+		f.ExchangeCode = code
 		f.ExchangeCodeHash = token.Hash(code)
 	}
 	return f, nil
 }
 
 // submitLogin is updateLoginFlow after the shared checks.
-func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *submission) {
-	f := sub.f
+func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+	f := sub.Flow
 	f.UI.ResetMessages()
 	if f.State == "passed_challenge" {
 		f.UI.Messages = []node.Text{node.NewText(4010007, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	sess, _, err := e.sessions.Current(r)
+	sess, err := e.sessions.Current(r)
 	if err != nil && !errors.Is(err, session.ErrNoSession) {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to look up the session"))
 		return
 	}
 	if sess != nil && !f.Refresh && f.RequestedAAL != "aal2" {
-		if f.Type == "browser" && !sub.json {
+		if f.Type == "browser" && !sub.JSON {
 			wire.Redirect(w, r, http.StatusSeeOther, e.urls.DefaultReturn())
 			return
 		}
 		f.UI.Messages = []node.Text{node.TextReason(4000001, wire.SessionAlreadyAvailable().Reason)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if f.RequestedAAL == "aal2" && sess == nil {
-		e.writeBrowserOrJSONError(w, r, f.Type, wire.AAL1Required())
+		e.kernel.WriteError(w, r, f.Type, wire.AAL1Required())
 		return
 	}
-	if sub.method == "identifier_first" {
+	if sub.Method == "identifier_first" {
 		e.loginIdentifierFirst(w, r, sub, sess)
 		return
 	}
-	if sub.method == "password" && e.methodEnabled("password") {
+	if sub.Method == "password" && e.methodEnabled("password") {
 		e.loginPassword(w, r, sub, sess)
 		return
 	}
-	for _, m := range loginMethods {
-		if m.name == sub.method && e.methodEnabled(m.name) && (m.aal == f.RequestedAAL || m.aal == "aal1" && f.RequestedAAL == "") {
+	for _, m := range e.loginMethods {
+		if m.name == sub.Method && e.methodEnabled(m.name) && (m.aal == f.RequestedAAL || m.aal == "aal1" && f.RequestedAAL == "") {
 			e.loginWith(w, r, sub, sess, m)
 			return
 		}
 	}
 	f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
-	e.renderFlowError(w, r, sub, http.StatusBadRequest)
+	e.kernel.Render(w, r, sub, http.StatusBadRequest)
 }
 
 // loginMethod is a login factor other than password. A new method is one
-// new file that appends itself to loginMethods in init().
+// entry in the engine's list (registerMethods).
 type loginMethod struct {
 	name string
 	// aal is "aal1" for a first factor, "aal2" for a second factor.
@@ -153,7 +154,7 @@ type loginMethod struct {
 	// nodes appends the method's nodes to a login flow. For aal2 flows
 	// ident is the session's identity (show nodes only if it has the
 	// credential); for aal1 flows it is nil.
-	nodes func(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity)
+	nodes func(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity)
 	// verify checks a submission. It returns the identity that passed, or
 	// nil after putting messages on the flow (answered with 400), or
 	// errShowFlow when the flow moved on to another step (answered 200).
@@ -166,22 +167,20 @@ type loginMethod struct {
 
 // loginState is what a method's verify sees.
 type loginState struct {
-	sub *submission
+	sub *flow.Submission
 	// sess and ident are the current session and its identity (aal2 and
 	// refresh flows), nil otherwise.
 	sess  *sessionstore.Session
 	ident *sessionstore.Identity
 }
 
-var loginMethods []*loginMethod
-
 // errShowFlow is returned by a method's verify when the flow moved to its
 // next step (e.g. a code was sent): the flow is answered with 200.
 var errShowFlow = &wire.Error{Code: http.StatusOK}
 
 // loginWith runs a registered method and signs in or upgrades the session.
-func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submission, sess *sessionstore.Session, m *loginMethod) {
-	f := sub.f
+func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session, m *loginMethod) {
+	f := sub.Flow
 	st := &loginState{sub: sub, sess: sess}
 	if sess != nil {
 		ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
@@ -196,36 +195,36 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		// assurance rule, mfa.go): as Kratos answers a method it does not
 		// offer.
 		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	ident, ferr := m.verify(e, r, st)
 	if ferr == errShowFlow {
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.Render(w, r, sub, http.StatusOK)
 		return
 	}
 	if ferr != nil {
-		e.writeBrowserOrJSONError(w, r, f.Type, ferr)
+		e.kernel.WriteError(w, r, f.Type, ferr)
 		return
 	}
 	if ident == nil {
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if ident.State != "" && ident.State != "active" {
 		f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if m.aal == "aal1" && !(sess != nil && f.Refresh) && e.addressUnverified(ident) {
 		f.UI.Messages = []node.Text{node.NewText(4000010, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	var issued *session.Issued
 	if sess != nil && (m.aal == "aal2" || f.Refresh) {
 		if sess.IdentityID != ident.ID {
-			e.writeBrowserOrJSONError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch", "",
+			e.kernel.WriteError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch", "",
 				"The requested identity does not match the identity of the current session."))
 			return
 		}
@@ -244,14 +243,14 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *submissi
 		}
 	}
 	f.Active = m.name
-	e.completeFlow(r.Context(), f)
+	e.kernel.Complete(r.Context(), f)
 	e.answerLogin(w, r, sub, ident, issued)
 }
 
 // upgradeFailed answers a login step whose session could not be upgraded.
-func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow, err error) {
+func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow.Flow, err error) {
 	if errors.Is(err, session.ErrSessionGone) {
-		e.writeBrowserOrJSONError(w, r, f.Type, wire.SessionInactive())
+		e.kernel.WriteError(w, r, f.Type, wire.SessionInactive())
 		return
 	}
 	e.logger.Error("upgrading session", zap.Error(err))
@@ -261,10 +260,10 @@ func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow, 
 // sessionNotCreated answers a sign-in whose session the store refused: an
 // identity deactivated while the credential was being checked gets the
 // same answer as one that was inactive before (4010011).
-func (e *Engine) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *submission, err error) {
+func (e *Engine) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *flow.Submission, err error) {
 	if errors.Is(err, sessionstore.ErrIdentityInactive) {
-		sub.f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		sub.Flow.UI.Messages = []node.Text{node.NewText(4010011, nil)}
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	e.logger.Error("creating session", zap.Error(err))
@@ -287,18 +286,18 @@ func (e *Engine) addressUnverified(ident *sessionstore.Identity) bool {
 	return true
 }
 
-func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *submission, sess *sessionstore.Session) {
-	f := sub.f
+func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session) {
+	f := sub.Flow
 	if f.RequestedAAL == "aal2" {
 		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	identifier := wire.BodyString(sub.body, "identifier")
+	identifier := wire.BodyString(sub.Body, "identifier")
 	if identifier == "" {
-		identifier = wire.BodyString(sub.body, "password_identifier")
+		identifier = wire.BodyString(sub.Body, "password_identifier")
 	}
-	password := wire.BodyString(sub.body, "password")
+	password := wire.BodyString(sub.Body, "password")
 	if f.Refresh && sess != nil {
 		if n := f.UI.Find("identifier"); n != nil && identifier == "" {
 			identifier, _ = n.Input().Value.(string)
@@ -315,18 +314,18 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 		missing = true
 	}
 	if missing {
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	// The guess is counted before it is checked; a wrong one keeps it.
-	rv, lerr := e.reserve(r.Context(), "login_id", identity.NormalizeIdentifier(identifier), "login_ip", e.limitIP(r))
+	rv, lerr := e.kernel.Reserve(r.Context(), "login_id", identity.NormalizeIdentifier(identifier), "login_ip", e.kernel.LimitIP(r))
 	if lerr != nil {
-		e.refuse(w, r, sub, lerr)
+		e.kernel.Refuse(w, r, sub, lerr)
 		return
 	}
 	ident, ok, err := e.checkPassword(r.Context(), identifier, password)
 	if err != nil {
-		rv.release() // not evaluated
+		rv.Release() // not evaluated
 		if errors.Is(err, identity.ErrHashBusy) {
 			wire.WriteError(w, r, identity.HashersBusy())
 			return
@@ -337,24 +336,24 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 	}
 	if !ok {
 		f.UI.Messages = []node.Text{node.NewText(4000006, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if ident.State != "" && ident.State != "active" {
-		rv.release()
+		rv.Release()
 		f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	rv.forgive("login_id")
-	rv.release()
+	rv.Forgive("login_id")
+	rv.Release()
 	if !(f.Refresh && sess != nil) && e.addressUnverified(ident) {
 		f.UI.Messages = []node.Text{node.NewText(4000010, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if f.Refresh && sess != nil && sess.IdentityID != ident.ID {
-		e.writeBrowserOrJSONError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch",
+		e.kernel.WriteError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch",
 			"", "The requested identity does not match the identity of the current session."))
 		return
 	}
@@ -372,7 +371,7 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *subm
 			return
 		}
 	}
-	e.completeFlow(r.Context(), f)
+	e.kernel.Complete(r.Context(), f)
 	e.answerLogin(w, r, sub, ident, issued)
 }
 
@@ -440,17 +439,9 @@ func (e *Engine) checkPassword(ctx context.Context, identifier, password string)
 	return fresh, true, nil
 }
 
-// completeFlow marks a flow done so it cannot be replayed.
-func (e *Engine) completeFlow(ctx context.Context, f *flow) {
-	f.State = "passed_challenge"
-	if err := e.saveFlow(ctx, f); err != nil {
-		e.logger.Warn("marking flow complete", zap.Error(err))
-	}
-}
-
 // answerLogin answers a successful login per client kind.
-func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, is *session.Issued) {
-	f := sub.f
+func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, is *session.Issued) {
+	f := sub.Flow
 	needAAL2 := !e.sessions.AALSatisfied(is.Session, ident)
 	var idw *session.IdentityWire
 	if !needAAL2 {
@@ -471,21 +462,21 @@ func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *submis
 		// request's own session (same identity) keeps it, as Kratos does,
 		// so the flows bound to it (a settings flow waiting for this
 		// second factor) go on; the session token itself is rotated.
-		e.issueCSRF(w, r)
+		e.kernel.IssueCSRF(w, r)
 	}
 	e.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
-	to := e.flowReturnTo(r, f)
+	to := e.kernel.ReturnTo(r, f)
 	if needAAL2 {
 		aal2 := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")
 		if f.ReturnTo != "" {
 			aal2 = wire.WithQuery(aal2, "return_to", f.ReturnTo)
 		}
-		if sub.json {
+		if sub.JSON {
 			wire.WriteError(w, r, wire.BrowserLocationChange(aal2))
 		} else {
 			wire.Redirect(w, r, http.StatusSeeOther, aal2)
 		}
 		return
 	}
-	e.finish(w, r, sub, to, nil, map[string]any{"session": sw, "continue_with": []any{continueRedirect(to)}})
+	e.kernel.Finish(w, r, sub, to, nil, map[string]any{"session": sw, "continue_with": []any{flow.ContinueRedirect(to)}})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -24,24 +25,22 @@ import (
 // account exists.
 
 // idFirstMethod is how a first factor takes part in identifier-first
-// login. A method takes part by registering itself (registerIDFirst in its
-// file's init), as login methods do in loginMethods.
+// login. The engine lists them (registerMethods) in the order of the
+// second screen's groups: Kratos's strategy order (password, oidc, code,
+// passkey, webauthn).
 type idFirstMethod struct {
 	name string
-	// rank orders the groups of the second screen: Kratos's strategy
-	// order (password, oidc, code, passkey, webauthn).
-	rank int
 	// offered reports whether the method is on for flows like f
 	// (configuration, flow type).
-	offered func(e *Engine, r *http.Request, f *flow) bool
+	offered func(e *Engine, r *http.Request, f *flow.Flow) bool
 	// has reports whether ident can sign in with the method using
 	// identifier (Kratos's CountActiveFirstFactorCredentials > 0).
 	has func(e *Engine, ident *sessionstore.Identity, identifier string) bool
 	// first appends the method's nodes to the first screen (optional;
 	// passkeys: the conditional-UI challenge).
-	first func(e *Engine, r *http.Request, f *flow)
+	first func(e *Engine, r *http.Request, f *flow.Flow)
 	// second appends the method's nodes to the second screen.
-	second func(e *Engine, r *http.Request, f *flow)
+	second func(e *Engine, r *http.Request, f *flow.Flow)
 	// fast: when this is the only method the account has, the second
 	// screen is skipped and the method's first-factor loginMethod runs
 	// with the identifier right away (Kratos's FastLogin1FA: the sign-in
@@ -49,50 +48,30 @@ type idFirstMethod struct {
 	fast bool
 }
 
-var idFirstMethods []*idFirstMethod
-
-// registerIDFirst adds m in rank order.
-func registerIDFirst(m *idFirstMethod) {
-	i := len(idFirstMethods)
-	for i > 0 && idFirstMethods[i-1].rank > m.rank {
-		i--
-	}
-	idFirstMethods = slices.Insert(idFirstMethods, i, m)
-}
-
-// Ranks of the second screen's groups.
-const (
-	idFirstRankPassword = 10
-	idFirstRankOIDC     = 20
-	idFirstRankCode     = 30
-	idFirstRankPasskey  = 40
-	idFirstRankWebAuthn = 50
-)
-
-func init() {
-	registerIDFirst(&idFirstMethod{
-		name: "password", rank: idFirstRankPassword,
-		offered: func(e *Engine, _ *http.Request, _ *flow) bool { return e.methodEnabled("password") },
+func passwordIDFirst() *idFirstMethod {
+	return &idFirstMethod{
+		name:    "password",
+		offered: func(e *Engine, _ *http.Request, _ *flow.Flow) bool { return e.methodEnabled("password") },
 		has: func(_ *Engine, ident *sessionstore.Identity, identifier string) bool {
 			return credentialNamed(ident, "password", identifier)
 		},
-		second: func(_ *Engine, _ *http.Request, f *flow) {
+		second: func(_ *Engine, _ *http.Request, f *flow.Flow) {
 			f.UI.Nodes = append(f.UI.Nodes,
 				node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("current-password"),
 				node.Submit("password", "method", "password", node.Label(1010022, nil)))
 		},
-	})
+	}
 }
 
 // identifierFirstNodes is the first screen of an aal1 login flow: the
 // identifier and Continue, plus what offered methods add (the passkey
 // challenge for the browser's autofill). One identifier input, whatever
 // the methods.
-func (e *Engine) identifierFirstNodes(r *http.Request, f *flow) {
+func (e *Engine) identifierFirstNodes(r *http.Request, f *flow.Flow) {
 	f.UI.Nodes = append(f.UI.Nodes,
 		node.Input("default", "identifier", "text", e.schemas.Default().IdentifierLabel("password")).Value("").Required(),
 		node.Submit("identifier_first", "method", "identifier_first", node.Label(1070009, nil)))
-	for _, m := range idFirstMethods {
+	for _, m := range e.idFirstMethods {
 		if m.first != nil && m.offered(e, r, f) {
 			m.first(e, r, f)
 		}
@@ -102,20 +81,20 @@ func (e *Engine) identifierFirstNodes(r *http.Request, f *flow) {
 // loginIdentifierFirst answers method=identifier_first: the second
 // screen, or the fast path of an account with one method, or (without
 // enumeration mitigation) 4000037 for an identifier with no account.
-func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, sub *submission, sess *sessionstore.Session) {
-	f := sub.f
+func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session) {
+	f := sub.Flow
 	if e.cfg.LoginStyle != "identifier_first" || f.RequestedAAL == "aal2" || f.SessionID != "" {
 		// Not a step of this flow (second factor, re-authentication of a
 		// session): as Kratos answers a method no strategy is
 		// responsible for.
 		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	identifier := wire.BodyString(sub.body, "identifier")
+	identifier := wire.BodyString(sub.Body, "identifier")
 	if identifier == "" {
 		f.UI.AddNodeMessage("identifier", node.NewText(4000002, map[string]any{"property": "identifier"}, "identifier"))
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	mitigate := e.cfg.MitigateAccountEnumeration
@@ -130,7 +109,7 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		}
 	}
 	var shown []*idFirstMethod
-	for _, m := range idFirstMethods {
+	for _, m := range e.idFirstMethods {
 		if m.offered(e, r, f) && (mitigate || ident != nil && m.has(e, ident, identifier)) {
 			shown = append(shown, m)
 		}
@@ -140,11 +119,11 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		// NewAccountNotFoundError, on the identifier).
 		f.UI.SetValue("identifier", identifier)
 		f.UI.AddNodeMessage("identifier", node.NewText(4000037, nil))
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if !mitigate && len(shown) == 1 && shown[0].fast {
-		for _, lm := range loginMethods {
+		for _, lm := range e.loginMethods {
 			if lm.name == shown[0].name && lm.aal == "aal1" {
 				e.loginWith(w, r, sub, sess, lm)
 				return
@@ -163,7 +142,7 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		m.second(e, r, f)
 	}
 	f.Active, f.State = "identifier_first", "choose_method"
-	e.renderFlowError(w, r, sub, http.StatusBadRequest)
+	e.kernel.Render(w, r, sub, http.StatusBadRequest)
 }
 
 // findLoginIdentity finds the account an identifier names: a credential

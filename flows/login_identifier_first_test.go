@@ -7,10 +7,11 @@ import (
 )
 
 // The second identifier-first screen lists the methods in Kratos's
-// strategy order, whatever order the files' init functions ran in.
+// strategy order, as the engine lists them.
 func TestIdentifierFirstMethodOrder(t *testing.T) {
+	e, _ := testEngine(t, nil)
 	var names []string
-	for _, m := range idFirstMethods {
+	for _, m := range e.idFirstMethods {
 		names = append(names, m.name)
 	}
 	if want := []string{"password", "code", "passkey", "webauthn"}; !slices.Equal(names, want) {

@@ -19,19 +19,19 @@ type logoutFlow struct {
 // createLogoutFlow serves GET /self-service/logout/browser. It answers
 // JSON even to browsers, as Kratos does.
 func (e *Engine) createLogoutFlow(w http.ResponseWriter, r *http.Request) {
-	e.ensureCSRF(w, r)
-	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	e.kernel.EnsureCSRF(w, r)
+	returnTo, rerr := e.kernel.ValidateReturnTo(r, r.URL.Query().Get("return_to"))
 	if rerr != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", rerr)
+		e.kernel.WriteError(w, r, "browser", rerr)
 		return
 	}
-	sess, _, err := e.sessions.Current(r)
+	sess, err := e.sessions.Current(r)
 	if wire.IsUnavailable(err) {
 		wire.WriteError(w, r, wire.Unavailable())
 		return
 	}
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", wire.SessionInactive())
+		e.kernel.WriteError(w, r, "browser", wire.SessionInactive())
 		return
 	}
 	token := e.sessions.LogoutToken(sess.ID)
@@ -47,26 +47,26 @@ func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	token := q.Get("token")
 	if token == "" {
-		e.writeBrowserOrJSONError(w, r, "browser", wire.BadRequest("Please include a token in the URL query."))
+		e.kernel.WriteError(w, r, "browser", wire.BadRequest("Please include a token in the URL query."))
 		return
 	}
-	returnTo, rerr := e.validateReturnTo(r, q.Get("return_to"))
+	returnTo, rerr := e.kernel.ValidateReturnTo(r, q.Get("return_to"))
 	if rerr != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", rerr)
+		e.kernel.WriteError(w, r, "browser", rerr)
 		return
 	}
-	sess, _, err := e.sessions.Current(r)
+	sess, err := e.sessions.Current(r)
 	if wire.IsUnavailable(err) {
 		wire.WriteError(w, r, wire.Unavailable())
 		return
 	}
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", wire.SessionInactive())
+		e.kernel.WriteError(w, r, "browser", wire.SessionInactive())
 		return
 	}
 	want := e.sessions.LogoutToken(sess.ID)
 	if subtle.ConstantTimeCompare([]byte(token), []byte(want)) != 1 {
-		e.writeBrowserOrJSONError(w, r, "browser", wire.NewError(http.StatusForbidden, "", "",
+		e.kernel.WriteError(w, r, "browser", wire.NewError(http.StatusForbidden, "", "",
 			"Unable to log out because the logout token in the URL query does not match the session cookie."))
 		return
 	}
@@ -75,7 +75,7 @@ func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.sessions.ClearCookie(w, r)
-	e.issueCSRF(w, r)
+	e.kernel.IssueCSRF(w, r)
 	if wire.IsJSONRequest(r) {
 		w.WriteHeader(http.StatusNoContent)
 		return

@@ -14,6 +14,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
@@ -30,14 +31,6 @@ import (
 // through a store record created in a transaction (lookupUsedNS), so two
 // concurrent uses of one code succeed at most once; used_at on the
 // identity is what reveal shows.
-
-func init() {
-	settingsMethods = append(settingsMethods,
-		&settingsMethod{name: "lookup_secret", nodes: lookupSettingsNodes, update: lookupSettingsUpdate})
-	loginMethods = append(loginMethods,
-		&loginMethod{name: "lookup_secret", aal: "aal2", nodes: lookupLoginNodes, verify: lookupLoginVerify, active: lookupActive})
-	sortRegistries()
-}
 
 const (
 	lookupPurpose     = "lookup_secret"
@@ -111,7 +104,7 @@ func lookupUnused(cfg *lookupConfig) int {
 	return n
 }
 
-func lookupSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+func lookupSettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	// The nodes are rebuilt: no codes are shown any more.
 	delete(f.Internal, lookupShownKey)
 	if hasCredential(ident, "lookup_secret") {
@@ -160,7 +153,7 @@ type lookupShown struct {
 // form post) fills the node in again (showLookupCodes).
 
 // showLookupCodes seals entries on f and puts them in its codes node.
-func (e *Engine) showLookupCodes(ctx context.Context, f *flow, entries []lookupEntry, after ...*node.Node) error {
+func (e *Engine) showLookupCodes(ctx context.Context, f *flow.Flow, entries []lookupEntry, after ...*node.Node) error {
 	shown := make([]lookupShown, len(entries))
 	for i, en := range entries {
 		shown[i] = lookupShown{Code: en.code, UsedAt: en.usedAt}
@@ -173,7 +166,7 @@ func (e *Engine) showLookupCodes(ctx context.Context, f *flow, entries []lookupE
 	if err != nil {
 		return err
 	}
-	f.internal()[lookupShownKey] = sealed
+	f.Internals()[lookupShownKey] = sealed
 	f.UI.RemoveGroup("lookup_secret")
 	f.UI.Nodes = append(f.UI.Nodes, lookupCodesNode(entries))
 	f.UI.Nodes = append(f.UI.Nodes, after...)
@@ -182,7 +175,7 @@ func (e *Engine) showLookupCodes(ctx context.Context, f *flow, entries []lookupE
 
 // maskLookupCodes returns f as it may be stored: when it shows codes, a
 // copy whose codes node is empty (f itself is not changed).
-func maskLookupCodes(f *flow) *flow {
+func maskLookupCodes(f *flow.Flow) *flow.Flow {
 	i := f.UI.IndexByID(lookupCodesNodeID)
 	if i < 0 {
 		return f
@@ -197,9 +190,9 @@ func maskLookupCodes(f *flow) *flow {
 // with the sealed codes. Callers have checked that the request's session
 // belongs to the flow's identity. Codes that cannot be opened (a rotated
 // secret) stay hidden.
-func (e *Engine) unmaskLookupCodes(ctx context.Context, f *flow) {
+func (e *Engine) unmaskLookupCodes(ctx context.Context, f *flow.Flow) {
 	i := f.UI.IndexByID(lookupCodesNodeID)
-	s := f.internalString(lookupShownKey)
+	s := f.InternalString(lookupShownKey)
 	if i < 0 || s == "" {
 		return
 	}
@@ -241,8 +234,8 @@ func lookupCodesNode(entries []lookupEntry) *node.Node {
 }
 
 func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.f
-	body := st.sub.body
+	f := st.sub.Flow
+	body := st.sub.Body
 	confirm, reveal := wire.BodyBool(body, "lookup_secret_confirm"), wire.BodyBool(body, "lookup_secret_reveal")
 	disable, regenerate := wire.BodyBool(body, "lookup_secret_disable"), wire.BodyBool(body, "lookup_secret_regenerate")
 	if !confirm && !reveal && !disable && !regenerate {
@@ -256,7 +249,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 	switch {
 	case confirm:
 		var codes []string
-		if s := f.internalString(lookupInternalKey); s != "" {
+		if s := f.InternalString(lookupInternalKey); s != "" {
 			if plain, _, err := e.sealer.Open(ctx, lookupPurpose, f.ID, s); err == nil {
 				_ = json.Unmarshal(plain, &codes)
 			}
@@ -277,7 +270,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			})
 			return nil
 		}
-		return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow) {
+		return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow.Flow) {
 			// Kratos counts confirming the codes as completing the method.
 			e.recordLinkedMethod(r, st, "lookup_secret", "aal2")
 		}}
@@ -318,7 +311,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 		if err != nil {
 			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
-		f.internal()[lookupInternalKey] = sealed
+		f.Internals()[lookupInternalKey] = sealed
 		entries := make([]lookupEntry, len(codes))
 		for i, c := range codes {
 			entries[i] = lookupEntry{code: c}
@@ -347,7 +340,7 @@ func (e *Engine) newLookupConfig(ctx context.Context, identityID string, codes [
 	return cfg, nil
 }
 
-func lookupLoginNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+func lookupLoginNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	if !hasCredential(ident, "lookup_secret") {
 		return
 	}
@@ -389,7 +382,7 @@ func lookupUsedKey(identityID string, c lookupCode) string {
 }
 
 func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
-	f := st.sub.f
+	f := st.sub.Flow
 	ctx := r.Context()
 	ident := st.ident
 	f.UI.SetValue("lookup_secret", "")
@@ -398,7 +391,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 		f.UI.Messages = []node.Text{node.NewText(4000014, nil)}
 		return nil, nil
 	}
-	code := strings.ToLower(strings.TrimSpace(wire.BodyString(st.sub.body, "lookup_secret")))
+	code := strings.ToLower(strings.TrimSpace(wire.BodyString(st.sub.Body, "lookup_secret")))
 	if code == "" {
 		f.UI.AddNodeMessage("lookup_secret", node.NewText(4000002, map[string]any{"property": "lookup_secret"}, "lookup_secret"))
 		return nil, nil
@@ -409,7 +402,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 	}
 	i, err := e.lookupMatch(ctx, ident.ID, cfg, code)
 	if err != nil {
-		rv.release() // not evaluated
+		rv.Release() // not evaluated
 		return nil, wire.StoreError(err, "unable to check the recovery code")
 	}
 	if i < 0 {
@@ -435,7 +428,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstor
 		return nil, nil
 	}
 	if err != nil {
-		rv.release() // not evaluated
+		rv.Release() // not evaluated
 		return nil, wire.StoreError(err, "unable to record the recovery code use")
 	}
 	mfaPassed(rv)

@@ -5,12 +5,14 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 )
 
 // wantNotStored fails if any code appears in the stored record of flow id.
 func wantNotStored(t *testing.T, e *Engine, id string, codes []string) {
 	t.Helper()
-	raw, err := e.store.GetRecord(t.Context(), flowNS, id)
+	raw, err := e.store.GetRecord(t.Context(), flow.FlowNS, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +54,7 @@ func TestLookupCodesNotAtRest(t *testing.T) {
 	if conf := do(t, nil, "POST", action, map[string]any{"method": "lookup_secret", "lookup_secret_confirm": true}, tokenHeader(token)); conf.status != 200 {
 		t.Fatalf("confirm: %d %s", conf.status, conf.raw)
 	}
-	if raw, _ := e.store.GetRecord(t.Context(), flowNS, id); strings.Contains(string(raw), lookupShownKey) {
+	if raw, _ := e.store.GetRecord(t.Context(), flow.FlowNS, id); strings.Contains(string(raw), lookupShownKey) {
 		t.Fatal("the sealed codes outlive the codes node")
 	}
 	rev := do(t, nil, "POST", action, map[string]any{"method": "lookup_secret", "lookup_secret_reveal": true}, tokenHeader(token))

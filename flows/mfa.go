@@ -2,8 +2,9 @@ package flows
 
 import (
 	"net/http"
-	"slices"
+	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
@@ -13,36 +14,6 @@ import (
 
 // Shared pieces of the strong-authentication methods (totp, lookup_secret,
 // webauthn, passkey).
-
-// Display order of the method groups, as Kratos renders them. Methods not
-// listed keep their registration order, after the listed ones.
-var (
-	settingsRank     = map[string]int{"profile": 1, "password": 2, "oidc": 3, "code": 4, "lookup_secret": 5, "totp": 6, "webauthn": 7, "passkey": 8}
-	loginRank        = map[string]int{"code": 1, "totp": 2, "lookup_secret": 3, "webauthn": 4, "passkey": 5}
-	registrationRank = map[string]int{"code": 1, "passkey": 2, "webauthn": 3}
-)
-
-func rankOf(m map[string]int, name string) int {
-	if r, ok := m[name]; ok {
-		return r
-	}
-	return 100
-}
-
-// sortRegistries puts the method registries in display order. Every
-// strong-authentication file calls it from init(): init order follows file
-// names, so whichever of them runs last leaves the registries sorted.
-func sortRegistries() {
-	slices.SortStableFunc(settingsMethods, func(a, b *settingsMethod) int {
-		return rankOf(settingsRank, a.name) - rankOf(settingsRank, b.name)
-	})
-	slices.SortStableFunc(loginMethods, func(a, b *loginMethod) int {
-		return rankOf(loginRank, a.name) - rankOf(loginRank, b.name)
-	})
-	slices.SortStableFunc(registrationMethods, func(a, b *registrationMethod) int {
-		return rankOf(registrationRank, a.name) - rankOf(registrationRank, b.name)
-	})
-}
 
 func hasCredential(ident *sessionstore.Identity, typ string) bool {
 	if ident == nil {
@@ -69,24 +40,10 @@ func (e *Engine) webauthnScriptNode(r *http.Request) *node.Node {
 }
 
 // ensureWebAuthnScript appends the script node unless the form has one.
-func (e *Engine) ensureWebAuthnScript(r *http.Request, f *flow) {
+func (e *Engine) ensureWebAuthnScript(r *http.Request, f *flow.Flow) {
 	if f.UI.FindScript("webauthn_script") == nil {
 		f.UI.Nodes = append(f.UI.Nodes, e.webauthnScriptNode(r))
 	}
-}
-
-// internal returns f.Internal, creating it.
-func (f *flow) internal() map[string]any {
-	if f.Internal == nil {
-		f.Internal = map[string]any{}
-	}
-	return f.Internal
-}
-
-// internalString returns f.Internal[k] as a string.
-func (f *flow) internalString(k string) string {
-	s, _ := f.Internal[k].(string)
-	return s
 }
 
 // Guessing limits for one-time second factors (TOTP and recovery codes):
@@ -98,15 +55,15 @@ func mfaLimitSubject(identityID string) string { return "aal2:" + identityID }
 
 // mfaReserve counts a guess against the client and the identity before
 // the code is checked: a 429 (or 503, fail closed) error when refused.
-func (e *Engine) mfaReserve(r *http.Request, identityID string) (*reservation, *wire.Error) {
-	return e.reserve(r.Context(), "code_ip", e.limitIP(r), "login_id", mfaLimitSubject(identityID))
+func (e *Engine) mfaReserve(r *http.Request, identityID string) (*flow.Reservation, *wire.Error) {
+	return e.kernel.Reserve(r.Context(), "code_ip", e.kernel.LimitIP(r), "login_id", mfaLimitSubject(identityID))
 }
 
 // mfaPassed gives a correct code's attempt back and clears the identity's
 // count.
-func mfaPassed(rv *reservation) {
-	rv.forgive("login_id")
-	rv.release()
+func mfaPassed(rv *flow.Reservation) {
+	rv.Forgive("login_id")
+	rv.Release()
 }
 
 // secondFactorUsable reports whether the aal2 method m may complete the
@@ -116,6 +73,15 @@ func (e *Engine) secondFactorUsable(m *loginMethod, sess *sessionstore.Session, 
 		return false
 	}
 	return session.SecondCounts(m.name, sess.AuthenticationMethods, e.sessions.IdentityFactors(ident))
+}
+
+// dropCredential removes the credential of type typ: what a mailbox
+// sign-in does to the first factors it did not set (claimAddress).
+func dropCredential(typ string) func(*sessionstore.Identity, time.Time) error {
+	return func(ident *sessionstore.Identity, _ time.Time) error {
+		delete(ident.Credentials, typ)
+		return nil
+	}
 }
 
 // loginFactor is an aal2 login method as the session's AAL rule sees it.

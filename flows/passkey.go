@@ -12,6 +12,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
@@ -29,16 +30,6 @@ import (
 // passkeys made at sign-up (the identity id does not exist yet); sign-in
 // finds the identity by the handle the authenticator returns, through that
 // identifier. Ceremony state is kept and consumed as for webauthn.
-
-func init() {
-	registrationMethods = append(registrationMethods,
-		&registrationMethod{name: "passkey", nodes: passkeyRegistrationNodes, register: passkeyRegister})
-	loginMethods = append(loginMethods,
-		&loginMethod{name: "passkey", aal: "aal1", nodes: passkeyLoginNodes, verify: passkeyLoginVerify})
-	settingsMethods = append(settingsMethods,
-		&settingsMethod{name: "passkey", nodes: passkeySettingsNodes, update: passkeySettingsUpdate})
-	sortRegistries()
-}
 
 const (
 	ceremonyPasskeyRegister = "passkey_registration"
@@ -122,7 +113,7 @@ func (e *Engine) passkeyDisplayName(sch *identity.Schema, traits map[string]any,
 
 // beginPasskeyRegistration starts a discoverable-credential registration
 // on f for handle and returns the passkey_create_data JSON.
-func (e *Engine) beginPasskeyRegistration(r *http.Request, f *flow, sch *identity.Schema, handle []byte, traits map[string]any, keys []webauthnKey) (string, error) {
+func (e *Engine) beginPasskeyRegistration(r *http.Request, f *flow.Flow, sch *identity.Schema, handle []byte, traits map[string]any, keys []webauthnKey) (string, error) {
 	wa, err := e.webAuthn(r, "passkey")
 	if err != nil {
 		return "", err
@@ -139,11 +130,11 @@ func (e *Engine) beginPasskeyRegistration(r *http.Request, f *flow, sch *identit
 
 // --- registration ---
 
-func passkeyRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[string]any) {
+func passkeyRegistrationNodes(e *Engine, r *http.Request, f *flow.Flow, traits map[string]any) {
 	if !e.canWebAuthn(r, f) {
 		return
 	}
-	data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(token.RandomString(64, token.Alnum)), traits, nil)
+	data, err := e.beginPasskeyRegistration(r, f, e.kernel.FlowSchema(f), []byte(token.RandomString(64, token.Alnum)), traits, nil)
 	if err != nil {
 		e.logger.Error("starting a passkey registration", zap.Error(err))
 		return
@@ -156,16 +147,16 @@ func passkeyRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[st
 }
 
 func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registrationOutcome {
-	f := st.sub.f
+	f := st.sub.Flow
 	if f.Type != "browser" {
 		notResponsible(f, 4010003)
 		return registrationOutcome{invalid: true}
 	}
-	resp := wire.BodyString(st.sub.body, "passkey_register")
+	resp := wire.BodyString(st.sub.Body, "passkey_register")
 	fail := func(reason string) registrationOutcome {
 		f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
 		f.UI.SetValue("passkey_register", nil)
-		if data, err := e.beginPasskeyRegistration(r, f, e.flowSchema(f), []byte(token.RandomString(64, token.Alnum)), st.traits, nil); err == nil {
+		if data, err := e.beginPasskeyRegistration(r, f, e.kernel.FlowSchema(f), []byte(token.RandomString(64, token.Alnum)), st.traits, nil); err == nil {
 			f.UI.SetValue("passkey_create_data", data)
 		}
 		return registrationOutcome{invalid: true}
@@ -190,7 +181,7 @@ func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registra
 	}
 	now := e.now().UTC()
 	cfg := webauthnConfig{UserHandle: sd.UserID,
-		Credentials: []webauthnKey{keyFromLib(cred, e.passkeyDisplayName(e.flowSchema(f), st.traits, ""), now.Round(time.Second), true)}}
+		Credentials: []webauthnKey{keyFromLib(cred, e.passkeyDisplayName(e.kernel.FlowSchema(f), st.traits, ""), now.Round(time.Second), true)}}
 	return registrationOutcome{creds: map[string]sessionstore.Credential{
 		"passkey": {Type: "passkey", Identifiers: []string{string(sd.UserID)}, Config: identity.EncodeConfig(cfg), CreatedAt: now, UpdatedAt: now},
 	}}
@@ -216,7 +207,7 @@ func (e *Engine) createCredential(r *http.Request, kind string, sd *webauthn.Ses
 
 // --- login ---
 
-func (e *Engine) beginPasskeyLogin(r *http.Request, f *flow) (string, error) {
+func (e *Engine) beginPasskeyLogin(r *http.Request, f *flow.Flow) (string, error) {
 	wa, err := e.webAuthn(r, "passkey")
 	if err != nil {
 		return "", err
@@ -229,7 +220,7 @@ func (e *Engine) beginPasskeyLogin(r *http.Request, f *flow) (string, error) {
 	return optionsJSON(assertion), nil
 }
 
-func passkeyLoginNodes(e *Engine, r *http.Request, f *flow, _ *sessionstore.Identity) {
+func passkeyLoginNodes(e *Engine, r *http.Request, f *flow.Flow, _ *sessionstore.Identity) {
 	if !e.passkeyAutofillNodes(r, f) {
 		return
 	}
@@ -241,7 +232,7 @@ func passkeyLoginNodes(e *Engine, r *http.Request, f *flow, _ *sessionstore.Iden
 // and the hidden passkey_login input that offers passkeys in the
 // identifier field (Kratos's populateLoginMethodForPasskeys). It reports
 // whether it did.
-func (e *Engine) passkeyAutofillNodes(r *http.Request, f *flow) bool {
+func (e *Engine) passkeyAutofillNodes(r *http.Request, f *flow.Flow) bool {
 	if !e.canWebAuthn(r, f) || f.Refresh || f.RequestedAAL == "aal2" {
 		return false
 	}
@@ -270,7 +261,7 @@ func (e *Engine) passkeyAutofillNodes(r *http.Request, f *flow) bool {
 var errNoPasskey = errors.New("no passkey for this user handle")
 
 func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
-	f := st.sub.f
+	f := st.sub.Flow
 	if f.Type != "browser" {
 		notResponsible(f, 4010002)
 		return nil, nil
@@ -284,7 +275,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 		}
 		return nil, nil
 	}
-	resp := wire.BodyString(st.sub.body, "passkey_login")
+	resp := wire.BodyString(st.sub.Body, "passkey_login")
 	if resp == "" {
 		f.UI.AddNodeMessage("passkey_login", node.NewText(4000002, map[string]any{"property": "passkey_login"}, "passkey_login"))
 		return nil, nil
@@ -335,7 +326,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 
 // --- settings ---
 
-func (e *Engine) beginPasskeySettings(r *http.Request, f *flow, ident *sessionstore.Identity) (string, error) {
+func (e *Engine) beginPasskeySettings(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) (string, error) {
 	handle := []byte(ident.ID)
 	var keys []webauthnKey
 	if cfg, ok := webauthnConfigOf(ident, "passkey"); ok {
@@ -347,7 +338,7 @@ func (e *Engine) beginPasskeySettings(r *http.Request, f *flow, ident *sessionst
 	return e.beginPasskeyRegistration(r, f, e.schemas.Of(ident), handle, traitsMap(ident), keys)
 }
 
-func passkeySettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+func passkeySettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	if !e.canWebAuthn(r, f) {
 		return
 	}
@@ -371,8 +362,8 @@ func passkeySettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionsto
 }
 
 func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.f
-	body := st.sub.body
+	f := st.sub.Flow
+	body := st.sub.Body
 	register, remove := wire.BodyString(body, "passkey_settings_register"), wire.BodyString(body, "passkey_remove")
 	if f.Type != "browser" || register == "" && remove == "" {
 		notResponsible(f, 4010004)
@@ -431,16 +422,16 @@ func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settin
 // In identifier-first login the first screen carries the passkey challenge
 // (the browser offers passkeys in the identifier field), the second the
 // passkey button for accounts that have one.
-func init() {
-	registerIDFirst(&idFirstMethod{name: "passkey", rank: idFirstRankPasskey,
-		offered: func(e *Engine, r *http.Request, f *flow) bool {
+func passkeyIDFirst() *idFirstMethod {
+	return &idFirstMethod{name: "passkey",
+		offered: func(e *Engine, r *http.Request, f *flow.Flow) bool {
 			return e.methodEnabled("passkey") && e.canWebAuthn(r, f)
 		},
 		has: func(_ *Engine, ident *sessionstore.Identity, _ string) bool {
 			cfg, ok := webauthnConfigOf(ident, "passkey")
 			return ok && len(cfg.Credentials) > 0
 		},
-		first:  func(e *Engine, r *http.Request, f *flow) { e.passkeyAutofillNodes(r, f) },
-		second: func(e *Engine, r *http.Request, f *flow) { passkeyLoginNodes(e, r, f, nil) },
-	})
+		first:  func(e *Engine, r *http.Request, f *flow.Flow) { e.passkeyAutofillNodes(r, f) },
+		second: func(e *Engine, r *http.Request, f *flow.Flow) { passkeyLoginNodes(e, r, f, nil) },
+	}
 }

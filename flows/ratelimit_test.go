@@ -3,12 +3,14 @@ package flows
 import (
 	"testing"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 )
 
 func TestLoginFailuresBlockIdentifierWithBackoff(t *testing.T) {
 	e, srv := testEngine(t, func(c *Config) {
 		c.RegistrationStyle = "unified"
-		c.RateLimits = RateLimits{LoginFailuresPerIdentifier: 3}
+		c.RateLimits = flow.RateLimits{LoginFailuresPerIdentifier: 3}
 	})
 	registerNative(t, srv.URL, "rl@example.com")
 	l := do(t, nil, "GET", srv.URL+"/self-service/login/api", nil, nil)
@@ -45,7 +47,7 @@ func TestLoginFailuresBlockIdentifierWithBackoff(t *testing.T) {
 func TestRegistrationsPerIPLimited(t *testing.T) {
 	_, srv := testEngine(t, func(c *Config) {
 		c.RegistrationStyle = "unified"
-		c.RateLimits = RateLimits{RegistrationsPerIP: 2}
+		c.RateLimits = flow.RateLimits{RegistrationsPerIP: 2}
 	})
 	registerNative(t, srv.URL, "a1@example.com")
 	registerNative(t, srv.URL, "a2@example.com")
@@ -61,13 +63,13 @@ func TestRegistrationsPerIPLimited(t *testing.T) {
 func TestRateLimitsLiveInTheStore(t *testing.T) {
 	e, _ := testEngine(t, nil)
 	for i := 0; i < 11; i++ {
-		_ = e.hit(t.Context(), "login_id", "x@example.com")
+		_ = e.kernel.Hit(t.Context(), "login_id", "x@example.com")
 	}
 	e2, err := New(e.cfg, e.store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d, err := e2.blocked(t.Context(), "login_id", "x@example.com"); err != nil || d <= 0 {
+	if d, err := e2.kernel.Blocked(t.Context(), "login_id", "x@example.com"); err != nil || d <= 0 {
 		t.Fatal("block not persisted in the store")
 	}
 }

@@ -6,11 +6,12 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
-func (e *Engine) recoveryForm(f *flow, csrf string) {
+func (e *Engine) recoveryForm(f *flow.Flow, csrf string) {
 	g := e.cfg.RecoveryUse
 	f.State, f.Active = "choose_method", g
 	f.UI.Nodes = []*node.Node{
@@ -20,7 +21,7 @@ func (e *Engine) recoveryForm(f *flow, csrf string) {
 	}
 }
 
-func (e *Engine) recoverySent(f *flow, address string) {
+func (e *Engine) recoverySent(f *flow.Flow, address string) {
 	g := e.cfg.RecoveryUse
 	f.State, f.Active = "sent_email", g
 	csrf := ""
@@ -48,37 +49,37 @@ func (e *Engine) recoverySent(f *flow, address string) {
 	f.UI.Messages = []node.Text{node.NewText(1060003, nil)}
 }
 
-func (e *Engine) initRecovery(r *http.Request, typ string) (*flow, *wire.Error) {
+func (e *Engine) initRecovery(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	if !e.cfg.RecoveryEnabled {
 		return nil, errRecoveryDisabled()
 	}
-	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	returnTo, rerr := e.kernel.ValidateReturnTo(r, r.URL.Query().Get("return_to"))
 	if rerr != nil {
 		return nil, rerr
 	}
-	if sess, _, _ := e.sessions.Current(r); sess != nil {
+	if sess, _ := e.sessions.Current(r); sess != nil {
 		return nil, wire.SessionAlreadyAvailable()
 	}
-	f := e.newFlow(r, "recovery", typ)
+	f := e.kernel.NewFlow(r, "recovery", typ)
 	f.ReturnTo = returnTo
 	e.recoveryForm(f, "")
 	return f, nil
 }
 
-func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *submission) {
-	f := sub.f
+func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+	f := sub.Flow
 	f.UI.ResetMessages()
 	if !e.cfg.RecoveryEnabled {
-		e.writeBrowserOrJSONError(w, r, f.Type, errRecoveryDisabled())
+		e.kernel.WriteError(w, r, f.Type, errRecoveryDisabled())
 		return
 	}
 	for _, k := range []string{"email", "code"} {
-		if v, ok := sub.body[k]; ok && v != nil {
+		if v, ok := sub.Body[k]; ok && v != nil {
 			if _, isStr := v.(string); !isStr {
 				// Kratos's body schema: both are strings.
 				got := jsonKind(v)
 				f.UI.AddNodeMessage(k, node.NewText(4000026, map[string]any{"allowed_types": []string{"string"}, "actual_type": got}, "string", got))
-				e.renderFlowError(w, r, sub, http.StatusBadRequest)
+				e.kernel.Render(w, r, sub, http.StatusBadRequest)
 				return
 			}
 		}
@@ -86,22 +87,22 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 	// Once a code was sent, a submit without an address is the code (as
 	// Kratos reads it: the method may be left out); one with an address
 	// asks for a new code.
-	m, hasMethod := sub.body["method"]
-	codeStep := e.cfg.RecoveryUse == "code" && f.State == "sent_email" && wire.BodyString(sub.body, "email") == "" && (!hasMethod || m == "")
-	if sub.method != e.cfg.RecoveryUse && !codeStep {
+	m, hasMethod := sub.Body["method"]
+	codeStep := e.cfg.RecoveryUse == "code" && f.State == "sent_email" && wire.BodyString(sub.Body, "email") == "" && (!hasMethod || m == "")
+	if sub.Method != e.cfg.RecoveryUse && !codeStep {
 		f.UI.Messages = []node.Text{node.NewText(4010005, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if f.State == "passed_challenge" {
 		e.recoveryReplayed(w, r, f)
 		return
 	}
-	if e.cfg.RecoveryUse == "code" && f.State == "sent_email" && wire.BodyString(sub.body, "email") == "" {
-		e.recoverWithCode(w, r, sub, wire.BodyString(sub.body, "code"))
+	if e.cfg.RecoveryUse == "code" && f.State == "sent_email" && wire.BodyString(sub.Body, "email") == "" {
+		e.recoverWithCode(w, r, sub, wire.BodyString(sub.Body, "code"))
 		return
 	}
-	email := strings.ToLower(strings.TrimSpace(wire.BodyString(sub.body, "email")))
+	email := strings.ToLower(strings.TrimSpace(wire.BodyString(sub.Body, "email")))
 	if email == "" || !validEmail(email) {
 		if email == "" {
 			f.UI.AddNodeMessage("email", node.NewText(4000002, map[string]any{"property": "email"}, "email"))
@@ -109,27 +110,27 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *sub
 			f.UI.SetValue("email", email)
 			f.UI.AddNodeMessage("email", node.NewText(4000040, map[string]any{"value": email}))
 		}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	if !e.sendAddressChallengeOrAnswer(w, r, sub, recoveryKind, email) {
+	if !e.kernel.ChallengeAddress(w, r, sub, flow.RecoveryAddress, email) {
 		return
 	}
 	e.recoverySent(f, email)
-	f.keepTransient()
-	e.renderFlowError(w, r, sub, http.StatusOK)
+	f.KeepTransient()
+	e.kernel.Render(w, r, sub, http.StatusOK)
 }
 
-func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *submission, code string) {
-	f := sub.f
-	ok, c, err := e.consumeCode(r, f, code)
+func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *flow.Submission, code string) {
+	f := sub.Flow
+	ok, c, err := e.kernel.ConsumeCode(r, f, code)
 	if err != nil {
 		// A limit refusal (429, or 503 when the limits cannot be
 		// checked), else an internal error.
-		e.refuse(w, r, sub, asError(err, "unable to check the code"))
+		e.kernel.Refuse(w, r, sub, flow.AsError(err, "unable to check the code"))
 		return
 	}
-	sub.f = f
+	sub.Flow = f
 	if !ok && f.State == "passed_challenge" {
 		e.recoveryReplayed(w, r, f)
 		return
@@ -142,15 +143,15 @@ func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *su
 		if c != nil && c.Attempts > e.cfg.CodeMaxSubmissions {
 			// Too many wrong codes: the flow must be started again.
 			e.recoveryForm(f, "")
-			f.setChallenge(nil)
+			f.SetChallenge(nil)
 			f.UI.Messages = []node.Text{node.NewText(4060002, nil)}
-			e.renderFlowError(w, r, sub, http.StatusOK)
+			e.kernel.Render(w, r, sub, http.StatusOK)
 			return
 		}
 		e.recoverySent(f, addr)
-		f.keepTransient()
+		f.KeepTransient()
 		f.UI.Messages = []node.Text{node.NewText(4060006, nil)}
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.Render(w, r, sub, http.StatusOK)
 		return
 	}
 	e.completeRecovery(w, r, sub, c.IdentityID, c.Address, "code_recovery")
@@ -160,26 +161,26 @@ func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *su
 // link).
 func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f, err := e.loadFlow(r.Context(), q.Get("flow"), "recovery")
+	f, err := e.kernel.Load(r.Context(), q.Get("flow"), "recovery")
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", wire.NotFound())
+		e.kernel.WriteError(w, r, "browser", wire.NotFound())
 		return
 	}
 	if q.Get("token") == "" && e.openAdminRecovery(w, r, f) {
 		return // an administrator's recovery code flow (admin_recovery.go)
 	}
-	sub := &submission{f: f, json: !wire.PrefersHTML(r), toUI: wire.PrefersHTML(r)}
+	sub := &flow.Submission{Flow: f, JSON: !wire.PrefersHTML(r), ToUI: wire.PrefersHTML(r)}
 	if e.now().After(f.ExpiresAt) {
-		e.replaceExpiredFlow(w, r, sub)
+		e.kernel.ReplaceExpired(w, r, sub)
 		return
 	}
 	f.UI.ResetMessages()
-	lt, err := e.takeLinkToken(r.Context(), "rtok", q.Get("token"))
+	lt, err := e.kernel.TakeLinkToken(r.Context(), "rtok", q.Get("token"))
 	won := false
 	if err == nil && lt.FlowID == f.ID {
 		// Every send mails a new token: the first one used completes the
 		// flow, atomically, and a completed flow takes no other.
-		if won, err = e.passFlow(r.Context(), f); err != nil {
+		if won, err = e.kernel.Pass(r.Context(), f); err != nil {
 			e.logger.Error("recovery link", zap.Error(err))
 			wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 			return
@@ -192,7 +193,7 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 			f.State = "passed_challenge" // stays completed: it takes no token, and no new send
 		}
 		f.UI.Messages = []node.Text{node.NewText(4060004, nil)}
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.Render(w, r, sub, http.StatusOK)
 		return
 	}
 	e.completeRecovery(w, r, sub, lt.IdentityID, lt.Address, "link_recovery")
@@ -200,11 +201,11 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 
 // completeRecovery signs the identity in with a privileged session and
 // hands over to a settings flow, answered per client kind as Kratos does.
-func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *submission, identityID, address, method string) {
-	f := sub.f
+func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *flow.Submission, identityID, address, method string) {
+	f := sub.Flow
 	// The address just proved itself: it counts as verified (Kratos does
 	// the same), and proving it for the first time claims the account.
-	if _, err := e.claimAddress(r.Context(), identityID, address, ""); err != nil {
+	if _, err := e.kernel.ClaimAddress(r.Context(), identityID, address, ""); err != nil {
 		e.logger.Error("recovery", zap.Error(err))
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
 		return
@@ -232,8 +233,8 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	// The settings flow is for whoever continues: a browser that opened
 	// the mailed link gets a browser flow bound to its CSRF cookie.
 	typ, csrf := f.Type, f.CSRFToken
-	if sub.toUI && typ == "api" {
-		typ, csrf = "browser", e.ensureCSRF(w, r)
+	if sub.ToUI && typ == "api" {
+		typ, csrf = "browser", e.kernel.EnsureCSRF(w, r)
 	}
 	sf := e.newSettingsFlow(r, typ, is.Session, ident, csrf)
 	sf.RequestURL = e.urls.Public("self-service/settings/" + typ)
@@ -241,13 +242,13 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	expires := is.Session.AuthenticatedAt.Add(e.cfg.PrivilegedSessionMaxAge)
 	mins := float64(e.cfg.PrivilegedSessionMaxAge.Minutes())
 	sf.UI.Messages = []node.Text{node.NewText(1060001, map[string]any{"privileged_session_expires_at": expires, "privileged_session_expires_at_unix": expires.Unix()}, mins)}
-	if err := e.saveFlow(r.Context(), sf); err != nil {
+	if err := e.kernel.Save(r.Context(), sf); err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	f.State = "passed_challenge"
 	settingsURL := wire.WithQuery(e.urls.UI("settings"), "flow", sf.ID)
-	if f.Type == "browser" || sub.toUI {
+	if f.Type == "browser" || sub.ToUI {
 		// A mailed link opens in a browser even for a native flow: that
 		// browser is the one that proved the address, so it gets the
 		// session cookie.
@@ -257,19 +258,19 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 	// The stored flow never holds the session token: anyone who knows a
 	// flow id can read the flow.
 	f.ContinueWith = []any{showSettings}
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	if err := e.kernel.Save(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	switch {
-	case sub.toUI:
+	case sub.ToUI:
 		wire.Redirect(w, r, http.StatusSeeOther, settingsURL)
 	case e.cfg.UseContinueWithTransitions:
 		if f.Type == "api" {
 			// Handed out once, in this answer only.
 			f.ContinueWith = []any{map[string]any{"action": "set_ory_session_token", "ory_session_token": is.Token}, showSettings}
 		}
-		writeFlow(w, http.StatusOK, f)
+		flow.WriteFlow(w, http.StatusOK, f)
 	default:
 		// Kratos's default, for JSON clients native ones included: a
 		// browser must continue; no session token is handed out.
@@ -280,20 +281,20 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *s
 // recoveryReplayed answers a submit to a flow that already passed: it
 // cannot be replayed, so the client starts over (observed: 303 to a fresh
 // flow, for every client kind).
-func (e *Engine) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flow) {
-	if _, lerr := e.reserve(r.Context(), "flow_ip", e.limitIP(r)); lerr != nil {
-		e.refuse(w, r, nil, lerr)
+func (e *Engine) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flow.Flow) {
+	if _, lerr := e.kernel.Reserve(r.Context(), "flow_ip", e.kernel.LimitIP(r)); lerr != nil {
+		e.kernel.Refuse(w, r, nil, lerr)
 		return
 	}
 	nf, ferr := e.initRecovery(r, f.Type)
 	if ferr != nil {
-		e.writeBrowserOrJSONError(w, r, f.Type, ferr)
+		e.kernel.WriteError(w, r, f.Type, ferr)
 		return
 	}
 	nf.CSRFToken = f.CSRFToken
-	e.setCSRFNode(nf, nf.CSRFToken)
+	e.kernel.SetCSRFNode(nf, nf.CSRFToken)
 	nf.UI.Messages = []node.Text{node.NewText(4060001, nil)}
-	if err := e.saveFlow(r.Context(), nf); err != nil {
+	if err := e.kernel.Save(r.Context(), nf); err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
@@ -17,11 +18,11 @@ import (
 )
 
 // initRegistration builds a new registration flow (not yet stored).
-func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *wire.Error) {
+func (e *Engine) initRegistration(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	if e.cfg.DisableRegistration {
 		return nil, errRegistrationDisabled()
 	}
-	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	returnTo, rerr := e.kernel.ValidateReturnTo(r, r.URL.Query().Get("return_to"))
 	if rerr != nil {
 		return nil, rerr
 	}
@@ -29,18 +30,18 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *wire.Err
 	if _, serr := e.schemas.SelfService(schemaID); serr != nil {
 		return nil, serr
 	}
-	sess, _, err := e.sessions.Current(r)
+	sess, err := e.sessions.Current(r)
 	if err != nil && !errors.Is(err, session.ErrNoSession) {
 		return nil, wire.StoreError(err, "unable to look up the session")
 	}
 	if sess != nil {
 		return nil, wire.SessionAlreadyAvailable()
 	}
-	f := e.newFlow(r, "registration", typ)
+	f := e.kernel.NewFlow(r, "registration", typ)
 	f.ReturnTo, f.State, f.IdentitySchema = returnTo, "choose_method", schemaID
 	if typ == "api" && r.URL.Query().Get("return_session_token_exchange_code") == "true" {
 		code := token.NewExchangeCode()
-		f.exchangeCode = code
+		f.ExchangeCode = code
 		f.ExchangeCodeHash = token.Hash(code)
 	}
 	e.registrationForm(f, nil)
@@ -49,19 +50,19 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow, *wire.Err
 
 // registrationForm renders the first screen: traits (and, in the unified
 // style, the password) with values from traits.
-func (e *Engine) registrationForm(f *flow, traits map[string]any) {
+func (e *Engine) registrationForm(f *flow.Flow, traits map[string]any) {
 	e.registrationFormFor(nil, f, traits)
 }
 
 // registrationFormFor is registrationForm with the request, which methods
 // need for URLs (nil is fine for password-only forms).
-func (e *Engine) registrationFormFor(r0 *http.Request, f *flow, traits map[string]any) {
+func (e *Engine) registrationFormFor(r0 *http.Request, f *flow.Flow, traits map[string]any) {
 	csrf := ""
 	if n := f.UI.Find("csrf_token"); n != nil {
 		csrf, _ = n.Input().Value.(string)
 	}
 	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
-	f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).TraitNodes("default", traits, false)...)
+	f.UI.Nodes = append(f.UI.Nodes, e.kernel.FlowSchema(f).TraitNodes("default", traits, false)...)
 	if e.cfg.RegistrationStyle == "unified" {
 		e.passwordRegistrationNodes(f)
 		e.registrationMethodNodes(r0, f, traits)
@@ -73,7 +74,7 @@ func (e *Engine) registrationFormFor(r0 *http.Request, f *flow, traits map[strin
 
 // passwordRegistrationNodes appends the password field and its submit,
 // unless the password method is off.
-func (e *Engine) passwordRegistrationNodes(f *flow) {
+func (e *Engine) passwordRegistrationNodes(f *flow.Flow) {
 	if !e.methodEnabled("password") {
 		return
 	}
@@ -84,13 +85,13 @@ func (e *Engine) passwordRegistrationNodes(f *flow) {
 
 // credentialSelection renders the second screen of profile_first: traits
 // hidden, then the credential methods, then "Back".
-func (e *Engine) credentialSelection(r *http.Request, f *flow, traits map[string]any) {
+func (e *Engine) credentialSelection(r *http.Request, f *flow.Flow, traits map[string]any) {
 	csrf := ""
 	if n := f.UI.Find("csrf_token"); n != nil {
 		csrf, _ = n.Input().Value.(string)
 	}
 	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
-	f.UI.Nodes = append(f.UI.Nodes, e.flowSchema(f).TraitNodes("default", traits, true)...)
+	f.UI.Nodes = append(f.UI.Nodes, e.kernel.FlowSchema(f).TraitNodes("default", traits, true)...)
 	e.passwordRegistrationNodes(f)
 	e.registrationMethodNodes(r, f, traits)
 	f.UI.Nodes = append(f.UI.Nodes, node.Submit("profile", "screen", "previous", node.Label(1040008, nil)))
@@ -103,55 +104,55 @@ func (e *Engine) credentialSelection(r *http.Request, f *flow, traits map[string
 }
 
 // submitRegistration is updateRegistrationFlow after the shared checks.
-func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub *submission) {
-	f := sub.f
+func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+	f := sub.Flow
 	f.UI.ResetMessages()
 	if e.cfg.DisableRegistration {
-		e.writeBrowserOrJSONError(w, r, f.Type, errRegistrationDisabled())
+		e.kernel.WriteError(w, r, f.Type, errRegistrationDisabled())
 		return
 	}
 	if f.State == "passed_challenge" {
 		f.UI.Messages = []node.Text{node.NewText(4040002, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	if sess, _, _ := e.sessions.Current(r); sess != nil {
-		if f.Type == "browser" && !sub.json {
+	if sess, _ := e.sessions.Current(r); sess != nil {
+		if f.Type == "browser" && !sub.JSON {
 			wire.Redirect(w, r, http.StatusFound, e.urls.DefaultReturn())
 			return
 		}
 		f.UI.Messages = []node.Text{node.TextReason(4000001, wire.SessionAlreadyAvailable().Reason)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	traits, _ := sub.body["traits"].(map[string]any)
+	traits, _ := sub.Body["traits"].(map[string]any)
 	if traits == nil {
 		if t, ok := f.Internal["traits"].(map[string]any); ok {
 			traits = t
 		}
 	}
-	switch sub.method {
+	switch sub.Method {
 	case "profile":
 		if e.cfg.RegistrationStyle != "profile_first" {
 			break
 		}
-		if wire.BodyString(sub.body, "screen") == "previous" {
+		if wire.BodyString(sub.Body, "screen") == "previous" {
 			e.registrationForm(f, traits)
-			e.renderFlowError(w, r, sub, http.StatusOK)
+			e.kernel.Render(w, r, sub, http.StatusOK)
 			return
 		}
 		if traits == nil {
 			traits = map[string]any{}
 		}
-		if errs := e.flowSchema(f).Validate(traits); len(errs) > 0 {
+		if errs := e.kernel.FlowSchema(f).Validate(traits); len(errs) > 0 {
 			e.registrationForm(f, traits)
 			applyFieldErrors(&f.UI, errs)
-			e.renderFlowError(w, r, sub, http.StatusBadRequest)
+			e.kernel.Render(w, r, sub, http.StatusBadRequest)
 			return
 		}
 		e.credentialSelection(r, f, traits)
-		f.keepTransient()
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		f.KeepTransient()
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	case "password":
 		if !e.methodEnabled("password") {
@@ -160,20 +161,20 @@ func (e *Engine) submitRegistration(w http.ResponseWriter, r *http.Request, sub 
 		e.registerPassword(w, r, sub, traits)
 		return
 	}
-	for _, m := range registrationMethods {
-		if m.name == sub.method && e.methodEnabled(m.name) {
+	for _, m := range e.registrationMethods {
+		if m.name == sub.Method && e.methodEnabled(m.name) {
 			e.registerWith(w, r, sub, traits, m)
 			return
 		}
 	}
 	f.UI.Messages = []node.Text{node.NewText(4010003, nil)}
-	e.renderFlowError(w, r, sub, http.StatusBadRequest)
+	e.kernel.Render(w, r, sub, http.StatusBadRequest)
 }
 
 // setTraitValues writes the values of traits into the flow's trait nodes
 // that exist (their types stay as the form made them).
-func (e *Engine) setTraitValues(f *flow, traits map[string]any) {
-	for _, fd := range e.flowSchema(f).Fields {
+func (e *Engine) setTraitValues(f *flow.Flow, traits map[string]any) {
+	for _, fd := range e.kernel.FlowSchema(f).Fields {
 		if v, ok := identity.LookupPath(traits, fd.Path); ok {
 			f.UI.SetValue("traits."+fd.Path, v)
 		}
@@ -191,9 +192,9 @@ func applyFieldErrors(c *node.Container, errs []identity.FieldError) {
 	}
 }
 
-func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any) {
-	f := sub.f
-	password := wire.BodyString(sub.body, "password")
+func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *flow.Submission, traits map[string]any) {
+	f := sub.Flow
+	password := wire.BodyString(sub.Body, "password")
 	if traits == nil {
 		traits = map[string]any{}
 	}
@@ -203,15 +204,15 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 		// of a one-step submit on profile_first's first screen) got a node
 		// of its own (addNodeMessage), as Kratos's AddMessage does.
 		e.setTraitValues(f, traits)
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 	}
-	if errs := e.flowSchema(f).Validate(traits); len(errs) > 0 {
+	if errs := e.kernel.FlowSchema(f).Validate(traits); len(errs) > 0 {
 		e.registrationForm(f, traits)
 		applyFieldErrors(&f.UI, errs)
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	identifiers := e.flowSchema(f).Identifiers(traits, "password")
+	identifiers := e.kernel.FlowSchema(f).Identifiers(traits, "password")
 	if len(identifiers) == 0 {
 		f.UI.Messages = []node.Text{node.NewText(4000009, nil)}
 		fail()
@@ -230,13 +231,13 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 	// Every sign-up attempt that gets this far counts, duplicates
 	// included: each one costs a lookup and tells whether an account
 	// exists.
-	if _, lerr := e.reserve(r.Context(), "reg_ip", e.limitIP(r)); lerr != nil {
-		e.refuse(w, r, sub, lerr)
+	if _, lerr := e.kernel.Reserve(r.Context(), "reg_ip", e.kernel.LimitIP(r)); lerr != nil {
+		e.kernel.Refuse(w, r, sub, lerr)
 		return
 	}
 	// A taken identifier is answered before the password is hashed; the
 	// store's transaction still decides races (finishRegistration).
-	taken, err := e.identifiersTaken(r, e.flowSchema(f), traits, identifiers)
+	taken, err := e.identifiersTaken(r, e.kernel.FlowSchema(f), traits, identifiers)
 	if err != nil {
 		e.logger.Error("looking up identifiers", zap.Error(err))
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
@@ -266,10 +267,10 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *s
 // finishRegistration creates the identity with creds (unique identifiers
 // checked in the store's transaction), runs the session and verification
 // after-hooks and answers per client kind.
-func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any, creds map[string]sessionstore.Credential, method string, verified ...string) {
-	f := sub.f
+func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub *flow.Submission, traits map[string]any, creds map[string]sessionstore.Credential, method string, verified ...string) {
+	f := sub.Flow
 	now := e.now().UTC()
-	sch := e.flowSchema(f)
+	sch := e.kernel.FlowSchema(f)
 	sch.FillObjects(traits)
 	traitsJSON, _ := json.Marshal(traits)
 	ident := &sessionstore.Identity{
@@ -322,7 +323,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 			ident = fresh
 		}
 	}
-	e.completeFlow(r.Context(), f)
+	e.kernel.Complete(r.Context(), f)
 	idw := e.sessions.IdentityJSON(r, ident)
 	if is == nil {
 		// Kratos's answer without the session hook: the identity only.
@@ -330,8 +331,8 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 			wire.WriteJSON(w, http.StatusOK, map[string]any{"identity": idw, "continue_with": f.ContinueWith})
 			return
 		}
-		to := e.flowReturnTo(r, f)
-		e.finish(w, r, sub, to, nil, map[string]any{"identity": idw, "continue_with": append(f.ContinueWith, continueRedirect(to))})
+		to := e.kernel.ReturnTo(r, f)
+		e.kernel.Finish(w, r, sub, to, nil, map[string]any{"identity": idw, "continue_with": append(f.ContinueWith, flow.ContinueRedirect(to))})
 		return
 	}
 	sw := e.sessions.SessionJSON(is.Session, idw)
@@ -342,19 +343,19 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 		})
 		return
 	}
-	e.issueCSRF(w, r)
+	e.kernel.IssueCSRF(w, r)
 	e.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
-	to := e.flowReturnTo(r, f)
-	e.finish(w, r, sub, to, nil, map[string]any{"session": sw, "identity": idw, "continue_with": append(f.ContinueWith, continueRedirect(to))})
+	to := e.kernel.ReturnTo(r, f)
+	e.kernel.Finish(w, r, sub, to, nil, map[string]any{"session": sw, "identity": idw, "continue_with": append(f.ContinueWith, flow.ContinueRedirect(to))})
 }
 
 // answerDuplicate answers a sign-up whose identifier or address belongs to
 // another identity (Kratos's 4000007 on the first screen).
-func (e *Engine) answerDuplicate(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any) {
-	e.flowSchema(sub.f).FillObjects(traits)
-	e.registrationFormFor(r, sub.f, traits)
-	sub.f.UI.Messages = []node.Text{node.NewText(4000007, nil)}
-	e.renderFlowError(w, r, sub, http.StatusBadRequest)
+func (e *Engine) answerDuplicate(w http.ResponseWriter, r *http.Request, sub *flow.Submission, traits map[string]any) {
+	e.kernel.FlowSchema(sub.Flow).FillObjects(traits)
+	e.registrationFormFor(r, sub.Flow, traits)
+	sub.Flow.UI.Messages = []node.Text{node.NewText(4000007, nil)}
+	e.kernel.Render(w, r, sub, http.StatusBadRequest)
 }
 
 // identifiersTaken reports whether one of the password identifiers or
@@ -390,19 +391,19 @@ func (e *Engine) identifiersTaken(r *http.Request, sch *identity.Schema, traits 
 
 // registrationMethod is a credential offered at sign-up besides password
 // (code, passkey, webauthn). A new method is one new file that appends
-// itself to registrationMethods in init().
+// entry in the engine's list (registerMethods).
 type registrationMethod struct {
 	name string
 	// nodes appends the method's nodes to the credential-selection screen
 	// (profile_first) or the one-step form (unified).
-	nodes func(e *Engine, r *http.Request, f *flow, traits map[string]any)
+	nodes func(e *Engine, r *http.Request, f *flow.Flow, traits map[string]any)
 	// register handles a submit whose method is name, with traits already
 	// validated against the schema.
 	register func(e *Engine, r *http.Request, st *registrationState) registrationOutcome
 }
 
 type registrationState struct {
-	sub    *submission
+	sub    *flow.Submission
 	traits map[string]any
 }
 
@@ -418,49 +419,47 @@ type registrationOutcome struct {
 	err      *wire.Error
 }
 
-var registrationMethods []*registrationMethod
-
-func (e *Engine) registrationMethodNodes(r *http.Request, f *flow, traits map[string]any) {
-	for _, m := range registrationMethods {
+func (e *Engine) registrationMethodNodes(r *http.Request, f *flow.Flow, traits map[string]any) {
+	for _, m := range e.registrationMethods {
 		if e.methodEnabled(m.name) {
 			m.nodes(e, r, f, traits)
 		}
 	}
 }
 
-func (e *Engine) registerWith(w http.ResponseWriter, r *http.Request, sub *submission, traits map[string]any, m *registrationMethod) {
-	f := sub.f
+func (e *Engine) registerWith(w http.ResponseWriter, r *http.Request, sub *flow.Submission, traits map[string]any, m *registrationMethod) {
+	f := sub.Flow
 	// Early refusal while blocked (before a code is mailed, say); the
 	// attempt itself is counted below, when an identity is to be created.
-	if d, err := e.blocked(r.Context(), "reg_ip", e.limitIP(r)); err != nil || d > 0 {
+	if d, err := e.kernel.Blocked(r.Context(), "reg_ip", e.kernel.LimitIP(r)); err != nil || d > 0 {
 		if err != nil {
 			e.logger.Error("rate limit state unavailable; refusing the attempt", zap.Error(err))
-			e.refuse(w, r, sub, errLimitsUnavailable())
+			e.kernel.Refuse(w, r, sub, flow.LimitsUnavailable())
 			return
 		}
-		e.tooMany(w, r, sub, d)
+		e.kernel.TooMany(w, r, sub, d)
 		return
 	}
 	if traits == nil {
 		traits = map[string]any{}
 	}
-	if errs := e.flowSchema(f).Validate(traits); len(errs) > 0 {
+	if errs := e.kernel.FlowSchema(f).Validate(traits); len(errs) > 0 {
 		e.registrationFormFor(r, f, traits)
 		applyFieldErrors(&f.UI, errs)
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	out := m.register(e, r, &registrationState{sub: sub, traits: traits})
 	switch {
 	case out.err != nil:
-		e.writeBrowserOrJSONError(w, r, f.Type, out.err)
+		e.kernel.WriteError(w, r, f.Type, out.err)
 	case out.invalid:
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 	case out.show:
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.Render(w, r, sub, http.StatusOK)
 	case out.creds != nil:
-		if _, lerr := e.reserve(r.Context(), "reg_ip", e.limitIP(r)); lerr != nil {
-			e.refuse(w, r, sub, lerr)
+		if _, lerr := e.kernel.Reserve(r.Context(), "reg_ip", e.kernel.LimitIP(r)); lerr != nil {
+			e.kernel.Refuse(w, r, sub, lerr)
 			return
 		}
 		e.finishRegistration(w, r, sub, traits, out.creds, m.name, out.verified...)

@@ -21,13 +21,13 @@ func (e *Engine) routes() {
 	m := http.NewServeMux()
 	for _, kind := range []string{"login", "registration", "settings", "recovery", "verification"} {
 		kind := kind
-		m.HandleFunc("GET /self-service/"+kind+"/browser", func(w http.ResponseWriter, r *http.Request) { e.createFlow(w, r, kind, "browser") })
-		m.HandleFunc("GET /self-service/"+kind+"/api", func(w http.ResponseWriter, r *http.Request) { e.createFlow(w, r, kind, "api") })
-		m.HandleFunc("GET /self-service/"+kind+"/flows", func(w http.ResponseWriter, r *http.Request) { e.getFlow(w, r, kind) })
-		m.HandleFunc("POST /self-service/"+kind, func(w http.ResponseWriter, r *http.Request) { e.submitFlow(w, r, kind) })
+		m.HandleFunc("GET /self-service/"+kind+"/browser", func(w http.ResponseWriter, r *http.Request) { e.kernel.Create(w, r, kind, "browser") })
+		m.HandleFunc("GET /self-service/"+kind+"/api", func(w http.ResponseWriter, r *http.Request) { e.kernel.Create(w, r, kind, "api") })
+		m.HandleFunc("GET /self-service/"+kind+"/flows", func(w http.ResponseWriter, r *http.Request) { e.kernel.Get(w, r, kind) })
+		m.HandleFunc("POST /self-service/"+kind, func(w http.ResponseWriter, r *http.Request) { e.kernel.Submit(w, r, kind) })
 	}
 	// Kratos routes GET on the submit paths too: mailed links.
-	m.HandleFunc("GET /self-service/login", func(w http.ResponseWriter, r *http.Request) { e.submitFlow(w, r, "login") })
+	m.HandleFunc("GET /self-service/login", func(w http.ResponseWriter, r *http.Request) { e.kernel.Submit(w, r, "login") })
 	m.HandleFunc("GET /self-service/verification", e.verificationLink)
 	m.HandleFunc("GET /self-service/recovery", e.recoveryLink)
 
@@ -46,7 +46,7 @@ func (e *Engine) routes() {
 	m.HandleFunc("DELETE /sessions", e.sessions.DisableOthers)
 	m.HandleFunc("DELETE /sessions/{id}", e.sessions.DisableMine)
 
-	m.HandleFunc("GET /self-service/errors", e.getFlowError)
+	m.HandleFunc("GET /self-service/errors", e.kernel.GetError)
 	m.HandleFunc("GET /.well-known/ory/webauthn.js", e.webauthnJS)
 	m.HandleFunc("GET "+session.JWKSPath, e.sessions.JWKS) // the gate's assertion keys (assertion.go)
 	m.HandleFunc("GET /schemas", e.listSchemas)

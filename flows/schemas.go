@@ -12,7 +12,7 @@ import (
 // configuration order, paginated with page and per_page (Kratos's
 // defaults: page 0, 250 per page, at most 1000).
 func (e *Engine) listSchemas(w http.ResponseWriter, r *http.Request) {
-	e.ensureCSRF(w, r)
+	e.kernel.EnsureCSRF(w, r)
 	e.writeSchemaList(w, r)
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
@@ -16,18 +17,19 @@ import (
 
 // settingsMethod is one group of the settings flow (profile, password,
 // totp, …). A new method is one new file that appends itself to
-// settingsMethods in init(); the engine shows it when it is enabled.
+// entry in the engine's list (registerMethods); the engine shows it when
+// it is enabled.
 type settingsMethod struct {
 	name string
 	// nodes appends the method's nodes for ident to f.
-	nodes func(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity)
+	nodes func(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity)
 	// update handles a submit whose method is name.
 	update func(e *Engine, r *http.Request, st *settingsState) settingsOutcome
 }
 
 // settingsState is what a method's update sees.
 type settingsState struct {
-	sub   *submission
+	sub   *flow.Submission
 	ident *sessionstore.Identity
 	sess  *sessionstore.Session
 	// issued is set when linking a method upgraded the session
@@ -69,11 +71,8 @@ type settingsOutcome struct {
 	err *wire.Error
 	// after runs once the identity is stored (verification mails, session
 	// upgrades); it may add continue_with items.
-	after func(f *flow)
+	after func(f *flow.Flow)
 }
-
-// settingsMethods is the registry, in Kratos's display order.
-var settingsMethods []*settingsMethod
 
 func (e *Engine) methodEnabled(name string) bool {
 	switch name {
@@ -85,13 +84,13 @@ func (e *Engine) methodEnabled(name string) bool {
 	return e.cfg.Methods[name]
 }
 
-func (e *Engine) settingsNodes(r *http.Request, f *flow, ident *sessionstore.Identity) {
+func (e *Engine) settingsNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	csrf := ""
 	if n := f.UI.Find("csrf_token"); n != nil {
 		csrf, _ = n.Input().Value.(string)
 	}
 	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
-	for _, m := range settingsMethods {
+	for _, m := range e.settingsMethods {
 		if e.methodEnabled(m.name) {
 			m.nodes(e, r, f, ident)
 		}
@@ -102,14 +101,14 @@ func (e *Engine) settingsNodes(r *http.Request, f *flow, ident *sessionstore.Ide
 func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ string) {
 	var csrf []byte
 	if typ == "browser" {
-		csrf = e.ensureCSRF(w, r)
+		csrf = e.kernel.EnsureCSRF(w, r)
 	}
-	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	returnTo, rerr := e.kernel.ValidateReturnTo(r, r.URL.Query().Get("return_to"))
 	if rerr != nil {
-		e.writeBrowserOrJSONError(w, r, typ, rerr)
+		e.kernel.WriteError(w, r, typ, rerr)
 		return
 	}
-	sess, _, err := e.sessions.Current(r)
+	sess, err := e.sessions.Current(r)
 	if wire.IsUnavailable(err) {
 		wire.WriteError(w, r, wire.Unavailable())
 		return
@@ -139,7 +138,7 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 	}
 	f := e.newSettingsFlow(r, typ, sess, ident, csrf)
 	f.ReturnTo = returnTo
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	if err := e.kernel.Save(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
@@ -150,25 +149,45 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
 }
 
-func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore.Session, ident *sessionstore.Identity, csrf []byte) *flow {
-	f := e.newFlow(r, "settings", typ)
+// renewSettingsFlow is a new settings flow for the request's session, in
+// place of an expired one (no assurance check: the submit makes it).
+func (e *Engine) renewSettingsFlow(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
+	sess, err := e.sessions.Current(r)
+	if wire.IsUnavailable(err) {
+		return nil, wire.Unavailable()
+	}
+	if err != nil {
+		return nil, wire.SessionInactive()
+	}
+	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
+	if wire.IsUnavailable(err) {
+		return nil, wire.Unavailable()
+	}
+	if err != nil {
+		return nil, wire.SessionInactive()
+	}
+	return e.newSettingsFlow(r, typ, sess, ident, nil), nil
+}
+
+func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore.Session, ident *sessionstore.Identity, csrf []byte) *flow.Flow {
+	f := e.kernel.NewFlow(r, "settings", typ)
 	f.State = "show_form"
 	f.IdentityID, f.SessionID = ident.ID, sess.ID
 	f.CSRFToken = csrf
 	e.settingsNodes(r, f, ident)
-	e.setCSRFNode(f, csrf)
+	e.kernel.SetCSRFNode(f, csrf)
 	return f
 }
 
-func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, status int, f *flow, ident *sessionstore.Identity) {
+func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, status int, f *flow.Flow, ident *sessionstore.Identity) {
 	e.unmaskLookupCodes(r.Context(), f)
-	f.identity = e.sessions.IdentityJSON(r, ident)
-	writeFlow(w, status, f)
+	f.Identity = e.sessions.IdentityJSON(r, ident)
+	flow.WriteFlow(w, status, f)
 }
 
 // settingsSession answers 401/403 unless the request's session may use f.
-func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow) (*sessionstore.Session, *sessionstore.Identity, bool) {
-	sess, _, err := e.sessions.Current(r)
+func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow.Flow) (*sessionstore.Session, *sessionstore.Identity, bool) {
+	sess, err := e.sessions.Current(r)
 	if wire.IsUnavailable(err) {
 		wire.WriteError(w, r, wire.Unavailable())
 		return nil, nil, false
@@ -216,7 +235,7 @@ func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow
 func (e *Engine) aal2LoginURL(r *http.Request, returnTo string) string {
 	to := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")
 	if returnTo != "" {
-		if _, err := e.validateReturnTo(r, returnTo); err == nil {
+		if _, err := e.kernel.ValidateReturnTo(r, returnTo); err == nil {
 			to = wire.WithQuery(to, "return_to", returnTo)
 		}
 	}
@@ -225,10 +244,10 @@ func (e *Engine) aal2LoginURL(r *http.Request, returnTo string) string {
 
 // getSettingsFlow serves GET /self-service/settings/flows?id=.
 func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
-	e.ensureCSRF(w, r)
-	f, err := e.loadFlow(r.Context(), r.URL.Query().Get("id"), "settings")
+	e.kernel.EnsureCSRF(w, r)
+	f, err := e.kernel.Load(r.Context(), r.URL.Query().Get("id"), "settings")
 	if err != nil {
-		if errors.Is(err, errFlowNotFound) {
+		if errors.Is(err, flow.ErrNotFound) {
 			wire.WriteError(w, r, wire.NotFound())
 			return
 		}
@@ -240,9 +259,9 @@ func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.Type == "browser" {
-		cookie := e.csrfFromCookie(r)
+		cookie := e.kernel.CSRFFromCookie(r)
 		if cookie == nil || !token.Equal(cookie, f.CSRFToken) {
-			wire.WriteError(w, r, wire.CSRFViolation(csrfMismatch))
+			wire.WriteError(w, r, wire.CSRFViolation(flow.CSRFMismatch))
 			return
 		}
 	}
@@ -256,7 +275,7 @@ func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, wire.FlowExpired(f.ExpiresAt, details))
 		return
 	}
-	e.setCSRFNode(f, f.CSRFToken)
+	e.kernel.SetCSRFNode(f, f.CSRFToken)
 	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
 }
 
@@ -267,16 +286,16 @@ func (e *Engine) privileged(sess *sessionstore.Session) bool {
 }
 
 // submitSettings is updateSettingsFlow after the shared checks.
-func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *submission) {
-	f := sub.f
+func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+	f := sub.Flow
 	sess, ident, ok := e.settingsSession(w, r, f)
 	if !ok {
 		return
 	}
 	f.UI.ResetMessages()
 	var m *settingsMethod
-	for _, cand := range settingsMethods {
-		if cand.name == sub.method && e.methodEnabled(cand.name) {
+	for _, cand := range e.settingsMethods {
+		if cand.name == sub.Method && e.methodEnabled(cand.name) {
 			m = cand
 		}
 	}
@@ -288,7 +307,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	st := &settingsState{sub: sub, ident: ident, sess: sess}
 	out := m.update(e, r, st)
 	if out.err != nil {
-		e.writeBrowserOrJSONError(w, r, f.Type, out.err)
+		e.kernel.WriteError(w, r, f.Type, out.err)
 		return
 	}
 	if out.privileged && !e.privileged(sess) {
@@ -300,7 +319,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 		return
 	case out.show:
-		f.keepTransient()
+		f.KeepTransient()
 		e.renderSettings(w, r, sub, ident, http.StatusOK)
 		return
 	}
@@ -328,11 +347,11 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 			e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 			return
 		case errors.Is(err, sessionstore.ErrConflict):
-			e.writeBrowserOrJSONError(w, r, f.Type, identity.ChangedMeanwhile())
+			e.kernel.WriteError(w, r, f.Type, identity.ChangedMeanwhile())
 			return
 		case errors.Is(err, sessionstore.ErrNotFound):
 			// Deleted meanwhile, with its sessions.
-			e.writeBrowserOrJSONError(w, r, f.Type, wire.NoCredentials())
+			e.kernel.WriteError(w, r, f.Type, wire.NoCredentials())
 			return
 		case err != nil:
 			e.logger.Error("updating identity", zap.Error(err))
@@ -359,17 +378,17 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 	}
 	f.State = "success"
 	e.settingsNodes(r, f, ident)
-	e.setCSRFNode(f, f.CSRFToken)
+	e.kernel.SetCSRFNode(f, f.CSRFToken)
 	f.UI.Messages = []node.Text{node.NewText(1050001, nil)}
-	if sub.toUI {
-		if err := e.saveFlow(r.Context(), f); err != nil {
+	if sub.ToUI {
+		if err := e.kernel.Save(r.Context(), f); err != nil {
 			wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 			return
 		}
 		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("settings"), "flow", f.ID))
 		return
 	}
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	if err := e.kernel.Save(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
@@ -378,10 +397,10 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *sub
 
 // settingsRefreshRequired answers a change that needs a privileged
 // session: a browser goes to a refresh login, an API client gets 403.
-func (e *Engine) settingsRefreshRequired(w http.ResponseWriter, r *http.Request, sub *submission) {
-	settingsURL := wire.WithQuery(e.urls.UI("settings"), "flow", sub.f.ID)
+func (e *Engine) settingsRefreshRequired(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+	settingsURL := wire.WithQuery(e.urls.UI("settings"), "flow", sub.Flow.ID)
 	to := wire.WithQuery(e.urls.Public("self-service/login/browser"), "refresh", "true", "return_to", settingsURL)
-	if sub.toUI {
+	if sub.ToUI {
 		wire.Redirect(w, r, http.StatusSeeOther, to)
 		return
 	}
@@ -391,10 +410,10 @@ func (e *Engine) settingsRefreshRequired(w http.ResponseWriter, r *http.Request,
 }
 
 // answerSettingsRefusal answers a change its method refused at write time.
-func (e *Engine) answerSettingsRefusal(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, out settingsOutcome) {
+func (e *Engine) answerSettingsRefusal(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, out settingsOutcome) {
 	switch {
 	case out.err != nil:
-		e.writeBrowserOrJSONError(w, r, sub.f.Type, out.err)
+		e.kernel.WriteError(w, r, sub.Flow.Type, out.err)
 	case out.invalid:
 		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 	default: // the change needs a privileged session now
@@ -403,22 +422,22 @@ func (e *Engine) answerSettingsRefusal(w http.ResponseWriter, r *http.Request, s
 }
 
 // renderSettings answers the settings flow with its messages.
-func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *submission, ident *sessionstore.Identity, status int) {
-	f := sub.f
+func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, status int) {
+	f := sub.Flow
 	for _, n := range f.UI.Nodes {
 		if a := n.Input(); a != nil && a.Type == "password" {
 			a.Value = nil
 		}
 	}
-	if err := e.saveFlow(r.Context(), f); err != nil {
+	if err := e.kernel.Save(r.Context(), f); err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
-	if sub.toUI {
+	if sub.ToUI {
 		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("settings"), "flow", f.ID))
 		return
 	}
-	e.setCSRFNode(f, f.CSRFToken)
+	e.kernel.SetCSRFNode(f, f.CSRFToken)
 	e.writeSettingsFlow(w, r, status, f, ident)
 }
 

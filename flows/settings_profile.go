@@ -7,17 +7,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
-
-func init() {
-	settingsMethods = append(settingsMethods,
-		&settingsMethod{name: "profile", nodes: profileNodes, update: profileUpdate},
-		&settingsMethod{name: "password", nodes: passwordSettingsNodes, update: passwordSettingsUpdate})
-}
 
 func traitsMap(ident *sessionstore.Identity) map[string]any {
 	var m map[string]any
@@ -28,14 +23,14 @@ func traitsMap(ident *sessionstore.Identity) map[string]any {
 	return m
 }
 
-func profileNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+func profileNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	f.UI.Nodes = append(f.UI.Nodes, e.schemas.Of(ident).TraitNodes("profile", traitsMap(ident), false)...)
 	f.UI.Nodes = append(f.UI.Nodes, node.Submit("profile", "method", "profile", node.Label(1070003, nil)))
 }
 
 func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.f
-	traits, _ := st.sub.body["traits"].(map[string]any)
+	f := st.sub.Flow
+	traits, _ := st.sub.Body["traits"].(map[string]any)
 	if traits == nil {
 		traits = map[string]any{}
 	}
@@ -72,7 +67,7 @@ func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcom
 			stored, newAddrs = cur, added
 			return nil
 		},
-		after: func(f *flow) {
+		after: func(f *flow.Flow) {
 			for _, a := range newAddrs {
 				e.sendVerificationForAddress(r, stored, a, f)
 			}
@@ -173,15 +168,15 @@ func cloneIdentity(in *sessionstore.Identity) *sessionstore.Identity {
 	return &out
 }
 
-func passwordSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+func passwordSettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	f.UI.Nodes = append(f.UI.Nodes,
 		node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("new-password"),
 		node.Submit("password", "method", "password", node.Label(1070003, nil)))
 }
 
 func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.f
-	password := wire.BodyString(st.sub.body, "password")
+	f := st.sub.Flow
+	password := wire.BodyString(st.sub.Body, "password")
 	fail := func(t node.Text) settingsOutcome {
 		f.UI.AddNodeMessage("password", t)
 		return settingsOutcome{invalid: true, privileged: true}

@@ -18,6 +18,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -32,15 +33,6 @@ import (
 // (Internal["totp_url"], sealed) until a correct code links it. Linking
 // stores credential "totp" {totp_url} (the URL sealed, see credseal.go)
 // and upgrades the current session to aal2, as Kratos does.
-
-func init() {
-	settingsMethods = append(settingsMethods,
-		&settingsMethod{name: "totp", nodes: totpSettingsNodes, update: totpSettingsUpdate})
-	loginMethods = append(loginMethods,
-		&loginMethod{name: "totp", aal: "aal2", nodes: totpLoginNodes, verify: totpLoginVerify,
-			active: func(_ *Engine, ident *sessionstore.Identity) bool { return hasCredential(ident, "totp") }})
-	sortRegistries()
-}
 
 const (
 	totpPurpose     = "totp"
@@ -83,9 +75,9 @@ func (e *Engine) totpAccountName(ident *sessionstore.Identity) string {
 }
 
 // pendingTOTPKey returns the flow's not yet linked key, creating one.
-func (e *Engine) pendingTOTPKey(r *http.Request, f *flow, ident *sessionstore.Identity) (*otp.Key, error) {
+func (e *Engine) pendingTOTPKey(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) (*otp.Key, error) {
 	ctx := r.Context()
-	if s := f.internalString(totpInternalKey); s != "" {
+	if s := f.InternalString(totpInternalKey); s != "" {
 		if plain, _, err := e.sealer.Open(ctx, totpPurpose, f.ID, s); err == nil {
 			if k, err := otp.NewKeyFromURL(string(plain)); err == nil {
 				return k, nil
@@ -100,7 +92,7 @@ func (e *Engine) pendingTOTPKey(r *http.Request, f *flow, ident *sessionstore.Id
 	if err != nil {
 		return nil, err
 	}
-	f.internal()[totpInternalKey] = sealed
+	f.Internals()[totpInternalKey] = sealed
 	return k, nil
 }
 
@@ -116,7 +108,7 @@ func totpQRDataURI(k *otp.Key) (string, error) {
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
 }
 
-func totpSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+func totpSettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	if hasCredential(ident, "totp") {
 		f.UI.Nodes = append(f.UI.Nodes,
 			node.Submit("totp", "totp_unlink", "true", node.Label(1050004, nil)).Required())
@@ -143,12 +135,12 @@ func totpSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.
 }
 
 func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.f
+	f := st.sub.Flow
 	if !e.privileged(st.sess) {
 		return settingsOutcome{privileged: true}
 	}
 	if hasCredential(st.ident, "totp") {
-		if !wire.BodyBool(st.sub.body, "totp_unlink") {
+		if !wire.BodyBool(st.sub.Body, "totp_unlink") {
 			// Linked already and nothing asked: nothing changes (Kratos).
 			return settingsOutcome{privileged: true, success: true}
 		}
@@ -160,11 +152,11 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 			return nil
 		}}
 	}
-	if wire.BodyBool(st.sub.body, "totp_unlink") {
+	if wire.BodyBool(st.sub.Body, "totp_unlink") {
 		f.UI.Messages = []node.Text{node.NewText(4000011, nil)}
 		return settingsOutcome{invalid: true, privileged: true}
 	}
-	s := f.internalString(totpInternalKey)
+	s := f.InternalString(totpInternalKey)
 	plain, _, err := e.sealer.Open(r.Context(), totpPurpose, f.ID, s)
 	if s == "" || err != nil {
 		return settingsOutcome{err: wire.StoreError(err, "Could not find the TOTP key of this flow. Please start a new settings flow.")}
@@ -173,7 +165,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 	if err != nil || k.Secret() == "" {
 		return settingsOutcome{err: wire.StoreError(err, "Could not decode the TOTP key of this flow.")}
 	}
-	code := strings.TrimSpace(wire.BodyString(st.sub.body, "totp_code"))
+	code := strings.TrimSpace(wire.BodyString(st.sub.Body, "totp_code"))
 	if code == "" {
 		f.UI.AddNodeMessage("totp_code", node.NewText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
 		return settingsOutcome{invalid: true, privileged: true}
@@ -186,7 +178,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		f.UI.AddNodeMessage("totp_code", node.NewText(4000008, nil))
 		return settingsOutcome{invalid: true, privileged: true}
 	}
-	rv.release()
+	rv.Release()
 	// Linking does not claim the code's time step (claimTOTPCode): clients
 	// written for Kratos sign in with that same code right after linking
 	// (the captured Kratos exchanges do). Sign-ins claim it, so it brings
@@ -204,7 +196,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		})
 		return nil
 	}
-	return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow) {
+	return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow.Flow) {
 		// Proving the app's code completes a second factor (Kratos adds
 		// totp to the session's authentication methods).
 		e.recordLinkedMethod(r, st, "totp", "aal2")
@@ -307,7 +299,7 @@ func (e *Engine) identityTOTPKey(ctx context.Context, ident *sessionstore.Identi
 	return k, stale, err
 }
 
-func totpLoginNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+func totpLoginNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	if !hasCredential(ident, "totp") {
 		return
 	}
@@ -318,14 +310,14 @@ func totpLoginNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Ide
 }
 
 func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
-	f := st.sub.f
+	f := st.sub.Flow
 	ident := st.ident
 	if !hasCredential(ident, "totp") {
 		f.UI.Messages = []node.Text{node.NewText(4000011, nil)}
 		return nil, nil
 	}
 	f.UI.SetValue("totp_code", "")
-	code := strings.TrimSpace(wire.BodyString(st.sub.body, "totp_code"))
+	code := strings.TrimSpace(wire.BodyString(st.sub.Body, "totp_code"))
 	if code == "" {
 		f.UI.AddNodeMessage("totp_code", node.NewText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
 		return nil, nil
@@ -336,7 +328,7 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	}
 	k, stale, err := e.identityTOTPKey(r.Context(), ident)
 	if err != nil {
-		rv.release() // not evaluated
+		rv.Release() // not evaluated
 		e.logger.Error("reading a TOTP credential", zap.Error(err))
 		return nil, wire.StoreError(err, "The TOTP credential could not be read.")
 	}
@@ -345,13 +337,13 @@ func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 		return nil, nil
 	}
 	if fresh, err := e.claimTOTPCode(r.Context(), ident.ID, k, code); err != nil {
-		rv.release() // not evaluated
+		rv.Release() // not evaluated
 		e.logger.Error("accepting a TOTP code", zap.Error(err))
 		return nil, wire.StoreError(err, "unable to record the TOTP code")
 	} else if !fresh {
 		// A code already used (here or by another session): refused like
 		// a wrong one. Not counted as a guess: whoever sends it knows it.
-		rv.release()
+		rv.Release()
 		f.UI.AddNodeMessage("totp_code", node.NewText(4000008, nil))
 		return nil, nil
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 )
 
@@ -73,7 +74,7 @@ func TestTOTPLinkLoginUnlink(t *testing.T) {
 	if totpSecret(t, g) != secret {
 		t.Fatal("secret changed between renders")
 	}
-	raw, err := e.store.GetRecord(t.Context(), flowNS, s.body["id"].(string))
+	raw, err := e.store.GetRecord(t.Context(), flow.FlowNS, s.body["id"].(string))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,12 +202,12 @@ func TestTOTPAccountNameAndIssuer(t *testing.T) {
 		t.Fatalf("register: %d %s", reg.status, reg.raw)
 	}
 	s := nativeSettings(t, srv.URL, reg.body["session_token"].(string))
-	raw, _ := e.store.GetRecord(t.Context(), flowNS, s.body["id"].(string))
-	var fl flow
+	raw, _ := e.store.GetRecord(t.Context(), flow.FlowNS, s.body["id"].(string))
+	var fl flow.Flow
 	if err := identity.DecodeConfig(raw, &fl); err != nil {
 		t.Fatal(err)
 	}
-	plain, _, err := e.sealer.Open(t.Context(), totpPurpose, fl.ID, fl.internalString(totpInternalKey))
+	plain, _, err := e.sealer.Open(t.Context(), totpPurpose, fl.ID, fl.InternalString(totpInternalKey))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -481,7 +482,7 @@ func cspOrigin(s string) string {
 // the redirect after a form post.
 func addAppLink(sources *[]string, s string) {
 	u, err := url.Parse(s)
-	if err != nil || u.Scheme == "" || isHTTPScheme(u.Scheme) || unsafeReturnSchemes[u.Scheme] ||
+	if err != nil || !flow.CustomScheme(u.Scheme) ||
 		u.Host == "" || strings.ContainsAny(u.Host, " ;,'\"*") {
 		return
 	}
@@ -493,7 +494,7 @@ func addAppLink(sources *[]string, s string) {
 // pageHeaders sets the security headers of every page. form-action lists the
 // origins a form post may end on: Chrome applies it to the redirect after
 // the post too, so the origins of return URLs and UI URLs are included.
-func (e *Engine) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow) {
+func (e *Engine) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow.Flow) {
 	public := cspOrigin(e.urls.Base())
 	formAction := []string{"'self'"}
 	add := func(s string) {
@@ -567,10 +568,10 @@ func (e *Engine) uiPage(w http.ResponseWriter, r *http.Request) {
 
 // restartURL is the browser flow init URL for kind; a known flow keeps the
 // query it was created with (return_to, refresh, aal).
-func (e *Engine) restartURL(r *http.Request, kind string, f *flow) string {
+func (e *Engine) restartURL(r *http.Request, kind string, f *flow.Flow) string {
 	u := e.urls.Public("self-service/" + kind + "/browser")
 	if f != nil {
-		if q, _ := parseRequestURL(f.RequestURL); q != "" {
+		if q, _ := flow.RequestQuery(f.RequestURL); q != "" {
 			if vals, err := url.ParseQuery(q); err == nil {
 				keep := url.Values{}
 				for _, k := range []string{"return_to", "refresh", "aal", "login_challenge"} {
@@ -588,24 +589,24 @@ func (e *Engine) restartURL(r *http.Request, kind string, f *flow) string {
 }
 
 func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string) {
-	f, err := e.loadFlow(r.Context(), r.URL.Query().Get("flow"), kind)
-	if err != nil && !errors.Is(err, errFlowNotFound) {
+	f, err := e.kernel.Load(r.Context(), r.URL.Query().Get("flow"), kind)
+	if err != nil && !errors.Is(err, flow.ErrNotFound) {
 		e.logger.Error("loading flow for page", zap.Error(err))
 	}
 	if err != nil || f.Type != "browser" {
 		wire.Redirect(w, r, http.StatusSeeOther, e.restartURL(r, kind, nil))
 		return
 	}
-	cookie := e.csrfFromCookie(r)
+	cookie := e.kernel.CSRFFromCookie(r)
 	if cookie == nil || !token.Equal(cookie, f.CSRFToken) || e.now().After(f.ExpiresAt) {
 		wire.Redirect(w, r, http.StatusSeeOther, e.restartURL(r, kind, f))
 		return
 	}
-	e.setCSRFNode(f, f.CSRFToken)
+	e.kernel.SetCSRFNode(f, f.CSRFToken)
 	if kind == "settings" {
 		// Backup codes (kept sealed on the flow) are shown only to a
 		// session of the flow's identity that may use settings.
-		if sess, _, err := e.sessions.Current(r); err == nil && sess.IdentityID == f.IdentityID {
+		if sess, err := e.sessions.Current(r); err == nil && sess.IdentityID == f.IdentityID {
 			if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
 				if !e.sessions.AALSatisfied(sess, ident) {
 					// A second factor is due first (getSettingsFlow's
@@ -623,7 +624,7 @@ func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string)
 	e.render(w, http.StatusOK, v)
 }
 
-func (e *Engine) flowView(r *http.Request, f *flow) *uiView {
+func (e *Engine) flowView(r *http.Request, f *flow.Flow) *uiView {
 	v := e.newView(f.Kind)
 	v.Title, v.Subtitle = tr(f.Kind+".title"), ""
 	switch f.Kind {
@@ -655,7 +656,7 @@ func (e *Engine) flowView(r *http.Request, f *flow) *uiView {
 
 // flowLinks adds navigation: the footer links of the unauthenticated flows,
 // the account navigation on settings.
-func (e *Engine) flowLinks(r *http.Request, v *uiView, f *flow) {
+func (e *Engine) flowLinks(r *http.Request, v *uiView, f *flow.Flow) {
 	withReturn := func(kind string) string {
 		u := e.urls.Public("self-service/" + kind + "/browser")
 		if f.ReturnTo != "" {
@@ -666,7 +667,7 @@ func (e *Engine) flowLinks(r *http.Request, v *uiView, f *flow) {
 	switch f.Kind {
 	case "login":
 		if f.RequestedAAL == "aal2" || f.Refresh {
-			if sess, _, err := e.sessions.Current(r); err == nil {
+			if sess, err := e.sessions.Current(r); err == nil {
 				key := "link.logout"
 				if f.RequestedAAL == "aal2" {
 					key = "link.logout.aal2"
@@ -689,13 +690,13 @@ func (e *Engine) flowLinks(r *http.Request, v *uiView, f *flow) {
 	case "registration":
 		v.Footer = append(v.Footer, uiFooter{Prompt: tr("link.login.prompt"), Link: uiLink{Href: withReturn("login"), Text: tr("link.login")}})
 	case "recovery", "verification":
-		if sess, _, err := e.sessions.Current(r); err == nil {
+		if sess, err := e.sessions.Current(r); err == nil {
 			e.accountNav(r, v, sess, "")
 		} else {
 			v.Footer = append(v.Footer, uiFooter{Link: uiLink{Href: withReturn("login"), Text: tr("link.back.login")}})
 		}
 	case "settings":
-		if sess, _, err := e.sessions.Current(r); err == nil {
+		if sess, err := e.sessions.Current(r); err == nil {
 			e.accountNav(r, v, sess, "settings")
 		}
 	}
@@ -765,7 +766,7 @@ func groupHeading(g string) string {
 // is one form with a section per method group; otherwise each group is its
 // own form (settings, second factors, the credential step of registration),
 // so one group's required fields never block another group's submit.
-func (e *Engine) buildForms(v *uiView, f *flow) {
+func (e *Engine) buildForms(v *uiView, f *flow.Flow) {
 	nodes := f.UI.Nodes
 	var sharedHidden []uiHidden
 	defaultVisible := false
@@ -1292,7 +1293,7 @@ func (e *Engine) uiErrorPage(w http.ResponseWriter, r *http.Request) {
 		ev.Message = tr("error.notfound")
 	}
 	v.Error = ev
-	if sess, _, err := e.sessions.Current(r); err == nil {
+	if sess, err := e.sessions.Current(r); err == nil {
 		e.accountNav(r, v, sess, "")
 	}
 	v.LoginURL = e.urls.Public("self-service/login/browser")
@@ -1300,20 +1301,16 @@ func (e *Engine) uiErrorPage(w http.ResponseWriter, r *http.Request) {
 	e.render(w, status, v)
 }
 
-func (e *Engine) loadStoredFlowError(r *http.Request) *flowError {
+func (e *Engine) loadStoredFlowError(r *http.Request) *flow.FlowError {
 	id := r.URL.Query().Get("id")
 	if _, err := uuid.Parse(id); err != nil {
 		return nil
 	}
-	b, err := e.store.GetRecord(r.Context(), errorNS, id)
+	fe, err := e.kernel.LoadError(r.Context(), id)
 	if err != nil {
 		return nil
 	}
-	var fe flowError
-	if err := json.Unmarshal(b, &fe); err != nil {
-		return nil
-	}
-	return &fe
+	return fe
 }
 
 // --- signed-in pages ---
@@ -1322,7 +1319,7 @@ func (e *Engine) loadStoredFlowError(r *http.Request) *flowError {
 // redirect to login (or the second factor) and returns nil.
 func (e *Engine) pageSession(w http.ResponseWriter, r *http.Request, page string) (*sessionstore.Session, *sessionstore.Identity) {
 	self := e.urls.Public(strings.TrimPrefix(e.cfg.UIPrefix, "/") + page)
-	sess, _, err := e.sessions.Current(r)
+	sess, err := e.sessions.Current(r)
 	if err != nil {
 		wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, self))
 		return nil, nil
@@ -1340,7 +1337,7 @@ func (e *Engine) pageSession(w http.ResponseWriter, r *http.Request, page string
 }
 
 func (e *Engine) uiWelcome(w http.ResponseWriter, r *http.Request) {
-	e.ensureCSRF(w, r)
+	e.kernel.EnsureCSRF(w, r)
 	v := e.newView("welcome")
 	wv := &uiWelcomeView{
 		Login:     e.urls.Public("self-service/login/browser"),
@@ -1350,7 +1347,7 @@ func (e *Engine) uiWelcome(w http.ResponseWriter, r *http.Request) {
 		ShowRecov: e.cfg.RecoveryEnabled,
 	}
 	v.Title, v.Subtitle = tr("welcome.title"), tr("welcome.subtitle")
-	if sess, _, err := e.sessions.Current(r); err == nil {
+	if sess, err := e.sessions.Current(r); err == nil {
 		if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil && e.sessions.AALSatisfied(sess, ident) {
 			wv.SignedIn = true
 			name, addr := identityDisplay(ident)
@@ -1400,7 +1397,7 @@ func identityDisplay(ident *sessionstore.Identity) (name, addr string) {
 }
 
 func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
-	csrf := e.ensureCSRF(w, r)
+	csrf := e.kernel.EnsureCSRF(w, r)
 	sess, _ := e.pageSession(w, r, "sessions")
 	if sess == nil {
 		return
@@ -1555,11 +1552,11 @@ func describeUserAgent(ua string) string {
 func (e *Engine) uiSessionPost(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, map[string]any) {
 	body, err := wire.DecodeBody(r)
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", wire.BadRequest(err.Error()))
+		e.kernel.WriteError(w, r, "browser", wire.BadRequest(err.Error()))
 		return nil, nil
 	}
-	if cerr := e.checkCSRF(r, &flow{}, wire.BodyString(body, "csrf_token")); cerr != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", cerr)
+	if cerr := e.kernel.CheckCSRF(r, &flow.Flow{}, wire.BodyString(body, "csrf_token")); cerr != nil {
+		e.kernel.WriteError(w, r, "browser", cerr)
 		return nil, nil
 	}
 	sess, _ := e.pageSession(w, r, "sessions")
@@ -1576,7 +1573,7 @@ func (e *Engine) uiRevokeSession(w http.ResponseWriter, r *http.Request) {
 	}
 	id := wire.BodyString(body, "session_id")
 	if _, err := uuid.Parse(id); err != nil || id == sess.ID {
-		e.writeBrowserOrJSONError(w, r, "browser", wire.BadRequest("The session id is missing or invalid."))
+		e.kernel.WriteError(w, r, "browser", wire.BadRequest("The session id is missing or invalid."))
 		return
 	}
 	// Only the caller's own sessions can be revoked.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
@@ -153,7 +154,7 @@ func TestUIPageRestartsMissingOrForeignFlows(t *testing.T) {
 
 func TestUIErrorPage(t *testing.T) {
 	e, srv := testEngine(t, nil)
-	id, err := e.storeFlowError(t.Context(), wire.CSRFViolation(csrfMismatch))
+	id, err := e.kernel.StoreError(t.Context(), wire.CSRFViolation(flow.CSRFMismatch))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,16 +2,14 @@ package flows
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/mail"
 	"strings"
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
-	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -28,7 +26,7 @@ func errRecoveryDisabled() *wire.Error {
 }
 
 // verificationForm renders the choose_method screen.
-func (e *Engine) verificationForm(f *flow) {
+func (e *Engine) verificationForm(f *flow.Flow) {
 	group := e.cfg.VerificationUse
 	f.State = "choose_method"
 	f.Active = group
@@ -42,7 +40,7 @@ func (e *Engine) verificationForm(f *flow) {
 }
 
 // verificationSent renders the sent_email screen.
-func (e *Engine) verificationSent(f *flow, address string) {
+func (e *Engine) verificationSent(f *flow.Flow, address string) {
 	group := e.cfg.VerificationUse
 	f.State = "sent_email"
 	f.Active = group
@@ -66,15 +64,15 @@ func (e *Engine) verificationSent(f *flow, address string) {
 	}
 }
 
-func (e *Engine) initVerification(r *http.Request, typ string) (*flow, *wire.Error) {
+func (e *Engine) initVerification(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	if !e.cfg.VerificationEnabled {
 		return nil, errVerificationDisabled()
 	}
-	returnTo, rerr := e.validateReturnTo(r, r.URL.Query().Get("return_to"))
+	returnTo, rerr := e.kernel.ValidateReturnTo(r, r.URL.Query().Get("return_to"))
 	if rerr != nil {
 		return nil, rerr
 	}
-	f := e.newFlow(r, "verification", typ)
+	f := e.kernel.NewFlow(r, "verification", typ)
 	f.ReturnTo = returnTo
 	e.verificationForm(f)
 	return f, nil
@@ -89,35 +87,35 @@ func validEmail(s string) bool {
 	return err == nil && a.Address == s && strings.Contains(s, "@")
 }
 
-func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub *submission) {
-	f := sub.f
+func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+	f := sub.Flow
 	f.UI.ResetMessages()
 	if !e.cfg.VerificationEnabled {
-		e.writeBrowserOrJSONError(w, r, f.Type, errVerificationDisabled())
+		e.kernel.WriteError(w, r, f.Type, errVerificationDisabled())
 		return
 	}
-	if sub.method != "code" && sub.method != "link" || sub.method != e.cfg.VerificationUse {
+	if sub.Method != "code" && sub.Method != "link" || sub.Method != e.cfg.VerificationUse {
 		if n := f.UI.Find("method"); n != nil {
 			f.UI.AddNodeMessage("method", node.TextReason(4000001, "Could not find a strategy to verify your account with. Did you fill out the form correctly?"))
 		} else {
 			f.UI.Messages = []node.Text{node.NewText(4010006, nil)}
 		}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if f.State == "passed_challenge" {
 		f.UI.Messages = []node.Text{node.NewText(4070002, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	if code := wire.BodyString(sub.body, "code"); code != "" && sub.method == "code" {
+	if code := wire.BodyString(sub.Body, "code"); code != "" && sub.Method == "code" {
 		e.verifyCode(w, r, sub, code)
 		return
 	}
-	email := strings.ToLower(strings.TrimSpace(wire.BodyString(sub.body, "email")))
+	email := strings.ToLower(strings.TrimSpace(wire.BodyString(sub.Body, "email")))
 	if email == "" {
 		f.UI.AddNodeMessage("email", node.NewText(4000002, map[string]any{"property": "email"}, "email"))
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if !validEmail(email) {
@@ -125,75 +123,30 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 		// still answers "sent" (observed): no enumeration either way.
 		e.verificationSent(f, email)
 		f.UI.Messages = []node.Text{node.NewText(1080004, nil)}
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.Render(w, r, sub, http.StatusOK)
 		return
 	}
-	if !e.sendAddressChallengeOrAnswer(w, r, sub, verificationKind, email) {
+	if !e.kernel.ChallengeAddress(w, r, sub, flow.VerificationAddress, email) {
 		return
 	}
 	e.verificationSent(f, email)
-	e.renderFlowError(w, r, sub, http.StatusOK)
-}
-
-// sendVerification puts a new code or link on f, mails it and marks the
-// address "sent".
-func (e *Engine) sendVerification(r *http.Request, f *flow, ident *sessionstore.Identity, email string) error {
-	if err := e.sendAddressChallenge(r, f, verificationKind, ident, email); err != nil {
-		return err
-	}
-	return e.markAddressSent(r.Context(), ident.ID, email)
-}
-
-// markAddressSent sets a pending verifiable address to "sent".
-func (e *Engine) markAddressSent(ctx context.Context, identityID, email string) error {
-	now := e.now().UTC()
-	_, err := e.store.ModifyIdentity(ctx, identityID, func(ident *sessionstore.Identity) error {
-		changed := false
-		for i, a := range ident.VerifiableAddresses {
-			if a.Value == email && a.Status == "pending" {
-				ident.VerifiableAddresses[i].Status = "sent"
-				ident.VerifiableAddresses[i].UpdatedAt = now
-				changed = true
-			}
-		}
-		if !changed {
-			return sessionstore.ErrNoChange
-		}
-		return nil
-	})
-	return err
-}
-
-func (e *Engine) mail(ctx context.Context, m Mail) error {
-	if e.cfg.Mailer == nil {
-		e.logger.Warn("no mailer configured; message dropped", zap.String("template", m.Template))
-		return nil
-	}
-	return e.cfg.Mailer.Send(ctx, m)
-}
-
-// mailIdentity is the identity as templates see it.
-func (e *Engine) mailIdentity(r *http.Request, ident *sessionstore.Identity) map[string]any {
-	var m map[string]any
-	idJSON, _ := json.Marshal(e.sessions.IdentityJSON(r, ident))
-	_ = json.Unmarshal(idJSON, &m)
-	return m
+	e.kernel.Render(w, r, sub, http.StatusOK)
 }
 
 // verifyCode completes verification with a code.
-func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *submission, code string) {
-	f := sub.f
-	ok, c, err := e.consumeCode(r, f, code)
+func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *flow.Submission, code string) {
+	f := sub.Flow
+	ok, c, err := e.kernel.ConsumeCode(r, f, code)
 	if err != nil {
 		// A limit refusal (429, or 503 when the limits cannot be
 		// checked), else an internal error.
-		e.refuse(w, r, sub, asError(err, "unable to check the code"))
+		e.kernel.Refuse(w, r, sub, flow.AsError(err, "unable to check the code"))
 		return
 	}
-	sub.f = f
+	sub.Flow = f
 	if !ok && f.State == "passed_challenge" {
 		f.UI.Messages = []node.Text{node.NewText(4070002, nil)}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if !ok {
@@ -204,30 +157,30 @@ func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *submiss
 			addr, _ = n.Input().Value.(string)
 		}
 		e.verificationSent(f, addr)
-		f.keepTransient()
+		f.KeepTransient()
 		f.UI.Messages = []node.Text{node.NewText(4070006, nil)}
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.Render(w, r, sub, http.StatusOK)
 		return
 	}
 	e.completeVerification(w, r, sub, c.IdentityID, c.Address)
 }
 
 // completeVerification marks the address verified and renders success.
-func (e *Engine) completeVerification(w http.ResponseWriter, r *http.Request, sub *submission, identityID, address string) {
-	f := sub.f
+func (e *Engine) completeVerification(w http.ResponseWriter, r *http.Request, sub *flow.Submission, identityID, address string) {
+	f := sub.Flow
 	if err := e.markVerified(r.Context(), identityID, address); err != nil {
 		e.logger.Error("marking address verified", zap.Error(err))
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
 		return
 	}
-	to := e.flowReturnTo(r, f)
+	to := e.kernel.ReturnTo(r, f)
 	f.State = "passed_challenge"
 	f.UI.Action, f.UI.Method = to, "GET"
 	a := &node.Node{Type: "a", Group: e.cfg.VerificationUse, Messages: []node.Text{}, Meta: node.Meta{Label: node.Label(1070009, nil)},
 		Attributes: &node.AnchorAttrs{ID: "continue", Href: to, Title: node.NewText(1070009, nil), NodeType: "a"}}
 	f.UI.Nodes = []*node.Node{node.CSRF(""), a}
 	f.UI.Messages = []node.Text{node.NewText(1080002, nil)}
-	e.renderFlowError(w, r, sub, http.StatusOK)
+	e.kernel.Render(w, r, sub, http.StatusOK)
 }
 
 func (e *Engine) markVerified(ctx context.Context, identityID, address string) error {
@@ -254,73 +207,46 @@ func (e *Engine) markVerified(ctx context.Context, identityID, address string) e
 
 // --- links ---
 
-type linkToken struct {
-	FlowID     string `json:"flow_id"`
-	IdentityID string `json:"identity_id"`
-	Address    string `json:"address"`
-}
-
-func (e *Engine) putLinkToken(ctx context.Context, ns, tok string, f *flow, identityID, address string) error {
-	b, _ := json.Marshal(linkToken{FlowID: f.ID, IdentityID: identityID, Address: address})
-	return e.store.PutRecord(ctx, ns, fmt.Sprintf("%x", token.Hash(tok)), b, e.cfg.CodeLifespan)
-}
-
-// takeLinkToken consumes a link token (single use).
-func (e *Engine) takeLinkToken(ctx context.Context, ns, tok string) (*linkToken, error) {
-	if len(tok) != 32 {
-		return nil, sessionstore.ErrNotFound
-	}
-	b, err := e.store.TakeRecord(ctx, ns, fmt.Sprintf("%x", token.Hash(tok)))
-	if err != nil {
-		return nil, err
-	}
-	var lt linkToken
-	if err := json.Unmarshal(b, &lt); err != nil {
-		return nil, err
-	}
-	return &lt, nil
-}
-
 // verificationLink serves GET /self-service/verification?flow=&code=|token=
 // (the link in the mail).
 func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f, err := e.loadFlow(r.Context(), q.Get("flow"), "verification")
+	f, err := e.kernel.Load(r.Context(), q.Get("flow"), "verification")
 	if err != nil {
-		e.writeBrowserOrJSONError(w, r, "browser", wire.NotFound())
+		e.kernel.WriteError(w, r, "browser", wire.NotFound())
 		return
 	}
 	// A link is opened by a browser, whatever kind the flow is.
-	sub := &submission{f: f, json: !wire.PrefersHTML(r), toUI: wire.PrefersHTML(r)}
+	sub := &flow.Submission{Flow: f, JSON: !wire.PrefersHTML(r), ToUI: wire.PrefersHTML(r)}
 	if e.now().After(f.ExpiresAt) {
-		e.replaceExpiredFlow(w, r, sub)
+		e.kernel.ReplaceExpired(w, r, sub)
 		return
 	}
 	f.UI.ResetMessages()
 	if f.State == "passed_challenge" {
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.Render(w, r, sub, http.StatusOK)
 		return
 	}
 	if code := q.Get("code"); code != "" {
 		e.verifyCode(w, r, sub, code)
 		return
 	}
-	lt, err := e.takeLinkToken(r.Context(), "vtok", q.Get("token"))
+	lt, err := e.kernel.TakeLinkToken(r.Context(), "vtok", q.Get("token"))
 	if err != nil || lt.FlowID != f.ID {
 		e.verificationForm(f)
 		f.UI.Messages = []node.Text{node.NewText(4070001, nil)}
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.Render(w, r, sub, http.StatusOK)
 		return
 	}
 	// Another token of this flow may have completed it meanwhile.
-	won, err := e.passFlow(r.Context(), f)
+	won, err := e.kernel.Pass(r.Context(), f)
 	if err != nil {
 		e.logger.Error("verification link", zap.Error(err))
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	if !won {
-		e.renderFlowError(w, r, sub, http.StatusOK)
+		e.kernel.Render(w, r, sub, http.StatusOK)
 		return
 	}
 	e.completeVerification(w, r, sub, lt.IdentityID, lt.Address)
@@ -329,14 +255,14 @@ func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
 // sendVerificationForAddress starts a verification flow for a new address
 // (after registration or a profile change) and adds show_verification_ui
 // to src's continue_with.
-func (e *Engine) sendVerificationForAddress(r *http.Request, ident *sessionstore.Identity, a sessionstore.VerifiableAddress, src *flow) {
+func (e *Engine) sendVerificationForAddress(r *http.Request, ident *sessionstore.Identity, a sessionstore.VerifiableAddress, src *flow.Flow) {
 	if !e.cfg.VerificationEnabled || a.Via != "email" {
 		return
 	}
 	// These mails count against the same per-address and per-IP limits as
 	// the ones a client asks for; over a limit the change or sign-up still
 	// succeeds, without the mail (the verification flow can send it later).
-	if lerr := e.limitSend(r, a.Value); lerr != nil {
+	if lerr := e.kernel.LimitSend(r, a.Value); lerr != nil {
 		e.logger.Warn("verification mail not sent: mail limit reached", zap.Int("status", lerr.Code))
 		return
 	}
@@ -344,21 +270,21 @@ func (e *Engine) sendVerificationForAddress(r *http.Request, ident *sessionstore
 	if src != nil && src.Type == "api" {
 		typ = "api"
 	}
-	vf := e.newFlow(r, "verification", typ)
+	vf := e.kernel.NewFlow(r, "verification", typ)
 	vf.RequestURL = e.urls.Public("self-service/verification/" + typ)
 	if src != nil {
 		vf.CSRFToken = src.CSRFToken
 	}
 	e.verificationForm(vf)
-	if err := e.sendVerification(r, vf, ident, a.Value); err != nil {
+	if err := e.kernel.SendVerification(r, vf, ident, a.Value); err != nil {
 		e.logger.Error("verification after registration", zap.Error(err))
 		return
 	}
 	e.verificationSent(vf, a.Value)
 	if typ == "browser" {
-		e.setCSRFNode(vf, vf.CSRFToken)
+		e.kernel.SetCSRFNode(vf, vf.CSRFToken)
 	}
-	if err := e.saveFlow(r.Context(), vf); err != nil {
+	if err := e.kernel.Save(r.Context(), vf); err != nil {
 		e.logger.Error("saving verification flow", zap.Error(err))
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -41,15 +43,6 @@ import (
 // key id, public key, sign count, AAGUID, transports, flags, display name,
 // added_at and whether it is passwordless. A sign counter that does not
 // move forward (go-webauthn's CloneWarning) fails the sign-in.
-
-func init() {
-	settingsMethods = append(settingsMethods,
-		&settingsMethod{name: "webauthn", nodes: webauthnSettingsNodes, update: webauthnSettingsUpdate})
-	loginMethods = append(loginMethods,
-		&loginMethod{name: "webauthn", aal: "aal1", nodes: webauthnPasswordlessNodes, verify: webauthnPasswordlessVerify},
-		&loginMethod{name: "webauthn", aal: "aal2", nodes: webauthnMFANodes, verify: webauthnMFAVerify, active: webauthnMFAActive})
-	sortRegistries()
-}
 
 // Flow Internal keys of pending ceremonies.
 const (
@@ -177,7 +170,7 @@ func webauthnConfigOf(ident *sessionstore.Identity, typ string) (*webauthnConfig
 
 // canWebAuthn: a form with WebAuthn needs the public URL (RP id, origin,
 // script src).
-func (e *Engine) canWebAuthn(r *http.Request, f *flow) bool {
+func (e *Engine) canWebAuthn(r *http.Request, f *flow.Flow) bool {
 	return f.Type == "browser" && (r != nil || e.base != nil)
 }
 
@@ -240,39 +233,17 @@ func defaultRPID(host string) string {
 
 // --- ceremony state on the flow ---
 
-func storeCeremony(f *flow, key string, sd *webauthn.SessionData) {
+func storeCeremony(f *flow.Flow, key string, sd *webauthn.SessionData) {
 	b, _ := json.Marshal(sd)
-	f.internal()[key] = string(b)
+	f.Internals()[key] = string(b)
 }
 
 // takeCeremony removes the pending ceremony key from the stored flow in a
 // store transaction and returns it: of concurrent submits exactly one gets
 // it. It is also removed from f (so saving f cannot bring it back). nil
 // when there is none.
-func (e *Engine) takeCeremony(ctx context.Context, f *flow, key string) (*webauthn.SessionData, error) {
-	var raw string
-	err := e.store.UpdateRecord(ctx, flowNS, f.ID, func(old []byte) ([]byte, time.Duration, error) {
-		raw = ""
-		if old == nil {
-			return nil, 0, errFlowNotFound
-		}
-		var sf flow
-		if err := json.Unmarshal(old, &sf); err != nil {
-			return nil, 0, err
-		}
-		ttl := time.Until(sf.ExpiresAt) + flowGrace
-		if ttl <= 0 {
-			ttl = flowGrace
-		}
-		raw, _ = sf.Internal[key].(string)
-		if raw == "" {
-			return old, ttl, nil
-		}
-		delete(sf.Internal, key)
-		b, err := json.Marshal(&sf)
-		return b, ttl, err
-	})
-	delete(f.Internal, key)
+func (e *Engine) takeCeremony(ctx context.Context, f *flow.Flow, key string) (*webauthn.SessionData, error) {
+	raw, err := e.kernel.TakeInternal(ctx, f, key)
 	if err != nil {
 		return nil, err
 	}
@@ -284,6 +255,34 @@ func (e *Engine) takeCeremony(ctx context.Context, f *flow, key string) (*webaut
 		return nil, nil
 	}
 	return &sd, nil
+}
+
+// dropPasswordlessKeys removes the passwordless security keys of ident
+// (a mailbox sign-in claiming its address: claimAddress); second-factor
+// keys stay.
+func dropPasswordlessKeys(ident *sessionstore.Identity, now time.Time) error {
+	c, ok := ident.Credentials["webauthn"]
+	if !ok {
+		return nil
+	}
+	var cfg webauthnConfig
+	if err := identity.DecodeConfig(c.Config, &cfg); err != nil {
+		return fmt.Errorf("webauthn credential: %w", err)
+	}
+	kept := cfg.Credentials[:0:0]
+	for _, k := range cfg.Credentials {
+		if !k.IsPasswordless {
+			kept = append(kept, k)
+		}
+	}
+	if len(kept) == 0 {
+		delete(ident.Credentials, "webauthn")
+	} else if len(kept) != len(cfg.Credentials) {
+		cfg.Credentials = kept
+		c.Config, c.UpdatedAt = identity.EncodeConfig(cfg), now
+		ident.Credentials["webauthn"] = c
+	}
+	return nil
 }
 
 // --- node helpers ---
@@ -355,7 +354,7 @@ func (e *Engine) firstFactors(ident *sessionstore.Identity, exceptKey []byte) in
 
 // --- settings ---
 
-func webauthnSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+func webauthnSettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	if !e.canWebAuthn(r, f) {
 		return
 	}
@@ -381,7 +380,7 @@ func webauthnSettingsNodes(e *Engine, r *http.Request, f *flow, ident *sessionst
 
 // beginWebAuthnRegistration starts a security-key registration for ident
 // on f and returns the creation options JSON.
-func (e *Engine) beginWebAuthnRegistration(r *http.Request, f *flow, ident *sessionstore.Identity) (string, error) {
+func (e *Engine) beginWebAuthnRegistration(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) (string, error) {
 	kind := "webauthn"
 	if e.cfg.WebAuthnPasswordless {
 		kind = "passwordless"
@@ -409,13 +408,13 @@ func (e *Engine) beginWebAuthnRegistration(r *http.Request, f *flow, ident *sess
 }
 
 // notResponsible answers a submit no strategy takes (4010002/3/4).
-func notResponsible(f *flow, id int) {
+func notResponsible(f *flow.Flow, id int) {
 	f.UI.Messages = []node.Text{node.NewText(id, nil)}
 }
 
 func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.f
-	body := st.sub.body
+	f := st.sub.Flow
+	body := st.sub.Body
 	register, remove := wire.BodyString(body, "webauthn_register"), wire.BodyString(body, "webauthn_remove")
 	if f.Type != "browser" || register == "" && remove == "" {
 		notResponsible(f, 4010004)
@@ -486,7 +485,7 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	if e.cfg.WebAuthnPasswordless {
 		aal = "aal1"
 	}
-	return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow) {
+	return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow.Flow) {
 		// Registering a key proves it, as signing in with it would.
 		e.recordLinkedMethod(r, st, "webauthn", aal)
 	}}
@@ -605,7 +604,7 @@ func passwordlessKeys(cfg *webauthnConfig) []webauthnKey {
 
 // beginWebAuthnLogin starts an assertion for keys on f and returns the
 // options JSON.
-func (e *Engine) beginWebAuthnLogin(r *http.Request, f *flow, kind string, handle []byte, keys []webauthnKey) (string, error) {
+func (e *Engine) beginWebAuthnLogin(r *http.Request, f *flow.Flow, kind string, handle []byte, keys []webauthnKey) (string, error) {
 	wa, err := e.webAuthn(r, kind)
 	if err != nil {
 		return "", err
@@ -620,7 +619,7 @@ func (e *Engine) beginWebAuthnLogin(r *http.Request, f *flow, kind string, handl
 
 // webauthnLoginNodes renders the assertion step: hidden identifier, the
 // trigger with the options, the hidden result input and the script.
-func (e *Engine) webauthnLoginNodes(r *http.Request, f *flow, identifier, opts string, label *node.Text) {
+func (e *Engine) webauthnLoginNodes(r *http.Request, f *flow.Flow, identifier, opts string, label *node.Text) {
 	if n := f.UI.Find("identifier"); n != nil {
 		n.Input().Type, n.Input().Value, n.Input().Required = "hidden", identifier, false
 		n.Meta.Label = nil
@@ -633,7 +632,7 @@ func (e *Engine) webauthnLoginNodes(r *http.Request, f *flow, identifier, opts s
 	e.ensureWebAuthnScript(r, f)
 }
 
-func webauthnMFANodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.Identity) {
+func webauthnMFANodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	if e.cfg.WebAuthnPasswordless || !e.canWebAuthn(r, f) {
 		return
 	}
@@ -661,7 +660,7 @@ func webauthnMFANodes(e *Engine, r *http.Request, f *flow, ident *sessionstore.I
 // flow's pending challenge and ident's keys. On success it stores the
 // key's new sign count and returns the updated identity; on failure it
 // puts 4000043 on the flow and issues a new challenge.
-func (e *Engine) verifyAssertion(r *http.Request, f *flow, body map[string]any, ident *sessionstore.Identity, kind string, keys func(*webauthnConfig) []webauthnKey) (*sessionstore.Identity, *wire.Error) {
+func (e *Engine) verifyAssertion(r *http.Request, f *flow.Flow, body map[string]any, ident *sessionstore.Identity, kind string, keys func(*webauthnConfig) []webauthnKey) (*sessionstore.Identity, *wire.Error) {
 	ctx := r.Context()
 	cfg, ok := webauthnConfigOf(ident, "webauthn")
 	fail := func() (*sessionstore.Identity, *wire.Error) {
@@ -750,17 +749,17 @@ func webauthnMFAActive(_ *Engine, ident *sessionstore.Identity) bool {
 }
 
 func webauthnMFAVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
-	f := st.sub.f
+	f := st.sub.Flow
 	if f.Type != "browser" || e.cfg.WebAuthnPasswordless {
 		notResponsible(f, 4010002)
 		return nil, nil
 	}
-	return e.verifyAssertion(r, f, st.sub.body, st.ident, "webauthn", mfaKeys)
+	return e.verifyAssertion(r, f, st.sub.Body, st.ident, "webauthn", mfaKeys)
 }
 
 // --- login: passwordless (first factor) ---
 
-func webauthnPasswordlessNodes(e *Engine, r *http.Request, f *flow, _ *sessionstore.Identity) {
+func webauthnPasswordlessNodes(e *Engine, r *http.Request, f *flow.Flow, _ *sessionstore.Identity) {
 	if !e.cfg.WebAuthnPasswordless || !e.canWebAuthn(r, f) || f.Refresh {
 		return
 	}
@@ -774,15 +773,15 @@ func webauthnPasswordlessNodes(e *Engine, r *http.Request, f *flow, _ *sessionst
 }
 
 func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
-	f := st.sub.f
+	f := st.sub.Flow
 	if !e.cfg.WebAuthnPasswordless || f.Type != "browser" {
 		notResponsible(f, 4010002)
 		return nil, nil
 	}
 	ctx := r.Context()
-	if wire.BodyString(st.sub.body, "webauthn_login") == "" {
+	if wire.BodyString(st.sub.Body, "webauthn_login") == "" {
 		// Step one: the identifier names the account whose keys to ask for.
-		identifier := identity.NormalizeIdentifier(wire.BodyString(st.sub.body, "identifier"))
+		identifier := identity.NormalizeIdentifier(wire.BodyString(st.sub.Body, "identifier"))
 		if identifier == "" {
 			f.UI.AddNodeMessage("identifier", node.NewText(4000002, map[string]any{"property": "identifier"}, "identifier"))
 			return nil, nil
@@ -810,9 +809,9 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 		if err != nil {
 			return nil, wire.StoreError(err, "unable to start the WebAuthn login")
 		}
-		f.internal()[ceremonyIdentity] = ident.ID
+		f.Internals()[ceremonyIdentity] = ident.ID
 		if ident.ID == "" {
-			f.internal()[ceremonyDecoy] = identifier
+			f.Internals()[ceremonyDecoy] = identifier
 		} else {
 			delete(f.Internal, ceremonyDecoy)
 		}
@@ -825,11 +824,11 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 		f.UI.Messages = []node.Text{node.NewText(1010012, nil)}
 		return nil, nil
 	}
-	id := f.internalString(ceremonyIdentity)
-	if decoy := f.internalString(ceremonyDecoy); id == "" && decoy != "" && e.cfg.MitigateAccountEnumeration {
+	id := f.InternalString(ceremonyIdentity)
+	if decoy := f.InternalString(ceremonyDecoy); id == "" && decoy != "" && e.cfg.MitigateAccountEnumeration {
 		// Made-up options: the same checks as for an account, which the
 		// key without a public key always fails (4000043, new options).
-		if _, ferr := e.verifyAssertion(r, f, st.sub.body, e.decoyWebAuthnIdentity(decoy), "passwordless", passwordlessKeys); ferr != nil {
+		if _, ferr := e.verifyAssertion(r, f, st.sub.Body, e.decoyWebAuthnIdentity(decoy), "passwordless", passwordlessKeys); ferr != nil {
 			return nil, ferr
 		}
 		f.UI.Messages = []node.Text{node.NewText(4000043, nil)}
@@ -840,31 +839,31 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 		f.UI.Messages = []node.Text{node.NewText(4000015, nil)}
 		return nil, nil
 	}
-	return e.verifyAssertion(r, f, st.sub.body, ident, "passwordless", passwordlessKeys)
+	return e.verifyAssertion(r, f, st.sub.Body, ident, "passwordless", passwordlessKeys)
 }
 
 // In identifier-first login, accounts with a passwordless security key get
 // its button on the second screen; pressing it asks for the key's
 // challenge (webauthnPasswordlessVerify).
-func init() {
-	registerIDFirst(&idFirstMethod{name: "webauthn", rank: idFirstRankWebAuthn,
-		offered: func(e *Engine, r *http.Request, f *flow) bool {
+func webauthnIDFirst() *idFirstMethod {
+	return &idFirstMethod{name: "webauthn",
+		offered: func(e *Engine, r *http.Request, f *flow.Flow) bool {
 			return e.cfg.WebAuthnPasswordless && e.methodEnabled("webauthn") && e.canWebAuthn(r, f)
 		},
 		has: func(_ *Engine, ident *sessionstore.Identity, identifier string) bool {
 			cfg, ok := webauthnConfigOf(ident, "webauthn")
 			return ok && len(passwordlessKeys(cfg)) > 0 && credentialNamed(ident, "webauthn", identifier)
 		},
-		first: func(_ *Engine, _ *http.Request, f *flow) {
+		first: func(_ *Engine, _ *http.Request, f *flow.Flow) {
 			// Browsers offer security keys in the identifier field.
 			if n := f.UI.Find("identifier"); n != nil {
 				n.Input().Autocomplete = "username webauthn"
 			}
 		},
-		second: func(_ *Engine, _ *http.Request, f *flow) {
+		second: func(_ *Engine, _ *http.Request, f *flow.Flow) {
 			f.UI.Nodes = append(f.UI.Nodes, node.Submit("webauthn", "method", "webauthn", node.Label(1010008, nil)))
 		},
-	})
+	}
 }
 
 //go:embed assets/webauthn.js
@@ -877,7 +876,7 @@ var webauthnIntegrity = func() string {
 }()
 
 func (e *Engine) webauthnJS(w http.ResponseWriter, r *http.Request) {
-	e.ensureCSRF(w, r)
+	e.kernel.EnsureCSRF(w, r)
 	w.Header().Set("Content-Type", "text/javascript; charset=UTF-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(webauthnJS)

@@ -8,6 +8,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
@@ -22,21 +23,15 @@ import (
 // as webauthn identifiers (else the password ones); it then signs in with
 // method webauthn.
 
-func init() {
-	registrationMethods = append(registrationMethods,
-		&registrationMethod{name: "webauthn", nodes: webauthnRegistrationNodes, register: webauthnRegister})
-	sortRegistries()
-}
-
 // beginWebAuthnSignUp starts a security-key registration for a new
 // identity (a random user handle: the identity id does not exist yet) and
 // returns the creation options JSON.
-func (e *Engine) beginWebAuthnSignUp(r *http.Request, f *flow, traits map[string]any) (string, error) {
+func (e *Engine) beginWebAuthnSignUp(r *http.Request, f *flow.Flow, traits map[string]any) (string, error) {
 	wa, err := e.webAuthn(r, "passwordless")
 	if err != nil {
 		return "", err
 	}
-	name := e.webauthnUserName(e.flowSchema(f), traits, "")
+	name := e.webauthnUserName(e.kernel.FlowSchema(f), traits, "")
 	creation, sd, err := wa.BeginRegistration(&waUser{id: token.RandomBytes(16), name: name})
 	if err != nil {
 		return "", err
@@ -45,7 +40,7 @@ func (e *Engine) beginWebAuthnSignUp(r *http.Request, f *flow, traits map[string
 	return optionsJSON(creation), nil
 }
 
-func webauthnRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[string]any) {
+func webauthnRegistrationNodes(e *Engine, r *http.Request, f *flow.Flow, traits map[string]any) {
 	if !e.cfg.WebAuthnPasswordless || !e.canWebAuthn(r, f) {
 		return
 	}
@@ -62,8 +57,8 @@ func webauthnRegistrationNodes(e *Engine, r *http.Request, f *flow, traits map[s
 }
 
 func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registrationOutcome {
-	f := st.sub.f
-	body := st.sub.body
+	f := st.sub.Flow
+	body := st.sub.Body
 	resp := wire.BodyString(body, "webauthn_register")
 	if !e.cfg.WebAuthnPasswordless || f.Type != "browser" || resp == "" {
 		// Kratos's webauthn strategy is not responsible then.
@@ -82,7 +77,7 @@ func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registr
 	}
 	// The identifiers passwordless sign-in looks the key up by, as in
 	// settings (webauthnIdentifiers).
-	sch := e.flowSchema(f)
+	sch := e.kernel.FlowSchema(f)
 	identifiers := sch.Identifiers(st.traits, "webauthn")
 	if len(identifiers) == 0 {
 		identifiers = sch.Identifiers(st.traits, "password")

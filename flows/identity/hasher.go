@@ -132,6 +132,13 @@ func hashMemKiB(stored string) int64 {
 	return 0
 }
 
+// Concurrent hashing is bounded: argon2id takes 128 MiB per hash, and a
+// login flood must neither exhaust memory nor queue without end. Each hash
+// holds a share of a memory budget: its own memory need, and at least
+// budget/GOMAXPROCS, so that no more hashes run at once than there are
+// CPUs (which bounds bcrypt). A hash that cannot get its share within
+// hashWait is refused with ErrHashBusy (503 with Retry-After).
+
 // ErrHashBusy: every hashing slot stayed taken for hashWait.
 var ErrHashBusy = errors.New("password hashing is saturated")
 

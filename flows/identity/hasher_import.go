@@ -19,6 +19,27 @@ import (
 	"golang.org/x/crypto/scrypt"
 )
 
+// Imported password hashes (createIdentity / batchPatchIdentities with
+// credentials.password.config.hashed_password). Besides the formats this
+// engine writes (bcrypt, argon2id) and argon2i, which VerifyHash handles
+// itself, these are accepted, as Kratos accepts them:
+//
+//	$pbkdf2-<sha1|sha224|sha256|sha384|sha512>$i=<iterations>,l=<key length>$<salt>$<key>
+//	    Kratos's PHC form; salt and key in base64 (unpadded or padded)
+//	$pbkdf2[-<digest>]$<iterations>$<salt>$<key>
+//	    passlib's form; salt and key in passlib's "adapted" base64 ('.' for '+')
+//	$scrypt$ln=<N>,r=<r>,p=<p>$<salt>$<key>
+//	    Kratos's form: ln is the cost N itself (ln=16384). A value below 32
+//	    cannot be a usable N and is read as log2(N), as passlib and most
+//	    PHC writers mean it (ln=14 → N=16384). Salt and key in base64.
+//
+// Every imported hash is upgraded to the configured hasher on the next
+// successful login (Hasher.NeedsRehash is true for any hash that is not in
+// the configured format).
+//
+// Parameters are bounded at import so that a hostile or broken export
+// cannot make a later login allocate gigabytes or spin for minutes.
+
 var errHashParams = errors.New("password hash parameters out of the supported range")
 
 const (

@@ -576,6 +576,8 @@ func ratF(r *big.Rat) float64 {
 	return f
 }
 
+// --- ordered JSON decoding (property order drives node order) ---
+
 type omap struct {
 	keys []string
 	vals map[string]any

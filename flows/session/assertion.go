@@ -25,6 +25,14 @@ import (
 	"go.uber.org/zap"
 )
 
+// Signed identity assertions: a short-lived ES256 JWT that the gate hands
+// to the upstream, which can check it against the JWKS served at
+// /.well-known/jwks.json instead of trusting a plain header. The signing
+// key comes from a PEM file or is generated once and kept in the store.
+// Tokens are cached per session and reused for a quarter of their
+// lifetime, so the gate signs about once per session every ttl/4, not on
+// every request.
+
 // JWKSPath is where the engine serves the public keys of its assertions.
 const JWKSPath = "/.well-known/jwks.json"
 
@@ -66,7 +74,7 @@ type AssertionClaims struct {
 
 // AssertionSigner signs the assertions of one gate.
 type AssertionSigner struct {
-	e      *Manager
+	m      *Manager
 	iss    string // the configured public URL, never the request's host
 	aud    jwt.Audience
 	ttl    time.Duration
@@ -87,7 +95,7 @@ type assertionEntry struct {
 // creating it on first use), publishes its public half in the engine's
 // JWKS and returns a signer. The tokens' issuer is the engine's configured
 // public URL; a request's Host header never is.
-func (e *Manager) NewAssertionSigner(cfg AssertionConfig) (*AssertionSigner, error) {
+func (m *Manager) NewAssertionSigner(cfg AssertionConfig) (*AssertionSigner, error) {
 	for _, a := range cfg.Audience {
 		if a == "" {
 			return nil, errors.New("assertion: empty audience")
@@ -108,7 +116,7 @@ func (e *Manager) NewAssertionSigner(cfg AssertionConfig) (*AssertionSigner, err
 	if cfg.KeyPEM != nil {
 		key, err = parseES256PEM(cfg.KeyPEM)
 	} else {
-		key, err = e.generatedAssertionKey(context.Background(), true)
+		key, err = m.generatedAssertionKey(context.Background(), true)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("assertion key: %w", err)
@@ -122,8 +130,8 @@ func (e *Manager) NewAssertionSigner(cfg AssertionConfig) (*AssertionSigner, err
 	if err != nil {
 		return nil, fmt.Errorf("assertion signer: %w", err)
 	}
-	e.keys.add(jwk)
-	return &AssertionSigner{e: e, iss: e.urls.Base(), aud: jwt.Audience(slices.Clone(cfg.Audience)), ttl: cfg.TTL, traits: cfg.Traits,
+	m.keys.add(jwk)
+	return &AssertionSigner{m: m, iss: m.urls.Base(), aud: jwt.Audience(slices.Clone(cfg.Audience)), ttl: cfg.TTL, traits: cfg.Traits,
 		signer: signer, kid: jwk.KeyID, cache: &boundedMap[*assertionEntry]{perShard: 4096}}, nil
 }
 
@@ -134,7 +142,7 @@ func (a *AssertionSigner) KeyID() string { return a.kid }
 // it has at least three quarters of its lifetime left. Nothing in it comes
 // from r.
 func (a *AssertionSigner) Assertion(_ *http.Request, g *GateSession) (string, error) {
-	now := a.e.now()
+	now := a.m.now()
 	if ent, ok := a.cache.load(g.SessionID); ok && ent.sess == g.sess && ent.ident == g.ident && now.UnixNano() < ent.reuse {
 		return ent.token, nil
 	}
@@ -143,7 +151,7 @@ func (a *AssertionSigner) Assertion(_ *http.Request, g *GateSession) (string, er
 		IssuedAt: now.Unix(), Expiry: now.Add(a.ttl).Unix(),
 	}
 	if len(a.traits) > 0 {
-		traits, err := a.e.Traits(g)
+		traits, err := a.m.Traits(g)
 		if err != nil {
 			return "", fmt.Errorf("assertion traits: %w", err)
 		}
@@ -214,9 +222,9 @@ func parseES256PEM(b []byte) (*ecdsa.PrivateKey, error) {
 
 // generatedAssertionKey is the key kept in the store. create false only
 // reads it: nil, nil when there is none yet.
-func (e *Manager) generatedAssertionKey(ctx context.Context, create bool) (*ecdsa.PrivateKey, error) {
+func (m *Manager) generatedAssertionKey(ctx context.Context, create bool) (*ecdsa.PrivateKey, error) {
 	errAbsent := errors.New("absent")
-	der, err := e.store.Secret(ctx, assertionSecretName, func() ([]byte, error) {
+	der, err := m.store.Secret(ctx, assertionSecretName, func() ([]byte, error) {
 		if !create {
 			return nil, errAbsent
 		}
@@ -279,10 +287,10 @@ func (k *assertionKeys) list() []jose.JSONWebKey {
 
 // JWKS serves GET /.well-known/jwks.json: the keys of the gates'
 // assertions, and the generated key once it exists.
-func (e *Manager) JWKS(w http.ResponseWriter, r *http.Request) {
-	set := jose.JSONWebKeySet{Keys: e.keys.list()}
-	if k, err := e.generatedAssertionKey(r.Context(), false); err != nil {
-		e.logger.Error("jwks", zap.Error(err))
+func (m *Manager) JWKS(w http.ResponseWriter, r *http.Request) {
+	set := jose.JSONWebKeySet{Keys: m.keys.list()}
+	if k, err := m.generatedAssertionKey(r.Context(), false); err != nil {
+		m.logger.Error("jwks", zap.Error(err))
 		wire.WriteError(w, r, wire.StoreError(err, "unable to load the keys"))
 		return
 	} else if k != nil {

@@ -13,37 +13,12 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
-// identityViews caches per identity what the hot paths derive from it: the
-// decoded traits (for placeholders and assertions, only when asked for). An entry is valid while the store
-// hands out the same *Identity (UpdateIdentity replaces it), so it never
-// serves stale data. Bounded (32768 identities); eviction is random.
-type identityViews struct {
-	m boundedMap[*identityView]
-}
-
-// identityView is what is derived from one stored version of an identity.
-type identityView struct {
-	ident *sessionstore.Identity
-
-	traitsOnce sync.Once
-	traits     map[string]any
-	traitsErr  error
-
-	// factors: the second factors it can use (sharedIdentityFactors).
-	factorsOnce sync.Once
-	factors     FactorSet
-}
-
-// get returns the view of ident, creating it if the cached one is of
-// another version.
-func (v *identityViews) get(ident *sessionstore.Identity) *identityView {
-	if iv, ok := v.m.load(ident.ID); ok && iv.ident == ident {
-		return iv
-	}
-	iv := &identityView{ident: ident}
-	v.m.store(ident.ID, iv)
-	return iv
-}
+// whoami's answer without encoding/json on the hot path: the session and
+// its identity are appended by hand into a pooled buffer. The bytes are
+// exactly what json.Marshal(m.SessionJSON(s, m.IdentityJSON(r, ident)))
+// produces (TestWhoamiJSONMatchesEncodingJSON); values the appenders do not
+// handle themselves (strings that need escaping, traits or metadata that
+// are not compact plain ASCII JSON) go through encoding/json.
 
 // whoamiBuf is the scratch memory of one whoami answer.
 type whoamiBuf struct{ identity, out []byte }
@@ -53,25 +28,25 @@ var whoamiBufPool = sync.Pool{New: func() any {
 }}
 
 // writeWhoami answers 200 with the session and its identity.
-func (e *Manager) writeWhoami(w http.ResponseWriter, r *http.Request, s *sessionstore.Session, ident *sessionstore.Identity) {
+func (m *Manager) writeWhoami(w http.ResponseWriter, r *http.Request, s *sessionstore.Session, ident *sessionstore.Identity) {
 	buf := whoamiBufPool.Get().(*whoamiBuf)
 	defer func() {
 		if cap(buf.identity) <= 64<<10 && cap(buf.out) <= 64<<10 {
 			whoamiBufPool.Put(buf)
 		}
 	}()
-	idJSON, ok := e.appendIdentityJSON(buf.identity[:0], r, ident)
+	idJSON, ok := m.appendIdentityJSON(buf.identity[:0], r, ident)
 	if ok {
 		buf.identity = idJSON
 	} else {
-		enc, err := json.Marshal(e.IdentityJSON(r, ident))
+		enc, err := json.Marshal(m.IdentityJSON(r, ident))
 		if err != nil {
 			wire.WriteError(w, r, wire.StoreError(err, "unable to encode response"))
 			return
 		}
 		idJSON = enc
 	}
-	buf.out = appendSessionJSON(buf.out[:0], s, e.Active(s), idJSON)
+	buf.out = appendSessionJSON(buf.out[:0], s, m.Active(s), idJSON)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf.out)
@@ -80,7 +55,7 @@ func (e *Manager) writeWhoami(w http.ResponseWriter, r *http.Request, s *session
 // appendIdentityJSON appends the identityWire encoding of ident. False
 // when a value needs encoding/json (traits or metadata that are not
 // compact plain ASCII JSON).
-func (e *Manager) appendIdentityJSON(b []byte, r *http.Request, ident *sessionstore.Identity) ([]byte, bool) {
+func (m *Manager) appendIdentityJSON(b []byte, r *http.Request, ident *sessionstore.Identity) ([]byte, bool) {
 	traits, metadata := []byte(ident.Traits), []byte(ident.MetadataPublic)
 	if len(traits) == 0 {
 		traits = []byte("{}")
@@ -96,7 +71,7 @@ func (e *Manager) appendIdentityJSON(b []byte, r *http.Request, ident *sessionst
 	b = append(b, `,"schema_id":`...)
 	b = appendJSONString(b, ident.SchemaID)
 	b = append(b, `,"schema_url":`...)
-	base := e.urls.Base()
+	base := m.urls.Base()
 	if !plainJSONString(base) {
 		return b, false
 	}

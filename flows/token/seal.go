@@ -13,6 +13,17 @@ import (
 	"strings"
 )
 
+// Credential secrets at rest (TOTP keys, lookup codes, pending ceremony
+// state kept on flows) are sealed with AES-256-GCM. The keys are derived
+// from the cipher secrets when they are configured, else from the cookie
+// secrets: the configured ones, or the secret generated once and persisted
+// in the store. The first root seals; every root opens, so listing an old
+// secret after a new one — or adding cipher secrets to a deployment that
+// sealed under its cookie secrets — keeps existing credentials readable
+// (they are re-sealed under the current root when next used). A copy of the
+// store alone therefore does not reveal TOTP seeds or recovery codes when
+// the secrets are configured outside it.
+
 const sealPrefix = "sealed.v1."
 
 // ErrUnsealable: no configured secret opens the sealed value.

@@ -1,34 +1,27 @@
-package flows
+package flow
 
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
-// Native fuzz targets for everything that parses untrusted input. Seed
-// corpora live in testdata/fuzz/<Target>/ and CI runs each target briefly
-// (test.sh). Each target asserts the parser's contract, not just "no
-// panic".
-
 func FuzzReturnTo(f *testing.F) {
-	e := &Engine{cfg: Config{DefaultReturnURL: "https://app.example.com/"}.withDefaults()}
-	base, _ := parseBaseURL("https://auth.example.com/")
-	e.base = base
-	e.urls = wire.NewURLs(base.String(), e.cfg.UIPrefix, e.cfg.UIURLs, e.cfg.DefaultReturnURL)
+	e := &Kernel{urls: wire.NewURLs("https://auth.example.com/", "/ui/", nil, "https://app.example.com/")}
 	for _, s := range []string{"https://app.example.com/x", "https://auth.example.com/self-service/x", "//evil.com", "/\\evil.com",
 		"https://evil.com", "javascript:alert(1)", "https://auth.example.com@evil.com/", "https:evil.com", "\\\\evil.com",
 		"https://auth.example.com.evil.com/", "%2F%2Fevil.com", "/relative/path", "HTTPS://AUTH.EXAMPLE.COM/ok"} {
 		f.Add(s)
 	}
-	allowed, _ := parseBaseURL("https://app.example.com/")
+	allowed, _ := url.Parse("https://app.example.com/")
 	e.allowed = append(e.allowed, allowed)
 	f.Fuzz(func(t *testing.T, s string) {
 		r := httptest.NewRequest("GET", "https://auth.example.com/self-service/login/browser", nil)
-		got, err := e.validateReturnTo(r, s)
+		got, err := e.ValidateReturnTo(r, s)
 		if err != nil || got == "" {
 			return
 		}
@@ -53,4 +46,20 @@ func parseAbs(s string) (*struct{ Scheme, Host string }, error) {
 		return nil, err
 	}
 	return &struct{ Scheme, Host string }{req.URL.Scheme, req.URL.Host}, nil
+}
+
+func TestIPSubjectAggregatesIPv6By64(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":                 "192.0.2.7",
+		"::ffff:192.0.2.7":          "192.0.2.7",
+		"2001:db8:1:2::1":           "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:ffff::9": "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":           "2001:db8:1:3::/64",
+		"fe80::1%eth0":              "fe80::/64",
+		"not-an-ip":                 "not-an-ip",
+	} {
+		if got := ipSubject(in); got != want {
+			t.Errorf("ipSubject(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

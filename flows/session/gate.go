@@ -14,11 +14,6 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
-// ErrAAL2SetupRequired is returned by CheckGate when the policy asks for
-// aal2 but the identity has no second factor yet: the user must add one
-// (settings) before the session can reach aal2.
-var ErrAAL2SetupRequired = errors.New("flows: aal2 required but the identity has no second factor")
-
 // GatePolicy is what one gate asks of a session.
 type GatePolicy struct {
 	// RequiredAAL is aal1, aal2 or highest_available. Empty: the engine's
@@ -71,15 +66,15 @@ func (g *GateSession) Methods() []string {
 // use), ErrAAL2SetupRequired, or a store error. With earliest_possible_extend
 // it extends the session like whoami and, when w is not nil and the
 // session came in a cookie, sets the renewed cookie on w.
-func (e *Manager) CheckGate(w http.ResponseWriter, r *http.Request, policy GatePolicy, out *GateSession) error {
+func (m *Manager) CheckGate(w http.ResponseWriter, r *http.Request, policy GatePolicy, out *GateSession) error {
 	var c requestCred
-	s, ident, err := e.checkSession(r, policy.RequiredAAL, &c)
+	s, ident, err := m.checkSession(r, policy.RequiredAAL, &c)
 	if err != nil {
 		return err
 	}
-	if e.cfg.EarliestPossibleExtend > 0 {
-		s = e.maybeExtend(r.Context(), s)
-		e.reissueCookie(w, r, &c, s)
+	if m.cfg.EarliestPossibleExtend > 0 {
+		s = m.maybeExtend(r.Context(), s)
+		m.reissueCookie(w, r, &c, s)
 	}
 	*out = GateSession{SessionID: s.ID, IdentityID: s.IdentityID, AAL: s.AAL, ExpiresAt: s.ExpiresAt, sess: s, ident: ident}
 	return nil
@@ -88,34 +83,34 @@ func (e *Manager) CheckGate(w http.ResponseWriter, r *http.Request, policy GateP
 // IdentityTraits returns the traits of an identity, decoded (numbers as
 // json.Number). The map is shared and cached per stored version of the
 // identity: callers must not modify it.
-func (e *Manager) IdentityTraits(ctx context.Context, identityID string) (map[string]any, error) {
-	ident, err := e.store.GetIdentityShared(ctx, identityID)
+func (m *Manager) IdentityTraits(ctx context.Context, identityID string) (map[string]any, error) {
+	ident, err := m.store.GetIdentityShared(ctx, identityID)
 	if err != nil {
 		return nil, err
 	}
-	return e.identityTraits(ident)
+	return m.identityTraits(ident)
 }
 
-func (e *Manager) identityTraits(ident *sessionstore.Identity) (map[string]any, error) {
-	iv := e.views.get(ident)
+func (m *Manager) identityTraits(ident *sessionstore.Identity) (map[string]any, error) {
+	iv := m.views.get(ident)
 	iv.traitsOnce.Do(func() {
-		m := map[string]any{}
+		traits := map[string]any{}
 		if len(ident.Traits) > 0 {
 			d := json.NewDecoder(bytes.NewReader(ident.Traits))
 			d.UseNumber()
-			iv.traitsErr = d.Decode(&m)
+			iv.traitsErr = d.Decode(&traits)
 		}
-		iv.traits = m
+		iv.traits = traits
 	})
 	return iv.traits, iv.traitsErr
 }
 
 // Traits is IdentityTraits for the session's identity, without a lookup.
-func (e *Manager) Traits(g *GateSession) (map[string]any, error) {
+func (m *Manager) Traits(g *GateSession) (map[string]any, error) {
 	if g.ident == nil {
-		return e.IdentityTraits(context.Background(), g.IdentityID)
+		return m.IdentityTraits(context.Background(), g.IdentityID)
 	}
-	return e.identityTraits(g.ident)
+	return m.identityTraits(g.ident)
 }
 
 // TraitValue looks up a dotted path (name.first) in decoded traits.
@@ -160,15 +155,15 @@ func TraitString(v any) string {
 
 // AAL2LoginURL is the browser login flow for a second factor (aal=aal2),
 // returning to returnTo.
-func (e *Manager) AAL2LoginURL(r *http.Request, returnTo string) string {
-	return wire.WithQuery(e.LoginBrowserURL(r, returnTo), "aal", "aal2")
+func (m *Manager) AAL2LoginURL(r *http.Request, returnTo string) string {
+	return wire.WithQuery(m.LoginBrowserURL(r, returnTo), "aal", "aal2")
 }
 
 // SettingsBrowserURL is the public createBrowserSettingsFlow URL with
 // return_to set (empty: none): where a user without a second factor adds
 // one.
-func (e *Manager) SettingsBrowserURL(r *http.Request, returnTo string) string {
-	u := e.urls.Public("self-service/settings/browser")
+func (m *Manager) SettingsBrowserURL(r *http.Request, returnTo string) string {
+	u := m.urls.Public("self-service/settings/browser")
 	if returnTo != "" {
 		u = wire.WithQuery(u, "return_to", returnTo)
 	}
@@ -177,14 +172,56 @@ func (e *Manager) SettingsBrowserURL(r *http.Request, returnTo string) string {
 
 // PublicBaseURL is the public base URL (with a trailing slash) as seen by
 // r: the configured public_url, or derived from r.
-func (e *Manager) PublicBaseURL(r *http.Request) string { return e.urls.Base() }
+func (m *Manager) PublicBaseURL(r *http.Request) string { return m.urls.Base() }
 
 // SessionCookieValue seals a session token into a session cookie value
 // valid until expires, as login sets it. For tools that seed sessions
 // directly into the store (scripts/benchseed).
-func (e *Manager) SessionCookieValue(token string, expires time.Time) string {
-	return e.cookies.Seal(token, expires)
+func (m *Manager) SessionCookieValue(token string, expires time.Time) string {
+	return m.cookies.Seal(token, expires)
 }
 
 // CookieName is the session cookie's name.
-func (e *Manager) CookieName() string { return e.cfg.CookieName }
+func (m *Manager) CookieName() string { return m.cfg.CookieName }
+
+// Authenticate is the toSession check without the response: it reads the
+// session from X-Session-Token, the session cookie or Authorization: Bearer
+// and returns ErrNoSession when there is none or it is expired/revoked, or
+// ErrAAL2Required when a second factor is due (required_aal). The gate uses
+// CheckGate (gate_api.go), which also applies a per-route AAL policy.
+func (m *Manager) Authenticate(r *http.Request) (*Info, error) {
+	var c requestCred
+	s, _, err := m.checkSession(r, "", &c)
+	if err != nil {
+		if errors.Is(err, ErrAAL2SetupRequired) {
+			err = ErrAAL2Required // not reachable with the engine's policies
+		}
+		return nil, err
+	}
+	info := &Info{SessionID: s.ID, IdentityID: s.IdentityID, AAL: s.AAL, ExpiresAt: s.ExpiresAt,
+		Methods: make([]string, len(s.AuthenticationMethods))}
+	for i, am := range s.AuthenticationMethods {
+		info.Methods[i] = am.Method
+	}
+	return info, nil
+}
+
+// LoginBrowserURL is the public createBrowserLoginFlow URL with return_to
+// set (empty returnTo: none).
+func (m *Manager) LoginBrowserURL(r *http.Request, returnTo string) string {
+	u := m.urls.Public("self-service/login/browser")
+	if returnTo != "" {
+		u = wire.WithQuery(u, "return_to", returnTo)
+	}
+	return u
+}
+
+// Info is what the gate learns about a valid session, without
+// loading or encoding the identity.
+type Info struct {
+	SessionID  string
+	IdentityID string
+	AAL        string
+	ExpiresAt  time.Time
+	Methods    []string
+}

@@ -20,12 +20,12 @@ import (
 // store's caches, and the answer is appended by hand (whoami_json.go).
 // With earliest_possible_extend it extends the session and, when the
 // session came in a cookie, re-issues the cookie.
-func (e *Manager) Whoami(w http.ResponseWriter, r *http.Request) {
+func (m *Manager) Whoami(w http.ResponseWriter, r *http.Request) {
 	var c requestCred
-	sess, ident, err := e.checkSession(r, "", &c)
+	sess, ident, err := m.checkSession(r, "", &c)
 	if err != nil {
 		if errors.Is(err, ErrAAL2Required) {
-			wire.WriteError(w, r, wire.AAL2Required(wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")))
+			wire.WriteError(w, r, wire.AAL2Required(wire.WithQuery(m.urls.Public("self-service/login/browser"), "aal", "aal2")))
 			return
 		}
 		if wire.IsUnavailable(err) {
@@ -33,17 +33,17 @@ func (e *Manager) Whoami(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !errors.Is(err, ErrNoSession) {
-			e.logger.Error("whoami", zap.Error(err))
+			m.logger.Error("whoami", zap.Error(err))
 		}
 		wire.WriteError(w, r, wire.NoCredentials())
 		return
 	}
-	if e.cfg.EarliestPossibleExtend > 0 {
-		sess = e.maybeExtend(r.Context(), sess)
+	if m.cfg.EarliestPossibleExtend > 0 {
+		sess = m.maybeExtend(r.Context(), sess)
 	}
-	e.reissueCookie(w, r, &c, sess)
+	m.reissueCookie(w, r, &c, sess)
 	w.Header().Set("X-Kratos-Authenticated-Identity-Id", sess.IdentityID)
-	e.writeWhoami(w, r, sess, ident)
+	m.writeWhoami(w, r, sess, ident)
 }
 
 // mySession is the gate of every /sessions handler: the caller's session
@@ -51,8 +51,8 @@ func (e *Manager) Whoami(w http.ResponseWriter, r *http.Request) {
 // or 403 session_aal2_required when a second factor is due. Listing or
 // revoking sessions with only the first factor of an identity that has a
 // second one would let a stolen password sign out the owner's sessions.
-func (e *Manager) mySession(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, *sessionstore.Identity) {
-	sess, _, err := e.Current(r)
+func (m *Manager) mySession(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, *sessionstore.Identity) {
+	sess, err := m.Current(r)
 	if wire.IsUnavailable(err) {
 		wire.WriteError(w, r, wire.Unavailable())
 		return nil, nil
@@ -61,21 +61,21 @@ func (e *Manager) mySession(w http.ResponseWriter, r *http.Request) (*sessionsto
 		wire.WriteError(w, r, wire.NewError(http.StatusUnauthorized, "", "", "No valid session cookie found."))
 		return nil, nil
 	}
-	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
+	ident, err := m.store.GetIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to load the identity"))
 		return nil, nil
 	}
-	if !e.AALSatisfied(sess, ident) {
-		wire.WriteError(w, r, wire.AAL2Required(wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")))
+	if !m.AALSatisfied(sess, ident) {
+		wire.WriteError(w, r, wire.AAL2Required(wire.WithQuery(m.urls.Public("self-service/login/browser"), "aal", "aal2")))
 		return nil, nil
 	}
 	return sess, ident
 }
 
 // ListMine serves GET /sessions: the caller's other active sessions.
-func (e *Manager) ListMine(w http.ResponseWriter, r *http.Request) {
-	sess, ident := e.mySession(w, r)
+func (m *Manager) ListMine(w http.ResponseWriter, r *http.Request) {
+	sess, ident := m.mySession(w, r)
 	if sess == nil {
 		return
 	}
@@ -84,21 +84,21 @@ func (e *Manager) ListMine(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, perr)
 		return
 	}
-	all, err := e.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
+	all, err := m.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to list sessions"))
 		return
 	}
 	// Kratos lists sessions with a slim identity: no addresses and an
 	// empty schema_url.
-	idw := e.IdentityJSON(r, ident)
+	idw := m.IdentityJSON(r, ident)
 	idw.SchemaURL, idw.VerifiableAddresses, idw.RecoveryAddresses = "", nil, nil
 	var others []*SessionWire
 	for _, s := range all {
-		if s.ID == sess.ID || !e.Active(s) {
+		if s.ID == sess.ID || !m.Active(s) {
 			continue
 		}
-		others = append(others, e.SessionJSON(s, idw))
+		others = append(others, m.SessionJSON(s, idw))
 	}
 	total := len(others)
 	page = min(page, total/size+1) // past the end: no overflow in page*size
@@ -229,14 +229,14 @@ func sessionsLink(page, size, total int) string {
 }
 
 // DisableMine serves DELETE /sessions/{id}.
-func (e *Manager) DisableMine(w http.ResponseWriter, r *http.Request) {
-	sess, _ := e.mySession(w, r)
+func (m *Manager) DisableMine(w http.ResponseWriter, r *http.Request) {
+	sess, _ := m.mySession(w, r)
 	if sess == nil {
 		return
 	}
 	id := r.PathValue("id")
 	if id == "whoami" {
-		e.Whoami(w, r)
+		m.Whoami(w, r)
 		return
 	}
 	if _, err := uuid.Parse(id); err != nil {
@@ -251,9 +251,9 @@ func (e *Manager) DisableMine(w http.ResponseWriter, r *http.Request) {
 	}
 	// Revoking is scoped to the caller's identity: another identity's
 	// session id silently changes nothing.
-	other, err := e.store.GetSession(r.Context(), id)
+	other, err := m.store.GetSession(r.Context(), id)
 	if err == nil && other.IdentityID == sess.IdentityID {
-		if err := e.store.RevokeSession(r.Context(), id); err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
+		if err := m.store.RevokeSession(r.Context(), id); err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
 			wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
 			return
 		}
@@ -263,12 +263,12 @@ func (e *Manager) DisableMine(w http.ResponseWriter, r *http.Request) {
 }
 
 // DisableOthers serves DELETE /sessions.
-func (e *Manager) DisableOthers(w http.ResponseWriter, r *http.Request) {
-	sess, _ := e.mySession(w, r)
+func (m *Manager) DisableOthers(w http.ResponseWriter, r *http.Request) {
+	sess, _ := m.mySession(w, r)
 	if sess == nil {
 		return
 	}
-	n, err := e.store.RevokeSessionsOfIdentity(r.Context(), sess.IdentityID, sess.ID)
+	n, err := m.store.RevokeSessionsOfIdentity(r.Context(), sess.IdentityID, sess.ID)
 	if err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke sessions"))
 		return
@@ -281,7 +281,7 @@ func (e *Manager) DisableOthers(w http.ResponseWriter, r *http.Request) {
 // sign-in), which this gateway does not offer; with password login nothing
 // can be exchanged, exactly as observed on Kratos, so every well-formed
 // request answers "no session yet".
-func (e *Manager) ExchangeToken(w http.ResponseWriter, r *http.Request) {
+func (m *Manager) ExchangeToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("init_code") == "" || q.Get("return_to_code") == "" {
 		wire.WriteError(w, r, wire.BadRequest(`"init_code" and "return_to_code" query params must be set`))

@@ -1,4 +1,4 @@
-package flows
+package flow
 
 import (
 	"fmt"
@@ -22,6 +22,12 @@ var unsafeReturnSchemes = map[string]bool{
 // isHTTPScheme reports whether scheme is http or https (url.Parse lowers
 // the scheme).
 func isHTTPScheme(scheme string) bool { return scheme == "http" || scheme == "https" }
+
+// CustomScheme reports whether scheme is a native app's custom scheme a
+// return URL may use (not http(s), not one of the unsafe schemes).
+func CustomScheme(scheme string) bool {
+	return scheme != "" && !isHTTPScheme(scheme) && !unsafeReturnSchemes[scheme]
+}
 
 // CheckAllowedReturnURL checks an entry of allowed_return_urls: an
 // absolute http(s) URL (its host may be a *.example.com wildcard), or a
@@ -49,14 +55,14 @@ func CheckAllowedReturnURL(s string) error {
 	return nil
 }
 
-// validateReturnTo applies security.md §6: an absolute URL whose scheme and
+// ValidateReturnTo applies security.md §6: an absolute URL whose scheme and
 // host match an allowed entry (exact, or *.suffix for http(s)) and whose
 // path starts with the entry's path. Allowed: the configured list, the
 // public URL's /self-service path, and (our addition) the public URL's own
 // origin. Relative values inherit scheme and host from the default return
 // URL. A custom scheme (a native app's deep link, exp://…) can only match
 // an allow-list entry of that scheme; unsafe schemes never match.
-func (e *Engine) validateReturnTo(r *http.Request, raw string) (string, *wire.Error) {
+func (k *Kernel) ValidateReturnTo(r *http.Request, raw string) (string, *wire.Error) {
 	if raw == "" {
 		return "", nil
 	}
@@ -71,7 +77,7 @@ func (e *Engine) validateReturnTo(r *http.Request, raw string) (string, *wire.Er
 		if strings.HasPrefix(raw, "//") || !strings.HasPrefix(u.Path, "/") {
 			return "", wire.ReturnToForbidden(raw)
 		}
-		def, err := url.Parse(e.urls.DefaultReturn())
+		def, err := url.Parse(k.urls.DefaultReturn())
 		if err != nil {
 			return "", wire.ReturnToForbidden(raw)
 		}
@@ -80,8 +86,8 @@ func (e *Engine) validateReturnTo(r *http.Request, raw string) (string, *wire.Er
 	if u.Host == "" || unsafeReturnSchemes[u.Scheme] {
 		return "", wire.ReturnToForbidden(raw)
 	}
-	base, _ := url.Parse(e.urls.Base())
-	candidates := append([]*url.URL{}, e.allowed...)
+	base, _ := url.Parse(k.urls.Base())
+	candidates := append([]*url.URL{}, k.allowed...)
 	candidates = append(candidates, &url.URL{Scheme: base.Scheme, Host: base.Host, Path: "/"})
 	for _, a := range candidates {
 		if matchReturnTo(a, u) {

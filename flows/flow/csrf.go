@@ -1,4 +1,4 @@
-package flows
+package flow
 
 import (
 	"encoding/base64"
@@ -10,11 +10,11 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
-// csrfFromCookie returns the raw CSRF token of the request's first
+// CSRFFromCookie returns the raw CSRF token of the request's first
 // well-formed CSRF cookie, or nil.
-func (e *Engine) csrfFromCookie(r *http.Request) []byte {
+func (k *Kernel) CSRFFromCookie(r *http.Request) []byte {
 	var tok []byte
-	e.eachCSRFCookie(r, func(t []byte) bool {
+	k.eachCSRFCookie(r, func(t []byte) bool {
 		tok = t
 		return false
 	})
@@ -26,8 +26,8 @@ func (e *Engine) csrfFromCookie(r *http.Request) []byte {
 // when one was set for a parent domain too (tossed from a sibling
 // subdomain): checkCSRF accepts the request when any of them matches, so
 // a planted cookie cannot make the real one fail.
-func (e *Engine) eachCSRFCookie(r *http.Request, fn func(tok []byte) bool) {
-	token.EachCookie(r.Header, e.csrfName, func(v string) bool {
+func (k *Kernel) eachCSRFCookie(r *http.Request, fn func(tok []byte) bool) {
+	token.EachCookie(r.Header, k.csrfName, func(v string) bool {
 		b, err := base64.StdEncoding.DecodeString(v)
 		if err != nil || len(b) != 32 {
 			return true
@@ -36,29 +36,29 @@ func (e *Engine) eachCSRFCookie(r *http.Request, fn func(tok []byte) bool) {
 	})
 }
 
-// ensureCSRF returns the request's CSRF token, issuing a new cookie when it
+// EnsureCSRF returns the request's CSRF token, issuing a new cookie when it
 // has none (Kratos does this on every non-exempt GET).
-func (e *Engine) ensureCSRF(w http.ResponseWriter, r *http.Request) []byte {
-	if t := e.csrfFromCookie(r); t != nil {
+func (k *Kernel) EnsureCSRF(w http.ResponseWriter, r *http.Request) []byte {
+	if t := k.CSRFFromCookie(r); t != nil {
 		return t
 	}
-	return e.issueCSRF(w, r)
+	return k.IssueCSRF(w, r)
 }
 
-// issueCSRF sets a fresh CSRF cookie (also used to regenerate it on login
+// IssueCSRF sets a fresh CSRF cookie (also used to regenerate it on login
 // and logout).
-func (e *Engine) issueCSRF(w http.ResponseWriter, r *http.Request) []byte {
+func (k *Kernel) IssueCSRF(w http.ResponseWriter, r *http.Request) []byte {
 	t := token.RandomBytes(32)
-	secure := e.secureCookies(r)
-	same := e.cfg.CookieSameSite
+	secure := k.secureCookies(r)
+	same := k.cfg.CookieSameSite
 	if !secure && same == http.SameSiteNoneMode {
 		same = http.SameSiteLaxMode
 	}
 	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- HttpOnly and SameSite are set; Secure is off only in dev mode over plain http (kratos --dev)
-		Name:     e.csrfName,
+		Name:     k.csrfName,
 		Value:    base64.StdEncoding.EncodeToString(t),
-		Path:     e.cfg.CookiePath,
-		Domain:   e.cfg.CookieDomain,
+		Path:     k.cfg.CookiePath,
+		Domain:   k.cfg.CookieDomain,
 		MaxAge:   int((365 * 24 * time.Hour).Seconds()),
 		HttpOnly: true,
 		Secure:   secure,
@@ -69,62 +69,57 @@ func (e *Engine) issueCSRF(w http.ResponseWriter, r *http.Request) []byte {
 
 // secureCookies: Secure unless dev mode over plain http (__Host- cookies
 // are always Secure).
-func (e *Engine) secureCookies(r *http.Request) bool {
-	if !e.cfg.Dev || e.cfg.CookieHostPrefix {
-		return true
-	}
-	return strings.HasPrefix(e.urls.Base(), "https://")
-}
+func (k *Kernel) secureCookies(*http.Request) bool { return k.cfg.Secure }
 
 // Reject reasons, Kratos's texts.
 const (
 	csrfNoCookieHeader = "The HTTP Cookie Header was not set. Please ensure that the cookie header is set in the request."
 	csrfCookieMissing  = "The HTTP Cookie Header was set but did not include the anti-CSRF cookie. We recommend deleting all cookies for this domain and retrying the flow."
-	csrfMismatch       = "The HTTP Cookie Header was set and a CSRF token was sent but they do not match. We recommend deleting all cookies for this domain and retrying the flow."
+	CSRFMismatch       = "The HTTP Cookie Header was set and a CSRF token was sent but they do not match. We recommend deleting all cookies for this domain and retrying the flow."
 )
 
-// checkCSRF is EnsureCSRF for a browser flow submit: the token from the
+// CheckCSRF is EnsureCSRF for a browser flow submit: the token from the
 // body (or X-CSRF-Token) must match the cookie, and the cookie must match
 // the token the flow was created with.
-func (e *Engine) checkCSRF(r *http.Request, f *flow, bodyToken string) *wire.Error {
+func (k *Kernel) CheckCSRF(r *http.Request, f *Flow, bodyToken string) *wire.Error {
 	if r.Header.Get("Cookie") == "" {
 		return wire.CSRFViolation(csrfNoCookieHeader)
 	}
-	if e.csrfFromCookie(r) == nil {
+	if k.CSRFFromCookie(r) == nil {
 		return wire.CSRFViolation(csrfCookieMissing)
 	}
 	if bodyToken == "" {
 		bodyToken = r.Header.Get("X-CSRF-Token")
 	}
 	if bodyToken == "" {
-		return wire.CSRFViolation(csrfMismatch)
+		return wire.CSRFViolation(CSRFMismatch)
 	}
 	sent, err := token.UnmaskCSRF(bodyToken)
 	if err != nil {
-		return wire.CSRFViolation(csrfMismatch)
+		return wire.CSRFViolation(CSRFMismatch)
 	}
 	// One cookie must match both the submitted token and the token the
 	// flow was created with.
 	ok := false
-	e.eachCSRFCookie(r, func(cookie []byte) bool {
+	k.eachCSRFCookie(r, func(cookie []byte) bool {
 		ok = token.Equal(sent, cookie) && (len(f.CSRFToken) == 0 || token.Equal(f.CSRFToken, cookie))
 		return !ok
 	})
 	if !ok {
-		return wire.CSRFViolation(csrfMismatch)
+		return wire.CSRFViolation(CSRFMismatch)
 	}
 	return nil
 }
 
-// holdsFlowCSRF reports whether the request carries a CSRF cookie that is
+// HoldsCSRF reports whether the request carries a CSRF cookie that is
 // the browser flow's own token: only such a request may read the flow with
 // its csrf_token value.
-func (e *Engine) holdsFlowCSRF(r *http.Request, f *flow) bool {
+func (k *Kernel) HoldsCSRF(r *http.Request, f *Flow) bool {
 	if len(f.CSRFToken) == 0 {
 		return false
 	}
 	ok := false
-	e.eachCSRFCookie(r, func(cookie []byte) bool {
+	k.eachCSRFCookie(r, func(cookie []byte) bool {
 		ok = token.Equal(cookie, f.CSRFToken)
 		return !ok
 	})

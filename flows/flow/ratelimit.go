@@ -1,4 +1,4 @@
-package flows
+package flow
 
 import (
 	"context"
@@ -14,12 +14,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/caddy-kratos/caddy-kratos/sessionstore"
-	"go.uber.org/zap"
-
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
 )
 
 // Abuse limits. Kratos OSS has none (its maintainers leave it to the
@@ -73,8 +72,8 @@ type limitRule struct {
 	maxBlock time.Duration
 }
 
-func (e *Engine) rules() map[string]limitRule {
-	l := e.cfg.RateLimits
+func (k *Kernel) rules() map[string]limitRule {
+	l := k.cfg.RateLimits
 	def := func(v, d int) int {
 		if v <= 0 {
 			return d
@@ -118,9 +117,9 @@ func limitKey(rule, subject string) string {
 
 // clientIP is the request's client address: Config.ClientIP (Caddy's
 // client_ip with trusted proxies) or the connection's remote host.
-func (e *Engine) clientIP(r *http.Request) string {
-	if e.cfg.ClientIP != nil {
-		if ip := e.cfg.ClientIP(r); ip != "" {
+func (k *Kernel) clientIP(r *http.Request) string {
+	if k.cfg.ClientIP != nil {
+		if ip := k.cfg.ClientIP(r); ip != "" {
 			return ip
 		}
 	}
@@ -131,11 +130,11 @@ func (e *Engine) clientIP(r *http.Request) string {
 	return host
 }
 
-// limitIP is the subject of the per-IP limits: the client's IPv4 address
+// LimitIP is the subject of the per-IP limits: the client's IPv4 address
 // (IPv4-mapped IPv6 included), or the /64 of its IPv6 address, since one
 // client usually holds a whole /64 and could rotate through it.
-func (e *Engine) limitIP(r *http.Request) string {
-	return ipSubject(e.clientIP(r))
+func (k *Kernel) LimitIP(r *http.Request) string {
+	return ipSubject(k.clientIP(r))
 }
 
 func ipSubject(s string) string {
@@ -159,7 +158,7 @@ type blockedError struct{ d time.Duration }
 
 func (b *blockedError) Error() string { return fmt.Sprintf("rate limit: blocked for %s", b.d) }
 
-func (e *Engine) decodeBucket(old []byte) bucket {
+func (k *Kernel) decodeBucket(old []byte) bucket {
 	var bk bucket
 	if old != nil {
 		_ = json.Unmarshal(old, &bk)
@@ -169,42 +168,42 @@ func (e *Engine) decodeBucket(old []byte) bucket {
 
 func (lr limitRule) ttl() time.Duration { return lr.window + lr.maxBlock + time.Hour }
 
-// blocked returns how long subject stays blocked under rule (0: not). A
+// Blocked returns how long subject stays blocked under rule (0: not). A
 // store error is returned, and callers refuse the attempt.
-func (e *Engine) blocked(ctx context.Context, rule, subject string) (time.Duration, error) {
-	if e.cfg.RateLimits.Disabled || subject == "" {
+func (k *Kernel) Blocked(ctx context.Context, rule, subject string) (time.Duration, error) {
+	if k.cfg.RateLimits.Disabled || subject == "" {
 		return 0, nil
 	}
 	lctx, cancel := limitCtx(ctx)
 	defer cancel()
-	b, err := e.store.GetRecord(lctx, limitNS, limitKey(rule, subject))
+	b, err := k.store.GetRecord(lctx, limitNS, limitKey(rule, subject))
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("rate limit %s: %w", rule, err)
 	}
-	bk := e.decodeBucket(b)
-	if d := bk.BlockedUntil.Sub(e.now()); d > 0 {
+	bk := k.decodeBucket(b)
+	if d := bk.BlockedUntil.Sub(k.now()); d > 0 {
 		return d, nil
 	}
 	return 0, nil
 }
 
-// hit counts one attempt of subject under rule in one store transaction:
+// Hit counts one attempt of subject under rule in one store transaction:
 // while the subject is blocked the attempt is refused (*blockedError); an
 // attempt that would be number max+1 of the window starts a block and is
 // refused too, so at most max attempts are evaluated per window however
 // many arrive at once. Otherwise the attempt is counted and admitted.
-func (e *Engine) hit(ctx context.Context, rule, subject string) error {
-	if e.cfg.RateLimits.Disabled || subject == "" {
+func (k *Kernel) Hit(ctx context.Context, rule, subject string) error {
+	if k.cfg.RateLimits.Disabled || subject == "" {
 		return nil
 	}
-	lr := e.rules()[rule]
-	now := e.now()
+	lr := k.rules()[rule]
+	now := k.now()
 	var refused time.Duration
-	err := e.store.UpdateRecord(ctx, limitNS, limitKey(rule, subject), func(old []byte) ([]byte, time.Duration, error) {
-		bk := e.decodeBucket(old)
+	err := k.store.UpdateRecord(ctx, limitNS, limitKey(rule, subject), func(old []byte) ([]byte, time.Duration, error) {
+		bk := k.decodeBucket(old)
 		refused = 0
 		if d := bk.BlockedUntil.Sub(now); d > 0 {
 			refused = d
@@ -246,16 +245,16 @@ var errRefused = errors.New("refused")
 
 // unhit gives back one attempt counted by hit (a success, or an attempt
 // that was not evaluated).
-func (e *Engine) unhit(ctx context.Context, rule, subject string) error {
-	if e.cfg.RateLimits.Disabled || subject == "" {
+func (k *Kernel) unhit(ctx context.Context, rule, subject string) error {
+	if k.cfg.RateLimits.Disabled || subject == "" {
 		return nil
 	}
-	lr := e.rules()[rule]
-	return e.store.UpdateRecord(ctx, limitNS, limitKey(rule, subject), func(old []byte) ([]byte, time.Duration, error) {
+	lr := k.rules()[rule]
+	return k.store.UpdateRecord(ctx, limitNS, limitKey(rule, subject), func(old []byte) ([]byte, time.Duration, error) {
 		if old == nil {
 			return nil, 0, nil
 		}
-		bk := e.decodeBucket(old)
+		bk := k.decodeBucket(old)
 		if bk.Count > 0 {
 			bk.Count--
 		}
@@ -265,20 +264,20 @@ func (e *Engine) unhit(ctx context.Context, rule, subject string) error {
 }
 
 // forgive clears subject's bucket (a successful login).
-func (e *Engine) forgive(ctx context.Context, rule, subject string) {
-	if e.cfg.RateLimits.Disabled || subject == "" {
+func (k *Kernel) forgive(ctx context.Context, rule, subject string) {
+	if k.cfg.RateLimits.Disabled || subject == "" {
 		return
 	}
 	lctx, cancel := limitCtx(ctx)
 	defer cancel()
-	if err := e.store.DeleteRecord(lctx, limitNS, limitKey(rule, subject)); err != nil {
-		e.logger.Warn("rate limit forgive", zap.Error(err))
+	if err := k.store.DeleteRecord(lctx, limitNS, limitKey(rule, subject)); err != nil {
+		k.logger.Warn("rate limit forgive", zap.Error(err))
 	}
 }
 
-// reservation is the attempts reserve counted for one request.
-type reservation struct {
-	e     *Engine
+// Reservation is the attempts reserve counted for one request.
+type Reservation struct {
+	k     *Kernel
 	ctx   context.Context
 	taken []reserved
 }
@@ -287,14 +286,14 @@ type reserved struct {
 	rule, subject string
 }
 
-// reserve counts one attempt against each (rule, subject) pair before the
+// Reserve counts one attempt against each (rule, subject) pair before the
 // attempt is evaluated. It returns a 429 error while a pair is blocked, a
 // 503 error when the limit state cannot be read or written (fail closed);
 // either way nothing stays counted. Release gives the attempts back when
 // the attempt succeeds or is not evaluated; a failure keeps them.
-func (e *Engine) reserve(ctx context.Context, pairs ...string) (*reservation, *wire.Error) {
-	rv := &reservation{e: e, ctx: context.WithoutCancel(ctx)}
-	if e.cfg.RateLimits.Disabled {
+func (k *Kernel) Reserve(ctx context.Context, pairs ...string) (*Reservation, *wire.Error) {
+	rv := &Reservation{k: k, ctx: context.WithoutCancel(ctx)}
+	if k.cfg.RateLimits.Disabled {
 		return rv, nil
 	}
 	for i := 0; i+1 < len(pairs); i += 2 {
@@ -303,41 +302,41 @@ func (e *Engine) reserve(ctx context.Context, pairs ...string) (*reservation, *w
 			continue
 		}
 		lctx, cancel := limitCtx(ctx)
-		err := e.hit(lctx, rule, subject)
+		err := k.Hit(lctx, rule, subject)
 		cancel()
 		if err != nil {
-			rv.release()
+			rv.Release()
 			var be *blockedError
 			if errors.As(err, &be) {
 				return nil, errTooMany(be.d)
 			}
-			e.logger.Error("rate limit state unavailable; refusing the attempt", zap.Error(err))
-			return nil, errLimitsUnavailable()
+			k.logger.Error("rate limit state unavailable; refusing the attempt", zap.Error(err))
+			return nil, LimitsUnavailable()
 		}
 		rv.taken = append(rv.taken, reserved{rule: rule, subject: subject})
 	}
 	return rv, nil
 }
 
-// release gives back every attempt still held.
-func (rv *reservation) release() {
+// Release gives back every attempt still held.
+func (rv *Reservation) Release() {
 	for _, t := range rv.taken {
 		lctx, cancel := limitCtx(rv.ctx)
-		if err := rv.e.unhit(lctx, t.rule, t.subject); err != nil {
-			rv.e.logger.Warn("rate limit release", zap.Error(err))
+		if err := rv.k.unhit(lctx, t.rule, t.subject); err != nil {
+			rv.k.logger.Warn("rate limit release", zap.Error(err))
 		}
 		cancel()
 	}
 	rv.taken = nil
 }
 
-// forgive clears the bucket of rule (a success wipes earlier failures of
+// Forgive clears the bucket of rule (a success wipes earlier failures of
 // that subject) and drops it from the reservation.
-func (rv *reservation) forgive(rule string) {
+func (rv *Reservation) Forgive(rule string) {
 	kept := rv.taken[:0]
 	for _, t := range rv.taken {
 		if t.rule == rule {
-			rv.e.forgive(rv.ctx, t.rule, t.subject)
+			rv.k.forgive(rv.ctx, t.rule, t.subject)
 			continue
 		}
 		kept = append(kept, t)
@@ -345,36 +344,36 @@ func (rv *reservation) forgive(rule string) {
 	rv.taken = kept
 }
 
-// refuse answers a request reserve refused: 429 through tooMany (form
+// Refuse answers a request reserve refused: 429 through tooMany (form
 // posts see the message on their flow), anything else as a plain error.
-func (e *Engine) refuse(w http.ResponseWriter, r *http.Request, sub *submission, ee *wire.Error) {
+func (k *Kernel) Refuse(w http.ResponseWriter, r *http.Request, sub *Submission, ee *wire.Error) {
 	if ee.Code == http.StatusTooManyRequests {
-		e.tooMany(w, r, sub, time.Duration(ee.RetryAfter())*time.Second)
+		k.TooMany(w, r, sub, time.Duration(ee.RetryAfter())*time.Second)
 		return
 	}
 	wire.WriteError(w, r, ee)
 }
 
-// errLimitsUnavailable refuses an attempt whose limits could not be
+// LimitsUnavailable refuses an attempt whose limits could not be
 // checked: 503 with Retry-After, never an unchecked attempt.
-func errLimitsUnavailable() *wire.Error {
+func LimitsUnavailable() *wire.Error {
 	ee := wire.NewError(http.StatusServiceUnavailable, "", "", "The abuse limits could not be checked; the attempt was not evaluated. Please try again in a few seconds.")
 	ee.WithRetryAfter(5)
 	return ee
 }
 
-// tooMany answers a rate-limited submit: 429 in Kratos's error shape with
+// TooMany answers a rate-limited submit: 429 in Kratos's error shape with
 // Retry-After; a browser form post gets the message on its flow instead.
-func (e *Engine) tooMany(w http.ResponseWriter, r *http.Request, sub *submission, retry time.Duration) {
+func (k *Kernel) TooMany(w http.ResponseWriter, r *http.Request, sub *Submission, retry time.Duration) {
 	secs := int(math.Ceil(retry.Seconds()))
 	if secs < 1 {
 		secs = 1
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	reason := fmt.Sprintf("Too many attempts. Please try again in %d seconds.", secs)
-	if sub != nil && sub.toUI {
-		sub.f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
-		e.renderFlowError(w, r, sub, http.StatusTooManyRequests)
+	if sub != nil && sub.ToUI {
+		sub.Flow.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
+		k.Render(w, r, sub, http.StatusTooManyRequests)
 		return
 	}
 	wire.WriteError(w, r, errTooMany(retry))
@@ -391,11 +390,11 @@ func errTooMany(retry time.Duration) *wire.Error {
 	return ee.WithDetail("retry_after_seconds", secs)
 }
 
-// limitSend counts a mail to address requested by the client against the
+// LimitSend counts a mail to address requested by the client against the
 // per-address and per-IP mail limits; it returns the refusal (429 or 503)
 // when the mail must not be sent. Every Mailer.Send of a code or link goes
 // through it.
-func (e *Engine) limitSend(r *http.Request, address string) *wire.Error {
-	_, ee := e.reserve(r.Context(), "send_addr", identity.NormalizeIdentifier(address), "send_ip", e.limitIP(r))
+func (k *Kernel) LimitSend(r *http.Request, address string) *wire.Error {
+	_, ee := k.Reserve(r.Context(), "send_addr", identity.NormalizeIdentifier(address), "send_ip", k.LimitIP(r))
 	return ee
 }

@@ -1,4 +1,4 @@
-package flows
+package flow
 
 import (
 	"context"
@@ -8,52 +8,52 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/google/uuid"
-	"go.uber.org/zap"
-
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
 )
 
-// submission is one POST to a flow, decoded and checked.
-type submission struct {
-	f      *flow
-	body   map[string]any
-	method string
+// Submission is one POST to a flow, decoded and checked.
+type Submission struct {
+	Flow   *Flow
+	Body   map[string]any
+	Method string
 	// json: answer with JSON (API flow, JSON body or JSON Accept).
-	json bool
+	JSON bool
 	// toUI: answer flow renders with a 303 to the UI (browser form posts,
 	// and links opened in a browser).
-	toUI bool
+	ToUI bool
 }
 
 const flowParamReason = "The flow query parameter is missing or malformed."
 
-// submitFlow is the shared front half of every update*Flow endpoint:
+// Submit is the shared front half of every update*Flow endpoint:
 // flow lookup, body decoding, CSRF / API rules and expiry. Then it hands over
 // to the kind's handler.
-func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string) {
+func (k *Kernel) Submit(w http.ResponseWriter, r *http.Request, kind string) {
 	id := r.URL.Query().Get("flow")
 	if _, err := uuid.Parse(id); err != nil {
-		e.writeBrowserOrJSONError(w, r, "", wire.BadRequest(flowParamReason))
+		k.WriteError(w, r, "", wire.BadRequest(flowParamReason))
 		return
 	}
-	f, err := e.loadFlow(r.Context(), id, kind)
+	f, err := k.Load(r.Context(), id, kind)
 	if err != nil {
-		if errors.Is(err, errFlowNotFound) {
-			e.writeBrowserOrJSONError(w, r, "", wire.NotFound())
+		if errors.Is(err, ErrNotFound) {
+			k.WriteError(w, r, "", wire.NotFound())
 			return
 		}
-		e.logger.Error("loading flow", zap.Error(err))
+		k.logger.Error("loading flow", zap.Error(err))
 		wire.WriteError(w, r, wire.StoreError(err, "unable to load the flow"))
 		return
 	}
-	sub := &submission{f: f, json: f.Type == "api" || wire.IsJSONRequest(r)}
-	sub.toUI = f.Type == "browser" && !sub.json
+	sub := &Submission{Flow: f, JSON: f.Type == "api" || wire.IsJSONRequest(r)}
+	sub.ToUI = f.Type == "browser" && !sub.JSON
 	if r.Method != http.MethodPost {
-		// GET on a submit path (e.g. a link without a method): show the flow.
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		// GET on a submit path (k.g. a link without a method): show the flow.
+		k.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	body, form, release, derr := wire.DecodeBodyRelease(r)
@@ -65,25 +65,25 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 	if derr != nil {
 		f.UI.ResetMessages()
 		f.UI.Messages = []node.Text{node.TextReason(4000001, derr.Error())}
-		e.renderFlowError(w, r, sub, http.StatusBadRequest)
+		k.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if form != nil {
 		// Form values are strings: the identity schema types the traits,
 		// as Kratos's form decoder does.
-		if traits, has := e.submitSchema(r.Context(), f).FormTraits(form); has {
+		if traits, has := k.submitSchema(r.Context(), f).FormTraits(form); has {
 			body["traits"] = traits
 		}
 	}
-	sub.body = body
-	sub.method = wire.BodyString(body, "method")
+	sub.Body = body
+	sub.Method = wire.BodyString(body, "method")
 	if tr, ok := body["traits"]; ok {
 		// Traits end up in the identity: bounded, so 4 MiB submits do not
 		// become 4 MiB identities.
 		if b, err := json.Marshal(tr); err != nil || len(b) > maxTraitsBytes {
 			f.UI.ResetMessages()
 			f.UI.Messages = []node.Text{node.TextReason(4000001, fmt.Sprintf("The traits are too large: at most %d bytes of JSON are accepted.", maxTraitsBytes))}
-			e.renderFlowError(w, r, sub, http.StatusBadRequest)
+			k.Render(w, r, sub, http.StatusBadRequest)
 			return
 		}
 	}
@@ -93,7 +93,7 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 		if reason := checkTransientPayload(tp); reason != "" {
 			f.UI.ResetMessages()
 			f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
-			e.renderFlowError(w, r, sub, http.StatusBadRequest)
+			k.Render(w, r, sub, http.StatusBadRequest)
 			return
 		}
 		f.TransientPayload = tp
@@ -102,29 +102,18 @@ func (e *Engine) submitFlow(w http.ResponseWriter, r *http.Request, kind string)
 		if aerr := checkAPIRequest(r); aerr != nil {
 			f.UI.ResetMessages()
 			f.UI.Messages = []node.Text{node.TextReason(4000001, aerr.Reason)}
-			e.renderFlowError(w, r, sub, http.StatusBadRequest)
+			k.Render(w, r, sub, http.StatusBadRequest)
 			return
 		}
-	} else if cerr := e.checkCSRF(r, f, wire.BodyString(body, "csrf_token")); cerr != nil {
+	} else if cerr := k.CheckCSRF(r, f, wire.BodyString(body, "csrf_token")); cerr != nil {
 		wire.WriteError(w, r, cerr)
 		return
 	}
-	if e.now().After(f.ExpiresAt) {
-		e.replaceExpiredFlow(w, r, sub)
+	if k.now().After(f.ExpiresAt) {
+		k.ReplaceExpired(w, r, sub)
 		return
 	}
-	switch kind {
-	case "login":
-		e.submitLogin(w, r, sub)
-	case "registration":
-		e.submitRegistration(w, r, sub)
-	case "settings":
-		e.submitSettings(w, r, sub)
-	case "recovery":
-		e.submitRecovery(w, r, sub)
-	case "verification":
-		e.submitVerification(w, r, sub)
-	}
+	k.kinds[kind].Submit(w, r, sub)
 }
 
 // Bounds of transient_payload: its JSON encoding and its nesting (the
@@ -175,10 +164,10 @@ func jsonDepth(v any, limit int) int {
 	return 1 + deepest
 }
 
-// renderFlowError saves the flow with its messages and answers it: 303 to
+// Render saves the flow with its messages and answers it: 303 to
 // the UI for browser form posts, the flow as JSON otherwise.
-func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *submission, status int) {
-	f := sub.f
+func (k *Kernel) Render(w http.ResponseWriter, r *http.Request, sub *Submission, status int) {
+	f := sub.Flow
 	for _, n := range f.UI.Nodes {
 		a := n.Input()
 		switch {
@@ -189,18 +178,18 @@ func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *su
 			a.Value = ""
 		}
 	}
-	if err := e.saveFlow(r.Context(), f); err != nil {
-		e.logger.Error("saving flow", zap.Error(err))
+	if err := k.Save(r.Context(), f); err != nil {
+		k.logger.Error("saving flow", zap.Error(err))
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
-	if sub.toUI {
-		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI(f.Kind), "flow", f.ID))
+	if sub.ToUI {
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(k.urls.UI(f.Kind), "flow", f.ID))
 		return
 	}
 	if f.Type == "browser" {
-		if e.holdsFlowCSRF(r, f) {
-			e.setCSRFNode(f, f.CSRFToken)
+		if k.HoldsCSRF(r, f) {
+			k.SetCSRFNode(f, f.CSRFToken)
 		} else if n := f.UI.Find("csrf_token"); n != nil {
 			// Not shown to hold the flow's CSRF cookie (a GET of the submit
 			// path, a body that did not decode, before the CSRF check): the
@@ -208,7 +197,7 @@ func (e *Engine) renderFlowError(w http.ResponseWriter, r *http.Request, sub *su
 			n.Input().Value = ""
 		}
 	}
-	writeFlow(w, status, f)
+	WriteFlow(w, status, f)
 }
 
 // echoTooLarge reports whether v, a node value, is over maxEchoedValueBytes.
@@ -223,62 +212,37 @@ func echoTooLarge(v any) bool {
 	return err != nil || len(b) > maxEchoedValueBytes
 }
 
-// replaceExpiredFlow answers a submit to an expired flow: a new flow of the
+// ReplaceExpired answers a submit to an expired flow: a new flow of the
 // same kind with the "expired" message, 410 with use_flow_id or 303 to it.
-func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub *submission) {
-	old := sub.f
-	if _, lerr := e.reserve(r.Context(), "flow_ip", e.limitIP(r)); lerr != nil {
-		e.refuse(w, r, sub, lerr)
+func (k *Kernel) ReplaceExpired(w http.ResponseWriter, r *http.Request, sub *Submission) {
+	old := sub.Flow
+	if _, lerr := k.Reserve(r.Context(), "flow_ip", k.LimitIP(r)); lerr != nil {
+		k.Refuse(w, r, sub, lerr)
 		return
 	}
-	var nf *flow
+	var nf *Flow
 	var ferr *wire.Error
 	r2 := r.Clone(r.Context())
-	if u, err := parseRequestURL(old.RequestURL); err == nil {
+	if u, err := RequestQuery(old.RequestURL); err == nil {
 		r2.URL.RawQuery = u
 	}
-	switch old.Kind {
-	case "login":
-		nf, ferr = e.initLogin(r2, old.Type)
-	case "registration":
-		nf, ferr = e.initRegistration(r2, old.Type)
-	case "recovery":
-		nf, ferr = e.initRecovery(r2, old.Type)
-	case "verification":
-		nf, ferr = e.initVerification(r2, old.Type)
-	case "settings":
-		sess, _, err := e.sessions.Current(r)
-		if wire.IsUnavailable(err) {
-			ferr = wire.Unavailable()
-			break
-		}
-		if err != nil {
-			ferr = wire.SessionInactive()
-			break
-		}
-		ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
-		if err != nil {
-			ferr = wire.SessionInactive()
-			break
-		}
-		nf = e.newSettingsFlow(r2, old.Type, sess, ident, old.CSRFToken)
-	}
+	nf, ferr = k.kinds[old.Kind].Init(r2, old.Type)
 	if ferr != nil {
-		e.writeBrowserOrJSONError(w, r, old.Type, ferr)
+		k.WriteError(w, r, old.Type, ferr)
 		return
 	}
 	nf.RequestURL = old.RequestURL
 	nf.CSRFToken = old.CSRFToken
-	e.setCSRFNode(nf, old.CSRFToken)
-	ago := e.now().Sub(old.ExpiresAt)
+	k.SetCSRFNode(nf, old.CSRFToken)
+	ago := k.now().Sub(old.ExpiresAt)
 	msgID := map[string]int{"login": 4010001, "registration": 4040001, "settings": 4050001, "recovery": 4060005, "verification": 4070005}[old.Kind]
 	nf.UI.Messages = []node.Text{node.NewText(msgID, map[string]any{"expired_at": old.ExpiresAt, "expired_at_unix": old.ExpiresAt.Unix()}, ago.Minutes())}
-	if err := e.saveFlow(r.Context(), nf); err != nil {
+	if err := k.Save(r.Context(), nf); err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
-	if sub.toUI {
-		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI(old.Kind), "flow", nf.ID))
+	if sub.ToUI {
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(k.urls.UI(old.Kind), "flow", nf.ID))
 		return
 	}
 	ee := wire.FlowExpired(old.ExpiresAt, nil)
@@ -286,7 +250,8 @@ func (e *Engine) replaceExpiredFlow(w http.ResponseWriter, r *http.Request, sub 
 	wire.WriteError(w, r, ee)
 }
 
-func parseRequestURL(s string) (string, error) {
+// RequestQuery is the query of a flow's request URL.
+func RequestQuery(s string) (string, error) {
 	for i := 0; i < len(s); i++ {
 		if s[i] == '?' {
 			return s[i+1:], nil
@@ -299,47 +264,49 @@ func parseRequestURL(s string) (string, error) {
 
 const errorNS = "ferr"
 
-type flowError struct {
+// FlowError is a stored error, as GET /self-service/errors answers it.
+type FlowError struct {
 	ID        string      `json:"id"`
 	Error     *wire.Error `json:"error"`
 	CreatedAt time.Time   `json:"created_at"`
 	UpdatedAt time.Time   `json:"updated_at"`
 }
 
-// writeBrowserOrJSONError answers a non-flow error: browser navigations are
+// WriteError answers a non-flow error: browser navigations are
 // sent to the error UI with the error stored; everyone else gets JSON.
-func (e *Engine) writeBrowserOrJSONError(w http.ResponseWriter, r *http.Request, typ string, ee *wire.Error) {
+func (k *Kernel) WriteError(w http.ResponseWriter, r *http.Request, typ string, ee *wire.Error) {
 	if typ == "api" || !wire.PrefersHTML(r) || wire.IsJSONRequest(r) {
 		wire.WriteError(w, r, ee)
 		return
 	}
-	id, err := e.storeFlowError(r.Context(), ee)
+	id, err := k.StoreError(r.Context(), ee)
 	if err != nil {
 		wire.WriteError(w, r, ee)
 		return
 	}
-	wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("error"), "id", id))
+	wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(k.urls.UI("error"), "id", id))
 }
 
-func (e *Engine) storeFlowError(ctx context.Context, ee *wire.Error) (string, error) {
-	now := e.now().UTC()
-	fe := flowError{ID: uuid.NewString(), Error: ee, CreatedAt: now, UpdatedAt: now}
+// StoreError keeps an error for the error UI for a day and returns its id.
+func (k *Kernel) StoreError(ctx context.Context, ee *wire.Error) (string, error) {
+	now := k.now().UTC()
+	fe := FlowError{ID: uuid.NewString(), Error: ee, CreatedAt: now, UpdatedAt: now}
 	b, err := json.Marshal(fe)
 	if err != nil {
 		return "", err
 	}
-	return fe.ID, e.store.PutRecord(ctx, errorNS, fe.ID, b, 24*time.Hour)
+	return fe.ID, k.store.PutRecord(ctx, errorNS, fe.ID, b, 24*time.Hour)
 }
 
-// getFlowError serves GET /self-service/errors?id=.
-func (e *Engine) getFlowError(w http.ResponseWriter, r *http.Request) {
-	e.ensureCSRF(w, r)
+// GetError serves GET /self-service/errors?id=.
+func (k *Kernel) GetError(w http.ResponseWriter, r *http.Request) {
+	k.EnsureCSRF(w, r)
 	id := r.URL.Query().Get("id")
 	if id == "" {
 		id = r.URL.Query().Get("error")
 	}
 	if id == "stub:500" {
-		wire.WriteJSON(w, http.StatusOK, flowError{ID: uuid.NewString(),
+		wire.WriteJSON(w, http.StatusOK, FlowError{ID: uuid.NewString(),
 			Error: wire.NewError(http.StatusInternalServerError, "", "", "This is a stub error.")})
 		return
 	}
@@ -347,7 +314,7 @@ func (e *Engine) getFlowError(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, wire.NotFound())
 		return
 	}
-	b, err := e.store.GetRecord(r.Context(), errorNS, id)
+	fe, err := k.LoadError(r.Context(), id)
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		wire.WriteError(w, r, wire.NotFound())
 		return
@@ -356,37 +323,58 @@ func (e *Engine) getFlowError(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to load the error"))
 		return
 	}
-	var fe flowError
-	if err := json.Unmarshal(b, &fe); err != nil {
-		wire.WriteError(w, r, wire.StoreError(err, "unable to decode the error"))
-		return
-	}
 	wire.WriteJSON(w, http.StatusOK, fe)
 }
 
-// finishBrowserOrAPI answers a completed flow per client kind.
+// LoadError reads a stored flow error (sessionstore.ErrNotFound when
+// there is none).
+func (k *Kernel) LoadError(ctx context.Context, id string) (*FlowError, error) {
+	b, err := k.store.GetRecord(ctx, errorNS, id)
+	if err != nil {
+		return nil, err
+	}
+	var fe FlowError
+	if err := json.Unmarshal(b, &fe); err != nil {
+		return nil, fmt.Errorf("decode flow error: %w", err)
+	}
+	return &fe, nil
+}
+
+// Finish answers a completed flow per client kind.
 //   - API: 200 with apiBody.
 //   - browser JSON: 200 with jsonBody.
 //   - browser form post: 303 to returnTo.
-func (e *Engine) finish(w http.ResponseWriter, r *http.Request, sub *submission, returnTo string, apiBody, jsonBody any) {
+func (k *Kernel) Finish(w http.ResponseWriter, r *http.Request, sub *Submission, returnTo string, apiBody, jsonBody any) {
 	switch {
-	case sub.f.Type == "api":
+	case sub.Flow.Type == "api":
 		wire.WriteJSON(w, http.StatusOK, apiBody)
-	case sub.json:
+	case sub.JSON:
 		wire.WriteJSON(w, http.StatusOK, jsonBody)
 	default:
 		wire.Redirect(w, r, http.StatusSeeOther, returnTo)
 	}
 }
 
-// returnTo is where a finished browser flow goes.
-func (e *Engine) flowReturnTo(r *http.Request, f *flow) string {
+// ReturnTo is where a finished browser flow goes.
+func (k *Kernel) ReturnTo(r *http.Request, f *Flow) string {
 	if f.ReturnTo != "" {
 		return f.ReturnTo
 	}
-	return e.urls.DefaultReturn()
+	return k.urls.DefaultReturn()
 }
 
-func continueRedirect(to string) map[string]any {
+// ContinueRedirect is the continue_with item that sends the browser to to.
+func ContinueRedirect(to string) map[string]any {
 	return map[string]any{"action": "redirect_browser_to", "redirect_browser_to": to}
+}
+
+// submitSchema is the schema that types a flow's form traits: the
+// identity's for a settings flow, else the flow's own (registration).
+func (k *Kernel) submitSchema(ctx context.Context, f *Flow) *identity.Schema {
+	if f.Kind == "settings" && f.IdentityID != "" {
+		if ident, err := k.store.GetIdentityShared(ctx, f.IdentityID); err == nil {
+			return k.schemas.Of(ident)
+		}
+	}
+	return k.FlowSchema(f)
 }

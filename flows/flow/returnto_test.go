@@ -1,4 +1,4 @@
-package flows
+package flow
 
 import (
 	"net/http/httptest"
@@ -13,9 +13,7 @@ import (
 // listed: same scheme, same host, path under the listed one; unsafe schemes
 // never, whatever the list says.
 func TestReturnToCustomSchemes(t *testing.T) {
-	e := &Engine{cfg: Config{DefaultReturnURL: "https://app.example.com/"}.withDefaults()}
-	e.base, _ = parseBaseURL("https://auth.example.com/")
-	e.urls = wire.NewURLs(e.base.String(), e.cfg.UIPrefix, e.cfg.UIURLs, e.cfg.DefaultReturnURL)
+	e := &Kernel{urls: wire.NewURLs("https://auth.example.com/", "/ui/", nil, "https://app.example.com/")}
 	for _, s := range []string{"https://app.example.com/", "exp://example.com/my-app", "com.example.app://callback/"} {
 		if err := CheckAllowedReturnURL(s); err != nil {
 			t.Fatalf("CheckAllowedReturnURL(%q) = %v", s, err)
@@ -31,7 +29,7 @@ func TestReturnToCustomSchemes(t *testing.T) {
 		"com.example.app://callback/",
 		"com.example.app://callback/x",
 	} {
-		if got, err := e.validateReturnTo(r, s); err != nil || got == "" {
+		if got, err := e.ValidateReturnTo(r, s); err != nil || got == "" {
 			t.Errorf("validateReturnTo(%q) refused: %v", s, err)
 		}
 	}
@@ -50,7 +48,7 @@ func TestReturnToCustomSchemes(t *testing.T) {
 		"data:text/html,<script>alert(1)</script>",
 		"com.example.app://evil/",
 	} {
-		if got, err := e.validateReturnTo(r, s); err == nil {
+		if got, err := e.ValidateReturnTo(r, s); err == nil {
 			t.Errorf("validateReturnTo(%q) = %q, want return_to_forbidden", s, got)
 		} else if err.ID != "self_service_flow_return_to_forbidden" {
 			t.Errorf("validateReturnTo(%q): error id %q", s, err.ID)

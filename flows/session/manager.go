@@ -1,0 +1,67 @@
+package session
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
+)
+
+// Manager issues, finds and checks sessions: the one way from a
+// request to its session (cookie, X-Session-Token or Bearer), the AAL
+// rule, whoami, the gate's check, the /sessions handlers and the
+// assertions. The engine holds one (Engine.sessions).
+type Manager struct {
+	cfg     Config
+	store   sessionstore.Storage
+	cookies *token.CookieCodec
+	urls    *wire.URLs
+	logger  *zap.Logger
+	// now is the engine's clock.
+	now func() time.Time
+	// factors are the second-factor methods the AAL rule asks.
+	factors []SecondFactor
+
+	// extending holds the ids of sessions being extended.
+	extending sync.Map
+	views     identityViews
+	keys      assertionKeys
+}
+
+// NewManager returns the session manager of a store. cookies seals
+// the session cookie, urls builds the URLs of whoami and the gate, now is
+// the clock, and factors are the second-factor methods the AAL rule asks.
+func NewManager(cfg Config, store sessionstore.Storage, cookies *token.CookieCodec, urls *wire.URLs,
+	logger *zap.Logger, now func() time.Time, factors []SecondFactor) *Manager {
+	return &Manager{cfg: cfg, store: store, cookies: cookies, urls: urls, logger: logger, now: now, factors: factors}
+}
+
+// Config is what the session manager takes from the engine's
+// configuration.
+type Config struct {
+	SessionLifespan        time.Duration
+	EarliestPossibleExtend time.Duration
+	CookieName             string
+	CookieDomain           string
+	CookiePath             string
+	CookieSameSite         http.SameSite
+	// Secure: cookies carry Secure (all but dev mode over plain http).
+	Secure bool
+	// RequiredAAL is highest_available or aal1.
+	RequiredAAL string
+}
+
+// SecondFactor is a second-factor method as the AAL rule sees it: the name
+// sessions record when it completes, and whether an identity holds an
+// active credential of its kind.
+type SecondFactor interface {
+	Method() string
+	HasActive(ident *sessionstore.Identity) bool
+}
+
+// secureCookies reports whether cookies carry Secure.
+func (m *Manager) secureCookies(*http.Request) bool { return m.cfg.Secure }
