@@ -604,32 +604,10 @@ func (w *WebAuthnConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			seen[name] = true
 		}
 		switch name {
-		case "rp_id":
-			if !d.AllArgs(&w.RPID) {
-				return d.ArgErr()
+		case "rp_id", "rp_display_name", "rp_origins":
+			if err := parseRelyingParty(d, "webauthn", &w.RPID, &w.RPDisplayName, &w.RPOrigins); err != nil {
+				return err
 			}
-			if !hasPlaceholder(w.RPID) {
-				if err := checkRPID(w.RPID); err != nil {
-					return d.Errf("webauthn rp_id: %v", err)
-				}
-			}
-		case "rp_display_name":
-			if !d.AllArgs(&w.RPDisplayName) {
-				return d.ArgErr()
-			}
-		case "rp_origins":
-			origins := d.RemainingArgs()
-			if len(origins) == 0 {
-				return d.ArgErr()
-			}
-			for _, o := range origins {
-				if !hasPlaceholder(o) {
-					if err := checkOrigin(o); err != nil {
-						return d.Errf("webauthn rp_origins: %v", err)
-					}
-				}
-			}
-			w.RPOrigins = append(w.RPOrigins, origins...)
 		case "passwordless":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -667,32 +645,10 @@ func (p *PasskeyConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			seen[name] = true
 		}
 		switch name {
-		case "rp_id":
-			if !d.AllArgs(&p.RPID) {
-				return d.ArgErr()
+		case "rp_id", "rp_display_name", "rp_origins":
+			if err := parseRelyingParty(d, "passkey", &p.RPID, &p.RPDisplayName, &p.RPOrigins); err != nil {
+				return err
 			}
-			if !hasPlaceholder(p.RPID) {
-				if err := checkRPID(p.RPID); err != nil {
-					return d.Errf("passkey rp_id: %v", err)
-				}
-			}
-		case "rp_display_name":
-			if !d.AllArgs(&p.RPDisplayName) {
-				return d.ArgErr()
-			}
-		case "rp_origins":
-			origins := d.RemainingArgs()
-			if len(origins) == 0 {
-				return d.ArgErr()
-			}
-			for _, o := range origins {
-				if !hasPlaceholder(o) {
-					if err := checkOrigin(o); err != nil {
-						return d.Errf("passkey rp_origins: %v", err)
-					}
-				}
-			}
-			p.RPOrigins = append(p.RPOrigins, origins...)
 		case "authenticator_selection":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -991,6 +947,41 @@ func (a *App) checkDefaultIdentitySchema(at, schemaAt string) error {
 	case len(ids) > 1 && !slices.Contains(ids, "default"):
 		return fmt.Errorf("identity_schema: several schemas (%s) and none named \"default\": name the default with default_identity_schema <id>, at %s",
 			strings.Join(ids, ", "), schemaAt)
+	}
+	return nil
+}
+
+// parseRelyingParty reads the relying-party subdirective under the
+// dispenser's cursor (rp_id, rp_display_name or rp_origins, which may
+// repeat) of the webauthn or passkey block named what.
+func parseRelyingParty(d *caddyfile.Dispenser, what string, rpID, displayName *string, origins *[]string) error {
+	switch d.Val() {
+	case "rp_id":
+		if !d.AllArgs(rpID) {
+			return d.ArgErr()
+		}
+		if !hasPlaceholder(*rpID) {
+			if err := checkRPID(*rpID); err != nil {
+				return d.Errf("%s rp_id: %v", what, err)
+			}
+		}
+	case "rp_display_name":
+		if !d.AllArgs(displayName) {
+			return d.ArgErr()
+		}
+	default: // rp_origins
+		list := d.RemainingArgs()
+		if len(list) == 0 {
+			return d.ArgErr()
+		}
+		for _, o := range list {
+			if !hasPlaceholder(o) {
+				if err := checkOrigin(o); err != nil {
+					return d.Errf("%s rp_origins: %v", what, err)
+				}
+			}
+		}
+		*origins = append(*origins, list...)
 	}
 	return nil
 }
