@@ -31,15 +31,17 @@ CLIENT_CPU=${CLIENT_CPU:-0}
 BASE_DSN=${KRATOS_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 WORK=${BENCH_DIR:-$(mktemp -d /tmp/caddy-kratos-bench-storage.XXXXXX)}
 mkdir -p "$WORK"
-SCHEMA="ck_bench_$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-DSN="$BASE_DSN&search_path=$SCHEMA"
-case "$BASE_DSN" in *\?*) ;; *) DSN="$BASE_DSN?search_path=$SCHEMA" ;; esac
+# A database of its own, so PostgreSQL's work for the gateway can be told
+# apart from anything else the server does (its backends' CPU, its
+# transaction counters).
+DB="ck_bench_$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+DSN=$(echo "$BASE_DSN" | sed -E "s#^(postgres(ql)?://[^/]*/)[^?]*#\1$DB#")
 
 log() { printf '\n== %s\n' "$*" >&2; }
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	psql "$BASE_DSN" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
+	psql "$BASE_DSN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
 	if [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -76,10 +78,10 @@ EOF
 P_UP=29981
 declare -A P_ADMIN=([badger]=29982 [postgres]=29986) P_GATED=([badger]=29983 [postgres]=29987) P_API=([badger]=29984 [postgres]=29988)
 
-log "seeding $SESSIONS sessions in Badger, copying them into PostgreSQL (schema $SCHEMA)"
+log "seeding $SESSIONS sessions in Badger, copying them into PostgreSQL (database $DB)"
 "$WORK/benchtool" seed -dir "$WORK/badger" -identities "$SESSIONS" -sessions "$SESSIONS" -sample "$SESSIONS" \
 	-public-url "http://127.0.0.1:${P_API[badger]}/" -out "$WORK" >&2
-psql "$BASE_DSN" -qc "CREATE SCHEMA $SCHEMA" >/dev/null
+psql "$BASE_DSN" -qc "CREATE DATABASE $DB" >/dev/null
 "$WORK/caddy-kratos" kratos storage copy --from "$WORK/badger" --to "$DSN" >&2
 
 write_caddyfile() { # <engine> <storage value>
@@ -155,15 +157,16 @@ wait_quiet() {
 	done
 	echo "$busy"
 }
-# pg_ticks: CPU ticks of every PostgreSQL process (the server's work).
+# pg_ticks: CPU ticks of the PostgreSQL backends serving the bench
+# database (the nodes' pools keep theirs open for the run).
 pg_ticks() {
 	local t=0 p
-	for p in $(pgrep -x postgres 2>/dev/null || pgrep postgres); do
+	for p in $(psql "$BASE_DSN" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = '$DB'"); do
 		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
 	done
 	echo "$t"
 }
-xacts() { psql "$BASE_DSN" -Atc "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"; }
+xacts() { psql "$BASE_DSN" -Atc "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$DB'"; }
 RESULTS="$WORK/results.tsv"; : >"$RESULTS" # engine target conns round rps p50 p99 errors cpu_us busy_before
 run_wrk() { # <engine> <target> <conns> <round> <url>
 	local out c0 c1 rps p50 p99 errs reqs cpu quiet
@@ -199,7 +202,9 @@ declare -A LOGIN REG PGCOST
 # pg_cost <before ticks> <before xacts> <line>: PostgreSQL's CPU and
 # transactions per operation of a benchtool line ("<n> ... failed").
 pg_cost() {
-	awk -v t=$(($(pg_ticks) - $1)) -v x=$(($(xacts) - $2)) -v hz="$HZ" -v l="$3" \
+	local ticks; ticks=$(pg_ticks)
+	sleep 11 # idle backends report their transaction counts within 10 s
+	awk -v t=$((ticks - $1)) -v x=$(($(xacts) - $2)) -v hz="$HZ" -v l="$3" \
 		'BEGIN{split(l, f, " "); n=f[2]; printf "PostgreSQL %.2f ms CPU and %.1f transactions per operation", t / hz * 1000 / n, x / n}'
 }
 for e in badger postgres; do
