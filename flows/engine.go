@@ -263,7 +263,7 @@ type Engine struct {
 	codeKey []byte
 	// loginMethods, registrationMethods and settingsMethods are the
 	// credential methods of each flow, in display order (methods.go).
-	loginMethods        []*loginMethod
+	loginMethods        []flow.LoginMethod
 	registrationMethods []*registrationMethod
 	settingsMethods     []*settingsMethod
 	// idFirstMethods are the first factors of identifier-first login.
@@ -480,8 +480,8 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	e.registerMethods()
 	var factors []session.SecondFactor
 	for _, m := range e.loginMethods {
-		if m.aal == "aal2" && m.active != nil {
-			factors = append(factors, loginFactor{e, m})
+		if m.SecondFactor() {
+			factors = append(factors, m)
 		}
 	}
 	e.sessions = session.NewManager(session.Config{

@@ -56,39 +56,34 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Error
 		if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
 			for _, m := range e.loginMethods {
 				if e.secondFactorUsable(m, sess, ident) {
-					m.nodes(e, r, f, ident)
+					m.LoginNodes(r, f, ident)
 				}
 			}
 		}
 	case refresh && sess != nil:
 		f.IdentityID, f.SessionID = sess.IdentityID, sess.ID
-		ident := ""
+		var ident *sessionstore.Identity
+		identifier := ""
 		if id, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
+			ident = id
 			if c, ok := id.Credentials["password"]; ok && len(c.Identifiers) > 0 {
-				ident = c.Identifiers[0]
+				identifier = c.Identifiers[0]
 			}
 		}
-		n := node.Input("default", "identifier", "hidden", nil).Value(ident)
+		n := node.Input("default", "identifier", "hidden", nil).Value(identifier)
 		f.UI.Nodes = append(f.UI.Nodes, n)
-		if e.methodEnabled("password") {
-			f.UI.Nodes = append(f.UI.Nodes,
-				node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("current-password"),
-				node.Submit("password", "method", "password", node.Label(1010001, nil)))
+		for _, m := range e.loginMethods {
+			if rm, ok := m.(flow.LoginRefresher); ok && m.Enabled() {
+				rm.RefreshNodes(r, f, ident)
+			}
 		}
 		f.UI.Messages = []node.Text{node.NewText(1010003, nil)}
 	case e.cfg.LoginStyle == "identifier_first":
 		e.identifierFirstNodes(r, f)
 	default:
-		if e.methodEnabled("password") {
-			f.UI.Nodes = append(f.UI.Nodes,
-				node.Input("default", "identifier", "text", e.schemas.Default().IdentifierLabel("password")).Value("").Required(),
-				node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("current-password"),
-				node.Submit("password", "method", "password", node.Label(1010022, nil)))
-		}
-		// First factors besides password (passkey, passwordless webauthn, code).
 		for _, m := range e.loginMethods {
-			if m.aal == "aal1" && e.methodEnabled(m.name) {
-				m.nodes(e, r, f, nil)
+			if m.FirstFactor() && m.Enabled() {
+				m.LoginNodes(r, f, nil)
 			}
 		}
 	}
@@ -131,12 +126,9 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *flow.S
 		e.loginIdentifierFirst(w, r, sub, sess)
 		return
 	}
-	if sub.Method == "password" && e.methodEnabled("password") {
-		e.loginPassword(w, r, sub, sess)
-		return
-	}
+	second := f.RequestedAAL == "aal2"
 	for _, m := range e.loginMethods {
-		if m.name == sub.Method && e.methodEnabled(m.name) && (m.aal == f.RequestedAAL || m.aal == "aal1" && f.RequestedAAL == "") {
+		if m.ID() == sub.Method && m.Enabled() && (second && m.SecondFactor() || !second && m.FirstFactor()) {
 			e.loginWith(w, r, sub, sess, m)
 			return
 		}
@@ -145,61 +137,35 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *flow.S
 	e.kernel.Render(w, r, sub, http.StatusBadRequest)
 }
 
-// loginMethod is a login factor other than password. A new method is one
-// entry in the engine's list (registerMethods).
-type loginMethod struct {
-	name string
-	// aal is "aal1" for a first factor, "aal2" for a second factor.
-	aal string
-	// nodes appends the method's nodes to a login flow. For aal2 flows
-	// ident is the session's identity (show nodes only if it has the
-	// credential); for aal1 flows it is nil.
-	nodes func(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity)
-	// verify checks a submission. It returns the identity that passed, or
-	// nil after putting messages on the flow (answered with 400), or
-	// errShowFlow when the flow moved on to another step (answered 200).
-	verify func(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error)
-	// active (second factors) reports whether the identity holds a
-	// credential of this kind it can still use (Kratos's
-	// CountActiveMultiFactorCredentials); see the assurance rule in mfa.go.
-	active func(e *Engine, ident *sessionstore.Identity) bool
-}
-
-// loginState is what a method's verify sees.
-type loginState struct {
-	sub *flow.Submission
-	// sess and ident are the current session and its identity (aal2 and
-	// refresh flows), nil otherwise.
-	sess  *sessionstore.Session
-	ident *sessionstore.Identity
-}
-
-// errShowFlow is returned by a method's verify when the flow moved to its
-// next step (e.g. a code was sent): the flow is answered with 200.
-var errShowFlow = &wire.Error{Code: http.StatusOK}
-
-// loginWith runs a registered method and signs in or upgrades the session.
-func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session, m *loginMethod) {
+// loginWith runs a login method and signs in or upgrades the session.
+func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session, m flow.LoginMethod) {
 	f := sub.Flow
-	st := &loginState{sub: sub, sess: sess}
+	aal := "aal1"
+	if f.RequestedAAL == "aal2" {
+		aal = "aal2"
+	}
+	st := &flow.LoginState{Sub: sub, Session: sess}
 	if sess != nil {
 		ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
 		if err != nil {
 			wire.WriteError(w, r, wire.Internal("unable to load the identity"))
 			return
 		}
-		st.ident = ident
+		st.Identity = ident
 	}
-	if m.aal == "aal2" && !e.secondFactorUsable(m, sess, st.ident) {
+	if aal == "aal2" && !e.secondFactorUsable(m, sess, st.Identity) {
 		// Not a second factor for this session and identity (the
-		// assurance rule, mfa.go): as Kratos answers a method it does not
-		// offer.
+		// assurance rule, session's aal.go): as Kratos answers a method
+		// it does not offer.
 		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
 		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	ident, ferr := m.verify(e, r, st)
-	if ferr == errShowFlow {
+	ident, ferr := m.Login(w, r, st)
+	if ferr == flow.ErrAnswered {
+		return
+	}
+	if ferr == flow.ErrShowFlow {
 		e.kernel.Render(w, r, sub, http.StatusOK)
 		return
 	}
@@ -216,13 +182,13 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Sub
 		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	if m.aal == "aal1" && !(sess != nil && f.Refresh) && e.addressUnverified(ident) {
+	if aal == "aal1" && !(sess != nil && f.Refresh) && e.addressUnverified(ident) {
 		f.UI.Messages = []node.Text{node.NewText(4000010, nil)}
 		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	var issued *session.Issued
-	if sess != nil && (m.aal == "aal2" || f.Refresh) {
+	if sess != nil && (aal == "aal2" || f.Refresh) {
 		if sess.IdentityID != ident.ID {
 			e.kernel.WriteError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch", "",
 				"The requested identity does not match the identity of the current session."))
@@ -231,18 +197,18 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Sub
 		// A second factor adds to the session; a first factor here is a
 		// refresh, which re-authenticates it.
 		var err error
-		if issued, err = e.sessions.Upgrade(r, sess, m.name, m.aal, m.aal == "aal1"); err != nil {
+		if issued, err = e.sessions.Upgrade(r, sess, m.ID(), aal, aal == "aal1"); err != nil {
 			e.upgradeFailed(w, r, f, err)
 			return
 		}
 	} else {
-		issued = e.sessions.NewSession(r, ident.ID, m.name, m.aal)
+		issued = e.sessions.NewSession(r, ident.ID, m.ID(), aal)
 		if err := e.store.CreateSession(r.Context(), issued.Session); err != nil {
 			e.sessionNotCreated(w, r, sub, err)
 			return
 		}
 	}
-	f.Active = m.name
+	f.Active = m.ID()
 	e.kernel.Complete(r.Context(), f)
 	e.answerLogin(w, r, sub, ident, issued)
 }
@@ -286,13 +252,12 @@ func (e *Engine) addressUnverified(ident *sessionstore.Identity) bool {
 	return true
 }
 
-func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session) {
+// passwordLogin is the password method's Login: the identifier and the
+// password, counted against the identifier and the client before the hash
+// comparison, forgiven when they match.
+func (e *Engine) passwordLogin(w http.ResponseWriter, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
+	sub, sess := st.Sub, st.Session
 	f := sub.Flow
-	if f.RequestedAAL == "aal2" {
-		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
-		e.kernel.Render(w, r, sub, http.StatusBadRequest)
-		return
-	}
 	identifier := wire.BodyString(sub.Body, "identifier")
 	if identifier == "" {
 		identifier = wire.BodyString(sub.Body, "password_identifier")
@@ -314,65 +279,36 @@ func (e *Engine) loginPassword(w http.ResponseWriter, r *http.Request, sub *flow
 		missing = true
 	}
 	if missing {
-		e.kernel.Render(w, r, sub, http.StatusBadRequest)
-		return
+		return nil, nil
 	}
 	// The guess is counted before it is checked; a wrong one keeps it.
 	rv, lerr := e.kernel.Reserve(r.Context(), "login_id", identity.NormalizeIdentifier(identifier), "login_ip", e.kernel.LimitIP(r))
 	if lerr != nil {
 		e.kernel.Refuse(w, r, sub, lerr)
-		return
+		return nil, flow.ErrAnswered
 	}
 	ident, ok, err := e.checkPassword(r.Context(), identifier, password)
 	if err != nil {
 		rv.Release() // not evaluated
 		if errors.Is(err, identity.ErrHashBusy) {
 			wire.WriteError(w, r, identity.HashersBusy())
-			return
+			return nil, flow.ErrAnswered
 		}
 		e.logger.Error("password login", zap.Error(err))
 		wire.WriteError(w, r, wire.Internal("unable to verify credentials"))
-		return
+		return nil, flow.ErrAnswered
 	}
 	if !ok {
 		f.UI.Messages = []node.Text{node.NewText(4000006, nil)}
-		e.kernel.Render(w, r, sub, http.StatusBadRequest)
-		return
+		return nil, nil
 	}
-	if ident.State != "" && ident.State != "active" {
-		rv.Release()
-		f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
-		e.kernel.Render(w, r, sub, http.StatusBadRequest)
-		return
+	if !identity.Active(ident) {
+		rv.Release() // answered 4010011 by the login flow
+		return ident, nil
 	}
 	rv.Forgive("login_id")
 	rv.Release()
-	if !(f.Refresh && sess != nil) && e.addressUnverified(ident) {
-		f.UI.Messages = []node.Text{node.NewText(4000010, nil)}
-		e.kernel.Render(w, r, sub, http.StatusBadRequest)
-		return
-	}
-	if f.Refresh && sess != nil && sess.IdentityID != ident.ID {
-		e.kernel.WriteError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch",
-			"", "The requested identity does not match the identity of the current session."))
-		return
-	}
-	var issued *session.Issued
-	if f.Refresh && sess != nil {
-		// Refresh: re-authenticate the same session.
-		if issued, err = e.sessions.Upgrade(r, sess, "password", "aal1", true); err != nil {
-			e.upgradeFailed(w, r, f, err)
-			return
-		}
-	} else {
-		issued = e.sessions.NewSession(r, ident.ID, "password", "aal1")
-		if err := e.store.CreateSession(r.Context(), issued.Session); err != nil {
-			e.sessionNotCreated(w, r, sub, err)
-			return
-		}
-	}
-	e.kernel.Complete(r.Context(), f)
-	e.answerLogin(w, r, sub, ident, issued)
+	return ident, nil
 }
 
 // checkPassword verifies identifier/password. Unknown identifiers cost the

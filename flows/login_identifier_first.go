@@ -124,7 +124,7 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 	}
 	if !mitigate && len(shown) == 1 && shown[0].fast {
 		for _, lm := range e.loginMethods {
-			if lm.name == shown[0].name && lm.aal == "aal1" {
+			if lm.ID() == shown[0].name && lm.FirstFactor() {
 				e.loginWith(w, r, sub, sess, lm)
 				return
 			}

@@ -66,13 +66,13 @@ func mfaPassed(rv *flow.Reservation) {
 	rv.Release()
 }
 
-// secondFactorUsable reports whether the aal2 method m may complete the
+// secondFactorUsable reports whether the login method m may complete the
 // second factor of sess: offered on an aal2 login flow and accepted there.
-func (e *Engine) secondFactorUsable(m *loginMethod, sess *sessionstore.Session, ident *sessionstore.Identity) bool {
-	if m.aal != "aal2" || sess == nil || ident == nil || m.active == nil || !e.methodEnabled(m.name) || !m.active(e, ident) {
+func (e *Engine) secondFactorUsable(m flow.LoginMethod, sess *sessionstore.Session, ident *sessionstore.Identity) bool {
+	if !m.SecondFactor() || sess == nil || ident == nil || !m.Enabled() || !m.HasActive(ident) {
 		return false
 	}
-	return session.SecondCounts(m.name, sess.AuthenticationMethods, e.sessions.IdentityFactors(ident))
+	return session.SecondCounts(m.ID(), sess.AuthenticationMethods, e.sessions.IdentityFactors(ident))
 }
 
 // dropCredential removes the credential of type typ: what a mailbox
@@ -83,15 +83,3 @@ func dropCredential(typ string) func(*sessionstore.Identity, time.Time) error {
 		return nil
 	}
 }
-
-// loginFactor is an aal2 login method as the session's AAL rule sees it.
-type loginFactor struct {
-	e *Engine
-	m *loginMethod
-}
-
-// Method is the name sessions record for the method.
-func (f loginFactor) Method() string { return f.m.name }
-
-// HasActive reports whether ident holds an active credential of the method.
-func (f loginFactor) HasActive(ident *sessionstore.Identity) bool { return f.m.active(f.e, ident) }

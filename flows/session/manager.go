@@ -59,7 +59,7 @@ type Config struct {
 // sessions record when it completes, and whether an identity holds an
 // active credential of its kind.
 type SecondFactor interface {
-	Method() string
+	ID() string
 	HasActive(ident *sessionstore.Identity) bool
 }
 
