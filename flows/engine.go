@@ -267,7 +267,7 @@ type Engine struct {
 	registrationMethods []*registrationMethod
 	settingsMethods     []*settingsMethod
 	// idFirstMethods are the first factors of identifier-first login.
-	idFirstMethods []*idFirstMethod
+	idFirstMethods []flow.IdentifierFirstMethod
 	// kernel stores and drives the flows (kernel.go).
 	kernel *flow.Kernel
 	// sessions issues, finds and checks sessions (sessioncheck.go).

@@ -241,15 +241,7 @@ func (e *Engine) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *
 // addresses is verified gets no session (message 4000010). Re-authenticating
 // an existing session (refresh) and second factors are not sign-ins.
 func (e *Engine) addressUnverified(ident *sessionstore.Identity) bool {
-	if !e.cfg.RequireVerifiedAddress {
-		return false
-	}
-	for _, a := range ident.VerifiableAddresses {
-		if a.Verified {
-			return false
-		}
-	}
-	return true
+	return e.cfg.RequireVerifiedAddress && !identity.HasVerifiedAddress(ident)
 }
 
 // passwordLogin is the password method's Login: the identifier and the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"go.uber.org/zap"
@@ -48,12 +47,34 @@ type idFirstMethod struct {
 	fast bool
 }
 
+// idFirstAdapter is an idFirstMethod as the login flow asks it
+// (flow.IdentifierFirstMethod), until the methods implement it themselves.
+type idFirstAdapter struct {
+	e *Engine
+	m *idFirstMethod
+}
+
+func (a idFirstAdapter) ID() string { return a.m.name }
+func (a idFirstAdapter) Offered(r *http.Request, f *flow.Flow) bool {
+	return a.m.offered(a.e, r, f)
+}
+func (a idFirstAdapter) Has(ident *sessionstore.Identity, identifier string) bool {
+	return a.m.has(a.e, ident, identifier)
+}
+func (a idFirstAdapter) FirstScreenNodes(r *http.Request, f *flow.Flow) {
+	if a.m.first != nil {
+		a.m.first(a.e, r, f)
+	}
+}
+func (a idFirstAdapter) SecondScreenNodes(r *http.Request, f *flow.Flow) { a.m.second(a.e, r, f) }
+func (a idFirstAdapter) Fast() bool                                      { return a.m.fast }
+
 func passwordIDFirst() *idFirstMethod {
 	return &idFirstMethod{
 		name:    "password",
 		offered: func(e *Engine, _ *http.Request, _ *flow.Flow) bool { return e.methodEnabled("password") },
 		has: func(_ *Engine, ident *sessionstore.Identity, identifier string) bool {
-			return credentialNamed(ident, "password", identifier)
+			return identity.HasIdentifier(ident, "password", identifier)
 		},
 		second: func(_ *Engine, _ *http.Request, f *flow.Flow) {
 			f.UI.Nodes = append(f.UI.Nodes,
@@ -72,8 +93,8 @@ func (e *Engine) identifierFirstNodes(r *http.Request, f *flow.Flow) {
 		node.Input("default", "identifier", "text", e.schemas.Default().IdentifierLabel("password")).Value("").Required(),
 		node.Submit("identifier_first", "method", "identifier_first", node.Label(1070009, nil)))
 	for _, m := range e.idFirstMethods {
-		if m.first != nil && m.offered(e, r, f) {
-			m.first(e, r, f)
+		if m.Offered(r, f) {
+			m.FirstScreenNodes(r, f)
 		}
 	}
 }
@@ -108,9 +129,9 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 			return
 		}
 	}
-	var shown []*idFirstMethod
+	var shown []flow.IdentifierFirstMethod
 	for _, m := range e.idFirstMethods {
-		if m.offered(e, r, f) && (mitigate || ident != nil && m.has(e, ident, identifier)) {
+		if m.Offered(r, f) && (mitigate || ident != nil && m.Has(ident, identifier)) {
 			shown = append(shown, m)
 		}
 	}
@@ -122,9 +143,9 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		e.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	if !mitigate && len(shown) == 1 && shown[0].fast {
+	if !mitigate && len(shown) == 1 && shown[0].Fast() {
 		for _, lm := range e.loginMethods {
-			if lm.ID() == shown[0].name && lm.FirstFactor() {
+			if lm.ID() == shown[0].ID() && lm.FirstFactor() {
 				e.loginWith(w, r, sub, sess, lm)
 				return
 			}
@@ -139,7 +160,7 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 		node.Input("default", "identifier", "hidden", e.schemas.Default().IdentifierLabel("password")).
 			Value(identifier).Required().Autocomplete("username webauthn")}
 	for _, m := range shown {
-		m.second(e, r, f)
+		m.SecondScreenNodes(r, f)
 	}
 	f.Active, f.State = "identifier_first", "choose_method"
 	e.kernel.Render(w, r, sub, http.StatusBadRequest)
@@ -161,15 +182,4 @@ func (e *Engine) findLoginIdentity(ctx context.Context, identifier string) (*ses
 		}
 	}
 	return nil, sessionstore.ErrNotFound
-}
-
-// credentialNamed reports whether ident has a typ credential whose
-// identifiers include identifier: the one that method's sign-in looks up.
-func credentialNamed(ident *sessionstore.Identity, typ, identifier string) bool {
-	c, ok := ident.Credentials[typ]
-	if !ok {
-		return false
-	}
-	want := identity.NormalizeIdentifier(identifier)
-	return slices.ContainsFunc(c.Identifiers, func(s string) bool { return identity.NormalizeIdentifier(s) == want })
 }

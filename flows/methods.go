@@ -14,7 +14,9 @@ func (e *Engine) registerMethods() {
 		{name: "passkey", nodes: passkeyRegistrationNodes, register: passkeyRegister},
 		{name: "webauthn", nodes: webauthnRegistrationNodes, register: webauthnRegister},
 	}
-	e.idFirstMethods = []*idFirstMethod{passwordIDFirst(), codeIDFirst(), passkeyIDFirst(), webauthnIDFirst()}
+	for _, m := range []*idFirstMethod{passwordIDFirst(), codeIDFirst(), passkeyIDFirst(), webauthnIDFirst()} {
+		e.idFirstMethods = append(e.idFirstMethods, idFirstAdapter{e, m})
+	}
 	e.settingsMethods = []*settingsMethod{
 		{name: "profile", nodes: profileNodes, update: profileUpdate},
 		{name: "password", nodes: passwordSettingsNodes, update: passwordSettingsUpdate},

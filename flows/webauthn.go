@@ -852,7 +852,7 @@ func webauthnIDFirst() *idFirstMethod {
 		},
 		has: func(_ *Engine, ident *sessionstore.Identity, identifier string) bool {
 			cfg, ok := webauthnConfigOf(ident, "webauthn")
-			return ok && len(passwordlessKeys(cfg)) > 0 && credentialNamed(ident, "webauthn", identifier)
+			return ok && len(passwordlessKeys(cfg)) > 0 && identity.HasIdentifier(ident, "webauthn", identifier)
 		},
 		first: func(_ *Engine, _ *http.Request, f *flow.Flow) {
 			// Browsers offer security keys in the identifier field.

@@ -54,6 +54,30 @@ type LoginRefresher interface {
 	RefreshNodes(r *http.Request, f *Flow, ident *sessionstore.Identity)
 }
 
+// IdentifierFirstMethod is a first factor's part in identifier-first
+// login (selfservice.flows.login.style identifier_first): the first
+// screen asks for the identifier, the second shows the methods the
+// account can use.
+type IdentifierFirstMethod interface {
+	ID() string
+	// Offered reports whether the method is on for flows like f
+	// (configuration, flow type).
+	Offered(r *http.Request, f *Flow) bool
+	// Has reports whether ident can sign in with the method using
+	// identifier (Kratos's CountActiveFirstFactorCredentials > 0).
+	Has(ident *sessionstore.Identity, identifier string) bool
+	// FirstScreenNodes adds the method's nodes to the first screen
+	// (passkeys: the conditional-UI challenge); most add none.
+	FirstScreenNodes(r *http.Request, f *Flow)
+	// SecondScreenNodes adds the method's nodes to the second screen.
+	SecondScreenNodes(r *http.Request, f *Flow)
+	// Fast reports whether, when it is the only method the account has,
+	// the second screen is skipped and the method's Login runs with the
+	// identifier right away (Kratos's FastLogin1FA: the sign-in code is
+	// mailed). Never with account enumeration mitigation.
+	Fast() bool
+}
+
 // LoginState is what a login method's Login sees.
 type LoginState struct {
 	Sub *Submission
