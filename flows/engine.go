@@ -268,7 +268,9 @@ type Engine struct {
 	settingsMethods     []*settingsMethod
 	// idFirstMethods are the first factors of identifier-first login.
 	idFirstMethods []flow.IdentifierFirstMethod
-	// kernel stores and drives the flows (kernel.go).
+	// login is the login flow.
+	login *loginFlow
+	// kernel stores and drives the flows (flow.Kernel).
 	kernel *flow.Kernel
 	// sessions issues, finds and checks sessions (sessioncheck.go).
 	sessions *session.Manager
@@ -498,7 +500,10 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	}, store, e.urls, e.sessions, e.schemas, logger, func() time.Time { return e.now() }, e.csrfName, e.codeKey, e.allowed,
 		[]func(*flow.Flow) *flow.Flow{maskLookupCodes},
 		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), dropPasswordlessKeys})
-	e.kernel.Register(loginKind{e}, registrationKind{e}, settingsKind{e}, recoveryKind{e}, verificationKind{e})
+	e.login = newLoginFlow(loginConfig{LoginStyle: e.cfg.LoginStyle, RequireVerifiedAddress: e.cfg.RequireVerifiedAddress,
+		MitigateAccountEnumeration: e.cfg.MitigateAccountEnumeration}, e.kernel, e.sessions, store, e.schemas, e.urls, logger,
+		e.loginMethods, e.idFirstMethods)
+	e.kernel.Register(e.login, registrationKind{e}, settingsKind{e}, recoveryKind{e}, verificationKind{e})
 	e.routes()
 	return e, nil
 }

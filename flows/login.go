@@ -1,9 +1,7 @@
 package flows
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -19,7 +17,7 @@ import (
 
 // initLogin builds a new login flow (not yet stored) for
 // createBrowserLoginFlow / createNativeLoginFlow.
-func (e *Engine) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
+func (e *loginFlow) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	q := r.URL.Query()
 	refresh := q.Get("refresh") == "true"
 	aal := q.Get("aal")
@@ -96,7 +94,7 @@ func (e *Engine) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Error
 }
 
 // submitLogin is updateLoginFlow after the shared checks.
-func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+func (e *loginFlow) submitLogin(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
 	f := sub.Flow
 	f.UI.ResetMessages()
 	if f.State == "passed_challenge" {
@@ -138,7 +136,7 @@ func (e *Engine) submitLogin(w http.ResponseWriter, r *http.Request, sub *flow.S
 }
 
 // loginWith runs a login method and signs in or upgrades the session.
-func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session, m flow.LoginMethod) {
+func (e *loginFlow) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session, m flow.LoginMethod) {
 	f := sub.Flow
 	aal := "aal1"
 	if f.RequestedAAL == "aal2" {
@@ -214,7 +212,7 @@ func (e *Engine) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Sub
 }
 
 // upgradeFailed answers a login step whose session could not be upgraded.
-func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow.Flow, err error) {
+func (e *loginFlow) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow.Flow, err error) {
 	if errors.Is(err, session.ErrSessionGone) {
 		e.kernel.WriteError(w, r, f.Type, wire.SessionInactive())
 		return
@@ -226,7 +224,7 @@ func (e *Engine) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow.F
 // sessionNotCreated answers a sign-in whose session the store refused: an
 // identity deactivated while the credential was being checked gets the
 // same answer as one that was inactive before (4010011).
-func (e *Engine) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *flow.Submission, err error) {
+func (e *loginFlow) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *flow.Submission, err error) {
 	if errors.Is(err, sessionstore.ErrIdentityInactive) {
 		sub.Flow.UI.Messages = []node.Text{node.NewText(4010011, nil)}
 		e.kernel.Render(w, r, sub, http.StatusBadRequest)
@@ -240,135 +238,12 @@ func (e *Engine) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *
 // the option on, a first-factor sign-in of an identity none of whose
 // addresses is verified gets no session (message 4000010). Re-authenticating
 // an existing session (refresh) and second factors are not sign-ins.
-func (e *Engine) addressUnverified(ident *sessionstore.Identity) bool {
+func (e *loginFlow) addressUnverified(ident *sessionstore.Identity) bool {
 	return e.cfg.RequireVerifiedAddress && !identity.HasVerifiedAddress(ident)
 }
 
-// passwordLogin is the password method's Login: the identifier and the
-// password, counted against the identifier and the client before the hash
-// comparison, forgiven when they match.
-func (e *Engine) passwordLogin(w http.ResponseWriter, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
-	sub, sess := st.Sub, st.Session
-	f := sub.Flow
-	identifier := wire.BodyString(sub.Body, "identifier")
-	if identifier == "" {
-		identifier = wire.BodyString(sub.Body, "password_identifier")
-	}
-	password := wire.BodyString(sub.Body, "password")
-	if f.Refresh && sess != nil {
-		if n := f.UI.Find("identifier"); n != nil && identifier == "" {
-			identifier, _ = n.Input().Value.(string)
-		}
-	}
-	f.UI.SetValue("identifier", identifier)
-	missing := false
-	if identifier == "" {
-		f.UI.AddNodeMessage("identifier", node.NewText(4000002, map[string]any{"property": "identifier"}, "identifier"))
-		missing = true
-	}
-	if password == "" {
-		f.UI.AddNodeMessage("password", node.NewText(4000002, map[string]any{"property": "password"}, "password"))
-		missing = true
-	}
-	if missing {
-		return nil, nil
-	}
-	// The guess is counted before it is checked; a wrong one keeps it.
-	rv, lerr := e.kernel.Reserve(r.Context(), "login_id", identity.NormalizeIdentifier(identifier), "login_ip", e.kernel.LimitIP(r))
-	if lerr != nil {
-		e.kernel.Refuse(w, r, sub, lerr)
-		return nil, flow.ErrAnswered
-	}
-	ident, ok, err := e.checkPassword(r.Context(), identifier, password)
-	if err != nil {
-		rv.Release() // not evaluated
-		if errors.Is(err, identity.ErrHashBusy) {
-			wire.WriteError(w, r, identity.HashersBusy())
-			return nil, flow.ErrAnswered
-		}
-		e.logger.Error("password login", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to verify credentials"))
-		return nil, flow.ErrAnswered
-	}
-	if !ok {
-		f.UI.Messages = []node.Text{node.NewText(4000006, nil)}
-		return nil, nil
-	}
-	if !identity.Active(ident) {
-		rv.Release() // answered 4010011 by the login flow
-		return ident, nil
-	}
-	rv.Forgive("login_id")
-	rv.Release()
-	return ident, nil
-}
-
-// checkPassword verifies identifier/password. Unknown identifiers cost the
-// same hash comparison as wrong passwords (no enumeration by timing).
-// Hashes in another format are upgraded on success.
-func (e *Engine) checkPassword(ctx context.Context, identifier, password string) (*sessionstore.Identity, bool, error) {
-	ident, err := e.store.FindIdentityByCredential(ctx, "password", identity.NormalizeIdentifier(identifier))
-	if errors.Is(err, sessionstore.ErrNotFound) {
-		err := e.hasher.VerifyDummy(ctx, password)
-		return nil, false, identity.BusyOnly(err)
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("find identity: %w", err)
-	}
-	cred, ok := ident.Credentials["password"]
-	if !ok {
-		err := e.hasher.VerifyDummy(ctx, password)
-		return nil, false, identity.BusyOnly(err)
-	}
-	var cfg identity.PasswordConfig
-	_ = identity.DecodeConfig(cred.Config, &cfg)
-	match, err := e.hasher.Verify(ctx, password, cfg.HashedPassword)
-	if err != nil || !match {
-		return nil, false, identity.BusyOnly(err)
-	}
-	if e.hasher.NeedsRehash(cfg.HashedPassword) {
-		if h, err := e.hasher.Hash(ctx, password); err == nil {
-			// The new hash goes into the identity as it is now (hashing
-			// takes a while: an admin may have deactivated it meanwhile),
-			// and only while it still holds the hash just verified.
-			checked := cfg.HashedPassword
-			now := e.now().UTC()
-			// A client that goes away now must not decide what is stored.
-			up, err := e.store.ModifyIdentity(context.WithoutCancel(ctx), ident.ID, func(cur *sessionstore.Identity) error {
-				c, ok := cur.Credentials["password"]
-				var cc identity.PasswordConfig
-				if !ok || identity.DecodeConfig(c.Config, &cc) != nil || cc.HashedPassword != checked {
-					return sessionstore.ErrNoChange
-				}
-				cc.HashedPassword = h
-				c.Config = identity.EncodeConfig(cc)
-				c.UpdatedAt = now
-				cur.Credentials["password"] = c
-				return nil
-			})
-			if err != nil {
-				e.logger.Warn("upgrading password hash", zap.Error(err))
-			} else {
-				return up, true, nil
-			}
-		}
-	}
-	// The caller decides on the identity as it is now, not as it was
-	// before the hash comparison (its state above all: a deactivation
-	// during the comparison must refuse this login). A client that went
-	// away meanwhile gets the same answer as one that stayed.
-	fresh, err := e.store.GetIdentity(context.WithoutCancel(ctx), ident.ID)
-	switch {
-	case errors.Is(err, sessionstore.ErrNotFound):
-		return nil, false, nil // deleted meanwhile
-	case err != nil:
-		return nil, false, fmt.Errorf("reload identity: %w", err)
-	}
-	return fresh, true, nil
-}
-
 // answerLogin answers a successful login per client kind.
-func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, is *session.Issued) {
+func (e *loginFlow) answerLogin(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, is *session.Issued) {
 	f := sub.Flow
 	needAAL2 := !e.sessions.AALSatisfied(is.Session, ident)
 	var idw *session.IdentityWire
@@ -408,3 +283,61 @@ func (e *Engine) answerLogin(w http.ResponseWriter, r *http.Request, sub *flow.S
 	}
 	e.kernel.Finish(w, r, sub, to, nil, map[string]any{"session": sw, "continue_with": []any{flow.ContinueRedirect(to)}})
 }
+
+// secondFactorUsable reports whether the login method m may complete the
+// second factor of sess: offered on an aal2 login flow and accepted there.
+func (e *loginFlow) secondFactorUsable(m flow.LoginMethod, sess *sessionstore.Session, ident *sessionstore.Identity) bool {
+	if !m.SecondFactor() || sess == nil || ident == nil || !m.Enabled() || !m.HasActive(ident) {
+		return false
+	}
+	return session.SecondCounts(m.ID(), sess.AuthenticationMethods, e.sessions.IdentityFactors(ident))
+}
+
+// loginFlow is the login flow (flow.Kind): sign-in with the first factors
+// of its methods, a second factor for an aal1 session, re-authentication
+// of a session (refresh), and identifier-first login.
+type loginFlow struct {
+	cfg      loginConfig
+	kernel   *flow.Kernel
+	sessions *session.Manager
+	store    sessionstore.Storage
+	schemas  *identity.Schemas
+	urls     *wire.URLs
+	logger   *zap.Logger
+	// loginMethods are the login methods in display order;
+	// idFirstMethods the first factors of identifier-first login, in the
+	// order of its second screen.
+	loginMethods   []flow.LoginMethod
+	idFirstMethods []flow.IdentifierFirstMethod
+}
+
+// loginConfig is what the login flow takes from the configuration.
+type loginConfig struct {
+	// LoginStyle is unified or identifier_first.
+	LoginStyle                 string
+	RequireVerifiedAddress     bool
+	MitigateAccountEnumeration bool
+}
+
+// newLoginFlow returns the login flow over the kernel with these methods.
+func newLoginFlow(cfg loginConfig, k *flow.Kernel, sessions *session.Manager, store sessionstore.Storage, schemas *identity.Schemas,
+	urls *wire.URLs, logger *zap.Logger, methods []flow.LoginMethod, idFirst []flow.IdentifierFirstMethod) *loginFlow {
+	return &loginFlow{cfg: cfg, kernel: k, sessions: sessions, store: store, schemas: schemas, urls: urls, logger: logger,
+		loginMethods: methods, idFirstMethods: idFirst}
+}
+
+// Name is "login".
+func (e *loginFlow) Name() string { return "login" }
+
+// Init builds a new login flow.
+func (e *loginFlow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
+	return e.initLogin(r, typ)
+}
+
+// Submit handles updateLoginFlow.
+func (e *loginFlow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+	e.submitLogin(w, r, sub)
+}
+
+// Disabled is nil: login is always on.
+func (e *loginFlow) Disabled() *wire.Error { return nil }

@@ -23,72 +23,11 @@ import (
 // even looked up, so neither the answer nor its timing tells whether the
 // account exists.
 
-// idFirstMethod is how a first factor takes part in identifier-first
-// login. The engine lists them (registerMethods) in the order of the
-// second screen's groups: Kratos's strategy order (password, oidc, code,
-// passkey, webauthn).
-type idFirstMethod struct {
-	name string
-	// offered reports whether the method is on for flows like f
-	// (configuration, flow type).
-	offered func(e *Engine, r *http.Request, f *flow.Flow) bool
-	// has reports whether ident can sign in with the method using
-	// identifier (Kratos's CountActiveFirstFactorCredentials > 0).
-	has func(e *Engine, ident *sessionstore.Identity, identifier string) bool
-	// first appends the method's nodes to the first screen (optional;
-	// passkeys: the conditional-UI challenge).
-	first func(e *Engine, r *http.Request, f *flow.Flow)
-	// second appends the method's nodes to the second screen.
-	second func(e *Engine, r *http.Request, f *flow.Flow)
-	// fast: when this is the only method the account has, the second
-	// screen is skipped and the method's first-factor loginMethod runs
-	// with the identifier right away (Kratos's FastLogin1FA: the sign-in
-	// code is mailed). Never with MitigateAccountEnumeration.
-	fast bool
-}
-
-// idFirstAdapter is an idFirstMethod as the login flow asks it
-// (flow.IdentifierFirstMethod), until the methods implement it themselves.
-type idFirstAdapter struct {
-	e *Engine
-	m *idFirstMethod
-}
-
-func (a idFirstAdapter) ID() string { return a.m.name }
-func (a idFirstAdapter) Offered(r *http.Request, f *flow.Flow) bool {
-	return a.m.offered(a.e, r, f)
-}
-func (a idFirstAdapter) Has(ident *sessionstore.Identity, identifier string) bool {
-	return a.m.has(a.e, ident, identifier)
-}
-func (a idFirstAdapter) FirstScreenNodes(r *http.Request, f *flow.Flow) {
-	if a.m.first != nil {
-		a.m.first(a.e, r, f)
-	}
-}
-func (a idFirstAdapter) SecondScreenNodes(r *http.Request, f *flow.Flow) { a.m.second(a.e, r, f) }
-func (a idFirstAdapter) Fast() bool                                      { return a.m.fast }
-
-func passwordIDFirst() *idFirstMethod {
-	return &idFirstMethod{
-		name:    "password",
-		offered: func(e *Engine, _ *http.Request, _ *flow.Flow) bool { return e.methodEnabled("password") },
-		has: func(_ *Engine, ident *sessionstore.Identity, identifier string) bool {
-			return identity.HasIdentifier(ident, "password", identifier)
-		},
-		second: func(_ *Engine, _ *http.Request, f *flow.Flow) {
-			f.UI.Nodes = append(f.UI.Nodes,
-				node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("current-password"),
-				node.Submit("password", "method", "password", node.Label(1010022, nil)))
-		},
-	}
-}
-
 // identifierFirstNodes is the first screen of an aal1 login flow: the
 // identifier and Continue, plus what offered methods add (the passkey
 // challenge for the browser's autofill). One identifier input, whatever
 // the methods.
-func (e *Engine) identifierFirstNodes(r *http.Request, f *flow.Flow) {
+func (e *loginFlow) identifierFirstNodes(r *http.Request, f *flow.Flow) {
 	f.UI.Nodes = append(f.UI.Nodes,
 		node.Input("default", "identifier", "text", e.schemas.Default().IdentifierLabel("password")).Value("").Required(),
 		node.Submit("identifier_first", "method", "identifier_first", node.Label(1070009, nil)))
@@ -102,7 +41,7 @@ func (e *Engine) identifierFirstNodes(r *http.Request, f *flow.Flow) {
 // loginIdentifierFirst answers method=identifier_first: the second
 // screen, or the fast path of an account with one method, or (without
 // enumeration mitigation) 4000037 for an identifier with no account.
-func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session) {
+func (e *loginFlow) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session) {
 	f := sub.Flow
 	if e.cfg.LoginStyle != "identifier_first" || f.RequestedAAL == "aal2" || f.SessionID != "" {
 		// Not a step of this flow (second factor, re-authentication of a
@@ -169,7 +108,7 @@ func (e *Engine) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, su
 // findLoginIdentity finds the account an identifier names: a credential
 // identifier (Kratos looks through all of them) or one of its addresses
 // (an account made with a passkey is known by its address).
-func (e *Engine) findLoginIdentity(ctx context.Context, identifier string) (*sessionstore.Identity, error) {
+func (e *loginFlow) findLoginIdentity(ctx context.Context, identifier string) (*sessionstore.Identity, error) {
 	id := identity.NormalizeIdentifier(identifier)
 	for _, t := range []string{"password", "code", "webauthn",
 		sessionstore.AddressIndexType("verification", "email"), sessionstore.AddressIndexType("recovery", "email")} {

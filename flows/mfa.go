@@ -6,7 +6,6 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
-	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -64,15 +63,6 @@ func (e *Engine) mfaReserve(r *http.Request, identityID string) (*flow.Reservati
 func mfaPassed(rv *flow.Reservation) {
 	rv.Forgive("login_id")
 	rv.Release()
-}
-
-// secondFactorUsable reports whether the login method m may complete the
-// second factor of sess: offered on an aal2 login flow and accepted there.
-func (e *Engine) secondFactorUsable(m flow.LoginMethod, sess *sessionstore.Session, ident *sessionstore.Identity) bool {
-	if !m.SecondFactor() || sess == nil || ident == nil || !m.Enabled() || !m.HasActive(ident) {
-		return false
-	}
-	return session.SecondCounts(m.ID(), sess.AuthenticationMethods, e.sessions.IdentityFactors(ident))
 }
 
 // dropCredential removes the credential of type typ: what a mailbox
