@@ -19,6 +19,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
+	"github.com/caddy-kratos/caddy-kratos/flows/login"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -269,7 +270,7 @@ type Engine struct {
 	// idFirstMethods are the first factors of identifier-first login.
 	idFirstMethods []flow.IdentifierFirstMethod
 	// login is the login flow.
-	login *loginFlow
+	login *login.Flow
 	// kernel stores and drives the flows (flow.Kernel).
 	kernel *flow.Kernel
 	// sessions issues, finds and checks sessions (sessioncheck.go).
@@ -500,7 +501,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	}, store, e.urls, e.sessions, e.schemas, logger, func() time.Time { return e.now() }, e.csrfName, e.codeKey, e.allowed,
 		[]func(*flow.Flow) *flow.Flow{maskLookupCodes},
 		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), dropPasswordlessKeys})
-	e.login = newLoginFlow(loginConfig{LoginStyle: e.cfg.LoginStyle, RequireVerifiedAddress: e.cfg.RequireVerifiedAddress,
+	e.login = login.New(login.Config{LoginStyle: e.cfg.LoginStyle, RequireVerifiedAddress: e.cfg.RequireVerifiedAddress,
 		MitigateAccountEnumeration: e.cfg.MitigateAccountEnumeration}, e.kernel, e.sessions, store, e.schemas, e.urls, logger,
 		e.loginMethods, e.idFirstMethods)
 	e.kernel.Register(e.login, registrationKind{e}, settingsKind{e}, recoveryKind{e}, verificationKind{e})

@@ -1,11 +1,8 @@
-package flows
+package login
 
 import (
 	"errors"
 	"net/http"
-
-	"github.com/caddy-kratos/caddy-kratos/sessionstore"
-	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
@@ -13,11 +10,13 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
 )
 
 // initLogin builds a new login flow (not yet stored) for
 // createBrowserLoginFlow / createNativeLoginFlow.
-func (e *loginFlow) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
+func (l *Flow) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	q := r.URL.Query()
 	refresh := q.Get("refresh") == "true"
 	aal := q.Get("aal")
@@ -28,11 +27,11 @@ func (e *loginFlow) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Er
 	default:
 		return nil, wire.BadRequest("Unable to parse AuthenticationMethod Assurance Level (AAL): expected one of [aal1, aal2] but got " + aal)
 	}
-	returnTo, rerr := e.kernel.ValidateReturnTo(r, q.Get("return_to"))
+	returnTo, rerr := l.kernel.ValidateReturnTo(r, q.Get("return_to"))
 	if rerr != nil {
 		return nil, rerr
 	}
-	sess, err := e.sessions.Current(r)
+	sess, err := l.sessions.Current(r)
 	if err != nil && !errors.Is(err, session.ErrNoSession) {
 		return nil, wire.Internal("unable to look up the session")
 	}
@@ -41,19 +40,19 @@ func (e *loginFlow) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Er
 		return nil, wire.AAL1Required()
 	case sess != nil && !refresh && aal == "aal1":
 		return nil, wire.SessionAlreadyAvailable()
-	case sess != nil && aal == "aal2" && !refresh && e.sessions.EffectiveAAL(r.Context(), sess) == "aal2":
+	case sess != nil && aal == "aal2" && !refresh && l.sessions.EffectiveAAL(r.Context(), sess) == "aal2":
 		return nil, wire.SessionAlreadyAvailable()
 	}
-	f := e.kernel.NewFlow(r, "login", typ)
+	f := l.kernel.NewFlow(r, "login", typ)
 	f.Refresh, f.RequestedAAL, f.ReturnTo, f.State = refresh, aal, returnTo, "choose_method"
 	f.UI.Nodes = append(f.UI.Nodes, node.CSRF(""))
 	switch {
 	case aal == "aal2":
 		f.IdentityID, f.SessionID = sess.IdentityID, sess.ID
 		f.UI.Messages = []node.Text{node.NewText(1010004, nil)}
-		if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
-			for _, m := range e.loginMethods {
-				if e.secondFactorUsable(m, sess, ident) {
+		if ident, err := l.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
+			for _, m := range l.loginMethods {
+				if l.secondFactorUsable(m, sess, ident) {
 					m.LoginNodes(r, f, ident)
 				}
 			}
@@ -62,7 +61,7 @@ func (e *loginFlow) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Er
 		f.IdentityID, f.SessionID = sess.IdentityID, sess.ID
 		var ident *sessionstore.Identity
 		identifier := ""
-		if id, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
+		if id, err := l.store.GetIdentity(r.Context(), sess.IdentityID); err == nil {
 			ident = id
 			if c, ok := id.Credentials["password"]; ok && len(c.Identifiers) > 0 {
 				identifier = c.Identifiers[0]
@@ -70,16 +69,16 @@ func (e *loginFlow) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Er
 		}
 		n := node.Input("default", "identifier", "hidden", nil).Value(identifier)
 		f.UI.Nodes = append(f.UI.Nodes, n)
-		for _, m := range e.loginMethods {
+		for _, m := range l.loginMethods {
 			if rm, ok := m.(flow.LoginRefresher); ok && m.Enabled() {
 				rm.RefreshNodes(r, f, ident)
 			}
 		}
 		f.UI.Messages = []node.Text{node.NewText(1010003, nil)}
-	case e.cfg.LoginStyle == "identifier_first":
-		e.identifierFirstNodes(r, f)
+	case l.cfg.LoginStyle == "identifier_first":
+		l.identifierFirstNodes(r, f)
 	default:
-		for _, m := range e.loginMethods {
+		for _, m := range l.loginMethods {
 			if m.FirstFactor() && m.Enabled() {
 				m.LoginNodes(r, f, nil)
 			}
@@ -94,49 +93,49 @@ func (e *loginFlow) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Er
 }
 
 // submitLogin is updateLoginFlow after the shared checks.
-func (e *loginFlow) submitLogin(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+func (l *Flow) submitLogin(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
 	f := sub.Flow
 	f.UI.ResetMessages()
 	if f.State == "passed_challenge" {
 		f.UI.Messages = []node.Text{node.NewText(4010007, nil)}
-		e.kernel.Render(w, r, sub, http.StatusBadRequest)
+		l.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	sess, err := e.sessions.Current(r)
+	sess, err := l.sessions.Current(r)
 	if err != nil && !errors.Is(err, session.ErrNoSession) {
 		wire.WriteError(w, r, wire.Internal("unable to look up the session"))
 		return
 	}
 	if sess != nil && !f.Refresh && f.RequestedAAL != "aal2" {
 		if f.Type == "browser" && !sub.JSON {
-			wire.Redirect(w, r, http.StatusSeeOther, e.urls.DefaultReturn())
+			wire.Redirect(w, r, http.StatusSeeOther, l.urls.DefaultReturn())
 			return
 		}
 		f.UI.Messages = []node.Text{node.TextReason(4000001, wire.SessionAlreadyAvailable().Reason)}
-		e.kernel.Render(w, r, sub, http.StatusBadRequest)
+		l.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if f.RequestedAAL == "aal2" && sess == nil {
-		e.kernel.WriteError(w, r, f.Type, wire.AAL1Required())
+		l.kernel.WriteError(w, r, f.Type, wire.AAL1Required())
 		return
 	}
 	if sub.Method == "identifier_first" {
-		e.loginIdentifierFirst(w, r, sub, sess)
+		l.loginIdentifierFirst(w, r, sub, sess)
 		return
 	}
 	second := f.RequestedAAL == "aal2"
-	for _, m := range e.loginMethods {
+	for _, m := range l.loginMethods {
 		if m.ID() == sub.Method && m.Enabled() && (second && m.SecondFactor() || !second && m.FirstFactor()) {
-			e.loginWith(w, r, sub, sess, m)
+			l.loginWith(w, r, sub, sess, m)
 			return
 		}
 	}
 	f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
-	e.kernel.Render(w, r, sub, http.StatusBadRequest)
+	l.kernel.Render(w, r, sub, http.StatusBadRequest)
 }
 
 // loginWith runs a login method and signs in or upgrades the session.
-func (e *loginFlow) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session, m flow.LoginMethod) {
+func (l *Flow) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session, m flow.LoginMethod) {
 	f := sub.Flow
 	aal := "aal1"
 	if f.RequestedAAL == "aal2" {
@@ -144,19 +143,19 @@ func (e *loginFlow) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.
 	}
 	st := &flow.LoginState{Sub: sub, Session: sess}
 	if sess != nil {
-		ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
+		ident, err := l.store.GetIdentity(r.Context(), sess.IdentityID)
 		if err != nil {
 			wire.WriteError(w, r, wire.Internal("unable to load the identity"))
 			return
 		}
 		st.Identity = ident
 	}
-	if aal == "aal2" && !e.secondFactorUsable(m, sess, st.Identity) {
+	if aal == "aal2" && !l.secondFactorUsable(m, sess, st.Identity) {
 		// Not a second factor for this session and identity (the
 		// assurance rule, session's aal.go): as Kratos answers a method
 		// it does not offer.
 		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
-		e.kernel.Render(w, r, sub, http.StatusBadRequest)
+		l.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	ident, ferr := m.Login(w, r, st)
@@ -164,73 +163,73 @@ func (e *loginFlow) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.
 		return
 	}
 	if ferr == flow.ErrShowFlow {
-		e.kernel.Render(w, r, sub, http.StatusOK)
+		l.kernel.Render(w, r, sub, http.StatusOK)
 		return
 	}
 	if ferr != nil {
-		e.kernel.WriteError(w, r, f.Type, ferr)
+		l.kernel.WriteError(w, r, f.Type, ferr)
 		return
 	}
 	if ident == nil {
-		e.kernel.Render(w, r, sub, http.StatusBadRequest)
+		l.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if ident.State != "" && ident.State != "active" {
 		f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
-		e.kernel.Render(w, r, sub, http.StatusBadRequest)
+		l.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	if aal == "aal1" && !(sess != nil && f.Refresh) && e.addressUnverified(ident) {
+	if aal == "aal1" && !(sess != nil && f.Refresh) && l.addressUnverified(ident) {
 		f.UI.Messages = []node.Text{node.NewText(4000010, nil)}
-		e.kernel.Render(w, r, sub, http.StatusBadRequest)
+		l.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	var issued *session.Issued
 	if sess != nil && (aal == "aal2" || f.Refresh) {
 		if sess.IdentityID != ident.ID {
-			e.kernel.WriteError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch", "",
+			l.kernel.WriteError(w, r, f.Type, wire.NewError(http.StatusForbidden, "security_identity_mismatch", "",
 				"The requested identity does not match the identity of the current session."))
 			return
 		}
 		// A second factor adds to the session; a first factor here is a
 		// refresh, which re-authenticates it.
 		var err error
-		if issued, err = e.sessions.Upgrade(r, sess, m.ID(), aal, aal == "aal1"); err != nil {
-			e.upgradeFailed(w, r, f, err)
+		if issued, err = l.sessions.Upgrade(r, sess, m.ID(), aal, aal == "aal1"); err != nil {
+			l.upgradeFailed(w, r, f, err)
 			return
 		}
 	} else {
-		issued = e.sessions.NewSession(r, ident.ID, m.ID(), aal)
-		if err := e.store.CreateSession(r.Context(), issued.Session); err != nil {
-			e.sessionNotCreated(w, r, sub, err)
+		issued = l.sessions.NewSession(r, ident.ID, m.ID(), aal)
+		if err := l.store.CreateSession(r.Context(), issued.Session); err != nil {
+			l.sessionNotCreated(w, r, sub, err)
 			return
 		}
 	}
 	f.Active = m.ID()
-	e.kernel.Complete(r.Context(), f)
-	e.answerLogin(w, r, sub, ident, issued)
+	l.kernel.Complete(r.Context(), f)
+	l.answerLogin(w, r, sub, ident, issued)
 }
 
 // upgradeFailed answers a login step whose session could not be upgraded.
-func (e *loginFlow) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow.Flow, err error) {
+func (l *Flow) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow.Flow, err error) {
 	if errors.Is(err, session.ErrSessionGone) {
-		e.kernel.WriteError(w, r, f.Type, wire.SessionInactive())
+		l.kernel.WriteError(w, r, f.Type, wire.SessionInactive())
 		return
 	}
-	e.logger.Error("upgrading session", zap.Error(err))
+	l.logger.Error("upgrading session", zap.Error(err))
 	wire.WriteError(w, r, wire.Internal("unable to store the session"))
 }
 
 // sessionNotCreated answers a sign-in whose session the store refused: an
 // identity deactivated while the credential was being checked gets the
 // same answer as one that was inactive before (4010011).
-func (e *loginFlow) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *flow.Submission, err error) {
+func (l *Flow) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *flow.Submission, err error) {
 	if errors.Is(err, sessionstore.ErrIdentityInactive) {
 		sub.Flow.UI.Messages = []node.Text{node.NewText(4010011, nil)}
-		e.kernel.Render(w, r, sub, http.StatusBadRequest)
+		l.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	e.logger.Error("creating session", zap.Error(err))
+	l.logger.Error("creating session", zap.Error(err))
 	wire.WriteError(w, r, wire.Internal("unable to store the session"))
 }
 
@@ -238,23 +237,23 @@ func (e *loginFlow) sessionNotCreated(w http.ResponseWriter, r *http.Request, su
 // the option on, a first-factor sign-in of an identity none of whose
 // addresses is verified gets no session (message 4000010). Re-authenticating
 // an existing session (refresh) and second factors are not sign-ins.
-func (e *loginFlow) addressUnverified(ident *sessionstore.Identity) bool {
-	return e.cfg.RequireVerifiedAddress && !identity.HasVerifiedAddress(ident)
+func (l *Flow) addressUnverified(ident *sessionstore.Identity) bool {
+	return l.cfg.RequireVerifiedAddress && !identity.HasVerifiedAddress(ident)
 }
 
 // answerLogin answers a successful login per client kind.
-func (e *loginFlow) answerLogin(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, is *session.Issued) {
+func (l *Flow) answerLogin(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, is *session.Issued) {
 	f := sub.Flow
-	needAAL2 := !e.sessions.AALSatisfied(is.Session, ident)
+	needAAL2 := !l.sessions.AALSatisfied(is.Session, ident)
 	var idw *session.IdentityWire
 	if !needAAL2 {
-		idw = e.sessions.IdentityJSON(r, ident)
+		idw = l.sessions.IdentityJSON(r, ident)
 	}
-	sw := e.sessions.SessionJSON(is.Session, idw)
+	sw := l.sessions.SessionJSON(is.Session, idw)
 	if f.Type == "api" {
 		if is.Rotated {
 			// The session came in a cookie: that cookie's token is gone.
-			e.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
+			l.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
 		}
 		// With a second factor still due, the identity is withheld.
 		wire.WriteJSON(w, http.StatusOK, map[string]any{"session_token": is.Token, "session": sw, "continue_with": nil})
@@ -265,12 +264,12 @@ func (e *loginFlow) answerLogin(w http.ResponseWriter, r *http.Request, sub *flo
 		// request's own session (same identity) keeps it, as Kratos does,
 		// so the flows bound to it (a settings flow waiting for this
 		// second factor) go on; the session token itself is rotated.
-		e.kernel.IssueCSRF(w, r)
+		l.kernel.IssueCSRF(w, r)
 	}
-	e.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
-	to := e.kernel.ReturnTo(r, f)
+	l.sessions.SetCookie(w, r, is.Token, is.Session.ExpiresAt)
+	to := l.kernel.ReturnTo(r, f)
 	if needAAL2 {
-		aal2 := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")
+		aal2 := wire.WithQuery(l.urls.Public("self-service/login/browser"), "aal", "aal2")
 		if f.ReturnTo != "" {
 			aal2 = wire.WithQuery(aal2, "return_to", f.ReturnTo)
 		}
@@ -281,23 +280,23 @@ func (e *loginFlow) answerLogin(w http.ResponseWriter, r *http.Request, sub *flo
 		}
 		return
 	}
-	e.kernel.Finish(w, r, sub, to, nil, map[string]any{"session": sw, "continue_with": []any{flow.ContinueRedirect(to)}})
+	l.kernel.Finish(w, r, sub, to, nil, map[string]any{"session": sw, "continue_with": []any{flow.ContinueRedirect(to)}})
 }
 
 // secondFactorUsable reports whether the login method m may complete the
 // second factor of sess: offered on an aal2 login flow and accepted there.
-func (e *loginFlow) secondFactorUsable(m flow.LoginMethod, sess *sessionstore.Session, ident *sessionstore.Identity) bool {
+func (l *Flow) secondFactorUsable(m flow.LoginMethod, sess *sessionstore.Session, ident *sessionstore.Identity) bool {
 	if !m.SecondFactor() || sess == nil || ident == nil || !m.Enabled() || !m.HasActive(ident) {
 		return false
 	}
-	return session.SecondCounts(m.ID(), sess.AuthenticationMethods, e.sessions.IdentityFactors(ident))
+	return session.SecondCounts(m.ID(), sess.AuthenticationMethods, l.sessions.IdentityFactors(ident))
 }
 
-// loginFlow is the login flow (flow.Kind): sign-in with the first factors
+// Flow is the login flow (flow.Kind): sign-in with the first factors
 // of its methods, a second factor for an aal1 session, re-authentication
 // of a session (refresh), and identifier-first login.
-type loginFlow struct {
-	cfg      loginConfig
+type Flow struct {
+	cfg      Config
 	kernel   *flow.Kernel
 	sessions *session.Manager
 	store    sessionstore.Storage
@@ -311,33 +310,33 @@ type loginFlow struct {
 	idFirstMethods []flow.IdentifierFirstMethod
 }
 
-// loginConfig is what the login flow takes from the configuration.
-type loginConfig struct {
+// Config is what the login flow takes from the configuration.
+type Config struct {
 	// LoginStyle is unified or identifier_first.
 	LoginStyle                 string
 	RequireVerifiedAddress     bool
 	MitigateAccountEnumeration bool
 }
 
-// newLoginFlow returns the login flow over the kernel with these methods.
-func newLoginFlow(cfg loginConfig, k *flow.Kernel, sessions *session.Manager, store sessionstore.Storage, schemas *identity.Schemas,
-	urls *wire.URLs, logger *zap.Logger, methods []flow.LoginMethod, idFirst []flow.IdentifierFirstMethod) *loginFlow {
-	return &loginFlow{cfg: cfg, kernel: k, sessions: sessions, store: store, schemas: schemas, urls: urls, logger: logger,
+// New returns the login flow over the kernel with these methods.
+func New(cfg Config, k *flow.Kernel, sessions *session.Manager, store sessionstore.Storage, schemas *identity.Schemas,
+	urls *wire.URLs, logger *zap.Logger, methods []flow.LoginMethod, idFirst []flow.IdentifierFirstMethod) *Flow {
+	return &Flow{cfg: cfg, kernel: k, sessions: sessions, store: store, schemas: schemas, urls: urls, logger: logger,
 		loginMethods: methods, idFirstMethods: idFirst}
 }
 
 // Name is "login".
-func (e *loginFlow) Name() string { return "login" }
+func (l *Flow) Name() string { return "login" }
 
 // Init builds a new login flow.
-func (e *loginFlow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
-	return e.initLogin(r, typ)
+func (l *Flow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
+	return l.initLogin(r, typ)
 }
 
 // Submit handles updateLoginFlow.
-func (e *loginFlow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
-	e.submitLogin(w, r, sub)
+func (l *Flow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+	l.submitLogin(w, r, sub)
 }
 
 // Disabled is nil: login is always on.
-func (e *loginFlow) Disabled() *wire.Error { return nil }
+func (l *Flow) Disabled() *wire.Error { return nil }

@@ -1,17 +1,16 @@
-package flows
+package login
 
 import (
 	"context"
 	"errors"
 	"net/http"
 
-	"github.com/caddy-kratos/caddy-kratos/sessionstore"
-	"go.uber.org/zap"
-
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"go.uber.org/zap"
 )
 
 // Identifier-first login (Kratos's selfservice.flows.login.style:
@@ -27,11 +26,11 @@ import (
 // identifier and Continue, plus what offered methods add (the passkey
 // challenge for the browser's autofill). One identifier input, whatever
 // the methods.
-func (e *loginFlow) identifierFirstNodes(r *http.Request, f *flow.Flow) {
+func (l *Flow) identifierFirstNodes(r *http.Request, f *flow.Flow) {
 	f.UI.Nodes = append(f.UI.Nodes,
-		node.Input("default", "identifier", "text", e.schemas.Default().IdentifierLabel("password")).Value("").Required(),
+		node.Input("default", "identifier", "text", l.schemas.Default().IdentifierLabel("password")).Value("").Required(),
 		node.Submit("identifier_first", "method", "identifier_first", node.Label(1070009, nil)))
-	for _, m := range e.idFirstMethods {
+	for _, m := range l.idFirstMethods {
 		if m.Offered(r, f) {
 			m.FirstScreenNodes(r, f)
 		}
@@ -41,35 +40,35 @@ func (e *loginFlow) identifierFirstNodes(r *http.Request, f *flow.Flow) {
 // loginIdentifierFirst answers method=identifier_first: the second
 // screen, or the fast path of an account with one method, or (without
 // enumeration mitigation) 4000037 for an identifier with no account.
-func (e *loginFlow) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session) {
+func (l *Flow) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, sub *flow.Submission, sess *sessionstore.Session) {
 	f := sub.Flow
-	if e.cfg.LoginStyle != "identifier_first" || f.RequestedAAL == "aal2" || f.SessionID != "" {
+	if l.cfg.LoginStyle != "identifier_first" || f.RequestedAAL == "aal2" || f.SessionID != "" {
 		// Not a step of this flow (second factor, re-authentication of a
 		// session): as Kratos answers a method no strategy is
 		// responsible for.
 		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
-		e.kernel.Render(w, r, sub, http.StatusBadRequest)
+		l.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	identifier := wire.BodyString(sub.Body, "identifier")
 	if identifier == "" {
 		f.UI.AddNodeMessage("identifier", node.NewText(4000002, map[string]any{"property": "identifier"}, "identifier"))
-		e.kernel.Render(w, r, sub, http.StatusBadRequest)
+		l.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
-	mitigate := e.cfg.MitigateAccountEnumeration
+	mitigate := l.cfg.MitigateAccountEnumeration
 	var ident *sessionstore.Identity
 	if !mitigate {
 		var err error
-		ident, err = e.findLoginIdentity(r.Context(), identifier)
+		ident, err = l.findLoginIdentity(r.Context(), identifier)
 		if err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
-			e.logger.Error("identifier-first lookup", zap.Error(err))
+			l.logger.Error("identifier-first lookup", zap.Error(err))
 			wire.WriteError(w, r, wire.Internal("unable to look up the account"))
 			return
 		}
 	}
 	var shown []flow.IdentifierFirstMethod
-	for _, m := range e.idFirstMethods {
+	for _, m := range l.idFirstMethods {
 		if m.Offered(r, f) && (mitigate || ident != nil && m.Has(ident, identifier)) {
 			shown = append(shown, m)
 		}
@@ -79,13 +78,13 @@ func (e *loginFlow) loginIdentifierFirst(w http.ResponseWriter, r *http.Request,
 		// NewAccountNotFoundError, on the identifier).
 		f.UI.SetValue("identifier", identifier)
 		f.UI.AddNodeMessage("identifier", node.NewText(4000037, nil))
-		e.kernel.Render(w, r, sub, http.StatusBadRequest)
+		l.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if !mitigate && len(shown) == 1 && shown[0].Fast() {
-		for _, lm := range e.loginMethods {
+		for _, lm := range l.loginMethods {
 			if lm.ID() == shown[0].ID() && lm.FirstFactor() {
-				e.loginWith(w, r, sub, sess, lm)
+				l.loginWith(w, r, sub, sess, lm)
 				return
 			}
 		}
@@ -96,23 +95,23 @@ func (e *loginFlow) loginIdentifierFirst(w http.ResponseWriter, r *http.Request,
 	}
 	// The identifier stays in the form, hidden, for every method's submit.
 	f.UI.Nodes = []*node.Node{node.CSRF(csrf),
-		node.Input("default", "identifier", "hidden", e.schemas.Default().IdentifierLabel("password")).
+		node.Input("default", "identifier", "hidden", l.schemas.Default().IdentifierLabel("password")).
 			Value(identifier).Required().Autocomplete("username webauthn")}
 	for _, m := range shown {
 		m.SecondScreenNodes(r, f)
 	}
 	f.Active, f.State = "identifier_first", "choose_method"
-	e.kernel.Render(w, r, sub, http.StatusBadRequest)
+	l.kernel.Render(w, r, sub, http.StatusBadRequest)
 }
 
 // findLoginIdentity finds the account an identifier names: a credential
 // identifier (Kratos looks through all of them) or one of its addresses
 // (an account made with a passkey is known by its address).
-func (e *loginFlow) findLoginIdentity(ctx context.Context, identifier string) (*sessionstore.Identity, error) {
+func (l *Flow) findLoginIdentity(ctx context.Context, identifier string) (*sessionstore.Identity, error) {
 	id := identity.NormalizeIdentifier(identifier)
 	for _, t := range []string{"password", "code", "webauthn",
 		sessionstore.AddressIndexType("verification", "email"), sessionstore.AddressIndexType("recovery", "email")} {
-		ident, err := e.store.FindIdentityByCredential(ctx, t, id)
+		ident, err := l.store.FindIdentityByCredential(ctx, t, id)
 		if err == nil {
 			return ident, nil
 		}
