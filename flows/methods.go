@@ -8,13 +8,14 @@ import "github.com/caddy-kratos/caddy-kratos/flows/flow"
 // (methodEnabled). Password is offered by the login and registration
 // flows themselves.
 func (e *Engine) registerMethods() {
-	e.loginMethods = []flow.LoginMethod{passwordMethod{e}, codeMethod{e}, totpMethod{e}, lookupMethod{e}, webauthnMethod{e}, passkeyMethod{e}}
+	e.loginMethods = []flow.LoginMethod{e.password, codeMethod{e}, totpMethod{e}, lookupMethod{e}, webauthnMethod{e}, passkeyMethod{e}}
 	e.registrationMethods = []*registrationMethod{
 		{name: "code", nodes: codeRegistrationNodes, register: codeRegister},
 		{name: "passkey", nodes: passkeyRegistrationNodes, register: passkeyRegister},
 		{name: "webauthn", nodes: webauthnRegistrationNodes, register: webauthnRegister},
 	}
-	for _, m := range []*idFirstMethod{passwordIDFirst(), codeIDFirst(), passkeyIDFirst(), webauthnIDFirst()} {
+	e.idFirstMethods = []flow.IdentifierFirstMethod{e.password}
+	for _, m := range []*idFirstMethod{codeIDFirst(), passkeyIDFirst(), webauthnIDFirst()} {
 		e.idFirstMethods = append(e.idFirstMethods, idFirstAdapter{e, m})
 	}
 	e.settingsMethods = []*settingsMethod{
