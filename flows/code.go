@@ -93,21 +93,21 @@ func (e *Engine) findCodeIdentity(r *http.Request, identifier string) (*sessions
 	return nil, id, sessionstore.ErrNotFound
 }
 
-func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
-	f := st.sub.Flow
+func codeLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
+	f := st.Sub.Flow
 	mfa := f.RequestedAAL == "aal2"
 	if mfa && !e.cfg.CodeMFA || !mfa && !e.cfg.CodePasswordless {
 		f.UI.Messages = []node.Text{node.NewText(4010002, nil)}
 		return nil, nil
 	}
-	body := st.sub.Body
+	body := st.Sub.Body
 	code := strings.TrimSpace(wire.BodyString(body, "code"))
 	if code != "" && wire.BodyString(body, "resend") != "code" {
 		ok, c, err := e.kernel.ConsumeCode(r, f, code)
 		if err != nil {
 			return nil, flow.AsError(err, "unable to check the code")
 		}
-		st.sub.Flow = f
+		st.Sub.Flow = f
 		if !ok && f.State == "passed_challenge" {
 			f.UI.Messages = []node.Text{node.NewText(4010007, nil)}
 			return nil, nil
@@ -128,8 +128,8 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 			_ = e.markVerified(r.Context(), c.IdentityID, c.Address)
 		} else {
 			keep := ""
-			if st.sess != nil {
-				keep = st.sess.ID // a refresh: the caller's own session
+			if st.Session != nil {
+				keep = st.Session.ID // a refresh: the caller's own session
 			}
 			if _, err := e.kernel.ClaimAddress(r.Context(), c.IdentityID, c.Address, keep); err != nil {
 				e.logger.Error("code sign-in", zap.Error(err))
@@ -152,7 +152,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 				address = ch.Address
 			}
 		}
-		ident = st.ident
+		ident = st.Identity
 		found := false
 		for _, a := range ident.VerifiableAddresses {
 			if a.Value == address {
@@ -205,7 +205,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.
 	}
 	e.codeSentNodes(f, address, mfa)
 	f.UI.Messages = []node.Text{node.NewText(1010014, nil)}
-	return nil, errShowFlow
+	return nil, flow.ErrShowFlow
 }
 
 func codeRegistrationNodes(e *Engine, r *http.Request, f *flow.Flow, traits map[string]any) {

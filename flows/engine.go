@@ -19,6 +19,8 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
+	"github.com/caddy-kratos/caddy-kratos/flows/login"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/password"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -263,12 +265,16 @@ type Engine struct {
 	codeKey []byte
 	// loginMethods, registrationMethods and settingsMethods are the
 	// credential methods of each flow, in display order (methods.go).
-	loginMethods        []*loginMethod
+	loginMethods        []flow.LoginMethod
 	registrationMethods []*registrationMethod
 	settingsMethods     []*settingsMethod
 	// idFirstMethods are the first factors of identifier-first login.
-	idFirstMethods []*idFirstMethod
-	// kernel stores and drives the flows (kernel.go).
+	idFirstMethods []flow.IdentifierFirstMethod
+	// password is the password method.
+	password *password.Method
+	// login is the login flow.
+	login *login.Flow
+	// kernel stores and drives the flows (flow.Kernel).
 	kernel *flow.Kernel
 	// sessions issues, finds and checks sessions (sessioncheck.go).
 	sessions *session.Manager
@@ -477,28 +483,36 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	if len(cfg.CipherSecrets) > 0 {
 		e.codeKey = token.PurposeKey([]byte(cfg.CipherSecrets[0]), "code-mac")
 	}
-	e.registerMethods()
-	var factors []session.SecondFactor
-	for _, m := range e.loginMethods {
-		if m.aal == "aal2" && m.active != nil {
-			factors = append(factors, loginFactor{e, m})
-		}
-	}
+	// The layers from the bottom up: sessions, the kernel, the methods,
+	// the flows.
+	clock := func() time.Time { return e.now() }
 	e.sessions = session.NewManager(session.Config{
 		SessionLifespan: e.cfg.SessionLifespan, EarliestPossibleExtend: e.cfg.EarliestPossibleExtend,
 		CookieName: e.cfg.CookieName, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
 		CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil), RequiredAAL: e.cfg.RequiredAAL,
-	}, store, e.cookies, e.urls, logger, func() time.Time { return e.now() }, factors)
+	}, store, e.cookies, e.urls, logger, clock)
 	e.kernel = flow.NewKernel(flow.Config{
 		FlowLifespan: e.cfg.FlowLifespan, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
 		CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil),
 		CodeLifespan: e.cfg.CodeLifespan, CodeMaxSubmissions: e.cfg.CodeMaxSubmissions,
 		NotifyUnknownRecipients: e.cfg.NotifyUnknownRecipients, RecoveryUse: e.cfg.RecoveryUse,
 		VerificationUse: e.cfg.VerificationUse, RateLimits: e.cfg.RateLimits, ClientIP: e.cfg.ClientIP, Mailer: e.cfg.Mailer,
-	}, store, e.urls, e.sessions, e.schemas, logger, func() time.Time { return e.now() }, e.csrfName, e.codeKey, e.allowed,
+	}, store, e.urls, e.sessions, e.schemas, logger, clock, e.csrfName, e.codeKey, e.allowed,
 		[]func(*flow.Flow) *flow.Flow{maskLookupCodes},
 		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), dropPasswordlessKeys})
-	e.kernel.Register(loginKind{e}, registrationKind{e}, settingsKind{e}, recoveryKind{e}, verificationKind{e})
+	e.password = password.New(password.Config{Enabled: !e.cfg.DisablePassword}, e.kernel, store, e.hasher, e.schemas, logger, clock)
+	e.registerMethods()
+	var factors []session.SecondFactor
+	for _, m := range e.loginMethods {
+		if m.SecondFactor() {
+			factors = append(factors, m)
+		}
+	}
+	e.sessions.UseSecondFactors(factors)
+	e.login = login.New(login.Config{LoginStyle: e.cfg.LoginStyle, RequireVerifiedAddress: e.cfg.RequireVerifiedAddress,
+		MitigateAccountEnumeration: e.cfg.MitigateAccountEnumeration}, e.kernel, e.sessions, store, e.schemas, e.urls, logger,
+		e.loginMethods, e.idFirstMethods)
+	e.kernel.Register(e.login, registrationKind{e}, settingsKind{e}, recoveryKind{e}, verificationKind{e})
 	e.routes()
 	return e, nil
 }

@@ -56,7 +56,7 @@ func (e *Engine) codeSentNowhere(r *http.Request, f *flow.Flow, address string) 
 	}
 	e.codeSentNodes(f, address, false)
 	f.UI.Messages = []node.Text{node.NewText(1010014, nil)}
-	return nil, errShowFlow
+	return nil, flow.ErrShowFlow
 }
 
 // ceremonyDecoy keeps, on a flow whose WebAuthn options were made up, the

@@ -9,17 +9,6 @@ import (
 
 // The engine's flow kinds, until each moves into its own package.
 
-type loginKind struct{ e *Engine }
-
-func (k loginKind) Name() string { return "login" }
-func (k loginKind) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
-	return k.e.initLogin(r, typ)
-}
-func (k loginKind) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
-	k.e.submitLogin(w, r, sub)
-}
-func (k loginKind) Disabled() *wire.Error { return nil }
-
 type registrationKind struct{ e *Engine }
 
 func (k registrationKind) Name() string { return "registration" }

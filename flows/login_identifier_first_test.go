@@ -12,7 +12,7 @@ func TestIdentifierFirstMethodOrder(t *testing.T) {
 	e, _ := testEngine(t, nil)
 	var names []string
 	for _, m := range e.idFirstMethods {
-		names = append(names, m.name)
+		names = append(names, m.ID())
 	}
 	if want := []string{"password", "code", "passkey", "webauthn"}; !slices.Equal(names, want) {
 		t.Fatalf("identifier-first methods %v, want %v", names, want)

@@ -381,17 +381,17 @@ func lookupUsedKey(identityID string, c lookupCode) string {
 	return identityID + "." + h
 }
 
-func lookupLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
-	f := st.sub.Flow
+func lookupLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
+	f := st.Sub.Flow
 	ctx := r.Context()
-	ident := st.ident
+	ident := st.Identity
 	f.UI.SetValue("lookup_secret", "")
 	cfg, ok := lookupConfigOf(ident)
 	if !ok {
 		f.UI.Messages = []node.Text{node.NewText(4000014, nil)}
 		return nil, nil
 	}
-	code := strings.ToLower(strings.TrimSpace(wire.BodyString(st.sub.Body, "lookup_secret")))
+	code := strings.ToLower(strings.TrimSpace(wire.BodyString(st.Sub.Body, "lookup_secret")))
 	if code == "" {
 		f.UI.AddNodeMessage("lookup_secret", node.NewText(4000002, map[string]any{"property": "lookup_secret"}, "lookup_secret"))
 		return nil, nil

@@ -6,7 +6,6 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
-	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -66,15 +65,6 @@ func mfaPassed(rv *flow.Reservation) {
 	rv.Release()
 }
 
-// secondFactorUsable reports whether the aal2 method m may complete the
-// second factor of sess: offered on an aal2 login flow and accepted there.
-func (e *Engine) secondFactorUsable(m *loginMethod, sess *sessionstore.Session, ident *sessionstore.Identity) bool {
-	if m.aal != "aal2" || sess == nil || ident == nil || m.active == nil || !e.methodEnabled(m.name) || !m.active(e, ident) {
-		return false
-	}
-	return session.SecondCounts(m.name, sess.AuthenticationMethods, e.sessions.IdentityFactors(ident))
-}
-
 // dropCredential removes the credential of type typ: what a mailbox
 // sign-in does to the first factors it did not set (claimAddress).
 func dropCredential(typ string) func(*sessionstore.Identity, time.Time) error {
@@ -83,15 +73,3 @@ func dropCredential(typ string) func(*sessionstore.Identity, time.Time) error {
 		return nil
 	}
 }
-
-// loginFactor is an aal2 login method as the session's AAL rule sees it.
-type loginFactor struct {
-	e *Engine
-	m *loginMethod
-}
-
-// Method is the name sessions record for the method.
-func (f loginFactor) Method() string { return f.m.name }
-
-// HasActive reports whether ident holds an active credential of the method.
-func (f loginFactor) HasActive(ident *sessionstore.Identity) bool { return f.m.active(f.e, ident) }

@@ -260,8 +260,8 @@ func (e *Engine) passkeyAutofillNodes(r *http.Request, f *flow.Flow) bool {
 
 var errNoPasskey = errors.New("no passkey for this user handle")
 
-func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
-	f := st.sub.Flow
+func passkeyLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
+	f := st.Sub.Flow
 	if f.Type != "browser" {
 		notResponsible(f, 4010002)
 		return nil, nil
@@ -275,7 +275,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionsto
 		}
 		return nil, nil
 	}
-	resp := wire.BodyString(st.sub.Body, "passkey_login")
+	resp := wire.BodyString(st.Sub.Body, "passkey_login")
 	if resp == "" {
 		f.UI.AddNodeMessage("passkey_login", node.NewText(4000002, map[string]any{"property": "passkey_login"}, "passkey_login"))
 		return nil, nil

@@ -302,7 +302,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 	// require_verified_address wants a verified address first (Kratos: the
 	// login hook would refuse this session, so it is not issued).
 	var is *session.Issued
-	if !e.addressUnverified(ident) {
+	if !(e.cfg.RequireVerifiedAddress && !identity.HasVerifiedAddress(ident)) {
 		is = e.sessions.NewSession(r, ident.ID, method, "aal1")
 		if err := e.store.CreateSession(r.Context(), is.Session); err != nil {
 			e.logger.Error("creating session", zap.Error(err))

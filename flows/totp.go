@@ -309,15 +309,15 @@ func totpLoginNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstor
 		node.Submit("totp", "method", "totp", node.Label(1010009, nil)))
 }
 
-func totpLoginVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
-	f := st.sub.Flow
-	ident := st.ident
+func totpLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
+	f := st.Sub.Flow
+	ident := st.Identity
 	if !hasCredential(ident, "totp") {
 		f.UI.Messages = []node.Text{node.NewText(4000011, nil)}
 		return nil, nil
 	}
 	f.UI.SetValue("totp_code", "")
-	code := strings.TrimSpace(wire.BodyString(st.sub.Body, "totp_code"))
+	code := strings.TrimSpace(wire.BodyString(st.Sub.Body, "totp_code"))
 	if code == "" {
 		f.UI.AddNodeMessage("totp_code", node.NewText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
 		return nil, nil

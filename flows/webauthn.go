@@ -748,13 +748,13 @@ func webauthnMFAActive(_ *Engine, ident *sessionstore.Identity) bool {
 	return false
 }
 
-func webauthnMFAVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
-	f := st.sub.Flow
+func webauthnMFAVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
+	f := st.Sub.Flow
 	if f.Type != "browser" || e.cfg.WebAuthnPasswordless {
 		notResponsible(f, 4010002)
 		return nil, nil
 	}
-	return e.verifyAssertion(r, f, st.sub.Body, st.ident, "webauthn", mfaKeys)
+	return e.verifyAssertion(r, f, st.Sub.Body, st.Identity, "webauthn", mfaKeys)
 }
 
 // --- login: passwordless (first factor) ---
@@ -772,16 +772,16 @@ func webauthnPasswordlessNodes(e *Engine, r *http.Request, f *flow.Flow, _ *sess
 	f.UI.Nodes = append(f.UI.Nodes, node.Submit("webauthn", "method", "webauthn", node.Label(1010008, nil)))
 }
 
-func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*sessionstore.Identity, *wire.Error) {
-	f := st.sub.Flow
+func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
+	f := st.Sub.Flow
 	if !e.cfg.WebAuthnPasswordless || f.Type != "browser" {
 		notResponsible(f, 4010002)
 		return nil, nil
 	}
 	ctx := r.Context()
-	if wire.BodyString(st.sub.Body, "webauthn_login") == "" {
+	if wire.BodyString(st.Sub.Body, "webauthn_login") == "" {
 		// Step one: the identifier names the account whose keys to ask for.
-		identifier := identity.NormalizeIdentifier(wire.BodyString(st.sub.Body, "identifier"))
+		identifier := identity.NormalizeIdentifier(wire.BodyString(st.Sub.Body, "identifier"))
 		if identifier == "" {
 			f.UI.AddNodeMessage("identifier", node.NewText(4000002, map[string]any{"property": "identifier"}, "identifier"))
 			return nil, nil
@@ -828,7 +828,7 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 	if decoy := f.InternalString(ceremonyDecoy); id == "" && decoy != "" && e.cfg.MitigateAccountEnumeration {
 		// Made-up options: the same checks as for an account, which the
 		// key without a public key always fails (4000043, new options).
-		if _, ferr := e.verifyAssertion(r, f, st.sub.Body, e.decoyWebAuthnIdentity(decoy), "passwordless", passwordlessKeys); ferr != nil {
+		if _, ferr := e.verifyAssertion(r, f, st.Sub.Body, e.decoyWebAuthnIdentity(decoy), "passwordless", passwordlessKeys); ferr != nil {
 			return nil, ferr
 		}
 		f.UI.Messages = []node.Text{node.NewText(4000043, nil)}
@@ -839,7 +839,7 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *loginState) (*se
 		f.UI.Messages = []node.Text{node.NewText(4000015, nil)}
 		return nil, nil
 	}
-	return e.verifyAssertion(r, f, st.sub.Body, ident, "passwordless", passwordlessKeys)
+	return e.verifyAssertion(r, f, st.Sub.Body, ident, "passwordless", passwordlessKeys)
 }
 
 // In identifier-first login, accounts with a passwordless security key get
@@ -852,7 +852,7 @@ func webauthnIDFirst() *idFirstMethod {
 		},
 		has: func(_ *Engine, ident *sessionstore.Identity, identifier string) bool {
 			cfg, ok := webauthnConfigOf(ident, "webauthn")
-			return ok && len(passwordlessKeys(cfg)) > 0 && credentialNamed(ident, "webauthn", identifier)
+			return ok && len(passwordlessKeys(cfg)) > 0 && identity.HasIdentifier(ident, "webauthn", identifier)
 		},
 		first: func(_ *Engine, _ *http.Request, f *flow.Flow) {
 			// Browsers offer security keys in the identifier field.

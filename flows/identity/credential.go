@@ -2,6 +2,7 @@ package identity
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -39,4 +40,15 @@ func SetCredential(ident *sessionstore.Identity, typ string, c sessionstore.Cred
 		ident.Credentials = map[string]sessionstore.Credential{}
 	}
 	ident.Credentials[typ] = c
+}
+
+// HasIdentifier reports whether ident has a typ credential whose
+// identifiers include identifier: the one that method's sign-in looks up.
+func HasIdentifier(ident *sessionstore.Identity, typ, identifier string) bool {
+	c, ok := ident.Credentials[typ]
+	if !ok {
+		return false
+	}
+	want := NormalizeIdentifier(identifier)
+	return slices.ContainsFunc(c.Identifiers, func(s string) bool { return NormalizeIdentifier(s) == want })
 }

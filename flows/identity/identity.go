@@ -26,3 +26,14 @@ func ChangedMeanwhile() *wire.Error {
 func Active(ident *sessionstore.Identity) bool {
 	return ident.State == "" || ident.State == "active"
 }
+
+// HasVerifiedAddress reports whether one of ident's addresses is verified
+// (Kratos's require_verified_address asks it).
+func HasVerifiedAddress(ident *sessionstore.Identity) bool {
+	for _, a := range ident.VerifiableAddresses {
+		if a.Verified {
+			return true
+		}
+	}
+	return false
+}

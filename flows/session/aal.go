@@ -121,7 +121,7 @@ func (m *Manager) IdentityFactors(ident *sessionstore.Identity) FactorSet {
 		if !f.HasActive(ident) {
 			continue
 		}
-		if fromMailbox(f.Method()) {
+		if fromMailbox(f.ID()) {
 			fs |= FactorMailbox
 		} else {
 			fs |= FactorStrong

@@ -32,13 +32,19 @@ type Manager struct {
 	keys      assertionKeys
 }
 
-// NewManager returns the session manager of a store. cookies seals
-// the session cookie, urls builds the URLs of whoami and the gate, now is
-// the clock, and factors are the second-factor methods the AAL rule asks.
+// NewManager returns the session manager of a store. cookies seals the
+// session cookie, urls builds the URLs of whoami and the gate, and now is
+// the clock. The AAL rule asks the second-factor methods that
+// UseSecondFactors hands in (the methods stand on the kernel, which
+// stands on this manager, so they come last).
 func NewManager(cfg Config, store sessionstore.Storage, cookies *token.CookieCodec, urls *wire.URLs,
-	logger *zap.Logger, now func() time.Time, factors []SecondFactor) *Manager {
-	return &Manager{cfg: cfg, store: store, cookies: cookies, urls: urls, logger: logger, now: now, factors: factors}
+	logger *zap.Logger, now func() time.Time) *Manager {
+	return &Manager{cfg: cfg, store: store, cookies: cookies, urls: urls, logger: logger, now: now}
 }
+
+// UseSecondFactors sets the second-factor methods the AAL rule asks.
+// The engine calls it once, before serving.
+func (m *Manager) UseSecondFactors(fs []SecondFactor) { m.factors = fs }
 
 // Config is what the session manager takes from the engine's
 // configuration.
@@ -59,7 +65,7 @@ type Config struct {
 // sessions record when it completes, and whether an identity holds an
 // active credential of its kind.
 type SecondFactor interface {
-	Method() string
+	ID() string
 	HasActive(ident *sessionstore.Identity) bool
 }
 

@@ -194,7 +194,7 @@ func TestWhoamiJSONMatchesEncodingJSON(t *testing.T) {
 	// one configuration to pin is the configured one.
 	for _, publicURL := range []bool{true} {
 		const base = "http://127.0.0.1:4433/"
-		e := NewManager(Config{SessionLifespan: 24 * time.Hour}, nil, nil, wire.NewURLs(base, "/ui/", nil, ""), nil, time.Now, nil)
+		e := NewManager(Config{SessionLifespan: 24 * time.Hour}, nil, nil, wire.NewURLs(base, "/ui/", nil, ""), nil, time.Now)
 		r := httptest.NewRequest("GET", base+"sessions/whoami", nil)
 		for _, s := range sessions {
 			for _, tc := range idents {

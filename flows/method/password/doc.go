@@ -1,0 +1,10 @@
+// Package password is the password method: a strategy the login flow asks
+// to sign in with an identifier and a password (counted against the
+// identifier and the client, with hashes of other formats upgraded on
+// success), to re-authenticate a session, and to take part in
+// identifier-first login. Registration and settings reach the password
+// through the engine for now.
+//
+// It imports flows/flow, flows/identity, flows/node and flows/wire; never
+// a flow kind or another method.
+package password
