@@ -169,8 +169,14 @@ func (sh *compactShard) evictTail() bool {
 // generation to pass to Put. nowNano is only called for entries with a
 // deadline; past it the entry is a miss.
 func (c *Compact) Get(key, dst []byte, nowNano func() int64) ([]byte, uint64, bool) {
+	dst, _, gen, ok := c.GetDeadline(key, dst, nowNano)
+	return dst, gen, ok
+}
+
+// GetDeadline is Get that also returns the entry's deadline (0: none).
+func (c *Compact) GetDeadline(key, dst []byte, nowNano func() int64) ([]byte, int64, uint64, bool) {
 	if c == nil {
-		return dst, 0, false
+		return dst, 0, 0, false
 	}
 	h := c.hash(key)
 	sh := c.shardOf(h)
@@ -178,23 +184,24 @@ func (c *Compact) Get(key, dst []byte, nowNano func() int64) ([]byte, uint64, bo
 	gen := sh.gen
 	if len(key) > MaxKey {
 		sh.mu.RUnlock()
-		return dst, gen, false
+		return dst, 0, gen, false
 	}
 	i := sh.find(h, key)
 	if i < 0 {
 		sh.mu.RUnlock()
-		return dst, gen, false
+		return dst, 0, gen, false
 	}
 	r := sh.at(sh.slots[i].pos - 1)
-	if d := int64(binary.LittleEndian.Uint64(r[16:])); d != 0 && nowNano() >= d { // #nosec G115 -- stored from an int64
+	d := int64(binary.LittleEndian.Uint64(r[16:])) // #nosec G115 -- stored from an int64
+	if d != 0 && nowNano() >= d {
 		sh.mu.RUnlock()
-		return dst, gen, false
+		return dst, 0, gen, false
 	}
 	vlen := int(binary.LittleEndian.Uint32(r[4:]))
 	start := recHeader + len(key)
 	dst = append(dst, r[start:start+vlen]...)
 	sh.mu.RUnlock()
-	return dst, gen, true
+	return dst, d, gen, true
 }
 
 // Put stores val under key unless a writer invalidated the shard since
@@ -243,7 +250,7 @@ func (c *Compact) Put(key, val []byte, deadline int64, gen uint64) {
 	binary.LittleEndian.PutUint32(r[4:], uint32(len(val))) // #nosec G115 -- below the ring size
 	binary.LittleEndian.PutUint64(r[8:], h)
 	binary.LittleEndian.PutUint64(r[16:], uint64(deadline)) // #nosec G115 -- read back as int64
-	r[24] = byte(len(key)) // #nosec G115 -- len(key) <= MaxKey, checked above
+	r[24] = byte(len(key))                                  // #nosec G115 -- len(key) <= MaxKey, checked above
 	copy(r[recHeader:], key)
 	copy(r[recHeader+len(key):], val)
 	sh.head += need
