@@ -233,6 +233,15 @@ func (c *Caches) Clear() {
 	c.identities.Clear()
 }
 
+// Lens reports the entries of the decoded tier (sessions and identities)
+// and of the compact tier.
+func (c *Caches) Lens() (decoded, compact int) {
+	if c == nil {
+		return 0, 0
+	}
+	return c.sessions.Len() + c.identities.Len(), c.compact.Len()
+}
+
 // Len reports the entries of the compact tier (every cached session and
 // identity), or of the decoded tier when there is no compact tier.
 func (c *Caches) Len() int {
