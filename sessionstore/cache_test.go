@@ -1,7 +1,10 @@
 package sessionstore
 
 import (
+	"encoding/json"
 	"fmt"
+	"runtime"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -200,4 +203,98 @@ func TestCachesDisabled(t *testing.T) {
 	if got, _, ok := d.Session(s.TokenHash); !ok || got != s {
 		t.Fatal("decoded tier alone does not serve")
 	}
+}
+
+// benchUUID is a UUID-shaped id of n.
+func benchUUID(kind, n int) string {
+	return fmt.Sprintf("%08x-7777-4777-8777-%012x", kind, n)
+}
+
+// benchSession and benchIdentity are what scripts/benchtool seeds (one
+// password method, one device with address and user agent; Kratos's
+// default traits, one verifiable and one recovery address, the password
+// credential), decoded from JSON as the engines decode them.
+func benchSession(tb testing.TB, i, identities int) *Session {
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	ip, ua := "127.0.0.1", "benchtool/1.0 (load test)"
+	h := make([]byte, 32)
+	copy(h, fmt.Sprintf("%032d", i))
+	return sessionViaJSON(tb, &Session{
+		ID: benchUUID(1, i), IdentityID: benchUUID(2, i%identities), Active: true,
+		ExpiresAt: now.Add(24 * time.Hour), AuthenticatedAt: now, IssuedAt: now, AAL: "aal1",
+		AuthenticationMethods: []AuthMethod{{Method: "password", AAL: "aal1", CompletedAt: now}},
+		Devices:               []Device{{ID: benchUUID(3, i), IPAddress: &ip, UserAgent: &ua}},
+		TokenHash:             h,
+	})
+}
+
+func benchIdentity(tb testing.TB, i int) *Identity {
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	em := fmt.Sprintf("user%d@example.com", i)
+	traits, _ := json.Marshal(map[string]any{"email": em, "name": map[string]string{"first": "Bench", "last": fmt.Sprintf("User %d", i)}})
+	return identityViaJSON(tb, &Identity{
+		ID: benchUUID(2, i), SchemaID: "default", State: "active", StateChangedAt: now, Traits: traits,
+		VerifiableAddresses: []VerifiableAddress{{ID: benchUUID(4, i), Value: em, Via: "email", Status: "pending", CreatedAt: now, UpdatedAt: now}},
+		RecoveryAddresses:   []RecoveryAddress{{ID: benchUUID(5, i), Value: em, Via: "email", CreatedAt: now, UpdatedAt: now}},
+		CreatedAt:           now, UpdatedAt: now,
+		Credentials: map[string]Credential{"password": {Type: "password", Identifiers: []string{em},
+			Config: json.RawMessage(`{"hashed_password":"$2a$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"}`), CreatedAt: now, UpdatedAt: now}},
+	})
+}
+
+// BenchmarkCachesMemory fills the caches the way the load benchmark's
+// warm-up does (every session looked up once, with its identity) and
+// reports what they hold on the heap and what the garbage collector has to
+// scan, and how long a full collection takes then, for the decoded-only
+// caches of before (100 000 entries of each kind) and the two tiers at
+// their defaults. Run with -benchtime=1x; -short: 100 000 sessions.
+func BenchmarkCachesMemory(b *testing.B) {
+	sessions, identities := 1000000, 100000
+	if testing.Short() {
+		sessions, identities = 100000, 10000
+	}
+	for _, bc := range []struct {
+		name    string
+		entries int
+		bytes   int64
+	}{
+		{"decoded-100k", 100000, -1},
+		{"two-tier-default", 0, 0},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				scan0, live0 := heapScan()
+				c := NewCaches(bc.entries, bc.bytes)
+				for i := range sessions {
+					s := benchSession(b, i, identities)
+					if _, f, ok := c.Session(s.TokenHash); !ok {
+						c.PutSession(s.TokenHash, s, 0, f)
+					}
+					id := s.IdentityID
+					if _, f, ok := c.Identity(id); !ok {
+						c.PutIdentity(benchIdentity(b, i%identities), f)
+					}
+				}
+				scan1, live1 := heapScan()
+				start := time.Now()
+				runtime.GC()
+				gc := time.Since(start)
+				decoded, compact := c.Lens()
+				runtime.KeepAlive(c)
+				b.ReportMetric(float64(int64(live1)-int64(live0))/(1<<20), "live-MB") // #nosec G115 -- heap sizes
+				b.ReportMetric(float64(int64(scan1)-int64(scan0))/(1<<20), "scan-MB") // #nosec G115 -- heap sizes
+				b.ReportMetric(float64(gc.Microseconds())/1000, "gc-ms")
+				b.ReportMetric(float64(decoded), "decoded-entries")
+				b.ReportMetric(float64(compact), "compact-entries")
+			}
+		})
+	}
+}
+
+// heapScan is the scannable and the live heap after a collection.
+func heapScan() (scan, live uint64) {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}, {Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64(), s[1].Value.Uint64()
 }
