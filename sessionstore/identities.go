@@ -259,8 +259,8 @@ func (s *Store) updateIdentity(ctx context.Context, id *Identity) error {
 	}
 	// Invalidated after the commit (deferred calls run after s.update):
 	// a reader that missed the cache before then cannot insert its old
-	// copy (see sharedCache).
-	defer s.idCache.Invalidate([]byte(id.ID))
+	// copy (see Caches).
+	defer s.caches.InvalidateIdentity([]byte(id.ID))
 	err = s.update(ctx, func(txn *badger.Txn) error {
 		// Reading the key puts it in the transaction's read set: a write
 		// that commits between this read and our commit makes Badger
@@ -406,14 +406,7 @@ func (s *Store) GetIdentity(ctx context.Context, id string) (*Identity, error) {
 // is shared — callers must not modify it. The shared copy has no password
 // credential and no admin metadata (see sharedIdentity).
 func (s *Store) GetIdentityShared(ctx context.Context, id string) (*Identity, error) {
-	// A UUID is longer than the compiler's 32-byte stack buffer for
-	// []byte(id): copy it into our own, so a hit allocates nothing.
-	var kb [64]byte
-	key := kb[:copy(kb[:], id)]
-	if len(id) > len(kb) {
-		key = []byte(id)
-	}
-	ident, gen, ok := s.idCache.Get(key, unixNanoNow)
+	ident, fence, ok := s.caches.Identity(id)
 	if ok {
 		return ident, nil
 	}
@@ -422,7 +415,7 @@ func (s *Store) GetIdentityShared(ctx context.Context, id string) (*Identity, er
 		return nil, err
 	}
 	ident = sharedIdentity(ident)
-	s.idCache.Put(key, ident, 0, gen)
+	s.caches.PutIdentity(ident, fence)
 	return ident, nil
 }
 
@@ -522,9 +515,9 @@ func (s *Store) deleteIdentity(ctx context.Context, id string) error {
 	// Invalidate even on error: harmless, and a partially observed commit
 	// must never leave a stale cached session behind.
 	for _, h := range hashes {
-		s.cache.Invalidate(h)
+		s.caches.InvalidateSession(h)
 	}
-	s.idCache.Invalidate([]byte(id))
+	s.caches.InvalidateIdentity([]byte(id))
 	return err
 }
 

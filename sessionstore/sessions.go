@@ -345,8 +345,8 @@ func (s *Store) updateSession(ctx context.Context, sess *Session) error {
 		}
 		return writeSession(txn, sess, data)
 	})
-	s.cache.Invalidate(oldHash)
-	s.cache.Invalidate(sess.TokenHash)
+	s.caches.InvalidateSession(oldHash)
+	s.caches.InvalidateSession(sess.TokenHash)
 	return err
 }
 
@@ -424,8 +424,8 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 	})
 	// After the commit (or a failed attempt): the old token must not be
 	// served from the cache a moment longer than from Badger.
-	s.cache.Invalidate(oldHash)
-	s.cache.Invalidate(newHash)
+	s.caches.InvalidateSession(oldHash)
+	s.caches.InvalidateSession(newHash)
 	if err != nil {
 		return nil, err
 	}
@@ -450,7 +450,7 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, hash []byte) (*Sessio
 	if len(hash) == 0 {
 		return nil, fmt.Errorf("sessionstore: get session by token: %w", ErrNotFound)
 	}
-	sess, gen, ok := s.cache.Get(hash, unixNanoNow)
+	sess, fence, ok := s.caches.Session(hash)
 	if ok {
 		return sess, nil
 	}
@@ -467,7 +467,7 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, hash []byte) (*Sessio
 	if err != nil {
 		return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
 	}
-	s.cache.Put(hash, sess, cacheDeadline(sess), gen)
+	s.caches.PutSession(hash, sess, cacheDeadline(sess), fence)
 	return sess, nil
 }
 
@@ -591,7 +591,7 @@ func (s *Store) revokeSession(ctx context.Context, id string) error {
 		}
 		return putSessionValue(txn, sess, data)
 	})
-	s.cache.Invalidate(hash)
+	s.caches.InvalidateSession(hash)
 	return err
 }
 
@@ -648,7 +648,7 @@ func (s *Store) revokeSessionsOfIdentity(ctx context.Context, identityID, except
 		return nil
 	})
 	for _, h := range hashes {
-		s.cache.Invalidate(h)
+		s.caches.InvalidateSession(h)
 	}
 	if err != nil {
 		return 0, err

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore/internal/cache"
 )
 
 func TestSessionLifecycle(t *testing.T) {
@@ -209,7 +211,7 @@ func TestSessionCacheBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := s.cache.Len(); n > 128+cacheShards {
+	if n := s.caches.sessions.Len(); n > 128+cache.Shards {
 		t.Fatalf("cache holds %d entries, bound 128", n)
 	}
 	// Disabled cache still works.

@@ -46,9 +46,14 @@ type Options struct {
 	// SyncWrites makes every committed write durable before the call
 	// returns. Open always syncs unless NoSync is set (tests of speed only).
 	NoSync bool
-	// SessionCacheSize bounds the in-memory session cache (entries).
-	// Default (0): 100000. Negative disables the cache.
+	// SessionCacheSize bounds the decoded tier of the session and
+	// identity caches (see Caches): entries of each kind. Default (0):
+	// 10000. Negative disables both tiers.
 	SessionCacheSize int
+	// SessionCacheBytes bounds the compact tier of the caches: every
+	// cached session and identity as a binary record the garbage
+	// collector does not scan. Default (0): 64 MiB. Negative: none.
+	SessionCacheBytes int64
 	// Logf receives Badger's warnings and errors. Nil: discarded.
 	Logf func(level, format string, args ...any)
 	// GCInterval is how often the value-log GC runs. Default: 5 minutes.
@@ -56,8 +61,7 @@ type Options struct {
 }
 
 const (
-	defaultSessionCacheSize = 100000
-	defaultGCInterval       = 5 * time.Minute
+	defaultGCInterval = 5 * time.Minute
 	// maxTxnAttempts bounds conflict retries; with n concurrent writers of
 	// one key at least one commits per round, so this is far above need.
 	maxTxnAttempts = 1000
@@ -65,11 +69,10 @@ const (
 
 // Store is the Badger-backed store. Safe for concurrent use.
 type Store struct {
-	db    *badger.DB
-	cache *sessionCache // nil when disabled
-	// idCache holds shared identities for GetIdentityShared; nil when the
-	// session cache is disabled.
-	idCache *sharedCache[*Identity]
+	db *badger.DB
+	// caches serve GetSessionByTokenHash and GetIdentityShared; nil when
+	// disabled.
+	caches *Caches
 
 	// closed and inflight implement a lock-free close guard: an operation
 	// increments inflight, then checks closed; Close sets closed, then
@@ -115,14 +118,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		stopGC: make(chan struct{}),
 		gcDone: make(chan struct{}),
 	}
-	size := opts.SessionCacheSize
-	if size == 0 {
-		size = defaultSessionCacheSize
-	}
-	if size > 0 {
-		s.cache = newSessionCache(size)
-		s.idCache = newSharedCache[*Identity](size)
-	}
+	s.caches = NewCaches(opts.SessionCacheSize, opts.SessionCacheBytes)
 	interval := opts.GCInterval
 	if interval <= 0 {
 		interval = defaultGCInterval

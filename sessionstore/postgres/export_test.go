@@ -20,8 +20,12 @@ func ListenerPID(s *Store) uint32 { return s.listenPID.Load() }
 // ListenGen counts s's notification (re)connections.
 func ListenGen(s *Store) uint64 { return s.listenGen.Load() }
 
-// CacheLen is the number of cached sessions and identities.
-func CacheLen(s *Store) int { return s.cache.Len() + s.idCache.Len() }
+// CacheLen is the number of cached sessions and identities: the larger
+// of the two tiers' counts, so that an entry left in either shows.
+func CacheLen(s *Store) int {
+	decoded, compact := s.caches.Lens()
+	return max(decoded, compact)
+}
 
 // SweepLockKey is the advisory lock id of s's sweeper.
 func SweepLockKey(s *Store) int64 { return s.sweepID }

@@ -169,7 +169,7 @@ func (s *Store) updateIdentity(ctx context.Context, id *ss.Identity) error {
 	}
 	// Dropped after the commit (deferred calls run after s.tx): a reader
 	// that missed the cache before then cannot insert its old copy.
-	defer s.idCache.Invalidate([]byte(id.ID))
+	defer s.caches.InvalidateIdentity([]byte(id.ID))
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		var version int64
 		err := tx.QueryRow(ctx, "SELECT version FROM kratos_identities WHERE id = $1 FOR UPDATE", id.ID).Scan(&version)
@@ -264,15 +264,10 @@ func (s *Store) getIdentity(ctx context.Context, id string) (*ss.Identity, error
 // identity cache (kept coherent across nodes); the result is shared and
 // trimmed (sessionstore.ShareIdentity): read-only.
 func (s *Store) GetIdentityShared(ctx context.Context, id string) (*ss.Identity, error) {
-	var kb [64]byte
-	key := kb[:copy(kb[:], id)]
-	if len(id) > len(kb) {
-		key = []byte(id)
-	}
 	live := s.cacheLive.Load()
-	var gen uint64
+	var fence ss.CacheFence
 	if live {
-		ident, g, ok := s.idCache.Get(key, unixNanoNow)
+		ident, f, ok := s.caches.Identity(id)
 		if ok {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
@@ -282,7 +277,7 @@ func (s *Store) GetIdentityShared(ctx context.Context, id string) (*ss.Identity,
 			}
 			return ident, nil
 		}
-		gen = g
+		fence = f
 	}
 	ident, err := s.GetIdentity(ctx, id)
 	if err != nil {
@@ -290,7 +285,7 @@ func (s *Store) GetIdentityShared(ctx context.Context, id string) (*ss.Identity,
 	}
 	ident = ss.ShareIdentity(ident)
 	if live {
-		s.idCache.Put(key, ident, 0, gen)
+		s.caches.PutIdentity(ident, fence)
 	}
 	return ident, nil
 }
@@ -376,9 +371,9 @@ func (s *Store) deleteIdentity(ctx context.Context, id string) error {
 		return s.publish(ctx, tx, kindIdentity, []byte(id))
 	})
 	for _, h := range hashes {
-		s.cache.Invalidate(h)
+		s.caches.InvalidateSession(h)
 	}
-	s.idCache.Invalidate([]byte(id))
+	s.caches.InvalidateIdentity([]byte(id))
 	return err
 }
 

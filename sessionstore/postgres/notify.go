@@ -102,9 +102,9 @@ func (s *Store) handle(payload string) {
 		}
 		switch payload[0] {
 		case kindSession:
-			s.cache.Invalidate(k)
+			s.caches.InvalidateSession(k)
 		case kindIdentity:
-			s.idCache.Invalidate(k)
+			s.caches.InvalidateIdentity(k)
 		default:
 			s.flushCaches()
 			return
@@ -113,8 +113,7 @@ func (s *Store) handle(payload string) {
 }
 
 func (s *Store) flushCaches() {
-	s.cache.Clear()
-	s.idCache.Clear()
+	s.caches.Clear()
 }
 
 // CachesLive reports whether this node's notification connection listens

@@ -42,7 +42,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	ss "github.com/caddy-kratos/caddy-kratos/sessionstore"
-	"github.com/caddy-kratos/caddy-kratos/sessionstore/internal/cache"
 )
 
 // Options tune Open. Pool sizes may also come from the DSN
@@ -66,9 +65,14 @@ type Options struct {
 	// ConnectTimeout bounds dialling the server, unless the DSN sets
 	// connect_timeout. Default: 5s.
 	ConnectTimeout time.Duration
-	// SessionCacheSize bounds the per-node session cache and identity
-	// cache (entries each). Default (0): 100000. Negative disables them.
+	// SessionCacheSize bounds the decoded tier of the per-node session
+	// and identity caches (sessionstore.Caches): entries of each kind.
+	// Default (0): 10000. Negative disables both tiers.
 	SessionCacheSize int
+	// SessionCacheBytes bounds the compact tier of the per-node caches:
+	// every cached session and identity as a binary record the garbage
+	// collector does not scan. Default (0): 64 MiB. Negative: none.
+	SessionCacheBytes int64
 	// SweepInterval is how often a node tries to sweep expired rows (one
 	// node at a time). Default: 1 minute. Negative: never.
 	SweepInterval time.Duration
@@ -88,7 +92,6 @@ type Options struct {
 }
 
 const (
-	defaultCacheSize      = 100000
 	defaultSweepInterval  = time.Minute
 	defaultHeartbeat      = 5 * time.Second
 	defaultReconnectDelay = 100 * time.Millisecond
@@ -107,8 +110,8 @@ type Store struct {
 	opts    Options
 	logf    func(level, format string, args ...any)
 
-	cache   *cache.Cache[*ss.Session]
-	idCache *cache.Cache[*ss.Identity]
+	// caches is nil when disabled.
+	caches *ss.Caches
 	// cacheLive is true while the notification connection listens: only
 	// then may the caches serve or take entries.
 	cacheLive atomic.Bool
@@ -161,14 +164,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	size := opts.SessionCacheSize
-	if size == 0 {
-		size = defaultCacheSize
-	}
-	if size > 0 {
-		s.cache = cache.New[*ss.Session](size)
-		s.idCache = cache.New[*ss.Identity](size)
-	}
+	s.caches = ss.NewCaches(opts.SessionCacheSize, opts.SessionCacheBytes)
 	bgCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	up := make(chan struct{})

@@ -18,8 +18,6 @@ import (
 // liveSession is the condition of a session row that is still served.
 const liveSession = "(purge_at IS NULL OR purge_at > clock_timestamp())"
 
-func unixNanoNow() int64 { return time.Now().UnixNano() }
-
 // purgeAt is the session's purge_at column (nil: never).
 func purgeAt(sess *ss.Session) *time.Time {
 	d := ss.SessionDeadline(sess)
@@ -179,8 +177,8 @@ func (s *Store) updateSession(ctx context.Context, sess *ss.Session) error {
 		}
 		return s.publish(ctx, tx, kindSession, oldHash)
 	})
-	s.cache.Invalidate(oldHash)
-	s.cache.Invalidate(sess.TokenHash)
+	s.caches.InvalidateSession(oldHash)
+	s.caches.InvalidateSession(sess.TokenHash)
 	return err
 }
 
@@ -238,8 +236,8 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 	})
 	// After the commit (or a failed attempt): the old token must not be
 	// served from this node's cache a moment longer than from the table.
-	s.cache.Invalidate(oldHash)
-	s.cache.Invalidate(newHash)
+	s.caches.InvalidateSession(oldHash)
+	s.caches.InvalidateSession(newHash)
 	if err != nil {
 		return nil, err
 	}
@@ -260,20 +258,20 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, hash []byte) (*ss.Ses
 		return nil, fmt.Errorf("sessionstore: get session by token: %w", ss.ErrNotFound)
 	}
 	live := s.cacheLive.Load()
-	var gen uint64
+	var fence ss.CacheFence
 	if live {
-		sess, g, ok := s.cache.Get(hash, unixNanoNow)
+		sess, f, ok := s.caches.Session(hash)
 		if ok {
 			return sess, nil
 		}
-		gen = g
+		fence = f
 	}
 	sess, err := s.getSessionBy(ctx, "token_hash", hash)
 	if err != nil {
 		return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
 	}
 	if live {
-		s.cache.Put(hash, sess, cacheDeadline(sess), gen)
+		s.caches.PutSession(hash, sess, cacheDeadline(sess), fence)
 	}
 	return sess, nil
 }
@@ -417,7 +415,7 @@ func (s *Store) revokeSession(ctx context.Context, id string) error {
 		}
 		return s.publish(ctx, tx, kindSession, hash)
 	})
-	s.cache.Invalidate(hash)
+	s.caches.InvalidateSession(hash)
 	return err
 }
 
@@ -482,7 +480,7 @@ func (s *Store) revokeSessionsOfIdentity(ctx context.Context, identityID, except
 		return s.publish(ctx, tx, kindSession, hashes...)
 	})
 	for _, h := range hashes {
-		s.cache.Invalidate(h)
+		s.caches.InvalidateSession(h)
 	}
 	if err != nil {
 		return 0, err
