@@ -62,16 +62,11 @@ go build -trimpath -o "$WORK/benchtool" ./scripts/benchtool
 go test -c -o "$WORK/flows.test" ./flows
 CLIENT="taskset -c $CLIENT_CPU"
 HZ=$(getconf CLK_TCK)
+QUIET_WAIT=${QUIET_WAIT:-60}
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+write_cookies_lua "$WORK/cookies.lua"
 
-cat >"$WORK/cookies.lua" <<'EOF'
-local cookies = {}
-for line in io.lines(os.getenv("COOKIES")) do cookies[#cookies + 1] = line end
-local n = #cookies
-math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
-request = function()
-	return wrk.format("GET", nil, { ["Cookie"] = cookies[math.random(n)], ["Accept"] = "application/json" })
-end
-EOF
 
 # Ports: one block per engine. The seeded cookies open on both: they are
 # sealed with the secrets, which the copy carries over.
@@ -144,19 +139,6 @@ for e in badger postgres; do
 	$CLIENT "$WORK/benchtool" warm -url "http://127.0.0.1:${P_API[$e]}/sessions/whoami" -file "$WORK/warm.txt" -workers 8 >&2
 done
 
-to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) { sub(/us$/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v); print v+0 } else if (v ~ /s$/) { sub(/s$/,"",v); print v*1000 } else print v }'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# wait_quiet: wait (up to QUIET_WAIT s) until the machine is below
-# QUIET_PCT % busy over a second, as scripts/bench.sh does.
-wait_quiet() {
-	local busy=100
-	for _ in $(seq 1 "${QUIET_WAIT:-60}"); do
-		busy=$(awk '/^cpu / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat; sleep 1; awk '/^cpu / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat)
-		busy=$(echo $busy | awk '{printf "%.0f", ($3-$1) * 100 / ($4-$2)}')
-		[ "$busy" -lt "${QUIET_PCT:-10}" ] && break
-	done
-	echo "$busy"
-}
 # pg_ticks: CPU ticks of the PostgreSQL backends serving the bench
 # database (the nodes' pools keep theirs open for the run).
 pg_ticks() {
@@ -231,7 +213,6 @@ for e in badger postgres; do
 	echo "   ${REG[$e]}; ${PGCOST[$e-reg]}" >&2
 done
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 col() { awk -F'\t' -v e="$1" -v t="$2" -v c="$3" -v k="$4" '$1==e && $2==t && $3==c {print $k}' "$RESULTS" | median; }
 echo
 echo "caddy-kratos storage engines, $(date -u +%Y-%m-%d), $(nproc) CPUs, $SESSIONS sessions; servers GOMAXPROCS=1 on CPU $SERVER_CPU,"

@@ -59,42 +59,16 @@ export GOFLAGS="${GOFLAGS:-} -tags=nobadger,nomysql,nopgx"
 go build -trimpath -o "$WORK/caddy-kratos" ./cmd/caddy-kratos
 go build -trimpath -o "$WORK/benchtool" ./scripts/benchtool
 CLIENT="taskset -c $CLIENT_CPU"
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+write_cookies_lua "$WORK/cookies.lua"
 
-cat >"$WORK/cookies.lua" <<'EOF'
--- A random line of $COOKIES as the Cookie header of every request.
-local cookies = {}
-for line in io.lines(os.getenv("COOKIES")) do cookies[#cookies + 1] = line end
-local n = #cookies
-math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
-request = function()
-	return wrk.format("GET", nil, { ["Cookie"] = cookies[math.random(n)], ["Accept"] = "application/json" })
-end
-EOF
 
 # --- results -------------------------------------------------------------------
 RESULTS="$WORK/results.tsv" # case conns target round rps p50ms p99ms errors cpu_us_per_req busy_pct_before
 : >"$RESULTS"
 
-# to_ms converts wrk's 1.23ms / 456.00us / 1.20s to milliseconds.
-to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) { sub(/us$/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v); print v+0 } else if (v ~ /s$/) { sub(/s$/,"",v); print v*1000 } else print v }'; }
-
-# cpu_ticks <pid>: user+system CPU time of a process in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
-
-# wait_quiet: the machine may be shared; wait (up to QUIET_WAIT seconds)
-# until the other processes use less than QUIET_PCT % of the CPUs over a
-# second, so that they do not run on the server's or wrk's core during a
-# run. Prints the busy percentage it saw last.
-wait_quiet() {
-	local busy=100
-	for _ in $(seq 1 "${QUIET_WAIT:-120}"); do
-		busy=$(awk '/^cpu / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat; sleep 1; awk '/^cpu / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat)
-		busy=$(echo $busy | awk '{printf "%.0f", ($3-$1) * 100 / ($4-$2)}')
-		[ "$busy" -lt "${QUIET_PCT:-10}" ] && break
-	done
-	echo "$busy"
-}
 
 # run_wrk <case> <conns> <target> <round> <url> <cookies file>: one wrk
 # run; records req/s, p50, p99, errors, the server's CPU time per request
@@ -264,7 +238,6 @@ EOF
 done
 
 # --- report ------------------------------------------------------------------------
-median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 col() { awk -F'\t' -v s="$1" -v c="$2" -v t="$3" -v k="$4" '$1==s && $2==c && $3==t {print $k}' "$RESULTS" | median; }
 
 echo

@@ -1,0 +1,39 @@
+# Shell helpers shared by scripts/bench.sh and scripts/bench-storage.sh
+# (sourced, not run). HZ must be set by the caller: HZ=$(getconf CLK_TCK).
+
+# to_ms converts wrk's 1.23ms / 456.00us / 1.20s to milliseconds.
+to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) { sub(/us$/,"",v); print v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v); print v+0 } else if (v ~ /s$/) { sub(/s$/,"",v); print v*1000 } else print v }'; }
+
+# cpu_ticks <pid>: user+system CPU time of a process in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# wait_quiet: the machine may be shared; wait (up to QUIET_WAIT seconds)
+# until the other processes use less than QUIET_PCT % of the CPUs over a
+# second, so that they do not run on the server's or wrk's core during a
+# run. Prints the busy percentage it saw last.
+wait_quiet() {
+	local busy=100
+	for _ in $(seq 1 "${QUIET_WAIT:-120}"); do
+		busy=$(awk '/^cpu / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat; sleep 1; awk '/^cpu / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat)
+		busy=$(echo $busy | awk '{printf "%.0f", ($3-$1) * 100 / ($4-$2)}')
+		[ "$busy" -lt "${QUIET_PCT:-10}" ] && break
+	done
+	echo "$busy"
+}
+
+# median of the numbers on standard input ("nan" for none).
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+# write_cookies_lua <file>: a wrk script that sends a random line of the
+# file named by $COOKIES as the Cookie header of every request.
+write_cookies_lua() {
+	cat >"$1" <<'LUA'
+local cookies = {}
+for line in io.lines(os.getenv("COOKIES")) do cookies[#cookies + 1] = line end
+local n = #cookies
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+request = function()
+	return wrk.format("GET", nil, { ["Cookie"] = cookies[math.random(n)], ["Accept"] = "application/json" })
+end
+LUA
+}
