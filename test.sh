@@ -20,6 +20,18 @@ fi
 go vet ./...
 ./scripts/lint.sh
 go test -count=1 -timeout 20m "$@" ./...
+
+# The e2e SDK suites and the crash test once more with every gateway on
+# PostgreSQL (KRATOS_E2E_STORAGE=postgres: each instance gets a schema of
+# its own on KRATOS_TEST_POSTGRES or the local server started above).
+# One to two and a half minutes. The multi-node suite (TestCluster, three
+# gateways on one database, about 20 s) and the Badger-to-PostgreSQL move
+# (TestStorageCopy*) are part of the go test above.
+pg_e2e='^(TestLogin|TestRegistration|TestSettings|TestRecovery|TestVerification|TestToSession|TestListMySessions|TestDisableMy|TestSession|TestRevoke|TestLogout|TestCreateBrowserLogoutFlow|TestPerformNativeLogout|TestWhoami|TestSliding|TestGate|TestLimits|TestRateLimit|TestCrashSafety|TestRestart|TestReload|TestMail|TestAdmin|TestIdentity|TestCode|TestLookup)'
+pg_start=$SECONDS
+KRATOS_E2E_STORAGE=postgres go test -count=1 -timeout 10m -run "$pg_e2e" ./e2e/
+pg_secs=$((SECONDS - pg_start))
+echo "e2e on PostgreSQL: $(go test -list "$pg_e2e" ./e2e/ | grep -c '^Test') tests in ${pg_secs} s"
 # The xcaddy build that xcaddy.md documents, from this checkout (about 30 s
 # with a warm build cache, 2.5 minutes cold): XCADDY=1, which CI sets.
 if [ "${XCADDY:-0}" = 1 ]; then

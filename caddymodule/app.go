@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -36,8 +35,15 @@ type App struct {
 	// Storage is the directory of the embedded database (identities,
 	// sessions, flows, generated secrets). A relative path is resolved
 	// against Caddy's working directory. Default: the "kratos" folder in
-	// Caddy's data directory, e.g. ~/.local/share/caddy/kratos.
+	// Caddy's data directory, e.g. ~/.local/share/caddy/kratos. A
+	// postgres:// URL selects the PostgreSQL engine with default pool
+	// options; any other value with a URL scheme is an error, never a
+	// directory name.
 	Storage string `json:"storage,omitempty"`
+
+	// Postgres selects the PostgreSQL engine with pool options (several
+	// gateways on one database). Exclusive with Storage.
+	Postgres *PostgresOptions `json:"postgres,omitempty"`
 
 	// PublicURL is the absolute http(s) URL at which the Kratos public API
 	// is reached (Kratos's serve.public.base_url). It is the base of form
@@ -326,7 +332,7 @@ type App struct {
 	engine  *flows.Engine
 	courier *courier.Courier
 	pool    *pooledStore // set while holding a pool reference
-	poolKey string       // absolute storage directory, set while holding a pool reference
+	poolKey string       // the storage's pool key, set while holding a pool reference
 	logger  *zap.Logger
 
 	// ctx is this config's context, for checks across apps at Start.
@@ -432,16 +438,17 @@ type MailTemplate struct {
 	HTML string `json:"html,omitempty"`
 }
 
-// stores holds one open sessionstore.Store per absolute storage directory.
-// Caddy provisions a new config before it cleans up the old one, so a
-// reload must reuse the open database rather than open it again (Badger
-// locks its directory).
+// stores holds one open store per storage (absolute Badger directory, or
+// PostgreSQL DSN and pool options). Caddy provisions a new config before
+// it cleans up the old one, so a reload must reuse the open database
+// rather than open it again (Badger locks its directory; a PostgreSQL
+// pool would be opened twice).
 var stores = caddy.NewUsagePool()
 
 // pooledStore is a store in the pool; the pool closes it when the last
 // config using it is cleaned up.
 type pooledStore struct {
-	store *sessionstore.Store
+	store sessionstore.Storage
 
 	mu       sync.Mutex
 	couriers []*courier.Courier // of the configs using the store
@@ -490,27 +497,23 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	dir, err := a.storageDir(repl)
+	target, err := a.storage(repl)
 	if err != nil {
 		return err
 	}
-
-	val, loaded, err := stores.LoadOrNew(dir, func() (caddy.Destructor, error) {
-		st, err := sessionstore.Open(dir, sessionstore.Options{
-			// The store outlives this config, so it logs to Caddy's
-			// default logger rather than to this module's.
-			Logf: storeLogf(caddy.Log().Named("kratos.store")),
-		})
+	key := target.poolKey()
+	val, loaded, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
+		st, err := openStorage(target)
 		if err != nil {
 			return nil, err
 		}
 		return &pooledStore{store: st}, nil
 	})
 	if err != nil {
-		return fmt.Errorf("opening kratos storage %s: %w", dir, err)
+		return fmt.Errorf("opening kratos storage %s: %w", target, err)
 	}
-	a.poolKey = dir
-	a.logger.Info("kratos storage", zap.String("dir", dir), zap.Bool("reused", loaded))
+	a.poolKey = key
+	a.logStorage(target, loaded)
 
 	a.pool = val.(*pooledStore)
 	store := a.pool.store
@@ -614,19 +617,6 @@ func (m courierMailer) Send(ctx context.Context, mail flows.Mail) error {
 		},
 	})
 	return err
-}
-
-// storageDir is the absolute storage directory.
-func (a *App) storageDir(repl *caddy.Replacer) (string, error) {
-	dir := repl.ReplaceKnown(a.Storage, "")
-	if dir == "" {
-		dir = filepath.Join(caddy.AppDataDir(), "kratos")
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("storage %q: %w", dir, err)
-	}
-	return abs, nil
 }
 
 // flowsConfig resolves placeholders, checks every value and maps the app
@@ -921,7 +911,7 @@ func (a *App) Cleanup() error {
 	if a.poolKey != "" {
 		_, err := stores.Delete(a.poolKey)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("closing kratos storage %s: %w", a.poolKey, err))
+			errs = append(errs, fmt.Errorf("closing kratos storage: %w", err))
 		}
 		a.poolKey, a.pool = "", nil
 	}

@@ -246,20 +246,20 @@ func TestStorageDir(t *testing.T) {
 		{"{env.CK_TEST_DIR}", "/srv/kratos"},
 		{"/var/lib/ck/../ck", "/var/lib/ck"},
 	} {
-		got, err := (&App{Storage: tc.storage}).storageDir(repl)
+		tgt, err := (&App{Storage: tc.storage}).storage(repl)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !filepath.IsAbs(got) || got != tc.want {
-			t.Errorf("storageDir(%q) = %q, want %q", tc.storage, got, tc.want)
+		if got := tgt.dir; tgt.dsn != "" || !filepath.IsAbs(got) || got != tc.want {
+			t.Errorf("storage(%q) = %+v, want the directory %q", tc.storage, tgt, tc.want)
 		}
 	}
-	rel, err := (&App{Storage: "data/kratos"}).storageDir(repl)
+	relTgt, err := (&App{Storage: "data/kratos"}).storage(repl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wd, _ := os.Getwd()
-	if rel != filepath.Join(wd, "data/kratos") {
+	if rel := relTgt.dir; rel != filepath.Join(wd, "data/kratos") {
 		t.Errorf("relative storage resolved to %q, want it under %q", rel, wd)
 	}
 }

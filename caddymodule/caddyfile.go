@@ -49,7 +49,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 // UnmarshalCaddyfile sets up the app from the `kratos` global option:
 //
 //	kratos {
-//		storage <dir>
+//		storage <dir> | postgres://… | { dsn …; schema …; max_conns …; … }
 //		public_url <url>          (required)
 //		identity_schema [<id>] <file> [selfservice_selectable]
 //		default_identity_schema <id>
@@ -207,7 +207,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		var err error
 		switch name {
 		case "storage":
-			a.Storage, err = one()
+			err = a.parseStorage(d)
 
 		case "public_url":
 			a.PublicURL, err = urlArg()
@@ -604,32 +604,10 @@ func (w *WebAuthnConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			seen[name] = true
 		}
 		switch name {
-		case "rp_id":
-			if !d.AllArgs(&w.RPID) {
-				return d.ArgErr()
+		case "rp_id", "rp_display_name", "rp_origins":
+			if err := parseRelyingParty(d, "webauthn", &w.RPID, &w.RPDisplayName, &w.RPOrigins); err != nil {
+				return err
 			}
-			if !hasPlaceholder(w.RPID) {
-				if err := checkRPID(w.RPID); err != nil {
-					return d.Errf("webauthn rp_id: %v", err)
-				}
-			}
-		case "rp_display_name":
-			if !d.AllArgs(&w.RPDisplayName) {
-				return d.ArgErr()
-			}
-		case "rp_origins":
-			origins := d.RemainingArgs()
-			if len(origins) == 0 {
-				return d.ArgErr()
-			}
-			for _, o := range origins {
-				if !hasPlaceholder(o) {
-					if err := checkOrigin(o); err != nil {
-						return d.Errf("webauthn rp_origins: %v", err)
-					}
-				}
-			}
-			w.RPOrigins = append(w.RPOrigins, origins...)
 		case "passwordless":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -667,32 +645,10 @@ func (p *PasskeyConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			seen[name] = true
 		}
 		switch name {
-		case "rp_id":
-			if !d.AllArgs(&p.RPID) {
-				return d.ArgErr()
+		case "rp_id", "rp_display_name", "rp_origins":
+			if err := parseRelyingParty(d, "passkey", &p.RPID, &p.RPDisplayName, &p.RPOrigins); err != nil {
+				return err
 			}
-			if !hasPlaceholder(p.RPID) {
-				if err := checkRPID(p.RPID); err != nil {
-					return d.Errf("passkey rp_id: %v", err)
-				}
-			}
-		case "rp_display_name":
-			if !d.AllArgs(&p.RPDisplayName) {
-				return d.ArgErr()
-			}
-		case "rp_origins":
-			origins := d.RemainingArgs()
-			if len(origins) == 0 {
-				return d.ArgErr()
-			}
-			for _, o := range origins {
-				if !hasPlaceholder(o) {
-					if err := checkOrigin(o); err != nil {
-						return d.Errf("passkey rp_origins: %v", err)
-					}
-				}
-			}
-			p.RPOrigins = append(p.RPOrigins, origins...)
 		case "authenticator_selection":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -806,6 +762,98 @@ var (
 	_ caddyfile.Unmarshaler = (*Gate)(nil)
 )
 
+// parseStorage reads the storage option:
+//
+//	storage <dir>                   the embedded Badger engine
+//	storage postgres://…            PostgreSQL with default pool options
+//	storage {                       PostgreSQL with pool options
+//		dsn                {env.DATABASE_URL}
+//		schema             kratos
+//		max_conns          20
+//		min_conns          2
+//		max_conn_lifetime  1h
+//		max_conn_idle_time 30m
+//		connect_timeout    5s
+//	}
+//
+// A value with a URL scheme other than postgres(ql):// is an error naming
+// the line, never a directory.
+func (a *App) parseStorage(d *caddyfile.Dispenser) error {
+	if a.Storage != "" || a.Postgres != nil {
+		return d.Err("storage: given twice")
+	}
+	args := d.RemainingArgs()
+	if len(args) > 1 {
+		return d.ArgErr()
+	}
+	if len(args) == 1 {
+		if d.NextBlock(d.Nesting()) {
+			return d.Err("storage: give either a value or a block, not both")
+		}
+		if !hasPlaceholder(args[0]) {
+			if err := checkStorageValue(args[0]); err != nil {
+				return d.Errf("%v", err)
+			}
+		}
+		a.Storage = args[0]
+		return nil
+	}
+	p := &PostgresOptions{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		var v string
+		if !d.AllArgs(&v) {
+			return d.ArgErr()
+		}
+		var err error
+		switch sub {
+		case "dsn":
+			if !hasPlaceholder(v) && !isPostgresDSN(v) && schemeRE.MatchString(v) {
+				err = fmt.Errorf("%q is not a PostgreSQL URL (postgres://…)", redactDSN(v))
+			}
+			p.DSN = v
+		case "schema":
+			p.Schema = v
+		case "max_conns", "min_conns":
+			n, convErr := strconv.ParseInt(v, 10, 32)
+			switch {
+			case convErr != nil || n < 0 || n > 10000:
+				err = fmt.Errorf("%q is not a connection count (0 to 10000)", v)
+			case sub == "max_conns":
+				p.MaxConns = int32(n)
+			default:
+				p.MinConns = int32(n)
+			}
+		case "max_conn_lifetime", "max_conn_idle_time", "connect_timeout":
+			dur, durErr := caddy.ParseDuration(v)
+			if durErr != nil || dur <= 0 {
+				err = fmt.Errorf("invalid duration %q (want e.g. 5s, 30m or 1h)", v)
+			}
+			switch sub {
+			case "max_conn_lifetime":
+				p.MaxConnLifetime = caddy.Duration(dur)
+			case "max_conn_idle_time":
+				p.MaxConnIdleTime = caddy.Duration(dur)
+			default:
+				p.ConnectTimeout = caddy.Duration(dur)
+			}
+		default:
+			return d.Errf("storage: unknown option %q (want dsn, schema, max_conns, min_conns, max_conn_lifetime, max_conn_idle_time or connect_timeout)", sub)
+		}
+		if err != nil {
+			return d.Errf("storage: %s: %v", sub, err)
+		}
+	}
+	if p.DSN == "" {
+		return d.Err("storage: the block needs a dsn (postgres://…)")
+	}
+	if p.MaxConns > 0 && p.MinConns > p.MaxConns {
+		return d.Errf("storage: min_conns %d is above max_conns %d", p.MinConns, p.MaxConns)
+	}
+	a.Postgres = p
+	return nil
+}
+
 // parseRevokeActiveSessions reads `revoke_active_sessions <after…>`: the
 // flows after which an identity's other sessions are signed out, recovery
 // and/or password (a password change in settings), or off. Without the
@@ -899,6 +947,41 @@ func (a *App) checkDefaultIdentitySchema(at, schemaAt string) error {
 	case len(ids) > 1 && !slices.Contains(ids, "default"):
 		return fmt.Errorf("identity_schema: several schemas (%s) and none named \"default\": name the default with default_identity_schema <id>, at %s",
 			strings.Join(ids, ", "), schemaAt)
+	}
+	return nil
+}
+
+// parseRelyingParty reads the relying-party subdirective under the
+// dispenser's cursor (rp_id, rp_display_name or rp_origins, which may
+// repeat) of the webauthn or passkey block named what.
+func parseRelyingParty(d *caddyfile.Dispenser, what string, rpID, displayName *string, origins *[]string) error {
+	switch d.Val() {
+	case "rp_id":
+		if !d.AllArgs(rpID) {
+			return d.ArgErr()
+		}
+		if !hasPlaceholder(*rpID) {
+			if err := checkRPID(*rpID); err != nil {
+				return d.Errf("%s rp_id: %v", what, err)
+			}
+		}
+	case "rp_display_name":
+		if !d.AllArgs(displayName) {
+			return d.ArgErr()
+		}
+	default: // rp_origins
+		list := d.RemainingArgs()
+		if len(list) == 0 {
+			return d.ArgErr()
+		}
+		for _, o := range list {
+			if !hasPlaceholder(o) {
+				if err := checkOrigin(o); err != nil {
+					return d.Errf("%s rp_origins: %v", what, err)
+				}
+			}
+		}
+		*origins = append(*origins, list...)
 	}
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "kratos",
-		Usage: "<identities|sessions|recovery-code|recovery-link> …",
+		Usage: "<identities|sessions|recovery-code|recovery-link|storage> …",
 		Short: "Manages caddy-kratos identities and sessions through the admin API",
 		Long: `
 Manages the identities and sessions of a running caddy-kratos through
@@ -30,6 +30,8 @@ Caddy's admin endpoint (the Ory Kratos admin API under /kratos/admin/).
   kratos sessions extend <session-id>
   kratos recovery-code <identity-id> [--expires-in 1h]
   kratos recovery-link <identity-id> [--expires-in 1h]
+  kratos storage migrate --to <postgres://…> [--schema <name>] [--dry-run]
+  kratos storage copy --from <dir> --to <postgres://…> [--schema <name>]
 
 import reads a Kratos JSON export: an array of identities (as the admin
 API returns them with ?include_credential=password), each optionally with
@@ -39,6 +41,10 @@ their hashes are upgraded to the configured hasher at the first login.
 
 Output is a table; --json prints the API's JSON instead. The exit status
 is 0 on success and 1 on any error.
+
+storage works on the database directly (no running gateway needed): migrate
+applies (or, with --dry-run, prints) the PostgreSQL schema migrations; copy
+moves a Badger storage directory into PostgreSQL without logging anyone out.
 
 --address is the admin endpoint (default: the CADDY_ADMIN environment
 variable, else localhost:2019, as for Caddy's own commands); --config and
@@ -65,7 +71,7 @@ func setupKratosCommand(cmd *cobra.Command) {
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
 
-	cmd.AddCommand(o.identitiesCommand(), o.sessionsCommand(), o.recoveryCommand("code"), o.recoveryCommand("link"))
+	cmd.AddCommand(o.identitiesCommand(), o.sessionsCommand(), o.recoveryCommand("code"), o.recoveryCommand("link"), o.storageCommand())
 }
 
 // run adapts a command body: it resolves the admin address and turns

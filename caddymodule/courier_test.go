@@ -67,7 +67,7 @@ func TestCourierConfigMapsMailOptions(t *testing.T) {
 // cleaned up when t ends.
 func provisionApp(t *testing.T, a *App) error {
 	t.Helper()
-	if a.Storage == "" {
+	if a.Storage == "" && a.Postgres == nil {
 		a.Storage = filepath.Join(t.TempDir(), "data")
 	}
 	if a.PublicURL == "" {

@@ -365,6 +365,11 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 		}
 		flows.WriteUnauthorized(w, r)
 		return nil
+	case flows.IsUnavailable(err):
+		// The database is down: refuse (never pass) with a 503 the client
+		// may retry; the gate recovers when the storage does.
+		flows.WriteUnavailable(w, r)
+		return nil
 	default:
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("kratos_gate: %w", err))
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore/postgres"
 )
 
 // kill ends the process with SIGKILL: no shutdown, no flush, like a power
@@ -207,11 +208,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	// The store itself: no half-written identity, no index without record.
 	in.stop()
-	st, err := sessionstore.Open(in.storage, sessionstore.Options{})
-	if err != nil {
-		t.Fatalf("store does not open after the crashes: %v", err)
-	}
-	defer st.Close()
+	st := openStore(t, in)
 	rep, err := st.Check(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -224,4 +221,23 @@ func TestCrashSafety(t *testing.T) {
 	}
 	t.Logf("crash test: %d rounds, %d kills, acknowledged: %d registrations, %d logins, %d profile changes; stored %d identities, %d sessions; losses 0",
 		rounds, kills.Load(), regs.Load(), logins.Load(), changes.Load(), rep.Identities, rep.Sessions)
+}
+
+// openStore opens the stopped instance's store directly: the Badger
+// directory, or its PostgreSQL schema (no migration, no sweeper). It is
+// closed when t ends.
+func openStore(t *testing.T, in *instance) sessionstore.Storage {
+	t.Helper()
+	var st sessionstore.Storage
+	var err error
+	if in.onPostgres() {
+		st, err = postgres.Open(ctx, in.dsn, postgres.Options{NoMigrate: true, SweepInterval: -1})
+	} else {
+		st, err = sessionstore.Open(in.storage, sessionstore.Options{})
+	}
+	if err != nil {
+		t.Fatalf("store does not open after the crashes: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
 }

@@ -418,9 +418,13 @@ func TestTOTPCodeCountsOnce(t *testing.T) {
 }
 
 // storageHolds reports which of needles occur in the bytes of the
-// instance's Badger directory (write-ahead log, value log, tables).
+// instance's Badger directory (write-ahead log, value log, tables) or, on
+// PostgreSQL, in the stored rows (pgStorageHolds).
 func storageHolds(t *testing.T, in *instance, needles ...string) map[string]bool {
 	t.Helper()
+	if in.onPostgres() {
+		return pgStorageHolds(t, in, needles...)
+	}
 	found := map[string]bool{}
 	err := filepath.WalkDir(in.storage, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

@@ -307,11 +307,14 @@ type hcProbe struct {
 }
 
 // hcHammer sends whoami and gate requests with the credential h from
-// workers goroutines until stop is closed.
-func hcHammer(in *instance, h hdr, workers int, stop <-chan struct{}) func() []hcProbe {
+// workers goroutines until stop is closed; passing is closed when the
+// first request passed.
+func hcHammer(in *instance, h hdr, workers int, stop <-chan struct{}) (collect func() []hcProbe, passing <-chan struct{}) {
 	var mu sync.Mutex
 	var probes []hcProbe
 	var wg sync.WaitGroup
+	passed := make(chan struct{})
+	var passedOnce sync.Once
 	hc := hbClient()
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
@@ -344,13 +347,16 @@ func hcHammer(in *instance, h hdr, workers int, stop <-chan struct{}) func() []h
 				mu.Lock()
 				probes = append(probes, p)
 				mu.Unlock()
+				if p.passed {
+					passedOnce.Do(func() { close(passed) })
+				}
 			}
 		}(w)
 	}
 	return func() []hcProbe {
 		wg.Wait()
 		return probes
-	}
+	}, passed
 }
 
 // TestHardeningRevocationUnderLoad: while whoami and the gate are hammered
@@ -422,7 +428,13 @@ func TestHardeningRevocationUnderLoad(t *testing.T) {
 		t.Run(k.name, func(t *testing.T) {
 			tg := k.setup(t)
 			stop := make(chan struct{})
-			collect := hcHammer(in, tg.cred, 4, stop)
+			collect, passing := hcHammer(in, tg.cred, 4, stop)
+			// Revoke once the credential has passed (on a loaded machine
+			// a fixed wait could end before any answer came back).
+			select {
+			case <-passing:
+			case <-time.After(10 * time.Second):
+			}
 			time.Sleep(100 * time.Millisecond)
 			revokeStart := time.Now()
 			tg.revoke()

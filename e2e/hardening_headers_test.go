@@ -178,7 +178,7 @@ func TestHardeningHTTPSCookies(t *testing.T) {
 	tls internal
 	kratos
 }
-`, in.adminPort, in.storage, public, base)
+`, in.adminPort, in.storageRef(), public, base)
 	r, body := do(t, plainHTTP(), "POST", in.adminBase+"/load", hdr{"Content-Type": "text/caddyfile"}, []byte(cfg))
 	wantStatus(t, r, body, http.StatusOK)
 

@@ -30,13 +30,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	ory "github.com/ory/client-go"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore/postgres/pgtest"
 )
 
 // binPath is the caddy-kratos binary built once by TestMain.
 var binPath string
 
 func TestMain(m *testing.M) {
+	switch e2eStorage {
+	case "", "badger", "postgres":
+	default:
+		fmt.Fprintf(os.Stderr, "e2e: KRATOS_E2E_STORAGE=%q: want badger (the default) or postgres\n", e2eStorage)
+		os.Exit(2)
+	}
 	dir, err := os.MkdirTemp("", "caddy-kratos-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: tempdir:", err)
@@ -82,8 +91,10 @@ func runExitHooks(failed bool) {
 	hooks := exitHooks
 	exitHooks = nil
 	exitMu.Unlock()
-	for _, f := range hooks {
-		f(failed)
+	// Last registered, first run (like defers): an instance stops before
+	// the database schema or the SMTP server it was started on goes away.
+	for i := len(hooks) - 1; i >= 0; i-- {
+		hooks[i](failed)
 	}
 }
 
@@ -103,13 +114,25 @@ type instanceOptions struct {
 	// BcryptCost replaces the default bcrypt_cost 4 (slow hashes widen
 	// race windows).
 	BcryptCost int
+	// Storage picks the engine whatever KRATOS_E2E_STORAGE says: ""
+	// follows the variable, "badger" the instance's own directory,
+	// "postgres" a schema of the instance's own on the test server, and a
+	// postgres:// DSN that database (several instances on one database:
+	// pgSchemaDSN gives a schema for them).
+	Storage string
+	// PublicURL replaces public_url (default http://127.0.0.1:<apiPort>/),
+	// e.g. one address in front of several nodes. apiBase stays the
+	// node's own port.
+	PublicURL string
 }
 
 // instance is one running caddy-kratos process with its ports, storage
 // directory and upstream echo server.
 type instance struct {
 	dir        string // per-instance temp dir (config, xdg dirs)
-	storage    string // Badger directory
+	storage    string // Badger directory (unused on PostgreSQL)
+	dsn        string // PostgreSQL DSN; empty on Badger
+	dropSchema func() // drops the instance's own schema (idempotent); nil if none
 	configPath string
 	adminPort  int
 	apiPort    int
@@ -202,6 +225,9 @@ func startInstance(t *testing.T, opts instanceOptions) *instance {
 	}
 	t.Cleanup(func() {
 		in.stop()
+		if in.dropSchema != nil {
+			in.dropSchema()
+		}
 		if t.Failed() {
 			t.Logf("--- caddy-kratos output (tail) ---\n%s", in.logs.tail(24<<10))
 		}
@@ -229,16 +255,47 @@ func newInstance(dir string, opts instanceOptions) (*instance, error) {
 	}
 	in.configPath = filepath.Join(dir, "Caddyfile")
 	in.publicURL = fmt.Sprintf("http://127.0.0.1:%d/", in.apiPort)
-	in.apiBase = strings.TrimSuffix(in.publicURL, "/")
+	in.apiBase = fmt.Sprintf("http://127.0.0.1:%d", in.apiPort)
 	in.appBase = fmt.Sprintf("http://127.0.0.1:%d", in.appPort)
 	in.adminBase = fmt.Sprintf("http://127.0.0.1:%d", in.adminPort)
+	if opts.PublicURL != "" {
+		in.publicURL = opts.PublicURL
+	}
 	for _, d := range []string{in.storage, filepath.Join(dir, "xdg-data"), filepath.Join(dir, "xdg-config")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
 	}
+	switch engine := opts.Storage; {
+	case engine == "" && e2eStorage == "postgres", engine == "postgres":
+		dsn, drop, err := newPGSchema()
+		if err != nil {
+			return nil, err
+		}
+		in.dsn, in.dropSchema = dsn, drop
+		// Dropped with the instance (startInstance) or, at the latest,
+		// when the test binary exits.
+		atExit(func(bool) { drop() })
+	case strings.HasPrefix(engine, "postgres://"), strings.HasPrefix(engine, "postgresql://"):
+		in.dsn = engine
+	case engine == "", engine == "badger":
+	default:
+		return nil, fmt.Errorf("instanceOptions.Storage %q: want badger, postgres or a postgres:// DSN", engine)
+	}
 	return in, nil
 }
+
+// storageRef is the value of the Caddyfile's storage line: the DSN on
+// PostgreSQL, else the Badger directory.
+func (in *instance) storageRef() string {
+	if in.dsn != "" {
+		return in.dsn
+	}
+	return in.storage
+}
+
+// onPostgres reports whether the instance keeps its data in PostgreSQL.
+func (in *instance) onPostgres() bool { return in.dsn != "" }
 
 // caddyfile renders the configuration for opts.
 func (in *instance) caddyfile(opts instanceOptions) string {
@@ -256,7 +313,7 @@ func (in *instance) caddyfile(opts instanceOptions) string {
 		ui_url registration http://127.0.0.1:4455/registration
 		ui_url error http://127.0.0.1:4455/error
 		allowed_return_urls %s/
-`, in.adminPort, in.storage, in.publicURL, in.publicURL, max(opts.BcryptCost, 4), in.appBase)
+`, in.adminPort, in.storageRef(), in.publicURL, in.publicURL, max(opts.BcryptCost, 4), in.appBase)
 	for _, l := range opts.GlobalKratos {
 		fmt.Fprintf(&b, "\t\t%s\n", l)
 	}
@@ -408,6 +465,68 @@ func freePorts(n int) ([]int, error) {
 func (in *instance) csrfCookieName() string {
 	sum := sha256.Sum256([]byte(in.publicURL))
 	return "csrf_token_" + hex.EncodeToString(sum[:])
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL
+
+// e2eStorage is KRATOS_E2E_STORAGE: "postgres" starts every instance on
+// PostgreSQL (a schema of its own on pgtest.DSN(): KRATOS_TEST_POSTGRES
+// or the local test server); "" or "badger" on Badger.
+var e2eStorage = os.Getenv("KRATOS_E2E_STORAGE")
+
+// newPGSchema creates a schema ck_e2e_<random> on the test server and
+// returns a DSN whose search_path names it, and a function (idempotent)
+// that drops it.
+func newPGSchema() (dsn string, drop func(), err error) {
+	base := pgtest.DSN()
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme == "" {
+		return "", nil, fmt.Errorf("e2e needs the PostgreSQL test server as a postgres:// URL, got %q", base)
+	}
+	schema := "ck_e2e_" + randHex(6)
+	if err := pgExec(base, "CREATE SCHEMA "+schema); err != nil {
+		return "", nil, fmt.Errorf("PostgreSQL test server (KRATOS_TEST_POSTGRES or %s; scripts/postgres-test-deps.sh starts one): %w", pgtest.DefaultDSN, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	var once sync.Once
+	return u.String(), func() {
+		once.Do(func() {
+			if err := pgExec(base, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: dropping schema %s: %v\n", schema, err)
+			}
+		})
+	}, nil
+}
+
+// pgSchemaDSN gives t a schema of its own (dropped when t ends, after the
+// instances started later in t have stopped) and returns its DSN, for
+// several instances on one database. Skips t where no server answers
+// (fails under CI or with KRATOS_TEST_POSTGRES set).
+func pgSchemaDSN(t *testing.T) string {
+	t.Helper()
+	pgtest.Available(t)
+	dsn, drop, err := newPGSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(drop)
+	return dsn
+}
+
+// pgExec runs one statement on a new connection to dsn.
+func pgExec(dsn, sql string, args ...any) error {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(c, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(c)
+	_, err = conn.Exec(c, sql, args...)
+	return err
 }
 
 // ---------------------------------------------------------------------------

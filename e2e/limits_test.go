@@ -590,7 +590,7 @@ func TestLimitsTransientPayloadBounded(t *testing.T) {
 		t.Fatalf("a payload within the bounds: %d %s, want the wrong-password answer", ok.status, clip(ok.body))
 	}
 
-	before := dirBlocks(t, in.storage)
+	before := storeBytes(t, in)
 	big := map[string]any{"blob": randHex(90 << 10)} // 180 KiB, incompressible
 	for i := 0; i < 100; i++ {
 		id, _ := hbFlowID(t, hc, in, "login", "api", nil)
@@ -598,7 +598,7 @@ func TestLimitsTransientPayloadBounded(t *testing.T) {
 			t.Fatalf("180 KiB payload %d: %d %s", i, r.status, clip(r.body))
 		}
 	}
-	grown := dirBlocks(t, in.storage) - before
+	grown := storeBytes(t, in) - before
 	t.Logf("100 submits with a 180 KiB transient_payload grew the store by %.1f MB", float64(grown)/1e6)
 	if grown > 4<<20 {
 		t.Errorf("100 submits with a 180 KiB transient_payload grew the store by %.1f MB, want under 4 MiB", float64(grown)/1e6)

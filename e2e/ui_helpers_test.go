@@ -72,7 +72,7 @@ func startUIInstanceOn(t *testing.T, host string, extra ...string) *uiInstance {
 		bcrypt_cost 4
 		recovery
 		verification
-`, in.adminPort, in.storage, in.publicURL, in.appBase, in.appBase)
+`, in.adminPort, in.storageRef(), in.publicURL, in.appBase, in.appBase)
 	for _, l := range append(mailLines(m), extra...) {
 		fmt.Fprintf(&b, "\t\t%s\n", l)
 	}

@@ -324,7 +324,7 @@ func (e *Engine) adminLoadIdentity(w http.ResponseWriter, r *http.Request, id st
 		return nil
 	}
 	e.logger.Error("admin: loading identity", zap.Error(err))
-	wire.WriteError(w, r, wire.Internal("unable to load the identity"))
+	wire.WriteError(w, r, wire.StoreError(err, "unable to load the identity"))
 	return nil
 }
 

@@ -273,7 +273,7 @@ func (e *Engine) importCredentialsInto(ident *sessionstore.Identity, traits map[
 			return identity.HashersBusy()
 		}
 		if err != nil {
-			return wire.Internal("unable to hash the password")
+			return wire.StoreError(err, "unable to hash the password")
 		}
 		hashed = h
 	}
@@ -386,7 +386,7 @@ func (e *Engine) adminStoreError(err error, what string) *wire.Error {
 		return wire.NotFound()
 	}
 	e.logger.Error("admin: "+what, zap.Error(err))
-	return wire.Internal("unable to " + what)
+	return wire.StoreError(err, "unable to "+what)
 }
 
 // --- handlers ---
@@ -737,7 +737,7 @@ func (e *Engine) applyIdentityPatch(r *http.Request, ident *sessionstore.Identit
 	current, _ := json.Marshal(e.adminIdentityJSON(r, ident, nil))
 	before, err := decodeJSONValue(current)
 	if err != nil {
-		return nil, wire.Internal("unable to encode the identity")
+		return nil, wire.StoreError(err, "unable to encode the identity")
 	}
 	orig := deepCopyJSON(before)
 	after, err := applyJSONPatch(before, patch)
@@ -867,7 +867,7 @@ func (e *Engine) adminWriteIdentity(w http.ResponseWriter, r *http.Request, id s
 		// identity does not bring old sessions back.
 		if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, ""); err != nil {
 			e.logger.Error("admin: revoking the sessions of a deactivated identity", zap.Error(err))
-			wire.WriteError(w, r, wire.Internal("the identity was deactivated but its sessions could not be revoked"))
+			wire.WriteError(w, r, wire.StoreError(err, "the identity was deactivated but its sessions could not be revoked"))
 			return
 		}
 	}

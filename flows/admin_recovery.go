@@ -124,7 +124,7 @@ func (e *Engine) adminCreateRecoveryCode(w http.ResponseWriter, r *http.Request)
 	f.UI.Nodes, f.UI.Messages = nodes, []node.Text{}
 	f.SetChallenge(&flow.Challenge{MAC: e.kernel.CodeMAC(f.ID, code), IdentityID: ident.ID, ExpiresAt: f.ExpiresAt})
 	if err := e.kernel.Save(r.Context(), f); err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	e.logger.Info("admin: recovery code created", zap.String("identity_id", ident.ID), zap.String("flow_id", f.ID))
@@ -162,11 +162,11 @@ func (e *Engine) adminCreateRecoveryLink(w http.ResponseWriter, r *http.Request)
 	tok := token.RandomString(32, token.Alnum)
 	lt, _ := json.Marshal(flow.LinkToken{FlowID: f.ID, IdentityID: ident.ID})
 	if err := e.kernel.Save(r.Context(), f); err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	if err := e.store.PutRecord(r.Context(), "rtok", fmt.Sprintf("%x", token.Hash(tok)), lt, lifespan); err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to store the recovery link"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the recovery link"))
 		return
 	}
 	e.logger.Info("admin: recovery link created", zap.String("identity_id", ident.ID), zap.String("flow_id", f.ID))
@@ -190,7 +190,7 @@ func (e *Engine) openAdminRecovery(w http.ResponseWriter, r *http.Request, f *fl
 	f.CSRFToken = e.kernel.EnsureCSRF(w, r)
 	e.kernel.SetCSRFNode(f, f.CSRFToken)
 	if err := e.kernel.Save(r.Context(), f); err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return true
 	}
 	if wire.PrefersHTML(r) {

@@ -133,12 +133,12 @@ func codeLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessions
 			}
 			if _, err := e.kernel.ClaimAddress(r.Context(), c.IdentityID, c.Address, keep); err != nil {
 				e.logger.Error("code sign-in", zap.Error(err))
-				return nil, wire.Internal("unable to store the identity")
+				return nil, wire.StoreError(err, "unable to store the identity")
 			}
 		}
 		ident, err := e.store.GetIdentity(r.Context(), c.IdentityID)
 		if err != nil {
-			return nil, wire.Internal("unable to load the identity")
+			return nil, wire.StoreError(err, "unable to load the identity")
 		}
 		return ident, nil
 	}
@@ -189,7 +189,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessions
 			return nil, nil
 		}
 		if err != nil {
-			return nil, wire.Internal("unable to look up the account")
+			return nil, wire.StoreError(err, "unable to look up the account")
 		}
 	}
 	if lerr := e.kernel.LimitSend(r, address); lerr != nil {
@@ -201,7 +201,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessions
 	if err := e.kernel.SendMail(r.Context(), flow.Mail{To: address, Template: "login_code_valid", LoginCode: code,
 		Identity: e.kernel.MailIdentity(r, ident), RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
 		ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}); err != nil {
-		return nil, wire.Internal("unable to send the code")
+		return nil, wire.StoreError(err, "unable to send the code")
 	}
 	e.codeSentNodes(f, address, mfa)
 	f.UI.Messages = []node.Text{node.NewText(1010014, nil)}
@@ -291,7 +291,7 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 	if err := e.kernel.SendMail(r.Context(), flow.Mail{To: address, Template: "registration_code_valid", RegistrationCode: code,
 		Identity: map[string]any{"traits": st.traits}, RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
 		ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}); err != nil {
-		return registrationOutcome{err: wire.Internal("unable to send the code")}
+		return registrationOutcome{err: wire.StoreError(err, "unable to send the code")}
 	}
 	sentNodes()
 	f.UI.Messages = []node.Text{node.NewText(1040005, nil)}

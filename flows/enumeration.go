@@ -52,7 +52,7 @@ func (e *Engine) codeSentNowhere(r *http.Request, f *flow.Flow, address string) 
 	// What queuing the mail costs a known address: one durable write.
 	if err := e.store.PutRecord(r.Context(), flow.DecoyNS, token.RandomString(16, token.Alnum), token.RandomBytes(4<<10), time.Second); err != nil {
 		e.logger.Error("decoy write", zap.Error(err))
-		return nil, wire.Internal("unable to send the code")
+		return nil, wire.StoreError(err, "unable to send the code")
 	}
 	e.codeSentNodes(f, address, false)
 	f.UI.Messages = []node.Text{node.NewText(1010014, nil)}

@@ -26,6 +26,10 @@ func (e *Engine) createLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, err := e.sessions.Current(r)
+	if wire.IsUnavailable(err) {
+		wire.WriteError(w, r, wire.Unavailable())
+		return
+	}
 	if err != nil {
 		e.kernel.WriteError(w, r, "browser", wire.SessionInactive())
 		return
@@ -52,6 +56,10 @@ func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, err := e.sessions.Current(r)
+	if wire.IsUnavailable(err) {
+		wire.WriteError(w, r, wire.Unavailable())
+		return
+	}
 	if err != nil {
 		e.kernel.WriteError(w, r, "browser", wire.SessionInactive())
 		return
@@ -63,7 +71,7 @@ func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := e.store.RevokeSession(r.Context(), sess.ID); err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to revoke the session"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
 		return
 	}
 	e.sessions.ClearCookie(w, r)
@@ -100,12 +108,12 @@ func (e *Engine) performNativeLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to look up the session"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to look up the session"))
 		return
 	}
 	if sess.Active {
 		if err := e.store.RevokeSession(r.Context(), sess.ID); err != nil {
-			wire.WriteError(w, r, wire.Internal("unable to revoke the session"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
 			return
 		}
 	}

@@ -259,7 +259,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 		}
 		cfg, err := e.newLookupConfig(ctx, st.ident.ID, codes)
 		if err != nil {
-			return settingsOutcome{err: wire.Internal("unable to protect the recovery codes")}
+			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
 		now := e.now().UTC()
 		delete(f.Internal, lookupInternalKey)
@@ -285,14 +285,14 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			if code == "" {
 				plain, _, err := e.sealer.Open(ctx, lookupPurpose, st.ident.ID, c.Sealed)
 				if err != nil {
-					return settingsOutcome{err: wire.Internal("The recovery codes could not be read.")}
+					return settingsOutcome{err: wire.StoreError(err, "The recovery codes could not be read.")}
 				}
 				code = string(plain)
 			}
 			entries = append(entries, lookupEntry{code: code, usedAt: c.UsedAt})
 		}
 		if err := e.showLookupCodes(ctx, f, entries, lookupDisableNode(), lookupRegenerateNode()); err != nil {
-			return settingsOutcome{err: wire.Internal("unable to protect the recovery codes")}
+			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
 		return settingsOutcome{privileged: true, show: true}
 	case disable:
@@ -309,7 +309,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 		plain, _ := json.Marshal(codes)
 		sealed, err := e.sealer.Seal(ctx, lookupPurpose, f.ID, plain)
 		if err != nil {
-			return settingsOutcome{err: wire.Internal("unable to protect the recovery codes")}
+			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
 		f.Internals()[lookupInternalKey] = sealed
 		entries := make([]lookupEntry, len(codes))
@@ -317,7 +317,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			entries[i] = lookupEntry{code: c}
 		}
 		if err := e.showLookupCodes(ctx, f, entries, lookupConfirmNode()); err != nil {
-			return settingsOutcome{err: wire.Internal("unable to protect the recovery codes")}
+			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
 		return settingsOutcome{privileged: true, show: true}
 	}
@@ -403,7 +403,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessio
 	i, err := e.lookupMatch(ctx, ident.ID, cfg, code)
 	if err != nil {
 		rv.Release() // not evaluated
-		return nil, wire.Internal("unable to check the recovery code")
+		return nil, wire.StoreError(err, "unable to check the recovery code")
 	}
 	if i < 0 {
 		f.UI.Messages = []node.Text{node.NewText(4000016, nil)}
@@ -429,7 +429,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessio
 	}
 	if err != nil {
 		rv.Release() // not evaluated
-		return nil, wire.Internal("unable to record the recovery code use")
+		return nil, wire.StoreError(err, "unable to record the recovery code use")
 	}
 	mfaPassed(rv)
 	// Record used_at on the identity as it is now, so a concurrent change
@@ -465,7 +465,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessio
 		// reveal shows.
 		e.logger.Error("recording a used recovery code", zap.Error(err))
 		if fresh, err = e.store.GetIdentity(ctx, ident.ID); err != nil {
-			return nil, wire.Internal("unable to load the identity")
+			return nil, wire.StoreError(err, "unable to load the identity")
 		}
 	}
 	return fresh, nil

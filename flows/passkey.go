@@ -163,7 +163,7 @@ func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registra
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyPasskeyRegister)
 	if err != nil {
-		return registrationOutcome{err: wire.Internal("unable to load the flow")}
+		return registrationOutcome{err: wire.StoreError(err, "unable to load the flow")}
 	}
 	if resp == "" {
 		if sd != nil {
@@ -282,7 +282,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessi
 	}
 	sd, err := e.takeCeremony(ctx, f, ceremonyPasskeyLogin)
 	if err != nil {
-		return nil, wire.Internal("unable to load the flow")
+		return nil, wire.StoreError(err, "unable to load the flow")
 	}
 	if sd == nil {
 		return fail()
@@ -293,7 +293,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessi
 	}
 	wa, err := e.webAuthn(r, "passkey")
 	if err != nil {
-		return nil, wire.Internal("unable to configure WebAuthn")
+		return nil, wire.StoreError(err, "unable to configure WebAuthn")
 	}
 	var ident *sessionstore.Identity
 	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
@@ -319,7 +319,7 @@ func passkeyLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessi
 	}
 	up, err := e.recordKeyUse(ctx, ident.ID, "passkey", cred)
 	if err != nil {
-		return nil, wire.Internal("unable to store the identity")
+		return nil, wire.StoreError(err, "unable to store the identity")
 	}
 	return up, nil
 }
@@ -385,7 +385,7 @@ func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settin
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyPasskeyRegister)
 	if err != nil {
-		return settingsOutcome{err: wire.Internal("unable to load the flow")}
+		return settingsOutcome{err: wire.StoreError(err, "unable to load the flow")}
 	}
 	if sd == nil || len(sd.UserID) == 0 {
 		return fail("The passkey registration expired or was already completed. Please try again.")

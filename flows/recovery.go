@@ -182,7 +182,7 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 		// flow, atomically, and a completed flow takes no other.
 		if won, err = e.kernel.Pass(r.Context(), f); err != nil {
 			e.logger.Error("recovery link", zap.Error(err))
-			wire.WriteError(w, r, wire.Internal("unable to store the flow"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 			return
 		}
 	}
@@ -207,12 +207,12 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *f
 	// the same), and proving it for the first time claims the account.
 	if _, err := e.kernel.ClaimAddress(r.Context(), identityID, address, ""); err != nil {
 		e.logger.Error("recovery", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to store the identity"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
 		return
 	}
 	ident, err := e.store.GetIdentity(r.Context(), identityID)
 	if err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to load the identity"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to load the identity"))
 		return
 	}
 	if !e.cfg.KeepSessionsAfterRecovery {
@@ -221,13 +221,13 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *f
 		// so a failure leaves nobody signed in by this recovery.
 		if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, ""); err != nil {
 			e.logger.Error("revoking sessions after recovery", zap.Error(err))
-			wire.WriteError(w, r, wire.Internal("unable to revoke the sessions"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the sessions"))
 			return
 		}
 	}
 	is := e.sessions.NewSession(r, ident.ID, method, "aal1")
 	if err := e.store.CreateSession(r.Context(), is.Session); err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to store the session"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the session"))
 		return
 	}
 	// The settings flow is for whoever continues: a browser that opened
@@ -243,7 +243,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *f
 	mins := float64(e.cfg.PrivilegedSessionMaxAge.Minutes())
 	sf.UI.Messages = []node.Text{node.NewText(1060001, map[string]any{"privileged_session_expires_at": expires, "privileged_session_expires_at_unix": expires.Unix()}, mins)}
 	if err := e.kernel.Save(r.Context(), sf); err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	f.State = "passed_challenge"
@@ -259,7 +259,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *f
 	// flow id can read the flow.
 	f.ContinueWith = []any{showSettings}
 	if err := e.kernel.Save(r.Context(), f); err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	switch {
@@ -295,7 +295,7 @@ func (e *Engine) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flo
 	e.kernel.SetCSRFNode(nf, nf.CSRFToken)
 	nf.UI.Messages = []node.Text{node.NewText(4060001, nil)}
 	if err := e.kernel.Save(r.Context(), nf); err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	wire.Redirect(w, r, http.StatusSeeOther, e.urls.Public("self-service/recovery/flows?id="+nf.ID))

@@ -32,7 +32,7 @@ func (e *Engine) initRegistration(r *http.Request, typ string) (*flow.Flow, *wir
 	}
 	sess, err := e.sessions.Current(r)
 	if err != nil && !errors.Is(err, session.ErrNoSession) {
-		return nil, wire.Internal("unable to look up the session")
+		return nil, wire.StoreError(err, "unable to look up the session")
 	}
 	if sess != nil {
 		return nil, wire.SessionAlreadyAvailable()
@@ -240,7 +240,7 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *f
 	taken, err := e.identifiersTaken(r, e.kernel.FlowSchema(f), traits, identifiers)
 	if err != nil {
 		e.logger.Error("looking up identifiers", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to store the identity"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
 		return
 	}
 	if taken {
@@ -253,7 +253,7 @@ func (e *Engine) registerPassword(w http.ResponseWriter, r *http.Request, sub *f
 		return
 	}
 	if err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to hash the password"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to hash the password"))
 		return
 	}
 	now := e.now().UTC()
@@ -295,7 +295,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 			return
 		}
 		e.logger.Error("creating identity", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to store the identity"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
 		return
 	}
 	// The session after-hook: the new identity is signed in — unless
@@ -306,7 +306,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 		is = e.sessions.NewSession(r, ident.ID, method, "aal1")
 		if err := e.store.CreateSession(r.Context(), is.Session); err != nil {
 			e.logger.Error("creating session", zap.Error(err))
-			wire.WriteError(w, r, wire.Internal("unable to store the session"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to store the session"))
 			return
 		}
 	}

@@ -109,6 +109,10 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 		return
 	}
 	sess, err := e.sessions.Current(r)
+	if wire.IsUnavailable(err) {
+		wire.WriteError(w, r, wire.Unavailable())
+		return
+	}
 	if err != nil {
 		if typ == "browser" && wire.PrefersHTML(r) {
 			wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, returnTo))
@@ -135,7 +139,7 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 	f := e.newSettingsFlow(r, typ, sess, ident, csrf)
 	f.ReturnTo = returnTo
 	if err := e.kernel.Save(r.Context(), f); err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	if typ == "browser" && wire.PrefersHTML(r) {
@@ -149,10 +153,16 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 // place of an expired one (no assurance check: the submit makes it).
 func (e *Engine) renewSettingsFlow(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	sess, err := e.sessions.Current(r)
+	if wire.IsUnavailable(err) {
+		return nil, wire.Unavailable()
+	}
 	if err != nil {
 		return nil, wire.SessionInactive()
 	}
 	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
+	if wire.IsUnavailable(err) {
+		return nil, wire.Unavailable()
+	}
 	if err != nil {
 		return nil, wire.SessionInactive()
 	}
@@ -178,6 +188,10 @@ func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, statu
 // settingsSession answers 401/403 unless the request's session may use f.
 func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow.Flow) (*sessionstore.Session, *sessionstore.Identity, bool) {
 	sess, err := e.sessions.Current(r)
+	if wire.IsUnavailable(err) {
+		wire.WriteError(w, r, wire.Unavailable())
+		return nil, nil, false
+	}
 	if err != nil {
 		if f != nil && f.Type == "browser" && wire.PrefersHTML(r) && !wire.IsJSONRequest(r) {
 			wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, ""))
@@ -237,7 +251,7 @@ func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 			wire.WriteError(w, r, wire.NotFound())
 			return
 		}
-		wire.WriteError(w, r, wire.Internal("unable to load the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to load the flow"))
 		return
 	}
 	_, ident, ok := e.settingsSession(w, r, f)
@@ -341,7 +355,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *flo
 			return
 		case err != nil:
 			e.logger.Error("updating identity", zap.Error(err))
-			wire.WriteError(w, r, wire.Internal("unable to store the identity"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
 			return
 		}
 		ident = up
@@ -350,7 +364,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *flo
 			// of the identity ends with the old password.
 			if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, sess.ID); err != nil {
 				e.logger.Error("revoking sessions after a password change", zap.Error(err))
-				wire.WriteError(w, r, wire.Internal("unable to revoke the sessions"))
+				wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the sessions"))
 				return
 			}
 		}
@@ -368,14 +382,14 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *flo
 	f.UI.Messages = []node.Text{node.NewText(1050001, nil)}
 	if sub.ToUI {
 		if err := e.kernel.Save(r.Context(), f); err != nil {
-			wire.WriteError(w, r, wire.Internal("unable to store the flow"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 			return
 		}
 		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("settings"), "flow", f.ID))
 		return
 	}
 	if err := e.kernel.Save(r.Context(), f); err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
@@ -416,7 +430,7 @@ func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *flo
 		}
 	}
 	if err := e.kernel.Save(r.Context(), f); err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	if sub.ToUI {

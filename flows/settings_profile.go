@@ -207,7 +207,7 @@ func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 		return settingsOutcome{err: identity.HashersBusy()}
 	}
 	if err != nil {
-		return settingsOutcome{err: wire.Internal("unable to hash the password")}
+		return settingsOutcome{err: wire.StoreError(err, "unable to hash the password")}
 	}
 	now := e.now().UTC()
 	return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {

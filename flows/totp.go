@@ -159,11 +159,11 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 	s := f.InternalString(totpInternalKey)
 	plain, _, err := e.sealer.Open(r.Context(), totpPurpose, f.ID, s)
 	if s == "" || err != nil {
-		return settingsOutcome{err: wire.Internal("Could not find the TOTP key of this flow. Please start a new settings flow.")}
+		return settingsOutcome{err: wire.StoreError(err, "Could not find the TOTP key of this flow. Please start a new settings flow.")}
 	}
 	k, err := otp.NewKeyFromURL(string(plain))
 	if err != nil || k.Secret() == "" {
-		return settingsOutcome{err: wire.Internal("Could not decode the TOTP key of this flow.")}
+		return settingsOutcome{err: wire.StoreError(err, "Could not decode the TOTP key of this flow.")}
 	}
 	code := strings.TrimSpace(wire.BodyString(st.sub.Body, "totp_code"))
 	if code == "" {
@@ -185,7 +185,7 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 	// one sign-in to aal2, not two.
 	sealed, err := e.sealer.Seal(r.Context(), totpPurpose, st.ident.ID, []byte(k.URL()))
 	if err != nil {
-		return settingsOutcome{err: wire.Internal("unable to protect the TOTP key")}
+		return settingsOutcome{err: wire.StoreError(err, "unable to protect the TOTP key")}
 	}
 	now := e.now().UTC()
 	delete(f.Internal, totpInternalKey)
@@ -330,7 +330,7 @@ func totpLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessions
 	if err != nil {
 		rv.Release() // not evaluated
 		e.logger.Error("reading a TOTP credential", zap.Error(err))
-		return nil, wire.Internal("The TOTP credential could not be read.")
+		return nil, wire.StoreError(err, "The TOTP credential could not be read.")
 	}
 	if !e.totpValid(k, code) {
 		f.UI.AddNodeMessage("totp_code", node.NewText(4000008, nil))
@@ -339,7 +339,7 @@ func totpLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessions
 	if fresh, err := e.claimTOTPCode(r.Context(), ident.ID, k, code); err != nil {
 		rv.Release() // not evaluated
 		e.logger.Error("accepting a TOTP code", zap.Error(err))
-		return nil, wire.Internal("unable to record the TOTP code")
+		return nil, wire.StoreError(err, "unable to record the TOTP code")
 	} else if !fresh {
 		// A code already used (here or by another session): refused like
 		// a wrong one. Not counted as a guess: whoever sends it knows it.

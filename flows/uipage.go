@@ -1405,7 +1405,7 @@ func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
 	all, err := e.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
 		e.logger.Error("listing sessions for page", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to list sessions"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to list sessions"))
 		return
 	}
 	v := e.newView("sessions")
@@ -1579,7 +1579,7 @@ func (e *Engine) uiRevokeSession(w http.ResponseWriter, r *http.Request) {
 	// Only the caller's own sessions can be revoked.
 	if other, err := e.store.GetSession(r.Context(), id); err == nil && other.IdentityID == sess.IdentityID {
 		if err := e.store.RevokeSession(r.Context(), id); err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
-			wire.WriteError(w, r, wire.Internal("unable to revoke the session"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
 			return
 		}
 	}
@@ -1593,7 +1593,7 @@ func (e *Engine) uiRevokeOtherSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := e.store.RevokeSessionsOfIdentity(r.Context(), sess.IdentityID, sess.ID)
 	if err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to revoke sessions"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke sessions"))
 		return
 	}
 	wire.Redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked-others&count="+strconv.Itoa(n))

@@ -170,7 +170,7 @@ func (e *Engine) completeVerification(w http.ResponseWriter, r *http.Request, su
 	f := sub.Flow
 	if err := e.markVerified(r.Context(), identityID, address); err != nil {
 		e.logger.Error("marking address verified", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to store the identity"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
 		return
 	}
 	to := e.kernel.ReturnTo(r, f)
@@ -242,7 +242,7 @@ func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
 	won, err := e.kernel.Pass(r.Context(), f)
 	if err != nil {
 		e.logger.Error("verification link", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	if !won {

@@ -436,7 +436,7 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyWebAuthnRegister)
 	if err != nil {
-		return settingsOutcome{err: wire.Internal("unable to load the flow")}
+		return settingsOutcome{err: wire.StoreError(err, "unable to load the flow")}
 	}
 	if sd == nil {
 		return fail("The security key registration expired or was already completed. Please try again.")
@@ -451,7 +451,7 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	}
 	wa, err := e.webAuthn(r, kind)
 	if err != nil {
-		return settingsOutcome{err: wire.Internal("unable to configure WebAuthn")}
+		return settingsOutcome{err: wire.StoreError(err, "unable to configure WebAuthn")}
 	}
 	cred, err := wa.CreateCredential(&waUser{id: sd.UserID}, *sd, parsed)
 	if err != nil {
@@ -675,7 +675,7 @@ func (e *Engine) verifyAssertion(r *http.Request, f *flow.Flow, body map[string]
 	}
 	sd, err := e.takeCeremony(ctx, f, ceremonyWebAuthnLogin)
 	if err != nil {
-		return nil, wire.Internal("unable to load the flow")
+		return nil, wire.StoreError(err, "unable to load the flow")
 	}
 	if !ok || len(keys(cfg)) == 0 {
 		f.UI.Messages = []node.Text{node.NewText(4000013, nil)}
@@ -691,7 +691,7 @@ func (e *Engine) verifyAssertion(r *http.Request, f *flow.Flow, body map[string]
 	}
 	wa, err := e.webAuthn(r, kind)
 	if err != nil {
-		return nil, wire.Internal("unable to configure WebAuthn")
+		return nil, wire.StoreError(err, "unable to configure WebAuthn")
 	}
 	cred, err := wa.ValidateLogin(&waUser{id: cfg.UserHandle, keys: keys(cfg)}, *sd, parsed)
 	if err != nil {
@@ -706,7 +706,7 @@ func (e *Engine) verifyAssertion(r *http.Request, f *flow.Flow, body map[string]
 	}
 	up, err := e.recordKeyUse(ctx, ident.ID, "webauthn", cred)
 	if err != nil {
-		return nil, wire.Internal("unable to store the identity")
+		return nil, wire.StoreError(err, "unable to store the identity")
 	}
 	return up, nil
 }
@@ -807,7 +807,7 @@ func webauthnPasswordlessVerify(e *Engine, r *http.Request, st *flow.LoginState)
 		}
 		opts, err := e.beginWebAuthnLogin(r, f, "passwordless", cfg.UserHandle, keys)
 		if err != nil {
-			return nil, wire.Internal("unable to start the WebAuthn login")
+			return nil, wire.StoreError(err, "unable to start the WebAuthn login")
 		}
 		f.Internals()[ceremonyIdentity] = ident.ID
 		if ident.ID == "" {

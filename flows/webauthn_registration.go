@@ -88,7 +88,7 @@ func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registr
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyWebAuthnRegister)
 	if err != nil {
-		return registrationOutcome{err: wire.Internal("unable to load the flow")}
+		return registrationOutcome{err: wire.StoreError(err, "unable to load the flow")}
 	}
 	if sd == nil || len(sd.UserID) == 0 {
 		return fail("The security key registration expired or was already completed. Please try again.")

@@ -13,7 +13,12 @@
 # skip themselves (they fail instead under CI=true).
 set -euo pipefail
 
-default_dsn="postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+# KRATOS_PG_PORT and KRATOS_PG_CLUSTER move the server this script starts
+# to another port and cluster name, so the start path can be tried on a
+# machine whose own server already runs on 5432 (scripts/postgres-deps-check.sh).
+port="${KRATOS_PG_PORT:-5432}"
+cluster="${KRATOS_PG_CLUSTER:-main}"
+default_dsn="postgres://postgres@127.0.0.1:$port/test?sslmode=disable"
 dsn="${KRATOS_TEST_POSTGRES:-$default_dsn}"
 say() { echo "postgres-test-deps: $*"; }
 
@@ -22,7 +27,7 @@ answers() {
 		psql "$dsn" -Atqc 'SELECT 1' >/dev/null 2>&1
 	else
 		# No client to ask with: an open port is the best sign available.
-		(exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null
+		(exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null
 	fi
 }
 
@@ -30,7 +35,7 @@ if answers; then
 	if [ -n "${KRATOS_TEST_POSTGRES:-}" ]; then
 		say "the server of KRATOS_TEST_POSTGRES answers"
 	else
-		say "server answers on 127.0.0.1:5432 (database test)"
+		say "server answers on 127.0.0.1:$port (database test)"
 	fi
 	exit 0
 fi
@@ -44,26 +49,26 @@ if [ "$(id -u)" != 0 ]; then
 	if command -v sudo >/dev/null 2>&1; then
 		sudo="sudo"
 	else
-		say "no server on 127.0.0.1:5432 and not root (no sudo): the PostgreSQL tests will skip (fail under CI=true)" >&2
+		say "no server on 127.0.0.1:$port and not root (no sudo): the PostgreSQL tests will skip (fail under CI=true)" >&2
 		exit 0
 	fi
 fi
 
 if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
 	if ! command -v apt-get >/dev/null 2>&1; then
-		say "no server on 127.0.0.1:5432 and no apt-get: the PostgreSQL tests will skip (fail under CI=true)" >&2
+		say "no server on 127.0.0.1:$port and no apt-get: the PostgreSQL tests will skip (fail under CI=true)" >&2
 		exit 0
 	fi
-	say "no server on 127.0.0.1:5432; running: apt-get update && apt-get install -y postgresql"
+	say "no server on 127.0.0.1:$port; running: apt-get update && apt-get install -y postgresql"
 	export DEBIAN_FRONTEND=noninteractive
 	$sudo apt-get update
 	$sudo apt-get install -y postgresql
 fi
 
 ver=$(ls /etc/postgresql | sort -V | tail -1)
-conf="/etc/postgresql/$ver/main"
+conf="/etc/postgresql/$ver/$cluster"
 if [ ! -d "$conf" ]; then
-	$sudo pg_createcluster "$ver" main
+	$sudo pg_createcluster -p "$port" "$ver" "$cluster"
 fi
 # Trust for loopback TCP, first so it wins over the packaged md5/scram
 # lines (test machines only: this is what the project's machines run).
@@ -73,23 +78,23 @@ fi
 if ! $sudo grep -Eq "^listen_addresses *= *'(localhost|127.0.0.1|\*)" "$conf/postgresql.conf"; then
 	echo "listen_addresses = 'localhost'" | $sudo tee -a "$conf/postgresql.conf" >/dev/null
 fi
-if ! $sudo grep -Eq '^port *= *5432' "$conf/postgresql.conf"; then
-	echo "port = 5432" | $sudo tee -a "$conf/postgresql.conf" >/dev/null
+if ! $sudo grep -Eq "^port *= *$port\b" "$conf/postgresql.conf"; then
+	echo "port = $port" | $sudo tee -a "$conf/postgresql.conf" >/dev/null
 fi
 say "starting PostgreSQL $ver"
-$sudo pg_ctlcluster --skip-systemctl-redirect "$ver" main start 2>/dev/null ||
-	$sudo pg_ctlcluster --skip-systemctl-redirect "$ver" main reload 2>/dev/null || true
+$sudo pg_ctlcluster --skip-systemctl-redirect "$ver" "$cluster" start 2>/dev/null ||
+	$sudo pg_ctlcluster --skip-systemctl-redirect "$ver" "$cluster" reload 2>/dev/null || true
 for _ in $(seq 1 60); do
-	if $sudo runuser -u postgres -- psql -p 5432 -Atqc 'SELECT 1' >/dev/null 2>&1; then
+	if $sudo runuser -u postgres -- psql -p "$port" -Atqc 'SELECT 1' >/dev/null 2>&1; then
 		break
 	fi
 	sleep 0.5
 done
-if ! $sudo runuser -u postgres -- psql -p 5432 -Atqc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1; then
-	$sudo runuser -u postgres -- createdb -p 5432 test
+if ! $sudo runuser -u postgres -- psql -p "$port" -Atqc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1; then
+	$sudo runuser -u postgres -- createdb -p "$port" test
 fi
 if answers; then
-	say "server started on 127.0.0.1:5432 (database test, trust auth)"
+	say "server started on 127.0.0.1:$port (database test, trust auth)"
 	exit 0
 fi
 say "PostgreSQL was started but $default_dsn does not answer" >&2

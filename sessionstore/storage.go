@@ -2,7 +2,6 @@ package sessionstore
 
 import (
 	"context"
-	"errors"
 	"time"
 )
 
@@ -12,7 +11,15 @@ import (
 // request did not (or may not have) taken effect; the HTTP layer answers
 // 503 in Kratos's error shape and the client may try again. The Badger
 // engine never returns it.
-var ErrUnavailable = errors.New("sessionstore: storage unavailable")
+//
+// It reports Unavailable() == true, so the HTTP layer (flows/wire) can tell
+// it by behaviour without importing this package.
+var ErrUnavailable error = unavailableError{}
+
+type unavailableError struct{}
+
+func (unavailableError) Error() string     { return "sessionstore: storage unavailable" }
+func (unavailableError) Unavailable() bool { return true }
 
 // Storage is everything the gateway keeps: identities with their unique
 // credential identifiers, sessions with their caches, records (flows,

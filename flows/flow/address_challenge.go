@@ -111,7 +111,7 @@ func (k *Kernel) ChallengeAddress(w http.ResponseWriter, r *http.Request, sub *S
 	defer PadSince(time.Now(), AddressChallengeFloor)
 	if err := k.startAddressChallenge(r, sub.Flow, ak, email); err != nil {
 		k.logger.Error(ak.name+" mail", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to send the "+ak.name+" message"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to send the "+ak.name+" message"))
 		return false
 	}
 	return true

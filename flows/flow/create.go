@@ -49,7 +49,7 @@ func (k *Kernel) Create(w http.ResponseWriter, r *http.Request, kind, typ string
 	k.SetCSRFNode(f, csrf)
 	if err := k.Save(r.Context(), f); err != nil {
 		k.logger.Error("saving flow", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	if typ == "browser" && wire.PrefersHTML(r) {
@@ -104,7 +104,7 @@ func (k *Kernel) Get(w http.ResponseWriter, r *http.Request, kind string) {
 			return
 		}
 		k.logger.Error("loading flow", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to load the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to load the flow"))
 		return
 	}
 	if derr := fk.Disabled(); derr != nil {

@@ -46,7 +46,7 @@ func (k *Kernel) Submit(w http.ResponseWriter, r *http.Request, kind string) {
 			return
 		}
 		k.logger.Error("loading flow", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to load the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to load the flow"))
 		return
 	}
 	sub := &Submission{Flow: f, JSON: f.Type == "api" || wire.IsJSONRequest(r)}
@@ -180,7 +180,7 @@ func (k *Kernel) Render(w http.ResponseWriter, r *http.Request, sub *Submission,
 	}
 	if err := k.Save(r.Context(), f); err != nil {
 		k.logger.Error("saving flow", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	if sub.ToUI {
@@ -238,7 +238,7 @@ func (k *Kernel) ReplaceExpired(w http.ResponseWriter, r *http.Request, sub *Sub
 	msgID := map[string]int{"login": 4010001, "registration": 4040001, "settings": 4050001, "recovery": 4060005, "verification": 4070005}[old.Kind]
 	nf.UI.Messages = []node.Text{node.NewText(msgID, map[string]any{"expired_at": old.ExpiresAt, "expired_at_unix": old.ExpiresAt.Unix()}, ago.Minutes())}
 	if err := k.Save(r.Context(), nf); err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to store the flow"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
 		return
 	}
 	if sub.ToUI {
@@ -320,7 +320,7 @@ func (k *Kernel) GetError(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to load the error"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to load the error"))
 		return
 	}
 	wire.WriteJSON(w, http.StatusOK, fe)

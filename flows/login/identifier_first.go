@@ -63,7 +63,7 @@ func (l *Flow) loginIdentifierFirst(w http.ResponseWriter, r *http.Request, sub 
 		ident, err = l.findLoginIdentity(r.Context(), identifier)
 		if err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
 			l.logger.Error("identifier-first lookup", zap.Error(err))
-			wire.WriteError(w, r, wire.Internal("unable to look up the account"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to look up the account"))
 			return
 		}
 	}

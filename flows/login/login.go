@@ -33,7 +33,7 @@ func (l *Flow) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Error) 
 	}
 	sess, err := l.sessions.Current(r)
 	if err != nil && !errors.Is(err, session.ErrNoSession) {
-		return nil, wire.Internal("unable to look up the session")
+		return nil, wire.StoreError(err, "unable to look up the session")
 	}
 	switch {
 	case sess == nil && aal == "aal2":
@@ -103,7 +103,7 @@ func (l *Flow) submitLogin(w http.ResponseWriter, r *http.Request, sub *flow.Sub
 	}
 	sess, err := l.sessions.Current(r)
 	if err != nil && !errors.Is(err, session.ErrNoSession) {
-		wire.WriteError(w, r, wire.Internal("unable to look up the session"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to look up the session"))
 		return
 	}
 	if sess != nil && !f.Refresh && f.RequestedAAL != "aal2" {
@@ -145,7 +145,7 @@ func (l *Flow) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Submi
 	if sess != nil {
 		ident, err := l.store.GetIdentity(r.Context(), sess.IdentityID)
 		if err != nil {
-			wire.WriteError(w, r, wire.Internal("unable to load the identity"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to load the identity"))
 			return
 		}
 		st.Identity = ident
@@ -217,7 +217,7 @@ func (l *Flow) upgradeFailed(w http.ResponseWriter, r *http.Request, f *flow.Flo
 		return
 	}
 	l.logger.Error("upgrading session", zap.Error(err))
-	wire.WriteError(w, r, wire.Internal("unable to store the session"))
+	wire.WriteError(w, r, wire.StoreError(err, "unable to store the session"))
 }
 
 // sessionNotCreated answers a sign-in whose session the store refused: an
@@ -230,7 +230,7 @@ func (l *Flow) sessionNotCreated(w http.ResponseWriter, r *http.Request, sub *fl
 		return
 	}
 	l.logger.Error("creating session", zap.Error(err))
-	wire.WriteError(w, r, wire.Internal("unable to store the session"))
+	wire.WriteError(w, r, wire.StoreError(err, "unable to store the session"))
 }
 
 // addressUnverified is Kratos's require_verified_address login hook: with

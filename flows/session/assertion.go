@@ -291,7 +291,7 @@ func (m *Manager) JWKS(w http.ResponseWriter, r *http.Request) {
 	set := jose.JSONWebKeySet{Keys: m.keys.list()}
 	if k, err := m.generatedAssertionKey(r.Context(), false); err != nil {
 		m.logger.Error("jwks", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to load the keys"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to load the keys"))
 		return
 	} else if k != nil {
 		if jwk, err := publicJWK(k); err == nil && !hasKID(set.Keys, jwk.KeyID) {
@@ -303,7 +303,7 @@ func (m *Manager) JWKS(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := json.Marshal(set)
 	if err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to encode the keys"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to encode the keys"))
 		return
 	}
 	h := w.Header()

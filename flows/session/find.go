@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -152,7 +153,7 @@ func (m *Manager) checkSession(r *http.Request, requiredAAL string, c *requestCr
 	// whether a second factor is due.
 	ident, err := m.store.GetIdentityShared(r.Context(), s.IdentityID)
 	if err != nil {
-		return nil, nil, ErrNoSession
+		return nil, nil, identityLookupError(err)
 	}
 	if ident.State != "" && ident.State != "active" {
 		return nil, nil, ErrNoSession
@@ -250,3 +251,16 @@ const maxCookieCands = 4
 // The stores copy what they keep of the hash (cache keys, query
 // arguments), so the array goes back to the pool once the call returns.
 var hashBufs = sync.Pool{New: func() any { return new([32]byte) }}
+
+// identityLookupError is what a failed identity read means for a session:
+// none (the identity is gone), or, when the storage could not be reached,
+// that error (the caller answers 503, never "no session"). Out of line so
+// the hot path above keeps its zero allocations.
+//
+//go:noinline
+func identityLookupError(err error) error {
+	if wire.IsUnavailable(err) {
+		return fmt.Errorf("identity lookup: %w", err)
+	}
+	return ErrNoSession
+}

@@ -28,6 +28,10 @@ func (m *Manager) Whoami(w http.ResponseWriter, r *http.Request) {
 			wire.WriteError(w, r, wire.AAL2Required(wire.WithQuery(m.urls.Public("self-service/login/browser"), "aal", "aal2")))
 			return
 		}
+		if wire.IsUnavailable(err) {
+			wire.WriteError(w, r, wire.Unavailable())
+			return
+		}
 		if !errors.Is(err, ErrNoSession) {
 			m.logger.Error("whoami", zap.Error(err))
 		}
@@ -49,13 +53,17 @@ func (m *Manager) Whoami(w http.ResponseWriter, r *http.Request) {
 // second one would let a stolen password sign out the owner's sessions.
 func (m *Manager) mySession(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, *sessionstore.Identity) {
 	sess, err := m.Current(r)
+	if wire.IsUnavailable(err) {
+		wire.WriteError(w, r, wire.Unavailable())
+		return nil, nil
+	}
 	if err != nil {
 		wire.WriteError(w, r, wire.NewError(http.StatusUnauthorized, "", "", "No valid session cookie found."))
 		return nil, nil
 	}
 	ident, err := m.store.GetIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to load the identity"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to load the identity"))
 		return nil, nil
 	}
 	if !m.AALSatisfied(sess, ident) {
@@ -78,7 +86,7 @@ func (m *Manager) ListMine(w http.ResponseWriter, r *http.Request) {
 	}
 	all, err := m.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to list sessions"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to list sessions"))
 		return
 	}
 	// Kratos lists sessions with a slim identity: no addresses and an
@@ -246,7 +254,7 @@ func (m *Manager) DisableMine(w http.ResponseWriter, r *http.Request) {
 	other, err := m.store.GetSession(r.Context(), id)
 	if err == nil && other.IdentityID == sess.IdentityID {
 		if err := m.store.RevokeSession(r.Context(), id); err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
-			wire.WriteError(w, r, wire.Internal("unable to revoke the session"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
 			return
 		}
 	}
@@ -262,7 +270,7 @@ func (m *Manager) DisableOthers(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := m.store.RevokeSessionsOfIdentity(r.Context(), sess.IdentityID, sess.ID)
 	if err != nil {
-		wire.WriteError(w, r, wire.Internal("unable to revoke sessions"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke sessions"))
 		return
 	}
 	wire.WriteJSON(w, http.StatusOK, map[string]int{"count": n})

@@ -41,7 +41,7 @@ func (m *Manager) writeWhoami(w http.ResponseWriter, r *http.Request, s *session
 	} else {
 		enc, err := json.Marshal(m.IdentityJSON(r, ident))
 		if err != nil {
-			wire.WriteError(w, r, wire.Internal("unable to encode response"))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to encode response"))
 			return
 		}
 		idJSON = enc

@@ -42,7 +42,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchtool seed|login|warm [flags]")
+		fmt.Fprintln(os.Stderr, "usage: benchtool seed|login|register|warm [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -51,6 +51,8 @@ func main() {
 		err = seed(os.Args[2:])
 	case "login":
 		err = login(os.Args[2:])
+	case "register":
+		err = register(os.Args[2:])
 	case "warm":
 		err = warm(os.Args[2:])
 	default:
@@ -268,33 +270,45 @@ func parallel(n, workers int, f func(int) error) error {
 	return firstErr
 }
 
-// login runs native password logins (create flow, submit) in a loop and
-// reports logins per second and latency percentiles.
-func login(args []string) error {
-	fs := flag.NewFlagSet("login", flag.ExitOnError)
+// register runs native one-step password registrations (create flow,
+// submit with new traits) in a loop and reports sign-ups per second and
+// latency percentiles. Each sign-up hashes its password and writes an
+// identity and a session: the storage engine's write path.
+func register(args []string) error {
+	fs := flag.NewFlagSet("register", flag.ExitOnError)
 	base := fs.String("url", "http://127.0.0.1:9004", "public API base URL")
-	em := fs.String("email", email(0), "identifier")
-	pw := fs.String("password", BenchPassword, "password")
 	workers := fs.Int("workers", 4, "concurrent clients")
 	dur := fs.Duration("d", 20*time.Second, "duration")
+	prefix := fs.String("prefix", "reg", "local part prefix of the new addresses")
 	_ = fs.Parse(args)
 	*base = strings.TrimSuffix(*base, "/")
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *workers}}
+	var seq atomic.Int64
+	start := time.Now().UnixNano()
+	return loop("registrations", *workers, *dur, func() error {
+		return registerOnce(hc, *base, fmt.Sprintf("%s-%d-%d@bench.example.com", *prefix, start, seq.Add(1)))
+	})
+}
+
+// loop runs op from workers goroutines for dur and prints
+// "<what> <n> failed <n> elapsed <s> rate <r>/s p50 <d> p99 <d>"
+// (bench.sh and bench-storage.sh read the fields by position and name).
+func loop(what string, workers int, dur time.Duration, op func() error) error {
 	var mu sync.Mutex
 	var lat []time.Duration
 	var failed atomic.Int64
-	deadline := time.Now().Add(*dur)
+	deadline := time.Now().Add(dur)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range *workers {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
-				if err := loginOnce(hc, *base, *em, *pw); err != nil {
+				if err := op(); err != nil {
 					failed.Add(1)
-					fmt.Fprintln(os.Stderr, "login:", err)
+					fmt.Fprintln(os.Stderr, what+":", err)
 					time.Sleep(100 * time.Millisecond)
 					continue
 				}
@@ -307,17 +321,43 @@ func login(args []string) error {
 	wg.Wait()
 	elapsed := time.Since(start)
 	if len(lat) == 0 {
-		return fmt.Errorf("no successful login (%d failed)", failed.Load())
+		return fmt.Errorf("no successful %s (%d failed)", what, failed.Load())
 	}
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	fmt.Printf("logins %d failed %d elapsed %.1fs rate %.2f/s p50 %v p99 %v\n", len(lat), failed.Load(),
+	fmt.Printf("%s %d failed %d elapsed %.1fs rate %.2f/s p50 %v p99 %v\n", what, len(lat), failed.Load(),
 		elapsed.Seconds(), float64(len(lat))/elapsed.Seconds(), pct(0.50).Round(time.Millisecond), pct(0.99).Round(time.Millisecond))
 	return nil
 }
 
+func registerOnce(hc *http.Client, base, em string) error {
+	return flowOnce(hc, base, "registration", map[string]any{"method": "password", "password": BenchPassword,
+		"traits": map[string]any{"email": em}})
+}
+
+// login runs native password logins (create flow, submit) in a loop and
+// reports logins per second and latency percentiles.
+func login(args []string) error {
+	fs := flag.NewFlagSet("login", flag.ExitOnError)
+	base := fs.String("url", "http://127.0.0.1:9004", "public API base URL")
+	em := fs.String("email", email(0), "identifier")
+	pw := fs.String("password", BenchPassword, "password")
+	workers := fs.Int("workers", 4, "concurrent clients")
+	dur := fs.Duration("d", 20*time.Second, "duration")
+	_ = fs.Parse(args)
+	*base = strings.TrimSuffix(*base, "/")
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *workers}}
+	return loop("logins", *workers, *dur, func() error { return loginOnce(hc, *base, *em, *pw) })
+}
+
 func loginOnce(hc *http.Client, base, em, pw string) error {
-	resp, err := hc.Get(base + "/self-service/login/api")
+	return flowOnce(hc, base, "login", map[string]any{"method": "password", "identifier": em, "password": pw})
+}
+
+// flowOnce creates a native flow of kind and submits body to it; 200 is
+// success.
+func flowOnce(hc *http.Client, base, kind string, body map[string]any) error {
+	resp, err := hc.Get(base + "/self-service/" + kind + "/api")
 	if err != nil {
 		return err
 	}
@@ -329,15 +369,15 @@ func loginOnce(hc *http.Client, base, em, pw string) error {
 	if err != nil || flow.ID == "" {
 		return fmt.Errorf("create flow: %d %v", resp.StatusCode, err)
 	}
-	body, _ := json.Marshal(map[string]string{"method": "password", "identifier": em, "password": pw})
-	resp, err = hc.Post(base+"/self-service/login?flow="+flow.ID, "application/json", strings.NewReader(string(body)))
+	b, _ := json.Marshal(body)
+	resp, err = hc.Post(base+"/self-service/"+kind+"?flow="+flow.ID, "application/json", strings.NewReader(string(b)))
 	if err != nil {
 		return err
 	}
-	b, _ := io.ReadAll(bufio.NewReader(resp.Body))
+	out, _ := io.ReadAll(bufio.NewReader(resp.Body))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("submit: %d %.200s", resp.StatusCode, b)
+		return fmt.Errorf("submit: %d %.200s", resp.StatusCode, out)
 	}
 	return nil
 }

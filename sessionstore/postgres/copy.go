@@ -35,6 +35,32 @@ func (r CopyReport) String() string {
 	return fmt.Sprintf("%d identities, %d sessions, %d records, %d secrets", r.Identities, r.Sessions, r.Records, r.Secrets)
 }
 
+// metaNS holds the database's own bookkeeping records. CopyFrom never
+// copies them and they are no user's data.
+const metaNS = "kratos_meta"
+
+// servedKey names the record a serving gateway leaves (MarkServed).
+const servedKey = "served"
+
+// ErrServed is returned by CopyFrom when gateways have already served from
+// the database: copying a Badger store over it now would bring back what
+// happened there since (logged-out sessions, used one-time codes,
+// delivered mail, changed passwords).
+var ErrServed = errors.New("gateways have served from this database since the copy")
+
+// MarkServed records, once, that a gateway serves from this database, so
+// a later `storage copy` cannot roll its state back. Gateways call it at
+// start; the CLI's copy does not.
+func (s *Store) MarkServed(ctx context.Context) error {
+	now := []byte(time.Now().UTC().Format(time.RFC3339))
+	return s.UpdateRecord(ctx, metaNS, servedKey, func(old []byte) ([]byte, time.Duration, error) {
+		if old != nil {
+			return old, 0, nil
+		}
+		return now, 0, nil
+	})
+}
+
 // copyBatch is how many items one transaction of CopyFrom writes.
 const copyBatch = 200
 
@@ -54,6 +80,12 @@ func (s *Store) CopyFrom(ctx context.Context, src ss.Exporter, opts CopyOptions)
 		return rep, fmt.Errorf("sessionstore: copy: %w", err)
 	}
 	defer done()
+	switch since, err := s.GetRecord(ctx, metaNS, servedKey); {
+	case err == nil:
+		return rep, fmt.Errorf("sessionstore: copy: %w (first start %s): copy into an empty database or schema instead", ErrServed, since)
+	case !errors.Is(err, ss.ErrNotFound):
+		return rep, fmt.Errorf("sessionstore: copy: %w", err)
+	}
 	var (
 		batch      []*ss.Item
 		identities []string
@@ -93,6 +125,9 @@ func (s *Store) CopyFrom(ctx context.Context, src ss.Exporter, opts CopyOptions)
 			rep.Sessions++
 			sessions = append(sessions, it.Session.ID)
 		case ss.ItemRecord:
+			if it.Namespace == metaNS {
+				return nil
+			}
 			rep.Records++
 			recNS = append(recNS, it.Namespace)
 			recKeys = append(recKeys, []byte(it.Key))

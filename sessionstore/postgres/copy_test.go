@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -109,6 +110,26 @@ func TestCopyFromBadger(t *testing.T) {
 		t.Fatalf("check after the second copy: %+v %v", chk, err)
 	}
 
+	// Once a gateway has served from the database, a copy would roll its
+	// state back (a revoked session alive again): refused, nothing
+	// written.
+	if err := dst.RevokeSession(ctx, firstSessionID(ctx, t, dst)); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.MarkServed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.MarkServed(ctx); err != nil {
+		t.Fatalf("a second MarkServed: %v", err)
+	}
+	before, _ := dst.Check(ctx)
+	if _, err := dst.CopyFrom(ctx, src, postgres.CopyOptions{}); !errors.Is(err, postgres.ErrServed) {
+		t.Fatalf("copy into a served database: %v, want ErrServed", err)
+	}
+	if after, _ := dst.Check(ctx); after.Sessions != before.Sessions {
+		t.Fatalf("the refused copy changed the sessions: %d → %d", before.Sessions, after.Sessions)
+	}
+
 	// A database whose cluster already made its own cookie key.
 	fresh := newStore(t)
 	if _, err := fresh.Secret(ctx, "cookie", func() ([]byte, error) { return []byte("cluster-key"), nil }); err != nil {
@@ -123,4 +144,20 @@ func TestCopyFromBadger(t *testing.T) {
 	if v, _ := fresh.Secret(ctx, "cookie", nil); string(v) != string(cookie) {
 		t.Fatalf("secret after ReplaceSecrets: %q", v)
 	}
+}
+
+// firstSessionID returns the id of an active session in s.
+func firstSessionID(ctx context.Context, t *testing.T, s *postgres.Store) string {
+	t.Helper()
+	var id string
+	err := s.Export(ctx, func(it *ss.Item) error {
+		if it.Kind == ss.ItemSession && id == "" && it.Session.Active {
+			id = it.Session.ID
+		}
+		return nil
+	})
+	if err != nil || id == "" {
+		t.Fatalf("no session to revoke: %v", err)
+	}
+	return id
 }

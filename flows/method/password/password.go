@@ -149,7 +149,7 @@ func (m *Method) login(w http.ResponseWriter, r *http.Request, st *flow.LoginSta
 			return nil, flow.ErrAnswered
 		}
 		m.logger.Error("password login", zap.Error(err))
-		wire.WriteError(w, r, wire.Internal("unable to verify credentials"))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to verify credentials"))
 		return nil, flow.ErrAnswered
 	}
 	if !ok {

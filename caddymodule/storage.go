@@ -1,0 +1,218 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore/postgres"
+)
+
+// PostgresOptions selects the PostgreSQL engine: several gateways on one
+// database (Caddyfile `storage postgres://…` or a `storage { dsn … }`
+// block). Without it the app keeps identities and sessions in the
+// embedded Badger directory of Storage.
+type PostgresOptions struct {
+	// DSN is a PostgreSQL connection URL (postgres://user:pass@host/db?…)
+	// or key=value string; placeholders such as {env.DATABASE_URL} are
+	// replaced at start.
+	DSN string `json:"dsn"`
+
+	// Schema holds the gateway's tables; created when missing. Default:
+	// the first schema of the DSN's search_path (normally public).
+	Schema string `json:"schema,omitempty"`
+
+	// MaxConns bounds this node's pool. Default: the DSN's
+	// pool_max_conns, else max(4, CPUs).
+	MaxConns int32 `json:"max_conns,omitempty"`
+
+	// MinConns keeps this many connections open. Default: 0.
+	MinConns int32 `json:"min_conns,omitempty"`
+
+	// MaxConnLifetime closes connections older than this (so a failover
+	// or a DNS change is picked up). Default: 1h.
+	MaxConnLifetime caddy.Duration `json:"max_conn_lifetime,omitempty"`
+
+	// MaxConnIdleTime closes connections idle this long. Default: 30m.
+	MaxConnIdleTime caddy.Duration `json:"max_conn_idle_time,omitempty"`
+
+	// ConnectTimeout bounds dialling the server unless the DSN sets
+	// connect_timeout. Default: 5s.
+	ConnectTimeout caddy.Duration `json:"connect_timeout,omitempty"`
+}
+
+// storageTarget is where a config keeps its data, resolved: exactly one
+// of dir (Badger) and dsn (PostgreSQL) is set.
+type storageTarget struct {
+	dir  string
+	dsn  string
+	opts postgres.Options
+}
+
+// poolKey names the open store in the pool: configs (and reloads) naming
+// the same directory, or the same DSN with the same options, share one
+// handle. Changed pool options open a new pool; the old one closes with
+// the old config.
+func (t storageTarget) poolKey() string {
+	if t.dsn == "" {
+		return "badger:" + t.dir
+	}
+	o := t.opts
+	return fmt.Sprintf("pg:%s\x00%s\x00%d\x00%d\x00%d\x00%d\x00%d", t.dsn, o.Schema,
+		o.MaxConns, o.MinConns, o.MaxConnLifetime, o.MaxConnIdleTime, o.ConnectTimeout)
+}
+
+// String is the target for logs and errors, without the DSN's password.
+func (t storageTarget) String() string {
+	if t.dsn == "" {
+		return t.dir
+	}
+	s := redactDSN(t.dsn)
+	if t.opts.Schema != "" {
+		s += " schema " + t.opts.Schema
+	}
+	return s
+}
+
+// schemeRE matches a value that starts with a URL scheme. Such a value is
+// never taken for a directory: `storage postgres:/…` or a misspelt
+// scheme must not silently create a Badger store of that name.
+var schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
+
+// isPostgresDSN reports whether s names a PostgreSQL database.
+func isPostgresDSN(s string) bool {
+	l := strings.ToLower(s)
+	return strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://")
+}
+
+// checkStorageValue refuses a storage value with a URL scheme that is
+// not a PostgreSQL DSN (the Caddyfile parser and Provision share it).
+// A Windows drive letter (C:\…, C:/…) is a path.
+func checkStorageValue(s string) error {
+	if isPostgresDSN(s) || !schemeRE.MatchString(s) {
+		return nil
+	}
+	if len(s) >= 3 && s[1] == ':' && (s[2] == '\\' || s[2] == '/') {
+		return nil
+	}
+	scheme, _, _ := strings.Cut(s, ":")
+	return fmt.Errorf("storage %q: a value with a URL scheme (%s:) must be a PostgreSQL DSN (postgres://…); a directory is a plain path", redactDSN(s), scheme)
+}
+
+// storage resolves the configured storage.
+func (a *App) storage(repl *caddy.Replacer) (storageTarget, error) {
+	r := func(s string) string { return repl.ReplaceKnown(s, "") }
+	if a.Postgres != nil {
+		if a.Storage != "" {
+			return storageTarget{}, errors.New("storage: both a directory and postgres are configured; give one")
+		}
+		p := a.Postgres
+		dsn := strings.TrimSpace(r(p.DSN))
+		if dsn == "" {
+			return storageTarget{}, fmt.Errorf("storage: postgres dsn %q is empty after replacing placeholders", p.DSN)
+		}
+		if schemeRE.MatchString(dsn) && !isPostgresDSN(dsn) {
+			return storageTarget{}, fmt.Errorf("storage: dsn %q is not a PostgreSQL URL (postgres://…)", redactDSN(dsn))
+		}
+		if p.MaxConns < 0 || p.MinConns < 0 || (p.MaxConns > 0 && p.MinConns > p.MaxConns) {
+			return storageTarget{}, fmt.Errorf("storage: min_conns %d, max_conns %d: need 0 <= min_conns <= max_conns", p.MinConns, p.MaxConns)
+		}
+		for name, d := range map[string]caddy.Duration{"max_conn_lifetime": p.MaxConnLifetime, "max_conn_idle_time": p.MaxConnIdleTime, "connect_timeout": p.ConnectTimeout} {
+			if d < 0 {
+				return storageTarget{}, fmt.Errorf("storage: %s %s is negative", name, time.Duration(d))
+			}
+		}
+		return storageTarget{dsn: dsn, opts: postgres.Options{
+			Schema:          r(p.Schema),
+			MaxConns:        p.MaxConns,
+			MinConns:        p.MinConns,
+			MaxConnLifetime: time.Duration(p.MaxConnLifetime),
+			MaxConnIdleTime: time.Duration(p.MaxConnIdleTime),
+			ConnectTimeout:  time.Duration(p.ConnectTimeout),
+		}}, nil
+	}
+	v := strings.TrimSpace(r(a.Storage))
+	if err := checkStorageValue(v); err != nil {
+		return storageTarget{}, err
+	}
+	if isPostgresDSN(v) {
+		return storageTarget{dsn: v}, nil
+	}
+	if v == "" {
+		v = filepath.Join(caddy.AppDataDir(), "kratos")
+	}
+	abs, err := filepath.Abs(v)
+	if err != nil {
+		return storageTarget{}, fmt.Errorf("storage %q: %w", v, err)
+	}
+	return storageTarget{dir: abs}, nil
+}
+
+// openStorage opens the engine of t. The store outlives the config that
+// opened it (it is pooled), so it logs to Caddy's default logger.
+func openStorage(t storageTarget) (sessionstore.Storage, error) {
+	logf := storeLogf(caddy.Log().Named("kratos.store"))
+	if t.dsn == "" {
+		return sessionstore.Open(t.dir, sessionstore.Options{Logf: logf})
+	}
+	opts := t.opts
+	opts.Logf = logf
+	// Connecting and migrating are bounded: a database that does not
+	// answer stops Caddy at start with the cause instead of hanging.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := postgres.Open(ctx, t.dsn, opts)
+	if err != nil {
+		return nil, err
+	}
+	// From now on `storage copy` refuses this database: a copy would roll
+	// back what the gateways did here (revocations, used codes).
+	if err := st.MarkServed(ctx); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// passwordRE finds a password in a key=value DSN.
+var passwordRE = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+
+// redactDSN hides the password of a DSN (URL or key=value form) for logs
+// and errors.
+func redactDSN(dsn string) string {
+	if strings.Contains(dsn, "://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			scheme, _, _ := strings.Cut(dsn, "://")
+			return scheme + "://(unparsable URL)"
+		}
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.String()
+	}
+	return passwordRE.ReplaceAllString(dsn, "${1}xxxxx")
+}
+
+// logStorage says which storage this config uses.
+func (a *App) logStorage(t storageTarget, reused bool) {
+	if t.dsn == "" {
+		a.logger.Info("kratos storage", zap.String("engine", "badger"), zap.String("dir", t.dir), zap.Bool("reused", reused))
+		return
+	}
+	a.logger.Info("kratos storage", zap.String("engine", "postgres"), zap.String("dsn", t.String()), zap.Bool("reused", reused))
+}
