@@ -20,6 +20,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/login"
+	"github.com/caddy-kratos/caddy-kratos/flows/logout"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/password"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
@@ -272,6 +273,8 @@ type Engine struct {
 	idFirstMethods []flow.IdentifierFirstMethod
 	// password is the password method.
 	password *password.Method
+	// logout is the logout flow.
+	logout *logout.Logout
 	// login is the login flow.
 	login *login.Flow
 	// kernel stores and drives the flows (flow.Kernel).
@@ -512,6 +515,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	e.login = login.New(login.Config{LoginStyle: e.cfg.LoginStyle, RequireVerifiedAddress: e.cfg.RequireVerifiedAddress,
 		MitigateAccountEnumeration: e.cfg.MitigateAccountEnumeration}, e.kernel, e.sessions, store, e.schemas, e.urls, logger,
 		e.loginMethods, e.idFirstMethods)
+	e.logout = logout.New(e.kernel, e.sessions, store, e.urls)
 	e.kernel.Register(e.login, registrationKind{e}, settingsKind{e}, recoveryKind{e}, verificationKind{e})
 	e.routes()
 	return e, nil

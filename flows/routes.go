@@ -31,9 +31,9 @@ func (e *Engine) routes() {
 	m.HandleFunc("GET /self-service/verification", e.verificationLink)
 	m.HandleFunc("GET /self-service/recovery", e.recoveryLink)
 
-	m.HandleFunc("GET /self-service/logout/browser", e.createLogoutFlow)
-	m.HandleFunc("GET /self-service/logout", e.updateLogoutFlow)
-	m.HandleFunc("DELETE /self-service/logout/api", e.performNativeLogout)
+	m.HandleFunc("GET /self-service/logout/browser", e.logout.CreateBrowser)
+	m.HandleFunc("GET /self-service/logout", e.logout.Update)
+	m.HandleFunc("DELETE /self-service/logout/api", e.logout.PerformNative)
 
 	m.HandleFunc("GET /sessions/whoami", e.sessions.Whoami)
 	m.HandleFunc("POST /sessions/whoami", e.sessions.Whoami)
