@@ -275,8 +275,10 @@ type Engine struct {
 	password *password.Method
 	// logout is the logout flow.
 	logout *logout.Logout
-	// login is the login flow.
-	login *login.Flow
+	// login, recovery and verification are flows.
+	recovery     *recoveryFlow
+	verification *verificationFlow
+	login        *login.Flow
 	// kernel stores and drives the flows (flow.Kernel).
 	kernel *flow.Kernel
 	// sessions issues, finds and checks sessions (sessioncheck.go).
@@ -516,7 +518,13 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		MitigateAccountEnumeration: e.cfg.MitigateAccountEnumeration}, e.kernel, e.sessions, store, e.schemas, e.urls, logger,
 		e.loginMethods, e.idFirstMethods)
 	e.logout = logout.New(e.kernel, e.sessions, store, e.urls)
-	e.kernel.Register(e.login, registrationKind{e}, settingsKind{e}, recoveryKind{e}, verificationKind{e})
+	e.verification = newVerificationFlow(verificationConfig{VerificationEnabled: e.cfg.VerificationEnabled,
+		VerificationUse: e.cfg.VerificationUse}, e.kernel, store, e.urls, logger, clock)
+	e.recovery = newRecoveryFlow(recoveryConfig{RecoveryEnabled: e.cfg.RecoveryEnabled, RecoveryUse: e.cfg.RecoveryUse,
+		CodeMaxSubmissions: e.cfg.CodeMaxSubmissions, KeepSessionsAfterRecovery: e.cfg.KeepSessionsAfterRecovery,
+		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge, UseContinueWithTransitions: e.cfg.UseContinueWithTransitions},
+		e.kernel, e.sessions, store, e.urls, logger, clock, e.newSettingsFlow)
+	e.kernel.Register(e.login, registrationKind{e}, settingsKind{e}, e.recovery, e.verification)
 	e.routes()
 	return e, nil
 }

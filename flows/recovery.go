@@ -3,15 +3,18 @@ package flows
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
-func (e *Engine) recoveryForm(f *flow.Flow, csrf string) {
+func (e *recoveryFlow) recoveryForm(f *flow.Flow, csrf string) {
 	g := e.cfg.RecoveryUse
 	f.State, f.Active = "choose_method", g
 	f.UI.Nodes = []*node.Node{
@@ -21,7 +24,7 @@ func (e *Engine) recoveryForm(f *flow.Flow, csrf string) {
 	}
 }
 
-func (e *Engine) recoverySent(f *flow.Flow, address string) {
+func (e *recoveryFlow) recoverySent(f *flow.Flow, address string) {
 	g := e.cfg.RecoveryUse
 	f.State, f.Active = "sent_email", g
 	csrf := ""
@@ -49,7 +52,7 @@ func (e *Engine) recoverySent(f *flow.Flow, address string) {
 	f.UI.Messages = []node.Text{node.NewText(1060003, nil)}
 }
 
-func (e *Engine) initRecovery(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
+func (e *recoveryFlow) initRecovery(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	if !e.cfg.RecoveryEnabled {
 		return nil, errRecoveryDisabled()
 	}
@@ -66,7 +69,7 @@ func (e *Engine) initRecovery(r *http.Request, typ string) (*flow.Flow, *wire.Er
 	return f, nil
 }
 
-func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+func (e *recoveryFlow) submitRecovery(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
 	f := sub.Flow
 	f.UI.ResetMessages()
 	if !e.cfg.RecoveryEnabled {
@@ -121,7 +124,7 @@ func (e *Engine) submitRecovery(w http.ResponseWriter, r *http.Request, sub *flo
 	e.kernel.Render(w, r, sub, http.StatusOK)
 }
 
-func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *flow.Submission, code string) {
+func (e *recoveryFlow) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *flow.Submission, code string) {
 	f := sub.Flow
 	ok, c, err := e.kernel.ConsumeCode(r, f, code)
 	if err != nil {
@@ -159,7 +162,7 @@ func (e *Engine) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *fl
 
 // recoveryLink serves GET /self-service/recovery?flow=&token= (the mailed
 // link).
-func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
+func (e *recoveryFlow) recoveryLink(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, err := e.kernel.Load(r.Context(), q.Get("flow"), "recovery")
 	if err != nil {
@@ -201,7 +204,7 @@ func (e *Engine) recoveryLink(w http.ResponseWriter, r *http.Request) {
 
 // completeRecovery signs the identity in with a privileged session and
 // hands over to a settings flow, answered per client kind as Kratos does.
-func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *flow.Submission, identityID, address, method string) {
+func (e *recoveryFlow) completeRecovery(w http.ResponseWriter, r *http.Request, sub *flow.Submission, identityID, address, method string) {
 	f := sub.Flow
 	// The address just proved itself: it counts as verified (Kratos does
 	// the same), and proving it for the first time claims the account.
@@ -281,7 +284,7 @@ func (e *Engine) completeRecovery(w http.ResponseWriter, r *http.Request, sub *f
 // recoveryReplayed answers a submit to a flow that already passed: it
 // cannot be replayed, so the client starts over (observed: 303 to a fresh
 // flow, for every client kind).
-func (e *Engine) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flow.Flow) {
+func (e *recoveryFlow) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flow.Flow) {
 	if _, lerr := e.kernel.Reserve(r.Context(), "flow_ip", e.kernel.LimitIP(r)); lerr != nil {
 		e.kernel.Refuse(w, r, nil, lerr)
 		return
@@ -316,4 +319,87 @@ func jsonKind(v any) string {
 		return "object"
 	}
 	return "number"
+}
+
+// openAdminRecovery serves the recovery_link of an administrator's code
+// flow (GET /self-service/recovery?flow=<id> without a token): the flow is
+// bound to this browser's CSRF cookie (every opener rebinds it; the code
+// is the secret) and the browser goes on to the recovery UI. It reports
+// false for every other flow and for expired flows, which the caller
+// handles as before.
+func (e *recoveryFlow) openAdminRecovery(w http.ResponseWriter, r *http.Request, f *flow.Flow) bool {
+	if admin, _ := f.Internal[flow.AdminCreated].(bool); !admin || f.Type != "browser" || f.State != "sent_email" ||
+		f.Challenge() == nil || e.now().After(f.ExpiresAt) {
+		return false
+	}
+	f.CSRFToken = e.kernel.EnsureCSRF(w, r)
+	e.kernel.SetCSRFNode(f, f.CSRFToken)
+	if err := e.kernel.Save(r.Context(), f); err != nil {
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
+		return true
+	}
+	if wire.PrefersHTML(r) {
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("recovery"), "flow", f.ID))
+		return true
+	}
+	flow.WriteFlow(w, http.StatusOK, f)
+	return true
+}
+
+func errRecoveryDisabled() *wire.Error {
+	return wire.FlowDisabled("Recovery is not allowed because it was disabled.")
+}
+
+// recoveryFlow is the recovery flow (flow.Kind): an address proves who
+// the account is (a mailed code or link), a session is issued and a
+// settings flow opens for the new password.
+type recoveryFlow struct {
+	cfg      recoveryConfig
+	kernel   *flow.Kernel
+	sessions *session.Manager
+	store    sessionstore.Storage
+	urls     *wire.URLs
+	logger   *zap.Logger
+	now      func() time.Time
+	// newSettingsFlow is the settings flow a recovery ends in.
+	newSettingsFlow func(r *http.Request, typ string, sess *sessionstore.Session, ident *sessionstore.Identity, csrf []byte) *flow.Flow
+}
+
+// recoveryConfig is what the recovery flow takes from the configuration.
+type recoveryConfig struct {
+	RecoveryEnabled            bool
+	RecoveryUse                string
+	CodeMaxSubmissions         int
+	KeepSessionsAfterRecovery  bool
+	PrivilegedSessionMaxAge    time.Duration
+	UseContinueWithTransitions bool
+}
+
+// newRecoveryFlow returns the recovery flow; newSettings makes the
+// settings flow a recovery ends in.
+func newRecoveryFlow(cfg recoveryConfig, k *flow.Kernel, sessions *session.Manager, store sessionstore.Storage, urls *wire.URLs,
+	logger *zap.Logger, now func() time.Time,
+	newSettings func(r *http.Request, typ string, sess *sessionstore.Session, ident *sessionstore.Identity, csrf []byte) *flow.Flow) *recoveryFlow {
+	return &recoveryFlow{cfg: cfg, kernel: k, sessions: sessions, store: store, urls: urls, logger: logger, now: now, newSettingsFlow: newSettings}
+}
+
+// Name is "recovery".
+func (e *recoveryFlow) Name() string { return "recovery" }
+
+// Init builds a new recovery flow.
+func (e *recoveryFlow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
+	return e.initRecovery(r, typ)
+}
+
+// Submit handles updateRecoveryFlow.
+func (e *recoveryFlow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+	e.submitRecovery(w, r, sub)
+}
+
+// Disabled is the answer while recovery is off.
+func (e *recoveryFlow) Disabled() *wire.Error {
+	if !e.cfg.RecoveryEnabled {
+		return errRecoveryDisabled()
+	}
+	return nil
 }

@@ -1,10 +1,10 @@
 package flows
 
 import (
-	"context"
 	"net/http"
 	"net/mail"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -21,12 +21,8 @@ func errVerificationDisabled() *wire.Error {
 	return wire.FlowDisabled("Verification is not allowed because it was disabled.")
 }
 
-func errRecoveryDisabled() *wire.Error {
-	return wire.FlowDisabled("Recovery is not allowed because it was disabled.")
-}
-
 // verificationForm renders the choose_method screen.
-func (e *Engine) verificationForm(f *flow.Flow) {
+func (e *verificationFlow) verificationForm(f *flow.Flow) {
 	group := e.cfg.VerificationUse
 	f.State = "choose_method"
 	f.Active = group
@@ -40,7 +36,7 @@ func (e *Engine) verificationForm(f *flow.Flow) {
 }
 
 // verificationSent renders the sent_email screen.
-func (e *Engine) verificationSent(f *flow.Flow, address string) {
+func (e *verificationFlow) verificationSent(f *flow.Flow, address string) {
 	group := e.cfg.VerificationUse
 	f.State = "sent_email"
 	f.Active = group
@@ -64,7 +60,7 @@ func (e *Engine) verificationSent(f *flow.Flow, address string) {
 	}
 }
 
-func (e *Engine) initVerification(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
+func (e *verificationFlow) initVerification(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	if !e.cfg.VerificationEnabled {
 		return nil, errVerificationDisabled()
 	}
@@ -87,7 +83,7 @@ func validEmail(s string) bool {
 	return err == nil && a.Address == s && strings.Contains(s, "@")
 }
 
-func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+func (e *verificationFlow) submitVerification(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
 	f := sub.Flow
 	f.UI.ResetMessages()
 	if !e.cfg.VerificationEnabled {
@@ -134,7 +130,7 @@ func (e *Engine) submitVerification(w http.ResponseWriter, r *http.Request, sub 
 }
 
 // verifyCode completes verification with a code.
-func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *flow.Submission, code string) {
+func (e *verificationFlow) verifyCode(w http.ResponseWriter, r *http.Request, sub *flow.Submission, code string) {
 	f := sub.Flow
 	ok, c, err := e.kernel.ConsumeCode(r, f, code)
 	if err != nil {
@@ -166,9 +162,9 @@ func (e *Engine) verifyCode(w http.ResponseWriter, r *http.Request, sub *flow.Su
 }
 
 // completeVerification marks the address verified and renders success.
-func (e *Engine) completeVerification(w http.ResponseWriter, r *http.Request, sub *flow.Submission, identityID, address string) {
+func (e *verificationFlow) completeVerification(w http.ResponseWriter, r *http.Request, sub *flow.Submission, identityID, address string) {
 	f := sub.Flow
-	if err := e.markVerified(r.Context(), identityID, address); err != nil {
+	if err := e.kernel.MarkVerified(r.Context(), identityID, address); err != nil {
 		e.logger.Error("marking address verified", zap.Error(err))
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
 		return
@@ -183,33 +179,11 @@ func (e *Engine) completeVerification(w http.ResponseWriter, r *http.Request, su
 	e.kernel.Render(w, r, sub, http.StatusOK)
 }
 
-func (e *Engine) markVerified(ctx context.Context, identityID, address string) error {
-	now := e.now().UTC()
-	_, err := e.store.ModifyIdentity(ctx, identityID, func(ident *sessionstore.Identity) error {
-		changed := false
-		for i, a := range ident.VerifiableAddresses {
-			if a.Value == address && !a.Verified {
-				changed = true
-				ident.VerifiableAddresses[i].Verified = true
-				ident.VerifiableAddresses[i].Status = "completed"
-				ident.VerifiableAddresses[i].VerifiedAt = &now
-				ident.VerifiableAddresses[i].UpdatedAt = now
-			}
-		}
-		if !changed {
-			return sessionstore.ErrNoChange
-		}
-		ident.UpdatedAt = now
-		return nil
-	})
-	return err
-}
-
 // --- links ---
 
 // verificationLink serves GET /self-service/verification?flow=&code=|token=
 // (the link in the mail).
-func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
+func (e *verificationFlow) verificationLink(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, err := e.kernel.Load(r.Context(), q.Get("flow"), "verification")
 	if err != nil {
@@ -255,7 +229,7 @@ func (e *Engine) verificationLink(w http.ResponseWriter, r *http.Request) {
 // sendVerificationForAddress starts a verification flow for a new address
 // (after registration or a profile change) and adds show_verification_ui
 // to src's continue_with.
-func (e *Engine) sendVerificationForAddress(r *http.Request, ident *sessionstore.Identity, a sessionstore.VerifiableAddress, src *flow.Flow) {
+func (e *verificationFlow) sendVerificationForAddress(r *http.Request, ident *sessionstore.Identity, a sessionstore.VerifiableAddress, src *flow.Flow) {
 	if !e.cfg.VerificationEnabled || a.Via != "email" {
 		return
 	}
@@ -295,4 +269,49 @@ func (e *Engine) sendVerificationForAddress(r *http.Request, ident *sessionstore
 	if src != nil {
 		src.ContinueWith = append(src.ContinueWith, item)
 	}
+}
+
+// verificationFlow is the verification flow (flow.Kind): an address is
+// verified with a mailed code or link.
+type verificationFlow struct {
+	cfg    verificationConfig
+	kernel *flow.Kernel
+	store  sessionstore.Storage
+	urls   *wire.URLs
+	logger *zap.Logger
+	now    func() time.Time
+}
+
+// verificationConfig is what the verification flow takes from the
+// configuration.
+type verificationConfig struct {
+	VerificationEnabled bool
+	VerificationUse     string
+}
+
+// newVerificationFlow returns the verification flow.
+func newVerificationFlow(cfg verificationConfig, k *flow.Kernel, store sessionstore.Storage, urls *wire.URLs, logger *zap.Logger,
+	now func() time.Time) *verificationFlow {
+	return &verificationFlow{cfg: cfg, kernel: k, store: store, urls: urls, logger: logger, now: now}
+}
+
+// Name is "verification".
+func (e *verificationFlow) Name() string { return "verification" }
+
+// Init builds a new verification flow.
+func (e *verificationFlow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
+	return e.initVerification(r, typ)
+}
+
+// Submit handles updateVerificationFlow.
+func (e *verificationFlow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+	e.submitVerification(w, r, sub)
+}
+
+// Disabled is the answer while verification is off.
+func (e *verificationFlow) Disabled() *wire.Error {
+	if !e.cfg.VerificationEnabled {
+		return errVerificationDisabled()
+	}
+	return nil
 }
