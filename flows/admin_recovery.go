@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/recovery"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
@@ -46,7 +47,7 @@ func (e *Engine) adminRecoveryStart(w http.ResponseWriter, r *http.Request, body
 		return 0, false
 	}
 	if !e.cfg.RecoveryEnabled {
-		wire.WriteError(w, r, errRecoveryDisabled())
+		wire.WriteError(w, r, recovery.ErrDisabled())
 		return 0, false
 	}
 	lifespan := e.cfg.CodeLifespan
@@ -79,7 +80,7 @@ func (e *Engine) newAdminRecoveryFlow(r *http.Request, typ string, lifespan time
 		f.Internal = map[string]any{}
 	}
 	f.Internal[flow.AdminCreated] = true
-	e.recovery.recoveryForm(f, "")
+	e.recovery.Form(f, "")
 	return f
 }
 
@@ -111,7 +112,7 @@ func (e *Engine) adminCreateRecoveryCode(w http.ResponseWriter, r *http.Request)
 	code := flow.NewCode()
 	// The code screen without the "resend" button: there is no address
 	// to send to.
-	e.recovery.recoverySent(f, "")
+	e.recovery.Sent(f, "")
 	nodes := f.UI.Nodes[:0]
 	for _, n := range f.UI.Nodes {
 		if a := n.Input(); a != nil && a.Name == "email" {

@@ -22,8 +22,10 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/login"
 	"github.com/caddy-kratos/caddy-kratos/flows/logout"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/password"
+	"github.com/caddy-kratos/caddy-kratos/flows/recovery"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
+	"github.com/caddy-kratos/caddy-kratos/flows/verification"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -276,8 +278,8 @@ type Engine struct {
 	// logout is the logout flow.
 	logout *logout.Logout
 	// login, recovery and verification are flows.
-	recovery     *recoveryFlow
-	verification *verificationFlow
+	recovery     *recovery.Flow
+	verification *verification.Flow
 	login        *login.Flow
 	// kernel stores and drives the flows (flow.Kernel).
 	kernel *flow.Kernel
@@ -518,9 +520,9 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		MitigateAccountEnumeration: e.cfg.MitigateAccountEnumeration}, e.kernel, e.sessions, store, e.schemas, e.urls, logger,
 		e.loginMethods, e.idFirstMethods)
 	e.logout = logout.New(e.kernel, e.sessions, store, e.urls)
-	e.verification = newVerificationFlow(verificationConfig{VerificationEnabled: e.cfg.VerificationEnabled,
+	e.verification = verification.New(verification.Config{VerificationEnabled: e.cfg.VerificationEnabled,
 		VerificationUse: e.cfg.VerificationUse}, e.kernel, store, e.urls, logger, clock)
-	e.recovery = newRecoveryFlow(recoveryConfig{RecoveryEnabled: e.cfg.RecoveryEnabled, RecoveryUse: e.cfg.RecoveryUse,
+	e.recovery = recovery.New(recovery.Config{RecoveryEnabled: e.cfg.RecoveryEnabled, RecoveryUse: e.cfg.RecoveryUse,
 		CodeMaxSubmissions: e.cfg.CodeMaxSubmissions, KeepSessionsAfterRecovery: e.cfg.KeepSessionsAfterRecovery,
 		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge, UseContinueWithTransitions: e.cfg.UseContinueWithTransitions},
 		e.kernel, e.sessions, store, e.urls, logger, clock, e.newSettingsFlow)

@@ -28,8 +28,8 @@ func (e *Engine) routes() {
 	}
 	// Kratos routes GET on the submit paths too: mailed links.
 	m.HandleFunc("GET /self-service/login", func(w http.ResponseWriter, r *http.Request) { e.kernel.Submit(w, r, "login") })
-	m.HandleFunc("GET /self-service/verification", e.verification.verificationLink)
-	m.HandleFunc("GET /self-service/recovery", e.recovery.recoveryLink)
+	m.HandleFunc("GET /self-service/verification", e.verification.Link)
+	m.HandleFunc("GET /self-service/recovery", e.recovery.Link)
 
 	m.HandleFunc("GET /self-service/logout/browser", e.logout.CreateBrowser)
 	m.HandleFunc("GET /self-service/logout", e.logout.Update)

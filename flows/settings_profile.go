@@ -69,7 +69,7 @@ func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcom
 		},
 		after: func(f *flow.Flow) {
 			for _, a := range newAddrs {
-				e.verification.sendVerificationForAddress(r, stored, a, f)
+				e.verification.SendForAddress(r, stored, a, f)
 			}
 		},
 	}

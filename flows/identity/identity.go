@@ -2,6 +2,8 @@ package identity
 
 import (
 	"net/http"
+	"net/mail"
+	"strings"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -36,4 +38,13 @@ func HasVerifiedAddress(ident *sessionstore.Identity) bool {
 		}
 	}
 	return false
+}
+
+// ValidEmail is a syntactic check for submitted addresses.
+func ValidEmail(s string) bool {
+	if len(s) > 320 || strings.ContainsAny(s, " \r\n<>") {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && strings.Contains(s, "@")
 }
