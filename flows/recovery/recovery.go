@@ -14,6 +14,8 @@ import (
 	"go.uber.org/zap"
 )
 
+// Form is the recovery flow's first screen: the address and the send
+// button.
 func (rf *Flow) Form(f *flow.Flow, csrf string) {
 	g := rf.cfg.RecoveryUse
 	f.State, f.Active = "choose_method", g
@@ -24,6 +26,8 @@ func (rf *Flow) Form(f *flow.Flow, csrf string) {
 	}
 }
 
+// Sent is the screen after the code or link went out (code: the code
+// input).
 func (rf *Flow) Sent(f *flow.Flow, address string) {
 	g := rf.cfg.RecoveryUse
 	f.State, f.Active = "sent_email", g
@@ -346,6 +350,7 @@ func (rf *Flow) OpenAdmin(w http.ResponseWriter, r *http.Request, f *flow.Flow) 
 	return true
 }
 
+// ErrDisabled is the answer while recovery is off.
 func ErrDisabled() *wire.Error {
 	return wire.FlowDisabled("Recovery is not allowed because it was disabled.")
 }

@@ -16,6 +16,7 @@ import (
 // Verification and recovery by code or link (issue: mail, verification,
 // recovery). Both flows keep the pending code in flow.Internal.
 
+// ErrDisabled is the answer while verification is off.
 func ErrDisabled() *wire.Error {
 	return wire.FlowDisabled("Verification is not allowed because it was disabled.")
 }
