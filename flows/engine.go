@@ -270,7 +270,7 @@ type Engine struct {
 	// credential methods of each flow, in display order (methods.go).
 	loginMethods        []flow.LoginMethod
 	registrationMethods []*registrationMethod
-	settingsMethods     []*settingsMethod
+	settingsMethods     []flow.SettingsMethod
 	// idFirstMethods are the first factors of identifier-first login.
 	idFirstMethods []flow.IdentifierFirstMethod
 	// password is the password method.

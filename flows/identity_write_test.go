@@ -244,19 +244,20 @@ func TestSettingsWriteRefusedAfterDeactivation(t *testing.T) {
 	probe := &settingsMethod{
 		name:  "race_probe",
 		nodes: func(*Engine, *http.Request, *flow.Flow, *sessionstore.Identity) {},
-		update: func(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-			res := raceDo("PATCH", admURL+"/admin/identities/"+st.ident.ID,
+		update: func(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+			res := raceDo("PATCH", admURL+"/admin/identities/"+st.Identity.ID,
 				[]map[string]any{{"op": "replace", "path": "/state", "value": "inactive"}}, nil)
 			if res.status != http.StatusOK {
-				return settingsOutcome{err: wire.Internal("deactivation failed: " + string(res.raw))}
+				return flow.SettingsOutcome{Err: wire.Internal("deactivation failed: " + string(res.raw))}
 			}
-			return settingsOutcome{success: true, apply: func(cur *sessionstore.Identity) error {
+			return flow.SettingsOutcome{Success: true, Apply: func(cur *sessionstore.Identity) error {
 				cur.Traits = json.RawMessage(`{"email":"race-deactivated@example.com","name":{"first":"Mallory"}}`)
 				return nil
 			}}
 		},
 	}
 	e, pub, adm := admEngine(t, func(c *Config) { c.Methods = map[string]bool{"race_probe": true} })
+	probe.e = e
 	e.settingsMethods = append(e.settingsMethods, probe)
 	admURL = adm.URL
 	token := registerNative(t, pub.URL, "race-deactivated@example.com")

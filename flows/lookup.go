@@ -233,17 +233,17 @@ func lookupCodesNode(entries []lookupEntry) *node.Node {
 			Text: node.NewText(1050015, map[string]any{"secrets": secrets}, list)}}
 }
 
-func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.Flow
-	body := st.sub.Body
+func lookupSettingsUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+	f := st.Sub.Flow
+	body := st.Sub.Body
 	confirm, reveal := wire.BodyBool(body, "lookup_secret_confirm"), wire.BodyBool(body, "lookup_secret_reveal")
 	disable, regenerate := wire.BodyBool(body, "lookup_secret_disable"), wire.BodyBool(body, "lookup_secret_regenerate")
 	if !confirm && !reveal && !disable && !regenerate {
 		f.UI.Messages = []node.Text{node.NewText(4010004, nil)}
-		return settingsOutcome{invalid: true}
+		return flow.SettingsOutcome{Invalid: true}
 	}
-	if !e.privileged(st.sess) {
-		return settingsOutcome{privileged: true}
+	if !e.privileged(st.Session) {
+		return flow.SettingsOutcome{Privileged: true}
 	}
 	ctx := r.Context()
 	switch {
@@ -255,11 +255,11 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			}
 		}
 		if len(codes) != lookupCodeCount {
-			return settingsOutcome{privileged: true, err: wire.BadRequest("You must (re-)generate recovery backup codes before you can save them.")}
+			return flow.SettingsOutcome{Privileged: true, Err: wire.BadRequest("You must (re-)generate recovery backup codes before you can save them.")}
 		}
-		cfg, err := e.newLookupConfig(ctx, st.ident.ID, codes)
+		cfg, err := e.newLookupConfig(ctx, st.Identity.ID, codes)
 		if err != nil {
-			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
+			return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
 		now := e.now().UTC()
 		delete(f.Internal, lookupInternalKey)
@@ -270,34 +270,34 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			})
 			return nil
 		}
-		return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow.Flow) {
+		return flow.SettingsOutcome{Apply: apply, Privileged: true, Success: true, After: func(*flow.Flow) {
 			// Kratos counts confirming the codes as completing the method.
-			e.recordLinkedMethod(r, st, "lookup_secret", "aal2")
+			e.kernel.RecordLinkedMethod(r, st, "lookup_secret", "aal2")
 		}}
 	case reveal:
-		cfg, ok := lookupConfigOf(st.ident)
+		cfg, ok := lookupConfigOf(st.Identity)
 		if !ok {
-			return settingsOutcome{privileged: true, err: wire.BadRequest("Can not reveal lookup codes because you have none.")}
+			return flow.SettingsOutcome{Privileged: true, Err: wire.BadRequest("Can not reveal lookup codes because you have none.")}
 		}
 		entries := make([]lookupEntry, 0, len(cfg.RecoveryCodes))
 		for _, c := range cfg.RecoveryCodes {
 			code := c.Code
 			if code == "" {
-				plain, _, err := e.sealer.Open(ctx, lookupPurpose, st.ident.ID, c.Sealed)
+				plain, _, err := e.sealer.Open(ctx, lookupPurpose, st.Identity.ID, c.Sealed)
 				if err != nil {
-					return settingsOutcome{err: wire.StoreError(err, "The recovery codes could not be read.")}
+					return flow.SettingsOutcome{Err: wire.StoreError(err, "The recovery codes could not be read.")}
 				}
 				code = string(plain)
 			}
 			entries = append(entries, lookupEntry{code: code, usedAt: c.UsedAt})
 		}
 		if err := e.showLookupCodes(ctx, f, entries, lookupDisableNode(), lookupRegenerateNode()); err != nil {
-			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
+			return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
-		return settingsOutcome{privileged: true, show: true}
+		return flow.SettingsOutcome{Privileged: true, Show: true}
 	case disable:
 		delete(f.Internal, lookupInternalKey)
-		return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {
+		return flow.SettingsOutcome{Privileged: true, Success: true, Apply: func(cur *sessionstore.Identity) error {
 			if !hasCredential(cur, "lookup_secret") {
 				return sessionstore.ErrNoChange // disabled meanwhile
 			}
@@ -309,7 +309,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 		plain, _ := json.Marshal(codes)
 		sealed, err := e.sealer.Seal(ctx, lookupPurpose, f.ID, plain)
 		if err != nil {
-			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
+			return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
 		f.Internals()[lookupInternalKey] = sealed
 		entries := make([]lookupEntry, len(codes))
@@ -317,9 +317,9 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			entries[i] = lookupEntry{code: c}
 		}
 		if err := e.showLookupCodes(ctx, f, entries, lookupConfirmNode()); err != nil {
-			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
+			return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
-		return settingsOutcome{privileged: true, show: true}
+		return flow.SettingsOutcome{Privileged: true, Show: true}
 	}
 }
 

@@ -18,12 +18,14 @@ func (e *Engine) registerMethods() {
 	for _, m := range []*idFirstMethod{codeIDFirst(), passkeyIDFirst(), webauthnIDFirst()} {
 		e.idFirstMethods = append(e.idFirstMethods, idFirstAdapter{e, m})
 	}
-	e.settingsMethods = []*settingsMethod{
-		{name: "profile", nodes: profileNodes, update: profileUpdate},
-		{name: "password", nodes: passwordSettingsNodes, update: passwordSettingsUpdate},
-		{name: "lookup_secret", nodes: lookupSettingsNodes, update: lookupSettingsUpdate},
-		{name: "totp", nodes: totpSettingsNodes, update: totpSettingsUpdate},
-		{name: "webauthn", nodes: webauthnSettingsNodes, update: webauthnSettingsUpdate},
-		{name: "passkey", nodes: passkeySettingsNodes, update: passkeySettingsUpdate},
+	for _, m := range []*settingsMethod{
+		{e: e, name: "profile", nodes: profileNodes, update: profileUpdate},
+		{e: e, name: "password", nodes: passwordSettingsNodes, update: passwordSettingsUpdate},
+		{e: e, name: "lookup_secret", nodes: lookupSettingsNodes, update: lookupSettingsUpdate},
+		{e: e, name: "totp", nodes: totpSettingsNodes, update: totpSettingsUpdate},
+		{e: e, name: "webauthn", nodes: webauthnSettingsNodes, update: webauthnSettingsUpdate},
+		{e: e, name: "passkey", nodes: passkeySettingsNodes, update: passkeySettingsUpdate},
+	} {
+		e.settingsMethods = append(e.settingsMethods, m)
 	}
 }

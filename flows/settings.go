@@ -9,69 +9,30 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
-	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
 // settingsMethod is one group of the settings flow (profile, password,
-// totp, …). A new method is one new file that appends itself to
-// entry in the engine's list (registerMethods); the engine shows it when
-// it is enabled.
+// totp, …) as the engine lists it (registerMethods), until each method
+// implements flow.SettingsMethod itself.
 type settingsMethod struct {
+	e    *Engine
 	name string
 	// nodes appends the method's nodes for ident to f.
 	nodes func(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity)
 	// update handles a submit whose method is name.
-	update func(e *Engine, r *http.Request, st *settingsState) settingsOutcome
+	update func(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome
 }
 
-// settingsState is what a method's update sees.
-type settingsState struct {
-	sub   *flow.Submission
-	ident *sessionstore.Identity
-	sess  *sessionstore.Session
-	// issued is set when linking a method upgraded the session
-	// (recordLinkedMethod); a rotated token goes out as the new cookie.
-	issued *session.Issued
+func (m *settingsMethod) ID() string    { return m.name }
+func (m *settingsMethod) Enabled() bool { return m.e.methodEnabled(m.name) }
+func (m *settingsMethod) SettingsNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
+	m.nodes(m.e, r, f, ident)
 }
-
-// recordLinkedMethod records on the settings session a method the user
-// just proved by linking it (a TOTP code, confirmed backup codes, a new
-// key), as Kratos does. Linking is no re-authentication: authenticated_at
-// stays, so it cannot renew the privileged window. A session that came in
-// the cookie gets a new token (upgradeSession).
-func (e *Engine) recordLinkedMethod(r *http.Request, st *settingsState, method, aal string) {
-	is, err := e.sessions.Upgrade(r, st.sess, method, aal, false)
-	if err != nil {
-		e.logger.Error("recording a linked method on the session", zap.String("method", method), zap.Error(err))
-		return
-	}
-	st.issued = is
-}
-
-// settingsOutcome is what a method's update decided.
-type settingsOutcome struct {
-	// apply, when set, makes the method's change to the identity as it is
-	// at write time (the store re-runs it on the new identity when another
-	// write won, so it must not keep side effects across runs). It
-	// returns a *settingsRefused when the change no longer fits, or
-	// sessionstore.ErrNoChange when there is nothing left to do.
-	apply func(cur *sessionstore.Identity) error
-	// privileged: the change needs a recent login.
-	privileged bool
-	// success: state success and message 1050001.
-	success bool
-	// invalid: answer the flow with its messages (status 400).
-	invalid bool
-	// show: answer the flow as it is now (status 200), e.g. revealed codes.
-	show bool
-	// err: a non-flow error.
-	err *wire.Error
-	// after runs once the identity is stored (verification mails, session
-	// upgrades); it may add continue_with items.
-	after func(f *flow.Flow)
+func (m *settingsMethod) UpdateSettings(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+	return m.update(m.e, r, st)
 }
 
 func (e *Engine) methodEnabled(name string) bool {
@@ -91,8 +52,8 @@ func (e *Engine) settingsNodes(r *http.Request, f *flow.Flow, ident *sessionstor
 	}
 	f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
 	for _, m := range e.settingsMethods {
-		if e.methodEnabled(m.name) {
-			m.nodes(e, r, f, ident)
+		if m.Enabled() {
+			m.SettingsNodes(r, f, ident)
 		}
 	}
 }
@@ -293,9 +254,9 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *flo
 		return
 	}
 	f.UI.ResetMessages()
-	var m *settingsMethod
+	var m flow.SettingsMethod
 	for _, cand := range e.settingsMethods {
-		if cand.name == sub.Method && e.methodEnabled(cand.name) {
+		if cand.ID() == sub.Method && cand.Enabled() {
 			m = cand
 		}
 	}
@@ -304,43 +265,43 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *flo
 		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 		return
 	}
-	st := &settingsState{sub: sub, ident: ident, sess: sess}
-	out := m.update(e, r, st)
-	if out.err != nil {
-		e.kernel.WriteError(w, r, f.Type, out.err)
+	st := &flow.SettingsState{Sub: sub, Identity: ident, Session: sess}
+	out := m.UpdateSettings(r, st)
+	if out.Err != nil {
+		e.kernel.WriteError(w, r, f.Type, out.Err)
 		return
 	}
-	if out.privileged && !e.privileged(sess) {
+	if out.Privileged && !e.privileged(sess) {
 		e.settingsRefreshRequired(w, r, sub)
 		return
 	}
 	switch {
-	case out.invalid:
+	case out.Invalid:
 		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 		return
-	case out.show:
+	case out.Show:
 		f.KeepTransient()
 		e.renderSettings(w, r, sub, ident, http.StatusOK)
 		return
 	}
-	if out.apply != nil {
+	if out.Apply != nil {
 		// The change is made to the identity as it is now, not to the
 		// copy read before the method ran (hashing takes a while).
 		up, err := e.store.ModifyIdentity(r.Context(), ident.ID, func(cur *sessionstore.Identity) error {
 			if !identity.Active(cur) {
 				// Deactivated meanwhile (which also revoked this session).
-				return &settingsRefused{out: settingsOutcome{err: wire.NoCredentials()}}
+				return &flow.SettingsRefused{Out: flow.SettingsOutcome{Err: wire.NoCredentials()}}
 			}
-			if err := out.apply(cur); err != nil {
+			if err := out.Apply(cur); err != nil {
 				return err
 			}
 			cur.UpdatedAt = e.now().UTC()
 			return nil
 		})
-		var refused *settingsRefused
+		var refused *flow.SettingsRefused
 		switch {
 		case errors.As(err, &refused):
-			e.answerSettingsRefusal(w, r, sub, ident, refused.out)
+			e.answerSettingsRefusal(w, r, sub, ident, refused.Out)
 			return
 		case errors.Is(err, sessionstore.ErrDuplicateCredential):
 			f.UI.Messages = []node.Text{node.NewText(4000007, nil)}
@@ -359,7 +320,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *flo
 			return
 		}
 		ident = up
-		if m.name == "password" && e.cfg.RevokeSessionsAfterPasswordChange {
+		if m.ID() == "password" && e.cfg.RevokeSessionsAfterPasswordChange {
 			// The revoke_active_sessions settings hook: every other session
 			// of the identity ends with the old password.
 			if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, sess.ID); err != nil {
@@ -370,11 +331,11 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *flo
 		}
 	}
 	f.ContinueWith = nil
-	if out.after != nil {
-		out.after(f)
+	if out.After != nil {
+		out.After(f)
 	}
-	if st.issued != nil && st.issued.Rotated {
-		e.sessions.SetCookie(w, r, st.issued.Token, st.issued.Session.ExpiresAt)
+	if st.Issued != nil && st.Issued.Rotated {
+		e.sessions.SetCookie(w, r, st.Issued.Token, st.Issued.Session.ExpiresAt)
 	}
 	f.State = "success"
 	e.settingsNodes(r, f, ident)
@@ -410,11 +371,11 @@ func (e *Engine) settingsRefreshRequired(w http.ResponseWriter, r *http.Request,
 }
 
 // answerSettingsRefusal answers a change its method refused at write time.
-func (e *Engine) answerSettingsRefusal(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, out settingsOutcome) {
+func (e *Engine) answerSettingsRefusal(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, out flow.SettingsOutcome) {
 	switch {
-	case out.err != nil:
-		e.kernel.WriteError(w, r, sub.Flow.Type, out.err)
-	case out.invalid:
+	case out.Err != nil:
+		e.kernel.WriteError(w, r, sub.Flow.Type, out.Err)
+	case out.Invalid:
 		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 	default: // the change needs a privileged session now
 		e.settingsRefreshRequired(w, r, sub)
@@ -440,11 +401,3 @@ func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *flo
 	e.kernel.SetCSRFNode(f, f.CSRFToken)
 	e.writeSettingsFlow(w, r, status, f, ident)
 }
-
-// settingsRefused is what a settings method's apply function returns when
-// its change no longer fits the identity as it is now (a key removed
-// meanwhile, a change that now needs a privileged session, a deactivated
-// identity): out is answered as if the method's update had returned it.
-type settingsRefused struct{ out settingsOutcome }
-
-func (*settingsRefused) Error() string { return "settings change refused" }

@@ -28,15 +28,15 @@ func profileNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.
 	f.UI.Nodes = append(f.UI.Nodes, node.Submit("profile", "method", "profile", node.Label(1070003, nil)))
 }
 
-func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.Flow
-	traits, _ := st.sub.Body["traits"].(map[string]any)
+func profileUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+	f := st.Sub.Flow
+	traits, _ := st.Sub.Body["traits"].(map[string]any)
 	if traits == nil {
 		traits = map[string]any{}
 	}
-	sch := e.schemas.Of(st.ident)
+	sch := e.schemas.Of(st.Identity)
 	if errs := sch.Validate(traits); len(errs) > 0 {
-		e.settingsNodes(r, f, st.ident)
+		e.settingsNodes(r, f, st.Identity)
 		for _, fe := range errs {
 			if fe.Name == "" {
 				f.UI.Messages = append(f.UI.Messages, fe.Text)
@@ -45,29 +45,29 @@ func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcom
 				f.UI.AddNodeMessage(fe.Name, fe.Text)
 			}
 		}
-		return settingsOutcome{invalid: true}
+		return flow.SettingsOutcome{Invalid: true}
 	}
 	now := e.now().UTC()
 	sch.FillObjects(traits)
 	traitsJSON, _ := json.Marshal(traits)
 	// Whether the change needs a privileged session is decided on the
 	// identity as read, and again on the identity as it is at write time.
-	changedIdentifiers, changedAddresses, _ := e.applyProfile(cloneIdentity(st.ident), traits, traitsJSON, now)
+	changedIdentifiers, changedAddresses, _ := e.applyProfile(cloneIdentity(st.Identity), traits, traitsJSON, now)
 	var stored *sessionstore.Identity
 	var newAddrs []sessionstore.VerifiableAddress
-	sess := st.sess
-	return settingsOutcome{
-		privileged: changedIdentifiers || changedAddresses,
-		success:    true,
-		apply: func(cur *sessionstore.Identity) error {
+	sess := st.Session
+	return flow.SettingsOutcome{
+		Privileged: changedIdentifiers || changedAddresses,
+		Success:    true,
+		Apply: func(cur *sessionstore.Identity) error {
 			ids, addrs, added := e.applyProfile(cur, traits, traitsJSON, now)
 			if (ids || addrs) && !e.privileged(sess) {
-				return &settingsRefused{out: settingsOutcome{privileged: true}}
+				return &flow.SettingsRefused{Out: flow.SettingsOutcome{Privileged: true}}
 			}
 			stored, newAddrs = cur, added
 			return nil
 		},
-		after: func(f *flow.Flow) {
+		After: func(f *flow.Flow) {
 			for _, a := range newAddrs {
 				e.verification.SendForAddress(r, stored, a, f)
 			}
@@ -174,29 +174,29 @@ func passwordSettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sess
 		node.Submit("password", "method", "password", node.Label(1070003, nil)))
 }
 
-func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.Flow
-	password := wire.BodyString(st.sub.Body, "password")
-	fail := func(t node.Text) settingsOutcome {
+func passwordSettingsUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+	f := st.Sub.Flow
+	password := wire.BodyString(st.Sub.Body, "password")
+	fail := func(t node.Text) flow.SettingsOutcome {
 		f.UI.AddNodeMessage("password", t)
-		return settingsOutcome{invalid: true, privileged: true}
+		return flow.SettingsOutcome{Invalid: true, Privileged: true}
 	}
-	if !e.privileged(st.sess) {
-		return settingsOutcome{privileged: true}
+	if !e.privileged(st.Session) {
+		return flow.SettingsOutcome{Privileged: true}
 	}
 	if password == "" {
 		return fail(node.NewText(4000002, map[string]any{"property": "password"}, "password"))
 	}
-	ids := e.schemas.Of(st.ident).Identifiers(traitsMap(st.ident), "password")
+	ids := e.schemas.Of(st.Identity).Identifiers(traitsMap(st.Identity), "password")
 	if t := identity.PolicyViolation(password, ids, !e.cfg.DisableBreachedPasswordCheck); t != nil {
 		return fail(*t)
 	}
-	if cred, had := st.ident.Credentials["password"]; had {
+	if cred, had := st.Identity.Credentials["password"]; had {
 		var pc identity.PasswordConfig
 		_ = identity.DecodeConfig(cred.Config, &pc)
 		same, err := e.hasher.Verify(r.Context(), password, pc.HashedPassword)
 		if errors.Is(err, identity.ErrHashBusy) {
-			return settingsOutcome{err: identity.HashersBusy()}
+			return flow.SettingsOutcome{Err: identity.HashersBusy()}
 		}
 		if same {
 			return fail(node.NewText(4000039, nil))
@@ -204,13 +204,13 @@ func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	}
 	hash, err := e.hasher.Hash(r.Context(), password)
 	if errors.Is(err, identity.ErrHashBusy) {
-		return settingsOutcome{err: identity.HashersBusy()}
+		return flow.SettingsOutcome{Err: identity.HashersBusy()}
 	}
 	if err != nil {
-		return settingsOutcome{err: wire.StoreError(err, "unable to hash the password")}
+		return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to hash the password")}
 	}
 	now := e.now().UTC()
-	return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {
+	return flow.SettingsOutcome{Privileged: true, Success: true, Apply: func(cur *sessionstore.Identity) error {
 		cred, had := cur.Credentials["password"]
 		if !had {
 			cred = sessionstore.Credential{Type: "password", CreatedAt: now}

@@ -134,17 +134,17 @@ func totpSettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessions
 		node.Submit("totp", "method", "totp", node.Label(1070003, nil)))
 }
 
-func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.Flow
-	if !e.privileged(st.sess) {
-		return settingsOutcome{privileged: true}
+func totpSettingsUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+	f := st.Sub.Flow
+	if !e.privileged(st.Session) {
+		return flow.SettingsOutcome{Privileged: true}
 	}
-	if hasCredential(st.ident, "totp") {
-		if !wire.BodyBool(st.sub.Body, "totp_unlink") {
+	if hasCredential(st.Identity, "totp") {
+		if !wire.BodyBool(st.Sub.Body, "totp_unlink") {
 			// Linked already and nothing asked: nothing changes (Kratos).
-			return settingsOutcome{privileged: true, success: true}
+			return flow.SettingsOutcome{Privileged: true, Success: true}
 		}
-		return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {
+		return flow.SettingsOutcome{Privileged: true, Success: true, Apply: func(cur *sessionstore.Identity) error {
 			if !hasCredential(cur, "totp") {
 				return sessionstore.ErrNoChange // unlinked meanwhile
 			}
@@ -152,40 +152,40 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 			return nil
 		}}
 	}
-	if wire.BodyBool(st.sub.Body, "totp_unlink") {
+	if wire.BodyBool(st.Sub.Body, "totp_unlink") {
 		f.UI.Messages = []node.Text{node.NewText(4000011, nil)}
-		return settingsOutcome{invalid: true, privileged: true}
+		return flow.SettingsOutcome{Invalid: true, Privileged: true}
 	}
 	s := f.InternalString(totpInternalKey)
 	plain, _, err := e.sealer.Open(r.Context(), totpPurpose, f.ID, s)
 	if s == "" || err != nil {
-		return settingsOutcome{err: wire.StoreError(err, "Could not find the TOTP key of this flow. Please start a new settings flow.")}
+		return flow.SettingsOutcome{Err: wire.StoreError(err, "Could not find the TOTP key of this flow. Please start a new settings flow.")}
 	}
 	k, err := otp.NewKeyFromURL(string(plain))
 	if err != nil || k.Secret() == "" {
-		return settingsOutcome{err: wire.StoreError(err, "Could not decode the TOTP key of this flow.")}
+		return flow.SettingsOutcome{Err: wire.StoreError(err, "Could not decode the TOTP key of this flow.")}
 	}
-	code := strings.TrimSpace(wire.BodyString(st.sub.Body, "totp_code"))
+	code := strings.TrimSpace(wire.BodyString(st.Sub.Body, "totp_code"))
 	if code == "" {
 		f.UI.AddNodeMessage("totp_code", node.NewText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
-		return settingsOutcome{invalid: true, privileged: true}
+		return flow.SettingsOutcome{Invalid: true, Privileged: true}
 	}
-	rv, ee := e.mfaReserve(r, st.ident.ID)
+	rv, ee := e.mfaReserve(r, st.Identity.ID)
 	if ee != nil {
-		return settingsOutcome{err: ee}
+		return flow.SettingsOutcome{Err: ee}
 	}
 	if !e.totpValid(k, code) {
 		f.UI.AddNodeMessage("totp_code", node.NewText(4000008, nil))
-		return settingsOutcome{invalid: true, privileged: true}
+		return flow.SettingsOutcome{Invalid: true, Privileged: true}
 	}
 	rv.Release()
 	// Linking does not claim the code's time step (claimTOTPCode): clients
 	// written for Kratos sign in with that same code right after linking
 	// (the captured Kratos exchanges do). Sign-ins claim it, so it brings
 	// one sign-in to aal2, not two.
-	sealed, err := e.sealer.Seal(r.Context(), totpPurpose, st.ident.ID, []byte(k.URL()))
+	sealed, err := e.sealer.Seal(r.Context(), totpPurpose, st.Identity.ID, []byte(k.URL()))
 	if err != nil {
-		return settingsOutcome{err: wire.StoreError(err, "unable to protect the TOTP key")}
+		return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to protect the TOTP key")}
 	}
 	now := e.now().UTC()
 	delete(f.Internal, totpInternalKey)
@@ -196,10 +196,10 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		})
 		return nil
 	}
-	return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow.Flow) {
+	return flow.SettingsOutcome{Apply: apply, Privileged: true, Success: true, After: func(*flow.Flow) {
 		// Proving the app's code completes a second factor (Kratos adds
 		// totp to the session's authentication methods).
-		e.recordLinkedMethod(r, st, "totp", "aal2")
+		e.kernel.RecordLinkedMethod(r, st, "totp", "aal2")
 	}}
 }
 
