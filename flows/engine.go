@@ -497,6 +497,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		SessionLifespan: e.cfg.SessionLifespan, EarliestPossibleExtend: e.cfg.EarliestPossibleExtend,
 		CookieName: e.cfg.CookieName, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
 		CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil), RequiredAAL: e.cfg.RequiredAAL,
+		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge,
 	}, store, e.cookies, e.urls, logger, clock)
 	e.kernel = flow.NewKernel(flow.Config{
 		FlowLifespan: e.cfg.FlowLifespan, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
@@ -522,6 +523,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	e.logout = logout.New(e.kernel, e.sessions, store, e.urls)
 	e.verification = verification.New(verification.Config{VerificationEnabled: e.cfg.VerificationEnabled,
 		VerificationUse: e.cfg.VerificationUse}, e.kernel, store, e.urls, logger, clock)
+	e.kernel.UseAddressVerifier(e.verification)
 	e.recovery = recovery.New(recovery.Config{RecoveryEnabled: e.cfg.RecoveryEnabled, RecoveryUse: e.cfg.RecoveryUse,
 		CodeMaxSubmissions: e.cfg.CodeMaxSubmissions, KeepSessionsAfterRecovery: e.cfg.KeepSessionsAfterRecovery,
 		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge, UseContinueWithTransitions: e.cfg.UseContinueWithTransitions},

@@ -242,7 +242,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *flow.SettingsState) fl
 		f.UI.Messages = []node.Text{node.NewText(4010004, nil)}
 		return flow.SettingsOutcome{Invalid: true}
 	}
-	if !e.privileged(st.Session) {
+	if !e.sessions.Privileged(st.Session) {
 		return flow.SettingsOutcome{Privileged: true}
 	}
 	ctx := r.Context()
@@ -469,4 +469,13 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessio
 		}
 	}
 	return fresh, nil
+}
+
+// lookupSettingsMethod is the lookup_secret settings method: it shows the
+// codes once and puts them back when its flow is answered again.
+type lookupSettingsMethod struct{ settingsMethod }
+
+// Reveal fills the codes node of a flow read from the store.
+func (m *lookupSettingsMethod) Reveal(ctx context.Context, f *flow.Flow) {
+	m.e.unmaskLookupCodes(ctx, f)
 }

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -141,7 +142,7 @@ func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore
 }
 
 func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, status int, f *flow.Flow, ident *sessionstore.Identity) {
-	e.unmaskLookupCodes(r.Context(), f)
+	e.reveal(r.Context(), f)
 	f.Identity = e.sessions.IdentityJSON(r, ident)
 	flow.WriteFlow(w, status, f)
 }
@@ -240,12 +241,6 @@ func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 	e.writeSettingsFlow(w, r, http.StatusOK, f, ident)
 }
 
-// privileged reports whether sess authenticated recently enough for
-// sensitive settings changes.
-func (e *Engine) privileged(sess *sessionstore.Session) bool {
-	return e.now().Before(sess.AuthenticatedAt.Add(e.cfg.PrivilegedSessionMaxAge))
-}
-
 // submitSettings is updateSettingsFlow after the shared checks.
 func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
 	f := sub.Flow
@@ -265,13 +260,13 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *flo
 		e.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 		return
 	}
-	st := &flow.SettingsState{Sub: sub, Identity: ident, Session: sess}
+	st := &flow.SettingsState{Sub: sub, Identity: ident, Session: sess, RebuildForm: func() { e.settingsNodes(r, f, ident) }}
 	out := m.UpdateSettings(r, st)
 	if out.Err != nil {
 		e.kernel.WriteError(w, r, f.Type, out.Err)
 		return
 	}
-	if out.Privileged && !e.privileged(sess) {
+	if out.Privileged && !e.sessions.Privileged(sess) {
 		e.settingsRefreshRequired(w, r, sub)
 		return
 	}
@@ -320,7 +315,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *flo
 			return
 		}
 		ident = up
-		if m.ID() == "password" && e.cfg.RevokeSessionsAfterPasswordChange {
+		if out.RevokeOtherSessions {
 			// The revoke_active_sessions settings hook: every other session
 			// of the identity ends with the old password.
 			if _, err := e.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, sess.ID); err != nil {
@@ -400,4 +395,15 @@ func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *flo
 	}
 	e.kernel.SetCSRFNode(f, f.CSRFToken)
 	e.writeSettingsFlow(w, r, status, f, ident)
+}
+
+// reveal puts back what methods showed once and the stored flow keeps
+// out (backup codes). Callers have checked that the request's session
+// belongs to the flow's identity.
+func (e *Engine) reveal(ctx context.Context, f *flow.Flow) {
+	for _, m := range e.settingsMethods {
+		if rv, ok := m.(flow.SettingsRevealer); ok {
+			rv.Reveal(ctx, f)
+		}
+	}
 }

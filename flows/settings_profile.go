@@ -36,7 +36,7 @@ func profileUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.Sett
 	}
 	sch := e.schemas.Of(st.Identity)
 	if errs := sch.Validate(traits); len(errs) > 0 {
-		e.settingsNodes(r, f, st.Identity)
+		st.RebuildForm()
 		for _, fe := range errs {
 			if fe.Name == "" {
 				f.UI.Messages = append(f.UI.Messages, fe.Text)
@@ -61,7 +61,7 @@ func profileUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.Sett
 		Success:    true,
 		Apply: func(cur *sessionstore.Identity) error {
 			ids, addrs, added := e.applyProfile(cur, traits, traitsJSON, now)
-			if (ids || addrs) && !e.privileged(sess) {
+			if (ids || addrs) && !e.sessions.Privileged(sess) {
 				return &flow.SettingsRefused{Out: flow.SettingsOutcome{Privileged: true}}
 			}
 			stored, newAddrs = cur, added
@@ -69,7 +69,7 @@ func profileUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.Sett
 		},
 		After: func(f *flow.Flow) {
 			for _, a := range newAddrs {
-				e.verification.SendForAddress(r, stored, a, f)
+				e.kernel.VerifyAddress(r, stored, a, f)
 			}
 		},
 	}
@@ -181,7 +181,7 @@ func passwordSettingsUpdate(e *Engine, r *http.Request, st *flow.SettingsState) 
 		f.UI.AddNodeMessage("password", t)
 		return flow.SettingsOutcome{Invalid: true, Privileged: true}
 	}
-	if !e.privileged(st.Session) {
+	if !e.sessions.Privileged(st.Session) {
 		return flow.SettingsOutcome{Privileged: true}
 	}
 	if password == "" {
@@ -210,7 +210,7 @@ func passwordSettingsUpdate(e *Engine, r *http.Request, st *flow.SettingsState) 
 		return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to hash the password")}
 	}
 	now := e.now().UTC()
-	return flow.SettingsOutcome{Privileged: true, Success: true, Apply: func(cur *sessionstore.Identity) error {
+	return flow.SettingsOutcome{Privileged: true, Success: true, RevokeOtherSessions: e.cfg.RevokeSessionsAfterPasswordChange, Apply: func(cur *sessionstore.Identity) error {
 		cred, had := cur.Credentials["password"]
 		if !had {
 			cred = sessionstore.Credential{Type: "password", CreatedAt: now}

@@ -136,7 +136,7 @@ func totpSettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessions
 
 func totpSettingsUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
 	f := st.Sub.Flow
-	if !e.privileged(st.Session) {
+	if !e.sessions.Privileged(st.Session) {
 		return flow.SettingsOutcome{Privileged: true}
 	}
 	if hasCredential(st.Identity, "totp") {

@@ -615,7 +615,7 @@ func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string)
 					wire.Redirect(w, r, http.StatusSeeOther, e.aal2LoginURL(r, self))
 					return
 				}
-				e.unmaskLookupCodes(r.Context(), f)
+				e.reveal(r.Context(), f)
 			}
 		}
 	}

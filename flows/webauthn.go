@@ -420,7 +420,7 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *flow.SettingsState) 
 		notResponsible(f, 4010004)
 		return flow.SettingsOutcome{Invalid: true}
 	}
-	if !e.privileged(st.Session) {
+	if !e.sessions.Privileged(st.Session) {
 		return flow.SettingsOutcome{Privileged: true}
 	}
 	if remove != "" {

@@ -334,3 +334,21 @@ func (k *Kernel) MarkVerified(ctx context.Context, identityID, address string) e
 	})
 	return err
 }
+
+// AddressVerifier starts the verification of an address a sign-up or a
+// profile change added (the verification flow), adding
+// show_verification_ui to src's continue_with.
+type AddressVerifier interface {
+	SendForAddress(r *http.Request, ident *sessionstore.Identity, a sessionstore.VerifiableAddress, src *Flow)
+}
+
+// UseAddressVerifier sets the verifier of new addresses (the engine hands
+// in the verification flow, which stands on the kernel).
+func (k *Kernel) UseAddressVerifier(v AddressVerifier) { k.verifier = v }
+
+// VerifyAddress starts the verification of a new address of ident.
+func (k *Kernel) VerifyAddress(r *http.Request, ident *sessionstore.Identity, a sessionstore.VerifiableAddress, src *Flow) {
+	if k.verifier != nil {
+		k.verifier.SendForAddress(r, ident, a, src)
+	}
+}

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
@@ -19,11 +20,21 @@ type SettingsMethod interface {
 	UpdateSettings(r *http.Request, st *SettingsState) SettingsOutcome
 }
 
+// SettingsRevealer is a settings method that shows something once
+// (backup codes): the stored flow keeps it out (the kernel's masks), and
+// Reveal puts it back when the flow is answered to its own identity.
+type SettingsRevealer interface {
+	Reveal(ctx context.Context, f *Flow)
+}
+
 // SettingsState is what a settings method's UpdateSettings sees.
 type SettingsState struct {
 	Sub      *Submission
 	Identity *sessionstore.Identity
 	Session  *sessionstore.Session
+	// RebuildForm builds the settings form of the flow anew (all methods'
+	// groups), for a method that answers with messages on it.
+	RebuildForm func()
 	// Issued is set when linking a method upgraded the session
 	// (Kernel.RecordLinkedMethod); a rotated token goes out as the new cookie.
 	Issued *session.Issued
@@ -45,6 +56,9 @@ type SettingsOutcome struct {
 	Invalid bool
 	// Show: answer the flow as it is now (status 200), e.g. revealed codes.
 	Show bool
+	// RevokeOtherSessions ends the identity's other sessions once the
+	// change is stored (the revoke_active_sessions hook).
+	RevokeOtherSessions bool
 	// Err: a non-flow error.
 	Err *wire.Error
 	// After runs once the identity is stored (verification mails, session
