@@ -277,7 +277,8 @@ type Engine struct {
 	password *password.Method
 	// logout is the logout flow.
 	logout *logout.Logout
-	// login, recovery and verification are flows.
+	// login, settings, recovery and verification are flows.
+	settings     *settingsFlow
 	recovery     *recovery.Flow
 	verification *verification.Flow
 	login        *login.Flow
@@ -524,11 +525,12 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	e.verification = verification.New(verification.Config{VerificationEnabled: e.cfg.VerificationEnabled,
 		VerificationUse: e.cfg.VerificationUse}, e.kernel, store, e.urls, logger, clock)
 	e.kernel.UseAddressVerifier(e.verification)
+	e.settings = newSettingsFlowKind(e.kernel, e.sessions, store, e.urls, logger, clock, e.settingsMethods)
 	e.recovery = recovery.New(recovery.Config{RecoveryEnabled: e.cfg.RecoveryEnabled, RecoveryUse: e.cfg.RecoveryUse,
 		CodeMaxSubmissions: e.cfg.CodeMaxSubmissions, KeepSessionsAfterRecovery: e.cfg.KeepSessionsAfterRecovery,
 		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge, UseContinueWithTransitions: e.cfg.UseContinueWithTransitions},
-		e.kernel, e.sessions, store, e.urls, logger, clock, e.newSettingsFlow)
-	e.kernel.Register(e.login, registrationKind{e}, settingsKind{e}, e.recovery, e.verification)
+		e.kernel, e.sessions, store, e.urls, logger, clock, e.settings.newSettingsFlow)
+	e.kernel.Register(e.login, registrationKind{e}, e.settings, e.recovery, e.verification)
 	e.routes()
 	return e, nil
 }

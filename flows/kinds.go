@@ -25,21 +25,6 @@ func (k registrationKind) Disabled() *wire.Error {
 	return nil
 }
 
-type settingsKind struct{ e *Engine }
-
-func (k settingsKind) Name() string { return "settings" }
-func (k settingsKind) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
-	return k.e.renewSettingsFlow(r, typ)
-}
-func (k settingsKind) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
-	k.e.submitSettings(w, r, sub)
-}
-func (k settingsKind) Disabled() *wire.Error { return nil }
-func (k settingsKind) Create(w http.ResponseWriter, r *http.Request, typ string) {
-	k.e.createSettingsFlow(w, r, typ)
-}
-func (k settingsKind) Get(w http.ResponseWriter, r *http.Request) { k.e.getSettingsFlow(w, r) }
-
 func errRegistrationDisabled() *wire.Error {
 	return wire.FlowDisabled("Registration is not allowed because it was disabled.")
 }

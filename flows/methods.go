@@ -1,6 +1,11 @@
 package flows
 
-import "github.com/caddy-kratos/caddy-kratos/flows/flow"
+import (
+	"net/http"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
 
 // registerMethods builds the credential methods of each flow in the order
 // the flow shows them (Kratos's display order). Every method of the house
@@ -32,4 +37,38 @@ func (e *Engine) registerMethods() {
 				nodes: lookupSettingsNodes, update: lookupSettingsUpdate}})
 		}
 	}
+}
+
+// settingsMethod is one group of the settings flow (profile, password,
+// totp, …) as the engine lists it (registerMethods), until each method
+// implements flow.SettingsMethod itself.
+type settingsMethod struct {
+	e    *Engine
+	name string
+	// nodes appends the method's nodes for ident to f.
+	nodes func(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity)
+	// update handles a submit whose method is name.
+	update func(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome
+}
+
+func (m *settingsMethod) ID() string { return m.name }
+
+func (m *settingsMethod) Enabled() bool { return m.e.methodEnabled(m.name) }
+
+func (m *settingsMethod) SettingsNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
+	m.nodes(m.e, r, f, ident)
+}
+
+func (m *settingsMethod) UpdateSettings(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+	return m.update(m.e, r, st)
+}
+
+func (e *Engine) methodEnabled(name string) bool {
+	switch name {
+	case "profile":
+		return true
+	case "password":
+		return !e.cfg.DisablePassword
+	}
+	return e.cfg.Methods[name]
 }

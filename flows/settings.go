@@ -4,49 +4,20 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
-// settingsMethod is one group of the settings flow (profile, password,
-// totp, …) as the engine lists it (registerMethods), until each method
-// implements flow.SettingsMethod itself.
-type settingsMethod struct {
-	e    *Engine
-	name string
-	// nodes appends the method's nodes for ident to f.
-	nodes func(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity)
-	// update handles a submit whose method is name.
-	update func(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome
-}
-
-func (m *settingsMethod) ID() string    { return m.name }
-func (m *settingsMethod) Enabled() bool { return m.e.methodEnabled(m.name) }
-func (m *settingsMethod) SettingsNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
-	m.nodes(m.e, r, f, ident)
-}
-func (m *settingsMethod) UpdateSettings(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
-	return m.update(m.e, r, st)
-}
-
-func (e *Engine) methodEnabled(name string) bool {
-	switch name {
-	case "profile":
-		return true
-	case "password":
-		return !e.cfg.DisablePassword
-	}
-	return e.cfg.Methods[name]
-}
-
-func (e *Engine) settingsNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
+func (e *settingsFlow) settingsNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	csrf := ""
 	if n := f.UI.Find("csrf_token"); n != nil {
 		csrf, _ = n.Input().Value.(string)
@@ -60,7 +31,7 @@ func (e *Engine) settingsNodes(r *http.Request, f *flow.Flow, ident *sessionstor
 }
 
 // createSettingsFlow serves create{Browser,Native}SettingsFlow.
-func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ string) {
+func (e *settingsFlow) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ string) {
 	var csrf []byte
 	if typ == "browser" {
 		csrf = e.kernel.EnsureCSRF(w, r)
@@ -113,7 +84,7 @@ func (e *Engine) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ 
 
 // renewSettingsFlow is a new settings flow for the request's session, in
 // place of an expired one (no assurance check: the submit makes it).
-func (e *Engine) renewSettingsFlow(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
+func (e *settingsFlow) renewSettingsFlow(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	sess, err := e.sessions.Current(r)
 	if wire.IsUnavailable(err) {
 		return nil, wire.Unavailable()
@@ -131,7 +102,7 @@ func (e *Engine) renewSettingsFlow(r *http.Request, typ string) (*flow.Flow, *wi
 	return e.newSettingsFlow(r, typ, sess, ident, nil), nil
 }
 
-func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore.Session, ident *sessionstore.Identity, csrf []byte) *flow.Flow {
+func (e *settingsFlow) newSettingsFlow(r *http.Request, typ string, sess *sessionstore.Session, ident *sessionstore.Identity, csrf []byte) *flow.Flow {
 	f := e.kernel.NewFlow(r, "settings", typ)
 	f.State = "show_form"
 	f.IdentityID, f.SessionID = ident.ID, sess.ID
@@ -141,14 +112,14 @@ func (e *Engine) newSettingsFlow(r *http.Request, typ string, sess *sessionstore
 	return f
 }
 
-func (e *Engine) writeSettingsFlow(w http.ResponseWriter, r *http.Request, status int, f *flow.Flow, ident *sessionstore.Identity) {
+func (e *settingsFlow) writeSettingsFlow(w http.ResponseWriter, r *http.Request, status int, f *flow.Flow, ident *sessionstore.Identity) {
 	e.reveal(r.Context(), f)
 	f.Identity = e.sessions.IdentityJSON(r, ident)
 	flow.WriteFlow(w, status, f)
 }
 
 // settingsSession answers 401/403 unless the request's session may use f.
-func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow.Flow) (*sessionstore.Session, *sessionstore.Identity, bool) {
+func (e *settingsFlow) settingsSession(w http.ResponseWriter, r *http.Request, f *flow.Flow) (*sessionstore.Session, *sessionstore.Identity, bool) {
 	sess, err := e.sessions.Current(r)
 	if wire.IsUnavailable(err) {
 		wire.WriteError(w, r, wire.Unavailable())
@@ -194,7 +165,7 @@ func (e *Engine) settingsSession(w http.ResponseWriter, r *http.Request, f *flow
 // where the browser goes after it, is kept only when that login flow will
 // accept it (allowed_return_urls): otherwise the flow would refuse to
 // start, and without it the login ends at the default return URL.
-func (e *Engine) aal2LoginURL(r *http.Request, returnTo string) string {
+func (e *settingsFlow) aal2LoginURL(r *http.Request, returnTo string) string {
 	to := wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2")
 	if returnTo != "" {
 		if _, err := e.kernel.ValidateReturnTo(r, returnTo); err == nil {
@@ -205,7 +176,7 @@ func (e *Engine) aal2LoginURL(r *http.Request, returnTo string) string {
 }
 
 // getSettingsFlow serves GET /self-service/settings/flows?id=.
-func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
+func (e *settingsFlow) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 	e.kernel.EnsureCSRF(w, r)
 	f, err := e.kernel.Load(r.Context(), r.URL.Query().Get("id"), "settings")
 	if err != nil {
@@ -242,7 +213,7 @@ func (e *Engine) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 }
 
 // submitSettings is updateSettingsFlow after the shared checks.
-func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+func (e *settingsFlow) submitSettings(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
 	f := sub.Flow
 	sess, ident, ok := e.settingsSession(w, r, f)
 	if !ok {
@@ -353,7 +324,7 @@ func (e *Engine) submitSettings(w http.ResponseWriter, r *http.Request, sub *flo
 
 // settingsRefreshRequired answers a change that needs a privileged
 // session: a browser goes to a refresh login, an API client gets 403.
-func (e *Engine) settingsRefreshRequired(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+func (e *settingsFlow) settingsRefreshRequired(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
 	settingsURL := wire.WithQuery(e.urls.UI("settings"), "flow", sub.Flow.ID)
 	to := wire.WithQuery(e.urls.Public("self-service/login/browser"), "refresh", "true", "return_to", settingsURL)
 	if sub.ToUI {
@@ -366,7 +337,7 @@ func (e *Engine) settingsRefreshRequired(w http.ResponseWriter, r *http.Request,
 }
 
 // answerSettingsRefusal answers a change its method refused at write time.
-func (e *Engine) answerSettingsRefusal(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, out flow.SettingsOutcome) {
+func (e *settingsFlow) answerSettingsRefusal(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, out flow.SettingsOutcome) {
 	switch {
 	case out.Err != nil:
 		e.kernel.WriteError(w, r, sub.Flow.Type, out.Err)
@@ -378,7 +349,7 @@ func (e *Engine) answerSettingsRefusal(w http.ResponseWriter, r *http.Request, s
 }
 
 // renderSettings answers the settings flow with its messages.
-func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, status int) {
+func (e *settingsFlow) renderSettings(w http.ResponseWriter, r *http.Request, sub *flow.Submission, ident *sessionstore.Identity, status int) {
 	f := sub.Flow
 	for _, n := range f.UI.Nodes {
 		if a := n.Input(); a != nil && a.Type == "password" {
@@ -400,10 +371,54 @@ func (e *Engine) renderSettings(w http.ResponseWriter, r *http.Request, sub *flo
 // reveal puts back what methods showed once and the stored flow keeps
 // out (backup codes). Callers have checked that the request's session
 // belongs to the flow's identity.
-func (e *Engine) reveal(ctx context.Context, f *flow.Flow) {
+func (e *settingsFlow) reveal(ctx context.Context, f *flow.Flow) {
 	for _, m := range e.settingsMethods {
 		if rv, ok := m.(flow.SettingsRevealer); ok {
 			rv.Reveal(ctx, f)
 		}
 	}
 }
+
+// settingsFlow is the settings flow (flow.Kind): the signed-in identity
+// changes its traits and credentials, one method's group at a time; the
+// flow belongs to the request's session.
+type settingsFlow struct {
+	kernel   *flow.Kernel
+	sessions *session.Manager
+	store    sessionstore.Storage
+	urls     *wire.URLs
+	logger   *zap.Logger
+	now      func() time.Time
+	// settingsMethods are the groups of the form, in display order.
+	settingsMethods []flow.SettingsMethod
+}
+
+// newSettingsFlowKind returns the settings flow with these methods.
+func newSettingsFlowKind(k *flow.Kernel, sessions *session.Manager, store sessionstore.Storage, urls *wire.URLs, logger *zap.Logger,
+	now func() time.Time, methods []flow.SettingsMethod) *settingsFlow {
+	return &settingsFlow{kernel: k, sessions: sessions, store: store, urls: urls, logger: logger, now: now, settingsMethods: methods}
+}
+
+// Name is "settings".
+func (e *settingsFlow) Name() string { return "settings" }
+
+// Init builds a settings flow in place of an expired one.
+func (e *settingsFlow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
+	return e.renewSettingsFlow(r, typ)
+}
+
+// Submit handles updateSettingsFlow.
+func (e *settingsFlow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+	e.submitSettings(w, r, sub)
+}
+
+// Disabled is nil: settings are always on.
+func (e *settingsFlow) Disabled() *wire.Error { return nil }
+
+// Create serves create{Browser,Native}SettingsFlow.
+func (e *settingsFlow) Create(w http.ResponseWriter, r *http.Request, typ string) {
+	e.createSettingsFlow(w, r, typ)
+}
+
+// Get serves getSettingsFlow.
+func (e *settingsFlow) Get(w http.ResponseWriter, r *http.Request) { e.getSettingsFlow(w, r) }
