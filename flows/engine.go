@@ -24,6 +24,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/method/password"
 	"github.com/caddy-kratos/caddy-kratos/flows/recovery"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
+	"github.com/caddy-kratos/caddy-kratos/flows/settings"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/verification"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -278,7 +279,7 @@ type Engine struct {
 	// logout is the logout flow.
 	logout *logout.Logout
 	// login, settings, recovery and verification are flows.
-	settings     *settingsFlow
+	settings     *settings.Flow
 	recovery     *recovery.Flow
 	verification *verification.Flow
 	login        *login.Flow
@@ -525,11 +526,11 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	e.verification = verification.New(verification.Config{VerificationEnabled: e.cfg.VerificationEnabled,
 		VerificationUse: e.cfg.VerificationUse}, e.kernel, store, e.urls, logger, clock)
 	e.kernel.UseAddressVerifier(e.verification)
-	e.settings = newSettingsFlowKind(e.kernel, e.sessions, store, e.urls, logger, clock, e.settingsMethods)
+	e.settings = settings.New(e.kernel, e.sessions, store, e.urls, logger, clock, e.settingsMethods)
 	e.recovery = recovery.New(recovery.Config{RecoveryEnabled: e.cfg.RecoveryEnabled, RecoveryUse: e.cfg.RecoveryUse,
 		CodeMaxSubmissions: e.cfg.CodeMaxSubmissions, KeepSessionsAfterRecovery: e.cfg.KeepSessionsAfterRecovery,
 		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge, UseContinueWithTransitions: e.cfg.UseContinueWithTransitions},
-		e.kernel, e.sessions, store, e.urls, logger, clock, e.settings.newSettingsFlow)
+		e.kernel, e.sessions, store, e.urls, logger, clock, e.settings.NewFlow)
 	e.kernel.Register(e.login, registrationKind{e}, e.settings, e.recovery, e.verification)
 	e.routes()
 	return e, nil

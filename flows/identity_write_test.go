@@ -258,7 +258,7 @@ func TestSettingsWriteRefusedAfterDeactivation(t *testing.T) {
 	}
 	e, pub, adm := admEngine(t, func(c *Config) { c.Methods = map[string]bool{"race_probe": true} })
 	probe.e = e
-	e.settings.settingsMethods = append(e.settings.settingsMethods, probe)
+	e.settings.AddMethod(probe)
 	admURL = adm.URL
 	token := registerNative(t, pub.URL, "race-deactivated@example.com")
 	id := whoamiStatus(t, pub.URL, token).body["identity"].(map[string]any)["id"].(string)
