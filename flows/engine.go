@@ -510,7 +510,8 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	}, store, e.urls, e.sessions, e.schemas, logger, clock, e.csrfName, e.codeKey, e.allowed,
 		[]func(*flow.Flow) *flow.Flow{maskLookupCodes},
 		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), dropPasswordlessKeys})
-	e.password = password.New(password.Config{Enabled: !e.cfg.DisablePassword}, e.kernel, store, e.hasher, e.schemas, logger, clock)
+	e.password = password.New(password.Config{Enabled: !e.cfg.DisablePassword, BreachCheck: !e.cfg.DisableBreachedPasswordCheck,
+		RevokeSessionsOnChange: e.cfg.RevokeSessionsAfterPasswordChange}, e.kernel, e.sessions, store, e.hasher, e.schemas, logger, clock)
 	e.registerMethods()
 	var factors []session.SecondFactor
 	for _, m := range e.loginMethods {

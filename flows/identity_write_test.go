@@ -148,7 +148,7 @@ func TestIdentityWritersRaceAdminAndLogin(t *testing.T) {
 	if got.State != "inactive" {
 		missing = append(missing, "state inactive")
 	}
-	if first, _ := identity.LookupPath(traitsMap(got), "name.first"); first != "Ada" {
+	if first, _ := identity.LookupPath(identity.TraitsOf(got), "name.first"); first != "Ada" {
 		missing = append(missing, "traits.name.first")
 	}
 	if len(got.VerifiableAddresses) != 1 || !got.VerifiableAddresses[0].Verified {
@@ -219,7 +219,7 @@ func TestIdentityWritersRaceSettingsAndAdmin(t *testing.T) {
 	if got.State != "active" {
 		missing = append(missing, "state active")
 	}
-	if first, _ := identity.LookupPath(traitsMap(got), "name.first"); first != "Grace" {
+	if first, _ := identity.LookupPath(identity.TraitsOf(got), "name.first"); first != "Grace" {
 		missing = append(missing, "traits.name.first")
 	}
 	var pc identity.PasswordConfig
@@ -272,7 +272,7 @@ func TestSettingsWriteRefusedAfterDeactivation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first, _ := identity.LookupPath(traitsMap(got), "name.first"); got.State != "inactive" || first != nil {
+	if first, _ := identity.LookupPath(identity.TraitsOf(got), "name.first"); got.State != "inactive" || first != nil {
 		t.Fatalf("identity after the refused write: state %q, name.first %v", got.State, first)
 	}
 }

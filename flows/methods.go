@@ -23,19 +23,13 @@ func (e *Engine) registerMethods() {
 	for _, m := range []*idFirstMethod{codeIDFirst(), passkeyIDFirst(), webauthnIDFirst()} {
 		e.idFirstMethods = append(e.idFirstMethods, idFirstAdapter{e, m})
 	}
-	for _, m := range []*settingsMethod{
-		{e: e, name: "profile", nodes: profileNodes, update: profileUpdate},
-		{e: e, name: "password", nodes: passwordSettingsNodes, update: passwordSettingsUpdate},
-		{e: e, name: "totp", nodes: totpSettingsNodes, update: totpSettingsUpdate},
-		{e: e, name: "webauthn", nodes: webauthnSettingsNodes, update: webauthnSettingsUpdate},
-		{e: e, name: "passkey", nodes: passkeySettingsNodes, update: passkeySettingsUpdate},
-	} {
-		e.settingsMethods = append(e.settingsMethods, m)
-		if m.name == "password" {
-			// Backup codes come after the password, as Kratos shows them.
-			e.settingsMethods = append(e.settingsMethods, &lookupSettingsMethod{settingsMethod{e: e, name: "lookup_secret",
-				nodes: lookupSettingsNodes, update: lookupSettingsUpdate}})
-		}
+	e.settingsMethods = []flow.SettingsMethod{
+		&settingsMethod{e: e, name: "profile", nodes: profileNodes, update: profileUpdate},
+		e.password,
+		&lookupSettingsMethod{settingsMethod{e: e, name: "lookup_secret", nodes: lookupSettingsNodes, update: lookupSettingsUpdate}},
+		&settingsMethod{e: e, name: "totp", nodes: totpSettingsNodes, update: totpSettingsUpdate},
+		&settingsMethod{e: e, name: "webauthn", nodes: webauthnSettingsNodes, update: webauthnSettingsUpdate},
+		&settingsMethod{e: e, name: "passkey", nodes: passkeySettingsNodes, update: passkeySettingsUpdate},
 	}
 }
 

@@ -335,7 +335,7 @@ func (e *Engine) beginPasskeySettings(r *http.Request, f *flow.Flow, ident *sess
 		}
 		keys = cfg.Credentials
 	}
-	return e.beginPasskeyRegistration(r, f, e.schemas.Of(ident), handle, traitsMap(ident), keys)
+	return e.beginPasskeyRegistration(r, f, e.schemas.Of(ident), handle, identity.TraitsOf(ident), keys)
 }
 
 func passkeySettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
@@ -408,7 +408,7 @@ func passkeySettingsUpdate(e *Engine, r *http.Request, st *flow.SettingsState) f
 		}
 		cfg.UserHandle = sd.UserID
 		cfg.Credentials = append(cfg.Credentials,
-			keyFromLib(cred, e.passkeyDisplayName(e.schemas.Of(cur), traitsMap(cur), ""), now.Round(time.Second), true))
+			keyFromLib(cred, e.passkeyDisplayName(e.schemas.Of(cur), identity.TraitsOf(cur), ""), now.Round(time.Second), true))
 		c, had := cur.Credentials["passkey"]
 		if !had {
 			c = sessionstore.Credential{Type: "passkey", CreatedAt: now}

@@ -2,7 +2,6 @@ package flows
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"time"
@@ -10,21 +9,11 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
-	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
-func traitsMap(ident *sessionstore.Identity) map[string]any {
-	var m map[string]any
-	_ = json.Unmarshal(ident.Traits, &m)
-	if m == nil {
-		m = map[string]any{}
-	}
-	return m
-}
-
 func profileNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
-	f.UI.Nodes = append(f.UI.Nodes, e.schemas.Of(ident).TraitNodes("profile", traitsMap(ident), false)...)
+	f.UI.Nodes = append(f.UI.Nodes, e.schemas.Of(ident).TraitNodes("profile", identity.TraitsOf(ident), false)...)
 	f.UI.Nodes = append(f.UI.Nodes, node.Submit("profile", "method", "profile", node.Label(1070003, nil)))
 }
 
@@ -166,59 +155,4 @@ func cloneIdentity(in *sessionstore.Identity) *sessionstore.Identity {
 		out.Credentials[k] = v
 	}
 	return &out
-}
-
-func passwordSettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
-	f.UI.Nodes = append(f.UI.Nodes,
-		node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("new-password"),
-		node.Submit("password", "method", "password", node.Label(1070003, nil)))
-}
-
-func passwordSettingsUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
-	f := st.Sub.Flow
-	password := wire.BodyString(st.Sub.Body, "password")
-	fail := func(t node.Text) flow.SettingsOutcome {
-		f.UI.AddNodeMessage("password", t)
-		return flow.SettingsOutcome{Invalid: true, Privileged: true}
-	}
-	if !e.sessions.Privileged(st.Session) {
-		return flow.SettingsOutcome{Privileged: true}
-	}
-	if password == "" {
-		return fail(node.NewText(4000002, map[string]any{"property": "password"}, "password"))
-	}
-	ids := e.schemas.Of(st.Identity).Identifiers(traitsMap(st.Identity), "password")
-	if t := identity.PolicyViolation(password, ids, !e.cfg.DisableBreachedPasswordCheck); t != nil {
-		return fail(*t)
-	}
-	if cred, had := st.Identity.Credentials["password"]; had {
-		var pc identity.PasswordConfig
-		_ = identity.DecodeConfig(cred.Config, &pc)
-		same, err := e.hasher.Verify(r.Context(), password, pc.HashedPassword)
-		if errors.Is(err, identity.ErrHashBusy) {
-			return flow.SettingsOutcome{Err: identity.HashersBusy()}
-		}
-		if same {
-			return fail(node.NewText(4000039, nil))
-		}
-	}
-	hash, err := e.hasher.Hash(r.Context(), password)
-	if errors.Is(err, identity.ErrHashBusy) {
-		return flow.SettingsOutcome{Err: identity.HashersBusy()}
-	}
-	if err != nil {
-		return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to hash the password")}
-	}
-	now := e.now().UTC()
-	return flow.SettingsOutcome{Privileged: true, Success: true, RevokeOtherSessions: e.cfg.RevokeSessionsAfterPasswordChange, Apply: func(cur *sessionstore.Identity) error {
-		cred, had := cur.Credentials["password"]
-		if !had {
-			cred = sessionstore.Credential{Type: "password", CreatedAt: now}
-		}
-		cred.Identifiers = e.schemas.Of(cur).Identifiers(traitsMap(cur), "password")
-		cred.Config = identity.EncodeConfig(identity.PasswordConfig{HashedPassword: hash})
-		cred.UpdatedAt = now
-		identity.SetCredential(cur, "password", cred)
-		return nil
-	}}
 }

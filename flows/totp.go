@@ -57,7 +57,7 @@ func (e *Engine) totpIssuer(r *http.Request) string {
 // totpAccountName is the trait marked credentials.totp.account_name, else
 // the login identifier, else the identity id.
 func (e *Engine) totpAccountName(ident *sessionstore.Identity) string {
-	traits, sch := traitsMap(ident), e.schemas.Of(ident)
+	traits, sch := identity.TraitsOf(ident), e.schemas.Of(ident)
 	for _, f := range sch.Fields {
 		if !f.TOTPAccountName {
 			continue

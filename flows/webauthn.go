@@ -300,7 +300,7 @@ func (e *Engine) webauthnUserName(sch *identity.Schema, traits map[string]any, f
 // webauthnIdentifiers are the credential identifiers of a webauthn
 // credential: the traits marked for webauthn (or password), else the id.
 func (e *Engine) webauthnIdentifiers(ident *sessionstore.Identity) []string {
-	traits, sch := traitsMap(ident), e.schemas.Of(ident)
+	traits, sch := identity.TraitsOf(ident), e.schemas.Of(ident)
 	if ids := sch.Identifiers(traits, "webauthn"); len(ids) > 0 {
 		return ids
 	}
@@ -398,7 +398,7 @@ func (e *Engine) beginWebAuthnRegistration(r *http.Request, f *flow.Flow, ident 
 		}
 		keys = cfg.Credentials
 	}
-	user := &waUser{id: handle, name: e.webauthnUserName(e.schemas.Of(ident), traitsMap(ident), ident.ID), keys: keys}
+	user := &waUser{id: handle, name: e.webauthnUserName(e.schemas.Of(ident), identity.TraitsOf(ident), ident.ID), keys: keys}
 	creation, sd, err := wa.BeginRegistration(user, webauthn.WithExclusions(descriptors(keys)))
 	if err != nil {
 		return "", err

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/mail"
 	"strings"
@@ -47,4 +48,14 @@ func ValidEmail(s string) bool {
 	}
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Address == s && strings.Contains(s, "@")
+}
+
+// TraitsOf is ident's traits, decoded ({} when there are none).
+func TraitsOf(ident *sessionstore.Identity) map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(ident.Traits, &m)
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m
 }
