@@ -2,8 +2,10 @@ package flows
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/profile"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -24,7 +26,7 @@ func (e *Engine) registerMethods() {
 		e.idFirstMethods = append(e.idFirstMethods, idFirstAdapter{e, m})
 	}
 	e.settingsMethods = []flow.SettingsMethod{
-		&settingsMethod{e: e, name: "profile", nodes: profileNodes, update: profileUpdate},
+		profile.New(e.kernel, e.sessions, e.schemas, func() time.Time { return e.now() }),
 		e.password,
 		&lookupSettingsMethod{settingsMethod{e: e, name: "lookup_secret", nodes: lookupSettingsNodes, update: lookupSettingsUpdate}},
 		&settingsMethod{e: e, name: "totp", nodes: totpSettingsNodes, update: totpSettingsUpdate},

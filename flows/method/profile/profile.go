@@ -1,4 +1,4 @@
-package flows
+package profile
 
 import (
 	"encoding/json"
@@ -9,21 +9,47 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
-func profileNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
-	f.UI.Nodes = append(f.UI.Nodes, e.schemas.Of(ident).TraitNodes("profile", identity.TraitsOf(ident), false)...)
+// Method is the profile method: the settings flow's group of traits.
+type Method struct {
+	kernel   *flow.Kernel
+	sessions *session.Manager
+	schemas  *identity.Schemas
+	now      func() time.Time
+}
+
+// New returns the profile method.
+func New(k *flow.Kernel, sessions *session.Manager, schemas *identity.Schemas, now func() time.Time) *Method {
+	return &Method{kernel: k, sessions: sessions, schemas: schemas, now: now}
+}
+
+// ID is "profile".
+func (m *Method) ID() string { return "profile" }
+
+// Enabled is true: the profile is always on.
+func (m *Method) Enabled() bool { return true }
+
+var _ flow.SettingsMethod = (*Method)(nil)
+
+// SettingsNodes adds the traits of ident and the save button.
+func (m *Method) SettingsNodes(_ *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
+	f.UI.Nodes = append(f.UI.Nodes, m.schemas.Of(ident).TraitNodes("profile", identity.TraitsOf(ident), false)...)
 	f.UI.Nodes = append(f.UI.Nodes, node.Submit("profile", "method", "profile", node.Label(1070003, nil)))
 }
 
-func profileUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+// UpdateSettings changes the traits: validated by the identity's schema,
+// in a privileged session when identifiers or addresses change, with
+// new addresses verified.
+func (m *Method) UpdateSettings(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
 	f := st.Sub.Flow
 	traits, _ := st.Sub.Body["traits"].(map[string]any)
 	if traits == nil {
 		traits = map[string]any{}
 	}
-	sch := e.schemas.Of(st.Identity)
+	sch := m.schemas.Of(st.Identity)
 	if errs := sch.Validate(traits); len(errs) > 0 {
 		st.RebuildForm()
 		for _, fe := range errs {
@@ -36,12 +62,12 @@ func profileUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.Sett
 		}
 		return flow.SettingsOutcome{Invalid: true}
 	}
-	now := e.now().UTC()
+	now := m.now().UTC()
 	sch.FillObjects(traits)
 	traitsJSON, _ := json.Marshal(traits)
 	// Whether the change needs a privileged session is decided on the
 	// identity as read, and again on the identity as it is at write time.
-	changedIdentifiers, changedAddresses, _ := e.applyProfile(cloneIdentity(st.Identity), traits, traitsJSON, now)
+	changedIdentifiers, changedAddresses, _ := m.applyProfile(cloneIdentity(st.Identity), traits, traitsJSON, now)
 	var stored *sessionstore.Identity
 	var newAddrs []sessionstore.VerifiableAddress
 	sess := st.Session
@@ -49,8 +75,8 @@ func profileUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.Sett
 		Privileged: changedIdentifiers || changedAddresses,
 		Success:    true,
 		Apply: func(cur *sessionstore.Identity) error {
-			ids, addrs, added := e.applyProfile(cur, traits, traitsJSON, now)
-			if (ids || addrs) && !e.sessions.Privileged(sess) {
+			ids, addrs, added := m.applyProfile(cur, traits, traitsJSON, now)
+			if (ids || addrs) && !m.sessions.Privileged(sess) {
 				return &flow.SettingsRefused{Out: flow.SettingsOutcome{Privileged: true}}
 			}
 			stored, newAddrs = cur, added
@@ -58,7 +84,7 @@ func profileUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.Sett
 		},
 		After: func(f *flow.Flow) {
 			for _, a := range newAddrs {
-				e.kernel.VerifyAddress(r, stored, a, f)
+				m.kernel.VerifyAddress(r, stored, a, f)
 			}
 		},
 	}
@@ -68,10 +94,10 @@ func profileUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.Sett
 // identifiers they imply. Unchanged addresses keep their ids and
 // verification state. It reports whether credential identifiers or
 // addresses changed, and the new addresses that need verification.
-func (e *Engine) applyProfile(ident *sessionstore.Identity, traits map[string]any, traitsJSON json.RawMessage, now time.Time) (changedIdentifiers, changedAddresses bool, newAddrs []sessionstore.VerifiableAddress) {
+func (m *Method) applyProfile(ident *sessionstore.Identity, traits map[string]any, traitsJSON json.RawMessage, now time.Time) (changedIdentifiers, changedAddresses bool, newAddrs []sessionstore.VerifiableAddress) {
 	old := *ident
 	ident.Traits = traitsJSON
-	sch := e.schemas.Of(ident)
+	sch := m.schemas.Of(ident)
 	ver, rec := sch.Addresses(traits, now)
 	for i, a := range ver {
 		for _, o := range old.VerifiableAddresses {
