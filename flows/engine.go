@@ -22,6 +22,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/login"
 	"github.com/caddy-kratos/caddy-kratos/flows/logout"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/password"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/totp"
 	"github.com/caddy-kratos/caddy-kratos/flows/recovery"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/settings"
@@ -274,6 +275,8 @@ type Engine struct {
 	settingsMethods     []flow.SettingsMethod
 	// idFirstMethods are the first factors of identifier-first login.
 	idFirstMethods []flow.IdentifierFirstMethod
+	// totp is the authenticator-app method.
+	totp *totp.Method
 	// password is the password method.
 	password *password.Method
 	// logout is the logout flow.

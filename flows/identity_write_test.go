@@ -227,7 +227,7 @@ func TestIdentityWritersRaceSettingsAndAdmin(t *testing.T) {
 	if ok, _ := identity.VerifyHash(newPassword, pc.HashedPassword); !ok {
 		missing = append(missing, "new password")
 	}
-	if !hasCredential(got, "lookup_secret") {
+	if !identity.HasCredential(got, "lookup_secret") {
 		missing = append(missing, "backup codes")
 	}
 	if len(missing) > 0 {

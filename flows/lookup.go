@@ -107,7 +107,7 @@ func lookupUnused(cfg *lookupConfig) int {
 func lookupSettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	// The nodes are rebuilt: no codes are shown any more.
 	delete(f.Internal, lookupShownKey)
-	if hasCredential(ident, "lookup_secret") {
+	if identity.HasCredential(ident, "lookup_secret") {
 		if !lookupActive(e, ident) {
 			// Every code is used: no longer a second factor. Offer new
 			// codes right away (the prompt to set a factor up again).
@@ -298,7 +298,7 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *flow.SettingsState) fl
 	case disable:
 		delete(f.Internal, lookupInternalKey)
 		return flow.SettingsOutcome{Privileged: true, Success: true, Apply: func(cur *sessionstore.Identity) error {
-			if !hasCredential(cur, "lookup_secret") {
+			if !identity.HasCredential(cur, "lookup_secret") {
 				return sessionstore.ErrNoChange // disabled meanwhile
 			}
 			delete(cur.Credentials, "lookup_secret")
@@ -341,7 +341,7 @@ func (e *Engine) newLookupConfig(ctx context.Context, identityID string, codes [
 }
 
 func lookupLoginNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
-	if !hasCredential(ident, "lookup_secret") {
+	if !identity.HasCredential(ident, "lookup_secret") {
 		return
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
@@ -396,7 +396,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessio
 		f.UI.AddNodeMessage("lookup_secret", node.NewText(4000002, map[string]any{"property": "lookup_secret"}, "lookup_secret"))
 		return nil, nil
 	}
-	rv, ee := e.mfaReserve(r, ident.ID)
+	rv, ee := e.kernel.ReserveSecondFactor(r, ident.ID)
 	if ee != nil {
 		return nil, ee
 	}
@@ -431,7 +431,7 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessio
 		rv.Release() // not evaluated
 		return nil, wire.StoreError(err, "unable to record the recovery code use")
 	}
-	mfaPassed(rv)
+	rv.SecondFactorPassed()
 	// Record used_at on the identity as it is now, so a concurrent change
 	// (another code, a settings update, a deactivation) is kept.
 	usedKey := lookupUsedKey(ident.ID, cfg.RecoveryCodes[i])

@@ -6,6 +6,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/profile"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/totp"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -15,7 +16,14 @@ import (
 // (methodEnabled). Password is offered by the login and registration
 // flows themselves.
 func (e *Engine) registerMethods() {
-	e.loginMethods = []flow.LoginMethod{e.password, codeMethod{e}, totpMethod{e}, lookupMethod{e}, webauthnMethod{e}, passkeyMethod{e}}
+	clock := func() time.Time { return e.now() }
+	issuer := e.cfg.TOTPIssuer
+	if issuer == "" {
+		issuer = e.base.Host
+	}
+	e.totp = totp.New(func() bool { return e.methodEnabled("totp") }, issuer, e.kernel, e.sessions, e.store, e.schemas, e.sealer,
+		e.logger, clock)
+	e.loginMethods = []flow.LoginMethod{e.password, codeMethod{e}, e.totp, lookupMethod{e}, webauthnMethod{e}, passkeyMethod{e}}
 	e.registrationMethods = []*registrationMethod{
 		{name: "code", nodes: codeRegistrationNodes, register: codeRegister},
 		{name: "passkey", nodes: passkeyRegistrationNodes, register: passkeyRegister},
@@ -29,7 +37,7 @@ func (e *Engine) registerMethods() {
 		profile.New(e.kernel, e.sessions, e.schemas, func() time.Time { return e.now() }),
 		e.password,
 		&lookupSettingsMethod{settingsMethod{e: e, name: "lookup_secret", nodes: lookupSettingsNodes, update: lookupSettingsUpdate}},
-		&settingsMethod{e: e, name: "totp", nodes: totpSettingsNodes, update: totpSettingsUpdate},
+		e.totp,
 		&settingsMethod{e: e, name: "webauthn", nodes: webauthnSettingsNodes, update: webauthnSettingsUpdate},
 		&settingsMethod{e: e, name: "passkey", nodes: passkeySettingsNodes, update: passkeySettingsUpdate},
 	}

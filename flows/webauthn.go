@@ -334,7 +334,7 @@ func keyRemoveLabel(id int, k webauthnKey) *node.Text {
 // refusing to remove the last one).
 func (e *Engine) firstFactors(ident *sessionstore.Identity, exceptKey []byte) int {
 	n := 0
-	if e.methodEnabled("password") && hasCredential(ident, "password") {
+	if e.methodEnabled("password") && identity.HasCredential(ident, "password") {
 		n++
 	}
 	if e.cfg.CodePasswordless && len(ident.VerifiableAddresses) > 0 {
