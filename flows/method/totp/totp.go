@@ -83,10 +83,10 @@ var (
 
 const (
 	// Purpose keys the sealing of TOTP keys.
-	Purpose     = "totp"
+	Purpose = "totp"
 	// InternalKey holds a settings flow's key until a code links it.
 	InternalKey = "totp_url"
-	totpPNGSize     = 256
+	totpPNGSize = 256
 )
 
 type totpConfig struct {
