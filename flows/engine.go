@@ -21,6 +21,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/login"
 	"github.com/caddy-kratos/caddy-kratos/flows/logout"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/lookupsecret"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/password"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/totp"
 	"github.com/caddy-kratos/caddy-kratos/flows/recovery"
@@ -275,6 +276,8 @@ type Engine struct {
 	settingsMethods     []flow.SettingsMethod
 	// idFirstMethods are the first factors of identifier-first login.
 	idFirstMethods []flow.IdentifierFirstMethod
+	// lookup is the backup-code method.
+	lookup *lookupsecret.Method
 	// totp is the authenticator-app method.
 	totp *totp.Method
 	// password is the password method.
@@ -511,7 +514,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		NotifyUnknownRecipients: e.cfg.NotifyUnknownRecipients, RecoveryUse: e.cfg.RecoveryUse,
 		VerificationUse: e.cfg.VerificationUse, RateLimits: e.cfg.RateLimits, ClientIP: e.cfg.ClientIP, Mailer: e.cfg.Mailer,
 	}, store, e.urls, e.sessions, e.schemas, logger, clock, e.csrfName, e.codeKey, e.allowed,
-		[]func(*flow.Flow) *flow.Flow{maskLookupCodes},
+		[]func(*flow.Flow) *flow.Flow{lookupsecret.MaskCodes},
 		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), dropPasswordlessKeys})
 	e.password = password.New(password.Config{Enabled: !e.cfg.DisablePassword, BreachCheck: !e.cfg.DisableBreachedPasswordCheck,
 		RevokeSessionsOnChange: e.cfg.RevokeSessionsAfterPasswordChange}, e.kernel, e.sessions, store, e.hasher, e.schemas, logger, clock)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/lookupsecret"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/profile"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/totp"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -21,9 +22,11 @@ func (e *Engine) registerMethods() {
 	if issuer == "" {
 		issuer = e.base.Host
 	}
+	e.lookup = lookupsecret.New(func() bool { return e.methodEnabled("lookup_secret") }, e.kernel, e.sessions, e.store, e.sealer,
+		e.logger, clock)
 	e.totp = totp.New(func() bool { return e.methodEnabled("totp") }, issuer, e.kernel, e.sessions, e.store, e.schemas, e.sealer,
 		e.logger, clock)
-	e.loginMethods = []flow.LoginMethod{e.password, codeMethod{e}, e.totp, lookupMethod{e}, webauthnMethod{e}, passkeyMethod{e}}
+	e.loginMethods = []flow.LoginMethod{e.password, codeMethod{e}, e.totp, e.lookup, webauthnMethod{e}, passkeyMethod{e}}
 	e.registrationMethods = []*registrationMethod{
 		{name: "code", nodes: codeRegistrationNodes, register: codeRegister},
 		{name: "passkey", nodes: passkeyRegistrationNodes, register: passkeyRegister},
@@ -36,7 +39,7 @@ func (e *Engine) registerMethods() {
 	e.settingsMethods = []flow.SettingsMethod{
 		profile.New(e.kernel, e.sessions, e.schemas, func() time.Time { return e.now() }),
 		e.password,
-		&lookupSettingsMethod{settingsMethod{e: e, name: "lookup_secret", nodes: lookupSettingsNodes, update: lookupSettingsUpdate}},
+		e.lookup,
 		e.totp,
 		&settingsMethod{e: e, name: "webauthn", nodes: webauthnSettingsNodes, update: webauthnSettingsUpdate},
 		&settingsMethod{e: e, name: "passkey", nodes: passkeySettingsNodes, update: passkeySettingsUpdate},
