@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/recovery"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
@@ -27,8 +28,6 @@ import (
 // and redirects to the recovery UI with the flow (openAdminRecovery). From
 // there the flow is an ordinary recovery flow: the code is submitted with
 // method=code and CSRF is checked as usual.
-
-const adminFlowKey = "admin_created"
 
 type adminRecoveryBody struct {
 	IdentityID string `json:"identity_id"`
@@ -48,7 +47,7 @@ func (e *Engine) adminRecoveryStart(w http.ResponseWriter, r *http.Request, body
 		return 0, false
 	}
 	if !e.cfg.RecoveryEnabled {
-		wire.WriteError(w, r, errRecoveryDisabled())
+		wire.WriteError(w, r, recovery.ErrDisabled())
 		return 0, false
 	}
 	lifespan := e.cfg.CodeLifespan
@@ -80,8 +79,8 @@ func (e *Engine) newAdminRecoveryFlow(r *http.Request, typ string, lifespan time
 	if f.Internal == nil {
 		f.Internal = map[string]any{}
 	}
-	f.Internal[adminFlowKey] = true
-	e.recoveryForm(f, "")
+	f.Internal[flow.AdminCreated] = true
+	e.recovery.Form(f, "")
 	return f
 }
 
@@ -113,7 +112,7 @@ func (e *Engine) adminCreateRecoveryCode(w http.ResponseWriter, r *http.Request)
 	code := flow.NewCode()
 	// The code screen without the "resend" button: there is no address
 	// to send to.
-	e.recoverySent(f, "")
+	e.recovery.Sent(f, "")
 	nodes := f.UI.Nodes[:0]
 	for _, n := range f.UI.Nodes {
 		if a := n.Input(); a != nil && a.Name == "email" {
@@ -174,29 +173,4 @@ func (e *Engine) adminCreateRecoveryLink(w http.ResponseWriter, r *http.Request)
 		"recovery_link": e.urls.Public("self-service/recovery?flow=" + f.ID + "&token=" + tok),
 		"expires_at":    f.ExpiresAt.UTC(),
 	})
-}
-
-// openAdminRecovery serves the recovery_link of an administrator's code
-// flow (GET /self-service/recovery?flow=<id> without a token): the flow is
-// bound to this browser's CSRF cookie (every opener rebinds it; the code
-// is the secret) and the browser goes on to the recovery UI. It reports
-// false for every other flow and for expired flows, which the caller
-// handles as before.
-func (e *Engine) openAdminRecovery(w http.ResponseWriter, r *http.Request, f *flow.Flow) bool {
-	if admin, _ := f.Internal[adminFlowKey].(bool); !admin || f.Type != "browser" || f.State != "sent_email" ||
-		f.Challenge() == nil || e.now().After(f.ExpiresAt) {
-		return false
-	}
-	f.CSRFToken = e.kernel.EnsureCSRF(w, r)
-	e.kernel.SetCSRFNode(f, f.CSRFToken)
-	if err := e.kernel.Save(r.Context(), f); err != nil {
-		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
-		return true
-	}
-	if wire.PrefersHTML(r) {
-		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.UI("recovery"), "flow", f.ID))
-		return true
-	}
-	flow.WriteFlow(w, http.StatusOK, f)
-	return true
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/lookupsecret"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -39,9 +40,9 @@ func TestIdentityFactors(t *testing.T) {
 	})
 	now := time.Now().UTC()
 	lookup := func(used ...bool) sessionstore.Credential {
-		var cfg lookupConfig
+		var cfg lookupsecret.CredentialConfig
 		for _, u := range used {
-			c := lookupCode{Hash: "h"}
+			c := lookupsecret.Code{Hash: "h"}
 			if u {
 				c.UsedAt = &now
 			}
@@ -87,7 +88,7 @@ func TestCheckGateSecondFactorNoAllocs(t *testing.T) {
 	now := time.Now().UTC()
 	creds := map[string]sessionstore.Credential{
 		"totp":          {Type: "totp", Config: json.RawMessage(`{"totp_url":"x"}`)},
-		"lookup_secret": {Type: "lookup_secret", Config: identity.EncodeConfig(lookupConfig{RecoveryCodes: []lookupCode{{Hash: "a", UsedAt: &now}, {Hash: "b"}}})},
+		"lookup_secret": {Type: "lookup_secret", Config: identity.EncodeConfig(lookupsecret.CredentialConfig{RecoveryCodes: []lookupsecret.Code{{Hash: "a", UsedAt: &now}, {Hash: "b"}}})},
 	}
 	_, _, tok1 := gateFixture(t, e, `{"email":"f1@example.com"}`, creds, "aal1")
 	_, _, tok2 := gateFixture(t, e, `{"email":"f2@example.com"}`, creds, "aal2")
@@ -115,7 +116,7 @@ func TestLookupExhaustedGate(t *testing.T) {
 	e, srv := testEngine(t, func(c *Config) { c.Methods = map[string]bool{"lookup_secret": true} })
 	now := time.Now().UTC()
 	used := map[string]sessionstore.Credential{"lookup_secret": {Type: "lookup_secret",
-		Config: identity.EncodeConfig(lookupConfig{RecoveryCodes: []lookupCode{{Hash: "a", UsedAt: &now}, {Hash: "b", UsedAt: &now}}})}}
+		Config: identity.EncodeConfig(lookupsecret.CredentialConfig{RecoveryCodes: []lookupsecret.Code{{Hash: "a", UsedAt: &now}, {Hash: "b", UsedAt: &now}}})}}
 	_, _, tok := gateFixture(t, e, `{"email":"used@example.com"}`, used, "aal1")
 	for policy, want := range map[string]error{"": nil, "highest_available": nil, "aal2": session.ErrAAL2SetupRequired} {
 		var gs session.GateSession

@@ -125,7 +125,7 @@ func codeLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessions
 		// factor it also claims an account whose address was never proven
 		// (claimAddress). As a second factor it only verifies it.
 		if mfa {
-			_ = e.markVerified(r.Context(), c.IdentityID, c.Address)
+			_ = e.kernel.MarkVerified(r.Context(), c.IdentityID, c.Address)
 		} else {
 			keep := ""
 			if st.Session != nil {

@@ -20,9 +20,15 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/login"
+	"github.com/caddy-kratos/caddy-kratos/flows/logout"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/lookupsecret"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/password"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/totp"
+	"github.com/caddy-kratos/caddy-kratos/flows/recovery"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
+	"github.com/caddy-kratos/caddy-kratos/flows/settings"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
+	"github.com/caddy-kratos/caddy-kratos/flows/verification"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -267,13 +273,22 @@ type Engine struct {
 	// credential methods of each flow, in display order (methods.go).
 	loginMethods        []flow.LoginMethod
 	registrationMethods []*registrationMethod
-	settingsMethods     []*settingsMethod
+	settingsMethods     []flow.SettingsMethod
 	// idFirstMethods are the first factors of identifier-first login.
 	idFirstMethods []flow.IdentifierFirstMethod
+	// lookup is the backup-code method.
+	lookup *lookupsecret.Method
+	// totp is the authenticator-app method.
+	totp *totp.Method
 	// password is the password method.
 	password *password.Method
-	// login is the login flow.
-	login *login.Flow
+	// logout is the logout flow.
+	logout *logout.Logout
+	// login, settings, recovery and verification are flows.
+	settings     *settings.Flow
+	recovery     *recovery.Flow
+	verification *verification.Flow
+	login        *login.Flow
 	// kernel stores and drives the flows (flow.Kernel).
 	kernel *flow.Kernel
 	// sessions issues, finds and checks sessions (sessioncheck.go).
@@ -490,6 +505,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		SessionLifespan: e.cfg.SessionLifespan, EarliestPossibleExtend: e.cfg.EarliestPossibleExtend,
 		CookieName: e.cfg.CookieName, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
 		CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil), RequiredAAL: e.cfg.RequiredAAL,
+		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge,
 	}, store, e.cookies, e.urls, logger, clock)
 	e.kernel = flow.NewKernel(flow.Config{
 		FlowLifespan: e.cfg.FlowLifespan, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
@@ -498,9 +514,10 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		NotifyUnknownRecipients: e.cfg.NotifyUnknownRecipients, RecoveryUse: e.cfg.RecoveryUse,
 		VerificationUse: e.cfg.VerificationUse, RateLimits: e.cfg.RateLimits, ClientIP: e.cfg.ClientIP, Mailer: e.cfg.Mailer,
 	}, store, e.urls, e.sessions, e.schemas, logger, clock, e.csrfName, e.codeKey, e.allowed,
-		[]func(*flow.Flow) *flow.Flow{maskLookupCodes},
+		[]func(*flow.Flow) *flow.Flow{lookupsecret.MaskCodes},
 		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), dropPasswordlessKeys})
-	e.password = password.New(password.Config{Enabled: !e.cfg.DisablePassword}, e.kernel, store, e.hasher, e.schemas, logger, clock)
+	e.password = password.New(password.Config{Enabled: !e.cfg.DisablePassword, BreachCheck: !e.cfg.DisableBreachedPasswordCheck,
+		RevokeSessionsOnChange: e.cfg.RevokeSessionsAfterPasswordChange}, e.kernel, e.sessions, store, e.hasher, e.schemas, logger, clock)
 	e.registerMethods()
 	var factors []session.SecondFactor
 	for _, m := range e.loginMethods {
@@ -512,7 +529,16 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	e.login = login.New(login.Config{LoginStyle: e.cfg.LoginStyle, RequireVerifiedAddress: e.cfg.RequireVerifiedAddress,
 		MitigateAccountEnumeration: e.cfg.MitigateAccountEnumeration}, e.kernel, e.sessions, store, e.schemas, e.urls, logger,
 		e.loginMethods, e.idFirstMethods)
-	e.kernel.Register(e.login, registrationKind{e}, settingsKind{e}, recoveryKind{e}, verificationKind{e})
+	e.logout = logout.New(e.kernel, e.sessions, store, e.urls)
+	e.verification = verification.New(verification.Config{VerificationEnabled: e.cfg.VerificationEnabled,
+		VerificationUse: e.cfg.VerificationUse}, e.kernel, store, e.urls, logger, clock)
+	e.kernel.UseAddressVerifier(e.verification)
+	e.settings = settings.New(e.kernel, e.sessions, store, e.urls, logger, clock, e.settingsMethods)
+	e.recovery = recovery.New(recovery.Config{RecoveryEnabled: e.cfg.RecoveryEnabled, RecoveryUse: e.cfg.RecoveryUse,
+		CodeMaxSubmissions: e.cfg.CodeMaxSubmissions, KeepSessionsAfterRecovery: e.cfg.KeepSessionsAfterRecovery,
+		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge, UseContinueWithTransitions: e.cfg.UseContinueWithTransitions},
+		e.kernel, e.sessions, store, e.urls, logger, clock, e.settings.NewFlow)
+	e.kernel.Register(e.login, registrationKind{e}, e.settings, e.recovery, e.verification)
 	e.routes()
 	return e, nil
 }

@@ -148,7 +148,7 @@ func TestIdentityWritersRaceAdminAndLogin(t *testing.T) {
 	if got.State != "inactive" {
 		missing = append(missing, "state inactive")
 	}
-	if first, _ := identity.LookupPath(traitsMap(got), "name.first"); first != "Ada" {
+	if first, _ := identity.LookupPath(identity.TraitsOf(got), "name.first"); first != "Ada" {
 		missing = append(missing, "traits.name.first")
 	}
 	if len(got.VerifiableAddresses) != 1 || !got.VerifiableAddresses[0].Verified {
@@ -219,7 +219,7 @@ func TestIdentityWritersRaceSettingsAndAdmin(t *testing.T) {
 	if got.State != "active" {
 		missing = append(missing, "state active")
 	}
-	if first, _ := identity.LookupPath(traitsMap(got), "name.first"); first != "Grace" {
+	if first, _ := identity.LookupPath(identity.TraitsOf(got), "name.first"); first != "Grace" {
 		missing = append(missing, "traits.name.first")
 	}
 	var pc identity.PasswordConfig
@@ -227,7 +227,7 @@ func TestIdentityWritersRaceSettingsAndAdmin(t *testing.T) {
 	if ok, _ := identity.VerifyHash(newPassword, pc.HashedPassword); !ok {
 		missing = append(missing, "new password")
 	}
-	if !hasCredential(got, "lookup_secret") {
+	if !identity.HasCredential(got, "lookup_secret") {
 		missing = append(missing, "backup codes")
 	}
 	if len(missing) > 0 {
@@ -244,20 +244,21 @@ func TestSettingsWriteRefusedAfterDeactivation(t *testing.T) {
 	probe := &settingsMethod{
 		name:  "race_probe",
 		nodes: func(*Engine, *http.Request, *flow.Flow, *sessionstore.Identity) {},
-		update: func(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-			res := raceDo("PATCH", admURL+"/admin/identities/"+st.ident.ID,
+		update: func(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+			res := raceDo("PATCH", admURL+"/admin/identities/"+st.Identity.ID,
 				[]map[string]any{{"op": "replace", "path": "/state", "value": "inactive"}}, nil)
 			if res.status != http.StatusOK {
-				return settingsOutcome{err: wire.Internal("deactivation failed: " + string(res.raw))}
+				return flow.SettingsOutcome{Err: wire.Internal("deactivation failed: " + string(res.raw))}
 			}
-			return settingsOutcome{success: true, apply: func(cur *sessionstore.Identity) error {
+			return flow.SettingsOutcome{Success: true, Apply: func(cur *sessionstore.Identity) error {
 				cur.Traits = json.RawMessage(`{"email":"race-deactivated@example.com","name":{"first":"Mallory"}}`)
 				return nil
 			}}
 		},
 	}
 	e, pub, adm := admEngine(t, func(c *Config) { c.Methods = map[string]bool{"race_probe": true} })
-	e.settingsMethods = append(e.settingsMethods, probe)
+	probe.e = e
+	e.settings.AddMethod(probe)
 	admURL = adm.URL
 	token := registerNative(t, pub.URL, "race-deactivated@example.com")
 	id := whoamiStatus(t, pub.URL, token).body["identity"].(map[string]any)["id"].(string)
@@ -271,7 +272,7 @@ func TestSettingsWriteRefusedAfterDeactivation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first, _ := identity.LookupPath(traitsMap(got), "name.first"); got.State != "inactive" || first != nil {
+	if first, _ := identity.LookupPath(identity.TraitsOf(got), "name.first"); got.State != "inactive" || first != nil {
 		t.Fatalf("identity after the refused write: state %q, name.first %v", got.State, first)
 	}
 }

@@ -25,53 +25,6 @@ func (k registrationKind) Disabled() *wire.Error {
 	return nil
 }
 
-type settingsKind struct{ e *Engine }
-
-func (k settingsKind) Name() string { return "settings" }
-func (k settingsKind) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
-	return k.e.renewSettingsFlow(r, typ)
-}
-func (k settingsKind) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
-	k.e.submitSettings(w, r, sub)
-}
-func (k settingsKind) Disabled() *wire.Error { return nil }
-func (k settingsKind) Create(w http.ResponseWriter, r *http.Request, typ string) {
-	k.e.createSettingsFlow(w, r, typ)
-}
-func (k settingsKind) Get(w http.ResponseWriter, r *http.Request) { k.e.getSettingsFlow(w, r) }
-
-type recoveryKind struct{ e *Engine }
-
-func (k recoveryKind) Name() string { return "recovery" }
-func (k recoveryKind) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
-	return k.e.initRecovery(r, typ)
-}
-func (k recoveryKind) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
-	k.e.submitRecovery(w, r, sub)
-}
-func (k recoveryKind) Disabled() *wire.Error {
-	if !k.e.cfg.RecoveryEnabled {
-		return errRecoveryDisabled()
-	}
-	return nil
-}
-
-type verificationKind struct{ e *Engine }
-
-func (k verificationKind) Name() string { return "verification" }
-func (k verificationKind) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
-	return k.e.initVerification(r, typ)
-}
-func (k verificationKind) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
-	k.e.submitVerification(w, r, sub)
-}
-func (k verificationKind) Disabled() *wire.Error {
-	if !k.e.cfg.VerificationEnabled {
-		return errVerificationDisabled()
-	}
-	return nil
-}
-
 func errRegistrationDisabled() *wire.Error {
 	return wire.FlowDisabled("Registration is not allowed because it was disabled.")
 }

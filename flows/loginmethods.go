@@ -31,36 +31,6 @@ func (m codeMethod) Login(_ http.ResponseWriter, r *http.Request, st *flow.Login
 }
 func (m codeMethod) HasActive(ident *sessionstore.Identity) bool { return codeMFAActive(m.e, ident) }
 
-// totpMethod completes a second factor with an authenticator app.
-type totpMethod struct{ e *Engine }
-
-func (m totpMethod) ID() string       { return "totp" }
-func (m totpMethod) Enabled() bool    { return m.e.methodEnabled("totp") }
-func (totpMethod) FirstFactor() bool  { return false }
-func (totpMethod) SecondFactor() bool { return true }
-func (m totpMethod) LoginNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
-	totpLoginNodes(m.e, r, f, ident)
-}
-func (m totpMethod) Login(_ http.ResponseWriter, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
-	return totpLoginVerify(m.e, r, st)
-}
-func (totpMethod) HasActive(ident *sessionstore.Identity) bool { return hasCredential(ident, "totp") }
-
-// lookupMethod completes a second factor with a backup code.
-type lookupMethod struct{ e *Engine }
-
-func (m lookupMethod) ID() string       { return "lookup_secret" }
-func (m lookupMethod) Enabled() bool    { return m.e.methodEnabled("lookup_secret") }
-func (lookupMethod) FirstFactor() bool  { return false }
-func (lookupMethod) SecondFactor() bool { return true }
-func (m lookupMethod) LoginNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
-	lookupLoginNodes(m.e, r, f, ident)
-}
-func (m lookupMethod) Login(_ http.ResponseWriter, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
-	return lookupLoginVerify(m.e, r, st)
-}
-func (m lookupMethod) HasActive(ident *sessionstore.Identity) bool { return lookupActive(m.e, ident) }
-
 // webauthnMethod signs in with a passwordless security key (webauthn {
 // passwordless }) and completes a second factor with one.
 type webauthnMethod struct{ e *Engine }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/lookupsecret"
 )
 
 // wantNotStored fails if any code appears in the stored record of flow id.
@@ -21,7 +22,7 @@ func wantNotStored(t *testing.T, e *Engine, id string, codes []string) {
 			t.Fatalf("backup code %s stored in clear in flow %s", c, id)
 		}
 	}
-	if !strings.Contains(string(raw), lookupShownKey) {
+	if !strings.Contains(string(raw), lookupsecret.ShownKey) {
 		t.Fatalf("flow %s keeps no sealed codes", id)
 	}
 }
@@ -54,7 +55,7 @@ func TestLookupCodesNotAtRest(t *testing.T) {
 	if conf := do(t, nil, "POST", action, map[string]any{"method": "lookup_secret", "lookup_secret_confirm": true}, tokenHeader(token)); conf.status != 200 {
 		t.Fatalf("confirm: %d %s", conf.status, conf.raw)
 	}
-	if raw, _ := e.store.GetRecord(t.Context(), flow.FlowNS, id); strings.Contains(string(raw), lookupShownKey) {
+	if raw, _ := e.store.GetRecord(t.Context(), flow.FlowNS, id); strings.Contains(string(raw), lookupsecret.ShownKey) {
 		t.Fatal("the sealed codes outlive the codes node")
 	}
 	rev := do(t, nil, "POST", action, map[string]any{"method": "lookup_secret", "lookup_secret_reveal": true}, tokenHeader(token))

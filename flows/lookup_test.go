@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 )
 
@@ -70,7 +71,7 @@ func TestLookupSecrets(t *testing.T) {
 	}
 	// Not saved before confirming.
 	id := gen.body["identity"].(map[string]any)["id"].(string)
-	if ident, _ := e.store.GetIdentity(t.Context(), id); hasCredential(ident, "lookup_secret") {
+	if ident, _ := e.store.GetIdentity(t.Context(), id); identity.HasCredential(ident, "lookup_secret") {
 		t.Fatal("codes saved before confirm")
 	}
 	conf := do(t, nil, "POST", action, map[string]any{"method": "lookup_secret", "lookup_secret_confirm": true}, tokenHeader(token))
@@ -174,7 +175,7 @@ func TestLookupSecrets(t *testing.T) {
 	if dis.status != 200 || findUINode(dis.body, "lookup_secret_regenerate") == nil || findUINode(dis.body, "lookup_secret_reveal") != nil {
 		t.Fatalf("disable: %d %s", dis.status, dis.raw)
 	}
-	if ident, _ := e.store.GetIdentity(t.Context(), id); hasCredential(ident, "lookup_secret") {
+	if ident, _ := e.store.GetIdentity(t.Context(), id); identity.HasCredential(ident, "lookup_secret") {
 		t.Fatal("credential kept after disable")
 	}
 }

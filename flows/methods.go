@@ -1,6 +1,15 @@
 package flows
 
-import "github.com/caddy-kratos/caddy-kratos/flows/flow"
+import (
+	"net/http"
+	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/lookupsecret"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/profile"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/totp"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
 
 // registerMethods builds the credential methods of each flow in the order
 // the flow shows them (Kratos's display order). Every method of the house
@@ -8,7 +17,16 @@ import "github.com/caddy-kratos/caddy-kratos/flows/flow"
 // (methodEnabled). Password is offered by the login and registration
 // flows themselves.
 func (e *Engine) registerMethods() {
-	e.loginMethods = []flow.LoginMethod{e.password, codeMethod{e}, totpMethod{e}, lookupMethod{e}, webauthnMethod{e}, passkeyMethod{e}}
+	clock := func() time.Time { return e.now() }
+	issuer := e.cfg.TOTPIssuer
+	if issuer == "" {
+		issuer = e.base.Host
+	}
+	e.lookup = lookupsecret.New(func() bool { return e.methodEnabled("lookup_secret") }, e.kernel, e.sessions, e.store, e.sealer,
+		e.logger, clock)
+	e.totp = totp.New(func() bool { return e.methodEnabled("totp") }, issuer, e.kernel, e.sessions, e.store, e.schemas, e.sealer,
+		e.logger, clock)
+	e.loginMethods = []flow.LoginMethod{e.password, codeMethod{e}, e.totp, e.lookup, webauthnMethod{e}, passkeyMethod{e}}
 	e.registrationMethods = []*registrationMethod{
 		{name: "code", nodes: codeRegistrationNodes, register: codeRegister},
 		{name: "passkey", nodes: passkeyRegistrationNodes, register: passkeyRegister},
@@ -18,12 +36,46 @@ func (e *Engine) registerMethods() {
 	for _, m := range []*idFirstMethod{codeIDFirst(), passkeyIDFirst(), webauthnIDFirst()} {
 		e.idFirstMethods = append(e.idFirstMethods, idFirstAdapter{e, m})
 	}
-	e.settingsMethods = []*settingsMethod{
-		{name: "profile", nodes: profileNodes, update: profileUpdate},
-		{name: "password", nodes: passwordSettingsNodes, update: passwordSettingsUpdate},
-		{name: "lookup_secret", nodes: lookupSettingsNodes, update: lookupSettingsUpdate},
-		{name: "totp", nodes: totpSettingsNodes, update: totpSettingsUpdate},
-		{name: "webauthn", nodes: webauthnSettingsNodes, update: webauthnSettingsUpdate},
-		{name: "passkey", nodes: passkeySettingsNodes, update: passkeySettingsUpdate},
+	e.settingsMethods = []flow.SettingsMethod{
+		profile.New(e.kernel, e.sessions, e.schemas, func() time.Time { return e.now() }),
+		e.password,
+		e.lookup,
+		e.totp,
+		&settingsMethod{e: e, name: "webauthn", nodes: webauthnSettingsNodes, update: webauthnSettingsUpdate},
+		&settingsMethod{e: e, name: "passkey", nodes: passkeySettingsNodes, update: passkeySettingsUpdate},
 	}
+}
+
+// settingsMethod is one group of the settings flow (profile, password,
+// totp, …) as the engine lists it (registerMethods), until each method
+// implements flow.SettingsMethod itself.
+type settingsMethod struct {
+	e    *Engine
+	name string
+	// nodes appends the method's nodes for ident to f.
+	nodes func(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity)
+	// update handles a submit whose method is name.
+	update func(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome
+}
+
+func (m *settingsMethod) ID() string { return m.name }
+
+func (m *settingsMethod) Enabled() bool { return m.e.methodEnabled(m.name) }
+
+func (m *settingsMethod) SettingsNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
+	m.nodes(m.e, r, f, ident)
+}
+
+func (m *settingsMethod) UpdateSettings(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+	return m.update(m.e, r, st)
+}
+
+func (e *Engine) methodEnabled(name string) bool {
+	switch name {
+	case "profile":
+		return true
+	case "password":
+		return !e.cfg.DisablePassword
+	}
+	return e.cfg.Methods[name]
 }

@@ -7,20 +7,11 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
-	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
 // Shared pieces of the strong-authentication methods (totp, lookup_secret,
 // webauthn, passkey).
-
-func hasCredential(ident *sessionstore.Identity, typ string) bool {
-	if ident == nil {
-		return false
-	}
-	_, ok := ident.Credentials[typ]
-	return ok
-}
 
 // webauthnScriptNode is the script node every WebAuthn/passkey form
 // carries (group webauthn; one per form).
@@ -43,26 +34,6 @@ func (e *Engine) ensureWebAuthnScript(r *http.Request, f *flow.Flow) {
 	if f.UI.FindScript("webauthn_script") == nil {
 		f.UI.Nodes = append(f.UI.Nodes, e.webauthnScriptNode(r))
 	}
-}
-
-// Guessing limits for one-time second factors (TOTP and recovery codes):
-// wrong codes count against the client IP (rule code_ip) and the identity
-// (rule login_id, subject "aal2:<identity id>"), so a stolen password does
-// not allow an online search of the 6-digit code space.
-
-func mfaLimitSubject(identityID string) string { return "aal2:" + identityID }
-
-// mfaReserve counts a guess against the client and the identity before
-// the code is checked: a 429 (or 503, fail closed) error when refused.
-func (e *Engine) mfaReserve(r *http.Request, identityID string) (*flow.Reservation, *wire.Error) {
-	return e.kernel.Reserve(r.Context(), "code_ip", e.kernel.LimitIP(r), "login_id", mfaLimitSubject(identityID))
-}
-
-// mfaPassed gives a correct code's attempt back and clears the identity's
-// count.
-func mfaPassed(rv *flow.Reservation) {
-	rv.Forgive("login_id")
-	rv.Release()
 }
 
 // dropCredential removes the credential of type typ: what a mailbox

@@ -335,7 +335,7 @@ func (e *Engine) beginPasskeySettings(r *http.Request, f *flow.Flow, ident *sess
 		}
 		keys = cfg.Credentials
 	}
-	return e.beginPasskeyRegistration(r, f, e.schemas.Of(ident), handle, traitsMap(ident), keys)
+	return e.beginPasskeyRegistration(r, f, e.schemas.Of(ident), handle, identity.TraitsOf(ident), keys)
 }
 
 func passkeySettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
@@ -361,31 +361,31 @@ func passkeySettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessi
 	e.ensureWebAuthnScript(r, f)
 }
 
-func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.Flow
-	body := st.sub.Body
+func passkeySettingsUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+	f := st.Sub.Flow
+	body := st.Sub.Body
 	register, remove := wire.BodyString(body, "passkey_settings_register"), wire.BodyString(body, "passkey_remove")
 	if f.Type != "browser" || register == "" && remove == "" {
 		notResponsible(f, 4010004)
-		return settingsOutcome{invalid: true}
+		return flow.SettingsOutcome{Invalid: true}
 	}
-	if !e.privileged(st.sess) {
-		return settingsOutcome{privileged: true}
+	if !e.sessions.Privileged(st.Session) {
+		return flow.SettingsOutcome{Privileged: true}
 	}
 	if remove != "" {
 		return e.removeKey(st, "passkey", remove)
 	}
-	fail := func(reason string) settingsOutcome {
+	fail := func(reason string) flow.SettingsOutcome {
 		f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
 		f.UI.SetValue("passkey_settings_register", nil)
-		if data, err := e.beginPasskeySettings(r, f, st.ident); err == nil {
+		if data, err := e.beginPasskeySettings(r, f, st.Identity); err == nil {
 			f.UI.SetValue("passkey_create_data", data)
 		}
-		return settingsOutcome{invalid: true, privileged: true}
+		return flow.SettingsOutcome{Invalid: true, Privileged: true}
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyPasskeyRegister)
 	if err != nil {
-		return settingsOutcome{err: wire.StoreError(err, "unable to load the flow")}
+		return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to load the flow")}
 	}
 	if sd == nil || len(sd.UserID) == 0 {
 		return fail("The passkey registration expired or was already completed. Please try again.")
@@ -395,20 +395,20 @@ func passkeySettingsUpdate(e *Engine, r *http.Request, st *settingsState) settin
 		return fail(reason)
 	}
 	now := e.now().UTC()
-	if cfg, ok := webauthnConfigOf(st.ident, "passkey"); ok && hasKey(cfg, cred.ID) {
+	if cfg, ok := webauthnConfigOf(st.Identity, "passkey"); ok && hasKey(cfg, cred.ID) {
 		return fail("This passkey is already registered.")
 	}
-	return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {
+	return flow.SettingsOutcome{Privileged: true, Success: true, Apply: func(cur *sessionstore.Identity) error {
 		cfg, _ := webauthnConfigOf(cur, "passkey")
 		if cfg == nil {
 			cfg = &webauthnConfig{}
 		}
 		if hasKey(cfg, cred.ID) {
-			return &settingsRefused{out: fail("This passkey is already registered.")}
+			return &flow.SettingsRefused{Out: fail("This passkey is already registered.")}
 		}
 		cfg.UserHandle = sd.UserID
 		cfg.Credentials = append(cfg.Credentials,
-			keyFromLib(cred, e.passkeyDisplayName(e.schemas.Of(cur), traitsMap(cur), ""), now.Round(time.Second), true))
+			keyFromLib(cred, e.passkeyDisplayName(e.schemas.Of(cur), identity.TraitsOf(cur), ""), now.Round(time.Second), true))
 		c, had := cur.Credentials["passkey"]
 		if !had {
 			c = sessionstore.Credential{Type: "passkey", CreatedAt: now}

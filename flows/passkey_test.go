@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 )
 
 // createOptions extracts credentialOptions from passkey_create_data.
@@ -65,7 +67,7 @@ func TestPasskeySignUpSignInSettings(t *testing.T) {
 	identityID := reg.body["identity"].(map[string]any)["id"].(string)
 	ident, _ := e.store.GetIdentity(t.Context(), identityID)
 	pcfg, _ := webauthnConfigOf(ident, "passkey")
-	if pcfg == nil || len(pcfg.Credentials) != 1 || !pcfg.Credentials[0].IsPasswordless || hasCredential(ident, "password") ||
+	if pcfg == nil || len(pcfg.Credentials) != 1 || !pcfg.Credentials[0].IsPasswordless || identity.HasCredential(ident, "password") ||
 		ident.Credentials["passkey"].Identifiers[0] != string(pcfg.UserHandle) {
 		t.Fatalf("passkey credential: %+v", ident.Credentials)
 	}

@@ -314,7 +314,7 @@ func (e *Engine) finishRegistration(w http.ResponseWriter, r *http.Request, sub 
 	f.ContinueWith = nil
 	for _, a := range ident.VerifiableAddresses {
 		if !a.Verified {
-			e.sendVerificationForAddress(r, ident, a, f)
+			e.kernel.VerifyAddress(r, ident, a, f)
 		}
 	}
 	if len(f.ContinueWith) > 0 {

@@ -28,12 +28,12 @@ func (e *Engine) routes() {
 	}
 	// Kratos routes GET on the submit paths too: mailed links.
 	m.HandleFunc("GET /self-service/login", func(w http.ResponseWriter, r *http.Request) { e.kernel.Submit(w, r, "login") })
-	m.HandleFunc("GET /self-service/verification", e.verificationLink)
-	m.HandleFunc("GET /self-service/recovery", e.recoveryLink)
+	m.HandleFunc("GET /self-service/verification", e.verification.Link)
+	m.HandleFunc("GET /self-service/recovery", e.recovery.Link)
 
-	m.HandleFunc("GET /self-service/logout/browser", e.createLogoutFlow)
-	m.HandleFunc("GET /self-service/logout", e.updateLogoutFlow)
-	m.HandleFunc("DELETE /self-service/logout/api", e.performNativeLogout)
+	m.HandleFunc("GET /self-service/logout/browser", e.logout.CreateBrowser)
+	m.HandleFunc("GET /self-service/logout", e.logout.Update)
+	m.HandleFunc("DELETE /self-service/logout/api", e.logout.PerformNative)
 
 	m.HandleFunc("GET /sessions/whoami", e.sessions.Whoami)
 	m.HandleFunc("POST /sessions/whoami", e.sessions.Whoami)

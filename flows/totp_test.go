@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
+	totpmethod "github.com/caddy-kratos/caddy-kratos/flows/method/totp"
 )
 
 func totpEngine(t *testing.T) (*Engine, string) {
@@ -207,7 +208,7 @@ func TestTOTPAccountNameAndIssuer(t *testing.T) {
 	if err := identity.DecodeConfig(raw, &fl); err != nil {
 		t.Fatal(err)
 	}
-	plain, _, err := e.sealer.Open(t.Context(), totpPurpose, fl.ID, fl.InternalString(totpInternalKey))
+	plain, _, err := e.sealer.Open(t.Context(), totpmethod.Purpose, fl.ID, fl.InternalString(totpmethod.InternalKey))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -612,10 +612,10 @@ func (e *Engine) uiFlowPage(w http.ResponseWriter, r *http.Request, kind string)
 					// A second factor is due first (getSettingsFlow's
 					// 403): to the aal2 login and back to this flow.
 					self := wire.WithQuery(e.urls.Public(strings.TrimPrefix(e.cfg.UIPrefix, "/")+"settings"), "flow", f.ID)
-					wire.Redirect(w, r, http.StatusSeeOther, e.aal2LoginURL(r, self))
+					wire.Redirect(w, r, http.StatusSeeOther, e.settings.AAL2LoginURL(r, self))
 					return
 				}
-				e.unmaskLookupCodes(r.Context(), f)
+				e.settings.Reveal(r.Context(), f)
 			}
 		}
 	}

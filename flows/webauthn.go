@@ -300,7 +300,7 @@ func (e *Engine) webauthnUserName(sch *identity.Schema, traits map[string]any, f
 // webauthnIdentifiers are the credential identifiers of a webauthn
 // credential: the traits marked for webauthn (or password), else the id.
 func (e *Engine) webauthnIdentifiers(ident *sessionstore.Identity) []string {
-	traits, sch := traitsMap(ident), e.schemas.Of(ident)
+	traits, sch := identity.TraitsOf(ident), e.schemas.Of(ident)
 	if ids := sch.Identifiers(traits, "webauthn"); len(ids) > 0 {
 		return ids
 	}
@@ -334,7 +334,7 @@ func keyRemoveLabel(id int, k webauthnKey) *node.Text {
 // refusing to remove the last one).
 func (e *Engine) firstFactors(ident *sessionstore.Identity, exceptKey []byte) int {
 	n := 0
-	if e.methodEnabled("password") && hasCredential(ident, "password") {
+	if e.methodEnabled("password") && identity.HasCredential(ident, "password") {
 		n++
 	}
 	if e.cfg.CodePasswordless && len(ident.VerifiableAddresses) > 0 {
@@ -398,7 +398,7 @@ func (e *Engine) beginWebAuthnRegistration(r *http.Request, f *flow.Flow, ident 
 		}
 		keys = cfg.Credentials
 	}
-	user := &waUser{id: handle, name: e.webauthnUserName(e.schemas.Of(ident), traitsMap(ident), ident.ID), keys: keys}
+	user := &waUser{id: handle, name: e.webauthnUserName(e.schemas.Of(ident), identity.TraitsOf(ident), ident.ID), keys: keys}
 	creation, sd, err := wa.BeginRegistration(user, webauthn.WithExclusions(descriptors(keys)))
 	if err != nil {
 		return "", err
@@ -412,31 +412,31 @@ func notResponsible(f *flow.Flow, id int) {
 	f.UI.Messages = []node.Text{node.NewText(id, nil)}
 }
 
-func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.Flow
-	body := st.sub.Body
+func webauthnSettingsUpdate(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+	f := st.Sub.Flow
+	body := st.Sub.Body
 	register, remove := wire.BodyString(body, "webauthn_register"), wire.BodyString(body, "webauthn_remove")
 	if f.Type != "browser" || register == "" && remove == "" {
 		notResponsible(f, 4010004)
-		return settingsOutcome{invalid: true}
+		return flow.SettingsOutcome{Invalid: true}
 	}
-	if !e.privileged(st.sess) {
-		return settingsOutcome{privileged: true}
+	if !e.sessions.Privileged(st.Session) {
+		return flow.SettingsOutcome{Privileged: true}
 	}
 	if remove != "" {
 		return e.removeKey(st, "webauthn", remove)
 	}
-	fail := func(reason string) settingsOutcome {
+	fail := func(reason string) flow.SettingsOutcome {
 		f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
-		if opts, err := e.beginWebAuthnRegistration(r, f, st.ident); err == nil {
+		if opts, err := e.beginWebAuthnRegistration(r, f, st.Identity); err == nil {
 			f.UI.SetTrigger("webauthn_register_trigger", "oryWebAuthnRegistration", opts)
 		}
 		f.UI.SetValue("webauthn_register", "")
-		return settingsOutcome{invalid: true, privileged: true}
+		return flow.SettingsOutcome{Invalid: true, Privileged: true}
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyWebAuthnRegister)
 	if err != nil {
-		return settingsOutcome{err: wire.StoreError(err, "unable to load the flow")}
+		return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to load the flow")}
 	}
 	if sd == nil {
 		return fail("The security key registration expired or was already completed. Please try again.")
@@ -451,14 +451,14 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	}
 	wa, err := e.webAuthn(r, kind)
 	if err != nil {
-		return settingsOutcome{err: wire.StoreError(err, "unable to configure WebAuthn")}
+		return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to configure WebAuthn")}
 	}
 	cred, err := wa.CreateCredential(&waUser{id: sd.UserID}, *sd, parsed)
 	if err != nil {
 		return fail("Unable to create WebAuthn credential: " + protocolReason(err))
 	}
 	now := e.now().UTC()
-	if cfg, ok := webauthnConfigOf(st.ident, "webauthn"); ok && hasKey(cfg, cred.ID) {
+	if cfg, ok := webauthnConfigOf(st.Identity, "webauthn"); ok && hasKey(cfg, cred.ID) {
 		return fail("This security key is already registered.")
 	}
 	name := strings.TrimSpace(wire.BodyString(body, "webauthn_register_displayname"))
@@ -469,7 +469,7 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 			cfg = &webauthnConfig{}
 		}
 		if hasKey(cfg, cred.ID) {
-			return &settingsRefused{out: fail("This security key is already registered.")}
+			return &flow.SettingsRefused{Out: fail("This security key is already registered.")}
 		}
 		cfg.UserHandle = sd.UserID
 		cfg.Credentials = append(cfg.Credentials, key)
@@ -485,18 +485,18 @@ func webauthnSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setti
 	if e.cfg.WebAuthnPasswordless {
 		aal = "aal1"
 	}
-	return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow.Flow) {
+	return flow.SettingsOutcome{Apply: apply, Privileged: true, Success: true, After: func(*flow.Flow) {
 		// Registering a key proves it, as signing in with it would.
-		e.recordLinkedMethod(r, st, "webauthn", aal)
+		e.kernel.RecordLinkedMethod(r, st, "webauthn", aal)
 	}}
 }
 
 // removeKey removes the key with hex id from credential typ.
-func (e *Engine) removeKey(st *settingsState, typ, hexID string) settingsOutcome {
+func (e *Engine) removeKey(st *flow.SettingsState, typ, hexID string) flow.SettingsOutcome {
 	id, err := hex.DecodeString(hexID)
-	cfg, ok := webauthnConfigOf(st.ident, typ)
+	cfg, ok := webauthnConfigOf(st.Identity, typ)
 	if err != nil || !ok {
-		return settingsOutcome{privileged: true, err: wire.BadRequest("You tried to remove a WebAuthn credential which does not exist.")}
+		return flow.SettingsOutcome{Privileged: true, Err: wire.BadRequest("You tried to remove a WebAuthn credential which does not exist.")}
 	}
 	kept := cfg.Credentials[:0:0]
 	var removed *webauthnKey
@@ -508,19 +508,19 @@ func (e *Engine) removeKey(st *settingsState, typ, hexID string) settingsOutcome
 		kept = append(kept, k)
 	}
 	if removed == nil {
-		return settingsOutcome{privileged: true, err: wire.BadRequest("You tried to remove a WebAuthn credential which does not exist.")}
+		return flow.SettingsOutcome{Privileged: true, Err: wire.BadRequest("You tried to remove a WebAuthn credential which does not exist.")}
 	}
 	lockout := func(ident *sessionstore.Identity, k *webauthnKey) bool {
 		return (typ == "passkey" || k.IsPasswordless) && e.firstFactors(ident, id) == 0
 	}
-	if lockout(st.ident, removed) {
-		return settingsOutcome{privileged: true, err: errLockout()}
+	if lockout(st.Identity, removed) {
+		return flow.SettingsOutcome{Privileged: true, Err: errLockout()}
 	}
 	now := e.now().UTC()
 	// Removed from the identity as it is now: a key removed meanwhile is
 	// done already, and the lock-out check counts the keys left now (two
 	// concurrent removals must not take the last two sign-in keys).
-	return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {
+	return flow.SettingsOutcome{Privileged: true, Success: true, Apply: func(cur *sessionstore.Identity) error {
 		cfg, ok := webauthnConfigOf(cur, typ)
 		if !ok {
 			return sessionstore.ErrNoChange
@@ -538,7 +538,7 @@ func (e *Engine) removeKey(st *settingsState, typ, hexID string) settingsOutcome
 			return sessionstore.ErrNoChange
 		}
 		if lockout(cur, removed) {
-			return &settingsRefused{out: settingsOutcome{privileged: true, err: errLockout()}}
+			return &flow.SettingsRefused{Out: flow.SettingsOutcome{Privileged: true, Err: errLockout()}}
 		}
 		if len(kept) == 0 {
 			delete(cur.Credentials, typ)

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/descope/virtualwebauthn"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 )
 
 const (
@@ -280,7 +282,7 @@ func TestWebAuthnSecondFactor(t *testing.T) {
 		t.Fatalf("remove key: %d %s", r.status, r.raw)
 	}
 	ident, _ = e.store.GetIdentity(t.Context(), identityID)
-	if hasCredential(ident, "webauthn") || e.sessions.IdentityAAL(ident) != "aal1" {
+	if identity.HasCredential(ident, "webauthn") || e.sessions.IdentityAAL(ident) != "aal1" {
 		t.Fatalf("key kept: %v", ident.Credentials)
 	}
 }

@@ -53,6 +53,10 @@ type Flow struct {
 	Identity *session.IdentityWire `json:"-"`
 }
 
+// AdminCreated is the Internal key that marks a recovery flow an
+// administrator created (createRecoveryCodeForIdentity).
+const AdminCreated = "admin_created"
+
 // FlowNS is the store namespace of flows.
 const FlowNS = "flow"
 

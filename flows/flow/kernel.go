@@ -31,6 +31,8 @@ type Kernel struct {
 	codeKey []byte
 	// allowed is the return_to allow-list.
 	allowed []*url.URL
+	// verifier starts the verification of new addresses.
+	verifier AddressVerifier
 	// kinds are the flow kinds by name.
 	kinds map[string]Kind
 	// masks keep what a method shows once out of stored flows (saveFlow).

@@ -398,3 +398,22 @@ func (k *Kernel) LimitSend(r *http.Request, address string) *wire.Error {
 	_, ee := k.Reserve(r.Context(), "send_addr", identity.NormalizeIdentifier(address), "send_ip", k.LimitIP(r))
 	return ee
 }
+
+// Guessing limits for one-time second factors (TOTP and recovery codes):
+// wrong codes count against the client IP (rule code_ip) and the identity
+// (rule login_id, subject "aal2:<identity id>"), so a stolen password does
+// not allow an online search of the 6-digit code space.
+
+// ReserveSecondFactor counts a second-factor guess against the client and
+// the identity before the code is checked: a 429 (or 503, fail closed)
+// error when refused.
+func (k *Kernel) ReserveSecondFactor(r *http.Request, identityID string) (*Reservation, *wire.Error) {
+	return k.Reserve(r.Context(), "code_ip", k.LimitIP(r), "login_id", "aal2:"+identityID)
+}
+
+// SecondFactorPassed gives a correct code's attempt back and clears the
+// identity's count.
+func (rv *Reservation) SecondFactorPassed() {
+	rv.Forgive("login_id")
+	rv.Release()
+}

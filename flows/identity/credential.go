@@ -52,3 +52,12 @@ func HasIdentifier(ident *sessionstore.Identity, typ, identifier string) bool {
 	want := NormalizeIdentifier(identifier)
 	return slices.ContainsFunc(c.Identifiers, func(s string) bool { return NormalizeIdentifier(s) == want })
 }
+
+// HasCredential reports whether ident has a credential of type typ.
+func HasCredential(ident *sessionstore.Identity, typ string) bool {
+	if ident == nil {
+		return false
+	}
+	_, ok := ident.Credentials[typ]
+	return ok
+}

@@ -1,7 +1,10 @@
 package identity
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/mail"
+	"strings"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -36,4 +39,23 @@ func HasVerifiedAddress(ident *sessionstore.Identity) bool {
 		}
 	}
 	return false
+}
+
+// ValidEmail is a syntactic check for submitted addresses.
+func ValidEmail(s string) bool {
+	if len(s) > 320 || strings.ContainsAny(s, " \r\n<>") {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && strings.Contains(s, "@")
+}
+
+// TraitsOf is ident's traits, decoded ({} when there are none).
+func TraitsOf(ident *sessionstore.Identity) map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(ident.Traits, &m)
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m
 }

@@ -150,3 +150,9 @@ func (m *Manager) Upgrade(r *http.Request, sess *sessionstore.Session, method, a
 	is.Session = stored
 	return is, nil
 }
+
+// Privileged reports whether sess authenticated recently enough for
+// sensitive settings changes (privileged_session_max_age).
+func (m *Manager) Privileged(sess *sessionstore.Session) bool {
+	return m.now().Before(sess.AuthenticatedAt.Add(m.cfg.PrivilegedSessionMaxAge))
+}

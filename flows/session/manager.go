@@ -59,6 +59,9 @@ type Config struct {
 	Secure bool
 	// RequiredAAL is highest_available or aal1.
 	RequiredAAL string
+	// PrivilegedSessionMaxAge is how long after its last first-factor
+	// authentication a session may make sensitive settings changes.
+	PrivilegedSessionMaxAge time.Duration
 }
 
 // SecondFactor is a second-factor method as the AAL rule sees it: the name

@@ -12,6 +12,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -20,26 +21,35 @@ import (
 // password, re-authentication of a session (refresh), and its part in
 // identifier-first login.
 type Method struct {
-	enabled bool
-	kernel  *flow.Kernel
-	store   sessionstore.Storage
-	hasher  *identity.Hasher
-	schemas *identity.Schemas
-	logger  *zap.Logger
-	now     func() time.Time
+	enabled        bool
+	breachCheck    bool
+	revokeOnChange bool
+	kernel         *flow.Kernel
+	sessions       *session.Manager
+	store          sessionstore.Storage
+	hasher         *identity.Hasher
+	schemas        *identity.Schemas
+	logger         *zap.Logger
+	now            func() time.Time
 }
 
 // Config is what the password method takes from the configuration.
 type Config struct {
 	// Enabled turns the method on (selfservice.methods.password.enabled).
 	Enabled bool
+	// BreachCheck refuses passwords of the embedded breached list.
+	BreachCheck bool
+	// RevokeSessionsOnChange ends the identity's other sessions when the
+	// password is changed in settings (revoke_active_sessions).
+	RevokeSessionsOnChange bool
 }
 
 // New returns the password method over the kernel, checking passwords
 // with hasher.
-func New(cfg Config, k *flow.Kernel, store sessionstore.Storage, hasher *identity.Hasher, schemas *identity.Schemas,
-	logger *zap.Logger, now func() time.Time) *Method {
-	return &Method{enabled: cfg.Enabled, kernel: k, store: store, hasher: hasher, schemas: schemas, logger: logger, now: now}
+func New(cfg Config, k *flow.Kernel, sessions *session.Manager, store sessionstore.Storage, hasher *identity.Hasher,
+	schemas *identity.Schemas, logger *zap.Logger, now func() time.Time) *Method {
+	return &Method{enabled: cfg.Enabled, breachCheck: cfg.BreachCheck, revokeOnChange: cfg.RevokeSessionsOnChange,
+		kernel: k, sessions: sessions, store: store, hasher: hasher, schemas: schemas, logger: logger, now: now}
 }
 
 // ID is "password".
@@ -104,6 +114,7 @@ var (
 	_ flow.LoginMethod           = (*Method)(nil)
 	_ flow.LoginRefresher        = (*Method)(nil)
 	_ flow.IdentifierFirstMethod = (*Method)(nil)
+	_ flow.SettingsMethod        = (*Method)(nil)
 )
 
 // login is Login: the identifier and the
@@ -227,4 +238,62 @@ func (m *Method) checkPassword(ctx context.Context, identifier, password string)
 		return nil, false, fmt.Errorf("reload identity: %w", err)
 	}
 	return fresh, true, nil
+}
+
+// SettingsNodes adds the new password and its save button.
+func (m *Method) SettingsNodes(_ *http.Request, f *flow.Flow, _ *sessionstore.Identity) {
+	f.UI.Nodes = append(f.UI.Nodes,
+		node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("new-password"),
+		node.Submit("password", "method", "password", node.Label(1070003, nil)))
+}
+
+// UpdateSettings sets a new password: in a privileged session, by the
+// policy, not the one in use.
+func (m *Method) UpdateSettings(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+	f := st.Sub.Flow
+	password := wire.BodyString(st.Sub.Body, "password")
+	fail := func(t node.Text) flow.SettingsOutcome {
+		f.UI.AddNodeMessage("password", t)
+		return flow.SettingsOutcome{Invalid: true, Privileged: true}
+	}
+	if !m.sessions.Privileged(st.Session) {
+		return flow.SettingsOutcome{Privileged: true}
+	}
+	if password == "" {
+		return fail(node.NewText(4000002, map[string]any{"property": "password"}, "password"))
+	}
+	ids := m.schemas.Of(st.Identity).Identifiers(identity.TraitsOf(st.Identity), "password")
+	if t := identity.PolicyViolation(password, ids, m.breachCheck); t != nil {
+		return fail(*t)
+	}
+	if cred, had := st.Identity.Credentials["password"]; had {
+		var pc identity.PasswordConfig
+		_ = identity.DecodeConfig(cred.Config, &pc)
+		same, err := m.hasher.Verify(r.Context(), password, pc.HashedPassword)
+		if errors.Is(err, identity.ErrHashBusy) {
+			return flow.SettingsOutcome{Err: identity.HashersBusy()}
+		}
+		if same {
+			return fail(node.NewText(4000039, nil))
+		}
+	}
+	hash, err := m.hasher.Hash(r.Context(), password)
+	if errors.Is(err, identity.ErrHashBusy) {
+		return flow.SettingsOutcome{Err: identity.HashersBusy()}
+	}
+	if err != nil {
+		return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to hash the password")}
+	}
+	now := m.now().UTC()
+	return flow.SettingsOutcome{Privileged: true, Success: true, RevokeOtherSessions: m.revokeOnChange, Apply: func(cur *sessionstore.Identity) error {
+		cred, had := cur.Credentials["password"]
+		if !had {
+			cred = sessionstore.Credential{Type: "password", CreatedAt: now}
+		}
+		cred.Identifiers = m.schemas.Of(cur).Identifiers(identity.TraitsOf(cur), "password")
+		cred.Config = identity.EncodeConfig(identity.PasswordConfig{HashedPassword: hash})
+		cred.UpdatedAt = now
+		identity.SetCredential(cur, "password", cred)
+		return nil
+	}}
 }

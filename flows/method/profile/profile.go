@@ -1,8 +1,7 @@
-package flows
+package profile
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"time"
@@ -10,33 +9,49 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
-	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
-func traitsMap(ident *sessionstore.Identity) map[string]any {
-	var m map[string]any
-	_ = json.Unmarshal(ident.Traits, &m)
-	if m == nil {
-		m = map[string]any{}
-	}
-	return m
+// Method is the profile method: the settings flow's group of traits.
+type Method struct {
+	kernel   *flow.Kernel
+	sessions *session.Manager
+	schemas  *identity.Schemas
+	now      func() time.Time
 }
 
-func profileNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
-	f.UI.Nodes = append(f.UI.Nodes, e.schemas.Of(ident).TraitNodes("profile", traitsMap(ident), false)...)
+// New returns the profile method.
+func New(k *flow.Kernel, sessions *session.Manager, schemas *identity.Schemas, now func() time.Time) *Method {
+	return &Method{kernel: k, sessions: sessions, schemas: schemas, now: now}
+}
+
+// ID is "profile".
+func (m *Method) ID() string { return "profile" }
+
+// Enabled is true: the profile is always on.
+func (m *Method) Enabled() bool { return true }
+
+var _ flow.SettingsMethod = (*Method)(nil)
+
+// SettingsNodes adds the traits of ident and the save button.
+func (m *Method) SettingsNodes(_ *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
+	f.UI.Nodes = append(f.UI.Nodes, m.schemas.Of(ident).TraitNodes("profile", identity.TraitsOf(ident), false)...)
 	f.UI.Nodes = append(f.UI.Nodes, node.Submit("profile", "method", "profile", node.Label(1070003, nil)))
 }
 
-func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.Flow
-	traits, _ := st.sub.Body["traits"].(map[string]any)
+// UpdateSettings changes the traits: validated by the identity's schema,
+// in a privileged session when identifiers or addresses change, with
+// new addresses verified.
+func (m *Method) UpdateSettings(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+	f := st.Sub.Flow
+	traits, _ := st.Sub.Body["traits"].(map[string]any)
 	if traits == nil {
 		traits = map[string]any{}
 	}
-	sch := e.schemas.Of(st.ident)
+	sch := m.schemas.Of(st.Identity)
 	if errs := sch.Validate(traits); len(errs) > 0 {
-		e.settingsNodes(r, f, st.ident)
+		st.RebuildForm()
 		for _, fe := range errs {
 			if fe.Name == "" {
 				f.UI.Messages = append(f.UI.Messages, fe.Text)
@@ -45,31 +60,31 @@ func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcom
 				f.UI.AddNodeMessage(fe.Name, fe.Text)
 			}
 		}
-		return settingsOutcome{invalid: true}
+		return flow.SettingsOutcome{Invalid: true}
 	}
-	now := e.now().UTC()
+	now := m.now().UTC()
 	sch.FillObjects(traits)
 	traitsJSON, _ := json.Marshal(traits)
 	// Whether the change needs a privileged session is decided on the
 	// identity as read, and again on the identity as it is at write time.
-	changedIdentifiers, changedAddresses, _ := e.applyProfile(cloneIdentity(st.ident), traits, traitsJSON, now)
+	changedIdentifiers, changedAddresses, _ := m.applyProfile(cloneIdentity(st.Identity), traits, traitsJSON, now)
 	var stored *sessionstore.Identity
 	var newAddrs []sessionstore.VerifiableAddress
-	sess := st.sess
-	return settingsOutcome{
-		privileged: changedIdentifiers || changedAddresses,
-		success:    true,
-		apply: func(cur *sessionstore.Identity) error {
-			ids, addrs, added := e.applyProfile(cur, traits, traitsJSON, now)
-			if (ids || addrs) && !e.privileged(sess) {
-				return &settingsRefused{out: settingsOutcome{privileged: true}}
+	sess := st.Session
+	return flow.SettingsOutcome{
+		Privileged: changedIdentifiers || changedAddresses,
+		Success:    true,
+		Apply: func(cur *sessionstore.Identity) error {
+			ids, addrs, added := m.applyProfile(cur, traits, traitsJSON, now)
+			if (ids || addrs) && !m.sessions.Privileged(sess) {
+				return &flow.SettingsRefused{Out: flow.SettingsOutcome{Privileged: true}}
 			}
 			stored, newAddrs = cur, added
 			return nil
 		},
-		after: func(f *flow.Flow) {
+		After: func(f *flow.Flow) {
 			for _, a := range newAddrs {
-				e.sendVerificationForAddress(r, stored, a, f)
+				m.kernel.VerifyAddress(r, stored, a, f)
 			}
 		},
 	}
@@ -79,10 +94,10 @@ func profileUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcom
 // identifiers they imply. Unchanged addresses keep their ids and
 // verification state. It reports whether credential identifiers or
 // addresses changed, and the new addresses that need verification.
-func (e *Engine) applyProfile(ident *sessionstore.Identity, traits map[string]any, traitsJSON json.RawMessage, now time.Time) (changedIdentifiers, changedAddresses bool, newAddrs []sessionstore.VerifiableAddress) {
+func (m *Method) applyProfile(ident *sessionstore.Identity, traits map[string]any, traitsJSON json.RawMessage, now time.Time) (changedIdentifiers, changedAddresses bool, newAddrs []sessionstore.VerifiableAddress) {
 	old := *ident
 	ident.Traits = traitsJSON
-	sch := e.schemas.Of(ident)
+	sch := m.schemas.Of(ident)
 	ver, rec := sch.Addresses(traits, now)
 	for i, a := range ver {
 		for _, o := range old.VerifiableAddresses {
@@ -166,59 +181,4 @@ func cloneIdentity(in *sessionstore.Identity) *sessionstore.Identity {
 		out.Credentials[k] = v
 	}
 	return &out
-}
-
-func passwordSettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
-	f.UI.Nodes = append(f.UI.Nodes,
-		node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("new-password"),
-		node.Submit("password", "method", "password", node.Label(1070003, nil)))
-}
-
-func passwordSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.Flow
-	password := wire.BodyString(st.sub.Body, "password")
-	fail := func(t node.Text) settingsOutcome {
-		f.UI.AddNodeMessage("password", t)
-		return settingsOutcome{invalid: true, privileged: true}
-	}
-	if !e.privileged(st.sess) {
-		return settingsOutcome{privileged: true}
-	}
-	if password == "" {
-		return fail(node.NewText(4000002, map[string]any{"property": "password"}, "password"))
-	}
-	ids := e.schemas.Of(st.ident).Identifiers(traitsMap(st.ident), "password")
-	if t := identity.PolicyViolation(password, ids, !e.cfg.DisableBreachedPasswordCheck); t != nil {
-		return fail(*t)
-	}
-	if cred, had := st.ident.Credentials["password"]; had {
-		var pc identity.PasswordConfig
-		_ = identity.DecodeConfig(cred.Config, &pc)
-		same, err := e.hasher.Verify(r.Context(), password, pc.HashedPassword)
-		if errors.Is(err, identity.ErrHashBusy) {
-			return settingsOutcome{err: identity.HashersBusy()}
-		}
-		if same {
-			return fail(node.NewText(4000039, nil))
-		}
-	}
-	hash, err := e.hasher.Hash(r.Context(), password)
-	if errors.Is(err, identity.ErrHashBusy) {
-		return settingsOutcome{err: identity.HashersBusy()}
-	}
-	if err != nil {
-		return settingsOutcome{err: wire.StoreError(err, "unable to hash the password")}
-	}
-	now := e.now().UTC()
-	return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {
-		cred, had := cur.Credentials["password"]
-		if !had {
-			cred = sessionstore.Credential{Type: "password", CreatedAt: now}
-		}
-		cred.Identifiers = e.schemas.Of(cur).Identifiers(traitsMap(cur), "password")
-		cred.Config = identity.EncodeConfig(identity.PasswordConfig{HashedPassword: hash})
-		cred.UpdatedAt = now
-		identity.SetCredential(cur, "password", cred)
-		return nil
-	}}
 }

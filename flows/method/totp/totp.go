@@ -1,4 +1,4 @@
-package flows
+package totp
 
 import (
 	"bytes"
@@ -21,6 +21,8 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -31,33 +33,75 @@ import (
 // Settings: while no app is linked the flow shows a QR code and the secret
 // of a key generated for that flow; the key stays on the flow
 // (Internal["totp_url"], sealed) until a correct code links it. Linking
-// stores credential "totp" {totp_url} (the URL sealed, see credseal.go)
+// stores credential "totp" {totp_url} (the URL sealed: token.Sealer)
 // and upgrades the current session to aal2, as Kratos does.
 
+// Method is the totp method: an authenticator app as a second factor.
+type Method struct {
+	enabled  func() bool
+	issuer   string
+	kernel   *flow.Kernel
+	sessions *session.Manager
+	store    sessionstore.Storage
+	schemas  *identity.Schemas
+	sealer   *token.Sealer
+	logger   *zap.Logger
+	now      func() time.Time
+}
+
+// New returns the totp method. issuer names the keys in authenticator
+// apps; enabled reports whether the configuration turns the method on.
+func New(enabled func() bool, issuer string, k *flow.Kernel, sessions *session.Manager, store sessionstore.Storage,
+	schemas *identity.Schemas, sealer *token.Sealer, logger *zap.Logger, now func() time.Time) *Method {
+	return &Method{enabled: enabled, issuer: issuer, kernel: k, sessions: sessions, store: store, schemas: schemas,
+		sealer: sealer, logger: logger, now: now}
+}
+
+// ID is "totp".
+func (m *Method) ID() string { return "totp" }
+
+// Enabled reports whether the configuration turns the method on.
+func (m *Method) Enabled() bool { return m.enabled() }
+
+// FirstFactor is false: an app code never signs in alone.
+func (m *Method) FirstFactor() bool { return false }
+
+// SecondFactor is true.
+func (m *Method) SecondFactor() bool { return true }
+
+// HasActive reports whether ident has an app linked.
+func (m *Method) HasActive(ident *sessionstore.Identity) bool {
+	_, ok := ident.Credentials["totp"]
+	return ident != nil && ok
+}
+
+// Interface guards.
+var (
+	_ flow.LoginMethod    = (*Method)(nil)
+	_ flow.SettingsMethod = (*Method)(nil)
+)
+
 const (
-	totpPurpose     = "totp"
-	totpInternalKey = "totp_url"
-	totpPNGSize     = 256
+	// Purpose keys the sealing of TOTP keys.
+	Purpose = "totp"
+	// InternalKey holds a settings flow's key until a code links it.
+	InternalKey = "totp_url"
+	totpPNGSize = 256
 )
 
 type totpConfig struct {
 	// TOTPURL is the otpauth:// key URL, sealed (a plain otpauth:// URL,
-	// e.g. imported from Kratos, is read too).
+	// m.g. imported from Kratos, is read too).
 	TOTPURL string `json:"totp_url"`
 }
 
 // totpIssuer is the issuer shown by authenticator apps.
-func (e *Engine) totpIssuer(r *http.Request) string {
-	if e.cfg.TOTPIssuer != "" {
-		return e.cfg.TOTPIssuer
-	}
-	return e.base.Host
-}
+func (m *Method) totpIssuer(*http.Request) string { return m.issuer }
 
 // totpAccountName is the trait marked credentials.totp.account_name, else
 // the login identifier, else the identity id.
-func (e *Engine) totpAccountName(ident *sessionstore.Identity) string {
-	traits, sch := traitsMap(ident), e.schemas.Of(ident)
+func (m *Method) totpAccountName(ident *sessionstore.Identity) string {
+	traits, sch := identity.TraitsOf(ident), m.schemas.Of(ident)
 	for _, f := range sch.Fields {
 		if !f.TOTPAccountName {
 			continue
@@ -75,24 +119,24 @@ func (e *Engine) totpAccountName(ident *sessionstore.Identity) string {
 }
 
 // pendingTOTPKey returns the flow's not yet linked key, creating one.
-func (e *Engine) pendingTOTPKey(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) (*otp.Key, error) {
+func (m *Method) pendingTOTPKey(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) (*otp.Key, error) {
 	ctx := r.Context()
-	if s := f.InternalString(totpInternalKey); s != "" {
-		if plain, _, err := e.sealer.Open(ctx, totpPurpose, f.ID, s); err == nil {
+	if s := f.InternalString(InternalKey); s != "" {
+		if plain, _, err := m.sealer.Open(ctx, Purpose, f.ID, s); err == nil {
 			if k, err := otp.NewKeyFromURL(string(plain)); err == nil {
 				return k, nil
 			}
 		}
 	}
-	k, err := totp.Generate(totp.GenerateOpts{Issuer: e.totpIssuer(r), AccountName: e.totpAccountName(ident)})
+	k, err := totp.Generate(totp.GenerateOpts{Issuer: m.totpIssuer(r), AccountName: m.totpAccountName(ident)})
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := e.sealer.Seal(ctx, totpPurpose, f.ID, []byte(k.URL()))
+	sealed, err := m.sealer.Seal(ctx, Purpose, f.ID, []byte(k.URL()))
 	if err != nil {
 		return nil, err
 	}
-	f.Internals()[totpInternalKey] = sealed
+	f.Internals()[InternalKey] = sealed
 	return k, nil
 }
 
@@ -108,20 +152,22 @@ func totpQRDataURI(k *otp.Key) (string, error) {
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
 }
 
-func totpSettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
-	if hasCredential(ident, "totp") {
+// SettingsNodes adds the linked app's unlink button, or the QR code, the
+// secret and the code input of a new key.
+func (m *Method) SettingsNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
+	if identity.HasCredential(ident, "totp") {
 		f.UI.Nodes = append(f.UI.Nodes,
 			node.Submit("totp", "totp_unlink", "true", node.Label(1050004, nil)).Required())
 		return
 	}
-	k, err := e.pendingTOTPKey(r, f, ident)
+	k, err := m.pendingTOTPKey(r, f, ident)
 	if err != nil {
-		e.logger.Error("generating a TOTP key", zap.Error(err))
+		m.logger.Error("generating a TOTP key", zap.Error(err))
 		return
 	}
 	src, err := totpQRDataURI(k)
 	if err != nil {
-		e.logger.Error("rendering the TOTP QR code", zap.Error(err))
+		m.logger.Error("rendering the TOTP QR code", zap.Error(err))
 		return
 	}
 	secret := k.Secret()
@@ -134,61 +180,62 @@ func totpSettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessions
 		node.Submit("totp", "method", "totp", node.Label(1070003, nil)))
 }
 
-func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.Flow
-	if !e.privileged(st.sess) {
-		return settingsOutcome{privileged: true}
+// UpdateSettings links a new key (a correct code) or unlinks the app.
+func (m *Method) UpdateSettings(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+	f := st.Sub.Flow
+	if !m.sessions.Privileged(st.Session) {
+		return flow.SettingsOutcome{Privileged: true}
 	}
-	if hasCredential(st.ident, "totp") {
-		if !wire.BodyBool(st.sub.Body, "totp_unlink") {
+	if identity.HasCredential(st.Identity, "totp") {
+		if !wire.BodyBool(st.Sub.Body, "totp_unlink") {
 			// Linked already and nothing asked: nothing changes (Kratos).
-			return settingsOutcome{privileged: true, success: true}
+			return flow.SettingsOutcome{Privileged: true, Success: true}
 		}
-		return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {
-			if !hasCredential(cur, "totp") {
+		return flow.SettingsOutcome{Privileged: true, Success: true, Apply: func(cur *sessionstore.Identity) error {
+			if !identity.HasCredential(cur, "totp") {
 				return sessionstore.ErrNoChange // unlinked meanwhile
 			}
 			delete(cur.Credentials, "totp")
 			return nil
 		}}
 	}
-	if wire.BodyBool(st.sub.Body, "totp_unlink") {
+	if wire.BodyBool(st.Sub.Body, "totp_unlink") {
 		f.UI.Messages = []node.Text{node.NewText(4000011, nil)}
-		return settingsOutcome{invalid: true, privileged: true}
+		return flow.SettingsOutcome{Invalid: true, Privileged: true}
 	}
-	s := f.InternalString(totpInternalKey)
-	plain, _, err := e.sealer.Open(r.Context(), totpPurpose, f.ID, s)
+	s := f.InternalString(InternalKey)
+	plain, _, err := m.sealer.Open(r.Context(), Purpose, f.ID, s)
 	if s == "" || err != nil {
-		return settingsOutcome{err: wire.StoreError(err, "Could not find the TOTP key of this flow. Please start a new settings flow.")}
+		return flow.SettingsOutcome{Err: wire.StoreError(err, "Could not find the TOTP key of this flow. Please start a new settings flow.")}
 	}
 	k, err := otp.NewKeyFromURL(string(plain))
 	if err != nil || k.Secret() == "" {
-		return settingsOutcome{err: wire.StoreError(err, "Could not decode the TOTP key of this flow.")}
+		return flow.SettingsOutcome{Err: wire.StoreError(err, "Could not decode the TOTP key of this flow.")}
 	}
-	code := strings.TrimSpace(wire.BodyString(st.sub.Body, "totp_code"))
+	code := strings.TrimSpace(wire.BodyString(st.Sub.Body, "totp_code"))
 	if code == "" {
 		f.UI.AddNodeMessage("totp_code", node.NewText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
-		return settingsOutcome{invalid: true, privileged: true}
+		return flow.SettingsOutcome{Invalid: true, Privileged: true}
 	}
-	rv, ee := e.mfaReserve(r, st.ident.ID)
+	rv, ee := m.kernel.ReserveSecondFactor(r, st.Identity.ID)
 	if ee != nil {
-		return settingsOutcome{err: ee}
+		return flow.SettingsOutcome{Err: ee}
 	}
-	if !e.totpValid(k, code) {
+	if !m.totpValid(k, code) {
 		f.UI.AddNodeMessage("totp_code", node.NewText(4000008, nil))
-		return settingsOutcome{invalid: true, privileged: true}
+		return flow.SettingsOutcome{Invalid: true, Privileged: true}
 	}
 	rv.Release()
 	// Linking does not claim the code's time step (claimTOTPCode): clients
 	// written for Kratos sign in with that same code right after linking
 	// (the captured Kratos exchanges do). Sign-ins claim it, so it brings
 	// one sign-in to aal2, not two.
-	sealed, err := e.sealer.Seal(r.Context(), totpPurpose, st.ident.ID, []byte(k.URL()))
+	sealed, err := m.sealer.Seal(r.Context(), Purpose, st.Identity.ID, []byte(k.URL()))
 	if err != nil {
-		return settingsOutcome{err: wire.StoreError(err, "unable to protect the TOTP key")}
+		return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to protect the TOTP key")}
 	}
-	now := e.now().UTC()
-	delete(f.Internal, totpInternalKey)
+	now := m.now().UTC()
+	delete(f.Internal, InternalKey)
 	apply := func(cur *sessionstore.Identity) error {
 		identity.SetCredential(cur, "totp", sessionstore.Credential{
 			Type: "totp", Identifiers: []string{cur.ID}, Config: identity.EncodeConfig(totpConfig{TOTPURL: sealed}),
@@ -196,22 +243,22 @@ func totpSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsO
 		})
 		return nil
 	}
-	return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow.Flow) {
+	return flow.SettingsOutcome{Apply: apply, Privileged: true, Success: true, After: func(*flow.Flow) {
 		// Proving the app's code completes a second factor (Kratos adds
 		// totp to the session's authentication methods).
-		e.recordLinkedMethod(r, st, "totp", "aal2")
+		m.kernel.RecordLinkedMethod(r, st, "totp", "aal2")
 	}}
 }
 
 // totpValid checks code against k at now with one period of skew.
-func (e *Engine) totpValid(k *otp.Key, code string) bool {
-	_, ok := e.totpStep(k, code)
+func (m *Method) totpValid(k *otp.Key, code string) bool {
+	_, ok := m.totpStep(k, code)
 	return ok
 }
 
 // totpStep returns the time step (RFC 6238 counter) whose code is code,
 // looking at now and one period either way, comparing in constant time.
-func (e *Engine) totpStep(k *otp.Key, code string) (uint64, bool) {
+func (m *Method) totpStep(k *otp.Key, code string) (uint64, bool) {
 	if len(code) != int(k.Digits()) {
 		return 0, false
 	}
@@ -219,7 +266,7 @@ func (e *Engine) totpStep(k *otp.Key, code string) (uint64, bool) {
 	if period == 0 {
 		period = 30
 	}
-	now := e.now().UTC().Unix()
+	now := m.now().UTC().Unix()
 	if now < 0 {
 		return 0, false
 	}
@@ -246,8 +293,8 @@ var errTOTPReplayed = errors.New("totp: this time step was used already")
 // code's time step unless that step or a later one was accepted before
 // (false). The check and the write are one store transaction, so of
 // concurrent submits of one code exactly one gets true.
-func (e *Engine) claimTOTPCode(ctx context.Context, identityID string, k *otp.Key, code string) (bool, error) {
-	step, ok := e.totpStep(k, code)
+func (m *Method) claimTOTPCode(ctx context.Context, identityID string, k *otp.Key, code string) (bool, error) {
+	step, ok := m.totpStep(k, code)
 	if !ok {
 		return false, nil
 	}
@@ -263,7 +310,7 @@ func (e *Engine) claimTOTPCode(ctx context.Context, identityID string, k *otp.Ke
 	// answer that tells right codes from wrong ones).
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err := e.store.UpdateRecord(ctx, totpStepNS, identityID, func(old []byte) ([]byte, time.Duration, error) {
+	err := m.store.UpdateRecord(ctx, totpStepNS, identityID, func(old []byte) ([]byte, time.Duration, error) {
 		if last, err := strconv.ParseUint(string(old), 10, 64); err == nil && step <= last {
 			return nil, 0, errTOTPReplayed
 		}
@@ -280,7 +327,7 @@ func (e *Engine) claimTOTPCode(ctx context.Context, identityID string, k *otp.Ke
 
 // identityTOTPKey decodes the identity's linked key. stale: sealed under
 // an older secret or stored in plain text.
-func (e *Engine) identityTOTPKey(ctx context.Context, ident *sessionstore.Identity) (k *otp.Key, stale bool, err error) {
+func (m *Method) identityTOTPKey(ctx context.Context, ident *sessionstore.Identity) (k *otp.Key, stale bool, err error) {
 	var cfg totpConfig
 	if err := identity.DecodeConfig(ident.Credentials["totp"].Config, &cfg); err != nil {
 		return nil, false, err
@@ -289,7 +336,7 @@ func (e *Engine) identityTOTPKey(ctx context.Context, ident *sessionstore.Identi
 	if strings.HasPrefix(raw, "otpauth://") {
 		stale = true
 	} else {
-		plain, old, err := e.sealer.Open(ctx, totpPurpose, ident.ID, raw)
+		plain, old, err := m.sealer.Open(ctx, Purpose, ident.ID, raw)
 		if err != nil {
 			return nil, false, err
 		}
@@ -299,8 +346,9 @@ func (e *Engine) identityTOTPKey(ctx context.Context, ident *sessionstore.Identi
 	return k, stale, err
 }
 
-func totpLoginNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
-	if !hasCredential(ident, "totp") {
+// LoginNodes adds the code input of an aal2 login flow.
+func (m *Method) LoginNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
+	if !identity.HasCredential(ident, "totp") {
 		return
 	}
 	// As captured from Kratos: value "" and no autocomplete attribute.
@@ -309,10 +357,11 @@ func totpLoginNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstor
 		node.Submit("totp", "method", "totp", node.Label(1010009, nil)))
 }
 
-func totpLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
+// Login checks the code of the identity's app (flow.LoginMethod).
+func (m *Method) Login(_ http.ResponseWriter, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.Sub.Flow
 	ident := st.Identity
-	if !hasCredential(ident, "totp") {
+	if !identity.HasCredential(ident, "totp") {
 		f.UI.Messages = []node.Text{node.NewText(4000011, nil)}
 		return nil, nil
 	}
@@ -322,23 +371,23 @@ func totpLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessions
 		f.UI.AddNodeMessage("totp_code", node.NewText(4000002, map[string]any{"property": "totp_code"}, "totp_code"))
 		return nil, nil
 	}
-	rv, ee := e.mfaReserve(r, ident.ID)
+	rv, ee := m.kernel.ReserveSecondFactor(r, ident.ID)
 	if ee != nil {
 		return nil, ee
 	}
-	k, stale, err := e.identityTOTPKey(r.Context(), ident)
+	k, stale, err := m.identityTOTPKey(r.Context(), ident)
 	if err != nil {
 		rv.Release() // not evaluated
-		e.logger.Error("reading a TOTP credential", zap.Error(err))
+		m.logger.Error("reading a TOTP credential", zap.Error(err))
 		return nil, wire.StoreError(err, "The TOTP credential could not be read.")
 	}
-	if !e.totpValid(k, code) {
+	if !m.totpValid(k, code) {
 		f.UI.AddNodeMessage("totp_code", node.NewText(4000008, nil))
 		return nil, nil
 	}
-	if fresh, err := e.claimTOTPCode(r.Context(), ident.ID, k, code); err != nil {
+	if fresh, err := m.claimTOTPCode(r.Context(), ident.ID, k, code); err != nil {
 		rv.Release() // not evaluated
-		e.logger.Error("accepting a TOTP code", zap.Error(err))
+		m.logger.Error("accepting a TOTP code", zap.Error(err))
 		return nil, wire.StoreError(err, "unable to record the TOTP code")
 	} else if !fresh {
 		// A code already used (here or by another session): refused like
@@ -347,14 +396,14 @@ func totpLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessions
 		f.UI.AddNodeMessage("totp_code", node.NewText(4000008, nil))
 		return nil, nil
 	}
-	mfaPassed(rv)
+	rv.SecondFactorPassed()
 	if stale {
 		// Re-seal under the current secret.
-		if sealed, err := e.sealer.Seal(r.Context(), totpPurpose, ident.ID, []byte(k.URL())); err == nil {
+		if sealed, err := m.sealer.Seal(r.Context(), Purpose, ident.ID, []byte(k.URL())); err == nil {
 			// Only the key that was checked is re-sealed, on the identity
 			// as it is now.
 			checked := string(ident.Credentials["totp"].Config)
-			up, err := e.store.ModifyIdentity(r.Context(), ident.ID, func(cur *sessionstore.Identity) error {
+			up, err := m.store.ModifyIdentity(r.Context(), ident.ID, func(cur *sessionstore.Identity) error {
 				c, ok := cur.Credentials["totp"]
 				if !ok || string(c.Config) != checked {
 					return sessionstore.ErrNoChange
@@ -364,7 +413,7 @@ func totpLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessions
 				return nil
 			})
 			if err != nil {
-				e.logger.Warn("re-sealing a TOTP credential", zap.Error(err))
+				m.logger.Warn("re-sealing a TOTP credential", zap.Error(err))
 			} else {
 				ident = up
 			}

@@ -1,4 +1,4 @@
-package flows
+package logout
 
 import (
 	"crypto/subtle"
@@ -7,88 +7,105 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
+// Logout is the logout flow: the browser's logout URL and token, the
+// logout itself, and the native apps' session revocation.
+type Logout struct {
+	kernel   *flow.Kernel
+	sessions *session.Manager
+	store    sessionstore.Storage
+	urls     *wire.URLs
+}
+
+// New returns the logout flow.
+func New(k *flow.Kernel, sessions *session.Manager, store sessionstore.Storage, urls *wire.URLs) *Logout {
+	return &Logout{kernel: k, sessions: sessions, store: store, urls: urls}
+}
+
+// logoutFlow is createBrowserLogoutFlow's answer.
 type logoutFlow struct {
 	LogoutURL   string `json:"logout_url"`
 	LogoutToken string `json:"logout_token"`
 }
 
-// createLogoutFlow serves GET /self-service/logout/browser. It answers
+// CreateBrowser serves GET /self-service/logout/browser. It answers
 // JSON even to browsers, as Kratos does.
-func (e *Engine) createLogoutFlow(w http.ResponseWriter, r *http.Request) {
-	e.kernel.EnsureCSRF(w, r)
-	returnTo, rerr := e.kernel.ValidateReturnTo(r, r.URL.Query().Get("return_to"))
+func (l *Logout) CreateBrowser(w http.ResponseWriter, r *http.Request) {
+	l.kernel.EnsureCSRF(w, r)
+	returnTo, rerr := l.kernel.ValidateReturnTo(r, r.URL.Query().Get("return_to"))
 	if rerr != nil {
-		e.kernel.WriteError(w, r, "browser", rerr)
+		l.kernel.WriteError(w, r, "browser", rerr)
 		return
 	}
-	sess, err := e.sessions.Current(r)
+	sess, err := l.sessions.Current(r)
 	if wire.IsUnavailable(err) {
 		wire.WriteError(w, r, wire.Unavailable())
 		return
 	}
 	if err != nil {
-		e.kernel.WriteError(w, r, "browser", wire.SessionInactive())
+		l.kernel.WriteError(w, r, "browser", wire.SessionInactive())
 		return
 	}
-	token := e.sessions.LogoutToken(sess.ID)
-	u := e.urls.Public("self-service/logout?token=" + token)
+	token := l.sessions.LogoutToken(sess.ID)
+	u := l.urls.Public("self-service/logout?token=" + token)
 	if returnTo != "" {
 		u = wire.WithQuery(u, "return_to", returnTo)
 	}
 	wire.WriteJSON(w, http.StatusOK, logoutFlow{LogoutURL: u, LogoutToken: token})
 }
 
-// updateLogoutFlow serves GET /self-service/logout?token=.
-func (e *Engine) updateLogoutFlow(w http.ResponseWriter, r *http.Request) {
+// Update serves GET /self-service/logout?token=.
+func (l *Logout) Update(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	token := q.Get("token")
 	if token == "" {
-		e.kernel.WriteError(w, r, "browser", wire.BadRequest("Please include a token in the URL query."))
+		l.kernel.WriteError(w, r, "browser", wire.BadRequest("Please include a token in the URL query."))
 		return
 	}
-	returnTo, rerr := e.kernel.ValidateReturnTo(r, q.Get("return_to"))
+	returnTo, rerr := l.kernel.ValidateReturnTo(r, q.Get("return_to"))
 	if rerr != nil {
-		e.kernel.WriteError(w, r, "browser", rerr)
+		l.kernel.WriteError(w, r, "browser", rerr)
 		return
 	}
-	sess, err := e.sessions.Current(r)
+	sess, err := l.sessions.Current(r)
 	if wire.IsUnavailable(err) {
 		wire.WriteError(w, r, wire.Unavailable())
 		return
 	}
 	if err != nil {
-		e.kernel.WriteError(w, r, "browser", wire.SessionInactive())
+		l.kernel.WriteError(w, r, "browser", wire.SessionInactive())
 		return
 	}
-	want := e.sessions.LogoutToken(sess.ID)
+	want := l.sessions.LogoutToken(sess.ID)
 	if subtle.ConstantTimeCompare([]byte(token), []byte(want)) != 1 {
-		e.kernel.WriteError(w, r, "browser", wire.NewError(http.StatusForbidden, "", "",
+		l.kernel.WriteError(w, r, "browser", wire.NewError(http.StatusForbidden, "", "",
 			"Unable to log out because the logout token in the URL query does not match the session cookie."))
 		return
 	}
-	if err := e.store.RevokeSession(r.Context(), sess.ID); err != nil {
+	if err := l.store.RevokeSession(r.Context(), sess.ID); err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
 		return
 	}
-	e.sessions.ClearCookie(w, r)
-	e.kernel.IssueCSRF(w, r)
+	l.sessions.ClearCookie(w, r)
+	l.kernel.IssueCSRF(w, r)
 	if wire.IsJSONRequest(r) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	if returnTo == "" {
-		returnTo = e.urls.DefaultReturn()
+		returnTo = l.urls.DefaultReturn()
 	}
 	wire.Redirect(w, r, http.StatusSeeOther, returnTo)
 }
 
-// performNativeLogout serves DELETE /self-service/logout/api. A token that
+// PerformNative serves DELETE /self-service/logout/api. A token that
 // is already revoked still answers 204 (observed on Kratos).
-func (e *Engine) performNativeLogout(w http.ResponseWriter, r *http.Request) {
+func (l *Logout) PerformNative(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		SessionToken string `json:"session_token"`
 	}
@@ -102,7 +119,7 @@ func (e *Engine) performNativeLogout(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, forbidden)
 		return
 	}
-	sess, err := e.sessions.ByToken(r.Context(), body.SessionToken)
+	sess, err := l.sessions.ByToken(r.Context(), body.SessionToken)
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		wire.WriteError(w, r, forbidden)
 		return
@@ -112,7 +129,7 @@ func (e *Engine) performNativeLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sess.Active {
-		if err := e.store.RevokeSession(r.Context(), sess.ID); err != nil {
+		if err := l.store.RevokeSession(r.Context(), sess.ID); err != nil {
 			wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
 			return
 		}

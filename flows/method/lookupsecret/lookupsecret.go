@@ -1,4 +1,4 @@
-package flows
+package lookupsecret
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
@@ -32,12 +33,49 @@ import (
 // concurrent uses of one code succeed at most once; used_at on the
 // identity is what reveal shows.
 
+// Method is the lookup_secret method: backup codes as a second factor.
+type Method struct {
+	enabled  func() bool
+	kernel   *flow.Kernel
+	sessions *session.Manager
+	store    sessionstore.Storage
+	sealer   *token.Sealer
+	logger   *zap.Logger
+	now      func() time.Time
+}
+
+// New returns the lookup_secret method; enabled reports whether the
+// configuration turns it on.
+func New(enabled func() bool, k *flow.Kernel, sessions *session.Manager, store sessionstore.Storage, sealer *token.Sealer,
+	logger *zap.Logger, now func() time.Time) *Method {
+	return &Method{enabled: enabled, kernel: k, sessions: sessions, store: store, sealer: sealer, logger: logger, now: now}
+}
+
+// ID is "lookup_secret".
+func (m *Method) ID() string { return "lookup_secret" }
+
+// Enabled reports whether the configuration turns the method on.
+func (m *Method) Enabled() bool { return m.enabled() }
+
+// FirstFactor is false: a backup code never signs in alone.
+func (m *Method) FirstFactor() bool { return false }
+
+// SecondFactor is true.
+func (m *Method) SecondFactor() bool { return true }
+
+// Interface guards.
+var (
+	_ flow.LoginMethod      = (*Method)(nil)
+	_ flow.SettingsMethod   = (*Method)(nil)
+	_ flow.SettingsRevealer = (*Method)(nil)
+)
+
 const (
 	lookupPurpose     = "lookup_secret"
 	lookupInternalKey = "lookup_secret_regenerated"
-	// lookupShownKey holds, sealed, the codes the flow's codes node shows
+	// ShownKey holds, sealed, the codes the flow's codes node shows
 	// (regenerated or revealed): the stored flow keeps the node empty.
-	lookupShownKey    = "lookup_secret_shown"
+	ShownKey          = "lookup_secret_shown"
 	lookupCodesNodeID = "lookup_secret_codes"
 	lookupCodeCount   = 12
 	lookupCodeLength  = 8
@@ -45,13 +83,16 @@ const (
 	lookupUsedNS      = "lookupused"
 )
 
-type lookupConfig struct {
+// CredentialConfig is the stored configuration of a lookup_secret
+// credential.
+type CredentialConfig struct {
 	// Salt makes each generation's hashes distinct.
-	Salt          string       `json:"salt,omitempty"`
-	RecoveryCodes []lookupCode `json:"recovery_codes"`
+	Salt          string `json:"salt,omitempty"`
+	RecoveryCodes []Code `json:"recovery_codes"`
 }
 
-type lookupCode struct {
+// Code is one stored backup code.
+type Code struct {
 	// Hash is the HMAC of salt and code (hex).
 	Hash string `json:"hash,omitempty"`
 	// Sealed is the code, encrypted, for reveal.
@@ -75,26 +116,27 @@ func newLookupCodes() []string {
 	return out
 }
 
-func lookupConfigOf(ident *sessionstore.Identity) (*lookupConfig, bool) {
+func lookupConfigOf(ident *sessionstore.Identity) (*CredentialConfig, bool) {
 	c, ok := ident.Credentials["lookup_secret"]
 	if !ok {
 		return nil, false
 	}
-	var cfg lookupConfig
+	var cfg CredentialConfig
 	if err := identity.DecodeConfig(c.Config, &cfg); err != nil {
 		return nil, false
 	}
 	return &cfg, true
 }
 
-// lookupActive: backup codes count as a second factor while one is unused.
-func lookupActive(_ *Engine, ident *sessionstore.Identity) bool {
+// HasActive reports whether ident has an unused backup code: backup codes
+// count as a second factor while one is unused.
+func (m *Method) HasActive(ident *sessionstore.Identity) bool {
 	cfg, ok := lookupConfigOf(ident)
 	return ok && lookupUnused(cfg) > 0
 }
 
 // lookupUnused is the number of codes not yet used.
-func lookupUnused(cfg *lookupConfig) int {
+func lookupUnused(cfg *CredentialConfig) int {
 	n := 0
 	for _, c := range cfg.RecoveryCodes {
 		if c.UsedAt == nil {
@@ -104,11 +146,12 @@ func lookupUnused(cfg *lookupConfig) int {
 	return n
 }
 
-func lookupSettingsNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
+// SettingsNodes adds the buttons of the codes (generate, reveal, disable).
+func (m *Method) SettingsNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	// The nodes are rebuilt: no codes are shown any more.
-	delete(f.Internal, lookupShownKey)
-	if hasCredential(ident, "lookup_secret") {
-		if !lookupActive(e, ident) {
+	delete(f.Internal, ShownKey)
+	if identity.HasCredential(ident, "lookup_secret") {
+		if !m.HasActive(ident) {
 			// Every code is used: no longer a second factor. Offer new
 			// codes right away (the prompt to set a factor up again).
 			f.UI.Nodes = append(f.UI.Nodes, lookupRevealNode(), lookupRegenerateNode(), lookupDisableNode())
@@ -147,13 +190,13 @@ type lookupShown struct {
 
 // Backup codes never rest in clear in a stored flow (the README's
 // promise). A regenerate or reveal answer shows them in its codes node;
-// the flow keeps them sealed (lookupShownKey, credseal.go) and stores the
-// node empty (maskLookupCodes, applied by saveFlow). Whatever renders the
+// the flow keeps them sealed (ShownKey, credseal.go) and stores the
+// node empty (MaskCodes, applied by saveFlow). Whatever renders the
 // flow later for its identity (getSettingsFlow, the built-in page after a
 // form post) fills the node in again (showLookupCodes).
 
 // showLookupCodes seals entries on f and puts them in its codes node.
-func (e *Engine) showLookupCodes(ctx context.Context, f *flow.Flow, entries []lookupEntry, after ...*node.Node) error {
+func (m *Method) showLookupCodes(ctx context.Context, f *flow.Flow, entries []lookupEntry, after ...*node.Node) error {
 	shown := make([]lookupShown, len(entries))
 	for i, en := range entries {
 		shown[i] = lookupShown{Code: en.code, UsedAt: en.usedAt}
@@ -162,20 +205,20 @@ func (e *Engine) showLookupCodes(ctx context.Context, f *flow.Flow, entries []lo
 	if err != nil {
 		return err
 	}
-	sealed, err := e.sealer.Seal(ctx, lookupPurpose, f.ID, plain)
+	sealed, err := m.sealer.Seal(ctx, lookupPurpose, f.ID, plain)
 	if err != nil {
 		return err
 	}
-	f.Internals()[lookupShownKey] = sealed
+	f.Internals()[ShownKey] = sealed
 	f.UI.RemoveGroup("lookup_secret")
 	f.UI.Nodes = append(f.UI.Nodes, lookupCodesNode(entries))
 	f.UI.Nodes = append(f.UI.Nodes, after...)
 	return nil
 }
 
-// maskLookupCodes returns f as it may be stored: when it shows codes, a
+// MaskCodes returns f as it may be stored: when it shows codes, a
 // copy whose codes node is empty (f itself is not changed).
-func maskLookupCodes(f *flow.Flow) *flow.Flow {
+func MaskCodes(f *flow.Flow) *flow.Flow {
 	i := f.UI.IndexByID(lookupCodesNodeID)
 	if i < 0 {
 		return f
@@ -186,19 +229,19 @@ func maskLookupCodes(f *flow.Flow) *flow.Flow {
 	return &c
 }
 
-// unmaskLookupCodes fills the codes node of a flow read from the store
+// Reveal fills the codes node of a flow read from the store
 // with the sealed codes. Callers have checked that the request's session
 // belongs to the flow's identity. Codes that cannot be opened (a rotated
 // secret) stay hidden.
-func (e *Engine) unmaskLookupCodes(ctx context.Context, f *flow.Flow) {
+func (m *Method) Reveal(ctx context.Context, f *flow.Flow) {
 	i := f.UI.IndexByID(lookupCodesNodeID)
-	s := f.InternalString(lookupShownKey)
+	s := f.InternalString(ShownKey)
 	if i < 0 || s == "" {
 		return
 	}
-	plain, _, err := e.sealer.Open(ctx, lookupPurpose, f.ID, s)
+	plain, _, err := m.sealer.Open(ctx, lookupPurpose, f.ID, s)
 	if err != nil {
-		e.logger.Warn("opening the shown recovery codes", zap.Error(err))
+		m.logger.Warn("opening the shown recovery codes", zap.Error(err))
 		return
 	}
 	var shown []lookupShown
@@ -233,35 +276,36 @@ func lookupCodesNode(entries []lookupEntry) *node.Node {
 			Text: node.NewText(1050015, map[string]any{"secrets": secrets}, list)}}
 }
 
-func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) settingsOutcome {
-	f := st.sub.Flow
-	body := st.sub.Body
+// UpdateSettings generates, confirms, reveals or disables the codes.
+func (m *Method) UpdateSettings(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+	f := st.Sub.Flow
+	body := st.Sub.Body
 	confirm, reveal := wire.BodyBool(body, "lookup_secret_confirm"), wire.BodyBool(body, "lookup_secret_reveal")
 	disable, regenerate := wire.BodyBool(body, "lookup_secret_disable"), wire.BodyBool(body, "lookup_secret_regenerate")
 	if !confirm && !reveal && !disable && !regenerate {
 		f.UI.Messages = []node.Text{node.NewText(4010004, nil)}
-		return settingsOutcome{invalid: true}
+		return flow.SettingsOutcome{Invalid: true}
 	}
-	if !e.privileged(st.sess) {
-		return settingsOutcome{privileged: true}
+	if !m.sessions.Privileged(st.Session) {
+		return flow.SettingsOutcome{Privileged: true}
 	}
 	ctx := r.Context()
 	switch {
 	case confirm:
 		var codes []string
 		if s := f.InternalString(lookupInternalKey); s != "" {
-			if plain, _, err := e.sealer.Open(ctx, lookupPurpose, f.ID, s); err == nil {
+			if plain, _, err := m.sealer.Open(ctx, lookupPurpose, f.ID, s); err == nil {
 				_ = json.Unmarshal(plain, &codes)
 			}
 		}
 		if len(codes) != lookupCodeCount {
-			return settingsOutcome{privileged: true, err: wire.BadRequest("You must (re-)generate recovery backup codes before you can save them.")}
+			return flow.SettingsOutcome{Privileged: true, Err: wire.BadRequest("You must (re-)generate recovery backup codes before you can save them.")}
 		}
-		cfg, err := e.newLookupConfig(ctx, st.ident.ID, codes)
+		cfg, err := m.newLookupConfig(ctx, st.Identity.ID, codes)
 		if err != nil {
-			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
+			return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
-		now := e.now().UTC()
+		now := m.now().UTC()
 		delete(f.Internal, lookupInternalKey)
 		apply := func(cur *sessionstore.Identity) error {
 			identity.SetCredential(cur, "lookup_secret", sessionstore.Credential{
@@ -270,35 +314,35 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 			})
 			return nil
 		}
-		return settingsOutcome{apply: apply, privileged: true, success: true, after: func(*flow.Flow) {
+		return flow.SettingsOutcome{Apply: apply, Privileged: true, Success: true, After: func(*flow.Flow) {
 			// Kratos counts confirming the codes as completing the method.
-			e.recordLinkedMethod(r, st, "lookup_secret", "aal2")
+			m.kernel.RecordLinkedMethod(r, st, "lookup_secret", "aal2")
 		}}
 	case reveal:
-		cfg, ok := lookupConfigOf(st.ident)
+		cfg, ok := lookupConfigOf(st.Identity)
 		if !ok {
-			return settingsOutcome{privileged: true, err: wire.BadRequest("Can not reveal lookup codes because you have none.")}
+			return flow.SettingsOutcome{Privileged: true, Err: wire.BadRequest("Can not reveal lookup codes because you have none.")}
 		}
 		entries := make([]lookupEntry, 0, len(cfg.RecoveryCodes))
 		for _, c := range cfg.RecoveryCodes {
 			code := c.Code
 			if code == "" {
-				plain, _, err := e.sealer.Open(ctx, lookupPurpose, st.ident.ID, c.Sealed)
+				plain, _, err := m.sealer.Open(ctx, lookupPurpose, st.Identity.ID, c.Sealed)
 				if err != nil {
-					return settingsOutcome{err: wire.StoreError(err, "The recovery codes could not be read.")}
+					return flow.SettingsOutcome{Err: wire.StoreError(err, "The recovery codes could not be read.")}
 				}
 				code = string(plain)
 			}
 			entries = append(entries, lookupEntry{code: code, usedAt: c.UsedAt})
 		}
-		if err := e.showLookupCodes(ctx, f, entries, lookupDisableNode(), lookupRegenerateNode()); err != nil {
-			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
+		if err := m.showLookupCodes(ctx, f, entries, lookupDisableNode(), lookupRegenerateNode()); err != nil {
+			return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
-		return settingsOutcome{privileged: true, show: true}
+		return flow.SettingsOutcome{Privileged: true, Show: true}
 	case disable:
 		delete(f.Internal, lookupInternalKey)
-		return settingsOutcome{privileged: true, success: true, apply: func(cur *sessionstore.Identity) error {
-			if !hasCredential(cur, "lookup_secret") {
+		return flow.SettingsOutcome{Privileged: true, Success: true, Apply: func(cur *sessionstore.Identity) error {
+			if !identity.HasCredential(cur, "lookup_secret") {
 				return sessionstore.ErrNoChange // disabled meanwhile
 			}
 			delete(cur.Credentials, "lookup_secret")
@@ -307,41 +351,42 @@ func lookupSettingsUpdate(e *Engine, r *http.Request, st *settingsState) setting
 	default: // regenerate
 		codes := newLookupCodes()
 		plain, _ := json.Marshal(codes)
-		sealed, err := e.sealer.Seal(ctx, lookupPurpose, f.ID, plain)
+		sealed, err := m.sealer.Seal(ctx, lookupPurpose, f.ID, plain)
 		if err != nil {
-			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
+			return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
 		f.Internals()[lookupInternalKey] = sealed
 		entries := make([]lookupEntry, len(codes))
 		for i, c := range codes {
 			entries[i] = lookupEntry{code: c}
 		}
-		if err := e.showLookupCodes(ctx, f, entries, lookupConfirmNode()); err != nil {
-			return settingsOutcome{err: wire.StoreError(err, "unable to protect the recovery codes")}
+		if err := m.showLookupCodes(ctx, f, entries, lookupConfirmNode()); err != nil {
+			return flow.SettingsOutcome{Err: wire.StoreError(err, "unable to protect the recovery codes")}
 		}
-		return settingsOutcome{privileged: true, show: true}
+		return flow.SettingsOutcome{Privileged: true, Show: true}
 	}
 }
 
 // newLookupConfig hashes and seals codes for identityID.
-func (e *Engine) newLookupConfig(ctx context.Context, identityID string, codes []string) (*lookupConfig, error) {
-	cfg := &lookupConfig{Salt: token.RandomString(16, token.Alnum)}
+func (m *Method) newLookupConfig(ctx context.Context, identityID string, codes []string) (*CredentialConfig, error) {
+	cfg := &CredentialConfig{Salt: token.RandomString(16, token.Alnum)}
 	for _, c := range codes {
-		sealed, err := e.sealer.Seal(ctx, lookupPurpose, identityID, []byte(c))
+		sealed, err := m.sealer.Seal(ctx, lookupPurpose, identityID, []byte(c))
 		if err != nil {
 			return nil, err
 		}
-		macs, err := e.sealer.MACs(ctx, lookupPurpose, lookupMACInput(identityID, cfg.Salt, c))
+		macs, err := m.sealer.MACs(ctx, lookupPurpose, lookupMACInput(identityID, cfg.Salt, c))
 		if err != nil {
 			return nil, err
 		}
-		cfg.RecoveryCodes = append(cfg.RecoveryCodes, lookupCode{Hash: macs[0], Sealed: sealed})
+		cfg.RecoveryCodes = append(cfg.RecoveryCodes, Code{Hash: macs[0], Sealed: sealed})
 	}
 	return cfg, nil
 }
 
-func lookupLoginNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
-	if !hasCredential(ident, "lookup_secret") {
+// LoginNodes adds the code input of an aal2 login flow.
+func (m *Method) LoginNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
+	if !identity.HasCredential(ident, "lookup_secret") {
 		return
 	}
 	f.UI.Nodes = append(f.UI.Nodes,
@@ -351,8 +396,8 @@ func lookupLoginNodes(e *Engine, r *http.Request, f *flow.Flow, ident *sessionst
 
 // lookupMatch finds the index of code among the stored codes, comparing
 // every entry in constant time; -1 when none matches.
-func (e *Engine) lookupMatch(ctx context.Context, identityID string, cfg *lookupConfig, code string) (int, error) {
-	macs, err := e.sealer.MACs(ctx, lookupPurpose, lookupMACInput(identityID, cfg.Salt, code))
+func (m *Method) lookupMatch(ctx context.Context, identityID string, cfg *CredentialConfig, code string) (int, error) {
+	macs, err := m.sealer.MACs(ctx, lookupPurpose, lookupMACInput(identityID, cfg.Salt, code))
 	if err != nil {
 		return -1, err
 	}
@@ -373,7 +418,7 @@ func (e *Engine) lookupMatch(ctx context.Context, identityID string, cfg *lookup
 }
 
 // lookupUsedKey is the single-use marker of one stored code.
-func lookupUsedKey(identityID string, c lookupCode) string {
+func lookupUsedKey(identityID string, c Code) string {
 	h := c.Hash
 	if h == "" {
 		h = hex.EncodeToString(token.Hash(c.Code))
@@ -381,7 +426,8 @@ func lookupUsedKey(identityID string, c lookupCode) string {
 	return identityID + "." + h
 }
 
-func lookupLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
+// Login checks a backup code, used once (flow.LoginMethod).
+func (m *Method) Login(_ http.ResponseWriter, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.Sub.Flow
 	ctx := r.Context()
 	ident := st.Identity
@@ -396,11 +442,11 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessio
 		f.UI.AddNodeMessage("lookup_secret", node.NewText(4000002, map[string]any{"property": "lookup_secret"}, "lookup_secret"))
 		return nil, nil
 	}
-	rv, ee := e.mfaReserve(r, ident.ID)
+	rv, ee := m.kernel.ReserveSecondFactor(r, ident.ID)
 	if ee != nil {
 		return nil, ee
 	}
-	i, err := e.lookupMatch(ctx, ident.ID, cfg, code)
+	i, err := m.lookupMatch(ctx, ident.ID, cfg, code)
 	if err != nil {
 		rv.Release() // not evaluated
 		return nil, wire.StoreError(err, "unable to check the recovery code")
@@ -415,8 +461,8 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessio
 	}
 	// The marker is created in a transaction that fails when it exists:
 	// of concurrent uses of one code exactly one gets past this point.
-	now := e.now().UTC().Round(time.Second)
-	err = e.store.UpdateRecord(ctx, lookupUsedNS, lookupUsedKey(ident.ID, cfg.RecoveryCodes[i]),
+	now := m.now().UTC().Round(time.Second)
+	err = m.store.UpdateRecord(ctx, lookupUsedNS, lookupUsedKey(ident.ID, cfg.RecoveryCodes[i]),
 		func(old []byte) ([]byte, time.Duration, error) {
 			if old != nil {
 				return nil, 0, errLookupUsed
@@ -431,11 +477,11 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessio
 		rv.Release() // not evaluated
 		return nil, wire.StoreError(err, "unable to record the recovery code use")
 	}
-	mfaPassed(rv)
+	rv.SecondFactorPassed()
 	// Record used_at on the identity as it is now, so a concurrent change
 	// (another code, a settings update, a deactivation) is kept.
 	usedKey := lookupUsedKey(ident.ID, cfg.RecoveryCodes[i])
-	fresh, err := e.store.ModifyIdentity(ctx, ident.ID, func(cur *sessionstore.Identity) error {
+	fresh, err := m.store.ModifyIdentity(ctx, ident.ID, func(cur *sessionstore.Identity) error {
 		fcfg, ok := lookupConfigOf(cur)
 		if !ok {
 			return sessionstore.ErrNoChange
@@ -463,8 +509,8 @@ func lookupLoginVerify(e *Engine, r *http.Request, st *flow.LoginState) (*sessio
 		}
 		// The use is recorded in lookupUsedNS already; used_at is what
 		// reveal shows.
-		e.logger.Error("recording a used recovery code", zap.Error(err))
-		if fresh, err = e.store.GetIdentity(ctx, ident.ID); err != nil {
+		m.logger.Error("recording a used recovery code", zap.Error(err))
+		if fresh, err = m.store.GetIdentity(ctx, ident.ID); err != nil {
 			return nil, wire.StoreError(err, "unable to load the identity")
 		}
 	}
