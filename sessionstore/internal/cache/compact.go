@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math/bits"
+	"runtime"
 	"sync"
 )
 
@@ -11,8 +12,11 @@ import (
 // pointers the garbage collector has to follow: each shard is one byte
 // ring (the records, written one after the other) and one flat array of
 // fixed-size index slots (a 64-bit key hash and the record's position).
-// A million entries cost the collector two noscan objects per shard, where
-// a map of decoded values costs it every object of every value.
+// A million entries cost the collector one noscan object per shard, where
+// a map of decoded values costs it every object of every value. On Unix
+// the rings are one anonymous memory mapping outside the Go heap, so they
+// do not count towards the heap goal either (GOGC would otherwise let the
+// heap grow by as much again), and untouched pages cost no memory.
 //
 // Records are evicted oldest first (the ring's tail) when the ring or the
 // index is full; an entry whose value was replaced or invalidated stays
@@ -80,12 +84,18 @@ func NewCompact(size int64) *Compact {
 	// at most 3/4 full: the index is ~8 % of the budget.
 	want := max(per/avgRecord*4/3, 16)
 	nslots := 1 << bits.Len64(uint64(want-1)) // #nosec G115 -- want >= 16
-	ring := max(per-int64(nslots)*slotBytes, minShardRing) &^ 7
+	ring := int(max(per-int64(nslots)*slotBytes, minShardRing) &^ 7)
+	mem, free := allocRing(ring * Shards)
 	for i := range c.shards {
 		sh := &c.shards[i]
-		sh.ring = make([]byte, ring)
+		sh.ring = mem[i*ring : (i+1)*ring : (i+1)*ring]
 		sh.slots = make([]slot, nslots)
 		sh.maxUsed = nslots * 3 / 4
+	}
+	if free != nil {
+		// Readers reach the rings only through c, so once c is
+		// unreachable nobody reads them.
+		runtime.AddCleanup(c, func(free func()) { free() }, free)
 	}
 	return c
 }
