@@ -1,8 +1,3 @@
-// Package flows is the Kratos self-service engine as plain net/http handlers:
-// login, registration, settings, recovery, verification, logout, sessions,
-// flow errors and schemas, with their UI nodes, messages, CSRF and content
-// negotiation. It imports nothing from Caddy; caddymodule turns Caddy config
-// into a Config and mounts Engine.
 package flows
 
 import (

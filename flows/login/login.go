@@ -14,9 +14,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// initLogin builds a new login flow (not yet stored) for
+// Init builds a new login flow (not yet stored) for
 // createBrowserLoginFlow / createNativeLoginFlow.
-func (l *Flow) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
+func (l *Flow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	q := r.URL.Query()
 	refresh := q.Get("refresh") == "true"
 	aal := q.Get("aal")
@@ -92,8 +92,8 @@ func (l *Flow) initLogin(r *http.Request, typ string) (*flow.Flow, *wire.Error) 
 	return f, nil
 }
 
-// submitLogin is updateLoginFlow after the shared checks.
-func (l *Flow) submitLogin(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+// Submit is updateLoginFlow after the shared checks.
+func (l *Flow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
 	f := sub.Flow
 	f.UI.ResetMessages()
 	if f.State == "passed_challenge" {
@@ -327,16 +327,6 @@ func New(cfg Config, k *flow.Kernel, sessions *session.Manager, store sessionsto
 
 // Name is "login".
 func (l *Flow) Name() string { return "login" }
-
-// Init builds a new login flow.
-func (l *Flow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
-	return l.initLogin(r, typ)
-}
-
-// Submit handles updateLoginFlow.
-func (l *Flow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
-	l.submitLogin(w, r, sub)
-}
 
 // Disabled is nil: login is always on.
 func (l *Flow) Disabled() *wire.Error { return nil }

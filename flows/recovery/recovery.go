@@ -56,7 +56,8 @@ func (rf *Flow) Sent(f *flow.Flow, address string) {
 	f.UI.Messages = []node.Text{node.NewText(1060003, nil)}
 }
 
-func (rf *Flow) initRecovery(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
+// Init builds a new recovery flow (not yet stored).
+func (rf *Flow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	if !rf.cfg.RecoveryEnabled {
 		return nil, ErrDisabled()
 	}
@@ -73,7 +74,8 @@ func (rf *Flow) initRecovery(r *http.Request, typ string) (*flow.Flow, *wire.Err
 	return f, nil
 }
 
-func (rf *Flow) submitRecovery(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+// Submit is updateRecoveryFlow after the kernel's checks.
+func (rf *Flow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
 	f := sub.Flow
 	f.UI.ResetMessages()
 	if !rf.cfg.RecoveryEnabled {
@@ -293,7 +295,7 @@ func (rf *Flow) recoveryReplayed(w http.ResponseWriter, r *http.Request, f *flow
 		rf.kernel.Refuse(w, r, nil, lerr)
 		return
 	}
-	nf, ferr := rf.initRecovery(r, f.Type)
+	nf, ferr := rf.Init(r, f.Type)
 	if ferr != nil {
 		rf.kernel.WriteError(w, r, f.Type, ferr)
 		return
@@ -390,16 +392,6 @@ func New(cfg Config, k *flow.Kernel, sessions *session.Manager, store sessionsto
 
 // Name is "recovery".
 func (rf *Flow) Name() string { return "recovery" }
-
-// Init builds a new recovery flow.
-func (rf *Flow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
-	return rf.initRecovery(r, typ)
-}
-
-// Submit handles updateRecoveryFlow.
-func (rf *Flow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
-	rf.submitRecovery(w, r, sub)
-}
 
 // Disabled is the answer while recovery is off.
 func (rf *Flow) Disabled() *wire.Error {

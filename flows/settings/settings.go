@@ -29,8 +29,8 @@ func (s *Flow) settingsNodes(r *http.Request, f *flow.Flow, ident *sessionstore.
 	}
 }
 
-// createSettingsFlow serves create{Browser,Native}SettingsFlow.
-func (s *Flow) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ string) {
+// Create serves create{Browser,Native}SettingsFlow.
+func (s *Flow) Create(w http.ResponseWriter, r *http.Request, typ string) {
 	var csrf []byte
 	if typ == "browser" {
 		csrf = s.kernel.EnsureCSRF(w, r)
@@ -81,9 +81,9 @@ func (s *Flow) createSettingsFlow(w http.ResponseWriter, r *http.Request, typ st
 	s.writeSettingsFlow(w, r, http.StatusOK, f, ident)
 }
 
-// renewSettingsFlow is a new settings flow for the request's session, in
+// Init is a new settings flow for the request's session, in
 // place of an expired one (no assurance check: the submit makes it).
-func (s *Flow) renewSettingsFlow(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
+func (s *Flow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	sess, err := s.sessions.Current(r)
 	if wire.IsUnavailable(err) {
 		return nil, wire.Unavailable()
@@ -145,7 +145,7 @@ func (s *Flow) settingsSession(w http.ResponseWriter, r *http.Request, f *flow.F
 		return nil, nil, false
 	}
 	if !s.sessions.AALSatisfied(sess, ident) {
-		// Step-up keeps the way back (Kratos's getSettingsFlow): after
+		// Step-up keeps the way back (Kratos's Get): after
 		// the second factor the browser returns to this flow in the UI.
 		back := ""
 		if f != nil {
@@ -176,8 +176,8 @@ func (s *Flow) AAL2LoginURL(r *http.Request, returnTo string) string {
 	return to
 }
 
-// getSettingsFlow serves GET /self-service/settings/flows?id=.
-func (s *Flow) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
+// Get serves GET /self-service/settings/flows?id=.
+func (s *Flow) Get(w http.ResponseWriter, r *http.Request) {
 	s.kernel.EnsureCSRF(w, r)
 	f, err := s.kernel.Load(r.Context(), r.URL.Query().Get("id"), "settings")
 	if err != nil {
@@ -213,8 +213,8 @@ func (s *Flow) getSettingsFlow(w http.ResponseWriter, r *http.Request) {
 	s.writeSettingsFlow(w, r, http.StatusOK, f, ident)
 }
 
-// submitSettings is updateSettingsFlow after the shared checks.
-func (s *Flow) submitSettings(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+// Submit is updateSettingsFlow after the shared checks.
+func (s *Flow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
 	f := sub.Flow
 	sess, ident, ok := s.settingsSession(w, r, f)
 	if !ok {
@@ -408,23 +408,5 @@ func (s *Flow) AddMethod(m flow.SettingsMethod) {
 // Name is "settings".
 func (s *Flow) Name() string { return "settings" }
 
-// Init builds a settings flow in place of an expired one.
-func (s *Flow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
-	return s.renewSettingsFlow(r, typ)
-}
-
-// Submit handles updateSettingsFlow.
-func (s *Flow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
-	s.submitSettings(w, r, sub)
-}
-
 // Disabled is nil: settings are always on.
 func (s *Flow) Disabled() *wire.Error { return nil }
-
-// Create serves create{Browser,Native}SettingsFlow.
-func (s *Flow) Create(w http.ResponseWriter, r *http.Request, typ string) {
-	s.createSettingsFlow(w, r, typ)
-}
-
-// Get serves getSettingsFlow.
-func (s *Flow) Get(w http.ResponseWriter, r *http.Request) { s.getSettingsFlow(w, r) }

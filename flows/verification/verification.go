@@ -60,7 +60,8 @@ func (v *Flow) verificationSent(f *flow.Flow, address string) {
 	}
 }
 
-func (v *Flow) initVerification(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
+// Init builds a new verification flow (not yet stored).
+func (v *Flow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 	if !v.cfg.VerificationEnabled {
 		return nil, ErrDisabled()
 	}
@@ -74,7 +75,8 @@ func (v *Flow) initVerification(r *http.Request, typ string) (*flow.Flow, *wire.
 	return f, nil
 }
 
-func (v *Flow) submitVerification(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
+// Submit is updateVerificationFlow after the kernel's checks.
+func (v *Flow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
 	f := sub.Flow
 	f.UI.ResetMessages()
 	if !v.cfg.VerificationEnabled {
@@ -288,16 +290,6 @@ func New(cfg Config, k *flow.Kernel, store sessionstore.Storage, urls *wire.URLs
 
 // Name is "verification".
 func (v *Flow) Name() string { return "verification" }
-
-// Init builds a new verification flow.
-func (v *Flow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
-	return v.initVerification(r, typ)
-}
-
-// Submit handles updateVerificationFlow.
-func (v *Flow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submission) {
-	v.submitVerification(w, r, sub)
-}
 
 // Disabled is the answer while verification is off.
 func (v *Flow) Disabled() *wire.Error {

@@ -1,0 +1,304 @@
+package flows
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/token"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// pageSession returns the session for a signed-in page, or answers with a
+// redirect to login (or the second factor) and returns nil.
+func (e *Engine) pageSession(w http.ResponseWriter, r *http.Request, page string) (*sessionstore.Session, *sessionstore.Identity) {
+	self := e.urls.Public(strings.TrimPrefix(e.cfg.UIPrefix, "/") + page)
+	sess, err := e.sessions.Current(r)
+	if err != nil {
+		wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, self))
+		return nil, nil
+	}
+	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
+	if err != nil {
+		wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, self))
+		return nil, nil
+	}
+	if !e.sessions.AALSatisfied(sess, ident) {
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2", "return_to", self))
+		return nil, nil
+	}
+	return sess, ident
+}
+
+func (e *Engine) uiWelcome(w http.ResponseWriter, r *http.Request) {
+	e.kernel.EnsureCSRF(w, r)
+	v := e.newView("welcome")
+	wv := &uiWelcomeView{
+		Login:     e.urls.Public("self-service/login/browser"),
+		Register:  e.urls.Public("self-service/registration/browser"),
+		Recovery:  e.urls.Public("self-service/recovery/browser"),
+		ShowReg:   !e.cfg.DisableRegistration,
+		ShowRecov: e.cfg.RecoveryEnabled,
+	}
+	v.Title, v.Subtitle = tr("welcome.title"), tr("welcome.subtitle")
+	if sess, err := e.sessions.Current(r); err == nil {
+		if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil && e.sessions.AALSatisfied(sess, ident) {
+			wv.SignedIn = true
+			name, addr := identityDisplay(ident)
+			if name != "" {
+				v.Title = tr("welcome.title.signedin", name)
+			}
+			v.Subtitle = tr("welcome.subtitle.signedin", addr)
+			wv.Settings = e.urls.Public("self-service/settings/browser")
+			wv.Sessions = e.cfg.UIPrefix + "sessions"
+			wv.Logout = e.logoutURL(r, sess)
+			if ret := e.urls.DefaultReturn(); !strings.HasPrefix(ret, e.urls.Public(strings.TrimPrefix(e.cfg.UIPrefix, "/"))) {
+				wv.Continue = ret
+			}
+			e.accountNav(r, v, sess, "welcome")
+		}
+	}
+	v.Welcome = wv
+	e.pageHeaders(w, r, nil)
+	e.render(w, http.StatusOK, v)
+}
+
+// identityDisplay returns a first name (if the traits have one) and the
+// identifier to show for ident.
+func identityDisplay(ident *sessionstore.Identity) (name, addr string) {
+	var traits map[string]any
+	_ = json.Unmarshal(ident.Traits, &traits)
+	if n, ok := traits["name"].(map[string]any); ok {
+		name, _ = n["first"].(string)
+	} else if n, ok := traits["name"].(string); ok {
+		name = n
+	}
+	if c, ok := ident.Credentials["password"]; ok && len(c.Identifiers) > 0 {
+		addr = c.Identifiers[0]
+	}
+	if addr == "" {
+		for _, k := range []string{"email", "username", "phone"} {
+			if s, ok := traits[k].(string); ok && s != "" {
+				addr = s
+				break
+			}
+		}
+	}
+	if addr == "" {
+		addr = ident.ID
+	}
+	return strings.TrimSpace(name), addr
+}
+
+func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
+	csrf := e.kernel.EnsureCSRF(w, r)
+	sess, _ := e.pageSession(w, r, "sessions")
+	if sess == nil {
+		return
+	}
+	all, err := e.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
+	if err != nil {
+		e.logger.Error("listing sessions for page", zap.Error(err))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to list sessions"))
+		return
+	}
+	v := e.newView("sessions")
+	v.Wide = true
+	v.Title, v.Subtitle = tr("sessions.title"), tr("sessions.subtitle")
+	sv := &uiSessionsView{CSRF: token.MaskCSRF(csrf), Revoke: e.cfg.UIPrefix + "sessions/revoke", RevokeOthers: e.cfg.UIPrefix + "sessions/revoke-others"}
+	sv.Current = e.sessionItem(sess)
+	var others []*sessionstore.Session
+	for _, s := range all {
+		if s.ID != sess.ID && e.sessions.Active(s) {
+			others = append(others, s)
+		}
+	}
+	slices.SortFunc(others, func(a, b *sessionstore.Session) int { return b.AuthenticatedAt.Compare(a.AuthenticatedAt) })
+	for _, s := range others {
+		sv.Others = append(sv.Others, e.sessionItem(s))
+	}
+	v.Sessions = sv
+	switch r.URL.Query().Get("done") {
+	case "revoked":
+		v.Messages = []node.Text{{Text: tr("sessions.revoked"), Type: "success"}}
+	case "revoked-others":
+		n, _ := strconv.Atoi(r.URL.Query().Get("count"))
+		msg := tr("sessions.revoked.others", n)
+		switch n {
+		case 0:
+			msg = tr("sessions.revoked.others.none")
+		case 1:
+			msg = tr("sessions.revoked.others.one")
+		}
+		v.Messages = []node.Text{{Text: msg, Type: "success"}}
+	}
+	e.accountNav(r, v, sess, "sessions")
+	e.pageHeaders(w, r, nil)
+	e.render(w, http.StatusOK, v)
+}
+
+func (e *Engine) sessionItem(s *sessionstore.Session) *uiSession {
+	it := &uiSession{ID: s.ID, Device: tr("sessions.unknown.device")}
+	if len(s.Devices) > 0 {
+		d := s.Devices[len(s.Devices)-1]
+		if d.UserAgent != nil && *d.UserAgent != "" {
+			it.UserAgent = *d.UserAgent
+			it.Device = describeUserAgent(*d.UserAgent)
+		}
+		if d.IPAddress != nil {
+			it.IP = hostOnly(*d.IPAddress)
+		}
+		if d.Location != "" {
+			it.IP += " · " + d.Location
+		}
+	}
+	now := e.now()
+	it.SignedIn, it.SignedInISO = relativeTime(now, s.AuthenticatedAt), s.AuthenticatedAt.UTC().Format(time.RFC3339)
+	it.Expires, it.ExpiresISO = s.ExpiresAt.UTC().Format("2 Jan 2006, 15:04 MST"), s.ExpiresAt.UTC().Format(time.RFC3339)
+	var methods []string
+	for _, m := range s.AuthenticationMethods {
+		name := m.Method
+		if t, ok := uiStrings["method."+m.Method]; ok {
+			name = t
+		}
+		if !slices.Contains(methods, name) {
+			methods = append(methods, name)
+		}
+	}
+	it.Methods = strings.Join(methods, " + ")
+	it.RevokeLabel = tr("sessions.revoke.label", it.Device)
+	return it
+}
+
+func hostOnly(addr string) string {
+	if i := strings.LastIndex(addr, ":"); i > 0 && !strings.HasSuffix(addr, "]") && strings.Count(addr, ":") == 1 {
+		return addr[:i]
+	}
+	if strings.HasPrefix(addr, "[") {
+		if i := strings.Index(addr, "]"); i > 0 {
+			return addr[1:i]
+		}
+	}
+	return addr
+}
+
+func relativeTime(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return tr("time.now")
+	case d < 2*time.Minute:
+		return tr("time.minute")
+	case d < time.Hour:
+		return tr("time.minutes", int(d/time.Minute))
+	case d < 2*time.Hour:
+		return tr("time.hour")
+	case d < 48*time.Hour:
+		return tr("time.hours", int(d/time.Hour))
+	default:
+		return tr("time.days", int(d/(24*time.Hour)))
+	}
+}
+
+// describeUserAgent names the browser and system of a User-Agent header
+// ("Chrome on Linux"); unknown agents are shown by their first product.
+func describeUserAgent(ua string) string {
+	browser := ""
+	for _, b := range []struct{ token, name string }{
+		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"SamsungBrowser/", "Samsung Internet"}, {"Firefox/", "Firefox"},
+		{"HeadlessChrome/", "Headless Chrome"}, {"Chromium/", "Chromium"}, {"Chrome/", "Chrome"}, {"CriOS/", "Chrome"},
+		{"FxiOS/", "Firefox"}, {"Version/", "Safari"}, {"curl/", "curl"}, {"Go-http-client/", "Go HTTP client"},
+		{"okhttp/", "OkHttp"}, {"python-requests/", "Python requests"},
+	} {
+		if strings.Contains(ua, b.token) {
+			browser = b.name
+			break
+		}
+	}
+	system := ""
+	for _, s := range []struct{ token, name string }{
+		{"Windows", "Windows"}, {"iPhone", "iOS"}, {"iPad", "iPadOS"}, {"Android", "Android"}, {"CrOS", "ChromeOS"},
+		{"Mac OS X", "macOS"}, {"Macintosh", "macOS"}, {"Linux", "Linux"},
+	} {
+		if strings.Contains(ua, s.token) {
+			system = s.name
+			break
+		}
+	}
+	switch {
+	case browser != "" && system != "":
+		return tr("sessions.device", browser, system)
+	case browser != "":
+		return browser
+	case system != "":
+		return system
+	}
+	first, _, _ := strings.Cut(ua, " ")
+	first, _, _ = strings.Cut(first, "/")
+	if first == "" {
+		return tr("sessions.unknown.device")
+	}
+	return first
+}
+
+// uiSessionPost checks a POST from the sessions page: the CSRF token of
+// the form against the CSRF cookie, and a session.
+func (e *Engine) uiSessionPost(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, map[string]any) {
+	body, err := wire.DecodeBody(r)
+	if err != nil {
+		e.kernel.WriteError(w, r, "browser", wire.BadRequest(err.Error()))
+		return nil, nil
+	}
+	if cerr := e.kernel.CheckCSRF(r, &flow.Flow{}, wire.BodyString(body, "csrf_token")); cerr != nil {
+		e.kernel.WriteError(w, r, "browser", cerr)
+		return nil, nil
+	}
+	sess, _ := e.pageSession(w, r, "sessions")
+	if sess == nil {
+		return nil, nil
+	}
+	return sess, body
+}
+
+func (e *Engine) uiRevokeSession(w http.ResponseWriter, r *http.Request) {
+	sess, body := e.uiSessionPost(w, r)
+	if sess == nil {
+		return
+	}
+	id := wire.BodyString(body, "session_id")
+	if _, err := uuid.Parse(id); err != nil || id == sess.ID {
+		e.kernel.WriteError(w, r, "browser", wire.BadRequest("The session id is missing or invalid."))
+		return
+	}
+	// Only the caller's own sessions can be revoked.
+	if other, err := e.store.GetSession(r.Context(), id); err == nil && other.IdentityID == sess.IdentityID {
+		if err := e.store.RevokeSession(r.Context(), id); err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
+			wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
+			return
+		}
+	}
+	wire.Redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked")
+}
+
+func (e *Engine) uiRevokeOtherSessions(w http.ResponseWriter, r *http.Request) {
+	sess, _ := e.uiSessionPost(w, r)
+	if sess == nil {
+		return
+	}
+	n, err := e.store.RevokeSessionsOfIdentity(r.Context(), sess.IdentityID, sess.ID)
+	if err != nil {
+		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke sessions"))
+		return
+	}
+	wire.Redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked-others&count="+strconv.Itoa(n))
+}

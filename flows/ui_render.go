@@ -1,0 +1,96 @@
+package flows
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
+)
+
+// cspOrigin returns scheme://host[:port] of an absolute http(s) URL (the host
+// may hold a * wildcard), or "".
+func cspOrigin(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	if strings.ContainsAny(u.Host, " ;,'\"") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// addAppLink adds scheme://host of a native app's deep link (a custom-scheme
+// return URL such as exp://example.com/my-app, validated against the
+// allow-list before it gets here) to sources: browsers apply form-action to
+// the redirect after a form post.
+func addAppLink(sources *[]string, s string) {
+	u, err := url.Parse(s)
+	if err != nil || !flow.CustomScheme(u.Scheme) ||
+		u.Host == "" || strings.ContainsAny(u.Host, " ;,'\"*") {
+		return
+	}
+	if o := u.Scheme + "://" + u.Host; !slices.Contains(*sources, o) {
+		*sources = append(*sources, o)
+	}
+}
+
+// pageHeaders sets the security headers of every page. form-action lists the
+// origins a form post may end on: Chrome applies it to the redirect after
+// the post too, so the origins of return URLs and UI URLs are included.
+func (e *Engine) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow.Flow) {
+	public := cspOrigin(e.urls.Base())
+	formAction := []string{"'self'"}
+	add := func(s string) {
+		if o := cspOrigin(s); o != "" && !slices.Contains(formAction, o) {
+			formAction = append(formAction, o)
+		}
+	}
+	add(e.urls.Base())
+	add(e.urls.DefaultReturn())
+	for _, u := range e.cfg.AllowedReturnURLs {
+		add(u)
+		addAppLink(&formAction, u)
+	}
+	for _, u := range e.cfg.UIURLs {
+		add(u)
+	}
+	if f != nil {
+		add(f.ReturnTo)
+		addAppLink(&formAction, f.ReturnTo)
+		add(f.UI.Action)
+	}
+	script := "'self'"
+	if public != "" {
+		script += " " + public
+	}
+	img := "'self' data:"
+	if o := cspOrigin(e.cfg.UILogoURL); o != "" {
+		img += " " + o
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src "+script+"; img-src "+img+
+		"; form-action "+strings.Join(formAction, " ")+"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+}
+
+func (e *Engine) render(w http.ResponseWriter, status int, v *uiView) {
+	var buf bytes.Buffer
+	if err := uiTmpl.ExecuteTemplate(&buf, "page", v); err != nil {
+		e.logger.Error("rendering page", zap.Error(err))
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
