@@ -282,7 +282,7 @@ func (r *recordReader) strBytes() (b []byte, from int) {
 		r.off += 16
 		return r.text[from:], from
 	}
-	if v&1 != 0 || v>>1 > uint64(len(r.b)-r.off) {
+	if v&1 != 0 || v>>1 > uint64(len(r.b)-r.off) { // #nosec G115 -- off <= len(b)
 		r.fail()
 		return nil, -1
 	}
@@ -400,7 +400,7 @@ func (r *recordReader) raw() []byte {
 		}
 		return r.bytes[:r.keyN:r.keyN]
 	}
-	if v-2 > uint64(len(r.bytes)-r.boff) {
+	if v-2 > uint64(len(r.bytes)-r.boff) { // #nosec G115 -- boff <= len(bytes)
 		r.fail()
 		return nil
 	}
