@@ -117,7 +117,7 @@ func (c *Caches) Session(hash []byte) (*Session, CacheFence, bool) {
 	if !ok {
 		return nil, f, false
 	}
-	s, err := decodeSessionRecord(buf.rec)
+	s, err := decodeSessionRecord(buf.rec, hash)
 	if err != nil {
 		return nil, f, false
 	}
@@ -135,7 +135,7 @@ func (c *Caches) PutSession(hash []byte, s *Session, deadline int64, f CacheFenc
 	}
 	if c.compact != nil {
 		buf := recordBufs.Get().(*recordBuf)
-		rec, ok := appendSessionRecord(&buf.w, buf.rec[:0], s)
+		rec, ok := appendSessionRecord(&buf.w, buf.rec[:0], hash, s)
 		buf.rec = rec
 		if ok {
 			var kb [72]byte

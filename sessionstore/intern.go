@@ -64,3 +64,45 @@ func internIdentity(id *Identity) {
 		a.Via = intern(a.Via)
 	}
 }
+
+// internBytes returns the shared copy of a well-known value (the empty
+// string included) without allocating, or false.
+func internBytes(b []byte) (string, bool) {
+	switch string(b) {
+	case "":
+		return "", true
+	case "aal1":
+		return "aal1", true
+	case "aal2":
+		return "aal2", true
+	case "password":
+		return "password", true
+	case "totp":
+		return "totp", true
+	case "lookup_secret":
+		return "lookup_secret", true
+	case "webauthn":
+		return "webauthn", true
+	case "passkey":
+		return "passkey", true
+	case "code":
+		return "code", true
+	case "active":
+		return "active", true
+	case "inactive":
+		return "inactive", true
+	case "default":
+		return "default", true
+	case "email":
+		return "email", true
+	case "sms":
+		return "sms", true
+	case "pending":
+		return "pending", true
+	case "sent":
+		return "sent", true
+	case "completed":
+		return "completed", true
+	}
+	return "", false
+}

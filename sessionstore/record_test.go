@@ -101,26 +101,28 @@ func TestSessionRecordRoundTrip(t *testing.T) {
 	var w recordWriter
 	for _, s := range recordSessions() {
 		want := sessionViaJSON(t, s)
-		rec, ok := appendSessionRecord(&w, []byte("prefix"), want)
-		if !ok {
-			t.Fatalf("%s: no record", s.ID)
-		}
-		got, err := decodeSessionRecord(rec[len("prefix"):])
-		if err != nil {
-			t.Fatalf("%s: %v", s.ID, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s:\n got %#v\nwant %#v", s.ID, got, want)
-		}
-		gj, _ := json.Marshal(got)
-		wj, _ := json.Marshal(want)
-		if !bytes.Equal(gj, wj) {
-			t.Errorf("%s: JSON\n got %s\nwant %s", s.ID, gj, wj)
-		}
-		// Truncated or extended records are refused, never misread.
-		for _, bad := range [][]byte{rec[len("prefix") : len(rec)-1], append(append([]byte{}, rec[len("prefix"):]...), 0)} {
-			if _, err := decodeSessionRecord(bad); err == nil {
-				t.Errorf("%s: a malformed record decoded", s.ID)
+		for _, key := range [][]byte{nil, want.TokenHash} {
+			rec, ok := appendSessionRecord(&w, []byte("prefix"), key, want)
+			if !ok {
+				t.Fatalf("%s: no record", s.ID)
+			}
+			got, err := decodeSessionRecord(rec[len("prefix"):], key)
+			if err != nil {
+				t.Fatalf("%s: %v", s.ID, err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s:\n got %#v\nwant %#v", s.ID, got, want)
+			}
+			gj, _ := json.Marshal(got)
+			wj, _ := json.Marshal(want)
+			if !bytes.Equal(gj, wj) {
+				t.Errorf("%s: JSON\n got %s\nwant %s", s.ID, gj, wj)
+			}
+			// Truncated or extended records are refused, never misread.
+			for _, bad := range [][]byte{rec[len("prefix") : len(rec)-1], append(append([]byte{}, rec[len("prefix"):]...), 0)} {
+				if _, err := decodeSessionRecord(bad, key); err == nil {
+					t.Errorf("%s: a malformed record decoded", s.ID)
+				}
 			}
 		}
 	}
@@ -160,8 +162,8 @@ func TestIdentityRecordRoundTrip(t *testing.T) {
 func TestRecordFieldsDoNotAlias(t *testing.T) {
 	var w recordWriter
 	s := sessionViaJSON(t, recordSessions()[0])
-	rec, _ := appendSessionRecord(&w, nil, s)
-	got, err := decodeSessionRecord(rec)
+	rec, _ := appendSessionRecord(&w, nil, nil, s)
+	got, err := decodeSessionRecord(rec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +181,7 @@ func FuzzSessionRecord(f *testing.F) {
 	for _, s := range recordSessions() {
 		data, _ := json.Marshal(s)
 		f.Add(data)
-		rec, _ := appendSessionRecord(&w, nil, sessionViaJSON(f, s))
+		rec, _ := appendSessionRecord(&w, nil, nil, sessionViaJSON(f, s))
 		f.Add(rec)
 	}
 	for _, id := range recordIdentities() {
@@ -189,13 +191,14 @@ func FuzzSessionRecord(f *testing.F) {
 		f.Add(rec)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = decodeSessionRecord(data)
+		_, _ = decodeSessionRecord(data, nil)
+		_, _ = decodeSessionRecord(data, []byte("key"))
 		_, _ = decodeIdentityRecord(data)
 		var w recordWriter
 		if s, err := DecodeSession(data); err == nil {
-			rec, ok := appendSessionRecord(&w, nil, s)
+			rec, ok := appendSessionRecord(&w, nil, s.TokenHash, s)
 			if ok {
-				got, err := decodeSessionRecord(rec)
+				got, err := decodeSessionRecord(rec, s.TokenHash)
 				if err != nil {
 					t.Fatalf("session record: %v", err)
 				}
@@ -226,7 +229,7 @@ func BenchmarkSessionDecode(b *testing.B) {
 	s := sessionViaJSON(b, newSession("77777777-7777-4777-8777-000000000001", "77777777-7777-4777-8777-000000000002", time.Now().UTC(), time.Hour))
 	data, _ := json.Marshal(s)
 	var w recordWriter
-	rec, _ := appendSessionRecord(&w, nil, s)
+	rec, _ := appendSessionRecord(&w, nil, s.TokenHash, s)
 	b.Run("json", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(data)))
@@ -240,7 +243,7 @@ func BenchmarkSessionDecode(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(rec)))
 		for b.Loop() {
-			if _, err := decodeSessionRecord(rec); err != nil {
+			if _, err := decodeSessionRecord(rec, s.TokenHash); err != nil {
 				b.Fatal(err)
 			}
 		}

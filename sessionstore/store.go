@@ -93,22 +93,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("sessionstore: open: empty directory")
 	}
-	bo := badger.DefaultOptions(dir).
-		WithSyncWrites(!opts.NoSync).
-		WithLogger(badgerLogger{logf: opts.Logf}).
-		WithMetricsEnabled(false).
-		// Modest memory: the data set is small (identities, sessions,
-		// flows), so Badger's defaults (64 MiB memtables x5, 256 MiB block
-		// cache, unbounded index cache) are far more than needed.
-		WithMemTableSize(16 << 20).
-		WithNumMemtables(3).
-		WithNumLevelZeroTables(3).
-		WithNumLevelZeroTablesStall(8).
-		WithBlockCacheSize(32 << 20).
-		WithIndexCacheSize(16 << 20).
-		WithNumCompactors(2).
-		WithValueLogFileSize(64 << 20).
-		WithDetectConflicts(true)
+	bo := badgerOptions(dir, opts)
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("sessionstore: open %s: %w", dir, err)
@@ -125,6 +110,51 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	go s.gcLoop(interval)
 	return s, nil
+}
+
+// badgerOptions opens Badger for this workload: small values (sessions,
+// identities, flows of a few hundred bytes to a few KiB), read mostly
+// through the caches in front (Caches), written at the rate of logins.
+// What Badger holds in memory is bounded and stated here (see also
+// docs/benchmarks.md, "Memory at a million sessions"):
+//
+//   - Memtables: 8 MiB each, at most 3 (one being written, two being
+//     flushed); each is an arena of ~9.4 MiB on the Go heap plus its
+//     write-ahead log, a 16 MiB file mapping. Badger's default is 64 MiB
+//     x5. Logins write ~2 KiB per session, so one memtable holds
+//     thousands of logins; only bulk loads (benchtool seed) fill them
+//     faster, and then flush more often.
+//   - Block cache: 16 MiB (default 256 MiB) of decompressed 4 KiB blocks
+//     (tables are Snappy-compressed, which needs a block cache). Repeated
+//     reads of a session or identity are served by the caches in front,
+//     so the block cache mostly serves index lookups of the write paths.
+//   - Index cache: none. Badger uses it only for encrypted tables; ours are
+//     not encrypted, so table indexes and bloom filters are read in place
+//     from the mapped table files.
+//   - Table loading: Badger v4 always memory-maps table files (the
+//     FileIO/LoadToRAM modes of v1/v2 are gone), so the pages of the
+//     tables a process has read count as file-backed RSS: up to the
+//     store's size on disk (~290 MiB for a million sessions), clean page
+//     cache the kernel reclaims under memory pressure.
+//   - Value log: values up to the value threshold (1 MiB, Badger's
+//     default, stated here) stay in the tree; ours are all far smaller, so
+//     the value log receives nothing and its file (16 MiB, default 1 GiB)
+//     is a sparse mapping that is never touched.
+func badgerOptions(dir string, opts Options) badger.Options {
+	return badger.DefaultOptions(dir).
+		WithSyncWrites(!opts.NoSync).
+		WithLogger(badgerLogger{logf: opts.Logf}).
+		WithMetricsEnabled(false).
+		WithMemTableSize(8 << 20).
+		WithNumMemtables(3).
+		WithNumLevelZeroTables(3).
+		WithNumLevelZeroTablesStall(8).
+		WithBlockCacheSize(16 << 20).
+		WithIndexCacheSize(0).
+		WithValueThreshold(1 << 20).
+		WithValueLogFileSize(16 << 20).
+		WithNumCompactors(2).
+		WithDetectConflicts(true)
 }
 
 // Close flushes and closes the database and stops background GC. It waits

@@ -51,19 +51,19 @@ type slot struct {
 	pos  uint64
 }
 
-// Record layout in the ring, 8-byte aligned:
+// Record layout in the ring, unaligned (encoding/binary reads it):
 //
-//	[0:4)   total length (header, key, value, padding)
-//	[4:8)   value length (padMark: a filler up to the ring's end)
-//	[8:16)  key hash
-//	[16:24) deadline, unix nanoseconds (0: none)
-//	[24]    key length
-//	[25:…)  key, then value
+//	[0:4)   total length (header, key, value)
+//	[4]     key length (fillMark: a filler up to the ring's end)
+//	[5:13)  deadline, unix nanoseconds (0: none)
+//	[13:…)  key, then value
+//
+// Less than recHeader bytes before the ring's end are an implicit filler.
 const (
-	recHeader = 25
-	padMark   = ^uint32(0)
+	recHeader = 13
+	fillMark  = 0xff
 	// MaxKey is the longest key Compact stores.
-	MaxKey = 255
+	MaxKey = fillMark - 1
 	// avgRecord is the record size the index is sized for: a session
 	// record is ~250 bytes, an identity's ~450.
 	avgRecord = 256
@@ -84,7 +84,7 @@ func NewCompact(size int64) *Compact {
 	// at most 3/4 full: the index is ~8 % of the budget.
 	want := max(per/avgRecord*4/3, 16)
 	nslots := 1 << bits.Len64(uint64(want-1)) // #nosec G115 -- want >= 16
-	ring := int(max(per-int64(nslots)*slotBytes, minShardRing) &^ 7)
+	ring := int(max(per-int64(nslots)*slotBytes, minShardRing))
 	mem, free := allocRing(ring * Shards)
 	for i := range c.shards {
 		sh := &c.shards[i]
@@ -123,7 +123,7 @@ func (sh *compactShard) find(h uint64, key []byte) int {
 		}
 		if s.hash == h {
 			r := sh.at(s.pos - 1)
-			if int(r[24]) == len(key) && string(r[recHeader:recHeader+len(key)]) == string(key) {
+			if int(r[4]) == len(key) && string(r[recHeader:recHeader+len(key)]) == string(key) {
 				return i
 			}
 		}
@@ -155,14 +155,19 @@ func (sh *compactShard) remove(i int) {
 
 // evictTail drops the oldest record (and its slot, if it is still the
 // entry of its key). False when the ring is empty.
-func (sh *compactShard) evictTail() bool {
+func (sh *compactShard) evictTail(seed maphash.Seed) bool {
 	if sh.tail == sh.head {
 		return false
 	}
+	size := uint64(len(sh.ring))
+	if rest := size - sh.tail%size; rest < recHeader {
+		sh.tail += rest // an implicit filler
+		return true
+	}
 	r := sh.at(sh.tail)
 	total := binary.LittleEndian.Uint32(r)
-	if binary.LittleEndian.Uint32(r[4:]) != padMark {
-		h := binary.LittleEndian.Uint64(r[8:])
+	if klen := int(r[4]); klen != fillMark {
+		h := maphash.Bytes(seed, r[recHeader:recHeader+klen])
 		mask := len(sh.slots) - 1
 		for i := sh.home(h); sh.slots[i].pos != 0; i = (i + 1) & mask {
 			if sh.slots[i].pos == sh.tail+1 {
@@ -202,14 +207,12 @@ func (c *Compact) GetDeadline(key, dst []byte, nowNano func() int64) ([]byte, in
 		return dst, 0, gen, false
 	}
 	r := sh.at(sh.slots[i].pos - 1)
-	d := int64(binary.LittleEndian.Uint64(r[16:])) // #nosec G115 -- stored from an int64
+	d := int64(binary.LittleEndian.Uint64(r[5:])) // #nosec G115 -- stored from an int64
 	if d != 0 && nowNano() >= d {
 		sh.mu.RUnlock()
 		return dst, 0, gen, false
 	}
-	vlen := int(binary.LittleEndian.Uint32(r[4:]))
-	start := recHeader + len(key)
-	dst = append(dst, r[start:start+vlen]...)
+	dst = append(dst, r[recHeader+len(key):binary.LittleEndian.Uint32(r)]...)
 	sh.mu.RUnlock()
 	return dst, d, gen, true
 }
@@ -225,7 +228,7 @@ func (c *Compact) Put(key, val []byte, deadline int64, gen uint64) {
 	h := c.hash(key)
 	sh := c.shardOf(h)
 	size := uint64(len(sh.ring))
-	need := uint64(recHeader+len(key)+len(val)+7) &^ 7
+	need := uint64(recHeader + len(key) + len(val))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.gen != gen {
@@ -244,23 +247,21 @@ func (c *Compact) Put(key, val []byte, deadline int64, gen uint64) {
 		fill = rest
 	}
 	for size-(sh.head-sh.tail) < fill+need || sh.used >= sh.maxUsed {
-		if !sh.evictTail() {
+		if !sh.evictTail(c.seed) {
 			break
 		}
 	}
-	if fill > 0 {
+	if fill >= recHeader {
 		r := sh.at(sh.head)
 		binary.LittleEndian.PutUint32(r, uint32(fill)) // #nosec G115 -- below the ring size
-		binary.LittleEndian.PutUint32(r[4:], padMark)
-		sh.head += fill
+		r[4] = fillMark
 	}
+	sh.head += fill
 	pos := sh.head
 	r := sh.at(pos)[:need]
 	binary.LittleEndian.PutUint32(r, uint32(need))         // #nosec G115 -- below the ring size
-	binary.LittleEndian.PutUint32(r[4:], uint32(len(val))) // #nosec G115 -- below the ring size
-	binary.LittleEndian.PutUint64(r[8:], h)
-	binary.LittleEndian.PutUint64(r[16:], uint64(deadline)) // #nosec G115 -- read back as int64
-	r[24] = byte(len(key))                                  // #nosec G115 -- len(key) <= MaxKey, checked above
+	r[4] = byte(len(key))                                  // #nosec G115 -- len(key) <= MaxKey, checked above
+	binary.LittleEndian.PutUint64(r[5:], uint64(deadline)) // #nosec G115 -- read back as int64
 	copy(r[recHeader:], key)
 	copy(r[recHeader+len(key):], val)
 	sh.head += need

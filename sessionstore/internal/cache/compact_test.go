@@ -40,8 +40,9 @@ func (c *Compact) check(t testing.TB) {
 			if p < sh.tail || p >= sh.head {
 				t.Fatalf("shard %d: slot %d points at %d outside [%d, %d)", si, i, p, sh.tail, sh.head)
 			}
-			if h := binary.LittleEndian.Uint64(sh.at(p)[8:]); h != s.hash {
-				t.Fatalf("shard %d: slot %d hash %x, record %x", si, i, s.hash, h)
+			r := sh.at(p)
+			if h := c.hash(r[recHeader : recHeader+int(r[4])]); h != s.hash {
+				t.Fatalf("shard %d: slot %d hash %x, record's key's %x", si, i, s.hash, h)
 			}
 		}
 		if used != sh.used || used > sh.maxUsed {
@@ -270,7 +271,7 @@ func FuzzCompact(f *testing.F) {
 		c := NewCompact(64 << 10) // one 4 KiB ring per shard: evicts early
 		model := map[string][]byte{}
 		for len(ops) >= 3 {
-			op, k, n := ops[0]%5, ops[1]%32, int(ops[2])*8
+			op, k, n := ops[0]%5, ops[1]%32, int(ops[2])*5
 			ops = ops[3:]
 			key := fmt.Appendf(nil, "k%d", k)
 			switch op {
