@@ -45,6 +45,14 @@ type App struct {
 	// gateways on one database). Exclusive with Storage.
 	Postgres *PostgresOptions `json:"postgres,omitempty"`
 
+	// SessionCacheSize bounds, in bytes, the compact cache of sessions
+	// and identities that whoami and the gates read from (records the
+	// garbage collector does not scan, outside the Go heap). A session
+	// takes ~200 bytes, an identity ~300. It applies when the storage is
+	// opened: at start, or by a reload that names another storage.
+	// Default: 64 MiB (67108864). At least 1 MiB.
+	SessionCacheSize int64 `json:"session_cache_size,omitempty"`
+
 	// PublicURL is the absolute http(s) URL at which the Kratos public API
 	// is reached (Kratos's serve.public.base_url). It is the base of form
 	// actions, links in mails, redirects, logout URLs, the CSRF cookie name

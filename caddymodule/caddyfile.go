@@ -212,6 +212,20 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "public_url":
 			a.PublicURL, err = urlArg()
 
+		case "session_cache_size":
+			var v string
+			if v, err = one(); err != nil {
+				return err
+			}
+			n, convErr := parseByteSize(v)
+			if convErr != nil {
+				return d.Errf("session_cache_size: %v", convErr)
+			}
+			if err := check(checkSessionCacheSize(n)); err != nil {
+				return err
+			}
+			a.SessionCacheSize = n
+
 		case "identity_schema":
 			schemaAt = fmt.Sprintf("%s:%d", d.File(), d.Line())
 			err = a.parseIdentitySchema(d)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,6 +58,10 @@ type storageTarget struct {
 	dir  string
 	dsn  string
 	opts postgres.Options
+	// cacheBytes is the compact cache's size (0: the engine's default).
+	// Not part of the pool key: a Badger directory is opened once per
+	// process, so a reload cannot reopen it with another size.
+	cacheBytes int64
 }
 
 // poolKey names the open store in the pool: configs (and reloads) naming
@@ -110,6 +116,19 @@ func checkStorageValue(s string) error {
 
 // storage resolves the configured storage.
 func (a *App) storage(repl *caddy.Replacer) (storageTarget, error) {
+	t, err := a.storageOnly(repl)
+	if err != nil {
+		return t, err
+	}
+	if err := checkSessionCacheSize(a.SessionCacheSize); err != nil {
+		return t, fmt.Errorf("session_cache_size: %w", err)
+	}
+	t.cacheBytes = a.SessionCacheSize
+	return t, nil
+}
+
+// storageOnly resolves the engine and its location.
+func (a *App) storageOnly(repl *caddy.Replacer) (storageTarget, error) {
 	r := func(s string) string { return repl.ReplaceKnown(s, "") }
 	if a.Postgres != nil {
 		if a.Storage != "" {
@@ -162,10 +181,11 @@ func (a *App) storage(repl *caddy.Replacer) (storageTarget, error) {
 func openStorage(t storageTarget) (sessionstore.Storage, error) {
 	logf := storeLogf(caddy.Log().Named("kratos.store"))
 	if t.dsn == "" {
-		return sessionstore.Open(t.dir, sessionstore.Options{Logf: logf})
+		return sessionstore.Open(t.dir, sessionstore.Options{Logf: logf, SessionCacheBytes: t.cacheBytes})
 	}
 	opts := t.opts
 	opts.Logf = logf
+	opts.SessionCacheBytes = t.cacheBytes
 	// Connecting and migrating are bounded: a database that does not
 	// answer stops Caddy at start with the cause instead of hanging.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -215,4 +235,39 @@ func (a *App) logStorage(t storageTarget, reused bool) {
 		return
 	}
 	a.logger.Info("kratos storage", zap.String("engine", "postgres"), zap.String("dsn", t.String()), zap.Bool("reused", reused))
+}
+
+// Bounds of session_cache_size (0: the default, 64 MiB).
+const (
+	minSessionCacheSize = 1 << 20
+	maxSessionCacheSize = 64 << 30
+)
+
+func checkSessionCacheSize(n int64) error {
+	if n != 0 && (n < minSessionCacheSize || n > maxSessionCacheSize) {
+		return fmt.Errorf("%d bytes: want 1MiB to 64GiB", n)
+	}
+	return nil
+}
+
+// parseByteSize reads a size the way Caddy's Caddyfile sizes read: a
+// number of bytes with an optional unit, decimal (KB, MB, GB: powers of
+// 1000; K, M, G alike) or binary (KiB, MiB, GiB), case-insensitive, a
+// space allowed before the unit.
+func parseByteSize(s string) (int64, error) {
+	num := strings.TrimRight(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ")
+	unit := strings.ToLower(strings.TrimSpace(s[len(num):]))
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid size %q (want e.g. 64MB or 128MiB)", s)
+	}
+	mult := map[string]int64{"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("invalid size %q: unknown unit %q (B, KB, MB, GB, KiB, MiB, GiB)", s, unit)
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("invalid size %q: too large", s)
+	}
+	return n * mult, nil
 }

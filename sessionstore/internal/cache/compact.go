@@ -19,8 +19,10 @@ import (
 // heap grow by as much again), and untouched pages cost no memory.
 //
 // Records are evicted oldest first (the ring's tail) when the ring or the
-// index is full; an entry whose value was replaced or invalidated stays
-// in the ring as dead bytes until the tail passes it.
+// index is full, except that a record read while in the oldest quarter
+// of the ring is moved to the head (a second chance: entries in use stay,
+// as with LRU). An entry whose value was replaced or invalidated stays in
+// the ring as dead bytes until the tail passes it.
 //
 // Staleness guard: as Cache's. Get returns the shard's generation with a
 // miss; Put inserts only if it is unchanged; Invalidate and Clear bump it.
@@ -206,14 +208,20 @@ func (c *Compact) GetDeadline(key, dst []byte, nowNano func() int64) ([]byte, in
 		sh.mu.RUnlock()
 		return dst, 0, gen, false
 	}
-	r := sh.at(sh.slots[i].pos - 1)
+	pos := sh.slots[i].pos - 1
+	r := sh.at(pos)
 	d := int64(binary.LittleEndian.Uint64(r[5:])) // #nosec G115 -- stored from an int64
 	if d != 0 && nowNano() >= d {
 		sh.mu.RUnlock()
 		return dst, 0, gen, false
 	}
+	from := len(dst)
 	dst = append(dst, r[recHeader+len(key):binary.LittleEndian.Uint32(r)]...)
+	old := pos-sh.tail < uint64(len(sh.ring))/4
 	sh.mu.RUnlock()
+	if old {
+		c.refresh(sh, h, key, dst[from:], d, pos)
+	}
 	return dst, d, gen, true
 }
 
@@ -227,8 +235,6 @@ func (c *Compact) Put(key, val []byte, deadline int64, gen uint64) {
 	}
 	h := c.hash(key)
 	sh := c.shardOf(h)
-	size := uint64(len(sh.ring))
-	need := uint64(recHeader + len(key) + len(val))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.gen != gen {
@@ -237,6 +243,32 @@ func (c *Compact) Put(key, val []byte, deadline int64, gen uint64) {
 	if i := sh.find(h, key); i >= 0 {
 		sh.remove(i) // the old record becomes dead bytes
 	}
+	sh.append(c.seed, h, key, val, deadline)
+}
+
+// refresh moves the record of key at pos, which a reader just found in
+// the oldest quarter of the ring, to the head, so that entries in use
+// are not evicted oldest-first (a second chance, as LRU would give them).
+// val is the reader's copy of its value. Nothing happens when the entry
+// changed meanwhile (replaced, invalidated or refreshed by another).
+func (c *Compact) refresh(sh *compactShard, h uint64, key, val []byte, deadline int64, pos uint64) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	i := sh.find(h, key)
+	if i < 0 || sh.slots[i].pos != pos+1 {
+		return
+	}
+	sh.remove(i)
+	sh.append(c.seed, h, key, val, deadline)
+}
+
+// append writes a record at the head, evicting from the tail to make
+// room, and indexes it. A record larger than an eighth of the ring is
+// not stored. The caller holds the write lock and has removed any entry
+// of key.
+func (sh *compactShard) append(seed maphash.Seed, h uint64, key, val []byte, deadline int64) {
+	size := uint64(len(sh.ring))
+	need := uint64(recHeader + len(key) + len(val))
 	if need > size/8 {
 		return
 	}
@@ -247,7 +279,7 @@ func (c *Compact) Put(key, val []byte, deadline int64, gen uint64) {
 		fill = rest
 	}
 	for size-(sh.head-sh.tail) < fill+need || sh.used >= sh.maxUsed {
-		if !sh.evictTail(c.seed) {
+		if !sh.evictTail(seed) {
 			break
 		}
 	}

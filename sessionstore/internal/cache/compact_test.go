@@ -187,6 +187,35 @@ func TestCompactEviction(t *testing.T) {
 	t.Logf("%d of %d entries in %d bytes", c.Len(), n, c.Size())
 }
 
+// TestCompactSecondChance: an entry read at least once while a quarter
+// of its shard's ring is written survives many times the cache's size of
+// newer entries; an unread one of its age does not. (Read every 5
+// fillers, of which a shard gets 5/64 on average; a quarter of a ring is
+// ~4.5 fillers.)
+func TestCompactSecondChance(t *testing.T) {
+	c := NewCompact(256 << 10)
+	put := func(k []byte, v []byte) {
+		_, gen, _ := c.Get(k, nil, never)
+		c.Put(k, v, 0, gen)
+	}
+	hot, cold := []byte("hot"), []byte("cold")
+	put(hot, []byte("hot value"))
+	put(cold, []byte("cold value"))
+	val := bytes.Repeat([]byte{'x'}, 200)
+	for i := range 20000 {
+		put(fmt.Appendf(nil, "filler-%d", i), val)
+		if i%5 == 0 {
+			if v, _, ok := c.Get(hot, nil, never); !ok || string(v) != "hot value" {
+				t.Fatalf("after %d fillers the entry in use was evicted (%q %v)", i, v, ok)
+			}
+		}
+	}
+	if _, _, ok := c.Get(cold, nil, never); ok {
+		t.Fatal("the unread entry survived 20 000 newer ones")
+	}
+	c.check(t)
+}
+
 // TestCompactSmallRecordsFillIndex: many tiny records fill the index
 // before the ring; the index stays at most 3/4 full.
 func TestCompactSmallRecordsFillIndex(t *testing.T) {
@@ -292,6 +321,8 @@ func FuzzCompact(f *testing.F) {
 				if k == 0 {
 					c.Clear()
 					clear(model)
+				} else if v, _, ok := c.Get(key, nil, never); ok && !bytes.Equal(v, model[string(key)]) {
+					t.Fatalf("%s: read %d bytes, want %d", key, len(v), len(model[string(key)]))
 				}
 			}
 			for mk, mv := range model {
