@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every native fuzz target of the project for a bounded budget each:
+# Runs every native fuzz target of the project (flows and sessionstore)
+# for a bounded budget each:
 # FUZZTIME is go test's -fuzztime, a count of executions ("10000x", the
 # default) or a duration ("1m" for a longer session). Seed corpora are
 # committed under <package>/testdata/fuzz/.
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 fuzztime="${FUZZTIME:-10000x}"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for pkg in $(go list ./flows/...); do
+for pkg in $(go list ./flows/... ./sessionstore/...); do
 	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz'); do
 		for attempt in 1 2; do
 			echo "== fuzz $pkg $target ($fuzztime)"
