@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/courier"
 	"github.com/caddy-kratos/caddy-kratos/flows"
-	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
 func init() {
@@ -444,46 +442,6 @@ type MailTemplate struct {
 	Text string `json:"text,omitempty"`
 	// HTML is the template of the HTML body.
 	HTML string `json:"html,omitempty"`
-}
-
-// stores holds one open store per storage (absolute Badger directory, or
-// PostgreSQL DSN and pool options). Caddy provisions a new config before
-// it cleans up the old one, so a reload must reuse the open database
-// rather than open it again (Badger locks its directory; a PostgreSQL
-// pool would be opened twice).
-var stores = caddy.NewUsagePool()
-
-// pooledStore is a store in the pool; the pool closes it when the last
-// config using it is cleaned up.
-type pooledStore struct {
-	store sessionstore.Storage
-
-	mu       sync.Mutex
-	couriers []*courier.Courier // of the configs using the store
-}
-
-// Destruct closes the store.
-func (p *pooledStore) Destruct() error { return p.store.Close() }
-
-// addCourier registers the courier of a config using the store.
-func (p *pooledStore) addCourier(c *courier.Courier) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.couriers = append(p.couriers, c)
-}
-
-// removeCourier unregisters a stopped courier and wakes the others: a mail
-// the stopped one had put off (a failed attempt, or one it held while the
-// next config's courier scanned the outbox) is then retried by the next
-// config at once instead of at its next poll.
-func (p *pooledStore) removeCourier(c *courier.Courier) {
-	p.mu.Lock()
-	p.couriers = slices.DeleteFunc(p.couriers, func(o *courier.Courier) bool { return o == c })
-	others := slices.Clone(p.couriers)
-	p.mu.Unlock()
-	for _, o := range others {
-		o.Wake()
-	}
 }
 
 // CaddyModule returns the Caddy module information.

@@ -8,13 +8,17 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/courier"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore/postgres"
 )
@@ -270,4 +274,136 @@ func parseByteSize(s string) (int64, error) {
 		return 0, fmt.Errorf("invalid size %q: too large", s)
 	}
 	return n * mult, nil
+}
+
+// stores holds one open store per storage (absolute Badger directory, or
+// PostgreSQL DSN and pool options). Caddy provisions a new config before
+// it cleans up the old one, so a reload must reuse the open database
+// rather than open it again (Badger locks its directory; a PostgreSQL
+// pool would be opened twice).
+var stores = caddy.NewUsagePool()
+
+// pooledStore is a store in the pool; the pool closes it when the last
+// config using it is cleaned up.
+type pooledStore struct {
+	store sessionstore.Storage
+
+	mu       sync.Mutex
+	couriers []*courier.Courier // of the configs using the store
+}
+
+// Destruct closes the store.
+func (p *pooledStore) Destruct() error { return p.store.Close() }
+
+// addCourier registers the courier of a config using the store.
+func (p *pooledStore) addCourier(c *courier.Courier) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.couriers = append(p.couriers, c)
+}
+
+// removeCourier unregisters a stopped courier and wakes the others: a mail
+// the stopped one had put off (a failed attempt, or one it held while the
+// next config's courier scanned the outbox) is then retried by the next
+// config at once instead of at its next poll.
+func (p *pooledStore) removeCourier(c *courier.Courier) {
+	p.mu.Lock()
+	p.couriers = slices.DeleteFunc(p.couriers, func(o *courier.Courier) bool { return o == c })
+	others := slices.Clone(p.couriers)
+	p.mu.Unlock()
+	for _, o := range others {
+		o.Wake()
+	}
+}
+
+// parseStorage reads the storage option:
+//
+//	storage <dir>                   the embedded Badger engine
+//	storage postgres://…            PostgreSQL with default pool options
+//	storage {                       PostgreSQL with pool options
+//		dsn                {env.DATABASE_URL}
+//		schema             kratos
+//		max_conns          20
+//		min_conns          2
+//		max_conn_lifetime  1h
+//		max_conn_idle_time 30m
+//		connect_timeout    5s
+//	}
+//
+// A value with a URL scheme other than postgres(ql):// is an error naming
+// the line, never a directory.
+func (a *App) parseStorage(d *caddyfile.Dispenser) error {
+	if a.Storage != "" || a.Postgres != nil {
+		return d.Err("storage: given twice")
+	}
+	args := d.RemainingArgs()
+	if len(args) > 1 {
+		return d.ArgErr()
+	}
+	if len(args) == 1 {
+		if d.NextBlock(d.Nesting()) {
+			return d.Err("storage: give either a value or a block, not both")
+		}
+		if !hasPlaceholder(args[0]) {
+			if err := checkStorageValue(args[0]); err != nil {
+				return d.Errf("%v", err)
+			}
+		}
+		a.Storage = args[0]
+		return nil
+	}
+	p := &PostgresOptions{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		var v string
+		if !d.AllArgs(&v) {
+			return d.ArgErr()
+		}
+		var err error
+		switch sub {
+		case "dsn":
+			if !hasPlaceholder(v) && !isPostgresDSN(v) && schemeRE.MatchString(v) {
+				err = fmt.Errorf("%q is not a PostgreSQL URL (postgres://…)", redactDSN(v))
+			}
+			p.DSN = v
+		case "schema":
+			p.Schema = v
+		case "max_conns", "min_conns":
+			n, convErr := strconv.ParseInt(v, 10, 32)
+			switch {
+			case convErr != nil || n < 0 || n > 10000:
+				err = fmt.Errorf("%q is not a connection count (0 to 10000)", v)
+			case sub == "max_conns":
+				p.MaxConns = int32(n)
+			default:
+				p.MinConns = int32(n)
+			}
+		case "max_conn_lifetime", "max_conn_idle_time", "connect_timeout":
+			dur, durErr := caddy.ParseDuration(v)
+			if durErr != nil || dur <= 0 {
+				err = fmt.Errorf("invalid duration %q (want e.g. 5s, 30m or 1h)", v)
+			}
+			switch sub {
+			case "max_conn_lifetime":
+				p.MaxConnLifetime = caddy.Duration(dur)
+			case "max_conn_idle_time":
+				p.MaxConnIdleTime = caddy.Duration(dur)
+			default:
+				p.ConnectTimeout = caddy.Duration(dur)
+			}
+		default:
+			return d.Errf("storage: unknown option %q (want dsn, schema, max_conns, min_conns, max_conn_lifetime, max_conn_idle_time or connect_timeout)", sub)
+		}
+		if err != nil {
+			return d.Errf("storage: %s: %v", sub, err)
+		}
+	}
+	if p.DSN == "" {
+		return d.Err("storage: the block needs a dsn (postgres://…)")
+	}
+	if p.MaxConns > 0 && p.MinConns > p.MaxConns {
+		return d.Errf("storage: min_conns %d is above max_conns %d", p.MinConns, p.MaxConns)
+	}
+	a.Postgres = p
+	return nil
 }
