@@ -109,7 +109,7 @@ func (m *Manager) ListMine(w http.ResponseWriter, r *http.Request) {
 		out = []*SessionWire{}
 	}
 	w.Header().Set("X-Total-Count", strconv.Itoa(total))
-	w.Header().Set("Link", sessionsLink(page, size, total))
+	wire.SetLinks(w, sessionsLinks(page, size, total)...)
 	wire.WriteJSON(w, http.StatusOK, out)
 }
 
@@ -192,7 +192,7 @@ func decodeSessionsToken(t string) (int, bool) {
 	return n, true
 }
 
-// sessionsLink is Kratos's Link header of GET /sessions (ory/x
+// sessionsLinks are Kratos's Link header of GET /sessions (ory/x
 // migrationpagination): each link carries both forms of the page (page and
 // per_page, page_size and page_token). Kratos also copies the request's
 // other query parameters; the endpoint takes none, and echoing them would
@@ -201,7 +201,7 @@ func decodeSessionsToken(t string) (int, bool) {
 // last; the last page first and prev; a single page only first (with the
 // size of what it holds). An empty list gets only first (Kratos adds next
 // and prev links to nowhere).
-func sessionsLink(page, size, total int) string {
+func sessionsLinks(page, size, total int) []wire.Link {
 	link := func(rel string, size, offset int) wire.Link {
 		v := url.Values{}
 		v.Set("page", strconv.Itoa(offset/size))
@@ -217,15 +217,15 @@ func sessionsLink(page, size, total int) string {
 	}
 	switch {
 	case total == 0:
-		return wire.FormatLinks(link("first", size, 0))
+		return []wire.Link{link("first", size, 0)}
 	case offset >= last && total <= size:
-		return wire.FormatLinks(link("first", total, 0))
+		return []wire.Link{link("first", total, 0)}
 	case offset >= last:
-		return wire.FormatLinks(link("first", size, 0), link("prev", size, last-size))
+		return []wire.Link{link("first", size, 0), link("prev", size, last-size)}
 	case offset < size:
-		return wire.FormatLinks(link("next", size, size), link("last", size, last))
+		return []wire.Link{link("next", size, size), link("last", size, last)}
 	}
-	return wire.FormatLinks(link("first", size, 0), link("next", size, offset+size), link("prev", size, offset-size), link("last", size, last))
+	return []wire.Link{link("first", size, 0), link("next", size, offset+size), link("prev", size, offset-size), link("last", size, last)}
 }
 
 // DisableMine serves DELETE /sessions/{id}.

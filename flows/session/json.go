@@ -1,7 +1,6 @@
 package session
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -32,7 +31,7 @@ type IdentityWire struct {
 func (m *Manager) IdentityJSON(r *http.Request, id *sessionstore.Identity) *IdentityWire {
 	w := &IdentityWire{
 		ID: id.ID, SchemaID: id.SchemaID,
-		SchemaURL: m.urls.Public("schemas/" + base64.RawURLEncoding.EncodeToString([]byte(id.SchemaID))),
+		SchemaURL: m.urls.Schema(id.SchemaID),
 		State:     id.State, StateChangedAt: id.StateChangedAt, Traits: id.Traits,
 		MetadataPublic: id.MetadataPublic, CreatedAt: id.CreatedAt, UpdatedAt: id.UpdatedAt,
 	}

@@ -93,7 +93,7 @@ func TestSessionsLinkMatchesKratos(t *testing.T) {
 	// two other sessions).
 	want := `</sessions?page=1&page_size=1&page_token=eyJvZmZzZXQiOiIxIiwidiI6Mn0&per_page=1>; rel="next",` +
 		`</sessions?page=1&page_size=1&page_token=eyJvZmZzZXQiOiIxIiwidiI6Mn0&per_page=1>; rel="last"`
-	if got := sessionsLink(0, 1, 2); got != want {
+	if got := wire.FormatLinks(sessionsLinks(0, 1, 2)...); got != want {
 		t.Fatalf("Link\n got %s\nwant %s", got, want)
 	}
 	for _, c := range []struct {
@@ -107,7 +107,7 @@ func TestSessionsLinkMatchesKratos(t *testing.T) {
 		{2, 1, 3, []string{"first", "prev"}},
 		{9, 1, 3, []string{"first", "prev"}},
 	} {
-		got := sessionsLink(c.page, c.size, c.total)
+		got := wire.FormatLinks(sessionsLinks(c.page, c.size, c.total)...)
 		var rels []string
 		for _, part := range strings.Split(got, ",") {
 			_, rel, _ := strings.Cut(part, `rel="`)
@@ -118,7 +118,7 @@ func TestSessionsLinkMatchesKratos(t *testing.T) {
 		}
 	}
 	// Single page: first carries the size of what it holds, as Kratos's does.
-	if got := sessionsLink(0, 250, 2); !strings.Contains(got, "page_size=2&") {
+	if got := wire.FormatLinks(sessionsLinks(0, 250, 2)...); !strings.Contains(got, "page_size=2&") {
 		t.Errorf("single page Link %s, want page_size=2", got)
 	}
 }

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -32,6 +33,12 @@ func (u *URLs) Base() string { return u.base }
 // Public joins the public base and a path (a leading slash is dropped).
 func (u *URLs) Public(path string) string {
 	return u.base + strings.TrimPrefix(path, "/")
+}
+
+// Schema is the public getIdentitySchema URL of an identity schema (its
+// id in base64url, as Kratos's schema_url).
+func (u *URLs) Schema(id string) string {
+	return u.Public("schemas/" + base64.RawURLEncoding.EncodeToString([]byte(id)))
 }
 
 // UI is the configured UI page of a flow kind, or the built-in page.
