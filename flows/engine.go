@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/admin"
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/login"
@@ -288,6 +289,8 @@ type Engine struct {
 	kernel *flow.Kernel
 	// sessions issues, finds and checks sessions (sessioncheck.go).
 	sessions *session.Manager
+	// admin is the admin API (AdminHandler).
+	admin *admin.API
 
 	// schemas are the configured identity schemas (schema.go).
 	schemas *identity.Schemas
@@ -533,6 +536,9 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		CodeMaxSubmissions: e.cfg.CodeMaxSubmissions, KeepSessionsAfterRecovery: e.cfg.KeepSessionsAfterRecovery,
 		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge, UseContinueWithTransitions: e.cfg.UseContinueWithTransitions},
 		e.kernel, e.sessions, store, e.urls, logger, clock, e.settings.NewFlow)
+	e.admin = admin.New(admin.Config{PasswordHasher: e.cfg.PasswordHasher, RecoveryUse: e.cfg.RecoveryUse,
+		CodeLifespan: e.cfg.CodeLifespan, SessionLifespan: e.cfg.SessionLifespan}, e.kernel, e.sessions, store, e.schemas,
+		e.hasher, e.urls, logger, clock, e.recovery, admin.Shared{ListSchemas: e.writeSchemaList, GetSchema: e.getSchema, Health: e.health})
 	e.kernel.Register(e.login, registrationKind{e}, e.settings, e.recovery, e.verification)
 	e.routes()
 	return e, nil

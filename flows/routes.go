@@ -14,9 +14,6 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 )
 
-// noCache is the Cache-Control Kratos sends on its GET routes.
-const noCache = "private, no-cache, no-store, must-revalidate"
-
 func (e *Engine) routes() {
 	m := http.NewServeMux()
 	for _, kind := range []string{"login", "registration", "settings", "recovery", "verification"} {
@@ -140,7 +137,7 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		w.Header().Set("Cache-Control", noCache)
+		w.Header().Set("Cache-Control", wire.NoCache)
 	}
 	if changesState(r) {
 		// A client that goes away (or half-closes its connection, which

@@ -6,6 +6,10 @@ import (
 	"strconv"
 )
 
+// NoCache is the Cache-Control Kratos sends on its GET routes and on
+// every admin answer.
+const NoCache = "private, no-cache, no-store, must-revalidate"
+
 // WriteJSON writes v with Kratos's success content type.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)

@@ -1,4 +1,4 @@
-package flows
+package admin
 
 import (
 	"bytes"
@@ -89,14 +89,11 @@ func applyPatchOp(doc any, op patchOp) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The value must exist; in place, replacing is removing and adding.
 		if _, err := pointerGet(doc, path); err != nil {
 			return nil, err
 		}
-		doc, _, err = pointerRemove(doc, path)
-		if err != nil {
-			return nil, err
-		}
-		return pointerAdd(doc, path, v)
+		return pointerSet(doc, path, v, false)
 	case "move":
 		src, err := from()
 		if err != nil {
@@ -176,7 +173,12 @@ func pointerGet(doc any, path []string) (any, error) {
 }
 
 // pointerAdd returns doc with v added at path (RFC 6902 "add").
-func pointerAdd(doc any, path []string, v any) (any, error) {
+func pointerAdd(doc any, path []string, v any) (any, error) { return pointerSet(doc, path, v, true) }
+
+// pointerSet returns doc with v at path: an object member is set; an array
+// element is inserted before the index (appended for "-") when insert,
+// else the element at the index (which exists) is overwritten.
+func pointerSet(doc any, path []string, v any, insert bool) (any, error) {
 	if len(path) == 0 {
 		return v, nil
 	}
@@ -190,14 +192,22 @@ func pointerAdd(doc any, path []string, v any) (any, error) {
 		c[last] = v
 		return doc, nil
 	case []any:
+		if !insert {
+			i, err := arrayIndex(last, len(c), false)
+			if err != nil {
+				return nil, err
+			}
+			c[i] = v
+			return doc, nil
+		}
 		i := len(c)
 		if last != "-" {
 			if i, err = arrayIndex(last, len(c), true); err != nil {
 				return nil, err
 			}
 		}
-		n := append(c[:i:i], append([]any{v}, c[i:]...)...)
-		return replaceAt(doc, path[:len(path)-1], n)
+		// The longer array replaces the old one in its parent.
+		return pointerSet(doc, path[:len(path)-1], append(c[:i:i], append([]any{v}, c[i:]...)...), false)
 	}
 	return nil, fmt.Errorf("cannot add %q to a value that is neither an object nor an array", last)
 }
@@ -227,33 +237,10 @@ func pointerRemove(doc any, path []string) (any, any, error) {
 		}
 		v := c[i]
 		n := append(c[:i:i], c[i+1:]...)
-		doc, err = replaceAt(doc, path[:len(path)-1], n)
+		doc, err = pointerSet(doc, path[:len(path)-1], n, false)
 		return doc, v, err
 	}
 	return nil, nil, fmt.Errorf("path member %q does not exist", last)
-}
-
-// replaceAt puts v at path (which exists), returning the new doc.
-func replaceAt(doc any, path []string, v any) (any, error) {
-	if len(path) == 0 {
-		return v, nil
-	}
-	parent, err := pointerGet(doc, path[:len(path)-1])
-	if err != nil {
-		return nil, err
-	}
-	last := path[len(path)-1]
-	switch c := parent.(type) {
-	case map[string]any:
-		c[last] = v
-	case []any:
-		i, err := arrayIndex(last, len(c), false)
-		if err != nil {
-			return nil, err
-		}
-		c[i] = v
-	}
-	return doc, nil
 }
 
 func arrayIndex(tok string, n int, forAdd bool) (int, error) {
