@@ -233,16 +233,16 @@ func (e *Engine) codeAddress(sch *identity.Schema, traits map[string]any) string
 	return ""
 }
 
-func codeRegister(e *Engine, r *http.Request, st *registrationState) registrationOutcome {
-	f := st.sub.Flow
+func codeRegister(e *Engine, r *http.Request, st *flow.RegistrationState) flow.RegistrationOutcome {
+	f := st.Sub.Flow
 	if !e.cfg.CodePasswordless {
 		f.UI.Messages = []node.Text{node.NewText(4010003, nil)}
-		return registrationOutcome{invalid: true}
+		return flow.RegistrationOutcome{Invalid: true}
 	}
-	address := e.codeAddress(e.kernel.FlowSchema(f), st.traits)
+	address := e.codeAddress(e.kernel.FlowSchema(f), st.Traits)
 	if address == "" {
 		f.UI.Messages = []node.Text{node.NewText(4000009, nil)}
-		return registrationOutcome{invalid: true}
+		return flow.RegistrationOutcome{Invalid: true}
 	}
 	sentNodes := func() {
 		csrf := ""
@@ -250,7 +250,7 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 			csrf, _ = n.Input().Value.(string)
 		}
 		f.UI.Nodes = []*node.Node{node.CSRF(csrf)}
-		f.UI.Nodes = append(f.UI.Nodes, e.kernel.FlowSchema(f).TraitNodes("default", st.traits, true)...)
+		f.UI.Nodes = append(f.UI.Nodes, e.kernel.FlowSchema(f).TraitNodes("default", st.Traits, true)...)
 		f.UI.Nodes = append(f.UI.Nodes,
 			node.Input("code", "code", "text", node.Label(1070012, nil)).Required().Autocomplete("one-time-code"),
 			node.Submit("code", "method", "code", node.Label(1070009, nil)),
@@ -259,43 +259,43 @@ func codeRegister(e *Engine, r *http.Request, st *registrationState) registratio
 		if f.Internal == nil {
 			f.Internal = map[string]any{}
 		}
-		f.Internal["traits"] = st.traits
+		f.Internal["traits"] = st.Traits
 	}
-	code := strings.TrimSpace(wire.BodyString(st.sub.Body, "code"))
-	if code != "" && wire.BodyString(st.sub.Body, "resend") != "code" {
+	code := strings.TrimSpace(wire.BodyString(st.Sub.Body, "code"))
+	if code != "" && wire.BodyString(st.Sub.Body, "resend") != "code" {
 		ok, c, err := e.kernel.ConsumeCode(r, f, code)
 		if err != nil {
-			return registrationOutcome{err: flow.AsError(err, "unable to check the code")}
+			return flow.RegistrationOutcome{Err: flow.AsError(err, "unable to check the code")}
 		}
-		st.sub.Flow = f
+		st.Sub.Flow = f
 		if !ok && f.State == "passed_challenge" {
 			f.UI.Messages = []node.Text{node.NewText(4040002, nil)}
-			return registrationOutcome{invalid: true}
+			return flow.RegistrationOutcome{Invalid: true}
 		}
 		if !ok || c == nil || c.Address != address {
 			sentNodes()
 			f.UI.Messages = []node.Text{node.NewText(4040003, nil)}
-			return registrationOutcome{invalid: true}
+			return flow.RegistrationOutcome{Invalid: true}
 		}
 		now := e.now().UTC()
 		creds := map[string]sessionstore.Credential{"code": {Type: "code", Identifiers: []string{address},
 			Config:    identity.EncodeConfig(map[string]any{"addresses": []map[string]string{{"channel": "email", "address": address}}}),
 			CreatedAt: now, UpdatedAt: now}}
-		return registrationOutcome{creds: creds, verified: []string{address}}
+		return flow.RegistrationOutcome{Creds: creds, Verified: []string{address}}
 	}
 	if lerr := e.kernel.LimitSend(r, address); lerr != nil {
-		return registrationOutcome{err: lerr}
+		return flow.RegistrationOutcome{Err: lerr}
 	}
 	code = flow.NewCode()
 	f.SetChallenge(&flow.Challenge{MAC: e.kernel.CodeMAC(f.ID, code), Address: address, ExpiresAt: e.now().Add(e.cfg.CodeLifespan)})
 	if err := e.kernel.SendMail(r.Context(), flow.Mail{To: address, Template: "registration_code_valid", RegistrationCode: code,
-		Identity: map[string]any{"traits": st.traits}, RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
+		Identity: map[string]any{"traits": st.Traits}, RequestURL: f.RequestURL, TransientPayload: f.TransientPayload,
 		ExpiresInMinutes: int(e.cfg.CodeLifespan.Minutes())}); err != nil {
-		return registrationOutcome{err: wire.StoreError(err, "unable to send the code")}
+		return flow.RegistrationOutcome{Err: wire.StoreError(err, "unable to send the code")}
 	}
 	sentNodes()
 	f.UI.Messages = []node.Text{node.NewText(1040005, nil)}
-	return registrationOutcome{show: true}
+	return flow.RegistrationOutcome{Show: true}
 }
 
 // In identifier-first login a sign-in code can be asked for any account

@@ -20,6 +20,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/method/password"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/totp"
 	"github.com/caddy-kratos/caddy-kratos/flows/recovery"
+	"github.com/caddy-kratos/caddy-kratos/flows/registration"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/settings"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
@@ -267,7 +268,7 @@ type Engine struct {
 	// loginMethods, registrationMethods and settingsMethods are the
 	// credential methods of each flow, in display order (methods.go).
 	loginMethods        []flow.LoginMethod
-	registrationMethods []*registrationMethod
+	registrationMethods []flow.RegistrationMethod
 	settingsMethods     []flow.SettingsMethod
 	// idFirstMethods are the first factors of identifier-first login.
 	idFirstMethods []flow.IdentifierFirstMethod
@@ -284,6 +285,7 @@ type Engine struct {
 	recovery     *recovery.Flow
 	verification *verification.Flow
 	login        *login.Flow
+	registration *registration.Flow
 	// kernel stores and drives the flows (flow.Kernel).
 	kernel *flow.Kernel
 	// sessions issues, finds and checks sessions (sessioncheck.go).
@@ -533,7 +535,10 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		CodeMaxSubmissions: e.cfg.CodeMaxSubmissions, KeepSessionsAfterRecovery: e.cfg.KeepSessionsAfterRecovery,
 		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge, UseContinueWithTransitions: e.cfg.UseContinueWithTransitions},
 		e.kernel, e.sessions, store, e.urls, logger, clock, e.settings.NewFlow)
-	e.kernel.Register(e.login, registrationKind{e}, e.settings, e.recovery, e.verification)
+	e.registration = registration.New(registration.Config{Disabled: e.cfg.DisableRegistration, Style: e.cfg.RegistrationStyle,
+		RequireVerifiedAddress: e.cfg.RequireVerifiedAddress}, e.kernel, e.sessions, store, e.schemas, e.urls, logger, clock,
+		e.registrationMethods)
+	e.kernel.Register(e.login, e.registration, e.settings, e.recovery, e.verification)
 	e.routes()
 	return e, nil
 }

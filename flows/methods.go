@@ -27,10 +27,11 @@ func (e *Engine) registerMethods() {
 	e.totp = totp.New(func() bool { return e.methodEnabled("totp") }, issuer, e.kernel, e.sessions, e.store, e.schemas, e.sealer,
 		e.logger, clock)
 	e.loginMethods = []flow.LoginMethod{e.password, codeMethod{e}, e.totp, e.lookup, webauthnMethod{e}, passkeyMethod{e}}
-	e.registrationMethods = []*registrationMethod{
-		{name: "code", nodes: codeRegistrationNodes, register: codeRegister},
-		{name: "passkey", nodes: passkeyRegistrationNodes, register: passkeyRegister},
-		{name: "webauthn", nodes: webauthnRegistrationNodes, register: webauthnRegister},
+	e.registrationMethods = []flow.RegistrationMethod{
+		e.password,
+		&registrationMethod{e: e, name: "code", nodes: codeRegistrationNodes, register: codeRegister},
+		&registrationMethod{e: e, name: "passkey", nodes: passkeyRegistrationNodes, register: passkeyRegister},
+		&registrationMethod{e: e, name: "webauthn", nodes: webauthnRegistrationNodes, register: webauthnRegister},
 	}
 	e.idFirstMethods = []flow.IdentifierFirstMethod{e.password}
 	for _, m := range []*idFirstMethod{codeIDFirst(), passkeyIDFirst(), webauthnIDFirst()} {
@@ -68,6 +69,30 @@ func (m *settingsMethod) SettingsNodes(r *http.Request, f *flow.Flow, ident *ses
 
 func (m *settingsMethod) UpdateSettings(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
 	return m.update(m.e, r, st)
+}
+
+// registrationMethod is a credential offered at sign-up (code, passkey,
+// webauthn) as the engine lists it, until each method implements
+// flow.RegistrationMethod itself.
+type registrationMethod struct {
+	e    *Engine
+	name string
+	// nodes appends the method's nodes to the credential screen.
+	nodes func(e *Engine, r *http.Request, f *flow.Flow, traits map[string]any)
+	// register handles a submit whose method is name.
+	register func(e *Engine, r *http.Request, st *flow.RegistrationState) flow.RegistrationOutcome
+}
+
+func (m *registrationMethod) ID() string { return m.name }
+
+func (m *registrationMethod) Enabled() bool { return m.e.methodEnabled(m.name) }
+
+func (m *registrationMethod) RegistrationNodes(r *http.Request, f *flow.Flow, traits map[string]any) {
+	m.nodes(m.e, r, f, traits)
+}
+
+func (m *registrationMethod) Register(r *http.Request, st *flow.RegistrationState) flow.RegistrationOutcome {
+	return m.register(m.e, r, st)
 }
 
 func (e *Engine) methodEnabled(name string) bool {

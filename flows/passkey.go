@@ -146,31 +146,31 @@ func passkeyRegistrationNodes(e *Engine, r *http.Request, f *flow.Flow, traits m
 	e.ensureWebAuthnScript(r, f)
 }
 
-func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registrationOutcome {
-	f := st.sub.Flow
+func passkeyRegister(e *Engine, r *http.Request, st *flow.RegistrationState) flow.RegistrationOutcome {
+	f := st.Sub.Flow
 	if f.Type != "browser" {
 		notResponsible(f, 4010003)
-		return registrationOutcome{invalid: true}
+		return flow.RegistrationOutcome{Invalid: true}
 	}
-	resp := wire.BodyString(st.sub.Body, "passkey_register")
-	fail := func(reason string) registrationOutcome {
+	resp := wire.BodyString(st.Sub.Body, "passkey_register")
+	fail := func(reason string) flow.RegistrationOutcome {
 		f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
 		f.UI.SetValue("passkey_register", nil)
-		if data, err := e.beginPasskeyRegistration(r, f, e.kernel.FlowSchema(f), []byte(token.RandomString(64, token.Alnum)), st.traits, nil); err == nil {
+		if data, err := e.beginPasskeyRegistration(r, f, e.kernel.FlowSchema(f), []byte(token.RandomString(64, token.Alnum)), st.Traits, nil); err == nil {
 			f.UI.SetValue("passkey_create_data", data)
 		}
-		return registrationOutcome{invalid: true}
+		return flow.RegistrationOutcome{Invalid: true}
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyPasskeyRegister)
 	if err != nil {
-		return registrationOutcome{err: wire.StoreError(err, "unable to load the flow")}
+		return flow.RegistrationOutcome{Err: wire.StoreError(err, "unable to load the flow")}
 	}
 	if resp == "" {
 		if sd != nil {
 			storeCeremony(f, ceremonyPasskeyRegister, sd) // nothing was tried
 		}
 		f.UI.AddNodeMessage("passkey_register", node.NewText(4000002, map[string]any{"property": "passkey_register"}, "passkey_register"))
-		return registrationOutcome{invalid: true}
+		return flow.RegistrationOutcome{Invalid: true}
 	}
 	if sd == nil || len(sd.UserID) == 0 {
 		return fail("The passkey registration expired or was already completed. Please try again.")
@@ -181,8 +181,8 @@ func passkeyRegister(e *Engine, r *http.Request, st *registrationState) registra
 	}
 	now := e.now().UTC()
 	cfg := webauthnConfig{UserHandle: sd.UserID,
-		Credentials: []webauthnKey{keyFromLib(cred, e.passkeyDisplayName(e.kernel.FlowSchema(f), st.traits, ""), now.Round(time.Second), true)}}
-	return registrationOutcome{creds: map[string]sessionstore.Credential{
+		Credentials: []webauthnKey{keyFromLib(cred, e.passkeyDisplayName(e.kernel.FlowSchema(f), st.Traits, ""), now.Round(time.Second), true)}}
+	return flow.RegistrationOutcome{Creds: map[string]sessionstore.Credential{
 		"passkey": {Type: "passkey", Identifiers: []string{string(sd.UserID)}, Config: identity.EncodeConfig(cfg), CreatedAt: now, UpdatedAt: now},
 	}}
 }

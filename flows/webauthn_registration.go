@@ -56,39 +56,39 @@ func webauthnRegistrationNodes(e *Engine, r *http.Request, f *flow.Flow, traits 
 	e.ensureWebAuthnScript(r, f)
 }
 
-func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registrationOutcome {
-	f := st.sub.Flow
-	body := st.sub.Body
+func webauthnRegister(e *Engine, r *http.Request, st *flow.RegistrationState) flow.RegistrationOutcome {
+	f := st.Sub.Flow
+	body := st.Sub.Body
 	resp := wire.BodyString(body, "webauthn_register")
 	if !e.cfg.WebAuthnPasswordless || f.Type != "browser" || resp == "" {
 		// Kratos's webauthn strategy is not responsible then.
 		notResponsible(f, 4010003)
-		return registrationOutcome{invalid: true}
+		return flow.RegistrationOutcome{Invalid: true}
 	}
 	name := strings.TrimSpace(wire.BodyString(body, "webauthn_register_displayname"))
 	f.UI.SetValue("webauthn_register_displayname", name)
-	fail := func(reason string) registrationOutcome {
+	fail := func(reason string) flow.RegistrationOutcome {
 		f.UI.Messages = []node.Text{node.TextReason(4000001, reason)}
 		f.UI.SetValue("webauthn_register", "")
-		if opts, err := e.beginWebAuthnSignUp(r, f, st.traits); err == nil {
+		if opts, err := e.beginWebAuthnSignUp(r, f, st.Traits); err == nil {
 			f.UI.SetTrigger("webauthn_register_trigger", "oryWebAuthnRegistration", opts)
 		}
-		return registrationOutcome{invalid: true}
+		return flow.RegistrationOutcome{Invalid: true}
 	}
 	// The identifiers passwordless sign-in looks the key up by, as in
 	// settings (webauthnIdentifiers).
 	sch := e.kernel.FlowSchema(f)
-	identifiers := sch.Identifiers(st.traits, "webauthn")
+	identifiers := sch.Identifiers(st.Traits, "webauthn")
 	if len(identifiers) == 0 {
-		identifiers = sch.Identifiers(st.traits, "password")
+		identifiers = sch.Identifiers(st.Traits, "password")
 	}
 	if len(identifiers) == 0 {
 		f.UI.Messages = []node.Text{node.NewText(4000009, nil)}
-		return registrationOutcome{invalid: true}
+		return flow.RegistrationOutcome{Invalid: true}
 	}
 	sd, err := e.takeCeremony(r.Context(), f, ceremonyWebAuthnRegister)
 	if err != nil {
-		return registrationOutcome{err: wire.StoreError(err, "unable to load the flow")}
+		return flow.RegistrationOutcome{Err: wire.StoreError(err, "unable to load the flow")}
 	}
 	if sd == nil || len(sd.UserID) == 0 {
 		return fail("The security key registration expired or was already completed. Please try again.")
@@ -100,7 +100,7 @@ func webauthnRegister(e *Engine, r *http.Request, st *registrationState) registr
 	now := e.now().UTC()
 	cfg := webauthnConfig{UserHandle: sd.UserID,
 		Credentials: []webauthnKey{keyFromLib(cred, name, now.Round(time.Second), true)}}
-	return registrationOutcome{creds: map[string]sessionstore.Credential{
+	return flow.RegistrationOutcome{Creds: map[string]sessionstore.Credential{
 		"webauthn": {Type: "webauthn", Identifiers: identifiers, Config: identity.EncodeConfig(cfg), CreatedAt: now, UpdatedAt: now},
 	}}
 }
