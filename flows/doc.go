@@ -6,12 +6,13 @@
 // from Caddy; caddymodule turns Caddy config into a Config and mounts
 // Engine.
 //
-// The flows and methods live in packages below it (login, settings,
-// recovery, verification, logout; method/password, method/profile,
-// method/totp, method/lookupsecret), standing on flow (the kernel),
-// session, identity, node, wire, token and budget. Still in this package,
-// until they move: the registration flow, the code, WebAuthn and passkey
-// methods, the admin API and the built-in pages.
+// The flows and methods live in packages below it (login, registration,
+// settings, recovery, verification, logout; method/password,
+// method/profile, method/code, method/totp, method/lookupsecret,
+// method/webauthn, method/passkey, with ceremony shared by the last two),
+// standing on flow (the kernel), session, identity, node, wire, token and
+// budget. Still in this package, until they move: the admin API and the
+// built-in pages.
 //
 // It may import every package under flows/ and sessionstore.
 package flows

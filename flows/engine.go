@@ -16,9 +16,12 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/login"
 	"github.com/caddy-kratos/caddy-kratos/flows/logout"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/code"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/lookupsecret"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/passkey"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/password"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/totp"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/webauthn"
 	"github.com/caddy-kratos/caddy-kratos/flows/recovery"
 	"github.com/caddy-kratos/caddy-kratos/flows/registration"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
@@ -276,6 +279,11 @@ type Engine struct {
 	lookup *lookupsecret.Method
 	// totp is the authenticator-app method.
 	totp *totp.Method
+	// code is the mailed-code method.
+	code *code.Method
+	// webauthn and passkey are the security key and passkey methods.
+	webauthn *webauthn.Method
+	passkey  *passkey.Method
 	// password is the password method.
 	password *password.Method
 	// logout is the logout flow.
@@ -421,7 +429,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	if cfg.DisablePassword && !cfg.hasPasswordlessFirstFactor() {
 		return nil, ErrNoFirstFactor
 	}
-	if err := cfg.checkPasskeySelection(); err != nil {
+	if err := passkey.CheckSelection(cfg.PasskeyResidentKey, cfg.PasskeyUserVerification, cfg.PasskeyAttachment); err != nil {
 		return nil, err
 	}
 	u, err := parseBaseURL(cfg.PublicURL)
@@ -512,7 +520,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		VerificationUse: e.cfg.VerificationUse, RateLimits: e.cfg.RateLimits, ClientIP: e.cfg.ClientIP, Mailer: e.cfg.Mailer,
 	}, store, e.urls, e.sessions, e.schemas, logger, clock, e.csrfName, e.codeKey, e.allowed,
 		[]func(*flow.Flow) *flow.Flow{lookupsecret.MaskCodes},
-		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), dropPasswordlessKeys})
+		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), webauthn.DropPasswordlessKeys})
 	e.password = password.New(password.Config{Enabled: !e.cfg.DisablePassword, BreachCheck: !e.cfg.DisableBreachedPasswordCheck,
 		RevokeSessionsOnChange: e.cfg.RevokeSessionsAfterPasswordChange}, e.kernel, e.sessions, store, e.hasher, e.schemas, logger, clock)
 	e.registerMethods()
