@@ -396,4 +396,3 @@ func (m *Method) sentNowhere(r *http.Request, f *flow.Flow, address string) (*se
 	f.UI.Messages = []node.Text{node.NewText(1010014, nil)}
 	return nil, flow.ErrShowFlow
 }
-
