@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/ceremony"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/lookupsecret"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
@@ -51,7 +52,7 @@ func TestIdentityFactors(t *testing.T) {
 		return sessionstore.Credential{Type: "lookup_secret", Config: identity.EncodeConfig(cfg)}
 	}
 	key := func(passwordless bool) sessionstore.Credential {
-		return sessionstore.Credential{Type: "webauthn", Config: identity.EncodeConfig(webauthnConfig{Credentials: []webauthnKey{{IsPasswordless: passwordless}}})}
+		return sessionstore.Credential{Type: "webauthn", Config: identity.EncodeConfig(ceremony.Keys{Credentials: []ceremony.Key{{IsPasswordless: passwordless}}})}
 	}
 	email := []sessionstore.VerifiableAddress{{Value: "a@example.com", Via: "email"}}
 	for _, tc := range []struct {
@@ -74,8 +75,11 @@ func TestIdentityFactors(t *testing.T) {
 		}
 	}
 	// The mailed code needs code { mfa } and the code method.
-	e.cfg.Methods["code"] = false
-	if got := e.sessions.IdentityFactors(&sessionstore.Identity{VerifiableAddresses: email}); got != 0 {
+	off, _ := testEngine(t, func(c *Config) {
+		c.Methods = map[string]bool{"totp": true, "code": false}
+		c.CodeMFA = true
+	})
+	if got := off.sessions.IdentityFactors(&sessionstore.Identity{VerifiableAddresses: email}); got != 0 {
 		t.Errorf("code method off: factors %b", got)
 	}
 }

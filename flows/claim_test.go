@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/ceremony"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -19,7 +20,7 @@ func TestClaimAddress(t *testing.T) {
 	e, _ := testEngine(t, nil)
 	ctx := context.Background()
 	now := time.Now().UTC()
-	keys := webauthnConfig{UserHandle: []byte("h"), Credentials: []webauthnKey{
+	keys := ceremony.Keys{UserHandle: []byte("h"), Credentials: []ceremony.Key{
 		{ID: []byte("first"), IsPasswordless: true}, {ID: []byte("second")},
 	}}
 	creds := map[string]sessionstore.Credential{
@@ -74,7 +75,7 @@ func TestClaimAddress(t *testing.T) {
 			t.Errorf("%s credential removed", typ)
 		}
 	}
-	var left webauthnConfig
+	var left ceremony.Keys
 	if err := identity.DecodeConfig(got.Credentials["webauthn"].Config, &left); err != nil || len(left.Credentials) != 1 || string(left.Credentials[0].ID) != "second" {
 		t.Errorf("webauthn keys after the claim: %+v %v, want only the second-factor key", left.Credentials, err)
 	}

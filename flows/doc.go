@@ -7,11 +7,12 @@
 // Engine.
 //
 // The flows, methods and the admin API live in packages below it (login,
-// settings, recovery, verification, logout; method/password,
-// method/profile, method/totp, method/lookupsecret; admin), standing on
-// flow (the kernel), session, identity, node, wire, token and budget.
-// Still in this package, until they move: the registration flow, the
-// code, WebAuthn and passkey methods and the built-in pages.
+// registration, settings, recovery, verification, logout;
+// method/password, method/profile, method/code, method/totp,
+// method/lookupsecret, method/webauthn, method/passkey, with ceremony
+// shared by the last two; admin), standing on flow (the kernel), session,
+// identity, node, wire, token and budget. Still in this package, until
+// they move: the built-in pages.
 //
 // It may import every package under flows/ and sessionstore.
 package flows

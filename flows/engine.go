@@ -17,10 +17,14 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/login"
 	"github.com/caddy-kratos/caddy-kratos/flows/logout"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/code"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/lookupsecret"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/passkey"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/password"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/totp"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/webauthn"
 	"github.com/caddy-kratos/caddy-kratos/flows/recovery"
+	"github.com/caddy-kratos/caddy-kratos/flows/registration"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/settings"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
@@ -268,7 +272,7 @@ type Engine struct {
 	// loginMethods, registrationMethods and settingsMethods are the
 	// credential methods of each flow, in display order (methods.go).
 	loginMethods        []flow.LoginMethod
-	registrationMethods []*registrationMethod
+	registrationMethods []flow.RegistrationMethod
 	settingsMethods     []flow.SettingsMethod
 	// idFirstMethods are the first factors of identifier-first login.
 	idFirstMethods []flow.IdentifierFirstMethod
@@ -276,6 +280,11 @@ type Engine struct {
 	lookup *lookupsecret.Method
 	// totp is the authenticator-app method.
 	totp *totp.Method
+	// code is the mailed-code method.
+	code *code.Method
+	// webauthn and passkey are the security key and passkey methods.
+	webauthn *webauthn.Method
+	passkey  *passkey.Method
 	// password is the password method.
 	password *password.Method
 	// logout is the logout flow.
@@ -285,6 +294,7 @@ type Engine struct {
 	recovery     *recovery.Flow
 	verification *verification.Flow
 	login        *login.Flow
+	registration *registration.Flow
 	// kernel stores and drives the flows (flow.Kernel).
 	kernel *flow.Kernel
 	// sessions issues, finds and checks sessions (sessioncheck.go).
@@ -422,7 +432,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	if cfg.DisablePassword && !cfg.hasPasswordlessFirstFactor() {
 		return nil, ErrNoFirstFactor
 	}
-	if err := cfg.checkPasskeySelection(); err != nil {
+	if err := passkey.CheckSelection(cfg.PasskeyResidentKey, cfg.PasskeyUserVerification, cfg.PasskeyAttachment); err != nil {
 		return nil, err
 	}
 	u, err := parseBaseURL(cfg.PublicURL)
@@ -513,7 +523,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		VerificationUse: e.cfg.VerificationUse, RateLimits: e.cfg.RateLimits, ClientIP: e.cfg.ClientIP, Mailer: e.cfg.Mailer,
 	}, store, e.urls, e.sessions, e.schemas, logger, clock, e.csrfName, e.codeKey, e.allowed,
 		[]func(*flow.Flow) *flow.Flow{lookupsecret.MaskCodes},
-		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), dropPasswordlessKeys})
+		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), webauthn.DropPasswordlessKeys})
 	e.password = password.New(password.Config{Enabled: !e.cfg.DisablePassword, BreachCheck: !e.cfg.DisableBreachedPasswordCheck,
 		RevokeSessionsOnChange: e.cfg.RevokeSessionsAfterPasswordChange}, e.kernel, e.sessions, store, e.hasher, e.schemas, logger, clock)
 	e.registerMethods()
@@ -539,7 +549,10 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	e.admin = admin.New(admin.Config{PasswordHasher: e.cfg.PasswordHasher, RecoveryUse: e.cfg.RecoveryUse,
 		CodeLifespan: e.cfg.CodeLifespan, SessionLifespan: e.cfg.SessionLifespan}, e.kernel, e.sessions, store, e.schemas,
 		e.hasher, e.urls, logger, clock, e.recovery, admin.Shared{ListSchemas: e.writeSchemaList, GetSchema: e.getSchema, Health: e.health})
-	e.kernel.Register(e.login, registrationKind{e}, e.settings, e.recovery, e.verification)
+	e.registration = registration.New(registration.Config{Disabled: e.cfg.DisableRegistration, Style: e.cfg.RegistrationStyle,
+		RequireVerifiedAddress: e.cfg.RequireVerifiedAddress}, e.kernel, e.sessions, store, e.schemas, e.urls, logger, clock,
+		e.registrationMethods)
+	e.kernel.Register(e.login, e.registration, e.settings, e.recovery, e.verification)
 	e.routes()
 	return e, nil
 }

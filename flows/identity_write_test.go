@@ -241,10 +241,9 @@ func TestIdentityWritersRaceSettingsAndAdmin(t *testing.T) {
 // admin API between the session check and the write.
 func TestSettingsWriteRefusedAfterDeactivation(t *testing.T) {
 	var admURL string
-	probe := &settingsMethod{
-		name:  "race_probe",
-		nodes: func(*Engine, *http.Request, *flow.Flow, *sessionstore.Identity) {},
-		update: func(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+	probe := &probeMethod{
+		name: "race_probe",
+		update: func(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
 			res := raceDo("PATCH", admURL+"/admin/identities/"+st.Identity.ID,
 				[]map[string]any{{"op": "replace", "path": "/state", "value": "inactive"}}, nil)
 			if res.status != http.StatusOK {
@@ -257,7 +256,6 @@ func TestSettingsWriteRefusedAfterDeactivation(t *testing.T) {
 		},
 	}
 	e, pub, adm := admEngine(t, func(c *Config) { c.Methods = map[string]bool{"race_probe": true} })
-	probe.e = e
 	e.settings.AddMethod(probe)
 	admURL = adm.URL
 	token := registerNative(t, pub.URL, "race-deactivated@example.com")
@@ -275,4 +273,18 @@ func TestSettingsWriteRefusedAfterDeactivation(t *testing.T) {
 	if first, _ := identity.LookupPath(identity.TraitsOf(got), "name.first"); got.State != "inactive" || first != nil {
 		t.Fatalf("identity after the refused write: state %q, name.first %v", got.State, first)
 	}
+}
+
+// probeMethod is a settings method of a test: always on, no nodes, its
+// update what the test says.
+type probeMethod struct {
+	name   string
+	update func(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome
+}
+
+func (m *probeMethod) ID() string                                                      { return m.name }
+func (m *probeMethod) Enabled() bool                                                   { return true }
+func (m *probeMethod) SettingsNodes(*http.Request, *flow.Flow, *sessionstore.Identity) {}
+func (m *probeMethod) UpdateSettings(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
+	return m.update(r, st)
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"slices"
 	"testing"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/ceremony"
 )
 
 // The second identifier-first screen lists the methods in Kratos's
@@ -25,13 +27,13 @@ func TestIdentifierFirstMethodOrder(t *testing.T) {
 // public key).
 func TestDecoyWebAuthnIdentity(t *testing.T) {
 	e, _ := testEngine(t, func(c *Config) { c.CipherSecrets = []string{"a-cipher-secret-of-some-length"} })
-	key := func(e *Engine, id string) webauthnKey {
+	key := func(e *Engine, id string) ceremony.Key {
 		t.Helper()
-		ident := e.decoyWebAuthnIdentity(id)
+		ident := e.webauthn.DecoyIdentity(id)
 		if ident.ID != "" {
 			t.Fatalf("decoy identity has an id %q", ident.ID)
 		}
-		cfg, ok := webauthnConfigOf(ident, "webauthn")
+		cfg, ok := ceremony.KeysOf(ident, "webauthn")
 		if !ok || len(cfg.Credentials) != 1 || len(cfg.UserHandle) == 0 {
 			t.Fatalf("decoy config %+v", cfg)
 		}

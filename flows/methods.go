@@ -1,21 +1,35 @@
 package flows
 
 import (
-	"net/http"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/ceremony"
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/code"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/lookupsecret"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/passkey"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/profile"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/totp"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/webauthn"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
-// registerMethods builds the credential methods of each flow in the order
-// the flow shows them (Kratos's display order). Every method of the house
-// is listed; a flow offers those the configuration enables
-// (methodEnabled). Password is offered by the login and registration
-// flows themselves.
+// registerMethods builds every credential method of the house from the
+// configuration and lists each flow's methods in the order the flow shows
+// them (Kratos's display order). A flow offers the methods that are
+// Enabled; a method of no list is never reached.
+//
+// Account enumeration mitigation (Config.MitigateAccountEnumeration,
+// Kratos's security.account_enumeration.mitigate) lives in the methods:
+// identifier-first login shows every enabled first factor without looking
+// the identifier up (login); wrong password and unknown identifier give
+// the same 4000006 after the same hash comparison (password); a sign-in
+// code for an unknown address is "sent" with the same limits, flow,
+// message, store write and least answer time, and no mail (code);
+// passwordless WebAuthn answers an unknown identifier with the options of
+// a made-up key derived from a server secret (webauthn). Passkey sign-in
+// names no account and needs nothing; registration still reports a taken
+// identifier (4000007), as Kratos does.
 func (e *Engine) registerMethods() {
 	clock := func() time.Time { return e.now() }
 	issuer := e.cfg.TOTPIssuer
@@ -26,48 +40,30 @@ func (e *Engine) registerMethods() {
 		e.logger, clock)
 	e.totp = totp.New(func() bool { return e.methodEnabled("totp") }, issuer, e.kernel, e.sessions, e.store, e.schemas, e.sealer,
 		e.logger, clock)
-	e.loginMethods = []flow.LoginMethod{e.password, codeMethod{e}, e.totp, e.lookup, webauthnMethod{e}, passkeyMethod{e}}
-	e.registrationMethods = []*registrationMethod{
-		{name: "code", nodes: codeRegistrationNodes, register: codeRegister},
-		{name: "passkey", nodes: passkeyRegistrationNodes, register: passkeyRegister},
-		{name: "webauthn", nodes: webauthnRegistrationNodes, register: webauthnRegister},
-	}
-	e.idFirstMethods = []flow.IdentifierFirstMethod{e.password}
-	for _, m := range []*idFirstMethod{codeIDFirst(), passkeyIDFirst(), webauthnIDFirst()} {
-		e.idFirstMethods = append(e.idFirstMethods, idFirstAdapter{e, m})
-	}
+	e.code = code.New(code.Config{Enabled: e.methodEnabled("code"), Passwordless: e.cfg.CodePasswordless, MFA: e.cfg.CodeMFA,
+		MitigateAccountEnumeration: e.cfg.MitigateAccountEnumeration, Lifespan: e.cfg.CodeLifespan}, e.kernel, e.store, e.schemas,
+		e.logger, clock)
+	party := ceremony.New(ceremony.Config{
+		RPID: e.cfg.WebAuthnRPID, RPDisplayName: e.cfg.WebAuthnRPDisplayName, RPOrigins: e.cfg.WebAuthnRPOrigins,
+		PasskeyRPID: e.cfg.PasskeyRPID, PasskeyRPDisplayName: e.cfg.PasskeyRPDisplayName, PasskeyRPOrigins: e.cfg.PasskeyRPOrigins,
+		PasskeySelection: passkey.Selection(e.cfg.PasskeyResidentKey, e.cfg.PasskeyUserVerification, e.cfg.PasskeyAttachment),
+		ScriptIntegrity:  webauthnIntegrity, PasswordEnabled: e.methodEnabled("password"), CodePasswordless: e.cfg.CodePasswordless,
+	}, e.kernel, e.store, e.urls, e.logger, clock)
+	e.webauthn = webauthn.New(webauthn.Config{Enabled: e.methodEnabled("webauthn"), Passwordless: e.cfg.WebAuthnPasswordless,
+		MitigateAccountEnumeration: e.cfg.MitigateAccountEnumeration}, party, e.kernel, e.sessions, e.store, e.schemas, e.logger,
+		clock, e.codeKey)
+	e.passkey = passkey.New(passkey.Config{Enabled: e.methodEnabled("passkey"), UserVerification: e.cfg.PasskeyUserVerification},
+		party, e.kernel, e.sessions, e.store, e.schemas, e.logger, clock)
+
+	e.loginMethods = []flow.LoginMethod{e.password, e.code, e.totp, e.lookup, e.webauthn, e.passkey}
+	e.registrationMethods = []flow.RegistrationMethod{e.password, e.code, e.passkey, e.webauthn}
+	// The second screen's groups in Kratos's strategy order (password,
+	// oidc, code, passkey, webauthn).
+	e.idFirstMethods = []flow.IdentifierFirstMethod{e.password, e.code, e.passkey, e.webauthn}
 	e.settingsMethods = []flow.SettingsMethod{
-		profile.New(e.kernel, e.sessions, e.schemas, func() time.Time { return e.now() }),
-		e.password,
-		e.lookup,
-		e.totp,
-		&settingsMethod{e: e, name: "webauthn", nodes: webauthnSettingsNodes, update: webauthnSettingsUpdate},
-		&settingsMethod{e: e, name: "passkey", nodes: passkeySettingsNodes, update: passkeySettingsUpdate},
+		profile.New(e.kernel, e.sessions, e.schemas, clock),
+		e.password, e.lookup, e.totp, e.webauthn, e.passkey,
 	}
-}
-
-// settingsMethod is one group of the settings flow (profile, password,
-// totp, …) as the engine lists it (registerMethods), until each method
-// implements flow.SettingsMethod itself.
-type settingsMethod struct {
-	e    *Engine
-	name string
-	// nodes appends the method's nodes for ident to f.
-	nodes func(e *Engine, r *http.Request, f *flow.Flow, ident *sessionstore.Identity)
-	// update handles a submit whose method is name.
-	update func(e *Engine, r *http.Request, st *flow.SettingsState) flow.SettingsOutcome
-}
-
-func (m *settingsMethod) ID() string { return m.name }
-
-func (m *settingsMethod) Enabled() bool { return m.e.methodEnabled(m.name) }
-
-func (m *settingsMethod) SettingsNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
-	m.nodes(m.e, r, f, ident)
-}
-
-func (m *settingsMethod) UpdateSettings(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
-	return m.update(m.e, r, st)
 }
 
 func (e *Engine) methodEnabled(name string) bool {
@@ -78,4 +74,13 @@ func (e *Engine) methodEnabled(name string) bool {
 		return !e.cfg.DisablePassword
 	}
 	return e.cfg.Methods[name]
+}
+
+// dropCredential removes the credential of type typ: what a mailbox
+// sign-in does to the first factors it did not set (ClaimAddress).
+func dropCredential(typ string) func(*sessionstore.Identity, time.Time) error {
+	return func(ident *sessionstore.Identity, _ time.Time) error {
+		delete(ident.Credentials, typ)
+		return nil
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/method/passkey"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -70,7 +71,7 @@ func TestPasskeySelectionChecked(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		sel := e.passkeySelection()
+		sel := passkey.Selection(e.cfg.PasskeyResidentKey, e.cfg.PasskeyUserVerification, e.cfg.PasskeyAttachment)
 		wantAt := map[string]string{"": "platform", "any": ""}[tc.at]
 		if tc.at == "cross-platform" {
 			wantAt = "cross-platform"

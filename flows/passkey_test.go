@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/ceremony"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 )
 
@@ -66,7 +67,7 @@ func TestPasskeySignUpSignInSettings(t *testing.T) {
 	}
 	identityID := reg.body["identity"].(map[string]any)["id"].(string)
 	ident, _ := e.store.GetIdentity(t.Context(), identityID)
-	pcfg, _ := webauthnConfigOf(ident, "passkey")
+	pcfg, _ := ceremony.KeysOf(ident, "passkey")
 	if pcfg == nil || len(pcfg.Credentials) != 1 || !pcfg.Credentials[0].IsPasswordless || identity.HasCredential(ident, "password") ||
 		ident.Credentials["passkey"].Identifiers[0] != string(pcfg.UserHandle) {
 		t.Fatalf("passkey credential: %+v", ident.Credentials)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/descope/virtualwebauthn"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/ceremony"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 )
 
@@ -206,7 +207,7 @@ func TestWebAuthnSecondFactor(t *testing.T) {
 		t.Fatalf("replayed registration accepted: %d %s", r.status, r.raw)
 	}
 	ident, _ := e.store.GetIdentity(t.Context(), identityID)
-	cfg, _ := webauthnConfigOf(ident, "webauthn")
+	cfg, _ := ceremony.KeysOf(ident, "webauthn")
 	if cfg == nil || len(cfg.Credentials) != 1 || cfg.Credentials[0].IsPasswordless || len(cfg.Credentials[0].PublicKey) == 0 ||
 		len(cfg.Credentials[0].Authenticator.AAGUID) != 16 || cfg.Credentials[0].AddedAt.IsZero() || e.sessions.IdentityAAL(ident) != "aal2" {
 		t.Fatalf("stored key: %+v", cfg)
@@ -250,7 +251,7 @@ func TestWebAuthnSecondFactor(t *testing.T) {
 		t.Fatalf("methods %v", m)
 	}
 	ident, _ = e.store.GetIdentity(t.Context(), identityID)
-	if cfg, _ := webauthnConfigOf(ident, "webauthn"); cfg.Credentials[0].Authenticator.SignCount != 5 {
+	if cfg, _ := ceremony.KeysOf(ident, "webauthn"); cfg.Credentials[0].Authenticator.SignCount != 5 {
 		t.Fatalf("sign count not stored: %+v", cfg.Credentials[0].Authenticator)
 	}
 	// A counter going backwards (a cloned key) is refused.

@@ -685,3 +685,15 @@ type SchemaConfig struct {
 	// needs no flag.
 	SelfserviceSelectable bool
 }
+
+// ApplyFieldErrors puts validation messages on their trait nodes, or on
+// the form when they name no field.
+func ApplyFieldErrors(c *node.Container, errs []FieldError) {
+	for _, fe := range errs {
+		if fe.Name == "" {
+			c.Messages = append(c.Messages, fe.Text)
+			continue
+		}
+		c.AddNodeMessage(fe.Name, fe.Text)
+	}
+}
