@@ -1,11 +1,11 @@
-// Command gencommonpw builds flows/data/common_passwords.bin from a list of
+// Command gencommonpw builds flows/identity/data/common_passwords.bin from a list of
 // leaked passwords ordered by frequency (a JSON array of strings).
 //
 // Source used: passwords.json of the npm package @zxcvbn-ts/language-common
 // 4.1.3 (MIT, derived from zxcvbn's password frequency list). Fetch it with
 // `npm pack @zxcvbn-ts/language-common@4.1.3` and run
 //
-//	go run ./scripts/gencommonpw package/src/passwords.json flows/data/common_passwords.bin
+//	go run ./scripts/gencommonpw package/src/passwords.json flows/identity/data/common_passwords.bin
 //
 // Output: the first 8 bytes of SHA-256 of every lower-cased password of at
 // least 8 characters (shorter ones fail the length rule anyway), sorted and
