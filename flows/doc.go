@@ -11,7 +11,7 @@
 // method/totp, method/lookupsecret), standing on flow (the kernel),
 // session, identity, node, wire, token and budget. Still in this package,
 // until they move: the registration flow, the code, WebAuthn and passkey
-// methods, the admin API and the built-in pages.
+// methods and the admin API. The built-in pages are package ui.
 //
 // It may import every package under flows/ and sessionstore.
 package flows

@@ -23,6 +23,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/settings"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
+	"github.com/caddy-kratos/caddy-kratos/flows/ui"
 	"github.com/caddy-kratos/caddy-kratos/flows/verification"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -242,6 +243,10 @@ type IdentitySchemaConfig = identity.SchemaConfig
 // characters without spaces or '/'.
 func CheckIdentitySchemaID(id string) error { return identity.CheckSchemaID(id) }
 
+// ValidCSSColor reports whether s is a CSS colour the pages accept for
+// UIPrimaryColor: #hex, a named colour or a colour function.
+func ValidCSSColor(s string) bool { return ui.ValidCSSColor(s) }
+
 // Engine serves the self-service API. Create it with New; it is safe for
 // concurrent use. Several engines (old and new config during a Caddy
 // reload) may share one store.
@@ -288,6 +293,8 @@ type Engine struct {
 	kernel *flow.Kernel
 	// sessions issues, finds and checks sessions (sessioncheck.go).
 	sessions *session.Manager
+	// pages are the built-in pages.
+	pages *ui.Pages
 
 	// schemas are the configured identity schemas (schema.go).
 	schemas *identity.Schemas
@@ -534,6 +541,10 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge, UseContinueWithTransitions: e.cfg.UseContinueWithTransitions},
 		e.kernel, e.sessions, store, e.urls, logger, clock, e.settings.NewFlow)
 	e.kernel.Register(e.login, registrationKind{e}, e.settings, e.recovery, e.verification)
+	e.pages = ui.New(ui.Config{Prefix: e.cfg.UIPrefix, ProductName: e.cfg.UIProductName, LogoURL: e.cfg.UILogoURL,
+		PrimaryColor: e.cfg.UIPrimaryColor, AllowedReturnURLs: e.cfg.AllowedReturnURLs, UIURLs: e.cfg.UIURLs,
+		RegistrationEnabled: !e.cfg.DisableRegistration, RecoveryEnabled: e.cfg.RecoveryEnabled},
+		e.kernel, e.sessions, store, e.settings, e.urls, logger, clock)
 	e.routes()
 	return e, nil
 }
