@@ -39,6 +39,8 @@ func (p *Pages) pageSession(w http.ResponseWriter, r *http.Request, page string)
 	return sess, ident
 }
 
+// Welcome serves the home page (GET <prefix>): links to settings, sessions
+// and sign-out, or to sign-in and sign-up.
 func (p *Pages) Welcome(w http.ResponseWriter, r *http.Request) {
 	p.kernel.EnsureCSRF(w, r)
 	v := p.newView("welcome")
@@ -263,6 +265,8 @@ func (p *Pages) sessionPost(w http.ResponseWriter, r *http.Request) (*sessionsto
 	return sess, body
 }
 
+// RevokeSession serves the sessions page's POST <prefix>sessions/revoke:
+// signs out one other session of the caller.
 func (p *Pages) RevokeSession(w http.ResponseWriter, r *http.Request) {
 	sess, body := p.sessionPost(w, r)
 	if sess == nil {
@@ -281,6 +285,8 @@ func (p *Pages) RevokeSession(w http.ResponseWriter, r *http.Request) {
 	wire.Redirect(w, r, http.StatusSeeOther, p.cfg.Prefix+"sessions?done=revoked")
 }
 
+// RevokeOtherSessions serves POST <prefix>sessions/revoke-others: signs
+// out every session of the caller but this one.
 func (p *Pages) RevokeOtherSessions(w http.ResponseWriter, r *http.Request) {
 	sess, _ := p.sessionPost(w, r)
 	if sess == nil {

@@ -57,8 +57,8 @@ func (p *Pages) flowPage(w http.ResponseWriter, r *http.Request, kind string) {
 		if sess, err := p.sessions.Current(r); err == nil && sess.IdentityID == f.IdentityID {
 			if ident, err := p.identities.GetIdentity(r.Context(), sess.IdentityID); err == nil {
 				if !p.sessions.AALSatisfied(sess, ident) {
-					// A second factor is due first (getSettingsFlow's
-					// 403): to the aal2 login and back to this flow.
+					// A second factor is due first (the settings
+					// flow's 403): to the aal2 login and back to this flow.
 					self := wire.WithQuery(p.urls.Public(strings.TrimPrefix(p.cfg.Prefix, "/")+"settings"), "flow", f.ID)
 					wire.Redirect(w, r, http.StatusSeeOther, p.settings.AAL2LoginURL(r, self))
 					return
