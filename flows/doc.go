@@ -6,13 +6,12 @@
 // from Caddy; caddymodule turns Caddy config into a Config and mounts
 // Engine.
 //
-// The flows, methods and the admin API live in packages below it (login,
-// registration, settings, recovery, verification, logout;
-// method/password, method/profile, method/code, method/totp,
-// method/lookupsecret, method/webauthn, method/passkey, with ceremony
-// shared by the last two; admin), standing on flow (the kernel), session,
-// identity, node, wire, token and budget. Still in this package, until
-// they move: the built-in pages.
+// The flows, methods, the admin API and the built-in pages live in
+// packages below it (login, registration, settings, recovery,
+// verification, logout; method/password, method/profile, method/code,
+// method/totp, method/lookupsecret, method/webauthn, method/passkey, with
+// ceremony shared by the last two; admin; ui), standing on flow (the
+// kernel), session, identity, node, wire, token and budget.
 //
 // It may import every package under flows/ and sessionstore.
 package flows

@@ -28,6 +28,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/settings"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
+	"github.com/caddy-kratos/caddy-kratos/flows/ui"
 	"github.com/caddy-kratos/caddy-kratos/flows/verification"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -247,6 +248,10 @@ type IdentitySchemaConfig = identity.SchemaConfig
 // characters without spaces or '/'.
 func CheckIdentitySchemaID(id string) error { return identity.CheckSchemaID(id) }
 
+// ValidCSSColor reports whether s is a CSS colour the pages accept for
+// UIPrimaryColor: #hex, a named colour or a colour function.
+func ValidCSSColor(s string) bool { return ui.ValidCSSColor(s) }
+
 // Engine serves the self-service API. Create it with New; it is safe for
 // concurrent use. Several engines (old and new config during a Caddy
 // reload) may share one store.
@@ -301,6 +306,8 @@ type Engine struct {
 	sessions *session.Manager
 	// admin is the admin API (AdminHandler).
 	admin *admin.API
+	// pages are the built-in pages.
+	pages *ui.Pages
 
 	// schemas are the configured identity schemas (schema.go).
 	schemas *identity.Schemas
@@ -553,6 +560,10 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		RequireVerifiedAddress: e.cfg.RequireVerifiedAddress}, e.kernel, e.sessions, store, e.schemas, e.urls, logger, clock,
 		e.registrationMethods)
 	e.kernel.Register(e.login, e.registration, e.settings, e.recovery, e.verification)
+	e.pages = ui.New(ui.Config{Prefix: e.cfg.UIPrefix, ProductName: e.cfg.UIProductName, LogoURL: e.cfg.UILogoURL,
+		PrimaryColor: e.cfg.UIPrimaryColor, AllowedReturnURLs: e.cfg.AllowedReturnURLs, UIURLs: e.cfg.UIURLs,
+		RegistrationEnabled: !e.cfg.DisableRegistration, RecoveryEnabled: e.cfg.RecoveryEnabled},
+		e.kernel, e.sessions, store, e.settings, e.urls, logger, clock)
 	e.routes()
 	return e, nil
 }

@@ -51,7 +51,14 @@ func (e *Engine) routes() {
 	m.HandleFunc("GET /health/alive", e.health)
 	m.HandleFunc("GET /health/ready", e.health)
 
-	e.uiRoutes(m)
+	// The built-in pages, their assets and the sessions page's posts.
+	prefix := e.cfg.UIPrefix
+	m.HandleFunc("GET "+prefix+"{$}", e.pages.Welcome)
+	m.HandleFunc("GET "+prefix+"{page}", e.pages.Page)
+	m.HandleFunc("GET "+prefix+"assets/{file}", e.pages.Asset)
+	m.HandleFunc("POST "+prefix+"sessions/revoke", e.pages.RevokeSession)
+	m.HandleFunc("POST "+prefix+"sessions/revoke-others", e.pages.RevokeOtherSessions)
+
 	e.mux = m
 }
 

@@ -84,7 +84,7 @@ func (m *Manager) ListMine(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, perr)
 		return
 	}
-	all, err := m.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
+	active, err := m.OthersActive(r.Context(), sess)
 	if err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to list sessions"))
 		return
@@ -94,10 +94,7 @@ func (m *Manager) ListMine(w http.ResponseWriter, r *http.Request) {
 	idw := m.IdentityJSON(r, ident)
 	idw.SchemaURL, idw.VerifiableAddresses, idw.RecoveryAddresses = "", nil, nil
 	var others []*SessionWire
-	for _, s := range all {
-		if s.ID == sess.ID || !m.Active(s) {
-			continue
-		}
+	for _, s := range active {
 		others = append(others, m.SessionJSON(s, idw))
 	}
 	total := len(others)
@@ -249,14 +246,9 @@ func (m *Manager) DisableMine(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, ee)
 		return
 	}
-	// Revoking is scoped to the caller's identity: another identity's
-	// session id silently changes nothing.
-	other, err := m.store.GetSession(r.Context(), id)
-	if err == nil && other.IdentityID == sess.IdentityID {
-		if err := m.store.RevokeSession(r.Context(), id); err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
-			wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
-			return
-		}
+	if err := m.RevokeOwn(r.Context(), sess.IdentityID, id); err != nil {
+		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
+		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusNoContent)
@@ -268,7 +260,7 @@ func (m *Manager) DisableOthers(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	n, err := m.store.RevokeSessionsOfIdentity(r.Context(), sess.IdentityID, sess.ID)
+	n, err := m.RevokeOthers(r.Context(), sess.IdentityID, sess.ID)
 	if err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke sessions"))
 		return

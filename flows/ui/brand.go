@@ -1,4 +1,4 @@
-package flows
+package ui
 
 import (
 	"html/template"
@@ -15,24 +15,24 @@ func ValidCSSColor(s string) bool { return cssColor.MatchString(s) }
 
 const defaultPrimaryColor = "#2563eb"
 
-func (e *Engine) uiPrimaryColor() string {
-	if c := strings.TrimSpace(e.cfg.UIPrimaryColor); c != "" && ValidCSSColor(c) {
+func (p *Pages) primaryColor() string {
+	if c := strings.TrimSpace(p.cfg.PrimaryColor); c != "" && ValidCSSColor(c) {
 		return c
 	}
 	return defaultPrimaryColor
 }
 
-func (e *Engine) uiProduct() string {
-	if s := strings.TrimSpace(e.cfg.UIProductName); s != "" {
+func (p *Pages) product() string {
+	if s := strings.TrimSpace(p.cfg.ProductName); s != "" {
 		return s
 	}
 	return tr("product.default")
 }
 
-// uiLogo returns the logo URL if it is one the page may show: an http(s)
+// logo returns the logo URL if it is one the page may show: an http(s)
 // URL, an absolute path, or a data:image URL.
-func (e *Engine) uiLogo() template.URL {
-	s := strings.TrimSpace(e.cfg.UILogoURL)
+func (p *Pages) logo() template.URL {
+	s := strings.TrimSpace(p.cfg.LogoURL)
 	switch {
 	case s == "":
 		return ""
@@ -47,6 +47,6 @@ func (e *Engine) uiLogo() template.URL {
 	return ""
 }
 
-func (e *Engine) themeCSS() []byte {
-	return []byte(":root{--brand:" + e.uiPrimaryColor() + "}\n")
+func (p *Pages) themeCSS() []byte {
+	return []byte(":root{--brand:" + p.primaryColor() + "}\n")
 }

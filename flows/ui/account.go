@@ -1,8 +1,7 @@
-package flows
+package ui
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -21,56 +20,58 @@ import (
 
 // pageSession returns the session for a signed-in page, or answers with a
 // redirect to login (or the second factor) and returns nil.
-func (e *Engine) pageSession(w http.ResponseWriter, r *http.Request, page string) (*sessionstore.Session, *sessionstore.Identity) {
-	self := e.urls.Public(strings.TrimPrefix(e.cfg.UIPrefix, "/") + page)
-	sess, err := e.sessions.Current(r)
+func (p *Pages) pageSession(w http.ResponseWriter, r *http.Request, page string) (*sessionstore.Session, *sessionstore.Identity) {
+	self := p.urls.Public(strings.TrimPrefix(p.cfg.Prefix, "/") + page)
+	sess, err := p.sessions.Current(r)
 	if err != nil {
-		wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, self))
+		wire.Redirect(w, r, http.StatusSeeOther, p.sessions.LoginBrowserURL(r, self))
 		return nil, nil
 	}
-	ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID)
+	ident, err := p.identities.GetIdentity(r.Context(), sess.IdentityID)
 	if err != nil {
-		wire.Redirect(w, r, http.StatusSeeOther, e.sessions.LoginBrowserURL(r, self))
+		wire.Redirect(w, r, http.StatusSeeOther, p.sessions.LoginBrowserURL(r, self))
 		return nil, nil
 	}
-	if !e.sessions.AALSatisfied(sess, ident) {
-		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(e.urls.Public("self-service/login/browser"), "aal", "aal2", "return_to", self))
+	if !p.sessions.AALSatisfied(sess, ident) {
+		wire.Redirect(w, r, http.StatusSeeOther, wire.WithQuery(p.urls.Public("self-service/login/browser"), "aal", "aal2", "return_to", self))
 		return nil, nil
 	}
 	return sess, ident
 }
 
-func (e *Engine) uiWelcome(w http.ResponseWriter, r *http.Request) {
-	e.kernel.EnsureCSRF(w, r)
-	v := e.newView("welcome")
-	wv := &uiWelcomeView{
-		Login:     e.urls.Public("self-service/login/browser"),
-		Register:  e.urls.Public("self-service/registration/browser"),
-		Recovery:  e.urls.Public("self-service/recovery/browser"),
-		ShowReg:   !e.cfg.DisableRegistration,
-		ShowRecov: e.cfg.RecoveryEnabled,
+// Welcome serves the home page (GET <prefix>): links to settings, sessions
+// and sign-out, or to sign-in and sign-up.
+func (p *Pages) Welcome(w http.ResponseWriter, r *http.Request) {
+	p.kernel.EnsureCSRF(w, r)
+	v := p.newView("welcome")
+	wv := &welcomeView{
+		Login:     p.urls.Public("self-service/login/browser"),
+		Register:  p.urls.Public("self-service/registration/browser"),
+		Recovery:  p.urls.Public("self-service/recovery/browser"),
+		ShowReg:   p.cfg.RegistrationEnabled,
+		ShowRecov: p.cfg.RecoveryEnabled,
 	}
 	v.Title, v.Subtitle = tr("welcome.title"), tr("welcome.subtitle")
-	if sess, err := e.sessions.Current(r); err == nil {
-		if ident, err := e.store.GetIdentity(r.Context(), sess.IdentityID); err == nil && e.sessions.AALSatisfied(sess, ident) {
+	if sess, err := p.sessions.Current(r); err == nil {
+		if ident, err := p.identities.GetIdentity(r.Context(), sess.IdentityID); err == nil && p.sessions.AALSatisfied(sess, ident) {
 			wv.SignedIn = true
 			name, addr := identityDisplay(ident)
 			if name != "" {
 				v.Title = tr("welcome.title.signedin", name)
 			}
 			v.Subtitle = tr("welcome.subtitle.signedin", addr)
-			wv.Settings = e.urls.Public("self-service/settings/browser")
-			wv.Sessions = e.cfg.UIPrefix + "sessions"
-			wv.Logout = e.logoutURL(r, sess)
-			if ret := e.urls.DefaultReturn(); !strings.HasPrefix(ret, e.urls.Public(strings.TrimPrefix(e.cfg.UIPrefix, "/"))) {
+			wv.Settings = p.urls.Public("self-service/settings/browser")
+			wv.Sessions = p.cfg.Prefix + "sessions"
+			wv.Logout = p.logoutURL(r, sess)
+			if ret := p.urls.DefaultReturn(); !strings.HasPrefix(ret, p.urls.Public(strings.TrimPrefix(p.cfg.Prefix, "/"))) {
 				wv.Continue = ret
 			}
-			e.accountNav(r, v, sess, "welcome")
+			p.accountNav(r, v, sess, "welcome")
 		}
 	}
 	v.Welcome = wv
-	e.pageHeaders(w, r, nil)
-	e.render(w, http.StatusOK, v)
+	p.pageHeaders(w, r, nil)
+	p.render(w, http.StatusOK, v)
 }
 
 // identityDisplay returns a first name (if the traits have one) and the
@@ -100,32 +101,26 @@ func identityDisplay(ident *sessionstore.Identity) (name, addr string) {
 	return strings.TrimSpace(name), addr
 }
 
-func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
-	csrf := e.kernel.EnsureCSRF(w, r)
-	sess, _ := e.pageSession(w, r, "sessions")
+func (p *Pages) sessionsPage(w http.ResponseWriter, r *http.Request) {
+	csrf := p.kernel.EnsureCSRF(w, r)
+	sess, _ := p.pageSession(w, r, "sessions")
 	if sess == nil {
 		return
 	}
-	all, err := e.store.ListSessionsByIdentity(r.Context(), sess.IdentityID)
+	others, err := p.sessions.OthersActive(r.Context(), sess)
 	if err != nil {
-		e.logger.Error("listing sessions for page", zap.Error(err))
+		p.logger.Error("listing sessions for page", zap.Error(err))
 		wire.WriteError(w, r, wire.StoreError(err, "unable to list sessions"))
 		return
 	}
-	v := e.newView("sessions")
+	v := p.newView("sessions")
 	v.Wide = true
 	v.Title, v.Subtitle = tr("sessions.title"), tr("sessions.subtitle")
-	sv := &uiSessionsView{CSRF: token.MaskCSRF(csrf), Revoke: e.cfg.UIPrefix + "sessions/revoke", RevokeOthers: e.cfg.UIPrefix + "sessions/revoke-others"}
-	sv.Current = e.sessionItem(sess)
-	var others []*sessionstore.Session
-	for _, s := range all {
-		if s.ID != sess.ID && e.sessions.Active(s) {
-			others = append(others, s)
-		}
-	}
+	sv := &sessionsView{CSRF: token.MaskCSRF(csrf), Revoke: p.cfg.Prefix + "sessions/revoke", RevokeOthers: p.cfg.Prefix + "sessions/revoke-others"}
+	sv.Current = p.sessionItem(sess)
 	slices.SortFunc(others, func(a, b *sessionstore.Session) int { return b.AuthenticatedAt.Compare(a.AuthenticatedAt) })
 	for _, s := range others {
-		sv.Others = append(sv.Others, e.sessionItem(s))
+		sv.Others = append(sv.Others, p.sessionItem(s))
 	}
 	v.Sessions = sv
 	switch r.URL.Query().Get("done") {
@@ -142,13 +137,13 @@ func (e *Engine) uiSessionsPage(w http.ResponseWriter, r *http.Request) {
 		}
 		v.Messages = []node.Text{{Text: msg, Type: "success"}}
 	}
-	e.accountNav(r, v, sess, "sessions")
-	e.pageHeaders(w, r, nil)
-	e.render(w, http.StatusOK, v)
+	p.accountNav(r, v, sess, "sessions")
+	p.pageHeaders(w, r, nil)
+	p.render(w, http.StatusOK, v)
 }
 
-func (e *Engine) sessionItem(s *sessionstore.Session) *uiSession {
-	it := &uiSession{ID: s.ID, Device: tr("sessions.unknown.device")}
+func (p *Pages) sessionItem(s *sessionstore.Session) *sessionRow {
+	it := &sessionRow{ID: s.ID, Device: tr("sessions.unknown.device")}
 	if len(s.Devices) > 0 {
 		d := s.Devices[len(s.Devices)-1]
 		if d.UserAgent != nil && *d.UserAgent != "" {
@@ -162,13 +157,13 @@ func (e *Engine) sessionItem(s *sessionstore.Session) *uiSession {
 			it.IP += " · " + d.Location
 		}
 	}
-	now := e.now()
+	now := p.now()
 	it.SignedIn, it.SignedInISO = relativeTime(now, s.AuthenticatedAt), s.AuthenticatedAt.UTC().Format(time.RFC3339)
 	it.Expires, it.ExpiresISO = s.ExpiresAt.UTC().Format("2 Jan 2006, 15:04 MST"), s.ExpiresAt.UTC().Format(time.RFC3339)
 	var methods []string
 	for _, m := range s.AuthenticationMethods {
 		name := m.Method
-		if t, ok := uiStrings["method."+m.Method]; ok {
+		if t, ok := texts["method."+m.Method]; ok {
 			name = t
 		}
 		if !slices.Contains(methods, name) {
@@ -251,54 +246,56 @@ func describeUserAgent(ua string) string {
 	return first
 }
 
-// uiSessionPost checks a POST from the sessions page: the CSRF token of
+// sessionPost checks a POST from the sessions page: the CSRF token of
 // the form against the CSRF cookie, and a session.
-func (e *Engine) uiSessionPost(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, map[string]any) {
+func (p *Pages) sessionPost(w http.ResponseWriter, r *http.Request) (*sessionstore.Session, map[string]any) {
 	body, err := wire.DecodeBody(r)
 	if err != nil {
-		e.kernel.WriteError(w, r, "browser", wire.BadRequest(err.Error()))
+		p.kernel.WriteError(w, r, "browser", wire.BadRequest(err.Error()))
 		return nil, nil
 	}
-	if cerr := e.kernel.CheckCSRF(r, &flow.Flow{}, wire.BodyString(body, "csrf_token")); cerr != nil {
-		e.kernel.WriteError(w, r, "browser", cerr)
+	if cerr := p.kernel.CheckCSRF(r, &flow.Flow{}, wire.BodyString(body, "csrf_token")); cerr != nil {
+		p.kernel.WriteError(w, r, "browser", cerr)
 		return nil, nil
 	}
-	sess, _ := e.pageSession(w, r, "sessions")
+	sess, _ := p.pageSession(w, r, "sessions")
 	if sess == nil {
 		return nil, nil
 	}
 	return sess, body
 }
 
-func (e *Engine) uiRevokeSession(w http.ResponseWriter, r *http.Request) {
-	sess, body := e.uiSessionPost(w, r)
+// RevokeSession serves the sessions page's POST <prefix>sessions/revoke:
+// signs out one other session of the caller.
+func (p *Pages) RevokeSession(w http.ResponseWriter, r *http.Request) {
+	sess, body := p.sessionPost(w, r)
 	if sess == nil {
 		return
 	}
 	id := wire.BodyString(body, "session_id")
 	if _, err := uuid.Parse(id); err != nil || id == sess.ID {
-		e.kernel.WriteError(w, r, "browser", wire.BadRequest("The session id is missing or invalid."))
+		p.kernel.WriteError(w, r, "browser", wire.BadRequest("The session id is missing or invalid."))
 		return
 	}
 	// Only the caller's own sessions can be revoked.
-	if other, err := e.store.GetSession(r.Context(), id); err == nil && other.IdentityID == sess.IdentityID {
-		if err := e.store.RevokeSession(r.Context(), id); err != nil && !errors.Is(err, sessionstore.ErrNotFound) {
-			wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
-			return
-		}
+	if err := p.sessions.RevokeOwn(r.Context(), sess.IdentityID, id); err != nil {
+		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
+		return
 	}
-	wire.Redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked")
+	wire.Redirect(w, r, http.StatusSeeOther, p.cfg.Prefix+"sessions?done=revoked")
 }
 
-func (e *Engine) uiRevokeOtherSessions(w http.ResponseWriter, r *http.Request) {
-	sess, _ := e.uiSessionPost(w, r)
+// RevokeOtherSessions serves POST <prefix>sessions/revoke-others: signs
+// out every session of the caller but this one.
+func (p *Pages) RevokeOtherSessions(w http.ResponseWriter, r *http.Request) {
+	sess, _ := p.sessionPost(w, r)
 	if sess == nil {
 		return
 	}
-	n, err := e.store.RevokeSessionsOfIdentity(r.Context(), sess.IdentityID, sess.ID)
+	n, err := p.sessions.RevokeOthers(r.Context(), sess.IdentityID, sess.ID)
 	if err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke sessions"))
 		return
 	}
-	wire.Redirect(w, r, http.StatusSeeOther, e.cfg.UIPrefix+"sessions?done=revoked-others&count="+strconv.Itoa(n))
+	wire.Redirect(w, r, http.StatusSeeOther, p.cfg.Prefix+"sessions?done=revoked-others&count="+strconv.Itoa(n))
 }

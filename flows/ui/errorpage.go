@@ -1,4 +1,4 @@
-package flows
+package ui
 
 import (
 	"net/http"
@@ -8,12 +8,12 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 )
 
-func (e *Engine) uiErrorPage(w http.ResponseWriter, r *http.Request) {
-	v := e.newView("error")
+func (p *Pages) errorPage(w http.ResponseWriter, r *http.Request) {
+	v := p.newView("error")
 	v.Title, v.Subtitle = tr("error.title"), tr("error.subtitle")
-	ev := &uiErrorView{}
+	ev := &errorView{}
 	status := http.StatusOK
-	if fe := e.loadStoredFlowError(r); fe != nil && fe.Error != nil {
+	if fe := p.loadStoredFlowError(r); fe != nil && fe.Error != nil {
 		ev.Found = true
 		ev.Code, ev.Status, ev.Message, ev.Reason = fe.Error.Code, fe.Error.Status, fe.Error.Message, fe.Error.Reason
 		ev.ID = fe.ID
@@ -25,20 +25,20 @@ func (e *Engine) uiErrorPage(w http.ResponseWriter, r *http.Request) {
 		ev.Message = tr("error.notfound")
 	}
 	v.Error = ev
-	if sess, err := e.sessions.Current(r); err == nil {
-		e.accountNav(r, v, sess, "")
+	if sess, err := p.sessions.Current(r); err == nil {
+		p.accountNav(r, v, sess, "")
 	}
-	v.LoginURL = e.urls.Public("self-service/login/browser")
-	e.pageHeaders(w, r, nil)
-	e.render(w, status, v)
+	v.LoginURL = p.urls.Public("self-service/login/browser")
+	p.pageHeaders(w, r, nil)
+	p.render(w, status, v)
 }
 
-func (e *Engine) loadStoredFlowError(r *http.Request) *flow.FlowError {
+func (p *Pages) loadStoredFlowError(r *http.Request) *flow.FlowError {
 	id := r.URL.Query().Get("id")
 	if _, err := uuid.Parse(id); err != nil {
 		return nil
 	}
-	fe, err := e.kernel.LoadError(r.Context(), id)
+	fe, err := p.kernel.LoadError(r.Context(), id)
 	if err != nil {
 		return nil
 	}

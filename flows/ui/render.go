@@ -1,7 +1,8 @@
-package flows
+package ui
 
 import (
 	"bytes"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -43,21 +44,21 @@ func addAppLink(sources *[]string, s string) {
 // pageHeaders sets the security headers of every page. form-action lists the
 // origins a form post may end on: Chrome applies it to the redirect after
 // the post too, so the origins of return URLs and UI URLs are included.
-func (e *Engine) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow.Flow) {
-	public := cspOrigin(e.urls.Base())
+func (p *Pages) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow.Flow) {
+	public := cspOrigin(p.urls.Base())
 	formAction := []string{"'self'"}
 	add := func(s string) {
 		if o := cspOrigin(s); o != "" && !slices.Contains(formAction, o) {
 			formAction = append(formAction, o)
 		}
 	}
-	add(e.urls.Base())
-	add(e.urls.DefaultReturn())
-	for _, u := range e.cfg.AllowedReturnURLs {
+	add(p.urls.Base())
+	add(p.urls.DefaultReturn())
+	for _, u := range p.cfg.AllowedReturnURLs {
 		add(u)
 		addAppLink(&formAction, u)
 	}
-	for _, u := range e.cfg.UIURLs {
+	for _, u := range p.cfg.UIURLs {
 		add(u)
 	}
 	if f != nil {
@@ -70,7 +71,7 @@ func (e *Engine) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow.Flo
 		script += " " + public
 	}
 	img := "'self' data:"
-	if o := cspOrigin(e.cfg.UILogoURL); o != "" {
+	if o := cspOrigin(p.cfg.LogoURL); o != "" {
 		img += " " + o
 	}
 	h := w.Header()
@@ -83,10 +84,21 @@ func (e *Engine) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow.Flo
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 }
 
-func (e *Engine) render(w http.ResponseWriter, status int, v *uiView) {
+var tmpl = template.Must(template.New("ui").Funcs(template.FuncMap{
+	"t": tr,
+	"cap": func(s string) string {
+		if s == "" {
+			return s
+		}
+		return strings.ToUpper(s[:1]) + s[1:]
+	},
+}).ParseFS(files, "*.html"))
+
+// render writes the page v with status.
+func (p *Pages) render(w http.ResponseWriter, status int, v *view) {
 	var buf bytes.Buffer
-	if err := uiTmpl.ExecuteTemplate(&buf, "page", v); err != nil {
-		e.logger.Error("rendering page", zap.Error(err))
+	if err := tmpl.ExecuteTemplate(&buf, "page", v); err != nil {
+		p.logger.Error("rendering page", zap.Error(err))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}

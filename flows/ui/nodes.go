@@ -1,4 +1,4 @@
-package flows
+package ui
 
 import (
 	"encoding/json"
@@ -46,7 +46,7 @@ func groupOrder(nodes []*node.Node) []string {
 }
 
 func groupHeading(g string) string {
-	if s, ok := uiStrings["group."+g]; ok {
+	if s, ok := texts["group."+g]; ok {
 		return s
 	}
 	// A method without a chrome string still gets a readable heading.
@@ -62,9 +62,9 @@ func groupHeading(g string) string {
 // is one form with a section per method group; otherwise each group is its
 // own form (settings, second factors, the credential step of registration),
 // so one group's required fields never block another group's submit.
-func (e *Engine) buildForms(v *uiView, f *flow.Flow) {
+func buildForms(v *view, f *flow.Flow) {
 	nodes := f.UI.Nodes
-	var sharedHidden []uiHidden
+	var sharedHidden []hiddenField
 	defaultVisible := false
 	hasMethodNode := map[string]bool{}
 	for _, n := range nodes {
@@ -82,13 +82,13 @@ func (e *Engine) buildForms(v *uiView, f *flow.Flow) {
 			continue
 		}
 		if a != nil && a.Type == "hidden" {
-			sharedHidden = append(sharedHidden, uiHidden{a.Name, valueString(a.Value)})
+			sharedHidden = append(sharedHidden, hiddenField{a.Name, valueString(a.Value)})
 			if s := valueString(a.Value); s != "" && (n.Meta.Label != nil || a.Name == "identifier") {
 				label := tr("field.account")
 				if n.Meta.Label != nil {
 					label = n.Meta.Label.Text
 				}
-				v.Summary = append(v.Summary, uiSummary{Label: label, Value: s})
+				v.Summary = append(v.Summary, summaryLine{Label: label, Value: s})
 			}
 			v.Messages = append(v.Messages, n.Messages...)
 			continue
@@ -119,15 +119,15 @@ func (e *Engine) buildForms(v *uiView, f *flow.Flow) {
 		return fmt.Sprintf("n%d-%s", idx, sanitizeID(name))
 	}
 	primaryTaken := false
-	newItems := func(form *uiForm, ns []*node.Node) []*uiItem {
-		var items []*uiItem
+	newItems := func(form *formView, ns []*node.Node) []*item {
+		var items []*item
 		for _, n := range ns {
-			it := e.nodeItem(n, nextID)
+			it := nodeItem(n, nextID)
 			if it == nil {
 				continue
 			}
 			if it.Kind == "hidden" {
-				form.Hidden = append(form.Hidden, uiHidden{it.Name, it.Value})
+				form.Hidden = append(form.Hidden, hiddenField{it.Name, it.Value})
 				continue
 			}
 			if it.Kind == "trigger" || it.OnLoad != "" {
@@ -150,18 +150,18 @@ func (e *Engine) buildForms(v *uiView, f *flow.Flow) {
 	}
 
 	if defaultVisible {
-		form := &uiForm{ID: "form-flow", Action: f.UI.Action, Method: orPOST(f.UI.Method), Hidden: slices.Clone(sharedHidden)}
+		form := &formView{ID: "form-flow", Action: f.UI.Action, Method: orPOST(f.UI.Method), Hidden: slices.Clone(sharedHidden)}
 		var def []*node.Node
 		for _, n := range nodes {
 			if n.Group == "default" && nodeVisible(n) {
 				def = append(def, n)
 			}
 		}
-		form.Sections = append(form.Sections, &uiSection{Group: "default", Items: newItems(form, def)})
+		form.Sections = append(form.Sections, &section{Group: "default", Items: newItems(form, def)})
 		methodSections := 0
 		for _, g := range groups {
 			ns := nodesOf(nodes, g)
-			sec := &uiSection{Group: g}
+			sec := &section{Group: g}
 			sec.Items = newItems(form, ns)
 			if len(sec.Items) == 0 {
 				continue
@@ -189,8 +189,8 @@ func (e *Engine) buildForms(v *uiView, f *flow.Flow) {
 		for _, sec := range form.Sections {
 			for _, it := range sec.Items {
 				if it.Kind == "submit" && it.Name != "method" && !hiddenMethod && sec.Group != "default" {
-					alt := &uiForm{ID: "form-alt-" + strconv.Itoa(len(v.AltForms)+1), Action: form.Action, Method: form.Method,
-						Hidden: append(slices.Clone(sharedHidden), uiHidden{"method", sec.Group})}
+					alt := &formView{ID: "form-alt-" + strconv.Itoa(len(v.AltForms)+1), Action: form.Action, Method: form.Method,
+						Hidden: append(slices.Clone(sharedHidden), hiddenField{"method", sec.Group})}
 					it.Form = alt.ID
 					it.NoValidate = true
 					if it.Style != "danger" {
@@ -209,9 +209,9 @@ func (e *Engine) buildForms(v *uiView, f *flow.Flow) {
 	methodForms := 0
 	for _, g := range groups {
 		ns := nodesOf(nodes, g)
-		form := &uiForm{ID: "form-" + sanitizeID(g), Group: g, Action: f.UI.Action, Method: orPOST(f.UI.Method), Hidden: slices.Clone(sharedHidden)}
+		form := &formView{ID: "form-" + sanitizeID(g), Group: g, Action: f.UI.Action, Method: orPOST(f.UI.Method), Hidden: slices.Clone(sharedHidden)}
 		if !hasMethodNode[g] {
-			form.Hidden = append(form.Hidden, uiHidden{"method", g})
+			form.Hidden = append(form.Hidden, hiddenField{"method", g})
 		}
 		if settings {
 			primaryTaken = false
@@ -220,13 +220,13 @@ func (e *Engine) buildForms(v *uiView, f *flow.Flow) {
 		if len(items) == 0 {
 			continue
 		}
-		sec := &uiSection{Group: g, Items: items}
-		form.Sections = []*uiSection{sec}
+		sec := &section{Group: g, Items: items}
+		form.Sections = []*section{sec}
 		if isMethodSection(ns) || settings {
 			if showHeadings {
 				form.Heading = groupHeading(g)
 				if settings {
-					form.Desc = uiStrings["desc.settings."+g]
+					form.Desc = texts["desc.settings."+g]
 				}
 			}
 			if methodForms > 0 && !settings {
@@ -276,7 +276,7 @@ func isMethodSection(ns []*node.Node) bool {
 // markNoValidate: a submit may skip the browser's required-field check when
 // its form has required fields of another group, or when it is not the
 // method's own submit (Resend, Back, Remove, …): the server validates.
-func markNoValidate(form *uiForm) {
+func markNoValidate(form *formView) {
 	required := map[string]bool{}
 	for _, sec := range form.Sections {
 		for _, it := range sec.Items {
@@ -305,8 +305,8 @@ func markNoValidate(form *uiForm) {
 
 // autofocus focuses the first invalid field, else the first empty field
 // of the first form.
-func autofocus(v *uiView) {
-	var firstEmpty *uiItem
+func autofocus(v *view) {
+	var firstEmpty *item
 	for fi, form := range v.Forms {
 		for _, sec := range form.Sections {
 			for _, it := range sec.Items {
@@ -408,8 +408,8 @@ func safeSrc(s string) template.URL {
 }
 
 // nodeItem renders one node; nil for nodes that render nothing.
-func (e *Engine) nodeItem(n *node.Node, nextID func(string) string) *uiItem {
-	it := &uiItem{Messages: n.Messages, Group: n.Group}
+func nodeItem(n *node.Node, nextID func(string) string) *item {
+	it := &item{Messages: n.Messages, Group: n.Group}
 	for _, m := range n.Messages {
 		if m.Type == "error" {
 			it.Invalid = true
@@ -458,7 +458,7 @@ func (e *Engine) nodeItem(n *node.Node, nextID func(string) string) *uiItem {
 			if len(a.Options) > 0 {
 				it.Kind = "select"
 				for _, o := range a.Options {
-					opt := uiOption{}
+					opt := option{}
 					if m, ok := o.(map[string]any); ok {
 						opt.Value = valueString(m["value"])
 						opt.Label = opt.Value
@@ -492,7 +492,7 @@ func (e *Engine) nodeItem(n *node.Node, nextID func(string) string) *uiItem {
 		if secrets, ok := a.Text.Context["secrets"].([]any); ok {
 			it.Kind = "codes"
 			for _, s := range secrets {
-				c := uiCode{}
+				c := backupCode{}
 				switch x := s.(type) {
 				case map[string]any:
 					c.Text, _ = x["text"].(string)
@@ -514,7 +514,7 @@ func (e *Engine) nodeItem(n *node.Node, nextID func(string) string) *uiItem {
 		} else if secrets, ok := a.Text.Context["secrets"].([]node.Text); ok {
 			it.Kind = "codes"
 			for _, s := range secrets {
-				it.Codes = append(it.Codes, uiCode{Text: s.Text, Used: s.ID == 1050014})
+				it.Codes = append(it.Codes, backupCode{Text: s.Text, Used: s.ID == 1050014})
 			}
 		} else if sec, ok := a.Text.Context["secret"].(string); ok && sec != "" {
 			it.Kind = "secret"

@@ -1,30 +1,11 @@
-package flows
+package ui
 
-import (
-	"crypto/sha256"
-	"embed"
-	"encoding/hex"
-	"fmt"
-	"html/template"
-	"net/http"
-	"strings"
-)
+import "fmt"
 
-// The built-in account pages: login, registration, settings, recovery,
-// verification and error render any flow's UI nodes generically (a method
-// added later shows up without template changes); sessions and welcome are
-// pages of their own. Everything is rendered on the server; JavaScript is
-// only needed for WebAuthn and passkeys (ui.js calls the trigger functions
-// of webauthn.js). Assets are embedded and served under the UI prefix, so
-// the Content-Security-Policy stays strict: no inline script or style.
-
-//go:embed ui/*.html ui/*.css ui/*.js ui/*.svg
-var uiFS embed.FS
-
-// uiStrings are the page chrome texts (headings, links, buttons that are not
+// texts are the page chrome texts (headings, links, buttons that are not
 // UI nodes). Node labels and flow messages come from the flow itself
-// (catalogue.go). A translation replaces both maps.
-var uiStrings = map[string]string{
+// (node.Text, from node's catalogue). A translation replaces both.
+var texts = map[string]string{
 	"product.default": "Account",
 
 	"login.title":                  "Sign in",
@@ -134,7 +115,7 @@ var uiStrings = map[string]string{
 // tr returns the chrome string key formatted with args (the key itself
 // when it is missing, so a gap is visible rather than blank).
 func tr(key string, args ...any) string {
-	s, ok := uiStrings[key]
+	s, ok := texts[key]
 	if !ok {
 		return key
 	}
@@ -142,53 +123,4 @@ func tr(key string, args ...any) string {
 		return fmt.Sprintf(s, args...)
 	}
 	return s
-}
-
-var uiTmpl = template.Must(template.New("ui").Funcs(template.FuncMap{
-	"t": tr,
-	"cap": func(s string) string {
-		if s == "" {
-			return s
-		}
-		return strings.ToUpper(s[:1]) + s[1:]
-	},
-}).ParseFS(uiFS, "ui/*.html"))
-
-// uiAsset is one embedded asset with its content hash (cache busting).
-type uiAsset struct {
-	body  []byte
-	ctype string
-	hash  string
-}
-
-var uiAssets = func() map[string]*uiAsset {
-	out := map[string]*uiAsset{}
-	for name, ctype := range map[string]string{
-		"ui.css":      "text/css; charset=utf-8",
-		"ui.js":       "text/javascript; charset=utf-8",
-		"favicon.svg": "image/svg+xml",
-	} {
-		b, err := uiFS.ReadFile("ui/" + name)
-		if err != nil {
-			panic("flows: missing embedded asset " + name)
-		}
-		out[name] = &uiAsset{body: b, ctype: ctype, hash: shortHash(b)}
-	}
-	return out
-}()
-
-func shortHash(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:6])
-}
-
-// uiRoutes mounts the built-in pages, their assets and the sessions page's
-// POST endpoints under the UI prefix.
-func (e *Engine) uiRoutes(m *http.ServeMux) {
-	p := e.cfg.UIPrefix
-	m.HandleFunc("GET "+p+"{$}", e.uiWelcome)
-	m.HandleFunc("GET "+p+"{page}", e.uiPage)
-	m.HandleFunc("GET "+p+"assets/{file}", e.uiAsset)
-	m.HandleFunc("POST "+p+"sessions/revoke", e.uiRevokeSession)
-	m.HandleFunc("POST "+p+"sessions/revoke-others", e.uiRevokeOtherSessions)
 }

@@ -1,4 +1,4 @@
-package flows
+package ui
 
 import (
 	"html/template"
@@ -6,7 +6,9 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 )
 
-type uiView struct {
+// view is what the page template renders: one page with its forms, links
+// and messages.
+type view struct {
 	Page       string
 	Home       string
 	LoginURL   string
@@ -17,38 +19,38 @@ type uiView struct {
 	CSS, Theme string
 	JS, Icon   string
 	Wide       bool
-	Nav        []uiLink
+	Nav        []navLink
 	Messages   []node.Text
-	Summary    []uiSummary
-	Forms      []*uiForm
-	AltForms   []*uiForm
-	Footer     []uiFooter
+	Summary    []summaryLine
+	Forms      []*formView
+	AltForms   []*formView
+	Footer     []footerLine
 	Scripts    []*node.ScriptAttrs
-	Error      *uiErrorView
-	Sessions   *uiSessionsView
-	Welcome    *uiWelcomeView
+	Error      *errorView
+	Sessions   *sessionsView
+	Welcome    *welcomeView
 	NeedsJS    bool
 }
 
-type uiLink struct {
+type navLink struct {
 	Href    string
 	Text    string
 	Current bool
 }
 
-// uiFooter is a line under the card: an optional prompt and a link.
-type uiFooter struct {
+// footerLine is a line under the card: an optional prompt and a link.
+type footerLine struct {
 	Prompt string
-	Link   uiLink
+	Link   navLink
 }
 
-// uiSummary shows a value the flow carries in a hidden field (the address
+// summaryLine shows a value the flow carries in a hidden field (the address
 // being registered, the account being confirmed).
-type uiSummary struct {
+type summaryLine struct {
 	Label, Value string
 }
 
-type uiForm struct {
+type formView struct {
 	ID       string
 	Action   string
 	Method   string
@@ -56,34 +58,34 @@ type uiForm struct {
 	Desc     string
 	Group    string
 	Sep      bool // an "or" separator above this form
-	Aux      bool // auxiliary actions (e.g. Back): no heading, quiet style
-	Hidden   []uiHidden
-	Sections []*uiSection
+	Aux      bool // auxiliary actions (p.g. Back): no heading, quiet style
+	Hidden   []hiddenField
+	Sections []*section
 }
 
-type uiSection struct {
+type section struct {
 	Group   string
 	Heading string
 	Sep     bool
-	Items   []*uiItem
+	Items   []*item
 }
 
-type uiHidden struct {
+type hiddenField struct {
 	Name, Value string
 }
 
-type uiOption struct {
+type option struct {
 	Value, Label string
 	Selected     bool
 }
 
-type uiCode struct {
+type backupCode struct {
 	Text string
 	Used bool
 }
 
-// uiItem is one rendered node. Kind picks the template branch.
-type uiItem struct {
+// item is one rendered node. Kind picks the template branch.
+type item struct {
 	Kind         string // field, checkbox, select, submit, trigger, text, secret, codes, img, a, div, hidden
 	ID           string
 	Name         string
@@ -105,9 +107,9 @@ type uiItem struct {
 	Trigger      string
 	TriggerValue string
 	OnLoad       string
-	Options      []uiOption
+	Options      []option
 	Text         string
-	Codes        []uiCode
+	Codes        []backupCode
 	Src          template.URL
 	Href         template.URL
 	Width        int
@@ -117,7 +119,7 @@ type uiItem struct {
 	Group        string
 }
 
-type uiErrorView struct {
+type errorView struct {
 	Found   bool
 	Code    int
 	Status  string
@@ -127,15 +129,15 @@ type uiErrorView struct {
 	Retry   string
 }
 
-type uiSessionsView struct {
-	Current      *uiSession
-	Others       []*uiSession
+type sessionsView struct {
+	Current      *sessionRow
+	Others       []*sessionRow
 	CSRF         string
 	Revoke       string
 	RevokeOthers string
 }
 
-type uiSession struct {
+type sessionRow struct {
 	ID          string
 	Device      string
 	UserAgent   string
@@ -148,7 +150,7 @@ type uiSession struct {
 	RevokeLabel string
 }
 
-type uiWelcomeView struct {
+type welcomeView struct {
 	SignedIn  bool
 	Continue  string
 	Settings  string
@@ -161,10 +163,10 @@ type uiWelcomeView struct {
 	ShowRecov bool
 }
 
-func (e *Engine) newView(page string) *uiView {
-	return &uiView{
-		Page: page, Home: e.cfg.UIPrefix, Product: e.uiProduct(), Logo: e.uiLogo(),
-		CSS: e.assetURL("ui.css"), Theme: e.assetURL("theme.css"),
-		JS: e.assetURL("ui.js"), Icon: e.assetURL("favicon.svg"),
+func (p *Pages) newView(page string) *view {
+	return &view{
+		Page: page, Home: p.cfg.Prefix, Product: p.product(), Logo: p.logo(),
+		CSS: p.assetURL("ui.css"), Theme: p.assetURL("theme.css"),
+		JS: p.assetURL("ui.js"), Icon: p.assetURL("favicon.svg"),
 	}
 }

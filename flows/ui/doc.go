@@ -1,0 +1,17 @@
+// Package ui is the built-in account pages under the UI prefix (/ui/ by
+// default). Login, registration, settings, recovery, verification and error
+// render any flow's UI nodes generically (nodes.go), so a method added
+// later shows up without template changes; welcome and sessions (list and
+// sign out sessions, through the session package) are pages of their own.
+// Everything is rendered on the server; JavaScript is only needed for
+// WebAuthn and passkeys (ui.js calls the trigger functions of the
+// webauthn.js the WebAuthn method serves). Templates and assets are
+// embedded and served under the UI prefix, so the Content-Security-Policy
+// stays strict: no inline script or style.
+//
+// It imports flows/flow (loading flows, CSRF, stored errors),
+// flows/session, flows/node, flows/wire, flows/token and the sessionstore
+// types, never a flow kind or a method: the settings flow comes in as the
+// Settings interface, and the engine mounts the handlers (Page, Welcome,
+// Asset, RevokeSession, RevokeOtherSessions) in its route table.
+package ui

@@ -1,0 +1,89 @@
+package ui
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/flow"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
+	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+)
+
+// Config is what the pages need of the engine's configuration.
+type Config struct {
+	// Prefix is the path prefix of the pages, with a leading and a
+	// trailing slash (/ui/).
+	Prefix string
+	// ProductName, LogoURL and PrimaryColor brand the pages (empty or
+	// invalid: the defaults).
+	ProductName  string
+	LogoURL      string
+	PrimaryColor string
+	// AllowedReturnURLs and UIURLs are the origins a form post may end on
+	// (the Content-Security-Policy's form-action).
+	AllowedReturnURLs []string
+	UIURLs            map[string]string
+	// RegistrationEnabled and RecoveryEnabled show the links to sign-up
+	// and recovery.
+	RegistrationEnabled bool
+	RecoveryEnabled     bool
+}
+
+// Identities reads identities (the store).
+type Identities interface {
+	GetIdentity(ctx context.Context, id string) (*sessionstore.Identity, error)
+}
+
+// Settings is what the settings page needs of the settings flow.
+type Settings interface {
+	// AAL2LoginURL is the browser login for a second factor that returns
+	// to returnTo.
+	AAL2LoginURL(r *http.Request, returnTo string) string
+	// Reveal puts back on f what its methods show only to their owner
+	// (backup codes).
+	Reveal(ctx context.Context, f *flow.Flow)
+}
+
+// Pages serves the built-in pages. Create it with New.
+type Pages struct {
+	cfg        Config
+	kernel     *flow.Kernel
+	sessions   *session.Manager
+	identities Identities
+	settings   Settings
+	urls       *wire.URLs
+	logger     *zap.Logger
+	now        func() time.Time
+}
+
+// New returns the pages of an engine: its kernel loads the flows and checks
+// CSRF, sessions finds, lists and revokes sessions.
+func New(cfg Config, k *flow.Kernel, sessions *session.Manager, identities Identities, settings Settings,
+	urls *wire.URLs, logger *zap.Logger, now func() time.Time) *Pages {
+	return &Pages{cfg: cfg, kernel: k, sessions: sessions, identities: identities, settings: settings,
+		urls: urls, logger: logger, now: now}
+}
+
+var flowPages = map[string]bool{"login": true, "registration": true, "settings": true, "recovery": true, "verification": true}
+
+// Page serves GET <prefix>{page}: a flow's page, error, sessions or
+// welcome.
+func (p *Pages) Page(w http.ResponseWriter, r *http.Request) {
+	page := r.PathValue("page")
+	switch {
+	case page == "error":
+		p.errorPage(w, r)
+	case page == "sessions":
+		p.sessionsPage(w, r)
+	case page == "welcome":
+		p.Welcome(w, r)
+	case flowPages[page]:
+		p.flowPage(w, r, page)
+	default:
+		wire.WriteError(w, r, wire.NotFound())
+	}
+}
