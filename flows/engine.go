@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/event"
+
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/admin"
@@ -224,7 +226,17 @@ type Config struct {
 	// Mailer sends courier messages. Nil: codes are not sent anywhere
 	// (caddymodule always wires the courier, which logs when no SMTP is set).
 	Mailer Mailer
+	// Events receive the engine's security-relevant events (sign-ins,
+	// sign-ups, revocations, credential changes, administrative changes,
+	// rate-limit blocks): the audit trail and the metrics. Nil: none.
+	Events []event.Sink
 }
+
+// EventSink receives the engine's events (event.Sink).
+type EventSink = event.Sink
+
+// Event is one security-relevant event (event.Event).
+type Event = event.Event
 
 // Mailer queues a courier message durably (the courier implements it).
 type Mailer = flow.Mailer
@@ -513,14 +525,15 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	if len(cfg.CipherSecrets) > 0 {
 		e.codeKey = token.PurposeKey([]byte(cfg.CipherSecrets[0]), "code-mac")
 	}
-	// The layers from the bottom up: sessions, the kernel, the methods,
-	// the flows.
+	// The layers from the bottom up: events, sessions, the kernel, the
+	// methods, the flows.
 	clock := func() time.Time { return e.now() }
+	events := event.NewRecorder(cfg.Events, cfg.ClientIP, clock, token.PurposeKey(e.codeKey, "event-identifier"))
 	e.sessions = session.NewManager(session.Config{
 		SessionLifespan: e.cfg.SessionLifespan, EarliestPossibleExtend: e.cfg.EarliestPossibleExtend,
 		CookieName: e.cfg.CookieName, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
 		CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil), RequiredAAL: e.cfg.RequiredAAL,
-		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge,
+		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge, Events: events,
 	}, store, e.cookies, e.urls, logger, clock)
 	e.kernel = flow.NewKernel(flow.Config{
 		FlowLifespan: e.cfg.FlowLifespan, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
@@ -528,6 +541,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		CodeLifespan: e.cfg.CodeLifespan, CodeMaxSubmissions: e.cfg.CodeMaxSubmissions,
 		NotifyUnknownRecipients: e.cfg.NotifyUnknownRecipients, RecoveryUse: e.cfg.RecoveryUse,
 		VerificationUse: e.cfg.VerificationUse, RateLimits: e.cfg.RateLimits, ClientIP: e.cfg.ClientIP, Mailer: e.cfg.Mailer,
+		Events: events,
 	}, store, e.urls, e.sessions, e.schemas, logger, clock, e.csrfName, e.codeKey, e.allowed,
 		[]func(*flow.Flow) *flow.Flow{lookupsecret.MaskCodes},
 		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), webauthn.DropPasswordlessKeys})

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/event"
+
 	"github.com/google/uuid"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -137,6 +139,7 @@ func (a *API) createIdentity(w http.ResponseWriter, r *http.Request) *wire.Error
 	if err := a.store.CreateIdentity(r.Context(), ident); err != nil {
 		return a.storeError(err, "store the identity")
 	}
+	a.emit(r, event.Event{Type: event.IdentityCreated, IdentityID: ident.ID})
 	loc := selfURL(r)
 	loc.Path = strings.TrimSuffix(loc.Path, "/") + "/" + ident.ID
 	w.Header().Set("Location", loc.String())
@@ -203,6 +206,7 @@ func (a *API) batchPatchIdentities(w http.ResponseWriter, r *http.Request) *wire
 		id := ident.ID
 		res.Identity = &id
 		created++
+		a.emit(r, event.Event{Type: event.IdentityCreated, IdentityID: id})
 	}
 	if created == 0 && len(results) > 0 {
 		code := http.StatusBadRequest

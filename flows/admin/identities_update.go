@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/event"
+
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
@@ -218,7 +220,9 @@ func (a *API) applyIdentityPatch(ident *sessionstore.Identity, patch []byte, now
 func (a *API) writeIdentity(w http.ResponseWriter, r *http.Request, id string, now time.Time,
 	change func(ident *sessionstore.Identity) (map[string]any, *wire.Error)) *wire.Error {
 	var wasActive bool
+	var before snapshot
 	ident, err := a.store.ModifyIdentity(r.Context(), id, func(ident *sessionstore.Identity) error {
+		before = snapshotOf(ident)
 		oldTraits, oldSch := traitsOf(ident), a.schemas.Of(ident)
 		wasActive = identityActive(ident)
 		traits, ferr := change(ident)
@@ -242,6 +246,9 @@ func (a *API) writeIdentity(w http.ResponseWriter, r *http.Request, id string, n
 	case err != nil:
 		return a.storeError(err, "update the identity")
 	}
+	if ch := changes(before, snapshotOf(ident)); len(ch) > 0 {
+		a.emit(r, event.Event{Type: event.IdentityUpdated, IdentityID: ident.ID, Changes: ch})
+	}
 	if wasActive && !identityActive(ident) {
 		// Kratos keeps the sessions of a deactivated identity and refuses
 		// them whenever it loads the identity (whoami and the gate check
@@ -249,9 +256,13 @@ func (a *API) writeIdentity(w http.ResponseWriter, r *http.Request, id string, n
 		// them from the session cache at once, so the cut-off does not
 		// depend on any identity copy being fresh, and reactivating the
 		// identity does not bring old sessions back.
-		if _, err := a.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, ""); err != nil {
+		n, err := a.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, "")
+		if err != nil {
 			a.logger.Error("admin: revoking the sessions of a deactivated identity", zap.Error(err))
 			return wire.StoreError(err, "the identity was deactivated but its sessions could not be revoked")
+		}
+		if n > 0 {
+			a.emit(r, event.Event{Type: event.SessionRevoked, IdentityID: ident.ID, Count: n, Reason: "identity_deactivated"})
 		}
 	}
 	wire.WriteJSON(w, http.StatusOK, a.identityJSON(ident, nil))
@@ -267,6 +278,7 @@ func (a *API) deleteIdentity(w http.ResponseWriter, r *http.Request) *wire.Error
 		}
 		return a.storeError(err, "delete the identity")
 	}
+	a.emit(r, event.Event{Type: event.IdentityDeleted, IdentityID: r.PathValue("id")})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

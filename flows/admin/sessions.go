@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/event"
+
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -77,8 +79,12 @@ func (a *API) deleteIdentitySessions(w http.ResponseWriter, r *http.Request) *wi
 	if ferr != nil {
 		return ferr
 	}
-	if _, err := a.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, ""); err != nil {
+	n, err := a.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, "")
+	if err != nil {
 		return a.storeError(err, "revoke the sessions")
+	}
+	if n > 0 {
+		a.emit(r, event.Event{Type: event.SessionRevoked, IdentityID: ident.ID, Count: n})
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -134,6 +140,7 @@ func (a *API) disableSession(w http.ResponseWriter, r *http.Request) *wire.Error
 		}
 		return a.storeError(err, "revoke the session")
 	}
+	a.emit(r, event.Event{Type: event.SessionRevoked, SessionID: r.PathValue("id"), Count: 1})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

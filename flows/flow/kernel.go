@@ -5,11 +5,14 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/event"
+
+	"go.uber.org/zap"
+
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
-	"go.uber.org/zap"
 )
 
 // Kernel is what every flow and method stands on: the stored flow
@@ -76,4 +79,9 @@ type Config struct {
 	RateLimits              RateLimits
 	ClientIP                func(*http.Request) string
 	Mailer                  Mailer
+	// Events records what happens in the flows (nil: nothing).
+	Events *event.Recorder
 }
+
+// Events is the engine's event recorder (nil records nothing).
+func (k *Kernel) Events() *event.Recorder { return k.cfg.Events }

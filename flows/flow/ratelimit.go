@@ -12,13 +12,17 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/event"
+
+	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
-	"go.uber.org/zap"
 )
 
 // Abuse limits. Kratos OSS has none (its maintainers leave it to the
@@ -185,9 +189,22 @@ func (k *Kernel) Blocked(ctx context.Context, rule, subject string) (time.Durati
 	}
 	bk := k.decodeBucket(b)
 	if d := bk.BlockedUntil.Sub(k.now()); d > 0 {
+		k.limited(rule, subject)
 		return d, nil
 	}
 	return 0, nil
+}
+
+// limited records an attempt a limit refused: the rule, and the subject —
+// the client address of the per-IP rules, a hash of anything else.
+func (k *Kernel) limited(rule, subject string) {
+	ev := event.Event{Type: event.RateLimited, Reason: rule}
+	if strings.HasSuffix(rule, "_ip") {
+		ev.IP = subject
+	} else {
+		ev.Identifier = k.cfg.Events.HashIdentifier(subject)
+	}
+	k.cfg.Events.Emit(nil, ev)
 }
 
 // Hit counts one attempt of subject under rule in one store transaction:
@@ -308,6 +325,7 @@ func (k *Kernel) Reserve(ctx context.Context, pairs ...string) (*Reservation, *w
 			rv.Release()
 			var be *blockedError
 			if errors.As(err, &be) {
+				k.limited(rule, subject)
 				return nil, errTooMany(be.d)
 			}
 			k.logger.Error("rate limit state unavailable; refusing the attempt", zap.Error(err))

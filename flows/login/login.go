@@ -4,6 +4,10 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/event"
+
+	"go.uber.org/zap"
+
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
@@ -11,7 +15,6 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
-	"go.uber.org/zap"
 )
 
 // Init builds a new login flow (not yet stored) for
@@ -171,16 +174,19 @@ func (l *Flow) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Submi
 		return
 	}
 	if ident == nil {
+		l.failed(r, sub, m, st.Identity, f.UI.FirstErrorID())
 		l.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if ident.State != "" && ident.State != "active" {
 		f.UI.Messages = []node.Text{node.NewText(4010011, nil)}
+		l.failed(r, sub, m, ident, "4010011")
 		l.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
 	if aal == "aal1" && !(sess != nil && f.Refresh) && l.addressUnverified(ident) {
 		f.UI.Messages = []node.Text{node.NewText(4000010, nil)}
+		l.failed(r, sub, m, ident, "4000010")
 		l.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
@@ -207,7 +213,22 @@ func (l *Flow) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Submi
 	}
 	f.Active = m.ID()
 	l.kernel.Complete(r.Context(), f)
+	l.kernel.Events().Emit(r, event.Event{Type: event.LoginSucceeded, Flow: "login", Method: m.ID(), AAL: aal,
+		IdentityID: ident.ID, SessionID: issued.Session.ID, Actor: event.ActorSelf})
 	l.answerLogin(w, r, sub, ident, issued)
+}
+
+// failed records a refused sign-in step: the identity when it is known
+// (a second factor, a refused account), else the identifier's hash.
+func (l *Flow) failed(r *http.Request, sub *flow.Submission, m flow.LoginMethod, ident *sessionstore.Identity, reason string) {
+	ev := event.Event{Type: event.LoginFailed, Flow: "login", Method: m.ID(), Reason: reason, Actor: event.ActorSelf,
+		AAL: sub.Flow.RequestedAAL}
+	if ident != nil {
+		ev.IdentityID = ident.ID
+	} else {
+		ev.Identifier = l.kernel.Events().HashIdentifier(wire.BodyString(sub.Body, "identifier"))
+	}
+	l.kernel.Events().Emit(r, ev)
 }
 
 // upgradeFailed answers a login step whose session could not be upgraded.

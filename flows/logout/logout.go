@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/event"
+
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -91,6 +93,7 @@ func (l *Logout) Update(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
 		return
 	}
+	l.loggedOut(r, sess)
 	l.sessions.ClearCookie(w, r)
 	l.kernel.IssueCSRF(w, r)
 	if wire.IsJSONRequest(r) {
@@ -133,6 +136,13 @@ func (l *Logout) PerformNative(w http.ResponseWriter, r *http.Request) {
 			wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
 			return
 		}
+		l.loggedOut(r, sess)
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// loggedOut records the end of sess by its own user.
+func (l *Logout) loggedOut(r *http.Request, sess *sessionstore.Session) {
+	l.kernel.Events().Emit(r, event.Event{Type: event.Logout, Flow: "logout", IdentityID: sess.IdentityID, SessionID: sess.ID,
+		Actor: event.ActorSelf})
 }

@@ -1,5 +1,7 @@
 package node
 
+import "strconv"
+
 // Container is the flow's ui object.
 type Container struct {
 	Action   string  `json:"action"`
@@ -98,4 +100,23 @@ func (c *Container) InsertAfterCSRF(n *Node) {
 		}
 	}
 	c.Nodes = append([]*Node{n}, c.Nodes...)
+}
+
+// FirstErrorID is the id of the first error message on the form or on
+// one of its nodes ("" when there is none): what an event records as the
+// reason a submit failed.
+func (c *Container) FirstErrorID() string {
+	for _, t := range c.Messages {
+		if t.Type == "error" {
+			return strconv.Itoa(t.ID)
+		}
+	}
+	for _, n := range c.Nodes {
+		for _, t := range n.Messages {
+			if t.Type == "error" {
+				return strconv.Itoa(t.ID)
+			}
+		}
+	}
+	return ""
 }

@@ -5,13 +5,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/event"
+
+	"go.uber.org/zap"
+
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
-	"go.uber.org/zap"
 )
 
 // Form is the recovery flow's first screen: the address and the send
@@ -228,10 +231,15 @@ func (rf *Flow) completeRecovery(w http.ResponseWriter, r *http.Request, sub *fl
 		// Kratos's revoke_active_sessions hook: whoever held the account
 		// before the recovery is signed out. Before the new session exists,
 		// so a failure leaves nobody signed in by this recovery.
-		if _, err := rf.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, ""); err != nil {
+		n, err := rf.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, "")
+		if err != nil {
 			rf.logger.Error("revoking sessions after recovery", zap.Error(err))
 			wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the sessions"))
 			return
+		}
+		if n > 0 {
+			rf.kernel.Events().Emit(r, event.Event{Type: event.SessionRevoked, IdentityID: ident.ID, Count: n,
+				Actor: event.ActorSystem, Reason: "recovery"})
 		}
 	}
 	is := rf.sessions.NewSession(r, ident.ID, method, "aal1")
@@ -239,6 +247,8 @@ func (rf *Flow) completeRecovery(w http.ResponseWriter, r *http.Request, sub *fl
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the session"))
 		return
 	}
+	rf.kernel.Events().Emit(r, event.Event{Type: event.RecoveryUsed, Flow: "recovery", Method: method, IdentityID: ident.ID,
+		SessionID: is.Session.ID, Actor: event.ActorSelf})
 	// The settings flow is for whoever continues: a browser that opened
 	// the mailed link gets a browser flow bound to its CSRF cookie.
 	typ, csrf := f.Type, f.CSRFToken

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/event"
+
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
@@ -314,6 +316,12 @@ func (g *Flow) finish(w http.ResponseWriter, r *http.Request, sub *flow.Submissi
 			return
 		}
 	}
+	ev := event.Event{Type: event.RegistrationSucceeded, Flow: "registration", Method: method, IdentityID: ident.ID,
+		Actor: event.ActorSelf}
+	if is != nil {
+		ev.SessionID, ev.AAL = is.Session.ID, "aal1"
+	}
+	g.kernel.Events().Emit(r, ev)
 	f.Active = method
 	f.ContinueWith = nil
 	for _, a := range ident.VerifiableAddresses {

@@ -246,7 +246,7 @@ func (m *Manager) DisableMine(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, ee)
 		return
 	}
-	if err := m.RevokeOwn(r.Context(), sess.IdentityID, id); err != nil {
+	if err := m.RevokeOwn(r, sess.IdentityID, id); err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
 		return
 	}
@@ -260,7 +260,7 @@ func (m *Manager) DisableOthers(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	n, err := m.RevokeOthers(r.Context(), sess.IdentityID, sess.ID)
+	n, err := m.RevokeOthers(r, sess.IdentityID, sess.ID)
 	if err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke sessions"))
 		return

@@ -5,10 +5,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/event"
+
+	"go.uber.org/zap"
+
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
-	"go.uber.org/zap"
 )
 
 // Manager issues, finds and checks sessions: the one way from a
@@ -62,7 +65,12 @@ type Config struct {
 	// PrivilegedSessionMaxAge is how long after its last first-factor
 	// authentication a session may make sensitive settings changes.
 	PrivilegedSessionMaxAge time.Duration
+	// Events records what happens to sessions (nil: nothing).
+	Events *event.Recorder
 }
+
+// Events is the engine's event recorder (nil records nothing).
+func (m *Manager) Events() *event.Recorder { return m.cfg.Events }
 
 // SecondFactor is a second-factor method as the AAL rule sees it: the name
 // sessions record when it completes, and whether an identity holds an

@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/event"
+
+	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
@@ -13,7 +18,6 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
-	"go.uber.org/zap"
 )
 
 func (s *Flow) settingsNodes(r *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
@@ -287,13 +291,20 @@ func (s *Flow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submissi
 			return
 		}
 		ident = up
+		s.kernel.Events().Emit(r, event.Event{Type: changeType(sub), Flow: "settings", Method: sub.Method, IdentityID: ident.ID,
+			SessionID: sess.ID, Actor: event.ActorSelf})
 		if out.RevokeOtherSessions {
 			// The revoke_active_sessions settings hook: every other session
 			// of the identity ends with the old password.
-			if _, err := s.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, sess.ID); err != nil {
+			n, err := s.store.RevokeSessionsOfIdentity(r.Context(), ident.ID, sess.ID)
+			if err != nil {
 				s.logger.Error("revoking sessions after a password change", zap.Error(err))
 				wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the sessions"))
 				return
+			}
+			if n > 0 {
+				s.kernel.Events().Emit(r, event.Event{Type: event.SessionRevoked, IdentityID: ident.ID, Count: n,
+					Actor: event.ActorSystem, Reason: "password_changed"})
 			}
 		}
 	}
@@ -410,3 +421,23 @@ func (s *Flow) Name() string { return "settings" }
 
 // Disabled is nil: settings are always on.
 func (s *Flow) Disabled() *wire.Error { return nil }
+
+// changeType is the event of a settings change that was written: the
+// profile, the password, or a credential added or removed (a submit that
+// removes names the key or turns the method off: webauthn_remove,
+// passkey_remove, totp_unlink, lookup_secret_disable).
+func changeType(sub *flow.Submission) event.Type {
+	switch sub.Method {
+	case "profile":
+		return event.ProfileChanged
+	case "password":
+		return event.PasswordChanged
+	}
+	for k, v := range sub.Body {
+		if (strings.HasSuffix(k, "_remove") || strings.HasSuffix(k, "_unlink") || strings.HasSuffix(k, "_disable")) &&
+			v != nil && v != false && v != "" && v != "false" {
+			return event.CredentialRemoved
+		}
+	}
+	return event.CredentialAdded
+}

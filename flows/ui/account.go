@@ -278,7 +278,7 @@ func (p *Pages) RevokeSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Only the caller's own sessions can be revoked.
-	if err := p.sessions.RevokeOwn(r.Context(), sess.IdentityID, id); err != nil {
+	if err := p.sessions.RevokeOwn(r, sess.IdentityID, id); err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke the session"))
 		return
 	}
@@ -292,7 +292,7 @@ func (p *Pages) RevokeOtherSessions(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	n, err := p.sessions.RevokeOthers(r.Context(), sess.IdentityID, sess.ID)
+	n, err := p.sessions.RevokeOthers(r, sess.IdentityID, sess.ID)
 	if err != nil {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to revoke sessions"))
 		return

@@ -5,12 +5,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/event"
+
+	"go.uber.org/zap"
+
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
-	"go.uber.org/zap"
 )
 
 // Verification and recovery by code or link (issue: mail, verification,
@@ -162,6 +165,8 @@ func (v *Flow) completeVerification(w http.ResponseWriter, r *http.Request, sub 
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
 		return
 	}
+	v.kernel.Events().Emit(r, event.Event{Type: event.VerificationCompleted, Flow: "verification", Method: v.cfg.VerificationUse,
+		IdentityID: identityID, Identifier: v.kernel.Events().HashIdentifier(address), Actor: event.ActorSelf})
 	to := v.kernel.ReturnTo(r, f)
 	f.State = "passed_challenge"
 	f.UI.Action, f.UI.Method = to, "GET"
