@@ -312,15 +312,7 @@ func (p *Party) RemoveKey(st *flow.SettingsState, typ, hexID string) flow.Settin
 	if err != nil || !ok {
 		return flow.SettingsOutcome{Privileged: true, Err: wire.BadRequest("You tried to remove a WebAuthn credential which does not exist.")}
 	}
-	kept := cfg.Credentials[:0:0]
-	var removed *Key
-	for i, k := range cfg.Credentials {
-		if bytes.Equal(k.ID, id) {
-			removed = &cfg.Credentials[i]
-			continue
-		}
-		kept = append(kept, k)
-	}
+	_, removed := without(cfg, id)
 	if removed == nil {
 		return flow.SettingsOutcome{Privileged: true, Err: wire.BadRequest("You tried to remove a WebAuthn credential which does not exist.")}
 	}
@@ -339,15 +331,7 @@ func (p *Party) RemoveKey(st *flow.SettingsState, typ, hexID string) flow.Settin
 		if !ok {
 			return sessionstore.ErrNoChange
 		}
-		kept := cfg.Credentials[:0:0]
-		var removed *Key
-		for i, k := range cfg.Credentials {
-			if bytes.Equal(k.ID, id) {
-				removed = &cfg.Credentials[i]
-				continue
-			}
-			kept = append(kept, k)
-		}
+		kept, removed := without(cfg, id)
 		if removed == nil {
 			return sessionstore.ErrNoChange
 		}
@@ -364,6 +348,20 @@ func (p *Party) RemoveKey(st *flow.SettingsState, typ, hexID string) flow.Settin
 		cur.Credentials[typ] = c
 		return nil
 	}}
+}
+
+// without splits cfg's keys into those whose id is not id and the one
+// that is (nil when none is).
+func without(cfg *Keys, id []byte) (kept []Key, removed *Key) {
+	kept = cfg.Credentials[:0:0]
+	for i, k := range cfg.Credentials {
+		if bytes.Equal(k.ID, id) {
+			removed = &cfg.Credentials[i]
+			continue
+		}
+		kept = append(kept, k)
+	}
+	return kept, removed
 }
 
 // errLockout refuses to remove the last way to sign in.

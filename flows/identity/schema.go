@@ -239,12 +239,8 @@ func (s *Schema) Identifiers(traits map[string]any, credType string) []string {
 		if !f.Identifier[credType] {
 			continue
 		}
-		v, ok := LookupPath(traits, f.Path)
+		str, ok := nonEmptyString(traits, f.Path)
 		if !ok {
-			continue
-		}
-		str, ok := v.(string)
-		if !ok || strings.TrimSpace(str) == "" {
 			continue
 		}
 		str = NormalizeIdentifier(str)
@@ -262,12 +258,8 @@ func (s *Schema) Addresses(traits map[string]any, now time.Time) ([]sessionstore
 	ver := []sessionstore.VerifiableAddress{}
 	rec := []sessionstore.RecoveryAddress{}
 	for _, f := range s.Fields {
-		v, ok := LookupPath(traits, f.Path)
+		str, ok := nonEmptyString(traits, f.Path)
 		if !ok {
-			continue
-		}
-		str, ok := v.(string)
-		if !ok || strings.TrimSpace(str) == "" {
 			continue
 		}
 		val := str
@@ -696,4 +688,18 @@ func ApplyFieldErrors(c *node.Container, errs []FieldError) {
 		}
 		c.AddNodeMessage(fe.Name, fe.Text)
 	}
+}
+
+// nonEmptyString is the string at path in traits, if it is one and not
+// blank.
+func nonEmptyString(traits map[string]any, path string) (string, bool) {
+	v, ok := LookupPath(traits, path)
+	if !ok {
+		return "", false
+	}
+	str, ok := v.(string)
+	if !ok || strings.TrimSpace(str) == "" {
+		return "", false
+	}
+	return str, true
 }

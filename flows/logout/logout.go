@@ -39,18 +39,8 @@ type logoutFlow struct {
 // JSON even to browsers, as Kratos does.
 func (l *Logout) CreateBrowser(w http.ResponseWriter, r *http.Request) {
 	l.kernel.EnsureCSRF(w, r)
-	returnTo, rerr := l.kernel.ValidateReturnTo(r, r.URL.Query().Get("return_to"))
-	if rerr != nil {
-		l.kernel.WriteError(w, r, "browser", rerr)
-		return
-	}
-	sess, err := l.sessions.Current(r)
-	if wire.IsUnavailable(err) {
-		wire.WriteError(w, r, wire.Unavailable())
-		return
-	}
-	if err != nil {
-		l.kernel.WriteError(w, r, "browser", wire.SessionInactive())
+	returnTo, sess := l.browserSession(w, r)
+	if sess == nil {
 		return
 	}
 	token := l.sessions.LogoutToken(sess.ID)
@@ -69,18 +59,8 @@ func (l *Logout) Update(w http.ResponseWriter, r *http.Request) {
 		l.kernel.WriteError(w, r, "browser", wire.BadRequest("Please include a token in the URL query."))
 		return
 	}
-	returnTo, rerr := l.kernel.ValidateReturnTo(r, q.Get("return_to"))
-	if rerr != nil {
-		l.kernel.WriteError(w, r, "browser", rerr)
-		return
-	}
-	sess, err := l.sessions.Current(r)
-	if wire.IsUnavailable(err) {
-		wire.WriteError(w, r, wire.Unavailable())
-		return
-	}
-	if err != nil {
-		l.kernel.WriteError(w, r, "browser", wire.SessionInactive())
+	returnTo, sess := l.browserSession(w, r)
+	if sess == nil {
 		return
 	}
 	want := l.sessions.LogoutToken(sess.ID)
@@ -139,6 +119,27 @@ func (l *Logout) PerformNative(w http.ResponseWriter, r *http.Request) {
 		l.loggedOut(r, sess)
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// browserSession checks the request's return_to and finds its session;
+// it answers the request itself and returns a nil session when either
+// fails.
+func (l *Logout) browserSession(w http.ResponseWriter, r *http.Request) (string, *sessionstore.Session) {
+	returnTo, rerr := l.kernel.ValidateReturnTo(r, r.URL.Query().Get("return_to"))
+	if rerr != nil {
+		l.kernel.WriteError(w, r, "browser", rerr)
+		return "", nil
+	}
+	sess, err := l.sessions.Current(r)
+	if wire.IsUnavailable(err) {
+		wire.WriteError(w, r, wire.Unavailable())
+		return "", nil
+	}
+	if err != nil {
+		l.kernel.WriteError(w, r, "browser", wire.SessionInactive())
+		return "", nil
+	}
+	return returnTo, sess
 }
 
 // loggedOut records the end of sess by its own user.

@@ -201,15 +201,26 @@ func (g *Flow) profileScreen(w http.ResponseWriter, r *http.Request, sub *flow.S
 	if traits == nil {
 		traits = map[string]any{}
 	}
-	if errs := g.kernel.FlowSchema(f).Validate(traits); len(errs) > 0 {
-		g.form(nil, f, traits)
-		identity.ApplyFieldErrors(&f.UI, errs)
-		g.kernel.Render(w, r, sub, http.StatusBadRequest)
+	if g.invalidTraits(w, nil, r, sub, traits) {
 		return
 	}
 	g.credentialSelection(r, f, traits)
 	f.KeepTransient()
 	g.kernel.Render(w, r, sub, http.StatusBadRequest)
+}
+
+// invalidTraits answers 400 with the first screen and the schema's
+// messages when traits do not validate, and reports whether it did. form
+// is the request the form's method nodes are built for (nil: none).
+func (g *Flow) invalidTraits(w http.ResponseWriter, form, r *http.Request, sub *flow.Submission, traits map[string]any) bool {
+	errs := g.kernel.FlowSchema(sub.Flow).Validate(traits)
+	if len(errs) == 0 {
+		return false
+	}
+	g.form(form, sub.Flow, traits)
+	identity.ApplyFieldErrors(&sub.Flow.UI, errs)
+	g.kernel.Render(w, r, sub, http.StatusBadRequest)
+	return true
 }
 
 // register runs method m on a submit: the limit, the traits, the method,
@@ -231,10 +242,7 @@ func (g *Flow) register(w http.ResponseWriter, r *http.Request, sub *flow.Submis
 	if traits == nil {
 		traits = map[string]any{}
 	}
-	if errs := g.kernel.FlowSchema(f).Validate(traits); len(errs) > 0 {
-		g.form(r, f, traits)
-		identity.ApplyFieldErrors(&f.UI, errs)
-		g.kernel.Render(w, r, sub, http.StatusBadRequest)
+	if g.invalidTraits(w, r, r, sub, traits) {
 		return
 	}
 	reserved := false

@@ -171,6 +171,8 @@ func (m *Method) findIdentity(r *http.Request, identifier string) (*sessionstore
 	return nil, id, sessionstore.ErrNotFound
 }
 
+// Login mails a code (step one, or resend) or checks the one submitted:
+// a first-factor sign-in claims the address, a second factor verifies it.
 func (m *Method) Login(_ http.ResponseWriter, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.Sub.Flow
 	mfa := f.RequestedAAL == "aal2"
@@ -286,6 +288,7 @@ func (m *Method) Login(_ http.ResponseWriter, r *http.Request, st *flow.LoginSta
 	return nil, flow.ErrShowFlow
 }
 
+// RegistrationNodes adds the sign-up-with-a-code button.
 func (m *Method) RegistrationNodes(_ *http.Request, f *flow.Flow, _ map[string]any) {
 	if !m.cfg.Passwordless {
 		return
@@ -311,6 +314,8 @@ func codeAddress(sch *identity.Schema, traits map[string]any) string {
 	return ""
 }
 
+// Register mails a code to the new account's address, then checks it:
+// the address it proves starts out verified.
 func (m *Method) Register(r *http.Request, st *flow.RegistrationState) flow.RegistrationOutcome {
 	f := st.Sub.Flow
 	if !m.cfg.Passwordless {

@@ -156,6 +156,7 @@ func (m *Method) beginRegistration(f *flow.Flow, sch *identity.Schema, handle []
 
 // --- registration ---
 
+// RegistrationNodes adds the create-a-passkey trigger and its options.
 func (m *Method) RegistrationNodes(_ *http.Request, f *flow.Flow, traits map[string]any) {
 	if !ceremony.Usable(f) {
 		return
@@ -172,6 +173,8 @@ func (m *Method) RegistrationNodes(_ *http.Request, f *flow.Flow, traits map[str
 	m.party.EnsureScript(f)
 }
 
+// Register checks the new passkey's attestation against the flow's
+// pending ceremony (taken once) and hands the credential to the flow.
 func (m *Method) Register(r *http.Request, st *flow.RegistrationState) flow.RegistrationOutcome {
 	f := st.Sub.Flow
 	if f.Type != "browser" {
@@ -228,6 +231,8 @@ func (m *Method) beginLogin(f *flow.Flow) (string, error) {
 	return ceremony.OptionsJSON(assertion), nil
 }
 
+// LoginNodes adds the passkey sign-in trigger and the discoverable
+// challenge.
 func (m *Method) LoginNodes(_ *http.Request, f *flow.Flow, _ *sessionstore.Identity) {
 	if !m.autofillNodes(f) {
 		return
@@ -268,6 +273,8 @@ func (m *Method) autofillNodes(f *flow.Flow) bool {
 
 var errNoPasskey = errors.New("no passkey for this user handle")
 
+// Login checks a discoverable assertion and finds the identity by the
+// user handle the authenticator returns.
 func (m *Method) Login(_ http.ResponseWriter, r *http.Request, st *flow.LoginState) (*sessionstore.Identity, *wire.Error) {
 	f := st.Sub.Flow
 	if f.Type != "browser" {
@@ -346,6 +353,7 @@ func (m *Method) beginSettings(f *flow.Flow, ident *sessionstore.Identity) (stri
 	return m.beginRegistration(f, m.schemas.Of(ident), handle, identity.TraitsOf(ident), keys)
 }
 
+// SettingsNodes adds a remove button per passkey and the add trigger.
 func (m *Method) SettingsNodes(_ *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	if !ceremony.Usable(f) {
 		return
@@ -363,6 +371,7 @@ func (m *Method) SettingsNodes(_ *http.Request, f *flow.Flow, ident *sessionstor
 	m.party.EnsureScript(f)
 }
 
+// UpdateSettings adds or removes a passkey (in a privileged session).
 func (m *Method) UpdateSettings(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
 	f := st.Sub.Flow
 	body := st.Sub.Body

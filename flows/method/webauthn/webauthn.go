@@ -175,6 +175,8 @@ func (m *Method) identifiers(ident *sessionstore.Identity) []string {
 
 // --- settings ---
 
+// SettingsNodes adds a remove button per security key and the add
+// trigger.
 func (m *Method) SettingsNodes(_ *http.Request, f *flow.Flow, ident *sessionstore.Identity) {
 	if !ceremony.Usable(f) {
 		return
@@ -221,6 +223,8 @@ func (m *Method) beginRegistration(f *flow.Flow, ident *sessionstore.Identity) (
 	return ceremony.OptionsJSON(creation), nil
 }
 
+// UpdateSettings adds or removes a security key (in a privileged
+// session).
 func (m *Method) UpdateSettings(r *http.Request, st *flow.SettingsState) flow.SettingsOutcome {
 	f := st.Sub.Flow
 	body := st.Sub.Body
@@ -535,6 +539,8 @@ func (m *Method) beginSignUp(f *flow.Flow, traits map[string]any) (string, error
 	return ceremony.OptionsJSON(creation), nil
 }
 
+// RegistrationNodes adds the sign-up-with-a-security-key trigger
+// (webauthn { passwordless } only).
 func (m *Method) RegistrationNodes(_ *http.Request, f *flow.Flow, traits map[string]any) {
 	if !m.cfg.Passwordless || !ceremony.Usable(f) {
 		return
@@ -551,6 +557,8 @@ func (m *Method) RegistrationNodes(_ *http.Request, f *flow.Flow, traits map[str
 	m.party.EnsureScript(f)
 }
 
+// Register checks the new key's attestation against the flow's pending
+// ceremony (taken once) and hands the passwordless key to the flow.
 func (m *Method) Register(r *http.Request, st *flow.RegistrationState) flow.RegistrationOutcome {
 	f := st.Sub.Flow
 	body := st.Sub.Body
