@@ -32,7 +32,8 @@ type cacheShard[V any] struct {
 	m   map[cacheKey]cacheEntry[V]
 	max int
 	gen uint64
-	_   [64]byte // keep neighbouring shard locks off one cache line
+	shardCounters
+	_ [64]byte // keep neighbouring shard locks off one cache line
 }
 
 // cacheKey holds a key (a token hash, an identity id) inline in the map's
@@ -89,8 +90,10 @@ func (c *Cache[V]) Get(hash []byte, nowNano func() int64) (V, uint64, bool) {
 	gen := sh.gen
 	sh.mu.RUnlock()
 	if ok && cacheable && (e.deadline == 0 || nowNano() < e.deadline) {
+		sh.hits.Add(1)
 		return e.sess, gen, true
 	}
+	sh.misses.Add(1)
 	var zero V
 	return zero, gen, false
 }
@@ -115,6 +118,7 @@ func (c *Cache[V]) Put(hash []byte, sess V, deadline int64, gen uint64) {
 	if _, ok := sh.m[k]; !ok && len(sh.m) >= sh.max {
 		for old := range sh.m {
 			delete(sh.m, old)
+			sh.evictions.Add(1)
 			break
 		}
 	}
@@ -149,6 +153,18 @@ func (c *Cache[V]) Clear() {
 		sh.gen++
 		sh.mu.Unlock()
 	}
+}
+
+// Counters sums the shards' lookups and evictions.
+func (c *Cache[V]) Counters() Counters {
+	var n Counters
+	if c == nil {
+		return n
+	}
+	for i := range c.shards {
+		n.add(&c.shards[i].shardCounters)
+	}
+	return n
 }
 
 // Len reports the number of cached entries.

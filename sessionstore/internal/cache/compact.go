@@ -44,7 +44,8 @@ type compactShard struct {
 	slots   []slot
 	used    int
 	maxUsed int
-	_       [64]byte // keep neighbouring shard locks off one cache line
+	shardCounters
+	_ [64]byte // keep neighbouring shard locks off one cache line
 }
 
 // slot is one index entry; pos is the record's position + 1 (0: empty).
@@ -174,6 +175,7 @@ func (sh *compactShard) evictTail(seed maphash.Seed) bool {
 		for i := sh.home(h); sh.slots[i].pos != 0; i = (i + 1) & mask {
 			if sh.slots[i].pos == sh.tail+1 {
 				sh.remove(i)
+				sh.evictions.Add(1)
 				break
 			}
 		}
@@ -201,11 +203,13 @@ func (c *Compact) GetDeadline(key, dst []byte, nowNano func() int64) ([]byte, in
 	gen := sh.gen
 	if len(key) > MaxKey {
 		sh.mu.RUnlock()
+		sh.misses.Add(1)
 		return dst, 0, gen, false
 	}
 	i := sh.find(h, key)
 	if i < 0 {
 		sh.mu.RUnlock()
+		sh.misses.Add(1)
 		return dst, 0, gen, false
 	}
 	pos := sh.slots[i].pos - 1
@@ -213,12 +217,14 @@ func (c *Compact) GetDeadline(key, dst []byte, nowNano func() int64) ([]byte, in
 	d := int64(binary.LittleEndian.Uint64(r[5:])) // #nosec G115 -- stored from an int64
 	if d != 0 && nowNano() >= d {
 		sh.mu.RUnlock()
+		sh.misses.Add(1)
 		return dst, 0, gen, false
 	}
 	from := len(dst)
 	dst = append(dst, r[recHeader+len(key):binary.LittleEndian.Uint32(r)]...)
 	old := pos-sh.tail < uint64(len(sh.ring))/4
 	sh.mu.RUnlock()
+	sh.hits.Add(1)
 	if old {
 		c.refresh(sh, h, key, dst[from:], d, pos)
 	}
@@ -338,6 +344,18 @@ func (c *Compact) Clear() {
 		sh.gen++
 		sh.mu.Unlock()
 	}
+}
+
+// Counters sums the shards' lookups and evictions.
+func (c *Compact) Counters() Counters {
+	var n Counters
+	if c == nil {
+		return n
+	}
+	for i := range c.shards {
+		n.add(&c.shards[i].shardCounters)
+	}
+	return n
 }
 
 // Len reports the number of entries.
