@@ -81,6 +81,12 @@ type Config struct {
 	RetainTTL time.Duration `json:"retain_ttl,omitempty"`
 	// SendTimeout bounds one SMTP delivery (dial + transfer). Default 30s.
 	SendTimeout time.Duration `json:"send_timeout,omitempty"`
+
+	// OnAttempt, when set, is told the outcome of every delivery attempt
+	// as the message's new state: StateSent, StateQueued (failed, tried
+	// again later) or StateAbandoned (failed for the last time). For
+	// metrics; it must not block.
+	OnAttempt func(State) `json:"-"`
 }
 
 // TemplateFiles are the override sources of one template. Each is a file

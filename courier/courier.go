@@ -107,6 +107,8 @@ type Courier struct {
 	cancelBase context.CancelFunc
 
 	now func() time.Time
+	// onAttempt is Config.OnAttempt (nil: nobody is told).
+	onAttempt func(State)
 	// bodyKeys seal queued mail bodies (seal.go); none: stored in clear.
 	bodyKeys []cipher.AEAD
 }
@@ -127,14 +129,15 @@ func New(store Store, cfg Config, logger *zap.Logger) (*Courier, error) {
 	}
 	logger = logger.Named("courier")
 	c := &Courier{
-		store:    store,
-		settings: s,
-		log:      logger,
-		owner:    randomHex(8),
-		wake:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-		now:      time.Now,
+		store:     store,
+		settings:  s,
+		log:       logger,
+		owner:     randomHex(8),
+		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		now:       time.Now,
+		onAttempt: cfg.OnAttempt,
 	}
 	if c.bodyKeys, err = bodyKeys(cfg.BodySecrets); err != nil {
 		return nil, &ConfigError{Field: "body secrets", Err: err}
@@ -472,6 +475,9 @@ func (c *Courier) deliver(id string) time.Time {
 	if settleErr != nil && !errors.Is(settleErr, errSkip) {
 		c.log.Error("recording delivery result failed", append(fields, zap.Bool("delivered", sendErr == nil), zap.Error(settleErr))...)
 		return time.Time{}
+	}
+	if c.onAttempt != nil {
+		c.onAttempt(final.State)
 	}
 	switch final.State {
 	case StateSent:
