@@ -230,6 +230,10 @@ type Config struct {
 	// sign-ups, revocations, credential changes, administrative changes,
 	// rate-limit blocks): the audit trail and the metrics. Nil: none.
 	Events []event.Sink
+	// ObserveWhoami, when set, is told how long each whoami request took
+	// (caddymodule passes a latency histogram's Observe). It runs on the
+	// hot path: it must not block, and should not allocate.
+	ObserveWhoami func(time.Duration)
 }
 
 // EventSink receives the engine's events (event.Sink).
@@ -533,7 +537,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		SessionLifespan: e.cfg.SessionLifespan, EarliestPossibleExtend: e.cfg.EarliestPossibleExtend,
 		CookieName: e.cfg.CookieName, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,
 		CookieSameSite: e.cfg.CookieSameSite, Secure: e.secureCookies(nil), RequiredAAL: e.cfg.RequiredAAL,
-		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge, Events: events,
+		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge, Events: events, ObserveWhoami: e.cfg.ObserveWhoami,
 	}, store, e.cookies, e.urls, logger, clock)
 	e.kernel = flow.NewKernel(flow.Config{
 		FlowLifespan: e.cfg.FlowLifespan, CookieDomain: e.cfg.CookieDomain, CookiePath: e.cfg.CookiePath,

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
@@ -21,6 +22,18 @@ import (
 // With earliest_possible_extend it extends the session and, when the
 // session came in a cookie, re-issues the cookie.
 func (m *Manager) Whoami(w http.ResponseWriter, r *http.Request) {
+	if observe := m.cfg.ObserveWhoami; observe != nil {
+		// The wall clock, not m.now: a latency, whatever the engine's
+		// clock says.
+		start := time.Now()
+		m.whoami(w, r)
+		observe(time.Since(start))
+		return
+	}
+	m.whoami(w, r)
+}
+
+func (m *Manager) whoami(w http.ResponseWriter, r *http.Request) {
 	var c requestCred
 	sess, ident, err := m.checkSession(r, "", &c)
 	if err != nil {

@@ -67,6 +67,8 @@ type Config struct {
 	PrivilegedSessionMaxAge time.Duration
 	// Events records what happens to sessions (nil: nothing).
 	Events *event.Recorder
+	// ObserveWhoami is told how long each whoami took (nil: not timed).
+	ObserveWhoami func(time.Duration)
 }
 
 // Events is the engine's event recorder (nil records nothing).
