@@ -343,6 +343,8 @@ type App struct {
 
 	// ctx is this config's context, for checks across apps at Start.
 	ctx caddy.Context
+	// gates numbers the unnamed gates of each server (metrics.go).
+	gates *gateLabels
 }
 
 // IdentitySchemaEntry is one entry of identity.schemas.
@@ -482,7 +484,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.logStorage(target, loaded)
 
 	a.pool = val.(*pooledStore)
-	store := a.pool.store
+	engine := target.engine()
+	store := instrumentStore(a.pool.store, engine)
 
 	// The courier of this config. During a reload the old config's courier
 	// still runs on the same store until it is stopped; the outbox leases
@@ -491,12 +494,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	ccfg.OnAttempt = courierAttempted
 	a.courier, err = courier.New(store, ccfg, a.logger)
 	if err != nil {
 		return courierConfigError(err)
 	}
 	a.pool.addCourier(a.courier)
 	cfg.Mailer = courierMailer{a.courier}
+	if err := a.provisionMetrics(ctx, &cfg, engine); err != nil {
+		return err
+	}
 
 	a.engine, err = flows.New(cfg, store, a.logger)
 	if err != nil {

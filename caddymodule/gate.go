@@ -92,6 +92,11 @@ type Gate struct {
 	// needs it off. Default: off.
 	StripCredentials bool `json:"strip_credentials,omitempty"`
 
+	// Name labels the gate's metrics (caddy_kratos_gate_*): letters,
+	// digits and . _ - / :, at most 64. Default: its server's name and
+	// its place among the server's unnamed gates, e.g. srv0/0.
+	Name string `json:"name,omitempty"`
+
 	auth    authenticator
 	allow   caddyhttp.MatchPath
 	login   *url.URL // parsed LoginURL when it has no placeholders
@@ -102,6 +107,7 @@ type Gate struct {
 	signer  assertionSigner
 	cookie  string // the session cookie's name (StripCredentials)
 	log     accessLog
+	metrics gateMetrics
 
 	// noPublicURL is the Caddyfile error, at the assertion line, for a
 	// config without the kratos app's public_url (parseGate).
@@ -183,6 +189,7 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	g.auth = engine
 	g.cookie = engine.CookieName()
 	g.log.provision(ctx)
+	g.metrics = newGateMetrics(kratosMetrics, app.gateLabel(ctx, g.Name))
 	if a := g.Assertion; a != nil {
 		cfg := flows.AssertionConfig{TTL: time.Duration(a.TTL), Traits: a.Traits, Audience: a.Audience}
 		if a.KeyFile != "" {
@@ -205,6 +212,11 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 // provision is the part of Provision that needs no Caddy context: it
 // checks and compiles the options.
 func (g *Gate) provision() error {
+	if g.Name != "" {
+		if err := checkGateName(g.Name); err != nil {
+			return fmt.Errorf("name: %w", err)
+		}
+	}
 	for _, p := range g.Allow {
 		if p == "" {
 			return fmt.Errorf("allow: empty path pattern")
@@ -312,14 +324,18 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 	stripConnectionTokens(r.Header, g.strip)
 
 	if g.passesMethod(r) {
+		g.metrics.done(gateAllowed, time.Time{})
 		return g.forward(w, r, next)
 	}
 	if ok, err := g.allowed(r); err != nil {
+		g.metrics.done(gateError, time.Time{})
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	} else if ok {
+		g.metrics.done(gateAllowed, time.Time{})
 		return g.forward(w, r, next)
 	}
 
+	start := g.metrics.start()
 	gr := &gateRequest{g: g}
 	err := g.auth.CheckGate(w, r, g.policy, &gr.s)
 	if err == nil {
@@ -341,12 +357,19 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 		if g.signer != nil {
 			tok, err := g.signer.Assertion(r, &gr.s)
 			if err != nil {
+				g.metrics.done(gateError, start)
 				return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("kratos_gate: %w", err))
 			}
 			r.Header.Set(g.Assertion.Header, tok)
 		}
+		g.metrics.done(gatePassed, start)
 		return g.forward(w, r, next)
 	}
+	return g.refuse(w, r, err, start)
+}
+
+// refuse answers a request the session check refused: err says why.
+func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, err error, start time.Time) error {
 
 	var to string
 	switch {
@@ -361,24 +384,30 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 		if g.redirects(r) {
 			w.Header().Set("Location", g.loginLocation(r, originalURL(r)))
 			w.WriteHeader(http.StatusSeeOther)
+			g.metrics.done(gateRedirected, start)
 			return nil
 		}
 		flows.WriteUnauthorized(w, r)
+		g.metrics.done(gateUnauthorized, start)
 		return nil
 	case flows.IsUnavailable(err):
 		// The database is down: refuse (never pass) with a 503 the client
 		// may retry; the gate recovers when the storage does.
 		flows.WriteUnavailable(w, r)
+		g.metrics.done(gateUnavailable, start)
 		return nil
 	default:
+		g.metrics.done(gateError, start)
 		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("kratos_gate: %w", err))
 	}
 	if g.redirects(r) {
 		w.Header().Set("Location", to)
 		w.WriteHeader(http.StatusSeeOther)
+		g.metrics.done(gateRedirected, start)
 		return nil
 	}
 	flows.WriteAAL2Required(w, r, to)
+	g.metrics.done(gateAALRequired, start)
 	return nil
 }
 
@@ -741,6 +770,20 @@ func checkGateHeaderName(name string, taken []string) error {
 	switch textproto.CanonicalMIMEHeaderKey(name) {
 	case "Host", "Cookie", "Authorization", "X-Session-Token", "Content-Length", "Transfer-Encoding", "Connection":
 		return fmt.Errorf("header %q cannot be set by the gate", name)
+	}
+	return nil
+}
+
+// checkGateName accepts a metrics label for a gate: 1 to 64 letters,
+// digits and . _ - / :.
+func checkGateName(name string) error {
+	if len(name) > 64 {
+		return fmt.Errorf("%q is longer than 64 characters", name)
+	}
+	for _, c := range []byte(name) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._-/:", c) >= 0) {
+			return fmt.Errorf("%q: only letters, digits and . _ - / : are allowed", name)
+		}
 	}
 	return nil
 }

@@ -48,6 +48,7 @@ func hasPublicURL(opt any) bool {
 //		on_unauthenticated <redirect|401>
 //		header <name> <value with placeholders>
 //		strip_credentials
+//		name <metrics label>
 //		assertion {
 //			header <name>
 //			ttl <duration>
@@ -139,6 +140,13 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				g.Headers = map[string]string{}
 			}
 			g.Headers[hname] = value
+		case "name":
+			if !d.AllArgs(&g.Name) {
+				return d.ArgErr()
+			}
+			if err := checkGateName(g.Name); err != nil {
+				return d.Errf("name: %v", err)
+			}
 		case "strip_credentials":
 			if d.NextArg() {
 				return d.ArgErr()

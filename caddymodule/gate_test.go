@@ -481,7 +481,8 @@ func TestSinglePlaceholder(t *testing.T) {
 
 // BenchmarkGateServeHTTP is the gate's own cost per request with a valid
 // session (fake engine): header stripping, the identity header, the
-// placeholder provider and two mapped headers.
+// placeholder provider, two mapped headers and the metrics (a decision
+// counted, the check timed).
 func BenchmarkGateServeHTTP(b *testing.B) {
 	auth := &fakeAuth{info: &flows.SessionInfo{IdentityID: "3b0f5f4e-6c0b-4a8b-9a57-1b2c3d4e5f60", SessionID: "s", AAL: "aal1"},
 		traits: map[string]any{"email": "a@example.com"}}
@@ -490,6 +491,7 @@ func BenchmarkGateServeHTTP(b *testing.B) {
 		b.Fatal(err)
 	}
 	g.auth = auth
+	g.metrics = newGateMetrics(newMetricSet(), "bench")
 	base, _ := caddyRequest(http.MethodGet, "http://app.example.com/private")
 	base.Header.Set("Accept", "text/html")
 	base.Header.Set("User-Agent", "bench")
