@@ -52,6 +52,8 @@ type metricSet struct {
 	storeDuration   *prometheus.HistogramVec
 	storeErrors     *prometheus.CounterVec
 	courierAttempts *prometheus.CounterVec
+	// courierResults are courierAttempts' series by courier state.
+	courierResults map[courier.State]prometheus.Counter
 }
 
 // latencyBuckets suit the gate and whoami: tens of microseconds on a
@@ -73,7 +75,7 @@ func newMetricSet() *metricSet {
 		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: metricsNamespace, Subsystem: metricsSubsystem,
 			Name: name, Help: help, Buckets: buckets}, labels)
 	}
-	return &metricSet{
+	return (&metricSet{
 		logins: counter("logins_total",
 			"Sign-in attempts that completed a login method, by method, outcome and (failures) reason.", "method", "outcome", "reason"),
 		registrations: counter("registrations_total", "Completed sign-ups, by method and outcome.", "method", "outcome"),
@@ -99,7 +101,16 @@ func newMetricSet() *metricSet {
 			"Storage operations that failed (not found, duplicates and conflicts are answers, not errors), by engine and operation.", "engine", "op"),
 		courierAttempts: counter("courier_attempts_total",
 			"Mail delivery attempts, by result: sent, retry (failed, tried again later) or abandoned (failed for the last time).", "result"),
+	}).resolve()
+}
+
+func (m *metricSet) resolve() *metricSet {
+	m.courierResults = map[courier.State]prometheus.Counter{
+		courier.StateSent:      m.courierAttempts.WithLabelValues("sent"),
+		courier.StateQueued:    m.courierAttempts.WithLabelValues("retry"),
+		courier.StateAbandoned: m.courierAttempts.WithLabelValues("abandoned"),
 	}
+	return m
 }
 
 func (m *metricSet) collectors() []prometheus.Collector {
@@ -428,12 +439,7 @@ func observeSeconds(h prometheus.Observer) func(time.Duration) {
 
 // courierAttempted counts a delivery attempt by the message's new state.
 func courierAttempted(s courier.State) {
-	switch s {
-	case courier.StateSent:
-		kratosMetrics.courierAttempts.WithLabelValues("sent").Inc()
-	case courier.StateQueued:
-		kratosMetrics.courierAttempts.WithLabelValues("retry").Inc()
-	case courier.StateAbandoned:
-		kratosMetrics.courierAttempts.WithLabelValues("abandoned").Inc()
+	if c, ok := kratosMetrics.courierResults[s]; ok {
+		c.Inc()
 	}
 }

@@ -372,3 +372,26 @@ func TestOutboxProbeCaches(t *testing.T) {
 		t.Fatalf("failed scan: %d scans, pending %d, %d failures", scans, st.Pending, failures)
 	}
 }
+
+// TestCourierAttempted: the courier's outcomes land in
+// courier_attempts_total, whose series exist (at 0) from the start.
+func TestCourierAttempted(t *testing.T) {
+	m, reg := testMetrics(t)
+	for _, k := range []string{"sent", "retry", "abandoned"} {
+		if _, ok := series(t, reg)["caddy_kratos_courier_attempts_total{result="+k+"}"]; !ok {
+			t.Errorf("no series for result %s before any attempt", k)
+		}
+	}
+	m.courierResults[courier.StateQueued].Inc()
+	global := prometheus.NewRegistry()
+	global.MustRegister(kratosMetrics.courierAttempts)
+	before := series(t, global)["caddy_kratos_courier_attempts_total{result=abandoned}"]
+	courierAttempted(courier.StateAbandoned)
+	courierAttempted(courier.StateSending) // not an outcome
+	if got := series(t, global)["caddy_kratos_courier_attempts_total{result=abandoned}"]; got != before+1 {
+		t.Errorf("abandoned %v → %v, want +1", before, got)
+	}
+	if got := series(t, reg)["caddy_kratos_courier_attempts_total{result=retry}"]; got != 1 {
+		t.Errorf("retry = %v, want 1", got)
+	}
+}
