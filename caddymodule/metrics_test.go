@@ -2,9 +2,12 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -393,5 +396,56 @@ func TestCourierAttempted(t *testing.T) {
 	}
 	if got := series(t, reg)["caddy_kratos_courier_attempts_total{result=retry}"]; got != 1 {
 		t.Errorf("retry = %v, want 1", got)
+	}
+}
+
+// TestMetricsDocumented: every metric is listed in the README, and the
+// README and the Grafana dashboard name no metric that does not exist.
+func TestMetricsDocumented(t *testing.T) {
+	names := map[string]bool{}
+	ch := make(chan *prometheus.Desc, 64)
+	go func() {
+		for _, c := range append(newMetricSet().collectors(), newAppMetrics("badger", nil, nil)) {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	fqName := regexp.MustCompile(`fqName: "([a-z_]+)"`)
+	for d := range ch {
+		m := fqName.FindStringSubmatch(d.String())
+		if m == nil {
+			t.Fatalf("no name in %s", d)
+		}
+		names[m[1]] = true
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dashboard, err := os.ReadFile("../docs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(dashboard) {
+		t.Fatal("docs/grafana-dashboard.json is not JSON")
+	}
+	for n := range names {
+		if !strings.Contains(string(readme), "`"+n+"`") {
+			t.Errorf("README does not list %s", n)
+		}
+	}
+	used := regexp.MustCompile(`caddy_kratos_[a-z_]+`)
+	for file, text := range map[string][]byte{"README.md": readme, "docs/grafana-dashboard.json": dashboard} {
+		for _, n := range used.FindAllString(string(text), -1) {
+			base := n
+			for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+				if b, ok := strings.CutSuffix(n, suffix); ok && names[b] {
+					base = b
+				}
+			}
+			if !names[base] && n != "caddy_kratos_" {
+				t.Errorf("%s names %s, which does not exist", file, n)
+			}
+		}
 	}
 }
