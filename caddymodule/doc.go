@@ -15,7 +15,10 @@
 //     the operator's choosing (admin_handler.go), both the engine's
 //     AdminHandler;
 //   - Caddyfile parsing and directive order (caddyfile.go), with the value
-//     checks shared by the Caddyfile and JSON paths in options.go.
+//     checks shared by the Caddyfile and JSON paths in options.go;
+//   - the Prometheus metrics in Caddy's registry (metrics.go): the
+//     engine's events as counters, the gates' decisions and latency, the
+//     storage's operations (storemetrics.go), caches and outbox.
 //
 // The business logic lives in flows and sessionstore, which never import
 // Caddy.

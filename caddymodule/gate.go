@@ -324,14 +324,14 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 	stripConnectionTokens(r.Header, g.strip)
 
 	if g.passesMethod(r) {
-		g.metrics.done(gateAllowed, time.Time{})
+		g.metrics.done(gateAllowed, untimed)
 		return g.forward(w, r, next)
 	}
 	if ok, err := g.allowed(r); err != nil {
-		g.metrics.done(gateError, time.Time{})
+		g.metrics.done(gateError, untimed)
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	} else if ok {
-		g.metrics.done(gateAllowed, time.Time{})
+		g.metrics.done(gateAllowed, untimed)
 		return g.forward(w, r, next)
 	}
 
@@ -369,7 +369,7 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 }
 
 // refuse answers a request the session check refused: err says why.
-func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, err error, start time.Time) error {
+func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, err error, start time.Duration) error {
 
 	var to string
 	switch {

@@ -255,25 +255,36 @@ func newGateMetrics(m *metricSet, gate string) gateMetrics {
 	return gm
 }
 
-// start is the time a check begins (zero when nothing is recorded).
-func (gm *gateMetrics) start() time.Time {
+// untimed is the start of a decision that is counted, not timed.
+const untimed time.Duration = -1
+
+// start is when a check begins (monotonic; untimed when nothing is
+// recorded).
+func (gm *gateMetrics) start() time.Duration {
 	if gm.duration == nil {
-		return time.Time{}
+		return untimed
 	}
-	return time.Now()
+	return monotonic()
 }
 
 // done counts a decision and, for a request whose session was checked
-// (start not zero), its duration.
-func (gm *gateMetrics) done(o gateOutcome, start time.Time) {
+// (start not untimed), its duration.
+func (gm *gateMetrics) done(o gateOutcome, start time.Duration) {
 	if gm.duration == nil {
 		return
 	}
 	gm.decisions[o].Inc()
-	if !start.IsZero() {
-		gm.duration.Observe(time.Since(start).Seconds())
+	if start != untimed {
+		gm.duration.Observe((monotonic() - start).Seconds())
 	}
 }
+
+// clockBase anchors monotonic: time.Since reads only the monotonic clock,
+// about half the cost of time.Now (wall and monotonic) on the hot paths.
+var clockBase = time.Now()
+
+// monotonic is the time since clockBase, for durations.
+func monotonic() time.Duration { return time.Since(clockBase) }
 
 // gateLabels numbers the unnamed gates of each server of a config.
 type gateLabels struct {

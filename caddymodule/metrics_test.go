@@ -449,3 +449,31 @@ func TestMetricsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkMeteredSessionLookup: the gate's session lookup (a decoded-tier
+// hit) straight from the engine and through the metered store.
+func BenchmarkMeteredSessionLookup(b *testing.B) {
+	st, err := sessionstore.Open(b.TempDir(), sessionstore.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	now := time.Now().UTC()
+	sess := &sessionstore.Session{ID: "77777777-7777-4777-8777-000000000001", IdentityID: "77777777-7777-4777-8777-000000000002",
+		TokenHash: []byte("0123456789abcdef0123456789abcdef"), Active: true, IssuedAt: now, AuthenticatedAt: now, ExpiresAt: now.Add(time.Hour),
+		AuthenticationMethods: []sessionstore.AuthMethod{{Method: "password", AAL: "aal1", CompletedAt: now}}, AAL: "aal1"}
+	if err := st.CreateSession(ctx, sess); err != nil {
+		b.Fatal(err)
+	}
+	for name, s := range map[string]sessionstore.Storage{"plain": st, "metered": newMeteredStore(st, newMetricSet(), "badger")} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.GetSessionByTokenHash(ctx, sess.TokenHash); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -84,11 +84,27 @@ func newMeteredStore(st sessionstore.Storage, m *metricSet, engine string) *mete
 	return ms
 }
 
+// timed runs one operation that answers a value, and records it.
+func timed[T any](ms *meteredStore, op storeOp, f func() (T, error)) (T, error) {
+	start := monotonic()
+	v, err := f()
+	ms.done(op, start, err, nil)
+	return v, err
+}
+
+// timed runs one operation that answers only an error, and records it.
+func (ms *meteredStore) timed(op storeOp, f func() error) error {
+	start := monotonic()
+	err := f()
+	ms.done(op, start, err, nil)
+	return err
+}
+
 // done records one operation that started at start. callerErr is the
 // error the caller's callback returned (ModifyIdentity, UpdateRecord…):
 // handed back, it is the caller's answer, not a storage failure.
-func (ms *meteredStore) done(op storeOp, start time.Time, err, callerErr error) {
-	ms.duration[op].Observe(time.Since(start).Seconds())
+func (ms *meteredStore) done(op storeOp, start time.Duration, err, callerErr error) {
+	ms.duration[op].Observe((monotonic() - start).Seconds())
 	if err != nil && !expectedStoreError(err) && (callerErr == nil || !errors.Is(err, callerErr)) {
 		ms.errors[op].Inc()
 	}
@@ -112,22 +128,16 @@ func expectedStoreError(err error) bool {
 func (ms *meteredStore) Close() error { return nil }
 
 func (ms *meteredStore) CreateIdentity(ctx context.Context, id *sessionstore.Identity) error {
-	start := time.Now()
-	err := ms.Storage.CreateIdentity(ctx, id)
-	ms.done(opCreateIdentity, start, err, nil)
-	return err
+	return ms.timed(opCreateIdentity, func() error { return ms.Storage.CreateIdentity(ctx, id) })
 }
 
 func (ms *meteredStore) UpdateIdentity(ctx context.Context, id *sessionstore.Identity) error {
-	start := time.Now()
-	err := ms.Storage.UpdateIdentity(ctx, id)
-	ms.done(opUpdateIdentity, start, err, nil)
-	return err
+	return ms.timed(opUpdateIdentity, func() error { return ms.Storage.UpdateIdentity(ctx, id) })
 }
 
 func (ms *meteredStore) ModifyIdentity(ctx context.Context, id string, fn func(*sessionstore.Identity) error) (*sessionstore.Identity, error) {
 	var fnErr error
-	start := time.Now()
+	start := monotonic()
 	ident, err := ms.Storage.ModifyIdentity(ctx, id, func(i *sessionstore.Identity) error {
 		fnErr = fn(i)
 		return fnErr
@@ -137,57 +147,41 @@ func (ms *meteredStore) ModifyIdentity(ctx context.Context, id string, fn func(*
 }
 
 func (ms *meteredStore) GetIdentity(ctx context.Context, id string) (*sessionstore.Identity, error) {
-	start := time.Now()
-	ident, err := ms.Storage.GetIdentity(ctx, id)
-	ms.done(opGetIdentity, start, err, nil)
-	return ident, err
+	return timed(ms, opGetIdentity, func() (*sessionstore.Identity, error) { return ms.Storage.GetIdentity(ctx, id) })
 }
 
 func (ms *meteredStore) GetIdentityShared(ctx context.Context, id string) (*sessionstore.Identity, error) {
-	start := time.Now()
-	ident, err := ms.Storage.GetIdentityShared(ctx, id)
-	ms.done(opGetIdentityShared, start, err, nil)
-	return ident, err
+	return timed(ms, opGetIdentityShared, func() (*sessionstore.Identity, error) { return ms.Storage.GetIdentityShared(ctx, id) })
 }
 
 func (ms *meteredStore) FindIdentityByCredential(ctx context.Context, credType, identifier string) (*sessionstore.Identity, error) {
-	start := time.Now()
-	ident, err := ms.Storage.FindIdentityByCredential(ctx, credType, identifier)
-	ms.done(opFindIdentityByCredential, start, err, nil)
-	return ident, err
+	return timed(ms, opFindIdentityByCredential, func() (*sessionstore.Identity, error) {
+		return ms.Storage.FindIdentityByCredential(ctx, credType, identifier)
+	})
 }
 
 func (ms *meteredStore) DeleteIdentity(ctx context.Context, id string) error {
-	start := time.Now()
-	err := ms.Storage.DeleteIdentity(ctx, id)
-	ms.done(opDeleteIdentity, start, err, nil)
-	return err
+	return ms.timed(opDeleteIdentity, func() error { return ms.Storage.DeleteIdentity(ctx, id) })
 }
 
 func (ms *meteredStore) ListIdentities(ctx context.Context, pageToken string, pageSize int) ([]*sessionstore.Identity, string, error) {
-	start := time.Now()
+	start := monotonic()
 	ids, next, err := ms.Storage.ListIdentities(ctx, pageToken, pageSize)
 	ms.done(opListIdentities, start, err, nil)
 	return ids, next, err
 }
 
 func (ms *meteredStore) CreateSession(ctx context.Context, sess *sessionstore.Session) error {
-	start := time.Now()
-	err := ms.Storage.CreateSession(ctx, sess)
-	ms.done(opCreateSession, start, err, nil)
-	return err
+	return ms.timed(opCreateSession, func() error { return ms.Storage.CreateSession(ctx, sess) })
 }
 
 func (ms *meteredStore) UpdateSession(ctx context.Context, sess *sessionstore.Session) error {
-	start := time.Now()
-	err := ms.Storage.UpdateSession(ctx, sess)
-	ms.done(opUpdateSession, start, err, nil)
-	return err
+	return ms.timed(opUpdateSession, func() error { return ms.Storage.UpdateSession(ctx, sess) })
 }
 
 func (ms *meteredStore) ModifySession(ctx context.Context, id string, tokenHash []byte, change func(*sessionstore.Session) error) (*sessionstore.Session, error) {
 	var fnErr error
-	start := time.Now()
+	start := monotonic()
 	sess, err := ms.Storage.ModifySession(ctx, id, tokenHash, func(s *sessionstore.Session) error {
 		fnErr = change(s)
 		return fnErr
@@ -197,78 +191,48 @@ func (ms *meteredStore) ModifySession(ctx context.Context, id string, tokenHash 
 }
 
 func (ms *meteredStore) GetSessionByTokenHash(ctx context.Context, hash []byte) (*sessionstore.Session, error) {
-	start := time.Now()
-	sess, err := ms.Storage.GetSessionByTokenHash(ctx, hash)
-	ms.done(opGetSessionByTokenHash, start, err, nil)
-	return sess, err
+	return timed(ms, opGetSessionByTokenHash, func() (*sessionstore.Session, error) { return ms.Storage.GetSessionByTokenHash(ctx, hash) })
 }
 
 func (ms *meteredStore) GetSession(ctx context.Context, id string) (*sessionstore.Session, error) {
-	start := time.Now()
-	sess, err := ms.Storage.GetSession(ctx, id)
-	ms.done(opGetSession, start, err, nil)
-	return sess, err
+	return timed(ms, opGetSession, func() (*sessionstore.Session, error) { return ms.Storage.GetSession(ctx, id) })
 }
 
 func (ms *meteredStore) GetSessionByLogoutTokenHash(ctx context.Context, hash []byte) (*sessionstore.Session, error) {
-	start := time.Now()
-	sess, err := ms.Storage.GetSessionByLogoutTokenHash(ctx, hash)
-	ms.done(opGetSessionByLogoutTokenHash, start, err, nil)
-	return sess, err
+	return timed(ms, opGetSessionByLogoutTokenHash, func() (*sessionstore.Session, error) { return ms.Storage.GetSessionByLogoutTokenHash(ctx, hash) })
 }
 
 func (ms *meteredStore) ListSessionsByIdentity(ctx context.Context, identityID string) ([]*sessionstore.Session, error) {
-	start := time.Now()
-	sessions, err := ms.Storage.ListSessionsByIdentity(ctx, identityID)
-	ms.done(opListSessionsByIdentity, start, err, nil)
-	return sessions, err
+	return timed(ms, opListSessionsByIdentity, func() ([]*sessionstore.Session, error) { return ms.Storage.ListSessionsByIdentity(ctx, identityID) })
 }
 
 func (ms *meteredStore) RevokeSession(ctx context.Context, id string) error {
-	start := time.Now()
-	err := ms.Storage.RevokeSession(ctx, id)
-	ms.done(opRevokeSession, start, err, nil)
-	return err
+	return ms.timed(opRevokeSession, func() error { return ms.Storage.RevokeSession(ctx, id) })
 }
 
 func (ms *meteredStore) RevokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (int, error) {
-	start := time.Now()
-	n, err := ms.Storage.RevokeSessionsOfIdentity(ctx, identityID, exceptID)
-	ms.done(opRevokeSessionsOfIdentity, start, err, nil)
-	return n, err
+	return timed(ms, opRevokeSessionsOfIdentity, func() (int, error) { return ms.Storage.RevokeSessionsOfIdentity(ctx, identityID, exceptID) })
 }
 
 func (ms *meteredStore) PutRecord(ctx context.Context, ns, key string, value []byte, ttl time.Duration) error {
-	start := time.Now()
-	err := ms.Storage.PutRecord(ctx, ns, key, value, ttl)
-	ms.done(opPutRecord, start, err, nil)
-	return err
+	return ms.timed(opPutRecord, func() error { return ms.Storage.PutRecord(ctx, ns, key, value, ttl) })
 }
 
 func (ms *meteredStore) GetRecord(ctx context.Context, ns, key string) ([]byte, error) {
-	start := time.Now()
-	b, err := ms.Storage.GetRecord(ctx, ns, key)
-	ms.done(opGetRecord, start, err, nil)
-	return b, err
+	return timed(ms, opGetRecord, func() ([]byte, error) { return ms.Storage.GetRecord(ctx, ns, key) })
 }
 
 func (ms *meteredStore) DeleteRecord(ctx context.Context, ns, key string) error {
-	start := time.Now()
-	err := ms.Storage.DeleteRecord(ctx, ns, key)
-	ms.done(opDeleteRecord, start, err, nil)
-	return err
+	return ms.timed(opDeleteRecord, func() error { return ms.Storage.DeleteRecord(ctx, ns, key) })
 }
 
 func (ms *meteredStore) TakeRecord(ctx context.Context, ns, key string) ([]byte, error) {
-	start := time.Now()
-	b, err := ms.Storage.TakeRecord(ctx, ns, key)
-	ms.done(opTakeRecord, start, err, nil)
-	return b, err
+	return timed(ms, opTakeRecord, func() ([]byte, error) { return ms.Storage.TakeRecord(ctx, ns, key) })
 }
 
 func (ms *meteredStore) UpdateRecord(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, time.Duration, error)) error {
 	var fnErr error
-	start := time.Now()
+	start := monotonic()
 	err := ms.Storage.UpdateRecord(ctx, ns, key, func(old []byte) ([]byte, time.Duration, error) {
 		b, ttl, err := fn(old)
 		fnErr = err
@@ -280,7 +244,7 @@ func (ms *meteredStore) UpdateRecord(ctx context.Context, ns, key string, fn fun
 
 func (ms *meteredStore) ScanRecords(ctx context.Context, ns string, fn func(key string, value []byte) error) error {
 	var fnErr error
-	start := time.Now()
+	start := monotonic()
 	err := ms.Storage.ScanRecords(ctx, ns, func(key string, value []byte) error {
 		fnErr = fn(key, value)
 		return fnErr
@@ -291,7 +255,7 @@ func (ms *meteredStore) ScanRecords(ctx context.Context, ns string, fn func(key 
 
 func (ms *meteredStore) Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error) {
 	var genErr error
-	start := time.Now()
+	start := monotonic()
 	b, err := ms.Storage.Secret(ctx, name, func() ([]byte, error) {
 		b, err := gen()
 		genErr = err
@@ -302,8 +266,5 @@ func (ms *meteredStore) Secret(ctx context.Context, name string, gen func() ([]b
 }
 
 func (ms *meteredStore) Check(ctx context.Context) (*sessionstore.CheckReport, error) {
-	start := time.Now()
-	rep, err := ms.Storage.Check(ctx)
-	ms.done(opCheck, start, err, nil)
-	return rep, err
+	return timed(ms, opCheck, func() (*sessionstore.CheckReport, error) { return ms.Storage.Check(ctx) })
 }

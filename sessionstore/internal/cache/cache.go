@@ -157,14 +157,10 @@ func (c *Cache[V]) Clear() {
 
 // Counters sums the shards' lookups and evictions.
 func (c *Cache[V]) Counters() Counters {
-	var n Counters
 	if c == nil {
-		return n
+		return Counters{}
 	}
-	for i := range c.shards {
-		n.add(&c.shards[i].shardCounters)
-	}
-	return n
+	return sumShards(func(i int) *shardCounters { return &c.shards[i].shardCounters })
 }
 
 // Len reports the number of cached entries.

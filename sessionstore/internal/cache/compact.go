@@ -348,14 +348,10 @@ func (c *Compact) Clear() {
 
 // Counters sums the shards' lookups and evictions.
 func (c *Compact) Counters() Counters {
-	var n Counters
 	if c == nil {
-		return n
+		return Counters{}
 	}
-	for i := range c.shards {
-		n.add(&c.shards[i].shardCounters)
-	}
-	return n
+	return sumShards(func(i int) *shardCounters { return &c.shards[i].shardCounters })
 }
 
 // Len reports the number of entries.

@@ -15,8 +15,14 @@ type shardCounters struct {
 	hits, misses, evictions atomic.Uint64
 }
 
-func (n *Counters) add(sc *shardCounters) {
-	n.Hits += sc.hits.Load()
-	n.Misses += sc.misses.Load()
-	n.Evictions += sc.evictions.Load()
+// sumShards adds the counters of every shard.
+func sumShards(shard func(i int) *shardCounters) Counters {
+	var n Counters
+	for i := range Shards {
+		sc := shard(i)
+		n.Hits += sc.hits.Load()
+		n.Misses += sc.misses.Load()
+		n.Evictions += sc.evictions.Load()
+	}
+	return n
 }
