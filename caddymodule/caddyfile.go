@@ -231,9 +231,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = a.parseIdentitySchema(d)
 
 		case "default_identity_schema":
-			a.DefaultIdentitySchema, err = one()
+			a.DefaultIdentitySchemaID, err = one()
 			if err == nil {
-				err = check(flows.CheckIdentitySchemaID(a.DefaultIdentitySchema))
+				err = check(flows.CheckIdentitySchemaID(a.DefaultIdentitySchemaID))
 				defaultSchemaAt = fmt.Sprintf("%s:%d", d.File(), d.Line())
 			}
 
@@ -861,10 +861,10 @@ func (a *App) schemaIDs() []string {
 func (a *App) checkDefaultIdentitySchema(at, schemaAt string) error {
 	ids := a.schemaIDs()
 	switch {
-	case a.DefaultIdentitySchema != "":
-		if !slices.Contains(ids, a.DefaultIdentitySchema) {
+	case a.DefaultIdentitySchemaID != "":
+		if !slices.Contains(ids, a.DefaultIdentitySchemaID) {
 			return fmt.Errorf("default_identity_schema: %q is not a configured identity schema (configured: %s), at %s",
-				a.DefaultIdentitySchema, strings.Join(ids, ", "), at)
+				a.DefaultIdentitySchemaID, strings.Join(ids, ", "), at)
 		}
 	case len(ids) > 1 && !slices.Contains(ids, "default"):
 		return fmt.Errorf("identity_schema: several schemas (%s) and none named \"default\": name the default with default_identity_schema <id>, at %s",

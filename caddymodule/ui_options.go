@@ -137,6 +137,7 @@ func (a *App) unmarshalUIOption(d *caddyfile.Dispenser, name string, seen map[st
 // placeholder replacement (r) and checks them (called from flowsConfig).
 func (a *App) uiFlowsConfig(cfg *flows.Config, r func(string) string) []error {
 	var errs []error
+	cfg.CORSAllowedOrigins = nil
 	for _, o := range a.CORSAllowedOrigins {
 		o = r(o)
 		if err := checkCORSOrigin(o); err != nil {
