@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -203,105 +200,6 @@ type App struct {
 	ctx caddy.Context
 }
 
-// IdentitySchemaEntry is one entry of identity.schemas.
-type IdentitySchemaEntry struct {
-	// ID is the schema id (identity schema_id, ?identity_schema=).
-	ID string `json:"id"`
-	// Path is the schema's JSON file: a path, a file:// URL or an inline
-	// base64://… document.
-	Path string `json:"path"`
-	// SelfserviceSelectable lets registration flows choose this schema
-	// with ?identity_schema=<id> (selfservice_selectable). Default: false,
-	// only the admin API creates identities with it (the default schema
-	// needs no flag).
-	SelfserviceSelectable bool `json:"selfservice_selectable,omitempty"`
-}
-
-// WebAuthnConfig is the relying party of the webauthn and passkey methods
-// (selfservice.methods.<webauthn|passkey>.config).
-type WebAuthnConfig struct {
-	// RPID is the relying party id, a registrable domain such as
-	// example.com (config.rp.id). Default: the public URL's host name.
-	RPID string `json:"rp_id,omitempty"`
-
-	// RPDisplayName is the name authenticators show
-	// (config.rp.display_name). Default: the relying party id.
-	RPDisplayName string `json:"rp_display_name,omitempty"`
-
-	// RPOrigins are the origins (scheme://host[:port]) allowed in
-	// ceremonies (config.rp.origins). Default: the public URL's origin.
-	RPOrigins []string `json:"rp_origins,omitempty"`
-
-	// Passwordless lets security keys sign in without a password
-	// (webauthn config.passwordless). Default: false (second factor only).
-	Passwordless bool `json:"passwordless,omitempty"`
-}
-
-// PasskeyConfig is the passkey method's configuration
-// (selfservice.methods.passkey.config).
-type PasskeyConfig struct {
-	// RPID is the relying party id of passkeys (config.rp.id). Default:
-	// the WebAuthn one (webauthn rp_id, else the public URL's host name).
-	RPID string `json:"rp_id,omitempty"`
-
-	// RPDisplayName is the name authenticators show
-	// (config.rp.display_name). Default: the WebAuthn one, else the
-	// relying party id.
-	RPDisplayName string `json:"rp_display_name,omitempty"`
-
-	// RPOrigins are the origins allowed in passkey ceremonies
-	// (config.rp.origins). Default: the WebAuthn ones (without an own
-	// rp_id), else the public URL's origin.
-	RPOrigins []string `json:"rp_origins,omitempty"`
-
-	// AuthenticatorSelection selects the authenticators that make
-	// passkeys.
-	AuthenticatorSelection *PasskeySelection `json:"authenticator_selection,omitempty"`
-}
-
-// PasskeySelection is the authenticator selection of passkey
-// registrations (WebAuthn's authenticatorSelection).
-type PasskeySelection struct {
-	// ResidentKey is required or preferred: passkeys sign in without an
-	// identifier, which needs a discoverable credential. Default:
-	// required.
-	ResidentKey string `json:"resident_key,omitempty"`
-
-	// UserVerification is required, preferred or discouraged, for passkey
-	// sign-up and sign-in. Default: preferred.
-	UserVerification string `json:"user_verification,omitempty"`
-
-	// Attachment is platform (the device's own authenticator),
-	// cross-platform (security keys, phones) or any. Default: platform,
-	// as Kratos.
-	Attachment string `json:"attachment,omitempty"`
-}
-
-// CodeConfig configures the code credential method
-// (selfservice.methods.code).
-type CodeConfig struct {
-	// Passwordless enables sign-up and sign-in with a mailed code
-	// (passwordless_enabled). Default: false.
-	Passwordless bool `json:"passwordless,omitempty"`
-
-	// MFA enables a mailed code as a second factor (mfa_enabled).
-	// Default: false.
-	MFA bool `json:"mfa,omitempty"`
-}
-
-// MailTemplate overrides parts of one mail template. Each part is a file
-// path (or file:// URL, or base64://… inline template) of a Go template
-// that sees Kratos's template data (.To, .RecoveryCode, .VerificationURL,
-// .Identity, …); an empty part keeps the built-in one.
-type MailTemplate struct {
-	// Subject is the template of the subject line.
-	Subject string `json:"subject,omitempty"`
-	// Text is the template of the plain-text body.
-	Text string `json:"text,omitempty"`
-	// HTML is the template of the HTML body.
-	HTML string `json:"html,omitempty"`
-}
-
 // CaddyModule returns the Caddy module information.
 func (*App) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
@@ -363,96 +261,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// courierConfig resolves placeholders and maps the mail options to the
-// courier's Config. Values are checked by courier.New.
-func (a *App) courierConfig(repl *caddy.Replacer) (courier.Config, error) {
-	r := replaceKnown(repl)
-	cfg := courier.Config{
-		ConnectionURI:   r(a.SMTP),
-		DisableStartTLS: a.DisableStartTLS,
-		From:            r(a.From),
-		RetryBase:       time.Duration(a.MailRetryBase),
-	}
-	// Queued mails are sealed with secrets kept outside the storage, when
-	// the configuration gives any (the generated one lives in the store).
-	bodySecrets := a.CipherSecrets
-	if len(bodySecrets) == 0 {
-		bodySecrets = a.CookieSecrets
-	}
-	cfg.BodySecrets = replaceEach(bodySecrets, r)
-	if a.SMTP != "" && cfg.ConnectionURI == "" {
-		return cfg, fmt.Errorf("smtp: %q is empty after replacing placeholders", a.SMTP)
-	}
-	if len(a.MailTemplates) > 0 {
-		cfg.Templates = make(map[string]courier.TemplateFiles, len(a.MailTemplates))
-		for name, t := range a.MailTemplates {
-			if t == nil {
-				continue
-			}
-			cfg.Templates[name] = courier.TemplateFiles{Subject: r(t.Subject), BodyPlaintext: r(t.Text), BodyHTML: r(t.HTML)}
-		}
-	}
-	return cfg, nil
-}
-
-// courierConfigError names the option behind a courier configuration
-// error.
-func courierConfigError(err error) error {
-	var ce *courier.ConfigError
-	if !errors.As(err, &ce) {
-		return fmt.Errorf("kratos mail courier: %w", err)
-	}
-	field := ce.Field
-	switch {
-	case field == "connection_uri":
-		field = "smtp"
-	case field == "from_address":
-		field = "from"
-	case field == "templates":
-		field = "mail_templates"
-	case strings.HasPrefix(field, "templates."):
-		field = "mail_template " + strings.TrimPrefix(field, "templates.")
-	}
-	return fmt.Errorf("%s: %w", field, ce.Err)
-}
-
-// courierMailer queues the engine's mails in the courier's outbox.
-type courierMailer struct{ c *courier.Courier }
-
-// Send renders m and stores it durably; delivery happens in the background.
-func (m courierMailer) Send(ctx context.Context, mail flows.Mail) error {
-	_, err := m.c.Enqueue(ctx, courier.Message{
-		To:       mail.To,
-		Template: courier.TemplateID(mail.Template),
-		Data: courier.TemplateData{
-			To:               mail.To,
-			RecoveryCode:     mail.RecoveryCode,
-			RecoveryURL:      mail.RecoveryURL,
-			VerificationCode: mail.VerificationCode,
-			VerificationURL:  mail.VerificationURL,
-			LoginCode:        mail.LoginCode,
-			RegistrationCode: mail.RegistrationCode,
-			Identity:         mail.Identity,
-			RequestURL:       mail.RequestURL,
-			TransientPayload: mail.TransientPayload,
-			ExpiresInMinutes: mail.ExpiresInMinutes,
-		},
-	})
-	return err
-}
-
 // flowsConfig resolves placeholders, checks every value and maps the app
 // to the engine's Config. Zero values stay zero: the engine fills in
 // Kratos's defaults.
 func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
-	r := replaceKnown(repl)
-	// The plain options are the engine's own groups; only their strings
-	// that may hold placeholders are replaced, into fresh values (a keeps
-	// the configuration as written).
+	// The plain options are the engine's own groups. Each topic below
+	// replaces the placeholders of its strings (into fresh values: a keeps
+	// the configuration as written), checks its values and maps what the
+	// engine reads in another form, in the order of the app's fields.
 	cfg := flows.Config{
 		SiteOptions:     a.SiteOptions,
 		SchemaOptions:   a.SchemaOptions,
 		BrowserOptions:  a.BrowserOptions,
+		CORSOptions:     a.CORSOptions,
 		LifespanOptions: flows.EngineLifespans(a.LifespanOptions),
 		CookieOptions:   a.CookieOptions,
 		SecretOptions:   a.SecretOptions,
@@ -461,189 +282,29 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 		CodeOptions:     flows.EngineCodeOptions(a.CodeOptions),
 		HookOptions:     a.HookOptions,
 		MFAOptions:      a.MFAOptions,
-
-		RecoveryEnabled:     a.Recovery != "",
-		RecoveryUse:         a.Recovery,
-		VerificationEnabled: a.Verification != "",
-		VerificationUse:     a.Verification,
 	}
-	cfg.PublicURL = r(a.PublicURL)
-	cfg.DefaultIdentitySchemaID = r(a.DefaultIdentitySchemaID)
-	cfg.DefaultReturnURL = r(a.DefaultReturnURL)
-	cfg.AllowedReturnURLs = replaceEach(a.AllowedReturnURLs, r)
-	cfg.UIURLs = nil
-	cfg.UIPrefix = r(a.UIPrefix)
-	cfg.CookieName, cfg.CookieDomain, cfg.CookiePath = r(a.CookieName), r(a.CookieDomain), r(a.CookiePath)
-	cfg.CookieSecrets = replaceEach(a.CookieSecrets, r)
-	cfg.CipherSecrets = replaceEach(a.CipherSecrets, r)
-	cfg.TOTPIssuer = r(a.TOTPIssuer)
-
-	var errs []error
-	check := func(field string, err error) {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", field, err))
-		}
-	}
-	switch {
-	case cfg.PublicURL != "":
-		check("public_url", checkHTTPURL(cfg.PublicURL))
-	case a.PublicURL != "":
-		errs = append(errs, fmt.Errorf("public_url: %q is empty after replacing placeholders", a.PublicURL))
-	default:
-		errs = append(errs, errors.New(publicURLRequired))
-	}
-	if cfg.DefaultReturnURL != "" {
-		check("default_return_url", checkHTTPURL(cfg.DefaultReturnURL))
-	}
-	for _, u := range cfg.AllowedReturnURLs {
-		check("allowed_return_urls", flows.CheckAllowedReturnURL(u))
-	}
-	if len(a.UIURLs) > 0 {
-		cfg.UIURLs = make(map[string]string, len(a.UIURLs))
-		for _, kind := range slices.Sorted(maps.Keys(a.UIURLs)) {
-			u := r(a.UIURLs[kind])
-			check("ui_urls", checkUIKind(kind))
-			check("ui_urls."+kind, checkHTTPURL(u))
-			cfg.UIURLs[kind] = u
-		}
-	}
-	if cfg.UIPrefix != "" {
-		check("ui_prefix", checkPath(cfg.UIPrefix))
-	}
-	for _, l := range []struct {
-		field string
-		d     time.Duration
-	}{
-		{"session_lifespan", cfg.SessionLifespan},
-		{"earliest_possible_extend", cfg.EarliestPossibleExtend},
-		{"flow_lifespan", cfg.FlowLifespan},
-		{"privileged_session_max_age", cfg.PrivilegedSessionMaxAge},
-	} {
-		if l.d != 0 {
-			check(l.field, checkLifespan(l.d))
-		}
-	}
-	if cfg.CookieName != "" {
-		check("cookie_name", checkCookieName(cfg.CookieName))
-	}
-	if cfg.CookieDomain != "" {
-		check("cookie_domain", checkCookieDomain(cfg.CookieDomain))
-	}
-	if cfg.CookiePath != "" {
-		check("cookie_path", checkPath(cfg.CookiePath))
-	}
-	sameSite, err := parseSameSite(a.CookieSameSite)
-	check("cookie_same_site", err)
-	cfg.CookieSameSite = sameSite
-	for _, s := range cfg.CookieSecrets {
-		check("cookie_secrets", checkSecret(s))
-	}
-	for _, s := range cfg.CipherSecrets {
-		check("cipher_secrets", checkSecret(s))
-	}
-	if a.RegistrationStyle != "" {
-		check("registration_style", checkOneOf("registration style", a.RegistrationStyle, registrationStyles))
-	}
-	if a.LoginStyle != "" {
-		check("login_style", checkOneOf("login style", a.LoginStyle, loginStyles))
-	}
-	if a.PasswordHasher != "" {
-		check("password_hasher", checkOneOf("password hasher", a.PasswordHasher, passwordHashers))
-	}
-	if a.BcryptCost != 0 {
-		check("bcrypt_cost", checkBcryptCost(a.BcryptCost))
-	}
-	if a.Recovery != "" {
-		check("recovery", checkOneOf("recovery method", a.Recovery, flowMethods))
-	}
-	if a.Verification != "" {
-		check("verification", checkOneOf("verification method", a.Verification, flowMethods))
-	}
-	if a.CodeLifespan != 0 {
-		check("code_lifespan", checkLifespan(time.Duration(a.CodeLifespan)))
-	}
-	if a.CodeMaxSubmissions != 0 {
-		check("code_max_submissions", checkCodeMaxSubmissions(a.CodeMaxSubmissions))
-	}
-	check("disable_password", checkFirstFactor(a))
-	if len(a.Methods) > 0 {
-		check("methods", checkMethods(a.Methods))
-		cfg.Methods = make(map[string]bool, len(a.Methods))
-		for _, m := range a.Methods {
-			cfg.Methods[m] = true
-		}
-	}
-	if a.RequiredAAL != "" {
-		check("required_aal", checkOneOf("required AAL", a.RequiredAAL, requiredAALs))
-	}
-	if a.TOTPIssuer != "" && cfg.TOTPIssuer == "" {
-		check("totp_issuer", fmt.Errorf("%q is empty after replacing placeholders", a.TOTPIssuer))
-	}
-	if w := a.WebAuthn; w != nil {
-		cfg.WebAuthnRPID = r(w.RPID)
-		cfg.WebAuthnRPDisplayName = r(w.RPDisplayName)
-		cfg.WebAuthnPasswordless = w.Passwordless
-		if w.RPID != "" {
-			check("webauthn.rp_id", checkRPID(cfg.WebAuthnRPID))
-		}
-		cfg.WebAuthnRPOrigins = replaceEach(w.RPOrigins, r)
-		for _, o := range cfg.WebAuthnRPOrigins {
-			check("webauthn.rp_origins", checkOrigin(o))
-		}
-	}
-	if c := a.Code; c != nil {
-		cfg.CodePasswordless = c.Passwordless
-		cfg.CodeMFA = c.MFA
-	}
-	if p := a.Passkey; p != nil {
-		check("passkey", checkPasskeyEnabled(a))
-		cfg.PasskeyRPID = r(p.RPID)
-		cfg.PasskeyRPDisplayName = r(p.RPDisplayName)
-		if p.RPID != "" {
-			check("passkey.rp_id", checkRPID(cfg.PasskeyRPID))
-		}
-		cfg.PasskeyRPOrigins = replaceEach(p.RPOrigins, r)
-		for _, o := range cfg.PasskeyRPOrigins {
-			check("passkey.rp_origins", checkOrigin(o))
-		}
-		if s := p.AuthenticatorSelection; s != nil {
-			cfg.PasskeyResidentKey, cfg.PasskeyUserVerification, cfg.PasskeyAttachment = s.ResidentKey, s.UserVerification, s.Attachment
-			check("passkey.authenticator_selection", checkPasskeySelection(s))
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(a.MailTemplates)) {
-		check("mail_templates", checkMailTemplateName(name))
-	}
-	if a.SMTP != "" && !hasPlaceholder(a.SMTP) {
-		check("smtp", checkSMTPURI(a.SMTP))
-	}
-	if a.From != "" && !hasPlaceholder(a.From) {
-		check("from", checkFromAddress(a.From))
-	}
-	if a.MailRetryBase != 0 {
-		check("mail_retry_base", checkLifespan(time.Duration(a.MailRetryBase)))
-	}
-	if a.IdentitySchema != "" {
-		schema, err := readSchemaSource(r(a.IdentitySchema))
-		check("identity_schema", err)
-		cfg.IdentitySchema = schema
-	}
-	for _, s := range a.IdentitySchemas {
-		if s == nil {
-			continue
-		}
-		if err := flows.CheckIdentitySchemaID(s.ID); err != nil {
-			check("identity_schemas", err)
-			continue
-		}
-		schema, err := readSchemaSource(r(s.Path))
-		check("identity_schemas."+s.ID, err)
-		cfg.IdentitySchemas = append(cfg.IdentitySchemas,
-			flows.IdentitySchemaConfig{ID: s.ID, Raw: schema, SelfserviceSelectable: s.SelfserviceSelectable})
-	}
-	a.applyHardening(&cfg)
-	errs = append(errs, a.uiFlowsConfig(&cfg, r)...)
+	r := replaceKnown(repl)
+	var errs configErrors
+	a.browserFlowsConfig(&cfg, r, &errs)  // browser_options.go
+	a.sessionFlowsConfig(&cfg, r, &errs)  // session_options.go
+	a.methodFlowsConfig(&cfg, r, &errs)   // method_options.go
+	a.webauthnFlowsConfig(&cfg, r, &errs) // webauthn_options.go
+	a.checkMailOptions(&errs)             // mail_options.go
+	a.schemaFlowsConfig(&cfg, r, &errs)   // identity_schema_options.go
+	a.applyHardening(&cfg)                // hardening_options.go
+	a.uiFlowsConfig(&cfg, r, &errs)       // ui_options.go
 	return cfg, errors.Join(errs...)
+}
+
+// configErrors collects what is wrong with a configuration, each error
+// named by its JSON field.
+type configErrors []error
+
+// check records err, if any, under field.
+func (e *configErrors) check(field string, err error) {
+	if err != nil {
+		*e = append(*e, fmt.Errorf("%s: %w", field, err))
+	}
 }
 
 // replaceKnown replaces the placeholders repl knows (e.g. {env.X}) and

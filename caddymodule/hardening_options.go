@@ -10,6 +10,28 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows"
 )
 
+// The abuse limits and the password breach check: rate_limits and
+// breached_password_check.
+
+// unmarshalHardeningOption reads
+//
+//	rate_limits off | { … }   (see parseRateLimits)
+//	breached_password_check <on|off>
+func (a *App) unmarshalHardeningOption(o *globalOption) (bool, error) {
+	var err error
+	switch o.name {
+	case "rate_limits":
+		a.RateLimits, err = parseRateLimits(o.d)
+	case "breached_password_check":
+		var v string
+		v, err = o.choice("breached_password_check", []string{"on", "off"})
+		a.DisableBreachedPasswordCheck = v == "off"
+	default:
+		return false, nil
+	}
+	return true, err
+}
+
 // parseRateLimits reads `rate_limits off` or
 //
 //	rate_limits {
