@@ -1,6 +1,8 @@
 package sessionstore
 
 import (
+	"context"
+	"fmt"
 	"sync"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore/internal/cache"
@@ -93,6 +95,55 @@ func (b *recordBuf) release() {
 	if cap(b.rec) <= 64<<10 && cap(b.w.b) <= 64<<10 && cap(b.w.bytes) <= 64<<10 {
 		recordBufs.Put(b)
 	}
+}
+
+// ServeSession is GetSessionByTokenHash of every engine: ctx and the
+// engine's guard are checked, an empty hash is ErrNotFound, then the
+// session comes from c or else from load (the engine's read of storage,
+// which enters g itself), and is cached until deadline(sess) (unix
+// nanoseconds; 0: never). c may be nil (no caching).
+func (c *Caches) ServeSession(ctx context.Context, g *Guard, hash []byte, load func() (*Session, error), deadline func(*Session) int64) (*Session, error) {
+	sess, err := c.serveSession(ctx, g, hash, load, deadline)
+	if err != nil {
+		return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
+	}
+	return sess, nil
+}
+
+func (c *Caches) serveSession(ctx context.Context, g *Guard, hash []byte, load func() (*Session, error), deadline func(*Session) int64) (*Session, error) {
+	if err := g.Ready(ctx); err != nil {
+		return nil, err
+	}
+	if len(hash) == 0 {
+		return nil, ErrNotFound
+	}
+	sess, fence, ok := c.Session(hash)
+	if ok {
+		return sess, nil
+	}
+	sess, err := load()
+	if err != nil {
+		return nil, err
+	}
+	c.PutSession(hash, sess, deadline(sess), fence)
+	return sess, nil
+}
+
+// ServeIdentity is GetIdentityShared of every engine: the shared identity
+// of id from c, or else get's (the engine's GetIdentity, whose errors it
+// returns as they are) trimmed by ShareIdentity and cached. c may be nil.
+func (c *Caches) ServeIdentity(id string, get func() (*Identity, error)) (*Identity, error) {
+	ident, fence, ok := c.Identity(id)
+	if ok {
+		return ident, nil
+	}
+	ident, err := get()
+	if err != nil {
+		return nil, err
+	}
+	ident = sharedIdentity(ident)
+	c.PutIdentity(ident, fence)
+	return ident, nil
 }
 
 // Session returns the cached session of a token hash (shared: read-only)

@@ -63,7 +63,7 @@ var _ Exporter = (*Store)(nil)
 // The items are fn's own. An error from fn stops the export and is
 // returned wrapped.
 func (s *Store) Export(ctx context.Context, fn func(*Item) error) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return fmt.Errorf("sessionstore: export: %w", err)
 	}

@@ -158,13 +158,18 @@ func loadIdentity(txn *badger.Txn, id string) (*Identity, error) {
 }
 
 func decodeIdentity(item *badger.Item) (*Identity, error) {
-	ident := new(Identity)
-	err := item.Value(func(v []byte) error { return json.Unmarshal(v, ident) })
-	if err != nil {
-		return nil, fmt.Errorf("decode identity %q: %w", item.Key(), err)
+	return decodeItem(item, internIdentity, func() string { return fmt.Sprintf("decode identity %q", item.Key()) })
+}
+
+// decodeItem decodes the identity or session Badger holds in item; a
+// failure is wrapped as what() says.
+func decodeItem[T any](item *badger.Item, intern func(*T), what func() string) (*T, error) {
+	v := new(T)
+	if err := item.Value(func(data []byte) error { return json.Unmarshal(data, v) }); err != nil {
+		return nil, fmt.Errorf("%s: %w", what(), err)
 	}
-	internIdentity(ident)
-	return ident, nil
+	intern(v)
+	return v, nil
 }
 
 // CreateIdentity stores a new identity and its credential indexes in one
@@ -182,19 +187,12 @@ func (s *Store) CreateIdentity(ctx context.Context, id *Identity) error {
 }
 
 func (s *Store) createIdentity(ctx context.Context, id *Identity) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := validID("identity", id.ID); err != nil {
-		return err
-	}
-	idx, err := IdentityIndexes(id)
-	if err != nil {
-		return err
-	}
-	data, err := json.Marshal(id)
+	idx, data, err := EncodeIdentity(id)
 	if err != nil {
 		return err
 	}
@@ -236,7 +234,7 @@ func (s *Store) UpdateIdentity(ctx context.Context, id *Identity) error {
 }
 
 func (s *Store) updateIdentity(ctx context.Context, id *Identity) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -247,13 +245,9 @@ func (s *Store) updateIdentity(ctx context.Context, id *Identity) error {
 	if id.trimmed {
 		return ErrSharedIdentity
 	}
-	newIdx, err := IdentityIndexes(id)
-	if err != nil {
-		return err
-	}
 	next := *id
 	next.Version = id.Version + 1
-	data, err := json.Marshal(&next)
+	newIdx, data, err := EncodeIdentity(&next)
 	if err != nil {
 		return err
 	}
@@ -269,8 +263,8 @@ func (s *Store) updateIdentity(ctx context.Context, id *Identity) error {
 		if err != nil {
 			return err
 		}
-		if old.Version != id.Version {
-			return fmt.Errorf("%w: stored version %d, the update was made from version %d", ErrConflict, old.Version, id.Version)
+		if err := CheckVersion(old.Version, id.Version); err != nil {
+			return err
 		}
 		oldIdx, err := IdentityIndexes(old)
 		if err != nil {
@@ -383,7 +377,7 @@ func (m IdentityModifier) Modify(ctx context.Context, id string, fn func(*Identi
 
 // GetIdentity loads an identity by id; ErrNotFound if absent.
 func (s *Store) GetIdentity(ctx context.Context, id string) (*Identity, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
 	}
@@ -406,17 +400,7 @@ func (s *Store) GetIdentity(ctx context.Context, id string) (*Identity, error) {
 // is shared — callers must not modify it. The shared copy has no password
 // credential and no admin metadata (see sharedIdentity).
 func (s *Store) GetIdentityShared(ctx context.Context, id string) (*Identity, error) {
-	ident, fence, ok := s.caches.Identity(id)
-	if ok {
-		return ident, nil
-	}
-	ident, err := s.GetIdentity(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	ident = sharedIdentity(ident)
-	s.caches.PutIdentity(ident, fence)
-	return ident, nil
+	return s.caches.ServeIdentity(id, func() (*Identity, error) { return s.GetIdentity(ctx, id) })
 }
 
 // sharedIdentity trims an identity (the caller's own copy) for the shared
@@ -441,7 +425,7 @@ func sharedIdentity(id *Identity) *Identity {
 // credential type credType (identifiers are compared as stored; callers
 // normalise, e.g. lower-case emails). ErrNotFound if nobody owns it.
 func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifier string) (*Identity, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sessionstore: find identity by %s: %w", credType, err)
 	}
@@ -472,7 +456,7 @@ func (s *Store) DeleteIdentity(ctx context.Context, id string) error {
 }
 
 func (s *Store) deleteIdentity(ctx context.Context, id string) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -526,7 +510,7 @@ func (s *Store) deleteIdentity(ctx context.Context, id string) error {
 // last id of that page). The returned next is "" on the last page.
 // pageSize <= 0 means 250.
 func (s *Store) ListIdentities(ctx context.Context, pageToken string, pageSize int) (ids []*Identity, next string, err error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("sessionstore: list identities: %w", err)
 	}

@@ -62,7 +62,7 @@ func (s *Store) PutRecord(ctx context.Context, ns, key string, value []byte, ttl
 
 // withUpdate guards, validates ns and runs fn in a retried update.
 func (s *Store) withUpdate(ctx context.Context, ns string, fn func(txn *badger.Txn) error) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (s *Store) withUpdate(ctx context.Context, ns string, fn func(txn *badger.T
 // GetRecord loads a record; ErrNotFound when absent or expired. The value
 // is the caller's own copy (non-nil, possibly empty).
 func (s *Store) GetRecord(ctx context.Context, ns, key string) ([]byte, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sessionstore: get record %s/%s: %w", ns, key, err)
 	}
@@ -161,7 +161,7 @@ func (s *Store) UpdateRecord(ctx context.Context, ns, key string, fn func(old []
 // keep. An error from fn stops the scan and is returned (wrapped). fn runs
 // inside a read snapshot; it may call other Store methods.
 func (s *Store) ScanRecords(ctx context.Context, ns string, fn func(key string, value []byte) error) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return fmt.Errorf("sessionstore: scan records %s: %w", ns, err)
 	}
@@ -212,7 +212,7 @@ func (s *Store) Secret(ctx context.Context, name string, gen func() ([]byte, err
 }
 
 func (s *Store) secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -233,12 +233,9 @@ func (s *Store) secret(ctx context.Context, name string, gen func() ([]byte, err
 	if !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	fresh, err := gen()
+	fresh, err := NewSecret(gen)
 	if err != nil {
-		return nil, fmt.Errorf("generate: %w", err)
-	}
-	if len(fresh) == 0 {
-		return nil, errors.New("generator returned an empty secret")
+		return nil, err
 	}
 	err = s.update(ctx, func(txn *badger.Txn) error {
 		var err error

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -149,13 +147,7 @@ func writeSession(txn *badger.Txn, sess *Session, data []byte) error {
 }
 
 func decodeSession(item *badger.Item) (*Session, error) {
-	sess := new(Session)
-	err := item.Value(func(v []byte) error { return json.Unmarshal(v, sess) })
-	if err != nil {
-		return nil, fmt.Errorf("decode session: %w", err)
-	}
-	internSession(sess)
-	return sess, nil
+	return decodeItem(item, internSession, func() string { return "decode session" })
 }
 
 func loadSessionByKey(txn *badger.Txn, key []byte) (*Session, error) {
@@ -236,15 +228,12 @@ func (s *Store) CreateSession(ctx context.Context, sess *Session) error {
 }
 
 func (s *Store) createSession(ctx context.Context, sess *Session) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := validSession(sess); err != nil {
-		return err
-	}
-	data, err := json.Marshal(sess)
+	data, err := EncodeSession(sess)
 	if err != nil {
 		return err
 	}
@@ -299,15 +288,12 @@ func (s *Store) UpdateSession(ctx context.Context, sess *Session) error {
 }
 
 func (s *Store) updateSession(ctx context.Context, sess *Session) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := validSession(sess); err != nil {
-		return err
-	}
-	data, err := json.Marshal(sess)
+	data, err := EncodeSession(sess)
 	if err != nil {
 		return err
 	}
@@ -373,7 +359,7 @@ func (s *Store) ModifySession(ctx context.Context, id string, tokenHash []byte, 
 }
 
 func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, change func(*Session) error) (*Session, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -386,18 +372,9 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 		if err != nil {
 			return err
 		}
-		if tokenHash != nil && !bytes.Equal(cur.TokenHash, tokenHash) {
-			return ErrTokenChanged
-		}
-		oldHash = cur.TokenHash
-		oldIdentity, oldLogout := cur.IdentityID, bytes.Clone(cur.LogoutTokenHash)
-		if err := change(cur); err != nil {
-			return err
-		}
-		if cur.ID != id || cur.IdentityID != oldIdentity || !bytes.Equal(cur.LogoutTokenHash, oldLogout) {
-			return errors.New("a session's id, identity and logout token cannot be modified")
-		}
-		if err := validSession(cur); err != nil {
+		var data []byte
+		oldHash, data, err = ChangeSession(cur, id, tokenHash, change)
+		if err != nil {
 			return err
 		}
 		if !bytes.Equal(cur.TokenHash, oldHash) {
@@ -411,10 +388,6 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 			if err := txn.Delete(sessKey(oldHash)); err != nil {
 				return err
 			}
-		}
-		data, err := json.Marshal(cur)
-		if err != nil {
-			return err
 		}
 		if err := writeSession(txn, cur, data); err != nil {
 			return err
@@ -441,40 +414,32 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 // sees the new state. ErrNotFound if absent or past ExpiresAt+SessionGrace;
 // callers still check Active and ExpiresAt themselves.
 func (s *Store) GetSessionByTokenHash(ctx context.Context, hash []byte) (*Session, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
-	}
-	if s.closed.Load() {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", ErrClosed)
-	}
-	if len(hash) == 0 {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", ErrNotFound)
-	}
-	sess, fence, ok := s.caches.Session(hash)
-	if ok {
-		return sess, nil
-	}
-	done, err := s.enter(ctx)
+	return s.caches.ServeSession(ctx, &s.guard, hash, func() (*Session, error) { return s.loadSession(ctx, hash) }, cacheDeadline)
+}
+
+// loadSession reads the session of a token hash from Badger.
+func (s *Store) loadSession(ctx context.Context, hash []byte) (*Session, error) {
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
+		return nil, err
 	}
 	defer done()
+	var sess *Session
 	err = s.db.View(func(txn *badger.Txn) error {
 		var err error
 		sess, err = loadSessionByKey(txn, sessKey(hash))
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
+		return nil, err
 	}
-	s.caches.PutSession(hash, sess, cacheDeadline(sess), fence)
 	return sess, nil
 }
 
 // GetSession loads a session by id; ErrNotFound if absent. The result is
 // the caller's own copy.
 func (s *Store) GetSession(ctx context.Context, id string) (*Session, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sessionstore: get session %s: %w", id, err)
 	}
@@ -494,7 +459,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (*Session, error) {
 // GetSessionByLogoutTokenHash loads a session by its logout token hash;
 // ErrNotFound if absent. The result is the caller's own copy.
 func (s *Store) GetSessionByLogoutTokenHash(ctx context.Context, hash []byte) (*Session, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sessionstore: get session by logout token: %w", err)
 	}
@@ -521,7 +486,7 @@ func (s *Store) GetSessionByLogoutTokenHash(ctx context.Context, hash []byte) (*
 // (including inactive and recently expired ones), newest IssuedAt first.
 // The results are the caller's own copies.
 func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) ([]*Session, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sessionstore: list sessions of %s: %w", identityID, err)
 	}
@@ -550,12 +515,7 @@ func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) (
 	if err != nil {
 		return nil, fmt.Errorf("sessionstore: list sessions of %s: %w", identityID, err)
 	}
-	slices.SortFunc(out, func(a, b *Session) int {
-		if c := b.IssuedAt.Compare(a.IssuedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	SortSessions(out)
 	return out, nil
 }
 
@@ -569,7 +529,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string) error {
 }
 
 func (s *Store) revokeSession(ctx context.Context, id string) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -581,12 +541,8 @@ func (s *Store) revokeSession(ctx context.Context, id string) error {
 			return err
 		}
 		hash = sess.TokenHash
-		if !sess.Active {
-			return nil
-		}
-		sess.Active = false
-		data, err := json.Marshal(sess)
-		if err != nil {
+		data, err := Revoke(sess)
+		if data == nil {
 			return err
 		}
 		return putSessionValue(txn, sess, data)
@@ -606,7 +562,7 @@ func (s *Store) RevokeSessionsOfIdentity(ctx context.Context, identityID, except
 }
 
 func (s *Store) revokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (int, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -631,11 +587,10 @@ func (s *Store) revokeSessionsOfIdentity(ctx context.Context, identityID, except
 			if err != nil {
 				return err
 			}
-			if !sess.Active || (!sess.ExpiresAt.IsZero() && !now.Before(sess.ExpiresAt)) {
+			if !Revocable(sess, now) {
 				continue
 			}
-			sess.Active = false
-			data, err := json.Marshal(sess)
+			data, err := Revoke(sess)
 			if err != nil {
 				return err
 			}

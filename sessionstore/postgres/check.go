@@ -24,7 +24,7 @@ func (s *Store) Check(ctx context.Context) (*ss.CheckReport, error) {
 }
 
 func (s *Store) check(ctx context.Context) (*ss.CheckReport, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +61,7 @@ func (s *Store) check(ctx context.Context) (*ss.CheckReport, error) {
 				return err
 			}
 			rep.Identities = len(identities)
-			indexed := map[string]bool{}
+			audit := ss.IndexAudit{Report: rep, Identities: identities}
 			rows, err = tx.Query(ctx, "SELECT type, hash, identifier, identity_id FROM kratos_identifiers")
 			if err != nil {
 				return err
@@ -76,39 +76,13 @@ func (s *Store) check(ctx context.Context) (*ss.CheckReport, error) {
 				if string(identifierHash(string(ident))) != string(hash) {
 					rep.Problems = append(rep.Problems, fmt.Sprintf("identifier %s %q: hash does not match", typ, ident))
 				}
-				id, ok := identities[owner]
-				if !ok {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("identifier %s %q points at missing identity %s", typ, ident, owner))
-					continue
-				}
-				indexed[owner+"\x00"+typ+"\x00"+string(ident)] = true
-				found := false
-				idx, _ := ss.IdentityIndexes(id)
-				for _, e := range idx {
-					if e.Type == typ && e.Identifier == string(ident) {
-						found = true
-					}
-				}
-				if !found {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("identifier %s %q points at identity %s which does not list it", typ, ident, owner))
-				}
+				audit.Entry(fmt.Sprintf("identifier %s %q", typ, ident), owner, typ, string(ident))
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
 				return err
 			}
-			for _, id := range identities {
-				idx, err := ss.IdentityIndexes(id)
-				if err != nil {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("identity %s: %v", id.ID, err))
-					continue
-				}
-				for _, e := range idx {
-					if !indexed[id.ID+"\x00"+e.Type+"\x00"+e.Identifier] {
-						rep.Problems = append(rep.Problems, fmt.Sprintf("identity %s: %s identifier %q not indexed", id.ID, e.Type, e.Identifier))
-					}
-				}
-			}
+			audit.Unindexed()
 			rows, err = tx.Query(ctx, "SELECT id, token_hash, identity_id, data FROM kratos_sessions WHERE "+liveSession)
 			if err != nil {
 				return err
@@ -161,7 +135,7 @@ const sweepBatch = 5000
 // Readers already ignore such rows; sweeping keeps the tables bounded.
 func (s *Store) Sweep(ctx context.Context) (SweepReport, error) {
 	var total SweepReport
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return total, fmt.Errorf("sessionstore: sweep: %w", err)
 	}

@@ -75,7 +75,7 @@ const copyBatch = 200
 // cluster is told to empty its caches.
 func (s *Store) CopyFrom(ctx context.Context, src ss.Exporter, opts CopyOptions) (CopyReport, error) {
 	var rep CopyReport
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("sessionstore: copy: %w", err)
 	}

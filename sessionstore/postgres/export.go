@@ -15,7 +15,7 @@ import (
 // Items are handed to fn after the snapshot is read, so fn may call the
 // store.
 func (s *Store) Export(ctx context.Context, fn func(*ss.Item) error) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return fmt.Errorf("sessionstore: export: %w", err)
 	}

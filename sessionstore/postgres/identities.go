@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -33,13 +32,10 @@ func indexArrays(idx []ss.IndexEntry) (types []string, hashes, idents [][]byte) 
 // validIdentity checks what every stored identity needs, including that
 // its id and credential types fit a text column.
 func validIdentity(id *ss.Identity) ([]ss.IndexEntry, []byte, error) {
-	if err := ss.ValidateID("identity", id.ID); err != nil {
-		return nil, nil, err
-	}
-	if !storable(id.ID) {
+	if ss.ValidateID("identity", id.ID) == nil && !storable(id.ID) {
 		return nil, nil, fmt.Errorf("identity id %q cannot be stored", id.ID)
 	}
-	idx, err := ss.IdentityIndexes(id)
+	idx, data, err := ss.EncodeIdentity(id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -47,10 +43,6 @@ func validIdentity(id *ss.Identity) ([]ss.IndexEntry, []byte, error) {
 		if !storable(e.Type) {
 			return nil, nil, fmt.Errorf("credential type %q cannot be stored", e.Type)
 		}
-	}
-	data, err := json.Marshal(id)
-	if err != nil {
-		return nil, nil, err
 	}
 	return idx, data, nil
 }
@@ -110,7 +102,7 @@ func (s *Store) CreateIdentity(ctx context.Context, id *ss.Identity) error {
 }
 
 func (s *Store) createIdentity(ctx context.Context, id *ss.Identity) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -147,7 +139,7 @@ func (s *Store) UpdateIdentity(ctx context.Context, id *ss.Identity) error {
 }
 
 func (s *Store) updateIdentity(ctx context.Context, id *ss.Identity) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -179,8 +171,8 @@ func (s *Store) updateIdentity(ctx context.Context, id *ss.Identity) error {
 		if err != nil {
 			return err
 		}
-		if uint64(version) != id.Version { // #nosec G115 -- versions are never negative
-			return fmt.Errorf("%w: stored version %d, the update was made from version %d", ss.ErrConflict, version, id.Version)
+		if err := ss.CheckVersion(uint64(version), id.Version); err != nil { // #nosec G115 -- versions are never negative
+			return err
 		}
 		types, hashes, _ := indexArrays(idx)
 		if _, err := tx.Exec(ctx, `DELETE FROM kratos_identifiers WHERE identity_id = $1
@@ -238,7 +230,7 @@ func (s *Store) GetIdentity(ctx context.Context, id string) (*ss.Identity, error
 }
 
 func (s *Store) getIdentity(ctx context.Context, id string) (*ss.Identity, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -264,30 +256,10 @@ func (s *Store) getIdentity(ctx context.Context, id string) (*ss.Identity, error
 // identity cache (kept coherent across nodes); the result is shared and
 // trimmed (sessionstore.ShareIdentity): read-only.
 func (s *Store) GetIdentityShared(ctx context.Context, id string) (*ss.Identity, error) {
-	live := s.cacheLive.Load()
-	var fence ss.CacheFence
-	if live {
-		ident, f, ok := s.caches.Identity(id)
-		if ok {
-			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
-			}
-			if s.closed.Load() {
-				return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, ss.ErrClosed)
-			}
-			return ident, nil
-		}
-		fence = f
+	if err := s.guard.Ready(ctx); err != nil {
+		return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
 	}
-	ident, err := s.GetIdentity(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	ident = ss.ShareIdentity(ident)
-	if live {
-		s.caches.PutIdentity(ident, fence)
-	}
-	return ident, nil
+	return s.liveCaches().ServeIdentity(id, func() (*ss.Identity, error) { return s.GetIdentity(ctx, id) })
 }
 
 // FindIdentityByCredential loads the identity owning identifier for
@@ -301,7 +273,7 @@ func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifi
 }
 
 func (s *Store) findIdentity(ctx context.Context, credType, identifier string) (*ss.Identity, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +308,7 @@ func (s *Store) DeleteIdentity(ctx context.Context, id string) error {
 }
 
 func (s *Store) deleteIdentity(ctx context.Context, id string) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -388,7 +360,7 @@ func (s *Store) ListIdentities(ctx context.Context, pageToken string, pageSize i
 }
 
 func (s *Store) listIdentities(ctx context.Context, pageToken string, pageSize int) ([]*ss.Identity, string, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, "", err
 	}

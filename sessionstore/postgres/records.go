@@ -52,7 +52,7 @@ func (s *Store) PutRecord(ctx context.Context, ns, key string, value []byte, ttl
 }
 
 func (s *Store) putRecord(ctx context.Context, ns, key string, value []byte, ttl time.Duration) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (s *Store) GetRecord(ctx context.Context, ns, key string) ([]byte, error) {
 }
 
 func (s *Store) getRecord(ctx context.Context, ns, key string) ([]byte, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func (s *Store) DeleteRecord(ctx context.Context, ns, key string) error {
 }
 
 func (s *Store) deleteRecord(ctx context.Context, ns, key string) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func (s *Store) TakeRecord(ctx context.Context, ns, key string) ([]byte, error) 
 }
 
 func (s *Store) takeRecord(ctx context.Context, ns, key string) ([]byte, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func (s *Store) UpdateRecord(ctx context.Context, ns, key string, fn func(old []
 }
 
 func (s *Store) updateRecord(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, time.Duration, error)) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -280,7 +280,7 @@ func (s *Store) ScanRecords(ctx context.Context, ns string, fn func(key string, 
 }
 
 func (s *Store) scanRecords(ctx context.Context, ns string, fn func(key string, value []byte) error) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -352,7 +352,7 @@ func (s *Store) Secret(ctx context.Context, name string, gen func() ([]byte, err
 }
 
 func (s *Store) secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -377,12 +377,9 @@ func (s *Store) secret(ctx context.Context, name string, gen func() ([]byte, err
 	if !errors.Is(err, ss.ErrNotFound) {
 		return v, err
 	}
-	fresh, err := gen()
+	fresh, err := ss.NewSecret(gen)
 	if err != nil {
-		return nil, fmt.Errorf("generate: %w", err)
-	}
-	if len(fresh) == 0 {
-		return nil, errors.New("generator returned an empty secret")
+		return nil, err
 	}
 	err = s.write(ctx, func() error {
 		_, err := s.pool.Exec(ctx, "INSERT INTO kratos_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, fresh)

@@ -3,10 +3,8 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +43,7 @@ func nilIfEmpty(b []byte) []byte {
 	return b
 }
 
+// validSession is EncodeSession for a session whose ids fit text columns.
 func validSession(sess *ss.Session) ([]byte, error) {
 	if err := ss.ValidateSession(sess); err != nil {
 		return nil, err
@@ -52,7 +51,7 @@ func validSession(sess *ss.Session) ([]byte, error) {
 	if !storable(sess.ID) || !storable(sess.IdentityID) {
 		return nil, fmt.Errorf("session %q of identity %q cannot be stored", sess.ID, sess.IdentityID)
 	}
-	return json.Marshal(sess)
+	return ss.EncodeSession(sess)
 }
 
 // sessionConflict names the unique key a session write collided with.
@@ -82,7 +81,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *ss.Session) error {
 }
 
 func (s *Store) createSession(ctx context.Context, sess *ss.Session) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -146,7 +145,7 @@ func (s *Store) UpdateSession(ctx context.Context, sess *ss.Session) error {
 }
 
 func (s *Store) updateSession(ctx context.Context, sess *ss.Session) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -194,7 +193,7 @@ func (s *Store) ModifySession(ctx context.Context, id string, tokenHash []byte, 
 }
 
 func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, change func(*ss.Session) error) (*ss.Session, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -210,18 +209,13 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 		if err != nil {
 			return err
 		}
-		if tokenHash != nil && !bytes.Equal(cur.TokenHash, tokenHash) {
-			return ss.ErrTokenChanged
-		}
-		oldHash = cur.TokenHash
-		oldIdentity, oldLogout := cur.IdentityID, bytes.Clone(cur.LogoutTokenHash)
-		if err := change(cur); err != nil {
-			return &callbackError{err}
-		}
-		if cur.ID != id || cur.IdentityID != oldIdentity || !bytes.Equal(cur.LogoutTokenHash, oldLogout) {
-			return errors.New("a session's id, identity and logout token cannot be modified")
-		}
-		data, err := validSession(cur)
+		var data []byte
+		oldHash, data, err = ss.ChangeSession(cur, id, tokenHash, func(cur *ss.Session) error {
+			if err := change(cur); err != nil {
+				return &callbackError{err}
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
@@ -248,37 +242,12 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 // notification connection listens), then one indexed query. The result
 // is shared: read-only. ErrNotFound if absent or past purge.
 func (s *Store) GetSessionByTokenHash(ctx context.Context, hash []byte) (*ss.Session, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
-	}
-	if s.closed.Load() {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", ss.ErrClosed)
-	}
-	if len(hash) == 0 {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", ss.ErrNotFound)
-	}
-	live := s.cacheLive.Load()
-	var fence ss.CacheFence
-	if live {
-		sess, f, ok := s.caches.Session(hash)
-		if ok {
-			return sess, nil
-		}
-		fence = f
-	}
-	sess, err := s.getSessionBy(ctx, "token_hash", hash)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
-	}
-	if live {
-		s.caches.PutSession(hash, sess, cacheDeadline(sess), fence)
-	}
-	return sess, nil
+	return s.liveCaches().ServeSession(ctx, &s.guard, hash, func() (*ss.Session, error) { return s.getSessionBy(ctx, "token_hash", hash) }, cacheDeadline)
 }
 
 // getSessionBy loads a live session by a unique column.
 func (s *Store) getSessionBy(ctx context.Context, column string, key any) (*ss.Session, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +306,7 @@ func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) (
 }
 
 func (s *Store) listSessions(ctx context.Context, identityID string) ([]*ss.Session, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -368,12 +337,7 @@ func (s *Store) listSessions(ctx context.Context, identityID string) ([]*ss.Sess
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, func(a, b *ss.Session) int {
-		if c := b.IssuedAt.Compare(a.IssuedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	ss.SortSessions(out)
 	return out, nil
 }
 
@@ -387,7 +351,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string) error {
 }
 
 func (s *Store) revokeSession(ctx context.Context, id string) error {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return err
 	}
@@ -402,12 +366,8 @@ func (s *Store) revokeSession(ctx context.Context, id string) error {
 			return err
 		}
 		hash = sess.TokenHash
-		if !sess.Active {
-			return nil
-		}
-		sess.Active = false
-		data, err := json.Marshal(sess)
-		if err != nil {
+		data, err := ss.Revoke(sess)
+		if data == nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, "UPDATE kratos_sessions SET data = $2 WHERE id = $1", id, data); err != nil {
@@ -430,7 +390,7 @@ func (s *Store) RevokeSessionsOfIdentity(ctx context.Context, identityID, except
 }
 
 func (s *Store) revokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (int, error) {
-	done, err := s.enter(ctx)
+	done, err := s.guard.Enter(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -458,11 +418,10 @@ func (s *Store) revokeSessionsOfIdentity(ctx context.Context, identityID, except
 			if err != nil {
 				return err
 			}
-			if !sess.Active || (!sess.ExpiresAt.IsZero() && !now.Before(sess.ExpiresAt)) {
+			if !ss.Revocable(sess, now) {
 				continue
 			}
-			sess.Active = false
-			data, err := json.Marshal(sess)
+			data, err := ss.Revoke(sess)
 			if err != nil {
 				return err
 			}
