@@ -74,12 +74,12 @@ func (a *IndexAudit) problem(format string, args ...any) {
 // indexed to it, every session id index points at a stored session of the
 // same id, and every session belongs to a stored identity. The crash tests
 // run it after kill -9; operators can run it too.
-func (s *Store) Check(ctx context.Context) (*CheckReport, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: check: %w", err)
+func (s *Store) Check(ctx context.Context) (_ *CheckReport, err error) {
+	defer WrapError(&err, "check")
+	if err := s.guard.Enter(ctx); err != nil {
+		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	rep := &CheckReport{}
 	err = s.db.View(func(txn *badger.Txn) error {
 		identities := map[string]*Identity{}
@@ -134,7 +134,7 @@ func (s *Store) Check(ctx context.Context) (*CheckReport, error) {
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sessionstore: check: %w", err)
+		return nil, err
 	}
 	return rep, nil
 }

@@ -62,12 +62,12 @@ var _ Exporter = (*Store)(nil)
 // one read snapshot (identities first, then sessions, records, secrets).
 // The items are fn's own. An error from fn stops the export and is
 // returned wrapped.
-func (s *Store) Export(ctx context.Context, fn func(*Item) error) error {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
-		return fmt.Errorf("sessionstore: export: %w", err)
+func (s *Store) Export(ctx context.Context, fn func(*Item) error) (err error) {
+	defer WrapError(&err, "export")
+	if err := s.guard.Enter(ctx); err != nil {
+		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	err = s.db.View(func(txn *badger.Txn) error {
 		each := func(prefix string, f func(item *badger.Item, rest string) error) error {
 			opts := badger.DefaultIteratorOptions
@@ -138,7 +138,7 @@ func (s *Store) Export(ctx context.Context, fn func(*Item) error) error {
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("sessionstore: export: %w", err)
+		return err
 	}
 	return nil
 }

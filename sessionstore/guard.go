@@ -2,6 +2,8 @@ package sessionstore
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -17,22 +19,23 @@ type Guard struct {
 	inflight atomic.Int64
 }
 
-// Enter registers an operation; the returned func must be called when it
-// ends. It fails with ErrClosed after Shut and with ctx's error when ctx
-// is already done.
-func (g *Guard) Enter(ctx context.Context) (func(), error) {
+// Enter registers an operation, which must call Leave when it ends (when
+// Enter succeeded). It fails with ErrClosed after Shut and with ctx's
+// error when ctx is already done.
+func (g *Guard) Enter(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	g.inflight.Add(1)
 	if g.closed.Load() {
 		g.inflight.Add(-1)
-		return nil, ErrClosed
+		return ErrClosed
 	}
-	return g.leave, nil
+	return nil
 }
 
-func (g *Guard) leave() { g.inflight.Add(-1) }
+// Leave ends an operation that entered.
+func (g *Guard) Leave() { g.inflight.Add(-1) }
 
 // Ready is Enter's check without registering, for an answer served from
 // memory (a cache hit) that needs nothing the engine's Close releases.
@@ -54,4 +57,18 @@ func (g *Guard) Drain() {
 	for g.inflight.Load() > 0 {
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// WrapError gives the error of a failed Storage method the shape every
+// engine's errors have: "sessionstore: <op> <subjects joined by '/'>:
+// <cause>", or without subjects "sessionstore: <op>: <cause>". A method
+// defers it with its named error result; a nil error stays nil.
+func WrapError(errp *error, op string, subjects ...string) {
+	if *errp == nil {
+		return
+	}
+	if len(subjects) > 0 {
+		op += " " + strings.Join(subjects, "/")
+	}
+	*errp = fmt.Errorf("sessionstore: %s: %w", op, *errp)
 }

@@ -175,23 +175,15 @@ func decodeItem[T any](item *badger.Item, intern func(*T), what func() string) (
 // CreateIdentity stores a new identity and its credential indexes in one
 // transaction; ErrDuplicateCredential if any identifier is taken,
 // ErrAlreadyExists if the id is.
-func (s *Store) CreateIdentity(ctx context.Context, id *Identity) error {
+func (s *Store) CreateIdentity(ctx context.Context, id *Identity) (err error) {
 	if id == nil {
 		return errors.New("sessionstore: create identity: nil identity")
 	}
-	err := s.createIdentity(ctx, id)
-	if err != nil {
-		return fmt.Errorf("sessionstore: create identity %s: %w", id.ID, err)
-	}
-	return nil
-}
-
-func (s *Store) createIdentity(ctx context.Context, id *Identity) error {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+	defer WrapError(&err, "create identity", id.ID)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	idx, data, err := EncodeIdentity(id)
 	if err != nil {
 		return err
@@ -223,22 +215,15 @@ func (s *Store) createIdentity(ctx context.Context, id *Identity) error {
 // success the stored Version is one higher and id.Version is set to it, so
 // the caller's copy stays current. Callers that change an identity should
 // use ModifyIdentity, which re-reads and re-applies on a conflict.
-func (s *Store) UpdateIdentity(ctx context.Context, id *Identity) error {
+func (s *Store) UpdateIdentity(ctx context.Context, id *Identity) (err error) {
 	if id == nil {
 		return errors.New("sessionstore: update identity: nil identity")
 	}
-	if err := s.updateIdentity(ctx, id); err != nil {
-		return fmt.Errorf("sessionstore: update identity %s: %w", id.ID, err)
-	}
-	return nil
-}
-
-func (s *Store) updateIdentity(ctx context.Context, id *Identity) error {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+	defer WrapError(&err, "update identity", id.ID)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if err := validID("identity", id.ID); err != nil {
 		return err
 	}
@@ -376,12 +361,12 @@ func (m IdentityModifier) Modify(ctx context.Context, id string, fn func(*Identi
 }
 
 // GetIdentity loads an identity by id; ErrNotFound if absent.
-func (s *Store) GetIdentity(ctx context.Context, id string) (*Identity, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
+func (s *Store) GetIdentity(ctx context.Context, id string) (_ *Identity, err error) {
+	defer WrapError(&err, "get identity", id)
+	if err := s.guard.Enter(ctx); err != nil {
+		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var ident *Identity
 	err = s.db.View(func(txn *badger.Txn) error {
 		var err error
@@ -389,7 +374,7 @@ func (s *Store) GetIdentity(ctx context.Context, id string) (*Identity, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
+		return nil, err
 	}
 	return ident, nil
 }
@@ -424,12 +409,12 @@ func sharedIdentity(id *Identity) *Identity {
 // FindIdentityByCredential loads the identity owning identifier for
 // credential type credType (identifiers are compared as stored; callers
 // normalise, e.g. lower-case emails). ErrNotFound if nobody owns it.
-func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifier string) (*Identity, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: find identity by %s: %w", credType, err)
+func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifier string) (_ *Identity, err error) {
+	defer WrapError(&err, "find identity by", credType)
+	if err := s.guard.Enter(ctx); err != nil {
+		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var ident *Identity
 	err = s.db.View(func(txn *badger.Txn) error {
 		owner, err := getValue(txn, credKey(credType, identifier))
@@ -440,7 +425,7 @@ func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifi
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sessionstore: find identity by %s: %w", credType, err)
+		return nil, err
 	}
 	return ident, nil
 }
@@ -448,19 +433,12 @@ func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifi
 // DeleteIdentity removes an identity, its credential indexes and all its
 // sessions (with their indexes), and drops those sessions from the cache.
 // ErrNotFound if the identity does not exist.
-func (s *Store) DeleteIdentity(ctx context.Context, id string) error {
-	if err := s.deleteIdentity(ctx, id); err != nil {
-		return fmt.Errorf("sessionstore: delete identity %s: %w", id, err)
-	}
-	return nil
-}
-
-func (s *Store) deleteIdentity(ctx context.Context, id string) error {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) DeleteIdentity(ctx context.Context, id string) (err error) {
+	defer WrapError(&err, "delete identity", id)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if err := validID("identity", id); err != nil {
 		return err
 	}
@@ -510,11 +488,11 @@ func (s *Store) deleteIdentity(ctx context.Context, id string) error {
 // last id of that page). The returned next is "" on the last page.
 // pageSize <= 0 means 250.
 func (s *Store) ListIdentities(ctx context.Context, pageToken string, pageSize int) (ids []*Identity, next string, err error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
-		return nil, "", fmt.Errorf("sessionstore: list identities: %w", err)
+	defer WrapError(&err, "list identities")
+	if err := s.guard.Enter(ctx); err != nil {
+		return nil, "", err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if pageSize <= 0 {
 		pageSize = defaultPageSize
 	}
@@ -549,7 +527,7 @@ func (s *Store) ListIdentities(ctx context.Context, pageToken string, pageSize i
 		return nil
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("sessionstore: list identities: %w", err)
+		return nil, "", err
 	}
 	return ids, next, nil
 }

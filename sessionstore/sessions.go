@@ -220,19 +220,12 @@ func deleteSessionKeys(txn *badger.Txn, identityID, sessionID string) ([]byte, e
 // id, by logout-token hash and by identity, all expiring SessionGrace after
 // ExpiresAt (zero ExpiresAt: no expiry). ErrAlreadyExists if the id, token
 // hash or logout hash is taken. The identity is not required to exist.
-func (s *Store) CreateSession(ctx context.Context, sess *Session) error {
-	if err := s.createSession(ctx, sess); err != nil {
-		return fmt.Errorf("sessionstore: create session: %w", err)
-	}
-	return nil
-}
-
-func (s *Store) createSession(ctx context.Context, sess *Session) error {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) CreateSession(ctx context.Context, sess *Session) (err error) {
+	defer WrapError(&err, "create session")
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	data, err := EncodeSession(sess)
 	if err != nil {
 		return err
@@ -280,19 +273,12 @@ var ErrTokenChanged = errors.New("sessionstore: session token changed")
 // sess.TokenHash is not the stored one: a stale copy must never bring a
 // rotated-out token back (rotate with ModifySession). The cached copy is
 // dropped after the commit; sess itself is not retained.
-func (s *Store) UpdateSession(ctx context.Context, sess *Session) error {
-	if err := s.updateSession(ctx, sess); err != nil {
-		return fmt.Errorf("sessionstore: update session: %w", err)
-	}
-	return nil
-}
-
-func (s *Store) updateSession(ctx context.Context, sess *Session) error {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) UpdateSession(ctx context.Context, sess *Session) (err error) {
+	defer WrapError(&err, "update session")
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	data, err := EncodeSession(sess)
 	if err != nil {
 		return err
@@ -350,20 +336,12 @@ func (s *Store) updateSession(ctx context.Context, sess *Session) error {
 // nothing, in Badger and in the session cache. ErrNotFound if there is no
 // such session; ErrAlreadyExists if the new hash is taken. change may not
 // move the session to another id or identity.
-func (s *Store) ModifySession(ctx context.Context, id string, tokenHash []byte, change func(*Session) error) (*Session, error) {
-	out, err := s.modifySession(ctx, id, tokenHash, change)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: modify session %s: %w", id, err)
-	}
-	return out, nil
-}
-
-func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, change func(*Session) error) (*Session, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) ModifySession(ctx context.Context, id string, tokenHash []byte, change func(*Session) error) (_ *Session, err error) {
+	defer WrapError(&err, "modify session", id)
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var out *Session
 	var oldHash, newHash []byte
 	err = s.update(ctx, func(txn *badger.Txn) error {
@@ -419,13 +397,12 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, hash []byte) (*Sessio
 
 // loadSession reads the session of a token hash from Badger.
 func (s *Store) loadSession(ctx context.Context, hash []byte) (*Session, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var sess *Session
-	err = s.db.View(func(txn *badger.Txn) error {
+	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
 		sess, err = loadSessionByKey(txn, sessKey(hash))
 		return err
@@ -438,12 +415,12 @@ func (s *Store) loadSession(ctx context.Context, hash []byte) (*Session, error) 
 
 // GetSession loads a session by id; ErrNotFound if absent. The result is
 // the caller's own copy.
-func (s *Store) GetSession(ctx context.Context, id string) (*Session, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get session %s: %w", id, err)
+func (s *Store) GetSession(ctx context.Context, id string) (_ *Session, err error) {
+	defer WrapError(&err, "get session", id)
+	if err := s.guard.Enter(ctx); err != nil {
+		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var sess *Session
 	err = s.db.View(func(txn *badger.Txn) error {
 		var err error
@@ -451,19 +428,19 @@ func (s *Store) GetSession(ctx context.Context, id string) (*Session, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get session %s: %w", id, err)
+		return nil, err
 	}
 	return sess, nil
 }
 
 // GetSessionByLogoutTokenHash loads a session by its logout token hash;
 // ErrNotFound if absent. The result is the caller's own copy.
-func (s *Store) GetSessionByLogoutTokenHash(ctx context.Context, hash []byte) (*Session, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get session by logout token: %w", err)
+func (s *Store) GetSessionByLogoutTokenHash(ctx context.Context, hash []byte) (_ *Session, err error) {
+	defer WrapError(&err, "get session by logout token")
+	if err := s.guard.Enter(ctx); err != nil {
+		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var sess *Session
 	err = s.db.View(func(txn *badger.Txn) error {
 		if len(hash) == 0 {
@@ -477,7 +454,7 @@ func (s *Store) GetSessionByLogoutTokenHash(ctx context.Context, hash []byte) (*
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get session by logout token: %w", err)
+		return nil, err
 	}
 	return sess, nil
 }
@@ -485,12 +462,12 @@ func (s *Store) GetSessionByLogoutTokenHash(ctx context.Context, hash []byte) (*
 // ListSessionsByIdentity returns all stored sessions of an identity
 // (including inactive and recently expired ones), newest IssuedAt first.
 // The results are the caller's own copies.
-func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) ([]*Session, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: list sessions of %s: %w", identityID, err)
+func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) (_ []*Session, err error) {
+	defer WrapError(&err, "list sessions of", identityID)
+	if err := s.guard.Enter(ctx); err != nil {
+		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var out []*Session
 	err = s.db.View(func(txn *badger.Txn) error {
 		ids, err := sessionIDsOfIdentity(txn, identityID)
@@ -513,7 +490,7 @@ func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) (
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sessionstore: list sessions of %s: %w", identityID, err)
+		return nil, err
 	}
 	SortSessions(out)
 	return out, nil
@@ -521,19 +498,12 @@ func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) (
 
 // RevokeSession marks a session inactive (idempotent); ErrNotFound when
 // unknown.
-func (s *Store) RevokeSession(ctx context.Context, id string) error {
-	if err := s.revokeSession(ctx, id); err != nil {
-		return fmt.Errorf("sessionstore: revoke session %s: %w", id, err)
-	}
-	return nil
-}
-
-func (s *Store) revokeSession(ctx context.Context, id string) error {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) RevokeSession(ctx context.Context, id string) (err error) {
+	defer WrapError(&err, "revoke session", id)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var hash []byte
 	err = s.update(ctx, func(txn *badger.Txn) error {
 		sess, err := loadSessionByID(txn, id)
@@ -553,20 +523,12 @@ func (s *Store) revokeSession(ctx context.Context, id string) error {
 
 // RevokeSessionsOfIdentity marks every active, unexpired session of an
 // identity except exceptID inactive and returns how many it revoked.
-func (s *Store) RevokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (int, error) {
-	n, err := s.revokeSessionsOfIdentity(ctx, identityID, exceptID)
-	if err != nil {
-		return 0, fmt.Errorf("sessionstore: revoke sessions of %s: %w", identityID, err)
-	}
-	return n, nil
-}
-
-func (s *Store) revokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (int, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) RevokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (_ int, err error) {
+	defer WrapError(&err, "revoke sessions of", identityID)
+	if err := s.guard.Enter(ctx); err != nil {
 		return 0, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var hashes [][]byte
 	count := 0
 	err = s.update(ctx, func(txn *badger.Txn) error {

@@ -15,20 +15,12 @@ import (
 // identifier row belongs to an identity that lists it, every identity's
 // identifiers have their row, and every live session belongs to a stored
 // identity.
-func (s *Store) Check(ctx context.Context) (*ss.CheckReport, error) {
-	rep, err := s.check(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: check: %w", err)
-	}
-	return rep, nil
-}
-
-func (s *Store) check(ctx context.Context) (*ss.CheckReport, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) Check(ctx context.Context) (_ *ss.CheckReport, err error) {
+	defer ss.WrapError(&err, "check")
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var rep *ss.CheckReport
 	err = s.read(ctx, func() error {
 		rep = &ss.CheckReport{}
@@ -135,11 +127,10 @@ const sweepBatch = 5000
 // Readers already ignore such rows; sweeping keeps the tables bounded.
 func (s *Store) Sweep(ctx context.Context) (SweepReport, error) {
 	var total SweepReport
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+	if err := s.guard.Enter(ctx); err != nil {
 		return total, fmt.Errorf("sessionstore: sweep: %w", err)
 	}
-	defer done()
+	defer s.guard.Leave()
 	for {
 		var rep SweepReport
 		err := s.tx(ctx, func(tx pgx.Tx) error {

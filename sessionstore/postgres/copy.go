@@ -75,11 +75,10 @@ const copyBatch = 200
 // cluster is told to empty its caches.
 func (s *Store) CopyFrom(ctx context.Context, src ss.Exporter, opts CopyOptions) (CopyReport, error) {
 	var rep CopyReport
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+	if err := s.guard.Enter(ctx); err != nil {
 		return rep, fmt.Errorf("sessionstore: copy: %w", err)
 	}
-	defer done()
+	defer s.guard.Leave()
 	switch since, err := s.GetRecord(ctx, metaNS, servedKey); {
 	case err == nil:
 		return rep, fmt.Errorf("sessionstore: copy: %w (first start %s): copy into an empty database or schema instead", ErrServed, since)
@@ -116,7 +115,7 @@ func (s *Store) CopyFrom(ctx context.Context, src ss.Exporter, opts CopyOptions)
 		}
 		return nil
 	}
-	err = src.Export(ctx, func(it *ss.Item) error {
+	err := src.Export(ctx, func(it *ss.Item) error {
 		switch it.Kind {
 		case ss.ItemIdentity:
 			rep.Identities++

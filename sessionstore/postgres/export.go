@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,12 +13,12 @@ import (
 // (sessionstore.Exporter), reading in one REPEATABLE READ snapshot.
 // Items are handed to fn after the snapshot is read, so fn may call the
 // store.
-func (s *Store) Export(ctx context.Context, fn func(*ss.Item) error) error {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
-		return fmt.Errorf("sessionstore: export: %w", err)
+func (s *Store) Export(ctx context.Context, fn func(*ss.Item) error) (err error) {
+	defer ss.WrapError(&err, "export")
+	if err := s.guard.Enter(ctx); err != nil {
+		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var items []*ss.Item
 	err = s.read(ctx, func() error {
 		items = items[:0]
@@ -104,14 +103,14 @@ func (s *Store) Export(ctx context.Context, fn func(*ss.Item) error) error {
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("sessionstore: export: %w", err)
+		return err
 	}
 	for _, it := range items {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("sessionstore: export: %w", err)
+			return err
 		}
 		if err := fn(it); err != nil {
-			return fmt.Errorf("sessionstore: export: %w", err)
+			return err
 		}
 	}
 	return nil

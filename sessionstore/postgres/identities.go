@@ -91,22 +91,15 @@ func claimIdentifiers(ctx context.Context, tx pgx.Tx, identityID string, idx []s
 // CreateIdentity stores a new identity and claims its identifiers in one
 // transaction; ErrDuplicateCredential if any identifier is taken (also
 // under a race), ErrAlreadyExists if the id is.
-func (s *Store) CreateIdentity(ctx context.Context, id *ss.Identity) error {
+func (s *Store) CreateIdentity(ctx context.Context, id *ss.Identity) (err error) {
 	if id == nil {
 		return errors.New("sessionstore: create identity: nil identity")
 	}
-	if err := s.createIdentity(ctx, id); err != nil {
-		return fmt.Errorf("sessionstore: create identity %s: %w", id.ID, err)
-	}
-	return nil
-}
-
-func (s *Store) createIdentity(ctx context.Context, id *ss.Identity) error {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+	defer ss.WrapError(&err, "create identity", id.ID)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	idx, data, err := validIdentity(id)
 	if err != nil {
 		return err
@@ -128,22 +121,15 @@ func (s *Store) createIdentity(ctx context.Context, id *ss.Identity) error {
 // (optimistic: else ErrConflict), re-indexing its identifiers;
 // ErrNotFound if it does not exist. On success id.Version is the new
 // version. Callers should use ModifyIdentity.
-func (s *Store) UpdateIdentity(ctx context.Context, id *ss.Identity) error {
+func (s *Store) UpdateIdentity(ctx context.Context, id *ss.Identity) (err error) {
 	if id == nil {
 		return errors.New("sessionstore: update identity: nil identity")
 	}
-	if err := s.updateIdentity(ctx, id); err != nil {
-		return fmt.Errorf("sessionstore: update identity %s: %w", id.ID, err)
-	}
-	return nil
-}
-
-func (s *Store) updateIdentity(ctx context.Context, id *ss.Identity) error {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+	defer ss.WrapError(&err, "update identity", id.ID)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if id.IsShared() {
 		return ss.ErrSharedIdentity
 	}
@@ -221,20 +207,12 @@ func decodeIdentityRow(version int64, data []byte) (*ss.Identity, error) {
 }
 
 // GetIdentity loads an identity by id; ErrNotFound if absent.
-func (s *Store) GetIdentity(ctx context.Context, id string) (*ss.Identity, error) {
-	ident, err := s.getIdentity(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
-	}
-	return ident, nil
-}
-
-func (s *Store) getIdentity(ctx context.Context, id string) (*ss.Identity, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) GetIdentity(ctx context.Context, id string) (_ *ss.Identity, err error) {
+	defer ss.WrapError(&err, "get identity", id)
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if !storable(id) {
 		return nil, ss.ErrNotFound
 	}
@@ -264,20 +242,12 @@ func (s *Store) GetIdentityShared(ctx context.Context, id string) (*ss.Identity,
 
 // FindIdentityByCredential loads the identity owning identifier for
 // credType (compared byte for byte); ErrNotFound if nobody owns it.
-func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifier string) (*ss.Identity, error) {
-	ident, err := s.findIdentity(ctx, credType, identifier)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: find identity by %s: %w", credType, err)
-	}
-	return ident, nil
-}
-
-func (s *Store) findIdentity(ctx context.Context, credType, identifier string) (*ss.Identity, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifier string) (_ *ss.Identity, err error) {
+	defer ss.WrapError(&err, "find identity by", credType)
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if !storable(credType) {
 		return nil, ss.ErrNotFound
 	}
@@ -300,19 +270,12 @@ func (s *Store) findIdentity(ctx context.Context, credType, identifier string) (
 
 // DeleteIdentity removes an identity, its identifiers and all its
 // sessions, on every node's caches too. ErrNotFound if absent.
-func (s *Store) DeleteIdentity(ctx context.Context, id string) error {
-	if err := s.deleteIdentity(ctx, id); err != nil {
-		return fmt.Errorf("sessionstore: delete identity %s: %w", id, err)
-	}
-	return nil
-}
-
-func (s *Store) deleteIdentity(ctx context.Context, id string) error {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) DeleteIdentity(ctx context.Context, id string) (err error) {
+	defer ss.WrapError(&err, "delete identity", id)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if err := ss.ValidateID("identity", id); err != nil {
 		return err
 	}
@@ -351,20 +314,12 @@ func (s *Store) deleteIdentity(ctx context.Context, id string) error {
 
 // ListIdentities pages through identities ordered by id (bytes); see
 // sessionstore.Store.ListIdentities.
-func (s *Store) ListIdentities(ctx context.Context, pageToken string, pageSize int) ([]*ss.Identity, string, error) {
-	ids, next, err := s.listIdentities(ctx, pageToken, pageSize)
-	if err != nil {
-		return nil, "", fmt.Errorf("sessionstore: list identities: %w", err)
-	}
-	return ids, next, nil
-}
-
-func (s *Store) listIdentities(ctx context.Context, pageToken string, pageSize int) ([]*ss.Identity, string, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) ListIdentities(ctx context.Context, pageToken string, pageSize int) (_ []*ss.Identity, _ string, err error) {
+	defer ss.WrapError(&err, "list identities")
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, "", err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if pageSize <= 0 {
 		pageSize = defaultPageSize
 	}

@@ -73,19 +73,12 @@ func sessionConflict(err error) error {
 // a deactivation committing meanwhile either makes this fail with
 // ErrIdentityInactive or waits for it (and its revocation then sees the
 // session).
-func (s *Store) CreateSession(ctx context.Context, sess *ss.Session) error {
-	if err := s.createSession(ctx, sess); err != nil {
-		return fmt.Errorf("sessionstore: create session: %w", err)
-	}
-	return nil
-}
-
-func (s *Store) createSession(ctx context.Context, sess *ss.Session) error {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) CreateSession(ctx context.Context, sess *ss.Session) (err error) {
+	defer ss.WrapError(&err, "create session")
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	data, err := validSession(sess)
 	if err != nil {
 		return err
@@ -137,19 +130,12 @@ func writeSession(ctx context.Context, tx pgx.Tx, sess *ss.Session, data []byte)
 // UpdateSession replaces a session (see sessionstore.Store.UpdateSession):
 // ErrNotFound if absent, ErrTokenChanged if sess.TokenHash is not the
 // stored one. Every node drops its cached copy.
-func (s *Store) UpdateSession(ctx context.Context, sess *ss.Session) error {
-	if err := s.updateSession(ctx, sess); err != nil {
-		return fmt.Errorf("sessionstore: update session: %w", err)
-	}
-	return nil
-}
-
-func (s *Store) updateSession(ctx context.Context, sess *ss.Session) error {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) UpdateSession(ctx context.Context, sess *ss.Session) (err error) {
+	defer ss.WrapError(&err, "update session")
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if err := ss.ValidateSession(sess); err != nil {
 		return err
 	}
@@ -184,20 +170,12 @@ func (s *Store) updateSession(ctx context.Context, sess *ss.Session) error {
 // ModifySession changes the stored session id in one transaction (row
 // locked), rotating its token atomically when change sets a new TokenHash;
 // see sessionstore.Store.ModifySession for the contract.
-func (s *Store) ModifySession(ctx context.Context, id string, tokenHash []byte, change func(*ss.Session) error) (*ss.Session, error) {
-	out, err := s.modifySession(ctx, id, tokenHash, change)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: modify session %s: %w", id, err)
-	}
-	return out, nil
-}
-
-func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, change func(*ss.Session) error) (*ss.Session, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) ModifySession(ctx context.Context, id string, tokenHash []byte, change func(*ss.Session) error) (_ *ss.Session, err error) {
+	defer ss.WrapError(&err, "modify session", id)
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if !storable(id) {
 		return nil, ss.ErrNotFound
 	}
@@ -247,13 +225,12 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, hash []byte) (*ss.Ses
 
 // getSessionBy loads a live session by a unique column.
 func (s *Store) getSessionBy(ctx context.Context, column string, key any) (*ss.Session, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var data []byte
-	err = s.read(ctx, func() error {
+	err := s.read(ctx, func() error {
 		// column is one of three constants of this file.
 		return s.pool.QueryRow(ctx, "SELECT data FROM kratos_sessions WHERE "+column+" = $1 AND "+liveSession, key).Scan(&data)
 	})
@@ -297,20 +274,12 @@ func (s *Store) GetSessionByLogoutTokenHash(ctx context.Context, hash []byte) (*
 
 // ListSessionsByIdentity returns the stored sessions of an identity,
 // newest IssuedAt first (then by id).
-func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) ([]*ss.Session, error) {
-	out, err := s.listSessions(ctx, identityID)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: list sessions of %s: %w", identityID, err)
-	}
-	return out, nil
-}
-
-func (s *Store) listSessions(ctx context.Context, identityID string) ([]*ss.Session, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) (_ []*ss.Session, err error) {
+	defer ss.WrapError(&err, "list sessions of", identityID)
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if !storable(identityID) {
 		return nil, nil
 	}
@@ -343,19 +312,12 @@ func (s *Store) listSessions(ctx context.Context, identityID string) ([]*ss.Sess
 
 // RevokeSession marks a session inactive (idempotent) on every node;
 // ErrNotFound when unknown.
-func (s *Store) RevokeSession(ctx context.Context, id string) error {
-	if err := s.revokeSession(ctx, id); err != nil {
-		return fmt.Errorf("sessionstore: revoke session %s: %w", id, err)
-	}
-	return nil
-}
-
-func (s *Store) revokeSession(ctx context.Context, id string) error {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) RevokeSession(ctx context.Context, id string) (err error) {
+	defer ss.WrapError(&err, "revoke session", id)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if !storable(id) {
 		return ss.ErrNotFound
 	}
@@ -381,20 +343,12 @@ func (s *Store) revokeSession(ctx context.Context, id string) error {
 
 // RevokeSessionsOfIdentity marks every active, unexpired session of an
 // identity except exceptID inactive, on every node, and returns how many.
-func (s *Store) RevokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (int, error) {
-	n, err := s.revokeSessionsOfIdentity(ctx, identityID, exceptID)
-	if err != nil {
-		return 0, fmt.Errorf("sessionstore: revoke sessions of %s: %w", identityID, err)
-	}
-	return n, nil
-}
-
-func (s *Store) revokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (int, error) {
-	done, err := s.guard.Enter(ctx)
-	if err != nil {
+func (s *Store) RevokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (_ int, err error) {
+	defer ss.WrapError(&err, "revoke sessions of", identityID)
+	if err := s.guard.Enter(ctx); err != nil {
 		return 0, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if !storable(identityID) {
 		return 0, nil
 	}
