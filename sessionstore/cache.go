@@ -197,6 +197,13 @@ func (c *Caches) PutSession(hash []byte, s *Session, deadline int64, f CacheFenc
 	c.sessions.Put(hash, s, deadline, f.decoded)
 }
 
+// InvalidateSessions is InvalidateSession of each hash.
+func (c *Caches) InvalidateSessions(hashes ...[]byte) {
+	for _, h := range hashes {
+		c.InvalidateSession(h)
+	}
+}
+
 // InvalidateSession drops a token hash from both tiers and fences out
 // readers in flight. Call it after the write has committed.
 func (c *Caches) InvalidateSession(hash []byte) {

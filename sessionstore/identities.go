@@ -363,20 +363,7 @@ func (m IdentityModifier) Modify(ctx context.Context, id string, fn func(*Identi
 // GetIdentity loads an identity by id; ErrNotFound if absent.
 func (s *Store) GetIdentity(ctx context.Context, id string) (_ *Identity, err error) {
 	defer WrapError(&err, "get identity", id)
-	if err := s.guard.Enter(ctx); err != nil {
-		return nil, err
-	}
-	defer s.guard.Leave()
-	var ident *Identity
-	err = s.db.View(func(txn *badger.Txn) error {
-		var err error
-		ident, err = loadIdentity(txn, id)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return ident, nil
+	return view(s, ctx, func(txn *badger.Txn) (*Identity, error) { return loadIdentity(txn, id) })
 }
 
 // GetIdentityShared is GetIdentity for hot paths (the gate's AAL and
@@ -411,23 +398,13 @@ func sharedIdentity(id *Identity) *Identity {
 // normalise, e.g. lower-case emails). ErrNotFound if nobody owns it.
 func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifier string) (_ *Identity, err error) {
 	defer WrapError(&err, "find identity by", credType)
-	if err := s.guard.Enter(ctx); err != nil {
-		return nil, err
-	}
-	defer s.guard.Leave()
-	var ident *Identity
-	err = s.db.View(func(txn *badger.Txn) error {
+	return view(s, ctx, func(txn *badger.Txn) (*Identity, error) {
 		owner, err := getValue(txn, credKey(credType, identifier))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		ident, err = loadIdentity(txn, string(owner))
-		return err
+		return loadIdentity(txn, string(owner))
 	})
-	if err != nil {
-		return nil, err
-	}
-	return ident, nil
 }
 
 // DeleteIdentity removes an identity, its credential indexes and all its
@@ -476,9 +453,7 @@ func (s *Store) DeleteIdentity(ctx context.Context, id string) (err error) {
 	})
 	// Invalidate even on error: harmless, and a partially observed commit
 	// must never leave a stale cached session behind.
-	for _, h := range hashes {
-		s.caches.InvalidateSession(h)
-	}
+	s.caches.InvalidateSessions(hashes...)
 	s.caches.InvalidateIdentity([]byte(id))
 	return err
 }

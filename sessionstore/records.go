@@ -76,23 +76,12 @@ func (s *Store) withUpdate(ctx context.Context, ns string, fn func(txn *badger.T
 // is the caller's own copy (non-nil, possibly empty).
 func (s *Store) GetRecord(ctx context.Context, ns, key string) (_ []byte, err error) {
 	defer WrapError(&err, "get record", ns, key)
-	if err := s.guard.Enter(ctx); err != nil {
-		return nil, err
-	}
-	defer s.guard.Leave()
-	var v []byte
-	err = s.db.View(func(txn *badger.Txn) error {
+	return view(s, ctx, func(txn *badger.Txn) ([]byte, error) {
 		if err := validNS(ns); err != nil {
-			return err
+			return nil, err
 		}
-		var err error
-		v, err = getValue(txn, recKey(ns, key))
-		return err
+		return getValue(txn, recKey(ns, key))
 	})
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
 }
 
 // DeleteRecord removes a record (no error when absent).

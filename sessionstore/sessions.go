@@ -317,8 +317,7 @@ func (s *Store) UpdateSession(ctx context.Context, sess *Session) (err error) {
 		}
 		return writeSession(txn, sess, data)
 	})
-	s.caches.InvalidateSession(oldHash)
-	s.caches.InvalidateSession(sess.TokenHash)
+	s.caches.InvalidateSessions(oldHash, sess.TokenHash)
 	return err
 }
 
@@ -375,8 +374,7 @@ func (s *Store) ModifySession(ctx context.Context, id string, tokenHash []byte, 
 	})
 	// After the commit (or a failed attempt): the old token must not be
 	// served from the cache a moment longer than from Badger.
-	s.caches.InvalidateSession(oldHash)
-	s.caches.InvalidateSession(newHash)
+	s.caches.InvalidateSessions(oldHash, newHash)
 	if err != nil {
 		return nil, err
 	}
@@ -397,66 +395,30 @@ func (s *Store) GetSessionByTokenHash(ctx context.Context, hash []byte) (*Sessio
 
 // loadSession reads the session of a token hash from Badger.
 func (s *Store) loadSession(ctx context.Context, hash []byte) (*Session, error) {
-	if err := s.guard.Enter(ctx); err != nil {
-		return nil, err
-	}
-	defer s.guard.Leave()
-	var sess *Session
-	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
-		sess, err = loadSessionByKey(txn, sessKey(hash))
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sess, nil
+	return view(s, ctx, func(txn *badger.Txn) (*Session, error) { return loadSessionByKey(txn, sessKey(hash)) })
 }
 
 // GetSession loads a session by id; ErrNotFound if absent. The result is
 // the caller's own copy.
 func (s *Store) GetSession(ctx context.Context, id string) (_ *Session, err error) {
 	defer WrapError(&err, "get session", id)
-	if err := s.guard.Enter(ctx); err != nil {
-		return nil, err
-	}
-	defer s.guard.Leave()
-	var sess *Session
-	err = s.db.View(func(txn *badger.Txn) error {
-		var err error
-		sess, err = loadSessionByID(txn, id)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return sess, nil
+	return view(s, ctx, func(txn *badger.Txn) (*Session, error) { return loadSessionByID(txn, id) })
 }
 
 // GetSessionByLogoutTokenHash loads a session by its logout token hash;
 // ErrNotFound if absent. The result is the caller's own copy.
 func (s *Store) GetSessionByLogoutTokenHash(ctx context.Context, hash []byte) (_ *Session, err error) {
 	defer WrapError(&err, "get session by logout token")
-	if err := s.guard.Enter(ctx); err != nil {
-		return nil, err
-	}
-	defer s.guard.Leave()
-	var sess *Session
-	err = s.db.View(func(txn *badger.Txn) error {
+	return view(s, ctx, func(txn *badger.Txn) (*Session, error) {
 		if len(hash) == 0 {
-			return ErrNotFound
+			return nil, ErrNotFound
 		}
 		id, err := getValue(txn, logoutKey(hash))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		sess, err = loadSessionByID(txn, string(id))
-		return err
+		return loadSessionByID(txn, string(id))
 	})
-	if err != nil {
-		return nil, err
-	}
-	return sess, nil
 }
 
 // ListSessionsByIdentity returns all stored sessions of an identity
@@ -564,9 +526,7 @@ func (s *Store) RevokeSessionsOfIdentity(ctx context.Context, identityID, except
 		}
 		return nil
 	})
-	for _, h := range hashes {
-		s.caches.InvalidateSession(h)
-	}
+	s.caches.InvalidateSessions(hashes...)
 	if err != nil {
 		return 0, err
 	}

@@ -215,6 +215,26 @@ func (s *Store) update(ctx context.Context, fn func(txn *badger.Txn) error) erro
 	return err
 }
 
+// view runs read in a read-only transaction under the guard and returns
+// its result.
+func view[T any](s *Store, ctx context.Context, read func(txn *badger.Txn) (T, error)) (T, error) {
+	var v T
+	if err := s.guard.Enter(ctx); err != nil {
+		return v, err
+	}
+	defer s.guard.Leave()
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		v, err = read(txn)
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
+}
+
 // getValue returns a copy of key's value; ErrNotFound when absent or expired.
 func getValue(txn *badger.Txn, key []byte) ([]byte, error) {
 	item, err := txn.Get(key)

@@ -45,19 +45,11 @@ func (s *Store) Export(ctx context.Context, fn func(*ss.Item) error) (err error)
 			if err := rows.Err(); err != nil {
 				return err
 			}
-			rows, err = tx.Query(ctx, "SELECT data FROM kratos_sessions WHERE "+liveSession+" ORDER BY id")
+			sessions, err := sessionRows(tx.Query(ctx, "SELECT data FROM kratos_sessions WHERE "+liveSession+" ORDER BY id"))
 			if err != nil {
 				return err
 			}
-			datas, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
-			if err != nil {
-				return err
-			}
-			for _, d := range datas {
-				sess, err := ss.DecodeSession(d)
-				if err != nil {
-					return err
-				}
+			for _, sess := range sessions {
 				items = append(items, &ss.Item{Kind: ss.ItemSession, Session: sess})
 			}
 			rows, err = tx.Query(ctx, "SELECT ns, key, value, expires_at FROM kratos_records WHERE "+liveRecord+" ORDER BY ns, key")

@@ -305,9 +305,7 @@ func (s *Store) DeleteIdentity(ctx context.Context, id string) (err error) {
 		}
 		return s.publish(ctx, tx, kindIdentity, []byte(id))
 	})
-	for _, h := range hashes {
-		s.caches.InvalidateSession(h)
-	}
+	s.caches.InvalidateSessions(hashes...)
 	s.caches.InvalidateIdentity([]byte(id))
 	return err
 }

@@ -42,6 +42,18 @@ func checkRecord(ns, key string) error {
 	return nil
 }
 
+// lookupRecord checks the namespace and key of a record to read or
+// delete: ErrNotFound for those no write can have stored.
+func lookupRecord(ns, key string) error {
+	if err := ss.ValidateNamespace(ns); err != nil {
+		return err
+	}
+	if !storable(ns) || len(key) > maxKeyLen {
+		return ss.ErrNotFound
+	}
+	return nil
+}
+
 // PutRecord stores value under (ns, key); ttl 0 means no expiry, a
 // negative ttl deletes the record.
 func (s *Store) PutRecord(ctx context.Context, ns, key string, value []byte, ttl time.Duration) (err error) {
@@ -78,11 +90,8 @@ func (s *Store) GetRecord(ctx context.Context, ns, key string) (_ []byte, err er
 		return nil, err
 	}
 	defer s.guard.Leave()
-	if err := ss.ValidateNamespace(ns); err != nil {
+	if err := lookupRecord(ns, key); err != nil {
 		return nil, err
-	}
-	if !storable(ns) || len(key) > maxKeyLen {
-		return nil, ss.ErrNotFound
 	}
 	var v []byte
 	err = s.read(ctx, func() error {
@@ -108,11 +117,11 @@ func (s *Store) DeleteRecord(ctx context.Context, ns, key string) (err error) {
 		return err
 	}
 	defer s.guard.Leave()
-	if err := ss.ValidateNamespace(ns); err != nil {
+	if err := lookupRecord(ns, key); err != nil {
+		if errors.Is(err, ss.ErrNotFound) {
+			return nil // nothing can be stored there
+		}
 		return err
-	}
-	if !storable(ns) || len(key) > maxKeyLen {
-		return nil // nothing can be stored there
 	}
 	return s.write(ctx, func() error {
 		_, err := s.pool.Exec(ctx, "DELETE FROM kratos_records WHERE ns = $1 AND key = $2", ns, []byte(key))
@@ -129,11 +138,8 @@ func (s *Store) TakeRecord(ctx context.Context, ns, key string) (_ []byte, err e
 		return nil, err
 	}
 	defer s.guard.Leave()
-	if err := ss.ValidateNamespace(ns); err != nil {
+	if err := lookupRecord(ns, key); err != nil {
 		return nil, err
-	}
-	if !storable(ns) || len(key) > maxKeyLen {
-		return nil, ss.ErrNotFound
 	}
 	var v []byte
 	var live bool

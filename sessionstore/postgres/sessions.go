@@ -106,6 +106,21 @@ func (s *Store) CreateSession(ctx context.Context, sess *ss.Session) (err error)
 	})
 }
 
+// sessionRows decodes the sessions of a query selecting their data.
+func sessionRows(rows pgx.Rows, err error) ([]*ss.Session, error) {
+	if err != nil {
+		return nil, err
+	}
+	var none []*ss.Session // no rows: nil, as the engines list no sessions
+	return pgx.AppendRows(none, rows, func(row pgx.CollectableRow) (*ss.Session, error) {
+		var data []byte
+		if err := row.Scan(&data); err != nil {
+			return nil, err
+		}
+		return ss.DecodeSession(data)
+	})
+}
+
 // lockSession reads a live session by id FOR UPDATE.
 func lockSession(ctx context.Context, tx pgx.Tx, id string) (*ss.Session, error) {
 	var data []byte
@@ -162,8 +177,7 @@ func (s *Store) UpdateSession(ctx context.Context, sess *ss.Session) (err error)
 		}
 		return s.publish(ctx, tx, kindSession, oldHash)
 	})
-	s.caches.InvalidateSession(oldHash)
-	s.caches.InvalidateSession(sess.TokenHash)
+	s.caches.InvalidateSessions(oldHash, sess.TokenHash)
 	return err
 }
 
@@ -208,8 +222,7 @@ func (s *Store) ModifySession(ctx context.Context, id string, tokenHash []byte, 
 	})
 	// After the commit (or a failed attempt): the old token must not be
 	// served from this node's cache a moment longer than from the table.
-	s.caches.InvalidateSession(oldHash)
-	s.caches.InvalidateSession(newHash)
+	s.caches.InvalidateSessions(oldHash, newHash)
 	if err != nil {
 		return nil, err
 	}
@@ -285,23 +298,9 @@ func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) (
 	}
 	var out []*ss.Session
 	err = s.read(ctx, func() error {
-		out = out[:0]
-		rows, err := s.pool.Query(ctx, "SELECT data FROM kratos_sessions WHERE identity_id = $1 AND "+liveSession, identityID)
-		if err != nil {
-			return err
-		}
-		datas, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
-		if err != nil {
-			return err
-		}
-		for _, d := range datas {
-			sess, err := ss.DecodeSession(d)
-			if err != nil {
-				return err
-			}
-			out = append(out, sess)
-		}
-		return nil
+		var err error
+		out, err = sessionRows(s.pool.Query(ctx, "SELECT data FROM kratos_sessions WHERE identity_id = $1 AND "+liveSession, identityID))
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -355,23 +354,15 @@ func (s *Store) RevokeSessionsOfIdentity(ctx context.Context, identityID, except
 	var hashes [][]byte
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		hashes = hashes[:0]
-		rows, err := tx.Query(ctx, "SELECT data FROM kratos_sessions WHERE identity_id = $1 AND id <> $2 AND "+liveSession+
-			" ORDER BY id FOR UPDATE", identityID, exceptID)
-		if err != nil {
-			return err
-		}
-		datas, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+		sessions, err := sessionRows(tx.Query(ctx, "SELECT data FROM kratos_sessions WHERE identity_id = $1 AND id <> $2 AND "+liveSession+
+			" ORDER BY id FOR UPDATE", identityID, exceptID))
 		if err != nil {
 			return err
 		}
 		now := time.Now()
 		var ids []string
 		var values [][]byte
-		for _, d := range datas {
-			sess, err := ss.DecodeSession(d)
-			if err != nil {
-				return err
-			}
+		for _, sess := range sessions {
 			if !ss.Revocable(sess, now) {
 				continue
 			}
@@ -392,9 +383,7 @@ func (s *Store) RevokeSessionsOfIdentity(ctx context.Context, identityID, except
 		}
 		return s.publish(ctx, tx, kindSession, hashes...)
 	})
-	for _, h := range hashes {
-		s.caches.InvalidateSession(h)
-	}
+	s.caches.InvalidateSessions(hashes...)
 	if err != nil {
 		return 0, err
 	}
