@@ -25,82 +25,70 @@ func (s *Store) Check(ctx context.Context) (_ *ss.CheckReport, err error) {
 	err = s.read(ctx, func() error {
 		rep = &ss.CheckReport{}
 		return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			problem := func(format string, args ...any) {
+				rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...))
+			}
 			identities := map[string]*ss.Identity{}
+			var id string
+			var version int64
+			var data []byte
 			rows, err := tx.Query(ctx, "SELECT id, version, data FROM kratos_identities")
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var id string
-				var version int64
-				var data []byte
-				if err := rows.Scan(&id, &version, &data); err != nil {
-					rows.Close()
-					return err
-				}
+			if _, err := pgx.ForEachRow(rows, []any{&id, &version, &data}, func() error {
 				ident, err := decodeIdentityRow(version, data)
 				if err != nil {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("identity %s: undecodable: %v", id, err))
-					continue
+					problem("identity %s: undecodable: %v", id, err)
+					return nil
 				}
 				if ident.ID != id {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("identity row %s holds identity %s", id, ident.ID))
+					problem("identity row %s holds identity %s", id, ident.ID)
 				}
 				identities[id] = ident
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+				return nil
+			}); err != nil {
 				return err
 			}
 			rep.Identities = len(identities)
 			audit := ss.IndexAudit{Report: rep, Identities: identities}
+			var typ, owner string
+			var hash, ident []byte
 			rows, err = tx.Query(ctx, "SELECT type, hash, identifier, identity_id FROM kratos_identifiers")
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var typ, owner string
-				var hash, ident []byte
-				if err := rows.Scan(&typ, &hash, &ident, &owner); err != nil {
-					rows.Close()
-					return err
-				}
+			if _, err := pgx.ForEachRow(rows, []any{&typ, &hash, &ident, &owner}, func() error {
 				if string(identifierHash(string(ident))) != string(hash) {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("identifier %s %q: hash does not match", typ, ident))
+					problem("identifier %s %q: hash does not match", typ, ident)
 				}
 				audit.Entry(fmt.Sprintf("identifier %s %q", typ, ident), owner, typ, string(ident))
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+				return nil
+			}); err != nil {
 				return err
 			}
 			audit.Unindexed()
+			var identityID string
 			rows, err = tx.Query(ctx, "SELECT id, token_hash, identity_id, data FROM kratos_sessions WHERE "+liveSession)
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var id, identityID string
-				var hash, data []byte
-				if err := rows.Scan(&id, &hash, &identityID, &data); err != nil {
-					rows.Close()
-					return err
-				}
+			_, err = pgx.ForEachRow(rows, []any{&id, &hash, &identityID, &data}, func() error {
 				rep.Sessions++
 				sess, err := ss.DecodeSession(data)
 				switch {
 				case err != nil:
-					rep.Problems = append(rep.Problems, fmt.Sprintf("session %s: undecodable: %v", id, err))
-					continue
+					problem("session %s: undecodable: %v", id, err)
+					return nil
 				case sess.ID != id || string(sess.TokenHash) != string(hash) || sess.IdentityID != identityID:
-					rep.Problems = append(rep.Problems, fmt.Sprintf("session %s: columns disagree with its data", id))
+					problem("session %s: columns disagree with its data", id)
 				}
 				if _, ok := identities[identityID]; !ok {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("session %s belongs to missing identity %s", id, identityID))
+					problem("session %s belongs to missing identity %s", id, identityID)
 				}
-			}
-			rows.Close()
-			return rows.Err()
+				return nil
+			})
+			return err
 		})
 	})
 	if err != nil {

@@ -67,17 +67,12 @@ func claimIdentifiers(ctx context.Context, tx pgx.Tx, identityID string, idx []s
 		return err
 	}
 	owned := map[string]bool{}
-	for rows.Next() {
-		var t string
-		var h []byte
-		if err := rows.Scan(&t, &h); err != nil {
-			rows.Close()
-			return err
-		}
+	var t string
+	var h []byte
+	if _, err := pgx.ForEachRow(rows, []any{&t, &h}, func() error {
 		owned[t+"\x00"+string(h)] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	}); err != nil {
 		return err
 	}
 	for i, e := range idx {
