@@ -141,6 +141,13 @@ func EncodeIdentity(id *Identity) ([]IndexEntry, []byte, error) {
 	return idx, data, nil
 }
 
+// NextVersion is what UpdateIdentity stores of id: a copy one version on.
+func NextVersion(id *Identity) *Identity {
+	next := *id
+	next.Version = id.Version + 1
+	return &next
+}
+
 // CheckVersion is UpdateIdentity's optimistic check: a copy read at
 // version from may only replace the stored version; else ErrConflict.
 func CheckVersion(stored, from uint64) error {

@@ -230,9 +230,8 @@ func (s *Store) UpdateIdentity(ctx context.Context, id *Identity) (err error) {
 	if id.trimmed {
 		return ErrSharedIdentity
 	}
-	next := *id
-	next.Version = id.Version + 1
-	newIdx, data, err := EncodeIdentity(&next)
+	next := NextVersion(id)
+	newIdx, data, err := EncodeIdentity(next)
 	if err != nil {
 		return err
 	}

@@ -134,9 +134,8 @@ func (s *Store) UpdateIdentity(ctx context.Context, id *ss.Identity) (err error)
 	if !storable(id.ID) {
 		return ss.ErrNotFound
 	}
-	next := *id
-	next.Version = id.Version + 1
-	idx, data, err := validIdentity(&next)
+	next := ss.NextVersion(id)
+	idx, data, err := validIdentity(next)
 	if err != nil {
 		return err
 	}
@@ -211,11 +210,15 @@ func (s *Store) GetIdentity(ctx context.Context, id string) (_ *ss.Identity, err
 	if !storable(id) {
 		return nil, ss.ErrNotFound
 	}
+	return s.identityRow(ctx, "SELECT version, data FROM kratos_identities WHERE id = $1", id)
+}
+
+// identityRow reads the identity a query selects (its version and data
+// columns); ErrNotFound when it selects none.
+func (s *Store) identityRow(ctx context.Context, query string, args ...any) (*ss.Identity, error) {
 	var version int64
 	var data []byte
-	err = s.read(ctx, func() error {
-		return s.pool.QueryRow(ctx, "SELECT version, data FROM kratos_identities WHERE id = $1", id).Scan(&version, &data)
-	})
+	err := s.read(ctx, func() error { return s.pool.QueryRow(ctx, query, args...).Scan(&version, &data) })
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ss.ErrNotFound
 	}
@@ -246,21 +249,10 @@ func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifi
 	if !storable(credType) {
 		return nil, ss.ErrNotFound
 	}
-	var version int64
-	var data []byte
-	err = s.read(ctx, func() error {
-		return s.pool.QueryRow(ctx, `SELECT i.version, i.data FROM kratos_identifiers x
-			JOIN kratos_identities i ON i.id = x.identity_id
-			WHERE x.type = $1 AND x.hash = $2 AND x.identifier = $3`,
-			credType, identifierHash(identifier), []byte(identifier)).Scan(&version, &data)
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ss.ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	return decodeIdentityRow(version, data)
+	return s.identityRow(ctx, `SELECT i.version, i.data FROM kratos_identifiers x
+		JOIN kratos_identities i ON i.id = x.identity_id
+		WHERE x.type = $1 AND x.hash = $2 AND x.identifier = $3`,
+		credType, identifierHash(identifier), []byte(identifier))
 }
 
 // DeleteIdentity removes an identity, its identifiers and all its
