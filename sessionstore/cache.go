@@ -132,6 +132,9 @@ func (c *Caches) serveSession(ctx context.Context, g *Guard, hash []byte, load f
 // ServeIdentity is GetIdentityShared of every engine: the shared identity
 // of id from c, or else get's (the engine's GetIdentity, whose errors it
 // returns as they are) trimmed by ShareIdentity and cached. c may be nil.
+// Its read-through repeats serveSession's on purpose: the two differ in
+// key, deadline and trimming, and one generic read-through would put
+// indirect calls on both hot paths.
 func (c *Caches) ServeIdentity(id string, get func() (*Identity, error)) (*Identity, error) {
 	ident, fence, ok := c.Identity(id)
 	if ok {

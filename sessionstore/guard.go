@@ -63,6 +63,10 @@ func (g *Guard) Drain() {
 // engine's errors have: "sessionstore: <op> <subjects joined by '/'>:
 // <cause>", or without subjects "sessionstore: <op>: <cause>". A method
 // defers it with its named error result; a nil error stays nil.
+//
+// Every Storage method of both engines opens with the same frame (defer
+// WrapError, Guard.Enter, defer Guard.Leave, then its own key checks), so
+// the first lines of methods look alike by design.
 func WrapError(errp *error, op string, subjects ...string) {
 	if *errp == nil {
 		return

@@ -193,7 +193,8 @@ func (s *Store) tryTx(ctx context.Context, fn func(pgx.Tx) error) error {
 }
 
 // read runs a read-only fn, retrying transient errors (a read can always
-// be repeated).
+// be repeated). Its loop head is write's and tx's on purpose: what each
+// may retry differs, and that rule is the part that matters.
 func (s *Store) read(ctx context.Context, fn func() error) error {
 	var err error
 	for attempt := 0; attempt < maxAttempts; attempt++ {

@@ -217,22 +217,13 @@ func testSecretAgreement(t *testing.T, e Engine) {
 	ctx := ctxOf(t)
 	const n = 10
 	results := make([][]byte, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			v, err := s.Secret(ctx, "cookie", func() ([]byte, error) { return []byte(fmt.Sprintf("secret-%d", i)), nil })
-			if err != nil {
-				t.Error(err)
-			}
-			results[i] = v
-		}()
-	}
-	close(start)
-	wg.Wait()
+	together(n, func(i int) {
+		v, err := s.Secret(ctx, "cookie", func() ([]byte, error) { return []byte(fmt.Sprintf("secret-%d", i)), nil })
+		if err != nil {
+			t.Error(err)
+		}
+		results[i] = v
+	})
 	for i := 1; i < n; i++ {
 		if !bytes.Equal(results[i], results[0]) {
 			t.Fatalf("secrets disagree: %q vs %q", results[i], results[0])
