@@ -103,36 +103,28 @@ func (b *recordBuf) release() {
 // which enters g itself), and is cached until deadline(sess) (unix
 // nanoseconds; 0: never). c may be nil (no caching).
 func (c *Caches) ServeSession(ctx context.Context, g *Guard, hash []byte, load func() (*Session, error), deadline func(*Session) int64) (*Session, error) {
-	sess, err := c.serveSession(ctx, g, hash, load, deadline)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
+	// One function and one exit for errors: a hit takes no further call.
+	err := g.Ready(ctx)
+	if err == nil && len(hash) == 0 {
+		err = ErrNotFound
 	}
-	return sess, nil
-}
-
-func (c *Caches) serveSession(ctx context.Context, g *Guard, hash []byte, load func() (*Session, error), deadline func(*Session) int64) (*Session, error) {
-	if err := g.Ready(ctx); err != nil {
-		return nil, err
+	if err == nil {
+		sess, fence, ok := c.Session(hash)
+		if ok {
+			return sess, nil
+		}
+		if sess, err = load(); err == nil {
+			c.PutSession(hash, sess, deadline(sess), fence)
+			return sess, nil
+		}
 	}
-	if len(hash) == 0 {
-		return nil, ErrNotFound
-	}
-	sess, fence, ok := c.Session(hash)
-	if ok {
-		return sess, nil
-	}
-	sess, err := load()
-	if err != nil {
-		return nil, err
-	}
-	c.PutSession(hash, sess, deadline(sess), fence)
-	return sess, nil
+	return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
 }
 
 // ServeIdentity is GetIdentityShared of every engine: the shared identity
 // of id from c, or else get's (the engine's GetIdentity, whose errors it
 // returns as they are) trimmed by ShareIdentity and cached. c may be nil.
-// Its read-through repeats serveSession's on purpose: the two differ in
+// Its read-through repeats ServeSession's on purpose: the two differ in
 // key, deadline and trimming, and one generic read-through would put
 // indirect calls on both hot paths.
 func (c *Caches) ServeIdentity(id string, get func() (*Identity, error)) (*Identity, error) {
