@@ -17,7 +17,8 @@
 //
 // It imports flows/flow (loading flows, CSRF, stored errors),
 // flows/session, flows/node, flows/wire, flows/token, locale and the
-// sessionstore types, never a flow kind or a method: the settings flow comes in as the
-// Settings interface, and the engine mounts the handlers (Page, Welcome,
-// Asset, RevokeSession, RevokeOtherSessions) in its route table.
+// sessionstore types, never a flow kind or a method: the settings flow
+// comes in as the Settings interface, and the engine mounts the handlers
+// (Page, Welcome, Asset, RevokeSession, RevokeOtherSessions, SetLanguage)
+// in its route table.
 package ui
