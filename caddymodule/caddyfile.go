@@ -58,6 +58,9 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		allowed_return_urls <url...>
 //		ui_url <login|registration|settings|recovery|verification|error> <url>
 //		ui_prefix <path>
+//		translations_dir <dir>
+//		languages <tag...>
+//		default_language <tag>
 //		session_lifespan <duration>
 //		earliest_possible_extend <duration>
 //		flow_lifespan <duration>
@@ -290,6 +293,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 		case "ui", "cors_allowed_origins":
 			err = a.unmarshalUIOption(d, name, seen)
+
+		case "translations_dir", "languages", "default_language":
+			err = a.unmarshalLocaleOption(d, name)
 
 		case "ui_prefix":
 			a.UIPrefix, err = one()
