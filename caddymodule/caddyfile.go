@@ -53,6 +53,9 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		allowed_return_urls <url...>
 //		ui_url <login|registration|settings|recovery|verification|error> <url>
 //		ui_prefix <path>
+//		translations_dir <dir>
+//		languages <tag...>
+//		default_language <tag>
 //		session_lifespan <duration>
 //		earliest_possible_extend <duration>
 //		flow_lifespan <duration>
@@ -153,6 +156,7 @@ var optionTopics = []func(a *App, o *globalOption) (known bool, err error){
 	(*App).unmarshalWebAuthnOption,  // webauthn_options.go
 	(*App).unmarshalHardeningOption, // hardening_options.go
 	(*App).unmarshalMailOption,      // mail_options.go
+	(*App).unmarshalLocaleTopic,     // locale_options.go
 }
 
 // unmarshalOption reads the subdirective under the cursor.
