@@ -257,23 +257,30 @@ func TestGateLabels(t *testing.T) {
 	}
 }
 
+// storeFixture opens a Badger store (closed when tb ends) and returns it
+// with a session to store.
+func storeFixture(tb testing.TB) (*sessionstore.Store, *sessionstore.Session) {
+	tb.Helper()
+	st, err := sessionstore.Open(tb.TempDir(), sessionstore.Options{NoSync: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	now := time.Now().UTC()
+	return st, &sessionstore.Session{ID: "77777777-7777-4777-8777-000000000001", IdentityID: "77777777-7777-4777-8777-000000000002",
+		TokenHash: []byte("0123456789abcdef0123456789abcdef"), Active: true, IssuedAt: now, AuthenticatedAt: now, ExpiresAt: now.Add(time.Hour),
+		AuthenticationMethods: []sessionstore.AuthMethod{{Method: "password", AAL: "aal1", CompletedAt: now}}, AAL: "aal1"}
+}
+
 // TestMeteredStore: operations are timed per engine and operation;
 // failures count as errors, answers (not found) and the caller's own
 // errors handed back do not; the gate's session lookup stays
 // allocation-free.
 func TestMeteredStore(t *testing.T) {
-	st, err := sessionstore.Open(t.TempDir(), sessionstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st, sess := storeFixture(t)
 	m, reg := testMetrics(t)
 	ms := newMeteredStore(st, m, "badger")
 	ctx := context.Background()
-	now := time.Now().UTC()
-	sess := &sessionstore.Session{ID: "77777777-7777-4777-8777-000000000001", IdentityID: "77777777-7777-4777-8777-000000000002",
-		TokenHash: []byte("0123456789abcdef0123456789abcdef"), Active: true, IssuedAt: now, AuthenticatedAt: now, ExpiresAt: now.Add(time.Hour),
-		AuthenticationMethods: []sessionstore.AuthMethod{{Method: "password", AAL: "aal1", CompletedAt: now}}, AAL: "aal1"}
 	if err := ms.CreateSession(ctx, sess); err != nil {
 		t.Fatal(err)
 	}
@@ -453,16 +460,8 @@ func TestMetricsDocumented(t *testing.T) {
 // BenchmarkMeteredSessionLookup: the gate's session lookup (a decoded-tier
 // hit) straight from the engine and through the metered store.
 func BenchmarkMeteredSessionLookup(b *testing.B) {
-	st, err := sessionstore.Open(b.TempDir(), sessionstore.Options{NoSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
+	st, sess := storeFixture(b)
 	ctx := context.Background()
-	now := time.Now().UTC()
-	sess := &sessionstore.Session{ID: "77777777-7777-4777-8777-000000000001", IdentityID: "77777777-7777-4777-8777-000000000002",
-		TokenHash: []byte("0123456789abcdef0123456789abcdef"), Active: true, IssuedAt: now, AuthenticatedAt: now, ExpiresAt: now.Add(time.Hour),
-		AuthenticationMethods: []sessionstore.AuthMethod{{Method: "password", AAL: "aal1", CompletedAt: now}}, AAL: "aal1"}
 	if err := st.CreateSession(ctx, sess); err != nil {
 		b.Fatal(err)
 	}
