@@ -166,6 +166,20 @@ func TestMetrics(t *testing.T) {
 			}
 		}
 	}
+
+	// A reload gives Caddy a new registry: the counters keep their values
+	// and the gate its label.
+	cfg := in.caddyfile(instanceOptions{GlobalKratos: []string{"session_lifespan 25h"}})
+	r, body = do(t, plainHTTP(), "POST", in.adminBase+"/load", hdr{"Content-Type": "text/caddyfile"}, []byte(cfg))
+	wantStatus(t, r, body, http.StatusOK)
+	reloaded := scrape(t, in)
+	for k, v := range after.samples {
+		for _, name := range []string{"caddy_kratos_logins_total{", "caddy_kratos_registrations_total{", "caddy_kratos_gate_decisions_total{"} {
+			if strings.HasPrefix(k, name) && reloaded.samples[k] != v {
+				t.Errorf("after a reload %s = %v, was %v", k, reloaded.samples[k], v)
+			}
+		}
+	}
 }
 
 // engineLabel is the storage engine as the metrics name it.
