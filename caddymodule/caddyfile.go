@@ -58,6 +58,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		allowed_return_urls <url...>
 //		ui_url <login|registration|settings|recovery|verification|error> <url>
 //		ui_prefix <path>
+//		audit {
+//			max_age <duration>
+//			max_records <n>
+//			log on|off
+//		}
 //		session_lifespan <duration>
 //		earliest_possible_extend <duration>
 //		flow_lifespan <duration>
@@ -290,6 +295,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 		case "ui", "cors_allowed_origins":
 			err = a.unmarshalUIOption(d, name, seen)
+
+		case "audit":
+			err = a.unmarshalAuditOption(d)
 
 		case "ui_prefix":
 			a.UIPrefix, err = one()

@@ -92,7 +92,12 @@ type Gate struct {
 	// needs it off. Default: off.
 	StripCredentials bool `json:"strip_credentials,omitempty"`
 
+	// Name tells this gate apart in the audit trail's records of refused
+	// requests. Default: the host the request was addressed to.
+	Name string `json:"name,omitempty"`
+
 	auth    authenticator
+	denials gateDenials // the audit trail (audit_gate.go)
 	allow   caddyhttp.MatchPath
 	login   *url.URL // parsed LoginURL when it has no placeholders
 	policy  flows.GatePolicy
@@ -183,6 +188,7 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	g.auth = engine
 	g.cookie = engine.CookieName()
 	g.log.provision(ctx)
+	g.useAuditTrail(app)
 	if a := g.Assertion; a != nil {
 		cfg := flows.AssertionConfig{TTL: time.Duration(a.TTL), Traits: a.Traits, Audience: a.Audience}
 		if a.KeyFile != "" {
@@ -348,6 +354,7 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 		return g.forward(w, r, next)
 	}
 
+	g.recordDenial(r, err)
 	var to string
 	switch {
 	case errors.Is(err, flows.ErrAAL2Required):

@@ -48,6 +48,7 @@ func hasPublicURL(opt any) bool {
 //		on_unauthenticated <redirect|401>
 //		header <name> <value with placeholders>
 //		strip_credentials
+//		name <name in the audit trail>
 //		assertion {
 //			header <name>
 //			ttl <duration>
@@ -144,6 +145,10 @@ func (g *Gate) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			g.StripCredentials = true
+		case "name":
+			if !d.AllArgs(&g.Name) {
+				return d.ArgErr()
+			}
 		case "assertion":
 			g.noPublicURL = d.Err("assertion: needs public_url in the kratos global option (the token's issuer)")
 			a, err := parseGateAssertion(d)
