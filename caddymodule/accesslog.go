@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"io"
+	"iter"
 	"net"
 	"net/http"
 	"net/url"
@@ -212,13 +213,8 @@ func loggerNames(slc *caddyhttp.ServerLogConfig, host string) []string {
 	if names, ok := slc.LoggerNames[host]; ok {
 		return names
 	}
-	labels := strings.Split(host, ".")
-	for i := range labels {
-		if labels[i] == "" {
-			continue
-		}
-		labels[i] = "*"
-		if names, ok := slc.LoggerNames[strings.Join(labels, ".")]; ok {
+	for w := range leftWildcards(host) {
+		if names, ok := slc.LoggerNames[w]; ok {
 			return names
 		}
 	}
@@ -251,17 +247,30 @@ func matchWildcard(subject, wildcard string) bool {
 	if !strings.Contains(wildcard, "*") {
 		return false
 	}
-	labels := strings.Split(subject, ".")
-	for i := range labels {
-		if labels[i] == "" {
-			continue
-		}
-		labels[i] = "*"
-		if strings.Join(labels, ".") == wildcard {
+	for w := range leftWildcards(subject) {
+		if w == wildcard {
 			return true
 		}
 	}
 	return false
+}
+
+// leftWildcards yields host with one more of its labels replaced by *
+// each time, from the left (a.b.c: *.b.c, *.*.c, *.*.*), the names Caddy
+// and certmagic match a host against after the host itself.
+func leftWildcards(host string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		labels := strings.Split(host, ".")
+		for i := range labels {
+			if labels[i] == "" {
+				continue
+			}
+			labels[i] = "*"
+			if !yield(strings.Join(labels, ".")) {
+				return
+			}
+		}
+	}
 }
 
 func hostOnly(hostport string) string {

@@ -35,22 +35,26 @@ type AuditOptions struct {
 	Log *bool `json:"log,omitempty"`
 }
 
-// unmarshalAuditOption parses the `audit` block of the kratos global
-// option (called from UnmarshalCaddyfile's switch):
+// unmarshalAuditOption reads the `audit` block of the kratos global
+// option (one of optionTopics):
 //
 //	audit {
 //		max_age <duration>
 //		max_records <n>
 //		log on|off
 //	}
-func (a *App) unmarshalAuditOption(d *caddyfile.Dispenser) error {
-	if d.NextArg() {
-		return d.ArgErr()
+func (a *App) unmarshalAuditOption(o *globalOption) (bool, error) {
+	if o.name != "audit" {
+		return false, nil
 	}
 	if a.Audit == nil {
 		a.Audit = new(AuditOptions)
 	}
-	o := a.Audit
+	return true, o.block(a.Audit.unmarshalCaddyfile)
+}
+
+// unmarshalCaddyfile reads the audit block's lines.
+func (o *AuditOptions) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		key := d.Val()

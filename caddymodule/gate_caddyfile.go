@@ -8,6 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-kratos/caddy-kratos/flows"
 )
 
 // parseGate sets up the `kratos_gate` directive (registered in
@@ -32,10 +34,8 @@ func hasPublicURL(opt any) bool {
 	if !ok {
 		return false
 	}
-	var cfg struct {
-		PublicURL string `json:"public_url"`
-	}
-	return json.Unmarshal(app.Value, &cfg) == nil && cfg.PublicURL != ""
+	var site flows.SiteOptions
+	return json.Unmarshal(app.Value, &site) == nil && site.PublicURL != ""
 }
 
 // UnmarshalCaddyfile sets up the gate from the `kratos_gate` directive:
@@ -239,3 +239,5 @@ func parseGateAssertion(d *caddyfile.Dispenser) (*GateAssertion, error) {
 	}
 	return a, nil
 }
+
+var _ caddyfile.Unmarshaler = (*Gate)(nil)

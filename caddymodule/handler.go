@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
@@ -83,8 +85,36 @@ func kratosApp(ctx caddy.Context) (*App, error) {
 	return app, nil
 }
 
+// parseHandler sets up the `kratos` directive (registered in
+// caddyfile.go's init).
+func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	if err := m.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return m, requireGlobalOption(h)
+}
+
+// UnmarshalCaddyfile sets up the handler from the `kratos` directive,
+// which takes no arguments (an empty block is accepted):
+//
+//	kratos
+//
+// Its configuration is the `kratos` global option.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if d.NextBlock(0) {
+		return d.Errf("unrecognized subdirective %q (the kratos directive has none; configure the kratos global option)", d.Val())
+	}
+	return nil
+}
+
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddyfile.Unmarshaler       = (*Handler)(nil)
 )

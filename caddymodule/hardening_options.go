@@ -10,31 +10,26 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows"
 )
 
-// RateLimitsConfig sets the abuse limits (on by default; Kratos has none).
-// Zero fields keep the defaults.
-type RateLimitsConfig struct {
-	// Off turns every limit off. Default: false.
-	Off bool `json:"off,omitempty"`
-	// LoginFailuresPerIdentifier: failed password logins per identifier
-	// per 15 minutes before a backoff block. Default: 10.
-	LoginFailuresPerIdentifier int `json:"login_failures_per_identifier,omitempty"`
-	// LoginFailuresPerIP: failed password logins per client IP per 15
-	// minutes. Default: 50.
-	LoginFailuresPerIP int `json:"login_failures_per_ip,omitempty"`
-	// CodeFailuresPerIP: wrong one-time codes per client IP per 15
-	// minutes. Default: 30.
-	CodeFailuresPerIP int `json:"code_failures_per_ip,omitempty"`
-	// SendsPerAddress: mailed codes/links per address per hour. Default: 10.
-	SendsPerAddress int `json:"sends_per_address,omitempty"`
-	// SendsPerIP: mailed codes/links requested per client IP per hour.
-	// Default: 50.
-	SendsPerIP int `json:"sends_per_ip,omitempty"`
-	// RegistrationsPerIP: sign-up attempts per client IP per hour.
-	// Default: 30.
-	RegistrationsPerIP int `json:"registrations_per_ip,omitempty"`
-	// FlowsPerIP: self-service flows created per client IP per 10
-	// minutes. Default: 300.
-	FlowsPerIP int `json:"flows_per_ip,omitempty"`
+// The abuse limits and the password breach check: rate_limits and
+// breached_password_check.
+
+// unmarshalHardeningOption reads
+//
+//	rate_limits off | { … }   (see parseRateLimits)
+//	breached_password_check <on|off>
+func (a *App) unmarshalHardeningOption(o *globalOption) (bool, error) {
+	var err error
+	switch o.name {
+	case "rate_limits":
+		a.RateLimits, err = parseRateLimits(o.d)
+	case "breached_password_check":
+		var v string
+		v, err = o.choice("breached_password_check", []string{"on", "off"})
+		a.DisableBreachedPasswordCheck = v == "off"
+	default:
+		return false, nil
+	}
+	return true, err
 }
 
 // parseRateLimits reads `rate_limits off` or
@@ -48,12 +43,12 @@ type RateLimitsConfig struct {
 //		registrations_per_ip <n>
 //		flows_per_ip <n>
 //	}
-func parseRateLimits(d *caddyfile.Dispenser) (*RateLimitsConfig, error) {
-	rl := &RateLimitsConfig{}
+func parseRateLimits(d *caddyfile.Dispenser) (*flows.RateLimits, error) {
+	rl := &flows.RateLimits{}
 	args := d.RemainingArgs()
 	switch {
 	case len(args) == 1 && args[0] == "off":
-		rl.Off = true
+		rl.Disabled = true
 		if d.NextBlock(1) {
 			return nil, d.Err("rate_limits off takes no block")
 		}
@@ -100,22 +95,12 @@ func parseRateLimits(d *caddyfile.Dispenser) (*RateLimitsConfig, error) {
 	return rl, nil
 }
 
-// applyHardening maps the abuse-limit and password-policy options, and
-// gives the engine Caddy's client IP (which honours trusted_proxies).
+// applyHardening maps the abuse limits and gives the engine Caddy's client
+// IP (which honours trusted_proxies).
 func (a *App) applyHardening(cfg *flows.Config) {
-	if rl := a.RateLimits; rl != nil {
-		cfg.RateLimits = flows.RateLimits{
-			Disabled:                   rl.Off,
-			LoginFailuresPerIdentifier: rl.LoginFailuresPerIdentifier,
-			LoginFailuresPerIP:         rl.LoginFailuresPerIP,
-			CodeFailuresPerIP:          rl.CodeFailuresPerIP,
-			SendsPerAddress:            rl.SendsPerAddress,
-			SendsPerIP:                 rl.SendsPerIP,
-			RegistrationsPerIP:         rl.RegistrationsPerIP,
-			FlowsPerIP:                 rl.FlowsPerIP,
-		}
+	if a.RateLimits != nil {
+		cfg.RateLimits = *a.RateLimits
 	}
-	cfg.DisableBreachedPasswordCheck = a.DisableBreachedPasswordCheck
 	cfg.ClientIP = clientIP
 }
 

@@ -1,14 +1,12 @@
 package caddymodule
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/mail"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -62,32 +60,6 @@ func checkHTTPURL(s string) error {
 		return fmt.Errorf("invalid URL %q: missing host", s)
 	}
 	return nil
-}
-
-// readSchemaSource reads an identity schema given as a file path, a
-// file:// URL or an inline base64://… document (as Kratos's
-// identity.schemas[].url; http(s) URLs are not fetched).
-func readSchemaSource(s string) ([]byte, error) {
-	switch {
-	case s == "":
-		return nil, errors.New("empty schema location")
-	case strings.HasPrefix(s, "base64://"):
-		b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(s, "base64://"))
-		if err != nil {
-			if b, err = base64.URLEncoding.DecodeString(strings.TrimPrefix(s, "base64://")); err != nil {
-				return nil, fmt.Errorf("invalid base64:// schema: %w", err)
-			}
-		}
-		return b, nil
-	case strings.HasPrefix(s, "http://"), strings.HasPrefix(s, "https://"):
-		return nil, fmt.Errorf("schema %q: remote schemas are not fetched; give a file path or base64://", s)
-	}
-	path := strings.TrimPrefix(s, "file://")
-	b, err := os.ReadFile(path) // #nosec G304 -- schema paths come from the operator's configuration
-	if err != nil {
-		return nil, fmt.Errorf("reading schema: %w", err)
-	}
-	return b, nil
 }
 
 // checkURLOrPath accepts an absolute http(s) URL or an absolute path

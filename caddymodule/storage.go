@@ -316,6 +316,27 @@ func (p *pooledStore) removeCourier(c *courier.Courier) {
 	}
 }
 
+// unmarshalStorageOption reads `storage` (see parseStorage) and
+// `session_cache_size <size>` (e.g. 64MiB).
+func (a *App) unmarshalStorageOption(o *globalOption) (bool, error) {
+	switch o.name {
+	case "storage":
+		return true, a.parseStorage(o.d)
+	case "session_cache_size":
+		v, err := o.one()
+		if err != nil {
+			return true, err
+		}
+		n, err := parseByteSize(v)
+		if err != nil {
+			return true, o.d.Errf("session_cache_size: %v", err)
+		}
+		a.SessionCacheSize = n
+		return true, o.check(checkSessionCacheSize(n))
+	}
+	return false, nil
+}
+
 // parseStorage reads the storage option:
 //
 //	storage <dir>                   the embedded Badger engine

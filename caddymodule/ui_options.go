@@ -33,8 +33,8 @@ type UIOptions struct {
 	Prefix string `json:"prefix,omitempty"`
 }
 
-// unmarshalUIOption parses the `ui` block and `cors_allowed_origins` of the
-// kratos global option (called from UnmarshalCaddyfile's switch):
+// unmarshalUIOption reads the `ui` block and `cors_allowed_origins` of
+// the kratos global option:
 //
 //	ui {
 //		product_name <name>
@@ -44,36 +44,36 @@ type UIOptions struct {
 //	}
 //	cors_allowed_origins <origin...>
 //
-// seen is the switch's duplicate tracking: `ui { prefix }` counts as
-// ui_prefix, so the two cannot both be given.
-func (a *App) unmarshalUIOption(d *caddyfile.Dispenser, name string, seen map[string]bool) error {
-	switch name {
+// `ui { prefix }` counts as ui_prefix (o.seen), so the two cannot both be
+// given.
+func (a *App) unmarshalUIOption(o *globalOption) (bool, error) {
+	switch o.name {
 	case "cors_allowed_origins":
-		origins := d.RemainingArgs()
+		origins := o.d.RemainingArgs()
 		if len(origins) == 0 {
-			return d.ArgErr()
+			return true, o.d.ArgErr()
 		}
-		for _, o := range origins {
-			if !hasPlaceholder(o) {
-				if err := checkCORSOrigin(o); err != nil {
-					return d.Errf("cors_allowed_origins: %v", err)
+		for _, origin := range origins {
+			if !hasPlaceholder(origin) {
+				if err := checkCORSOrigin(origin); err != nil {
+					return true, o.d.Errf("cors_allowed_origins: %v", err)
 				}
 			}
 		}
 		a.CORSAllowedOrigins = append(a.CORSAllowedOrigins, origins...)
-		return nil
+		return true, nil
 	case "ui":
-	default:
-		return d.Errf("unrecognized subdirective %q", name)
+		if a.UI == nil {
+			a.UI = new(UIOptions)
+		}
+		return true, o.block(func(d *caddyfile.Dispenser) error { return a.UI.unmarshalCaddyfile(d, o.seen) })
 	}
+	return false, nil
+}
 
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	if a.UI == nil {
-		a.UI = new(UIOptions)
-	}
-	ui := a.UI
+// unmarshalCaddyfile reads the block of the ui subdirective; seen is the
+// global option's, where prefix counts as ui_prefix.
+func (ui *UIOptions) unmarshalCaddyfile(d *caddyfile.Dispenser, seen map[string]bool) error {
 	sub := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		key := d.Val()
@@ -135,47 +135,38 @@ func (a *App) unmarshalUIOption(d *caddyfile.Dispenser, name string, seen map[st
 
 // uiFlowsConfig maps the UI branding and CORS settings into cfg after
 // placeholder replacement (r) and checks them (called from flowsConfig).
-func (a *App) uiFlowsConfig(cfg *flows.Config, r func(string) string) []error {
-	var errs []error
+func (a *App) uiFlowsConfig(cfg *flows.Config, r func(string) string, errs *configErrors) {
+	cfg.CORSAllowedOrigins = nil
 	for _, o := range a.CORSAllowedOrigins {
 		o = r(o)
 		if err := checkCORSOrigin(o); err != nil {
-			errs = append(errs, fmt.Errorf("cors_allowed_origins: %w", err))
+			errs.check("cors_allowed_origins", err)
 			continue
 		}
 		cfg.CORSAllowedOrigins = append(cfg.CORSAllowedOrigins, o)
 	}
 	if a.UI == nil {
-		return errs
+		return
 	}
 	if v := r(a.UI.ProductName); v != "" {
-		if err := checkProductName(v); err != nil {
-			errs = append(errs, fmt.Errorf("ui.product_name: %w", err))
-		}
+		errs.check("ui.product_name", checkProductName(v))
 		cfg.UIProductName = v
 	}
 	if v := r(a.UI.LogoURL); v != "" {
-		if err := checkLogoURL(v); err != nil {
-			errs = append(errs, fmt.Errorf("ui.logo_url: %w", err))
-		}
+		errs.check("ui.logo_url", checkLogoURL(v))
 		cfg.UILogoURL = v
 	}
 	if v := r(a.UI.PrimaryColor); v != "" {
-		if err := checkCSSColor(v); err != nil {
-			errs = append(errs, fmt.Errorf("ui.primary_color: %w", err))
-		}
+		errs.check("ui.primary_color", checkCSSColor(v))
 		cfg.UIPrimaryColor = v
 	}
 	if v := r(a.UI.Prefix); v != "" {
-		if err := checkPath(v); err != nil {
-			errs = append(errs, fmt.Errorf("ui.prefix: %w", err))
-		}
+		errs.check("ui.prefix", checkPath(v))
 		if cfg.UIPrefix != "" && cfg.UIPrefix != v {
-			errs = append(errs, errors.New("ui.prefix: ui_prefix is set too; use one of them"))
+			errs.check("ui.prefix", errors.New("ui_prefix is set too; use one of them"))
 		}
 		cfg.UIPrefix = v
 	}
-	return errs
 }
 
 func checkProductName(s string) error {

@@ -10,11 +10,11 @@ import (
 func TestUIOptionsMapIntoFlowsConfig(t *testing.T) {
 	t.Setenv("SPA_ORIGIN", "https://spa.example.net")
 	t.Setenv("BRAND", "oklch(55% 0.2 260)")
-	a := App{
-		PublicURL:          "https://auth.example.com/",
-		UI:                 &UIOptions{ProductName: "Example Cloud", LogoURL: "/static/logo.svg", PrimaryColor: "{env.BRAND}", Prefix: "/account/"},
-		CORSAllowedOrigins: []string{"https://app.example.com", "{env.SPA_ORIGIN}"},
-	}
+	a := appJSON(t, `{
+		"public_url": "https://auth.example.com/",
+		"ui": {"product_name": "Example Cloud", "logo_url": "/static/logo.svg", "primary_color": "{env.BRAND}", "prefix": "/account/"},
+		"cors_allowed_origins": ["https://app.example.com", "{env.SPA_ORIGIN}"]
+	}`)
 	cfg, err := a.flowsConfig(caddy.NewReplacer())
 	if err != nil {
 		t.Fatal(err)
@@ -36,8 +36,8 @@ func TestUIOptionsChecked(t *testing.T) {
 		{App{UI: &UIOptions{PrimaryColor: "red;}body{display:none"}}, "ui.primary_color"},
 		{App{UI: &UIOptions{LogoURL: "javascript:alert(1)"}}, "ui.logo_url"},
 		{App{UI: &UIOptions{Prefix: "account"}}, "ui.prefix"},
-		{App{UIPrefix: "/ui/", UI: &UIOptions{Prefix: "/account/"}}, "ui_prefix is set too"},
-		{App{CORSAllowedOrigins: []string{"{env.BAD_ORIGIN}"}}, "cors_allowed_origins"},
+		{*appJSON(t, `{"ui_prefix": "/ui/", "ui": {"prefix": "/account/"}}`), "ui_prefix is set too"},
+		{*appJSON(t, `{"cors_allowed_origins": ["{env.BAD_ORIGIN}"]}`), "cors_allowed_origins"},
 	} {
 		_, err := c.app.flowsConfig(caddy.NewReplacer())
 		if err == nil || !strings.Contains(err.Error(), c.want) {

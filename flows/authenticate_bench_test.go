@@ -19,7 +19,12 @@ func benchEngine(b *testing.B, cacheSize int) (*Engine, *http.Request) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	e, err := New(Config{PublicURL: "http://127.0.0.1:4433/", Dev: true, BcryptCost: 4, RegistrationStyle: "unified"}, st, nil)
+	e, err := New(Config{
+		SiteOptions:     SiteOptions{PublicURL: "http://127.0.0.1:4433/"},
+		BrowserOptions:  BrowserOptions{Dev: true},
+		PasswordOptions: PasswordOptions{BcryptCost: 4},
+		FormOptions:     FormOptions{RegistrationStyle: "unified"},
+	}, st, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,7 +24,10 @@ func TestCipherSecretsKeepKeysOutOfTheStore(t *testing.T) {
 	ctx := context.Background()
 	engine := func(cookie, cipher []string) *Engine {
 		t.Helper()
-		e, err := New(Config{PublicURL: "https://auth.example.com/", CookieSecrets: cookie, CipherSecrets: cipher}, st, nil)
+		e, err := New(Config{
+			SiteOptions:   SiteOptions{PublicURL: "https://auth.example.com/"},
+			SecretOptions: SecretOptions{CookieSecrets: cookie, CipherSecrets: cipher},
+		}, st, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +73,7 @@ func TestCipherSecretsKeepKeysOutOfTheStore(t *testing.T) {
 	if p, stale, err := rotated.sealer.Open(ctx, "totp", "identity-1", sealed); err != nil || !stale || string(p) != "KRUGKIDROVUWG2ZA" {
 		t.Fatalf("after rotation: %q stale=%v err=%v", p, stale, err)
 	}
-	if _, err := New(Config{PublicURL: "https://auth.example.com/", CipherSecrets: []string{"short"}}, st, nil); err == nil {
+	if _, err := New(Config{SiteOptions: SiteOptions{PublicURL: "https://auth.example.com/"}, SecretOptions: SecretOptions{CipherSecrets: []string{"short"}}}, st, nil); err == nil {
 		t.Fatal("a cipher secret under 16 characters was accepted")
 	}
 }

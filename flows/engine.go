@@ -37,81 +37,25 @@ import (
 )
 
 // Config is everything the engine needs. Zero values mean Kratos's defaults
-// (filled by Config.withDefaults).
+// (filled by Config.withDefaults). The plain options are in the embedded
+// groups (options.go), which the Caddy app decodes from its JSON too; the
+// fields below are those the app converts.
 type Config struct {
-	// PublicURL is the base URL of the public API: ui.action, schema_url,
-	// links in mails, redirects, the CSRF cookie name, the assertion
-	// issuer. Required: none of these is ever taken from a request's Host
-	// header, which the client chooses.
-	PublicURL string
-	// Dev allows cookies without Secure over plain http (kratos --dev).
-	Dev bool
-	// DefaultReturnURL is where browsers go after a flow. Default: PublicURL.
-	DefaultReturnURL string
-	// AllowedReturnURLs is the return_to allow-list. The public URL's
-	// /self-service path is always allowed, and so is the origin of PublicURL
-	// (a deliberate deviation from Kratos: the same site is never an open
-	// redirect and one-Caddyfile setups need it).
-	AllowedReturnURLs []string
-	// UIURLs maps login, registration, settings, recovery, verification and
-	// error to the UI page for that flow. Default: the built-in pages under
-	// UIPrefix.
-	UIURLs map[string]string
-	// UIPrefix is the path prefix of the built-in pages. Default: /ui/.
-	UIPrefix string
-	// SessionLifespan is how long a session lives. Default: 24h.
-	SessionLifespan time.Duration
-	// EarliestPossibleExtend turns on sliding sessions: whoami and the gate
-	// extend a session by SessionLifespan once its remaining lifetime is
-	// below this (session.earliest_possible_extend), at most once a minute
-	// per session. Default: 0, sessions are never extended that way.
-	EarliestPossibleExtend time.Duration
-	// FlowLifespan is how long a self-service flow lives. Default: 1h.
-	FlowLifespan time.Duration
-	// PrivilegedSessionMaxAge is the settings privileged window. Default: 1h.
-	PrivilegedSessionMaxAge time.Duration
-	// CookieName is the session cookie's name. Default: ory_kratos_session.
-	CookieName string
-	// CookieDomain is the Domain attribute of cookies. Default: host-only.
-	CookieDomain string
-	// CookiePath is the Path attribute of cookies. Default: /.
-	CookiePath string
-	// CookieHostPrefix prefixes the session and CSRF cookie names with
-	// __Host- (Secure, Path=/, no Domain: a sibling subdomain cannot plant
-	// them). Needs an https (or loopback) public URL, no CookieDomain and
-	// CookiePath /.
-	CookieHostPrefix bool
+	SiteOptions
+	SchemaOptions
+	BrowserOptions
+	CORSOptions
+	LifespanOptions[time.Duration]
+	CookieOptions
+	SecretOptions
+	FormOptions
+	PasswordOptions
+	CodeOptions[time.Duration]
+	HookOptions
+	MFAOptions
+
 	// CookieSameSite is Lax, Strict or None. Default: Lax.
 	CookieSameSite http.SameSite
-	// CookieSecrets sign and encrypt the session cookie; the first one is
-	// used for new cookies, all of them are tried on read (rotation).
-	// Default: a secret generated once and persisted in the store.
-	CookieSecrets []string
-	// CipherSecrets seal credentials at rest (TOTP keys, backup codes,
-	// ceremony state on flows) and key the MACs of one-time codes
-	// (secrets.cipher). The first seals; all open, and so do the cookie
-	// secrets (values sealed before cipher secrets were set). Default: the
-	// cookie secrets.
-	CipherSecrets []string
-	// RegistrationEnabled turns self-service registration on. Default: true
-	// (set DisableRegistration to close it).
-	DisableRegistration bool
-	// RegistrationStyle is profile_first (Kratos default) or unified.
-	RegistrationStyle string
-	// LoginStyle is unified (default: the identifier with every first
-	// factor on one form) or identifier_first (the identifier alone, then
-	// the methods of that account) (selfservice.flows.login.style).
-	LoginStyle string
-	// MitigateAccountEnumeration makes no answer tell whether an account
-	// exists: identifier-first shows every enabled method whatever the
-	// identifier, a sign-in code "sent" to an unknown address is sent
-	// nowhere, and WebAuthn sign-in options for an unknown identifier look
-	// like real ones (security.account_enumeration.mitigate).
-	MitigateAccountEnumeration bool
-	// PasswordHasher is bcrypt (default) or argon2id.
-	PasswordHasher string
-	// BcryptCost is the bcrypt cost. Default: 12.
-	BcryptCost int
 	// IdentitySchema is the raw JSON of the identity schema. Default: the
 	// built-in email + optional first/last name schema.
 	IdentitySchema []byte
@@ -122,10 +66,6 @@ type Config struct {
 	// set. Without IdentitySchema, the built-in schema is there only when
 	// IdentitySchemas is empty.
 	IdentitySchemas []IdentitySchemaConfig
-	// DefaultIdentitySchemaID is the schema of new identities when a flow
-	// or an admin request names none (identity.default_schema_id). Default:
-	// IdentitySchemaID when that schema exists, else the only schema.
-	DefaultIdentitySchemaID string
 
 	// RecoveryEnabled turns on account recovery. Default: off (Kratos).
 	RecoveryEnabled bool
@@ -135,45 +75,10 @@ type Config struct {
 	VerificationEnabled bool
 	// VerificationUse is code (default) or link.
 	VerificationUse string
-	// CodeLifespan is how long a mailed code or link is valid. Default: 1h.
-	CodeLifespan time.Duration
-	// CodeMaxSubmissions is the wrong-code limit per flow. Default: 5.
-	CodeMaxSubmissions int
-	// NotifyUnknownRecipients mails an "invalid" message to addresses that
-	// belong to no account. Default: off.
-	NotifyUnknownRecipients bool
-	// UseContinueWithTransitions answers a completed recovery with 200 and
-	// continue_with instead of 422 (Kratos's feature flag). Default: off.
-	UseContinueWithTransitions bool
-	// RequireVerifiedAddress refuses every first-factor sign-in (message
-	// 4000010) until an address is verified, and sign-up then issues no
-	// session (Kratos's require_verified_address login hook).
-	RequireVerifiedAddress bool
-	// KeepSessionsAfterRecovery leaves the identity's other sessions
-	// alive after a recovery. Default: false, they are revoked (Kratos's
-	// revoke_active_sessions hook after recovery).
-	KeepSessionsAfterRecovery bool
-	// RevokeSessionsAfterPasswordChange revokes the identity's other
-	// sessions when the password is changed in settings (the
-	// revoke_active_sessions hook after settings' password method).
-	// Default: off.
-	RevokeSessionsAfterPasswordChange bool
 	// Methods enables optional credential methods by name (totp,
 	// lookup_secret, webauthn, passkey, code). profile is always on, and
 	// password unless DisablePassword.
 	Methods map[string]bool
-	// DisablePassword turns the password method off
-	// (selfservice.methods.password.enabled: false) for passwordless
-	// deployments: no password nodes in any flow, password submits find
-	// no strategy. Another first factor must be on (passkey, webauthn
-	// passwordless or code passwordless).
-	DisablePassword bool
-	// RequiredAAL is highest_available (default) or aal1, for whoami,
-	// settings and the gate.
-	RequiredAAL string
-	// TOTPIssuer names the issuer in authenticator apps. Default: the
-	// public URL's host.
-	TOTPIssuer string
 	// WebAuthnRPID is the relying party id (a registrable domain). Default:
 	// the public URL's hostname.
 	WebAuthnRPID string
@@ -212,12 +117,6 @@ type Config struct {
 	// UIPrimaryColor is a CSS colour for buttons and links. Default:
 	// #2563eb.
 	UIPrimaryColor string
-	// CORSAllowedOrigins enables CORS with credentials for these origins
-	// (Kratos's serve.public.cors). Default: CORS off.
-	CORSAllowedOrigins []string
-	// DisableBreachedPasswordCheck turns off the offline check against the
-	// embedded list of common leaked passwords. Default: on.
-	DisableBreachedPasswordCheck bool
 	// RateLimits bounds guessing and mail bombing; on by default.
 	RateLimits RateLimits
 	// ClientIP returns the client address of a request (Caddy's client_ip,

@@ -26,7 +26,11 @@ func testEngine(t *testing.T, mod func(*Config)) (*Engine, *httptest.Server) {
 	var e *Engine
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
-	cfg := Config{PublicURL: srv.URL + "/", Dev: true, BcryptCost: 4}
+	cfg := Config{
+		SiteOptions:     SiteOptions{PublicURL: srv.URL + "/"},
+		BrowserOptions:  BrowserOptions{Dev: true},
+		PasswordOptions: PasswordOptions{BcryptCost: 4},
+	}
 	if mod != nil {
 		mod(&cfg)
 	}

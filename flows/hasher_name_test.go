@@ -16,7 +16,7 @@ func TestKratosHasherName(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	e, err := New(Config{PublicURL: "https://auth.example.com/", PasswordHasher: "argon2"}, st, nil)
+	e, err := New(Config{SiteOptions: SiteOptions{PublicURL: "https://auth.example.com/"}, PasswordOptions: PasswordOptions{PasswordHasher: "argon2"}}, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,8 +61,14 @@ func TestPasskeySelectionChecked(t *testing.T) {
 		{"", "sometimes", "", false},
 		{"", "", "usb", false},
 	} {
-		cfg := Config{PublicURL: "https://auth.example.com/", BcryptCost: 4, Methods: map[string]bool{"passkey": true},
-			PasskeyResidentKey: tc.rk, PasskeyUserVerification: tc.uv, PasskeyAttachment: tc.at}
+		cfg := Config{
+			SiteOptions:             SiteOptions{PublicURL: "https://auth.example.com/"},
+			PasswordOptions:         PasswordOptions{BcryptCost: 4},
+			Methods:                 map[string]bool{"passkey": true},
+			PasskeyResidentKey:      tc.rk,
+			PasskeyUserVerification: tc.uv,
+			PasskeyAttachment:       tc.at,
+		}
 		e, err := New(cfg, st, nil)
 		if tc.ok != (err == nil) {
 			t.Errorf("%+v: err %v, want ok %v", tc, err, tc.ok)

@@ -111,16 +111,20 @@ func TestCookieHostPrefix(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{PublicURL: "https://auth.example.com/", CookieDomain: "example.com"}, "cookie_domain"},
-		{Config{PublicURL: "https://auth.example.com/", CookiePath: "/auth/"}, "cookie_path"},
-		{Config{PublicURL: "http://auth.example.com/", Dev: true}, "https"},
+		{Config{SiteOptions: SiteOptions{PublicURL: "https://auth.example.com/"}, CookieOptions: CookieOptions{CookieDomain: "example.com"}}, "cookie_domain"},
+		{Config{SiteOptions: SiteOptions{PublicURL: "https://auth.example.com/"}, CookieOptions: CookieOptions{CookiePath: "/auth/"}}, "cookie_path"},
+		{Config{SiteOptions: SiteOptions{PublicURL: "http://auth.example.com/"}, BrowserOptions: BrowserOptions{Dev: true}}, "https"},
 	} {
 		tc.cfg.CookieHostPrefix = true
 		if _, err := New(tc.cfg, st, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: err = %v, want one naming %s", tc.cfg, err, tc.want)
 		}
 	}
-	e, err := New(Config{PublicURL: "http://127.0.0.1:4433/", Dev: true, CookieHostPrefix: true}, st, nil)
+	e, err := New(Config{
+		SiteOptions:    SiteOptions{PublicURL: "http://127.0.0.1:4433/"},
+		BrowserOptions: BrowserOptions{Dev: true},
+		SecretOptions:  SecretOptions{CookieHostPrefix: true},
+	}, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func TestLoadSchemas(t *testing.T) {
 	if err != nil || e.schemas.Default().ID != "default" || len(e.schemas.List()) != 2 || e.schemas.List()[1].ID != "email" || !e.schemas.Named("email").Selectable {
 		t.Fatalf("default plus email: %v", err)
 	}
-	e, err = load(Config{DefaultIdentitySchemaID: "email", IdentitySchemas: []identity.SchemaConfig{
+	e, err = load(Config{SchemaOptions: SchemaOptions{DefaultIdentitySchemaID: "email"}, IdentitySchemas: []identity.SchemaConfig{
 		{ID: "username", Raw: []byte(usernameSchema)}, {ID: "email", Raw: []byte(identity.DefaultSchema)}}})
 	if err != nil || e.schemas.Default().ID != "email" {
 		t.Fatalf("default_identity_schema email: %v", err)
@@ -66,7 +66,7 @@ func TestLoadSchemas(t *testing.T) {
 			`identity schema "a" is configured twice`},
 		{Config{IdentitySchema: []byte(usernameSchema), IdentitySchemas: []identity.SchemaConfig{{ID: "default", Raw: []byte(usernameSchema)}}},
 			`identity schema "default" is configured twice`},
-		{Config{DefaultIdentitySchemaID: "nope"}, `default identity schema "nope" is not configured (configured: default)`},
+		{Config{SchemaOptions: SchemaOptions{DefaultIdentitySchemaID: "nope"}}, `default identity schema "nope" is not configured (configured: default)`},
 		{Config{IdentitySchemas: []identity.SchemaConfig{{ID: "a"}}}, `identity schema "a" is empty`},
 		{Config{IdentitySchemas: []identity.SchemaConfig{{ID: "a b", Raw: []byte(usernameSchema)}}}, `invalid identity schema id "a b"`},
 		{Config{IdentitySchemas: []identity.SchemaConfig{{ID: "a", Raw: []byte(`{"type":"object"}`)}}}, `identity schema "a": identity schema has no properties.traits object`},

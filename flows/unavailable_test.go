@@ -132,7 +132,12 @@ func TestStorageDownAnswers503(t *testing.T) {
 	var e *Engine
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
-	e, err = New(Config{PublicURL: srv.URL + "/", Dev: true, BcryptCost: 4, RegistrationStyle: "unified"}, ds, nil)
+	e, err = New(Config{
+		SiteOptions:     SiteOptions{PublicURL: srv.URL + "/"},
+		BrowserOptions:  BrowserOptions{Dev: true},
+		PasswordOptions: PasswordOptions{BcryptCost: 4},
+		FormOptions:     FormOptions{RegistrationStyle: "unified"},
+	}, ds, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

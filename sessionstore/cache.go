@@ -1,6 +1,8 @@
 package sessionstore
 
 import (
+	"context"
+	"fmt"
 	"sync"
 
 	"github.com/caddy-kratos/caddy-kratos/sessionstore/internal/cache"
@@ -95,6 +97,50 @@ func (b *recordBuf) release() {
 	}
 }
 
+// ServeSession is GetSessionByTokenHash of every engine: ctx and the
+// engine's guard are checked, an empty hash is ErrNotFound, then the
+// session comes from c or else from load (the engine's read of storage,
+// which enters g itself), and is cached until deadline(sess) (unix
+// nanoseconds; 0: never). c may be nil (no caching).
+func (c *Caches) ServeSession(ctx context.Context, g *Guard, hash []byte, load func() (*Session, error), deadline func(*Session) int64) (*Session, error) {
+	// One function and one exit for errors: a hit takes no further call.
+	err := g.Ready(ctx)
+	if err == nil && len(hash) == 0 {
+		err = ErrNotFound
+	}
+	if err == nil {
+		sess, fence, ok := c.Session(hash)
+		if ok {
+			return sess, nil
+		}
+		if sess, err = load(); err == nil {
+			c.PutSession(hash, sess, deadline(sess), fence)
+			return sess, nil
+		}
+	}
+	return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
+}
+
+// ServeIdentity is GetIdentityShared of every engine: the shared identity
+// of id from c, or else get's (the engine's GetIdentity, whose errors it
+// returns as they are) trimmed by ShareIdentity and cached. c may be nil.
+// Its read-through repeats ServeSession's on purpose: the two differ in
+// key, deadline and trimming, and one generic read-through would put
+// indirect calls on both hot paths.
+func (c *Caches) ServeIdentity(id string, get func() (*Identity, error)) (*Identity, error) {
+	ident, fence, ok := c.Identity(id)
+	if ok {
+		return ident, nil
+	}
+	ident, err := get()
+	if err != nil {
+		return nil, err
+	}
+	ident = sharedIdentity(ident)
+	c.PutIdentity(ident, fence)
+	return ident, nil
+}
+
 // Session returns the cached session of a token hash (shared: read-only)
 // or, on a miss, the fence for PutSession.
 func (c *Caches) Session(hash []byte) (*Session, CacheFence, bool) {
@@ -144,6 +190,13 @@ func (c *Caches) PutSession(hash []byte, s *Session, deadline int64, f CacheFenc
 		buf.release()
 	}
 	c.sessions.Put(hash, s, deadline, f.decoded)
+}
+
+// InvalidateSessions is InvalidateSession of each hash.
+func (c *Caches) InvalidateSessions(hashes ...[]byte) {
+	for _, h := range hashes {
+		c.InvalidateSession(h)
+	}
 }
 
 // InvalidateSession drops a token hash from both tiers and fences out

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -19,18 +20,66 @@ type CheckReport struct {
 	Problems []string
 }
 
+// IndexAudit is the part of Check every engine shares: the identifier
+// index against the identities. Identities holds every stored identity by
+// id; Entry is called for every stored index entry, then Unindexed.
+type IndexAudit struct {
+	Report     *CheckReport
+	Identities map[string]*Identity
+	indexed    map[string]bool
+}
+
+// Entry checks one index entry (type, identifier) owned by owner: its
+// identity must exist and list it. name says in a problem which entry it is.
+func (a *IndexAudit) Entry(name, owner, typ, ident string) {
+	id, ok := a.Identities[owner]
+	if !ok {
+		a.problem("%s points at missing identity %s", name, owner)
+		return
+	}
+	if a.indexed == nil {
+		a.indexed = map[string]bool{}
+	}
+	a.indexed[owner+"\x00"+typ+"\x00"+ident] = true
+	idx, _ := IdentityIndexes(id)
+	if !slices.Contains(idx, IndexEntry{typ, ident}) {
+		a.problem("%s points at identity %s which does not list it", name, owner)
+	}
+}
+
+// Unindexed reports every identifier of an identity that no entry seen
+// by Entry indexes.
+func (a *IndexAudit) Unindexed() {
+	for _, id := range a.Identities {
+		idx, err := IdentityIndexes(id)
+		if err != nil {
+			a.problem("identity %s: %v", id.ID, err)
+			continue
+		}
+		for _, ci := range idx {
+			if !a.indexed[id.ID+"\x00"+ci.Type+"\x00"+ci.Identifier] {
+				a.problem("identity %s: %s identifier %q not indexed", id.ID, ci.Type, ci.Identifier)
+			}
+		}
+	}
+}
+
+func (a *IndexAudit) problem(format string, args ...any) {
+	a.Report.Problems = append(a.Report.Problems, fmt.Sprintf(format, args...))
+}
+
 // Check walks the whole store in one read transaction and verifies the
 // invariants the write paths maintain: every credential index points at an
 // identity that lists that identifier, every identity's identifiers are
 // indexed to it, every session id index points at a stored session of the
 // same id, and every session belongs to a stored identity. The crash tests
 // run it after kill -9; operators can run it too.
-func (s *Store) Check(ctx context.Context) (*CheckReport, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: check: %w", err)
+func (s *Store) Check(ctx context.Context) (_ *CheckReport, err error) {
+	defer WrapError(&err, "check")
+	if err := s.guard.Enter(ctx); err != nil {
+		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	rep := &CheckReport{}
 	err = s.db.View(func(txn *badger.Txn) error {
 		identities := map[string]*Identity{}
@@ -46,43 +95,16 @@ func (s *Store) Check(ctx context.Context) (*CheckReport, error) {
 			return err
 		}
 		rep.Identities = len(identities)
-		indexed := map[string]bool{}
+		audit := IndexAudit{Report: rep, Identities: identities}
 		if err := iteratePrefix(txn, prefixCredential, func(key, val []byte) error {
 			rest := strings.TrimPrefix(string(key), prefixCredential)
 			typ, ident, _ := strings.Cut(rest, "/")
-			owner := string(val)
-			id, ok := identities[owner]
-			if !ok {
-				rep.Problems = append(rep.Problems, fmt.Sprintf("index %s points at missing identity %s", key, owner))
-				return nil
-			}
-			indexed[owner+"\x00"+typ+"\x00"+ident] = true
-			found := false
-			idx, _ := IdentityIndexes(id)
-			for _, ci := range idx {
-				if ci.Type == typ && ci.Identifier == ident {
-					found = true
-				}
-			}
-			if !found {
-				rep.Problems = append(rep.Problems, fmt.Sprintf("index %s points at identity %s which does not list it", key, owner))
-			}
+			audit.Entry("index "+string(key), string(val), typ, ident)
 			return nil
 		}); err != nil {
 			return err
 		}
-		for _, id := range identities {
-			idx, err := IdentityIndexes(id)
-			if err != nil {
-				rep.Problems = append(rep.Problems, fmt.Sprintf("identity %s: %v", id.ID, err))
-				continue
-			}
-			for _, ci := range idx {
-				if !indexed[id.ID+"\x00"+ci.Type+"\x00"+ci.Identifier] {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("identity %s: %s identifier %q not indexed", id.ID, ci.Type, ci.Identifier))
-				}
-			}
-		}
+		audit.Unindexed()
 		sessions := map[string]string{} // token hash hex → session id
 		if err := iteratePrefix(txn, prefixSession, func(key, val []byte) error {
 			var sess Session
@@ -112,7 +134,7 @@ func (s *Store) Check(ctx context.Context) (*CheckReport, error) {
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sessionstore: check: %w", err)
+		return nil, err
 	}
 	return rep, nil
 }

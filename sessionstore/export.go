@@ -62,83 +62,97 @@ var _ Exporter = (*Store)(nil)
 // one read snapshot (identities first, then sessions, records, secrets).
 // The items are fn's own. An error from fn stops the export and is
 // returned wrapped.
-func (s *Store) Export(ctx context.Context, fn func(*Item) error) error {
-	done, err := s.enter(ctx)
-	if err != nil {
-		return fmt.Errorf("sessionstore: export: %w", err)
+func (s *Store) Export(ctx context.Context, fn func(*Item) error) (err error) {
+	defer WrapError(&err, "export")
+	if err := s.guard.Enter(ctx); err != nil {
+		return err
 	}
-	defer done()
-	err = s.db.View(func(txn *badger.Txn) error {
-		each := func(prefix string, f func(item *badger.Item, rest string) error) error {
-			opts := badger.DefaultIteratorOptions
-			opts.Prefix = []byte(prefix)
-			it := txn.NewIterator(opts)
-			defer it.Close()
-			for it.Rewind(); it.Valid(); it.Next() {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				item := it.Item()
-				if item.IsDeletedOrExpired() {
-					continue
-				}
-				if err := f(item, string(item.Key()[len(prefix):])); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		if err := each(prefixIdentity, func(item *badger.Item, _ string) error {
-			id, err := decodeIdentity(item)
-			if err != nil {
+	defer s.guard.Leave()
+	return s.db.View(func(txn *badger.Txn) error {
+		for _, part := range []struct {
+			prefix string
+			item   func(item *badger.Item, rest string) (*Item, error)
+		}{
+			{prefixIdentity, exportIdentity},
+			{prefixSession, exportSession},
+			{prefixRecord, exportRecord},
+			{prefixSecret, exportSecret},
+		} {
+			if err := exportPrefix(ctx, txn, part.prefix, part.item, fn); err != nil {
 				return err
 			}
-			return fn(&Item{Kind: ItemIdentity, Identity: id})
-		}); err != nil {
-			return err
 		}
-		if err := each(prefixSession, func(item *badger.Item, _ string) error {
-			sess, err := decodeSession(item)
-			if err != nil {
-				return err
-			}
-			return fn(&Item{Kind: ItemSession, Session: sess})
-		}); err != nil {
-			return err
-		}
-		if err := each(prefixRecord, func(item *badger.Item, rest string) error {
-			ns, key, ok := strings.Cut(rest, "/")
-			if !ok {
-				return fmt.Errorf("record key %q without namespace", item.Key())
-			}
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			if v == nil {
-				v = []byte{}
-			}
-			var exp time.Time
-			if e := item.ExpiresAt(); e > 0 {
-				exp = time.Unix(int64(e), 0) // #nosec G115 -- Badger stores unix seconds of a time.Time
-			}
-			return fn(&Item{Kind: ItemRecord, Namespace: ns, Key: key, Value: v, ExpiresAt: exp})
-		}); err != nil {
-			return err
-		}
-		return each(prefixSecret, func(item *badger.Item, name string) error {
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			if len(v) == 0 {
-				return errors.New("empty secret " + name)
-			}
-			return fn(&Item{Kind: ItemSecret, Key: name, Value: v})
-		})
+		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("sessionstore: export: %w", err)
+}
+
+// exportPrefix hands fn the item of every live key under prefix; item
+// makes it from Badger's item and the key after prefix.
+func exportPrefix(ctx context.Context, txn *badger.Txn, prefix string, item func(*badger.Item, string) (*Item, error), fn func(*Item) error) error {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = []byte(prefix)
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if it.Item().IsDeletedOrExpired() {
+			continue
+		}
+		x, err := item(it.Item(), string(it.Item().Key()[len(prefix):]))
+		if err != nil {
+			return err
+		}
+		if err := fn(x); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+func exportIdentity(item *badger.Item, _ string) (*Item, error) {
+	id, err := decodeIdentity(item)
+	if err != nil {
+		return nil, err
+	}
+	return &Item{Kind: ItemIdentity, Identity: id}, nil
+}
+
+func exportSession(item *badger.Item, _ string) (*Item, error) {
+	sess, err := decodeSession(item)
+	if err != nil {
+		return nil, err
+	}
+	return &Item{Kind: ItemSession, Session: sess}, nil
+}
+
+func exportRecord(item *badger.Item, rest string) (*Item, error) {
+	ns, key, ok := strings.Cut(rest, "/")
+	if !ok {
+		return nil, fmt.Errorf("record key %q without namespace", item.Key())
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	var exp time.Time
+	if e := item.ExpiresAt(); e > 0 {
+		exp = time.Unix(int64(e), 0) // #nosec G115 -- Badger stores unix seconds of a time.Time
+	}
+	return &Item{Kind: ItemRecord, Namespace: ns, Key: key, Value: v, ExpiresAt: exp}, nil
+}
+
+func exportSecret(item *badger.Item, name string) (*Item, error) {
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(v) == 0 {
+		return nil, errors.New("empty secret " + name)
+	}
+	return &Item{Kind: ItemSecret, Key: name, Value: v}, nil
 }

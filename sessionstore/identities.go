@@ -158,43 +158,33 @@ func loadIdentity(txn *badger.Txn, id string) (*Identity, error) {
 }
 
 func decodeIdentity(item *badger.Item) (*Identity, error) {
-	ident := new(Identity)
-	err := item.Value(func(v []byte) error { return json.Unmarshal(v, ident) })
-	if err != nil {
-		return nil, fmt.Errorf("decode identity %q: %w", item.Key(), err)
+	return decodeItem(item, internIdentity, func() string { return fmt.Sprintf("decode identity %q", item.Key()) })
+}
+
+// decodeItem decodes the identity or session Badger holds in item; a
+// failure is wrapped as what() says.
+func decodeItem[T any](item *badger.Item, intern func(*T), what func() string) (*T, error) {
+	v := new(T)
+	if err := item.Value(func(data []byte) error { return json.Unmarshal(data, v) }); err != nil {
+		return nil, fmt.Errorf("%s: %w", what(), err)
 	}
-	internIdentity(ident)
-	return ident, nil
+	intern(v)
+	return v, nil
 }
 
 // CreateIdentity stores a new identity and its credential indexes in one
 // transaction; ErrDuplicateCredential if any identifier is taken,
 // ErrAlreadyExists if the id is.
-func (s *Store) CreateIdentity(ctx context.Context, id *Identity) error {
+func (s *Store) CreateIdentity(ctx context.Context, id *Identity) (err error) {
 	if id == nil {
 		return errors.New("sessionstore: create identity: nil identity")
 	}
-	err := s.createIdentity(ctx, id)
-	if err != nil {
-		return fmt.Errorf("sessionstore: create identity %s: %w", id.ID, err)
-	}
-	return nil
-}
-
-func (s *Store) createIdentity(ctx context.Context, id *Identity) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+	defer WrapError(&err, "create identity", id.ID)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
-	if err := validID("identity", id.ID); err != nil {
-		return err
-	}
-	idx, err := IdentityIndexes(id)
-	if err != nil {
-		return err
-	}
-	data, err := json.Marshal(id)
+	defer s.guard.Leave()
+	idx, data, err := EncodeIdentity(id)
 	if err != nil {
 		return err
 	}
@@ -225,35 +215,23 @@ func (s *Store) createIdentity(ctx context.Context, id *Identity) error {
 // success the stored Version is one higher and id.Version is set to it, so
 // the caller's copy stays current. Callers that change an identity should
 // use ModifyIdentity, which re-reads and re-applies on a conflict.
-func (s *Store) UpdateIdentity(ctx context.Context, id *Identity) error {
+func (s *Store) UpdateIdentity(ctx context.Context, id *Identity) (err error) {
 	if id == nil {
 		return errors.New("sessionstore: update identity: nil identity")
 	}
-	if err := s.updateIdentity(ctx, id); err != nil {
-		return fmt.Errorf("sessionstore: update identity %s: %w", id.ID, err)
-	}
-	return nil
-}
-
-func (s *Store) updateIdentity(ctx context.Context, id *Identity) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+	defer WrapError(&err, "update identity", id.ID)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if err := validID("identity", id.ID); err != nil {
 		return err
 	}
 	if id.trimmed {
 		return ErrSharedIdentity
 	}
-	newIdx, err := IdentityIndexes(id)
-	if err != nil {
-		return err
-	}
-	next := *id
-	next.Version = id.Version + 1
-	data, err := json.Marshal(&next)
+	next := NextVersion(id)
+	newIdx, data, err := EncodeIdentity(next)
 	if err != nil {
 		return err
 	}
@@ -269,8 +247,8 @@ func (s *Store) updateIdentity(ctx context.Context, id *Identity) error {
 		if err != nil {
 			return err
 		}
-		if old.Version != id.Version {
-			return fmt.Errorf("%w: stored version %d, the update was made from version %d", ErrConflict, old.Version, id.Version)
+		if err := CheckVersion(old.Version, id.Version); err != nil {
+			return err
 		}
 		oldIdx, err := IdentityIndexes(old)
 		if err != nil {
@@ -382,22 +360,9 @@ func (m IdentityModifier) Modify(ctx context.Context, id string, fn func(*Identi
 }
 
 // GetIdentity loads an identity by id; ErrNotFound if absent.
-func (s *Store) GetIdentity(ctx context.Context, id string) (*Identity, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
-	}
-	defer done()
-	var ident *Identity
-	err = s.db.View(func(txn *badger.Txn) error {
-		var err error
-		ident, err = loadIdentity(txn, id)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
-	}
-	return ident, nil
+func (s *Store) GetIdentity(ctx context.Context, id string) (_ *Identity, err error) {
+	defer WrapError(&err, "get identity", id)
+	return view(s, ctx, func(txn *badger.Txn) (*Identity, error) { return loadIdentity(txn, id) })
 }
 
 // GetIdentityShared is GetIdentity for hot paths (the gate's AAL and
@@ -406,17 +371,7 @@ func (s *Store) GetIdentity(ctx context.Context, id string) (*Identity, error) {
 // is shared — callers must not modify it. The shared copy has no password
 // credential and no admin metadata (see sharedIdentity).
 func (s *Store) GetIdentityShared(ctx context.Context, id string) (*Identity, error) {
-	ident, fence, ok := s.caches.Identity(id)
-	if ok {
-		return ident, nil
-	}
-	ident, err := s.GetIdentity(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	ident = sharedIdentity(ident)
-	s.caches.PutIdentity(ident, fence)
-	return ident, nil
+	return s.caches.ServeIdentity(id, func() (*Identity, error) { return s.GetIdentity(ctx, id) })
 }
 
 // sharedIdentity trims an identity (the caller's own copy) for the shared
@@ -440,43 +395,26 @@ func sharedIdentity(id *Identity) *Identity {
 // FindIdentityByCredential loads the identity owning identifier for
 // credential type credType (identifiers are compared as stored; callers
 // normalise, e.g. lower-case emails). ErrNotFound if nobody owns it.
-func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifier string) (*Identity, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: find identity by %s: %w", credType, err)
-	}
-	defer done()
-	var ident *Identity
-	err = s.db.View(func(txn *badger.Txn) error {
+func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifier string) (_ *Identity, err error) {
+	defer WrapError(&err, "find identity by", credType)
+	return view(s, ctx, func(txn *badger.Txn) (*Identity, error) {
 		owner, err := getValue(txn, credKey(credType, identifier))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		ident, err = loadIdentity(txn, string(owner))
-		return err
+		return loadIdentity(txn, string(owner))
 	})
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: find identity by %s: %w", credType, err)
-	}
-	return ident, nil
 }
 
 // DeleteIdentity removes an identity, its credential indexes and all its
 // sessions (with their indexes), and drops those sessions from the cache.
 // ErrNotFound if the identity does not exist.
-func (s *Store) DeleteIdentity(ctx context.Context, id string) error {
-	if err := s.deleteIdentity(ctx, id); err != nil {
-		return fmt.Errorf("sessionstore: delete identity %s: %w", id, err)
-	}
-	return nil
-}
-
-func (s *Store) deleteIdentity(ctx context.Context, id string) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) DeleteIdentity(ctx context.Context, id string) (err error) {
+	defer WrapError(&err, "delete identity", id)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if err := validID("identity", id); err != nil {
 		return err
 	}
@@ -514,9 +452,7 @@ func (s *Store) deleteIdentity(ctx context.Context, id string) error {
 	})
 	// Invalidate even on error: harmless, and a partially observed commit
 	// must never leave a stale cached session behind.
-	for _, h := range hashes {
-		s.caches.InvalidateSession(h)
-	}
+	s.caches.InvalidateSessions(hashes...)
 	s.caches.InvalidateIdentity([]byte(id))
 	return err
 }
@@ -526,11 +462,11 @@ func (s *Store) deleteIdentity(ctx context.Context, id string) error {
 // last id of that page). The returned next is "" on the last page.
 // pageSize <= 0 means 250.
 func (s *Store) ListIdentities(ctx context.Context, pageToken string, pageSize int) (ids []*Identity, next string, err error) {
-	done, err := s.enter(ctx)
-	if err != nil {
-		return nil, "", fmt.Errorf("sessionstore: list identities: %w", err)
+	defer WrapError(&err, "list identities")
+	if err := s.guard.Enter(ctx); err != nil {
+		return nil, "", err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if pageSize <= 0 {
 		pageSize = defaultPageSize
 	}
@@ -565,7 +501,7 @@ func (s *Store) ListIdentities(ctx context.Context, pageToken string, pageSize i
 		return nil
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("sessionstore: list identities: %w", err)
+		return nil, "", err
 	}
 	return ids, next, nil
 }

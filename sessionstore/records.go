@@ -62,11 +62,10 @@ func (s *Store) PutRecord(ctx context.Context, ns, key string, value []byte, ttl
 
 // withUpdate guards, validates ns and runs fn in a retried update.
 func (s *Store) withUpdate(ctx context.Context, ns string, fn func(txn *badger.Txn) error) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if err := validNS(ns); err != nil {
 		return err
 	}
@@ -75,25 +74,14 @@ func (s *Store) withUpdate(ctx context.Context, ns string, fn func(txn *badger.T
 
 // GetRecord loads a record; ErrNotFound when absent or expired. The value
 // is the caller's own copy (non-nil, possibly empty).
-func (s *Store) GetRecord(ctx context.Context, ns, key string) ([]byte, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get record %s/%s: %w", ns, key, err)
-	}
-	defer done()
-	var v []byte
-	err = s.db.View(func(txn *badger.Txn) error {
+func (s *Store) GetRecord(ctx context.Context, ns, key string) (_ []byte, err error) {
+	defer WrapError(&err, "get record", ns, key)
+	return view(s, ctx, func(txn *badger.Txn) ([]byte, error) {
 		if err := validNS(ns); err != nil {
-			return err
+			return nil, err
 		}
-		var err error
-		v, err = getValue(txn, recKey(ns, key))
-		return err
+		return getValue(txn, recKey(ns, key))
 	})
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get record %s/%s: %w", ns, key, err)
-	}
-	return v, nil
 }
 
 // DeleteRecord removes a record (no error when absent).
@@ -160,14 +148,14 @@ func (s *Store) UpdateRecord(ctx context.Context, ns, key string, fn func(old []
 // with the key stripped of its namespace. key and value are copies fn may
 // keep. An error from fn stops the scan and is returned (wrapped). fn runs
 // inside a read snapshot; it may call other Store methods.
-func (s *Store) ScanRecords(ctx context.Context, ns string, fn func(key string, value []byte) error) error {
-	done, err := s.enter(ctx)
-	if err != nil {
-		return fmt.Errorf("sessionstore: scan records %s: %w", ns, err)
+func (s *Store) ScanRecords(ctx context.Context, ns string, fn func(key string, value []byte) error) (err error) {
+	defer WrapError(&err, "scan records", ns)
+	if err := s.guard.Enter(ctx); err != nil {
+		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if err := validNS(ns); err != nil {
-		return fmt.Errorf("sessionstore: scan records %s: %w", ns, err)
+		return err
 	}
 	prefix := recPrefix(ns)
 	err = s.db.View(func(txn *badger.Txn) error {
@@ -195,7 +183,7 @@ func (s *Store) ScanRecords(ctx context.Context, ns string, fn func(key string, 
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sessionstore: scan records %s: %w", ns, err)
+		return err
 	}
 	return nil
 }
@@ -203,20 +191,12 @@ func (s *Store) ScanRecords(ctx context.Context, ns string, fn func(key string, 
 // Secret returns the persisted secret called name, creating it with gen on
 // first use (atomically, so concurrent first calls agree on one value; gen
 // may still run in several of them, and only one result is kept).
-func (s *Store) Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error) {
-	v, err := s.secret(ctx, name, gen)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: secret %s: %w", name, err)
-	}
-	return v, nil
-}
-
-func (s *Store) secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) Secret(ctx context.Context, name string, gen func() ([]byte, error)) (_ []byte, err error) {
+	defer WrapError(&err, "secret", name)
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if name == "" {
 		return nil, errors.New("empty secret name")
 	}
@@ -233,12 +213,9 @@ func (s *Store) secret(ctx context.Context, name string, gen func() ([]byte, err
 	if !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	fresh, err := gen()
+	fresh, err := NewSecret(gen)
 	if err != nil {
-		return nil, fmt.Errorf("generate: %w", err)
-	}
-	if len(fresh) == 0 {
-		return nil, errors.New("generator returned an empty secret")
+		return nil, err
 	}
 	err = s.update(ctx, func(txn *badger.Txn) error {
 		var err error

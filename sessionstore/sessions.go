@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -149,13 +147,7 @@ func writeSession(txn *badger.Txn, sess *Session, data []byte) error {
 }
 
 func decodeSession(item *badger.Item) (*Session, error) {
-	sess := new(Session)
-	err := item.Value(func(v []byte) error { return json.Unmarshal(v, sess) })
-	if err != nil {
-		return nil, fmt.Errorf("decode session: %w", err)
-	}
-	internSession(sess)
-	return sess, nil
+	return decodeItem(item, internSession, func() string { return "decode session" })
 }
 
 func loadSessionByKey(txn *badger.Txn, key []byte) (*Session, error) {
@@ -228,23 +220,13 @@ func deleteSessionKeys(txn *badger.Txn, identityID, sessionID string) ([]byte, e
 // id, by logout-token hash and by identity, all expiring SessionGrace after
 // ExpiresAt (zero ExpiresAt: no expiry). ErrAlreadyExists if the id, token
 // hash or logout hash is taken. The identity is not required to exist.
-func (s *Store) CreateSession(ctx context.Context, sess *Session) error {
-	if err := s.createSession(ctx, sess); err != nil {
-		return fmt.Errorf("sessionstore: create session: %w", err)
-	}
-	return nil
-}
-
-func (s *Store) createSession(ctx context.Context, sess *Session) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) CreateSession(ctx context.Context, sess *Session) (err error) {
+	defer WrapError(&err, "create session")
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
-	if err := validSession(sess); err != nil {
-		return err
-	}
-	data, err := json.Marshal(sess)
+	defer s.guard.Leave()
+	data, err := EncodeSession(sess)
 	if err != nil {
 		return err
 	}
@@ -291,23 +273,13 @@ var ErrTokenChanged = errors.New("sessionstore: session token changed")
 // sess.TokenHash is not the stored one: a stale copy must never bring a
 // rotated-out token back (rotate with ModifySession). The cached copy is
 // dropped after the commit; sess itself is not retained.
-func (s *Store) UpdateSession(ctx context.Context, sess *Session) error {
-	if err := s.updateSession(ctx, sess); err != nil {
-		return fmt.Errorf("sessionstore: update session: %w", err)
-	}
-	return nil
-}
-
-func (s *Store) updateSession(ctx context.Context, sess *Session) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) UpdateSession(ctx context.Context, sess *Session) (err error) {
+	defer WrapError(&err, "update session")
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
-	if err := validSession(sess); err != nil {
-		return err
-	}
-	data, err := json.Marshal(sess)
+	defer s.guard.Leave()
+	data, err := EncodeSession(sess)
 	if err != nil {
 		return err
 	}
@@ -345,8 +317,7 @@ func (s *Store) updateSession(ctx context.Context, sess *Session) error {
 		}
 		return writeSession(txn, sess, data)
 	})
-	s.caches.InvalidateSession(oldHash)
-	s.caches.InvalidateSession(sess.TokenHash)
+	s.caches.InvalidateSessions(oldHash, sess.TokenHash)
 	return err
 }
 
@@ -364,20 +335,12 @@ func (s *Store) updateSession(ctx context.Context, sess *Session) error {
 // nothing, in Badger and in the session cache. ErrNotFound if there is no
 // such session; ErrAlreadyExists if the new hash is taken. change may not
 // move the session to another id or identity.
-func (s *Store) ModifySession(ctx context.Context, id string, tokenHash []byte, change func(*Session) error) (*Session, error) {
-	out, err := s.modifySession(ctx, id, tokenHash, change)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: modify session %s: %w", id, err)
-	}
-	return out, nil
-}
-
-func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, change func(*Session) error) (*Session, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) ModifySession(ctx context.Context, id string, tokenHash []byte, change func(*Session) error) (_ *Session, err error) {
+	defer WrapError(&err, "modify session", id)
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var out *Session
 	var oldHash, newHash []byte
 	err = s.update(ctx, func(txn *badger.Txn) error {
@@ -386,18 +349,9 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 		if err != nil {
 			return err
 		}
-		if tokenHash != nil && !bytes.Equal(cur.TokenHash, tokenHash) {
-			return ErrTokenChanged
-		}
-		oldHash = cur.TokenHash
-		oldIdentity, oldLogout := cur.IdentityID, bytes.Clone(cur.LogoutTokenHash)
-		if err := change(cur); err != nil {
-			return err
-		}
-		if cur.ID != id || cur.IdentityID != oldIdentity || !bytes.Equal(cur.LogoutTokenHash, oldLogout) {
-			return errors.New("a session's id, identity and logout token cannot be modified")
-		}
-		if err := validSession(cur); err != nil {
+		var data []byte
+		oldHash, data, err = ChangeSession(cur, id, tokenHash, change)
+		if err != nil {
 			return err
 		}
 		if !bytes.Equal(cur.TokenHash, oldHash) {
@@ -412,10 +366,6 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 				return err
 			}
 		}
-		data, err := json.Marshal(cur)
-		if err != nil {
-			return err
-		}
 		if err := writeSession(txn, cur, data); err != nil {
 			return err
 		}
@@ -424,8 +374,7 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 	})
 	// After the commit (or a failed attempt): the old token must not be
 	// served from the cache a moment longer than from Badger.
-	s.caches.InvalidateSession(oldHash)
-	s.caches.InvalidateSession(newHash)
+	s.caches.InvalidateSessions(oldHash, newHash)
 	if err != nil {
 		return nil, err
 	}
@@ -441,91 +390,46 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 // sees the new state. ErrNotFound if absent or past ExpiresAt+SessionGrace;
 // callers still check Active and ExpiresAt themselves.
 func (s *Store) GetSessionByTokenHash(ctx context.Context, hash []byte) (*Session, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
-	}
-	if s.closed.Load() {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", ErrClosed)
-	}
-	if len(hash) == 0 {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", ErrNotFound)
-	}
-	sess, fence, ok := s.caches.Session(hash)
-	if ok {
-		return sess, nil
-	}
-	done, err := s.enter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
-	}
-	defer done()
-	err = s.db.View(func(txn *badger.Txn) error {
-		var err error
-		sess, err = loadSessionByKey(txn, sessKey(hash))
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
-	}
-	s.caches.PutSession(hash, sess, cacheDeadline(sess), fence)
-	return sess, nil
+	return s.caches.ServeSession(ctx, &s.guard, hash, func() (*Session, error) { return s.loadSession(ctx, hash) }, cacheDeadline)
+}
+
+// loadSession reads the session of a token hash from Badger.
+func (s *Store) loadSession(ctx context.Context, hash []byte) (*Session, error) {
+	return view(s, ctx, func(txn *badger.Txn) (*Session, error) { return loadSessionByKey(txn, sessKey(hash)) })
 }
 
 // GetSession loads a session by id; ErrNotFound if absent. The result is
 // the caller's own copy.
-func (s *Store) GetSession(ctx context.Context, id string) (*Session, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get session %s: %w", id, err)
-	}
-	defer done()
-	var sess *Session
-	err = s.db.View(func(txn *badger.Txn) error {
-		var err error
-		sess, err = loadSessionByID(txn, id)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get session %s: %w", id, err)
-	}
-	return sess, nil
+func (s *Store) GetSession(ctx context.Context, id string) (_ *Session, err error) {
+	defer WrapError(&err, "get session", id)
+	return view(s, ctx, func(txn *badger.Txn) (*Session, error) { return loadSessionByID(txn, id) })
 }
 
 // GetSessionByLogoutTokenHash loads a session by its logout token hash;
 // ErrNotFound if absent. The result is the caller's own copy.
-func (s *Store) GetSessionByLogoutTokenHash(ctx context.Context, hash []byte) (*Session, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get session by logout token: %w", err)
-	}
-	defer done()
-	var sess *Session
-	err = s.db.View(func(txn *badger.Txn) error {
+func (s *Store) GetSessionByLogoutTokenHash(ctx context.Context, hash []byte) (_ *Session, err error) {
+	defer WrapError(&err, "get session by logout token")
+	return view(s, ctx, func(txn *badger.Txn) (*Session, error) {
 		if len(hash) == 0 {
-			return ErrNotFound
+			return nil, ErrNotFound
 		}
 		id, err := getValue(txn, logoutKey(hash))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		sess, err = loadSessionByID(txn, string(id))
-		return err
+		return loadSessionByID(txn, string(id))
 	})
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get session by logout token: %w", err)
-	}
-	return sess, nil
 }
 
 // ListSessionsByIdentity returns all stored sessions of an identity
 // (including inactive and recently expired ones), newest IssuedAt first.
 // The results are the caller's own copies.
-func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) ([]*Session, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: list sessions of %s: %w", identityID, err)
+func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) (_ []*Session, err error) {
+	defer WrapError(&err, "list sessions of", identityID)
+	if err := s.guard.Enter(ctx); err != nil {
+		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var out []*Session
 	err = s.db.View(func(txn *badger.Txn) error {
 		ids, err := sessionIDsOfIdentity(txn, identityID)
@@ -548,32 +452,20 @@ func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) (
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sessionstore: list sessions of %s: %w", identityID, err)
+		return nil, err
 	}
-	slices.SortFunc(out, func(a, b *Session) int {
-		if c := b.IssuedAt.Compare(a.IssuedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	SortSessions(out)
 	return out, nil
 }
 
 // RevokeSession marks a session inactive (idempotent); ErrNotFound when
 // unknown.
-func (s *Store) RevokeSession(ctx context.Context, id string) error {
-	if err := s.revokeSession(ctx, id); err != nil {
-		return fmt.Errorf("sessionstore: revoke session %s: %w", id, err)
-	}
-	return nil
-}
-
-func (s *Store) revokeSession(ctx context.Context, id string) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) RevokeSession(ctx context.Context, id string) (err error) {
+	defer WrapError(&err, "revoke session", id)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var hash []byte
 	err = s.update(ctx, func(txn *badger.Txn) error {
 		sess, err := loadSessionByID(txn, id)
@@ -581,12 +473,8 @@ func (s *Store) revokeSession(ctx context.Context, id string) error {
 			return err
 		}
 		hash = sess.TokenHash
-		if !sess.Active {
-			return nil
-		}
-		sess.Active = false
-		data, err := json.Marshal(sess)
-		if err != nil {
+		data, err := Revoke(sess)
+		if data == nil {
 			return err
 		}
 		return putSessionValue(txn, sess, data)
@@ -597,20 +485,12 @@ func (s *Store) revokeSession(ctx context.Context, id string) error {
 
 // RevokeSessionsOfIdentity marks every active, unexpired session of an
 // identity except exceptID inactive and returns how many it revoked.
-func (s *Store) RevokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (int, error) {
-	n, err := s.revokeSessionsOfIdentity(ctx, identityID, exceptID)
-	if err != nil {
-		return 0, fmt.Errorf("sessionstore: revoke sessions of %s: %w", identityID, err)
-	}
-	return n, nil
-}
-
-func (s *Store) revokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (int, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) RevokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (_ int, err error) {
+	defer WrapError(&err, "revoke sessions of", identityID)
+	if err := s.guard.Enter(ctx); err != nil {
 		return 0, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var hashes [][]byte
 	count := 0
 	err = s.update(ctx, func(txn *badger.Txn) error {
@@ -631,11 +511,10 @@ func (s *Store) revokeSessionsOfIdentity(ctx context.Context, identityID, except
 			if err != nil {
 				return err
 			}
-			if !sess.Active || (!sess.ExpiresAt.IsZero() && !now.Before(sess.ExpiresAt)) {
+			if !Revocable(sess, now) {
 				continue
 			}
-			sess.Active = false
-			data, err := json.Marshal(sess)
+			data, err := Revoke(sess)
 			if err != nil {
 				return err
 			}
@@ -647,9 +526,7 @@ func (s *Store) revokeSessionsOfIdentity(ctx context.Context, identityID, except
 		}
 		return nil
 	})
-	for _, h := range hashes {
-		s.caches.InvalidateSession(h)
-	}
+	s.caches.InvalidateSessions(hashes...)
 	if err != nil {
 		return 0, err
 	}

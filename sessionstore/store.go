@@ -31,7 +31,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -74,13 +73,7 @@ type Store struct {
 	// disabled.
 	caches *Caches
 
-	// closed and inflight implement a lock-free close guard: an operation
-	// increments inflight, then checks closed; Close sets closed, then
-	// waits for inflight to drain. Unlike an RWMutex this cannot deadlock
-	// when a callback (ScanRecords, UpdateRecord) calls back into the Store
-	// while Close is waiting.
-	closed   atomic.Bool
-	inflight atomic.Int64
+	guard Guard
 
 	stopGC    chan struct{}
 	gcDone    chan struct{}
@@ -162,35 +155,16 @@ func badgerOptions(dir string, opts Options) badger.Options {
 // method returns ErrClosed after Close.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.closed.Store(true)
+		s.guard.Shut()
 		close(s.stopGC)
 		<-s.gcDone
-		for s.inflight.Load() > 0 {
-			time.Sleep(time.Millisecond)
-		}
+		s.guard.Drain()
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("sessionstore: close: %w", err)
 		}
 	})
 	return s.closeErr
 }
-
-// enter registers an operation; the returned func must be called when it
-// ends. It fails with ErrClosed after Close and with ctx's error when ctx
-// is already done.
-func (s *Store) enter(ctx context.Context) (func(), error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.inflight.Add(1)
-	if s.closed.Load() {
-		s.inflight.Add(-1)
-		return nil, ErrClosed
-	}
-	return s.leave, nil
-}
-
-func (s *Store) leave() { s.inflight.Add(-1) }
 
 // gcLoop runs value-log GC until Close. RunValueLogGC rewrites at most one
 // file per call, so it is repeated until it reports nothing to do.
@@ -239,6 +213,26 @@ func (s *Store) update(ctx context.Context, fn func(txn *badger.Txn) error) erro
 		time.Sleep(backoff/2 + rand.N(backoff)) // #nosec G404 -- retry jitter, not a secret
 	}
 	return err
+}
+
+// view runs read in a read-only transaction under the guard and returns
+// its result.
+func view[T any](s *Store, ctx context.Context, read func(txn *badger.Txn) (T, error)) (T, error) {
+	var v T
+	if err := s.guard.Enter(ctx); err != nil {
+		return v, err
+	}
+	defer s.guard.Leave()
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		v, err = read(txn)
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
 }
 
 // getValue returns a copy of key's value; ErrNotFound when absent or expired.

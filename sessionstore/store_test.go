@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -77,39 +76,6 @@ func newSession(id, identityID string, issued time.Time, ttl time.Duration) *Ses
 	}
 }
 
-func TestCloseIdempotentAndErrClosed(t *testing.T) {
-	s := newStore(t)
-	ctx := context.Background()
-	if err := s.PutRecord(ctx, "ns", "k", []byte("v"), 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.GetSessionByTokenHash(ctx, tokenHash("x")); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("want ErrNotFound, got %v", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	checks := map[string]error{}
-	_, checks["GetRecord"] = s.GetRecord(ctx, "ns", "k")
-	checks["PutRecord"] = s.PutRecord(ctx, "ns", "k", nil, 0)
-	_, checks["GetSessionByTokenHash"] = s.GetSessionByTokenHash(ctx, tokenHash("x"))
-	_, checks["GetIdentity"] = s.GetIdentity(ctx, "a")
-	checks["CreateIdentity"] = s.CreateIdentity(ctx, newIdentity("a", "a@x"))
-	_, _, checks["ListIdentities"] = s.ListIdentities(ctx, "", 0)
-	checks["CreateSession"] = s.CreateSession(ctx, newSession("s", "a", time.Now(), time.Hour))
-	_, checks["RevokeSessionsOfIdentity"] = s.RevokeSessionsOfIdentity(ctx, "a", "")
-	checks["ScanRecords"] = s.ScanRecords(ctx, "ns", func(string, []byte) error { return nil })
-	_, checks["Secret"] = s.Secret(ctx, "n", func() ([]byte, error) { return []byte("x"), nil })
-	for name, err := range checks {
-		if !errors.Is(err, ErrClosed) {
-			t.Errorf("%s after Close: want ErrClosed, got %v", name, err)
-		}
-	}
-}
-
 func TestCloseWaitsForInflight(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
@@ -141,18 +107,6 @@ func TestCloseWaitsForInflight(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-}
-
-func TestCanceledContext(t *testing.T) {
-	s := newStore(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := s.PutRecord(ctx, "ns", "k", []byte("v"), 0); !errors.Is(err, context.Canceled) {
-		t.Fatalf("want context.Canceled, got %v", err)
-	}
-	if _, err := s.GetSessionByTokenHash(ctx, tokenHash("x")); !errors.Is(err, context.Canceled) {
-		t.Fatalf("want context.Canceled, got %v", err)
-	}
 }
 
 func TestReopenKeepsData(t *testing.T) {

@@ -70,6 +70,10 @@ type Credential struct {
 	UpdatedAt   time.Time       `json:"updated_at"`
 }
 
+// The types below mirror Kratos's JSON model field by field: where they
+// look alike (the two addresses), it is the model's likeness, kept on
+// purpose for the wire shape.
+
 // VerifiableAddress mirrors Kratos's verifiable address.
 type VerifiableAddress struct {
 	ID         string     `json:"id"`

@@ -41,31 +41,35 @@ import (
 // make its attempt go uncounted. A store error refuses the attempt (503):
 // the limits fail closed.
 
-// RateLimits configures the limits; zero fields take the defaults below.
+// RateLimits configures the limits (on by default; Kratos has none); zero
+// fields take the defaults below. The Caddy app decodes it from its JSON
+// (rate_limits), hence the tags.
 type RateLimits struct {
-	// Disabled turns every limit off.
-	Disabled bool
-	// LoginFailuresPerIdentifier: failed password logins for one identifier
-	// per 15 minutes. Default: 10.
-	LoginFailuresPerIdentifier int
-	// LoginFailuresPerIP: failed password logins from one client IP per 15
-	// minutes. Default: 50.
-	LoginFailuresPerIP int
-	// CodeFailuresPerIP: wrong one-time codes from one client IP per 15
-	// minutes (on top of the per-flow limit). Default: 30.
-	CodeFailuresPerIP int
-	// SendsPerAddress: recovery, verification and code mails to one address
-	// per hour. Default: 10.
-	SendsPerAddress int
-	// SendsPerIP: such mails requested from one client IP per hour.
-	// Default: 50.
-	SendsPerIP int
-	// RegistrationsPerIP: sign-up attempts (successful or not, duplicates
-	// included) from one client IP per hour. Default: 30.
-	RegistrationsPerIP int
-	// FlowsPerIP: self-service flows created for one client IP per 10
-	// minutes (each flow is stored for its lifespan). Default: 300.
-	FlowsPerIP int
+	// Disabled turns every limit off. Default: false.
+	Disabled bool `json:"off,omitempty"`
+	// LoginFailuresPerIdentifier is the number of failed password logins
+	// for one identifier per 15 minutes before a backoff block. Default:
+	// 10.
+	LoginFailuresPerIdentifier int `json:"login_failures_per_identifier,omitempty"`
+	// LoginFailuresPerIP is the number of failed password logins from one
+	// client IP per 15 minutes. Default: 50.
+	LoginFailuresPerIP int `json:"login_failures_per_ip,omitempty"`
+	// CodeFailuresPerIP is the number of wrong one-time codes from one
+	// client IP per 15 minutes (on top of the per-flow limit). Default: 30.
+	CodeFailuresPerIP int `json:"code_failures_per_ip,omitempty"`
+	// SendsPerAddress is the number of recovery, verification and code
+	// mails to one address per hour. Default: 10.
+	SendsPerAddress int `json:"sends_per_address,omitempty"`
+	// SendsPerIP is the number of such mails requested from one client IP
+	// per hour. Default: 50.
+	SendsPerIP int `json:"sends_per_ip,omitempty"`
+	// RegistrationsPerIP is the number of sign-up attempts (successful or
+	// not, duplicates included) from one client IP per hour. Default: 30.
+	RegistrationsPerIP int `json:"registrations_per_ip,omitempty"`
+	// FlowsPerIP is the number of self-service flows created for one
+	// client IP per 10 minutes (each flow is stored for its lifespan).
+	// Default: 300.
+	FlowsPerIP int `json:"flows_per_ip,omitempty"`
 }
 
 type limitRule struct {

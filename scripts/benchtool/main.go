@@ -115,7 +115,11 @@ func seed(args []string) error {
 	defer st.Close()
 	// The engine generates and persists the cookie secret the server will
 	// find, and seals the cookies.
-	e, err := flows.New(flows.Config{PublicURL: *publicURL, Dev: true, BcryptCost: *cost}, st, nil)
+	e, err := flows.New(flows.Config{
+		SiteOptions:     flows.SiteOptions{PublicURL: *publicURL},
+		BrowserOptions:  flows.BrowserOptions{Dev: true},
+		PasswordOptions: flows.PasswordOptions{BcryptCost: *cost},
+	}, st, nil)
 	if err != nil {
 		return err
 	}

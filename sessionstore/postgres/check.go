@@ -15,126 +15,80 @@ import (
 // identifier row belongs to an identity that lists it, every identity's
 // identifiers have their row, and every live session belongs to a stored
 // identity.
-func (s *Store) Check(ctx context.Context) (*ss.CheckReport, error) {
-	rep, err := s.check(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: check: %w", err)
-	}
-	return rep, nil
-}
-
-func (s *Store) check(ctx context.Context) (*ss.CheckReport, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) Check(ctx context.Context) (_ *ss.CheckReport, err error) {
+	defer ss.WrapError(&err, "check")
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var rep *ss.CheckReport
 	err = s.read(ctx, func() error {
 		rep = &ss.CheckReport{}
 		return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			problem := func(format string, args ...any) {
+				rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...))
+			}
 			identities := map[string]*ss.Identity{}
+			var id string
+			var version int64
+			var data []byte
 			rows, err := tx.Query(ctx, "SELECT id, version, data FROM kratos_identities")
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var id string
-				var version int64
-				var data []byte
-				if err := rows.Scan(&id, &version, &data); err != nil {
-					rows.Close()
-					return err
-				}
+			if _, err := pgx.ForEachRow(rows, []any{&id, &version, &data}, func() error {
 				ident, err := decodeIdentityRow(version, data)
 				if err != nil {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("identity %s: undecodable: %v", id, err))
-					continue
+					problem("identity %s: undecodable: %v", id, err)
+					return nil
 				}
 				if ident.ID != id {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("identity row %s holds identity %s", id, ident.ID))
+					problem("identity row %s holds identity %s", id, ident.ID)
 				}
 				identities[id] = ident
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+				return nil
+			}); err != nil {
 				return err
 			}
 			rep.Identities = len(identities)
-			indexed := map[string]bool{}
+			audit := ss.IndexAudit{Report: rep, Identities: identities}
+			var typ, owner string
+			var hash, ident []byte
 			rows, err = tx.Query(ctx, "SELECT type, hash, identifier, identity_id FROM kratos_identifiers")
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var typ, owner string
-				var hash, ident []byte
-				if err := rows.Scan(&typ, &hash, &ident, &owner); err != nil {
-					rows.Close()
-					return err
-				}
+			if _, err := pgx.ForEachRow(rows, []any{&typ, &hash, &ident, &owner}, func() error {
 				if string(identifierHash(string(ident))) != string(hash) {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("identifier %s %q: hash does not match", typ, ident))
+					problem("identifier %s %q: hash does not match", typ, ident)
 				}
-				id, ok := identities[owner]
-				if !ok {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("identifier %s %q points at missing identity %s", typ, ident, owner))
-					continue
-				}
-				indexed[owner+"\x00"+typ+"\x00"+string(ident)] = true
-				found := false
-				idx, _ := ss.IdentityIndexes(id)
-				for _, e := range idx {
-					if e.Type == typ && e.Identifier == string(ident) {
-						found = true
-					}
-				}
-				if !found {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("identifier %s %q points at identity %s which does not list it", typ, ident, owner))
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+				audit.Entry(fmt.Sprintf("identifier %s %q", typ, ident), owner, typ, string(ident))
+				return nil
+			}); err != nil {
 				return err
 			}
-			for _, id := range identities {
-				idx, err := ss.IdentityIndexes(id)
-				if err != nil {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("identity %s: %v", id.ID, err))
-					continue
-				}
-				for _, e := range idx {
-					if !indexed[id.ID+"\x00"+e.Type+"\x00"+e.Identifier] {
-						rep.Problems = append(rep.Problems, fmt.Sprintf("identity %s: %s identifier %q not indexed", id.ID, e.Type, e.Identifier))
-					}
-				}
-			}
+			audit.Unindexed()
+			var identityID string
 			rows, err = tx.Query(ctx, "SELECT id, token_hash, identity_id, data FROM kratos_sessions WHERE "+liveSession)
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var id, identityID string
-				var hash, data []byte
-				if err := rows.Scan(&id, &hash, &identityID, &data); err != nil {
-					rows.Close()
-					return err
-				}
+			_, err = pgx.ForEachRow(rows, []any{&id, &hash, &identityID, &data}, func() error {
 				rep.Sessions++
 				sess, err := ss.DecodeSession(data)
 				switch {
 				case err != nil:
-					rep.Problems = append(rep.Problems, fmt.Sprintf("session %s: undecodable: %v", id, err))
-					continue
+					problem("session %s: undecodable: %v", id, err)
+					return nil
 				case sess.ID != id || string(sess.TokenHash) != string(hash) || sess.IdentityID != identityID:
-					rep.Problems = append(rep.Problems, fmt.Sprintf("session %s: columns disagree with its data", id))
+					problem("session %s: columns disagree with its data", id)
 				}
 				if _, ok := identities[identityID]; !ok {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("session %s belongs to missing identity %s", id, identityID))
+					problem("session %s belongs to missing identity %s", id, identityID)
 				}
-			}
-			rows.Close()
-			return rows.Err()
+				return nil
+			})
+			return err
 		})
 	})
 	if err != nil {
@@ -161,11 +115,10 @@ const sweepBatch = 5000
 // Readers already ignore such rows; sweeping keeps the tables bounded.
 func (s *Store) Sweep(ctx context.Context) (SweepReport, error) {
 	var total SweepReport
-	done, err := s.enter(ctx)
-	if err != nil {
+	if err := s.guard.Enter(ctx); err != nil {
 		return total, fmt.Errorf("sessionstore: sweep: %w", err)
 	}
-	defer done()
+	defer s.guard.Leave()
 	for {
 		var rep SweepReport
 		err := s.tx(ctx, func(tx pgx.Tx) error {

@@ -75,11 +75,10 @@ const copyBatch = 200
 // cluster is told to empty its caches.
 func (s *Store) CopyFrom(ctx context.Context, src ss.Exporter, opts CopyOptions) (CopyReport, error) {
 	var rep CopyReport
-	done, err := s.enter(ctx)
-	if err != nil {
+	if err := s.guard.Enter(ctx); err != nil {
 		return rep, fmt.Errorf("sessionstore: copy: %w", err)
 	}
-	defer done()
+	defer s.guard.Leave()
 	switch since, err := s.GetRecord(ctx, metaNS, servedKey); {
 	case err == nil:
 		return rep, fmt.Errorf("sessionstore: copy: %w (first start %s): copy into an empty database or schema instead", ErrServed, since)
@@ -116,7 +115,7 @@ func (s *Store) CopyFrom(ctx context.Context, src ss.Exporter, opts CopyOptions)
 		}
 		return nil
 	}
-	err = src.Export(ctx, func(it *ss.Item) error {
+	err := src.Export(ctx, func(it *ss.Item) error {
 		switch it.Kind {
 		case ss.ItemIdentity:
 			rep.Identities++
@@ -247,24 +246,22 @@ func (s *Store) verifyCopy(ctx context.Context, identities, sessions, recNS []st
 		err := s.read(ctx, func() error { return s.pool.QueryRow(ctx, q, args...).Scan(&n) })
 		return n, err
 	}
-	for i := 0; i < len(identities); i += chunk {
-		part := identities[i:min(i+chunk, len(identities))]
-		n, err := count("SELECT count(*) FROM kratos_identities WHERE id = ANY($1)", part)
-		if err != nil {
-			return err
-		}
-		if n != len(part) {
-			return fmt.Errorf("%d of %d identities missing", len(part)-n, len(part))
-		}
-	}
-	for i := 0; i < len(sessions); i += chunk {
-		part := sessions[i:min(i+chunk, len(sessions))]
-		n, err := count("SELECT count(*) FROM kratos_sessions WHERE id = ANY($1)", part)
-		if err != nil {
-			return err
-		}
-		if n != len(part) {
-			return fmt.Errorf("%d of %d sessions missing", len(part)-n, len(part))
+	for _, kind := range []struct {
+		name, query string
+		ids         []string
+	}{
+		{"identities", "SELECT count(*) FROM kratos_identities WHERE id = ANY($1)", identities},
+		{"sessions", "SELECT count(*) FROM kratos_sessions WHERE id = ANY($1)", sessions},
+	} {
+		for i := 0; i < len(kind.ids); i += chunk {
+			part := kind.ids[i:min(i+chunk, len(kind.ids))]
+			n, err := count(kind.query, part)
+			if err != nil {
+				return err
+			}
+			if n != len(part) {
+				return fmt.Errorf("%d of %d %s missing", len(part)-n, len(part), kind.name)
+			}
 		}
 	}
 	now := time.Now()

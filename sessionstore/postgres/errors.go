@@ -100,9 +100,13 @@ func backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d)                      // #nosec G404 -- retry jitter, not a secret
 }
 
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
+// pause waits before retry attempt (from 0; the first waits nothing) its
+// backoff, or until ctx ends.
+func pause(ctx context.Context, attempt int) error {
+	if attempt == 0 {
+		return nil
+	}
+	t := time.NewTimer(backoff(attempt - 1))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -140,10 +144,8 @@ type retryTx func(error) bool
 func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error, also ...retryTx) error {
 	var err error
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		if attempt > 0 {
-			if serr := sleepCtx(ctx, backoff(attempt-1)); serr != nil {
-				return serr
-			}
+		if err := pause(ctx, attempt); err != nil {
+			return err
 		}
 		err = s.tryTx(ctx, fn)
 		if err == nil {
@@ -191,14 +193,13 @@ func (s *Store) tryTx(ctx context.Context, fn func(pgx.Tx) error) error {
 }
 
 // read runs a read-only fn, retrying transient errors (a read can always
-// be repeated).
+// be repeated). Its loop head is write's and tx's on purpose: what each
+// may retry differs, and that rule is the part that matters.
 func (s *Store) read(ctx context.Context, fn func() error) error {
 	var err error
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		if attempt > 0 {
-			if serr := sleepCtx(ctx, backoff(attempt-1)); serr != nil {
-				return serr
-			}
+		if err := pause(ctx, attempt); err != nil {
+			return err
 		}
 		err = fn()
 		if err == nil || !transient(err) {
@@ -217,10 +218,8 @@ func (s *Store) read(ctx context.Context, fn func() error) error {
 func (s *Store) write(ctx context.Context, fn func() error) error {
 	var err error
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		if attempt > 0 {
-			if serr := sleepCtx(ctx, backoff(attempt-1)); serr != nil {
-				return serr
-			}
+		if err := pause(ctx, attempt); err != nil {
+			return err
 		}
 		err = fn()
 		if err == nil {

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,65 +13,47 @@ import (
 // (sessionstore.Exporter), reading in one REPEATABLE READ snapshot.
 // Items are handed to fn after the snapshot is read, so fn may call the
 // store.
-func (s *Store) Export(ctx context.Context, fn func(*ss.Item) error) error {
-	done, err := s.enter(ctx)
-	if err != nil {
-		return fmt.Errorf("sessionstore: export: %w", err)
+func (s *Store) Export(ctx context.Context, fn func(*ss.Item) error) (err error) {
+	defer ss.WrapError(&err, "export")
+	if err := s.guard.Enter(ctx); err != nil {
+		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var items []*ss.Item
 	err = s.read(ctx, func() error {
 		items = items[:0]
 		return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			var version int64
+			var data []byte
 			rows, err := tx.Query(ctx, "SELECT version, data FROM kratos_identities ORDER BY id")
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var version int64
-				var data []byte
-				if err := rows.Scan(&version, &data); err != nil {
-					rows.Close()
-					return err
-				}
+			if _, err := pgx.ForEachRow(rows, []any{&version, &data}, func() error {
 				ident, err := decodeIdentityRow(version, data)
 				if err != nil {
-					rows.Close()
 					return err
 				}
 				items = append(items, &ss.Item{Kind: ss.ItemIdentity, Identity: ident})
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+				return nil
+			}); err != nil {
 				return err
 			}
-			rows, err = tx.Query(ctx, "SELECT data FROM kratos_sessions WHERE "+liveSession+" ORDER BY id")
+			sessions, err := sessionRows(tx.Query(ctx, "SELECT data FROM kratos_sessions WHERE "+liveSession+" ORDER BY id"))
 			if err != nil {
 				return err
 			}
-			datas, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
-			if err != nil {
-				return err
-			}
-			for _, d := range datas {
-				sess, err := ss.DecodeSession(d)
-				if err != nil {
-					return err
-				}
+			for _, sess := range sessions {
 				items = append(items, &ss.Item{Kind: ss.ItemSession, Session: sess})
 			}
+			var ns string
+			var key, value []byte
+			var exp *time.Time
 			rows, err = tx.Query(ctx, "SELECT ns, key, value, expires_at FROM kratos_records WHERE "+liveRecord+" ORDER BY ns, key")
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var ns string
-				var key, value []byte
-				var exp *time.Time
-				if err := rows.Scan(&ns, &key, &value, &exp); err != nil {
-					rows.Close()
-					return err
-				}
+			if _, err := pgx.ForEachRow(rows, []any{&ns, &key, &value, &exp}, func() error {
 				it := &ss.Item{Kind: ss.ItemRecord, Namespace: ns, Key: string(key), Value: value}
 				if it.Value == nil {
 					it.Value = []byte{}
@@ -81,37 +62,31 @@ func (s *Store) Export(ctx context.Context, fn func(*ss.Item) error) error {
 					it.ExpiresAt = *exp
 				}
 				items = append(items, it)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+				return nil
+			}); err != nil {
 				return err
 			}
 			rows, err = tx.Query(ctx, "SELECT name, value FROM kratos_secrets ORDER BY name")
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var name string
-				var value []byte
-				if err := rows.Scan(&name, &value); err != nil {
-					rows.Close()
-					return err
-				}
+			var name string
+			_, err = pgx.ForEachRow(rows, []any{&name, &value}, func() error {
 				items = append(items, &ss.Item{Kind: ss.ItemSecret, Key: name, Value: value})
-			}
-			rows.Close()
-			return rows.Err()
+				return nil
+			})
+			return err
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("sessionstore: export: %w", err)
+		return err
 	}
 	for _, it := range items {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("sessionstore: export: %w", err)
+			return err
 		}
 		if err := fn(it); err != nil {
-			return fmt.Errorf("sessionstore: export: %w", err)
+			return err
 		}
 	}
 	return nil

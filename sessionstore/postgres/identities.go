@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -33,13 +32,10 @@ func indexArrays(idx []ss.IndexEntry) (types []string, hashes, idents [][]byte) 
 // validIdentity checks what every stored identity needs, including that
 // its id and credential types fit a text column.
 func validIdentity(id *ss.Identity) ([]ss.IndexEntry, []byte, error) {
-	if err := ss.ValidateID("identity", id.ID); err != nil {
-		return nil, nil, err
-	}
-	if !storable(id.ID) {
+	if ss.ValidateID("identity", id.ID) == nil && !storable(id.ID) {
 		return nil, nil, fmt.Errorf("identity id %q cannot be stored", id.ID)
 	}
-	idx, err := ss.IdentityIndexes(id)
+	idx, data, err := ss.EncodeIdentity(id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -47,10 +43,6 @@ func validIdentity(id *ss.Identity) ([]ss.IndexEntry, []byte, error) {
 		if !storable(e.Type) {
 			return nil, nil, fmt.Errorf("credential type %q cannot be stored", e.Type)
 		}
-	}
-	data, err := json.Marshal(id)
-	if err != nil {
-		return nil, nil, err
 	}
 	return idx, data, nil
 }
@@ -75,17 +67,12 @@ func claimIdentifiers(ctx context.Context, tx pgx.Tx, identityID string, idx []s
 		return err
 	}
 	owned := map[string]bool{}
-	for rows.Next() {
-		var t string
-		var h []byte
-		if err := rows.Scan(&t, &h); err != nil {
-			rows.Close()
-			return err
-		}
+	var t string
+	var h []byte
+	if _, err := pgx.ForEachRow(rows, []any{&t, &h}, func() error {
 		owned[t+"\x00"+string(h)] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	}); err != nil {
 		return err
 	}
 	for i, e := range idx {
@@ -99,22 +86,15 @@ func claimIdentifiers(ctx context.Context, tx pgx.Tx, identityID string, idx []s
 // CreateIdentity stores a new identity and claims its identifiers in one
 // transaction; ErrDuplicateCredential if any identifier is taken (also
 // under a race), ErrAlreadyExists if the id is.
-func (s *Store) CreateIdentity(ctx context.Context, id *ss.Identity) error {
+func (s *Store) CreateIdentity(ctx context.Context, id *ss.Identity) (err error) {
 	if id == nil {
 		return errors.New("sessionstore: create identity: nil identity")
 	}
-	if err := s.createIdentity(ctx, id); err != nil {
-		return fmt.Errorf("sessionstore: create identity %s: %w", id.ID, err)
-	}
-	return nil
-}
-
-func (s *Store) createIdentity(ctx context.Context, id *ss.Identity) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+	defer ss.WrapError(&err, "create identity", id.ID)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	idx, data, err := validIdentity(id)
 	if err != nil {
 		return err
@@ -136,22 +116,15 @@ func (s *Store) createIdentity(ctx context.Context, id *ss.Identity) error {
 // (optimistic: else ErrConflict), re-indexing its identifiers;
 // ErrNotFound if it does not exist. On success id.Version is the new
 // version. Callers should use ModifyIdentity.
-func (s *Store) UpdateIdentity(ctx context.Context, id *ss.Identity) error {
+func (s *Store) UpdateIdentity(ctx context.Context, id *ss.Identity) (err error) {
 	if id == nil {
 		return errors.New("sessionstore: update identity: nil identity")
 	}
-	if err := s.updateIdentity(ctx, id); err != nil {
-		return fmt.Errorf("sessionstore: update identity %s: %w", id.ID, err)
-	}
-	return nil
-}
-
-func (s *Store) updateIdentity(ctx context.Context, id *ss.Identity) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+	defer ss.WrapError(&err, "update identity", id.ID)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if id.IsShared() {
 		return ss.ErrSharedIdentity
 	}
@@ -161,9 +134,8 @@ func (s *Store) updateIdentity(ctx context.Context, id *ss.Identity) error {
 	if !storable(id.ID) {
 		return ss.ErrNotFound
 	}
-	next := *id
-	next.Version = id.Version + 1
-	idx, data, err := validIdentity(&next)
+	next := ss.NextVersion(id)
+	idx, data, err := validIdentity(next)
 	if err != nil {
 		return err
 	}
@@ -179,8 +151,8 @@ func (s *Store) updateIdentity(ctx context.Context, id *ss.Identity) error {
 		if err != nil {
 			return err
 		}
-		if uint64(version) != id.Version { // #nosec G115 -- versions are never negative
-			return fmt.Errorf("%w: stored version %d, the update was made from version %d", ss.ErrConflict, version, id.Version)
+		if err := ss.CheckVersion(uint64(version), id.Version); err != nil { // #nosec G115 -- versions are never negative
+			return err
 		}
 		types, hashes, _ := indexArrays(idx)
 		if _, err := tx.Exec(ctx, `DELETE FROM kratos_identifiers WHERE identity_id = $1
@@ -229,28 +201,24 @@ func decodeIdentityRow(version int64, data []byte) (*ss.Identity, error) {
 }
 
 // GetIdentity loads an identity by id; ErrNotFound if absent.
-func (s *Store) GetIdentity(ctx context.Context, id string) (*ss.Identity, error) {
-	ident, err := s.getIdentity(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
-	}
-	return ident, nil
-}
-
-func (s *Store) getIdentity(ctx context.Context, id string) (*ss.Identity, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) GetIdentity(ctx context.Context, id string) (_ *ss.Identity, err error) {
+	defer ss.WrapError(&err, "get identity", id)
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if !storable(id) {
 		return nil, ss.ErrNotFound
 	}
+	return s.identityRow(ctx, "SELECT version, data FROM kratos_identities WHERE id = $1", id)
+}
+
+// identityRow reads the identity a query selects (its version and data
+// columns); ErrNotFound when it selects none.
+func (s *Store) identityRow(ctx context.Context, query string, args ...any) (*ss.Identity, error) {
 	var version int64
 	var data []byte
-	err = s.read(ctx, func() error {
-		return s.pool.QueryRow(ctx, "SELECT version, data FROM kratos_identities WHERE id = $1", id).Scan(&version, &data)
-	})
+	err := s.read(ctx, func() error { return s.pool.QueryRow(ctx, query, args...).Scan(&version, &data) })
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ss.ErrNotFound
 	}
@@ -264,83 +232,37 @@ func (s *Store) getIdentity(ctx context.Context, id string) (*ss.Identity, error
 // identity cache (kept coherent across nodes); the result is shared and
 // trimmed (sessionstore.ShareIdentity): read-only.
 func (s *Store) GetIdentityShared(ctx context.Context, id string) (*ss.Identity, error) {
-	live := s.cacheLive.Load()
-	var fence ss.CacheFence
-	if live {
-		ident, f, ok := s.caches.Identity(id)
-		if ok {
-			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
-			}
-			if s.closed.Load() {
-				return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, ss.ErrClosed)
-			}
-			return ident, nil
-		}
-		fence = f
+	if err := s.guard.Ready(ctx); err != nil {
+		return nil, fmt.Errorf("sessionstore: get identity %s: %w", id, err)
 	}
-	ident, err := s.GetIdentity(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	ident = ss.ShareIdentity(ident)
-	if live {
-		s.caches.PutIdentity(ident, fence)
-	}
-	return ident, nil
+	return s.liveCaches().ServeIdentity(id, func() (*ss.Identity, error) { return s.GetIdentity(ctx, id) })
 }
 
 // FindIdentityByCredential loads the identity owning identifier for
 // credType (compared byte for byte); ErrNotFound if nobody owns it.
-func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifier string) (*ss.Identity, error) {
-	ident, err := s.findIdentity(ctx, credType, identifier)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: find identity by %s: %w", credType, err)
-	}
-	return ident, nil
-}
-
-func (s *Store) findIdentity(ctx context.Context, credType, identifier string) (*ss.Identity, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) FindIdentityByCredential(ctx context.Context, credType, identifier string) (_ *ss.Identity, err error) {
+	defer ss.WrapError(&err, "find identity by", credType)
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if !storable(credType) {
 		return nil, ss.ErrNotFound
 	}
-	var version int64
-	var data []byte
-	err = s.read(ctx, func() error {
-		return s.pool.QueryRow(ctx, `SELECT i.version, i.data FROM kratos_identifiers x
-			JOIN kratos_identities i ON i.id = x.identity_id
-			WHERE x.type = $1 AND x.hash = $2 AND x.identifier = $3`,
-			credType, identifierHash(identifier), []byte(identifier)).Scan(&version, &data)
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ss.ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	return decodeIdentityRow(version, data)
+	return s.identityRow(ctx, `SELECT i.version, i.data FROM kratos_identifiers x
+		JOIN kratos_identities i ON i.id = x.identity_id
+		WHERE x.type = $1 AND x.hash = $2 AND x.identifier = $3`,
+		credType, identifierHash(identifier), []byte(identifier))
 }
 
 // DeleteIdentity removes an identity, its identifiers and all its
 // sessions, on every node's caches too. ErrNotFound if absent.
-func (s *Store) DeleteIdentity(ctx context.Context, id string) error {
-	if err := s.deleteIdentity(ctx, id); err != nil {
-		return fmt.Errorf("sessionstore: delete identity %s: %w", id, err)
-	}
-	return nil
-}
-
-func (s *Store) deleteIdentity(ctx context.Context, id string) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) DeleteIdentity(ctx context.Context, id string) (err error) {
+	defer ss.WrapError(&err, "delete identity", id)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if err := ss.ValidateID("identity", id); err != nil {
 		return err
 	}
@@ -370,29 +292,19 @@ func (s *Store) deleteIdentity(ctx context.Context, id string) error {
 		}
 		return s.publish(ctx, tx, kindIdentity, []byte(id))
 	})
-	for _, h := range hashes {
-		s.caches.InvalidateSession(h)
-	}
+	s.caches.InvalidateSessions(hashes...)
 	s.caches.InvalidateIdentity([]byte(id))
 	return err
 }
 
 // ListIdentities pages through identities ordered by id (bytes); see
 // sessionstore.Store.ListIdentities.
-func (s *Store) ListIdentities(ctx context.Context, pageToken string, pageSize int) ([]*ss.Identity, string, error) {
-	ids, next, err := s.listIdentities(ctx, pageToken, pageSize)
-	if err != nil {
-		return nil, "", fmt.Errorf("sessionstore: list identities: %w", err)
-	}
-	return ids, next, nil
-}
-
-func (s *Store) listIdentities(ctx context.Context, pageToken string, pageSize int) ([]*ss.Identity, string, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) ListIdentities(ctx context.Context, pageToken string, pageSize int) (_ []*ss.Identity, _ string, err error) {
+	defer ss.WrapError(&err, "list identities")
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, "", err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if pageSize <= 0 {
 		pageSize = defaultPageSize
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	ss "github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
 // Cross-node cache coherence. A write that changes a cached session or
@@ -120,6 +122,14 @@ func (s *Store) flushCaches() {
 // and its caches serve; false means every read goes to the database (the
 // connection is being re-established).
 func (s *Store) CachesLive() bool { return s.cacheLive.Load() }
+
+// liveCaches is the caches while they serve, else nil (read through).
+func (s *Store) liveCaches() *ss.Caches {
+	if s.cacheLive.Load() {
+		return s.caches
+	}
+	return nil
+}
 
 // listen keeps a dedicated connection LISTENing on the schema's channel
 // until ctx ends, reconnecting with backoff. up is closed after the first

@@ -123,10 +123,9 @@ type Store struct {
 	holdListen atomic.Bool
 	listenWake chan struct{}
 
-	closed   atomic.Bool
-	inflight atomic.Int64
-	stop     context.CancelFunc
-	bg       sync.WaitGroup
+	guard ss.Guard
+	stop  context.CancelFunc
+	bg    sync.WaitGroup
 
 	closeOnce sync.Once
 }
@@ -280,33 +279,14 @@ func (s *Store) Schema() string { return s.schema }
 // method returns ErrClosed after Close.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.closed.Store(true)
+		s.guard.Shut()
 		s.stop()
 		s.bg.Wait()
-		for s.inflight.Load() > 0 {
-			time.Sleep(time.Millisecond)
-		}
+		s.guard.Drain()
 		s.pool.Close()
 	})
 	return nil
 }
-
-// enter registers an operation; the returned func must be called when it
-// ends. It fails with ErrClosed after Close and with ctx's error when ctx
-// is already done.
-func (s *Store) enter(ctx context.Context) (func(), error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.inflight.Add(1)
-	if s.closed.Load() {
-		s.inflight.Add(-1)
-		return nil, ss.ErrClosed
-	}
-	return s.leave, nil
-}
-
-func (s *Store) leave() { s.inflight.Add(-1) }
 
 // storable reports whether a key that came from outside (an id in a URL,
 // a token) can name a stored row: PostgreSQL text holds neither NUL nor

@@ -42,21 +42,26 @@ func checkRecord(ns, key string) error {
 	return nil
 }
 
-// PutRecord stores value under (ns, key); ttl 0 means no expiry, a
-// negative ttl deletes the record.
-func (s *Store) PutRecord(ctx context.Context, ns, key string, value []byte, ttl time.Duration) error {
-	if err := s.putRecord(ctx, ns, key, value, ttl); err != nil {
-		return fmt.Errorf("sessionstore: put record %s/%s: %w", ns, key, err)
+// lookupRecord checks the namespace and key of a record to read or
+// delete: ErrNotFound for those no write can have stored.
+func lookupRecord(ns, key string) error {
+	if err := ss.ValidateNamespace(ns); err != nil {
+		return err
+	}
+	if !storable(ns) || len(key) > maxKeyLen {
+		return ss.ErrNotFound
 	}
 	return nil
 }
 
-func (s *Store) putRecord(ctx context.Context, ns, key string, value []byte, ttl time.Duration) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+// PutRecord stores value under (ns, key); ttl 0 means no expiry, a
+// negative ttl deletes the record.
+func (s *Store) PutRecord(ctx context.Context, ns, key string, value []byte, ttl time.Duration) (err error) {
+	defer ss.WrapError(&err, "put record", ns, key)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if err := checkRecord(ns, key); err != nil {
 		return err
 	}
@@ -79,25 +84,14 @@ func (s *Store) putRecord(ctx context.Context, ns, key string, value []byte, ttl
 
 // GetRecord loads a record; ErrNotFound when absent or expired. The value
 // is the caller's own (non-nil, possibly empty).
-func (s *Store) GetRecord(ctx context.Context, ns, key string) ([]byte, error) {
-	v, err := s.getRecord(ctx, ns, key)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get record %s/%s: %w", ns, key, err)
-	}
-	return v, nil
-}
-
-func (s *Store) getRecord(ctx context.Context, ns, key string) ([]byte, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) GetRecord(ctx context.Context, ns, key string) (_ []byte, err error) {
+	defer ss.WrapError(&err, "get record", ns, key)
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
-	if err := ss.ValidateNamespace(ns); err != nil {
+	defer s.guard.Leave()
+	if err := lookupRecord(ns, key); err != nil {
 		return nil, err
-	}
-	if !storable(ns) || len(key) > maxKeyLen {
-		return nil, ss.ErrNotFound
 	}
 	var v []byte
 	err = s.read(ctx, func() error {
@@ -117,24 +111,17 @@ func (s *Store) getRecord(ctx context.Context, ns, key string) ([]byte, error) {
 }
 
 // DeleteRecord removes a record (no error when absent).
-func (s *Store) DeleteRecord(ctx context.Context, ns, key string) error {
-	if err := s.deleteRecord(ctx, ns, key); err != nil {
-		return fmt.Errorf("sessionstore: delete record %s/%s: %w", ns, key, err)
-	}
-	return nil
-}
-
-func (s *Store) deleteRecord(ctx context.Context, ns, key string) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) DeleteRecord(ctx context.Context, ns, key string) (err error) {
+	defer ss.WrapError(&err, "delete record", ns, key)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
-	if err := ss.ValidateNamespace(ns); err != nil {
+	defer s.guard.Leave()
+	if err := lookupRecord(ns, key); err != nil {
+		if errors.Is(err, ss.ErrNotFound) {
+			return nil // nothing can be stored there
+		}
 		return err
-	}
-	if !storable(ns) || len(key) > maxKeyLen {
-		return nil // nothing can be stored there
 	}
 	return s.write(ctx, func() error {
 		_, err := s.pool.Exec(ctx, "DELETE FROM kratos_records WHERE ns = $1 AND key = $2", ns, []byte(key))
@@ -145,25 +132,14 @@ func (s *Store) deleteRecord(ctx context.Context, ns, key string) error {
 // TakeRecord atomically reads and deletes a record: of concurrent callers
 // on any nodes exactly one gets it, the others ErrNotFound (one DELETE …
 // RETURNING; the row lock decides).
-func (s *Store) TakeRecord(ctx context.Context, ns, key string) ([]byte, error) {
-	v, err := s.takeRecord(ctx, ns, key)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: take record %s/%s: %w", ns, key, err)
-	}
-	return v, nil
-}
-
-func (s *Store) takeRecord(ctx context.Context, ns, key string) ([]byte, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) TakeRecord(ctx context.Context, ns, key string) (_ []byte, err error) {
+	defer ss.WrapError(&err, "take record", ns, key)
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
-	if err := ss.ValidateNamespace(ns); err != nil {
+	defer s.guard.Leave()
+	if err := lookupRecord(ns, key); err != nil {
 		return nil, err
-	}
-	if !storable(ns) || len(key) > maxKeyLen {
-		return nil, ss.ErrNotFound
 	}
 	var v []byte
 	var live bool
@@ -195,19 +171,12 @@ const maxInsertRaces = 16
 // the record, its error aborts (returned wrapped). fn may run several
 // times (a lost insert race, a dropped connection) and must be free of
 // side effects; old is a copy fn may keep.
-func (s *Store) UpdateRecord(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, time.Duration, error)) error {
-	if err := s.updateRecord(ctx, ns, key, fn); err != nil {
-		return fmt.Errorf("sessionstore: update record %s/%s: %w", ns, key, err)
-	}
-	return nil
-}
-
-func (s *Store) updateRecord(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, time.Duration, error)) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) UpdateRecord(ctx context.Context, ns, key string, fn func(old []byte) ([]byte, time.Duration, error)) (err error) {
+	defer ss.WrapError(&err, "update record", ns, key)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if err := checkRecord(ns, key); err != nil {
 		return err
 	}
@@ -272,19 +241,12 @@ const scanPage = 256
 // It reads in pages, so fn may call the store (even delete the record it
 // sees) and sees the records of each page as of that page's read, not one
 // snapshot of the namespace.
-func (s *Store) ScanRecords(ctx context.Context, ns string, fn func(key string, value []byte) error) error {
-	if err := s.scanRecords(ctx, ns, fn); err != nil {
-		return fmt.Errorf("sessionstore: scan records %s: %w", ns, err)
-	}
-	return nil
-}
-
-func (s *Store) scanRecords(ctx context.Context, ns string, fn func(key string, value []byte) error) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) ScanRecords(ctx context.Context, ns string, fn func(key string, value []byte) error) (err error) {
+	defer ss.WrapError(&err, "scan records", ns)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if err := ss.ValidateNamespace(ns); err != nil {
 		return err
 	}
@@ -343,20 +305,12 @@ func (s *Store) scanRecords(ctx context.Context, ns string, fn func(key string, 
 // Secret returns the secret called name, creating it with gen on first
 // use. The first writer on any node wins (INSERT … ON CONFLICT DO
 // NOTHING), and every node reads that one value.
-func (s *Store) Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error) {
-	v, err := s.secret(ctx, name, gen)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: secret %s: %w", name, err)
-	}
-	return v, nil
-}
-
-func (s *Store) secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) Secret(ctx context.Context, name string, gen func() ([]byte, error)) (_ []byte, err error) {
+	defer ss.WrapError(&err, "secret", name)
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if name == "" {
 		return nil, errors.New("empty secret name")
 	}
@@ -377,12 +331,9 @@ func (s *Store) secret(ctx context.Context, name string, gen func() ([]byte, err
 	if !errors.Is(err, ss.ErrNotFound) {
 		return v, err
 	}
-	fresh, err := gen()
+	fresh, err := ss.NewSecret(gen)
 	if err != nil {
-		return nil, fmt.Errorf("generate: %w", err)
-	}
-	if len(fresh) == 0 {
-		return nil, errors.New("generator returned an empty secret")
+		return nil, err
 	}
 	err = s.write(ctx, func() error {
 		_, err := s.pool.Exec(ctx, "INSERT INTO kratos_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, fresh)

@@ -3,10 +3,8 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +43,7 @@ func nilIfEmpty(b []byte) []byte {
 	return b
 }
 
+// validSession is EncodeSession for a session whose ids fit text columns.
 func validSession(sess *ss.Session) ([]byte, error) {
 	if err := ss.ValidateSession(sess); err != nil {
 		return nil, err
@@ -52,7 +51,7 @@ func validSession(sess *ss.Session) ([]byte, error) {
 	if !storable(sess.ID) || !storable(sess.IdentityID) {
 		return nil, fmt.Errorf("session %q of identity %q cannot be stored", sess.ID, sess.IdentityID)
 	}
-	return json.Marshal(sess)
+	return ss.EncodeSession(sess)
 }
 
 // sessionConflict names the unique key a session write collided with.
@@ -74,19 +73,12 @@ func sessionConflict(err error) error {
 // a deactivation committing meanwhile either makes this fail with
 // ErrIdentityInactive or waits for it (and its revocation then sees the
 // session).
-func (s *Store) CreateSession(ctx context.Context, sess *ss.Session) error {
-	if err := s.createSession(ctx, sess); err != nil {
-		return fmt.Errorf("sessionstore: create session: %w", err)
-	}
-	return nil
-}
-
-func (s *Store) createSession(ctx context.Context, sess *ss.Session) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) CreateSession(ctx context.Context, sess *ss.Session) (err error) {
+	defer ss.WrapError(&err, "create session")
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	data, err := validSession(sess)
 	if err != nil {
 		return err
@@ -114,6 +106,21 @@ func (s *Store) createSession(ctx context.Context, sess *ss.Session) error {
 	})
 }
 
+// sessionRows decodes the sessions of a query selecting their data.
+func sessionRows(rows pgx.Rows, err error) ([]*ss.Session, error) {
+	if err != nil {
+		return nil, err
+	}
+	var none []*ss.Session // no rows: nil, as the engines list no sessions
+	return pgx.AppendRows(none, rows, func(row pgx.CollectableRow) (*ss.Session, error) {
+		var data []byte
+		if err := row.Scan(&data); err != nil {
+			return nil, err
+		}
+		return ss.DecodeSession(data)
+	})
+}
+
 // lockSession reads a live session by id FOR UPDATE.
 func lockSession(ctx context.Context, tx pgx.Tx, id string) (*ss.Session, error) {
 	var data []byte
@@ -138,19 +145,12 @@ func writeSession(ctx context.Context, tx pgx.Tx, sess *ss.Session, data []byte)
 // UpdateSession replaces a session (see sessionstore.Store.UpdateSession):
 // ErrNotFound if absent, ErrTokenChanged if sess.TokenHash is not the
 // stored one. Every node drops its cached copy.
-func (s *Store) UpdateSession(ctx context.Context, sess *ss.Session) error {
-	if err := s.updateSession(ctx, sess); err != nil {
-		return fmt.Errorf("sessionstore: update session: %w", err)
-	}
-	return nil
-}
-
-func (s *Store) updateSession(ctx context.Context, sess *ss.Session) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) UpdateSession(ctx context.Context, sess *ss.Session) (err error) {
+	defer ss.WrapError(&err, "update session")
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if err := ss.ValidateSession(sess); err != nil {
 		return err
 	}
@@ -177,28 +177,19 @@ func (s *Store) updateSession(ctx context.Context, sess *ss.Session) error {
 		}
 		return s.publish(ctx, tx, kindSession, oldHash)
 	})
-	s.caches.InvalidateSession(oldHash)
-	s.caches.InvalidateSession(sess.TokenHash)
+	s.caches.InvalidateSessions(oldHash, sess.TokenHash)
 	return err
 }
 
 // ModifySession changes the stored session id in one transaction (row
 // locked), rotating its token atomically when change sets a new TokenHash;
 // see sessionstore.Store.ModifySession for the contract.
-func (s *Store) ModifySession(ctx context.Context, id string, tokenHash []byte, change func(*ss.Session) error) (*ss.Session, error) {
-	out, err := s.modifySession(ctx, id, tokenHash, change)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: modify session %s: %w", id, err)
-	}
-	return out, nil
-}
-
-func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, change func(*ss.Session) error) (*ss.Session, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) ModifySession(ctx context.Context, id string, tokenHash []byte, change func(*ss.Session) error) (_ *ss.Session, err error) {
+	defer ss.WrapError(&err, "modify session", id)
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if !storable(id) {
 		return nil, ss.ErrNotFound
 	}
@@ -210,18 +201,13 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 		if err != nil {
 			return err
 		}
-		if tokenHash != nil && !bytes.Equal(cur.TokenHash, tokenHash) {
-			return ss.ErrTokenChanged
-		}
-		oldHash = cur.TokenHash
-		oldIdentity, oldLogout := cur.IdentityID, bytes.Clone(cur.LogoutTokenHash)
-		if err := change(cur); err != nil {
-			return &callbackError{err}
-		}
-		if cur.ID != id || cur.IdentityID != oldIdentity || !bytes.Equal(cur.LogoutTokenHash, oldLogout) {
-			return errors.New("a session's id, identity and logout token cannot be modified")
-		}
-		data, err := validSession(cur)
+		var data []byte
+		oldHash, data, err = ss.ChangeSession(cur, id, tokenHash, func(cur *ss.Session) error {
+			if err := change(cur); err != nil {
+				return &callbackError{err}
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
@@ -236,8 +222,7 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 	})
 	// After the commit (or a failed attempt): the old token must not be
 	// served from this node's cache a moment longer than from the table.
-	s.caches.InvalidateSession(oldHash)
-	s.caches.InvalidateSession(newHash)
+	s.caches.InvalidateSessions(oldHash, newHash)
 	if err != nil {
 		return nil, err
 	}
@@ -248,43 +233,17 @@ func (s *Store) modifySession(ctx context.Context, id string, tokenHash []byte, 
 // notification connection listens), then one indexed query. The result
 // is shared: read-only. ErrNotFound if absent or past purge.
 func (s *Store) GetSessionByTokenHash(ctx context.Context, hash []byte) (*ss.Session, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
-	}
-	if s.closed.Load() {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", ss.ErrClosed)
-	}
-	if len(hash) == 0 {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", ss.ErrNotFound)
-	}
-	live := s.cacheLive.Load()
-	var fence ss.CacheFence
-	if live {
-		sess, f, ok := s.caches.Session(hash)
-		if ok {
-			return sess, nil
-		}
-		fence = f
-	}
-	sess, err := s.getSessionBy(ctx, "token_hash", hash)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: get session by token: %w", err)
-	}
-	if live {
-		s.caches.PutSession(hash, sess, cacheDeadline(sess), fence)
-	}
-	return sess, nil
+	return s.liveCaches().ServeSession(ctx, &s.guard, hash, func() (*ss.Session, error) { return s.getSessionBy(ctx, "token_hash", hash) }, cacheDeadline)
 }
 
 // getSessionBy loads a live session by a unique column.
 func (s *Store) getSessionBy(ctx context.Context, column string, key any) (*ss.Session, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	var data []byte
-	err = s.read(ctx, func() error {
+	err := s.read(ctx, func() error {
 		// column is one of three constants of this file.
 		return s.pool.QueryRow(ctx, "SELECT data FROM kratos_sessions WHERE "+column+" = $1 AND "+liveSession, key).Scan(&data)
 	})
@@ -328,70 +287,36 @@ func (s *Store) GetSessionByLogoutTokenHash(ctx context.Context, hash []byte) (*
 
 // ListSessionsByIdentity returns the stored sessions of an identity,
 // newest IssuedAt first (then by id).
-func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) ([]*ss.Session, error) {
-	out, err := s.listSessions(ctx, identityID)
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: list sessions of %s: %w", identityID, err)
-	}
-	return out, nil
-}
-
-func (s *Store) listSessions(ctx context.Context, identityID string) ([]*ss.Session, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) ListSessionsByIdentity(ctx context.Context, identityID string) (_ []*ss.Session, err error) {
+	defer ss.WrapError(&err, "list sessions of", identityID)
+	if err := s.guard.Enter(ctx); err != nil {
 		return nil, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if !storable(identityID) {
 		return nil, nil
 	}
 	var out []*ss.Session
 	err = s.read(ctx, func() error {
-		out = out[:0]
-		rows, err := s.pool.Query(ctx, "SELECT data FROM kratos_sessions WHERE identity_id = $1 AND "+liveSession, identityID)
-		if err != nil {
-			return err
-		}
-		datas, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
-		if err != nil {
-			return err
-		}
-		for _, d := range datas {
-			sess, err := ss.DecodeSession(d)
-			if err != nil {
-				return err
-			}
-			out = append(out, sess)
-		}
-		return nil
+		var err error
+		out, err = sessionRows(s.pool.Query(ctx, "SELECT data FROM kratos_sessions WHERE identity_id = $1 AND "+liveSession, identityID))
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, func(a, b *ss.Session) int {
-		if c := b.IssuedAt.Compare(a.IssuedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	ss.SortSessions(out)
 	return out, nil
 }
 
 // RevokeSession marks a session inactive (idempotent) on every node;
 // ErrNotFound when unknown.
-func (s *Store) RevokeSession(ctx context.Context, id string) error {
-	if err := s.revokeSession(ctx, id); err != nil {
-		return fmt.Errorf("sessionstore: revoke session %s: %w", id, err)
-	}
-	return nil
-}
-
-func (s *Store) revokeSession(ctx context.Context, id string) error {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) RevokeSession(ctx context.Context, id string) (err error) {
+	defer ss.WrapError(&err, "revoke session", id)
+	if err := s.guard.Enter(ctx); err != nil {
 		return err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if !storable(id) {
 		return ss.ErrNotFound
 	}
@@ -402,12 +327,8 @@ func (s *Store) revokeSession(ctx context.Context, id string) error {
 			return err
 		}
 		hash = sess.TokenHash
-		if !sess.Active {
-			return nil
-		}
-		sess.Active = false
-		data, err := json.Marshal(sess)
-		if err != nil {
+		data, err := ss.Revoke(sess)
+		if data == nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, "UPDATE kratos_sessions SET data = $2 WHERE id = $1", id, data); err != nil {
@@ -421,48 +342,31 @@ func (s *Store) revokeSession(ctx context.Context, id string) error {
 
 // RevokeSessionsOfIdentity marks every active, unexpired session of an
 // identity except exceptID inactive, on every node, and returns how many.
-func (s *Store) RevokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (int, error) {
-	n, err := s.revokeSessionsOfIdentity(ctx, identityID, exceptID)
-	if err != nil {
-		return 0, fmt.Errorf("sessionstore: revoke sessions of %s: %w", identityID, err)
-	}
-	return n, nil
-}
-
-func (s *Store) revokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (int, error) {
-	done, err := s.enter(ctx)
-	if err != nil {
+func (s *Store) RevokeSessionsOfIdentity(ctx context.Context, identityID, exceptID string) (_ int, err error) {
+	defer ss.WrapError(&err, "revoke sessions of", identityID)
+	if err := s.guard.Enter(ctx); err != nil {
 		return 0, err
 	}
-	defer done()
+	defer s.guard.Leave()
 	if !storable(identityID) {
 		return 0, nil
 	}
 	var hashes [][]byte
 	err = s.tx(ctx, func(tx pgx.Tx) error {
 		hashes = hashes[:0]
-		rows, err := tx.Query(ctx, "SELECT data FROM kratos_sessions WHERE identity_id = $1 AND id <> $2 AND "+liveSession+
-			" ORDER BY id FOR UPDATE", identityID, exceptID)
-		if err != nil {
-			return err
-		}
-		datas, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+		sessions, err := sessionRows(tx.Query(ctx, "SELECT data FROM kratos_sessions WHERE identity_id = $1 AND id <> $2 AND "+liveSession+
+			" ORDER BY id FOR UPDATE", identityID, exceptID))
 		if err != nil {
 			return err
 		}
 		now := time.Now()
 		var ids []string
 		var values [][]byte
-		for _, d := range datas {
-			sess, err := ss.DecodeSession(d)
-			if err != nil {
-				return err
-			}
-			if !sess.Active || (!sess.ExpiresAt.IsZero() && !now.Before(sess.ExpiresAt)) {
+		for _, sess := range sessions {
+			if !ss.Revocable(sess, now) {
 				continue
 			}
-			sess.Active = false
-			data, err := json.Marshal(sess)
+			data, err := ss.Revoke(sess)
 			if err != nil {
 				return err
 			}
@@ -479,9 +383,7 @@ func (s *Store) revokeSessionsOfIdentity(ctx context.Context, identityID, except
 		}
 		return s.publish(ctx, tx, kindSession, hashes...)
 	})
-	for _, h := range hashes {
-		s.caches.InvalidateSession(h)
-	}
+	s.caches.InvalidateSessions(hashes...)
 	if err != nil {
 		return 0, err
 	}

@@ -36,33 +36,15 @@ func Bench(b *testing.B, e BenchEngine) {
 				b.Fatal(err)
 			}
 		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			i := 0
-			for pb.Next() {
-				if _, err := s.GetIdentityShared(ctx, "id-"+strconv.Itoa(i%n)); err != nil {
-					b.Error(err)
-					return
-				}
-				i++
-			}
-		})
+		parallel(b, func(i int) error { return second(s.GetIdentityShared(ctx, "id-"+strconv.Itoa(i%n))) })
 	})
 	b.Run("IdentityCreate", func(b *testing.B) {
 		s := e.Open(b)
 		ctx := ctxOf(b)
 		var seq atomic.Int64
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				i := seq.Add(1)
-				if err := s.CreateIdentity(ctx, NewIdentity(fmt.Sprintf("id-%d", i), fmt.Sprintf("u%d@example.com", i))); err != nil {
-					b.Error(err)
-					return
-				}
-			}
+		parallel(b, func(int) error {
+			i := seq.Add(1)
+			return s.CreateIdentity(ctx, NewIdentity(fmt.Sprintf("id-%d", i), fmt.Sprintf("u%d@example.com", i)))
 		})
 	})
 	inc := func(old []byte) ([]byte, time.Duration, error) {
@@ -73,31 +55,14 @@ func Bench(b *testing.B, e BenchEngine) {
 		s := e.Open(b)
 		ctx := ctxOf(b)
 		var seq atomic.Int64
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				key := "k" + strconv.FormatInt(seq.Add(1)%1000, 10)
-				if err := s.UpdateRecord(ctx, "limit", key, inc); err != nil {
-					b.Error(err)
-					return
-				}
-			}
+		parallel(b, func(int) error {
+			return s.UpdateRecord(ctx, "limit", "k"+strconv.FormatInt(seq.Add(1)%1000, 10), inc)
 		})
 	})
 	b.Run("RecordUpdate/hot", func(b *testing.B) {
 		s := e.Open(b)
 		ctx := ctxOf(b)
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if err := s.UpdateRecord(ctx, "limit", "hot", inc); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
+		parallel(b, func(int) error { return s.UpdateRecord(ctx, "limit", "hot", inc) })
 	})
 }
 
@@ -116,16 +81,20 @@ func benchLookup(b *testing.B, s ss.Storage) {
 			b.Fatal(err)
 		}
 	}
+	parallel(b, func(i int) error { return second(s.GetSessionByTokenHash(ctx, hashes[i%n])) })
+}
+
+// parallel times op on every CPU (b.RunParallel) after the setup so far;
+// i counts the calls of each goroutine. An error of op fails the run.
+func parallel(b *testing.B, op func(i int) error) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			if _, err := s.GetSessionByTokenHash(ctx, hashes[i%n]); err != nil {
+		for i := 0; pb.Next(); i++ {
+			if err := op(i); err != nil {
 				b.Error(err)
 				return
 			}
-			i++
 		}
 	})
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,30 +70,12 @@ func testClusterUniqueIdentifier(t *testing.T, c Cluster) {
 	ns := nodes(t, c, 3)
 	ctx := ctxOf(t)
 	const per = 10
-	var wg sync.WaitGroup
 	errs := make([]error, 3*per)
-	start := make(chan struct{})
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs[i] = ns[i%3].CreateIdentity(ctx, NewIdentity(fmt.Sprintf("id-%02d", i), "race@example.com"))
-		}()
-	}
-	close(start)
-	wg.Wait()
-	wins := 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-		case !errors.Is(err, ss.ErrDuplicateCredential):
-			t.Errorf("registration %d: %v", i, err)
-		}
-	}
-	if wins != 1 {
-		t.Fatalf("%d registrations of one identifier succeeded, want 1", wins)
+	together(len(errs), func(i int) {
+		errs[i] = ns[i%3].CreateIdentity(ctx, NewIdentity(fmt.Sprintf("id-%02d", i), "race@example.com"))
+	})
+	if n := successes(t, errs, ss.ErrDuplicateCredential); n != 1 {
+		t.Fatalf("%d registrations of one identifier succeeded, want 1", n)
 	}
 	for _, n := range ns {
 		ids, _, err := n.ListIdentities(ctx, "", 0)
@@ -116,27 +97,18 @@ func testClusterSingleUse(t *testing.T, c Cluster) {
 		if err := ns[round%3].PutRecord(ctx, "code", key, []byte("prize"), time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		var wins atomic.Int32
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range 9 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				v, err := ns[i%3].TakeRecord(ctx, "code", key)
-				switch {
-				case err == nil && string(v) == "prize":
-					wins.Add(1)
-				case !errors.Is(err, ss.ErrNotFound):
-					t.Errorf("take: %q %v", v, err)
-				}
-			}()
-		}
-		close(start)
-		wg.Wait()
-		if wins.Load() != 1 {
-			t.Fatalf("round %d: the code was used %d times", round, wins.Load())
+		var taken atomic.Int32
+		together(9, func(i int) {
+			v, err := ns[i%3].TakeRecord(ctx, "code", key)
+			switch {
+			case err == nil && string(v) == "prize":
+				taken.Add(1)
+			case !errors.Is(err, ss.ErrNotFound):
+				t.Errorf("take: %q %v", v, err)
+			}
+		})
+		if taken.Load() != 1 {
+			t.Fatalf("round %d: the code was used %d times", round, taken.Load())
 		}
 	}
 }
@@ -148,37 +120,22 @@ func testClusterRateLimit(t *testing.T, c Cluster) {
 	ns := nodes(t, c, 3)
 	ctx := ctxOf(t)
 	const limit, tries = 10, 30
-	var allowed atomic.Int32
-	var wg sync.WaitGroup
-	start := make(chan struct{})
 	errLimited := errors.New("limited")
-	for i := range tries {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			err := ns[i%3].UpdateRecord(ctx, "limit", "login/alice", func(old []byte) ([]byte, time.Duration, error) {
-				n := 0
-				if old != nil {
-					n, _ = strconv.Atoi(string(old))
-				}
-				if n >= limit {
-					return nil, 0, errLimited
-				}
-				return []byte(strconv.Itoa(n + 1)), time.Hour, nil
-			})
-			switch {
-			case err == nil:
-				allowed.Add(1)
-			case !errors.Is(err, errLimited):
-				t.Errorf("attempt %d: %v", i, err)
+	errs := make([]error, tries)
+	together(tries, func(i int) {
+		errs[i] = ns[i%3].UpdateRecord(ctx, "limit", "login/alice", func(old []byte) ([]byte, time.Duration, error) {
+			n := 0
+			if old != nil {
+				n, _ = strconv.Atoi(string(old))
 			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if allowed.Load() != limit {
-		t.Fatalf("%d of %d attempts allowed across nodes, want %d", allowed.Load(), tries, limit)
+			if n >= limit {
+				return nil, 0, errLimited
+			}
+			return []byte(strconv.Itoa(n + 1)), time.Hour, nil
+		})
+	})
+	if allowed := successes(t, errs, errLimited); allowed != limit {
+		t.Fatalf("%d of %d attempts allowed across nodes, want %d", allowed, tries, limit)
 	}
 	v, err := ns[1].GetRecord(ctx, "limit", "login/alice")
 	if err != nil || string(v) != strconv.Itoa(limit) {
@@ -191,22 +148,13 @@ func testClusterSecrets(t *testing.T, c Cluster) {
 	ns := nodes(t, c, 3)
 	ctx := ctxOf(t)
 	results := make([][]byte, 12)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range results {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			v, err := ns[i%3].Secret(ctx, "cookie", func() ([]byte, error) { return fmt.Appendf(nil, "secret-%d", i), nil })
-			if err != nil {
-				t.Error(err)
-			}
-			results[i] = v
-		}()
-	}
-	close(start)
-	wg.Wait()
+	together(len(results), func(i int) {
+		v, err := ns[i%3].Secret(ctx, "cookie", func() ([]byte, error) { return fmt.Appendf(nil, "secret-%d", i), nil })
+		if err != nil {
+			t.Error(err)
+		}
+		results[i] = v
+	})
 	for i := range results {
 		if !bytes.Equal(results[i], results[0]) || len(results[0]) == 0 {
 			t.Fatalf("secrets disagree: %q vs %q", results[i], results[0])
@@ -222,22 +170,16 @@ func testClusterModifyIdentity(t *testing.T, c Cluster) {
 		t.Fatal(err)
 	}
 	const n = 30
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := ns[i%3].ModifyIdentity(ctx, "id-m", func(id *ss.Identity) error {
-				typ := fmt.Sprintf("cred%d", i)
-				id.Credentials[typ] = ss.Credential{Type: typ, Identifiers: []string{fmt.Sprintf("h-%d", i)}}
-				return nil
-			})
-			if err != nil {
-				t.Errorf("writer %d: %v", i, err)
-			}
-		}()
-	}
-	wg.Wait()
+	together(n, func(i int) {
+		_, err := ns[i%3].ModifyIdentity(ctx, "id-m", func(id *ss.Identity) error {
+			typ := fmt.Sprintf("cred%d", i)
+			id.Credentials[typ] = ss.Credential{Type: typ, Identifiers: []string{fmt.Sprintf("h-%d", i)}}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+	})
 	got, err := ns[1].GetIdentity(ctx, "id-m")
 	if err != nil {
 		t.Fatal(err)
@@ -508,23 +450,15 @@ func testClusterDeactivationRacesLogin(t *testing.T, c Cluster) {
 		if err := ns[0].CreateIdentity(ctx, NewIdentity(idv, fmt.Sprintf("r%d@example.com", round))); err != nil {
 			t.Fatal(err)
 		}
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range 6 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
+		const logins = 6
+		together(logins+1, func(i int) {
+			if i < logins {
 				err := ns[0].CreateSession(ctx, NewSession(fmt.Sprintf("r%d-%d", round, i), idv, now, time.Hour))
 				if err != nil && !errors.Is(err, ss.ErrIdentityInactive) {
 					t.Errorf("login: %v", err)
 				}
-			}()
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
+				return
+			}
 			if _, err := ns[1].ModifyIdentity(ctx, idv, func(i *ss.Identity) error { i.State = "inactive"; return nil }); err != nil {
 				t.Error(err)
 				return
@@ -532,9 +466,7 @@ func testClusterDeactivationRacesLogin(t *testing.T, c Cluster) {
 			if _, err := ns[1].RevokeSessionsOfIdentity(ctx, idv, ""); err != nil {
 				t.Error(err)
 			}
-		}()
-		close(start)
-		wg.Wait()
+		})
 		list, err := ns[0].ListSessionsByIdentity(ctx, idv)
 		if err != nil {
 			t.Fatal(err)

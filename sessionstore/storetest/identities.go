@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 )
@@ -109,18 +108,9 @@ func testDuplicateCredentialConcurrent(t *testing.T, e Engine) {
 	ctx := ctxOf(t)
 	const n = 50
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs[i] = s.CreateIdentity(ctx, NewIdentity(fmt.Sprintf("id-%02d", i), "race@example.com"))
-		}()
-	}
-	close(start)
-	wg.Wait()
+	together(n, func(i int) {
+		errs[i] = s.CreateIdentity(ctx, NewIdentity(fmt.Sprintf("id-%02d", i), "race@example.com"))
+	})
 	wins, dups := 0, 0
 	winner := ""
 	for i, err := range errs {

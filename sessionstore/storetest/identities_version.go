@@ -281,31 +281,13 @@ func testSharedIdentityNoStaleAfterDeactivation(t *testing.T, e Engine) {
 		if err := s.CreateIdentity(ctx, &ss.Identity{ID: idv, State: "active", Traits: []byte(`{}`)}); err != nil {
 			t.Fatal(err)
 		}
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if _, err := s.GetIdentityShared(ctx, idv); err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			}()
-		}
+		stop := hammer(t, 4, func() error { return second(s.GetIdentityShared(ctx, idv)) })
 		if _, err := s.ModifyIdentity(ctx, idv, func(id *ss.Identity) error { id.State = "inactive"; return nil }); err != nil {
+			stop()
 			t.Fatal(err)
 		}
 		got, err := s.GetIdentityShared(ctx, idv)
-		close(stop)
-		wg.Wait()
+		stop()
 		if err != nil || got.State != "inactive" {
 			t.Fatalf("round %d: shared identity after deactivation: %+v %v", round, got, err)
 		}

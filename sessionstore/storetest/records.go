@@ -141,32 +141,23 @@ func testTakeRecordConcurrent(t *testing.T, e Engine) {
 		t.Fatal(err)
 	}
 	const n = 20
-	var wg sync.WaitGroup
 	var mu sync.Mutex
-	wins, misses := 0, 0
-	start := make(chan struct{})
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			v, err := s.TakeRecord(ctx, "code", "once")
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil && string(v) == "prize":
-				wins++
-			case errors.Is(err, ss.ErrNotFound):
-				misses++
-			default:
-				t.Errorf("unexpected: %q %v", v, err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if wins != 1 || misses != n-1 {
-		t.Fatalf("wins=%d misses=%d", wins, misses)
+	taken, misses := 0, 0
+	together(n, func(int) {
+		v, err := s.TakeRecord(ctx, "code", "once")
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil && string(v) == "prize":
+			taken++
+		case errors.Is(err, ss.ErrNotFound):
+			misses++
+		default:
+			t.Errorf("unexpected: %q %v", v, err)
+		}
+	})
+	if taken != 1 || misses != n-1 {
+		t.Fatalf("wins=%d misses=%d", taken, misses)
 	}
 	if _, err := s.GetRecord(ctx, "code", "once"); !errors.Is(err, ss.ErrNotFound) {
 		t.Fatalf("record still there: %v", err)
@@ -177,30 +168,21 @@ func testUpdateRecordConcurrent(t *testing.T, e Engine) {
 	s := e.Open(t)
 	ctx := ctxOf(t)
 	const n = 20
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			err := s.UpdateRecord(ctx, "ctr", "c", func(old []byte) ([]byte, time.Duration, error) {
-				v := 0
-				if old != nil {
-					var err error
-					if v, err = strconv.Atoi(string(old)); err != nil {
-						return nil, 0, err
-					}
+	together(n, func(int) {
+		err := s.UpdateRecord(ctx, "ctr", "c", func(old []byte) ([]byte, time.Duration, error) {
+			v := 0
+			if old != nil {
+				var err error
+				if v, err = strconv.Atoi(string(old)); err != nil {
+					return nil, 0, err
 				}
-				return []byte(strconv.Itoa(v + 1)), time.Hour, nil
-			})
-			if err != nil {
-				t.Error(err)
 			}
-		}()
-	}
-	close(start)
-	wg.Wait()
+			return []byte(strconv.Itoa(v + 1)), time.Hour, nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	})
 	v, err := s.GetRecord(ctx, "ctr", "c")
 	if err != nil || string(v) != strconv.Itoa(n) {
 		t.Fatalf("counter %q %v, want %d", v, err, n)
@@ -235,22 +217,13 @@ func testSecretAgreement(t *testing.T, e Engine) {
 	ctx := ctxOf(t)
 	const n = 10
 	results := make([][]byte, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			v, err := s.Secret(ctx, "cookie", func() ([]byte, error) { return []byte(fmt.Sprintf("secret-%d", i)), nil })
-			if err != nil {
-				t.Error(err)
-			}
-			results[i] = v
-		}()
-	}
-	close(start)
-	wg.Wait()
+	together(n, func(i int) {
+		v, err := s.Secret(ctx, "cookie", func() ([]byte, error) { return []byte(fmt.Sprintf("secret-%d", i)), nil })
+		if err != nil {
+			t.Error(err)
+		}
+		results[i] = v
+	})
 	for i := 1; i < n; i++ {
 		if !bytes.Equal(results[i], results[0]) {
 			t.Fatalf("secrets disagree: %q vs %q", results[i], results[0])

@@ -5,7 +5,6 @@ import (
 
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 )
@@ -153,29 +152,17 @@ func testSessionCacheNoStaleRefill(t *testing.T, e Engine) {
 		if err := s.CreateSession(ctx, sess); err != nil {
 			t.Fatal(err)
 		}
-		var wg sync.WaitGroup
-		stop := make(chan struct{})
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					_, _ = s.GetSessionByTokenHash(ctx, sess.TokenHash)
-				}
-			}()
-		}
+		stop := hammer(t, 4, func() error {
+			_, _ = s.GetSessionByTokenHash(ctx, sess.TokenHash)
+			return nil
+		})
 		time.Sleep(time.Millisecond)
 		if err := s.RevokeSession(ctx, sess.ID); err != nil {
+			stop()
 			t.Fatal(err)
 		}
 		got, err := s.GetSessionByTokenHash(ctx, sess.TokenHash)
-		close(stop)
-		wg.Wait()
+		stop()
 		if err != nil || got.Active {
 			t.Fatalf("round %d: read right after revoke: active=%v %v", round, got != nil && got.Active, err)
 		}
@@ -349,33 +336,22 @@ func testModifySessionRotatesToken(t *testing.T, e Engine) {
 
 	// Concurrent rotations from one token: exactly one wins.
 	const n = 16
-	var wg sync.WaitGroup
 	errs := make([]error, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			_, errs[i] = s.ModifySession(ctx, sess.ID, next, func(c *ss.Session) error {
-				c.TokenHash = TokenHash(fmt.Sprintf("race-%d", i))
-				return nil
-			})
-		}(i)
+	together(n, func(i int) {
+		_, errs[i] = s.ModifySession(ctx, sess.ID, next, func(c *ss.Session) error {
+			c.TokenHash = TokenHash(fmt.Sprintf("race-%d", i))
+			return nil
+		})
+	})
+	if wins := successes(t, errs, ss.ErrTokenChanged); wins != 1 {
+		t.Fatalf("%d concurrent rotations from one token succeeded, want 1", wins)
 	}
-	wg.Wait()
-	wins := 0
 	for i, err := range errs {
-		switch {
-		case err == nil:
-			wins++
+		if err == nil {
 			if g, err := s.GetSessionByTokenHash(ctx, TokenHash(fmt.Sprintf("race-%d", i))); err != nil || g.ID != sess.ID {
 				t.Errorf("winner's token: %v", err)
 			}
-		case !errors.Is(err, ss.ErrTokenChanged):
-			t.Errorf("rotation %d: %v, want ss.ErrTokenChanged", i, err)
 		}
-	}
-	if wins != 1 {
-		t.Fatalf("%d concurrent rotations from one token succeeded, want 1", wins)
 	}
 	if rep, err := s.Check(ctx); err != nil || len(rep.Problems) != 0 || rep.Sessions != 1 {
 		t.Fatalf("store after rotations: %+v %v", rep, err)

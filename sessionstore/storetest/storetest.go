@@ -10,6 +10,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,3 +127,65 @@ func NewSession(id, identityID string, issued time.Time, ttl time.Duration) *ses
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// together runs fn(0) … fn(n-1), each in its own goroutine, released at
+// once, and returns when all have returned.
+func together(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			fn(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+}
+
+// successes counts the nil errors of racing calls; each other error must
+// be lost (errors.Is), or the test fails.
+func successes(t testing.TB, errs []error, lost error) int {
+	t.Helper()
+	n := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			n++
+		case !errors.Is(err, lost):
+			t.Errorf("call %d: %v, want success or %v", i, err, lost)
+		}
+	}
+	return n
+}
+
+// hammer calls fn over and over in n goroutines until the returned stop
+// is called; stop returns when they have ended. An error of fn fails the
+// test and ends its goroutine.
+func hammer(t testing.TB, n int, fn func() error) (stop func()) {
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if err := fn(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
