@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -49,18 +48,10 @@ denials (the last two counted per minute).
 				}
 				q.Set(b.flag, t)
 			}
-			var all []json.RawMessage
-			path := "/kratos/admin/audit?" + q.Encode()
-			for path != "" && len(all) < limit {
-				var page []json.RawMessage
-				res, err := cl.call(http.MethodGet, path, nil, &page)
-				if err != nil {
-					return err
-				}
-				all = append(all, page...)
-				path = nextLink(res.Header.Get("Link"))
+			all, err := cl.list("/kratos/admin/audit?"+q.Encode(), limit)
+			if err != nil {
+				return err
 			}
-			all = all[:min(len(all), limit)]
 			if o.json {
 				return printJSON(c.OutOrStdout(), all)
 			}
