@@ -9,8 +9,10 @@ import (
 
 // maxAggKeys bounds the distinct keys of one window; beyond it, events
 // are folded into one key per type and reason (client and gate left
-// out), so an attacker varying addresses cannot grow the map.
-const maxAggKeys = 4096
+// out), so an attacker varying addresses or Host headers adds at most
+// this many records a window (per node), neither growing the map nor
+// pushing older records out of the trail.
+const maxAggKeys = 64
 
 // aggKey is what one aggregated record stands for: a gate and its
 // reason, or a rate-limit rule and the subject it blocked.

@@ -408,3 +408,32 @@ func TestKeys(t *testing.T) {
 		t.Fatalf("count key of hour %d", h)
 	}
 }
+
+// TestAggregationBounded: distinct gates and subjects beyond maxAggKeys a
+// window fold into one record per type and reason, counted in full.
+func TestAggregationBounded(t *testing.T) {
+	var a aggregator
+	a.init(time.Now)
+	for i := range 1000 {
+		a.addGate(fmt.Sprintf("host-%d.example", i), "no_session", "192.0.2.1")
+		a.add(&event.Event{Type: event.RateLimited, Reason: "login_ip", IP: fmt.Sprintf("198.51.100.%d", i%250)})
+	}
+	items := a.flush()
+	if len(items) > maxAggKeys+2 {
+		t.Fatalf("%d records for one window, want at most %d", len(items), maxAggKeys+2)
+	}
+	counts := map[event.Type]int{}
+	folded := 0
+	for _, it := range items {
+		counts[it.ev.Type] += it.ev.Count
+		if it.ev.Gate == "" && it.ev.IP == "" || it.ev.Type == event.GateDenied && it.ev.Gate == "" {
+			folded++
+		}
+	}
+	if counts[event.GateDenied] != 1000 || counts[event.RateLimited] != 1000 || folded == 0 {
+		t.Fatalf("counts %v, folded records %d", counts, folded)
+	}
+	if len(a.flush()) != 0 {
+		t.Fatal("a flush does not start a new window")
+	}
+}

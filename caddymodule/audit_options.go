@@ -162,7 +162,7 @@ func (a *App) startAudit(store sessionstore.Storage, cfg *flows.Config) error {
 }
 
 // auditStopTimeout bounds how long stopping waits for the queued records.
-const auditStopTimeout = 10 * time.Second
+const auditStopTimeout = 5 * time.Second
 
 // stopAudit writes what the trail still holds and stops it.
 func (a *App) stopAudit() error {
