@@ -22,7 +22,11 @@
 //     types and its part of the mapping to flows.Config. The plain options
 //     are flows' own option groups, embedded in App, so they are declared
 //     once.
+//   - the audit trail (audit_options.go, audit_gate.go, command_audit.go):
+//     the app starts an audit.Trail over its storage and hands it to the
+//     engine as an event sink and the admin API's audit log; gates tally
+//     their refusals in it; `caddy-kratos kratos audit` reads it.
 //
-// The business logic lives in flows and sessionstore, which never import
-// Caddy.
+// The business logic lives in flows, sessionstore and audit, which never
+// import Caddy.
 package caddymodule
