@@ -82,6 +82,10 @@ type App struct {
 	// (and their prefix, as ui_prefix). Default: "Account" in blue.
 	UI *UIOptions `json:"ui,omitempty"`
 
+	// LocaleOptions are the languages of the pages and the mails:
+	// translations_dir, languages, default_language (locale_options.go).
+	LocaleOptions
+
 	// CORSOptions: cors_allowed_origins.
 	flows.CORSOptions
 
@@ -251,6 +255,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// keep them from sending a message twice.
 	ccfg, err := a.courierConfig(repl)
 	if err != nil {
+		return err
+	}
+	if err := a.provisionLocale(repl, &cfg, &ccfg); err != nil {
 		return err
 	}
 	a.courier, err = courier.New(store, ccfg, a.logger)

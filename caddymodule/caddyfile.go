@@ -58,6 +58,9 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //			max_records <n>
 //			log on|off
 //		}
+//		translations_dir <dir>
+//		languages <tag...>
+//		default_language <tag>
 //		session_lifespan <duration>
 //		earliest_possible_extend <duration>
 //		flow_lifespan <duration>
@@ -159,6 +162,7 @@ var optionTopics = []func(a *App, o *globalOption) (known bool, err error){
 	(*App).unmarshalHardeningOption, // hardening_options.go
 	(*App).unmarshalMailOption,      // mail_options.go
 	(*App).unmarshalAuditOption,     // audit_options.go
+	(*App).unmarshalLocaleTopic,     // locale_options.go
 }
 
 // unmarshalOption reads the subdirective under the cursor.

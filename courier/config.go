@@ -9,7 +9,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/locale"
 )
 
 // Defaults applied by ParseConfig to zero-valued Config fields.
@@ -58,6 +61,12 @@ type Config struct {
 	// Keys: a TemplateID ("recovery_code_valid") or Kratos's dotted form
 	// ("recovery_code.valid"). Set files must be readable.
 	Templates map[string]TemplateFiles `json:"templates,omitempty"`
+
+	// Locale has the mail templates in every language (the built-in
+	// translations and translations_dir). Nil: the built-in languages.
+	// Config.Templates and TemplateOverridePath have no language: they
+	// replace the built-in translations of the templates they change.
+	Locale *locale.Catalog `json:"-"`
 
 	// BodySecrets seal the text and HTML of queued mails at rest (they
 	// hold codes and links until delivered); the first seals, all open.
@@ -129,6 +138,10 @@ type Settings struct {
 	// FromAddr is the parsed From (with FromName applied).
 	FromAddr  *mail.Address
 	templates *templateSet
+	// catalog has the mails in every language; byLang caches their
+	// compiled templates (translations.go).
+	catalog *locale.Catalog
+	byLang  *sync.Map
 }
 
 // ConfigError is returned for configuration problems found at start-up.
@@ -212,6 +225,10 @@ func ParseConfig(c Config) (*Settings, error) {
 		return nil, err
 	}
 	s.templates = ts
+	s.catalog, s.byLang = c.Locale, new(sync.Map)
+	if s.catalog == nil {
+		s.catalog = locale.Builtin()
+	}
 	return s, nil
 }
 

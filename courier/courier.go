@@ -2,6 +2,9 @@
 // recovery, login and registration codes and links) through a durable
 // outbox kept in the session store.
 //
+// Mails are in the recipient's language: the language of the request that
+// queued them, from the locale catalogue's translations (translations.go).
+//
 // Enqueue renders the message and stores it before returning; a background
 // worker delivers due messages over SMTP (or, without SMTP, writes them to
 // the log, DEV ONLY), retries failures with exponential backoff, and marks
@@ -45,6 +48,10 @@ type Message struct {
 	Template TemplateID
 	// Data is passed to the templates; Data.To defaults to To.
 	Data TemplateData
+	// Lang is the language of the mail (a BCP 47 tag). Empty: the
+	// language of the request that queues it (locale.LanguageFrom of
+	// Enqueue's context), else the default language.
+	Lang string
 }
 
 // State is the delivery state of an outbox record.
@@ -64,6 +71,7 @@ type Status struct {
 	To            string     `json:"to"`
 	Template      TemplateID `json:"template"`
 	Subject       string     `json:"subject"`
+	Lang          string     `json:"lang,omitempty"`
 	State         State      `json:"state"`
 	Attempts      int        `json:"attempts"`
 	CreatedAt     time.Time  `json:"created_at"`
@@ -151,9 +159,16 @@ func New(store Store, cfg Config, logger *zap.Logger) (*Courier, error) {
 // Settings returns the parsed configuration.
 func (c *Courier) Settings() *Settings { return c.settings }
 
-// Render renders a template without queueing anything.
+// Render renders a template in the default language without queueing
+// anything.
 func (c *Courier) Render(id TemplateID, data TemplateData) (subject, text, html string, err error) {
-	r, err := c.settings.templates.render(id, data)
+	return c.RenderIn(id, c.settings.catalog.Default(), data)
+}
+
+// RenderIn renders a template in lang (the default language when it is
+// not offered) without queueing anything.
+func (c *Courier) RenderIn(id TemplateID, lang string, data TemplateData) (subject, text, html string, err error) {
+	r, err := c.settings.renderIn(id, c.settings.languageOf(context.Background(), lang), data)
 	return r.Subject, r.Text, r.HTML, err
 }
 
@@ -169,7 +184,8 @@ func (c *Courier) Enqueue(ctx context.Context, msg Message) (string, error) {
 	if data.To == "" {
 		data.To = to.Address
 	}
-	r, err := c.settings.templates.render(msg.Template, data)
+	lang := c.settings.languageOf(ctx, msg.Lang)
+	r, err := c.settings.renderIn(msg.Template, lang, data)
 	if err != nil {
 		return "", err
 	}
@@ -181,6 +197,7 @@ func (c *Courier) Enqueue(ctx context.Context, msg Message) (string, error) {
 			To:            to.Address,
 			Template:      msg.Template,
 			Subject:       r.Subject,
+			Lang:          lang,
 			State:         StateQueued,
 			CreatedAt:     now,
 			NextAttemptAt: now,
@@ -198,7 +215,7 @@ func (c *Courier) Enqueue(ctx context.Context, msg Message) (string, error) {
 	if err := c.store.PutRecord(ctx, Namespace, id, b, 0); err != nil {
 		return "", fmt.Errorf("courier: store message: %w", err)
 	}
-	c.log.Debug("mail queued", zap.String("id", id), zap.String("template", string(msg.Template)), zap.String("to", to.Address))
+	c.log.Debug("mail queued", zap.String("id", id), zap.String("template", string(msg.Template)), zap.String("lang", lang), zap.String("to", to.Address))
 	c.Wake()
 	return id, nil
 }

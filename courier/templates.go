@@ -105,8 +105,22 @@ type compiledTemplate struct {
 	html    *htmltemplate.Template
 }
 
+// templateSet is the templates of one language. The base set (no
+// language) is the operator's: each file from Config.Templates, else
+// TemplateOverridePath, else the built-in English one.
 type templateSet struct {
 	byID map[TemplateID]*compiledTemplate
+	// sources are the base set's sources by template and file, and
+	// overridden the templates the operator changed any file of
+	// (translations.go).
+	sources    map[TemplateID]map[string]templateSource
+	overridden map[TemplateID]bool
+}
+
+// templateSource is the text of one template file and its name (the path,
+// or builtin:<dir>/<file>).
+type templateSource struct {
+	text, name string
 }
 
 // rendered is one rendered message.
@@ -154,59 +168,79 @@ func loadTemplates(overrideDir string, overrides map[string]TemplateFiles) (*tem
 		}
 	}
 
-	ts := &templateSet{byID: make(map[TemplateID]*compiledTemplate, len(AllTemplates))}
+	ts := &templateSet{byID: make(map[TemplateID]*compiledTemplate, len(AllTemplates)),
+		sources: make(map[TemplateID]map[string]templateSource, len(AllTemplates)), overridden: map[TemplateID]bool{}}
 	for _, id := range AllTemplates {
 		files := perID[id]
-		load := func(explicit, file string) (string, string, error) {
-			if explicit != "" {
-				src, err := readTemplateSource(explicit)
-				if err != nil {
-					return "", "", &ConfigError{Field: "templates." + string(id), Err: err}
-				}
-				return src, explicit, nil
-			}
-			if overrideDir != "" {
-				p := filepath.Join(overrideDir, filepath.FromSlash(id.dir()), file)
-				b, err := os.ReadFile(p) // #nosec G304 -- template_override_path is operator configuration
-				if err == nil {
-					return string(b), p, nil
-				}
-				if !errors.Is(err, fs.ErrNotExist) {
-					return "", "", &ConfigError{Field: "template_override_path", Err: err}
-				}
-			}
-			b, err := builtinTemplates.ReadFile("templates/" + id.dir() + "/" + file)
+		ts.sources[id] = make(map[string]templateSource, 3)
+		for _, f := range []struct{ explicit, file string }{
+			{files.Subject, fileSubject}, {files.BodyPlaintext, fileBodyPlain}, {files.BodyHTML, fileBodyHTML},
+		} {
+			text, name, err := loadSource(id, overrideDir, f.explicit, f.file)
 			if err != nil {
-				return "", "", fmt.Errorf("courier: built-in template %s/%s: %w", id.dir(), file, err)
+				return nil, err
 			}
-			return string(b), "builtin:" + id.dir() + "/" + file, nil
+			ts.sources[id][f.file] = templateSource{text: text, name: name}
+			if !strings.HasPrefix(name, "builtin:") {
+				ts.overridden[id] = true
+			}
 		}
-		ct := &compiledTemplate{}
-		src, name, err := load(files.Subject, fileSubject)
+		src := ts.sources[id]
+		ct, err := compileTemplate(id, src[fileSubject], src[fileBodyPlain], src[fileBodyHTML])
 		if err != nil {
 			return nil, err
 		}
-		if ct.subject, err = texttemplate.New(name).Funcs(sprig.HermeticTxtFuncMap()).Parse(src); err != nil {
-			return nil, &ConfigError{Field: "templates." + string(id), Err: err}
-		}
-		if src, name, err = load(files.BodyPlaintext, fileBodyPlain); err != nil {
-			return nil, err
-		}
-		if ct.text, err = texttemplate.New(name).Funcs(sprig.HermeticTxtFuncMap()).Parse(src); err != nil {
-			return nil, &ConfigError{Field: "templates." + string(id), Err: err}
-		}
-		if src, name, err = load(files.BodyHTML, fileBodyHTML); err != nil {
-			return nil, err
-		}
-		if ct.html, err = htmltemplate.New(name).Funcs(sprig.HermeticHtmlFuncMap()).Parse(src); err != nil {
-			return nil, &ConfigError{Field: "templates." + string(id), Err: err}
-		}
 		ts.byID[id] = ct
-		if _, err := ct.render(sampleData); err != nil {
-			return nil, &ConfigError{Field: "templates." + string(id), Err: err}
-		}
 	}
 	return ts, nil
+}
+
+// compileTemplate parses the three files of template id and renders them
+// once with sampleData, so that a broken or unknown field fails at start.
+func compileTemplate(id TemplateID, subject, text, html templateSource) (*compiledTemplate, error) {
+	ct := &compiledTemplate{}
+	var err error
+	if ct.subject, err = texttemplate.New(subject.name).Funcs(sprig.HermeticTxtFuncMap()).Parse(subject.text); err != nil {
+		return nil, &ConfigError{Field: "templates." + string(id), Err: err}
+	}
+	if ct.text, err = texttemplate.New(text.name).Funcs(sprig.HermeticTxtFuncMap()).Parse(text.text); err != nil {
+		return nil, &ConfigError{Field: "templates." + string(id), Err: err}
+	}
+	if ct.html, err = htmltemplate.New(html.name).Funcs(sprig.HermeticHtmlFuncMap()).Parse(html.text); err != nil {
+		return nil, &ConfigError{Field: "templates." + string(id), Err: err}
+	}
+	if _, err := ct.render(sampleData); err != nil {
+		return nil, &ConfigError{Field: "templates." + string(id), Err: err}
+	}
+	return ct, nil
+}
+
+// loadSource reads one file of template id: the explicit source of
+// Config.Templates, else the file of TemplateOverridePath, else the
+// built-in one.
+func loadSource(id TemplateID, overrideDir, explicit, file string) (string, string, error) {
+	if explicit != "" {
+		src, err := readTemplateSource(explicit)
+		if err != nil {
+			return "", "", &ConfigError{Field: "templates." + string(id), Err: err}
+		}
+		return src, explicit, nil
+	}
+	if overrideDir != "" {
+		p := filepath.Join(overrideDir, filepath.FromSlash(id.dir()), file)
+		b, err := os.ReadFile(p) // #nosec G304 -- template_override_path is operator configuration
+		if err == nil {
+			return string(b), p, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", "", &ConfigError{Field: "template_override_path", Err: err}
+		}
+	}
+	b, err := builtinTemplates.ReadFile("templates/" + id.dir() + "/" + file)
+	if err != nil {
+		return "", "", fmt.Errorf("courier: built-in template %s/%s: %w", id.dir(), file, err)
+	}
+	return string(b), "builtin:" + id.dir() + "/" + file, nil
 }
 
 func knownTemplates() string {

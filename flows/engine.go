@@ -33,6 +33,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/ui"
 	"github.com/caddy-kratos/caddy-kratos/flows/verification"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/locale"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -125,6 +126,9 @@ type Config struct {
 	// Mailer sends courier messages. Nil: codes are not sent anywhere
 	// (caddymodule always wires the courier, which logs when no SMTP is set).
 	Mailer Mailer
+	// Locale holds the texts of the built-in pages and the mails in every
+	// offered language (translations_dir). Nil: the built-in languages.
+	Locale *locale.Catalog
 	// Events receive the engine's security-relevant events (sign-ins,
 	// sign-ups, revocations, credential changes, administrative changes,
 	// rate-limit blocks): the audit trail and the metrics. Nil: none.
@@ -222,6 +226,8 @@ type Engine struct {
 	admin *admin.API
 	// pages are the built-in pages.
 	pages *ui.Pages
+	// locale picks the language of a request (pages, mails).
+	locale *locale.Catalog
 
 	// schemas are the configured identity schemas (schema.go).
 	schemas *identity.Schemas
@@ -476,9 +482,14 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		RequireVerifiedAddress: e.cfg.RequireVerifiedAddress}, e.kernel, e.sessions, store, e.schemas, e.urls, logger, clock,
 		e.registrationMethods)
 	e.kernel.Register(e.login, e.registration, e.settings, e.recovery, e.verification)
+	e.locale = cfg.Locale
+	if e.locale == nil {
+		e.locale = locale.Builtin()
+	}
 	e.pages = ui.New(ui.Config{Prefix: e.cfg.UIPrefix, ProductName: e.cfg.UIProductName, LogoURL: e.cfg.UILogoURL,
 		PrimaryColor: e.cfg.UIPrimaryColor, AllowedReturnURLs: e.cfg.AllowedReturnURLs, UIURLs: e.cfg.UIURLs,
-		RegistrationEnabled: !e.cfg.DisableRegistration, RecoveryEnabled: e.cfg.RecoveryEnabled},
+		RegistrationEnabled: !e.cfg.DisableRegistration, RecoveryEnabled: e.cfg.RecoveryEnabled,
+		Locale: e.locale, SecureCookies: e.secureCookies(nil), CookieDomain: e.cfg.CookieDomain},
 		e.kernel, e.sessions, store, e.settings, e.urls, logger, clock)
 	e.routes()
 	return e, nil

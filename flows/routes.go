@@ -11,7 +11,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
+	"github.com/caddy-kratos/caddy-kratos/flows/ui"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/locale"
 )
 
 func (e *Engine) routes() {
@@ -58,6 +60,7 @@ func (e *Engine) routes() {
 	m.HandleFunc("GET "+prefix+"assets/{file}", e.pages.Asset)
 	m.HandleFunc("POST "+prefix+"sessions/revoke", e.pages.RevokeSession)
 	m.HandleFunc("POST "+prefix+"sessions/revoke-others", e.pages.RevokeOtherSessions)
+	m.HandleFunc("POST "+prefix+ui.LanguagePath, e.pages.SetLanguage)
 
 	e.mux = m
 }
@@ -155,7 +158,9 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// submitTimeout.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), submitTimeout)
 		defer cancel()
-		r = r.WithContext(ctx)
+		// The language of the person asking, for the mails this request
+		// may queue (the courier renders them in it).
+		r = r.WithContext(locale.WithLanguage(ctx, e.locale.FromRequest(r)))
 	}
 	e.mux.ServeHTTP(w, r)
 }

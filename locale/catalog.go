@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 
@@ -100,14 +101,23 @@ type fileFormats struct {
 // maxFileSize bounds one translation file.
 const maxFileSize = 4 << 20
 
+var (
+	builtinOnce sync.Once
+	builtinCat  *Catalog
+)
+
 // Builtin returns the catalogue of the built-in languages, English by
-// default.
+// default. It is loaded once and shared (a Catalog is immutable): engines
+// and couriers without translation options all use it.
 func Builtin() *Catalog {
-	c, err := Load(Options{})
-	if err != nil {
-		panic("locale: built-in translations: " + err.Error()) // tested
-	}
-	return c
+	builtinOnce.Do(func() {
+		c, err := Load(Options{})
+		if err != nil {
+			panic("locale: built-in translations: " + err.Error()) // tested
+		}
+		builtinCat = c
+	})
+	return builtinCat
 }
 
 // Load builds a catalogue: the built-in texts, the files of opts.Dir on

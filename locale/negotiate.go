@@ -16,8 +16,9 @@ import (
 const (
 	// CookieName holds the language the user picked on a page.
 	CookieName = "kratos_lang"
-	// QueryParam picks the language on any page (?lang=de); the page then
-	// remembers it in CookieName.
+	// QueryParam is the field of the pages' language picker (a POST with
+	// the CSRF token, lang=de); the pages remember the choice in
+	// CookieName.
 	QueryParam = "lang"
 	// ZoneCookieName holds the browser's IANA time zone (set by ui.js from
 	// Intl.DateTimeFormat().resolvedOptions().timeZone).
@@ -232,8 +233,8 @@ func (c *Catalog) Negotiate(acceptLanguage string) string {
 	return c.def
 }
 
-// Choose validates an explicit choice (the ?lang= parameter or the
-// CookieName cookie): the enabled language it names, directly or by its
+// Choose validates an explicit choice (the picker's QueryParam field or
+// the CookieName cookie): the enabled language it names, directly or by its
 // truncations (de-CH picks de). ok is false for anything else, which the
 // caller ignores.
 func (c *Catalog) Choose(value string) (string, bool) {
@@ -249,10 +250,8 @@ func (c *Catalog) Choose(value string) (string, bool) {
 	return "", false
 }
 
-// FromRequest is the language of a page request: the CookieName choice
-// when it names an enabled language, else Accept-Language, else the
-// default. The ?lang= parameter is the page's to handle (Choose, then set
-// Cookie), since it also changes the cookie.
+// FromRequest is the language of a request: the CookieName choice when it
+// names an enabled language, else Accept-Language, else the default.
 func (c *Catalog) FromRequest(r *http.Request) string {
 	if ck, err := r.Cookie(CookieName); err == nil {
 		if l, ok := c.Choose(ck.Value); ok {

@@ -15,6 +15,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/locale"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -42,8 +43,9 @@ func (p *Pages) pageSession(w http.ResponseWriter, r *http.Request, page string)
 // Welcome serves the home page (GET <prefix>): links to settings, sessions
 // and sign-out, or to sign-in and sign-up.
 func (p *Pages) Welcome(w http.ResponseWriter, r *http.Request) {
-	p.kernel.EnsureCSRF(w, r)
-	v := p.newView("welcome")
+	csrf := p.kernel.EnsureCSRF(w, r)
+	l := p.localizer(r)
+	v := p.newView(l, "welcome")
 	wv := &welcomeView{
 		Login:     p.urls.Public("self-service/login/browser"),
 		Register:  p.urls.Public("self-service/registration/browser"),
@@ -51,15 +53,15 @@ func (p *Pages) Welcome(w http.ResponseWriter, r *http.Request) {
 		ShowReg:   p.cfg.RegistrationEnabled,
 		ShowRecov: p.cfg.RecoveryEnabled,
 	}
-	v.Title, v.Subtitle = tr("welcome.title"), tr("welcome.subtitle")
+	v.Title, v.Subtitle = l.Page("welcome.title"), l.Page("welcome.subtitle")
 	if sess, err := p.sessions.Current(r); err == nil {
 		if ident, err := p.identities.GetIdentity(r.Context(), sess.IdentityID); err == nil && p.sessions.AALSatisfied(sess, ident) {
 			wv.SignedIn = true
 			name, addr := identityDisplay(ident)
 			if name != "" {
-				v.Title = tr("welcome.title.signedin", name)
+				v.Title = l.Page("welcome.title.signedin", name)
 			}
-			v.Subtitle = tr("welcome.subtitle.signedin", addr)
+			v.Subtitle = l.Page("welcome.subtitle.signedin", addr)
 			wv.Settings = p.urls.Public("self-service/settings/browser")
 			wv.Sessions = p.cfg.Prefix + "sessions"
 			wv.Logout = p.logoutURL(r, sess)
@@ -70,6 +72,7 @@ func (p *Pages) Welcome(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	v.Welcome = wv
+	v.Picker = p.picker(r, v.Lang, csrf)
 	p.pageHeaders(w, r, nil)
 	p.render(w, http.StatusOK, v)
 }
@@ -113,42 +116,46 @@ func (p *Pages) sessionsPage(w http.ResponseWriter, r *http.Request) {
 		wire.WriteError(w, r, wire.StoreError(err, "unable to list sessions"))
 		return
 	}
-	v := p.newView("sessions")
+	l := p.localizer(r)
+	v := p.newView(l, "sessions")
 	v.Wide = true
-	v.Title, v.Subtitle = tr("sessions.title"), tr("sessions.subtitle")
+	v.Title, v.Subtitle = l.Page("sessions.title"), l.Page("sessions.subtitle")
 	sv := &sessionsView{CSRF: token.MaskCSRF(csrf), Revoke: p.cfg.Prefix + "sessions/revoke", RevokeOthers: p.cfg.Prefix + "sessions/revoke-others"}
-	sv.Current = p.sessionItem(sess)
+	sv.Current = sessionItem(l, sess)
 	slices.SortFunc(others, func(a, b *sessionstore.Session) int { return b.AuthenticatedAt.Compare(a.AuthenticatedAt) })
 	for _, s := range others {
-		sv.Others = append(sv.Others, p.sessionItem(s))
+		sv.Others = append(sv.Others, sessionItem(l, s))
 	}
 	v.Sessions = sv
 	switch r.URL.Query().Get("done") {
 	case "revoked":
-		v.Messages = []node.Text{{Text: tr("sessions.revoked"), Type: "success"}}
+		v.Messages = []node.Text{{Text: l.Page("sessions.revoked"), Type: "success"}}
 	case "revoked-others":
 		n, _ := strconv.Atoi(r.URL.Query().Get("count"))
-		msg := tr("sessions.revoked.others", n)
+		msg := l.Page("sessions.revoked.others", n)
 		switch n {
 		case 0:
-			msg = tr("sessions.revoked.others.none")
+			msg = l.Page("sessions.revoked.others.none")
 		case 1:
-			msg = tr("sessions.revoked.others.one")
+			msg = l.Page("sessions.revoked.others.one")
 		}
 		v.Messages = []node.Text{{Text: msg, Type: "success"}}
 	}
 	p.accountNav(r, v, sess, "sessions")
+	v.Picker = p.picker(r, v.Lang, csrf)
 	p.pageHeaders(w, r, nil)
 	p.render(w, http.StatusOK, v)
 }
 
-func (p *Pages) sessionItem(s *sessionstore.Session) *sessionRow {
-	it := &sessionRow{ID: s.ID, Device: tr("sessions.unknown.device")}
+// sessionItem is one row of the sessions page: dates in the user's zone
+// and language, the machine-readable ones in UTC.
+func sessionItem(l *locale.Localizer, s *sessionstore.Session) *sessionRow {
+	it := &sessionRow{ID: s.ID, Device: l.Page("sessions.unknown.device")}
 	if len(s.Devices) > 0 {
 		d := s.Devices[len(s.Devices)-1]
 		if d.UserAgent != nil && *d.UserAgent != "" {
 			it.UserAgent = *d.UserAgent
-			it.Device = describeUserAgent(*d.UserAgent)
+			it.Device = describeUserAgent(l, *d.UserAgent)
 		}
 		if d.IPAddress != nil {
 			it.IP = hostOnly(*d.IPAddress)
@@ -157,13 +164,12 @@ func (p *Pages) sessionItem(s *sessionstore.Session) *sessionRow {
 			it.IP += " · " + d.Location
 		}
 	}
-	now := p.now()
-	it.SignedIn, it.SignedInISO = relativeTime(now, s.AuthenticatedAt), s.AuthenticatedAt.UTC().Format(time.RFC3339)
-	it.Expires, it.ExpiresISO = s.ExpiresAt.UTC().Format("2 Jan 2006, 15:04 MST"), s.ExpiresAt.UTC().Format(time.RFC3339)
+	it.SignedIn, it.SignedInISO = l.Ago(s.AuthenticatedAt), s.AuthenticatedAt.UTC().Format(time.RFC3339)
+	it.Expires, it.ExpiresISO = l.DateTime(s.ExpiresAt), s.ExpiresAt.UTC().Format(time.RFC3339)
 	var methods []string
 	for _, m := range s.AuthenticationMethods {
 		name := m.Method
-		if t, ok := texts["method."+m.Method]; ok {
+		if t, ok := l.PageOK("method." + m.Method); ok {
 			name = t
 		}
 		if !slices.Contains(methods, name) {
@@ -171,7 +177,7 @@ func (p *Pages) sessionItem(s *sessionstore.Session) *sessionRow {
 		}
 	}
 	it.Methods = strings.Join(methods, " + ")
-	it.RevokeLabel = tr("sessions.revoke.label", it.Device)
+	it.RevokeLabel = l.Page("sessions.revoke.label", it.Device)
 	return it
 }
 
@@ -187,27 +193,9 @@ func hostOnly(addr string) string {
 	return addr
 }
 
-func relativeTime(now, t time.Time) string {
-	d := now.Sub(t)
-	switch {
-	case d < time.Minute:
-		return tr("time.now")
-	case d < 2*time.Minute:
-		return tr("time.minute")
-	case d < time.Hour:
-		return tr("time.minutes", int(d/time.Minute))
-	case d < 2*time.Hour:
-		return tr("time.hour")
-	case d < 48*time.Hour:
-		return tr("time.hours", int(d/time.Hour))
-	default:
-		return tr("time.days", int(d/(24*time.Hour)))
-	}
-}
-
 // describeUserAgent names the browser and system of a User-Agent header
 // ("Chrome on Linux"); unknown agents are shown by their first product.
-func describeUserAgent(ua string) string {
+func describeUserAgent(l *locale.Localizer, ua string) string {
 	browser := ""
 	for _, b := range []struct{ token, name string }{
 		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"SamsungBrowser/", "Samsung Internet"}, {"Firefox/", "Firefox"},
@@ -232,7 +220,7 @@ func describeUserAgent(ua string) string {
 	}
 	switch {
 	case browser != "" && system != "":
-		return tr("sessions.device", browser, system)
+		return l.Page("sessions.device", browser, system)
 	case browser != "":
 		return browser
 	case system != "":
@@ -241,7 +229,7 @@ func describeUserAgent(ua string) string {
 	first, _, _ := strings.Cut(ua, " ")
 	first, _, _ = strings.Cut(first, "/")
 	if first == "" {
-		return tr("sessions.unknown.device")
+		return l.Page("sessions.unknown.device")
 	}
 	return first
 }

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/caddy-kratos/caddy-kratos/locale"
 )
 
 var cssColor = regexp.MustCompile(`^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,30}|(rgb|rgba|hsl|hsla|hwb|lab|lch|oklab|oklch)\([0-9a-zA-Z.,%\s/+-]{1,80}\))$`)
@@ -22,11 +24,11 @@ func (p *Pages) primaryColor() string {
 	return defaultPrimaryColor
 }
 
-func (p *Pages) product() string {
+func (p *Pages) product(l *locale.Localizer) string {
 	if s := strings.TrimSpace(p.cfg.ProductName); s != "" {
 		return s
 	}
-	return tr("product.default")
+	return l.Page("product.default")
 }
 
 // logo returns the logo URL if it is one the page may show: an http(s)

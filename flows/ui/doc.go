@@ -9,9 +9,16 @@
 // embedded and served under the UI prefix, so the Content-Security-Policy
 // stays strict: no inline script or style.
 //
+// The pages speak the user's language (language.go): the one picked with
+// the picker under the card (POST <prefix>language, remembered in a
+// cookie), else Accept-Language. Page strings, node labels and flow
+// messages come from the locale catalogue, dates are in the browser's
+// time zone; the flows themselves keep Kratos's English texts.
+//
 // It imports flows/flow (loading flows, CSRF, stored errors),
-// flows/session, flows/node, flows/wire, flows/token and the sessionstore
-// types, never a flow kind or a method: the settings flow comes in as the
-// Settings interface, and the engine mounts the handlers (Page, Welcome,
-// Asset, RevokeSession, RevokeOtherSessions) in its route table.
+// flows/session, flows/node, flows/wire, flows/token, locale and the
+// sessionstore types, never a flow kind or a method: the settings flow
+// comes in as the Settings interface, and the engine mounts the handlers
+// (Page, Welcome, Asset, RevokeSession, RevokeOtherSessions, SetLanguage)
+// in its route table.
 package ui

@@ -9,26 +9,30 @@ import (
 )
 
 func (p *Pages) errorPage(w http.ResponseWriter, r *http.Request) {
-	v := p.newView("error")
-	v.Title, v.Subtitle = tr("error.title"), tr("error.subtitle")
+	l := p.localizer(r)
+	v := p.newView(l, "error")
+	v.Title, v.Subtitle = l.Page("error.title"), l.Page("error.subtitle")
 	ev := &errorView{}
 	status := http.StatusOK
 	if fe := p.loadStoredFlowError(r); fe != nil && fe.Error != nil {
 		ev.Found = true
-		ev.Code, ev.Status, ev.Message, ev.Reason = fe.Error.Code, fe.Error.Status, fe.Error.Message, fe.Error.Reason
+		// Kratos's fixed error texts in the page's language; others
+		// (with values in them) as the engine wrote them.
+		ev.Code, ev.Status, ev.Message, ev.Reason = fe.Error.Code, fe.Error.Status, l.Known(fe.Error.Message), l.Known(fe.Error.Reason)
 		ev.ID = fe.ID
 		if to, ok := fe.Error.Details["redirect_to"].(string); ok && cspOrigin(to) != "" {
 			ev.Retry = to
 		}
 	} else {
 		status = http.StatusNotFound
-		ev.Message = tr("error.notfound")
+		ev.Message = l.Page("error.notfound")
 	}
 	v.Error = ev
 	if sess, err := p.sessions.Current(r); err == nil {
 		p.accountNav(r, v, sess, "")
 	}
 	v.LoginURL = p.urls.Public("self-service/login/browser")
+	v.Picker = p.picker(r, v.Lang, p.kernel.EnsureCSRF(w, r))
 	p.pageHeaders(w, r, nil)
 	p.render(w, status, v)
 }

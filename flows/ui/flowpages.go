@@ -11,6 +11,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/locale"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -67,36 +68,37 @@ func (p *Pages) flowPage(w http.ResponseWriter, r *http.Request, kind string) {
 			}
 		}
 	}
-	v := p.flowView(r, f)
+	v := p.flowView(p.localizer(r), r, f)
+	v.Picker = p.picker(r, v.Lang, cookie)
 	p.pageHeaders(w, r, f)
 	p.render(w, http.StatusOK, v)
 }
 
-func (p *Pages) flowView(r *http.Request, f *flow.Flow) *view {
-	v := p.newView(f.Kind)
-	v.Title, v.Subtitle = tr(f.Kind+".title"), ""
+func (p *Pages) flowView(l *locale.Localizer, r *http.Request, f *flow.Flow) *view {
+	v := p.newView(l, f.Kind)
+	v.Title, v.Subtitle = l.Page(f.Kind+".title"), ""
 	switch f.Kind {
 	case "login":
 		switch {
 		case f.RequestedAAL == "aal2":
-			v.Title = tr("login.aal2.title")
+			v.Title = l.Page("login.aal2.title")
 			if len(f.UI.Messages) == 0 {
-				v.Subtitle = tr("login.aal2.subtitle")
+				v.Subtitle = l.Page("login.aal2.subtitle")
 			}
 		case f.Refresh:
-			v.Title, v.Subtitle = tr("login.refresh.title"), tr("login.refresh.subtitle")
+			v.Title, v.Subtitle = l.Page("login.refresh.title"), l.Page("login.refresh.subtitle")
 		default:
-			v.Subtitle = tr("login.subtitle", v.Product)
+			v.Subtitle = l.Page("login.subtitle", v.Product)
 		}
 	case "registration":
-		v.Subtitle = tr("registration.subtitle", v.Product)
+		v.Subtitle = l.Page("registration.subtitle", v.Product)
 	case "settings":
-		v.Subtitle = tr("settings.subtitle")
+		v.Subtitle = l.Page("settings.subtitle")
 		v.Wide = true
 	default:
-		v.Subtitle = tr(f.Kind + ".subtitle")
+		v.Subtitle = l.Page(f.Kind + ".subtitle")
 	}
-	v.Messages = f.UI.Messages
+	v.Messages = messages(l, f.UI.Messages)
 	buildForms(v, f)
 	p.flowLinks(r, v, f)
 	return v
@@ -120,28 +122,28 @@ func (p *Pages) flowLinks(r *http.Request, v *view, f *flow.Flow) {
 				if f.RequestedAAL == "aal2" {
 					key = "link.logout.aal2"
 				}
-				v.Footer = append(v.Footer, footerLine{Link: navLink{Href: p.logoutURL(r, sess), Text: tr(key)}})
+				v.Footer = append(v.Footer, footerLine{Link: navLink{Href: p.logoutURL(r, sess), Text: v.l.Page(key)}})
 			}
 			return
 		}
 		if n := f.UI.Find("identifier"); n != nil && n.Input().Type == "hidden" {
 			// A later step (identifier-first, code sent): the way back
 			// to typing another identifier.
-			v.Footer = append(v.Footer, footerLine{Link: navLink{Href: withReturn("login"), Text: tr("link.login.other")}})
+			v.Footer = append(v.Footer, footerLine{Link: navLink{Href: withReturn("login"), Text: v.l.Page("link.login.other")}})
 		}
 		if p.cfg.RecoveryEnabled {
-			v.Footer = append(v.Footer, footerLine{Link: navLink{Href: withReturn("recovery"), Text: tr("link.recovery")}})
+			v.Footer = append(v.Footer, footerLine{Link: navLink{Href: withReturn("recovery"), Text: v.l.Page("link.recovery")}})
 		}
 		if p.cfg.RegistrationEnabled {
-			v.Footer = append(v.Footer, footerLine{Prompt: tr("link.signup.prompt"), Link: navLink{Href: withReturn("registration"), Text: tr("link.signup")}})
+			v.Footer = append(v.Footer, footerLine{Prompt: v.l.Page("link.signup.prompt"), Link: navLink{Href: withReturn("registration"), Text: v.l.Page("link.signup")}})
 		}
 	case "registration":
-		v.Footer = append(v.Footer, footerLine{Prompt: tr("link.login.prompt"), Link: navLink{Href: withReturn("login"), Text: tr("link.login")}})
+		v.Footer = append(v.Footer, footerLine{Prompt: v.l.Page("link.login.prompt"), Link: navLink{Href: withReturn("login"), Text: v.l.Page("link.login")}})
 	case "recovery", "verification":
 		if sess, err := p.sessions.Current(r); err == nil {
 			p.accountNav(r, v, sess, "")
 		} else {
-			v.Footer = append(v.Footer, footerLine{Link: navLink{Href: withReturn("login"), Text: tr("link.back.login")}})
+			v.Footer = append(v.Footer, footerLine{Link: navLink{Href: withReturn("login"), Text: v.l.Page("link.back.login")}})
 		}
 	case "settings":
 		if sess, err := p.sessions.Current(r); err == nil {
@@ -153,10 +155,10 @@ func (p *Pages) flowLinks(r *http.Request, v *view, f *flow.Flow) {
 // accountNav is the navigation of signed-in pages.
 func (p *Pages) accountNav(r *http.Request, v *view, sess *sessionstore.Session, current string) {
 	v.Nav = []navLink{
-		{Href: p.cfg.Prefix, Text: tr("link.home"), Current: current == "welcome"},
-		{Href: p.urls.Public("self-service/settings/browser"), Text: tr("nav.settings"), Current: current == "settings"},
-		{Href: p.cfg.Prefix + "sessions", Text: tr("link.sessions"), Current: current == "sessions"},
-		{Href: p.logoutURL(r, sess), Text: tr("link.logout")},
+		{Href: p.cfg.Prefix, Text: v.l.Page("link.home"), Current: current == "welcome"},
+		{Href: p.urls.Public("self-service/settings/browser"), Text: v.l.Page("nav.settings"), Current: current == "settings"},
+		{Href: p.cfg.Prefix + "sessions", Text: v.l.Page("link.sessions"), Current: current == "sessions"},
+		{Href: p.logoutURL(r, sess), Text: v.l.Page("link.logout")},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/locale"
 )
 
 // nodeVisible reports whether n shows something (hidden inputs and scripts
@@ -45,8 +46,8 @@ func groupOrder(nodes []*node.Node) []string {
 	return out
 }
 
-func groupHeading(g string) string {
-	if s, ok := texts["group."+g]; ok {
+func groupHeading(l *locale.Localizer, g string) string {
+	if s, ok := l.PageOK("group." + g); ok {
 		return s
 	}
 	// A method without a chrome string still gets a readable heading.
@@ -63,6 +64,7 @@ func groupHeading(g string) string {
 // own form (settings, second factors, the credential step of registration),
 // so one group's required fields never block another group's submit.
 func buildForms(v *view, f *flow.Flow) {
+	l := v.l
 	nodes := f.UI.Nodes
 	var sharedHidden []hiddenField
 	defaultVisible := false
@@ -84,13 +86,13 @@ func buildForms(v *view, f *flow.Flow) {
 		if a != nil && a.Type == "hidden" {
 			sharedHidden = append(sharedHidden, hiddenField{a.Name, valueString(a.Value)})
 			if s := valueString(a.Value); s != "" && (n.Meta.Label != nil || a.Name == "identifier") {
-				label := tr("field.account")
+				label := l.Page("field.account")
 				if n.Meta.Label != nil {
-					label = n.Meta.Label.Text
+					label = message(l, *n.Meta.Label)
 				}
 				v.Summary = append(v.Summary, summaryLine{Label: label, Value: s})
 			}
-			v.Messages = append(v.Messages, n.Messages...)
+			v.Messages = append(v.Messages, messages(l, n.Messages)...)
 			continue
 		}
 		if nodeVisible(n) {
@@ -122,7 +124,7 @@ func buildForms(v *view, f *flow.Flow) {
 	newItems := func(form *formView, ns []*node.Node) []*item {
 		var items []*item
 		for _, n := range ns {
-			it := nodeItem(n, nextID)
+			it := nodeItem(l, n, nextID)
 			if it == nil {
 				continue
 			}
@@ -172,7 +174,7 @@ func buildForms(v *view, f *flow.Flow) {
 				}
 				methodSections++
 				if showHeadings {
-					sec.Heading = groupHeading(g)
+					sec.Heading = groupHeading(l, g)
 				}
 			}
 			form.Sections = append(form.Sections, sec)
@@ -224,9 +226,9 @@ func buildForms(v *view, f *flow.Flow) {
 		form.Sections = []*section{sec}
 		if isMethodSection(ns) || settings {
 			if showHeadings {
-				form.Heading = groupHeading(g)
+				form.Heading = groupHeading(l, g)
 				if settings {
-					form.Desc = texts["desc.settings."+g]
+					form.Desc, _ = l.PageOK("desc.settings." + g)
 				}
 			}
 			if methodForms > 0 && !settings {
@@ -371,12 +373,14 @@ func valueString(v any) string {
 	}
 }
 
-func labelText(n *node.Node, fallback string) string {
+// labelText is the node's label in the page's language, fallback when it
+// has none.
+func labelText(l *locale.Localizer, n *node.Node, fallback string) string {
 	if n.Meta.Label != nil && n.Meta.Label.Text != "" {
-		return n.Meta.Label.Text
+		return message(l, *n.Meta.Label)
 	}
 	if a := n.Input(); a != nil && a.Label != nil && a.Label.Text != "" {
-		return a.Label.Text
+		return message(l, *a.Label)
 	}
 	return fallback
 }
@@ -408,8 +412,8 @@ func safeSrc(s string) template.URL {
 }
 
 // nodeItem renders one node; nil for nodes that render nothing.
-func nodeItem(n *node.Node, nextID func(string) string) *item {
-	it := &item{Messages: n.Messages, Group: n.Group}
+func nodeItem(l *locale.Localizer, n *node.Node, nextID func(string) string) *item {
+	it := &item{Messages: messages(l, n.Messages), Group: n.Group}
 	for _, m := range n.Messages {
 		if m.Type == "error" {
 			it.Invalid = true
@@ -435,18 +439,18 @@ func nodeItem(n *node.Node, nextID func(string) string) *item {
 			}
 		case "submit", "button":
 			it.Kind = "submit"
-			it.Label = labelText(n, tr("submit"))
+			it.Label = labelText(l, n, l.Page("submit"))
 			if a.OnClickTrigger != "" || a.Type == "button" {
 				it.Kind = "trigger"
 				it.Trigger, it.TriggerValue = a.OnClickTrigger, it.Value
 			}
 		case "checkbox":
 			it.Kind = "checkbox"
-			it.Label = labelText(n, humanName(a.Name))
+			it.Label = labelText(l, n, humanName(a.Name))
 			it.Checked = a.Value == true || it.Value == "true"
 		default:
 			it.Kind = "field"
-			it.Label = labelText(n, humanName(a.Name))
+			it.Label = labelText(l, n, humanName(a.Name))
 			if it.Autocomplete == "" {
 				switch {
 				case a.Name == "identifier":
@@ -462,9 +466,9 @@ func nodeItem(n *node.Node, nextID func(string) string) *item {
 					if m, ok := o.(map[string]any); ok {
 						opt.Value = valueString(m["value"])
 						opt.Label = opt.Value
-						if l, ok := m["label"].(map[string]any); ok {
-							if t, ok := l["text"].(string); ok && t != "" {
-								opt.Label = t
+						if lb, ok := m["label"].(map[string]any); ok {
+							if t, ok := lb["text"].(string); ok && t != "" {
+								opt.Label = message(l, textOf(lb))
 							}
 						}
 					} else {
@@ -487,15 +491,15 @@ func nodeItem(n *node.Node, nextID func(string) string) *item {
 		}
 		it.ID = nextID(a.ID)
 		it.Kind = "text"
-		it.Label = labelText(n, "")
-		it.Text = a.Text.Text
+		it.Label = labelText(l, n, "")
+		it.Text = message(l, a.Text)
 		if secrets, ok := a.Text.Context["secrets"].([]any); ok {
 			it.Kind = "codes"
 			for _, s := range secrets {
 				c := backupCode{}
 				switch x := s.(type) {
 				case map[string]any:
-					c.Text, _ = x["text"].(string)
+					c.Text = message(l, textOf(x))
 					if id, ok := x["id"].(float64); ok && int(id) == 1050014 {
 						c.Used = true
 					}
@@ -505,7 +509,7 @@ func nodeItem(n *node.Node, nextID func(string) string) *item {
 						}
 					}
 				case node.Text:
-					c.Text, c.Used = x.Text, x.ID == 1050014
+					c.Text, c.Used = message(l, x), x.ID == 1050014
 				case string:
 					c.Text = x
 				}
@@ -514,7 +518,7 @@ func nodeItem(n *node.Node, nextID func(string) string) *item {
 		} else if secrets, ok := a.Text.Context["secrets"].([]node.Text); ok {
 			it.Kind = "codes"
 			for _, s := range secrets {
-				it.Codes = append(it.Codes, backupCode{Text: s.Text, Used: s.ID == 1050014})
+				it.Codes = append(it.Codes, backupCode{Text: message(l, s), Used: s.ID == 1050014})
 			}
 		} else if sec, ok := a.Text.Context["secret"].(string); ok && sec != "" {
 			it.Kind = "secret"
@@ -528,7 +532,7 @@ func nodeItem(n *node.Node, nextID func(string) string) *item {
 		}
 		it.Kind, it.ID = "img", nextID(a.ID)
 		it.Src, it.Width, it.Height = safeSrc(a.Src), a.Width, a.Height
-		it.Label = labelText(n, "")
+		it.Label = labelText(l, n, "")
 		if it.Src == "" {
 			return nil
 		}
@@ -542,7 +546,7 @@ func nodeItem(n *node.Node, nextID func(string) string) *item {
 		if !strings.HasPrefix(a.Href, "data:") {
 			it.Href = safeSrc(a.Href)
 		}
-		it.Text = a.Title.Text
+		it.Text = message(l, a.Title)
 		if it.Href == "" {
 			return nil
 		}
@@ -565,7 +569,20 @@ func nodeItem(n *node.Node, nextID func(string) string) *item {
 				it.Data[sanitizeID(k)] = valueString(v)
 			}
 		}
-		it.Label = labelText(n, "")
+		it.Label = labelText(l, n, "")
 		return it
 	}
+}
+
+// textOf reads a UI text that reached the page as JSON (an option's label,
+// an entry of the backup codes list).
+func textOf(m map[string]any) node.Text {
+	t := node.Text{}
+	t.Text, _ = m["text"].(string)
+	t.Type, _ = m["type"].(string)
+	if id, ok := m["id"].(float64); ok {
+		t.ID = int(id)
+	}
+	t.Context, _ = m["context"].(map[string]any)
+	return t
 }

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"html/template"
 	"net/http"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
+	"github.com/caddy-kratos/caddy-kratos/locale"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
@@ -31,6 +33,13 @@ type Config struct {
 	// and recovery.
 	RegistrationEnabled bool
 	RecoveryEnabled     bool
+	// Locale holds the pages' texts in every offered language. Nil: the
+	// built-in languages (locale.Builtin).
+	Locale *locale.Catalog
+	// SecureCookies and CookieDomain are the Secure and Domain attributes
+	// of the language cookie, as the engine's other cookies have them.
+	SecureCookies bool
+	CookieDomain  string
 }
 
 // Identities reads identities (the store).
@@ -58,14 +67,20 @@ type Pages struct {
 	urls       *wire.URLs
 	logger     *zap.Logger
 	now        func() time.Time
+	cat        *locale.Catalog
+	tmpls      map[string]*template.Template // by language
 }
 
 // New returns the pages of an engine: its kernel loads the flows and checks
 // CSRF, sessions finds, lists and revokes sessions.
 func New(cfg Config, k *flow.Kernel, sessions *session.Manager, identities Identities, settings Settings,
 	urls *wire.URLs, logger *zap.Logger, now func() time.Time) *Pages {
+	cat := cfg.Locale
+	if cat == nil {
+		cat = locale.Builtin()
+	}
 	return &Pages{cfg: cfg, kernel: k, sessions: sessions, identities: identities, settings: settings,
-		urls: urls, logger: logger, now: now}
+		urls: urls, logger: logger, now: now, cat: cat, tmpls: templatesFor(cat)}
 }
 
 var flowPages = map[string]bool{"login": true, "registration": true, "settings": true, "recovery": true, "verification": true}

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"bytes"
-	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -84,20 +83,14 @@ func (p *Pages) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow.Flow
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 }
 
-var tmpl = template.Must(template.New("ui").Funcs(template.FuncMap{
-	"t": tr,
-	"cap": func(s string) string {
-		if s == "" {
-			return s
-		}
-		return strings.ToUpper(s[:1]) + s[1:]
-	},
-}).ParseFS(files, "*.html"))
-
 // render writes the page v with status.
 func (p *Pages) render(w http.ResponseWriter, status int, v *view) {
+	t := p.tmpls[v.Lang]
+	if t == nil {
+		t = p.tmpls[p.cat.Default()]
+	}
 	var buf bytes.Buffer
-	if err := tmpl.ExecuteTemplate(&buf, "page", v); err != nil {
+	if err := t.ExecuteTemplate(&buf, "page", v); err != nil {
 		p.logger.Error("rendering page", zap.Error(err))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

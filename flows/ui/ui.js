@@ -1,11 +1,27 @@
 // caddy-kratos built-in pages: progressive enhancement only. Buttons with an
 // onclickTrigger call window[trigger](value) (the functions of webauthn.js),
 // inputs with an onloadTrigger run it once the page has loaded, and copy
-// buttons appear for secrets and backup codes. Everything else works
-// without JavaScript.
+// buttons appear for secrets and backup codes; the browser's time zone is
+// remembered for the dates on the pages. Everything else works without
+// JavaScript.
 ;(function () {
   "use strict"
   document.documentElement.classList.add("js")
+
+  // The browser's time zone, so that the pages show dates in it
+  // (kratos_tz, for the pages under this script's prefix only; the server
+  // accepts only names of its time zone database).
+  try {
+    var tz = Intl.DateTimeFormat().resolvedOptions().timeZone
+    var script = document.currentScript
+    var path = script && script.src ? new URL(script.src).pathname.replace(/assets\/[^\/]*$/, "") : "/"
+    if (tz && document.cookie.split("; ").indexOf("kratos_tz=" + encodeURIComponent(tz)) < 0) {
+      document.cookie = "kratos_tz=" + encodeURIComponent(tz) + "; path=" + path + "; max-age=31536000; samesite=lax" +
+        (location.protocol === "https:" ? "; secure" : "")
+    }
+  } catch (e) {
+    // No Intl or cookies: dates stay in UTC.
+  }
 
   function call(name, value) {
     var fn = window[name]

@@ -4,11 +4,15 @@ import (
 	"html/template"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/locale"
 )
 
 // view is what the page template renders: one page with its forms, links
 // and messages.
 type view struct {
+	// Lang is the page's language (<html lang>); l renders its texts.
+	Lang       string
+	l          *locale.Localizer
 	Page       string
 	Home       string
 	LoginURL   string
@@ -29,6 +33,7 @@ type view struct {
 	Error      *errorView
 	Sessions   *sessionsView
 	Welcome    *welcomeView
+	Picker     *pickerView
 	NeedsJS    bool
 }
 
@@ -163,9 +168,11 @@ type welcomeView struct {
 	ShowRecov bool
 }
 
-func (p *Pages) newView(page string) *view {
+// newView is page in l's language.
+func (p *Pages) newView(l *locale.Localizer, page string) *view {
 	return &view{
-		Page: page, Home: p.cfg.Prefix, Product: p.product(), Logo: p.logo(),
+		Lang: l.Lang(), l: l,
+		Page: page, Home: p.cfg.Prefix, Product: p.product(l), Logo: p.logo(),
 		CSS: p.assetURL("ui.css"), Theme: p.assetURL("theme.css"),
 		JS: p.assetURL("ui.js"), Icon: p.assetURL("favicon.svg"),
 	}

@@ -166,11 +166,7 @@ func (m *Method) RegistrationNodes(_ *http.Request, f *flow.Flow, traits map[str
 		m.logger.Error("starting a passkey registration", zap.Error(err))
 		return
 	}
-	f.UI.Nodes = append(f.UI.Nodes,
-		node.Trigger("passkey", "passkey_register_trigger", "oryPasskeyRegistration", "", node.Label(1040007, nil)),
-		node.Input("passkey", "passkey_register", "hidden", nil),
-		node.Input("passkey", "passkey_create_data", "hidden", nil).Value(data))
-	m.party.EnsureScript(f)
+	m.createNodes(f, data, "oryPasskeyRegistration", "passkey_register", 1040007)
 }
 
 // Register checks the new passkey's attestation against the flow's
@@ -364,11 +360,7 @@ func (m *Method) SettingsNodes(_ *http.Request, f *flow.Flow, ident *sessionstor
 		m.logger.Error("starting a passkey registration", zap.Error(err))
 		return
 	}
-	f.UI.Nodes = append(f.UI.Nodes,
-		node.Trigger("passkey", "passkey_register_trigger", "oryPasskeySettingsRegistration", "", node.Label(1050019, nil)),
-		node.Input("passkey", "passkey_settings_register", "hidden", nil),
-		node.Input("passkey", "passkey_create_data", "hidden", nil).Value(data))
-	m.party.EnsureScript(f)
+	m.createNodes(f, data, "oryPasskeySettingsRegistration", "passkey_settings_register", 1050019)
 }
 
 // UpdateSettings adds or removes a passkey (in a privileged session).
@@ -428,4 +420,15 @@ func (m *Method) UpdateSettings(r *http.Request, st *flow.SettingsState) flow.Se
 		identity.SetCredential(cur, "passkey", c)
 		return nil
 	}}
+}
+
+// createNodes adds what webauthn.js needs to create a passkey: the
+// trigger (its script function and label), the hidden input the result
+// goes to, the creation options, and the script.
+func (m *Method) createNodes(f *flow.Flow, data, trigger, input string, label int) {
+	f.UI.Nodes = append(f.UI.Nodes,
+		node.Trigger("passkey", "passkey_register_trigger", trigger, "", node.Label(label, nil)),
+		node.Input("passkey", input, "hidden", nil),
+		node.Input("passkey", "passkey_create_data", "hidden", nil).Value(data))
+	m.party.EnsureScript(f)
 }
