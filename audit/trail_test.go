@@ -437,3 +437,45 @@ func TestAggregationBounded(t *testing.T) {
 		t.Fatal("a flush does not start a new window")
 	}
 }
+
+// TestSeveralGateways: trails of several gateways on one database write
+// at once; every record is listed once and the hours' counters add up.
+func TestSeveralGateways(t *testing.T) {
+	onEngines(t, func(t *testing.T, open func() sessionstore.Storage) {
+		trails := []*Trail{New(open(), Options{}), New(open(), Options{}), New(open(), Options{})}
+		var wg sync.WaitGroup
+		for n, tr := range trails {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 150 {
+					tr.Record(context.Background(), &event.Event{Type: event.LoginSucceeded, Reason: fmt.Sprintf("%d-%d", n, i)})
+				}
+				if err := tr.Close(context.Background()); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		tr := newTrail(t, open(), Options{})
+		recs := all(t, tr, event.Query{PageSize: 50})
+		seen := map[string]bool{}
+		for _, r := range recs {
+			if seen[r.Reason] {
+				t.Fatalf("record %s listed twice", r.Reason)
+			}
+			seen[r.Reason] = true
+		}
+		hours, err := tr.hours(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := 0
+		for _, h := range hours {
+			sum += h.count
+		}
+		if len(recs) != 450 || sum != 450 {
+			t.Fatalf("%d records listed, counters sum to %d, want 450", len(recs), sum)
+		}
+	})
+}
