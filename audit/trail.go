@@ -149,11 +149,7 @@ func (t *Trail) Record(_ context.Context, ev *event.Event) {
 	}
 	e.Time = e.Time.UTC()
 	if e.Type == event.GateDenied || e.Type == event.RateLimited {
-		if t.isClosed() {
-			t.late(&e)
-		} else {
-			t.agg.add(&e)
-		}
+		t.tally(&e, func() { t.agg.add(&e) })
 		return
 	}
 	t.enqueue(item{key: newKey(e.Time), ev: e})
@@ -163,17 +159,26 @@ func (t *Trail) Record(_ context.Context, ev *event.Event) {
 // gate names the gate, reason why it refused (no_session,
 // aal2_required, …), ip is the client's address.
 func (t *Trail) GateDenied(gate, reason, ip string) {
-	if t.isClosed() {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.closed {
 		t.late(&event.Event{Type: event.GateDenied, Time: t.opts.Now().UTC(), Gate: gate, Reason: reason, IP: ip, Count: 1})
 		return
 	}
 	t.agg.addGate(gate, reason, ip)
 }
 
-func (t *Trail) isClosed() bool {
+// tally runs add, which tallies ev, unless the trail is closed. The read
+// lock keeps Close (and so the final flush) from passing a tally under
+// way.
+func (t *Trail) tally(ev *event.Event, add func()) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return t.closed
+	if t.closed {
+		t.late(ev)
+		return
+	}
+	add()
 }
 
 // late handles an aggregated event after Close, when no flush will come
