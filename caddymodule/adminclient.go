@@ -171,6 +171,25 @@ func describeError(raw json.RawMessage) string {
 	return s
 }
 
+// list reads a paginated list from path, following the Link header's
+// next page, until it ends or holds limit items (0: no limit).
+func (cl *adminClient) list(path string, limit int) ([]json.RawMessage, error) {
+	var all []json.RawMessage
+	for path != "" && (limit <= 0 || len(all) < limit) {
+		var page []json.RawMessage
+		res, err := cl.call(http.MethodGet, path, nil, &page)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		path = nextLink(res.Header.Get("Link"))
+	}
+	if limit > 0 && len(all) > limit {
+		all = all[:limit]
+	}
+	return all, nil
+}
+
 // nextLink returns the path and query of the rel="next" link, or "".
 func nextLink(h string) string {
 	for _, part := range strings.Split(h, ",") {

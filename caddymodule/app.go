@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/audit"
 	"github.com/caddy-kratos/caddy-kratos/courier"
 	"github.com/caddy-kratos/caddy-kratos/flows"
 )
@@ -194,6 +195,11 @@ type App struct {
 	// minutes. A tuning knob. Default: 1s.
 	MailRetryBase caddy.Duration `json:"mail_retry_base,omitempty"`
 
+	// Audit configures the audit trail (audit_options.go). Default: on,
+	// 90 days, 1000000 records, logged.
+	Audit *AuditOptions `json:"audit,omitempty"`
+
+	trail   *audit.Trail
 	engine  *flows.Engine
 	courier *courier.Courier
 	pool    *pooledStore // set while holding a pool reference
@@ -264,6 +270,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.pool.addCourier(a.courier)
 	cfg.Mailer = courierMailer{a.courier}
+	if err := a.startAudit(store, &cfg); err != nil {
+		return err
+	}
 	if err := a.provisionMetrics(ctx, &cfg, engine); err != nil {
 		return err
 	}
@@ -377,7 +386,7 @@ func (a *App) Start() error {
 // Stop stops the mail courier, waiting a few seconds for a delivery in
 // progress; queued mails stay in the outbox for the next config or start.
 // Other resources are released in Cleanup.
-func (a *App) Stop() error { return a.stopCourier() }
+func (a *App) Stop() error { return errors.Join(a.stopCourier(), a.stopAudit()) }
 
 func (a *App) stopCourier() error {
 	if a.courier == nil {
@@ -407,6 +416,8 @@ func (a *App) Cleanup() error {
 		errs = append(errs, a.engine.Close())
 		a.engine = nil
 	}
+	errs = append(errs, a.stopAudit())
+	a.trail = nil
 	if a.poolKey != "" {
 		_, err := stores.Delete(a.poolKey)
 		if err != nil {

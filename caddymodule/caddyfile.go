@@ -53,6 +53,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		allowed_return_urls <url...>
 //		ui_url <login|registration|settings|recovery|verification|error> <url>
 //		ui_prefix <path>
+//		audit {
+//			max_age <duration>
+//			max_records <n>
+//			log on|off
+//		}
 //		translations_dir <dir>
 //		languages <tag...>
 //		default_language <tag>
@@ -156,6 +161,7 @@ var optionTopics = []func(a *App, o *globalOption) (known bool, err error){
 	(*App).unmarshalWebAuthnOption,  // webauthn_options.go
 	(*App).unmarshalHardeningOption, // hardening_options.go
 	(*App).unmarshalMailOption,      // mail_options.go
+	(*App).unmarshalAuditOption,     // audit_options.go
 	(*App).unmarshalLocaleTopic,     // locale_options.go
 }
 

@@ -11,7 +11,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "kratos",
-		Usage: "<identities|sessions|recovery-code|recovery-link|storage> …",
+		Usage: "<identities|sessions|recovery-code|recovery-link|audit|storage> …",
 		Short: "Manages caddy-kratos identities and sessions through the admin API",
 		Long: `
 Manages the identities and sessions of a running caddy-kratos through
@@ -30,6 +30,7 @@ Caddy's admin endpoint (the Ory Kratos admin API under /kratos/admin/).
   kratos sessions extend <session-id>
   kratos recovery-code <identity-id> [--expires-in 1h]
   kratos recovery-link <identity-id> [--expires-in 1h]
+  kratos audit [--identity <id>] [--type <type>…] [--since 24h|<RFC 3339>] [--until …] [--limit 100]
   kratos storage migrate --to <postgres://…> [--schema <name>] [--dry-run]
   kratos storage copy --from <dir> --to <postgres://…> [--schema <name>]
 
@@ -71,7 +72,8 @@ func setupKratosCommand(cmd *cobra.Command) {
 	cmd.Args = cobra.NoArgs
 	cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
 
-	cmd.AddCommand(o.identitiesCommand(), o.sessionsCommand(), o.recoveryCommand("code"), o.recoveryCommand("link"), o.storageCommand())
+	cmd.AddCommand(o.identitiesCommand(), o.sessionsCommand(), o.recoveryCommand("code"), o.recoveryCommand("link"), o.storageCommand(),
+		o.auditCommand())
 }
 
 // run adapts a command body: it resolves the admin address and turns

@@ -31,16 +31,9 @@ func (o *cliOptions) identitiesCommand() *cobra.Command {
 			if identifier != "" {
 				q = url.Values{"credentials_identifier": {identifier}}
 			}
-			var all []json.RawMessage
-			path := "/kratos/admin/identities?" + q.Encode()
-			for path != "" {
-				var page []json.RawMessage
-				res, err := cl.call(http.MethodGet, path, nil, &page)
-				if err != nil {
-					return err
-				}
-				all = append(all, page...)
-				path = nextLink(res.Header.Get("Link"))
+			all, err := cl.list("/kratos/admin/identities?"+q.Encode(), 0)
+			if err != nil {
+				return err
 			}
 			if o.json {
 				return printJSON(c.OutOrStdout(), all)

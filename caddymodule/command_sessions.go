@@ -25,16 +25,9 @@ func (o *cliOptions) sessionsCommand() *cobra.Command {
 			if activeOnly {
 				q.Set("active", "true")
 			}
-			var all []json.RawMessage
-			path := "/kratos/admin/identities/" + url.PathEscape(args[0]) + "/sessions?" + q.Encode()
-			for path != "" {
-				var page []json.RawMessage
-				res, err := cl.call(http.MethodGet, path, nil, &page)
-				if err != nil {
-					return inContext("identity", args[0], err)
-				}
-				all = append(all, page...)
-				path = nextLink(res.Header.Get("Link"))
+			all, err := cl.list("/kratos/admin/identities/"+url.PathEscape(args[0])+"/sessions?"+q.Encode(), 0)
+			if err != nil {
+				return inContext("identity", args[0], err)
 			}
 			if o.json {
 				return printJSON(c.OutOrStdout(), all)

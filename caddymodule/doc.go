@@ -22,10 +22,14 @@
 //     types and its part of the mapping to flows.Config. The plain options
 //     are flows' own option groups, embedded in App, so they are declared
 //     once;
+//   - the audit trail (audit_options.go, audit_gate.go, command_audit.go):
+//     the app starts an audit.Trail over its storage and hands it to the
+//     engine as an event sink and the admin API's audit log; gates tally
+//     their refusals in it; `caddy-kratos kratos audit` reads it;
 //   - the Prometheus metrics in Caddy's registry (metrics.go): the
 //     engine's events as counters, the gates' decisions and latency, the
 //     storage's operations (storemetrics.go), caches and outbox.
 //
-// The business logic lives in flows and sessionstore, which never import
-// Caddy.
+// The business logic lives in flows, sessionstore and audit, which never
+// import Caddy.
 package caddymodule

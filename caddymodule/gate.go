@@ -92,12 +92,15 @@ type Gate struct {
 	// needs it off. Default: off.
 	StripCredentials bool `json:"strip_credentials,omitempty"`
 
-	// Name labels the gate's metrics (caddy_kratos_gate_*): letters,
-	// digits and . _ - / :, at most 64. Default: its server's name and
-	// its place among the server's unnamed gates, e.g. srv0/0.
+	// Name tells this gate apart in the audit trail's records of refused
+	// requests and labels its metrics (caddy_kratos_gate_*): letters,
+	// digits and . _ - / :, at most 64. Default: in the audit trail, the
+	// host the request was addressed to; in the metrics, its server's
+	// name and its place among the server's unnamed gates, e.g. srv0/0.
 	Name string `json:"name,omitempty"`
 
 	auth    authenticator
+	denials gateDenials // the audit trail (audit_gate.go)
 	allow   caddyhttp.MatchPath
 	login   *url.URL // parsed LoginURL when it has no placeholders
 	policy  flows.GatePolicy
@@ -189,6 +192,7 @@ func (g *Gate) Provision(ctx caddy.Context) error {
 	g.auth = engine
 	g.cookie = engine.CookieName()
 	g.log.provision(ctx)
+	g.useAuditTrail(app)
 	g.metrics = newGateMetrics(kratosMetrics, app.gateLabel(ctx, g.Name))
 	if a := g.Assertion; a != nil {
 		cfg := flows.AssertionConfig{TTL: time.Duration(a.TTL), Traits: a.Traits, Audience: a.Audience}
@@ -371,6 +375,7 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 // refuse answers a request the session check refused: err says why.
 func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, err error, start time.Duration) error {
 
+	g.recordDenial(r, err)
 	var to string
 	switch {
 	case errors.Is(err, flows.ErrAAL2Required):

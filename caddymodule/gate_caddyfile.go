@@ -48,7 +48,7 @@ func hasPublicURL(opt any) bool {
 //		on_unauthenticated <redirect|401>
 //		header <name> <value with placeholders>
 //		strip_credentials
-//		name <metrics label>
+//		name <name in the audit trail and the metrics>
 //		assertion {
 //			header <name>
 //			ttl <duration>

@@ -133,6 +133,9 @@ type Config struct {
 	// sign-ups, revocations, credential changes, administrative changes,
 	// rate-limit blocks): the audit trail and the metrics. Nil: none.
 	Events []event.Sink
+	// AuditLog is the audit trail the admin API lists at GET
+	// /admin/audit (one of Events, usually). Nil: that path answers 404.
+	AuditLog event.Log
 	// ObserveWhoami, when set, is told how long each whoami request took
 	// (caddymodule passes a latency histogram's Observe). It runs on the
 	// hot path: it must not block, and should not allocate.
@@ -477,7 +480,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		PrivilegedSessionMaxAge: e.cfg.PrivilegedSessionMaxAge, UseContinueWithTransitions: e.cfg.UseContinueWithTransitions},
 		e.kernel, e.sessions, store, e.urls, logger, clock, e.settings.NewFlow)
 	e.admin = admin.New(admin.Config{PasswordHasher: e.cfg.PasswordHasher, RecoveryUse: e.cfg.RecoveryUse,
-		CodeLifespan: e.cfg.CodeLifespan, SessionLifespan: e.cfg.SessionLifespan}, e.kernel, e.sessions, store, e.schemas,
+		CodeLifespan: e.cfg.CodeLifespan, SessionLifespan: e.cfg.SessionLifespan, Audit: e.cfg.AuditLog}, e.kernel, e.sessions, store, e.schemas,
 		e.hasher, e.urls, logger, clock, e.recovery, admin.Shared{ListSchemas: e.writeSchemaList, GetSchema: e.getSchema, Health: e.health})
 	e.registration = registration.New(registration.Config{Disabled: e.cfg.DisableRegistration, Style: e.cfg.RegistrationStyle,
 		RequireVerifiedAddress: e.cfg.RequireVerifiedAddress}, e.kernel, e.sessions, store, e.schemas, e.urls, logger, clock,

@@ -3,10 +3,12 @@ package flows
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/event"
 )
@@ -147,5 +149,62 @@ func TestEventsOfRateLimits(t *testing.T) {
 	}
 	if strings.Contains(rl[0].Identifier, "limited@") {
 		t.Fatalf("a rate-limit event keeps the identifier in clear: %+v", rl[0])
+	}
+}
+
+// fakeAuditLog answers GET /admin/audit with canned pages and keeps the
+// query it was asked.
+type fakeAuditLog struct {
+	mu   sync.Mutex
+	last event.Query
+}
+
+func (f *fakeAuditLog) Query(_ context.Context, q event.Query) ([]event.Record, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last = q
+	if q.PageToken == "bad" {
+		return nil, "", fmt.Errorf("%w: page_token", event.ErrInvalidQuery)
+	}
+	if q.PageToken == "" {
+		return []event.Record{{ID: "k1", Event: event.Event{Type: event.Logout}}}, "k1", nil
+	}
+	return nil, "", nil
+}
+
+// TestAdminAudit: GET /admin/audit hands its filters to the audit log,
+// links the next page with the opaque token, and refuses bad parameters
+// with 400 in Kratos's error shape.
+func TestAdminAudit(t *testing.T) {
+	fl := &fakeAuditLog{}
+	_, _, adm := admEngine(t, func(c *Config) { c.AuditLog = fl })
+	r := do(t, nil, "GET", adm.URL+"/admin/audit?identity=abc&type=login.failed,logout&type=gate.denied&since=2025-01-02T03:04:05Z&until=1h&page_size=3", nil, nil)
+	if r.status != 200 || !strings.Contains(string(r.raw), `"id":"k1"`) || !strings.Contains(string(r.raw), `"type":"logout"`) {
+		t.Fatalf("list: %d %s", r.status, r.raw)
+	}
+	q := fl.last
+	if q.IdentityID != "abc" || len(q.Types) != 3 || q.Types[2] != event.GateDenied || q.PageSize != 3 ||
+		!q.Since.Equal(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)) || time.Since(q.Until) < 59*time.Minute {
+		t.Fatalf("query: %+v", q)
+	}
+	link := r.header.Get("Link")
+	if !strings.Contains(link, "page_token=k1") || !strings.Contains(link, `rel="next"`) || !strings.Contains(link, "identity=abc") {
+		t.Fatalf("Link: %s", link)
+	}
+	last := do(t, nil, "GET", adm.URL+"/admin/audit?page_token=k1", nil, nil)
+	if last.status != 200 || strings.TrimSpace(string(last.raw)) != "[]" || strings.Contains(last.header.Get("Link"), "next") {
+		t.Fatalf("last page: %d %s %s", last.status, last.raw, last.header.Get("Link"))
+	}
+	for _, bad := range []string{"type=nope", "since=yesterday", "until=-1h", "page_size=x", "page=2",
+		"since=2025-01-02T00:00:00Z&until=2025-01-01T00:00:00Z", "page_token=bad"} {
+		r := do(t, nil, "GET", adm.URL+"/admin/audit?"+bad, nil, nil)
+		e, _ := r.body["error"].(map[string]any)
+		if r.status != 400 || e == nil || e["code"] != float64(400) || e["reason"] == "" {
+			t.Errorf("%s: %d %s", bad, r.status, r.raw)
+		}
+	}
+	_, _, off := admEngine(t, nil)
+	if r := do(t, nil, "GET", off.URL+"/admin/audit", nil, nil); r.status != 404 {
+		t.Fatalf("without an audit log: %d %s", r.status, r.raw)
 	}
 }

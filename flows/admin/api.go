@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/event"
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/identity"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
@@ -26,6 +27,8 @@ type Config struct {
 	CodeLifespan time.Duration
 	// SessionLifespan is how far extendSession moves a session's expiry.
 	SessionLifespan time.Duration
+	// Audit is the audit trail GET /admin/audit lists; nil: 404.
+	Audit event.Log
 }
 
 // Recovery is what the admin API needs of the recovery flow (the
@@ -86,6 +89,7 @@ func New(cfg Config, k *flow.Kernel, sessions *session.Manager, store sessionsto
 	h("PATCH /admin/sessions/{id}/extend", a.extendSession)
 	h("POST /admin/recovery/code", a.createRecoveryCode)
 	h("POST /admin/recovery/link", a.createRecoveryLink)
+	h("GET /admin/audit", a.listAudit)
 	m.HandleFunc("GET /admin/health/alive", shared.Health)
 	m.HandleFunc("GET /admin/health/ready", shared.Health)
 	m.HandleFunc("GET /schemas", shared.ListSchemas)

@@ -18,12 +18,13 @@
 //	PATCH  /admin/sessions/{id}/extend       extendSession
 //	POST   /admin/recovery/code              createRecoveryCodeForIdentity
 //	POST   /admin/recovery/link              createRecoveryLinkForIdentity
+//	GET    /admin/audit                      listAudit (the audit trail; not Kratos's)
 //	GET    /admin/health/alive, /admin/health/ready
 //	GET    /schemas, /schemas/{id}           listIdentitySchemas, getIdentitySchema
 //
 // It imports flows/flow (recovery flows are the kernel's), flows/session,
-// flows/identity, flows/node, flows/token, flows/wire and sessionstore,
-// never the root flows package or a flow package: the recovery flow's
-// forms and the public handlers the admin port shares (schemas, health)
-// are handed to New.
+// flows/identity, flows/node, flows/token, flows/wire, flows/event and
+// sessionstore, never the root flows package or a flow package: the
+// recovery flow's forms, the public handlers the admin port shares
+// (schemas, health) and the audit trail (an event.Log) are handed to New.
 package admin

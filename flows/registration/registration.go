@@ -226,7 +226,6 @@ func (g *Flow) invalidTraits(w http.ResponseWriter, form, r *http.Request, sub *
 // register runs method m on a submit: the limit, the traits, the method,
 // then the identity and its session.
 func (g *Flow) register(w http.ResponseWriter, r *http.Request, sub *flow.Submission, traits map[string]any, m flow.RegistrationMethod) {
-	f := sub.Flow
 	// Early refusal while blocked (before a code is mailed or a password
 	// hashed); the attempt itself is counted once an identity is to be
 	// created, or earlier when the method asks (st.Reserve).
@@ -255,7 +254,7 @@ func (g *Flow) register(w http.ResponseWriter, r *http.Request, sub *flow.Submis
 		return lerr
 	}}
 	out := m.Register(r, st)
-	f = st.Sub.Flow
+	f := st.Sub.Flow
 	switch {
 	case out.Err != nil:
 		g.kernel.WriteError(w, r, f.Type, out.Err)
