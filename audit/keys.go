@@ -54,8 +54,9 @@ func validKey(k string) bool {
 
 // keyTime is the time a record key stands for (k must be valid).
 func keyTime(k string) time.Time {
-	n, _ := strconv.ParseUint(k[:16], 16, 64)
-	return time.Unix(0, math.MaxInt64-int64(n)).UTC()
+	// Valid keys start below '8', so the 16 hex digits fit an int64.
+	n, _ := strconv.ParseInt(k[:16], 16, 64)
+	return time.Unix(0, math.MaxInt64-n).UTC()
 }
 
 // hourOf is the hour bucket of t: whole hours since the epoch.

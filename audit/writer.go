@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -164,7 +165,11 @@ func (t *Trail) reportDrops() {
 	t.reported = d
 	t.log.Error("audit: events were dropped (queue full or storage failing); their log lines were written",
 		zap.Uint64("dropped", n), zap.Uint64("dropped_total", d))
-	ev := event.Event{Type: event.AuditDropped, Time: t.opts.Now().UTC(), Count: int(n), Actor: event.ActorSystem}
+	count := math.MaxInt32 // a count that large is reported as this
+	if n < math.MaxInt32 {
+		count = int(n)
+	}
+	ev := event.Event{Type: event.AuditDropped, Time: t.opts.Now().UTC(), Count: count, Actor: event.ActorSystem}
 	it := item{key: newKey(ev.Time), ev: ev}
 	t.logEvent(it.key, &it.ev)
 	t.write([]item{it})

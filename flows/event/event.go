@@ -20,8 +20,8 @@ const (
 	RegistrationSucceeded Type = "registration.succeeded"
 	Logout                Type = "logout"
 	SessionRevoked        Type = "session.revoked"
-	CredentialAdded       Type = "credential.added"
-	CredentialRemoved     Type = "credential.removed"
+	CredentialAdded       Type = "credential.added"   // #nosec G101 -- an event's name, not a credential
+	CredentialRemoved     Type = "credential.removed" // #nosec G101 -- an event's name, not a credential
 	PasswordChanged       Type = "password.changed"
 	ProfileChanged        Type = "profile.changed"
 	RecoveryUsed          Type = "recovery.used"

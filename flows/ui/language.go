@@ -161,7 +161,7 @@ func (p *Pages) SetLanguage(w http.ResponseWriter, r *http.Request) {
 		p.kernel.WriteError(w, r, "browser", wire.BadRequest("The language is missing or not offered."))
 		return
 	}
-	ck := locale.Cookie(lang, p.cfg.SecureCookies)
+	ck := locale.Cookie(lang, p.cfg.SecureCookies) // #nosec G124 -- HttpOnly and SameSite set by locale.Cookie; Secure off only in dev mode over plain http
 	ck.Domain = p.cfg.CookieDomain
 	http.SetCookie(w, ck)
 	back := p.urls.Public(strings.TrimPrefix(p.cfg.Prefix, "/") + cleanReturn(wire.BodyString(body, "return_to")))
