@@ -201,13 +201,21 @@ func (s metricsSink) Record(_ context.Context, ev *flows.Event) {
 		m.logins.WithLabelValues(method, outcomeFailure, loginReason(ev.Reason)).Inc()
 	case flows.EventRegistrationSucceeded:
 		m.registrations.WithLabelValues(method, outcomeSuccess).Inc()
+	case flows.EventRegistrationFailed:
+		m.registrations.WithLabelValues(method, outcomeFailure).Inc()
 	case flows.EventRecoveryUsed:
 		m.recoveries.WithLabelValues(method, outcomeSuccess).Inc()
+	case flows.EventRecoveryFailed:
+		m.recoveries.WithLabelValues(method, outcomeFailure).Inc()
 	case flows.EventVerificationCompleted:
 		m.verifications.WithLabelValues(method, outcomeSuccess).Inc()
+	case flows.EventVerificationFailed:
+		m.verifications.WithLabelValues(method, outcomeFailure).Inc()
 	case flows.EventPasswordChanged, flows.EventProfileChanged, flows.EventCredentialAdded, flows.EventCredentialRemoved:
 		// password.changed → password_changed: a fixed set (the cases).
 		m.settings.WithLabelValues(method, strings.ReplaceAll(string(ev.Type), ".", "_"), outcomeSuccess).Inc()
+	case flows.EventSettingsFailed:
+		m.settings.WithLabelValues(method, "none", outcomeFailure).Inc()
 	case flows.EventLogout:
 		m.logouts.Inc()
 	case flows.EventSessionRevoked:

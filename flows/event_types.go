@@ -11,6 +11,7 @@ const (
 	EventLoginSucceeded        = event.LoginSucceeded
 	EventLoginFailed           = event.LoginFailed
 	EventRegistrationSucceeded = event.RegistrationSucceeded
+	EventRegistrationFailed    = event.RegistrationFailed
 	EventLogout                = event.Logout
 	EventSessionRevoked        = event.SessionRevoked
 	EventCredentialAdded       = event.CredentialAdded
@@ -18,7 +19,10 @@ const (
 	EventPasswordChanged       = event.PasswordChanged
 	EventProfileChanged        = event.ProfileChanged
 	EventRecoveryUsed          = event.RecoveryUsed
+	EventRecoveryFailed        = event.RecoveryFailed
 	EventVerificationCompleted = event.VerificationCompleted
+	EventVerificationFailed    = event.VerificationFailed
+	EventSettingsFailed        = event.SettingsFailed
 	EventIdentityCreated       = event.IdentityCreated
 	EventIdentityUpdated       = event.IdentityUpdated
 	EventIdentityDeleted       = event.IdentityDeleted

@@ -208,3 +208,54 @@ func TestAdminAudit(t *testing.T) {
 		t.Fatalf("without an audit log: %d %s", r.status, r.raw)
 	}
 }
+
+// TestEventsOfRefusals: a refused sign-up (a password the policy refuses,
+// then a taken identifier), a refused settings change and a wrong
+// verification code each record their failure with its message id.
+func TestEventsOfRefusals(t *testing.T) {
+	log := &eventLog{}
+	mailer := &memMailer{}
+	_, pub, _ := admEngine(t, func(c *Config) {
+		c.Events = []event.Sink{log}
+		c.Mailer = mailer
+		c.VerificationEnabled = true
+	})
+	f := do(t, nil, "GET", pub.URL+"/self-service/registration/api", nil, nil)
+	weak := do(t, nil, "POST", actionOf(t, f), map[string]any{"method": "password", "password": "password",
+		"traits": map[string]any{"email": "refused@example.com"}}, nil)
+	if weak.status != 400 {
+		t.Fatalf("weak password: %d %s", weak.status, weak.raw)
+	}
+	tok := registerNative(t, pub.URL, "refused@example.com")
+	f = do(t, nil, "GET", pub.URL+"/self-service/registration/api", nil, nil)
+	if dup := do(t, nil, "POST", actionOf(t, f), map[string]any{"method": "password", "password": "Gx7!qVt2#pLr9$wZk4",
+		"traits": map[string]any{"email": "refused@example.com"}}, nil); dup.status != 400 {
+		t.Fatalf("taken identifier: %d %s", dup.status, dup.raw)
+	}
+	failed := log.find(event.RegistrationFailed)
+	if len(failed) != 2 || failed[0].Method != "password" || failed[0].Reason == "" || failed[0].Reason == "4000007" ||
+		failed[1].Reason != "4000007" {
+		t.Fatalf("refused sign-ups: %+v", failed)
+	}
+
+	s := nativeSettings(t, pub.URL, tok)
+	if r := do(t, nil, "POST", actionOf(t, s), map[string]any{"method": "password", "password": "password"},
+		tokenHeader(tok)); r.status != 400 {
+		t.Fatalf("weak new password: %d %s", r.status, r.raw)
+	}
+	if sf := log.find(event.SettingsFailed); len(sf) != 1 || sf[0].Method != "password" || sf[0].Reason == "" || sf[0].IdentityID == "" {
+		t.Fatalf("refused settings change: %+v", log.find(event.SettingsFailed))
+	}
+
+	v := do(t, nil, "GET", pub.URL+"/self-service/verification/api", nil, nil)
+	va := actionOf(t, v)
+	if r := do(t, nil, "POST", va, map[string]any{"method": "code", "email": "refused@example.com"}, nil); r.status != 200 {
+		t.Fatalf("verification mail: %d %s", r.status, r.raw)
+	}
+	if r := do(t, nil, "POST", va, map[string]any{"method": "code", "code": "000000"}, nil); r.status != 200 {
+		t.Fatalf("wrong verification code: %d %s", r.status, r.raw)
+	}
+	if vf := log.find(event.VerificationFailed); len(vf) != 1 || vf[0].Reason != "4070006" || vf[0].Method != "code" {
+		t.Fatalf("wrong verification code events: %+v", vf)
+	}
+}

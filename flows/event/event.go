@@ -18,6 +18,7 @@ const (
 	LoginSucceeded        Type = "login.succeeded"
 	LoginFailed           Type = "login.failed"
 	RegistrationSucceeded Type = "registration.succeeded"
+	RegistrationFailed    Type = "registration.failed"
 	Logout                Type = "logout"
 	SessionRevoked        Type = "session.revoked"
 	CredentialAdded       Type = "credential.added"   // #nosec G101 -- an event's name, not a credential
@@ -25,7 +26,10 @@ const (
 	PasswordChanged       Type = "password.changed"
 	ProfileChanged        Type = "profile.changed"
 	RecoveryUsed          Type = "recovery.used"
+	RecoveryFailed        Type = "recovery.failed"
 	VerificationCompleted Type = "verification.completed"
+	VerificationFailed    Type = "verification.failed"
+	SettingsFailed        Type = "settings.failed"
 	IdentityCreated       Type = "identity.created"
 	IdentityUpdated       Type = "identity.updated"
 	IdentityDeleted       Type = "identity.deleted"
@@ -34,9 +38,9 @@ const (
 )
 
 // Types lists every type, in the order above (for validation and docs).
-var Types = []Type{LoginSucceeded, LoginFailed, RegistrationSucceeded, Logout, SessionRevoked, CredentialAdded,
-	CredentialRemoved, PasswordChanged, ProfileChanged, RecoveryUsed, VerificationCompleted, IdentityCreated,
-	IdentityUpdated, IdentityDeleted, RateLimited, GateDenied}
+var Types = []Type{LoginSucceeded, LoginFailed, RegistrationSucceeded, RegistrationFailed, Logout, SessionRevoked,
+	CredentialAdded, CredentialRemoved, PasswordChanged, ProfileChanged, SettingsFailed, RecoveryUsed, RecoveryFailed,
+	VerificationCompleted, VerificationFailed, IdentityCreated, IdentityUpdated, IdentityDeleted, RateLimited, GateDenied}
 
 // Who acted: the user on their own account, an operator through the
 // admin API, or the engine itself (a hook revoking sessions).

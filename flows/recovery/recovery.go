@@ -152,6 +152,8 @@ func (rf *Flow) recoverWithCode(w http.ResponseWriter, r *http.Request, sub *flo
 		addr = c.Address
 	}
 	if !ok {
+		rf.kernel.Events().Emit(r, event.Event{Type: event.RecoveryFailed, Flow: "recovery", Method: "code", Reason: "4060006",
+			Actor: event.ActorSelf})
 		if c != nil && c.Attempts > rf.cfg.CodeMaxSubmissions {
 			// Too many wrong codes: the flow must be started again.
 			rf.Form(f, "")

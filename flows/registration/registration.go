@@ -242,6 +242,7 @@ func (g *Flow) register(w http.ResponseWriter, r *http.Request, sub *flow.Submis
 		traits = map[string]any{}
 	}
 	if g.invalidTraits(w, r, r, sub, traits) {
+		g.failed(r, m.ID(), sub.Flow.UI.FirstErrorID())
 		return
 	}
 	reserved := false
@@ -263,6 +264,7 @@ func (g *Flow) register(w http.ResponseWriter, r *http.Request, sub *flow.Submis
 	case out.Duplicate:
 		g.answerDuplicate(w, r, sub, traits)
 	case out.Invalid:
+		g.failed(r, m.ID(), f.UI.FirstErrorID())
 		g.kernel.Render(w, r, sub, http.StatusBadRequest)
 	case out.Show:
 		g.kernel.Render(w, r, sub, http.StatusOK)
@@ -371,8 +373,16 @@ func (g *Flow) finish(w http.ResponseWriter, r *http.Request, sub *flow.Submissi
 // answerDuplicate answers a sign-up whose identifier or address belongs to
 // another identity (Kratos's 4000007 on the first screen).
 func (g *Flow) answerDuplicate(w http.ResponseWriter, r *http.Request, sub *flow.Submission, traits map[string]any) {
+	g.failed(r, sub.Method, "4000007")
 	g.kernel.FlowSchema(sub.Flow).FillObjects(traits)
 	g.form(r, sub.Flow, traits)
 	sub.Flow.UI.Messages = []node.Text{node.NewText(4000007, nil)}
 	g.kernel.Render(w, r, sub, http.StatusBadRequest)
+}
+
+// failed records a sign-up a method or the schema refused (reason: the
+// first error's message id).
+func (g *Flow) failed(r *http.Request, method, reason string) {
+	g.kernel.Events().Emit(r, event.Event{Type: event.RegistrationFailed, Flow: "registration", Method: method, Reason: reason,
+		Actor: event.ActorSelf})
 }

@@ -248,6 +248,8 @@ func (s *Flow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submissi
 	}
 	switch {
 	case out.Invalid:
+		s.kernel.Events().Emit(r, event.Event{Type: event.SettingsFailed, Flow: "settings", Method: sub.Method,
+			IdentityID: ident.ID, Reason: f.UI.FirstErrorID(), Actor: event.ActorSelf})
 		s.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 		return
 	case out.Show:

@@ -142,6 +142,8 @@ func (v *Flow) verifyCode(w http.ResponseWriter, r *http.Request, sub *flow.Subm
 		return
 	}
 	if !ok {
+		v.kernel.Events().Emit(r, event.Event{Type: event.VerificationFailed, Flow: "verification", Method: "code",
+			Reason: "4070006", Actor: event.ActorSelf})
 		addr := ""
 		if c != nil {
 			addr = c.Address
