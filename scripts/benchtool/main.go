@@ -2,7 +2,7 @@
 // store directly through sessionstore (far faster than the HTTP API) and
 // drives password logins.
 //
-//	benchtool seed  -dir <storage> -identities N -sessions M -sample W -public-url U -out <dir>
+//	benchtool seed  -dir <storage> | -dsn postgres://… [-schema S]  -identities N -sessions M -sample W -public-url U -out <dir>
 //	benchtool login -url <public url> -email E -password P -workers N -d 20s
 //	benchtool warm  -url <whoami url> -file warm.txt -workers N
 //
@@ -38,6 +38,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore/postgres"
 )
 
 func main() {
@@ -94,7 +95,9 @@ func uuidFrom(r *rand.Rand) string {
 
 func seed(args []string) error {
 	fs := flag.NewFlagSet("seed", flag.ExitOnError)
-	dir := fs.String("dir", "", "Badger storage directory (created)")
+	dir := fs.String("dir", "", "Badger storage directory (created); or -dsn")
+	dsn := fs.String("dsn", "", "PostgreSQL DSN to seed instead of a Badger directory (postgres://…)")
+	schema := fs.String("schema", "", "PostgreSQL schema (with -dsn; default: the server's search_path)")
 	nIdent := fs.Int("identities", 1000, "identities to create")
 	nSess := fs.Int("sessions", 1000, "sessions to create (spread over the identities)")
 	sample := fs.Int("sample", 1000, "sessions written to cookies.txt / tokens.txt")
@@ -104,11 +107,19 @@ func seed(args []string) error {
 	lifespan := fs.Duration("lifespan", 24*time.Hour, "session lifetime")
 	workers := fs.Int("workers", 4*runtime.NumCPU(), "concurrent writers")
 	_ = fs.Parse(args)
-	if *dir == "" {
-		return fmt.Errorf("-dir is required")
+	if (*dir == "") == (*dsn == "") {
+		return fmt.Errorf("one of -dir (Badger) or -dsn (PostgreSQL) is required")
 	}
 	*sample = min(*sample, *nSess)
-	st, err := sessionstore.Open(*dir, sessionstore.Options{NoSync: true, SessionCacheSize: -1})
+	var st sessionstore.Storage
+	var err error
+	if *dsn != "" {
+		// Migrated like a gateway would; the caches are useless here.
+		st, err = postgres.Open(context.Background(), *dsn, postgres.Options{Schema: *schema, MaxConns: int32(max(4, *workers)),
+			SessionCacheSize: -1})
+	} else {
+		st, err = sessionstore.Open(*dir, sessionstore.Options{NoSync: true, SessionCacheSize: -1})
+	}
 	if err != nil {
 		return err
 	}
