@@ -22,7 +22,7 @@
 //	GET    /admin/health/alive, /admin/health/ready
 //	GET    /schemas, /schemas/{id}           listIdentitySchemas, getIdentitySchema
 //
-// It imports flows/flow (recovery flows are the kernel's), flows/session,
+// It imports flows/event (what it records), flows/flow (recovery flows are the kernel's), flows/session,
 // flows/identity, flows/node, flows/token, flows/wire, flows/event and
 // sessionstore, never the root flows package or a flow package: the
 // recovery flow's forms, the public handlers the admin port shares

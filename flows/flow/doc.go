@@ -5,7 +5,7 @@
 // one-time codes; address challenges (recovery and verification codes and
 // links) and the Mailer; rate limits; and the stored flow errors.
 //
-// It imports flows/session, flows/identity, flows/node, flows/wire,
+// It imports flows/event (what it records), flows/session, flows/identity, flows/node, flows/wire,
 // flows/token and the sessionstore interface, never a flow kind or a
 // method: they register with it.
 package flow

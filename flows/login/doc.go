@@ -4,7 +4,7 @@
 // session (refresh), identifier-first login, and the answer with the new
 // or upgraded session.
 //
-// It imports flows/flow, flows/session, flows/identity, flows/node,
+// It imports flows/event (what it records), flows/flow, flows/session, flows/identity, flows/node,
 // flows/wire and flows/token; its methods come in as flow.LoginMethod values, never as
 // packages.
 package login

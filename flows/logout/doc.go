@@ -3,5 +3,5 @@
 // browser's logout), and performNativeLogout (a native app revoking its
 // session token).
 //
-// It imports flows/flow, flows/session and flows/wire.
+// It imports flows/event (what it records), flows/flow, flows/session and flows/wire.
 package logout

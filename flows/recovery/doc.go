@@ -4,6 +4,6 @@
 // settings flow opens for a new password. It also opens the recovery flows
 // an administrator created.
 //
-// It imports flows/flow, flows/session, flows/identity, flows/node and
+// It imports flows/event (what it records), flows/flow, flows/session, flows/identity, flows/node and
 // flows/wire; the settings flow it ends in is handed in as a function.
 package recovery

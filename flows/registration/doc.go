@@ -7,7 +7,7 @@
 // issued unless a verified address is required first, verification mails
 // for the new addresses, and the answer per client kind.
 //
-// It imports flows/flow, flows/session, flows/identity, flows/node,
+// It imports flows/event (what it records), flows/flow, flows/session, flows/identity, flows/node,
 // flows/wire, flows/token and sessionstore; its methods come in as
 // flow.RegistrationMethod values, never as packages.
 package registration

@@ -7,7 +7,7 @@
 // allocation-free check, the /sessions endpoints, and the gate's signed
 // identity assertions with their JWKS.
 //
-// It imports flows/wire, flows/token, the sessionstore interface and
+// It imports flows/event (what it records), flows/wire, flows/token, the sessionstore interface and
 // types, and never a flow or a method: they hand it what it needs (the
 // Manager's Config and its SecondFactor list).
 package session

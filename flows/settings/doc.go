@@ -5,6 +5,6 @@
 // they are due, applies a method's change to the identity as it is at
 // write time, and answers with the flow again.
 //
-// It imports flows/flow, flows/session, flows/identity, flows/node,
+// It imports flows/event (what it records), flows/flow, flows/session, flows/identity, flows/node,
 // flows/wire and flows/token; its methods come in as flow.SettingsMethod values.
 package settings
