@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc/provider"
 	"net"
 	"net/http"
 	"net/url"
@@ -106,6 +107,17 @@ type Config struct {
 	PasskeyResidentKey      string
 	PasskeyUserVerification string
 	PasskeyAttachment       string
+	// OIDCProviders are the social sign-in providers
+	// (selfservice.methods.oidc.config.providers), in the order their
+	// buttons are shown; each already passed provider.ValidateAll. The
+	// oidc method is on when Methods["oidc"] is set and there is at least
+	// one provider. Each provider's MapperURL is loaded by New (empty: the
+	// default mapper).
+	OIDCProviders []provider.Config
+	// OIDCHTTPClient talks to the providers. Nil: provider's default (10 s
+	// timeout, no dialling this machine unless a provider is configured
+	// on loopback, no link-local addresses).
+	OIDCHTTPClient *http.Client
 	// CodePasswordless enables sign-in and sign-up with a mailed code.
 	CodePasswordless bool
 	// CodeMFA enables a mailed code as a second factor.
