@@ -29,7 +29,7 @@ import (
 //   - slices and maps: uvarint n+1, 0 for nil;
 //   - byte fields: uvarint n+2, 0 for nil, 1 for the record's key (a
 //     session's token hash, which is the cache key already).
-const recordFormat = 2
+const recordFormat = 3
 
 const (
 	timeSame = 0
@@ -523,6 +523,7 @@ func writeSessionFields(w *recordWriter, s *Session) {
 		w.str(m.Method)
 		w.str(m.AAL)
 		w.time(m.CompletedAt)
+		w.str(m.Provider)
 	})
 	writeList(w, s.Devices, func(w *recordWriter, d *Device) {
 		w.str(d.ID)
@@ -542,10 +543,11 @@ func readSessionFields(r *recordReader, s *Session) {
 	s.AuthenticatedAt = r.time()
 	s.ExpiresAt = r.time()
 	r.str(&s.AAL)
-	s.AuthenticationMethods = readList(r, 3, func(r *recordReader, m *AuthMethod) {
+	s.AuthenticationMethods = readList(r, 4, func(r *recordReader, m *AuthMethod) {
 		r.str(&m.Method)
 		r.str(&m.AAL)
 		m.CompletedAt = r.time()
+		r.str(&m.Provider)
 	})
 	s.Devices = readList(r, 4, func(r *recordReader, d *Device) {
 		r.str(&d.ID)

@@ -100,6 +100,9 @@ type AuthMethod struct {
 	Method      string    `json:"method"`
 	AAL         string    `json:"aal"`
 	CompletedAt time.Time `json:"completed_at"`
+	// Provider is the social sign-in provider's id of an oidc method
+	// (Kratos's authentication_methods[].provider); empty otherwise.
+	Provider string `json:"provider,omitempty"`
 }
 
 // Device is where a session was created or extended.

@@ -54,7 +54,10 @@ func methodsAAL(ms []sessionstore.AuthMethod, fs FactorSet) string {
 		case "aal1":
 			first = true
 		case "aal2":
+			// A social sign-in the provider asserted at aal2 (its trusted
+			// acr/amr) is both factors at once.
 			second = true
+			first = first || m.Method == "oidc"
 		}
 	}
 	if first && second {

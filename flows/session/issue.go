@@ -34,7 +34,16 @@ type Issued struct {
 // NewSession builds (but does not store) a session for identity after a
 // first factor method.
 func (m *Manager) NewSession(r *http.Request, identityID, method, aal string) *Issued {
+	return m.NewSessionFrom(r, identityID, sessionstore.AuthMethod{Method: method, AAL: aal})
+}
+
+// NewSessionFrom builds (but does not store) a session for identity after
+// the first method am (its CompletedAt is set here): what a social
+// sign-in needs to record its provider.
+func (m *Manager) NewSessionFrom(r *http.Request, identityID string, am sessionstore.AuthMethod) *Issued {
 	now := m.now().UTC()
+	am.CompletedAt = now
+	aal := sessionAAL([]sessionstore.AuthMethod{am})
 	tok := token.NewSessionToken()
 	ip := r.RemoteAddr
 	var ua *string
@@ -45,7 +54,7 @@ func (m *Manager) NewSession(r *http.Request, identityID, method, aal string) *I
 		ID: uuid.NewString(), IdentityID: identityID, Active: true,
 		ExpiresAt: now.Add(m.cfg.SessionLifespan), AuthenticatedAt: now, IssuedAt: now,
 		AAL:                   aal,
-		AuthenticationMethods: []sessionstore.AuthMethod{{Method: method, AAL: aal, CompletedAt: now}},
+		AuthenticationMethods: []sessionstore.AuthMethod{am},
 		Devices:               []sessionstore.Device{{ID: uuid.NewString(), IPAddress: &ip, UserAgent: ua}},
 		TokenHash:             token.Hash(tok),
 	}
@@ -114,6 +123,13 @@ var ErrSessionGone = errors.New("flows: the session is no longer valid")
 // or Bearer: native apps) are kept, as Kratos does; a cookie cannot plant
 // them.
 func (m *Manager) Upgrade(r *http.Request, sess *sessionstore.Session, method, aal string, reauth bool) (*Issued, error) {
+	return m.UpgradeWith(r, sess, sessionstore.AuthMethod{Method: method, AAL: aal}, reauth)
+}
+
+// UpgradeWith is Upgrade with the completed method am (its CompletedAt is
+// set here), for methods that record more than their name (oidc's
+// provider).
+func (m *Manager) UpgradeWith(r *http.Request, sess *sessionstore.Session, am sessionstore.AuthMethod, reauth bool) (*Issued, error) {
 	var c requestCred
 	if !m.requestCredential(r, &c) || (c.ncands > 1 && m.resolveCookies(r.Context(), &c) != nil) || !bytes.Equal(c.hash[:], sess.TokenHash) {
 		return nil, ErrSessionGone
@@ -134,7 +150,8 @@ func (m *Manager) Upgrade(r *http.Request, sess *sessionstore.Session, method, a
 		if reauth {
 			up.AuthenticatedAt = now
 		}
-		up.AuthenticationMethods = append(up.AuthenticationMethods, sessionstore.AuthMethod{Method: method, AAL: aal, CompletedAt: now})
+		am.CompletedAt = now
+		up.AuthenticationMethods = append(up.AuthenticationMethods, am)
 		up.AAL = sessionAAL(up.AuthenticationMethods)
 		if newHash != nil {
 			up.TokenHash = newHash

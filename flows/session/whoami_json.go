@@ -194,6 +194,10 @@ func appendSessionJSON(b []byte, s *sessionstore.Session, active bool, identity 
 		b = appendJSONString(b, m.AAL)
 		b = append(b, `,"completed_at":`...)
 		b = appendJSONTime(b, m.CompletedAt)
+		if m.Provider != "" {
+			b = append(b, `,"provider":`...)
+			b = appendJSONString(b, m.Provider)
+		}
 		b = append(b, '}')
 	}
 	b = append(b, `],"issued_at":`...)
