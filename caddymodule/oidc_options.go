@@ -175,7 +175,7 @@ func providerLists(c *provider.Config) []struct {
 // standIns are valid values that take the place of a value behind a
 // placeholder when a provider is checked as written; "" leaves the
 // option out (the mapper is loaded when the config is loaded).
-var standIns = map[string]string{
+var standIns = map[string]string{ // #nosec G101 -- option names and made-up valid values, no credential
 	"issuer_url": "https://placeholder.invalid", "auth_url": "https://placeholder.invalid/auth",
 	"token_url": "https://placeholder.invalid/token", "icon": "/placeholder.svg",
 	"microsoft_tenant": "common", "mapper_url": "", "subject_source": "", "claims_source": "", "pkce": "",
