@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc/provider"
 	"net"
 	"net/http"
@@ -224,6 +225,8 @@ type Engine struct {
 	// webauthn and passkey are the security key and passkey methods.
 	webauthn *webauthn.Method
 	passkey  *passkey.Method
+	// oidc is social sign-in.
+	oidc *oidc.Method
 	// password is the password method.
 	password *password.Method
 	// logout is the logout flow.
@@ -471,6 +474,10 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), webauthn.DropPasswordlessKeys})
 	e.password = password.New(password.Config{Enabled: !e.cfg.DisablePassword, BreachCheck: !e.cfg.DisableBreachedPasswordCheck,
 		RevokeSessionsOnChange: e.cfg.RevokeSessionsAfterPasswordChange}, e.kernel, e.sessions, store, e.hasher, e.schemas, logger, clock)
+	if e.oidc, err = oidc.New(oidc.Config{Enabled: e.cfg.Methods["oidc"], Providers: e.cfg.OIDCProviders,
+		HTTPClient: e.cfg.OIDCHTTPClient, PublicURL: e.base}, e.kernel, e.sessions, store, e.schemas, e.sealer, logger, clock); err != nil {
+		return nil, err
+	}
 	e.registerMethods()
 	var factors []session.SecondFactor
 	for _, m := range e.loginMethods {
