@@ -129,6 +129,17 @@ func (m *Method) Callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cr := &result{provider: p, res: res, pending: taken}
+	if f.Kind == "registration" {
+		// The flow validates the traits before the method sees them:
+		// the mapper's, with what the user submitted on top.
+		traits, err := m.signUpTraits(ctx, cr)
+		if err != nil {
+			m.logger.Warn("oidc mapper failed", zap.String("provider", id), zap.Error(err))
+			m.failFlow(w, r, sub, reasonMapper)
+			return
+		}
+		sub.Body["traits"] = traits
+	}
 	m.kernel.Resume(w, r.WithContext(context.WithValue(ctx, resultKey{}, cr)), sub)
 }
 
