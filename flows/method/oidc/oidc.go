@@ -127,7 +127,9 @@ func (m *Method) button(p provider.Provider, id int) *node.Node {
 func (m *Method) Offered(*http.Request, *flow.Flow) bool { return m.enabled }
 
 // Has reports whether ident is linked to a provider.
-func (m *Method) Has(ident *sessionstore.Identity, _ string) bool { return len(linkedProviders(ident)) > 0 }
+func (m *Method) Has(ident *sessionstore.Identity, _ string) bool {
+	return len(linkedProviders(ident)) > 0
+}
 
 // FirstScreenNodes adds the provider buttons to identifier-first's first
 // screen: a social sign-in needs no identifier.

@@ -36,14 +36,14 @@ type pending struct {
 
 // Reasons of the flow messages (4000001) of the method.
 const (
-	reasonUnavailable   = "The identity provider is unavailable, please try again later."
-	reasonDenied        = "The identity provider did not sign you in."
-	reasonRejected      = "The identity provider's answer could not be verified, please try again."
-	reasonScopeMissing  = "Unable to finish because one or more permissions were not granted. Please retry and accept all permissions."
-	reasonNotAllowed    = "This account of the identity provider is not allowed to sign in here."
-	reasonMapper        = "The identity provider's answer could not be turned into an account."
-	reasonNotLinked     = "This account of the identity provider is not linked to your account."
-	reasonCallback      = "The OpenID Connect callback does not belong to this browser's flow. Please start again."
+	reasonUnavailable    = "The identity provider is unavailable, please try again later."
+	reasonDenied         = "The identity provider did not sign you in."
+	reasonRejected       = "The identity provider's answer could not be verified, please try again."
+	reasonScopeMissing   = "Unable to finish because one or more permissions were not granted. Please retry and accept all permissions."
+	reasonNotAllowed     = "This account of the identity provider is not allowed to sign in here."
+	reasonMapper         = "The identity provider's answer could not be turned into an account."
+	reasonNotLinked      = "This account of the identity provider is not linked to your account."
+	reasonCallback       = "The OpenID Connect callback does not belong to this browser's flow. Please start again."
 	reasonLastCredential = "This is the last way to sign in to your account: it cannot be unlinked."
 )
 
