@@ -2,15 +2,17 @@ package flows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc"
-	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc/provider"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc/provider"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/event"
 
@@ -500,7 +502,13 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		e.kernel, e.sessions, store, e.urls, logger, clock, e.settings.NewFlow)
 	e.admin = admin.New(admin.Config{PasswordHasher: e.cfg.PasswordHasher, RecoveryUse: e.cfg.RecoveryUse,
 		CodeLifespan: e.cfg.CodeLifespan, SessionLifespan: e.cfg.SessionLifespan, Audit: e.cfg.AuditLog}, e.kernel, e.sessions, store, e.schemas,
-		e.hasher, e.urls, logger, clock, e.recovery, admin.Shared{ListSchemas: e.writeSchemaList, GetSchema: e.getSchema, Health: e.health})
+		e.hasher, e.urls, logger, clock, e.recovery, admin.Shared{ListSchemas: e.writeSchemaList, GetSchema: e.getSchema, Health: e.health,
+			OpenCredential: func(ctx context.Context, typ string, config json.RawMessage) json.RawMessage {
+				if typ != "oidc" {
+					return nil
+				}
+				return e.oidc.OpenTokens(ctx, config)
+			}})
 	e.registration = registration.New(registration.Config{Disabled: e.cfg.DisableRegistration, Style: e.cfg.RegistrationStyle,
 		RequireVerifiedAddress: e.cfg.RequireVerifiedAddress}, e.kernel, e.sessions, store, e.schemas, e.urls, logger, clock,
 		e.registrationMethods)

@@ -156,9 +156,17 @@ func TestOIDCSignUpThenSignIn(t *testing.T) {
 	if !strings.Contains(cfg, `"provider":"idp"`) || !strings.Contains(cfg, `"subject":"user-1"`) || strings.Contains(cfg, "eyJ") {
 		t.Fatalf("stored config (tokens must be sealed): %s", cfg)
 	}
-	opened := string(e.oidc.OpenTokens(t.Context(), stored.Credentials["oidc"].Config))
-	if !strings.Contains(opened, `"initial_id_token":"eyJ`) {
-		t.Fatalf("opened config: %s", opened)
+	// The admin API shows them opened with include_credential=oidc, as
+	// Kratos does, and not at all without it.
+	adm := httptest.NewServer(e.AdminHandler())
+	defer adm.Close()
+	g := do(t, nil, "GET", adm.URL+"/admin/identities/"+stored.ID+"?include_credential=oidc", nil, nil)
+	prov := g.body["credentials"].(map[string]any)["oidc"].(map[string]any)["config"].(map[string]any)["providers"].([]any)[0].(map[string]any)
+	if tok, _ := prov["initial_id_token"].(string); !strings.HasPrefix(tok, "eyJ") || prov["subject"] != "user-1" {
+		t.Fatalf("admin credential: %s", g.raw)
+	}
+	if g := do(t, nil, "GET", adm.URL+"/admin/identities/"+stored.ID, nil, nil); strings.Contains(string(g.raw), "initial_id_token") {
+		t.Fatalf("tokens without include_credential: %s", g.raw)
 	}
 
 	// A replayed callback finds nothing: 400, no second session.
