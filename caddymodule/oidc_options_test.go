@@ -7,6 +7,9 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -156,5 +159,36 @@ func TestOIDCProvision(t *testing.T) {
 	}
 	if js := string(caddyconfig.JSON(good, nil)); strings.Contains(js, "PRIVATE KEY") || strings.Contains(js, "s3cret") {
 		t.Errorf("the app's JSON shows a secret after Provision: %s", js)
+	}
+
+	// The engine serves the configured providers: their buttons, in
+	// config order, and nothing of the disabled password.
+	rec := httptest.NewRecorder()
+	good.Engine().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://auth.example.com/self-service/login/api", nil))
+	var flow struct {
+		UI struct {
+			Nodes []struct {
+				Group      string `json:"group"`
+				Attributes struct {
+					Name  string `json:"name"`
+					Value any    `json:"value"`
+				} `json:"attributes"`
+			} `json:"nodes"`
+		} `json:"ui"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &flow); rec.Code != http.StatusOK || err != nil {
+		t.Fatalf("login flow: %d %v %s", rec.Code, err, rec.Body)
+	}
+	var buttons []string
+	for _, n := range flow.UI.Nodes {
+		if n.Group == "password" {
+			t.Errorf("password node %q in a config with the password disabled", n.Attributes.Name)
+		}
+		if n.Group == "oidc" && n.Attributes.Name == "provider" {
+			buttons = append(buttons, fmt.Sprint(n.Attributes.Value))
+		}
+	}
+	if !reflect.DeepEqual(buttons, []string{"gh", "apple"}) {
+		t.Errorf("provider buttons = %v, want [gh apple]\n%s", buttons, rec.Body)
 	}
 }
