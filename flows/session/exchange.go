@@ -95,7 +95,10 @@ func (m *Manager) UseExchange(c ExchangeConfig) { m.exchange = c }
 
 func exchangeKey(initCodeHash []byte) string { return hex.EncodeToString(initCodeHash) }
 
-func exchangeAAD(flowID, sessionID string) string { return flowID + "\x00" + sessionID }
+// exchangeAAD binds a sealed value to its exchange (the record's key)
+// and, for the token, to the session: it cannot be moved to another
+// record. Not to the flow, which MoveExchange may change.
+func exchangeAAD(key, sessionID string) string { return key + "\x00" + sessionID }
 
 // RegisterExchange stores the exchange of a native flow created with
 // return_session_token_exchange_code=true (initCodeHash is its
@@ -110,7 +113,8 @@ func (m *Manager) RegisterExchange(ctx context.Context, flowID string, initCodeH
 		return fmt.Errorf("register exchange of flow %s: %w", flowID, ErrNoExchange)
 	}
 	code := token.NewExchangeCode()
-	sealed, err := m.exchange.Sealer.Seal(ctx, sealReturnCode, exchangeAAD(flowID, ""), []byte(code))
+	key := exchangeKey(initCodeHash)
+	sealed, err := m.exchange.Sealer.Seal(ctx, sealReturnCode, exchangeAAD(key, ""), []byte(code))
 	if err != nil {
 		return fmt.Errorf("register exchange: seal: %w", err)
 	}
@@ -119,7 +123,6 @@ func (m *Manager) RegisterExchange(ctx context.Context, flowID string, initCodeH
 	if err != nil {
 		return fmt.Errorf("register exchange: encode: %w", err)
 	}
-	key := exchangeKey(initCodeHash)
 	// The index first: without the exchange it points nowhere, harmless.
 	if err := m.store.PutRecord(ctx, exchangeFlowNS, flowID, []byte(key), ttl); err != nil {
 		return fmt.Errorf("register exchange: %w", err)
@@ -166,11 +169,11 @@ func (m *Manager) CompleteExchange(ctx context.Context, flowID string, is *Issue
 	if rec.FlowID != flowID || rec.completed() {
 		return "", ErrNoExchange
 	}
-	code, _, err := m.exchange.Sealer.Open(ctx, sealReturnCode, exchangeAAD(flowID, ""), rec.ReturnCode)
+	code, _, err := m.exchange.Sealer.Open(ctx, sealReturnCode, exchangeAAD(key, ""), rec.ReturnCode)
 	if err != nil {
 		return "", fmt.Errorf("complete exchange: open the return code: %w", err)
 	}
-	sealedToken, err := m.exchange.Sealer.Seal(ctx, sealSessionToken, exchangeAAD(flowID, is.Session.ID), []byte(is.Token))
+	sealedToken, err := m.exchange.Sealer.Seal(ctx, sealSessionToken, exchangeAAD(key, is.Session.ID), []byte(is.Token))
 	if err != nil {
 		return "", fmt.Errorf("complete exchange: seal: %w", err)
 	}
@@ -197,6 +200,52 @@ func (m *Manager) CompleteExchange(ctx context.Context, flowID string, is *Issue
 		return "", fmt.Errorf("complete exchange: %w", err)
 	}
 	return string(code), nil
+}
+
+// MoveExchange hands the exchange of flow from over to flow to, which
+// expires at expiresAt: a login flow that continues as a registration
+// flow (a social identity not known yet) keeps the app's codes, as Kratos
+// moves its exchanger to the new flow. ErrNoExchange when from has no
+// exchange that can still complete.
+func (m *Manager) MoveExchange(ctx context.Context, from, to string, expiresAt time.Time) error {
+	kb, err := m.store.GetRecord(ctx, exchangeFlowNS, from)
+	if errors.Is(err, sessionstore.ErrNotFound) {
+		return ErrNoExchange
+	}
+	if err != nil {
+		return fmt.Errorf("move exchange: %w", err)
+	}
+	key := string(kb)
+	now := m.now()
+	ttl := expiresAt.Sub(now)
+	if ttl <= 0 {
+		return ErrNoExchange
+	}
+	// The new index first: until the record names the new flow it leads
+	// nowhere (CompleteExchange checks the record's flow).
+	if err := m.store.PutRecord(ctx, exchangeFlowNS, to, kb, ttl); err != nil {
+		return fmt.Errorf("move exchange: %w", err)
+	}
+	err = m.store.UpdateRecord(ctx, exchangeNS, key, func(old []byte) ([]byte, time.Duration, error) {
+		var cur exchangeRecord
+		if old == nil || json.Unmarshal(old, &cur) != nil || cur.FlowID != from || cur.completed() ||
+			!now.Before(cur.ExpiresAt) {
+			return nil, 0, ErrNoExchange
+		}
+		cur.FlowID, cur.ExpiresAt = to, expiresAt.UTC()
+		b, err := json.Marshal(&cur)
+		return b, ttl, err
+	})
+	if errors.Is(err, ErrNoExchange) {
+		return ErrNoExchange
+	}
+	if err != nil {
+		return fmt.Errorf("move exchange: %w", err)
+	}
+	if err := m.store.DeleteRecord(ctx, exchangeFlowNS, from); err != nil {
+		m.logger.Warn("move exchange: dropping the old flow's index", zap.Error(err)) // it leads nowhere now
+	}
+	return nil
 }
 
 // ExchangeRedirect is returnTo (the flow's return_to, checked against the
@@ -323,7 +372,7 @@ func (m *Manager) exchangeToken(w http.ResponseWriter, r *http.Request, initCode
 	if err := m.store.DeleteRecord(ctx, exchangeFlowNS, taken.FlowID); err != nil {
 		m.logger.Warn("token exchange: dropping the flow's index", zap.Error(err)) // expires with the flow
 	}
-	tok, _, err := m.exchange.Sealer.Open(ctx, sealSessionToken, exchangeAAD(taken.FlowID, taken.SessionID), taken.Token)
+	tok, _, err := m.exchange.Sealer.Open(ctx, sealSessionToken, exchangeAAD(key, taken.SessionID), taken.Token)
 	if err != nil {
 		m.logger.Warn("token exchange: the sealed session token does not open", zap.Error(err))
 		return true, noSessionYet()

@@ -105,7 +105,7 @@ func (rig *exchangeRig) register(t *testing.T) (flowID, initCode, returnCode str
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		t.Fatal(err)
 	}
-	code, _, err := rig.m.exchange.Sealer.Open(t.Context(), sealReturnCode, exchangeAAD(flowID, ""), rec.ReturnCode)
+	code, _, err := rig.m.exchange.Sealer.Open(t.Context(), sealReturnCode, exchangeAAD(exchangeKey(token.Hash(initCode)), ""), rec.ReturnCode)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,4 +383,35 @@ func TestExchangeRedirect(t *testing.T) {
 			t.Errorf("ExchangeRedirect(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+}
+
+// TestExchangeMove: a login flow that continues as a registration flow
+// hands its exchange over; the old flow can no longer complete it.
+func TestExchangeMove(t *testing.T) {
+	forEngine(t, func(t *testing.T, rig *exchangeRig) {
+		loginID, initCode, returnCode := rig.register(t)
+		regID := uuid.NewString()
+		if err := rig.m.MoveExchange(t.Context(), loginID, regID, rig.m.now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := rig.m.MoveExchange(t.Context(), loginID, uuid.NewString(), rig.m.now().Add(time.Hour)); !errors.Is(err, ErrNoExchange) {
+			t.Fatalf("moving it again from the old flow: %v, want ErrNoExchange", err)
+		}
+		if a := rig.exchange(initCode, returnCode); a.status != http.StatusUnprocessableEntity || a.body["id"] != regID {
+			t.Fatalf("pending after the move: %d %v, want 422 with the registration flow", a.status, a.body)
+		}
+		if _, err := rig.m.CompleteExchange(t.Context(), loginID, rig.signIn(t)); !errors.Is(err, ErrNoExchange) {
+			t.Fatalf("completing through the old flow: %v, want ErrNoExchange", err)
+		}
+		is := rig.signIn(t)
+		if code, err := rig.m.CompleteExchange(t.Context(), regID, is); err != nil || code != returnCode {
+			t.Fatalf("CompleteExchange(new flow) = %q, %v", code, err)
+		}
+		if a := rig.exchange(initCode, returnCode); a.status != http.StatusOK || a.body["session_token"] != is.Token {
+			t.Fatalf("exchange: %d %v", a.status, a.body)
+		}
+		if err := rig.m.MoveExchange(t.Context(), uuid.NewString(), uuid.NewString(), rig.m.now().Add(time.Hour)); !errors.Is(err, ErrNoExchange) {
+			t.Fatalf("moving an unknown flow's exchange: %v", err)
+		}
+	})
 }
