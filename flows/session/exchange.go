@@ -28,7 +28,9 @@ import (
 // As in Kratos, both codes belong to the flow from its creation
 // (RegisterExchange): the record, keyed by the init code's hash, keeps the
 // return_to_code's hash and the code itself sealed, so CompleteExchange can
-// hand it to the browser. Completion adds the session id and the session
+// hand it to the browser. (That is what makes Kratos's answers hold: a
+// wrong return_to_code finds nothing, 404, even while the flow is open;
+// only the right pair of an open flow gets the flow, 422.) Completion adds the session id and the session
 // token sealed (only its hash is stored anywhere else), and shortens the
 // record's life to exchangeWindow. The exchange takes the record in one
 // store transaction (UpdateRecord deleting it), so of concurrent requests
