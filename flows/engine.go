@@ -2,14 +2,17 @@ package flows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc/provider"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc"
+	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc/provider"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/event"
 
@@ -224,6 +227,8 @@ type Engine struct {
 	// webauthn and passkey are the security key and passkey methods.
 	webauthn *webauthn.Method
 	passkey  *passkey.Method
+	// oidc is social sign-in.
+	oidc *oidc.Method
 	// password is the password method.
 	password *password.Method
 	// logout is the logout flow.
@@ -471,6 +476,10 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		[]func(*sessionstore.Identity, time.Time) error{dropCredential("password"), dropCredential("passkey"), webauthn.DropPasswordlessKeys})
 	e.password = password.New(password.Config{Enabled: !e.cfg.DisablePassword, BreachCheck: !e.cfg.DisableBreachedPasswordCheck,
 		RevokeSessionsOnChange: e.cfg.RevokeSessionsAfterPasswordChange}, e.kernel, e.sessions, store, e.hasher, e.schemas, logger, clock)
+	if e.oidc, err = oidc.New(oidc.Config{Enabled: e.cfg.Methods["oidc"], Providers: e.cfg.OIDCProviders,
+		HTTPClient: e.cfg.OIDCHTTPClient, PublicURL: e.base}, e.kernel, e.sessions, store, e.schemas, e.sealer, logger, clock); err != nil {
+		return nil, err
+	}
 	e.registerMethods()
 	var factors []session.SecondFactor
 	for _, m := range e.loginMethods {
@@ -493,7 +502,13 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		e.kernel, e.sessions, store, e.urls, logger, clock, e.settings.NewFlow)
 	e.admin = admin.New(admin.Config{PasswordHasher: e.cfg.PasswordHasher, RecoveryUse: e.cfg.RecoveryUse,
 		CodeLifespan: e.cfg.CodeLifespan, SessionLifespan: e.cfg.SessionLifespan, Audit: e.cfg.AuditLog}, e.kernel, e.sessions, store, e.schemas,
-		e.hasher, e.urls, logger, clock, e.recovery, admin.Shared{ListSchemas: e.writeSchemaList, GetSchema: e.getSchema, Health: e.health})
+		e.hasher, e.urls, logger, clock, e.recovery, admin.Shared{ListSchemas: e.writeSchemaList, GetSchema: e.getSchema, Health: e.health,
+			OpenCredential: func(ctx context.Context, typ string, config json.RawMessage) json.RawMessage {
+				if typ != "oidc" {
+					return nil
+				}
+				return e.oidc.OpenTokens(ctx, config)
+			}})
 	e.registration = registration.New(registration.Config{Disabled: e.cfg.DisableRegistration, Style: e.cfg.RegistrationStyle,
 		RequireVerifiedAddress: e.cfg.RequireVerifiedAddress}, e.kernel, e.sessions, store, e.schemas, e.urls, logger, clock,
 		e.registrationMethods)

@@ -16,7 +16,7 @@ func TestIdentifierFirstMethodOrder(t *testing.T) {
 	for _, m := range e.idFirstMethods {
 		names = append(names, m.ID())
 	}
-	if want := []string{"password", "code", "passkey", "webauthn"}; !slices.Equal(names, want) {
+	if want := []string{"password", "oidc", "code", "passkey", "webauthn"}; !slices.Equal(names, want) {
 		t.Fatalf("identifier-first methods %v, want %v", names, want)
 	}
 }

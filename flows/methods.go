@@ -55,14 +55,16 @@ func (e *Engine) registerMethods() {
 	e.passkey = passkey.New(passkey.Config{Enabled: e.methodEnabled("passkey"), UserVerification: e.cfg.PasskeyUserVerification},
 		party, e.kernel, e.sessions, e.store, e.schemas, e.logger, clock)
 
-	e.loginMethods = []flow.LoginMethod{e.password, e.code, e.totp, e.lookup, e.webauthn, e.passkey}
-	e.registrationMethods = []flow.RegistrationMethod{e.password, e.code, e.passkey, e.webauthn}
+	// Social sign-in's buttons come first, as in Kratos (its oidc
+	// strategy is registered before the others).
+	e.loginMethods = []flow.LoginMethod{e.oidc, e.password, e.code, e.totp, e.lookup, e.webauthn, e.passkey}
+	e.registrationMethods = []flow.RegistrationMethod{e.oidc, e.password, e.code, e.passkey, e.webauthn}
 	// The second screen's groups in Kratos's strategy order (password,
 	// oidc, code, passkey, webauthn).
-	e.idFirstMethods = []flow.IdentifierFirstMethod{e.password, e.code, e.passkey, e.webauthn}
+	e.idFirstMethods = []flow.IdentifierFirstMethod{e.password, e.oidc, e.code, e.passkey, e.webauthn}
 	e.settingsMethods = []flow.SettingsMethod{
 		profile.New(e.kernel, e.sessions, e.schemas, clock),
-		e.password, e.lookup, e.totp, e.webauthn, e.passkey,
+		e.password, e.oidc, e.lookup, e.totp, e.webauthn, e.passkey,
 	}
 }
 

@@ -41,6 +41,8 @@ func (e *Engine) routes() {
 	m.HandleFunc("HEAD /sessions/whoami", e.sessions.Whoami)
 	m.HandleFunc("DELETE /sessions/whoami", e.sessions.Whoami)
 	m.HandleFunc("GET /sessions/token-exchange", e.sessions.ExchangeToken)
+	m.HandleFunc("GET /self-service/methods/oidc/callback/{provider}", e.oidc.Callback)
+	m.HandleFunc("POST /self-service/methods/oidc/callback/{provider}", e.oidc.Callback)
 	m.HandleFunc("GET /sessions", e.sessions.ListMine)
 	m.HandleFunc("DELETE /sessions", e.sessions.DisableOthers)
 	m.HandleFunc("DELETE /sessions/{id}", e.sessions.DisableMine)

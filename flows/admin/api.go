@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -45,6 +47,11 @@ type Recovery interface {
 // schema, and the health check.
 type Shared struct {
 	ListSchemas, GetSchema, Health http.HandlerFunc
+	// OpenCredential returns the config of a credential of type typ as
+	// include_credential shows it, when it differs from the stored one
+	// (oidc: the provider's tokens opened, as Kratos shows them). Nil, or
+	// nil from it: as stored.
+	OpenCredential func(ctx context.Context, typ string, config json.RawMessage) json.RawMessage
 }
 
 // API serves the admin API. It is safe for concurrent use.
@@ -60,13 +67,14 @@ type API struct {
 	logger   *zap.Logger
 	now      func() time.Time
 	mux      *http.ServeMux
+	shared   Shared
 }
 
 // New returns the admin API over the engine's layers.
 func New(cfg Config, k *flow.Kernel, sessions *session.Manager, store sessionstore.Storage, schemas *identity.Schemas,
 	hasher *identity.Hasher, urls *wire.URLs, logger *zap.Logger, now func() time.Time, recovery Recovery, shared Shared) *API {
 	a := &API{cfg: cfg, kernel: k, sessions: sessions, store: store, schemas: schemas, hasher: hasher, urls: urls,
-		recovery: recovery, logger: logger, now: now}
+		recovery: recovery, logger: logger, now: now, shared: shared}
 	m := http.NewServeMux()
 	h := func(pattern string, f func(w http.ResponseWriter, r *http.Request) *wire.Error) {
 		m.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {

@@ -143,7 +143,7 @@ func (a *API) createIdentity(w http.ResponseWriter, r *http.Request) *wire.Error
 	loc := selfURL(r)
 	loc.Path = strings.TrimSuffix(loc.Path, "/") + "/" + ident.ID
 	w.Header().Set("Location", loc.String())
-	wire.WriteJSON(w, http.StatusCreated, a.identityJSON(ident, nil))
+	wire.WriteJSON(w, http.StatusCreated, a.identityJSON(r.Context(), ident, nil))
 	return nil
 }
 

@@ -30,7 +30,7 @@ func (a *API) listIdentities(w http.ResponseWriter, r *http.Request) *wire.Error
 		for _, t := range []string{"password", "code", "webauthn", "passkey"} {
 			found, err := a.store.FindIdentityByCredential(r.Context(), t, identity.NormalizeIdentifier(ident))
 			if err == nil {
-				out = append(out, a.identityJSON(found, declassify))
+				out = append(out, a.identityJSON(r.Context(), found, declassify))
 				break
 			}
 			if !errors.Is(err, sessionstore.ErrNotFound) {
@@ -48,7 +48,7 @@ func (a *API) listIdentities(w http.ResponseWriter, r *http.Request) *wire.Error
 			seen[id] = true
 			found, err := a.store.GetIdentity(r.Context(), id)
 			if err == nil {
-				out = append(out, a.identityJSON(found, declassify))
+				out = append(out, a.identityJSON(r.Context(), found, declassify))
 			}
 		}
 		wire.WriteJSON(w, http.StatusOK, out)
@@ -91,7 +91,7 @@ func (a *API) listIdentities(w http.ResponseWriter, r *http.Request) *wire.Error
 				skip--
 				continue
 			}
-			out = append(out, a.identityJSON(id, declassify))
+			out = append(out, a.identityJSON(r.Context(), id, declassify))
 			if len(out) == pp.size {
 				if i < len(batch)-1 || nt != "" {
 					next = id.ID
@@ -119,6 +119,6 @@ func (a *API) getIdentity(w http.ResponseWriter, r *http.Request) *wire.Error {
 	if ferr != nil {
 		return ferr
 	}
-	wire.WriteJSON(w, http.StatusOK, a.identityJSON(ident, declassify))
+	wire.WriteJSON(w, http.StatusOK, a.identityJSON(r.Context(), ident, declassify))
 	return nil
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,7 +124,8 @@ func (a *API) patchIdentity(w http.ResponseWriter, r *http.Request) *wire.Error 
 // applyIdentityPatch applies a JSON Patch to ident and returns the patched
 // traits.
 func (a *API) applyIdentityPatch(ident *sessionstore.Identity, patch []byte, now time.Time) (map[string]any, *wire.Error) {
-	current, _ := json.Marshal(a.identityJSON(ident, nil))
+	// Nothing is declassified here, so no I/O needs the request context.
+	current, _ := json.Marshal(a.identityJSON(context.Background(), ident, nil))
 	before, err := decodeJSONValue(current)
 	if err != nil {
 		return nil, wire.StoreError(err, "unable to encode the identity")
@@ -265,7 +267,7 @@ func (a *API) writeIdentity(w http.ResponseWriter, r *http.Request, id string, n
 			a.emit(r, event.Event{Type: event.SessionRevoked, IdentityID: ident.ID, Count: n, Reason: "identity_deactivated"})
 		}
 	}
-	wire.WriteJSON(w, http.StatusOK, a.identityJSON(ident, nil))
+	wire.WriteJSON(w, http.StatusOK, a.identityJSON(r.Context(), ident, nil))
 	return nil
 }
 

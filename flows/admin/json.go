@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -67,7 +68,7 @@ func parseIncludeCredential(q url.Values) (map[string]bool, *wire.Error) {
 // identityJSON renders id in the admin shape; the config of the
 // credential types in declassify is included as stored (Kratos does the
 // same: for password that is hashed_password).
-func (a *API) identityJSON(id *sessionstore.Identity, declassify map[string]bool) *identityWire {
+func (a *API) identityJSON(ctx context.Context, id *sessionstore.Identity, declassify map[string]bool) *identityWire {
 	w := &identityWire{
 		ID: id.ID, SchemaID: id.SchemaID, SchemaURL: a.urls.Schema(id.SchemaID),
 		State: id.State, Traits: id.Traits,
@@ -110,6 +111,11 @@ func (a *API) identityJSON(id *sessionstore.Identity, declassify map[string]bool
 			}
 			if declassify[t] {
 				ac.Config = c.Config
+				if a.shared.OpenCredential != nil {
+					if opened := a.shared.OpenCredential(ctx, t, c.Config); opened != nil {
+						ac.Config = opened
+					}
+				}
 			}
 			w.Credentials[t] = ac
 		}

@@ -146,3 +146,28 @@ func checkAPIRequest(r *http.Request) *wire.Error {
 	}
 	return nil
 }
+
+// ContinuityCookie is the cookie that binds a social sign-in's callback
+// to the browser that started it (Kratos's ory_kratos_continuity).
+const ContinuityCookie = "ory_kratos_continuity"
+
+// SetContinuity sets (maxAge > 0) or clears the continuity cookie with the
+// session cookie's domain and path. It is SameSite=Lax whatever the
+// session cookie's setting: the provider sends the browser back with a
+// cross-site top-level GET, which Lax cookies ride along and Strict ones
+// do not.
+func (k *Kernel) SetContinuity(w http.ResponseWriter, value string, maxAge int) {
+	if maxAge <= 0 {
+		value, maxAge = "", -1
+	}
+	http.SetCookie(w, &http.Cookie{ // #nosec G124 -- HttpOnly and SameSite are set; Secure is off only in dev mode over plain http (kratos --dev)
+		Name:     ContinuityCookie,
+		Value:    value,
+		Path:     k.cfg.CookiePath,
+		Domain:   k.cfg.CookieDomain,
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   k.cfg.Secure,
+		SameSite: http.SameSiteLaxMode,
+	})
+}

@@ -12,7 +12,6 @@ import (
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
-	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 )
@@ -108,27 +107,7 @@ var ErrNotFound = errors.New("flow not found")
 
 // Load loads a flow of the given kind; other kinds count as not found.
 func (k *Kernel) Load(ctx context.Context, id, kind string) (*Flow, error) {
-	if _, err := uuid.Parse(id); err != nil {
-		return nil, ErrNotFound
-	}
-	b, err := k.store.GetRecord(ctx, FlowNS, id)
-	if errors.Is(err, sessionstore.ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load flow: %w", err)
-	}
-	var f Flow
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("decode flow: %w", err)
-	}
-	if f.Kind != kind {
-		return nil, ErrNotFound
-	}
-	if f.UI.Nodes == nil {
-		f.UI.Nodes = []*node.Node{}
-	}
-	return &f, nil
+	return k.LoadAny(ctx, id, kind)
 }
 
 // wire returns the flow's Kratos JSON shape for its kind.

@@ -13,6 +13,14 @@ import (
 // indexes CreateIdentity would refuse to claim. A sign-up asks before it
 // hashes a password; the store's transaction still decides races.
 func (k *Kernel) IdentifiersTaken(ctx context.Context, sch *identity.Schema, traits map[string]any, identifiers []string) (bool, error) {
+	owner, _, err := k.OwnerOf(ctx, sch, traits, identifiers)
+	return owner != nil, err
+}
+
+// OwnerOf returns the identity that one of the password identifiers or
+// the addresses of traits is already indexed for, and that identifier
+// (nil, "" when none is taken).
+func (k *Kernel) OwnerOf(ctx context.Context, sch *identity.Schema, traits map[string]any, identifiers []string) (*sessionstore.Identity, string, error) {
 	type key struct{ typ, value string }
 	var keys []key
 	for _, id := range identifiers {
@@ -29,13 +37,13 @@ func (k *Kernel) IdentifiersTaken(ctx context.Context, sch *identity.Schema, tra
 		if kv.value == "" {
 			continue
 		}
-		_, err := k.store.FindIdentityByCredential(ctx, kv.typ, kv.value)
+		owner, err := k.store.FindIdentityByCredential(ctx, kv.typ, kv.value)
 		if err == nil {
-			return true, nil
+			return owner, kv.value, nil
 		}
 		if !errors.Is(err, sessionstore.ErrNotFound) {
-			return false, err
+			return nil, "", err
 		}
 	}
-	return false, nil
+	return nil, "", nil
 }

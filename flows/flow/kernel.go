@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"time"
@@ -44,6 +45,38 @@ type Kernel struct {
 	// sign-in claims an address of (claimAddress): each first-factor
 	// method's own (the password, passkeys, passwordless keys).
 	claimDrops []func(*sessionstore.Identity, time.Time) error
+	// finishNative hands a native flow's session to its app (the token
+	// exchange) when the flow finished in a browser (SetFinishNative).
+	finishNative func(ctx context.Context, f *Flow, is *session.Issued) (returnToCode string, err error)
+}
+
+// SetFinishNative sets how a native flow that finished in a browser (a
+// social sign-in) hands its session over: fn stores it for the token
+// exchange and returns the return_to code.
+func (k *Kernel) SetFinishNative(fn func(ctx context.Context, f *Flow, is *session.Issued) (string, error)) {
+	k.finishNative = fn
+}
+
+// FinishNative answers the browser that finished native flow f with the
+// new session is: the session waits for the app's token exchange, and the
+// browser goes back to the app's return_to with ?code=<return_to_code>
+// (Kratos's social sign-in for native apps). Without a return_to (or an
+// exchange code) the app cannot collect it: the browser gets the flow's
+// default return URL and the session is stored all the same.
+func (k *Kernel) FinishNative(w http.ResponseWriter, r *http.Request, f *Flow, is *session.Issued) {
+	to := k.ReturnTo(r, f)
+	if len(f.ExchangeCodeHash) > 0 && k.finishNative != nil {
+		code, err := k.finishNative(r.Context(), f, is)
+		if err != nil {
+			k.logger.Error("storing a session for the token exchange", zap.Error(err))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to store the session"))
+			return
+		}
+		if f.ReturnTo != "" {
+			to = wire.WithQuery(f.ReturnTo, "code", code)
+		}
+	}
+	wire.Redirect(w, r, http.StatusSeeOther, to)
 }
 
 // NewKernel returns the kernel of a store. csrfName is the CSRF cookie's

@@ -3,6 +3,7 @@ package flow
 import (
 	"net/http"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -85,6 +86,20 @@ type LoginState struct {
 	// (aal2 and refresh flows), nil otherwise.
 	Session  *sessionstore.Session
 	Identity *sessionstore.Identity
+	// AuthMethod is what the method records on the session when it is
+	// more than its id and the flow's level (oidc: the provider, and aal2
+	// when the provider asserted it). Nil: {ID(), the flow's aal}.
+	AuthMethod *sessionstore.AuthMethod
+}
+
+// LoginCompleter is a method with a part in every successful login on a
+// flow, whichever method signed in: the oidc method links the provider
+// account that a sign-in was asked to confirm (account linking). It runs
+// before the session is issued; a non-nil *node.Text refuses the login
+// with that message (nothing is issued), extra is added to the new
+// session's methods.
+type LoginCompleter interface {
+	LoginCompleted(r *http.Request, f *Flow, ident *sessionstore.Identity) (extra *sessionstore.AuthMethod, refuse *node.Text, err error)
 }
 
 // ErrShowFlow is returned by a method when the flow moved on to its next

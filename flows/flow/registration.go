@@ -21,6 +21,15 @@ type RegistrationMethod interface {
 	Register(r *http.Request, st *RegistrationState) RegistrationOutcome
 }
 
+// RegistrationRedirector is a registration method whose submit may leave
+// for another site before it has traits to check (a social sign-in's
+// provider): while StartsElsewhere, the flow does not validate the
+// submitted traits — they come back with the provider's answer and are
+// validated then.
+type RegistrationRedirector interface {
+	StartsElsewhere(r *http.Request) bool
+}
+
 // RegistrationState is what a registration method's Register sees.
 type RegistrationState struct {
 	Sub    *Submission
@@ -30,6 +39,10 @@ type RegistrationState struct {
 	// identifiers); the flow then does not count it again. A non-nil
 	// error is the refusal to answer (Outcome.Refused).
 	Reserve func() *wire.Error
+	// W is the response, for a method that answers itself (oidc sends the
+	// browser to its provider, or to the account-linking login flow):
+	// it then returns Outcome.Answered.
+	W http.ResponseWriter
 }
 
 // RegistrationOutcome is what a registration method decided. Exactly one
@@ -50,4 +63,11 @@ type RegistrationOutcome struct {
 	Duplicate bool
 	Refused   *wire.Error
 	Err       *wire.Error
+	// Answered: the method answered the request itself (st.W).
+	Answered bool
+	// AuthMethod is what the new session records (nil: the method's id at
+	// aal1), MetadataPublic and MetadataAdmin the new identity's metadata
+	// (nil: none): a social sign-in's provider and mapper output.
+	AuthMethod                    *sessionstore.AuthMethod
+	MetadataPublic, MetadataAdmin []byte
 }

@@ -38,6 +38,10 @@ type SettingsState struct {
 	// Issued is set when linking a method upgraded the session
 	// (Kernel.RecordLinkedMethod); a rotated token goes out as the new cookie.
 	Issued *session.Issued
+	// W is the response, for a method that answers itself (oidc's link
+	// sends the browser to the provider): it then returns
+	// Outcome.Answered.
+	W http.ResponseWriter
 }
 
 // SettingsOutcome is what a method's update decided.
@@ -61,6 +65,8 @@ type SettingsOutcome struct {
 	RevokeOtherSessions bool
 	// Err: a non-flow error.
 	Err *wire.Error
+	// Answered: the method answered the request itself (st.W).
+	Answered bool
 	// After runs once the identity is stored (verification mails, session
 	// upgrades); it may add continue_with items.
 	After func(f *Flow)

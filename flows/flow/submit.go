@@ -26,6 +26,55 @@ type Submission struct {
 	// toUI: answer flow renders with a 303 to the UI (browser form posts,
 	// and links opened in a browser).
 	ToUI bool
+	// Callback: the submit is the browser's return from a social sign-in
+	// provider (the oidc method's callback resumed the flow). A native
+	// flow finished this way hands its session over by the token exchange
+	// (Kernel.FinishNative), not in the answer: the answer goes to a
+	// browser, not to the app.
+	Callback bool
+}
+
+// Resume hands sub, a submission the server built (a provider's callback
+// resuming its flow), to the flow's kind, after the expiry check every
+// submit gets.
+func (k *Kernel) Resume(w http.ResponseWriter, r *http.Request, sub *Submission) {
+	if k.now().After(sub.Flow.ExpiresAt) {
+		k.ReplaceExpired(w, r, sub)
+		return
+	}
+	fk, ok := k.kinds[sub.Flow.Kind]
+	if !ok {
+		wire.WriteError(w, r, wire.NotFound())
+		return
+	}
+	fk.Submit(w, r, sub)
+}
+
+// LoadAny loads a flow of one of kinds (the first that has the id).
+func (k *Kernel) LoadAny(ctx context.Context, id string, kinds ...string) (*Flow, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, ErrNotFound
+	}
+	b, err := k.store.GetRecord(ctx, FlowNS, id)
+	if errors.Is(err, sessionstore.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load flow: %w", err)
+	}
+	var f Flow
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("decode flow: %w", err)
+	}
+	for _, kind := range kinds {
+		if f.Kind == kind {
+			if f.UI.Nodes == nil {
+				f.UI.Nodes = []*node.Node{}
+			}
+			return &f, nil
+		}
+	}
+	return nil, ErrNotFound
 }
 
 const flowParamReason = "The flow query parameter is missing or malformed."
@@ -77,6 +126,12 @@ func (k *Kernel) Submit(w http.ResponseWriter, r *http.Request, kind string) {
 	}
 	sub.Body = body
 	sub.Method = wire.BodyString(body, "method")
+	if sub.Method == "" && (wire.BodyString(body, "provider") != "" || wire.BodyString(body, "link") != "" ||
+		wire.BodyString(body, "unlink") != "") {
+		// A provider's button posts provider (link, unlink in settings)
+		// without a method, as Kratos's forms do.
+		sub.Method = "oidc"
+	}
 	if tr, ok := body["traits"]; ok {
 		// Traits end up in the identity: bounded, so 4 MiB submits do not
 		// become 4 MiB identities.

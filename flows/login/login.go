@@ -190,6 +190,32 @@ func (l *Flow) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Submi
 		l.kernel.Render(w, r, sub, http.StatusBadRequest)
 		return
 	}
+	am := sessionstore.AuthMethod{Method: m.ID(), AAL: aal}
+	if st.AuthMethod != nil {
+		am = *st.AuthMethod
+	}
+	var extra []sessionstore.AuthMethod
+	for _, c := range l.loginMethods {
+		lc, ok := c.(flow.LoginCompleter)
+		if !ok {
+			continue
+		}
+		more, refuse, err := lc.LoginCompleted(r, f, ident)
+		if err != nil {
+			l.logger.Error("completing a login", zap.String("method", c.ID()), zap.Error(err))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to store the identity"))
+			return
+		}
+		if refuse != nil {
+			f.UI.Messages = []node.Text{*refuse}
+			l.failed(r, sub, m, ident, f.UI.FirstErrorID())
+			l.kernel.Render(w, r, sub, http.StatusBadRequest)
+			return
+		}
+		if more != nil {
+			extra = append(extra, *more)
+		}
+	}
 	var issued *session.Issued
 	if sess != nil && (aal == "aal2" || f.Refresh) {
 		if sess.IdentityID != ident.ID {
@@ -200,12 +226,16 @@ func (l *Flow) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Submi
 		// A second factor adds to the session; a first factor here is a
 		// refresh, which re-authenticates it.
 		var err error
-		if issued, err = l.sessions.Upgrade(r, sess, m.ID(), aal, aal == "aal1"); err != nil {
+		if issued, err = l.sessions.UpgradeWith(r, sess, am, aal == "aal1"); err != nil {
 			l.upgradeFailed(w, r, f, err)
 			return
 		}
 	} else {
-		issued = l.sessions.NewSession(r, ident.ID, m.ID(), aal)
+		issued = l.sessions.NewSessionFrom(r, ident.ID, am)
+		for _, x := range extra {
+			x.CompletedAt = issued.Session.AuthenticatedAt
+			issued.Session.AuthenticationMethods = append(issued.Session.AuthenticationMethods, x)
+		}
 		if err := l.store.CreateSession(r.Context(), issued.Session); err != nil {
 			l.sessionNotCreated(w, r, sub, err)
 			return
@@ -213,7 +243,7 @@ func (l *Flow) loginWith(w http.ResponseWriter, r *http.Request, sub *flow.Submi
 	}
 	f.Active = m.ID()
 	l.kernel.Complete(r.Context(), f)
-	l.kernel.Events().Emit(r, event.Event{Type: event.LoginSucceeded, Flow: "login", Method: m.ID(), AAL: aal,
+	l.kernel.Events().Emit(r, event.Event{Type: event.LoginSucceeded, Flow: "login", Method: m.ID(), AAL: am.AAL,
 		IdentityID: ident.ID, SessionID: issued.Session.ID, Actor: event.ActorSelf})
 	l.answerLogin(w, r, sub, ident, issued)
 }
@@ -271,6 +301,10 @@ func (l *Flow) answerLogin(w http.ResponseWriter, r *http.Request, sub *flow.Sub
 		idw = l.sessions.IdentityJSON(r, ident)
 	}
 	sw := l.sessions.SessionJSON(is.Session, idw)
+	if f.Type == "api" && sub.Callback {
+		l.kernel.FinishNative(w, r, f, is)
+		return
+	}
 	if f.Type == "api" {
 		if is.Rotated {
 			// The session came in a cookie: that cookie's token is gone.

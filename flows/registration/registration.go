@@ -241,12 +241,14 @@ func (g *Flow) register(w http.ResponseWriter, r *http.Request, sub *flow.Submis
 	if traits == nil {
 		traits = map[string]any{}
 	}
-	if g.invalidTraits(w, r, r, sub, traits) {
-		g.failed(r, m.ID(), sub.Flow.UI.FirstErrorID())
-		return
+	if rr, ok := m.(flow.RegistrationRedirector); !ok || !rr.StartsElsewhere(r) {
+		if g.invalidTraits(w, r, r, sub, traits) {
+			g.failed(r, m.ID(), sub.Flow.UI.FirstErrorID())
+			return
+		}
 	}
 	reserved := false
-	st := &flow.RegistrationState{Sub: sub, Traits: traits, Reserve: func() *wire.Error {
+	st := &flow.RegistrationState{Sub: sub, Traits: traits, W: w, Reserve: func() *wire.Error {
 		if reserved {
 			return nil
 		}
@@ -257,6 +259,7 @@ func (g *Flow) register(w http.ResponseWriter, r *http.Request, sub *flow.Submis
 	out := m.Register(r, st)
 	f := st.Sub.Flow
 	switch {
+	case out.Answered:
 	case out.Err != nil:
 		g.kernel.WriteError(w, r, f.Type, out.Err)
 	case out.Refused != nil:
@@ -273,7 +276,7 @@ func (g *Flow) register(w http.ResponseWriter, r *http.Request, sub *flow.Submis
 			g.kernel.Refuse(w, r, sub, lerr)
 			return
 		}
-		g.finish(w, r, sub, traits, out.Creds, m.ID(), out.Verified...)
+		g.finish(w, r, sub, traits, m.ID(), out)
 	default:
 		wire.WriteError(w, r, wire.Internal("registration method gave no outcome"))
 	}
@@ -282,15 +285,16 @@ func (g *Flow) register(w http.ResponseWriter, r *http.Request, sub *flow.Submis
 // finish creates the identity with creds (unique identifiers checked in
 // the store's transaction), runs the session and verification
 // after-hooks and answers per client kind.
-func (g *Flow) finish(w http.ResponseWriter, r *http.Request, sub *flow.Submission, traits map[string]any, creds map[string]sessionstore.Credential, method string, verified ...string) {
+func (g *Flow) finish(w http.ResponseWriter, r *http.Request, sub *flow.Submission, traits map[string]any, method string, out flow.RegistrationOutcome) {
 	f := sub.Flow
+	creds, verified := out.Creds, out.Verified
 	now := g.now().UTC()
 	sch := g.kernel.FlowSchema(f)
 	sch.FillObjects(traits)
 	traitsJSON, _ := json.Marshal(traits)
 	ident := &sessionstore.Identity{
 		ID: uuid.NewString(), SchemaID: sch.ID, State: "active", StateChangedAt: now,
-		Traits: traitsJSON, MetadataPublic: json.RawMessage("null"), MetadataAdmin: json.RawMessage("null"),
+		Traits: traitsJSON, MetadataPublic: metadata(out.MetadataPublic), MetadataAdmin: metadata(out.MetadataAdmin),
 		CreatedAt: now, UpdatedAt: now, Credentials: creds,
 	}
 	ident.VerifiableAddresses, ident.RecoveryAddresses = sch.Addresses(traits, now)
@@ -318,7 +322,11 @@ func (g *Flow) finish(w http.ResponseWriter, r *http.Request, sub *flow.Submissi
 	// login hook would refuse this session, so it is not issued).
 	var is *session.Issued
 	if !(g.cfg.RequireVerifiedAddress && !identity.HasVerifiedAddress(ident)) {
-		is = g.sessions.NewSession(r, ident.ID, method, "aal1")
+		am := sessionstore.AuthMethod{Method: method, AAL: "aal1"}
+		if out.AuthMethod != nil {
+			am = *out.AuthMethod
+		}
+		is = g.sessions.NewSessionFrom(r, ident.ID, am)
 		if err := g.store.CreateSession(r.Context(), is.Session); err != nil {
 			g.logger.Error("creating session", zap.Error(err))
 			wire.WriteError(w, r, wire.StoreError(err, "unable to store the session"))
@@ -328,7 +336,7 @@ func (g *Flow) finish(w http.ResponseWriter, r *http.Request, sub *flow.Submissi
 	ev := event.Event{Type: event.RegistrationSucceeded, Flow: "registration", Method: method, IdentityID: ident.ID,
 		Actor: event.ActorSelf}
 	if is != nil {
-		ev.SessionID, ev.AAL = is.Session.ID, "aal1"
+		ev.SessionID, ev.AAL = is.Session.ID, is.Session.AAL
 	}
 	g.kernel.Events().Emit(r, ev)
 	f.Active = method
@@ -357,6 +365,10 @@ func (g *Flow) finish(w http.ResponseWriter, r *http.Request, sub *flow.Submissi
 		return
 	}
 	sw := g.sessions.SessionJSON(is.Session, idw)
+	if f.Type == "api" && sub.Callback {
+		g.kernel.FinishNative(w, r, f, is)
+		return
+	}
 	if f.Type == "api" {
 		wire.WriteJSON(w, http.StatusOK, map[string]any{
 			"session_token": is.Token, "session": sw, "identity": idw,
@@ -385,4 +397,13 @@ func (g *Flow) answerDuplicate(w http.ResponseWriter, r *http.Request, sub *flow
 func (g *Flow) failed(r *http.Request, method, reason string) {
 	g.kernel.Events().Emit(r, event.Event{Type: event.RegistrationFailed, Flow: "registration", Method: method, Reason: reason,
 		Actor: event.ActorSelf})
+}
+
+// metadata is a new identity's metadata: a method's (a social sign-in's
+// mapper output), or JSON null.
+func metadata(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("null")
+	}
+	return json.RawMessage(b)
 }

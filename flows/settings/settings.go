@@ -236,8 +236,11 @@ func (s *Flow) Submit(w http.ResponseWriter, r *http.Request, sub *flow.Submissi
 		s.renderSettings(w, r, sub, ident, http.StatusBadRequest)
 		return
 	}
-	st := &flow.SettingsState{Sub: sub, Identity: ident, Session: sess, RebuildForm: func() { s.settingsNodes(r, f, ident) }}
+	st := &flow.SettingsState{Sub: sub, Identity: ident, Session: sess, W: w, RebuildForm: func() { s.settingsNodes(r, f, ident) }}
 	out := m.UpdateSettings(r, st)
+	if out.Answered {
+		return
+	}
 	if out.Err != nil {
 		s.kernel.WriteError(w, r, f.Type, out.Err)
 		return
