@@ -47,13 +47,13 @@ func exchangeFlow(t *testing.T, e *Engine, base, kind string) (flowID, initCode,
 // completeInBrowser does what the social sign-in method does when the
 // native flow finishes in the browser: a new session, attached to the
 // flow's exchange.
-func completeInBrowser(t *testing.T, e *Engine, flowID, identityID string) (sessionToken, returnCode string) {
+func completeInBrowser(t *testing.T, e *Engine, flowID, initCode, identityID string) (sessionToken, returnCode string) {
 	t.Helper()
 	is := e.sessions.NewSession(httptest.NewRequest("GET", "/", nil), identityID, "oidc", "aal1")
 	if err := e.store.CreateSession(t.Context(), is.Session); err != nil {
 		t.Fatal(err)
 	}
-	code, err := e.sessions.CompleteExchange(t.Context(), flowID, is)
+	code, err := e.sessions.CompleteExchange(t.Context(), flowID, token.Hash(initCode), is)
 	if err != nil {
 		t.Fatalf("CompleteExchange: %v", err)
 	}
@@ -96,7 +96,7 @@ func TestTokenExchangeNativeFlows(t *testing.T) {
 		if _, shown := p.body["session_token_exchange_code"]; shown {
 			t.Fatalf("%s: the init code is shown again: %s", kind, p.raw)
 		}
-		sessionToken, got := completeInBrowser(t, e, flowID, identityID)
+		sessionToken, got := completeInBrowser(t, e, flowID, initCode, identityID)
 		if got != returnCode {
 			t.Fatalf("%s: CompleteExchange gave %q, want the flow's return_to_code", kind, got)
 		}

@@ -39,9 +39,6 @@ import (
 const (
 	// exchangeNS holds the exchanges by hex(sha256(init code)).
 	exchangeNS = "exchange"
-	// exchangeFlowNS maps a flow id to its exchange's key, for
-	// CompleteExchange (the method knows the flow, not the init code).
-	exchangeFlowNS = "exchangeflow"
 	// exchangeWindow is how long a completed exchange waits for the app:
 	// it redeems the code as soon as the browser hands it over.
 	exchangeWindow = 5 * time.Minute
@@ -125,10 +122,6 @@ func (m *Manager) RegisterExchange(ctx context.Context, flowID string, initCodeH
 	if err != nil {
 		return fmt.Errorf("register exchange: encode: %w", err)
 	}
-	// The index first: without the exchange it points nowhere, harmless.
-	if err := m.store.PutRecord(ctx, exchangeFlowNS, flowID, []byte(key), ttl); err != nil {
-		return fmt.Errorf("register exchange: %w", err)
-	}
 	if err := m.store.PutRecord(ctx, exchangeNS, key, b, ttl); err != nil {
 		return fmt.Errorf("register exchange: %w", err)
 	}
@@ -138,25 +131,24 @@ func (m *Manager) RegisterExchange(ctx context.Context, flowID string, initCodeH
 // CompleteExchange attaches the session is, just created in the browser
 // for the native flow flowID, to the flow's exchange and returns the
 // return_to_code to send the browser back to the app with
-// (ExchangeRedirect). The app then redeems it once, within a few minutes
-// and never after the flow's expiry. ErrNoExchange when the flow has no
-// exchange that can complete (none requested, expired, or completed
-// already: a flow hands out one session).
-func (m *Manager) CompleteExchange(ctx context.Context, flowID string, is *Issued) (returnToCode string, err error) {
+// (ExchangeRedirect). initCodeHash is the flow's ExchangeCodeHash, which
+// names the exchange whichever flow carries it now (a login flow that
+// continued as a registration flow keeps it). The app then redeems the
+// pair once, within a few minutes and never after the exchange's expiry.
+// ErrNoExchange when there is no exchange that can complete (none
+// requested, expired, or completed already: a flow hands out one
+// session).
+func (m *Manager) CompleteExchange(ctx context.Context, flowID string, initCodeHash []byte, is *Issued) (returnToCode string, err error) {
 	if m.exchange.Sealer == nil {
 		return "", errors.New("complete exchange: no sealer configured")
 	}
 	if is == nil || is.Session == nil || is.Token == "" {
 		return "", errors.New("complete exchange: no session")
 	}
-	kb, err := m.store.GetRecord(ctx, exchangeFlowNS, flowID)
-	if errors.Is(err, sessionstore.ErrNotFound) {
+	if len(initCodeHash) == 0 {
 		return "", ErrNoExchange
 	}
-	if err != nil {
-		return "", fmt.Errorf("complete exchange: %w", err)
-	}
-	key := string(kb)
+	key := exchangeKey(initCodeHash)
 	raw, err := m.store.GetRecord(ctx, exchangeNS, key)
 	if errors.Is(err, sessionstore.ErrNotFound) {
 		return "", ErrNoExchange
@@ -168,7 +160,7 @@ func (m *Manager) CompleteExchange(ctx context.Context, flowID string, is *Issue
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		return "", fmt.Errorf("complete exchange: decode: %w", err)
 	}
-	if rec.FlowID != flowID || rec.completed() {
+	if rec.completed() {
 		return "", ErrNoExchange
 	}
 	code, _, err := m.exchange.Sealer.Open(ctx, sealReturnCode, exchangeAAD(key, ""), rec.ReturnCode)
@@ -182,7 +174,9 @@ func (m *Manager) CompleteExchange(ctx context.Context, flowID string, is *Issue
 	now := m.now()
 	err = m.store.UpdateRecord(ctx, exchangeNS, key, func(old []byte) ([]byte, time.Duration, error) {
 		var cur exchangeRecord
-		if old == nil || json.Unmarshal(old, &cur) != nil || cur.FlowID != flowID || cur.completed() ||
+		// Completed once: the first completion wins, and the code opened
+		// above must still be the record's.
+		if old == nil || json.Unmarshal(old, &cur) != nil || cur.completed() ||
 			subtle.ConstantTimeCompare(cur.ReturnHash, rec.ReturnHash) != 1 {
 			return nil, 0, ErrNoExchange
 		}
@@ -190,7 +184,7 @@ func (m *Manager) CompleteExchange(ctx context.Context, flowID string, is *Issue
 		if ttl <= 0 {
 			return nil, 0, ErrNoExchange
 		}
-		cur.ReturnCode, cur.SessionID, cur.Token = "", is.Session.ID, sealedToken
+		cur.FlowID, cur.ReturnCode, cur.SessionID, cur.Token = flowID, "", is.Session.ID, sealedToken
 		cur.ExpiresAt = now.Add(ttl).UTC()
 		b, err := json.Marshal(&cur)
 		return b, ttl, err
@@ -204,34 +198,24 @@ func (m *Manager) CompleteExchange(ctx context.Context, flowID string, is *Issue
 	return string(code), nil
 }
 
-// MoveExchange hands the exchange of flow from over to flow to, which
-// expires at expiresAt: a login flow that continues as a registration
-// flow (a social identity not known yet) keeps the app's codes, as Kratos
-// moves its exchanger to the new flow. ErrNoExchange when from has no
-// exchange that can still complete.
-func (m *Manager) MoveExchange(ctx context.Context, from, to string, expiresAt time.Time) error {
-	kb, err := m.store.GetRecord(ctx, exchangeFlowNS, from)
-	if errors.Is(err, sessionstore.ErrNotFound) {
+// MoveExchange hands the pending exchange named by initCodeHash over to
+// the flow that replaces its flow (a login flow continuing as a
+// registration flow, or the reverse), which expires at expiresAt: the
+// app's right pair then answers 422 with that flow, and the exchange
+// lives as long as it, as Kratos moves its exchanger to the new flow.
+// ErrNoExchange when there is no exchange that can still complete.
+func (m *Manager) MoveExchange(ctx context.Context, initCodeHash []byte, to string, expiresAt time.Time) error {
+	if len(initCodeHash) == 0 {
 		return ErrNoExchange
 	}
-	if err != nil {
-		return fmt.Errorf("move exchange: %w", err)
-	}
-	key := string(kb)
 	now := m.now()
 	ttl := expiresAt.Sub(now)
 	if ttl <= 0 {
 		return ErrNoExchange
 	}
-	// The new index first: until the record names the new flow it leads
-	// nowhere (CompleteExchange checks the record's flow).
-	if err := m.store.PutRecord(ctx, exchangeFlowNS, to, kb, ttl); err != nil {
-		return fmt.Errorf("move exchange: %w", err)
-	}
-	err = m.store.UpdateRecord(ctx, exchangeNS, key, func(old []byte) ([]byte, time.Duration, error) {
+	err := m.store.UpdateRecord(ctx, exchangeNS, exchangeKey(initCodeHash), func(old []byte) ([]byte, time.Duration, error) {
 		var cur exchangeRecord
-		if old == nil || json.Unmarshal(old, &cur) != nil || cur.FlowID != from || cur.completed() ||
-			!now.Before(cur.ExpiresAt) {
+		if old == nil || json.Unmarshal(old, &cur) != nil || cur.completed() || !now.Before(cur.ExpiresAt) {
 			return nil, 0, ErrNoExchange
 		}
 		cur.FlowID, cur.ExpiresAt = to, expiresAt.UTC()
@@ -243,9 +227,6 @@ func (m *Manager) MoveExchange(ctx context.Context, from, to string, expiresAt t
 	}
 	if err != nil {
 		return fmt.Errorf("move exchange: %w", err)
-	}
-	if err := m.store.DeleteRecord(ctx, exchangeFlowNS, from); err != nil {
-		m.logger.Warn("move exchange: dropping the old flow's index", zap.Error(err)) // it leads nowhere now
 	}
 	return nil
 }
@@ -370,9 +351,6 @@ func (m *Manager) exchangeToken(w http.ResponseWriter, r *http.Request, initCode
 	if err != nil {
 		m.logger.Error("token exchange: taking the exchange", zap.Error(err))
 		return false, wire.StoreError(err, "unable to redeem the exchange")
-	}
-	if err := m.store.DeleteRecord(ctx, exchangeFlowNS, taken.FlowID); err != nil {
-		m.logger.Warn("token exchange: dropping the flow's index", zap.Error(err)) // expires with the flow
 	}
 	tok, _, err := m.exchange.Sealer.Open(ctx, sealSessionToken, exchangeAAD(key, taken.SessionID), taken.Token)
 	if err != nil {

@@ -180,11 +180,11 @@ func TestExchangeLifecycle(t *testing.T) {
 			t.Fatalf("pending: %d %v, want 422 with the flow", a.status, a.body)
 		}
 		is := rig.signIn(t)
-		got, err := rig.m.CompleteExchange(t.Context(), flowID, is)
+		got, err := rig.m.CompleteExchange(t.Context(), flowID, token.Hash(initCode), is)
 		if err != nil || got != returnCode {
 			t.Fatalf("CompleteExchange = %q, %v; want the flow's return_to_code", got, err)
 		}
-		if _, err := rig.m.CompleteExchange(t.Context(), flowID, rig.signIn(t)); !errors.Is(err, ErrNoExchange) {
+		if _, err := rig.m.CompleteExchange(t.Context(), flowID, token.Hash(initCode), rig.signIn(t)); !errors.Is(err, ErrNoExchange) {
 			t.Fatalf("second completion: %v, want ErrNoExchange", err)
 		}
 		// No raw token at rest.
@@ -210,8 +210,8 @@ func TestExchangeLifecycle(t *testing.T) {
 			t.Fatalf("the token does not find its session: %v", err)
 		}
 		wantNoSession(t, "second exchange", rig.exchange(initCode, returnCode))
-		if _, err := rig.store.GetRecord(t.Context(), exchangeFlowNS, flowID); !errors.Is(err, sessionstore.ErrNotFound) {
-			t.Fatalf("the flow's index outlived the exchange: %v", err)
+		if _, err := rig.store.GetRecord(t.Context(), exchangeNS, exchangeKey(token.Hash(initCode))); !errors.Is(err, sessionstore.ErrNotFound) {
+			t.Fatalf("the redeemed exchange is still stored: %v", err)
 		}
 	})
 }
@@ -222,7 +222,7 @@ func TestExchangeConcurrent(t *testing.T) {
 	forEngine(t, func(t *testing.T, rig *exchangeRig) {
 		flowID, initCode, returnCode := rig.register(t)
 		is := rig.signIn(t)
-		if _, err := rig.m.CompleteExchange(t.Context(), flowID, is); err != nil {
+		if _, err := rig.m.CompleteExchange(t.Context(), flowID, token.Hash(initCode), is); err != nil {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
@@ -257,7 +257,7 @@ func TestExchangeExpiry(t *testing.T) {
 	forEngine(t, func(t *testing.T, rig *exchangeRig) {
 		// Completed, then not redeemed within the window.
 		flowID, initCode, returnCode := rig.register(t)
-		if _, err := rig.m.CompleteExchange(t.Context(), flowID, rig.signIn(t)); err != nil {
+		if _, err := rig.m.CompleteExchange(t.Context(), flowID, token.Hash(initCode), rig.signIn(t)); err != nil {
 			t.Fatal(err)
 		}
 		rig.advance(exchangeWindow + time.Second)
@@ -266,7 +266,7 @@ func TestExchangeExpiry(t *testing.T) {
 		// Completed close to the flow's expiry: the flow's expiry wins.
 		flowID, initCode, returnCode = rig.register(t)
 		rig.advance(time.Hour - time.Minute)
-		if _, err := rig.m.CompleteExchange(t.Context(), flowID, rig.signIn(t)); err != nil {
+		if _, err := rig.m.CompleteExchange(t.Context(), flowID, token.Hash(initCode), rig.signIn(t)); err != nil {
 			t.Fatal(err)
 		}
 		rig.advance(90 * time.Second)
@@ -275,7 +275,7 @@ func TestExchangeExpiry(t *testing.T) {
 		// The flow expired before completion.
 		flowID, initCode, returnCode = rig.register(t)
 		rig.advance(time.Hour + time.Second)
-		if _, err := rig.m.CompleteExchange(t.Context(), flowID, rig.signIn(t)); !errors.Is(err, ErrNoExchange) {
+		if _, err := rig.m.CompleteExchange(t.Context(), flowID, token.Hash(initCode), rig.signIn(t)); !errors.Is(err, ErrNoExchange) {
 			t.Fatalf("completing an expired flow: %v, want ErrNoExchange", err)
 		}
 		wantNoSession(t, "expired pending", rig.exchange(initCode, returnCode))
@@ -288,7 +288,7 @@ func TestExchangeDeadSession(t *testing.T) {
 	forEngine(t, func(t *testing.T, rig *exchangeRig) {
 		flowID, initCode, returnCode := rig.register(t)
 		is := rig.signIn(t)
-		if _, err := rig.m.CompleteExchange(t.Context(), flowID, is); err != nil {
+		if _, err := rig.m.CompleteExchange(t.Context(), flowID, token.Hash(initCode), is); err != nil {
 			t.Fatal(err)
 		}
 		if err := rig.store.RevokeSession(t.Context(), is.Session.ID); err != nil {
@@ -297,7 +297,7 @@ func TestExchangeDeadSession(t *testing.T) {
 		wantNoSession(t, "revoked session", rig.exchange(initCode, returnCode))
 
 		flowID, initCode, returnCode = rig.register(t)
-		if _, err := rig.m.CompleteExchange(t.Context(), flowID, rig.signIn(t)); err != nil {
+		if _, err := rig.m.CompleteExchange(t.Context(), flowID, token.Hash(initCode), rig.signIn(t)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := rig.store.ModifyIdentity(t.Context(), rig.ident.ID, func(id *sessionstore.Identity) error {
@@ -354,7 +354,7 @@ func TestExchangeLimit(t *testing.T) {
 	if a := rig.exchange(initCode, returnCode); a.status != http.StatusUnprocessableEntity {
 		t.Fatalf("pending: %d", a.status)
 	}
-	if _, err := rig.m.CompleteExchange(t.Context(), flowID, rig.signIn(t)); err != nil {
+	if _, err := rig.m.CompleteExchange(t.Context(), flowID, token.Hash(initCode), rig.signIn(t)); err != nil {
 		t.Fatal(err)
 	}
 	if a := rig.exchange(initCode, returnCode); a.status != http.StatusOK {
@@ -386,32 +386,32 @@ func TestExchangeRedirect(t *testing.T) {
 }
 
 // TestExchangeMove: a login flow that continues as a registration flow
-// hands its exchange over; the old flow can no longer complete it.
+// hands its exchange over: the pending answer shows the new flow, which
+// completes it.
 func TestExchangeMove(t *testing.T) {
 	forEngine(t, func(t *testing.T, rig *exchangeRig) {
-		loginID, initCode, returnCode := rig.register(t)
+		_, initCode, returnCode := rig.register(t)
 		regID := uuid.NewString()
-		if err := rig.m.MoveExchange(t.Context(), loginID, regID, rig.m.now().Add(time.Hour)); err != nil {
+		if err := rig.m.MoveExchange(t.Context(), token.Hash(initCode), regID, rig.m.now().Add(2*time.Hour)); err != nil {
 			t.Fatal(err)
-		}
-		if err := rig.m.MoveExchange(t.Context(), loginID, uuid.NewString(), rig.m.now().Add(time.Hour)); !errors.Is(err, ErrNoExchange) {
-			t.Fatalf("moving it again from the old flow: %v, want ErrNoExchange", err)
 		}
 		if a := rig.exchange(initCode, returnCode); a.status != http.StatusUnprocessableEntity || a.body["id"] != regID {
 			t.Fatalf("pending after the move: %d %v, want 422 with the registration flow", a.status, a.body)
 		}
-		if _, err := rig.m.CompleteExchange(t.Context(), loginID, rig.signIn(t)); !errors.Is(err, ErrNoExchange) {
-			t.Fatalf("completing through the old flow: %v, want ErrNoExchange", err)
-		}
+		// It lives as long as the new flow.
+		rig.advance(90 * time.Minute)
 		is := rig.signIn(t)
-		if code, err := rig.m.CompleteExchange(t.Context(), regID, is); err != nil || code != returnCode {
+		if code, err := rig.m.CompleteExchange(t.Context(), regID, token.Hash(initCode), is); err != nil || code != returnCode {
 			t.Fatalf("CompleteExchange(new flow) = %q, %v", code, err)
+		}
+		if err := rig.m.MoveExchange(t.Context(), token.Hash(initCode), uuid.NewString(), rig.m.now().Add(time.Hour)); !errors.Is(err, ErrNoExchange) {
+			t.Fatalf("moving a completed exchange: %v, want ErrNoExchange", err)
 		}
 		if a := rig.exchange(initCode, returnCode); a.status != http.StatusOK || a.body["session_token"] != is.Token {
 			t.Fatalf("exchange: %d %v", a.status, a.body)
 		}
-		if err := rig.m.MoveExchange(t.Context(), uuid.NewString(), uuid.NewString(), rig.m.now().Add(time.Hour)); !errors.Is(err, ErrNoExchange) {
-			t.Fatalf("moving an unknown flow's exchange: %v", err)
+		if err := rig.m.MoveExchange(t.Context(), token.Hash(token.NewExchangeCode()), uuid.NewString(), rig.m.now().Add(time.Hour)); !errors.Is(err, ErrNoExchange) {
+			t.Fatalf("moving an unknown exchange: %v", err)
 		}
 	})
 }
