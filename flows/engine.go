@@ -510,8 +510,8 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 				return e.oidc.OpenTokens(ctx, config)
 			}})
 	e.registration = registration.New(registration.Config{Disabled: e.cfg.DisableRegistration, Style: e.cfg.RegistrationStyle,
-		RequireVerifiedAddress: e.cfg.RequireVerifiedAddress}, e.kernel, e.sessions, store, e.schemas, e.urls, logger, clock,
-		e.registrationMethods)
+		RequireVerifiedAddress: e.cfg.RequireVerifiedAddress, MitigateAccountEnumeration: e.cfg.MitigateAccountEnumeration},
+		e.kernel, e.sessions, store, e.schemas, e.urls, logger, clock, e.registrationMethods)
 	e.kernel.Register(e.login, e.registration, e.settings, e.recovery, e.verification)
 	e.sessions.UseExchange(e.exchangeConfig())
 	e.locale = cfg.Locale
