@@ -514,6 +514,7 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		RequireVerifiedAddress: e.cfg.RequireVerifiedAddress, MitigateAccountEnumeration: e.cfg.MitigateAccountEnumeration},
 		e.kernel, e.sessions, store, e.schemas, e.urls, logger, clock, e.registrationMethods)
 	e.kernel.Register(e.login, e.registration, e.settings, e.recovery, e.verification)
+	e.sessions.UseExchange(e.exchangeConfig())
 	e.locale = cfg.Locale
 	if e.locale == nil {
 		e.locale = locale.Builtin()
