@@ -106,7 +106,7 @@ type Gate struct {
 	policy  flows.GatePolicy
 	methods []string        // upper-case
 	headers []headerMapping // sorted by name
-	strip   []string        // headers never taken from the client
+	strip   headerSet       // headers never taken from the client
 	signer  assertionSigner
 	cookie  string // the session cookie's name (StripCredentials)
 	log     accessLog
@@ -263,12 +263,12 @@ func (g *Gate) provision() error {
 		}
 	}
 
-	g.strip = []string{IdentityHeader}
+	strip := []string{IdentityHeader}
 	if a := g.Assertion; a != nil {
 		if a.Header == "" {
 			a.Header = DefaultAssertionHeader
 		}
-		if err := checkGateHeaderName(a.Header, g.strip); err != nil {
+		if err := checkGateHeaderName(a.Header, strip); err != nil {
 			return fmt.Errorf("assertion: header: %w", err)
 		}
 		if a.TTL < 0 {
@@ -284,20 +284,21 @@ func (g *Gate) provision() error {
 				return fmt.Errorf("assertion: audience: empty value")
 			}
 		}
-		g.strip = append(g.strip, a.Header)
+		strip = append(strip, a.Header)
 	}
 	g.headers = nil
 	for _, name := range slices.Sorted(maps.Keys(g.Headers)) {
-		if err := checkGateHeaderName(name, g.strip); err != nil {
+		if err := checkGateHeaderName(name, strip); err != nil {
 			return fmt.Errorf("headers: %w", err)
 		}
-		g.strip = append(g.strip, name)
+		strip = append(strip, name)
 		m := headerMapping{name: textproto.CanonicalMIMEHeaderKey(name), value: g.Headers[name]}
 		if k, ok := singlePlaceholder(m.value); ok {
 			m.key = k
 		}
 		g.headers = append(g.headers, m)
 	}
+	g.strip = newHeaderSet(strip...)
 	return nil
 }
 
@@ -324,8 +325,8 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 	// Never trust the client's copies, not even on allowed paths, and do
 	// not let the client name them as hop-by-hop headers, which the proxy
 	// would then drop after the gate set them.
-	stripHeaders(r.Header, g.strip)
-	stripConnectionTokens(r.Header, g.strip)
+	stripHeaders(r.Header, &g.strip)
+	stripConnectionTokens(r.Header, &g.strip)
 
 	if g.passesMethod(r) {
 		g.metrics.done(gateAllowed, untimed)
@@ -340,12 +341,22 @@ func (g *Gate) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Hand
 	}
 
 	start := g.metrics.start()
+	// The request's one allocation of its own, with the placeholder
+	// provider below: they outlive the gate (the access log and later
+	// handlers read them), so neither can be pooled.
 	gr := &gateRequest{g: g}
 	err := g.auth.CheckGate(w, r, g.policy, &gr.s)
 	if err == nil {
-		// One backing array for every header value the gate sets; each
-		// value slice is capped at 1 so an append elsewhere copies.
-		vals := make([]string, 1+len(g.headers))
+		// One backing array for every header value the gate sets, in gr
+		// for the common few; each value slice is capped at 1 so that an
+		// append elsewhere copies. Never shared between requests: header
+		// rules (request_header's replace) rewrite values in place.
+		var vals []string
+		if n := 1 + len(g.headers); n <= len(gr.vals) {
+			vals = gr.vals[:n]
+		} else {
+			vals = make([]string, n)
+		}
 		vals[0] = gr.s.IdentityID
 		r.Header[IdentityHeader] = vals[0:1:1]
 		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
@@ -429,7 +440,7 @@ func (g *Gate) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Ha
 // X-Session-Token (any spelling), the cookies named cookie (other cookies
 // are kept) and Authorization values that carry a session token.
 func stripCredentials(h http.Header, cookie string) {
-	stripHeaders(h, []string{"X-Session-Token"})
+	stripHeaders(h, &sessionTokenHeaders)
 	if vals, ok := h["Cookie"]; ok {
 		var kept []string
 		for _, v := range vals {
@@ -461,6 +472,9 @@ func stripCredentials(h http.Header, cookie string) {
 	}
 }
 
+// sessionTokenHeaders is X-Session-Token, as stripCredentials removes it.
+var sessionTokenHeaders = newHeaderSet(sessionTokenHeader)
+
 // isSessionBearer reports whether an Authorization value is a Kratos
 // session token as a bearer token (Kratos ≥ 1.0 tokens start with ory_st_).
 func isSessionBearer(v string) bool {
@@ -482,7 +496,7 @@ func (g *Gate) passesMethod(r *http.Request) bool {
 		return false
 	}
 	for k := range r.Header {
-		if namedIn(k, methodOverrideHeaders) {
+		if methodOverrideHeaders.has(k) {
 			return false
 		}
 	}
@@ -496,7 +510,7 @@ func (g *Gate) passesMethod(r *http.Request) bool {
 }
 
 // methodOverrideHeaders are the headers frameworks read as the real method.
-var methodOverrideHeaders = []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
+var methodOverrideHeaders = newHeaderSet("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
 
 // allowed reports whether r passes without a session by an allow pattern.
 // The pattern must match the path the next handler forwards (Caddy's path
@@ -572,24 +586,16 @@ func unhex(c byte) byte {
 // from the tokens of every Connection header, keeping the other tokens:
 // a proxy drops the headers a request names in Connection, which would
 // remove the headers the gate sets.
-func stripConnectionTokens(h http.Header, names []string) {
+func stripConnectionTokens(h http.Header, names *headerSet) {
 	vals := h["Connection"]
-	hit := false
-	for _, v := range vals {
-		for tok := range strings.SplitSeq(v, ",") {
-			if namedIn(textproto.TrimString(tok), names) {
-				hit = true
-			}
-		}
-	}
-	if !hit {
-		return
+	if !slices.ContainsFunc(vals, names.listedIn) {
+		return // the common case ("keep-alive"), without allocating
 	}
 	var kept []string
 	for _, v := range vals {
 		var toks []string
 		for tok := range strings.SplitSeq(v, ",") {
-			if tok = textproto.TrimString(tok); tok != "" && !namedIn(tok, names) {
+			if tok = textproto.TrimString(tok); tok != "" && !names.has(tok) {
 				toks = append(toks, tok)
 			}
 		}
@@ -604,10 +610,52 @@ func stripConnectionTokens(h http.Header, names []string) {
 	h["Connection"] = kept
 }
 
-// namedIn reports whether name is one of names, compared like stripHeaders.
-func namedIn(name string, names []string) bool {
+// headerSet is a few header names compared like stripHeaders does, with
+// a bitmap of their lengths: on the hot path (every header of every
+// request) most names differ in length and are told apart by one test.
+type headerSet struct {
+	names []string
+	lens  [4]uint64 // bit n: a name n bytes long (n < 256)
+	long  bool      // a name of 256 bytes or more
+}
+
+func newHeaderSet(names ...string) headerSet {
+	s := headerSet{names: names}
 	for _, n := range names {
+		if l := len(n); l < 256 {
+			s.lens[l>>6] |= 1 << (l & 63)
+		} else {
+			s.long = true
+		}
+	}
+	return s
+}
+
+// has reports whether name is one of the set's, compared like
+// stripHeaders.
+func (s *headerSet) has(name string) bool {
+	if l := len(name); l < 256 {
+		if s.lens[l>>6]&(1<<(l&63)) == 0 {
+			return false
+		}
+	} else if !s.long {
+		return false
+	}
+	for _, n := range s.names {
 		if sameHeaderName(name, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// listedIn reports whether a Connection header value names one of the
+// set's headers among its comma-separated tokens.
+func (s *headerSet) listedIn(v string) bool {
+	for v != "" {
+		var tok string
+		tok, v, _ = strings.Cut(v, ",")
+		if s.has(textproto.TrimString(tok)) {
 			return true
 		}
 	}
@@ -630,6 +678,9 @@ func (g *Gate) redirects(r *http.Request) bool {
 type gateRequest struct {
 	g *Gate
 	s flows.GateSession
+	// vals backs the values of the headers the gate sets when they are
+	// few (the identity header and up to two mapped ones).
+	vals [3]string
 }
 
 // The placeholders the gate provides.
@@ -750,13 +801,10 @@ func originalURL(r *http.Request) string {
 // as one of names: any case, and with '_' for '-' (CGI/FastCGI and some
 // frameworks map both X-Kratos-Authenticated-Identity-Id and
 // X_Kratos_Authenticated_Identity_Id to HTTP_X_KRATOS_AUTHENTICATED_IDENTITY_ID).
-func stripHeaders(h http.Header, names []string) {
+func stripHeaders(h http.Header, names *headerSet) {
 	for k := range h {
-		for _, n := range names {
-			if sameHeaderName(k, n) {
-				delete(h, k)
-				break
-			}
+		if names.has(k) {
+			delete(h, k)
 		}
 	}
 }
