@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/token"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
@@ -32,7 +33,7 @@ func (m *Manager) RequestToken(r *http.Request) (string, bool) {
 		if c.ncands > 1 && m.resolveCookies(r.Context(), &c) != nil {
 			return "", false
 		}
-		if t, err := m.cookies.Open(c.cookie, m.now()); err == nil {
+		if t, err := m.cookies.Open(c.cookie, c.now); err == nil {
 			return t, true
 		}
 	}
@@ -61,8 +62,9 @@ func (m *Manager) Current(r *http.Request) (*sessionstore.Session, error) {
 // requestCredential finds the session token like requestToken
 // (X-Session-Token, then the session cookie, then Authorization: Bearer)
 // and hashes it into c. False when the request carries none of a valid
-// shape.
+// shape. It reads the clock into c.now, the request's time from then on.
 func (m *Manager) requestCredential(r *http.Request, c *requestCred) bool {
+	c.now = m.now()
 	if t := r.Header.Get("X-Session-Token"); t != "" {
 		if !token.ValidShape(t) {
 			return false
@@ -73,7 +75,7 @@ func (m *Manager) requestCredential(r *http.Request, c *requestCred) bool {
 	// Every session cookie of the name is tried: a planted one that does
 	// not open (sealed with another key, or garbage) never hides the
 	// valid one behind it. When several open, resolveCookies decides.
-	now, tooMany := m.now(), false
+	now, tooMany := c.now, false
 	token.EachCookie(r.Header, m.cfg.CookieName, func(v string) bool {
 		var cand cookieCand
 		exp, err := m.cookies.OpenHash(v, now, &cand.hash)
@@ -133,7 +135,7 @@ func (m *Manager) find(r *http.Request, c *requestCred) (*sessionstore.Session, 
 	if err != nil {
 		return nil, fmt.Errorf("session lookup: %w", err)
 	}
-	if !m.Active(s) {
+	if !activeAt(s, c.now) {
 		return nil, ErrNoSession
 	}
 	return s, nil
@@ -201,7 +203,7 @@ func (m *Manager) resolveCookies(ctx context.Context, c *requestCred) error {
 		if err != nil {
 			return fmt.Errorf("session lookup: %w", err)
 		}
-		if !m.Active(s) {
+		if !activeAt(s, c.now) {
 			continue
 		}
 		switch {
@@ -221,6 +223,8 @@ func (m *Manager) resolveCookies(ctx context.Context, c *requestCred) error {
 // requestCred is the session credential of a request: the SHA-256 of its
 // token and where it came from.
 type requestCred struct {
+	// now is when the request is judged (requestCredential reads it).
+	now        time.Time
 	hash       [32]byte
 	fromCookie bool
 	// cookieExp is the expiry sealed into the cookie (unix seconds); a

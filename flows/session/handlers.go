@@ -21,26 +21,37 @@ import (
 // store's caches, and the answer is appended by hand (whoami_json.go).
 // With earliest_possible_extend it extends the session and, when the
 // session came in a cookie, re-issues the cookie.
-func (m *Manager) Whoami(w http.ResponseWriter, r *http.Request) {
+func (m *Manager) Whoami(w http.ResponseWriter, r *http.Request) { m.serveWhoami(w, r, false) }
+
+// WhoamiNoCache is Whoami that also sets Cache-Control (wire.NoCache), as
+// the engine does before its mux on GET and HEAD: for the engine's direct
+// route to GET and HEAD /sessions/whoami (flows/routes.go), which lets the
+// answer's headers share one allocation.
+func (m *Manager) WhoamiNoCache(w http.ResponseWriter, r *http.Request) { m.serveWhoami(w, r, true) }
+
+func (m *Manager) serveWhoami(w http.ResponseWriter, r *http.Request, noCache bool) {
 	if observe := m.cfg.ObserveWhoami; observe != nil {
 		// The monotonic clock, not m.now: a latency, whatever the
 		// engine's clock says.
 		start := time.Since(clockBase)
-		m.whoami(w, r)
+		m.whoami(w, r, noCache)
 		observe(time.Since(clockBase) - start)
 		return
 	}
-	m.whoami(w, r)
+	m.whoami(w, r, noCache)
 }
 
 // clockBase anchors whoami's timing: time.Since reads only the monotonic
 // clock, about half the cost of time.Now.
 var clockBase = time.Now()
 
-func (m *Manager) whoami(w http.ResponseWriter, r *http.Request) {
+func (m *Manager) whoami(w http.ResponseWriter, r *http.Request, noCache bool) {
 	var c requestCred
 	sess, ident, err := m.checkSession(r, "", &c)
 	if err != nil {
+		if noCache {
+			w.Header().Set("Cache-Control", wire.NoCache)
+		}
 		if errors.Is(err, ErrAAL2Required) {
 			wire.WriteError(w, r, wire.AAL2Required(wire.WithQuery(m.urls.Public("self-service/login/browser"), "aal", "aal2")))
 			return
@@ -59,8 +70,7 @@ func (m *Manager) whoami(w http.ResponseWriter, r *http.Request) {
 		sess = m.maybeExtend(r.Context(), sess)
 	}
 	m.reissueCookie(w, r, &c, sess)
-	w.Header().Set("X-Kratos-Authenticated-Identity-Id", sess.IdentityID)
-	m.writeWhoami(w, r, sess, ident)
+	m.writeWhoami(w, r, sess, ident, activeAt(sess, c.now), noCache)
 }
 
 // mySession is the gate of every /sessions handler: the caller's session

@@ -16,7 +16,14 @@ import (
 
 // Active reports whether s is active and not past its expiry.
 func (m *Manager) Active(s *sessionstore.Session) bool {
-	return s.Active && m.now().Before(s.ExpiresAt)
+	return activeAt(s, m.now())
+}
+
+// activeAt is Active at now: the hot paths read the clock once per
+// request (time.Now costs ~70 ns on a KVM clock, and whoami used to read
+// it five times).
+func activeAt(s *sessionstore.Session, now time.Time) bool {
+	return s.Active && now.Before(s.ExpiresAt)
 }
 
 // Issued is a new session with its token (shown once).

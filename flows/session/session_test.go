@@ -203,7 +203,7 @@ func TestWhoamiJSONMatchesEncodingJSON(t *testing.T) {
 					t.Fatal(err)
 				}
 				w := httptest.NewRecorder()
-				e.writeWhoami(w, r, s, tc.ident)
+				e.writeWhoami(w, r, s, tc.ident, e.Active(s), false)
 				if got := w.Body.Bytes(); !bytes.Equal(got, want) {
 					t.Errorf("public_url %v, session %s, identity %s:\n got %s\nwant %s", publicURL, s.ID, tc.ident.ID, got, want)
 				}
