@@ -103,16 +103,33 @@ type SweepReport struct {
 	Swept    bool
 	Records  int64
 	Sessions int64
+	// Batches counts the transactions the sweep ran (each deletes at
+	// most sweepBatch rows of each table).
+	Batches int
 }
 
-// sweepBatch bounds the rows one sweep statement deletes, so each
-// transaction stays short.
-const sweepBatch = 5000
+// A sweep of many expired rows must not spike the tail of the requests
+// served meanwhile (issue 16). Readers never wait for the rows a DELETE
+// locks (MVCC), and nobody writes expired rows; what a long sweep takes
+// from them is the database's CPU and I/O (on the same host, the node's
+// too) and one pooled connection. So each transaction deletes at most
+// sweepBatch rows of each table (short transactions: locks, WAL and
+// dead tuples in small steps), and the sweeper rests between two of them
+// at least sweepPause and at least as long as the last one took: it
+// never uses the database more than about half the time, and a sweep of
+// 50 000 expired sessions is some 50 steps of a few milliseconds
+// (TestSweepInBatchesWhileServing).
+const (
+	sweepBatch = 1000
+	sweepPause = 10 * time.Millisecond
+)
 
 // Sweep deletes expired records (flows, codes, sent mail, rate-limit
 // buckets) and sessions past ExpiresAt+SessionGrace, unless another node
-// is sweeping (a transaction-level advisory lock: one node at a time).
-// Readers already ignore such rows; sweeping keeps the tables bounded.
+// is sweeping (a transaction-level advisory lock: one node at a time),
+// in batches with rests between them. It stops early, without an error,
+// when the store is closing. Readers already ignore such rows; sweeping
+// keeps the tables bounded.
 func (s *Store) Sweep(ctx context.Context) (SweepReport, error) {
 	var total SweepReport
 	if err := s.guard.Enter(ctx); err != nil {
@@ -121,6 +138,7 @@ func (s *Store) Sweep(ctx context.Context) (SweepReport, error) {
 	defer s.guard.Leave()
 	for {
 		var rep SweepReport
+		start := time.Now()
 		err := s.tx(ctx, func(tx pgx.Tx) error {
 			rep = SweepReport{}
 			if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", s.sweepID).Scan(&rep.Swept); err != nil || !rep.Swept {
@@ -146,8 +164,21 @@ func (s *Store) Sweep(ctx context.Context) (SweepReport, error) {
 		total.Swept = total.Swept || rep.Swept
 		total.Records += rep.Records
 		total.Sessions += rep.Sessions
+		if rep.Swept {
+			total.Batches++
+		}
 		if !rep.Swept || (rep.Records < sweepBatch && rep.Sessions < sweepBatch) {
 			return total, nil
+		}
+		rest := time.NewTimer(max(sweepPause, time.Since(start)))
+		select {
+		case <-ctx.Done():
+			rest.Stop()
+			return total, fmt.Errorf("sessionstore: sweep: %w", ctx.Err())
+		case <-rest.C:
+		}
+		if s.guard.Ready(ctx) != nil {
+			return total, nil // closing: the next sweep finishes the work
 		}
 	}
 }
