@@ -179,13 +179,24 @@ func plainCompactJSON(raw []byte) bool {
 // plainJSONString reports whether s needs no escaping in a JSON string.
 func plainJSONString(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !jsonPlain[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// jsonPlain marks the bytes encoding/json copies into a string as they
+// are: printable ASCII but '"', '\\', '<', '>' and '&'.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = true
+	}
+	for _, c := range `"\<>&` {
+		t[c] = false
+	}
+	return t
+}()
 
 // appendSessionJSON appends the sessionWire encoding of s with the
 // identity's JSON (already encoded) in its place.
@@ -248,8 +259,7 @@ func appendSessionJSON(b []byte, s *sessionstore.Session, active bool, identity 
 // encoding/json itself.
 func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !jsonPlain[s[i]] {
 			enc, err := json.Marshal(s)
 			if err != nil {
 				return append(b, `""`...)

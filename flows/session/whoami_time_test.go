@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -82,4 +83,16 @@ func BenchmarkAppendJSONTime(b *testing.B) {
 			buf = append(buf, '"')
 		}
 	})
+}
+
+// TestJSONPlainMatchesEncodingJSON: the bytes jsonPlain marks are those
+// encoding/json writes unchanged, alone in a string.
+func TestJSONPlainMatchesEncodingJSON(t *testing.T) {
+	for c := range 256 {
+		s := string([]byte{byte(c)})
+		enc, _ := json.Marshal(s)
+		if plain := string(enc) == `"`+s+`"`; plain != jsonPlain[c] {
+			t.Errorf("byte %#x: encoding/json copies it %v, jsonPlain %v", c, plain, jsonPlain[c])
+		}
+	}
 }
