@@ -103,7 +103,7 @@ func TestSweepInBatchesWhileServing(t *testing.T) {
 	t.Logf("sweep of %d sessions and %d records: %d batches in %v; reads before: p50 %v p99 %v max %v; during (%d): p50 %v p99 %v max %v",
 		rep.Sessions, rep.Records, rep.Batches, took.Round(time.Millisecond), p(before, .5), p(before, .99), before[len(before)-1],
 		len(during), p(during, .5), p(during, .99), during[len(during)-1])
-	if max := during[len(during)-1]; max > time.Second {
+	if max := during[len(during)-1]; max > 2*time.Second {
 		t.Errorf("a read during the sweep took %v", max)
 	}
 }
