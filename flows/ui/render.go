@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 )
 
 // cspOrigin returns scheme://host[:port] of an absolute http(s) URL (the host
@@ -60,19 +61,40 @@ func (p *Pages) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow.Flow
 	for _, u := range p.cfg.UIURLs {
 		add(u)
 	}
+	social := f != nil && p.social != nil && len(p.social.order) > 0 &&
+		(f.Kind == "settings" || slices.ContainsFunc(f.UI.Nodes, func(n *node.Node) bool { return n.Group == socialGroup }))
 	if f != nil {
 		add(f.ReturnTo)
 		addAppLink(&formAction, f.ReturnTo)
 		add(f.UI.Action)
 	}
+	if social {
+		// A provider button's post is answered with a redirect to the
+		// provider, which form-action must allow too.
+		for _, sp := range p.social.order {
+			for _, o := range sp.authOrigins {
+				add(o)
+			}
+		}
+	}
 	script := "'self'"
 	if public != "" {
 		script += " " + public
 	}
-	img := "'self' data:"
-	if o := cspOrigin(p.cfg.LogoURL); o != "" {
-		img += " " + o
+	imgSrc := []string{"'self'", "data:"}
+	addImg := func(o string) {
+		if o != "" && !slices.Contains(imgSrc, o) {
+			imgSrc = append(imgSrc, o)
+		}
 	}
+	addImg(cspOrigin(p.cfg.LogoURL))
+	if social {
+		// The configured icons only: nothing of the request names an image.
+		for _, sp := range p.social.order {
+			addImg(sp.iconOrigin)
+		}
+	}
+	img := strings.Join(imgSrc, " ")
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src "+script+"; img-src "+img+
 		"; form-action "+strings.Join(formAction, " ")+"; frame-ancestors 'none'; base-uri 'none'")
