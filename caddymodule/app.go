@@ -138,7 +138,7 @@ type App struct {
 	flows.HookOptions
 
 	// Methods enables optional credential methods: totp, lookup_secret,
-	// webauthn, passkey and code (selfservice.methods.<name>.enabled).
+	// webauthn, passkey, code and oidc (selfservice.methods.<name>.enabled).
 	// password and profile may be listed and are on anyway (profile
 	// always, password unless DisablePassword); recovery and verification
 	// codes do not need `code` here. Default: none.
@@ -162,6 +162,11 @@ type App struct {
 	// party; a discoverable credential, user verification preferred, a
 	// platform authenticator.
 	Passkey *PasskeyConfig `json:"passkey,omitempty"`
+
+	// OIDC configures social sign-in, the providers of the oidc method
+	// (selfservice.methods.oidc.config; enable it with Methods). Default:
+	// none.
+	OIDC *OIDCConfig `json:"oidc,omitempty"`
 
 	// SMTP is the SMTP server the courier delivers mail through
 	// (courier.smtp.connection_uri): smtp://user:pass@host:port/ (STARTTLS
@@ -312,6 +317,7 @@ func (a *App) flowsConfig(repl *caddy.Replacer) (flows.Config, error) {
 	a.sessionFlowsConfig(&cfg, r, &errs)  // session_options.go
 	a.methodFlowsConfig(&cfg, r, &errs)   // method_options.go
 	a.webauthnFlowsConfig(&cfg, r, &errs) // webauthn_options.go
+	a.oidcFlowsConfig(&cfg, r, &errs)     // oidc_options.go
 	a.checkMailOptions(&errs)             // mail_options.go
 	a.schemaFlowsConfig(&cfg, r, &errs)   // identity_schema_options.go
 	a.applyHardening(&cfg)                // hardening_options.go

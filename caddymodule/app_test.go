@@ -239,7 +239,7 @@ func TestFlowsConfigRejectsBadJSONValues(t *testing.T) {
 		{`{"verification": "sms"}`, "verification"},
 		{`{"code_lifespan": "-1m"}`, "code_lifespan"},
 		{`{"code_max_submissions": -1}`, "code_max_submissions"},
-		{`{"methods": ["oidc"]}`, "methods"},
+		{`{"methods": ["saml"]}`, "methods"},
 		{`{"methods": ["password", "password"]}`, "methods"},
 		{`{"disable_password": true, "methods": ["totp", "webauthn", "code"]}`, "disable_password"},
 		{`{"disable_password": true, "methods": ["password", "passkey"]}`, "disable_password"},

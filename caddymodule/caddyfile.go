@@ -91,7 +91,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //		use_continue_with_transitions
 //		require_verified_address
 //		revoke_active_sessions <recovery|password|off...>
-//		methods <password|profile|totp|lookup_secret|webauthn|passkey|code...>
+//		methods <password|profile|totp|lookup_secret|webauthn|passkey|code|oidc...>
 //		required_aal <highest_available|aal1>
 //		totp_issuer <name>
 //		webauthn {
@@ -112,6 +112,14 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 //				resident_key <required|preferred>
 //				user_verification <required|preferred|discouraged>
 //				attachment <platform|cross-platform|any>
+//			}
+//		}
+//		oidc {
+//			provider <id> {
+//				provider <generic|google|github|microsoft|gitlab|apple|discord>
+//				client_id <id>
+//				client_secret <secret>
+//				…               (see OIDCConfig.unmarshalCaddyfile)
 //			}
 //		}
 //
@@ -159,6 +167,7 @@ var optionTopics = []func(a *App, o *globalOption) (known bool, err error){
 	(*App).unmarshalSchemaOption,    // identity_schema_options.go
 	(*App).unmarshalMethodOption,    // method_options.go
 	(*App).unmarshalWebAuthnOption,  // webauthn_options.go
+	(*App).unmarshalOIDCOption,      // oidc_options.go
 	(*App).unmarshalHardeningOption, // hardening_options.go
 	(*App).unmarshalMailOption,      // mail_options.go
 	(*App).unmarshalAuditOption,     // audit_options.go
@@ -180,6 +189,13 @@ func (a *App) unmarshalOption(o *globalOption) error {
 func (a *App) checkAcrossOptions(at map[string]string) error {
 	if err := checkPasskeyEnabled(a); err != nil {
 		return fmt.Errorf("passkey: %v, at %s", err, at["passkey"])
+	}
+	if field, err := checkOIDCEnabled(a); err != nil {
+		line := at["oidc"]
+		if field == "methods" {
+			line = at["methods oidc"]
+		}
+		return fmt.Errorf("%s: %v, at %s", field, err, line)
 	}
 	if err := checkFirstFactor(a); err != nil {
 		return fmt.Errorf("password: %v, at %s", err, at["password"])

@@ -17,7 +17,7 @@
 //   - Caddyfile parsing and directive order (caddyfile.go), with the value
 //     checks shared by the Caddyfile and JSON paths in options.go. The
 //     app's options are split by topic (browser_, session_, method_,
-//     webauthn_, identity_schema_, hardening_, ui_ and mail_options.go,
+//     webauthn_, oidc_, identity_schema_, hardening_, ui_ and mail_options.go,
 //     storage.go): each file holds its Caddyfile subdirectives, its JSON
 //     types and its part of the mapping to flows.Config. The plain options
 //     are flows' own option groups, embedded in App, so they are declared

@@ -14,7 +14,7 @@ import (
 // (flows.FormOptions, flows.PasswordOptions, flows.CodeOptions, the flow
 // hooks of flows.HookOptions, flows.MFAOptions, recovery, verification,
 // methods and the code block). WebAuthn and passkeys are in
-// webauthn_options.go.
+// webauthn_options.go, social sign-in's providers in oidc_options.go.
 
 // CodeConfig configures the code credential method
 // (selfservice.methods.code).
@@ -44,7 +44,7 @@ type CodeConfig struct {
 //	notify_unknown_recipients
 //	use_continue_with_transitions
 //	require_verified_address
-//	methods <password|profile|totp|lookup_secret|webauthn|passkey|code...>
+//	methods <password|profile|totp|lookup_secret|webauthn|passkey|code|oidc...>
 //	required_aal <highest_available|aal1>
 //	totp_issuer <name>
 //	code {
@@ -121,6 +121,9 @@ func (a *App) unmarshalMethodOption(o *globalOption) (bool, error) {
 			return true, err
 		}
 		a.Methods = append(a.Methods, methods...)
+		if slices.Contains(methods, "oidc") {
+			o.at["methods oidc"] = fmt.Sprintf("%s:%d", o.d.File(), o.d.Line())
+		}
 
 	case "required_aal":
 		a.RequiredAAL, err = o.choice("required AAL", requiredAALs)

@@ -169,11 +169,11 @@ var flowMethods = []string{"code", "link"}
 // credentialMethods are the names `methods` accepts: password and profile
 // (on anyway, listed as a Kratos user thinks of them; `password disabled`
 // turns the password off) and the optional methods.
-var credentialMethods = []string{"password", "profile", "totp", "lookup_secret", "webauthn", "passkey", "code"}
+var credentialMethods = []string{"password", "profile", "totp", "lookup_secret", "webauthn", "passkey", "code", "oidc"}
 
 // checkFirstFactor refuses a config without a way to sign in: the
-// password method off and no passkey, passwordless webauthn or
-// passwordless code.
+// password method off and no passkey, passwordless webauthn,
+// passwordless code or social sign-in provider.
 func checkFirstFactor(a *App) error {
 	if !a.DisablePassword {
 		return nil
@@ -182,11 +182,11 @@ func checkFirstFactor(a *App) error {
 		return errors.New("the password method is disabled but methods lists password")
 	}
 	has := func(m string) bool { return slices.Contains(a.Methods, m) }
-	if has("passkey") || has("webauthn") && a.WebAuthn != nil && a.WebAuthn.Passwordless || has("code") && a.Code != nil && a.Code.Passwordless {
+	if has("passkey") || has("webauthn") && a.WebAuthn != nil && a.WebAuthn.Passwordless || has("code") && a.Code != nil && a.Code.Passwordless || hasOIDCProviders(a) {
 		return nil
 	}
 	return errors.New("the password method is disabled and no other first factor is enabled, so nobody could sign in: " +
-		"add methods passkey, or methods webauthn with webauthn { passwordless }, or methods code with code { passwordless }")
+		"add methods passkey, or methods webauthn with webauthn { passwordless }, or methods code with code { passwordless }, or methods oidc with an oidc provider")
 }
 
 // requiredAALs are the accepted values of required_aal.

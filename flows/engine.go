@@ -263,12 +263,13 @@ var ErrNoPublicURL = errors.New("flows: public_url is required: links in mails, 
 
 // ErrNoFirstFactor is returned by New when the password method is off and
 // no other first factor is on: nobody could sign in.
-var ErrNoFirstFactor = errors.New("flows: the password method is disabled and no other first factor is enabled (passkey, webauthn passwordless or code passwordless): nobody could sign in")
+var ErrNoFirstFactor = errors.New("flows: the password method is disabled and no other first factor is enabled (passkey, webauthn passwordless, code passwordless or oidc with a provider): nobody could sign in")
 
 // hasPasswordlessFirstFactor reports whether a first factor other than
 // the password is on.
 func (c Config) hasPasswordlessFirstFactor() bool {
-	return c.Methods["passkey"] || c.Methods["webauthn"] && c.WebAuthnPasswordless || c.Methods["code"] && c.CodePasswordless
+	return c.Methods["passkey"] || c.Methods["webauthn"] && c.WebAuthnPasswordless || c.Methods["code"] && c.CodePasswordless ||
+		c.Methods["oidc"] && len(c.OIDCProviders) > 0
 }
 
 // withDefaults fills Kratos's defaults into zero fields.
@@ -510,9 +511,10 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 				return e.oidc.OpenTokens(ctx, config)
 			}})
 	e.registration = registration.New(registration.Config{Disabled: e.cfg.DisableRegistration, Style: e.cfg.RegistrationStyle,
-		RequireVerifiedAddress: e.cfg.RequireVerifiedAddress}, e.kernel, e.sessions, store, e.schemas, e.urls, logger, clock,
-		e.registrationMethods)
+		RequireVerifiedAddress: e.cfg.RequireVerifiedAddress, MitigateAccountEnumeration: e.cfg.MitigateAccountEnumeration},
+		e.kernel, e.sessions, store, e.schemas, e.urls, logger, clock, e.registrationMethods)
 	e.kernel.Register(e.login, e.registration, e.settings, e.recovery, e.verification)
+	e.sessions.UseExchange(e.exchangeConfig())
 	e.locale = cfg.Locale
 	if e.locale == nil {
 		e.locale = locale.Builtin()

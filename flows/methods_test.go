@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc/provider"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/passkey"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -27,6 +28,11 @@ func TestDisablePasswordNeedsAnotherFirstFactor(t *testing.T) {
 		{"passkey", Config{Methods: map[string]bool{"passkey": true}}, true},
 		{"passwordless webauthn", Config{Methods: map[string]bool{"webauthn": true}, WebAuthnPasswordless: true}, true},
 		{"passwordless code", Config{Methods: map[string]bool{"code": true}, CodePasswordless: true}, true},
+		{"oidc without a provider", Config{Methods: map[string]bool{"oidc": true}}, false},
+		{"oidc with a provider", Config{Methods: map[string]bool{"oidc": true}, OIDCProviders: []provider.Config{{
+			ID: "corp", Provider: "generic", ClientID: "caddy-kratos", ClientSecret: "s3cret", IssuerURL: "https://idp.example.com",
+			Scope: []string{"openid", "email", "profile"}, ClaimsSource: "id_token", PKCE: "auto", // as provider.ValidateAll leaves it
+		}}}, true},
 	} {
 		tc.cfg.PublicURL, tc.cfg.DisablePassword, tc.cfg.BcryptCost = "https://auth.example.com/", true, 4
 		e, err := New(tc.cfg, st, nil)

@@ -473,3 +473,98 @@ func TestOIDCLinkingOtherAccount(t *testing.T) {
 		t.Fatal("provider linked to some account")
 	}
 }
+
+// A password sign-up with the address of an account that signs in only
+// with a provider gets 4000028 with hints (not a bare 4000007); with
+// account enumeration mitigated, the plain 4000007.
+func TestOIDCDuplicateHints(t *testing.T) {
+	for _, mitigate := range []bool{false, true} {
+		_, srv, idp := oidcEngine(t, func(c *Config) { c.MitigateAccountEnumeration = mitigate })
+		c := oidcBrowser()
+		auth, _ := startSocial(t, c, srv, "registration", nil)
+		if r := do(t, c, "GET", callbackURL(t, idp, srv, auth), nil, map[string]string{"Accept": "text/html"}); r.status != 303 {
+			t.Fatalf("oidc sign-up: %d %s", r.status, r.raw)
+		}
+		reg := do(t, nil, "GET", srv.URL+"/self-service/registration/api", nil, nil)
+		r := do(t, nil, "POST", reg.body["ui"].(map[string]any)["action"].(string),
+			map[string]any{"method": "password", "password": "Gx7!qVt2#pLr9$wZk4", "traits": map[string]any{"email": "user@example.com"}}, nil)
+		want := 4000028
+		if mitigate {
+			want = 4000007
+		}
+		if r.status != 400 || !contains(messageIDs(r.body), want) {
+			t.Fatalf("mitigate=%v: %d %s", mitigate, r.status, r.raw)
+		}
+		if !mitigate {
+			msg := r.body["ui"].(map[string]any)["messages"].([]any)[0].(map[string]any)
+			ctx := msg["context"].(map[string]any)
+			if !strings.Contains(msg["text"].(string), "social sign in providers: idp") ||
+				ctx["available_oidc_providers"].([]any)[0] != "idp" || ctx["credential_identifier_hint"] != "user@example.com" {
+				t.Fatalf("hints: %v", msg)
+			}
+		}
+	}
+}
+
+// A provider trusted for aal2 (its acr) gives aal2 sessions, which the
+// session's required_aal (highest_available) accepts; an untrusted acr
+// gives aal1.
+func TestOIDCProviderAAL2(t *testing.T) {
+	_, srv, idp := oidcEngine(t, func(c *Config) {
+		c.OIDCProviders[0].AAL2ACRValues = []string{"urn:mfa"}
+	})
+	for _, tc := range []struct{ acr, want string }{{"urn:mfa", "aal2"}, {"urn:password", "aal1"}} {
+		idp.SetUser(map[string]any{"sub": "u-" + tc.want, "email": tc.want + "@example.com", "email_verified": true, "acr": tc.acr})
+		c := oidcBrowser()
+		auth, _ := startSocial(t, c, srv, "registration", nil)
+		if r := do(t, c, "GET", callbackURL(t, idp, srv, auth), nil, map[string]string{"Accept": "text/html"}); r.status != 303 {
+			t.Fatalf("sign-up: %d %s", r.status, r.raw)
+		}
+		w := whoami(t, c, srv)
+		if w.status != 200 || w.body["authenticator_assurance_level"] != tc.want {
+			t.Fatalf("acr %s: %d %s", tc.acr, w.status, w.raw)
+		}
+		am := w.body["authentication_methods"].([]any)[0].(map[string]any)
+		if am["aal"] != tc.want || am["provider"] != "idp" {
+			t.Fatalf("method %v", am)
+		}
+	}
+}
+
+// Re-authenticating (refresh) with the linked provider makes it sign in
+// again (prompt=login) and refreshes the session; an account not linked
+// to the session is refused.
+func TestOIDCRefresh(t *testing.T) {
+	_, srv, idp := oidcEngine(t, nil)
+	c := oidcBrowser()
+	auth, _ := startSocial(t, c, srv, "registration", nil)
+	if r := do(t, c, "GET", callbackURL(t, idp, srv, auth), nil, map[string]string{"Accept": "text/html"}); r.status != 303 {
+		t.Fatalf("sign-up: %d %s", r.status, r.raw)
+	}
+	before := whoami(t, c, srv).body["authenticated_at"]
+	f := do(t, c, "GET", srv.URL+"/self-service/login/browser?refresh=true", nil, nil)
+	if f.status != 200 || oidcNode(f.body, "provider") != "idp" {
+		t.Fatalf("refresh flow: %d %s", f.status, f.raw)
+	}
+	r := do(t, c, "POST", f.body["ui"].(map[string]any)["action"].(string), map[string]any{"method": "oidc", "provider": "idp",
+		"csrf_token": csrfOf(f.body)}, nil)
+	if r.status != 422 || !strings.Contains(r.body["redirect_browser_to"].(string), "prompt=login") {
+		t.Fatalf("refresh submit: %d %s", r.status, r.raw)
+	}
+	if r := do(t, c, "GET", callbackURL(t, idp, srv, r.body["redirect_browser_to"].(string)), nil, map[string]string{"Accept": "text/html"}); r.status != 303 {
+		t.Fatalf("refresh callback: %d %s", r.status, r.raw)
+	}
+	w := whoami(t, c, srv)
+	if w.status != 200 || w.body["authenticated_at"] == before || len(w.body["authentication_methods"].([]any)) != 2 {
+		t.Fatalf("refreshed session: %s", w.raw)
+	}
+	// Another provider account cannot refresh this session.
+	idp.SetUser(map[string]any{"sub": "someone-else", "email": "else@example.com"})
+	f = do(t, c, "GET", srv.URL+"/self-service/login/browser?refresh=true", nil, nil)
+	r = do(t, c, "POST", f.body["ui"].(map[string]any)["action"].(string), map[string]any{"method": "oidc", "provider": "idp",
+		"csrf_token": csrfOf(f.body)}, nil)
+	bad := flowOf(t, c, srv, do(t, c, "GET", callbackURL(t, idp, srv, r.body["redirect_browser_to"].(string)), nil, nil))
+	if !strings.Contains(string(bad.raw), "not linked to your account") {
+		t.Fatalf("foreign refresh: %s", bad.raw)
+	}
+}

@@ -47,6 +47,16 @@ func (k *Kernel) Create(w http.ResponseWriter, r *http.Request, kind, typ string
 	}
 	f.CSRFToken = csrf
 	k.SetCSRFNode(f, csrf)
+	if f.ExchangeCodeHash != nil {
+		// A native flow asked for a session token exchange code: its
+		// exchange exists from now on (the app may poll it), and a flow
+		// answered without one could never be redeemed.
+		if err := k.sessions.RegisterExchange(r.Context(), f.ID, f.ExchangeCodeHash, f.ExpiresAt); err != nil {
+			k.logger.Error("registering the session token exchange", zap.Error(err))
+			wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
+			return
+		}
+	}
 	if err := k.Save(r.Context(), f); err != nil {
 		k.logger.Error("saving flow", zap.Error(err))
 		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))

@@ -170,6 +170,11 @@ func (f *Flow) wire() any {
 	}
 }
 
+// Wire is the flow's public JSON shape (what WriteFlow writes), for
+// answers that carry a flow inside another layer's (the token exchange's
+// 422).
+func (f *Flow) Wire() any { return f.wire() }
+
 // WriteFlow answers a flow as JSON.
 func WriteFlow(w http.ResponseWriter, status int, f *Flow) {
 	wire.WriteJSON(w, status, f.wire())

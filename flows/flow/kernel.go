@@ -118,3 +118,6 @@ type Config struct {
 
 // Events is the engine's event recorder (nil records nothing).
 func (k *Kernel) Events() *event.Recorder { return k.cfg.Events }
+
+// URLs builds the public URLs (the API's, the UI pages').
+func (k *Kernel) URLs() *wire.URLs { return k.urls }

@@ -61,3 +61,77 @@ func HasCredential(ident *sessionstore.Identity, typ string) bool {
 	_, ok := ident.Credentials[typ]
 	return ok
 }
+
+// HasPasswordHash reports whether ident has a password to sign in with.
+func HasPasswordHash(ident *sessionstore.Identity) bool {
+	c, ok := ident.Credentials["password"]
+	if !ok {
+		return false
+	}
+	var pc PasswordConfig
+	return DecodeConfig(c.Config, &pc) == nil && pc.HashedPassword != ""
+}
+
+// SignInHints lists how ident signs in: its first-factor credential types
+// (Kratos's names, in a fixed order) and the social sign-in providers it
+// is linked to.
+func SignInHints(ident *sessionstore.Identity) (types, providers []string) {
+	types, providers = []string{}, []string{}
+	if HasPasswordHash(ident) {
+		types = append(types, "password")
+	}
+	if c, ok := ident.Credentials["oidc"]; ok {
+		types = append(types, "oidc")
+		var cc struct {
+			Providers []struct {
+				Provider string `json:"provider"`
+			} `json:"providers"`
+		}
+		_ = DecodeConfig(c.Config, &cc)
+		for _, p := range cc.Providers {
+			if !slices.Contains(providers, p.Provider) {
+				providers = append(providers, p.Provider)
+			}
+		}
+	}
+	for _, t := range []string{"passkey", "webauthn", "code"} {
+		if HasCredential(ident, t) {
+			types = append(types, t)
+		}
+	}
+	return types, providers
+}
+
+// DuplicateHintText is the text of 4000028: the identifier is taken, and
+// how its account signs in.
+func DuplicateHintText(identifier string, types, providers []string) string {
+	if identifier == "" {
+		identifier = "an email, phone, or username"
+	}
+	s := "You tried signing in with " + identifier + " which is already in use by another account."
+	var ways []string
+	for _, t := range types {
+		switch t {
+		case "password":
+			ways = append(ways, "your password")
+		case "oidc":
+			ways = append(ways, "social sign in")
+		case "webauthn":
+			ways = append(ways, "your PassKey or a security key")
+		case "passkey":
+			ways = append(ways, "your passkey")
+		case "code":
+			ways = append(ways, "a code sent to you")
+		}
+	}
+	if len(ways) > 1 {
+		ways[len(ways)-1] = "or " + ways[len(ways)-1]
+	}
+	if len(ways) > 0 {
+		s += " You can sign in using " + strings.Join(ways, ", ") + "."
+	}
+	if len(providers) > 0 {
+		s += " You can sign in using one of the following social sign in providers: " + strings.Join(providers, ", ") + "."
+	}
+	return s
+}

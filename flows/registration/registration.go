@@ -44,6 +44,9 @@ type Config struct {
 	// RequireVerifiedAddress issues no session at sign-up until an
 	// address is verified (Kratos's require_verified_address hook).
 	RequireVerifiedAddress bool
+	// MitigateAccountEnumeration keeps the duplicate answer free of hints
+	// about the existing account.
+	MitigateAccountEnumeration bool
 }
 
 // New returns the registration flow over the kernel with these methods.
@@ -388,8 +391,31 @@ func (g *Flow) answerDuplicate(w http.ResponseWriter, r *http.Request, sub *flow
 	g.failed(r, sub.Method, "4000007")
 	g.kernel.FlowSchema(sub.Flow).FillObjects(traits)
 	g.form(r, sub.Flow, traits)
-	sub.Flow.UI.Messages = []node.Text{node.NewText(4000007, nil)}
+	sub.Flow.UI.Messages = []node.Text{g.duplicateText(r, sub.Flow, traits)}
 	g.kernel.Render(w, r, sub, http.StatusBadRequest)
+}
+
+// duplicateText is Kratos's 4000007; or, when the existing account has
+// no password to sign in with (it signs in with a social provider) and
+// account enumeration is not mitigated, 4000028 with hints on how it
+// signs in, so the user is not left trying passwords.
+func (g *Flow) duplicateText(r *http.Request, f *flow.Flow, traits map[string]any) node.Text {
+	plain := node.NewText(4000007, nil)
+	if g.cfg.MitigateAccountEnumeration {
+		return plain
+	}
+	sch := g.kernel.FlowSchema(f)
+	owner, dup, err := g.kernel.OwnerOf(r.Context(), sch, traits, sch.Identifiers(traits, "password"))
+	if err != nil || owner == nil || identity.HasPasswordHash(owner) {
+		return plain
+	}
+	types, providers := identity.SignInHints(owner)
+	if len(types) == 0 {
+		return plain
+	}
+	return node.Text{ID: 4000028, Type: "error", Text: identity.DuplicateHintText(dup, types, providers),
+		Context: map[string]any{"available_credential_types": types, "available_oidc_providers": providers,
+			"credential_identifier_hint": dup}}
 }
 
 // failed records a sign-up a method or the schema refused (reason: the

@@ -284,17 +284,3 @@ func (m *Manager) DisableOthers(w http.ResponseWriter, r *http.Request) {
 	}
 	wire.WriteJSON(w, http.StatusOK, map[string]int{"count": n})
 }
-
-// ExchangeToken serves GET /sessions/token-exchange. A code pair
-// only completes through a browser redirect back to a native app (social
-// sign-in), which this gateway does not offer; with password login nothing
-// can be exchanged, exactly as observed on Kratos, so every well-formed
-// request answers "no session yet".
-func (m *Manager) ExchangeToken(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if q.Get("init_code") == "" || q.Get("return_to_code") == "" {
-		wire.WriteError(w, r, wire.BadRequest(`"init_code" and "return_to_code" query params must be set`))
-		return
-	}
-	wire.WriteError(w, r, wire.NewError(http.StatusNotFound, "", "", `no session yet for this "code"`))
-}

@@ -33,6 +33,8 @@ type Manager struct {
 	extending sync.Map
 	views     identityViews
 	keys      assertionKeys
+	// exchange is what the token exchange needs (exchange.go).
+	exchange ExchangeConfig
 }
 
 // NewManager returns the session manager of a store. cookies seals the

@@ -136,11 +136,8 @@ func firstFactors(ident *sessionstore.Identity, except string) int {
 			n++
 		}
 	}
-	if c, ok := ident.Credentials["password"]; ok {
-		var pc identity.PasswordConfig
-		if identity.DecodeConfig(c.Config, &pc) == nil && pc.HashedPassword != "" {
-			n++
-		}
+	if identity.HasPasswordHash(ident) {
+		n++
 	}
 	for _, t := range []string{"passkey", "code"} {
 		if identity.HasCredential(ident, t) {

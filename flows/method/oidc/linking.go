@@ -50,9 +50,8 @@ func (m *Method) startLinking(w http.ResponseWriter, r *http.Request, sub *flow.
 	lf.UI.Nodes = append(lf.UI.Nodes, node.CSRF(""),
 		node.Input("default", "identifier", "hidden", node.Label(1070004, nil)).Value(dup))
 	m.kernel.SetCSRFNode(lf, lf.CSRFToken)
-	var types []string
-	if firstFactorsOf(owner, "password") {
-		types = append(types, "password")
+	types, _ := identity.SignInHints(owner)
+	if identity.HasPasswordHash(owner) {
 		lf.UI.Nodes = append(lf.UI.Nodes,
 			node.Input("password", "password", "password", node.Label(1070001, nil)).Required().Autocomplete("current-password"),
 			node.Submit("password", "method", "password", node.Label(1010022, nil)))
@@ -67,37 +66,14 @@ func (m *Method) startLinking(w http.ResponseWriter, r *http.Request, sub *flow.
 				node.Label(1010018, map[string]any{"provider": c.DisplayName()}, c.DisplayName())))
 		}
 	}
-	if len(providers) > 0 {
-		types = append(types, "oidc")
-	}
-	for _, t := range []string{"passkey", "code"} {
-		if identity.HasCredential(owner, t) {
-			types = append(types, t)
-		}
-	}
-	if types == nil {
-		types = []string{}
-	}
 	name := cr.provider.Config().DisplayName()
+	newLogin := wire.WithQuery(m.kernel.URLs().UI("login"), "flow", lf.ID)
 	lf.UI.Messages = []node.Text{node.NewText(1010016, map[string]any{
 		"duplicateIdentifier": dup, "duplicate_identifier": dup, "provider": name,
+		"newLoginUrl": newLogin, "new_login_url": newLogin,
 		"available_credential_types": types, "available_providers": providers,
 	}, dup, name)}
 	m.kernel.Render(w, r, &flow.Submission{Flow: lf, ToUI: old.Type == "browser", Callback: true}, http.StatusOK)
-}
-
-// firstFactorsOf reports whether ident signs in with typ (a password with
-// a hash).
-func firstFactorsOf(ident *sessionstore.Identity, typ string) bool {
-	c, ok := ident.Credentials[typ]
-	if !ok {
-		return false
-	}
-	if typ != "password" {
-		return true
-	}
-	var pc identity.PasswordConfig
-	return identity.DecodeConfig(c.Config, &pc) == nil && pc.HashedPassword != ""
 }
 
 // LoginCompleted links the provider account waiting on the flow (account

@@ -1,0 +1,2 @@
+local claims = std.extVar("claims");
+{ identity: { traits: { email: claims.email } }
