@@ -515,6 +515,9 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 		e.kernel, e.sessions, store, e.schemas, e.urls, logger, clock, e.registrationMethods)
 	e.kernel.Register(e.login, e.registration, e.settings, e.recovery, e.verification)
 	e.sessions.UseExchange(e.exchangeConfig())
+	e.kernel.SetFinishNative(func(ctx context.Context, f *flow.Flow, is *session.Issued) (string, error) {
+		return e.sessions.CompleteExchange(ctx, f.ID, f.ExchangeCodeHash, is)
+	})
 	e.locale = cfg.Locale
 	if e.locale == nil {
 		e.locale = locale.Builtin()

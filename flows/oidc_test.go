@@ -568,3 +568,50 @@ func TestOIDCRefresh(t *testing.T) {
 		t.Fatalf("foreign refresh: %s", bad.raw)
 	}
 }
+
+// A native app signs up and in through the provider in a browser and
+// trades its two codes for a session token, once.
+func TestOIDCNativeTokenExchange(t *testing.T) {
+	_, srv, idp := oidcEngine(t, func(c *Config) { c.AllowedReturnURLs = []string{"myapp://callback"} })
+	// A login of an account nobody has continues as a sign-up (the codes
+	// move to the new flow); then a sign-up; then a login that finds it.
+	for i, kind := range []string{"login", "registration", "login"} {
+		if i == 1 {
+			idp.SetUser(map[string]any{"sub": "native-2", "email": "native2@example.com", "email_verified": true})
+		}
+		f := do(t, nil, "GET", srv.URL+"/self-service/"+kind+"/api?return_session_token_exchange_code=true&return_to=myapp://callback", nil, nil)
+		initCode, _ := f.body["session_token_exchange_code"].(string)
+		if f.status != 200 || len(initCode) != 64 {
+			t.Fatalf("%s: native flow: %d %s", kind, f.status, f.raw)
+		}
+		r := do(t, nil, "POST", f.body["ui"].(map[string]any)["action"].(string), map[string]any{"method": "oidc", "provider": "idp"}, nil)
+		if r.status != 422 || errorID(r.body) != "browser_location_change_required" {
+			t.Fatalf("%s: native submit: %d %s", kind, r.status, r.raw)
+		}
+		// The app opens the URL in the system browser, which has no cookie
+		// of ours: the callback still completes (native flows have no
+		// continuity cookie) and sends the browser back to the app.
+		cb := do(t, oidcBrowser(), "GET", callbackURL(t, idp, srv, r.body["redirect_browser_to"].(string)), nil, map[string]string{"Accept": "text/html"})
+		loc, _ := url.Parse(cb.header.Get("Location"))
+		if cb.status != 303 || loc == nil || loc.Scheme != "myapp" || loc.Query().Get("code") == "" {
+			t.Fatalf("%s: callback: %d %v %s", kind, cb.status, cb.header, cb.raw)
+		}
+		if strings.Contains(cb.header.Get("Set-Cookie"), "ory_kratos_session") {
+			t.Fatalf("%s: the browser got the app's session: %v", kind, cb.header)
+		}
+		ex := srv.URL + "/sessions/token-exchange?init_code=" + initCode + "&return_to_code=" + loc.Query().Get("code")
+		x := do(t, nil, "GET", ex, nil, nil)
+		tok, _ := x.body["session_token"].(string)
+		if x.status != 200 || !strings.HasPrefix(tok, "ory_st_") {
+			t.Fatalf("%s: exchange: %d %s", kind, x.status, x.raw)
+		}
+		w := do(t, nil, "GET", srv.URL+"/sessions/whoami", nil, map[string]string{"X-Session-Token": tok})
+		am := w.body["authentication_methods"].([]any)[0].(map[string]any)
+		if w.status != 200 || am["method"] != "oidc" || am["provider"] != "idp" {
+			t.Fatalf("%s: whoami with the exchanged token: %d %s", kind, w.status, w.raw)
+		}
+		if x := do(t, nil, "GET", ex, nil, nil); x.status != 404 {
+			t.Fatalf("%s: second exchange: %d %s", kind, x.status, x.raw)
+		}
+	}
+}

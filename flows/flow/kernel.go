@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -67,13 +68,18 @@ func (k *Kernel) FinishNative(w http.ResponseWriter, r *http.Request, f *Flow, i
 	to := k.ReturnTo(r, f)
 	if len(f.ExchangeCodeHash) > 0 && k.finishNative != nil {
 		code, err := k.finishNative(r.Context(), f, is)
-		if err != nil {
+		switch {
+		case errors.Is(err, session.ErrNoExchange):
+			// Expired or completed meanwhile: the app gets no session.
+			k.logger.Warn("a native flow finished in a browser without a pending token exchange")
+		case err != nil:
 			k.logger.Error("storing a session for the token exchange", zap.Error(err))
 			wire.WriteError(w, r, wire.StoreError(err, "unable to store the session"))
 			return
-		}
-		if f.ReturnTo != "" {
-			to = wire.WithQuery(f.ReturnTo, "code", code)
+		default:
+			if u := session.ExchangeRedirect(f.ReturnTo, code); u != "" {
+				to = u
+			}
 		}
 	}
 	wire.Redirect(w, r, http.StatusSeeOther, to)

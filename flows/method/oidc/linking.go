@@ -50,6 +50,9 @@ func (m *Method) startLinking(w http.ResponseWriter, r *http.Request, sub *flow.
 	lf.UI.Nodes = append(lf.UI.Nodes, node.CSRF(""),
 		node.Input("default", "identifier", "hidden", node.Label(1070004, nil)).Value(dup))
 	m.kernel.SetCSRFNode(lf, lf.CSRFToken)
+	if !m.moveExchange(w, r, old, lf) {
+		return
+	}
 	types, _ := identity.SignInHints(owner)
 	if identity.HasPasswordHash(owner) {
 		lf.UI.Nodes = append(lf.UI.Nodes,

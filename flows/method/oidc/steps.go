@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 	"github.com/caddy-kratos/caddy-kratos/flows/wire"
 	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
@@ -57,6 +58,9 @@ func (m *Method) continueAs(w http.ResponseWriter, r *http.Request, sub *flow.Su
 	}
 	nf.UI.Nodes = append(nf.UI.Nodes, node.CSRF(""))
 	m.kernel.SetCSRFNode(nf, nf.CSRFToken)
+	if !m.moveExchange(w, r, old, nf) {
+		return
+	}
 	body := map[string]any{"method": "oidc", "provider": resultOf(r.Context()).provider.Config().ID}
 	if kind == "registration" {
 		traits, err := m.signUpTraits(r.Context(), resultOf(r.Context()))
@@ -241,4 +245,19 @@ func (m *Method) linkDone(r *http.Request, st *flow.SettingsState, cr *result) f
 		addEntry(cur, e, m.now().UTC())
 		return nil
 	}}
+}
+
+// moveExchange points a native app's token exchange at nf, the flow that
+// replaces old (false: answered with the error).
+func (m *Method) moveExchange(w http.ResponseWriter, r *http.Request, old, nf *flow.Flow) bool {
+	if len(old.ExchangeCodeHash) == 0 {
+		return true
+	}
+	if err := m.sessions.MoveExchange(r.Context(), old.ExchangeCodeHash, nf.ID, nf.ExpiresAt); err != nil &&
+		!errors.Is(err, session.ErrNoExchange) {
+		m.logger.Error("moving the token exchange", zap.Error(err))
+		wire.WriteError(w, r, wire.StoreError(err, "unable to store the flow"))
+		return false
+	}
+	return true
 }
