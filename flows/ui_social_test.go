@@ -65,13 +65,11 @@ func TestUIPageSocialSignIn(t *testing.T) {
 	if strings.Index(page, `id="form-oidc"`) > strings.Index(page, `id="form-flow"`) {
 		t.Errorf("the providers are not above the other ways")
 	}
-	// The icon may load and the redirect to the provider is allowed
-	// (Chrome applies form-action to it).
+	// The icon may load, and the provider's redirect chain is not blocked
+	// (browsers apply form-action to every hop of it: no form-action).
 	csp := p.header.Get("Content-Security-Policy")
-	for _, want := range []string{"img-src 'self' data: https://cdn.example.com;", "form-action 'self' " + srv.URL + " " + idp.Issuer + ";"} {
-		if !strings.Contains(csp, want) {
-			t.Errorf("CSP %q lacks %q", csp, want)
-		}
+	if !strings.Contains(csp, "img-src 'self' data: https://cdn.example.com;") || strings.Contains(csp, "form-action") {
+		t.Errorf("CSP %q", csp)
 	}
 	_, p = startPage(t, c, srv.URL, "registration")
 	if !strings.Contains(string(p.raw), `<span>Sign up with Test IdP</span>`) {
@@ -147,11 +145,5 @@ func TestUIPageSocialMethodOff(t *testing.T) {
 	if strings.Contains(string(p.raw), "form-oidc") || strings.Contains(p.header.Get("Content-Security-Policy"), "google") ||
 		strings.Contains(p.header.Get("Content-Security-Policy"), "cdn.example.com") {
 		t.Errorf("disabled method shows: %s\n%s", p.header.Get("Content-Security-Policy"), p.raw)
-	}
-	if got := authOrigins(&provider.Config{Provider: provider.KindGeneric, IssuerURL: "https://idp.example/realms/a"}); len(got) != 1 || got[0] != "https://idp.example/realms/a" {
-		t.Errorf("generic: %v", got)
-	}
-	if got := authOrigins(&provider.Config{Provider: provider.KindGeneric, IssuerURL: "https://idp.example", AuthURL: "https://login.example/auth"}); got[0] != "https://login.example/auth" {
-		t.Errorf("generic with auth_url: %v", got)
 	}
 }

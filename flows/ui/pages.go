@@ -58,11 +58,6 @@ type SocialProvider struct {
 	// buttons ("" or anything else: a letter instead). An https icon's
 	// origin is added to the pages' img-src.
 	Icon string
-	// AuthOrigins are the scheme://host the browser is sent to when it
-	// signs in with the provider (its authorization endpoint): the pages'
-	// form-action must allow them, as Chrome applies it to the redirect
-	// after the form post.
-	AuthOrigins []string
 }
 
 // Identities reads identities (the store).

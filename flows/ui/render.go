@@ -68,15 +68,6 @@ func (p *Pages) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow.Flow
 		addAppLink(&formAction, f.ReturnTo)
 		add(f.UI.Action)
 	}
-	if social {
-		// A provider button's post is answered with a redirect to the
-		// provider, which form-action must allow too.
-		for _, sp := range p.social.order {
-			for _, o := range sp.authOrigins {
-				add(o)
-			}
-		}
-	}
 	script := "'self'"
 	if public != "" {
 		script += " " + public
@@ -96,8 +87,20 @@ func (p *Pages) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow.Flow
 	}
 	img := strings.Join(imgSrc, " ")
 	h := w.Header()
+	// A provider button's post is answered with a redirect to the
+	// provider, and browsers apply form-action to every hop of that
+	// redirect chain: the provider's own sign-in pages, its login app on
+	// another host (Hydra's login/consent app, Microsoft's login.live.com,
+	// an enterprise IdP brokering to another) — origins no configuration
+	// of ours can list. Pages with provider buttons therefore have no
+	// form-action; every form on them is ours (templates escape all
+	// values, and default-src 'none' and base-uri 'none' still hold).
+	formDirective := "; form-action " + strings.Join(formAction, " ")
+	if social {
+		formDirective = ""
+	}
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src "+script+"; img-src "+img+
-		"; form-action "+strings.Join(formAction, " ")+"; frame-ancestors 'none'; base-uri 'none'")
+		formDirective+"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")

@@ -3,7 +3,6 @@ package ui
 import (
 	"html/template"
 	"net/url"
-	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -22,11 +21,10 @@ const socialGroup = "oidc"
 
 // socialProvider is a configured provider, checked once.
 type socialProvider struct {
-	id          string
-	label       string
-	icon        template.URL // "" when none or not acceptable
-	iconOrigin  string       // scheme://host of an https icon, for img-src
-	authOrigins []string
+	id         string
+	label      string
+	icon       template.URL // "" when none or not acceptable
+	iconOrigin string       // scheme://host of an https icon, for img-src
 }
 
 // socialSet is the configured providers by id, in configuration order. A
@@ -44,11 +42,6 @@ func newSocialSet(ps []SocialProvider) *socialSet {
 		}
 		sp := &socialProvider{id: p.ID, label: strings.TrimSpace(p.Label)}
 		sp.icon, sp.iconOrigin = iconURL(p.Icon)
-		for _, o := range p.AuthOrigins {
-			if o = cspOrigin(o); o != "" && !slices.Contains(sp.authOrigins, o) {
-				sp.authOrigins = append(sp.authOrigins, o)
-			}
-		}
 		s.order = append(s.order, sp)
 		s.byID[p.ID] = sp
 	}
