@@ -615,3 +615,79 @@ func TestOIDCNativeTokenExchange(t *testing.T) {
 		}
 	}
 }
+
+// A burst of the same callback (the browser's, with its cookie) signs in
+// once: the authorization request is taken in one store transaction.
+func TestOIDCCallbackBurst(t *testing.T) {
+	e, srv, idp := oidcEngine(t, nil)
+	c := oidcBrowser()
+	auth, _ := startSocial(t, c, srv, "login", nil)
+	cb := callbackURL(t, idp, srv, auth)
+	const n = 12
+	statuses := make(chan int, n)
+	start := make(chan struct{})
+	for range n {
+		go func() {
+			<-start
+			req, _ := http.NewRequest("GET", cb, nil)
+			req.Header.Set("Accept", "application/json")
+			for _, ck := range c.Jar.Cookies(req.URL) {
+				req.AddCookie(ck)
+			}
+			res, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			res.Body.Close()
+			statuses <- res.StatusCode
+		}()
+	}
+	close(start)
+	got := map[int]int{}
+	for range n {
+		got[<-statuses]++
+	}
+	if got[303] != 1 || got[400] != n-1 {
+		t.Fatalf("statuses of %d concurrent callbacks: %v", n, got)
+	}
+	if ids, _, _ := e.store.ListIdentities(t.Context(), "", 10); len(ids) != 1 {
+		t.Fatalf("%d identities", len(ids))
+	}
+}
+
+// A callback on another provider's path than the flow's request is
+// refused before anything is taken.
+func TestOIDCCallbackWrongProvider(t *testing.T) {
+	_, srv, idp := oidcEngine(t, func(c *Config) {
+		c.OIDCProviders = append(c.OIDCProviders, c.OIDCProviders[0])
+		c.OIDCProviders[1].ID = "other"
+	})
+	c := oidcBrowser()
+	auth, _ := startSocial(t, c, srv, "login", nil)
+	cb := callbackURL(t, idp, srv, auth)
+	if r := do(t, c, "GET", strings.Replace(cb, "/callback/idp?", "/callback/other?", 1), nil, nil); r.status != 400 {
+		t.Fatalf("other provider's path: %d %s", r.status, r.raw)
+	}
+	if r := do(t, c, "GET", strings.Replace(cb, "/callback/idp?", "/callback/nope?", 1), nil, nil); r.status != 404 {
+		t.Fatalf("unknown provider's path: %d %s", r.status, r.raw)
+	}
+	if r := do(t, c, "GET", cb, nil, map[string]string{"Accept": "text/html"}); r.status != 303 {
+		t.Fatalf("the real callback: %d %s", r.status, r.raw)
+	}
+	if w := whoami(t, c, srv); w.status != 200 {
+		t.Fatalf("whoami after the real callback: %d", w.status)
+	}
+}
+
+// Apple's form_post: the cross-site POST is re-issued as a GET of the same
+// parameters, which carries the browser's cookies.
+func TestOIDCFormPostCallback(t *testing.T) {
+	_, srv, _ := oidcEngine(t, nil)
+	r := do(t, nil, "POST", srv.URL+"/self-service/methods/oidc/callback/idp", "code=abc&state=s1&user=%7B%7D&other=x", nil)
+	loc, _ := url.Parse(r.header.Get("Location"))
+	if r.status != 303 || loc == nil || loc.Path != "/self-service/methods/oidc/callback/idp" || loc.Query().Get("code") != "abc" ||
+		loc.Query().Get("state") != "s1" || loc.Query().Get("user") != "{}" || loc.Query().Has("other") {
+		t.Fatalf("form_post: %d %v", r.status, r.header)
+	}
+}
