@@ -691,3 +691,27 @@ func TestOIDCFormPostCallback(t *testing.T) {
 		t.Fatalf("form_post: %d %v", r.status, r.header)
 	}
 }
+
+// A sign-up with a provider account that is linked already signs in (the
+// registration flow continues as a login); identifier-first login shows
+// the provider buttons on its first screen.
+func TestOIDCRegistrationOfLinkedAccountAndIdentifierFirst(t *testing.T) {
+	e, srv, idp := oidcEngine(t, func(c *Config) { c.LoginStyle = "identifier_first" })
+	for i := range 2 {
+		c := oidcBrowser()
+		auth, _ := startSocial(t, c, srv, "registration", nil)
+		if r := do(t, c, "GET", callbackURL(t, idp, srv, auth), nil, map[string]string{"Accept": "text/html"}); r.status != 303 {
+			t.Fatalf("sign-up %d: %d %s", i, r.status, r.raw)
+		}
+		if w := whoami(t, c, srv); w.status != 200 {
+			t.Fatalf("whoami %d: %d", i, w.status)
+		}
+	}
+	if ids, _, _ := e.store.ListIdentities(t.Context(), "", 10); len(ids) != 1 {
+		t.Fatalf("%d identities after signing up twice with one provider account", len(ids))
+	}
+	f := do(t, oidcBrowser(), "GET", srv.URL+"/self-service/login/browser", nil, nil)
+	if oidcNode(f.body, "provider") != "idp" || !strings.Contains(string(f.raw), `"name":"identifier"`) {
+		t.Fatalf("identifier-first first screen: %s", f.raw)
+	}
+}
