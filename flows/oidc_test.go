@@ -110,10 +110,11 @@ func whoami(t *testing.T, c *http.Client, srv *httptest.Server) resp {
 func TestOIDCSignUpThenSignIn(t *testing.T) {
 	e, srv, idp := oidcEngine(t, nil)
 	c := oidcBrowser()
-	// The login flow shows the provider's button first, group oidc.
+	// The login flow shows the default group (csrf_token, identifier),
+	// then the provider's button before the other methods, group oidc.
 	f := do(t, c, "GET", srv.URL+"/self-service/login/browser", nil, nil)
 	nodes := f.body["ui"].(map[string]any)["nodes"].([]any)
-	btn := nodes[1].(map[string]any)
+	btn := nodes[2].(map[string]any)
 	attrs := btn["attributes"].(map[string]any)
 	if btn["group"] != "oidc" || attrs["name"] != "provider" || attrs["value"] != "idp" || attrs["type"] != "submit" {
 		t.Fatalf("first node after csrf: %v", btn)
@@ -710,8 +711,15 @@ func TestOIDCRegistrationOfLinkedAccountAndIdentifierFirst(t *testing.T) {
 	if ids, _, _ := e.store.ListIdentities(t.Context(), "", 10); len(ids) != 1 {
 		t.Fatalf("%d identities after signing up twice with one provider account", len(ids))
 	}
-	f := do(t, oidcBrowser(), "GET", srv.URL+"/self-service/login/browser", nil, nil)
-	if oidcNode(f.body, "provider") != "idp" || !strings.Contains(string(f.raw), `"name":"identifier"`) {
+	c := oidcBrowser()
+	f := do(t, c, "GET", srv.URL+"/self-service/login/browser", nil, nil)
+	if strings.Contains(string(f.raw), `"name":"provider"`) || !strings.Contains(string(f.raw), `"name":"identifier"`) {
 		t.Fatalf("identifier-first first screen: %s", f.raw)
+	}
+	// The second screen of the provider's account shows its button.
+	s := do(t, c, "POST", f.body["ui"].(map[string]any)["action"].(string), map[string]any{"method": "identifier_first",
+		"identifier": "user@example.com", "csrf_token": csrfOf(f.body)}, nil)
+	if oidcNode(s.body, "provider") != "idp" || oidcNode(s.body, "identifier") != "user@example.com" {
+		t.Fatalf("identifier-first second screen: %d %s", s.status, s.raw)
 	}
 }
