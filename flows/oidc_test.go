@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"errors"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc/provider"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc/provider/oidctest"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 )
 
 // oidcEngine serves an engine with one generic provider "idp" on an
@@ -511,7 +513,7 @@ func TestOIDCDuplicateHints(t *testing.T) {
 // session's required_aal (highest_available) accepts; an untrusted acr
 // gives aal1.
 func TestOIDCProviderAAL2(t *testing.T) {
-	_, srv, idp := oidcEngine(t, func(c *Config) {
+	e, srv, idp := oidcEngine(t, func(c *Config) {
 		c.OIDCProviders[0].AAL2ACRValues = []string{"urn:mfa"}
 	})
 	for _, tc := range []struct{ acr, want string }{{"urn:mfa", "aal2"}, {"urn:password", "aal1"}} {
@@ -528,6 +530,18 @@ func TestOIDCProviderAAL2(t *testing.T) {
 		am := w.body["authentication_methods"].([]any)[0].(map[string]any)
 		if am["aal"] != tc.want || am["provider"] != "idp" {
 			t.Fatalf("method %v", am)
+		}
+		// The gate's required_aal takes the provider's word as configured:
+		// aal2 passes; an aal1 session of an account without a second
+		// factor must set one up.
+		req := httptest.NewRequest("GET", srv.URL+"/app", nil)
+		for _, ck := range c.Jar.Cookies(req.URL) {
+			req.AddCookie(ck)
+		}
+		var gs session.GateSession
+		err := e.CheckGate(nil, req, session.GatePolicy{RequiredAAL: "aal2"}, &gs)
+		if tc.want == "aal2" && err != nil || tc.want == "aal1" && !errors.Is(err, session.ErrAAL2SetupRequired) {
+			t.Fatalf("gate with required_aal aal2 on an %s session: %v", tc.want, err)
 		}
 	}
 }
