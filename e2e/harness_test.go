@@ -124,6 +124,12 @@ type instanceOptions struct {
 	// e.g. one address in front of several nodes. apiBase stays the
 	// node's own port.
 	PublicURL string
+	// OIDC renders the provider blocks (`provider <id> { … }`) of the
+	// oidc option for the instance's public URL, the base of their
+	// callback URLs; with it the Caddyfile gets `methods oidc` and the
+	// `oidc { … }` block. It is called whenever the Caddyfile is
+	// rendered (oidcProviders registers its Hydra clients once).
+	OIDC func(publicURL string) string
 }
 
 // instance is one running caddy-kratos process with its ports, storage
@@ -316,6 +322,9 @@ func (in *instance) caddyfile(opts instanceOptions) string {
 `, in.adminPort, in.storageRef(), in.publicURL, in.publicURL, max(opts.BcryptCost, 4), in.appBase)
 	for _, l := range opts.GlobalKratos {
 		fmt.Fprintf(&b, "\t\t%s\n", l)
+	}
+	if opts.OIDC != nil {
+		fmt.Fprintf(&b, "\t\tmethods oidc\n\t\toidc {\n%s\t\t}\n", opts.OIDC(in.publicURL))
 	}
 	fmt.Fprintf(&b, `	}
 }
