@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -340,6 +341,9 @@ func (b *browser) startOIDCLogin(t *testing.T, providerID string, upstream map[s
 	t.Helper()
 	f, resp, err := b.sdk.FrontendAPI.CreateBrowserLoginFlow(ctx).Execute()
 	wantSDKStatus(t, resp, err, http.StatusOK)
+	if oidcButton(f.Ui.Nodes, "provider", providerID) == nil {
+		t.Fatalf("login flow without the %s button: %s", providerID, nodesJSON(f.Ui.Nodes))
+	}
 	_, resp, err = b.sdk.FrontendAPI.UpdateLoginFlow(ctx).Flow(f.Id).
 		UpdateLoginFlowBody(oidcLoginBody(providerID, sdkCSRF(t, f.Ui.Nodes), upstream)).Execute()
 	return f, wantLocationChange(t, "login with "+providerID, resp, err)
@@ -350,6 +354,9 @@ func (b *browser) startOIDCRegistration(t *testing.T, providerID string, upstrea
 	t.Helper()
 	f, resp, err := b.sdk.FrontendAPI.CreateBrowserRegistrationFlow(ctx).Execute()
 	wantSDKStatus(t, resp, err, http.StatusOK)
+	if oidcButton(f.Ui.Nodes, "provider", providerID) == nil {
+		t.Fatalf("registration flow without the %s button: %s", providerID, nodesJSON(f.Ui.Nodes))
+	}
 	_, resp, err = b.sdk.FrontendAPI.UpdateRegistrationFlow(ctx).Flow(f.Id).
 		UpdateRegistrationFlowBody(oidcRegistrationBody(providerID, sdkCSRF(t, f.Ui.Nodes), nil, upstream)).Execute()
 	return f, wantLocationChange(t, "registration with "+providerID, resp, err)
@@ -452,3 +459,11 @@ func audHas(aud any, client string) bool {
 	}
 	return false
 }
+
+// nodesJSON renders nodes for failure messages.
+func nodesJSON(nodes []ory.UiNode) string {
+	s, _ := jsonString(nodes)
+	return clip([]byte(s))
+}
+
+func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }

@@ -279,6 +279,20 @@ func newHydra(bin string) (*hydraProvider, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Hydra makes its signing keys on first use; two parallel first
+	// authorizations on the in-memory database then collide ("Unable to
+	// serialize access due to a concurrent update") and one is sent back
+	// with an error. Reading the key set makes both keys now.
+	resp, err := http.Get(h.Issuer + ".well-known/jwks.json")
+	if err != nil {
+		h.stop()
+		return nil, fmt.Errorf("hydra: reading its key set: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		h.stop()
+		return nil, fmt.Errorf("hydra: GET .well-known/jwks.json: %s\n%s", resp.Status, h.logs.tail(8<<10))
+	}
 	return h, nil
 }
 
