@@ -9,9 +9,13 @@ package e2e
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	ory "github.com/ory/client-go"
 )
 
 // TestOIDCSignUpSignIn: a browser signs up through Hydra from the login
@@ -319,5 +323,204 @@ func TestOIDCMissingTraits(t *testing.T) {
 	}
 	if got := credentialIdentifiers(in.identityWith(t, s.Identity.Id), "oidc"); !slices.Equal(got, []string{"hydra:" + user.Subject}) {
 		t.Fatalf("oidc identifiers %v", got)
+	}
+}
+
+// TestOIDCSettingsLinkUnlink: a password account links the provider in
+// settings (a trip to the provider, forced to sign in again), signs in
+// with it, unlinks it; an account that has only the provider cannot
+// unlink it; a provider account of another identity is not linked.
+func TestOIDCSettingsLinkUnlink(t *testing.T) {
+	t.Parallel()
+	h := sharedHydra(t)
+	ada, only := hydraUser("link"), hydraUser("only")
+	hy := &oidcSpec{ID: "hydra", Hydra: h, User: ada, Lines: []string{"label Hydra"}}
+	in := startInstance(t, instanceOptions{OIDC: oidcProviders(t, hy)})
+	h.setUser(only.Subject, only)
+	email, pw := randEmail(), randPassword()
+	acct := admCreate(t, in, email, pw)
+	b := newBrowser(t, in)
+	b.login(t, email, pw)
+
+	settings := func(b *browser) *ory.SettingsFlow {
+		t.Helper()
+		f, resp, err := b.sdk.FrontendAPI.CreateBrowserSettingsFlow(ctx).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		return f
+	}
+	f := settings(b)
+	wantButton(t, "settings before linking", f.Ui.Nodes, "link", "hydra", 1050002, "Link hydra")
+	if oidcButton(f.Ui.Nodes, "unlink", "hydra") != nil {
+		t.Fatal("unlink offered for a provider that is not linked")
+	}
+	_, resp, err := b.sdk.FrontendAPI.UpdateSettingsFlow(ctx).Flow(f.Id).
+		UpdateSettingsFlowBody(oidcSettingsBody("hydra", "", sdkCSRF(t, f.Ui.Nodes), nil)).Execute()
+	to := wantLocationChange(t, "link", resp, err)
+	if q := mustURL(to).Query(); q.Get("prompt") != "login" || !strings.HasPrefix(q.Get("state"), f.Id+".") {
+		t.Fatalf("a link must make the provider sign the user in again: %s", to)
+	}
+	id := wantFlowPage(t, "link", b.visit(t, to, nil), in.publicURL+"ui/settings")
+	if id != f.Id {
+		t.Fatalf("link came back to flow %s, want %s", id, f.Id)
+	}
+	done, resp, err := b.sdk.FrontendAPI.GetSettingsFlow(ctx).Id(id).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if done.State != "success" || !containsID(sdkMessageIDs(done.Ui.Messages), 1050001) {
+		t.Fatalf("after linking: state %v messages %v", done.State, sdkMessageIDs(done.Ui.Messages))
+	}
+	wantButton(t, "settings after linking", done.Ui.Nodes, "unlink", "hydra", 1050003, "Unlink hydra")
+	if oidcButton(done.Ui.Nodes, "link", "hydra") != nil {
+		t.Fatal("link still offered after linking")
+	}
+	ident := in.identityWith(t, acct.ID)
+	if got := credentialIdentifiers(ident, "oidc"); !slices.Equal(got, []string{"hydra:" + ada.Subject}) {
+		t.Fatalf("oidc identifiers after linking %v", got)
+	}
+	if got := credentialIdentifiers(ident, "password"); !slices.Equal(got, []string{email}) {
+		t.Fatalf("password identifiers after linking %v", got)
+	}
+
+	// The provider now signs in to this account.
+	other := newBrowser(t, in)
+	if s := other.signInWith(t, "hydra", nil); s.Identity.Id != acct.ID {
+		t.Fatalf("sign-in with the linked provider: identity %s, want %s", s.Identity.Id, acct.ID)
+	}
+
+	// Linking it again (a forged submit: the button is gone) is refused.
+	f = settings(b)
+	_, resp, err = b.sdk.FrontendAPI.UpdateSettingsFlow(ctx).Flow(f.Id).
+		UpdateSettingsFlowBody(oidcSettingsBody("hydra", "", sdkCSRF(t, f.Ui.Nodes), nil)).Execute()
+	if bad := sdkFlowError(t, "link twice", resp, err, http.StatusBadRequest); !containsID(bad.messageIDs(), 4000001) {
+		t.Fatalf("link twice: messages %v", bad.messageIDs())
+	}
+
+	// Unlink: the password remains.
+	f = settings(b)
+	res, resp, err := b.sdk.FrontendAPI.UpdateSettingsFlow(ctx).Flow(f.Id).
+		UpdateSettingsFlowBody(oidcSettingsBody("", "hydra", sdkCSRF(t, f.Ui.Nodes), nil)).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if res.State != "success" || !containsID(sdkMessageIDs(res.Ui.Messages), 1050001) || oidcButton(res.Ui.Nodes, "link", "hydra") == nil {
+		t.Fatalf("unlink: state %v messages %v nodes %s", res.State, sdkMessageIDs(res.Ui.Messages), nodesJSON(res.Ui.Nodes))
+	}
+	if got := credentialIdentifiers(in.identityWith(t, acct.ID), "oidc"); got != nil {
+		t.Fatalf("oidc credential after unlinking: %v", got)
+	}
+
+	// An account with only the provider: no unlink button, and a forged
+	// unlink is refused with nothing changed.
+	c := newBrowser(t, in)
+	s := c.signInWith(t, "hydra", map[string]any{"login_hint": only.Subject})
+	f = settings(c)
+	if oidcButton(f.Ui.Nodes, "unlink", "hydra") != nil || oidcButton(f.Ui.Nodes, "link", "hydra") != nil {
+		t.Fatalf("settings of a provider-only account: %s", nodesJSON(f.Ui.Nodes))
+	}
+	before := in.identityWith(t, s.Identity.Id)
+	_, resp, err = c.sdk.FrontendAPI.UpdateSettingsFlow(ctx).Flow(f.Id).
+		UpdateSettingsFlowBody(oidcSettingsBody("", "hydra", sdkCSRF(t, f.Ui.Nodes), nil)).Execute()
+	bad := sdkFlowError(t, "unlink of the last credential", resp, err, http.StatusBadRequest)
+	if len(bad.UI.Messages) != 1 || bad.UI.Messages[0].ID != 4000001 ||
+		bad.UI.Messages[0].Text != "This is the last way to sign in to your account: it cannot be unlinked." {
+		t.Fatalf("unlink of the last credential: messages %+v", bad.UI.Messages)
+	}
+	after := in.identityWith(t, s.Identity.Id)
+	if !slices.Equal(credentialIdentifiers(after, "oidc"), []string{"hydra:" + only.Subject}) || !after.UpdatedAt.Equal(*before.UpdatedAt) {
+		t.Fatalf("refused unlink changed the identity: %v, updated %v → %v", credentialIdentifiers(after, "oidc"), before.UpdatedAt, after.UpdatedAt)
+	}
+	c.whoami(t)
+
+	// The password account links the provider account of the other one:
+	// 4000027, nothing linked.
+	f = settings(b)
+	_, resp, err = b.sdk.FrontendAPI.UpdateSettingsFlow(ctx).Flow(f.Id).
+		UpdateSettingsFlowBody(oidcSettingsBody("hydra", "", sdkCSRF(t, f.Ui.Nodes), map[string]any{"login_hint": only.Subject})).Execute()
+	to = wantLocationChange(t, "link of another identity's account", resp, err)
+	wantFlowPage(t, "link of another identity's account", b.visit(t, to, nil), in.publicURL+"ui/settings")
+	dup, resp, err := b.sdk.FrontendAPI.GetSettingsFlow(ctx).Id(f.Id).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if dup.State == "success" || !containsID(sdkMessageIDs(dup.Ui.Messages), 4000027) {
+		t.Fatalf("link of another identity's account: state %v messages %v", dup.State, sdkMessageIDs(dup.Ui.Messages))
+	}
+	if got := credentialIdentifiers(in.identityWith(t, acct.ID), "oidc"); got != nil {
+		t.Fatalf("another identity's provider account linked: %v", got)
+	}
+}
+
+// TestOIDCSettingsPrivileged: linking and unlinking need a privileged
+// session. Past privileged_session_max_age the settings flow answers an
+// API client and a browser's JSON submit with 403 session_refresh_required
+// (redirect_browser_to a refresh login that returns to the flow), and a
+// browser's form post with a 303 there; after the refresh the link goes
+// through.
+func TestOIDCSettingsPrivileged(t *testing.T) {
+	t.Parallel()
+	h := sharedHydra(t)
+	ada := hydraUser("priv")
+	hy := &oidcSpec{ID: "hydra", Hydra: h, User: ada}
+	in := startInstance(t, instanceOptions{OIDC: oidcProviders(t, hy), GlobalKratos: []string{"privileged_session_max_age 2s"}})
+	email, pw := randEmail(), randPassword()
+	acct := admCreate(t, in, email, pw)
+	b := newBrowser(t, in)
+	b.login(t, email, pw)
+	tok, _ := loginNative(t, in, email, pw)
+	time.Sleep(2200 * time.Millisecond)
+
+	f, resp, err := b.sdk.FrontendAPI.CreateBrowserSettingsFlow(ctx).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	wantRefresh := func(what, to string) {
+		t.Helper()
+		u := mustURL(to)
+		if u.Path != "/self-service/login/browser" || u.Query().Get("refresh") != "true" ||
+			u.Query().Get("return_to") != in.publicURL+"ui/settings?flow="+f.Id {
+			t.Fatalf("%s: refresh URL %s", what, to)
+		}
+	}
+	for _, body := range []ory.UpdateSettingsFlowBody{
+		oidcSettingsBody("hydra", "", sdkCSRF(t, f.Ui.Nodes), nil),
+		oidcSettingsBody("", "hydra", sdkCSRF(t, f.Ui.Nodes), nil),
+	} {
+		_, resp, err = b.sdk.FrontendAPI.UpdateSettingsFlow(ctx).Flow(f.Id).UpdateSettingsFlowBody(body).Execute()
+		e := decodeError(t, http.StatusForbidden, sdkErrBody(t, err))
+		if resp.StatusCode != http.StatusForbidden || e.Error.ID != "session_refresh_required" {
+			t.Fatalf("stale browser session: %d %+v", resp.StatusCode, e)
+		}
+		wantRefresh("stale browser session (JSON)", e.RedirectBrowserTo)
+	}
+	form := url.Values{"method": {"oidc"}, "link": {"hydra"}, "csrf_token": {sdkCSRF(t, f.Ui.Nodes)}}
+	r, body := do(t, b.hc, "POST", in.apiBase+"/self-service/settings?flow="+f.Id,
+		hdr{"Accept": "text/html", "Content-Type": "application/x-www-form-urlencoded"}, []byte(form.Encode()))
+	wantStatus(t, r, body, http.StatusSeeOther)
+	wantRefresh("stale browser session (form)", r.Header.Get("Location"))
+
+	api := in.api()
+	nf, resp, err := api.FrontendAPI.CreateNativeSettingsFlow(ctx).XSessionToken(tok).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	_, resp, err = api.FrontendAPI.UpdateSettingsFlow(ctx).Flow(nf.Id).XSessionToken(tok).
+		UpdateSettingsFlowBody(oidcSettingsBody("hydra", "", "", nil)).Execute()
+	if e := decodeError(t, http.StatusForbidden, sdkErrBody(t, err)); resp.StatusCode != http.StatusForbidden || e.Error.ID != "session_refresh_required" {
+		t.Fatalf("stale API session: %d %+v", resp.StatusCode, e)
+	}
+	if got := credentialIdentifiers(in.identityWith(t, acct.ID), "oidc"); got != nil {
+		t.Fatalf("linked on a stale session: %v", got)
+	}
+
+	// The refresh login, then the link on the same flow.
+	lf, resp, err := b.sdk.FrontendAPI.CreateBrowserLoginFlow(ctx).Refresh(true).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	pwBody := ory.NewUpdateLoginFlowWithPasswordMethod(email, "password", pw)
+	pwBody.SetCsrfToken(sdkCSRF(t, lf.Ui.Nodes))
+	_, resp, err = b.sdk.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).
+		UpdateLoginFlowBody(ory.UpdateLoginFlowWithPasswordMethodAsUpdateLoginFlowBody(pwBody)).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	_, resp, err = b.sdk.FrontendAPI.UpdateSettingsFlow(ctx).Flow(f.Id).
+		UpdateSettingsFlowBody(oidcSettingsBody("hydra", "", sdkCSRF(t, f.Ui.Nodes), nil)).Execute()
+	to := wantLocationChange(t, "link after the refresh", resp, err)
+	wantFlowPage(t, "link after the refresh", b.visit(t, to, nil), in.publicURL+"ui/settings")
+	done, resp, err := b.sdk.FrontendAPI.GetSettingsFlow(ctx).Id(f.Id).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if done.State != "success" {
+		t.Fatalf("link after the refresh: state %v messages %+v", done.State, done.Ui.Messages)
+	}
+	if got := credentialIdentifiers(in.identityWith(t, acct.ID), "oidc"); !slices.Equal(got, []string{"hydra:" + ada.Subject}) {
+		t.Fatalf("oidc identifiers after the link %v", got)
 	}
 }
