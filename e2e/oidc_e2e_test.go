@@ -524,3 +524,109 @@ func TestOIDCSettingsPrivileged(t *testing.T) {
 		t.Fatalf("oidc identifiers after the link %v", got)
 	}
 }
+
+// TestOIDCAccountLinking: the provider's (verified) email belongs to a
+// password account: nothing is created or merged; the browser lands on a
+// login flow (active oidc, 1010016, the identifier hidden) where the
+// password of that account links the provider and signs in with both
+// methods. Signing in to another account on that flow links nothing
+// (4010009).
+func TestOIDCAccountLinking(t *testing.T) {
+	t.Parallel()
+	h := sharedHydra(t)
+	ada := hydraUser("linking")
+	hy := &oidcSpec{ID: "hydra", Hydra: h, User: ada, Lines: []string{"label Hydra"}}
+	in := startInstance(t, instanceOptions{OIDC: oidcProviders(t, hy)})
+	pw := randPassword()
+	owner := admCreate(t, in, ada.email(), pw)
+	otherEmail := randEmail()
+	other := admCreate(t, in, otherEmail, pw)
+
+	linkingFlow := func(b *browser) *ory.LoginFlow {
+		t.Helper()
+		lf0, to := b.startOIDCLogin(t, "hydra", nil)
+		id := wantFlowPage(t, "provider account with a taken email", b.visit(t, to, nil), "http://127.0.0.1:4455/login")
+		if id == lf0.Id {
+			t.Fatal("account linking reused the first login flow")
+		}
+		lf, resp, err := b.sdk.FrontendAPI.GetLoginFlow(ctx).Id(id).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		if lf.GetActive() != "oidc" || len(lf.Ui.Messages) != 1 || lf.Ui.Messages[0].Id != 1010016 {
+			t.Fatalf("linking flow: active %q messages %+v", lf.GetActive(), lf.Ui.Messages)
+		}
+		m := lf.Ui.Messages[0]
+		if m.Type != "info" || m.Context["duplicateIdentifier"] != ada.email() || m.Context["duplicate_identifier"] != ada.email() ||
+			m.Context["provider"] != "Hydra" || !strings.Contains(m.Text, `"`+ada.email()+`"`) || !strings.Contains(m.Text, `at "Hydra"`) {
+			t.Fatalf("1010016: %+v", m)
+		}
+		if types, _ := m.Context["available_credential_types"].([]any); len(types) != 1 || types[0] != "password" {
+			t.Fatalf("1010016 available_credential_types %v", m.Context["available_credential_types"])
+		}
+		idn := sdkNode(lf.Ui.Nodes, "identifier")
+		if idn == nil || idn.Attributes.UiNodeInputAttributes.Type != "hidden" || idn.Group != "default" || inputValue(lf.Ui.Nodes, "identifier") != ada.email() {
+			t.Fatalf("identifier node: %s", nodesJSON(lf.Ui.Nodes))
+		}
+		if sdkNode(lf.Ui.Nodes, "password") == nil {
+			t.Fatalf("no password node on the linking flow: %s", nodesJSON(lf.Ui.Nodes))
+		}
+		b.wantNoSession(t, "before proving the account")
+		return lf
+	}
+	pwLogin := func(b *browser, lf *ory.LoginFlow, email string) (*ory.SuccessfulNativeLogin, *http.Response, error) {
+		body := ory.NewUpdateLoginFlowWithPasswordMethod(email, "password", pw)
+		body.SetCsrfToken(sdkCSRF(t, lf.Ui.Nodes))
+		return b.sdk.FrontendAPI.UpdateLoginFlow(ctx).Flow(lf.Id).
+			UpdateLoginFlowBody(ory.UpdateLoginFlowWithPasswordMethodAsUpdateLoginFlowBody(body)).Execute()
+	}
+	noLinks := func(what string) {
+		t.Helper()
+		for _, id := range []string{owner.ID, other.ID} {
+			if got := credentialIdentifiers(in.identityWith(t, id), "oidc"); got != nil {
+				t.Fatalf("%s: identity %s has oidc identifiers %v", what, id, got)
+			}
+		}
+		if n := len(in.identities(t)); n != 2 {
+			t.Fatalf("%s: %d identities, want the 2 password accounts", what, n)
+		}
+	}
+
+	// Another account's password on the linking flow: 4010009.
+	b := newBrowser(t, in)
+	lf := linkingFlow(b)
+	noLinks("linking flow")
+	_, resp, err := pwLogin(b, lf, otherEmail)
+	bad := sdkFlowError(t, "other account on the linking flow", resp, err, http.StatusBadRequest)
+	if !containsID(bad.messageIDs(), 4010009) {
+		t.Fatalf("other account on the linking flow: messages %+v", bad.UI.Messages)
+	}
+	b.wantNoSession(t, "other account on the linking flow")
+	noLinks("other account on the linking flow")
+
+	// The owner's password: linked, signed in with both methods.
+	b2 := newBrowser(t, in)
+	lf = linkingFlow(b2)
+	res, resp, err := pwLogin(b2, lf, ada.email())
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	wantOIDCMethods(t, "password on the linking flow", &res.Session, "hydra", "password", "oidc")
+	if res.Session.Identity.Id != owner.ID {
+		t.Fatalf("signed in to %s, want %s", res.Session.Identity.Id, owner.ID)
+	}
+	wantOIDCMethods(t, "whoami after linking", b2.whoami(t), "hydra", "password", "oidc")
+	ident := in.identityWith(t, owner.ID, "oidc")
+	if got := credentialIdentifiers(ident, "oidc"); !slices.Equal(got, []string{"hydra:" + ada.Subject}) {
+		t.Fatalf("oidc identifiers after linking %v", got)
+	}
+	if p := oidcCredentialProviders(t, ident); len(p) != 1 || p[0]["subject"] != ada.Subject || !strings.HasPrefix(p[0]["initial_id_token"].(string), "eyJ") {
+		t.Fatalf("linked credential %v", p)
+	}
+	if n := len(in.identities(t)); n != 2 {
+		t.Fatalf("%d identities after linking, want 2", n)
+	}
+	// From now on the provider signs in to that account directly.
+	b3 := newBrowser(t, in)
+	s := b3.signInWith(t, "hydra", nil)
+	wantOIDCMethods(t, "sign-in after linking", s, "hydra", "oidc")
+	if s.Identity.Id != owner.ID {
+		t.Fatalf("sign-in after linking: identity %s, want %s", s.Identity.Id, owner.ID)
+	}
+}
