@@ -16,6 +16,8 @@ import (
 	"time"
 
 	ory "github.com/ory/client-go"
+
+	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc/provider/oidctest"
 )
 
 // TestOIDCSignUpSignIn: a browser signs up through Hydra from the login
@@ -628,5 +630,232 @@ func TestOIDCAccountLinking(t *testing.T) {
 	wantOIDCMethods(t, "sign-in after linking", s, "hydra", "oidc")
 	if s.Identity.Id != owner.ID {
 		t.Fatalf("sign-in after linking: identity %s, want %s", s.Identity.Id, owner.ID)
+	}
+}
+
+// reasonCallback is the error of a callback that is not the browser's.
+const reasonCallback = "The OpenID Connect callback does not belong to this browser's flow. Please start again."
+
+// withQuery is u with its query parameters set to the values in set.
+func withQuery(u *url.URL, set map[string]string) string {
+	c := *u
+	q := c.Query()
+	for k, v := range set {
+		if v == "" {
+			q.Del(k)
+			continue
+		}
+		q.Set(k, v)
+	}
+	c.RawQuery = q.Encode()
+	return c.String()
+}
+
+// TestOIDCCallbackAttacks: the callback only completes the flow of the
+// browser that started it, with the state it was sent with, once — a
+// forged state, a replay, another browser and another request's code
+// are refused, and the real callback still works after the attempts that
+// are refused before it is used.
+func TestOIDCCallbackAttacks(t *testing.T) {
+	t.Parallel()
+	h := sharedHydra(t)
+	victim, attacker := hydraUser("victim"), hydraUser("attacker")
+	hy := &oidcSpec{ID: "hydra", Hydra: h, User: victim}
+	mock := oidctest.New()
+	t.Cleanup(mock.Close)
+	mk := &oidcSpec{ID: "mock", Mock: mock}
+	in := startInstance(t, instanceOptions{OIDC: oidcProviders(t, hy, mk)})
+	h.setUser(attacker.Subject, attacker)
+	errorPage := func(b *browser, what, u string) {
+		t.Helper()
+		if e := b.wantErrorPage(t, what, b.visit(t, u, nil)); e.Code != http.StatusBadRequest || e.Reason != reasonCallback {
+			t.Fatalf("%s: error %+v", what, e)
+		}
+	}
+
+	t.Run("forged state", func(t *testing.T) {
+		b := newBrowser(t, in)
+		f, to := b.startOIDCLogin(t, "hydra", nil)
+		cb := b.toCallback(t, to)
+		for what, u := range map[string]string{
+			"state with another secret":          withQuery(cb, map[string]string{"state": f.Id + ".forged"}),
+			"state of an unknown flow":           withQuery(cb, map[string]string{"state": admRandUUID() + ".forged"}),
+			"no state":                           withQuery(cb, map[string]string{"state": ""}),
+			"the flow's id alone":                withQuery(cb, map[string]string{"state": f.Id}),
+			"state at another provider's path":   strings.Replace(cb.String(), "/callback/hydra", "/callback/mock", 1),
+			"forged error with the flow's state": withQuery(cb, map[string]string{"state": f.Id + ".x", "code": "", "error": "access_denied"}),
+		} {
+			errorPage(b, what, u)
+		}
+		// A JSON client gets the error itself.
+		r, body := do(t, b.hc, "GET", withQuery(cb, map[string]string{"state": f.Id + ".forged"}), hdr{"Accept": "application/json"}, nil)
+		if e := decodeError(t, http.StatusBadRequest, body); r.StatusCode != http.StatusBadRequest || e.Error.Reason != reasonCallback {
+			t.Fatalf("forged state (JSON): %d %s", r.StatusCode, body)
+		}
+		// Nothing was taken: the real callback signs in.
+		wantStop(t, "real callback after forged ones", b.visit(t, cb.String(), nil), in.publicURL)
+		s := b.whoami(t)
+		wantOIDCMethods(t, "real callback after forged ones", s, "hydra", "oidc")
+
+		// Replayed, in the same browser and in another: refused, no
+		// second session.
+		errorPage(b, "replayed callback", cb.String())
+		errorPage(newBrowser(t, in), "replayed callback in another browser", cb.String())
+		sessions, resp, err := in.identityAdmin().ListIdentitySessions(ctx, s.Identity.Id).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		if len(sessions) != 1 || sessions[0].Id != s.Id {
+			t.Fatalf("sessions of the identity after replays: %d", len(sessions))
+		}
+	})
+
+	t.Run("another browser", func(t *testing.T) {
+		// The attacker's callback (the attacker's provider account) in the
+		// victim's browser: no continuity cookie for that flow — refused,
+		// and the flow is untouched for its own browser.
+		a := newBrowser(t, in)
+		_, to := a.startOIDCLogin(t, "hydra", map[string]any{"login_hint": attacker.Subject})
+		cb := a.toCallback(t, to)
+		v := newBrowser(t, in)
+		v.startOIDCLogin(t, "hydra", nil) // the victim's own continuity cookie, for another flow
+		errorPage(v, "callback in another browser", cb.String())
+		v.wantNoSession(t, "callback in another browser")
+		wantStop(t, "callback in its own browser", a.visit(t, cb.String(), nil), in.publicURL)
+		s := a.whoami(t)
+		if got := credentialIdentifiers(in.identityWith(t, s.Identity.Id), "oidc"); !slices.Equal(got, []string{"hydra:" + attacker.Subject}) {
+			t.Fatalf("attacker's own sign-in: %v", got)
+		}
+	})
+
+	t.Run("code injection", func(t *testing.T) {
+		// The code of the attacker's authorization request delivered with
+		// the victim's state: the token endpoint refuses it (PKCE: the
+		// victim's verifier does not match the attacker's challenge).
+		a := newBrowser(t, in)
+		_, to := a.startOIDCLogin(t, "hydra", map[string]any{"login_hint": attacker.Subject})
+		cbA := a.toCallback(t, to)
+		v := newBrowser(t, in)
+		fv, to := v.startOIDCLogin(t, "hydra", nil)
+		cbV := v.toCallback(t, to)
+		before := len(in.identities(t))
+		injected := withQuery(cbV, map[string]string{"code": cbA.Query().Get("code")})
+		id := wantFlowPage(t, "injected code", v.visit(t, injected, nil), "http://127.0.0.1:4455/login")
+		lf, resp, err := v.sdk.FrontendAPI.GetLoginFlow(ctx).Id(id).Execute()
+		wantSDKStatus(t, resp, err, http.StatusOK)
+		if id != fv.Id || len(lf.Ui.Messages) != 1 || lf.Ui.Messages[0].Id != 4000001 ||
+			lf.Ui.Messages[0].Text != "The identity provider's answer could not be verified, please try again." {
+			t.Fatalf("injected code: flow %s messages %+v", id, lf.Ui.Messages)
+		}
+		v.wantNoSession(t, "injected code")
+		if n := len(in.identities(t)); n != before {
+			t.Fatalf("injected code: %d identities, want %d", n, before)
+		}
+		// The authorization request was used up by the attempt.
+		errorPage(v, "the victim's own callback after the injection", cbV.String())
+		// The flow itself goes on: the button again signs the victim in.
+		_, resp, err = v.sdk.FrontendAPI.UpdateLoginFlow(ctx).Flow(fv.Id).
+			UpdateLoginFlowBody(oidcLoginBody("hydra", sdkCSRF(t, lf.Ui.Nodes), nil)).Execute()
+		to = wantLocationChange(t, "retry after the injection", resp, err)
+		wantStop(t, "retry after the injection", v.visit(t, to, nil), in.publicURL)
+		if s := v.whoami(t); !slices.Equal(credentialIdentifiers(in.identityWith(t, s.Identity.Id), "oidc"), []string{"hydra:" + victim.Subject}) {
+			t.Fatalf("retry signed in identity %s", s.Identity.Id)
+		}
+	})
+
+	t.Run("forged ID token", func(t *testing.T) {
+		// Hydra always signs the right nonce: the in-process provider
+		// (configured beside it) forges what Hydra would not.
+		wrongKey := oidctest.New()
+		wrongKey.Close()
+		for _, tc := range []struct {
+			name string
+			set  func(s *oidctest.Server)
+		}{
+			{"wrong nonce", func(s *oidctest.Server) { s.MutateIDToken = func(c map[string]any) { c["nonce"] = "another-nonce" } }},
+			{"no nonce", func(s *oidctest.Server) { s.MutateIDToken = func(c map[string]any) { delete(c, "nonce") } }},
+			{"signed with another key", func(s *oidctest.Server) { s.SignWith = wrongKey.Key() }},
+			{"another audience", func(s *oidctest.Server) { s.MutateIDToken = func(c map[string]any) { c["aud"] = "another-client" } }},
+			{"another issuer", func(s *oidctest.Server) { s.MutateIDToken = func(c map[string]any) { c["iss"] = "https://evil.example" } }},
+			{"expired", func(s *oidctest.Server) { s.MutateIDToken = func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() } }},
+		} {
+			mock.Set(tc.set)
+			b := newBrowser(t, in)
+			f, to := b.startOIDCLogin(t, "mock", nil)
+			id := wantFlowPage(t, tc.name, b.visit(t, to, nil), "http://127.0.0.1:4455/login")
+			lf, resp, err := b.sdk.FrontendAPI.GetLoginFlow(ctx).Id(id).Execute()
+			wantSDKStatus(t, resp, err, http.StatusOK)
+			if id != f.Id || len(lf.Ui.Messages) != 1 || lf.Ui.Messages[0].Id != 4000001 ||
+				lf.Ui.Messages[0].Text != "The identity provider's answer could not be verified, please try again." {
+				t.Fatalf("%s: flow %s messages %+v", tc.name, id, lf.Ui.Messages)
+			}
+			b.wantNoSession(t, tc.name)
+			mock.Set(func(s *oidctest.Server) { s.MutateIDToken, s.SignWith = nil, nil })
+		}
+		for _, ident := range in.identities(t) {
+			if got := credentialIdentifiers(in.identityWith(t, ident.Id), "oidc"); slices.Contains(got, "mock:user-1") {
+				t.Fatalf("a forged ID token made an identity: %v", got)
+			}
+		}
+		// The same provider with honest tokens signs in.
+		s := newBrowser(t, in).signInWith(t, "mock", nil)
+		wantOIDCMethods(t, "honest ID token", s, "mock", "oidc")
+	})
+}
+
+// reasonUnavailable is the flow message (4000001) of a provider that does
+// not answer.
+const reasonUnavailable = "The identity provider is unavailable, please try again later."
+
+// TestOIDCProviderDown: the provider goes down between the browser's
+// redirect and its return (the code cannot be exchanged), and a provider
+// that was never reached cannot be discovered: the flow comes back with a
+// 4000001 message, never a 5xx, and nothing is created.
+func TestOIDCProviderDown(t *testing.T) {
+	t.Parallel()
+	h := startHydra(t)
+	hy := &oidcSpec{ID: "hydra", Hydra: h, User: hydraUser("down")}
+	// Never used before Hydra stops: its discovery has not happened yet.
+	cold := &oidcSpec{ID: "cold", Hydra: h, User: hydraUser("cold")}
+	in := startInstance(t, instanceOptions{OIDC: oidcProviders(t, hy, cold)})
+
+	b := newBrowser(t, in)
+	f, to := b.startOIDCLogin(t, "hydra", nil)
+	cb := b.toCallback(t, to)
+	h.stop()
+	id := wantFlowPage(t, "callback with the provider down", b.visit(t, cb.String(), nil), "http://127.0.0.1:4455/login")
+	lf, resp, err := b.sdk.FrontendAPI.GetLoginFlow(ctx).Id(id).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	if id != f.Id || len(lf.Ui.Messages) != 1 || lf.Ui.Messages[0].Id != 4000001 || lf.Ui.Messages[0].Text != reasonUnavailable {
+		t.Fatalf("callback with the provider down: flow %s messages %+v", id, lf.Ui.Messages)
+	}
+	b.wantNoSession(t, "callback with the provider down")
+
+	// The other provider's button: discovery fails, the flow answers 400
+	// with the message (JSON), or 303 back to its page (form).
+	f2, resp, err := b.sdk.FrontendAPI.CreateBrowserLoginFlow(ctx).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	_, resp, err = b.sdk.FrontendAPI.UpdateLoginFlow(ctx).Flow(f2.Id).
+		UpdateLoginFlowBody(oidcLoginBody("cold", sdkCSRF(t, f2.Ui.Nodes), nil)).Execute()
+	bad := sdkFlowError(t, "button of a provider that is down", resp, err, http.StatusBadRequest)
+	if len(bad.UI.Messages) != 1 || bad.UI.Messages[0].ID != 4000001 || bad.UI.Messages[0].Text != reasonUnavailable {
+		t.Fatalf("button of a provider that is down: messages %+v", bad.UI.Messages)
+	}
+	form := url.Values{"method": {"oidc"}, "provider": {"cold"}, "csrf_token": {sdkCSRF(t, f2.Ui.Nodes)}}
+	r, body := do(t, b.hc, "POST", in.apiBase+"/self-service/login?flow="+f2.Id,
+		hdr{"Accept": "text/html", "Content-Type": "application/x-www-form-urlencoded"}, []byte(form.Encode()))
+	wantStatus(t, r, body, http.StatusSeeOther)
+	if loc := r.Header.Get("Location"); loc != "http://127.0.0.1:4455/login?flow="+f2.Id {
+		t.Fatalf("form post with the provider down: Location %s", loc)
+	}
+	// A sign-up too.
+	rf, resp, err := b.sdk.FrontendAPI.CreateBrowserRegistrationFlow(ctx).Execute()
+	wantSDKStatus(t, resp, err, http.StatusOK)
+	_, resp, err = b.sdk.FrontendAPI.UpdateRegistrationFlow(ctx).Flow(rf.Id).
+		UpdateRegistrationFlowBody(oidcRegistrationBody("cold", sdkCSRF(t, rf.Ui.Nodes), nil, nil)).Execute()
+	bad = sdkFlowError(t, "sign-up with a provider that is down", resp, err, http.StatusBadRequest)
+	if len(bad.UI.Messages) != 1 || bad.UI.Messages[0].ID != 4000001 || bad.UI.Messages[0].Text != reasonUnavailable {
+		t.Fatalf("sign-up with a provider that is down: messages %+v", bad.UI.Messages)
+	}
+	if n := len(in.identities(t)); n != 0 {
+		t.Fatalf("%d identities with the provider down", n)
 	}
 }
