@@ -774,8 +774,12 @@ func TestOIDCCallbackAttacks(t *testing.T) {
 			{"no nonce", func(s *oidctest.Server) { s.MutateIDToken = func(c map[string]any) { delete(c, "nonce") } }},
 			{"signed with another key", func(s *oidctest.Server) { s.SignWith = wrongKey.Key() }},
 			{"another audience", func(s *oidctest.Server) { s.MutateIDToken = func(c map[string]any) { c["aud"] = "another-client" } }},
-			{"another issuer", func(s *oidctest.Server) { s.MutateIDToken = func(c map[string]any) { c["iss"] = "https://evil.example" } }},
-			{"expired", func(s *oidctest.Server) { s.MutateIDToken = func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() } }},
+			{"another issuer", func(s *oidctest.Server) {
+				s.MutateIDToken = func(c map[string]any) { c["iss"] = "https://evil.example" }
+			}},
+			{"expired", func(s *oidctest.Server) {
+				s.MutateIDToken = func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() }
+			}},
 		} {
 			mock.Set(tc.set)
 			b := newBrowser(t, in)

@@ -2,7 +2,7 @@ package e2e
 
 // A real OpenID provider for the oidc method's end-to-end tests: Ory Hydra
 // v2.3.0 (the program of the e2e/hydra tools module, built once into the
-// user's cache), on loopback with the in-memory database, and a small
+// user's cache), on loopback with a SQLite database of its own, and a small
 // login/consent app of the test's own that signs a given test user in with
 // given claims (this is how Kratos's own end-to-end tests do social
 // sign-in).
@@ -74,6 +74,7 @@ type hydraProvider struct {
 	done chan struct{}
 	logs *syncBuffer
 	app  *httptest.Server
+	dir  string // the database's directory
 
 	mu       sync.Mutex
 	byClient map[string]oidcUser
@@ -163,7 +164,7 @@ func buildHydra() (string, error) {
 	cmd := exec.Command("go", "build", "-tags", "sqlite", "-trimpath", "-o", tmp, "github.com/ory/hydra/v2")
 	cmd.Dir = modDir
 	// The test's GOFLAGS (-tags=nobadger,…) belong to caddy-kratos; Hydra's
-	// in-memory database is sqlite, which needs cgo.
+	// database is sqlite, which needs cgo.
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly", "CGO_ENABLED=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("%v\n%s", err, out)
@@ -235,10 +236,27 @@ func newHydra(bin string) (*hydraProvider, error) {
 		byHint:   map[string]oidcUser{},
 		done:     make(chan struct{}),
 	}
+	// A database file, not Hydra's DSN=memory: that is SQLite's shared
+	// in-memory cache, whose table locks make parallel sign-ins fail at
+	// random ("Unable to serialize access due to a concurrent update").
+	// In WAL mode with every transaction taking the write lock at its
+	// start and a busy timeout, concurrent writers wait for each other.
+	dir, err := os.MkdirTemp("", "caddy-kratos-hydra-")
+	if err != nil {
+		return nil, err
+	}
+	h.dir = dir
+	dsn := "DSN=sqlite://" + filepath.Join(dir, "hydra.sqlite") + "?_fk=true&mode=rwc&_journal_mode=WAL&_txlock=immediate&_busy_timeout=30000"
+	migrate := exec.Command(bin, "migrate", "sql", "up", "--read-from-env", "--yes")
+	migrate.Env = append(os.Environ(), dsn)
+	if out, err := migrate.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("hydra migrate sql up: %v\n%s", err, out)
+	}
 	h.app = httptest.NewServer(http.HandlerFunc(h.serveApp))
 	h.cmd = exec.Command(bin, "serve", "all", "--dev", "--sqa-opt-out")
 	h.cmd.Env = append(os.Environ(),
-		"DSN=memory",
+		dsn,
 		"URLS_SELF_ISSUER="+h.Issuer,
 		"URLS_LOGIN="+h.app.URL+"/login",
 		"URLS_CONSENT="+h.app.URL+"/consent",
@@ -255,6 +273,7 @@ func newHydra(bin string) (*hydraProvider, error) {
 	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := h.cmd.Start(); err != nil {
 		h.app.Close()
+		os.RemoveAll(h.dir)
 		return nil, err
 	}
 	go func() { _ = h.cmd.Wait(); close(h.done) }()
@@ -270,6 +289,7 @@ func newHydra(bin string) (*hydraProvider, error) {
 		select {
 		case <-h.done:
 			h.app.Close()
+			os.RemoveAll(h.dir)
 			return nil, fmt.Errorf("hydra exited at start:\n%s", h.logs.tail(8<<10))
 		default:
 		}
@@ -280,9 +300,8 @@ func newHydra(bin string) (*hydraProvider, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// Hydra makes its signing keys on first use; two parallel first
-	// authorizations on the in-memory database then collide ("Unable to
-	// serialize access due to a concurrent update") and one is sent back
-	// with an error. Reading the key set makes both keys now.
+	// authorizations would both make them, and one is sent back with an
+	// error. Reading the key set makes both keys now.
 	resp, err := http.Get(h.Issuer + ".well-known/jwks.json")
 	if err != nil {
 		h.stop()
@@ -296,7 +315,8 @@ func newHydra(bin string) (*hydraProvider, error) {
 	return h, nil
 }
 
-// stop ends Hydra (SIGTERM, then SIGKILL) and the login/consent app.
+// stop ends Hydra (SIGTERM, then SIGKILL) and the login/consent app, and
+// removes its database.
 func (h *hydraProvider) stop() {
 	if h.cmd.Process != nil {
 		select {
@@ -312,6 +332,7 @@ func (h *hydraProvider) stop() {
 		}
 	}
 	h.app.Close()
+	os.RemoveAll(h.dir)
 }
 
 // registerClient creates an OAuth 2.0 client (authorization code with
