@@ -36,8 +36,14 @@ func TestOIDCSignUpSignIn(t *testing.T) {
 	f, resp, err := b.sdk.FrontendAPI.CreateBrowserLoginFlow(ctx).Execute()
 	wantSDKStatus(t, resp, err, http.StatusOK)
 	wantButton(t, "login flow", f.Ui.Nodes, "provider", "hydra", 1010002, "Sign in with Hydra")
-	if f.Ui.Nodes[1].Group != "oidc" {
-		t.Fatalf("the provider's button is not first after csrf_token: %+v", f.Ui.Nodes[1])
+	// The default group (csrf_token, identifier), then the methods'
+	// groups with the providers first, as Kratos sorts them.
+	var groups []string
+	for _, n := range f.Ui.Nodes {
+		groups = append(groups, n.Group+":"+n.Attributes.UiNodeInputAttributes.Name)
+	}
+	if !slices.Equal(groups, []string{"default:csrf_token", "default:identifier", "oidc:provider", "password:password", "password:method"}) {
+		t.Fatalf("login nodes %v", groups)
 	}
 	_, resp, err = b.sdk.FrontendAPI.UpdateLoginFlow(ctx).Flow(f.Id).
 		UpdateLoginFlowBody(oidcLoginBody("hydra", sdkCSRF(t, f.Ui.Nodes), nil)).Execute()

@@ -525,7 +525,8 @@ func New(cfg Config, store sessionstore.Storage, logger *zap.Logger) (*Engine, e
 	e.pages = ui.New(ui.Config{Prefix: e.cfg.UIPrefix, ProductName: e.cfg.UIProductName, LogoURL: e.cfg.UILogoURL,
 		PrimaryColor: e.cfg.UIPrimaryColor, AllowedReturnURLs: e.cfg.AllowedReturnURLs, UIURLs: e.cfg.UIURLs,
 		RegistrationEnabled: !e.cfg.DisableRegistration, RecoveryEnabled: e.cfg.RecoveryEnabled,
-		Locale: e.locale, SecureCookies: e.secureCookies(nil), CookieDomain: e.cfg.CookieDomain},
+		Locale: e.locale, SecureCookies: e.secureCookies(nil), CookieDomain: e.cfg.CookieDomain,
+		SocialProviders: socialPages(e.oidc.Enabled(), e.cfg.OIDCProviders)},
 		e.kernel, e.sessions, store, e.settings, e.urls, logger, clock)
 	e.routes()
 	return e, nil

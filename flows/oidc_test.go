@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"errors"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc/provider"
 	"github.com/caddy-kratos/caddy-kratos/flows/method/oidc/provider/oidctest"
+	"github.com/caddy-kratos/caddy-kratos/flows/session"
 )
 
 // oidcEngine serves an engine with one generic provider "idp" on an
@@ -110,10 +112,11 @@ func whoami(t *testing.T, c *http.Client, srv *httptest.Server) resp {
 func TestOIDCSignUpThenSignIn(t *testing.T) {
 	e, srv, idp := oidcEngine(t, nil)
 	c := oidcBrowser()
-	// The login flow shows the provider's button first, group oidc.
+	// The login flow shows the default group (csrf_token, identifier),
+	// then the provider's button before the other methods, group oidc.
 	f := do(t, c, "GET", srv.URL+"/self-service/login/browser", nil, nil)
 	nodes := f.body["ui"].(map[string]any)["nodes"].([]any)
-	btn := nodes[1].(map[string]any)
+	btn := nodes[2].(map[string]any)
 	attrs := btn["attributes"].(map[string]any)
 	if btn["group"] != "oidc" || attrs["name"] != "provider" || attrs["value"] != "idp" || attrs["type"] != "submit" {
 		t.Fatalf("first node after csrf: %v", btn)
@@ -510,7 +513,7 @@ func TestOIDCDuplicateHints(t *testing.T) {
 // session's required_aal (highest_available) accepts; an untrusted acr
 // gives aal1.
 func TestOIDCProviderAAL2(t *testing.T) {
-	_, srv, idp := oidcEngine(t, func(c *Config) {
+	e, srv, idp := oidcEngine(t, func(c *Config) {
 		c.OIDCProviders[0].AAL2ACRValues = []string{"urn:mfa"}
 	})
 	for _, tc := range []struct{ acr, want string }{{"urn:mfa", "aal2"}, {"urn:password", "aal1"}} {
@@ -527,6 +530,18 @@ func TestOIDCProviderAAL2(t *testing.T) {
 		am := w.body["authentication_methods"].([]any)[0].(map[string]any)
 		if am["aal"] != tc.want || am["provider"] != "idp" {
 			t.Fatalf("method %v", am)
+		}
+		// The gate's required_aal takes the provider's word as configured:
+		// aal2 passes; an aal1 session of an account without a second
+		// factor must set one up.
+		req := httptest.NewRequest("GET", srv.URL+"/app", nil)
+		for _, ck := range c.Jar.Cookies(req.URL) {
+			req.AddCookie(ck)
+		}
+		var gs session.GateSession
+		err := e.CheckGate(nil, req, session.GatePolicy{RequiredAAL: "aal2"}, &gs)
+		if tc.want == "aal2" && err != nil || tc.want == "aal1" && !errors.Is(err, session.ErrAAL2SetupRequired) {
+			t.Fatalf("gate with required_aal aal2 on an %s session: %v", tc.want, err)
 		}
 	}
 }
@@ -654,5 +669,112 @@ func TestOIDCProfileFirstButtons(t *testing.T) {
 	}
 	if w := whoami(t, c, srv); w.status != 200 || w.body["identity"].(map[string]any)["traits"].(map[string]any)["email"] != "grace@example.com" {
 		t.Fatalf("whoami: %d %s", w.status, w.raw)
+	}
+}
+
+// A burst of the same callback (the browser's, with its cookie) signs in
+// once: the authorization request is taken in one store transaction.
+func TestOIDCCallbackBurst(t *testing.T) {
+	e, srv, idp := oidcEngine(t, nil)
+	c := oidcBrowser()
+	auth, _ := startSocial(t, c, srv, "login", nil)
+	cb := callbackURL(t, idp, srv, auth)
+	const n = 12
+	statuses := make(chan int, n)
+	start := make(chan struct{})
+	for range n {
+		go func() {
+			<-start
+			req, _ := http.NewRequest("GET", cb, nil)
+			req.Header.Set("Accept", "application/json")
+			for _, ck := range c.Jar.Cookies(req.URL) {
+				req.AddCookie(ck)
+			}
+			res, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			res.Body.Close()
+			statuses <- res.StatusCode
+		}()
+	}
+	close(start)
+	got := map[int]int{}
+	for range n {
+		got[<-statuses]++
+	}
+	if got[303] != 1 || got[400] != n-1 {
+		t.Fatalf("statuses of %d concurrent callbacks: %v", n, got)
+	}
+	if ids, _, _ := e.store.ListIdentities(t.Context(), "", 10); len(ids) != 1 {
+		t.Fatalf("%d identities", len(ids))
+	}
+}
+
+// A callback on another provider's path than the flow's request is
+// refused before anything is taken.
+func TestOIDCCallbackWrongProvider(t *testing.T) {
+	_, srv, idp := oidcEngine(t, func(c *Config) {
+		c.OIDCProviders = append(c.OIDCProviders, c.OIDCProviders[0])
+		c.OIDCProviders[1].ID = "other"
+	})
+	c := oidcBrowser()
+	auth, _ := startSocial(t, c, srv, "login", nil)
+	cb := callbackURL(t, idp, srv, auth)
+	if r := do(t, c, "GET", strings.Replace(cb, "/callback/idp?", "/callback/other?", 1), nil, nil); r.status != 400 {
+		t.Fatalf("other provider's path: %d %s", r.status, r.raw)
+	}
+	if r := do(t, c, "GET", strings.Replace(cb, "/callback/idp?", "/callback/nope?", 1), nil, nil); r.status != 404 {
+		t.Fatalf("unknown provider's path: %d %s", r.status, r.raw)
+	}
+	if r := do(t, c, "GET", cb, nil, map[string]string{"Accept": "text/html"}); r.status != 303 {
+		t.Fatalf("the real callback: %d %s", r.status, r.raw)
+	}
+	if w := whoami(t, c, srv); w.status != 200 {
+		t.Fatalf("whoami after the real callback: %d", w.status)
+	}
+}
+
+// Apple's form_post: the cross-site POST is re-issued as a GET of the same
+// parameters, which carries the browser's cookies.
+func TestOIDCFormPostCallback(t *testing.T) {
+	_, srv, _ := oidcEngine(t, nil)
+	r := do(t, nil, "POST", srv.URL+"/self-service/methods/oidc/callback/idp", "code=abc&state=s1&user=%7B%7D&other=x", nil)
+	loc, _ := url.Parse(r.header.Get("Location"))
+	if r.status != 303 || loc == nil || loc.Path != "/self-service/methods/oidc/callback/idp" || loc.Query().Get("code") != "abc" ||
+		loc.Query().Get("state") != "s1" || loc.Query().Get("user") != "{}" || loc.Query().Has("other") {
+		t.Fatalf("form_post: %d %v", r.status, r.header)
+	}
+}
+
+// A sign-up with a provider account that is linked already signs in (the
+// registration flow continues as a login); identifier-first login shows
+// the provider buttons on its first screen.
+func TestOIDCRegistrationOfLinkedAccountAndIdentifierFirst(t *testing.T) {
+	e, srv, idp := oidcEngine(t, func(c *Config) { c.LoginStyle = "identifier_first" })
+	for i := range 2 {
+		c := oidcBrowser()
+		auth, _ := startSocial(t, c, srv, "registration", nil)
+		if r := do(t, c, "GET", callbackURL(t, idp, srv, auth), nil, map[string]string{"Accept": "text/html"}); r.status != 303 {
+			t.Fatalf("sign-up %d: %d %s", i, r.status, r.raw)
+		}
+		if w := whoami(t, c, srv); w.status != 200 {
+			t.Fatalf("whoami %d: %d", i, w.status)
+		}
+	}
+	if ids, _, _ := e.store.ListIdentities(t.Context(), "", 10); len(ids) != 1 {
+		t.Fatalf("%d identities after signing up twice with one provider account", len(ids))
+	}
+	c := oidcBrowser()
+	f := do(t, c, "GET", srv.URL+"/self-service/login/browser", nil, nil)
+	if strings.Contains(string(f.raw), `"name":"provider"`) || !strings.Contains(string(f.raw), `"name":"identifier"`) {
+		t.Fatalf("identifier-first first screen: %s", f.raw)
+	}
+	// The second screen of the provider's account shows its button.
+	s := do(t, c, "POST", f.body["ui"].(map[string]any)["action"].(string), map[string]any{"method": "identifier_first",
+		"identifier": "user@example.com", "csrf_token": csrfOf(f.body)}, nil)
+	if oidcNode(s.body, "provider") != "idp" || oidcNode(s.body, "identifier") != "user@example.com" {
+		t.Fatalf("identifier-first second screen: %d %s", s.status, s.raw)
 	}
 }

@@ -3,6 +3,7 @@ package login
 import (
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/event"
 
@@ -86,6 +87,11 @@ func (l *Flow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 				m.LoginNodes(r, f, nil)
 			}
 		}
+		// Kratos sorts the default group (csrf_token, identifier) first,
+		// then the methods' groups in strategy order (oidc first).
+		slices.SortStableFunc(f.UI.Nodes, func(a, b *node.Node) int {
+			return cmpBool(b.Group == "default", a.Group == "default")
+		})
 	}
 	if typ == "api" && q.Get("return_session_token_exchange_code") == "true" && sess == nil {
 		code := token.NewExchangeCode()
@@ -385,3 +391,14 @@ func (l *Flow) Name() string { return "login" }
 
 // Disabled is nil: login is always on.
 func (l *Flow) Disabled() *wire.Error { return nil }
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}

@@ -9,6 +9,13 @@
 // embedded and served under the UI prefix, so the Content-Security-Policy
 // stays strict: no inline script or style.
 //
+// Social sign-in (social.go) is drawn from the oidc group's nodes and the
+// providers of Config (label, icon, authorization origins; the engine
+// fills them from its provider configuration): the provider buttons are a
+// form of their own above the other ways, the settings page lists linked
+// accounts, and only configured icons and providers enter the page and its
+// Content-Security-Policy.
+//
 // The pages speak the user's language (language.go): the one picked with
 // the picker under the card (POST <prefix>language, remembered in a
 // cookie), else Accept-Language. Page strings, node labels and flow

@@ -52,12 +52,13 @@ func (p *Pages) flowPage(w http.ResponseWriter, r *http.Request, kind string) {
 		return
 	}
 	p.kernel.SetCSRFNode(f, f.CSRFToken)
+	var ident *sessionstore.Identity
 	if kind == "settings" {
 		// Backup codes (kept sealed on the flow) are shown only to a
 		// session of the flow's identity that may use settings.
 		if sess, err := p.sessions.Current(r); err == nil && sess.IdentityID == f.IdentityID {
-			if ident, err := p.identities.GetIdentity(r.Context(), sess.IdentityID); err == nil {
-				if !p.sessions.AALSatisfied(sess, ident) {
+			if id, err := p.identities.GetIdentity(r.Context(), sess.IdentityID); err == nil {
+				if !p.sessions.AALSatisfied(sess, id) {
 					// A second factor is due first (the settings
 					// flow's 403): to the aal2 login and back to this flow.
 					self := wire.WithQuery(p.urls.Public(strings.TrimPrefix(p.cfg.Prefix, "/")+"settings"), "flow", f.ID)
@@ -65,17 +66,21 @@ func (p *Pages) flowPage(w http.ResponseWriter, r *http.Request, kind string) {
 					return
 				}
 				p.settings.Reveal(r.Context(), f)
+				ident = id
 			}
 		}
 	}
-	v := p.flowView(p.localizer(r), r, f)
+	v := p.flowView(p.localizer(r), r, f, ident)
 	v.Picker = p.picker(r, v.Lang, cookie)
 	p.pageHeaders(w, r, f)
 	p.render(w, http.StatusOK, v)
 }
 
-func (p *Pages) flowView(l *locale.Localizer, r *http.Request, f *flow.Flow) *view {
+// flowView is the page of f; ident is the settings flow's identity (nil
+// elsewhere).
+func (p *Pages) flowView(l *locale.Localizer, r *http.Request, f *flow.Flow, ident *sessionstore.Identity) *view {
 	v := p.newView(l, f.Kind)
+	v.ident = ident
 	v.Title, v.Subtitle = l.Page(f.Kind+".title"), ""
 	switch f.Kind {
 	case "login":
@@ -87,6 +92,13 @@ func (p *Pages) flowView(l *locale.Localizer, r *http.Request, f *flow.Flow) *vi
 			}
 		case f.Refresh:
 			v.Title, v.Subtitle = l.Page("login.refresh.title"), l.Page("login.refresh.subtitle")
+		case accountLinking(f):
+			// Kratos's 1010016 says what happened; once it is gone (a
+			// wrong password) the subtitle still says what this step is.
+			v.Title = l.Page("login.link.title")
+			if !hasMessage(f, 1010016) {
+				v.Subtitle = l.Page("login.link.subtitle")
+			}
 		default:
 			v.Subtitle = l.Page("login.subtitle", v.Product)
 		}
@@ -102,6 +114,30 @@ func (p *Pages) flowView(l *locale.Localizer, r *http.Request, f *flow.Flow) *vi
 	buildForms(v, f)
 	p.flowLinks(r, v, f)
 	return v
+}
+
+// accountLinking reports whether f is the sign-in that links a provider
+// account to the account its address belongs to: the oidc method made it
+// (active oidc) for one account, whose identifier it carries hidden.
+func accountLinking(f *flow.Flow) bool {
+	if f.Kind != "login" || f.Active != socialGroup || f.Refresh || f.RequestedAAL == "aal2" {
+		return false
+	}
+	n := f.UI.Find("identifier")
+	if n == nil || n.Group != "default" {
+		return false
+	}
+	a := n.Input()
+	return a != nil && a.Type == "hidden" && valueString(a.Value) != ""
+}
+
+func hasMessage(f *flow.Flow, id int) bool {
+	for _, m := range f.UI.Messages {
+		if m.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // flowLinks adds navigation: the footer links of the unauthenticated flows,

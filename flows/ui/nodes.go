@@ -99,8 +99,24 @@ func buildForms(v *view, f *flow.Flow) {
 			defaultVisible = true
 		}
 	}
+	idx := 0
 	groups := groupOrder(nodes)
 	settings := f.Kind == "settings"
+	// Settings lists a provider linked as the last way to sign in, which
+	// has no button, in its own section even when no other provider does.
+	var lastRows []*item
+	if settings && v.ident != nil {
+		shown := map[string]bool{}
+		for _, n := range nodesOf(nodes, socialGroup) {
+			if a := n.Input(); a != nil {
+				shown[valueString(a.Value)] = true
+			}
+		}
+		lastRows = lastProviderRows(l, v.social, v.ident, shown, nextIDOf(&idx))
+		if len(lastRows) > 0 && !slices.Contains(groups, socialGroup) {
+			groups = append(groups, socialGroup)
+		}
+	}
 
 	// Headings help when several methods with fields compete; settings
 	// always names its sections.
@@ -115,11 +131,7 @@ func buildForms(v *view, f *flow.Flow) {
 	}
 	showHeadings := settings || withFields > 1
 
-	idx := 0
-	nextID := func(name string) string {
-		idx++
-		return fmt.Sprintf("n%d-%s", idx, sanitizeID(name))
-	}
+	nextID := nextIDOf(&idx)
 	primaryTaken := false
 	newItems := func(form *formView, ns []*node.Node) []*item {
 		var items []*item
@@ -134,6 +146,9 @@ func buildForms(v *view, f *flow.Flow) {
 			}
 			if it.Kind == "trigger" || it.OnLoad != "" {
 				v.NeedsJS = true
+			}
+			if n.Group == socialGroup {
+				socialItem(l, v.social, it, n, settings)
 			}
 			if it.Kind == "submit" || it.Kind == "trigger" {
 				switch {
@@ -151,8 +166,30 @@ func buildForms(v *view, f *flow.Flow) {
 		return items
 	}
 
+	socialLabel := l.Page("group.oidc")
+	if f.Kind == "registration" {
+		socialLabel = l.Page("social.registration")
+	}
+
 	if defaultVisible {
-		form := &formView{ID: "form-flow", Action: f.UI.Action, Method: orPOST(f.UI.Method), Hidden: slices.Clone(sharedHidden)}
+		// The providers first, in a form of their own: a provider button
+		// posts only the flow's hidden fields, so the required fields of
+		// the other ways never block it, with or without JavaScript.
+		social := false
+		if ns := nodesOf(nodes, socialGroup); len(ns) > 0 && !settings {
+			sf := &formView{ID: "form-" + socialGroup, Group: socialGroup, Social: true, Label: socialLabel,
+				Action: f.UI.Action, Method: orPOST(f.UI.Method), Hidden: slices.Clone(sharedHidden)}
+			if !hasMethodNode[socialGroup] {
+				sf.Hidden = append(sf.Hidden, hiddenField{"method", socialGroup})
+			}
+			if items := newItems(sf, ns); len(items) > 0 {
+				sf.Sections = []*section{{Group: socialGroup, Items: items}}
+				markNoValidate(sf)
+				v.Forms = append(v.Forms, sf)
+				social = true
+			}
+		}
+		form := &formView{ID: "form-flow", Action: f.UI.Action, Method: orPOST(f.UI.Method), Hidden: slices.Clone(sharedHidden), Sep: social}
 		var def []*node.Node
 		for _, n := range nodes {
 			if n.Group == "default" && nodeVisible(n) {
@@ -162,6 +199,9 @@ func buildForms(v *view, f *flow.Flow) {
 		form.Sections = append(form.Sections, &section{Group: "default", Items: newItems(form, def)})
 		methodSections := 0
 		for _, g := range groups {
+			if social && g == socialGroup {
+				continue
+			}
 			ns := nodesOf(nodes, g)
 			sec := &section{Group: g}
 			sec.Items = newItems(form, ns)
@@ -219,16 +259,25 @@ func buildForms(v *view, f *flow.Flow) {
 			primaryTaken = false
 		}
 		items := newItems(form, ns)
+		if g == socialGroup {
+			items = append(items, lastRows...)
+		}
 		if len(items) == 0 {
 			continue
 		}
 		sec := &section{Group: g, Items: items}
 		form.Sections = []*section{sec}
+		if g == socialGroup && !settings {
+			form.Social, form.Label = true, socialLabel
+		}
 		if isMethodSection(ns) || settings {
 			if showHeadings {
 				form.Heading = groupHeading(l, g)
 				if settings {
 					form.Desc, _ = l.PageOK("desc.settings." + g)
+					if g == socialGroup {
+						form.Heading = l.Page("settings.group.oidc")
+					}
 				}
 			}
 			if methodForms > 0 && !settings {
@@ -289,7 +338,7 @@ func markNoValidate(form *formView) {
 	}
 	for _, sec := range form.Sections {
 		for _, it := range sec.Items {
-			if it.Kind != "submit" {
+			if it.Kind != "submit" && it.Kind != "social" && (it.Kind != "provider" || it.Name == "") {
 				continue
 			}
 			if it.Name != "method" {
@@ -306,9 +355,13 @@ func markNoValidate(form *formView) {
 }
 
 // autofocus focuses the first invalid field, else the first empty field
-// of the first form.
+// of the first form (after the social buttons' form).
 func autofocus(v *view) {
 	var firstEmpty *item
+	first := 0
+	if len(v.Forms) > 0 && v.Forms[0].Social {
+		first = 1
+	}
 	for fi, form := range v.Forms {
 		for _, sec := range form.Sections {
 			for _, it := range sec.Items {
@@ -319,7 +372,7 @@ func autofocus(v *view) {
 					it.Autofocus = true
 					return
 				}
-				if firstEmpty == nil && fi == 0 && it.Value == "" {
+				if firstEmpty == nil && fi == first && it.Value == "" {
 					firstEmpty = it
 				}
 			}
@@ -328,6 +381,14 @@ func autofocus(v *view) {
 	// Settings opens on its first section without jumping into a field.
 	if firstEmpty != nil && len(v.Messages) == 0 && v.Page != "settings" {
 		firstEmpty.Autofocus = true
+	}
+}
+
+// nextIDOf numbers the element ids of a page from *idx.
+func nextIDOf(idx *int) func(string) string {
+	return func(name string) string {
+		*idx++
+		return fmt.Sprintf("n%d-%s", *idx, sanitizeID(name))
 	}
 }
 

@@ -40,6 +40,24 @@ type Config struct {
 	// of the language cookie, as the engine's other cookies have them.
 	SecureCookies bool
 	CookieDomain  string
+	// SocialProviders are the configured social sign-in providers: how
+	// their buttons look (label, icon) and where their sign-in sends the
+	// browser. Only the configuration says so: nothing of a request or a
+	// flow becomes an icon URL or a CSP source.
+	SocialProviders []SocialProvider
+}
+
+// SocialProvider is one social sign-in provider as the pages show it.
+type SocialProvider struct {
+	// ID is the provider's id: the value of its provider, link and unlink
+	// nodes.
+	ID string
+	// Label is its display name ("": the ID).
+	Label string
+	// Icon is an https URL or an absolute path on the site shown on its
+	// buttons ("" or anything else: a letter instead). An https icon's
+	// origin is added to the pages' img-src.
+	Icon string
 }
 
 // Identities reads identities (the store).
@@ -69,6 +87,7 @@ type Pages struct {
 	now        func() time.Time
 	cat        *locale.Catalog
 	tmpls      map[string]*template.Template // by language
+	social     *socialSet
 }
 
 // New returns the pages of an engine: its kernel loads the flows and checks
@@ -80,7 +99,7 @@ func New(cfg Config, k *flow.Kernel, sessions *session.Manager, identities Ident
 		cat = locale.Builtin()
 	}
 	return &Pages{cfg: cfg, kernel: k, sessions: sessions, identities: identities, settings: settings,
-		urls: urls, logger: logger, now: now, cat: cat, tmpls: templatesFor(cat)}
+		urls: urls, logger: logger, now: now, cat: cat, tmpls: templatesFor(cat), social: newSocialSet(cfg.SocialProviders)}
 }
 
 var flowPages = map[string]bool{"login": true, "registration": true, "settings": true, "recovery": true, "verification": true}

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-kratos/caddy-kratos/flows/flow"
+	"github.com/caddy-kratos/caddy-kratos/flows/node"
 )
 
 // cspOrigin returns scheme://host[:port] of an absolute http(s) URL (the host
@@ -60,6 +61,8 @@ func (p *Pages) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow.Flow
 	for _, u := range p.cfg.UIURLs {
 		add(u)
 	}
+	social := f != nil && p.social != nil && len(p.social.order) > 0 &&
+		(f.Kind == "settings" || slices.ContainsFunc(f.UI.Nodes, func(n *node.Node) bool { return n.Group == socialGroup }))
 	if f != nil {
 		add(f.ReturnTo)
 		addAppLink(&formAction, f.ReturnTo)
@@ -69,13 +72,35 @@ func (p *Pages) pageHeaders(w http.ResponseWriter, r *http.Request, f *flow.Flow
 	if public != "" {
 		script += " " + public
 	}
-	img := "'self' data:"
-	if o := cspOrigin(p.cfg.LogoURL); o != "" {
-		img += " " + o
+	imgSrc := []string{"'self'", "data:"}
+	addImg := func(o string) {
+		if o != "" && !slices.Contains(imgSrc, o) {
+			imgSrc = append(imgSrc, o)
+		}
 	}
+	addImg(cspOrigin(p.cfg.LogoURL))
+	if social {
+		// The configured icons only: nothing of the request names an image.
+		for _, sp := range p.social.order {
+			addImg(sp.iconOrigin)
+		}
+	}
+	img := strings.Join(imgSrc, " ")
 	h := w.Header()
+	// A provider button's post is answered with a redirect to the
+	// provider, and browsers apply form-action to every hop of that
+	// redirect chain: the provider's own sign-in pages, its login app on
+	// another host (Hydra's login/consent app, Microsoft's login.live.com,
+	// an enterprise IdP brokering to another) — origins no configuration
+	// of ours can list. Pages with provider buttons therefore have no
+	// form-action; every form on them is ours (templates escape all
+	// values, and default-src 'none' and base-uri 'none' still hold).
+	formDirective := "; form-action " + strings.Join(formAction, " ")
+	if social {
+		formDirective = ""
+	}
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src "+script+"; img-src "+img+
-		"; form-action "+strings.Join(formAction, " ")+"; frame-ancestors 'none'; base-uri 'none'")
+		formDirective+"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")

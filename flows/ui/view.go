@@ -5,6 +5,7 @@ import (
 
 	"github.com/caddy-kratos/caddy-kratos/flows/node"
 	"github.com/caddy-kratos/caddy-kratos/locale"
+	"github.com/caddy-kratos/caddy-kratos/sessionstore"
 )
 
 // view is what the page template renders: one page with its forms, links
@@ -35,6 +36,10 @@ type view struct {
 	Welcome    *welcomeView
 	Picker     *pickerView
 	NeedsJS    bool
+	// social is the configured providers (names, icons); ident the
+	// settings flow's identity (its linked providers), nil elsewhere.
+	social *socialSet
+	ident  *sessionstore.Identity
 }
 
 type navLink struct {
@@ -62,8 +67,10 @@ type formView struct {
 	Heading  string
 	Desc     string
 	Group    string
-	Sep      bool // an "or" separator above this form
-	Aux      bool // auxiliary actions (p.g. Back): no heading, quiet style
+	Label    string // the form's accessible name when it has no heading
+	Sep      bool   // an "or" separator above this form
+	Aux      bool   // auxiliary actions (p.g. Back): no heading, quiet style
+	Social   bool   // the social sign-in buttons
 	Hidden   []hiddenField
 	Sections []*section
 }
@@ -91,7 +98,7 @@ type backupCode struct {
 
 // item is one rendered node. Kind picks the template branch.
 type item struct {
-	Kind         string // field, checkbox, select, submit, trigger, text, secret, codes, img, a, div, hidden
+	Kind         string // field, checkbox, select, submit, trigger, social, provider, text, secret, codes, img, a, div, hidden
 	ID           string
 	Name         string
 	Type         string
@@ -106,7 +113,7 @@ type item struct {
 	Autofocus    bool
 	Messages     []node.Text
 	Invalid      bool
-	Style        string // primary, secondary, danger, quiet
+	Style        string // primary, secondary, danger, quiet, social
 	NoValidate   bool
 	Form         string // form attribute: the button submits another form
 	Trigger      string
@@ -122,6 +129,12 @@ type item struct {
 	Class        string
 	Data         map[string]string
 	Group        string
+	// Provider (its name), Mono (the letter shown without an icon, which
+	// is Src), Linked and Note: a social sign-in button or settings row.
+	Provider string
+	Mono     string
+	Linked   bool
+	Note     string
 }
 
 type errorView struct {
@@ -175,5 +188,6 @@ func (p *Pages) newView(l *locale.Localizer, page string) *view {
 		Page: page, Home: p.cfg.Prefix, Product: p.product(l), Logo: p.logo(),
 		CSS: p.assetURL("ui.css"), Theme: p.assetURL("theme.css"),
 		JS: p.assetURL("ui.js"), Icon: p.assetURL("favicon.svg"),
+		social: p.social,
 	}
 }

@@ -131,12 +131,14 @@ func (m *Method) Has(ident *sessionstore.Identity, _ string) bool {
 	return len(linkedProviders(ident)) > 0
 }
 
-// FirstScreenNodes adds the provider buttons to identifier-first's first
-// screen: a social sign-in needs no identifier.
-func (m *Method) FirstScreenNodes(r *http.Request, f *flow.Flow) { m.LoginNodes(r, f, nil) }
+// FirstScreenNodes adds nothing: identifier-first's first screen is the
+// identifier (Kratos).
+func (m *Method) FirstScreenNodes(*http.Request, *flow.Flow) {}
 
-// SecondScreenNodes adds nothing: the buttons are on the first screen.
-func (m *Method) SecondScreenNodes(*http.Request, *flow.Flow) {}
+// SecondScreenNodes adds the provider buttons to the second screen of an
+// account linked to a provider (every account, with enumeration
+// mitigated).
+func (m *Method) SecondScreenNodes(r *http.Request, f *flow.Flow) { m.LoginNodes(r, f, nil) }
 
 // Fast is false.
 func (m *Method) Fast() bool { return false }
