@@ -2,7 +2,7 @@ package e2e
 
 // A real OpenID provider for the oidc method's end-to-end tests: Ory Hydra
 // v2.3.0 (the program of the e2e/hydra tools module, built once into the
-// user's cache), on loopback with a SQLite database of its own, and a small
+// user's cache), on loopback with a database of its own (hydraDatabase), and a small
 // login/consent app of the test's own that signs a given test user in with
 // given claims (this is how Kratos's own end-to-end tests do social
 // sign-in).
@@ -74,7 +74,8 @@ type hydraProvider struct {
 	done chan struct{}
 	logs *syncBuffer
 	app  *httptest.Server
-	dir  string // the database's directory
+	// dropDB removes Hydra's database (idempotent).
+	dropDB func()
 
 	mu       sync.Mutex
 	byClient map[string]oidcUser
@@ -236,27 +237,15 @@ func newHydra(bin string) (*hydraProvider, error) {
 		byHint:   map[string]oidcUser{},
 		done:     make(chan struct{}),
 	}
-	// A database file, not Hydra's DSN=memory: that is SQLite's shared
-	// in-memory cache, whose table locks make parallel sign-ins fail at
-	// random ("Unable to serialize access due to a concurrent update").
-	// In WAL mode with every transaction taking the write lock at its
-	// start and a busy timeout, concurrent writers wait for each other.
-	dir, err := os.MkdirTemp("", "caddy-kratos-hydra-")
+	dsn, cleanup, err := hydraDatabase(bin)
 	if err != nil {
 		return nil, err
 	}
-	h.dir = dir
-	dsn := "DSN=sqlite://" + filepath.Join(dir, "hydra.sqlite") + "?_fk=true&mode=rwc&_journal_mode=WAL&_txlock=immediate&_busy_timeout=30000"
-	migrate := exec.Command(bin, "migrate", "sql", "up", "--read-from-env", "--yes")
-	migrate.Env = append(os.Environ(), dsn)
-	if out, err := migrate.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("hydra migrate sql up: %v\n%s", err, out)
-	}
+	h.dropDB = cleanup
 	h.app = httptest.NewServer(http.HandlerFunc(h.serveApp))
 	h.cmd = exec.Command(bin, "serve", "all", "--dev", "--sqa-opt-out")
 	h.cmd.Env = append(os.Environ(),
-		dsn,
+		"DSN="+dsn,
 		"URLS_SELF_ISSUER="+h.Issuer,
 		"URLS_LOGIN="+h.app.URL+"/login",
 		"URLS_CONSENT="+h.app.URL+"/consent",
@@ -273,7 +262,7 @@ func newHydra(bin string) (*hydraProvider, error) {
 	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := h.cmd.Start(); err != nil {
 		h.app.Close()
-		os.RemoveAll(h.dir)
+		h.dropDB()
 		return nil, err
 	}
 	go func() { _ = h.cmd.Wait(); close(h.done) }()
@@ -289,7 +278,7 @@ func newHydra(bin string) (*hydraProvider, error) {
 		select {
 		case <-h.done:
 			h.app.Close()
-			os.RemoveAll(h.dir)
+			h.dropDB()
 			return nil, fmt.Errorf("hydra exited at start:\n%s", h.logs.tail(8<<10))
 		default:
 		}
@@ -315,6 +304,44 @@ func newHydra(bin string) (*hydraProvider, error) {
 	return h, nil
 }
 
+// hydraDatabase makes an empty database for one Hydra and migrates it:
+// a schema of its own on the PostgreSQL test server (pgtest.DSN) when one
+// answers, else a SQLite file. Not Hydra's DSN=memory (SQLite's shared
+// in-memory cache, whose table locks fail parallel sign-ins at random
+// with "Unable to serialize access due to a concurrent update"), and
+// SQLite only as the fallback: under the parallel tests' load two of
+// Hydra's requests can lock each other out of a SQLite file until the
+// busy timeout (30 s). PostgreSQL is what Hydra runs on in production.
+func hydraDatabase(bin string) (dsn string, cleanup func(), err error) {
+	if pgDSN, drop, err := newPGSchema(); err == nil {
+		// A small pool: the PostgreSQL pass runs many instances beside it.
+		dsn, cleanup = pgDSN+"&max_conns=10&max_idle_conns=5", drop
+	} else {
+		hydraSQLiteOnce.Do(func() {
+			fmt.Fprintf(os.Stderr, "e2e: no PostgreSQL test server (%v): Hydra runs on SQLite, where parallel sign-ins may time out\n", err)
+		})
+		dir, err := os.MkdirTemp("", "caddy-kratos-hydra-")
+		if err != nil {
+			return "", nil, err
+		}
+		// WAL, every transaction taking the write lock at its start, a
+		// busy timeout: concurrent writers wait for each other.
+		dsn = "sqlite://" + filepath.Join(dir, "hydra.sqlite") +
+			"?_fk=true&mode=rwc&_journal_mode=WAL&_txlock=immediate&_busy_timeout=30000&max_conns=64&max_idle_conns=16"
+		var once sync.Once
+		cleanup = func() { once.Do(func() { os.RemoveAll(dir) }) }
+	}
+	migrate := exec.Command(bin, "migrate", "sql", "up", "--read-from-env", "--yes")
+	migrate.Env = append(os.Environ(), "DSN="+dsn)
+	if out, err := migrate.CombinedOutput(); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("hydra migrate sql up: %v\n%s", err, out)
+	}
+	return dsn, cleanup, nil
+}
+
+var hydraSQLiteOnce sync.Once
+
 // stop ends Hydra (SIGTERM, then SIGKILL) and the login/consent app, and
 // removes its database.
 func (h *hydraProvider) stop() {
@@ -332,7 +359,7 @@ func (h *hydraProvider) stop() {
 		}
 	}
 	h.app.Close()
-	os.RemoveAll(h.dir)
+	h.dropDB()
 }
 
 // registerClient creates an OAuth 2.0 client (authorization code with
