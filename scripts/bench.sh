@@ -96,7 +96,9 @@ rss_mb() { awk '/^VmRSS:/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 
 start_server() { # <size>
 	local d="$WORK/$1"
-	XDG_DATA_HOME="$d/xdg" XDG_CONFIG_HOME="$d/xdg" GOMAXPROCS=1 \
+	# gctrace: one line per collection in server.log, for the GC's share
+	# of the server's CPU during the load runs (gc_share).
+	XDG_DATA_HOME="$d/xdg" XDG_CONFIG_HOME="$d/xdg" GOMAXPROCS=1 GODEBUG=gctrace=1 \
 		taskset -c "$SERVER_CPU" "$WORK/caddy-kratos" run --config "$d/Caddyfile" --adapter caddyfile >"$d/server.log" 2>&1 &
 	server_pid=$!
 }
@@ -120,6 +122,7 @@ wait_ready() {
 }
 
 : >"$WORK/settled.tsv"
+: >"$WORK/gc.tsv" # size gc_cpu_ms collections server_cpu_ms
 CASES=""
 MEM="$WORK/memory.tsv"; : >"$MEM" # size rss_idle_mb rss_loaded_mb coldstart_ms seed_s first_start_ms rss_anon_loaded_mb
 LOGIN_LINE="" BCRYPT_LINE="" LOGIN_CPU=""
@@ -192,6 +195,7 @@ EOF
 	# same working set as the small store: only the store size differs)
 	# and 100 000 (as many as the session cache holds by default).
 	if [ "$size" -le 1000 ]; then actives="$size"; else actives="1000 $sample"; fi
+	gc_off=$(wc -c <"$d/server.log"); gc_t0=$(cpu_ticks "$server_pid")
 	for active in $actives; do
 		head -n "$active" "$d/cookies.txt" >"$d/cookies-$active.txt"
 		label="$size/$active"
@@ -213,6 +217,14 @@ EOF
 		done
 	done
 	echo "   RSS after the load runs: $(rss_mb "$server_pid") MB" >&2
+	# The GC's CPU in the load runs: per gctrace line "a+b/c/d+e ms cpu",
+	# the stop-the-world phases (a, e), mark assists (b) and background
+	# marking (c); idle-time marking (d) only uses a core nothing else
+	# wanted. Against the server's whole CPU time over the same runs.
+	gc_ms=$(tail -c +$((gc_off + 1)) "$d/server.log" | awk '/^gc [0-9]+ @/ {
+		for (i = 1; i <= NF; i++) if ($(i+1) == "ms" && $(i+2) == "cpu,") { split($i, p, "+"); split(p[2], m, "/"); s += p[1] + m[1] + m[2] + p[3]; n++ }
+	} END { printf "%.1f\t%d", s, n }')
+	printf '%s\t%s\t%s\n' "$size" "$gc_ms" "$(awk -v t=$(($(cpu_ticks "$server_pid") - gc_t0)) -v hz="$HZ" 'BEGIN{printf "%.1f", t / hz * 1000}')" >>"$WORK/gc.tsv"
 	# The Go runtime returns heap it no longer needs over a minute or two.
 	sleep "${IDLE_SECONDS:-90}"
 	rss_settled=$(rss_mb "$server_pid")
@@ -278,6 +290,10 @@ echo
 echo "| sessions | seed s | first start after seeding ms | cold restart to first whoami ms | RSS idle MB | RSS loaded MB (anon) |"
 echo "|---:|---:|---:|---:|---:|---:|"
 awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s (%s) |\n", $1, $5, $6, $4, $2, $3, $7}' "$MEM"
+echo
+echo "| sessions | collections in the load runs | GC CPU ms | server CPU ms | GC share of the server's CPU (GODEBUG=gctrace=1) |"
+echo "|---:|---:|---:|---:|---:|"
+awk -F'\t' '{printf "| %s | %s | %s | %s | %.2f%% |\n", $1, $3, $2, $4, ($4 > 0 ? 100 * $2 / $4 : 0)}' "$WORK/gc.tsv"
 echo
 echo "| sessions | RSS after the load runs and ${IDLE_SECONDS:-90} s idle MB |"
 echo "|---:|---|"
