@@ -28,7 +28,7 @@ go test -count=1 -timeout 20m "$@" ./...
 # gateways on one database, about 20 s) and the Badger-to-PostgreSQL move
 # (TestStorageCopy*) are part of the go test above. The social sign-in
 # tests (TestOIDC*, with Ory Hydra as the provider) run where Hydra does
-# (CI=true or KRATOS_TEST_OIDC=1): about 10 s more once Hydra is built.
+# (CI=true or KRATOS_TEST_OIDC=1): 10 to 15 s more once Hydra is built.
 pg_e2e='^(TestOIDC|TestLogin|TestRegistration|TestSettings|TestRecovery|TestVerification|TestToSession|TestListMySessions|TestDisableMy|TestSession|TestRevoke|TestLogout|TestCreateBrowserLogoutFlow|TestPerformNativeLogout|TestWhoami|TestSliding|TestGate|TestLimits|TestRateLimit|TestCrashSafety|TestRestart|TestReload|TestMail|TestAdmin|TestIdentity|TestCode|TestLookup)'
 pg_start=$SECONDS
 KRATOS_E2E_STORAGE=postgres go test -count=1 -timeout 10m -run "$pg_e2e" ./e2e/
