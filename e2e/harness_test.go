@@ -124,6 +124,12 @@ type instanceOptions struct {
 	// e.g. one address in front of several nodes. apiBase stays the
 	// node's own port.
 	PublicURL string
+	// OIDC renders the provider blocks (`provider <id> { … }`) of the
+	// oidc option for the instance's public URL, the base of their
+	// callback URLs; with it the Caddyfile gets `methods oidc` and the
+	// `oidc { … }` block. It is called whenever the Caddyfile is
+	// rendered (oidcProviders registers its Hydra clients once).
+	OIDC func(publicURL string) string
 }
 
 // instance is one running caddy-kratos process with its ports, storage
@@ -317,6 +323,9 @@ func (in *instance) caddyfile(opts instanceOptions) string {
 	for _, l := range opts.GlobalKratos {
 		fmt.Fprintf(&b, "\t\t%s\n", l)
 	}
+	if opts.OIDC != nil {
+		fmt.Fprintf(&b, "\t\tmethods oidc\n\t\toidc {\n%s\t\t}\n", opts.OIDC(in.publicURL))
+	}
 	fmt.Fprintf(&b, `	}
 }
 
@@ -376,18 +385,29 @@ func (in *instance) start() error {
 			return errors.New("caddy-kratos exited before becoming ready")
 		default:
 		}
-		resp, err := hc.Get(in.apiBase + "/health/ready")
-		if err == nil {
+		// The sites serve as soon as the HTTP app starts; the admin API
+		// answers 503 until Caddy has made the new config the running one
+		// a moment later. Tests use both at once.
+		ready := 0
+		for _, u := range []string{in.apiBase + "/health/ready", in.adminBase + "/kratos/admin/health/ready"} {
+			resp, err := hc.Get(u)
+			if err != nil {
+				break
+			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+			if resp.StatusCode != http.StatusOK {
+				break
 			}
+			ready++
+		}
+		if ready == 2 {
+			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	in.stop()
-	return errors.New("GET /health/ready did not answer 200 within 20s")
+	return errors.New("GET /health/ready and the admin API's did not both answer 200 within 20s")
 }
 
 // stop sends SIGTERM and kills the process after 5 s. It reports whether the

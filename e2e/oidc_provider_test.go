@@ -2,7 +2,7 @@ package e2e
 
 // A real OpenID provider for the oidc method's end-to-end tests: Ory Hydra
 // v2.3.0 (the program of the e2e/hydra tools module, built once into the
-// user's cache), on loopback with the in-memory database, and a small
+// user's cache), on loopback with a database of its own (hydraDatabase), and a small
 // login/consent app of the test's own that signs a given test user in with
 // given claims (this is how Kratos's own end-to-end tests do social
 // sign-in).
@@ -74,6 +74,8 @@ type hydraProvider struct {
 	done chan struct{}
 	logs *syncBuffer
 	app  *httptest.Server
+	// dropDB removes Hydra's database (idempotent).
+	dropDB func()
 
 	mu       sync.Mutex
 	byClient map[string]oidcUser
@@ -163,7 +165,7 @@ func buildHydra() (string, error) {
 	cmd := exec.Command("go", "build", "-tags", "sqlite", "-trimpath", "-o", tmp, "github.com/ory/hydra/v2")
 	cmd.Dir = modDir
 	// The test's GOFLAGS (-tags=nobadger,…) belong to caddy-kratos; Hydra's
-	// in-memory database is sqlite, which needs cgo.
+	// database is sqlite, which needs cgo.
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly", "CGO_ENABLED=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("%v\n%s", err, out)
@@ -235,10 +237,15 @@ func newHydra(bin string) (*hydraProvider, error) {
 		byHint:   map[string]oidcUser{},
 		done:     make(chan struct{}),
 	}
+	dsn, cleanup, err := hydraDatabase(bin)
+	if err != nil {
+		return nil, err
+	}
+	h.dropDB = cleanup
 	h.app = httptest.NewServer(http.HandlerFunc(h.serveApp))
 	h.cmd = exec.Command(bin, "serve", "all", "--dev", "--sqa-opt-out")
 	h.cmd.Env = append(os.Environ(),
-		"DSN=memory",
+		"DSN="+dsn,
 		"URLS_SELF_ISSUER="+h.Issuer,
 		"URLS_LOGIN="+h.app.URL+"/login",
 		"URLS_CONSENT="+h.app.URL+"/consent",
@@ -255,6 +262,7 @@ func newHydra(bin string) (*hydraProvider, error) {
 	h.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := h.cmd.Start(); err != nil {
 		h.app.Close()
+		h.dropDB()
 		return nil, err
 	}
 	go func() { _ = h.cmd.Wait(); close(h.done) }()
@@ -270,6 +278,7 @@ func newHydra(bin string) (*hydraProvider, error) {
 		select {
 		case <-h.done:
 			h.app.Close()
+			h.dropDB()
 			return nil, fmt.Errorf("hydra exited at start:\n%s", h.logs.tail(8<<10))
 		default:
 		}
@@ -279,10 +288,62 @@ func newHydra(bin string) (*hydraProvider, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Hydra makes its signing keys on first use; two parallel first
+	// authorizations would both make them, and one is sent back with an
+	// error. Reading the key set makes both keys now.
+	resp, err := http.Get(h.Issuer + ".well-known/jwks.json")
+	if err != nil {
+		h.stop()
+		return nil, fmt.Errorf("hydra: reading its key set: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		h.stop()
+		return nil, fmt.Errorf("hydra: GET .well-known/jwks.json: %s\n%s", resp.Status, h.logs.tail(8<<10))
+	}
 	return h, nil
 }
 
-// stop ends Hydra (SIGTERM, then SIGKILL) and the login/consent app.
+// hydraDatabase makes an empty database for one Hydra and migrates it:
+// a schema of its own on the PostgreSQL test server (pgtest.DSN) when one
+// answers, else a SQLite file. Not Hydra's DSN=memory (SQLite's shared
+// in-memory cache, whose table locks fail parallel sign-ins at random
+// with "Unable to serialize access due to a concurrent update"), and
+// SQLite only as the fallback: under the parallel tests' load two of
+// Hydra's requests can lock each other out of a SQLite file until the
+// busy timeout (30 s). PostgreSQL is what Hydra runs on in production.
+func hydraDatabase(bin string) (dsn string, cleanup func(), err error) {
+	if pgDSN, drop, err := newPGSchema(); err == nil {
+		// A small pool: the PostgreSQL pass runs many instances beside it.
+		dsn, cleanup = pgDSN+"&max_conns=10&max_idle_conns=5", drop
+	} else {
+		hydraSQLiteOnce.Do(func() {
+			fmt.Fprintf(os.Stderr, "e2e: no PostgreSQL test server (%v): Hydra runs on SQLite, where parallel sign-ins may time out\n", err)
+		})
+		dir, err := os.MkdirTemp("", "caddy-kratos-hydra-")
+		if err != nil {
+			return "", nil, err
+		}
+		// WAL, every transaction taking the write lock at its start, a
+		// busy timeout: concurrent writers wait for each other.
+		dsn = "sqlite://" + filepath.Join(dir, "hydra.sqlite") +
+			"?_fk=true&mode=rwc&_journal_mode=WAL&_txlock=immediate&_busy_timeout=30000&max_conns=64&max_idle_conns=16"
+		var once sync.Once
+		cleanup = func() { once.Do(func() { os.RemoveAll(dir) }) }
+	}
+	migrate := exec.Command(bin, "migrate", "sql", "up", "--read-from-env", "--yes")
+	migrate.Env = append(os.Environ(), "DSN="+dsn)
+	if out, err := migrate.CombinedOutput(); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("hydra migrate sql up: %v\n%s", err, out)
+	}
+	return dsn, cleanup, nil
+}
+
+var hydraSQLiteOnce sync.Once
+
+// stop ends Hydra (SIGTERM, then SIGKILL) and the login/consent app, and
+// removes its database.
 func (h *hydraProvider) stop() {
 	if h.cmd.Process != nil {
 		select {
@@ -298,6 +359,7 @@ func (h *hydraProvider) stop() {
 		}
 	}
 	h.app.Close()
+	h.dropDB()
 }
 
 // registerClient creates an OAuth 2.0 client (authorization code with

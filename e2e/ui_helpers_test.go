@@ -52,6 +52,14 @@ func startUIInstance(t *testing.T, extra ...string) *uiInstance {
 // needs a domain ("localhost"), not an IP address.
 func startUIInstanceOn(t *testing.T, host string, extra ...string) *uiInstance {
 	t.Helper()
+	return startUIInstanceWith(t, host, func(*instance) []string { return extra })
+}
+
+// startUIInstanceWith is startUIInstanceOn with the extra lines of the
+// kratos option made for the started instance (e.g. an oidc block, whose
+// callback URLs need its public URL).
+func startUIInstanceWith(t *testing.T, host string, extraFor func(in *instance) []string) *uiInstance {
+	t.Helper()
 	m := startMailServer(t)
 	in := startInstance(t, instanceOptions{})
 	if host != "127.0.0.1" {
@@ -73,7 +81,7 @@ func startUIInstanceOn(t *testing.T, host string, extra ...string) *uiInstance {
 		recovery
 		verification
 `, in.adminPort, in.storageRef(), in.publicURL, in.appBase, in.appBase)
-	for _, l := range append(mailLines(m), extra...) {
+	for _, l := range append(mailLines(m), extraFor(in)...) {
 		fmt.Fprintf(&b, "\t\t%s\n", l)
 	}
 	fmt.Fprintf(&b, `	}

@@ -631,6 +631,47 @@ func TestOIDCNativeTokenExchange(t *testing.T) {
 	}
 }
 
+// In the default registration style (profile_first) the first screen has
+// the providers' buttons (between the traits and "Sign up", as Kratos
+// sorts them), and a sign-up whose provider left out a required trait
+// comes back to it with the button to press again.
+func TestOIDCProfileFirstButtons(t *testing.T) {
+	_, srv, idp := oidcEngine(t, func(c *Config) { c.RegistrationStyle = "profile_first" })
+	c := oidcBrowser()
+	f := do(t, c, "GET", srv.URL+"/self-service/registration/browser", nil, nil)
+	var names []string
+	for _, n := range f.body["ui"].(map[string]any)["nodes"].([]any) {
+		nm := n.(map[string]any)
+		names = append(names, nm["group"].(string)+":"+nm["attributes"].(map[string]any)["name"].(string))
+	}
+	want := "default:csrf_token default:traits.email default:traits.name.first default:traits.name.last oidc:provider profile:method"
+	if strings.Join(names, " ") != want {
+		t.Fatalf("first screen nodes %v, want %s", names, want)
+	}
+	if !strings.Contains(string(f.raw), `"text":"Sign up with Test IdP"`) {
+		t.Fatalf("no sign-up button label: %s", f.raw)
+	}
+
+	idp.SetUser(map[string]any{"sub": "no-mail", "given_name": "Grace"})
+	auth, _ := startSocial(t, c, srv, "registration", nil)
+	r := flowOf(t, c, srv, do(t, c, "GET", callbackURL(t, idp, srv, auth), nil, nil))
+	if r.status != 200 || oidcNode(r.body, "provider") != "idp" || oidcNode(r.body, "traits.name.first") != "Grace" ||
+		!strings.Contains(string(r.raw), `"id":4000002`) {
+		t.Fatalf("sign-up without email: %d %s", r.status, r.raw)
+	}
+	s := do(t, c, "POST", r.body["ui"].(map[string]any)["action"].(string), map[string]any{"method": "oidc", "provider": "idp",
+		"csrf_token": csrfOf(r.body), "traits": map[string]any{"email": "grace@example.com"}}, nil)
+	if s.status != 422 {
+		t.Fatalf("completed sign-up: %d %s", s.status, s.raw)
+	}
+	if r := do(t, c, "GET", callbackURL(t, idp, srv, s.body["redirect_browser_to"].(string)), nil, map[string]string{"Accept": "text/html"}); r.status != 303 {
+		t.Fatalf("completed sign-up callback: %d %s", r.status, r.raw)
+	}
+	if w := whoami(t, c, srv); w.status != 200 || w.body["identity"].(map[string]any)["traits"].(map[string]any)["email"] != "grace@example.com" {
+		t.Fatalf("whoami: %d %s", w.status, w.raw)
+	}
+}
+
 // A burst of the same callback (the browser's, with its cookie) signs in
 // once: the authorization request is taken in one store transaction.
 func TestOIDCCallbackBurst(t *testing.T) {

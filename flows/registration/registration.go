@@ -105,13 +105,22 @@ func (g *Flow) Init(r *http.Request, typ string) (*flow.Flow, *wire.Error) {
 }
 
 // form renders the first screen: the traits with values from traits and,
-// in the unified style, every method's nodes.
+// in the unified style, every method's nodes. profile_first's first
+// screen has the buttons of the methods that start elsewhere (the social
+// sign-in providers, as in Kratos): they need no valid traits first, and
+// a sign-up the provider's traits did not complete comes back to this
+// screen to be pressed again.
 func (g *Flow) form(r *http.Request, f *flow.Flow, traits map[string]any) {
 	f.UI.Nodes = []*node.Node{node.CSRF(csrfValue(f))}
 	f.UI.Nodes = append(f.UI.Nodes, g.kernel.FlowSchema(f).TraitNodes("default", traits, false)...)
 	if g.cfg.Style == "unified" {
 		g.methodNodes(r, f, traits)
 	} else {
+		for _, m := range g.methods {
+			if _, ok := m.(flow.RegistrationRedirector); ok && m.Enabled() {
+				m.RegistrationNodes(r, f, traits)
+			}
+		}
 		f.UI.Nodes = append(f.UI.Nodes, node.Submit("profile", "method", "profile", node.Label(1040001, nil)))
 	}
 	f.State = "choose_method"
