@@ -297,6 +297,25 @@ func TestOIDCMissingTraits(t *testing.T) {
 	if !strings.Contains(string(r.raw), `"id":4000002`) {
 		t.Fatalf("no missing-property message: %s", r.raw)
 	}
+	// Kratos's shape: the traits in the oidc group with the provider's
+	// button labelled "Continue", so one form posts both.
+	var groups []string
+	for _, n := range r.body["ui"].(map[string]any)["nodes"].([]any) {
+		nd := n.(map[string]any)
+		a := nd["attributes"].(map[string]any)
+		switch a["name"] {
+		case "traits.email":
+			groups = append(groups, nd["group"].(string))
+		case "provider":
+			if nd["group"] != "oidc" || nd["meta"].(map[string]any)["label"].(map[string]any)["id"].(float64) != 1040003 {
+				t.Fatalf("provider node %v", nd)
+			}
+			groups = append(groups, "button")
+		}
+	}
+	if strings.Join(groups, ",") != "oidc,button" {
+		t.Fatalf("trait and button nodes: %v in %s", groups, r.raw)
+	}
 	// Complete the email and press the provider's button again.
 	body := map[string]any{"method": "oidc", "provider": "idp", "csrf_token": csrfOf(r.body),
 		"traits": map[string]any{"email": "grace@example.com", "name": map[string]any{"first": "Grace"}}}

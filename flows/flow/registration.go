@@ -30,6 +30,16 @@ type RegistrationRedirector interface {
 	StartsElsewhere(r *http.Request) bool
 }
 
+// RegistrationTraitsForm is a registration method with a form of its own
+// for traits that came back incomplete from elsewhere (a provider's
+// claims that miss a required trait): TraitsForm replaces the flow's
+// nodes with it and reports true, or reports false when it does not apply
+// (the flow's first screen is shown instead). The flow adds the schema's
+// messages to it.
+type RegistrationTraitsForm interface {
+	TraitsForm(r *http.Request, f *Flow, traits map[string]any) bool
+}
+
 // RegistrationState is what a registration method's Register sees.
 type RegistrationState struct {
 	Sub    *Submission

@@ -254,6 +254,16 @@ func (g *Flow) register(w http.ResponseWriter, r *http.Request, sub *flow.Submis
 		traits = map[string]any{}
 	}
 	if rr, ok := m.(flow.RegistrationRedirector); !ok || !rr.StartsElsewhere(r) {
+		if tf, ok := m.(flow.RegistrationTraitsForm); ok {
+			// A provider's traits that do not validate: the method's own
+			// form to complete them (Kratos's oidc shape).
+			if errs := g.kernel.FlowSchema(sub.Flow).Validate(traits); len(errs) > 0 && tf.TraitsForm(r, sub.Flow, traits) {
+				identity.ApplyFieldErrors(&sub.Flow.UI, errs)
+				g.failed(r, m.ID(), sub.Flow.UI.FirstErrorID())
+				g.kernel.Render(w, r, sub, http.StatusBadRequest)
+				return
+			}
+		}
 		if g.invalidTraits(w, r, r, sub, traits) {
 			g.failed(r, m.ID(), sub.Flow.UI.FirstErrorID())
 			return

@@ -151,12 +151,14 @@ func (m *Method) Provider(id string) (provider.Provider, bool) {
 
 // Interface guards.
 var (
-	_ flow.LoginMethod           = (*Method)(nil)
-	_ flow.LoginRefresher        = (*Method)(nil)
-	_ flow.LoginCompleter        = (*Method)(nil)
-	_ flow.IdentifierFirstMethod = (*Method)(nil)
-	_ flow.RegistrationMethod    = (*Method)(nil)
-	_ flow.SettingsMethod        = (*Method)(nil)
+	_ flow.LoginMethod            = (*Method)(nil)
+	_ flow.LoginRefresher         = (*Method)(nil)
+	_ flow.LoginCompleter         = (*Method)(nil)
+	_ flow.IdentifierFirstMethod  = (*Method)(nil)
+	_ flow.RegistrationMethod     = (*Method)(nil)
+	_ flow.RegistrationRedirector = (*Method)(nil)
+	_ flow.RegistrationTraitsForm = (*Method)(nil)
+	_ flow.SettingsMethod         = (*Method)(nil)
 )
 
 // detached is ctx without its cancellation: once the provider's code is

@@ -79,6 +79,27 @@ func (m *Method) continueAs(w http.ResponseWriter, r *http.Request, sub *flow.Su
 // the flow does not validate them yet.
 func (m *Method) StartsElsewhere(r *http.Request) bool { return resultOf(r.Context()) == nil }
 
+// TraitsForm is Kratos's form for a provider's sign-up whose traits do
+// not validate: the traits, filled, in the oidc group with the provider's
+// button labelled "Continue" (1040003), so they are posted together and
+// come back with the next trip to the provider (a silent one while the
+// user's session there lives).
+func (m *Method) TraitsForm(r *http.Request, f *flow.Flow, traits map[string]any) bool {
+	cr := resultOf(r.Context())
+	if cr == nil {
+		return false
+	}
+	csrf := ""
+	if n := f.UI.Find("csrf_token"); n != nil {
+		csrf, _ = n.Input().Value.(string)
+	}
+	m.kernel.FlowSchema(f).FillObjects(traits)
+	f.UI.Nodes = append([]*node.Node{node.CSRF(csrf)}, m.kernel.FlowSchema(f).TraitNodes("oidc", traits, false)...)
+	f.UI.Nodes = append(f.UI.Nodes, node.Submit("oidc", "provider", cr.provider.Config().ID, node.Label(1040003, nil)))
+	f.State = "choose_method"
+	return true
+}
+
 // Register starts a sign-up with the submitted provider, or (on the
 // callback, the traits from the mapper and the form valid) returns the
 // new identity's oidc credential. An account already linked signs in
