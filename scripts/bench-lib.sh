@@ -21,6 +21,17 @@ wait_quiet() {
 	echo "$busy"
 }
 
+# gc_ms_in <log> <from byte> <to byte>: the GC's CPU milliseconds in the
+# GODEBUG=gctrace=1 lines a Go process wrote to <log> between two offsets
+# ("<sum>\t<collections>"). Per line "a+b/c/d+e ms cpu": the
+# stop-the-world phases (a, e), mark assists (b) and background marking
+# (c); idle-time marking (d) only uses a core nothing else wanted.
+gc_ms_in() {
+	tail -c +$(($2 + 1)) "$1" | head -c $(($3 - $2)) | awk '/^gc [0-9]+ @/ {
+		for (i = 1; i <= NF; i++) if ($(i+1) == "ms" && $(i+2) == "cpu,") { split($i, p, "+"); split(p[2], m, "/"); s += p[1] + m[1] + m[2] + p[3]; n++ }
+	} END { printf "%.1f\t%d", s, n }'
+}
+
 # median of the numbers on standard input ("nan" for none).
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 

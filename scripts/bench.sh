@@ -65,7 +65,7 @@ write_cookies_lua "$WORK/cookies.lua"
 
 
 # --- results -------------------------------------------------------------------
-RESULTS="$WORK/results.tsv" # case conns target round rps p50ms p99ms errors cpu_us_per_req busy_pct_before
+RESULTS="$WORK/results.tsv" # case conns target round rps p50ms p99ms errors cpu_us_per_req busy_pct_before gc_pct
 : >"$RESULTS"
 
 HZ=$(getconf CLK_TCK)
@@ -75,11 +75,11 @@ HZ=$(getconf CLK_TCK)
 # (µs; machine noise skews it less than throughput) and the machine's
 # busy percentage just before the run.
 run_wrk() {
-	local out c0 c1 quiet
+	local out c0 c1 quiet o0 o1
 	quiet=$(wait_quiet)
-	c0=$(cpu_ticks "$server_pid")
+	c0=$(cpu_ticks "$server_pid"); o0=$(wc -c <"$SERVER_LOG")
 	out=$(COOKIES="$6" $CLIENT wrk -t1 -c"$2" -d"$DURATION" --latency -s "$WORK/cookies.lua" "$5")
-	c1=$(cpu_ticks "$server_pid")
+	c1=$(cpu_ticks "$server_pid"); o1=$(wc -c <"$SERVER_LOG")
 	echo "$out" >"$WORK/wrk-${1//\//_}-$3-c$2-r$4.txt"
 	local rps p50 p99 errs reqs cpu
 	rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
@@ -88,14 +88,17 @@ run_wrk() {
 	errs=$(echo "$out" | awk '/Non-2xx or 3xx responses:/ {n+=$NF} /Socket errors:/ {for(i=3;i<=NF;i++) if ($i ~ /^[0-9]+,?$/) n+=$i} END {print n+0}')
 	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
 	cpu=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$reqs" 'BEGIN{printf "%.1f", t / hz * 1e6 / n}')
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$rps" "$p50" "$p99" "$errs" "$cpu" "$quiet" >>"$RESULTS"
-	printf '   %-8s c=%-3s round %s: %10s req/s  p50 %7.3f ms  p99 %7.3f ms  CPU %6s us/req  errors %s  (machine %s%% busy before)\n' "$3" "$2" "$4" "$rps" "$p50" "$p99" "$cpu" "$errs" "$quiet" >&2
+	# The GC's share of the server's CPU during this run alone.
+	gcpct=$(gc_ms_in "$SERVER_LOG" "$o0" "$o1" | awk -v t=$((c1 - c0)) -v hz="$HZ" '{printf "%.2f", (t > 0 ? $1 / (t / hz * 1000) * 100 : 0)}')
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$rps" "$p50" "$p99" "$errs" "$cpu" "$quiet" "$gcpct" >>"$RESULTS"
+	printf '   %-8s c=%-3s round %s: %10s req/s  p50 %7.3f ms  p99 %7.3f ms  CPU %6s us/req  GC %5s%%  errors %s  (machine %s%% busy before)\n' "$3" "$2" "$4" "$rps" "$p50" "$p99" "$cpu" "$gcpct" "$errs" "$quiet" >&2
 }
 
 rss_mb() { awk '/^VmRSS:/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 
 start_server() { # <size>
 	local d="$WORK/$1"
+	SERVER_LOG="$d/server.log"
 	# gctrace: one line per collection in server.log, for the GC's share
 	# of the server's CPU during the load runs (gc_share).
 	XDG_DATA_HOME="$d/xdg" XDG_CONFIG_HOME="$d/xdg" GOMAXPROCS=1 GODEBUG=gctrace=1 \
@@ -217,13 +220,8 @@ EOF
 		done
 	done
 	echo "   RSS after the load runs: $(rss_mb "$server_pid") MB" >&2
-	# The GC's CPU in the load runs: per gctrace line "a+b/c/d+e ms cpu",
-	# the stop-the-world phases (a, e), mark assists (b) and background
-	# marking (c); idle-time marking (d) only uses a core nothing else
-	# wanted. Against the server's whole CPU time over the same runs.
-	gc_ms=$(tail -c +$((gc_off + 1)) "$d/server.log" | awk '/^gc [0-9]+ @/ {
-		for (i = 1; i <= NF; i++) if ($(i+1) == "ms" && $(i+2) == "cpu,") { split($i, p, "+"); split(p[2], m, "/"); s += p[1] + m[1] + m[2] + p[3]; n++ }
-	} END { printf "%.1f\t%d", s, n }')
+	# The GC's CPU over all the load runs (gc_ms_in explains the sum).
+	gc_ms=$(gc_ms_in "$d/server.log" "$gc_off" "$(wc -c <"$d/server.log")")
 	printf '%s\t%s\t%s\n' "$size" "$gc_ms" "$(awk -v t=$(($(cpu_ticks "$server_pid") - gc_t0)) -v hz="$HZ" 'BEGIN{printf "%.1f", t / hz * 1000}')" >>"$WORK/gc.tsv"
 	# The Go runtime returns heap it no longer needs over a minute or two.
 	sleep "${IDLE_SECONDS:-90}"
@@ -257,25 +255,27 @@ echo "caddy-kratos load benchmark, $(date -u +%Y-%m-%d), $(nproc) CPUs ($(awk -F
 echo "server GOMAXPROCS=1 on CPU $SERVER_CPU, wrk -t1 on CPU $CLIENT_CPU, -d $DURATION, median of $ROUNDS rounds;"
 echo "runs started when the machine was below ${QUIET_PCT:-10}% busy (median busy before a run: $(awk -F'\t' '{print $10}' "$RESULTS" | median)%)"
 echo
-echo "| sessions / active | conns | plain req/s | gated req/s | ratio | plain p99 ms | gated p99 ms | added p99 ms | plain CPU µs/req | gated CPU µs/req | CPU ratio plain/gated |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| sessions / active | conns | plain req/s | gated req/s | ratio | plain p99 ms | gated p99 ms | added p99 ms | plain CPU µs/req | gated CPU µs/req | CPU ratio plain/gated | GC % plain / gated |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for cs in $CASES; do for c in $CONNS; do
 	pr=$(col "$cs" "$c" plain 5); gr=$(col "$cs" "$c" gated 5)
 	pp=$(col "$cs" "$c" plain 7); gp=$(col "$cs" "$c" gated 7)
 	pc=$(col "$cs" "$c" plain 9); gc=$(col "$cs" "$c" gated 9)
-	awk -v s="$cs" -v c="$c" -v pr="$pr" -v gr="$gr" -v pp="$pp" -v gp="$gp" -v pc="$pc" -v gc="$gc" \
-		'BEGIN{printf "| %s | %s | %.0f | %.0f | %.3f | %.3f | %.3f | %+.3f | %.1f | %.1f | %.3f |\n", s, c, pr, gr, gr/pr, pp, gp, gp-pp, pc, gc, pc/gc}'
+	pg=$(col "$cs" "$c" plain 11); gg=$(col "$cs" "$c" gated 11)
+	awk -v s="$cs" -v c="$c" -v pr="$pr" -v gr="$gr" -v pp="$pp" -v gp="$gp" -v pc="$pc" -v gc="$gc" -v pg="$pg" -v gg="$gg" \
+		'BEGIN{printf "| %s | %s | %.0f | %.0f | %.3f | %.3f | %.3f | %+.3f | %.1f | %.1f | %.3f | %.2f / %.2f |\n", s, c, pr, gr, gr/pr, pp, gp, gp-pp, pc, gc, pc/gc, pg, gg}'
 done; done
 echo
-echo "| sessions / active | conns | static req/s | whoami req/s | ratio | static p50/p99 ms | whoami p50 ms | whoami p99 ms | static / whoami CPU µs/req |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| sessions / active | conns | static req/s | whoami req/s | ratio | static p50/p99 ms | whoami p50 ms | whoami p99 ms | static / whoami CPU µs/req | GC % static / whoami |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for cs in $CASES; do for c in $CONNS; do
 	sr=$(col "$cs" "$c" static 5); wr=$(col "$cs" "$c" whoami 5)
 	s50=$(col "$cs" "$c" static 6); s99=$(col "$cs" "$c" static 7)
 	w50=$(col "$cs" "$c" whoami 6); w99=$(col "$cs" "$c" whoami 7)
 	sc=$(col "$cs" "$c" static 9); wc=$(col "$cs" "$c" whoami 9)
-	awk -v s="$cs" -v c="$c" -v sr="$sr" -v wr="$wr" -v s50="$s50" -v s99="$s99" -v w50="$w50" -v w99="$w99" -v sc="$sc" -v wc="$wc" \
-		'BEGIN{printf "| %s | %s | %.0f | %.0f | %.3f | %.3f / %.3f | %.3f | %.3f | %.1f / %.1f |\n", s, c, sr, wr, wr/sr, s50, s99, w50, w99, sc, wc}'
+	sg=$(col "$cs" "$c" static 11); wg=$(col "$cs" "$c" whoami 11)
+	awk -v s="$cs" -v c="$c" -v sr="$sr" -v wr="$wr" -v s50="$s50" -v s99="$s99" -v w50="$w50" -v w99="$w99" -v sc="$sc" -v wc="$wc" -v sg="$sg" -v wg="$wg" \
+		'BEGIN{printf "| %s | %s | %.0f | %.0f | %.3f | %.3f / %.3f | %.3f | %.3f | %.1f / %.1f | %.2f / %.2f |\n", s, c, sr, wr, wr/sr, s50, s99, w50, w99, sc, wc, sg, wg}'
 done; done
 first=$(echo $CASES | awk '{print $1}')
 echo
