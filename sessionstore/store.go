@@ -29,7 +29,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -48,7 +47,7 @@ type Options struct {
 	NoSync bool
 	// SessionCacheSize bounds the decoded tier of the session and
 	// identity caches (see Caches): entries of each kind. Default (0):
-	// 10000. Negative disables both tiers.
+	// 4096. Negative disables both tiers.
 	SessionCacheSize int
 	// SessionCacheBytes bounds the compact tier of the caches: every
 	// cached session and identity as a binary record the garbage
@@ -116,15 +115,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		if limit == 0 {
 			limit = DefaultResidentTableLimit
 		}
-		abs, err := filepath.Abs(dir)
-		if err == nil {
-			abs, err = filepath.EvalSymlinks(abs) // smaps names the resolved path
-		}
-		if err != nil {
+		if s.trim, err = newTableTrimmer(dir, limit, opts.Logf); err != nil {
 			_ = s.Close()
 			return nil, fmt.Errorf("sessionstore: open %s: %w", dir, err)
 		}
-		s.trim = &tableTrimmer{dir: abs, limit: limit, logf: opts.Logf, pageout: madvisePageout, smaps: openSmaps}
 		s.trimDone = make(chan struct{})
 		go s.trim.run(defaultTrimInterval, s.stopGC, s.trimDone)
 	}

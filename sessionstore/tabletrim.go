@@ -39,8 +39,14 @@ import (
 // DefaultResidentTableLimit is Options.ResidentTableLimit's default.
 const DefaultResidentTableLimit = 32 << 20
 
-// defaultTrimInterval is how often the resident table pages are checked.
-const defaultTrimInterval = 10 * time.Second
+// defaultTrimInterval is how often the process's file-backed RSS is read
+// (/proc/self/statm: a few counters, no page walk); trimFullEvery is how
+// often the table mappings are measured one by one (/proc/self/smaps
+// walks every page table: ~2–17 ms at a million sessions).
+const (
+	defaultTrimInterval = 250 * time.Millisecond
+	trimFullEvery       = 30 * time.Second
+)
 
 // tableMapping is one mapping of a table file, from /proc/self/smaps.
 type tableMapping struct {
@@ -164,71 +170,117 @@ type tableTrimmer struct {
 	// smaps opens the mappings' description; /proc/self/smaps outside
 	// tests.
 	smaps func() (io.ReadCloser, error)
+	// fileRSS is the process's file-backed resident bytes (readStatm
+	// outside tests): it grows as tables are read, so a check of the
+	// mappings is due when it has grown by a quarter of the limit.
+	fileRSS func() (int64, error)
 
+	// known are the data ranges of the table mappings measured last
+	// (run's goroutine only).
+	known []dataRange
 	// trimmed counts the bytes of mappings paged out, over the store's
 	// life (for logs and tests).
 	trimmed  atomic.Int64
 	disabled atomic.Bool
 }
 
+// newTableTrimmer returns the trimmer of the store in dir.
+func newTableTrimmer(dir string, limit int64, logf func(level, format string, args ...any)) (*tableTrimmer, error) {
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs) // smaps names the resolved path
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &tableTrimmer{dir: abs, limit: limit, logf: logf, pageout: madvisePageout, smaps: openSmaps, fileRSS: readStatm}, nil
+}
+
 // errPageoutUnsupported is returned by pageout where the kernel has no
 // MADV_PAGEOUT (Linux before 5.4) or the platform no madvise.
 var errPageoutUnsupported = errors.New("MADV_PAGEOUT is not supported here")
 
-// trimOnce checks the resident table pages once and pages out data
-// blocks while they exceed the limit, down to three quarters of it (so
-// that a store just over its limit is not trimmed at every check). It
+// dataRange is the data blocks of one table mapping, whole pages.
+type dataRange struct {
+	lo, n uintptr
+	rss   int64 // the mapping's resident bytes when measured
+}
+
+// measure reads the table mappings and their data ranges, largest
+// resident first, and returns them with the tables' resident bytes.
+func (t *tableTrimmer) measure() ([]dataRange, int64, error) {
+	rc, err := t.smaps()
+	if err != nil {
+		return nil, 0, fmt.Errorf("table trim: %w", err)
+	}
+	maps, err := parseTableMappings(rc, t.dir)
+	_ = rc.Close()
+	if err != nil {
+		return nil, 0, fmt.Errorf("table trim: %w", err)
+	}
+	slices.SortFunc(maps, func(a, b tableMapping) int { return cmp.Compare(b.rss, a.rss) })
+	var resident int64
+	ranges := make([]dataRange, 0, len(maps))
+	for _, m := range maps {
+		resident += m.rss
+		data, err := tableDataLen(m.path)
+		if err != nil {
+			continue // compacted away meanwhile, or not a whole table yet
+		}
+		lo, hi := m.start, m.start+uint64(max(0, data-int64(m.offset)))
+		hi = min(hi, m.end)
+		hi &^= uint64(os.Getpagesize() - 1)
+		if hi > lo {
+			ranges = append(ranges, dataRange{lo: uintptr(lo), n: uintptr(hi - lo), rss: m.rss})
+		}
+	}
+	return ranges, resident, nil
+}
+
+// pageoutRanges pages out the ranges in order until the resident bytes
+// they account for fall to floor (or all of them, floor < 0), and returns
+// the bytes of the ranges paged out.
+func (t *tableTrimmer) pageoutRanges(ranges []dataRange, resident, floor int64) (int64, error) {
+	var trimmed int64
+	for _, r := range ranges {
+		if floor >= 0 && resident <= floor {
+			break
+		}
+		if err := t.pageout(r.lo, r.n); err != nil {
+			if errors.Is(err, errPageoutUnsupported) {
+				t.disabled.Store(true)
+				t.log("warn", "store: cannot bound the resident pages of the table files (%v); they stay mapped until the kernel needs the memory", err)
+				return trimmed, nil
+			}
+			return trimmed, fmt.Errorf("table trim: %#x+%d: %w", r.lo, r.n, err)
+		}
+		trimmed += int64(r.n)
+		resident -= r.rss
+	}
+	t.trimmed.Add(trimmed)
+	return trimmed, nil
+}
+
+// trimOnce measures the table mappings and, when their resident pages
+// exceed the limit, pages out data blocks, largest mapping first, down to
+// three quarters of it (so that a store just over its limit is not
+// trimmed at every check). It keeps the ranges for tick's fast path and
 // returns the resident bytes it found and the bytes of the mappings it
 // paged out.
 func (t *tableTrimmer) trimOnce() (resident, trimmed int64, err error) {
 	if t.disabled.Load() {
 		return 0, 0, nil
 	}
-	rc, err := t.smaps()
+	ranges, resident, err := t.measure()
 	if err != nil {
-		return 0, 0, fmt.Errorf("table trim: %w", err)
+		return 0, 0, err
 	}
-	maps, err := parseTableMappings(rc, t.dir)
-	_ = rc.Close()
-	if err != nil {
-		return 0, 0, fmt.Errorf("table trim: %w", err)
-	}
-	for _, m := range maps {
-		resident += m.rss
-	}
+	t.known = ranges
 	if resident <= t.limit {
 		return resident, 0, nil
 	}
-	slices.SortFunc(maps, func(a, b tableMapping) int { return cmp.Compare(b.rss, a.rss) })
-	left := resident
-	for _, m := range maps {
-		if left <= t.limit*3/4 || m.rss == 0 {
-			break
-		}
-		data, err := tableDataLen(m.path)
-		if err != nil {
-			continue // compacted away meanwhile, or not a whole table yet
-		}
-		// The data blocks of the mapping, whole pages only.
-		lo, hi := m.start, m.start+uint64(max(0, data-int64(m.offset)))
-		hi = min(hi, m.end)
-		hi &^= uint64(os.Getpagesize() - 1)
-		if hi <= lo {
-			continue
-		}
-		if err := t.pageout(uintptr(lo), uintptr(hi-lo)); err != nil {
-			if errors.Is(err, errPageoutUnsupported) {
-				t.disabled.Store(true)
-				t.log("warn", "store: cannot bound the resident pages of the table files (%v); they stay mapped until the kernel needs the memory", err)
-				return resident, trimmed, nil
-			}
-			return resident, trimmed, fmt.Errorf("table trim: %s: %w", m.path, err)
-		}
-		trimmed += int64(hi - lo)
-		left -= m.rss
-	}
-	t.trimmed.Add(trimmed)
-	return resident, trimmed, nil
+	trimmed, err = t.pageoutRanges(ranges, resident, t.limit*3/4)
+	return resident, trimmed, err
 }
 
 func (t *tableTrimmer) log(level, format string, args ...any) {
@@ -243,20 +295,87 @@ func (t *tableTrimmer) run(interval time.Duration, stop <-chan struct{}, done ch
 	defer close(done)
 	tk := time.NewTicker(interval)
 	defer tk.Stop()
+	var c trimClock
 	for {
 		select {
 		case <-stop:
 			return
-		case <-tk.C:
-		}
-		resident, trimmed, err := t.trimOnce()
-		switch {
-		case err != nil:
-			t.log("warn", "store: %v", err)
-		case trimmed > 0:
-			t.log("debug", "store: table pages resident %d bytes, over the limit of %d: paged out the data blocks of %d bytes of mappings", resident, t.limit, trimmed)
+		case now := <-tk.C:
+			t.tick(&c, now)
 		}
 	}
+}
+
+// trimClock is what run remembers between ticks.
+type trimClock struct {
+	last     time.Time // last measure of the mappings (trimOnce)
+	lastFile int64     // the process's file-backed RSS after it
+	tables   int64     // the tables' resident bytes estimated then
+}
+
+// tick keeps the tables' resident pages under the limit between measures
+// without walking the page tables each time: the process's file-backed
+// RSS (a counter) grows as tables are read — faster than the reads, since
+// the kernel maps up to 16 cached neighbours of every page faulted in — so
+// the tables' resident bytes are estimated as those measured last plus
+// that growth. Over the limit, every known table's data blocks are paged
+// out at once; the mappings are measured again (and their list renewed)
+// every trimFullEvery. It reports whether it paged out or measured.
+func (t *tableTrimmer) tick(c *trimClock, now time.Time) bool {
+	if t.disabled.Load() {
+		return false
+	}
+	file, ferr := t.fileRSS()
+	if ferr == nil && !c.last.IsZero() && now.Sub(c.last) < trimFullEvery {
+		if c.tables+file-c.lastFile <= t.limit {
+			return false
+		}
+		trimmed, err := t.pageoutRanges(t.known, 0, -1)
+		if err != nil {
+			t.log("warn", "store: %v", err)
+		} else {
+			t.log("debug", "store: table pages over the limit of %d bytes: paged out the data blocks of %d bytes of mappings", t.limit, trimmed)
+		}
+		c.tables = 0
+		if f, err := t.fileRSS(); err == nil {
+			c.lastFile = f
+		}
+		return true
+	}
+	resident, trimmed, err := t.trimOnce()
+	switch {
+	case err != nil:
+		t.log("warn", "store: %v", err)
+	case trimmed > 0:
+		t.log("debug", "store: table pages resident %d bytes, over the limit of %d: paged out the data blocks of %d bytes of mappings", resident, t.limit, trimmed)
+	}
+	c.last, c.tables = now, resident
+	if trimmed > 0 {
+		c.tables = t.limit * 3 / 4
+	}
+	if f, err := t.fileRSS(); err == nil {
+		c.lastFile = f
+	}
+	return true
+}
+
+// readStatm returns this process's file-backed resident bytes from
+// /proc/self/statm (its third field, "shared": RssFile + RssShmem, in
+// pages).
+func readStatm() (int64, error) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return 0, fmt.Errorf("statm: %q", b)
+	}
+	pages, err := strconv.ParseInt(f[2], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("statm: %w", err)
+	}
+	return pages * int64(os.Getpagesize()), nil
 }
 
 // openSmaps opens this process's /proc/self/smaps.

@@ -2,13 +2,16 @@ package sessionstore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/dgraph-io/badger/v4"
@@ -186,28 +189,33 @@ func TestTableTrimBoundsResidentPages(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(dir, Options{NoSync: true, ResidentTableLimit: limit})
+	// Without the store's own trimmer (-1), so that only this test's
+	// trims run.
+	s, err = Open(dir, Options{NoSync: true, ResidentTableLimit: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.trim == nil {
-		t.Fatal("no trimmer with a limit set")
+	if s.trim != nil {
+		t.Fatal("a trimmer with storage_resident_limit off")
 	}
-	abs, _ := filepath.EvalSymlinks(dir)
-	readAll(t, s, n, check)
-	before := residentTables(t, abs)
-	if before < 3*limit {
-		t.Fatalf("only %d bytes of tables resident after reading them all; the test needs > %d", before, 3*limit)
-	}
-	resident, trimmed, err := s.trim.trimOnce()
+	tr, err := newTableTrimmer(dir, limit, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.trim.disabled.Load() {
+	readAll(t, s, n, check)
+	before := residentTables(t, tr.dir)
+	if before < 3*limit {
+		t.Fatalf("only %d bytes of tables resident after reading them all; the test needs > %d", before, 3*limit)
+	}
+	resident, trimmed, err := tr.trimOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.disabled.Load() {
 		t.Skip("the kernel has no MADV_PAGEOUT")
 	}
-	after := residentTables(t, abs)
+	after := residentTables(t, tr.dir)
 	t.Logf("resident before %d, seen by the trimmer %d, paged out %d, after %d", before, resident, trimmed, after)
 	if trimmed <= 0 || after > limit {
 		t.Fatalf("after trimming: %d bytes resident (limit %d), %d paged out", after, limit, trimmed)
@@ -215,9 +223,48 @@ func TestTableTrimBoundsResidentPages(t *testing.T) {
 	readAll(t, s, n, check)
 
 	// Under the limit, nothing is done.
-	s.trim.limit = 1 << 40
-	if _, trimmed, err := s.trim.trimOnce(); err != nil || trimmed != 0 {
+	tr.limit = 1 << 40
+	if _, trimmed, err := tr.trimOnce(); err != nil || trimmed != 0 {
 		t.Fatalf("under the limit: trimmed %d, %v", trimmed, err)
+	}
+}
+
+// TestStoreTrimsInBackground: a store opened with a limit keeps its
+// tables' resident pages near it while they are read over and over (its
+// own goroutine, every defaultTrimInterval); with the limit off they stay.
+func TestStoreTrimsInBackground(t *testing.T) {
+	if !tableTrimSupported {
+		t.Skip("no table trimming on this platform")
+	}
+	dir := t.TempDir()
+	const n, size, limit = 40_000, 1024, 8 << 20
+	s, err := Open(dir, Options{NoSync: true, ResidentTableLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := fillTables(t, s, n, size)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, Options{NoSync: true, ResidentTableLimit: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	abs := s.trim.dir
+	for range 3 {
+		readAll(t, s, n, check)
+	}
+	// The last pass may have mapped up to 40 MiB since the last tick.
+	deadline := time.Now().Add(5 * time.Second)
+	for residentTables(t, abs) > limit && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s.trim.disabled.Load() {
+		t.Skip("the kernel has no MADV_PAGEOUT")
+	}
+	if got := residentTables(t, abs); got > limit || s.trim.trimmed.Load() == 0 {
+		t.Fatalf("%d bytes of tables resident (limit %d), %d paged out in the background", got, limit, s.trim.trimmed.Load())
 	}
 }
 
@@ -255,5 +302,77 @@ func TestPageoutKeepsMemory(t *testing.T) {
 	}
 	if !bytes.Equal(heap, bytes.Repeat([]byte("kratos"), n/6)) {
 		t.Fatal("heap memory changed")
+	}
+}
+
+// fakeTable writes a file shaped like a Badger table: data, an index of
+// 100 bytes, its length, a checksum of 4 bytes and its length.
+func fakeTable(t *testing.T, path string, data int) {
+	t.Helper()
+	b := make([]byte, data+100)
+	b = binary.BigEndian.AppendUint32(b, 100)
+	b = append(b, 1, 2, 3, 4)
+	b = binary.BigEndian.AppendUint32(b, 4)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTableTrimTick: between measures of the mappings, the tables'
+// resident bytes are estimated from the growth of the file-backed RSS;
+// over the limit every known table's data blocks are paged out at once;
+// the mappings are measured again after trimFullEvery.
+func TestTableTrimTick(t *testing.T) {
+	dir := t.TempDir()
+	pg := os.Getpagesize()
+	fakeTable(t, filepath.Join(dir, "000001.sst"), 3*pg+10)
+	fakeTable(t, filepath.Join(dir, "000002.sst"), 5*pg)
+	smaps := fmt.Sprintf(`7f0000000000-7f0000010000 rw-s 00000000 fd:01 1 %[1]s/000001.sst
+Rss: 8 kB
+7f0000100000-7f0000110000 rw-s 00000000 fd:01 2 %[1]s/000002.sst
+Rss: 12 kB
+`, dir)
+	var file int64 = 100 << 20
+	var measured int
+	type call struct{ addr, n uintptr }
+	var calls []call
+	tr := &tableTrimmer{
+		dir: dir, limit: 32 << 20,
+		smaps: func() (io.ReadCloser, error) {
+			measured++
+			return io.NopCloser(strings.NewReader(smaps)), nil
+		},
+		fileRSS: func() (int64, error) { return file, nil },
+		pageout: func(addr, n uintptr) error { calls = append(calls, call{addr, n}); return nil },
+	}
+	var c trimClock
+	t0 := time.Unix(1_700_000_000, 0)
+	if !tr.tick(&c, t0) || measured != 1 || len(calls) != 0 {
+		t.Fatalf("first tick: measured %d times, %d pageouts", measured, len(calls))
+	}
+	if len(tr.known) != 2 || c.tables != 20<<10 {
+		t.Fatalf("after measuring: known %+v, tables %d", tr.known, c.tables)
+	}
+	file += 30 << 20 // 20 KiB + 30 MiB: under the limit
+	if tr.tick(&c, t0.Add(time.Second)) || measured != 1 || len(calls) != 0 {
+		t.Fatalf("under the limit: measured %d, %d pageouts", measured, len(calls))
+	}
+	file += 2 << 20 // over
+	if !tr.tick(&c, t0.Add(2*time.Second)) || measured != 1 {
+		t.Fatalf("over the limit: not paged out (measured %d)", measured)
+	}
+	// Both tables' data blocks, largest resident first, whole pages only.
+	want := []call{{0x7f0000100000, uintptr(5 * pg)}, {0x7f0000000000, uintptr(3 * pg)}}
+	if fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Fatalf("pageouts %v, want %v", calls, want)
+	}
+	if tr.tick(&c, t0.Add(3*time.Second)) || len(calls) != 2 {
+		t.Fatalf("paged out again without growth (%d)", len(calls))
+	}
+	if !tr.tick(&c, t0.Add(2*time.Second+trimFullEvery)) || measured != 2 {
+		t.Fatalf("not measured after trimFullEvery (%d)", measured)
+	}
+	if got, err := readStatm(); tableTrimSupported && (err != nil || got <= 0) {
+		t.Fatalf("readStatm: %d, %v", got, err)
 	}
 }
