@@ -376,3 +376,22 @@ Rss: 12 kB
 		t.Fatalf("readStatm: %d, %v", got, err)
 	}
 }
+
+// FuzzParseTableMappings: any smaps text gives an error or mappings of
+// dir's .sst files with a sane range, never a panic.
+func FuzzParseTableMappings(f *testing.F) {
+	f.Add("7f3a10000000-7f3a10400000 rw-s 00000000 fd:01 812 /d/000012.sst\nRss: 1024 kB\n")
+	f.Add("7f3a10000000-7f3a10400000 rw-s 00001000 fd:01 812 /d/a b.sst\nSize: 4 kB\nRss:  8 kB\n7f3a10400000-7f3a10800000 r--p 0 0:0 0\n")
+	f.Add("zz-7f rw-s 0 0 0 /d/1.sst\nRss: x kB\n")
+	f.Fuzz(func(t *testing.T, smaps string) {
+		maps, err := parseTableMappings(strings.NewReader(smaps), "/d")
+		if err != nil {
+			return
+		}
+		for _, m := range maps {
+			if m.end <= m.start || filepath.Dir(m.path) != "/d" || !strings.HasSuffix(m.path, ".sst") {
+				t.Fatalf("mapping %+v", m)
+			}
+		}
+	})
+}
