@@ -32,6 +32,19 @@ gc_ms_in() {
 	} END { printf "%.1f\t%d", s, n }'
 }
 
+# pg_ticks <dsn> <database>: CPU ticks of the PostgreSQL backends serving
+# <database>, asked through <dsn> (another database, so the asking
+# connection is not counted). The gateways' pools keep their backends
+# open for a run; a backend that exits takes its ticks with it. Needs the
+# server on this machine (/proc).
+pg_ticks() {
+	local t=0 p
+	for p in $(psql "$1" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = '$2'"); do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+
 # median of the numbers on standard input ("nan" for none).
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
