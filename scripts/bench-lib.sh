@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by scripts/bench.sh and scripts/bench-storage.sh
 # (sourced, not run). HZ must be set by the caller: HZ=$(getconf CLK_TCK).
 
@@ -15,6 +16,8 @@ wait_quiet() {
 	local busy=100
 	for _ in $(seq 1 "${QUIET_WAIT:-120}"); do
 		busy=$(awk '/^cpu / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat; sleep 1; awk '/^cpu / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat)
+		# Unquoted on purpose: the two samples' lines become one awk record.
+		# shellcheck disable=SC2086
 		busy=$(echo $busy | awk '{printf "%.0f", ($3-$1) * 100 / ($4-$2)}')
 		[ "$busy" -lt "${QUIET_PCT:-10}" ] && break
 	done

@@ -213,9 +213,9 @@ echo
 echo "| target | conns | Badger req/s | PostgreSQL req/s | PG ÷ Badger | Badger p50 / p99 ms | PostgreSQL p50 / p99 ms | server CPU µs/req Badger / PG | errors |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for t in whoami gated; do for c in $CONNS; do
-	awk -v t="$t" -v c="$c" -v br="$(col badger $t $c 5)" -v pr="$(col postgres $t $c 5)" \
-		-v b50="$(col badger $t $c 6)" -v b99="$(col badger $t $c 7)" -v p50="$(col postgres $t $c 6)" -v p99="$(col postgres $t $c 7)" \
-		-v bc="$(col badger $t $c 9)" -v pc="$(col postgres $t $c 9)" -v be="$(col badger $t $c 8)" -v pe="$(col postgres $t $c 8)" \
+	awk -v t="$t" -v c="$c" -v br="$(col badger "$t" "$c" 5)" -v pr="$(col postgres "$t" "$c" 5)" \
+		-v b50="$(col badger "$t" "$c" 6)" -v b99="$(col badger "$t" "$c" 7)" -v p50="$(col postgres "$t" "$c" 6)" -v p99="$(col postgres "$t" "$c" 7)" \
+		-v bc="$(col badger "$t" "$c" 9)" -v pc="$(col postgres "$t" "$c" 9)" -v be="$(col badger "$t" "$c" 8)" -v pe="$(col postgres "$t" "$c" 8)" \
 		'BEGIN{printf "| %s | %s | %.0f | %.0f | %.3f | %.3f / %.3f | %.3f / %.3f | %.1f / %.1f | %d / %d |\n", t, c, br, pr, pr/br, b50, b99, p50, p99, bc, pc, be, pe}'
 done; done
 echo
