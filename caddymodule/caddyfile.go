@@ -197,6 +197,9 @@ func (a *App) checkAcrossOptions(at map[string]string) error {
 		}
 		return fmt.Errorf("%s: %v, at %s", field, err, line)
 	}
+	if a.StorageResidentLimit != 0 && (a.Postgres != nil || isPostgresDSN(a.Storage)) {
+		return fmt.Errorf("storage_resident_limit: applies to the embedded (Badger) storage only, not PostgreSQL, at %s", at["storage_resident_limit"])
+	}
 	if err := checkFirstFactor(a); err != nil {
 		return fmt.Errorf("password: %v, at %s", err, at["password"])
 	}

@@ -66,6 +66,9 @@ type storageTarget struct {
 	// Not part of the pool key: a Badger directory is opened once per
 	// process, so a reload cannot reopen it with another size.
 	cacheBytes int64
+	// residentLimit bounds Badger's resident table pages (0: the
+	// default, negative: none); like cacheBytes, not part of the key.
+	residentLimit int64
 }
 
 // poolKey names the open store in the pool: configs (and reloads) naming
@@ -128,6 +131,13 @@ func (a *App) storage(repl *caddy.Replacer) (storageTarget, error) {
 		return t, fmt.Errorf("session_cache_size: %w", err)
 	}
 	t.cacheBytes = a.SessionCacheSize
+	if err := checkResidentLimit(a.StorageResidentLimit); err != nil {
+		return t, fmt.Errorf("storage_resident_limit: %w", err)
+	}
+	if a.StorageResidentLimit != 0 && t.dsn != "" {
+		return t, errors.New("storage_resident_limit: applies to the embedded (Badger) storage only; PostgreSQL keeps its pages in its own process")
+	}
+	t.residentLimit = a.StorageResidentLimit
 	return t, nil
 }
 
@@ -185,7 +195,7 @@ func (a *App) storageOnly(repl *caddy.Replacer) (storageTarget, error) {
 func openStorage(t storageTarget) (sessionstore.Storage, error) {
 	logf := storeLogf(caddy.Log().Named("kratos.store"))
 	if t.dsn == "" {
-		return sessionstore.Open(t.dir, sessionstore.Options{Logf: logf, SessionCacheBytes: t.cacheBytes})
+		return sessionstore.Open(t.dir, sessionstore.Options{Logf: logf, SessionCacheBytes: t.cacheBytes, ResidentTableLimit: t.residentLimit})
 	}
 	opts := t.opts
 	opts.Logf = logf
@@ -254,6 +264,15 @@ func checkSessionCacheSize(n int64) error {
 	return nil
 }
 
+// checkResidentLimit: storage_resident_limit is 0 (the default), -1 (no
+// bound) or 1 MiB to 64 GiB.
+func checkResidentLimit(n int64) error {
+	if n != 0 && n != -1 && (n < minSessionCacheSize || n > maxSessionCacheSize) {
+		return fmt.Errorf("%d bytes: want 1MiB to 64GiB, or off", n)
+	}
+	return nil
+}
+
 // parseByteSize reads a size the way Caddy's Caddyfile sizes read: a
 // number of bytes with an optional unit, decimal (KB, MB, GB: powers of
 // 1000; K, M, G alike) or binary (KiB, MiB, GiB), case-insensitive, a
@@ -316,8 +335,9 @@ func (p *pooledStore) removeCourier(c *courier.Courier) {
 	}
 }
 
-// unmarshalStorageOption reads `storage` (see parseStorage) and
-// `session_cache_size <size>` (e.g. 64MiB).
+// unmarshalStorageOption reads `storage` (see parseStorage),
+// `session_cache_size <size>` (e.g. 64MiB) and
+// `storage_resident_limit <size>|off`.
 func (a *App) unmarshalStorageOption(o *globalOption) (bool, error) {
 	switch o.name {
 	case "storage":
@@ -333,6 +353,22 @@ func (a *App) unmarshalStorageOption(o *globalOption) (bool, error) {
 		}
 		a.SessionCacheSize = n
 		return true, o.check(checkSessionCacheSize(n))
+	case "storage_resident_limit":
+		o.mark()
+		v, err := o.one()
+		if err != nil {
+			return true, err
+		}
+		if v == "off" {
+			a.StorageResidentLimit = -1
+			return true, nil
+		}
+		n, err := parseByteSize(v)
+		if err != nil {
+			return true, o.d.Errf("storage_resident_limit: %v, or off", err)
+		}
+		a.StorageResidentLimit = n
+		return true, o.check(checkResidentLimit(n))
 	}
 	return false, nil
 }

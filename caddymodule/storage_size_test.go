@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -38,5 +39,30 @@ func TestStorageSessionCacheSize(t *testing.T) {
 		if _, err := (&App{Storage: t.TempDir(), SessionCacheSize: bad}).storage(repl); err == nil {
 			t.Errorf("session_cache_size %d accepted", bad)
 		}
+	}
+}
+
+// TestStorageResidentLimit: storage_resident_limit reaches the Badger
+// engine's options; PostgreSQL (which maps no table files) and
+// out-of-range values stop the config.
+func TestStorageResidentLimit(t *testing.T) {
+	repl := caddy.NewReplacer()
+	for _, ok := range []int64{0, -1, 1 << 20, 16 << 20} {
+		tgt, err := (&App{Storage: t.TempDir(), StorageResidentLimit: ok}).storage(repl)
+		if err != nil || tgt.residentLimit != ok {
+			t.Fatalf("badger, limit %d: target %+v, %v", ok, tgt, err)
+		}
+	}
+	for _, bad := range []int64{-2, 1000, 65 << 30} {
+		if _, err := (&App{Storage: t.TempDir(), StorageResidentLimit: bad}).storage(repl); err == nil {
+			t.Errorf("storage_resident_limit %d accepted", bad)
+		}
+	}
+	if _, err := (&App{Postgres: &PostgresOptions{DSN: "postgres://x/y"}, StorageResidentLimit: 16 << 20}).storage(repl); err == nil ||
+		!strings.Contains(err.Error(), "Badger") {
+		t.Errorf("storage_resident_limit with PostgreSQL: %v", err)
+	}
+	if _, err := (&App{Storage: "postgres://x/y", StorageResidentLimit: -1}).storage(repl); err == nil {
+		t.Error("storage_resident_limit off with a PostgreSQL URL accepted")
 	}
 }

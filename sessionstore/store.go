@@ -47,7 +47,7 @@ type Options struct {
 	NoSync bool
 	// SessionCacheSize bounds the decoded tier of the session and
 	// identity caches (see Caches): entries of each kind. Default (0):
-	// 10000. Negative disables both tiers.
+	// 4096. Negative disables both tiers.
 	SessionCacheSize int
 	// SessionCacheBytes bounds the compact tier of the caches: every
 	// cached session and identity as a binary record the garbage
@@ -57,6 +57,12 @@ type Options struct {
 	Logf func(level, format string, args ...any)
 	// GCInterval is how often the value-log GC runs. Default: 5 minutes.
 	GCInterval time.Duration
+	// ResidentTableLimit bounds, in bytes, the resident pages of Badger's
+	// mapped table files (see tabletrim.go): over it, their data blocks
+	// are paged out. Default (0): DefaultResidentTableLimit (32 MiB).
+	// Negative: no bound (the kernel reclaims them under memory pressure
+	// only). Linux only; elsewhere there is no bound.
+	ResidentTableLimit int64
 }
 
 const (
@@ -75,8 +81,11 @@ type Store struct {
 
 	guard Guard
 
-	stopGC    chan struct{}
-	gcDone    chan struct{}
+	stopGC chan struct{}
+	gcDone chan struct{}
+	// trim bounds the resident table pages; nil when there is no bound.
+	trim      *tableTrimmer
+	trimDone  chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -102,6 +111,17 @@ func Open(dir string, opts Options) (*Store, error) {
 		interval = defaultGCInterval
 	}
 	go s.gcLoop(interval)
+	if limit := opts.ResidentTableLimit; tableTrimSupported && limit >= 0 {
+		if limit == 0 {
+			limit = DefaultResidentTableLimit
+		}
+		if s.trim, err = newTableTrimmer(dir, limit, opts.Logf); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("sessionstore: open %s: %w", dir, err)
+		}
+		s.trimDone = make(chan struct{})
+		go s.trim.run(defaultTrimInterval, s.stopGC, s.trimDone)
+	}
 	return s, nil
 }
 
@@ -127,8 +147,9 @@ func Open(dir string, opts Options) (*Store, error) {
 //   - Table loading: Badger v4 always memory-maps table files (the
 //     FileIO/LoadToRAM modes of v1/v2 are gone), so the pages of the
 //     tables a process has read count as file-backed RSS: up to the
-//     store's size on disk (~290 MiB for a million sessions), clean page
-//     cache the kernel reclaims under memory pressure.
+//     store's size on disk (~450 MiB for a million sessions). On Linux a
+//     trimmer (tabletrim.go) keeps them under ResidentTableLimit (32 MiB
+//     by default) by paging out the tables' data blocks.
 //   - Value log: values up to the value threshold (1 MiB, Badger's
 //     default, stated here) stay in the tree; ours are all far smaller, so
 //     the value log receives nothing and its file (16 MiB, default 1 GiB)
@@ -158,6 +179,9 @@ func (s *Store) Close() error {
 		s.guard.Shut()
 		close(s.stopGC)
 		<-s.gcDone
+		if s.trimDone != nil {
+			<-s.trimDone
+		}
 		s.guard.Drain()
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("sessionstore: close: %w", err)

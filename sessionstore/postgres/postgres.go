@@ -67,7 +67,7 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// SessionCacheSize bounds the decoded tier of the per-node session
 	// and identity caches (sessionstore.Caches): entries of each kind.
-	// Default (0): 10000. Negative disables both tiers.
+	// Default (0): 4096. Negative disables both tiers.
 	SessionCacheSize int
 	// SessionCacheBytes bounds the compact tier of the per-node caches:
 	// every cached session and identity as a binary record the garbage
