@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by scripts/bench.sh and scripts/bench-storage.sh
 # (sourced, not run). HZ must be set by the caller: HZ=$(getconf CLK_TCK).
 
@@ -15,6 +16,8 @@ wait_quiet() {
 	local busy=100
 	for _ in $(seq 1 "${QUIET_WAIT:-120}"); do
 		busy=$(awk '/^cpu / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat; sleep 1; awk '/^cpu / {b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat)
+		# Unquoted on purpose: the two samples' lines become one awk record.
+		# shellcheck disable=SC2086
 		busy=$(echo $busy | awk '{printf "%.0f", ($3-$1) * 100 / ($4-$2)}')
 		[ "$busy" -lt "${QUIET_PCT:-10}" ] && break
 	done
@@ -30,6 +33,19 @@ gc_ms_in() {
 	tail -c +$(($2 + 1)) "$1" | head -c $(($3 - $2)) | awk '/^gc [0-9]+ @/ {
 		for (i = 1; i <= NF; i++) if ($(i+1) == "ms" && $(i+2) == "cpu,") { split($i, p, "+"); split(p[2], m, "/"); s += p[1] + m[1] + m[2] + p[3]; n++ }
 	} END { printf "%.1f\t%d", s, n }'
+}
+
+# pg_ticks <dsn> <database>: CPU ticks of the PostgreSQL backends serving
+# <database>, asked through <dsn> (another database, so the asking
+# connection is not counted). The gateways' pools keep their backends
+# open for a run; a backend that exits takes its ticks with it. Needs the
+# server on this machine (/proc).
+pg_ticks() {
+	local t=0 p
+	for p in $(psql "$1" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = '$2'"); do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
 }
 
 # median of the numbers on standard input ("nan" for none).

@@ -139,15 +139,6 @@ for e in badger postgres; do
 	$CLIENT "$WORK/benchtool" warm -url "http://127.0.0.1:${P_API[$e]}/sessions/whoami" -file "$WORK/warm.txt" -workers 8 >&2
 done
 
-# pg_ticks: CPU ticks of the PostgreSQL backends serving the bench
-# database (the nodes' pools keep theirs open for the run).
-pg_ticks() {
-	local t=0 p
-	for p in $(psql "$BASE_DSN" -Atc "SELECT pid FROM pg_stat_activity WHERE datname = '$DB'"); do
-		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
-	done
-	echo "$t"
-}
 xacts() { psql "$BASE_DSN" -Atc "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$DB'"; }
 RESULTS="$WORK/results.tsv"; : >"$RESULTS" # engine target conns round rps p50 p99 errors cpu_us busy_before
 run_wrk() { # <engine> <target> <conns> <round> <url>
@@ -190,7 +181,7 @@ declare -A LOGIN REG PGCOST SRVCPU
 # pg_cost <before ticks> <before xacts> <line>: PostgreSQL's CPU and
 # transactions per operation of a benchtool line ("<n> ... failed").
 pg_cost() {
-	local ticks; ticks=$(pg_ticks)
+	local ticks; ticks=$(pg_ticks "$BASE_DSN" "$DB")
 	sleep 11 # idle backends report their transaction counts within 10 s
 	awk -v t=$((ticks - $1)) -v x=$(($(xacts) - $2)) -v hz="$HZ" -v l="$3" \
 		'BEGIN{split(l, f, " "); n=f[2]; printf "PostgreSQL %.2f ms CPU and %.1f transactions per operation", t / hz * 1000 / n, x / n}'
@@ -198,7 +189,7 @@ pg_cost() {
 for e in badger postgres; do
 	wait_quiet >/dev/null
 	log "password logins on $e, ${LOGIN_SECONDS}s"
-	t0=$(pg_ticks); x0=$(xacts); s0=$(cpu_ticks "${PID[$e]}")
+	t0=$(pg_ticks "$BASE_DSN" "$DB"); x0=$(xacts); s0=$(cpu_ticks "${PID[$e]}")
 	LOGIN[$e]=$($CLIENT "$WORK/benchtool" login -url "http://127.0.0.1:${P_API[$e]}" \
 		-email "$(sed -n 1p "$WORK/login.txt")" -password "$(sed -n 2p "$WORK/login.txt")" -workers 4 -d "${LOGIN_SECONDS}s")
 	SRVCPU[$e-login]=$(awk -v t=$(($(cpu_ticks "${PID[$e]}") - s0)) -v hz="$HZ" -v l="${LOGIN[$e]}" 'BEGIN{split(l, f, " "); printf "%.1f", t / hz * 1000 / f[2]}')
@@ -206,7 +197,7 @@ for e in badger postgres; do
 	echo "   ${LOGIN[$e]}; ${PGCOST[$e-login]}" >&2
 	wait_quiet >/dev/null
 	log "registrations on $e, ${LOGIN_SECONDS}s"
-	t0=$(pg_ticks); x0=$(xacts); s0=$(cpu_ticks "${PID[$e]}")
+	t0=$(pg_ticks "$BASE_DSN" "$DB"); x0=$(xacts); s0=$(cpu_ticks "${PID[$e]}")
 	REG[$e]=$($CLIENT "$WORK/benchtool" register -url "http://127.0.0.1:${P_API[$e]}" -prefix "$e" -workers 4 -d "${LOGIN_SECONDS}s")
 	SRVCPU[$e-reg]=$(awk -v t=$(($(cpu_ticks "${PID[$e]}") - s0)) -v hz="$HZ" -v l="${REG[$e]}" 'BEGIN{split(l, f, " "); printf "%.1f", t / hz * 1000 / f[2]}')
 	PGCOST[$e-reg]=$(pg_cost "$t0" "$x0" "${REG[$e]}")
@@ -222,9 +213,9 @@ echo
 echo "| target | conns | Badger req/s | PostgreSQL req/s | PG ÷ Badger | Badger p50 / p99 ms | PostgreSQL p50 / p99 ms | server CPU µs/req Badger / PG | errors |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for t in whoami gated; do for c in $CONNS; do
-	awk -v t="$t" -v c="$c" -v br="$(col badger $t $c 5)" -v pr="$(col postgres $t $c 5)" \
-		-v b50="$(col badger $t $c 6)" -v b99="$(col badger $t $c 7)" -v p50="$(col postgres $t $c 6)" -v p99="$(col postgres $t $c 7)" \
-		-v bc="$(col badger $t $c 9)" -v pc="$(col postgres $t $c 9)" -v be="$(col badger $t $c 8)" -v pe="$(col postgres $t $c 8)" \
+	awk -v t="$t" -v c="$c" -v br="$(col badger "$t" "$c" 5)" -v pr="$(col postgres "$t" "$c" 5)" \
+		-v b50="$(col badger "$t" "$c" 6)" -v b99="$(col badger "$t" "$c" 7)" -v p50="$(col postgres "$t" "$c" 6)" -v p99="$(col postgres "$t" "$c" 7)" \
+		-v bc="$(col badger "$t" "$c" 9)" -v pc="$(col postgres "$t" "$c" 9)" -v be="$(col badger "$t" "$c" 8)" -v pe="$(col postgres "$t" "$c" 8)" \
 		'BEGIN{printf "| %s | %s | %.0f | %.0f | %.3f | %.3f / %.3f | %.3f / %.3f | %.1f / %.1f | %d / %d |\n", t, c, br, pr, pr/br, b50, b99, p50, p99, bc, pc, be, pe}'
 done; done
 echo

@@ -1,6 +1,7 @@
 // Command benchtool supports scripts/bench.sh: it seeds a caddy-kratos
-// store directly through sessionstore (far faster than the HTTP API) and
-// drives password logins.
+// store directly through sessionstore (far faster than the HTTP API; into
+// PostgreSQL through the engine's bulk import, CopyFrom) and drives
+// password logins.
 //
 //	benchtool seed  -dir <storage> | -dsn postgres://… [-schema S]  -identities N -sessions M -sample W -public-url U -out <dir>
 //	benchtool login -url <public url> -email E -password P -workers N -d 20s
@@ -26,12 +27,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -111,11 +114,15 @@ func seed(args []string) error {
 		return fmt.Errorf("one of -dir (Badger) or -dsn (PostgreSQL) is required")
 	}
 	*sample = min(*sample, *nSess)
+	// Interrupted, the seed stops between statements instead of leaving a
+	// transaction half sent.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	var st sessionstore.Storage
 	var err error
 	if *dsn != "" {
 		// Migrated like a gateway would; the caches are useless here.
-		st, err = postgres.Open(context.Background(), *dsn, postgres.Options{Schema: *schema, MaxConns: int32(max(4, *workers)),
+		st, err = postgres.Open(ctx, *dsn, postgres.Options{Schema: *schema, MaxConns: int32(max(4, *workers)),
 			SessionCacheSize: -1})
 	} else {
 		st, err = sessionstore.Open(*dir, sessionstore.Options{NoSync: true, SessionCacheSize: -1})
@@ -141,26 +148,33 @@ func seed(args []string) error {
 	}
 	cfg, _ := json.Marshal(map[string]string{"hashed_password": string(hash)})
 
-	ctx := context.Background()
 	ids := make([]string, *nIdent)
 	rng := rand.New(rand.NewChaCha8([32]byte{1}))
 	for i := range ids {
 		ids[i] = uuidFrom(rng)
 	}
 	now := time.Now().UTC()
-	err = parallel(*nIdent, *workers, func(i int) error {
+	identity := func(i int) *sessionstore.Identity {
 		em := email(i)
 		r := rand.New(rand.NewChaCha8([32]byte{2, byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)}))
 		traits, _ := json.Marshal(map[string]any{"email": em, "name": map[string]string{"first": "Bench", "last": fmt.Sprintf("User %d", i)}})
-		return st.CreateIdentity(ctx, &sessionstore.Identity{
+		return &sessionstore.Identity{
 			ID: ids[i], SchemaID: "default", State: "active", StateChangedAt: now, Traits: traits,
 			VerifiableAddresses: []sessionstore.VerifiableAddress{{ID: uuidFrom(r), Value: em, Via: "email", Status: "pending", CreatedAt: now, UpdatedAt: now}},
 			RecoveryAddresses:   []sessionstore.RecoveryAddress{{ID: uuidFrom(r), Value: em, Via: "email", CreatedAt: now, UpdatedAt: now}},
 			CreatedAt:           now, UpdatedAt: now,
 			Credentials: map[string]sessionstore.Credential{"password": {Type: "password", Identifiers: []string{em},
 				Config: cfg, Version: 0, CreatedAt: now, UpdatedAt: now}},
+		}
+	}
+	pg, bulk := st.(*postgres.Store)
+	if bulk {
+		err = copyItems(ctx, pg, *nIdent, *workers, "identities", func(i int) *sessionstore.Item {
+			return &sessionstore.Item{Kind: sessionstore.ItemIdentity, Identity: identity(i)}
 		})
-	})
+	} else {
+		err = parallel(*nIdent, *workers, func(i int) error { return st.CreateIdentity(ctx, identity(i)) })
+	}
 	if err != nil {
 		return fmt.Errorf("identities: %w", err)
 	}
@@ -184,9 +198,7 @@ func seed(args []string) error {
 	// Every session below nIdent is the first of its identity.
 	var mu sync.Mutex
 	ip, ua := "127.0.0.1:40000", "Mozilla/5.0 (X11; Linux x86_64) bench"
-	var done atomic.Int64
-	sessStart := time.Now()
-	err = parallel(*nSess, *workers, func(i int) error {
+	session := func(i int) *sessionstore.Session {
 		r := rand.New(rand.NewChaCha8([32]byte{4, byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)}))
 		tok := token(r)
 		if inSample[i] || i < *nIdent {
@@ -196,18 +208,29 @@ func seed(args []string) error {
 		}
 		h := sha256Sum(tok)
 		issued := now.Add(-time.Duration(r.IntN(3600)) * time.Second)
-		err := st.CreateSession(ctx, &sessionstore.Session{
+		return &sessionstore.Session{
 			ID: uuidFrom(r), IdentityID: ids[i%*nIdent], Active: true,
 			ExpiresAt: issued.Add(*lifespan), AuthenticatedAt: issued, IssuedAt: issued, AAL: "aal1",
 			AuthenticationMethods: []sessionstore.AuthMethod{{Method: "password", AAL: "aal1", CompletedAt: issued}},
 			Devices:               []sessionstore.Device{{ID: uuidFrom(r), IPAddress: &ip, UserAgent: &ua}},
 			TokenHash:             h[:],
-		})
-		if n := done.Add(1); n%100000 == 0 {
-			fmt.Printf("seed: %d sessions (%v)\n", n, time.Since(sessStart).Round(time.Second))
 		}
-		return err
-	})
+	}
+	sessStart := time.Now()
+	if bulk {
+		err = copyItems(ctx, pg, *nSess, *workers, "sessions", func(i int) *sessionstore.Item {
+			return &sessionstore.Item{Kind: sessionstore.ItemSession, Session: session(i)}
+		})
+	} else {
+		var done atomic.Int64
+		err = parallel(*nSess, *workers, func(i int) error {
+			err := st.CreateSession(ctx, session(i))
+			if n := done.Add(1); n%100000 == 0 {
+				fmt.Printf("seed: %d sessions (%v)\n", n, time.Since(sessStart).Round(time.Second))
+			}
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("sessions: %w", err)
 	}
@@ -256,6 +279,59 @@ func seed(args []string) error {
 		return err
 	}
 	fmt.Printf("seed: done in %v; whoami body %d bytes\n", time.Since(start).Round(time.Millisecond), w.Body.Len())
+	return nil
+}
+
+// copyItems writes items item(0..n-1) into a PostgreSQL store through its
+// bulk import (CopyFrom: many rows per transaction, one statement per row,
+// no read-before-write) instead of CreateIdentity and CreateSession, which
+// each take a transaction of several round trips and a commit: on the
+// 2-core bench machine sessions went in at 11 400/s instead of 3 000/s,
+// a million in 1.5 minutes instead of 5.5. The indices are split into contiguous shards copied
+// concurrently, so the database and this process both keep busy while the
+// other answers. Every row is new, so none of CopyFrom's overwrites apply.
+func copyItems(ctx context.Context, st *postgres.Store, n, workers int, what string, item func(int) *sessionstore.Item) error {
+	shards := max(1, min(workers, n/copyShardMin))
+	start := time.Now()
+	var done atomic.Int64
+	return parallel(shards, shards, func(s int) error {
+		src := genExporter{from: s * n / shards, to: (s + 1) * n / shards, item: item}
+		var last int64
+		_, err := st.CopyFrom(ctx, src, postgres.CopyOptions{Progress: func(r postgres.CopyReport) {
+			cur := int64(r.Identities + r.Sessions)
+			delta := cur - last
+			last = cur
+			if after := done.Add(delta); after/100000 > (after-delta)/100000 {
+				fmt.Printf("seed: %d %s (%v)\n", after/100000*100000, what, time.Since(start).Round(time.Second))
+			}
+		}})
+		if err != nil {
+			return fmt.Errorf("shard %d (items %d to %d): %w", s, src.from, src.to-1, err)
+		}
+		return nil
+	})
+}
+
+// copyShardMin keeps small seeds in one shard: each shard's CopyFrom ends
+// with a verification pass and a cache flush of its own.
+const copyShardMin = 10000
+
+// genExporter hands CopyFrom the items item(from..to-1), built on the fly
+// (a million sessions are never all in memory).
+type genExporter struct {
+	from, to int
+	item     func(int) *sessionstore.Item
+}
+
+func (g genExporter) Export(ctx context.Context, fn func(*sessionstore.Item) error) error {
+	for i := g.from; i < g.to; i++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("generate item %d: %w", i, err)
+		}
+		if err := fn(g.item(i)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
