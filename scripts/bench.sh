@@ -363,6 +363,12 @@ done
 
 # --- report ------------------------------------------------------------------------
 col() { awk -F'\t' -v s="$1" -v c="$2" -v t="$3" -v k="$4" '$1==s && $2==c && $3==t {print $k}' "$RESULTS" | median; }
+# paired <case> <conns> <a> <b>: the median over rounds of b's req/s over
+# a's in the same round. The two runs of a round are adjacent, so this
+# cancels the swings of the virtual CPUs between rounds that the ratio
+# of two medians keeps.
+paired() { awk -F'\t' -v s="$1" -v c="$2" -v a="$3" -v b="$4" '$1==s && $2==c && $3==a {x[$4]=$5} $1==s && $2==c && $3==b {y[$4]=$5}
+	END {for (r in x) if ((r in y) && x[r] > 0) print y[r] / x[r]}' "$RESULTS" | median; }
 
 if [ -n "$DB" ]; then
 	engine="PostgreSQL $(psql "$BASE_DSN" -Atc 'SHOW server_version' | cut -d' ' -f1) (database $DB, a schema per size)"
@@ -378,27 +384,29 @@ else
 fi
 echo "runs started when the machine was below ${QUIET_PCT:-10}% busy (median busy before a run: $(awk -F'\t' '{print $10}' "$RESULTS" | median)%)"
 echo
-echo "| sessions / active | conns | plain req/s | gated req/s | ratio | plain p99 ms | gated p99 ms | added p99 ms | plain CPU µs/req | gated CPU µs/req | CPU ratio plain/gated | GC % plain / gated |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| sessions / active | conns | plain req/s | gated req/s | ratio | plain p99 ms | gated p99 ms | added p99 ms | plain CPU µs/req | gated CPU µs/req | CPU ratio plain/gated | GC % plain / gated | ratio per round (median) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for cs in $CASES; do for c in $CONNS; do
 	pr=$(col "$cs" "$c" plain 5); gr=$(col "$cs" "$c" gated 5)
 	pp=$(col "$cs" "$c" plain 7); gp=$(col "$cs" "$c" gated 7)
 	pc=$(col "$cs" "$c" plain 9); gc=$(col "$cs" "$c" gated 9)
 	pg=$(col "$cs" "$c" plain 11); gg=$(col "$cs" "$c" gated 11)
-	awk -v s="$cs" -v c="$c" -v pr="$pr" -v gr="$gr" -v pp="$pp" -v gp="$gp" -v pc="$pc" -v gc="$gc" -v pg="$pg" -v gg="$gg" \
-		'BEGIN{printf "| %s | %s | %.0f | %.0f | %.3f | %.3f | %.3f | %+.3f | %.1f | %.1f | %.3f | %.2f / %.2f |\n", s, c, pr, gr, gr/pr, pp, gp, gp-pp, pc, gc, pc/gc, pg, gg}'
+	pr1=$(paired "$cs" "$c" plain gated)
+	awk -v s="$cs" -v c="$c" -v pr="$pr" -v gr="$gr" -v pp="$pp" -v gp="$gp" -v pc="$pc" -v gc="$gc" -v pg="$pg" -v gg="$gg" -v pr1="$pr1" \
+		'BEGIN{printf "| %s | %s | %.0f | %.0f | %.3f | %.3f | %.3f | %+.3f | %.1f | %.1f | %.3f | %.2f / %.2f | %.3f |\n", s, c, pr, gr, gr/pr, pp, gp, gp-pp, pc, gc, pc/gc, pg, gg, pr1}'
 done; done
 echo
-echo "| sessions / active | conns | static req/s | whoami req/s | ratio | static p50/p99 ms | whoami p50 ms | whoami p99 ms | static / whoami CPU µs/req | GC % static / whoami |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| sessions / active | conns | static req/s | whoami req/s | ratio | static p50/p99 ms | whoami p50 ms | whoami p99 ms | static / whoami CPU µs/req | GC % static / whoami | ratio per round (median) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for cs in $CASES; do for c in $CONNS; do
 	sr=$(col "$cs" "$c" static 5); wr=$(col "$cs" "$c" whoami 5)
 	s50=$(col "$cs" "$c" static 6); s99=$(col "$cs" "$c" static 7)
 	w50=$(col "$cs" "$c" whoami 6); w99=$(col "$cs" "$c" whoami 7)
 	sc=$(col "$cs" "$c" static 9); wc=$(col "$cs" "$c" whoami 9)
 	sg=$(col "$cs" "$c" static 11); wg=$(col "$cs" "$c" whoami 11)
-	awk -v s="$cs" -v c="$c" -v sr="$sr" -v wr="$wr" -v s50="$s50" -v s99="$s99" -v w50="$w50" -v w99="$w99" -v sc="$sc" -v wc="$wc" -v sg="$sg" -v wg="$wg" \
-		'BEGIN{printf "| %s | %s | %.0f | %.0f | %.3f | %.3f / %.3f | %.3f | %.3f | %.1f / %.1f | %.2f / %.2f |\n", s, c, sr, wr, wr/sr, s50, s99, w50, w99, sc, wc, sg, wg}'
+	wr1=$(paired "$cs" "$c" static whoami)
+	awk -v s="$cs" -v c="$c" -v sr="$sr" -v wr="$wr" -v s50="$s50" -v s99="$s99" -v w50="$w50" -v w99="$w99" -v sc="$sc" -v wc="$wc" -v sg="$sg" -v wg="$wg" -v wr1="$wr1" \
+		'BEGIN{printf "| %s | %s | %.0f | %.0f | %.3f | %.3f / %.3f | %.3f | %.3f | %.1f / %.1f | %.2f / %.2f | %.3f |\n", s, c, sr, wr, wr/sr, s50, s99, w50, w99, sc, wc, sg, wg, wr1}'
 done; done
 first=$(echo "$CASES" | awk '{print $1}')
 echo
