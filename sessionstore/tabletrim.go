@@ -125,8 +125,8 @@ func parseMappingHeader(line string) (tableMapping, bool) {
 // are data blocks: what precedes the table's index, which Badger's footer
 // locates (…index, index length u32, checksum, checksum length u32; big
 // endian, as badger/v4/table reads it).
-func tableDataLen(path string) (int64, error) {
-	f, err := os.Open(path)
+func tableDataLen(path string) (uint64, error) {
+	f, err := os.Open(path) // #nosec G304 -- a table of the store's own directory, as /proc/self/smaps names it
 	if err != nil {
 		return 0, err
 	}
@@ -155,7 +155,7 @@ func tableDataLen(path string) (int64, error) {
 	if pos < 0 {
 		return 0, fmt.Errorf("table %s: index length out of range", path)
 	}
-	return pos, nil
+	return uint64(pos), nil // #nosec G115 -- pos >= 0, checked above
 }
 
 // tableTrimmer keeps the resident pages of dir's table mappings under
@@ -200,6 +200,9 @@ func newTableTrimmer(dir string, limit int64, logf func(level, format string, ar
 // MADV_PAGEOUT (Linux before 5.4) or the platform no madvise.
 var errPageoutUnsupported = errors.New("MADV_PAGEOUT is not supported here")
 
+// pageMask rounds an address down to its page.
+var pageMask = uint64(os.Getpagesize()) - 1 // #nosec G115 -- a page size
+
 // dataRange is the data blocks of one table mapping, whole pages.
 type dataRange struct {
 	lo, n uintptr
@@ -227,9 +230,10 @@ func (t *tableTrimmer) measure() ([]dataRange, int64, error) {
 		if err != nil {
 			continue // compacted away meanwhile, or not a whole table yet
 		}
-		lo, hi := m.start, m.start+uint64(max(0, data-int64(m.offset)))
-		hi = min(hi, m.end)
-		hi &^= uint64(os.Getpagesize() - 1)
+		if data <= m.offset {
+			continue
+		}
+		lo, hi := m.start, min(m.start+(data-m.offset), m.end)&^pageMask
 		if hi > lo {
 			ranges = append(ranges, dataRange{lo: uintptr(lo), n: uintptr(hi - lo), rss: m.rss})
 		}
@@ -254,7 +258,7 @@ func (t *tableTrimmer) pageoutRanges(ranges []dataRange, resident, floor int64) 
 			}
 			return trimmed, fmt.Errorf("table trim: %#x+%d: %w", r.lo, r.n, err)
 		}
-		trimmed += int64(r.n)
+		trimmed += int64(r.n) // #nosec G115 -- a mapping's length, far below 2^63
 		resident -= r.rss
 	}
 	t.trimmed.Add(trimmed)
