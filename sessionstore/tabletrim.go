@@ -46,6 +46,8 @@ const DefaultResidentTableLimit = 32 << 20
 const (
 	defaultTrimInterval = 250 * time.Millisecond
 	trimFullEvery       = 30 * time.Second
+	// trimMeasureGap spaces the measures a burst of reads asks for.
+	trimMeasureGap = time.Second
 )
 
 // tableMapping is one mapping of a table file, from /proc/self/smaps.
@@ -322,18 +324,27 @@ type trimClock struct {
 // RSS (a counter) grows as tables are read — faster than the reads, since
 // the kernel maps up to 16 cached neighbours of every page faulted in — so
 // the tables' resident bytes are estimated as those measured last plus
-// that growth. Over the limit, every known table's data blocks are paged
-// out at once; the mappings are measured again (and their list renewed)
-// every trimFullEvery. It reports whether it paged out or measured.
+// that counter's growth from its lowest value since (other mappings going
+// away, a memtable's file, must not hide the tables' growth). Over the
+// limit, the mappings are measured again and trimmed, at most once per
+// trimMeasureGap (tables that compactions wrote since are found so); in
+// between, every known table's data blocks are paged out at once. The
+// mappings are measured at least every trimFullEvery. It reports whether
+// it paged out or measured.
 func (t *tableTrimmer) tick(c *trimClock, now time.Time) bool {
 	if t.disabled.Load() {
 		return false
 	}
 	file, ferr := t.fileRSS()
-	if ferr == nil && !c.last.IsZero() && now.Sub(c.last) < trimFullEvery {
-		if c.tables+file-c.lastFile <= t.limit {
-			return false
-		}
+	if ferr == nil && file < c.lastFile {
+		c.lastFile = file
+	}
+	due := ferr != nil || c.last.IsZero() || now.Sub(c.last) >= trimFullEvery
+	over := c.tables+file-c.lastFile > t.limit
+	if !due && !over {
+		return false
+	}
+	if !due && now.Sub(c.last) < trimMeasureGap {
 		trimmed, err := t.pageoutRanges(t.known, 0, -1)
 		if err != nil {
 			t.log("warn", "store: %v", err)

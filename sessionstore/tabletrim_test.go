@@ -255,8 +255,10 @@ func TestStoreTrimsInBackground(t *testing.T) {
 	for range 3 {
 		readAll(t, s, n, check)
 	}
-	// The last pass may have mapped up to 40 MiB since the last tick.
-	deadline := time.Now().Add(5 * time.Second)
+	// The last pass may have mapped up to 40 MiB since the last tick, and
+	// a compaction may have written tables since the last measure: the
+	// bound holds at the latest at the next measure (trimFullEvery).
+	deadline := time.Now().Add(trimFullEvery + 5*time.Second)
 	for residentTables(t, abs) > limit && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -353,12 +355,16 @@ Rss: 12 kB
 	if len(tr.known) != 2 || c.tables != 20<<10 {
 		t.Fatalf("after measuring: known %+v, tables %d", tr.known, c.tables)
 	}
+	file -= 10 << 20 // another mapping went away: the growth counts from here
+	if tr.tick(&c, t0.Add(100*time.Millisecond)) || measured != 1 || len(calls) != 0 {
+		t.Fatalf("after a fall: measured %d, %d pageouts", measured, len(calls))
+	}
 	file += 30 << 20 // 20 KiB + 30 MiB: under the limit
-	if tr.tick(&c, t0.Add(time.Second)) || measured != 1 || len(calls) != 0 {
+	if tr.tick(&c, t0.Add(200*time.Millisecond)) || measured != 1 || len(calls) != 0 {
 		t.Fatalf("under the limit: measured %d, %d pageouts", measured, len(calls))
 	}
-	file += 2 << 20 // over
-	if !tr.tick(&c, t0.Add(2*time.Second)) || measured != 1 {
+	file += 2 << 20 // over, within trimMeasureGap of the measure: every known range paged out
+	if !tr.tick(&c, t0.Add(300*time.Millisecond)) || measured != 1 {
 		t.Fatalf("over the limit: not paged out (measured %d)", measured)
 	}
 	// Both tables' data blocks, largest resident first, whole pages only.
@@ -366,10 +372,17 @@ Rss: 12 kB
 	if fmt.Sprint(calls) != fmt.Sprint(want) {
 		t.Fatalf("pageouts %v, want %v", calls, want)
 	}
-	if tr.tick(&c, t0.Add(3*time.Second)) || len(calls) != 2 {
+	if tr.tick(&c, t0.Add(400*time.Millisecond)) || len(calls) != 2 {
 		t.Fatalf("paged out again without growth (%d)", len(calls))
 	}
-	if !tr.tick(&c, t0.Add(2*time.Second+trimFullEvery)) || measured != 2 {
+	file += 40 << 20 // over again, a second after the measure: measured again
+	if !tr.tick(&c, t0.Add(trimMeasureGap)) || measured != 2 {
+		t.Fatalf("over the limit after trimMeasureGap: not measured (%d)", measured)
+	}
+	if tr.tick(&c, t0.Add(2*trimMeasureGap)) || measured != 2 {
+		t.Fatalf("measured again without growth (%d)", measured)
+	}
+	if !tr.tick(&c, t0.Add(trimMeasureGap+trimFullEvery)) || measured != 3 {
 		t.Fatalf("not measured after trimFullEvery (%d)", measured)
 	}
 	if got, err := readStatm(); tableTrimSupported && (err != nil || got <= 0) {
