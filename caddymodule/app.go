@@ -57,8 +57,9 @@ type App struct {
 
 	// StorageResidentLimit bounds, in bytes, the pages of the embedded
 	// (Badger) storage's table files that stay mapped in the process after
-	// being read: over it, on Linux, their data blocks are paged out every
-	// 10 s (hot sessions and identities are served by the cache above).
+	// being read: over it, on Linux, their data blocks are paged out
+	// (checked every 250 ms; hot sessions and identities are served by the
+	// cache above).
 	// Default (0): 32 MiB (33554432). -1: no bound (the kernel reclaims
 	// them under memory pressure only). At least 1 MiB. Badger only: set
 	// with PostgreSQL it stops the config. Applies when the storage opens.
