@@ -366,7 +366,11 @@ func (t *tableTrimmer) tick(c *trimClock, now time.Time) bool {
 	}
 	c.last, c.tables = now, resident
 	if trimmed > 0 {
-		c.tables = t.limit * 3 / 4
+		// What stays is what cannot be paged out (indexes and bloom
+		// filters: over 100 MB at ten million sessions) and what is read
+		// again: count growth from here, or a store whose indexes alone
+		// exceed the limit would be measured every trimMeasureGap.
+		c.tables = 0
 	}
 	if f, err := t.fileRSS(); err == nil {
 		c.lastFile = f
