@@ -87,6 +87,22 @@ func fillTables(t *testing.T, s *Store, n, size int) func(i int, got []byte) err
 	}
 }
 
+// tableStore writes a closed store of n random values of size bytes
+// (fillTables) and returns its directory and the values' check.
+func tableStore(t *testing.T, n, size int) (string, func(int, []byte) error) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := Open(dir, Options{NoSync: true, ResidentTableLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := fillTables(t, s, n, size)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir, check
+}
+
 // readAll reads every value written by fillTables and checks it.
 func readAll(t *testing.T, s *Store, n int, check func(int, []byte) error) {
 	t.Helper()
@@ -179,19 +195,11 @@ func TestTableTrimBoundsResidentPages(t *testing.T) {
 	if !tableTrimSupported {
 		t.Skip("no table trimming on this platform")
 	}
-	dir := t.TempDir()
 	const n, size, limit = 40_000, 1024, 8 << 20
-	s, err := Open(dir, Options{NoSync: true, ResidentTableLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	check := fillTables(t, s, n, size)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dir, check := tableStore(t, n, size)
 	// Without the store's own trimmer (-1), so that only this test's
 	// trims run.
-	s, err = Open(dir, Options{NoSync: true, ResidentTableLimit: -1})
+	s, err := Open(dir, Options{NoSync: true, ResidentTableLimit: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,17 +244,9 @@ func TestStoreTrimsInBackground(t *testing.T) {
 	if !tableTrimSupported {
 		t.Skip("no table trimming on this platform")
 	}
-	dir := t.TempDir()
 	const n, size, limit = 40_000, 1024, 8 << 20
-	s, err := Open(dir, Options{NoSync: true, ResidentTableLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	check := fillTables(t, s, n, size)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = Open(dir, Options{NoSync: true, ResidentTableLimit: limit})
+	dir, check := tableStore(t, n, size)
+	s, err := Open(dir, Options{NoSync: true, ResidentTableLimit: limit})
 	if err != nil {
 		t.Fatal(err)
 	}
